@@ -1,0 +1,54 @@
+package access_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+)
+
+func TestRequire(t *testing.T) {
+	ctx := context.Background()
+	as := func(roles ...access.Role) context.Context {
+		return access.WithPrincipal(ctx, &access.Principal{UserID: "usr_x", Roles: roles})
+	}
+	tests := []struct {
+		name string
+		ctx  context.Context
+		perm access.Permission
+		want string // apperr code, "" for allowed
+	}{
+		{"anonymous may read public", ctx, access.Public, ""},
+		{"anonymous is unauthenticated for account routes", ctx, access.Authenticated, apperr.CodeUnauthenticated},
+		{"anonymous is unauthenticated for admin routes", ctx, access.CatalogWrite, apperr.CodeUnauthenticated},
+		{"customer is signed in", as(access.Customer), access.Authenticated, ""},
+		{"customer may not write the catalog", as(access.Customer), access.CatalogWrite, apperr.CodeForbidden},
+		{"catalog staff may write the catalog", as(access.Customer, access.Catalog), access.CatalogWrite, ""},
+		{"catalog staff may not manage roles", as(access.Catalog), access.RolesManage, apperr.CodeForbidden},
+		{"support may not write the catalog", as(access.Support), access.CatalogWrite, apperr.CodeForbidden},
+		{"admin may manage roles", as(access.Admin), access.RolesManage, ""},
+		{"an unknown permission is denied even to admin", as(access.Admin), access.Permission("orders:delete"), apperr.CodeForbidden},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := access.Require(tt.ctx, tt.perm)
+			got := ""
+			if err != nil {
+				got = apperr.Code(err)
+			}
+			if got != tt.want {
+				t.Fatalf("Require(%s) = %q, want %q", tt.perm, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestIsStaff(t *testing.T) {
+	if access.IsStaff([]access.Role{access.Customer}) {
+		t.Fatal("a customer is not staff")
+	}
+	if !access.IsStaff([]access.Role{access.Customer, access.Support}) {
+		t.Fatal("support is staff")
+	}
+}

@@ -1,0 +1,193 @@
+// Package app is Bulwark's one wiring place: from a config.Config it builds the
+// stores, then the services, then the HTTP servers. The command line and the
+// end-to-end tests both start the server through New and Serve.
+package app
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/catalog"
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/httpapi"
+	"github.com/bulwark-shop/bulwark/internal/identity"
+	"github.com/bulwark-shop/bulwark/internal/identity/password"
+	"github.com/bulwark-shop/bulwark/internal/store"
+)
+
+// Server timeouts. A slow client cannot hold a connection by trickling headers
+// or a body, nor keep an idle one open for long.
+const (
+	readHeaderTimeout = 5 * time.Second
+	readTimeout       = 30 * time.Second
+	writeTimeout      = 30 * time.Second
+	idleTimeout       = 120 * time.Second
+	maxHeaderBytes    = 32 << 10
+	shutdownTimeout   = 15 * time.Second
+)
+
+// App is a wired Bulwark.
+type App struct {
+	cfg      config.Config
+	log      *slog.Logger
+	DB       *store.DB
+	redis    *redis.Client
+	Identity *identity.Service
+	Catalog  *catalog.Service
+	Trail    *audit.Trail
+	handler  http.Handler
+	registry *prometheus.Registry
+}
+
+// New opens the stores (migrating the database) and builds the services. now is
+// the clock every service reads.
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) (*App, error) {
+	db, err := Open(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if applied, err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("migrate: %w", err)
+	} else if len(applied) > 0 {
+		log.Info("applied migrations", "migrations", applied)
+	}
+	a := &App{cfg: cfg, log: log, DB: db, registry: prometheus.NewRegistry()}
+	if cfg.RedisURL != "" {
+		opts, err := redis.ParseURL(cfg.RedisURL)
+		if err != nil {
+			db.Close()
+			return nil, errors.New("redis-url: not a valid redis:// URL") // the parser's message may echo the URL
+		}
+		a.redis = redis.NewClient(opts)
+	}
+	a.Trail = audit.NewTrail(db, now)
+	a.Identity = identity.NewService(db, password.NewHasher(password.DefaultParams(), 0), a.Trail, identity.Timeouts{
+		CustomerIdle: cfg.SessionIdle, CustomerAbsolute: cfg.SessionAbsolute,
+		StaffIdle: cfg.StaffSessionIdle, StaffAbsolute: cfg.StaffSessionAbsolute,
+	}, now, log)
+	a.Catalog = catalog.NewService(db, cfg.Currency, now)
+	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.handler = httpapi.New(httpapi.Deps{
+		Identity: a.Identity, Catalog: a.Catalog, Log: log,
+		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, Ready: a.ready,
+	})
+	return a, nil
+}
+
+// Open opens the configured database without migrating it.
+func Open(ctx context.Context, cfg config.Config) (*store.DB, error) {
+	db, err := store.Open(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return db, nil
+}
+
+// Close releases the stores.
+func (a *App) Close() error {
+	if a.redis != nil {
+		a.redis.Close()
+	}
+	return a.DB.Close()
+}
+
+func (a *App) ready(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := a.DB.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if a.redis != nil {
+		if err := a.redis.Ping(ctx).Err(); err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+	}
+	return nil
+}
+
+// Listeners are where the servers accept connections; Metrics may be nil.
+type Listeners struct {
+	API     net.Listener
+	Metrics net.Listener
+}
+
+// Listen opens the configured addresses.
+func (a *App) Listen() (Listeners, error) {
+	var ls Listeners
+	var err error
+	if ls.API, err = net.Listen("tcp", a.cfg.Listen); err != nil {
+		return ls, fmt.Errorf("listen: %w", err)
+	}
+	if a.cfg.MetricsListen != "" {
+		if ls.Metrics, err = net.Listen("tcp", a.cfg.MetricsListen); err != nil {
+			ls.API.Close()
+			return ls, fmt.Errorf("metrics-listen: %w", err)
+		}
+	}
+	return ls, nil
+}
+
+// Serve runs the API (and the metrics listener, if any) until ctx ends, then
+// shuts down gracefully.
+func (a *App) Serve(ctx context.Context, ls Listeners) error {
+	if !config.IsLoopback(ls.API.Addr().String()) && !a.cfg.TLS() {
+		a.log.Warn("serving plain HTTP on a non-loopback address: credentials and personal data cross the network unencrypted",
+			"listen", ls.API.Addr().String(), "setting", "insecure-http")
+	}
+	api := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       idleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
+	}
+	servers := []*http.Server{api}
+	errc := make(chan error, 2)
+	if a.cfg.TLS() {
+		api.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS13}
+		go func() { errc <- api.ServeTLS(ls.API, a.cfg.TLSCert, a.cfg.TLSKey) }()
+	} else {
+		go func() { errc <- api.Serve(ls.API) }()
+	}
+	a.log.Info("serving", "listen", ls.API.Addr().String(), "tls", a.cfg.TLS(), "engine", a.DB.Engine())
+	if ls.Metrics != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+		metrics := &http.Server{Handler: mux, ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout,
+			WriteTimeout: writeTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
+		servers = append(servers, metrics)
+		go func() { errc <- metrics.Serve(ls.Metrics) }()
+		a.log.Info("serving metrics", "listen", ls.Metrics.Addr().String())
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	for _, s := range servers {
+		if e := s.Shutdown(shutdownCtx); e != nil && err == nil {
+			err = e
+		}
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}

@@ -1,0 +1,261 @@
+package app
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/catalog"
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/logging"
+	"github.com/bulwark-shop/bulwark/internal/money"
+)
+
+// Env is what a command reads and writes besides its arguments.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	Getenv func(string) string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Started, when set, receives the listeners once `serve` accepts connections,
+	// so a test that runs the command can find its ports.
+	Started func(Listeners)
+}
+
+const usage = `bulwark — a secure-by-default e-commerce backend
+
+Usage:
+  bulwark serve [--demo] [settings]          run the server
+  bulwark migrate [settings]                 apply database migrations and exit
+  bulwark admin create --email E --password-stdin [--name N] [settings]
+                                             create a staff user with role admin
+  bulwark audit verify [settings]            check the audit trail's hash chain
+  bulwark settings [--markdown]              list every setting
+
+Run "bulwark <command> -h" for the settings. Secrets (database-url, redis-url)
+are read from BULWARK_* variables or *-file settings, never from arguments.
+`
+
+// Main runs the command in args (without the program name) and returns the exit status.
+func Main(ctx context.Context, args []string, env Env) int {
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return 2
+	}
+	var err error
+	switch cmd, rest := args[0], args[1:]; {
+	case cmd == "serve":
+		err = serve(ctx, rest, env)
+	case cmd == "migrate":
+		err = migrate(ctx, rest, env)
+	case cmd == "admin" && len(rest) > 0 && rest[0] == "create":
+		err = adminCreate(ctx, rest[1:], env)
+	case cmd == "audit" && len(rest) > 0 && rest[0] == "verify":
+		err = auditVerify(ctx, rest[1:], env)
+	case cmd == "settings":
+		err = settings(rest, env)
+	case cmd == "help" || cmd == "-h" || cmd == "--help":
+		fmt.Fprint(env.Stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(env.Stderr, "bulwark: unknown command %q\n\n%s", strings.Join(args, " "), usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &ue):
+		fmt.Fprintf(env.Stderr, "bulwark: %v\n", err)
+		return 2
+	default:
+		fmt.Fprintf(env.Stderr, "bulwark: %s\n", logging.Scrub(err.Error()))
+		return 1
+	}
+}
+
+type usageError struct{ error }
+
+// parse reads the settings and the command's own flags.
+func parse(name string, args []string, env Env, extra func(*flag.FlagSet)) (config.Config, *slog.Logger, error) {
+	fs := flag.NewFlagSet("bulwark "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	settings := config.Bind(fs)
+	if extra != nil {
+		extra(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return config.Config{}, nil, err
+		}
+		return config.Config{}, nil, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		return config.Config{}, nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
+	}
+	cfg, err := settings.Load(env.Getenv)
+	if err != nil {
+		return config.Config{}, nil, usageError{err}
+	}
+	level, err := logging.ParseLevel(cfg.LogLevel)
+	if err != nil {
+		return config.Config{}, nil, usageError{err}
+	}
+	return cfg, logging.New(env.Stderr, level), nil
+}
+
+func serve(ctx context.Context, args []string, env Env) error {
+	var demo bool
+	cfg, log, err := parse("serve", args, env, func(fs *flag.FlagSet) {
+		fs.BoolVar(&demo, "demo", false, "add a small demo catalog when the catalog is empty")
+	})
+	if err != nil {
+		return err
+	}
+	a, err := New(ctx, cfg, log, env.Now)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if demo {
+		if err := a.SeedDemo(ctx); err != nil {
+			return err
+		}
+	}
+	ls, err := a.Listen()
+	if err != nil {
+		return err
+	}
+	if env.Started != nil {
+		env.Started(ls)
+	}
+	return a.Serve(ctx, ls)
+}
+
+func migrate(ctx context.Context, args []string, env Env) error {
+	cfg, _, err := parse("migrate", args, env, nil)
+	if err != nil {
+		return err
+	}
+	db, err := Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	applied, err := db.Migrate(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	fmt.Fprintf(env.Stdout, "applied %d migrations on %s\n", len(applied), db.Engine())
+	for _, m := range applied {
+		fmt.Fprintf(env.Stdout, "  %s\n", m)
+	}
+	return nil
+}
+
+func adminCreate(ctx context.Context, args []string, env Env) error {
+	var email, name string
+	var fromStdin bool
+	cfg, log, err := parse("admin create", args, env, func(fs *flag.FlagSet) {
+		fs.StringVar(&email, "email", "", "the admin's email address")
+		fs.StringVar(&name, "name", "Administrator", "the admin's name")
+		fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input (required)")
+	})
+	if err != nil {
+		return err
+	}
+	if email == "" || !fromStdin {
+		return usageError{errors.New("admin create needs --email and --password-stdin (the password is never taken from an argument)")}
+	}
+	line, err := bufio.NewReader(io.LimitReader(env.Stdin, 4096)).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return fmt.Errorf("read password: %w", err)
+	}
+	pw := strings.TrimRight(line, "\r\n")
+	a, err := New(ctx, cfg, log, env.Now)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	u, err := a.Identity.CreateAdmin(ctx, email, pw, name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "created admin %s (%s)\n", u.ID, u.Email)
+	return nil
+}
+
+func auditVerify(ctx context.Context, args []string, env Env) error {
+	cfg, _, err := parse("audit verify", args, env, nil)
+	if err != nil {
+		return err
+	}
+	db, err := Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	n, err := audit.NewTrail(db, env.Now).Verify(ctx)
+	if err != nil {
+		return fmt.Errorf("audit trail is NOT intact: %w", err)
+	}
+	fmt.Fprintf(env.Stdout, "audit trail intact: %d records verified\n", n)
+	return nil
+}
+
+func settings(args []string, env Env) error {
+	fs := flag.NewFlagSet("bulwark settings", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	markdown := fs.Bool("markdown", false, "print the README's table")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err}
+	}
+	if *markdown {
+		fmt.Fprint(env.Stdout, config.Markdown())
+		return nil
+	}
+	for _, s := range config.Settings() {
+		fmt.Fprintf(env.Stdout, "--%-32s %-40s %s\n", s.Name, s.Env(), s.Default)
+	}
+	return nil
+}
+
+// SeedDemo adds a small catalog when there is none, as the system, audited.
+func (a *App) SeedDemo(ctx context.Context) error {
+	existing, err := a.DB.ListProducts(ctx, catalog.ListQuery{Limit: 1}) // inactive products count too
+	if err != nil {
+		return fmt.Errorf("seed demo catalog: %w", err)
+	}
+	if len(existing) > 0 {
+		return nil
+	}
+	system := access.WithPrincipal(ctx, &access.Principal{UserID: audit.ActorSystem, Roles: []access.Role{access.Catalog}})
+	cur := a.Catalog.Currency()
+	for _, p := range []catalog.NewProduct{
+		{SKU: "TEE-001", Name: "Bulwark T-shirt", Description: "Organic cotton, black.", Price: money.Money{Amount: 2500, Currency: cur}, Stock: 100},
+		{SKU: "MUG-001", Name: "Enamel mug", Description: "Keeps coffee warm through a long audit.", Price: money.Money{Amount: 1400, Currency: cur}, Stock: 50},
+		{SKU: "KEY-001", Name: "Hardware security key", Description: "FIDO2, USB-C.", Price: money.Money{Amount: 5500, Currency: cur}, Stock: 20},
+		{SKU: "STK-001", Name: "Sticker pack", Description: "Ten vinyl stickers.", Price: money.Money{Amount: 500, Currency: cur}, Stock: 500},
+	} {
+		if _, err := a.Catalog.Create(system, p); err != nil {
+			return fmt.Errorf("seed demo catalog: %w", err)
+		}
+	}
+	a.log.Info("added the demo catalog")
+	return nil
+}

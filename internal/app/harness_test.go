@@ -1,0 +1,287 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/app"
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/logging"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+)
+
+// syncBuffer is a bytes.Buffer safe for the server's goroutines to log into.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// clock is a settable time source for session-timeout tests.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newClock() *clock { return &clock{now: time.Now().UTC()} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// server is a real Bulwark serving HTTP on loopback ports.
+type server struct {
+	t          *testing.T
+	URL        string
+	MetricsURL string
+	App        *app.App
+	Config     config.Config
+	Logs       *syncBuffer
+	Clock      *clock
+	client     *http.Client
+}
+
+// testConfig is the default configuration on db, on loopback ports chosen by the kernel.
+func testConfig(db testenv.Database) config.Config {
+	cfg := config.Defaults()
+	cfg.DataDir = db.DataDir
+	cfg.DatabaseURL = db.DatabaseURL
+	cfg.Listen = "127.0.0.1:0"
+	cfg.MetricsListen = "127.0.0.1:0"
+	cfg.LogLevel = "debug"
+	return cfg
+}
+
+// startServer builds and serves a Bulwark through app.New, Listen and Serve, the
+// path `bulwark serve` takes after reading its settings.
+func startServer(t *testing.T, db testenv.Database, adjust ...func(*config.Config)) *server {
+	t.Helper()
+	cfg := testConfig(db)
+	for _, f := range adjust {
+		f(&cfg)
+	}
+	logs := &syncBuffer{}
+	clk := newClock()
+	ctx, cancel := context.WithCancel(context.Background())
+	a, err := app.New(ctx, cfg, logging.New(logs, -4), clk.Now)
+	if err != nil {
+		cancel()
+		t.Fatalf("start server: %v", err)
+	}
+	ls, err := a.Listen()
+	if err != nil {
+		cancel()
+		a.Close()
+		t.Fatalf("listen: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- a.Serve(ctx, ls) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+		a.Close()
+	})
+	s := &server{t: t, App: a, Config: cfg, Logs: logs, Clock: clk,
+		URL:    "http://" + ls.API.Addr().String(),
+		client: &http.Client{Timeout: 30 * time.Second}}
+	if ls.Metrics != nil {
+		s.MetricsURL = "http://" + ls.Metrics.Addr().String()
+	}
+	return s
+}
+
+// response is what a request got back.
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// JSON decodes the body into v, failing the test when it is not JSON.
+func (r response) JSON(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("response %d is not JSON: %v\n%s", r.Status, err, r.Body)
+	}
+}
+
+// Code returns the problem code of an error response.
+func (r response) Code(t testing.TB) string {
+	t.Helper()
+	var p struct{ Code string }
+	r.JSON(t, &p)
+	return p.Code
+}
+
+// req describes a request: body is sent as JSON unless it is a string or []byte,
+// which are sent as they are.
+type req struct {
+	method, path string
+	token        string
+	body         any
+	header       map[string]string
+}
+
+func (s *server) do(r req) response {
+	s.t.Helper()
+	var body io.Reader
+	switch b := r.body.(type) {
+	case nil:
+	case string:
+		body = strings.NewReader(b)
+	case []byte:
+		body = bytes.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatalf("marshal request: %v", err)
+		}
+		body = bytes.NewReader(j)
+	}
+	hr, err := http.NewRequest(r.method, s.URL+r.path, body)
+	if err != nil {
+		s.t.Fatalf("new request: %v", err)
+	}
+	if body != nil {
+		hr.Header.Set("Content-Type", "application/json")
+	}
+	if r.token != "" {
+		hr.Header.Set("Authorization", "Bearer "+r.token)
+	}
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
+	}
+	res, err := s.client.Do(hr)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", r.method, r.path, err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		s.t.Fatalf("read %s %s: %v", r.method, r.path, err)
+	}
+	return response{Status: res.StatusCode, Header: res.Header, Body: b}
+}
+
+// must sends r and fails the test unless the status is want.
+func (s *server) must(want int, r req) response {
+	s.t.Helper()
+	res := s.do(r)
+	if res.Status != want {
+		s.t.Fatalf("%s %s = %d, want %d\n%s", r.method, r.path, res.Status, want, res.Body)
+	}
+	return res
+}
+
+const testPassword = "a long passphrase nobody guesses"
+
+type user struct {
+	ID    string   `json:"id"`
+	Email string   `json:"email"`
+	Name  string   `json:"name"`
+	Roles []string `json:"roles"`
+}
+
+// register creates a customer account.
+func (s *server) register(email string) user {
+	s.t.Helper()
+	var out struct{ User user }
+	s.must(201, req{method: "POST", path: "/api/v1/auth/register",
+		body: map[string]string{"email": email, "password": testPassword, "name": "Test Customer"}}).JSON(s.t, &out)
+	return out.User
+}
+
+// login returns a session token.
+func (s *server) login(email, password string) string {
+	s.t.Helper()
+	var out struct{ Token string }
+	s.must(200, req{method: "POST", path: "/api/v1/auth/login",
+		body: map[string]string{"email": email, "password": password}}).JSON(s.t, &out)
+	return out.Token
+}
+
+// createAdmin bootstraps an admin the way an operator does, through
+// `bulwark admin create`, and returns a session token for it.
+func (s *server) createAdmin(email string) string {
+	s.t.Helper()
+	code, _, stderr := runCLI(s.t, s.Config, testPassword+"\n", "admin", "create", "--email", email, "--password-stdin")
+	if code != 0 {
+		s.t.Fatalf("admin create exited %d: %s", code, stderr)
+	}
+	return s.login(email, testPassword)
+}
+
+// staff creates an account holding role and returns its token.
+func (s *server) staff(adminToken, email, role string) string {
+	s.t.Helper()
+	u := s.register(email)
+	s.must(200, req{method: "POST", path: "/api/v1/admin/users/" + u.ID + "/roles", token: adminToken,
+		body: map[string][]string{"roles": {role}}})
+	return s.login(email, testPassword)
+}
+
+type product struct {
+	ID          string `json:"id"`
+	SKU         string `json:"sku"`
+	Name        string `json:"name"`
+	Description string `json:"description"`
+	Price       struct {
+		Amount   int64  `json:"amount"`
+		Currency string `json:"currency"`
+	} `json:"price"`
+	Stock  int64 `json:"stock"`
+	Active bool  `json:"active"`
+}
+
+func (s *server) createProduct(token, sku string, stock int64) product {
+	s.t.Helper()
+	var p product
+	s.must(201, req{method: "POST", path: "/api/v1/admin/products", token: token, body: map[string]any{
+		"sku": sku, "name": "Product " + sku, "description": "A fine thing.",
+		"price": map[string]any{"amount": 1999, "currency": "EUR"}, "stock": stock,
+	}}).JSON(s.t, &p)
+	return p
+}
+
+// runCLI runs a bulwark command in-process against cfg's database.
+func runCLI(t testing.TB, cfg config.Config, stdin string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := map[string]string{
+		"BULWARK_DATA_DIR":     cfg.DataDir,
+		"BULWARK_DATABASE_URL": cfg.DatabaseURL,
+	}
+	code = app.Main(context.Background(), args, app.Env{
+		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
+		Getenv: func(k string) string { return env[k] },
+	})
+	return code, out.String(), errb.String()
+}

@@ -1,0 +1,309 @@
+package app_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/httpapi"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+)
+
+func TestResponseConventions(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		s.register("conv@example.com")
+		token := s.login("conv@example.com", testPassword)
+		cases := []struct {
+			name   string
+			r      req
+			status int
+		}{
+			{"health", req{method: "GET", path: "/healthz"}, 200},
+			{"ready", req{method: "GET", path: "/readyz"}, 200},
+			{"public list", req{method: "GET", path: "/api/v1/products"}, 200},
+			{"authenticated", req{method: "GET", path: "/api/v1/me", token: token}, 200},
+			{"no content", req{method: "POST", path: "/api/v1/auth/logout", token: token}, 204},
+			{"unauthenticated", req{method: "GET", path: "/api/v1/me"}, 401},
+			{"unknown path", req{method: "GET", path: "/api/v1/nothing-here"}, 404},
+			{"wrong method", req{method: "DELETE", path: "/api/v1/products"}, 405},
+			{"openapi", req{method: "GET", path: "/api/v1/openapi.json"}, 200},
+		}
+		ids := map[string]bool{}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				res := s.must(c.status, c.r)
+				ct := res.Header.Get("Content-Type")
+				if !strings.Contains(ct, "charset=utf-8") {
+					t.Errorf("Content-Type %q has no charset", ct)
+				}
+				if c.status >= 400 && !strings.HasPrefix(ct, "application/problem+json") {
+					t.Errorf("error Content-Type %q, want problem+json", ct)
+				}
+				id := res.Header.Get("X-Request-Id")
+				if len(id) != 32 || ids[id] {
+					t.Errorf("X-Request-Id %q missing or repeated", id)
+				}
+				ids[id] = true
+				for h, want := range map[string]string{
+					"X-Content-Type-Options":  "nosniff",
+					"X-Frame-Options":         "DENY",
+					"Referrer-Policy":         "no-referrer",
+					"Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+				} {
+					if got := res.Header.Get(h); got != want {
+						t.Errorf("%s = %q, want %q", h, got, want)
+					}
+				}
+				if c.r.token != "" && res.Header.Get("Cache-Control") != "no-store" {
+					t.Errorf("authenticated response Cache-Control = %q", res.Header.Get("Cache-Control"))
+				}
+				if c.status >= 400 {
+					var p map[string]any
+					res.JSON(t, &p)
+					for _, k := range []string{"type", "title", "status", "code", "request_id"} {
+						if _, ok := p[k]; !ok {
+							t.Errorf("problem lacks %q: %s", k, res.Body)
+						}
+					}
+					if p["request_id"] != id {
+						t.Errorf("problem request_id %v != header %s", p["request_id"], id)
+					}
+				}
+			})
+		}
+		if got := s.do(req{method: "DELETE", path: "/api/v1/products"}).Header.Get("Allow"); !strings.Contains(got, "GET") {
+			t.Errorf("405 Allow = %q", got)
+		}
+	})
+}
+
+// TestInternalErrorsRevealNothing breaks the database under a running server and
+// checks the 500 names only a request id, which the log has with the cause.
+func TestInternalErrorsRevealNothing(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		s.App.DB.Close()
+		res := s.do(req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{"email": "e@example.com", "password": testPassword, "name": "E"}})
+		if res.Status != 500 || res.Code(t) != "internal_error" {
+			t.Fatalf("= %d %s", res.Status, res.Body)
+		}
+		body := strings.ToLower(string(res.Body))
+		for _, leak := range []string{"sql", "database", "closed", "insert", "users", ".go", "goroutine", "pgx", "sqlite", "/"} {
+			if strings.Contains(strings.TrimPrefix(body, `{"type":"urn:bulwark:problem:internal_error"`), leak) {
+				t.Errorf("500 body mentions %q: %s", leak, res.Body)
+			}
+		}
+		id := res.Header.Get("X-Request-Id")
+		if !strings.Contains(s.Logs.String(), id) || !strings.Contains(s.Logs.String(), "database is closed") {
+			t.Errorf("the log lacks the request id %s with the cause", id)
+		}
+	})
+}
+
+func TestMetricsOnlyOnTheirOwnListener(t *testing.T) {
+	s := startServer(t, testenv.Databases(t)[0])
+	s.must(200, req{method: "GET", path: "/healthz"})
+	if res := s.do(req{method: "GET", path: "/metrics"}); res.Status != 404 {
+		t.Fatalf("/metrics on the API listener = %d, want 404", res.Status)
+	}
+	res, err := http.Get(s.MetricsURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != 200 || !strings.Contains(string(b), `bulwark_http_requests_total{method="GET",route="GET /healthz",status="200"} 1`) {
+		t.Fatalf("metrics = %d\n%s", res.StatusCode, b)
+	}
+	if !config.IsLoopback(strings.TrimPrefix(s.MetricsURL, "http://")) || config.Defaults().MetricsListen != "127.0.0.1:9090" {
+		t.Fatalf("metrics listen %s / default %s is not loopback", s.MetricsURL, config.Defaults().MetricsListen)
+	}
+}
+
+func TestOpenAPIDocumentMatchesRoutes(t *testing.T) {
+	s := startServer(t, testenv.Databases(t)[0])
+	var doc struct {
+		OpenAPI string                                `json:"openapi"`
+		Paths   map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	s.must(200, req{method: "GET", path: "/api/v1/openapi.json"}).JSON(t, &doc)
+	if !strings.HasPrefix(doc.OpenAPI, "3.1") {
+		t.Fatalf("openapi = %q, want 3.1.x", doc.OpenAPI)
+	}
+	var documented []string
+	for path, ops := range doc.Paths {
+		for method := range ops {
+			if slices.Contains([]string{"get", "post", "put", "patch", "delete"}, method) {
+				documented = append(documented, strings.ToUpper(method)+" "+path)
+			}
+		}
+	}
+	var routed []string
+	for _, r := range httpapi.Routes() {
+		routed = append(routed, r.Pattern)
+	}
+	for _, r := range routed {
+		if !slices.Contains(documented, r) {
+			t.Errorf("route %s is missing from the OpenAPI document", r)
+		}
+	}
+	for _, d := range documented {
+		if !slices.Contains(routed, d) {
+			t.Errorf("the OpenAPI document names %s, which the server does not route", d)
+		}
+	}
+}
+
+// TestCrossOriginWritesRefused forges a browser's cross-site request carrying
+// the session cookie and checks it is refused, while bearer clients and
+// same-origin browsers go through.
+func TestCrossOriginWritesRefused(t *testing.T) {
+	s := startServer(t, testenv.Databases(t)[0])
+	s.register("csrf@example.com")
+	token := s.login("csrf@example.com", testPassword)
+	cookie := map[string]string{"Cookie": "__Host-bulwark_session=" + token}
+	with := func(extra map[string]string) map[string]string {
+		h := map[string]string{}
+		for k, v := range cookie {
+			h[k] = v
+		}
+		for k, v := range extra {
+			h[k] = v
+		}
+		return h
+	}
+	for name, h := range map[string]map[string]string{
+		"cross-site fetch":     {"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"},
+		"same-site subdomain":  {"Sec-Fetch-Site": "same-site", "Origin": "https://evil.shop.example"},
+		"old browser, Origin":  {"Origin": "https://evil.example"},
+		"null origin (iframe)": {"Origin": "null"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			res := s.do(req{method: "POST", path: "/api/v1/auth/logout", header: with(h)})
+			if res.Status != 403 || res.Code(t) != "cross_origin_rejected" {
+				t.Fatalf("= %d %s", res.Status, res.Body)
+			}
+			login := s.do(req{method: "POST", path: "/api/v1/auth/login", header: h, body: map[string]string{"email": "csrf@example.com", "password": testPassword}})
+			if login.Status != 403 {
+				t.Fatalf("cross-site login = %d, want 403 (login CSRF)", login.Status)
+			}
+		})
+	}
+	s.must(200, req{method: "GET", path: "/api/v1/me", header: with(map[string]string{"Sec-Fetch-Site": "cross-site"})})
+	s.must(200, req{method: "GET", path: "/api/v1/me", token: token, header: map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://storefront.example"}})
+	s.must(204, req{method: "POST", path: "/api/v1/auth/logout", header: with(map[string]string{"Sec-Fetch-Site": "same-origin"})})
+}
+
+func TestLogsHoldNoSecrets(t *testing.T) {
+	s := startServer(t, testenv.Databases(t)[0])
+	secretPassword := "my very secret passphrase 4111"
+	s.do(req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{"email": "logs@example.com", "password": secretPassword, "name": "4111 1111 1111 1111"}})
+	token := s.login("logs@example.com", secretPassword)
+	s.do(req{method: "GET", path: "/api/v1/me", token: token})
+	s.do(req{method: "GET", path: "/api/v1/me", token: "bws_forgedforgedforgedforgedforgedforged"})
+	s.do(req{method: "GET", path: "/api/v1/products?q=4111111111111111", header: map[string]string{"Cookie": "__Host-bulwark_session=" + token}})
+	s.App.DB.Close() // force an error path that logs the failure
+	s.do(req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": "logs@example.com", "password": secretPassword}})
+	logs := s.Logs.String()
+	if !strings.Contains(logs, `"msg":"request failed"`) {
+		t.Fatalf("the error path did not log; the test proves nothing:\n%s", logs)
+	}
+	for _, secret := range []string{secretPassword, token, strings.TrimPrefix(token, "bws_"), "4111111111111111", "4111 1111 1111 1111", "bws_forged"} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("the log holds %q", secret)
+		}
+	}
+}
+
+func TestReadinessChecksRedis(t *testing.T) {
+	db := testenv.Databases(t)[0]
+	t.Run("ready with Redis up", func(t *testing.T) {
+		s := startServer(t, db, func(c *config.Config) { c.RedisURL = testenv.RedisURL(t) })
+		s.must(200, req{method: "GET", path: "/readyz"})
+	})
+	t.Run("not ready with Redis down", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close() // nothing listens there now
+		s := startServer(t, testenv.Database{Engine: "sqlite", DataDir: t.TempDir()}, func(c *config.Config) { c.RedisURL = "redis://" + addr })
+		res := s.must(503, req{method: "GET", path: "/readyz"})
+		if res.Code(t) != "not_ready" {
+			t.Fatalf("readyz = %s", res.Body)
+		}
+		s.must(200, req{method: "GET", path: "/healthz"})
+	})
+}
+
+func TestTLS13Only(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeSelfSigned(t, dir)
+	s := startServer(t, testenv.Databases(t)[0], func(c *config.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	url := strings.Replace(s.URL, "http://", "https://", 1)
+	pool := x509.NewCertPool()
+	certPEM, _ := os.ReadFile(certFile)
+	pool.AppendCertsFromPEM(certPEM)
+	client := func(maxVersion uint16) *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MaxVersion: maxVersion}}}
+	}
+	res, err := client(tls.VersionTLS13).Get(url + "/healthz")
+	if err != nil {
+		t.Fatalf("TLS 1.3 client: %v", err)
+	}
+	res.Body.Close()
+	if res.TLS == nil || res.TLS.Version != tls.VersionTLS13 {
+		t.Fatalf("negotiated %v, want TLS 1.3", res.TLS)
+	}
+	if _, err := client(tls.VersionTLS12).Get(url + "/healthz"); err == nil {
+		t.Fatal("a TLS 1.2 client connected")
+	}
+}
+
+func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certFile, keyFile
+}

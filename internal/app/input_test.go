@@ -1,0 +1,147 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+)
+
+// TestBadInputChangesNothing sends malformed, oversized and hostile bodies to
+// every route that takes one and checks each gets a clear 4xx and that nothing
+// changed: the audit trail (which every change writes to) stays the same length.
+func TestBadInputChangesNothing(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		admin := s.createAdmin("input-admin@example.com")
+		p := s.createProduct(admin, "INPUT-1", 5)
+		target := s.register("input-target@example.com")
+
+		routes := []struct {
+			method, path string
+			valid        string
+		}{
+			{"POST", "/api/v1/auth/register", `{"email":"new@example.com","password":"` + testPassword + `","name":"N"}`},
+			{"POST", "/api/v1/auth/login", `{"email":"input-target@example.com","password":"` + testPassword + `"}`},
+			{"POST", "/api/v1/admin/products", `{"sku":"NEW-1","name":"n","description":"d","price":{"amount":1,"currency":"EUR"},"stock":1}`},
+			{"PATCH", "/api/v1/admin/products/" + p.ID, `{"name":"n"}`},
+			{"POST", "/api/v1/admin/products/" + p.ID + "/stock", `{"delta":1,"reason":"r"}`},
+			{"POST", "/api/v1/admin/users/" + target.ID + "/roles", `{"roles":["support"]}`},
+		}
+		bad := []struct {
+			name        string
+			body        []byte
+			contentType string
+			want        int
+		}{
+			{"malformed JSON", []byte(`{"email": `), "", 400},
+			{"not an object", []byte(`["a"]`), "", 400},
+			{"null", []byte(`null`), "", 400},
+			{"empty body", nil, "", 400},
+			{"trailing data", []byte(`{} {}`), "", 400},
+			{"unknown field", []byte(`{"is_admin": true}`), "", 400},
+			{"duplicate key", []byte(`{"name":"a","name":"b"}`), "", 400},
+			{"wrong type", []byte(`{"name": 12, "email": 5, "delta": "x", "roles": "admin", "sku": []}`), "", 400},
+			{"float for an integer", []byte(`{"delta": 1.5, "stock": 1.5, "price": {"amount": 1.5, "currency": "EUR"}}`), "", 400},
+			{"integer overflow", []byte(`{"delta": 99999999999999999999, "stock": 99999999999999999999}`), "", 400},
+			{"invalid UTF-8", []byte("{\"name\":\"\xff\xfe\"}"), "", 400},
+			{"deep nesting", []byte(strings.Repeat(`{"a":`, 20000) + "1" + strings.Repeat("}", 20000)), "", 400},
+			{"oversized", append(append([]byte(`{"name":"`), bytes.Repeat([]byte("a"), 2<<20)...), []byte(`"}`)...), "", 413},
+			{"wrong content type", []byte(`{}`), "text/plain", 415},
+			{"form encoded", []byte(`email=a`), "application/x-www-form-urlencoded", 415},
+		}
+		before := auditLength(t, s)
+		for _, rt := range routes {
+			for _, b := range bad {
+				t.Run(rt.method+" "+rt.path+" "+b.name, func(t *testing.T) {
+					ct := b.contentType
+					if ct == "" {
+						ct = "application/json"
+					}
+					res := s.do(req{method: rt.method, path: rt.path, token: admin, body: b.body, header: map[string]string{"Content-Type": ct}})
+					if res.Status != b.want {
+						t.Fatalf("= %d, want %d: %s", res.Status, b.want, res.Body)
+					}
+					if !strings.HasPrefix(res.Header.Get("Content-Type"), "application/problem+json") {
+						t.Fatalf("Content-Type %q, want problem+json", res.Header.Get("Content-Type"))
+					}
+				})
+			}
+		}
+		if after := auditLength(t, s); after != before {
+			t.Fatalf("bad input changed data: the audit trail grew from %d to %d records", before, after)
+		}
+		// The valid bodies do work, so the refusals above were for the right reason.
+		for _, rt := range routes {
+			res := s.do(req{method: rt.method, path: rt.path, token: admin, body: rt.valid})
+			if res.Status >= 300 {
+				t.Fatalf("valid %s %s = %d %s", rt.method, rt.path, res.Status, res.Body)
+			}
+		}
+	})
+}
+
+// TestHostileStringsAreData stores SQL and script payloads in every free-text
+// field and checks they come back byte for byte, with the database intact.
+func TestHostileStringsAreData(t *testing.T) {
+	payloads := []string{
+		`'; DROP TABLE products; --`,
+		`" OR "1"="1`,
+		`<script>alert(document.cookie)</script>`,
+		`{{7*7}} ${7*7} <%= 7*7 %>`,
+		`Robert'); DELETE FROM audit_records;--`,
+		"emoji 🛡️ and accents é ü ß",
+	}
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		admin := s.createAdmin("hostile-admin@example.com")
+		for i, payload := range payloads {
+			var p product
+			s.must(201, req{method: "POST", path: "/api/v1/admin/products", token: admin, body: map[string]any{
+				"sku": "HOSTILE-" + string(rune('A'+i)), "name": payload, "description": payload + "\n" + payload,
+				"price": map[string]any{"amount": 1, "currency": "EUR"}, "stock": 1}}).JSON(t, &p)
+			var got product
+			s.must(200, req{method: "GET", path: "/api/v1/products/" + p.ID}).JSON(t, &got)
+			if got.Name != payload || got.Description != payload+"\n"+payload {
+				t.Fatalf("stored %q, got back %q / %q", payload, got.Name, got.Description)
+			}
+			var u struct{ User user }
+			s.must(201, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
+				"email": "hostile" + string(rune('a'+i)) + "@example.com", "password": testPassword, "name": payload}}).JSON(t, &u)
+			if u.User.Name != payload {
+				t.Fatalf("name %q came back as %q", payload, u.User.Name)
+			}
+			var page struct{ Items []product }
+			s.must(200, req{method: "GET", path: "/api/v1/products?q=" + strings.NewReplacer("#", "%23", "&", "%26", "+", "%2B", "%", "%25", " ", "%20").Replace(payload)}).JSON(t, &page)
+		}
+		var page struct{ Items []product }
+		s.must(200, req{method: "GET", path: "/api/v1/products?limit=100"}).JSON(t, &page)
+		if len(page.Items) != len(payloads) {
+			t.Fatalf("catalog holds %d products, want %d", len(page.Items), len(payloads))
+		}
+		if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 {
+			t.Fatalf("audit verify after hostile input: %d %s %s", code, out, errOut)
+		}
+		t.Run("control characters are refused", func(t *testing.T) {
+			for _, name := range []string{"nul\x00byte", "bell\a", "esc\x1b[31m"} {
+				res := s.do(req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
+					"email": "ctl@example.com", "password": testPassword, "name": name}})
+				if res.Status != 422 {
+					t.Fatalf("name %q = %d %s", name, res.Status, res.Body)
+				}
+			}
+		})
+	})
+}
+
+func auditLength(t *testing.T, s *server) int64 {
+	t.Helper()
+	var n int64
+	if _, err := s.App.DB.ScanAudit(context.Background(), func(audit.Record) error { n++; return nil }); err != nil {
+		t.Fatalf("read audit trail: %v", err)
+	}
+	return n
+}

@@ -1,0 +1,109 @@
+// Package apperr is Bulwark's one error vocabulary. An *Error carries a stable,
+// snake_case code that clients may switch on and a message that is safe to show;
+// anything that is not an *Error is an internal failure whose detail belongs in
+// the log, never in a response. The HTTP layer maps codes to statuses in one place.
+package apperr
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Codes shared across capabilities. Packages may define their own codes too;
+// the HTTP layer knows the status of each.
+const (
+	CodeInvalidJSON          = "invalid_json"
+	CodeValidation           = "validation_failed"
+	CodeNotFound             = "not_found"
+	CodeUnauthenticated      = "unauthenticated"
+	CodeForbidden            = "forbidden"
+	CodeConflict             = "conflict"
+	CodeInvalidCredentials   = "invalid_credentials"
+	CodeWeakPassword         = "weak_password"
+	CodeEmailTaken           = "email_taken"
+	CodeSKUTaken             = "sku_taken"
+	CodeInsufficientStock    = "insufficient_stock"
+	CodeInvalidCursor        = "invalid_cursor"
+	CodePayloadTooLarge      = "payload_too_large"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeMethodNotAllowed     = "method_not_allowed"
+	CodeCrossOrigin          = "cross_origin_rejected"
+	CodeCannotDemoteSelf     = "cannot_demote_self"
+	CodeNotReady             = "not_ready"
+	CodeInternal             = "internal_error"
+)
+
+// FieldError names one invalid field of a request.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Error is an application error that is safe to show to the client.
+type Error struct {
+	Code    string
+	Message string
+	Fields  []FieldError
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// New returns an *Error with the given code and safe message.
+func New(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// NotFound is the one answer for "does not exist" and "belongs to someone else".
+func NotFound(what string) *Error {
+	return &Error{Code: CodeNotFound, Message: what + " not found"}
+}
+
+// Code returns the application code of err, or CodeInternal when err is not an *Error.
+func Code(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return CodeInternal
+}
+
+// Validator collects field errors so a request can report all of them at once.
+type Validator struct{ fields []FieldError }
+
+// Check records message for field when ok is false.
+func (v *Validator) Check(ok bool, field, message string) {
+	if !ok {
+		v.fields = append(v.fields, FieldError{Field: field, Message: message})
+	}
+}
+
+// Err returns a validation_failed *Error listing every failed check, or nil.
+func (v *Validator) Err() error {
+	if len(v.fields) == 0 {
+		return nil
+	}
+	return &Error{Code: CodeValidation, Message: "the request has invalid fields", Fields: v.fields}
+}
+
+// CheckText records a problem when s is shorter than min or longer than max
+// characters, or holds control characters (tab and newline allowed only when
+// multiline). NUL and other control bytes would otherwise reach storage, logs and
+// terminals; PostgreSQL refuses NUL in text outright.
+func (v *Validator) CheckText(field, s string, min, max int, multiline bool) {
+	n := 0
+	for _, r := range s {
+		n++
+		if r == 0x7f || (r < 0x20 && !(multiline && (r == '\n' || r == '\t' || r == '\r'))) || (r >= 0x80 && r < 0xa0) {
+			v.Check(false, field, "must not contain control characters")
+			return
+		}
+	}
+	switch {
+	case n < min && min == 1:
+		v.Check(false, field, "is required")
+	case n < min:
+		v.Check(false, field, fmt.Sprintf("must be at least %d characters", min))
+	case n > max:
+		v.Check(false, field, fmt.Sprintf("must be at most %d characters", max))
+	}
+}

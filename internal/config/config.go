@@ -1,0 +1,370 @@
+// Package config owns Bulwark's settings: their names, defaults and documentation
+// (one table, printed by `bulwark settings` and kept in the README), and how they
+// are read: command-line flags over BULWARK_* environment variables over an
+// optional JSON config file over defaults. Secrets are never taken from the
+// command line, where other users of the machine can read them; each has a
+// *_FILE form.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Setting documents one setting.
+type Setting struct {
+	Name    string // the flag, without dashes, and the config file key
+	Default string
+	Usage   string
+	// Secret settings may not be given as a flag value and have a -file form.
+	Secret bool
+}
+
+// Env is the setting's environment variable.
+func (s Setting) Env() string {
+	return "BULWARK_" + strings.ToUpper(strings.ReplaceAll(s.Name, "-", "_"))
+}
+
+// Settings lists every setting, in the order of the documentation table.
+func Settings() []Setting {
+	return []Setting{
+		{Name: "config", Usage: "JSON file of settings, keyed by setting name"},
+		{Name: "listen", Default: "127.0.0.1:8080", Usage: "address of the HTTP API"},
+		{Name: "insecure-http", Default: "false", Usage: "allow plain HTTP on a non-loopback address (logged as a warning at every start)"},
+		{Name: "tls-cert", Usage: "TLS certificate file (PEM); with tls-key, the API serves TLS 1.3"},
+		{Name: "tls-key", Usage: "TLS private key file (PEM)"},
+		{Name: "metrics-listen", Default: "127.0.0.1:9090", Usage: "address of the Prometheus /metrics listener, never the API's; empty turns it off"},
+		{Name: "data-dir", Default: "./data", Usage: "directory for the SQLite database and generated keys"},
+		{Name: "database-url", Secret: true, Usage: "postgres:// URL of a PostgreSQL database; empty means SQLite in the data directory"},
+		{Name: "redis-url", Secret: true, Usage: "redis:// URL of a Redis server shared by instances; checked by /readyz"},
+		{Name: "currency", Default: "EUR", Usage: "ISO 4217 code of the shop's currency"},
+		{Name: "max-body-bytes", Default: "1048576", Usage: "largest request body accepted (413 past it)"},
+		{Name: "session-idle-timeout", Default: "168h", Usage: "a customer session ends after this long unused"},
+		{Name: "session-absolute-timeout", Default: "720h", Usage: "a customer session ends this long after login"},
+		{Name: "staff-session-idle-timeout", Default: "15m", Usage: "a staff session ends after this long unused"},
+		{Name: "staff-session-absolute-timeout", Default: "12h", Usage: "a staff session ends this long after login"},
+		{Name: "log-level", Default: "info", Usage: "debug, info, warn or error"},
+	}
+}
+
+// Config is the parsed settings.
+type Config struct {
+	Listen        string
+	InsecureHTTP  bool
+	TLSCert       string
+	TLSKey        string
+	MetricsListen string
+	DataDir       string
+	DatabaseURL   string
+	RedisURL      string
+	Currency      string
+	MaxBodyBytes  int64
+	// Session limits, for customers and for staff.
+	SessionIdle          time.Duration
+	SessionAbsolute      time.Duration
+	StaffSessionIdle     time.Duration
+	StaffSessionAbsolute time.Duration
+	LogLevel             string
+}
+
+// TLS reports whether the API serves TLS.
+func (c Config) TLS() bool { return c.TLSCert != "" }
+
+// Flags binds the settings to a flag set; call Load after fs.Parse.
+type Flags struct {
+	fs     *flag.FlagSet
+	values map[string]*string
+}
+
+// Bind defines a flag for every setting on fs (and a -file flag for each secret).
+func Bind(fs *flag.FlagSet) *Flags {
+	f := &Flags{fs: fs, values: map[string]*string{}}
+	for _, s := range Settings() {
+		usage := s.Usage
+		if s.Default != "" {
+			usage += " (default " + s.Default + ")"
+		}
+		if s.Secret {
+			f.values[s.Name+"-file"] = fs.String(s.Name+"-file", "", "file holding "+s.Name)
+			usage += "; only without credentials, use " + s.Env() + " or -" + s.Name + "-file for those"
+		}
+		v := new(string)
+		if s.Default == "true" || s.Default == "false" {
+			fs.Var((*boolFlag)(v), s.Name, usage)
+		} else {
+			fs.StringVar(v, s.Name, "", usage)
+		}
+		f.values[s.Name] = v
+	}
+	return f
+}
+
+// boolFlag lets a boolean setting be given as a bare flag (--insecure-http)
+// while its value stays text like every other source's.
+type boolFlag string
+
+func (b *boolFlag) String() string     { return string(*b) }
+func (b *boolFlag) Set(s string) error { *b = boolFlag(s); return nil }
+func (b *boolFlag) IsBoolFlag() bool   { return true }
+
+// Load resolves every setting from the parsed flags, the environment (getenv)
+// and the config file, then validates the result.
+func (f *Flags) Load(getenv func(string) string) (Config, error) {
+	set := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+
+	// lookup returns a setting's value from the first source that has it.
+	file := map[string]string{}
+	lookup := func(s Setting) (string, error) {
+		if s.Secret {
+			if set[s.Name] {
+				if err := refuseCredentials(s, *f.values[s.Name]); err != nil {
+					return "", err
+				}
+				return *f.values[s.Name], nil
+			}
+			if set[s.Name+"-file"] {
+				return readSecretFile(*f.values[s.Name+"-file"])
+			}
+			if v := getenv(s.Env() + "_FILE"); v != "" {
+				return readSecretFile(v)
+			}
+		} else if set[s.Name] {
+			return *f.values[s.Name], nil
+		}
+		if v, ok := lookupEnv(getenv, s.Env()); ok {
+			return v, nil
+		}
+		if v, ok := file[s.Name]; ok {
+			return v, nil
+		}
+		return s.Default, nil
+	}
+
+	configPath, err := lookup(Settings()[0])
+	if err != nil {
+		return Config{}, err
+	}
+	if configPath != "" {
+		if file, err = readConfigFile(configPath); err != nil {
+			return Config{}, err
+		}
+	}
+	v := map[string]string{}
+	for _, s := range Settings() {
+		if v[s.Name], err = lookup(s); err != nil {
+			return Config{}, err
+		}
+	}
+	return parse(v)
+}
+
+// lookupEnv treats an empty variable as unset; to empty a setting that has a
+// default (metrics-listen), use the flag or the config file.
+func lookupEnv(getenv func(string) string, name string) (string, bool) {
+	v := getenv(name)
+	return v, v != ""
+}
+
+func refuseCredentials(s Setting, value string) error {
+	u, err := url.Parse(value)
+	if err != nil {
+		return fmt.Errorf("-%s: not a URL", s.Name)
+	}
+	if _, has := u.User.Password(); has || u.Query().Has("password") {
+		return fmt.Errorf("-%s holds a password, which other users can read in the process list: set %s or -%s-file instead", s.Name, s.Env(), s.Name)
+	}
+	return nil
+}
+
+func readSecretFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("read secret file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+// readConfigFile reads a JSON object of setting names to strings, numbers or
+// booleans. Unknown names and duplicate keys are errors, so a typo never
+// silently leaves a default in place.
+func readConfigFile(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config file: %w", err)
+	}
+	out, err := ParseFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return out, nil
+}
+
+// ParseFile parses the content of a config file.
+func ParseFile(b []byte) (map[string]string, error) {
+	known := map[string]bool{}
+	for _, s := range Settings() {
+		known[s.Name] = s.Name != "config"
+	}
+	var raw map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, fmt.Errorf("not a JSON object: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("data after the JSON object")
+	}
+	out := map[string]string{}
+	for k, msg := range raw {
+		if !known[k] {
+			return nil, fmt.Errorf("unknown setting %q", k)
+		}
+		var val any
+		d := json.NewDecoder(bytes.NewReader(msg))
+		d.UseNumber()
+		if err := d.Decode(&val); err != nil {
+			return nil, fmt.Errorf("setting %q: %w", k, err)
+		}
+		switch x := val.(type) {
+		case string:
+			out[k] = x
+		case bool:
+			out[k] = strconv.FormatBool(x)
+		case json.Number:
+			out[k] = x.String()
+		default:
+			return nil, fmt.Errorf("setting %q: want a string, number or boolean", k)
+		}
+	}
+	return out, nil
+}
+
+var currencyShape = regexp.MustCompile(`^[A-Z]{3}$`)
+
+func parse(v map[string]string) (Config, error) {
+	var errs []error
+	boolean := func(name string) bool {
+		b, err := strconv.ParseBool(v[name])
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: want true or false", name))
+		}
+		return b
+	}
+	duration := func(name string) time.Duration {
+		d, err := time.ParseDuration(v[name])
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s: want a positive duration such as 15m or 12h", name))
+		}
+		return d
+	}
+	c := Config{
+		Listen:               v["listen"],
+		InsecureHTTP:         boolean("insecure-http"),
+		TLSCert:              v["tls-cert"],
+		TLSKey:               v["tls-key"],
+		MetricsListen:        v["metrics-listen"],
+		DataDir:              v["data-dir"],
+		DatabaseURL:          v["database-url"],
+		RedisURL:             v["redis-url"],
+		Currency:             v["currency"],
+		SessionIdle:          duration("session-idle-timeout"),
+		SessionAbsolute:      duration("session-absolute-timeout"),
+		StaffSessionIdle:     duration("staff-session-idle-timeout"),
+		StaffSessionAbsolute: duration("staff-session-absolute-timeout"),
+		LogLevel:             v["log-level"],
+	}
+	n, err := strconv.ParseInt(v["max-body-bytes"], 10, 64)
+	if err != nil || n < 1024 || n > 64<<20 {
+		errs = append(errs, errors.New("max-body-bytes: want a number of bytes from 1024 to 67108864"))
+	}
+	c.MaxBodyBytes = n
+	if !currencyShape.MatchString(c.Currency) {
+		errs = append(errs, errors.New("currency: want an ISO 4217 code such as EUR"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls-cert and tls-key go together"))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("listen: want host:port: %w", err))
+	} else if !IsLoopback(c.Listen) && !c.TLS() && !c.InsecureHTTP {
+		errs = append(errs, fmt.Errorf("listen %s is not a loopback address: configure tls-cert and tls-key, or accept plain HTTP by name with -insecure-http", c.Listen))
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			errs = append(errs, fmt.Errorf("metrics-listen: want host:port: %w", err))
+		}
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data-dir: must not be empty"))
+	}
+	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("database-url: want a postgres:// URL"))
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		errs = append(errs, errors.New("redis-url: want a redis:// or rediss:// URL"))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, errors.New("log-level: want debug, info, warn or error"))
+	}
+	return c, errors.Join(errs...)
+}
+
+// IsLoopback reports whether the host of addr is a loopback address or
+// "localhost". An empty host means every interface, which is not loopback.
+func IsLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Markdown returns the settings table for the README.
+func Markdown() string {
+	var b strings.Builder
+	b.WriteString("| flag | environment | default | meaning |\n| --- | --- | --- | --- |\n")
+	for _, s := range Settings() {
+		flagName := "`--" + s.Name + "`"
+		env := "`" + s.Env() + "`"
+		if s.Secret {
+			flagName += " (no credentials), `--" + s.Name + "-file`"
+			env += ", `" + s.Env() + "_FILE`"
+		}
+		def := s.Default
+		if def != "" {
+			def = "`" + def + "`"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", flagName, env, def, s.Usage)
+	}
+	return b.String()
+}
+
+// Defaults returns the configuration with every setting at its default.
+func Defaults() Config {
+	v := map[string]string{}
+	for _, s := range Settings() {
+		v[s.Name] = s.Default
+	}
+	c, err := parse(v)
+	if err != nil {
+		panic("config: the defaults do not validate: " + err.Error()) // a programming error, caught by any test
+	}
+	return c
+}

@@ -1,0 +1,165 @@
+package config_test
+
+import (
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bulwark-shop/bulwark/internal/config"
+)
+
+func load(t *testing.T, args []string, env map[string]string) (config.Config, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := config.Bind(fs)
+	if err := fs.Parse(args); err != nil {
+		return config.Config{}, err
+	}
+	return f.Load(func(k string) string { return env[k] })
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestDefaultsAreSafe(t *testing.T) {
+	c, err := load(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:8080" || c.MetricsListen != "127.0.0.1:9090" || c.DataDir != "./data" || c.DatabaseURL != "" || c.InsecureHTTP || c.MaxBodyBytes != 1<<20 {
+		t.Fatalf("defaults = %+v", c)
+	}
+	if c != config.Defaults() {
+		t.Fatal("Load with nothing set differs from Defaults")
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	file := writeFile(t, "bulwark.json", `{"listen": "127.0.0.1:1001", "currency": "USD", "max-body-bytes": 4096, "insecure-http": false}`)
+	env := map[string]string{"BULWARK_CONFIG": file, "BULWARK_LISTEN": "127.0.0.1:1002"}
+	c, err := load(t, []string{"--currency", "GBP"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != "127.0.0.1:1002" {
+		t.Errorf("environment should beat the file: listen = %s", c.Listen)
+	}
+	if c.Currency != "GBP" {
+		t.Errorf("flag should beat the file: currency = %s", c.Currency)
+	}
+	if c.MaxBodyBytes != 4096 {
+		t.Errorf("file should beat the default: max-body-bytes = %d", c.MaxBodyBytes)
+	}
+	c, err = load(t, []string{"--listen", "127.0.0.1:1003"}, env)
+	if err != nil || c.Listen != "127.0.0.1:1003" {
+		t.Errorf("flag should beat the environment: %s %v", c.Listen, err)
+	}
+}
+
+func TestSecrets(t *testing.T) {
+	t.Run("a password in a flag is refused", func(t *testing.T) {
+		for _, u := range []string{"postgres://shop:pw@127.0.0.1/shop", "postgres://127.0.0.1/shop?password=pw"} {
+			_, err := load(t, []string{"--database-url", u}, nil)
+			if err == nil || strings.Contains(err.Error(), "pw@") {
+				t.Fatalf("--database-url %s: err = %v", u, err)
+			}
+		}
+		if _, err := load(t, []string{"--redis-url", "redis://:pw@127.0.0.1:6379"}, nil); err == nil {
+			t.Fatal("--redis-url with a password accepted")
+		}
+	})
+	t.Run("a URL without credentials may be a flag", func(t *testing.T) {
+		c, err := load(t, []string{"--database-url", "postgres://127.0.0.1/shop"}, nil)
+		if err != nil || c.DatabaseURL != "postgres://127.0.0.1/shop" {
+			t.Fatalf("%+v %v", c, err)
+		}
+	})
+	t.Run("from the environment and from files", func(t *testing.T) {
+		c, err := load(t, nil, map[string]string{"BULWARK_DATABASE_URL": "postgres://shop:pw@127.0.0.1/shop"})
+		if err != nil || c.DatabaseURL != "postgres://shop:pw@127.0.0.1/shop" {
+			t.Fatalf("env: %v", err)
+		}
+		f := writeFile(t, "db", "postgres://shop:fromfile@127.0.0.1/shop\n")
+		c, err = load(t, nil, map[string]string{"BULWARK_DATABASE_URL_FILE": f})
+		if err != nil || c.DatabaseURL != "postgres://shop:fromfile@127.0.0.1/shop" {
+			t.Fatalf("env file: %+v %v", c, err)
+		}
+		c, err = load(t, []string{"--redis-url-file", writeFile(t, "r", "redis://:pw@127.0.0.1:6379/0")}, nil)
+		if err != nil || c.RedisURL != "redis://:pw@127.0.0.1:6379/0" {
+			t.Fatalf("flag file: %+v %v", c, err)
+		}
+	})
+}
+
+func TestRefusedSettings(t *testing.T) {
+	cases := map[string]struct {
+		args []string
+		file string
+	}{
+		"plain HTTP on every interface":    {args: []string{"--listen", ":8080"}},
+		"plain HTTP on a public address":   {args: []string{"--listen", "192.0.2.10:8080"}},
+		"a certificate without a key":      {args: []string{"--tls-cert", "c.pem"}},
+		"a bad currency":                   {args: []string{"--currency", "euro"}},
+		"a zero timeout":                   {args: []string{"--session-idle-timeout", "0s"}},
+		"a tiny body limit":                {args: []string{"--max-body-bytes", "10"}},
+		"a bad log level":                  {args: []string{"--log-level", "loud"}},
+		"a MySQL URL":                      {args: []string{"--database-url", "mysql://127.0.0.1/shop"}},
+		"an unknown key in the file":       {file: `{"lisen": "127.0.0.1:1"}`},
+		"a duplicate-free but nested file": {file: `{"listen": {"host": "x"}}`},
+		"not JSON":                         {file: `listen = 1`},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{}
+			if c.file != "" {
+				env["BULWARK_CONFIG"] = writeFile(t, "c.json", c.file)
+			}
+			if _, err := load(t, c.args, env); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	t.Run("plain HTTP beyond loopback when asked for by name", func(t *testing.T) {
+		if _, err := load(t, []string{"--listen", "0.0.0.0:8080", "--insecure-http"}, nil); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestIsLoopback(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"127.0.0.1:80": true, "[::1]:80": true, "localhost:80": true, "127.9.9.9:1": true,
+		":80": false, "0.0.0.0:80": false, "[::]:80": false, "10.0.0.1:80": false, "example.com:80": false,
+	} {
+		if got := config.IsLoopback(addr); got != want {
+			t.Errorf("IsLoopback(%q) = %v", addr, got)
+		}
+	}
+}
+
+func FuzzParseFile(f *testing.F) {
+	f.Add([]byte(`{"listen": "127.0.0.1:1"}`))
+	f.Add([]byte(`{"max-body-bytes": 1e400}`))
+	f.Add([]byte(`{"insecure-http": true, "currency": "EUR"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := config.ParseFile(b)
+		if err != nil {
+			return
+		}
+		for k := range m {
+			if k == "config" {
+				t.Fatal("the config file named another config file")
+			}
+		}
+	})
+}

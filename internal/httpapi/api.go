@@ -1,0 +1,183 @@
+// Package httpapi is Bulwark's HTTP layer: the /api/v1 routes of API.md, strict
+// JSON decoding, problem+json errors, request ids, security headers, logging and
+// metrics. It turns requests into service calls and errors into responses; it
+// holds no business rules. Every route declares the permission it needs, and the
+// route table is the single list that the OpenAPI document and the role matrix
+// test are checked against.
+package httpapi
+
+import (
+	"context"
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/catalog"
+	"github.com/bulwark-shop/bulwark/internal/identity"
+)
+
+//go:embed openapi.json
+var openAPIDocument []byte
+
+// OpenAPIDocument returns the OpenAPI 3.1 document the server serves.
+func OpenAPIDocument() []byte { return openAPIDocument }
+
+// SessionCookie is the browser session cookie. The __Host- prefix makes browsers
+// insist on Secure, Path=/ and no Domain, so no sibling host can set or read it.
+const SessionCookie = "__Host-bulwark_session"
+
+// Deps are the services the API calls.
+type Deps struct {
+	Identity     *identity.Service
+	Catalog      *catalog.Service
+	Log          *slog.Logger
+	Metrics      *Metrics
+	MaxBodyBytes int64
+	// Ready reports whether the server can take traffic (database and Redis reachable).
+	Ready func(context.Context) error
+}
+
+// API is the HTTP handler of the public listener.
+type API struct {
+	Deps
+	cop *http.CrossOriginProtection
+}
+
+// Route is one entry of the route table: "METHOD /path" and its permission.
+type Route struct {
+	Pattern    string
+	Permission access.Permission
+}
+
+type route struct {
+	Route
+	handle func(http.ResponseWriter, *http.Request) error
+}
+
+// routes is the route table. A route cannot be added without a permission.
+func (a *API) routes() []route {
+	r := func(pattern string, perm access.Permission, h func(http.ResponseWriter, *http.Request) error) route {
+		return route{Route{pattern, perm}, h}
+	}
+	return []route{
+		r("GET /healthz", access.Public, a.healthz),
+		r("GET /readyz", access.Public, a.readyz),
+		r("GET /api/v1/openapi.json", access.Public, a.openapi),
+
+		r("POST /api/v1/auth/register", access.Public, a.register),
+		r("POST /api/v1/auth/login", access.Public, a.login),
+		r("POST /api/v1/auth/logout", access.Authenticated, a.logout),
+		r("GET /api/v1/me", access.Authenticated, a.me),
+
+		r("GET /api/v1/products", access.Public, a.listProducts),
+		r("GET /api/v1/products/{id}", access.Public, a.getProduct),
+		r("POST /api/v1/admin/products", access.CatalogWrite, a.createProduct),
+		r("PATCH /api/v1/admin/products/{id}", access.CatalogWrite, a.updateProduct),
+		r("POST /api/v1/admin/products/{id}/stock", access.CatalogWrite, a.adjustStock),
+
+		r("POST /api/v1/admin/users/{id}/roles", access.RolesManage, a.setRoles),
+	}
+}
+
+// Routes lists the route table.
+func Routes() []Route {
+	var a *API // only the method values are taken; none is called
+	var out []Route
+	for _, rt := range a.routes() {
+		out = append(out, rt.Route)
+	}
+	return out
+}
+
+// New returns the handler of the public listener.
+func New(d Deps) http.Handler {
+	a := &API{Deps: d, cop: http.NewCrossOriginProtection()}
+	mux := http.NewServeMux()
+	for _, rt := range a.routes() {
+		mux.Handle(rt.Pattern, a.guard(rt))
+	}
+	return observe(routeMux(mux), d.Log, d.Metrics)
+}
+
+// guard authenticates the caller of a non-public route, refuses one without the
+// route's permission (deny by default), refuses cross-origin browser writes, and
+// turns the handler's error into problem+json.
+func (a *API) guard(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r, err := a.authorize(w, r, rt.Permission)
+		if err != nil {
+			writeError(w, r, a.Log, err)
+			return
+		}
+		if err := rt.handle(w, r); err != nil {
+			writeError(w, r, a.Log, err)
+		}
+	})
+}
+
+// authorize returns r with the caller's principal in its context.
+func (a *API) authorize(w http.ResponseWriter, r *http.Request, perm access.Permission) (*http.Request, error) {
+	// Bearer tokens cannot be sent by a forged cross-site form; cookies can. Every
+	// unsafe request without an Authorization header must come from our own origin
+	// (Sec-Fetch-Site / Origin), which also stops login CSRF.
+	if r.Header.Get("Authorization") == "" {
+		if err := a.cop.Check(r); err != nil {
+			return r, apperr.New(apperr.CodeCrossOrigin, "cross-origin requests that change data are refused")
+		}
+	}
+	if perm == access.Public {
+		return r, nil
+	}
+	token, ok := credentials(r)
+	if !ok {
+		return r, apperr.New(apperr.CodeUnauthenticated, "authentication required")
+	}
+	p, err := a.Identity.Authenticate(r.Context(), token)
+	if err != nil {
+		if apperr.Code(err) == apperr.CodeUnauthenticated {
+			clearSessionCookie(w)
+		}
+		return r, err
+	}
+	r = r.WithContext(access.WithPrincipal(r.Context(), p))
+	if _, err := access.Require(r.Context(), perm); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// credentials returns the bearer token, or else the session cookie's.
+func credentials(r *http.Request) (string, bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, token, ok := strings.Cut(h, " ")
+		return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
+	}
+	if c, err := r.Cookie(SessionCookie); err == nil && c.Value != "" {
+		return c.Value, true
+	}
+	return "", false
+}
+
+func (a *API) healthz(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
+	if err := a.Ready(r.Context()); err != nil {
+		a.Log.WarnContext(r.Context(), "not ready", "err", err)
+		return apperr.New(apperr.CodeNotReady, "a dependency is unavailable")
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+func (a *API) openapi(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(openAPIDocument)
+	return nil
+}

@@ -1,0 +1,110 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/identity"
+)
+
+// userJSON is the API's User.
+type userJSON struct {
+	ID         string        `json:"id"`
+	Email      string        `json:"email"`
+	Name       string        `json:"name"`
+	Roles      []access.Role `json:"roles"`
+	MFAEnabled bool          `json:"mfa_enabled"`
+	CreatedAt  time.Time     `json:"created_at"`
+}
+
+func toUserJSON(u identity.User) userJSON {
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, MFAEnabled: u.MFAEnabled, CreatedAt: u.CreatedAt.UTC()}
+}
+
+type registerRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	Name     string `json:"name"`
+}
+
+func (a *API) register(w http.ResponseWriter, r *http.Request) error {
+	var req registerRequest
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	u, err := a.Identity.Register(r.Context(), req.Email, req.Password, req.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, map[string]userJSON{"user": toUserJSON(u)})
+	return nil
+}
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+	OTP      string `json:"otp"`
+}
+
+type loginResponse struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+	User      userJSON  `json:"user"`
+}
+
+func (a *API) login(w http.ResponseWriter, r *http.Request) error {
+	var req loginRequest
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	res, err := a.Identity.Login(r.Context(), req.Email, req.Password)
+	if err != nil {
+		return err
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: SessionCookie, Value: res.Token, Path: "/", Expires: res.ExpiresAt,
+		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
+	})
+	writeJSON(w, http.StatusOK, loginResponse{Token: res.Token, ExpiresAt: res.ExpiresAt.UTC(), User: toUserJSON(res.User)})
+	return nil
+}
+
+func clearSessionCookie(w http.ResponseWriter) {
+	http.SetCookie(w, &http.Cookie{Name: SessionCookie, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+}
+
+func (a *API) logout(w http.ResponseWriter, r *http.Request) error {
+	if err := a.Identity.Logout(r.Context()); err != nil {
+		return err
+	}
+	clearSessionCookie(w)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) me(w http.ResponseWriter, r *http.Request) error {
+	u, err := a.Identity.Me(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toUserJSON(u))
+	return nil
+}
+
+type rolesRequest struct {
+	Roles []string `json:"roles"`
+}
+
+func (a *API) setRoles(w http.ResponseWriter, r *http.Request) error {
+	var req rolesRequest
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	u, err := a.Identity.SetRoles(r.Context(), r.PathValue("id"), req.Roles)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toUserJSON(u))
+	return nil
+}

@@ -1,0 +1,146 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+)
+
+// decodeBody reads r's body (at most limit bytes) into v with DecodeStrict, after
+// checking that it is declared as JSON.
+func decodeBody(r *http.Request, limit int64, v any) error {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
+		return apperr.New(apperr.CodeUnsupportedMediaType, "send the body as application/json in UTF-8")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return apperr.New(apperr.CodePayloadTooLarge, "the body is larger than %d bytes", limit)
+	}
+	if err != nil {
+		return apperr.New(apperr.CodeInvalidJSON, "the body could not be read")
+	}
+	return DecodeStrict(body, v)
+}
+
+// DecodeStrict decodes one JSON object from body into v and refuses what a
+// lenient decoder would let through: invalid UTF-8 (which encoding/json would
+// silently replace), duplicate keys (which parsers disagree on, a classic
+// smuggling vector), unknown fields, wrong types and trailing data. Every refusal
+// is an invalid_json *apperr.Error whose message is safe to show.
+func DecodeStrict(body []byte, v any) error {
+	invalid := func(format string, args ...any) error {
+		return apperr.New(apperr.CodeInvalidJSON, format, args...)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return invalid("the body is empty; send a JSON object")
+	}
+	if !utf8.Valid(body) {
+		return invalid("the body is not valid UTF-8")
+	}
+	if err := checkObjectKeys(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syntax):
+			return invalid("malformed JSON at byte %d", syntax.Offset)
+		case errors.As(err, &typ):
+			if typ.Field == "" {
+				return invalid("the body must be a JSON object")
+			}
+			return invalid("field %q must be a JSON %s", typ.Field, jsonKind(typ.Type.Kind().String()))
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			// encoding/json has no typed error for this; the field name comes from the
+			// client's own (valid UTF-8) input and is quoted by the library.
+			return invalid("unknown field %s", strings.TrimPrefix(err.Error(), "json: unknown field "))
+		default:
+			return invalid("malformed JSON")
+		}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("unexpected data after the JSON object")
+	}
+	return nil
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "string":
+		return "string"
+	case "bool":
+		return "boolean"
+	case "slice", "array":
+		return "array"
+	case "struct", "map", "ptr":
+		return "object"
+	default:
+		return "number (a whole number)"
+	}
+}
+
+// checkObjectKeys walks the tokens of body and refuses a top level that is not
+// an object and any object with a repeated key.
+func checkObjectKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	first, err := dec.Token()
+	if err != nil {
+		return apperr.New(apperr.CodeInvalidJSON, "malformed JSON")
+	}
+	if d, ok := first.(json.Delim); !ok || d != '{' {
+		return apperr.New(apperr.CodeInvalidJSON, "the body must be a JSON object")
+	}
+	// Each open object keeps its keys; arrays hold nil so the stack stays aligned.
+	type frame struct {
+		keys      map[string]bool
+		expectKey bool
+	}
+	stack := []*frame{{keys: map[string]bool{}, expectKey: true}}
+	for len(stack) > 0 {
+		tok, err := dec.Token()
+		if err != nil {
+			return apperr.New(apperr.CodeInvalidJSON, "malformed JSON")
+		}
+		top := stack[len(stack)-1]
+		if d, ok := tok.(json.Delim); ok && (d == '}' || d == ']') {
+			stack = stack[:len(stack)-1]
+			if len(stack) > 0 && stack[len(stack)-1].keys != nil {
+				stack[len(stack)-1].expectKey = true
+			}
+			continue
+		}
+		if top.keys != nil && top.expectKey {
+			key, _ := tok.(string)
+			if top.keys[key] {
+				return apperr.New(apperr.CodeInvalidJSON, "duplicate key %q", key)
+			}
+			top.keys[key] = true
+			top.expectKey = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, &frame{keys: map[string]bool{}, expectKey: true})
+		case json.Delim('['):
+			stack = append(stack, &frame{})
+		default:
+			if top.keys != nil {
+				top.expectKey = true
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,160 @@
+package httpapi
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the API's Prometheus collectors.
+type Metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// NewMetrics registers the API's collectors on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_http_requests_total", Help: "HTTP requests by route and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "bulwark_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+// statusWriter remembers the status written through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(status int) {
+	if w.status == 0 {
+		w.status = status
+	}
+	w.ResponseWriter.WriteHeader(status)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// newRequestID returns 128 random bits in hex. The server always makes its own:
+// a client-chosen id could forge or collide with log lines.
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// clientIP is the direct peer's address. Forwarded headers are not trusted here;
+// trusted proxies come with the edge layer.
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// observe is the outermost layer: it gives the request its id and the context
+// its reqinfo, sets the headers every response carries, recovers panics into a
+// bare 500, and logs and counts the request.
+func observe(next http.Handler, log *slog.Logger, m *Metrics) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		info := reqinfo.Info{RequestID: newRequestID(), IP: clientIP(r), UserAgent: r.UserAgent()}
+		r = r.WithContext(reqinfo.With(r.Context(), info))
+		h := w.Header()
+		h.Set("X-Request-Id", info.RequestID)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		h.Set("Referrer-Policy", "no-referrer")
+		// API answers hold personal data or stock that changes by the second; no
+		// shared or browser cache may keep them.
+		h.Set("Cache-Control", "no-store")
+		// Until a handler says otherwise; a 204 carries it too, so every response
+		// names its type and charset.
+		h.Set("Content-Type", "application/json; charset=utf-8")
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.ErrorContext(r.Context(), "panic serving request", "request_id", info.RequestID,
+					"panic", v, "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					writeError(sw, r, log, errPanic)
+				}
+			}
+			route := r.Pattern
+			if route == "" {
+				route = "unmatched"
+			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			elapsed := time.Since(start)
+			m.requests.WithLabelValues(r.Method, route, strconv.Itoa(status)).Inc()
+			m.duration.WithLabelValues(route).Observe(elapsed.Seconds())
+			log.InfoContext(r.Context(), "request", "request_id", info.RequestID, "method", r.Method,
+				"route", route, "status", status, "duration_ms", elapsed.Milliseconds(), "ip", info.IP)
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+// errPanic is not an *apperr.Error, so the client sees only a bare 500.
+var errPanic = errors.New("handler panicked")
+
+// routeMux answers unknown paths and wrong methods with problem+json instead of
+// ServeMux's plain-text pages.
+func routeMux(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, pattern := mux.Handler(r); pattern == "" {
+			rec := &headerOnlyWriter{header: http.Header{}}
+			h.ServeHTTP(rec, r)
+			if allow := rec.header.Get("Allow"); rec.status == http.StatusMethodNotAllowed {
+				w.Header().Set("Allow", allow)
+				writeProblem(w, r, apperr.New(apperr.CodeMethodNotAllowed, "this path does not accept %s", r.Method))
+				return
+			}
+			writeProblem(w, r, apperr.NotFound("path"))
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// headerOnlyWriter records the status and headers ServeMux's own error handlers write.
+type headerOnlyWriter struct {
+	header http.Header
+	status int
+}
+
+func (w *headerOnlyWriter) Header() http.Header         { return w.header }
+func (w *headerOnlyWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (w *headerOnlyWriter) WriteHeader(status int)      { w.status = status }

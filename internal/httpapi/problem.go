@@ -1,0 +1,89 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
+)
+
+// problem is an RFC 9457 problem document with Bulwark's extension members.
+type problem struct {
+	Type      string              `json:"type"`
+	Title     string              `json:"title"`
+	Status    int                 `json:"status"`
+	Detail    string              `json:"detail,omitempty"`
+	Code      string              `json:"code"`
+	RequestID string              `json:"request_id,omitempty"`
+	Errors    []apperr.FieldError `json:"errors,omitempty"`
+}
+
+// problemTypeBase prefixes each code to make the problem's type URI.
+const problemTypeBase = "urn:bulwark:problem:"
+
+// statusOf is the one mapping from application codes to HTTP statuses.
+func statusOf(code string) int {
+	switch code {
+	case apperr.CodeInvalidJSON, apperr.CodeInvalidCursor:
+		return http.StatusBadRequest
+	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials:
+		return http.StatusUnauthorized
+	case apperr.CodeForbidden, apperr.CodeCrossOrigin:
+		return http.StatusForbidden
+	case apperr.CodeNotFound:
+		return http.StatusNotFound
+	case apperr.CodeMethodNotAllowed:
+		return http.StatusMethodNotAllowed
+	case apperr.CodeConflict, apperr.CodeEmailTaken, apperr.CodeSKUTaken, apperr.CodeInsufficientStock, apperr.CodeCannotDemoteSelf:
+		return http.StatusConflict
+	case apperr.CodePayloadTooLarge:
+		return http.StatusRequestEntityTooLarge
+	case apperr.CodeUnsupportedMediaType:
+		return http.StatusUnsupportedMediaType
+	case apperr.CodeValidation, apperr.CodeWeakPassword:
+		return http.StatusUnprocessableEntity
+	case apperr.CodeNotReady:
+		return http.StatusServiceUnavailable
+	default:
+		return http.StatusInternalServerError
+	}
+}
+
+// writeError answers err as problem+json. An *apperr.Error is shown as it is;
+// anything else is logged with the request id and answered with a bare 500 that
+// names only the request id.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var e *apperr.Error
+	if !errors.As(err, &e) {
+		log.ErrorContext(r.Context(), "request failed", "request_id", reqinfo.From(r.Context()).RequestID,
+			"method", r.Method, "route", r.Pattern, "err", err)
+		e = &apperr.Error{Code: apperr.CodeInternal, Message: "the server could not complete the request; quote the request id when reporting it"}
+	}
+	writeProblem(w, r, e)
+}
+
+func writeProblem(w http.ResponseWriter, r *http.Request, e *apperr.Error) {
+	status := statusOf(e.Code)
+	p := problem{
+		Type:      problemTypeBase + e.Code,
+		Title:     http.StatusText(status),
+		Status:    status,
+		Detail:    e.Message,
+		Code:      e.Code,
+		RequestID: reqinfo.From(r.Context()).RequestID,
+		Errors:    e.Fields,
+	}
+	w.Header().Set("Content-Type", "application/problem+json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(p) // the client may be gone; nothing to do about it
+}
+
+// writeJSON answers v as JSON with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client may be gone; nothing to do about it
+}

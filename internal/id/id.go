@@ -1,0 +1,36 @@
+// Package id makes Bulwark's opaque identifiers: a type prefix and 128 random
+// bits, so ids are unguessable and reveal neither order nor count.
+package id
+
+import (
+	"crypto/rand"
+	"encoding/base32"
+	"strings"
+)
+
+// Prefixes of the resource types.
+const (
+	User    = "usr_"
+	Session = "ses_"
+	Product = "prod_"
+)
+
+var encoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)
+
+// New returns prefix followed by 26 characters encoding 128 random bits.
+func New(prefix string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+); it panics on a broken system source.
+	return prefix + encoding.EncodeToString(b[:])
+}
+
+// Valid reports whether s has the given prefix and the shape New gives. It lets
+// handlers refuse hostile path values before they reach storage.
+func Valid(prefix, s string) bool {
+	rest, ok := strings.CutPrefix(s, prefix)
+	if !ok || len(rest) != 26 {
+		return false
+	}
+	_, err := encoding.DecodeString(rest)
+	return err == nil
+}

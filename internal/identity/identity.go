@@ -1,0 +1,356 @@
+// Package identity owns accounts and sessions: registration, login, logout and
+// who the caller is. It guarantees that passwords are kept only as argon2id
+// hashes, that a login reveals nothing about whether an account exists (same
+// answer, same work), and that session tokens are random, kept only as hashes,
+// and expire when idle and at an absolute limit.
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/identity/password"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
+)
+
+// TokenPrefix starts every session token, so secret scanners and the log
+// redaction layer recognise one.
+const TokenPrefix = "bws_"
+
+// Limits of account fields.
+const (
+	MaxEmailLength = 254
+	MaxNameLength  = 100
+	// touchInterval bounds how often a session's last use is written: at most
+	// once a minute per session rather than on every request.
+	touchInterval = time.Minute
+)
+
+// Errors returned by the store and the service.
+var (
+	ErrNotFound           = apperr.NotFound("user")
+	ErrSessionNotFound    = apperr.NotFound("session")
+	ErrEmailTaken         = apperr.New(apperr.CodeEmailTaken, "an account with this email already exists")
+	ErrInvalidCredentials = apperr.New(apperr.CodeInvalidCredentials, "the email or password is wrong")
+	ErrUnauthenticated    = apperr.New(apperr.CodeUnauthenticated, "authentication required")
+)
+
+// User is an account.
+type User struct {
+	ID           string
+	Email        string
+	Name         string
+	Roles        []access.Role
+	MFAEnabled   bool
+	PasswordHash string
+	CreatedAt    time.Time
+}
+
+// Session is a signed-in client. Only the SHA-256 of its token is kept.
+type Session struct {
+	ID         string
+	UserID     string
+	TokenHash  string
+	CreatedAt  time.Time
+	LastUsedAt time.Time
+	ExpiresAt  time.Time // the absolute limit
+	IP         string
+	UserAgent  string
+}
+
+// Store keeps accounts and sessions. Methods that take an audit.Record append it
+// in the same transaction as their change.
+type Store interface {
+	CreateUser(ctx context.Context, u User, rec audit.Record) error // ErrEmailTaken
+	UserByEmail(ctx context.Context, email string) (User, error)    // ErrNotFound
+	UserByID(ctx context.Context, id string) (User, error)          // ErrNotFound
+	SetPasswordHash(ctx context.Context, userID, hash string) error
+	// SetRoles replaces the user's roles and ends all the user's sessions, so a
+	// privilege change takes effect at once.
+	SetRoles(ctx context.Context, userID string, roles []access.Role, rec audit.Record) (User, error)
+	CreateSession(ctx context.Context, s Session, rec audit.Record) error
+	// SessionByTokenHash returns the session and its user; ErrSessionNotFound.
+	SessionByTokenHash(ctx context.Context, tokenHash string) (Session, User, error)
+	TouchSession(ctx context.Context, sessionID string, at time.Time) error
+	// DeleteSession ends a session; rec is appended when not nil.
+	DeleteSession(ctx context.Context, sessionID string, rec *audit.Record) error
+}
+
+// Timeouts are the session limits for customers and for staff.
+type Timeouts struct {
+	CustomerIdle     time.Duration
+	CustomerAbsolute time.Duration
+	StaffIdle        time.Duration
+	StaffAbsolute    time.Duration
+}
+
+func (t Timeouts) of(roles []access.Role) (idle, absolute time.Duration) {
+	if access.IsStaff(roles) {
+		return t.StaffIdle, t.StaffAbsolute
+	}
+	return t.CustomerIdle, t.CustomerAbsolute
+}
+
+// Service is the identity use cases.
+type Service struct {
+	store    Store
+	hasher   *password.Hasher
+	trail    *audit.Trail
+	timeouts Timeouts
+	now      func() time.Time
+	log      *slog.Logger
+}
+
+// NewService returns the identity service.
+func NewService(store Store, hasher *password.Hasher, trail *audit.Trail, timeouts Timeouts, now func() time.Time, log *slog.Logger) *Service {
+	return &Service{store: store, hasher: hasher, trail: trail, timeouts: timeouts, now: now, log: log}
+}
+
+// NormalizeEmail trims and lower-cases an address, so one mailbox is one account.
+func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+// validEmail accepts a bare address (no display name, no comments) of sane length.
+func validEmail(email string) bool {
+	if len(email) > MaxEmailLength {
+		return false
+	}
+	a, err := mail.ParseAddress(email)
+	return err == nil && a.Address == email && a.Name == "" && strings.Contains(email[strings.LastIndexByte(email, '@'):], ".")
+}
+
+// Register creates a customer account.
+func (s *Service) Register(ctx context.Context, email, pw, name string) (User, error) {
+	return s.createUser(ctx, email, pw, name, []access.Role{access.Customer}, audit.ActionRegister)
+}
+
+// CreateAdmin creates a staff account with the admin role; it is the bootstrap
+// used by the command line.
+func (s *Service) CreateAdmin(ctx context.Context, email, pw, name string) (User, error) {
+	return s.createUser(ctx, email, pw, name, []access.Role{access.Customer, access.Admin}, audit.ActionAdminCreate)
+}
+
+func (s *Service) createUser(ctx context.Context, email, pw, name string, roles []access.Role, action string) (User, error) {
+	email = NormalizeEmail(email)
+	var v apperr.Validator
+	v.Check(validEmail(email), "email", "must be a valid email address")
+	v.CheckText("name", name, 1, MaxNameLength, false)
+	if err := v.Err(); err != nil {
+		return User{}, err
+	}
+	if err := password.CheckPolicy(pw); err != nil {
+		var pe *password.PolicyError
+		if errors.As(err, &pe) {
+			return User{}, &apperr.Error{Code: apperr.CodeWeakPassword, Message: pe.Reason,
+				Fields: []apperr.FieldError{{Field: "password", Message: pe.Reason}}}
+		}
+		return User{}, fmt.Errorf("check password policy: %w", err)
+	}
+	hash, err := s.hasher.Hash(ctx, pw)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	now := s.now().UTC()
+	u := User{ID: id.New(id.User), Email: email, Name: name, Roles: roles, PasswordHash: hash, CreatedAt: now}
+	rec := audit.New(ctx, now, action, u.ID, audit.Success, "roles="+joinRoles(roles))
+	if err := s.store.CreateUser(ctx, u, rec); err != nil {
+		return User{}, fmt.Errorf("create user: %w", err)
+	}
+	return u, nil
+}
+
+// LoginResult is a new session.
+type LoginResult struct {
+	Token     string
+	ExpiresAt time.Time
+	User      User
+}
+
+// Login checks an email and password and starts a session. An unknown email and
+// a wrong password both return ErrInvalidCredentials after the same work: a
+// password hash is verified either way and a failure is audited either way.
+func (s *Service) Login(ctx context.Context, email, pw string) (LoginResult, error) {
+	email = NormalizeEmail(email)
+	u, err := s.store.UserByEmail(ctx, email)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
+			return LoginResult{}, fmt.Errorf("verify dummy password: %w", err)
+		}
+		return LoginResult{}, s.loginFailed(ctx, "", "unknown account")
+	case err != nil:
+		return LoginResult{}, fmt.Errorf("login: %w", err)
+	}
+	ok, rehash, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
+	if err != nil {
+		return LoginResult{}, fmt.Errorf("verify password of %s: %w", u.ID, err)
+	}
+	if !ok {
+		return LoginResult{}, s.loginFailed(ctx, u.ID, "wrong password")
+	}
+	if rehash {
+		// The cost parameters were raised since this hash was made: upgrade it now
+		// that the password is at hand. A failure only delays the upgrade.
+		if h, err := s.hasher.Hash(ctx, pw); err == nil {
+			if err := s.store.SetPasswordHash(ctx, u.ID, h); err != nil {
+				s.log.WarnContext(ctx, "password rehash failed", "user", u.ID, "err", err)
+			}
+		}
+	}
+	return s.startSession(ctx, u)
+}
+
+func (s *Service) loginFailed(ctx context.Context, userID, why string) error {
+	if err := s.trail.Record(ctx, audit.ActionLogin, userID, audit.Failure, why); err != nil {
+		return err
+	}
+	return ErrInvalidCredentials
+}
+
+func (s *Service) startSession(ctx context.Context, u User) (LoginResult, error) {
+	var raw [32]byte
+	_, _ = rand.Read(raw[:]) // never fails (Go 1.24+)
+	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	now := s.now().UTC()
+	_, absolute := s.timeouts.of(u.Roles)
+	info := reqinfo.From(ctx)
+	sess := Session{
+		ID: id.New(id.Session), UserID: u.ID, TokenHash: hashToken(token),
+		CreatedAt: now, LastUsedAt: now, ExpiresAt: now.Add(absolute),
+		IP: info.IP, UserAgent: truncate(info.UserAgent, 256),
+	}
+	// The record names the user as actor: the login is theirs, though no principal is set yet.
+	rec := audit.New(access.WithPrincipal(ctx, &access.Principal{UserID: u.ID}), now, audit.ActionLogin, u.ID, audit.Success, "session="+sess.ID)
+	if err := s.store.CreateSession(ctx, sess, rec); err != nil {
+		return LoginResult{}, fmt.Errorf("create session for %s: %w", u.ID, err)
+	}
+	return LoginResult{Token: token, ExpiresAt: sess.ExpiresAt, User: u}, nil
+}
+
+// Authenticate returns the principal of a session token, or ErrUnauthenticated
+// for an unknown, expired or idle one (which it ends).
+func (s *Service) Authenticate(ctx context.Context, token string) (*access.Principal, error) {
+	if !strings.HasPrefix(token, TokenPrefix) || len(token) > 128 {
+		return nil, ErrUnauthenticated
+	}
+	sess, u, err := s.store.SessionByTokenHash(ctx, hashToken(token))
+	if errors.Is(err, ErrSessionNotFound) {
+		return nil, ErrUnauthenticated
+	}
+	if err != nil {
+		return nil, fmt.Errorf("authenticate: %w", err)
+	}
+	now := s.now()
+	idle, _ := s.timeouts.of(u.Roles)
+	if !now.Before(sess.ExpiresAt) || !now.Before(sess.LastUsedAt.Add(idle)) {
+		if err := s.store.DeleteSession(ctx, sess.ID, nil); err != nil {
+			return nil, fmt.Errorf("end expired session %s: %w", sess.ID, err)
+		}
+		return nil, ErrUnauthenticated
+	}
+	if now.Sub(sess.LastUsedAt) >= touchInterval {
+		if err := s.store.TouchSession(ctx, sess.ID, now.UTC()); err != nil {
+			return nil, fmt.Errorf("touch session %s: %w", sess.ID, err)
+		}
+	}
+	return &access.Principal{UserID: u.ID, SessionID: sess.ID, Roles: u.Roles}, nil
+}
+
+// Logout ends the caller's session at once.
+func (s *Service) Logout(ctx context.Context) error {
+	p, err := access.Require(ctx, access.Authenticated)
+	if err != nil {
+		return err
+	}
+	rec := audit.New(ctx, s.now(), audit.ActionLogout, p.UserID, audit.Success, "session="+p.SessionID)
+	if err := s.store.DeleteSession(ctx, p.SessionID, &rec); err != nil {
+		return fmt.Errorf("logout %s: %w", p.SessionID, err)
+	}
+	return nil
+}
+
+// Me returns the caller's account.
+func (s *Service) Me(ctx context.Context) (User, error) {
+	p, err := access.Require(ctx, access.Authenticated)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := s.store.UserByID(ctx, p.UserID)
+	if err != nil {
+		return User{}, fmt.Errorf("me: %w", err)
+	}
+	return u, nil
+}
+
+// SetRoles replaces a user's roles (customer is always kept) and ends the
+// user's sessions. Needs access.RolesManage; an admin cannot remove their own
+// admin role, so the shop never loses its last way in by accident.
+func (s *Service) SetRoles(ctx context.Context, userID string, names []string) (User, error) {
+	p, err := access.Require(ctx, access.RolesManage)
+	if err != nil {
+		return User{}, err
+	}
+	if !id.Valid(id.User, userID) {
+		return User{}, ErrNotFound
+	}
+	roles := []access.Role{access.Customer}
+	var v apperr.Validator
+	v.Check(len(names) <= len(access.Roles()), "roles", "lists too many roles")
+	for i, n := range names {
+		r, ok := access.ParseRole(n)
+		v.Check(ok, fmt.Sprintf("roles[%d]", i), "is not a role")
+		if ok && !slices.Contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	if err := v.Err(); err != nil {
+		return User{}, err
+	}
+	if userID == p.UserID && !slices.Contains(roles, access.Admin) {
+		return User{}, apperr.New(apperr.CodeCannotDemoteSelf, "you cannot remove your own admin role")
+	}
+	before, err := s.store.UserByID(ctx, userID)
+	if err != nil {
+		return User{}, fmt.Errorf("set roles: %w", err)
+	}
+	rec := audit.New(ctx, s.now(), audit.ActionRolesChange, userID, audit.Success,
+		fmt.Sprintf("roles %s -> %s", joinRoles(before.Roles), joinRoles(roles)))
+	u, err := s.store.SetRoles(ctx, userID, roles, rec)
+	if err != nil {
+		return User{}, fmt.Errorf("set roles of %s: %w", userID, err)
+	}
+	return u, nil
+}
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func joinRoles(roles []access.Role) string {
+	s := make([]string, len(roles))
+	for i, r := range roles {
+		s[i] = string(r)
+	}
+	return strings.Join(s, ",")
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "")
+}

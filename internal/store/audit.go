@@ -1,0 +1,70 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/bulwark-shop/bulwark/internal/audit"
+)
+
+var _ audit.Store = (*DB)(nil)
+
+// appendAudit seals r onto the chain inside tx. Advancing the head row first
+// takes its write lock, so concurrent appenders are put in one order on both
+// engines. Callers append after their own writes, so locks are always taken in
+// the same order (data rows, then the head) and cannot deadlock.
+func appendAudit(ctx context.Context, tx *sql.Tx, r audit.Record) error {
+	var prevSeq int64
+	var prevHash string
+	err := tx.QueryRowContext(ctx, "UPDATE audit_head SET seq = seq + 1 WHERE id = 1 RETURNING seq - 1, hash").Scan(&prevSeq, &prevHash)
+	if err != nil {
+		return fmt.Errorf("advance audit head: %w", err)
+	}
+	r = audit.Seal(r, prevSeq, prevHash)
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_records
+		(seq, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+		r.Seq, micros(r.Time), r.Actor, r.Action, r.Target, r.Outcome, r.IP, r.RequestID, r.Detail, r.PrevHash, r.Hash); err != nil {
+		return fmt.Errorf("insert audit record: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE audit_head SET hash = $1 WHERE id = 1", r.Hash); err != nil {
+		return fmt.Errorf("set audit head: %w", err)
+	}
+	return nil
+}
+
+// AppendAudit appends a standalone record.
+func (db *DB) AppendAudit(ctx context.Context, r audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error { return appendAudit(ctx, tx, r) })
+}
+
+// ScanAudit calls fn for each record in sequence order and returns the head. It
+// reads in one transaction so the head matches the records read.
+func (db *DB) ScanAudit(ctx context.Context, fn func(audit.Record) error) (audit.Head, error) {
+	var head audit.Head
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := tx.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&head.Seq, &head.Hash); err != nil {
+			return fmt.Errorf("read audit head: %w", err)
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT seq, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash
+			FROM audit_records ORDER BY seq`)
+		if err != nil {
+			return fmt.Errorf("read audit records: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r audit.Record
+			var at int64
+			if err := rows.Scan(&r.Seq, &at, &r.Actor, &r.Action, &r.Target, &r.Outcome, &r.IP, &r.RequestID, &r.Detail, &r.PrevHash, &r.Hash); err != nil {
+				return fmt.Errorf("scan audit record: %w", err)
+			}
+			r.Time = fromMicros(at)
+			if err := fn(r); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
+	})
+	return head, err
+}

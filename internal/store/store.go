@@ -1,0 +1,148 @@
+// Package store is the only code that speaks SQL. It keeps Bulwark's data in
+// SQLite (the embedded default, a file under the data directory) or PostgreSQL,
+// with the same queries on both: every value is a bind parameter, times are Unix
+// microseconds, and each exported method that writes is one transaction.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+)
+
+// Engine names a database engine.
+type Engine string
+
+// The engines Bulwark runs on.
+const (
+	SQLite   Engine = "sqlite"
+	Postgres Engine = "postgres"
+)
+
+// SQLiteFile is the shop database's file name inside the data directory.
+const SQLiteFile = "bulwark.db"
+
+// DB is an open shop database.
+type DB struct {
+	sql    *sql.DB
+	engine Engine
+}
+
+// Options say which database to open.
+type Options struct {
+	// DatabaseURL is a postgres:// URL; empty means SQLite under DataDir.
+	DatabaseURL string
+	DataDir     string
+}
+
+// sqlitePragmas go in the connection string so that every pooled connection has
+// them: write-ahead logging, enforced foreign keys, a busy timeout instead of
+// immediate "database is locked", and synchronous=FULL so a commit survives
+// power loss. _txlock=immediate takes the write lock when a transaction begins,
+// which avoids the deadlock of two readers upgrading to writers.
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_txlock=immediate"
+
+// Open connects to the database of opts. It does not migrate; call Migrate.
+func Open(ctx context.Context, opts Options) (*DB, error) {
+	if opts.DatabaseURL != "" {
+		return openPostgres(ctx, opts.DatabaseURL)
+	}
+	return openSQLite(ctx, opts.DataDir)
+}
+
+func openSQLite(ctx context.Context, dataDir string) (*DB, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	path := filepath.Join(dataDir, SQLiteFile)
+	// Create the file ourselves so it is private from the start; SQLite gives its
+	// -wal and -shm files the same mode.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create database file: %w", err)
+	}
+	f.Close()
+	dsn := (&url.URL{Scheme: "file", Path: path}).String() + "?" + sqlitePragmas
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return &DB{sql: db, engine: SQLite}, nil
+}
+
+func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
+	if !strings.HasPrefix(databaseURL, "postgres://") && !strings.HasPrefix(databaseURL, "postgresql://") {
+		return nil, errors.New("database URL must start with postgres://")
+	}
+	db, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(20)
+	db.SetMaxIdleConns(20)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pingCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pingCtx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	return &DB{sql: db, engine: Postgres}, nil
+}
+
+// Engine reports which engine db runs on.
+func (db *DB) Engine() Engine { return db.engine }
+
+// Ping checks that the database answers.
+func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
+
+// Close closes the connections.
+func (db *DB) Close() error { return db.sql.Close() }
+
+// inTx runs fn in a transaction that commits when fn returns nil.
+func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.sql.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// isUniqueViolation recognises a unique-constraint failure by driver error code.
+func isUniqueViolation(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23505"
+	}
+	var lite *sqlite.Error
+	if errors.As(err, &lite) {
+		return lite.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || lite.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+	}
+	return false
+}
+
+func micros(t time.Time) int64 { return t.UnixMicro() }
+
+func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

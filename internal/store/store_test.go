@@ -1,0 +1,175 @@
+package store_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/catalog"
+	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/identity"
+	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/store"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+)
+
+// mustOpen opens and migrates a fresh database.
+func mustOpen(t *testing.T, d testenv.Database) *store.DB {
+	t.Helper()
+	db, err := store.Open(context.Background(), store.Options{DatabaseURL: d.DatabaseURL, DataDir: d.DataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func rec(action, target string) audit.Record {
+	return audit.New(context.Background(), time.Now(), action, target, audit.Success, "")
+}
+
+// The same suite runs on every engine.
+func TestStore(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, d testenv.Database) {
+		db := mustOpen(t, d)
+		ctx := context.Background()
+
+		t.Run("migrating again applies nothing", func(t *testing.T) {
+			applied, err := db.Migrate(ctx)
+			if err != nil || len(applied) != 0 {
+				t.Fatalf("applied %v, err %v", applied, err)
+			}
+		})
+
+		t.Run("concurrent migrations of a fresh database agree", func(t *testing.T) {
+			fresh := testenv.Databases(t)
+			d2 := fresh[0]
+			if d.Engine == "postgres" {
+				d2 = fresh[1]
+			}
+			var wg sync.WaitGroup
+			errs := make(chan error, 4)
+			for range 4 {
+				wg.Go(func() {
+					db, err := store.Open(ctx, store.Options{DatabaseURL: d2.DatabaseURL, DataDir: d2.DataDir})
+					if err != nil {
+						errs <- err
+						return
+					}
+					defer db.Close()
+					_, err = db.Migrate(ctx)
+					errs <- err
+				})
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+
+		t.Run("users, roles and sessions", func(t *testing.T) {
+			u := identity.User{ID: id.New(id.User), Email: "s@example.com", Name: "S", PasswordHash: "h",
+				Roles: []access.Role{access.Customer}, CreatedAt: time.Now()}
+			if err := db.CreateUser(ctx, u, rec(audit.ActionRegister, u.ID)); err != nil {
+				t.Fatal(err)
+			}
+			dup := u
+			dup.ID = id.New(id.User)
+			if err := db.CreateUser(ctx, dup, rec(audit.ActionRegister, dup.ID)); !errors.Is(err, identity.ErrEmailTaken) {
+				t.Fatalf("duplicate email: %v", err)
+			}
+			got, err := db.UserByEmail(ctx, "s@example.com")
+			if err != nil || got.ID != u.ID || len(got.Roles) != 1 {
+				t.Fatalf("UserByEmail = %+v, %v", got, err)
+			}
+			if _, err := db.UserByID(ctx, id.New(id.User)); !errors.Is(err, identity.ErrNotFound) {
+				t.Fatalf("unknown user: %v", err)
+			}
+			sess := identity.Session{ID: id.New(id.Session), UserID: u.ID, TokenHash: "th", CreatedAt: time.Now(), LastUsedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+			if err := db.CreateSession(ctx, sess, rec(audit.ActionLogin, u.ID)); err != nil {
+				t.Fatal(err)
+			}
+			if s, owner, err := db.SessionByTokenHash(ctx, "th"); err != nil || s.ID != sess.ID || owner.ID != u.ID {
+				t.Fatalf("SessionByTokenHash = %+v %+v %v", s, owner, err)
+			}
+			after, err := db.SetRoles(ctx, u.ID, []access.Role{access.Customer, access.Finance}, rec(audit.ActionRolesChange, u.ID))
+			if err != nil || len(after.Roles) != 2 || after.Roles[1] != access.Finance {
+				t.Fatalf("SetRoles = %+v %v", after, err)
+			}
+			if _, _, err := db.SessionByTokenHash(ctx, "th"); !errors.Is(err, identity.ErrSessionNotFound) {
+				t.Fatalf("session survived a role change: %v", err)
+			}
+			if _, err := db.SetRoles(ctx, id.New(id.User), nil, rec(audit.ActionRolesChange, "")); !errors.Is(err, identity.ErrNotFound) {
+				t.Fatalf("SetRoles of unknown user: %v", err)
+			}
+		})
+
+		t.Run("products and stock", func(t *testing.T) {
+			p := catalog.Product{ID: id.New(id.Product), SKU: "S-1", Name: "n", Price: money.Money{Amount: 100, Currency: "EUR"}, Stock: 5, Active: true, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+			if err := db.CreateProduct(ctx, p, rec(audit.ActionProductCreate, p.ID)); err != nil {
+				t.Fatal(err)
+			}
+			p2 := p
+			p2.ID = id.New(id.Product)
+			if err := db.CreateProduct(ctx, p2, rec(audit.ActionProductCreate, p2.ID)); !errors.Is(err, catalog.ErrSKUTaken) {
+				t.Fatalf("duplicate sku: %v", err)
+			}
+			if _, err := db.AdjustStock(ctx, p.ID, -6, time.Now(), rec(audit.ActionStockAdjust, p.ID)); !errors.Is(err, catalog.ErrInsufficientStock) {
+				t.Fatalf("stock below zero: %v", err)
+			}
+			if _, err := db.AdjustStock(ctx, id.New(id.Product), 1, time.Now(), rec(audit.ActionStockAdjust, "")); !errors.Is(err, catalog.ErrNotFound) {
+				t.Fatalf("unknown product: %v", err)
+			}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			ok := 0
+			for range 20 {
+				wg.Go(func() {
+					if _, err := db.AdjustStock(ctx, p.ID, -1, time.Now(), rec(audit.ActionStockAdjust, p.ID)); err == nil {
+						mu.Lock()
+						ok++
+						mu.Unlock()
+					} else if !errors.Is(err, catalog.ErrInsufficientStock) {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			got, err := db.Product(ctx, p.ID)
+			if err != nil || got.Stock != 0 || ok != 5 {
+				t.Fatalf("after 20 concurrent -1 on 5: stock %d, %d succeeded, err %v", got.Stock, ok, err)
+			}
+			name := "renamed"
+			upd, err := db.UpdateProduct(ctx, p.ID, catalog.Patch{Name: &name}, time.Now(), rec(audit.ActionProductUpdate, p.ID))
+			if err != nil || upd.Name != "renamed" || upd.Description != p.Description || upd.Price != p.Price {
+				t.Fatalf("UpdateProduct = %+v %v", upd, err)
+			}
+		})
+
+		t.Run("concurrent audit appends form one intact chain", func(t *testing.T) {
+			var wg sync.WaitGroup
+			for range 25 {
+				wg.Go(func() {
+					if err := db.AppendAudit(ctx, rec(audit.ActionLogin, "x")); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+			n, err := audit.NewTrail(db, time.Now).Verify(ctx)
+			if err != nil || n < 25 {
+				t.Fatalf("verified %d, err %v", n, err)
+			}
+		})
+	})
+}

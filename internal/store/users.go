@@ -1,0 +1,215 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/identity"
+)
+
+var _ identity.Store = (*DB)(nil)
+
+// queryer is what *sql.DB and *sql.Tx share, so read helpers serve both.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// CreateUser inserts u with its roles.
+func (db *DB) CreateUser(ctx context.Context, u identity.User, rec audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $5)`, u.ID, u.Email, u.Name, u.PasswordHash, micros(u.CreatedAt))
+		if isUniqueViolation(err) {
+			return identity.ErrEmailTaken
+		}
+		if err != nil {
+			return fmt.Errorf("insert user: %w", err)
+		}
+		if err := insertRoles(ctx, tx, u.ID, u.Roles); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+}
+
+func insertRoles(ctx context.Context, tx *sql.Tx, userID string, roles []access.Role) error {
+	for _, r := range roles {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO user_roles (user_id, role) VALUES ($1, $2)", userID, string(r)); err != nil {
+			return fmt.Errorf("insert role %s: %w", r, err)
+		}
+	}
+	return nil
+}
+
+const userColumns = "id, email, name, password_hash, created_at"
+
+func scanUser(ctx context.Context, q queryer, row *sql.Row) (identity.User, error) {
+	var u identity.User
+	var created int64
+	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &created); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return identity.User{}, identity.ErrNotFound
+		}
+		return identity.User{}, fmt.Errorf("scan user: %w", err)
+	}
+	u.CreatedAt = fromMicros(created)
+	roles, err := userRoles(ctx, q, u.ID)
+	if err != nil {
+		return identity.User{}, err
+	}
+	u.Roles = roles
+	return u, nil
+}
+
+func userRoles(ctx context.Context, q queryer, userID string) ([]access.Role, error) {
+	rows, err := q.QueryContext(ctx, "SELECT role FROM user_roles WHERE user_id = $1", userID)
+	if err != nil {
+		return nil, fmt.Errorf("read roles: %w", err)
+	}
+	defer rows.Close()
+	var have []string
+	for rows.Next() {
+		var r string
+		if err := rows.Scan(&r); err != nil {
+			return nil, fmt.Errorf("scan role: %w", err)
+		}
+		have = append(have, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read roles: %w", err)
+	}
+	// Report roles in the canonical order; drop names this version does not know.
+	var roles []access.Role
+	for _, r := range access.Roles() {
+		for _, h := range have {
+			if string(r) == h {
+				roles = append(roles, r)
+			}
+		}
+	}
+	return roles, nil
+}
+
+// UserByEmail returns the user with a normalized email.
+func (db *DB) UserByEmail(ctx context.Context, email string) (identity.User, error) {
+	return scanUser(ctx, db.sql, db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE email = $1", email))
+}
+
+// UserByID returns the user with id.
+func (db *DB) UserByID(ctx context.Context, id string) (identity.User, error) {
+	return scanUser(ctx, db.sql, db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1", id))
+}
+
+// SetPasswordHash replaces a user's password hash.
+func (db *DB) SetPasswordHash(ctx context.Context, userID, hash string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3", hash, micros(time.Now()), userID)
+		if err != nil {
+			return fmt.Errorf("update password hash: %w", err)
+		}
+		return mustAffect(res, identity.ErrNotFound)
+	})
+}
+
+// SetRoles replaces the user's roles and deletes the user's sessions.
+func (db *DB) SetRoles(ctx context.Context, userID string, roles []access.Role, rec audit.Record) (identity.User, error) {
+	var u identity.User
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE users SET updated_at = $1 WHERE id = $2", micros(rec.Time), userID)
+		if err != nil {
+			return fmt.Errorf("touch user: %w", err)
+		}
+		if err := mustAffect(res, identity.ErrNotFound); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM user_roles WHERE user_id = $1", userID); err != nil {
+			return fmt.Errorf("clear roles: %w", err)
+		}
+		if err := insertRoles(ctx, tx, userID, roles); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE user_id = $1", userID); err != nil {
+			return fmt.Errorf("end sessions: %w", err)
+		}
+		if err := appendAudit(ctx, tx, rec); err != nil {
+			return err
+		}
+		u, err = scanUser(ctx, tx, tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1", userID))
+		return err
+	})
+	return u, err
+}
+
+// CreateSession stores a new session.
+func (db *DB) CreateSession(ctx context.Context, s identity.Session, rec audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, token_hash, user_id, created_at, last_used_at, expires_at, ip, user_agent)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+			s.ID, s.TokenHash, s.UserID, micros(s.CreatedAt), micros(s.LastUsedAt), micros(s.ExpiresAt), s.IP, s.UserAgent); err != nil {
+			return fmt.Errorf("insert session: %w", err)
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+}
+
+// SessionByTokenHash returns the session with tokenHash and its user.
+func (db *DB) SessionByTokenHash(ctx context.Context, tokenHash string) (identity.Session, identity.User, error) {
+	var s identity.Session
+	var created, used, expires int64
+	err := db.sql.QueryRowContext(ctx, `SELECT id, token_hash, user_id, created_at, last_used_at, expires_at, ip, user_agent
+		FROM sessions WHERE token_hash = $1`, tokenHash).
+		Scan(&s.ID, &s.TokenHash, &s.UserID, &created, &used, &expires, &s.IP, &s.UserAgent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return identity.Session{}, identity.User{}, identity.ErrSessionNotFound
+	}
+	if err != nil {
+		return identity.Session{}, identity.User{}, fmt.Errorf("read session: %w", err)
+	}
+	s.CreatedAt, s.LastUsedAt, s.ExpiresAt = fromMicros(created), fromMicros(used), fromMicros(expires)
+	u, err := db.UserByID(ctx, s.UserID)
+	if err != nil {
+		return identity.Session{}, identity.User{}, err
+	}
+	return s, u, nil
+}
+
+// TouchSession records a session's last use.
+func (db *DB) TouchSession(ctx context.Context, sessionID string, at time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE sessions SET last_used_at = $1 WHERE id = $2", micros(at), sessionID); err != nil {
+			return fmt.Errorf("touch session: %w", err)
+		}
+		return nil
+	})
+}
+
+// DeleteSession ends a session and appends rec when given.
+func (db *DB) DeleteSession(ctx context.Context, sessionID string, rec *audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE id = $1", sessionID); err != nil {
+			return fmt.Errorf("delete session: %w", err)
+		}
+		if rec == nil {
+			return nil
+		}
+		return appendAudit(ctx, tx, *rec)
+	})
+}
+
+// mustAffect returns notFound when res changed no row.
+func mustAffect(res sql.Result, notFound error) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("rows affected: %w", err)
+	}
+	if n == 0 {
+		return notFound
+	}
+	return nil
+}
