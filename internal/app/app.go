@@ -74,7 +74,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.redis = redis.NewClient(opts)
 	}
 	a.Trail = audit.NewTrail(db, now)
-	a.Identity = identity.NewService(db, password.NewHasher(password.DefaultParams(), 0), a.Trail, identity.Timeouts{
+	hasher := password.NewHasher(password.DefaultParams(), 0)
+	a.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "bulwark_password_hashes_total", Help: "argon2id computations (hashes and verifications, real and dummy).",
+	}, func() float64 { return float64(hasher.Computed()) }))
+	a.Identity = identity.NewService(db, hasher, a.Trail, identity.Timeouts{
 		CustomerIdle: cfg.SessionIdle, CustomerAbsolute: cfg.SessionAbsolute,
 		StaffIdle: cfg.StaffSessionIdle, StaffAbsolute: cfg.StaffSessionAbsolute,
 	}, now, log)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -116,6 +117,28 @@ func startServer(t *testing.T, db testenv.Database, adjust ...func(*config.Confi
 		s.MetricsURL = "http://" + ls.Metrics.Addr().String()
 	}
 	return s
+}
+
+// metric reads one unlabelled sample from the metrics listener.
+func (s *server) metric(name string) float64 {
+	s.t.Helper()
+	res, err := http.Get(s.MetricsURL + "/metrics")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				s.t.Fatalf("metric %s = %q", name, v)
+			}
+			return f
+		}
+	}
+	s.t.Fatalf("no metric %s in:\n%s", name, b)
+	return 0
 }
 
 // response is what a request got back.
