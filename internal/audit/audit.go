@@ -169,8 +169,13 @@ func (v *Verifier) Next(r Record) error {
 // Finish checks that the last record seen is the head storage recorded, which
 // finds records deleted from the end of the chain. It returns the count verified.
 func (v *Verifier) Finish(h Head) (int64, error) {
-	if h.Seq != v.prevSeq || (h.Seq > 0 && h.Hash != v.prevHash) {
+	switch {
+	case h.Seq > v.prevSeq:
 		return v.count, &BrokenError{Seq: v.prevSeq + 1, Reason: fmt.Sprintf("chain ends at %d but its head says %d: records were deleted from the end", v.prevSeq, h.Seq)}
+	case h.Seq < v.prevSeq:
+		return v.count, &BrokenError{Seq: h.Seq + 1, Reason: fmt.Sprintf("chain goes on to %d past its head at %d: records were added behind the trail's back", v.prevSeq, h.Seq)}
+	case h.Seq > 0 && h.Hash != v.prevHash:
+		return v.count, &BrokenError{Seq: h.Seq, Reason: "the last record is not the one the head recorded: it was replaced"}
 	}
 	return v.count, nil
 }

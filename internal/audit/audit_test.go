@@ -57,6 +57,15 @@ func TestVerifier(t *testing.T) {
 		}, 3},
 		{"deleted", func(r []audit.Record) ([]audit.Record, audit.Head) { return append(r[:1:1], r[2:]...), head }, 3},
 		{"truncated", func(r []audit.Record) ([]audit.Record, audit.Head) { return r[:4], head }, 5},
+		{"appended behind the head", func(r []audit.Record) ([]audit.Record, audit.Head) {
+			return chain(6), head
+		}, 6},
+		{"last record replaced", func(r []audit.Record) ([]audit.Record, audit.Head) {
+			last := chain(5)[4]
+			last.Detail = "other"
+			last.Hash = audit.ComputeHash(last)
+			return append(r[:4], last), head
+		}, 5},
 		{"swapped", func(r []audit.Record) ([]audit.Record, audit.Head) { r[1], r[2] = r[2], r[1]; return r, head }, 3},
 	}
 	for _, tt := range tests {

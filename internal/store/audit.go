@@ -40,10 +40,11 @@ func (db *DB) AppendAudit(ctx context.Context, r audit.Record) error {
 }
 
 // ScanAudit calls fn for each record in sequence order and returns the head. It
-// reads in one transaction so the head matches the records read.
+// reads one snapshot, so the head matches the records read even while the
+// server goes on appending.
 func (db *DB) ScanAudit(ctx context.Context, fn func(audit.Record) error) (audit.Head, error) {
 	var head audit.Head
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&head.Seq, &head.Hash); err != nil {
 			return fmt.Errorf("read audit head: %w", err)
 		}

@@ -116,7 +116,22 @@ func (db *DB) Close() error { return db.sql.Close() }
 
 // inTx runs fn in a transaction that commits when fn returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := db.sql.BeginTx(ctx, nil)
+	return db.runTx(ctx, nil, fn)
+}
+
+// inSnapshot runs fn in a read-only transaction that sees one snapshot of the
+// database. SQLite's transactions always do; PostgreSQL's default (read
+// committed) would let statements see different states.
+func (db *DB) inSnapshot(ctx context.Context, fn func(*sql.Tx) error) error {
+	var opts *sql.TxOptions
+	if db.engine == Postgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	return db.runTx(ctx, opts, fn)
+}
+
+func (db *DB) runTx(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
+	tx, err := db.sql.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

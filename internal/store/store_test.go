@@ -173,3 +173,57 @@ func TestStore(t *testing.T) {
 		})
 	})
 }
+
+// TestVerifyWhileAppending verifies the chain again and again while records are
+// being appended: each verification must see one consistent snapshot, or it
+// would report records cut from the end that are merely new.
+func TestVerifyWhileAppending(t *testing.T) {
+	const appends = 500
+	testenv.ForEachDatabase(t, func(t *testing.T, d testenv.Database) {
+		db := mustOpen(t, d)
+		ctx := context.Background()
+		stop := make(chan struct{})
+		appended := make(chan error, 1)
+		go func() {
+			for range appends {
+				select {
+				case <-stop:
+					appended <- nil
+					return
+				default:
+				}
+				if err := db.AppendAudit(ctx, rec(audit.ActionLogin, "x")); err != nil {
+					appended <- err
+					return
+				}
+			}
+			appended <- nil
+		}()
+		trail := audit.NewTrail(db, time.Now)
+		var verifyErr error
+		verifies := 0
+	loop:
+		for {
+			select {
+			case err := <-appended:
+				if err != nil {
+					t.Fatalf("append: %v", err)
+				}
+				break loop
+			default:
+			}
+			verifies++
+			if _, verifyErr = trail.Verify(ctx); verifyErr != nil {
+				close(stop)
+				<-appended
+				break loop
+			}
+		}
+		if verifyErr != nil {
+			t.Fatalf("verification %d, while appending: %v", verifies, verifyErr)
+		}
+		if n, err := trail.Verify(ctx); err != nil || n != appends {
+			t.Fatalf("final verify: %d records, %v", n, err)
+		}
+	})
+}
