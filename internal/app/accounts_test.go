@@ -2,11 +2,13 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 )
 
@@ -86,6 +88,28 @@ func TestAccounts(t *testing.T) {
 					t.Fatalf("me with %q = %d", tok, got.Status)
 				}
 			}
+		})
+
+		t.Run("a hash with old parameters is upgraded at login", func(t *testing.T) {
+			u := s.register("rehash@example.com")
+			raw := rawDB(t, s.Config)
+			weak := password.NewHasher(password.Params{Memory: 8192, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 1)
+			old, err := weak.Hash(context.Background(), testPassword)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := raw.Exec("UPDATE users SET password_hash = $1 WHERE id = $2", old, u.ID); err != nil {
+				t.Fatal(err)
+			}
+			s.login("rehash@example.com", testPassword)
+			var now string
+			if err := raw.QueryRow("SELECT password_hash FROM users WHERE id = $1", u.ID).Scan(&now); err != nil {
+				t.Fatal(err)
+			}
+			if !strings.HasPrefix(now, "$argon2id$v=19$m=19456,t=2,p=1$") {
+				t.Fatalf("hash after login = %.40s..., want the current parameters", now)
+			}
+			s.login("rehash@example.com", testPassword)
 		})
 
 		t.Run("the session cookie authenticates a browser", func(t *testing.T) {

@@ -77,6 +77,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, e *apperr.Error) {
 		Errors:    e.Fields,
 	}
 	w.Header().Set("Content-Type", "application/problem+json; charset=utf-8")
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="bulwark"`) // RFC 6750
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(p) // the client may be gone; nothing to do about it
 }
