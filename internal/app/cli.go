@@ -17,6 +17,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/store"
 )
 
 // Env is what a command reads and writes besides its arguments.
@@ -147,8 +148,10 @@ func serve(ctx context.Context, args []string, env Env) error {
 	return a.Serve(ctx, ls)
 }
 
-func migrate(ctx context.Context, args []string, env Env) error {
-	cfg, _, err := parse("migrate", args, env, nil)
+// withDB runs fn on the configured database, for the maintenance commands that
+// need no services.
+func withDB(ctx context.Context, name string, args []string, env Env, fn func(*store.DB) error) error {
+	cfg, _, err := parse(name, args, env, nil)
 	if err != nil {
 		return err
 	}
@@ -157,15 +160,21 @@ func migrate(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer db.Close()
-	applied, err := db.Migrate(ctx)
-	if err != nil {
-		return fmt.Errorf("migrate: %w", err)
-	}
-	fmt.Fprintf(env.Stdout, "applied %d migrations on %s\n", len(applied), db.Engine())
-	for _, m := range applied {
-		fmt.Fprintf(env.Stdout, "  %s\n", m)
-	}
-	return nil
+	return fn(db)
+}
+
+func migrate(ctx context.Context, args []string, env Env) error {
+	return withDB(ctx, "migrate", args, env, func(db *store.DB) error {
+		applied, err := db.Migrate(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+		fmt.Fprintf(env.Stdout, "applied %d migrations on %s\n", len(applied), db.Engine())
+		for _, m := range applied {
+			fmt.Fprintf(env.Stdout, "  %s\n", m)
+		}
+		return nil
+	})
 }
 
 func adminCreate(ctx context.Context, args []string, env Env) error {
@@ -201,21 +210,14 @@ func adminCreate(ctx context.Context, args []string, env Env) error {
 }
 
 func auditVerify(ctx context.Context, args []string, env Env) error {
-	cfg, _, err := parse("audit verify", args, env, nil)
-	if err != nil {
-		return err
-	}
-	db, err := Open(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	n, err := audit.NewTrail(db, env.Now).Verify(ctx)
-	if err != nil {
-		return fmt.Errorf("audit trail is NOT intact: %w", err)
-	}
-	fmt.Fprintf(env.Stdout, "audit trail intact: %d records verified\n", n)
-	return nil
+	return withDB(ctx, "audit verify", args, env, func(db *store.DB) error {
+		n, err := audit.NewTrail(db, env.Now).Verify(ctx)
+		if err != nil {
+			return fmt.Errorf("audit trail is NOT intact: %w", err)
+		}
+		fmt.Fprintf(env.Stdout, "audit trail intact: %d records verified\n", n)
+		return nil
+	})
 }
 
 func settings(args []string, env Env) error {

@@ -49,17 +49,17 @@ const GenesisHash = "00000000000000000000000000000000000000000000000000000000000
 
 // Record is one entry of the trail. Seq, PrevHash and Hash are set on append.
 type Record struct {
-	Seq       int64     `json:"seq"`
-	Time      time.Time `json:"time"`
-	Actor     string    `json:"actor"`
-	Action    string    `json:"action"`
-	Target    string    `json:"target"`
-	Outcome   string    `json:"outcome"`
-	IP        string    `json:"ip"`
-	RequestID string    `json:"request_id"`
-	Detail    string    `json:"detail"`
-	PrevHash  string    `json:"prev_hash"`
-	Hash      string    `json:"hash"`
+	Seq       int64
+	Time      time.Time
+	Actor     string
+	Action    string
+	Target    string
+	Outcome   string
+	IP        string
+	RequestID string
+	Detail    string
+	PrevHash  string
+	Hash      string
 }
 
 // New returns a record of action on target, taking the actor, client address and
