@@ -63,14 +63,16 @@ func TestAdminCreateCommand(t *testing.T) {
 }
 
 // TestServeCommand runs `bulwark serve --demo` as the README's first command
-// does and checks the demo catalog is served.
+// does, in a fresh directory with no settings but the port, and checks the demo
+// catalog is served from ./data.
 func TestServeCommand(t *testing.T) {
-	dir := t.TempDir()
+	t.Chdir(t.TempDir())
+	dir := "data"
 	started := make(chan app.Listeners, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var logs syncBuffer
-	env := map[string]string{"BULWARK_DATA_DIR": dir, "BULWARK_LISTEN": "127.0.0.1:0"}
+	env := map[string]string{"BULWARK_LISTEN": "127.0.0.1:0"}
 	go func() {
 		done <- app.Main(ctx, []string{"serve", "--demo", "--metrics-listen", "127.0.0.1:0"}, app.Env{
 			Stdin: strings.NewReader(""), Stdout: &logs, Stderr: &logs,

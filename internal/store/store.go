@@ -65,7 +65,10 @@ func openSQLite(ctx context.Context, dataDir string) (*DB, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	path := filepath.Join(dataDir, SQLiteFile)
+	path, err := filepath.Abs(filepath.Join(dataDir, SQLiteFile))
+	if err != nil {
+		return nil, fmt.Errorf("locate database file: %w", err)
+	}
 	// Create the file ourselves so it is private from the start; SQLite gives its
 	// -wal and -shm files the same mode.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
