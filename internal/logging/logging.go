@@ -85,7 +85,10 @@ func redactAttr(_ []string, a slog.Attr) slog.Attr {
 		// Errors, structs and maps are flattened to text so nothing inside them escapes scrubbing.
 		return slog.String(a.Key, Scrub(fmt.Sprint(a.Value.Any())))
 	case slog.KindInt64, slog.KindUint64:
-		return slog.String(a.Key, Scrub(a.Value.String()))
+		// A number keeps its type unless it is shaped like a card number.
+		if s := a.Value.String(); Scrub(s) != s {
+			return slog.String(a.Key, Redacted)
+		}
 	}
 	return a
 }

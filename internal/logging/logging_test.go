@@ -32,6 +32,7 @@ func TestLoggerRedactsSecrets(t *testing.T) {
 	log.Info("db", "url", "postgres://shop:s3cr3t-db-pass@127.0.0.1/shop")
 	log.Info("pay", "detail", "number 4000 0000 0000 0002 declined")
 	log.Info("pay", "amount", int64(5555555555554444))
+	log.Info("request", "status", 200, "duration_ms", int64(12))
 	log.Error("failed", "err", fmt.Errorf("insert: %w", errors.New("value 5555-5555-5555-4444 rejected")))
 	log.With("new_password", "correct horse battery staple").Info("with attrs")
 	log.Info("struct", "req", struct{ Note string }{"Bearer eyJhbGciOiJIUzI1NiJ9.opaque"})
@@ -42,10 +43,10 @@ func TestLoggerRedactsSecrets(t *testing.T) {
 			t.Errorf("log contains %q:\n%s", s, out)
 		}
 	}
-	if got := strings.Count(out, "\n"); got != 9 {
-		t.Errorf("got %d log lines, want 9", got)
+	if got := strings.Count(out, "\n"); got != 10 {
+		t.Errorf("got %d log lines, want 10", got)
 	}
-	for _, keep := range []string{"a@example.com", "127.0.0.1/shop", `"msg":"login"`} {
+	for _, keep := range []string{"a@example.com", "127.0.0.1/shop", `"msg":"login"`, `"status":200`, `"duration_ms":12`} {
 		if !strings.Contains(out, keep) {
 			t.Errorf("log lost harmless text %q:\n%s", keep, out)
 		}
