@@ -14,20 +14,29 @@ import (
 // It is written out by hand rather than derived from the route table, so a
 // change of permission in the code fails this test until the spec agrees.
 var allowed = map[string][]string{
-	"GET /healthz":                           {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
-	"GET /readyz":                            {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
-	"GET /api/v1/openapi.json":               {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
-	"POST /api/v1/auth/register":             {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
-	"POST /api/v1/auth/login":                {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
-	"POST /api/v1/auth/logout":               {"customer", "support", "catalog", "fulfillment", "finance", "admin"},
-	"GET /api/v1/me":                         {"customer", "support", "catalog", "fulfillment", "finance", "admin"},
-	"GET /api/v1/products":                   {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
-	"GET /api/v1/products/{id}":              {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
-	"POST /api/v1/admin/products":            {"catalog", "admin"},
-	"PATCH /api/v1/admin/products/{id}":      {"catalog", "admin"},
-	"POST /api/v1/admin/products/{id}/stock": {"catalog", "admin"},
-	"POST /api/v1/admin/users/{id}/roles":    {"admin"},
+	"GET /healthz":                              {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"GET /readyz":                               {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"GET /api/v1/openapi.json":                  {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"POST /api/v1/auth/register":                {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"POST /api/v1/auth/login":                   {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"POST /api/v1/auth/logout":                  {"customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"GET /api/v1/me":                            {"customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"GET /api/v1/products":                      {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"GET /api/v1/products/{id}":                 {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"POST /api/v1/admin/products":               {"catalog", "admin"},
+	"PATCH /api/v1/admin/products/{id}":         {"catalog", "admin"},
+	"POST /api/v1/admin/products/{id}/stock":    {"catalog", "admin"},
+	"POST /api/v1/admin/users/{id}/roles":       {"admin"},
+	"POST /api/v1/carts":                        signedIn,
+	"GET /api/v1/carts/{id}":                    signedIn,
+	"PUT /api/v1/carts/{id}/items/{product_id}": signedIn,
+	"POST /api/v1/payment-methods":              signedIn,
+	"GET /api/v1/payment-methods":               signedIn,
+	"DELETE /api/v1/payment-methods/{id}":       signedIn,
 }
+
+// signedIn is every role: each account is a customer too, acting on its own data.
+var signedIn = []string{"customer", "support", "catalog", "fulfillment", "finance", "admin"}
 
 var callers = []string{"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"}
 
@@ -55,6 +64,8 @@ func TestRoleMatrix(t *testing.T) {
 		admin := s.createAdmin("matrix-admin@example.com")
 		prod := s.createProduct(admin, "MATRIX-1", 1000)
 		target := s.register("matrix-target@example.com")
+		var someCart struct{ ID string }
+		s.must(201, req{method: "POST", path: "/api/v1/carts", token: admin}).JSON(t, &someCart)
 
 		n := 0
 		for _, pattern := range routes {
@@ -74,7 +85,8 @@ func TestRoleMatrix(t *testing.T) {
 						token = s.staff(admin, email, caller)
 					}
 					method, path, _ := strings.Cut(pattern, " ")
-					path = strings.NewReplacer("products/{id}", "products/"+prod.ID, "users/{id}", "users/"+target.ID).Replace(path)
+					path = strings.NewReplacer("products/{id}", "products/"+prod.ID, "users/{id}", "users/"+target.ID,
+						"carts/{id}", "carts/"+someCart.ID, "{product_id}", prod.ID, "payment-methods/{id}", "payment-methods/pm_aaaaaaaaaaaaaaaaaaaaaaaaaa").Replace(path)
 					res := s.do(req{method: method, path: path, token: token, body: matrixBody(pattern)})
 					ok := slices.Contains(allowed[pattern], caller)
 					switch {
@@ -110,6 +122,10 @@ func matrixBody(pattern string) any {
 		return map[string]any{"delta": 1, "reason": "matrix"}
 	case "POST /api/v1/admin/users/{id}/roles":
 		return map[string][]string{"roles": {"support"}}
+	case "PUT /api/v1/carts/{id}/items/{product_id}":
+		return map[string]int{"quantity": 1}
+	case "POST /api/v1/payment-methods":
+		return map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "holder": "Matrix"}
 	}
 	return nil
 }

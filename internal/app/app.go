@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,12 +20,15 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/httpapi"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
+	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/store"
+	"github.com/bulwark-shop/bulwark/internal/vault"
 )
 
 // Server timeouts. A slow client cannot hold a connection by trickling headers
@@ -38,14 +42,20 @@ const (
 	shutdownTimeout   = 15 * time.Second
 )
 
+// VaultKeysetFile is the card vault's Tink keyset, in the data directory.
+const VaultKeysetFile = "vault-keyset.json"
+
 // App is a wired Bulwark.
 type App struct {
 	cfg      config.Config
 	log      *slog.Logger
 	DB       *store.DB
+	VaultDB  *store.VaultDB
 	redis    *redis.Client
 	Identity *identity.Service
 	Catalog  *catalog.Service
+	Carts    *cart.Service
+	Methods  *payment.Methods
 	Trail    *audit.Trail
 	handler  http.Handler
 	registry *prometheus.Registry
@@ -65,10 +75,19 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		log.Info("applied migrations", "migrations", applied)
 	}
 	a := &App{cfg: cfg, log: log, DB: db, registry: prometheus.NewRegistry()}
+	if a.VaultDB, err = store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir}); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open card vault: %w", err)
+	}
+	aead, err := vault.LoadOrCreateKeyset(filepath.Join(cfg.DataDir, VaultKeysetFile))
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
-			db.Close()
+			a.Close()
 			return nil, errors.New("redis-url: not a valid redis:// URL") // the parser's message may echo the URL
 		}
 		a.redis = redis.NewClient(opts)
@@ -83,9 +102,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		StaffIdle: cfg.StaffSessionIdle, StaffAbsolute: cfg.StaffSessionAbsolute,
 	}, now, log)
 	a.Catalog = catalog.NewService(db, cfg.Currency, now)
+	a.Carts = cart.NewService(db, db, cfg.Currency, now)
+	a.Methods = payment.NewMethods(db, vault.New(a.VaultDB, aead, a.Trail, now), now)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.handler = httpapi.New(httpapi.Deps{
-		Identity: a.Identity, Catalog: a.Catalog, Log: log,
+		Identity: a.Identity, Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, Ready: a.ready,
 	})
 	return a, nil
@@ -105,6 +126,9 @@ func (a *App) Close() error {
 	if a.redis != nil {
 		a.redis.Close()
 	}
+	if a.VaultDB != nil {
+		a.VaultDB.Close()
+	}
 	return a.DB.Close()
 }
 
@@ -113,6 +137,9 @@ func (a *App) ready(ctx context.Context) error {
 	defer cancel()
 	if err := a.DB.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
+	}
+	if err := a.VaultDB.Ping(ctx); err != nil {
+		return fmt.Errorf("vault database: %w", err)
 	}
 	if a.redis != nil {
 		if err := a.redis.Ping(ctx).Err(); err != nil {

@@ -148,9 +148,9 @@ func serve(ctx context.Context, args []string, env Env) error {
 	return a.Serve(ctx, ls)
 }
 
-// withDB runs fn on the configured database, for the maintenance commands that
-// need no services.
-func withDB(ctx context.Context, name string, args []string, env Env, fn func(*store.DB) error) error {
+// withDB runs fn on the configured shop database, for the maintenance
+// commands that need no services.
+func withDB(ctx context.Context, name string, args []string, env Env, fn func(config.Config, *store.DB) error) error {
 	cfg, _, err := parse(name, args, env, nil)
 	if err != nil {
 		return err
@@ -160,11 +160,12 @@ func withDB(ctx context.Context, name string, args []string, env Env, fn func(*s
 		return err
 	}
 	defer db.Close()
-	return fn(db)
+	return fn(cfg, db)
 }
 
+// migrate migrates the shop database and the card vault's.
 func migrate(ctx context.Context, args []string, env Env) error {
-	return withDB(ctx, "migrate", args, env, func(db *store.DB) error {
+	return withDB(ctx, "migrate", args, env, func(cfg config.Config, db *store.DB) error {
 		applied, err := db.Migrate(ctx)
 		if err != nil {
 			return fmt.Errorf("migrate: %w", err)
@@ -173,7 +174,12 @@ func migrate(ctx context.Context, args []string, env Env) error {
 		for _, m := range applied {
 			fmt.Fprintf(env.Stdout, "  %s\n", m)
 		}
-		return nil
+		v, err := store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir})
+		if err != nil {
+			return fmt.Errorf("card vault: %w", err)
+		}
+		fmt.Fprintln(env.Stdout, "card vault database migrated")
+		return v.Close()
 	})
 }
 
@@ -210,7 +216,7 @@ func adminCreate(ctx context.Context, args []string, env Env) error {
 }
 
 func auditVerify(ctx context.Context, args []string, env Env) error {
-	return withDB(ctx, "audit verify", args, env, func(db *store.DB) error {
+	return withDB(ctx, "audit verify", args, env, func(_ config.Config, db *store.DB) error {
 		n, err := audit.NewTrail(db, env.Now).Verify(ctx)
 		if err != nil {
 			return fmt.Errorf("audit trail is NOT intact: %w", err)

@@ -73,6 +73,7 @@ func testConfig(db testenv.Database) config.Config {
 	cfg := config.Defaults()
 	cfg.DataDir = db.DataDir
 	cfg.DatabaseURL = db.DatabaseURL
+	cfg.VaultDatabaseURL = db.VaultDatabaseURL
 	cfg.Listen = "127.0.0.1:0"
 	cfg.MetricsListen = "127.0.0.1:0"
 	cfg.LogLevel = "debug"
@@ -299,8 +300,9 @@ func runCLI(t testing.TB, cfg config.Config, stdin string, args ...string) (code
 	t.Helper()
 	var out, errb bytes.Buffer
 	env := map[string]string{
-		"BULWARK_DATA_DIR":     cfg.DataDir,
-		"BULWARK_DATABASE_URL": cfg.DatabaseURL,
+		"BULWARK_DATA_DIR":           cfg.DataDir,
+		"BULWARK_DATABASE_URL":       cfg.DatabaseURL,
+		"BULWARK_VAULT_DATABASE_URL": cfg.VaultDatabaseURL,
 	}
 	code = app.Main(context.Background(), args, app.Env{
 		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,

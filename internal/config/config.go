@@ -46,6 +46,7 @@ func Settings() []Setting {
 		{Name: "metrics-listen", Default: "127.0.0.1:9090", Usage: "address of the Prometheus /metrics listener, never the API's; empty turns it off"},
 		{Name: "data-dir", Default: "./data", Usage: "directory for the SQLite database and generated keys"},
 		{Name: "database-url", Secret: true, Usage: "postgres:// URL of a PostgreSQL database; empty means SQLite in the data directory"},
+		{Name: "vault-database-url", Secret: true, Usage: "postgres:// URL of the card vault's own database (another database or schema); required with database-url; empty means vault.db in the data directory"},
 		{Name: "redis-url", Secret: true, Usage: "redis:// URL of a Redis server shared by instances; checked by /readyz"},
 		{Name: "currency", Default: "EUR", Usage: "ISO 4217 code of the shop's currency"},
 		{Name: "max-body-bytes", Default: "1048576", Usage: "largest request body accepted (413 past it)"},
@@ -66,9 +67,11 @@ type Config struct {
 	MetricsListen string
 	DataDir       string
 	DatabaseURL   string
-	RedisURL      string
-	Currency      string
-	MaxBodyBytes  int64
+	// VaultDatabaseURL is the card vault's own database.
+	VaultDatabaseURL string
+	RedisURL         string
+	Currency         string
+	MaxBodyBytes     int64
 	// Session limits, for customers and for staff.
 	SessionIdle          time.Duration
 	SessionAbsolute      time.Duration
@@ -276,6 +279,7 @@ func parse(v map[string]string) (Config, error) {
 		MetricsListen:        v["metrics-listen"],
 		DataDir:              v["data-dir"],
 		DatabaseURL:          v["database-url"],
+		VaultDatabaseURL:     v["vault-database-url"],
 		RedisURL:             v["redis-url"],
 		Currency:             v["currency"],
 		SessionIdle:          duration("session-idle-timeout"),
@@ -310,6 +314,15 @@ func parse(v map[string]string) (Config, error) {
 	}
 	if c.DatabaseURL != "" && !strings.HasPrefix(c.DatabaseURL, "postgres://") && !strings.HasPrefix(c.DatabaseURL, "postgresql://") {
 		errs = append(errs, errors.New("database-url: want a postgres:// URL"))
+	}
+	if c.VaultDatabaseURL != "" && !strings.HasPrefix(c.VaultDatabaseURL, "postgres://") && !strings.HasPrefix(c.VaultDatabaseURL, "postgresql://") {
+		errs = append(errs, errors.New("vault-database-url: want a postgres:// URL"))
+	}
+	if c.DatabaseURL != "" && c.VaultDatabaseURL == "" {
+		errs = append(errs, errors.New("vault-database-url: with database-url the card vault needs a PostgreSQL database (or schema) of its own"))
+	}
+	if c.VaultDatabaseURL != "" && c.VaultDatabaseURL == c.DatabaseURL {
+		errs = append(errs, errors.New("vault-database-url: must differ from database-url, so card ciphertexts never share the shop's database"))
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		errs = append(errs, errors.New("redis-url: want a redis:// or rediss:// URL"))

@@ -79,18 +79,19 @@ func TestSecrets(t *testing.T) {
 		}
 	})
 	t.Run("a URL without credentials may be a flag", func(t *testing.T) {
-		c, err := load(t, []string{"--database-url", "postgres://127.0.0.1/shop"}, nil)
+		c, err := load(t, []string{"--database-url", "postgres://127.0.0.1/shop", "--vault-database-url", "postgres://127.0.0.1/vault"}, nil)
 		if err != nil || c.DatabaseURL != "postgres://127.0.0.1/shop" {
 			t.Fatalf("%+v %v", c, err)
 		}
 	})
 	t.Run("from the environment and from files", func(t *testing.T) {
-		c, err := load(t, nil, map[string]string{"BULWARK_DATABASE_URL": "postgres://shop:pw@127.0.0.1/shop"})
+		vault := map[string]string{"BULWARK_VAULT_DATABASE_URL": "postgres://vault:pw@127.0.0.1/vault"}
+		c, err := load(t, nil, map[string]string{"BULWARK_DATABASE_URL": "postgres://shop:pw@127.0.0.1/shop", "BULWARK_VAULT_DATABASE_URL": "postgres://vault:pw@127.0.0.1/vault"})
 		if err != nil || c.DatabaseURL != "postgres://shop:pw@127.0.0.1/shop" {
 			t.Fatalf("env: %v", err)
 		}
 		f := writeFile(t, "db", "postgres://shop:fromfile@127.0.0.1/shop\n")
-		c, err = load(t, nil, map[string]string{"BULWARK_DATABASE_URL_FILE": f})
+		c, err = load(t, nil, map[string]string{"BULWARK_DATABASE_URL_FILE": f, "BULWARK_VAULT_DATABASE_URL_FILE": writeFile(t, "v", vault["BULWARK_VAULT_DATABASE_URL"])})
 		if err != nil || c.DatabaseURL != "postgres://shop:fromfile@127.0.0.1/shop" {
 			t.Fatalf("env file: %+v %v", c, err)
 		}

@@ -15,8 +15,10 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/identity"
+	"github.com/bulwark-shop/bulwark/internal/payment"
 )
 
 //go:embed openapi.json
@@ -33,6 +35,8 @@ const SessionCookie = "__Host-bulwark_session"
 type Deps struct {
 	Identity     *identity.Service
 	Catalog      *catalog.Service
+	Carts        *cart.Service
+	Methods      *payment.Methods
 	Log          *slog.Logger
 	Metrics      *Metrics
 	MaxBodyBytes int64
@@ -79,6 +83,14 @@ func (a *API) routes() []route {
 		r("POST /api/v1/admin/products/{id}/stock", access.CatalogWrite, a.adjustStock),
 
 		r("POST /api/v1/admin/users/{id}/roles", access.RolesManage, a.setRoles),
+
+		r("POST /api/v1/carts", access.Authenticated, a.createCart),
+		r("GET /api/v1/carts/{id}", access.Authenticated, a.getCart),
+		r("PUT /api/v1/carts/{id}/items/{product_id}", access.Authenticated, a.setCartItem),
+
+		r("POST /api/v1/payment-methods", access.Authenticated, a.createMethod),
+		r("GET /api/v1/payment-methods", access.Authenticated, a.listMethods),
+		r("DELETE /api/v1/payment-methods/{id}", access.Authenticated, a.deleteMethod),
 	}
 }
 

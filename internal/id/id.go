@@ -13,6 +13,12 @@ const (
 	User    = "usr_"
 	Session = "ses_"
 	Product = "prod_"
+	Cart    = "cart_"
+	// PaymentMethod is the shop's id of a saved card; CardToken is the vault's.
+	PaymentMethod = "pm_"
+	CardToken     = "tok_"
+	Order         = "ord_"
+	Refund        = "ref_"
 )
 
 var encoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

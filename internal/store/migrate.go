@@ -16,10 +16,6 @@ import (
 //go:embed migrations
 var migrationFiles embed.FS
 
-// migrationLockID is the PostgreSQL advisory lock that lets one of several
-// starting instances migrate while the others wait.
-const migrationLockID = 7_202_611_22
-
 type migration struct {
 	version int
 	name    string
@@ -27,7 +23,7 @@ type migration struct {
 }
 
 func (db *DB) migrations() ([]migration, error) {
-	dir := path.Join("migrations", string(db.engine))
+	dir := path.Join("migrations", db.schema.name, string(db.engine))
 	entries, err := fs.ReadDir(migrationFiles, dir)
 	if err != nil {
 		return nil, fmt.Errorf("read migrations: %w", err)
@@ -62,19 +58,24 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}
 	defer conn.Close()
+	// Several starting instances may migrate at once: on PostgreSQL an advisory
+	// lock lets one through at a time; on SQLite each migration's transaction
+	// takes the write lock and re-checks what is applied.
 	if db.engine == Postgres {
-		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLockID); err != nil {
+		if _, err := conn.ExecContext(ctx, "SELECT pg_advisory_lock($1)", db.schema.lockID); err != nil {
 			return nil, fmt.Errorf("take migration lock: %w", err)
 		}
-		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", migrationLockID) //nolint:errcheck // the lock also ends with the connection
+		defer conn.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", db.schema.lockID) //nolint:errcheck // the lock also ends with the connection
 	}
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	// The table name comes from the fixed schema definitions, never from input.
+	table := db.schema.migrationsTable
+	if _, err := conn.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS "+table+` (
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
-		return nil, fmt.Errorf("create schema_migrations: %w", err)
+		return nil, fmt.Errorf("create %s: %w", table, err)
 	}
 	var applied []string
 	for _, m := range ms {
-		did, err := applyMigration(ctx, conn, m)
+		did, err := applyMigration(ctx, conn, table, m)
 		if err != nil {
 			return applied, err
 		}
@@ -85,14 +86,14 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 	return applied, nil
 }
 
-func applyMigration(ctx context.Context, conn *sql.Conn, m migration) (bool, error) {
+func applyMigration(ctx context.Context, conn *sql.Conn, table string, m migration) (bool, error) {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return false, fmt.Errorf("migration %s: %w", m.name, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	var n int
-	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM schema_migrations WHERE version = $1", m.version).Scan(&n); err != nil {
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table+" WHERE version = $1", m.version).Scan(&n); err != nil {
 		return false, fmt.Errorf("migration %s: %w", m.name, err)
 	}
 	if n > 0 {
@@ -101,7 +102,7 @@ func applyMigration(ctx context.Context, conn *sql.Conn, m migration) (bool, err
 	if _, err := tx.ExecContext(ctx, m.sql); err != nil {
 		return false, fmt.Errorf("migration %s: %w", m.name, err)
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+	if _, err := tx.ExecContext(ctx, "INSERT INTO "+table+" (version, name, applied_at) VALUES ($1, $2, $3)",
 		m.version, m.name, micros(time.Now())); err != nil {
 		return false, fmt.Errorf("record migration %s: %w", m.name, err)
 	}

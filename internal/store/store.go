@@ -30,13 +30,31 @@ const (
 	Postgres Engine = "postgres"
 )
 
-// SQLiteFile is the shop database's file name inside the data directory.
-const SQLiteFile = "bulwark.db"
+// File names of the SQLite databases inside the data directory.
+const (
+	SQLiteFile      = "bulwark.db"
+	VaultSQLiteFile = "vault.db"
+)
+
+// schema names a set of tables with its own migrations: the shop's, or the card
+// vault's, which lives in a database of its own.
+type schema struct {
+	name            string // migrations/<name>/<engine>
+	migrationsTable string
+	lockID          int64 // PostgreSQL advisory lock for migrating
+	sqliteFile      string
+}
+
+var (
+	shopSchema  = schema{name: "shop", migrationsTable: "schema_migrations", lockID: 7_202_611_22, sqliteFile: SQLiteFile}
+	vaultSchema = schema{name: "vault", migrationsTable: "vault_schema_migrations", lockID: 7_202_611_23, sqliteFile: VaultSQLiteFile}
+)
 
 // DB is an open shop database.
 type DB struct {
 	sql    *sql.DB
 	engine Engine
+	schema schema
 }
 
 // Options say which database to open.
@@ -53,19 +71,23 @@ type Options struct {
 // which avoids the deadlock of two readers upgrading to writers.
 const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_txlock=immediate"
 
-// Open connects to the database of opts. It does not migrate; call Migrate.
+// Open connects to the shop database of opts. It does not migrate; call Migrate.
 func Open(ctx context.Context, opts Options) (*DB, error) {
-	if opts.DatabaseURL != "" {
-		return openPostgres(ctx, opts.DatabaseURL)
-	}
-	return openSQLite(ctx, opts.DataDir)
+	return open(ctx, opts, shopSchema)
 }
 
-func openSQLite(ctx context.Context, dataDir string) (*DB, error) {
+func open(ctx context.Context, opts Options, s schema) (*DB, error) {
+	if opts.DatabaseURL != "" {
+		return openPostgres(ctx, opts.DatabaseURL, s)
+	}
+	return openSQLite(ctx, opts.DataDir, s)
+}
+
+func openSQLite(ctx context.Context, dataDir string, s schema) (*DB, error) {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
 	}
-	path, err := filepath.Abs(filepath.Join(dataDir, SQLiteFile))
+	path, err := filepath.Abs(filepath.Join(dataDir, s.sqliteFile))
 	if err != nil {
 		return nil, fmt.Errorf("locate database file: %w", err)
 	}
@@ -85,10 +107,10 @@ func openSQLite(ctx context.Context, dataDir string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	return &DB{sql: db, engine: SQLite}, nil
+	return &DB{sql: db, engine: SQLite, schema: s}, nil
 }
 
-func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
+func openPostgres(ctx context.Context, databaseURL string, s schema) (*DB, error) {
 	if !strings.HasPrefix(databaseURL, "postgres://") && !strings.HasPrefix(databaseURL, "postgresql://") {
 		return nil, errors.New("database URL must start with postgres://")
 	}
@@ -105,7 +127,7 @@ func openPostgres(ctx context.Context, databaseURL string) (*DB, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
-	return &DB{sql: db, engine: Postgres}, nil
+	return &DB{sql: db, engine: Postgres, schema: s}, nil
 }
 
 // Engine reports which engine db runs on.

@@ -30,6 +30,8 @@ type Database struct {
 	// DataDir is a fresh directory; with an empty DatabaseURL the SQLite file lives there.
 	DataDir     string
 	DatabaseURL string
+	// VaultDatabaseURL is the card vault's own database (a second schema).
+	VaultDatabaseURL string
 }
 
 // Databases returns a fresh database on every engine available: SQLite, and
@@ -42,7 +44,8 @@ func Databases(t testing.TB) []Database {
 		missing(t, DatabaseURLVar+" is not set: PostgreSQL tests did not run")
 		return dbs
 	}
-	return append(dbs, Database{Engine: "postgres", DataDir: t.TempDir(), DatabaseURL: postgresSchema(t, base)})
+	return append(dbs, Database{Engine: "postgres", DataDir: t.TempDir(),
+		DatabaseURL: postgresSchema(t, base), VaultDatabaseURL: postgresSchema(t, base)})
 }
 
 // ForEachDatabase runs fn as a subtest on every engine.

@@ -1,0 +1,68 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/bulwark-shop/bulwark/internal/cart"
+	"github.com/bulwark-shop/bulwark/internal/money"
+)
+
+type cartLineJSON struct {
+	ProductID string      `json:"product_id"`
+	SKU       string      `json:"sku"`
+	Name      string      `json:"name"`
+	Quantity  int         `json:"quantity"`
+	UnitPrice money.Money `json:"unit_price"`
+	LineTotal money.Money `json:"line_total"`
+}
+
+// cartJSON is the API's Cart.
+type cartJSON struct {
+	ID       string         `json:"id"`
+	Items    []cartLineJSON `json:"items"`
+	Subtotal money.Money    `json:"subtotal"`
+}
+
+func toCartJSON(v cart.View) cartJSON {
+	out := cartJSON{ID: v.ID, Items: make([]cartLineJSON, 0, len(v.Lines)), Subtotal: v.Subtotal}
+	for _, l := range v.Lines {
+		out.Items = append(out.Items, cartLineJSON{ProductID: l.Product.ID, SKU: l.Product.SKU, Name: l.Product.Name,
+			Quantity: l.Quantity, UnitPrice: l.Product.Price, LineTotal: l.LineTotal})
+	}
+	return out
+}
+
+func (a *API) createCart(w http.ResponseWriter, r *http.Request) error {
+	v, err := a.Carts.Create(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, toCartJSON(v))
+	return nil
+}
+
+func (a *API) getCart(w http.ResponseWriter, r *http.Request) error {
+	v, err := a.Carts.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toCartJSON(v))
+	return nil
+}
+
+type cartItemRequest struct {
+	Quantity int `json:"quantity"`
+}
+
+func (a *API) setCartItem(w http.ResponseWriter, r *http.Request) error {
+	var req cartItemRequest
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	v, err := a.Carts.SetItem(r.Context(), r.PathValue("id"), r.PathValue("product_id"), req.Quantity)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toCartJSON(v))
+	return nil
+}

@@ -1,0 +1,151 @@
+"""Writes Bulwark's OpenAPI 3.1 document (openapi.json beside this file).
+
+The document is the machine-readable HTTP contract; edit it here and run
+    python3 internal/httpapi/openapi.py > internal/httpapi/openapi.json
+.ci/run fails when openapi.json differs from this script's output, and
+TestOpenAPIDocumentMatchesRoutes fails when a route is missing or extra.
+"""
+import json
+ref=lambda n: {"$ref": "#/components/schemas/"+n}
+resp=lambda n: {"$ref": "#/components/responses/"+n}
+def js(schema, desc="OK"):
+    return {"description": desc, "content": {"application/json": {"schema": schema}}}
+def body(name):
+    return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
+AUTH=[{"bearerAuth": []}, {"sessionCookie": []}]
+BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": resp("UnsupportedMediaType"), "422": resp("Unprocessable")}
+ROLES={"public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin"}
+def op(opid, summary, perm, responses, request=None, params=None, desc=None):
+    o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
+       "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+".",
+       "security": [] if perm=="public" else AUTH, "responses": {}}
+    if params: o["parameters"]=params
+    if request:
+        o["requestBody"]=body(request)
+        o["responses"].update(BODY_ERRS)
+    if perm!="public": o["responses"]["401"]=resp("Unauthorized")
+    if perm not in ("public","authenticated"): o["responses"]["403"]=resp("Forbidden")
+    elif request: o["responses"]["403"]=resp("Forbidden")
+    o["responses"].update(responses)
+    o["responses"]["500"]=resp("Internal")
+    o["responses"]=dict(sorted(o["responses"].items()))
+    return o
+idp={"name":"id","in":"path","required":True,"schema":{"type":"string","maxLength":64}}
+paths={
+ "/healthz":{"get":op("healthz","Liveness: the process answers","public",{"200":js(ref("Health"))})},
+ "/readyz":{"get":op("readyz","Readiness: the database (and Redis, when configured) answer","public",{"200":js(ref("Health")),"503":resp("NotReady")})},
+ "/api/v1/openapi.json":{"get":op("openapi","This document","public",{"200":js({"type":"object"})})},
+ "/api/v1/auth/register":{"post":op("register","Create a customer account","public",
+    {"201":js({"type":"object","required":["user"],"additionalProperties":False,"properties":{"user":ref("User")}},"Created"),"409":resp("Conflict")},
+    "RegisterRequest",desc="A weak password answers 422 `weak_password`; an email that has an account answers 409 `email_taken`.")},
+ "/api/v1/auth/login":{"post":op("login","Sign in and start a session","public",
+    {"200":{**js(ref("LoginResponse")),"headers":{"Set-Cookie":{"description":"`__Host-bulwark_session` (HttpOnly, Secure, SameSite=Lax, Path=/) holding the same token","schema":{"type":"string"}}}},
+     "401":resp("Unauthorized")},"LoginRequest",desc="An unknown email and a wrong password both answer 401 `invalid_credentials`, identically.")},
+ "/api/v1/auth/logout":{"post":op("logout","End the current session at once","authenticated",{"204":{"description":"The session has ended."},"403":resp("Forbidden")})},
+ "/api/v1/me":{"get":op("me","The caller's account","authenticated",{"200":js(ref("User"))})},
+ "/api/v1/products":{"get":op("listProducts","Active products, searched and paginated","public",
+    {"200":js(ref("ProductList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},
+    params=[{"name":"q","in":"query","schema":{"type":"string","maxLength":100},"description":"Case-insensitive search in name and sku."},
+            {"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":100,"default":20}},
+            {"name":"cursor","in":"query","schema":{"type":"string"},"description":"`next_cursor` of the previous page."}])},
+ "/api/v1/products/{id}":{"get":op("getProduct","One active product","public",{"200":js(ref("Product")),"404":resp("NotFound")},params=[idp])},
+ "/api/v1/admin/products":{"post":op("createProduct","Create a product","catalog:write",
+    {"201":js(ref("Product"),"Created"),"409":resp("Conflict")},"CreateProductRequest",desc="A duplicate sku answers 409 `sku_taken`.")},
+ "/api/v1/admin/products/{id}":{"patch":op("updateProduct","Change name, description, price or active","catalog:write",
+    {"200":js(ref("Product")),"404":resp("NotFound")},"UpdateProductRequest",params=[idp])},
+ "/api/v1/admin/products/{id}/stock":{"post":op("adjustStock","Add to or remove from stock","catalog:write",
+    {"200":js(ref("Product")),"404":resp("NotFound"),"409":resp("Conflict")},"StockRequest",params=[idp],desc="Stock never goes below 0: 409 `insufficient_stock`.")},
+ "/api/v1/admin/users/{id}/roles":{"post":op("setRoles","Replace a user's roles","roles:manage",
+    {"200":js(ref("User")),"404":resp("NotFound"),"409":resp("Conflict")},"RolesRequest",params=[idp],
+    desc="Every account keeps `customer`. The user's sessions end. An admin cannot remove their own admin role (409 `cannot_demote_self`). Audited.")},
+
+ "/api/v1/carts":{"post":op("createCart","Start an empty cart","authenticated",{"201":js(ref("Cart"),"Created"),"403":resp("Forbidden")})},
+ "/api/v1/carts/{id}":{"get":op("getCart","One of the caller's carts, priced from the catalog","authenticated",{"200":js(ref("Cart")),"404":resp("NotFound")},params=[idp],
+    desc="Another customer's cart answers 404, like one that does not exist.")},
+ "/api/v1/carts/{id}/items/{product_id}":{"put":op("setCartItem","Set a product's quantity in the cart (0 removes it)","authenticated",
+    {"200":js(ref("Cart")),"404":resp("NotFound")},"CartItemRequest",params=[idp,{"name":"product_id","in":"path","required":True,"schema":{"type":"string","maxLength":64}}],
+    desc="Unknown or inactive product: 404. Prices always come from the catalog.")},
+ "/api/v1/payment-methods":{
+    "post":op("createPaymentMethod","Save a card","authenticated",{"201":js(ref("PaymentMethod"),"Created")},"PaymentMethodRequest",
+      desc="The number is checked (Luhn, length, brand, not expired) and goes only to the card vault; no response, log line or error echoes it."),
+    "get":op("listPaymentMethods","The caller's saved cards","authenticated",{"200":js(ref("PaymentMethodList"))})},
+ "/api/v1/payment-methods/{id}":{"delete":op("deletePaymentMethod","Delete a saved card, and the card in the vault","authenticated",
+    {"204":{"description":"Deleted."},"403":resp("Forbidden"),"404":resp("NotFound")},params=[idp])},
+}
+ROLE_ENUM=["customer","support","catalog","fulfillment","finance","admin"]
+money={"type":"object","required":["amount","currency"],"additionalProperties":False,"properties":{
+  "amount":{"type":"integer","format":"int64","minimum":0,"maximum":1000000000000,"description":"Integer minor units (cents for EUR)."},
+  "currency":{"type":"string","pattern":"^[A-Z]{3}$","description":"ISO 4217; must be the shop's currency."}}}
+text=lambda mn,mx,d=None: {k:v for k,v in {"type":"string","minLength":mn,"maxLength":mx,"description":d}.items() if v is not None}
+schemas={
+ "Money":money,
+ "User":{"type":"object","required":["id","email","name","roles","mfa_enabled","created_at"],"properties":{
+   "id":{"type":"string","pattern":"^usr_"},"email":{"type":"string","format":"email"},"name":{"type":"string"},
+   "roles":{"type":"array","items":{"type":"string","enum":ROLE_ENUM}},"mfa_enabled":{"type":"boolean"},"created_at":{"type":"string","format":"date-time"}}},
+ "LoginResponse":{"type":"object","required":["token","expires_at","user"],"properties":{
+   "token":{"type":"string","pattern":"^bws_","description":"Bearer token; 256 random bits, kept by the server only as a hash."},
+   "expires_at":{"type":"string","format":"date-time","description":"The absolute end of the session; it also ends when idle."},"user":ref("User")}},
+ "Product":{"type":"object","required":["id","sku","name","description","price","stock","active","created_at","updated_at"],"properties":{
+   "id":{"type":"string","pattern":"^prod_"},"sku":{"type":"string"},"name":{"type":"string"},"description":{"type":"string"},
+   "price":ref("Money"),"stock":{"type":"integer","format":"int64","minimum":0},"active":{"type":"boolean"},
+   "created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}}},
+ "ProductList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Product")},
+   "next_cursor":{"type":"string","description":"Absent on the last page."}}},
+ "RegisterRequest":{"type":"object","required":["email","password","name"],"additionalProperties":False,"properties":{
+   "email":{"type":"string","format":"email","maxLength":254},
+   "password":{"type":"string","minLength":12,"maxLength":256,"description":"12 to 256 characters, not a commonly used password; no composition rules."},
+   "name":text(1,100,"No control characters.")}},
+ "LoginRequest":{"type":"object","required":["email","password"],"additionalProperties":False,"properties":{
+   "email":{"type":"string"},"password":{"type":"string"},"otp":{"type":"string","description":"Reserved for MFA."}}},
+ "CreateProductRequest":{"type":"object","required":["sku","name","price","stock"],"additionalProperties":False,"properties":{
+   "sku":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"name":text(1,200),"description":text(0,10000,"Newlines and tabs allowed; no other control characters."),
+   "price":ref("Money"),"stock":{"type":"integer","format":"int64","minimum":0,"maximum":1000000000}}},
+ "UpdateProductRequest":{"type":"object","minProperties":1,"additionalProperties":False,"properties":{
+   "name":text(1,200),"description":text(0,10000),"price":ref("Money"),"active":{"type":"boolean"}}},
+ "StockRequest":{"type":"object","required":["delta","reason"],"additionalProperties":False,"properties":{
+   "delta":{"type":"integer","minimum":-1000000,"maximum":1000000,"not":{"const":0}},"reason":text(1,200,"Kept in the audit trail.")}},
+ "RolesRequest":{"type":"object","required":["roles"],"additionalProperties":False,"properties":{
+   "roles":{"type":"array","maxItems":6,"items":{"type":"string","enum":ROLE_ENUM}}}},
+ "CartLine":{"type":"object","required":["product_id","sku","name","quantity","unit_price","line_total"],"properties":{
+   "product_id":{"type":"string"},"sku":{"type":"string"},"name":{"type":"string"},"quantity":{"type":"integer","minimum":1,"maximum":99},
+   "unit_price":ref("Money"),"line_total":ref("Money")}},
+ "Cart":{"type":"object","required":["id","items","subtotal"],"properties":{"id":{"type":"string","pattern":"^cart_"},
+   "items":{"type":"array","items":ref("CartLine")},"subtotal":ref("Money")}},
+ "CartItemRequest":{"type":"object","required":["quantity"],"additionalProperties":False,"properties":{"quantity":{"type":"integer","minimum":0,"maximum":99}}},
+ "PaymentMethodRequest":{"type":"object","required":["number","exp_month","exp_year","holder"],"additionalProperties":False,"properties":{
+   "number":{"type":"string","description":"12 to 19 digits; spaces and dashes between groups are ignored."},
+   "exp_month":{"type":"integer","minimum":1,"maximum":12},"exp_year":{"type":"integer","minimum":2000},"holder":text(1,100)}},
+ "PaymentMethod":{"type":"object","required":["id","brand","last4","exp_month","exp_year"],"properties":{
+   "id":{"type":"string","pattern":"^pm_"},"brand":{"type":"string","enum":["visa","mastercard","amex","discover","jcb","diners","unionpay"]},
+   "last4":{"type":"string","pattern":"^[0-9]{4}$"},"exp_month":{"type":"integer"},"exp_year":{"type":"integer"}}},
+ "PaymentMethodList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("PaymentMethod")}}},
+ "FieldError":{"type":"object","required":["field","message"],"properties":{"field":{"type":"string"},"message":{"type":"string"}}},
+ "Problem":{"type":"object","required":["type","title","status","code"],"properties":{
+   "type":{"type":"string","format":"uri","description":"urn:bulwark:problem:<code>"},"title":{"type":"string"},"status":{"type":"integer"},
+   "detail":{"type":"string"},"code":{"type":"string","description":"Stable snake_case code clients may switch on."},
+   "request_id":{"type":"string","description":"Also in the X-Request-Id header and the server log."},
+   "errors":{"type":"array","items":ref("FieldError"),"description":"Only for validation errors."}}},
+ "Health":{"type":"object","required":["status"],"properties":{"status":{"type":"string","enum":["ok","ready"]}}},
+}
+def prob(desc,codes):
+    return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}
+responses={
+ "BadRequest":prob("Malformed request: bad JSON, unknown field, duplicate key, wrong type, trailing data, invalid UTF-8, bad cursor.",["invalid_json","invalid_cursor"]),
+ "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials"]),
+ "Forbidden":prob("The caller's roles lack the permission, or a browser sent a cross-origin write.",["forbidden","cross_origin_rejected"]),
+ "NotFound":prob("No such resource, or one that belongs to someone else.",["not_found"]),
+ "Conflict":prob("The request conflicts with the current state.",["email_taken","sku_taken","insufficient_stock","cannot_demote_self"]),
+ "PayloadTooLarge":prob("The body is larger than the limit (1 MiB by default).",["payload_too_large"]),
+ "UnsupportedMediaType":prob("The body is not application/json in UTF-8.",["unsupported_media_type"]),
+ "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password"]),
+ "NotReady":prob("A dependency does not answer.",["not_ready"]),
+ "Internal":prob("The server failed; the answer names only the request id.",["internal_error"]),
+}
+doc={"openapi":"3.1.0",
+ "info":{"title":"Bulwark API","version":"1.0.0","description":"Bulwark's HTTP contract (v1). Requests and responses are JSON in UTF-8; decoding is strict (unknown fields, duplicate keys, trailing data and wrong types answer 400). Errors are RFC 9457 application/problem+json with a stable `code`. Every response carries X-Request-Id. IDs are opaque prefixed strings; money is integer minor units."},
+ "servers":[{"url":"/"}],
+ "paths":paths,
+ "components":{"securitySchemes":{"bearerAuth":{"type":"http","scheme":"bearer","description":"The `token` from login (bws_...)."},
+   "sessionCookie":{"type":"apiKey","in":"cookie","name":"__Host-bulwark_session","description":"Browsers; unsafe requests must be same-origin."}},
+   "schemas":schemas,"responses":responses}}
+print(json.dumps(doc,indent=2))

@@ -1,0 +1,42 @@
+// Package payment owns how the shop is paid: the card processor behind a small
+// Gateway interface (with a simulated processor for development and tests) and
+// the customer's saved payment methods, which hold a vault token, the brand, the
+// last four digits and the expiry — never a card number.
+package payment
+
+import (
+	"context"
+	"errors"
+
+	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/vault"
+)
+
+// Decline reasons a gateway reports.
+var (
+	ErrDeclined          = errors.New("card declined")
+	ErrInsufficientFunds = errors.New("insufficient funds")
+	ErrIncorrectCVC      = errors.New("incorrect cvc")
+)
+
+// AuthorizeRequest asks the processor to hold an amount on a card. The CVC is
+// here only in flight.
+type AuthorizeRequest struct {
+	Card      vault.Card
+	CVC       string
+	Amount    money.Money
+	Reference string // the shop's reference, such as an order id
+}
+
+// Gateway is a card processor. A real processor's adapter implements it; the
+// Simulator is the built-in one. Declines are errors wrapping ErrDeclined.
+type Gateway interface {
+	// Authorize holds the amount and returns the processor's authorization id.
+	Authorize(ctx context.Context, req AuthorizeRequest) (string, error)
+	// Capture collects an authorized amount.
+	Capture(ctx context.Context, authorizationID string, amount money.Money) error
+	// Refund returns part or all of a captured amount and returns the refund id.
+	Refund(ctx context.Context, authorizationID string, amount money.Money) (string, error)
+	// Void releases an authorization that will not be captured.
+	Void(ctx context.Context, authorizationID string) error
+}

@@ -1,0 +1,95 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/cart"
+)
+
+var _ cart.Store = (*DB)(nil)
+
+// CreateCart inserts an empty cart.
+func (db *DB) CreateCart(ctx context.Context, c cart.Cart) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO carts (id, owner_id, created_at, updated_at) VALUES ($1, $2, $3, $3)",
+			c.ID, c.OwnerID, micros(c.CreatedAt)); err != nil {
+			return fmt.Errorf("insert cart: %w", err)
+		}
+		return nil
+	})
+}
+
+// Cart returns the owner's cart with its lines.
+func (db *DB) Cart(ctx context.Context, ownerID, cartID string) (cart.Cart, error) {
+	return readCart(ctx, db.sql, ownerID, cartID)
+}
+
+func readCart(ctx context.Context, q queryer, ownerID, cartID string) (cart.Cart, error) {
+	c := cart.Cart{ID: cartID, OwnerID: ownerID}
+	var created int64
+	err := q.QueryRowContext(ctx, "SELECT created_at FROM carts WHERE id = $1 AND owner_id = $2", cartID, ownerID).Scan(&created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return cart.Cart{}, cart.ErrNotFound
+	}
+	if err != nil {
+		return cart.Cart{}, fmt.Errorf("read cart: %w", err)
+	}
+	c.CreatedAt = fromMicros(created)
+	rows, err := q.QueryContext(ctx, "SELECT product_id, quantity FROM cart_lines WHERE cart_id = $1 ORDER BY product_id", cartID)
+	if err != nil {
+		return cart.Cart{}, fmt.Errorf("read cart lines: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var l cart.Line
+		if err := rows.Scan(&l.ProductID, &l.Quantity); err != nil {
+			return cart.Cart{}, fmt.Errorf("scan cart line: %w", err)
+		}
+		c.Lines = append(c.Lines, l)
+	}
+	if err := rows.Err(); err != nil {
+		return cart.Cart{}, fmt.Errorf("read cart lines: %w", err)
+	}
+	return c, nil
+}
+
+// SetLine sets or removes one line of the owner's cart.
+func (db *DB) SetLine(ctx context.Context, ownerID, cartID, productID string, quantity int, at time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE carts SET updated_at = $1 WHERE id = $2 AND owner_id = $3", micros(at), cartID, ownerID)
+		if err != nil {
+			return fmt.Errorf("touch cart: %w", err)
+		}
+		if err := mustAffect(res, cart.ErrNotFound); err != nil {
+			return err
+		}
+		if quantity == 0 {
+			if _, err := tx.ExecContext(ctx, "DELETE FROM cart_lines WHERE cart_id = $1 AND product_id = $2", cartID, productID); err != nil {
+				return fmt.Errorf("remove cart line: %w", err)
+			}
+			return nil
+		}
+		res, err = tx.ExecContext(ctx, "UPDATE cart_lines SET quantity = $1 WHERE cart_id = $2 AND product_id = $3", quantity, cartID, productID)
+		if err != nil {
+			return fmt.Errorf("update cart line: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n > 0 {
+			return err
+		}
+		var lines int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM cart_lines WHERE cart_id = $1", cartID).Scan(&lines); err != nil {
+			return fmt.Errorf("count cart lines: %w", err)
+		}
+		if lines >= cart.MaxLines {
+			return cart.ErrFull
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO cart_lines (cart_id, product_id, quantity) VALUES ($1, $2, $3)", cartID, productID, quantity); err != nil {
+			return fmt.Errorf("insert cart line: %w", err)
+		}
+		return nil
+	})
+}
