@@ -51,15 +51,23 @@ const (
 	CatalogWrite Permission = "catalog:write"
 	// RolesManage grants and removes staff roles.
 	RolesManage Permission = "roles:manage"
+	// OrdersRead lists every customer's orders.
+	OrdersRead Permission = "orders:read"
+	// Refund gives money back on an order.
+	Refund Permission = "orders:refund"
 )
 
 // grants is the one place that says which role holds which permission.
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{CatalogWrite, RolesManage}
+		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund}
 	case Catalog:
 		return []Permission{CatalogWrite}
+	case Support, Fulfillment:
+		return []Permission{OrdersRead}
+	case Finance:
+		return []Permission{Refund}
 	default:
 		return nil
 	}

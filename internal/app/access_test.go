@@ -33,6 +33,11 @@ var allowed = map[string][]string{
 	"POST /api/v1/payment-methods":              signedIn,
 	"GET /api/v1/payment-methods":               signedIn,
 	"DELETE /api/v1/payment-methods/{id}":       signedIn,
+	"POST /api/v1/checkout":                     signedIn,
+	"GET /api/v1/orders":                        signedIn,
+	"GET /api/v1/orders/{id}":                   signedIn,
+	"GET /api/v1/admin/orders":                  {"support", "fulfillment", "admin"},
+	"POST /api/v1/admin/orders/{id}/refund":     {"finance", "admin"},
 }
 
 // signedIn is every role: each account is a customer too, acting on its own data.
@@ -86,7 +91,8 @@ func TestRoleMatrix(t *testing.T) {
 					}
 					method, path, _ := strings.Cut(pattern, " ")
 					path = strings.NewReplacer("products/{id}", "products/"+prod.ID, "users/{id}", "users/"+target.ID,
-						"carts/{id}", "carts/"+someCart.ID, "{product_id}", prod.ID, "payment-methods/{id}", "payment-methods/pm_aaaaaaaaaaaaaaaaaaaaaaaaaa").Replace(path)
+						"carts/{id}", "carts/"+someCart.ID, "{product_id}", prod.ID, "payment-methods/{id}", "payment-methods/pm_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+						"orders/{id}", "orders/ord_aaaaaaaaaaaaaaaaaaaaaaaaaa").Replace(path)
 					res := s.do(req{method: method, path: path, token: token, body: matrixBody(pattern)})
 					ok := slices.Contains(allowed[pattern], caller)
 					switch {

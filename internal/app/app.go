@@ -22,10 +22,12 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
+	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/httpapi"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
+	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/vault"
@@ -56,6 +58,8 @@ type App struct {
 	Catalog  *catalog.Service
 	Carts    *cart.Service
 	Methods  *payment.Methods
+	Checkout *checkout.Service
+	Orders   *order.Service
 	Trail    *audit.Trail
 	handler  http.Handler
 	registry *prometheus.Registry
@@ -103,10 +107,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}, now, log)
 	a.Catalog = catalog.NewService(db, cfg.Currency, now)
 	a.Carts = cart.NewService(db, db, cfg.Currency, now)
-	a.Methods = payment.NewMethods(db, vault.New(a.VaultDB, aead, a.Trail, now), now)
+	cards := vault.New(a.VaultDB, aead, a.Trail, now)
+	a.Methods = payment.NewMethods(db, cards, now)
+	gateway := payment.Simulator{}
+	a.Checkout = checkout.NewService(db, a.Methods, cards, gateway, cfg.Currency, now)
+	a.Orders = order.NewService(db, gateway, now)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.handler = httpapi.New(httpapi.Deps{
-		Identity: a.Identity, Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Log: log,
+		Identity: a.Identity, Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
+		Checkout: a.Checkout, Orders: a.Orders, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, Ready: a.ready,
 	})
 	return a, nil

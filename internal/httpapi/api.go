@@ -17,7 +17,9 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
+	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/identity"
+	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
 )
 
@@ -37,6 +39,8 @@ type Deps struct {
 	Catalog      *catalog.Service
 	Carts        *cart.Service
 	Methods      *payment.Methods
+	Checkout     *checkout.Service
+	Orders       *order.Service
 	Log          *slog.Logger
 	Metrics      *Metrics
 	MaxBodyBytes int64
@@ -91,6 +95,12 @@ func (a *API) routes() []route {
 		r("POST /api/v1/payment-methods", access.Authenticated, a.createMethod),
 		r("GET /api/v1/payment-methods", access.Authenticated, a.listMethods),
 		r("DELETE /api/v1/payment-methods/{id}", access.Authenticated, a.deleteMethod),
+
+		r("POST /api/v1/checkout", access.Authenticated, a.checkout),
+		r("GET /api/v1/orders", access.Authenticated, a.myOrders),
+		r("GET /api/v1/orders/{id}", access.Authenticated, a.myOrder),
+		r("GET /api/v1/admin/orders", access.OrdersRead, a.allOrders),
+		r("POST /api/v1/admin/orders/{id}/refund", access.Refund, a.refund),
 	}
 }
 

@@ -14,7 +14,7 @@ def body(name):
     return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 AUTH=[{"bearerAuth": []}, {"sessionCookie": []}]
 BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": resp("UnsupportedMediaType"), "422": resp("Unprocessable")}
-ROLES={"public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin"}
+ROLES={"orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin"}
 def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
        "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+".",
@@ -30,6 +30,9 @@ def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o["responses"]["500"]=resp("Internal")
     o["responses"]=dict(sorted(o["responses"].items()))
     return o
+idemp={"name":"Idempotency-Key","in":"header","required":True,"schema":{"type":"string","minLength":1,"maxLength":255,"pattern":"^[\\x21-\\x7e]+$"},
+  "description":"Required (400 `idempotency_key_required`); kept at least 24 hours per customer."}
+pagep=[{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":100,"default":20}},{"name":"cursor","in":"query","schema":{"type":"string"}}]
 idp={"name":"id","in":"path","required":True,"schema":{"type":"string","maxLength":64}}
 paths={
  "/healthz":{"get":op("healthz","Liveness: the process answers","public",{"200":js(ref("Health"))})},
@@ -71,6 +74,17 @@ paths={
     "get":op("listPaymentMethods","The caller's saved cards","authenticated",{"200":js(ref("PaymentMethodList"))})},
  "/api/v1/payment-methods/{id}":{"delete":op("deletePaymentMethod","Delete a saved card, and the card in the vault","authenticated",
     {"204":{"description":"Deleted."},"403":resp("Forbidden"),"404":resp("NotFound")},params=[idp])},
+
+ "/api/v1/checkout":{"post":op("checkout","Pay for a cart: reserve stock, authorize, create the order, capture","authenticated",
+    {"201":{**js(ref("Order"),"Created, or the first answer again"),"headers":{"Idempotent-Replayed":{"description":"`true` when this is the stored answer of an earlier request with the same key","schema":{"type":"string"}}}},
+     "402":resp("PaymentRequired"),"404":resp("NotFound"),"409":resp("Conflict")},"CheckoutRequest",params=[idemp],
+    desc="Not enough stock: 409 `out_of_stock`, nothing reserved or charged. Declined: 402 `payment_declined`, stock released. Same key and body: the first answer again; other body: 422 `idempotency_key_reused`; still running: 409 `request_in_progress`. The CVC is used in flight only.")},
+ "/api/v1/orders":{"get":op("listOrders","The caller's orders","authenticated",{"200":js(ref("OrderList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},params=pagep)},
+ "/api/v1/orders/{id}":{"get":op("getOrder","One of the caller's orders","authenticated",{"200":js(ref("Order")),"404":resp("NotFound")},params=[idp])},
+ "/api/v1/admin/orders":{"get":op("listAllOrders","Every customer's orders","orders:read",{"200":js(ref("OrderList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},params=pagep)},
+ "/api/v1/admin/orders/{id}/refund":{"post":op("refundOrder","Refund part or all of an order's capture","orders:refund",
+    {"200":{**js(ref("Order")),"headers":{"Idempotent-Replayed":{"description":"`true` for a repeated key","schema":{"type":"string"}}}},"404":resp("NotFound"),"409":resp("Conflict")},
+    "RefundRequest",params=[idp,idemp],desc="Without `amount`, refunds the rest. Never above what was captured: 409 `refund_exceeds_capture`. Audited.")},
 }
 ROLE_ENUM=["customer","support","catalog","fulfillment","finance","admin"]
 money={"type":"object","required":["amount","currency"],"additionalProperties":False,"properties":{
@@ -119,6 +133,21 @@ schemas={
    "id":{"type":"string","pattern":"^pm_"},"brand":{"type":"string","enum":["visa","mastercard","amex","discover","jcb","diners","unionpay"]},
    "last4":{"type":"string","pattern":"^[0-9]{4}$"},"exp_month":{"type":"integer"},"exp_year":{"type":"integer"}}},
  "PaymentMethodList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("PaymentMethod")}}},
+ "Address":{"type":"object","required":["name","line1","city","postal_code","country"],"additionalProperties":False,"properties":{
+   "name":text(1,100),"line1":text(1,200),"line2":text(0,200),"city":text(1,100),"postal_code":text(1,20),
+   "country":{"type":"string","pattern":"^[A-Z]{2}$","description":"ISO 3166-1 alpha-2"},"phone":{"type":"string","maxLength":25}}},
+ "CheckoutRequest":{"type":"object","required":["cart_id","payment_method","cvc","shipping_address"],"additionalProperties":False,"properties":{
+   "cart_id":{"type":"string"},"payment_method":{"type":"string"},"cvc":{"type":"string","pattern":"^[0-9]{3,4}$","description":"Used in flight only; never stored or logged."},
+   "shipping_address":ref("Address")}},
+ "OrderLine":{"type":"object","required":["product_id","sku","name","quantity","unit_price","line_total"],"properties":{
+   "product_id":{"type":"string"},"sku":{"type":"string"},"name":{"type":"string"},"quantity":{"type":"integer"},"unit_price":ref("Money"),"line_total":ref("Money")}},
+ "Order":{"type":"object","required":["id","status","items","subtotal","shipping","total","refunded","payment","shipping_address","created_at"],"properties":{
+   "id":{"type":"string","pattern":"^ord_"},"status":{"type":"string","enum":["paid","pending_review","refunded","partially_refunded","cancelled","fulfilled"]},
+   "items":{"type":"array","items":ref("OrderLine")},"subtotal":ref("Money"),"shipping":ref("Money"),"total":ref("Money"),"refunded":ref("Money"),
+   "payment":{"type":"object","required":["brand","last4"],"properties":{"brand":{"type":"string"},"last4":{"type":"string"}}},
+   "shipping_address":ref("Address"),"created_at":{"type":"string","format":"date-time"}}},
+ "OrderList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Order")},"next_cursor":{"type":"string"}}},
+ "RefundRequest":{"type":"object","additionalProperties":False,"properties":{"amount":ref("Money")}},
  "FieldError":{"type":"object","required":["field","message"],"properties":{"field":{"type":"string"},"message":{"type":"string"}}},
  "Problem":{"type":"object","required":["type","title","status","code"],"properties":{
    "type":{"type":"string","format":"uri","description":"urn:bulwark:problem:<code>"},"title":{"type":"string"},"status":{"type":"integer"},
@@ -130,14 +159,15 @@ schemas={
 def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}
 responses={
- "BadRequest":prob("Malformed request: bad JSON, unknown field, duplicate key, wrong type, trailing data, invalid UTF-8, bad cursor.",["invalid_json","invalid_cursor"]),
+ "BadRequest":prob("Malformed request: bad JSON, unknown field, duplicate key, wrong type, trailing data, invalid UTF-8, bad cursor.",["invalid_json","invalid_cursor","idempotency_key_required"]),
  "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials"]),
  "Forbidden":prob("The caller's roles lack the permission, or a browser sent a cross-origin write.",["forbidden","cross_origin_rejected"]),
  "NotFound":prob("No such resource, or one that belongs to someone else.",["not_found"]),
- "Conflict":prob("The request conflicts with the current state.",["email_taken","sku_taken","insufficient_stock","cannot_demote_self"]),
+ "Conflict":prob("The request conflicts with the current state.",["email_taken","sku_taken","insufficient_stock","cannot_demote_self","out_of_stock","request_in_progress","refund_exceeds_capture"]),
  "PayloadTooLarge":prob("The body is larger than the limit (1 MiB by default).",["payload_too_large"]),
  "UnsupportedMediaType":prob("The body is not application/json in UTF-8.",["unsupported_media_type"]),
- "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password"]),
+ "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password","idempotency_key_reused","cart_empty"]),
+ "PaymentRequired":prob("The card was declined; the stock was released and no order was made.",["payment_declined"]),
  "NotReady":prob("A dependency does not answer.",["not_ready"]),
  "Internal":prob("The server failed; the answer names only the request id.",["internal_error"]),
 }

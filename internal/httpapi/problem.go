@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
 
@@ -27,8 +28,14 @@ const problemTypeBase = "urn:bulwark:problem:"
 // statusOf is the one mapping from application codes to HTTP statuses.
 func statusOf(code string) int {
 	switch code {
-	case apperr.CodeInvalidJSON, apperr.CodeInvalidCursor:
+	case apperr.CodeInvalidJSON, apperr.CodeInvalidCursor, order.CodeIdempotencyKeyRequired:
 		return http.StatusBadRequest
+	case order.CodePaymentDeclined:
+		return http.StatusPaymentRequired
+	case order.CodeOutOfStock, order.CodeRequestInProgress, order.CodeRefundExceedsCapture:
+		return http.StatusConflict
+	case order.CodeIdempotencyKeyReused, order.CodeCartEmpty:
+		return http.StatusUnprocessableEntity
 	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials:
 		return http.StatusUnauthorized
 	case apperr.CodeForbidden, apperr.CodeCrossOrigin:

@@ -1,0 +1,212 @@
+// Package checkout turns a cart into a paid order in one flow: reserve the
+// stock, authorize the card, capture, and complete the order. It guarantees
+// that stock is never oversold (the decrement is conditional, in the same
+// transaction that creates the reserved order, on both engines and across
+// instances), that a declined card leaves the stock as it was and no order, and
+// that one Idempotency-Key gives one order and one authorization however often
+// and however concurrently it is sent.
+package checkout
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/order"
+	"github.com/bulwark-shop/bulwark/internal/payment"
+	"github.com/bulwark-shop/bulwark/internal/vault"
+)
+
+// Request is a checkout as the customer sends it. The CVC is used for the
+// authorization and is never stored, logged or hashed.
+type Request struct {
+	CartID          string
+	PaymentMethodID string
+	CVC             string
+	ShippingAddress order.Address
+}
+
+// Reservation is a pending order to create while taking its stock.
+type Reservation struct {
+	OrderID    string
+	CustomerID string
+	CartID     string
+	Method     payment.Method
+	Address    order.Address
+	Currency   string
+	At         time.Time
+}
+
+// Store reserves, releases and completes orders.
+type Store interface {
+	order.Store
+	// Reserve takes the stock of every line of the cart and creates the pending
+	// order at the catalog's current prices, in one transaction; it returns
+	// order.ErrOutOfStock (nothing taken) when any line lacks stock and
+	// order.ErrCartEmpty for an empty cart.
+	Reserve(ctx context.Context, r Reservation) (order.Order, error)
+	// Release gives the stock back and deletes the pending order, finishes the
+	// idempotency key with code (or forgets the key when code is empty, so a
+	// retry runs again), and appends rec, in one transaction.
+	Release(ctx context.Context, orderID, key, code string, rec audit.Record) error
+	// Complete marks the order paid with its authorization and capture, empties
+	// the cart, finishes the idempotency key with the order, and appends rec.
+	Complete(ctx context.Context, c Completion, rec audit.Record) (order.Order, error)
+}
+
+// Completion is what Complete records.
+type Completion struct {
+	OrderID, CustomerID, CartID, Key, AuthorizationID string
+	Captured                                          money.Money
+	At                                                time.Time
+}
+
+// Methods finds the caller's saved card.
+type Methods interface {
+	Get(ctx context.Context, methodID string) (payment.Method, error)
+}
+
+// Cards reads a card from the vault, audited.
+type Cards interface {
+	Detokenize(ctx context.Context, token, purpose string) (vault.Card, error)
+}
+
+// Service is checkout.
+type Service struct {
+	store    Store
+	methods  Methods
+	cards    Cards
+	gateway  payment.Gateway
+	currency string
+	now      func() time.Time
+}
+
+// NewService returns the checkout service.
+func NewService(store Store, methods Methods, cards Cards, gateway payment.Gateway, currency string, now func() time.Time) *Service {
+	return &Service{store: store, methods: methods, cards: cards, gateway: gateway, currency: currency, now: now}
+}
+
+// requestHash identifies a request's body for idempotency. The CVC is left
+// out: a hash of three digits is as good as the digits.
+func requestHash(r Request) string {
+	b, _ := json.Marshal(struct {
+		Cart, Method string
+		Address      order.Address
+	}{r.CartID, r.PaymentMethodID, r.ShippingAddress})
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// Checkout runs the whole flow for the caller's cart. It returns the order and
+// whether it is a replay of an earlier request with the same key.
+func (s *Service) Checkout(ctx context.Context, key string, r Request) (order.Order, bool, error) {
+	p, err := access.Require(ctx, access.Authenticated)
+	if err != nil {
+		return order.Order{}, false, err
+	}
+	if !order.ValidKey(key) {
+		return order.Order{}, false, order.ErrKeyRequired
+	}
+	var v apperr.Validator
+	v.Check(id.Valid(id.Cart, r.CartID), "cart_id", "is not a cart id")
+	v.Check(id.Valid(id.PaymentMethod, r.PaymentMethodID), "payment_method", "is not a payment method id")
+	v.Check(len(r.CVC) >= 3 && len(r.CVC) <= 4 && isDigits(r.CVC), "cvc", "must be 3 or 4 digits")
+	r.ShippingAddress.Validate(&v, "shipping_address")
+	if err := v.Err(); err != nil {
+		return order.Order{}, false, err
+	}
+	now := s.now().UTC()
+	prior, err := s.store.BeginIdempotent(ctx, p.UserID, order.ScopeCheckout, key, requestHash(r), now)
+	if err != nil {
+		return order.Order{}, false, fmt.Errorf("checkout: %w", err)
+	}
+	if o, replayed, err := order.Replay(prior); replayed || err != nil {
+		return o, replayed, err
+	}
+	o, err := s.run(ctx, p.UserID, key, r, now)
+	if err != nil {
+		var e *apperr.Error
+		if !errors.As(err, &e) {
+			// An internal failure: free the key so the client's retry runs again.
+			_ = s.store.ForgetIdempotent(context.WithoutCancel(ctx), p.UserID, order.ScopeCheckout, key)
+		}
+		return order.Order{}, false, err
+	}
+	return o, false, nil
+}
+
+func (s *Service) refuse(ctx context.Context, customerID, key, target string, e *apperr.Error) error {
+	rec := audit.New(ctx, s.now(), order.ActionCheckout, target, audit.Failure, e.Code)
+	if err := s.store.FinishIdempotentError(ctx, customerID, order.ScopeCheckout, key, e.Code, rec); err != nil {
+		return err
+	}
+	return e
+}
+
+func (s *Service) run(ctx context.Context, customerID, key string, r Request, now time.Time) (order.Order, error) {
+	m, err := s.methods.Get(ctx, r.PaymentMethodID)
+	if err != nil {
+		var e *apperr.Error
+		if errors.As(err, &e) {
+			return order.Order{}, s.refuse(ctx, customerID, key, r.CartID, e)
+		}
+		return order.Order{}, err
+	}
+	pending, err := s.store.Reserve(ctx, Reservation{OrderID: id.New(id.Order), CustomerID: customerID, CartID: r.CartID,
+		Method: m, Address: r.ShippingAddress, Currency: s.currency, At: now})
+	if err != nil {
+		var e *apperr.Error
+		if errors.As(err, &e) {
+			return order.Order{}, s.refuse(ctx, customerID, key, r.CartID, e)
+		}
+		return order.Order{}, fmt.Errorf("reserve stock: %w", err)
+	}
+	release := func(code, why string) error {
+		rec := audit.New(ctx, s.now(), order.ActionCheckout, pending.ID, audit.Failure, why)
+		return s.store.Release(context.WithoutCancel(ctx), pending.ID, key, code, rec)
+	}
+	card, err := s.cards.Detokenize(ctx, m.Token, "authorize "+pending.ID)
+	if err != nil {
+		return order.Order{}, errors.Join(fmt.Errorf("read card for %s: %w", pending.ID, err), release("", "card unreadable"))
+	}
+	authID, err := s.gateway.Authorize(ctx, payment.AuthorizeRequest{Card: card, CVC: r.CVC, Amount: pending.Total, Reference: pending.ID})
+	if errors.Is(err, payment.ErrDeclined) {
+		if err := release(order.CodePaymentDeclined, "declined"); err != nil {
+			return order.Order{}, err
+		}
+		return order.Order{}, order.ErrDeclined
+	}
+	if err != nil {
+		return order.Order{}, errors.Join(fmt.Errorf("authorize %s: %w", pending.ID, err), release("", "authorization failed"))
+	}
+	if err := s.gateway.Capture(ctx, authID, pending.Total); err != nil {
+		_ = s.gateway.Void(context.WithoutCancel(ctx), authID)
+		return order.Order{}, errors.Join(fmt.Errorf("capture %s: %w", pending.ID, err), release("", "capture failed"))
+	}
+	rec := audit.New(ctx, s.now(), order.ActionCheckout, pending.ID, audit.Success,
+		fmt.Sprintf("total=%d %s card=%s", pending.Total.Amount, pending.Total.Currency, m.ID))
+	done, err := s.store.Complete(ctx, Completion{OrderID: pending.ID, CustomerID: customerID, CartID: r.CartID, Key: key,
+		AuthorizationID: authID, Captured: pending.Total, At: s.now().UTC()}, rec)
+	if err != nil {
+		return order.Order{}, fmt.Errorf("complete %s: %w", pending.ID, err)
+	}
+	return done, nil
+}
+
+func isDigits(s string) bool {
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,331 @@
+// Package order owns orders and refunds: what a customer bought, at what price,
+// how it was paid, and what was given back. It guarantees that refunds never
+// exceed what was captured, that each customer sees only their own orders, and
+// that every refund is audited.
+package order
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/payment"
+)
+
+// Statuses of an order. Pending is internal: an order whose stock is reserved
+// while its payment is authorized; it is never listed.
+const (
+	StatusPending           = "pending"
+	StatusPaid              = "paid"
+	StatusPendingReview     = "pending_review"
+	StatusRefunded          = "refunded"
+	StatusPartiallyRefunded = "partially_refunded"
+	StatusCancelled         = "cancelled"
+	StatusFulfilled         = "fulfilled"
+)
+
+// Audit actions.
+const (
+	ActionCheckout = "order.checkout"
+	ActionRefund   = "order.refund"
+)
+
+// Codes of this package's errors.
+const (
+	CodeOutOfStock             = "out_of_stock"
+	CodePaymentDeclined        = "payment_declined"
+	CodeRefundExceedsCapture   = "refund_exceeds_capture"
+	CodeIdempotencyKeyRequired = "idempotency_key_required"
+	CodeIdempotencyKeyReused   = "idempotency_key_reused"
+	CodeRequestInProgress      = "request_in_progress"
+	CodeCartEmpty              = "cart_empty"
+)
+
+// Errors.
+var (
+	ErrNotFound             = apperr.NotFound("order")
+	ErrOutOfStock           = apperr.New(CodeOutOfStock, "not enough stock for every line of the cart; nothing was reserved or charged")
+	ErrDeclined             = apperr.New(CodePaymentDeclined, "the card was declined")
+	ErrRefundExceedsCapture = apperr.New(CodeRefundExceedsCapture, "a refund cannot exceed what was captured and not yet refunded")
+	ErrKeyRequired          = apperr.New(CodeIdempotencyKeyRequired, "send an Idempotency-Key header of 1 to 255 visible characters")
+	ErrKeyReused            = apperr.New(CodeIdempotencyKeyReused, "this Idempotency-Key was used with a different request")
+	ErrInProgress           = apperr.New(CodeRequestInProgress, "a request with this Idempotency-Key is still running")
+	ErrCartEmpty            = apperr.New(CodeCartEmpty, "the cart is empty")
+)
+
+// Address is where an order ships.
+type Address struct {
+	Name       string `json:"name"`
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2,omitempty"`
+	City       string `json:"city"`
+	PostalCode string `json:"postal_code"`
+	Country    string `json:"country"`
+	Phone      string `json:"phone,omitempty"`
+}
+
+var (
+	countryShape = regexp.MustCompile(`^[A-Z]{2}$`)
+	phoneShape   = regexp.MustCompile(`^\+?[0-9][0-9 ()-]{3,24}$`)
+	keyShape     = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
+)
+
+// Validate records every problem of a into v, under field prefix.
+func (a Address) Validate(v *apperr.Validator, prefix string) {
+	v.CheckText(prefix+".name", a.Name, 1, 100, false)
+	v.CheckText(prefix+".line1", a.Line1, 1, 200, false)
+	v.CheckText(prefix+".line2", a.Line2, 0, 200, false)
+	v.CheckText(prefix+".city", a.City, 1, 100, false)
+	v.CheckText(prefix+".postal_code", a.PostalCode, 1, 20, false)
+	v.Check(countryShape.MatchString(a.Country), prefix+".country", "must be an ISO 3166-1 alpha-2 code such as DE")
+	v.Check(a.Phone == "" || phoneShape.MatchString(a.Phone), prefix+".phone", "must be a phone number")
+}
+
+// Line is one product of an order, at the price it was sold for.
+type Line struct {
+	ProductID string      `json:"product_id"`
+	SKU       string      `json:"sku"`
+	Name      string      `json:"name"`
+	Quantity  int         `json:"quantity"`
+	UnitPrice money.Money `json:"unit_price"`
+	LineTotal money.Money `json:"line_total"`
+}
+
+// Order is a purchase.
+type Order struct {
+	ID              string      `json:"id"`
+	CustomerID      string      `json:"customer_id"`
+	Status          string      `json:"status"`
+	Lines           []Line      `json:"lines"`
+	Subtotal        money.Money `json:"subtotal"`
+	Shipping        money.Money `json:"shipping"`
+	Total           money.Money `json:"total"`
+	Captured        money.Money `json:"captured"`
+	Refunded        money.Money `json:"refunded"`
+	PaymentMethodID string      `json:"payment_method_id"`
+	Brand           string      `json:"brand"`
+	Last4           string      `json:"last4"`
+	AuthorizationID string      `json:"authorization_id"`
+	ShippingAddress Address     `json:"shipping_address"`
+	CreatedAt       time.Time   `json:"created_at"`
+}
+
+// ValidKey reports whether an Idempotency-Key has the shape API.md allows.
+func ValidKey(key string) bool { return keyShape.MatchString(key) }
+
+// Idempotency scopes.
+const (
+	ScopeCheckout = "checkout"
+	ScopeRefund   = "refund"
+)
+
+// Prior is what an earlier request with the same idempotency key left.
+type Prior struct {
+	// Fresh is true when this request is the first with the key and now owns it.
+	Fresh      bool
+	InProgress bool
+	Mismatch   bool
+	// Done: either Order (a success) or ErrorCode (a refusal that was recorded).
+	Order     *Order
+	ErrorCode string
+}
+
+// ListQuery selects a page of orders.
+type ListQuery struct {
+	CustomerID string // empty for every customer (staff)
+	Limit      int
+	After      string
+}
+
+// Store keeps orders, refunds and idempotency records.
+type Store interface {
+	// BeginIdempotent claims (ownerID, scope, key) for a request whose body hashes
+	// to hash, or reports what an earlier request with that key left.
+	BeginIdempotent(ctx context.Context, ownerID, scope, key, hash string, at time.Time) (Prior, error)
+	// ForgetIdempotent releases a claim after a failure worth retrying.
+	ForgetIdempotent(ctx context.Context, ownerID, scope, key string) error
+	// FinishIdempotentError records a refusal as the key's answer, with rec.
+	FinishIdempotentError(ctx context.Context, ownerID, scope, key, code string, rec audit.Record) error
+	Order(ctx context.Context, customerID, orderID string) (Order, error) // customerID "" for staff
+	Orders(ctx context.Context, q ListQuery) ([]Order, error)
+	// ReserveRefund adds amount to the order's refunded total unless that would
+	// exceed what was captured (ErrRefundExceedsCapture), and records refundID as pending.
+	ReserveRefund(ctx context.Context, orderID, refundID string, amount money.Money, at time.Time) (Order, error)
+	// CompleteRefund marks the refund done, sets the order's status, finishes the
+	// idempotency key with the order and appends rec.
+	CompleteRefund(ctx context.Context, r RefundCompletion, rec audit.Record) (Order, error)
+	// CancelRefund undoes ReserveRefund after the processor refused.
+	CancelRefund(ctx context.Context, orderID, refundID string, amount money.Money) error
+}
+
+// RefundCompletion is what CompleteRefund records.
+type RefundCompletion struct {
+	OrderID, RefundID, GatewayRefundID string
+	ActorID, Key                       string
+	At                                 time.Time
+}
+
+// Service is the order use cases.
+type Service struct {
+	store   Store
+	gateway payment.Gateway
+	now     func() time.Time
+}
+
+// NewService returns the order service.
+func NewService(store Store, gateway payment.Gateway, now func() time.Time) *Service {
+	return &Service{store: store, gateway: gateway, now: now}
+}
+
+// Mine lists the caller's orders.
+func (s *Service) Mine(ctx context.Context, limit int, after string) ([]Order, bool, error) {
+	p, err := access.Require(ctx, access.Authenticated)
+	if err != nil {
+		return nil, false, err
+	}
+	return s.list(ctx, ListQuery{CustomerID: p.UserID, Limit: limit, After: after})
+}
+
+// All lists every customer's orders. Needs access.OrdersRead.
+func (s *Service) All(ctx context.Context, limit int, after string) ([]Order, bool, error) {
+	if _, err := access.Require(ctx, access.OrdersRead); err != nil {
+		return nil, false, err
+	}
+	return s.list(ctx, ListQuery{Limit: limit, After: after})
+}
+
+func (s *Service) list(ctx context.Context, q ListQuery) ([]Order, bool, error) {
+	var v apperr.Validator
+	v.Check(q.Limit >= 1 && q.Limit <= 100, "limit", "must be between 1 and 100")
+	v.Check(q.After == "" || id.Valid(id.Order, q.After), "cursor", "is not a cursor this server gave")
+	if err := v.Err(); err != nil {
+		return nil, false, err
+	}
+	want := q.Limit
+	q.Limit++
+	os, err := s.store.Orders(ctx, q)
+	if err != nil {
+		return nil, false, fmt.Errorf("list orders: %w", err)
+	}
+	if len(os) > want {
+		return os[:want], true, nil
+	}
+	return os, false, nil
+}
+
+// Get returns one of the caller's orders.
+func (s *Service) Get(ctx context.Context, orderID string) (Order, error) {
+	p, err := access.Require(ctx, access.Authenticated)
+	if err != nil {
+		return Order{}, err
+	}
+	if !id.Valid(id.Order, orderID) {
+		return Order{}, ErrNotFound
+	}
+	return s.store.Order(ctx, p.UserID, orderID)
+}
+
+// Refund gives back amount (nil: everything not yet refunded) of an order's
+// capture. Idempotent by key per staff member; never above the capture. Needs access.Refund.
+func (s *Service) Refund(ctx context.Context, key, orderID string, amount *money.Money) (Order, bool, error) {
+	p, err := access.Require(ctx, access.Refund)
+	if err != nil {
+		return Order{}, false, err
+	}
+	if !ValidKey(key) {
+		return Order{}, false, ErrKeyRequired
+	}
+	if !id.Valid(id.Order, orderID) {
+		return Order{}, false, ErrNotFound
+	}
+	o, err := s.store.Order(ctx, "", orderID)
+	if err != nil {
+		return Order{}, false, err
+	}
+	amt := money.Money{Amount: o.Captured.Amount - o.Refunded.Amount, Currency: o.Captured.Currency}
+	hash := "order=" + orderID + " amount=rest"
+	if amount != nil {
+		var v apperr.Validator
+		v.Check(amount.Amount > 0 && amount.Amount <= money.MaxAmount, "amount.amount", "must be a positive number of minor units")
+		v.Check(amount.Currency == o.Captured.Currency, "amount.currency", "must be the order's currency "+o.Captured.Currency)
+		if err := v.Err(); err != nil {
+			return Order{}, false, err
+		}
+		amt = *amount
+		hash = fmt.Sprintf("order=%s amount=%d %s", orderID, amount.Amount, amount.Currency)
+	}
+	prior, err := s.store.BeginIdempotent(ctx, p.UserID, ScopeRefund, key, hash, s.now())
+	if err != nil {
+		return Order{}, false, fmt.Errorf("refund: %w", err)
+	}
+	if done, replayed, err := replay(prior); replayed || err != nil {
+		return done, replayed, err
+	}
+	refundID := id.New(id.Refund)
+	fail := func(err error) (Order, bool, error) {
+		var code string
+		var e *apperr.Error
+		if errors.As(err, &e) {
+			code = e.Code
+			rec := audit.New(ctx, s.now(), ActionRefund, orderID, audit.Failure, fmt.Sprintf("amount=%d %s", amt.Amount, code))
+			if ferr := s.store.FinishIdempotentError(ctx, p.UserID, ScopeRefund, key, code, rec); ferr != nil {
+				return Order{}, false, ferr
+			}
+			return Order{}, false, err
+		}
+		_ = s.store.ForgetIdempotent(context.WithoutCancel(ctx), p.UserID, ScopeRefund, key)
+		return Order{}, false, err
+	}
+	if amt.Amount <= 0 {
+		return fail(ErrRefundExceedsCapture)
+	}
+	if _, err := s.store.ReserveRefund(ctx, orderID, refundID, amt, s.now()); err != nil {
+		return fail(err)
+	}
+	gwID, err := s.gateway.Refund(ctx, o.AuthorizationID, amt)
+	if err != nil {
+		if cerr := s.store.CancelRefund(context.WithoutCancel(ctx), orderID, refundID, amt); cerr != nil {
+			return fail(errors.Join(err, cerr))
+		}
+		return fail(fmt.Errorf("processor refused refund of %s: %w", orderID, err))
+	}
+	rec := audit.New(ctx, s.now(), ActionRefund, orderID, audit.Success, fmt.Sprintf("refund=%s amount=%d %s", refundID, amt.Amount, amt.Currency))
+	done, err := s.store.CompleteRefund(ctx, RefundCompletion{OrderID: orderID, RefundID: refundID, GatewayRefundID: gwID,
+		ActorID: p.UserID, Key: key, At: s.now()}, rec)
+	if err != nil {
+		return Order{}, false, fmt.Errorf("complete refund of %s: %w", orderID, err)
+	}
+	return done, false, nil
+}
+
+// replay turns a Prior into the earlier answer, or says the request is new.
+func replay(p Prior) (Order, bool, error) {
+	switch {
+	case p.Fresh:
+		return Order{}, false, nil
+	case p.Mismatch:
+		return Order{}, false, ErrKeyReused
+	case p.InProgress:
+		return Order{}, false, ErrInProgress
+	case p.Order != nil:
+		return *p.Order, true, nil
+	default:
+		// The same refusal as the first time, message and all.
+		for _, e := range []*apperr.Error{ErrOutOfStock, ErrDeclined, ErrRefundExceedsCapture, ErrNotFound, ErrCartEmpty} {
+			if e.Code == p.ErrorCode {
+				return Order{}, true, e
+			}
+		}
+		return Order{}, true, &apperr.Error{Code: p.ErrorCode, Message: "the first request with this Idempotency-Key was refused"}
+	}
+}
+
+// Replay is replay for the checkout package.
+func Replay(p Prior) (Order, bool, error) { return replay(p) }

@@ -1,0 +1,367 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/order"
+)
+
+var (
+	_ order.Store    = (*DB)(nil)
+	_ checkout.Store = (*DB)(nil)
+)
+
+// Idempotency record states.
+const (
+	idemInProgress = "in_progress"
+	idemDone       = "done"
+)
+
+// BeginIdempotent claims a key with one INSERT ... ON CONFLICT DO NOTHING, which
+// both engines make atomic: of concurrent requests with one key, exactly one
+// inserts; the others read what it left.
+func (db *DB) BeginIdempotent(ctx context.Context, ownerID, scope, key, hash string, at time.Time) (order.Prior, error) {
+	var prior order.Prior
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (owner_id, scope, idem_key, request_hash, state, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (owner_id, scope, idem_key) DO NOTHING`,
+			ownerID, scope, key, hash, idemInProgress, micros(at))
+		if err != nil {
+			return fmt.Errorf("claim idempotency key: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 1 {
+			prior.Fresh = true
+			return err
+		}
+		var storedHash, state, orderJSON, code string
+		if err := tx.QueryRowContext(ctx, `SELECT request_hash, state, order_json, error_code FROM idempotency_keys
+			WHERE owner_id = $1 AND scope = $2 AND idem_key = $3`, ownerID, scope, key).Scan(&storedHash, &state, &orderJSON, &code); err != nil {
+			return fmt.Errorf("read idempotency key: %w", err)
+		}
+		switch {
+		case storedHash != hash:
+			prior.Mismatch = true
+		case state == idemInProgress:
+			prior.InProgress = true
+		case orderJSON != "":
+			var o order.Order
+			if err := json.Unmarshal([]byte(orderJSON), &o); err != nil {
+				return fmt.Errorf("read stored response: %w", err)
+			}
+			prior.Order = &o
+		default:
+			prior.ErrorCode = code
+		}
+		return nil
+	})
+	return prior, err
+}
+
+// ForgetIdempotent deletes a key that is still in progress.
+func (db *DB) ForgetIdempotent(ctx context.Context, ownerID, scope, key string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		return forgetKey(ctx, tx, ownerID, scope, key)
+	})
+}
+
+func forgetKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key string) error {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE owner_id = $1 AND scope = $2 AND idem_key = $3 AND state = $4",
+		ownerID, scope, key, idemInProgress); err != nil {
+		return fmt.Errorf("forget idempotency key: %w", err)
+	}
+	return nil
+}
+
+func finishKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, code string, o *order.Order) error {
+	var orderJSON string
+	if o != nil {
+		b, err := json.Marshal(o)
+		if err != nil {
+			return fmt.Errorf("store response: %w", err)
+		}
+		orderJSON = string(b)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET state = $1, order_json = $2, error_code = $3
+		WHERE owner_id = $4 AND scope = $5 AND idem_key = $6`, idemDone, orderJSON, code, ownerID, scope, key); err != nil {
+		return fmt.Errorf("finish idempotency key: %w", err)
+	}
+	return nil
+}
+
+// FinishIdempotentError records a refusal as the key's answer.
+func (db *DB) FinishIdempotentError(ctx context.Context, ownerID, scope, key, code string, rec audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := finishKey(ctx, tx, ownerID, scope, key, code, nil); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+}
+
+// Reserve takes the stock of every cart line and creates the pending order.
+// Each decrement is conditional (stock >= quantity), so concurrent checkouts on
+// any number of instances can never take stock below zero; lines are taken in
+// product-id order, so two checkouts never wait on each other in a cycle.
+func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order, error) {
+	o := order.Order{ID: r.OrderID, CustomerID: r.CustomerID, Status: order.StatusPending,
+		PaymentMethodID: r.Method.ID, Brand: string(r.Method.Brand), Last4: r.Method.Last4,
+		ShippingAddress: r.Address, CreatedAt: r.At}
+	zero := money.Money{Currency: r.Currency}
+	o.Subtotal, o.Shipping, o.Captured, o.Refunded = zero, zero, zero, zero
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		c, err := readCart(ctx, tx, r.CustomerID, r.CartID)
+		if err != nil {
+			return err
+		}
+		if len(c.Lines) == 0 {
+			return order.ErrCartEmpty
+		}
+		for _, l := range c.Lines {
+			line := order.Line{ProductID: l.ProductID, Quantity: l.Quantity}
+			err := tx.QueryRowContext(ctx, `UPDATE products SET stock = stock - $1, updated_at = $2
+				WHERE id = $3 AND active = TRUE AND stock >= $1 RETURNING sku, name, price_amount, currency`,
+				l.Quantity, micros(r.At), l.ProductID).Scan(&line.SKU, &line.Name, &line.UnitPrice.Amount, &line.UnitPrice.Currency)
+			if errors.Is(err, sql.ErrNoRows) {
+				return order.ErrOutOfStock
+			}
+			if err != nil {
+				return fmt.Errorf("take stock of %s: %w", l.ProductID, err)
+			}
+			if line.UnitPrice.Currency != r.Currency {
+				return fmt.Errorf("product %s is priced in %s, not %s", l.ProductID, line.UnitPrice.Currency, r.Currency)
+			}
+			line.LineTotal = money.Money{Amount: line.UnitPrice.Amount * int64(l.Quantity), Currency: r.Currency}
+			o.Subtotal.Amount += line.LineTotal.Amount
+			o.Lines = append(o.Lines, line)
+		}
+		o.Total = money.Money{Amount: o.Subtotal.Amount + o.Shipping.Amount, Currency: r.Currency}
+		a := o.ShippingAddress
+		if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, customer_id, status, currency, subtotal, shipping, total,
+			payment_method_id, brand, last4, ship_name, ship_line1, ship_line2, ship_city, ship_postal_code, ship_country, ship_phone,
+			created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)`,
+			o.ID, o.CustomerID, o.Status, r.Currency, o.Subtotal.Amount, o.Shipping.Amount, o.Total.Amount,
+			o.PaymentMethodID, o.Brand, o.Last4, a.Name, a.Line1, a.Line2, a.City, a.PostalCode, a.Country, a.Phone, micros(o.CreatedAt)); err != nil {
+			return fmt.Errorf("insert order: %w", err)
+		}
+		for _, l := range o.Lines {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO order_lines (order_id, product_id, sku, name, quantity, unit_price, line_total)
+				VALUES ($1, $2, $3, $4, $5, $6, $7)`, o.ID, l.ProductID, l.SKU, l.Name, l.Quantity, l.UnitPrice.Amount, l.LineTotal.Amount); err != nil {
+				return fmt.Errorf("insert order line: %w", err)
+			}
+		}
+		return nil
+	})
+	return o, err
+}
+
+// Release gives back a pending order's stock and deletes it.
+func (db *DB) Release(ctx context.Context, orderID, key, code string, rec audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		var customerID string
+		if err := tx.QueryRowContext(ctx, "SELECT customer_id FROM orders WHERE id = $1 AND status = $2", orderID, order.StatusPending).Scan(&customerID); err != nil {
+			return fmt.Errorf("find pending order %s: %w", orderID, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE products SET stock = stock + (SELECT quantity FROM order_lines
+			WHERE order_lines.order_id = $1 AND order_lines.product_id = products.id)
+			WHERE id IN (SELECT product_id FROM order_lines WHERE order_id = $1)`, orderID); err != nil {
+			return fmt.Errorf("return stock of %s: %w", orderID, err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM order_lines WHERE order_id = $1", orderID); err != nil {
+			return fmt.Errorf("delete order lines: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM orders WHERE id = $1", orderID); err != nil {
+			return fmt.Errorf("delete pending order: %w", err)
+		}
+		if code == "" {
+			if err := forgetKey(ctx, tx, customerID, order.ScopeCheckout, key); err != nil {
+				return err
+			}
+		} else if err := finishKey(ctx, tx, customerID, order.ScopeCheckout, key, code, nil); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+}
+
+// Complete marks a pending order paid and records the answer.
+func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Record) (order.Order, error) {
+	var o order.Order
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = $1, captured = $2, authorization_id = $3, updated_at = $4
+			WHERE id = $5 AND status = $6`, order.StatusPaid, c.Captured.Amount, c.AuthorizationID, micros(c.At), c.OrderID, order.StatusPending)
+		if err != nil {
+			return fmt.Errorf("mark order paid: %w", err)
+		}
+		if err := mustAffect(res, order.ErrNotFound); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM cart_lines WHERE cart_id = $1 AND cart_id IN (SELECT id FROM carts WHERE owner_id = $2)",
+			c.CartID, c.CustomerID); err != nil {
+			return fmt.Errorf("empty cart: %w", err)
+		}
+		if o, err = readOrder(ctx, tx, "", c.OrderID); err != nil {
+			return err
+		}
+		if err := finishKey(ctx, tx, c.CustomerID, order.ScopeCheckout, c.Key, "", &o); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+	return o, err
+}
+
+const orderColumns = `id, customer_id, status, currency, subtotal, shipping, total, captured, refunded,
+	payment_method_id, brand, last4, authorization_id, ship_name, ship_line1, ship_line2, ship_city,
+	ship_postal_code, ship_country, ship_phone, created_at`
+
+func scanOrder(row rowScanner) (order.Order, error) {
+	var o order.Order
+	var cur string
+	var created int64
+	a := &o.ShippingAddress
+	err := row.Scan(&o.ID, &o.CustomerID, &o.Status, &cur, &o.Subtotal.Amount, &o.Shipping.Amount, &o.Total.Amount,
+		&o.Captured.Amount, &o.Refunded.Amount, &o.PaymentMethodID, &o.Brand, &o.Last4, &o.AuthorizationID,
+		&a.Name, &a.Line1, &a.Line2, &a.City, &a.PostalCode, &a.Country, &a.Phone, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return order.Order{}, order.ErrNotFound
+	}
+	if err != nil {
+		return order.Order{}, fmt.Errorf("scan order: %w", err)
+	}
+	o.Subtotal.Currency, o.Shipping.Currency, o.Total.Currency, o.Captured.Currency, o.Refunded.Currency = cur, cur, cur, cur, cur
+	o.CreatedAt = fromMicros(created)
+	return o, nil
+}
+
+func readLines(ctx context.Context, q queryer, o *order.Order) error {
+	rows, err := q.QueryContext(ctx, "SELECT product_id, sku, name, quantity, unit_price, line_total FROM order_lines WHERE order_id = $1 ORDER BY product_id", o.ID)
+	if err != nil {
+		return fmt.Errorf("read order lines: %w", err)
+	}
+	defer rows.Close()
+	o.Lines = []order.Line{}
+	for rows.Next() {
+		l := order.Line{UnitPrice: money.Money{Currency: o.Total.Currency}, LineTotal: money.Money{Currency: o.Total.Currency}}
+		if err := rows.Scan(&l.ProductID, &l.SKU, &l.Name, &l.Quantity, &l.UnitPrice.Amount, &l.LineTotal.Amount); err != nil {
+			return fmt.Errorf("scan order line: %w", err)
+		}
+		o.Lines = append(o.Lines, l)
+	}
+	return rows.Err()
+}
+
+// readOrder reads a non-pending order; customerID "" means any customer's.
+func readOrder(ctx context.Context, q queryer, customerID, orderID string) (order.Order, error) {
+	o, err := scanOrder(q.QueryRowContext(ctx, "SELECT "+orderColumns+` FROM orders
+		WHERE id = $1 AND ($2 = '' OR customer_id = $2) AND status <> $3`, orderID, customerID, order.StatusPending))
+	if err != nil {
+		return order.Order{}, err
+	}
+	return o, readLines(ctx, q, &o)
+}
+
+// Order returns an order (the customer's own when customerID is set).
+func (db *DB) Order(ctx context.Context, customerID, orderID string) (order.Order, error) {
+	return readOrder(ctx, db.sql, customerID, orderID)
+}
+
+// Orders returns a page of orders ordered by id.
+func (db *DB) Orders(ctx context.Context, q order.ListQuery) ([]order.Order, error) {
+	rows, err := db.sql.QueryContext(ctx, "SELECT "+orderColumns+` FROM orders
+		WHERE id > $1 AND ($2 = '' OR customer_id = $2) AND status <> $3 ORDER BY id LIMIT $4`,
+		q.After, q.CustomerID, order.StatusPending, q.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	var os []order.Order
+	for rows.Next() {
+		o, err := scanOrder(rows)
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		os = append(os, o)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list orders: %w", err)
+	}
+	for i := range os {
+		if err := readLines(ctx, db.sql, &os[i]); err != nil {
+			return nil, err
+		}
+	}
+	return os, nil
+}
+
+// ReserveRefund raises the refunded total in one conditional statement, so
+// concurrent refunds can never together exceed the capture.
+func (db *DB) ReserveRefund(ctx context.Context, orderID, refundID string, amount money.Money, at time.Time) (order.Order, error) {
+	var o order.Order
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET refunded = refunded + $1, updated_at = $2
+			WHERE id = $3 AND status IN ($4, $5) AND refunded + $1 <= captured AND currency = $6`,
+			amount.Amount, micros(at), orderID, order.StatusPaid, order.StatusPartiallyRefunded, amount.Currency)
+		if err != nil {
+			return fmt.Errorf("reserve refund: %w", err)
+		}
+		if err := mustAffect(res, order.ErrRefundExceedsCapture); err != nil {
+			if _, err := readOrder(ctx, tx, "", orderID); err != nil {
+				return err
+			}
+			return order.ErrRefundExceedsCapture
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO refunds (id, order_id, amount, status, created_at) VALUES ($1, $2, $3, 'pending', $4)",
+			refundID, orderID, amount.Amount, micros(at)); err != nil {
+			return fmt.Errorf("insert refund: %w", err)
+		}
+		o, err = readOrder(ctx, tx, "", orderID)
+		return err
+	})
+	return o, err
+}
+
+// CompleteRefund marks a refund done and sets the order's status from its totals.
+func (db *DB) CompleteRefund(ctx context.Context, r order.RefundCompletion, rec audit.Record) (order.Order, error) {
+	var o order.Order
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE refunds SET status = 'succeeded', gateway_refund_id = $1 WHERE id = $2",
+			r.GatewayRefundID, r.RefundID); err != nil {
+			return fmt.Errorf("complete refund: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE orders SET status = CASE WHEN refunded = captured THEN $1 ELSE $2 END, updated_at = $3
+			WHERE id = $4`, order.StatusRefunded, order.StatusPartiallyRefunded, micros(r.At), r.OrderID); err != nil {
+			return fmt.Errorf("set order status: %w", err)
+		}
+		var err error
+		if o, err = readOrder(ctx, tx, "", r.OrderID); err != nil {
+			return err
+		}
+		if err := finishKey(ctx, tx, r.ActorID, order.ScopeRefund, r.Key, "", &o); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+	return o, err
+}
+
+// CancelRefund undoes a reserved refund the processor refused.
+func (db *DB) CancelRefund(ctx context.Context, orderID, refundID string, amount money.Money) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE orders SET refunded = refunded - $1 WHERE id = $2", amount.Amount, orderID); err != nil {
+			return fmt.Errorf("cancel refund: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM refunds WHERE id = $1 AND status = 'pending'", refundID); err != nil {
+			return fmt.Errorf("cancel refund: %w", err)
+		}
+		return nil
+	})
+}
