@@ -1,13 +1,27 @@
 package password
 
-import "context"
+import (
+	"context"
+	"testing"
+)
 
 // Hold takes a hashing slot until release is called, so tests can fill the pool
 // deterministically.
-func (h *Hasher) Hold() (release func()) {
+func (h *Hasher) Hold(tb testing.TB) (release func()) {
+	tb.Helper()
 	release, err := h.acquire(context.Background())
 	if err != nil {
-		panic(err)
+		tb.Fatal(err)
 	}
 	return release
+}
+
+// CommonCount is the number of distinct passwords on the embedded list.
+func CommonCount() int { return len(commonSet()) }
+
+// DecodeParams returns the parameters of an encoded hash, so the fuzzer can skip
+// well-formed hashes whose (legitimate) cost would slow it down.
+func DecodeParams(encoded string) (Params, error) {
+	d, err := decode(encoded)
+	return d.params, err
 }

@@ -30,7 +30,9 @@ import (
 	_ "embed"
 )
 
-// Params are argon2id cost parameters.
+// Params are argon2id cost parameters. They are written into every hash (PHC
+// string format "$argon2id$v=19$m=19456,t=2,p=1$<salt>$<key>"), so they can be
+// raised later without invalidating stored hashes.
 type Params struct {
 	Memory      uint32 // KiB
 	Iterations  uint32
@@ -45,38 +47,65 @@ func DefaultParams() Params {
 	return Params{Memory: 19 * 1024, Iterations: 2, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 }
 
-// Bounds on parameters read from a stored hash, so a corrupted or planted hash
-// cannot make Verify allocate gigabytes or spin for minutes.
+// Bounds on parameters, checked on every stored hash before any work is done,
+// so a corrupted or planted hash cannot make Verify allocate gigabytes or spin
+// for minutes.
 const (
 	maxMemory     = 1 << 20 // KiB: 1 GiB
 	maxIterations = 100
-	maxKeyLength  = 128
+	minSaltLength = 8 // RFC 9106 minimum
 	maxSaltLength = 128
+	minKeyLength  = 16
+	maxKeyLength  = 128
 )
+
+// checkParams reports whether p is within the bounds above and what argon2
+// accepts (it panics on t=0 or p=0, and silently raises m below 8 KiB per lane,
+// which would make the encoded m a lie).
+func checkParams(p Params) error {
+	switch {
+	case p.Memory == 0 || p.Iterations == 0 || p.Parallelism == 0:
+		return errors.New("memory, iterations and parallelism must be positive")
+	case p.Memory > maxMemory || p.Iterations > maxIterations:
+		return fmt.Errorf("cost above m=%d,t=%d", maxMemory, maxIterations)
+	case p.Memory < 8*uint32(p.Parallelism):
+		return errors.New("memory below 8 KiB per lane")
+	case p.SaltLength < minSaltLength || p.SaltLength > maxSaltLength:
+		return fmt.Errorf("salt length outside [%d, %d]", minSaltLength, maxSaltLength)
+	case p.KeyLength < minKeyLength || p.KeyLength > maxKeyLength:
+		return fmt.Errorf("key length outside [%d, %d]", minKeyLength, maxKeyLength)
+	}
+	return nil
+}
 
 // ErrMalformedHash is returned for a stored hash that is not an argon2id PHC string Bulwark can verify.
 var ErrMalformedHash = errors.New("malformed password hash")
 
-// Hasher hashes and verifies passwords.
+// Hasher hashes and verifies passwords with argon2id. Each hash takes
+// Params.Memory KiB, so at most a fixed number run at once.
 type Hasher struct {
 	params Params
-	slots  chan struct{}
-	dummy  string
+	slots  chan struct{} // semaphore: one token per running hash
+	dummy  string        // a real hash, verified against for unknown accounts
 	// computed counts argon2 computations, for the metrics and for tests that
 	// check an unknown account costs the same hashing as a known one.
 	computed atomic.Uint64
 }
 
 // NewHasher returns a hasher with params that runs at most concurrency hashes
-// at once (GOMAXPROCS when concurrency <= 0).
+// at once (GOMAXPROCS when concurrency <= 0). It panics if p is out of the
+// bounds Verify accepts, since its hashes could then never be verified.
 func NewHasher(p Params, concurrency int) *Hasher {
+	if err := checkParams(p); err != nil {
+		panic(fmt.Sprintf("password.NewHasher: %v", err))
+	}
 	if concurrency <= 0 {
 		concurrency = runtime.GOMAXPROCS(0)
 	}
 	h := &Hasher{params: p, slots: make(chan struct{}, concurrency)}
 	// Made now rather than on first use, so that even the first login for an
 	// unknown account costs exactly one computation, like any other.
-	h.dummy = h.encode(h.derive("dummy password for unknown accounts", randomSalt(p.SaltLength), p))
+	h.dummy = encode(h.derive("dummy password for unknown accounts", randomSalt(p.SaltLength), p))
 	return h
 }
 
@@ -97,7 +126,7 @@ func (h *Hasher) derive(password string, salt []byte, p Params) derived {
 	return derived{params: p, salt: salt, key: argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)}
 }
 
-func (h *Hasher) encode(d derived) string {
+func encode(d derived) string {
 	b64 := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version,
 		d.params.Memory, d.params.Iterations, d.params.Parallelism, b64.EncodeToString(d.salt), b64.EncodeToString(d.key))
@@ -108,6 +137,11 @@ func (h *Hasher) Computed() uint64 { return h.computed.Load() }
 
 // acquire waits for a hashing slot, or for ctx to end.
 func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
+	// A request that has already given up must not take a slot, even a free one:
+	// select picks at random among ready cases.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("wait for a password hashing slot: %w", err)
+	}
 	select {
 	case h.slots <- struct{}{}:
 		return func() { <-h.slots }, nil
@@ -123,7 +157,7 @@ func (h *Hasher) Hash(ctx context.Context, password string) (string, error) {
 		return "", err
 	}
 	defer release()
-	return h.encode(h.derive(password, randomSalt(h.params.SaltLength), h.params)), nil
+	return encode(h.derive(password, randomSalt(h.params.SaltLength), h.params)), nil
 }
 
 // Verify reports whether password matches encoded, comparing in constant time,
@@ -156,7 +190,9 @@ func (h *Hasher) VerifyDummy(ctx context.Context, password string) error {
 	return err
 }
 
-// decode parses "$argon2id$v=19$m=M,t=T,p=P$salt$key".
+// decode parses "$argon2id$v=19$m=M,t=T,p=P$salt$key" and checks its cost
+// before anyone spends it. The fmt round trip refuses what we never write
+// (signs, spaces, leading zeros, extra fields).
 func decode(encoded string) (derived, error) {
 	malformed := func(why string) (derived, error) {
 		return derived{}, fmt.Errorf("%w: %s", ErrMalformedHash, why)
@@ -168,27 +204,27 @@ func decode(encoded string) (derived, error) {
 	if parts[1] != "argon2id" {
 		return malformed("not argon2id")
 	}
-	var version int
-	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || fmt.Sprintf("v=%d", version) != parts[2] || version != argon2.Version {
-		return malformed("unsupported version")
+	if parts[2] != fmt.Sprintf("v=%d", argon2.Version) {
+		return malformed("unsupported argon2 version")
 	}
 	var m, t uint32
 	var p uint8
 	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil || fmt.Sprintf("m=%d,t=%d,p=%d", m, t, p) != parts[3] {
 		return malformed("bad parameters")
 	}
-	if m == 0 || t == 0 || p == 0 || m > maxMemory || t > maxIterations || m < 8*uint32(p) {
-		return malformed("parameters out of range")
-	}
 	salt, err := base64.RawStdEncoding.Strict().DecodeString(parts[4])
-	if err != nil || len(salt) < 8 || len(salt) > maxSaltLength {
-		return malformed("bad salt")
+	if err != nil {
+		return malformed("bad salt encoding")
 	}
 	key, err := base64.RawStdEncoding.Strict().DecodeString(parts[5])
-	if err != nil || len(key) < 16 || len(key) > maxKeyLength {
-		return malformed("bad key")
+	if err != nil {
+		return malformed("bad key encoding")
 	}
-	return derived{params: Params{Memory: m, Iterations: t, Parallelism: p, SaltLength: uint32(len(salt)), KeyLength: uint32(len(key))}, salt: salt, key: key}, nil
+	params := Params{Memory: m, Iterations: t, Parallelism: p, SaltLength: uint32(len(salt)), KeyLength: uint32(len(key))}
+	if err := checkParams(params); err != nil {
+		return malformed(err.Error())
+	}
+	return derived{params: params, salt: salt, key: key}, nil
 }
 
 // Length limits, in characters (Unicode code points).
@@ -206,6 +242,7 @@ func (e *PolicyError) Error() string { return "password refused: " + e.Reason }
 //go:embed common-passwords.txt
 var commonList string
 
+// commonSet is built on first use and never changed afterwards.
 var commonSet = sync.OnceValue(func() map[string]struct{} {
 	set := make(map[string]struct{}, 50_000)
 	for _, w := range strings.Split(commonList, "\n") {
@@ -215,9 +252,6 @@ var commonSet = sync.OnceValue(func() map[string]struct{} {
 	}
 	return set
 })
-
-// CommonCount is the number of passwords on the embedded list.
-func CommonCount() int { return len(commonSet()) }
 
 // IsCommon reports whether password is on the embedded list, ignoring case and
 // surrounding spaces.

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
+	"unicode/utf8"
 
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
 )
@@ -15,124 +15,247 @@ func fast() password.Params {
 	return password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 }
 
-func TestHashAndVerify(t *testing.T) {
-	ctx := context.Background()
+// mustHash hashes pw with h or stops the test.
+func mustHash(tb testing.TB, h *password.Hasher, pw string) string {
+	tb.Helper()
+	enc, err := h.Hash(context.Background(), pw)
+	if err != nil {
+		tb.Fatalf("Hash: %v", err)
+	}
+	return enc
+}
+
+func TestVerifyAcceptsOnlyTheHashedPassword(t *testing.T) {
 	h := password.NewHasher(password.DefaultParams(), 2)
-	enc, err := h.Hash(ctx, "correct horse battery staple")
-	if err != nil {
-		t.Fatal(err)
+	enc := mustHash(t, h, "correct horse battery staple")
+	tests := []struct {
+		name   string
+		pw     string
+		wantOK bool
+	}{
+		{"same password verifies", "correct horse battery staple", true},
+		{"one extra letter fails", "correct horse battery stapler", false},
+		{"different case fails", "Correct horse battery staple", false},
+		{"trailing space fails", "correct horse battery staple ", false},
+		{"empty password fails", "", false},
 	}
-	if !strings.HasPrefix(enc, "$argon2id$v=19$m=19456,t=2,p=1$") {
-		t.Fatalf("encoded %q does not carry the OWASP parameters", enc)
-	}
-	again, _ := h.Hash(ctx, "correct horse battery staple")
-	if again == enc {
-		t.Fatal("two hashes of one password are equal: the salt is not random")
-	}
-	if ok, rehash, err := h.Verify(ctx, "correct horse battery staple", enc); !ok || rehash || err != nil {
-		t.Fatalf("right password: ok=%v rehash=%v err=%v", ok, rehash, err)
-	}
-	if ok, _, err := h.Verify(ctx, "correct horse battery stapler", enc); ok || err != nil {
-		t.Fatalf("wrong password: ok=%v err=%v", ok, err)
-	}
-}
-
-func TestWeakerHashesAreFlaggedForRehash(t *testing.T) {
-	ctx := context.Background()
-	old := password.NewHasher(password.Params{Memory: 8192, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 1)
-	enc, err := old.Hash(ctx, "an old account's password")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ok, rehash, err := password.NewHasher(password.DefaultParams(), 1).Verify(ctx, "an old account's password", enc)
-	if !ok || !rehash || err != nil {
-		t.Fatalf("ok=%v rehash=%v err=%v, want ok and rehash", ok, rehash, err)
-	}
-}
-
-func TestMalformedHashes(t *testing.T) {
-	h := password.NewHasher(fast(), 1)
-	good, _ := h.Hash(context.Background(), "whatever whatever")
-	parts := strings.Split(good, "$")
-	for name, enc := range map[string]string{
-		"empty":          "",
-		"argon2i":        strings.Replace(good, "argon2id", "argon2i", 1),
-		"bcrypt":         "$2a$10$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234",
-		"missing part":   strings.Join(parts[:5], "$"),
-		"bad base64":     strings.Replace(good, parts[4], "!!!!", 1),
-		"zero memory":    strings.Replace(good, "m=64", "m=0", 1),
-		"zero time":      strings.Replace(good, "t=1", "t=0", 1),
-		"zero lanes":     strings.Replace(good, "p=1", "p=0", 1),
-		"huge memory":    strings.Replace(good, "m=64", "m=4294967295", 1),
-		"huge time":      strings.Replace(good, "t=1", "t=100000", 1),
-		"wrong version":  strings.Replace(good, "v=19", "v=16", 1),
-		"trailing junk":  strings.Replace(good, "p=1", "p=1,x=2", 1),
-		"negative":       strings.Replace(good, "m=64", "m=-64", 1),
-		"short key":      strings.Replace(good, parts[5], "AAAA", 1),
-		"extra dollar":   good + "$",
-		"no leading one": strings.TrimPrefix(good, "$"),
-	} {
-		t.Run(name, func(t *testing.T) {
-			_, _, err := h.Verify(context.Background(), "whatever whatever", enc)
-			if !errors.Is(err, password.ErrMalformedHash) {
-				t.Fatalf("err = %v, want ErrMalformedHash", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, rehash, err := h.Verify(context.Background(), tt.pw, enc)
+			if err != nil || ok != tt.wantOK || rehash {
+				t.Fatalf("Verify = ok %v, rehash %v, err %v; want ok %v, no rehash, no error", ok, rehash, err, tt.wantOK)
 			}
 		})
 	}
 }
 
-func TestHashingIsBounded(t *testing.T) {
-	h := password.NewHasher(fast(), 2)
-	release1, release2 := h.Hold(), h.Hold() // every slot taken
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	if _, err := h.Hash(ctx, "must wait for a slot"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Hash with a full pool = %v, want it to wait and give up", err)
+func TestHashIsSaltedAndCarriesOWASPParams(t *testing.T) {
+	h := password.NewHasher(password.DefaultParams(), 2)
+	first, second := mustHash(t, h, "same password twice"), mustHash(t, h, "same password twice")
+	if first == second {
+		t.Fatal("two hashes of one password are equal: the salt is not random")
 	}
-	if _, _, err := h.Verify(ctx, "must wait for a slot", "$argon2id$v=19$m=64,t=1,p=1$AAAAAAAAAAAAAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("Verify with a full pool = %v, want it to wait and give up", err)
-	}
-	release1()
-	if _, err := h.Hash(context.Background(), "a slot is free again"); err != nil {
-		t.Fatal(err)
-	}
-	release2()
-}
-
-func TestVerifyDummy(t *testing.T) {
-	if err := password.NewHasher(fast(), 1).VerifyDummy(context.Background(), "anything at all"); err != nil {
-		t.Fatal(err)
+	for _, enc := range []string{first, second} {
+		if !strings.HasPrefix(enc, "$argon2id$v=19$m=19456,t=2,p=1$") {
+			t.Fatalf("encoded %q does not carry the OWASP parameters", enc)
+		}
 	}
 }
 
-func TestPolicy(t *testing.T) {
+func TestVerifyFlagsHashesMadeWithOtherParams(t *testing.T) {
+	current := password.NewHasher(password.DefaultParams(), 2)
+	longerKey := password.DefaultParams()
+	longerKey.KeyLength = 64
 	tests := []struct {
-		name string
-		pw   string
-		ok   bool
+		name       string
+		params     password.Params
+		wantRehash bool
 	}{
-		{"11 characters", "abcdefghijk", false},
-		{"12 characters", "abcdefghijkz", true},
-		{"256 characters", strings.Repeat("z", 256), true},
-		{"257 characters", strings.Repeat("z", 257), false},
-		{"12 multi-byte characters", "ééééééééééé€", true},
-		{"11 multi-byte characters in 22 bytes", "ééééééééééé", false},
-		{"common", "password1234", false},
-		{"common, any case", "PassWord1234", false},
-		{"common, padded", "  qwertyuiop12 ", false},
-		{"invalid UTF-8", "abcdefghijk\xff", false},
-		{"NUL", "abcdefghijk\x00l", false},
-		{"no composition rules", "all lower case words", true},
+		{"weaker params need a rehash", password.Params{Memory: 8192, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, true},
+		{"another key length needs a rehash", longerKey, true},
+		{"current params need no rehash", password.DefaultParams(), false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := password.CheckPolicy(tt.pw)
-			if (err == nil) != tt.ok {
-				t.Fatalf("CheckPolicy = %v, want ok=%v", err, tt.ok)
+			enc := mustHash(t, password.NewHasher(tt.params, 1), "an older account's password")
+			ok, rehash, err := current.Verify(context.Background(), "an older account's password", enc)
+			if err != nil || !ok || rehash != tt.wantRehash {
+				t.Fatalf("Verify = ok %v, rehash %v, err %v; want ok, rehash %v", ok, rehash, err, tt.wantRehash)
 			}
-			var pe *password.PolicyError
-			if err != nil && (!errors.As(err, &pe) || strings.Contains(pe.Reason, tt.pw)) {
-				t.Fatalf("error %v is not a PolicyError or echoes the password", err)
+		})
+	}
+}
+
+func TestVerifyRefusesMalformedHashes(t *testing.T) {
+	h := password.NewHasher(fast(), 1)
+	good := mustHash(t, h, "whatever whatever")
+	parts := strings.Split(good, "$") // "", "argon2id", "v=19", "m=64,t=1,p=1", salt, key
+	tests := []struct{ name, enc string }{
+		{"empty", ""},
+		{"argon2i instead of argon2id", strings.Replace(good, "$argon2id$", "$argon2i$", 1)},
+		{"bcrypt", "$2a$10$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyz01234"},
+		{"missing key", strings.Join(parts[:5], "$")},
+		{"missing params", strings.Join([]string{"", parts[1], parts[2], parts[4], parts[5]}, "$")},
+		{"extra field", good + "$"},
+		{"no leading dollar", strings.TrimPrefix(good, "$")},
+		{"bad base64 salt", strings.Replace(good, parts[4], "!!!!", 1)},
+		{"bad base64 key", strings.Replace(good, parts[5], parts[5][:len(parts[5])-1]+"*", 1)},
+		{"padded base64", good + "=="},
+		{"wrong version", strings.Replace(good, "v=19", "v=16", 1)},
+		{"zero memory", strings.Replace(good, "m=64", "m=0", 1)},
+		{"zero iterations", strings.Replace(good, "t=1", "t=0", 1)},
+		{"zero parallelism", strings.Replace(good, "p=1", "p=0", 1)},
+		{"memory below 8 KiB per lane", strings.Replace(good, "m=64,t=1,p=1", "m=64,t=1,p=9", 1)},
+		{"memory just over 1 GiB", strings.Replace(good, "m=64", "m=1048577", 1)},
+		{"memory overflowing uint32", strings.Replace(good, "m=64", "m=4294967296", 1)},
+		{"absurd iterations", strings.Replace(good, "t=1", "t=100000", 1)},
+		{"parallelism overflowing uint8", strings.Replace(good, "p=1", "p=256", 1)},
+		{"negative memory", strings.Replace(good, "m=64", "m=-64", 1)},
+		{"plus sign", strings.Replace(good, "m=64", "m=+64", 1)},
+		{"leading zero", strings.Replace(good, "m=64", "m=064", 1)},
+		{"unknown extra param", strings.Replace(good, "p=1", "p=1,x=2", 1)},
+		{"params out of order", strings.Replace(good, "m=64,t=1", "t=1,m=64", 1)},
+		{"salt too short", strings.Replace(good, parts[4], "AAAA", 1)},
+		{"key too short", strings.Replace(good, parts[5], "AAAA", 1)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ok, _, err := h.Verify(context.Background(), "whatever whatever", tt.enc)
+			if !errors.Is(err, password.ErrMalformedHash) || ok {
+				t.Fatalf("Verify(%q) = ok %v, err %v; want ErrMalformedHash", tt.enc, ok, err)
+			}
+		})
+	}
+}
+
+func TestNewHasherRefusesParamsVerifyWouldRefuse(t *testing.T) {
+	with := func(change func(*password.Params)) password.Params {
+		p := fast()
+		change(&p)
+		return p
+	}
+	tests := []struct {
+		name   string
+		params password.Params
+	}{
+		{"zero iterations", with(func(p *password.Params) { p.Iterations = 0 })},
+		{"zero parallelism", with(func(p *password.Params) { p.Parallelism = 0 })},
+		{"memory over 1 GiB", with(func(p *password.Params) { p.Memory = 1<<20 + 1 })},
+		{"short salt", with(func(p *password.Params) { p.SaltLength = 4 })},
+		{"short key", with(func(p *password.Params) { p.KeyLength = 8 })},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Fatalf("NewHasher(%+v) did not panic", tt.params)
+				}
+			}()
+			password.NewHasher(tt.params, 1)
+		})
+	}
+}
+
+func TestHashingGivesUpWhenThePoolIsFullAndContextEnds(t *testing.T) {
+	h := password.NewHasher(fast(), 1)
+	enc := mustHash(t, h, "a password to verify")
+	release := h.Hold(t) // the only slot is taken
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	tests := []struct {
+		name string
+		call func() error
+	}{
+		{"Hash", func() error { _, err := h.Hash(ctx, "must wait for a slot"); return err }},
+		{"Verify", func() error { _, _, err := h.Verify(ctx, "a password to verify", enc); return err }},
+		{"VerifyDummy", func() error { return h.VerifyDummy(ctx, "must wait for a slot") }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := tt.call(); !errors.Is(err, context.Canceled) {
+				t.Fatalf("%s with a full pool and a cancelled context = %v, want context.Canceled", tt.name, err)
+			}
+		})
+	}
+	release()
+	if _, err := h.Hash(context.Background(), "a slot is free again"); err != nil {
+		t.Fatalf("Hash after the slot was released: %v", err)
+	}
+}
+
+func TestVerifyDummyDoesTheWorkOfAVerify(t *testing.T) {
+	h := password.NewHasher(fast(), 1)
+	enc := mustHash(t, h, "a known account's password")
+	before := h.Computed()
+	if _, _, err := h.Verify(context.Background(), "a guess", enc); err != nil {
+		t.Fatal(err)
+	}
+	verifyCost := h.Computed() - before
+	before = h.Computed()
+	if err := h.VerifyDummy(context.Background(), "a guess"); err != nil {
+		t.Fatalf("VerifyDummy: %v", err)
+	}
+	if dummyCost := h.Computed() - before; dummyCost != verifyCost || dummyCost == 0 {
+		t.Fatalf("VerifyDummy ran %d argon2 computations, Verify %d; want the same, non-zero", dummyCost, verifyCost)
+	}
+}
+
+func TestCheckPolicy(t *testing.T) {
+	tests := []struct {
+		name   string
+		pw     string
+		wantOK bool
+	}{
+		{"11 characters are too short", "abcdefghijk", false},
+		{"12 characters are enough", "abcdefghijkz", true},
+		{"256 characters are allowed", strings.Repeat("z", 256), true},
+		{"257 characters are too long", strings.Repeat("z", 257), false},
+		{"12 multi-byte characters are enough", "ééééééééééé€", true},
+		{"11 multi-byte characters (24 bytes) are too short", "ééééééééé€€", false},
+		{"256 four-byte characters are allowed", strings.Repeat("🔒", 256), true},
+		{"invalid UTF-8 is refused", "abcdefghijk\xff", false},
+		{"NUL is refused", "abcdefghijk\x00l", false},
+		{"no composition rules", "all lower case words", true},
+		{"spaces count", "           x", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			checkPolicyResult(t, tt.pw, tt.wantOK)
+		})
+	}
+}
+
+func TestCheckPolicyRefusesCommonPasswords(t *testing.T) {
+	for _, pw := range []string{"password1234", "PASSWORD1234", "PassWord1234", "qwertyuiop12", "  qwertyuiop12 ", "1qaz2wsx3edc"} {
+		t.Run(pw, func(t *testing.T) {
+			// Only meaningful if the length rule would let it through.
+			if n := utf8.RuneCountInString(pw); n < password.MinLength {
+				t.Fatalf("%q has %d characters; pick a longer example", pw, n)
+			}
+			if !password.IsCommon(pw) {
+				t.Fatalf("IsCommon(%q) = false; pick an example that is on the list", pw)
+			}
+			checkPolicyResult(t, pw, false)
+		})
+	}
+}
+
+func TestIsCommon(t *testing.T) {
+	tests := []struct {
+		name string
+		pw   string
+		want bool
+	}{
+		{"listed", "password1234", true},
+		{"listed, upper case", "PASSWORD1234", true},
+		{"listed, surrounded by spaces", " password1234 ", true},
+		{"not listed", "correct horse battery staple", false},
+		{"empty", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := password.IsCommon(tt.pw); got != tt.want {
+				t.Fatalf("IsCommon(%q) = %v, want %v", tt.pw, got, tt.want)
 			}
 		})
 	}
@@ -141,32 +264,69 @@ func TestPolicy(t *testing.T) {
 	}
 }
 
+// checkPolicyResult checks CheckPolicy's verdict on pw, and that a refusal is a
+// *PolicyError that does not echo the password.
+func checkPolicyResult(tb testing.TB, pw string, wantOK bool) {
+	tb.Helper()
+	err := password.CheckPolicy(pw)
+	if (err == nil) != wantOK {
+		tb.Fatalf("CheckPolicy(%q) = %v, want ok=%v", pw, err, wantOK)
+	}
+	if err == nil {
+		return
+	}
+	var pe *password.PolicyError
+	if !errors.As(err, &pe) {
+		tb.Fatalf("CheckPolicy(%q) = %T %v, want a *PolicyError", pw, err, err)
+	}
+	if pe.Reason == "" || (len(pw) >= 4 && strings.Contains(err.Error(), pw)) {
+		tb.Fatalf("PolicyError %q is empty or echoes the password", pe.Reason)
+	}
+}
+
 func FuzzCheckPolicy(f *testing.F) {
-	for _, s := range []string{"password1234", "correct horse battery", "\xff\xfe", strings.Repeat("é", 300)} {
+	for _, s := range []string{"", "password1234", "correct horse battery", "abcdefghijk\xff", "abcdefghijk\x00l", strings.Repeat("é", 256), strings.Repeat("é", 257)} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, pw string) {
-		if password.CheckPolicy(pw) != nil {
+		err := password.CheckPolicy(pw)
+		if err != nil {
+			var pe *password.PolicyError
+			if !errors.As(err, &pe) {
+				t.Fatalf("CheckPolicy(%q) = %T, want a *PolicyError", pw, err)
+			}
 			return
 		}
-		if n := len([]rune(pw)); n < password.MinLength || n > password.MaxLength || password.IsCommon(pw) || strings.ContainsRune(pw, 0) {
-			t.Fatalf("accepted %q", pw)
+		n := utf8.RuneCountInString(pw)
+		if !utf8.ValidString(pw) || n < password.MinLength || n > password.MaxLength || strings.ContainsRune(pw, 0) || password.IsCommon(pw) {
+			t.Fatalf("accepted %q (%d characters)", pw, n)
 		}
 	})
 }
 
 func FuzzVerifyMalformed(f *testing.F) {
 	h := password.NewHasher(fast(), 1)
-	good, _ := h.Hash(context.Background(), "seed seed seed")
-	f.Add(good)
-	f.Add("$argon2id$v=19$m=1048576,t=100,p=255$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA")
-	f.Add("$argon2id$$$$")
+	good := mustHash(f, h, "seed seed seed")
+	for _, s := range []string{
+		good, "", "$", "$argon2id$$$$",
+		strings.Replace(good, "m=64", "m=1048577", 1),
+		strings.Replace(good, "p=1", "p=0", 1),
+		"$argon2id$v=19$m=64,t=1,p=1$AAAAAAAAAAA$AAAAAAAAAAAAAAAAAAAAAA",
+	} {
+		f.Add(s)
+	}
 	f.Fuzz(func(t *testing.T, enc string) {
-		// Anything that parses must have bounded cost; keep the fuzzer fast by
-		// refusing large parameters before calling Verify.
-		if strings.Contains(enc, "m=") && !strings.Contains(enc, "m=64,") {
+		// Well-formed hashes may legitimately cost up to 1 GiB; skip the costly
+		// ones so the fuzzer spends its time on parsing.
+		if p, err := password.DecodeParams(enc); err == nil && uint64(p.Memory)*uint64(p.Iterations) > 1<<12 {
 			return
 		}
-		_, _, _ = h.Verify(context.Background(), "seed seed seed", enc)
+		ok, _, err := h.Verify(context.Background(), "seed seed seed", enc)
+		if err != nil && !errors.Is(err, password.ErrMalformedHash) {
+			t.Fatalf("Verify(%q) error %v does not wrap ErrMalformedHash", enc, err)
+		}
+		if err != nil && ok {
+			t.Fatalf("Verify(%q) = ok with error %v", enc, err)
+		}
 	})
 }
