@@ -158,6 +158,27 @@ func (a *App) ready(ctx context.Context) error {
 	return nil
 }
 
+// recoverAbandoned releases checkouts a stopped server left half done: once at
+// start, then every minute, until ctx ends. Several instances may do it at once.
+func (a *App) recoverAbandoned(ctx context.Context) {
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		n, err := a.Checkout.RecoverAbandoned(ctx, a.cfg.PendingOrderTimeout)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.log.Error("recovering abandoned checkouts", "err", err)
+		case n > 0:
+			a.log.Warn("released abandoned checkouts", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
 // Listeners are where the servers accept connections; Metrics may be nil.
 type Listeners struct {
 	API     net.Listener
@@ -214,6 +235,9 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 		go func() { errc <- metrics.Serve(ls.Metrics) }()
 		a.log.Info("serving metrics", "listen", ls.Metrics.Addr().String())
 	}
+	recoverCtx, stopRecovery := context.WithCancel(ctx)
+	defer stopRecovery()
+	go a.recoverAbandoned(recoverCtx)
 	var err error
 	select {
 	case <-ctx.Done():

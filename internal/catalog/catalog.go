@@ -159,7 +159,7 @@ func (s *Service) Update(ctx context.Context, productID string, patch Patch) (Pr
 	if patch.Active != nil {
 		changed = append(changed, fmt.Sprintf("active=%t", *patch.Active))
 	}
-	v.Check(len(changed) > 0, "body", "name at least one of name, description, price, active")
+	v.Check(len(changed) > 0, "body", "send at least one of name, description, price, active")
 	if err := v.Err(); err != nil {
 		return Product{}, err
 	}

@@ -38,6 +38,7 @@ type Request struct {
 // Reservation is a pending order to create while taking its stock.
 type Reservation struct {
 	OrderID    string
+	Key        string // the Idempotency-Key, freed if the reservation is abandoned
 	CustomerID string
 	CartID     string
 	Method     payment.Method
@@ -58,9 +59,19 @@ type Store interface {
 	// idempotency key with code (or forgets the key when code is empty, so a
 	// retry runs again), and appends rec, in one transaction.
 	Release(ctx context.Context, orderID, key, code string, rec audit.Record) error
+	// SetAuthorization records the processor's authorization on a pending order.
+	SetAuthorization(ctx context.Context, orderID, authorizationID string) error
+	// StalePending lists pending orders created before the given time.
+	StalePending(ctx context.Context, before time.Time) ([]Abandoned, error)
 	// Complete marks the order paid with its authorization and capture, empties
 	// the cart, finishes the idempotency key with the order, and appends rec.
 	Complete(ctx context.Context, c Completion, rec audit.Record) (order.Order, error)
+}
+
+// Abandoned is a pending order whose checkout never finished (its server
+// stopped mid-way): its stock is still reserved and its card may be authorized.
+type Abandoned struct {
+	OrderID, AuthorizationID, Key string
 }
 
 // Completion is what Complete records.
@@ -161,7 +172,7 @@ func (s *Service) run(ctx context.Context, customerID, key string, r Request, no
 		}
 		return order.Order{}, err
 	}
-	pending, err := s.store.Reserve(ctx, Reservation{OrderID: id.New(id.Order), CustomerID: customerID, CartID: r.CartID,
+	pending, err := s.store.Reserve(ctx, Reservation{OrderID: id.New(id.Order), Key: key, CustomerID: customerID, CartID: r.CartID,
 		Method: m, Address: r.ShippingAddress, Currency: s.currency, At: now})
 	if err != nil {
 		var e *apperr.Error
@@ -188,6 +199,10 @@ func (s *Service) run(ctx context.Context, customerID, key string, r Request, no
 	if err != nil {
 		return order.Order{}, errors.Join(fmt.Errorf("authorize %s: %w", pending.ID, err), release("", "authorization failed"))
 	}
+	if err := s.store.SetAuthorization(ctx, pending.ID, authID); err != nil {
+		_ = s.gateway.Void(context.WithoutCancel(ctx), authID)
+		return order.Order{}, errors.Join(fmt.Errorf("record authorization of %s: %w", pending.ID, err), release("", "authorization not recorded"))
+	}
 	if err := s.gateway.Capture(ctx, authID, pending.Total); err != nil {
 		_ = s.gateway.Void(context.WithoutCancel(ctx), authID)
 		return order.Order{}, errors.Join(fmt.Errorf("capture %s: %w", pending.ID, err), release("", "capture failed"))
@@ -200,6 +215,29 @@ func (s *Service) run(ctx context.Context, customerID, key string, r Request, no
 		return order.Order{}, fmt.Errorf("complete %s: %w", pending.ID, err)
 	}
 	return done, nil
+}
+
+// RecoverAbandoned finishes checkouts that a stopped server left half done:
+// every pending order older than olderThan has its authorization voided, its
+// stock given back and its Idempotency-Key freed (so the client's retry runs
+// again), audited. It returns how many it recovered.
+func (s *Service) RecoverAbandoned(ctx context.Context, olderThan time.Duration) (int, error) {
+	stale, err := s.store.StalePending(ctx, s.now().Add(-olderThan))
+	if err != nil {
+		return 0, err
+	}
+	for i, a := range stale {
+		if a.AuthorizationID != "" {
+			if err := s.gateway.Void(ctx, a.AuthorizationID); err != nil {
+				return i, fmt.Errorf("void authorization of abandoned %s: %w", a.OrderID, err)
+			}
+		}
+		rec := audit.New(ctx, s.now(), order.ActionCheckout, a.OrderID, audit.Failure, "abandoned checkout released")
+		if err := s.store.Release(ctx, a.OrderID, a.Key, "", rec); err != nil {
+			return i, fmt.Errorf("release abandoned %s: %w", a.OrderID, err)
+		}
+	}
+	return len(stale), nil
 }
 
 func isDigits(s string) bool {

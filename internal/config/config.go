@@ -54,6 +54,7 @@ func Settings() []Setting {
 		{Name: "session-absolute-timeout", Default: "720h", Usage: "a customer session ends this long after login"},
 		{Name: "staff-session-idle-timeout", Default: "15m", Usage: "a staff session ends after this long unused"},
 		{Name: "staff-session-absolute-timeout", Default: "12h", Usage: "a staff session ends this long after login"},
+		{Name: "pending-order-timeout", Default: "10m", Usage: "a checkout left half done this long ago (its server stopped) is voided and its stock released"},
 		{Name: "log-level", Default: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -77,7 +78,9 @@ type Config struct {
 	SessionAbsolute      time.Duration
 	StaffSessionIdle     time.Duration
 	StaffSessionAbsolute time.Duration
-	LogLevel             string
+	// PendingOrderTimeout is when an abandoned checkout's reservation is released.
+	PendingOrderTimeout time.Duration
+	LogLevel            string
 }
 
 // TLS reports whether the API serves TLS.
@@ -286,6 +289,7 @@ func parse(v map[string]string) (Config, error) {
 		SessionAbsolute:      duration("session-absolute-timeout"),
 		StaffSessionIdle:     duration("staff-session-idle-timeout"),
 		StaffSessionAbsolute: duration("staff-session-absolute-timeout"),
+		PendingOrderTimeout:  duration("pending-order-timeout"),
 		LogLevel:             v["log-level"],
 	}
 	n, err := strconv.ParseInt(v["max-body-bytes"], 10, 64)

@@ -146,9 +146,9 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 		a := o.ShippingAddress
 		if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, customer_id, status, currency, subtotal, shipping, total,
 			payment_method_id, brand, last4, ship_name, ship_line1, ship_line2, ship_city, ship_postal_code, ship_country, ship_phone,
-			created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18)`,
+			created_at, updated_at, idem_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19)`,
 			o.ID, o.CustomerID, o.Status, r.Currency, o.Subtotal.Amount, o.Shipping.Amount, o.Total.Amount,
-			o.PaymentMethodID, o.Brand, o.Last4, a.Name, a.Line1, a.Line2, a.City, a.PostalCode, a.Country, a.Phone, micros(o.CreatedAt)); err != nil {
+			o.PaymentMethodID, o.Brand, o.Last4, a.Name, a.Line1, a.Line2, a.City, a.PostalCode, a.Country, a.Phone, micros(o.CreatedAt), r.Key); err != nil {
 			return fmt.Errorf("insert order: %w", err)
 		}
 		for _, l := range o.Lines {
@@ -166,7 +166,11 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 func (db *DB) Release(ctx context.Context, orderID, key, code string, rec audit.Record) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		var customerID string
-		if err := tx.QueryRowContext(ctx, "SELECT customer_id FROM orders WHERE id = $1 AND status = $2", orderID, order.StatusPending).Scan(&customerID); err != nil {
+		err := tx.QueryRowContext(ctx, "SELECT customer_id FROM orders WHERE id = $1 AND status = $2", orderID, order.StatusPending).Scan(&customerID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // released already, by another instance's recovery
+		}
+		if err != nil {
 			return fmt.Errorf("find pending order %s: %w", orderID, err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE products SET stock = stock + (SELECT quantity FROM order_lines
@@ -189,6 +193,38 @@ func (db *DB) Release(ctx context.Context, orderID, key, code string, rec audit.
 		}
 		return appendAudit(ctx, tx, rec)
 	})
+}
+
+// SetAuthorization records a pending order's authorization as soon as the
+// processor gives it, so an order abandoned by a crash can have it voided.
+func (db *DB) SetAuthorization(ctx context.Context, orderID, authorizationID string) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE orders SET authorization_id = $1 WHERE id = $2 AND status = $3",
+			authorizationID, orderID, order.StatusPending)
+		if err != nil {
+			return fmt.Errorf("record authorization: %w", err)
+		}
+		return mustAffect(res, order.ErrNotFound)
+	})
+}
+
+// StalePending lists pending orders created before the given time.
+func (db *DB) StalePending(ctx context.Context, before time.Time) ([]checkout.Abandoned, error) {
+	rows, err := db.sql.QueryContext(ctx, "SELECT id, authorization_id, idem_key FROM orders WHERE status = $1 AND created_at < $2 ORDER BY id",
+		order.StatusPending, micros(before))
+	if err != nil {
+		return nil, fmt.Errorf("list pending orders: %w", err)
+	}
+	defer rows.Close()
+	var out []checkout.Abandoned
+	for rows.Next() {
+		var a checkout.Abandoned
+		if err := rows.Scan(&a.OrderID, &a.AuthorizationID, &a.Key); err != nil {
+			return nil, fmt.Errorf("scan pending order: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }
 
 // Complete marks a pending order paid and records the answer.

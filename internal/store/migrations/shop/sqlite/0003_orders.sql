@@ -14,6 +14,8 @@ CREATE TABLE orders (
     brand             TEXT NOT NULL,
     last4             TEXT NOT NULL,
     authorization_id  TEXT NOT NULL DEFAULT '',
+    -- The checkout's Idempotency-Key, so an abandoned reservation can free it.
+    idem_key          TEXT NOT NULL DEFAULT '',
     ship_name         TEXT NOT NULL,
     ship_line1        TEXT NOT NULL,
     ship_line2        TEXT NOT NULL,
@@ -25,6 +27,7 @@ CREATE TABLE orders (
     updated_at        INTEGER NOT NULL
 );
 CREATE INDEX orders_customer_id ON orders (customer_id, id);
+CREATE INDEX orders_status_created ON orders (status, created_at);
 
 CREATE TABLE order_lines (
     order_id   TEXT NOT NULL REFERENCES orders (id) ON DELETE CASCADE,

@@ -1,0 +1,307 @@
+package app_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/store"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+)
+
+var binary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary.dir != "" {
+		os.RemoveAll(binary.dir)
+	}
+	os.Exit(code)
+}
+
+// bulwarkBinary builds cmd/bulwark once for the tests that need a real process
+// (to kill it, or to run two).
+func bulwarkBinary(t *testing.T) string {
+	t.Helper()
+	binary.once.Do(func() {
+		if binary.dir, binary.err = os.MkdirTemp("", "bulwark-bin-"); binary.err != nil {
+			return
+		}
+		binary.path = filepath.Join(binary.dir, "bulwark")
+		out, err := exec.Command("go", "build", "-o", binary.path, "github.com/bulwark-shop/bulwark/cmd/bulwark").CombinedOutput()
+		if err != nil {
+			binary.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binary.err != nil {
+		t.Fatal(binary.err)
+	}
+	return binary.path
+}
+
+// process is a `bulwark serve` in a process of its own.
+type process struct {
+	*server
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// startProcess runs `bulwark serve` on cfg's databases and data directory and
+// waits until it serves.
+func startProcess(t *testing.T, cfg config.Config, extra ...string) *process {
+	t.Helper()
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "", "--data-dir", cfg.DataDir}, extra...)
+	cmd := exec.Command(bulwarkBinary(t), args...)
+	cmd.Env = append(os.Environ(), "BULWARK_DATABASE_URL="+cfg.DatabaseURL, "BULWARK_VAULT_DATABASE_URL="+cfg.VaultDatabaseURL)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	logs := &syncBuffer{}
+	addr := make(chan string, 1)
+	go func() {
+		defer close(p.done)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			line := sc.Text()
+			logs.Write([]byte(line + "\n"))
+			var l struct{ Msg, Listen string }
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "serving" {
+				addr <- l.Listen
+			}
+		}
+		io.Copy(io.Discard, stderr)
+		cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+	})
+	select {
+	case a := <-addr:
+		p.server = &server{t: t, URL: "http://" + a, Config: cfg, Logs: logs, client: &http.Client{Timeout: 30 * time.Second}}
+	case <-p.done:
+		t.Fatalf("bulwark serve exited:\n%s", logs.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("bulwark serve did not start:\n%s", logs.String())
+	}
+	return p
+}
+
+// kill stops the process the hard way: SIGKILL, no shutdown.
+func (p *process) kill(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+}
+
+// TestCrashLosesNothingAcknowledged runs checkouts against a real process,
+// kills it with SIGKILL in the middle, restarts it, and checks that every
+// order that got a 201 is there, that stock and orders reconcile (abandoned
+// reservations are released at start), and that the audit trail verifies.
+func TestCrashLosesNothingAcknowledged(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		cfg := testConfig(db)
+		const initial = 1000
+		first := startProcess(t, cfg)
+		if code, _, errOut := runCLI(t, cfg, testPassword+"\n", "admin", "create", "--email", "crash-admin@example.com", "--password-stdin"); code != 0 {
+			t.Fatal(errOut)
+		}
+		admin := first.login("crash-admin@example.com", testPassword)
+		p := first.createProduct(admin, "CRASH-1", initial)
+		type job struct {
+			who  shopper
+			cart string
+		}
+		var jobs []job
+		for i := range 4 {
+			sh := first.shopper(fmt.Sprintf("crash%d@example.com", i), "4242424242424242")
+			for range 40 {
+				jobs = append(jobs, job{sh, first.cartWith(sh, 1, p.ID)})
+			}
+		}
+
+		type ack struct{ token, orderID string }
+		var (
+			mu    sync.Mutex
+			acked []ack
+			sent  atomic.Int64
+		)
+		work := make(chan int)
+		var wg sync.WaitGroup
+		for range 8 {
+			wg.Go(func() {
+				for i := range work {
+					j := jobs[i]
+					body := fmt.Sprintf(`{"cart_id":%q,"payment_method":%q,"cvc":"123","shipping_address":{"name":"A","line1":"B","city":"C","postal_code":"1","country":"DE"}}`, j.cart, j.who.method)
+					r, _ := http.NewRequest("POST", first.URL+"/api/v1/checkout", strings.NewReader(body))
+					r.Header.Set("Content-Type", "application/json")
+					r.Header.Set("Authorization", "Bearer "+j.who.token)
+					r.Header.Set("Idempotency-Key", fmt.Sprintf("crash-%d", i))
+					sent.Add(1)
+					res, err := first.client.Do(r)
+					if err != nil {
+						continue // the server died under this request: not acknowledged
+					}
+					b, _ := io.ReadAll(res.Body)
+					res.Body.Close()
+					if res.StatusCode == 201 {
+						var o struct{ ID string }
+						if json.Unmarshal(b, &o) == nil {
+							mu.Lock()
+							acked = append(acked, ack{j.who.token, o.ID})
+							mu.Unlock()
+						}
+					}
+				}
+			})
+		}
+		killed := false
+		for i := range jobs {
+			if !killed && sent.Load() >= 60 {
+				first.kill(t)
+				killed = true
+			}
+			work <- i
+		}
+		close(work)
+		wg.Wait()
+		if !killed {
+			t.Fatal("the load finished before the kill: nothing was tested")
+		}
+		if len(acked) < 20 {
+			t.Fatalf("only %d checkouts were acknowledged before the kill", len(acked))
+		}
+
+		second := startProcess(t, cfg, "--pending-order-timeout", "1ms")
+		for _, a := range acked {
+			var o orderJSON
+			second.must(200, req{method: "GET", path: "/api/v1/orders/" + a.orderID, token: a.token}).JSON(t, &o)
+			if o.Status != "paid" {
+				t.Fatalf("acknowledged order %s is %s after the crash", a.orderID, o.Status)
+			}
+		}
+		// Stock and orders reconcile once abandoned reservations are released.
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			var list struct{ Items []orderJSON }
+			second.must(200, req{method: "GET", path: "/api/v1/admin/orders?limit=100", token: second.login("crash-admin@example.com", testPassword)}).JSON(t, &list)
+			sold := int64(0)
+			for _, o := range list.Items {
+				for _, it := range o.Items {
+					sold += int64(it.Quantity)
+				}
+			}
+			stock := second.stock(p.ID)
+			if stock+sold == initial && len(list.Items) >= len(acked) {
+				if paid := countAuditRaw(t, cfg, "order.checkout", audit.Success); paid != len(list.Items) {
+					t.Fatalf("%d successful checkout audit records for %d orders", paid, len(list.Items))
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("stock %d + sold %d != %d after restart (%d orders, %d acknowledged)", stock, sold, initial, len(list.Items), len(acked))
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if code, out, errOut := runCLI(t, cfg, "", "audit", "verify"); code != 0 {
+			t.Fatalf("audit verify after the crash: %s %s", out, errOut)
+		}
+		t.Logf("%d checkouts sent, %d acknowledged before the kill; %d abandoned reservations released at restart",
+			sent.Load(), len(acked), countAuditRaw(t, cfg, "order.checkout", audit.Failure))
+	})
+}
+
+// TestNoOversellAcrossInstances has two server processes on one PostgreSQL
+// race 200 checkouts for the last 10 units.
+func TestNoOversellAcrossInstances(t *testing.T) {
+	dbs := testenv.Databases(t)
+	if len(dbs) < 2 {
+		t.Skip("needs PostgreSQL: " + testenv.DatabaseURLVar + " is not set")
+	}
+	cfg := testConfig(dbs[1])
+	a := startProcess(t, cfg)
+	b := startProcess(t, cfg) // the same data directory: both use the one vault keyset
+	if code, _, errOut := runCLI(t, cfg, testPassword+"\n", "admin", "create", "--email", "multi-admin@example.com", "--password-stdin"); code != 0 {
+		t.Fatal(errOut)
+	}
+	admin := a.login("multi-admin@example.com", testPassword)
+	p := a.createProduct(admin, "MULTI-10", 10)
+	type attempt struct {
+		who  shopper
+		cart string
+	}
+	var attempts []attempt
+	for i := range 20 {
+		sh := a.shopper(fmt.Sprintf("multi%d@example.com", i), "4242424242424242")
+		for range 10 {
+			attempts = append(attempts, attempt{sh, a.cartWith(sh, 1, p.ID)})
+		}
+	}
+	var wg sync.WaitGroup
+	results := make(chan int, len(attempts))
+	for i, at := range attempts {
+		srv := a.server
+		if i%2 == 1 {
+			srv = b.server
+		}
+		wg.Go(func() { results <- srv.checkout(at.who, fmt.Sprintf("multi-%d", i), at.cart, "123").Status })
+	}
+	wg.Wait()
+	close(results)
+	counts := map[int]int{}
+	for st := range results {
+		counts[st]++
+	}
+	if counts[201] != 10 || counts[409] != 190 {
+		t.Fatalf("statuses %v, want 10×201 and 190×409", counts)
+	}
+	if got := b.stock(p.ID); got != 0 {
+		t.Fatalf("stock %d, want 0", got)
+	}
+}
+
+// countAuditRaw counts audit records of action and outcome in cfg's database.
+func countAuditRaw(t *testing.T, cfg config.Config, action, outcome string) int {
+	t.Helper()
+	db, err := store.Open(context.Background(), store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	n := 0
+	if _, err := db.ScanAudit(context.Background(), func(r audit.Record) error {
+		if r.Action == action && r.Outcome == outcome {
+			n++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
