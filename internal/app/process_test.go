@@ -304,4 +304,3 @@ func countAuditRaw(t *testing.T, cfg config.Config, action, outcome string) int 
 	}
 	return n
 }
-
