@@ -39,6 +39,7 @@ type Request struct {
 type Reservation struct {
 	OrderID    string
 	Key        string // the Idempotency-Key, freed if the reservation is abandoned
+	Hash       string // the request's hash, kept with the key
 	CustomerID string
 	CartID     string
 	Method     payment.Method
@@ -50,11 +51,13 @@ type Reservation struct {
 // Store reserves, releases and completes orders.
 type Store interface {
 	order.Store
-	// Reserve takes the stock of every line of the cart and creates the pending
-	// order at the catalog's current prices, in one transaction; it returns
-	// order.ErrOutOfStock (nothing taken) when any line lacks stock and
+	// Reserve claims the Idempotency-Key, takes the stock of every line of the
+	// cart and creates the pending order at the catalog's current prices, in one
+	// transaction. When the key was used before it reserves nothing and returns
+	// the earlier request's Prior (Fresh false). It returns order.ErrOutOfStock
+	// (nothing taken, key not claimed) when any line lacks stock and
 	// order.ErrCartEmpty for an empty cart.
-	Reserve(ctx context.Context, r Reservation) (order.Order, error)
+	Reserve(ctx context.Context, r Reservation) (order.Order, order.Prior, error)
 	// Release gives the stock back and deletes the pending order, finishes the
 	// idempotency key with code (or forgets the key when code is empty, so a
 	// retry runs again), and appends rec, in one transaction.
@@ -135,52 +138,46 @@ func (s *Service) Checkout(ctx context.Context, key string, r Request) (order.Or
 	if err := v.Err(); err != nil {
 		return order.Order{}, false, err
 	}
-	now := s.now().UTC()
-	prior, err := s.store.BeginIdempotent(ctx, p.UserID, order.ScopeCheckout, key, requestHash(r), now)
-	if err != nil {
-		return order.Order{}, false, fmt.Errorf("checkout: %w", err)
-	}
-	if o, replayed, err := order.Replay(prior); replayed || err != nil {
-		return o, replayed, err
-	}
-	o, err := s.run(ctx, p.UserID, key, r, now)
-	if err != nil {
-		var e *apperr.Error
-		if !errors.As(err, &e) {
-			// An internal failure: free the key so the client's retry runs again.
-			_ = s.store.ForgetIdempotent(context.WithoutCancel(ctx), p.UserID, order.ScopeCheckout, key)
-		}
-		return order.Order{}, false, err
-	}
-	return o, false, nil
+	// Internal failures need no clean-up here: before the reservation commits,
+	// the key is not claimed; after it, pay releases the reservation and frees
+	// the key, or (if even that fails) abandoned-checkout recovery does.
+	return s.run(ctx, p.UserID, key, requestHash(r), r)
 }
 
-func (s *Service) refuse(ctx context.Context, customerID, key, target string, e *apperr.Error) error {
+// refuse records e as the answer for key, so the same request gets it again.
+func (s *Service) refuse(ctx context.Context, customerID, key, hash, target string, e *apperr.Error) error {
 	rec := audit.New(ctx, s.now(), order.ActionCheckout, target, audit.Failure, e.Code)
-	if err := s.store.FinishIdempotentError(ctx, customerID, order.ScopeCheckout, key, e.Code, rec); err != nil {
+	if err := s.store.FinishIdempotentError(ctx, customerID, order.ScopeCheckout, key, hash, e.Code, s.now(), rec); err != nil {
 		return err
 	}
 	return e
 }
 
-func (s *Service) run(ctx context.Context, customerID, key string, r Request, now time.Time) (order.Order, error) {
+func (s *Service) run(ctx context.Context, customerID, key, hash string, r Request) (order.Order, bool, error) {
 	m, err := s.methods.Get(ctx, r.PaymentMethodID)
 	if err != nil {
-		var e *apperr.Error
-		if errors.As(err, &e) {
-			return order.Order{}, s.refuse(ctx, customerID, key, r.CartID, e)
-		}
-		return order.Order{}, err
+		// Not another customer's card, nor a missing one: nothing changed, so there
+		// is nothing to remember for the key either.
+		return order.Order{}, false, err
 	}
-	pending, err := s.store.Reserve(ctx, Reservation{OrderID: id.New(id.Order), Key: key, CustomerID: customerID, CartID: r.CartID,
-		Method: m, Address: r.ShippingAddress, Currency: s.currency, At: now})
+	pending, prior, err := s.store.Reserve(ctx, Reservation{OrderID: id.New(id.Order), Key: key, Hash: hash, CustomerID: customerID,
+		CartID: r.CartID, Method: m, Address: r.ShippingAddress, Currency: s.currency, At: s.now().UTC()})
+	if err == nil && !prior.Fresh {
+		return order.Replay(prior)
+	}
 	if err != nil {
 		var e *apperr.Error
 		if errors.As(err, &e) {
-			return order.Order{}, s.refuse(ctx, customerID, key, r.CartID, e)
+			return order.Order{}, false, s.refuse(ctx, customerID, key, hash, r.CartID, e)
 		}
-		return order.Order{}, fmt.Errorf("reserve stock: %w", err)
+		return order.Order{}, false, fmt.Errorf("reserve stock: %w", err)
 	}
+	o, err := s.pay(ctx, customerID, key, r, m, pending)
+	return o, false, err
+}
+
+// pay authorizes, captures and completes a reserved order, or releases it.
+func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m payment.Method, pending order.Order) (order.Order, error) {
 	release := func(code, why string) error {
 		rec := audit.New(ctx, s.now(), order.ActionCheckout, pending.ID, audit.Failure, why)
 		return s.store.Release(context.WithoutCancel(ctx), pending.ID, key, code, rec)

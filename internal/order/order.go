@@ -151,8 +151,9 @@ type Store interface {
 	BeginIdempotent(ctx context.Context, ownerID, scope, key, hash string, at time.Time) (Prior, error)
 	// ForgetIdempotent releases a claim after a failure worth retrying.
 	ForgetIdempotent(ctx context.Context, ownerID, scope, key string) error
-	// FinishIdempotentError records a refusal as the key's answer, with rec.
-	FinishIdempotentError(ctx context.Context, ownerID, scope, key, code string, rec audit.Record) error
+	// FinishIdempotentError records a refusal as the key's answer (claiming the
+	// key if no claim exists), with rec.
+	FinishIdempotentError(ctx context.Context, ownerID, scope, key, hash, code string, at time.Time, rec audit.Record) error
 	Order(ctx context.Context, customerID, orderID string) (Order, error) // customerID "" for staff
 	Orders(ctx context.Context, q ListQuery) ([]Order, error)
 	// ReserveRefund adds amount to the order's refunded total unless that would
@@ -275,7 +276,7 @@ func (s *Service) Refund(ctx context.Context, key, orderID string, amount *money
 		if errors.As(err, &e) {
 			code = e.Code
 			rec := audit.New(ctx, s.now(), ActionRefund, orderID, audit.Failure, fmt.Sprintf("amount=%d %s", amt.Amount, code))
-			if ferr := s.store.FinishIdempotentError(ctx, p.UserID, ScopeRefund, key, code, rec); ferr != nil {
+			if ferr := s.store.FinishIdempotentError(ctx, p.UserID, ScopeRefund, key, hash, code, s.now(), rec); ferr != nil {
 				return Order{}, false, ferr
 			}
 			return Order{}, false, err

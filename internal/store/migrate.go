@@ -53,7 +53,7 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := db.sql.Conn(ctx)
+	conn, err := db.write.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("migrate: %w", err)
 	}

@@ -31,38 +31,45 @@ const (
 func (db *DB) BeginIdempotent(ctx context.Context, ownerID, scope, key, hash string, at time.Time) (order.Prior, error) {
 	var prior order.Prior
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (owner_id, scope, idem_key, request_hash, state, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (owner_id, scope, idem_key) DO NOTHING`,
-			ownerID, scope, key, hash, idemInProgress, micros(at))
-		if err != nil {
-			return fmt.Errorf("claim idempotency key: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 1 {
-			prior.Fresh = true
-			return err
-		}
-		var storedHash, state, orderJSON, code string
-		if err := tx.QueryRowContext(ctx, `SELECT request_hash, state, order_json, error_code FROM idempotency_keys
-			WHERE owner_id = $1 AND scope = $2 AND idem_key = $3`, ownerID, scope, key).Scan(&storedHash, &state, &orderJSON, &code); err != nil {
-			return fmt.Errorf("read idempotency key: %w", err)
-		}
-		switch {
-		case storedHash != hash:
-			prior.Mismatch = true
-		case state == idemInProgress:
-			prior.InProgress = true
-		case orderJSON != "":
-			var o order.Order
-			if err := json.Unmarshal([]byte(orderJSON), &o); err != nil {
-				return fmt.Errorf("read stored response: %w", err)
-			}
-			prior.Order = &o
-		default:
-			prior.ErrorCode = code
-		}
-		return nil
+		var err error
+		prior, err = claimKey(ctx, tx, ownerID, scope, key, hash, at)
+		return err
 	})
 	return prior, err
+}
+
+func claimKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, hash string, at time.Time) (order.Prior, error) {
+	var prior order.Prior
+	res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (owner_id, scope, idem_key, request_hash, state, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (owner_id, scope, idem_key) DO NOTHING`,
+		ownerID, scope, key, hash, idemInProgress, micros(at))
+	if err != nil {
+		return prior, fmt.Errorf("claim idempotency key: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 1 {
+		prior.Fresh = true
+		return prior, err
+	}
+	var storedHash, state, orderJSON, code string
+	if err := tx.QueryRowContext(ctx, `SELECT request_hash, state, order_json, error_code FROM idempotency_keys
+		WHERE owner_id = $1 AND scope = $2 AND idem_key = $3`, ownerID, scope, key).Scan(&storedHash, &state, &orderJSON, &code); err != nil {
+		return prior, fmt.Errorf("read idempotency key: %w", err)
+	}
+	switch {
+	case storedHash != hash:
+		prior.Mismatch = true
+	case state == idemInProgress:
+		prior.InProgress = true
+	case orderJSON != "":
+		var o order.Order
+		if err := json.Unmarshal([]byte(orderJSON), &o); err != nil {
+			return prior, fmt.Errorf("read stored response: %w", err)
+		}
+		prior.Order = &o
+	default:
+		prior.ErrorCode = code
+	}
+	return prior, nil
 }
 
 // ForgetIdempotent deletes a key that is still in progress.
@@ -96,11 +103,16 @@ func finishKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, code string
 	return nil
 }
 
-// FinishIdempotentError records a refusal as the key's answer.
-func (db *DB) FinishIdempotentError(ctx context.Context, ownerID, scope, key, code string, rec audit.Record) error {
+// FinishIdempotentError records a refusal as the key's answer, inserting the
+// key when no claim exists (a checkout claims it in the transaction that a
+// refusal rolls back).
+func (db *DB) FinishIdempotentError(ctx context.Context, ownerID, scope, key, hash, code string, at time.Time, rec audit.Record) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if err := finishKey(ctx, tx, ownerID, scope, key, code, nil); err != nil {
-			return err
+		if _, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (owner_id, scope, idem_key, request_hash, state, error_code, created_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7)
+			ON CONFLICT (owner_id, scope, idem_key) DO UPDATE SET state = excluded.state, error_code = excluded.error_code`,
+			ownerID, scope, key, hash, idemDone, code, micros(at)); err != nil {
+			return fmt.Errorf("record refusal: %w", err)
 		}
 		return appendAudit(ctx, tx, rec)
 	})
@@ -110,13 +122,22 @@ func (db *DB) FinishIdempotentError(ctx context.Context, ownerID, scope, key, co
 // Each decrement is conditional (stock >= quantity), so concurrent checkouts on
 // any number of instances can never take stock below zero; lines are taken in
 // product-id order, so two checkouts never wait on each other in a cycle.
-func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order, error) {
+//
+// The Idempotency-Key is claimed in the same transaction, so the common case
+// takes one commit; when the key was used before, nothing is reserved and the
+// earlier request's Prior is returned instead.
+func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order, order.Prior, error) {
+	var prior order.Prior
 	o := order.Order{ID: r.OrderID, CustomerID: r.CustomerID, Status: order.StatusPending,
 		PaymentMethodID: r.Method.ID, Brand: string(r.Method.Brand), Last4: r.Method.Last4,
 		ShippingAddress: r.Address, CreatedAt: r.At}
 	zero := money.Money{Currency: r.Currency}
 	o.Subtotal, o.Shipping, o.Captured, o.Refunded = zero, zero, zero, zero
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if prior, err = claimKey(ctx, tx, r.CustomerID, order.ScopeCheckout, r.Key, r.Hash, r.At); err != nil || !prior.Fresh {
+			return err
+		}
 		c, err := readCart(ctx, tx, r.CustomerID, r.CartID)
 		if err != nil {
 			return err
@@ -159,7 +180,7 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 		}
 		return nil
 	})
-	return o, err
+	return o, prior, err
 }
 
 // Release gives back a pending order's stock and deletes it.

@@ -52,7 +52,12 @@ var (
 
 // DB is an open shop database.
 type DB struct {
+	// sql serves reads; write serves transactions. They are one pool on
+	// PostgreSQL. On SQLite, which admits one writer at a time, write is a single
+	// connection: writers queue in Go, in order, instead of sleeping and retrying
+	// on SQLITE_BUSY, which gave long latency tails under load.
 	sql    *sql.DB
+	write  *sql.DB
 	engine Engine
 	schema schema
 }
@@ -67,9 +72,10 @@ type Options struct {
 // sqlitePragmas go in the connection string so that every pooled connection has
 // them: write-ahead logging, enforced foreign keys, a busy timeout instead of
 // immediate "database is locked", and synchronous=FULL so a commit survives
-// power loss. _txlock=immediate takes the write lock when a transaction begins,
-// which avoids the deadlock of two readers upgrading to writers.
-const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_txlock=immediate"
+// power loss. The write pool adds _txlock=immediate, which takes the write lock
+// when a transaction begins and so avoids two readers deadlocking as they
+// upgrade to writers (several processes may share the file).
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)"
 
 // Open connects to the shop database of opts. It does not migrate; call Migrate.
 func Open(ctx context.Context, opts Options) (*DB, error) {
@@ -98,16 +104,26 @@ func openSQLite(ctx context.Context, dataDir string, s schema) (*DB, error) {
 		return nil, fmt.Errorf("create database file: %w", err)
 	}
 	f.Close()
-	dsn := (&url.URL{Scheme: "file", Path: path}).String() + "?" + sqlitePragmas
-	db, err := sql.Open("sqlite", dsn)
+	base := (&url.URL{Scheme: "file", Path: path}).String() + "?" + sqlitePragmas
+	write, err := sql.Open("sqlite", base+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
-	if err := db.PingContext(ctx); err != nil {
+	write.SetMaxOpenConns(1)
+	write.SetMaxIdleConns(1)
+	write.SetConnMaxIdleTime(0)
+	read, err := sql.Open("sqlite", base)
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("open sqlite: %w", err)
+	}
+	read.SetMaxIdleConns(8)
+	db := &DB{sql: read, write: write, engine: SQLite, schema: s}
+	if err := db.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	return &DB{sql: db, engine: SQLite, schema: s}, nil
+	return db, nil
 }
 
 func openPostgres(ctx context.Context, databaseURL string, s schema) (*DB, error) {
@@ -127,36 +143,46 @@ func openPostgres(ctx context.Context, databaseURL string, s schema) (*DB, error
 		db.Close()
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
-	return &DB{sql: db, engine: Postgres, schema: s}, nil
+	return &DB{sql: db, write: db, engine: Postgres, schema: s}, nil
 }
 
 // Engine reports which engine db runs on.
 func (db *DB) Engine() Engine { return db.engine }
 
 // Ping checks that the database answers.
-func (db *DB) Ping(ctx context.Context) error { return db.sql.PingContext(ctx) }
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.sql.PingContext(ctx); err != nil {
+		return err
+	}
+	return db.write.PingContext(ctx)
+}
 
 // Close closes the connections.
-func (db *DB) Close() error { return db.sql.Close() }
+func (db *DB) Close() error {
+	err := db.sql.Close()
+	if db.write != db.sql {
+		err = errors.Join(err, db.write.Close())
+	}
+	return err
+}
 
 // inTx runs fn in a transaction that commits when fn returns nil.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return db.runTx(ctx, nil, fn)
+	return db.runTx(ctx, db.write, nil, fn)
 }
 
 // inSnapshot runs fn in a read-only transaction that sees one snapshot of the
 // database. SQLite's transactions always do; PostgreSQL's default (read
 // committed) would let statements see different states.
 func (db *DB) inSnapshot(ctx context.Context, fn func(*sql.Tx) error) error {
-	var opts *sql.TxOptions
 	if db.engine == Postgres {
-		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+		return db.runTx(ctx, db.sql, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}, fn)
 	}
-	return db.runTx(ctx, opts, fn)
+	return db.runTx(ctx, db.sql, nil, fn) // a deferred read transaction: one WAL snapshot
 }
 
-func (db *DB) runTx(ctx context.Context, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
-	tx, err := db.sql.BeginTx(ctx, opts)
+func (db *DB) runTx(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(*sql.Tx) error) error {
+	tx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -1,0 +1,301 @@
+// Package bench measures Bulwark over HTTP: checkouts and product reads at a
+// given concurrency against a real server on each engine, and the same load
+// against a bare net/http handler on the same machine as the ceiling. It
+// reports throughput and latency percentiles; it asserts nothing.
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/app"
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/logging"
+)
+
+// Options configure a run.
+type Options struct {
+	Concurrency int
+	Checkouts   int // checkouts per engine
+	Reads       int // product reads per engine and for the baseline
+	// PostgresURL and VaultURL, when set, add a PostgreSQL run; they should name
+	// empty databases (or schemas).
+	PostgresURL, VaultURL string
+	Out                   io.Writer
+}
+
+// Result is one measured workload.
+type Result struct {
+	Name     string
+	Requests int
+	Errors   int
+	Elapsed  time.Duration
+	P50, P99 time.Duration
+}
+
+// PerSecond is the throughput.
+func (r Result) PerSecond() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
+
+func (r Result) String() string {
+	return fmt.Sprintf("%-34s %7d req %5d err %9.0f req/s   p50 %7.2f ms   p99 %7.2f ms",
+		r.Name, r.Requests, r.Errors, r.PerSecond(), ms(r.P50), ms(r.P99))
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// Run measures every workload and prints one line each.
+func Run(ctx context.Context, o Options) ([]Result, error) {
+	var results []Result
+	base, err := baseline(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	results = append(results, base)
+	fmt.Fprintln(o.Out, base)
+	engines := []struct{ name, db, vault string }{{"sqlite", "", ""}}
+	if o.PostgresURL != "" {
+		engines = append(engines, struct{ name, db, vault string }{"postgres", o.PostgresURL, o.VaultURL})
+	}
+	for _, e := range engines {
+		rs, err := engine(ctx, o, e.name, e.db, e.vault)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", e.name, err)
+		}
+		for _, r := range rs {
+			fmt.Fprintln(o.Out, r)
+		}
+		results = append(results, rs...)
+	}
+	return results, nil
+}
+
+// baseline serves a fixed small JSON document from a bare handler.
+func baseline(ctx context.Context, o Options) (Result, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return Result{}, err
+	}
+	body := []byte(`{"items":[{"id":"prod_x","name":"baseline"}]}`)
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.Write(body)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+	c := newClient(o.Concurrency)
+	url := "http://" + ln.Addr().String() + "/"
+	return load(ctx, "baseline: bare net/http handler", o.Concurrency, o.Reads, func(int) (*http.Request, error) {
+		return http.NewRequest("GET", url, nil)
+	}, c, http.StatusOK)
+}
+
+func newClient(concurrency int) *http.Client {
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		MaxIdleConns: concurrency * 2, MaxIdleConnsPerHost: concurrency * 2, IdleConnTimeout: time.Minute}}
+}
+
+// load sends n requests from concurrency workers and measures them.
+func load(ctx context.Context, name string, concurrency, n int, mk func(i int) (*http.Request, error), c *http.Client, want int) (Result, error) {
+	lat := make([]time.Duration, n)
+	errs := make([]bool, n)
+	next := make(chan int)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range concurrency {
+		wg.Go(func() {
+			for i := range next {
+				r, err := mk(i)
+				if err != nil {
+					errs[i] = true
+					continue
+				}
+				t0 := time.Now()
+				res, err := c.Do(r.WithContext(ctx))
+				if err == nil {
+					io.Copy(io.Discard, res.Body)
+					res.Body.Close()
+				}
+				lat[i] = time.Since(t0)
+				errs[i] = err != nil || res.StatusCode != want
+			}
+		})
+	}
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	elapsed := time.Since(start)
+	nerr := 0
+	for _, e := range errs {
+		if e {
+			nerr++
+		}
+	}
+	slices.Sort(lat)
+	return Result{Name: name, Requests: n, Errors: nerr, Elapsed: elapsed,
+		P50: lat[n*50/100], P99: lat[min(n-1, n*99/100)]}, nil
+}
+
+// engine starts a real Bulwark on a fresh database and measures it.
+func engine(ctx context.Context, o Options, name, dbURL, vaultURL string) ([]Result, error) {
+	dir, err := os.MkdirTemp("", "bulwark-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	cfg := config.Defaults()
+	cfg.DataDir, cfg.DatabaseURL, cfg.VaultDatabaseURL = dir, dbURL, vaultURL
+	cfg.Listen, cfg.MetricsListen = "127.0.0.1:0", ""
+	// Request logs are written, as in production, but to nowhere.
+	a, err := app.New(ctx, cfg, logging.New(io.Discard, slog.LevelInfo), time.Now)
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	ls, err := a.Listen()
+	if err != nil {
+		return nil, err
+	}
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go a.Serve(sctx, ls)
+	s := &session{url: "http://" + ls.API.Addr().String(), c: newClient(o.Concurrency)}
+
+	fmt.Fprintf(o.Out, "%s: setting up %d customers and %d carts...\n", name, o.Concurrency, o.Checkouts)
+	if _, err := a.Identity.CreateAdmin(ctx, "bench-admin@example.com", "bench admin passphrase", "Bench"); err != nil {
+		return nil, err
+	}
+	admin, err := s.login("bench-admin@example.com", "bench admin passphrase")
+	if err != nil {
+		return nil, err
+	}
+	var prod struct{ ID string }
+	if err := s.call("POST", "/api/v1/admin/products", admin, nil, map[string]any{"sku": "BENCH-1", "name": "Bench", "description": "",
+		"price": map[string]any{"amount": 1000, "currency": cfg.Currency}, "stock": 1_000_000_000}, 201, &prod); err != nil {
+		return nil, err
+	}
+	type customer struct{ token, method string }
+	customers := make([]customer, o.Concurrency)
+	for i := range customers {
+		email := fmt.Sprintf("bench%d@example.com", i)
+		if err := s.call("POST", "/api/v1/auth/register", "", nil, map[string]string{"email": email, "password": "bench customer passphrase", "name": "B"}, 201, nil); err != nil {
+			return nil, err
+		}
+		tok, err := s.login(email, "bench customer passphrase")
+		if err != nil {
+			return nil, err
+		}
+		var m struct{ ID string }
+		if err := s.call("POST", "/api/v1/payment-methods", tok, nil, map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "holder": "B"}, 201, &m); err != nil {
+			return nil, err
+		}
+		customers[i] = customer{tok, m.ID}
+	}
+	carts := make([]string, o.Checkouts)
+	prep, err := load(ctx, "setup", o.Concurrency, o.Checkouts, func(i int) (*http.Request, error) {
+		cu := customers[i%len(customers)]
+		var c struct{ ID string }
+		if err := s.call("POST", "/api/v1/carts", cu.token, nil, nil, 201, &c); err != nil {
+			return nil, err
+		}
+		carts[i] = c.ID
+		return s.request("PUT", "/api/v1/carts/"+c.ID+"/items/"+prod.ID, cu.token, nil, map[string]int{"quantity": 1})
+	}, s.c, 200)
+	if err != nil || prep.Errors > 0 {
+		return nil, fmt.Errorf("setting up carts: %d errors, %v", prep.Errors, err)
+	}
+
+	var results []Result
+	r, err := load(ctx, name+": checkout", o.Concurrency, o.Checkouts, func(i int) (*http.Request, error) {
+		cu := customers[i%len(customers)]
+		return s.request("POST", "/api/v1/checkout", cu.token, map[string]string{"Idempotency-Key": fmt.Sprintf("bench-%d", i)}, map[string]any{
+			"cart_id": carts[i], "payment_method": cu.method, "cvc": "123",
+			"shipping_address": map[string]string{"name": "B", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}})
+	}, s.c, 201)
+	if err != nil {
+		return nil, err
+	}
+	results = append(results, r)
+	r, err = load(ctx, name+": product list (20 items)", o.Concurrency, o.Reads, func(int) (*http.Request, error) {
+		return s.request("GET", "/api/v1/products?limit=20", "", nil, nil)
+	}, s.c, 200)
+	if err != nil {
+		return nil, err
+	}
+	results = append(results, r)
+	r, err = load(ctx, name+": product by id", o.Concurrency, o.Reads, func(int) (*http.Request, error) {
+		return s.request("GET", "/api/v1/products/"+prod.ID, "", nil, nil)
+	}, s.c, 200)
+	if err != nil {
+		return nil, err
+	}
+	return append(results, r), nil
+}
+
+// session is a small JSON client for setting up a run.
+type session struct {
+	url string
+	c   *http.Client
+}
+
+func (s *session) request(method, path, token string, header map[string]string, body any) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	r, err := http.NewRequest(method, s.url+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		r.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range header {
+		r.Header.Set(k, v)
+	}
+	return r, nil
+}
+
+func (s *session) call(method, path, token string, header map[string]string, body any, want int, out any) error {
+	r, err := s.request(method, path, token, header, body)
+	if err != nil {
+		return err
+	}
+	res, err := s.c.Do(r)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != want {
+		return fmt.Errorf("%s %s = %d: %s", method, path, res.StatusCode, b)
+	}
+	if out != nil {
+		return json.Unmarshal(b, out)
+	}
+	return nil
+}
+
+func (s *session) login(email, password string) (string, error) {
+	var out struct{ Token string }
+	err := s.call("POST", "/api/v1/auth/login", "", nil, map[string]string{"email": email, "password": password}, 200, &out)
+	return out.Token, err
+}
