@@ -189,6 +189,17 @@ func TestPaymentMethods(t *testing.T) {
 			}
 		})
 
+		t.Run("checkout with a saved card", func(t *testing.T) {
+			admin := s.createAdmin("pm-admin@example.com")
+			p := s.createProduct(admin, "PM-1", 5)
+			sh := shopper{token: payer, method: ids[0]}
+			res := s.checkout(sh, "pm-checkout", s.cartWith(sh, 1, p.ID), "123")
+			bodies.Write(res.Body)
+			if res.Status != 201 {
+				t.Fatalf("checkout = %d %s", res.Status, res.Body)
+			}
+		})
+
 		t.Run("no card number at rest outside the vault, nor in logs or responses", func(t *testing.T) {
 			if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 {
 				t.Fatalf("audit verify: %s %s", out, errOut)
