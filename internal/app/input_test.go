@@ -20,10 +20,24 @@ func TestBadInputChangesNothing(t *testing.T) {
 		p := s.createProduct(admin, "INPUT-1", 5)
 		target := s.register("input-target@example.com")
 
+		p2 := s.createProduct(admin, "INPUT-2", 5)
+		var cart struct{ ID string }
+		s.must(201, req{method: "POST", path: "/api/v1/carts", token: admin}).JSON(t, &cart)
+		s.must(200, req{method: "PUT", path: "/api/v1/carts/" + cart.ID + "/items/" + p2.ID, token: admin, body: map[string]int{"quantity": 1}})
+		var pm struct{ ID string }
+		s.must(201, req{method: "POST", path: "/api/v1/payment-methods", token: admin, body: map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "holder": "A"}}).JSON(t, &pm)
+		var paid struct{ ID string }
+		s.must(201, req{method: "POST", path: "/api/v1/checkout", token: admin, header: map[string]string{"Idempotency-Key": "input-paid"},
+			body: map[string]any{"cart_id": cart.ID, "payment_method": pm.ID, "cvc": "123", "shipping_address": address}}).JSON(t, &paid)
+		s.must(200, req{method: "PUT", path: "/api/v1/carts/" + cart.ID + "/items/" + p2.ID, token: admin, body: map[string]int{"quantity": 1}})
 		routes := []struct {
 			method, path string
 			valid        string
 		}{
+			{"PUT", "/api/v1/carts/" + cart.ID + "/items/" + p.ID, `{"quantity":1}`},
+			{"POST", "/api/v1/payment-methods", `{"number":"5555555555554444","exp_month":1,"exp_year":2030,"holder":"H"}`},
+			{"POST", "/api/v1/checkout", `{"cart_id":"` + cart.ID + `","payment_method":"` + pm.ID + `","cvc":"123","shipping_address":{"name":"A","line1":"B","city":"C","postal_code":"1","country":"DE"}}`},
+			{"POST", "/api/v1/admin/orders/" + paid.ID + "/refund", `{"amount":{"amount":1,"currency":"EUR"}}`},
 			{"POST", "/api/v1/auth/register", `{"email":"new@example.com","password":"` + testPassword + `","name":"N"}`},
 			{"POST", "/api/v1/auth/login", `{"email":"input-target@example.com","password":"` + testPassword + `"}`},
 			{"POST", "/api/v1/admin/products", `{"sku":"NEW-1","name":"n","description":"d","price":{"amount":1,"currency":"EUR"},"stock":1}`},
@@ -61,7 +75,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 					if ct == "" {
 						ct = "application/json"
 					}
-					res := s.do(req{method: rt.method, path: rt.path, token: admin, body: b.body, header: map[string]string{"Content-Type": ct}})
+					res := s.do(req{method: rt.method, path: rt.path, token: admin, body: b.body,
+						header: map[string]string{"Content-Type": ct, "Idempotency-Key": "bad-input"}})
 					if res.Status != b.want {
 						t.Fatalf("= %d, want %d: %s", res.Status, b.want, res.Body)
 					}
@@ -76,7 +91,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		}
 		// The valid bodies do work, so the refusals above were for the right reason.
 		for _, rt := range routes {
-			res := s.do(req{method: rt.method, path: rt.path, token: admin, body: rt.valid})
+			res := s.do(req{method: rt.method, path: rt.path, token: admin, body: rt.valid, header: map[string]string{"Idempotency-Key": "valid-input"}})
 			if res.Status >= 300 {
 				t.Fatalf("valid %s %s = %d %s", rt.method, rt.path, res.Status, res.Body)
 			}

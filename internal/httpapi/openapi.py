@@ -84,7 +84,7 @@ paths={
  "/api/v1/admin/orders":{"get":op("listAllOrders","Every customer's orders","orders:read",{"200":js(ref("OrderList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},params=pagep)},
  "/api/v1/admin/orders/{id}/refund":{"post":op("refundOrder","Refund part or all of an order's capture","orders:refund",
     {"200":{**js(ref("Order")),"headers":{"Idempotent-Replayed":{"description":"`true` for a repeated key","schema":{"type":"string"}}}},"404":resp("NotFound"),"409":resp("Conflict")},
-    "RefundRequest",params=[idp,idemp],desc="Without `amount`, refunds the rest. Never above what was captured: 409 `refund_exceeds_capture`. Audited.")},
+    "RefundRequest",params=[idp,idemp],desc="The body is required; `{}` (no `amount`) refunds the rest. Never above what was captured: 409 `refund_exceeds_capture`. Audited.")},
 }
 ROLE_ENUM=["customer","support","catalog","fulfillment","finance","admin"]
 money={"type":"object","required":["amount","currency"],"additionalProperties":False,"properties":{

@@ -125,11 +125,10 @@ func (a *API) refund(w http.ResponseWriter, r *http.Request) error {
 	if !order.ValidKey(key) {
 		return order.ErrKeyRequired
 	}
+	// The body is required, {} for a full refund: a bare POST must not refund everything.
 	var req refundRequest
-	if r.ContentLength != 0 {
-		if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
-			return err
-		}
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
 	}
 	o, replayed, err := a.Orders.Refund(r.Context(), key, r.PathValue("id"), req.Amount)
 	if replayed {
