@@ -75,6 +75,7 @@ type Store interface {
 // stopped mid-way): its stock is still reserved and its card may be authorized.
 type Abandoned struct {
 	OrderID, AuthorizationID, Key string
+	Total                         money.Money
 }
 
 // Completion is what Complete records.
@@ -209,7 +210,11 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 	done, err := s.store.Complete(ctx, Completion{OrderID: pending.ID, CustomerID: customerID, CartID: r.CartID, Key: key,
 		AuthorizationID: authID, Captured: pending.Total, At: s.now().UTC()}, rec)
 	if err != nil {
-		return order.Order{}, fmt.Errorf("complete %s: %w", pending.ID, err)
+		// The money was taken but the order could not be recorded (or recovery
+		// released it under a very slow request): give the money back.
+		bg := context.WithoutCancel(ctx)
+		_, rerr := s.gateway.Refund(bg, authID, pending.Total)
+		return order.Order{}, errors.Join(fmt.Errorf("complete %s: %w", pending.ID, err), rerr, release("", "completion failed; capture refunded"))
 	}
 	return done, nil
 }
@@ -225,8 +230,12 @@ func (s *Service) RecoverAbandoned(ctx context.Context, olderThan time.Duration)
 	}
 	for i, a := range stale {
 		if a.AuthorizationID != "" {
+			// The server may have stopped before or after the capture: void the
+			// authorization, or refund the capture when it can no longer be voided.
 			if err := s.gateway.Void(ctx, a.AuthorizationID); err != nil {
-				return i, fmt.Errorf("void authorization of abandoned %s: %w", a.OrderID, err)
+				if _, rerr := s.gateway.Refund(ctx, a.AuthorizationID, a.Total); rerr != nil {
+					return i, fmt.Errorf("give back the payment of abandoned %s: %w", a.OrderID, errors.Join(err, rerr))
+				}
 			}
 		}
 		rec := audit.New(ctx, s.now(), order.ActionCheckout, a.OrderID, audit.Failure, "abandoned checkout released")

@@ -231,7 +231,7 @@ func (db *DB) SetAuthorization(ctx context.Context, orderID, authorizationID str
 
 // StalePending lists pending orders created before the given time.
 func (db *DB) StalePending(ctx context.Context, before time.Time) ([]checkout.Abandoned, error) {
-	rows, err := db.sql.QueryContext(ctx, "SELECT id, authorization_id, idem_key FROM orders WHERE status = $1 AND created_at < $2 ORDER BY id",
+	rows, err := db.sql.QueryContext(ctx, "SELECT id, authorization_id, idem_key, total, currency FROM orders WHERE status = $1 AND created_at < $2 ORDER BY id",
 		order.StatusPending, micros(before))
 	if err != nil {
 		return nil, fmt.Errorf("list pending orders: %w", err)
@@ -240,7 +240,7 @@ func (db *DB) StalePending(ctx context.Context, before time.Time) ([]checkout.Ab
 	var out []checkout.Abandoned
 	for rows.Next() {
 		var a checkout.Abandoned
-		if err := rows.Scan(&a.OrderID, &a.AuthorizationID, &a.Key); err != nil {
+		if err := rows.Scan(&a.OrderID, &a.AuthorizationID, &a.Key, &a.Total.Amount, &a.Total.Currency); err != nil {
 			return nil, fmt.Errorf("scan pending order: %w", err)
 		}
 		out = append(out, a)
