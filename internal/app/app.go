@@ -27,6 +27,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/httpapi"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
+	"github.com/bulwark-shop/bulwark/internal/keys"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/store"
@@ -44,8 +45,11 @@ const (
 	shutdownTimeout   = 15 * time.Second
 )
 
-// VaultKeysetFile is the card vault's Tink keyset, in the data directory.
-const VaultKeysetFile = "vault-keyset.json"
+// Tink keysets in the data directory, one per purpose.
+const (
+	VaultKeysetFile = "vault-keyset.json"
+	MFAKeysetFile   = "mfa-keyset.json"
+)
 
 // App is a wired Bulwark.
 type App struct {
@@ -55,6 +59,7 @@ type App struct {
 	VaultDB  *store.VaultDB
 	redis    *redis.Client
 	Identity *identity.Service
+	MFA      *identity.MFA
 	Catalog  *catalog.Service
 	Carts    *cart.Service
 	Methods  *payment.Methods
@@ -83,7 +88,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		db.Close()
 		return nil, fmt.Errorf("open card vault: %w", err)
 	}
-	aead, err := vault.LoadOrCreateKeyset(filepath.Join(cfg.DataDir, VaultKeysetFile))
+	aead, err := keys.LoadOrCreateAEAD(filepath.Join(cfg.DataDir, VaultKeysetFile))
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -101,7 +106,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "bulwark_password_hashes_total", Help: "argon2id computations (hashes and verifications, real and dummy).",
 	}, func() float64 { return float64(hasher.Computed()) }))
-	a.Identity = identity.NewService(db, hasher, a.Trail, identity.Timeouts{
+	mfaKeys, err := keys.LoadOrCreateAEAD(filepath.Join(cfg.DataDir, MFAKeysetFile))
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.MFA = identity.NewMFA(db, db, mfaKeys, a.Trail, now)
+	a.Identity = identity.NewService(db, a.MFA, hasher, a.Trail, identity.Timeouts{
 		CustomerIdle: cfg.SessionIdle, CustomerAbsolute: cfg.SessionAbsolute,
 		StaffIdle: cfg.StaffSessionIdle, StaffAbsolute: cfg.StaffSessionAbsolute,
 	}, now, log)
@@ -114,7 +125,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Orders = order.NewService(db, gateway, now)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.handler = httpapi.New(httpapi.Deps{
-		Identity: a.Identity, Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
+		Identity: a.Identity, MFA: a.MFA, Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, Ready: a.ready,
 	})

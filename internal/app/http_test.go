@@ -57,7 +57,7 @@ func TestResponseConventions(t *testing.T) {
 					t.Errorf("error Content-Type %q, want problem+json", ct)
 				}
 				id := res.Header.Get("X-Request-Id")
-				if len(id) != 32 || ids[id] {
+				if !strings.HasPrefix(id, "req_") || len(id) != 30 || ids[id] {
 					t.Errorf("X-Request-Id %q missing or repeated", id)
 				}
 				ids[id] = true

@@ -36,6 +36,7 @@ const SessionCookie = "__Host-bulwark_session"
 // Deps are the services the API calls.
 type Deps struct {
 	Identity     *identity.Service
+	MFA          *identity.MFA
 	Catalog      *catalog.Service
 	Carts        *cart.Service
 	Methods      *payment.Methods
@@ -79,6 +80,9 @@ func (a *API) routes() []route {
 		r("POST /api/v1/auth/login", access.Public, a.login),
 		r("POST /api/v1/auth/logout", access.Authenticated, a.logout),
 		r("GET /api/v1/me", access.Authenticated, a.me),
+		r("POST /api/v1/me/mfa/totp", access.Authenticated, a.enrollTOTP),
+		r("POST /api/v1/me/mfa/totp/confirm", access.Authenticated, a.confirmTOTP),
+		r("DELETE /api/v1/me/mfa/totp", access.Authenticated, a.disableTOTP),
 
 		r("GET /api/v1/products", access.Public, a.listProducts),
 		r("GET /api/v1/products/{id}", access.Public, a.getProduct),

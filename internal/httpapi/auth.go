@@ -58,7 +58,7 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	res, err := a.Identity.Login(r.Context(), req.Email, req.Password)
+	res, err := a.Identity.Login(r.Context(), req.Email, req.Password, req.OTP)
 	if err != nil {
 		return err
 	}

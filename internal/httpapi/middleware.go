@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -59,13 +58,11 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// newRequestID returns 128 random bits in hex. The server always makes its own:
-// a client-chosen id could forge or collide with log lines.
-func newRequestID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
-	return hex.EncodeToString(b[:])
-}
+// newRequestID returns an id of 128 random bits. The server always makes its
+// own: a client-chosen id could forge or collide with log lines. It is base32
+// letters and digits 2-7, never a long run of digits that the log redaction
+// would take for a card number.
+func newRequestID() string { return id.New(id.Request) }
 
 // clientIP is the direct peer's address. Forwarded headers are not trusted here;
 // trusted proxies come with the edge layer.

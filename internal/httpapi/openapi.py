@@ -46,6 +46,13 @@ paths={
      "401":resp("Unauthorized")},"LoginRequest",desc="An unknown email and a wrong password both answer 401 `invalid_credentials`, identically.")},
  "/api/v1/auth/logout":{"post":op("logout","End the current session at once","authenticated",{"204":{"description":"The session has ended."},"403":resp("Forbidden")})},
  "/api/v1/me":{"get":op("me","The caller's account","authenticated",{"200":js(ref("User"))})},
+ "/api/v1/me/mfa/totp":{
+    "post":op("enrollTOTP","Start TOTP enrolment: a new secret, pending until confirmed","authenticated",{"201":js(ref("TOTPEnrollment"),"Created"),"403":resp("Forbidden"),"409":resp("Conflict")},
+      desc="The secret is shown once and kept encrypted. 409 when TOTP is already on."),
+    "delete":op("disableTOTP","Turn TOTP off","authenticated",{"204":{"description":"Off."},"409":resp("Conflict")},"OTPRequest",
+      desc="Needs a current code or a recovery code: 401 `invalid_otp` otherwise.")},
+ "/api/v1/me/mfa/totp/confirm":{"post":op("confirmTOTP","Turn TOTP on with a first code; returns 10 recovery codes, shown once","authenticated",
+    {"200":js({"type":"object","required":["recovery_codes"],"properties":{"recovery_codes":{"type":"array","minItems":10,"maxItems":10,"items":{"type":"string"}}}}),"409":resp("Conflict")},"OTPRequest")},
  "/api/v1/products":{"get":op("listProducts","Active products, searched and paginated","public",
     {"200":js(ref("ProductList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},
     params=[{"name":"q","in":"query","schema":{"type":"string","maxLength":100},"description":"Case-insensitive search in name and sku."},
@@ -110,7 +117,7 @@ schemas={
    "password":{"type":"string","minLength":12,"maxLength":256,"description":"12 to 256 characters, not a commonly used password; no composition rules."},
    "name":text(1,100,"No control characters.")}},
  "LoginRequest":{"type":"object","required":["email","password"],"additionalProperties":False,"properties":{
-   "email":{"type":"string"},"password":{"type":"string"},"otp":{"type":"string","description":"Reserved for MFA."}}},
+   "email":{"type":"string"},"password":{"type":"string"},"otp":{"type":"string","description":"For an account with TOTP on: six digits or a recovery code. Missing: 401 `mfa_required`; wrong or used: 401 `invalid_otp`."}}},
  "CreateProductRequest":{"type":"object","required":["sku","name","price","stock"],"additionalProperties":False,"properties":{
    "sku":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"name":text(1,200),"description":text(0,10000,"Newlines and tabs allowed; no other control characters."),
    "price":ref("Money"),"stock":{"type":"integer","format":"int64","minimum":0,"maximum":1000000000}}},
@@ -148,6 +155,8 @@ schemas={
    "shipping_address":ref("Address"),"created_at":{"type":"string","format":"date-time"}}},
  "OrderList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Order")},"next_cursor":{"type":"string"}}},
  "RefundRequest":{"type":"object","additionalProperties":False,"properties":{"amount":ref("Money")}},
+ "TOTPEnrollment":{"type":"object","required":["secret","otpauth_url"],"properties":{"secret":{"type":"string","description":"Base32, for manual entry"},"otpauth_url":{"type":"string","description":"For a QR code"}}},
+ "OTPRequest":{"type":"object","required":["otp"],"additionalProperties":False,"properties":{"otp":{"type":"string","description":"Six digits, or a recovery code (each works once)"}}},
  "FieldError":{"type":"object","required":["field","message"],"properties":{"field":{"type":"string"},"message":{"type":"string"}}},
  "Problem":{"type":"object","required":["type","title","status","code"],"properties":{
    "type":{"type":"string","format":"uri","description":"urn:bulwark:problem:<code>"},"title":{"type":"string"},"status":{"type":"integer"},
@@ -160,10 +169,10 @@ def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}
 responses={
  "BadRequest":prob("Malformed request: bad JSON, unknown field, duplicate key, wrong type, trailing data, invalid UTF-8, bad cursor.",["invalid_json","invalid_cursor","idempotency_key_required"]),
- "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials"]),
+ "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials","mfa_required","invalid_otp"]),
  "Forbidden":prob("The caller's roles lack the permission, or a browser sent a cross-origin write.",["forbidden","cross_origin_rejected"]),
  "NotFound":prob("No such resource, or one that belongs to someone else.",["not_found"]),
- "Conflict":prob("The request conflicts with the current state.",["email_taken","sku_taken","insufficient_stock","cannot_demote_self","out_of_stock","request_in_progress","refund_exceeds_capture"]),
+ "Conflict":prob("The request conflicts with the current state.",["conflict","email_taken","sku_taken","insufficient_stock","cannot_demote_self","out_of_stock","request_in_progress","refund_exceeds_capture"]),
  "PayloadTooLarge":prob("The body is larger than the limit (1 MiB by default).",["payload_too_large"]),
  "UnsupportedMediaType":prob("The body is not application/json in UTF-8.",["unsupported_media_type"]),
  "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password","idempotency_key_reused","cart_empty"]),

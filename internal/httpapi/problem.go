@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
@@ -36,7 +37,7 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case order.CodeIdempotencyKeyReused, order.CodeCartEmpty:
 		return http.StatusUnprocessableEntity
-	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials:
+	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials, identity.CodeMFARequired, identity.CodeInvalidOTP:
 		return http.StatusUnauthorized
 	case apperr.CodeForbidden, apperr.CodeCrossOrigin:
 		return http.StatusForbidden

@@ -19,6 +19,7 @@ const (
 	CardToken     = "tok_"
 	Order         = "ord_"
 	Refund        = "ref_"
+	Request       = "req_"
 )
 
 var encoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

@@ -108,6 +108,7 @@ func (t Timeouts) of(roles []access.Role) (idle, absolute time.Duration) {
 // Service is the identity use cases.
 type Service struct {
 	store    Store
+	mfa      *MFA
 	hasher   *password.Hasher
 	trail    *audit.Trail
 	timeouts Timeouts
@@ -116,8 +117,8 @@ type Service struct {
 }
 
 // NewService returns the identity service.
-func NewService(store Store, hasher *password.Hasher, trail *audit.Trail, timeouts Timeouts, now func() time.Time, log *slog.Logger) *Service {
-	return &Service{store: store, hasher: hasher, trail: trail, timeouts: timeouts, now: now, log: log}
+func NewService(store Store, mfa *MFA, hasher *password.Hasher, trail *audit.Trail, timeouts Timeouts, now func() time.Time, log *slog.Logger) *Service {
+	return &Service{store: store, mfa: mfa, hasher: hasher, trail: trail, timeouts: timeouts, now: now, log: log}
 }
 
 // NormalizeEmail trims and lower-cases an address, so one mailbox is one account.
@@ -179,10 +180,13 @@ type LoginResult struct {
 	User      User
 }
 
-// Login checks an email and password and starts a session. An unknown email and
-// a wrong password both return ErrInvalidCredentials after the same work: a
-// password hash is verified either way and a failure is audited either way.
-func (s *Service) Login(ctx context.Context, email, pw string) (LoginResult, error) {
+// Login checks an email and password (and, for an account with MFA, a one-time
+// or recovery code) and starts a session. An unknown email and a wrong password
+// both return ErrInvalidCredentials after the same work: a password hash is
+// verified either way and a failure is audited either way. Only after the right
+// password does the answer say a second factor is needed (ErrMFARequired,
+// ErrInvalidOTP).
+func (s *Service) Login(ctx context.Context, email, pw, otpCode string) (LoginResult, error) {
 	email = NormalizeEmail(email)
 	u, err := s.store.UserByEmail(ctx, email)
 	switch {
@@ -210,14 +214,31 @@ func (s *Service) Login(ctx context.Context, email, pw string) (LoginResult, err
 			}
 		}
 	}
+	if u.MFAEnabled {
+		if otpCode == "" {
+			return LoginResult{}, s.loginRefused(ctx, u.ID, "second factor missing", ErrMFARequired)
+		}
+		if err := s.mfa.Check(ctx, u.ID, otpCode); err != nil {
+			var e *apperr.Error
+			if !errors.As(err, &e) {
+				return LoginResult{}, fmt.Errorf("check second factor of %s: %w", u.ID, err)
+			}
+			return LoginResult{}, s.loginRefused(ctx, u.ID, "wrong second factor", ErrInvalidOTP)
+		}
+	}
 	return s.startSession(ctx, u)
 }
 
-func (s *Service) loginFailed(ctx context.Context, userID, why string) error {
+// loginRefused audits a failed login and returns refusal.
+func (s *Service) loginRefused(ctx context.Context, userID, why string, refusal error) error {
 	if err := s.trail.Record(ctx, audit.ActionLogin, userID, audit.Failure, why); err != nil {
 		return err
 	}
-	return ErrInvalidCredentials
+	return refusal
+}
+
+func (s *Service) loginFailed(ctx context.Context, userID, why string) error {
+	return s.loginRefused(ctx, userID, why, ErrInvalidCredentials)
 }
 
 func (s *Service) startSession(ctx context.Context, u User) (LoginResult, error) {

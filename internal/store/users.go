@@ -47,12 +47,13 @@ func insertRoles(ctx context.Context, tx *sql.Tx, userID string, roles []access.
 	return nil
 }
 
-const userColumns = "id, email, name, password_hash, created_at"
+const userColumns = "id, email, name, password_hash, created_at, " +
+	"EXISTS (SELECT 1 FROM mfa_totp m WHERE m.user_id = users.id AND m.confirmed = TRUE)"
 
 func scanUser(ctx context.Context, q queryer, row *sql.Row) (identity.User, error) {
 	var u identity.User
 	var created int64
-	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &created); err != nil {
+	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &created, &u.MFAEnabled); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return identity.User{}, identity.ErrNotFound
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/keys"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/vault"
 )
@@ -32,7 +33,7 @@ func newVault(t *testing.T) (*vault.Vault, *store.DB, string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { vdb.Close() })
-	aead, err := vault.LoadOrCreateKeyset(filepath.Join(dir, "keyset.json"))
+	aead, err := keys.LoadOrCreateAEAD(filepath.Join(dir, "keyset.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,39 +94,5 @@ func TestCiphertextBoundToToken(t *testing.T) {
 	}
 	if c, err := v.Detokenize(ctx, b.ID, "test"); err == nil {
 		t.Fatalf("a moved ciphertext decrypted to %s", c.Number)
-	}
-}
-
-func TestKeysetFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "keyset.json")
-	if _, err := vault.LoadOrCreateKeyset(path); err != nil {
-		t.Fatal(err)
-	}
-	info, err := os.Stat(path)
-	if err != nil || info.Mode().Perm() != 0o600 {
-		t.Fatalf("keyset mode %v, %v; want 0600", info.Mode().Perm(), err)
-	}
-	// The same file gives the same key: a card sealed before a restart opens after it.
-	a1, _ := vault.LoadOrCreateKeyset(path)
-	ct, _ := a1.Encrypt([]byte("x"), nil)
-	a2, err := vault.LoadOrCreateKeyset(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if pt, err := a2.Decrypt(ct, nil); err != nil || string(pt) != "x" {
-		t.Fatalf("reloaded keyset: %q %v", pt, err)
-	}
-	if err := os.Chmod(path, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := vault.LoadOrCreateKeyset(path); err == nil {
-		t.Fatal("a world-readable keyset was accepted")
-	}
-	if err := os.WriteFile(filepath.Join(dir, "bad.json"), []byte("{not a keyset"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := vault.LoadOrCreateKeyset(filepath.Join(dir, "bad.json")); err == nil {
-		t.Fatal("a corrupt keyset was accepted")
 	}
 }

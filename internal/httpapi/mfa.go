@@ -1,0 +1,46 @@
+package httpapi
+
+import "net/http"
+
+type enrollmentJSON struct {
+	Secret     string `json:"secret"`
+	OTPAuthURL string `json:"otpauth_url"`
+}
+
+func (a *API) enrollTOTP(w http.ResponseWriter, r *http.Request) error {
+	e, err := a.MFA.Enroll(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, enrollmentJSON{Secret: e.Secret, OTPAuthURL: e.OTPAuthURL})
+	return nil
+}
+
+type otpRequest struct {
+	OTP string `json:"otp"`
+}
+
+func (a *API) confirmTOTP(w http.ResponseWriter, r *http.Request) error {
+	var req otpRequest
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	codes, err := a.MFA.Confirm(r.Context(), req.OTP)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"recovery_codes": codes})
+	return nil
+}
+
+func (a *API) disableTOTP(w http.ResponseWriter, r *http.Request) error {
+	var req otpRequest
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if err := a.MFA.Disable(r.Context(), req.OTP); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
