@@ -31,6 +31,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/store"
+	"github.com/bulwark-shop/bulwark/internal/throttle"
 	"github.com/bulwark-shop/bulwark/internal/vault"
 )
 
@@ -112,7 +113,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		return nil, err
 	}
 	a.MFA = identity.NewMFA(db, db, mfaKeys, a.Trail, now)
-	a.Identity = identity.NewService(db, a.MFA, hasher, a.Trail, identity.Timeouts{
+	var counters throttle.Store = throttle.NewMemory(now)
+	if a.redis != nil {
+		counters = throttle.NewRedis(a.redis, cfg.RedisKeyPrefix+"throttle:")
+	}
+	a.Identity = identity.NewService(db, a.MFA, throttle.New(counters), hasher, a.Trail, identity.Timeouts{
 		CustomerIdle: cfg.SessionIdle, CustomerAbsolute: cfg.SessionAbsolute,
 		StaffIdle: cfg.StaffSessionIdle, StaffAbsolute: cfg.StaffSessionAbsolute,
 	}, now, log)

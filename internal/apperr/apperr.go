@@ -7,6 +7,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Codes shared across capabilities. Packages may define their own codes too;
@@ -30,6 +31,7 @@ const (
 	CodeCrossOrigin          = "cross_origin_rejected"
 	CodeCannotDemoteSelf     = "cannot_demote_self"
 	CodeNotReady             = "not_ready"
+	CodeTooManyAttempts      = "too_many_attempts"
 	CodeInternal             = "internal_error"
 )
 
@@ -44,6 +46,8 @@ type Error struct {
 	Code    string
 	Message string
 	Fields  []FieldError
+	// RetryAfter, when set, tells the client when to try again.
+	RetryAfter time.Duration
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

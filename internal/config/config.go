@@ -47,7 +47,8 @@ func Settings() []Setting {
 		{Name: "data-dir", Default: "./data", Usage: "directory for the SQLite database and generated keys"},
 		{Name: "database-url", Secret: true, Usage: "postgres:// URL of a PostgreSQL database; empty means SQLite in the data directory"},
 		{Name: "vault-database-url", Secret: true, Usage: "postgres:// URL of the card vault's own database (another database or schema); required with database-url; empty means vault.db in the data directory"},
-		{Name: "redis-url", Secret: true, Usage: "redis:// URL of a Redis server shared by instances; checked by /readyz"},
+		{Name: "redis-url", Secret: true, Usage: "redis:// URL of a Redis server shared by instances (login throttling and lockout); checked by /readyz"},
+		{Name: "redis-key-prefix", Default: "bulwark:", Usage: "prefix of every Redis key, so shops or test runs can share one server"},
 		{Name: "currency", Default: "EUR", Usage: "ISO 4217 code of the shop's currency"},
 		{Name: "max-body-bytes", Default: "1048576", Usage: "largest request body accepted (413 past it)"},
 		{Name: "session-idle-timeout", Default: "168h", Usage: "a customer session ends after this long unused"},
@@ -71,6 +72,7 @@ type Config struct {
 	// VaultDatabaseURL is the card vault's own database.
 	VaultDatabaseURL string
 	RedisURL         string
+	RedisKeyPrefix   string
 	Currency         string
 	MaxBodyBytes     int64
 	// Session limits, for customers and for staff.
@@ -284,6 +286,7 @@ func parse(v map[string]string) (Config, error) {
 		DatabaseURL:          v["database-url"],
 		VaultDatabaseURL:     v["vault-database-url"],
 		RedisURL:             v["redis-url"],
+		RedisKeyPrefix:       v["redis-key-prefix"],
 		Currency:             v["currency"],
 		SessionIdle:          duration("session-idle-timeout"),
 		SessionAbsolute:      duration("session-absolute-timeout"),

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/identity"
@@ -55,6 +57,8 @@ func statusOf(code string) int {
 		return http.StatusUnprocessableEntity
 	case apperr.CodeNotReady:
 		return http.StatusServiceUnavailable
+	case apperr.CodeTooManyAttempts:
+		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError
 	}
@@ -87,6 +91,9 @@ func writeProblem(w http.ResponseWriter, r *http.Request, e *apperr.Error) {
 	w.Header().Set("Content-Type", "application/problem+json; charset=utf-8")
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="bulwark"`) // RFC 6750
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(e.RetryAfter.Seconds()))))
 	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(p) // the client may be gone; nothing to do about it

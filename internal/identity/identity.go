@@ -25,6 +25,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
+	"github.com/bulwark-shop/bulwark/internal/throttle"
 )
 
 // TokenPrefix starts every session token, so secret scanners and the log
@@ -109,6 +110,7 @@ func (t Timeouts) of(roles []access.Role) (idle, absolute time.Duration) {
 type Service struct {
 	store    Store
 	mfa      *MFA
+	throttle *throttle.Limiter
 	hasher   *password.Hasher
 	trail    *audit.Trail
 	timeouts Timeouts
@@ -117,8 +119,8 @@ type Service struct {
 }
 
 // NewService returns the identity service.
-func NewService(store Store, mfa *MFA, hasher *password.Hasher, trail *audit.Trail, timeouts Timeouts, now func() time.Time, log *slog.Logger) *Service {
-	return &Service{store: store, mfa: mfa, hasher: hasher, trail: trail, timeouts: timeouts, now: now, log: log}
+func NewService(store Store, mfa *MFA, limiter *throttle.Limiter, hasher *password.Hasher, trail *audit.Trail, timeouts Timeouts, now func() time.Time, log *slog.Logger) *Service {
+	return &Service{store: store, mfa: mfa, throttle: limiter, hasher: hasher, trail: trail, timeouts: timeouts, now: now, log: log}
 }
 
 // NormalizeEmail trims and lower-cases an address, so one mailbox is one account.
@@ -186,15 +188,28 @@ type LoginResult struct {
 // verified either way and a failure is audited either way. Only after the right
 // password does the answer say a second factor is needed (ErrMFARequired,
 // ErrInvalidOTP).
+//
+// Attempts are throttled (package throttle) before any of this, for known and
+// unknown emails alike: a locked login answers 429 too_many_attempts with
+// Retry-After, even with the right password.
 func (s *Service) Login(ctx context.Context, email, pw, otpCode string) (LoginResult, error) {
 	email = NormalizeEmail(email)
+	ip := reqinfo.From(ctx).IP
+	wait, err := s.throttle.Check(ctx, email, ip)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if wait > 0 {
+		return LoginResult{}, s.loginRefused(ctx, "", "throttled", &apperr.Error{Code: apperr.CodeTooManyAttempts,
+			Message: "too many failed attempts; try again later", RetryAfter: wait})
+	}
 	u, err := s.store.UserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
 			return LoginResult{}, fmt.Errorf("verify dummy password: %w", err)
 		}
-		return LoginResult{}, s.loginFailed(ctx, "", "unknown account")
+		return LoginResult{}, s.loginFailed(ctx, email, ip, User{}, "unknown account", ErrInvalidCredentials)
 	case err != nil:
 		return LoginResult{}, fmt.Errorf("login: %w", err)
 	}
@@ -203,7 +218,7 @@ func (s *Service) Login(ctx context.Context, email, pw, otpCode string) (LoginRe
 		return LoginResult{}, fmt.Errorf("verify password of %s: %w", u.ID, err)
 	}
 	if !ok {
-		return LoginResult{}, s.loginFailed(ctx, u.ID, "wrong password")
+		return LoginResult{}, s.loginFailed(ctx, email, ip, u, "wrong password", ErrInvalidCredentials)
 	}
 	if rehash {
 		// The cost parameters were raised since this hash was made: upgrade it now
@@ -223,8 +238,11 @@ func (s *Service) Login(ctx context.Context, email, pw, otpCode string) (LoginRe
 			if !errors.As(err, &e) {
 				return LoginResult{}, fmt.Errorf("check second factor of %s: %w", u.ID, err)
 			}
-			return LoginResult{}, s.loginRefused(ctx, u.ID, "wrong second factor", ErrInvalidOTP)
+			return LoginResult{}, s.loginFailed(ctx, email, ip, u, "wrong second factor", ErrInvalidOTP)
 		}
+	}
+	if err := s.throttle.Succeeded(ctx, email, ip); err != nil {
+		return LoginResult{}, err
 	}
 	return s.startSession(ctx, u)
 }
@@ -237,9 +255,23 @@ func (s *Service) loginRefused(ctx context.Context, userID, why string, refusal 
 	return refusal
 }
 
-func (s *Service) loginFailed(ctx context.Context, userID, why string) error {
-	return s.loginRefused(ctx, userID, why, ErrInvalidCredentials)
+// loginFailed counts a failed attempt (locking what reached its limit, audited)
+// and returns refusal. u is the zero User for an unknown email.
+func (s *Service) loginFailed(ctx context.Context, email, ip string, u User, why string, refusal error) error {
+	locked, err := s.throttle.Failed(ctx, email, ip, access.IsStaff(u.Roles))
+	if err != nil {
+		return err
+	}
+	for _, l := range locked {
+		if err := s.trail.Record(ctx, ActionLockout, u.ID, audit.Success, "locked: "+string(l)); err != nil {
+			return err
+		}
+	}
+	return s.loginRefused(ctx, u.ID, why, refusal)
 }
+
+// ActionLockout is the audit action of a login lock.
+const ActionLockout = "user.lockout"
 
 func (s *Service) startSession(ctx context.Context, u User) (LoginResult, error) {
 	var raw [32]byte

@@ -1,0 +1,136 @@
+package throttle_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+	"github.com/bulwark-shop/bulwark/internal/throttle"
+)
+
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// stores returns each Store with a way to move its time, where it has one.
+func stores(t *testing.T) map[string]throttle.Store {
+	t.Helper()
+	out := map[string]throttle.Store{"memory": throttle.NewMemory((&clock{now: time.Now()}).Now)}
+	if os.Getenv(testenv.RedisURLVar) == "" && os.Getenv(testenv.RequireServicesVar) != "1" {
+		t.Log(testenv.RedisURLVar + " is not set: the Redis store was not tested")
+		return out
+	}
+	url := testenv.RedisURL(t)
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { c.Close() })
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	out["redis"] = throttle.NewRedis(c, "test:"+hex.EncodeToString(b[:])+":")
+	return out
+}
+
+func fail(t *testing.T, l *throttle.Limiter, email, ip string, staff bool, n int) {
+	t.Helper()
+	for range n {
+		if _, err := l.Failed(context.Background(), email, ip, staff); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func wait(t *testing.T, l *throttle.Limiter, email, ip string) time.Duration {
+	t.Helper()
+	d, err := l.Check(context.Background(), email, ip)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func TestPolicy(t *testing.T) {
+	for name, st := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			l := throttle.New(st)
+			t.Run("ten failures lock the email from that address only", func(t *testing.T) {
+				fail(t, l, "a@example.com", "10.0.0.1", false, 9)
+				if d := wait(t, l, "a@example.com", "10.0.0.1"); d != 0 {
+					t.Fatalf("locked after 9 failures: %v", d)
+				}
+				fail(t, l, "a@example.com", "10.0.0.1", false, 1)
+				if d := wait(t, l, "a@example.com", "10.0.0.1"); d < 29*time.Minute || d > 30*time.Minute {
+					t.Fatalf("wait after 10 failures = %v, want 30 minutes", d)
+				}
+				if d := wait(t, l, "a@example.com", "10.0.0.2"); d != 0 {
+					t.Fatalf("a customer is locked out from another address: %v", d)
+				}
+			})
+			t.Run("a success clears the consecutive count", func(t *testing.T) {
+				fail(t, l, "b@example.com", "10.0.0.1", false, 9)
+				if err := l.Succeeded(context.Background(), "b@example.com", "10.0.0.1"); err != nil {
+					t.Fatal(err)
+				}
+				fail(t, l, "b@example.com", "10.0.0.1", false, 9)
+				if d := wait(t, l, "b@example.com", "10.0.0.1"); d != 0 {
+					t.Fatalf("locked although the failures were not consecutive: %v", d)
+				}
+			})
+			t.Run("a staff account locks from every address", func(t *testing.T) {
+				for i := range 10 {
+					fail(t, l, "staff@example.com", "10.1.0."+string(rune('0'+i)), true, 1)
+				}
+				if d := wait(t, l, "staff@example.com", "10.9.9.9"); d < 29*time.Minute {
+					t.Fatalf("staff wait from a new address = %v, want 30 minutes", d)
+				}
+			})
+			t.Run("one email is capped at 100 failures a day from all addresses", func(t *testing.T) {
+				for i := range 100 {
+					fail(t, l, "target@example.com", "10.2."+string(rune('a'+i/26))+"."+string(rune('a'+i%26)), false, 1)
+				}
+				if d := wait(t, l, "target@example.com", "10.3.0.1"); d < 23*time.Hour {
+					t.Fatalf("wait after 100 failures in a day = %v", d)
+				}
+			})
+			t.Run("one address failing across many emails is throttled", func(t *testing.T) {
+				for i := range 50 {
+					fail(t, l, "victim"+string(rune('a'+i%26))+string(rune('a'+i/26))+"@example.com", "10.4.0.1", false, 1)
+				}
+				if d := wait(t, l, "fresh@example.com", "10.4.0.1"); d < 14*time.Minute {
+					t.Fatalf("stuffing address wait = %v, want 15 minutes", d)
+				}
+			})
+		})
+	}
+}
+
+func TestMemoryLocksExpire(t *testing.T) {
+	c := &clock{now: time.Now()}
+	l := throttle.New(throttle.NewMemory(c.Now))
+	fail(t, l, "a@example.com", "10.0.0.1", false, 10)
+	c.Advance(29 * time.Minute)
+	if wait(t, l, "a@example.com", "10.0.0.1") == 0 {
+		t.Fatal("unlocked before 30 minutes")
+	}
+	c.Advance(time.Minute)
+	if d := wait(t, l, "a@example.com", "10.0.0.1"); d != 0 {
+		t.Fatalf("still locked after 30 minutes: %v", d)
+	}
+}
