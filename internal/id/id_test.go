@@ -1,0 +1,31 @@
+package id_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/bulwark-shop/bulwark/internal/id"
+)
+
+func TestValid(t *testing.T) {
+	good := id.New(id.Product)
+	if !id.Valid(id.Product, good) || id.Valid(id.User, good) {
+		t.Fatalf("Valid(%q) is wrong about the prefix", good)
+	}
+	for _, bad := range []string{"", "prod_", good + "a", good[:len(good)-1], strings.ToUpper(good),
+		good[:10] + "\r" + good[11:], good[:10] + "1" + good[11:], good[:10] + "=" + good[11:]} {
+		if id.Valid(id.Product, bad) {
+			t.Errorf("Valid(%q) = true", bad)
+		}
+	}
+}
+
+func FuzzValid(f *testing.F) {
+	f.Add("prod_aaaaaaaaaaaaaaaaaaaaaaaaaa")
+	f.Add("prod_aaaaaaaaaaaa\raaaaaaaaaaaa")
+	f.Fuzz(func(t *testing.T, s string) {
+		if id.Valid(id.Product, s) && strings.Trim(strings.TrimPrefix(s, id.Product), "abcdefghijklmnopqrstuvwxyz234567") != "" {
+			t.Fatalf("Valid accepted %q", s)
+		}
+	})
+}
