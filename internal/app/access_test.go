@@ -21,6 +21,8 @@ var allowed = map[string][]string{
 	"POST /api/v1/auth/login":                   {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"POST /api/v1/auth/logout":                  {"customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"GET /api/v1/me":                            {"customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"GET /api/v1/me/sessions":                   signedIn,
+	"DELETE /api/v1/me/sessions/{id}":           signedIn,
 	"POST /api/v1/me/mfa/totp":                  signedIn,
 	"POST /api/v1/me/mfa/totp/confirm":          signedIn,
 	"DELETE /api/v1/me/mfa/totp":                signedIn,
@@ -95,7 +97,8 @@ func TestRoleMatrix(t *testing.T) {
 					method, path, _ := strings.Cut(pattern, " ")
 					path = strings.NewReplacer("products/{id}", "products/"+prod.ID, "users/{id}", "users/"+target.ID,
 						"carts/{id}", "carts/"+someCart.ID, "{product_id}", prod.ID, "payment-methods/{id}", "payment-methods/pm_aaaaaaaaaaaaaaaaaaaaaaaaaa",
-						"orders/{id}", "orders/ord_aaaaaaaaaaaaaaaaaaaaaaaaaa").Replace(path)
+						"orders/{id}", "orders/ord_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+						"sessions/{id}", "sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa").Replace(path)
 					res := s.do(req{method: method, path: path, token: token, body: matrixBody(pattern)})
 					ok := slices.Contains(allowed[pattern], caller)
 					switch {

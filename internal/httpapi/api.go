@@ -80,6 +80,8 @@ func (a *API) routes() []route {
 		r("POST /api/v1/auth/login", access.Public, a.login),
 		r("POST /api/v1/auth/logout", access.Authenticated, a.logout),
 		r("GET /api/v1/me", access.Authenticated, a.me),
+		r("GET /api/v1/me/sessions", access.Authenticated, a.listSessions),
+		r("DELETE /api/v1/me/sessions/{id}", access.Authenticated, a.revokeSession),
 		r("POST /api/v1/me/mfa/totp", access.Authenticated, a.enrollTOTP),
 		r("POST /api/v1/me/mfa/totp/confirm", access.Authenticated, a.confirmTOTP),
 		r("DELETE /api/v1/me/mfa/totp", access.Authenticated, a.disableTOTP),

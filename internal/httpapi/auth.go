@@ -108,3 +108,34 @@ func (a *API) setRoles(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, toUserJSON(u))
 	return nil
 }
+
+type sessionJSON struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"user_agent"`
+	Current    bool      `json:"current"`
+}
+
+func (a *API) listSessions(w http.ResponseWriter, r *http.Request) error {
+	ss, err := a.Identity.ListSessions(r.Context())
+	if err != nil {
+		return err
+	}
+	out := listJSON[sessionJSON]{Items: make([]sessionJSON, 0, len(ss))}
+	for _, s := range ss {
+		out.Items = append(out.Items, sessionJSON{ID: s.ID, CreatedAt: s.CreatedAt.UTC(), LastUsedAt: s.LastUsedAt.UTC(),
+			IP: s.IP, UserAgent: s.UserAgent, Current: s.Current})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) revokeSession(w http.ResponseWriter, r *http.Request) error {
+	if err := a.Identity.RevokeSession(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -46,6 +46,9 @@ paths={
      "401":resp("Unauthorized")},"LoginRequest",desc="An unknown email and a wrong password both answer 401 `invalid_credentials`, identically.")},
  "/api/v1/auth/logout":{"post":op("logout","End the current session at once","authenticated",{"204":{"description":"The session has ended."},"403":resp("Forbidden")})},
  "/api/v1/me":{"get":op("me","The caller's account","authenticated",{"200":js(ref("User"))})},
+ "/api/v1/me/sessions":{"get":op("listSessions","The caller's live sessions","authenticated",{"200":js(ref("SessionList"))})},
+ "/api/v1/me/sessions/{id}":{"delete":op("revokeSession","End one of the caller's sessions at once","authenticated",
+    {"204":{"description":"Ended."},"403":resp("Forbidden"),"404":resp("NotFound")},params=[idp],desc="Another user's session answers 404. Audited.")},
  "/api/v1/me/mfa/totp":{
     "post":op("enrollTOTP","Start TOTP enrolment: a new secret, pending until confirmed","authenticated",{"201":js(ref("TOTPEnrollment"),"Created"),"403":resp("Forbidden"),"409":resp("Conflict")},
       desc="The secret is shown once and kept encrypted. 409 when TOTP is already on."),
@@ -155,6 +158,10 @@ schemas={
    "shipping_address":ref("Address"),"created_at":{"type":"string","format":"date-time"}}},
  "OrderList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Order")},"next_cursor":{"type":"string"}}},
  "RefundRequest":{"type":"object","additionalProperties":False,"properties":{"amount":ref("Money")}},
+ "Session":{"type":"object","required":["id","created_at","last_used_at","ip","user_agent","current"],"properties":{
+   "id":{"type":"string","pattern":"^ses_"},"created_at":{"type":"string","format":"date-time"},"last_used_at":{"type":"string","format":"date-time"},
+   "ip":{"type":"string"},"user_agent":{"type":"string"},"current":{"type":"boolean"}}},
+ "SessionList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Session")}}},
  "TOTPEnrollment":{"type":"object","required":["secret","otpauth_url"],"properties":{"secret":{"type":"string","description":"Base32, for manual entry"},"otpauth_url":{"type":"string","description":"For a QR code"}}},
  "OTPRequest":{"type":"object","required":["otp"],"additionalProperties":False,"properties":{"otp":{"type":"string","description":"Six digits, or a recovery code (each works once)"}}},
  "FieldError":{"type":"object","required":["field","message"],"properties":{"field":{"type":"string"},"message":{"type":"string"}}},

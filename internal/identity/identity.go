@@ -89,6 +89,54 @@ type Store interface {
 	TouchSession(ctx context.Context, sessionID string, at time.Time) error
 	// DeleteSession ends a session; rec is appended when not nil.
 	DeleteSession(ctx context.Context, sessionID string, rec *audit.Record) error
+	// Sessions lists a user's sessions, newest first.
+	Sessions(ctx context.Context, userID string) ([]Session, error)
+	// DeleteUserSession ends one of the user's sessions; ErrSessionNotFound for
+	// another user's.
+	DeleteUserSession(ctx context.Context, userID, sessionID string, rec audit.Record) error
+}
+
+// ActionSessionRevoke is the audit action of ending a session from the list.
+const ActionSessionRevoke = "user.session_revoke"
+
+// SessionView is a session as its owner sees it.
+type SessionView struct {
+	Session
+	Current bool
+}
+
+// ListSessions returns the caller's live sessions.
+func (s *Service) ListSessions(ctx context.Context) ([]SessionView, error) {
+	p, err := access.Require(ctx, access.Authenticated)
+	if err != nil {
+		return nil, err
+	}
+	all, err := s.store.Sessions(ctx, p.UserID)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	idle, _ := s.timeouts.of(p.Roles)
+	now := s.now()
+	out := []SessionView{}
+	for _, sess := range all {
+		if now.Before(sess.ExpiresAt) && now.Before(sess.LastUsedAt.Add(idle)) {
+			out = append(out, SessionView{Session: sess, Current: sess.ID == p.SessionID})
+		}
+	}
+	return out, nil
+}
+
+// RevokeSession ends one of the caller's sessions at once.
+func (s *Service) RevokeSession(ctx context.Context, sessionID string) error {
+	p, err := access.Require(ctx, access.Authenticated)
+	if err != nil {
+		return err
+	}
+	if !id.Valid(id.Session, sessionID) {
+		return ErrSessionNotFound
+	}
+	rec := audit.New(ctx, s.now(), ActionSessionRevoke, p.UserID, audit.Success, "session="+sessionID)
+	return s.store.DeleteUserSession(ctx, p.UserID, sessionID, rec)
 }
 
 // Timeouts are the session limits for customers and for staff.

@@ -203,6 +203,41 @@ func (db *DB) DeleteSession(ctx context.Context, sessionID string, rec *audit.Re
 	})
 }
 
+// Sessions lists a user's sessions, newest first.
+func (db *DB) Sessions(ctx context.Context, userID string) ([]identity.Session, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, token_hash, user_id, created_at, last_used_at, expires_at, ip, user_agent
+		FROM sessions WHERE user_id = $1 ORDER BY created_at DESC, id`, userID)
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	defer rows.Close()
+	var out []identity.Session
+	for rows.Next() {
+		var s identity.Session
+		var created, used, expires int64
+		if err := rows.Scan(&s.ID, &s.TokenHash, &s.UserID, &created, &used, &expires, &s.IP, &s.UserAgent); err != nil {
+			return nil, fmt.Errorf("scan session: %w", err)
+		}
+		s.CreatedAt, s.LastUsedAt, s.ExpiresAt = fromMicros(created), fromMicros(used), fromMicros(expires)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// DeleteUserSession ends one of the user's sessions.
+func (db *DB) DeleteUserSession(ctx context.Context, userID, sessionID string, rec audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE id = $1 AND user_id = $2", sessionID, userID)
+		if err != nil {
+			return fmt.Errorf("delete session: %w", err)
+		}
+		if err := mustAffect(res, identity.ErrSessionNotFound); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+}
+
 // mustAffect returns notFound when res changed no row.
 func mustAffect(res sql.Result, notFound error) error {
 	n, err := res.RowsAffected()
