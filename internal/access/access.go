@@ -7,6 +7,7 @@ package access
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 )
@@ -78,6 +79,11 @@ type Principal struct {
 	UserID    string
 	SessionID string
 	Roles     []Role
+	// MFAEnabled says the account has a confirmed second factor; staff need one
+	// for every permission a role grants.
+	MFAEnabled bool
+	// AuthenticatedAt is when the session's login happened, for step-up.
+	AuthenticatedAt time.Time
 }
 
 // Can reports whether p holds perm. A nil principal holds only Public.
@@ -112,8 +118,19 @@ func PrincipalFrom(ctx context.Context) *Principal {
 	return p
 }
 
+// Codes of refusals that ask the caller to do something first.
+const (
+	CodeMFAEnrollmentRequired  = "mfa_enrollment_required"
+	CodeReauthenticationNeeded = "reauthentication_required"
+)
+
+// StepUpWindow is how recent a login must be for the most sensitive actions.
+const StepUpWindow = 5 * time.Minute
+
 // Require returns the caller when it holds perm, else an unauthenticated
-// (no caller) or forbidden *apperr.Error.
+// (no caller) or forbidden *apperr.Error. Staff without a confirmed second
+// factor hold no role permission at all (PCI DSS 8.4.2): they get
+// mfa_enrollment_required until they turn MFA on.
 func Require(ctx context.Context, perm Permission) (*Principal, error) {
 	p := PrincipalFrom(ctx)
 	if p == nil && perm != Public {
@@ -121,6 +138,23 @@ func Require(ctx context.Context, perm Permission) (*Principal, error) {
 	}
 	if !p.Can(perm) {
 		return nil, apperr.New(apperr.CodeForbidden, "you do not have permission for this action")
+	}
+	if perm != Public && perm != Authenticated && IsStaff(p.Roles) && !p.MFAEnabled {
+		return nil, apperr.New(CodeMFAEnrollmentRequired, "staff accounts need two-factor authentication: turn it on at /api/v1/me/mfa/totp")
+	}
+	return p, nil
+}
+
+// RequireRecent is Require for the most sensitive actions (role changes,
+// refunds, API keys, data export): the caller must also have logged in within
+// StepUpWindow of now, else reauthentication_required.
+func RequireRecent(ctx context.Context, perm Permission, now time.Time) (*Principal, error) {
+	p, err := Require(ctx, perm)
+	if err != nil {
+		return nil, err
+	}
+	if now.Sub(p.AuthenticatedAt) > StepUpWindow {
+		return nil, apperr.New(CodeReauthenticationNeeded, "log in again to confirm it is you; this action needs a login from the last five minutes")
 	}
 	return p, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 )
@@ -35,6 +36,8 @@ func TestAuditTrail(t *testing.T) {
 		want := []struct{ action, outcome, target string }{
 			{audit.ActionAdminCreate, audit.Success, ""},
 			{audit.ActionLogin, audit.Success, ""},
+			{identity.ActionMFAEnroll, audit.Success, ""},
+			{identity.ActionMFAConfirm, audit.Success, ""},
 			{audit.ActionRegister, audit.Success, u.ID},
 			{audit.ActionLogin, audit.Failure, u.ID},
 			{audit.ActionLogin, audit.Failure, ""},
@@ -61,8 +64,8 @@ func TestAuditTrail(t *testing.T) {
 				t.Errorf("record %d lacks request id or source IP: %+v", i+1, r)
 			}
 		}
-		if recs[0].Actor != audit.ActorSystem || recs[7].Actor == audit.ActorAnonymous || recs[3].Actor != audit.ActorAnonymous {
-			t.Errorf("actors: %s, %s, %s", recs[0].Actor, recs[7].Actor, recs[3].Actor)
+		if recs[0].Actor != audit.ActorSystem || recs[9].Actor == audit.ActorAnonymous || recs[5].Actor != audit.ActorAnonymous {
+			t.Errorf("actors: %s, %s, %s", recs[0].Actor, recs[9].Actor, recs[5].Actor)
 		}
 		if strings.Contains(fmt.Sprint(recs), "wrong wrong wrong") || strings.Contains(fmt.Sprint(recs), testPassword) {
 			t.Fatal("an audit record holds a password")
@@ -88,14 +91,14 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 		{"a record changed", []string{"UPDATE audit_records SET detail = 'nothing happened' WHERE seq = 3"}, "audit record 3:"},
 		{"a record's actor changed", []string{"UPDATE audit_records SET actor = 'usr_someoneelse' WHERE seq = 2"}, "audit record 2:"},
 		{"a record deleted", []string{"DELETE FROM audit_records WHERE seq = 2"}, "audit record 3:"},
-		{"the last record deleted", []string{"DELETE FROM audit_records WHERE seq = 5"}, "audit record 5:"},
+		{"the last record deleted", []string{"DELETE FROM audit_records WHERE seq = 7"}, "audit record 7:"},
 		{"a record inserted", []string{"UPDATE audit_records SET seq = seq + 100 WHERE seq >= 3", "UPDATE audit_records SET seq = seq - 99 WHERE seq >= 103",
 			"INSERT INTO audit_records (seq, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash) SELECT 3, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash FROM audit_records WHERE seq = 2"}, "audit record 3:"},
 	}
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		for _, tt := range tampers {
 			t.Run(tt.name, func(t *testing.T) {
-				// A fresh database per case, each with five records.
+				// A fresh database per case, each with seven records.
 				d := db
 				if d.Engine == "sqlite" {
 					d.DataDir = t.TempDir()
@@ -107,7 +110,7 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 				p := s.createProduct(admin, "T-1", 1)
 				s.must(200, req{method: "POST", path: "/api/v1/admin/products/" + p.ID + "/stock", token: admin, body: map[string]any{"delta": 1, "reason": "r"}})
 				s.must(200, req{method: "POST", path: "/api/v1/admin/products/" + p.ID + "/stock", token: admin, body: map[string]any{"delta": 1, "reason": "r"}})
-				if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 || !strings.Contains(out, "5 records") {
+				if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 || !strings.Contains(out, "7 records") {
 					t.Fatalf("before tampering: exit %d %s %s", code, out, errOut)
 				}
 

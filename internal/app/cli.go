@@ -252,7 +252,8 @@ func (a *App) SeedDemo(ctx context.Context) error {
 	if len(existing) > 0 {
 		return nil
 	}
-	system := access.WithPrincipal(ctx, &access.Principal{UserID: audit.ActorSystem, Roles: []access.Role{access.Catalog}})
+	// The server itself, not a person: it has no second factor to present.
+	system := access.WithPrincipal(ctx, &access.Principal{UserID: audit.ActorSystem, Roles: []access.Role{access.Catalog}, MFAEnabled: true})
 	cur := a.Catalog.Currency()
 	for _, p := range []catalog.NewProduct{
 		{SKU: "TEE-001", Name: "Bulwark T-shirt", Description: "Organic cotton, black.", Price: money.Money{Amount: 2500, Currency: cur}, Stock: 100},

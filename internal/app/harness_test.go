@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/bulwark-shop/bulwark/internal/app"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/logging"
@@ -66,6 +68,8 @@ type server struct {
 	Logs       *syncBuffer
 	Clock      *clock
 	client     *http.Client
+	// secrets holds the TOTP secret of every staff account the test made.
+	secrets map[string]string
 }
 
 // testConfig is the default configuration on db, on loopback ports chosen by the kernel.
@@ -260,7 +264,54 @@ func (s *server) createAdmin(email string) string {
 	if code != 0 {
 		s.t.Fatalf("admin create exited %d: %s", code, stderr)
 	}
-	return s.login(email, testPassword)
+	token := s.login(email, testPassword)
+	s.rememberSecret(email, s.enableMFA(token))
+	return token
+}
+
+func (s *server) rememberSecret(email, secret string) {
+	if s.secrets == nil {
+		s.secrets = map[string]string{}
+	}
+	s.secrets[email] = secret
+}
+
+// now is the server's clock: the test's settable one, or the real one for a
+// server in a process of its own.
+func (s *server) now() time.Time {
+	if s.Clock != nil {
+		return s.Clock.Now()
+	}
+	return time.Now()
+}
+
+// loginWithMFA logs in an account that has TOTP on, with the code of the next
+// time step (inside the accepted skew): the current step's code may have been
+// used to confirm enrolment, and each code works once.
+func (s *server) loginWithMFA(email, secret string) string {
+	s.t.Helper()
+	code, err := totp.GenerateCode(secret, s.now().Add(30*time.Second))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	var out struct{ Token string }
+	s.must(200, req{method: "POST", path: "/api/v1/auth/login",
+		body: map[string]string{"email": email, "password": testPassword, "otp": code}}).JSON(s.t, &out)
+	return out.Token
+}
+
+// enableMFA turns TOTP on for the token's account, as staff must before using
+// any staff route, and returns the secret.
+func (s *server) enableMFA(token string) string {
+	s.t.Helper()
+	var e struct{ Secret string }
+	s.must(201, req{method: "POST", path: "/api/v1/me/mfa/totp", token: token}).JSON(s.t, &e)
+	code, err := totp.GenerateCode(e.Secret, s.now())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.must(200, req{method: "POST", path: "/api/v1/me/mfa/totp/confirm", token: token, body: map[string]string{"otp": code}})
+	return e.Secret
 }
 
 // staff creates an account holding role and returns its token.
@@ -269,7 +320,9 @@ func (s *server) staff(adminToken, email, role string) string {
 	u := s.register(email)
 	s.must(200, req{method: "POST", path: "/api/v1/admin/users/" + u.ID + "/roles", token: adminToken,
 		body: map[string][]string{"roles": {role}}})
-	return s.login(email, testPassword)
+	token := s.login(email, testPassword)
+	s.rememberSecret(email, s.enableMFA(token))
+	return token
 }
 
 type product struct {

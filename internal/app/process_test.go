@@ -132,6 +132,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 			t.Fatal(errOut)
 		}
 		admin := first.login("crash-admin@example.com", testPassword)
+		adminSecret := first.enableMFA(admin)
 		p := first.createProduct(admin, "CRASH-1", initial)
 		type job struct {
 			who  shopper
@@ -206,10 +207,11 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 			}
 		}
 		// Stock and orders reconcile once abandoned reservations are released.
+		adminAgain := second.loginWithMFA("crash-admin@example.com", adminSecret)
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			var list struct{ Items []orderJSON }
-			second.must(200, req{method: "GET", path: "/api/v1/admin/orders?limit=100", token: second.login("crash-admin@example.com", testPassword)}).JSON(t, &list)
+			second.must(200, req{method: "GET", path: "/api/v1/admin/orders?limit=100", token: adminAgain}).JSON(t, &list)
 			sold := int64(0)
 			for _, o := range list.Items {
 				for _, it := range o.Items {
@@ -250,6 +252,7 @@ func TestNoOversellAcrossInstances(t *testing.T) {
 		t.Fatal(errOut)
 	}
 	admin := a.login("multi-admin@example.com", testPassword)
+	a.enableMFA(admin)
 	p := a.createProduct(admin, "MULTI-10", 10)
 	type attempt struct {
 		who  shopper

@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pquerna/otp/totp"
+
 	"github.com/bulwark-shop/bulwark/internal/app"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/logging"
@@ -180,6 +182,9 @@ func engine(ctx context.Context, o Options, name, dbURL, vaultURL string) ([]Res
 	if err != nil {
 		return nil, err
 	}
+	if err := s.enableMFA(admin); err != nil { // staff routes need a second factor
+		return nil, err
+	}
 	var prod struct{ ID string }
 	if err := s.call("POST", "/api/v1/admin/products", admin, nil, map[string]any{"sku": "BENCH-1", "name": "Bench", "description": "",
 		"price": map[string]any{"amount": 1000, "currency": cfg.Currency}, "stock": 1_000_000_000}, 201, &prod); err != nil {
@@ -292,6 +297,18 @@ func (s *session) call(method, path, token string, header map[string]string, bod
 		return json.Unmarshal(b, out)
 	}
 	return nil
+}
+
+func (s *session) enableMFA(token string) error {
+	var e struct{ Secret string }
+	if err := s.call("POST", "/api/v1/me/mfa/totp", token, nil, nil, 201, &e); err != nil {
+		return err
+	}
+	code, err := totp.GenerateCode(e.Secret, time.Now())
+	if err != nil {
+		return err
+	}
+	return s.call("POST", "/api/v1/me/mfa/totp/confirm", token, nil, map[string]string{"otp": code}, 200, nil)
 }
 
 func (s *session) login(email, password string) (string, error) {

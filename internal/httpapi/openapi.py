@@ -17,7 +17,7 @@ BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": res
 ROLES={"orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin"}
 def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
-       "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+".",
+       "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+"."+(" Staff need TOTP turned on (403 `mfa_enrollment_required`)." if perm not in ("public","authenticated") else ""),
        "security": [] if perm=="public" else AUTH, "responses": {}}
     if params: o["parameters"]=params
     if request:
@@ -70,7 +70,7 @@ paths={
     {"200":js(ref("Product")),"404":resp("NotFound"),"409":resp("Conflict")},"StockRequest",params=[idp],desc="Stock never goes below 0: 409 `insufficient_stock`.")},
  "/api/v1/admin/users/{id}/roles":{"post":op("setRoles","Replace a user's roles","roles:manage",
     {"200":js(ref("User")),"404":resp("NotFound"),"409":resp("Conflict")},"RolesRequest",params=[idp],
-    desc="Every account keeps `customer`. The user's sessions end. An admin cannot remove their own admin role (409 `cannot_demote_self`). Audited.")},
+    desc="Needs a login from the last five minutes (401 `reauthentication_required`). Every account keeps `customer`. The user's sessions end. An admin cannot remove their own admin role (409 `cannot_demote_self`). Audited.")},
 
  "/api/v1/carts":{"post":op("createCart","Start an empty cart","authenticated",{"201":js(ref("Cart"),"Created"),"403":resp("Forbidden")})},
  "/api/v1/carts/{id}":{"get":op("getCart","One of the caller's carts, priced from the catalog","authenticated",{"200":js(ref("Cart")),"404":resp("NotFound")},params=[idp],
@@ -94,7 +94,7 @@ paths={
  "/api/v1/admin/orders":{"get":op("listAllOrders","Every customer's orders","orders:read",{"200":js(ref("OrderList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},params=pagep)},
  "/api/v1/admin/orders/{id}/refund":{"post":op("refundOrder","Refund part or all of an order's capture","orders:refund",
     {"200":{**js(ref("Order")),"headers":{"Idempotent-Replayed":{"description":"`true` for a repeated key","schema":{"type":"string"}}}},"404":resp("NotFound"),"409":resp("Conflict")},
-    "RefundRequest",params=[idp,idemp],desc="The body is required; `{}` (no `amount`) refunds the rest. Never above what was captured: 409 `refund_exceeds_capture`. Audited.")},
+    "RefundRequest",params=[idp,idemp],desc="Needs a login from the last five minutes (401 `reauthentication_required`). The body is required; `{}` (no `amount`) refunds the rest. Never above what was captured: 409 `refund_exceeds_capture`. Audited.")},
 }
 ROLE_ENUM=["customer","support","catalog","fulfillment","finance","admin"]
 money={"type":"object","required":["amount","currency"],"additionalProperties":False,"properties":{
@@ -176,8 +176,8 @@ def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}
 responses={
  "BadRequest":prob("Malformed request: bad JSON, unknown field, duplicate key, wrong type, trailing data, invalid UTF-8, bad cursor.",["invalid_json","invalid_cursor","idempotency_key_required"]),
- "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials","mfa_required","invalid_otp"]),
- "Forbidden":prob("The caller's roles lack the permission, or a browser sent a cross-origin write.",["forbidden","cross_origin_rejected"]),
+ "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials","mfa_required","invalid_otp","reauthentication_required"]),
+ "Forbidden":prob("The caller's roles lack the permission, a staff account has no second factor yet, or a browser sent a cross-origin write.",["forbidden","mfa_enrollment_required","cross_origin_rejected"]),
  "NotFound":prob("No such resource, or one that belongs to someone else.",["not_found"]),
  "Conflict":prob("The request conflicts with the current state.",["conflict","email_taken","sku_taken","insufficient_stock","cannot_demote_self","out_of_stock","request_in_progress","refund_exceeds_capture"]),
  "PayloadTooLarge":prob("The body is larger than the limit (1 MiB by default).",["payload_too_large"]),

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 
+	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
@@ -39,9 +40,9 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case order.CodeIdempotencyKeyReused, order.CodeCartEmpty:
 		return http.StatusUnprocessableEntity
-	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials, identity.CodeMFARequired, identity.CodeInvalidOTP:
+	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials, identity.CodeMFARequired, identity.CodeInvalidOTP, access.CodeReauthenticationNeeded:
 		return http.StatusUnauthorized
-	case apperr.CodeForbidden, apperr.CodeCrossOrigin:
+	case apperr.CodeForbidden, apperr.CodeCrossOrigin, access.CodeMFAEnrollmentRequired:
 		return http.StatusForbidden
 	case apperr.CodeNotFound:
 		return http.StatusNotFound

@@ -367,7 +367,7 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*access.Princ
 			return nil, fmt.Errorf("touch session %s: %w", sess.ID, err)
 		}
 	}
-	return &access.Principal{UserID: u.ID, SessionID: sess.ID, Roles: u.Roles}, nil
+	return &access.Principal{UserID: u.ID, SessionID: sess.ID, Roles: u.Roles, MFAEnabled: u.MFAEnabled, AuthenticatedAt: sess.CreatedAt}, nil
 }
 
 // Logout ends the caller's session at once.
@@ -400,7 +400,7 @@ func (s *Service) Me(ctx context.Context) (User, error) {
 // user's sessions. Needs access.RolesManage; an admin cannot remove their own
 // admin role, so the shop never loses its last way in by accident.
 func (s *Service) SetRoles(ctx context.Context, userID string, names []string) (User, error) {
-	p, err := access.Require(ctx, access.RolesManage)
+	p, err := access.RequireRecent(ctx, access.RolesManage, s.now())
 	if err != nil {
 		return User{}, err
 	}

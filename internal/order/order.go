@@ -236,7 +236,7 @@ func (s *Service) Get(ctx context.Context, orderID string) (Order, error) {
 // Refund gives back amount (nil: everything not yet refunded) of an order's
 // capture. Idempotent by key per staff member; never above the capture. Needs access.Refund.
 func (s *Service) Refund(ctx context.Context, key, orderID string, amount *money.Money) (Order, bool, error) {
-	p, err := access.Require(ctx, access.Refund)
+	p, err := access.RequireRecent(ctx, access.Refund, s.now())
 	if err != nil {
 		return Order{}, false, err
 	}
