@@ -56,13 +56,20 @@ const (
 	OrdersRead Permission = "orders:read"
 	// Refund gives money back on an order.
 	Refund Permission = "orders:refund"
+	// KeysManage creates and revokes API keys.
+	KeysManage Permission = "keys:manage"
 )
+
+// KeyGrantable lists the permissions an API key may carry. The most sensitive
+// ones (roles, refunds, keys) need a person who logged in minutes ago, so no
+// key holds them.
+func KeyGrantable() []Permission { return []Permission{CatalogWrite, OrdersRead} }
 
 // grants is the one place that says which role holds which permission.
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund}
+		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, KeysManage}
 	case Catalog:
 		return []Permission{CatalogWrite}
 	case Support, Fulfillment:
@@ -84,6 +91,10 @@ type Principal struct {
 	MFAEnabled bool
 	// AuthenticatedAt is when the session's login happened, for step-up.
 	AuthenticatedAt time.Time
+	// KeyID is set when the caller is an API key; the key holds exactly
+	// KeyPermissions, whatever its creator's roles, and no account routes.
+	KeyID          string
+	KeyPermissions []Permission
 }
 
 // Can reports whether p holds perm. A nil principal holds only Public.
@@ -93,6 +104,9 @@ func (p *Principal) Can(perm Permission) bool {
 	}
 	if p == nil {
 		return false
+	}
+	if p.KeyID != "" {
+		return perm != Authenticated && slices.Contains(p.KeyPermissions, perm)
 	}
 	if perm == Authenticated {
 		return true
@@ -139,7 +153,7 @@ func Require(ctx context.Context, perm Permission) (*Principal, error) {
 	if !p.Can(perm) {
 		return nil, apperr.New(apperr.CodeForbidden, "you do not have permission for this action")
 	}
-	if perm != Public && perm != Authenticated && IsStaff(p.Roles) && !p.MFAEnabled {
+	if perm != Public && perm != Authenticated && p.KeyID == "" && IsStaff(p.Roles) && !p.MFAEnabled {
 		return nil, apperr.New(CodeMFAEnrollmentRequired, "staff accounts need two-factor authentication: turn it on at /api/v1/me/mfa/totp")
 	}
 	return p, nil

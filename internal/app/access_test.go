@@ -32,6 +32,9 @@ var allowed = map[string][]string{
 	"PATCH /api/v1/admin/products/{id}":         {"catalog", "admin"},
 	"POST /api/v1/admin/products/{id}/stock":    {"catalog", "admin"},
 	"POST /api/v1/admin/users/{id}/roles":       {"admin"},
+	"POST /api/v1/admin/api-keys":               {"admin"},
+	"GET /api/v1/admin/api-keys":                {"admin"},
+	"DELETE /api/v1/admin/api-keys/{id}":        {"admin"},
 	"POST /api/v1/carts":                        signedIn,
 	"GET /api/v1/carts/{id}":                    signedIn,
 	"PUT /api/v1/carts/{id}/items/{product_id}": signedIn,
@@ -98,7 +101,8 @@ func TestRoleMatrix(t *testing.T) {
 					path = strings.NewReplacer("products/{id}", "products/"+prod.ID, "users/{id}", "users/"+target.ID,
 						"carts/{id}", "carts/"+someCart.ID, "{product_id}", prod.ID, "payment-methods/{id}", "payment-methods/pm_aaaaaaaaaaaaaaaaaaaaaaaaaa",
 						"orders/{id}", "orders/ord_aaaaaaaaaaaaaaaaaaaaaaaaaa",
-						"sessions/{id}", "sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa").Replace(path)
+						"sessions/{id}", "sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+						"api-keys/{id}", "api-keys/key_aaaaaaaaaaaaaaaaaaaaaaaaaa").Replace(path)
 					res := s.do(req{method: method, path: path, token: token, body: matrixBody(pattern)})
 					ok := slices.Contains(allowed[pattern], caller)
 					switch {

@@ -61,6 +61,7 @@ type App struct {
 	redis    *redis.Client
 	Identity *identity.Service
 	MFA      *identity.MFA
+	Keys     *identity.Keys
 	Catalog  *catalog.Service
 	Carts    *cart.Service
 	Methods  *payment.Methods
@@ -113,6 +114,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		return nil, err
 	}
 	a.MFA = identity.NewMFA(db, db, mfaKeys, a.Trail, now)
+	a.Keys = identity.NewKeys(db, now)
 	var counters throttle.Store = throttle.NewMemory(now)
 	if a.redis != nil {
 		counters = throttle.NewRedis(a.redis, cfg.RedisKeyPrefix+"throttle:")
@@ -130,7 +132,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Orders = order.NewService(db, gateway, now)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.handler = httpapi.New(httpapi.Deps{
-		Identity: a.Identity, MFA: a.MFA, Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
+		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, Ready: a.ready,
 	})

@@ -37,6 +37,7 @@ const SessionCookie = "__Host-bulwark_session"
 type Deps struct {
 	Identity     *identity.Service
 	MFA          *identity.MFA
+	Keys         *identity.Keys
 	Catalog      *catalog.Service
 	Carts        *cart.Service
 	Methods      *payment.Methods
@@ -93,6 +94,9 @@ func (a *API) routes() []route {
 		r("POST /api/v1/admin/products/{id}/stock", access.CatalogWrite, a.adjustStock),
 
 		r("POST /api/v1/admin/users/{id}/roles", access.RolesManage, a.setRoles),
+		r("POST /api/v1/admin/api-keys", access.KeysManage, a.createKey),
+		r("GET /api/v1/admin/api-keys", access.KeysManage, a.listKeys),
+		r("DELETE /api/v1/admin/api-keys/{id}", access.KeysManage, a.revokeKey),
 
 		r("POST /api/v1/carts", access.Authenticated, a.createCart),
 		r("GET /api/v1/carts/{id}", access.Authenticated, a.getCart),
@@ -163,7 +167,11 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request, perm access.Perm
 	if !ok {
 		return r, apperr.New(apperr.CodeUnauthenticated, "authentication required")
 	}
-	p, err := a.Identity.Authenticate(r.Context(), token)
+	authenticate := a.Identity.Authenticate
+	if strings.HasPrefix(token, identity.KeyPrefix) {
+		authenticate = a.Keys.Authenticate
+	}
+	p, err := authenticate(r.Context(), token)
 	if err != nil {
 		if apperr.Code(err) == apperr.CodeUnauthenticated {
 			clearSessionCookie(w)

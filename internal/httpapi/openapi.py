@@ -14,7 +14,7 @@ def body(name):
     return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 AUTH=[{"bearerAuth": []}, {"sessionCookie": []}]
 BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": resp("UnsupportedMediaType"), "422": resp("Unprocessable")}
-ROLES={"orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin"}
+ROLES={"keys:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin"}
 def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
        "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+"."+(" Staff need TOTP turned on (403 `mfa_enrollment_required`)." if perm not in ("public","authenticated") else ""),
@@ -72,6 +72,11 @@ paths={
     {"200":js(ref("User")),"404":resp("NotFound"),"409":resp("Conflict")},"RolesRequest",params=[idp],
     desc="Needs a login from the last five minutes (401 `reauthentication_required`). Every account keeps `customer`. The user's sessions end. An admin cannot remove their own admin role (409 `cannot_demote_self`). Audited.")},
 
+ "/api/v1/admin/api-keys":{
+    "post":op("createAPIKey","Create an API key for an integration","keys:manage",{"201":js(ref("APIKeyCreated"),"Created; the key is shown this once")},"APIKeyRequest",
+      desc="Needs a login from the last five minutes. A key carries only permissions its creator holds and keys may carry (catalog:write, orders:read), expires within a year, and is kept only as a hash. Use it as `Authorization: Bearer bwk_...`."),
+    "get":op("listAPIKeys","Every API key (never the keys themselves)","keys:manage",{"200":js(ref("APIKeyList"))})},
+ "/api/v1/admin/api-keys/{id}":{"delete":op("revokeAPIKey","Revoke an API key at once","keys:manage",{"204":{"description":"Revoked."},"404":resp("NotFound")},params=[idp])},
  "/api/v1/carts":{"post":op("createCart","Start an empty cart","authenticated",{"201":js(ref("Cart"),"Created"),"403":resp("Forbidden")})},
  "/api/v1/carts/{id}":{"get":op("getCart","One of the caller's carts, priced from the catalog","authenticated",{"200":js(ref("Cart")),"404":resp("NotFound")},params=[idp],
     desc="Another customer's cart answers 404, like one that does not exist.")},
@@ -158,6 +163,15 @@ schemas={
    "shipping_address":ref("Address"),"created_at":{"type":"string","format":"date-time"}}},
  "OrderList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Order")},"next_cursor":{"type":"string"}}},
  "RefundRequest":{"type":"object","additionalProperties":False,"properties":{"amount":ref("Money")}},
+ "APIKey":{"type":"object","required":["id","name","permissions","created_at","expires_at"],"properties":{
+   "id":{"type":"string","pattern":"^key_"},"name":{"type":"string"},"permissions":{"type":"array","items":{"type":"string","enum":["catalog:write","orders:read"]}},
+   "created_at":{"type":"string","format":"date-time"},"expires_at":{"type":"string","format":"date-time"},
+   "last_used_at":{"type":"string","format":"date-time"},"revoked_at":{"type":"string","format":"date-time"}}},
+ "APIKeyCreated":{"allOf":[ref("APIKey"),{"type":"object","required":["key"],"properties":{"key":{"type":"string","pattern":"^bwk_"}}}]},
+ "APIKeyList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("APIKey")}}},
+ "APIKeyRequest":{"type":"object","required":["name","permissions","expires_at"],"additionalProperties":False,"properties":{
+   "name":text(1,100),"permissions":{"type":"array","minItems":1,"items":{"type":"string","enum":["catalog:write","orders:read"]}},
+   "expires_at":{"type":"string","format":"date-time"}}},
  "Session":{"type":"object","required":["id","created_at","last_used_at","ip","user_agent","current"],"properties":{
    "id":{"type":"string","pattern":"^ses_"},"created_at":{"type":"string","format":"date-time"},"last_used_at":{"type":"string","format":"date-time"},
    "ip":{"type":"string"},"user_agent":{"type":"string"},"current":{"type":"boolean"}}},

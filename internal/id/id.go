@@ -20,6 +20,7 @@ const (
 	Order         = "ord_"
 	Refund        = "ref_"
 	Request       = "req_"
+	APIKey        = "key_"
 )
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
