@@ -3,6 +3,7 @@ package access_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
@@ -11,7 +12,13 @@ import (
 func TestRequire(t *testing.T) {
 	ctx := context.Background()
 	as := func(roles ...access.Role) context.Context {
+		return access.WithPrincipal(ctx, &access.Principal{UserID: "usr_x", Roles: roles, MFAEnabled: true})
+	}
+	noMFA := func(roles ...access.Role) context.Context {
 		return access.WithPrincipal(ctx, &access.Principal{UserID: "usr_x", Roles: roles})
+	}
+	key := func(perms ...access.Permission) context.Context {
+		return access.WithPrincipal(ctx, &access.Principal{UserID: "key_x", KeyID: "key_x", KeyPermissions: perms})
 	}
 	tests := []struct {
 		name string
@@ -29,6 +36,12 @@ func TestRequire(t *testing.T) {
 		{"support may not write the catalog", as(access.Support), access.CatalogWrite, apperr.CodeForbidden},
 		{"admin may manage roles", as(access.Admin), access.RolesManage, ""},
 		{"an unknown permission is denied even to admin", as(access.Admin), access.Permission("orders:delete"), apperr.CodeForbidden},
+		{"staff without MFA hold no role permission", noMFA(access.Customer, access.Admin), access.RolesManage, access.CodeMFAEnrollmentRequired},
+		{"staff without MFA still use their own account", noMFA(access.Customer, access.Admin), access.Authenticated, ""},
+		{"a customer needs no MFA", noMFA(access.Customer), access.Authenticated, ""},
+		{"a key holds its permission", key(access.CatalogWrite), access.CatalogWrite, ""},
+		{"a key holds nothing else", key(access.CatalogWrite), access.OrdersRead, apperr.CodeForbidden},
+		{"a key is no account", key(access.CatalogWrite), access.Authenticated, apperr.CodeForbidden},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,5 +63,18 @@ func TestIsStaff(t *testing.T) {
 	}
 	if !access.IsStaff([]access.Role{access.Customer, access.Support}) {
 		t.Fatal("support is staff")
+	}
+}
+
+func TestRequireRecent(t *testing.T) {
+	now := time.Now()
+	at := func(loggedIn time.Time) context.Context {
+		return access.WithPrincipal(context.Background(), &access.Principal{UserID: "usr_x", Roles: []access.Role{access.Admin}, MFAEnabled: true, AuthenticatedAt: loggedIn})
+	}
+	if _, err := access.RequireRecent(at(now.Add(-4*time.Minute)), access.RolesManage, now); err != nil {
+		t.Fatalf("login four minutes ago: %v", err)
+	}
+	if _, err := access.RequireRecent(at(now.Add(-6*time.Minute)), access.RolesManage, now); apperr.Code(err) != access.CodeReauthenticationNeeded {
+		t.Fatalf("login six minutes ago: %v", err)
 	}
 }
