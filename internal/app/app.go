@@ -28,6 +28,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/keys"
+	"github.com/bulwark-shop/bulwark/internal/mail"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/store"
@@ -50,6 +51,8 @@ const (
 const (
 	VaultKeysetFile = "vault-keyset.json"
 	MFAKeysetFile   = "mfa-keyset.json"
+	// OutboxDir holds mail as files when no SMTP server is configured.
+	OutboxDir = "outbox"
 )
 
 // App is a wired Bulwark.
@@ -62,6 +65,7 @@ type App struct {
 	Identity *identity.Service
 	MFA      *identity.MFA
 	Keys     *identity.Keys
+	Resets   *identity.Resets
 	Catalog  *catalog.Service
 	Carts    *cart.Service
 	Methods  *payment.Methods
@@ -115,6 +119,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	a.MFA = identity.NewMFA(db, db, mfaKeys, a.Trail, now)
 	a.Keys = identity.NewKeys(db, now)
+	outbox, err := mail.NewDir(filepath.Join(cfg.DataDir, OutboxDir), cfg.MailFrom, now)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Resets = identity.NewResets(db, db, hasher, outbox, cfg.PublicURL, now, log)
 	var counters throttle.Store = throttle.NewMemory(now)
 	if a.redis != nil {
 		counters = throttle.NewRedis(a.redis, cfg.RedisKeyPrefix+"throttle:")
@@ -132,7 +142,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Orders = order.NewService(db, gateway, now)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.handler = httpapi.New(httpapi.Deps{
-		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
+		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, Ready: a.ready,
 	})

@@ -49,6 +49,8 @@ func Settings() []Setting {
 		{Name: "vault-database-url", Secret: true, Usage: "postgres:// URL of the card vault's own database (another database or schema); required with database-url; empty means vault.db in the data directory"},
 		{Name: "redis-url", Secret: true, Usage: "redis:// URL of a Redis server shared by instances (login throttling and lockout); checked by /readyz"},
 		{Name: "redis-key-prefix", Default: "bulwark:", Usage: "prefix of every Redis key, so shops or test runs can share one server"},
+		{Name: "public-url", Default: "http://127.0.0.1:8080", Usage: "the storefront's address, for links in mail (password reset)"},
+		{Name: "mail-from", Default: "Bulwark <no-reply@localhost>", Usage: "sender of the shop's mail; without SMTP, mail is written to data-dir/outbox"},
 		{Name: "currency", Default: "EUR", Usage: "ISO 4217 code of the shop's currency"},
 		{Name: "max-body-bytes", Default: "1048576", Usage: "largest request body accepted (413 past it)"},
 		{Name: "session-idle-timeout", Default: "168h", Usage: "a customer session ends after this long unused"},
@@ -74,7 +76,10 @@ type Config struct {
 	RedisURL         string
 	RedisKeyPrefix   string
 	Currency         string
-	MaxBodyBytes     int64
+	// PublicURL is where links in mail point; MailFrom signs the mail.
+	PublicURL    string
+	MailFrom     string
+	MaxBodyBytes int64
 	// Session limits, for customers and for staff.
 	SessionIdle          time.Duration
 	SessionAbsolute      time.Duration
@@ -288,6 +293,8 @@ func parse(v map[string]string) (Config, error) {
 		RedisURL:             v["redis-url"],
 		RedisKeyPrefix:       v["redis-key-prefix"],
 		Currency:             v["currency"],
+		PublicURL:            v["public-url"],
+		MailFrom:             v["mail-from"],
 		SessionIdle:          duration("session-idle-timeout"),
 		SessionAbsolute:      duration("session-absolute-timeout"),
 		StaffSessionIdle:     duration("staff-session-idle-timeout"),
@@ -333,6 +340,12 @@ func parse(v map[string]string) (Config, error) {
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		errs = append(errs, errors.New("redis-url: want a redis:// or rediss:// URL"))
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		errs = append(errs, errors.New("public-url: want an http:// or https:// URL"))
+	}
+	if strings.ContainsAny(c.MailFrom, "\r\n") || c.MailFrom == "" {
+		errs = append(errs, errors.New("mail-from: want one line such as Shop <shop@example.com>"))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -38,6 +38,7 @@ type Deps struct {
 	Identity     *identity.Service
 	MFA          *identity.MFA
 	Keys         *identity.Keys
+	Resets       *identity.Resets
 	Catalog      *catalog.Service
 	Carts        *cart.Service
 	Methods      *payment.Methods
@@ -80,6 +81,8 @@ func (a *API) routes() []route {
 		r("POST /api/v1/auth/register", access.Public, a.register),
 		r("POST /api/v1/auth/login", access.Public, a.login),
 		r("POST /api/v1/auth/logout", access.Authenticated, a.logout),
+		r("POST /api/v1/auth/password-reset", access.Public, a.requestReset),
+		r("POST /api/v1/auth/password-reset/confirm", access.Public, a.confirmReset),
 		r("GET /api/v1/me", access.Authenticated, a.me),
 		r("GET /api/v1/me/sessions", access.Authenticated, a.listSessions),
 		r("DELETE /api/v1/me/sessions/{id}", access.Authenticated, a.revokeSession),

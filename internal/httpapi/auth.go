@@ -139,3 +139,34 @@ func (a *API) revokeSession(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+type resetRequest struct {
+	Email string `json:"email"`
+}
+
+func (a *API) requestReset(w http.ResponseWriter, r *http.Request) error {
+	var req resetRequest
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	a.Resets.Request(r.Context(), req.Email)
+	w.WriteHeader(http.StatusAccepted)
+	return nil
+}
+
+type resetConfirmRequest struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
+}
+
+func (a *API) confirmReset(w http.ResponseWriter, r *http.Request) error {
+	var req resetConfirmRequest
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if err := a.Resets.Confirm(r.Context(), req.Token, req.Password); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

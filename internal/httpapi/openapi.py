@@ -44,6 +44,10 @@ paths={
  "/api/v1/auth/login":{"post":op("login","Sign in and start a session","public",
     {"200":{**js(ref("LoginResponse")),"headers":{"Set-Cookie":{"description":"`__Host-bulwark_session` (HttpOnly, Secure, SameSite=Lax, Path=/) holding the same token","schema":{"type":"string"}}}},
      "401":resp("Unauthorized")},"LoginRequest",desc="An unknown email and a wrong password both answer 401 `invalid_credentials`, identically.")},
+ "/api/v1/auth/password-reset":{"post":op("requestPasswordReset","Mail a reset link, if the account exists","public",
+    {"202":{"description":"Accepted, whether or not the account exists."}},"ResetRequest",desc="The same answer, as fast, for any email; the link works once, for 30 minutes.")},
+ "/api/v1/auth/password-reset/confirm":{"post":op("confirmPasswordReset","Set a new password with a reset token; ends every session","public",
+    {"204":{"description":"Password set; every session of the account ended."}},"ResetConfirmRequest",desc="An unknown, used or expired token: 400 `invalid_reset_token`.")},
  "/api/v1/auth/logout":{"post":op("logout","End the current session at once","authenticated",{"204":{"description":"The session has ended."},"403":resp("Forbidden")})},
  "/api/v1/me":{"get":op("me","The caller's account","authenticated",{"200":js(ref("User"))})},
  "/api/v1/me/sessions":{"get":op("listSessions","The caller's live sessions","authenticated",{"200":js(ref("SessionList"))})},
@@ -172,6 +176,8 @@ schemas={
  "APIKeyRequest":{"type":"object","required":["name","permissions","expires_at"],"additionalProperties":False,"properties":{
    "name":text(1,100),"permissions":{"type":"array","minItems":1,"items":{"type":"string","enum":["catalog:write","orders:read"]}},
    "expires_at":{"type":"string","format":"date-time"}}},
+ "ResetRequest":{"type":"object","required":["email"],"additionalProperties":False,"properties":{"email":{"type":"string"}}},
+ "ResetConfirmRequest":{"type":"object","required":["token","password"],"additionalProperties":False,"properties":{"token":{"type":"string","pattern":"^bwr_"},"password":{"type":"string","minLength":12,"maxLength":256}}},
  "Session":{"type":"object","required":["id","created_at","last_used_at","ip","user_agent","current"],"properties":{
    "id":{"type":"string","pattern":"^ses_"},"created_at":{"type":"string","format":"date-time"},"last_used_at":{"type":"string","format":"date-time"},
    "ip":{"type":"string"},"user_agent":{"type":"string"},"current":{"type":"boolean"}}},
@@ -189,7 +195,7 @@ schemas={
 def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}
 responses={
- "BadRequest":prob("Malformed request: bad JSON, unknown field, duplicate key, wrong type, trailing data, invalid UTF-8, bad cursor.",["invalid_json","invalid_cursor","idempotency_key_required"]),
+ "BadRequest":prob("Malformed request: bad JSON, unknown field, duplicate key, wrong type, trailing data, invalid UTF-8, bad cursor.",["invalid_json","invalid_cursor","idempotency_key_required","invalid_reset_token"]),
  "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials","mfa_required","invalid_otp","reauthentication_required"]),
  "Forbidden":prob("The caller's roles lack the permission, a staff account has no second factor yet, or a browser sent a cross-origin write.",["forbidden","mfa_enrollment_required","cross_origin_rejected"]),
  "NotFound":prob("No such resource, or one that belongs to someone else.",["not_found"]),
