@@ -47,3 +47,31 @@ func TestSessionsListAndRevoke(t *testing.T) {
 		}
 	})
 }
+
+func TestPasswordChangeEndsOtherSessions(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		s.register("changer@example.com")
+		here := s.login("changer@example.com", testPassword)
+		elsewhere := s.from("127.0.0.2").login("changer@example.com", testPassword)
+		change := func(current, next string) response {
+			return s.do(req{method: "PUT", path: "/api/v1/me/password", token: here, body: map[string]string{"current_password": current, "new_password": next}})
+		}
+		if res := change("not the current one", "a new long passphrase"); res.Status != 401 {
+			t.Fatalf("wrong current password = %d", res.Status)
+		}
+		if res := change(testPassword, "short"); res.Status != 422 {
+			t.Fatalf("weak new password = %d", res.Status)
+		}
+		s.must(200, req{method: "GET", path: "/api/v1/me", token: elsewhere}) // nothing changed yet
+		if res := change(testPassword, "a new long passphrase"); res.Status != 204 {
+			t.Fatalf("change = %d %s", res.Status, res.Body)
+		}
+		s.must(200, req{method: "GET", path: "/api/v1/me", token: here})
+		s.must(401, req{method: "GET", path: "/api/v1/me", token: elsewhere})
+		s.login("changer@example.com", "a new long passphrase")
+		if s.countAudit("user.password_change") != 1 {
+			t.Fatal("the change was not audited")
+		}
+	})
+}

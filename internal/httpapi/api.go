@@ -84,6 +84,7 @@ func (a *API) routes() []route {
 		r("POST /api/v1/auth/password-reset", access.Public, a.requestReset),
 		r("POST /api/v1/auth/password-reset/confirm", access.Public, a.confirmReset),
 		r("GET /api/v1/me", access.Authenticated, a.me),
+		r("PUT /api/v1/me/password", access.Authenticated, a.changePassword),
 		r("GET /api/v1/me/sessions", access.Authenticated, a.listSessions),
 		r("DELETE /api/v1/me/sessions/{id}", access.Authenticated, a.revokeSession),
 		r("POST /api/v1/me/mfa/totp", access.Authenticated, a.enrollTOTP),

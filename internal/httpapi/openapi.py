@@ -50,6 +50,8 @@ paths={
     {"204":{"description":"Password set; every session of the account ended."}},"ResetConfirmRequest",desc="An unknown, used or expired token: 400 `invalid_reset_token`.")},
  "/api/v1/auth/logout":{"post":op("logout","End the current session at once","authenticated",{"204":{"description":"The session has ended."},"403":resp("Forbidden")})},
  "/api/v1/me":{"get":op("me","The caller's account","authenticated",{"200":js(ref("User"))})},
+ "/api/v1/me/password":{"put":op("changePassword","Change the caller's password; ends every other session","authenticated",
+    {"204":{"description":"Changed; other sessions ended."},"403":resp("Forbidden")},"PasswordChangeRequest",desc="A wrong current password: 401 `invalid_credentials`; a weak new one: 422 `weak_password`.")},
  "/api/v1/me/sessions":{"get":op("listSessions","The caller's live sessions","authenticated",{"200":js(ref("SessionList"))})},
  "/api/v1/me/sessions/{id}":{"delete":op("revokeSession","End one of the caller's sessions at once","authenticated",
     {"204":{"description":"Ended."},"403":resp("Forbidden"),"404":resp("NotFound")},params=[idp],desc="Another user's session answers 404. Audited.")},
@@ -178,6 +180,8 @@ schemas={
    "expires_at":{"type":"string","format":"date-time"}}},
  "ResetRequest":{"type":"object","required":["email"],"additionalProperties":False,"properties":{"email":{"type":"string"}}},
  "ResetConfirmRequest":{"type":"object","required":["token","password"],"additionalProperties":False,"properties":{"token":{"type":"string","pattern":"^bwr_"},"password":{"type":"string","minLength":12,"maxLength":256}}},
+ "PasswordChangeRequest":{"type":"object","required":["current_password","new_password"],"additionalProperties":False,"properties":{
+   "current_password":{"type":"string"},"new_password":{"type":"string","minLength":12,"maxLength":256}}},
  "Session":{"type":"object","required":["id","created_at","last_used_at","ip","user_agent","current"],"properties":{
    "id":{"type":"string","pattern":"^ses_"},"created_at":{"type":"string","format":"date-time"},"last_used_at":{"type":"string","format":"date-time"},
    "ip":{"type":"string"},"user_agent":{"type":"string"},"current":{"type":"boolean"}}},

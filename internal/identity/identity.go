@@ -80,6 +80,8 @@ type Store interface {
 	UserByEmail(ctx context.Context, email string) (User, error)    // ErrNotFound
 	UserByID(ctx context.Context, id string) (User, error)          // ErrNotFound
 	SetPasswordHash(ctx context.Context, userID, hash string) error
+	// ChangePassword sets the hash and ends every session of the user but keep, with rec.
+	ChangePassword(ctx context.Context, userID, hash, keepSessionID string, rec audit.Record) error
 	// SetRoles replaces the user's roles and ends all the user's sessions, so a
 	// privilege change takes effect at once.
 	SetRoles(ctx context.Context, userID string, roles []access.Role, rec audit.Record) (User, error)
@@ -94,6 +96,42 @@ type Store interface {
 	// DeleteUserSession ends one of the user's sessions; ErrSessionNotFound for
 	// another user's.
 	DeleteUserSession(ctx context.Context, userID, sessionID string, rec audit.Record) error
+}
+
+// ActionPasswordChange is the audit action of a password change.
+const ActionPasswordChange = "user.password_change"
+
+// ChangePassword sets a new password for the caller, who proves it is them
+// with the current one, and ends every other session of the account.
+func (s *Service) ChangePassword(ctx context.Context, current, next string) error {
+	p, err := access.Require(ctx, access.Authenticated)
+	if err != nil {
+		return err
+	}
+	u, err := s.store.UserByID(ctx, p.UserID)
+	if err != nil {
+		return fmt.Errorf("change password: %w", err)
+	}
+	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
+	if err != nil {
+		return fmt.Errorf("verify password of %s: %w", u.ID, err)
+	}
+	if !ok {
+		return &apperr.Error{Code: apperr.CodeInvalidCredentials, Message: "the current password is wrong"}
+	}
+	if err := password.CheckPolicy(next); err != nil {
+		var pe *password.PolicyError
+		if errors.As(err, &pe) {
+			return &apperr.Error{Code: apperr.CodeWeakPassword, Message: pe.Reason, Fields: []apperr.FieldError{{Field: "new_password", Message: pe.Reason}}}
+		}
+		return err
+	}
+	h, err := s.hasher.Hash(ctx, next)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	rec := audit.New(ctx, s.now(), ActionPasswordChange, u.ID, audit.Success, "other sessions ended")
+	return s.store.ChangePassword(ctx, u.ID, h, p.SessionID, rec)
 }
 
 // ActionSessionRevoke is the audit action of ending a session from the list.

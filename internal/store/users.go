@@ -118,6 +118,23 @@ func (db *DB) SetPasswordHash(ctx context.Context, userID, hash string) error {
 	})
 }
 
+// ChangePassword sets the hash and ends every session but keep.
+func (db *DB) ChangePassword(ctx context.Context, userID, hash, keepSessionID string, rec audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3", hash, micros(rec.Time), userID)
+		if err != nil {
+			return fmt.Errorf("set password: %w", err)
+		}
+		if err := mustAffect(res, identity.ErrNotFound); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE user_id = $1 AND id <> $2", userID, keepSessionID); err != nil {
+			return fmt.Errorf("end other sessions: %w", err)
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+}
+
 // SetRoles replaces the user's roles and deletes the user's sessions.
 func (db *DB) SetRoles(ctx context.Context, userID string, roles []access.Role, rec audit.Record) (identity.User, error) {
 	var u identity.User
