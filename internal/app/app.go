@@ -119,7 +119,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	a.MFA = identity.NewMFA(db, db, mfaKeys, a.Trail, now)
 	a.Keys = identity.NewKeys(db, now)
-	outbox, err := mail.NewDir(filepath.Join(cfg.DataDir, OutboxDir), cfg.MailFrom, now)
+	var outbox mail.Sender
+	if cfg.SMTPURL != "" {
+		outbox, err = mail.NewSMTP(cfg.SMTPURL, cfg.SMTPCAFile, cfg.MailFrom, now)
+	} else {
+		outbox, err = mail.NewDir(filepath.Join(cfg.DataDir, OutboxDir), cfg.MailFrom, now)
+	}
 	if err != nil {
 		a.Close()
 		return nil, err

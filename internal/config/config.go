@@ -51,6 +51,8 @@ func Settings() []Setting {
 		{Name: "redis-key-prefix", Default: "bulwark:", Usage: "prefix of every Redis key, so shops or test runs can share one server"},
 		{Name: "public-url", Default: "http://127.0.0.1:8080", Usage: "the storefront's address, for links in mail (password reset)"},
 		{Name: "mail-from", Default: "Bulwark <no-reply@localhost>", Usage: "sender of the shop's mail; without SMTP, mail is written to data-dir/outbox"},
+		{Name: "smtp-url", Secret: true, Usage: "smtp://user:password@host:port of the mail server (STARTTLS required); empty writes mail to data-dir/outbox"},
+		{Name: "smtp-ca-file", Usage: "PEM roots to trust for the SMTP server instead of the system's"},
 		{Name: "currency", Default: "EUR", Usage: "ISO 4217 code of the shop's currency"},
 		{Name: "max-body-bytes", Default: "1048576", Usage: "largest request body accepted (413 past it)"},
 		{Name: "session-idle-timeout", Default: "168h", Usage: "a customer session ends after this long unused"},
@@ -76,6 +78,8 @@ type Config struct {
 	RedisURL         string
 	RedisKeyPrefix   string
 	Currency         string
+	SMTPURL          string
+	SMTPCAFile       string
 	// PublicURL is where links in mail point; MailFrom signs the mail.
 	PublicURL    string
 	MailFrom     string
@@ -294,6 +298,8 @@ func parse(v map[string]string) (Config, error) {
 		RedisKeyPrefix:       v["redis-key-prefix"],
 		Currency:             v["currency"],
 		PublicURL:            v["public-url"],
+		SMTPURL:              v["smtp-url"],
+		SMTPCAFile:           v["smtp-ca-file"],
 		MailFrom:             v["mail-from"],
 		SessionIdle:          duration("session-idle-timeout"),
 		SessionAbsolute:      duration("session-absolute-timeout"),

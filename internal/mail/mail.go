@@ -1,7 +1,6 @@
-// Package mail sends the shop's messages to people. In development (no SMTP
-// server configured) the outbox is a directory of .eml files under the data
-// directory that a developer can open; delivery over SMTP comes with its
-// configuration.
+// Package mail sends the shop's messages to people: over SMTP with STARTTLS
+// when a server is configured, otherwise into a directory of .eml files under
+// the data directory that a developer can open.
 package mail
 
 import (
@@ -46,17 +45,25 @@ func NewDir(path, from string, now func() time.Time) (*Dir, error) {
 // headerSafe refuses header injection: no line breaks in header values.
 func headerSafe(s string) bool { return !strings.ContainsAny(s, "\r\n") }
 
-// Send writes m as an RFC 5322 message file.
+// format renders m as an RFC 5322 message, refusing header injection.
+func format(from string, m Message, now time.Time) ([]byte, error) {
+	if !headerSafe(from) || !headerSafe(m.To) || !headerSafe(m.Subject) {
+		return nil, fmt.Errorf("mail header holds a line break")
+	}
+	return []byte("From: " + from + "\r\nTo: " + m.To + "\r\nSubject: " + m.Subject + "\r\nDate: " + now.UTC().Format(time.RFC1123Z) +
+		"\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + strings.ReplaceAll(m.Body, "\n", "\r\n")), nil
+}
+
+// Send writes m as a message file.
 func (d *Dir) Send(_ context.Context, m Message) error {
-	if !headerSafe(m.To) || !headerSafe(m.Subject) {
-		return fmt.Errorf("mail header holds a line break")
+	msg, err := format(d.from, m, d.now())
+	if err != nil {
+		return err
 	}
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := d.now().UTC().Format("20060102T150405.000000000") + "-" + hex.EncodeToString(b[:]) + ".eml"
-	msg := "From: " + d.from + "\r\nTo: " + m.To + "\r\nSubject: " + m.Subject + "\r\nDate: " + d.now().UTC().Format(time.RFC1123Z) +
-		"\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + strings.ReplaceAll(m.Body, "\n", "\r\n")
-	if err := os.WriteFile(filepath.Join(d.path, name), []byte(msg), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(d.path, name), msg, 0o600); err != nil {
 		return fmt.Errorf("write mail to outbox: %w", err)
 	}
 	return nil
