@@ -65,6 +65,51 @@ const (
 // key holds them.
 func KeyGrantable() []Permission { return []Permission{CatalogWrite, OrdersRead} }
 
+// OrderView is how much of an order a caller may see (need to know; see
+// docs/ACCESS.md).
+type OrderView int
+
+// The order views, from least to most.
+const (
+	// OrderFulfillment: status, items (no prices) and the shipping address.
+	OrderFulfillment OrderView = iota + 1
+	// OrderFinance: status, items, amounts, refunds and payment brand/last4; no
+	// address, no contact data.
+	OrderFinance
+	// OrderOwner: everything about one's own order.
+	OrderOwner
+	// OrderSupport: everything, with the customer's contact data; payment never
+	// beyond brand and last four digits (no role ever sees more).
+	OrderSupport
+)
+
+// OrderViewFor returns the view of another customer's order that p's roles
+// allow, the widest of them. Callers of customer routes see their own orders
+// with OrderOwner.
+func OrderViewFor(p *Principal) OrderView {
+	if p == nil {
+		return 0
+	}
+	if p.KeyID != "" {
+		if slices.Contains(p.KeyPermissions, OrdersRead) {
+			return OrderFulfillment // integrations ship orders; they see no contact data or money
+		}
+		return 0
+	}
+	var v OrderView
+	for _, r := range p.Roles {
+		switch r {
+		case Admin, Support:
+			v = max(v, OrderSupport)
+		case Finance:
+			v = max(v, OrderFinance)
+		case Fulfillment:
+			v = max(v, OrderFulfillment)
+		}
+	}
+	return v
+}
+
 // grants is the one place that says which role holds which permission.
 func grants(r Role) []Permission {
 	switch r {

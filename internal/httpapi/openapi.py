@@ -160,9 +160,11 @@ schemas={
  "CheckoutRequest":{"type":"object","required":["cart_id","payment_method","cvc","shipping_address"],"additionalProperties":False,"properties":{
    "cart_id":{"type":"string"},"payment_method":{"type":"string"},"cvc":{"type":"string","pattern":"^[0-9]{3,4}$","description":"Used in flight only; never stored or logged."},
    "shipping_address":ref("Address")}},
- "OrderLine":{"type":"object","required":["product_id","sku","name","quantity","unit_price","line_total"],"properties":{
+ "OrderLine":{"type":"object","required":["product_id","sku","name","quantity"],"properties":{
    "product_id":{"type":"string"},"sku":{"type":"string"},"name":{"type":"string"},"quantity":{"type":"integer"},"unit_price":ref("Money"),"line_total":ref("Money")}},
- "Order":{"type":"object","required":["id","status","items","subtotal","shipping","total","refunded","payment","shipping_address","created_at"],"properties":{
+ "Order":{"type":"object","required":["id","status","items","created_at"],
+   "description":"Fields by role (docs/ACCESS.md): fulfillment sees no amounts or payment; finance no address or contact; only admin and support see `customer`.","properties":{
+   "customer":{"type":"object","properties":{"id":{"type":"string"},"email":{"type":"string"},"name":{"type":"string"}}},
    "id":{"type":"string","pattern":"^ord_"},"status":{"type":"string","enum":["paid","pending_review","refunded","partially_refunded","cancelled","fulfilled"]},
    "items":{"type":"array","items":ref("OrderLine")},"subtotal":ref("Money"),"shipping":ref("Money"),"total":ref("Money"),"refunded":ref("Money"),
    "payment":{"type":"object","required":["brand","last4"],"properties":{"brand":{"type":"string"},"last4":{"type":"string"}}},

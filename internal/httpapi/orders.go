@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/checkout"
@@ -15,28 +17,59 @@ type orderPaymentJSON struct {
 	Last4 string `json:"last4"`
 }
 
-// orderJSON is the API's Order.
-type orderJSON struct {
-	ID              string           `json:"id"`
-	Status          string           `json:"status"`
-	Items           []order.Line     `json:"items"`
-	Subtotal        money.Money      `json:"subtotal"`
-	Shipping        money.Money      `json:"shipping"`
-	Total           money.Money      `json:"total"`
-	Refunded        money.Money      `json:"refunded"`
-	Payment         orderPaymentJSON `json:"payment"`
-	ShippingAddress order.Address    `json:"shipping_address"`
-	CreatedAt       time.Time        `json:"created_at"`
+type customerJSON struct {
+	ID    string `json:"id"`
+	Email string `json:"email"`
+	Name  string `json:"name"`
 }
 
-func toOrderJSON(o order.Order) orderJSON {
-	items := o.Lines
-	if items == nil {
-		items = []order.Line{}
+type orderItemJSON struct {
+	ProductID string       `json:"product_id"`
+	SKU       string       `json:"sku"`
+	Name      string       `json:"name"`
+	Quantity  int          `json:"quantity"`
+	UnitPrice *money.Money `json:"unit_price,omitempty"`
+	LineTotal *money.Money `json:"line_total,omitempty"`
+}
+
+// orderJSON is the API's Order. Fields a view does not include are left out
+// of the JSON entirely (see docs/ACCESS.md).
+type orderJSON struct {
+	ID              string            `json:"id"`
+	Status          string            `json:"status"`
+	Items           []orderItemJSON   `json:"items"`
+	Subtotal        *money.Money      `json:"subtotal,omitempty"`
+	Shipping        *money.Money      `json:"shipping,omitempty"`
+	Total           *money.Money      `json:"total,omitempty"`
+	Refunded        *money.Money      `json:"refunded,omitempty"`
+	Payment         *orderPaymentJSON `json:"payment,omitempty"`
+	ShippingAddress *order.Address    `json:"shipping_address,omitempty"`
+	Customer        *customerJSON     `json:"customer,omitempty"`
+	CreatedAt       time.Time         `json:"created_at"`
+}
+
+// toOrderJSON renders o as view allows.
+func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
+	showMoney := view >= access.OrderFinance
+	out := orderJSON{ID: o.ID, Status: o.Status, Items: make([]orderItemJSON, 0, len(o.Lines)), CreatedAt: o.CreatedAt.UTC()}
+	for _, l := range o.Lines {
+		it := orderItemJSON{ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity}
+		if showMoney {
+			it.UnitPrice, it.LineTotal = &l.UnitPrice, &l.LineTotal
+		}
+		out.Items = append(out.Items, it)
 	}
-	return orderJSON{ID: o.ID, Status: o.Status, Items: items, Subtotal: o.Subtotal, Shipping: o.Shipping, Total: o.Total,
-		Refunded: o.Refunded, Payment: orderPaymentJSON{Brand: o.Brand, Last4: o.Last4}, ShippingAddress: o.ShippingAddress,
-		CreatedAt: o.CreatedAt.UTC()}
+	if showMoney {
+		out.Subtotal, out.Shipping, out.Total, out.Refunded = &o.Subtotal, &o.Shipping, &o.Total, &o.Refunded
+		out.Payment = &orderPaymentJSON{Brand: o.Brand, Last4: o.Last4}
+	}
+	if view != access.OrderFinance {
+		out.ShippingAddress = &o.ShippingAddress
+	}
+	if view == access.OrderSupport {
+		out.Customer = &customerJSON{ID: o.CustomerID, Email: o.CustomerEmail, Name: o.CustomerName}
+	}
+	return out
 }
 
 // replayedHeader marks an answer given again for a repeated Idempotency-Key.
@@ -66,14 +99,14 @@ func (a *API) checkout(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, toOrderJSON(o))
+	writeJSON(w, http.StatusCreated, toOrderJSON(o, access.OrderOwner))
 	return nil
 }
 
-func writeOrders(w http.ResponseWriter, os []order.Order, more bool) {
+func writeOrders(w http.ResponseWriter, os []order.Order, more bool, view access.OrderView) {
 	out := listJSON[orderJSON]{Items: make([]orderJSON, 0, len(os))}
 	for _, o := range os {
-		out.Items = append(out.Items, toOrderJSON(o))
+		out.Items = append(out.Items, toOrderJSON(o, view))
 	}
 	if more {
 		out.NextCursor = encodeCursor(os[len(os)-1].ID)
@@ -90,7 +123,7 @@ func (a *API) myOrders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeOrders(w, os, more)
+	writeOrders(w, os, more, access.OrderOwner)
 	return nil
 }
 
@@ -99,7 +132,7 @@ func (a *API) myOrder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toOrderJSON(o))
+	writeJSON(w, http.StatusOK, toOrderJSON(o, access.OrderOwner))
 	return nil
 }
 
@@ -112,7 +145,7 @@ func (a *API) allOrders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeOrders(w, os, more)
+	writeOrders(w, os, more, access.OrderViewFor(access.PrincipalFrom(r.Context())))
 	return nil
 }
 
@@ -137,6 +170,6 @@ func (a *API) refund(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toOrderJSON(o))
+	writeJSON(w, http.StatusOK, toOrderJSON(o, access.OrderViewFor(access.PrincipalFrom(r.Context()))))
 	return nil
 }

@@ -114,7 +114,10 @@ type Order struct {
 	Last4           string      `json:"last4"`
 	AuthorizationID string      `json:"authorization_id"`
 	ShippingAddress Address     `json:"shipping_address"`
-	CreatedAt       time.Time   `json:"created_at"`
+	// The customer's contact data, for the roles that may see it.
+	CustomerEmail string    `json:"customer_email"`
+	CustomerName  string    `json:"customer_name"`
+	CreatedAt     time.Time `json:"created_at"`
 }
 
 // ValidKey reports whether an Idempotency-Key has the shape API.md allows.

@@ -277,7 +277,9 @@ func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Rec
 
 const orderColumns = `id, customer_id, status, currency, subtotal, shipping, total, captured, refunded,
 	payment_method_id, brand, last4, authorization_id, ship_name, ship_line1, ship_line2, ship_city,
-	ship_postal_code, ship_country, ship_phone, created_at`
+	ship_postal_code, ship_country, ship_phone, created_at,
+	(SELECT u.email FROM users u WHERE u.id = orders.customer_id),
+	(SELECT u.name FROM users u WHERE u.id = orders.customer_id)`
 
 func scanOrder(row rowScanner) (order.Order, error) {
 	var o order.Order
@@ -286,7 +288,7 @@ func scanOrder(row rowScanner) (order.Order, error) {
 	a := &o.ShippingAddress
 	err := row.Scan(&o.ID, &o.CustomerID, &o.Status, &cur, &o.Subtotal.Amount, &o.Shipping.Amount, &o.Total.Amount,
 		&o.Captured.Amount, &o.Refunded.Amount, &o.PaymentMethodID, &o.Brand, &o.Last4, &o.AuthorizationID,
-		&a.Name, &a.Line1, &a.Line2, &a.City, &a.PostalCode, &a.Country, &a.Phone, &created)
+		&a.Name, &a.Line1, &a.Line2, &a.City, &a.PostalCode, &a.Country, &a.Phone, &created, &o.CustomerEmail, &o.CustomerName)
 	if errors.Is(err, sql.ErrNoRows) {
 		return order.Order{}, order.ErrNotFound
 	}
