@@ -228,45 +228,53 @@ func TestCheckout(t *testing.T) {
 	})
 }
 
-// TestNoOversell has 200 checkouts race for the last 10 units. The checkouts
-// come from 20 customers with 10 carts each, which keeps password hashing (the
-// costly part of making accounts) out of the way of what is tested: the stock.
+// raceForLastUnits prepares 200 checkouts of one unit each of productID (20
+// customers with 10 carts each, which keeps password hashing, the costly part
+// of making accounts, out of the way of what is tested: the stock), sends them
+// all at once, each to the server pick chooses, and checks that exactly units
+// succeed and every other one is a clean 409 out_of_stock.
+func raceForLastUnits(t *testing.T, setup *server, productID string, units int, pick func(i int) *server) {
+	t.Helper()
+	type attempt struct {
+		who  shopper
+		cart string
+	}
+	var attempts []attempt
+	for i := range 20 {
+		sh := setup.shopper(fmt.Sprintf("racer%d-%s@example.com", i, productID[5:12]), "4242424242424242")
+		for range 10 {
+			attempts = append(attempts, attempt{sh, setup.cartWith(sh, 1, productID)})
+		}
+	}
+	var wg sync.WaitGroup
+	results := make(chan response, len(attempts))
+	for i, at := range attempts {
+		wg.Go(func() { results <- pick(i).checkout(at.who, fmt.Sprintf("race-%d", i), at.cart, "123") })
+	}
+	wg.Wait()
+	close(results)
+	counts := map[int]int{}
+	for res := range results {
+		counts[res.Status]++
+		if res.Status == 409 && res.Code(t) != "out_of_stock" {
+			t.Fatalf("409 with code %s", res.Code(t))
+		}
+	}
+	if counts[201] != units || counts[409] != len(attempts)-units {
+		t.Fatalf("statuses %v, want %d×201 and %d×409", counts, units, len(attempts)-units)
+	}
+	if got := setup.stock(productID); got != 0 {
+		t.Fatalf("stock %d, want 0", got)
+	}
+}
+
+// TestNoOversell has 200 checkouts race for the last 10 units.
 func TestNoOversell(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		s := startServer(t, db)
 		admin := s.createAdmin("race-admin@example.com")
 		p := s.createProduct(admin, "LAST-10", 10)
-		type attempt struct {
-			who  shopper
-			cart string
-		}
-		var attempts []attempt
-		for i := range 20 {
-			sh := s.shopper(fmt.Sprintf("racer%d@example.com", i), "4242424242424242")
-			for range 10 {
-				attempts = append(attempts, attempt{sh, s.cartWith(sh, 1, p.ID)})
-			}
-		}
-		var wg sync.WaitGroup
-		results := make(chan response, len(attempts))
-		for i, at := range attempts {
-			wg.Go(func() { results <- s.checkout(at.who, fmt.Sprintf("race-%d", i), at.cart, "123") })
-		}
-		wg.Wait()
-		close(results)
-		counts := map[int]int{}
-		for res := range results {
-			counts[res.Status]++
-			if res.Status == 409 && res.Code(t) != "out_of_stock" {
-				t.Fatalf("409 with code %s", res.Code(t))
-			}
-		}
-		if counts[201] != 10 || counts[409] != 190 {
-			t.Fatalf("statuses %v, want 10×201 and 190×409", counts)
-		}
-		if got := s.stock(p.ID); got != 0 {
-			t.Fatalf("stock %d, want 0", got)
-		}
+		raceForLastUnits(t, s, p.ID, 10, func(int) *server { return s })
 		var list struct{ Items []orderJSON }
 		s.must(200, req{method: "GET", path: "/api/v1/admin/orders?limit=100", token: admin}).JSON(t, &list)
 		if len(list.Items) != 10 {
