@@ -66,6 +66,7 @@ type App struct {
 	MFA      *identity.MFA
 	Keys     *identity.Keys
 	Resets   *identity.Resets
+	Passkeys *identity.Passkeys
 	Catalog  *catalog.Service
 	Carts    *cart.Service
 	Methods  *payment.Methods
@@ -138,6 +139,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		CustomerIdle: cfg.SessionIdle, CustomerAbsolute: cfg.SessionAbsolute,
 		StaffIdle: cfg.StaffSessionIdle, StaffAbsolute: cfg.StaffSessionAbsolute,
 	}, now, log)
+	if a.Passkeys, err = identity.NewPasskeys(db, a.Identity, cfg.PublicURL, now); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.Catalog = catalog.NewService(db, cfg.Currency, now)
 	a.Carts = cart.NewService(db, db, cfg.Currency, now)
 	cards := vault.New(a.VaultDB, aead, a.Trail, now)
@@ -147,7 +152,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Orders = order.NewService(db, gateway, now)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.handler = httpapi.New(httpapi.Deps{
-		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
+		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, Ready: a.ready,
 	})

@@ -49,7 +49,7 @@ func Settings() []Setting {
 		{Name: "vault-database-url", Secret: true, Usage: "postgres:// URL of the card vault's own database (another database or schema); required with database-url; empty means vault.db in the data directory"},
 		{Name: "redis-url", Secret: true, Usage: "redis:// URL of a Redis server shared by instances (login throttling and lockout); checked by /readyz"},
 		{Name: "redis-key-prefix", Default: "bulwark:", Usage: "prefix of every Redis key, so shops or test runs can share one server"},
-		{Name: "public-url", Default: "http://127.0.0.1:8080", Usage: "the storefront's address, for links in mail (password reset)"},
+		{Name: "public-url", Default: "http://localhost:8080", Usage: "the storefront's address: links in mail, and the passkey relying party (its host must be a domain name, not an IP address)"},
 		{Name: "mail-from", Default: "Bulwark <no-reply@localhost>", Usage: "sender of the shop's mail; without SMTP, mail is written to data-dir/outbox"},
 		{Name: "smtp-url", Secret: true, Usage: "smtp://user:password@host:port of the mail server (STARTTLS required); empty writes mail to data-dir/outbox"},
 		{Name: "smtp-ca-file", Usage: "PEM roots to trust for the SMTP server instead of the system's"},

@@ -39,6 +39,7 @@ type Deps struct {
 	MFA          *identity.MFA
 	Keys         *identity.Keys
 	Resets       *identity.Resets
+	Passkeys     *identity.Passkeys
 	Catalog      *catalog.Service
 	Carts        *cart.Service
 	Methods      *payment.Methods
@@ -81,12 +82,16 @@ func (a *API) routes() []route {
 		r("POST /api/v1/auth/register", access.Public, a.register),
 		r("POST /api/v1/auth/login", access.Public, a.login),
 		r("POST /api/v1/auth/logout", access.Authenticated, a.logout),
+		r("POST /api/v1/auth/passkey/begin", access.Public, a.beginPasskeyLogin),
+		r("POST /api/v1/auth/passkey/finish", access.Public, a.finishPasskeyLogin),
 		r("POST /api/v1/auth/password-reset", access.Public, a.requestReset),
 		r("POST /api/v1/auth/password-reset/confirm", access.Public, a.confirmReset),
 		r("GET /api/v1/me", access.Authenticated, a.me),
 		r("PUT /api/v1/me/password", access.Authenticated, a.changePassword),
 		r("GET /api/v1/me/sessions", access.Authenticated, a.listSessions),
 		r("DELETE /api/v1/me/sessions/{id}", access.Authenticated, a.revokeSession),
+		r("POST /api/v1/me/passkeys/begin", access.Authenticated, a.beginPasskeyRegistration),
+		r("POST /api/v1/me/passkeys/finish", access.Authenticated, a.finishPasskeyRegistration),
 		r("POST /api/v1/me/mfa/totp", access.Authenticated, a.enrollTOTP),
 		r("POST /api/v1/me/mfa/totp/confirm", access.Authenticated, a.confirmTOTP),
 		r("DELETE /api/v1/me/mfa/totp", access.Authenticated, a.disableTOTP),

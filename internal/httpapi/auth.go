@@ -62,12 +62,17 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	a.writeSession(w, res)
+	return nil
+}
+
+// writeSession answers a new session: the token in the body and in the cookie.
+func (a *API) writeSession(w http.ResponseWriter, res identity.LoginResult) {
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: res.Token, Path: "/", Expires: res.ExpiresAt,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 	writeJSON(w, http.StatusOK, loginResponse{Token: res.Token, ExpiresAt: res.ExpiresAt.UTC(), User: toUserJSON(res.User)})
-	return nil
 }
 
 func clearSessionCookie(w http.ResponseWriter) {

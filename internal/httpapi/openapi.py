@@ -44,6 +44,10 @@ paths={
  "/api/v1/auth/login":{"post":op("login","Sign in and start a session","public",
     {"200":{**js(ref("LoginResponse")),"headers":{"Set-Cookie":{"description":"`__Host-bulwark_session` (HttpOnly, Secure, SameSite=Lax, Path=/) holding the same token","schema":{"type":"string"}}}},
      "401":resp("Unauthorized")},"LoginRequest",desc="An unknown email and a wrong password both answer 401 `invalid_credentials`, identically.")},
+ "/api/v1/auth/passkey/begin":{"post":op("beginPasskeyLogin","Start a passwordless login with a passkey","public",
+    {"200":js(ref("WebAuthnCeremony"))},desc="Pass `options` to navigator.credentials.get; answer within five minutes.")},
+ "/api/v1/auth/passkey/finish":{"post":op("finishPasskeyLogin","Finish a passkey login; starts a session","public",
+    {"200":js(ref("LoginResponse")),"401":resp("Unauthorized")},"WebAuthnAnswer",desc="An assertion that does not verify (wrong origin, unknown key, replayed ceremony): 401 `passkey_failed`.")},
  "/api/v1/auth/password-reset":{"post":op("requestPasswordReset","Mail a reset link, if the account exists","public",
     {"202":{"description":"Accepted, whether or not the account exists."}},"ResetRequest",desc="The same answer, as fast, for any email; the link works once, for 30 minutes.")},
  "/api/v1/auth/password-reset/confirm":{"post":op("confirmPasswordReset","Set a new password with a reset token; ends every session","public",
@@ -55,6 +59,10 @@ paths={
  "/api/v1/me/sessions":{"get":op("listSessions","The caller's live sessions","authenticated",{"200":js(ref("SessionList"))})},
  "/api/v1/me/sessions/{id}":{"delete":op("revokeSession","End one of the caller's sessions at once","authenticated",
     {"204":{"description":"Ended."},"403":resp("Forbidden"),"404":resp("NotFound")},params=[idp],desc="Another user's session answers 404. Audited.")},
+ "/api/v1/me/passkeys/begin":{"post":op("beginPasskeyRegistration","Start adding a passkey to the caller's account","authenticated",
+    {"200":js(ref("WebAuthnCeremony")),"403":resp("Forbidden")},desc="Pass `options` to navigator.credentials.create.")},
+ "/api/v1/me/passkeys/finish":{"post":op("finishPasskeyRegistration","Keep the passkey the authenticator made","authenticated",
+    {"201":{"description":"Added. Audited."}},"WebAuthnAnswer")},
  "/api/v1/me/mfa/totp":{
     "post":op("enrollTOTP","Start TOTP enrolment: a new secret, pending until confirmed","authenticated",{"201":js(ref("TOTPEnrollment"),"Created"),"403":resp("Forbidden"),"409":resp("Conflict")},
       desc="The secret is shown once and kept encrypted. 409 when TOTP is already on."),
@@ -184,6 +192,10 @@ schemas={
  "ResetConfirmRequest":{"type":"object","required":["token","password"],"additionalProperties":False,"properties":{"token":{"type":"string","pattern":"^bwr_"},"password":{"type":"string","minLength":12,"maxLength":256}}},
  "PasswordChangeRequest":{"type":"object","required":["current_password","new_password"],"additionalProperties":False,"properties":{
    "current_password":{"type":"string"},"new_password":{"type":"string","minLength":12,"maxLength":256}}},
+ "WebAuthnCeremony":{"type":"object","required":["ceremony_id","options"],"properties":{"ceremony_id":{"type":"string","pattern":"^wac_"},
+   "options":{"type":"object","description":"WebAuthn PublicKeyCredentialCreationOptions or RequestOptions, under `publicKey`"}}},
+ "WebAuthnAnswer":{"type":"object","required":["ceremony_id","credential"],"additionalProperties":False,"properties":{"ceremony_id":{"type":"string"},
+   "credential":{"type":"object","description":"The PublicKeyCredential as the browser returned it, JSON-encoded"}}},
  "Session":{"type":"object","required":["id","created_at","last_used_at","ip","user_agent","current"],"properties":{
    "id":{"type":"string","pattern":"^ses_"},"created_at":{"type":"string","format":"date-time"},"last_used_at":{"type":"string","format":"date-time"},
    "ip":{"type":"string"},"user_agent":{"type":"string"},"current":{"type":"boolean"}}},
@@ -202,7 +214,7 @@ def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}
 responses={
  "BadRequest":prob("Malformed request: bad JSON, unknown field, duplicate key, wrong type, trailing data, invalid UTF-8, bad cursor.",["invalid_json","invalid_cursor","idempotency_key_required","invalid_reset_token"]),
- "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials","mfa_required","invalid_otp","reauthentication_required"]),
+ "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials","mfa_required","invalid_otp","reauthentication_required","passkey_failed"]),
  "Forbidden":prob("The caller's roles lack the permission, a staff account has no second factor yet, or a browser sent a cross-origin write.",["forbidden","mfa_enrollment_required","cross_origin_rejected"]),
  "NotFound":prob("No such resource, or one that belongs to someone else.",["not_found"]),
  "Conflict":prob("The request conflicts with the current state.",["conflict","email_taken","sku_taken","insufficient_stock","cannot_demote_self","out_of_stock","request_in_progress","refund_exceeds_capture"]),

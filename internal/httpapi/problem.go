@@ -40,7 +40,7 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case order.CodeIdempotencyKeyReused, order.CodeCartEmpty:
 		return http.StatusUnprocessableEntity
-	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials, identity.CodeMFARequired, identity.CodeInvalidOTP, access.CodeReauthenticationNeeded:
+	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials, identity.CodeMFARequired, identity.CodeInvalidOTP, access.CodeReauthenticationNeeded, "passkey_failed":
 		return http.StatusUnauthorized
 	case apperr.CodeForbidden, apperr.CodeCrossOrigin, access.CodeMFAEnrollmentRequired:
 		return http.StatusForbidden

@@ -21,6 +21,7 @@ const (
 	Refund        = "ref_"
 	Request       = "req_"
 	APIKey        = "key_"
+	Ceremony      = "wac_"
 )
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz234567"

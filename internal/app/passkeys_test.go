@@ -1,0 +1,95 @@
+package app_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/descope/virtualwebauthn"
+
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+)
+
+// TestPasskeys registers a passkey with a software authenticator and logs in
+// with it, passwordless, then tries the attacks a relying party must stop.
+func TestPasskeys(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db, func(c *config.Config) { c.PublicURL = "https://shop.example" })
+		rp := virtualwebauthn.RelyingParty{Name: "Bulwark", ID: "shop.example", Origin: "https://shop.example"}
+		u := s.register("passkey@example.com")
+		token := s.login("passkey@example.com", testPassword)
+		authenticator := virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: []byte(u.ID)})
+		credential := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+
+		type ceremony struct {
+			CeremonyID string          `json:"ceremony_id"`
+			Options    json.RawMessage `json:"options"`
+		}
+		var reg ceremony
+		s.must(200, req{method: "POST", path: "/api/v1/me/passkeys/begin", token: token}).JSON(t, &reg)
+		opts, err := virtualwebauthn.ParseAttestationOptions(string(reg.Options))
+		if err != nil {
+			t.Fatalf("registration options: %v\n%s", err, reg.Options)
+		}
+		attestation := virtualwebauthn.CreateAttestationResponse(rp, authenticator, credential, *opts)
+		s.must(201, req{method: "POST", path: "/api/v1/me/passkeys/finish", token: token,
+			body: `{"ceremony_id":"` + reg.CeremonyID + `","credential":` + attestation + `}`})
+		authenticator.AddCredential(credential)
+
+		t.Run("a ceremony works once", func(t *testing.T) {
+			res := s.do(req{method: "POST", path: "/api/v1/me/passkeys/finish", token: token,
+				body: `{"ceremony_id":"` + reg.CeremonyID + `","credential":` + attestation + `}`})
+			if res.Status != 401 || res.Code(t) != "passkey_failed" {
+				t.Fatalf("replayed registration = %d %s", res.Status, res.Body)
+			}
+		})
+
+		login := func(origin virtualwebauthn.RelyingParty, cred virtualwebauthn.Credential) response {
+			var c ceremony
+			s.must(200, req{method: "POST", path: "/api/v1/auth/passkey/begin", body: map[string]any{}}).JSON(t, &c)
+			o, err := virtualwebauthn.ParseAssertionOptions(string(c.Options))
+			if err != nil {
+				t.Fatalf("login options: %v\n%s", err, c.Options)
+			}
+			assertion := virtualwebauthn.CreateAssertionResponse(origin, authenticator, cred, *o)
+			return s.do(req{method: "POST", path: "/api/v1/auth/passkey/finish",
+				body: `{"ceremony_id":"` + c.CeremonyID + `","credential":` + assertion + `}`})
+		}
+
+		t.Run("passwordless login", func(t *testing.T) {
+			res := login(rp, credential)
+			if res.Status != 200 {
+				t.Fatalf("passkey login = %d %s", res.Status, res.Body)
+			}
+			var out struct {
+				Token string
+				User  user
+			}
+			res.JSON(t, &out)
+			if out.User.ID != u.ID {
+				t.Fatalf("logged in as %s, want %s", out.User.ID, u.ID)
+			}
+			s.must(200, req{method: "GET", path: "/api/v1/me", token: out.Token})
+		})
+
+		t.Run("a phishing origin is refused", func(t *testing.T) {
+			phish := virtualwebauthn.RelyingParty{Name: "Bulwark", ID: "shop.example", Origin: "https://shop-example.evil"}
+			if res := login(phish, credential); res.Status != 401 || res.Code(t) != "passkey_failed" {
+				t.Fatalf("assertion from another origin = %d %s", res.Status, res.Body)
+			}
+		})
+
+		t.Run("an unregistered key is refused", func(t *testing.T) {
+			stranger := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+			if res := login(rp, stranger); res.Status != 401 {
+				t.Fatalf("unregistered credential = %d %s", res.Status, res.Body)
+			}
+		})
+
+		t.Run("registration is audited", func(t *testing.T) {
+			if s.countAudit("user.passkey_add") != 1 {
+				t.Fatal("no passkey audit record")
+			}
+		})
+	})
+}

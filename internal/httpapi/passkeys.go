@@ -1,0 +1,61 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+type ceremonyJSON struct {
+	CeremonyID string          `json:"ceremony_id"`
+	Options    json.RawMessage `json:"options"`
+}
+
+// ceremonyAnswer carries the browser's WebAuthn answer as it produced it; the
+// outer object is decoded strictly, the credential by go-webauthn.
+type ceremonyAnswer struct {
+	CeremonyID string          `json:"ceremony_id"`
+	Credential json.RawMessage `json:"credential"`
+}
+
+func (a *API) beginPasskeyRegistration(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.Passkeys.BeginRegistration(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ceremonyJSON{c.ID, c.Options})
+	return nil
+}
+
+func (a *API) finishPasskeyRegistration(w http.ResponseWriter, r *http.Request) error {
+	var req ceremonyAnswer
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if err := a.Passkeys.FinishRegistration(r.Context(), req.CeremonyID, req.Credential); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+func (a *API) beginPasskeyLogin(w http.ResponseWriter, r *http.Request) error {
+	c, err := a.Passkeys.BeginLogin(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, ceremonyJSON{c.ID, c.Options})
+	return nil
+}
+
+func (a *API) finishPasskeyLogin(w http.ResponseWriter, r *http.Request) error {
+	var req ceremonyAnswer
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	res, err := a.Passkeys.FinishLogin(r.Context(), req.CeremonyID, req.Credential)
+	if err != nil {
+		return err
+	}
+	a.writeSession(w, res)
+	return nil
+}

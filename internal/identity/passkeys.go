@@ -1,0 +1,228 @@
+package identity
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/id"
+)
+
+// ceremonyLifetime bounds how long a WebAuthn challenge can be answered.
+const ceremonyLifetime = 5 * time.Minute
+
+// ActionPasskeyAdd is the audit action of registering a passkey.
+const ActionPasskeyAdd = "user.passkey_add"
+
+// ErrPasskeyFailed is the one answer for a passkey ceremony that does not verify.
+var ErrPasskeyFailed = apperr.New("passkey_failed", "the passkey could not be verified; start again")
+
+// PasskeyStore keeps passkeys and ceremonies in progress.
+type PasskeyStore interface {
+	PutCeremony(ctx context.Context, ceremonyID, userID string, session []byte, expires time.Time) error
+	// TakeCeremony returns and deletes a ceremony of userID ("" for a login) that
+	// has not expired; ErrPasskeyFailed otherwise.
+	TakeCeremony(ctx context.Context, ceremonyID, userID string, now time.Time) ([]byte, error)
+	AddPasskey(ctx context.Context, userID, credentialID string, credential []byte, at time.Time, rec audit.Record) error
+	Passkeys(ctx context.Context, userID string) ([][]byte, error)
+	UpdatePasskey(ctx context.Context, credentialID string, credential []byte) error
+}
+
+// Passkeys registers WebAuthn credentials and logs in with them, without a password.
+type Passkeys struct {
+	wa       *webauthn.WebAuthn
+	store    PasskeyStore
+	identity *Service
+	now      func() time.Time
+}
+
+// NewPasskeys returns the passkey service for the site at publicURL (its host is
+// the relying party id, its origin the only origin accepted).
+func NewPasskeys(store PasskeyStore, identity *Service, publicURL string, now func() time.Time) (*Passkeys, error) {
+	u, err := url.Parse(publicURL)
+	if err != nil || u.Hostname() == "" {
+		return nil, errors.New("public-url: want an http(s) URL with a host")
+	}
+	wa, err := webauthn.New(&webauthn.Config{RPID: u.Hostname(), RPDisplayName: "Bulwark", RPOrigins: []string{u.Scheme + "://" + u.Host}})
+	if err != nil {
+		return nil, fmt.Errorf("webauthn: %w", err)
+	}
+	return &Passkeys{wa: wa, store: store, identity: identity, now: now}, nil
+}
+
+// waUser adapts a User to go-webauthn.
+type waUser struct {
+	u     User
+	creds []webauthn.Credential
+}
+
+func (w waUser) WebAuthnID() []byte                         { return []byte(w.u.ID) }
+func (w waUser) WebAuthnName() string                       { return w.u.Email }
+func (w waUser) WebAuthnDisplayName() string                { return w.u.Name }
+func (w waUser) WebAuthnCredentials() []webauthn.Credential { return w.creds }
+
+func (p *Passkeys) load(ctx context.Context, userID string) (waUser, error) {
+	u, err := p.identity.store.UserByID(ctx, userID)
+	if err != nil {
+		return waUser{}, err
+	}
+	raw, err := p.store.Passkeys(ctx, userID)
+	if err != nil {
+		return waUser{}, err
+	}
+	w := waUser{u: u}
+	for _, r := range raw {
+		var c webauthn.Credential
+		if err := json.Unmarshal(r, &c); err != nil {
+			return waUser{}, fmt.Errorf("read passkey: %w", err)
+		}
+		w.creds = append(w.creds, c)
+	}
+	return w, nil
+}
+
+// Ceremony is a challenge for the browser: its id and the options to pass to
+// navigator.credentials.create or .get.
+type Ceremony struct {
+	ID      string
+	Options json.RawMessage
+}
+
+func (p *Passkeys) begin(ctx context.Context, userID string, options any, session *webauthn.SessionData) (Ceremony, error) {
+	sess, err := json.Marshal(session)
+	if err != nil {
+		return Ceremony{}, fmt.Errorf("save ceremony: %w", err)
+	}
+	opts, err := json.Marshal(options)
+	if err != nil {
+		return Ceremony{}, fmt.Errorf("encode ceremony: %w", err)
+	}
+	c := Ceremony{ID: id.New(id.Ceremony), Options: opts}
+	if err := p.store.PutCeremony(ctx, c.ID, userID, sess, p.now().Add(ceremonyLifetime)); err != nil {
+		return Ceremony{}, err
+	}
+	return c, nil
+}
+
+func (p *Passkeys) take(ctx context.Context, ceremonyID, userID string) (webauthn.SessionData, error) {
+	var s webauthn.SessionData
+	if !id.Valid(id.Ceremony, ceremonyID) {
+		return s, ErrPasskeyFailed
+	}
+	raw, err := p.store.TakeCeremony(ctx, ceremonyID, userID, p.now())
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return s, fmt.Errorf("read ceremony: %w", err)
+	}
+	return s, nil
+}
+
+// BeginRegistration starts adding a passkey to the caller's account.
+func (p *Passkeys) BeginRegistration(ctx context.Context) (Ceremony, error) {
+	pr, err := access.Require(ctx, access.Authenticated)
+	if err != nil {
+		return Ceremony{}, err
+	}
+	u, err := p.load(ctx, pr.UserID)
+	if err != nil {
+		return Ceremony{}, err
+	}
+	var exclude []protocol.CredentialDescriptor
+	for _, c := range u.creds {
+		exclude = append(exclude, c.Descriptor())
+	}
+	options, session, err := p.wa.BeginRegistration(u, webauthn.WithResidentKeyRequirement(protocol.ResidentKeyRequirementRequired),
+		webauthn.WithExclusions(exclude))
+	if err != nil {
+		return Ceremony{}, fmt.Errorf("begin passkey registration: %w", err)
+	}
+	return p.begin(ctx, pr.UserID, options, session)
+}
+
+// FinishRegistration verifies the authenticator's answer and keeps the passkey.
+func (p *Passkeys) FinishRegistration(ctx context.Context, ceremonyID string, response []byte) error {
+	pr, err := access.Require(ctx, access.Authenticated)
+	if err != nil {
+		return err
+	}
+	session, err := p.take(ctx, ceremonyID, pr.UserID)
+	if err != nil {
+		return err
+	}
+	u, err := p.load(ctx, pr.UserID)
+	if err != nil {
+		return err
+	}
+	parsed, err := protocol.ParseCredentialCreationResponseBody(bytes.NewReader(response))
+	if err != nil {
+		return ErrPasskeyFailed
+	}
+	cred, err := p.wa.CreateCredential(u, session, parsed)
+	if err != nil {
+		return ErrPasskeyFailed
+	}
+	raw, err := json.Marshal(cred)
+	if err != nil {
+		return fmt.Errorf("save passkey: %w", err)
+	}
+	credID := base64.RawURLEncoding.EncodeToString(cred.ID)
+	rec := audit.New(ctx, p.now(), ActionPasskeyAdd, pr.UserID, audit.Success, "credential="+credID)
+	return p.store.AddPasskey(ctx, pr.UserID, credID, raw, p.now().UTC(), rec)
+}
+
+// BeginLogin starts a passwordless login with any passkey of this site.
+func (p *Passkeys) BeginLogin(ctx context.Context) (Ceremony, error) {
+	options, session, err := p.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	if err != nil {
+		return Ceremony{}, fmt.Errorf("begin passkey login: %w", err)
+	}
+	return p.begin(ctx, "", options, session)
+}
+
+// FinishLogin verifies the assertion and starts a session for its account.
+func (p *Passkeys) FinishLogin(ctx context.Context, ceremonyID string, response []byte) (LoginResult, error) {
+	session, err := p.take(ctx, ceremonyID, "")
+	if err != nil {
+		return LoginResult{}, err
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
+	if err != nil {
+		return LoginResult{}, ErrPasskeyFailed
+	}
+	var who waUser
+	handler := func(_, userHandle []byte) (webauthn.User, error) {
+		if !id.Valid(id.User, string(userHandle)) {
+			return nil, errors.New("unknown user handle")
+		}
+		w, err := p.load(ctx, string(userHandle))
+		who = w
+		return w, err
+	}
+	cred, err := p.wa.ValidateDiscoverableLogin(handler, session, parsed)
+	if err != nil {
+		if err := p.identity.trail.Record(ctx, audit.ActionLogin, who.u.ID, audit.Failure, "passkey did not verify"); err != nil {
+			return LoginResult{}, err
+		}
+		return LoginResult{}, ErrPasskeyFailed
+	}
+	// Keep the new signature counter, which lets the library spot a cloned authenticator.
+	if raw, err := json.Marshal(cred); err == nil {
+		if err := p.store.UpdatePasskey(ctx, base64.RawURLEncoding.EncodeToString(cred.ID), raw); err != nil {
+			return LoginResult{}, err
+		}
+	}
+	return p.identity.startSession(ctx, who.u)
+}
