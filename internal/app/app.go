@@ -67,6 +67,7 @@ type App struct {
 	Keys     *identity.Keys
 	Resets   *identity.Resets
 	Passkeys *identity.Passkeys
+	OIDC     *identity.OIDC
 	Catalog  *catalog.Service
 	Carts    *cart.Service
 	Methods  *payment.Methods
@@ -143,6 +144,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	if cfg.OIDCIssuer != "" {
+		a.OIDC = identity.NewOIDC(identity.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID,
+			ClientSecret: cfg.OIDCClientSecret, RedirectURL: cfg.OIDCRedirectURL}, db, a.Identity, now)
+	}
 	a.Catalog = catalog.NewService(db, cfg.Currency, now)
 	a.Carts = cart.NewService(db, db, cfg.Currency, now)
 	cards := vault.New(a.VaultDB, aead, a.Trail, now)
@@ -152,7 +157,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Orders = order.NewService(db, gateway, now)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.handler = httpapi.New(httpapi.Deps{
-		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
+		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, Ready: a.ready,
 	})

@@ -53,6 +53,10 @@ func Settings() []Setting {
 		{Name: "mail-from", Default: "Bulwark <no-reply@localhost>", Usage: "sender of the shop's mail; without SMTP, mail is written to data-dir/outbox"},
 		{Name: "smtp-url", Secret: true, Usage: "smtp://user:password@host:port of the mail server (STARTTLS required); empty writes mail to data-dir/outbox"},
 		{Name: "smtp-ca-file", Usage: "PEM roots to trust for the SMTP server instead of the system's"},
+		{Name: "oidc-issuer", Usage: "issuer URL of an OpenID Connect provider for social login; empty turns it off"},
+		{Name: "oidc-client-id", Usage: "this shop's client id at the OpenID Connect provider"},
+		{Name: "oidc-client-secret", Secret: true, Usage: "this shop's client secret at the OpenID Connect provider"},
+		{Name: "oidc-redirect-url", Usage: "the callback URL registered at the provider (default: public-url + /api/v1/auth/oidc/callback)"},
 		{Name: "currency", Default: "EUR", Usage: "ISO 4217 code of the shop's currency"},
 		{Name: "max-body-bytes", Default: "1048576", Usage: "largest request body accepted (413 past it)"},
 		{Name: "session-idle-timeout", Default: "168h", Usage: "a customer session ends after this long unused"},
@@ -80,6 +84,8 @@ type Config struct {
 	Currency         string
 	SMTPURL          string
 	SMTPCAFile       string
+	// Social login through an OpenID Connect provider.
+	OIDCIssuer, OIDCClientID, OIDCClientSecret, OIDCRedirectURL string
 	// PublicURL is where links in mail point; MailFrom signs the mail.
 	PublicURL    string
 	MailFrom     string
@@ -299,6 +305,10 @@ func parse(v map[string]string) (Config, error) {
 		Currency:             v["currency"],
 		PublicURL:            v["public-url"],
 		SMTPURL:              v["smtp-url"],
+		OIDCIssuer:           v["oidc-issuer"],
+		OIDCClientID:         v["oidc-client-id"],
+		OIDCClientSecret:     v["oidc-client-secret"],
+		OIDCRedirectURL:      v["oidc-redirect-url"],
 		SMTPCAFile:           v["smtp-ca-file"],
 		MailFrom:             v["mail-from"],
 		SessionIdle:          duration("session-idle-timeout"),
@@ -352,6 +362,12 @@ func parse(v map[string]string) (Config, error) {
 	}
 	if strings.ContainsAny(c.MailFrom, "\r\n") || c.MailFrom == "" {
 		errs = append(errs, errors.New("mail-from: want one line such as Shop <shop@example.com>"))
+	}
+	if c.OIDCIssuer != "" && c.OIDCClientID == "" {
+		errs = append(errs, errors.New("oidc-client-id: needed with oidc-issuer"))
+	}
+	if c.OIDCIssuer != "" && c.OIDCRedirectURL == "" {
+		c.OIDCRedirectURL = strings.TrimRight(c.PublicURL, "/") + "/api/v1/auth/oidc/callback"
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

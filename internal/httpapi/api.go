@@ -35,11 +35,13 @@ const SessionCookie = "__Host-bulwark_session"
 
 // Deps are the services the API calls.
 type Deps struct {
-	Identity     *identity.Service
-	MFA          *identity.MFA
-	Keys         *identity.Keys
-	Resets       *identity.Resets
-	Passkeys     *identity.Passkeys
+	Identity *identity.Service
+	MFA      *identity.MFA
+	Keys     *identity.Keys
+	Resets   *identity.Resets
+	Passkeys *identity.Passkeys
+	// OIDC is nil when no identity provider is configured.
+	OIDC         *identity.OIDC
 	Catalog      *catalog.Service
 	Carts        *cart.Service
 	Methods      *payment.Methods
@@ -82,6 +84,8 @@ func (a *API) routes() []route {
 		r("POST /api/v1/auth/register", access.Public, a.register),
 		r("POST /api/v1/auth/login", access.Public, a.login),
 		r("POST /api/v1/auth/logout", access.Authenticated, a.logout),
+		r("GET /api/v1/auth/oidc/begin", access.Public, a.beginOIDC),
+		r("GET /api/v1/auth/oidc/callback", access.Public, a.finishOIDC),
 		r("POST /api/v1/auth/passkey/begin", access.Public, a.beginPasskeyLogin),
 		r("POST /api/v1/auth/passkey/finish", access.Public, a.finishPasskeyLogin),
 		r("POST /api/v1/auth/password-reset", access.Public, a.requestReset),

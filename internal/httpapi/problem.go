@@ -38,9 +38,9 @@ func statusOf(code string) int {
 		return http.StatusPaymentRequired
 	case order.CodeOutOfStock, order.CodeRequestInProgress, order.CodeRefundExceedsCapture:
 		return http.StatusConflict
-	case order.CodeIdempotencyKeyReused, order.CodeCartEmpty:
+	case order.CodeIdempotencyKeyReused, order.CodeCartEmpty, "oidc_email_unverified":
 		return http.StatusUnprocessableEntity
-	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials, identity.CodeMFARequired, identity.CodeInvalidOTP, access.CodeReauthenticationNeeded, "passkey_failed":
+	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials, identity.CodeMFARequired, identity.CodeInvalidOTP, access.CodeReauthenticationNeeded, "passkey_failed", "oidc_failed":
 		return http.StatusUnauthorized
 	case apperr.CodeForbidden, apperr.CodeCrossOrigin, access.CodeMFAEnrollmentRequired:
 		return http.StatusForbidden

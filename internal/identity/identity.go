@@ -113,6 +113,9 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 		return fmt.Errorf("change password: %w", err)
 	}
 	ok, _, err := s.hasher.Verify(ctx, current, u.PasswordHash)
+	if errors.Is(err, password.ErrMalformedHash) {
+		ok, err = false, nil // no password yet (an identity-provider account): set one by reset
+	}
 	if err != nil {
 		return fmt.Errorf("verify password of %s: %w", u.ID, err)
 	}
@@ -300,6 +303,14 @@ func (s *Service) Login(ctx context.Context, email, pw, otpCode string) (LoginRe
 		return LoginResult{}, fmt.Errorf("login: %w", err)
 	}
 	ok, rehash, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
+	if errors.Is(err, password.ErrMalformedHash) {
+		// An account without a password (made through an identity provider):
+		// nothing matches, after the same work as a real verification.
+		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
+			return LoginResult{}, fmt.Errorf("verify dummy password: %w", err)
+		}
+		ok, rehash, err = false, false, nil
+	}
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("verify password of %s: %w", u.ID, err)
 	}

@@ -1,0 +1,184 @@
+package app_test
+
+import (
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zitadel/oidc/v3/example/server/exampleop"
+	"github.com/zitadel/oidc/v3/example/server/storage"
+
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+)
+
+// The in-test provider's client registration (its example storage keeps
+// clients in a package variable, so it is registered once).
+const (
+	oidcClientID     = "bulwark"
+	oidcClientSecret = "test-client-secret"
+	oidcRedirect     = "http://localhost:9999/api/v1/auth/oidc/callback"
+)
+
+var registerOIDCClient sync.Once
+
+// startProvider runs zitadel/oidc's example OpenID provider on loopback.
+func startProvider(t *testing.T) (issuer, username string) {
+	t.Helper()
+	registerOIDCClient.Do(func() { storage.RegisterClients(storage.WebClient(oidcClientID, oidcClientSecret, oidcRedirect)) })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer = "http://" + ln.Addr().String()
+	router := exampleop.SetupServer(issuer, storage.NewStorage(storage.NewUserStore(issuer)), nil, false)
+	srv := &http.Server{Handler: router, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return issuer, "test-user@127.0.0.1"
+}
+
+// oidcLogin walks the browser's part: Bulwark's begin, the provider's login
+// form, and back to Bulwark's callback, which it returns as a request to make.
+func oidcLogin(t *testing.T, s *server, username, password string) (callback *url.URL, binding string) {
+	t.Helper()
+	noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noFollow.Get(s.URL + "/api/v1/auth/oidc/begin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 302 {
+		t.Fatalf("begin = %d", res.StatusCode)
+	}
+	for _, c := range res.Cookies() {
+		if c.Name == "__Host-bulwark_oidc" {
+			binding = c.Value
+		}
+	}
+	// At the provider: follow its redirects to the login form.
+	follow := &http.Client{Timeout: 10 * time.Second}
+	form, err := follow.Get(res.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	form.Body.Close()
+	authRequestID := form.Request.URL.Query().Get("authRequestID")
+	if authRequestID == "" {
+		t.Fatalf("no login form at the provider: %s", form.Request.URL)
+	}
+	// Submit the form, and follow the provider's redirects until it sends the
+	// browser back to the shop.
+	back := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
+		if strings.HasPrefix(r.URL.String(), oidcRedirect) {
+			return http.ErrUseLastResponse
+		}
+		return nil
+	}}
+	loginURL := *form.Request.URL
+	loginURL.RawQuery = ""
+	done, err := back.PostForm(loginURL.String(), url.Values{"username": {username}, "password": {password}, "id": {authRequestID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	done.Body.Close()
+	loc, err := url.Parse(done.Header.Get("Location"))
+	if err != nil || !strings.HasPrefix(loc.String(), oidcRedirect) {
+		t.Fatalf("the provider did not send the browser back: %d %q", done.StatusCode, done.Header.Get("Location"))
+	}
+	target, _ := url.Parse(s.URL + loc.Path)
+	target.RawQuery = loc.RawQuery
+	return target, binding
+}
+
+func (s *server) callback(u *url.URL, binding string) response {
+	s.t.Helper()
+	h := map[string]string{}
+	if binding != "" {
+		h["Cookie"] = "__Host-bulwark_oidc=" + binding
+	}
+	return s.do(req{method: "GET", path: strings.TrimPrefix(u.String(), s.URL), header: h})
+}
+
+func TestOIDCLogin(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		issuer, username := startProvider(t)
+		s := startServer(t, db, func(c *config.Config) {
+			c.OIDCIssuer, c.OIDCClientID, c.OIDCClientSecret, c.OIDCRedirectURL = issuer, oidcClientID, oidcClientSecret, oidcRedirect
+		})
+		// An account with the provider's verified email exists: the login links to it.
+		existing := s.register("test-user@zitadel.ch")
+
+		t.Run("code flow with PKCE links by verified email", func(t *testing.T) {
+			cb, binding := oidcLogin(t, s, username, "verysecure")
+			res := s.callback(cb, binding)
+			if res.Status != 200 {
+				t.Fatalf("callback = %d %s", res.Status, res.Body)
+			}
+			var out struct {
+				Token string
+				User  user
+			}
+			res.JSON(t, &out)
+			if out.User.ID != existing.ID {
+				t.Fatalf("logged in as %s, want the linked account %s", out.User.ID, existing.ID)
+			}
+			s.must(200, req{method: "GET", path: "/api/v1/me", token: out.Token})
+			if s.countAudit("user.oidc_link") != 1 {
+				t.Fatal("the link was not audited")
+			}
+		})
+
+		t.Run("the same identity logs in again, no second link", func(t *testing.T) {
+			cb, binding := oidcLogin(t, s, username, "verysecure")
+			if res := s.callback(cb, binding); res.Status != 200 {
+				t.Fatalf("second login = %d %s", res.Status, res.Body)
+			}
+			if s.countAudit("user.oidc_link") != 1 {
+				t.Fatal("linked twice")
+			}
+		})
+
+		t.Run("a callback replayed is refused", func(t *testing.T) {
+			cb, binding := oidcLogin(t, s, username, "verysecure")
+			if res := s.callback(cb, binding); res.Status != 200 {
+				t.Fatalf("first use = %d %s", res.Status, res.Body)
+			}
+			if res := s.callback(cb, binding); res.Status != 401 || res.Code(t) != "oidc_failed" {
+				t.Fatalf("replayed callback = %d %s", res.Status, res.Body)
+			}
+		})
+
+		t.Run("a forged state is refused", func(t *testing.T) {
+			cb, binding := oidcLogin(t, s, username, "verysecure")
+			q := cb.Query()
+			q.Set("state", "forged-state")
+			cb.RawQuery = q.Encode()
+			if res := s.callback(cb, binding); res.Status != 401 || res.Code(t) != "oidc_failed" {
+				t.Fatalf("forged state = %d %s", res.Status, res.Body)
+			}
+		})
+
+		t.Run("another browser cannot finish the login (login CSRF)", func(t *testing.T) {
+			cb, _ := oidcLogin(t, s, username, "verysecure")
+			if res := s.callback(cb, ""); res.Status != 401 {
+				t.Fatalf("callback without the binding cookie = %d", res.Status)
+			}
+		})
+
+		t.Run("a code from another login does not pass this login's PKCE and nonce", func(t *testing.T) {
+			first, binding := oidcLogin(t, s, username, "verysecure")
+			second, _ := oidcLogin(t, s, username, "verysecure")
+			q := first.Query()
+			q.Set("code", second.Query().Get("code"))
+			first.RawQuery = q.Encode()
+			if res := s.callback(first, binding); res.Status != 401 || res.Code(t) != "oidc_failed" {
+				t.Fatalf("swapped code = %d %s", res.Status, res.Body)
+			}
+		})
+	})
+}
