@@ -93,3 +93,51 @@ func TestPasskeys(t *testing.T) {
 		})
 	})
 }
+
+// TestPasskeyIsASecondFactor checks that an account with a passkey no longer
+// logs in with a password alone, and that a staff member whose second factor is
+// a passkey may use staff routes after a passkey login.
+func TestPasskeyIsASecondFactor(t *testing.T) {
+	s := startServer(t, testenv.Databases(t)[0], func(c *config.Config) { c.PublicURL = "https://shop.example" })
+	rp := virtualwebauthn.RelyingParty{Name: "Bulwark", ID: "shop.example", Origin: "https://shop.example"}
+	admin := s.createAdmin("pk2fa-admin@example.com")
+	u := s.register("pk-staff@example.com")
+	s.must(200, req{method: "POST", path: "/api/v1/admin/users/" + u.ID + "/roles", token: admin, body: map[string][]string{"roles": {"catalog"}}})
+	token := s.login("pk-staff@example.com", testPassword)
+	if res := s.do(req{method: "GET", path: "/api/v1/admin/api-keys", token: admin}); res.Status != 200 {
+		t.Fatalf("admin = %d", res.Status)
+	}
+
+	authenticator := virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: []byte(u.ID)})
+	credential := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+	var reg struct {
+		CeremonyID string          `json:"ceremony_id"`
+		Options    json.RawMessage `json:"options"`
+	}
+	s.must(200, req{method: "POST", path: "/api/v1/me/passkeys/begin", token: token}).JSON(t, &reg)
+	opts, err := virtualwebauthn.ParseAttestationOptions(string(reg.Options))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.must(201, req{method: "POST", path: "/api/v1/me/passkeys/finish", token: token,
+		body: `{"ceremony_id":"` + reg.CeremonyID + `","credential":` + virtualwebauthn.CreateAttestationResponse(rp, authenticator, credential, *opts) + `}`})
+	authenticator.AddCredential(credential)
+
+	if res := s.tryLogin("pk-staff@example.com", testPassword); res.Status != 401 || res.Code(t) != "mfa_required" {
+		t.Fatalf("password alone = %d %s", res.Status, res.Body)
+	}
+	var c struct {
+		CeremonyID string          `json:"ceremony_id"`
+		Options    json.RawMessage `json:"options"`
+	}
+	s.must(200, req{method: "POST", path: "/api/v1/auth/passkey/begin"}).JSON(t, &c)
+	o, err := virtualwebauthn.ParseAssertionOptions(string(c.Options))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out struct{ Token string }
+	s.must(200, req{method: "POST", path: "/api/v1/auth/passkey/finish",
+		body: `{"ceremony_id":"` + c.CeremonyID + `","credential":` + virtualwebauthn.CreateAssertionResponse(rp, authenticator, credential, *o) + `}`}).JSON(t, &out)
+	body := map[string]any{"sku": "PK-1", "name": "n", "price": map[string]any{"amount": 1, "currency": "EUR"}, "stock": 1}
+	s.must(201, req{method: "POST", path: "/api/v1/admin/products", token: out.Token, body: body})
+}

@@ -52,10 +52,13 @@ var (
 
 // User is an account.
 type User struct {
-	ID           string
-	Email        string
-	Name         string
-	Roles        []access.Role
+	ID    string
+	Email string
+	Name  string
+	Roles []access.Role
+	// MFAEnabled says the account has a second factor: a confirmed TOTP or a
+	// passkey (which verifies the user on the device: possession and PIN or
+	// biometrics). A password alone then no longer logs it in.
 	MFAEnabled   bool
 	PasswordHash string
 	CreatedAt    time.Time

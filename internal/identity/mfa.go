@@ -46,7 +46,7 @@ const (
 
 // Errors of MFA.
 var (
-	ErrMFARequired   = apperr.New(CodeMFARequired, "this account needs a one-time code from its authenticator, or a recovery code")
+	ErrMFARequired   = apperr.New(CodeMFARequired, "this account needs a second factor: a one-time code or recovery code, or log in with its passkey")
 	ErrInvalidOTP    = apperr.New(CodeInvalidOTP, "the one-time code is wrong, expired or already used")
 	ErrMFANotPending = apperr.New(apperr.CodeConflict, "start enrolment first")
 	ErrMFAEnabled    = apperr.New(apperr.CodeConflict, "two-factor authentication is already on; turn it off first")

@@ -48,7 +48,8 @@ func insertRoles(ctx context.Context, tx *sql.Tx, userID string, roles []access.
 }
 
 const userColumns = "id, email, name, password_hash, created_at, " +
-	"EXISTS (SELECT 1 FROM mfa_totp m WHERE m.user_id = users.id AND m.confirmed = TRUE)"
+	"(EXISTS (SELECT 1 FROM mfa_totp m WHERE m.user_id = users.id AND m.confirmed = TRUE) " +
+	"OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = users.id))"
 
 func scanUser(ctx context.Context, q queryer, row *sql.Row) (identity.User, error) {
 	var u identity.User
