@@ -180,5 +180,17 @@ func TestOIDCLogin(t *testing.T) {
 				t.Fatalf("swapped code = %d %s", res.Status, res.Body)
 			}
 		})
+
+		t.Run("an ID token with another login's nonce is refused", func(t *testing.T) {
+			cb, binding := oidcLogin(t, s, username, "verysecure")
+			// The provider put this login's nonce in the token; make the shop expect
+			// another, as if the token had been issued for a different login.
+			if _, err := rawDB(t, s.Config).Exec("UPDATE oidc_logins SET nonce = $1 WHERE state = $2", "some-other-nonce", cb.Query().Get("state")); err != nil {
+				t.Fatal(err)
+			}
+			if res := s.callback(cb, binding); res.Status != 401 || res.Code(t) != "oidc_failed" {
+				t.Fatalf("wrong nonce = %d %s", res.Status, res.Body)
+			}
+		})
 	})
 }
