@@ -35,12 +35,34 @@ func startProvider(t *testing.T) (issuer, username string) {
 		t.Fatal(err)
 	}
 	issuer = "http://" + ln.Addr().String()
-	router := exampleop.SetupServer(issuer, storage.NewStorage(storage.NewUserStore(issuer)), nil, false)
+	router := exampleop.SetupServer(issuer, storage.NewStorage(providerUsers{}), nil, false)
 	srv := &http.Server{Handler: router, ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
-	return issuer, "test-user@127.0.0.1"
+	return issuer, "verified"
 }
+
+// providerUsers are the provider's accounts: one whose email the provider
+// verified, one whose email it did not.
+type providerUsers struct{}
+
+var providerAccounts = map[string]*storage.User{
+	"u1": {ID: "u1", Username: "verified", Password: "verysecure", FirstName: "Vera", LastName: "Fied",
+		Email: "test-user@zitadel.ch", EmailVerified: true},
+	"u2": {ID: "u2", Username: "unverified", Password: "verysecure", FirstName: "Un", LastName: "Verified",
+		Email: "unverified@example.com", EmailVerified: false},
+}
+
+func (providerUsers) GetUserByID(id string) *storage.User { return providerAccounts[id] }
+func (providerUsers) GetUserByUsername(name string) *storage.User {
+	for _, u := range providerAccounts {
+		if u.Username == name {
+			return u
+		}
+	}
+	return nil
+}
+func (providerUsers) ExampleClientID() string { return "service" }
 
 // oidcLogin walks the browser's part: Bulwark's begin, the provider's login
 // form, and back to Bulwark's callback, which it returns as a request to make.
@@ -170,7 +192,7 @@ func TestOIDCLogin(t *testing.T) {
 			}
 		})
 
-		t.Run("a code from another login does not pass this login's PKCE and nonce", func(t *testing.T) {
+		t.Run("a code from another login does not pass this login's PKCE check", func(t *testing.T) {
 			first, binding := oidcLogin(t, s, username, "verysecure")
 			second, _ := oidcLogin(t, s, username, "verysecure")
 			q := first.Query()
@@ -190,6 +212,14 @@ func TestOIDCLogin(t *testing.T) {
 			}
 			if res := s.callback(cb, binding); res.Status != 401 || res.Code(t) != "oidc_failed" {
 				t.Fatalf("wrong nonce = %d %s", res.Status, res.Body)
+			}
+		})
+
+		t.Run("an email the provider has not verified links nothing", func(t *testing.T) {
+			s.register("unverified@example.com") // an account an attacker would like to take over
+			cb, binding := oidcLogin(t, s, "unverified", "verysecure")
+			if res := s.callback(cb, binding); res.Status != 422 || res.Code(t) != "oidc_email_unverified" {
+				t.Fatalf("unverified email = %d %s", res.Status, res.Body)
 			}
 		})
 	})
