@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"POST /api/v1/auth/password-reset":          {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"POST /api/v1/auth/password-reset/confirm":  {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"GET /api/v1/me":                            {"customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"GET /api/v1/me/export":                     signedIn,
 	"PUT /api/v1/me/password":                   signedIn,
 	"GET /api/v1/me/sessions":                   signedIn,
 	"DELETE /api/v1/me/sessions/{id}":           signedIn,

@@ -21,6 +21,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
+	"github.com/bulwark-shop/bulwark/internal/privacy"
 )
 
 //go:embed openapi.json
@@ -40,6 +41,7 @@ type Deps struct {
 	Keys     *identity.Keys
 	Resets   *identity.Resets
 	Passkeys *identity.Passkeys
+	Privacy  *privacy.Service
 	// OIDC is nil when no identity provider is configured.
 	OIDC         *identity.OIDC
 	Catalog      *catalog.Service
@@ -92,6 +94,7 @@ func (a *API) routes() []route {
 		r("POST /api/v1/auth/password-reset/confirm", access.Public, a.confirmReset),
 		r("GET /api/v1/me", access.Authenticated, a.me),
 		r("PUT /api/v1/me/password", access.Authenticated, a.changePassword),
+		r("GET /api/v1/me/export", access.Authenticated, a.exportMine),
 		r("GET /api/v1/me/sessions", access.Authenticated, a.listSessions),
 		r("DELETE /api/v1/me/sessions/{id}", access.Authenticated, a.revokeSession),
 		r("POST /api/v1/me/passkeys/begin", access.Authenticated, a.beginPasskeyRegistration),

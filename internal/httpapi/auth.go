@@ -192,3 +192,13 @@ func (a *API) changePassword(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+func (a *API) exportMine(w http.ResponseWriter, r *http.Request) error {
+	e, err := a.Privacy.ExportMine(r.Context())
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="bulwark-export.json"`)
+	writeJSON(w, http.StatusOK, e)
+	return nil
+}

@@ -48,19 +48,16 @@ func (db *DB) ScanAudit(ctx context.Context, fn func(audit.Record) error) (audit
 		if err := tx.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1").Scan(&head.Seq, &head.Hash); err != nil {
 			return fmt.Errorf("read audit head: %w", err)
 		}
-		rows, err := tx.QueryContext(ctx, `SELECT seq, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash
-			FROM audit_records ORDER BY seq`)
+		rows, err := tx.QueryContext(ctx, "SELECT "+auditColumns+" FROM audit_records ORDER BY seq")
 		if err != nil {
 			return fmt.Errorf("read audit records: %w", err)
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var r audit.Record
-			var at int64
-			if err := rows.Scan(&r.Seq, &at, &r.Actor, &r.Action, &r.Target, &r.Outcome, &r.IP, &r.RequestID, &r.Detail, &r.PrevHash, &r.Hash); err != nil {
-				return fmt.Errorf("scan audit record: %w", err)
+			r, err := scanAudit(rows)
+			if err != nil {
+				return err
 			}
-			r.Time = fromMicros(at)
 			if err := fn(r); err != nil {
 				return err
 			}
@@ -68,4 +65,34 @@ func (db *DB) ScanAudit(ctx context.Context, fn func(audit.Record) error) (audit
 		return rows.Err()
 	})
 	return head, err
+}
+
+// AuditAbout returns the records whose actor or target is userID, in order.
+func (db *DB) AuditAbout(ctx context.Context, userID string) ([]audit.Record, error) {
+	rows, err := db.sql.QueryContext(ctx, "SELECT "+auditColumns+" FROM audit_records WHERE actor = $1 OR target = $1 ORDER BY seq", userID)
+	if err != nil {
+		return nil, fmt.Errorf("read audit records: %w", err)
+	}
+	defer rows.Close()
+	out := []audit.Record{}
+	for rows.Next() {
+		r, err := scanAudit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+const auditColumns = "seq, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash"
+
+func scanAudit(row rowScanner) (audit.Record, error) {
+	var r audit.Record
+	var at int64
+	if err := row.Scan(&r.Seq, &at, &r.Actor, &r.Action, &r.Target, &r.Outcome, &r.IP, &r.RequestID, &r.Detail, &r.PrevHash, &r.Hash); err != nil {
+		return audit.Record{}, fmt.Errorf("scan audit record: %w", err)
+	}
+	r.Time = fromMicros(at)
+	return r, nil
 }

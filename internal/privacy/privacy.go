@@ -1,0 +1,168 @@
+// Package privacy owns what a person can ask of the shop about their own data
+// (GDPR articles 15 and 20): a complete export, as one JSON document. Secrets
+// (password hash, token hashes, MFA secrets, card numbers) are never part of
+// it: they are not personal data the person gave, and they would be dangerous
+// in a downloaded file.
+package privacy
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/identity"
+	"github.com/bulwark-shop/bulwark/internal/order"
+	"github.com/bulwark-shop/bulwark/internal/payment"
+	"github.com/bulwark-shop/bulwark/internal/vault"
+)
+
+// ActionExport is the audit action of a data export.
+const ActionExport = "user.data_export"
+
+// Source reads everything held about a person.
+type Source interface {
+	UserByID(ctx context.Context, id string) (identity.User, error)
+	Sessions(ctx context.Context, userID string) ([]identity.Session, error)
+	Methods(ctx context.Context, ownerID string) ([]payment.Method, error)
+	Orders(ctx context.Context, q order.ListQuery) ([]order.Order, error)
+	// AuditAbout returns the audit records whose actor or target is userID.
+	AuditAbout(ctx context.Context, userID string) ([]audit.Record, error)
+}
+
+// Export is the document a person downloads (format: docs/EXPORT.md).
+type Export struct {
+	Format         string            `json:"format"`
+	ExportedAt     time.Time         `json:"exported_at"`
+	Account        Account           `json:"account"`
+	Sessions       []Session         `json:"sessions"`
+	PaymentMethods []PaymentMethod   `json:"payment_methods"`
+	Orders         []order.Order     `json:"orders"`
+	Addresses      []order.Address   `json:"addresses"`
+	AuditRecords   []AuditRecord     `json:"audit_records"`
+	Consents       map[string]string `json:"consents"`
+}
+
+// Account is the person's account, without secrets.
+type Account struct {
+	ID         string    `json:"id"`
+	Email      string    `json:"email"`
+	Name       string    `json:"name"`
+	Roles      []string  `json:"roles"`
+	MFAEnabled bool      `json:"mfa_enabled"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// Session is a sign-in, without its token.
+type Session struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastUsedAt time.Time `json:"last_used_at"`
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"user_agent"`
+}
+
+// PaymentMethod is a saved card as the shop holds it: never the number.
+type PaymentMethod struct {
+	ID        string    `json:"id"`
+	Brand     string    `json:"brand"`
+	Last4     string    `json:"last4"`
+	ExpMonth  int       `json:"exp_month"`
+	ExpYear   int       `json:"exp_year"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// AuditRecord is an entry of the audit trail about the person.
+type AuditRecord struct {
+	Time    time.Time `json:"time"`
+	Actor   string    `json:"actor"`
+	Action  string    `json:"action"`
+	Target  string    `json:"target"`
+	Outcome string    `json:"outcome"`
+	IP      string    `json:"ip"`
+}
+
+// FormatVersion names the export's format.
+const FormatVersion = "bulwark-export/1"
+
+// Service builds exports.
+type Service struct {
+	src   Source
+	trail *audit.Trail
+	now   func() time.Time
+}
+
+// NewService returns the privacy service.
+func NewService(src Source, trail *audit.Trail, now func() time.Time) *Service {
+	return &Service{src: src, trail: trail, now: now}
+}
+
+// ExportMine returns every piece of personal data held on the caller. It needs
+// a login from the last five minutes (a stolen session must not walk away with
+// the whole file) and is audited.
+func (s *Service) ExportMine(ctx context.Context) (Export, error) {
+	p, err := access.RequireRecent(ctx, access.Authenticated, s.now())
+	if err != nil {
+		return Export{}, err
+	}
+	u, err := s.src.UserByID(ctx, p.UserID)
+	if err != nil {
+		return Export{}, fmt.Errorf("export: %w", err)
+	}
+	e := Export{Format: FormatVersion, ExportedAt: s.now().UTC(), Consents: map[string]string{},
+		Account:  Account{ID: u.ID, Email: u.Email, Name: u.Name, MFAEnabled: u.MFAEnabled, CreatedAt: u.CreatedAt},
+		Sessions: []Session{}, PaymentMethods: []PaymentMethod{}, Orders: []order.Order{}, Addresses: []order.Address{}}
+	for _, r := range u.Roles {
+		e.Account.Roles = append(e.Account.Roles, string(r))
+	}
+	sessions, err := s.src.Sessions(ctx, u.ID)
+	if err != nil {
+		return Export{}, fmt.Errorf("export sessions: %w", err)
+	}
+	for _, x := range sessions {
+		e.Sessions = append(e.Sessions, Session{ID: x.ID, CreatedAt: x.CreatedAt, LastUsedAt: x.LastUsedAt, IP: x.IP, UserAgent: x.UserAgent})
+	}
+	methods, err := s.src.Methods(ctx, u.ID)
+	if err != nil {
+		return Export{}, fmt.Errorf("export payment methods: %w", err)
+	}
+	for _, m := range methods {
+		e.PaymentMethods = append(e.PaymentMethods, PaymentMethod{ID: m.ID, Brand: string(m.Brand), Last4: m.Last4,
+			ExpMonth: m.ExpMonth, ExpYear: m.ExpYear, CreatedAt: m.CreatedAt})
+	}
+	seen := map[order.Address]bool{}
+	for after := ""; ; {
+		page, err := s.src.Orders(ctx, order.ListQuery{CustomerID: u.ID, Limit: 100, After: after})
+		if err != nil {
+			return Export{}, fmt.Errorf("export orders: %w", err)
+		}
+		for _, o := range page {
+			o.AuthorizationID = "" // the processor's reference, not the person's data
+			e.Orders = append(e.Orders, o)
+			if !seen[o.ShippingAddress] {
+				seen[o.ShippingAddress] = true
+				e.Addresses = append(e.Addresses, o.ShippingAddress)
+			}
+		}
+		if len(page) < 100 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	if err := s.trail.Record(ctx, ActionExport, u.ID, audit.Success, ""); err != nil {
+		return Export{}, err
+	}
+	recs, err := s.src.AuditAbout(ctx, u.ID)
+	if err != nil {
+		return Export{}, fmt.Errorf("export audit records: %w", err)
+	}
+	e.AuditRecords = make([]AuditRecord, 0, len(recs))
+	for _, r := range recs {
+		if r.Action == vault.ActionDetokenize {
+			r.Target = "card" // the vault's token is a key to the card, not the person's data
+		}
+		e.AuditRecords = append(e.AuditRecords, AuditRecord{Time: r.Time, Actor: r.Actor, Action: r.Action, Target: r.Target, Outcome: r.Outcome, IP: r.IP})
+	}
+	return e, nil
+}
