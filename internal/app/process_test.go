@@ -60,17 +60,24 @@ func bulwarkBinary(t *testing.T) string {
 // process is a `bulwark serve` in a process of its own.
 type process struct {
 	*server
-	cmd  *exec.Cmd
-	done chan struct{}
+	cmd         *exec.Cmd
+	done        chan struct{}
+	metricsAddr atomic.Value // string, when a metrics listener serves
 }
 
 // startProcess runs `bulwark serve` on cfg's databases and data directory and
 // waits until it serves.
 func startProcess(t *testing.T, cfg config.Config, extra ...string) *process {
 	t.Helper()
+	return startProcessWithEnv(t, cfg, nil, extra...)
+}
+
+// startProcessWithEnv is startProcess with more environment variables.
+func startProcessWithEnv(t *testing.T, cfg config.Config, env []string, extra ...string) *process {
+	t.Helper()
 	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--metrics-listen", "", "--data-dir", cfg.DataDir}, extra...)
 	cmd := exec.Command(bulwarkBinary(t), args...)
-	cmd.Env = append(os.Environ(), "BULWARK_DATABASE_URL="+cfg.DatabaseURL, "BULWARK_VAULT_DATABASE_URL="+cfg.VaultDatabaseURL)
+	cmd.Env = append(append(os.Environ(), "BULWARK_DATABASE_URL="+cfg.DatabaseURL, "BULWARK_VAULT_DATABASE_URL="+cfg.VaultDatabaseURL), env...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -90,6 +97,9 @@ func startProcess(t *testing.T, cfg config.Config, extra ...string) *process {
 			var l struct{ Msg, Listen string }
 			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "serving" {
 				addr <- l.Listen
+			}
+			if json.Unmarshal([]byte(line), &l) == nil && l.Msg == "serving metrics" {
+				p.metricsAddr.Store(l.Listen)
 			}
 		}
 		io.Copy(io.Discard, stderr)

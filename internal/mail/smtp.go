@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/mail"
 	"net/smtp"
@@ -106,3 +107,10 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	}
 	return c.Quit()
 }
+
+// String and LogValue name the server without its credentials, so printing or
+// logging the sender can never leak the password.
+func (s *SMTP) String() string { return "smtp://" + s.addr }
+
+// LogValue implements slog.LogValuer.
+func (s *SMTP) LogValue() slog.Value { return slog.StringValue(s.String()) }

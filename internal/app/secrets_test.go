@@ -1,0 +1,85 @@
+package app_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+)
+
+// TestSecretsStayOut starts a real server process with secrets in every form
+// it takes them (environment, *_FILE) and searches its arguments, its log,
+// its metrics and its answers, including error paths that touch the secrets'
+// services, for any of them.
+func TestSecretsStayOut(t *testing.T) {
+	dbs := testenv.Databases(t)
+	db := dbs[len(dbs)-1]
+	cfg := testConfig(db)
+	secrets := []string{"oidc-S3cret-client-value", "smtp-S3cret-mail-pass"}
+	if db.DatabaseURL != "" {
+		// PostgreSQL here trusts loopback, so a password in the URL is accepted and ignored.
+		u, err := url.Parse(cfg.DatabaseURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u.User = url.UserPassword("postgres", "pg-S3cret-db-pass")
+		cfg.DatabaseURL = u.String()
+		secrets = append(secrets, "pg-S3cret-db-pass")
+	}
+	smtpFile := filepath.Join(t.TempDir(), "smtp-url")
+	if err := os.WriteFile(smtpFile, []byte("smtp://shop:smtp-S3cret-mail-pass@127.0.0.1:1"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	p := startProcessWithEnv(t, cfg, []string{
+		"BULWARK_OIDC_ISSUER=http://127.0.0.1:1", "BULWARK_OIDC_CLIENT_ID=shop",
+		"BULWARK_OIDC_CLIENT_SECRET=oidc-S3cret-client-value", "BULWARK_SMTP_URL_FILE=" + smtpFile,
+	}, "--metrics-listen", "127.0.0.1:0", "--log-level", "debug")
+
+	var seen bytes.Buffer
+	record := func(r response) { seen.Write(r.Body); seen.WriteString(r.Header.Get("Set-Cookie")) }
+	record(p.do(req{method: "GET", path: "/healthz"}))
+	record(p.do(req{method: "GET", path: "/readyz"}))
+	p.register("secret-holder@example.com")
+	// Error paths that reach the services behind the secrets: the provider and the
+	// mail server are unreachable, so both fail and log.
+	record(p.do(req{method: "GET", path: "/api/v1/auth/oidc/begin"}))
+	record(p.do(req{method: "POST", path: "/api/v1/auth/password-reset", body: map[string]string{"email": "secret-holder@example.com"}}))
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.Logs.String(), "password reset request failed") && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(p.Logs.String(), "password reset request failed") {
+		t.Fatalf("the mail error path did not run; the test proves nothing:\n%s", p.Logs.String())
+	}
+	metricsAddr, _ := p.metricsAddr.Load().(string)
+	if metricsAddr == "" {
+		t.Fatal("no metrics listener")
+	}
+	res, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(p.cmd.Process.Pid) + "/cmdline")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for place, content := range map[string]string{
+		"the log": p.Logs.String(), "the answers": seen.String(), "/metrics": string(metrics), "the process's arguments": string(cmdline),
+	} {
+		for _, secret := range secrets {
+			if strings.Contains(content, secret) {
+				t.Errorf("%s holds the secret %q", place, secret)
+			}
+		}
+	}
+}
