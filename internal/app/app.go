@@ -77,6 +77,8 @@ type App struct {
 	Trail    *audit.Trail
 	handler  http.Handler
 	registry *prometheus.Registry
+	outbox   *mail.Dir // nil when mail goes over SMTP
+	now      func() time.Time
 }
 
 // New opens the stores (migrating the database) and builds the services. now is
@@ -92,7 +94,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	} else if len(applied) > 0 {
 		log.Info("applied migrations", "migrations", applied)
 	}
-	a := &App{cfg: cfg, log: log, DB: db, registry: prometheus.NewRegistry()}
+	a := &App{cfg: cfg, log: log, DB: db, registry: prometheus.NewRegistry(), now: now}
 	if a.VaultDB, err = store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open card vault: %w", err)
@@ -126,7 +128,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	if cfg.SMTPURL != "" {
 		outbox, err = mail.NewSMTP(cfg.SMTPURL, cfg.SMTPCAFile, cfg.MailFrom, now)
 	} else {
-		outbox, err = mail.NewDir(filepath.Join(cfg.DataDir, OutboxDir), cfg.MailFrom, now)
+		a.outbox, err = mail.NewDir(filepath.Join(cfg.DataDir, OutboxDir), cfg.MailFrom, now)
+		outbox = a.outbox
 	}
 	if err != nil {
 		a.Close()
@@ -202,12 +205,35 @@ func (a *App) ready(ctx context.Context) error {
 	return nil
 }
 
-// recoverAbandoned releases checkouts a stopped server left half done: once at
-// start, then every minute, until ctx ends. Several instances may do it at once.
+// Purge applies the retention settings once.
+func (a *App) Purge(ctx context.Context) error {
+	p, err := a.DB.Purge(ctx, a.now(), store.Retention{IdempotencyKeys: a.cfg.IdempotencyRetention, AbandonedCarts: a.cfg.CartRetention})
+	if err != nil {
+		return err
+	}
+	files := 0
+	if a.outbox != nil {
+		if files, err = a.outbox.Purge(a.cfg.OutboxRetention); err != nil {
+			return err
+		}
+	}
+	a.log.Info("retention purge", "sessions", p.Sessions, "idempotency_keys", p.IdempotencyKeys, "carts", p.Carts,
+		"one_time_tokens", p.Tokens, "mail_files", files)
+	return nil
+}
+
+// recoverAbandoned releases checkouts a stopped server left half done, once at
+// start and then every minute, and applies retention every hour, until ctx
+// ends. Several instances may do both at once.
 func (a *App) recoverAbandoned(ctx context.Context) {
 	tick := time.NewTicker(time.Minute)
 	defer tick.Stop()
-	for {
+	for i := 0; ; i++ {
+		if i%60 == 0 { // retention once an hour, starting now
+			if err := a.Purge(ctx); err != nil && ctx.Err() == nil {
+				a.log.Error("retention purge", "err", err)
+			}
+		}
 		n, err := a.Checkout.RecoverAbandoned(ctx, a.cfg.PendingOrderTimeout)
 		switch {
 		case err != nil && ctx.Err() == nil:

@@ -57,10 +57,15 @@ func (s *server) cartWith(sh shopper, qty int, productIDs ...string) string {
 	return c.ID
 }
 
+// checkoutReq is the checkout request of sh for cartID with key.
+func checkoutReq(sh shopper, key, cartID, cvc string) req {
+	return req{method: "POST", path: "/api/v1/checkout", token: sh.token, header: map[string]string{"Idempotency-Key": key},
+		body: map[string]any{"cart_id": cartID, "payment_method": sh.method, "cvc": cvc, "shipping_address": address}}
+}
+
 func (s *server) checkout(sh shopper, key, cartID, cvc string) response {
 	s.t.Helper()
-	return s.do(req{method: "POST", path: "/api/v1/checkout", token: sh.token, header: map[string]string{"Idempotency-Key": key},
-		body: map[string]any{"cart_id": cartID, "payment_method": sh.method, "cvc": cvc, "shipping_address": address}})
+	return s.do(checkoutReq(sh, key, cartID, cvc))
 }
 
 func (s *server) stock(id string) int64 {

@@ -64,6 +64,9 @@ func Settings() []Setting {
 		{Name: "staff-session-idle-timeout", Default: "15m", Usage: "a staff session ends after this long unused"},
 		{Name: "staff-session-absolute-timeout", Default: "12h", Usage: "a staff session ends this long after login"},
 		{Name: "pending-order-timeout", Default: "10m", Usage: "a checkout left half done this long ago (its server stopped) is voided and its stock released"},
+		{Name: "idempotency-retention", Default: "48h", Usage: "how long answers to Idempotency-Keys are kept (at least 24h)"},
+		{Name: "cart-retention", Default: "720h", Usage: "carts untouched this long are deleted"},
+		{Name: "outbox-retention", Default: "168h", Usage: "mail files in data-dir/outbox are deleted after this long"},
 		{Name: "log-level", Default: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -95,6 +98,8 @@ type Config struct {
 	SessionAbsolute      time.Duration
 	StaffSessionIdle     time.Duration
 	StaffSessionAbsolute time.Duration
+	// Retention of records that no longer serve.
+	IdempotencyRetention, CartRetention, OutboxRetention time.Duration
 	// PendingOrderTimeout is when an abandoned checkout's reservation is released.
 	PendingOrderTimeout time.Duration
 	LogLevel            string
@@ -316,6 +321,9 @@ func parse(v map[string]string) (Config, error) {
 		StaffSessionIdle:     duration("staff-session-idle-timeout"),
 		StaffSessionAbsolute: duration("staff-session-absolute-timeout"),
 		PendingOrderTimeout:  duration("pending-order-timeout"),
+		IdempotencyRetention: duration("idempotency-retention"),
+		CartRetention:        duration("cart-retention"),
+		OutboxRetention:      duration("outbox-retention"),
 		LogLevel:             v["log-level"],
 	}
 	n, err := strconv.ParseInt(v["max-body-bytes"], 10, 64)
@@ -362,6 +370,9 @@ func parse(v map[string]string) (Config, error) {
 	}
 	if strings.ContainsAny(c.MailFrom, "\r\n") || c.MailFrom == "" {
 		errs = append(errs, errors.New("mail-from: want one line such as Shop <shop@example.com>"))
+	}
+	if c.IdempotencyRetention > 0 && c.IdempotencyRetention < 24*time.Hour {
+		errs = append(errs, errors.New("idempotency-retention: at least 24h, so a client's retry a day later is still recognised"))
 	}
 	if c.OIDCIssuer != "" && c.OIDCClientID == "" {
 		errs = append(errs, errors.New("oidc-client-id: needed with oidc-issuer"))

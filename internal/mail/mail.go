@@ -68,3 +68,23 @@ func (d *Dir) Send(_ context.Context, m Message) error {
 	}
 	return nil
 }
+
+// Purge deletes outbox files older than age and returns how many it removed.
+func (d *Dir) Purge(age time.Duration) (int, error) {
+	entries, err := os.ReadDir(d.path)
+	if err != nil {
+		return 0, fmt.Errorf("read mail outbox: %w", err)
+	}
+	n := 0
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || e.IsDir() || !strings.HasSuffix(e.Name(), ".eml") || d.now().Sub(info.ModTime()) < age {
+			continue
+		}
+		if err := os.Remove(filepath.Join(d.path, e.Name())); err != nil {
+			return n, fmt.Errorf("purge mail outbox: %w", err)
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,53 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+)
+
+// Retention says how long records are kept once they no longer serve.
+type Retention struct {
+	IdempotencyKeys time.Duration // answers to repeated requests (at least 24 hours)
+	AbandonedCarts  time.Duration // carts not touched since
+}
+
+// Purged counts what a purge removed.
+type Purged struct {
+	Sessions, IdempotencyKeys, Carts, Tokens int64
+}
+
+// Purge deletes what retention no longer keeps: sessions past their absolute
+// limit, old idempotency answers, abandoned carts, and used or expired
+// one-time tokens. The audit trail is never purged here.
+func (db *DB) Purge(ctx context.Context, now time.Time, r Retention) (Purged, error) {
+	var p Purged
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		steps := []struct {
+			n     *int64
+			query string
+			args  []any
+		}{
+			{&p.Sessions, "DELETE FROM sessions WHERE expires_at < $1", []any{micros(now)}},
+			{&p.IdempotencyKeys, "DELETE FROM idempotency_keys WHERE created_at < $1 AND state = 'done'", []any{micros(now.Add(-r.IdempotencyKeys))}},
+			{&p.Carts, "DELETE FROM carts WHERE updated_at < $1", []any{micros(now.Add(-r.AbandonedCarts))}},
+			{&p.Tokens, "DELETE FROM password_resets WHERE expires_at < $1", []any{micros(now)}},
+			{&p.Tokens, "DELETE FROM webauthn_ceremonies WHERE expires_at < $1", []any{micros(now)}},
+			{&p.Tokens, "DELETE FROM oidc_logins WHERE expires_at < $1", []any{micros(now)}},
+		}
+		for _, s := range steps {
+			res, err := tx.ExecContext(ctx, s.query, s.args...)
+			if err != nil {
+				return fmt.Errorf("purge: %w", err)
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return fmt.Errorf("purge: %w", err)
+			}
+			*s.n += n
+		}
+		return nil
+	})
+	return p, err
+}
