@@ -48,10 +48,10 @@ const (
 	shutdownTimeout   = 15 * time.Second
 )
 
-// Tink keysets in the data directory, one per purpose.
+// Tink keysets, one per purpose, in data-dir/<name>-keyset.json under the KEK.
 const (
-	VaultKeysetFile = "vault-keyset.json"
-	MFAKeysetFile   = "mfa-keyset.json"
+	VaultKeyset = "vault"
+	MFAKeyset   = "mfa"
 	// OutboxDir holds mail as files when no SMTP server is configured.
 	OutboxDir = "outbox"
 )
@@ -99,7 +99,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		db.Close()
 		return nil, fmt.Errorf("open card vault: %w", err)
 	}
-	aead, err := keys.LoadOrCreateAEAD(filepath.Join(cfg.DataDir, VaultKeysetFile))
+	keyring, err := keys.OpenKeyring(cfg.DataDir, cfg.KEK)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	aead, err := keyring.AEAD(VaultKeyset)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -117,7 +122,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "bulwark_password_hashes_total", Help: "argon2id computations (hashes and verifications, real and dummy).",
 	}, func() float64 { return float64(hasher.Computed()) }))
-	mfaKeys, err := keys.LoadOrCreateAEAD(filepath.Join(cfg.DataDir, MFAKeysetFile))
+	mfaKeys, err := keyring.AEAD(MFAKeyset)
 	if err != nil {
 		a.Close()
 		return nil, err

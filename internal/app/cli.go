@@ -15,6 +15,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/keys"
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/store"
@@ -41,6 +42,7 @@ Usage:
   bulwark admin create --email E --password-stdin [--name N] [settings]
                                              create a staff user with role admin
   bulwark audit verify [settings]            check the audit trail's hash chain
+  bulwark keys status [settings]             show the data keysets and the KEK's source
   bulwark settings [--markdown]              list every setting
 
 Run "bulwark <command> -h" for the settings. Secrets (database-url, redis-url)
@@ -66,6 +68,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = adminCreate(ctx, rest[1:], env)
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "verify":
 		err = auditVerify(ctx, rest[1:], env)
+	case cmd == "keys" && len(rest) > 0 && rest[0] == "status":
+		err = keysStatus(rest[1:], env)
 	case cmd == "settings":
 		err = settings(rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
@@ -224,6 +228,31 @@ func auditVerify(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintf(env.Stdout, "audit trail intact: %d records verified\n", n)
 		return nil
 	})
+}
+
+func keysStatus(args []string, env Env) error {
+	cfg, _, err := parse("keys status", args, env, nil)
+	if err != nil {
+		return err
+	}
+	ring, err := keys.OpenKeyring(cfg.DataDir, cfg.KEK)
+	if err != nil {
+		return err
+	}
+	source, sts, err := ring.Status(VaultKeyset, MFAKeyset)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "key-encryption key: %s\n", source)
+	for _, st := range sts {
+		wrapped := "encrypted under the KEK"
+		if !st.Wrapped {
+			wrapped = "IN THE CLEAR (opens under the KEK at the next start)"
+		}
+		fmt.Fprintf(env.Stdout, "%-6s %d key(s), primary %d, %s, written %s (%s ago)\n", st.Name, st.Keys, st.PrimaryID, wrapped,
+			st.Written.Format(time.RFC3339), env.Now().Sub(st.Written).Round(time.Second))
+	}
+	return nil
 }
 
 func settings(args []string, env Env) error {

@@ -142,3 +142,12 @@ func TestREADMESettingsTableIsCurrent(t *testing.T) {
 		t.Fatalf("README.md's settings table is stale; replace it with the output of `go run ./cmd/bulwark settings --markdown`:\n%s", config.Markdown())
 	}
 }
+
+func TestKeysStatusCommand(t *testing.T) {
+	s := startServer(t, testenv.Databases(t)[0])
+	code, out, errOut := runCLI(t, s.Config, "", "keys", "status")
+	if code != 0 || !strings.Contains(out, "key-encryption key: file kek-keyset.json") ||
+		!strings.Contains(out, "vault  1 key(s)") || !strings.Contains(out, "mfa    1 key(s)") || strings.Contains(out, "IN THE CLEAR") {
+		t.Fatalf("keys status: exit %d\n%s%s", code, out, errOut)
+	}
+}

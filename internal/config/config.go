@@ -26,8 +26,10 @@ type Setting struct {
 	Name    string // the flag, without dashes, and the config file key
 	Default string
 	Usage   string
-	// Secret settings may not be given as a flag value and have a -file form.
+	// Secret settings have a -file form and are refused as flag values, except
+	// URL-shaped ones (URL true), which may be flags when they hold no credentials.
 	Secret bool
+	URL    bool
 }
 
 // Env is the setting's environment variable.
@@ -45,14 +47,15 @@ func Settings() []Setting {
 		{Name: "tls-key", Usage: "TLS private key file (PEM)"},
 		{Name: "metrics-listen", Default: "127.0.0.1:9090", Usage: "address of the Prometheus /metrics listener, never the API's; empty turns it off"},
 		{Name: "data-dir", Default: "./data", Usage: "directory for the SQLite database and generated keys"},
-		{Name: "database-url", Secret: true, Usage: "postgres:// URL of a PostgreSQL database; empty means SQLite in the data directory"},
-		{Name: "vault-database-url", Secret: true, Usage: "postgres:// URL of the card vault's own database (another database or schema); required with database-url; empty means vault.db in the data directory"},
-		{Name: "redis-url", Secret: true, Usage: "redis:// URL of a Redis server shared by instances (login throttling and lockout); checked by /readyz"},
+		{Name: "database-url", Secret: true, URL: true, Usage: "postgres:// URL of a PostgreSQL database; empty means SQLite in the data directory"},
+		{Name: "vault-database-url", Secret: true, URL: true, Usage: "postgres:// URL of the card vault's own database (another database or schema); required with database-url; empty means vault.db in the data directory"},
+		{Name: "redis-url", Secret: true, URL: true, Usage: "redis:// URL of a Redis server shared by instances (login throttling and lockout); checked by /readyz"},
 		{Name: "redis-key-prefix", Default: "bulwark:", Usage: "prefix of every Redis key, so shops or test runs can share one server"},
 		{Name: "public-url", Default: "http://localhost:8080", Usage: "the storefront's address: links in mail, and the passkey relying party (its host must be a domain name, not an IP address)"},
 		{Name: "mail-from", Default: "Bulwark <no-reply@localhost>", Usage: "sender of the shop's mail; without SMTP, mail is written to data-dir/outbox"},
-		{Name: "smtp-url", Secret: true, Usage: "smtp://user:password@host:port of the mail server (STARTTLS required); empty writes mail to data-dir/outbox"},
+		{Name: "smtp-url", Secret: true, URL: true, Usage: "smtp://user:password@host:port of the mail server (STARTTLS required); empty writes mail to data-dir/outbox"},
 		{Name: "smtp-ca-file", Usage: "PEM roots to trust for the SMTP server instead of the system's"},
+		{Name: "kek", Secret: true, Usage: "the key-encryption key as a Tink JSON keyset; empty means the file data-dir/kek-keyset.json, made at first start"},
 		{Name: "oidc-issuer", Usage: "issuer URL of an OpenID Connect provider for social login; empty turns it off"},
 		{Name: "oidc-client-id", Usage: "this shop's client id at the OpenID Connect provider"},
 		{Name: "oidc-client-secret", Secret: true, Usage: "this shop's client secret at the OpenID Connect provider"},
@@ -87,6 +90,8 @@ type Config struct {
 	Currency         string
 	SMTPURL          string
 	SMTPCAFile       string
+	// KEK is the key-encryption key (a Tink JSON keyset), or empty for the local file.
+	KEK string
 	// Social login through an OpenID Connect provider.
 	OIDCIssuer, OIDCClientID, OIDCClientSecret, OIDCRedirectURL string
 	// PublicURL is where links in mail point; MailFrom signs the mail.
@@ -124,7 +129,11 @@ func Bind(fs *flag.FlagSet) *Flags {
 		}
 		if s.Secret {
 			f.values[s.Name+"-file"] = fs.String(s.Name+"-file", "", "file holding "+s.Name)
-			usage += "; only without credentials, use " + s.Env() + " or -" + s.Name + "-file for those"
+			if s.URL {
+				usage += "; only without credentials, use " + s.Env() + " or -" + s.Name + "-file for those"
+			} else {
+				usage += "; a secret: use " + s.Env() + " or -" + s.Name + "-file, never this flag"
+			}
 		}
 		v := new(string)
 		if s.Default == "true" || s.Default == "false" {
@@ -205,6 +214,9 @@ func lookupEnv(getenv func(string) string, name string) (string, bool) {
 }
 
 func refuseCredentials(s Setting, value string) error {
+	if !s.URL {
+		return fmt.Errorf("-%s is a secret, which other users can read in the process list: set %s or -%s-file instead", s.Name, s.Env(), s.Name)
+	}
 	u, err := url.Parse(value)
 	if err != nil {
 		return fmt.Errorf("-%s: not a URL", s.Name)
@@ -310,6 +322,7 @@ func parse(v map[string]string) (Config, error) {
 		Currency:             v["currency"],
 		PublicURL:            v["public-url"],
 		SMTPURL:              v["smtp-url"],
+		KEK:                  v["kek"],
 		OIDCIssuer:           v["oidc-issuer"],
 		OIDCClientID:         v["oidc-client-id"],
 		OIDCClientSecret:     v["oidc-client-secret"],
@@ -409,8 +422,11 @@ func Markdown() string {
 	for _, s := range Settings() {
 		flagName := "`--" + s.Name + "`"
 		env := "`" + s.Env() + "`"
-		if s.Secret {
+		if s.Secret && s.URL {
 			flagName += " (no credentials), `--" + s.Name + "-file`"
+			env += ", `" + s.Env() + "_FILE`"
+		} else if s.Secret {
+			flagName = "`--" + s.Name + "-file`"
 			env += ", `" + s.Env() + "_FILE`"
 		}
 		def := s.Default

@@ -77,6 +77,11 @@ func TestSecrets(t *testing.T) {
 		if _, err := load(t, []string{"--redis-url", "redis://:pw@127.0.0.1:6379"}, nil); err == nil {
 			t.Fatal("--redis-url with a password accepted")
 		}
+		for _, f := range []string{"--oidc-client-secret", "--kek"} {
+			if _, err := load(t, []string{f, "anything"}, nil); err == nil || strings.Contains(err.Error(), "anything") {
+				t.Fatalf("%s as a flag: %v", f, err)
+			}
+		}
 	})
 	t.Run("a URL without credentials may be a flag", func(t *testing.T) {
 		c, err := load(t, []string{"--database-url", "postgres://127.0.0.1/shop", "--vault-database-url", "postgres://127.0.0.1/vault"}, nil)

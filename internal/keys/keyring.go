@@ -1,0 +1,165 @@
+package keys
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
+	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/tink"
+)
+
+// KEKFile is the default key-encryption key, generated at first start.
+const KEKFile = "kek-keyset.json"
+
+// Keyring opens the data keysets (one per purpose), each kept in a file
+// encrypted under the key-encryption key (KEK): the files alone reveal nothing.
+type Keyring struct {
+	kek    tink.AEAD
+	dir    string
+	source string
+}
+
+// OpenKeyring returns the keyring of dataDir. kekKeyset, when not empty, is the
+// KEK as a Tink JSON keyset given as a secret (environment or file); otherwise
+// the KEK is the local file dataDir/kek-keyset.json, made at first start with
+// mode 0600.
+func OpenKeyring(dataDir, kekKeyset string) (*Keyring, error) {
+	if kekKeyset != "" {
+		h, err := insecurecleartextkeyset.Read(keyset.NewJSONReader(strings.NewReader(kekKeyset)))
+		if err != nil {
+			return nil, errors.New("kek: not a Tink JSON keyset") // the parser's message might quote the secret
+		}
+		a, err := aead.New(h)
+		if err != nil {
+			return nil, errors.New("kek: not an AEAD keyset")
+		}
+		return &Keyring{kek: a, dir: dataDir, source: "secret"}, nil
+	}
+	a, err := LoadOrCreateAEAD(filepath.Join(dataDir, KEKFile))
+	if err != nil {
+		return nil, fmt.Errorf("kek: %w", err)
+	}
+	return &Keyring{kek: a, dir: dataDir, source: "file " + KEKFile}, nil
+}
+
+func (k *Keyring) path(name string) string { return filepath.Join(k.dir, name+"-keyset.json") }
+
+// AEAD returns the data keyset called name, creating it when there is none.
+// A keyset still kept in the clear (written before the KEK existed) is
+// re-written under the KEK.
+func (k *Keyring) AEAD(name string) (tink.AEAD, error) {
+	path := k.path(name)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
+		if err != nil {
+			return nil, fmt.Errorf("generate %s keyset: %w", name, err)
+		}
+		if err := k.write(path, h); err != nil {
+			return nil, err
+		}
+		return aead.New(h)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s keyset: %w", name, err)
+	}
+	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("keyset %s has mode %v: it must be readable by its owner only (chmod 600)", path, info.Mode().Perm())
+	}
+	h, err := keyset.Read(keyset.NewJSONReader(bytes.NewReader(b)), k.kek)
+	if err != nil {
+		clear, cerr := insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(b)))
+		if cerr != nil {
+			return nil, fmt.Errorf("open %s keyset: it is not encrypted under this KEK: %w", name, err)
+		}
+		if err := k.write(path, clear); err != nil {
+			return nil, fmt.Errorf("wrap %s keyset: %w", name, err)
+		}
+		h = clear
+	}
+	return aead.New(h)
+}
+
+// write stores h encrypted under the KEK, replacing path atomically.
+func (k *Keyring) write(path string, h *keyset.Handle) error {
+	var buf bytes.Buffer
+	if err := h.Write(keyset.NewJSONWriter(&buf), k.kek); err != nil {
+		return fmt.Errorf("encrypt keyset: %w", err)
+	}
+	return writeFileAtomic(path, buf.Bytes())
+}
+
+// writeFileAtomic writes b to a private temporary file and renames it over
+// path, so a reader sees the old file or the new one, never a part.
+func writeFileAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyset-*")
+	if err != nil {
+		return fmt.Errorf("write keyset: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	defer tmp.Close()
+	if err := tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("write keyset: %w", err)
+	}
+	if _, err := tmp.Write(b); err != nil {
+		return fmt.Errorf("write keyset: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write keyset: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write keyset: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write keyset: %w", err)
+	}
+	return nil
+}
+
+// Status describes one data keyset.
+type Status struct {
+	Name      string
+	Keys      int
+	PrimaryID uint32
+	Wrapped   bool
+	Written   time.Time
+}
+
+// Status reports the named data keysets and where the KEK comes from.
+func (k *Keyring) Status(names ...string) (kek string, out []Status, err error) {
+	for _, name := range names {
+		path := k.path(name)
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return "", nil, err
+		}
+		info, err := os.Stat(path)
+		if err != nil {
+			return "", nil, err
+		}
+		st := Status{Name: name, Written: info.ModTime().UTC()}
+		h, err := keyset.Read(keyset.NewJSONReader(bytes.NewReader(b)), k.kek)
+		if err != nil {
+			if h, err = insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(b))); err != nil {
+				return "", nil, fmt.Errorf("keyset %s: %w", name, err)
+			}
+		} else {
+			st.Wrapped = true
+		}
+		ki := h.KeysetInfo()
+		st.Keys, st.PrimaryID = len(ki.GetKeyInfo()), ki.GetPrimaryKeyId()
+		out = append(out, st)
+	}
+	return k.source, out, nil
+}
