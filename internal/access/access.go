@@ -58,6 +58,8 @@ const (
 	Refund Permission = "orders:refund"
 	// KeysManage creates and revokes API keys.
 	KeysManage Permission = "keys:manage"
+	// UsersErase erases a person's account and personal data on their request.
+	UsersErase Permission = "users:erase"
 )
 
 // KeyGrantable lists the permissions an API key may carry. The most sensitive
@@ -114,7 +116,7 @@ func OrderViewFor(p *Principal) OrderView {
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, KeysManage}
+		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, KeysManage, UsersErase}
 	case Catalog:
 		return []Permission{CatalogWrite}
 	case Support, Fulfillment:

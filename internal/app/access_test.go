@@ -29,6 +29,7 @@ var allowed = map[string][]string{
 	"POST /api/v1/auth/password-reset":          {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"POST /api/v1/auth/password-reset/confirm":  {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"GET /api/v1/me":                            {"customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"DELETE /api/v1/me":                         signedIn,
 	"GET /api/v1/me/export":                     signedIn,
 	"PUT /api/v1/me/password":                   signedIn,
 	"GET /api/v1/me/sessions":                   signedIn,
@@ -42,6 +43,7 @@ var allowed = map[string][]string{
 	"PATCH /api/v1/admin/products/{id}":         {"catalog", "admin"},
 	"POST /api/v1/admin/products/{id}/stock":    {"catalog", "admin"},
 	"POST /api/v1/admin/users/{id}/roles":       {"admin"},
+	"DELETE /api/v1/admin/users/{id}":           {"admin"},
 	"POST /api/v1/admin/api-keys":               {"admin"},
 	"GET /api/v1/admin/api-keys":                {"admin"},
 	"DELETE /api/v1/admin/api-keys/{id}":        {"admin"},
@@ -148,6 +150,8 @@ func matrixBody(pattern string) any {
 		return map[string]any{"delta": 1, "reason": "matrix"}
 	case "POST /api/v1/admin/users/{id}/roles":
 		return map[string][]string{"roles": {"support"}}
+	case "DELETE /api/v1/me":
+		return map[string]string{"password": testPassword}
 	case "PUT /api/v1/carts/{id}/items/{product_id}":
 		return map[string]int{"quantity": 1}
 	case "POST /api/v1/payment-methods":

@@ -31,6 +31,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/mail"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
+	"github.com/bulwark-shop/bulwark/internal/pii"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/throttle"
@@ -52,6 +53,9 @@ const (
 const (
 	VaultKeyset = "vault"
 	MFAKeyset   = "mfa"
+	// PIIKeyset wraps each person's data key; IndexKeyset computes blind indexes.
+	PIIKeyset   = "pii"
+	IndexKeyset = "index"
 	// OutboxDir holds mail as files when no SMTP server is configured.
 	OutboxDir = "outbox"
 )
@@ -106,6 +110,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	aead, err := keyring.AEAD(VaultKeyset)
 	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.usePersonalData(ctx, keyring); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -166,11 +174,33 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Orders = order.NewService(db, gateway, now)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.handler = httpapi.New(httpapi.Deps{
-		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
+		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, Ready: a.ready,
 	})
 	return a, nil
+}
+
+// usePersonalData gives the shop database the cipher for personal data and
+// seals what an earlier version kept in the clear.
+func (a *App) usePersonalData(ctx context.Context, keyring *keys.Keyring) error {
+	master, err := keyring.AEAD(PIIKeyset)
+	if err != nil {
+		return err
+	}
+	index, err := keyring.PRF(IndexKeyset)
+	if err != nil {
+		return err
+	}
+	a.DB.UsePersonalData(pii.New(master, index))
+	users, orders, err := a.DB.SealLegacy(ctx, a.now())
+	if err != nil {
+		return fmt.Errorf("seal personal data: %w", err)
+	}
+	if users+orders > 0 {
+		a.log.Info("sealed personal data kept in the clear by an earlier version", "accounts", users, "orders", orders)
+	}
+	return nil
 }
 
 // Open opens the configured database without migrating it.
@@ -214,6 +244,9 @@ func (a *App) ready(ctx context.Context) error {
 func (a *App) Purge(ctx context.Context) error {
 	p, err := a.DB.Purge(ctx, a.now(), store.Retention{IdempotencyKeys: a.cfg.IdempotencyRetention, AbandonedCarts: a.cfg.CartRetention})
 	if err != nil {
+		return err
+	}
+	if err := a.DB.TruncateLog(ctx); err != nil { // what an erasure could not truncate at once
 		return err
 	}
 	files := 0

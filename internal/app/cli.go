@@ -239,7 +239,7 @@ func keysStatus(args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	source, sts, err := ring.Status(VaultKeyset, MFAKeyset)
+	source, sts, err := ring.Status(VaultKeyset, MFAKeyset, PIIKeyset, IndexKeyset)
 	if err != nil {
 		return err
 	}

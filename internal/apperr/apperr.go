@@ -30,6 +30,7 @@ const (
 	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeCrossOrigin          = "cross_origin_rejected"
 	CodeCannotDemoteSelf     = "cannot_demote_self"
+	CodeStaffAccount         = "staff_account"
 	CodeNotReady             = "not_ready"
 	CodeTooManyAttempts      = "too_many_attempts"
 	CodeInternal             = "internal_error"

@@ -93,6 +93,7 @@ func (a *API) routes() []route {
 		r("POST /api/v1/auth/password-reset", access.Public, a.requestReset),
 		r("POST /api/v1/auth/password-reset/confirm", access.Public, a.confirmReset),
 		r("GET /api/v1/me", access.Authenticated, a.me),
+		r("DELETE /api/v1/me", access.Authenticated, a.eraseMine),
 		r("PUT /api/v1/me/password", access.Authenticated, a.changePassword),
 		r("GET /api/v1/me/export", access.Authenticated, a.exportMine),
 		r("GET /api/v1/me/sessions", access.Authenticated, a.listSessions),
@@ -110,6 +111,7 @@ func (a *API) routes() []route {
 		r("POST /api/v1/admin/products/{id}/stock", access.CatalogWrite, a.adjustStock),
 
 		r("POST /api/v1/admin/users/{id}/roles", access.RolesManage, a.setRoles),
+		r("DELETE /api/v1/admin/users/{id}", access.UsersErase, a.eraseUser),
 		r("POST /api/v1/admin/api-keys", access.KeysManage, a.createKey),
 		r("GET /api/v1/admin/api-keys", access.KeysManage, a.listKeys),
 		r("DELETE /api/v1/admin/api-keys/{id}", access.KeysManage, a.revokeKey),

@@ -202,3 +202,28 @@ func (a *API) exportMine(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, e)
 	return nil
 }
+
+type eraseRequest struct {
+	Password string `json:"password"`
+}
+
+func (a *API) eraseMine(w http.ResponseWriter, r *http.Request) error {
+	var req eraseRequest
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	if err := a.Privacy.EraseMine(r.Context(), req.Password); err != nil {
+		return err
+	}
+	clearSessionCookie(w)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *API) eraseUser(w http.ResponseWriter, r *http.Request) error {
+	if err := a.Privacy.Erase(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}

@@ -14,7 +14,7 @@ def body(name):
     return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 AUTH=[{"bearerAuth": []}, {"sessionCookie": []}]
 BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": resp("UnsupportedMediaType"), "422": resp("Unprocessable")}
-ROLES={"keys:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin"}
+ROLES={"keys:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin"}
 def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
        "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+"."+(" Staff need TOTP turned on (403 `mfa_enrollment_required`)." if perm not in ("public","authenticated") else ""),
@@ -60,7 +60,10 @@ paths={
  "/api/v1/auth/password-reset/confirm":{"post":op("confirmPasswordReset","Set a new password with a reset token; ends every session","public",
     {"204":{"description":"Password set; every session of the account ended."}},"ResetConfirmRequest",desc="An unknown, used or expired token: 400 `invalid_reset_token`.")},
  "/api/v1/auth/logout":{"post":op("logout","End the current session at once","authenticated",{"204":{"description":"The session has ended."},"403":resp("Forbidden")})},
- "/api/v1/me":{"get":op("me","The caller's account","authenticated",{"200":js(ref("User"))})},
+ "/api/v1/me":{"get":op("me","The caller's account","authenticated",{"200":js(ref("User"))}),
+    "delete":op("eraseMine","Erase the caller's account and personal data","authenticated",
+    {"204":{"description":"Erased; every session ended."},"409":resp("Conflict")},"EraseRequest",
+    desc="Needs the account's password (401 `invalid_credentials`, counted like a failed login; an account without a password needs a login from the last five minutes instead). The person's data key is destroyed, so their personal data becomes unrecoverable wherever a copy lies; orders stay for accounting without it, under a pseudonymous id. A staff account must lose its staff roles first (409 `staff_account`). Audited.")},
  "/api/v1/me/export":{"get":op("exportMine","Every piece of personal data held on the caller, as one JSON document","authenticated",
     {"200":js({"type":"object","description":"Format `bulwark-export/1`: docs/EXPORT.md"})},
     desc="Needs a login from the last five minutes (401 `reauthentication_required`). Never holds secrets (password hash, tokens, card numbers). Audited.")},
@@ -95,6 +98,10 @@ paths={
  "/api/v1/admin/users/{id}/roles":{"post":op("setRoles","Replace a user's roles","roles:manage",
     {"200":js(ref("User")),"404":resp("NotFound"),"409":resp("Conflict")},"RolesRequest",params=[idp],
     desc="Needs a login from the last five minutes (401 `reauthentication_required`). Every account keeps `customer`. The user's sessions end. An admin cannot remove their own admin role (409 `cannot_demote_self`). Audited.")},
+
+ "/api/v1/admin/users/{id}":{"delete":op("eraseUser","Erase a person's account and personal data on their request","users:erase",
+    {"204":{"description":"Erased."},"404":resp("NotFound"),"409":resp("Conflict")},params=[idp],
+    desc="Needs a login from the last five minutes (401 `reauthentication_required`). As `DELETE /api/v1/me`; a staff account must lose its staff roles first (409 `staff_account`). Audited.")},
 
  "/api/v1/admin/api-keys":{
     "post":op("createAPIKey","Create an API key for an integration","keys:manage",{"201":js(ref("APIKeyCreated"),"Created; the key is shown this once")},"APIKeyRequest",
@@ -200,6 +207,8 @@ schemas={
    "expires_at":{"type":"string","format":"date-time"}}},
  "ResetRequest":{"type":"object","required":["email"],"additionalProperties":False,"properties":{"email":{"type":"string"}}},
  "ResetConfirmRequest":{"type":"object","required":["token","password"],"additionalProperties":False,"properties":{"token":{"type":"string","pattern":"^bwr_"},"password":{"type":"string","minLength":12,"maxLength":256}}},
+ "EraseRequest":{"type":"object","required":["password"],"additionalProperties":False,"properties":{
+    "password":{"type":"string","maxLength":1024}}},
  "PasswordChangeRequest":{"type":"object","required":["current_password","new_password"],"additionalProperties":False,"properties":{
    "current_password":{"type":"string"},"new_password":{"type":"string","minLength":12,"maxLength":256}}},
  "WebAuthnCeremony":{"type":"object","required":["ceremony_id","options"],"properties":{"ceremony_id":{"type":"string","pattern":"^wac_"},

@@ -48,7 +48,7 @@ func statusOf(code string) int {
 		return http.StatusNotFound
 	case apperr.CodeMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case apperr.CodeConflict, apperr.CodeEmailTaken, apperr.CodeSKUTaken, apperr.CodeInsufficientStock, apperr.CodeCannotDemoteSelf:
+	case apperr.CodeConflict, apperr.CodeEmailTaken, apperr.CodeSKUTaken, apperr.CodeInsufficientStock, apperr.CodeCannotDemoteSelf, apperr.CodeStaffAccount:
 		return http.StatusConflict
 	case apperr.CodePayloadTooLarge:
 		return http.StatusRequestEntityTooLarge

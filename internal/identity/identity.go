@@ -140,6 +140,46 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 	return s.store.ChangePassword(ctx, u.ID, h, p.SessionID, rec)
 }
 
+// ConfirmPassword checks the caller's password before an irreversible act
+// (erasing the account) and returns the caller's account. Failures count
+// against the login throttle, so a stolen session cannot guess the password
+// here faster than at the login route. An account without a password (made
+// through an identity provider) confirms with a login from the last five
+// minutes instead.
+func (s *Service) ConfirmPassword(ctx context.Context, pw string) (User, error) {
+	p, err := access.Require(ctx, access.Authenticated)
+	if err != nil {
+		return User{}, err
+	}
+	u, err := s.store.UserByID(ctx, p.UserID)
+	if err != nil {
+		return User{}, fmt.Errorf("confirm password: %w", err)
+	}
+	ip := reqinfo.From(ctx).IP
+	wait, err := s.throttle.Check(ctx, u.Email, ip)
+	if err != nil {
+		return User{}, err
+	}
+	if wait > 0 {
+		return User{}, &apperr.Error{Code: apperr.CodeTooManyAttempts, Message: "too many failed attempts; try again later", RetryAfter: wait}
+	}
+	ok, _, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
+	if errors.Is(err, password.ErrMalformedHash) {
+		if _, err := access.RequireRecent(ctx, access.Authenticated, s.now()); err != nil {
+			return User{}, err
+		}
+		return u, nil
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("verify password of %s: %w", u.ID, err)
+	}
+	if !ok {
+		return User{}, s.loginFailed(ctx, u.Email, ip, u, "wrong password to confirm an erasure",
+			&apperr.Error{Code: apperr.CodeInvalidCredentials, Message: "the password is wrong"})
+	}
+	return u, nil
+}
+
 // ActionSessionRevoke is the audit action of ending a session from the list.
 const ActionSessionRevoke = "user.session_revoke"
 

@@ -1,5 +1,7 @@
-// Package privacy owns what a person can ask of the shop about their own data
-// (GDPR articles 15 and 20): a complete export, as one JSON document. Secrets
+// Package privacy owns what a person can ask of the shop about their own data:
+// a complete export, as one JSON document (GDPR articles 15 and 20), and
+// erasure (article 17), which crypto-shreds their personal data while orders
+// and the audit trail stay for accounting under a pseudonymous id. Secrets
 // (password hash, token hashes, MFA secrets, card numbers) are never part of
 // it: they are not personal data the person gave, and they would be dangerous
 // in a downloaded file.
@@ -86,16 +88,19 @@ type AuditRecord struct {
 // FormatVersion names the export's format.
 const FormatVersion = "bulwark-export/1"
 
-// Service builds exports.
+// Service builds exports and carries out erasures.
 type Service struct {
-	src   Source
-	trail *audit.Trail
-	now   func() time.Time
+	src    Source
+	eraser Eraser
+	people Confirmer
+	cards  Cards
+	trail  *audit.Trail
+	now    func() time.Time
 }
 
 // NewService returns the privacy service.
-func NewService(src Source, trail *audit.Trail, now func() time.Time) *Service {
-	return &Service{src: src, trail: trail, now: now}
+func NewService(src Source, eraser Eraser, people Confirmer, cards Cards, trail *audit.Trail, now func() time.Time) *Service {
+	return &Service{src: src, eraser: eraser, people: people, cards: cards, trail: trail, now: now}
 }
 
 // ExportMine returns every piece of personal data held on the caller. It needs

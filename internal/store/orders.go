@@ -32,13 +32,13 @@ func (db *DB) BeginIdempotent(ctx context.Context, ownerID, scope, key, hash str
 	var prior order.Prior
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		prior, err = claimKey(ctx, tx, ownerID, scope, key, hash, at)
+		prior, err = db.claimKey(ctx, tx, ownerID, scope, key, hash, at)
 		return err
 	})
 	return prior, err
 }
 
-func claimKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, hash string, at time.Time) (order.Prior, error) {
+func (db *DB) claimKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, hash string, at time.Time) (order.Prior, error) {
 	var prior order.Prior
 	res, err := tx.ExecContext(ctx, `INSERT INTO idempotency_keys (owner_id, scope, idem_key, request_hash, state, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (owner_id, scope, idem_key) DO NOTHING`,
@@ -50,9 +50,11 @@ func claimKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, hash string,
 		prior.Fresh = true
 		return prior, err
 	}
-	var storedHash, state, orderJSON, code string
-	if err := tx.QueryRowContext(ctx, `SELECT request_hash, state, order_json, error_code FROM idempotency_keys
-		WHERE owner_id = $1 AND scope = $2 AND idem_key = $3`, ownerID, scope, key).Scan(&storedHash, &state, &orderJSON, &code); err != nil {
+	var storedHash, state, orderJSON, code, sealedFor string
+	var sealed, wrapped []byte
+	if err := tx.QueryRowContext(ctx, `SELECT request_hash, state, order_json, error_code, order_sealed, sealed_for,
+		(SELECT k.wrapped FROM subject_keys k WHERE k.subject_id = idempotency_keys.sealed_for) FROM idempotency_keys
+		WHERE owner_id = $1 AND scope = $2 AND idem_key = $3`, ownerID, scope, key).Scan(&storedHash, &state, &orderJSON, &code, &sealed, &sealedFor, &wrapped); err != nil {
 		return prior, fmt.Errorf("read idempotency key: %w", err)
 	}
 	switch {
@@ -60,7 +62,13 @@ func claimKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, hash string,
 		prior.Mismatch = true
 	case state == idemInProgress:
 		prior.InProgress = true
-	case orderJSON != "":
+	case sealed != nil:
+		var o order.Order
+		if err := db.open(sealedFor, wrapped, answerAt(ownerID, scope, key), sealed, &o); err != nil {
+			return prior, fmt.Errorf("read stored response: %w", err)
+		}
+		prior.Order = &o
+	case orderJSON != "": // an answer stored before answers were sealed
 		var o order.Order
 		if err := json.Unmarshal([]byte(orderJSON), &o); err != nil {
 			return prior, fmt.Errorf("read stored response: %w", err)
@@ -87,17 +95,23 @@ func forgetKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key string) erro
 	return nil
 }
 
-func finishKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, code string, o *order.Order) error {
-	var orderJSON string
+// finishKey records the answer to a key: a refusal's code, or an order, which
+// is sealed under the key of the order's customer (it holds their address).
+func (db *DB) finishKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, code string, o *order.Order) error {
+	var sealed []byte
+	var sealedFor string
 	if o != nil {
-		b, err := json.Marshal(o)
+		wrapped, err := subjectKey(ctx, tx, o.CustomerID)
 		if err != nil {
+			return err
+		}
+		if sealed, err = db.seal(o.CustomerID, wrapped, answerAt(ownerID, scope, key), o); err != nil {
 			return fmt.Errorf("store response: %w", err)
 		}
-		orderJSON = string(b)
+		sealedFor = o.CustomerID
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET state = $1, order_json = $2, error_code = $3
-		WHERE owner_id = $4 AND scope = $5 AND idem_key = $6`, idemDone, orderJSON, code, ownerID, scope, key); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET state = $1, order_json = '', order_sealed = $2, sealed_for = $3, error_code = $4
+		WHERE owner_id = $5 AND scope = $6 AND idem_key = $7`, idemDone, sealed, sealedFor, code, ownerID, scope, key); err != nil {
 		return fmt.Errorf("finish idempotency key: %w", err)
 	}
 	return nil
@@ -135,7 +149,7 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 	o.Subtotal, o.Shipping, o.Captured, o.Refunded = zero, zero, zero, zero
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		if prior, err = claimKey(ctx, tx, r.CustomerID, order.ScopeCheckout, r.Key, r.Hash, r.At); err != nil || !prior.Fresh {
+		if prior, err = db.claimKey(ctx, tx, r.CustomerID, order.ScopeCheckout, r.Key, r.Hash, r.At); err != nil || !prior.Fresh {
 			return err
 		}
 		c, err := readCart(ctx, tx, r.CustomerID, r.CartID)
@@ -164,12 +178,15 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 			o.Lines = append(o.Lines, line)
 		}
 		o.Total = money.Money{Amount: o.Subtotal.Amount + o.Shipping.Amount, Currency: r.Currency}
-		a := o.ShippingAddress
+		sealed, err := db.sealShipping(ctx, tx, o.CustomerID, o.ID, o.ShippingAddress)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, customer_id, status, currency, subtotal, shipping, total,
 			payment_method_id, brand, last4, ship_name, ship_line1, ship_line2, ship_city, ship_postal_code, ship_country, ship_phone,
-			created_at, updated_at, idem_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $18, $19)`,
+			ship_sealed, created_at, updated_at, idem_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', '', '', '', '', $11, '', $12, $13, $13, $14)`,
 			o.ID, o.CustomerID, o.Status, r.Currency, o.Subtotal.Amount, o.Shipping.Amount, o.Total.Amount,
-			o.PaymentMethodID, o.Brand, o.Last4, a.Name, a.Line1, a.Line2, a.City, a.PostalCode, a.Country, a.Phone, micros(o.CreatedAt), r.Key); err != nil {
+			o.PaymentMethodID, o.Brand, o.Last4, o.ShippingAddress.Country, sealed, micros(o.CreatedAt), r.Key); err != nil {
 			return fmt.Errorf("insert order: %w", err)
 		}
 		for _, l := range o.Lines {
@@ -209,7 +226,7 @@ func (db *DB) Release(ctx context.Context, orderID, key, code string, rec audit.
 			if err := forgetKey(ctx, tx, customerID, order.ScopeCheckout, key); err != nil {
 				return err
 			}
-		} else if err := finishKey(ctx, tx, customerID, order.ScopeCheckout, key, code, nil); err != nil {
+		} else if err := db.finishKey(ctx, tx, customerID, order.ScopeCheckout, key, code, nil); err != nil {
 			return err
 		}
 		return appendAudit(ctx, tx, rec)
@@ -264,10 +281,10 @@ func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Rec
 			c.CartID, c.CustomerID); err != nil {
 			return fmt.Errorf("empty cart: %w", err)
 		}
-		if o, err = readOrder(ctx, tx, "", c.OrderID); err != nil {
+		if o, err = db.readOrder(ctx, tx, "", c.OrderID); err != nil {
 			return err
 		}
-		if err := finishKey(ctx, tx, c.CustomerID, order.ScopeCheckout, c.Key, "", &o); err != nil {
+		if err := db.finishKey(ctx, tx, c.CustomerID, order.ScopeCheckout, c.Key, "", &o); err != nil {
 			return err
 		}
 		return appendAudit(ctx, tx, rec)
@@ -276,28 +293,53 @@ func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Rec
 }
 
 const orderColumns = `id, customer_id, status, currency, subtotal, shipping, total, captured, refunded,
-	payment_method_id, brand, last4, authorization_id, ship_name, ship_line1, ship_line2, ship_city,
-	ship_postal_code, ship_country, ship_phone, created_at,
-	(SELECT u.email FROM users u WHERE u.id = orders.customer_id),
-	(SELECT u.name FROM users u WHERE u.id = orders.customer_id)`
+	payment_method_id, brand, last4, authorization_id, ship_country, ship_sealed, created_at,
+	(SELECT u.contact FROM users u WHERE u.id = orders.customer_id),
+	(SELECT k.wrapped FROM subject_keys k WHERE k.subject_id = orders.customer_id)`
 
-func scanOrder(row rowScanner) (order.Order, error) {
+// scanOrder reads a row of orderColumns and opens its personal data. An
+// erased customer's order keeps everything but the person: no name, address
+// (but the country), email or phone.
+func (db *DB) scanOrder(row rowScanner) (order.Order, error) {
 	var o order.Order
 	var cur string
 	var created int64
-	a := &o.ShippingAddress
+	var shipping, customer, wrapped []byte
 	err := row.Scan(&o.ID, &o.CustomerID, &o.Status, &cur, &o.Subtotal.Amount, &o.Shipping.Amount, &o.Total.Amount,
 		&o.Captured.Amount, &o.Refunded.Amount, &o.PaymentMethodID, &o.Brand, &o.Last4, &o.AuthorizationID,
-		&a.Name, &a.Line1, &a.Line2, &a.City, &a.PostalCode, &a.Country, &a.Phone, &created, &o.CustomerEmail, &o.CustomerName)
+		&o.ShippingAddress.Country, &shipping, &created, &customer, &wrapped)
 	if errors.Is(err, sql.ErrNoRows) {
 		return order.Order{}, order.ErrNotFound
 	}
 	if err != nil {
 		return order.Order{}, fmt.Errorf("scan order: %w", err)
 	}
+	country := o.ShippingAddress.Country
+	if err := db.open(o.CustomerID, wrapped, shippingAt(o.ID), shipping, &o.ShippingAddress); err != nil {
+		return order.Order{}, err
+	}
+	o.ShippingAddress.Country = country
+	var c contact
+	if err := db.open(o.CustomerID, wrapped, contactAt(o.CustomerID), customer, &c); err != nil {
+		return order.Order{}, err
+	}
+	o.CustomerEmail, o.CustomerName = c.Email, c.Name
 	o.Subtotal.Currency, o.Shipping.Currency, o.Total.Currency, o.Captured.Currency, o.Refunded.Currency = cur, cur, cur, cur, cur
 	o.CreatedAt = fromMicros(created)
 	return o, nil
+}
+
+// sealShipping seals an order's address (but the country) under its customer's key.
+func (db *DB) sealShipping(ctx context.Context, tx *sql.Tx, customerID, orderID string, a order.Address) ([]byte, error) {
+	wrapped, err := subjectKey(ctx, tx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	if wrapped == nil {
+		return nil, fmt.Errorf("order %s: customer %s has no data key", orderID, customerID)
+	}
+	a.Country = ""
+	return db.seal(customerID, wrapped, shippingAt(orderID), a)
 }
 
 func readLines(ctx context.Context, q queryer, o *order.Order) error {
@@ -318,8 +360,8 @@ func readLines(ctx context.Context, q queryer, o *order.Order) error {
 }
 
 // readOrder reads a non-pending order; customerID "" means any customer's.
-func readOrder(ctx context.Context, q queryer, customerID, orderID string) (order.Order, error) {
-	o, err := scanOrder(q.QueryRowContext(ctx, "SELECT "+orderColumns+` FROM orders
+func (db *DB) readOrder(ctx context.Context, q queryer, customerID, orderID string) (order.Order, error) {
+	o, err := db.scanOrder(q.QueryRowContext(ctx, "SELECT "+orderColumns+` FROM orders
 		WHERE id = $1 AND ($2 = '' OR customer_id = $2) AND status <> $3`, orderID, customerID, order.StatusPending))
 	if err != nil {
 		return order.Order{}, err
@@ -329,7 +371,7 @@ func readOrder(ctx context.Context, q queryer, customerID, orderID string) (orde
 
 // Order returns an order (the customer's own when customerID is set).
 func (db *DB) Order(ctx context.Context, customerID, orderID string) (order.Order, error) {
-	return readOrder(ctx, db.sql, customerID, orderID)
+	return db.readOrder(ctx, db.sql, customerID, orderID)
 }
 
 // Orders returns a page of orders ordered by id.
@@ -342,7 +384,7 @@ func (db *DB) Orders(ctx context.Context, q order.ListQuery) ([]order.Order, err
 	}
 	var os []order.Order
 	for rows.Next() {
-		o, err := scanOrder(rows)
+		o, err := db.scanOrder(rows)
 		if err != nil {
 			rows.Close()
 			return nil, err
@@ -373,7 +415,7 @@ func (db *DB) ReserveRefund(ctx context.Context, orderID, refundID string, amoun
 			return fmt.Errorf("reserve refund: %w", err)
 		}
 		if err := mustAffect(res, order.ErrRefundExceedsCapture); err != nil {
-			if _, err := readOrder(ctx, tx, "", orderID); err != nil {
+			if _, err := db.readOrder(ctx, tx, "", orderID); err != nil {
 				return err
 			}
 			return order.ErrRefundExceedsCapture
@@ -382,7 +424,7 @@ func (db *DB) ReserveRefund(ctx context.Context, orderID, refundID string, amoun
 			refundID, orderID, amount.Amount, micros(at)); err != nil {
 			return fmt.Errorf("insert refund: %w", err)
 		}
-		o, err = readOrder(ctx, tx, "", orderID)
+		o, err = db.readOrder(ctx, tx, "", orderID)
 		return err
 	})
 	return o, err
@@ -401,10 +443,10 @@ func (db *DB) CompleteRefund(ctx context.Context, r order.RefundCompletion, rec 
 			return fmt.Errorf("set order status: %w", err)
 		}
 		var err error
-		if o, err = readOrder(ctx, tx, "", r.OrderID); err != nil {
+		if o, err = db.readOrder(ctx, tx, "", r.OrderID); err != nil {
 			return err
 		}
-		if err := finishKey(ctx, tx, r.ActorID, order.ScopeRefund, r.Key, "", &o); err != nil {
+		if err := db.finishKey(ctx, tx, r.ActorID, order.ScopeRefund, r.Key, "", &o); err != nil {
 			return err
 		}
 		return appendAudit(ctx, tx, rec)

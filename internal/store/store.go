@@ -19,6 +19,8 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/bulwark-shop/bulwark/internal/pii"
 )
 
 // Engine names a database engine.
@@ -60,6 +62,7 @@ type DB struct {
 	write  *sql.DB
 	engine Engine
 	schema schema
+	pii    *pii.Cipher // seals personal data; see personal.go
 }
 
 // Options say which database to open.
@@ -75,7 +78,11 @@ type Options struct {
 // power loss. The write pool adds _txlock=immediate, which takes the write lock
 // when a transaction begins and so avoids two readers deadlocking as they
 // upgrade to writers (several processes may share the file).
-const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)"
+//
+// secure_delete overwrites deleted and replaced content with zeros, so an
+// erased person's key, or a value sealed over an old plaintext, leaves no
+// copy in the file's free pages (see Erase for the write-ahead log).
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=secure_delete(1)"
 
 // Open connects to the shop database of opts. It does not migrate; call Migrate.
 func Open(ctx context.Context, opts Options) (*DB, error) {

@@ -20,11 +20,24 @@ type queryer interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
-// CreateUser inserts u with its roles.
+// CreateUser inserts u with its roles, and makes the data key under which its
+// email and name are sealed.
 func (db *DB) CreateUser(ctx context.Context, u identity.User, rec audit.Record) error {
+	index, err := db.emailIndex(u.Email)
+	if err != nil {
+		return err
+	}
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO users (id, email, name, password_hash, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $5)`, u.ID, u.Email, u.Name, u.PasswordHash, micros(u.CreatedAt))
+		wrapped, err := db.newSubjectKey(ctx, tx, u.ID, u.CreatedAt)
+		if err != nil {
+			return err
+		}
+		sealed, err := db.seal(u.ID, wrapped, contactAt(u.ID), contact{Email: u.Email, Name: u.Name})
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO users (id, email_index, name, contact, password_hash, created_at, updated_at)
+			VALUES ($1, $2, '', $3, $4, $5, $5)`, u.ID, index, sealed, u.PasswordHash, micros(u.CreatedAt))
 		if isUniqueViolation(err) {
 			return identity.ErrEmailTaken
 		}
@@ -47,19 +60,30 @@ func insertRoles(ctx context.Context, tx *sql.Tx, userID string, roles []access.
 	return nil
 }
 
-const userColumns = "id, email, name, password_hash, created_at, " +
+// userColumns reads a live (not erased) account with its sealed contact data
+// and its key.
+const userColumns = "id, contact, (SELECT k.wrapped FROM subject_keys k WHERE k.subject_id = users.id), password_hash, created_at, " +
 	"(EXISTS (SELECT 1 FROM mfa_totp m WHERE m.user_id = users.id AND m.confirmed = TRUE) " +
 	"OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = users.id))"
 
-func scanUser(ctx context.Context, q queryer, row *sql.Row) (identity.User, error) {
+// liveUser is the condition that leaves erased accounts out.
+const liveUser = " AND erased_at IS NULL"
+
+func (db *DB) scanUser(ctx context.Context, q queryer, row *sql.Row) (identity.User, error) {
 	var u identity.User
 	var created int64
-	if err := row.Scan(&u.ID, &u.Email, &u.Name, &u.PasswordHash, &created, &u.MFAEnabled); err != nil {
+	var sealed, wrapped []byte
+	if err := row.Scan(&u.ID, &sealed, &wrapped, &u.PasswordHash, &created, &u.MFAEnabled); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return identity.User{}, identity.ErrNotFound
 		}
 		return identity.User{}, fmt.Errorf("scan user: %w", err)
 	}
+	var c contact
+	if err := db.open(u.ID, wrapped, contactAt(u.ID), sealed, &c); err != nil {
+		return identity.User{}, err
+	}
+	u.Email, u.Name = c.Email, c.Name
 	u.CreatedAt = fromMicros(created)
 	roles, err := userRoles(ctx, q, u.ID)
 	if err != nil {
@@ -98,14 +122,18 @@ func userRoles(ctx context.Context, q queryer, userID string) ([]access.Role, er
 	return roles, nil
 }
 
-// UserByEmail returns the user with a normalized email.
+// UserByEmail returns the user with a normalized email, found by its blind index.
 func (db *DB) UserByEmail(ctx context.Context, email string) (identity.User, error) {
-	return scanUser(ctx, db.sql, db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE email = $1", email))
+	index, err := db.emailIndex(email)
+	if err != nil {
+		return identity.User{}, err
+	}
+	return db.scanUser(ctx, db.sql, db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE email_index = $1"+liveUser, index))
 }
 
 // UserByID returns the user with id.
 func (db *DB) UserByID(ctx context.Context, id string) (identity.User, error) {
-	return scanUser(ctx, db.sql, db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1", id))
+	return db.scanUser(ctx, db.sql, db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1"+liveUser, id))
 }
 
 // SetPasswordHash replaces a user's password hash.
@@ -140,7 +168,7 @@ func (db *DB) ChangePassword(ctx context.Context, userID, hash, keepSessionID st
 func (db *DB) SetRoles(ctx context.Context, userID string, roles []access.Role, rec audit.Record) (identity.User, error) {
 	var u identity.User
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE users SET updated_at = $1 WHERE id = $2", micros(rec.Time), userID)
+		res, err := tx.ExecContext(ctx, "UPDATE users SET updated_at = $1 WHERE id = $2"+liveUser, micros(rec.Time), userID)
 		if err != nil {
 			return fmt.Errorf("touch user: %w", err)
 		}
@@ -159,7 +187,7 @@ func (db *DB) SetRoles(ctx context.Context, userID string, roles []access.Role, 
 		if err := appendAudit(ctx, tx, rec); err != nil {
 			return err
 		}
-		u, err = scanUser(ctx, tx, tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1", userID))
+		u, err = db.scanUser(ctx, tx, tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1", userID))
 		return err
 	})
 	return u, err

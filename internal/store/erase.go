@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/identity"
+	"github.com/bulwark-shop/bulwark/internal/privacy"
+)
+
+var _ privacy.Eraser = (*DB)(nil)
+
+// erasedIndex stands in for an erased account's email index: unique, and
+// derived from nothing personal.
+func erasedIndex(userID string) string { return "erased:" + userID }
+
+// Erase destroys userID's data key and everything personal held on the
+// account, with rec, in one transaction (see privacy.Eraser). The account row
+// stays as a tombstone with its id, so orders keep their customer.
+//
+// On SQLite the write-ahead log is then checkpointed and truncated: with
+// secure_delete, the deleted key is zeroed in the database file and the log
+// holds no older copy of its page. On PostgreSQL older copies can survive in
+// dead tuples and the log until vacuumed and recycled; so, on both engines,
+// the lasting guarantee is the wrapping key's: a copy of the destroyed key
+// found anywhere (log, dead tuple, backup) is still wrapped under the pii
+// keyset, and rotating that keyset and retiring its old keys makes it
+// unreadable too (docs/SECURITY.md).
+func (db *DB) Erase(ctx context.Context, userID string, rec audit.Record) error {
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE users SET email_index = $1, name = '', contact = NULL, password_hash = '',
+			erased_at = $2, updated_at = $2 WHERE id = $3 AND erased_at IS NULL`, erasedIndex(userID), micros(rec.Time), userID)
+		if err != nil {
+			return fmt.Errorf("erase account: %w", err)
+		}
+		if err := mustAffect(res, identity.ErrNotFound); err != nil {
+			return err
+		}
+		for _, q := range []string{
+			"DELETE FROM subject_keys WHERE subject_id = $1",
+			"DELETE FROM user_roles WHERE user_id = $1",
+			"DELETE FROM sessions WHERE user_id = $1",
+			"DELETE FROM mfa_totp WHERE user_id = $1",
+			"DELETE FROM mfa_recovery_codes WHERE user_id = $1",
+			"DELETE FROM passkeys WHERE user_id = $1",
+			"DELETE FROM webauthn_ceremonies WHERE user_id = $1",
+			"DELETE FROM oidc_identities WHERE user_id = $1",
+			"DELETE FROM password_resets WHERE user_id = $1",
+			"DELETE FROM carts WHERE owner_id = $1",
+			"DELETE FROM payment_methods WHERE owner_id = $1",
+			"DELETE FROM idempotency_keys WHERE owner_id = $1 OR sealed_for = $1",
+		} {
+			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
+				return fmt.Errorf("erase account: %w", err)
+			}
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+	if err != nil {
+		return err
+	}
+	return db.TruncateLog(ctx)
+}
+
+// TruncateLog checkpoints SQLite's write-ahead log into the database file and
+// truncates it, retrying for a second while readers hold older snapshots. Past
+// that it gives up quietly: the erasure is committed, and the hourly
+// retention purge truncates the log again. It does nothing on PostgreSQL.
+func (db *DB) TruncateLog(ctx context.Context) error {
+	if db.engine != SQLite {
+		return nil
+	}
+	for attempt := 0; ; attempt++ {
+		var busy, frames, done int
+		if err := db.write.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &done); err != nil {
+			return fmt.Errorf("truncate write-ahead log: %w", err)
+		}
+		if busy == 0 {
+			return nil
+		}
+		if attempt == 50 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

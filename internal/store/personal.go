@@ -1,0 +1,228 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/order"
+	"github.com/bulwark-shop/bulwark/internal/pii"
+)
+
+// Personal data is sealed here, in the one layer that writes it, so no domain
+// code can store a name, an email, a phone number or an address in the clear
+// by mistake: the columns that hold them take only ciphertext from package pii,
+// under the key of the person they describe (their subject key, in
+// subject_keys). Country stays in the clear on orders: it is needed for
+// accounting and tax after an erasure, and alone it identifies nobody.
+
+// UsePersonalData gives db the cipher for personal data. Without it, methods
+// that read or write a person's contact data or an address fail; the
+// maintenance commands that touch none (migrate, audit verify) need none.
+func (db *DB) UsePersonalData(c *pii.Cipher) { db.pii = c }
+
+var errNoCipher = errors.New("personal data cipher not configured")
+
+// contact is a person's sealed contact data.
+type contact struct {
+	Email string `json:"e"`
+	Name  string `json:"n"`
+}
+
+// Where each sealed value lives: its associated data, so a ciphertext copied
+// to another row or column does not open.
+func contactAt(userID string) string   { return "users/" + userID + "/contact" }
+func shippingAt(orderID string) string { return "orders/" + orderID + "/shipping" }
+func answerAt(owner, scope, key string) string {
+	return "idempotency_keys/" + owner + "/" + scope + "/" + key
+}
+
+// newSubjectKey makes and stores subject's data key, returning it wrapped.
+func (db *DB) newSubjectKey(ctx context.Context, tx *sql.Tx, subject string, at time.Time) ([]byte, error) {
+	if db.pii == nil {
+		return nil, errNoCipher
+	}
+	wrapped, err := db.pii.NewSubjectKey(subject)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO subject_keys (subject_id, wrapped, created_at) VALUES ($1, $2, $3)",
+		subject, wrapped, micros(at)); err != nil {
+		return nil, fmt.Errorf("store key of %s: %w", subject, err)
+	}
+	return wrapped, nil
+}
+
+// subjectKey returns subject's wrapped key, or nil when it was destroyed.
+func subjectKey(ctx context.Context, q queryer, subject string) ([]byte, error) {
+	var wrapped []byte
+	err := q.QueryRowContext(ctx, "SELECT wrapped FROM subject_keys WHERE subject_id = $1", subject).Scan(&wrapped)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read key of %s: %w", subject, err)
+	}
+	return wrapped, nil
+}
+
+// seal encodes v as JSON and seals it for subject at where.
+func (db *DB) seal(subject string, wrapped []byte, where string, v any) ([]byte, error) {
+	if db.pii == nil {
+		return nil, errNoCipher
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s: %w", where, err)
+	}
+	return db.pii.Seal(subject, wrapped, where, b)
+}
+
+// open decodes what seal sealed into v. A value whose subject was erased
+// (no key, or no ciphertext) leaves v as it is and returns nil: the row stays
+// readable, without the person in it.
+func (db *DB) open(subject string, wrapped []byte, where string, ciphertext []byte, v any) error {
+	if ciphertext == nil || wrapped == nil {
+		return nil
+	}
+	if db.pii == nil {
+		return errNoCipher
+	}
+	b, err := db.pii.Open(subject, wrapped, where, ciphertext)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("decode %s: %w", where, err)
+	}
+	return nil
+}
+
+// emailIndex is the blind index of a normalized email.
+func (db *DB) emailIndex(email string) (string, error) {
+	if db.pii == nil {
+		return "", errNoCipher
+	}
+	return db.pii.EmailIndex(email)
+}
+
+// SealLegacy seals the personal data that an earlier version stored in the
+// clear: accounts' emails and names, and orders' addresses. It runs at every
+// start and finds nothing to do once done; each batch is one transaction, so
+// a crash loses nothing, and several instances may run it at once.
+func (db *DB) SealLegacy(ctx context.Context, now time.Time) (users, orders int, err error) {
+	if db.pii == nil {
+		return 0, 0, errNoCipher
+	}
+	for {
+		n, err := db.sealLegacyUsers(ctx, now)
+		users += n
+		if err != nil || n == 0 {
+			if err != nil {
+				return users, orders, err
+			}
+			break
+		}
+	}
+	for {
+		n, err := db.sealLegacyOrders(ctx)
+		orders += n
+		if err != nil || n == 0 {
+			return users, orders, err
+		}
+	}
+}
+
+const legacyBatch = 100
+
+func (db *DB) sealLegacyUsers(ctx context.Context, now time.Time) (int, error) {
+	n := 0
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		type legacy struct{ id, email, name string }
+		rows, err := tx.QueryContext(ctx, "SELECT id, email_index, name FROM users WHERE contact IS NULL AND erased_at IS NULL ORDER BY id LIMIT $1", legacyBatch)
+		if err != nil {
+			return fmt.Errorf("find legacy accounts: %w", err)
+		}
+		var todo []legacy
+		for rows.Next() {
+			var l legacy
+			if err := rows.Scan(&l.id, &l.email, &l.name); err != nil {
+				rows.Close()
+				return fmt.Errorf("scan legacy account: %w", err)
+			}
+			todo = append(todo, l)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("find legacy accounts: %w", err)
+		}
+		for _, l := range todo {
+			wrapped, err := subjectKey(ctx, tx, l.id)
+			if err == nil && wrapped == nil {
+				wrapped, err = db.newSubjectKey(ctx, tx, l.id, now)
+			}
+			if err != nil {
+				return err
+			}
+			sealed, err := db.seal(l.id, wrapped, contactAt(l.id), contact{Email: l.email, Name: l.name})
+			if err != nil {
+				return err
+			}
+			index, err := db.emailIndex(l.email)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE users SET email_index = $1, name = '', contact = $2 WHERE id = $3",
+				index, sealed, l.id); err != nil {
+				return fmt.Errorf("seal account %s: %w", l.id, err)
+			}
+		}
+		n = len(todo)
+		return nil
+	})
+	return n, err
+}
+
+func (db *DB) sealLegacyOrders(ctx context.Context) (int, error) {
+	n := 0
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		type legacy struct {
+			id, customer string
+			a            order.Address
+		}
+		rows, err := tx.QueryContext(ctx, `SELECT id, customer_id, ship_name, ship_line1, ship_line2, ship_city, ship_postal_code, ship_phone
+			FROM orders WHERE ship_sealed IS NULL ORDER BY id LIMIT $1`, legacyBatch)
+		if err != nil {
+			return fmt.Errorf("find legacy orders: %w", err)
+		}
+		var todo []legacy
+		for rows.Next() {
+			var l legacy
+			if err := rows.Scan(&l.id, &l.customer, &l.a.Name, &l.a.Line1, &l.a.Line2, &l.a.City, &l.a.PostalCode, &l.a.Phone); err != nil {
+				rows.Close()
+				return fmt.Errorf("scan legacy order: %w", err)
+			}
+			todo = append(todo, l)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("find legacy orders: %w", err)
+		}
+		for _, l := range todo {
+			sealed, err := db.sealShipping(ctx, tx, l.customer, l.id, l.a)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE orders SET ship_sealed = $1, ship_name = '', ship_line1 = '', ship_line2 = '',
+				ship_city = '', ship_postal_code = '', ship_phone = '' WHERE id = $2`, sealed, l.id); err != nil {
+				return fmt.Errorf("seal order %s: %w", l.id, err)
+			}
+		}
+		n = len(todo)
+		return nil
+	})
+	return n, err
+}
