@@ -48,6 +48,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 			{"POST", "/api/v1/admin/api-keys", `{"name":"k","permissions":["orders:read"],"expires_at":"` + s.Clock.Now().Add(time.Hour).UTC().Format(time.RFC3339) + `"}`},
 			{"POST", "/api/v1/auth/password-reset", `{"email":"input-target@example.com"}`},
 			{"PUT", "/api/v1/me/password", `{"current_password":"` + testPassword + `","new_password":"another long passphrase"}`},
+			// The caller is staff, so a valid erasure is refused (409 staff_account) and proves nothing here.
+			{"DELETE", "/api/v1/me", ""},
 			// Routes whose valid body needs a secret of the moment (a code, a token, an
 			// authenticator's answer); the refusals below are what is tested here.
 			{"POST", "/api/v1/me/mfa/totp/confirm", ""},

@@ -75,6 +75,25 @@ func TestPersonalDataAtRest(t *testing.T) {
 			}
 		})
 
+		t.Run("support finds the orders by email through the blind index", func(t *testing.T) {
+			var list struct{ Items []struct{ ID string } }
+			s.must(200, req{method: "GET", path: "/api/v1/admin/orders?email=" + strings.ToUpper(personEmail), token: support}).JSON(t, &list)
+			if len(list.Items) != 1 || list.Items[0].ID != o.ID {
+				t.Fatalf("search by email = %+v", list.Items)
+			}
+			s.must(200, req{method: "GET", path: "/api/v1/admin/orders?email=nobody@example.net", token: support}).JSON(t, &list)
+			if len(list.Items) != 0 {
+				t.Fatalf("search for an unknown email = %+v", list.Items)
+			}
+			fulfillment := s.staff(admin, "pd-fulfillment@example.com", "fulfillment")
+			if res := s.do(req{method: "GET", path: "/api/v1/admin/orders?email=" + personEmail, token: fulfillment}); res.Status != 403 {
+				t.Fatalf("fulfillment searching by email = %d: a match would reveal whose orders they are", res.Status)
+			}
+			if res := s.do(req{method: "GET", path: "/api/v1/admin/orders?email=" + strings.Repeat("a", 300), token: support}); res.Status != 422 {
+				t.Fatalf("an oversized email = %d", res.Status)
+			}
+		})
+
 		t.Run("nothing personal is stored in the clear", func(t *testing.T) {
 			dump := shopDump(t, s)
 			if len(dump) == 0 {
@@ -160,6 +179,11 @@ func TestPersonalDataAtRest(t *testing.T) {
 				if strings.Contains(string(res.Body), v) {
 					t.Errorf("support still sees %q after erasure", v)
 				}
+			}
+			var search struct{ Items []struct{ ID string } }
+			s.must(200, req{method: "GET", path: "/api/v1/admin/orders?email=" + personEmail, token: support}).JSON(t, &search)
+			if len(search.Items) != 0 {
+				t.Fatalf("the erased email still finds orders: %+v", search.Items)
 			}
 		})
 
@@ -292,4 +316,82 @@ func sealedShipping(t *testing.T, s *server, orderID string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestLegacyPersonalDataIsSealedAtStart puts an account, an order and a stored
+// answer back the way the version before field encryption kept them, in the
+// clear, and checks that the next start seals them: the person can still log
+// in and see the order, replay gets the same answer, and the database holds
+// none of it in the clear.
+func TestLegacyPersonalDataIsSealedAtStart(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		admin := s.createAdmin("legacy-admin@example.com")
+		p := s.createProduct(admin, "LEGACY-1", 5)
+		var u user
+		s.must(201, req{method: "POST", path: "/api/v1/auth/register",
+			body: map[string]string{"email": personEmail, "password": testPassword, "name": personName}}).JSON(t, &struct{ User *user }{&u})
+		token := s.login(personEmail, testPassword)
+		var m struct{ ID string }
+		s.must(201, req{method: "POST", path: "/api/v1/payment-methods", token: token, body: map[string]any{
+			"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "holder": "H"}}).JSON(t, &m)
+		sh := shopper{token: token, method: m.ID}
+		addr := map[string]string{"name": shipName, "line1": shipLine1, "line2": shipLine2, "city": shipCity,
+			"postal_code": shipPostal, "country": "GB", "phone": shipPhone}
+		checkout := req{method: "POST", path: "/api/v1/checkout", token: token, header: map[string]string{"Idempotency-Key": "legacy-1"},
+			body: map[string]any{"cart_id": s.cartWith(sh, 1, p.ID), "payment_method": sh.method, "cvc": "123", "shipping_address": addr}}
+		first := s.must(201, checkout)
+		var o struct{ ID string }
+		first.JSON(t, &o)
+
+		// Back to the old layout, as an upgrade from the earlier version finds it.
+		raw := shopDB(t, s)
+		var answer []byte
+		if err := raw.QueryRow("SELECT order_sealed FROM idempotency_keys WHERE idem_key = 'legacy-1'").Scan(&answer); err != nil || answer == nil {
+			t.Fatalf("no sealed answer to turn back: %v", err)
+		}
+		legacyOrder := `{"id":"` + o.ID + `","customer_id":"` + u.ID + `","status":"paid","shipping_address":{"name":"` + shipName + `","line1":"` + shipLine1 + `","city":"` + shipCity + `","postal_code":"` + shipPostal + `","country":"GB"}}`
+		for _, q := range []struct {
+			sql  string
+			args []any
+		}{
+			{"UPDATE users SET email_index = $1, name = $2, contact = NULL WHERE id = $3", []any{personEmail, personName, u.ID}},
+			{"DELETE FROM subject_keys WHERE subject_id = $1", []any{u.ID}},
+			{`UPDATE orders SET ship_sealed = NULL, ship_name = $1, ship_line1 = $2, ship_line2 = $3, ship_city = $4,
+				ship_postal_code = $5, ship_phone = $6 WHERE id = $7`, []any{shipName, shipLine1, shipLine2, shipCity, shipPostal, shipPhone, o.ID}},
+			{"UPDATE idempotency_keys SET order_sealed = NULL, sealed_for = '', order_json = $1 WHERE idem_key = 'legacy-1'", []any{legacyOrder}},
+		} {
+			if _, err := raw.Exec(q.sql, q.args...); err != nil {
+				t.Fatalf("%s: %v", q.sql, err)
+			}
+		}
+
+		again := startServer(t, db) // seals at start
+		if !strings.Contains(again.Logs.String(), "sealed personal data") {
+			t.Error("the start did not report sealing the old rows")
+		}
+		token = again.login(personEmail, testPassword)
+		var me user
+		again.must(200, req{method: "GET", path: "/api/v1/me", token: token}).JSON(t, &me)
+		if me.Email != personEmail || me.Name != personName {
+			t.Fatalf("after sealing, /me = %+v", me)
+		}
+		mine := string(again.must(200, req{method: "GET", path: "/api/v1/orders/" + o.ID, token: token}).Body)
+		for _, v := range []string{shipName, shipLine1, shipLine2, shipCity, shipPostal, shipPhone} {
+			if !strings.Contains(mine, v) {
+				t.Errorf("after sealing, the order lacks %q", v)
+			}
+		}
+		checkout.token = token
+		replay := again.must(201, checkout)
+		if replay.Header.Get("Idempotent-Replayed") != "true" || !strings.Contains(string(replay.Body), shipLine1) {
+			t.Fatalf("replay after sealing = %s %s", replay.Header, replay.Body)
+		}
+		dump := shopDump(t, again)
+		for _, v := range personal {
+			if bytes.Contains(dump, []byte(v)) {
+				t.Errorf("after sealing, the database still holds %q in the clear", v)
+			}
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
 )
@@ -141,7 +142,7 @@ func (a *API) allOrders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	os, more, err := a.Orders.All(r.Context(), parseLimit(r), after)
+	os, more, err := a.Orders.All(r.Context(), parseLimit(r), after, identity.NormalizeEmail(r.URL.Query().Get("email")))
 	if err != nil {
 		return err
 	}

@@ -110,7 +110,8 @@ func (db *DB) emailIndex(email string) (string, error) {
 }
 
 // SealLegacy seals the personal data that an earlier version stored in the
-// clear: accounts' emails and names, and orders' addresses. It runs at every
+// clear: accounts' emails and names, and orders' addresses, also where an
+// order is kept as a stored answer to an idempotent request; orders counts both. It runs at every
 // start and finds nothing to do once done; each batch is one transaction, so
 // a crash loses nothing, and several instances may run it at once.
 func (db *DB) SealLegacy(ctx context.Context, now time.Time) (users, orders int, err error) {
@@ -127,13 +128,19 @@ func (db *DB) SealLegacy(ctx context.Context, now time.Time) (users, orders int,
 			break
 		}
 	}
-	for {
-		n, err := db.sealLegacyOrders(ctx)
-		orders += n
-		if err != nil || n == 0 {
-			return users, orders, err
+	for _, step := range []func(context.Context) (int, error){db.sealLegacyOrders, db.sealLegacyAnswers} {
+		for {
+			n, err := step(ctx)
+			orders += n
+			if err != nil {
+				return users, orders, err
+			}
+			if n == 0 {
+				break
+			}
 		}
 	}
+	return users, orders, nil
 }
 
 const legacyBatch = 100
@@ -219,6 +226,59 @@ func (db *DB) sealLegacyOrders(ctx context.Context) (int, error) {
 			if _, err := tx.ExecContext(ctx, `UPDATE orders SET ship_sealed = $1, ship_name = '', ship_line1 = '', ship_line2 = '',
 				ship_city = '', ship_postal_code = '', ship_phone = '' WHERE id = $2`, sealed, l.id); err != nil {
 				return fmt.Errorf("seal order %s: %w", l.id, err)
+			}
+		}
+		n = len(todo)
+		return nil
+	})
+	return n, err
+}
+
+func (db *DB) sealLegacyAnswers(ctx context.Context) (int, error) {
+	n := 0
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		type legacy struct{ owner, scope, key, answer string }
+		rows, err := tx.QueryContext(ctx, `SELECT owner_id, scope, idem_key, order_json FROM idempotency_keys
+			WHERE order_json <> '' ORDER BY owner_id, scope, idem_key LIMIT $1`, legacyBatch)
+		if err != nil {
+			return fmt.Errorf("find legacy answers: %w", err)
+		}
+		var todo []legacy
+		for rows.Next() {
+			var l legacy
+			if err := rows.Scan(&l.owner, &l.scope, &l.key, &l.answer); err != nil {
+				rows.Close()
+				return fmt.Errorf("scan legacy answer: %w", err)
+			}
+			todo = append(todo, l)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("find legacy answers: %w", err)
+		}
+		for _, l := range todo {
+			var o order.Order
+			if err := json.Unmarshal([]byte(l.answer), &o); err != nil {
+				return fmt.Errorf("read legacy answer: %w", err)
+			}
+			wrapped, err := subjectKey(ctx, tx, o.CustomerID)
+			if err != nil {
+				return err
+			}
+			if wrapped == nil { // the customer is gone: so is the answer
+				if _, err := tx.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE owner_id = $1 AND scope = $2 AND idem_key = $3",
+					l.owner, l.scope, l.key); err != nil {
+					return fmt.Errorf("drop answer: %w", err)
+				}
+				continue
+			}
+			sealed, err := db.seal(o.CustomerID, wrapped, answerAt(l.owner, l.scope, l.key), o)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET order_json = '', order_sealed = $1, sealed_for = $2
+				WHERE owner_id = $3 AND scope = $4 AND idem_key = $5`, sealed, o.CustomerID, l.owner, l.scope, l.key); err != nil {
+				return fmt.Errorf("seal answer: %w", err)
 			}
 		}
 		n = len(todo)
