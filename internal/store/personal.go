@@ -286,3 +286,54 @@ func (db *DB) sealLegacyAnswers(ctx context.Context) (int, error) {
 	})
 	return n, err
 }
+
+// RewrapSubjectKeys wraps up to limit data keys, those of subjects after the
+// cursor after (in id order), again under the pii keyset's current primary
+// key, and returns the cursor to continue from; done when none are left. A
+// rotation runs it until done, after which the pii keyset's older keys wrap
+// nothing and can be retired: any copy of a destroyed data key that lingers
+// (a database's dead rows or log, a backup) is then wrapped under a key that
+// no longer exists. Each batch is one transaction, and a key erased meanwhile
+// is not brought back: the update matches the row only while it exists.
+func (db *DB) RewrapSubjectKeys(ctx context.Context, after string, limit int) (next string, done bool, err error) {
+	if db.pii == nil {
+		return "", false, errNoCipher
+	}
+	next = after
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		type row struct {
+			subject string
+			wrapped []byte
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT subject_id, wrapped FROM subject_keys WHERE subject_id > $1 ORDER BY subject_id LIMIT $2", after, limit)
+		if err != nil {
+			return fmt.Errorf("list data keys: %w", err)
+		}
+		var batch []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.subject, &r.wrapped); err != nil {
+				rows.Close()
+				return fmt.Errorf("scan data key: %w", err)
+			}
+			batch = append(batch, r)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list data keys: %w", err)
+		}
+		for _, r := range batch {
+			w, err := db.pii.Rewrap(r.subject, r.wrapped)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "UPDATE subject_keys SET wrapped = $1 WHERE subject_id = $2", w, r.subject); err != nil {
+				return fmt.Errorf("rewrap key of %s: %w", r.subject, err)
+			}
+			next = r.subject
+		}
+		done = len(batch) < limit
+		return nil
+	})
+	return next, done, err
+}
