@@ -99,9 +99,13 @@ func TestPersonalDataAtRest(t *testing.T) {
 			if len(dump) == 0 {
 				t.Fatal("the shop database is empty: the search proves nothing")
 			}
+			logs := strings.ToLower(s.Logs.String())
 			for _, v := range personal {
 				if bytes.Contains(bytes.ToLower(dump), bytes.ToLower([]byte(v))) {
 					t.Errorf("the shop database holds %q in the clear", v)
+				}
+				if strings.Contains(logs, strings.ToLower(v)) {
+					t.Errorf("the log holds %q", v)
 				}
 			}
 		})
