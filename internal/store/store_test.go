@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -12,7 +13,9 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/identity"
+	"github.com/bulwark-shop/bulwark/internal/keys"
 	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/pii"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 )
@@ -28,6 +31,19 @@ func mustOpen(t *testing.T, d testenv.Database) *store.DB {
 	if _, err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	ring, err := keys.OpenKeyring(d.DataDir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	master, err := ring.AEAD("pii")
+	if err != nil {
+		t.Fatal(err)
+	}
+	index, err := ring.PRF("index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.UsePersonalData(pii.New(master, index))
 	return db
 }
 
@@ -73,6 +89,44 @@ func TestStore(t *testing.T) {
 			for err := range errs {
 				if err != nil {
 					t.Fatal(err)
+				}
+			}
+		})
+
+		t.Run("data keys are rewrapped in batches from a cursor, and stay usable", func(t *testing.T) {
+			var ids []string
+			for i := range 5 {
+				u := identity.User{ID: id.New(id.User), Email: fmt.Sprintf("rewrap%d@example.com", i), Name: "R", PasswordHash: "h",
+					Roles: []access.Role{access.Customer}, CreatedAt: time.Now()}
+				if err := db.CreateUser(ctx, u, rec(audit.ActionRegister, u.ID)); err != nil {
+					t.Fatal(err)
+				}
+				ids = append(ids, u.ID)
+			}
+			seen, cursor := 0, ""
+			for pass := 0; ; pass++ {
+				next, done, err := db.RewrapSubjectKeys(ctx, cursor, 2)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if next < cursor || (next == cursor && !done) {
+					t.Fatalf("the cursor went from %q to %q", cursor, next)
+				}
+				cursor = next
+				seen++
+				if done {
+					break
+				}
+				if pass > 100 {
+					t.Fatal("the rewrap never finishes")
+				}
+			}
+			if seen < 3 {
+				t.Fatalf("five keys or more in batches of two took %d batches", seen)
+			}
+			for _, uid := range ids {
+				if u, err := db.UserByID(ctx, uid); err != nil || u.Name != "R" {
+					t.Fatalf("after rewrap, user = %+v, %v", u, err)
 				}
 			}
 		})
