@@ -32,6 +32,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
+	"github.com/bulwark-shop/bulwark/internal/rekey"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/throttle"
 	"github.com/bulwark-shop/bulwark/internal/vault"
@@ -56,6 +57,13 @@ const (
 	OutboxDir = "outbox"
 )
 
+// DataKeysets are the data keysets `bulwark keys rotate` and `keys status`
+// know, and the only names they accept.
+var DataKeysets = []string{VaultKeyset, MFAKeyset}
+
+// reencryptEvery is how often the re-encryption job looks for a rotation.
+const reencryptEvery = 5 * time.Second
+
 // App is a wired Bulwark.
 type App struct {
 	cfg      config.Config
@@ -75,6 +83,8 @@ type App struct {
 	Checkout *checkout.Service
 	Orders   *order.Service
 	Trail    *audit.Trail
+	// Rekey re-encrypts stored data after a key rotation; Serve runs it.
+	Rekey    *rekey.Job
 	handler  http.Handler
 	registry *prometheus.Registry
 	outbox   *mail.Dir // nil when mail goes over SMTP
@@ -164,6 +174,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	gateway := payment.Simulator{}
 	a.Checkout = checkout.NewService(db, a.Methods, cards, gateway, cfg.Currency, now)
 	a.Orders = order.NewService(db, gateway, now)
+	// Every purpose with data under a data keyset has one Reencrypter here.
+	a.Rekey = rekey.NewJob(db, []rekey.Reencrypter{
+		rekey.Rows{Name: VaultKeyset, AEAD: aead, List: a.VaultDB.CardCiphertexts, Swap: a.VaultDB.SwapCardCiphertexts},
+		rekey.Rows{Name: MFAKeyset, AEAD: mfaKeys, List: db.TOTPCiphertexts, Swap: db.SwapTOTPCiphertexts},
+	}, rekey.Settings{Batch: cfg.ReencryptBatch, Pause: cfg.ReencryptPause, Every: reencryptEvery, Grace: 2 * keys.CheckInterval}, now, log)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
@@ -313,6 +328,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	recoverCtx, stopRecovery := context.WithCancel(ctx)
 	defer stopRecovery()
 	go a.recoverAbandoned(recoverCtx)
+	go a.Rekey.Run(recoverCtx)
 	var err error
 	select {
 	case <-ctx.Done():
