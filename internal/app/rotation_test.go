@@ -1,0 +1,249 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/app"
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/keys"
+	"github.com/bulwark-shop/bulwark/internal/rekey"
+	"github.com/bulwark-shop/bulwark/internal/store"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+)
+
+// primaries reads the primary key of each data keyset from the files.
+func primaries(t *testing.T, cfg config.Config) map[string]uint32 {
+	t.Helper()
+	ring, err := keys.OpenKeyring(cfg.DataDir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, sts, err := ring.Status(app.DataKeysets...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]uint32{}
+	for _, st := range sts {
+		out[st.Name] = st.PrimaryID
+	}
+	return out
+}
+
+// allCiphertexts lists every stored ciphertext of the cards and MFA secrets.
+func allCiphertexts(t *testing.T, cfg config.Config) map[string][]rekey.Ciphertext {
+	t.Helper()
+	ctx := context.Background()
+	db, err := store.Open(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	v, err := store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	cards, err := v.CardCiphertexts(ctx, "", 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secrets, err := db.TOTPCiphertexts(ctx, "", 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string][]rekey.Ciphertext{app.VaultKeyset: cards, app.MFAKeyset: secrets}
+}
+
+// checkAllReadable decrypts every card and MFA secret with the keysets on
+// disk, and fails unless each is under want[keyset] (when want is not nil).
+func checkAllReadable(t *testing.T, cfg config.Config, want map[string]uint32) {
+	t.Helper()
+	ring, err := keys.OpenKeyring(cfg.DataDir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, cts := range allCiphertexts(t, cfg) {
+		a, err := ring.AEAD(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cts {
+			if _, err := a.Decrypt(c.Ciphertext, c.AssociatedData); err != nil {
+				t.Fatalf("%s %s does not decrypt: %v", name, c.Key, err)
+			}
+			if id, _ := keys.KeyID(c.Ciphertext); want != nil && id != want[name] {
+				t.Fatalf("%s %s is under key %d, want the primary %d", name, c.Key, id, want[name])
+			}
+		}
+	}
+}
+
+// TestKeyRotationUnderLoad rotates every data keyset with `bulwark keys
+// rotate` while checkouts with saved cards run: every checkout succeeds, the
+// running server switches to the new primary keys without a restart, the
+// rotation is audited, and the background job re-encrypts every card and MFA
+// secret under the new primary, all still readable.
+func TestKeyRotationUnderLoad(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		admin := s.createAdmin("rotate-admin@example.com")
+		p := s.createProduct(admin, "ROT-1", 1000)
+		var shoppers []shopper
+		for i := range 4 {
+			shoppers = append(shoppers, s.shopper(fmt.Sprintf("rot%d@example.com", i), "4242424242424242"))
+		}
+		type job struct {
+			who  shopper
+			cart string
+		}
+		var jobs []job
+		for i := range 48 {
+			sh := shoppers[i%len(shoppers)]
+			jobs = append(jobs, job{sh, s.cartWith(sh, 1, p.ID)})
+		}
+		old := primaries(t, s.Config)
+
+		var (
+			sent, failed atomic.Int64
+			mu           sync.Mutex
+			failures     []string
+		)
+		work := make(chan int)
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Go(func() {
+				for i := range work {
+					sent.Add(1)
+					res := s.do(checkoutReq(jobs[i].who, fmt.Sprintf("rot-%d", i), jobs[i].cart, "123"))
+					if res.Status != 201 {
+						failed.Add(1)
+						mu.Lock()
+						failures = append(failures, fmt.Sprintf("%d %s", res.Status, res.Body))
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		rotated := make(chan string, 1)
+		for i := range jobs {
+			if i == 12 {
+				go func() {
+					code, out, errOut := runCLI(t, s.Config, "", "keys", "rotate")
+					rotated <- fmt.Sprintf("%d %s%s", code, out, errOut)
+				}()
+			}
+			work <- i
+		}
+		close(work)
+		wg.Wait()
+		if r := <-rotated; !strings.HasPrefix(r, "0 ") {
+			t.Fatalf("keys rotate: %s", r)
+		}
+		if failed.Load() > 0 {
+			t.Fatalf("%d of %d checkouts failed during the rotation: %v", failed.Load(), sent.Load(), failures)
+		}
+		now := primaries(t, s.Config)
+		for _, name := range app.DataKeysets {
+			if now[name] == old[name] {
+				t.Fatalf("%s still has primary %d", name, old[name])
+			}
+		}
+
+		t.Run("the rotation is audited", func(t *testing.T) {
+			if n := s.countAudit(app.ActionKeysRotate); n != len(app.DataKeysets) {
+				t.Fatalf("%d keys.rotate records, want %d", n, len(app.DataKeysets))
+			}
+			if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 {
+				t.Fatalf("audit verify: %s%s", out, errOut)
+			}
+		})
+
+		t.Run("the running server encrypts under the new primary without a restart", func(t *testing.T) {
+			time.Sleep(keys.CheckInterval + 500*time.Millisecond)
+			s.shopper("after-rotation@example.com", "5555555555554444")
+			sh := s.shopper("mfa-after-rotation@example.com", "4242424242424242")
+			s.enableMFA(sh.token)
+			for name, cts := range allCiphertexts(t, s.Config) {
+				underNew := 0
+				for _, c := range cts {
+					if id, _ := keys.KeyID(c.Ciphertext); id == now[name] {
+						underNew++
+					}
+				}
+				if underNew == 0 {
+					t.Fatalf("no %s ciphertext under the new primary %d", name, now[name])
+				}
+			}
+		})
+
+		t.Run("the job re-encrypts everything under the new primary", func(t *testing.T) {
+			deadline := time.Now().Add(60 * time.Second)
+			for _, name := range app.DataKeysets {
+				for {
+					pr, err := s.App.DB.ReencryptionProgress(context.Background(), name)
+					if err == nil && pr.Done && pr.Primary == now[name] {
+						break
+					}
+					if time.Now().After(deadline) {
+						var log []string
+						for _, l := range strings.Split(s.Logs.String(), "\n") {
+							if strings.Contains(l, "re-encryption") {
+								log = append(log, l)
+							}
+						}
+						t.Fatalf("%s re-encryption not done: %+v %v\n%s", name, pr, err, strings.Join(log, "\n"))
+					}
+					s.Clock.Advance(time.Second) // the server's clock runs, past the grace that lets every instance switch
+					time.Sleep(200 * time.Millisecond)
+				}
+			}
+			checkAllReadable(t, s.Config, now)
+			code, out, errOut := runCLI(t, s.Config, "", "keys", "status")
+			if code != 0 || !strings.Contains(out, "PRIMARY") || !strings.Contains(out, "retired, decrypts only") ||
+				!strings.Contains(out, "re-encryption: done") {
+				t.Fatalf("keys status: %d\n%s%s", code, out, errOut)
+			}
+		})
+
+		t.Run("old and re-encrypted data still serve", func(t *testing.T) {
+			s.loginWithMFA("rotate-admin@example.com", s.secrets["rotate-admin@example.com"])
+			cart := s.cartWith(shoppers[0], 1, p.ID)
+			if res := s.checkout(shoppers[0], "rot-after", cart, "123"); res.Status != 201 {
+				t.Fatalf("checkout with a re-encrypted card: %d %s", res.Status, res.Body)
+			}
+		})
+		if n := countAuditRaw(t, s.Config, "order.checkout", audit.Success); n < len(jobs) {
+			t.Fatalf("%d paid checkouts, want at least %d", n, len(jobs))
+		}
+	})
+}
+
+func TestKeysRotateCommand(t *testing.T) {
+	s := startServer(t, testenv.Databases(t)[0])
+	before := primaries(t, s.Config)
+	if code, _, errOut := runCLI(t, s.Config, "", "keys", "rotate", "--keyset", "nope"); code != 2 {
+		t.Fatalf("an unknown keyset: exit %d %s", code, errOut)
+	}
+	code, out, errOut := runCLI(t, s.Config, "", "keys", "rotate", "--keyset", app.MFAKeyset)
+	if code != 0 || !strings.Contains(out, "mfa    new primary key") {
+		t.Fatalf("keys rotate --keyset mfa: %d %s%s", code, out, errOut)
+	}
+	after := primaries(t, s.Config)
+	if after[app.MFAKeyset] == before[app.MFAKeyset] || after[app.VaultKeyset] != before[app.VaultKeyset] {
+		t.Fatalf("primaries %v -> %v: want only mfa rotated", before, after)
+	}
+	if n := s.countAudit(app.ActionKeysRotate); n != 1 {
+		t.Fatalf("%d keys.rotate audit records, want 1", n)
+	}
+	_, out, _ = runCLI(t, s.Config, "", "keys", "status")
+	if !strings.Contains(out, "mfa    2 key(s)") || strings.Count(out, "PRIMARY") != 2 {
+		t.Fatalf("keys status after rotating mfa:\n%s", out)
+	}
+}
