@@ -2,7 +2,10 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +19,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/rekey"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
+	"github.com/bulwark-shop/bulwark/internal/vault"
 )
 
 // primaries reads the primary key of each data keyset from the files.
@@ -246,4 +250,117 @@ func TestKeysRotateCommand(t *testing.T) {
 	if !strings.Contains(out, "mfa    2 key(s)") || strings.Count(out, "PRIMARY") != 2 {
 		t.Fatalf("keys status after rotating mfa:\n%s", out)
 	}
+}
+
+// TestReencryptionResumesAfterKill re-encrypts many cards in a real process
+// with small, slow batches, kills it with SIGKILL once a few batches are
+// committed, and restarts it: the job resumes from the cursor in the
+// database (not from the start) and finishes, every card readable and under
+// the new primary.
+func TestReencryptionResumesAfterKill(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		cfg := testConfig(db)
+		ctx := context.Background()
+		const cards, batch = 300, 10
+		func() {
+			ring, err := keys.OpenKeyring(cfg.DataDir, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := ring.AEAD(app.VaultKeyset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			v, err := store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer v.Close()
+			cv := vault.New(v, a, nil, time.Now)
+			for range cards {
+				if _, err := cv.Tokenize(ctx, vault.Card{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2031, Holder: "Pat Payer"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}()
+		if code, out, errOut := runCLI(t, cfg, "", "keys", "rotate", "--keyset", app.VaultKeyset); code != 0 {
+			t.Fatalf("keys rotate: %s%s", out, errOut)
+		}
+		primary := primaries(t, cfg)[app.VaultKeyset]
+		progress := func() rekey.Progress {
+			t.Helper()
+			sdb, err := store.Open(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sdb.Close()
+			pr, err := sdb.ReencryptionProgress(ctx, app.VaultKeyset)
+			if err != nil && !errors.Is(err, rekey.ErrNoProgress) {
+				t.Fatal(err)
+			}
+			return pr
+		}
+
+		first := startProcess(t, cfg, "--reencrypt-batch", strconv.Itoa(batch), "--reencrypt-pause", "300ms")
+		deadline := time.Now().Add(60 * time.Second)
+		for pr := progress(); pr.Batches < 3; pr = progress() {
+			if pr.Done || time.Now().After(deadline) {
+				t.Fatalf("no chance to kill mid-pass: %+v\n%s", pr, first.Logs.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		first.kill(t)
+		atKill := progress()
+		if atKill.Done || atKill.Cursor == "" || atKill.Primary != primary {
+			t.Fatalf("progress at the kill: %+v", atKill)
+		}
+		underOld := 0
+		for _, c := range allCiphertexts(t, cfg)[app.VaultKeyset] {
+			if id, _ := keys.KeyID(c.Ciphertext); id != primary {
+				underOld++
+			}
+		}
+		if underOld == 0 {
+			t.Fatal("every card was re-encrypted before the kill: nothing is tested")
+		}
+
+		second := startProcess(t, cfg, "--reencrypt-batch", strconv.Itoa(batch), "--reencrypt-pause", "10ms")
+		deadline = time.Now().Add(60 * time.Second)
+		var final rekey.Progress
+		for final = progress(); !final.Done; final = progress() {
+			if time.Now().After(deadline) {
+				t.Fatalf("re-encryption did not finish after the restart: %+v\n%s", final, second.Logs.String())
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		var resumedAfter string
+		secondBatches := -1
+		for _, line := range strings.Split(second.Logs.String(), "\n") {
+			var l struct {
+				Msg, Purpose, After string
+				Batches             int
+			}
+			if json.Unmarshal([]byte(line), &l) != nil || l.Purpose != app.VaultKeyset {
+				continue
+			}
+			switch l.Msg {
+			case "re-encryption started":
+				t.Fatalf("the restarted process began the pass again:\n%s", second.Logs.String())
+			case "re-encryption resumed":
+				resumedAfter = l.After
+			case "re-encryption done":
+				secondBatches = l.Batches
+			}
+		}
+		if resumedAfter != atKill.Cursor {
+			t.Fatalf("resumed after %q, the cursor at the kill was %q\n%s", resumedAfter, atKill.Cursor, second.Logs.String())
+		}
+		// 300 rows in batches of 10 is 31 batches (the last one finds the end).
+		if secondBatches != int(final.Batches-atKill.Batches) || secondBatches >= cards/batch {
+			t.Fatalf("the restarted process ran %d batches; %d were committed before the kill, %d in all",
+				secondBatches, atKill.Batches, final.Batches)
+		}
+		checkAllReadable(t, cfg, map[string]uint32{app.VaultKeyset: primary, app.MFAKeyset: 0})
+		t.Logf("killed after %d batches (%d cards still under the old key); the restart ran %d batches", atKill.Batches, underOld, secondBatches)
+	})
 }

@@ -98,7 +98,7 @@ func (j *Job) Run(ctx context.Context) {
 	for {
 		for _, r := range j.tasks {
 			if err := j.pass(ctx, r); err != nil && ctx.Err() == nil {
-				j.log.Error("re-encryption", "keyset", r.Keyset(), "err", err)
+				j.log.Error("re-encryption", "purpose", r.Keyset(), "err", err)
 			}
 		}
 		select {
@@ -121,9 +121,9 @@ func (j *Job) pass(ctx context.Context, r Reencrypter) error {
 		return nil
 	}
 	if p.Cursor == "" {
-		j.log.Info("re-encryption started", "keyset", r.Keyset(), "primary", primary)
+		j.log.Info("re-encryption started", "purpose", r.Keyset(), "primary", primary)
 	} else {
-		j.log.Info("re-encryption resumed", "keyset", r.Keyset(), "primary", primary, "after", p.Cursor, "batches_before", p.Batches)
+		j.log.Info("re-encryption resumed", "purpose", r.Keyset(), "primary", primary, "after", p.Cursor, "batches_before", p.Batches)
 	}
 	batches := 0
 	for {
@@ -150,7 +150,7 @@ func (j *Job) pass(ctx context.Context, r Reencrypter) error {
 		}
 		p.Cursor = next
 		if done {
-			j.log.Info("re-encryption done", "keyset", r.Keyset(), "primary", primary, "batches", batches)
+			j.log.Info("re-encryption done", "purpose", r.Keyset(), "primary", primary, "batches", batches)
 			return nil
 		}
 		select {
