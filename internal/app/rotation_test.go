@@ -262,27 +262,7 @@ func TestReencryptionResumesAfterKill(t *testing.T) {
 		cfg := testConfig(db)
 		ctx := context.Background()
 		const cards, batch = 300, 10
-		func() {
-			ring, err := keys.OpenKeyring(cfg.DataDir, "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			a, err := ring.AEAD(app.VaultKeyset)
-			if err != nil {
-				t.Fatal(err)
-			}
-			v, err := store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer v.Close()
-			cv := vault.New(v, a, nil, time.Now)
-			for range cards {
-				if _, err := cv.Tokenize(ctx, vault.Card{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2031, Holder: "Pat Payer"}); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}()
+		seedCards(t, cfg, cards)
 		if code, out, errOut := runCLI(t, cfg, "", "keys", "rotate", "--keyset", app.VaultKeyset); code != 0 {
 			t.Fatalf("keys rotate: %s%s", out, errOut)
 		}
@@ -363,4 +343,86 @@ func TestReencryptionResumesAfterKill(t *testing.T) {
 		checkAllReadable(t, cfg, map[string]uint32{app.VaultKeyset: primary, app.MFAKeyset: 0})
 		t.Logf("killed after %d batches (%d cards still under the old key); the restart ran %d batches", atKill.Batches, underOld, secondBatches)
 	})
+}
+
+// seedCards stores n cards in cfg's vault under the current vault keyset.
+func seedCards(t *testing.T, cfg config.Config, n int) {
+	t.Helper()
+	ctx := context.Background()
+	ring, err := keys.OpenKeyring(cfg.DataDir, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := ring.AEAD(app.VaultKeyset)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	cv := vault.New(v, a, nil, time.Now)
+	for range n {
+		if _, err := cv.Tokenize(ctx, vault.Card{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2031, Holder: "Pat Payer"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestReencryptionAcrossInstances rotates the vault keyset under two server
+// processes sharing one PostgreSQL and data directory: both switch without a
+// restart, both may run the job at once, and every card ends up readable and
+// under the new primary with no error.
+func TestReencryptionAcrossInstances(t *testing.T) {
+	dbs := testenv.Databases(t)
+	if len(dbs) < 2 {
+		t.Skip("needs PostgreSQL: " + testenv.DatabaseURLVar + " is not set")
+	}
+	cfg := testConfig(dbs[1])
+	const cards = 300
+	seedCards(t, cfg, cards)
+	a := startProcess(t, cfg, "--reencrypt-batch", "10", "--reencrypt-pause", "200ms")
+	b := startProcess(t, cfg, "--reencrypt-batch", "10", "--reencrypt-pause", "200ms")
+	if code, out, errOut := runCLI(t, cfg, "", "keys", "rotate", "--keyset", app.VaultKeyset); code != 0 {
+		t.Fatalf("keys rotate: %s%s", out, errOut)
+	}
+	primary := primaries(t, cfg)[app.VaultKeyset]
+
+	time.Sleep(keys.CheckInterval + 500*time.Millisecond)
+	b.shopper("across@example.com", "5555555555554444") // a card saved through the other instance
+	ctx := context.Background()
+	sdb, err := store.Open(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sdb.Close()
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		pr, err := sdb.ReencryptionProgress(ctx, app.VaultKeyset)
+		if err == nil && pr.Done && pr.Primary == primary {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("re-encryption not done: %+v %v", pr, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	checkAllReadable(t, cfg, map[string]uint32{app.VaultKeyset: primary, app.MFAKeyset: primaries(t, cfg)[app.MFAKeyset]})
+	if n := len(allCiphertexts(t, cfg)[app.VaultKeyset]); n != cards+1 {
+		t.Fatalf("%d cards in the vault, want %d", n, cards+1)
+	}
+	ran := 0
+	for _, p := range []*process{a, b} {
+		logs := p.Logs.String()
+		for _, line := range strings.Split(logs, "\n") {
+			if strings.Contains(line, `"level":"ERROR"`) {
+				t.Fatalf("an instance logged an error:\n%s", line)
+			}
+		}
+		if strings.Contains(logs, fmt.Sprintf(`"primary":%d`, primary)) {
+			ran++
+		}
+	}
+	t.Logf("%d of 2 instances worked on the pass", ran)
 }

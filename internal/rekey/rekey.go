@@ -113,9 +113,15 @@ func (j *Job) Run(ctx context.Context) {
 // done, ctx ends, or the primary changes again.
 func (j *Job) pass(ctx context.Context, r Reencrypter) error {
 	primary := r.Primary()
-	p, err := j.store.StartReencryption(ctx, r.Keyset(), primary, j.now())
-	if err != nil {
+	// A read first: the usual answer, "done", takes no write transaction.
+	p, err := j.store.ReencryptionProgress(ctx, r.Keyset())
+	if err != nil && !errors.Is(err, ErrNoProgress) {
 		return err
+	}
+	if err != nil || p.Primary != primary {
+		if p, err = j.store.StartReencryption(ctx, r.Keyset(), primary, j.now()); err != nil {
+			return err
+		}
 	}
 	if p.Done || j.now().Sub(p.Started) < j.set.Grace {
 		return nil
