@@ -68,19 +68,21 @@ func (k *Keyring) path(name string) string { return filepath.Join(k.dir, name+"-
 // keys rotate`, perhaps on another instance sharing the data directory) and
 // switches to the new primary without a restart. See Live.
 func (k *Keyring) AEAD(name string) (*Live, error) {
-	h, info, err := k.load(name)
+	h, info, err := k.load(name, true)
 	if err != nil {
 		return nil, err
 	}
 	return newLive(k, name, h, info)
 }
 
-// load reads the keyset called name and the file's identity, creating it (or
-// wrapping a keyset kept in the clear) as AEAD describes.
-func (k *Keyring) load(name string) (*keyset.Handle, os.FileInfo, error) {
+// load reads the keyset called name and the file's identity, wrapping a
+// keyset kept in the clear as AEAD describes, and creating it when create is
+// set: never when re-reading, where a missing file is an accident, not a
+// first start.
+func (k *Keyring) load(name string, create bool) (*keyset.Handle, os.FileInfo, error) {
 	path := k.path(name)
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) && create {
 		h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
 		if err != nil {
 			return nil, nil, fmt.Errorf("generate %s keyset: %w", name, err)

@@ -132,7 +132,7 @@ func (l *Live) refresh() (*liveState, error) {
 	if sameFile(info, st.file) {
 		return st, nil
 	}
-	h, info, err := l.ring.load(l.name)
+	h, info, err := l.ring.load(l.name, false)
 	if err != nil {
 		return st, err
 	}

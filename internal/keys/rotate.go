@@ -44,7 +44,7 @@ func (k *Keyring) Rotate(name string) (Rotation, error) {
 	if _, err := os.Stat(k.path(name)); errors.Is(err, fs.ErrNotExist) {
 		return Rotation{}, fmt.Errorf("rotate %s: %w", name, ErrNoKeyset)
 	}
-	h, _, err := k.load(name)
+	h, _, err := k.load(name, false)
 	if err != nil {
 		return Rotation{}, err
 	}

@@ -86,4 +86,24 @@ func TestRotate(t *testing.T) {
 			t.Fatalf("rotate missing keyset: %v", err)
 		}
 	})
+
+	t.Run("a keyset file that disappears leaves the keys in use as they are", func(t *testing.T) {
+		path := filepath.Join(dir, "vault-keyset.json")
+		if err := os.Rename(path, path+".away"); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Rename(path+".away", path) //nolint:errcheck // best effort
+		if err := live.Refresh(); err == nil {
+			t.Fatal("no error for a missing keyset file")
+		}
+		if _, err := os.Stat(path); err == nil {
+			t.Fatal("a re-read made a new keyset in place of the missing one")
+		}
+		if pt, err := live.Decrypt(before, []byte("tok")); err != nil || string(pt) != "card" {
+			t.Fatalf("old ciphertext with the file gone: %v", err)
+		}
+		if live.Primary() != r.NewPrimary {
+			t.Fatalf("primary %d, want %d", live.Primary(), r.NewPrimary)
+		}
+	})
 }
