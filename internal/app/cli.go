@@ -49,6 +49,9 @@ Usage:
   bulwark keys rotate [--keyset NAME] [settings]
                                              give every data keyset (or NAME) a new primary
                                              key; old data is re-encrypted in the background
+  bulwark keys retire [--keyset NAME] [--destroy] [settings]
+                                             re-encrypt what is left under older keys, then
+                                             disable them (or, with --destroy, delete them)
   bulwark settings [--markdown]              list every setting
 
 Run "bulwark <command> -h" for the settings. Secrets (database-url, redis-url)
@@ -78,6 +81,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = keysStatus(ctx, rest[1:], env)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "rotate":
 		err = keysRotate(ctx, rest[1:], env)
+	case cmd == "keys" && len(rest) > 0 && rest[0] == "retire":
+		err = keysRetire(ctx, rest[1:], env)
 	case cmd == "settings":
 		err = settings(rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
@@ -238,8 +243,75 @@ func auditVerify(ctx context.Context, args []string, env Env) error {
 	})
 }
 
-// ActionKeysRotate is the audit action of a data keyset rotation.
-const ActionKeysRotate = "keys.rotate"
+// Audit actions of data key management.
+const (
+	ActionKeysRotate = "keys.rotate"
+	ActionKeysRetire = "keys.retire"
+)
+
+// RetireAfter is how old a primary key must be before the keys it replaced
+// are retired: every instance has switched to it (keys.CheckInterval) and any
+// request that encrypted under an older key has ended (the server's write
+// timeout), so a sweep after it leaves nothing under an older key.
+const RetireAfter = keys.CheckInterval + writeTimeout + 30*time.Second
+
+// keysRetire sweeps each data keyset (or the one named) and takes its keys
+// other than the primary out of use, audited.
+func keysRetire(ctx context.Context, args []string, env Env) error {
+	var only string
+	var destroy bool
+	cfg, log, err := parse("keys retire", args, env, func(fs *flag.FlagSet) {
+		fs.StringVar(&only, "keyset", "", "retire the old keys of this keyset only ("+strings.Join(DataKeysets, ", ")+")")
+		fs.BoolVar(&destroy, "destroy", false, "delete the old keys instead of disabling them: data under them, backups included, becomes unreadable for good")
+	})
+	if err != nil {
+		return err
+	}
+	names := DataKeysets
+	if only != "" {
+		if !slices.Contains(DataKeysets, only) {
+			return usageError{fmt.Errorf("--keyset: want one of %s", strings.Join(DataKeysets, ", "))}
+		}
+		names = []string{only}
+	}
+	a, err := New(ctx, cfg, log, env.Now)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ring, err := keys.OpenKeyring(cfg.DataDir, cfg.KEK)
+	if err != nil {
+		return err
+	}
+	verb := "disabled"
+	if destroy {
+		verb = "destroyed"
+	}
+	for _, name := range names {
+		ids, err := ring.Retire(name, env.Now(), RetireAfter, destroy, func(primary uint32) error {
+			return a.Rekey.Sweep(ctx, name, primary)
+		})
+		if errors.Is(err, keys.ErrNoKeyset) {
+			fmt.Fprintf(env.Stdout, "%-6s no keyset yet, nothing to retire\n", name)
+			continue
+		}
+		if err != nil {
+			if aerr := a.Trail.Record(ctx, ActionKeysRetire, name, audit.Failure, "retire refused or failed"); aerr != nil {
+				return errors.Join(err, aerr)
+			}
+			return err
+		}
+		if len(ids) == 0 {
+			fmt.Fprintf(env.Stdout, "%-6s nothing to retire\n", name)
+			continue
+		}
+		if err := a.Trail.Record(ctx, ActionKeysRetire, name, audit.Success, fmt.Sprintf("%s keys %v", verb, ids)); err != nil {
+			return fmt.Errorf("keyset %s: keys %v %s but not audited: %w", name, ids, verb, err)
+		}
+		fmt.Fprintf(env.Stdout, "%-6s %s keys %v; every ciphertext is under the primary\n", name, verb, ids)
+	}
+	return nil
+}
 
 func keysStatus(ctx context.Context, args []string, env Env) error {
 	return withDB(ctx, "keys status", args, env, func(cfg config.Config, db *store.DB) error {

@@ -426,3 +426,64 @@ func TestReencryptionAcrossInstances(t *testing.T) {
 	}
 	t.Logf("%d of 2 instances worked on the pass", ran)
 }
+
+// runCLIAt is runCLI with the command's clock at now.
+func runCLIAt(t testing.TB, cfg config.Config, now time.Time, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb strings.Builder
+	env := map[string]string{
+		"BULWARK_DATA_DIR":           cfg.DataDir,
+		"BULWARK_DATABASE_URL":       cfg.DatabaseURL,
+		"BULWARK_VAULT_DATABASE_URL": cfg.VaultDatabaseURL,
+	}
+	code = app.Main(context.Background(), args, app.Env{
+		Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
+		Getenv: func(k string) string { return env[k] }, Now: func() time.Time { return now },
+	})
+	return code, out.String(), errb.String()
+}
+
+// TestKeysRetireCommand retires the keys a rotation replaced: refused while
+// the new primary is young, then a sweep leaves every ciphertext under the
+// primary and --destroy deletes the old keys, so a backup copy under them no
+// longer opens, while the running server serves on. Audited.
+func TestKeysRetireCommand(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		admin := s.createAdmin("retire-admin@example.com")
+		p := s.createProduct(admin, "RET-1", 10)
+		sh := s.shopper("retire@example.com", "4242424242424242")
+		backup := allCiphertexts(t, s.Config)[app.VaultKeyset][0]
+		if code, out, errOut := runCLI(t, s.Config, "", "keys", "rotate"); code != 0 {
+			t.Fatalf("keys rotate: %s%s", out, errOut)
+		}
+		now := primaries(t, s.Config)
+
+		if code, _, errOut := runCLIAt(t, s.Config, time.Now(), "keys", "retire"); code != 1 || !strings.Contains(errOut, "too new") {
+			t.Fatalf("retire right after the rotation: exit %d %s", code, errOut)
+		}
+		code, out, errOut := runCLIAt(t, s.Config, time.Now().Add(app.RetireAfter+time.Second), "keys", "retire", "--destroy")
+		if code != 0 || strings.Count(out, "destroyed keys") != 2 {
+			t.Fatalf("keys retire --destroy: exit %d\n%s%s", code, out, errOut)
+		}
+		checkAllReadable(t, s.Config, now)
+		ring, _ := keys.OpenKeyring(s.Config.DataDir, "")
+		a, _ := ring.AEAD(app.VaultKeyset)
+		if _, err := a.Decrypt(backup.Ciphertext, backup.AssociatedData); err == nil {
+			t.Fatal("a backup copy under a destroyed key still decrypts")
+		}
+		if n := s.countAudit(app.ActionKeysRetire); n != 3 { // the refusal and two retirements
+			t.Fatalf("%d keys.retire records, want 3", n)
+		}
+		_, out, _ = runCLI(t, s.Config, "", "keys", "status")
+		if !strings.Contains(out, "vault  1 key(s)") || !strings.Contains(out, "mfa    1 key(s)") {
+			t.Fatalf("keys status after retiring:\n%s", out)
+		}
+
+		time.Sleep(keys.CheckInterval + 500*time.Millisecond) // the server re-reads the keysets
+		s.loginWithMFA("retire-admin@example.com", s.secrets["retire-admin@example.com"])
+		if res := s.checkout(sh, "ret-1", s.cartWith(sh, 1, p.ID), "123"); res.Status != 201 {
+			t.Fatalf("checkout after retiring the old keys: %d %s", res.Status, res.Body)
+		}
+	})
+}

@@ -163,3 +163,71 @@ func KeyID(ciphertext []byte) (id uint32, ok bool) {
 	}
 	return binary.BigEndian.Uint32(ciphertext[1:5]), true
 }
+
+// ErrTooSoon is returned by Retire while the primary key is younger than the
+// age asked for: an instance may still be encrypting under an older key.
+var ErrTooSoon = errors.New("the primary key is too new to retire the others")
+
+// Retire takes every key of the keyset called name but the primary out of
+// use: disabled (Tink's Disable: kept, can be enabled again) or, with
+// destroy, deleted, so that what they encrypted — in backups too — can no
+// longer be read (crypto-shredding). It refuses (ErrTooSoon) while the primary
+// is younger than minAge at now, and calls sweep, which must leave no ciphertext
+// under another key than primary, before it writes; both under the keyset's
+// lock, so no rotation comes between. It returns the ids taken out of use.
+func (k *Keyring) Retire(name string, now time.Time, minAge time.Duration, destroy bool, sweep func(primary uint32) error) ([]uint32, error) {
+	unlock, err := k.lock(name)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if _, err := os.Stat(k.path(name)); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("retire %s: %w", name, ErrNoKeyset)
+	}
+	h, _, err := k.load(name, false)
+	if err != nil {
+		return nil, err
+	}
+	primary := h.KeysetInfo().GetPrimaryKeyId()
+	times, err := k.keyTimes(name)
+	if err != nil {
+		return nil, err
+	}
+	// A primary without a noted time predates this version: old enough.
+	if made, ok := times[strconv.FormatUint(uint64(primary), 10)]; ok && now.Sub(made) < minAge {
+		return nil, fmt.Errorf("retire %s: key %d is %s old, wait until %s: %w", name, primary,
+			now.Sub(made).Round(time.Second), minAge, ErrTooSoon)
+	}
+	var retire []uint32
+	for _, ki := range h.KeysetInfo().GetKeyInfo() {
+		if ki.GetKeyId() == primary || (!destroy && ki.GetStatus() != tinkpb.KeyStatusType_ENABLED) {
+			continue
+		}
+		retire = append(retire, ki.GetKeyId())
+	}
+	if len(retire) == 0 {
+		return nil, nil
+	}
+	if err := sweep(primary); err != nil {
+		return nil, fmt.Errorf("retire %s: %w", name, err)
+	}
+	m := keyset.NewManagerFromHandle(h)
+	for _, id := range retire {
+		if destroy {
+			err = m.Delete(id)
+		} else {
+			err = m.Disable(id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("retire %s key %d: %w", name, id, err)
+		}
+	}
+	nh, err := m.Handle()
+	if err != nil {
+		return nil, fmt.Errorf("retire %s: %w", name, err)
+	}
+	if err := k.write(k.path(name), nh); err != nil {
+		return nil, fmt.Errorf("retire %s: %w", name, err)
+	}
+	return retire, nil
+}

@@ -167,6 +167,38 @@ func (j *Job) pass(ctx context.Context, r Reencrypter) error {
 	}
 }
 
+// Sweep re-encrypts, now and from the start, everything under keyset with
+// primary as the primary key, and fails if any Reencrypter of it has another
+// primary (a rotation came between) or if none handles the keyset: data that
+// nobody can sweep might still be under an old key. Retiring old keys relies
+// on it.
+func (j *Job) Sweep(ctx context.Context, keyset string, primary uint32) error {
+	found := false
+	for _, r := range j.tasks {
+		if r.Keyset() != keyset {
+			continue
+		}
+		found = true
+		after, done := "", false
+		for !done {
+			if r.Primary() != primary {
+				return fmt.Errorf("sweep %s: the primary key is %d, not %d: try again", keyset, r.Primary(), primary)
+			}
+			var err error
+			if after, done, err = r.Reencrypt(ctx, after, j.set.Batch); err != nil {
+				return fmt.Errorf("sweep %s: %w", keyset, err)
+			}
+		}
+		if r.Primary() != primary {
+			return fmt.Errorf("sweep %s: the primary key changed during the sweep: try again", keyset)
+		}
+	}
+	if !found {
+		return fmt.Errorf("sweep %s: no re-encrypter handles this keyset", keyset)
+	}
+	return nil
+}
+
 // AEAD is a data keyset that says which key is its primary (a *keys.Live).
 type AEAD interface {
 	tink.AEAD
