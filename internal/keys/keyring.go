@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -25,14 +26,6 @@ type Keyring struct {
 	kek    tink.AEAD
 	dir    string
 	source string
-	clock  func() time.Time // nil means time.Now
-}
-
-func (k *Keyring) now() time.Time {
-	if k.clock != nil {
-		return k.clock()
-	}
-	return time.Now()
 }
 
 // OpenKeyring returns the keyring of dataDir. kekKeyset, when not empty, is the
@@ -81,16 +74,16 @@ func (k *Keyring) AEAD(name string) (*Live, error) {
 // first start.
 func (k *Keyring) load(name string, create bool) (*keyset.Handle, os.FileInfo, error) {
 	path := k.path(name)
-	b, err := os.ReadFile(path)
+	b, info, err := readFile(path)
 	if errors.Is(err, fs.ErrNotExist) && create {
 		h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
 		if err != nil {
 			return nil, nil, fmt.Errorf("generate %s keyset: %w", name, err)
 		}
-		if err := k.write(path, h); err != nil {
+		if err := k.noteKeys(name, h); err != nil {
 			return nil, nil, err
 		}
-		if err := k.noteKeys(name, h); err != nil {
+		if err := k.write(path, h); err != nil {
 			return nil, nil, err
 		}
 		info, err := os.Stat(path)
@@ -99,10 +92,6 @@ func (k *Keyring) load(name string, create bool) (*keyset.Handle, os.FileInfo, e
 		}
 		return h, info, nil
 	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("read %s keyset: %w", name, err)
-	}
-	info, err := os.Stat(path)
 	if err != nil {
 		return nil, nil, fmt.Errorf("read %s keyset: %w", name, err)
 	}
@@ -124,6 +113,23 @@ func (k *Keyring) load(name string, create bool) (*keyset.Handle, os.FileInfo, e
 		}
 	}
 	return h, info, nil
+}
+
+// readFile reads path and describes the very file it read (a rotation may
+// rename another over it at any moment): the bytes and the identity a Live
+// compares later must belong together.
+func readFile(path string) ([]byte, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := io.ReadAll(f)
+	return b, info, err
 }
 
 // write stores h encrypted under the KEK, replacing path atomically.

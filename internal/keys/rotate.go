@@ -119,7 +119,7 @@ func (k *Keyring) noteKeys(name string, h *keyset.Handle) error {
 	for _, ki := range h.KeysetInfo().GetKeyInfo() {
 		id := strconv.FormatUint(uint64(ki.GetKeyId()), 10)
 		if _, ok := times[id]; !ok {
-			times[id] = k.now().UTC()
+			times[id] = time.Now().UTC()
 		}
 	}
 	b, err := json.MarshalIndent(times, "", "  ")
