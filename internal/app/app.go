@@ -33,6 +33,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/pii"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
+	"github.com/bulwark-shop/bulwark/internal/rekey"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/throttle"
 	"github.com/bulwark-shop/bulwark/internal/vault"
@@ -60,6 +61,13 @@ const (
 	OutboxDir = "outbox"
 )
 
+// DataKeysets are the data keysets `bulwark keys rotate` and `keys status`
+// know, and the only names they accept.
+var DataKeysets = []string{VaultKeyset, MFAKeyset, PIIKeyset}
+
+// reencryptEvery is how often the re-encryption job looks for a rotation.
+const reencryptEvery = 5 * time.Second
+
 // App is a wired Bulwark.
 type App struct {
 	cfg      config.Config
@@ -79,6 +87,8 @@ type App struct {
 	Checkout *checkout.Service
 	Orders   *order.Service
 	Trail    *audit.Trail
+	// Rekey re-encrypts stored data after a key rotation; Serve runs it.
+	Rekey    *rekey.Job
 	handler  http.Handler
 	registry *prometheus.Registry
 	outbox   *mail.Dir // nil when mail goes over SMTP
@@ -113,7 +123,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
-	if err := a.usePersonalData(ctx, keyring); err != nil {
+	piiKeys, err := a.usePersonalData(ctx, keyring)
+	if err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -172,6 +183,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	gateway := payment.Simulator{}
 	a.Checkout = checkout.NewService(db, a.Methods, cards, gateway, cfg.Currency, now)
 	a.Orders = order.NewService(db, gateway, now)
+	// Every purpose with data under a data keyset has one Reencrypter here.
+	a.Rekey = rekey.NewJob(db, []rekey.Reencrypter{
+		rekey.Rows{Name: VaultKeyset, AEAD: aead, List: a.VaultDB.CardCiphertexts, Swap: a.VaultDB.SwapCardCiphertexts},
+		rekey.Rows{Name: MFAKeyset, AEAD: mfaKeys, List: db.TOTPCiphertexts, Swap: db.SwapTOTPCiphertexts},
+		subjectKeys{db: db, aead: piiKeys},
+	}, rekey.Settings{Batch: cfg.ReencryptBatch, Pause: cfg.ReencryptPause, Every: reencryptEvery, Grace: 2 * keys.CheckInterval}, now, log)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
@@ -182,25 +199,43 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 }
 
 // usePersonalData gives the shop database the cipher for personal data and
-// seals what an earlier version kept in the clear.
-func (a *App) usePersonalData(ctx context.Context, keyring *keys.Keyring) error {
+// seals what an earlier version kept in the clear. It returns the pii keyset,
+// which wraps every person's data key.
+func (a *App) usePersonalData(ctx context.Context, keyring *keys.Keyring) (*keys.Live, error) {
 	master, err := keyring.AEAD(PIIKeyset)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	index, err := keyring.PRF(IndexKeyset)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a.DB.UsePersonalData(pii.New(master, index))
 	users, orders, err := a.DB.SealLegacy(ctx, a.now())
 	if err != nil {
-		return fmt.Errorf("seal personal data: %w", err)
+		return nil, fmt.Errorf("seal personal data: %w", err)
 	}
 	if users+orders > 0 {
 		a.log.Info("sealed personal data kept in the clear by an earlier version", "accounts", users, "orders", orders)
 	}
-	return nil
+	return master, nil
+}
+
+// subjectKeys is the re-encryption of the pii keyset: every person's data key
+// wrapped again under its primary. Once a pass is done, `keys retire
+// --keyset pii --destroy` makes any lingering copy of an erased person's key
+// (a dead row, a write-ahead log, a backup) unreadable for good.
+type subjectKeys struct {
+	db   *store.DB
+	aead *keys.Live
+}
+
+var _ rekey.Reencrypter = subjectKeys{}
+
+func (s subjectKeys) Keyset() string  { return PIIKeyset }
+func (s subjectKeys) Primary() uint32 { return s.aead.Primary() }
+func (s subjectKeys) Reencrypt(ctx context.Context, after string, limit int) (string, bool, error) {
+	return s.db.RewrapSubjectKeys(ctx, after, limit)
 }
 
 // Open opens the configured database without migrating it.
@@ -346,6 +381,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	recoverCtx, stopRecovery := context.WithCancel(ctx)
 	defer stopRecovery()
 	go a.recoverAbandoned(recoverCtx)
+	go a.Rekey.Run(recoverCtx)
 	var err error
 	select {
 	case <-ctx.Done():

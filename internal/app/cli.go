@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/keys"
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/rekey"
 	"github.com/bulwark-shop/bulwark/internal/store"
 )
 
@@ -42,7 +44,14 @@ Usage:
   bulwark admin create --email E --password-stdin [--name N] [settings]
                                              create a staff user with role admin
   bulwark audit verify [settings]            check the audit trail's hash chain
-  bulwark keys status [settings]             show the data keysets and the KEK's source
+  bulwark keys status [settings]             show the data keysets, their keys' ages, the KEK's
+                                             source and re-encryption progress
+  bulwark keys rotate [--keyset NAME] [settings]
+                                             give every data keyset (or NAME) a new primary
+                                             key; old data is re-encrypted in the background
+  bulwark keys retire [--keyset NAME] [--destroy] [settings]
+                                             re-encrypt what is left under older keys, then
+                                             disable them (or, with --destroy, delete them)
   bulwark settings [--markdown]              list every setting
 
 Run "bulwark <command> -h" for the settings. Secrets (database-url, redis-url)
@@ -69,7 +78,11 @@ func Main(ctx context.Context, args []string, env Env) int {
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "verify":
 		err = auditVerify(ctx, rest[1:], env)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "status":
-		err = keysStatus(rest[1:], env)
+		err = keysStatus(ctx, rest[1:], env)
+	case cmd == "keys" && len(rest) > 0 && rest[0] == "rotate":
+		err = keysRotate(ctx, rest[1:], env)
+	case cmd == "keys" && len(rest) > 0 && rest[0] == "retire":
+		err = keysRetire(ctx, rest[1:], env)
 	case cmd == "settings":
 		err = settings(rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
@@ -230,27 +243,186 @@ func auditVerify(ctx context.Context, args []string, env Env) error {
 	})
 }
 
-func keysStatus(args []string, env Env) error {
-	cfg, _, err := parse("keys status", args, env, nil)
+// Audit actions of data key management.
+const (
+	ActionKeysRotate = "keys.rotate"
+	ActionKeysRetire = "keys.retire"
+)
+
+// RetireAfter is how old a primary key must be before the keys it replaced
+// are retired: every instance has switched to it (keys.CheckInterval) and any
+// request that encrypted under an older key has ended (the server's write
+// timeout), so a sweep after it leaves nothing under an older key.
+const RetireAfter = keys.CheckInterval + writeTimeout + 30*time.Second
+
+// keysRetire sweeps each data keyset (or the one named) and takes its keys
+// other than the primary out of use, audited.
+func keysRetire(ctx context.Context, args []string, env Env) error {
+	var only string
+	var destroy bool
+	cfg, log, err := parse("keys retire", args, env, func(fs *flag.FlagSet) {
+		fs.StringVar(&only, "keyset", "", "retire the old keys of this keyset only ("+strings.Join(DataKeysets, ", ")+")")
+		fs.BoolVar(&destroy, "destroy", false, "delete the old keys instead of disabling them: data under them, backups included, becomes unreadable for good")
+	})
 	if err != nil {
 		return err
 	}
+	names := DataKeysets
+	if only != "" {
+		if !slices.Contains(DataKeysets, only) {
+			return usageError{fmt.Errorf("--keyset: want one of %s", strings.Join(DataKeysets, ", "))}
+		}
+		names = []string{only}
+	}
+	a, err := New(ctx, cfg, log, env.Now)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
 	ring, err := keys.OpenKeyring(cfg.DataDir, cfg.KEK)
 	if err != nil {
 		return err
 	}
-	source, sts, err := ring.Status(VaultKeyset, MFAKeyset, PIIKeyset, IndexKeyset)
+	verb := "disabled"
+	if destroy {
+		verb = "destroyed"
+	}
+	for _, name := range names {
+		ids, err := ring.Retire(name, env.Now(), RetireAfter, destroy, func(primary uint32) error {
+			return a.Rekey.Sweep(ctx, name, primary)
+		})
+		if errors.Is(err, keys.ErrNoKeyset) {
+			fmt.Fprintf(env.Stdout, "%-6s no keyset yet, nothing to retire\n", name)
+			continue
+		}
+		if err != nil {
+			if aerr := a.Trail.Record(ctx, ActionKeysRetire, name, audit.Failure, "retire refused or failed"); aerr != nil {
+				return errors.Join(err, aerr)
+			}
+			return err
+		}
+		if len(ids) == 0 {
+			fmt.Fprintf(env.Stdout, "%-6s nothing to retire\n", name)
+			continue
+		}
+		if err := a.Trail.Record(ctx, ActionKeysRetire, name, audit.Success, fmt.Sprintf("%s keys %v", verb, ids)); err != nil {
+			return fmt.Errorf("keyset %s: keys %v %s but not audited: %w", name, ids, verb, err)
+		}
+		fmt.Fprintf(env.Stdout, "%-6s %s keys %v; every ciphertext is under the primary\n", name, verb, ids)
+	}
+	return nil
+}
+
+func keysStatus(ctx context.Context, args []string, env Env) error {
+	return withDB(ctx, "keys status", args, env, func(cfg config.Config, db *store.DB) error {
+		ring, err := keys.OpenKeyring(cfg.DataDir, cfg.KEK)
+		if err != nil {
+			return err
+		}
+		// The blind-index keyset is shown but never rotated: see keys.Keyring.PRF.
+		source, sts, err := ring.Status(append(slices.Clone(DataKeysets), IndexKeyset)...)
+		if err != nil {
+			return err
+		}
+		now := env.Now()
+		fmt.Fprintf(env.Stdout, "key-encryption key: %s\n", source)
+		for _, st := range sts {
+			wrapped := "encrypted under the KEK"
+			if !st.Wrapped {
+				wrapped = "IN THE CLEAR (opens under the KEK at the next start)"
+			}
+			fmt.Fprintf(env.Stdout, "%-6s %d key(s), primary %d, %s, written %s (%s ago)\n", st.Name, st.Keys, st.PrimaryID, wrapped,
+				st.Written.Format(time.RFC3339), now.Sub(st.Written).Round(time.Second))
+			for _, k := range st.KeyList {
+				age := "age unknown (made before key times were kept)"
+				if !k.Created.IsZero() {
+					age = fmt.Sprintf("made %s (%s ago)", k.Created.Format(time.RFC3339), now.Sub(k.Created).Round(time.Second))
+				}
+				role := "retired, decrypts only"
+				switch {
+				case k.Primary:
+					role = "PRIMARY"
+				case !k.Enabled:
+					role = "disabled"
+				}
+				fmt.Fprintf(env.Stdout, "    key %-10d %-22s %s\n", k.ID, role, age)
+			}
+			if st.Name == IndexKeyset {
+				fmt.Fprintln(env.Stdout, "    blind index: never rotated (a new key would orphan every index)")
+				continue
+			}
+			p, err := db.ReencryptionProgress(ctx, st.Name)
+			switch {
+			case errors.Is(err, rekey.ErrNoProgress):
+				fmt.Fprintln(env.Stdout, "    re-encryption: no pass yet (a running server starts one)")
+			case err != nil: // a database not migrated yet, say
+				fmt.Fprintf(env.Stdout, "    re-encryption: unknown (%s)\n", logging.Scrub(err.Error()))
+			case p.Primary != st.PrimaryID:
+				fmt.Fprintf(env.Stdout, "    re-encryption: pending (last pass was for key %d; a running server starts the next)\n", p.Primary)
+			case p.Done:
+				fmt.Fprintf(env.Stdout, "    re-encryption: done, every ciphertext is under key %d (%d batches, finished %s)\n", p.Primary, p.Batches, p.Updated.Format(time.RFC3339))
+			default:
+				fmt.Fprintf(env.Stdout, "    re-encryption: in progress under key %d, %d batches, up to row %q (updated %s)\n", p.Primary, p.Batches, p.Cursor, p.Updated.Format(time.RFC3339))
+			}
+		}
+		return nil
+	})
+}
+
+// keysRotate gives each data keyset (or the one named) a new primary key,
+// audited. Running servers pick it up and re-encrypt in the background.
+func keysRotate(ctx context.Context, args []string, env Env) error {
+	var only string
+	cfg, _, err := parse("keys rotate", args, env, func(fs *flag.FlagSet) {
+		fs.StringVar(&only, "keyset", "", "rotate only this keyset ("+strings.Join(DataKeysets, ", ")+")")
+	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "key-encryption key: %s\n", source)
-	for _, st := range sts {
-		wrapped := "encrypted under the KEK"
-		if !st.Wrapped {
-			wrapped = "IN THE CLEAR (opens under the KEK at the next start)"
+	names := DataKeysets
+	if only != "" {
+		if !slices.Contains(DataKeysets, only) {
+			return usageError{fmt.Errorf("--keyset: want one of %s", strings.Join(DataKeysets, ", "))}
 		}
-		fmt.Fprintf(env.Stdout, "%-6s %d key(s), primary %d, %s, written %s (%s ago)\n", st.Name, st.Keys, st.PrimaryID, wrapped,
-			st.Written.Format(time.RFC3339), env.Now().Sub(st.Written).Round(time.Second))
+		names = []string{only}
+	}
+	// The database first: no rotation while the audit trail is out of reach.
+	db, err := Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.Migrate(ctx); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	trail := audit.NewTrail(db, env.Now)
+	ring, err := keys.OpenKeyring(cfg.DataDir, cfg.KEK)
+	if err != nil {
+		return err
+	}
+	return RotateKeysets(ctx, ring, trail, names, env.Stdout)
+}
+
+// RotateKeysets rotates the named keysets of ring, recording each rotation
+// (or its failure) in trail, and says what it did on out.
+func RotateKeysets(ctx context.Context, ring *keys.Keyring, trail *audit.Trail, names []string, out io.Writer) error {
+	for _, name := range names {
+		r, err := ring.Rotate(name)
+		if errors.Is(err, keys.ErrNoKeyset) {
+			fmt.Fprintf(out, "%-6s no keyset yet, nothing to rotate\n", name)
+			continue
+		}
+		if err != nil {
+			if aerr := trail.Record(ctx, ActionKeysRotate, name, audit.Failure, "rotation failed"); aerr != nil {
+				return errors.Join(err, aerr)
+			}
+			return err
+		}
+		if err := trail.Record(ctx, ActionKeysRotate, name, audit.Success, fmt.Sprintf("new primary key %d, was %d", r.NewPrimary, r.OldPrimary)); err != nil {
+			return fmt.Errorf("keyset %s rotated to key %d but not audited: %w", name, r.NewPrimary, err)
+		}
+		fmt.Fprintf(out, "%-6s new primary key %d (was %d); running servers switch within %s and re-encrypt in the background\n",
+			name, r.NewPrimary, r.OldPrimary, keys.CheckInterval)
 	}
 	return nil
 }

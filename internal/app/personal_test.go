@@ -399,3 +399,53 @@ func TestLegacyPersonalDataIsSealedAtStart(t *testing.T) {
 		}
 	})
 }
+
+// TestErasedKeyInABackupDiesWithRetirement covers the copies erasure cannot
+// reach: a backup (or a PostgreSQL dead row, or a log) taken before the
+// erasure still holds the person's wrapped data key. Rotating the pii keyset
+// re-wraps every live person's key; retiring with --destroy deletes the old
+// wrapping key, after which the copy opens nothing, even with every keyset,
+// while everyone else's data stays readable.
+func TestErasedKeyInABackupDiesWithRetirement(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		admin := s.createAdmin("backup-admin@example.com")
+		p := s.createProduct(admin, "BACKUP-1", 5)
+		gone := s.register(personEmail)
+		token := s.login(personEmail, testPassword)
+		stays := s.register("stays@example.com")
+
+		backupKey := subjectKeyOf(t, s, gone.ID) // the backup's copy
+		var contact []byte
+		if err := shopDB(t, s).QueryRow("SELECT contact FROM users WHERE id = $1", gone.ID).Scan(&contact); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := piiCipher(t, s).Open(gone.ID, backupKey, "users/"+gone.ID+"/contact", contact); err != nil {
+			t.Fatalf("the backup copy does not open before anything happened: %v", err)
+		}
+		s.must(204, req{method: "DELETE", path: "/api/v1/me", token: token, body: map[string]string{"password": testPassword}})
+
+		if code, out, errOut := runCLI(t, s.Config, "", "keys", "rotate", "--keyset", app.PIIKeyset); code != 0 {
+			t.Fatalf("keys rotate: %s%s", out, errOut)
+		}
+		// Retire sweeps first: it re-wraps whatever the background job has not yet.
+		code, out, errOut := runCLIAt(t, s.Config, time.Now().Add(app.RetireAfter+time.Second), "keys", "retire", "--keyset", app.PIIKeyset, "--destroy")
+		if code != 0 || !strings.Contains(out, "destroyed keys") {
+			t.Fatalf("keys retire --destroy: exit %d\n%s%s", code, out, errOut)
+		}
+		if _, err := piiCipher(t, s).Open(gone.ID, backupKey, "users/"+gone.ID+"/contact", contact); err == nil {
+			t.Fatal("the erased person's key from the backup still opens their data after the wrapping key was destroyed")
+		}
+
+		time.Sleep(keys.CheckInterval + 500*time.Millisecond) // the server re-reads the pii keyset
+		var me user
+		s.must(200, req{method: "GET", path: "/api/v1/me", token: s.login("stays@example.com", testPassword)}).JSON(t, &me)
+		if me.ID != stays.ID || me.Email != "stays@example.com" || me.Name != "Test Customer" {
+			t.Fatalf("another customer after the rotation = %+v", me)
+		}
+		sh := s.shopper("new-after-rotation@example.com", "4242424242424242")
+		if res := s.checkout(sh, "after-rotation", s.cartWith(sh, 1, p.ID), "123"); res.Status != 201 {
+			t.Fatalf("checkout after the rotation: %d %s", res.Status, res.Body)
+		}
+	})
+}

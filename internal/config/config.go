@@ -70,6 +70,8 @@ func Settings() []Setting {
 		{Name: "idempotency-retention", Default: "48h", Usage: "how long answers to Idempotency-Keys are kept (at least 24h)"},
 		{Name: "cart-retention", Default: "720h", Usage: "carts untouched this long are deleted"},
 		{Name: "outbox-retention", Default: "168h", Usage: "mail files in data-dir/outbox are deleted after this long"},
+		{Name: "reencrypt-batch", Default: "100", Usage: "rows re-encrypted per batch (and per committed cursor step) after a key rotation"},
+		{Name: "reencrypt-pause", Default: "100ms", Usage: "pause between re-encryption batches, to spare the database"},
 		{Name: "log-level", Default: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -107,7 +109,10 @@ type Config struct {
 	IdempotencyRetention, CartRetention, OutboxRetention time.Duration
 	// PendingOrderTimeout is when an abandoned checkout's reservation is released.
 	PendingOrderTimeout time.Duration
-	LogLevel            string
+	// Background re-encryption after a key rotation: rows per batch, pause between batches.
+	ReencryptBatch int
+	ReencryptPause time.Duration
+	LogLevel       string
 }
 
 // TLS reports whether the API serves TLS.
@@ -337,6 +342,7 @@ func parse(v map[string]string) (Config, error) {
 		IdempotencyRetention: duration("idempotency-retention"),
 		CartRetention:        duration("cart-retention"),
 		OutboxRetention:      duration("outbox-retention"),
+		ReencryptPause:       duration("reencrypt-pause"),
 		LogLevel:             v["log-level"],
 	}
 	n, err := strconv.ParseInt(v["max-body-bytes"], 10, 64)
@@ -344,6 +350,11 @@ func parse(v map[string]string) (Config, error) {
 		errs = append(errs, errors.New("max-body-bytes: want a number of bytes from 1024 to 67108864"))
 	}
 	c.MaxBodyBytes = n
+	batch, err := strconv.Atoi(v["reencrypt-batch"])
+	if err != nil || batch < 1 || batch > 10000 {
+		errs = append(errs, errors.New("reencrypt-batch: want a number of rows from 1 to 10000"))
+	}
+	c.ReencryptBatch = batch
 	if !currencyShape.MatchString(c.Currency) {
 		errs = append(errs, errors.New("currency: want an ISO 4217 code such as EUR"))
 	}

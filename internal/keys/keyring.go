@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/insecurecleartextkeyset"
 	"github.com/tink-crypto/tink-go/v2/keyset"
+	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
 	"github.com/tink-crypto/tink-go/v2/tink"
 )
 
@@ -55,37 +57,80 @@ func (k *Keyring) path(name string) string { return filepath.Join(k.dir, name+"-
 // AEAD returns the data keyset called name, creating it when there is none.
 // A keyset still kept in the clear (written before the KEK existed) is
 // re-written under the KEK.
-func (k *Keyring) AEAD(name string) (tink.AEAD, error) {
+//
+// The AEAD is live: it notices when the keyset file is replaced (by `bulwark
+// keys rotate`, perhaps on another instance sharing the data directory) and
+// switches to the new primary without a restart. See Live.
+func (k *Keyring) AEAD(name string) (*Live, error) {
+	h, info, err := k.load(name, aead.AES256GCMKeyTemplate())
+	if err != nil {
+		return nil, err
+	}
+	return newLive(k, name, h, info)
+}
+
+// load reads the keyset called name and the file's identity, wrapping a
+// keyset kept in the clear as AEAD describes, and creating it from create
+// when that is not nil: never when re-reading, where a missing file is an
+// accident, not a first start.
+func (k *Keyring) load(name string, create *tinkpb.KeyTemplate) (*keyset.Handle, os.FileInfo, error) {
 	path := k.path(name)
-	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
+	b, info, err := readFile(path)
+	if errors.Is(err, fs.ErrNotExist) && create != nil {
+		h, err := keyset.NewHandle(create)
 		if err != nil {
-			return nil, fmt.Errorf("generate %s keyset: %w", name, err)
+			return nil, nil, fmt.Errorf("generate %s keyset: %w", name, err)
+		}
+		if err := k.noteKeys(name, h); err != nil {
+			return nil, nil, err
 		}
 		if err := k.write(path, h); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return aead.New(h)
+		info, err := os.Stat(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("read %s keyset: %w", name, err)
+		}
+		return h, info, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s keyset: %w", name, err)
+		return nil, nil, fmt.Errorf("read %s keyset: %w", name, err)
 	}
-	if info, err := os.Stat(path); err == nil && info.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("keyset %s has mode %v: it must be readable by its owner only (chmod 600)", path, info.Mode().Perm())
+	if info.Mode().Perm()&0o077 != 0 {
+		return nil, nil, fmt.Errorf("keyset %s has mode %v: it must be readable by its owner only (chmod 600)", path, info.Mode().Perm())
 	}
 	h, err := keyset.Read(keyset.NewJSONReader(bytes.NewReader(b)), k.kek)
 	if err != nil {
 		clear, cerr := insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(b)))
 		if cerr != nil {
-			return nil, fmt.Errorf("open %s keyset: it is not encrypted under this KEK: %w", name, err)
+			return nil, nil, fmt.Errorf("open %s keyset: it is not encrypted under this KEK: %w", name, err)
 		}
 		if err := k.write(path, clear); err != nil {
-			return nil, fmt.Errorf("wrap %s keyset: %w", name, err)
+			return nil, nil, fmt.Errorf("wrap %s keyset: %w", name, err)
 		}
 		h = clear
+		if info, err = os.Stat(path); err != nil {
+			return nil, nil, fmt.Errorf("read %s keyset: %w", name, err)
+		}
 	}
-	return aead.New(h)
+	return h, info, nil
+}
+
+// readFile reads path and describes the very file it read (a rotation may
+// rename another over it at any moment): the bytes and the identity a Live
+// compares later must belong together.
+func readFile(path string) ([]byte, os.FileInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := io.ReadAll(f)
+	return b, info, err
 }
 
 // write stores h encrypted under the KEK, replacing path atomically.
@@ -131,6 +176,8 @@ type Status struct {
 	PrimaryID uint32
 	Wrapped   bool
 	Written   time.Time
+	// KeyList is every key, newest first.
+	KeyList []KeyStatus
 }
 
 // Status reports the named data keysets and where the KEK comes from.
@@ -159,6 +206,9 @@ func (k *Keyring) Status(names ...string) (kek string, out []Status, err error) 
 		}
 		ki := h.KeysetInfo()
 		st.Keys, st.PrimaryID = len(ki.GetKeyInfo()), ki.GetPrimaryKeyId()
+		if st.KeyList, err = k.keyStatuses(name, h); err != nil {
+			return "", nil, err
+		}
 		out = append(out, st)
 	}
 	return k.source, out, nil

@@ -1,0 +1,109 @@
+package keys_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/keys"
+)
+
+func TestRotate(t *testing.T) {
+	dir := t.TempDir()
+	server, _ := keys.OpenKeyring(dir, "") // a running server's keyring
+	live, err := server.AEAD("vault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _ := keys.OpenKeyring(dir, "") // another instance on the same data directory
+	live2, _ := second.AEAD("vault")
+	old := live.Primary()
+	before, _ := live.Encrypt([]byte("card"), []byte("tok"))
+
+	admin, _ := keys.OpenKeyring(dir, "") // `bulwark keys rotate`, another process
+	r, err := admin.Rotate("vault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OldPrimary != old || r.NewPrimary == old {
+		t.Fatalf("rotation = %+v, primary before %d", r, old)
+	}
+	if info, _ := os.Stat(filepath.Join(dir, "vault-keyset.json")); info.Mode().Perm() != 0o600 {
+		t.Fatalf("rotated keyset mode %v", info.Mode().Perm())
+	}
+
+	t.Run("a ciphertext under the new key opens at once on a running server", func(t *testing.T) {
+		other, _ := keys.OpenKeyring(dir, "")
+		a, _ := other.AEAD("vault")
+		ct, _ := a.Encrypt([]byte("new"), []byte("t2"))
+		if id, _ := keys.KeyID(ct); id != r.NewPrimary {
+			t.Fatalf("a fresh keyring encrypts under %d, want %d", id, r.NewPrimary)
+		}
+		if live2.Primary() != old {
+			t.Fatal("the other instance switched already: nothing is tested")
+		}
+		if pt, err := live2.Decrypt(ct, []byte("t2")); err != nil || string(pt) != "new" {
+			t.Fatalf("the running keyset did not pick up the new key on an unknown key id: %v", err)
+		}
+	})
+
+	t.Run("the running server encrypts under the new primary without a restart", func(t *testing.T) {
+		deadline := time.Now().Add(3 * keys.CheckInterval)
+		for live.Primary() != r.NewPrimary {
+			if time.Now().After(deadline) {
+				t.Fatalf("still primary %d after %s", live.Primary(), 3*keys.CheckInterval)
+			}
+			live.Encrypt([]byte("x"), nil) //nolint:errcheck // each use may look at the file
+			time.Sleep(100 * time.Millisecond)
+		}
+		ct, _ := live.Encrypt([]byte("y"), nil)
+		if id, _ := keys.KeyID(ct); id != r.NewPrimary {
+			t.Fatalf("encrypted under %d, want %d", id, r.NewPrimary)
+		}
+	})
+
+	t.Run("old data stays readable", func(t *testing.T) {
+		if pt, err := live.Decrypt(before, []byte("tok")); err != nil || string(pt) != "card" {
+			t.Fatalf("old ciphertext after rotation: %v", err)
+		}
+	})
+
+	t.Run("status lists every key with its age and the primary", func(t *testing.T) {
+		_, sts, err := admin.Status("vault")
+		if err != nil || len(sts) != 1 || len(sts[0].KeyList) != 2 {
+			t.Fatalf("status = %+v, %v", sts, err)
+		}
+		newest := sts[0].KeyList[0]
+		if newest.ID != r.NewPrimary || !newest.Primary || newest.Created.IsZero() || sts[0].KeyList[1].Primary {
+			t.Fatalf("keys = %+v", sts[0].KeyList)
+		}
+	})
+
+	t.Run("a keyset never made is not rotated", func(t *testing.T) {
+		if _, err := admin.Rotate("pii"); !errors.Is(err, keys.ErrNoKeyset) {
+			t.Fatalf("rotate missing keyset: %v", err)
+		}
+	})
+
+	t.Run("a keyset file that disappears leaves the keys in use as they are", func(t *testing.T) {
+		path := filepath.Join(dir, "vault-keyset.json")
+		if err := os.Rename(path, path+".away"); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Rename(path+".away", path) //nolint:errcheck // best effort
+		if err := live.Refresh(); err == nil {
+			t.Fatal("no error for a missing keyset file")
+		}
+		if _, err := os.Stat(path); err == nil {
+			t.Fatal("a re-read made a new keyset in place of the missing one")
+		}
+		if pt, err := live.Decrypt(before, []byte("tok")); err != nil || string(pt) != "card" {
+			t.Fatalf("old ciphertext with the file gone: %v", err)
+		}
+		if live.Primary() != r.NewPrimary {
+			t.Fatalf("primary %d, want %d", live.Primary(), r.NewPrimary)
+		}
+	})
+}
