@@ -1,0 +1,9 @@
+package keys
+
+import "github.com/tink-crypto/tink-go/v2/tink"
+
+// StopRotationAfter makes RotateKEK stop after n keysets, as a crash would.
+func (k *Keyring) StopRotationAfter(n int) { k.failAfter = n }
+
+// KEKForTest returns the keyring's key-encryption AEAD.
+func (k *Keyring) KEKForTest() tink.AEAD { return k.kek }
