@@ -75,6 +75,7 @@ type App struct {
 	Checkout *checkout.Service
 	Orders   *order.Service
 	Trail    *audit.Trail
+	keyring  *keys.Keyring
 	handler  http.Handler
 	registry *prometheus.Registry
 	outbox   *mail.Dir // nil when mail goes over SMTP
@@ -99,12 +100,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		db.Close()
 		return nil, fmt.Errorf("open card vault: %w", err)
 	}
-	keyring, err := keys.OpenKeyring(cfg.DataDir, cfg.KEK)
-	if err != nil {
+	a.Trail = audit.NewTrail(db, now)
+	if err := a.openKeyring(ctx); err != nil {
 		a.Close()
 		return nil, err
 	}
-	aead, err := keyring.AEAD(VaultKeyset)
+	aead, err := a.dataKeyset(ctx, VaultKeyset)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -117,12 +118,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		}
 		a.redis = redis.NewClient(opts)
 	}
-	a.Trail = audit.NewTrail(db, now)
 	hasher := password.NewHasher(password.DefaultParams(), 0)
 	a.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "bulwark_password_hashes_total", Help: "argon2id computations (hashes and verifications, real and dummy).",
 	}, func() float64 { return float64(hasher.Computed()) }))
-	mfaKeys, err := keyring.AEAD(MFAKeyset)
+	mfaKeys, err := a.dataKeyset(ctx, MFAKeyset)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -189,6 +189,9 @@ func (a *App) Close() error {
 	}
 	if a.VaultDB != nil {
 		a.VaultDB.Close()
+	}
+	if a.keyring != nil {
+		a.keyring.Close()
 	}
 	return a.DB.Close()
 }

@@ -42,11 +42,13 @@ Usage:
   bulwark admin create --email E --password-stdin [--name N] [settings]
                                              create a staff user with role admin
   bulwark audit verify [settings]            check the audit trail's hash chain
-  bulwark keys status [settings]             show the data keysets and the KEK's source
+  bulwark keys status [settings]             show the data keysets and the KEK's source and age
+  bulwark keys rotate-kek [settings]         re-wrap every data keyset under a new KEK version
   bulwark settings [--markdown]              list every setting
 
-Run "bulwark <command> -h" for the settings. Secrets (database-url, redis-url)
-are read from BULWARK_* variables or *-file settings, never from arguments.
+Run "bulwark <command> -h" for the settings. Secrets (database-url, redis-url,
+kek, new-kek, kek-pkcs11-pin) are read from BULWARK_* variables or *-file
+settings, never from arguments.
 `
 
 // Main runs the command in args (without the program name) and returns the exit status.
@@ -70,6 +72,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = auditVerify(ctx, rest[1:], env)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "status":
 		err = keysStatus(rest[1:], env)
+	case cmd == "keys" && len(rest) > 0 && rest[0] == "rotate-kek":
+		err = keysRotateKEK(ctx, rest[1:], env)
 	case cmd == "settings":
 		err = settings(rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
@@ -235,15 +239,16 @@ func keysStatus(args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	ring, err := keys.OpenKeyring(cfg.DataDir, cfg.KEK)
+	ring, err := keys.OpenKeyringWith(cfg.DataDir, kekConfig(cfg))
 	if err != nil {
 		return err
 	}
-	source, sts, err := ring.Status(VaultKeyset, MFAKeyset)
+	defer ring.Close()
+	_, sts, err := ring.Status(VaultKeyset, MFAKeyset)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "key-encryption key: %s\n", source)
+	printKEKStatus(env, ring.KEKStatus())
 	for _, st := range sts {
 		wrapped := "encrypted under the KEK"
 		if !st.Wrapped {

@@ -239,6 +239,10 @@ func (p *fileProvider) begin() (tink.AEAD, error) {
 	if err != nil {
 		return nil, err
 	}
+	if len(h.KeysetInfo().GetKeyInfo()) > 1 {
+		// A rotation stopped midway: its new version is the primary already.
+		return aead.New(h)
+	}
 	m := keyset.NewManagerFromHandle(h)
 	id, err := m.Add(aead.AES256GCMKeyTemplate())
 	if err != nil {
