@@ -71,7 +71,7 @@ func Main(ctx context.Context, args []string, env Env) int {
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "verify":
 		err = auditVerify(ctx, rest[1:], env)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "status":
-		err = keysStatus(rest[1:], env)
+		err = keysStatus(ctx, rest[1:], env)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "rotate-kek":
 		err = keysRotateKEK(ctx, rest[1:], env)
 	case cmd == "settings":
@@ -234,16 +234,18 @@ func auditVerify(ctx context.Context, args []string, env Env) error {
 	})
 }
 
-func keysStatus(args []string, env Env) error {
-	cfg, _, err := parse("keys status", args, env, nil)
-	if err != nil {
-		return err
-	}
-	ring, err := keys.OpenKeyringWith(cfg.DataDir, kekConfig(cfg))
-	if err != nil {
-		return err
-	}
-	defer ring.Close()
+func keysStatus(ctx context.Context, args []string, env Env) error {
+	return withDB(ctx, "keys status", args, env, func(cfg config.Config, db *store.DB) error {
+		ring, err := openKeyringAudited(ctx, cfg, audit.NewTrail(db, env.Now))
+		if err != nil {
+			return err
+		}
+		defer ring.Close()
+		return printKeysStatus(ring, env)
+	})
+}
+
+func printKeysStatus(ring *keys.Keyring, env Env) error {
 	_, sts, err := ring.Status(VaultKeyset, MFAKeyset)
 	if err != nil {
 		return err

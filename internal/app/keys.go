@@ -22,18 +22,25 @@ func kekConfig(cfg config.Config) keys.KEKConfig {
 }
 
 // openKeyring opens the keyring and records in the trail a KEK made at this start.
-func (a *App) openKeyring(ctx context.Context) error {
-	ring, err := keys.OpenKeyringWith(a.cfg.DataDir, kekConfig(a.cfg))
+func (a *App) openKeyring(ctx context.Context) (err error) {
+	a.keyring, err = openKeyringAudited(ctx, a.cfg, a.Trail)
+	return err
+}
+
+// openKeyringAudited opens the keyring of cfg, recording in trail the KEK's
+// creation when opening made it (the first start, or a command run before it).
+func openKeyringAudited(ctx context.Context, cfg config.Config, trail *audit.Trail) (*keys.Keyring, error) {
+	ring, err := keys.OpenKeyringWith(cfg.DataDir, kekConfig(cfg))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	a.keyring = ring
 	if ring.KEKCreated() {
-		if err := a.Trail.Record(ctx, audit.ActionKEKCreate, ring.KEKStatus().Source, audit.Success, "key-encryption key made at first start"); err != nil {
-			return err
+		if err := trail.Record(ctx, audit.ActionKEKCreate, ring.KEKStatus().Source, audit.Success, "key-encryption key made at first use"); err != nil {
+			ring.Close()
+			return nil, err
 		}
 	}
-	return nil
+	return ring, nil
 }
 
 // dataKeyset returns the data keyset called name, recording in the trail its
@@ -55,14 +62,14 @@ func (a *App) dataKeyset(ctx context.Context, name string) (tink.AEAD, error) {
 // keysRotateKEK re-wraps every data keyset under a new KEK version, audited.
 func keysRotateKEK(ctx context.Context, args []string, env Env) error {
 	return withDB(ctx, "keys rotate-kek", args, env, func(cfg config.Config, db *store.DB) error {
-		ring, err := keys.OpenKeyringWith(cfg.DataDir, kekConfig(cfg))
+		trail := audit.NewTrail(db, env.Now)
+		ring, err := openKeyringAudited(ctx, cfg, trail)
 		if err != nil {
 			return err
 		}
 		defer ring.Close()
 		source := ring.KEKStatus().Source
 		r, err := ring.RotateKEK()
-		trail := audit.NewTrail(db, env.Now)
 		if err != nil {
 			detail := fmt.Sprintf("stopped after re-wrapping %d keyset(s) [%s]; every keyset opens under the earlier or the new KEK version: run it again", len(r.Keysets), strings.Join(r.Keysets, " "))
 			if aerr := trail.Record(ctx, audit.ActionKEKRotate, source, audit.Failure, detail); aerr != nil {

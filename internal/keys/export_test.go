@@ -7,3 +7,9 @@ func (k *Keyring) StopRotationAfter(n int) { k.failAfter = n }
 
 // KEKForTest returns the keyring's key-encryption AEAD.
 func (k *Keyring) KEKForTest() tink.AEAD { return k.kek }
+
+// ParsePKCS11State exposes the state file's parser to the fuzz target.
+func ParsePKCS11State(b []byte, key string) (current, next string, err error) {
+	st, err := parsePKCS11State(b, key)
+	return st.Current, st.Next, err
+}

@@ -179,15 +179,24 @@ func (p *hsmProvider) loadState() error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", PKCS11StateFile, err)
 	}
-	var st pkcs11State
-	if err := json.Unmarshal(b, &st); err != nil || st.Current == "" || st.Version < 1 {
-		return fmt.Errorf("%s is damaged: it should name the current HSM key", PKCS11StateFile)
-	}
-	if st.Key != p.cfg.Key {
-		return fmt.Errorf("%s records keys of label %q but kek-pkcs11-key is %q: set it back, or move the file away to start afresh", PKCS11StateFile, st.Key, p.cfg.Key)
+	st, err := parsePKCS11State(b, p.cfg.Key)
+	if err != nil {
+		return err
 	}
 	p.state = st
 	return nil
+}
+
+// parsePKCS11State parses the state file of the keys labelled key.
+func parsePKCS11State(b []byte, key string) (pkcs11State, error) {
+	var st pkcs11State
+	if err := json.Unmarshal(b, &st); err != nil || st.Current == "" || st.Version < 1 || st.Current == st.Next {
+		return pkcs11State{}, fmt.Errorf("%s is damaged: it should name the current HSM key", PKCS11StateFile)
+	}
+	if st.Key != key {
+		return pkcs11State{}, fmt.Errorf("%s records keys of label %q but kek-pkcs11-key is %q: set it back, or move the file away to start afresh", PKCS11StateFile, st.Key, key)
+	}
+	return st, nil
 }
 
 func (p *hsmProvider) saveState() error {
