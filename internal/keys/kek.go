@@ -30,10 +30,12 @@ type KEKConfig struct {
 
 // KEKStatus describes the KEK without revealing it.
 type KEKStatus struct {
-	Source   string    // where it comes from, e.g. `file kek-keyset.json`
-	Created  time.Time // when the current version was made; zero when unknown
-	Versions int       // how many versions it has had (0 when unknown)
-	Pending  bool      // a rotation was started and not finished
+	Source  string    // where it comes from, e.g. `file kek-keyset.json`
+	Created time.Time // when the current version was made; zero when unknown
+	// Versions is the file KEK's number of keys (2 or more mid-rotation), or the
+	// HSM KEK's version number (1 for the configured label, 2 for -v2, ...).
+	Versions int
+	Pending  bool // a rotation was started and not finished
 }
 
 // kekProvider is one source of the KEK. Rotation is begin (a new version that

@@ -26,11 +26,15 @@ var softhsm struct {
 
 // SoftHSM initialises a fresh SoftHSM token for one test and deletes it after,
 // or skips (fails under BULWARK_TEST_REQUIRE_SERVICES=1) when SoftHSM is not
-// installed. SoftHSM reads SOFTHSM2_CONF when a process first loads it, so all
+// installed or the build has no cgo. SoftHSM reads SOFTHSM2_CONF when a process first loads it, so all
 // tests of a process share one configuration, in a temporary directory with
 // its own token directory; each test has its own token in it.
 func SoftHSM(t testing.TB) HSMToken {
 	t.Helper()
+	if !cgoEnabled {
+		missing(t, "built without cgo, which PKCS#11 needs: HSM tests did not run")
+		t.SkipNow()
+	}
 	if _, err := os.Stat(SoftHSMModule); err != nil {
 		missing(t, "SoftHSM is not installed ("+SoftHSMModule+"): apt-get install softhsm2; HSM tests did not run")
 		t.SkipNow()
