@@ -59,6 +59,9 @@ func OpenKeyringWith(dataDir string, kek KEKConfig) (*Keyring, error) {
 	case kek.PKCS11.Module != "" && (kek.Secret != "" || kek.NewSecret != ""):
 		return nil, errors.New("kek: choose one source: kek (a secret) or kek-pkcs11-module (an HSM), not both")
 	case kek.PKCS11.Module != "":
+		if kek.PKCS11.Key == "" {
+			kek.PKCS11.Key = DefaultPKCS11Key
+		}
 		if p, err = openPKCS11(dataDir, kek.PKCS11); err != nil {
 			return nil, fmt.Errorf("kek: %w", err)
 		}

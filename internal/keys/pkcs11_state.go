@@ -11,13 +11,16 @@ import (
 // no secret.
 const PKCS11StateFile = "kek-pkcs11.json"
 
+// DefaultPKCS11Key is the label of the HSM KEK when none is configured.
+const DefaultPKCS11Key = "bulwark-kek"
+
 // PKCS11 names an AES-256 key in a PKCS#11 token (an HSM). The key never
 // leaves the token: wrapping and unwrapping are AES-GCM operations inside it.
 type PKCS11 struct {
 	Module string // path of the PKCS#11 library (.so)
 	Token  string // token label
 	PIN    string // the user PIN; never logged nor put in an error
-	Key    string // label of the first key; rotations add -v2, -v3, ...
+	Key    string // label of the first key (DefaultPKCS11Key if empty); rotations add -v2, -v3, ...
 }
 
 // pkcs11State is the content of PKCS11StateFile.
