@@ -89,6 +89,7 @@ type App struct {
 	Trail    *audit.Trail
 	// Rekey re-encrypts stored data after a key rotation; Serve runs it.
 	Rekey    *rekey.Job
+	keyring  *keys.Keyring
 	handler  http.Handler
 	registry *prometheus.Registry
 	outbox   *mail.Dir // nil when mail goes over SMTP
@@ -113,17 +114,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		db.Close()
 		return nil, fmt.Errorf("open card vault: %w", err)
 	}
-	keyring, err := keys.OpenKeyring(cfg.DataDir, cfg.KEK)
+	a.Trail = audit.NewTrail(db, now)
+	if err := a.openKeyring(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
+	aead, err := a.dataKeyset(ctx, VaultKeyset)
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
-	aead, err := keyring.AEAD(VaultKeyset)
-	if err != nil {
-		a.Close()
-		return nil, err
-	}
-	piiKeys, err := a.usePersonalData(ctx, keyring)
+	piiKeys, err := a.usePersonalData(ctx)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -136,12 +137,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		}
 		a.redis = redis.NewClient(opts)
 	}
-	a.Trail = audit.NewTrail(db, now)
 	hasher := password.NewHasher(password.DefaultParams(), 0)
 	a.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "bulwark_password_hashes_total", Help: "argon2id computations (hashes and verifications, real and dummy).",
 	}, func() float64 { return float64(hasher.Computed()) }))
-	mfaKeys, err := keyring.AEAD(MFAKeyset)
+	mfaKeys, err := a.dataKeyset(ctx, MFAKeyset)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -201,12 +201,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 // usePersonalData gives the shop database the cipher for personal data and
 // seals what an earlier version kept in the clear. It returns the pii keyset,
 // which wraps every person's data key.
-func (a *App) usePersonalData(ctx context.Context, keyring *keys.Keyring) (*keys.Live, error) {
-	master, err := keyring.AEAD(PIIKeyset)
+func (a *App) usePersonalData(ctx context.Context) (*keys.Live, error) {
+	master, err := a.dataKeyset(ctx, PIIKeyset)
 	if err != nil {
 		return nil, err
 	}
-	index, err := keyring.PRF(IndexKeyset)
+	index, err := a.indexKeyset(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -254,6 +254,9 @@ func (a *App) Close() error {
 	}
 	if a.VaultDB != nil {
 		a.VaultDB.Close()
+	}
+	if a.keyring != nil {
+		a.keyring.Close()
 	}
 	return a.DB.Close()
 }

@@ -34,6 +34,11 @@ func TestAuditTrail(t *testing.T) {
 			t.Fatal(err)
 		}
 		want := []struct{ action, outcome, target string }{
+			{audit.ActionKEKCreate, audit.Success, "file kek-keyset.json"}, // the first start makes the keys
+			{audit.ActionKeysetCreate, audit.Success, "vault"},
+			{audit.ActionKeysetCreate, audit.Success, "pii"},
+			{audit.ActionKeysetCreate, audit.Success, "index"},
+			{audit.ActionKeysetCreate, audit.Success, "mfa"},
 			{audit.ActionAdminCreate, audit.Success, ""},
 			{audit.ActionLogin, audit.Success, ""},
 			{identity.ActionMFAEnroll, audit.Success, ""},
@@ -59,13 +64,13 @@ func TestAuditTrail(t *testing.T) {
 			if r.Time.IsZero() || r.Actor == "" {
 				t.Errorf("record %d lacks time or actor: %+v", i+1, r)
 			}
-			// Everything but the CLI bootstrap came over HTTP and names its request and client.
-			if i > 0 && (r.RequestID == "" || r.IP != "127.0.0.1") {
+			// Everything but the key events and the CLI bootstrap came over HTTP and names its request and client.
+			if i > 5 && (r.RequestID == "" || r.IP != "127.0.0.1") {
 				t.Errorf("record %d lacks request id or source IP: %+v", i+1, r)
 			}
 		}
-		if recs[0].Actor != audit.ActorSystem || recs[9].Actor == audit.ActorAnonymous || recs[5].Actor != audit.ActorAnonymous {
-			t.Errorf("actors: %s, %s, %s", recs[0].Actor, recs[9].Actor, recs[5].Actor)
+		if recs[0].Actor != audit.ActorSystem || recs[5].Actor != audit.ActorSystem || recs[14].Actor == audit.ActorAnonymous || recs[10].Actor != audit.ActorAnonymous {
+			t.Errorf("actors: %s, %s, %s, %s", recs[0].Actor, recs[5].Actor, recs[14].Actor, recs[10].Actor)
 		}
 		if strings.Contains(fmt.Sprint(recs), "wrong wrong wrong") || strings.Contains(fmt.Sprint(recs), testPassword) {
 			t.Fatal("an audit record holds a password")
@@ -91,14 +96,14 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 		{"a record changed", []string{"UPDATE audit_records SET detail = 'nothing happened' WHERE seq = 3"}, "audit record 3:"},
 		{"a record's actor changed", []string{"UPDATE audit_records SET actor = 'usr_someoneelse' WHERE seq = 2"}, "audit record 2:"},
 		{"a record deleted", []string{"DELETE FROM audit_records WHERE seq = 2"}, "audit record 3:"},
-		{"the last record deleted", []string{"DELETE FROM audit_records WHERE seq = 7"}, "audit record 7:"},
+		{"the last record deleted", []string{"DELETE FROM audit_records WHERE seq = 12"}, "audit record 12:"},
 		{"a record inserted", []string{"UPDATE audit_records SET seq = seq + 100 WHERE seq >= 3", "UPDATE audit_records SET seq = seq - 99 WHERE seq >= 103",
 			"INSERT INTO audit_records (seq, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash) SELECT 3, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash FROM audit_records WHERE seq = 2"}, "audit record 3:"},
 	}
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		for _, tt := range tampers {
 			t.Run(tt.name, func(t *testing.T) {
-				// A fresh database per case, each with seven records.
+				// A fresh database per case, each with twelve records (the first five the keys made at first start).
 				d := db
 				if d.Engine == "sqlite" {
 					d.DataDir = t.TempDir()
@@ -110,7 +115,7 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 				p := s.createProduct(admin, "T-1", 1)
 				s.must(200, req{method: "POST", path: "/api/v1/admin/products/" + p.ID + "/stock", token: admin, body: map[string]any{"delta": 1, "reason": "r"}})
 				s.must(200, req{method: "POST", path: "/api/v1/admin/products/" + p.ID + "/stock", token: admin, body: map[string]any{"delta": 1, "reason": "r"}})
-				if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 || !strings.Contains(out, "7 records") {
+				if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 || !strings.Contains(out, "12 records") {
 					t.Fatalf("before tampering: exit %d %s %s", code, out, errOut)
 				}
 

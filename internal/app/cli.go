@@ -44,18 +44,20 @@ Usage:
   bulwark admin create --email E --password-stdin [--name N] [settings]
                                              create a staff user with role admin
   bulwark audit verify [settings]            check the audit trail's hash chain
-  bulwark keys status [settings]             show the data keysets, their keys' ages, the KEK's
-                                             source and re-encryption progress
+  bulwark keys status [settings]             show the KEK's source and age, the data keysets,
+                                             their keys' ages and re-encryption progress
   bulwark keys rotate [--keyset NAME] [settings]
                                              give every data keyset (or NAME) a new primary
                                              key; old data is re-encrypted in the background
   bulwark keys retire [--keyset NAME] [--destroy] [settings]
                                              re-encrypt what is left under older keys, then
                                              disable them (or, with --destroy, delete them)
+  bulwark keys rotate-kek [settings]         re-wrap every data keyset under a new KEK version
   bulwark settings [--markdown]              list every setting
 
-Run "bulwark <command> -h" for the settings. Secrets (database-url, redis-url)
-are read from BULWARK_* variables or *-file settings, never from arguments.
+Run "bulwark <command> -h" for the settings. Secrets (database-url, redis-url,
+kek, new-kek, kek-pkcs11-pin) are read from BULWARK_* variables or *-file
+settings, never from arguments.
 `
 
 // Main runs the command in args (without the program name) and returns the exit status.
@@ -83,6 +85,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = keysRotate(ctx, rest[1:], env)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "retire":
 		err = keysRetire(ctx, rest[1:], env)
+	case cmd == "keys" && len(rest) > 0 && rest[0] == "rotate-kek":
+		err = keysRotateKEK(ctx, rest[1:], env)
 	case cmd == "settings":
 		err = settings(rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
@@ -279,10 +283,7 @@ func keysRetire(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer a.Close()
-	ring, err := keys.OpenKeyring(cfg.DataDir, cfg.KEK)
-	if err != nil {
-		return err
-	}
+	ring := a.keyring
 	verb := "disabled"
 	if destroy {
 		verb = "destroyed"
@@ -315,17 +316,18 @@ func keysRetire(ctx context.Context, args []string, env Env) error {
 
 func keysStatus(ctx context.Context, args []string, env Env) error {
 	return withDB(ctx, "keys status", args, env, func(cfg config.Config, db *store.DB) error {
-		ring, err := keys.OpenKeyring(cfg.DataDir, cfg.KEK)
+		ring, err := openKeyringAudited(ctx, cfg, audit.NewTrail(db, env.Now))
 		if err != nil {
 			return err
 		}
+		defer ring.Close()
 		// The blind-index keyset is shown but never rotated: see keys.Keyring.PRF.
-		source, sts, err := ring.Status(append(slices.Clone(DataKeysets), IndexKeyset)...)
+		_, sts, err := ring.Status(append(slices.Clone(DataKeysets), IndexKeyset)...)
 		if err != nil {
 			return err
 		}
 		now := env.Now()
-		fmt.Fprintf(env.Stdout, "key-encryption key: %s\n", source)
+		printKEKStatus(env, ring.KEKStatus())
 		for _, st := range sts {
 			wrapped := "encrypted under the KEK"
 			if !st.Wrapped {
@@ -396,10 +398,11 @@ func keysRotate(ctx context.Context, args []string, env Env) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	trail := audit.NewTrail(db, env.Now)
-	ring, err := keys.OpenKeyring(cfg.DataDir, cfg.KEK)
+	ring, err := openKeyringAudited(ctx, cfg, trail)
 	if err != nil {
 		return err
 	}
+	defer ring.Close()
 	return RotateKeysets(ctx, ring, trail, names, env.Stdout)
 }
 

@@ -55,7 +55,12 @@ func Settings() []Setting {
 		{Name: "mail-from", Default: "Bulwark <no-reply@localhost>", Usage: "sender of the shop's mail; without SMTP, mail is written to data-dir/outbox"},
 		{Name: "smtp-url", Secret: true, URL: true, Usage: "smtp://user:password@host:port of the mail server (STARTTLS required); empty writes mail to data-dir/outbox"},
 		{Name: "smtp-ca-file", Usage: "PEM roots to trust for the SMTP server instead of the system's"},
-		{Name: "kek", Secret: true, Usage: "the key-encryption key as a Tink JSON keyset; empty means the file data-dir/kek-keyset.json, made at first start"},
+		{Name: "kek", Secret: true, Usage: "the key-encryption key as a Tink JSON keyset; empty (and no kek-pkcs11-module) means the file data-dir/kek-keyset.json, made at first start"},
+		{Name: "new-kek", Secret: true, Usage: "the next key-encryption key (Tink JSON keyset) for `bulwark keys rotate-kek` with kek; keysets are written under it while it is set"},
+		{Name: "kek-pkcs11-module", Usage: "PKCS#11 library (.so) of an HSM holding the key-encryption key; excludes kek"},
+		{Name: "kek-pkcs11-token", Usage: "label of the HSM token that holds the key-encryption key"},
+		{Name: "kek-pkcs11-pin", Secret: true, Usage: "user PIN of the HSM token"},
+		{Name: "kek-pkcs11-key", Default: "bulwark-kek", Usage: "label of the HSM's AES-256 key-encryption key, made in the token (non-extractable) at first start; rotations add -v2, -v3, ..."},
 		{Name: "oidc-issuer", Usage: "issuer URL of an OpenID Connect provider for social login; empty turns it off"},
 		{Name: "oidc-client-id", Usage: "this shop's client id at the OpenID Connect provider"},
 		{Name: "oidc-client-secret", Secret: true, Usage: "this shop's client secret at the OpenID Connect provider"},
@@ -94,6 +99,10 @@ type Config struct {
 	SMTPCAFile       string
 	// KEK is the key-encryption key (a Tink JSON keyset), or empty for the local file.
 	KEK string
+	// NewKEK is the next KEK during a rotation of the secret KEK.
+	NewKEK string
+	// The KEK in a PKCS#11 HSM: library, token label, user PIN, key label.
+	KEKPKCS11Module, KEKPKCS11Token, KEKPKCS11PIN, KEKPKCS11Key string
 	// Social login through an OpenID Connect provider.
 	OIDCIssuer, OIDCClientID, OIDCClientSecret, OIDCRedirectURL string
 	// PublicURL is where links in mail point; MailFrom signs the mail.
@@ -328,6 +337,11 @@ func parse(v map[string]string) (Config, error) {
 		PublicURL:            v["public-url"],
 		SMTPURL:              v["smtp-url"],
 		KEK:                  v["kek"],
+		NewKEK:               v["new-kek"],
+		KEKPKCS11Module:      v["kek-pkcs11-module"],
+		KEKPKCS11Token:       v["kek-pkcs11-token"],
+		KEKPKCS11PIN:         v["kek-pkcs11-pin"],
+		KEKPKCS11Key:         v["kek-pkcs11-key"],
 		OIDCIssuer:           v["oidc-issuer"],
 		OIDCClientID:         v["oidc-client-id"],
 		OIDCClientSecret:     v["oidc-client-secret"],
@@ -398,6 +412,7 @@ func parse(v map[string]string) (Config, error) {
 	if c.IdempotencyRetention > 0 && c.IdempotencyRetention < 24*time.Hour {
 		errs = append(errs, errors.New("idempotency-retention: at least 24h, so a client's retry a day later is still recognised"))
 	}
+	errs = append(errs, c.checkKEK()...)
 	if c.OIDCIssuer != "" && c.OIDCClientID == "" {
 		errs = append(errs, errors.New("oidc-client-id: needed with oidc-issuer"))
 	}
@@ -410,6 +425,31 @@ func parse(v map[string]string) (Config, error) {
 		errs = append(errs, errors.New("log-level: want debug, info, warn or error"))
 	}
 	return c, errors.Join(errs...)
+}
+
+// checkKEK allows one source of the key-encryption key, each complete.
+func (c Config) checkKEK() []error {
+	var errs []error
+	if c.KEK != "" && c.KEKPKCS11Module != "" {
+		errs = append(errs, errors.New("kek and kek-pkcs11-module: choose one source of the key-encryption key"))
+	}
+	if c.NewKEK != "" && c.KEK == "" {
+		errs = append(errs, errors.New("new-kek: rotates the secret kek, which is not set"))
+	}
+	if c.KEKPKCS11Module != "" {
+		if c.KEKPKCS11Token == "" {
+			errs = append(errs, errors.New("kek-pkcs11-token: needed with kek-pkcs11-module"))
+		}
+		if c.KEKPKCS11PIN == "" {
+			errs = append(errs, errors.New("kek-pkcs11-pin: needed with kek-pkcs11-module (BULWARK_KEK_PKCS11_PIN or --kek-pkcs11-pin-file)"))
+		}
+		if c.KEKPKCS11Key == "" {
+			errs = append(errs, errors.New("kek-pkcs11-key: must not be empty"))
+		}
+	} else if c.KEKPKCS11Token != "" || c.KEKPKCS11PIN != "" {
+		errs = append(errs, errors.New("kek-pkcs11-token and kek-pkcs11-pin need kek-pkcs11-module"))
+	}
+	return errs
 }
 
 // IsLoopback reports whether the host of addr is a loopback address or

@@ -169,3 +169,41 @@ func FuzzParseFile(f *testing.F) {
 		}
 	})
 }
+
+func TestKEKSettings(t *testing.T) {
+	module := []string{"--kek-pkcs11-module", "/usr/lib/softhsm/libsofthsm2.so", "--kek-pkcs11-token", "shop"}
+	t.Run("an HSM from flags with the PIN from the environment or a file", func(t *testing.T) {
+		c, err := load(t, module, map[string]string{"BULWARK_KEK_PKCS11_PIN": "1234"})
+		if err != nil || c.KEKPKCS11Module == "" || c.KEKPKCS11Token != "shop" || c.KEKPKCS11PIN != "1234" || c.KEKPKCS11Key != "bulwark-kek" {
+			t.Fatalf("%+v %v", c, err)
+		}
+		c, err = load(t, append(module, "--kek-pkcs11-pin-file", writeFile(t, "pin", "5678\n")), nil)
+		if err != nil || c.KEKPKCS11PIN != "5678" {
+			t.Fatalf("pin file: %v", err)
+		}
+		c, err = load(t, nil, map[string]string{"BULWARK_KEK_PKCS11_MODULE": "/m.so", "BULWARK_KEK_PKCS11_TOKEN": "t",
+			"BULWARK_KEK_PKCS11_PIN": "1", "BULWARK_KEK_PKCS11_KEY": "k"})
+		if err != nil || c.KEKPKCS11Module != "/m.so" || c.KEKPKCS11Key != "k" {
+			t.Fatalf("environment: %+v %v", c, err)
+		}
+	})
+	for name, c := range map[string]struct {
+		args []string
+		env  map[string]string
+	}{
+		"the PIN as a flag":              {args: append(module, "--kek-pkcs11-pin", "4321")},
+		"the new KEK as a flag":          {args: []string{"--new-kek", "4321"}},
+		"an HSM and a secret KEK":        {args: module, env: map[string]string{"BULWARK_KEK_PKCS11_PIN": "4321", "BULWARK_KEK": "{}"}},
+		"an HSM without a PIN":           {args: module},
+		"an HSM without a token":         {args: []string{"--kek-pkcs11-module", "/m.so"}, env: map[string]string{"BULWARK_KEK_PKCS11_PIN": "4321"}},
+		"a PIN without an HSM":           {env: map[string]string{"BULWARK_KEK_PKCS11_PIN": "4321"}},
+		"a new KEK without a secret KEK": {env: map[string]string{"BULWARK_NEW_KEK": "{}"}},
+	} {
+		t.Run(name+" is refused", func(t *testing.T) {
+			_, err := load(t, c.args, c.env)
+			if err == nil || strings.Contains(err.Error(), "4321") {
+				t.Fatalf("err = %v", err)
+			}
+		})
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
@@ -24,32 +23,20 @@ const KEKFile = "kek-keyset.json"
 // Keyring opens the data keysets (one per purpose), each kept in a file
 // encrypted under the key-encryption key (KEK): the files alone reveal nothing.
 type Keyring struct {
-	kek    tink.AEAD
-	dir    string
-	source string
+	kek      tink.AEAD
+	dir      string
+	source   string
+	provider kekProvider // where kek comes from; see kek.go
+	// failAfter > 0 stops RotateKEK after that many keysets, as a crash would (tests).
+	failAfter int
 }
 
 // OpenKeyring returns the keyring of dataDir. kekKeyset, when not empty, is the
 // KEK as a Tink JSON keyset given as a secret (environment or file); otherwise
 // the KEK is the local file dataDir/kek-keyset.json, made at first start with
-// mode 0600.
+// mode 0600. OpenKeyringWith also offers an HSM.
 func OpenKeyring(dataDir, kekKeyset string) (*Keyring, error) {
-	if kekKeyset != "" {
-		h, err := insecurecleartextkeyset.Read(keyset.NewJSONReader(strings.NewReader(kekKeyset)))
-		if err != nil {
-			return nil, errors.New("kek: not a Tink JSON keyset") // the parser's message might quote the secret
-		}
-		a, err := aead.New(h)
-		if err != nil {
-			return nil, errors.New("kek: not an AEAD keyset")
-		}
-		return &Keyring{kek: a, dir: dataDir, source: "secret"}, nil
-	}
-	a, err := LoadOrCreateAEAD(filepath.Join(dataDir, KEKFile))
-	if err != nil {
-		return nil, fmt.Errorf("kek: %w", err)
-	}
-	return &Keyring{kek: a, dir: dataDir, source: "file " + KEKFile}, nil
+	return OpenKeyringWith(dataDir, KEKConfig{Secret: kekKeyset})
 }
 
 func (k *Keyring) path(name string) string { return filepath.Join(k.dir, name+"-keyset.json") }

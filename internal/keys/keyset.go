@@ -1,8 +1,9 @@
 // Package keys owns Bulwark's data keys: Tink keysets, one per purpose (the card
-// vault, MFA secrets), each in a file of its own readable by its owner only. In
-// this version the keysets are kept in the clear in those files; wrapping them
-// with a key-encryption key (a file, a secret or an HSM) and rotating them come
-// with key management.
+// vault, MFA secrets), each in a file of its own readable by its owner only and
+// encrypted under a key-encryption key (KEK). The KEK comes from a local file, a
+// secret, or a PKCS#11 HSM whose key never leaves it (kek.go, pkcs11.go), and
+// rotates without touching data: RotateKEK re-wraps every keyset, crash safe
+// (rotate.go).
 package keys
 
 import (

@@ -1,0 +1,117 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/tink-crypto/tink-go/v2/prf"
+
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/keys"
+	"github.com/bulwark-shop/bulwark/internal/store"
+)
+
+// kekConfig is where the settings say the key-encryption key comes from.
+func kekConfig(cfg config.Config) keys.KEKConfig {
+	return keys.KEKConfig{Secret: cfg.KEK, NewSecret: cfg.NewKEK, PKCS11: keys.PKCS11{
+		Module: cfg.KEKPKCS11Module, Token: cfg.KEKPKCS11Token, PIN: cfg.KEKPKCS11PIN, Key: cfg.KEKPKCS11Key,
+	}}
+}
+
+// openKeyring opens the keyring and records in the trail a KEK made at this start.
+func (a *App) openKeyring(ctx context.Context) (err error) {
+	a.keyring, err = openKeyringAudited(ctx, a.cfg, a.Trail)
+	return err
+}
+
+// openKeyringAudited opens the keyring of cfg, recording in trail the KEK's
+// creation when opening made it (the first start, or a command run before it).
+func openKeyringAudited(ctx context.Context, cfg config.Config, trail *audit.Trail) (*keys.Keyring, error) {
+	ring, err := keys.OpenKeyringWith(cfg.DataDir, kekConfig(cfg))
+	if err != nil {
+		return nil, err
+	}
+	if ring.KEKCreated() {
+		if err := trail.Record(ctx, audit.ActionKEKCreate, ring.KEKStatus().Source, audit.Success, "key-encryption key made at first use"); err != nil {
+			ring.Close()
+			return nil, err
+		}
+	}
+	return ring, nil
+}
+
+// dataKeyset returns the data keyset called name, recording in the trail its
+// creation when this call makes it.
+func (a *App) dataKeyset(ctx context.Context, name string) (*keys.Live, error) {
+	made := !a.keyring.Has(name)
+	aead, err := a.keyring.AEAD(name)
+	if err != nil {
+		return nil, err
+	}
+	return aead, a.auditKeysetMade(ctx, name, made)
+}
+
+// indexKeyset returns the blind-index keyset, recording in the trail its
+// creation when this call makes it.
+func (a *App) indexKeyset(ctx context.Context) (*prf.Set, error) {
+	made := !a.keyring.Has(IndexKeyset)
+	set, err := a.keyring.PRF(IndexKeyset)
+	if err != nil {
+		return nil, err
+	}
+	return set, a.auditKeysetMade(ctx, IndexKeyset, made)
+}
+
+func (a *App) auditKeysetMade(ctx context.Context, name string, made bool) error {
+	if !made {
+		return nil
+	}
+	return a.Trail.Record(ctx, audit.ActionKeysetCreate, name, audit.Success, "data keyset made, under the KEK from "+a.keyring.KEKStatus().Source)
+}
+
+// keysRotateKEK re-wraps every data keyset under a new KEK version, audited.
+func keysRotateKEK(ctx context.Context, args []string, env Env) error {
+	return withDB(ctx, "keys rotate-kek", args, env, func(cfg config.Config, db *store.DB) error {
+		trail := audit.NewTrail(db, env.Now)
+		ring, err := openKeyringAudited(ctx, cfg, trail)
+		if err != nil {
+			return err
+		}
+		defer ring.Close()
+		source := ring.KEKStatus().Source
+		r, err := ring.RotateKEK()
+		if err != nil {
+			detail := fmt.Sprintf("stopped after re-wrapping %d keyset(s) [%s]; every keyset opens under the earlier or the new KEK version: run it again", len(r.Keysets), strings.Join(r.Keysets, " "))
+			if aerr := trail.Record(ctx, audit.ActionKEKRotate, source, audit.Failure, detail); aerr != nil {
+				return fmt.Errorf("%w (and %w)", err, aerr)
+			}
+			return err
+		}
+		detail := fmt.Sprintf("re-wrapped %d keyset(s) [%s]; %s", len(r.Keysets), strings.Join(r.Keysets, " "), r.Note)
+		if err := trail.Record(ctx, audit.ActionKEKRotate, ring.KEKStatus().Source, audit.Success, detail); err != nil {
+			return fmt.Errorf("the KEK was rotated, but recording it failed: %w", err)
+		}
+		fmt.Fprintf(env.Stdout, "key-encryption key rotated: %s\n", ring.KEKStatus().Source)
+		for _, name := range r.Keysets {
+			fmt.Fprintf(env.Stdout, "  re-wrapped %s\n", name)
+		}
+		fmt.Fprintln(env.Stdout, r.Note)
+		return nil
+	})
+}
+
+// printKEKStatus writes the KEK's source and age, never its value.
+func printKEKStatus(env Env, st keys.KEKStatus) {
+	fmt.Fprintf(env.Stdout, "key-encryption key: %s\n", st.Source)
+	if !st.Created.IsZero() {
+		fmt.Fprintf(env.Stdout, "kek current version since %s (%s ago)\n", st.Created.Format(time.RFC3339), env.Now().Sub(st.Created).Round(time.Second))
+	} else {
+		fmt.Fprintln(env.Stdout, "kek age unknown: it is kept outside Bulwark")
+	}
+	if st.Pending {
+		fmt.Fprintln(env.Stdout, "kek rotation UNFINISHED: run `bulwark keys rotate-kek` again (every keyset still opens)")
+	}
+}

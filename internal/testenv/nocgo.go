@@ -1,0 +1,6 @@
+//go:build !cgo
+
+package testenv
+
+// cgoEnabled: PKCS#11 modules load only in a cgo build.
+const cgoEnabled = false
