@@ -35,6 +35,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/throttle"
 	"github.com/bulwark-shop/bulwark/internal/vault"
+	"github.com/bulwark-shop/bulwark/internal/vaultapi"
 )
 
 // Server timeouts. A slow client cannot hold a connection by trickling headers
@@ -58,27 +59,29 @@ const (
 
 // App is a wired Bulwark.
 type App struct {
-	cfg      config.Config
-	log      *slog.Logger
-	DB       *store.DB
-	VaultDB  *store.VaultDB
-	redis    *redis.Client
-	Identity *identity.Service
-	MFA      *identity.MFA
-	Keys     *identity.Keys
-	Resets   *identity.Resets
-	Passkeys *identity.Passkeys
-	OIDC     *identity.OIDC
-	Catalog  *catalog.Service
-	Carts    *cart.Service
-	Methods  *payment.Methods
-	Checkout *checkout.Service
-	Orders   *order.Service
-	Trail    *audit.Trail
-	handler  http.Handler
-	registry *prometheus.Registry
-	outbox   *mail.Dir // nil when mail goes over SMTP
-	now      func() time.Time
+	cfg config.Config
+	log *slog.Logger
+	DB  *store.DB
+	// VaultDB is the embedded vault's database; nil with a vault at vault-url.
+	VaultDB     *store.VaultDB
+	vaultClient *vaultapi.Client
+	redis       *redis.Client
+	Identity    *identity.Service
+	MFA         *identity.MFA
+	Keys        *identity.Keys
+	Resets      *identity.Resets
+	Passkeys    *identity.Passkeys
+	OIDC        *identity.OIDC
+	Catalog     *catalog.Service
+	Carts       *cart.Service
+	Methods     *payment.Methods
+	Checkout    *checkout.Service
+	Orders      *order.Service
+	Trail       *audit.Trail
+	handler     http.Handler
+	registry    *prometheus.Registry
+	outbox      *mail.Dir // nil when mail goes over SMTP
+	now         func() time.Time
 }
 
 // New opens the stores (migrating the database) and builds the services. now is
@@ -95,7 +98,25 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		log.Info("applied migrations", "migrations", applied)
 	}
 	a := &App{cfg: cfg, log: log, DB: db, registry: prometheus.NewRegistry(), now: now}
-	if a.VaultDB, err = store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir}); err != nil {
+	a.Trail = audit.NewTrail(db, now)
+	// The card vault: embedded (its own database and keyset beside the shop's),
+	// or in a process of its own at vault-url, when this process opens neither.
+	var cards interface {
+		payment.Vault
+		checkout.Cards
+	}
+	if cfg.VaultURL != "" {
+		tlsConfig, err := vaultapi.ClientTLSConfig(cfg.VaultClientCert, cfg.VaultClientKey, cfg.VaultCA)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		if a.vaultClient, err = vaultapi.NewClient(cfg.VaultURL, tlsConfig, a.Trail, cfg.VaultTimeout); err != nil {
+			db.Close()
+			return nil, err
+		}
+		cards = a.vaultClient
+	} else if a.VaultDB, err = store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open card vault: %w", err)
 	}
@@ -104,10 +125,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
-	aead, err := keyring.AEAD(VaultKeyset)
-	if err != nil {
-		a.Close()
-		return nil, err
+	if a.VaultDB != nil {
+		aead, err := keyring.AEAD(VaultKeyset)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		cards = vault.New(a.VaultDB, aead, a.Trail, now)
 	}
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
@@ -117,7 +141,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		}
 		a.redis = redis.NewClient(opts)
 	}
-	a.Trail = audit.NewTrail(db, now)
 	hasher := password.NewHasher(password.DefaultParams(), 0)
 	a.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "bulwark_password_hashes_total", Help: "argon2id computations (hashes and verifications, real and dummy).",
@@ -159,7 +182,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	a.Catalog = catalog.NewService(db, cfg.Currency, now)
 	a.Carts = cart.NewService(db, db, cfg.Currency, now)
-	cards := vault.New(a.VaultDB, aead, a.Trail, now)
 	a.Methods = payment.NewMethods(db, cards, now)
 	gateway := payment.Simulator{}
 	a.Checkout = checkout.NewService(db, a.Methods, cards, gateway, cfg.Currency, now)
@@ -190,6 +212,9 @@ func (a *App) Close() error {
 	if a.VaultDB != nil {
 		a.VaultDB.Close()
 	}
+	if a.vaultClient != nil {
+		a.vaultClient.Close()
+	}
 	return a.DB.Close()
 }
 
@@ -199,8 +224,10 @@ func (a *App) ready(ctx context.Context) error {
 	if err := a.DB.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	if err := a.VaultDB.Ping(ctx); err != nil {
-		return fmt.Errorf("vault database: %w", err)
+	if a.VaultDB != nil {
+		if err := a.VaultDB.Ping(ctx); err != nil {
+			return fmt.Errorf("vault database: %w", err)
+		}
 	}
 	if a.redis != nil {
 		if err := a.redis.Ping(ctx).Err(); err != nil {

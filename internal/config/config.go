@@ -49,6 +49,15 @@ func Settings() []Setting {
 		{Name: "data-dir", Default: "./data", Usage: "directory for the SQLite database and generated keys"},
 		{Name: "database-url", Secret: true, URL: true, Usage: "postgres:// URL of a PostgreSQL database; empty means SQLite in the data directory"},
 		{Name: "vault-database-url", Secret: true, URL: true, Usage: "postgres:// URL of the card vault's own database (another database or schema); required with database-url; empty means vault.db in the data directory"},
+		{Name: "vault-url", Usage: "https:// address of a card vault run apart by `bulwark vault serve`; the shop then opens no vault database and holds no vault key (empty: the vault is embedded)"},
+		{Name: "vault-client-cert", Usage: "client certificate (PEM) the shop presents to the card vault at vault-url"},
+		{Name: "vault-client-key", Usage: "private key (PEM) of vault-client-cert"},
+		{Name: "vault-ca", Usage: "CA certificate (PEM) that signed the card vault's server certificate; the only root trusted for vault-url"},
+		{Name: "vault-timeout", Default: "10s", Usage: "how long the shop waits for one answer of the card vault at vault-url"},
+		{Name: "vault-listen", Default: "127.0.0.1:8443", Usage: "`bulwark vault serve`: address of the vault's internal API (mutual TLS 1.3 only)"},
+		{Name: "vault-tls-cert", Usage: "`bulwark vault serve`: the vault's server certificate (PEM)"},
+		{Name: "vault-tls-key", Usage: "`bulwark vault serve`: private key (PEM) of vault-tls-cert"},
+		{Name: "vault-client-ca", Usage: "`bulwark vault serve`: CA certificate (PEM) whose client certificates the vault accepts; no other client gets in"},
 		{Name: "redis-url", Secret: true, URL: true, Usage: "redis:// URL of a Redis server shared by instances (login throttling and lockout); checked by /readyz"},
 		{Name: "redis-key-prefix", Default: "bulwark:", Usage: "prefix of every Redis key, so shops or test runs can share one server"},
 		{Name: "public-url", Default: "http://localhost:8080", Usage: "the storefront's address: links in mail, and the passkey relying party (its host must be a domain name, not an IP address)"},
@@ -85,11 +94,18 @@ type Config struct {
 	DatabaseURL   string
 	// VaultDatabaseURL is the card vault's own database.
 	VaultDatabaseURL string
-	RedisURL         string
-	RedisKeyPrefix   string
-	Currency         string
-	SMTPURL          string
-	SMTPCAFile       string
+	// VaultURL, when set, is a card vault in a process of its own, reached over
+	// mutual TLS with VaultClientCert and VaultClientKey, trusting only VaultCA.
+	VaultURL, VaultClientCert, VaultClientKey, VaultCA string
+	VaultTimeout                                       time.Duration
+	// What `bulwark vault serve` listens on and with which certificates.
+	VaultListen, VaultTLSCert, VaultTLSKey, VaultClientCA string
+
+	RedisURL       string
+	RedisKeyPrefix string
+	Currency       string
+	SMTPURL        string
+	SMTPCAFile     string
 	// KEK is the key-encryption key (a Tink JSON keyset), or empty for the local file.
 	KEK string
 	// Social login through an OpenID Connect provider.
@@ -317,6 +333,15 @@ func parse(v map[string]string) (Config, error) {
 		DataDir:              v["data-dir"],
 		DatabaseURL:          v["database-url"],
 		VaultDatabaseURL:     v["vault-database-url"],
+		VaultURL:             v["vault-url"],
+		VaultClientCert:      v["vault-client-cert"],
+		VaultClientKey:       v["vault-client-key"],
+		VaultCA:              v["vault-ca"],
+		VaultTimeout:         duration("vault-timeout"),
+		VaultListen:          v["vault-listen"],
+		VaultTLSCert:         v["vault-tls-cert"],
+		VaultTLSKey:          v["vault-tls-key"],
+		VaultClientCA:        v["vault-client-ca"],
 		RedisURL:             v["redis-url"],
 		RedisKeyPrefix:       v["redis-key-prefix"],
 		Currency:             v["currency"],
@@ -369,7 +394,24 @@ func parse(v map[string]string) (Config, error) {
 	if c.VaultDatabaseURL != "" && !strings.HasPrefix(c.VaultDatabaseURL, "postgres://") && !strings.HasPrefix(c.VaultDatabaseURL, "postgresql://") {
 		errs = append(errs, errors.New("vault-database-url: want a postgres:// URL"))
 	}
-	if c.DatabaseURL != "" && c.VaultDatabaseURL == "" {
+	if c.VaultURL != "" {
+		if u, err := url.Parse(c.VaultURL); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			errs = append(errs, errors.New("vault-url: want https://host:port of `bulwark vault serve`"))
+		}
+		if c.VaultClientCert == "" || c.VaultClientKey == "" || c.VaultCA == "" {
+			errs = append(errs, errors.New("vault-url: needs vault-client-cert, vault-client-key and vault-ca (the vault speaks mutual TLS only)"))
+		}
+		if c.VaultDatabaseURL != "" {
+			errs = append(errs, errors.New("vault-database-url: with vault-url the shop opens no vault database; give it to `bulwark vault serve` instead"))
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.VaultListen); err != nil {
+		errs = append(errs, fmt.Errorf("vault-listen: want host:port: %w", err))
+	}
+	if (c.VaultTLSCert == "") != (c.VaultTLSKey == "") {
+		errs = append(errs, errors.New("vault-tls-cert and vault-tls-key go together"))
+	}
+	if c.DatabaseURL != "" && c.VaultDatabaseURL == "" && c.VaultURL == "" {
 		errs = append(errs, errors.New("vault-database-url: with database-url the card vault needs a PostgreSQL database (or schema) of its own"))
 	}
 	if c.VaultDatabaseURL != "" && c.VaultDatabaseURL == c.DatabaseURL {
