@@ -35,10 +35,7 @@ func NewHandler(cards Cards, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST "+PathTokenize, h.tokenize)
 	mux.HandleFunc("POST "+PathDetokenize, h.detokenize)
 	mux.HandleFunc("POST "+PathDelete, h.delete)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		h.fail(w, r, "", apperr.NotFound("route"))
-	})
-	return mux
+	return mux // anything else: the mux's plain 404 or 405
 }
 
 type handler struct {
