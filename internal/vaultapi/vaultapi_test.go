@@ -237,7 +237,11 @@ func TestVaultRefusesClientsWithoutTheRightCertificate(t *testing.T) {
 			c.Certificates = cert(v.Certs, vaultapi.ServerCertFile, vaultapi.ServerKeyFile)
 			return c
 		}},
-		{"TLS 1.2", v.URL, func() *tls.Config { c := roots(); c.MinVersion, c.MaxVersion = tls.VersionTLS12, tls.VersionTLS12; return c }},
+		{"TLS 1.2", v.URL, func() *tls.Config {
+			c := roots()
+			c.MinVersion, c.MaxVersion = tls.VersionTLS12, tls.VersionTLS12
+			return c
+		}},
 		{"plain HTTP", strings.Replace(v.URL, "https://", "http://", 1), func() *tls.Config { return nil }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
