@@ -169,6 +169,8 @@ type vaultServer struct {
 	Certs  string        // the directory of `bulwark vault certs`
 	Logs   *syncBuffer
 	app    *app.VaultServer
+	// Stop shuts the vault down (and is done at the end of the test).
+	Stop func()
 }
 
 func startVault(t *testing.T, db testenv.Database) *vaultServer {
@@ -199,14 +201,18 @@ func startVault(t *testing.T, db testenv.Database) *vaultServer {
 	}
 	done := make(chan error, 1)
 	go func() { done <- v.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("vault serve: %v", err)
-		}
-		v.Close()
-	})
-	return &vaultServer{URL: "https://" + l.Addr().String(), Config: cfg, Certs: certs, Logs: logs, app: v}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("vault serve: %v", err)
+			}
+			v.Close()
+		})
+	}
+	t.Cleanup(stop)
+	return &vaultServer{URL: "https://" + l.Addr().String(), Config: cfg, Certs: certs, Logs: logs, app: v, Stop: stop}
 }
 
 // reach points a shop's settings at the vault: no vault database of its own.

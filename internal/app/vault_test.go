@@ -213,3 +213,27 @@ func TestVaultProcess(t *testing.T) {
 
 // vaultKeysetFile is where the keyring keeps the vault's data keyset.
 const vaultKeysetFile = app.VaultKeyset + "-keyset.json"
+
+// TestVaultDownFailsClosed stops the vault under a running shop: saving a card
+// and paying with one fail with a plain 500 (nothing of the card, nothing of
+// the cause), checkout gives the stock back, and the shop stays up.
+func TestVaultDownFailsClosed(t *testing.T) {
+	s := startServerWith(t, testenv.Databases(t)[0], remoteVault)
+	admin := s.createAdmin("down-admin@example.com")
+	p := s.createProduct(admin, "DOWN-1", 5)
+	pat := s.shopper("down-pat@example.com", "4242424242424242")
+	s.Vault.Stop()
+	res := s.do(req{method: "POST", path: "/api/v1/payment-methods", token: pat.token, body: map[string]any{
+		"number": "5555555555554444", "exp_month": 12, "exp_year": 2031, "holder": "Pat Payer"}})
+	if res.Status != 500 || res.Code(t) != "internal_error" || strings.Contains(string(res.Body), "5555") || strings.Contains(string(res.Body), "127.0.0.1") {
+		t.Fatalf("saving a card with the vault down = %d %s", res.Status, res.Body)
+	}
+	res = s.checkout(pat, "down-key", s.cartWith(pat, 2, p.ID), "123")
+	if res.Status != 500 || res.Code(t) != "internal_error" {
+		t.Fatalf("checkout with the vault down = %d %s", res.Status, res.Body)
+	}
+	if got := s.stock(p.ID); got != 5 {
+		t.Fatalf("stock %d after a failed card read, want 5", got)
+	}
+	s.must(200, req{method: "GET", path: "/healthz"})
+}
