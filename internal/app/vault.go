@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/config"
@@ -36,6 +38,12 @@ func NewVault(ctx context.Context, cfg config.Config, log *slog.Logger, now func
 		return nil, errors.New("vault serve: vault-url is the shop's setting, not the vault's")
 	case cfg.DatabaseURL != "":
 		return nil, errors.New("vault serve: database-url is the shop's database, which the vault never opens; give the vault vault-database-url")
+	}
+	// A vault in the shop's data directory would share the shop's KEK.
+	for _, name := range []string{store.SQLiteFile, MFAKeyset + "-keyset.json", OutboxDir} {
+		if _, err := os.Stat(filepath.Join(cfg.DataDir, name)); err == nil {
+			return nil, fmt.Errorf("vault serve: data-dir holds the shop's %s: give the vault a data directory (and KEK) of its own", name)
+		}
 	}
 	if _, err := vaultapi.TLSConfig(cfg.VaultTLSCert, cfg.VaultTLSKey, cfg.VaultClientCA); err != nil {
 		return nil, err

@@ -108,6 +108,10 @@ func TestVaultSettingsAreChecked(t *testing.T) {
 		}
 	}
 	client := []string{"--vault-client-cert", filepath.Join(certs, vaultapi.ClientCertFile), "--vault-client-key", filepath.Join(certs, vaultapi.ClientKeyFile), "--vault-ca", filepath.Join(certs, vaultapi.CAFile)}
+	shopDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(shopDir, store.SQLiteFile), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	server := []string{"--vault-tls-cert", filepath.Join(certs, vaultapi.ServerCertFile), "--vault-tls-key", filepath.Join(certs, vaultapi.ServerKeyFile), "--vault-client-ca", filepath.Join(certs, vaultapi.CAFile)}
 	for _, tc := range []struct {
 		name string
@@ -119,6 +123,7 @@ func TestVaultSettingsAreChecked(t *testing.T) {
 		{"a vault without client certificates", []string{"migrate", "--vault-url", "https://127.0.0.1:8443"}, "needs vault-client-cert"},
 		{"a vault-url and a vault database", append([]string{"migrate", "--vault-url", "https://127.0.0.1:8443", "--vault-database-url", "postgres://127.0.0.1/vault"}, client...), "opens no vault database"},
 		{"a vault without server certificates", []string{"vault", "serve", "--data-dir", dir}, "needs vault-tls-cert"},
+		{"a vault in the shop's data directory", append([]string{"vault", "serve", "--data-dir", shopDir}, server...), "data directory (and KEK) of its own"},
 		{"a vault given the shop's database", append([]string{"vault", "serve", "--data-dir", dir, "--database-url", "postgres://127.0.0.1/shop", "--vault-database-url", "postgres://127.0.0.1/vault"}, server...), "never opens"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
