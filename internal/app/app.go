@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -106,10 +107,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		checkout.Cards
 	}
 	if cfg.VaultURL != "" {
-		tlsConfig, err := vaultapi.ClientTLSConfig(cfg.VaultClientCert, cfg.VaultClientKey, cfg.VaultCA)
-		if err != nil {
-			db.Close()
-			return nil, err
+		var tlsConfig *tls.Config
+		if strings.HasPrefix(cfg.VaultURL, "https:") {
+			if tlsConfig, err = vaultapi.ClientTLSConfig(cfg.VaultClientCert, cfg.VaultClientKey, cfg.VaultCA); err != nil {
+				db.Close()
+				return nil, err
+			}
 		}
 		if a.vaultClient, err = vaultapi.NewClient(cfg.VaultURL, tlsConfig, a.Trail, cfg.VaultTimeout); err != nil {
 			db.Close()

@@ -134,6 +134,8 @@ type vaultMode string
 const (
 	embeddedVault vaultMode = "embedded vault"
 	remoteVault   vaultMode = "vault process"
+	// socketVault is the vault process on a Unix socket instead of mutual TLS.
+	socketVault vaultMode = "vault socket"
 )
 
 // forEachVault runs fn as a subtest on every engine, once with the card vault
@@ -154,7 +156,7 @@ func startServerWith(t *testing.T, db testenv.Database, mode vaultMode, adjust .
 	if mode == embeddedVault {
 		return startServer(t, db, adjust...)
 	}
-	v := startVault(t, db)
+	v := startVault(t, db, mode == socketVault)
 	s := startServer(t, db, append([]func(*config.Config){v.reach}, adjust...)...)
 	s.Vault = v
 	return s
@@ -173,7 +175,7 @@ type vaultServer struct {
 	Stop func()
 }
 
-func startVault(t *testing.T, db testenv.Database) *vaultServer {
+func startVault(t *testing.T, db testenv.Database, socket bool) *vaultServer {
 	t.Helper()
 	certs := filepath.Join(t.TempDir(), "certs")
 	if code, out, errOut := runCLI(t, config.Config{}, "", "vault", "certs", "--dir", certs); code != 0 {
@@ -186,6 +188,9 @@ func startVault(t *testing.T, db testenv.Database) *vaultServer {
 	cfg.VaultTLSCert = filepath.Join(certs, vaultapi.ServerCertFile)
 	cfg.VaultTLSKey = filepath.Join(certs, vaultapi.ServerKeyFile)
 	cfg.VaultClientCA = filepath.Join(certs, vaultapi.CAFile)
+	if socket {
+		cfg.VaultSocket = filepath.Join(t.TempDir(), "vault.sock")
+	}
 	logs := &syncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	v, err := app.NewVault(ctx, cfg, logging.New(logs, -4), time.Now)
@@ -212,13 +217,20 @@ func startVault(t *testing.T, db testenv.Database) *vaultServer {
 		})
 	}
 	t.Cleanup(stop)
-	return &vaultServer{URL: "https://" + l.Addr().String(), Config: cfg, Certs: certs, Logs: logs, app: v, Stop: stop}
+	url := "https://" + l.Addr().String()
+	if socket {
+		url = "unix://" + cfg.VaultSocket
+	}
+	return &vaultServer{URL: url, Config: cfg, Certs: certs, Logs: logs, app: v, Stop: stop}
 }
 
 // reach points a shop's settings at the vault: no vault database of its own.
 func (v *vaultServer) reach(cfg *config.Config) {
 	cfg.VaultDatabaseURL = ""
 	cfg.VaultURL = v.URL
+	if strings.HasPrefix(v.URL, "unix:") {
+		return
+	}
 	cfg.VaultClientCert = filepath.Join(v.Certs, vaultapi.ClientCertFile)
 	cfg.VaultClientKey = filepath.Join(v.Certs, vaultapi.ClientKeyFile)
 	cfg.VaultCA = filepath.Join(v.Certs, vaultapi.CAFile)

@@ -32,8 +32,8 @@ type VaultServer struct {
 // NewVault opens the vault's database and keyring and checks its TLS files.
 func NewVault(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) (*VaultServer, error) {
 	switch {
-	case cfg.VaultTLSCert == "" || cfg.VaultClientCA == "":
-		return nil, errors.New("vault serve: needs vault-tls-cert, vault-tls-key and vault-client-ca (the vault speaks mutual TLS only)")
+	case cfg.VaultSocket == "" && (cfg.VaultTLSCert == "" || cfg.VaultClientCA == ""):
+		return nil, errors.New("vault serve: needs vault-tls-cert, vault-tls-key and vault-client-ca (the vault speaks mutual TLS only), or vault-socket")
 	case cfg.VaultURL != "":
 		return nil, errors.New("vault serve: vault-url is the shop's setting, not the vault's")
 	case cfg.DatabaseURL != "":
@@ -45,8 +45,10 @@ func NewVault(ctx context.Context, cfg config.Config, log *slog.Logger, now func
 			return nil, fmt.Errorf("vault serve: data-dir holds the shop's %s: give the vault a data directory (and KEK) of its own", name)
 		}
 	}
-	if _, err := vaultapi.TLSConfig(cfg.VaultTLSCert, cfg.VaultTLSKey, cfg.VaultClientCA); err != nil {
-		return nil, err
+	if cfg.VaultSocket == "" {
+		if _, err := vaultapi.TLSConfig(cfg.VaultTLSCert, cfg.VaultTLSKey, cfg.VaultClientCA); err != nil {
+			return nil, err
+		}
 	}
 	db, err := store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir})
 	if err != nil {
@@ -66,8 +68,15 @@ func NewVault(ctx context.Context, cfg config.Config, log *slog.Logger, now func
 	return &VaultServer{cfg: cfg, log: log, DB: db, handler: vaultapi.NewHandler(v, log)}, nil
 }
 
-// Listen opens vault-listen.
+// Listen opens vault-socket when set, or else vault-listen.
 func (v *VaultServer) Listen() (net.Listener, error) {
+	if v.cfg.VaultSocket != "" {
+		uid := v.cfg.VaultSocketUID
+		if uid < 0 {
+			uid = os.Getuid()
+		}
+		return vaultapi.ListenUnix(v.cfg.VaultSocket, uid, v.log)
+	}
 	l, err := net.Listen("tcp", v.cfg.VaultListen)
 	if err != nil {
 		return nil, fmt.Errorf("vault-listen: %w", err)
@@ -75,15 +84,11 @@ func (v *VaultServer) Listen() (net.Listener, error) {
 	return l, nil
 }
 
-// Serve answers the internal API on l, over mutual TLS only, until ctx ends.
+// Serve answers the internal API on l until ctx ends: over mutual TLS only,
+// or in plain HTTP on vault-socket, whose listener lets in only the allowed user.
 func (v *VaultServer) Serve(ctx context.Context, l net.Listener) error {
-	tlsConfig, err := vaultapi.TLSConfig(v.cfg.VaultTLSCert, v.cfg.VaultTLSKey, v.cfg.VaultClientCA)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{
 		Handler:           v.handler,
-		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: readHeaderTimeout,
 		ReadTimeout:       readTimeout,
 		WriteTimeout:      writeTimeout,
@@ -92,8 +97,18 @@ func (v *VaultServer) Serve(ctx context.Context, l net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(v.log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(l, "", "") }()
+	if v.cfg.VaultSocket != "" {
+		go func() { errc <- srv.Serve(l) }()
+	} else {
+		tlsConfig, err := vaultapi.TLSConfig(v.cfg.VaultTLSCert, v.cfg.VaultTLSKey, v.cfg.VaultClientCA)
+		if err != nil {
+			return err
+		}
+		srv.TLSConfig = tlsConfig
+		go func() { errc <- srv.ServeTLS(l, "", "") }()
+	}
 	v.log.Info("vault serving", "listen", l.Addr().String(), "engine", v.DB.Engine())
+	var err error
 	select {
 	case <-ctx.Done():
 	case err = <-errc:

@@ -37,24 +37,38 @@ var (
 	_ checkout.Cards = (*Client)(nil)
 )
 
-// NewClient returns a client of the vault at rawURL (https://host:port) over
-// tlsConfig (see ClientTLSConfig), auditing reads to trail. Each request,
-// connection included, is bounded by timeout.
+// NewClient returns a client of the vault at rawURL, auditing reads to trail:
+// https://host:port over tlsConfig (see ClientTLSConfig), or unix:///path of
+// a vault socket (see ListenUnix; tlsConfig unused). Each request, connection
+// included, is bounded by timeout.
 func NewClient(rawURL string, tlsConfig *tls.Config, trail vault.Auditor, timeout time.Duration) (*Client, error) {
 	u, err := url.Parse(rawURL)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, errors.New("vault-url: want https://host:port")
+	if err != nil {
+		return nil, errors.New("vault-url: want https://host:port or unix:///path")
 	}
+	dialer := &net.Dialer{Timeout: timeout}
 	transport := &http.Transport{
-		TLSClientConfig:       tlsConfig,
-		DialContext:           (&net.Dialer{Timeout: timeout}).DialContext,
+		DialContext:           dialer.DialContext,
 		TLSHandshakeTimeout:   timeout,
 		ResponseHeaderTimeout: timeout,
 		MaxIdleConnsPerHost:   32,
 		IdleConnTimeout:       90 * time.Second,
-		ForceAttemptHTTP2:     true,
 	}
-	return &Client{base: strings.TrimRight(u.String(), "/"), http: &http.Client{Transport: transport, Timeout: timeout}, trail: trail}, nil
+	base := strings.TrimRight(u.String(), "/")
+	switch {
+	case u.Scheme == "https" && u.Host != "":
+		transport.TLSClientConfig = tlsConfig
+		transport.ForceAttemptHTTP2 = true
+	case u.Scheme == "unix" && u.Host == "" && u.Path != "":
+		path := u.Path
+		transport.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return dialer.DialContext(ctx, "unix", path)
+		}
+		base = "http://vault" // the host is never dialled: every connection is the socket
+	default:
+		return nil, errors.New("vault-url: want https://host:port or unix:///path")
+	}
+	return &Client{base: base, http: &http.Client{Transport: transport, Timeout: timeout}, trail: trail}, nil
 }
 
 // Close drops the idle connections.

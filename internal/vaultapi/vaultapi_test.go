@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -341,4 +342,62 @@ func FuzzDecode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestUnixSocketChecksThePeer serves the vault on a Unix socket, first for
+// this test's own user id, then for another, whose connections never reach it.
+func TestUnixSocketChecksThePeer(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		uid   int
+		allow bool
+	}{{"the allowed user gets in", os.Getuid(), true}, {"another user is refused", os.Getuid() + 1, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "vault.sock")
+			logs := &lockedBuffer{}
+			log := slog.New(slog.NewJSONHandler(logs, nil))
+			l, err := vaultapi.ListenUnix(path, tc.uid, log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o660 {
+				t.Fatalf("socket: %v, want mode 0660", err)
+			}
+			dir := t.TempDir()
+			db, err := store.OpenVault(context.Background(), store.Options{DataDir: dir})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			ring, err := keys.OpenKeyring(dir, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			aead, err := ring.AEAD("vault")
+			if err != nil {
+				t.Fatal(err)
+			}
+			cards := &counting{Cards: vault.New(db, aead, vaultapi.LogAuditor{Log: log}, time.Now)}
+			srv := &http.Server{Handler: vaultapi.NewHandler(cards, log), ReadHeaderTimeout: 5 * time.Second}
+			go srv.Serve(l)
+			defer srv.Close()
+			c, err := vaultapi.NewClient("unix://"+path, nil, &trail{}, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, err = c.Tokenize(context.Background(), vault.Card{Number: number, ExpMonth: 12, ExpYear: 2031, Holder: "A"})
+			if tc.allow && err != nil {
+				t.Fatalf("the allowed user was refused: %v", err)
+			}
+			if !tc.allow {
+				if err == nil || cards.calls.Load() != 0 {
+					t.Fatalf("another user got in: %v, %d calls", err, cards.calls.Load())
+				}
+				if !strings.Contains(logs.String(), "vault refused a connection on its socket") {
+					t.Fatalf("no log of the refusal:\n%s", logs.String())
+				}
+			}
+		})
+	}
 }
