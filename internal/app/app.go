@@ -60,29 +60,28 @@ const (
 
 // App is a wired Bulwark.
 type App struct {
-	cfg config.Config
-	log *slog.Logger
-	DB  *store.DB
-	// VaultDB is the embedded vault's database; nil with a vault at vault-url.
-	VaultDB     *store.VaultDB
-	vaultClient *vaultapi.Client
-	redis       *redis.Client
-	Identity    *identity.Service
-	MFA         *identity.MFA
-	Keys        *identity.Keys
-	Resets      *identity.Resets
-	Passkeys    *identity.Passkeys
-	OIDC        *identity.OIDC
-	Catalog     *catalog.Service
-	Carts       *cart.Service
-	Methods     *payment.Methods
-	Checkout    *checkout.Service
-	Orders      *order.Service
-	Trail       *audit.Trail
-	handler     http.Handler
-	registry    *prometheus.Registry
-	outbox      *mail.Dir // nil when mail goes over SMTP
-	now         func() time.Time
+	cfg      config.Config
+	log      *slog.Logger
+	DB       *store.DB
+	VaultDB  *store.VaultDB // nil with a vault at vault-url
+	vaultAPI *vaultapi.Client
+	redis    *redis.Client
+	Identity *identity.Service
+	MFA      *identity.MFA
+	Keys     *identity.Keys
+	Resets   *identity.Resets
+	Passkeys *identity.Passkeys
+	OIDC     *identity.OIDC
+	Catalog  *catalog.Service
+	Carts    *cart.Service
+	Methods  *payment.Methods
+	Checkout *checkout.Service
+	Orders   *order.Service
+	Trail    *audit.Trail
+	handler  http.Handler
+	registry *prometheus.Registry
+	outbox   *mail.Dir // nil when mail goes over SMTP
+	now      func() time.Time
 }
 
 // New opens the stores (migrating the database) and builds the services. now is
@@ -114,11 +113,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 				return nil, err
 			}
 		}
-		if a.vaultClient, err = vaultapi.NewClient(cfg.VaultURL, tlsConfig, a.Trail, cfg.VaultTimeout); err != nil {
+		if a.vaultAPI, err = vaultapi.NewClient(cfg.VaultURL, tlsConfig, a.Trail, cfg.VaultTimeout); err != nil {
 			db.Close()
 			return nil, err
 		}
-		cards = a.vaultClient
+		cards = a.vaultAPI
 	} else if a.VaultDB, err = store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open card vault: %w", err)
@@ -215,8 +214,8 @@ func (a *App) Close() error {
 	if a.VaultDB != nil {
 		a.VaultDB.Close()
 	}
-	if a.vaultClient != nil {
-		a.vaultClient.Close()
+	if a.vaultAPI != nil {
+		a.vaultAPI.Close()
 	}
 	return a.DB.Close()
 }

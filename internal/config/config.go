@@ -48,7 +48,7 @@ func Settings() []Setting {
 		{Name: "metrics-listen", Default: "127.0.0.1:9090", Usage: "address of the Prometheus /metrics listener, never the API's; empty turns it off"},
 		{Name: "data-dir", Default: "./data", Usage: "directory for the SQLite database and generated keys"},
 		{Name: "database-url", Secret: true, URL: true, Usage: "postgres:// URL of a PostgreSQL database; empty means SQLite in the data directory"},
-		{Name: "vault-database-url", Secret: true, URL: true, Usage: "postgres:// URL of the card vault's own database (another database or schema); required with database-url; empty means vault.db in the data directory"},
+		{Name: "vault-database-url", Secret: true, URL: true, Usage: "postgres:// URL of the card vault's own database (another database or schema); required with database-url unless vault-url is set; empty means vault.db in the data directory"},
 		{Name: "vault-url", Usage: "https://host:port (or unix:///path of its socket) of a card vault run apart by `bulwark vault serve`; the shop then opens no vault database and holds no vault key (empty: the vault is embedded)"},
 		{Name: "vault-client-cert", Usage: "client certificate (PEM) the shop presents to the card vault at vault-url"},
 		{Name: "vault-client-key", Usage: "private key (PEM) of vault-client-cert"},
@@ -96,6 +96,11 @@ type Config struct {
 	DatabaseURL   string
 	// VaultDatabaseURL is the card vault's own database.
 	VaultDatabaseURL string
+	RedisURL         string
+	RedisKeyPrefix   string
+	Currency         string
+	SMTPURL          string
+	SMTPCAFile       string
 	// VaultURL, when set, is a card vault in a process of its own, reached over
 	// mutual TLS with VaultClientCert and VaultClientKey, trusting only VaultCA.
 	VaultURL, VaultClientCert, VaultClientKey, VaultCA string
@@ -106,12 +111,6 @@ type Config struct {
 	// socket that only VaultSocketUID (-1: the vault's own user) may connect to.
 	VaultSocket    string
 	VaultSocketUID int
-
-	RedisURL       string
-	RedisKeyPrefix string
-	Currency       string
-	SMTPURL        string
-	SMTPCAFile     string
 	// KEK is the key-encryption key (a Tink JSON keyset), or empty for the local file.
 	KEK string
 	// Social login through an OpenID Connect provider.
