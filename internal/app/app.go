@@ -12,6 +12,8 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -37,6 +39,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/throttle"
 	"github.com/bulwark-shop/bulwark/internal/vault"
+	"github.com/bulwark-shop/bulwark/internal/vaultapi"
 )
 
 // Server timeouts. A slow client cannot hold a connection by trickling headers
@@ -65,6 +68,15 @@ const (
 // know, and the only names they accept.
 var DataKeysets = []string{VaultKeyset, MFAKeyset, PIIKeyset}
 
+// dataKeysetsOf lists the data keysets a shop with cfg keeps: all but the
+// vault's when the vault runs as a process of its own (its keyset is there).
+func dataKeysetsOf(cfg config.Config) []string {
+	if cfg.VaultURL != "" {
+		return slices.DeleteFunc(slices.Clone(DataKeysets), func(n string) bool { return n == VaultKeyset })
+	}
+	return slices.Clone(DataKeysets)
+}
+
 // reencryptEvery is how often the re-encryption job looks for a rotation.
 const reencryptEvery = 5 * time.Second
 
@@ -73,7 +85,8 @@ type App struct {
 	cfg      config.Config
 	log      *slog.Logger
 	DB       *store.DB
-	VaultDB  *store.VaultDB
+	VaultDB  *store.VaultDB // nil with a vault at vault-url
+	vaultAPI *vaultapi.Client
 	redis    *redis.Client
 	Identity *identity.Service
 	MFA      *identity.MFA
@@ -110,19 +123,44 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		log.Info("applied migrations", "migrations", applied)
 	}
 	a := &App{cfg: cfg, log: log, DB: db, registry: prometheus.NewRegistry(), now: now}
-	if a.VaultDB, err = store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir}); err != nil {
+	a.Trail = audit.NewTrail(db, now)
+	// The card vault: embedded (its own database and keyset beside the shop's),
+	// or in a process of its own at vault-url, when this process opens neither.
+	var cards interface {
+		payment.Vault
+		checkout.Cards
+	}
+	if cfg.VaultURL != "" {
+		var tlsConfig *tls.Config
+		if strings.HasPrefix(cfg.VaultURL, "https:") {
+			if tlsConfig, err = vaultapi.ClientTLSConfig(cfg.VaultClientCert, cfg.VaultClientKey, cfg.VaultCA); err != nil {
+				db.Close()
+				return nil, err
+			}
+		}
+		if a.vaultAPI, err = vaultapi.NewClient(cfg.VaultURL, tlsConfig, a.Trail, cfg.VaultTimeout); err != nil {
+			db.Close()
+			return nil, err
+		}
+		cards = a.vaultAPI
+	} else if a.VaultDB, err = store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open card vault: %w", err)
 	}
-	a.Trail = audit.NewTrail(db, now)
 	if err := a.openKeyring(ctx); err != nil {
 		a.Close()
 		return nil, err
 	}
-	aead, err := a.dataKeyset(ctx, VaultKeyset)
-	if err != nil {
-		a.Close()
-		return nil, err
+	// Every purpose with data under a data keyset here has one Reencrypter.
+	var reencrypters []rekey.Reencrypter
+	if a.VaultDB != nil {
+		aead, err := a.dataKeyset(ctx, VaultKeyset)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		cards = vault.New(a.VaultDB, aead, a.Trail, now)
+		reencrypters = append(reencrypters, rekey.Rows{Name: VaultKeyset, AEAD: aead, List: a.VaultDB.CardCiphertexts, Swap: a.VaultDB.SwapCardCiphertexts})
 	}
 	piiKeys, err := a.usePersonalData(ctx)
 	if err != nil {
@@ -178,17 +216,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	a.Catalog = catalog.NewService(db, cfg.Currency, now)
 	a.Carts = cart.NewService(db, db, cfg.Currency, now)
-	cards := vault.New(a.VaultDB, aead, a.Trail, now)
 	a.Methods = payment.NewMethods(db, cards, now)
 	gateway := payment.Simulator{}
 	a.Checkout = checkout.NewService(db, a.Methods, cards, gateway, cfg.Currency, now)
 	a.Orders = order.NewService(db, gateway, now)
-	// Every purpose with data under a data keyset has one Reencrypter here.
-	a.Rekey = rekey.NewJob(db, []rekey.Reencrypter{
-		rekey.Rows{Name: VaultKeyset, AEAD: aead, List: a.VaultDB.CardCiphertexts, Swap: a.VaultDB.SwapCardCiphertexts},
+	reencrypters = append(reencrypters,
 		rekey.Rows{Name: MFAKeyset, AEAD: mfaKeys, List: db.TOTPCiphertexts, Swap: db.SwapTOTPCiphertexts},
-		subjectKeys{db: db, aead: piiKeys},
-	}, rekey.Settings{Batch: cfg.ReencryptBatch, Pause: cfg.ReencryptPause, Every: reencryptEvery, Grace: 2 * keys.CheckInterval}, now, log)
+		subjectKeys{db: db, aead: piiKeys})
+	a.Rekey = rekey.NewJob(db, reencrypters, rekey.Settings{Batch: cfg.ReencryptBatch, Pause: cfg.ReencryptPause, Every: reencryptEvery, Grace: 2 * keys.CheckInterval}, now, log)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
@@ -258,6 +293,9 @@ func (a *App) Close() error {
 	if a.keyring != nil {
 		a.keyring.Close()
 	}
+	if a.vaultAPI != nil {
+		a.vaultAPI.Close()
+	}
 	return a.DB.Close()
 }
 
@@ -267,8 +305,10 @@ func (a *App) ready(ctx context.Context) error {
 	if err := a.DB.Ping(ctx); err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
-	if err := a.VaultDB.Ping(ctx); err != nil {
-		return fmt.Errorf("vault database: %w", err)
+	if a.VaultDB != nil {
+		if err := a.VaultDB.Ping(ctx); err != nil {
+			return fmt.Errorf("vault database: %w", err)
+		}
 	}
 	if a.redis != nil {
 		if err := a.redis.Ping(ctx).Err(); err != nil {

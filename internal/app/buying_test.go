@@ -114,8 +114,8 @@ func TestCarts(t *testing.T) {
 var testCards = []string{"4242424242424242", "5555555555554444", "378282246310005", "4000000000000002"}
 
 func TestPaymentMethods(t *testing.T) {
-	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
-		s := startServer(t, db)
+	forEachVault(t, func(t *testing.T, db testenv.Database, mode vaultMode) {
+		s := startServerWith(t, db, mode)
 		s.register("payer@example.com")
 		payer := s.login("payer@example.com", testPassword)
 		s.register("thief@example.com")
@@ -204,12 +204,15 @@ func TestPaymentMethods(t *testing.T) {
 			if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 {
 				t.Fatalf("audit verify: %s %s", out, errOut)
 			}
-			s.App.Close() // flush everything to the files
+			s.closeStores() // flush everything to the files
 			places := map[string][]byte{"responses": bodies.Bytes(), "logs": []byte(s.Logs.String()), "shop database": shopDump(t, s)}
 			if db.Engine == "sqlite" {
-				places["vault database file"] = readAll(t, s.Config.DataDir, store.VaultSQLiteFile)
+				places["vault database file"] = readAll(t, s.vaultConfig().DataDir, store.VaultSQLiteFile)
 			} else {
-				places["vault database"] = pgDump(t, s.Config.VaultDatabaseURL)
+				places["vault database"] = pgDump(t, s.vaultConfig().VaultDatabaseURL)
+			}
+			if s.Vault != nil {
+				places["vault logs"] = []byte(s.Vault.Logs.String())
 			}
 			for place, content := range places {
 				if len(content) == 0 {
@@ -228,9 +231,9 @@ func TestPaymentMethods(t *testing.T) {
 // vaultCount counts the ciphertexts in the vault's own database.
 func vaultCount(t *testing.T, s *server) int {
 	t.Helper()
-	driver, dsn := "pgx", s.Config.VaultDatabaseURL
+	driver, dsn := "pgx", s.vaultConfig().VaultDatabaseURL
 	if dsn == "" {
-		driver, dsn = "sqlite", "file:"+filepath.Join(s.Config.DataDir, store.VaultSQLiteFile)+"?_pragma=busy_timeout(10000)"
+		driver, dsn = "sqlite", "file:"+filepath.Join(s.vaultConfig().DataDir, store.VaultSQLiteFile)+"?_pragma=busy_timeout(10000)"
 	}
 	db, err := sql.Open(driver, dsn)
 	if err != nil {

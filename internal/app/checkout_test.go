@@ -90,8 +90,8 @@ func (s *server) countAudit(action string) int {
 }
 
 func TestCheckout(t *testing.T) {
-	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
-		s := startServer(t, db)
+	forEachVault(t, func(t *testing.T, db testenv.Database, mode vaultMode) {
+		s := startServerWith(t, db, mode)
 		admin := s.createAdmin("checkout-admin@example.com")
 		a := s.createProduct(admin, "CO-A", 10)
 		b := s.createProduct(admin, "CO-B", 10)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/rekey"
 	"github.com/bulwark-shop/bulwark/internal/store"
+	"github.com/bulwark-shop/bulwark/internal/vaultapi"
 )
 
 // Env is what a command reads and writes besides its arguments.
@@ -34,6 +36,8 @@ type Env struct {
 	// Started, when set, receives the listeners once `serve` accepts connections,
 	// so a test that runs the command can find its ports.
 	Started func(Listeners)
+	// StartedVault, when set, receives the listener once `vault serve` accepts connections.
+	StartedVault func(net.Listener)
 }
 
 const usage = `bulwark — a secure-by-default e-commerce backend
@@ -53,6 +57,10 @@ Usage:
                                              re-encrypt what is left under older keys, then
                                              disable them (or, with --destroy, delete them)
   bulwark keys rotate-kek [settings]         re-wrap every data keyset under a new KEK version
+  bulwark vault serve [settings]             run the card vault as a process of its own
+                                             (its own data-dir, database and KEK; mutual TLS)
+  bulwark vault certs --dir D [--hosts H,...] write a private CA, a vault server and a shop
+                                             client certificate for the vault's mutual TLS
   bulwark settings [--markdown]              list every setting
 
 Run "bulwark <command> -h" for the settings. Secrets (database-url, redis-url,
@@ -87,6 +95,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = keysRetire(ctx, rest[1:], env)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "rotate-kek":
 		err = keysRotateKEK(ctx, rest[1:], env)
+	case cmd == "vault" && len(rest) > 0 && rest[0] == "serve":
+		err = vaultServe(ctx, rest[1:], env)
+	case cmd == "vault" && len(rest) > 0 && rest[0] == "certs":
+		err = vaultCerts(rest[1:], env)
 	case cmd == "settings":
 		err = settings(rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
@@ -195,6 +207,10 @@ func migrate(ctx context.Context, args []string, env Env) error {
 		for _, m := range applied {
 			fmt.Fprintf(env.Stdout, "  %s\n", m)
 		}
+		if cfg.VaultURL != "" {
+			fmt.Fprintln(env.Stdout, "card vault at vault-url: it migrates its own database when it starts")
+			return nil
+		}
 		v, err := store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir})
 		if err != nil {
 			return fmt.Errorf("card vault: %w", err)
@@ -271,10 +287,10 @@ func keysRetire(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	names := DataKeysets
+	names := dataKeysetsOf(cfg)
 	if only != "" {
-		if !slices.Contains(DataKeysets, only) {
-			return usageError{fmt.Errorf("--keyset: want one of %s", strings.Join(DataKeysets, ", "))}
+		if !slices.Contains(names, only) {
+			return usageError{fmt.Errorf("--keyset: want one of %s", strings.Join(names, ", "))}
 		}
 		names = []string{only}
 	}
@@ -322,7 +338,7 @@ func keysStatus(ctx context.Context, args []string, env Env) error {
 		}
 		defer ring.Close()
 		// The blind-index keyset is shown but never rotated: see keys.Keyring.PRF.
-		_, sts, err := ring.Status(append(slices.Clone(DataKeysets), IndexKeyset)...)
+		_, sts, err := ring.Status(append(dataKeysetsOf(cfg), IndexKeyset)...)
 		if err != nil {
 			return err
 		}
@@ -381,10 +397,10 @@ func keysRotate(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	names := DataKeysets
+	names := dataKeysetsOf(cfg)
 	if only != "" {
-		if !slices.Contains(DataKeysets, only) {
-			return usageError{fmt.Errorf("--keyset: want one of %s", strings.Join(DataKeysets, ", "))}
+		if !slices.Contains(names, only) {
+			return usageError{fmt.Errorf("--keyset: want one of %s", strings.Join(names, ", "))}
 		}
 		names = []string{only}
 	}
@@ -427,6 +443,60 @@ func RotateKeysets(ctx context.Context, ring *keys.Keyring, trail *audit.Trail, 
 		fmt.Fprintf(out, "%-6s new primary key %d (was %d); running servers switch within %s and re-encrypt in the background\n",
 			name, r.NewPrimary, r.OldPrimary, keys.CheckInterval)
 	}
+	return nil
+}
+
+// vaultServe runs the card vault as a process of its own until ctx ends.
+func vaultServe(ctx context.Context, args []string, env Env) error {
+	cfg, log, err := parse("vault serve", args, env, nil)
+	if err != nil {
+		return err
+	}
+	v, err := NewVault(ctx, cfg, log, env.Now)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	l, err := v.Listen()
+	if err != nil {
+		return err
+	}
+	if env.StartedVault != nil {
+		env.StartedVault(l)
+	}
+	return v.Serve(ctx, l)
+}
+
+// vaultCerts writes the certificates of the vault's mutual TLS.
+func vaultCerts(args []string, env Env) error {
+	fs := flag.NewFlagSet("bulwark vault certs", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	dir := fs.String("dir", "", "directory to write the PEM files to (created with mode 0700; existing files are never replaced)")
+	hosts := fs.String("hosts", "127.0.0.1,localhost", "comma-separated IP addresses and DNS names the vault is reached at")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	if *dir == "" || fs.NArg() > 0 {
+		return usageError{errors.New("vault certs needs --dir and no other argument")}
+	}
+	var names []string
+	for _, h := range strings.Split(*hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			names = append(names, h)
+		}
+	}
+	if err := vaultapi.WriteCerts(*dir, names, env.Now()); err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "wrote %s, %s and %s to %s\n", vaultapi.CAFile, vaultapi.ServerCertFile, vaultapi.ClientCertFile, *dir)
+	fmt.Fprintf(env.Stdout, "vault:  --vault-tls-cert %[1]s/%[2]s --vault-tls-key %[1]s/%[3]s --vault-client-ca %[1]s/%[4]s\n",
+		*dir, vaultapi.ServerCertFile, vaultapi.ServerKeyFile, vaultapi.CAFile)
+	fmt.Fprintf(env.Stdout, "shop:   --vault-client-cert %[1]s/%[2]s --vault-client-key %[1]s/%[3]s --vault-ca %[1]s/%[4]s\n",
+		*dir, vaultapi.ClientCertFile, vaultapi.ClientKeyFile, vaultapi.CAFile)
+	fmt.Fprintf(env.Stdout, "keep %s/%s offline: it only issues new certificates\n", *dir, vaultapi.CAKeyFile)
 	return nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
+	"github.com/bulwark-shop/bulwark/internal/vaultapi"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines to log into.
@@ -66,8 +68,10 @@ type server struct {
 	App        *app.App
 	Config     config.Config
 	Logs       *syncBuffer
-	Clock      *clock
-	client     *http.Client
+	// Vault is the card vault process the shop uses, or nil when it is embedded.
+	Vault  *vaultServer
+	Clock  *clock
+	client *http.Client
 	// secrets holds the TOTP secret of every staff account the test made.
 	secrets map[string]string
 }
@@ -122,6 +126,131 @@ func startServer(t *testing.T, db testenv.Database, adjust ...func(*config.Confi
 		s.MetricsURL = "http://" + ls.Metrics.Addr().String()
 	}
 	return s
+}
+
+// vaultMode says where the shop's card vault runs.
+type vaultMode string
+
+const (
+	embeddedVault vaultMode = "embedded vault"
+	remoteVault   vaultMode = "vault process"
+	// socketVault is the vault process on a Unix socket instead of mutual TLS.
+	socketVault vaultMode = "vault socket"
+)
+
+// forEachVault runs fn as a subtest on every engine, once with the card vault
+// embedded and once with the vault in a server of its own that the shop
+// reaches over mutual TLS: the same end-to-end tests hold in both modes.
+func forEachVault(t *testing.T, fn func(t *testing.T, db testenv.Database, mode vaultMode)) {
+	t.Helper()
+	for _, mode := range []vaultMode{embeddedVault, remoteVault} {
+		t.Run(strings.ReplaceAll(string(mode), " ", "-"), func(t *testing.T) {
+			testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) { fn(t, db, mode) })
+		})
+	}
+}
+
+// startServerWith starts a shop whose card vault runs as mode says.
+func startServerWith(t *testing.T, db testenv.Database, mode vaultMode, adjust ...func(*config.Config)) *server {
+	t.Helper()
+	if mode == embeddedVault {
+		return startServer(t, db, adjust...)
+	}
+	v := startVault(t, db, mode == socketVault)
+	s := startServer(t, db, append([]func(*config.Config){v.reach}, adjust...)...)
+	s.Vault = v
+	return s
+}
+
+// vaultServer is a card vault served through app.NewVault, Listen and Serve,
+// the path `bulwark vault serve` takes, with a data directory (KEK, keyset and,
+// on SQLite, vault.db) of its own and db's vault database.
+type vaultServer struct {
+	URL    string
+	Config config.Config // the vault's own settings
+	Certs  string        // the directory of `bulwark vault certs`
+	Logs   *syncBuffer
+	app    *app.VaultServer
+	// Stop shuts the vault down (and is done at the end of the test).
+	Stop func()
+}
+
+func startVault(t *testing.T, db testenv.Database, socket bool) *vaultServer {
+	t.Helper()
+	certs := filepath.Join(t.TempDir(), "certs")
+	if code, out, errOut := runCLI(t, config.Config{}, "", "vault", "certs", "--dir", certs); code != 0 {
+		t.Fatalf("vault certs exited %d: %s %s", code, out, errOut)
+	}
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.VaultDatabaseURL = db.VaultDatabaseURL
+	cfg.VaultListen = "127.0.0.1:0"
+	cfg.VaultTLSCert = filepath.Join(certs, vaultapi.ServerCertFile)
+	cfg.VaultTLSKey = filepath.Join(certs, vaultapi.ServerKeyFile)
+	cfg.VaultClientCA = filepath.Join(certs, vaultapi.CAFile)
+	if socket {
+		cfg.VaultSocket = filepath.Join(t.TempDir(), "vault.sock")
+	}
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	v, err := app.NewVault(ctx, cfg, logging.New(logs, -4), time.Now)
+	if err != nil {
+		cancel()
+		t.Fatalf("start vault: %v", err)
+	}
+	l, err := v.Listen()
+	if err != nil {
+		cancel()
+		v.Close()
+		t.Fatalf("vault listen: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- v.Serve(ctx, l) }()
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("vault serve: %v", err)
+			}
+			v.Close()
+		})
+	}
+	t.Cleanup(stop)
+	url := "https://" + l.Addr().String()
+	if socket {
+		url = "unix://" + cfg.VaultSocket
+	}
+	return &vaultServer{URL: url, Config: cfg, Certs: certs, Logs: logs, app: v, Stop: stop}
+}
+
+// reach points a shop's settings at the vault: no vault database of its own.
+func (v *vaultServer) reach(cfg *config.Config) {
+	cfg.VaultDatabaseURL = ""
+	cfg.VaultURL = v.URL
+	if strings.HasPrefix(v.URL, "unix:") {
+		return
+	}
+	cfg.VaultClientCert = filepath.Join(v.Certs, vaultapi.ClientCertFile)
+	cfg.VaultClientKey = filepath.Join(v.Certs, vaultapi.ClientKeyFile)
+	cfg.VaultCA = filepath.Join(v.Certs, vaultapi.CAFile)
+}
+
+// vaultConfig is the configuration whose data directory and vault database
+// hold the shop's cards.
+func (s *server) vaultConfig() config.Config {
+	if s.Vault != nil {
+		return s.Vault.Config
+	}
+	return s.Config
+}
+
+// closeStores flushes every database file (the shop's and the vault's) to disk.
+func (s *server) closeStores() {
+	s.App.Close()
+	if s.Vault != nil {
+		s.Vault.app.Close()
+	}
 }
 
 // metric reads one unlabelled sample from the metrics listener.
@@ -356,6 +485,10 @@ func runCLI(t testing.TB, cfg config.Config, stdin string, args ...string) (code
 		"BULWARK_DATA_DIR":           cfg.DataDir,
 		"BULWARK_DATABASE_URL":       cfg.DatabaseURL,
 		"BULWARK_VAULT_DATABASE_URL": cfg.VaultDatabaseURL,
+		"BULWARK_VAULT_URL":          cfg.VaultURL,
+		"BULWARK_VAULT_CLIENT_CERT":  cfg.VaultClientCert,
+		"BULWARK_VAULT_CLIENT_KEY":   cfg.VaultClientKey,
+		"BULWARK_VAULT_CA":           cfg.VaultCA,
 	}
 	code = app.Main(context.Background(), args, app.Env{
 		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,

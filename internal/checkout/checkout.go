@@ -95,6 +95,8 @@ type Cards interface {
 	Detokenize(ctx context.Context, token, purpose string) (vault.Card, error)
 }
 
+var _ Cards = (*vault.Vault)(nil)
+
 // Service is checkout.
 type Service struct {
 	store    Store

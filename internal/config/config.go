@@ -48,7 +48,18 @@ func Settings() []Setting {
 		{Name: "metrics-listen", Default: "127.0.0.1:9090", Usage: "address of the Prometheus /metrics listener, never the API's; empty turns it off"},
 		{Name: "data-dir", Default: "./data", Usage: "directory for the SQLite database and generated keys"},
 		{Name: "database-url", Secret: true, URL: true, Usage: "postgres:// URL of a PostgreSQL database; empty means SQLite in the data directory"},
-		{Name: "vault-database-url", Secret: true, URL: true, Usage: "postgres:// URL of the card vault's own database (another database or schema); required with database-url; empty means vault.db in the data directory"},
+		{Name: "vault-database-url", Secret: true, URL: true, Usage: "postgres:// URL of the card vault's own database (another database or schema); required with database-url unless vault-url is set; empty means vault.db in the data directory"},
+		{Name: "vault-url", Usage: "https://host:port (or unix:///path of its socket) of a card vault run apart by `bulwark vault serve`; the shop then opens no vault database and holds no vault key (empty: the vault is embedded)"},
+		{Name: "vault-client-cert", Usage: "client certificate (PEM) the shop presents to the card vault at vault-url"},
+		{Name: "vault-client-key", Usage: "private key (PEM) of vault-client-cert"},
+		{Name: "vault-ca", Usage: "CA certificate (PEM) that signed the card vault's server certificate; the only root trusted for vault-url"},
+		{Name: "vault-timeout", Default: "10s", Usage: "how long the shop waits for one answer of the card vault at vault-url"},
+		{Name: "vault-listen", Default: "127.0.0.1:8443", Usage: "`bulwark vault serve`: address of the vault's internal API (mutual TLS 1.3 only)"},
+		{Name: "vault-tls-cert", Usage: "`bulwark vault serve`: the vault's server certificate (PEM)"},
+		{Name: "vault-tls-key", Usage: "`bulwark vault serve`: private key (PEM) of vault-tls-cert"},
+		{Name: "vault-client-ca", Usage: "`bulwark vault serve`: CA certificate (PEM) whose client certificates the vault accepts; no other client gets in"},
+		{Name: "vault-socket", Usage: "`bulwark vault serve`: serve on this Unix socket (absolute path) instead of vault-listen, for a shop on the same machine; peers are checked by user id"},
+		{Name: "vault-socket-uid", Usage: "`bulwark vault serve`: the only user id allowed to connect to vault-socket (default: the vault's own)"},
 		{Name: "redis-url", Secret: true, URL: true, Usage: "redis:// URL of a Redis server shared by instances (login throttling and lockout); checked by /readyz"},
 		{Name: "redis-key-prefix", Default: "bulwark:", Usage: "prefix of every Redis key, so shops or test runs can share one server"},
 		{Name: "public-url", Default: "http://localhost:8080", Usage: "the storefront's address: links in mail, and the passkey relying party (its host must be a domain name, not an IP address)"},
@@ -97,6 +108,16 @@ type Config struct {
 	Currency         string
 	SMTPURL          string
 	SMTPCAFile       string
+	// VaultURL, when set, is a card vault in a process of its own, reached over
+	// mutual TLS with VaultClientCert and VaultClientKey, trusting only VaultCA.
+	VaultURL, VaultClientCert, VaultClientKey, VaultCA string
+	VaultTimeout                                       time.Duration
+	// What `bulwark vault serve` listens on and with which certificates.
+	VaultListen, VaultTLSCert, VaultTLSKey, VaultClientCA string
+	// VaultSocket, when set, replaces VaultListen and mutual TLS with a Unix
+	// socket that only VaultSocketUID (-1: the vault's own user) may connect to.
+	VaultSocket    string
+	VaultSocketUID int
 	// KEK is the key-encryption key (a Tink JSON keyset), or empty for the local file.
 	KEK string
 	// NewKEK is the next KEK during a rotation of the secret KEK.
@@ -331,6 +352,17 @@ func parse(v map[string]string) (Config, error) {
 		DataDir:              v["data-dir"],
 		DatabaseURL:          v["database-url"],
 		VaultDatabaseURL:     v["vault-database-url"],
+		VaultURL:             v["vault-url"],
+		VaultClientCert:      v["vault-client-cert"],
+		VaultClientKey:       v["vault-client-key"],
+		VaultCA:              v["vault-ca"],
+		VaultTimeout:         duration("vault-timeout"),
+		VaultListen:          v["vault-listen"],
+		VaultTLSCert:         v["vault-tls-cert"],
+		VaultTLSKey:          v["vault-tls-key"],
+		VaultClientCA:        v["vault-client-ca"],
+		VaultSocket:          v["vault-socket"],
+		VaultSocketUID:       -1,
 		RedisURL:             v["redis-url"],
 		RedisKeyPrefix:       v["redis-key-prefix"],
 		Currency:             v["currency"],
@@ -394,7 +426,36 @@ func parse(v map[string]string) (Config, error) {
 	if c.VaultDatabaseURL != "" && !strings.HasPrefix(c.VaultDatabaseURL, "postgres://") && !strings.HasPrefix(c.VaultDatabaseURL, "postgresql://") {
 		errs = append(errs, errors.New("vault-database-url: want a postgres:// URL"))
 	}
-	if c.DatabaseURL != "" && c.VaultDatabaseURL == "" {
+	if c.VaultURL != "" {
+		u, err := url.Parse(c.VaultURL)
+		socket := err == nil && u.Scheme == "unix" && u.Host == "" && strings.HasPrefix(u.Path, "/") && u.RawQuery == ""
+		if !socket && (err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil || (u.Path != "" && u.Path != "/") || u.RawQuery != "") {
+			errs = append(errs, errors.New("vault-url: want https://host:port or unix:///path of `bulwark vault serve`"))
+		}
+		if !socket && (c.VaultClientCert == "" || c.VaultClientKey == "" || c.VaultCA == "") {
+			errs = append(errs, errors.New("vault-url: needs vault-client-cert, vault-client-key and vault-ca (the vault speaks mutual TLS only)"))
+		}
+		if c.VaultDatabaseURL != "" {
+			errs = append(errs, errors.New("vault-database-url: with vault-url the shop opens no vault database; give it to `bulwark vault serve` instead"))
+		}
+	}
+	if _, _, err := net.SplitHostPort(c.VaultListen); err != nil {
+		errs = append(errs, fmt.Errorf("vault-listen: want host:port: %w", err))
+	}
+	if c.VaultSocket != "" && !strings.HasPrefix(c.VaultSocket, "/") {
+		errs = append(errs, errors.New("vault-socket: want an absolute path"))
+	}
+	if v["vault-socket-uid"] != "" {
+		uid, err := strconv.Atoi(v["vault-socket-uid"])
+		if err != nil || uid < 0 {
+			errs = append(errs, errors.New("vault-socket-uid: want a user id (a number)"))
+		}
+		c.VaultSocketUID = uid
+	}
+	if (c.VaultTLSCert == "") != (c.VaultTLSKey == "") {
+		errs = append(errs, errors.New("vault-tls-cert and vault-tls-key go together"))
+	}
+	if c.DatabaseURL != "" && c.VaultDatabaseURL == "" && c.VaultURL == "" {
 		errs = append(errs, errors.New("vault-database-url: with database-url the card vault needs a PostgreSQL database (or schema) of its own"))
 	}
 	if c.VaultDatabaseURL != "" && c.VaultDatabaseURL == c.DatabaseURL {

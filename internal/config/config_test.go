@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/config"
 )
@@ -123,6 +124,14 @@ func TestRefusedSettings(t *testing.T) {
 		"an unknown key in the file":       {file: `{"lisen": "127.0.0.1:1"}`},
 		"a duplicate-free but nested file": {file: `{"listen": {"host": "x"}}`},
 		"not JSON":                         {file: `listen = 1`},
+		"a plain-HTTP vault":               {args: []string{"--vault-url", "http://127.0.0.1:8443", "--vault-client-cert", "c", "--vault-client-key", "k", "--vault-ca", "ca"}},
+		"a vault URL with a path":          {args: []string{"--vault-url", "https://127.0.0.1:8443/x", "--vault-client-cert", "c", "--vault-client-key", "k", "--vault-ca", "ca"}},
+		"a vault URL with credentials":     {args: []string{"--vault-url", "https://u:p@127.0.0.1:8443", "--vault-client-cert", "c", "--vault-client-key", "k", "--vault-ca", "ca"}},
+		"a vault without a client cert":    {args: []string{"--vault-url", "https://127.0.0.1:8443", "--vault-ca", "ca"}},
+		"a relative vault socket URL":      {args: []string{"--vault-url", "unix:vault.sock"}},
+		"a vault URL and a vault database": {args: []string{"--vault-url", "unix:///run/v.sock", "--vault-database-url", "postgres://127.0.0.1/vault"}},
+		"a vault cert without a key":       {args: []string{"--vault-tls-cert", "c.pem"}},
+		"a negative socket uid":            {args: []string{"--vault-socket", "/run/v.sock", "--vault-socket-uid", "-1"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -135,6 +144,16 @@ func TestRefusedSettings(t *testing.T) {
 			}
 		})
 	}
+	t.Run("a vault process instead of a vault database, with PostgreSQL", func(t *testing.T) {
+		c, err := load(t, []string{"--vault-url", "https://vault.internal:8443", "--vault-client-cert", "c", "--vault-client-key", "k", "--vault-ca", "ca"},
+			map[string]string{"BULWARK_DATABASE_URL": "postgres://127.0.0.1/shop"})
+		if err != nil || c.VaultURL != "https://vault.internal:8443" || c.VaultTimeout != 10*time.Second {
+			t.Fatalf("%+v %v", c, err)
+		}
+		if c, err := load(t, []string{"--vault-url", "unix:///run/v.sock"}, nil); err != nil || c.VaultSocketUID != -1 {
+			t.Fatalf("a socket vault: %v", err)
+		}
+	})
 	t.Run("plain HTTP beyond loopback when asked for by name", func(t *testing.T) {
 		if _, err := load(t, []string{"--listen", "0.0.0.0:8080", "--insecure-http"}, nil); err != nil {
 			t.Fatal(err)

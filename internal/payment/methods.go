@@ -47,15 +47,27 @@ type MethodStore interface {
 	DeleteMethod(ctx context.Context, ownerID, methodID string, rec audit.Record) error
 }
 
+// Vault keeps the cards behind saved payment methods: the embedded
+// *vault.Vault, or a client of a vault in a process of its own.
+type Vault interface {
+	// Tokenize validates and stores a card; a validation_failed *apperr.Error
+	// names the invalid fields without repeating the number.
+	Tokenize(ctx context.Context, c vault.Card) (vault.Token, error)
+	// Delete destroys the card behind token; an unknown token is not an error.
+	Delete(ctx context.Context, token string) error
+}
+
+var _ Vault = (*vault.Vault)(nil)
+
 // Methods is the saved-card use cases.
 type Methods struct {
 	store MethodStore
-	vault *vault.Vault
+	vault Vault
 	now   func() time.Time
 }
 
 // NewMethods returns the payment-method service.
-func NewMethods(store MethodStore, v *vault.Vault, now func() time.Time) *Methods {
+func NewMethods(store MethodStore, v Vault, now func() time.Time) *Methods {
 	return &Methods{store: store, vault: v, now: now}
 }
 

@@ -33,6 +33,9 @@ func OpenVault(ctx context.Context, opts Options) (*VaultDB, error) {
 // Close closes the connections.
 func (v *VaultDB) Close() error { return v.db.Close() }
 
+// Engine names the vault database's engine.
+func (v *VaultDB) Engine() Engine { return v.db.Engine() }
+
 // Ping checks that the vault database answers.
 func (v *VaultDB) Ping(ctx context.Context) error { return v.db.Ping(ctx) }
 

@@ -33,6 +33,14 @@ type Store interface {
 	DeleteCard(ctx context.Context, token string) error
 }
 
+// Auditor records reads of cards. In the embedded vault it is the shop's audit
+// trail (*audit.Trail); in a vault process of its own, the vault's log.
+type Auditor interface {
+	Record(ctx context.Context, action, target, outcome, detail string) error
+}
+
+var _ Auditor = (*audit.Trail)(nil)
+
 // Token is what the shop keeps of a card.
 type Token struct {
 	ID       string
@@ -46,12 +54,12 @@ type Token struct {
 type Vault struct {
 	store Store
 	aead  tink.AEAD
-	trail *audit.Trail
+	trail Auditor
 	now   func() time.Time
 }
 
 // New returns a vault over store, encrypting with aead and auditing reads to trail.
-func New(store Store, aead tink.AEAD, trail *audit.Trail, now func() time.Time) *Vault {
+func New(store Store, aead tink.AEAD, trail Auditor, now func() time.Time) *Vault {
 	return &Vault{store: store, aead: aead, trail: trail, now: now}
 }
 
