@@ -28,6 +28,10 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/throttle"
 )
 
+// NoPassword is the password hash of an account made through an identity
+// provider: no password matches it.
+const NoPassword = "!oidc-only"
+
 // TokenPrefix starts every session token, so secret scanners and the log
 // redaction layer recognise one.
 const TokenPrefix = "bws_"
@@ -163,13 +167,13 @@ func (s *Service) ConfirmPassword(ctx context.Context, pw string) (User, error) 
 	if wait > 0 {
 		return User{}, &apperr.Error{Code: apperr.CodeTooManyAttempts, Message: "too many failed attempts; try again later", RetryAfter: wait}
 	}
-	ok, _, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
-	if errors.Is(err, password.ErrMalformedHash) {
+	if u.PasswordHash == NoPassword {
 		if _, err := access.RequireRecent(ctx, access.Authenticated, s.now()); err != nil {
 			return User{}, err
 		}
 		return u, nil
 	}
+	ok, _, err := s.hasher.Verify(ctx, pw, u.PasswordHash)
 	if err != nil {
 		return User{}, fmt.Errorf("verify password of %s: %w", u.ID, err)
 	}

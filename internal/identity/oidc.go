@@ -206,7 +206,7 @@ func (s *Service) createUnusable(ctx context.Context, email, name string) (User,
 	}
 	now := s.now().UTC()
 	u := User{ID: id.New(id.User), Email: email, Name: name, Roles: []access.Role{access.Customer},
-		PasswordHash: "!oidc-only", CreatedAt: now}
+		PasswordHash: NoPassword, CreatedAt: now}
 	rec := audit.New(ctx, now, audit.ActionRegister, u.ID, audit.Success, "roles=customer via OIDC")
 	if err := s.store.CreateUser(ctx, u, rec); err != nil {
 		return User{}, fmt.Errorf("create user: %w", err)

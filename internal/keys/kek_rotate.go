@@ -49,7 +49,7 @@ func (k *Keyring) RotateKEK() (KEKRotation, error) {
 	if err != nil {
 		return KEKRotation{}, fmt.Errorf("rotate kek: %w", err)
 	}
-	k.kek = next
+	k.setKEK(next, k.source)
 	names, err := k.DataKeysets()
 	if err != nil {
 		return KEKRotation{}, fmt.Errorf("rotate kek: %w", err)
@@ -71,7 +71,7 @@ func (k *Keyring) RotateKEK() (KEKRotation, error) {
 	if err != nil {
 		return r, fmt.Errorf("rotate kek: %w", err)
 	}
-	k.kek, k.source = a, k.provider.status().Source
+	k.setKEK(a, k.provider.status().Source)
 	return r, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
@@ -23,6 +24,7 @@ const KEKFile = "kek-keyset.json"
 // Keyring opens the data keysets (one per purpose), each kept in a file
 // encrypted under the key-encryption key (KEK): the files alone reveal nothing.
 type Keyring struct {
+	mu       sync.Mutex // guards kek and source, which a KEK rotation changes
 	kek      tink.AEAD
 	dir      string
 	source   string
@@ -40,6 +42,40 @@ func OpenKeyring(dataDir, kekKeyset string) (*Keyring, error) {
 }
 
 func (k *Keyring) path(name string) string { return filepath.Join(k.dir, name+"-keyset.json") }
+
+// currentKEK is the KEK keysets are read and written under.
+func (k *Keyring) currentKEK() tink.AEAD {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.kek
+}
+
+func (k *Keyring) setKEK(a tink.AEAD, source string) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.kek, k.source = a, source
+}
+
+// readUnderKEK opens an encrypted keyset file's bytes under the KEK. A
+// re-read that fails under the KEK in memory tries once more under the KEK
+// read afresh from its source: another process may have run `keys rotate-kek`
+// (the file KEK; an HSM KEK rotation needs a restart of the other instances).
+func (k *Keyring) readUnderKEK(b []byte, reread bool) (*keyset.Handle, error) {
+	h, err := keyset.Read(keyset.NewJSONReader(bytes.NewReader(b)), k.currentKEK())
+	if err == nil || !reread {
+		return h, err
+	}
+	fresh, ferr := k.provider.aead()
+	if ferr != nil {
+		return nil, err
+	}
+	h, ferr = keyset.Read(keyset.NewJSONReader(bytes.NewReader(b)), fresh)
+	if ferr != nil {
+		return nil, err
+	}
+	k.setKEK(fresh, k.provider.status().Source)
+	return h, nil
+}
 
 // AEAD returns the data keyset called name, creating it when there is none.
 // A keyset still kept in the clear (written before the KEK existed) is
@@ -86,10 +122,13 @@ func (k *Keyring) load(name string, create *tinkpb.KeyTemplate) (*keyset.Handle,
 	if info.Mode().Perm()&0o077 != 0 {
 		return nil, nil, fmt.Errorf("keyset %s has mode %v: it must be readable by its owner only (chmod 600)", path, info.Mode().Perm())
 	}
-	h, err := keyset.Read(keyset.NewJSONReader(bytes.NewReader(b)), k.kek)
+	h, err := k.readUnderKEK(b, create == nil)
 	if err != nil {
+		// A keyset in the clear is one written before the KEK existed: wrapped
+		// on its first open at start, and never taken on a re-read, where it
+		// could only be a key someone put there to have the server adopt it.
 		clear, cerr := insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(b)))
-		if cerr != nil {
+		if cerr != nil || create == nil {
 			return nil, nil, fmt.Errorf("open %s keyset: it is not encrypted under this KEK: %w", name, err)
 		}
 		if err := k.write(path, clear); err != nil {
@@ -123,7 +162,7 @@ func readFile(path string) ([]byte, os.FileInfo, error) {
 // write stores h encrypted under the KEK, replacing path atomically.
 func (k *Keyring) write(path string, h *keyset.Handle) error {
 	var buf bytes.Buffer
-	if err := h.Write(keyset.NewJSONWriter(&buf), k.kek); err != nil {
+	if err := h.Write(keyset.NewJSONWriter(&buf), k.currentKEK()); err != nil {
 		return fmt.Errorf("encrypt keyset: %w", err)
 	}
 	return writeFileAtomic(path, buf.Bytes())
@@ -183,7 +222,7 @@ func (k *Keyring) Status(names ...string) (kek string, out []Status, err error) 
 			return "", nil, err
 		}
 		st := Status{Name: name, Written: info.ModTime().UTC()}
-		h, err := keyset.Read(keyset.NewJSONReader(bytes.NewReader(b)), k.kek)
+		h, err := keyset.Read(keyset.NewJSONReader(bytes.NewReader(b)), k.currentKEK())
 		if err != nil {
 			if h, err = insecurecleartextkeyset.Read(keyset.NewJSONReader(bytes.NewReader(b))); err != nil {
 				return "", nil, fmt.Errorf("keyset %s: %w", name, err)
@@ -198,5 +237,8 @@ func (k *Keyring) Status(names ...string) (kek string, out []Status, err error) 
 		}
 		out = append(out, st)
 	}
-	return k.source, out, nil
+	k.mu.Lock()
+	source := k.source
+	k.mu.Unlock()
+	return source, out, nil
 }

@@ -107,3 +107,65 @@ func TestRotate(t *testing.T) {
 		}
 	})
 }
+
+// TestLiveFollowsAKEKRotation: a running server's keyset keeps following
+// its file after another process rotated the file KEK and then the keyset.
+func TestLiveFollowsAKEKRotation(t *testing.T) {
+	dir := t.TempDir()
+	server, _ := keys.OpenKeyring(dir, "")
+	live, err := server.AEAD("mfa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := keys.OpenKeyring(dir, "")
+	if _, err := admin.RotateKEK(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := admin.Rotate("mfa")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Refresh(); err != nil {
+		t.Fatalf("after a KEK rotation the running keyset cannot re-read its file: %v", err)
+	}
+	if live.Primary() != r.NewPrimary {
+		t.Fatalf("the running keyset encrypts under %d, want the new primary %d", live.Primary(), r.NewPrimary)
+	}
+}
+
+// TestLiveRefusesAKeysetInTheClear: someone who can write the data directory
+// puts a keyset they know in the clear; a running server does not adopt it.
+func TestLiveRefusesAKeysetInTheClear(t *testing.T) {
+	dir := t.TempDir()
+	ring, _ := keys.OpenKeyring(dir, "")
+	live, err := ring.AEAD("vault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary := live.Primary()
+	planted := filepath.Join(t.TempDir(), "vault-keyset.json")
+	if err := keys.WriteCleartextKeysetForTest(planted); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(planted)
+	path := filepath.Join(dir, "vault-keyset.json")
+	if err := os.WriteFile(path+".tmp", b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
+	if err := live.Refresh(); err == nil {
+		t.Fatal("a running keyset adopted a keyset planted in the clear")
+	}
+	if live.Primary() != primary {
+		t.Fatal("the running keyset switched to the planted key")
+	}
+	ct, err := live.Encrypt([]byte("card"), []byte("tok"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, _ := keys.KeyID(ct); id != primary {
+		t.Fatalf("encrypts under %d, want the old primary %d", id, primary)
+	}
+}

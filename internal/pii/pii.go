@@ -80,16 +80,28 @@ func (c *Cipher) Rewrap(subject string, wrapped []byte) ([]byte, error) {
 	return c.wrap(subject, h)
 }
 
+// cacheKey names a subject's unwrapped key in the cache. It covers the
+// wrapped bytes and the subject, so a rewrapped or destroyed key is never
+// served from the cache: a caller must present the stored wrapped key.
+func cacheKey(subject string, wrapped []byte) [sha256.Size]byte {
+	return sha256.Sum256(append([]byte(subject+"\x00"), wrapped...))
+}
+
+// Forget drops subject's unwrapped key from memory, as its erasure destroys
+// the wrapped one.
+func (c *Cipher) Forget(subject string, wrapped []byte) {
+	c.mu.Lock()
+	delete(c.cache, cacheKey(subject, wrapped))
+	c.mu.Unlock()
+}
+
 // subjectAEAD unwraps a subject's key, through the cache. A nil wrapped key
 // means the subject was erased.
 func (c *Cipher) subjectAEAD(subject string, wrapped []byte) (tink.AEAD, error) {
 	if wrapped == nil {
 		return nil, ErrShredded
 	}
-	// The cache is keyed by the wrapped bytes and the subject, so a rewrapped
-	// or destroyed key is never served from it: a caller must present the
-	// stored wrapped key to get its AEAD.
-	sum := sha256.Sum256(append([]byte(subject+"\x00"), wrapped...))
+	sum := cacheKey(subject, wrapped)
 	c.mu.Lock()
 	a, ok := c.cache[sum]
 	c.mu.Unlock()

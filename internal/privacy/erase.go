@@ -23,9 +23,10 @@ var ErrStaffAccount = apperr.New(apperr.CodeStaffAccount, "this account holds a 
 // transaction with rec: their data key (so every sealed copy of their
 // personal data, anywhere, becomes unreadable), their account's contact data
 // and credentials, sessions, second factors, carts, saved cards and stored
-// answers. Orders and the audit trail stay, under the account's pseudonymous id.
+// answers. Orders and the audit trail stay, under the account's pseudonymous
+// id. It returns the vault tokens of the saved cards it deleted.
 type Eraser interface {
-	Erase(ctx context.Context, userID string, rec audit.Record) error
+	Erase(ctx context.Context, userID string, rec audit.Record) (cardTokens []string, err error)
 }
 
 // Cards destroys cards in the card vault.
@@ -80,8 +81,16 @@ func (s *Service) erase(ctx context.Context, u identity.User, why string) error 
 		}
 	}
 	rec := audit.New(ctx, s.now(), ActionErase, u.ID, audit.Success, why)
-	if err := s.eraser.Erase(ctx, u.ID, rec); err != nil {
+	tokens, err := s.eraser.Erase(ctx, u.ID, rec)
+	if err != nil {
 		return fmt.Errorf("erase %s: %w", u.ID, err)
+	}
+	// A card saved while this ran was not in the list above; its token came
+	// back from the erasure. Deleting one already gone is a no-op.
+	for _, t := range tokens {
+		if err := s.cards.Delete(ctx, t); err != nil {
+			return fmt.Errorf("erase %s: delete card: %w", u.ID, err)
+		}
 	}
 	return nil
 }

@@ -3,11 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/identity"
+	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
 )
 
@@ -29,14 +31,27 @@ func erasedIndex(userID string) string { return "erased:" + userID }
 // found anywhere (log, dead tuple, backup) is still wrapped under the pii
 // keyset, and rotating that keyset and retiring its old keys makes it
 // unreadable too (docs/SECURITY.md).
-func (db *DB) Erase(ctx context.Context, userID string, rec audit.Record) error {
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+func (db *DB) Erase(ctx context.Context, userID string, rec audit.Record) (cardTokens []string, err error) {
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE users SET email_index = $1, name = '', contact = NULL, password_hash = '',
 			erased_at = $2, updated_at = $2 WHERE id = $3 AND erased_at IS NULL`, erasedIndex(userID), micros(rec.Time), userID)
 		if err != nil {
 			return fmt.Errorf("erase account: %w", err)
 		}
 		if err := mustAffect(res, identity.ErrNotFound); err != nil {
+			return err
+		}
+		// The cards saved up to this moment, for the caller to delete from the
+		// vault: one saved since the caller listed them would otherwise be left
+		// there with nothing pointing at it.
+		if cardTokens, err = ownerCardTokens(ctx, tx, userID); err != nil {
+			return err
+		}
+		wrapped, err := subjectKey(ctx, tx, userID)
+		if err != nil {
+			return err
+		}
+		if err := db.unsealAnswersOf(ctx, tx, userID, wrapped); err != nil {
 			return err
 		}
 		for _, q := range []string{
@@ -51,18 +66,90 @@ func (db *DB) Erase(ctx context.Context, userID string, rec audit.Record) error 
 			"DELETE FROM password_resets WHERE user_id = $1",
 			"DELETE FROM carts WHERE owner_id = $1",
 			"DELETE FROM payment_methods WHERE owner_id = $1",
-			"DELETE FROM idempotency_keys WHERE owner_id = $1 OR sealed_for = $1",
+			"DELETE FROM idempotency_keys WHERE owner_id = $1",
 		} {
 			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
 				return fmt.Errorf("erase account: %w", err)
 			}
 		}
+		if wrapped != nil && db.pii != nil {
+			db.pii.Forget(userID, wrapped)
+		}
 		return appendAudit(ctx, tx, rec)
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return db.TruncateLog(ctx)
+	return cardTokens, db.TruncateLog(ctx)
+}
+
+func ownerCardTokens(ctx context.Context, tx *sql.Tx, ownerID string) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT token FROM payment_methods WHERE owner_id = $1 ORDER BY token", ownerID)
+	if err != nil {
+		return nil, fmt.Errorf("list saved cards: %w", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, fmt.Errorf("scan saved card: %w", err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// unsealAnswersOf keeps the answers that others' requests stored about the
+// person's orders (a refund by staff, whose retry must get the same answer
+// and never a second refund) without the person in them: opened with the key
+// about to be destroyed, stripped of every personal field, and stored as the
+// plain order that remains for accounting.
+func (db *DB) unsealAnswersOf(ctx context.Context, tx *sql.Tx, userID string, wrapped []byte) error {
+	type answer struct {
+		owner, scope, key string
+		sealed            []byte
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT owner_id, scope, idem_key, order_sealed FROM idempotency_keys
+		WHERE sealed_for = $1 AND owner_id <> $1 AND order_sealed IS NOT NULL`, userID)
+	if err != nil {
+		return fmt.Errorf("find answers about %s: %w", userID, err)
+	}
+	var todo []answer
+	for rows.Next() {
+		var a answer
+		if err := rows.Scan(&a.owner, &a.scope, &a.key, &a.sealed); err != nil {
+			rows.Close()
+			return fmt.Errorf("scan answer: %w", err)
+		}
+		todo = append(todo, a)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find answers about %s: %w", userID, err)
+	}
+	for _, a := range todo {
+		var o order.Order
+		if err := db.open(userID, wrapped, answerAt(a.owner, a.scope, a.key), a.sealed, &o); err != nil {
+			return err
+		}
+		plain, err := json.Marshal(withoutPerson(o))
+		if err != nil {
+			return fmt.Errorf("store answer: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET order_json = $1, order_sealed = NULL, sealed_for = ''
+			WHERE owner_id = $2 AND scope = $3 AND idem_key = $4`, string(plain), a.owner, a.scope, a.key); err != nil {
+			return fmt.Errorf("store answer: %w", err)
+		}
+	}
+	return nil
+}
+
+// withoutPerson is o as it reads once its customer is erased.
+func withoutPerson(o order.Order) order.Order {
+	o.ShippingAddress = order.Address{Country: o.ShippingAddress.Country}
+	o.CustomerEmail, o.CustomerName = "", ""
+	return o
 }
 
 // TruncateLog checkpoints SQLite's write-ahead log into the database file and

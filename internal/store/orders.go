@@ -99,19 +99,29 @@ func forgetKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key string) erro
 // is sealed under the key of the order's customer (it holds their address).
 func (db *DB) finishKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, code string, o *order.Order) error {
 	var sealed []byte
-	var sealedFor string
+	var sealedFor, plain string
 	if o != nil {
 		wrapped, err := subjectKey(ctx, tx, o.CustomerID)
 		if err != nil {
 			return err
 		}
-		if sealed, err = db.seal(o.CustomerID, wrapped, answerAt(ownerID, scope, key), o); err != nil {
-			return fmt.Errorf("store response: %w", err)
+		if wrapped == nil {
+			// The customer was erased (a refund on their order, for accounting):
+			// the order holds no person any more, so it is stored as it is.
+			b, err := json.Marshal(withoutPerson(*o))
+			if err != nil {
+				return fmt.Errorf("store response: %w", err)
+			}
+			plain = string(b)
+		} else {
+			if sealed, err = db.seal(o.CustomerID, wrapped, answerAt(ownerID, scope, key), o); err != nil {
+				return fmt.Errorf("store response: %w", err)
+			}
+			sealedFor = o.CustomerID
 		}
-		sealedFor = o.CustomerID
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET state = $1, order_json = '', order_sealed = $2, sealed_for = $3, error_code = $4
-		WHERE owner_id = $5 AND scope = $6 AND idem_key = $7`, idemDone, sealed, sealedFor, code, ownerID, scope, key); err != nil {
+	if _, err := tx.ExecContext(ctx, `UPDATE idempotency_keys SET state = $1, order_json = $2, order_sealed = $3, sealed_for = $4, error_code = $5
+		WHERE owner_id = $6 AND scope = $7 AND idem_key = $8`, idemDone, plain, sealed, sealedFor, code, ownerID, scope, key); err != nil {
 		return fmt.Errorf("finish idempotency key: %w", err)
 	}
 	return nil

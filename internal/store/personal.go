@@ -56,6 +56,24 @@ func (db *DB) newSubjectKey(ctx context.Context, tx *sql.Tx, subject string, at 
 	return wrapped, nil
 }
 
+// ensureSubjectKey returns subject's wrapped key, making it when there is
+// none. Two instances sealing the same old rows at once agree on one key: the
+// insert that comes second does nothing, and both read the one stored.
+func (db *DB) ensureSubjectKey(ctx context.Context, tx *sql.Tx, subject string, at time.Time) ([]byte, error) {
+	if db.pii == nil {
+		return nil, errNoCipher
+	}
+	wrapped, err := db.pii.NewSubjectKey(subject)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO subject_keys (subject_id, wrapped, created_at) VALUES ($1, $2, $3) ON CONFLICT (subject_id) DO NOTHING",
+		subject, wrapped, micros(at)); err != nil {
+		return nil, fmt.Errorf("store key of %s: %w", subject, err)
+	}
+	return subjectKey(ctx, tx, subject)
+}
+
 // subjectKey returns subject's wrapped key, or nil when it was destroyed.
 func subjectKey(ctx context.Context, q queryer, subject string) ([]byte, error) {
 	var wrapped []byte
@@ -167,10 +185,7 @@ func (db *DB) sealLegacyUsers(ctx context.Context, now time.Time) (int, error) {
 			return fmt.Errorf("find legacy accounts: %w", err)
 		}
 		for _, l := range todo {
-			wrapped, err := subjectKey(ctx, tx, l.id)
-			if err == nil && wrapped == nil {
-				wrapped, err = db.newSubjectKey(ctx, tx, l.id, now)
-			}
+			wrapped, err := db.ensureSubjectKey(ctx, tx, l.id, now)
 			if err != nil {
 				return err
 			}
@@ -182,7 +197,7 @@ func (db *DB) sealLegacyUsers(ctx context.Context, now time.Time) (int, error) {
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, "UPDATE users SET email_index = $1, name = '', contact = $2 WHERE id = $3",
+			if _, err := tx.ExecContext(ctx, "UPDATE users SET email_index = $1, name = '', contact = $2 WHERE id = $3 AND contact IS NULL",
 				index, sealed, l.id); err != nil {
 				return fmt.Errorf("seal account %s: %w", l.id, err)
 			}
@@ -224,7 +239,7 @@ func (db *DB) sealLegacyOrders(ctx context.Context) (int, error) {
 				return err
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE orders SET ship_sealed = $1, ship_name = '', ship_line1 = '', ship_line2 = '',
-				ship_city = '', ship_postal_code = '', ship_phone = '' WHERE id = $2`, sealed, l.id); err != nil {
+				ship_city = '', ship_postal_code = '', ship_phone = '' WHERE id = $2 AND ship_sealed IS NULL`, sealed, l.id); err != nil {
 				return fmt.Errorf("seal order %s: %w", l.id, err)
 			}
 		}

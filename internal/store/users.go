@@ -196,10 +196,15 @@ func (db *DB) SetRoles(ctx context.Context, userID string, roles []access.Role, 
 // CreateSession stores a new session.
 func (db *DB) CreateSession(ctx context.Context, s identity.Session, rec audit.Record) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, token_hash, user_id, created_at, last_used_at, expires_at, ip, user_agent)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
-			s.ID, s.TokenHash, s.UserID, micros(s.CreatedAt), micros(s.LastUsedAt), micros(s.ExpiresAt), s.IP, s.UserAgent); err != nil {
+		// Only for a live account: a login racing an erasure leaves nothing behind.
+		res, err := tx.ExecContext(ctx, `INSERT INTO sessions (id, token_hash, user_id, created_at, last_used_at, expires_at, ip, user_agent)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8 WHERE EXISTS (SELECT 1 FROM users WHERE id = $3 AND erased_at IS NULL)`,
+			s.ID, s.TokenHash, s.UserID, micros(s.CreatedAt), micros(s.LastUsedAt), micros(s.ExpiresAt), s.IP, s.UserAgent)
+		if err != nil {
 			return fmt.Errorf("insert session: %w", err)
+		}
+		if err := mustAffect(res, identity.ErrNotFound); err != nil {
+			return err
 		}
 		return appendAudit(ctx, tx, rec)
 	})
