@@ -22,6 +22,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/rekey"
 	"github.com/bulwark-shop/bulwark/internal/store"
+	"github.com/bulwark-shop/bulwark/internal/vault"
 	"github.com/bulwark-shop/bulwark/internal/vaultapi"
 )
 
@@ -59,6 +60,9 @@ Usage:
   bulwark keys rotate-kek [settings]         re-wrap every data keyset under a new KEK version
   bulwark vault serve [settings]             run the card vault as a process of its own
                                              (its own data-dir, database and KEK; mutual TLS)
+  bulwark vault rotate [settings]            give the vault process's keyset a new primary key;
+                                             a running vault re-encrypts every card under it
+  bulwark vault retire [--destroy] [settings] the vault's keys retire, as keys retire does
   bulwark vault certs --dir D [--hosts H,...] write a private CA, a vault server and a shop
                                              client certificate for the vault's mutual TLS
   bulwark settings [--markdown]              list every setting
@@ -97,6 +101,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = keysRotateKEK(ctx, rest[1:], env)
 	case cmd == "vault" && len(rest) > 0 && rest[0] == "serve":
 		err = vaultServe(ctx, rest[1:], env)
+	case cmd == "vault" && len(rest) > 0 && rest[0] == "rotate":
+		err = vaultRotate(ctx, rest[1:], env)
+	case cmd == "vault" && len(rest) > 0 && rest[0] == "retire":
+		err = vaultRetire(ctx, rest[1:], env)
 	case cmd == "vault" && len(rest) > 0 && rest[0] == "certs":
 		err = vaultCerts(rest[1:], env)
 	case cmd == "settings":
@@ -299,21 +307,26 @@ func keysRetire(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer a.Close()
-	ring := a.keyring
+	return retireKeysets(ctx, a.keyring, a.Rekey, a.Trail, names, destroy, env)
+}
+
+// retireKeysets sweeps each keyset of names with job and takes its keys other
+// than the primary out of use, recording each outcome with trail.
+func retireKeysets(ctx context.Context, ring *keys.Keyring, job *rekey.Job, trail vault.Auditor, names []string, destroy bool, env Env) error {
 	verb := "disabled"
 	if destroy {
 		verb = "destroyed"
 	}
 	for _, name := range names {
 		ids, err := ring.Retire(name, env.Now(), RetireAfter, destroy, func(primary uint32) error {
-			return a.Rekey.Sweep(ctx, name, primary)
+			return job.Sweep(ctx, name, primary)
 		})
 		if errors.Is(err, keys.ErrNoKeyset) {
 			fmt.Fprintf(env.Stdout, "%-6s no keyset yet, nothing to retire\n", name)
 			continue
 		}
 		if err != nil {
-			if aerr := a.Trail.Record(ctx, ActionKeysRetire, name, audit.Failure, "retire refused or failed"); aerr != nil {
+			if aerr := trail.Record(ctx, ActionKeysRetire, name, audit.Failure, "retire refused or failed"); aerr != nil {
 				return errors.Join(err, aerr)
 			}
 			return err
@@ -322,7 +335,7 @@ func keysRetire(ctx context.Context, args []string, env Env) error {
 			fmt.Fprintf(env.Stdout, "%-6s nothing to retire\n", name)
 			continue
 		}
-		if err := a.Trail.Record(ctx, ActionKeysRetire, name, audit.Success, fmt.Sprintf("%s keys %v", verb, ids)); err != nil {
+		if err := trail.Record(ctx, ActionKeysRetire, name, audit.Success, fmt.Sprintf("%s keys %v", verb, ids)); err != nil {
 			return fmt.Errorf("keyset %s: keys %v %s but not audited: %w", name, ids, verb, err)
 		}
 		fmt.Fprintf(env.Stdout, "%-6s %s keys %v; every ciphertext is under the primary\n", name, verb, ids)
@@ -424,7 +437,7 @@ func keysRotate(ctx context.Context, args []string, env Env) error {
 
 // RotateKeysets rotates the named keysets of ring, recording each rotation
 // (or its failure) in trail, and says what it did on out.
-func RotateKeysets(ctx context.Context, ring *keys.Keyring, trail *audit.Trail, names []string, out io.Writer) error {
+func RotateKeysets(ctx context.Context, ring *keys.Keyring, trail vault.Auditor, names []string, out io.Writer) error {
 	for _, name := range names {
 		r, err := ring.Rotate(name)
 		if errors.Is(err, keys.ErrNoKeyset) {

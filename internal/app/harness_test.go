@@ -481,7 +481,17 @@ func (s *server) createProduct(token, sku string, stock int64) product {
 func runCLI(t testing.TB, cfg config.Config, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	env := map[string]string{
+	env := cliEnv(cfg)
+	code = app.Main(context.Background(), args, app.Env{
+		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
+		Getenv: func(k string) string { return env[k] },
+	})
+	return code, out.String(), errb.String()
+}
+
+// cliEnv is cfg as the environment a command reads: the shop's or the vault's settings.
+func cliEnv(cfg config.Config) map[string]string {
+	return map[string]string{
 		"BULWARK_DATA_DIR":           cfg.DataDir,
 		"BULWARK_DATABASE_URL":       cfg.DatabaseURL,
 		"BULWARK_VAULT_DATABASE_URL": cfg.VaultDatabaseURL,
@@ -489,10 +499,8 @@ func runCLI(t testing.TB, cfg config.Config, stdin string, args ...string) (code
 		"BULWARK_VAULT_CLIENT_CERT":  cfg.VaultClientCert,
 		"BULWARK_VAULT_CLIENT_KEY":   cfg.VaultClientKey,
 		"BULWARK_VAULT_CA":           cfg.VaultCA,
+		"BULWARK_VAULT_TLS_CERT":     cfg.VaultTLSCert,
+		"BULWARK_VAULT_TLS_KEY":      cfg.VaultTLSKey,
+		"BULWARK_VAULT_CLIENT_CA":    cfg.VaultClientCA,
 	}
-	code = app.Main(context.Background(), args, app.Env{
-		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
-		Getenv: func(k string) string { return env[k] },
-	})
-	return code, out.String(), errb.String()
 }

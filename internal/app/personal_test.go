@@ -122,6 +122,13 @@ func TestPersonalDataAtRest(t *testing.T) {
 			t.Fatalf("the key and keysets do not open the order's address before erasure: %v", err)
 		}
 		cardsBefore := vaultCount(t, s)
+		refund := func(key string, body any) response {
+			return s.do(req{method: "POST", path: "/api/v1/admin/orders/" + o.ID + "/refund", token: admin,
+				header: map[string]string{"Idempotency-Key": key}, body: body})
+		}
+		if res := refund("pd-refund-1", map[string]any{"amount": map[string]any{"amount": 500, "currency": "EUR"}}); res.Status != 200 {
+			t.Fatalf("a partial refund before erasure = %d %s", res.Status, res.Body)
+		}
 
 		t.Run("a wrong password erases nothing", func(t *testing.T) {
 			res := s.do(req{method: "DELETE", path: "/api/v1/me", token: token, body: map[string]string{"password": "not the password at all"}})
@@ -171,7 +178,7 @@ func TestPersonalDataAtRest(t *testing.T) {
 			for _, it := range list.Items {
 				if it.ID == o.ID {
 					found = true
-					if it.Status != "paid" || it.Total.Amount != 1999 || it.ShippingAddress["country"] != "GB" {
+					if it.Status != "partially_refunded" || it.Total.Amount != 1999 || it.ShippingAddress["country"] != "GB" {
 						t.Errorf("the erased customer's order = %+v", it)
 					}
 				}
@@ -188,6 +195,25 @@ func TestPersonalDataAtRest(t *testing.T) {
 			s.must(200, req{method: "GET", path: "/api/v1/admin/orders?email=" + personEmail, token: support}).JSON(t, &search)
 			if len(search.Items) != 0 {
 				t.Fatalf("the erased email still finds orders: %+v", search.Items)
+			}
+		})
+
+		t.Run("refunds go on after erasure; a retried one replays, without the person", func(t *testing.T) {
+			again := refund("pd-refund-1", map[string]any{"amount": map[string]any{"amount": 500, "currency": "EUR"}})
+			if again.Status != 200 || again.Header.Get("Idempotent-Replayed") != "true" {
+				t.Fatalf("the retried refund = %d %s %s", again.Status, again.Header, again.Body)
+			}
+			rest := refund("pd-refund-2", map[string]any{})
+			if rest.Status != 200 || !strings.Contains(string(rest.Body), `"refunded"`) {
+				t.Fatalf("refunding the rest after erasure = %d %s", rest.Status, rest.Body)
+			}
+			if replay := refund("pd-refund-2", map[string]any{}); replay.Status != 200 || replay.Header.Get("Idempotent-Replayed") != "true" {
+				t.Fatalf("replaying the refund after erasure = %d %s", replay.Status, replay.Body)
+			}
+			for _, v := range personal {
+				if strings.Contains(string(again.Body)+string(rest.Body), v) {
+					t.Errorf("a refund answer after erasure holds %q", v)
+				}
 			}
 		})
 

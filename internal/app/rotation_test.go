@@ -431,11 +431,7 @@ func TestReencryptionAcrossInstances(t *testing.T) {
 func runCLIAt(t testing.TB, cfg config.Config, now time.Time, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var out, errb strings.Builder
-	env := map[string]string{
-		"BULWARK_DATA_DIR":           cfg.DataDir,
-		"BULWARK_DATABASE_URL":       cfg.DatabaseURL,
-		"BULWARK_VAULT_DATABASE_URL": cfg.VaultDatabaseURL,
-	}
+	env := cliEnv(cfg)
 	code = app.Main(context.Background(), args, app.Env{
 		Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
 		Getenv: func(k string) string { return env[k] }, Now: func() time.Time { return now },

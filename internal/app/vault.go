@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,8 +12,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/keys"
+	"github.com/bulwark-shop/bulwark/internal/rekey"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/vault"
 	"github.com/bulwark-shop/bulwark/internal/vaultapi"
@@ -26,7 +29,10 @@ type VaultServer struct {
 	cfg     config.Config
 	log     *slog.Logger
 	DB      *store.VaultDB
+	keyring *keys.Keyring
 	handler http.Handler
+	// Rekey re-encrypts the vault's cards after `bulwark vault rotate`; Serve runs it.
+	Rekey *rekey.Job
 }
 
 // NewVault opens the vault's database and keyring and checks its TLS files.
@@ -54,18 +60,31 @@ func NewVault(ctx context.Context, cfg config.Config, log *slog.Logger, now func
 	if err != nil {
 		return nil, fmt.Errorf("open card vault: %w", err)
 	}
-	ring, err := keys.OpenKeyring(cfg.DataDir, cfg.KEK)
+	// The vault's own KEK, from the same settings as the shop's: a file in its
+	// data directory, a secret, or an HSM.
+	ring, err := keys.OpenKeyringWith(cfg.DataDir, kekConfig(cfg))
 	if err != nil {
 		db.Close()
 		return nil, err
 	}
+	if ring.KEKCreated() {
+		log.Info("audit", "action", audit.ActionKEKCreate, "target", ring.KEKStatus().Source, "outcome", audit.Success)
+	}
+	made := !ring.Has(VaultKeyset)
 	aead, err := ring.AEAD(VaultKeyset)
 	if err != nil {
+		ring.Close()
 		db.Close()
 		return nil, err
 	}
+	if made {
+		log.Info("audit", "action", audit.ActionKeysetCreate, "target", VaultKeyset, "outcome", audit.Success)
+	}
 	v := vault.New(db, aead, vaultapi.LogAuditor{Log: log}, now)
-	return &VaultServer{cfg: cfg, log: log, DB: db, handler: vaultapi.NewHandler(v, log)}, nil
+	job := rekey.NewJob(db, []rekey.Reencrypter{
+		rekey.Rows{Name: VaultKeyset, AEAD: aead, List: db.CardCiphertexts, Swap: db.SwapCardCiphertexts},
+	}, rekey.Settings{Batch: cfg.ReencryptBatch, Pause: cfg.ReencryptPause, Every: reencryptEvery, Grace: 2 * keys.CheckInterval}, now, log)
+	return &VaultServer{cfg: cfg, log: log, DB: db, keyring: ring, handler: vaultapi.NewHandler(v, log), Rekey: job}, nil
 }
 
 // Listen opens vault-socket when set, or else vault-listen.
@@ -108,6 +127,9 @@ func (v *VaultServer) Serve(ctx context.Context, l net.Listener) error {
 		go func() { errc <- srv.ServeTLS(l, "", "") }()
 	}
 	v.log.Info("vault serving", "listen", l.Addr().String(), "engine", v.DB.Engine())
+	jobCtx, stopJob := context.WithCancel(ctx)
+	defer stopJob()
+	go v.Rekey.Run(jobCtx)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -124,5 +146,44 @@ func (v *VaultServer) Serve(ctx context.Context, l net.Listener) error {
 	return err
 }
 
-// Close closes the vault's database.
-func (v *VaultServer) Close() error { return v.DB.Close() }
+// Close closes the vault's database and keyring.
+func (v *VaultServer) Close() error {
+	v.keyring.Close()
+	return v.DB.Close()
+}
+
+// vaultRotate gives the vault process's keyset a new primary key, with the
+// settings of `vault serve`. A running vault process switches within
+// keys.CheckInterval and re-encrypts every card in the background. The event
+// goes to the vault's own audit log, as its card reads do.
+func vaultRotate(ctx context.Context, args []string, env Env) error {
+	cfg, log, err := parse("vault rotate", args, env, nil)
+	if err != nil {
+		return err
+	}
+	v, err := NewVault(ctx, cfg, log, env.Now)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	return RotateKeysets(ctx, v.keyring, vaultapi.LogAuditor{Log: log}, []string{VaultKeyset}, env.Stdout)
+}
+
+// vaultRetire is `keys retire` for the vault process's keyset: once the new
+// primary is old enough, it re-encrypts what is left under older keys and
+// disables them, or deletes them with --destroy.
+func vaultRetire(ctx context.Context, args []string, env Env) error {
+	var destroy bool
+	cfg, log, err := parse("vault retire", args, env, func(fs *flag.FlagSet) {
+		fs.BoolVar(&destroy, "destroy", false, "delete the old keys instead of disabling them: cards under them, backups included, become unreadable for good")
+	})
+	if err != nil {
+		return err
+	}
+	v, err := NewVault(ctx, cfg, log, env.Now)
+	if err != nil {
+		return err
+	}
+	defer v.Close()
+	return retireKeysets(ctx, v.keyring, v.Rekey, vaultapi.LogAuditor{Log: log}, []string{VaultKeyset}, destroy, env)
+}

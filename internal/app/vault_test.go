@@ -2,7 +2,9 @@ package app_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -14,6 +16,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/app"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/keys"
+	"github.com/bulwark-shop/bulwark/internal/rekey"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 	"github.com/bulwark-shop/bulwark/internal/vault"
@@ -249,4 +252,106 @@ func TestVaultDownFailsClosed(t *testing.T) {
 		t.Fatalf("stock %d after a failed card read, want 5", got)
 	}
 	s.must(200, req{method: "GET", path: "/healthz"})
+}
+
+// TestVaultProcessKeyRotation rotates the keyset of a vault running as its
+// own process: `bulwark vault rotate` gives it a new primary, the running
+// vault switches and re-encrypts every card in the background (its progress
+// in the vault's own database), `vault retire --destroy` deletes the old key
+// so a backup copy of a card under it opens no more, and checkouts with the
+// saved cards go on working throughout.
+func TestVaultProcessKeyRotation(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServerWith(t, db, remoteVault)
+		admin := s.createAdmin("vault-rotate-admin@example.com")
+		p := s.createProduct(admin, "VROT-1", 20)
+		var shoppers []shopper
+		for i, card := range []string{"4242424242424242", "5555555555554444", "4000056655665556"} {
+			shoppers = append(shoppers, s.shopper(fmt.Sprintf("vault-rotate-%d@example.com", i), card))
+		}
+		vcfg := s.Vault.Config
+		backup := vaultCiphertexts(t, vcfg)[0]
+
+		code, out, errOut := runCLI(t, vcfg, "", "vault", "rotate")
+		if code != 0 || !strings.Contains(out, "vault  new primary key") {
+			t.Fatalf("vault rotate: exit %d %s%s", code, out, errOut)
+		}
+		ring, err := keys.OpenKeyring(vcfg.DataDir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ring.Close()
+		live, err := ring.AEAD(app.VaultKeyset)
+		if err != nil {
+			t.Fatal(err)
+		}
+		primary := live.Primary()
+		if id, _ := keys.KeyID(backup.Ciphertext); id == primary {
+			t.Fatal("the rotation made no new primary")
+		}
+		if !strings.Contains(errOut, app.ActionKeysRotate) {
+			t.Fatalf("the rotation is not in the vault's audit log: %s", errOut)
+		}
+
+		// The running vault re-encrypts every card under the new primary.
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			under := 0
+			cts := vaultCiphertexts(t, vcfg)
+			for _, c := range cts {
+				if id, _ := keys.KeyID(c.Ciphertext); id == primary {
+					under++
+				}
+			}
+			if under == len(cts) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("after a minute, %d of %d cards are under the new primary", under, len(cts))
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		for i, sh := range shoppers {
+			if res := s.checkout(sh, fmt.Sprintf("vrot-%d", i), s.cartWith(sh, 1, p.ID), "123"); res.Status != 201 {
+				t.Fatalf("checkout after the rotation: %d %s", res.Status, res.Body)
+			}
+		}
+
+		code, out, errOut = runCLIAt(t, vcfg, time.Now().Add(app.RetireAfter+time.Second), "vault", "retire", "--destroy")
+		if code != 0 || !strings.Contains(out, "destroyed keys") {
+			t.Fatalf("vault retire --destroy: exit %d %s%s", code, out, errOut)
+		}
+		fresh, _ := keys.OpenKeyring(vcfg.DataDir, "")
+		defer fresh.Close()
+		a, _ := fresh.AEAD(app.VaultKeyset)
+		if _, err := a.Decrypt(backup.Ciphertext, backup.AssociatedData); err == nil {
+			t.Fatal("a backup copy of a card under the destroyed key still decrypts")
+		}
+		if !strings.Contains(errOut, app.ActionKeysRetire) {
+			t.Fatalf("the retirement is not in the vault's audit log: %s", errOut)
+		}
+		time.Sleep(keys.CheckInterval + 500*time.Millisecond) // the vault re-reads its keyset
+		sh := shoppers[0]
+		if res := s.checkout(sh, "vrot-after-retire", s.cartWith(sh, 1, p.ID), "123"); res.Status != 201 {
+			t.Fatalf("checkout after retiring the old key: %d %s", res.Status, res.Body)
+		}
+	})
+}
+
+// vaultCiphertexts lists the cards in a vault process's own database.
+func vaultCiphertexts(t *testing.T, vcfg config.Config) []rekey.Ciphertext {
+	t.Helper()
+	v, err := store.OpenVault(context.Background(), store.Options{DatabaseURL: vcfg.VaultDatabaseURL, DataDir: vcfg.DataDir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Close()
+	cts, err := v.CardCiphertexts(context.Background(), "", 100000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cts) == 0 {
+		t.Fatal("the vault holds no card: nothing is tested")
+	}
+	return cts
 }

@@ -164,3 +164,21 @@ func swapCiphertexts(ctx context.Context, tx *sql.Tx, update string, swaps []rek
 	}
 	return n, nil
 }
+
+// The vault process keeps its own re-encryption passes, in its own database.
+var _ rekey.Store = (*VaultDB)(nil)
+
+// StartReencryption implements rekey.Store for the vault's database.
+func (v *VaultDB) StartReencryption(ctx context.Context, keyset string, primary uint32, at time.Time) (rekey.Progress, error) {
+	return v.db.StartReencryption(ctx, keyset, primary, at)
+}
+
+// AdvanceReencryption implements rekey.Store for the vault's database.
+func (v *VaultDB) AdvanceReencryption(ctx context.Context, keyset string, primary uint32, from, to string, done bool, at time.Time) (bool, error) {
+	return v.db.AdvanceReencryption(ctx, keyset, primary, from, to, done, at)
+}
+
+// ReencryptionProgress implements rekey.Store for the vault's database.
+func (v *VaultDB) ReencryptionProgress(ctx context.Context, keyset string) (rekey.Progress, error) {
+	return v.db.ReencryptionProgress(ctx, keyset)
+}
