@@ -295,12 +295,9 @@ func keysRetire(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	names := dataKeysetsOf(cfg)
-	if only != "" {
-		if !slices.Contains(names, only) {
-			return usageError{fmt.Errorf("--keyset: want one of %s", strings.Join(names, ", "))}
-		}
-		names = []string{only}
+	names, err := keysetsNamed(cfg, only)
+	if err != nil {
+		return err
 	}
 	a, err := New(ctx, cfg, log, env.Now)
 	if err != nil {
@@ -400,6 +397,19 @@ func keysStatus(ctx context.Context, args []string, env Env) error {
 	})
 }
 
+// keysetsNamed is the data keysets a command acts on: every one this shop
+// keeps, or only the one named by --keyset.
+func keysetsNamed(cfg config.Config, only string) ([]string, error) {
+	names := dataKeysetsOf(cfg)
+	if only == "" {
+		return names, nil
+	}
+	if !slices.Contains(names, only) {
+		return nil, usageError{fmt.Errorf("--keyset: want one of %s", strings.Join(names, ", "))}
+	}
+	return []string{only}, nil
+}
+
 // keysRotate gives each data keyset (or the one named) a new primary key,
 // audited. Running servers pick it up and re-encrypt in the background.
 func keysRotate(ctx context.Context, args []string, env Env) error {
@@ -410,12 +420,9 @@ func keysRotate(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	names := dataKeysetsOf(cfg)
-	if only != "" {
-		if !slices.Contains(names, only) {
-			return usageError{fmt.Errorf("--keyset: want one of %s", strings.Join(names, ", "))}
-		}
-		names = []string{only}
+	names, err := keysetsNamed(cfg, only)
+	if err != nil {
+		return err
 	}
 	// The database first: no rotation while the audit trail is out of reach.
 	db, err := Open(ctx, cfg)
@@ -461,7 +468,21 @@ func RotateKeysets(ctx context.Context, ring *keys.Keyring, trail vault.Auditor,
 
 // vaultServe runs the card vault as a process of its own until ctx ends.
 func vaultServe(ctx context.Context, args []string, env Env) error {
-	cfg, log, err := parse("vault serve", args, env, nil)
+	return withVault(ctx, "vault serve", args, env, nil, func(v *VaultServer, _ *slog.Logger) error {
+		l, err := v.Listen()
+		if err != nil {
+			return err
+		}
+		if env.StartedVault != nil {
+			env.StartedVault(l)
+		}
+		return v.Serve(ctx, l)
+	})
+}
+
+// withVault runs fn on the vault process that the settings in args describe.
+func withVault(ctx context.Context, name string, args []string, env Env, extra func(*flag.FlagSet), fn func(*VaultServer, *slog.Logger) error) error {
+	cfg, log, err := parse(name, args, env, extra)
 	if err != nil {
 		return err
 	}
@@ -470,14 +491,7 @@ func vaultServe(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer v.Close()
-	l, err := v.Listen()
-	if err != nil {
-		return err
-	}
-	if env.StartedVault != nil {
-		env.StartedVault(l)
-	}
-	return v.Serve(ctx, l)
+	return fn(v, log)
 }
 
 // vaultCerts writes the certificates of the vault's mutual TLS.

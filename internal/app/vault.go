@@ -157,16 +157,9 @@ func (v *VaultServer) Close() error {
 // keys.CheckInterval and re-encrypts every card in the background. The event
 // goes to the vault's own audit log, as its card reads do.
 func vaultRotate(ctx context.Context, args []string, env Env) error {
-	cfg, log, err := parse("vault rotate", args, env, nil)
-	if err != nil {
-		return err
-	}
-	v, err := NewVault(ctx, cfg, log, env.Now)
-	if err != nil {
-		return err
-	}
-	defer v.Close()
-	return RotateKeysets(ctx, v.keyring, vaultapi.LogAuditor{Log: log}, []string{VaultKeyset}, env.Stdout)
+	return withVault(ctx, "vault rotate", args, env, nil, func(v *VaultServer, log *slog.Logger) error {
+		return RotateKeysets(ctx, v.keyring, vaultapi.LogAuditor{Log: log}, []string{VaultKeyset}, env.Stdout)
+	})
 }
 
 // vaultRetire is `keys retire` for the vault process's keyset: once the new
@@ -174,16 +167,9 @@ func vaultRotate(ctx context.Context, args []string, env Env) error {
 // disables them, or deletes them with --destroy.
 func vaultRetire(ctx context.Context, args []string, env Env) error {
 	var destroy bool
-	cfg, log, err := parse("vault retire", args, env, func(fs *flag.FlagSet) {
+	return withVault(ctx, "vault retire", args, env, func(fs *flag.FlagSet) {
 		fs.BoolVar(&destroy, "destroy", false, "delete the old keys instead of disabling them: cards under them, backups included, become unreadable for good")
+	}, func(v *VaultServer, log *slog.Logger) error {
+		return retireKeysets(ctx, v.keyring, v.Rekey, vaultapi.LogAuditor{Log: log}, []string{VaultKeyset}, destroy, env)
 	})
-	if err != nil {
-		return err
-	}
-	v, err := NewVault(ctx, cfg, log, env.Now)
-	if err != nil {
-		return err
-	}
-	defer v.Close()
-	return retireKeysets(ctx, v.keyring, v.Rekey, vaultapi.LogAuditor{Log: log}, []string{VaultKeyset}, destroy, env)
 }
