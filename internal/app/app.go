@@ -229,6 +229,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, Ready: a.ready,
+		Now: now, TLS: cfg.TLS(), CORSOrigins: cfg.Origins(),
+		SecurityContact: cfg.SecurityContact, SecurityPolicy: cfg.SecurityPolicy,
 	})
 	return a, nil
 }

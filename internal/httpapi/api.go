@@ -9,9 +9,11 @@ package httpapi
 import (
 	"context"
 	_ "embed"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
@@ -54,6 +56,14 @@ type Deps struct {
 	MaxBodyBytes int64
 	// Ready reports whether the server can take traffic (database and Redis reachable).
 	Ready func(context.Context) error
+	// Now is the clock (security.txt's Expires).
+	Now func() time.Time
+	// TLS says the API is served over TLS (HSTS).
+	TLS bool
+	// CORSOrigins are the exact origins allowed cross-origin calls; none denies CORS.
+	CORSOrigins []string
+	// SecurityContact and SecurityPolicy fill security.txt; no contact, no file.
+	SecurityContact, SecurityPolicy string
 }
 
 // API is the HTTP handler of the public listener.
@@ -82,6 +92,7 @@ func (a *API) routes() []route {
 		r("GET /healthz", access.Public, a.healthz),
 		r("GET /readyz", access.Public, a.readyz),
 		r("GET /api/v1/openapi.json", access.Public, a.openapi),
+		r("GET /.well-known/security.txt", access.Public, a.securityTxt),
 
 		r("POST /api/v1/auth/register", access.Public, a.register),
 		r("POST /api/v1/auth/login", access.Public, a.login),
@@ -145,11 +156,17 @@ func Routes() []Route {
 // New returns the handler of the public listener.
 func New(d Deps) http.Handler {
 	a := &API{Deps: d, cop: http.NewCrossOriginProtection()}
+	for _, o := range d.CORSOrigins {
+		// Validated by config as exact origins; a browser on one may write with the cookie.
+		if err := a.cop.AddTrustedOrigin(o); err != nil {
+			panic(fmt.Sprintf("httpapi: CORS origin %q: %v", o, err))
+		}
+	}
 	mux := http.NewServeMux()
 	for _, rt := range a.routes() {
 		mux.Handle(rt.Pattern, a.guard(rt))
 	}
-	return observe(routeMux(mux), d.Log, d.Metrics)
+	return observe(cors(routeMux(mux), d.CORSOrigins), d.Log, d.Metrics, d.TLS)
 }
 
 // guard authenticates the caller of a non-public route, refuses one without the
