@@ -1,8 +1,11 @@
 package app_test
 
 import (
+	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -171,4 +174,85 @@ func TestHSTSOverTLS(t *testing.T) {
 			t.Errorf("HSTS = %q", got)
 		}
 	})
+}
+
+// mustBlocked checks the edge's refusal: 403 request_blocked carrying the request id.
+func mustBlocked(t *testing.T, res response) {
+	t.Helper()
+	if res.Status != 403 || res.Code(t) != "request_blocked" {
+		t.Fatalf("= %d %s, want 403 request_blocked", res.Status, res.Body)
+	}
+	var p struct {
+		RequestID string `json:"request_id"`
+	}
+	res.JSON(t, &p)
+	if p.RequestID == "" || p.RequestID != res.Header.Get("X-Request-Id") {
+		t.Errorf("request id %q, header %q", p.RequestID, res.Header.Get("X-Request-Id"))
+	}
+	checkIsolation(t, res)
+}
+
+func TestIPLists(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		products := req{method: "GET", path: "/api/v1/products"}
+
+		t.Run("a denied address is refused everywhere, others get in", func(t *testing.T) {
+			s := startServer(t, db, func(c *config.Config) { c.IPDeny = "10.0.0.0/8, 127.0.0.2" })
+			mustBlocked(t, s.from("127.0.0.2").do(products))
+			mustBlocked(t, s.from("127.0.0.2").do(req{method: "GET", path: "/healthz"}))
+			s.must(200, products)
+		})
+
+		t.Run("with an allow list only its addresses get in", func(t *testing.T) {
+			s := startServer(t, db, func(c *config.Config) { c.IPAllow = "127.0.0.1/32,::1" })
+			s.must(200, products)
+			mustBlocked(t, s.from("127.0.0.2").do(products))
+		})
+
+		t.Run("the admin allow list guards admin routes only", func(t *testing.T) {
+			s := startServer(t, db, func(c *config.Config) { c.AdminIPAllow = "127.0.0.1" })
+			admin := s.createAdmin("edge-admin@example.com")
+			other := s.from("127.0.0.2")
+			list := req{method: "GET", path: "/api/v1/admin/orders", token: admin}
+			s.must(200, list)
+			mustBlocked(t, other.do(list))
+			mustBlocked(t, other.do(req{method: "GET", path: "/api/v1//admin/orders", token: admin}))
+			mustBlocked(t, other.do(req{method: "GET", path: "/api/v1/products/../admin/orders", token: admin}))
+			other.must(200, products)
+			other.must(200, req{method: "GET", path: "/api/v1/me", token: admin})
+		})
+
+		t.Run("a dynamic block refuses the address until it expires", func(t *testing.T) {
+			s := startServer(t, db)
+			if err := s.App.Edge.Block(context.Background(), "127.0.0.2", time.Hour); err != nil {
+				t.Fatal(err)
+			}
+			mustBlocked(t, s.from("127.0.0.2").do(products))
+			s.must(200, products)
+			s.Clock.Advance(59 * time.Minute)
+			mustBlocked(t, s.from("127.0.0.2").do(products))
+			s.Clock.Advance(time.Minute)
+			s.from("127.0.0.2").must(200, products)
+		})
+	})
+}
+
+// TestDynamicBlockSharedThroughRedis blocks an address on one instance and
+// finds it blocked on another that shares the Redis server.
+func TestDynamicBlockSharedThroughRedis(t *testing.T) {
+	url := testenv.RedisURL(t)
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	prefix := "test:" + hex.EncodeToString(b[:]) + ":"
+	withRedis := func(c *config.Config) { c.RedisURL, c.RedisKeyPrefix = url, prefix }
+	one := startServer(t, testenv.Database{Engine: "sqlite", DataDir: t.TempDir()}, withRedis)
+	two := startServer(t, testenv.Database{Engine: "sqlite", DataDir: t.TempDir()}, withRedis)
+	products := req{method: "GET", path: "/api/v1/products"}
+	if err := one.App.Edge.Block(context.Background(), "127.0.0.2", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	mustBlocked(t, two.from("127.0.0.2").do(products))
+	two.must(200, products)
+	two.Clock.Advance(time.Hour)
+	two.from("127.0.0.2").must(200, products)
 }

@@ -36,10 +36,10 @@ func ParsePrefixes(s string) ([]netip.Prefix, error) {
 			if err != nil {
 				return nil, fmt.Errorf("%q: want an IP address or CIDR prefix: %w", f, err)
 			}
+			if a.Zone() != "" {
+				return nil, fmt.Errorf("%q: zones are not allowed", f)
+			}
 			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		if p.Addr().Zone() != "" {
-			return nil, fmt.Errorf("%q: zones are not allowed", f)
 		}
 		if p.Addr().Is4In6() && p.Bits() >= 96 {
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
@@ -132,3 +132,7 @@ func (g *Guard) Block(ctx context.Context, addr string, d time.Duration) error {
 	}
 	return nil
 }
+
+// CodeRequestBlocked is the problem code of a request refused at the edge
+// (API.md: 403 `request_blocked`, never saying which list or rule matched).
+const CodeRequestBlocked = "request_blocked"

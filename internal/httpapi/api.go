@@ -20,6 +20,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
@@ -64,6 +65,8 @@ type Deps struct {
 	CORSOrigins []string
 	// SecurityContact and SecurityPolicy fill security.txt; no contact, no file.
 	SecurityContact, SecurityPolicy string
+	// Edge admits or refuses client addresses; nil admits every address.
+	Edge *edge.Guard
 }
 
 // API is the HTTP handler of the public listener.
@@ -166,7 +169,7 @@ func New(d Deps) http.Handler {
 	for _, rt := range a.routes() {
 		mux.Handle(rt.Pattern, a.guard(rt))
 	}
-	return observe(cors(routeMux(mux), d.CORSOrigins), d.Log, d.Metrics, d.TLS)
+	return observe(a.ipGuard(cors(routeMux(mux), d.CORSOrigins)), d.Log, d.Metrics, d.TLS)
 }
 
 // guard authenticates the caller of a non-public route, refuses one without the

@@ -1,0 +1,46 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"path"
+	"strings"
+
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/edge"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
+)
+
+// errBlocked is the one answer for every edge refusal: which list or block
+// matched stays in the server, so a refused client learns nothing to route around.
+var errBlocked = apperr.New(edge.CodeRequestBlocked, "the request was refused")
+
+// adminPath reports whether p is under /api/v1/admin/, after the cleaning
+// ServeMux would do, so "/api/v1//admin/x" or "/api/v1/x/../admin/y" cannot
+// slip past the admin allow list.
+func adminPath(p string) bool {
+	return strings.HasPrefix(path.Clean("/"+p)+"/", "/api/v1/admin/")
+}
+
+// ipGuard refuses requests from client addresses the edge lists or dynamic
+// blocks refuse. It runs inside observe, so the answer carries the request id
+// and every baseline header, and before any routing or authentication. When
+// the dynamic blocks cannot be read (Redis down) it fails closed.
+func (a *API) ipGuard(next http.Handler) http.Handler {
+	if a.Edge == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := a.Edge.Admit(r.Context(), reqinfo.From(r.Context()).IP, adminPath(r.URL.Path))
+		switch {
+		case err == nil:
+			next.ServeHTTP(w, r)
+		case errors.Is(err, edge.ErrBlocked):
+			a.Log.InfoContext(r.Context(), "request blocked at the edge", "request_id", reqinfo.From(r.Context()).RequestID,
+				"ip", reqinfo.From(r.Context()).IP, "path", r.URL.Path)
+			writeProblem(w, r, errBlocked)
+		default:
+			writeError(w, r, a.Log, err)
+		}
+	})
+}
