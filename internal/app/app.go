@@ -241,7 +241,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, Ready: a.ready,
 		Now: now, TLS: cfg.TLS(), CORSOrigins: cfg.Origins(),
 		SecurityContact: cfg.SecurityContact, SecurityPolicy: cfg.SecurityPolicy,
-		Edge: a.Edge,
+		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail),
 	})
 	return a, nil
 }

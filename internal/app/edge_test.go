@@ -13,7 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 	"github.com/bulwark-shop/bulwark/internal/vaultapi"
 )
@@ -255,4 +257,81 @@ func TestDynamicBlockSharedThroughRedis(t *testing.T) {
 	two.must(200, products)
 	two.Clock.Advance(time.Hour)
 	two.from("127.0.0.2").must(200, products)
+}
+
+func auditActions(t *testing.T, s *server) []audit.Record {
+	t.Helper()
+	var recs []audit.Record
+	if _, err := s.App.DB.ScanAudit(context.Background(), func(r audit.Record) error { recs = append(recs, r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return recs
+}
+
+func TestBotTraps(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db, func(c *config.Config) { c.BotBlock = 2 * time.Hour })
+		products := req{method: "GET", path: "/api/v1/products"}
+
+		t.Run("robots.txt disallows the trap", func(t *testing.T) {
+			res := s.must(200, req{method: "GET", path: "/robots.txt"})
+			if !strings.Contains(string(res.Body), "Disallow: "+edge.TrapPath+"\n") || !strings.HasPrefix(string(res.Body), "User-agent: *\n") {
+				t.Errorf("robots.txt:\n%s", res.Body)
+			}
+			if ct := res.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+				t.Errorf("Content-Type %q", ct)
+			}
+		})
+
+		t.Run("the trap blocks its caller for bot-block, audited, then lets it back", func(t *testing.T) {
+			bot := s.from("127.0.0.2")
+			if bot.must(404, req{method: "GET", path: edge.TrapPath}).Code(t) != "not_found" {
+				t.Error("the trap does not look like an unknown path")
+			}
+			mustBlocked(t, bot.do(products))
+			s.must(200, products)
+			var found bool
+			for _, r := range auditActions(t, s) {
+				if r.Action == edge.ActionBotTrap && r.Target == "127.0.0.2" && r.IP == "127.0.0.2" {
+					found = true
+				}
+			}
+			if !found {
+				t.Error("no edge.bot_trap audit record for 127.0.0.2")
+			}
+			s.Clock.Advance(2*time.Hour - time.Second)
+			mustBlocked(t, bot.do(products))
+			s.Clock.Advance(time.Second)
+			bot.must(200, products)
+		})
+
+		t.Run("a filled honeypot looks like a success and creates nothing", func(t *testing.T) {
+			before := len(auditActions(t, s))
+			var got struct {
+				User struct {
+					ID    string
+					Email string
+					Roles []string
+				}
+			}
+			s.must(201, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
+				"email": "Bot@Example.com", "password": testPassword, "name": "Bot", "website": "http://spam.example"}}).JSON(t, &got)
+			if !strings.HasPrefix(got.User.ID, "usr_") || got.User.Email != "bot@example.com" || len(got.User.Roles) != 1 {
+				t.Errorf("honeypot answer %+v is not plausible", got)
+			}
+			if r := s.tryLogin("bot@example.com", testPassword); r.Status != 401 {
+				t.Errorf("login with the bot's account = %d, want 401: no account was made", r.Status)
+			}
+			// The failed login above is audited; nothing else may be.
+			for _, r := range auditActions(t, s)[before:] {
+				if r.Action != audit.ActionLogin {
+					t.Errorf("the honeypot registration left audit record %s %s", r.Action, r.Outcome)
+				}
+			}
+			// A person (empty field) registers normally with the same email.
+			s.must(201, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
+				"email": "bot@example.com", "password": testPassword, "name": "Person", "website": ""}})
+			s.must(200, req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": "bot@example.com", "password": testPassword}})
+		})
+	})
 }

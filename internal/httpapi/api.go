@@ -67,6 +67,8 @@ type Deps struct {
 	SecurityContact, SecurityPolicy string
 	// Edge admits or refuses client addresses; nil admits every address.
 	Edge *edge.Guard
+	// Trap blocks clients that fetch the bot trap; nil turns the trap off.
+	Trap *edge.Trap
 }
 
 // API is the HTTP handler of the public listener.
@@ -96,6 +98,8 @@ func (a *API) routes() []route {
 		r("GET /readyz", access.Public, a.readyz),
 		r("GET /api/v1/openapi.json", access.Public, a.openapi),
 		r("GET /.well-known/security.txt", access.Public, a.securityTxt),
+		r("GET /robots.txt", access.Public, a.robotsTxt),
+		r("GET "+edge.TrapPath, access.Public, a.botTrap),
 
 		r("POST /api/v1/auth/register", access.Public, a.register),
 		r("POST /api/v1/auth/login", access.Public, a.login),

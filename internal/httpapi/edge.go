@@ -44,3 +44,22 @@ func (a *API) ipGuard(next http.Handler) http.Handler {
 		}
 	})
 }
+
+// robotsTxt keeps well-behaved crawlers out of the API and out of the trap.
+func (a *API) robotsTxt(w http.ResponseWriter, _ *http.Request) error {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte(edge.RobotsTxt))
+	return nil
+}
+
+// botTrap blocks whoever fetches the trap path and answers like any unknown
+// path, so the bot learns nothing until its next request is refused.
+func (a *API) botTrap(w http.ResponseWriter, r *http.Request) error {
+	if a.Trap == nil {
+		return errNotFoundPath
+	}
+	if err := a.Trap.Spring(r.Context(), reqinfo.From(r.Context()).IP); err != nil {
+		return err
+	}
+	return errNotFoundPath
+}
