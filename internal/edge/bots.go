@@ -9,7 +9,7 @@ import (
 // TrapPath is the bot trap: robots.txt forbids it and a storefront links to it
 // where no person can see or follow the link (see docs/SECURITY.md), so only a
 // crawler that ignores robots.txt, or a scanner walking the API, ever asks for
-// it. Anything under it springs the trap.
+// it.
 const TrapPath = "/api/v1/private/export"
 
 // RobotsTxt is the robots.txt the API serves: well-behaved crawlers keep out of

@@ -40,7 +40,11 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	}
 	if edge.Honeypot(req.Website) {
 		// Rejected silently: a bot that sees a success has no reason to adapt.
-		// Nothing is created or audited; the log keeps the address.
+		// Nothing is created or audited; the log keeps the address. The decoy
+		// hash keeps the answer as slow as a real registration's.
+		if err := a.Identity.Decoy(r.Context(), req.Password); err != nil {
+			return err
+		}
 		a.Log.InfoContext(r.Context(), "registration honeypot filled", "request_id", reqinfo.From(r.Context()).RequestID,
 			"ip", reqinfo.From(r.Context()).IP)
 		writeJSON(w, http.StatusCreated, map[string]userJSON{"user": {ID: id.New(id.User),

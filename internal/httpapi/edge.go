@@ -36,8 +36,8 @@ func (a *API) ipGuard(next http.Handler) http.Handler {
 		case err == nil:
 			next.ServeHTTP(w, r)
 		case errors.Is(err, edge.ErrBlocked):
-			a.Log.InfoContext(r.Context(), "request blocked at the edge", "request_id", reqinfo.From(r.Context()).RequestID,
-				"ip", reqinfo.From(r.Context()).IP, "path", r.URL.Path)
+			// observe's request log line already names the address and the 403;
+			// one more line per refused request would let a blocked client flood the log.
 			writeProblem(w, r, errBlocked)
 		default:
 			writeError(w, r, a.Log, err)
