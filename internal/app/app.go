@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -26,6 +27,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/httpapi"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
@@ -100,6 +102,8 @@ type App struct {
 	Checkout *checkout.Service
 	Orders   *order.Service
 	Trail    *audit.Trail
+	// Edge admits or refuses client addresses (static lists and dynamic blocks).
+	Edge *edge.Guard
 	// Rekey re-encrypts stored data after a key rotation; Serve runs it.
 	Rekey    *rekey.Job
 	keyring  *keys.Keyring
@@ -224,13 +228,42 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		rekey.Rows{Name: MFAKeyset, AEAD: mfaKeys, List: db.TOTPCiphertexts, Swap: db.SwapTOTPCiphertexts},
 		subjectKeys{db: db, aead: piiKeys})
 	a.Rekey = rekey.NewJob(db, reencrypters, rekey.Settings{Batch: cfg.ReencryptBatch, Pause: cfg.ReencryptPause, Every: reencryptEvery, Grace: 2 * keys.CheckInterval}, now, log)
+	guard, err := a.edgeGuard(cfg, now)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Edge = guard
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, Ready: a.ready,
+		Now: now, TLS: cfg.TLS(), CORSOrigins: cfg.Origins(),
+		SecurityContact: cfg.SecurityContact, SecurityPolicy: cfg.SecurityPolicy,
+		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail),
 	})
 	return a, nil
+}
+
+// edgeGuard builds the client address lists from cfg, with dynamic blocks in
+// Redis when it is configured (shared by every instance), else in memory.
+func (a *App) edgeGuard(cfg config.Config, now func() time.Time) (*edge.Guard, error) {
+	var l edge.Lists
+	var err error
+	for _, x := range []struct {
+		name, value string
+		dst         *[]netip.Prefix
+	}{{"ip-deny", cfg.IPDeny, &l.Deny}, {"ip-allow", cfg.IPAllow, &l.Allow}, {"admin-ip-allow", cfg.AdminIPAllow, &l.AdminAllow}} {
+		if *x.dst, err = edge.ParsePrefixes(x.value); err != nil {
+			return nil, fmt.Errorf("%s: %w", x.name, err)
+		}
+	}
+	var blocks edge.Blocks = edge.NewMemory(now)
+	if a.redis != nil {
+		blocks = edge.NewRedis(a.redis, cfg.RedisKeyPrefix+"edge:block:", now)
+	}
+	return edge.NewGuard(l, blocks, now), nil
 }
 
 // usePersonalData gives the shop database the cipher for personal data and

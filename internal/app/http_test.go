@@ -71,6 +71,7 @@ func TestResponseConventions(t *testing.T) {
 						t.Errorf("%s = %q, want %q", h, got, want)
 					}
 				}
+				checkIsolation(t, res) // edge_test.go: COOP, CORP, Permissions-Policy
 				if c.r.token != "" && res.Header.Get("Cache-Control") != "no-store" {
 					t.Errorf("authenticated response Cache-Control = %q", res.Header.Get("Cache-Control"))
 				}

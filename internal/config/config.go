@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/edge"
 )
 
 // Setting documents one setting.
@@ -88,6 +90,13 @@ func Settings() []Setting {
 		{Name: "outbox-retention", Default: "168h", Usage: "mail files in data-dir/outbox are deleted after this long"},
 		{Name: "reencrypt-batch", Default: "100", Usage: "rows re-encrypted per batch (and per committed cursor step) after a key rotation"},
 		{Name: "reencrypt-pause", Default: "100ms", Usage: "pause between re-encryption batches, to spare the database"},
+		{Name: "cors-origins", Usage: "comma-separated exact origins (https://shop.example.com) whose browsers may call the API cross-origin, with the session cookie; empty denies CORS"},
+		{Name: "security-contact", Usage: "mailto: or https: address for vulnerability reports, served in /.well-known/security.txt (empty: 404)"},
+		{Name: "security-policy", Usage: "https: URL of the vulnerability disclosure policy, named in security.txt"},
+		{Name: "ip-deny", Usage: "comma-separated CIDR prefixes or addresses refused everywhere (403 request_blocked)"},
+		{Name: "ip-allow", Usage: "comma-separated CIDR prefixes or addresses; when set, only these clients get in"},
+		{Name: "admin-ip-allow", Usage: "comma-separated CIDR prefixes or addresses; when set, only these clients reach /api/v1/admin/ routes"},
+		{Name: "bot-block", Default: "24h", Usage: "how long a client that fetches the bot trap path is refused"},
 		{Name: "log-level", Default: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -143,6 +152,16 @@ type Config struct {
 	ReencryptBatch int
 	ReencryptPause time.Duration
 	LogLevel       string
+	// CORSOrigins are the exact origins allowed cross-origin requests,
+	// comma-separated and checked (none: CORS denied); see Origins.
+	CORSOrigins string
+	// SecurityContact and SecurityPolicy fill /.well-known/security.txt.
+	SecurityContact, SecurityPolicy string
+	// Static client address lists, checked by edge.ParsePrefixes; kept as text
+	// so that Config stays comparable.
+	IPDeny, IPAllow, AdminIPAllow string
+	// BotBlock is how long the bot trap blocks a client.
+	BotBlock time.Duration
 }
 
 // TLS reports whether the API serves TLS.
@@ -390,7 +409,15 @@ func parse(v map[string]string) (Config, error) {
 		OutboxRetention:      duration("outbox-retention"),
 		ReencryptPause:       duration("reencrypt-pause"),
 		LogLevel:             v["log-level"],
+		SecurityContact:      v["security-contact"],
+		CORSOrigins:          v["cors-origins"],
+		IPDeny:               v["ip-deny"],
+		IPAllow:              v["ip-allow"],
+		AdminIPAllow:         v["admin-ip-allow"],
+		SecurityPolicy:       v["security-policy"],
+		BotBlock:             duration("bot-block"),
 	}
+	errs = append(errs, c.parseEdge(v)...)
 	n, err := strconv.ParseInt(v["max-body-bytes"], 10, 64)
 	if err != nil || n < 1024 || n > 64<<20 {
 		errs = append(errs, errors.New("max-body-bytes: want a number of bytes from 1024 to 67108864"))
@@ -486,6 +513,44 @@ func parse(v map[string]string) (Config, error) {
 		errs = append(errs, errors.New("log-level: want debug, info, warn or error"))
 	}
 	return c, errors.Join(errs...)
+}
+
+// parseEdge reads the settings of the edge layer: CORS origins, security.txt and
+// the client address lists.
+func (c *Config) parseEdge(v map[string]string) []error {
+	var errs []error
+	for _, o := range c.Origins() {
+		u, err := url.Parse(o)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || o != u.Scheme+"://"+u.Host {
+			errs = append(errs, fmt.Errorf("cors-origins: %q is not an exact origin such as https://shop.example.com", o))
+		}
+	}
+	if s := c.SecurityContact; s != "" && !strings.HasPrefix(s, "mailto:") && !strings.HasPrefix(s, "https://") {
+		errs = append(errs, errors.New("security-contact: want a mailto: or https:// URI"))
+	}
+	if s := c.SecurityContact + c.SecurityPolicy; strings.ContainsAny(s, "\r\n") {
+		errs = append(errs, errors.New("security-contact, security-policy: one line each"))
+	}
+	if s := c.SecurityPolicy; s != "" && !strings.HasPrefix(s, "https://") {
+		errs = append(errs, errors.New("security-policy: want an https:// URL"))
+	}
+	for _, name := range []string{"ip-deny", "ip-allow", "admin-ip-allow"} {
+		if _, err := edge.ParsePrefixes(v[name]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
+	return errs
+}
+
+// Origins returns the CORS origins, one per entry of cors-origins.
+func (c Config) Origins() []string {
+	var out []string
+	for _, o := range strings.Split(c.CORSOrigins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // checkKEK allows one source of the key-encryption key, each complete.

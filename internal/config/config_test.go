@@ -132,6 +132,13 @@ func TestRefusedSettings(t *testing.T) {
 		"a vault URL and a vault database": {args: []string{"--vault-url", "unix:///run/v.sock", "--vault-database-url", "postgres://127.0.0.1/vault"}},
 		"a vault cert without a key":       {args: []string{"--vault-tls-cert", "c.pem"}},
 		"a negative socket uid":            {args: []string{"--vault-socket", "/run/v.sock", "--vault-socket-uid", "-1"}},
+		"a CORS origin with a path":        {args: []string{"--cors-origins", "https://shop.example.com/"}},
+		"a CORS wildcard":                  {args: []string{"--cors-origins", "*"}},
+		"a CORS origin null":               {args: []string{"--cors-origins", "null"}},
+		"an http security contact":         {args: []string{"--security-contact", "http://example.com/report"}},
+		"a bad CIDR in ip-deny":            {args: []string{"--ip-deny", "10.0.0.0/33"}},
+		"a host name in ip-allow":          {args: []string{"--ip-allow", "example.com"}},
+		"a zero bot block":                 {args: []string{"--bot-block", "0s"}},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -9,15 +9,18 @@ package httpapi
 import (
 	"context"
 	_ "embed"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
@@ -54,6 +57,18 @@ type Deps struct {
 	MaxBodyBytes int64
 	// Ready reports whether the server can take traffic (database and Redis reachable).
 	Ready func(context.Context) error
+	// Now is the clock (security.txt's Expires).
+	Now func() time.Time
+	// TLS says the API is served over TLS (HSTS).
+	TLS bool
+	// CORSOrigins are the exact origins allowed cross-origin calls; none denies CORS.
+	CORSOrigins []string
+	// SecurityContact and SecurityPolicy fill security.txt; no contact, no file.
+	SecurityContact, SecurityPolicy string
+	// Edge admits or refuses client addresses; nil admits every address.
+	Edge *edge.Guard
+	// Trap blocks clients that fetch the bot trap; nil turns the trap off.
+	Trap *edge.Trap
 }
 
 // API is the HTTP handler of the public listener.
@@ -82,6 +97,9 @@ func (a *API) routes() []route {
 		r("GET /healthz", access.Public, a.healthz),
 		r("GET /readyz", access.Public, a.readyz),
 		r("GET /api/v1/openapi.json", access.Public, a.openapi),
+		r("GET /.well-known/security.txt", access.Public, a.securityTxt),
+		r("GET /robots.txt", access.Public, a.robotsTxt),
+		r("GET "+edge.TrapPath, access.Public, a.botTrap),
 
 		r("POST /api/v1/auth/register", access.Public, a.register),
 		r("POST /api/v1/auth/login", access.Public, a.login),
@@ -145,11 +163,17 @@ func Routes() []Route {
 // New returns the handler of the public listener.
 func New(d Deps) http.Handler {
 	a := &API{Deps: d, cop: http.NewCrossOriginProtection()}
+	for _, o := range d.CORSOrigins {
+		// Validated by config as exact origins; a browser on one may write with the cookie.
+		if err := a.cop.AddTrustedOrigin(o); err != nil {
+			panic(fmt.Sprintf("httpapi: CORS origin %q: %v", o, err))
+		}
+	}
 	mux := http.NewServeMux()
 	for _, rt := range a.routes() {
 		mux.Handle(rt.Pattern, a.guard(rt))
 	}
-	return observe(routeMux(mux), d.Log, d.Metrics)
+	return observe(a.ipGuard(cors(routeMux(mux), d.CORSOrigins)), d.Log, d.Metrics, d.TLS)
 }
 
 // guard authenticates the caller of a non-public route, refuses one without the

@@ -5,7 +5,10 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/edge"
+	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/identity"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
 
 // userJSON is the API's User.
@@ -26,12 +29,28 @@ type registerRequest struct {
 	Email    string `json:"email"`
 	Password string `json:"password"`
 	Name     string `json:"name"`
+	// Website is the honeypot: a field people never see and so leave empty.
+	Website string `json:"website"`
 }
 
 func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 	var req registerRequest
 	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
 		return err
+	}
+	if edge.Honeypot(req.Website) {
+		// Rejected silently: a bot that sees a success has no reason to adapt.
+		// Nothing is created or audited; the log keeps the address. The decoy
+		// hash keeps the answer as slow as a real registration's.
+		if err := a.Identity.Decoy(r.Context(), req.Password); err != nil {
+			return err
+		}
+		a.Log.InfoContext(r.Context(), "registration honeypot filled", "request_id", reqinfo.From(r.Context()).RequestID,
+			"ip", reqinfo.From(r.Context()).IP)
+		writeJSON(w, http.StatusCreated, map[string]userJSON{"user": {ID: id.New(id.User),
+			Email: identity.NormalizeEmail(req.Email), Name: req.Name,
+			Roles: []access.Role{access.Customer}, CreatedAt: a.Now().UTC()}})
+		return nil
 	}
 	u, err := a.Identity.Register(r.Context(), req.Email, req.Password, req.Name)
 	if err != nil {

@@ -77,7 +77,7 @@ func clientIP(r *http.Request) string {
 // observe is the outermost layer: it gives the request its id and the context
 // its reqinfo, sets the headers every response carries, recovers panics into a
 // bare 500, and logs and counts the request.
-func observe(next http.Handler, log *slog.Logger, m *Metrics) http.Handler {
+func observe(next http.Handler, log *slog.Logger, m *Metrics, tls bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		info := reqinfo.Info{RequestID: newRequestID(), IP: clientIP(r), UserAgent: r.UserAgent()}
@@ -88,6 +88,7 @@ func observe(next http.Handler, log *slog.Logger, m *Metrics) http.Handler {
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
 		h.Set("Referrer-Policy", "no-referrer")
+		setEdgeHeaders(h, tls)
 		// API answers hold personal data or stock that changes by the second; no
 		// shared or browser cache may keep them.
 		h.Set("Cache-Control", "no-store")

@@ -38,6 +38,14 @@ paths={
  "/healthz":{"get":op("healthz","Liveness: the process answers","public",{"200":js(ref("Health"))})},
  "/readyz":{"get":op("readyz","Readiness: the database (and Redis, when configured) answer","public",{"200":js(ref("Health")),"503":resp("NotReady")})},
  "/api/v1/openapi.json":{"get":op("openapi","This document","public",{"200":js({"type":"object"})})},
+ "/robots.txt":{"get":op("robotsTxt","robots.txt: crawlers keep out of the API and the bot trap","public",
+    {"200":{"description":"Disallows the bot trap path and /api/","content":{"text/plain":{"schema":{"type":"string"}}}}})},
+ "/api/v1/private/export":{"get":op("botTrap","The bot trap: never call this","public",
+    {"404":resp("NotFound")},
+    desc="Disallowed in robots.txt and linked only invisibly from storefronts. Fetching it blocks the client's address for the setting bot-block (every later request: 403 `request_blocked`) and is audited as `edge.bot_trap`.")},
+ "/.well-known/security.txt":{"get":op("securityTxt","RFC 9116 security.txt: where to report vulnerabilities","public",
+    {"200":{"description":"Contact, Expires (one year ahead), Policy when configured","content":{"text/plain":{"schema":{"type":"string"}}}},"404":resp("NotFound")},
+    desc="From the settings security-contact and security-policy; 404 when no contact is set.")},
  "/api/v1/auth/register":{"post":op("register","Create a customer account","public",
     {"201":js({"type":"object","required":["user"],"additionalProperties":False,"properties":{"user":ref("User")}},"Created"),"409":resp("Conflict")},
     "RegisterRequest",desc="A weak password answers 422 `weak_password`; an email that has an account answers 409 `email_taken`.")},
@@ -155,7 +163,8 @@ schemas={
  "RegisterRequest":{"type":"object","required":["email","password","name"],"additionalProperties":False,"properties":{
    "email":{"type":"string","format":"email","maxLength":254},
    "password":{"type":"string","minLength":12,"maxLength":256,"description":"12 to 256 characters, not a commonly used password; no composition rules."},
-   "name":text(1,100,"No control characters.")}},
+   "name":text(1,100,"No control characters."),
+   "website":{"type":"string","maxLength":0,"description":"Honeypot: a form field people never see; leave it out or empty. A registration that fills it answers like a success and creates nothing."}}},
  "LoginRequest":{"type":"object","required":["email","password"],"additionalProperties":False,"properties":{
    "email":{"type":"string"},"password":{"type":"string"},"otp":{"type":"string","description":"For an account with TOTP on: six digits or a recovery code. Missing: 401 `mfa_required`; wrong or used: 401 `invalid_otp`."}}},
  "CreateProductRequest":{"type":"object","required":["sku","name","price","stock"],"additionalProperties":False,"properties":{

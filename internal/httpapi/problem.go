@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
@@ -42,7 +43,7 @@ func statusOf(code string) int {
 		return http.StatusUnprocessableEntity
 	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials, identity.CodeMFARequired, identity.CodeInvalidOTP, access.CodeReauthenticationNeeded, "passkey_failed", "oidc_failed":
 		return http.StatusUnauthorized
-	case apperr.CodeForbidden, apperr.CodeCrossOrigin, access.CodeMFAEnrollmentRequired:
+	case apperr.CodeForbidden, apperr.CodeCrossOrigin, access.CodeMFAEnrollmentRequired, edge.CodeRequestBlocked:
 		return http.StatusForbidden
 	case apperr.CodeNotFound:
 		return http.StatusNotFound

@@ -271,6 +271,16 @@ func validEmail(email string) bool {
 	return err == nil && a.Address == email && a.Name == "" && strings.Contains(email[strings.LastIndexByte(email, '@'):], ".")
 }
 
+// Decoy spends what hashing a registration's password costs and creates
+// nothing, so a silently refused registration (the bot honeypot) takes as long
+// as a real one. It returns the hasher's error (a cancelled context).
+func (s *Service) Decoy(ctx context.Context, pw string) error {
+	if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
+		return fmt.Errorf("decoy registration: %w", err)
+	}
+	return nil
+}
+
 // Register creates a customer account.
 func (s *Service) Register(ctx context.Context, email, pw, name string) (User, error) {
 	return s.createUser(ctx, email, pw, name, []access.Role{access.Customer}, audit.ActionRegister)

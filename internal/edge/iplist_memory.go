@@ -1,0 +1,46 @@
+package edge
+
+import (
+	"context"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Memory keeps dynamic blocks in this process only.
+type Memory struct {
+	mu     sync.Mutex
+	now    func() time.Time
+	blocks map[netip.Addr]time.Time
+}
+
+var _ Blocks = (*Memory)(nil)
+
+// NewMemory returns an empty in-memory block list on the clock now.
+func NewMemory(now func() time.Time) *Memory {
+	return &Memory{now: now, blocks: map[netip.Addr]time.Time{}}
+}
+
+// Block refuses a until until. It never fails.
+func (m *Memory) Block(_ context.Context, a netip.Addr, until time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := m.now()
+	// Forget expired blocks as we go, so a scan cannot grow the map forever.
+	for k, t := range m.blocks {
+		if !t.After(now) {
+			delete(m.blocks, k)
+		}
+	}
+	if until.After(m.blocks[a]) {
+		m.blocks[a] = until
+	}
+	return nil
+}
+
+// Blocked reports whether a is blocked now. It never fails.
+func (m *Memory) Blocked(_ context.Context, a netip.Addr) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.blocks[a].After(m.now()), nil
+}
