@@ -26,6 +26,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/httpapi"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
@@ -225,10 +226,26 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		subjectKeys{db: db, aead: piiKeys})
 	a.Rekey = rekey.NewJob(db, reencrypters, rekey.Settings{Batch: cfg.ReencryptBatch, Pause: cfg.ReencryptPause, Every: reencryptEvery, Grace: 2 * keys.CheckInterval}, now, log)
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Rate limits live in memory, or in Redis so that every instance shares
+	// one budget per client and account.
+	var limiter *edge.Limiter
+	if cfg.RateLimits {
+		var budgets edge.Store = edge.NewMemory(edge.MemoryCapacity)
+		if a.redis != nil {
+			budgets = edge.NewRedis(a.redis, cfg.RedisKeyPrefix+"ratelimit:")
+		}
+		limiter = edge.NewLimiter(budgets, now)
+	}
+	proxies, err := edge.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("trusted-proxies: %w", err)
+	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, Ready: a.ready,
+		RateLimiter: limiter, RateLimits: cfg.RateLimit, TrustedProxies: proxies,
 	})
 	return a, nil
 }
@@ -393,6 +410,10 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	if !config.IsLoopback(ls.API.Addr().String()) && !a.cfg.TLS() {
 		a.log.Warn("serving plain HTTP on a non-loopback address: credentials and personal data cross the network unencrypted",
 			"listen", ls.API.Addr().String(), "setting", "insecure-http")
+	}
+	if !a.cfg.RateLimits {
+		a.log.Warn("rate limits are off: nothing slows password guessing, card testing or scraping",
+			"setting", "rate-limits")
 	}
 	api := &http.Server{
 		Handler:           a.handler,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -25,6 +26,10 @@ const (
 	Reads Class = "reads"
 	// Writes: everything else.
 	Writes Class = "writes"
+	// Unlimited: health and readiness probes, which load balancers and
+	// orchestrators call often from few addresses; a refused probe would take
+	// a healthy instance out of service.
+	Unlimited Class = ""
 )
 
 // Classes lists every class, in the order of the documentation.
@@ -47,6 +52,8 @@ var authRoutes = map[string]bool{
 func ClassOf(pattern string) Class {
 	method, path, _ := strings.Cut(pattern, " ")
 	switch {
+	case pattern == "GET /healthz" || pattern == "GET /readyz":
+		return Unlimited
 	case authRoutes[pattern]:
 		return Auth
 	case pattern == "POST /api/v1/checkout":
@@ -153,4 +160,46 @@ func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) (Decision, e
 		return Decision{Allowed: false, Reset: ahead, RetryAfter: max(ahead+interval-tolerance, time.Nanosecond)}, nil
 	}
 	return Decision{Allowed: true, Remaining: int((tolerance - ahead) / interval), Reset: ahead}, nil
+}
+
+// Limits holds each class's limit. It is a comparable value, like the rest of
+// the configuration.
+type Limits struct {
+	Auth, Checkout, Admin, Reads, Writes Limit
+}
+
+// Of returns class's limit, for reading or setting.
+func (l *Limits) Of(class Class) *Limit {
+	switch class {
+	case Auth:
+		return &l.Auth
+	case Checkout:
+		return &l.Checkout
+	case Admin:
+		return &l.Admin
+	case Reads:
+		return &l.Reads
+	default:
+		return &l.Writes
+	}
+}
+
+// PerAccount reports whether class is limited per account as well as per
+// client address: checkout and admin, where one account behind many addresses
+// could otherwise multiply its budget.
+func PerAccount(class Class) bool { return class == Checkout || class == Admin }
+
+// AddressKey is the rate-limit key of a client address: the address itself for
+// IPv4, its /64 for IPv6, since one customer line gets a whole /64 and could
+// otherwise take a fresh budget from each of its addresses.
+func AddressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		return netip.PrefixFrom(a.WithZone(""), 64).Masked().String()
+	}
+	return a.String()
 }

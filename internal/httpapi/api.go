@@ -11,6 +11,7 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
@@ -18,6 +19,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
@@ -54,6 +56,11 @@ type Deps struct {
 	MaxBodyBytes int64
 	// Ready reports whether the server can take traffic (database and Redis reachable).
 	Ready func(context.Context) error
+	// RateLimiter decides the rate limits of RateLimits; nil turns them off.
+	RateLimiter *edge.Limiter
+	RateLimits  edge.Limits
+	// TrustedProxies are the peers whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
 }
 
 // API is the HTTP handler of the public listener.
@@ -149,16 +156,27 @@ func New(d Deps) http.Handler {
 	for _, rt := range a.routes() {
 		mux.Handle(rt.Pattern, a.guard(rt))
 	}
-	return observe(routeMux(mux), d.Log, d.Metrics)
+	return observe(routeMux(mux), d.Log, d.Metrics, d.TrustedProxies)
 }
 
-// guard authenticates the caller of a non-public route, refuses one without the
-// route's permission (deny by default), refuses cross-origin browser writes, and
-// turns the handler's error into problem+json.
+// guard applies the route class's rate limit to the client address,
+// authenticates the caller of a non-public route, refuses one without the
+// route's permission (deny by default), refuses cross-origin browser writes,
+// applies the per-account rate limit, and turns the handler's error into
+// problem+json.
 func (a *API) guard(rt route) http.Handler {
+	class := edge.ClassOf(rt.Pattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := a.limitAddress(w, r, class); err != nil {
+			writeError(w, r, a.Log, err)
+			return
+		}
 		r, err := a.authorize(w, r, rt.Permission)
 		if err != nil {
+			writeError(w, r, a.Log, err)
+			return
+		}
+		if err := a.limitAccount(w, r, class); err != nil {
 			writeError(w, r, a.Log, err)
 			return
 		}
