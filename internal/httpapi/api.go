@@ -156,7 +156,7 @@ func New(d Deps) http.Handler {
 	for _, rt := range a.routes() {
 		mux.Handle(rt.Pattern, a.guard(rt))
 	}
-	return observe(routeMux(mux), d.Log, d.Metrics, d.TrustedProxies)
+	return observe(a.routeMux(mux), d.Log, d.Metrics, d.TrustedProxies)
 }
 
 // guard applies the route class's rate limit to the client address,
