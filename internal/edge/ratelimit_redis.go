@@ -22,9 +22,8 @@ var _ Store = (*Redis)(nil)
 func NewRedis(c *redis.Client, prefix string) *Redis { return &Redis{c: c, prefix: prefix} }
 
 // gcra decides one request in one atomic script. Times are microseconds since
-// the epoch, exact in Lua's doubles and
-// passed as whole numbers (tostring would round them to 14 digits). ARGV: now,
-// interval, tolerance.
+// the epoch: exact in Lua's doubles, and written back with %.0f because
+// tostring would round them to 14 digits. ARGV: now, interval, tolerance.
 var gcra = redis.NewScript(`
 local now = tonumber(ARGV[1])
 local interval = tonumber(ARGV[2])
