@@ -235,6 +235,21 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	a.Edge = guard
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Rate limits live in memory, or in Redis so that every instance shares
+	// one budget per client and account.
+	var limiter *edge.Limiter
+	if cfg.RateLimits {
+		var budgets edge.Store = edge.NewMemory(edge.MemoryCapacity)
+		if a.redis != nil {
+			budgets = edge.NewRedis(a.redis, cfg.RedisKeyPrefix+"ratelimit:")
+		}
+		limiter = edge.NewLimiter(budgets, now)
+	}
+	proxies, err := edge.ParseTrustedProxies(cfg.TrustedProxies)
+	if err != nil {
+		a.Close()
+		return nil, fmt.Errorf("trusted-proxies: %w", err)
+	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
@@ -242,6 +257,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		Now: now, TLS: cfg.TLS(), CORSOrigins: cfg.Origins(),
 		SecurityContact: cfg.SecurityContact, SecurityPolicy: cfg.SecurityPolicy,
 		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail),
+		RateLimiter: limiter, RateLimits: cfg.RateLimit, TrustedProxies: proxies,
 	})
 	return a, nil
 }
@@ -259,9 +275,9 @@ func (a *App) edgeGuard(cfg config.Config, now func() time.Time) (*edge.Guard, e
 			return nil, fmt.Errorf("%s: %w", x.name, err)
 		}
 	}
-	var blocks edge.Blocks = edge.NewMemory(now)
+	var blocks edge.Blocks = edge.NewMemoryBlocks(now)
 	if a.redis != nil {
-		blocks = edge.NewRedis(a.redis, cfg.RedisKeyPrefix+"edge:block:", now)
+		blocks = edge.NewRedisBlocks(a.redis, cfg.RedisKeyPrefix+"edge:block:", now)
 	}
 	return edge.NewGuard(l, blocks, now), nil
 }
@@ -426,6 +442,10 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	if !config.IsLoopback(ls.API.Addr().String()) && !a.cfg.TLS() {
 		a.log.Warn("serving plain HTTP on a non-loopback address: credentials and personal data cross the network unencrypted",
 			"listen", ls.API.Addr().String(), "setting", "insecure-http")
+	}
+	if !a.cfg.RateLimits {
+		a.log.Warn("rate limits are off: nothing slows password guessing, card testing or scraping",
+			"setting", "rate-limits")
 	}
 	api := &http.Server{
 		Handler:           a.handler,

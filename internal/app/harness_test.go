@@ -17,6 +17,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/app"
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 	"github.com/bulwark-shop/bulwark/internal/vaultapi"
@@ -85,8 +86,14 @@ func testConfig(db testenv.Database) config.Config {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.MetricsListen = "127.0.0.1:0"
 	cfg.LogLevel = "debug"
+	// The suite makes hundreds of requests from 127.0.0.1 (role matrix, 50
+	// concurrent checkouts); the real defaults are tested in ratelimit_test.go.
+	cfg.RateLimit = edge.Limits{Auth: roomy, Checkout: roomy, Admin: roomy, Reads: roomy, Writes: roomy}
 	return cfg
 }
+
+// roomy is a rate limit the suite never reaches: limits stay on, out of the way.
+var roomy = edge.Limit{Count: 100_000, Period: time.Minute, Burst: 100_000}
 
 // startServer builds and serves a Bulwark through app.New, Listen and Serve, the
 // path `bulwark serve` takes after reading its settings.

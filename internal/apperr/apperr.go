@@ -33,6 +33,7 @@ const (
 	CodeStaffAccount         = "staff_account"
 	CodeNotReady             = "not_ready"
 	CodeTooManyAttempts      = "too_many_attempts"
+	CodeRateLimited          = "rate_limited"
 	CodeInternal             = "internal_error"
 )
 

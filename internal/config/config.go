@@ -64,6 +64,13 @@ func Settings() []Setting {
 		{Name: "vault-socket-uid", Usage: "`bulwark vault serve`: the only user id allowed to connect to vault-socket (default: the vault's own)"},
 		{Name: "redis-url", Secret: true, URL: true, Usage: "redis:// URL of a Redis server shared by instances (login throttling and lockout); checked by /readyz"},
 		{Name: "redis-key-prefix", Default: "bulwark:", Usage: "prefix of every Redis key, so shops or test runs can share one server"},
+		{Name: "trusted-proxies", Usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (the client is the right-most address not in them); empty: the direct peer is the client"},
+		{Name: "rate-limits", Default: "on", Usage: "on or off; off turns every rate limit off (logged as unsafe at every start)"},
+		{Name: "rate-limit-auth", Default: "20/1m:10", Usage: "per client address on login, register, password reset and passkey and OIDC sign-in: COUNT/PERIOD:BURST (GCRA)"},
+		{Name: "rate-limit-checkout", Default: "30/1m:10", Usage: "on POST /api/v1/checkout, per client address and per account"},
+		{Name: "rate-limit-admin", Default: "300/1m:60", Usage: "on /api/v1/admin/ routes, per client address and per account"},
+		{Name: "rate-limit-reads", Default: "600/1m:100", Usage: "per client address on every other GET"},
+		{Name: "rate-limit-writes", Default: "120/1m:30", Usage: "per client address on every other request"},
 		{Name: "public-url", Default: "http://localhost:8080", Usage: "the storefront's address: links in mail, and the passkey relying party (its host must be a domain name, not an IP address)"},
 		{Name: "mail-from", Default: "Bulwark <no-reply@localhost>", Usage: "sender of the shop's mail; without SMTP, mail is written to data-dir/outbox"},
 		{Name: "smtp-url", Secret: true, URL: true, Usage: "smtp://user:password@host:port of the mail server (STARTTLS required); empty writes mail to data-dir/outbox"},
@@ -162,6 +169,13 @@ type Config struct {
 	IPDeny, IPAllow, AdminIPAllow string
 	// BotBlock is how long the bot trap blocks a client.
 	BotBlock time.Duration
+	// TrustedProxies are the comma-separated CIDRs of the peers whose
+	// X-Forwarded-For names the client (validated; edge.ParseTrustedProxies).
+	TrustedProxies string
+	// RateLimits is false when rate-limits=off.
+	RateLimits bool
+	// RateLimit is each route class's limit.
+	RateLimit edge.Limits
 }
 
 // TLS reports whether the API serves TLS.
@@ -428,6 +442,23 @@ func parse(v map[string]string) (Config, error) {
 		errs = append(errs, errors.New("reencrypt-batch: want a number of rows from 1 to 10000"))
 	}
 	c.ReencryptBatch = batch
+	c.TrustedProxies = v["trusted-proxies"]
+	if _, err := edge.ParseTrustedProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, fmt.Errorf("trusted-proxies: want comma-separated CIDRs such as 10.0.0.0/8: %w", err))
+	}
+	switch v["rate-limits"] {
+	case "on":
+		c.RateLimits = true
+	case "off":
+	default:
+		errs = append(errs, errors.New("rate-limits: want on or off"))
+	}
+	for _, class := range edge.Classes() {
+		name := "rate-limit-" + string(class)
+		if *c.RateLimit.Of(class), err = edge.ParseLimit(v[name]); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", name, err))
+		}
+	}
 	if !currencyShape.MatchString(c.Currency) {
 		errs = append(errs, errors.New("currency: want an ISO 4217 code such as EUR"))
 	}

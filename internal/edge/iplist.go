@@ -1,8 +1,3 @@
-// Package edge owns what Bulwark decides about a request before any service sees
-// it: which client addresses may reach the API at all (static allow and deny
-// lists by CIDR, an allow list for admin routes, and expiring dynamic blocks
-// shared through Redis by every instance) and the traps that recognise bots.
-// It knows addresses and time, not HTTP: the middleware lives in httpapi.
 package edge
 
 import (

@@ -7,22 +7,22 @@ import (
 	"time"
 )
 
-// Memory keeps dynamic blocks in this process only.
-type Memory struct {
+// MemoryBlocks keeps dynamic blocks in this process only.
+type MemoryBlocks struct {
 	mu     sync.Mutex
 	now    func() time.Time
 	blocks map[netip.Addr]time.Time
 }
 
-var _ Blocks = (*Memory)(nil)
+var _ Blocks = (*MemoryBlocks)(nil)
 
-// NewMemory returns an empty in-memory block list on the clock now.
-func NewMemory(now func() time.Time) *Memory {
-	return &Memory{now: now, blocks: map[netip.Addr]time.Time{}}
+// NewMemoryBlocks returns an empty in-memory block list on the clock now.
+func NewMemoryBlocks(now func() time.Time) *MemoryBlocks {
+	return &MemoryBlocks{now: now, blocks: map[netip.Addr]time.Time{}}
 }
 
 // Block refuses a until until. It never fails.
-func (m *Memory) Block(_ context.Context, a netip.Addr, until time.Time) error {
+func (m *MemoryBlocks) Block(_ context.Context, a netip.Addr, until time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := m.now()
@@ -39,7 +39,7 @@ func (m *Memory) Block(_ context.Context, a netip.Addr, until time.Time) error {
 }
 
 // Blocked reports whether a is blocked now. It never fails.
-func (m *Memory) Blocked(_ context.Context, a netip.Addr) (bool, error) {
+func (m *MemoryBlocks) Blocked(_ context.Context, a netip.Addr) (bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.blocks[a].After(m.now()), nil

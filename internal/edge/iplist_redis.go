@@ -10,20 +10,20 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis keeps dynamic blocks in Redis, shared by every instance on the server.
+// RedisBlocks keeps dynamic blocks in Redis, shared by every instance on the server.
 // The key holds the block's end (Unix milliseconds on the shop's clock) and
 // expires a little after it, so the shop's clock decides and Redis cleans up.
-type Redis struct {
+type RedisBlocks struct {
 	c      *redis.Client
 	prefix string
 	now    func() time.Time
 }
 
-var _ Blocks = (*Redis)(nil)
+var _ Blocks = (*RedisBlocks)(nil)
 
-// NewRedis returns a block list on c with keys under prefix.
-func NewRedis(c *redis.Client, prefix string, now func() time.Time) *Redis {
-	return &Redis{c: c, prefix: prefix, now: now}
+// NewRedisBlocks returns a block list on c with keys under prefix.
+func NewRedisBlocks(c *redis.Client, prefix string, now func() time.Time) *RedisBlocks {
+	return &RedisBlocks{c: c, prefix: prefix, now: now}
 }
 
 // extend sets the key to ARGV[1] unless it already holds a later end.
@@ -34,7 +34,7 @@ if untilms > cur then redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2]) end
 return 1`)
 
 // Block refuses a until until; it returns Redis's error.
-func (r *Redis) Block(ctx context.Context, a netip.Addr, until time.Time) error {
+func (r *RedisBlocks) Block(ctx context.Context, a netip.Addr, until time.Time) error {
 	ttl := until.Sub(r.now()) + time.Minute
 	if ttl <= time.Minute {
 		return nil
@@ -43,7 +43,7 @@ func (r *Redis) Block(ctx context.Context, a netip.Addr, until time.Time) error 
 }
 
 // Blocked reports whether a is blocked now; it returns Redis's error.
-func (r *Redis) Blocked(ctx context.Context, a netip.Addr) (bool, error) {
+func (r *RedisBlocks) Blocked(ctx context.Context, a netip.Addr) (bool, error) {
 	v, err := r.c.Get(ctx, r.prefix+a.String()).Result()
 	if errors.Is(err, redis.Nil) {
 		return false, nil

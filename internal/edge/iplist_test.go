@@ -70,7 +70,7 @@ func TestGuard(t *testing.T) {
 		}
 		return ps
 	}
-	g := edge.NewGuard(edge.Lists{Deny: mustParse("10.9.0.0/16"), AdminAllow: mustParse("10.0.0.1")}, edge.NewMemory(clock), clock)
+	g := edge.NewGuard(edge.Lists{Deny: mustParse("10.9.0.0/16"), AdminAllow: mustParse("10.0.0.1")}, edge.NewMemoryBlocks(clock), clock)
 	ctx := context.Background()
 	cases := []struct {
 		name  string

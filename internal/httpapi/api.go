@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -69,6 +70,11 @@ type Deps struct {
 	Edge *edge.Guard
 	// Trap blocks clients that fetch the bot trap; nil turns the trap off.
 	Trap *edge.Trap
+	// RateLimiter decides the rate limits of RateLimits; nil turns them off.
+	RateLimiter *edge.Limiter
+	RateLimits  edge.Limits
+	// TrustedProxies are the peers whose X-Forwarded-For names the client.
+	TrustedProxies []netip.Prefix
 }
 
 // API is the HTTP handler of the public listener.
@@ -173,16 +179,27 @@ func New(d Deps) http.Handler {
 	for _, rt := range a.routes() {
 		mux.Handle(rt.Pattern, a.guard(rt))
 	}
-	return observe(a.ipGuard(cors(routeMux(mux), d.CORSOrigins)), d.Log, d.Metrics, d.TLS)
+	return observe(a.ipGuard(cors(a.routeMux(mux), d.CORSOrigins)), d.Log, d.Metrics, d.TLS, d.TrustedProxies)
 }
 
-// guard authenticates the caller of a non-public route, refuses one without the
-// route's permission (deny by default), refuses cross-origin browser writes, and
-// turns the handler's error into problem+json.
+// guard applies the route class's rate limit to the client address,
+// authenticates the caller of a non-public route, refuses one without the
+// route's permission (deny by default), refuses cross-origin browser writes,
+// applies the per-account rate limit, and turns the handler's error into
+// problem+json.
 func (a *API) guard(rt route) http.Handler {
+	class := edge.ClassOf(rt.Pattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := a.limitAddress(w, r, class); err != nil {
+			writeError(w, r, a.Log, err)
+			return
+		}
 		r, err := a.authorize(w, r, rt.Permission)
 		if err != nil {
+			writeError(w, r, a.Log, err)
+			return
+		}
+		if err := a.limitAccount(w, r, class); err != nil {
 			writeError(w, r, a.Log, err)
 			return
 		}

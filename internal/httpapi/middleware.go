@@ -3,13 +3,14 @@ package httpapi
 import (
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
 	"strconv"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,6 +20,7 @@ import (
 type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	limited  *prometheus.CounterVec
 }
 
 // NewMetrics registers the API's collectors on reg.
@@ -31,8 +33,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "bulwark_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
+		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_rate_limited_total", Help: "Requests refused by a rate limit, by route class and key (address or account).",
+		}, []string{"class", "scope"}),
 	}
-	reg.MustRegister(m.requests, m.duration)
+	reg.MustRegister(m.requests, m.duration, m.limited)
 	return m
 }
 
@@ -64,23 +69,21 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // would take for a card number.
 func newRequestID() string { return id.New(id.Request) }
 
-// clientIP is the direct peer's address. Forwarded headers are not trusted here;
-// trusted proxies come with the edge layer.
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+// clientIP is the client's address: the direct peer's, or when the peer is one
+// of the trusted proxies, the right-most address of X-Forwarded-For that is not
+// (edge.ClientIP). A client that is not behind a trusted proxy gains nothing by
+// sending the header.
+func clientIP(r *http.Request, trusted []netip.Prefix) string {
+	return edge.ClientIP(r.RemoteAddr, r.Header.Values("X-Forwarded-For"), trusted)
 }
 
 // observe is the outermost layer: it gives the request its id and the context
 // its reqinfo, sets the headers every response carries, recovers panics into a
 // bare 500, and logs and counts the request.
-func observe(next http.Handler, log *slog.Logger, m *Metrics, tls bool) http.Handler {
+func observe(next http.Handler, log *slog.Logger, m *Metrics, tls bool, trusted []netip.Prefix) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		info := reqinfo.Info{RequestID: newRequestID(), IP: clientIP(r), UserAgent: r.UserAgent()}
+		info := reqinfo.Info{RequestID: newRequestID(), IP: clientIP(r, trusted), UserAgent: r.UserAgent()}
 		r = r.WithContext(reqinfo.With(r.Context(), info))
 		h := w.Header()
 		h.Set("X-Request-Id", info.RequestID)
@@ -129,10 +132,15 @@ func observe(next http.Handler, log *slog.Logger, m *Metrics, tls bool) http.Han
 var errPanic = errors.New("handler panicked")
 
 // routeMux answers unknown paths and wrong methods with problem+json instead of
-// ServeMux's plain-text pages.
-func routeMux(mux *http.ServeMux) http.Handler {
+// ServeMux's plain-text pages. They are rate limited per address like the
+// routes their method and path would belong to, so probing for paths is too.
+func (a *API) routeMux(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h, pattern := mux.Handler(r); pattern == "" {
+			if err := a.limitAddress(w, r, edge.ClassOf(r.Method+" "+r.URL.Path)); err != nil {
+				writeError(w, r, a.Log, err)
+				return
+			}
 			rec := &headerOnlyWriter{header: http.Header{}}
 			h.ServeHTTP(rec, r)
 			if allow := rec.header.Get("Allow"); rec.status == http.StatusMethodNotAllowed {

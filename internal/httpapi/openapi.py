@@ -26,6 +26,7 @@ def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     if perm!="public": o["responses"]["401"]=resp("Unauthorized")
     if perm not in ("public","authenticated"): o["responses"]["403"]=resp("Forbidden")
     elif request: o["responses"]["403"]=resp("Forbidden")
+    if opid not in ("healthz","readyz"): o["responses"]["429"]=resp("TooManyRequests")  # probes are never rate limited
     o["responses"].update(responses)
     o["responses"]["500"]=resp("Internal")
     o["responses"]=dict(sorted(o["responses"].items()))
@@ -252,6 +253,10 @@ responses={
  "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password","idempotency_key_reused","cart_empty","oidc_email_unverified"]),
  "PaymentRequired":prob("The card was declined; the stock was released and no order was made.",["payment_declined"]),
  "NotReady":prob("A dependency does not answer.",["not_ready"]),
+ "TooManyRequests":dict(prob("A rate limit (per client address, per account for checkout and admin, per route class) or a login lockout refused the request; retry after Retry-After seconds.",["rate_limited","too_many_attempts"]),
+   headers={"Retry-After":{"description":"Whole seconds to wait, at least 1.","schema":{"type":"integer","minimum":1}},
+    "RateLimit-Policy":{"description":"draft-ietf-httpapi-ratelimit-headers-11: each limit that applied, as `\"auth\";q=20;w=60` (q requests per w seconds).","schema":{"type":"string"}},
+    "RateLimit":{"description":"draft-ietf-httpapi-ratelimit-headers-11: per limit, r requests remaining and t seconds until the quota is whole (on a refusal: until the next request may go), as `\"auth\";r=0;t=3`. Allowed answers of limited routes carry both headers too.","schema":{"type":"string"}}}),
  "Internal":prob("The server failed; the answer names only the request id.",["internal_error"]),
 }
 doc={"openapi":"3.1.0",

@@ -59,7 +59,7 @@ func statusOf(code string) int {
 		return http.StatusUnprocessableEntity
 	case apperr.CodeNotReady:
 		return http.StatusServiceUnavailable
-	case apperr.CodeTooManyAttempts:
+	case apperr.CodeTooManyAttempts, apperr.CodeRateLimited:
 		return http.StatusTooManyRequests
 	default:
 		return http.StatusInternalServerError

@@ -1,0 +1,74 @@
+package httpapi
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/edge"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
+)
+
+// The rate-limit headers follow draft-ietf-httpapi-ratelimit-headers-11: each
+// limit that applied is one item of RateLimit-Policy (q requests per w seconds)
+// and one of RateLimit (r remaining, t seconds until the quota is whole again,
+// or on a refusal until the next request may go).
+
+// limitAddress applies class's limit to the client address. It runs before
+// authentication, so a flood costs no session lookup.
+func (a *API) limitAddress(w http.ResponseWriter, r *http.Request, class edge.Class) error {
+	return a.limit(w, r, class, "address", edge.AddressKey(reqinfo.From(r.Context()).IP))
+}
+
+// limitAccount applies class's limit to the authenticated caller as well, for
+// the classes limited per account: one account behind many addresses gets no
+// more than one budget. An API key is its own account.
+func (a *API) limitAccount(w http.ResponseWriter, r *http.Request, class edge.Class) error {
+	p := access.PrincipalFrom(r.Context())
+	if p == nil || !edge.PerAccount(class) {
+		return nil
+	}
+	key := "user:" + p.UserID
+	if p.KeyID != "" {
+		key = "key:" + p.KeyID
+	}
+	return a.limit(w, r, class, "account", key)
+}
+
+func (a *API) limit(w http.ResponseWriter, r *http.Request, class edge.Class, scope, key string) error {
+	if a.RateLimiter == nil || class == edge.Unlimited {
+		return nil
+	}
+	lim := *a.RateLimits.Of(class)
+	d, err := a.RateLimiter.Allow(r.Context(), "rl:"+string(class)+":"+scope+":"+key, lim)
+	if err != nil {
+		// Fail open: a Redis outage must not take the shop down (readyz reports
+		// it). Login lockout, the limit that guards passwords, fails closed.
+		a.Log.ErrorContext(r.Context(), "rate limit unavailable; request let through",
+			"request_id", reqinfo.From(r.Context()).RequestID, "class", string(class), "err", err)
+		return nil
+	}
+	name := string(class)
+	if scope == "account" {
+		name += "-account"
+	}
+	h := w.Header()
+	h.Add("RateLimit-Policy", fmt.Sprintf("%q;q=%d;w=%d", name, lim.Count, seconds(lim.Period)))
+	if d.Allowed {
+		h.Add("RateLimit", fmt.Sprintf("%q;r=%d;t=%d", name, d.Remaining, seconds(d.Reset)))
+		return nil
+	}
+	wait := max(seconds(d.RetryAfter), 1)
+	h.Add("RateLimit", fmt.Sprintf("%q;r=0;t=%d", name, wait))
+	a.Metrics.limited.WithLabelValues(string(class), scope).Inc()
+	a.Log.WarnContext(r.Context(), "rate limited", "request_id", reqinfo.From(r.Context()).RequestID,
+		"class", string(class), "scope", scope, "ip", reqinfo.From(r.Context()).IP, "retry_after_s", wait)
+	return &apperr.Error{Code: apperr.CodeRateLimited, Message: "too many requests; retry after the time in Retry-After",
+		RetryAfter: time.Duration(wait) * time.Second}
+}
+
+// seconds rounds d up to whole seconds.
+func seconds(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
