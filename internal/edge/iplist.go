@@ -89,8 +89,9 @@ var ErrBlocked = errors.New("client address refused")
 
 // Admit returns nil when the client at addr (text form; "" or garbage is
 // refused whenever a list or block could apply) may make the request, ErrBlocked
-// when it may not, and another error when the dynamic blocks cannot be read —
-// the caller should then fail closed.
+// when it may not, and another error when the dynamic blocks cannot be read
+// (the static lists have been applied by then; the HTTP layer admits the
+// request and logs, as a Redis outage must not become a shop outage).
 func (g *Guard) Admit(ctx context.Context, addr string, admin bool) error {
 	a, err := netip.ParseAddr(addr)
 	if err != nil {

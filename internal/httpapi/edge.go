@@ -40,7 +40,12 @@ func (a *API) ipGuard(next http.Handler) http.Handler {
 			// one more line per refused request would let a blocked client flood the log.
 			writeProblem(w, r, errBlocked)
 		default:
-			writeError(w, r, a.Log, err)
+			// The dynamic blocks could not be read (Redis is down): the static
+			// lists were already applied, and refusing everyone would turn a
+			// Redis outage into a shop outage, so the request goes on, logged
+			// (rate limits decide the same way; /readyz reports Redis).
+			a.Log.ErrorContext(r.Context(), "edge: dynamic blocks unreadable; admitting", "request_id", reqinfo.From(r.Context()).RequestID, "err", err)
+			next.ServeHTTP(w, r)
 		}
 	})
 }
