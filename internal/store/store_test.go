@@ -15,9 +15,11 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/keys"
 	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/pii"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
+	"github.com/bulwark-shop/bulwark/internal/vault"
 )
 
 // mustOpen opens and migrates a fresh database.
@@ -128,6 +130,31 @@ func TestStore(t *testing.T) {
 				if u, err := db.UserByID(ctx, uid); err != nil || u.Name != "R" {
 					t.Fatalf("after rewrap, user = %+v, %v", u, err)
 				}
+			}
+		})
+
+		t.Run("erasure returns the vault tokens of every saved card, also one saved at the last moment", func(t *testing.T) {
+			u := identity.User{ID: id.New(id.User), Email: "erase-cards@example.com", Name: "E", PasswordHash: "h",
+				Roles: []access.Role{access.Customer}, CreatedAt: time.Now()}
+			if err := db.CreateUser(ctx, u, rec(audit.ActionRegister, u.ID)); err != nil {
+				t.Fatal(err)
+			}
+			// The privacy service lists the cards before the erasure; this one
+			// comes after that list, as a card saved while the erasure runs would.
+			m := payment.Method{ID: id.New(id.PaymentMethod), OwnerID: u.ID, Token: id.New(id.CardToken), Brand: vault.Visa,
+				Last4: "4242", ExpMonth: 12, ExpYear: 2031, CreatedAt: time.Now()}
+			if err := db.CreateMethod(ctx, m, 10, rec("payment_method.create", m.ID)); err != nil {
+				t.Fatal(err)
+			}
+			tokens, err := db.Erase(ctx, u.ID, rec("user.erase", u.ID))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(tokens) != 1 || tokens[0] != m.Token {
+				t.Fatalf("erasure returned tokens %v, want [%s]", tokens, m.Token)
+			}
+			if left, err := db.Methods(ctx, u.ID); err != nil || len(left) != 0 {
+				t.Fatalf("after erasure the account keeps %d saved cards (%v)", len(left), err)
 			}
 		})
 
