@@ -68,7 +68,7 @@ const (
 
 // DataKeysets are the data keysets `bulwark keys rotate` and `keys status`
 // know, and the only names they accept.
-var DataKeysets = []string{VaultKeyset, MFAKeyset, PIIKeyset}
+var DataKeysets = []string{VaultKeyset, MFAKeyset, PIIKeyset, IndexKeyset}
 
 // dataKeysetsOf lists the data keysets a shop with cfg keeps: all but the
 // vault's when the vault runs as a process of its own (its keyset is there).
@@ -166,7 +166,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		cards = vault.New(a.VaultDB, aead, a.Trail, now)
 		reencrypters = append(reencrypters, rekey.Rows{Name: VaultKeyset, AEAD: aead, List: a.VaultDB.CardCiphertexts, Swap: a.VaultDB.SwapCardCiphertexts})
 	}
-	piiKeys, err := a.usePersonalData(ctx)
+	piiKeys, indexKeys, err := a.usePersonalData(ctx)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -226,7 +226,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Orders = order.NewService(db, gateway, now)
 	reencrypters = append(reencrypters,
 		rekey.Rows{Name: MFAKeyset, AEAD: mfaKeys, List: db.TOTPCiphertexts, Swap: db.SwapTOTPCiphertexts},
-		subjectKeys{db: db, aead: piiKeys})
+		subjectKeys{db: db, aead: piiKeys},
+		emailIndexes{db: db, keys: indexKeys})
 	a.Rekey = rekey.NewJob(db, reencrypters, rekey.Settings{Batch: cfg.ReencryptBatch, Pause: cfg.ReencryptPause, Every: reencryptEvery, Grace: 2 * keys.CheckInterval}, now, log)
 	guard, err := a.edgeGuard(cfg, now)
 	if err != nil {
@@ -284,25 +285,25 @@ func (a *App) edgeGuard(cfg config.Config, now func() time.Time) (*edge.Guard, e
 
 // usePersonalData gives the shop database the cipher for personal data and
 // seals what an earlier version kept in the clear. It returns the pii keyset,
-// which wraps every person's data key.
-func (a *App) usePersonalData(ctx context.Context) (*keys.Live, error) {
+// which wraps every person's data key, and the blind-index keyset.
+func (a *App) usePersonalData(ctx context.Context) (*keys.Live, *keys.LivePRF, error) {
 	master, err := a.dataKeyset(ctx, PIIKeyset)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	index, err := a.indexKeyset(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	a.DB.UsePersonalData(pii.New(master, index))
 	users, orders, err := a.DB.SealLegacy(ctx, a.now())
 	if err != nil {
-		return nil, fmt.Errorf("seal personal data: %w", err)
+		return nil, nil, fmt.Errorf("seal personal data: %w", err)
 	}
 	if users+orders > 0 {
 		a.log.Info("sealed personal data kept in the clear by an earlier version", "accounts", users, "orders", orders)
 	}
-	return master, nil
+	return master, index, nil
 }
 
 // subjectKeys is the re-encryption of the pii keyset: every person's data key
@@ -320,6 +321,22 @@ func (s subjectKeys) Keyset() string  { return PIIKeyset }
 func (s subjectKeys) Primary() uint32 { return s.aead.Primary() }
 func (s subjectKeys) Reencrypt(ctx context.Context, after string, limit int) (string, bool, error) {
 	return s.db.RewrapSubjectKeys(ctx, after, limit)
+}
+
+// emailIndexes is the re-encryption of the blind-index keyset: every
+// account's email index computed again under its primary. Once a pass is
+// done, `keys retire --keyset index` takes the old key out of lookups.
+type emailIndexes struct {
+	db   *store.DB
+	keys *keys.LivePRF
+}
+
+var _ rekey.Reencrypter = emailIndexes{}
+
+func (e emailIndexes) Keyset() string  { return IndexKeyset }
+func (e emailIndexes) Primary() uint32 { return e.keys.Primary() }
+func (e emailIndexes) Reencrypt(ctx context.Context, after string, limit int) (string, bool, error) {
+	return e.db.RecomputeEmailIndexes(ctx, after, limit)
 }
 
 // Open opens the configured database without migrating it.

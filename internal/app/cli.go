@@ -347,8 +347,7 @@ func keysStatus(ctx context.Context, args []string, env Env) error {
 			return err
 		}
 		defer ring.Close()
-		// The blind-index keyset is shown but never rotated: see keys.Keyring.PRF.
-		_, sts, err := ring.Status(append(dataKeysetsOf(cfg), IndexKeyset)...)
+		_, sts, err := ring.Status(dataKeysetsOf(cfg)...)
 		if err != nil {
 			return err
 		}
@@ -374,10 +373,6 @@ func keysStatus(ctx context.Context, args []string, env Env) error {
 					role = "disabled"
 				}
 				fmt.Fprintf(env.Stdout, "    key %-10d %-22s %s\n", k.ID, role, age)
-			}
-			if st.Name == IndexKeyset {
-				fmt.Fprintln(env.Stdout, "    blind index: never rotated (a new key would orphan every index)")
-				continue
 			}
 			p, err := db.ReencryptionProgress(ctx, st.Name)
 			switch {

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tink-crypto/tink-go/v2/prf"
-
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/keys"
@@ -56,7 +54,7 @@ func (a *App) dataKeyset(ctx context.Context, name string) (*keys.Live, error) {
 
 // indexKeyset returns the blind-index keyset, recording in the trail its
 // creation when this call makes it.
-func (a *App) indexKeyset(ctx context.Context) (*prf.Set, error) {
+func (a *App) indexKeyset(ctx context.Context) (*keys.LivePRF, error) {
 	made := !a.keyring.Has(IndexKeyset)
 	set, err := a.keyring.PRF(IndexKeyset)
 	if err != nil {

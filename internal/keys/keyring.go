@@ -89,7 +89,7 @@ func (k *Keyring) AEAD(name string) (*Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newLive(k, name, h, info)
+	return newLive(k, name, aeadKeys, h, info)
 }
 
 // load reads the keyset called name and the file's identity, wrapping a

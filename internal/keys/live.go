@@ -11,6 +11,7 @@ import (
 
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/prf"
 	"github.com/tink-crypto/tink-go/v2/tink"
 )
 
@@ -26,6 +27,7 @@ const CheckInterval = 2 * time.Second
 type Live struct {
 	ring    *Keyring
 	name    string
+	kind    primitive
 	mu      sync.Mutex // serializes re-reads
 	state   atomic.Pointer[liveState]
 	checked atomic.Int64 // unix nanoseconds of the last look at the file
@@ -33,30 +35,44 @@ type Live struct {
 
 var _ tink.AEAD = (*Live)(nil)
 
+// primitive is what a keyset's keys are for.
+type primitive int
+
+const (
+	aeadKeys primitive = iota // data encryption (Live)
+	prfKeys                   // blind indexes (LivePRF)
+)
+
 type liveState struct {
-	aead    tink.AEAD
+	aead    tink.AEAD // of an aeadKeys keyset
+	prf     *prf.Set  // of a prfKeys keyset
 	primary uint32
 	ids     map[uint32]bool
 	file    os.FileInfo
 }
 
-func newLive(k *Keyring, name string, h *keyset.Handle, info os.FileInfo) (*Live, error) {
-	st, err := newLiveState(h, info)
+func newLive(k *Keyring, name string, kind primitive, h *keyset.Handle, info os.FileInfo) (*Live, error) {
+	st, err := newLiveState(kind, h, info)
 	if err != nil {
 		return nil, fmt.Errorf("%s keyset: %w", name, err)
 	}
-	l := &Live{ring: k, name: name}
+	l := &Live{ring: k, name: name, kind: kind}
 	l.state.Store(st)
 	l.checked.Store(time.Now().UnixNano())
 	return l, nil
 }
 
-func newLiveState(h *keyset.Handle, info os.FileInfo) (*liveState, error) {
-	a, err := aead.New(h)
+func newLiveState(kind primitive, h *keyset.Handle, info os.FileInfo) (*liveState, error) {
+	st := &liveState{primary: h.KeysetInfo().GetPrimaryKeyId(), ids: map[uint32]bool{}, file: info}
+	var err error
+	if kind == prfKeys {
+		st.prf, err = prf.NewPRFSet(h)
+	} else {
+		st.aead, err = aead.New(h)
+	}
 	if err != nil {
 		return nil, err
 	}
-	st := &liveState{aead: a, primary: h.KeysetInfo().GetPrimaryKeyId(), ids: map[uint32]bool{}, file: info}
 	for _, ki := range h.KeysetInfo().GetKeyInfo() {
 		st.ids[ki.GetKeyId()] = true
 	}
@@ -136,7 +152,7 @@ func (l *Live) refresh() (*liveState, error) {
 	if err != nil {
 		return st, err
 	}
-	fresh, err := newLiveState(h, info)
+	fresh, err := newLiveState(l.kind, h, info)
 	if err != nil {
 		return st, fmt.Errorf("%s keyset: %w", l.name, err)
 	}
@@ -149,3 +165,25 @@ func (l *Live) refresh() (*liveState, error) {
 func sameFile(a, b os.FileInfo) bool {
 	return os.SameFile(a, b) && a.ModTime().Equal(b.ModTime()) && a.Size() == b.Size()
 }
+
+// LivePRF is the blind-index keyset, following its file as Live does. A
+// rotation adds a new primary key while the indexes stored so far stay under
+// the old one until the re-encryption job recomputes them, so a lookup tries
+// the value's index under every enabled key (Set) and a new index is computed
+// under the primary.
+type LivePRF struct{ live *Live }
+
+// Name is the keyset's name.
+func (p *LivePRF) Name() string { return p.live.name }
+
+// Primary returns the id of the key new indexes are computed under.
+func (p *LivePRF) Primary() uint32 { return p.live.Primary() }
+
+// Set returns the keyset's enabled keys, as the file held them at the last
+// look (at most CheckInterval ago).
+func (p *LivePRF) Set() *prf.Set { return p.live.current().prf }
+
+// Refresh re-reads the keyset file now if it changed: a caller that must not
+// act on a keyset a rotation replaced a moment ago (a uniqueness check) calls
+// it first.
+func (p *LivePRF) Refresh() error { return p.live.Refresh() }

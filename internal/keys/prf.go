@@ -1,23 +1,36 @@
 package keys
 
 import (
-	"fmt"
-
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/prf"
+	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
 )
 
 // PRF returns the pseudorandom-function keyset called name (HMAC-SHA256),
-// creating it when there is none. It serves blind indexes, which must stay
-// stable: rotating it would orphan every index computed before, so it is not
-// among the keysets that rotation gives a new primary.
-func (k *Keyring) PRF(name string) (*prf.Set, error) {
-	h, _, err := k.load(name, prf.HMACSHA256PRFKeyTemplate())
+// creating it when there is none. It serves blind indexes. Like AEAD's, it is
+// live: a rotation gives it a new primary key without a restart (LivePRF).
+func (k *Keyring) PRF(name string) (*LivePRF, error) {
+	h, info, err := k.load(name, prf.HMACSHA256PRFKeyTemplate())
 	if err != nil {
 		return nil, err
 	}
-	s, err := prf.NewPRFSet(h)
+	l, err := newLive(k, name, prfKeys, h, info)
 	if err != nil {
-		return nil, fmt.Errorf("keyset %s: %w", name, err)
+		return nil, err
 	}
-	return s, nil
+	return &LivePRF{live: l}, nil
+}
+
+// templateOf is the template of a new key for h: one like its primary, so a
+// rotated blind-index keyset gets an HMAC key and a data keyset an AES-GCM one.
+func templateOf(h *keyset.Handle) *tinkpb.KeyTemplate {
+	hmac := prf.HMACSHA256PRFKeyTemplate()
+	info := h.KeysetInfo()
+	for _, ki := range info.GetKeyInfo() {
+		if ki.GetKeyId() == info.GetPrimaryKeyId() && ki.GetTypeUrl() == hmac.GetTypeUrl() {
+			return hmac
+		}
+	}
+	return aead.AES256GCMKeyTemplate()
 }

@@ -13,7 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
 )
@@ -29,8 +28,9 @@ type Rotation struct {
 	NewPrimary uint32
 }
 
-// Rotate adds a new AES-256-GCM key to the data keyset called name and makes it
-// the primary, replacing the file atomically. The old keys stay in the keyset,
+// Rotate adds a new key to the keyset called name, of the primary's type
+// (AES-256-GCM, or HMAC-SHA256 for a blind-index keyset), and makes it the
+// primary, replacing the file atomically. The old keys stay in the keyset,
 // so what they encrypted stays readable. A lock file serializes rotations of
 // one keyset (two at once would each write a keyset without the other's new
 // key). Running servers pick the new primary up by themselves (see Live).
@@ -50,7 +50,7 @@ func (k *Keyring) Rotate(name string) (Rotation, error) {
 	}
 	r := Rotation{Name: name, OldPrimary: h.KeysetInfo().GetPrimaryKeyId()}
 	m := keyset.NewManagerFromHandle(h)
-	if r.NewPrimary, err = m.Add(aead.AES256GCMKeyTemplate()); err != nil {
+	if r.NewPrimary, err = m.Add(templateOf(h)); err != nil {
 		return Rotation{}, fmt.Errorf("rotate %s: add key: %w", name, err)
 	}
 	if err := m.SetPrimary(r.NewPrimary); err != nil {

@@ -169,3 +169,55 @@ func TestLiveRefusesAKeysetInTheClear(t *testing.T) {
 		t.Fatalf("encrypts under %d, want the old primary %d", id, primary)
 	}
 }
+
+func TestRotateBlindIndexKeyset(t *testing.T) {
+	dir := t.TempDir()
+	server, _ := keys.OpenKeyring(dir, "")
+	live, err := server.PRF("index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := live.Primary()
+	before, err := live.Set().ComputePrimaryPRF([]byte("x"), 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := keys.OpenKeyring(dir, "")
+	r, err := admin.Rotate("index")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.OldPrimary != old || r.NewPrimary == old {
+		t.Fatalf("rotation = %+v, primary before %d", r, old)
+	}
+	if live.Primary() != old {
+		t.Fatal("the running keyset switched before looking at the file: nothing is tested")
+	}
+	// A uniqueness check refreshes at once rather than waiting for the next look.
+	if err := live.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	set := live.Set()
+	if set.PrimaryID != r.NewPrimary || len(set.PRFs) != 2 {
+		t.Fatalf("after refresh: primary %d with %d keys, want %d with 2", set.PrimaryID, len(set.PRFs), r.NewPrimary)
+	}
+	// The new key is an HMAC key like the old: the old index is still computed
+	// under the old key, and the new one differs.
+	if again, err := set.PRFs[old].ComputePRF([]byte("x"), 32); err != nil || string(again) != string(before) {
+		t.Fatalf("the old key's index changed: %v", err)
+	}
+	if now, err := set.ComputePrimaryPRF([]byte("x"), 32); err != nil || string(now) == string(before) {
+		t.Fatalf("the new primary's index = same as the old, %v", err)
+	}
+	// Retiring the old key leaves it out of lookups.
+	ids, err := admin.Retire("index", time.Now().Add(time.Hour), 0, false, func(uint32) error { return nil })
+	if err != nil || len(ids) != 1 || ids[0] != old {
+		t.Fatalf("retire = %v, %v", ids, err)
+	}
+	if err := live.Refresh(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := live.Set().PRFs[old]; ok || len(live.Set().PRFs) != 1 {
+		t.Fatalf("a retired index key is still used: %v", live.Set().PRFs)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
@@ -37,10 +38,20 @@ const indexLength = 32
 // keyset parse; a busy shop reads the same customers' rows again and again.
 const cacheSize = 4096
 
+// IndexKeys is the blind-index keyset (a *keys.LivePRF): the keys in use, and
+// a way to make sure they are the latest.
+type IndexKeys interface {
+	// Set returns the enabled keys: the primary computes new indexes; during
+	// a rotation, an index stored earlier may be under another of them.
+	Set() *prf.Set
+	// Refresh picks up a keyset a rotation has just replaced.
+	Refresh() error
+}
+
 // Cipher seals and opens personal fields.
 type Cipher struct {
 	master tink.AEAD // the "pii" keyset: wraps subject keys
-	index  *prf.Set  // the "index" keyset: blind index of emails
+	index  IndexKeys // the "index" keyset: blind index of emails
 
 	mu    sync.Mutex
 	cache map[[sha256.Size]byte]tink.AEAD // by the wrapped key's hash
@@ -48,7 +59,7 @@ type Cipher struct {
 
 // New returns a Cipher that wraps subject keys with master and computes blind
 // indexes with index.
-func New(master tink.AEAD, index *prf.Set) *Cipher {
+func New(master tink.AEAD, index IndexKeys) *Cipher {
 	return &Cipher{master: master, index: index, cache: make(map[[sha256.Size]byte]tink.AEAD)}
 }
 
@@ -155,11 +166,50 @@ func (c *Cipher) Open(subject string, wrapped []byte, where string, ciphertext [
 	return pt, nil
 }
 
-// EmailIndex returns the blind index of a normalized email address.
+// EmailIndex returns the blind index of a normalized email address under the
+// index keyset's primary key: the one to store.
 func (c *Cipher) EmailIndex(email string) (string, error) {
-	b, err := c.index.ComputePrimaryPRF([]byte("email\x00"+email), indexLength)
+	b, err := c.index.Set().ComputePrimaryPRF(emailInput(email), indexLength)
 	if err != nil {
 		return "", fmt.Errorf("blind index: %w", err)
 	}
 	return hex.EncodeToString(b), nil
 }
+
+// EmailIndexes returns the blind indexes of a normalized email address under
+// every enabled key of the index keyset, the primary's first: the ones to look
+// for, since until the re-encryption job is through after a rotation, a
+// stored index may be under an older key. With refresh, the keyset file is
+// looked at first (a uniqueness check must know a key added a moment ago).
+func (c *Cipher) EmailIndexes(email string, refresh bool) ([]string, error) {
+	if refresh {
+		if err := c.index.Refresh(); err != nil {
+			return nil, fmt.Errorf("blind index: %w", err)
+		}
+	}
+	set := c.index.Set()
+	ids := make([]uint32, 0, len(set.PRFs))
+	for id := range set.PRFs {
+		if id != set.PrimaryID {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	out := make([]string, 0, len(set.PRFs))
+	for _, id := range append([]uint32{set.PrimaryID}, ids...) {
+		p, ok := set.PRFs[id]
+		if !ok {
+			return nil, fmt.Errorf("blind index: no primary key %d", id)
+		}
+		b, err := p.ComputePRF(emailInput(email), indexLength)
+		if err != nil {
+			return nil, fmt.Errorf("blind index: %w", err)
+		}
+		out = append(out, hex.EncodeToString(b))
+	}
+	return out, nil
+}
+
+// emailInput is what the index of an email is computed over; the label keeps
+// it apart from the index of any other kind of value.
+func emailInput(email string) []byte { return []byte("email\x00" + email) }

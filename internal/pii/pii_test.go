@@ -13,6 +13,13 @@ import (
 )
 
 func mustCipher(t *testing.T) (*pii.Cipher, *keyset.Manager) {
+	c, m, _ := mustCipherIndex(t)
+	return c, m
+}
+
+// mustCipherIndex is mustCipher that also returns the index keyset's manager,
+// so a test can rotate it.
+func mustCipherIndex(t *testing.T) (*pii.Cipher, *keyset.Manager, *keyset.Manager) {
 	t.Helper()
 	h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
 	if err != nil {
@@ -23,12 +30,25 @@ func mustCipher(t *testing.T) (*pii.Cipher, *keyset.Manager) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := prf.NewPRFSet(ph)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pii.New(&managed{m: m}, set), m
+	im := keyset.NewManagerFromHandle(ph)
+	return pii.New(&managed{m: m}, &managedIndex{m: im}), m, im
 }
+
+// managedIndex is an index keyset over a keyset manager's current handle.
+type managedIndex struct{ m *keyset.Manager }
+
+func (x *managedIndex) Set() *prf.Set {
+	h, err := x.m.Handle()
+	if err != nil {
+		panic(err)
+	}
+	s, err := prf.NewPRFSet(h)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+func (x *managedIndex) Refresh() error { return nil }
 
 // managed is an AEAD over a keyset manager's current handle, so a test can
 // rotate the wrapping keyset under a Cipher.
@@ -158,5 +178,39 @@ func TestEmailIndex(t *testing.T) {
 	}
 	if len(a) != 64 {
 		t.Fatalf("index %q is not 256 bits in hex", a)
+	}
+}
+
+func TestEmailIndexesDuringRotation(t *testing.T) {
+	c, _, im := mustCipherIndex(t)
+	before, err := c.EmailIndex("dora@example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := c.EmailIndexes("dora@example.test", false)
+	if err != nil || len(all) != 1 || all[0] != before {
+		t.Fatalf("before rotation, indexes = %v, %v; want [%s]", all, err, before)
+	}
+	newID, err := im.Add(prf.HMACSHA256PRFKeyTemplate())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := im.SetPrimary(newID); err != nil {
+		t.Fatal(err)
+	}
+	after, err := c.EmailIndex("dora@example.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after == before {
+		t.Fatal("a new primary key computed the same index")
+	}
+	all, err = c.EmailIndexes("dora@example.test", true)
+	if err != nil || len(all) != 2 || all[0] != after || all[1] != before {
+		t.Fatalf("during rotation, indexes = %v, %v; want [%s %s] (the primary's first)", all, err, after, before)
+	}
+	other, err := c.EmailIndexes("eve@example.test", false)
+	if err != nil || other[0] == after || other[1] == before {
+		t.Fatalf("another email's indexes = %v, %v: they must differ", other, err)
 	}
 }

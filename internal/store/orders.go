@@ -386,17 +386,17 @@ func (db *DB) Order(ctx context.Context, customerID, orderID string) (order.Orde
 
 // Orders returns a page of orders ordered by id.
 func (db *DB) Orders(ctx context.Context, q order.ListQuery) ([]order.Order, error) {
-	index := ""
+	byEmail, args := "", []any{q.After, q.CustomerID, order.StatusPending, q.Limit}
 	if q.CustomerEmail != "" {
-		var err error
-		if index, err = db.emailIndex(q.CustomerEmail); err != nil {
+		indexes, err := db.emailIndexes(q.CustomerEmail, false)
+		if err != nil {
 			return nil, err
 		}
+		cond, more := indexIn("u.email_index", indexes, len(args)+1)
+		byEmail, args = " AND customer_id IN (SELECT u.id FROM users u WHERE "+cond+")", append(args, more...)
 	}
 	rows, err := db.sql.QueryContext(ctx, "SELECT "+orderColumns+` FROM orders
-		WHERE id > $1 AND ($2 = '' OR customer_id = $2) AND status <> $3
-		AND ($5 = '' OR customer_id IN (SELECT u.id FROM users u WHERE u.email_index = $5)) ORDER BY id LIMIT $4`,
-		q.After, q.CustomerID, order.StatusPending, q.Limit, index)
+		WHERE id > $1 AND ($2 = '' OR customer_id = $2) AND status <> $3`+byEmail+` ORDER BY id LIMIT $4`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list orders: %w", err)
 	}

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/order"
@@ -119,12 +121,95 @@ func (db *DB) open(subject string, wrapped []byte, where string, ciphertext []by
 	return nil
 }
 
-// emailIndex is the blind index of a normalized email.
+// emailIndex is the blind index of a normalized email, to store.
 func (db *DB) emailIndex(email string) (string, error) {
 	if db.pii == nil {
 		return "", errNoCipher
 	}
 	return db.pii.EmailIndex(email)
+}
+
+// emailIndexes is the blind indexes of a normalized email to look for: under
+// every key of the index keyset, the primary's first (see pii.EmailIndexes).
+func (db *DB) emailIndexes(email string, refresh bool) ([]string, error) {
+	if db.pii == nil {
+		return nil, errNoCipher
+	}
+	return db.pii.EmailIndexes(email, refresh)
+}
+
+// indexIn is the condition "column is one of indexes", with its arguments
+// numbered from first.
+func indexIn(column string, indexes []string, first int) (string, []any) {
+	marks := make([]string, len(indexes))
+	args := make([]any, len(indexes))
+	for i, x := range indexes {
+		marks[i] = "$" + strconv.Itoa(first+i)
+		args[i] = x
+	}
+	return column + " IN (" + strings.Join(marks, ", ") + ")", args
+}
+
+// RecomputeEmailIndexes is the re-encryption of the index keyset: it computes
+// again, under the primary key, the blind index of each live account after
+// after (up to limit, by id) whose index is under an older key, from the email
+// sealed in the account. Each row is a compare-and-set on its old index, so
+// several instances may run it at once. Until it is through, lookups try every
+// key (emailIndexes), so a rotation never hides an account.
+func (db *DB) RecomputeEmailIndexes(ctx context.Context, after string, limit int) (next string, done bool, err error) {
+	if db.pii == nil {
+		return "", false, errNoCipher
+	}
+	type row struct {
+		id, index       string
+		sealed, wrapped []byte
+	}
+	var batch []row
+	err = db.inSnapshot(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id, email_index, contact, (SELECT k.wrapped FROM subject_keys k WHERE k.subject_id = users.id)
+			FROM users WHERE id > $1 AND contact IS NOT NULL`+liveUser+` ORDER BY id LIMIT $2`, after, limit)
+		if err != nil {
+			return fmt.Errorf("list accounts: %w", err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.index, &r.sealed, &r.wrapped); err != nil {
+				return fmt.Errorf("scan account: %w", err)
+			}
+			batch = append(batch, r)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return after, false, err
+	}
+	next, done = after, len(batch) < limit
+	if len(batch) == 0 {
+		return next, done, nil
+	}
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		for _, r := range batch {
+			var c contact
+			if err := db.open(r.id, r.wrapped, contactAt(r.id), r.sealed, &c); err != nil {
+				return fmt.Errorf("account %s: %w", r.id, err)
+			}
+			index, err := db.emailIndex(c.Email)
+			if err != nil {
+				return err
+			}
+			if index != r.index {
+				if _, err := tx.ExecContext(ctx, "UPDATE users SET email_index = $1 WHERE id = $2 AND email_index = $3", index, r.id, r.index); err != nil {
+					return fmt.Errorf("index of account %s: %w", r.id, err)
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return after, false, err
+	}
+	return batch[len(batch)-1].id, done, nil
 }
 
 // SealLegacy seals the personal data that an earlier version stored in the

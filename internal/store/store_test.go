@@ -308,3 +308,36 @@ func TestVerifyWhileAppending(t *testing.T) {
 		}
 	})
 }
+
+// TestRegistrationAcrossIndexRotation registers one email on two instances
+// on either side of a rotation of the blind-index keyset: one that has read
+// the new keyset, and one that has not looked at the file yet (it looks at
+// most every keys.CheckInterval). The second must still find the email taken:
+// its index is under a key it did not know when it was asked.
+func TestRegistrationAcrossIndexRotation(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, d testenv.Database) {
+		ctx := context.Background()
+		stale := mustOpen(t, d) // an instance that read the index keyset before the rotation
+		ring, err := keys.OpenKeyring(d.DataDir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ring.Rotate("index"); err != nil {
+			t.Fatal(err)
+		}
+		fresh := mustOpen(t, d) // an instance started after it
+		u := identity.User{ID: id.New(id.User), Email: "rot@example.com", Name: "R", PasswordHash: "h",
+			Roles: []access.Role{access.Customer}, CreatedAt: time.Now()}
+		if err := fresh.CreateUser(ctx, u, rec(audit.ActionRegister, u.ID)); err != nil {
+			t.Fatal(err)
+		}
+		dup := u
+		dup.ID = id.New(id.User)
+		if err := stale.CreateUser(ctx, dup, rec(audit.ActionRegister, dup.ID)); !errors.Is(err, identity.ErrEmailTaken) {
+			t.Fatalf("the same email on an instance that had not seen the rotation: %v, want ErrEmailTaken", err)
+		}
+		if got, err := stale.UserByEmail(ctx, "rot@example.com"); err != nil || got.ID != u.ID {
+			t.Fatalf("UserByEmail on the other instance = %+v, %v", got, err)
+		}
+	})
+}

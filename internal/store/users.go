@@ -14,6 +14,10 @@ import (
 
 var _ identity.Store = (*DB)(nil)
 
+// registrationLock is the PostgreSQL transaction lock that serializes
+// registrations (see CreateUser); any constant no other lock uses.
+const registrationLock int64 = 0x62756c7761726b01 // "bulwark" + 1
+
 // queryer is what *sql.DB and *sql.Tx share, so read helpers serve both.
 type queryer interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
@@ -22,12 +26,35 @@ type queryer interface {
 
 // CreateUser inserts u with its roles, and makes the data key under which its
 // email and name are sealed.
+//
+// The email is taken if an account holds its index under any key of the index
+// keyset, not only under the primary: during a rotation, an account made
+// before it keeps its old index until the re-encryption job recomputes it. The
+// unique constraint alone would miss that, and two registrations made on
+// either side of a rotation (or on two instances, one of which has not seen
+// it yet) could each take the same email. So registrations are serialized
+// (SQLite's single writer; a transaction lock on PostgreSQL), and each reads
+// the index keyset afresh inside the lock, before it looks.
 func (db *DB) CreateUser(ctx context.Context, u identity.User, rec audit.Record) error {
-	index, err := db.emailIndex(u.Email)
-	if err != nil {
-		return err
-	}
 	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if db.engine == Postgres {
+			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", registrationLock); err != nil {
+				return fmt.Errorf("registration lock: %w", err)
+			}
+		}
+		indexes, err := db.emailIndexes(u.Email, true)
+		if err != nil {
+			return err
+		}
+		index := indexes[0]
+		cond, args := indexIn("email_index", indexes, 1)
+		var taken bool
+		if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM users WHERE "+cond+")", args...).Scan(&taken); err != nil {
+			return fmt.Errorf("look for email: %w", err)
+		}
+		if taken {
+			return identity.ErrEmailTaken
+		}
 		wrapped, err := db.newSubjectKey(ctx, tx, u.ID, u.CreatedAt)
 		if err != nil {
 			return err
@@ -123,12 +150,15 @@ func userRoles(ctx context.Context, q queryer, userID string) ([]access.Role, er
 }
 
 // UserByEmail returns the user with a normalized email, found by its blind index.
+// During a rotation of the index keyset the account's index may still be
+// under the old key, so it looks for the index under each key.
 func (db *DB) UserByEmail(ctx context.Context, email string) (identity.User, error) {
-	index, err := db.emailIndex(email)
+	indexes, err := db.emailIndexes(email, false)
 	if err != nil {
 		return identity.User{}, err
 	}
-	return db.scanUser(ctx, db.sql, db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE email_index = $1"+liveUser, index))
+	cond, args := indexIn("email_index", indexes, 1)
+	return db.scanUser(ctx, db.sql, db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE "+cond+liveUser, args...))
 }
 
 // UserByID returns the user with id.
