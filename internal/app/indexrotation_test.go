@@ -8,16 +8,14 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/app"
-	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/keys"
-	"github.com/bulwark-shop/bulwark/internal/pii"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 )
 
 // storedEmailIndexes reads the blind index each live account holds, by id.
-func storedEmailIndexes(t *testing.T, cfg config.Config) map[string]string {
+func storedEmailIndexes(t *testing.T, s *server) map[string]string {
 	t.Helper()
-	rows, err := rawDB(t, cfg).Query("SELECT id, email_index FROM users WHERE erased_at IS NULL")
+	rows, err := shopDB(t, s).Query("SELECT id, email_index FROM users WHERE erased_at IS NULL")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,21 +36,9 @@ func storedEmailIndexes(t *testing.T, cfg config.Config) map[string]string {
 
 // indexesOf computes email's blind index under each key of the index keyset
 // on disk, the primary's first, as someone holding the keysets would.
-func indexesOf(t *testing.T, cfg config.Config, email string) []string {
+func indexesOf(t *testing.T, s *server, email string) []string {
 	t.Helper()
-	ring, err := keys.OpenKeyring(cfg.DataDir, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	master, err := ring.AEAD(app.PIIKeyset)
-	if err != nil {
-		t.Fatal(err)
-	}
-	index, err := ring.PRF(app.IndexKeyset)
-	if err != nil {
-		t.Fatal(err)
-	}
-	all, err := pii.New(master, index).EmailIndexes(email, true)
+	all, err := piiCipher(t, s).EmailIndexes(email, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +66,7 @@ func TestBlindIndexRotation(t *testing.T) {
 			s.register(email)
 			customers = append(customers, email)
 		}
-		before := storedEmailIndexes(t, s.Config)
+		before := storedEmailIndexes(t, s)
 		old := primaries(t, s.Config)[app.IndexKeyset]
 
 		code, out, errOut := runCLI(t, s.Config, "", "keys", "rotate", "--keyset", app.IndexKeyset)
@@ -96,10 +82,10 @@ func TestBlindIndexRotation(t *testing.T) {
 		time.Sleep(keys.CheckInterval + 500*time.Millisecond)
 
 		t.Run("before the job runs, every account is still under the old key", func(t *testing.T) {
-			if got := storedEmailIndexes(t, s.Config); fmt.Sprint(got) != fmt.Sprint(before) {
+			if got := storedEmailIndexes(t, s); fmt.Sprint(got) != fmt.Sprint(before) {
 				t.Fatal("indexes changed before the job ran: the next steps test nothing")
 			}
-			if all := indexesOf(t, s.Config, customers[0]); len(all) != 2 || !strings.Contains(fmt.Sprint(before), all[1]) {
+			if all := indexesOf(t, s, customers[0]); len(all) != 2 || !strings.Contains(fmt.Sprint(before), all[1]) {
 				t.Fatalf("indexes of %s under the keyset = %v; the stored one should be the old key's", customers[0], all)
 			}
 		})
@@ -131,7 +117,7 @@ func TestBlindIndexRotation(t *testing.T) {
 
 		t.Run("a new account is indexed under the new key", func(t *testing.T) {
 			u := s.register("index-new@example.com")
-			if got, want := storedEmailIndexes(t, s.Config)[u.ID], indexesOf(t, s.Config, "index-new@example.com")[0]; got != want {
+			if got, want := storedEmailIndexes(t, s)[u.ID], indexesOf(t, s, "index-new@example.com")[0]; got != want {
 				t.Fatalf("the new account's index is not the new primary's")
 			}
 			s.login("index-new@example.com", testPassword)
@@ -150,14 +136,14 @@ func TestBlindIndexRotation(t *testing.T) {
 				s.Clock.Advance(time.Second) // past the grace
 				time.Sleep(200 * time.Millisecond)
 			}
-			after := storedEmailIndexes(t, s.Config)
+			after := storedEmailIndexes(t, s)
 			for id, index := range before {
 				if after[id] == index {
 					t.Fatalf("account %s still has its index under the old key", id)
 				}
 			}
 			for _, email := range append(customers, "index-admin@example.com", "index-buyer@example.com") {
-				want := indexesOf(t, s.Config, email)[0]
+				want := indexesOf(t, s, email)[0]
 				found := false
 				for _, index := range after {
 					found = found || index == want
@@ -173,7 +159,7 @@ func TestBlindIndexRotation(t *testing.T) {
 			if code != 0 || !strings.Contains(out, "index  destroyed keys") {
 				t.Fatalf("keys retire --keyset index --destroy: %d %s%s", code, out, errOut)
 			}
-			if all := indexesOf(t, s.Config, customers[0]); len(all) != 1 {
+			if all := indexesOf(t, s, customers[0]); len(all) != 1 {
 				t.Fatalf("%d index keys after retiring, want 1", len(all))
 			}
 			time.Sleep(keys.CheckInterval + 500*time.Millisecond) // the server re-reads the keyset
