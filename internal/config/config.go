@@ -637,7 +637,7 @@ func (c Config) checkTLS() []error {
 		errs = append(errs, fmt.Errorf("tls-min-version %q: want 1.3 or 1.2 (nothing older is offered)", c.TLSMinVersion))
 	}
 	for _, d := range c.Domains() {
-		if !acmeName.MatchString(d) || len(d) > 253 {
+		if !acmeName.MatchString(d) || len(d) > 253 || net.ParseIP(d) != nil {
 			errs = append(errs, fmt.Errorf("acme-domain %q: want a DNS name such as shop.example.com", d))
 		}
 	}
