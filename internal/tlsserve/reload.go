@@ -80,8 +80,9 @@ func (r *Reloader) maybeReload() {
 		r.log.Error("new TLS certificate files do not load; the certificate in use stays", "err", err)
 		return
 	}
-	leaf := r.cert.Load().Leaf
-	r.log.Info("TLS certificate reloaded", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter, "serial", leaf.SerialNumber.String())
+	if leaf := r.cert.Load().Leaf; leaf != nil {
+		r.log.Info("TLS certificate reloaded", "subject", leaf.Subject.String(), "not_after", leaf.NotAfter, "serial", leaf.SerialNumber.String())
+	}
 }
 
 // load reads and checks the pair and puts it in use. tls.LoadX509KeyPair

@@ -25,9 +25,6 @@ const (
 	Version12 = "1.2"
 )
 
-// Versions lists the accepted values of tls-min-version.
-var Versions = []string{Version13, Version12}
-
 // suites12 are the only TLS 1.2 suites offered: ECDHE key exchange (forward
 // secrecy) with an AEAD cipher. No CBC (padding oracles, Lucky13), no RSA key
 // exchange (no forward secrecy, ROBOT). TLS 1.3's suites are all AEAD and not
