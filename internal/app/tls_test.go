@@ -119,7 +119,10 @@ func tlsAddr(s *server) string { return strings.TrimPrefix(s.URL, "http://") }
 // and then only forward-secret AEAD suites. HTTP/2 is negotiated by ALPN and
 // HSTS is sent on a real TLS connection.
 func TestTLSVersionsAndSuites(t *testing.T) {
-	db := testenv.Databases(t)[0]
+	testenv.ForEachDatabase(t, testTLSVersionsAndSuites)
+}
+
+func testTLSVersionsAndSuites(t *testing.T, db testenv.Database) {
 	t.Run("default is TLS 1.3 only, with HTTP/2 and HSTS", func(t *testing.T) {
 		c := writeCert(t, t.TempDir(), ecKey(t), 1)
 		s := startServer(t, db, func(cfg *config.Config) { cfg.TLSCert, cfg.TLSKey = c.CertFile, c.KeyFile })
@@ -262,8 +265,12 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // requests to the configured https origin (never to the Host header's) and
 // refuses API requests with 403 https_required instead of redirecting them.
 func TestHTTPSRedirectListener(t *testing.T) {
+	testenv.ForEachDatabase(t, testHTTPSRedirectListener)
+}
+
+func testHTTPSRedirectListener(t *testing.T, db testenv.Database) {
 	c := writeCert(t, t.TempDir(), ecKey(t), 1)
-	s := startServer(t, testenv.Databases(t)[0], func(cfg *config.Config) {
+	s := startServer(t, db, func(cfg *config.Config) {
 		cfg.TLSCert, cfg.TLSKey = c.CertFile, c.KeyFile
 		cfg.HTTPRedirectListen = "127.0.0.1:0"
 		cfg.PublicURL = "https://shop.example.com"
@@ -385,7 +392,8 @@ func startACMEShop(t *testing.T, name string, http01 bool) (*server, *testenv.Pe
 	return s, p
 }
 
-// TestACMEIssuanceFromPebble obtains a real certificate from Pebble, the ACME
+// TestACMEIssuanceFromPebble (on SQLite only: certificates live in files,
+// not in the database, and TestTLSVersionsAndSuites covers both engines) obtains a real certificate from Pebble, the ACME
 // test server, which validates the challenge against the running shop on
 // loopback (its DNS resolver answers 127.0.0.1 for names in bulwark.test):
 // tls-alpn-01 on the TLS listener, and http-01 on the plain-HTTP listener.
