@@ -40,6 +40,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/rekey"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/throttle"
+	"github.com/bulwark-shop/bulwark/internal/tlsserve"
 	"github.com/bulwark-shop/bulwark/internal/vault"
 	"github.com/bulwark-shop/bulwark/internal/vaultapi"
 )
@@ -64,6 +65,8 @@ const (
 	IndexKeyset = "index"
 	// OutboxDir holds mail as files when no SMTP server is configured.
 	OutboxDir = "outbox"
+	// ACMECacheDir (0700) holds the ACME account key and certificates.
+	ACMECacheDir = "acme"
 )
 
 // DataKeysets are the data keysets `bulwark keys rotate` and `keys status`
@@ -111,11 +114,19 @@ type App struct {
 	registry *prometheus.Registry
 	outbox   *mail.Dir // nil when mail goes over SMTP
 	now      func() time.Time
+	// tls is the API's TLS (nil over plain HTTP).
+	tls *tlsserve.Server
 }
 
 // New opens the stores (migrating the database) and builds the services. now is
 // the clock every service reads.
 func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) (*App, error) {
+	// TLS first: a certificate that does not load stops the start before the
+	// database is touched.
+	serverTLS, err := newTLS(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	db, err := Open(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -126,7 +137,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	} else if len(applied) > 0 {
 		log.Info("applied migrations", "migrations", applied)
 	}
-	a := &App{cfg: cfg, log: log, DB: db, registry: prometheus.NewRegistry(), now: now}
+	a := &App{cfg: cfg, log: log, DB: db, registry: prometheus.NewRegistry(), now: now, tls: serverTLS}
 	a.Trail = audit.NewTrail(db, now)
 	// The card vault: embedded (its own database and keyset beside the shop's),
 	// or in a process of its own at vault-url, when this process opens neither.
@@ -261,6 +272,23 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		RateLimiter: limiter, RateLimits: cfg.RateLimit, TrustedProxies: proxies,
 	})
 	return a, nil
+}
+
+// newTLS builds the API's TLS from cfg: certificate files (reloaded when they
+// change) or ACME with its cache in data-dir/acme; nil without TLS.
+func newTLS(cfg config.Config, log *slog.Logger) (*tlsserve.Server, error) {
+	if !cfg.TLS() {
+		return nil, nil
+	}
+	s, err := tlsserve.New(tlsserve.Options{
+		MinVersion: cfg.TLSMinVersion, CertFile: cfg.TLSCert, KeyFile: cfg.TLSKey, Log: log,
+		ACME: tlsserve.ACMEOptions{Domains: cfg.Domains(), Directory: cfg.ACMEDirectory, Email: cfg.ACMEEmail,
+			CAFile: cfg.ACMECAFile, CacheDir: filepath.Join(cfg.DataDir, ACMECacheDir)},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	return s, nil
 }
 
 // edgeGuard builds the client address lists from cfg, with dynamic blocks in
@@ -431,10 +459,12 @@ func (a *App) recoverAbandoned(ctx context.Context) {
 	}
 }
 
-// Listeners are where the servers accept connections; Metrics may be nil.
+// Listeners are where the servers accept connections; Metrics and Redirect
+// (the plain-HTTP listener next to TLS) may be nil.
 type Listeners struct {
-	API     net.Listener
-	Metrics net.Listener
+	API      net.Listener
+	Metrics  net.Listener
+	Redirect net.Listener
 }
 
 // Listen opens the configured addresses.
@@ -448,6 +478,15 @@ func (a *App) Listen() (Listeners, error) {
 		if ls.Metrics, err = net.Listen("tcp", a.cfg.MetricsListen); err != nil {
 			ls.API.Close()
 			return ls, fmt.Errorf("metrics-listen: %w", err)
+		}
+	}
+	if a.cfg.HTTPRedirectListen != "" {
+		if ls.Redirect, err = net.Listen("tcp", a.cfg.HTTPRedirectListen); err != nil {
+			ls.API.Close()
+			if ls.Metrics != nil {
+				ls.Metrics.Close()
+			}
+			return ls, fmt.Errorf("http-redirect-listen: %w", err)
 		}
 	}
 	return ls, nil
@@ -474,14 +513,25 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelWarn),
 	}
 	servers := []*http.Server{api}
-	errc := make(chan error, 2)
-	if a.cfg.TLS() {
-		api.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS13}
-		go func() { errc <- api.ServeTLS(ls.API, a.cfg.TLSCert, a.cfg.TLSKey) }()
+	errc := make(chan error, 3)
+	if a.tls != nil {
+		// The certificate comes from TLSConfig.GetCertificate (files
+		// reloaded on change, or ACME), hence no file names here.
+		api.TLSConfig = a.tls.Config()
+		go func() { errc <- api.ServeTLS(ls.API, "", "") }()
 	} else {
 		go func() { errc <- api.Serve(ls.API) }()
 	}
 	a.log.Info("serving", "listen", ls.API.Addr().String(), "tls", a.cfg.TLS(), "engine", a.DB.Engine())
+	if ls.Redirect != nil && a.tls != nil {
+		redirect := &http.Server{Handler: a.tls.HTTPHandler(httpapi.HTTPSRedirect(a.cfg.RedirectOrigin())),
+			ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
+			IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+			ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+		servers = append(servers, redirect)
+		go func() { errc <- redirect.Serve(ls.Redirect) }()
+		a.log.Info("serving the plain-HTTP redirect", "listen", ls.Redirect.Addr().String(), "to", a.cfg.RedirectOrigin())
+	}
 	if ls.Metrics != nil {
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))

@@ -66,9 +66,11 @@ type server struct {
 	t          *testing.T
 	URL        string
 	MetricsURL string
-	App        *app.App
-	Config     config.Config
-	Logs       *syncBuffer
+	// RedirectURL is the plain-HTTP listener next to TLS, when configured.
+	RedirectURL string
+	App         *app.App
+	Config      config.Config
+	Logs        *syncBuffer
 	// Vault is the card vault process the shop uses, or nil when it is embedded.
 	Vault  *vaultServer
 	Clock  *clock
@@ -131,6 +133,9 @@ func startServer(t *testing.T, db testenv.Database, adjust ...func(*config.Confi
 		client: &http.Client{Timeout: 30 * time.Second}}
 	if ls.Metrics != nil {
 		s.MetricsURL = "http://" + ls.Metrics.Addr().String()
+	}
+	if ls.Redirect != nil {
+		s.RedirectURL = "http://" + ls.Redirect.Addr().String()
 	}
 	return s
 }

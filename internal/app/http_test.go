@@ -1,24 +1,13 @@
 package app_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/httpapi"
@@ -257,58 +246,4 @@ func TestReadinessChecksRedis(t *testing.T) {
 		}
 		s.must(200, req{method: "GET", path: "/healthz"})
 	})
-}
-
-func TestTLS13Only(t *testing.T) {
-	dir := t.TempDir()
-	certFile, keyFile := writeSelfSigned(t, dir)
-	s := startServer(t, testenv.Databases(t)[0], func(c *config.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
-	url := strings.Replace(s.URL, "http://", "https://", 1)
-	pool := x509.NewCertPool()
-	certPEM, _ := os.ReadFile(certFile)
-	pool.AppendCertsFromPEM(certPEM)
-	client := func(maxVersion uint16) *http.Client {
-		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MaxVersion: maxVersion}}}
-	}
-	res, err := client(tls.VersionTLS13).Get(url + "/healthz")
-	if err != nil {
-		t.Fatalf("TLS 1.3 client: %v", err)
-	}
-	res.Body.Close()
-	if res.TLS == nil || res.TLS.Version != tls.VersionTLS13 {
-		t.Fatalf("negotiated %v, want TLS 1.3", res.TLS)
-	}
-	if _, err := client(tls.VersionTLS12).Get(url + "/healthz"); err == nil {
-		t.Fatal("a TLS 1.2 client connected")
-	}
-}
-
-func writeSelfSigned(t *testing.T, dir string) (certFile, keyFile string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}, BasicConstraintsValid: true, IsCA: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return certFile, keyFile
 }

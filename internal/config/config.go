@@ -45,8 +45,14 @@ func Settings() []Setting {
 		{Name: "config", Usage: "JSON file of settings, keyed by setting name"},
 		{Name: "listen", Default: "127.0.0.1:8080", Usage: "address of the HTTP API"},
 		{Name: "insecure-http", Default: "false", Usage: "allow plain HTTP on a non-loopback address (logged as a warning at every start)"},
-		{Name: "tls-cert", Usage: "TLS certificate file (PEM); with tls-key, the API serves TLS 1.3"},
+		{Name: "tls-cert", Usage: "TLS certificate file (PEM, the chain after the leaf); with tls-key, the API serves TLS. Both files are reloaded when they change (checked at most once a second); a pair that does not load or match is logged and the old one stays"},
 		{Name: "tls-key", Usage: "TLS private key file (PEM)"},
+		{Name: "tls-min-version", Default: "1.3", Usage: "1.3 (TLS 1.3 only) or 1.2 (also TLS 1.2, with ECDHE and AES-GCM or ChaCha20-Poly1305 suites only)"},
+		{Name: "acme-domain", Usage: "comma-separated names to obtain certificates for over ACME (tls-alpn-01 on listen, http-01 on http-redirect-listen); excludes tls-cert; handshakes for other names are refused"},
+		{Name: "acme-directory", Default: "https://acme-v02.api.letsencrypt.org/directory", Usage: "ACME directory URL of the certificate authority"},
+		{Name: "acme-email", Usage: "contact address given to the ACME certificate authority (optional)"},
+		{Name: "acme-ca-file", Usage: "PEM roots to trust for the ACME server instead of the system's (a private CA)"},
+		{Name: "http-redirect-listen", Usage: "address of a plain-HTTP listener (with TLS only): page requests get 308 to https on public-url's host (or the first acme-domain), /api/ requests 403 https_required; answers ACME http-01. Empty: off"},
 		{Name: "metrics-listen", Default: "127.0.0.1:9090", Usage: "address of the Prometheus /metrics listener, never the API's; empty turns it off"},
 		{Name: "data-dir", Default: "./data", Usage: "directory for the SQLite database and generated keys"},
 		{Name: "database-url", Secret: true, URL: true, Usage: "postgres:// URL of a PostgreSQL database; empty means SQLite in the data directory"},
@@ -110,13 +116,19 @@ func Settings() []Setting {
 
 // Config is the parsed settings.
 type Config struct {
-	Listen        string
-	InsecureHTTP  bool
-	TLSCert       string
-	TLSKey        string
-	MetricsListen string
-	DataDir       string
-	DatabaseURL   string
+	Listen       string
+	InsecureHTTP bool
+	TLSCert      string
+	TLSKey       string
+	// TLSMinVersion is tlsserve.Version13 or tlsserve.Version12.
+	TLSMinVersion string
+	// ACMEDomains, comma-separated, turn on automatic certificates; see Domains.
+	ACMEDomains, ACMEDirectory, ACMEEmail, ACMECAFile string
+	// HTTPRedirectListen is the plain-HTTP listener that sends clients to HTTPS.
+	HTTPRedirectListen string
+	MetricsListen      string
+	DataDir            string
+	DatabaseURL        string
 	// VaultDatabaseURL is the card vault's own database.
 	VaultDatabaseURL string
 	RedisURL         string
@@ -178,8 +190,24 @@ type Config struct {
 	RateLimit edge.Limits
 }
 
-// TLS reports whether the API serves TLS.
-func (c Config) TLS() bool { return c.TLSCert != "" }
+// TLS reports whether the API serves TLS, from files or over ACME.
+func (c Config) TLS() bool { return c.TLSCert != "" || c.ACMEDomains != "" }
+
+// Domains returns the names of acme-domain.
+func (c Config) Domains() []string { return splitList(c.ACMEDomains) }
+
+// RedirectOrigin is where the plain-HTTP listener sends page requests:
+// public-url's origin when it is https, else the first ACME domain; empty when
+// neither is known (and the listener is refused).
+func (c Config) RedirectOrigin() string {
+	if u, err := url.Parse(c.PublicURL); err == nil && u.Scheme == "https" && u.Host != "" {
+		return "https://" + u.Host
+	}
+	if d := c.Domains(); len(d) > 0 {
+		return "https://" + d[0]
+	}
+	return ""
+}
 
 // Flags binds the settings to a flag set; call Load after fs.Parse.
 type Flags struct {
@@ -381,6 +409,12 @@ func parse(v map[string]string) (Config, error) {
 		InsecureHTTP:         boolean("insecure-http"),
 		TLSCert:              v["tls-cert"],
 		TLSKey:               v["tls-key"],
+		TLSMinVersion:        v["tls-min-version"],
+		ACMEDomains:          v["acme-domain"],
+		ACMEDirectory:        v["acme-directory"],
+		ACMEEmail:            v["acme-email"],
+		ACMECAFile:           v["acme-ca-file"],
+		HTTPRedirectListen:   v["http-redirect-listen"],
 		MetricsListen:        v["metrics-listen"],
 		DataDir:              v["data-dir"],
 		DatabaseURL:          v["database-url"],
@@ -462,13 +496,11 @@ func parse(v map[string]string) (Config, error) {
 	if !currencyShape.MatchString(c.Currency) {
 		errs = append(errs, errors.New("currency: want an ISO 4217 code such as EUR"))
 	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		errs = append(errs, errors.New("tls-cert and tls-key go together"))
-	}
+	errs = append(errs, c.checkTLS()...)
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		errs = append(errs, fmt.Errorf("listen: want host:port: %w", err))
 	} else if !IsLoopback(c.Listen) && !c.TLS() && !c.InsecureHTTP {
-		errs = append(errs, fmt.Errorf("listen %s is not a loopback address: configure tls-cert and tls-key, or accept plain HTTP by name with -insecure-http", c.Listen))
+		errs = append(errs, fmt.Errorf("listen %s is not a loopback address: configure tls-cert and tls-key or acme-domain, or accept plain HTTP by name with -insecure-http", c.Listen))
 	}
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
@@ -574,14 +606,60 @@ func (c *Config) parseEdge(v map[string]string) []error {
 }
 
 // Origins returns the CORS origins, one per entry of cors-origins.
-func (c Config) Origins() []string {
+func (c Config) Origins() []string { return splitList(c.CORSOrigins) }
+
+// splitList returns the non-empty entries of a comma-separated setting.
+func splitList(s string) []string {
 	var out []string
-	for _, o := range strings.Split(c.CORSOrigins, ",") {
+	for _, o := range strings.Split(s, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			out = append(out, o)
 		}
 	}
 	return out
+}
+
+// acmeName is a DNS name autocert can obtain a certificate for: at least two
+// labels of letters, digits and hyphens (no wildcard, no IP address).
+var acmeName = regexp.MustCompile(`^(?i:[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.(?i:[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?))+$`)
+
+// checkTLS refuses inconsistent TLS settings: one source of certificates,
+// a known minimum version, and a redirect listener only next to TLS.
+func (c Config) checkTLS() []error {
+	var errs []error
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("tls-cert and tls-key go together"))
+	}
+	if c.TLSCert != "" && c.ACMEDomains != "" {
+		errs = append(errs, errors.New("tls-cert and acme-domain: choose one source of certificates"))
+	}
+	if c.TLSMinVersion != "1.3" && c.TLSMinVersion != "1.2" {
+		errs = append(errs, fmt.Errorf("tls-min-version %q: want 1.3 or 1.2 (nothing older is offered)", c.TLSMinVersion))
+	}
+	for _, d := range c.Domains() {
+		if !acmeName.MatchString(d) || len(d) > 253 || net.ParseIP(d) != nil {
+			errs = append(errs, fmt.Errorf("acme-domain %q: want a DNS name such as shop.example.com", d))
+		}
+	}
+	if c.ACMEDomains != "" {
+		if u, err := url.Parse(c.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" {
+			errs = append(errs, errors.New("acme-directory: want an https:// URL"))
+		}
+	}
+	if c.ACMEDomains == "" && (c.ACMEEmail != "" || c.ACMECAFile != "") {
+		errs = append(errs, errors.New("acme-email and acme-ca-file need acme-domain"))
+	}
+	if c.HTTPRedirectListen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPRedirectListen); err != nil {
+			errs = append(errs, fmt.Errorf("http-redirect-listen: want host:port: %w", err))
+		}
+		if !c.TLS() {
+			errs = append(errs, errors.New("http-redirect-listen: only with TLS (tls-cert or acme-domain); without it there is no HTTPS to send clients to"))
+		} else if c.RedirectOrigin() == "" {
+			errs = append(errs, errors.New("http-redirect-listen: set public-url to the https:// address of the shop (or acme-domain), where clients are sent; the Host header is never trusted for it"))
+		}
+	}
+	return errs
 }
 
 // checkKEK allows one source of the key-encryption key, each complete.

@@ -43,7 +43,7 @@ func statusOf(code string) int {
 		return http.StatusUnprocessableEntity
 	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials, identity.CodeMFARequired, identity.CodeInvalidOTP, access.CodeReauthenticationNeeded, "passkey_failed", "oidc_failed":
 		return http.StatusUnauthorized
-	case apperr.CodeForbidden, apperr.CodeCrossOrigin, access.CodeMFAEnrollmentRequired, edge.CodeRequestBlocked:
+	case apperr.CodeForbidden, apperr.CodeCrossOrigin, access.CodeMFAEnrollmentRequired, edge.CodeRequestBlocked, CodeHTTPSRequired:
 		return http.StatusForbidden
 	case apperr.CodeNotFound:
 		return http.StatusNotFound
