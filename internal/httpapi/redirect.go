@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"net/http"
+	"net/url"
+	"path"
 	"strings"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
@@ -25,10 +27,23 @@ func HTTPSRedirect(origin string) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Cache-Control", "no-store")
 		isAPI := r.URL.Path == "/api" || strings.HasPrefix(r.URL.Path, "/api/")
-		if isAPI || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
+		if isAPI || !cleanTarget(r.URL) || (r.Method != http.MethodGet && r.Method != http.MethodHead) {
 			writeProblem(w, r, &apperr.Error{Code: CodeHTTPSRequired, Message: "this address serves plain HTTP; send the request over HTTPS to " + origin})
 			return
 		}
-		http.Redirect(w, r, origin+r.URL.RequestURI(), http.StatusPermanentRedirect)
+		target := origin + (&url.URL{Path: r.URL.Path, RawQuery: r.URL.RawQuery}).RequestURI()
+		http.Redirect(w, r, target, http.StatusPermanentRedirect)
 	})
+}
+
+// cleanTarget reports whether u is an origin-form request target with a clean
+// path, the only kind redirected: an opaque one ("http:.evil.example") would
+// be glued to the origin's host, and "//api/..." or "/./api/..." would pass
+// for pages and reach the API after the HTTPS side cleans the path.
+func cleanTarget(u *url.URL) bool {
+	if u.Opaque != "" || !strings.HasPrefix(u.Path, "/") {
+		return false
+	}
+	c := path.Clean(u.Path)
+	return u.Path == c || u.Path == c+"/"
 }

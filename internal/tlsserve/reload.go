@@ -60,7 +60,11 @@ func (r *Reloader) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error
 }
 
 func (r *Reloader) maybeReload() {
-	r.mu.Lock()
+	// One handshake looks at the files; the others go on with the pair in
+	// use rather than wait on file I/O (a slow or hung file system).
+	if !r.mu.TryLock() {
+		return
+	}
 	defer r.mu.Unlock()
 	now := r.now()
 	if now.Sub(r.lastCheck) < checkEvery {
