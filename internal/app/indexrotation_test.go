@@ -42,7 +42,11 @@ func indexesOf(t *testing.T, s *server, email string) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return all
+	values := make([]string, len(all))
+	for i, x := range all {
+		values[i] = x.Value
+	}
+	return values
 }
 
 // TestBlindIndexRotation rotates the blind-index keyset (the HMAC key behind

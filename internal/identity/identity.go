@@ -47,9 +47,12 @@ const (
 
 // Errors returned by the store and the service.
 var (
-	ErrNotFound           = apperr.NotFound("user")
-	ErrSessionNotFound    = apperr.NotFound("session")
-	ErrEmailTaken         = apperr.New(apperr.CodeEmailTaken, "an account with this email already exists")
+	ErrNotFound        = apperr.NotFound("user")
+	ErrSessionNotFound = apperr.NotFound("session")
+	ErrEmailTaken      = apperr.New(apperr.CodeEmailTaken, "an account with this email already exists")
+	// ErrKeysBehind: this instance has not read the newest blind-index keyset
+	// (a rotation's file not yet here), so it cannot tell whether an email is taken.
+	ErrKeysBehind         = apperr.New(apperr.CodeNotReady, "this server is loading new keys: try again in a moment")
 	ErrInvalidCredentials = apperr.New(apperr.CodeInvalidCredentials, "the email or password is wrong")
 	ErrUnauthenticated    = apperr.New(apperr.CodeUnauthenticated, "authentication required")
 )

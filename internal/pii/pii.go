@@ -176,12 +176,18 @@ func (c *Cipher) EmailIndex(email string) (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
+// Index is a blind index and the id of the key it is computed under.
+type Index struct {
+	Key   uint32
+	Value string
+}
+
 // EmailIndexes returns the blind indexes of a normalized email address under
 // every enabled key of the index keyset, the primary's first: the ones to look
 // for, since until the re-encryption job is through after a rotation, a
 // stored index may be under an older key. With refresh, the keyset file is
 // looked at first (a uniqueness check must know a key added a moment ago).
-func (c *Cipher) EmailIndexes(email string, refresh bool) ([]string, error) {
+func (c *Cipher) EmailIndexes(email string, refresh bool) ([]Index, error) {
 	if refresh {
 		if err := c.index.Refresh(); err != nil {
 			return nil, fmt.Errorf("blind index: %w", err)
@@ -195,7 +201,7 @@ func (c *Cipher) EmailIndexes(email string, refresh bool) ([]string, error) {
 		}
 	}
 	slices.Sort(ids)
-	out := make([]string, 0, len(set.PRFs))
+	out := make([]Index, 0, len(set.PRFs))
 	for _, id := range append([]uint32{set.PrimaryID}, ids...) {
 		p, ok := set.PRFs[id]
 		if !ok {
@@ -205,9 +211,20 @@ func (c *Cipher) EmailIndexes(email string, refresh bool) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("blind index: %w", err)
 		}
-		out = append(out, hex.EncodeToString(b))
+		out = append(out, Index{Key: id, Value: hex.EncodeToString(b)})
 	}
 	return out, nil
+}
+
+// IndexKeys returns the id of the index keyset's primary key and of every
+// enabled key, as the keyset was at the last look.
+func (c *Cipher) IndexKeys() (primary uint32, enabled []uint32) {
+	set := c.index.Set()
+	for id := range set.PRFs {
+		enabled = append(enabled, id)
+	}
+	slices.Sort(enabled)
+	return set.PrimaryID, enabled
 }
 
 // emailInput is what the index of an email is computed over; the label keeps

@@ -188,7 +188,7 @@ func TestEmailIndexesDuringRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	all, err := c.EmailIndexes("dora@example.test", false)
-	if err != nil || len(all) != 1 || all[0] != before {
+	if err != nil || len(all) != 1 || all[0].Value != before {
 		t.Fatalf("before rotation, indexes = %v, %v; want [%s]", all, err, before)
 	}
 	newID, err := im.Add(prf.HMACSHA256PRFKeyTemplate())
@@ -206,11 +206,11 @@ func TestEmailIndexesDuringRotation(t *testing.T) {
 		t.Fatal("a new primary key computed the same index")
 	}
 	all, err = c.EmailIndexes("dora@example.test", true)
-	if err != nil || len(all) != 2 || all[0] != after || all[1] != before {
+	if err != nil || len(all) != 2 || all[0].Value != after || all[1].Value != before || all[0].Key != newID {
 		t.Fatalf("during rotation, indexes = %v, %v; want [%s %s] (the primary's first)", all, err, after, before)
 	}
 	other, err := c.EmailIndexes("eve@example.test", false)
-	if err != nil || other[0] == after || other[1] == before {
+	if err != nil || other[0].Value == after || other[1].Value == before {
 		t.Fatalf("another email's indexes = %v, %v: they must differ", other, err)
 	}
 }

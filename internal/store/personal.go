@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -131,7 +132,7 @@ func (db *DB) emailIndex(email string) (string, error) {
 
 // emailIndexes is the blind indexes of a normalized email to look for: under
 // every key of the index keyset, the primary's first (see pii.EmailIndexes).
-func (db *DB) emailIndexes(email string, refresh bool) ([]string, error) {
+func (db *DB) emailIndexes(email string, refresh bool) ([]pii.Index, error) {
 	if db.pii == nil {
 		return nil, errNoCipher
 	}
@@ -140,14 +141,44 @@ func (db *DB) emailIndexes(email string, refresh bool) ([]string, error) {
 
 // indexIn is the condition "column is one of indexes", with its arguments
 // numbered from first.
-func indexIn(column string, indexes []string, first int) (string, []any) {
+func indexIn(column string, indexes []pii.Index, first int) (string, []any) {
 	marks := make([]string, len(indexes))
 	args := make([]any, len(indexes))
 	for i, x := range indexes {
 		marks[i] = "$" + strconv.Itoa(first+i)
-		args[i] = x
+		args[i] = x.Value
 	}
 	return column + " IN (" + strings.Join(marks, ", ") + ")", args
+}
+
+// noteIndexKey records, in tx, that indexes are being stored under key (see
+// migration 0011_index_keys).
+func noteIndexKey(ctx context.Context, tx *sql.Tx, key uint32) error {
+	if _, err := tx.ExecContext(ctx, "INSERT INTO index_keys (key_id) VALUES ($1) ON CONFLICT DO NOTHING", int64(key)); err != nil {
+		return fmt.Errorf("note blind-index key: %w", err)
+	}
+	return nil
+}
+
+// indexKeysKnown reports whether every key some account's index may be under
+// is among indexes' keys: when not, this instance has not read the rotated
+// index keyset yet, and cannot tell whether an email is taken.
+func indexKeysKnown(ctx context.Context, tx *sql.Tx, indexes []pii.Index) (bool, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT key_id FROM index_keys")
+	if err != nil {
+		return false, fmt.Errorf("read blind-index keys: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return false, fmt.Errorf("read blind-index keys: %w", err)
+		}
+		if !slices.ContainsFunc(indexes, func(x pii.Index) bool { return int64(x.Key) == id }) {
+			return false, nil
+		}
+	}
+	return true, rows.Err()
 }
 
 // RecomputeEmailIndexes is the re-encryption of the index keyset: it computes
@@ -184,11 +215,27 @@ func (db *DB) RecomputeEmailIndexes(ctx context.Context, after string, limit int
 	if err != nil {
 		return after, false, err
 	}
-	next, done = after, len(batch) < limit
-	if len(batch) == 0 {
-		return next, done, nil
-	}
+	done = len(batch) < limit
+	primary, enabled := db.pii.IndexKeys()
 	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		if len(batch) > 0 {
+			if err := noteIndexKey(ctx, tx, primary); err != nil {
+				return err
+			}
+		}
+		if done {
+			// Every account is under the primary now; an instance that
+			// still registers under an older key notes it again. Only keys
+			// this instance knows are dropped: one newer than its keyset is not.
+			for _, id := range enabled {
+				if id == primary {
+					continue
+				}
+				if _, err := tx.ExecContext(ctx, "DELETE FROM index_keys WHERE key_id = $1", int64(id)); err != nil {
+					return fmt.Errorf("drop blind-index key %d: %w", id, err)
+				}
+			}
+		}
 		for _, r := range batch {
 			var c contact
 			if err := db.open(r.id, r.wrapped, contactAt(r.id), r.sealed, &c); err != nil {
@@ -208,6 +255,9 @@ func (db *DB) RecomputeEmailIndexes(ctx context.Context, after string, limit int
 	})
 	if err != nil {
 		return after, false, err
+	}
+	if len(batch) == 0 {
+		return after, done, nil
 	}
 	return batch[len(batch)-1].id, done, nil
 }
@@ -278,12 +328,15 @@ func (db *DB) sealLegacyUsers(ctx context.Context, now time.Time) (int, error) {
 			if err != nil {
 				return err
 			}
-			index, err := db.emailIndex(l.email)
+			indexes, err := db.emailIndexes(l.email, false)
 			if err != nil {
 				return err
 			}
+			if err := noteIndexKey(ctx, tx, indexes[0].Key); err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, "UPDATE users SET email_index = $1, name = '', contact = $2 WHERE id = $3 AND contact IS NULL",
-				index, sealed, l.id); err != nil {
+				indexes[0].Value, sealed, l.id); err != nil {
 				return fmt.Errorf("seal account %s: %w", l.id, err)
 			}
 		}

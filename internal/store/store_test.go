@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -340,4 +342,72 @@ func TestRegistrationAcrossIndexRotation(t *testing.T) {
 			t.Fatalf("UserByEmail on the other instance = %+v, %v", got, err)
 		}
 	})
+}
+
+// TestRegistrationOnAnInstanceWithoutTheRotatedKeyset registers one email on
+// two instances that do not share a data directory, after a rotation of the
+// blind-index keyset reached only the first: the second cannot compute the
+// index under the new key, so it must not judge the email free. It answers
+// ErrKeysBehind until it has the rotated keyset, then ErrEmailTaken.
+func TestRegistrationOnAnInstanceWithoutTheRotatedKeyset(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, d testenv.Database) {
+		if d.DatabaseURL == "" {
+			t.Skip("SQLite lives in the data directory: instances with two data directories have two databases")
+		}
+		ctx := context.Background()
+		mustOpen(t, d) // makes the keysets
+		elsewhere := d
+		elsewhere.DataDir = t.TempDir()
+		copyKeysets(t, d.DataDir, elsewhere.DataDir)
+		ring, err := keys.OpenKeyring(d.DataDir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ring.Rotate("index"); err != nil {
+			t.Fatal(err)
+		}
+		fresh := mustOpen(t, d)
+		u := identity.User{ID: id.New(id.User), Email: "apart@example.com", Name: "A", PasswordHash: "h",
+			Roles: []access.Role{access.Customer}, CreatedAt: time.Now()}
+		if err := fresh.CreateUser(ctx, u, rec(audit.ActionRegister, u.ID)); err != nil {
+			t.Fatal(err)
+		}
+		behind := mustOpen(t, elsewhere)
+		dup := u
+		dup.ID = id.New(id.User)
+		if err := behind.CreateUser(ctx, dup, rec(audit.ActionRegister, dup.ID)); !errors.Is(err, identity.ErrKeysBehind) {
+			t.Fatalf("the same email on an instance without the rotated keyset: %v, want ErrKeysBehind", err)
+		}
+		other := dup
+		other.ID, other.Email = id.New(id.User), "someone-else@example.com"
+		if err := behind.CreateUser(ctx, other, rec(audit.ActionRegister, other.ID)); !errors.Is(err, identity.ErrKeysBehind) {
+			t.Fatalf("another email on that instance: %v, want ErrKeysBehind (it cannot tell)", err)
+		}
+		copyKeysets(t, d.DataDir, elsewhere.DataDir) // the operator distributes the rotated keyset
+		caughtUp := mustOpen(t, elsewhere)
+		if err := caughtUp.CreateUser(ctx, dup, rec(audit.ActionRegister, dup.ID)); !errors.Is(err, identity.ErrEmailTaken) {
+			t.Fatalf("with the rotated keyset: %v, want ErrEmailTaken", err)
+		}
+		if err := caughtUp.CreateUser(ctx, other, rec(audit.ActionRegister, other.ID)); err != nil {
+			t.Fatalf("a free email with the rotated keyset: %v", err)
+		}
+	})
+}
+
+// copyKeysets copies the KEK and keyset files of one data directory to another.
+func copyKeysets(t *testing.T, from, to string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(from, "*.json"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no keyset files in %s: %v", from, err)
+	}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, filepath.Base(f)), b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

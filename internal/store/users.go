@@ -33,8 +33,10 @@ type queryer interface {
 // unique constraint alone would miss that, and two registrations made on
 // either side of a rotation (or on two instances, one of which has not seen
 // it yet) could each take the same email. So registrations are serialized
-// (SQLite's single writer; a transaction lock on PostgreSQL), and each reads
-// the index keyset afresh inside the lock, before it looks.
+// (SQLite's single writer; a transaction lock on PostgreSQL), each reads the
+// index keyset afresh inside the lock before it looks, and each refuses
+// (ErrKeysBehind) while the database names a key it does not hold: an
+// instance whose data directory has not received the rotated keyset yet.
 func (db *DB) CreateUser(ctx context.Context, u identity.User, rec audit.Record) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		if db.engine == Postgres {
@@ -46,7 +48,15 @@ func (db *DB) CreateUser(ctx context.Context, u identity.User, rec audit.Record)
 		if err != nil {
 			return err
 		}
-		index := indexes[0]
+		index := indexes[0].Value
+		if err := noteIndexKey(ctx, tx, indexes[0].Key); err != nil {
+			return err
+		}
+		if known, err := indexKeysKnown(ctx, tx, indexes); err != nil {
+			return err
+		} else if !known {
+			return identity.ErrKeysBehind
+		}
 		cond, args := indexIn("email_index", indexes, 1)
 		var taken bool
 		if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM users WHERE "+cond+")", args...).Scan(&taken); err != nil {
