@@ -42,6 +42,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/throttle"
 	"github.com/bulwark-shop/bulwark/internal/vault"
 	"github.com/bulwark-shop/bulwark/internal/vaultapi"
+	"github.com/bulwark-shop/bulwark/internal/waf"
 )
 
 // Server timeouts. A slow client cannot hold a connection by trickling headers
@@ -250,6 +251,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, fmt.Errorf("trusted-proxies: %w", err)
 	}
+	firewall, err := newWAF(cfg)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
@@ -258,8 +264,27 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		SecurityContact: cfg.SecurityContact, SecurityPolicy: cfg.SecurityPolicy,
 		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail),
 		RateLimiter: limiter, RateLimits: cfg.RateLimit, TrustedProxies: proxies,
+		WAF: firewall, WAFAudit: httpapi.NewWAFAudit(a.Trail, now),
 	})
 	return a, nil
+}
+
+// newWAF compiles the web application firewall of cfg, or returns nil when
+// the waf setting is off.
+func newWAF(cfg config.Config) (*waf.WAF, error) {
+	if cfg.WAF == waf.Off {
+		return nil, nil
+	}
+	exclusions, err := waf.ParseExclusions(cfg.WAFExclusions)
+	if err != nil {
+		return nil, fmt.Errorf("waf-exclusions: %w", err)
+	}
+	return waf.New(waf.Config{
+		Mode: cfg.WAF, Paranoia: cfg.WAFParanoia,
+		InboundThreshold: cfg.WAFInboundThreshold, OutboundThreshold: cfg.WAFOutboundThreshold,
+		ResponseInspection: cfg.WAFResponseInspection, BodyLimit: cfg.MaxBodyBytes,
+		Exclusions: exclusions,
+	})
 }
 
 // edgeGuard builds the client address lists from cfg, with dynamic blocks in
@@ -446,6 +471,14 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	if !a.cfg.RateLimits {
 		a.log.Warn("rate limits are off: nothing slows password guessing, card testing or scraping",
 			"setting", "rate-limits")
+	}
+	switch a.cfg.WAF {
+	case waf.Off:
+		a.log.Warn("the web application firewall is off: injection, scanning and protocol attacks reach the API unfiltered",
+			"setting", "waf")
+	case waf.Detect:
+		a.log.Warn("the web application firewall only detects: hostile requests are logged and counted but reach the API",
+			"setting", "waf")
 	}
 	api := &http.Server{
 		Handler:           a.handler,
