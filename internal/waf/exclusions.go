@@ -91,7 +91,7 @@ func parseExclusion(entry string) (Exclusion, error) {
 		return Exclusion{}, errors.New("path: want an absolute path of at most 256 characters")
 	}
 	for _, seg := range strings.Split(x.Path[1:], "/") {
-		if !segmentShape.MatchString(seg) {
+		if !segmentShape.MatchString(seg) || seg == "." || seg == ".." {
 			return Exclusion{}, fmt.Errorf("path: segment %q: want letters, digits, ._~- or a {name} wildcard", seg)
 		}
 	}
