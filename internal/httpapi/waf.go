@@ -142,15 +142,17 @@ func (a *API) wafRefuses(w http.ResponseWriter, r *http.Request, mode, phase str
 	a.Metrics.waf.WithLabelValues(mode, outcome).Inc()
 	info := reqinfo.From(r.Context())
 	a.Log.WarnContext(r.Context(), "waf: hostile "+phase, "request_id", info.RequestID, "ip", info.IP,
-		"method", r.Method, "path", r.URL.Path, "outcome", outcome, "rules", v.Rules, "score", v.Score)
-	detail := fmt.Sprintf("%s %s; rules %v; score %d", phase, outcome, v.Rules, v.Score)
+		"method", r.Method, "path", r.URL.Path, "outcome", outcome, "rules", v.RuleList(), "score", v.Score)
+	if !v.Refuse {
+		// Detection mode changes nothing, so it leaves the audit trail alone;
+		// the log line and the metric are its record.
+		return false
+	}
+	detail := fmt.Sprintf("%s %s; rules %s; score %d", phase, outcome, v.RuleList(), v.Score)
 	if _, err := a.WAFAudit.record(r.Context(), info.IP, outcome, detail); err != nil {
 		// The block stands; only its sampled audit record is missing, and the
 		// log line above holds the same facts.
 		a.Log.ErrorContext(r.Context(), "waf: audit the block", "request_id", info.RequestID, "err", err)
-	}
-	if !v.Refuse {
-		return false
 	}
 	if v.Malformed {
 		writeProblem(w, r, errWAFMalformed)

@@ -174,6 +174,16 @@ type Verdict struct {
 	Score int
 }
 
+// RuleList is Rules as "942100,949110": commas, never spaces, so a list of
+// six-digit ids cannot look like a card number to the log redaction.
+func (v Verdict) RuleList() string {
+	ids := make([]string, len(v.Rules))
+	for i, id := range v.Rules {
+		ids[i] = strconv.Itoa(id)
+	}
+	return strings.Join(ids, ",")
+}
+
 // Check is one request's inspection; Close it when the response is written.
 type Check struct {
 	w  *WAF
