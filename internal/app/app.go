@@ -275,16 +275,11 @@ func newWAF(cfg config.Config) (*waf.WAF, error) {
 	if cfg.WAF == waf.Off {
 		return nil, nil
 	}
-	exclusions, err := waf.ParseExclusions(cfg.WAFExclusions)
+	wc, err := cfg.WAFConfig()
 	if err != nil {
-		return nil, fmt.Errorf("waf-exclusions: %w", err)
+		return nil, err
 	}
-	return waf.New(waf.Config{
-		Mode: cfg.WAF, Paranoia: cfg.WAFParanoia,
-		InboundThreshold: cfg.WAFInboundThreshold, OutboundThreshold: cfg.WAFOutboundThreshold,
-		ResponseInspection: cfg.WAFResponseInspection, BodyLimit: cfg.MaxBodyBytes,
-		Exclusions: exclusions,
-	})
+	return waf.New(wc)
 }
 
 // edgeGuard builds the client address lists from cfg, with dynamic blocks in

@@ -596,6 +596,21 @@ func (c *Config) parseEdge(v map[string]string) []error {
 	return errs
 }
 
+// WAFConfig is the web application firewall's configuration from these
+// settings, with the API's body limit. Load has validated it.
+func (c Config) WAFConfig() (waf.Config, error) {
+	exclusions, err := waf.ParseExclusions(c.WAFExclusions)
+	if err != nil {
+		return waf.Config{}, fmt.Errorf("waf-exclusions: %w", err)
+	}
+	return waf.Config{
+		Mode: c.WAF, Paranoia: c.WAFParanoia,
+		InboundThreshold: c.WAFInboundThreshold, OutboundThreshold: c.WAFOutboundThreshold,
+		ResponseInspection: c.WAFResponseInspection, BodyLimit: c.MaxBodyBytes,
+		Exclusions: exclusions,
+	}, nil
+}
+
 // parseWAF reads the waf-* settings.
 func (c *Config) parseWAF(v map[string]string) []error {
 	var errs []error

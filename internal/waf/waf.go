@@ -113,6 +113,9 @@ func (c Config) Directives() string {
 		b.WriteString(x.directives(exclusionFirstID + i))
 	}
 	b.WriteString("Include @crs-setup.conf.example\n")
+	// The setup file gives phases 1 and 2 their "log, pass" default; the
+	// response phases get the same, so their matches are reported too.
+	b.WriteString("SecDefaultAction \"phase:3,log,auditlog,pass\"\nSecDefaultAction \"phase:4,log,auditlog,pass\"\n")
 	// The API's methods (CRS allows GET HEAD POST OPTIONS by default) and its
 	// thresholds and paranoia level. Each is set before the CRS's
 	// initialization, which only fills in what is unset.
