@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -113,7 +114,8 @@ func TestCoreRuleSetRegression(t *testing.T) {
 	fc.TestOverride.Overrides.Port = &port
 
 	zerolog.SetGlobalLevel(zerolog.WarnLevel)
-	res, err := runner.Run(fc, tests, &runner.RunnerConfig{ConnectTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, ShowOnlyFailed: true},
+	res, err := runner.Run(fc, tests, &runner.RunnerConfig{ConnectTimeout: 5 * time.Second, ReadTimeout: 30 * time.Second, ShowOnlyFailed: true,
+		Exclude: regexp.MustCompile(`^980170-`)}, // see expected-failures.yml
 		output.NewOutput("normal", os.Stdout))
 	if err != nil {
 		t.Fatal(err)
