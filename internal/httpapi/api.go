@@ -78,7 +78,7 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	// WAF is the web application firewall; nil when the waf setting is off.
 	WAF *waf.WAF
-	// WAFAudit samples the audit records of the firewall's blocks; required with WAF.
+	// WAFAudit samples the audit records of the firewall's blocks; nil records none.
 	WAFAudit *WAFAudit
 }
 

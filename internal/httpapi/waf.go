@@ -43,8 +43,11 @@ func NewWAFAudit(trail edge.Auditor, now func() time.Time) *WAFAudit {
 }
 
 // record writes one audit record unless the address or the instance has had
-// its share this minute. It reports whether it wrote.
+// its share this minute, or s is nil (no audit trail). It reports whether it wrote.
 func (s *WAFAudit) record(ctx context.Context, ip, outcome, detail string) (bool, error) {
+	if s == nil {
+		return false, nil
+	}
 	for _, k := range []struct {
 		key string
 		lim edge.Limit
