@@ -43,6 +43,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/tlsserve"
 	"github.com/bulwark-shop/bulwark/internal/vault"
 	"github.com/bulwark-shop/bulwark/internal/vaultapi"
+	"github.com/bulwark-shop/bulwark/internal/waf"
 )
 
 // Server timeouts. A slow client cannot hold a connection by trickling headers
@@ -262,6 +263,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, fmt.Errorf("trusted-proxies: %w", err)
 	}
+	firewall, err := newWAF(cfg)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
@@ -270,6 +276,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		SecurityContact: cfg.SecurityContact, SecurityPolicy: cfg.SecurityPolicy,
 		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail),
 		RateLimiter: limiter, RateLimits: cfg.RateLimit, TrustedProxies: proxies,
+		WAF: firewall, WAFAudit: httpapi.NewWAFAudit(a.Trail, now),
 	})
 	return a, nil
 }
@@ -289,6 +296,19 @@ func newTLS(cfg config.Config, log *slog.Logger) (*tlsserve.Server, error) {
 		return nil, fmt.Errorf("tls: %w", err)
 	}
 	return s, nil
+}
+
+// newWAF compiles the web application firewall of cfg, or returns nil when
+// the waf setting is off.
+func newWAF(cfg config.Config) (*waf.WAF, error) {
+	if cfg.WAF == waf.Off {
+		return nil, nil
+	}
+	wc, err := cfg.WAFConfig()
+	if err != nil {
+		return nil, err
+	}
+	return waf.New(wc)
 }
 
 // edgeGuard builds the client address lists from cfg, with dynamic blocks in
@@ -502,6 +522,14 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	if !a.cfg.RateLimits {
 		a.log.Warn("rate limits are off: nothing slows password guessing, card testing or scraping",
 			"setting", "rate-limits")
+	}
+	switch a.cfg.WAF {
+	case waf.Off:
+		a.log.Warn("the web application firewall is off: injection, scanning and protocol attacks reach the API unfiltered",
+			"setting", "waf")
+	case waf.Detect:
+		a.log.Warn("the web application firewall only detects: hostile requests are logged and counted but reach the API",
+			"setting", "waf")
 	}
 	api := &http.Server{
 		Handler:           a.handler,

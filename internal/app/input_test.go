@@ -16,7 +16,11 @@ import (
 // changed: the audit trail (which every change writes to) stays the same length.
 func TestBadInputChangesNothing(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
-		s := startServer(t, db)
+		// The firewall only detects here: this test is about the API's own
+		// validation, which must refuse bad input with its own clear 4xx even
+		// when the firewall is tuned to let a request by (waf_test.go tests
+		// the firewall's refusals).
+		s := startServer(t, db, wafDetectOnly)
 		admin := s.createAdmin("input-admin@example.com")
 		p := s.createProduct(admin, "INPUT-1", 5)
 		target := s.register("input-target@example.com")
@@ -127,7 +131,10 @@ func TestHostileStringsAreData(t *testing.T) {
 		"emoji 🛡️ and accents é ü ß",
 	}
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
-		s := startServer(t, db)
+		// The firewall would refuse most of these payloads; it only detects
+		// here so that they reach, and keep testing, the layers behind it:
+		// strict decoding, parameterized SQL and JSON encoding.
+		s := startServer(t, db, wafDetectOnly)
 		admin := s.createAdmin("hostile-admin@example.com")
 		for i, payload := range payloads {
 			var p product

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/edge"
+	"github.com/bulwark-shop/bulwark/internal/waf"
 )
 
 // Setting documents one setting.
@@ -110,6 +111,12 @@ func Settings() []Setting {
 		{Name: "ip-allow", Usage: "comma-separated CIDR prefixes or addresses; when set, only these clients get in"},
 		{Name: "admin-ip-allow", Usage: "comma-separated CIDR prefixes or addresses; when set, only these clients reach /api/v1/admin/ routes"},
 		{Name: "bot-block", Default: "24h", Usage: "how long a client that fetches the bot trap path is refused"},
+		{Name: "waf", Default: "block", Usage: "web application firewall (OWASP Core Rule Set on Coraza): block, detect (log and count, never refuse) or off (logged as unsafe at every start)"},
+		{Name: "waf-paranoia", Default: "1", Usage: "Core Rule Set paranoia level, 1 to 4: higher finds more attacks and refuses more legitimate requests"},
+		{Name: "waf-inbound-threshold", Default: "5", Usage: "anomaly score at which a request is refused (one critical match scores 5)"},
+		{Name: "waf-outbound-threshold", Default: "4", Usage: "anomaly score at which a response is refused (with waf-response-inspection)"},
+		{Name: "waf-response-inspection", Default: "off", Usage: "on or off; on runs the Core Rule Set's data-leakage rules on every answer (held back until inspected)"},
+		{Name: "waf-exclusions", Default: DefaultWAFExclusions, Usage: "Core Rule Set rules switched off per route, or per JSON field of a route: METHOD /path/{wildcard}[ field]=RULEID|FIRST-LAST,...; entries separated by ';' (the default lets catalog staff send HTML product descriptions)"},
 		{Name: "log-level", Default: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -188,7 +195,22 @@ type Config struct {
 	RateLimits bool
 	// RateLimit is each route class's limit.
 	RateLimit edge.Limits
+	// WAF is the web application firewall's mode, paranoia level and anomaly
+	// thresholds; WAFExclusions is kept as text (checked by
+	// waf.ParseExclusions) so that Config stays comparable.
+	WAF                   waf.Mode
+	WAFParanoia           int
+	WAFInboundThreshold   int
+	WAFOutboundThreshold  int
+	WAFResponseInspection bool
+	WAFExclusions         string
 }
+
+// DefaultWAFExclusions lets catalog staff write HTML in product descriptions:
+// only the description field, only on the two staff catalog write routes,
+// only the cross-site scripting rules (941xxx). See docs/SECURITY.md.
+const DefaultWAFExclusions = "POST /api/v1/admin/products description=941000-941999;" +
+	"PATCH /api/v1/admin/products/{id} description=941000-941999"
 
 // TLS reports whether the API serves TLS, from files or over ACME.
 func (c Config) TLS() bool { return c.TLSCert != "" || c.ACMEDomains != "" }
@@ -466,6 +488,7 @@ func parse(v map[string]string) (Config, error) {
 		BotBlock:             duration("bot-block"),
 	}
 	errs = append(errs, c.parseEdge(v)...)
+	errs = append(errs, c.parseWAF(v)...)
 	n, err := strconv.ParseInt(v["max-body-bytes"], 10, 64)
 	if err != nil || n < 1024 || n > 64<<20 {
 		errs = append(errs, errors.New("max-body-bytes: want a number of bytes from 1024 to 67108864"))
@@ -601,6 +624,55 @@ func (c *Config) parseEdge(v map[string]string) []error {
 		if _, err := edge.ParsePrefixes(v[name]); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
+	}
+	return errs
+}
+
+// WAFConfig is the web application firewall's configuration from these
+// settings, with the API's body limit. Load has validated it.
+func (c Config) WAFConfig() (waf.Config, error) {
+	exclusions, err := waf.ParseExclusions(c.WAFExclusions)
+	if err != nil {
+		return waf.Config{}, fmt.Errorf("waf-exclusions: %w", err)
+	}
+	return waf.Config{
+		Mode: c.WAF, Paranoia: c.WAFParanoia,
+		InboundThreshold: c.WAFInboundThreshold, OutboundThreshold: c.WAFOutboundThreshold,
+		ResponseInspection: c.WAFResponseInspection, BodyLimit: c.MaxBodyBytes,
+		Exclusions: exclusions,
+	}, nil
+}
+
+// parseWAF reads the waf-* settings.
+func (c *Config) parseWAF(v map[string]string) []error {
+	var errs []error
+	var err error
+	if c.WAF, err = waf.ParseMode(v["waf"]); err != nil {
+		errs = append(errs, fmt.Errorf("waf: %w", err))
+	}
+	for _, n := range []struct {
+		name     string
+		dst      *int
+		min, max int
+	}{
+		{"waf-paranoia", &c.WAFParanoia, 1, 4},
+		{"waf-inbound-threshold", &c.WAFInboundThreshold, 1, 10000},
+		{"waf-outbound-threshold", &c.WAFOutboundThreshold, 1, 10000},
+	} {
+		if *n.dst, err = strconv.Atoi(v[n.name]); err != nil || *n.dst < n.min || *n.dst > n.max {
+			errs = append(errs, fmt.Errorf("%s: want a number from %d to %d", n.name, n.min, n.max))
+		}
+	}
+	switch v["waf-response-inspection"] {
+	case "on":
+		c.WAFResponseInspection = true
+	case "off":
+	default:
+		errs = append(errs, errors.New("waf-response-inspection: want on or off"))
+	}
+	c.WAFExclusions = v["waf-exclusions"]
+	if _, err := waf.ParseExclusions(c.WAFExclusions); err != nil {
+		errs = append(errs, fmt.Errorf("waf-exclusions: %w", err))
 	}
 	return errs
 }

@@ -26,6 +26,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
+	"github.com/bulwark-shop/bulwark/internal/waf"
 )
 
 //go:embed openapi.json
@@ -75,6 +76,10 @@ type Deps struct {
 	RateLimits  edge.Limits
 	// TrustedProxies are the peers whose X-Forwarded-For names the client.
 	TrustedProxies []netip.Prefix
+	// WAF is the web application firewall; nil when the waf setting is off.
+	WAF *waf.WAF
+	// WAFAudit samples the audit records of the firewall's blocks; nil records none.
+	WAFAudit *WAFAudit
 }
 
 // API is the HTTP handler of the public listener.
@@ -179,7 +184,7 @@ func New(d Deps) http.Handler {
 	for _, rt := range a.routes() {
 		mux.Handle(rt.Pattern, a.guard(rt))
 	}
-	return observe(a.ipGuard(cors(a.routeMux(mux), d.CORSOrigins)), d.Log, d.Metrics, d.TLS, d.TrustedProxies)
+	return observe(a.ipGuard(a.firewall(cors(a.routeMux(mux), d.CORSOrigins))), d.Log, d.Metrics, d.TLS, d.TrustedProxies)
 }
 
 // guard applies the route class's rate limit to the client address,

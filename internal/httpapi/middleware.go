@@ -21,6 +21,7 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	limited  *prometheus.CounterVec
+	waf      *prometheus.CounterVec
 }
 
 // NewMetrics registers the API's collectors on reg.
@@ -36,8 +37,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_rate_limited_total", Help: "Requests refused by a rate limit, by route class and key (address or account).",
 		}, []string{"class", "scope"}),
+		waf: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_waf_requests_total", Help: "Requests (and responses) the web application firewall inspected, by mode and outcome (pass, blocked, detected, error).",
+		}, []string{"mode", "outcome"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.limited)
+	reg.MustRegister(m.requests, m.duration, m.limited, m.waf)
 	return m
 }
 

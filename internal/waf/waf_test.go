@@ -1,0 +1,172 @@
+package waf_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/bulwark-shop/bulwark/internal/waf"
+)
+
+var (
+	compiled   = map[waf.Mode]*waf.WAF{}
+	compiledMu sync.Mutex
+)
+
+// mustWAF compiles (once per mode) the firewall as Bulwark's defaults configure it.
+func mustWAF(tb testing.TB, mode waf.Mode) *waf.WAF {
+	tb.Helper()
+	compiledMu.Lock()
+	defer compiledMu.Unlock()
+	if w := compiled[mode]; w != nil {
+		return w
+	}
+	xs, err := waf.ParseExclusions("POST /api/v1/admin/products description=941000-941999;PATCH /api/v1/admin/products/{id} description=941000-941999")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	w, err := waf.New(waf.Config{Mode: mode, Paranoia: 1, InboundThreshold: 5, OutboundThreshold: 4, BodyLimit: 4096, Exclusions: xs})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	compiled[mode] = w
+	return w
+}
+
+func jsonRequest(method, target, body string) *http.Request {
+	r := httptest.NewRequest(method, target, strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Accept", "application/json")
+	r.Header.Set("User-Agent", "bulwark-test")
+	// net/http's server keeps Content-Length in the header map; httptest does not.
+	r.Header.Set("Content-Length", strconv.Itoa(len(body)))
+	return r
+}
+
+func TestVerdicts(t *testing.T) {
+	block := mustWAF(t, waf.Block)
+	for _, c := range []struct {
+		name          string
+		r             *http.Request
+		hostile       bool
+		wantRule      int
+		wantMalformed bool
+	}{
+		{"SQL injection in the query is hostile", httptest.NewRequest("GET", "/api/v1/products?q=1%27%20OR%20%271%27%3D%271", nil), true, 942100, false},
+		{"SQL injection in a JSON field is hostile", jsonRequest("POST", "/api/v1/auth/login", `{"email":"a@b.example","password":"x' or 1=1--"}`), true, 942100, false},
+		{"a plain read passes", httptest.NewRequest("GET", "/api/v1/products?limit=10", nil), false, 0, false},
+		{"HTML in a staff product description passes", jsonRequest("PATCH", "/api/v1/admin/products/p_1", `{"description":"<p>Soft <b>wool</b> <a href=\"/x\">care</a></p>"}`), false, 0, false},
+		{"a script in a staff product description passes the XSS rules (the layers behind own it)", jsonRequest("PATCH", "/api/v1/admin/products/p_1", `{"description":"<script>alert(1)</script>"}`), false, 0, false},
+		{"HTML in another field of the same route is hostile", jsonRequest("PATCH", "/api/v1/admin/products/p_1", `{"name":"<script>alert(1)</script>"}`), true, 941100, false},
+		{"HTML in a description elsewhere is hostile", jsonRequest("POST", "/api/v1/carts", `{"description":"<script>alert(1)</script>"}`), true, 941100, false},
+		{"malformed JSON is refused as malformed", jsonRequest("POST", "/api/v1/auth/login", `{"email":`), true, 200002, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			check, v, err := block.Request(c.r, "192.0.2.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer check.Close()
+			if v.Hostile != c.hostile || v.Refuse != c.hostile || v.Malformed != c.wantMalformed {
+				t.Fatalf("verdict %+v, want hostile %v malformed %v", v, c.hostile, c.wantMalformed)
+			}
+			if c.wantRule != 0 && !slices.Contains(v.Rules, c.wantRule) {
+				t.Fatalf("rules %v lack %d", v.Rules, c.wantRule)
+			}
+		})
+	}
+}
+
+// failingBody fails like a client that stalls past the read timeout.
+type failingBody struct{}
+
+func (failingBody) Read([]byte) (int, error) { return 0, errors.New("i/o timeout") }
+func (failingBody) Close() error             { return nil }
+
+func TestFailsClosed(t *testing.T) {
+	for _, mode := range []waf.Mode{waf.Block, waf.Detect} {
+		w := mustWAF(t, mode)
+		t.Run(string(mode)+": a body over the limit is refused", func(t *testing.T) {
+			r := jsonRequest("POST", "/api/v1/carts", `{"note":"`+strings.Repeat("a", 4096)+`"}`)
+			if _, _, err := w.Request(r, "192.0.2.1"); !errors.Is(err, waf.ErrBodyTooLarge) {
+				t.Fatalf("err = %v, want ErrBodyTooLarge", err)
+			}
+		})
+		t.Run(string(mode)+": a body that cannot be read is refused", func(t *testing.T) {
+			r := jsonRequest("POST", "/api/v1/carts", "")
+			r.Body = failingBody{}
+			if _, _, err := w.Request(r, "192.0.2.1"); !errors.Is(err, waf.ErrBodyUnreadable) {
+				t.Fatalf("err = %v, want ErrBodyUnreadable", err)
+			}
+		})
+	}
+	t.Run("detect mode finds but never refuses", func(t *testing.T) {
+		check, v, err := mustWAF(t, waf.Detect).Request(httptest.NewRequest("GET", "/api/v1/products?q=%3Cscript%3Ealert(1)%3C/script%3E", nil), "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer check.Close()
+		if !v.Hostile || v.Refuse {
+			t.Fatalf("verdict %+v, want hostile and not refused", v)
+		}
+	})
+}
+
+func TestBodyHandedOnUnchanged(t *testing.T) {
+	body := `{"name":"Zoë's \"best\" café ☕","qty":2}`
+	r := jsonRequest("POST", "/api/v1/carts", body)
+	check, v, err := mustWAF(t, waf.Block).Request(r, "192.0.2.1")
+	if err != nil || v.Hostile {
+		t.Fatalf("verdict %+v, err %v", v, err)
+	}
+	defer check.Close()
+	got, err := io.ReadAll(r.Body)
+	if err != nil || string(got) != body {
+		t.Fatalf("handler reads %q (%v), want %q", got, err, body)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	for _, c := range []waf.Config{
+		{Mode: "loud", Paranoia: 1, InboundThreshold: 5, OutboundThreshold: 4, BodyLimit: 1},
+		{Mode: waf.Block, Paranoia: 5, InboundThreshold: 5, OutboundThreshold: 4, BodyLimit: 1},
+		{Mode: waf.Block, Paranoia: 1, InboundThreshold: 0, OutboundThreshold: 4, BodyLimit: 1},
+	} {
+		if _, err := waf.New(c); err == nil {
+			t.Errorf("New(%+v) accepted it", c)
+		}
+	}
+}
+
+// BenchmarkRequest measures one request's inspection by the default rules: a
+// product read and a checkout-sized JSON body.
+func BenchmarkRequest(b *testing.B) {
+	w := mustWAF(b, waf.Block)
+	for _, c := range []struct{ name, method, target, body string }{
+		{"product read", "GET", "/api/v1/products/p_01HXYZ", ""},
+		{"checkout", "POST", "/api/v1/checkout", `{"cart_id":"c_01HXYZABCDEF","payment_method_id":"pm_01HXYZABCDEF","shipping":{"name":"Zoë O'Brien","line1":"12 Rue de l'Église","city":"Saint-Étienne","postal_code":"42000","country":"FR"}}`},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				var r *http.Request
+				if c.body == "" {
+					r = httptest.NewRequest(c.method, c.target, nil)
+				} else {
+					r = jsonRequest(c.method, c.target, c.body)
+				}
+				check, v, err := w.Request(r, "192.0.2.1")
+				if err != nil || v.Hostile {
+					b.Fatalf("verdict %+v, err %v", v, err)
+				}
+				check.Close()
+			}
+		})
+	}
+}
