@@ -21,6 +21,8 @@ type Metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	limited  *prometheus.CounterVec
+	inFlight prometheus.Gauge
+	shed     prometheus.Counter
 }
 
 // NewMetrics registers the API's collectors on reg.
@@ -37,7 +39,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "bulwark_rate_limited_total", Help: "Requests refused by a rate limit, by route class and key (address or account).",
 		}, []string{"class", "scope"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.limited)
+	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "bulwark_http_in_flight", Help: "Requests being served now, under the max-in-flight cap (health checks not counted).",
+	})
+	m.shed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bulwark_http_shed_total", Help: "Requests refused 503 overloaded because max-in-flight were being served.",
+	})
+	reg.MustRegister(m.requests, m.duration, m.limited, m.inFlight, m.shed)
 	return m
 }
 
