@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -190,7 +191,7 @@ func engine(ctx context.Context, o Options, name, dbURL, vaultURL string) ([]Res
 		return nil, err
 	}
 	var results []Result
-	r, err := load(ctx, name+": checkout", o.Concurrency, o.Checkouts, sh.checkout(sh.url, carts, "bench"), sh.c, 201)
+	r, err := load(ctx, name+": checkout", o.Concurrency, o.Checkouts, sh.checkout(sh.url, carts, 0, "bench"), sh.c, 201)
 	if err != nil {
 		return nil, err
 	}
@@ -257,7 +258,7 @@ func startShop(ctx context.Context, o Options, name, dbURL, vaultURL string, adj
 		a.Serve(sctx, ls)
 		close(served)
 	}()
-	sh := &shop{session: &session{url: "http://" + ls.API.Addr().String(), c: newClient(o.Concurrency)}, cfg: cfg, app: a,
+	sh := &shop{session: &session{url: "http://" + ls.API.Addr().String(), c: newClient(o.Concurrency), spread: cfg.TrustedProxies != ""}, cfg: cfg, app: a,
 		stop: func() {
 			cancel()
 			<-served
@@ -330,11 +331,13 @@ func (sh *shop) carts(ctx context.Context, n int) ([]string, error) {
 	return carts, nil
 }
 
-// checkout makes the i-th checkout request, of carts[i], sent to base (the
-// shop, or a proxy in front of it); run names its idempotency keys.
-func (sh *shop) checkout(base string, carts []string, run string) func(i int) (*http.Request, error) {
-	s := &session{url: base, c: sh.c}
+// checkout makes the i-th checkout request, of carts[from+i] (and so of that
+// cart's owner), sent to base (the shop, or a proxy in front of it); run names
+// its idempotency keys.
+func (sh *shop) checkout(base string, carts []string, from int, run string) func(i int) (*http.Request, error) {
+	s := &session{url: base, c: sh.c, spread: sh.spread}
 	return func(i int) (*http.Request, error) {
+		i += from
 		cu := sh.customers[i%len(sh.customers)]
 		return s.request("POST", "/api/v1/checkout", cu.token, map[string]string{"Idempotency-Key": fmt.Sprintf("%s-%d", run, i)}, map[string]any{
 			"cart_id": carts[i], "payment_method": cu.method, "cvc": "123",
@@ -352,6 +355,10 @@ func (sh *shop) get(base, path string) func(int) (*http.Request, error) {
 type session struct {
 	url string
 	c   *http.Client
+	// spread sends each request from a random address of 192.168.0.0/16 in
+	// X-Forwarded-For, for a shop that trusts the loopback proxy and keeps a
+	// real per-address limit: the setup's sign-ups and logins stay under it.
+	spread bool
 }
 
 func (s *session) request(method, path, token string, header map[string]string, body any) (*http.Request, error) {
@@ -375,6 +382,9 @@ func (s *session) request(method, path, token string, header map[string]string, 
 	}
 	for k, v := range header {
 		r.Header.Set(k, v)
+	}
+	if s.spread {
+		r.Header.Set("X-Forwarded-For", fmt.Sprintf("192.168.%d.%d", rand.IntN(256), rand.IntN(256)))
 	}
 	return r, nil
 }

@@ -91,7 +91,7 @@ func mix(ctx context.Context, o Options, name string, adjust func(*config.Config
 	if check != nil {
 		check(base)
 	}
-	co, err := load(ctx, name+": checkout", o.Concurrency, o.Checkouts, sh.checkout(base, carts, "mix"), sh.c, http.StatusCreated)
+	co, err := load(ctx, name+": checkout", o.Concurrency, o.Checkouts, sh.checkout(base, carts, 0, "mix"), sh.c, http.StatusCreated)
 	if err != nil {
 		return nil, err
 	}

@@ -109,7 +109,7 @@ func loginFlood(ctx context.Context, o Options, name string, adjust func(*config
 	res.Capacity = capacity.PerSecond()
 	res.FloodRate = floodFactor * res.Capacity
 
-	if res.Quiet, err = paced(ctx, name+": checkout, quiet", checkoutRate, n, sh.checkout(sh.url, carts[:n], "quiet"), sh.c, 201); err != nil {
+	if res.Quiet, err = paced(ctx, name+": checkout, quiet", checkoutRate, n, sh.checkout(sh.url, carts, 0, "quiet"), sh.c, 201); err != nil {
 		return res, err
 	}
 
@@ -158,7 +158,7 @@ func loginFlood(ctx context.Context, o Options, name string, adjust func(*config
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}
-	res.Flooded, err = paced(ctx, name+": checkout, login flood", checkoutRate, n, sh.checkout(sh.url, carts[n:], "flood"), sh.c, 201)
+	res.Flooded, err = paced(ctx, name+": checkout, login flood", checkoutRate, n, sh.checkout(sh.url, carts, n, "flood"), sh.c, 201)
 	stopFlood()
 	wg.Wait()
 	res.Sent = int(sent.Load())
