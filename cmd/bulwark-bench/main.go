@@ -1,6 +1,9 @@
 // Command bulwark-bench measures checkout and product-read throughput and
 // latency over HTTP on each engine, with a bare net/http handler as the
-// ceiling. See docs/PERFORMANCE.md.
+// ceiling; and, opt-in, checkout latency during a login flood (-flood), the
+// edge on versus off (-edge), and the cost of nginx with ModSecurity and the
+// Core Rule Set in front (-nginx, which installs Debian's packages if missing).
+// See docs/PERFORMANCE.md.
 package main
 
 import (
@@ -18,6 +21,10 @@ func main() {
 	flag.IntVar(&o.Concurrency, "concurrency", 32, "concurrent clients")
 	flag.IntVar(&o.Checkouts, "checkouts", 5000, "checkouts per engine")
 	flag.IntVar(&o.Reads, "reads", 20000, "product reads per engine and for the baseline")
+	flag.BoolVar(&o.Flood, "flood", false, "only (with the other modes): checkout p99 quiet and during a login flood at 10x the login capacity")
+	flag.IntVar(&o.FloodCheckouts, "flood-checkouts", 400, "checkouts measured quiet and again during the flood (at 40/s)")
+	flag.BoolVar(&o.Edge, "edge", false, "only (with the other modes): checkouts and product reads with the edge on versus off")
+	flag.BoolVar(&o.Nginx, "nginx", false, "only (with the other modes): the same mix through nginx+ModSecurity+CRS (apt-get installs it if missing)")
 	flag.Parse()
 	// PostgreSQL runs when both URLs are set, in the environment (never as arguments).
 	o.PostgresURL, o.VaultURL = os.Getenv("BULWARK_BENCH_DATABASE_URL"), os.Getenv("BULWARK_BENCH_VAULT_DATABASE_URL")

@@ -93,7 +93,7 @@ func TestAccounts(t *testing.T) {
 		t.Run("a hash with old parameters is upgraded at login", func(t *testing.T) {
 			u := s.register("rehash@example.com")
 			raw := rawDB(t, s.Config)
-			weak := password.NewHasher(password.Params{Memory: 8192, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 1)
+			weak := password.NewHasher(password.Params{Memory: 8192, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 1, password.Unbounded)
 			old, err := weak.Hash(context.Background(), testPassword)
 			if err != nil {
 				t.Fatal(err)

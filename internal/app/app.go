@@ -47,7 +47,10 @@ import (
 )
 
 // Server timeouts. A slow client cannot hold a connection by trickling headers
-// or a body, nor keep an idle one open for long.
+// or a body, nor keep an idle one open for long. The public API takes its read
+// timeouts from the settings read-header-timeout and read-timeout (so that an
+// operator, and the slow-client tests, can shorten them); the internal
+// listeners (metrics, card vault) keep these.
 const (
 	readHeaderTimeout = 5 * time.Second
 	readTimeout       = 30 * time.Second
@@ -191,10 +194,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		}
 		a.redis = redis.NewClient(opts)
 	}
-	hasher := password.NewHasher(password.DefaultParams(), 0)
+	// Password hashing has a pool of its own, so that a login flood takes at
+	// most its workers' CPUs and checkout keeps the rest.
+	hasher := password.NewHasher(password.DefaultParams(), cfg.HashWorkers, cfg.HashQueue)
 	a.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "bulwark_password_hashes_total", Help: "argon2id computations (hashes and verifications, real and dummy).",
-	}, func() float64 { return float64(hasher.Computed()) }))
+	}, func() float64 { return float64(hasher.Computed()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "bulwark_password_hash_busy_total", Help: "Logins, sign-ups and password changes refused 503 overloaded because every hash worker was busy and the queue full.",
+	}, func() float64 { return float64(hasher.Refused()) }))
 	mfaKeys, err := a.dataKeyset(ctx, MFAKeyset)
 	if err != nil {
 		a.Close()
@@ -271,7 +278,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
-		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, Ready: a.ready,
+		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Ready: a.ready,
 		Now: now, TLS: cfg.TLS(), CORSOrigins: cfg.Origins(),
 		SecurityContact: cfg.SecurityContact, SecurityPolicy: cfg.SecurityPolicy,
 		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail),
@@ -533,8 +540,8 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	}
 	api := &http.Server{
 		Handler:           a.handler,
-		ReadHeaderTimeout: readHeaderTimeout,
-		ReadTimeout:       readTimeout,
+		ReadHeaderTimeout: a.cfg.ReadHeaderTimeout,
+		ReadTimeout:       a.cfg.ReadTimeout,
 		WriteTimeout:      writeTimeout,
 		IdleTimeout:       idleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,

@@ -34,7 +34,10 @@ const (
 	CodeNotReady             = "not_ready"
 	CodeTooManyAttempts      = "too_many_attempts"
 	CodeRateLimited          = "rate_limited"
-	CodeInternal             = "internal_error"
+	// CodeOverloaded refuses work the server has no capacity for right now
+	// (503 with Retry-After); the client may retry shortly.
+	CodeOverloaded = "overloaded"
+	CodeInternal   = "internal_error"
 )
 
 // FieldError names one invalid field of a request.

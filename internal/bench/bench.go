@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -35,6 +36,11 @@ type Options struct {
 	// empty databases (or schemas).
 	PostgresURL, VaultURL string
 	Out                   io.Writer
+	// The opt-in modes; when any is set, only those run.
+	Flood          bool // checkout latency during a login flood (LoginFlood)
+	FloodCheckouts int  // checkouts measured quiet, and again during the flood
+	Edge           bool // the edge on versus off (EdgeCost)
+	Nginx          bool // nginx with ModSecurity and the Core Rule Set in front (NginxCost)
 }
 
 // Result is one measured workload.
@@ -56,8 +62,12 @@ func (r Result) String() string {
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
-// Run measures every workload and prints one line each.
+// Run measures every workload and prints one line each; with an opt-in mode
+// set, it runs only the modes set.
 func Run(ctx context.Context, o Options) ([]Result, error) {
+	if o.Flood || o.Edge || o.Nginx {
+		return nil, runModes(ctx, o)
+	}
 	var results []Result
 	base, err := baseline(ctx, o)
 	if err != nil {
@@ -80,6 +90,25 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 		results = append(results, rs...)
 	}
 	return results, nil
+}
+
+func runModes(ctx context.Context, o Options) error {
+	if o.Flood {
+		if _, err := LoginFlood(ctx, o); err != nil {
+			return fmt.Errorf("login flood: %w", err)
+		}
+	}
+	if o.Edge {
+		if _, err := EdgeCost(ctx, o); err != nil {
+			return fmt.Errorf("edge: %w", err)
+		}
+	}
+	if o.Nginx {
+		if _, err := NginxCost(ctx, o); err != nil {
+			return fmt.Errorf("nginx: %w", err)
+		}
+	}
+	return nil
 }
 
 // baseline serves a fixed small JSON document from a bare handler.
@@ -152,111 +181,184 @@ func load(ctx context.Context, name string, concurrency, n int, mk func(i int) (
 
 // engine starts a real Bulwark on a fresh database and measures it.
 func engine(ctx context.Context, o Options, name, dbURL, vaultURL string) ([]Result, error) {
-	dir, err := os.MkdirTemp("", "bulwark-bench-")
+	sh, err := startShop(ctx, o, name, dbURL, vaultURL, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	cfg := config.Defaults()
-	cfg.DataDir, cfg.DatabaseURL, cfg.VaultDatabaseURL = dir, dbURL, vaultURL
-	cfg.Listen, cfg.MetricsListen = "127.0.0.1:0", ""
-	// The load comes from one address; rate limits stay on (their cost is part of
-	// what is measured) but out of reach.
-	roomy := edge.Limit{Count: 1_000_000, Period: time.Minute, Burst: 1_000_000}
-	cfg.RateLimit = edge.Limits{Auth: roomy, Checkout: roomy, Admin: roomy, Reads: roomy, Writes: roomy}
-	// Request logs are written, as in production, but to nowhere.
-	a, err := app.New(ctx, cfg, logging.New(io.Discard, slog.LevelInfo), time.Now)
+	defer sh.Close()
+	carts, err := sh.carts(ctx, o.Checkouts)
 	if err != nil {
 		return nil, err
 	}
-	defer a.Close()
-	ls, err := a.Listen()
-	if err != nil {
-		return nil, err
-	}
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	go a.Serve(sctx, ls)
-	s := &session{url: "http://" + ls.API.Addr().String(), c: newClient(o.Concurrency)}
-
-	fmt.Fprintf(o.Out, "%s: setting up %d customers and %d carts...\n", name, o.Concurrency, o.Checkouts)
-	if _, err := a.Identity.CreateAdmin(ctx, "bench-admin@example.com", "bench admin passphrase", "Bench"); err != nil {
-		return nil, err
-	}
-	admin, err := s.login("bench-admin@example.com", "bench admin passphrase")
-	if err != nil {
-		return nil, err
-	}
-	if err := s.enableMFA(admin); err != nil { // staff routes need a second factor
-		return nil, err
-	}
-	var prod struct{ ID string }
-	if err := s.call("POST", "/api/v1/admin/products", admin, nil, map[string]any{"sku": "BENCH-1", "name": "Bench", "description": "",
-		"price": map[string]any{"amount": 1000, "currency": cfg.Currency}, "stock": 1_000_000_000}, 201, &prod); err != nil {
-		return nil, err
-	}
-	type customer struct{ token, method string }
-	customers := make([]customer, o.Concurrency)
-	for i := range customers {
-		email := fmt.Sprintf("bench%d@example.com", i)
-		if err := s.call("POST", "/api/v1/auth/register", "", nil, map[string]string{"email": email, "password": "bench customer passphrase", "name": "B"}, 201, nil); err != nil {
-			return nil, err
-		}
-		tok, err := s.login(email, "bench customer passphrase")
-		if err != nil {
-			return nil, err
-		}
-		var m struct{ ID string }
-		if err := s.call("POST", "/api/v1/payment-methods", tok, nil, map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "holder": "B"}, 201, &m); err != nil {
-			return nil, err
-		}
-		customers[i] = customer{tok, m.ID}
-	}
-	carts := make([]string, o.Checkouts)
-	prep, err := load(ctx, "setup", o.Concurrency, o.Checkouts, func(i int) (*http.Request, error) {
-		cu := customers[i%len(customers)]
-		var c struct{ ID string }
-		if err := s.call("POST", "/api/v1/carts", cu.token, nil, nil, 201, &c); err != nil {
-			return nil, err
-		}
-		carts[i] = c.ID
-		return s.request("PUT", "/api/v1/carts/"+c.ID+"/items/"+prod.ID, cu.token, nil, map[string]int{"quantity": 1})
-	}, s.c, 200)
-	if err != nil || prep.Errors > 0 {
-		return nil, fmt.Errorf("setting up carts: %d errors, %v", prep.Errors, err)
-	}
-
 	var results []Result
-	r, err := load(ctx, name+": checkout", o.Concurrency, o.Checkouts, func(i int) (*http.Request, error) {
-		cu := customers[i%len(customers)]
-		return s.request("POST", "/api/v1/checkout", cu.token, map[string]string{"Idempotency-Key": fmt.Sprintf("bench-%d", i)}, map[string]any{
-			"cart_id": carts[i], "payment_method": cu.method, "cvc": "123",
-			"shipping_address": map[string]string{"name": "B", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}})
-	}, s.c, 201)
+	r, err := load(ctx, name+": checkout", o.Concurrency, o.Checkouts, sh.checkout(sh.url, carts, 0, "bench"), sh.c, 201)
 	if err != nil {
 		return nil, err
 	}
 	results = append(results, r)
-	r, err = load(ctx, name+": product list (20 items)", o.Concurrency, o.Reads, func(int) (*http.Request, error) {
-		return s.request("GET", "/api/v1/products?limit=20", "", nil, nil)
-	}, s.c, 200)
+	r, err = load(ctx, name+": product list (20 items)", o.Concurrency, o.Reads, sh.get(sh.url, "/api/v1/products?limit=20"), sh.c, 200)
 	if err != nil {
 		return nil, err
 	}
 	results = append(results, r)
-	r, err = load(ctx, name+": product by id", o.Concurrency, o.Reads, func(int) (*http.Request, error) {
-		return s.request("GET", "/api/v1/products/"+prod.ID, "", nil, nil)
-	}, s.c, 200)
+	r, err = load(ctx, name+": product by id", o.Concurrency, o.Reads, sh.get(sh.url, "/api/v1/products/"+sh.product), sh.c, 200)
 	if err != nil {
 		return nil, err
 	}
 	return append(results, r), nil
 }
 
+// roomy is a rate limit the benchmark never reaches: its load comes from one
+// address, and the limits stay on (their cost is part of what is measured).
+var roomy = edge.Limit{Count: 1_000_000, Period: time.Minute, Burst: 1_000_000}
+
+// shop is a running Bulwark with customers who have a saved card, and one
+// product in stock.
+type shop struct {
+	*session
+	cfg       config.Config
+	app       *app.App
+	customers []customer
+	product   string
+	stop      func()
+}
+
+type customer struct{ token, method string }
+
+// startShop starts a real Bulwark through app.New on a fresh database with
+// the default settings (but roomy rate limits) changed by adjust, and sets up
+// o.Concurrency customers and a product. Close stops it.
+func startShop(ctx context.Context, o Options, name, dbURL, vaultURL string, adjust func(*config.Config)) (*shop, error) {
+	dir, err := os.MkdirTemp("", "bulwark-bench-")
+	if err != nil {
+		return nil, err
+	}
+	cfg := config.Defaults()
+	cfg.DataDir, cfg.DatabaseURL, cfg.VaultDatabaseURL = dir, dbURL, vaultURL
+	cfg.Listen, cfg.MetricsListen = "127.0.0.1:0", ""
+	cfg.RateLimit = edge.Limits{Auth: roomy, Checkout: roomy, Admin: roomy, Reads: roomy, Writes: roomy}
+	if adjust != nil {
+		adjust(&cfg)
+	}
+	// Request logs are written, as in production, but to nowhere.
+	a, err := app.New(ctx, cfg, logging.New(io.Discard, slog.LevelInfo), time.Now)
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	ls, err := a.Listen()
+	if err != nil {
+		a.Close()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	served := make(chan struct{})
+	go func() {
+		a.Serve(sctx, ls)
+		close(served)
+	}()
+	sh := &shop{session: &session{url: "http://" + ls.API.Addr().String(), c: newClient(o.Concurrency), spread: cfg.TrustedProxies != ""}, cfg: cfg, app: a,
+		stop: func() {
+			cancel()
+			<-served
+			a.Close()
+			os.RemoveAll(dir)
+		}}
+	if err := sh.setup(ctx, o, name); err != nil {
+		sh.Close()
+		return nil, err
+	}
+	return sh, nil
+}
+
+// Close stops the shop and removes its data.
+func (sh *shop) Close() { sh.stop() }
+
+func (sh *shop) setup(ctx context.Context, o Options, name string) error {
+	fmt.Fprintf(o.Out, "%s: setting up %d customers...\n", name, o.Concurrency)
+	if _, err := sh.app.Identity.CreateAdmin(ctx, "bench-admin@example.com", "bench admin passphrase", "Bench"); err != nil {
+		return err
+	}
+	admin, err := sh.login("bench-admin@example.com", "bench admin passphrase")
+	if err != nil {
+		return err
+	}
+	if err := sh.enableMFA(admin); err != nil { // staff routes need a second factor
+		return err
+	}
+	var prod struct{ ID string }
+	if err := sh.call("POST", "/api/v1/admin/products", admin, nil, map[string]any{"sku": "BENCH-1", "name": "Bench", "description": "",
+		"price": map[string]any{"amount": 1000, "currency": sh.cfg.Currency}, "stock": 1_000_000_000}, 201, &prod); err != nil {
+		return err
+	}
+	sh.product = prod.ID
+	sh.customers = make([]customer, o.Concurrency)
+	for i := range sh.customers {
+		email := fmt.Sprintf("bench%d@example.com", i)
+		if err := sh.call("POST", "/api/v1/auth/register", "", nil, map[string]string{"email": email, "password": "bench customer passphrase", "name": "B"}, 201, nil); err != nil {
+			return err
+		}
+		tok, err := sh.login(email, "bench customer passphrase")
+		if err != nil {
+			return err
+		}
+		var m struct{ ID string }
+		if err := sh.call("POST", "/api/v1/payment-methods", tok, nil, map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "holder": "B"}, 201, &m); err != nil {
+			return err
+		}
+		sh.customers[i] = customer{tok, m.ID}
+	}
+	return nil
+}
+
+// carts prepares n carts, one per checkout, each holding one unit of the
+// product; setup is not measured.
+func (sh *shop) carts(ctx context.Context, n int) ([]string, error) {
+	carts := make([]string, n)
+	prep, err := load(ctx, "setup", len(sh.customers), n, func(i int) (*http.Request, error) {
+		cu := sh.customers[i%len(sh.customers)]
+		var c struct{ ID string }
+		if err := sh.call("POST", "/api/v1/carts", cu.token, nil, nil, 201, &c); err != nil {
+			return nil, err
+		}
+		carts[i] = c.ID
+		return sh.request("PUT", "/api/v1/carts/"+c.ID+"/items/"+sh.product, cu.token, nil, map[string]int{"quantity": 1})
+	}, sh.c, 200)
+	if err != nil || prep.Errors > 0 {
+		return nil, fmt.Errorf("setting up carts: %d errors, %v", prep.Errors, err)
+	}
+	return carts, nil
+}
+
+// checkout makes the i-th checkout request, of carts[from+i] (and so of that
+// cart's owner), sent to base (the shop, or a proxy in front of it); run names
+// its idempotency keys.
+func (sh *shop) checkout(base string, carts []string, from int, run string) func(i int) (*http.Request, error) {
+	s := &session{url: base, c: sh.c, spread: sh.spread}
+	return func(i int) (*http.Request, error) {
+		i += from
+		cu := sh.customers[i%len(sh.customers)]
+		return s.request("POST", "/api/v1/checkout", cu.token, map[string]string{"Idempotency-Key": fmt.Sprintf("%s-%d", run, i)}, map[string]any{
+			"cart_id": carts[i], "payment_method": cu.method, "cvc": "123",
+			"shipping_address": map[string]string{"name": "B", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}})
+	}
+}
+
+// get makes a GET of path sent to base.
+func (sh *shop) get(base, path string) func(int) (*http.Request, error) {
+	s := &session{url: base, c: sh.c}
+	return func(int) (*http.Request, error) { return s.request("GET", path, "", nil, nil) }
+}
+
 // session is a small JSON client for setting up a run.
 type session struct {
 	url string
 	c   *http.Client
+	// spread sends each request from a random address of 192.168.0.0/16 in
+	// X-Forwarded-For, for a shop that trusts the loopback proxy and keeps a
+	// real per-address limit: the setup's sign-ups and logins stay under it.
+	spread bool
 }
 
 func (s *session) request(method, path, token string, header map[string]string, body any) (*http.Request, error) {
@@ -280,6 +382,9 @@ func (s *session) request(method, path, token string, header map[string]string, 
 	}
 	for k, v := range header {
 		r.Header.Set(k, v)
+	}
+	if s.spread {
+		r.Header.Set("X-Forwarded-For", fmt.Sprintf("192.168.%d.%d", rand.IntN(256), rand.IntN(256)))
 	}
 	return r, nil
 }

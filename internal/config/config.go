@@ -94,6 +94,11 @@ func Settings() []Setting {
 		{Name: "oidc-redirect-url", Usage: "the callback URL registered at the provider (default: public-url + /api/v1/auth/oidc/callback)"},
 		{Name: "currency", Default: "EUR", Usage: "ISO 4217 code of the shop's currency"},
 		{Name: "max-body-bytes", Default: "1048576", Usage: "largest request body accepted (413 past it)"},
+		{Name: "max-in-flight", Default: "256", Usage: "requests served at once; past it 503 overloaded with Retry-After (/healthz and /readyz exempt)"},
+		{Name: "password-hash-workers", Default: "0", Usage: "password hashes (argon2id, one CPU each) computed at once; 0 means half the CPUs, at least 1, so a login flood leaves the rest to checkout"},
+		{Name: "password-hash-queue", Default: "8", Usage: "logins, sign-ups and password changes that may wait for a hash worker; past it 503 overloaded with Retry-After"},
+		{Name: "read-header-timeout", Default: "5s", Usage: "a client must send its request headers within this long of connecting (slow-client protection)"},
+		{Name: "read-timeout", Default: "30s", Usage: "a client must send its whole request, body included, within this long"},
 		{Name: "session-idle-timeout", Default: "168h", Usage: "a customer session ends after this long unused"},
 		{Name: "session-absolute-timeout", Default: "720h", Usage: "a customer session ends this long after login"},
 		{Name: "staff-session-idle-timeout", Default: "15m", Usage: "a staff session ends after this long unused"},
@@ -204,6 +209,12 @@ type Config struct {
 	WAFOutboundThreshold  int
 	WAFResponseInspection bool
 	WAFExclusions         string
+	// Overload shedding: requests served at once, the password-hash pool (0
+	// workers: password.DefaultConcurrency) and its queue.
+	MaxInFlight, HashWorkers, HashQueue int
+	// Slow-client protection: how long a client may take over its headers,
+	// and over its whole request.
+	ReadHeaderTimeout, ReadTimeout time.Duration
 }
 
 // DefaultWAFExclusions lets catalog staff write HTML in product descriptions:
@@ -486,6 +497,19 @@ func parse(v map[string]string) (Config, error) {
 		AdminIPAllow:         v["admin-ip-allow"],
 		SecurityPolicy:       v["security-policy"],
 		BotBlock:             duration("bot-block"),
+		ReadHeaderTimeout:    duration("read-header-timeout"),
+		ReadTimeout:          duration("read-timeout"),
+	}
+	for _, x := range []struct {
+		name     string
+		min, max int
+		dst      *int
+	}{{"max-in-flight", 1, 1 << 20, &c.MaxInFlight}, {"password-hash-workers", 0, 1024, &c.HashWorkers}, {"password-hash-queue", 0, 1 << 16, &c.HashQueue}} {
+		n, err := strconv.Atoi(v[x.name])
+		if err != nil || n < x.min || n > x.max {
+			errs = append(errs, fmt.Errorf("%s: want a number from %d to %d", x.name, x.min, x.max))
+		}
+		*x.dst = n
 	}
 	errs = append(errs, c.parseEdge(v)...)
 	errs = append(errs, c.parseWAF(v)...)

@@ -57,6 +57,8 @@ type Deps struct {
 	Log          *slog.Logger
 	Metrics      *Metrics
 	MaxBodyBytes int64
+	// MaxInFlight caps the requests served at once (503 overloaded past it).
+	MaxInFlight int
 	// Ready reports whether the server can take traffic (database and Redis reachable).
 	Ready func(context.Context) error
 	// Now is the clock (security.txt's Expires).
@@ -184,7 +186,7 @@ func New(d Deps) http.Handler {
 	for _, rt := range a.routes() {
 		mux.Handle(rt.Pattern, a.guard(rt))
 	}
-	return observe(a.ipGuard(a.firewall(cors(a.routeMux(mux), d.CORSOrigins))), d.Log, d.Metrics, d.TLS, d.TrustedProxies)
+	return observe(shed(a.ipGuard(a.firewall(cors(a.routeMux(mux), d.CORSOrigins))), d.MaxInFlight, d.Metrics), d.Log, d.Metrics, d.TLS, d.TrustedProxies)
 }
 
 // guard applies the route class's rate limit to the client address,

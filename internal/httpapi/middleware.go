@@ -22,6 +22,8 @@ type Metrics struct {
 	duration *prometheus.HistogramVec
 	limited  *prometheus.CounterVec
 	waf      *prometheus.CounterVec
+	inFlight prometheus.Gauge
+	shed     prometheus.Counter
 }
 
 // NewMetrics registers the API's collectors on reg.
@@ -41,7 +43,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "bulwark_waf_requests_total", Help: "Requests (and responses) the web application firewall inspected, by mode and outcome (pass, blocked, detected, error).",
 		}, []string{"mode", "outcome"}),
 	}
-	reg.MustRegister(m.requests, m.duration, m.limited, m.waf)
+	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "bulwark_http_in_flight", Help: "Requests being served now, under the max-in-flight cap (health checks not counted).",
+	})
+	m.shed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "bulwark_http_shed_total", Help: "Requests refused 503 overloaded because max-in-flight were being served.",
+	})
+	reg.MustRegister(m.requests, m.duration, m.limited, m.waf, m.inFlight, m.shed)
 	return m
 }
 

@@ -29,6 +29,7 @@ def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     if opid not in ("healthz","readyz"): o["responses"]["429"]=resp("TooManyRequests")  # probes are never rate limited
     o["responses"].update(responses)
     o["responses"]["500"]=resp("Internal")
+    if opid not in ("healthz","readyz"): o["responses"]["503"]=resp("Overloaded")  # probes are exempt from the in-flight cap
     o["responses"]=dict(sorted(o["responses"].items()))
     return o
 idemp={"name":"Idempotency-Key","in":"header","required":True,"schema":{"type":"string","minLength":1,"maxLength":255,"pattern":"^[\\x21-\\x7e]+$"},
@@ -258,6 +259,8 @@ responses={
     "RateLimit-Policy":{"description":"draft-ietf-httpapi-ratelimit-headers-11: each limit that applied, as `\"auth\";q=20;w=60` (q requests per w seconds).","schema":{"type":"string"}},
     "RateLimit":{"description":"draft-ietf-httpapi-ratelimit-headers-11: per limit, r requests remaining and t seconds until the quota is whole (on a refusal: until the next request may go), as `\"auth\";r=0;t=3`. Allowed answers of limited routes carry both headers too.","schema":{"type":"string"}}}),
  "Internal":prob("The server failed; the answer names only the request id.",["internal_error"]),
+ "Overloaded":dict(prob("The server is at capacity (`max-in-flight` requests being served, or every password-hash worker busy and its queue full); nothing was done; retry after Retry-After seconds.",["overloaded"]),
+   headers={"Retry-After":{"description":"Whole seconds to wait, at least 1.","schema":{"type":"integer","minimum":1}}}),
 }
 doc={"openapi":"3.1.0",
  "info":{"title":"Bulwark API","version":"1.0.0","description":"Bulwark's HTTP contract (v1). Requests and responses are JSON in UTF-8; decoding is strict (unknown fields, duplicate keys, trailing data and wrong types answer 400). Errors are RFC 9457 application/problem+json with a stable `code`. Every response carries X-Request-Id. IDs are opaque prefixed strings; money is integer minor units."},

@@ -57,7 +57,7 @@ func statusOf(code string) int {
 		return http.StatusUnsupportedMediaType
 	case apperr.CodeValidation, apperr.CodeWeakPassword:
 		return http.StatusUnprocessableEntity
-	case apperr.CodeNotReady:
+	case apperr.CodeNotReady, apperr.CodeOverloaded:
 		return http.StatusServiceUnavailable
 	case apperr.CodeTooManyAttempts, apperr.CodeRateLimited:
 		return http.StatusTooManyRequests

@@ -25,3 +25,6 @@ func DecodeParams(encoded string) (Params, error) {
 	d, err := decode(encoded)
 	return d.params, err
 }
+
+// Waiting returns how many callers wait for a hashing slot now.
+func (h *Hasher) Waiting() int64 { return h.waiting.Load() }

@@ -3,8 +3,10 @@
 // Hashes are argon2id (golang.org/x/crypto/argon2) in the PHC string format, so
 // each hash carries its own cost parameters and they can be raised later: Verify
 // reports when a hash was made with other parameters, and the caller rehashes at
-// the next login. Hashing runs in a bounded pool, so a flood of logins queues
-// rather than exhausting memory (each hash takes Params.Memory KiB).
+// the next login. Hashing runs in a bounded pool with a short queue: a flood of
+// logins can neither exhaust memory (each hash takes Params.Memory KiB) nor take
+// more CPUs than the pool has, and what does not fit in the queue is refused at
+// once with ErrBusy rather than left to wait behind the flood.
 //
 // The policy follows NIST SP 800-63B: length only (12 to 256 characters), no
 // composition rules, and not on a list of common passwords. The list is the
@@ -23,9 +25,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
+
+	"github.com/bulwark-shop/bulwark/internal/apperr"
 
 	_ "embed"
 )
@@ -82,27 +87,50 @@ func checkParams(p Params) error {
 var ErrMalformedHash = errors.New("malformed password hash")
 
 // Hasher hashes and verifies passwords with argon2id. Each hash takes
-// Params.Memory KiB, so at most a fixed number run at once.
+// Params.Memory KiB and one CPU for tens of milliseconds, so at most a fixed
+// number run at once and at most a fixed number wait.
 type Hasher struct {
 	params Params
 	slots  chan struct{} // semaphore: one token per running hash
-	dummy  string        // a real hash, verified against for unknown accounts
+	queue  int64         // how many may wait for a slot; Unbounded: any number
+	// waiting counts the callers waiting for a slot now.
+	waiting atomic.Int64
+	dummy   string // a real hash, verified against for unknown accounts
 	// computed counts argon2 computations, for the metrics and for tests that
 	// check an unknown account costs the same hashing as a known one.
 	computed atomic.Uint64
+	// refused counts the calls refused with ErrBusy, for the metrics.
+	refused atomic.Uint64
 }
 
+// Unbounded, as NewHasher's queue, lets any number of callers wait for a slot
+// (until their context ends): for the command line and tests, where there is
+// no flood to shed.
+const Unbounded = -1
+
+// ErrBusy is returned when every hashing slot is taken and the queue is full.
+// It is an *apperr.Error (503 overloaded with Retry-After), so the client is
+// told to come back rather than that its password is wrong; no attempt is
+// counted or audited, and it costs the caller no hashing.
+var ErrBusy = &apperr.Error{Code: apperr.CodeOverloaded,
+	Message: "the server is busy checking passwords; retry after the time in Retry-After", RetryAfter: time.Second}
+
+// DefaultConcurrency is half the CPUs Go may use, at least one: a login flood
+// then leaves the other half to checkout and reads, whatever the flood's size.
+func DefaultConcurrency() int { return max(1, runtime.GOMAXPROCS(0)/2) }
+
 // NewHasher returns a hasher with params that runs at most concurrency hashes
-// at once (GOMAXPROCS when concurrency <= 0). It panics if p is out of the
+// at once (DefaultConcurrency when concurrency <= 0) and lets at most queue
+// more wait for a slot (Unbounded: any number). It panics if p is out of the
 // bounds Verify accepts, since its hashes could then never be verified.
-func NewHasher(p Params, concurrency int) *Hasher {
+func NewHasher(p Params, concurrency, queue int) *Hasher {
 	if err := checkParams(p); err != nil {
 		panic(fmt.Sprintf("password.NewHasher: %v", err))
 	}
 	if concurrency <= 0 {
-		concurrency = runtime.GOMAXPROCS(0)
+		concurrency = DefaultConcurrency()
 	}
-	h := &Hasher{params: p, slots: make(chan struct{}, concurrency)}
+	h := &Hasher{params: p, slots: make(chan struct{}, concurrency), queue: int64(queue)}
 	// Made now rather than on first use, so that even the first login for an
 	// unknown account costs exactly one computation, like any other.
 	h.dummy = encode(h.derive("dummy password for unknown accounts", randomSalt(p.SaltLength), p))
@@ -135,16 +163,33 @@ func encode(d derived) string {
 // Computed returns how many argon2 computations the hasher has run.
 func (h *Hasher) Computed() uint64 { return h.computed.Load() }
 
-// acquire waits for a hashing slot, or for ctx to end.
+// Refused returns how many calls were refused with ErrBusy.
+func (h *Hasher) Refused() uint64 { return h.refused.Load() }
+
+// acquire takes a free hashing slot, or waits for one when fewer than the
+// queue's length already wait, or else returns ErrBusy at once. It also stops
+// waiting when ctx ends.
 func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	// A request that has already given up must not take a slot, even a free one:
 	// select picks at random among ready cases.
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("wait for a password hashing slot: %w", err)
 	}
+	release = func() { <-h.slots }
 	select {
 	case h.slots <- struct{}{}:
-		return func() { <-h.slots }, nil
+		return release, nil
+	default:
+	}
+	if n := h.waiting.Add(1); h.queue != Unbounded && n > h.queue {
+		h.waiting.Add(-1)
+		h.refused.Add(1)
+		return nil, ErrBusy
+	}
+	defer h.waiting.Add(-1)
+	select {
+	case h.slots <- struct{}{}:
+		return release, nil
 	case <-ctx.Done():
 		return nil, fmt.Errorf("wait for a password hashing slot: %w", ctx.Err())
 	}

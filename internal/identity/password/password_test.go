@@ -5,8 +5,10 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
+	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
 )
 
@@ -26,7 +28,7 @@ func mustHash(tb testing.TB, h *password.Hasher, pw string) string {
 }
 
 func TestVerifyAcceptsOnlyTheHashedPassword(t *testing.T) {
-	h := password.NewHasher(password.DefaultParams(), 2)
+	h := password.NewHasher(password.DefaultParams(), 2, password.Unbounded)
 	enc := mustHash(t, h, "correct horse battery staple")
 	tests := []struct {
 		name   string
@@ -50,7 +52,7 @@ func TestVerifyAcceptsOnlyTheHashedPassword(t *testing.T) {
 }
 
 func TestHashIsSaltedAndCarriesOWASPParams(t *testing.T) {
-	h := password.NewHasher(password.DefaultParams(), 2)
+	h := password.NewHasher(password.DefaultParams(), 2, password.Unbounded)
 	first, second := mustHash(t, h, "same password twice"), mustHash(t, h, "same password twice")
 	if first == second {
 		t.Fatal("two hashes of one password are equal: the salt is not random")
@@ -63,7 +65,7 @@ func TestHashIsSaltedAndCarriesOWASPParams(t *testing.T) {
 }
 
 func TestVerifyFlagsHashesMadeWithOtherParams(t *testing.T) {
-	current := password.NewHasher(password.DefaultParams(), 2)
+	current := password.NewHasher(password.DefaultParams(), 2, password.Unbounded)
 	longerKey := password.DefaultParams()
 	longerKey.KeyLength = 64
 	tests := []struct {
@@ -77,7 +79,7 @@ func TestVerifyFlagsHashesMadeWithOtherParams(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			enc := mustHash(t, password.NewHasher(tt.params, 1), "an older account's password")
+			enc := mustHash(t, password.NewHasher(tt.params, 1, password.Unbounded), "an older account's password")
 			ok, rehash, err := current.Verify(context.Background(), "an older account's password", enc)
 			if err != nil || !ok || rehash != tt.wantRehash {
 				t.Fatalf("Verify = ok %v, rehash %v, err %v; want ok, rehash %v", ok, rehash, err, tt.wantRehash)
@@ -87,7 +89,7 @@ func TestVerifyFlagsHashesMadeWithOtherParams(t *testing.T) {
 }
 
 func TestVerifyRefusesMalformedHashes(t *testing.T) {
-	h := password.NewHasher(fast(), 1)
+	h := password.NewHasher(fast(), 1, password.Unbounded)
 	good := mustHash(t, h, "whatever whatever")
 	parts := strings.Split(good, "$") // "", "argon2id", "v=19", "m=64,t=1,p=1", salt, key
 	tests := []struct{ name, enc string }{
@@ -151,13 +153,13 @@ func TestNewHasherRefusesParamsVerifyWouldRefuse(t *testing.T) {
 					t.Fatalf("NewHasher(%+v) did not panic", tt.params)
 				}
 			}()
-			password.NewHasher(tt.params, 1)
+			password.NewHasher(tt.params, 1, password.Unbounded)
 		})
 	}
 }
 
 func TestHashingGivesUpWhenThePoolIsFullAndContextEnds(t *testing.T) {
-	h := password.NewHasher(fast(), 1)
+	h := password.NewHasher(fast(), 1, password.Unbounded)
 	enc := mustHash(t, h, "a password to verify")
 	release := h.Hold(t) // the only slot is taken
 	ctx, cancel := context.WithCancel(context.Background())
@@ -184,7 +186,7 @@ func TestHashingGivesUpWhenThePoolIsFullAndContextEnds(t *testing.T) {
 }
 
 func TestVerifyDummyDoesTheWorkOfAVerify(t *testing.T) {
-	h := password.NewHasher(fast(), 1)
+	h := password.NewHasher(fast(), 1, password.Unbounded)
 	enc := mustHash(t, h, "a known account's password")
 	before := h.Computed()
 	if _, _, err := h.Verify(context.Background(), "a guess", enc); err != nil {
@@ -305,7 +307,7 @@ func FuzzCheckPolicy(f *testing.F) {
 }
 
 func FuzzVerifyMalformed(f *testing.F) {
-	h := password.NewHasher(fast(), 1)
+	h := password.NewHasher(fast(), 1, password.Unbounded)
 	good := mustHash(f, h, "seed seed seed")
 	for _, s := range []string{
 		good, "", "$", "$argon2id$$$$",
@@ -328,5 +330,49 @@ func FuzzVerifyMalformed(f *testing.F) {
 		if err != nil && ok {
 			t.Fatalf("Verify(%q) = ok with error %v", enc, err)
 		}
+	})
+}
+
+func TestHasherRefusesPastItsQueueAtOnce(t *testing.T) {
+	h := password.NewHasher(fast(), 1, 1) // one worker, one place in the queue
+	release := h.Hold(t)                  // the worker is busy
+	queued := make(chan error, 1)
+	go func() {
+		_, err := h.Hash(context.Background(), "the one that may wait")
+		queued <- err
+	}()
+	for deadline := time.Now().Add(5 * time.Second); h.Waiting() != 1; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second caller never started waiting")
+		}
+	}
+	computed := h.Computed()
+
+	t.Run("a caller past the queue is refused at once, as overloaded", func(t *testing.T) {
+		start := time.Now()
+		_, err := h.Hash(context.Background(), "one too many")
+		if !errors.Is(err, password.ErrBusy) {
+			t.Fatalf("Hash = %v, want ErrBusy", err)
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Fatalf("the refusal took %v: it waited", took)
+		}
+		var e *apperr.Error
+		if !errors.As(err, &e) || e.Code != apperr.CodeOverloaded || e.RetryAfter <= 0 {
+			t.Fatalf("ErrBusy = %#v, want code overloaded with a Retry-After", err)
+		}
+		if _, _, err := h.Verify(context.Background(), "one too many", mustHash(t, password.NewHasher(fast(), 1, password.Unbounded), "x")); !errors.Is(err, password.ErrBusy) {
+			t.Fatalf("Verify = %v, want ErrBusy", err)
+		}
+		if h.Refused() != 2 || h.Computed() != computed {
+			t.Fatalf("refused %d (want 2), computed %d more (want 0)", h.Refused(), h.Computed()-computed)
+		}
+	})
+	t.Run("the queued caller is served once the worker is free, and so is the next", func(t *testing.T) {
+		release()
+		if err := <-queued; err != nil {
+			t.Fatalf("queued Hash = %v", err)
+		}
+		mustHash(t, h, "after the burst")
 	})
 }

@@ -1,0 +1,46 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+)
+
+// errOverloaded answers a request past the in-flight cap. One second is long
+// enough for the requests in flight to drain (most take milliseconds) and short
+// enough that a shopper's retry lands soon.
+var errOverloaded = &apperr.Error{Code: apperr.CodeOverloaded,
+	Message: "the server is at capacity; retry after the time in Retry-After", RetryAfter: time.Second}
+
+// shed caps the requests served at once at limit: past it, a request is
+// answered 503 overloaded with Retry-After before any other work is done
+// (address lists, WAF, rate limits, decoding, database), so a flood costs the
+// server little more than the answer. /healthz and /readyz are neither counted
+// nor refused: a load balancer must see whether the instance is alive and
+// ready, not that it is busy, or it would pull every busy instance at once.
+//
+// It runs inside observe, so a refusal carries the request id and the baseline
+// headers, and is logged and counted like any other answer.
+func shed(next http.Handler, limit int, m *Metrics) http.Handler {
+	slots := make(chan struct{}, limit)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || r.URL.Path == "/readyz" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+		default:
+			m.shed.Inc()
+			writeProblem(w, r, errOverloaded)
+			return
+		}
+		m.inFlight.Inc()
+		defer func() {
+			m.inFlight.Dec()
+			<-slots
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
