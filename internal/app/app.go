@@ -278,7 +278,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
-		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Ready: a.ready,
+		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Passwords: hasher, Ready: a.ready,
 		Now: now, TLS: cfg.TLS(), CORSOrigins: cfg.Origins(),
 		SecurityContact: cfg.SecurityContact, SecurityPolicy: cfg.SecurityPolicy,
 		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail),

@@ -266,6 +266,29 @@ func (s *server) closeStores() {
 }
 
 // metric reads one unlabelled sample from the metrics listener.
+// metricSum returns the sum of every series of the labelled metric name.
+func (s *server) metricSum(name string) float64 {
+	s.t.Helper()
+	res, err := http.Get(s.MetricsURL + "/metrics")
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	total := 0.0
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, name+"{"); ok {
+			_, v, _ := strings.Cut(rest, "} ")
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				s.t.Fatalf("metric %s: %q", name, line)
+			}
+			total += f
+		}
+	}
+	return total
+}
+
 func (s *server) metric(name string) float64 {
 	s.t.Helper()
 	res, err := http.Get(s.MetricsURL + "/metrics")

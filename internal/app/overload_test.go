@@ -129,6 +129,7 @@ func TestLoginFloodIsShedAndCheckoutIsServed(t *testing.T) {
 		s.register("flooder@example.com")
 		carts := []string{s.cartWith(pat, 1, p.ID), s.cartWith(pat, 1, p.ID), s.cartWith(pat, 1, p.ID)}
 
+		inspected := s.metricSum("bulwark_waf_requests_total")
 		stop := make(chan struct{})
 		statuses, retryAfter, wait := flood(t, s, "flooder@example.com", 16, stop)
 		// Let the flood fill the pool, then shop through it.
@@ -143,6 +144,7 @@ func TestLoginFloodIsShedAndCheckoutIsServed(t *testing.T) {
 		}
 		close(stop)
 		wait()
+		inspected = s.metricSum("bulwark_waf_requests_total") - inspected
 
 		t.Run("logins past the hash pool are refused 503 with Retry-After, none fails otherwise", func(t *testing.T) {
 			if statuses[503] == 0 || statuses[200] == 0 || statuses[200]+statuses[503] != sum(statuses) {
@@ -156,6 +158,13 @@ func TestLoginFloodIsShedAndCheckoutIsServed(t *testing.T) {
 			if got := s.metric("bulwark_password_hash_busy_total"); got != float64(statuses[503]) {
 				t.Fatalf("bulwark_password_hash_busy_total = %v, want %d", got, statuses[503])
 			}
+		})
+		t.Run("most refusals come before the firewall spends on them", func(t *testing.T) {
+			sent := sum(statuses) + 2*len(carts) // the logins, and a checkout and a read a cart
+			if inspected >= float64(sent) {
+				t.Fatalf("the firewall inspected %v of %d requests: no login was turned away before it", inspected, sent)
+			}
+			t.Logf("the firewall inspected %v of %d requests (%d refused 503)", inspected, sent, statuses[503])
 		})
 		t.Run("a refused login costs no hash and counts as no failed attempt", func(t *testing.T) {
 			// Every computation was a served login (200) or the setup's.

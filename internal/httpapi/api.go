@@ -59,6 +59,9 @@ type Deps struct {
 	MaxBodyBytes int64
 	// MaxInFlight caps the requests served at once (503 overloaded past it).
 	MaxInFlight int
+	// Passwords, when set, turns away a request that needs a password hash
+	// while the hashing pool is full, before any other work (hashGate).
+	Passwords HashPool
 	// Ready reports whether the server can take traffic (database and Redis reachable).
 	Ready func(context.Context) error
 	// Now is the clock (security.txt's Expires).
@@ -186,7 +189,7 @@ func New(d Deps) http.Handler {
 	for _, rt := range a.routes() {
 		mux.Handle(rt.Pattern, a.guard(rt))
 	}
-	return observe(shed(a.ipGuard(a.firewall(cors(a.routeMux(mux), d.CORSOrigins))), d.MaxInFlight, d.Metrics), d.Log, d.Metrics, d.TLS, d.TrustedProxies)
+	return observe(shed(a.ipGuard(a.hashGate(a.firewall(cors(a.routeMux(mux), d.CORSOrigins)))), d.MaxInFlight, d.Metrics), d.Log, d.Metrics, d.TLS, d.TrustedProxies)
 }
 
 // guard applies the route class's rate limit to the client address,

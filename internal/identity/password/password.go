@@ -166,6 +166,19 @@ func (h *Hasher) Computed() uint64 { return h.computed.Load() }
 // Refused returns how many calls were refused with ErrBusy.
 func (h *Hasher) Refused() uint64 { return h.refused.Load() }
 
+// RefuseEarly reports whether a caller would be refused now, every slot being
+// taken and the queue full, and counts it as refused if so. A server asks it
+// before any other work on a request that needs a hash (a login, say), so
+// that a flood past the pool's capacity is turned away for the price of the
+// answer, not of the firewall, the decoding and the account lookup first.
+func (h *Hasher) RefuseEarly() bool {
+	if h.queue == Unbounded || len(h.slots) < cap(h.slots) || h.waiting.Load() < h.queue {
+		return false
+	}
+	h.refused.Add(1)
+	return true
+}
+
 // acquire takes a free hashing slot, or waits for one when fewer than the
 // queue's length already wait, or else returns ErrBusy at once. It also stops
 // waiting when ctx ends.

@@ -368,10 +368,18 @@ func TestHasherRefusesPastItsQueueAtOnce(t *testing.T) {
 			t.Fatalf("refused %d (want 2), computed %d more (want 0)", h.Refused(), h.Computed()-computed)
 		}
 	})
+	t.Run("a server can ask first, and is told to refuse", func(t *testing.T) {
+		if !h.RefuseEarly() || h.Refused() != 3 {
+			t.Fatalf("RefuseEarly with the pool full = false or not counted (refused %d, want 3)", h.Refused())
+		}
+	})
 	t.Run("the queued caller is served once the worker is free, and so is the next", func(t *testing.T) {
 		release()
 		if err := <-queued; err != nil {
 			t.Fatalf("queued Hash = %v", err)
+		}
+		if h.RefuseEarly() {
+			t.Fatal("RefuseEarly with the pool free = true")
 		}
 		mustHash(t, h, "after the burst")
 	})
