@@ -71,7 +71,7 @@ func TestServeCommand(t *testing.T) {
 	started := make(chan app.Listeners, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var logs syncBuffer
+	var logs testenv.SyncBuffer
 	env := map[string]string{"BULWARK_LISTEN": "127.0.0.1:0"}
 	go func() {
 		done <- app.Main(ctx, []string{"serve", "--demo", "--metrics-listen", "127.0.0.1:0"}, app.Env{

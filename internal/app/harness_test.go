@@ -23,24 +23,6 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/vaultapi"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines to log into.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // clock is a settable time source for session-timeout tests.
 type clock struct {
 	mu  sync.Mutex
@@ -70,7 +52,7 @@ type server struct {
 	RedirectURL string
 	App         *app.App
 	Config      config.Config
-	Logs        *syncBuffer
+	Logs        *testenv.SyncBuffer
 	// Vault is the card vault process the shop uses, or nil when it is embedded.
 	Vault  *vaultServer
 	Clock  *clock
@@ -105,7 +87,7 @@ func startServer(t *testing.T, db testenv.Database, adjust ...func(*config.Confi
 	for _, f := range adjust {
 		f(&cfg)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	clk := newClock()
 	ctx, cancel := context.WithCancel(context.Background())
 	a, err := app.New(ctx, cfg, logging.New(logs, -4), clk.Now)
@@ -181,7 +163,7 @@ type vaultServer struct {
 	URL    string
 	Config config.Config // the vault's own settings
 	Certs  string        // the directory of `bulwark vault certs`
-	Logs   *syncBuffer
+	Logs   *testenv.SyncBuffer
 	app    *app.VaultServer
 	// Stop shuts the vault down (and is done at the end of the test).
 	Stop func()
@@ -203,7 +185,7 @@ func startVault(t *testing.T, db testenv.Database, socket bool) *vaultServer {
 	if socket {
 		cfg.VaultSocket = filepath.Join(t.TempDir(), "vault.sock")
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	v, err := app.NewVault(ctx, cfg, logging.New(logs, -4), time.Now)
 	if err != nil {
@@ -266,8 +248,8 @@ func (s *server) closeStores() {
 }
 
 // metric reads one unlabelled sample from the metrics listener.
-// metricSum returns the sum of every series of the labelled metric name.
-func (s *server) metricSum(name string) float64 {
+// metricLines returns the lines of the server's /metrics page.
+func (s *server) metricLines() []string {
 	s.t.Helper()
 	res, err := http.Get(s.MetricsURL + "/metrics")
 	if err != nil {
@@ -275,8 +257,30 @@ func (s *server) metricSum(name string) float64 {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
+	return strings.Split(string(b), "\n")
+}
+
+func (s *server) metric(name string) float64 {
+	s.t.Helper()
+	lines := s.metricLines()
+	for _, line := range lines {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				s.t.Fatalf("metric %s = %q", name, v)
+			}
+			return f
+		}
+	}
+	s.t.Fatalf("no metric %s in:\n%s", name, strings.Join(lines, "\n"))
+	return 0
+}
+
+// metricSum returns the sum of every series of the labelled metric name.
+func (s *server) metricSum(name string) float64 {
+	s.t.Helper()
 	total := 0.0
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range s.metricLines() {
 		if rest, ok := strings.CutPrefix(line, name+"{"); ok {
 			_, v, _ := strings.Cut(rest, "} ")
 			f, err := strconv.ParseFloat(v, 64)
@@ -287,27 +291,6 @@ func (s *server) metricSum(name string) float64 {
 		}
 	}
 	return total
-}
-
-func (s *server) metric(name string) float64 {
-	s.t.Helper()
-	res, err := http.Get(s.MetricsURL + "/metrics")
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(res.Body)
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				s.t.Fatalf("metric %s = %q", name, v)
-			}
-			return f
-		}
-	}
-	s.t.Fatalf("no metric %s in:\n%s", name, b)
-	return 0
 }
 
 // response is what a request got back.

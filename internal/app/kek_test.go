@@ -254,7 +254,7 @@ func TestHSMWrongPINStopsStart(t *testing.T) {
 		tok := testenv.SoftHSM(t)
 		cfg := testConfig(db)
 		cfg.KEKPKCS11Module, cfg.KEKPKCS11Token, cfg.KEKPKCS11PIN = tok.Module, tok.Label, "bad-"+tok.PIN
-		logs := &syncBuffer{}
+		logs := &testenv.SyncBuffer{}
 		a, err := app.New(context.Background(), cfg, logging.New(logs, -4), newClock().Now)
 		if err == nil {
 			a.Close()

@@ -91,7 +91,7 @@ func startProcessWithEnv(t *testing.T, cfg config.Config, env []string, extra ..
 		t.Fatal(err)
 	}
 	p := &process{cmd: cmd, done: make(chan struct{})}
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	addr := make(chan string, 1)
 	go func() {
 		defer close(p.done)

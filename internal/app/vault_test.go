@@ -168,7 +168,7 @@ func TestVaultProcess(t *testing.T) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	addr, done := make(chan string, 1), make(chan struct{})
 	go func() {
 		defer close(done)

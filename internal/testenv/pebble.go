@@ -41,7 +41,7 @@ type Pebble struct {
 	CAFile   string
 	mgmtURL  string
 	mgmtHTTP *http.Client
-	out      *syncWriter
+	out      *SyncBuffer
 }
 
 // Output is what Pebble has logged so far.
@@ -91,7 +91,7 @@ func StartPebble(t testing.TB, tlsPort, httpPort int) *Pebble {
 	// No random sleep before validating, and no nonces refused on purpose:
 	// validation itself is real.
 	cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0")
-	out := &syncWriter{b: &strings.Builder{}}
+	out := &SyncBuffer{}
 	p.out = out
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -269,20 +269,21 @@ func writeLoopbackCert(t testing.TB, certFile, keyFile string) {
 	}
 }
 
-// syncWriter collects a process's output from its two pipes.
-type syncWriter struct {
-	mu sync.Mutex
-	b  *strings.Builder
+// SyncBuffer collects output written from several goroutines: a server's
+// log, or a process's two pipes.
+type SyncBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
 }
 
-func (w *syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
+func (b *SyncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
 }
 
-func (w *syncWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
+func (b *SyncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
