@@ -35,6 +35,7 @@ func TestMain(m *testing.M) {
 	if binary.dir != "" {
 		os.RemoveAll(binary.dir)
 	}
+	testenv.RemoveSoftHSM()
 	os.Exit(code)
 }
 

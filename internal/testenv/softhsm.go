@@ -20,8 +20,20 @@ type HSMToken struct {
 
 var softhsm struct {
 	once sync.Once
+	dir  string
 	conf string
 	err  string
+}
+
+// RemoveSoftHSM deletes the process's SoftHSM configuration and token
+// directory, if a test made one. SoftHSM reads its configuration once per
+// process, so the directory must outlive every test: a package whose tests use
+// SoftHSM calls this from TestMain after m.Run, and leaves no
+// bulwark-softhsm-* directory behind in the temporary directory.
+func RemoveSoftHSM() {
+	if softhsm.dir != "" {
+		os.RemoveAll(softhsm.dir)
+	}
 }
 
 // SoftHSM initialises a fresh SoftHSM token for one test and deletes it after,
@@ -50,6 +62,7 @@ func SoftHSM(t testing.TB) HSMToken {
 			softhsm.err = err.Error()
 			return
 		}
+		softhsm.dir = dir
 		tokens := filepath.Join(dir, "tokens")
 		conf := filepath.Join(dir, "softhsm2.conf")
 		if err := os.Mkdir(tokens, 0o700); err != nil {
