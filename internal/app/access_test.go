@@ -18,6 +18,7 @@ var allowed = map[string][]string{
 	"GET /.well-known/security.txt":             {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"GET /robots.txt":                           {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"GET /api/v1/private/export":                {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"GET /{$}":                                  {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"GET /readyz":                               {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"GET /api/v1/openapi.json":                  {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"POST /api/v1/auth/register":                {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
@@ -117,7 +118,7 @@ func TestRoleMatrix(t *testing.T) {
 						"carts/{id}", "carts/"+someCart.ID, "{product_id}", prod.ID, "payment-methods/{id}", "payment-methods/pm_aaaaaaaaaaaaaaaaaaaaaaaaaa",
 						"orders/{id}", "orders/ord_aaaaaaaaaaaaaaaaaaaaaaaaaa",
 						"sessions/{id}", "sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa",
-						"api-keys/{id}", "api-keys/key_aaaaaaaaaaaaaaaaaaaaaaaaaa").Replace(path)
+						"api-keys/{id}", "api-keys/key_aaaaaaaaaaaaaaaaaaaaaaaaaa", "{$}", "").Replace(path)
 					from := s
 					if pattern == "GET /api/v1/private/export" {
 						// The bot trap blocks its caller: each caller comes from an address of its own.

@@ -32,6 +32,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/keys"
+	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/mail"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
@@ -454,8 +455,8 @@ func (a *App) Purge(ctx context.Context) error {
 			return err
 		}
 	}
-	a.log.Info("retention purge", "sessions", p.Sessions, "idempotency_keys", p.IdempotencyKeys, "carts", p.Carts,
-		"one_time_tokens", p.Tokens, "mail_files", files)
+	a.log.Info("retention purge", logging.Count("sessions", int64(p.Sessions)), logging.Count("idempotency_keys", int64(p.IdempotencyKeys)),
+		logging.Count("carts", int64(p.Carts)), logging.Count("one_time_tokens", int64(p.Tokens)), logging.Count("mail_files", int64(files)))
 	return nil
 }
 

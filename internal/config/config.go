@@ -664,6 +664,9 @@ func (c Config) WAFConfig() (waf.Config, error) {
 		InboundThreshold: c.WAFInboundThreshold, OutboundThreshold: c.WAFOutboundThreshold,
 		ResponseInspection: c.WAFResponseInspection, BodyLimit: c.MaxBodyBytes,
 		Exclusions: exclusions,
+		// public-url's host is a domain name (the passkey relying party), which
+		// 920350 never scores, so only the listen address is named here.
+		OwnHosts: waf.OwnHosts(c.Listen),
 	}, nil
 }
 

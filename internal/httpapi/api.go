@@ -110,6 +110,7 @@ func (a *API) routes() []route {
 		return route{Route{pattern, perm}, h}
 	}
 	return []route{
+		r("GET /{$}", access.Public, a.root),
 		r("GET /healthz", access.Public, a.healthz),
 		r("GET /readyz", access.Public, a.readyz),
 		r("GET /api/v1/openapi.json", access.Public, a.openapi),
@@ -264,6 +265,27 @@ func credentials(r *http.Request) (string, bool) {
 		return c.Value, true
 	}
 	return "", false
+}
+
+// rootAnswer is what GET / says: where a newcomer who opens the server's
+// address finds the API's description (issue 11: it answered a bare 404).
+type rootAnswer struct {
+	Service string `json:"service"`
+	API     string `json:"api"`
+	OpenAPI string `json:"openapi"`
+	Health  string `json:"health"`
+	Docs    string `json:"docs"`
+}
+
+func (a *API) root(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, rootAnswer{
+		Service: "Bulwark, a headless e-commerce API",
+		API:     "/api/v1/",
+		OpenAPI: "/api/v1/openapi.json",
+		Health:  "/healthz",
+		Docs:    "the OpenAPI document describes every route; README.md and docs/API.md in the source explain how to use them",
+	})
+	return nil
 }
 
 func (a *API) healthz(w http.ResponseWriter, _ *http.Request) error {

@@ -12,19 +12,19 @@ type keyJSON struct {
 	ID          string              `json:"id"`
 	Name        string              `json:"name"`
 	Permissions []access.Permission `json:"permissions"`
-	CreatedAt   time.Time           `json:"created_at"`
-	ExpiresAt   time.Time           `json:"expires_at"`
-	LastUsedAt  *time.Time          `json:"last_used_at,omitempty"`
-	RevokedAt   *time.Time          `json:"revoked_at,omitempty"`
+	CreatedAt   Timestamp           `json:"created_at"`
+	ExpiresAt   Timestamp           `json:"expires_at"`
+	LastUsedAt  *Timestamp          `json:"last_used_at,omitempty"`
+	RevokedAt   *Timestamp          `json:"revoked_at,omitempty"`
 }
 
 func toKeyJSON(k identity.APIKey) keyJSON {
-	out := keyJSON{ID: k.ID, Name: k.Name, Permissions: k.Permissions, CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt}
+	out := keyJSON{ID: k.ID, Name: k.Name, Permissions: k.Permissions, CreatedAt: Timestamp(k.CreatedAt), ExpiresAt: Timestamp(k.ExpiresAt)}
 	if !k.LastUsedAt.IsZero() {
-		out.LastUsedAt = &k.LastUsedAt
+		out.LastUsedAt = stamp(k.LastUsedAt)
 	}
 	if !k.RevokedAt.IsZero() {
-		out.RevokedAt = &k.RevokedAt
+		out.RevokedAt = stamp(k.RevokedAt)
 	}
 	return out
 }

@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/edge"
@@ -18,11 +17,11 @@ type userJSON struct {
 	Name       string        `json:"name"`
 	Roles      []access.Role `json:"roles"`
 	MFAEnabled bool          `json:"mfa_enabled"`
-	CreatedAt  time.Time     `json:"created_at"`
+	CreatedAt  Timestamp     `json:"created_at"`
 }
 
 func toUserJSON(u identity.User) userJSON {
-	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, MFAEnabled: u.MFAEnabled, CreatedAt: u.CreatedAt.UTC()}
+	return userJSON{ID: u.ID, Email: u.Email, Name: u.Name, Roles: u.Roles, MFAEnabled: u.MFAEnabled, CreatedAt: Timestamp(u.CreatedAt)}
 }
 
 type registerRequest struct {
@@ -49,7 +48,7 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 			"ip", reqinfo.From(r.Context()).IP)
 		writeJSON(w, http.StatusCreated, map[string]userJSON{"user": {ID: id.New(id.User),
 			Email: identity.NormalizeEmail(req.Email), Name: req.Name,
-			Roles: []access.Role{access.Customer}, CreatedAt: a.Now().UTC()}})
+			Roles: []access.Role{access.Customer}, CreatedAt: Timestamp(a.Now())}})
 		return nil
 	}
 	u, err := a.Identity.Register(r.Context(), req.Email, req.Password, req.Name)
@@ -68,7 +67,7 @@ type loginRequest struct {
 
 type loginResponse struct {
 	Token     string    `json:"token"`
-	ExpiresAt time.Time `json:"expires_at"`
+	ExpiresAt Timestamp `json:"expires_at"`
 	User      userJSON  `json:"user"`
 }
 
@@ -91,7 +90,7 @@ func (a *API) writeSession(w http.ResponseWriter, res identity.LoginResult) {
 		Name: SessionCookie, Value: res.Token, Path: "/", Expires: res.ExpiresAt,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
-	writeJSON(w, http.StatusOK, loginResponse{Token: res.Token, ExpiresAt: res.ExpiresAt.UTC(), User: toUserJSON(res.User)})
+	writeJSON(w, http.StatusOK, loginResponse{Token: res.Token, ExpiresAt: Timestamp(res.ExpiresAt), User: toUserJSON(res.User)})
 }
 
 func clearSessionCookie(w http.ResponseWriter) {
@@ -135,8 +134,8 @@ func (a *API) setRoles(w http.ResponseWriter, r *http.Request) error {
 
 type sessionJSON struct {
 	ID         string    `json:"id"`
-	CreatedAt  time.Time `json:"created_at"`
-	LastUsedAt time.Time `json:"last_used_at"`
+	CreatedAt  Timestamp `json:"created_at"`
+	LastUsedAt Timestamp `json:"last_used_at"`
 	IP         string    `json:"ip"`
 	UserAgent  string    `json:"user_agent"`
 	Current    bool      `json:"current"`
@@ -149,7 +148,7 @@ func (a *API) listSessions(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := listJSON[sessionJSON]{Items: make([]sessionJSON, 0, len(ss))}
 	for _, s := range ss {
-		out.Items = append(out.Items, sessionJSON{ID: s.ID, CreatedAt: s.CreatedAt.UTC(), LastUsedAt: s.LastUsedAt.UTC(),
+		out.Items = append(out.Items, sessionJSON{ID: s.ID, CreatedAt: Timestamp(s.CreatedAt), LastUsedAt: Timestamp(s.LastUsedAt),
 			IP: s.IP, UserAgent: s.UserAgent, Current: s.Current})
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"net/http"
 	"strconv"
-	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
@@ -21,13 +20,13 @@ type productJSON struct {
 	Price       money.Money `json:"price"`
 	Stock       int64       `json:"stock"`
 	Active      bool        `json:"active"`
-	CreatedAt   time.Time   `json:"created_at"`
-	UpdatedAt   time.Time   `json:"updated_at"`
+	CreatedAt   Timestamp   `json:"created_at"`
+	UpdatedAt   Timestamp   `json:"updated_at"`
 }
 
 func toProductJSON(p catalog.Product) productJSON {
 	return productJSON{ID: p.ID, SKU: p.SKU, Name: p.Name, Description: p.Description, Price: p.Price,
-		Stock: p.Stock, Active: p.Active, CreatedAt: p.CreatedAt.UTC(), UpdatedAt: p.UpdatedAt.UTC()}
+		Stock: p.Stock, Active: p.Active, CreatedAt: Timestamp(p.CreatedAt), UpdatedAt: Timestamp(p.UpdatedAt)}
 }
 
 type listJSON[T any] struct {

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"maps"
 	"mime"
 	"net/http"
+	"reflect"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -34,8 +38,12 @@ func decodeBody(r *http.Request, limit int64, v any) error {
 // DecodeStrict decodes one JSON object from body into v and refuses what a
 // lenient decoder would let through: invalid UTF-8 (which encoding/json would
 // silently replace), duplicate keys (which parsers disagree on, a classic
-// smuggling vector), unknown fields, wrong types and trailing data. Every refusal
-// is an invalid_json *apperr.Error whose message is safe to show.
+// smuggling vector), unknown fields, keys that match a field only without
+// regard to case (encoding/json would let "NAME" overwrite "name"), null for
+// any field (encoding/json leaves the field at its zero value, so null would
+// read as 0, "" or "absent"; a client leaves a field out instead), wrong types
+// and trailing data. Every refusal is an invalid_json *apperr.Error whose
+// message is safe to show.
 func DecodeStrict(body []byte, v any) error {
 	invalid := func(format string, args ...any) error {
 		return apperr.New(apperr.CodeInvalidJSON, format, args...)
@@ -48,6 +56,11 @@ func DecodeStrict(body []byte, v any) error {
 	}
 	if err := checkObjectKeys(body); err != nil {
 		return err
+	}
+	if t := reflect.TypeOf(v); t != nil {
+		if err := checkShape(body, t, ""); err != nil {
+			return err
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -143,4 +156,125 @@ func checkObjectKeys(body []byte) error {
 		}
 	}
 	return nil
+}
+
+// checkShape walks raw (already known to be valid JSON without duplicate keys)
+// alongside the Go type t it is about to be decoded into, and refuses what
+// encoding/json would accept silently: an object key that is not exactly a
+// field's json name (encoding/json matches names without regard to case, so
+// {"name":"Alice","NAME":"Mallory"} would store "Mallory") and a null anywhere
+// (encoding/json skips it, leaving the zero value, so {"quantity":null} would
+// read as quantity 0). Values whose shape does not fit t are left to the
+// decoder, which names the field and the type it wants. Types with their own
+// UnmarshalJSON (time.Time, json.RawMessage) are checked only for null.
+// Recursion follows t, whose depth is fixed by the request types, not by the
+// input.
+func checkShape(raw []byte, t reflect.Type, path string) error {
+	if bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		if path == "" {
+			return apperr.New(apperr.CodeInvalidJSON, "the body must be a JSON object")
+		}
+		return apperr.New(apperr.CodeInvalidJSON, "field %q must not be null; leave it out or give a value", path)
+	}
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(unmarshalerType) || t.Implements(unmarshalerType) {
+		return nil
+	}
+	switch t.Kind() {
+	case reflect.Struct:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			return nil // not an object: the decoder reports the type
+		}
+		fields := jsonFields(t)
+		// Sorted, so that a body with several faults always names the same one.
+		for _, key := range slices.Sorted(maps.Keys(obj)) {
+			ft, ok := fields[key]
+			if !ok {
+				return unknownField(join(path, key), key, fields)
+			}
+			if err := checkShape(obj[key], ft, join(path, key)); err != nil {
+				return err
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		var items []json.RawMessage
+		if json.Unmarshal(raw, &items) != nil {
+			return nil
+		}
+		for i, item := range items {
+			if err := checkShape(item, t.Elem(), fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Map:
+		var obj map[string]json.RawMessage
+		if json.Unmarshal(raw, &obj) != nil {
+			return nil
+		}
+		for _, key := range slices.Sorted(maps.Keys(obj)) {
+			if err := checkShape(obj[key], t.Elem(), join(path, key)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// unknownField is the refusal of key, naming the field it was probably meant
+// as when it differs from one only in case.
+func unknownField(path, key string, fields map[string]reflect.Type) error {
+	for name := range fields {
+		if strings.EqualFold(name, key) {
+			return apperr.New(apperr.CodeInvalidJSON, "unknown field %q: field names are case-sensitive (%q)", path, name)
+		}
+	}
+	return apperr.New(apperr.CodeInvalidJSON, "unknown field %q", path)
+}
+
+// jsonFields maps the json names encoding/json decodes into struct t (its
+// exported fields, untagged embedded structs flattened) to their types.
+func jsonFields(t reflect.Type) map[string]reflect.Type {
+	out := map[string]reflect.Type{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if ft.Kind() == reflect.Struct {
+				for n, typ := range jsonFields(ft) {
+					if _, taken := out[n]; !taken {
+						out[n] = typ
+					}
+				}
+				continue
+			}
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		out[name] = f.Type
+	}
+	return out
 }

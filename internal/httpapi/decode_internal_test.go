@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
@@ -14,11 +15,19 @@ func FuzzDecodeCheckout(f *testing.F) {
 	f.Add([]byte(`{"cart_id":"cart_x","total":{"amount":1,"currency":"EUR"}}`))
 	f.Add([]byte(`{"shipping_address":{"name":"A","name":"B"}}`))
 	f.Add([]byte(`{"cvc":123}`))
+	f.Add([]byte(`{"cart_id":"cart_x","CART_ID":"cart_y"}`))
+	f.Add([]byte(`{"shipping_address":{"name":"A","Name":"B"}}`))
+	f.Add([]byte(`{"shipping_address":null}`))
+	f.Add([]byte(`{"cvc":null}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var req checkoutRequest
 		err := DecodeStrict(body, &req)
 		if err != nil && apperr.Code(err) != apperr.CodeInvalidJSON {
 			t.Fatalf("error %v is not invalid_json", err)
+		}
+		if err == nil && (bytes.Contains(body, []byte("null")) && !bytes.Contains(body, []byte(`"`)) ||
+			bytes.Contains(body, []byte(`"CART_ID"`)) || bytes.Contains(body, []byte(`"Cvc"`))) {
+			t.Fatalf("accepted %q: a null or a case-variant key", body)
 		}
 	})
 }

@@ -1,9 +1,11 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
@@ -17,6 +19,18 @@ type target struct {
 	Inner *struct {
 		A int `json:"a"`
 	} `json:"inner"`
+	Items []struct {
+		Qty int `json:"qty"`
+	} `json:"items"`
+	Labels   map[string]string `json:"labels"`
+	Optional *int64            `json:"optional"`
+	When     time.Time         `json:"when"`
+	Raw      json.RawMessage   `json:"raw"`
+	embedded
+}
+
+type embedded struct {
+	Note string `json:"note"`
 }
 
 func TestDecodeStrict(t *testing.T) {
@@ -48,6 +62,24 @@ func TestDecodeStrict(t *testing.T) {
 		{"invalid UTF-8", "{\"name\":\"\xc3\x28\"}", false},
 		{"unterminated", `{"name":"x"`, false},
 		{"escaped NUL is data", `{"name":"a\u0000b"}`, true},
+		{"every field given exactly", `{"name":"x","items":[{"qty":1}],"labels":{"k":"v"},"optional":0,"when":"2026-01-02T03:04:05Z","raw":{"any":null},"note":"n"}`, true},
+		{"a key differing only in case", `{"name":"Alice","NAME":"Mallory"}`, false},
+		{"a case variant alone", `{"Name":"Mallory"}`, false},
+		{"a case variant of a nested field", `{"inner":{"A":1}}`, false},
+		{"a case variant in an array's object", `{"items":[{"qty":1},{"QTY":2}]}`, false},
+		{"a case variant of an embedded field", `{"Note":"x"}`, false},
+		{"a Unicode case fold (Kelvin sign for k)", "{\"ta\u212Ags\":[]}", false},
+		{"null for a string", `{"name":null}`, false},
+		{"null for a number", `{"count":null}`, false},
+		{"null for an optional (pointer) field", `{"optional":null}`, false},
+		{"null for a nested object", `{"inner":null}`, false},
+		{"null for an array", `{"tags":null}`, false},
+		{"null in an array", `{"tags":["a",null]}`, false},
+		{"null in a nested object", `{"items":[{"qty":null}]}`, false},
+		{"null for a map value", `{"labels":{"k":null}}`, false},
+		{"null for a time", `{"when":null}`, false},
+		{"null for raw JSON", `{"raw":null}`, false},
+		{"null inside raw JSON is the consumer's", `{"raw":{"a":null}}`, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,6 +95,32 @@ func TestDecodeStrict(t *testing.T) {
 	}
 }
 
+func TestDecodeStrictNamesTheField(t *testing.T) {
+	for _, c := range []struct{ body, want string }{
+		{`{"name":"Alice","NAME":"Mallory"}`, `unknown field "NAME": field names are case-sensitive ("name")`},
+		{`{"items":[{"qty":1},{"QTY":2}]}`, `unknown field "items[1].QTY": field names are case-sensitive ("qty")`},
+		{`{"optional":null}`, `field "optional" must not be null`},
+		{`{"items":[{"qty":null}]}`, `field "items[0].qty" must not be null`},
+	} {
+		var v target
+		err := httpapi.DecodeStrict([]byte(c.body), &v)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("DecodeStrict(%s) = %v, want a message with %q", c.body, err, c.want)
+		}
+	}
+}
+
+func TestDecodeStrictLeavesTheTargetAloneOnCaseVariants(t *testing.T) {
+	// The attack of issue 11: the later, case-variant key won in encoding/json.
+	v := target{Name: "before"}
+	if err := httpapi.DecodeStrict([]byte(`{"name":"Alice","NAME":"Mallory"}`), &v); err == nil {
+		t.Fatal("a case-variant duplicate was accepted")
+	}
+	if v.Name == "Mallory" {
+		t.Fatal("the case variant reached the target")
+	}
+}
+
 func TestDecodeStrictMessagesAreSafe(t *testing.T) {
 	var v target
 	err := httpapi.DecodeStrict([]byte(`{"count":"<script>"}`), &v)
@@ -72,7 +130,9 @@ func TestDecodeStrictMessagesAreSafe(t *testing.T) {
 }
 
 func FuzzDecodeStrict(f *testing.F) {
-	for _, s := range []string{`{"name":"x","count":1}`, `{"a":{"a":{"a":[1,{"b":2}]}}}`, `{"name":"a","name":"b"}`, `[]`, `{`, "{\"\xff\":1}"} {
+	for _, s := range []string{`{"name":"x","count":1}`, `{"a":{"a":{"a":[1,{"b":2}]}}}`, `{"name":"a","name":"b"}`, `[]`, `{`, "{\"\xff\":1}",
+		`{"name":"Alice","NAME":"Mallory"}`, `{"Name":"x"}`, `{"count":null}`, `{"optional":null}`, `{"items":[{"qty":null}]}`,
+		`{"labels":{"k":null}}`, `{"raw":{"a":null}}`, "{\"ta\u212Ags\":[]}", `{"when":null}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -89,6 +149,16 @@ func FuzzDecodeStrict(f *testing.F) {
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(body, &m); err != nil {
 			t.Fatalf("accepted a non-object %q", body)
+		}
+		// What is accepted names only exact fields and holds no null outside raw.
+		fields := map[string]bool{"name": true, "count": true, "tags": true, "inner": true, "items": true, "labels": true, "optional": true, "when": true, "raw": true, "note": true}
+		for k, val := range m {
+			if !fields[k] {
+				t.Fatalf("accepted key %q of %q, which is no field's exact name", k, body)
+			}
+			if k != "raw" && bytes.Contains(val, []byte("null")) && !bytes.Contains(val, []byte(`"`)) {
+				t.Fatalf("accepted a null in %q of %q", k, body)
+			}
 		}
 	})
 }

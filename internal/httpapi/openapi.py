@@ -37,6 +37,7 @@ idemp={"name":"Idempotency-Key","in":"header","required":True,"schema":{"type":"
 pagep=[{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":100,"default":20}},{"name":"cursor","in":"query","schema":{"type":"string"}}]
 idp={"name":"id","in":"path","required":True,"schema":{"type":"string","maxLength":64}}
 paths={
+ "/":{"get":op("root","Where the API is described: the OpenAPI document, the health probe, the docs","public",{"200":js(ref("Root"))})},
  "/healthz":{"get":op("healthz","Liveness: the process answers","public",{"200":js(ref("Health"))})},
  "/readyz":{"get":op("readyz","Readiness: the database (and Redis, when configured) answer","public",{"200":js(ref("Health")),"503":resp("NotReady")})},
  "/api/v1/openapi.json":{"get":op("openapi","This document","public",{"200":js({"type":"object"})})},
@@ -239,6 +240,7 @@ schemas={
    "detail":{"type":"string"},"code":{"type":"string","description":"Stable snake_case code clients may switch on."},
    "request_id":{"type":"string","description":"Also in the X-Request-Id header and the server log."},
    "errors":{"type":"array","items":ref("FieldError"),"description":"Only for validation errors."}}},
+ "Root":{"type":"object","required":["service","api","openapi","health","docs"],"additionalProperties":False,"properties":{"service":{"type":"string"},"api":{"type":"string"},"openapi":{"type":"string"},"health":{"type":"string"},"docs":{"type":"string"}}},
  "Health":{"type":"object","required":["status"],"properties":{"status":{"type":"string","enum":["ok","ready"]}}},
 }
 def prob(desc,codes):

@@ -4,7 +4,6 @@ import (
 	"net/http"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
-	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/id"
@@ -46,13 +45,13 @@ type orderJSON struct {
 	Payment         *orderPaymentJSON `json:"payment,omitempty"`
 	ShippingAddress *order.Address    `json:"shipping_address,omitempty"`
 	Customer        *customerJSON     `json:"customer,omitempty"`
-	CreatedAt       time.Time         `json:"created_at"`
+	CreatedAt       Timestamp         `json:"created_at"`
 }
 
 // toOrderJSON renders o as view allows.
 func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 	showMoney := view >= access.OrderFinance
-	out := orderJSON{ID: o.ID, Status: o.Status, Items: make([]orderItemJSON, 0, len(o.Lines)), CreatedAt: o.CreatedAt.UTC()}
+	out := orderJSON{ID: o.ID, Status: o.Status, Items: make([]orderItemJSON, 0, len(o.Lines)), CreatedAt: Timestamp(o.CreatedAt)}
 	for _, l := range o.Lines {
 		it := orderItemJSON{ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity}
 		if showMoney {

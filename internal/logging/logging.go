@@ -69,9 +69,28 @@ func isSensitiveKey(key string) bool {
 	return false
 }
 
+// count is the value of a Count attribute.
+type count int64
+
+// Count is an attribute holding how many of something there are ("sessions":
+// 3 purged). Its key is not checked against the sensitive words: a count of
+// sessions or keys reveals nothing, and redacting it ("sessions":"[REDACTED]")
+// only hid what an operator needs. A number under a sensitive key that is not
+// a Count (an OTP, a CVC logged as a number) is still redacted whole, and a
+// Count shaped like a card number is redacted too.
+func Count(key string, n int64) slog.Attr {
+	return slog.Any(key, count(n))
+}
+
 // redactAttr is the slog ReplaceAttr hook: it sees every attribute, nested or not,
 // after LogValuers are resolved.
 func redactAttr(_ []string, a slog.Attr) slog.Attr {
+	if n, ok := a.Value.Any().(count); ok && a.Value.Kind() == slog.KindAny {
+		if s := fmt.Sprint(int64(n)); Scrub(s) != s {
+			return slog.String(a.Key, Redacted)
+		}
+		return slog.Int64(a.Key, int64(n))
+	}
 	switch {
 	case a.Key == slog.TimeKey || a.Key == slog.LevelKey || a.Key == slog.MessageKey || a.Key == slog.SourceKey:
 		return a

@@ -72,3 +72,23 @@ func FuzzScrub(f *testing.F) {
 		}
 	})
 }
+
+func TestCountsAreNotRedacted(t *testing.T) {
+	var buf bytes.Buffer
+	log := logging.New(&buf, slog.LevelDebug)
+	// Issue 11: the start-up retention purge logged "sessions":"[REDACTED]".
+	log.Info("retention purge", logging.Count("sessions", 3), logging.Count("one_time_tokens", 0), logging.Count("idempotency_keys", 12))
+	if out := buf.String(); !strings.Contains(out, `"sessions":3`) || !strings.Contains(out, `"one_time_tokens":0`) || !strings.Contains(out, `"idempotency_keys":12`) {
+		t.Fatalf("counts were not logged as numbers: %s", out)
+	}
+	buf.Reset()
+	// A number under a sensitive key that is not declared a count stays hidden,
+	// and a count shaped like a card number is scrubbed.
+	log.Info("mfa", "otp", 123456, "cvc", 737, logging.Count("cards", 4242424242424242))
+	out := buf.String()
+	for _, leak := range []string{"123456", "737", "4242424242424242"} {
+		if strings.Contains(out, leak) {
+			t.Fatalf("%s leaked: %s", leak, out)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strconv"
@@ -67,6 +68,32 @@ type Config struct {
 	BodyLimit int64
 	// Exclusions switch rules off for named routes or fields.
 	Exclusions []Exclusion
+	// OwnHosts are the IP-literal Host values that name this shop itself (its
+	// listen address, see OwnHosts): a request with one of them as its Host is
+	// not scored by rule 920350 (Host is a numeric IP address).
+	OwnHosts []string
+}
+
+// ownHostShape is what an entry of Config.OwnHosts may look like: an IPv4 or
+// bracketed IPv6 literal with an optional port, nothing that could break out
+// of the SecLang rule it is written into.
+var ownHostShape = regexp.MustCompile(`^(?:[0-9.]{7,15}|\[[0-9a-f:.]{2,45}\])(?::[0-9]{1,5})?$`)
+
+// OwnHosts returns the Host header values by which a client names the shop
+// at listen (a host:port setting) when listen is an IP literal: exactly
+// "host:port", as curl and browsers send it for http://127.0.0.1:8080/. A
+// wildcard (0.0.0.0, ::, empty) or a name gives none: a wildcard names no
+// address a client can use, and a name does not score in 920350 anyway.
+func OwnHosts(listen string) []string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "" || port == "0" {
+		return nil
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || ip.IsUnspecified() || ip.Zone() != "" {
+		return nil
+	}
+	return []string{strings.ToLower(net.JoinHostPort(ip.String(), port))}
 }
 
 // Validate reports the first setting out of range.
@@ -82,6 +109,11 @@ func (c Config) Validate() error {
 		return errors.New("waf-outbound-threshold: want 1 to 10000")
 	case c.BodyLimit < 1:
 		return errors.New("waf: body limit must be positive")
+	}
+	for _, h := range c.OwnHosts {
+		if !ownHostShape.MatchString(h) {
+			return fmt.Errorf("waf: own host %q: want an IP literal with an optional port", h)
+		}
 	}
 	return nil
 }
@@ -112,6 +144,7 @@ func (c Config) Directives() string {
 	for i, x := range c.Exclusions {
 		b.WriteString(x.directives(exclusionFirstID + i))
 	}
+	b.WriteString(c.legitimateRequests())
 	b.WriteString("Include @crs-setup.conf.example\n")
 	// The setup file gives phases 1 and 2 their "log, pass" default; the
 	// response phases get the same, so their matches are reported too.
@@ -130,6 +163,44 @@ SecAction "id:900200,phase:1,pass,t:none,nolog,setvar:'tx.allowed_methods=GET HE
 // exclusionFirstID is the rule id of the first exclusion: below the Core Rule
 // Set's 900000-999999 and Coraza's recommended 200000s.
 const exclusionFirstID = 10000
+
+// The ids of Bulwark's two built-in exclusions, after the setting's (at most
+// maxExclusions of them from exclusionFirstID).
+const (
+	bodylessPOSTRuleID = 10900
+	ownHostRuleID      = 10901
+)
+
+// legitimateRequests returns the built-in exclusions for two requests the
+// Core Rule Set scores that are plainly legitimate for an API, and that the
+// README's own commands send (curl -X POST http://127.0.0.1:8080/...):
+//
+//   - A POST with no Content-Length, no Transfer-Encoding and no Content-Type
+//     (920180). By RFC 9112 section 6.3 such a request has an empty body, and
+//     net/http reads it so; curl -X POST sends exactly this. Declaring a body
+//     type without framing it still scores, as do all of the CRS's own tests.
+//   - A Host header that is exactly one of OwnHosts (920350): a client naming
+//     the shop by the IP address it listens on, not a scanner sweeping
+//     addresses. Any other numeric Host still scores.
+//
+// Each only removes its one rule, for the one transaction that matches.
+func (c Config) legitimateRequests() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `SecRule REQUEST_METHOD "@streq POST" "id:%d,phase:1,pass,nolog,t:none,chain"
+  SecRule &REQUEST_HEADERS:Content-Length "@eq 0" "t:none,chain"
+    SecRule &REQUEST_HEADERS:Transfer-Encoding "@eq 0" "t:none,chain"
+      SecRule &REQUEST_HEADERS:Content-Type "@eq 0" "t:none,ctl:ruleRemoveById=920180"
+`, bodylessPOSTRuleID)
+	if len(c.OwnHosts) > 0 {
+		quoted := make([]string, len(c.OwnHosts))
+		for i, h := range c.OwnHosts {
+			quoted[i] = regexp.QuoteMeta(strings.ToLower(h))
+		}
+		fmt.Fprintf(&b, `SecRule REQUEST_HEADERS:Host "@rx ^(?:%s)$" "id:%d,phase:1,pass,nolog,t:none,t:lowercase,ctl:ruleRemoveById=920350"
+`, strings.Join(quoted, "|"), ownHostRuleID)
+	}
+	return b.String()
+}
 
 // WAF inspects requests. It is safe for concurrent use.
 type WAF struct {

@@ -170,3 +170,79 @@ func BenchmarkRequest(b *testing.B) {
 		})
 	}
 }
+
+// curlPOST is the request `curl -X POST http://<host>/path` sends: no body,
+// so no Content-Length, Transfer-Encoding or Content-Type.
+func curlPOST(host, path string) *http.Request {
+	r := httptest.NewRequest("POST", path, nil)
+	r.Host = host
+	r.Header.Set("User-Agent", "curl/8.5.0")
+	r.Header.Set("Accept", "*/*")
+	r.Header.Set("Authorization", "Bearer x")
+	return r
+}
+
+func TestTheShopsOwnCommandsPass(t *testing.T) {
+	if got := waf.OwnHosts("127.0.0.1:8080"); !slices.Equal(got, []string{"127.0.0.1:8080"}) {
+		t.Fatalf("OwnHosts(127.0.0.1:8080) = %v", got)
+	}
+	for _, listen := range []string{":8080", "0.0.0.0:8080", "[::]:8080", "127.0.0.1:0", "localhost:8080", "nonsense"} {
+		if got := waf.OwnHosts(listen); got != nil {
+			t.Fatalf("OwnHosts(%q) = %v, want none", listen, got)
+		}
+	}
+	if got := waf.OwnHosts("[::1]:8080"); !slices.Equal(got, []string{"[::1]:8080"}) {
+		t.Fatalf("OwnHosts([::1]:8080) = %v", got)
+	}
+	if _, err := waf.New(waf.Config{Mode: waf.Block, Paranoia: 1, InboundThreshold: 5, OutboundThreshold: 4, BodyLimit: 4096,
+		OwnHosts: []string{`1.2.3.4" "id:1,phase:1,deny`}}); err == nil {
+		t.Fatal("an own host that is not an IP literal was written into the rules")
+	}
+
+	w, err := waf.New(waf.Config{Mode: waf.Block, Paranoia: 1, InboundThreshold: 5, OutboundThreshold: 4, BodyLimit: 4096,
+		OwnHosts: waf.OwnHosts("127.0.0.1:8080")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	typed := curlPOST("127.0.0.1:8080", "/api/v1/me/mfa/totp")
+	typed.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	for _, c := range []struct {
+		name    string
+		r       *http.Request
+		hostile bool
+		rule    int
+	}{
+		{"curl -X POST to the listen address passes (the README's TOTP enrolment)", curlPOST("127.0.0.1:8080", "/api/v1/me/mfa/totp"), false, 0},
+		{"a neighbouring loopback address still scores", curlPOST("127.0.0.2:8080", "/api/v1/me/mfa/totp"), false, 920350},
+		{"another numeric Host still scores", curlPOST("10.1.2.3", "/api/v1/carts"), false, 920350},
+		{"the listen address on another port still scores", curlPOST("127.0.0.1:8081", "/api/v1/carts"), false, 920350},
+		{"a bodyless POST declaring a body type still scores", typed, false, 920180},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			check, v, err := w.Request(c.r, "127.0.0.1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer check.Close()
+			if v.Hostile != c.hostile {
+				t.Fatalf("verdict %+v, want hostile %v", v, c.hostile)
+			}
+			if c.rule == 0 && len(v.Rules) != 0 {
+				t.Fatalf("rules %v matched, want none", v.Rules)
+			}
+			if c.rule != 0 && !slices.Contains(v.Rules, c.rule) {
+				t.Fatalf("rules %v lack %d", v.Rules, c.rule)
+			}
+		})
+	}
+	// Without the listen address configured, the numeric Host scores (3, not
+	// enough alone to refuse); the bodyless POST no longer adds its 3.
+	check, v, err := mustWAF(t, waf.Block).Request(curlPOST("127.0.0.1:8080", "/api/v1/me/mfa/totp"), "127.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer check.Close()
+	if v.Hostile || !slices.Equal(v.Rules, []int{920350}) {
+		t.Fatalf("without own hosts: %+v, want 920350 alone, not refused", v)
+	}
+}
