@@ -555,7 +555,10 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 		api.TLSConfig = a.tls.Config()
 		go func() { errc <- api.ServeTLS(ls.API, "", "") }()
 	} else {
-		go func() { errc <- api.Serve(ls.API) }()
+		// Plain HTTP: the raw bytes are watched for requests framed two ways
+		// (request smuggling); see httpapi.FramingListener.
+		api.ConnContext = httpapi.FramingConnContext
+		go func() { errc <- api.Serve(httpapi.FramingListener(ls.API)) }()
 	}
 	a.log.Info("serving", "listen", ls.API.Addr().String(), "tls", a.cfg.TLS(), "engine", a.DB.Engine())
 	if ls.Redirect != nil && a.tls != nil {

@@ -93,10 +93,15 @@ type API struct {
 	cop *http.CrossOriginProtection
 }
 
-// Route is one entry of the route table: "METHOD /path" and its permission.
+// Route is one entry of the route table: "METHOD /path", its permission and
+// its body limit.
 type Route struct {
 	Pattern    string
 	Permission access.Permission
+	// MaxBody is the largest body the route takes, in bytes: 0 for the
+	// default of its method and class (bodyLimitOf), bodyLimitLarge for the
+	// max-body-bytes setting.
+	MaxBody int64
 }
 
 type route struct {
@@ -107,8 +112,10 @@ type route struct {
 // routes is the route table. A route cannot be added without a permission.
 func (a *API) routes() []route {
 	r := func(pattern string, perm access.Permission, h func(http.ResponseWriter, *http.Request) error) route {
-		return route{Route{pattern, perm}, h}
+		return route{Route{Pattern: pattern, Permission: perm}, h}
 	}
+	// large is a route that takes up to the max-body-bytes setting.
+	large := func(rt route) route { rt.MaxBody = bodyLimitLarge; return rt }
 	return []route{
 		r("GET /healthz", access.Public, a.healthz),
 		r("GET /readyz", access.Public, a.readyz),
@@ -140,8 +147,8 @@ func (a *API) routes() []route {
 
 		r("GET /api/v1/products", access.Public, a.listProducts),
 		r("GET /api/v1/products/{id}", access.Public, a.getProduct),
-		r("POST /api/v1/admin/products", access.CatalogWrite, a.createProduct),
-		r("PATCH /api/v1/admin/products/{id}", access.CatalogWrite, a.updateProduct),
+		large(r("POST /api/v1/admin/products", access.CatalogWrite, a.createProduct)),
+		large(r("PATCH /api/v1/admin/products/{id}", access.CatalogWrite, a.updateProduct)),
 		r("POST /api/v1/admin/products/{id}/stock", access.CatalogWrite, a.adjustStock),
 
 		r("POST /api/v1/admin/users/{id}/roles", access.RolesManage, a.setRoles),
@@ -189,21 +196,17 @@ func New(d Deps) http.Handler {
 	for _, rt := range a.routes() {
 		mux.Handle(rt.Pattern, a.guard(rt))
 	}
-	return observe(shed(a.ipGuard(a.hashGate(a.firewall(cors(a.routeMux(mux), d.CORSOrigins)))), d.MaxInFlight, d.Metrics), d.Log, d.Metrics, d.TLS, d.TrustedProxies)
+	return observe(refuseAmbiguousFraming(shed(a.ipGuard(a.hashGate(a.admit(a.firewall(cors(a.routeMux(mux), d.CORSOrigins)), mux))), d.MaxInFlight, d.Metrics)), d.Log, d.Metrics, d.TLS, d.TrustedProxies)
 }
 
-// guard applies the route class's rate limit to the client address,
-// authenticates the caller of a non-public route, refuses one without the
+// guard (after admit has applied the route class's rate limit to the client
+// address) authenticates the caller of a non-public route, refuses one without the
 // route's permission (deny by default), refuses cross-origin browser writes,
 // applies the per-account rate limit, and turns the handler's error into
 // problem+json.
 func (a *API) guard(rt route) http.Handler {
 	class := edge.ClassOf(rt.Pattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := a.limitAddress(w, r, class); err != nil {
-			writeError(w, r, a.Log, err)
-			return
-		}
 		r, err := a.authorize(w, r, rt.Permission)
 		if err != nil {
 			writeError(w, r, a.Log, err)

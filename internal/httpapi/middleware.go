@@ -144,15 +144,11 @@ func observe(next http.Handler, log *slog.Logger, m *Metrics, tls bool, trusted 
 var errPanic = errors.New("handler panicked")
 
 // routeMux answers unknown paths and wrong methods with problem+json instead of
-// ServeMux's plain-text pages. They are rate limited per address like the
-// routes their method and path would belong to, so probing for paths is too.
+// ServeMux's plain-text pages. They are rate limited per address (by admit)
+// like the routes their method and path would belong to, so probing for paths is too.
 func (a *API) routeMux(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h, pattern := mux.Handler(r); pattern == "" {
-			if err := a.limitAddress(w, r, edge.ClassOf(r.Method+" "+r.URL.Path)); err != nil {
-				writeError(w, r, a.Log, err)
-				return
-			}
 			rec := &headerOnlyWriter{header: http.Header{}}
 			h.ServeHTTP(rec, r)
 			if allow := rec.header.Get("Allow"); rec.status == http.StatusMethodNotAllowed {

@@ -35,6 +35,8 @@ func statusOf(code string) int {
 	switch code {
 	case apperr.CodeInvalidJSON, apperr.CodeInvalidCursor, order.CodeIdempotencyKeyRequired, "invalid_reset_token":
 		return http.StatusBadRequest
+	case CodeAmbiguousFraming:
+		return http.StatusBadRequest
 	case order.CodePaymentDeclined:
 		return http.StatusPaymentRequired
 	case order.CodeOutOfStock, order.CodeRequestInProgress, order.CodeRefundExceedsCapture:
