@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 )
 
@@ -83,6 +85,86 @@ func TestRequestSmugglingCLTE(t *testing.T) {
 		raw := "GET /api/v1/products HTTP/1.1\r\nHost: " + host + "\r\n\r\n" + strings.Replace(smuggled, "\r\n\r\n", "\r\nConnection: close\r\n\r\n", 1)
 		if got := send(t, raw); len(got) != 2 || got[0].StatusCode != 200 || got[1].StatusCode != 200 {
 			t.Fatalf("%d responses, want two 200s", len(got))
+		}
+	})
+}
+
+// TestWAFCostBounded sends the bodies that made the firewall burn seconds of
+// CPU (one long string just under 1 MiB) and their cousins to unauthenticated
+// routes: each is refused with a 4xx before the firewall runs its rules over
+// it (the firewall's request counter does not move), or by the firewall's own
+// argument bounds. CPU is measured in bulwark-bench -worst, not here.
+func TestWAFCostBounded(t *testing.T) {
+	s := startServer(t, testenv.Database{Engine: "sqlite", DataDir: t.TempDir()}, func(c *config.Config) {
+		c.RateLimit.Auth = edge.Limit{Count: 10, Period: time.Minute, Burst: 10}
+	})
+	longString := func(n int) []byte {
+		return []byte(`{"email":"a@example.com","password":"a long passphrase nobody guesses","name":"` + strings.Repeat("a", n) + `"}`)
+	}
+	inspected := func() float64 { return s.metricSum("bulwark_waf_requests_total") }
+
+	for _, tc := range []struct {
+		name   string
+		method string
+		path   string
+		body   []byte
+		status int
+	}{
+		{"a body on a GET", "GET", "/api/v1/products", longString(1<<20 - 200), 413},
+		{"a small body on a GET", "GET", "/api/v1/products", []byte(`{}`), 413},
+		{"a body on an unknown path", "POST", "/api/v1/nope", longString(1 << 10), 413},
+		{"registration past its limit", "POST", "/api/v1/auth/register", longString(1<<20 - 200), 413},
+		{"login past its limit", "POST", "/api/v1/auth/login", longString(5 << 10), 413},
+		{"a catalog write from a stranger", "POST", "/api/v1/admin/products", longString(1<<20 - 200), 401},
+		{"a cart write over the anonymous limit", "POST", "/api/v1/carts", longString(6 << 10), 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := inspected()
+			res := s.do(req{method: tc.method, path: tc.path, body: tc.body})
+			if res.Status != tc.status {
+				t.Fatalf("= %d %s, want %d", res.Status, res.Body, tc.status)
+			}
+			if after := inspected(); after != before {
+				t.Errorf("the firewall inspected the request (%v → %v)", before, after)
+			}
+		})
+	}
+
+	t.Run("many arguments or deep nesting within the limit are refused by the firewall's bounds", func(t *testing.T) {
+		keys := "{" + strings.TrimSuffix(strings.Repeat(`"a":1,`, 600), ",") + "}"
+		deep := strings.Repeat(`{"a":`, 100) + "1" + strings.Repeat("}", 100)
+		for _, b := range []string{keys, deep} {
+			res := s.from("127.0.0.3").do(req{method: "POST", path: "/api/v1/auth/login", body: b})
+			if res.Status != 400 && res.Status != 403 {
+				t.Errorf("%.20s…: = %d %s, want 400 or 403", b, res.Status, res.Body)
+			}
+		}
+	})
+
+	t.Run("a URL or a header past its bound is refused before the firewall", func(t *testing.T) {
+		before := inspected()
+		s.must(414, req{method: "GET", path: "/api/v1/products?q=" + strings.Repeat("a", 5000)})
+		s.must(431, req{method: "GET", path: "/api/v1/products", header: map[string]string{"X-Long": strings.Repeat("a", 9000)}})
+		if after := inspected(); after != before {
+			t.Errorf("the firewall inspected them (%v → %v)", before, after)
+		}
+	})
+
+	t.Run("a big body drains the address's rate limit by its cost", func(t *testing.T) {
+		c := s.from("127.0.0.4")
+		// About 4000 bytes cost 4 requests' worth (edge.Cost): two such logins
+		// take 8 of the burst of 10, the third is refused until 2 more
+		// intervals of 6 s have passed (12 s).
+		body := longString(4000 - 100)
+		for i := range 2 {
+			if r := c.do(req{method: "POST", path: "/api/v1/auth/login", body: body}); r.Status == 429 {
+				t.Fatalf("login %d refused early: %s", i+1, r.Body)
+			}
+		}
+		mustBeLimited(t, c.do(req{method: "POST", path: "/api/v1/auth/login", body: body}), "auth", "12")
+		// A small request from another address is not affected.
+		if r := s.from("127.0.0.5").do(req{method: "POST", path: "/api/v1/auth/login", body: longString(10)}); r.Status == 429 {
+			t.Fatalf("another address limited: %s", r.Body)
 		}
 	})
 }

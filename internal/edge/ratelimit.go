@@ -175,11 +175,12 @@ func (l *Limiter) AllowN(ctx context.Context, key string, lim Limit, cost int) (
 }
 
 // CostUnit is the body size that costs one more request's worth of a rate
-// limit: a request costs 1 + body bytes / CostUnit (see Cost).
-const CostUnit = 16 << 10
+// limit: a request costs 1 + body bytes / CostUnit (see Cost). The firewall
+// spends about as much on each KiB of body as on a whole small request.
+const CostUnit = 1 << 10
 
 // Cost is the rate-limit cost of a request with a body of n bytes: the
-// firewall's work grows with the body, so a 1 MiB body counts as 65 requests.
+// firewall's work grows with the body, so a 4 KiB body counts as 5 requests.
 func Cost(n int64) int {
 	if n <= 0 {
 		return 1

@@ -193,7 +193,7 @@ func TestCostDrainsTheBudget(t *testing.T) {
 		}
 	})
 	t.Run("the cost of a body grows with its size", func(t *testing.T) {
-		for n, want := range map[int64]int{0: 1, 100: 1, edge.CostUnit - 1: 1, edge.CostUnit: 2, 1 << 20: 65} {
+		for n, want := range map[int64]int{0: 1, 100: 1, edge.CostUnit - 1: 1, edge.CostUnit: 2, 4 << 10: 5, 1 << 20: 1025} {
 			if got := edge.Cost(n); got != want {
 				t.Errorf("Cost(%d) = %d, want %d", n, got, want)
 			}

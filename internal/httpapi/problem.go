@@ -37,6 +37,10 @@ func statusOf(code string) int {
 		return http.StatusBadRequest
 	case CodeAmbiguousFraming:
 		return http.StatusBadRequest
+	case CodeURITooLong:
+		return http.StatusRequestURITooLong
+	case CodeHeaderTooLarge:
+		return http.StatusRequestHeaderFieldsTooLarge
 	case order.CodePaymentDeclined:
 		return http.StatusPaymentRequired
 	case order.CodeOutOfStock, order.CodeRequestInProgress, order.CodeRefundExceedsCapture:
