@@ -168,3 +168,123 @@ func TestWAFCostBounded(t *testing.T) {
 		}
 	})
 }
+
+// TestBotTrapNoWebsiteCanFire is the attack on the old trap: a page of any
+// site embeds <img src=".../api/v1/private/export">, and each visitor's
+// address was blocked for a day; the developer's own 127.0.0.1 too, with no
+// reason logged and no way out. Now a request a third-party page could have
+// caused blocks nothing, the loopback and trusted proxies are never blocked,
+// a block logs its reason, and blocks are listed and lifted through the API
+// and the CLI (audited), on the store the server enforces.
+func TestBotTrapNoWebsiteCanFire(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db, func(c *config.Config) { c.TrustedProxies = "127.0.0.1/32" })
+		admin := s.createAdmin("blocks-admin@example.com")
+		via := func(ip string, h map[string]string) map[string]string {
+			out := map[string]string{"X-Forwarded-For": ip}
+			for k, v := range h {
+				out[k] = v
+			}
+			return out
+		}
+		trap := func(ip string, h map[string]string) {
+			t.Helper()
+			s.must(404, req{method: "GET", path: edge.TrapPath, header: via(ip, h)})
+		}
+		products := func(ip string) response {
+			return s.do(req{method: "GET", path: "/api/v1/products", header: via(ip, nil)})
+		}
+
+		t.Run("a request another site's page could cause blocks nothing", func(t *testing.T) {
+			for i, h := range []map[string]string{
+				{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors"}, // <img>
+				{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"}, // a link
+				{"Sec-Fetch-Site": "same-site", "Sec-Fetch-Dest": "empty"},                                 // a sibling host
+				{"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Dest": "script"},                              // a script load
+				{"Referer": "https://evil.example/page"},                                                   // an old browser
+				{"Origin": "null"},
+			} {
+				ip := "203.0.113." + strconv.Itoa(10+i)
+				trap(ip, h)
+				if r := products(ip); r.Status != 200 {
+					t.Errorf("%v: the visitor %s was blocked: %d", h, ip, r.Status)
+				}
+			}
+			if !strings.Contains(s.Logs.String(), `"outcome":"cross_site"`) {
+				t.Error("no log line for the cross-site hits")
+			}
+		})
+
+		t.Run("the loopback and a trusted proxy are never blocked", func(t *testing.T) {
+			// Straight from 127.0.0.1 (the trusted proxy itself), and from 127.0.0.2.
+			s.must(404, req{method: "GET", path: edge.TrapPath})
+			s.must(200, req{method: "GET", path: "/api/v1/products"})
+			s.from("127.0.0.2").must(404, req{method: "GET", path: edge.TrapPath})
+			s.from("127.0.0.2").must(200, req{method: "GET", path: "/api/v1/products"})
+			if !strings.Contains(s.Logs.String(), `"outcome":"exempt"`) {
+				t.Error("no log line for the exempt hits")
+			}
+		})
+
+		var id string
+		t.Run("a bot is blocked, with the reason logged and listed", func(t *testing.T) {
+			trap("198.51.100.7", map[string]string{"User-Agent": "evilscan/1.0"})
+			mustBlocked(t, products("198.51.100.7"))
+			logs := s.Logs.String()
+			for _, want := range []string{`"outcome":"blocked"`, `"user_agent":"evilscan/1.0"`, `"path":"/api/v1/private/export"`, `"ip":"198.51.100.7"`} {
+				if !strings.Contains(logs, want) {
+					t.Errorf("the log lacks %s", want)
+				}
+			}
+			var list struct {
+				Items []struct{ ID, Address, Reason, Until string }
+			}
+			s.must(200, req{method: "GET", path: "/api/v1/admin/blocks", token: admin}).JSON(t, &list)
+			if len(list.Items) != 1 || list.Items[0].Address != "198.51.100.7" || !strings.Contains(list.Items[0].Reason, "evilscan/1.0") ||
+				!strings.HasPrefix(list.Items[0].ID, "blk_") {
+				t.Fatalf("blocks = %+v, want the bot's with its reason", list.Items)
+			}
+			id = list.Items[0].ID
+			customer := s.login(s.register("blocks-customer@example.com").Email, testPassword)
+			s.must(403, req{method: "GET", path: "/api/v1/admin/blocks", token: customer})
+			s.must(403, req{method: "DELETE", path: "/api/v1/admin/blocks/" + id, token: customer})
+			mustBlocked(t, products("198.51.100.7"))
+		})
+
+		t.Run("an admin lifts it through the API, audited", func(t *testing.T) {
+			s.must(204, req{method: "DELETE", path: "/api/v1/admin/blocks/" + id, token: admin})
+			s.must(200, req{method: "GET", path: "/api/v1/products", header: via("198.51.100.7", nil)})
+			s.must(404, req{method: "DELETE", path: "/api/v1/admin/blocks/" + id, token: admin})
+			s.must(404, req{method: "DELETE", path: "/api/v1/admin/blocks/nonsense", token: admin})
+			var found bool
+			for _, r := range auditActions(t, s) {
+				found = found || (r.Action == edge.ActionBlockLifted && r.Target == "198.51.100.7" && strings.HasPrefix(r.Actor, "usr_") && strings.HasPrefix(r.Detail, "lifted by user usr_"))
+			}
+			if !found {
+				t.Error("no edge.block_lifted audit record naming the admin")
+			}
+		})
+
+		t.Run("the CLI lists and lifts the blocks the running server enforces", func(t *testing.T) {
+			trap("2001:db8::7", nil)
+			mustBlocked(t, products("2001:db8::7"))
+			code, out, errOut := runCLI(t, s.Config, "", "blocks", "list")
+			if code != 0 || !strings.Contains(out, "2001:db8::7") || !strings.Contains(out, "bot trap: GET /api/v1/private/export") {
+				t.Fatalf("blocks list = %d %q %q", code, out, errOut)
+			}
+			cliID := strings.Fields(out)[0]
+			if code, out, errOut := runCLI(t, s.Config, "", "blocks", "lift", cliID); code != 0 {
+				t.Fatalf("blocks lift = %d %q %q", code, out, errOut)
+			}
+			// The server re-reads the database's blocks every 2 s.
+			s.Clock.Advance(3 * time.Second)
+			s.must(200, req{method: "GET", path: "/api/v1/products", header: via("2001:db8::7", nil)})
+			if code, _, errOut := runCLI(t, s.Config, "", "blocks", "lift", cliID); code == 0 || !strings.Contains(errOut, "no block") {
+				t.Errorf("lifting it again = %d %q, want a failure", code, errOut)
+			}
+			if code, out, _ := runCLI(t, s.Config, "", "blocks", "list"); code != 0 || !strings.Contains(out, "no blocks in force") {
+				t.Errorf("blocks list after the lift = %d %q", code, out)
+			}
+		})
+	})
+}

@@ -76,6 +76,8 @@ type Deps struct {
 	Edge *edge.Guard
 	// Trap blocks clients that fetch the bot trap; nil turns the trap off.
 	Trap *edge.Trap
+	// Blocks lists and lifts the dynamic blocks; nil lists none.
+	Blocks *edge.Blocklist
 	// RateLimiter decides the rate limits of RateLimits; nil turns them off.
 	RateLimiter *edge.Limiter
 	RateLimits  edge.Limits
@@ -102,6 +104,8 @@ type Route struct {
 	// default of its method and class (bodyLimitOf), bodyLimitLarge for the
 	// max-body-bytes setting.
 	MaxBody int64
+	// Unlisted routes are left out of the OpenAPI document on purpose.
+	Unlisted bool
 }
 
 type route struct {
@@ -114,6 +118,9 @@ func (a *API) routes() []route {
 	r := func(pattern string, perm access.Permission, h func(http.ResponseWriter, *http.Request) error) route {
 		return route{Route{Pattern: pattern, Permission: perm}, h}
 	}
+	// unlisted is a route the OpenAPI document leaves out by design: the
+	// bot trap, which a client walking the document must never call.
+	unlisted := func(rt route) route { rt.Unlisted = true; return rt }
 	// large is a route that takes up to the max-body-bytes setting.
 	large := func(rt route) route { rt.MaxBody = bodyLimitLarge; return rt }
 	return []route{
@@ -122,7 +129,7 @@ func (a *API) routes() []route {
 		r("GET /api/v1/openapi.json", access.Public, a.openapi),
 		r("GET /.well-known/security.txt", access.Public, a.securityTxt),
 		r("GET /robots.txt", access.Public, a.robotsTxt),
-		r("GET "+edge.TrapPath, access.Public, a.botTrap),
+		unlisted(r("GET "+edge.TrapPath, access.Public, a.botTrap)),
 
 		r("POST /api/v1/auth/register", access.Public, a.register),
 		r("POST /api/v1/auth/login", access.Public, a.login),
@@ -156,6 +163,8 @@ func (a *API) routes() []route {
 		r("POST /api/v1/admin/api-keys", access.KeysManage, a.createKey),
 		r("GET /api/v1/admin/api-keys", access.KeysManage, a.listKeys),
 		r("DELETE /api/v1/admin/api-keys/{id}", access.KeysManage, a.revokeKey),
+		r("GET /api/v1/admin/blocks", access.BlocksManage, a.listBlocks),
+		r("DELETE /api/v1/admin/blocks/{id}", access.BlocksManage, a.liftBlock),
 
 		r("POST /api/v1/carts", access.Authenticated, a.createCart),
 		r("GET /api/v1/carts/{id}", access.Authenticated, a.getCart),

@@ -24,6 +24,7 @@ type Metrics struct {
 	waf      *prometheus.CounterVec
 	inFlight prometheus.Gauge
 	shed     prometheus.Counter
+	trap     *prometheus.CounterVec
 }
 
 // NewMetrics registers the API's collectors on reg.
@@ -49,7 +50,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.shed = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "bulwark_http_shed_total", Help: "Requests refused 503 overloaded because max-in-flight were being served.",
 	})
-	reg.MustRegister(m.requests, m.duration, m.limited, m.waf, m.inFlight, m.shed)
+	m.trap = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bulwark_bot_trap_total", Help: "Requests to the bot trap, by outcome: blocked, cross_site (a third-party page could have caused it: not blocked), exempt (loopback or trusted proxy: not blocked).",
+	}, []string{"outcome"})
+	reg.MustRegister(m.requests, m.duration, m.limited, m.waf, m.inFlight, m.shed, m.trap)
 	return m
 }
 
