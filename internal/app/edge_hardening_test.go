@@ -197,11 +197,11 @@ func TestBotTrapNoWebsiteCanFire(t *testing.T) {
 
 		t.Run("a request another site's page could cause blocks nothing", func(t *testing.T) {
 			for i, h := range []map[string]string{
-				{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors"}, // <img>
+				{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "image", "Sec-Fetch-Mode": "no-cors"},     // <img>
 				{"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Dest": "document", "Sec-Fetch-Mode": "navigate"}, // a link
-				{"Sec-Fetch-Site": "same-site", "Sec-Fetch-Dest": "empty"},                                 // a sibling host
-				{"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Dest": "script"},                              // a script load
-				{"Referer": "https://evil.example/page"},                                                   // an old browser
+				{"Sec-Fetch-Site": "same-site", "Sec-Fetch-Dest": "empty"},                                   // a sibling host
+				{"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Dest": "script"},                                // a script load
+				{"Referer": "https://evil.example/page"},                                                     // an old browser
 				{"Origin": "null"},
 			} {
 				ip := "203.0.113." + strconv.Itoa(10+i)
