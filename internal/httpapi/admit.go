@@ -62,9 +62,8 @@ func (a *API) bodyLimits() (map[string]int64, map[string]access.Permission) {
 		case bodyLimitLarge:
 			n = a.MaxBodyBytes
 		}
-		if n < 0 {
-			n = 0
-		}
+		// max-body-bytes caps every route.
+		n = max(min(n, a.MaxBodyBytes), 0)
 		out[rt.Pattern] = n
 	}
 	return out, perms
