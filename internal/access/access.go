@@ -60,6 +60,8 @@ const (
 	KeysManage Permission = "keys:manage"
 	// UsersErase erases a person's account and personal data on their request.
 	UsersErase Permission = "users:erase"
+	// BlocksManage lists and lifts the edge's dynamic blocks of client addresses.
+	BlocksManage Permission = "blocks:manage"
 )
 
 // KeyGrantable lists the permissions an API key may carry. The most sensitive
@@ -116,7 +118,7 @@ func OrderViewFor(p *Principal) OrderView {
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, KeysManage, UsersErase}
+		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, KeysManage, UsersErase, BlocksManage}
 	case Catalog:
 		return []Permission{CatalogWrite}
 	case Support, Fulfillment:

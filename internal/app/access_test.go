@@ -51,6 +51,8 @@ var allowed = map[string][]string{
 	"POST /api/v1/admin/api-keys":               {"admin"},
 	"GET /api/v1/admin/api-keys":                {"admin"},
 	"DELETE /api/v1/admin/api-keys/{id}":        {"admin"},
+	"GET /api/v1/admin/blocks":                  {"admin"},
+	"DELETE /api/v1/admin/blocks/{id}":          {"admin"},
 	"POST /api/v1/carts":                        signedIn,
 	"GET /api/v1/carts/{id}":                    signedIn,
 	"PUT /api/v1/carts/{id}/items/{product_id}": signedIn,

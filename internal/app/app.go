@@ -112,6 +112,8 @@ type App struct {
 	Trail    *audit.Trail
 	// Edge admits or refuses client addresses (static lists and dynamic blocks).
 	Edge *edge.Guard
+	// blocks holds the dynamic blocks Edge enforces (see blockStore).
+	blocks edge.Blocks
 	// Rekey re-encrypts stored data after a key rotation; Serve runs it.
 	Rekey    *rekey.Job
 	keyring  *keys.Keyring
@@ -282,7 +284,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Passwords: hasher, Ready: a.ready,
 		Now: now, TLS: cfg.TLS(), CORSOrigins: cfg.Origins(),
 		SecurityContact: cfg.SecurityContact, SecurityPolicy: cfg.SecurityPolicy,
-		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail),
+		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail, proxies), Blocks: edge.NewBlocklist(a.blocks, a.Trail),
 		RateLimiter: limiter, RateLimits: cfg.RateLimit, TrustedProxies: proxies,
 		WAF: firewall, WAFAudit: httpapi.NewWAFAudit(a.Trail, now),
 	})
@@ -332,11 +334,20 @@ func (a *App) edgeGuard(cfg config.Config, now func() time.Time) (*edge.Guard, e
 			return nil, fmt.Errorf("%s: %w", x.name, err)
 		}
 	}
-	var blocks edge.Blocks = edge.NewMemoryBlocks(now)
-	if a.redis != nil {
-		blocks = edge.NewRedisBlocks(a.redis, cfg.RedisKeyPrefix+"edge:block:", now)
+	a.blocks = blockStore(a.redis, cfg, a.DB, now)
+	return edge.NewGuard(l, a.blocks, now), nil
+}
+
+// blockStore is where the dynamic blocks live: in Redis when it is
+// configured (every instance and the CLI share it), else in the shop
+// database (table edge_blocks), which the CLI reaches as well and every
+// instance on one PostgreSQL shares. Never only in a process's memory: an
+// operator could then neither see nor lift a block without a restart.
+func blockStore(rc *redis.Client, cfg config.Config, db *store.DB, now func() time.Time) edge.Blocks {
+	if rc != nil {
+		return edge.NewRedisBlocks(rc, cfg.RedisKeyPrefix+"edge:block:", now)
 	}
-	return edge.NewGuard(l, blocks, now), nil
+	return store.NewEdgeBlocks(db, now)
 }
 
 // usePersonalData gives the shop database the cipher for personal data and
@@ -556,7 +567,10 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 		api.TLSConfig = a.tls.Config()
 		go func() { errc <- api.ServeTLS(ls.API, "", "") }()
 	} else {
-		go func() { errc <- api.Serve(ls.API) }()
+		// Plain HTTP: the raw bytes are watched for requests framed two ways
+		// (request smuggling); see httpapi.FramingListener.
+		api.ConnContext = httpapi.FramingConnContext
+		go func() { errc <- api.Serve(httpapi.FramingListener(ls.API)) }()
 	}
 	a.log.Info("serving", "listen", ls.API.Addr().String(), "tls", a.cfg.TLS(), "engine", a.DB.Engine())
 	if ls.Redirect != nil && a.tls != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/keys"
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/money"
@@ -24,6 +25,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/vault"
 	"github.com/bulwark-shop/bulwark/internal/vaultapi"
+	"github.com/redis/go-redis/v9"
 )
 
 // Env is what a command reads and writes besides its arguments.
@@ -65,6 +67,8 @@ Usage:
   bulwark vault retire [--destroy] [settings] the vault's keys retire, as keys retire does
   bulwark vault certs --dir D [--hosts H,...] write a private CA, a vault server and a shop
                                              client certificate for the vault's mutual TLS
+  bulwark blocks list [settings]             list the client addresses blocked now (bot trap, operator)
+  bulwark blocks lift ID [settings]          lift a block (audited as edge.block_lifted)
   bulwark settings [--markdown]              list every setting
 
 Run "bulwark <command> -h" for the settings. Secrets (database-url, redis-url,
@@ -107,6 +111,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = vaultRetire(ctx, rest[1:], env)
 	case cmd == "vault" && len(rest) > 0 && rest[0] == "certs":
 		err = vaultCerts(rest[1:], env)
+	case cmd == "blocks" && len(rest) > 0 && rest[0] == "list":
+		err = blocksList(ctx, rest[1:], env)
+	case cmd == "blocks" && len(rest) > 0 && rest[0] == "lift":
+		err = blocksLift(ctx, rest[1:], env)
 	case cmd == "settings":
 		err = settings(rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
@@ -563,4 +571,59 @@ func (a *App) SeedDemo(ctx context.Context) error {
 	}
 	a.log.Info("added the demo catalog")
 	return nil
+}
+
+// withBlocks runs fn on the block list the server enforces: in Redis when
+// redis-url is set, else in the shop database (see blockStore).
+func withBlocks(ctx context.Context, name string, args []string, env Env, fn func(*edge.Blocklist) error) error {
+	return withDB(ctx, name, args, env, func(cfg config.Config, db *store.DB) error {
+		var rc *redis.Client
+		if cfg.RedisURL != "" {
+			opts, err := redis.ParseURL(cfg.RedisURL)
+			if err != nil {
+				return usageError{errors.New("redis-url: not a valid redis:// URL")} // the parser's message may echo the URL
+			}
+			rc = redis.NewClient(opts)
+			defer rc.Close()
+		}
+		return fn(edge.NewBlocklist(blockStore(rc, cfg, db, env.Now), audit.NewTrail(db, env.Now)))
+	})
+}
+
+func blocksList(ctx context.Context, args []string, env Env) error {
+	return withBlocks(ctx, "blocks list", args, env, func(l *edge.Blocklist) error {
+		bs, err := l.List(ctx)
+		if err != nil {
+			return err
+		}
+		if len(bs) == 0 {
+			fmt.Fprintln(env.Stdout, "no blocks in force")
+			return nil
+		}
+		for _, b := range bs {
+			fmt.Fprintf(env.Stdout, "%s  %-39s  until %s  %s\n", b.ID, b.Address, b.Until.UTC().Format(time.RFC3339), b.Reason)
+		}
+		return nil
+	})
+}
+
+func blocksLift(ctx context.Context, args []string, env Env) error {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(env.Stdout, "usage: bulwark blocks lift ID [settings] (the ID from bulwark blocks list)")
+			return nil
+		}
+		return usageError{errors.New("blocks lift: give the block's ID (from bulwark blocks list)")}
+	}
+	id := args[0]
+	return withBlocks(ctx, "blocks lift", args[1:], env, func(l *edge.Blocklist) error {
+		if err := l.Lift(ctx, id, "cli"); err != nil {
+			if errors.Is(err, edge.ErrNoBlock) {
+				return fmt.Errorf("blocks lift: no block %q in force", id)
+			}
+			return err
+		}
+		fmt.Fprintf(env.Stdout, "lifted %s\n", id)
+		return nil
+	})
 }

@@ -270,12 +270,14 @@ func auditActions(t *testing.T, s *server) []audit.Record {
 
 func TestBotTraps(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
-		s := startServer(t, db, func(c *config.Config) { c.BotBlock = 2 * time.Hour })
+		// The loopback is never blocked, so the bot comes through a trusted
+		// proxy on 127.0.0.1 that names a public address.
+		s := startServer(t, db, func(c *config.Config) { c.BotBlock = 2 * time.Hour; c.TrustedProxies = "127.0.0.1/32" })
 		products := req{method: "GET", path: "/api/v1/products"}
 
-		t.Run("robots.txt disallows the trap", func(t *testing.T) {
+		t.Run("robots.txt disallows the API, and so the trap, without naming it", func(t *testing.T) {
 			res := s.must(200, req{method: "GET", path: "/robots.txt"})
-			if !strings.Contains(string(res.Body), "Disallow: "+edge.TrapPath+"\n") || !strings.HasPrefix(string(res.Body), "User-agent: *\n") {
+			if !strings.Contains(string(res.Body), "Disallow: /api/\n") || strings.Contains(string(res.Body), edge.TrapPath) || !strings.HasPrefix(string(res.Body), "User-agent: *\n") {
 				t.Errorf("robots.txt:\n%s", res.Body)
 			}
 			if ct := res.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
@@ -284,25 +286,25 @@ func TestBotTraps(t *testing.T) {
 		})
 
 		t.Run("the trap blocks its caller for bot-block, audited, then lets it back", func(t *testing.T) {
-			bot := s.from("127.0.0.2")
-			if bot.must(404, req{method: "GET", path: edge.TrapPath}).Code(t) != "not_found" {
+			xff := map[string]string{"X-Forwarded-For": "203.0.113.2"}
+			if s.must(404, req{method: "GET", path: edge.TrapPath, header: xff}).Code(t) != "not_found" {
 				t.Error("the trap does not look like an unknown path")
 			}
-			mustBlocked(t, bot.do(products))
+			mustBlocked(t, s.do(req{method: "GET", path: "/api/v1/products", header: xff}))
 			s.must(200, products)
 			var found bool
 			for _, r := range auditActions(t, s) {
-				if r.Action == edge.ActionBotTrap && r.Target == "127.0.0.2" && r.IP == "127.0.0.2" {
+				if r.Action == edge.ActionBotTrap && r.Target == "203.0.113.2" && r.IP == "203.0.113.2" {
 					found = true
 				}
 			}
 			if !found {
-				t.Error("no edge.bot_trap audit record for 127.0.0.2")
+				t.Error("no edge.bot_trap audit record for 203.0.113.2")
 			}
 			s.Clock.Advance(2*time.Hour - time.Second)
-			mustBlocked(t, bot.do(products))
+			mustBlocked(t, s.do(req{method: "GET", path: "/api/v1/products", header: xff}))
 			s.Clock.Advance(time.Second)
-			bot.must(200, products)
+			s.must(200, req{method: "GET", path: "/api/v1/products", header: xff})
 		})
 
 		t.Run("a filled honeypot looks like a success and creates nothing", func(t *testing.T) {

@@ -56,10 +56,15 @@ func contains(ps []netip.Prefix, a netip.Addr) bool {
 
 // Blocks holds dynamic blocks: addresses refused until a time.
 type Blocks interface {
-	// Block refuses a until the given time (a later block wins over an earlier one).
-	Block(ctx context.Context, a netip.Addr, until time.Time) error
+	// Block refuses a until the given time for reason (a later block wins
+	// over an earlier one, and keeps its reason).
+	Block(ctx context.Context, a netip.Addr, until time.Time, reason string) error
 	// Blocked reports whether a is blocked now.
 	Blocked(ctx context.Context, a netip.Addr) (bool, error)
+	// List returns the blocks in force now, in no particular order.
+	List(ctx context.Context) ([]Block, error)
+	// Lift ends the block of a; it reports whether there was one in force.
+	Lift(ctx context.Context, a netip.Addr) (bool, error)
 }
 
 // Lists are the static lists; every list may be empty.
@@ -116,17 +121,36 @@ func (g *Guard) Admit(ctx context.Context, addr string, admin bool) error {
 	return nil
 }
 
-// Block refuses the client at addr for d from now. Addresses that do not parse
-// are ignored: there is nothing to block.
+// Block refuses the client at addr for d from now, for an operator's reason.
+// Addresses that do not parse are ignored: there is nothing to block.
 func (g *Guard) Block(ctx context.Context, addr string, d time.Duration) error {
+	return g.BlockBecause(ctx, addr, d, "blocked by an operator")
+}
+
+// BlockBecause refuses the client at addr for d from now and keeps reason
+// for the block list. Addresses that do not parse are ignored.
+func (g *Guard) BlockBecause(ctx context.Context, addr string, d time.Duration, reason string) error {
 	a, err := netip.ParseAddr(addr)
 	if err != nil {
 		return nil
 	}
-	if err := g.blocks.Block(ctx, a.Unmap().WithZone(""), g.now().Add(d)); err != nil {
+	if err := g.blocks.Block(ctx, a.Unmap().WithZone(""), g.now().Add(d), reason); err != nil {
 		return fmt.Errorf("block %s: %w", a, err)
 	}
 	return nil
+}
+
+// Exempt reports whether the client at addr must never be blocked
+// dynamically: the loopback (the operator's own machine, or a proxy on it)
+// and the trusted proxies, whose address stands for every client behind them.
+// An address that does not parse is exempt too: there is nothing to block.
+func Exempt(addr string, trusted []netip.Prefix) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return true
+	}
+	a = a.Unmap().WithZone("")
+	return a.IsLoopback() || a.IsUnspecified() || contains(trusted, a)
 }
 
 // CodeRequestBlocked is the problem code of a request refused at the edge

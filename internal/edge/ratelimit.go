@@ -146,20 +146,46 @@ func NewLimiter(store Store, now func() time.Time) *Limiter {
 // Allow decides one request for key under lim. It returns the store's error,
 // wrapped, when the store cannot answer.
 func (l *Limiter) Allow(ctx context.Context, key string, lim Limit) (Decision, error) {
+	return l.AllowN(ctx, key, lim, 1)
+}
+
+// AllowN decides a request that costs cost requests' worth of lim (at least
+// 1, at most lim.Burst, so that even the dearest request can get through
+// once the budget is whole). An expensive request (a large body the firewall
+// must inspect) thus drains the budget faster than a cheap one. It returns
+// the store's error, wrapped, when the store cannot answer.
+func (l *Limiter) AllowN(ctx context.Context, key string, lim Limit, cost int) (Decision, error) {
 	if lim.Count < 1 || lim.Burst < 1 || lim.interval() <= 0 {
 		return Decision{}, errors.New("rate limit: invalid limit " + lim.String())
 	}
+	cost = min(max(cost, 1), lim.Burst)
 	now := l.now()
 	interval, tolerance := lim.interval(), lim.tolerance()
-	allowed, tat, err := l.store.Take(ctx, key, now, interval, tolerance)
+	// GCRA with a weight: the request advances the TAT by cost intervals.
+	step := interval * time.Duration(cost)
+	allowed, tat, err := l.store.Take(ctx, key, now, step, tolerance)
 	if err != nil {
 		return Decision{}, fmt.Errorf("rate limit %s: %w", key, err)
 	}
 	ahead := max(tat.Sub(now), 0)
 	if !allowed {
-		return Decision{Allowed: false, Reset: ahead, RetryAfter: max(ahead+interval-tolerance, time.Nanosecond)}, nil
+		return Decision{Allowed: false, Reset: ahead, RetryAfter: max(ahead+step-tolerance, time.Nanosecond)}, nil
 	}
 	return Decision{Allowed: true, Remaining: int((tolerance - ahead) / interval), Reset: ahead}, nil
+}
+
+// CostUnit is the body size that costs one more request's worth of a rate
+// limit: a request costs 1 + body bytes / CostUnit (see Cost). The firewall
+// spends about as much on each KiB of body as on a whole small request.
+const CostUnit = 1 << 10
+
+// Cost is the rate-limit cost of a request with a body of n bytes: the
+// firewall's work grows with the body, so a 4 KiB body counts as 5 requests.
+func Cost(n int64) int {
+	if n <= 0 {
+		return 1
+	}
+	return int(1 + n/CostUnit)
 }
 
 // Limits holds each class's limit. It is a comparable value, like the rest of

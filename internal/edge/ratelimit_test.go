@@ -157,3 +157,46 @@ func TestClassOf(t *testing.T) {
 		}
 	}
 }
+
+func TestCostDrainsTheBudget(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	l := edge.NewLimiter(edge.NewMemory(0), clk.Now)
+	lim := edge.Limit{Count: 60, Period: time.Minute, Burst: 10}
+	allowN := func(key string, cost int) edge.Decision {
+		t.Helper()
+		d, err := l.AllowN(context.Background(), key, lim, cost)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	t.Run("a request of cost 4 takes four requests' worth", func(t *testing.T) {
+		if d := allowN("a", 4); !d.Allowed || d.Remaining != 6 {
+			t.Fatalf("%+v, want allowed with 6 remaining", d)
+		}
+		if d := allowN("a", 4); !d.Allowed || d.Remaining != 2 {
+			t.Fatalf("%+v, want allowed with 2 remaining", d)
+		}
+		if d := allowN("a", 4); d.Allowed || d.RetryAfter != 2*time.Second {
+			t.Fatalf("%+v, want refused, retry after 2s", d)
+		}
+		if d := allowN("a", 1); !d.Allowed {
+			t.Fatalf("a cheap request within the rest of the budget: %+v", d)
+		}
+	})
+	t.Run("a cost above the burst is capped at the burst, so it can pass once the budget is whole", func(t *testing.T) {
+		if d := allowN("b", 1000); !d.Allowed || d.Remaining != 0 {
+			t.Fatalf("%+v, want allowed, nothing left", d)
+		}
+		if d := allowN("b", 1); d.Allowed {
+			t.Fatalf("%+v, want refused after a full-burst request", d)
+		}
+	})
+	t.Run("the cost of a body grows with its size", func(t *testing.T) {
+		for n, want := range map[int64]int{0: 1, 100: 1, edge.CostUnit - 1: 1, edge.CostUnit: 2, 4 << 10: 5, 1 << 20: 1025} {
+			if got := edge.Cost(n); got != want {
+				t.Errorf("Cost(%d) = %d, want %d", n, got, want)
+			}
+		}
+	})
+}

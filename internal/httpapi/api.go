@@ -76,6 +76,8 @@ type Deps struct {
 	Edge *edge.Guard
 	// Trap blocks clients that fetch the bot trap; nil turns the trap off.
 	Trap *edge.Trap
+	// Blocks lists and lifts the dynamic blocks; nil lists none.
+	Blocks *edge.Blocklist
 	// RateLimiter decides the rate limits of RateLimits; nil turns them off.
 	RateLimiter *edge.Limiter
 	RateLimits  edge.Limits
@@ -93,10 +95,17 @@ type API struct {
 	cop *http.CrossOriginProtection
 }
 
-// Route is one entry of the route table: "METHOD /path" and its permission.
+// Route is one entry of the route table: "METHOD /path", its permission and
+// its body limit.
 type Route struct {
 	Pattern    string
 	Permission access.Permission
+	// MaxBody is the largest body the route takes, in bytes: 0 for the
+	// default of its method and class (bodyLimitOf), bodyLimitLarge for the
+	// max-body-bytes setting.
+	MaxBody int64
+	// Unlisted routes are left out of the OpenAPI document on purpose.
+	Unlisted bool
 }
 
 type route struct {
@@ -107,8 +116,13 @@ type route struct {
 // routes is the route table. A route cannot be added without a permission.
 func (a *API) routes() []route {
 	r := func(pattern string, perm access.Permission, h func(http.ResponseWriter, *http.Request) error) route {
-		return route{Route{pattern, perm}, h}
+		return route{Route{Pattern: pattern, Permission: perm}, h}
 	}
+	// unlisted is a route the OpenAPI document leaves out by design: the
+	// bot trap, which a client walking the document must never call.
+	unlisted := func(rt route) route { rt.Unlisted = true; return rt }
+	// large is a route that takes up to the max-body-bytes setting.
+	large := func(rt route) route { rt.MaxBody = bodyLimitLarge; return rt }
 	return []route{
 		r("GET /{$}", access.Public, a.root),
 		r("GET /healthz", access.Public, a.healthz),
@@ -116,7 +130,7 @@ func (a *API) routes() []route {
 		r("GET /api/v1/openapi.json", access.Public, a.openapi),
 		r("GET /.well-known/security.txt", access.Public, a.securityTxt),
 		r("GET /robots.txt", access.Public, a.robotsTxt),
-		r("GET "+edge.TrapPath, access.Public, a.botTrap),
+		unlisted(r("GET "+edge.TrapPath, access.Public, a.botTrap)),
 
 		r("POST /api/v1/auth/register", access.Public, a.register),
 		r("POST /api/v1/auth/login", access.Public, a.login),
@@ -141,8 +155,8 @@ func (a *API) routes() []route {
 
 		r("GET /api/v1/products", access.Public, a.listProducts),
 		r("GET /api/v1/products/{id}", access.Public, a.getProduct),
-		r("POST /api/v1/admin/products", access.CatalogWrite, a.createProduct),
-		r("PATCH /api/v1/admin/products/{id}", access.CatalogWrite, a.updateProduct),
+		large(r("POST /api/v1/admin/products", access.CatalogWrite, a.createProduct)),
+		large(r("PATCH /api/v1/admin/products/{id}", access.CatalogWrite, a.updateProduct)),
 		r("POST /api/v1/admin/products/{id}/stock", access.CatalogWrite, a.adjustStock),
 
 		r("POST /api/v1/admin/users/{id}/roles", access.RolesManage, a.setRoles),
@@ -150,6 +164,8 @@ func (a *API) routes() []route {
 		r("POST /api/v1/admin/api-keys", access.KeysManage, a.createKey),
 		r("GET /api/v1/admin/api-keys", access.KeysManage, a.listKeys),
 		r("DELETE /api/v1/admin/api-keys/{id}", access.KeysManage, a.revokeKey),
+		r("GET /api/v1/admin/blocks", access.BlocksManage, a.listBlocks),
+		r("DELETE /api/v1/admin/blocks/{id}", access.BlocksManage, a.liftBlock),
 
 		r("POST /api/v1/carts", access.Authenticated, a.createCart),
 		r("GET /api/v1/carts/{id}", access.Authenticated, a.getCart),
@@ -190,21 +206,17 @@ func New(d Deps) http.Handler {
 	for _, rt := range a.routes() {
 		mux.Handle(rt.Pattern, a.guard(rt))
 	}
-	return observe(shed(a.ipGuard(a.hashGate(a.firewall(cors(a.routeMux(mux), d.CORSOrigins)))), d.MaxInFlight, d.Metrics), d.Log, d.Metrics, d.TLS, d.TrustedProxies)
+	return observe(refuseAmbiguousFraming(shed(a.ipGuard(a.hashGate(a.admit(a.firewall(cors(a.routeMux(mux), d.CORSOrigins)), mux))), d.MaxInFlight, d.Metrics)), d.Log, d.Metrics, d.TLS, d.TrustedProxies)
 }
 
-// guard applies the route class's rate limit to the client address,
-// authenticates the caller of a non-public route, refuses one without the
+// guard (after admit has applied the route class's rate limit to the client
+// address) authenticates the caller of a non-public route, refuses one without the
 // route's permission (deny by default), refuses cross-origin browser writes,
 // applies the per-account rate limit, and turns the handler's error into
 // problem+json.
 func (a *API) guard(rt route) http.Handler {
 	class := edge.ClassOf(rt.Pattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if err := a.limitAddress(w, r, class); err != nil {
-			writeError(w, r, a.Log, err)
-			return
-		}
 		r, err := a.authorize(w, r, rt.Permission)
 		if err != nil {
 			writeError(w, r, a.Log, err)

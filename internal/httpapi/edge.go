@@ -6,6 +6,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
@@ -57,14 +58,64 @@ func (a *API) robotsTxt(w http.ResponseWriter, _ *http.Request) error {
 	return nil
 }
 
-// botTrap blocks whoever fetches the trap path and answers like any unknown
-// path, so the bot learns nothing until its next request is refused.
+// botTrap answers like any unknown path, so a bot learns nothing until its
+// next request is refused. A hit that a page of another site could have made
+// a browser send, or from the loopback or a trusted proxy, blocks nothing;
+// every hit is logged with its reason and counted by outcome.
 func (a *API) botTrap(w http.ResponseWriter, r *http.Request) error {
 	if a.Trap == nil {
 		return errNotFoundPath
 	}
-	if err := a.Trap.Spring(r.Context(), reqinfo.From(r.Context()).IP); err != nil {
+	info := reqinfo.From(r.Context())
+	outcome, why, err := a.Trap.Spring(r.Context(), edge.TrapHit{
+		Addr: info.IP, Method: r.Method, Path: r.URL.Path, UserAgent: r.UserAgent(), Host: r.Host,
+		SecFetchSite: r.Header.Get("Sec-Fetch-Site"), SecFetchDest: r.Header.Get("Sec-Fetch-Dest"),
+		Origin: r.Header.Get("Origin"), Referer: r.Header.Get("Referer"),
+	})
+	if err != nil {
 		return err
 	}
+	a.Metrics.trap.WithLabelValues(string(outcome)).Inc()
+	a.Log.WarnContext(r.Context(), "edge: bot trap", "request_id", info.RequestID, "outcome", string(outcome),
+		"reason", why, "ip", info.IP, "method", r.Method, "path", r.URL.Path, "user_agent", r.UserAgent())
 	return errNotFoundPath
+}
+
+// listBlocks answers the dynamic blocks in force.
+func (a *API) listBlocks(w http.ResponseWriter, r *http.Request) error {
+	if a.Blocks == nil {
+		writeJSON(w, http.StatusOK, map[string]any{"items": []edge.Block{}})
+		return nil
+	}
+	bs, err := a.Blocks.List(r.Context())
+	if err != nil {
+		return err
+	}
+	if bs == nil {
+		bs = []edge.Block{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": bs})
+	return nil
+}
+
+// liftBlock ends a dynamic block, audited as edge.block_lifted.
+func (a *API) liftBlock(w http.ResponseWriter, r *http.Request) error {
+	if a.Blocks == nil {
+		return apperr.NotFound("block")
+	}
+	by := "api"
+	if p := access.PrincipalFrom(r.Context()); p != nil {
+		by = "user " + p.UserID
+		if p.KeyID != "" {
+			by = "api key " + p.KeyID
+		}
+	}
+	if err := a.Blocks.Lift(r.Context(), r.PathValue("id"), by); err != nil {
+		if errors.Is(err, edge.ErrNoBlock) {
+			return apperr.NotFound("block")
+		}
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
 }

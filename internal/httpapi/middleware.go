@@ -24,6 +24,7 @@ type Metrics struct {
 	waf      *prometheus.CounterVec
 	inFlight prometheus.Gauge
 	shed     prometheus.Counter
+	trap     *prometheus.CounterVec
 }
 
 // NewMetrics registers the API's collectors on reg.
@@ -49,7 +50,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m.shed = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "bulwark_http_shed_total", Help: "Requests refused 503 overloaded because max-in-flight were being served.",
 	})
-	reg.MustRegister(m.requests, m.duration, m.limited, m.waf, m.inFlight, m.shed)
+	m.trap = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bulwark_bot_trap_total", Help: "Requests to the bot trap, by outcome: blocked, cross_site (a third-party page could have caused it: not blocked), exempt (loopback or trusted proxy: not blocked).",
+	}, []string{"outcome"})
+	reg.MustRegister(m.requests, m.duration, m.limited, m.waf, m.inFlight, m.shed, m.trap)
 	return m
 }
 
@@ -144,15 +148,11 @@ func observe(next http.Handler, log *slog.Logger, m *Metrics, tls bool, trusted 
 var errPanic = errors.New("handler panicked")
 
 // routeMux answers unknown paths and wrong methods with problem+json instead of
-// ServeMux's plain-text pages. They are rate limited per address like the
-// routes their method and path would belong to, so probing for paths is too.
+// ServeMux's plain-text pages. They are rate limited per address (by admit)
+// like the routes their method and path would belong to, so probing for paths is too.
 func (a *API) routeMux(mux *http.ServeMux) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if h, pattern := mux.Handler(r); pattern == "" {
-			if err := a.limitAddress(w, r, edge.ClassOf(r.Method+" "+r.URL.Path)); err != nil {
-				writeError(w, r, a.Log, err)
-				return
-			}
 			rec := &headerOnlyWriter{header: http.Header{}}
 			h.ServeHTTP(rec, r)
 			if allow := rec.header.Get("Allow"); rec.status == http.StatusMethodNotAllowed {

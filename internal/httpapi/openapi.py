@@ -14,7 +14,7 @@ def body(name):
     return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 AUTH=[{"bearerAuth": []}, {"sessionCookie": []}]
 BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": resp("UnsupportedMediaType"), "422": resp("Unprocessable")}
-ROLES={"keys:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin"}
+ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin"}
 def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
        "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+"."+(" Staff need TOTP turned on (403 `mfa_enrollment_required`)." if perm not in ("public","authenticated") else ""),
@@ -41,11 +41,8 @@ paths={
  "/healthz":{"get":op("healthz","Liveness: the process answers","public",{"200":js(ref("Health"))})},
  "/readyz":{"get":op("readyz","Readiness: the database (and Redis, when configured) answer","public",{"200":js(ref("Health")),"503":resp("NotReady")})},
  "/api/v1/openapi.json":{"get":op("openapi","This document","public",{"200":js({"type":"object"})})},
- "/robots.txt":{"get":op("robotsTxt","robots.txt: crawlers keep out of the API and the bot trap","public",
-    {"200":{"description":"Disallows the bot trap path and /api/","content":{"text/plain":{"schema":{"type":"string"}}}}})},
- "/api/v1/private/export":{"get":op("botTrap","The bot trap: never call this","public",
-    {"404":resp("NotFound")},
-    desc="Disallowed in robots.txt and linked only invisibly from storefronts. Fetching it blocks the client's address for the setting bot-block (every later request: 403 `request_blocked`) and is audited as `edge.bot_trap`.")},
+ "/robots.txt":{"get":op("robotsTxt","robots.txt: crawlers keep out of the API","public",
+    {"200":{"description":"Disallows /api/","content":{"text/plain":{"schema":{"type":"string"}}}}})},
  "/.well-known/security.txt":{"get":op("securityTxt","RFC 9116 security.txt: where to report vulnerabilities","public",
     {"200":{"description":"Contact, Expires (one year ahead), Policy when configured","content":{"text/plain":{"schema":{"type":"string"}}}},"404":resp("NotFound")},
     desc="From the settings security-contact and security-policy; 404 when no contact is set.")},
@@ -118,6 +115,10 @@ paths={
     "post":op("createAPIKey","Create an API key for an integration","keys:manage",{"201":js(ref("APIKeyCreated"),"Created; the key is shown this once")},"APIKeyRequest",
       desc="Needs a login from the last five minutes. A key carries only permissions its creator holds and keys may carry (catalog:write, orders:read), expires within a year, and is kept only as a hash. Use it as `Authorization: Bearer bwk_...`."),
     "get":op("listAPIKeys","Every API key (never the keys themselves)","keys:manage",{"200":js(ref("APIKeyList"))})},
+ "/api/v1/admin/blocks":{"get":op("listBlocks","The client addresses blocked now (bot trap, operator), latest-ending first","blocks:manage",{"200":js(ref("BlockList"))},
+    desc="The same list as `bulwark blocks list`. The bot trap never blocks the loopback or a trusted proxy, nor a request a page of another site could have caused.")},
+ "/api/v1/admin/blocks/{id}":{"delete":op("liftBlock","Lift a block at once; audited as `edge.block_lifted`","blocks:manage",{"204":{"description":"Lifted."},"404":resp("NotFound")},params=[idp],
+    desc="As `bulwark blocks lift ID`. An id that names no block in force answers 404.")},
  "/api/v1/admin/api-keys/{id}":{"delete":op("revokeAPIKey","Revoke an API key at once","keys:manage",{"204":{"description":"Revoked."},"404":resp("NotFound")},params=[idp])},
  "/api/v1/carts":{"post":op("createCart","Start an empty cart","authenticated",{"201":js(ref("Cart"),"Created"),"403":resp("Forbidden")})},
  "/api/v1/carts/{id}":{"get":op("getCart","One of the caller's carts, priced from the catalog","authenticated",{"200":js(ref("Cart")),"404":resp("NotFound")},params=[idp],
@@ -214,6 +215,10 @@ schemas={
    "created_at":{"type":"string","format":"date-time"},"expires_at":{"type":"string","format":"date-time"},
    "last_used_at":{"type":"string","format":"date-time"},"revoked_at":{"type":"string","format":"date-time"}}},
  "APIKeyCreated":{"allOf":[ref("APIKey"),{"type":"object","required":["key"],"properties":{"key":{"type":"string","pattern":"^bwk_"}}}]},
+ "Block":{"type":"object","required":["id","address","until","reason"],"properties":{
+   "id":{"type":"string","pattern":"^blk_"},"address":{"type":"string","description":"The client address (IPv4 or IPv6)."},
+   "until":{"type":"string","format":"date-time"},"reason":{"type":"string","description":"Why: the bot trap's method, path and user agent, or an operator's note."}}},
+ "BlockList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Block")}}},
  "APIKeyList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("APIKey")}}},
  "APIKeyRequest":{"type":"object","required":["name","permissions","expires_at"],"additionalProperties":False,"properties":{
    "name":text(1,100),"permissions":{"type":"array","minItems":1,"items":{"type":"string","enum":["catalog:write","orders:read"]}},
@@ -246,12 +251,12 @@ schemas={
 def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}
 responses={
- "BadRequest":prob("Malformed request: bad JSON, unknown field, duplicate key, wrong type, trailing data, invalid UTF-8, bad cursor.",["invalid_json","invalid_cursor","idempotency_key_required","invalid_reset_token"]),
+ "BadRequest":prob("Malformed request: bad JSON, unknown field, duplicate key, wrong type, trailing data, invalid UTF-8, bad cursor.",["invalid_json","invalid_cursor","idempotency_key_required","invalid_reset_token","ambiguous_framing"]),
  "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials","mfa_required","invalid_otp","reauthentication_required","passkey_failed","oidc_failed"]),
  "Forbidden":prob("The caller's roles lack the permission, a staff account has no second factor yet, or a browser sent a cross-origin write.",["forbidden","mfa_enrollment_required","cross_origin_rejected"]),
  "NotFound":prob("No such resource, or one that belongs to someone else.",["not_found"]),
  "Conflict":prob("The request conflicts with the current state.",["conflict","email_taken","sku_taken","insufficient_stock","cannot_demote_self","out_of_stock","request_in_progress","refund_exceeds_capture"]),
- "PayloadTooLarge":prob("The body is larger than the limit (1 MiB by default).",["payload_too_large"]),
+ "PayloadTooLarge":prob("The body is larger than the route takes: none on GET, 4 KiB on the auth routes, 8 KiB on other writes, max-body-bytes (1 MiB by default) on catalog writes. A body over 4 KiB is read only from a caller who authenticated with the route's permission (401 otherwise).",["payload_too_large"]),
  "UnsupportedMediaType":prob("The body is not application/json in UTF-8.",["unsupported_media_type"]),
  "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password","idempotency_key_reused","cart_empty","oidc_email_unverified"]),
  "PaymentRequired":prob("The card was declined; the stock was released and no order was made.",["payment_declined"]),
@@ -265,7 +270,7 @@ responses={
    headers={"Retry-After":{"description":"Whole seconds to wait, at least 1.","schema":{"type":"integer","minimum":1}}}),
 }
 doc={"openapi":"3.1.0",
- "info":{"title":"Bulwark API","version":"1.0.0","description":"Bulwark's HTTP contract (v1). Requests and responses are JSON in UTF-8; decoding is strict (unknown fields, duplicate keys, trailing data and wrong types answer 400). Errors are RFC 9457 application/problem+json with a stable `code`. Every response carries X-Request-Id. IDs are opaque prefixed strings; money is integer minor units."},
+ "info":{"title":"Bulwark API","version":"1.0.0","description":"Every request: a request target over 4 KiB answers 414 `uri_too_long`, a header field over 8 KiB 431 `header_too_large`, a request with both Content-Length and Transfer-Encoding 400 `ambiguous_framing` (and the connection is closed). Bulwark's HTTP contract (v1). Requests and responses are JSON in UTF-8; decoding is strict (unknown fields, duplicate keys, trailing data and wrong types answer 400). Errors are RFC 9457 application/problem+json with a stable `code`. Every response carries X-Request-Id. IDs are opaque prefixed strings; money is integer minor units."},
  "servers":[{"url":"/"}],
  "paths":paths,
  "components":{"securitySchemes":{"bearerAuth":{"type":"http","scheme":"bearer","description":"The `token` from login (bws_...)."},

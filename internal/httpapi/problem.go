@@ -35,6 +35,12 @@ func statusOf(code string) int {
 	switch code {
 	case apperr.CodeInvalidJSON, apperr.CodeInvalidCursor, order.CodeIdempotencyKeyRequired, "invalid_reset_token":
 		return http.StatusBadRequest
+	case CodeAmbiguousFraming:
+		return http.StatusBadRequest
+	case CodeURITooLong:
+		return http.StatusRequestURITooLong
+	case CodeHeaderTooLarge:
+		return http.StatusRequestHeaderFieldsTooLarge
 	case order.CodePaymentDeclined:
 		return http.StatusPaymentRequired
 	case order.CodeOutOfStock, order.CodeRequestInProgress, order.CodeRefundExceedsCapture:

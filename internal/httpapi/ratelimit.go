@@ -17,11 +17,9 @@ import (
 // and one of RateLimit (r remaining, t seconds until the quota is whole again,
 // or on a refusal until the next request may go).
 
-// limitAddress applies class's limit to the client address. It runs before
-// authentication, so a flood costs no session lookup.
-func (a *API) limitAddress(w http.ResponseWriter, r *http.Request, class edge.Class) error {
-	return a.limit(w, r, class, "address", edge.AddressKey(reqinfo.From(r.Context()).IP))
-}
+// The client address's limit is applied by admit, before the firewall, with
+// the request's cost (limitAddressCost), so a flood costs no rule evaluation
+// and no session lookup.
 
 // limitAccount applies class's limit to the authenticated caller as well, for
 // the classes limited per account: one account behind many addresses gets no
@@ -35,15 +33,15 @@ func (a *API) limitAccount(w http.ResponseWriter, r *http.Request, class edge.Cl
 	if p.KeyID != "" {
 		key = "key:" + p.KeyID
 	}
-	return a.limit(w, r, class, "account", key)
+	return a.limit(w, r, class, "account", key, 1)
 }
 
-func (a *API) limit(w http.ResponseWriter, r *http.Request, class edge.Class, scope, key string) error {
+func (a *API) limit(w http.ResponseWriter, r *http.Request, class edge.Class, scope, key string, cost int) error {
 	if a.RateLimiter == nil || class == edge.Unlimited {
 		return nil
 	}
 	lim := *a.RateLimits.Of(class)
-	d, err := a.RateLimiter.Allow(r.Context(), "rl:"+string(class)+":"+scope+":"+key, lim)
+	d, err := a.RateLimiter.AllowN(r.Context(), "rl:"+string(class)+":"+scope+":"+key, lim, cost)
 	if err != nil {
 		// Fail open: a Redis outage must not take the shop down (readyz reports
 		// it). Login lockout, the limit that guards passwords, fails closed.

@@ -136,6 +136,15 @@ func (c Config) Directives() string {
 	// handler), so Coraza never spills it to a temporary file.
 	fmt.Fprintf(&b, "SecRequestBodyInMemoryLimit %d\n", c.BodyLimit)
 	b.WriteString("SecRequestBodyLimitAction Reject\n")
+	// What the rules cost grows with what they are given: every argument is
+	// run through every rule's transformations. Bulwark's API takes a few
+	// dozen fields at most, so a body with more arguments or deeper nesting
+	// than this is refused (Coraza's rules 200004/200005 and REQBODY_ERROR)
+	// before the Core Rule Set runs over it; the HTTP layer bounds the bytes
+	// (per-route body limits, and a body over 4 KiB only from a caller who
+	// authenticated).
+	fmt.Fprintf(&b, "SecArgumentsLimit %d\n", ArgumentsLimit)
+	fmt.Fprintf(&b, "SecRequestBodyJsonDepthLimit %d\n", JSONDepthLimit)
 	if c.ResponseInspection {
 		b.WriteString("SecResponseBodyAccess On\nSecResponseBodyMimeType application/json text/plain text/html\n")
 	} else {
@@ -159,6 +168,14 @@ SecAction "id:900200,phase:1,pass,t:none,nolog,setvar:'tx.allowed_methods=GET HE
 	b.WriteString("Include @owasp_crs/*.conf\n")
 	return b.String()
 }
+
+// ArgumentsLimit and JSONDepthLimit bound the arguments the rules inspect:
+// more than ArgumentsLimit values from one source (query, body) or JSON
+// nested deeper than JSONDepthLimit is refused.
+const (
+	ArgumentsLimit = 256
+	JSONDepthLimit = 32
+)
 
 // exclusionFirstID is the rule id of the first exclusion: below the Core Rule
 // Set's 900000-999999 and Coraza's recommended 200000s.
