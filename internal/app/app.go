@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -131,6 +132,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	serverTLS, err := newTLS(cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	// The data directory holds the KEK and keysets on every engine: make it
+	// (private) before migrating, rather than fail at the KEK after it.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
 	db, err := Open(ctx, cfg)
 	if err != nil {

@@ -72,7 +72,7 @@ func (a *App) auditKeysetMade(ctx context.Context, name string, made bool) error
 
 // keysRotateKEK re-wraps every data keyset under a new KEK version, audited.
 func keysRotateKEK(ctx context.Context, args []string, env Env) error {
-	return withDB(ctx, "keys rotate-kek", args, env, func(cfg config.Config, db *store.DB) error {
+	return withMigratedDB(ctx, "keys rotate-kek", args, env, func(cfg config.Config, db *store.DB) error {
 		trail := audit.NewTrail(db, env.Now)
 		ring, err := openKeyringAudited(ctx, cfg, trail)
 		if err != nil {
