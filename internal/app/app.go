@@ -173,6 +173,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		db.Close()
 		return nil, fmt.Errorf("open card vault: %w", err)
 	}
+	// The keysets serve the databases they were made for and no other: check
+	// (and at the first start, record) that before a key is made or used.
+	if err := a.bindKeysets(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if err := a.openKeyring(ctx); err != nil {
 		a.Close()
 		return nil, err

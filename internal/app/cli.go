@@ -358,6 +358,9 @@ func retireKeysets(ctx context.Context, ring *keys.Keyring, job *rekey.Job, trai
 
 func keysStatus(ctx context.Context, args []string, env Env) error {
 	return withMigratedDB(ctx, "keys status", args, env, func(cfg config.Config, db *store.DB) error {
+		if err := checkKeysetsServe(ctx, cfg, db); err != nil {
+			return err
+		}
 		if kekConfig(cfg).InFile() && !keys.KEKFileExists(cfg.DataDir) {
 			// A status reads; it makes no KEK (that is the first start's, audited).
 			fmt.Fprintf(env.Stdout, "key-encryption key: none yet in %s (the first `bulwark serve` makes it, audited)\n", cfg.DataDir)
@@ -448,6 +451,9 @@ func keysRotate(ctx context.Context, args []string, env Env) error {
 	defer db.Close()
 	if _, err := db.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := checkKeysetsServe(ctx, cfg, db); err != nil {
+		return err
 	}
 	trail := audit.NewTrail(db, env.Now)
 	ring, err := openKeyringAudited(ctx, cfg, trail)
