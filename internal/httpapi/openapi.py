@@ -122,8 +122,8 @@ paths={
  "/api/v1/carts/{id}":{"get":op("getCart","One of the caller's carts, priced from the catalog","authenticated",{"200":js(ref("Cart")),"404":resp("NotFound")},params=[idp],
     desc="Another customer's cart answers 404, like one that does not exist.")},
  "/api/v1/carts/{id}/items/{product_id}":{"put":op("setCartItem","Set a product's quantity in the cart (0 removes it)","authenticated",
-    {"200":js(ref("Cart")),"404":resp("NotFound")},"CartItemRequest",params=[idp,{"name":"product_id","in":"path","required":True,"schema":{"type":"string","maxLength":64}}],
-    desc="Unknown or inactive product: 404. Prices always come from the catalog.")},
+    {"200":js(ref("Cart")),"404":resp("NotFound"),"409":resp("Conflict")},"CartItemRequest",params=[idp,{"name":"product_id","in":"path","required":True,"schema":{"type":"string","maxLength":64}}],
+    desc="Unknown or inactive product: 404. Prices always come from the catalog. While a checkout pays the cart: 409 `checkout_in_progress`, nothing changed.")},
  "/api/v1/payment-methods":{
     "post":op("createPaymentMethod","Save a card","authenticated",{"201":js(ref("PaymentMethod"),"Created")},"PaymentMethodRequest",
       desc="The number is checked (Luhn, length, brand, not expired) and goes only to the card vault; no response, log line or error echoes it."),
