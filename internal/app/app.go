@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -29,6 +30,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/httpapi"
+	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/keys"
@@ -134,6 +136,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	if err != nil {
 		return nil, err
 	}
+	// The data directory holds the KEK and keysets on every engine: make it
+	// (private) before migrating, rather than fail at the KEK after it.
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
+	}
 	db, err := Open(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -168,6 +175,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	} else if a.VaultDB, err = store.OpenVault(ctx, store.Options{DatabaseURL: cfg.VaultDatabaseURL, DataDir: cfg.DataDir}); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open card vault: %w", err)
+	}
+	// The keysets serve the databases they were made for and no other: check
+	// (and at the first start, record) that before a key is made or used.
+	if err := a.bindKeysets(ctx); err != nil {
+		a.Close()
+		return nil, err
 	}
 	if err := a.openKeyring(ctx); err != nil {
 		a.Close()
@@ -244,7 +257,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Carts = cart.NewService(db, db, cfg.Currency, now)
 	a.Methods = payment.NewMethods(db, cards, now)
 	gateway := payment.Simulator{}
-	a.Checkout = checkout.NewService(db, a.Methods, cards, gateway, cfg.Currency, now)
+	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Methods: a.Methods, Cards: cards, Gateway: gateway,
+		Currency: cfg.Currency, Now: now, Instance: id.New(id.Instance), Lease: cfg.PendingOrderTimeout})
 	a.Orders = order.NewService(db, gateway, now)
 	reencrypters = append(reencrypters,
 		rekey.Rows{Name: MFAKeyset, AEAD: mfaKeys, List: db.TOTPCiphertexts, Swap: db.SwapTOTPCiphertexts},
@@ -472,18 +486,25 @@ func (a *App) Purge(ctx context.Context) error {
 }
 
 // recoverAbandoned releases checkouts a stopped server left half done, once at
-// start and then every minute, and applies retention every hour, until ctx
-// ends. Several instances may do both at once.
+// start and then every third of the checkout lease, renews the leases of this
+// instance's running checkouts as often, and applies retention every hour,
+// until ctx ends. Several instances may do all of it at once.
 func (a *App) recoverAbandoned(ctx context.Context) {
-	tick := time.NewTicker(time.Minute)
+	every := max(a.Checkout.Lease()/3, 100*time.Millisecond)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
-	for i := 0; ; i++ {
-		if i%60 == 0 { // retention once an hour, starting now
+	lastPurge := time.Time{}
+	for {
+		if time.Since(lastPurge) >= time.Hour { // retention once an hour, starting now
+			lastPurge = time.Now()
 			if err := a.Purge(ctx); err != nil && ctx.Err() == nil {
 				a.log.Error("retention purge", "err", err)
 			}
 		}
-		n, err := a.Checkout.RecoverAbandoned(ctx, a.cfg.PendingOrderTimeout)
+		if err := a.Checkout.Heartbeat(ctx); err != nil && ctx.Err() == nil {
+			a.log.Error("renewing checkout leases", "err", err)
+		}
+		n, err := a.Checkout.RecoverAbandoned(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			a.log.Error("recovering abandoned checkouts", "err", err)

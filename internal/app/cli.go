@@ -212,6 +212,22 @@ func withDB(ctx context.Context, name string, args []string, env Env, fn func(co
 	return fn(cfg, db)
 }
 
+// withMigratedDB runs fn on the configured shop database, for the commands
+// that read or maintain it: on a database never migrated (or a data directory
+// that does not exist) it says so, fails, and creates nothing, KEK included.
+func withMigratedDB(ctx context.Context, name string, args []string, env Env, fn func(config.Config, *store.DB) error) error {
+	cfg, _, err := parse(name, args, env, nil)
+	if err != nil {
+		return err
+	}
+	db, err := store.OpenMigrated(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer db.Close()
+	return fn(cfg, db)
+}
+
 // migrate migrates the shop database and the card vault's.
 func migrate(ctx context.Context, args []string, env Env) error {
 	return withDB(ctx, "migrate", args, env, func(cfg config.Config, db *store.DB) error {
@@ -269,7 +285,7 @@ func adminCreate(ctx context.Context, args []string, env Env) error {
 }
 
 func auditVerify(ctx context.Context, args []string, env Env) error {
-	return withDB(ctx, "audit verify", args, env, func(_ config.Config, db *store.DB) error {
+	return withMigratedDB(ctx, "audit verify", args, env, func(_ config.Config, db *store.DB) error {
 		n, err := audit.NewTrail(db, env.Now).Verify(ctx)
 		if err != nil {
 			return fmt.Errorf("audit trail is NOT intact: %w", err)
@@ -349,7 +365,15 @@ func retireKeysets(ctx context.Context, ring *keys.Keyring, job *rekey.Job, trai
 }
 
 func keysStatus(ctx context.Context, args []string, env Env) error {
-	return withDB(ctx, "keys status", args, env, func(cfg config.Config, db *store.DB) error {
+	return withMigratedDB(ctx, "keys status", args, env, func(cfg config.Config, db *store.DB) error {
+		if err := checkKeysetsServe(ctx, cfg, db); err != nil {
+			return err
+		}
+		if kekConfig(cfg).InFile() && !keys.KEKFileExists(cfg.DataDir) {
+			// A status reads; it makes no KEK (that is the first start's, audited).
+			fmt.Fprintf(env.Stdout, "key-encryption key: none yet in %s (the first `bulwark serve` makes it, audited)\n", cfg.DataDir)
+			return nil
+		}
 		ring, err := openKeyringAudited(ctx, cfg, audit.NewTrail(db, env.Now))
 		if err != nil {
 			return err
@@ -435,6 +459,9 @@ func keysRotate(ctx context.Context, args []string, env Env) error {
 	defer db.Close()
 	if _, err := db.Migrate(ctx); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := checkKeysetsServe(ctx, cfg, db); err != nil {
+		return err
 	}
 	trail := audit.NewTrail(db, env.Now)
 	ring, err := openKeyringAudited(ctx, cfg, trail)

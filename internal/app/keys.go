@@ -72,7 +72,10 @@ func (a *App) auditKeysetMade(ctx context.Context, name string, made bool) error
 
 // keysRotateKEK re-wraps every data keyset under a new KEK version, audited.
 func keysRotateKEK(ctx context.Context, args []string, env Env) error {
-	return withDB(ctx, "keys rotate-kek", args, env, func(cfg config.Config, db *store.DB) error {
+	return withMigratedDB(ctx, "keys rotate-kek", args, env, func(cfg config.Config, db *store.DB) error {
+		if err := checkKeysetsServe(ctx, cfg, db); err != nil {
+			return err
+		}
 		trail := audit.NewTrail(db, env.Now)
 		ring, err := openKeyringAudited(ctx, cfg, trail)
 		if err != nil {
@@ -112,4 +115,35 @@ func printKEKStatus(env Env, st keys.KEKStatus) {
 	if st.Pending {
 		fmt.Fprintln(env.Stdout, "kek rotation UNFINISHED: run `bulwark keys rotate-kek` again (every keyset still opens)")
 	}
+}
+
+// bindKeysets records in the data directory the shop database (and the
+// embedded vault's) that its keysets serve, or refuses a database they do
+// not serve (keys.ErrOtherDatabase).
+func (a *App) bindKeysets(ctx context.Context) error {
+	shopID, err := a.DB.Identity(ctx)
+	if err != nil {
+		return err
+	}
+	if err := keys.BindDatabase(a.cfg.DataDir, keys.RoleShop, shopID); err != nil {
+		return err
+	}
+	if a.VaultDB == nil {
+		return nil
+	}
+	vaultID, err := a.VaultDB.Identity(ctx)
+	if err != nil {
+		return err
+	}
+	return keys.BindDatabase(a.cfg.DataDir, keys.RoleVault, vaultID)
+}
+
+// checkKeysetsServe refuses a key command on a shop database that the data
+// directory's keysets do not serve. It writes nothing.
+func checkKeysetsServe(ctx context.Context, cfg config.Config, db *store.DB) error {
+	shopID, err := db.KnownIdentity(ctx)
+	if err != nil {
+		return err
+	}
+	return keys.CheckDatabase(cfg.DataDir, keys.RoleShop, shopID)
 }

@@ -143,7 +143,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		cfg := testConfig(db)
 		const initial = 1000
-		first := startProcess(t, cfg)
+		first := startProcess(t, cfg, "--pending-order-timeout", "2s")
 		if code, _, errOut := runCLI(t, cfg, testPassword+"\n", "admin", "create", "--email", "crash-admin@example.com", "--password-stdin"); code != 0 {
 			t.Fatal(errOut)
 		}
@@ -214,7 +214,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 			t.Fatalf("only %d checkouts were acknowledged before the kill", len(acked))
 		}
 
-		second := startProcess(t, cfg, "--pending-order-timeout", "1ms")
+		second := startProcess(t, cfg, "--pending-order-timeout", "2s")
 		for _, a := range acked {
 			var o orderJSON
 			second.must(200, req{method: "GET", path: "/api/v1/orders/" + a.orderID, token: a.token}).JSON(t, &o)

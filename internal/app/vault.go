@@ -60,6 +60,15 @@ func NewVault(ctx context.Context, cfg config.Config, log *slog.Logger, now func
 	if err != nil {
 		return nil, fmt.Errorf("open card vault: %w", err)
 	}
+	// The vault's keyset serves this vault database and no other.
+	vaultID, err := db.Identity(ctx)
+	if err == nil {
+		err = keys.BindDatabase(cfg.DataDir, keys.RoleVault, vaultID)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
 	// The vault's own KEK, from the same settings as the shop's: a file in its
 	// data directory, a secret, or an HSM.
 	ring, err := keys.OpenKeyringWith(cfg.DataDir, kekConfig(cfg))

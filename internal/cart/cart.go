@@ -26,6 +26,9 @@ const (
 var (
 	ErrNotFound = apperr.NotFound("cart")
 	ErrFull     = apperr.New(apperr.CodeValidation, "a cart holds at most %d different products", MaxLines)
+	// ErrCheckingOut refuses a change to a cart while a checkout pays it
+	// (the code of checkout.ErrCartCheckedOut: 409, try again once it ended).
+	ErrCheckingOut = apperr.New("checkout_in_progress", "the cart is being paid; change it once its checkout has ended")
 )
 
 // Line is a product and how many of it.
@@ -61,7 +64,8 @@ type Store interface {
 	CreateCart(ctx context.Context, c Cart) error
 	// Cart returns the owner's cart; ErrNotFound for someone else's.
 	Cart(ctx context.Context, ownerID, cartID string) (Cart, error)
-	// SetLine sets a line's quantity (0 removes it); ErrFull past MaxLines.
+	// SetLine sets a line's quantity (0 removes it); ErrFull past MaxLines,
+	// ErrCheckingOut while a checkout holds the cart.
 	SetLine(ctx context.Context, ownerID, cartID, productID string, quantity int, at time.Time) error
 }
 

@@ -4,7 +4,17 @@
 // transaction that creates the reserved order, on both engines and across
 // instances), that a declined card leaves the stock as it was and no order, and
 // that one Idempotency-Key gives one order and one authorization however often
-// and however concurrently it is sent.
+// and however concurrently it is sent, and that one cart gives at most one
+// order at a time whatever the keys: the checkout claims the cart in the
+// transaction that reserves the stock, and a concurrent checkout of the same
+// cart is refused with ErrCartCheckedOut before anything is reserved or any
+// card is read or charged.
+//
+// A running checkout holds a lease, renewed by its instance (Heartbeat): a
+// checkout whose lease ran out was left by a stopped instance, and
+// RecoverAbandoned gives back its payment and stock at once, at start-up, on
+// a short period, and when the client retries its key, so the retry gets a
+// definite answer in seconds rather than request_in_progress.
 package checkout
 
 import (
@@ -35,6 +45,15 @@ type Request struct {
 	ShippingAddress order.Address
 }
 
+// CodeCartCheckedOut refuses a checkout of a cart another checkout holds.
+const CodeCartCheckedOut = "checkout_in_progress"
+
+// ErrCartCheckedOut is the answer to a checkout of a cart that another
+// checkout (with another Idempotency-Key) is paying right now. It is not
+// recorded for the key: once the other checkout ends (declined, say), the
+// same request may run.
+var ErrCartCheckedOut = apperr.New(CodeCartCheckedOut, "another checkout of this cart is running; nothing was reserved or charged")
+
 // Reservation is a pending order to create while taking its stock.
 type Reservation struct {
 	OrderID    string
@@ -46,6 +65,10 @@ type Reservation struct {
 	Address    order.Address
 	Currency   string
 	At         time.Time
+	// Owner is the instance running the checkout, which renews its lease
+	// until LeaseUntil while it runs.
+	Owner      string
+	LeaseUntil time.Time
 }
 
 // Store reserves, releases and completes orders.
@@ -55,19 +78,22 @@ type Store interface {
 	// cart and creates the pending order at the catalog's current prices, in one
 	// transaction. When the key was used before it reserves nothing and returns
 	// the earlier request's Prior (Fresh false). It returns order.ErrOutOfStock
-	// (nothing taken, key not claimed) when any line lacks stock and
-	// order.ErrCartEmpty for an empty cart.
+	// (nothing taken, key not claimed) when any line lacks stock,
+	// order.ErrCartEmpty for an empty cart, and ErrCartCheckedOut (nothing
+	// taken, key not claimed) when another pending order holds the cart.
 	Reserve(ctx context.Context, r Reservation) (order.Order, order.Prior, error)
-	// Release gives the stock back and deletes the pending order, finishes the
+	// Release gives the stock back, frees the cart and deletes the pending order, finishes the
 	// idempotency key with code (or forgets the key when code is empty, so a
 	// retry runs again), and appends rec, in one transaction.
 	Release(ctx context.Context, orderID, key, code string, rec audit.Record) error
 	// SetAuthorization records the processor's authorization on a pending order.
 	SetAuthorization(ctx context.Context, orderID, authorizationID string) error
-	// StalePending lists pending orders created before the given time.
-	StalePending(ctx context.Context, before time.Time) ([]Abandoned, error)
+	// ExpiredPending lists pending orders whose lease ended before now.
+	ExpiredPending(ctx context.Context, now time.Time) ([]Abandoned, error)
+	// RenewLeases extends the lease of every pending order of owner to until.
+	RenewLeases(ctx context.Context, owner string, until time.Time) error
 	// Complete marks the order paid with its authorization and capture, empties
-	// the cart, finishes the idempotency key with the order, and appends rec.
+	// and frees the cart, finishes the idempotency key with the order, and appends rec.
 	Complete(ctx context.Context, c Completion, rec audit.Record) (order.Order, error)
 }
 
@@ -105,11 +131,46 @@ type Service struct {
 	gateway  payment.Gateway
 	currency string
 	now      func() time.Time
+	instance string
+	lease    time.Duration
 }
 
+// Deps is what the checkout service is built from.
+type Deps struct {
+	Store    Store
+	Methods  Methods
+	Cards    Cards
+	Gateway  payment.Gateway
+	Currency string
+	Now      func() time.Time
+	// Instance names this running process (a random id per start) as the
+	// owner of its checkouts; Lease is how long a checkout stays its own
+	// without a Heartbeat. Zero means DefaultLease.
+	Instance string
+	Lease    time.Duration
+}
+
+// DefaultLease is how long a running checkout is held without renewal: long
+// enough for a Heartbeat every third of it to be missed once, short enough
+// that a retry after a crash waits seconds, not minutes.
+const DefaultLease = 30 * time.Second
+
 // NewService returns the checkout service.
-func NewService(store Store, methods Methods, cards Cards, gateway payment.Gateway, currency string, now func() time.Time) *Service {
-	return &Service{store: store, methods: methods, cards: cards, gateway: gateway, currency: currency, now: now}
+func NewService(d Deps) *Service {
+	if d.Lease <= 0 {
+		d.Lease = DefaultLease
+	}
+	return &Service{store: d.Store, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, currency: d.Currency, now: d.Now,
+		instance: d.Instance, lease: d.Lease}
+}
+
+// Lease is how long a checkout is held without a Heartbeat.
+func (s *Service) Lease() time.Duration { return s.lease }
+
+// Heartbeat renews the lease of every checkout this instance is running; call
+// it more often than the lease (every third of it, say).
+func (s *Service) Heartbeat(ctx context.Context) error {
+	return s.store.RenewLeases(ctx, s.instance, s.now().UTC().Add(s.lease))
 }
 
 // requestHash identifies a request's body for idempotency. The CVC is left
@@ -163,10 +224,29 @@ func (s *Service) run(ctx context.Context, customerID, key, hash string, r Reque
 		// is nothing to remember for the key either.
 		return order.Order{}, false, err
 	}
-	pending, prior, err := s.store.Reserve(ctx, Reservation{OrderID: id.New(id.Order), Key: key, Hash: hash, CustomerID: customerID,
-		CartID: r.CartID, Method: m, Address: r.ShippingAddress, Currency: s.currency, At: s.now().UTC()})
+	reserve := func() (order.Order, order.Prior, error) {
+		at := s.now().UTC()
+		return s.store.Reserve(ctx, Reservation{OrderID: id.New(id.Order), Key: key, Hash: hash, CustomerID: customerID,
+			CartID: r.CartID, Method: m, Address: r.ShippingAddress, Currency: s.currency, At: at,
+			Owner: s.instance, LeaseUntil: at.Add(s.lease)})
+	}
+	pending, prior, err := reserve()
+	if err == nil && prior.InProgress {
+		// The key's checkout may have been left by a stopped instance: recover
+		// what has outlived its lease, and if that freed the key, run again
+		// rather than answer request_in_progress until a sweep comes by.
+		if n, rerr := s.RecoverAbandoned(ctx); rerr != nil {
+			return order.Order{}, false, fmt.Errorf("recover abandoned checkouts: %w", rerr)
+		} else if n > 0 {
+			pending, prior, err = reserve()
+		}
+	}
 	if err == nil && !prior.Fresh {
 		return order.Replay(prior)
+	}
+	if errors.Is(err, ErrCartCheckedOut) {
+		// Transient: nothing was claimed, so nothing is recorded for the key.
+		return order.Order{}, false, err
 	}
 	if err != nil {
 		var e *apperr.Error
@@ -222,11 +302,12 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 }
 
 // RecoverAbandoned finishes checkouts that a stopped server left half done:
-// every pending order older than olderThan has its authorization voided, its
-// stock given back and its Idempotency-Key freed (so the client's retry runs
-// again), audited. It returns how many it recovered.
-func (s *Service) RecoverAbandoned(ctx context.Context, olderThan time.Duration) (int, error) {
-	stale, err := s.store.StalePending(ctx, s.now().Add(-olderThan))
+// every pending order whose lease has run out has its authorization voided,
+// its stock given back, its cart freed and its Idempotency-Key freed (so the
+// client's retry runs again), audited. It returns how many it recovered.
+// Several instances may run it at once: Release acts on a pending order once.
+func (s *Service) RecoverAbandoned(ctx context.Context) (int, error) {
+	stale, err := s.store.ExpiredPending(ctx, s.now().UTC())
 	if err != nil {
 		return 0, err
 	}

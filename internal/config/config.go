@@ -103,7 +103,7 @@ func Settings() []Setting {
 		{Name: "session-absolute-timeout", Default: "720h", Usage: "a customer session ends this long after login"},
 		{Name: "staff-session-idle-timeout", Default: "15m", Usage: "a staff session ends after this long unused"},
 		{Name: "staff-session-absolute-timeout", Default: "12h", Usage: "a staff session ends this long after login"},
-		{Name: "pending-order-timeout", Default: "10m", Usage: "a checkout left half done this long ago (its server stopped) is voided and its stock released"},
+		{Name: "pending-order-timeout", Default: "30s", Usage: "the lease of a running checkout, renewed by its instance every third of it: a checkout whose lease ran out (its server stopped) is voided and its stock released, at start-up or when its client retries"},
 		{Name: "idempotency-retention", Default: "48h", Usage: "how long answers to Idempotency-Keys are kept (at least 24h)"},
 		{Name: "cart-retention", Default: "720h", Usage: "carts untouched this long are deleted"},
 		{Name: "outbox-retention", Default: "168h", Usage: "mail files in data-dir/outbox are deleted after this long"},
@@ -177,7 +177,8 @@ type Config struct {
 	StaffSessionAbsolute time.Duration
 	// Retention of records that no longer serve.
 	IdempotencyRetention, CartRetention, OutboxRetention time.Duration
-	// PendingOrderTimeout is when an abandoned checkout's reservation is released.
+	// PendingOrderTimeout is the lease of a running checkout: one left by a
+	// stopped instance is released once it runs out.
 	PendingOrderTimeout time.Duration
 	// Background re-encryption after a key rotation: rows per batch, pause between batches.
 	ReencryptBatch int

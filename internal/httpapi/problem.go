@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
@@ -43,7 +44,7 @@ func statusOf(code string) int {
 		return http.StatusRequestHeaderFieldsTooLarge
 	case order.CodePaymentDeclined:
 		return http.StatusPaymentRequired
-	case order.CodeOutOfStock, order.CodeRequestInProgress, order.CodeRefundExceedsCapture:
+	case order.CodeOutOfStock, order.CodeRequestInProgress, order.CodeRefundExceedsCapture, checkout.CodeCartCheckedOut:
 		return http.StatusConflict
 	case order.CodeIdempotencyKeyReused, order.CodeCartEmpty, "oidc_email_unverified":
 		return http.StatusUnprocessableEntity

@@ -22,6 +22,10 @@ const (
 	Request       = "req_"
 	APIKey        = "key_"
 	Ceremony      = "wac_"
+	// Instance names one run of a server process (checkout leases); Database
+	// names one database (the keysets that serve it record it).
+	Instance = "ins_"
+	Database = "db_"
 )
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz234567"

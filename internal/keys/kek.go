@@ -28,6 +28,16 @@ type KEKConfig struct {
 	PKCS11    PKCS11
 }
 
+// InFile reports whether the KEK is the local file data-dir/kek-keyset.json
+// (neither a secret nor an HSM is configured).
+func (c KEKConfig) InFile() bool { return c.PKCS11.Module == "" && c.Secret == "" }
+
+// KEKFileExists reports whether dataDir holds the file KEK, without making it.
+func KEKFileExists(dataDir string) bool {
+	_, err := os.Stat(filepath.Join(dataDir, KEKFile))
+	return err == nil
+}
+
 // KEKStatus describes the KEK without revealing it.
 type KEKStatus struct {
 	Source  string    // where it comes from, e.g. `file kek-keyset.json`

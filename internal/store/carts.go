@@ -60,11 +60,21 @@ func readCart(ctx context.Context, q queryer, ownerID, cartID string) (cart.Cart
 // SetLine sets or removes one line of the owner's cart.
 func (db *DB) SetLine(ctx context.Context, ownerID, cartID, productID string, quantity int, at time.Time) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE carts SET updated_at = $1 WHERE id = $2 AND owner_id = $3", micros(at), cartID, ownerID)
+		// A cart a checkout holds does not change under it: the order would
+		// miss a line the customer sees, or completion would delete one unpaid.
+		// The UPDATE waits for a checkout's claim to commit, on both engines.
+		res, err := tx.ExecContext(ctx, "UPDATE carts SET updated_at = $1 WHERE id = $2 AND owner_id = $3 AND checkout_order_id = ''", micros(at), cartID, ownerID)
 		if err != nil {
 			return fmt.Errorf("touch cart: %w", err)
 		}
-		if err := mustAffect(res, cart.ErrNotFound); err != nil {
+		if err := mustAffect(res, cart.ErrCheckingOut); err != nil {
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM carts WHERE id = $1 AND owner_id = $2", cartID, ownerID).Scan(&n); err != nil {
+				return fmt.Errorf("find cart: %w", err)
+			}
+			if n == 0 {
+				return cart.ErrNotFound
+			}
 			return err
 		}
 		if quantity == 0 {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -117,4 +120,63 @@ func applyMigration(ctx context.Context, conn *sql.Conn, table string, m migrati
 		return false, fmt.Errorf("commit migration %s: %w", m.name, err)
 	}
 	return true, nil
+}
+
+// ErrNotInitialised is the answer of OpenMigrated for a database that was
+// never migrated, or not to this binary's version.
+var ErrNotInitialised = errors.New("database not initialised: run bulwark migrate or serve first")
+
+// OpenMigrated opens the shop database of opts for a command that only reads
+// or maintains it (keys status, audit verify, ...): it creates nothing (no
+// data directory, no SQLite file) and returns an error wrapping
+// ErrNotInitialised unless every embedded migration has been applied.
+func OpenMigrated(ctx context.Context, opts Options) (*DB, error) {
+	if opts.DatabaseURL == "" {
+		file := filepath.Join(opts.DataDir, shopSchema.sqliteFile)
+		if _, err := os.Stat(file); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w (no %s)", ErrNotInitialised, file)
+		} else if err != nil {
+			return nil, fmt.Errorf("find database file: %w", err)
+		}
+	}
+	db, err := Open(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := db.checkMigrated(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// checkMigrated reports whether every embedded migration has been applied,
+// asking the engine's catalog whether the migrations table exists rather than
+// reading an error's text.
+func (db *DB) checkMigrated(ctx context.Context) error {
+	ms, err := db.migrations()
+	if err != nil {
+		return err
+	}
+	table := db.schema.migrationsTable
+	q := "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = $1"
+	if db.engine == Postgres {
+		q = "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = $1"
+	}
+	var n int
+	if err := db.sql.QueryRowContext(ctx, q, table).Scan(&n); err != nil {
+		return fmt.Errorf("look for %s: %w", table, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%w (no schema on %s)", ErrNotInitialised, db.engine)
+	}
+	var applied int
+	// The table name comes from the fixed schema definitions, never from input.
+	if err := db.sql.QueryRowContext(ctx, "SELECT COALESCE(MAX(version), 0) FROM "+table).Scan(&applied); err != nil {
+		return fmt.Errorf("read %s: %w", table, err)
+	}
+	if latest := ms[len(ms)-1].version; applied < latest {
+		return fmt.Errorf("%w (schema at migration %d, this version of bulwark needs %d)", ErrNotInitialised, applied, latest)
+	}
+	return nil
 }

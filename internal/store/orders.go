@@ -169,6 +169,19 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 		if len(c.Lines) == 0 {
 			return order.ErrCartEmpty
 		}
+		// One cart, one order: the cart is claimed by this pending order with a
+		// conditional UPDATE, which both engines serialize on the cart's row, so
+		// of concurrent checkouts of one cart (whatever their keys, on any
+		// instance) exactly one claims it; the others roll back before taking
+		// any stock or calling the processor.
+		res, err := tx.ExecContext(ctx, "UPDATE carts SET checkout_order_id = $1 WHERE id = $2 AND owner_id = $3 AND checkout_order_id = ''",
+			o.ID, r.CartID, r.CustomerID)
+		if err != nil {
+			return fmt.Errorf("claim cart %s: %w", r.CartID, err)
+		}
+		if err := mustAffect(res, checkout.ErrCartCheckedOut); err != nil {
+			return err
+		}
 		for _, l := range c.Lines {
 			line := order.Line{ProductID: l.ProductID, Quantity: l.Quantity}
 			err := tx.QueryRowContext(ctx, `UPDATE products SET stock = stock - $1, updated_at = $2
@@ -194,9 +207,11 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, customer_id, status, currency, subtotal, shipping, total,
 			payment_method_id, brand, last4, ship_name, ship_line1, ship_line2, ship_city, ship_postal_code, ship_country, ship_phone,
-			ship_sealed, created_at, updated_at, idem_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', '', '', '', '', $11, '', $12, $13, $13, $14)`,
+			ship_sealed, created_at, updated_at, idem_key, owner_instance, lease_until)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', '', '', '', '', $11, '', $12, $13, $13, $14, $15, $16)`,
 			o.ID, o.CustomerID, o.Status, r.Currency, o.Subtotal.Amount, o.Shipping.Amount, o.Total.Amount,
-			o.PaymentMethodID, o.Brand, o.Last4, o.ShippingAddress.Country, sealed, micros(o.CreatedAt), r.Key); err != nil {
+			o.PaymentMethodID, o.Brand, o.Last4, o.ShippingAddress.Country, sealed, micros(o.CreatedAt), r.Key,
+			r.Owner, micros(r.LeaseUntil)); err != nil {
 			return fmt.Errorf("insert order: %w", err)
 		}
 		for _, l := range o.Lines {
@@ -229,6 +244,10 @@ func (db *DB) Release(ctx context.Context, orderID, key, code string, rec audit.
 		if _, err := tx.ExecContext(ctx, "DELETE FROM order_lines WHERE order_id = $1", orderID); err != nil {
 			return fmt.Errorf("delete order lines: %w", err)
 		}
+		// The cart is free again: the customer may pay it with another card.
+		if _, err := tx.ExecContext(ctx, "UPDATE carts SET checkout_order_id = '' WHERE checkout_order_id = $1", orderID); err != nil {
+			return fmt.Errorf("release cart of %s: %w", orderID, err)
+		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM orders WHERE id = $1", orderID); err != nil {
 			return fmt.Errorf("delete pending order: %w", err)
 		}
@@ -256,10 +275,11 @@ func (db *DB) SetAuthorization(ctx context.Context, orderID, authorizationID str
 	})
 }
 
-// StalePending lists pending orders created before the given time.
-func (db *DB) StalePending(ctx context.Context, before time.Time) ([]checkout.Abandoned, error) {
-	rows, err := db.sql.QueryContext(ctx, "SELECT id, authorization_id, idem_key, total, currency FROM orders WHERE status = $1 AND created_at < $2 ORDER BY id",
-		order.StatusPending, micros(before))
+// ExpiredPending lists pending orders whose owner's lease ended before now:
+// their instance stopped mid-checkout (a live instance renews its leases).
+func (db *DB) ExpiredPending(ctx context.Context, now time.Time) ([]checkout.Abandoned, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, authorization_id, idem_key, total, currency FROM orders
+		WHERE status = $1 AND lease_until < $2 ORDER BY id`, order.StatusPending, micros(now))
 	if err != nil {
 		return nil, fmt.Errorf("list pending orders: %w", err)
 	}
@@ -273,6 +293,17 @@ func (db *DB) StalePending(ctx context.Context, before time.Time) ([]checkout.Ab
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// RenewLeases extends the lease of every pending order owner runs to until.
+func (db *DB) RenewLeases(ctx context.Context, owner string, until time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "UPDATE orders SET lease_until = $1 WHERE status = $2 AND owner_instance = $3 AND lease_until < $1",
+			micros(until), order.StatusPending, owner); err != nil {
+			return fmt.Errorf("renew checkout leases: %w", err)
+		}
+		return nil
+	})
 }
 
 // Complete marks a pending order paid and records the answer.
@@ -290,6 +321,11 @@ func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Rec
 		if _, err := tx.ExecContext(ctx, "DELETE FROM cart_lines WHERE cart_id = $1 AND cart_id IN (SELECT id FROM carts WHERE owner_id = $2)",
 			c.CartID, c.CustomerID); err != nil {
 			return fmt.Errorf("empty cart: %w", err)
+		}
+		// The cart is empty now: its claim ends with the checkout.
+		if _, err := tx.ExecContext(ctx, "UPDATE carts SET checkout_order_id = '' WHERE id = $1 AND checkout_order_id = $2",
+			c.CartID, c.OrderID); err != nil {
+			return fmt.Errorf("release cart: %w", err)
 		}
 		if o, err = db.readOrder(ctx, tx, "", c.OrderID); err != nil {
 			return err

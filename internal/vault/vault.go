@@ -3,7 +3,7 @@
 // database, under a keyset the shop database never holds, and hands out a
 // token. The shop keeps the token, brand, last four digits and expiry. Reading
 // a card back (Detokenize) is one narrow function for the payment code, and
-// every use is audited. CVCs never reach the vault: they live only in flight.
+// every use is audited with its true outcome. CVCs never reach the vault: they live only in flight.
 package vault
 
 import (
@@ -95,15 +95,36 @@ func (v *Vault) Tokenize(ctx context.Context, c Card) (Token, error) {
 }
 
 // Detokenize returns the card behind token for purpose (for example
-// "authorize ord_..."), and records the read in the audit trail first: a read
-// that cannot be audited does not happen.
+// "authorize ord_..."), and records the read in the audit trail with its true
+// outcome: success only once the card was read and decrypted, failure (with
+// the reason) otherwise. A card whose read cannot be recorded is not handed
+// out: the caller gets the audit error instead.
 func (v *Vault) Detokenize(ctx context.Context, token, purpose string) (Card, error) {
 	if !id.Valid(id.CardToken, token) {
 		return Card{}, ErrNotFound
 	}
-	if err := v.trail.Record(ctx, ActionDetokenize, token, audit.Success, purpose); err != nil {
-		return Card{}, err
+	card, err := v.read(ctx, token)
+	if err != nil {
+		return Card{}, errors.Join(err, v.trail.Record(ctx, ActionDetokenize, token, audit.Failure, FailedRead(purpose, err)))
 	}
+	if err := v.trail.Record(ctx, ActionDetokenize, token, audit.Success, purpose); err != nil {
+		return Card{}, fmt.Errorf("card %s read but not audited, so not used: %w", token, err)
+	}
+	return card, nil
+}
+
+// FailedRead is the audit detail of a card read that failed: its purpose and
+// a reason that names no card data and no address (the error's detail goes
+// to the log).
+func FailedRead(purpose string, err error) string {
+	reason := "unavailable"
+	if errors.Is(err, ErrNotFound) {
+		reason = "not found"
+	}
+	return purpose + "; failed: " + reason
+}
+
+func (v *Vault) read(ctx context.Context, token string) (Card, error) {
 	ct, err := v.store.Card(ctx, token)
 	if err != nil {
 		return Card{}, fmt.Errorf("detokenize: %w", err)

@@ -96,3 +96,35 @@ func TestCiphertextBoundToToken(t *testing.T) {
 		t.Fatalf("a moved ciphertext decrypted to %s", c.Number)
 	}
 }
+
+// TestDetokenizeAuditsTheTrueOutcome: a read that fails (unknown token, a
+// deleted card) is recorded as a failure, and only a read that returned the
+// card as a success.
+func TestDetokenizeAuditsTheTrueOutcome(t *testing.T) {
+	v, shop, _ := newVault(t)
+	ctx := context.Background()
+	tok, err := v.Tokenize(ctx, vault.Card{Number: "4242424242424242", ExpMonth: 12, ExpYear: 2030, Holder: "Ada"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Detokenize(ctx, tok.ID, "authorize ord_1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Delete(ctx, tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Detokenize(ctx, tok.ID, "authorize ord_2"); !errors.Is(err, vault.ErrNotFound) {
+		t.Fatalf("deleted card: %v", err)
+	}
+	var got []string
+	if _, err := shop.ScanAudit(ctx, func(r audit.Record) error {
+		got = append(got, r.Outcome+" "+r.Detail)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{audit.Success + " authorize ord_1", audit.Failure + " authorize ord_2; failed: not found"}
+	if len(got) != 2 || got[0] != want[0] || got[1] != want[1] {
+		t.Fatalf("audit = %q, want %q", got, want)
+	}
+}

@@ -24,8 +24,8 @@ import (
 
 // Client is the shop's side of a vault in a process of its own. It stands in
 // for the embedded *vault.Vault, and audits like it: every Detokenize is
-// recorded in the shop's audit trail before the vault is asked (a read that
-// cannot be audited does not happen); the vault process logs it again.
+// recorded in the shop's audit trail with its true outcome (a card whose
+// read cannot be recorded is not used); the vault process logs it again.
 type Client struct {
 	base  string
 	http  *http.Client
@@ -88,18 +88,22 @@ func (c *Client) Tokenize(ctx context.Context, card vault.Card) (vault.Token, er
 	return vault.Token{ID: out.Token, Brand: vault.Brand(out.Brand), Last4: out.Last4, ExpMonth: out.ExpMonth, ExpYear: out.ExpYear}, nil
 }
 
-// Detokenize records the read in the shop's audit trail, then returns the card
-// behind token from the vault. vault.ErrNotFound for a token it does not hold.
+// Detokenize returns the card behind token from the vault, and records the
+// read in the shop's audit trail with its true outcome: success once the
+// vault answered with the card, failure (vault down, unknown token) otherwise.
+// A card whose read cannot be recorded is not handed out. vault.ErrNotFound
+// for a token the vault does not hold.
 func (c *Client) Detokenize(ctx context.Context, token, purpose string) (vault.Card, error) {
 	if !id.Valid(id.CardToken, token) {
 		return vault.Card{}, vault.ErrNotFound
 	}
-	if err := c.trail.Record(ctx, vault.ActionDetokenize, token, audit.Success, purpose); err != nil {
-		return vault.Card{}, err
-	}
 	var out CardResponse
 	if err := c.call(ctx, PathDetokenize, DetokenizeRequest{Token: token, Purpose: purpose}, &out); err != nil {
-		return vault.Card{}, fmt.Errorf("detokenize %s: %w", token, err)
+		err = fmt.Errorf("detokenize %s: %w", token, err)
+		return vault.Card{}, errors.Join(err, c.trail.Record(ctx, vault.ActionDetokenize, token, audit.Failure, vault.FailedRead(purpose, err)))
+	}
+	if err := c.trail.Record(ctx, vault.ActionDetokenize, token, audit.Success, purpose); err != nil {
+		return vault.Card{}, fmt.Errorf("card %s read but not audited, so not used: %w", token, err)
 	}
 	return vault.Card{Number: out.Number, ExpMonth: out.ExpMonth, ExpYear: out.ExpYear, Holder: out.Holder}, nil
 }
