@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
@@ -43,8 +44,13 @@ func (a *API) ipGuard(next http.Handler) http.Handler {
 			// The dynamic blocks could not be read (Redis is down): the static
 			// lists were already applied, and refusing everyone would turn a
 			// Redis outage into a shop outage, so the request goes on, logged
-			// (rate limits decide the same way; /readyz reports Redis).
-			a.Log.ErrorContext(r.Context(), "edge: dynamic blocks unreadable; admitting", "request_id", reqinfo.From(r.Context()).RequestID, "err", err)
+			// (rate limits fall back to this instance's memory; /readyz reports
+			// Redis). The outage is logged once by the tracker, not per request.
+			if h := healthFrom(r.Context()); h != nil {
+				h.Down(dependency.Redis, err)
+			} else {
+				a.Log.ErrorContext(r.Context(), "edge: dynamic blocks unreadable; admitting", "request_id", reqinfo.From(r.Context()).RequestID, "err", err)
+			}
 			next.ServeHTTP(w, r)
 		}
 	})

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
@@ -43,13 +44,24 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, class edge.Class, sc
 		return nil
 	}
 	lim := *a.RateLimits.Of(class)
-	d, err := a.RateLimiter.Allow(r.Context(), "rl:"+string(class)+":"+scope+":"+key, lim)
+	key = "rl:" + string(class) + ":" + scope + ":" + key
+	d, err := a.RateLimiter.Allow(r.Context(), key, lim)
 	if err != nil {
-		// Fail open: a Redis outage must not take the shop down (readyz reports
-		// it). Login lockout, the limit that guards passwords, fails closed.
-		a.Log.ErrorContext(r.Context(), "rate limit unavailable; request let through",
-			"request_id", reqinfo.From(r.Context()).RequestID, "class", string(class), "err", err)
-		return nil
+		// The shared store (Redis) cannot answer. Refusing every request would
+		// turn a Redis outage into a shop outage; letting every request
+		// through would lift the limits for as long as Redis is down. So this
+		// instance decides alone, in memory, until Redis is back: each
+		// instance then grants at most one budget per client. The outage is
+		// logged once by the tracker, not once per request.
+		if h := healthFrom(r.Context()); h != nil {
+			h.Down(dependency.Redis, err)
+		}
+		if a.LocalRateLimiter == nil {
+			return nil
+		}
+		if d, err = a.LocalRateLimiter.Allow(r.Context(), key, lim); err != nil {
+			return nil // the memory store does not fail; were it to, fail open as before
+		}
 	}
 	name := string(class)
 	if scope == "account" {
