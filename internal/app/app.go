@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	redislog "github.com/redis/go-redis/v9/logging"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/cart"
@@ -195,7 +196,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 			a.Close()
 			return nil, errors.New("redis-url: not a valid redis:// URL") // the parser's message may echo the URL
 		}
+		failFast(opts)
 		a.redis = redis.NewClient(opts)
+		// go-redis prints a line to stderr for every failed dial, which made
+		// a Redis outage cost log lines per request; the dependency tracker
+		// logs Redis going down and coming back instead, once each. (The
+		// library's logger is process-wide; only Bulwark uses Redis here.)
+		redis.SetLogger(&redislog.VoidLogger{})
 	}
 	// Password hashing has a pool of its own, so that a login flood takes at
 	// most its workers' CPUs and checkout keeps the rest.
@@ -425,6 +432,28 @@ func (a *App) Close() error {
 		a.vaultAPI.Close()
 	}
 	return a.DB.Close()
+}
+
+// failFast bounds what one Redis command may cost while Redis is out, unless
+// the URL says otherwise (dial_timeout=..., max_retries=...): go-redis's
+// defaults (three retries of five dials each, 100 ms apart, and 3 s socket
+// timeouts) held each request for seconds in a Redis outage, where the shop
+// has an answer without Redis at once (a local rate limit, the static
+// address lists). The tracker finds Redis again when it is back.
+func failFast(o *redis.Options) {
+	if o.DialTimeout == 0 {
+		o.DialTimeout = time.Second
+	}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 500 * time.Millisecond
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 500 * time.Millisecond
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = -1
+	}
+	o.DialerRetries = 1
 }
 
 // newTracker tracks what the shop depends on: the database, the disk under

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -45,7 +46,14 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, class edge.Class, sc
 	}
 	lim := *a.RateLimits.Of(class)
 	key = "rl:" + string(class) + ":" + scope + ":" + key
-	d, err := a.RateLimiter.Allow(r.Context(), key, lim)
+	var d edge.Decision
+	var err error
+	if h := healthFrom(r.Context()); a.LocalRateLimiter != nil && h != nil && !h.Up(dependency.Redis) {
+		// Known down: no request waits on Redis until a probe finds it back.
+		err = errRedisDown
+	} else {
+		d, err = a.RateLimiter.Allow(r.Context(), key, lim)
+	}
 	if err != nil {
 		// The shared store (Redis) cannot answer. Refusing every request would
 		// turn a Redis outage into a shop outage; letting every request
@@ -53,7 +61,7 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, class edge.Class, sc
 		// instance decides alone, in memory, until Redis is back: each
 		// instance then grants at most one budget per client. The outage is
 		// logged once by the tracker, not once per request.
-		if h := healthFrom(r.Context()); h != nil {
+		if h := healthFrom(r.Context()); h != nil && err != errRedisDown {
 			h.Down(dependency.Redis, err)
 		}
 		if a.LocalRateLimiter == nil {
@@ -81,6 +89,9 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, class edge.Class, sc
 	return &apperr.Error{Code: apperr.CodeRateLimited, Message: "too many requests; retry after the time in Retry-After",
 		RetryAfter: time.Duration(wait) * time.Second}
 }
+
+// errRedisDown stands for the shared store's error while Redis is known down.
+var errRedisDown = errors.New("redis is down")
 
 // seconds rounds d up to whole seconds.
 func seconds(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }
