@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"path"
@@ -32,7 +33,17 @@ func (a *API) ipGuard(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := a.Edge.Admit(r.Context(), reqinfo.From(r.Context()).IP, adminPath(r.URL.Path))
+		ctx := r.Context()
+		if h := healthFrom(ctx); h != nil && !h.Up(dependency.Redis) {
+			// Redis is known down: the static lists still apply, but no
+			// request waits on a dead Redis for the dynamic blocks (a
+			// cancelled context fails that read at once, and the request is
+			// admitted below as on any other read error).
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			cancel()
+		}
+		err := a.Edge.Admit(ctx, reqinfo.From(r.Context()).IP, adminPath(r.URL.Path))
 		switch {
 		case err == nil:
 			next.ServeHTTP(w, r)
@@ -47,7 +58,9 @@ func (a *API) ipGuard(next http.Handler) http.Handler {
 			// (rate limits fall back to this instance's memory; /readyz reports
 			// Redis). The outage is logged once by the tracker, not per request.
 			if h := healthFrom(r.Context()); h != nil {
-				h.Down(dependency.Redis, err)
+				if ctx.Err() == nil { // a real failure, not the known outage
+					h.Down(dependency.Redis, err)
+				}
 			} else {
 				a.Log.ErrorContext(r.Context(), "edge: dynamic blocks unreadable; admitting", "request_id", reqinfo.From(r.Context()).RequestID, "err", err)
 			}
