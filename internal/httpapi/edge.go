@@ -83,6 +83,11 @@ func (a *API) botTrap(w http.ResponseWriter, r *http.Request) error {
 		return errNotFoundPath
 	}
 	if err := a.Trap.Spring(r.Context(), reqinfo.From(r.Context()).IP); err != nil {
+		if h := healthFrom(r.Context()); h != nil && !h.Up(dependency.Redis) {
+			// The block store is Redis and it is out (ipGuard has just found
+			// so): an outage, not a bug, and not the database's.
+			return apperr.Unavailable()
+		}
 		return err
 	}
 	return errNotFoundPath
