@@ -22,12 +22,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
+	redislog "github.com/redis/go-redis/v9/logging"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/httpapi"
 	"github.com/bulwark-shop/bulwark/internal/id"
@@ -125,6 +127,8 @@ type App struct {
 	now      func() time.Time
 	// tls is the API's TLS (nil over plain HTTP).
 	tls *tlsserve.Server
+	// health tracks the dependencies: outages, /readyz, bulwark_dependency_up.
+	health *dependency.Tracker
 }
 
 // New opens the stores (migrating the database) and builds the services. now is
@@ -208,7 +212,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 			a.Close()
 			return nil, errors.New("redis-url: not a valid redis:// URL") // the parser's message may echo the URL
 		}
+		failFast(opts)
 		a.redis = redis.NewClient(opts)
+		// go-redis prints a line to stderr for every failed dial, which made
+		// a Redis outage cost log lines per request; the dependency tracker
+		// logs Redis going down and coming back instead, once each. (The
+		// library's logger is process-wide; only Bulwark uses Redis here.)
+		redis.SetLogger(&redislog.VoidLogger{})
 	}
 	// Password hashing has a pool of its own, so that a login flood takes at
 	// most its workers' CPUs and checkout keeps the rest.
@@ -237,11 +247,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		return nil, err
 	}
 	a.Resets = identity.NewResets(db, db, hasher, outbox, cfg.PublicURL, now, log)
-	var counters throttle.Store = throttle.NewMemory(now)
-	if a.redis != nil {
-		counters = throttle.NewRedis(a.redis, cfg.RedisKeyPrefix+"throttle:")
-	}
-	a.Identity = identity.NewService(db, a.MFA, throttle.New(counters), hasher, a.Trail, identity.Timeouts{
+	// Failed-login counts and locks live in the shop database, on either
+	// engine: a lockout survives a Redis restart and a shop restart, and
+	// login does not depend on Redis at all (docs/OPERATIONS.md, "Without Redis").
+	a.Identity = identity.NewService(db, a.MFA, throttle.New(db.LoginThrottle(now)), hasher, a.Trail, identity.Timeouts{
 		CustomerIdle: cfg.SessionIdle, CustomerAbsolute: cfg.SessionAbsolute,
 		StaffIdle: cfg.StaffSessionIdle, StaffAbsolute: cfg.StaffSessionAbsolute,
 	}, now, log)
@@ -274,14 +283,18 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Rate limits live in memory, or in Redis so that every instance shares
 	// one budget per client and account.
-	var limiter *edge.Limiter
+	// While Redis cannot answer, each instance limits alone in memory
+	// (localLimiter) instead of letting every request through.
+	var limiter, localLimiter *edge.Limiter
 	if cfg.RateLimits {
 		var budgets edge.Store = edge.NewMemory(edge.MemoryCapacity)
 		if a.redis != nil {
 			budgets = edge.NewRedis(a.redis, cfg.RedisKeyPrefix+"ratelimit:")
+			localLimiter = edge.NewLimiter(edge.NewMemory(edge.MemoryCapacity), now)
 		}
 		limiter = edge.NewLimiter(budgets, now)
 	}
+	a.health = a.newTracker()
 	proxies, err := edge.ParseTrustedProxies(cfg.TrustedProxies)
 	if err != nil {
 		a.Close()
@@ -295,7 +308,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
-		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Passwords: hasher, Ready: a.ready,
+		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Passwords: hasher,
+		Health: a.health, Degraded: map[string]bool{dependency.Redis: true}, LocalRateLimiter: localLimiter,
 		Now: now, TLS: cfg.TLS(), CORSOrigins: cfg.Origins(),
 		SecurityContact: cfg.SecurityContact, SecurityPolicy: cfg.SecurityPolicy,
 		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail, proxies), Blocks: edge.NewBlocklist(a.blocks, a.Trail),
@@ -446,24 +460,51 @@ func (a *App) Close() error {
 	return a.DB.Close()
 }
 
-func (a *App) ready(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	if err := a.DB.Ping(ctx); err != nil {
-		return fmt.Errorf("database: %w", err)
+// failFast bounds what one Redis command may cost while Redis is out, unless
+// the URL says otherwise (dial_timeout=..., max_retries=...): go-redis's
+// defaults (three retries of five dials each, 100 ms apart, and 3 s socket
+// timeouts) held each request for seconds in a Redis outage, where the shop
+// has an answer without Redis at once (a local rate limit, the static
+// address lists). The tracker finds Redis again when it is back.
+func failFast(o *redis.Options) {
+	if o.DialTimeout == 0 {
+		o.DialTimeout = time.Second
 	}
-	if a.VaultDB != nil {
-		if err := a.VaultDB.Ping(ctx); err != nil {
-			return fmt.Errorf("vault database: %w", err)
-		}
+	if o.ReadTimeout == 0 {
+		o.ReadTimeout = 500 * time.Millisecond
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 500 * time.Millisecond
+	}
+	if o.MaxRetries == 0 {
+		o.MaxRetries = -1
+	}
+	o.DialerRetries = 1
+}
+
+// newTracker tracks what the shop depends on: the database, the disk under
+// the data directory, the card vault (its database when embedded, its health
+// route over mutual TLS when remote) and Redis when configured. The tracker
+// reads the wall clock, not the shop's (tests freeze that one): its times only
+// pace probes.
+func (a *App) newTracker() *dependency.Tracker {
+	t := dependency.NewTracker(dependency.TrackerOptions{Log: a.log, Now: time.Now, Registry: a.registry})
+	t.Add(dependency.Database, a.DB.Ping)
+	t.Add(dependency.Disk, dependency.DiskProbe(a.cfg.DataDir, dependency.MinFreeDisk))
+	switch {
+	case a.VaultDB != nil:
+		t.Add(dependency.Vault, a.VaultDB.Ping)
+	case a.vaultAPI != nil:
+		t.Add(dependency.Vault, a.vaultAPI.Ping)
 	}
 	if a.redis != nil {
-		if err := a.redis.Ping(ctx).Err(); err != nil {
-			return fmt.Errorf("redis: %w", err)
-		}
+		t.Add(dependency.Redis, func(ctx context.Context) error { return a.redis.Ping(ctx).Err() })
 	}
-	return nil
+	return t
 }
+
+// Health is the tracker of the shop's dependencies.
+func (a *App) Health() *dependency.Tracker { return a.health }
 
 // Purge applies the retention settings once.
 func (a *App) Purge(ctx context.Context) error {
@@ -616,6 +657,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	defer stopRecovery()
 	go a.recoverAbandoned(recoverCtx)
 	go a.Rekey.Run(recoverCtx)
+	go a.health.Run(recoverCtx)
 	var err error
 	select {
 	case <-ctx.Done():

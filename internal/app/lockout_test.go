@@ -1,14 +1,11 @@
 package app_test
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"net"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 )
 
@@ -80,30 +77,21 @@ func TestLockout(t *testing.T) {
 	})
 }
 
-// TestLockoutSharedThroughRedis locks an email on one instance and finds it
-// locked on another that shares the Redis server.
-func TestLockoutSharedThroughRedis(t *testing.T) {
-	url := testenv.RedisURL(t)
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	prefix := "test:" + hex.EncodeToString(b[:]) + ":"
-	withRedis := func(c *config.Config) { c.RedisURL, c.RedisKeyPrefix = url, prefix }
-	dbs := testenv.Databases(t)
-	db := dbs[len(dbs)-1] // PostgreSQL when there is one: two instances share it
-	a := startServer(t, db, withRedis)
-	a.register("shared@example.com")
-	for range 10 {
-		a.tryLogin("shared@example.com", "wrong wrong wrong")
-	}
-	var b2 *server
-	if db.Engine == "postgres" {
-		b2 = startServer(t, db, withRedis)
-	} else {
-		b2 = startServer(t, testenv.Database{Engine: "sqlite", DataDir: t.TempDir()}, withRedis)
-	}
-	if r := b2.tryLogin("shared@example.com", testPassword); r.Status != 429 {
-		t.Fatalf("login on the second instance = %d %s, want the lock shared through Redis", r.Status, r.Body)
-	}
+// TestLockoutSharedBetweenInstances locks an email on one instance and finds
+// it locked on another on the same database: the lock lives in the database
+// (issue 11: lockouts survive a Redis restart), whether or not Redis is set.
+func TestLockoutSharedBetweenInstances(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		a := startServer(t, db)
+		a.register("shared@example.com")
+		for range 10 {
+			a.tryLogin("shared@example.com", "wrong wrong wrong")
+		}
+		b2 := startServer(t, db) // SQLite: a second process on the same file
+		if r := b2.tryLogin("shared@example.com", testPassword); r.Status != 429 {
+			t.Fatalf("login on the second instance = %d %s, want the lock shared through the database", r.Status, r.Body)
+		}
+	})
 }
 
 func absDiff(a, b string) int {

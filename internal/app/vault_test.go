@@ -231,27 +231,36 @@ func TestVaultProcess(t *testing.T) {
 const vaultKeysetFile = app.VaultKeyset + "-keyset.json"
 
 // TestVaultDownFailsClosed stops the vault under a running shop: saving a card
-// and paying with one fail with a plain 500 (nothing of the card, nothing of
-// the cause), checkout gives the stock back, and the shop stays up.
+// and paying with one answer 503 unavailable with Retry-After (a 500 before;
+// nothing of the card, nothing of the cause), checkout gives the stock back,
+// /readyz says not ready (vault), and the shop stays up. Once the vault is back
+// where it was, the same checkout goes through.
 func TestVaultDownFailsClosed(t *testing.T) {
 	s := startServerWith(t, testenv.Databases(t)[0], remoteVault)
 	admin := s.createAdmin("down-admin@example.com")
 	p := s.createProduct(admin, "DOWN-1", 5)
 	pat := s.shopper("down-pat@example.com", "4242424242424242")
+	cart := s.cartWith(pat, 2, p.ID)
 	s.Vault.Stop()
-	res := s.do(req{method: "POST", path: "/api/v1/payment-methods", token: pat.token, body: map[string]any{
+	o := &outage{t: t, s: s}
+	res := o.do(req{method: "POST", path: "/api/v1/payment-methods", token: pat.token, body: map[string]any{
 		"number": "5555555555554444", "exp_month": 12, "exp_year": 2031, "holder": "Pat Payer"}})
-	if res.Status != 500 || res.Code(t) != "internal_error" || strings.Contains(string(res.Body), "5555") || strings.Contains(string(res.Body), "127.0.0.1") {
+	if res.Status != 503 || res.Code(t) != "unavailable" || res.Header.Get("Retry-After") == "" || strings.Contains(string(res.Body), "5555") || strings.Contains(string(res.Body), "127.0.0.1") {
 		t.Fatalf("saving a card with the vault down = %d %s", res.Status, res.Body)
 	}
-	res = s.checkout(pat, "down-key", s.cartWith(pat, 2, p.ID), "123")
-	if res.Status != 500 || res.Code(t) != "internal_error" {
-		t.Fatalf("checkout with the vault down = %d %s", res.Status, res.Body)
-	}
+	o.unavailable("checkout", checkoutReq(pat, "down-key", cart, "123"))
 	if got := s.stock(p.ID); got != 5 {
 		t.Fatalf("stock %d after a failed card read, want 5", got)
 	}
+	if rd := s.readiness(503); rd.Dependencies["vault"] != "down" || rd.Dependencies["database"] != "up" {
+		t.Fatalf("readyz with the vault down = %+v", rd)
+	}
 	s.must(200, req{method: "GET", path: "/healthz"})
+
+	restartVault(t, s.Vault)
+	o.until("checkout", 201, checkoutReq(pat, "down-key", cart, "123"))
+	s.readiness(200)
+	o.noServerErrors()
 }
 
 // TestVaultProcessKeyRotation rotates the keyset of a vault running as its

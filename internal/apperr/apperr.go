@@ -37,7 +37,10 @@ const (
 	// CodeOverloaded refuses work the server has no capacity for right now
 	// (503 with Retry-After); the client may retry shortly.
 	CodeOverloaded = "overloaded"
-	CodeInternal   = "internal_error"
+	// CodeUnavailable answers a request that met a dependency outage (the
+	// database, the disk, the card vault): 503 with Retry-After, never a 500.
+	CodeUnavailable = "unavailable"
+	CodeInternal    = "internal_error"
 )
 
 // FieldError names one invalid field of a request.
@@ -65,6 +68,17 @@ func New(code, format string, args ...any) *Error {
 // NotFound is the one answer for "does not exist" and "belongs to someone else".
 func NotFound(what string) *Error {
 	return &Error{Code: CodeNotFound, Message: what + " not found"}
+}
+
+// UnavailableRetry is the Retry-After of a dependency outage: long enough not
+// to hammer a recovering dependency, short enough for a customer to wait.
+const UnavailableRetry = 5 * time.Second
+
+// Unavailable is the answer to a request that met a dependency outage. It
+// names no dependency: which one is out belongs in the log and /readyz.
+func Unavailable() *Error {
+	return &Error{Code: CodeUnavailable, Message: "a service the shop depends on is unavailable; retry after the time in Retry-After",
+		RetryAfter: UnavailableRetry}
 }
 
 // Code returns the application code of err, or CodeInternal when err is not an *Error.

@@ -69,7 +69,7 @@ func Settings() []Setting {
 		{Name: "vault-client-ca", Usage: "`bulwark vault serve`: CA certificate (PEM) whose client certificates the vault accepts; no other client gets in"},
 		{Name: "vault-socket", Usage: "`bulwark vault serve`: serve on this Unix socket (absolute path) instead of vault-listen, for a shop on the same machine; peers are checked by user id"},
 		{Name: "vault-socket-uid", Usage: "`bulwark vault serve`: the only user id allowed to connect to vault-socket (default: the vault's own)"},
-		{Name: "redis-url", Secret: true, URL: true, Usage: "redis:// URL of a Redis server shared by instances (login throttling and lockout); checked by /readyz"},
+		{Name: "redis-url", Secret: true, URL: true, Usage: "redis:// URL of a Redis server shared by instances (rate limits, dynamic address blocks); reported by /readyz, which stays ready without it (docs/OPERATIONS.md)"},
 		{Name: "redis-key-prefix", Default: "bulwark:", Usage: "prefix of every Redis key, so shops or test runs can share one server"},
 		{Name: "trusted-proxies", Usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (the client is the right-most address not in them); empty: the direct peer is the client"},
 		{Name: "rate-limits", Default: "on", Usage: "on or off; off turns every rate limit off (logged as unsafe at every start)"},

@@ -7,12 +7,12 @@
 package httpapi
 
 import (
-	"context"
 	_ "embed"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +21,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
@@ -62,8 +63,15 @@ type Deps struct {
 	// Passwords, when set, turns away a request that needs a password hash
 	// while the hashing pool is full, before any other work (hashGate).
 	Passwords HashPool
-	// Ready reports whether the server can take traffic (database and Redis reachable).
-	Ready func(context.Context) error
+	// Health tracks the dependencies (database, disk, vault, Redis): outages
+	// met by requests are reported to it, and /readyz reads it. Nil tracks none.
+	Health *dependency.Tracker
+	// Degraded names the dependencies the instance serves safely without
+	// (Redis): /readyz lists them as down but stays ready.
+	Degraded map[string]bool
+	// LocalRateLimiter decides rate limits on this instance alone while
+	// RateLimiter's shared store (Redis) cannot answer; nil lets requests through.
+	LocalRateLimiter *edge.Limiter
 	// Now is the clock (security.txt's Expires).
 	Now func() time.Time
 	// TLS says the API is served over TLS (HSTS).
@@ -206,7 +214,7 @@ func New(d Deps) http.Handler {
 	for _, rt := range a.routes() {
 		mux.Handle(rt.Pattern, a.guard(rt))
 	}
-	return observe(refuseAmbiguousFraming(shed(a.ipGuard(a.hashGate(a.admit(a.firewall(cors(a.routeMux(mux), d.CORSOrigins)), mux))), d.MaxInFlight, d.Metrics)), d.Log, d.Metrics, d.TLS, d.TrustedProxies)
+	return withHealth(d.Health, observe(refuseAmbiguousFraming(shed(a.ipGuard(a.hashGate(a.admit(a.firewall(cors(a.routeMux(mux), d.CORSOrigins)), mux))), d.MaxInFlight, d.Metrics)), d.Log, d.Metrics, d.TLS, d.TrustedProxies))
 }
 
 // guard (after admit has applied the route class's rate limit to the client
@@ -305,13 +313,43 @@ func (a *API) healthz(w http.ResponseWriter, _ *http.Request) error {
 	return nil
 }
 
+// readyz tells a load balancer whether this instance can take orders: every
+// dependency it cannot serve without (database, disk, card vault) answers its
+// probe. A dependency the instance serves safely without (Redis: see
+// docs/OPERATIONS.md, "Without Redis") is listed as down but keeps the
+// instance in the pool, or a Redis outage would empty the pool at once. The
+// body names each dependency's state, never an error text (that is in the log).
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
-	if err := a.Ready(r.Context()); err != nil {
-		a.Log.WarnContext(r.Context(), "not ready", "err", err)
-		return apperr.New(apperr.CodeNotReady, "a dependency is unavailable")
+	states := map[string]string{}
+	ready := true
+	if a.Health != nil {
+		for name, err := range a.Health.Check(r.Context()) {
+			switch {
+			case err == nil:
+				states[name] = "up"
+			case a.Degraded[name]:
+				states[name] = "down"
+			default:
+				states[name] = "down"
+				ready = false
+			}
+		}
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	if !ready {
+		w.Header().Set("Retry-After", strconv.Itoa(int(apperr.UnavailableRetry.Seconds())))
+		writeJSON(w, http.StatusServiceUnavailable, readiness{Status: "not_ready", Code: apperr.CodeNotReady, Dependencies: states})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, readiness{Status: "ready", Dependencies: states})
 	return nil
+}
+
+// readiness is /readyz's answer.
+type readiness struct {
+	Status string `json:"status"`
+	// Code is not_ready on a 503, as in a problem document.
+	Code         string            `json:"code,omitempty"`
+	Dependencies map[string]string `json:"dependencies"`
 }
 
 func (a *API) openapi(w http.ResponseWriter, _ *http.Request) error {

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"path"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
@@ -32,7 +34,17 @@ func (a *API) ipGuard(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		err := a.Edge.Admit(r.Context(), reqinfo.From(r.Context()).IP, adminPath(r.URL.Path))
+		ctx := r.Context()
+		if h := healthFrom(ctx); h != nil && !h.Up(dependency.Redis) {
+			// Redis is known down: the static lists still apply, but no
+			// request waits on a dead Redis for the dynamic blocks (a
+			// cancelled context fails that read at once, and the request is
+			// admitted below as on any other read error).
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithCancel(ctx)
+			cancel()
+		}
+		err := a.Edge.Admit(ctx, reqinfo.From(r.Context()).IP, adminPath(r.URL.Path))
 		switch {
 		case err == nil:
 			next.ServeHTTP(w, r)
@@ -44,8 +56,15 @@ func (a *API) ipGuard(next http.Handler) http.Handler {
 			// The dynamic blocks could not be read (Redis is down): the static
 			// lists were already applied, and refusing everyone would turn a
 			// Redis outage into a shop outage, so the request goes on, logged
-			// (rate limits decide the same way; /readyz reports Redis).
-			a.Log.ErrorContext(r.Context(), "edge: dynamic blocks unreadable; admitting", "request_id", reqinfo.From(r.Context()).RequestID, "err", err)
+			// (rate limits fall back to this instance's memory; /readyz reports
+			// Redis). The outage is logged once by the tracker, not per request.
+			if h := healthFrom(r.Context()); h != nil {
+				if ctx.Err() == nil { // a real failure, not the known outage
+					h.Down(dependency.Redis, err)
+				}
+			} else {
+				a.Log.ErrorContext(r.Context(), "edge: dynamic blocks unreadable; admitting", "request_id", reqinfo.From(r.Context()).RequestID, "err", err)
+			}
 			next.ServeHTTP(w, r)
 		}
 	})
@@ -73,6 +92,11 @@ func (a *API) botTrap(w http.ResponseWriter, r *http.Request) error {
 		Origin: r.Header.Get("Origin"), Referer: r.Header.Get("Referer"),
 	})
 	if err != nil {
+		if h := healthFrom(r.Context()); h != nil && !h.Up(dependency.Redis) {
+			// The block store is Redis and it is out (ipGuard has just found
+			// so): an outage, not a bug, and not the database's.
+			return apperr.Unavailable()
+		}
 		return err
 	}
 	a.Metrics.trap.WithLabelValues(string(outcome)).Inc()

@@ -29,7 +29,7 @@ def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     if opid not in ("healthz","readyz"): o["responses"]["429"]=resp("TooManyRequests")  # probes are never rate limited
     o["responses"].update(responses)
     o["responses"]["500"]=resp("Internal")
-    if opid not in ("healthz","readyz"): o["responses"]["503"]=resp("Overloaded")  # probes are exempt from the in-flight cap
+    if opid not in ("healthz","readyz"): o["responses"]["503"]=resp("Overloaded")  # probes are exempt from the in-flight cap; a dependency outage is 503 too
     o["responses"]=dict(sorted(o["responses"].items()))
     return o
 idemp={"name":"Idempotency-Key","in":"header","required":True,"schema":{"type":"string","minLength":1,"maxLength":255,"pattern":"^[\\x21-\\x7e]+$"},
@@ -39,7 +39,7 @@ idp={"name":"id","in":"path","required":True,"schema":{"type":"string","maxLengt
 paths={
  "/":{"get":op("root","Where the API is described: the OpenAPI document, the health probe, the docs","public",{"200":js(ref("Root"))})},
  "/healthz":{"get":op("healthz","Liveness: the process answers","public",{"200":js(ref("Health"))})},
- "/readyz":{"get":op("readyz","Readiness: the database (and Redis, when configured) answer","public",{"200":js(ref("Health")),"503":resp("NotReady")})},
+ "/readyz":{"get":op("readyz","Readiness: whether this instance can take orders. It probes the database, the disk under the data directory (1 MiB free and a write), the card vault (its database, or the vault process's health route over mutual TLS) and Redis when configured, and lists each as `up` or `down`. Redis down leaves the instance ready (it serves safely without Redis: docs/OPERATIONS.md, \"Without Redis\"); any other dependency down answers 503 with Retry-After.","public",{"200":js(ref("Readiness")),"503":dict(js(ref("Readiness"),"Not ready: a dependency the instance cannot serve without is down (`code` is `not_ready`)."),headers={"Retry-After":{"description":"Whole seconds before probing again.","schema":{"type":"integer","minimum":1}}})})},
  "/api/v1/openapi.json":{"get":op("openapi","This document","public",{"200":js({"type":"object"})})},
  "/robots.txt":{"get":op("robotsTxt","robots.txt: crawlers keep out of the API","public",
     {"200":{"description":"Disallows /api/","content":{"text/plain":{"schema":{"type":"string"}}}}})},
@@ -247,6 +247,9 @@ schemas={
    "errors":{"type":"array","items":ref("FieldError"),"description":"Only for validation errors."}}},
  "Root":{"type":"object","required":["service","api","openapi","health","docs"],"additionalProperties":False,"properties":{"service":{"type":"string"},"api":{"type":"string"},"openapi":{"type":"string"},"health":{"type":"string"},"docs":{"type":"string"}}},
  "Health":{"type":"object","required":["status"],"properties":{"status":{"type":"string","enum":["ok","ready"]}}},
+ "Readiness":{"type":"object","required":["status","dependencies"],"properties":{"status":{"type":"string","enum":["ready","not_ready"]},
+   "code":{"type":"string","enum":["not_ready"],"description":"On a 503 only."},
+   "dependencies":{"type":"object","description":"Each dependency (`database`, `disk`, `vault`, `redis` when configured) and its state; never an error text (that is in the log).","additionalProperties":{"type":"string","enum":["up","down"]}}}},
 }
 def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}
@@ -266,7 +269,7 @@ responses={
     "RateLimit-Policy":{"description":"draft-ietf-httpapi-ratelimit-headers-11: each limit that applied, as `\"auth\";q=20;w=60` (q requests per w seconds).","schema":{"type":"string"}},
     "RateLimit":{"description":"draft-ietf-httpapi-ratelimit-headers-11: per limit, r requests remaining and t seconds until the quota is whole (on a refusal: until the next request may go), as `\"auth\";r=0;t=3`. Allowed answers of limited routes carry both headers too.","schema":{"type":"string"}}}),
  "Internal":prob("The server failed; the answer names only the request id.",["internal_error"]),
- "Overloaded":dict(prob("The server is at capacity (`max-in-flight` requests being served, or every password-hash worker busy and its queue full); nothing was done; retry after Retry-After seconds.",["overloaded"]),
+ "Overloaded":dict(prob("The server is at capacity (`max-in-flight` requests being served, or every password-hash worker busy and its queue full; code `overloaded`), or a dependency it cannot serve without (the database, the disk, the card vault) is out (code `unavailable`); retry after Retry-After seconds. An outage is never a 500.",["overloaded","unavailable"]),
    headers={"Retry-After":{"description":"Whole seconds to wait, at least 1.","schema":{"type":"integer","minimum":1}}}),
 }
 doc={"openapi":"3.1.0",

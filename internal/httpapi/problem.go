@@ -11,6 +11,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
@@ -64,7 +65,7 @@ func statusOf(code string) int {
 		return http.StatusUnsupportedMediaType
 	case apperr.CodeValidation, apperr.CodeWeakPassword:
 		return http.StatusUnprocessableEntity
-	case apperr.CodeNotReady, apperr.CodeOverloaded:
+	case apperr.CodeNotReady, apperr.CodeOverloaded, apperr.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	case apperr.CodeTooManyAttempts, apperr.CodeRateLimited:
 		return http.StatusTooManyRequests
@@ -74,10 +75,19 @@ func statusOf(code string) int {
 }
 
 // writeError answers err as problem+json. An *apperr.Error is shown as it is;
-// anything else is logged with the request id and answered with a bare 500 that
-// names only the request id.
+// a dependency outage (dependency.Classify) is 503 unavailable with
+// Retry-After, logged once per outage by health rather than once per request;
+// anything else is logged with the request id and answered with a bare 500
+// that names only the request id.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var e *apperr.Error
+	if name, outage := dependency.Classify(err); outage && !errors.As(err, &e) {
+		if h := healthFrom(r.Context()); h != nil {
+			h.Down(name, err)
+		}
+		writeProblem(w, r, apperr.Unavailable())
+		return
+	}
 	if !errors.As(err, &e) {
 		log.ErrorContext(r.Context(), "request failed", "request_id", reqinfo.From(r.Context()).RequestID,
 			"method", r.Method, "route", r.Pattern, "err", err)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
@@ -41,13 +43,31 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, class edge.Class, sc
 		return nil
 	}
 	lim := *a.RateLimits.Of(class)
-	d, err := a.RateLimiter.AllowN(r.Context(), "rl:"+string(class)+":"+scope+":"+key, lim, cost)
+	key = "rl:" + string(class) + ":" + scope + ":" + key
+	var d edge.Decision
+	var err error
+	if h := healthFrom(r.Context()); a.LocalRateLimiter != nil && h != nil && !h.Up(dependency.Redis) {
+		// Known down: no request waits on Redis until a probe finds it back.
+		err = errRedisDown
+	} else {
+		d, err = a.RateLimiter.AllowN(r.Context(), key, lim, cost)
+	}
 	if err != nil {
-		// Fail open: a Redis outage must not take the shop down (readyz reports
-		// it). Login lockout, the limit that guards passwords, fails closed.
-		a.Log.ErrorContext(r.Context(), "rate limit unavailable; request let through",
-			"request_id", reqinfo.From(r.Context()).RequestID, "class", string(class), "err", err)
-		return nil
+		// The shared store (Redis) cannot answer. Refusing every request would
+		// turn a Redis outage into a shop outage; letting every request
+		// through would lift the limits for as long as Redis is down. So this
+		// instance decides alone, in memory, until Redis is back: each
+		// instance then grants at most one budget per client. The outage is
+		// logged once by the tracker, not once per request.
+		if h := healthFrom(r.Context()); h != nil && err != errRedisDown {
+			h.Down(dependency.Redis, err)
+		}
+		if a.LocalRateLimiter == nil {
+			return nil
+		}
+		if d, err = a.LocalRateLimiter.AllowN(r.Context(), key, lim, cost); err != nil {
+			return nil // the memory store does not fail; were it to, fail open as before
+		}
 	}
 	name := string(class)
 	if scope == "account" {
@@ -67,6 +87,9 @@ func (a *API) limit(w http.ResponseWriter, r *http.Request, class edge.Class, sc
 	return &apperr.Error{Code: apperr.CodeRateLimited, Message: "too many requests; retry after the time in Retry-After",
 		RetryAfter: time.Duration(wait) * time.Second}
 }
+
+// errRedisDown stands for the shared store's error while Redis is known down.
+var errRedisDown = errors.New("redis is down")
 
 // seconds rounds d up to whole seconds.
 func seconds(d time.Duration) int64 { return int64(math.Ceil(d.Seconds())) }

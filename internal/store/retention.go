@@ -16,6 +16,8 @@ type Retention struct {
 // Purged counts what a purge removed.
 type Purged struct {
 	Sessions, IdempotencyKeys, Carts, Tokens int64
+	// LoginCounters are expired failed-login counts and login locks.
+	LoginCounters int64
 }
 
 // Purge deletes what retention no longer keeps: sessions past their absolute
@@ -35,6 +37,7 @@ func (db *DB) Purge(ctx context.Context, now time.Time, r Retention) (Purged, er
 			{&p.Tokens, "DELETE FROM password_resets WHERE expires_at < $1", []any{micros(now)}},
 			{&p.Tokens, "DELETE FROM webauthn_ceremonies WHERE expires_at < $1", []any{micros(now)}},
 			{&p.Tokens, "DELETE FROM oidc_logins WHERE expires_at < $1", []any{micros(now)}},
+			{&p.LoginCounters, "DELETE FROM login_throttle WHERE expires_at <= $1", []any{micros(now)}},
 		}
 		for _, s := range steps {
 			res, err := tx.ExecContext(ctx, s.query, s.args...)

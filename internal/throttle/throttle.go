@@ -11,8 +11,9 @@
 //     throttled after 50 failures in 15 minutes.
 //
 // Unknown emails are counted exactly like known ones, so a lock reveals nothing
-// about whether an account exists. Counters live in memory, or in Redis when
-// several instances must share them.
+// about whether an account exists. The shop keeps counters and locks in its
+// database (store.LoginThrottle), so a lock survives a restart of Redis or of
+// the shop and every instance shares it; Memory and Redis are Stores too.
 package throttle
 
 import (

@@ -63,6 +63,14 @@ func New(store Store, aead tink.AEAD, trail Auditor, now func() time.Time) *Vaul
 	return &Vault{store: store, aead: aead, trail: trail, now: now}
 }
 
+// Ping checks that the vault's store answers, when the store can say.
+func (v *Vault) Ping(ctx context.Context) error {
+	if p, ok := v.store.(interface{ Ping(context.Context) error }); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
+
 // sealed is the plaintext that is encrypted.
 type sealed struct {
 	Number   string `json:"n"`

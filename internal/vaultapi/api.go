@@ -10,11 +10,14 @@ package vaultapi
 
 import "github.com/bulwark-shop/bulwark/internal/apperr"
 
-// The routes, all POST.
+// The routes, all POST but the health check.
 const (
 	PathTokenize   = "/v1/tokenize"
 	PathDetokenize = "/v1/detokenize"
 	PathDelete     = "/v1/delete"
+	// PathHealth (GET) answers 204 while the vault and its database serve,
+	// 503 otherwise: the shop's /readyz asks it over the same mutual TLS.
+	PathHealth = "/v1/health"
 )
 
 // Limits of the bodies, well above the largest valid one.

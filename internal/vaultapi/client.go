@@ -17,6 +17,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/vault"
@@ -116,6 +117,25 @@ func (c *Client) Delete(ctx context.Context, token string) error {
 	return nil
 }
 
+// Ping asks the vault whether it serves (PathHealth), over the same
+// connection and mutual TLS as every call; an outage is a dependency.Error.
+func (c *Client) Ping(ctx context.Context) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+PathHealth, nil)
+	if err != nil {
+		return fmt.Errorf("new request: %w", err)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		return dependency.Wrap(dependency.Vault, fmt.Errorf("card vault unreachable: %w", err))
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, MaxResponseBytes))
+	if res.StatusCode != http.StatusNoContent {
+		return dependency.Wrap(dependency.Vault, fmt.Errorf("the vault's health check answered %d", res.StatusCode))
+	}
+	return nil
+}
+
 // call posts in and decodes the answer into out (nil for 204). The vault's
 // not_found becomes vault.ErrNotFound and its validation_failed an
 // *apperr.Error with its fields; any other failure is an internal error.
@@ -131,12 +151,14 @@ func (c *Client) call(ctx context.Context, path string, in, out any) error {
 	req.Header.Set("Content-Type", "application/json")
 	res, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("card vault unreachable: %w", err)
+		// Whatever the transport says (refused, reset, timed out, handshake
+		// failed), the vault cannot serve this request: an outage, 503.
+		return dependency.Wrap(dependency.Vault, fmt.Errorf("card vault unreachable: %w", err))
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(res.Body, MaxResponseBytes+1))
 	if err != nil {
-		return fmt.Errorf("read the vault's answer: %w", err)
+		return dependency.Wrap(dependency.Vault, fmt.Errorf("read the vault's answer: %w", err))
 	}
 	if len(b) > MaxResponseBytes {
 		return errors.New("the vault's answer is too large")
@@ -162,6 +184,9 @@ func (c *Client) call(ctx context.Context, path string, in, out any) error {
 		return vault.ErrNotFound
 	case res.StatusCode == http.StatusUnprocessableEntity && p.Code == apperr.CodeValidation:
 		return &apperr.Error{Code: apperr.CodeValidation, Message: "the request has invalid fields", Fields: p.Fields}
+	case res.StatusCode == http.StatusServiceUnavailable:
+		// The vault process is up but its own database or disk is not.
+		return dependency.Wrap(dependency.Vault, fmt.Errorf("the vault answered %d %s", res.StatusCode, p.Code))
 	}
 	return fmt.Errorf("the vault answered %d %s", res.StatusCode, p.Code)
 }

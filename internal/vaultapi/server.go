@@ -11,8 +11,10 @@ import (
 	"mime"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/vault"
 )
@@ -35,6 +37,19 @@ func NewHandler(cards Cards, log *slog.Logger) http.Handler {
 	mux.HandleFunc("POST "+PathTokenize, h.tokenize)
 	mux.HandleFunc("POST "+PathDetokenize, h.detokenize)
 	mux.HandleFunc("POST "+PathDelete, h.delete)
+	if p, ok := cards.(interface{ Ping(context.Context) error }); ok {
+		mux.HandleFunc("GET "+PathHealth, func(w http.ResponseWriter, r *http.Request) {
+			ctx, cancel := context.WithTimeout(r.Context(), time.Second)
+			defer cancel()
+			if err := p.Ping(ctx); err != nil {
+				// Logged on each probe: the shop probes every few seconds at most.
+				h.log.Warn("vault health check failed", "client", peer(r), "err", err)
+				writeJSON(w, http.StatusServiceUnavailable, Problem{Code: apperr.CodeUnavailable, Message: "the vault's database is unavailable"})
+				return
+			}
+			w.WriteHeader(http.StatusNoContent)
+		})
+	}
 	return mux // anything else: the mux's plain 404 or 405
 }
 
@@ -152,6 +167,12 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, token string, err
 	status, known := 0, errors.As(err, &e)
 	if known {
 		status, known = statuses[e.Code]
+	}
+	if _, outage := dependency.Classify(err); outage && !known {
+		// The vault's database or disk is out: the shop answers its client 503 too.
+		h.log.Warn("vault request failed: dependency unavailable", "route", r.URL.Path, "token", token, "client", peer(r), "err", err)
+		writeJSON(w, http.StatusServiceUnavailable, Problem{Code: apperr.CodeUnavailable, Message: "the vault cannot serve now"})
+		return
 	}
 	if !known {
 		h.log.Error("vault request failed", "route", r.URL.Path, "token", token, "client", peer(r), "err", err)
