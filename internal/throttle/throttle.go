@@ -5,7 +5,12 @@
 //   - 10 consecutive failures for one email from one client address lock that
 //     pair for 30 minutes; the same email from elsewhere still works, so an
 //     attacker cannot lock a customer out;
-//   - staff accounts lock from every address after 10 consecutive failures;
+//   - a staff account failing 10 times in a row, from any addresses, raises an
+//     alert (StaffAlert) and locks nothing: a lock that strangers can set off
+//     would let anyone keep every staff member out, and one that only staff
+//     emails get would tell strangers which emails are staff. Staff are kept
+//     safe by the second factor they always need instead, and their logins are
+//     limited exactly like everyone's;
 //   - one email's failures from all addresses are capped at 100 a day;
 //   - one client address failing across many emails (credential stuffing) is
 //     throttled after 50 failures in 15 minutes.
@@ -28,7 +33,7 @@ const (
 	PairFailures    = 10
 	PairLock        = 30 * time.Minute
 	StaffFailures   = 10
-	StaffLock       = 30 * time.Minute
+	StaffWindow     = 24 * time.Hour
 	DailyFailures   = 100
 	Day             = 24 * time.Hour
 	AddressFailures = 50
@@ -67,7 +72,7 @@ func addressKey(ip string) string     { return "addr:" + ip }
 // Check returns how long a login for email from ip must wait, or 0 when it may go ahead.
 func (l *Limiter) Check(ctx context.Context, email, ip string) (time.Duration, error) {
 	var wait time.Duration
-	for _, k := range []string{pairKey(email, ip), staffKey(email), dailyKey(email), addressKey(ip)} {
+	for _, k := range []string{pairKey(email, ip), dailyKey(email), addressKey(ip)} {
 		d, err := l.store.Locked(ctx, "lock:"+k)
 		if err != nil {
 			return 0, fmt.Errorf("check login lock: %w", err)
@@ -80,6 +85,10 @@ func (l *Limiter) Check(ctx context.Context, email, ip string) (time.Duration, e
 // Lockout names what a failure locked, for the audit trail.
 type Lockout string
 
+// StaffAlert is what Failed returns when a staff account reached
+// StaffFailures consecutive failures: an alert for people, not a lock.
+const StaffAlert Lockout = "staff account failing from every address (alert only, nothing locked)"
+
 // Failed counts a failed login for email from ip; staff says whether email is a
 // staff account. It returns what became locked, if anything.
 func (l *Limiter) Failed(ctx context.Context, email, ip string, staff bool) ([]Lockout, error) {
@@ -87,7 +96,7 @@ func (l *Limiter) Failed(ctx context.Context, email, ip string, staff bool) ([]L
 		key    string
 		limit  int64
 		window time.Duration
-		lock   time.Duration
+		lock   time.Duration // 0: count and alert, lock nothing
 		name   Lockout
 	}
 	rules := []rule{
@@ -96,7 +105,7 @@ func (l *Limiter) Failed(ctx context.Context, email, ip string, staff bool) ([]L
 		{addressKey(ip), AddressFailures, AddressWindow, AddressWindow, "address for every email"},
 	}
 	if staff {
-		rules = append(rules, rule{staffKey(email), StaffFailures, StaffLock, StaffLock, "staff account from every address"})
+		rules = append(rules, rule{staffKey(email), StaffFailures, StaffWindow, 0, StaffAlert})
 	}
 	var locked []Lockout
 	for _, r := range rules {
@@ -105,8 +114,10 @@ func (l *Limiter) Failed(ctx context.Context, email, ip string, staff bool) ([]L
 			return locked, fmt.Errorf("count failed login: %w", err)
 		}
 		if n >= r.limit {
-			if err := l.store.Lock(ctx, "lock:"+r.key, r.lock); err != nil {
-				return locked, fmt.Errorf("lock: %w", err)
+			if r.lock > 0 {
+				if err := l.store.Lock(ctx, "lock:"+r.key, r.lock); err != nil {
+					return locked, fmt.Errorf("lock: %w", err)
+				}
 			}
 			if err := l.store.Reset(ctx, "count:"+r.key); err != nil {
 				return locked, fmt.Errorf("reset: %w", err)
