@@ -1,0 +1,268 @@
+package app_test
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/descope/virtualwebauthn"
+	"github.com/pquerna/otp/totp"
+
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+)
+
+// code returns a TOTP code of the next time step, moving the server's clock
+// there, so that each call gives a code not used before.
+func (s *server) code(secret string) string {
+	s.t.Helper()
+	s.Clock.Advance(30 * time.Second)
+	c, err := totp.GenerateCode(secret, s.Clock.Now())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return c
+}
+
+// staffRights reports whether token holds staff rights, step-up included: it
+// reads every order (orders:read) and makes an API key (keys:manage, which
+// needs a login from the last five minutes).
+func (s *server) staffRights(token string) bool {
+	s.t.Helper()
+	if token == "" {
+		return false
+	}
+	if s.do(req{method: "GET", path: "/api/v1/admin/orders", token: token}).Status != 200 {
+		return false
+	}
+	return s.do(req{method: "POST", path: "/api/v1/admin/api-keys", token: token, body: map[string]any{
+		"name": "gate", "permissions": []string{"orders:read"}, "expires_at": s.Clock.Now().Add(time.Hour).UTC().Format(time.RFC3339)}}).Status == 201
+}
+
+// loginAnswer is what any way in answers: a session, or an MFA ticket.
+type loginAnswer struct {
+	Token string `json:"token"`
+	// Status is "mfa_required" in a ticket answer (and a number in a problem).
+	Status    any    `json:"status"`
+	MFATicket string `json:"mfa_ticket"`
+}
+
+// TestLoginGate drives every way in (password, recovery code, OIDC, passkey,
+// password reset) for a staff account with TOTP on. None yields a session,
+// let alone staff rights, without the second factor; each, with it, gives
+// the same staff rights and the same fresh step-up.
+func TestLoginGate(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		issuer, username := startProvider(t)
+		s := startServer(t, db, func(c *config.Config) {
+			c.PublicURL = "https://shop.example"
+			c.OIDCIssuer, c.OIDCClientID, c.OIDCClientSecret, c.OIDCRedirectURL = issuer, oidcClientID, oidcClientSecret, oidcRedirect
+		})
+		// The provider's verified user has this email: its logins link to the staff account.
+		const email = "test-user@zitadel.ch"
+		exit, out, errOut := runCLI(t, s.Config, testPassword+"\n", "admin", "create", "--email", email, "--password-stdin")
+		if exit != 0 {
+			t.Fatalf("admin create: %s", errOut)
+		}
+		first := s.login(email, testPassword)
+		var enrol struct{ Secret string }
+		s.must(201, req{method: "POST", path: "/api/v1/me/mfa/totp", token: first,
+			body: map[string]string{"enrollment_code": enrollmentCodeIn(t, out)}}).JSON(t, &enrol)
+		secret := enrol.Secret
+		var confirmed struct {
+			RecoveryCodes []string `json:"recovery_codes"`
+		}
+		s.must(200, req{method: "POST", path: "/api/v1/me/mfa/totp/confirm", token: first,
+			body: map[string]string{"otp": s.code(secret)}}).JSON(t, &confirmed)
+		var me user
+		s.must(200, req{method: "GET", path: "/api/v1/me", token: first}).JSON(t, &me)
+
+		// A passkey of the staff account, on a software authenticator.
+		rp := virtualwebauthn.RelyingParty{Name: "Bulwark", ID: "shop.example", Origin: "https://shop.example"}
+		authenticator := virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: []byte(me.ID)})
+		credential := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+		var reg struct {
+			CeremonyID string          `json:"ceremony_id"`
+			Options    json.RawMessage `json:"options"`
+		}
+		s.must(200, req{method: "POST", path: "/api/v1/me/passkeys/begin", token: first}).JSON(t, &reg)
+		opts, err := virtualwebauthn.ParseAttestationOptions(string(reg.Options))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.must(201, req{method: "POST", path: "/api/v1/me/passkeys/finish", token: first,
+			body: `{"ceremony_id":"` + reg.CeremonyID + `","credential":` + virtualwebauthn.CreateAttestationResponse(rp, authenticator, credential, *opts) + `}`})
+		authenticator.AddCredential(credential)
+
+		password := func(otp string) response {
+			body := map[string]string{"email": email, "password": testPassword}
+			if otp != "" {
+				body["otp"] = otp
+			}
+			return s.do(req{method: "POST", path: "/api/v1/auth/login", body: body})
+		}
+		oidc := func() response {
+			cb, binding := oidcLogin(t, s, username, "verysecure")
+			return s.callback(cb, binding)
+		}
+		completeMFA := func(ticket, otp string) response {
+			return s.do(req{method: "POST", path: "/api/v1/auth/mfa", body: map[string]string{"ticket": ticket, "otp": otp}})
+		}
+		passkey := func(verified bool) response {
+			authenticator.Options.UserNotVerified = !verified
+			var c struct {
+				CeremonyID string          `json:"ceremony_id"`
+				Options    json.RawMessage `json:"options"`
+			}
+			s.must(200, req{method: "POST", path: "/api/v1/auth/passkey/begin"}).JSON(t, &c)
+			o, err := virtualwebauthn.ParseAssertionOptions(string(c.Options))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s.do(req{method: "POST", path: "/api/v1/auth/passkey/finish",
+				body: `{"ceremony_id":"` + c.CeremonyID + `","credential":` + virtualwebauthn.CreateAssertionResponse(rp, authenticator, credential, *o) + `}`})
+		}
+		newPassword := "a fresh passphrase after reset"
+		reset := func() response {
+			before := len(s.outbox(0))
+			s.must(202, req{method: "POST", path: "/api/v1/auth/password-reset", body: map[string]string{"email": email}})
+			mails := s.outbox(before + 1)
+			var token string
+			for _, m := range mails {
+				if m := resetLink.FindStringSubmatch(m); m != nil {
+					token = m[1]
+				}
+			}
+			return s.do(req{method: "POST", path: "/api/v1/auth/password-reset/confirm", body: map[string]string{"token": token, "password": newPassword}})
+		}
+
+		for _, way := range []struct {
+			name string
+			// without goes in with the first factor only (or a wrong second one)
+			// and returns the answer and the codes it must carry.
+			without func(t *testing.T) []response
+			// with goes in with both factors and returns the session token.
+			with func(t *testing.T) string
+		}{
+			{"password",
+				func(t *testing.T) []response { return []response{password(""), password("123456")} },
+				func(t *testing.T) string { return tokenOf(t, password(s.code(secret))) }},
+			{"recovery code",
+				func(t *testing.T) []response { return []response{password("aaaa-bbbb-cccc-dddd")} },
+				func(t *testing.T) string { return tokenOf(t, password(confirmed.RecoveryCodes[0])) }},
+			{"OIDC",
+				func(t *testing.T) []response {
+					first := oidc()
+					var a loginAnswer
+					first.JSON(t, &a)
+					if first.Status != 202 || a.Status != "mfa_required" || !strings.HasPrefix(a.MFATicket, "bwm_") {
+						t.Fatalf("OIDC callback for an account with MFA = %d %s, want 202 with an MFA ticket", first.Status, first.Body)
+					}
+					wrong := completeMFA(a.MFATicket, "000000")
+					// The ticket worked once: the right code with it now is refused too.
+					replay := completeMFA(a.MFATicket, s.code(secret))
+					if replay.Status != 401 || replay.Code(t) != "invalid_mfa_ticket" {
+						t.Fatalf("replayed ticket = %d %s", replay.Status, replay.Body)
+					}
+					return []response{first, wrong, replay, completeMFA("bwm_forged", s.code(secret))}
+				},
+				func(t *testing.T) string {
+					var a loginAnswer
+					oidc().JSON(t, &a)
+					return tokenOf(t, completeMFA(a.MFATicket, s.code(secret)))
+				}},
+			{"OIDC with a recovery code",
+				func(t *testing.T) []response {
+					var a loginAnswer
+					first := oidc()
+					first.JSON(t, &a)
+					return []response{first, completeMFA(a.MFATicket, confirmed.RecoveryCodes[0])} // spent above
+				},
+				func(t *testing.T) string {
+					var a loginAnswer
+					oidc().JSON(t, &a)
+					return tokenOf(t, completeMFA(a.MFATicket, confirmed.RecoveryCodes[1]))
+				}},
+			{"passkey",
+				// Without user verification (PIN or biometrics) a passkey is one factor.
+				func(t *testing.T) []response { return []response{passkey(false)} },
+				func(t *testing.T) string { return tokenOf(t, passkey(true)) }},
+			{"password reset",
+				func(t *testing.T) []response {
+					confirm := reset()
+					if confirm.Status != 204 || len(confirm.Body) != 0 || confirm.Header.Get("Set-Cookie") != "" {
+						t.Fatalf("reset confirm = %d %q %v: it must start no session", confirm.Status, confirm.Body, confirm.Header)
+					}
+					after := s.do(req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": email, "password": newPassword}})
+					return []response{confirm, after}
+				},
+				func(t *testing.T) string {
+					return tokenOf(t, s.do(req{method: "POST", path: "/api/v1/auth/login",
+						body: map[string]string{"email": email, "password": newPassword, "otp": s.code(secret)}}))
+				}},
+		} {
+			t.Run(way.name+": no staff rights without the second factor", func(t *testing.T) {
+				for _, res := range way.without(t) {
+					var a loginAnswer
+					if len(res.Body) > 0 {
+						res.JSON(t, &a)
+					}
+					if a.Token != "" || strings.Contains(res.Header.Get("Set-Cookie"), "bulwark_session=bws_") {
+						t.Fatalf("a session without the second factor: %d %s", res.Status, res.Body)
+					}
+					if res.Status >= 500 || res.Status == 200 {
+						t.Fatalf("= %d %s", res.Status, res.Body)
+					}
+					if res.Status == 401 {
+						if c := res.Code(t); c != "mfa_required" && c != "invalid_otp" && c != "passkey_failed" && c != "invalid_mfa_ticket" {
+							t.Fatalf("refusal = %s", res.Body)
+						}
+					}
+				}
+			})
+			t.Run(way.name+": staff rights and a fresh step-up with it", func(t *testing.T) {
+				if token := way.with(t); !s.staffRights(token) {
+					t.Fatalf("no staff rights after %s with the second factor", way.name)
+				}
+			})
+		}
+
+		t.Run("each login is audited with its way in", func(t *testing.T) {
+			logs := auditDetails(t, s, "user.login")
+			for _, m := range []string{"method=password factors=2", "method=oidc factors=2", "method=passkey factors=2"} {
+				if !strings.Contains(logs, m) {
+					t.Errorf("no login audited with %q in:\n%s", m, logs)
+				}
+			}
+		})
+	})
+}
+
+// auditDetails returns the details of the successful audit records of action, a line each.
+func auditDetails(t *testing.T, s *server, action string) string {
+	t.Helper()
+	var b strings.Builder
+	if _, err := s.App.DB.ScanAudit(context.Background(), func(r audit.Record) error {
+		if r.Action == action && r.Outcome == audit.Success {
+			b.WriteString(r.Detail + "\n")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}
+
+// tokenOf returns the session token of a successful login answer.
+func tokenOf(t *testing.T, res response) string {
+	t.Helper()
+	var a loginAnswer
+	res.JSON(t, &a)
+	if res.Status != 200 || a.Token == "" {
+		t.Fatalf("login = %d %s", res.Status, res.Body)
+	}
+	return a.Token
+}
