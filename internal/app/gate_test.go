@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -266,3 +267,69 @@ func tokenOf(t *testing.T, res response) string {
 	}
 	return a.Token
 }
+
+// TestStaffLoginsLookLikeEveryoneElse fails logins for a staff email, a
+// customer email and an unknown email from two addresses, past the old
+// staff lock, and finds every answer identical: a stranger can neither tell
+// which email is staff nor lock a staff member out. The real staff member,
+// with password and code from a third address, still gets in; the failures
+// raise an alert in the audit trail.
+func TestStaffLoginsLookLikeEveryoneElse(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		const staff, customer, unknown = "quiet-admin@example.com", "quiet-customer@example.com", "quiet-nobody@example.com"
+		s.createAdmin(staff)
+		s.register(customer)
+		addresses := []*server{s.from("127.0.0.1"), s.from("127.0.0.2")}
+
+		// answer is what an attacker sees of a response: everything but the request id.
+		answer := func(r response) string {
+			var p map[string]any
+			r.JSON(t, &p)
+			delete(p, "request_id")
+			b, _ := json.Marshal(p)
+			return strconv.Itoa(r.Status) + " Retry-After=" + r.Header.Get("Retry-After") + " " + string(b)
+		}
+		for i := range 12 {
+			from := addresses[i%2]
+			got := map[string]string{}
+			for _, email := range []string{staff, customer, unknown} {
+				got[email] = answer(from.tryLogin(email, "wrong wrong wrong"))
+			}
+			if got[staff] != got[customer] || got[staff] != got[unknown] {
+				t.Fatalf("failure %d answers differ:\n staff    %s\n customer %s\n unknown  %s", i+1, got[staff], got[customer], got[unknown])
+			}
+			if !strings.HasPrefix(got[staff], "401 ") {
+				t.Fatalf("failure %d = %s", i+1, got[staff])
+			}
+		}
+
+		t.Run("the staff member gets in from another address with password and code", func(t *testing.T) {
+			third := s.from("127.0.0.3")
+			res := third.do(req{method: "POST", path: "/api/v1/auth/login",
+				body: map[string]string{"email": staff, "password": testPassword, "otp": s.code(s.secrets[staff])}})
+			if !s.staffRights(tokenOf(t, res)) {
+				t.Fatal("no staff rights")
+			}
+		})
+
+		t.Run("and from an address that failed, too: nothing was locked", func(t *testing.T) {
+			res := addresses[0].do(req{method: "POST", path: "/api/v1/auth/login",
+				body: map[string]string{"email": staff, "password": testPassword, "otp": s.code(s.secrets[staff])}})
+			tokenOf(t, res)
+		})
+
+		t.Run("the failures raised an alert, not a lock", func(t *testing.T) {
+			if s.countAudit("user.staff_login_alert") != 1 {
+				t.Fatalf("%d staff login alerts, want 1", s.countAudit("user.staff_login_alert"))
+			}
+			if s.countAudit("user.lockout") != 0 {
+				t.Fatal("something was locked")
+			}
+			if !strings.Contains(s.Logs.String(), "staff account failing logins from several addresses") {
+				t.Fatal("the alert was not logged")
+			}
+		})
+	})
+}
+
