@@ -28,6 +28,16 @@ func (s *server) code(secret string) string {
 	return c
 }
 
+// freshLogin logs in an account whose TOTP secret the test remembers, with
+// the code of the next time step.
+func (s *server) freshLogin(email string) string {
+	s.t.Helper()
+	var out struct{ Token string }
+	s.must(200, req{method: "POST", path: "/api/v1/auth/login",
+		body: map[string]string{"email": email, "password": testPassword, "otp": s.code(s.secrets[email])}}).JSON(s.t, &out)
+	return out.Token
+}
+
 // staffRights reports whether token holds staff rights, step-up included: it
 // reads every order (orders:read) and makes an API key (keys:manage, which
 // needs a login from the last five minutes).
@@ -333,3 +343,151 @@ func TestStaffLoginsLookLikeEveryoneElse(t *testing.T) {
 	})
 }
 
+// TestStaffEnrollmentCode shows that a password alone cannot make a staff
+// account's first second factor: enrolment needs the one-time code its admin
+// was shown, for TOTP and passkeys alike, once, within 24 hours.
+func TestStaffEnrollmentCode(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db, func(c *config.Config) { c.PublicURL = "https://shop.example" })
+		admin := s.createAdmin("boot-admin@example.com")
+		enrol := func(token string, body any) response {
+			return s.do(req{method: "POST", path: "/api/v1/me/mfa/totp", token: token, body: body})
+		}
+		passkey := func(token string, body any) response {
+			return s.do(req{method: "POST", path: "/api/v1/me/passkeys/begin", token: token, body: body})
+		}
+
+		t.Run("the first admin's code comes from admin create; a password alone enrols nothing", func(t *testing.T) {
+			exit, out, errOut := runCLI(t, s.Config, testPassword+"\n", "admin", "create", "--email", "thief-target@example.com", "--password-stdin")
+			if exit != 0 {
+				t.Fatal(errOut)
+			}
+			code := enrollmentCodeIn(t, out)
+			stolen := s.login("thief-target@example.com", testPassword) // a password thief's session
+			for _, try := range []struct {
+				res  response
+				want string
+			}{
+				{enrol(stolen, nil), "enrollment_code_required"},
+				{enrol(stolen, map[string]string{"enrollment_code": "bwe_" + strings.Repeat("A", 43)}), "invalid_enrollment_code"},
+				{passkey(stolen, nil), "enrollment_code_required"},
+				{passkey(stolen, map[string]string{"enrollment_code": "not a code"}), "invalid_enrollment_code"},
+			} {
+				if try.res.Status != 403 || try.res.Code(t) != try.want {
+					t.Fatalf("= %d %s, want 403 %s", try.res.Status, try.res.Body, try.want)
+				}
+			}
+			if s.do(req{method: "GET", path: "/api/v1/admin/orders", token: stolen}).Status != 403 {
+				t.Fatal("a staff session without MFA holds staff rights")
+			}
+			// With the code, once.
+			s.must(201, req{method: "POST", path: "/api/v1/me/mfa/totp", token: stolen, body: map[string]string{"enrollment_code": code}})
+			if res := passkey(stolen, map[string]string{"enrollment_code": code}); res.Status != 403 || res.Code(t) != "invalid_enrollment_code" {
+				t.Fatalf("a spent code = %d %s", res.Status, res.Body)
+			}
+		})
+
+		t.Run("a role grant shows the admin a code, which expires after 24 hours", func(t *testing.T) {
+			u := s.register("late-staff@example.com")
+			code := s.grantRoles(admin, u.ID, "support")
+			if !strings.HasPrefix(code, "bwe_") {
+				t.Fatalf("code = %q", code)
+			}
+			if strings.Contains(string(shopDump(t, s)), strings.TrimPrefix(code, "bwe_")) {
+				t.Fatal("the database holds the enrolment code")
+			}
+			s.Clock.Advance(24*time.Hour + time.Minute)
+			token := s.login("late-staff@example.com", testPassword)
+			if res := enrol(token, map[string]string{"enrollment_code": code}); res.Status != 403 || res.Code(t) != "invalid_enrollment_code" {
+				t.Fatalf("an expired code = %d %s", res.Status, res.Body)
+			}
+		})
+
+		t.Run("a customer needs no code, and a customer made staff gets none once MFA is on", func(t *testing.T) {
+			fresh := s.freshLogin("boot-admin@example.com")
+			u := s.register("has-mfa@example.com")
+			token := s.login("has-mfa@example.com", testPassword)
+			secret := s.enableMFA(token)
+			if code := s.grantRoles(fresh, u.ID, "catalog"); code != "" {
+				t.Fatalf("a code for an account with MFA on: %q", code)
+			}
+			c := s.grantRoles(fresh, s.register("plain@example.com").ID) // customer only
+			if c != "" {
+				t.Fatalf("a code for a customer: %q", c)
+			}
+			s.rememberSecret("has-mfa@example.com", secret)
+			staffToken := s.freshLogin("has-mfa@example.com")
+			s.must(200, req{method: "GET", path: "/api/v1/me", token: staffToken})
+		})
+
+		t.Run("an enrolment begun before the grant cannot be finished after it", func(t *testing.T) {
+			fresh := s.freshLogin("boot-admin@example.com")
+			u := s.register("early-bird@example.com")
+			thief := s.login("early-bird@example.com", testPassword)
+			var e struct{ Secret string }
+			s.must(201, req{method: "POST", path: "/api/v1/me/mfa/totp", token: thief}).JSON(t, &e) // as a customer: no code needed
+			s.grantRoles(fresh, u.ID, "finance")
+			thief = s.login("early-bird@example.com", testPassword) // the grant ended the sessions
+			res := s.do(req{method: "POST", path: "/api/v1/me/mfa/totp/confirm", token: thief, body: map[string]string{"otp": s.code(e.Secret)}})
+			if res.Status != 409 {
+				t.Fatalf("confirming a pre-grant enrolment = %d %s", res.Status, res.Body)
+			}
+		})
+
+		t.Run("codes are audited", func(t *testing.T) {
+			if s.countAudit("user.enrollment_code") < 3 || s.countAudit("user.enrollment_code_used") < 2 {
+				t.Fatal("enrolment codes missing from the audit trail")
+			}
+		})
+	})
+}
+
+// TestAPIKeysBoundedByCreator: a key never grants more than its creator
+// holds now. An admin's key with orders:read and catalog:write stops working
+// for both when the admin is demoted, and at all when the admin is erased.
+func TestAPIKeysBoundedByCreator(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		boss := s.createAdmin("keys-boss@example.com")
+		maker := s.staff(boss, "keys-maker@example.com", "admin")
+		var me user
+		s.must(200, req{method: "GET", path: "/api/v1/me", token: maker}).JSON(t, &me)
+		var k struct{ Key string }
+		s.must(201, req{method: "POST", path: "/api/v1/admin/api-keys", token: maker, body: map[string]any{
+			"name": "ERP", "permissions": []string{"orders:read", "catalog:write"},
+			"expires_at": s.Clock.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)}}).JSON(t, &k)
+		p := s.createProduct(boss, "BOUND-1", 5)
+		readOrders := func() int { return s.do(req{method: "GET", path: "/api/v1/admin/orders", token: k.Key}).Status }
+		changePrice := func() int {
+			return s.do(req{method: "PATCH", path: "/api/v1/admin/products/" + p.ID, token: k.Key,
+				body: map[string]any{"price": map[string]any{"amount": 1, "currency": "EUR"}}}).Status
+		}
+		if readOrders() != 200 || changePrice() != 200 {
+			t.Fatal("the key does not work while its maker is admin")
+		}
+
+		t.Run("demoted to catalog: the key keeps catalog:write only", func(t *testing.T) {
+			s.grantRoles(boss, me.ID, "catalog")
+			if got := readOrders(); got != 403 {
+				t.Fatalf("orders after demotion to catalog = %d", got)
+			}
+			if got := changePrice(); got != 200 {
+				t.Fatalf("prices after demotion to catalog = %d", got)
+			}
+		})
+
+		t.Run("demoted to customer: the key gets 403 on both", func(t *testing.T) {
+			s.grantRoles(boss, me.ID)
+			if r, c := readOrders(), changePrice(); r != 403 || c != 403 {
+				t.Fatalf("after demotion: orders %d, prices %d; want 403 and 403", r, c)
+			}
+		})
+
+		t.Run("erased: the key is refused", func(t *testing.T) {
+			s.must(204, req{method: "DELETE", path: "/api/v1/admin/users/" + me.ID, token: boss})
+			if r, c := readOrders(), changePrice(); r != 401 || c != 401 {
+				t.Fatalf("after erasure: orders %d, prices %d; want 401", r, c)
+			}
+		})
+	})
+}
