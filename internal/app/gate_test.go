@@ -3,6 +3,7 @@ package app_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
@@ -489,5 +490,60 @@ func TestAPIKeysBoundedByCreator(t *testing.T) {
 				t.Fatalf("after erasure: orders %d, prices %d; want 401", r, c)
 			}
 		})
+	})
+}
+
+// TestDailyCapKeepsNoOwnerOut reaches an email's daily cap (100 failures
+// from ten addresses), which any stranger can do for any email. Staff and
+// unknown emails then answer alike (429), even against the right password;
+// only the owner's password with a second factor passes, so the cap cannot
+// keep a staff member out. The throttle lives in memory or Redis, not in the
+// database, so one engine is enough.
+func TestDailyCapKeepsNoOwnerOut(t *testing.T) {
+	s := startServer(t, testenv.Databases(t)[0])
+	const staff, unknown = "capped-admin@example.com", "capped-nobody@example.com"
+	s.createAdmin(staff)
+	for a := range 10 {
+		from := s.from(fmt.Sprintf("127.0.2.%d", a+1))
+		for range 10 {
+			from.tryLogin(staff, "wrong wrong wrong")
+			from.tryLogin(unknown, "wrong wrong wrong")
+		}
+	}
+	fresh := s.from("127.0.2.100")
+	answer := func(r response) string {
+		var p map[string]any
+		r.JSON(t, &p)
+		delete(p, "request_id")
+		b, _ := json.Marshal(p)
+		return strconv.Itoa(r.Status) + " " + string(b)
+	}
+	for _, pw := range []string{"wrong wrong wrong", testPassword} {
+		a, b := answer(fresh.tryLogin(staff, pw)), answer(fresh.tryLogin(unknown, pw))
+		if a != b || !strings.HasPrefix(a, "429 ") {
+			t.Fatalf("past the daily cap: staff %s, unknown %s; want the same 429", a, b)
+		}
+	}
+	if res := fresh.do(req{method: "POST", path: "/api/v1/auth/login",
+		body: map[string]string{"email": staff, "password": testPassword, "otp": "000000"}}); res.Status != 429 {
+		t.Fatalf("a wrong code past the daily cap = %d %s", res.Status, res.Body)
+	}
+	res := fresh.do(req{method: "POST", path: "/api/v1/auth/login",
+		body: map[string]string{"email": staff, "password": testPassword, "otp": s.code(s.secrets[staff])}})
+	if !s.staffRights(tokenOf(t, res)) {
+		t.Fatal("the owner with both factors has no staff rights")
+	}
+
+	t.Run("wrong second factors have a cap of their own", func(t *testing.T) {
+		other := s.from("127.0.2.101")
+		for range 10 {
+			other.do(req{method: "POST", path: "/api/v1/auth/login",
+				body: map[string]string{"email": staff, "password": testPassword, "otp": "000000"}})
+		}
+		res := s.from("127.0.2.102").do(req{method: "POST", path: "/api/v1/auth/login",
+			body: map[string]string{"email": staff, "password": testPassword, "otp": s.code(s.secrets[staff])}})
+		if res.Status != 429 {
+			t.Fatalf("after ten wrong codes = %d %s", res.Status, res.Body)
+		}
 	})
 }

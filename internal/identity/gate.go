@@ -111,6 +111,9 @@ type proof struct {
 	// email and ip name the login throttle's counters; email is "" for a way
 	// in that names no email (a passkey).
 	email, ip string
+	// refusal, when set, is the answer to a wrong second factor instead of
+	// invalid_otp (a login through the daily cap answers 429 whatever fails).
+	refusal error
 }
 
 // admit is the one login gate. Every way in calls it after its own first
@@ -132,12 +135,32 @@ func (s *Service) admit(ctx context.Context, u User, pr proof) (LoginResult, err
 			}
 			return LoginResult{}, s.loginRefused(ctx, u.ID, pr.method+": second factor missing", ErrMFARequired)
 		}
+		wait, err := s.throttle.SecondFactorLocked(ctx, u.Email)
+		if err != nil {
+			return LoginResult{}, err
+		}
+		if wait > 0 {
+			return LoginResult{}, s.loginRefused(ctx, u.ID, pr.method+": second factor locked", tooMany(wait))
+		}
 		if err := s.mfa.Check(ctx, u.ID, pr.code); err != nil {
 			var e *apperr.Error
 			if !errors.As(err, &e) {
 				return LoginResult{}, fmt.Errorf("check second factor of %s: %w", u.ID, err)
 			}
-			return LoginResult{}, s.loginFailed(ctx, u.Email, pr.ip, u, pr.method+": wrong second factor", ErrInvalidOTP)
+			locked, err := s.throttle.SecondFactorFailed(ctx, u.Email)
+			if err != nil {
+				return LoginResult{}, err
+			}
+			if locked {
+				if err := s.trail.Record(ctx, ActionLockout, u.ID, audit.Success, "locked: second factor from every address for the day"); err != nil {
+					return LoginResult{}, err
+				}
+			}
+			refusal := pr.refusal
+			if refusal == nil {
+				refusal = ErrInvalidOTP
+			}
+			return LoginResult{}, s.loginFailed(ctx, u.Email, pr.ip, u, pr.method+": wrong second factor", refusal)
 		}
 		factors = "2"
 	}

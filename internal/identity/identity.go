@@ -359,19 +359,30 @@ type LoginResult struct {
 func (s *Service) Login(ctx context.Context, email, pw, otpCode string) (LoginResult, error) {
 	email = NormalizeEmail(email)
 	ip := reqinfo.From(ctx).IP
-	wait, err := s.throttle.Check(ctx, email, ip)
+	hard, daily, err := s.throttle.CheckParts(ctx, email, ip)
 	if err != nil {
 		return LoginResult{}, err
 	}
-	if wait > 0 {
-		return LoginResult{}, s.loginRefused(ctx, "", "throttled", &apperr.Error{Code: apperr.CodeTooManyAttempts,
-			Message: "too many failed attempts; try again later", RetryAfter: wait})
+	if hard > 0 {
+		return LoginResult{}, s.loginRefused(ctx, "", "throttled", tooMany(hard))
+	}
+	// The email's daily cap from every address is a lock any stranger can set
+	// off, for staff too. Behind it the login does the same work for every
+	// email and answers 429 alike, unless the caller proves both factors of an
+	// account with MFA: its owner is not kept out. Such attempts count nothing
+	// more against the email (the second factor has a cap of its own).
+	var refusal error
+	if daily > 0 {
+		refusal = tooMany(daily)
 	}
 	u, err := s.store.UserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
 			return LoginResult{}, fmt.Errorf("verify dummy password: %w", err)
+		}
+		if refusal != nil {
+			return LoginResult{}, s.loginRefused(ctx, "", "throttled", refusal)
 		}
 		return LoginResult{}, s.loginFailed(ctx, email, ip, User{}, "unknown account", ErrInvalidCredentials)
 	case err != nil:
@@ -389,6 +400,9 @@ func (s *Service) Login(ctx context.Context, email, pw, otpCode string) (LoginRe
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("verify password of %s: %w", u.ID, err)
 	}
+	if refusal != nil && (!ok || !u.MFAEnabled || otpCode == "") {
+		return LoginResult{}, s.loginRefused(ctx, u.ID, "throttled", refusal)
+	}
 	if !ok {
 		return LoginResult{}, s.loginFailed(ctx, email, ip, u, "wrong password", ErrInvalidCredentials)
 	}
@@ -401,7 +415,11 @@ func (s *Service) Login(ctx context.Context, email, pw, otpCode string) (LoginRe
 			}
 		}
 	}
-	return s.admit(ctx, u, proof{method: MethodPassword, code: otpCode, email: email, ip: ip})
+	return s.admit(ctx, u, proof{method: MethodPassword, code: otpCode, email: email, ip: ip, refusal: refusal})
+}
+
+func tooMany(wait time.Duration) error {
+	return &apperr.Error{Code: apperr.CodeTooManyAttempts, Message: "too many failed attempts; try again later", RetryAfter: wait}
 }
 
 // loginRefused audits a failed login and returns refusal.

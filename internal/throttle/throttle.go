@@ -11,7 +11,10 @@
 //     emails get would tell strangers which emails are staff. Staff are kept
 //     safe by the second factor they always need instead, and their logins are
 //     limited exactly like everyone's;
-//   - one email's failures from all addresses are capped at 100 a day;
+//   - one email's failures from all addresses are capped at 100 a day; as
+//     strangers can reach this cap for any email, the login lets an account's
+//     owner through it on proof of both factors, and caps wrong second
+//     factors at 10 a day per account instead (SecondFactorFailed);
 //   - one client address failing across many emails (credential stuffing) is
 //     throttled after 50 failures in 15 minutes.
 //
@@ -71,15 +74,64 @@ func addressKey(ip string) string     { return "addr:" + ip }
 
 // Check returns how long a login for email from ip must wait, or 0 when it may go ahead.
 func (l *Limiter) Check(ctx context.Context, email, ip string) (time.Duration, error) {
-	var wait time.Duration
-	for _, k := range []string{pairKey(email, ip), dailyKey(email), addressKey(ip)} {
+	hard, daily, err := l.CheckParts(ctx, email, ip)
+	return max(hard, daily), err
+}
+
+// CheckParts is Check in two parts: hard, the locks of this address (for
+// this email, or for every email), which nothing lifts early; and daily, the
+// email's lock from every address. Strangers can set the daily lock off for
+// any email, so a caller may let the account's owner through it on proof of
+// both factors (the second factor's failures have a cap of their own,
+// SecondFactorFailed, which only a holder of the first factor can reach).
+func (l *Limiter) CheckParts(ctx context.Context, email, ip string) (hard, daily time.Duration, err error) {
+	for _, k := range []string{pairKey(email, ip), addressKey(ip)} {
 		d, err := l.store.Locked(ctx, "lock:"+k)
 		if err != nil {
-			return 0, fmt.Errorf("check login lock: %w", err)
+			return 0, 0, fmt.Errorf("check login lock: %w", err)
 		}
-		wait = max(wait, d)
+		hard = max(hard, d)
 	}
-	return wait, nil
+	if daily, err = l.store.Locked(ctx, "lock:"+dailyKey(email)); err != nil {
+		return 0, 0, fmt.Errorf("check login lock: %w", err)
+	}
+	return hard, daily, nil
+}
+
+// SecondFactorFailures caps wrong second factors per account from every
+// address: only someone who got past the first factor can count here, so
+// this lock is no stranger's to set off.
+const SecondFactorFailures = 10
+
+func secondFactorKey(email string) string { return "mfa:" + emailKey(email) }
+
+// SecondFactorLocked returns how long email's second factor stays locked.
+func (l *Limiter) SecondFactorLocked(ctx context.Context, email string) (time.Duration, error) {
+	d, err := l.store.Locked(ctx, "lock:"+secondFactorKey(email))
+	if err != nil {
+		return 0, fmt.Errorf("check second-factor lock: %w", err)
+	}
+	return d, nil
+}
+
+// SecondFactorFailed counts a wrong second factor for email; it reports
+// whether the account's second factor is now locked for a day.
+func (l *Limiter) SecondFactorFailed(ctx context.Context, email string) (bool, error) {
+	k := secondFactorKey(email)
+	n, err := l.store.Incr(ctx, "count:"+k, Day)
+	if err != nil {
+		return false, fmt.Errorf("count wrong second factor: %w", err)
+	}
+	if n < SecondFactorFailures {
+		return false, nil
+	}
+	if err := l.store.Lock(ctx, "lock:"+k, Day); err != nil {
+		return false, fmt.Errorf("lock second factor: %w", err)
+	}
+	if err := l.store.Reset(ctx, "count:"+k); err != nil {
+		return false, fmt.Errorf("reset: %w", err)
+	}
+	return true, nil
 }
 
 // Lockout names what a failure locked, for the audit trail.
