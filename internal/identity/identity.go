@@ -355,7 +355,10 @@ type LoginResult struct {
 //
 // Attempts are throttled (package throttle) before any of this, for known and
 // unknown emails alike: a locked login answers 429 too_many_attempts with
-// Retry-After, even with the right password.
+// Retry-After, even with the right password. The one exception is the
+// email's daily cap from every address, which strangers can reach: past it,
+// the owner of an account with MFA who gives the right password and second
+// factor still gets in. The account then goes through the login gate (admit).
 func (s *Service) Login(ctx context.Context, email, pw, otpCode string) (LoginResult, error) {
 	email = NormalizeEmail(email)
 	ip := reqinfo.From(ctx).IP
