@@ -234,7 +234,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		return nil, err
 	}
 	a.MFA = identity.NewMFA(db, db, mfaKeys, a.Trail, now)
-	a.Keys = identity.NewKeys(db, now)
+	a.Keys = identity.NewKeys(db, db, now)
 	var outbox mail.Sender
 	if cfg.SMTPURL != "" {
 		outbox, err = mail.NewSMTP(cfg.SMTPURL, cfg.SMTPCAFile, cfg.MailFrom, now)

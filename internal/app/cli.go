@@ -18,6 +18,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/edge"
+	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/keys"
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/money"
@@ -49,7 +50,8 @@ Usage:
   bulwark serve [--demo] [settings]          run the server
   bulwark migrate [settings]                 apply database migrations and exit
   bulwark admin create --email E --password-stdin [--name N] [settings]
-                                             create a staff user with role admin
+                                             create a staff user with role admin; prints the
+                                             one-time code its first MFA enrolment needs
   bulwark audit verify [settings]            check the audit trail's hash chain
   bulwark keys status [settings]             show the KEK's source and age, the data keysets,
                                              their keys' ages and re-encryption progress
@@ -276,11 +278,14 @@ func adminCreate(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	defer a.Close()
-	u, err := a.Identity.CreateAdmin(ctx, email, pw, name)
+	u, code, err := a.Identity.CreateAdmin(ctx, email, pw, name)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(env.Stdout, "created admin %s (%s)\n", u.ID, u.Email)
+	// The code goes to the admin apart from the password: a password thief
+	// cannot enrol the account's first second factor without it.
+	fmt.Fprintf(env.Stdout, "enrollment code (shown once, valid %.0f hours, single use): %s\n", identity.EnrollmentLifetime.Hours(), code)
 	return nil
 }
 

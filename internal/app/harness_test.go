@@ -404,16 +404,29 @@ func (s *server) login(email, password string) string {
 }
 
 // createAdmin bootstraps an admin the way an operator does, through
-// `bulwark admin create`, and returns a session token for it.
+// `bulwark admin create`, turns its TOTP on with the one-time enrolment code
+// the command printed, and returns a session token for it.
 func (s *server) createAdmin(email string) string {
 	s.t.Helper()
-	code, _, stderr := runCLI(s.t, s.Config, testPassword+"\n", "admin", "create", "--email", email, "--password-stdin")
+	code, stdout, stderr := runCLI(s.t, s.Config, testPassword+"\n", "admin", "create", "--email", email, "--password-stdin")
 	if code != 0 {
 		s.t.Fatalf("admin create exited %d: %s", code, stderr)
 	}
 	token := s.login(email, testPassword)
-	s.rememberSecret(email, s.enableMFA(token))
+	s.rememberSecret(email, s.enableMFAWith(token, enrollmentCodeIn(s.t, stdout)))
 	return token
+}
+
+// enrollmentCodeIn returns the enrolment code that `bulwark admin create` printed.
+func enrollmentCodeIn(t testing.TB, stdout string) string {
+	t.Helper()
+	for _, line := range strings.Split(stdout, "\n") {
+		if _, c, ok := strings.Cut(line, "): "); ok && strings.HasPrefix(line, "enrollment code") && strings.HasPrefix(c, "bwe_") {
+			return c
+		}
+	}
+	t.Fatalf("no enrollment code in the output of admin create:\n%s", stdout)
+	return ""
 }
 
 func (s *server) rememberSecret(email, secret string) {
@@ -447,12 +460,23 @@ func (s *server) loginWithMFA(email, secret string) string {
 	return out.Token
 }
 
-// enableMFA turns TOTP on for the token's account, as staff must before using
-// any staff route, and returns the secret.
+// enableMFA turns TOTP on for the token's account and returns the secret. A
+// staff account's first second factor needs its enrolment code: enableMFAWith.
 func (s *server) enableMFA(token string) string {
 	s.t.Helper()
+	return s.enableMFAWith(token, "")
+}
+
+// enableMFAWith turns TOTP on, giving enrollmentCode when it is not "", and
+// returns the secret.
+func (s *server) enableMFAWith(token, enrollmentCode string) string {
+	s.t.Helper()
 	var e struct{ Secret string }
-	s.must(201, req{method: "POST", path: "/api/v1/me/mfa/totp", token: token}).JSON(s.t, &e)
+	var body any
+	if enrollmentCode != "" {
+		body = map[string]string{"enrollment_code": enrollmentCode}
+	}
+	s.must(201, req{method: "POST", path: "/api/v1/me/mfa/totp", token: token, body: body}).JSON(s.t, &e)
 	code, err := totp.GenerateCode(e.Secret, s.now())
 	if err != nil {
 		s.t.Fatal(err)
@@ -461,15 +485,30 @@ func (s *server) enableMFA(token string) string {
 	return e.Secret
 }
 
-// staff creates an account holding role and returns its token.
+// staff creates an account holding role, turns its TOTP on with the one-time
+// enrolment code the admin was shown, and returns its token.
 func (s *server) staff(adminToken, email, role string) string {
 	s.t.Helper()
 	u := s.register(email)
-	s.must(200, req{method: "POST", path: "/api/v1/admin/users/" + u.ID + "/roles", token: adminToken,
-		body: map[string][]string{"roles": {role}}})
+	code := s.grantRoles(adminToken, u.ID, role)
 	token := s.login(email, testPassword)
-	s.rememberSecret(email, s.enableMFA(token))
+	s.rememberSecret(email, s.enableMFAWith(token, code))
 	return token
+}
+
+// grantRoles sets the account's roles and returns the enrolment code the
+// answer carries ("" when the account needs none).
+func (s *server) grantRoles(adminToken, userID string, roles ...string) string {
+	s.t.Helper()
+	if roles == nil {
+		roles = []string{}
+	}
+	var out struct {
+		EnrollmentCode string `json:"enrollment_code"`
+	}
+	s.must(200, req{method: "POST", path: "/api/v1/admin/users/" + userID + "/roles", token: adminToken,
+		body: map[string][]string{"roles": roles}}).JSON(s.t, &out)
+	return out.EnrollmentCode
 }
 
 type product struct {

@@ -102,7 +102,7 @@ func TestPasskeyIsASecondFactor(t *testing.T) {
 	rp := virtualwebauthn.RelyingParty{Name: "Bulwark", ID: "shop.example", Origin: "https://shop.example"}
 	admin := s.createAdmin("pk2fa-admin@example.com")
 	u := s.register("pk-staff@example.com")
-	s.must(200, req{method: "POST", path: "/api/v1/admin/users/" + u.ID + "/roles", token: admin, body: map[string][]string{"roles": {"catalog"}}})
+	code := s.grantRoles(admin, u.ID, "catalog")
 	token := s.login("pk-staff@example.com", testPassword)
 	if res := s.do(req{method: "GET", path: "/api/v1/admin/api-keys", token: admin}); res.Status != 200 {
 		t.Fatalf("admin = %d", res.Status)
@@ -114,7 +114,8 @@ func TestPasskeyIsASecondFactor(t *testing.T) {
 		CeremonyID string          `json:"ceremony_id"`
 		Options    json.RawMessage `json:"options"`
 	}
-	s.must(200, req{method: "POST", path: "/api/v1/me/passkeys/begin", token: token}).JSON(t, &reg)
+	// The staff account's first second factor needs the enrolment code its admin was shown.
+	s.must(200, req{method: "POST", path: "/api/v1/me/passkeys/begin", token: token, body: map[string]string{"enrollment_code": code}}).JSON(t, &reg)
 	opts, err := virtualwebauthn.ParseAttestationOptions(string(reg.Options))
 	if err != nil {
 		t.Fatal(err)

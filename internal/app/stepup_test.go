@@ -12,7 +12,7 @@ func TestStaffNeedMFA(t *testing.T) {
 		s := startServer(t, db)
 		admin := s.createAdmin("mfa-admin@example.com")
 		u := s.register("new-staff@example.com")
-		s.must(200, req{method: "POST", path: "/api/v1/admin/users/" + u.ID + "/roles", token: admin, body: map[string][]string{"roles": {"catalog"}}})
+		code := s.grantRoles(admin, u.ID, "catalog")
 		staff := s.login("new-staff@example.com", testPassword)
 		body := map[string]any{"sku": "MFA-1", "name": "n", "price": map[string]any{"amount": 1, "currency": "EUR"}, "stock": 1}
 		res := s.do(req{method: "POST", path: "/api/v1/admin/products", token: staff, body: body})
@@ -20,7 +20,7 @@ func TestStaffNeedMFA(t *testing.T) {
 			t.Fatalf("staff without MFA = %d %s", res.Status, res.Body)
 		}
 		s.must(200, req{method: "GET", path: "/api/v1/me", token: staff}) // their own account still works
-		s.enableMFA(staff)
+		s.enableMFAWith(staff, code)
 		s.must(201, req{method: "POST", path: "/api/v1/admin/products", token: staff, body: body})
 	})
 }

@@ -277,14 +277,15 @@ func (sh *shop) Close() { sh.stop() }
 
 func (sh *shop) setup(ctx context.Context, o Options, name string) error {
 	fmt.Fprintf(o.Out, "%s: setting up %d customers...\n", name, o.Concurrency)
-	if _, err := sh.app.Identity.CreateAdmin(ctx, "bench-admin@example.com", "bench admin passphrase", "Bench"); err != nil {
+	_, enrollment, err := sh.app.Identity.CreateAdmin(ctx, "bench-admin@example.com", "bench admin passphrase", "Bench")
+	if err != nil {
 		return err
 	}
 	admin, err := sh.login("bench-admin@example.com", "bench admin passphrase")
 	if err != nil {
 		return err
 	}
-	if err := sh.enableMFA(admin); err != nil { // staff routes need a second factor
+	if err := sh.enableMFA(admin, enrollment); err != nil { // staff routes need a second factor
 		return err
 	}
 	var prod struct{ ID string }
@@ -409,9 +410,10 @@ func (s *session) call(method, path, token string, header map[string]string, bod
 	return nil
 }
 
-func (s *session) enableMFA(token string) error {
+// enableMFA turns TOTP on; a new staff account gives its enrolment code.
+func (s *session) enableMFA(token, enrollmentCode string) error {
 	var e struct{ Secret string }
-	if err := s.call("POST", "/api/v1/me/mfa/totp", token, nil, nil, 201, &e); err != nil {
+	if err := s.call("POST", "/api/v1/me/mfa/totp", token, nil, map[string]string{"enrollment_code": enrollmentCode}, 201, &e); err != nil {
 		return err
 	}
 	code, err := totp.GenerateCode(e.Secret, time.Now())

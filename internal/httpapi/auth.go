@@ -84,8 +84,21 @@ func (a *API) login(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// writeSession answers a new session: the token in the body and in the cookie.
+// mfaPendingResponse answers a login whose first factor is done and whose
+// second factor is owed: no session yet, a one-time ticket for POST /auth/mfa.
+type mfaPendingResponse struct {
+	Status    string    `json:"status"`
+	Ticket    string    `json:"mfa_ticket"`
+	ExpiresAt Timestamp `json:"expires_at"`
+}
+
+// writeSession answers a new session: the token in the body and in the
+// cookie; or, when the gate asks for a second factor, 202 with an MFA ticket.
 func (a *API) writeSession(w http.ResponseWriter, res identity.LoginResult) {
+	if res.MFATicket != "" {
+		writeJSON(w, http.StatusAccepted, mfaPendingResponse{Status: "mfa_required", Ticket: res.MFATicket, ExpiresAt: Timestamp(res.MFATicketExpiresAt)})
+		return
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name: SessionCookie, Value: res.Token, Path: "/", Expires: res.ExpiresAt,
 		Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode,
@@ -124,11 +137,16 @@ func (a *API) setRoles(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	u, err := a.Identity.SetRoles(r.Context(), r.PathValue("id"), req.Roles)
+	u, code, err := a.Identity.SetRoles(r.Context(), r.PathValue("id"), req.Roles)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toUserJSON(u))
+	// A staff account without a second factor: the admin is shown, once, the
+	// code its first enrolment needs, to hand over apart from the password.
+	writeJSON(w, http.StatusOK, struct {
+		userJSON
+		EnrollmentCode string `json:"enrollment_code,omitempty"`
+	}{toUserJSON(u), code})
 	return nil
 }
 

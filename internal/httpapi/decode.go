@@ -35,6 +35,15 @@ func decodeBody(r *http.Request, limit int64, v any) error {
 	return DecodeStrict(body, v)
 }
 
+// decodeOptionalBody is decodeBody for a request whose body may be left out
+// altogether (no Content-Length or 0, no Transfer-Encoding): v is then left as it is.
+func decodeOptionalBody(r *http.Request, limit int64, v any) error {
+	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 {
+		return nil
+	}
+	return decodeBody(r, limit, v)
+}
+
 // DecodeStrict decodes one JSON object from body into v and refuses what a
 // lenient decoder would let through: invalid UTF-8 (which encoding/json would
 // silently replace), duplicate keys (which parsers disagree on, a classic

@@ -51,22 +51,25 @@ paths={
     "RegisterRequest",desc="A weak password answers 422 `weak_password`; an email that has an account answers 409 `email_taken`; an instance that has not yet received a rotated blind-index keyset answers 503 `not_ready` (try again).")},
  "/api/v1/auth/login":{"post":op("login","Sign in and start a session","public",
     {"200":{**js(ref("LoginResponse")),"headers":{"Set-Cookie":{"description":"`__Host-bulwark_session` (HttpOnly, Secure, SameSite=Lax, Path=/) holding the same token","schema":{"type":"string"}}}},
-     "401":resp("Unauthorized")},"LoginRequest",desc="An unknown email and a wrong password both answer 401 `invalid_credentials`, identically.")},
+     "401":resp("Unauthorized")},"LoginRequest",desc="An unknown email and a wrong password both answer 401 `invalid_credentials`, identically. Every way in (password, passkey, OIDC; a password reset starts no session) goes through one login gate: an account with MFA on needs its second factor (`otp`: a TOTP or recovery code), and a staff account without MFA gets a session that holds no staff permission (403 `mfa_enrollment_required`) and may enrol only with its enrolment code. Failed logins are throttled per email and address (10 in a row: 429 `too_many_attempts` for 30 minutes from that address), per email (100 a day) and per address (50 in 15 minutes), alike for staff, customer and unknown emails: no answer tells a staff email apart, and no stranger can lock a staff member out (staff failures from every address raise an alert instead; past the daily cap the owner still gets in with password and `otp`, and wrong second factors are capped at 10 a day per account).")},
  "/api/v1/auth/oidc/begin":{"get":op("beginOIDC","Start a social login at the configured OpenID Connect provider","public",
     {"302":{"description":"To the provider (authorization code flow with PKCE, state and nonce); sets the `__Host-bulwark_oidc` browser-binding cookie."},"404":resp("NotFound")},
     desc="404 when no provider is configured.")},
- "/api/v1/auth/oidc/callback":{"get":op("finishOIDC","The provider's redirect back: verifies and starts a session","public",
-    {"200":js(ref("LoginResponse")),"401":resp("Unauthorized"),"404":resp("NotFound"),"422":resp("Unprocessable")},
+ "/api/v1/auth/oidc/callback":{"get":op("finishOIDC","The provider's redirect back: verifies, then starts a session or asks for the second factor","public",
+    {"200":js(ref("LoginResponse")),"202":js(ref("MFAPending"),"The account has MFA on: no session yet; complete at `POST /api/v1/auth/mfa` with the ticket"),"401":resp("Unauthorized"),"404":resp("NotFound"),"422":resp("Unprocessable")},
     params=[{"name":"state","in":"query","required":True,"schema":{"type":"string"}},{"name":"code","in":"query","required":True,"schema":{"type":"string"}}],
-    desc="A forged or replayed state, a missing binding cookie, or a token that does not verify: 401 `oidc_failed`. Accounts are linked only by an email the provider verified (422 `oidc_email_unverified`); a new email makes a customer account.")},
+    desc="A forged or replayed state, a missing binding cookie, or a token that does not verify: 401 `oidc_failed`. Accounts are linked only by an email the provider verified (422 `oidc_email_unverified`); a new email makes a customer account. The provider is one factor: an account with MFA on answers 202 with a single-use `mfa_ticket` (5 minutes) instead of a session.")},
+ "/api/v1/auth/mfa":{"post":op("completeMFA","Finish a login that owes its second factor, with its MFA ticket","public",
+    {"200":js(ref("LoginResponse")),"401":resp("Unauthorized")},"MFACompleteRequest",
+    desc="The ticket works once, whatever the outcome: a wrong code (401 `invalid_otp`, counted like a failed login of the account) means starting the sign-in again; an unknown, used or expired ticket: 401 `invalid_mfa_ticket`.")},
  "/api/v1/auth/passkey/begin":{"post":op("beginPasskeyLogin","Start a passwordless login with a passkey","public",
     {"200":js(ref("WebAuthnCeremony"))},desc="Pass `options` to navigator.credentials.get; answer within five minutes.")},
  "/api/v1/auth/passkey/finish":{"post":op("finishPasskeyLogin","Finish a passkey login; starts a session","public",
-    {"200":js(ref("LoginResponse")),"401":resp("Unauthorized")},"WebAuthnAnswer",desc="An assertion that does not verify (wrong origin, unknown key, replayed ceremony): 401 `passkey_failed`.")},
+    {"200":js(ref("LoginResponse")),"401":resp("Unauthorized")},"WebAuthnAnswer",desc="An assertion that does not verify (wrong origin, unknown key, replayed ceremony, no user verification): 401 `passkey_failed`. The authenticator must verify the user (PIN or biometrics), so a passkey is both factors.")},
  "/api/v1/auth/password-reset":{"post":op("requestPasswordReset","Mail a reset link, if the account exists","public",
     {"202":{"description":"Accepted, whether or not the account exists."}},"ResetRequest",desc="The same answer, as fast, for any email; the link works once, for 30 minutes.")},
  "/api/v1/auth/password-reset/confirm":{"post":op("confirmPasswordReset","Set a new password with a reset token; ends every session","public",
-    {"204":{"description":"Password set; every session of the account ended."}},"ResetConfirmRequest",desc="An unknown, used or expired token: 400 `invalid_reset_token`.")},
+    {"204":{"description":"Password set; every session of the account ended."}},"ResetConfirmRequest",desc="An unknown, used or expired token: 400 `invalid_reset_token`. No session is started: the next login needs the new password and, for an account with MFA, its second factor as before.")},
  "/api/v1/auth/logout":{"post":op("logout","End the current session at once","authenticated",{"204":{"description":"The session has ended."},"403":resp("Forbidden")})},
  "/api/v1/me":{"get":op("me","The caller's account","authenticated",{"200":js(ref("User"))}),
     "delete":op("eraseMine","Erase the caller's account and personal data","authenticated",
@@ -81,12 +84,12 @@ paths={
  "/api/v1/me/sessions/{id}":{"delete":op("revokeSession","End one of the caller's sessions at once","authenticated",
     {"204":{"description":"Ended."},"403":resp("Forbidden"),"404":resp("NotFound")},params=[idp],desc="Another user's session answers 404. Audited.")},
  "/api/v1/me/passkeys/begin":{"post":op("beginPasskeyRegistration","Start adding a passkey to the caller's account","authenticated",
-    {"200":js(ref("WebAuthnCeremony")),"403":resp("Forbidden")},desc="Pass `options` to navigator.credentials.create.")},
+    {"200":js(ref("WebAuthnCeremony")),"403":resp("Forbidden")},desc="Pass `options` to navigator.credentials.create. A staff account without a second factor must send its one-time `enrollment_code` (403 `enrollment_code_required` / `invalid_enrollment_code`); the code is spent here.")},
  "/api/v1/me/passkeys/finish":{"post":op("finishPasskeyRegistration","Keep the passkey the authenticator made","authenticated",
     {"201":{"description":"Added. Audited."}},"WebAuthnAnswer")},
  "/api/v1/me/mfa/totp":{
     "post":op("enrollTOTP","Start TOTP enrolment: a new secret, pending until confirmed","authenticated",{"201":js(ref("TOTPEnrollment"),"Created"),"403":resp("Forbidden"),"409":resp("Conflict")},
-      desc="The secret is shown once and kept encrypted. 409 when TOTP is already on."),
+      desc="The secret is shown once and kept encrypted. 409 when TOTP is already on. The body may be left out; a staff account without a second factor must send its one-time `enrollment_code` (403 `enrollment_code_required` / `invalid_enrollment_code`), which is spent here."),
     "delete":op("disableTOTP","Turn TOTP off","authenticated",{"204":{"description":"Off."},"409":resp("Conflict")},"OTPRequest",
       desc="Needs a current code or a recovery code: 401 `invalid_otp` otherwise.")},
  "/api/v1/me/mfa/totp/confirm":{"post":op("confirmTOTP","Turn TOTP on with a first code; returns 10 recovery codes, shown once","authenticated",
@@ -104,8 +107,8 @@ paths={
  "/api/v1/admin/products/{id}/stock":{"post":op("adjustStock","Add to or remove from stock","catalog:write",
     {"200":js(ref("Product")),"404":resp("NotFound"),"409":resp("Conflict")},"StockRequest",params=[idp],desc="Stock never goes below 0: 409 `insufficient_stock`.")},
  "/api/v1/admin/users/{id}/roles":{"post":op("setRoles","Replace a user's roles","roles:manage",
-    {"200":js(ref("User")),"404":resp("NotFound"),"409":resp("Conflict")},"RolesRequest",params=[idp],
-    desc="Needs a login from the last five minutes (401 `reauthentication_required`). Every account keeps `customer`. The user's sessions end. An admin cannot remove their own admin role (409 `cannot_demote_self`). Audited.")},
+    {"200":js(ref("RolesResponse")),"404":resp("NotFound"),"409":resp("Conflict")},"RolesRequest",params=[idp],
+    desc="Needs a login from the last five minutes (401 `reauthentication_required`). Every account keeps `customer`. The user's sessions end, and the user's API keys lose at once what the new roles do not grant. An admin cannot remove their own admin role (409 `cannot_demote_self`). When the account is then staff without a second factor, the answer carries a one-time `enrollment_code` (shown once, 24 hours) that its first enrolment needs; hand it over apart from the password. Audited.")},
 
  "/api/v1/admin/users/{id}":{"delete":op("eraseUser","Erase a person's account and personal data on their request","users:erase",
     {"204":{"description":"Erased."},"404":resp("NotFound"),"409":resp("Conflict")},params=[idp],
@@ -113,7 +116,7 @@ paths={
 
  "/api/v1/admin/api-keys":{
     "post":op("createAPIKey","Create an API key for an integration","keys:manage",{"201":js(ref("APIKeyCreated"),"Created; the key is shown this once")},"APIKeyRequest",
-      desc="Needs a login from the last five minutes. A key carries only permissions its creator holds and keys may carry (catalog:write, orders:read), expires within a year, and is kept only as a hash. Use it as `Authorization: Bearer bwk_...`."),
+      desc="Needs a login from the last five minutes. A key carries only permissions its creator holds and keys may carry (catalog:write, orders:read), expires within a year, and is kept only as a hash. Use it as `Authorization: Bearer bwk_...`. A key never grants more than its creator holds at the time of each request: a creator demoted (or a staff creator without MFA) leaves the key only the permissions still held (403 for the rest); a creator erased makes it refused (401)."),
     "get":op("listAPIKeys","Every API key (never the keys themselves)","keys:manage",{"200":js(ref("APIKeyList"))})},
  "/api/v1/admin/blocks":{"get":op("listBlocks","The client addresses blocked now (bot trap, operator), latest-ending first","blocks:manage",{"200":js(ref("BlockList"))},
     desc="The same list as `bulwark blocks list`. The bot trap never blocks the loopback or a trusted proxy, nor a request a page of another site could have caused.")},
@@ -158,6 +161,14 @@ schemas={
  "LoginResponse":{"type":"object","required":["token","expires_at","user"],"properties":{
    "token":{"type":"string","pattern":"^bws_","description":"Bearer token; 256 random bits, kept by the server only as a hash."},
    "expires_at":{"type":"string","format":"date-time","description":"The absolute end of the session; it also ends when idle."},"user":ref("User")}},
+ "MFAPending":{"type":"object","required":["status","mfa_ticket","expires_at"],"properties":{
+   "status":{"type":"string","const":"mfa_required"},"mfa_ticket":{"type":"string","pattern":"^bwm_","description":"Single use; kept by the server only as a hash."},
+   "expires_at":{"type":"string","format":"date-time"}}},
+ "MFACompleteRequest":{"type":"object","required":["ticket","otp"],"additionalProperties":False,"properties":{
+   "ticket":{"type":"string","pattern":"^bwm_"},"otp":{"type":"string","description":"Six digits, or a recovery code"}}},
+ "EnrollmentRequest":{"type":"object","additionalProperties":False,"properties":{
+   "enrollment_code":{"type":"string","pattern":"^bwe_","description":"Staff without a second factor only: the one-time code from `bulwark admin create` or from the role grant."}}},
+ "RolesResponse":{"allOf":[ref("User"),{"type":"object","properties":{"enrollment_code":{"type":"string","pattern":"^bwe_","description":"Present when the account is staff without a second factor: shown this once, valid 24 hours, single use."}}}]},
  "Product":{"type":"object","required":["id","sku","name","description","price","stock","active","created_at","updated_at"],"properties":{
    "id":{"type":"string","pattern":"^prod_"},"sku":{"type":"string"},"name":{"type":"string"},"description":{"type":"string"},
    "price":ref("Money"),"stock":{"type":"integer","format":"int64","minimum":0},"active":{"type":"boolean"},
@@ -255,8 +266,8 @@ def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}
 responses={
  "BadRequest":prob("Malformed request: bad JSON, unknown field, duplicate key, wrong type, trailing data, invalid UTF-8, bad cursor.",["invalid_json","invalid_cursor","idempotency_key_required","invalid_reset_token","ambiguous_framing"]),
- "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials","mfa_required","invalid_otp","reauthentication_required","passkey_failed","oidc_failed"]),
- "Forbidden":prob("The caller's roles lack the permission, a staff account has no second factor yet, or a browser sent a cross-origin write.",["forbidden","mfa_enrollment_required","cross_origin_rejected"]),
+ "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials","mfa_required","invalid_otp","reauthentication_required","passkey_failed","oidc_failed","invalid_mfa_ticket"]),
+ "Forbidden":prob("The caller's roles lack the permission, a staff account has no second factor yet, or a browser sent a cross-origin write.",["forbidden","mfa_enrollment_required","cross_origin_rejected","enrollment_code_required","invalid_enrollment_code"]),
  "NotFound":prob("No such resource, or one that belongs to someone else.",["not_found"]),
  "Conflict":prob("The request conflicts with the current state.",["conflict","email_taken","sku_taken","insufficient_stock","cannot_demote_self","out_of_stock","request_in_progress","checkout_in_progress","refund_exceeds_capture"]),
  "PayloadTooLarge":prob("The body is larger than the route takes: none on GET, 4 KiB on the auth routes, 8 KiB on other writes, max-body-bytes (1 MiB by default) on catalog writes. A body over 4 KiB is read only from a caller who authenticated with the route's permission (401 otherwise).",["payload_too_large"]),
@@ -279,4 +290,10 @@ doc={"openapi":"3.1.0",
  "components":{"securitySchemes":{"bearerAuth":{"type":"http","scheme":"bearer","description":"The `token` from login (bws_...)."},
    "sessionCookie":{"type":"apiKey","in":"cookie","name":"__Host-bulwark_session","description":"Browsers; unsafe requests must be same-origin."}},
    "schemas":schemas,"responses":responses}}
+# Bodies that may be left out altogether (a bodyless POST).
+for path in ("/api/v1/me/mfa/totp","/api/v1/me/passkeys/begin"):
+    o=paths[path]["post"]
+    o["requestBody"]={"required":False,"content":{"application/json":{"schema":ref("EnrollmentRequest")}}}
+    o["responses"].update(BODY_ERRS)
+    o["responses"]=dict(sorted(o["responses"].items()))
 print(json.dumps(doc,indent=2))

@@ -18,7 +18,11 @@ type ceremonyAnswer struct {
 }
 
 func (a *API) beginPasskeyRegistration(w http.ResponseWriter, r *http.Request) error {
-	c, err := a.Passkeys.BeginRegistration(r.Context())
+	var req enrollmentRequest
+	if err := decodeOptionalBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	c, err := a.Passkeys.BeginRegistration(r.Context(), req.EnrollmentCode)
 	if err != nil {
 		return err
 	}

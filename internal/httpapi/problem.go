@@ -49,9 +49,10 @@ func statusOf(code string) int {
 		return http.StatusConflict
 	case order.CodeIdempotencyKeyReused, order.CodeCartEmpty, "oidc_email_unverified":
 		return http.StatusUnprocessableEntity
-	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials, identity.CodeMFARequired, identity.CodeInvalidOTP, access.CodeReauthenticationNeeded, "passkey_failed", "oidc_failed":
+	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials, identity.CodeMFARequired, identity.CodeInvalidOTP, access.CodeReauthenticationNeeded, "passkey_failed", "oidc_failed", identity.CodeInvalidMFATicket:
 		return http.StatusUnauthorized
-	case apperr.CodeForbidden, apperr.CodeCrossOrigin, access.CodeMFAEnrollmentRequired, edge.CodeRequestBlocked, CodeHTTPSRequired:
+	case apperr.CodeForbidden, apperr.CodeCrossOrigin, access.CodeMFAEnrollmentRequired, edge.CodeRequestBlocked, CodeHTTPSRequired,
+		identity.CodeEnrollmentCodeRequired, identity.CodeInvalidEnrollmentCode:
 		return http.StatusForbidden
 	case apperr.CodeNotFound:
 		return http.StatusNotFound

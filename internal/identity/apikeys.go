@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -55,11 +56,14 @@ type KeyStore interface {
 // Keys is the API-key use cases.
 type Keys struct {
 	store KeyStore
+	users Store
 	now   func() time.Time
 }
 
-// NewKeys returns the API-key service.
-func NewKeys(store KeyStore, now func() time.Time) *Keys { return &Keys{store: store, now: now} }
+// NewKeys returns the API-key service; users is read for each key's creator.
+func NewKeys(store KeyStore, users Store, now func() time.Time) *Keys {
+	return &Keys{store: store, users: users, now: now}
+}
 
 // Create makes a key with permissions (each one the caller holds and keys may
 // carry) that expires at expiresAt. It returns the key itself, shown once.
@@ -119,7 +123,11 @@ func (k *Keys) Revoke(ctx context.Context, keyID string) error {
 }
 
 // Authenticate returns the principal of an API key, or ErrUnauthenticated for
-// an unknown, expired or revoked one.
+// an unknown, expired or revoked one, or one whose creator's account is gone
+// (erased). A key never grants more than its creator holds now: its
+// permissions are those it was given that the creator's roles still grant,
+// staff MFA rule included, so a demotion, a role taken away or a second factor
+// turned off takes effect on the creator's keys at their next request.
 func (k *Keys) Authenticate(ctx context.Context, secret string) (*access.Principal, error) {
 	if !strings.HasPrefix(secret, KeyPrefix) || len(secret) > 128 {
 		return nil, ErrUnauthenticated
@@ -140,7 +148,26 @@ func (k *Keys) Authenticate(ctx context.Context, secret string) (*access.Princip
 			return nil, fmt.Errorf("touch API key %s: %w", key.ID, err)
 		}
 	}
-	return &access.Principal{UserID: key.ID, KeyID: key.ID, KeyPermissions: key.Permissions}, nil
+	creator, err := k.users.UserByID(ctx, key.CreatedBy)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrUnauthenticated
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read creator of API key %s: %w", key.ID, err)
+	}
+	return &access.Principal{UserID: key.ID, KeyID: key.ID, KeyPermissions: bounded(key.Permissions, creator)}, nil
+}
+
+// bounded returns the permissions of perms that creator holds now.
+func bounded(perms []access.Permission, creator User) []access.Permission {
+	holder := access.WithPrincipal(context.Background(), &access.Principal{UserID: creator.ID, Roles: creator.Roles, MFAEnabled: creator.MFAEnabled})
+	var out []access.Permission
+	for _, p := range perms {
+		if _, err := access.Require(holder, p); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func joinPerms(ps []access.Permission) string {

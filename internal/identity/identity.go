@@ -86,6 +86,7 @@ type Session struct {
 // Store keeps accounts and sessions. Methods that take an audit.Record append it
 // in the same transaction as their change.
 type Store interface {
+	GateStore
 	CreateUser(ctx context.Context, u User, rec audit.Record) error // ErrEmailTaken
 	UserByEmail(ctx context.Context, email string) (User, error)    // ErrNotFound
 	UserByID(ctx context.Context, id string) (User, error)          // ErrNotFound
@@ -290,9 +291,19 @@ func (s *Service) Register(ctx context.Context, email, pw, name string) (User, e
 }
 
 // CreateAdmin creates a staff account with the admin role; it is the bootstrap
-// used by the command line.
-func (s *Service) CreateAdmin(ctx context.Context, email, pw, name string) (User, error) {
-	return s.createUser(ctx, email, pw, name, []access.Role{access.Customer, access.Admin}, audit.ActionAdminCreate)
+// used by the command line. It returns the account's one-time enrolment code
+// (valid EnrollmentLifetime), which its first second factor needs: the
+// operator hands it to the admin apart from the password.
+func (s *Service) CreateAdmin(ctx context.Context, email, pw, name string) (User, string, error) {
+	u, err := s.createUser(ctx, email, pw, name, []access.Role{access.Customer, access.Admin}, audit.ActionAdminCreate)
+	if err != nil {
+		return User{}, "", err
+	}
+	code, err := s.issueEnrollmentCode(ctx, u)
+	if err != nil {
+		return User{}, "", err
+	}
+	return u, code, nil
 }
 
 func (s *Service) createUser(ctx context.Context, email, pw, name string, roles []access.Role, action string) (User, error) {
@@ -324,11 +335,15 @@ func (s *Service) createUser(ctx context.Context, email, pw, name string, roles 
 	return u, nil
 }
 
-// LoginResult is a new session.
+// LoginResult is a new session, or, when MFATicket is set, no session yet:
+// the login owes its second factor (complete it with CompleteMFA).
 type LoginResult struct {
 	Token     string
 	ExpiresAt time.Time
 	User      User
+	// MFATicket is the one-time ticket of a login whose second factor is owed.
+	MFATicket          string
+	MFATicketExpiresAt time.Time
 }
 
 // Login checks an email and password (and, for an account with MFA, a one-time
@@ -340,23 +355,37 @@ type LoginResult struct {
 //
 // Attempts are throttled (package throttle) before any of this, for known and
 // unknown emails alike: a locked login answers 429 too_many_attempts with
-// Retry-After, even with the right password.
+// Retry-After, even with the right password. The one exception is the
+// email's daily cap from every address, which strangers can reach: past it,
+// the owner of an account with MFA who gives the right password and second
+// factor still gets in. The account then goes through the login gate (admit).
 func (s *Service) Login(ctx context.Context, email, pw, otpCode string) (LoginResult, error) {
 	email = NormalizeEmail(email)
 	ip := reqinfo.From(ctx).IP
-	wait, err := s.throttle.Check(ctx, email, ip)
+	hard, daily, err := s.throttle.CheckParts(ctx, email, ip)
 	if err != nil {
 		return LoginResult{}, err
 	}
-	if wait > 0 {
-		return LoginResult{}, s.loginRefused(ctx, "", "throttled", &apperr.Error{Code: apperr.CodeTooManyAttempts,
-			Message: "too many failed attempts; try again later", RetryAfter: wait})
+	if hard > 0 {
+		return LoginResult{}, s.loginRefused(ctx, "", "throttled", tooMany(hard))
+	}
+	// The email's daily cap from every address is a lock any stranger can set
+	// off, for staff too. Behind it the login does the same work for every
+	// email and answers 429 alike, unless the caller proves both factors of an
+	// account with MFA: its owner is not kept out. Such attempts count nothing
+	// more against the email (the second factor has a cap of its own).
+	var refusal error
+	if daily > 0 {
+		refusal = tooMany(daily)
 	}
 	u, err := s.store.UserByEmail(ctx, email)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		if err := s.hasher.VerifyDummy(ctx, pw); err != nil {
 			return LoginResult{}, fmt.Errorf("verify dummy password: %w", err)
+		}
+		if refusal != nil {
+			return LoginResult{}, s.loginRefused(ctx, "", "throttled", refusal)
 		}
 		return LoginResult{}, s.loginFailed(ctx, email, ip, User{}, "unknown account", ErrInvalidCredentials)
 	case err != nil:
@@ -374,6 +403,9 @@ func (s *Service) Login(ctx context.Context, email, pw, otpCode string) (LoginRe
 	if err != nil {
 		return LoginResult{}, fmt.Errorf("verify password of %s: %w", u.ID, err)
 	}
+	if refusal != nil && (!ok || !u.MFAEnabled || otpCode == "") {
+		return LoginResult{}, s.loginRefused(ctx, u.ID, "throttled", refusal)
+	}
 	if !ok {
 		return LoginResult{}, s.loginFailed(ctx, email, ip, u, "wrong password", ErrInvalidCredentials)
 	}
@@ -386,22 +418,11 @@ func (s *Service) Login(ctx context.Context, email, pw, otpCode string) (LoginRe
 			}
 		}
 	}
-	if u.MFAEnabled {
-		if otpCode == "" {
-			return LoginResult{}, s.loginRefused(ctx, u.ID, "second factor missing", ErrMFARequired)
-		}
-		if err := s.mfa.Check(ctx, u.ID, otpCode); err != nil {
-			var e *apperr.Error
-			if !errors.As(err, &e) {
-				return LoginResult{}, fmt.Errorf("check second factor of %s: %w", u.ID, err)
-			}
-			return LoginResult{}, s.loginFailed(ctx, email, ip, u, "wrong second factor", ErrInvalidOTP)
-		}
-	}
-	if err := s.throttle.Succeeded(ctx, email, ip); err != nil {
-		return LoginResult{}, err
-	}
-	return s.startSession(ctx, u)
+	return s.admit(ctx, u, proof{method: MethodPassword, code: otpCode, email: email, ip: ip, refusal: refusal})
+}
+
+func tooMany(wait time.Duration) error {
+	return &apperr.Error{Code: apperr.CodeTooManyAttempts, Message: "too many failed attempts; try again later", RetryAfter: wait}
 }
 
 // loginRefused audits a failed login and returns refusal.
@@ -420,6 +441,12 @@ func (s *Service) loginFailed(ctx context.Context, email, ip string, u User, why
 		return err
 	}
 	for _, l := range locked {
+		if l == throttle.StaffAlert {
+			if err := s.staffAlert(ctx, u, l); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := s.trail.Record(ctx, ActionLockout, u.ID, audit.Success, "locked: "+string(l)); err != nil {
 			return err
 		}
@@ -430,7 +457,9 @@ func (s *Service) loginFailed(ctx context.Context, email, ip string, u User, why
 // ActionLockout is the audit action of a login lock.
 const ActionLockout = "user.lockout"
 
-func (s *Service) startSession(ctx context.Context, u User) (LoginResult, error) {
+// startSession starts a session for u; only the gate (admit) calls it. detail
+// goes to the login's audit record (the way in and the factors used).
+func (s *Service) startSession(ctx context.Context, u User, detail string) (LoginResult, error) {
 	var raw [32]byte
 	_, _ = rand.Read(raw[:]) // never fails (Go 1.24+)
 	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
@@ -443,7 +472,7 @@ func (s *Service) startSession(ctx context.Context, u User) (LoginResult, error)
 		IP: info.IP, UserAgent: truncate(info.UserAgent, 256),
 	}
 	// The record names the user as actor: the login is theirs, though no principal is set yet.
-	rec := audit.New(access.WithPrincipal(ctx, &access.Principal{UserID: u.ID}), now, audit.ActionLogin, u.ID, audit.Success, "session="+sess.ID)
+	rec := audit.New(access.WithPrincipal(ctx, &access.Principal{UserID: u.ID}), now, audit.ActionLogin, u.ID, audit.Success, "session="+sess.ID+" "+detail)
 	if err := s.store.CreateSession(ctx, sess, rec); err != nil {
 		return LoginResult{}, fmt.Errorf("create session for %s: %w", u.ID, err)
 	}
@@ -507,8 +536,23 @@ func (s *Service) Me(ctx context.Context) (User, error) {
 
 // SetRoles replaces a user's roles (customer is always kept) and ends the
 // user's sessions. Needs access.RolesManage; an admin cannot remove their own
-// admin role, so the shop never loses its last way in by accident.
-func (s *Service) SetRoles(ctx context.Context, userID string, names []string) (User, error) {
+// admin role, so the shop never loses its last way in by accident. When the
+// account is then staff without a second factor, it also returns a new
+// one-time enrolment code (shown once to the admin; "" otherwise), which the
+// account's first enrolment needs.
+func (s *Service) SetRoles(ctx context.Context, userID string, names []string) (User, string, error) {
+	u, err := s.setRoles(ctx, userID, names)
+	if err != nil || !access.IsStaff(u.Roles) || u.MFAEnabled {
+		return u, "", err
+	}
+	code, err := s.issueEnrollmentCode(ctx, u)
+	if err != nil {
+		return User{}, "", err
+	}
+	return u, code, nil
+}
+
+func (s *Service) setRoles(ctx context.Context, userID string, names []string) (User, error) {
 	p, err := access.RequireRecent(ctx, access.RolesManage, s.now())
 	if err != nil {
 		return User{}, err

@@ -143,8 +143,10 @@ type Enrollment struct {
 	OTPAuthURL string
 }
 
-// Enroll starts TOTP enrolment for the caller.
-func (m *MFA) Enroll(ctx context.Context) (Enrollment, error) {
+// Enroll starts TOTP enrolment for the caller. A staff account without a
+// second factor must give its enrolment code (spent here):
+// ErrEnrollmentCodeRequired, ErrInvalidEnrollmentCode.
+func (m *MFA) Enroll(ctx context.Context, enrollmentCode string) (Enrollment, error) {
 	p, err := access.Require(ctx, access.Authenticated)
 	if err != nil {
 		return Enrollment{}, err
@@ -152,6 +154,9 @@ func (m *MFA) Enroll(ctx context.Context) (Enrollment, error) {
 	u, err := m.users.UserByID(ctx, p.UserID)
 	if err != nil {
 		return Enrollment{}, fmt.Errorf("enrol: %w", err)
+	}
+	if err := takeEnrollment(ctx, m.users, m.now().UTC(), u, enrollmentCode); err != nil {
+		return Enrollment{}, err
 	}
 	key, err := totp.Generate(totp.GenerateOpts{Issuer: Issuer, AccountName: u.Email, Period: uint(totpPeriod / time.Second), Rand: rand.Reader})
 	if err != nil {

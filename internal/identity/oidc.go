@@ -16,6 +16,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
 
 // oidcLoginLifetime bounds how long a user has at the provider.
@@ -108,8 +109,9 @@ func (o *OIDC) Begin(ctx context.Context) (redirect, binding string, err error) 
 
 // Finish completes a login from the provider's redirect: it checks state (and
 // the browser binding), exchanges the code with the PKCE verifier, verifies the
-// ID token and its nonce, and starts a session for the linked account, linking
-// or creating one only by a verified email.
+// ID token and its nonce, and passes the linked account to the login gate
+// (which starts a session, or asks for the account's second factor with an
+// MFA ticket), linking or creating one only by a verified email.
 func (o *OIDC) Finish(ctx context.Context, state, code, binding string) (LoginResult, error) {
 	l, err := o.store.TakeOIDCLogin(ctx, state, o.now())
 	if err != nil {
@@ -163,7 +165,7 @@ func (o *OIDC) login(ctx context.Context, idt *oidc.IDToken, claims oidcClaims) 
 		if err != nil {
 			return LoginResult{}, err
 		}
-		return o.identity.startSession(ctx, u)
+		return o.identity.admit(ctx, u, o.proof(ctx))
 	} else if !errors.Is(err, ErrNotFound) {
 		return LoginResult{}, err
 	}
@@ -190,7 +192,14 @@ func (o *OIDC) login(ctx context.Context, idt *oidc.IDToken, claims oidcClaims) 
 	if err := o.store.LinkOIDCIdentity(ctx, idt.Issuer, idt.Subject, u.ID, o.now().UTC(), rec); err != nil {
 		return LoginResult{}, err
 	}
-	return o.identity.startSession(ctx, u)
+	return o.identity.admit(ctx, u, o.proof(ctx))
+}
+
+// proof is what a verified ID token establishes: one factor, the provider's.
+// An account with MFA on then owes its own second factor; the callback cannot
+// ask for it, so the gate answers with an MFA ticket instead of a session.
+func (o *OIDC) proof(ctx context.Context) proof {
+	return proof{method: MethodOIDC, ticket: true, ip: reqinfo.From(ctx).IP}
 }
 
 // createUnusable makes a customer account whose password hash matches nothing.

@@ -17,6 +17,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
 
 // ceremonyLifetime bounds how long a WebAuthn challenge can be answered.
@@ -130,14 +131,18 @@ func (p *Passkeys) take(ctx context.Context, ceremonyID, userID string) (webauth
 	return s, nil
 }
 
-// BeginRegistration starts adding a passkey to the caller's account.
-func (p *Passkeys) BeginRegistration(ctx context.Context) (Ceremony, error) {
+// BeginRegistration starts adding a passkey to the caller's account. A staff
+// account without a second factor must give its enrolment code (spent here).
+func (p *Passkeys) BeginRegistration(ctx context.Context, enrollmentCode string) (Ceremony, error) {
 	pr, err := access.Require(ctx, access.Authenticated)
 	if err != nil {
 		return Ceremony{}, err
 	}
 	u, err := p.load(ctx, pr.UserID)
 	if err != nil {
+		return Ceremony{}, err
+	}
+	if err := takeEnrollment(ctx, p.identity.store, p.now().UTC(), u.u, enrollmentCode); err != nil {
 		return Ceremony{}, err
 	}
 	var exclude []protocol.CredentialDescriptor
@@ -224,5 +229,7 @@ func (p *Passkeys) FinishLogin(ctx context.Context, ceremonyID string, response 
 			return LoginResult{}, err
 		}
 	}
-	return p.identity.startSession(ctx, who.u)
+	// The ceremony required user verification (PIN or biometrics on the
+	// authenticator) and the library checked its flag: the passkey is both factors.
+	return p.identity.admit(ctx, who.u, proof{method: MethodPasskey, bothFactors: true, ip: reqinfo.From(ctx).IP})
 }

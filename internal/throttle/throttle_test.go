@@ -93,12 +93,29 @@ func TestPolicy(t *testing.T) {
 					t.Fatalf("locked although the failures were not consecutive: %v", d)
 				}
 			})
-			t.Run("a staff account locks from every address", func(t *testing.T) {
+			t.Run("a staff account failing from every address raises an alert and locks nothing", func(t *testing.T) {
+				alerts := 0
 				for i := range 10 {
-					fail(t, l, "staff@example.com", "10.1.0."+string(rune('0'+i)), true, 1)
+					locked, err := l.Failed(context.Background(), "staff@example.com", "10.1.0."+string(rune('0'+i)), true)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, lk := range locked {
+						if lk != throttle.StaffAlert {
+							t.Fatalf("a staff failure locked %q", lk)
+						}
+						alerts++
+					}
 				}
-				if d := wait(t, l, "staff@example.com", "10.9.9.9"); d < 29*time.Minute {
-					t.Fatalf("staff wait from a new address = %v, want 30 minutes", d)
+				if alerts != 1 {
+					t.Fatalf("%d alerts after 10 failures, want 1", alerts)
+				}
+				// Neither a stranger's new address nor the addresses that failed are locked:
+				// strangers can neither lock staff out nor tell staff apart.
+				for _, ip := range []string{"10.9.9.9", "10.1.0.0", "10.1.0.9"} {
+					if d := wait(t, l, "staff@example.com", ip); d != 0 {
+						t.Fatalf("staff wait from %s = %v, want none", ip, d)
+					}
 				}
 			})
 			t.Run("one email is capped at 100 failures a day from all addresses", func(t *testing.T) {

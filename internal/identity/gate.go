@@ -1,0 +1,275 @@
+package identity
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
+	"github.com/bulwark-shop/bulwark/internal/throttle"
+)
+
+// The ways in. Each one checks its own first factor, then hands the account
+// to the one login gate (Service.admit), which alone decides whether the
+// second factor is owed and given, applies the staff rules, and starts the
+// session, audited with the method.
+const (
+	MethodPassword = "password"
+	MethodPasskey  = "passkey"
+	MethodOIDC     = "oidc"
+)
+
+// Lifetimes of the gate's one-time secrets.
+const (
+	// MFATicketLifetime bounds how long a login may wait for its second factor.
+	MFATicketLifetime = 5 * time.Minute
+	// EnrollmentLifetime is how long a staff enrolment code works.
+	EnrollmentLifetime = 24 * time.Hour
+)
+
+// Prefixes of the gate's one-time secrets, so secret scanners recognise them.
+const (
+	MFATicketPrefix  = "bwm_"
+	EnrollmentPrefix = "bwe_"
+)
+
+// Audit actions of the gate.
+const (
+	ActionEnrollmentCode     = "user.enrollment_code"
+	ActionEnrollmentCodeUsed = "user.enrollment_code_used"
+	// ActionStaffLoginAlert: a staff account's password is being guessed from
+	// several addresses. It locks nothing (a lock strangers could set off would
+	// be theirs to use against the staff); it is recorded and logged for people.
+	ActionStaffLoginAlert = "user.staff_login_alert"
+)
+
+// Codes of the gate's refusals.
+const (
+	CodeInvalidMFATicket       = "invalid_mfa_ticket"
+	CodeEnrollmentCodeRequired = "enrollment_code_required"
+	CodeInvalidEnrollmentCode  = "invalid_enrollment_code"
+)
+
+// Errors of the gate.
+var (
+	ErrInvalidTicket          = apperr.New(CodeInvalidMFATicket, "this sign-in expired or was already used; start again")
+	ErrEnrollmentCodeRequired = apperr.New(CodeEnrollmentCodeRequired, "a staff account's first second factor needs the one-time enrolment code from the admin who made it staff")
+	ErrInvalidEnrollmentCode  = apperr.New(CodeInvalidEnrollmentCode, "the enrolment code is wrong, used or expired; ask an admin for a new one")
+)
+
+// MFATicket is a login whose first factor is done and whose second factor is
+// owed. Only the SHA-256 of the ticket is kept.
+type MFATicket struct {
+	Hash      string
+	UserID    string
+	Method    string
+	ExpiresAt time.Time
+}
+
+// EnrollmentCode lets a staff account without a second factor enrol its first
+// one. Only the SHA-256 of the code is kept.
+type EnrollmentCode struct {
+	UserID    string
+	Hash      string
+	CreatedBy string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// GateStore keeps the gate's one-time secrets.
+type GateStore interface {
+	PutMFATicket(ctx context.Context, t MFATicket) error
+	// TakeMFATicket returns and deletes a live ticket; ErrInvalidTicket otherwise.
+	TakeMFATicket(ctx context.Context, hash string, now time.Time) (MFATicket, error)
+	// PutEnrollmentCode stores the account's code, replacing an older one, and
+	// drops enrolments begun before it (a pending TOTP secret, passkey
+	// ceremonies): whoever began them did not have this code.
+	PutEnrollmentCode(ctx context.Context, c EnrollmentCode, rec audit.Record) error
+	// TakeEnrollmentCode deletes the account's live code if hash is it, with rec.
+	TakeEnrollmentCode(ctx context.Context, userID, hash string, now time.Time, rec audit.Record) (bool, error)
+}
+
+// proof is what a way in established before the gate.
+type proof struct {
+	method string
+	// bothFactors: the first factor is two factors on its own (a passkey the
+	// authenticator verified the user on: possession and PIN or biometrics).
+	bothFactors bool
+	// code is a TOTP or recovery code sent along with the first factor.
+	code string
+	// ticket: when the second factor is owed and no code came, answer with an
+	// MFA ticket to complete at POST /auth/mfa (a redirect from an identity
+	// provider cannot carry a code), rather than mfa_required.
+	ticket bool
+	// email and ip name the login throttle's counters; email is "" for a way
+	// in that names no email (a passkey).
+	email, ip string
+	// refusal, when set, is the answer to a wrong second factor instead of
+	// invalid_otp (a login through the daily cap answers 429 whatever fails).
+	refusal error
+}
+
+// admit is the one login gate. Every way in calls it after its own first
+// factor with the account it proved: it asks for the second factor an
+// account with MFA owes (a TOTP or recovery code; a user-verified passkey is
+// both factors), counts a wrong one against the login throttle, and starts a
+// session whose authentication time (step-up) is now. A staff account
+// without MFA gets a session that holds no staff permission (access.Require
+// answers mfa_enrollment_required) and may enrol only with its enrolment code.
+func (s *Service) admit(ctx context.Context, u User, pr proof) (LoginResult, error) {
+	factors := "1"
+	if pr.bothFactors {
+		factors = "2"
+	}
+	if u.MFAEnabled && !pr.bothFactors {
+		if pr.code == "" {
+			if pr.ticket {
+				return s.issueTicket(ctx, u, pr.method)
+			}
+			return LoginResult{}, s.loginRefused(ctx, u.ID, pr.method+": second factor missing", ErrMFARequired)
+		}
+		wait, err := s.throttle.SecondFactorLocked(ctx, u.Email)
+		if err != nil {
+			return LoginResult{}, err
+		}
+		if wait > 0 {
+			return LoginResult{}, s.loginRefused(ctx, u.ID, pr.method+": second factor locked", tooMany(wait))
+		}
+		if err := s.mfa.Check(ctx, u.ID, pr.code); err != nil {
+			var e *apperr.Error
+			if !errors.As(err, &e) {
+				return LoginResult{}, fmt.Errorf("check second factor of %s: %w", u.ID, err)
+			}
+			locked, err := s.throttle.SecondFactorFailed(ctx, u.Email)
+			if err != nil {
+				return LoginResult{}, err
+			}
+			if locked {
+				if err := s.trail.Record(ctx, ActionLockout, u.ID, audit.Success, "locked: second factor from every address for the day"); err != nil {
+					return LoginResult{}, err
+				}
+			}
+			refusal := pr.refusal
+			if refusal == nil {
+				refusal = ErrInvalidOTP
+			}
+			return LoginResult{}, s.loginFailed(ctx, u.Email, pr.ip, u, pr.method+": wrong second factor", refusal)
+		}
+		factors = "2"
+	}
+	if pr.email != "" {
+		if err := s.throttle.Succeeded(ctx, pr.email, pr.ip); err != nil {
+			return LoginResult{}, err
+		}
+	}
+	detail := "method=" + pr.method + " factors=" + factors
+	if access.IsStaff(u.Roles) && !u.MFAEnabled {
+		detail += " staff without MFA: enrolment only"
+	}
+	return s.startSession(ctx, u, detail)
+}
+
+func (s *Service) issueTicket(ctx context.Context, u User, method string) (LoginResult, error) {
+	ticket := MFATicketPrefix + randomToken()
+	t := MFATicket{Hash: hashToken(ticket), UserID: u.ID, Method: method, ExpiresAt: s.now().UTC().Add(MFATicketLifetime)}
+	if err := s.store.PutMFATicket(ctx, t); err != nil {
+		return LoginResult{}, fmt.Errorf("issue MFA ticket for %s: %w", u.ID, err)
+	}
+	if err := s.trail.Record(ctx, audit.ActionLogin, u.ID, audit.Failure, method+": first factor done, second factor owed (ticket issued)"); err != nil {
+		return LoginResult{}, err
+	}
+	return LoginResult{MFATicket: ticket, MFATicketExpiresAt: t.ExpiresAt, User: u}, nil
+}
+
+// CompleteMFA finishes a login that holds an MFA ticket with a TOTP or
+// recovery code. The ticket works once, whatever the outcome (a wrong code
+// means starting the sign-in again), and the attempt is throttled like a
+// password login of the account.
+func (s *Service) CompleteMFA(ctx context.Context, ticket, code string) (LoginResult, error) {
+	if !strings.HasPrefix(ticket, MFATicketPrefix) || len(ticket) > 128 {
+		return LoginResult{}, ErrInvalidTicket
+	}
+	t, err := s.store.TakeMFATicket(ctx, hashToken(ticket), s.now())
+	if err != nil {
+		return LoginResult{}, err
+	}
+	u, err := s.store.UserByID(ctx, t.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return LoginResult{}, ErrInvalidTicket
+	}
+	if err != nil {
+		return LoginResult{}, fmt.Errorf("complete MFA: %w", err)
+	}
+	ip := reqinfo.From(ctx).IP
+	wait, err := s.throttle.Check(ctx, u.Email, ip)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	if wait > 0 {
+		return LoginResult{}, s.loginRefused(ctx, u.ID, "throttled", &apperr.Error{Code: apperr.CodeTooManyAttempts,
+			Message: "too many failed attempts; try again later", RetryAfter: wait})
+	}
+	return s.admit(ctx, u, proof{method: t.Method, code: code, email: u.Email, ip: ip})
+}
+
+// issueEnrollmentCode gives a staff account without a second factor a new
+// one-time enrolment code, shown once to the admin who asked.
+func (s *Service) issueEnrollmentCode(ctx context.Context, u User) (string, error) {
+	code := EnrollmentPrefix + randomToken()
+	now := s.now().UTC()
+	by := ""
+	if p := access.PrincipalFrom(ctx); p != nil {
+		by = p.UserID
+	}
+	c := EnrollmentCode{UserID: u.ID, Hash: hashToken(code), CreatedBy: by, CreatedAt: now, ExpiresAt: now.Add(EnrollmentLifetime)}
+	rec := audit.New(ctx, now, ActionEnrollmentCode, u.ID, audit.Success, "one-time staff enrolment code issued, valid 24h")
+	if err := s.store.PutEnrollmentCode(ctx, c, rec); err != nil {
+		return "", fmt.Errorf("issue enrolment code for %s: %w", u.ID, err)
+	}
+	return code, nil
+}
+
+// takeEnrollment lets u begin enrolling a second factor: anyone may, except
+// a staff account that has none yet, which must present (and so spends) the
+// enrolment code its admin was shown. A stolen password alone then cannot
+// make a staff account's first second factor the thief's.
+func takeEnrollment(ctx context.Context, store GateStore, now time.Time, u User, code string) error {
+	if !access.IsStaff(u.Roles) || u.MFAEnabled {
+		return nil
+	}
+	code = strings.TrimSpace(code)
+	if code == "" {
+		return ErrEnrollmentCodeRequired
+	}
+	if !strings.HasPrefix(code, EnrollmentPrefix) || len(code) > 128 {
+		return ErrInvalidEnrollmentCode
+	}
+	rec := audit.New(ctx, now, ActionEnrollmentCodeUsed, u.ID, audit.Success, "staff enrolment begun")
+	ok, err := store.TakeEnrollmentCode(ctx, u.ID, hashToken(code), now, rec)
+	if err != nil {
+		return fmt.Errorf("use enrolment code of %s: %w", u.ID, err)
+	}
+	if !ok {
+		return ErrInvalidEnrollmentCode
+	}
+	return nil
+}
+
+// staffAlert records and logs that a staff account's password is being guessed.
+func (s *Service) staffAlert(ctx context.Context, u User, l throttle.Lockout) error {
+	s.log.WarnContext(ctx, "staff account failing logins from several addresses", "user", u.ID, "what", string(l))
+	return s.trail.Record(ctx, ActionStaffLoginAlert, u.ID, audit.Success, string(l))
+}
+
+func randomToken() string {
+	var raw [32]byte
+	_, _ = rand.Read(raw[:]) // never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(raw[:])
+}
