@@ -294,6 +294,7 @@ func TestDiskFull(t *testing.T) {
 	o := &outage{t: t, s: s}
 	o.unavailable("registration", req{method: "POST", path: "/api/v1/auth/register",
 		body: map[string]string{"email": "disk-new@example.com", "password": testPassword, "name": "New"}})
+	o.unavailable("login", req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": "disk-pat@example.com", "password": testPassword}})
 	o.unavailable("cart change", req{method: "PUT", path: "/api/v1/carts/" + cart + "/items/" + p.ID, token: pat.token, body: map[string]int{"quantity": 2}})
 	o.unavailable("checkout", checkoutReq(pat, "disk-key", cart, "123"))
 	if res := o.do(req{method: "GET", path: "/api/v1/products/" + p.ID}); res.Status != 200 {
