@@ -146,7 +146,7 @@ func TestRoleMatrix(t *testing.T) {
 func matrixBody(pattern string) any {
 	switch pattern {
 	case "POST /api/v1/auth/register":
-		// The same email each time: the first caller creates it, the rest get 409.
+		// The same email each time: every caller gets 202, and the address one mail.
 		return map[string]string{"email": "matrix-register@example.com", "password": testPassword, "name": "R"}
 	case "POST /api/v1/auth/login":
 		return map[string]string{"email": "matrix-target@example.com", "password": testPassword}
