@@ -22,7 +22,8 @@ import (
 // trimmed, lower case. Logins, resets and registrations all look accounts up
 // by it.
 func NormalizeEmail(s string) string {
-	return strings.ToLower(strings.TrimSpace(norm.NFKC.String(s)))
+	// NFKC again after lower-casing: a few lower-case forms are not NFKC.
+	return norm.NFKC.String(strings.ToLower(strings.TrimSpace(norm.NFKC.String(s))))
 }
 
 // NormalizeName returns a display name in NFKC, trimmed.
