@@ -76,8 +76,14 @@ func TestRegistrationVerifiesEmail(t *testing.T) {
 		})
 
 		t.Run("a taken and a free address get the same answer; the owner gets a notice, not a link", func(t *testing.T) {
+			hashes := func() float64 { return s.metric("bulwark_password_hashes_total") }
+			h0 := hashes()
 			taken := s.askRegister("VICTIM@example.com", attackerPassword, "Again")
+			h1 := hashes()
 			free := s.askRegister("free@example.com", attackerPassword, "Free")
+			if h2 := hashes(); h1-h0 != 1 || h2-h1 != 1 {
+				t.Fatalf("argon2 computations: %v for a taken address, %v for a free one; want one each (the same work)", h1-h0, h2-h1)
+			}
 			if taken.Status != 202 || taken.Status != free.Status || string(taken.Body) != string(free.Body) {
 				t.Fatalf("taken = %d %s, free = %d %s", taken.Status, taken.Body, free.Status, free.Body)
 			}

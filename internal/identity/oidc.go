@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -201,7 +202,17 @@ func (o *OIDC) login(ctx context.Context, idt *oidc.IDToken, claims oidcClaims) 
 
 // createUnusable makes a customer account whose password hash matches nothing.
 func (s *Service) createUnusable(ctx context.Context, email, name string) (User, error) {
-	name = NormalizeName(name)
+	// The provider's name is not the person's to fix here: characters the
+	// rules refuse are dropped rather than refusing the login.
+	name = NormalizeName(strings.Map(func(r rune) rune {
+		if invisible(r) {
+			return -1
+		}
+		return r
+	}, name))
+	if name == "" {
+		name = email
+	}
 	if len([]rune(name)) > MaxNameLength {
 		name = string([]rune(name)[:MaxNameLength])
 	}
