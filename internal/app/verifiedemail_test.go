@@ -463,3 +463,38 @@ func TestRecoveryCodeRegeneration(t *testing.T) {
 		})
 	})
 }
+
+// TestOIDCDoesNotLinkAnUnverifiedRegistration is pre-account hijacking
+// through social login: an attacker registers the address an identity
+// provider will vouch for, with a password of their own, before its owner
+// ever signs in with the provider. The owner's provider login must not land
+// in anything the attacker can open.
+func TestOIDCDoesNotLinkAnUnverifiedRegistration(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		issuer, username := startProvider(t)
+		s := startServer(t, db, func(c *config.Config) {
+			c.OIDCIssuer, c.OIDCClientID, c.OIDCClientSecret, c.OIDCRedirectURL = issuer, oidcClientID, oidcClientSecret, oidcRedirect
+		})
+		const attackerPassword = "the attacker's own passphrase"
+		s.must(202, req{method: "POST", path: "/api/v1/auth/register",
+			body: map[string]string{"email": "test-user@zitadel.ch", "password": attackerPassword, "name": "Attacker"}})
+		pending := s.takeVerification("test-user@zitadel.ch") // in the owner's mailbox, not the attacker's
+
+		cb, binding := oidcLogin(t, s, username, "verysecure")
+		res := s.callback(cb, binding)
+		if res.Status != 200 {
+			t.Fatalf("callback = %d %s", res.Status, res.Body)
+		}
+		var out struct{ User user }
+		res.JSON(t, &out)
+		if out.User.Email != "test-user@zitadel.ch" {
+			t.Fatalf("account %+v", out.User)
+		}
+		if r := s.tryLogin("test-user@zitadel.ch", attackerPassword); r.Status != 401 {
+			t.Fatalf("the attacker's password opens the provider's account: %d", r.Status)
+		}
+		if r := s.do(req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": pending}}); r.Status != 400 {
+			t.Fatalf("the pending registration still makes an account: %d %s", r.Status, r.Body)
+		}
+	})
+}
