@@ -23,6 +23,7 @@ var allowed = map[string][]string{
 	"GET /api/v1/openapi.json":                  {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"POST /api/v1/auth/register":                {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"POST /api/v1/auth/login":                   {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"POST /api/v1/auth/verify-email":            {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"POST /api/v1/auth/logout":                  {"customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"GET /api/v1/auth/oidc/begin":               {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"GET /api/v1/auth/oidc/callback":            {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
@@ -30,6 +31,10 @@ var allowed = map[string][]string{
 	"POST /api/v1/auth/passkey/begin":           {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"POST /api/v1/auth/passkey/finish":          {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"POST /api/v1/me/passkeys/begin":            signedIn,
+	"GET /api/v1/me/passkeys":                   signedIn,
+	"DELETE /api/v1/me/passkeys/{id}":           signedIn,
+	"POST /api/v1/me/mfa/recovery-codes":        signedIn,
+	"PATCH /api/v1/me":                          signedIn,
 	"POST /api/v1/me/passkeys/finish":           signedIn,
 	"POST /api/v1/auth/password-reset":          {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"POST /api/v1/auth/password-reset/confirm":  {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
@@ -121,7 +126,7 @@ func TestRoleMatrix(t *testing.T) {
 						"carts/{id}", "carts/"+someCart.ID, "{product_id}", prod.ID, "payment-methods/{id}", "payment-methods/pm_aaaaaaaaaaaaaaaaaaaaaaaaaa",
 						"orders/{id}", "orders/ord_aaaaaaaaaaaaaaaaaaaaaaaaaa",
 						"sessions/{id}", "sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa",
-						"api-keys/{id}", "api-keys/key_aaaaaaaaaaaaaaaaaaaaaaaaaa", "{$}", "").Replace(path)
+						"api-keys/{id}", "api-keys/key_aaaaaaaaaaaaaaaaaaaaaaaaaa", "{$}", "", "passkeys/{id}", "passkeys/AAAAAAAAAAAAAAAAAAAAAA").Replace(path)
 					from := s
 					if pattern == "GET /api/v1/private/export" {
 						// The bot trap blocks its caller: each caller comes from an address of its own.
@@ -150,7 +155,7 @@ func TestRoleMatrix(t *testing.T) {
 func matrixBody(pattern string) any {
 	switch pattern {
 	case "POST /api/v1/auth/register":
-		// The same email each time: the first caller creates it, the rest get 409.
+		// The same email each time: every caller gets 202, and the address one mail.
 		return map[string]string{"email": "matrix-register@example.com", "password": testPassword, "name": "R"}
 	case "POST /api/v1/auth/login":
 		return map[string]string{"email": "matrix-target@example.com", "password": testPassword}

@@ -107,6 +107,7 @@ type App struct {
 	Keys     *identity.Keys
 	Resets   *identity.Resets
 	Passkeys *identity.Passkeys
+	Emails   *identity.Emails
 	OIDC     *identity.OIDC
 	Catalog  *catalog.Service
 	Carts    *cart.Service
@@ -258,6 +259,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	// Security events are mailed to the account's owner; registration and a
+	// change of address wait for the address's verification.
+	notifier := identity.NewNotifier(db, outbox, now, log)
+	a.Identity.UseNotifier(notifier)
+	a.MFA.UseNotifier(notifier)
+	a.Passkeys.UseNotifier(notifier)
+	a.Resets.UseNotifier(notifier)
+	a.Emails = identity.NewEmails(identity.EmailsConfig{Store: db, Identity: a.Identity, Mail: outbox, Notifier: notifier,
+		PublicURL: cfg.PublicURL, Now: now, Log: log})
 	if cfg.OIDCIssuer != "" {
 		a.OIDC = identity.NewOIDC(identity.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID,
 			ClientSecret: cfg.OIDCClientSecret, RedirectURL: cfg.OIDCRedirectURL}, db, a.Identity, now)
@@ -306,7 +316,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		return nil, err
 	}
 	a.handler = httpapi.New(httpapi.Deps{
-		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
+		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Passwords: hasher,
 		Health: a.health, Degraded: map[string]bool{dependency.Redis: true}, LocalRateLimiter: localLimiter,
@@ -397,6 +407,13 @@ func (a *App) usePersonalData(ctx context.Context) (*keys.Live, *keys.LivePRF, e
 	}
 	if users+orders > 0 {
 		a.log.Info("sealed personal data kept in the clear by an earlier version", "accounts", users, "orders", orders)
+	}
+	skeletons, err := a.DB.BackfillSkeletonIndexes(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("index look-alike addresses: %w", err)
+	}
+	if skeletons > 0 {
+		a.log.Info("indexed the confusable skeletons of accounts made by an earlier version", "accounts", skeletons)
 	}
 	return master, index, nil
 }

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +20,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/app"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/edge"
+	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 	"github.com/bulwark-shop/bulwark/internal/vaultapi"
@@ -385,13 +388,80 @@ type user struct {
 	Roles []string `json:"roles"`
 }
 
-// register creates a customer account.
+// register creates a customer account the way a customer does: it asks for
+// one (202), takes the verification mail out of the outbox, and confirms the
+// address with its token.
 func (s *server) register(email string) user {
 	s.t.Helper()
+	return s.registerAs(email, testPassword, "Test Customer")
+}
+
+// registerAs is register with a password and a name of the test's choosing.
+func (s *server) registerAs(email, password, name string) user {
+	s.t.Helper()
+	s.must(202, req{method: "POST", path: "/api/v1/auth/register",
+		body: map[string]string{"email": email, "password": password, "name": name}})
+	return s.verify(s.takeVerification(email))
+}
+
+// verify confirms an address with a verification token and returns the account.
+func (s *server) verify(token string) user {
+	s.t.Helper()
 	var out struct{ User user }
-	s.must(201, req{method: "POST", path: "/api/v1/auth/register",
-		body: map[string]string{"email": email, "password": testPassword, "name": "Test Customer"}}).JSON(s.t, &out)
+	s.must(200, req{method: "POST", path: "/api/v1/auth/verify-email", body: map[string]string{"token": token}}).JSON(s.t, &out)
 	return out.User
+}
+
+var verifyLink = regexp.MustCompile(`#token=(bwv_[A-Za-z0-9_-]+)`)
+
+// takeVerification takes the verification mail to email out of the outbox
+// and returns its token.
+func (s *server) takeVerification(email string) string {
+	s.t.Helper()
+	return verifyLink.FindStringSubmatch(s.takeMail(email, "#token=bwv_"))[1]
+}
+
+// takeMail waits (bounded: mail is written just after the answer) for a mail
+// to email that contains text, removes it from the outbox, so that tests
+// counting mails see only their own, and returns it.
+func (s *server) takeMail(email, text string) string {
+	s.t.Helper()
+	return s.findMail(email, text, true)
+}
+
+// waitMail is takeMail that leaves the mail in the outbox.
+func (s *server) waitMail(email, text string) string {
+	s.t.Helper()
+	return s.findMail(email, text, false)
+}
+
+func (s *server) findMail(email, text string, remove bool) string {
+	s.t.Helper()
+	to := "\r\nTo: " + identity.NormalizeEmail(email) + "\r\n"
+	dir := filepath.Join(s.Config.DataDir, app.OutboxDir)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+		for _, f := range files {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				continue // taken by another reader
+			}
+			if m := string(b); strings.Contains(m, to) && strings.Contains(m, text) {
+				if !remove {
+					return m
+				}
+				if err := os.Remove(f); err != nil {
+					s.t.Fatal(err)
+				}
+				return m
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("no mail to %s with %q in the outbox", email, text)
+		}
+		time.Sleep(time.Millisecond)
+	}
 }
 
 // login returns a session token.

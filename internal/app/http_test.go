@@ -218,7 +218,7 @@ func TestCrossOriginWritesRefused(t *testing.T) {
 func TestLogsHoldNoSecrets(t *testing.T) {
 	s := startServer(t, testenv.Databases(t)[0])
 	secretPassword := "my very secret passphrase 4111"
-	s.do(req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{"email": "logs@example.com", "password": secretPassword, "name": "4111 1111 1111 1111"}})
+	s.registerAs("logs@example.com", secretPassword, "4111 1111 1111 1111")
 	token := s.login("logs@example.com", secretPassword)
 	s.do(req{method: "GET", path: "/api/v1/me", token: token})
 	s.do(req{method: "GET", path: "/api/v1/me", token: "bws_forgedforgedforgedforgedforgedforged"})

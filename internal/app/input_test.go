@@ -148,11 +148,9 @@ func TestHostileStringsAreData(t *testing.T) {
 			if got.Name != payload || got.Description != payload+"\n"+payload {
 				t.Fatalf("stored %q, got back %q / %q", payload, got.Name, got.Description)
 			}
-			var u struct{ User user }
-			s.must(201, req{method: "POST", path: "/api/v1/auth/register", body: map[string]string{
-				"email": "hostile" + string(rune('a'+i)) + "@example.com", "password": testPassword, "name": payload}}).JSON(t, &u)
-			if u.User.Name != payload {
-				t.Fatalf("name %q came back as %q", payload, u.User.Name)
+			u := s.registerAs("hostile"+string(rune('a'+i))+"@example.com", testPassword, payload)
+			if u.Name != payload {
+				t.Fatalf("name %q came back as %q", payload, u.Name)
 			}
 			var page struct{ Items []product }
 			s.must(200, req{method: "GET", path: "/api/v1/products?q=" + strings.NewReplacer("#", "%23", "&", "%26", "+", "%2B", "%", "%25", " ", "%20").Replace(payload)}).JSON(t, &page)

@@ -42,9 +42,7 @@ func TestPersonalDataAtRest(t *testing.T) {
 		support := s.staff(admin, "pd-support@example.com", "support")
 		p := s.createProduct(admin, "PD-1", 10)
 
-		var u user
-		s.must(201, req{method: "POST", path: "/api/v1/auth/register",
-			body: map[string]string{"email": personEmail, "password": testPassword, "name": personName}}).JSON(t, &struct{ User *user }{&u})
+		u := s.registerAs(personEmail, testPassword, personName)
 		token := s.login(strings.ToUpper(personEmail), testPassword) // found through the blind index, normalized
 		var m struct{ ID string }
 		s.must(201, req{method: "POST", path: "/api/v1/payment-methods", token: token, body: map[string]any{
@@ -248,8 +246,7 @@ func TestPersonalDataAtRest(t *testing.T) {
 		})
 
 		t.Run("the email can make a new account", func(t *testing.T) {
-			s.must(201, req{method: "POST", path: "/api/v1/auth/register",
-				body: map[string]string{"email": personEmail, "password": testPassword, "name": "Someone New"}})
+			s.registerAs(personEmail, testPassword, "Someone New")
 		})
 
 		t.Run("staff erase on request: admin only, with a fresh login", func(t *testing.T) {
@@ -358,9 +355,7 @@ func TestLegacyPersonalDataIsSealedAtStart(t *testing.T) {
 		s := startServer(t, db)
 		admin := s.createAdmin("legacy-admin@example.com")
 		p := s.createProduct(admin, "LEGACY-1", 5)
-		var u user
-		s.must(201, req{method: "POST", path: "/api/v1/auth/register",
-			body: map[string]string{"email": personEmail, "password": testPassword, "name": personName}}).JSON(t, &struct{ User *user }{&u})
+		u := s.registerAs(personEmail, testPassword, personName)
 		token := s.login(personEmail, testPassword)
 		var m struct{ ID string }
 		s.must(201, req{method: "POST", path: "/api/v1/payment-methods", token: token, body: map[string]any{

@@ -58,6 +58,7 @@ func TestPasswordReset(t *testing.T) {
 			t.Fatalf("outbox = %v, want one mail to the account's owner", mails)
 		}
 		token := resetLink.FindStringSubmatch(mails[0])[1]
+		s.takeMail("forgetful@example.com", token)
 		if strings.Contains(string(shopDump(t, s)), strings.TrimPrefix(token, "bwr_")) {
 			t.Fatal("the database holds the reset token")
 		}
@@ -76,6 +77,10 @@ func TestPasswordReset(t *testing.T) {
 				t.Fatalf("old password = %d", res.Status)
 			}
 			s.login("forgetful@example.com", newPassword)
+			// The owner is told, without the link or the password.
+			if m := s.takeMail("forgetful@example.com", "password of your account was reset"); strings.Contains(m, newPassword) || strings.Contains(m, "bwr_") {
+				t.Fatalf("the notice holds a secret:\n%s", m)
+			}
 			if res := confirm(token, "yet another long passphrase"); res.Status != 400 || res.Code(t) != "invalid_reset_token" {
 				t.Fatalf("reused token = %d %s", res.Status, res.Body)
 			}
@@ -83,13 +88,7 @@ func TestPasswordReset(t *testing.T) {
 
 		t.Run("a token expires after 30 minutes", func(t *testing.T) {
 			request("forgetful@example.com")
-			mails := s.outbox(2)
-			var fresh string
-			for _, m := range mails {
-				if tok := resetLink.FindStringSubmatch(m)[1]; tok != token {
-					fresh = tok
-				}
-			}
+			fresh := resetLink.FindStringSubmatch(s.takeMail("forgetful@example.com", "#token=bwr_"))[1]
 			s.Clock.Advance(31 * time.Minute)
 			if res := confirm(fresh, "yet another long passphrase"); res.Status != 400 || res.Code(t) != "invalid_reset_token" {
 				t.Fatalf("expired token = %d %s", res.Status, res.Body)

@@ -19,7 +19,7 @@ func TestRetention(t *testing.T) {
 		s.must(201, checkoutReq(sh, "ret-key", s.cartWith(sh, 1, p.ID), "123"))
 		idle := s.cartWith(sh, 1, p.ID)
 		s.must(202, req{method: "POST", path: "/api/v1/auth/password-reset", body: map[string]string{"email": "retained@example.com"}})
-		s.outbox(1)
+		s.waitMail("retained@example.com", "#token=bwr_")
 		sessions := func() int {
 			var n int
 			if err := rawDB(t, s.Config).QueryRow("SELECT COUNT(*) FROM sessions").Scan(&n); err != nil {

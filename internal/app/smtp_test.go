@@ -84,17 +84,26 @@ func TestResetMailOverSMTP(t *testing.T) {
 	t.Run("delivered over STARTTLS", func(t *testing.T) {
 		box, addr, ca := startMailbox(t, true)
 		s := startServer(t, testenv.Databases(t)[0], func(c *config.Config) { c.SMTPURL, c.SMTPCAFile = "smtp://"+addr, ca })
-		s.register("smtp@example.com")
-		s.must(202, req{method: "POST", path: "/api/v1/auth/password-reset", body: map[string]string{"email": "smtp@example.com"}})
+		s.must(202, req{method: "POST", path: "/api/v1/auth/register",
+			body: map[string]string{"email": "smtp@example.com", "password": testPassword, "name": "Mailed"}})
 		msgs, overTLS := box.wait(1)
-		if len(msgs) != 1 || !overTLS[0] || !strings.Contains(msgs[0], "To: smtp@example.com") || !resetLink.MatchString(msgs[0]) {
+		if len(msgs) != 1 || !overTLS[0] || !verifyLink.MatchString(msgs[0]) {
+			t.Fatalf("messages %q over TLS %v", msgs, overTLS)
+		}
+		s.verify(verifyLink.FindStringSubmatch(msgs[0])[1])
+		s.must(202, req{method: "POST", path: "/api/v1/auth/password-reset", body: map[string]string{"email": "smtp@example.com"}})
+		msgs, overTLS = box.wait(2)
+		if len(msgs) != 2 || !overTLS[1] || !strings.Contains(msgs[1], "To: smtp@example.com") || !resetLink.MatchString(msgs[1]) {
 			t.Fatalf("messages %q over TLS %v", msgs, overTLS)
 		}
 	})
 	t.Run("a server without STARTTLS gets nothing", func(t *testing.T) {
 		box, addr, ca := startMailbox(t, false)
 		s := startServer(t, testenv.Databases(t)[0], func(c *config.Config) { c.SMTPURL, c.SMTPCAFile = "smtp://"+addr, ca })
-		s.register("plain@example.com")
+		// An operator's account: a customer's could not be verified without mail.
+		if code, _, stderr := runCLI(t, s.Config, testPassword+"\n", "admin", "create", "--email", "plain@example.com", "--password-stdin"); code != 0 {
+			t.Fatalf("admin create exited %d: %s", code, stderr)
+		}
 		s.must(202, req{method: "POST", path: "/api/v1/auth/password-reset", body: map[string]string{"email": "plain@example.com"}})
 		deadline := time.Now().Add(10 * time.Second)
 		for !strings.Contains(s.Logs.String(), "does not offer STARTTLS") {

@@ -170,7 +170,7 @@ func TestWAFLegitimateTraffic(t *testing.T) {
 		for i, name := range names {
 			email := fmt.Sprintf("waf-legit-%d@example.com", i)
 			check("registration as "+name, s.do(req{method: "POST", path: "/api/v1/auth/register",
-				body: map[string]string{"email": email, "password": "Tr0ub4dor & 3 'horse' \"staple\" " + name, "name": name}}), 201)
+				body: map[string]string{"email": email, "password": "Tr0ub4dor & 3 'horse' \"staple\" " + name, "name": name}}), 202)
 		}
 		for i, p := range products {
 			res := s.do(req{method: "POST", path: "/api/v1/admin/products", token: admin, body: map[string]any{

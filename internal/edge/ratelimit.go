@@ -41,6 +41,7 @@ var authRoutes = map[string]bool{
 	"POST /api/v1/auth/register":               true,
 	"POST /api/v1/auth/password-reset":         true,
 	"POST /api/v1/auth/password-reset/confirm": true,
+	"POST /api/v1/auth/verify-email":           true,
 	"POST /api/v1/auth/passkey/begin":          true,
 	"POST /api/v1/auth/passkey/finish":         true,
 	"GET /api/v1/auth/oidc/begin":              true,

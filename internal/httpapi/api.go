@@ -47,7 +47,9 @@ type Deps struct {
 	Keys     *identity.Keys
 	Resets   *identity.Resets
 	Passkeys *identity.Passkeys
-	Privacy  *privacy.Service
+	// Emails is registration with a verified email and PATCH /me.
+	Emails  *identity.Emails
+	Privacy *privacy.Service
 	// OIDC is nil when no identity provider is configured.
 	OIDC         *identity.OIDC
 	Catalog      *catalog.Service
@@ -141,6 +143,7 @@ func (a *API) routes() []route {
 		unlisted(r("GET "+edge.TrapPath, access.Public, a.botTrap)),
 
 		r("POST /api/v1/auth/register", access.Public, a.register),
+		r("POST /api/v1/auth/verify-email", access.Public, a.verifyEmail),
 		r("POST /api/v1/auth/login", access.Public, a.login),
 		r("POST /api/v1/auth/logout", access.Authenticated, a.logout),
 		r("GET /api/v1/auth/oidc/begin", access.Public, a.beginOIDC),
@@ -151,6 +154,7 @@ func (a *API) routes() []route {
 		r("POST /api/v1/auth/password-reset", access.Public, a.requestReset),
 		r("POST /api/v1/auth/password-reset/confirm", access.Public, a.confirmReset),
 		r("GET /api/v1/me", access.Authenticated, a.me),
+		r("PATCH /api/v1/me", access.Authenticated, a.updateMe),
 		r("DELETE /api/v1/me", access.Authenticated, a.eraseMine),
 		r("PUT /api/v1/me/password", access.Authenticated, a.changePassword),
 		r("GET /api/v1/me/export", access.Authenticated, a.exportMine),
@@ -158,6 +162,9 @@ func (a *API) routes() []route {
 		r("DELETE /api/v1/me/sessions/{id}", access.Authenticated, a.revokeSession),
 		r("POST /api/v1/me/passkeys/begin", access.Authenticated, a.beginPasskeyRegistration),
 		r("POST /api/v1/me/passkeys/finish", access.Authenticated, a.finishPasskeyRegistration),
+		r("GET /api/v1/me/passkeys", access.Authenticated, a.listPasskeys),
+		r("DELETE /api/v1/me/passkeys/{id}", access.Authenticated, a.removePasskey),
+		r("POST /api/v1/me/mfa/recovery-codes", access.Authenticated, a.regenerateRecoveryCodes),
 		r("POST /api/v1/me/mfa/totp", access.Authenticated, a.enrollTOTP),
 		r("POST /api/v1/me/mfa/totp/confirm", access.Authenticated, a.confirmTOTP),
 		r("DELETE /api/v1/me/mfa/totp", access.Authenticated, a.disableTOTP),

@@ -5,7 +5,6 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/edge"
-	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
@@ -46,16 +45,52 @@ func (a *API) register(w http.ResponseWriter, r *http.Request) error {
 		}
 		a.Log.InfoContext(r.Context(), "registration honeypot filled", "request_id", reqinfo.From(r.Context()).RequestID,
 			"ip", reqinfo.From(r.Context()).IP)
-		writeJSON(w, http.StatusCreated, map[string]userJSON{"user": {ID: id.New(id.User),
-			Email: identity.NormalizeEmail(req.Email), Name: req.Name,
-			Roles: []access.Role{access.Customer}, CreatedAt: Timestamp(a.Now())}})
+		writeJSON(w, http.StatusAccepted, verificationSent)
 		return nil
 	}
-	u, err := a.Identity.Register(r.Context(), req.Email, req.Password, req.Name)
+	if err := a.Emails.Register(r.Context(), req.Email, req.Password, req.Name); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusAccepted, verificationSent)
+	return nil
+}
+
+// verificationSent is the one answer to a registration and to a change of
+// address: the same whether or not the address has an account.
+var verificationSent = map[string]string{"status": "verification_sent"}
+
+type verifyEmailRequest struct {
+	Token string `json:"token"`
+}
+
+func (a *API) verifyEmail(w http.ResponseWriter, r *http.Request) error {
+	var req verifyEmailRequest
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	u, err := a.Emails.Verify(r.Context(), req.Token)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, map[string]userJSON{"user": toUserJSON(u)})
+	writeJSON(w, http.StatusOK, map[string]userJSON{"user": toUserJSON(u)})
+	return nil
+}
+
+type updateMeRequest struct {
+	Name  *string `json:"name"`
+	Email *string `json:"email"`
+}
+
+func (a *API) updateMe(w http.ResponseWriter, r *http.Request) error {
+	var req updateMeRequest
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	u, err := a.Emails.UpdateMe(r.Context(), req.Name, req.Email)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toUserJSON(u))
 	return nil
 }
 

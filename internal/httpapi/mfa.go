@@ -73,3 +73,12 @@ func (a *API) disableTOTP(w http.ResponseWriter, r *http.Request) error {
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
+
+func (a *API) regenerateRecoveryCodes(w http.ResponseWriter, r *http.Request) error {
+	codes, err := a.MFA.RegenerateRecoveryCodes(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string][]string{"recovery_codes": codes})
+	return nil
+}

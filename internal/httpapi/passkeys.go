@@ -3,6 +3,7 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
+	"time"
 )
 
 type ceremonyJSON struct {
@@ -61,5 +62,31 @@ func (a *API) finishPasskeyLogin(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.writeSession(w, res)
+	return nil
+}
+
+type passkeyJSON struct {
+	ID        string    `json:"id"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func (a *API) listPasskeys(w http.ResponseWriter, r *http.Request) error {
+	keys, err := a.Passkeys.List(r.Context())
+	if err != nil {
+		return err
+	}
+	out := listJSON[passkeyJSON]{Items: make([]passkeyJSON, 0, len(keys))}
+	for _, k := range keys {
+		out.Items = append(out.Items, passkeyJSON{ID: k.ID, CreatedAt: k.CreatedAt.UTC()})
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+func (a *API) removePasskey(w http.ResponseWriter, r *http.Request) error {
+	if err := a.Passkeys.Remove(r.Context(), r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -35,7 +35,7 @@ const problemTypeBase = "urn:bulwark:problem:"
 // statusOf is the one mapping from application codes to HTTP statuses.
 func statusOf(code string) int {
 	switch code {
-	case apperr.CodeInvalidJSON, apperr.CodeInvalidCursor, order.CodeIdempotencyKeyRequired, "invalid_reset_token":
+	case apperr.CodeInvalidJSON, apperr.CodeInvalidCursor, order.CodeIdempotencyKeyRequired, "invalid_reset_token", "invalid_verification_token":
 		return http.StatusBadRequest
 	case CodeAmbiguousFraming:
 		return http.StatusBadRequest

@@ -145,7 +145,11 @@ func (s *Service) ChangePassword(ctx context.Context, current, next string) erro
 		return fmt.Errorf("hash password: %w", err)
 	}
 	rec := audit.New(ctx, s.now(), ActionPasswordChange, u.ID, audit.Success, "other sessions ended")
-	return s.store.ChangePassword(ctx, u.ID, h, p.SessionID, rec)
+	if err := s.store.ChangePassword(ctx, u.ID, h, p.SessionID, rec); err != nil {
+		return err
+	}
+	s.notify.Notify(ctx, u.ID, EventPasswordChanged)
+	return nil
 }
 
 // ConfirmPassword checks the caller's password before an irreversible act
@@ -256,15 +260,17 @@ type Service struct {
 	timeouts Timeouts
 	now      func() time.Time
 	log      *slog.Logger
+	notify   *Notifier
 }
+
+// UseNotifier makes the service mail security events (a password change) to
+// the account's owner.
+func (s *Service) UseNotifier(n *Notifier) { s.notify = n }
 
 // NewService returns the identity service.
 func NewService(store Store, mfa *MFA, limiter *throttle.Limiter, hasher *password.Hasher, trail *audit.Trail, timeouts Timeouts, now func() time.Time, log *slog.Logger) *Service {
 	return &Service{store: store, mfa: mfa, throttle: limiter, hasher: hasher, trail: trail, timeouts: timeouts, now: now, log: log}
 }
-
-// NormalizeEmail trims and lower-cases an address, so one mailbox is one account.
-func NormalizeEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
 // validEmail accepts a bare address (no display name, no comments) of sane length.
 func validEmail(email string) bool {
@@ -285,15 +291,11 @@ func (s *Service) Decoy(ctx context.Context, pw string) error {
 	return nil
 }
 
-// Register creates a customer account.
-func (s *Service) Register(ctx context.Context, email, pw, name string) (User, error) {
-	return s.createUser(ctx, email, pw, name, []access.Role{access.Customer}, audit.ActionRegister)
-}
-
 // CreateAdmin creates a staff account with the admin role; it is the bootstrap
-// used by the command line. It returns the account's one-time enrolment code
-// (valid EnrollmentLifetime), which its first second factor needs: the
-// operator hands it to the admin apart from the password.
+// used by the command line. Its address counts as verified: the operator
+// vouches for it. It returns the account's one-time enrolment code (valid
+// EnrollmentLifetime), which its first second factor needs: the operator hands
+// it to the admin apart from the password.
 func (s *Service) CreateAdmin(ctx context.Context, email, pw, name string) (User, string, error) {
 	u, err := s.createUser(ctx, email, pw, name, []access.Role{access.Customer, access.Admin}, audit.ActionAdminCreate)
 	if err != nil {
@@ -307,20 +309,12 @@ func (s *Service) CreateAdmin(ctx context.Context, email, pw, name string) (User
 }
 
 func (s *Service) createUser(ctx context.Context, email, pw, name string, roles []access.Role, action string) (User, error) {
-	email = NormalizeEmail(email)
-	var v apperr.Validator
-	v.Check(validEmail(email), "email", "must be a valid email address")
-	v.CheckText("name", name, 1, MaxNameLength, false)
-	if err := v.Err(); err != nil {
+	email, name = NormalizeEmail(email), NormalizeName(name)
+	if err := checkAccountFields(&email, &name); err != nil {
 		return User{}, err
 	}
 	if err := password.CheckPolicy(pw); err != nil {
-		var pe *password.PolicyError
-		if errors.As(err, &pe) {
-			return User{}, &apperr.Error{Code: apperr.CodeWeakPassword, Message: pe.Reason,
-				Fields: []apperr.FieldError{{Field: "password", Message: pe.Reason}}}
-		}
-		return User{}, fmt.Errorf("check password policy: %w", err)
+		return User{}, weakPassword(err, "password")
 	}
 	hash, err := s.hasher.Hash(ctx, pw)
 	if err != nil {

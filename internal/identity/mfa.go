@@ -75,6 +75,9 @@ type MFAStore interface {
 	// UseRecoveryCode deletes the code if the user has it and appends rec.
 	UseRecoveryCode(ctx context.Context, userID, codeHash string, rec audit.Record) (bool, error)
 	DisableTOTP(ctx context.Context, userID string, rec audit.Record) error
+	// ReplaceRecoveryCodes replaces the recovery codes of a user whose TOTP is
+	// confirmed, with rec; ErrMFANotEnabled otherwise.
+	ReplaceRecoveryCodes(ctx context.Context, userID string, codeHashes []string, rec audit.Record) error
 }
 
 // ParseOTP normalizes a six-digit code as people type it ("123 456").
@@ -125,12 +128,17 @@ func hashRecoveryCode(normalized string) string {
 
 // MFA is the second-factor use cases.
 type MFA struct {
-	store MFAStore
-	users Store
-	aead  tink.AEAD
-	trail *audit.Trail
-	now   func() time.Time
+	store  MFAStore
+	users  Store
+	aead   tink.AEAD
+	trail  *audit.Trail
+	now    func() time.Time
+	notify *Notifier
 }
+
+// UseNotifier makes the service mail security events (MFA on or off, new
+// recovery codes) to the account's owner.
+func (m *MFA) UseNotifier(n *Notifier) { m.notify = n }
 
 // NewMFA returns the MFA service; aead encrypts the TOTP secrets.
 func NewMFA(store MFAStore, users Store, aead tink.AEAD, trail *audit.Trail, now func() time.Time) *MFA {
@@ -225,6 +233,34 @@ func (m *MFA) Confirm(ctx context.Context, code string) ([]string, error) {
 	if err := m.store.ConfirmTOTP(ctx, p.UserID, counter, hashes, rec); err != nil {
 		return nil, err
 	}
+	m.notify.Notify(ctx, p.UserID, EventMFAOn)
+	return codes, nil
+}
+
+// ActionMFARecoveryCodes is the audit action of new recovery codes.
+const ActionMFARecoveryCodes = "user.mfa_recovery_codes"
+
+// RegenerateRecoveryCodes replaces the caller's recovery codes with new ones,
+// shown once; the old ones stop working. It needs a login from the last five
+// minutes (step-up): whoever holds the codes can stand in for the second factor.
+func (m *MFA) RegenerateRecoveryCodes(ctx context.Context) ([]string, error) {
+	p, err := access.RequireRecent(ctx, access.Authenticated, m.now())
+	if err != nil {
+		return nil, err
+	}
+	if p.KeyID != "" {
+		return nil, apperr.New(apperr.CodeForbidden, "an API key cannot change an account")
+	}
+	codes := make([]string, recoveryCodeCount)
+	hashes := make([]string, recoveryCodeCount)
+	for i := range codes {
+		codes[i], hashes[i] = newRecoveryCode()
+	}
+	rec := audit.New(ctx, m.now(), ActionMFARecoveryCodes, p.UserID, audit.Success, "10 new recovery codes, the old ones retired")
+	if err := m.store.ReplaceRecoveryCodes(ctx, p.UserID, hashes, rec); err != nil {
+		return nil, err
+	}
+	m.notify.Notify(ctx, p.UserID, EventRecoveryCodes)
 	return codes, nil
 }
 
@@ -238,7 +274,11 @@ func (m *MFA) Disable(ctx context.Context, code string) error {
 		return err
 	}
 	rec := audit.New(ctx, m.now(), ActionMFADisable, p.UserID, audit.Success, "totp off")
-	return m.store.DisableTOTP(ctx, p.UserID, rec)
+	if err := m.store.DisableTOTP(ctx, p.UserID, rec); err != nil {
+		return err
+	}
+	m.notify.Notify(ctx, p.UserID, EventMFAOff)
+	return nil
 }
 
 // Enabled reports whether the user has confirmed TOTP.

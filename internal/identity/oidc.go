@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -173,6 +174,12 @@ func (o *OIDC) login(ctx context.Context, idt *oidc.IDToken, claims oidcClaims) 
 		return LoginResult{}, ErrOIDCEmailUnverified
 	}
 	email := NormalizeEmail(claims.Email)
+	// Linking by email is safe only because both sides verified the address:
+	// the provider says so (above), and an account exists in the store only
+	// once its address was verified (registration waits in
+	// email_verifications until its link is used; `admin create` is vouched
+	// for by the operator; accounts made here by the provider's claim), so an
+	// address someone registered without reading its mail links nothing.
 	u, err := o.identity.store.UserByEmail(ctx, email)
 	if errors.Is(err, ErrNotFound) {
 		name := claims.Name
@@ -204,13 +211,21 @@ func (o *OIDC) proof(ctx context.Context) proof {
 
 // createUnusable makes a customer account whose password hash matches nothing.
 func (s *Service) createUnusable(ctx context.Context, email, name string) (User, error) {
-	var v apperr.Validator
-	v.Check(validEmail(email), "email", "must be a valid email address")
+	// The provider's name is not the person's to fix here: characters the
+	// rules refuse are dropped rather than refusing the login.
+	name = NormalizeName(strings.Map(func(r rune) rune {
+		if invisible(r) {
+			return -1
+		}
+		return r
+	}, name))
+	if name == "" {
+		name = email
+	}
 	if len([]rune(name)) > MaxNameLength {
 		name = string([]rune(name)[:MaxNameLength])
 	}
-	v.CheckText("name", name, 1, MaxNameLength, false)
-	if err := v.Err(); err != nil {
+	if err := checkAccountFields(&email, &name); err != nil {
 		return User{}, err
 	}
 	now := s.now().UTC()

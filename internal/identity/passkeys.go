@@ -38,7 +38,24 @@ type PasskeyStore interface {
 	AddPasskey(ctx context.Context, userID, credentialID string, credential []byte, at time.Time, rec audit.Record) error
 	Passkeys(ctx context.Context, userID string) ([][]byte, error)
 	UpdatePasskey(ctx context.Context, credentialID string, credential []byte) error
+	// PasskeyList lists a user's passkeys, oldest first.
+	PasskeyList(ctx context.Context, userID string) ([]PasskeyInfo, error)
+	// DeletePasskey removes one of the user's passkeys with rec; ErrPasskeyNotFound
+	// for another user's or an unknown one.
+	DeletePasskey(ctx context.Context, userID, credentialID string, rec audit.Record) error
 }
+
+// PasskeyInfo is a passkey as its owner sees it: no key material.
+type PasskeyInfo struct {
+	ID        string // the credential id, base64url
+	CreatedAt time.Time
+}
+
+// ActionPasskeyRemove is the audit action of removing a passkey.
+const ActionPasskeyRemove = "user.passkey_remove"
+
+// ErrPasskeyNotFound is the answer for a passkey that is not the caller's.
+var ErrPasskeyNotFound = apperr.NotFound("passkey")
 
 // Passkeys registers WebAuthn credentials and logs in with them, without a password.
 type Passkeys struct {
@@ -46,7 +63,11 @@ type Passkeys struct {
 	store    PasskeyStore
 	identity *Service
 	now      func() time.Time
+	notify   *Notifier
 }
+
+// UseNotifier makes the service mail the owner when a passkey is added or removed.
+func (p *Passkeys) UseNotifier(n *Notifier) { p.notify = n }
 
 // NewPasskeys returns the passkey service for the site at publicURL (its host is
 // the relying party id, its origin the only origin accepted).
@@ -131,12 +152,17 @@ func (p *Passkeys) take(ctx context.Context, ceremonyID, userID string) (webauth
 	return s, nil
 }
 
-// BeginRegistration starts adding a passkey to the caller's account. A staff
-// account without a second factor must give its enrolment code (spent here).
+// BeginRegistration starts adding a passkey to the caller's account. It needs
+// a login from the last five minutes (step-up): a passkey is a way in, and a
+// stolen session must not be able to plant one. A staff account without a
+// second factor must give its enrolment code (spent here).
 func (p *Passkeys) BeginRegistration(ctx context.Context, enrollmentCode string) (Ceremony, error) {
-	pr, err := access.Require(ctx, access.Authenticated)
+	pr, err := access.RequireRecent(ctx, access.Authenticated, p.now())
 	if err != nil {
 		return Ceremony{}, err
+	}
+	if pr.KeyID != "" {
+		return Ceremony{}, apperr.New(apperr.CodeForbidden, "an API key cannot change an account")
 	}
 	u, err := p.load(ctx, pr.UserID)
 	if err != nil {
@@ -185,7 +211,41 @@ func (p *Passkeys) FinishRegistration(ctx context.Context, ceremonyID string, re
 	}
 	credID := base64.RawURLEncoding.EncodeToString(cred.ID)
 	rec := audit.New(ctx, p.now(), ActionPasskeyAdd, pr.UserID, audit.Success, "credential="+credID)
-	return p.store.AddPasskey(ctx, pr.UserID, credID, raw, p.now().UTC(), rec)
+	if err := p.store.AddPasskey(ctx, pr.UserID, credID, raw, p.now().UTC(), rec); err != nil {
+		return err
+	}
+	p.notify.Notify(ctx, pr.UserID, EventPasskeyAdded)
+	return nil
+}
+
+// List returns the caller's passkeys.
+func (p *Passkeys) List(ctx context.Context) ([]PasskeyInfo, error) {
+	pr, err := access.Require(ctx, access.Authenticated)
+	if err != nil {
+		return nil, err
+	}
+	return p.store.PasskeyList(ctx, pr.UserID)
+}
+
+// Remove deletes one of the caller's passkeys. Like adding one, it needs a
+// login from the last five minutes: it takes a second factor away.
+func (p *Passkeys) Remove(ctx context.Context, credentialID string) error {
+	pr, err := access.RequireRecent(ctx, access.Authenticated, p.now())
+	if err != nil {
+		return err
+	}
+	if pr.KeyID != "" {
+		return apperr.New(apperr.CodeForbidden, "an API key cannot change an account")
+	}
+	if credentialID == "" || len(credentialID) > 1024 {
+		return ErrPasskeyNotFound
+	}
+	rec := audit.New(ctx, p.now(), ActionPasskeyRemove, pr.UserID, audit.Success, "credential="+credentialID)
+	if err := p.store.DeletePasskey(ctx, pr.UserID, credentialID, rec); err != nil {
+		return err
+	}
+	p.notify.Notify(ctx, pr.UserID, EventPasskeyRemoved)
+	return nil
 }
 
 // BeginLogin starts a passwordless login with any passkey of this site.

@@ -2,8 +2,6 @@ package identity
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +36,8 @@ type ResetStore interface {
 	// user's password hash and ends all the user's sessions; ErrInvalidResetToken
 	// for an unknown, used or expired token.
 	UseReset(ctx context.Context, tokenHash, newHash string, at time.Time, rec func(userID string) audit.Record) error
+	// TakeMailQuota: see VerifyStore; reset mails count against the account's quota.
+	TakeMailQuota(ctx context.Context, subject string, now time.Time, window time.Duration, max int) (bool, error)
 }
 
 // Resets is the password-reset use cases.
@@ -49,7 +49,11 @@ type Resets struct {
 	publicURL string
 	now       func() time.Time
 	log       *slog.Logger
+	notify    *Notifier
 }
+
+// UseNotifier makes the service tell the owner when their password was reset.
+func (r *Resets) UseNotifier(n *Notifier) { r.notify = n }
 
 // NewResets returns the password-reset service; links point at publicURL.
 func NewResets(store ResetStore, users Store, hasher *password.Hasher, sender mail.Sender, publicURL string, now func() time.Time, log *slog.Logger) *Resets {
@@ -78,10 +82,19 @@ func (r *Resets) request(ctx context.Context, email string) error {
 	if err != nil {
 		return err
 	}
-	var raw [32]byte
-	_, _ = rand.Read(raw[:])
-	token := ResetPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
 	now := r.now().UTC()
+	// However many client addresses ask, an account gets at most
+	// MailsPerWindow reset mails an hour (counted in the database, so across
+	// instances): asking is free, and a mailbox is not a target.
+	ok, err := r.store.TakeMailQuota(ctx, "user:"+u.ID, now, MailWindow, MailsPerWindow)
+	if err != nil {
+		return fmt.Errorf("reset mail quota: %w", err)
+	}
+	if !ok {
+		r.log.InfoContext(ctx, "password reset mail limit reached", "user", u.ID)
+		return nil
+	}
+	token := newToken(ResetPrefix)
 	rec := audit.New(ctx, now, ActionResetRequest, u.ID, audit.Success, "")
 	if err := r.store.CreateReset(ctx, hashToken(token), u.ID, now, now.Add(ResetLifetime), rec); err != nil {
 		return fmt.Errorf("store reset token: %w", err)
@@ -108,7 +121,13 @@ func (r *Resets) Confirm(ctx context.Context, token, newPassword string) error {
 		return fmt.Errorf("hash password: %w", err)
 	}
 	now := r.now().UTC()
-	return r.store.UseReset(ctx, hashToken(token), h, now, func(userID string) audit.Record {
+	var owner string
+	if err := r.store.UseReset(ctx, hashToken(token), h, now, func(userID string) audit.Record {
+		owner = userID
 		return audit.New(ctx, now, ActionResetUse, userID, audit.Success, "all sessions ended")
-	})
+	}); err != nil {
+		return err
+	}
+	r.notify.Notify(ctx, owner, EventPasswordReset)
+	return nil
 }

@@ -63,7 +63,12 @@ func (d *Dir) Send(_ context.Context, m Message) error {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	name := d.now().UTC().Format("20060102T150405.000000000") + "-" + hex.EncodeToString(b[:]) + ".eml"
-	if err := os.WriteFile(filepath.Join(d.path, name), msg, 0o600); err != nil {
+	// Written aside and renamed, so a reader of the outbox never sees half a message.
+	tmp := filepath.Join(d.path, name+".tmp")
+	if err := os.WriteFile(tmp, msg, 0o600); err != nil {
+		return fmt.Errorf("write mail to outbox: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(d.path, name)); err != nil {
 		return fmt.Errorf("write mail to outbox: %w", err)
 	}
 	return nil

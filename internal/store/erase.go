@@ -66,6 +66,7 @@ func (db *DB) Erase(ctx context.Context, userID string, rec audit.Record) (cardT
 			"DELETE FROM password_resets WHERE user_id = $1",
 			"DELETE FROM mfa_tickets WHERE user_id = $1",
 			"DELETE FROM enrollment_codes WHERE user_id = $1",
+			"DELETE FROM email_verifications WHERE user_id = $1",
 			"DELETE FROM carts WHERE owner_id = $1",
 			"DELETE FROM payment_methods WHERE owner_id = $1",
 			"DELETE FROM idempotency_keys WHERE owner_id = $1",

@@ -118,3 +118,25 @@ func (db *DB) DisableTOTP(ctx context.Context, userID string, rec audit.Record) 
 		return appendAudit(ctx, tx, rec)
 	})
 }
+
+// ReplaceRecoveryCodes replaces the recovery codes of a confirmed TOTP.
+func (db *DB) ReplaceRecoveryCodes(ctx context.Context, userID string, codeHashes []string, rec audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		var on bool
+		if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM mfa_totp WHERE user_id = $1 AND confirmed = $2)", userID, true).Scan(&on); err != nil {
+			return fmt.Errorf("read TOTP: %w", err)
+		}
+		if !on {
+			return identity.ErrMFANotEnabled
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM mfa_recovery_codes WHERE user_id = $1", userID); err != nil {
+			return fmt.Errorf("retire recovery codes: %w", err)
+		}
+		for _, h := range codeHashes {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO mfa_recovery_codes (user_id, code_hash) VALUES ($1, $2)", userID, h); err != nil {
+				return fmt.Errorf("store recovery code: %w", err)
+			}
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+}

@@ -86,3 +86,37 @@ func (db *DB) UpdatePasskey(ctx context.Context, credentialID string, credential
 		return nil
 	})
 }
+
+// PasskeyList lists a user's passkeys, oldest first.
+func (db *DB) PasskeyList(ctx context.Context, userID string) ([]identity.PasskeyInfo, error) {
+	rows, err := db.sql.QueryContext(ctx, "SELECT credential_id, created_at FROM passkeys WHERE user_id = $1 ORDER BY created_at, credential_id", userID)
+	if err != nil {
+		return nil, fmt.Errorf("list passkeys: %w", err)
+	}
+	defer rows.Close()
+	out := []identity.PasskeyInfo{}
+	for rows.Next() {
+		var k identity.PasskeyInfo
+		var created int64
+		if err := rows.Scan(&k.ID, &created); err != nil {
+			return nil, fmt.Errorf("scan passkey: %w", err)
+		}
+		k.CreatedAt = fromMicros(created)
+		out = append(out, k)
+	}
+	return out, rows.Err()
+}
+
+// DeletePasskey removes one of a user's passkeys.
+func (db *DB) DeletePasskey(ctx context.Context, userID, credentialID string, rec audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "DELETE FROM passkeys WHERE credential_id = $1 AND user_id = $2", credentialID, userID)
+		if err != nil {
+			return fmt.Errorf("delete passkey: %w", err)
+		}
+		if err := mustAffect(res, identity.ErrPasskeyNotFound); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+}

@@ -246,7 +246,13 @@ func (db *DB) RecomputeEmailIndexes(ctx context.Context, after string, limit int
 				return err
 			}
 			if index != r.index {
-				if _, err := tx.ExecContext(ctx, "UPDATE users SET email_index = $1 WHERE id = $2 AND email_index = $3", index, r.id, r.index); err != nil {
+				// The skeleton's index moves to the primary key with the address's.
+				skeleton, err := db.emailIndex(skeletonInput(c.Email))
+				if err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, "UPDATE users SET email_index = $1, skeleton_index = $2 WHERE id = $3 AND email_index = $4",
+					index, skeleton, r.id, r.index); err != nil {
 					return fmt.Errorf("index of account %s: %w", r.id, err)
 				}
 			}

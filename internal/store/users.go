@@ -39,53 +39,112 @@ type queryer interface {
 // instance whose data directory has not received the rotated keyset yet.
 func (db *DB) CreateUser(ctx context.Context, u identity.User, rec audit.Record) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if db.engine == Postgres {
-			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", registrationLock); err != nil {
-				return fmt.Errorf("registration lock: %w", err)
-			}
-		}
-		indexes, err := db.emailIndexes(u.Email, true)
-		if err != nil {
+		if err := db.lockRegistrations(ctx, tx); err != nil {
 			return err
 		}
-		index := indexes[0].Value
-		if err := noteIndexKey(ctx, tx, indexes[0].Key); err != nil {
-			return err
-		}
-		if known, err := indexKeysKnown(ctx, tx, indexes); err != nil {
-			return err
-		} else if !known {
-			return identity.ErrKeysBehind
-		}
-		cond, args := indexIn("email_index", indexes, 1)
-		var taken bool
-		if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM users WHERE "+cond+")", args...).Scan(&taken); err != nil {
-			return fmt.Errorf("look for email: %w", err)
-		}
-		if taken {
-			return identity.ErrEmailTaken
-		}
-		wrapped, err := db.newSubjectKey(ctx, tx, u.ID, u.CreatedAt)
-		if err != nil {
-			return err
-		}
-		sealed, err := db.seal(u.ID, wrapped, contactAt(u.ID), contact{Email: u.Email, Name: u.Name})
-		if err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO users (id, email_index, name, contact, password_hash, created_at, updated_at)
-			VALUES ($1, $2, '', $3, $4, $5, $5)`, u.ID, index, sealed, u.PasswordHash, micros(u.CreatedAt))
-		if isUniqueViolation(err) {
-			return identity.ErrEmailTaken
-		}
-		if err != nil {
-			return fmt.Errorf("insert user: %w", err)
-		}
-		if err := insertRoles(ctx, tx, u.ID, u.Roles); err != nil {
-			return err
-		}
-		return appendAudit(ctx, tx, rec)
+		return db.createUser(ctx, tx, u, nil, rec)
 	})
+}
+
+// lockRegistrations serializes, on PostgreSQL, the transactions that judge
+// whether an address is free (SQLite has a single writer).
+func (db *DB) lockRegistrations(ctx context.Context, tx *sql.Tx) error {
+	if db.engine == Postgres {
+		if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock($1)", registrationLock); err != nil {
+			return fmt.Errorf("registration lock: %w", err)
+		}
+	}
+	return nil
+}
+
+// emailOwner returns the live account, other than except, whose address is
+// email or looks like it (the same confusable skeleton), or "". It refuses
+// (ErrKeysBehind) while the database names an index key this instance does
+// not hold. The caller holds the registration lock.
+func (db *DB) emailOwner(ctx context.Context, tx *sql.Tx, email, except string) (string, error) {
+	indexes, err := db.emailIndexes(email, true)
+	if err != nil {
+		return "", err
+	}
+	if known, err := indexKeysKnown(ctx, tx, indexes); err != nil {
+		return "", err
+	} else if !known {
+		return "", identity.ErrKeysBehind
+	}
+	skeletons, err := db.emailIndexes(skeletonInput(email), false)
+	if err != nil {
+		return "", err
+	}
+	cond, args := indexIn("email_index", indexes, 2)
+	skel, skelArgs := indexIn("skeleton_index", skeletons, 2+len(indexes))
+	var owner string
+	err = tx.QueryRowContext(ctx, "SELECT id FROM users WHERE id <> $1 AND ("+cond+" OR "+skel+")"+liveUser+" ORDER BY id LIMIT 1",
+		append(append([]any{except}, args...), skelArgs...)...).Scan(&owner)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look for email: %w", err)
+	}
+	return owner, nil
+}
+
+// skeletonInput is what the blind index of an address's confusable skeleton
+// is computed over; the prefix keeps it apart from any address's own index
+// (no address holds a colon before its @ unquoted).
+func skeletonInput(email string) string { return "tr39:" + identity.EmailSkeleton(email) }
+
+// indexesOf returns the blind indexes, under the primary key, of an address
+// and of its skeleton, and notes the key in tx.
+func (db *DB) indexesOf(ctx context.Context, tx *sql.Tx, email string) (index, skeleton string, err error) {
+	indexes, err := db.emailIndexes(email, false)
+	if err != nil {
+		return "", "", err
+	}
+	if err := noteIndexKey(ctx, tx, indexes[0].Key); err != nil {
+		return "", "", err
+	}
+	if skeleton, err = db.emailIndex(skeletonInput(email)); err != nil {
+		return "", "", err
+	}
+	return indexes[0].Value, skeleton, nil
+}
+
+// createUser inserts u under the registration lock, sealing its contact data
+// under wrapped, or under a new subject key when wrapped is nil.
+func (db *DB) createUser(ctx context.Context, tx *sql.Tx, u identity.User, wrapped []byte, rec audit.Record) error {
+	owner, err := db.emailOwner(ctx, tx, u.Email, u.ID)
+	if err != nil {
+		return err
+	}
+	if owner != "" {
+		return identity.ErrEmailTaken
+	}
+	index, skeleton, err := db.indexesOf(ctx, tx, u.Email)
+	if err != nil {
+		return err
+	}
+	if wrapped == nil {
+		if wrapped, err = db.newSubjectKey(ctx, tx, u.ID, u.CreatedAt); err != nil {
+			return err
+		}
+	}
+	sealed, err := db.seal(u.ID, wrapped, contactAt(u.ID), contact{Email: u.Email, Name: u.Name})
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO users (id, email_index, skeleton_index, name, contact, password_hash, created_at, updated_at)
+		VALUES ($1, $2, $3, '', $4, $5, $6, $6)`, u.ID, index, skeleton, sealed, u.PasswordHash, micros(u.CreatedAt))
+	if isUniqueViolation(err) {
+		return identity.ErrEmailTaken
+	}
+	if err != nil {
+		return fmt.Errorf("insert user: %w", err)
+	}
+	if err := insertRoles(ctx, tx, u.ID, u.Roles); err != nil {
+		return err
+	}
+	return appendAudit(ctx, tx, rec)
 }
 
 func insertRoles(ctx context.Context, tx *sql.Tx, userID string, roles []access.Role) error {
