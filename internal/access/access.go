@@ -203,7 +203,7 @@ func Require(ctx context.Context, perm Permission) (*Principal, error) {
 		return nil, apperr.New(apperr.CodeForbidden, "you do not have permission for this action")
 	}
 	if perm != Public && perm != Authenticated && p.KeyID == "" && IsStaff(p.Roles) && !p.MFAEnabled {
-		return nil, apperr.New(CodeMFAEnrollmentRequired, "staff accounts need two-factor authentication: turn it on at /api/v1/me/mfa/totp")
+		return nil, apperr.New(CodeMFAEnrollmentRequired, "staff accounts need two-factor authentication: turn it on at /api/v1/me/mfa/totp with the enrolment code from your admin")
 	}
 	return p, nil
 }
