@@ -55,3 +55,22 @@ func TestKeysetsServeOneDatabase(t *testing.T) {
 		t.Fatalf("keys status on the served database: %d %s %s", code, out, errOut)
 	}
 }
+
+// TestVaultKeysetServesOneVaultDatabase: a vault process's data directory
+// (its KEK and keyset) refuses a vault database other than its own.
+func TestVaultKeysetServesOneVaultDatabase(t *testing.T) {
+	dbs := testenv.Databases(t)
+	if len(dbs) < 2 {
+		t.Skip("needs PostgreSQL: " + testenv.DatabaseURLVar + " is not set")
+	}
+	v := startVault(t, dbs[1], false)
+	cfg := v.Config
+	cfg.VaultDatabaseURL = "" // the same keyset, a SQLite vault.db beside it
+	other, err := app.NewVault(context.Background(), cfg, logging.New(&testenv.SyncBuffer{}, 0), time.Now)
+	if err == nil {
+		other.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), keys.ErrOtherDatabase.Error()) {
+		t.Fatalf("vault serve with another vault database: %v, want a refusal", err)
+	}
+}
