@@ -68,6 +68,11 @@ func TestStrictJSONRefusesCaseVariantsAndNulls(t *testing.T) {
 			if res.Status != 400 {
 				t.Fatalf("QUANTITY 0 = %d %s, want 400", res.Status, res.Body)
 			}
+			// Left out, the required quantity read as 0 too, and deleted the line.
+			res = s.do(req{method: "PUT", path: "/api/v1/carts/" + cartID + "/items/" + p.ID, token: pat.token, body: `{}`})
+			if res.Status != 422 || res.Code(t) != "validation_failed" {
+				t.Fatalf("{} = %d %s, want 422 validation_failed", res.Status, res.Body)
+			}
 			var c cartJSON
 			s.must(200, req{method: "GET", path: "/api/v1/carts/" + cartID, token: pat.token}).JSON(t, &c)
 			if len(c.Items) != 1 || c.Items[0].Quantity != 2 {

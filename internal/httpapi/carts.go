@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 
+	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/money"
 )
@@ -51,7 +52,10 @@ func (a *API) getCart(w http.ResponseWriter, r *http.Request) error {
 }
 
 type cartItemRequest struct {
-	Quantity int `json:"quantity"`
+	// Quantity is required (the contract says so): a pointer, so that {} is
+	// told apart from {"quantity":0}, which removes the line. Left absent it
+	// would read as 0 and delete the line, as null did (issue 11).
+	Quantity *int `json:"quantity"`
 }
 
 func (a *API) setCartItem(w http.ResponseWriter, r *http.Request) error {
@@ -59,7 +63,12 @@ func (a *API) setCartItem(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	v, err := a.Carts.SetItem(r.Context(), r.PathValue("id"), r.PathValue("product_id"), req.Quantity)
+	var check apperr.Validator
+	check.Check(req.Quantity != nil, "quantity", "is required (0 removes the line)")
+	if err := check.Err(); err != nil {
+		return err
+	}
+	v, err := a.Carts.SetItem(r.Context(), r.PathValue("id"), r.PathValue("product_id"), *req.Quantity)
 	if err != nil {
 		return err
 	}

@@ -286,7 +286,7 @@ schemas={
 def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}
 responses={
- "BadRequest":prob("Malformed request: bad JSON, unknown field, duplicate key, wrong type, trailing data, invalid UTF-8, bad cursor.",["invalid_json","invalid_cursor","idempotency_key_required","invalid_reset_token","invalid_verification_token","ambiguous_framing"]),
+ "BadRequest":prob("Malformed request: bad JSON, unknown field (or a field's name in other case), duplicate key, null for a field, wrong type, trailing data, invalid UTF-8, bad cursor.",["invalid_json","invalid_cursor","idempotency_key_required","invalid_reset_token","invalid_verification_token","ambiguous_framing"]),
  "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials","mfa_required","invalid_otp","reauthentication_required","passkey_failed","oidc_failed","invalid_mfa_ticket"]),
  "Forbidden":prob("The caller's roles lack the permission, a staff account has no second factor yet, or a browser sent a cross-origin write.",["forbidden","mfa_enrollment_required","cross_origin_rejected","enrollment_code_required","invalid_enrollment_code"]),
  "NotFound":prob("No such resource, or one that belongs to someone else.",["not_found"]),
@@ -305,7 +305,7 @@ responses={
    headers={"Retry-After":{"description":"Whole seconds to wait, at least 1.","schema":{"type":"integer","minimum":1}}}),
 }
 doc={"openapi":"3.1.0",
- "info":{"title":"Bulwark API","version":"1.0.0","description":"Every request: a request target over 4 KiB answers 414 `uri_too_long`, a header field over 8 KiB 431 `header_too_large`, a request with both Content-Length and Transfer-Encoding 400 `ambiguous_framing` (and the connection is closed). Bulwark's HTTP contract (v1). Requests and responses are JSON in UTF-8; decoding is strict (unknown fields, duplicate keys, trailing data and wrong types answer 400). Errors are RFC 9457 application/problem+json with a stable `code`. Every response carries X-Request-Id. IDs are opaque prefixed strings; money is integer minor units."},
+ "info":{"title":"Bulwark API","version":"1.0.0","description":"Bulwark's HTTP contract (v1). Requests and responses are JSON in UTF-8; decoding is strict (unknown fields, keys not spelled exactly as the field's name (case included), duplicate keys, null for any field, trailing data and wrong types answer 400: leave an optional field out rather than sending null). Every request: a request target over 4 KiB answers 414 `uri_too_long`, a header field over 8 KiB 431 `header_too_large`, a request with both Content-Length and Transfer-Encoding 400 `ambiguous_framing` (and the connection is closed). Errors are RFC 9457 application/problem+json with a stable `code`. Every response carries X-Request-Id. IDs are opaque prefixed strings; money is integer minor units. Times in answers are RFC 3339 in UTC with exactly three fractional digits (2026-12-01T23:22:22.261Z), the same on create and read."},
  "servers":[{"url":"/"}],
  "paths":paths,
  "components":{"securitySchemes":{"bearerAuth":{"type":"http","scheme":"bearer","description":"The `token` from login (bws_...)."},
