@@ -260,6 +260,16 @@ func TestRectification(t *testing.T) {
 				t.Fatalf("email before verification = %q", u.Email)
 			}
 			link := s.takeVerification("new-address@example.com")
+			var export struct {
+				Account struct {
+					Email        string `json:"email"`
+					PendingEmail string `json:"pending_email"`
+				} `json:"account"`
+			}
+			s.must(200, req{method: "GET", path: "/api/v1/me/export", token: token}).JSON(t, &export)
+			if export.Account.Email != "old-address@example.com" || export.Account.PendingEmail != "new-address@example.com" {
+				t.Fatalf("export account %+v: the pending address is personal data held on the person", export.Account)
+			}
 			if r := s.tryLogin("new-address@example.com", testPassword); r.Status != 401 {
 				t.Fatalf("login with the unverified address = %d", r.Status)
 			}

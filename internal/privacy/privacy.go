@@ -31,6 +31,9 @@ type Source interface {
 	Orders(ctx context.Context, q order.ListQuery) ([]order.Order, error)
 	// AuditAbout returns the audit records whose actor or target is userID.
 	AuditAbout(ctx context.Context, userID string) ([]audit.Record, error)
+	// PendingEmail returns the new address the user asked for and has not
+	// verified yet (and whose link is live at now), or "".
+	PendingEmail(ctx context.Context, userID string, now time.Time) (string, error)
 }
 
 // Export is the document a person downloads (format: docs/EXPORT.md).
@@ -54,6 +57,8 @@ type Account struct {
 	Roles      []string  `json:"roles"`
 	MFAEnabled bool      `json:"mfa_enabled"`
 	CreatedAt  time.Time `json:"created_at"`
+	// PendingEmail is a new address waiting for its verification (PATCH /me).
+	PendingEmail string `json:"pending_email,omitempty"`
 }
 
 // Session is a sign-in, without its token.
@@ -120,6 +125,9 @@ func (s *Service) ExportMine(ctx context.Context) (Export, error) {
 		Sessions: []Session{}, PaymentMethods: []PaymentMethod{}, Orders: []order.Order{}, Addresses: []order.Address{}}
 	for _, r := range u.Roles {
 		e.Account.Roles = append(e.Account.Roles, string(r))
+	}
+	if e.Account.PendingEmail, err = s.src.PendingEmail(ctx, u.ID, s.now()); err != nil {
+		return Export{}, fmt.Errorf("export pending email: %w", err)
 	}
 	sessions, err := s.src.Sessions(ctx, u.ID)
 	if err != nil {

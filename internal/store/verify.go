@@ -338,3 +338,27 @@ func (db *DB) BackfillSkeletonIndexes(ctx context.Context) (int, error) {
 		}
 	}
 }
+
+// PendingEmail returns the live, unverified new address of userID, or "".
+func (db *DB) PendingEmail(ctx context.Context, userID string, now time.Time) (string, error) {
+	var tokenHash string
+	var sealed []byte
+	err := db.sql.QueryRowContext(ctx, `SELECT token_hash, sealed FROM email_verifications
+		WHERE user_id = $1 AND purpose = $2 AND expires_at > $3 ORDER BY created_at DESC LIMIT 1`,
+		userID, identity.PurposeEmailChange, micros(now)).Scan(&tokenHash, &sealed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read pending email: %w", err)
+	}
+	wrapped, err := subjectKey(ctx, db.sql, userID)
+	if err != nil {
+		return "", err
+	}
+	var p pending
+	if err := db.open(userID, wrapped, verificationAt(tokenHash), sealed, &p); err != nil {
+		return "", err
+	}
+	return p.Email, nil
+}
