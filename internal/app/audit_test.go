@@ -40,7 +40,9 @@ func TestAuditTrail(t *testing.T) {
 			{audit.ActionKeysetCreate, audit.Success, "index"},
 			{audit.ActionKeysetCreate, audit.Success, "mfa"},
 			{audit.ActionAdminCreate, audit.Success, ""},
+			{identity.ActionEnrollmentCode, audit.Success, ""}, // the staff account's first second factor needs it
 			{audit.ActionLogin, audit.Success, ""},
+			{identity.ActionEnrollmentCodeUsed, audit.Success, ""},
 			{identity.ActionMFAEnroll, audit.Success, ""},
 			{identity.ActionMFAConfirm, audit.Success, ""},
 			{audit.ActionRegister, audit.Success, u.ID},
@@ -49,6 +51,7 @@ func TestAuditTrail(t *testing.T) {
 			{audit.ActionLogin, audit.Success, u.ID},
 			{audit.ActionLogout, audit.Success, u.ID},
 			{audit.ActionRolesChange, audit.Success, u.ID},
+			{identity.ActionEnrollmentCode, audit.Success, u.ID}, // made staff without MFA
 			{audit.ActionProductCreate, audit.Success, p.ID},
 			{audit.ActionProductUpdate, audit.Success, p.ID},
 			{audit.ActionStockAdjust, audit.Success, p.ID},
@@ -65,12 +68,12 @@ func TestAuditTrail(t *testing.T) {
 				t.Errorf("record %d lacks time or actor: %+v", i+1, r)
 			}
 			// Everything but the key events and the CLI bootstrap came over HTTP and names its request and client.
-			if i > 5 && (r.RequestID == "" || r.IP != "127.0.0.1") {
+			if i > 6 && (r.RequestID == "" || r.IP != "127.0.0.1") {
 				t.Errorf("record %d lacks request id or source IP: %+v", i+1, r)
 			}
 		}
-		if recs[0].Actor != audit.ActorSystem || recs[5].Actor != audit.ActorSystem || recs[14].Actor == audit.ActorAnonymous || recs[10].Actor != audit.ActorAnonymous {
-			t.Errorf("actors: %s, %s, %s, %s", recs[0].Actor, recs[5].Actor, recs[14].Actor, recs[10].Actor)
+		if recs[0].Actor != audit.ActorSystem || recs[5].Actor != audit.ActorSystem || recs[16].Actor == audit.ActorAnonymous || recs[12].Actor != audit.ActorAnonymous {
+			t.Errorf("actors: %s, %s, %s, %s", recs[0].Actor, recs[5].Actor, recs[16].Actor, recs[12].Actor)
 		}
 		if strings.Contains(fmt.Sprint(recs), "wrong wrong wrong") || strings.Contains(fmt.Sprint(recs), testPassword) {
 			t.Fatal("an audit record holds a password")
@@ -96,14 +99,14 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 		{"a record changed", []string{"UPDATE audit_records SET detail = 'nothing happened' WHERE seq = 3"}, "audit record 3:"},
 		{"a record's actor changed", []string{"UPDATE audit_records SET actor = 'usr_someoneelse' WHERE seq = 2"}, "audit record 2:"},
 		{"a record deleted", []string{"DELETE FROM audit_records WHERE seq = 2"}, "audit record 3:"},
-		{"the last record deleted", []string{"DELETE FROM audit_records WHERE seq = 12"}, "audit record 12:"},
+		{"the last record deleted", []string{"DELETE FROM audit_records WHERE seq = 14"}, "audit record 14:"},
 		{"a record inserted", []string{"UPDATE audit_records SET seq = seq + 100 WHERE seq >= 3", "UPDATE audit_records SET seq = seq - 99 WHERE seq >= 103",
 			"INSERT INTO audit_records (seq, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash) SELECT 3, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash FROM audit_records WHERE seq = 2"}, "audit record 3:"},
 	}
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		for _, tt := range tampers {
 			t.Run(tt.name, func(t *testing.T) {
-				// A fresh database per case, each with twelve records (the first five the keys made at first start).
+				// A fresh database per case, each with fourteen records (the first five the keys made at first start).
 				d := db
 				if d.Engine == "sqlite" {
 					d.DataDir = t.TempDir()
@@ -115,7 +118,7 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 				p := s.createProduct(admin, "T-1", 1)
 				s.must(200, req{method: "POST", path: "/api/v1/admin/products/" + p.ID + "/stock", token: admin, body: map[string]any{"delta": 1, "reason": "r"}})
 				s.must(200, req{method: "POST", path: "/api/v1/admin/products/" + p.ID + "/stock", token: admin, body: map[string]any{"delta": 1, "reason": "r"}})
-				if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 || !strings.Contains(out, "12 records") {
+				if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 || !strings.Contains(out, "14 records") {
 					t.Fatalf("before tampering: exit %d %s %s", code, out, errOut)
 				}
 

@@ -43,11 +43,12 @@ func TestCheckoutRetryAfterCrash(t *testing.T) {
 		cfg := testConfig(db)
 		const initial, lease = 1000, "3s"
 		first := startProcess(t, cfg, "--pending-order-timeout", lease)
-		if code, _, errOut := runCLI(t, cfg, testPassword+"\n", "admin", "create", "--email", "retry-admin@example.com", "--password-stdin"); code != 0 {
+		code, out, errOut := runCLI(t, cfg, testPassword+"\n", "admin", "create", "--email", "retry-admin@example.com", "--password-stdin")
+		if code != 0 {
 			t.Fatal(errOut)
 		}
 		admin := first.login("retry-admin@example.com", testPassword)
-		adminSecret := first.enableMFA(admin)
+		adminSecret := first.enableMFAWith(admin, enrollmentCodeIn(t, out))
 		p := first.createProduct(admin, "RETRY-1", initial)
 		type job struct {
 			who  shopper
