@@ -93,9 +93,9 @@ func (a *API) admit(next http.Handler, mux *http.ServeMux) http.Handler {
 		var n int64
 		if r.Body != nil && r.Body != http.NoBody {
 			if r.ContentLength > limit {
-				writeProblem(w, r, tooLarge(limit))
-				// The rest of the body is not read, so the connection cannot be reused.
+				// The body is not read, so the connection cannot be reused.
 				w.Header().Set("Connection", "close")
+				writeProblem(w, r, tooLarge(limit))
 				return
 			}
 			// With a Response writer, MaxBytesReader also closes the connection
