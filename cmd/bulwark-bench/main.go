@@ -1,7 +1,7 @@
 // Command bulwark-bench measures checkout and product-read throughput and
 // latency over HTTP on each engine, with a bare net/http handler as the
 // ceiling; and, opt-in, checkout latency during a login flood (-flood), the
-// edge on versus off (-edge), and the cost of nginx with ModSecurity and the
+// edge on versus off (-edge), the CPU of the worst requests (-worst), and the cost of nginx with ModSecurity and the
 // Core Rule Set in front (-nginx, which installs Debian's packages if missing).
 // See docs/PERFORMANCE.md.
 package main
@@ -25,6 +25,8 @@ func main() {
 	flag.IntVar(&o.FloodCheckouts, "flood-checkouts", 400, "checkouts measured quiet and again during the flood (at 40/s)")
 	flag.BoolVar(&o.Edge, "edge", false, "only (with the other modes): checkouts and product reads with the edge on versus off")
 	flag.BoolVar(&o.Nginx, "nginx", false, "only (with the other modes): the same mix through nginx+ModSecurity+CRS (apt-get installs it if missing)")
+	flag.BoolVar(&o.Worst, "worst", false, "only (with the other modes): CPU per request of the most expensive requests the edge lets through, serially, WAF on")
+	flag.IntVar(&o.WorstReps, "worst-reps", 15, "repetitions of each request in -worst (the median is reported)")
 	flag.Parse()
 	// PostgreSQL runs when both URLs are set, in the environment (never as arguments).
 	o.PostgresURL, o.VaultURL = os.Getenv("BULWARK_BENCH_DATABASE_URL"), os.Getenv("BULWARK_BENCH_VAULT_DATABASE_URL")

@@ -115,8 +115,9 @@ func TestWAFCostBounded(t *testing.T) {
 		{"a body on an unknown path", "POST", "/api/v1/nope", longString(1 << 10), 413},
 		{"registration past its limit", "POST", "/api/v1/auth/register", longString(1<<20 - 200), 413},
 		{"login past its limit", "POST", "/api/v1/auth/login", longString(5 << 10), 413},
-		{"a catalog write from a stranger", "POST", "/api/v1/admin/products", longString(1<<20 - 200), 401},
-		{"a cart write over the anonymous limit", "POST", "/api/v1/carts", longString(6 << 10), 401},
+		{"a catalog write past its limit", "POST", "/api/v1/admin/products", longString(1<<20 - 200), 413},
+		{"a catalog write from a stranger", "POST", "/api/v1/admin/products", longString(60 << 10), 401},
+		{"a cart write past its limit", "POST", "/api/v1/carts", longString(6 << 10), 413},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			before := inspected()

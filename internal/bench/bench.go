@@ -44,6 +44,8 @@ type Options struct {
 	FloodCheckouts int  // checkouts measured quiet, and again during the flood
 	Edge           bool // the edge on versus off (EdgeCost)
 	Nginx          bool // nginx with ModSecurity and the Core Rule Set in front (NginxCost)
+	Worst          bool // CPU per request of the most expensive requests (Worst)
+	WorstReps      int  // repetitions of each request in Worst
 }
 
 // Result is one measured workload.
@@ -68,7 +70,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Run measures every workload and prints one line each; with an opt-in mode
 // set, it runs only the modes set.
 func Run(ctx context.Context, o Options) ([]Result, error) {
-	if o.Flood || o.Edge || o.Nginx {
+	if o.Flood || o.Edge || o.Nginx || o.Worst {
 		return nil, runModes(ctx, o)
 	}
 	var results []Result
@@ -109,6 +111,11 @@ func runModes(ctx context.Context, o Options) error {
 	if o.Nginx {
 		if _, err := NginxCost(ctx, o); err != nil {
 			return fmt.Errorf("nginx: %w", err)
+		}
+	}
+	if o.Worst {
+		if _, err := Worst(ctx, o); err != nil {
+			return fmt.Errorf("worst: %w", err)
 		}
 	}
 	return nil

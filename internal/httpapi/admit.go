@@ -15,25 +15,28 @@ import (
 
 // Body limits per route. Every byte of a body is work for the firewall (its
 // rules run over each argument), so no route accepts more than it needs: a
-// GET or HEAD none, a sign-in a few KB, catalog writes (long descriptions) the
-// max-body-bytes setting, anything else bodyLimitDefault.
+// GET or HEAD none, a sign-in a few KB, catalog writes (long descriptions)
+// bodyLimitCatalog, anything else bodyLimitDefault; max-body-bytes caps them all.
 const (
 	// bodyLimitAuth covers the auth routes: an email, a password, a name, an
 	// OTP, a WebAuthn assertion.
 	bodyLimitAuth = 4 << 10
 	// bodyLimitDefault covers the other writes: carts, checkout, payment
-	// methods, passkey registration (an attestation with its certificates).
-	bodyLimitDefault = 8 << 10
+	// methods, passkey registration (Bulwark asks for no attestation, so the
+	// authenticator's answer is a few hundred bytes). It is no larger than
+	// anonymousBodyLimit: every such route is open to any customer account.
+	bodyLimitDefault = 4 << 10
 	// anonymousBodyLimit is the largest body the firewall inspects for a
 	// caller who has not authenticated: the rules cost about 5 ms of CPU per
 	// KiB of body (docs/PERFORMANCE.md), so a stranger's request stays in the
 	// tens of milliseconds. A larger body (a catalog write) is authenticated,
 	// and its permission checked, before the firewall reads it.
 	anonymousBodyLimit = 4 << 10
+	// bodyLimitCatalog fits the largest valid product: a description of
+	// catalog.MaxDescriptionLength characters, each up to 6 bytes when
+	// JSON-escaped, with the other fields.
+	bodyLimitCatalog = 64 << 10
 )
-
-// bodyLimitLarge marks a route that takes up to the max-body-bytes setting.
-const bodyLimitLarge = -1
 
 // bodyLimitOf is the body limit of a route pattern when the route table does
 // not set one: none for GET and HEAD, bodyLimitAuth for the auth class,
@@ -56,11 +59,8 @@ func (a *API) bodyLimits() (map[string]int64, map[string]access.Permission) {
 	for _, rt := range a.routes() {
 		perms[rt.Pattern] = rt.Permission
 		n := rt.MaxBody
-		switch n {
-		case 0:
+		if n == 0 {
 			n = bodyLimitOf(rt.Pattern)
-		case bodyLimitLarge:
-			n = a.MaxBodyBytes
 		}
 		// max-body-bytes caps every route.
 		n = max(min(n, a.MaxBodyBytes), 0)
@@ -93,9 +93,9 @@ func (a *API) admit(next http.Handler, mux *http.ServeMux) http.Handler {
 		var n int64
 		if r.Body != nil && r.Body != http.NoBody {
 			if r.ContentLength > limit {
-				writeProblem(w, r, tooLarge(limit))
-				// The rest of the body is not read, so the connection cannot be reused.
+				// The body is not read, so the connection cannot be reused.
 				w.Header().Set("Connection", "close")
+				writeProblem(w, r, tooLarge(limit))
 				return
 			}
 			// With a Response writer, MaxBytesReader also closes the connection

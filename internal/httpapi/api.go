@@ -110,9 +110,9 @@ type API struct {
 type Route struct {
 	Pattern    string
 	Permission access.Permission
-	// MaxBody is the largest body the route takes, in bytes: 0 for the
-	// default of its method and class (bodyLimitOf), bodyLimitLarge for the
-	// max-body-bytes setting.
+	// MaxBody is the largest body the route takes, in bytes (never more than
+	// the max-body-bytes setting): 0 for the default of its method and class
+	// (bodyLimitOf).
 	MaxBody int64
 	// Unlisted routes are left out of the OpenAPI document on purpose.
 	Unlisted bool
@@ -131,8 +131,8 @@ func (a *API) routes() []route {
 	// unlisted is a route the OpenAPI document leaves out by design: the
 	// bot trap, which a client walking the document must never call.
 	unlisted := func(rt route) route { rt.Unlisted = true; return rt }
-	// large is a route that takes up to the max-body-bytes setting.
-	large := func(rt route) route { rt.MaxBody = bodyLimitLarge; return rt }
+	// sized gives a route a body limit of its own (see bodyLimitOf for the default).
+	sized := func(n int64, rt route) route { rt.MaxBody = n; return rt }
 	return []route{
 		r("GET /{$}", access.Public, a.root),
 		r("GET /healthz", access.Public, a.healthz),
@@ -171,8 +171,8 @@ func (a *API) routes() []route {
 
 		r("GET /api/v1/products", access.Public, a.listProducts),
 		r("GET /api/v1/products/{id}", access.Public, a.getProduct),
-		large(r("POST /api/v1/admin/products", access.CatalogWrite, a.createProduct)),
-		large(r("PATCH /api/v1/admin/products/{id}", access.CatalogWrite, a.updateProduct)),
+		sized(bodyLimitCatalog, r("POST /api/v1/admin/products", access.CatalogWrite, a.createProduct)),
+		sized(bodyLimitCatalog, r("PATCH /api/v1/admin/products/{id}", access.CatalogWrite, a.updateProduct)),
 		r("POST /api/v1/admin/products/{id}/stock", access.CatalogWrite, a.adjustStock),
 
 		r("POST /api/v1/admin/users/{id}/roles", access.RolesManage, a.setRoles),

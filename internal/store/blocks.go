@@ -70,10 +70,17 @@ func (b *EdgeBlocks) Blocked(ctx context.Context, a netip.Addr) (bool, error) {
 	defer b.mu.Unlock()
 	if b.cache == nil || now.Sub(b.loaded) >= blockCacheAge || now.Before(b.loaded) {
 		cache, err := b.load(ctx, now)
+		// Loaded or not, the next load is blockCacheAge away: with the
+		// database down, one request in that time waits for it and reports
+		// the error, the others use the last copy.
+		b.loaded = now
 		if err != nil {
+			if b.cache == nil {
+				b.cache = map[netip.Addr]time.Time{}
+			}
 			return false, err
 		}
-		b.cache, b.loaded = cache, now
+		b.cache = cache
 	}
 	return b.cache[a].After(now), nil
 }

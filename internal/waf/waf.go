@@ -173,7 +173,7 @@ SecAction "id:900200,phase:1,pass,t:none,nolog,setvar:'tx.allowed_methods=GET HE
 // more than ArgumentsLimit values from one source (query, body) or JSON
 // nested deeper than JSONDepthLimit is refused.
 const (
-	ArgumentsLimit = 256
+	ArgumentsLimit = 64
 	JSONDepthLimit = 32
 )
 
