@@ -104,23 +104,33 @@ func TestRoleMatrix(t *testing.T) {
 		var someCart struct{ ID string }
 		s.must(201, req{method: "POST", path: "/api/v1/carts", token: admin}).JSON(t, &someCart)
 
+		// One account per caller, used for route after route while its
+		// session lives: making an account costs password hashes and, for
+		// staff, an enrolment, and a fresh one per route made this the
+		// slowest test of the suite. A route that ends the session (logout,
+		// erasure, a role change) leaves the next route a new account.
+		tokens := map[string]string{}
 		n := 0
 		for _, pattern := range routes {
 			for _, caller := range callers {
 				n++
 				email := fmt.Sprintf("m-%s-%d@example.com", caller, n)
 				t.Run(pattern+" as "+caller, func(t *testing.T) {
-					token := ""
-					switch caller {
-					case "anonymous":
-					case "customer":
+					token := tokens[caller]
+					if token != "" && s.do(req{method: "GET", path: "/api/v1/me", token: token}).Status != 200 {
+						token = ""
+					}
+					switch {
+					case caller == "anonymous" || token != "":
+					case caller == "customer":
 						s.register(email)
 						token = s.login(email, testPassword)
-					case "admin":
+					case caller == "admin":
 						token = s.createAdmin(email)
 					default:
 						token = s.staff(admin, email, caller)
 					}
+					tokens[caller] = token
 					method, path, _ := strings.Cut(pattern, " ")
 					path = strings.NewReplacer("products/{id}", "products/"+prod.ID, "users/{id}", "users/"+target.ID,
 						"carts/{id}", "carts/"+someCart.ID, "{product_id}", prod.ID, "payment-methods/{id}", "payment-methods/pm_aaaaaaaaaaaaaaaaaaaaaaaaaa",

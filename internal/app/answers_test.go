@@ -50,8 +50,10 @@ func TestTimestampsHaveOneFormat(t *testing.T) {
 				CreatedAt string `json:"created_at"`
 			} `json:"user"`
 		}
-		s.must(201, req{method: "POST", path: "/api/v1/auth/register",
-			body: map[string]string{"email": "time@example.com", "password": testPassword, "name": "T"}}).JSON(t, &reg)
+		s.must(202, req{method: "POST", path: "/api/v1/auth/register",
+			body: map[string]string{"email": "time@example.com", "password": testPassword, "name": "T"}})
+		s.must(200, req{method: "POST", path: "/api/v1/auth/verify-email",
+			body: map[string]string{"token": s.takeVerification("time@example.com")}}).JSON(t, &reg)
 		var login struct {
 			ExpiresAt string `json:"expires_at"`
 			User      struct {

@@ -262,7 +262,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 }
 
 // TestNoOversellAcrossInstances has two server processes on one PostgreSQL
-// race 200 checkouts for the last 10 units.
+// race 80 checkouts for the last 10 units.
 func TestNoOversellAcrossInstances(t *testing.T) {
 	dbs := testenv.Databases(t)
 	if len(dbs) < 2 {

@@ -162,13 +162,6 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 		if prior, err = db.claimKey(ctx, tx, r.CustomerID, order.ScopeCheckout, r.Key, r.Hash, r.At); err != nil || !prior.Fresh {
 			return err
 		}
-		c, err := readCart(ctx, tx, r.CustomerID, r.CartID)
-		if err != nil {
-			return err
-		}
-		if len(c.Lines) == 0 {
-			return order.ErrCartEmpty
-		}
 		// One cart, one order: the cart is claimed by this pending order with a
 		// conditional UPDATE, which both engines serialize on the cart's row, so
 		// of concurrent checkouts of one cart (whatever their keys, on any
@@ -180,7 +173,22 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 			return fmt.Errorf("claim cart %s: %w", r.CartID, err)
 		}
 		if err := mustAffect(res, checkout.ErrCartCheckedOut); err != nil {
+			if _, rerr := readCart(ctx, tx, r.CustomerID, r.CartID); rerr != nil {
+				return rerr // no such cart, or another customer's
+			}
 			return err
+		}
+		// The lines are read only once the cart is claimed. Read before, on
+		// PostgreSQL (read committed), they could be those of a checkout that
+		// was completing meanwhile: this UPDATE waited on its row lock, then
+		// found the cart released and claimed it, and the stale lines would
+		// have been paid a second time.
+		c, err := readCart(ctx, tx, r.CustomerID, r.CartID)
+		if err != nil {
+			return err
+		}
+		if len(c.Lines) == 0 {
+			return order.ErrCartEmpty
 		}
 		for _, l := range c.Lines {
 			line := order.Line{ProductID: l.ProductID, Quantity: l.Quantity}
