@@ -95,7 +95,7 @@ func TestLoginGate(t *testing.T) {
 		// A passkey of the staff account, on a software authenticator.
 		rp := virtualwebauthn.RelyingParty{Name: "Bulwark", ID: "shop.example", Origin: "https://shop.example"}
 		authenticator := virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: []byte(me.ID)})
-		credential := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+		credential := newPasskeyCredential(t)
 		var reg struct {
 			CeremonyID string          `json:"ceremony_id"`
 			Options    json.RawMessage `json:"options"`

@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/x509"
 	"encoding/json"
 	"testing"
 
@@ -19,7 +21,7 @@ func TestPasskeys(t *testing.T) {
 		u := s.register("passkey@example.com")
 		token := s.login("passkey@example.com", testPassword)
 		authenticator := virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: []byte(u.ID)})
-		credential := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+		credential := newPasskeyCredential(t)
 
 		type ceremony struct {
 			CeremonyID string          `json:"ceremony_id"`
@@ -80,7 +82,7 @@ func TestPasskeys(t *testing.T) {
 		})
 
 		t.Run("an unregistered key is refused", func(t *testing.T) {
-			stranger := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+			stranger := newPasskeyCredential(t)
 			if res := login(rp, stranger); res.Status != 401 {
 				t.Fatalf("unregistered credential = %d %s", res.Status, res.Body)
 			}
@@ -109,7 +111,7 @@ func TestPasskeyIsASecondFactor(t *testing.T) {
 	}
 
 	authenticator := virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: []byte(u.ID)})
-	credential := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+	credential := newPasskeyCredential(t)
 	var reg struct {
 		CeremonyID string          `json:"ceremony_id"`
 		Options    json.RawMessage `json:"options"`
@@ -141,4 +143,29 @@ func TestPasskeyIsASecondFactor(t *testing.T) {
 		body: `{"ceremony_id":"` + c.CeremonyID + `","credential":` + virtualwebauthn.CreateAssertionResponse(rp, authenticator, credential, *o) + `}`}).JSON(t, &out)
 	body := map[string]any{"sku": "PK-1", "name": "n", "price": map[string]any{"amount": 1, "currency": "EUR"}, "stock": 1}
 	s.must(201, req{method: "POST", path: "/api/v1/admin/products", token: out.Token, body: body})
+}
+
+// newPasskeyCredential is a virtual authenticator's new P-256 credential whose
+// public key encodes as a valid COSE key. virtualwebauthn writes the point's
+// coordinates with big.Int.Bytes, which drops leading zero bytes, so about one
+// key in 64 came out with a 31-byte coordinate that the server rightly
+// refuses, and a test failed at random; such keys are drawn again.
+func newPasskeyCredential(t *testing.T) virtualwebauthn.Credential {
+	t.Helper()
+	for range 100 {
+		c := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+		k, err := x509.ParsePKCS8PrivateKey(c.Key.Data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ec, ok := k.(*ecdsa.PrivateKey)
+		if !ok {
+			t.Fatalf("virtual credential key is %T, want ECDSA", k)
+		}
+		if len(ec.X.Bytes()) == 32 && len(ec.Y.Bytes()) == 32 {
+			return c
+		}
+	}
+	t.Fatal("no full-length P-256 key in 100 draws")
+	return virtualwebauthn.Credential{}
 }

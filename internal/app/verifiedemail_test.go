@@ -336,7 +336,7 @@ func TestPasskeyManagement(t *testing.T) {
 				t.Fatal(err)
 			}
 			a := virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: []byte(userID)})
-			cred := virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)
+			cred := newPasskeyCredential(t)
 			att := virtualwebauthn.CreateAttestationResponse(rp, a, cred, *opts)
 			a.AddCredential(cred)
 			last = key{&a, cred}

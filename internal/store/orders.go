@@ -236,10 +236,15 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 // Release gives back a pending order's stock and deletes it.
 func (db *DB) Release(ctx context.Context, orderID, key, code string, rec audit.Record) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
+		// An UPDATE, not a SELECT: it takes the order's row lock, so of two
+		// recoveries of one order (start-up and a client's retry, or two
+		// instances) the second waits, then finds the order gone and gives
+		// back nothing. A plain read let both return the stock on PostgreSQL.
 		var customerID string
-		err := tx.QueryRowContext(ctx, "SELECT customer_id FROM orders WHERE id = $1 AND status = $2", orderID, order.StatusPending).Scan(&customerID)
+		err := tx.QueryRowContext(ctx, "UPDATE orders SET updated_at = updated_at WHERE id = $1 AND status = $2 RETURNING customer_id",
+			orderID, order.StatusPending).Scan(&customerID)
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil // released already, by another instance's recovery
+			return nil // released already, by another recovery
 		}
 		if err != nil {
 			return fmt.Errorf("find pending order %s: %w", orderID, err)
