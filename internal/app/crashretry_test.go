@@ -43,12 +43,8 @@ func TestCheckoutRetryAfterCrash(t *testing.T) {
 		cfg := testConfig(db)
 		const initial, lease = 1000, "3s"
 		first := startProcess(t, cfg, "--pending-order-timeout", lease)
-		code, out, errOut := runCLI(t, cfg, testPassword+"\n", "admin", "create", "--email", "retry-admin@example.com", "--password-stdin")
-		if code != 0 {
-			t.Fatal(errOut)
-		}
-		admin := first.login("retry-admin@example.com", testPassword)
-		adminSecret := first.enableMFAWith(admin, enrollmentCodeIn(t, out))
+		admin := first.createAdmin("retry-admin@example.com")
+		adminSecret := first.secrets["retry-admin@example.com"]
 		p := first.createProduct(admin, "RETRY-1", initial)
 		type job struct {
 			who  shopper

@@ -108,12 +108,7 @@ func TestOneCartOneOrderAcrossInstances(t *testing.T) {
 	cfg := testConfig(dbs[1])
 	a := startProcess(t, cfg)
 	b := startProcess(t, cfg)
-	code, out, errOut := runCLI(t, cfg, testPassword+"\n", "admin", "create", "--email", "onecart-multi@example.com", "--password-stdin")
-	if code != 0 {
-		t.Fatal(errOut)
-	}
-	admin := a.login("onecart-multi@example.com", testPassword)
-	a.enableMFAWith(admin, enrollmentCodeIn(t, out))
+	admin := a.createAdmin("onecart-multi@example.com")
 	p := a.createProduct(admin, "ONECART-2", 10)
 	sh := a.shopper("onecart-multi-buyer@example.com", "4242424242424242")
 	cart := a.cartWith(sh, 3, p.ID)

@@ -150,12 +150,8 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 		cfg := testConfig(db)
 		const initial = 1000
 		first := startProcess(t, cfg, "--pending-order-timeout", "2s")
-		code, out, errOut := runCLI(t, cfg, testPassword+"\n", "admin", "create", "--email", "crash-admin@example.com", "--password-stdin")
-		if code != 0 {
-			t.Fatal(errOut)
-		}
-		admin := first.login("crash-admin@example.com", testPassword)
-		adminSecret := first.enableMFAWith(admin, enrollmentCodeIn(t, out))
+		admin := first.createAdmin("crash-admin@example.com")
+		adminSecret := first.secrets["crash-admin@example.com"]
 		p := first.createProduct(admin, "CRASH-1", initial)
 		type job struct {
 			who  shopper
@@ -271,12 +267,7 @@ func TestNoOversellAcrossInstances(t *testing.T) {
 	cfg := testConfig(dbs[1])
 	a := startProcess(t, cfg)
 	b := startProcess(t, cfg) // the same data directory: both use the one vault keyset
-	code, out, errOut := runCLI(t, cfg, testPassword+"\n", "admin", "create", "--email", "multi-admin@example.com", "--password-stdin")
-	if code != 0 {
-		t.Fatal(errOut)
-	}
-	admin := a.login("multi-admin@example.com", testPassword)
-	a.enableMFAWith(admin, enrollmentCodeIn(t, out))
+	admin := a.createAdmin("multi-admin@example.com")
 	p := a.createProduct(admin, "MULTI-10", 10)
 	raceForLastUnits(t, a.server, p.ID, 10, func(i int) *server {
 		if i%2 == 1 {
