@@ -15,6 +15,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
+	"github.com/bulwark-shop/bulwark/internal/throttle"
 )
 
 // code returns a TOTP code of the next time step, moving the server's clock
@@ -268,6 +269,17 @@ func auditDetails(t *testing.T, s *server, action string) string {
 	return b.String()
 }
 
+// attackerView is what a caller sees of a problem answer: its status,
+// Retry-After and body, all but the request id.
+func attackerView(t *testing.T, r response) string {
+	t.Helper()
+	var p map[string]any
+	r.JSON(t, &p)
+	delete(p, "request_id")
+	b, _ := json.Marshal(p)
+	return strconv.Itoa(r.Status) + " Retry-After=" + r.Header.Get("Retry-After") + " " + string(b)
+}
+
 // tokenOf returns the session token of a successful login answer.
 func tokenOf(t *testing.T, res response) string {
 	t.Helper()
@@ -293,19 +305,11 @@ func TestStaffLoginsLookLikeEveryoneElse(t *testing.T) {
 		s.register(customer)
 		addresses := []*server{s.from("127.0.0.1"), s.from("127.0.0.2")}
 
-		// answer is what an attacker sees of a response: everything but the request id.
-		answer := func(r response) string {
-			var p map[string]any
-			r.JSON(t, &p)
-			delete(p, "request_id")
-			b, _ := json.Marshal(p)
-			return strconv.Itoa(r.Status) + " Retry-After=" + r.Header.Get("Retry-After") + " " + string(b)
-		}
 		for i := range 12 {
 			from := addresses[i%2]
 			got := map[string]string{}
 			for _, email := range []string{staff, customer, unknown} {
-				got[email] = answer(from.tryLogin(email, "wrong wrong wrong"))
+				got[email] = attackerView(t, from.tryLogin(email, "wrong wrong wrong"))
 			}
 			if got[staff] != got[customer] || got[staff] != got[unknown] {
 				t.Fatalf("failure %d answers differ:\n staff    %s\n customer %s\n unknown  %s", i+1, got[staff], got[customer], got[unknown])
@@ -444,8 +448,10 @@ func TestStaffEnrollmentCode(t *testing.T) {
 }
 
 // TestAPIKeysBoundedByCreator: a key never grants more than its creator
-// holds now. An admin's key with orders:read and catalog:write stops working
-// for both when the admin is demoted, and at all when the admin is erased.
+// holds now. An admin's key with orders:read and catalog:write is suspended
+// while the admin's second factor is locked (someone holding the password is
+// guessing codes), stops working for both when the admin is demoted, and at
+// all when the admin is erased.
 func TestAPIKeysBoundedByCreator(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		s := startServer(t, db)
@@ -453,19 +459,51 @@ func TestAPIKeysBoundedByCreator(t *testing.T) {
 		maker := s.staff(boss, "keys-maker@example.com", "admin")
 		var me user
 		s.must(200, req{method: "GET", path: "/api/v1/me", token: maker}).JSON(t, &me)
-		var k struct{ Key string }
-		s.must(201, req{method: "POST", path: "/api/v1/admin/api-keys", token: maker, body: map[string]any{
-			"name": "ERP", "permissions": []string{"orders:read", "catalog:write"},
-			"expires_at": s.Clock.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)}}).JSON(t, &k)
+		makeKey := func(token string) string {
+			var k struct{ Key string }
+			s.must(201, req{method: "POST", path: "/api/v1/admin/api-keys", token: token, body: map[string]any{
+				"name": "ERP", "permissions": []string{"orders:read", "catalog:write"},
+				"expires_at": s.Clock.Now().Add(7 * 24 * time.Hour).UTC().Format(time.RFC3339)}}).JSON(t, &k)
+			return k.Key
+		}
+		key, bossKey := makeKey(maker), makeKey(boss)
 		p := s.createProduct(boss, "BOUND-1", 5)
-		readOrders := func() int { return s.do(req{method: "GET", path: "/api/v1/admin/orders", token: k.Key}).Status }
+		ordersWith := func(key string) response {
+			return s.do(req{method: "GET", path: "/api/v1/admin/orders", token: key})
+		}
+		readOrders := func() int { return ordersWith(key).Status }
 		changePrice := func() int {
-			return s.do(req{method: "PATCH", path: "/api/v1/admin/products/" + p.ID, token: k.Key,
+			return s.do(req{method: "PATCH", path: "/api/v1/admin/products/" + p.ID, token: key,
 				body: map[string]any{"price": map[string]any{"amount": 1, "currency": "EUR"}}}).Status
 		}
 		if readOrders() != 200 || changePrice() != 200 {
 			t.Fatal("the key does not work while its maker is admin")
 		}
+
+		var lockedAnswer string
+		t.Run("second factor locked: the creator's keys are suspended until the lock ends", func(t *testing.T) {
+			// Someone who has the maker's password guesses codes, from two
+			// addresses, until the daily cap on wrong second factors locks it.
+			for i := range throttle.SecondFactorFailures {
+				res := s.from(fmt.Sprintf("127.0.4.%d", i%2+1)).do(req{method: "POST", path: "/api/v1/auth/login",
+					body: map[string]string{"email": "keys-maker@example.com", "password": testPassword, "otp": "000000"}})
+				if res.Status != 401 {
+					t.Fatalf("wrong code %d = %d %s", i+1, res.Status, res.Body)
+				}
+			}
+			if r, c := readOrders(), changePrice(); r != 403 || c != 403 {
+				t.Fatalf("while the maker's second factor is locked: orders %d, prices %d; want 403 and 403", r, c)
+			}
+			lockedAnswer = attackerView(t, ordersWith(key))
+			if res := ordersWith(bossKey); res.Status != 200 {
+				t.Fatalf("another admin's key = %d %s: only the locked account's keys are suspended", res.Status, res.Body)
+			}
+			s.Clock.Advance(throttle.Day + time.Minute)
+			if r, c := readOrders(), changePrice(); r != 200 || c != 200 {
+				t.Fatalf("after the lock ended: orders %d, prices %d; want 200 and 200", r, c)
+			}
+			boss = s.freshLogin("keys-boss@example.com") // the day ended the boss's session
+		})
 
 		t.Run("demoted to catalog: the key keeps catalog:write only", func(t *testing.T) {
 			s.grantRoles(boss, me.ID, "catalog")
@@ -481,6 +519,9 @@ func TestAPIKeysBoundedByCreator(t *testing.T) {
 			s.grantRoles(boss, me.ID)
 			if r, c := readOrders(), changePrice(); r != 403 || c != 403 {
 				t.Fatalf("after demotion: orders %d, prices %d; want 403 and 403", r, c)
+			}
+			if got := attackerView(t, ordersWith(key)); got != lockedAnswer {
+				t.Fatalf("a suspended key answers %s, a key whose creator's second factor is locked %s: want the same", got, lockedAnswer)
 			}
 		})
 

@@ -152,7 +152,7 @@ func (s *Service) admit(ctx context.Context, u User, pr proof) (LoginResult, err
 				return LoginResult{}, err
 			}
 			if locked {
-				if err := s.trail.Record(ctx, ActionLockout, u.ID, audit.Success, "locked: second factor from every address for the day"); err != nil {
+				if err := s.trail.Record(ctx, ActionLockout, u.ID, audit.Success, "locked: second factor from every address for the day; the account's API keys are suspended until then"); err != nil {
 					return LoginResult{}, err
 				}
 			}
