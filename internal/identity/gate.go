@@ -135,8 +135,9 @@ type proof struct {
 // admit is the one login gate. Every way in calls it after its own first
 // factor with the account it proved: it asks for the second factor an
 // account with MFA owes (a TOTP or recovery code, or for an MFA ticket a
-// passkey; a user-verified passkey login is both factors), counts a wrong one against the login throttle, and starts a
-// session whose authentication time (step-up) is now. A staff account
+// passkey; a user-verified passkey login is both factors), counts a wrong
+// one against the login throttle, and starts a session whose
+// authentication time (step-up) is now. A staff account
 // without MFA gets a session that holds no staff permission (access.Require
 // answers mfa_enrollment_required) and may enrol only with its enrolment code.
 func (s *Service) admit(ctx context.Context, u User, pr proof) (LoginResult, error) {
