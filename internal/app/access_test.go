@@ -28,6 +28,7 @@ var allowed = map[string][]string{
 	"GET /api/v1/auth/oidc/begin":               {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"GET /api/v1/auth/oidc/callback":            {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"POST /api/v1/auth/mfa":                     {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"POST /api/v1/auth/mfa/passkey/begin":       {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"POST /api/v1/auth/passkey/begin":           {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"POST /api/v1/auth/passkey/finish":          {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"POST /api/v1/me/passkeys/begin":            signedIn,

@@ -235,7 +235,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		return nil, err
 	}
 	a.MFA = identity.NewMFA(db, db, mfaKeys, a.Trail, now)
-	a.Keys = identity.NewKeys(db, db, now)
+	// Failed-login counts and locks live in the shop database, on either
+	// engine: a lockout survives a Redis restart and a shop restart, and
+	// login does not depend on Redis at all (docs/OPERATIONS.md, "Without
+	// Redis"). API keys read the second-factor lock of their creator there.
+	logins := throttle.New(db.LoginThrottle(now))
+	a.Keys = identity.NewKeys(db, db, logins, now)
 	var outbox mail.Sender
 	if cfg.SMTPURL != "" {
 		outbox, err = mail.NewSMTP(cfg.SMTPURL, cfg.SMTPCAFile, cfg.MailFrom, now)
@@ -248,10 +253,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		return nil, err
 	}
 	a.Resets = identity.NewResets(db, db, hasher, outbox, cfg.PublicURL, now, log)
-	// Failed-login counts and locks live in the shop database, on either
-	// engine: a lockout survives a Redis restart and a shop restart, and
-	// login does not depend on Redis at all (docs/OPERATIONS.md, "Without Redis").
-	a.Identity = identity.NewService(db, a.MFA, throttle.New(db.LoginThrottle(now)), hasher, a.Trail, identity.Timeouts{
+	a.Identity = identity.NewService(db, a.MFA, logins, hasher, a.Trail, identity.Timeouts{
 		CustomerIdle: cfg.SessionIdle, CustomerAbsolute: cfg.SessionAbsolute,
 		StaffIdle: cfg.StaffSessionIdle, StaffAbsolute: cfg.StaffSessionAbsolute,
 	}, now, log)

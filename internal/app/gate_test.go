@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
+	"github.com/bulwark-shop/bulwark/internal/throttle"
 )
 
 // code returns a TOTP code of the next time step, moving the server's clock
@@ -198,6 +201,28 @@ func TestLoginGate(t *testing.T) {
 					oidc().JSON(t, &a)
 					return tokenOf(t, completeMFA(a.MFATicket, confirmed.RecoveryCodes[1]))
 				}},
+			{"OIDC with a passkey",
+				func(t *testing.T) []response {
+					var a loginAnswer
+					first := oidc()
+					first.JSON(t, &a)
+					// The passkey's answer to another ceremony's challenge (a
+					// passwordless login's), not to this ticket's.
+					var c struct{ Options json.RawMessage }
+					s.must(200, req{method: "POST", path: "/api/v1/auth/passkey/begin"}).JSON(t, &c)
+					o, err := virtualwebauthn.ParseAssertionOptions(string(c.Options))
+					if err != nil {
+						t.Fatal(err)
+					}
+					s.mfaPasskeyChallenge(a.MFATicket)
+					return []response{first, s.completeMFAWithPasskey(a.MFATicket, virtualwebauthn.CreateAssertionResponse(rp, authenticator, credential, *o))}
+				},
+				func(t *testing.T) string {
+					var a loginAnswer
+					oidc().JSON(t, &a)
+					o := s.mfaPasskeyChallenge(a.MFATicket)
+					return tokenOf(t, s.completeMFAWithPasskey(a.MFATicket, virtualwebauthn.CreateAssertionResponse(rp, authenticator, credential, o)))
+				}},
 			{"passkey",
 				// Without user verification (PIN or biometrics) a passkey is one factor.
 				func(t *testing.T) []response { return []response{passkey(false)} },
@@ -244,13 +269,241 @@ func TestLoginGate(t *testing.T) {
 
 		t.Run("each login is audited with its way in", func(t *testing.T) {
 			logs := auditDetails(t, s, "user.login")
-			for _, m := range []string{"method=password factors=2", "method=oidc factors=2", "method=passkey factors=2"} {
+			for _, m := range []string{"method=password factors=2", "method=oidc factors=2", "method=oidc factors=2 second=passkey", "method=passkey factors=2"} {
 				if !strings.Contains(logs, m) {
 					t.Errorf("no login audited with %q in:\n%s", m, logs)
 				}
 			}
 		})
 	})
+}
+
+// TestMFATicketWithPasskey: a social login of an account whose only second
+// factor is a passkey answers with an MFA ticket, which the passkey
+// finishes: POST /auth/mfa/passkey/begin keeps a challenge with the ticket
+// and allows only the account's passkeys, and POST /auth/mfa with the
+// assertion starts the session through the same gate (staff rights, fresh
+// step-up). Another account's passkey, another ticket's or a replayed
+// challenge, a used, expired or forged ticket are refused, start no session
+// and change no passkey; a passkey that does not verify counts against the
+// daily cap on wrong second factors exactly like a wrong code.
+func TestMFATicketWithPasskey(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		issuer, username := startProvider(t)
+		s := startServer(t, db, func(c *config.Config) {
+			c.PublicURL = "https://shop.example"
+			c.OIDCIssuer, c.OIDCClientID, c.OIDCClientSecret, c.OIDCRedirectURL = issuer, oidcClientID, oidcClientSecret, oidcRedirect
+		})
+		// A staff account with the provider's verified email (its logins link
+		// to it) whose only second factor is a passkey: no TOTP.
+		const email = "test-user@zitadel.ch"
+		exit, out, errOut := runCLI(t, s.Config, testPassword+"\n", "admin", "create", "--email", email, "--password-stdin")
+		if exit != 0 {
+			t.Fatalf("admin create: %s", errOut)
+		}
+		first := s.login(email, testPassword)
+		var me user
+		s.must(200, req{method: "GET", path: "/api/v1/me", token: first}).JSON(t, &me)
+		mine, credential := s.addPasskey(first, me.ID, map[string]string{"enrollment_code": enrollmentCodeIn(t, out)})
+		// Another account's passkey, in the hands of whoever took over the provider account.
+		other := s.register("other-passkey@example.com")
+		theirs, theirCredential := s.addPasskey(s.login("other-passkey@example.com", testPassword), other.ID, nil)
+
+		ticket := func() string {
+			cb, binding := oidcLogin(t, s, username, "verysecure")
+			res := s.callback(cb, binding)
+			var a loginAnswer
+			res.JSON(t, &a)
+			if res.Status != 202 || !strings.HasPrefix(a.MFATicket, "bwm_") {
+				t.Fatalf("OIDC login of an account with a passkey = %d %s, want 202 with an MFA ticket", res.Status, res.Body)
+			}
+			return a.MFATicket
+		}
+		begin := func(ticket string) response {
+			return s.do(req{method: "POST", path: "/api/v1/auth/mfa/passkey/begin", body: map[string]string{"ticket": ticket}})
+		}
+		answer := func(a *virtualwebauthn.Authenticator, c virtualwebauthn.Credential, o virtualwebauthn.AssertionOptions) string {
+			return virtualwebauthn.CreateAssertionResponse(passkeyRP, *a, c, o)
+		}
+		// state is what a refusal must leave as it was: the account's sessions and its passkey.
+		raw := rawDB(t, s.Config)
+		state := func() string {
+			var sessions int
+			var stored string
+			if err := raw.QueryRow("SELECT COUNT(*) FROM sessions WHERE user_id = $1", me.ID).Scan(&sessions); err != nil {
+				t.Fatal(err)
+			}
+			if err := raw.QueryRow("SELECT credential FROM passkeys WHERE user_id = $1", me.ID).Scan(&stored); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("%d sessions, passkey %s", sessions, stored)
+		}
+		refused := func(t *testing.T, res response, code string) {
+			t.Helper()
+			if res.Status != 401 || res.Code(t) != code || strings.Contains(res.Header.Get("Set-Cookie"), "bws_") {
+				t.Fatalf("= %d %s, want 401 %s and no session", res.Status, res.Body, code)
+			}
+		}
+		failures := 0 // wrong second factors so far: the account's daily cap counts them
+
+		t.Run("the passkey finishes the ticket: staff rights and a fresh step-up", func(t *testing.T) {
+			tk := ticket()
+			o := s.mfaPasskeyChallenge(tk)
+			if want := base64.RawURLEncoding.EncodeToString(credential.ID); len(o.AllowCredentials) != 1 || o.AllowCredentials[0] != want {
+				t.Fatalf("the challenge allows %v, want only the account's passkey %s", o.AllowCredentials, want)
+			}
+			a := answer(mine, credential, o)
+			if token := tokenOf(t, s.completeMFAWithPasskey(tk, a)); !s.staffRights(token) {
+				t.Fatal("no staff rights after finishing the ticket with the passkey")
+			}
+			if logs := auditDetails(t, s, "user.login"); !strings.Contains(logs, "method=oidc factors=2 second=passkey") {
+				t.Fatalf("the login is not audited with its second factor:\n%s", logs)
+			}
+
+			t.Run("the ticket works once: its answer again, a new challenge or a code find nothing", func(t *testing.T) {
+				before := state()
+				refused(t, s.completeMFAWithPasskey(tk, a), "invalid_mfa_ticket")
+				refused(t, begin(tk), "invalid_mfa_ticket")
+				refused(t, s.do(req{method: "POST", path: "/api/v1/auth/mfa", body: map[string]string{"ticket": tk, "otp": "123456"}}), "invalid_mfa_ticket")
+				if after := state(); after != before {
+					t.Fatalf("a used ticket changed %s to %s", before, after)
+				}
+			})
+		})
+
+		t.Run("another account's passkey is refused, and spends the ticket", func(t *testing.T) {
+			tk := ticket()
+			o := s.mfaPasskeyChallenge(tk)
+			before := state()
+			refused(t, s.completeMFAWithPasskey(tk, answer(theirs, theirCredential, o)), "passkey_failed")
+			failures++
+			refused(t, s.completeMFAWithPasskey(tk, answer(mine, credential, o)), "invalid_mfa_ticket")
+			if after := state(); after != before {
+				t.Fatalf("another account's passkey changed %s to %s", before, after)
+			}
+		})
+
+		t.Run("a challenge is its ticket's own: another ticket's answer and a replayed one are refused", func(t *testing.T) {
+			one, two := ticket(), ticket()
+			forOne := answer(mine, credential, s.mfaPasskeyChallenge(one))
+			s.mfaPasskeyChallenge(two)
+			before := state()
+			refused(t, s.completeMFAWithPasskey(two, forOne), "passkey_failed")
+			failures++
+			if after := state(); after != before {
+				t.Fatalf("another ticket's answer changed %s to %s", before, after)
+			}
+			tokenOf(t, s.completeMFAWithPasskey(one, forOne)) // it still finishes its own ticket
+
+			before = state()
+			three := ticket()
+			s.mfaPasskeyChallenge(three)
+			refused(t, s.completeMFAWithPasskey(three, forOne), "passkey_failed") // replayed
+			failures++
+			refused(t, s.completeMFAWithPasskey(ticket(), forOne), "passkey_failed") // a ticket with no challenge begun
+			failures++
+			if after := state(); after != before {
+				t.Fatalf("a replayed answer changed %s to %s", before, after)
+			}
+		})
+
+		t.Run("a forged ticket is refused; a request with both factors or none spends nothing", func(t *testing.T) {
+			tk := ticket()
+			a := answer(mine, credential, s.mfaPasskeyChallenge(tk))
+			before := state()
+			forged := "bwm_" + strings.Repeat("A", 43)
+			refused(t, begin(forged), "invalid_mfa_ticket")
+			refused(t, s.completeMFAWithPasskey(forged, a), "invalid_mfa_ticket")
+			for _, body := range []string{`{"ticket":"` + tk + `","otp":"123456","passkey":` + a + `}`, `{"ticket":"` + tk + `"}`} {
+				if res := s.do(req{method: "POST", path: "/api/v1/auth/mfa", body: body}); res.Status != 422 {
+					t.Fatalf("%s = %d %s, want 422", body, res.Status, res.Body)
+				}
+			}
+			if after := state(); after != before {
+				t.Fatalf("forged and malformed requests changed %s to %s", before, after)
+			}
+			tokenOf(t, s.completeMFAWithPasskey(tk, a))
+		})
+
+		t.Run("an expired ticket is refused", func(t *testing.T) {
+			tk := ticket()
+			a := answer(mine, credential, s.mfaPasskeyChallenge(tk))
+			s.Clock.Advance(identity.MFATicketLifetime + time.Second)
+			before := state()
+			refused(t, s.completeMFAWithPasskey(tk, a), "invalid_mfa_ticket")
+			refused(t, begin(tk), "invalid_mfa_ticket")
+			if after := state(); after != before {
+				t.Fatalf("an expired ticket changed %s to %s", before, after)
+			}
+		})
+
+		t.Run("a passkey that does not verify counts like a wrong code against the daily cap", func(t *testing.T) {
+			// Wrong codes make up the rest of the cap, from addresses of their
+			// own, so that only the account's cap can answer the last attempt.
+			for failures < throttle.SecondFactorFailures-1 {
+				res := s.from(fmt.Sprintf("127.0.6.%d", failures%3+1)).do(req{method: "POST", path: "/api/v1/auth/mfa",
+					body: map[string]string{"ticket": ticket(), "otp": "000000"}})
+				refused(t, res, "invalid_otp")
+				failures++
+			}
+			tk := ticket()
+			refused(t, s.from("127.0.6.9").completeMFAWithPasskey(tk, answer(theirs, theirCredential, s.mfaPasskeyChallenge(tk))), "passkey_failed")
+			tk = ticket()
+			res := s.from("127.0.6.10").completeMFAWithPasskey(tk, answer(mine, credential, s.mfaPasskeyChallenge(tk)))
+			if res.Status != 429 || res.Code(t) != "too_many_attempts" {
+				t.Fatalf("the right passkey after %d wrong second factors = %d %s, want 429", throttle.SecondFactorFailures, res.Status, res.Body)
+			}
+			if logs := auditDetails(t, s, "user.lockout"); !strings.Contains(logs, "second factor") {
+				t.Fatalf("the lock is not audited:\n%s", logs)
+			}
+		})
+	})
+}
+
+// passkeyRP is the relying party of a test server whose public URL is https://shop.example.
+var passkeyRP = virtualwebauthn.RelyingParty{Name: "Bulwark", ID: "shop.example", Origin: "https://shop.example"}
+
+// addPasskey registers a new passkey for the account of token (a login from
+// the last five minutes), sending body (an enrolment code, or nil) to the
+// begin route, and returns the software authenticator that holds it.
+func (s *server) addPasskey(token, userID string, body any) (*virtualwebauthn.Authenticator, virtualwebauthn.Credential) {
+	s.t.Helper()
+	authenticator := virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: []byte(userID)})
+	credential := newPasskeyCredential(s.t)
+	var reg struct {
+		CeremonyID string          `json:"ceremony_id"`
+		Options    json.RawMessage `json:"options"`
+	}
+	s.must(200, req{method: "POST", path: "/api/v1/me/passkeys/begin", token: token, body: body}).JSON(s.t, &reg)
+	opts, err := virtualwebauthn.ParseAttestationOptions(string(reg.Options))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.must(201, req{method: "POST", path: "/api/v1/me/passkeys/finish", token: token,
+		body: `{"ceremony_id":"` + reg.CeremonyID + `","credential":` + virtualwebauthn.CreateAttestationResponse(passkeyRP, authenticator, credential, *opts) + `}`})
+	authenticator.AddCredential(credential)
+	return &authenticator, credential
+}
+
+// mfaPasskeyChallenge begins the passkey assertion that finishes an MFA
+// ticket and returns its options for the authenticator.
+func (s *server) mfaPasskeyChallenge(ticket string) virtualwebauthn.AssertionOptions {
+	s.t.Helper()
+	var c struct {
+		Options json.RawMessage `json:"options"`
+	}
+	s.must(200, req{method: "POST", path: "/api/v1/auth/mfa/passkey/begin", body: map[string]string{"ticket": ticket}}).JSON(s.t, &c)
+	o, err := virtualwebauthn.ParseAssertionOptions(string(c.Options))
+	if err != nil {
+		s.t.Fatalf("options: %v\n%s", err, c.Options)
+	}
+	return *o
+}
+
+// completeMFAWithPasskey finishes an MFA ticket with a passkey's assertion.
+func (s *server) completeMFAWithPasskey(ticket, assertion string) response {
+	s.t.Helper()
+	return s.do(req{method: "POST", path: "/api/v1/auth/mfa", body: `{"ticket":"` + ticket + `","passkey":` + assertion + `}`})
 }
 
 // auditDetails returns the details of the successful audit records of action, a line each.
@@ -266,6 +519,17 @@ func auditDetails(t *testing.T, s *server, action string) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// attackerView is what a caller sees of a problem answer: its status,
+// Retry-After and body, all but the request id.
+func attackerView(t *testing.T, r response) string {
+	t.Helper()
+	var p map[string]any
+	r.JSON(t, &p)
+	delete(p, "request_id")
+	b, _ := json.Marshal(p)
+	return strconv.Itoa(r.Status) + " Retry-After=" + r.Header.Get("Retry-After") + " " + string(b)
 }
 
 // tokenOf returns the session token of a successful login answer.
@@ -293,19 +557,11 @@ func TestStaffLoginsLookLikeEveryoneElse(t *testing.T) {
 		s.register(customer)
 		addresses := []*server{s.from("127.0.0.1"), s.from("127.0.0.2")}
 
-		// answer is what an attacker sees of a response: everything but the request id.
-		answer := func(r response) string {
-			var p map[string]any
-			r.JSON(t, &p)
-			delete(p, "request_id")
-			b, _ := json.Marshal(p)
-			return strconv.Itoa(r.Status) + " Retry-After=" + r.Header.Get("Retry-After") + " " + string(b)
-		}
 		for i := range 12 {
 			from := addresses[i%2]
 			got := map[string]string{}
 			for _, email := range []string{staff, customer, unknown} {
-				got[email] = answer(from.tryLogin(email, "wrong wrong wrong"))
+				got[email] = attackerView(t, from.tryLogin(email, "wrong wrong wrong"))
 			}
 			if got[staff] != got[customer] || got[staff] != got[unknown] {
 				t.Fatalf("failure %d answers differ:\n staff    %s\n customer %s\n unknown  %s", i+1, got[staff], got[customer], got[unknown])
@@ -444,8 +700,10 @@ func TestStaffEnrollmentCode(t *testing.T) {
 }
 
 // TestAPIKeysBoundedByCreator: a key never grants more than its creator
-// holds now. An admin's key with orders:read and catalog:write stops working
-// for both when the admin is demoted, and at all when the admin is erased.
+// holds now. An admin's key with orders:read and catalog:write is suspended
+// while the admin's second factor is locked (someone holding the password is
+// guessing codes), stops working for both when the admin is demoted, and at
+// all when the admin is erased.
 func TestAPIKeysBoundedByCreator(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		s := startServer(t, db)
@@ -453,19 +711,51 @@ func TestAPIKeysBoundedByCreator(t *testing.T) {
 		maker := s.staff(boss, "keys-maker@example.com", "admin")
 		var me user
 		s.must(200, req{method: "GET", path: "/api/v1/me", token: maker}).JSON(t, &me)
-		var k struct{ Key string }
-		s.must(201, req{method: "POST", path: "/api/v1/admin/api-keys", token: maker, body: map[string]any{
-			"name": "ERP", "permissions": []string{"orders:read", "catalog:write"},
-			"expires_at": s.Clock.Now().Add(24 * time.Hour).UTC().Format(time.RFC3339)}}).JSON(t, &k)
+		makeKey := func(token string) string {
+			var k struct{ Key string }
+			s.must(201, req{method: "POST", path: "/api/v1/admin/api-keys", token: token, body: map[string]any{
+				"name": "ERP", "permissions": []string{"orders:read", "catalog:write"},
+				"expires_at": s.Clock.Now().Add(7 * 24 * time.Hour).UTC().Format(time.RFC3339)}}).JSON(t, &k)
+			return k.Key
+		}
+		key, bossKey := makeKey(maker), makeKey(boss)
 		p := s.createProduct(boss, "BOUND-1", 5)
-		readOrders := func() int { return s.do(req{method: "GET", path: "/api/v1/admin/orders", token: k.Key}).Status }
+		ordersWith := func(key string) response {
+			return s.do(req{method: "GET", path: "/api/v1/admin/orders", token: key})
+		}
+		readOrders := func() int { return ordersWith(key).Status }
 		changePrice := func() int {
-			return s.do(req{method: "PATCH", path: "/api/v1/admin/products/" + p.ID, token: k.Key,
+			return s.do(req{method: "PATCH", path: "/api/v1/admin/products/" + p.ID, token: key,
 				body: map[string]any{"price": map[string]any{"amount": 1, "currency": "EUR"}}}).Status
 		}
 		if readOrders() != 200 || changePrice() != 200 {
 			t.Fatal("the key does not work while its maker is admin")
 		}
+
+		var lockedAnswer string
+		t.Run("second factor locked: the creator's keys are suspended until the lock ends", func(t *testing.T) {
+			// Someone who has the maker's password guesses codes, from two
+			// addresses, until the daily cap on wrong second factors locks it.
+			for i := range throttle.SecondFactorFailures {
+				res := s.from(fmt.Sprintf("127.0.4.%d", i%2+1)).do(req{method: "POST", path: "/api/v1/auth/login",
+					body: map[string]string{"email": "keys-maker@example.com", "password": testPassword, "otp": "000000"}})
+				if res.Status != 401 {
+					t.Fatalf("wrong code %d = %d %s", i+1, res.Status, res.Body)
+				}
+			}
+			if r, c := readOrders(), changePrice(); r != 403 || c != 403 {
+				t.Fatalf("while the maker's second factor is locked: orders %d, prices %d; want 403 and 403", r, c)
+			}
+			lockedAnswer = attackerView(t, ordersWith(key))
+			if res := ordersWith(bossKey); res.Status != 200 {
+				t.Fatalf("another admin's key = %d %s: only the locked account's keys are suspended", res.Status, res.Body)
+			}
+			s.Clock.Advance(throttle.Day + time.Minute)
+			if r, c := readOrders(), changePrice(); r != 200 || c != 200 {
+				t.Fatalf("after the lock ended: orders %d, prices %d; want 200 and 200", r, c)
+			}
+			boss = s.freshLogin("keys-boss@example.com") // the day ended the boss's session
+		})
 
 		t.Run("demoted to catalog: the key keeps catalog:write only", func(t *testing.T) {
 			s.grantRoles(boss, me.ID, "catalog")
@@ -481,6 +771,9 @@ func TestAPIKeysBoundedByCreator(t *testing.T) {
 			s.grantRoles(boss, me.ID)
 			if r, c := readOrders(), changePrice(); r != 403 || c != 403 {
 				t.Fatalf("after demotion: orders %d, prices %d; want 403 and 403", r, c)
+			}
+			if got := attackerView(t, ordersWith(key)); got != lockedAnswer {
+				t.Fatalf("a suspended key answers %s, a key whose creator's second factor is locked %s: want the same", got, lockedAnswer)
 			}
 		})
 

@@ -61,6 +61,8 @@ func TestBadInputChangesNothing(t *testing.T) {
 			{"POST", "/api/v1/auth/password-reset/confirm", ""},
 			{"POST", "/api/v1/me/passkeys/finish", ""},
 			{"POST", "/api/v1/auth/passkey/finish", ""},
+			{"POST", "/api/v1/auth/mfa", ""},
+			{"POST", "/api/v1/auth/mfa/passkey/begin", ""},
 		}
 		bad := []struct {
 			name        string

@@ -149,6 +149,7 @@ func (a *API) routes() []route {
 		r("GET /api/v1/auth/oidc/begin", access.Public, a.beginOIDC),
 		r("GET /api/v1/auth/oidc/callback", access.Public, a.finishOIDC),
 		r("POST /api/v1/auth/mfa", access.Public, a.completeMFA),
+		r("POST /api/v1/auth/mfa/passkey/begin", access.Public, a.beginMFAPasskey),
 		r("POST /api/v1/auth/passkey/begin", access.Public, a.beginPasskeyLogin),
 		r("POST /api/v1/auth/passkey/finish", access.Public, a.finishPasskeyLogin),
 		r("POST /api/v1/auth/password-reset", access.Public, a.requestReset),

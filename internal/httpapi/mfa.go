@@ -1,6 +1,12 @@
 package httpapi
 
-import "net/http"
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/identity"
+)
 
 type enrollmentJSON struct {
 	Secret     string `json:"secret"`
@@ -43,9 +49,23 @@ func (a *API) confirmTOTP(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// mfaCompleteRequest finishes an MFA ticket with one second factor: a TOTP
+// or recovery code, or the browser's answer to the ticket's passkey
+// challenge (POST /auth/mfa/passkey/begin), as it produced it.
 type mfaCompleteRequest struct {
-	Ticket string `json:"ticket"`
-	OTP    string `json:"otp"`
+	Ticket  string          `json:"ticket"`
+	OTP     string          `json:"otp"`
+	Passkey json.RawMessage `json:"passkey"`
+}
+
+// validate refuses a request with no second factor or with two before the
+// ticket is looked at, so such a mistake does not spend it.
+func (req mfaCompleteRequest) validate() error {
+	var v apperr.Validator
+	v.Check(req.Ticket != "", "ticket", "is required")
+	v.Check(req.OTP != "" || len(req.Passkey) > 0, "otp", "give a one-time or recovery code, or a passkey")
+	v.Check(req.OTP == "" || len(req.Passkey) == 0, "passkey", "give either otp or passkey, not both")
+	return v.Err()
 }
 
 // completeMFA finishes a login that the gate answered with an MFA ticket.
@@ -54,11 +74,38 @@ func (a *API) completeMFA(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	res, err := a.Identity.CompleteMFA(r.Context(), req.Ticket, req.OTP)
+	if err := req.validate(); err != nil {
+		return err
+	}
+	var res identity.LoginResult
+	var err error
+	if len(req.Passkey) > 0 {
+		res, err = a.Passkeys.CompleteMFA(r.Context(), req.Ticket, req.Passkey)
+	} else {
+		res, err = a.Identity.CompleteMFA(r.Context(), req.Ticket, req.OTP)
+	}
 	if err != nil {
 		return err
 	}
 	a.writeSession(w, res)
+	return nil
+}
+
+type mfaTicketRequest struct {
+	Ticket string `json:"ticket"`
+}
+
+// beginMFAPasskey starts the passkey assertion that finishes an MFA ticket.
+func (a *API) beginMFAPasskey(w http.ResponseWriter, r *http.Request) error {
+	var req mfaTicketRequest
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	opts, err := a.Passkeys.BeginMFA(r.Context(), req.Ticket)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]json.RawMessage{"options": opts})
 	return nil
 }
 

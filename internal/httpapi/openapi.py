@@ -59,12 +59,15 @@ paths={
     {"302":{"description":"To the provider (authorization code flow with PKCE, state and nonce); sets the `__Host-bulwark_oidc` browser-binding cookie."},"404":resp("NotFound")},
     desc="404 when no provider is configured.")},
  "/api/v1/auth/oidc/callback":{"get":op("finishOIDC","The provider's redirect back: verifies, then starts a session or asks for the second factor","public",
-    {"200":js(ref("LoginResponse")),"202":js(ref("MFAPending"),"The account has MFA on: no session yet; complete at `POST /api/v1/auth/mfa` with the ticket"),"401":resp("Unauthorized"),"404":resp("NotFound"),"422":resp("Unprocessable")},
+    {"200":js(ref("LoginResponse")),"202":js(ref("MFAPending"),"The account has MFA on: no session yet; complete at `POST /api/v1/auth/mfa` with the ticket and a code, or a passkey (`POST /api/v1/auth/mfa/passkey/begin`)"),"401":resp("Unauthorized"),"404":resp("NotFound"),"422":resp("Unprocessable")},
     params=[{"name":"state","in":"query","required":True,"schema":{"type":"string"}},{"name":"code","in":"query","required":True,"schema":{"type":"string"}}],
     desc="A forged or replayed state, a missing binding cookie, or a token that does not verify: 401 `oidc_failed`. Accounts are linked only by an email the provider verified (422 `oidc_email_unverified`); a new email makes a customer account. The provider is one factor: an account with MFA on answers 202 with a single-use `mfa_ticket` (5 minutes) instead of a session.")},
  "/api/v1/auth/mfa":{"post":op("completeMFA","Finish a login that owes its second factor, with its MFA ticket","public",
     {"200":js(ref("LoginResponse")),"401":resp("Unauthorized")},"MFACompleteRequest",
-    desc="The ticket works once, whatever the outcome: a wrong code (401 `invalid_otp`, counted like a failed login of the account) means starting the sign-in again; an unknown, used or expired ticket: 401 `invalid_mfa_ticket`.")},
+    desc="Give exactly one second factor: `otp` (a TOTP or recovery code), or `passkey`, the assertion answering the challenge that `POST /api/v1/auth/mfa/passkey/begin` made for this ticket (neither or both: 422 `validation_failed`, and the ticket is not spent). The ticket works once, whatever the outcome: a wrong code (401 `invalid_otp`) or a passkey that does not verify (401 `passkey_failed`: another account's passkey, another ticket's or a replayed challenge, no challenge begun) means starting the sign-in again, and counts like a failed login of the account and against its daily cap of 10 wrong second factors (then 429 `too_many_attempts`); an unknown, used or expired ticket: 401 `invalid_mfa_ticket`. The login gate applies as for every way in: staff rules, and a fresh step-up.")},
+ "/api/v1/auth/mfa/passkey/begin":{"post":op("beginMFAPasskey","Start the passkey assertion that finishes an MFA ticket","public",
+    {"200":js(ref("MFAPasskeyChallenge")),"401":resp("Unauthorized"),"409":resp("Conflict")},"MFATicketRequest",
+    desc="For an account whose second factor is a passkey. The options allow only the passkeys of the ticket's account; the challenge is kept with the ticket (a new begin replaces it) and answers only this ticket. User verification is preferred, not required: the passkey is the second factor here. The ticket is not spent. An unknown, used or expired ticket: 401 `invalid_mfa_ticket`; an account without a passkey: 409 `conflict`.")},
  "/api/v1/auth/passkey/begin":{"post":op("beginPasskeyLogin","Start a passwordless login with a passkey","public",
     {"200":js(ref("WebAuthnCeremony"))},desc="Pass `options` to navigator.credentials.get; answer within five minutes.")},
  "/api/v1/auth/passkey/finish":{"post":op("finishPasskeyLogin","Finish a passkey login; starts a session","public",
@@ -130,7 +133,7 @@ paths={
 
  "/api/v1/admin/api-keys":{
     "post":op("createAPIKey","Create an API key for an integration","keys:manage",{"201":js(ref("APIKeyCreated"),"Created; the key is shown this once")},"APIKeyRequest",
-      desc="Needs a login from the last five minutes. A key carries only permissions its creator holds and keys may carry (catalog:write, orders:read), expires within a year, and is kept only as a hash. Use it as `Authorization: Bearer bwk_...`. A key never grants more than its creator holds at the time of each request: a creator demoted (or a staff creator without MFA) leaves the key only the permissions still held (403 for the rest); a creator erased makes it refused (401)."),
+      desc="Needs a login from the last five minutes. A key carries only permissions its creator holds and keys may carry (catalog:write, orders:read), expires within a year, and is kept only as a hash. Use it as `Authorization: Bearer bwk_...`. A key never grants more than its creator holds at the time of each request: a creator demoted (or a staff creator without MFA) leaves the key only the permissions still held (403 for the rest); a creator erased makes it refused (401); while the creator's second factor is locked (10 wrong second factors in a day), every key of the creator is suspended (403 `forbidden` on every route, as a demoted creator's key) until the lock ends."),
     "get":op("listAPIKeys","Every API key (never the keys themselves)","keys:manage",{"200":js(ref("APIKeyList"))})},
  "/api/v1/admin/blocks":{"get":op("listBlocks","The client addresses blocked now (bot trap, operator), latest-ending first","blocks:manage",{"200":js(ref("BlockList"))},
     desc="The same list as `bulwark blocks list`. The bot trap never blocks the loopback or a trusted proxy, nor a request a page of another site could have caused.")},
@@ -178,8 +181,12 @@ schemas={
  "MFAPending":{"type":"object","required":["status","mfa_ticket","expires_at"],"properties":{
    "status":{"type":"string","const":"mfa_required"},"mfa_ticket":{"type":"string","pattern":"^bwm_","description":"Single use; kept by the server only as a hash."},
    "expires_at":{"type":"string","format":"date-time"}}},
- "MFACompleteRequest":{"type":"object","required":["ticket","otp"],"additionalProperties":False,"properties":{
-   "ticket":{"type":"string","pattern":"^bwm_"},"otp":{"type":"string","description":"Six digits, or a recovery code"}}},
+ "MFACompleteRequest":{"type":"object","required":["ticket"],"additionalProperties":False,"oneOf":[{"required":["otp"]},{"required":["passkey"]}],"properties":{
+   "ticket":{"type":"string","pattern":"^bwm_"},"otp":{"type":"string","description":"Six digits, or a recovery code"},
+   "passkey":{"type":"object","description":"The PublicKeyCredential (assertion) as the browser returned it for the ticket's challenge, JSON-encoded"}}},
+ "MFATicketRequest":{"type":"object","required":["ticket"],"additionalProperties":False,"properties":{"ticket":{"type":"string","pattern":"^bwm_"}}},
+ "MFAPasskeyChallenge":{"type":"object","required":["options"],"additionalProperties":False,"properties":{
+   "options":{"type":"object","description":"WebAuthn PublicKeyCredentialRequestOptions, under `publicKey`, for navigator.credentials.get; answer within the ticket's five minutes"}}},
  "EnrollmentRequest":{"type":"object","additionalProperties":False,"properties":{
    "enrollment_code":{"type":"string","pattern":"^bwe_","description":"Staff without a second factor only: the one-time code from `bulwark admin create` or from the role grant."}}},
  "RolesResponse":{"allOf":[ref("User"),{"type":"object","properties":{"enrollment_code":{"type":"string","pattern":"^bwe_","description":"Present when the account is staff without a second factor: shown this once, valid 24 hours, single use."}}}]},

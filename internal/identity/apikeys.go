@@ -14,6 +14,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/throttle"
 )
 
 // KeyPrefix starts every API key, so secret scanners recognise a leaked one.
@@ -55,14 +56,17 @@ type KeyStore interface {
 
 // Keys is the API-key use cases.
 type Keys struct {
-	store KeyStore
-	users Store
-	now   func() time.Time
+	store  KeyStore
+	users  Store
+	logins *throttle.Limiter
+	now    func() time.Time
 }
 
-// NewKeys returns the API-key service; users is read for each key's creator.
-func NewKeys(store KeyStore, users Store, now func() time.Time) *Keys {
-	return &Keys{store: store, users: users, now: now}
+// NewKeys returns the API-key service; users is read for each key's creator,
+// and logins (the login gate's throttle) for whether the creator's second
+// factor is locked.
+func NewKeys(store KeyStore, users Store, logins *throttle.Limiter, now func() time.Time) *Keys {
+	return &Keys{store: store, users: users, logins: logins, now: now}
 }
 
 // Create makes a key with permissions (each one the caller holds and keys may
@@ -127,7 +131,11 @@ func (k *Keys) Revoke(ctx context.Context, keyID string) error {
 // (erased). A key never grants more than its creator holds now: its
 // permissions are those it was given that the creator's roles still grant,
 // staff MFA rule included, so a demotion, a role taken away or a second factor
-// turned off takes effect on the creator's keys at their next request.
+// turned off takes effect on the creator's keys at their next request. While
+// the creator's second factor is locked (throttle.SecondFactorLocked: someone
+// who passed the creator's first factor guessed codes up to the daily cap),
+// every key of the creator is suspended the same way: it holds no permission
+// (403 forbidden, as a key of a demoted creator) until the lock ends.
 func (k *Keys) Authenticate(ctx context.Context, secret string) (*access.Principal, error) {
 	if !strings.HasPrefix(secret, KeyPrefix) || len(secret) > 128 {
 		return nil, ErrUnauthenticated
@@ -155,7 +163,19 @@ func (k *Keys) Authenticate(ctx context.Context, secret string) (*access.Princip
 	if err != nil {
 		return nil, fmt.Errorf("read creator of API key %s: %w", key.ID, err)
 	}
-	return &access.Principal{UserID: key.ID, KeyID: key.ID, KeyPermissions: bounded(key.Permissions, creator)}, nil
+	perms := bounded(key.Permissions, creator)
+	if len(perms) > 0 {
+		// One indexed read of the lock the login gate sets, in the same
+		// database (store.LoginThrottle), skipped for a key already suspended.
+		locked, err := k.logins.SecondFactorLocked(ctx, creator.Email)
+		if err != nil {
+			return nil, fmt.Errorf("API key %s: %w", key.ID, err)
+		}
+		if locked > 0 {
+			perms = nil
+		}
+	}
+	return &access.Principal{UserID: key.ID, KeyID: key.ID, KeyPermissions: perms}, nil
 }
 
 // bounded returns the permissions of perms that creator holds now.

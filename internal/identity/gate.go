@@ -71,6 +71,10 @@ type MFATicket struct {
 	UserID    string
 	Method    string
 	ExpiresAt time.Time
+	// Passkey is the WebAuthn session (its challenge) of the passkey
+	// assertion last begun for this ticket (Passkeys.BeginMFA), nil before:
+	// the challenge belongs to the ticket, and is spent with it.
+	Passkey []byte
 }
 
 // EnrollmentCode lets a staff account without a second factor enrol its first
@@ -88,6 +92,12 @@ type GateStore interface {
 	PutMFATicket(ctx context.Context, t MFATicket) error
 	// TakeMFATicket returns and deletes a live ticket; ErrInvalidTicket otherwise.
 	TakeMFATicket(ctx context.Context, hash string, now time.Time) (MFATicket, error)
+	// MFATicket returns a live ticket and leaves it; ErrInvalidTicket otherwise.
+	MFATicket(ctx context.Context, hash string, now time.Time) (MFATicket, error)
+	// SetMFATicketPasskey keeps session as the live ticket's passkey
+	// challenge, replacing an earlier one; ErrInvalidTicket when the ticket
+	// is not live (taken or expired meanwhile).
+	SetMFATicketPasskey(ctx context.Context, hash string, session []byte, now time.Time) error
 	// PutEnrollmentCode stores the account's code, replacing an older one, and
 	// drops enrolments begun before it (a pending TOTP secret, passkey
 	// ceremonies): whoever began them did not have this code.
@@ -104,6 +114,12 @@ type proof struct {
 	bothFactors bool
 	// code is a TOTP or recovery code sent along with the first factor.
 	code string
+	// passkey, when set, is the second factor instead of code: it verifies
+	// a passkey assertion (an MFA ticket finished with a passkey). Like
+	// mfa.Check, it returns an *apperr.Error for a second factor that does
+	// not verify, which counts as a wrong one, and any other error for a
+	// failure to check.
+	passkey func(ctx context.Context) error
 	// ticket: when the second factor is owed and no code came, answer with an
 	// MFA ticket to complete at POST /auth/mfa (a redirect from an identity
 	// provider cannot carry a code), rather than mfa_required.
@@ -118,9 +134,10 @@ type proof struct {
 
 // admit is the one login gate. Every way in calls it after its own first
 // factor with the account it proved: it asks for the second factor an
-// account with MFA owes (a TOTP or recovery code; a user-verified passkey is
-// both factors), counts a wrong one against the login throttle, and starts a
-// session whose authentication time (step-up) is now. A staff account
+// account with MFA owes (a TOTP or recovery code, or for an MFA ticket a
+// passkey; a user-verified passkey login is both factors), counts a wrong
+// one against the login throttle, and starts a session whose
+// authentication time (step-up) is now. A staff account
 // without MFA gets a session that holds no staff permission (access.Require
 // answers mfa_enrollment_required) and may enrol only with its enrolment code.
 func (s *Service) admit(ctx context.Context, u User, pr proof) (LoginResult, error) {
@@ -129,7 +146,11 @@ func (s *Service) admit(ctx context.Context, u User, pr proof) (LoginResult, err
 		factors = "2"
 	}
 	if u.MFAEnabled && !pr.bothFactors {
-		if pr.code == "" {
+		check, why, factor := pr.passkey, ": passkey did not verify", " second=passkey"
+		if check == nil && pr.code != "" {
+			check, why, factor = func(ctx context.Context) error { return s.mfa.Check(ctx, u.ID, pr.code) }, "", ""
+		}
+		if check == nil {
 			if pr.ticket {
 				return s.issueTicket(ctx, u, pr.method)
 			}
@@ -142,7 +163,7 @@ func (s *Service) admit(ctx context.Context, u User, pr proof) (LoginResult, err
 		if wait > 0 {
 			return LoginResult{}, s.loginRefused(ctx, u.ID, pr.method+": second factor locked", tooMany(wait))
 		}
-		if err := s.mfa.Check(ctx, u.ID, pr.code); err != nil {
+		if err := check(ctx); err != nil {
 			var e *apperr.Error
 			if !errors.As(err, &e) {
 				return LoginResult{}, fmt.Errorf("check second factor of %s: %w", u.ID, err)
@@ -152,7 +173,7 @@ func (s *Service) admit(ctx context.Context, u User, pr proof) (LoginResult, err
 				return LoginResult{}, err
 			}
 			if locked {
-				if err := s.trail.Record(ctx, ActionLockout, u.ID, audit.Success, "locked: second factor from every address for the day"); err != nil {
+				if err := s.trail.Record(ctx, ActionLockout, u.ID, audit.Success, "locked: second factor from every address for the day; the account's API keys are suspended until then"); err != nil {
 					return LoginResult{}, err
 				}
 			}
@@ -160,9 +181,9 @@ func (s *Service) admit(ctx context.Context, u User, pr proof) (LoginResult, err
 			if refusal == nil {
 				refusal = ErrInvalidOTP
 			}
-			return LoginResult{}, s.loginFailed(ctx, u.Email, pr.ip, u, pr.method+": wrong second factor", refusal)
+			return LoginResult{}, s.loginFailed(ctx, u.Email, pr.ip, u, pr.method+": wrong second factor"+why, refusal)
 		}
-		factors = "2"
+		factors = "2" + factor
 	}
 	if pr.email != "" {
 		if err := s.throttle.Succeeded(ctx, pr.email, pr.ip); err != nil {
@@ -191,32 +212,50 @@ func (s *Service) issueTicket(ctx context.Context, u User, method string) (Login
 // CompleteMFA finishes a login that holds an MFA ticket with a TOTP or
 // recovery code. The ticket works once, whatever the outcome (a wrong code
 // means starting the sign-in again), and the attempt is throttled like a
-// password login of the account.
+// password login of the account. (Passkeys.CompleteMFA finishes one with a
+// passkey.)
 func (s *Service) CompleteMFA(ctx context.Context, ticket, code string) (LoginResult, error) {
-	if !strings.HasPrefix(ticket, MFATicketPrefix) || len(ticket) > 128 {
-		return LoginResult{}, ErrInvalidTicket
-	}
-	t, err := s.store.TakeMFATicket(ctx, hashToken(ticket), s.now())
+	_, u, pr, err := s.takeTicket(ctx, ticket)
 	if err != nil {
 		return LoginResult{}, err
 	}
+	pr.code = code
+	return s.admit(ctx, u, pr)
+}
+
+// validTicket says whether ticket looks like one of ours, before any lookup.
+func validTicket(ticket string) bool {
+	return strings.HasPrefix(ticket, MFATicketPrefix) && len(ticket) <= 128
+}
+
+// takeTicket spends a live MFA ticket and returns it, its account, and the
+// proof its first factor left for the gate (the second factor to be added).
+// The attempt is throttled like a password login of the account:
+// too_many_attempts, with the ticket spent.
+func (s *Service) takeTicket(ctx context.Context, ticket string) (MFATicket, User, proof, error) {
+	if !validTicket(ticket) {
+		return MFATicket{}, User{}, proof{}, ErrInvalidTicket
+	}
+	t, err := s.store.TakeMFATicket(ctx, hashToken(ticket), s.now())
+	if err != nil {
+		return MFATicket{}, User{}, proof{}, err
+	}
 	u, err := s.store.UserByID(ctx, t.UserID)
 	if errors.Is(err, ErrNotFound) {
-		return LoginResult{}, ErrInvalidTicket
+		return MFATicket{}, User{}, proof{}, ErrInvalidTicket
 	}
 	if err != nil {
-		return LoginResult{}, fmt.Errorf("complete MFA: %w", err)
+		return MFATicket{}, User{}, proof{}, fmt.Errorf("complete MFA: %w", err)
 	}
 	ip := reqinfo.From(ctx).IP
 	wait, err := s.throttle.Check(ctx, u.Email, ip)
 	if err != nil {
-		return LoginResult{}, err
+		return MFATicket{}, User{}, proof{}, err
 	}
 	if wait > 0 {
-		return LoginResult{}, s.loginRefused(ctx, u.ID, "throttled", &apperr.Error{Code: apperr.CodeTooManyAttempts,
-			Message: "too many failed attempts; try again later", RetryAfter: wait})
+		return MFATicket{}, User{}, proof{}, s.loginRefused(ctx, u.ID, "throttled", tooMany(wait))
 	}
-	return s.admit(ctx, u, proof{method: t.Method, code: code, email: u.Email, ip: ip})
+	return t, u, proof{method: t.Method, email: u.Email, ip: ip}, nil
 }
 
 // issueEnrollmentCode gives a staff account without a second factor a new

@@ -8,6 +8,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/throttle"
 )
 
 func TestKeyPermissionsBoundedByCreator(t *testing.T) {
@@ -27,6 +28,75 @@ func TestKeyPermissionsBoundedByCreator(t *testing.T) {
 				t.Fatalf("bounded = %v, want %v", got, c.want)
 			}
 		})
+	}
+}
+
+// oneKey is a KeyStore holding one key.
+type oneKey struct {
+	KeyStore
+	k APIKey
+}
+
+func (o oneKey) APIKeyByHash(_ context.Context, hash string) (APIKey, error) {
+	if hash != o.k.KeyHash {
+		return APIKey{}, ErrKeyNotFound
+	}
+	return o.k, nil
+}
+
+func (oneKey) TouchAPIKey(context.Context, string, time.Time) error { return nil }
+
+// oneUser is a Store knowing one account.
+type oneUser struct {
+	Store
+	u User
+}
+
+func (o oneUser) UserByID(_ context.Context, id string) (User, error) {
+	if id != o.u.ID {
+		return User{}, ErrNotFound
+	}
+	return o.u, nil
+}
+
+func TestKeysSuspendedWhileCreatorsSecondFactorIsLocked(t *testing.T) {
+	ctx := context.Background()
+	now := time.Now()
+	clock := func() time.Time { return now }
+	both := []access.Permission{access.OrdersRead, access.CatalogWrite}
+	creator := User{ID: "usr_a", Email: "a@example.com", Roles: []access.Role{access.Customer, access.Admin}, MFAEnabled: true}
+	const secret = KeyPrefix + "the-key"
+	logins := throttle.New(throttle.NewMemory(clock))
+	keys := NewKeys(oneKey{k: APIKey{ID: "key_a", KeyHash: hashToken(secret), Permissions: both, CreatedBy: creator.ID,
+		ExpiresAt: now.Add(7 * 24 * time.Hour)}}, oneUser{u: creator}, logins, clock)
+	holds := func() []access.Permission {
+		t.Helper()
+		p, err := keys.Authenticate(ctx, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.KeyPermissions
+	}
+	if got := holds(); !slices.Equal(got, both) {
+		t.Fatalf("before the lock the key holds %v, want %v", got, both)
+	}
+	for range throttle.SecondFactorFailures - 1 {
+		if _, err := logins.SecondFactorFailed(ctx, creator.Email); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := holds(); !slices.Equal(got, both) {
+		t.Fatalf("wrong codes short of the lock took %v away", both)
+	}
+	if locked, err := logins.SecondFactorFailed(ctx, creator.Email); err != nil || !locked {
+		t.Fatalf("the tenth wrong code: locked %v, %v", locked, err)
+	}
+	if got := holds(); got != nil {
+		t.Fatalf("while the creator's second factor is locked the key holds %v, want nothing", got)
+	}
+	now = now.Add(throttle.Day)
+	if got := holds(); !slices.Equal(got, both) {
+		t.Fatalf("after the lock the key holds %v, want %v", got, both)
 	}
 }
 

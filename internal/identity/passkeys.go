@@ -122,19 +122,26 @@ type Ceremony struct {
 }
 
 func (p *Passkeys) begin(ctx context.Context, userID string, options any, session *webauthn.SessionData) (Ceremony, error) {
-	sess, err := json.Marshal(session)
+	opts, sess, err := encodeCeremony(options, session)
 	if err != nil {
-		return Ceremony{}, fmt.Errorf("save ceremony: %w", err)
-	}
-	opts, err := json.Marshal(options)
-	if err != nil {
-		return Ceremony{}, fmt.Errorf("encode ceremony: %w", err)
+		return Ceremony{}, err
 	}
 	c := Ceremony{ID: id.New(id.Ceremony), Options: opts}
 	if err := p.store.PutCeremony(ctx, c.ID, userID, sess, p.now().Add(ceremonyLifetime)); err != nil {
 		return Ceremony{}, err
 	}
 	return c, nil
+}
+
+// encodeCeremony returns the options for the browser and the session to keep.
+func encodeCeremony(options any, session *webauthn.SessionData) (opts json.RawMessage, sess []byte, err error) {
+	if sess, err = json.Marshal(session); err != nil {
+		return nil, nil, fmt.Errorf("save ceremony: %w", err)
+	}
+	if opts, err = json.Marshal(options); err != nil {
+		return nil, nil, fmt.Errorf("encode ceremony: %w", err)
+	}
+	return opts, sess, nil
 }
 
 func (p *Passkeys) take(ctx context.Context, ceremonyID, userID string) (webauthn.SessionData, error) {
@@ -283,13 +290,112 @@ func (p *Passkeys) FinishLogin(ctx context.Context, ceremonyID string, response 
 		}
 		return LoginResult{}, ErrPasskeyFailed
 	}
-	// Keep the new signature counter, which lets the library spot a cloned authenticator.
-	if raw, err := json.Marshal(cred); err == nil {
-		if err := p.store.UpdatePasskey(ctx, base64.RawURLEncoding.EncodeToString(cred.ID), raw); err != nil {
-			return LoginResult{}, err
-		}
+	if err := p.keepCounter(ctx, cred); err != nil {
+		return LoginResult{}, err
 	}
 	// The ceremony required user verification (PIN or biometrics on the
 	// authenticator) and the library checked its flag: the passkey is both factors.
 	return p.identity.admit(ctx, who.u, proof{method: MethodPasskey, bothFactors: true, ip: reqinfo.From(ctx).IP})
+}
+
+// keepCounter stores the passkey's new signature counter, which lets the
+// library spot a cloned authenticator.
+func (p *Passkeys) keepCounter(ctx context.Context, cred *webauthn.Credential) error {
+	raw, err := json.Marshal(cred)
+	if err != nil {
+		return nil // nothing new to keep
+	}
+	return p.store.UpdatePasskey(ctx, base64.RawURLEncoding.EncodeToString(cred.ID), raw)
+}
+
+// ErrNoPasskey answers a passkey asked to finish the login of an account that has none.
+var ErrNoPasskey = apperr.New(apperr.CodeConflict, "this account has no passkey; finish the sign-in with a one-time or recovery code")
+
+// BeginMFA starts the passkey assertion that finishes a login holding an MFA
+// ticket (a social login of an account with MFA on), for an account whose
+// second factor is a passkey. The options allow only the passkeys of the
+// ticket's account, and the challenge is kept with the ticket itself
+// (replacing one begun before), so only an assertion answering this ticket's
+// challenge can finish this ticket. The ticket is not spent: the browser may
+// begin again. ErrInvalidTicket, ErrNoPasskey.
+func (p *Passkeys) BeginMFA(ctx context.Context, ticket string) (json.RawMessage, error) {
+	if !validTicket(ticket) {
+		return nil, ErrInvalidTicket
+	}
+	hash := hashToken(ticket)
+	t, err := p.identity.store.MFATicket(ctx, hash, p.now())
+	if err != nil {
+		return nil, err
+	}
+	u, err := p.load(ctx, t.UserID)
+	if errors.Is(err, ErrNotFound) {
+		return nil, ErrInvalidTicket // erased meanwhile
+	}
+	if err != nil {
+		return nil, fmt.Errorf("begin passkey for MFA ticket: %w", err)
+	}
+	if len(u.creds) == 0 {
+		return nil, ErrNoPasskey
+	}
+	// The passkey is the second factor here, possession; the provider was the
+	// first. User verification is preferred, not required: a security key
+	// without a PIN is a second factor all the same.
+	options, session, err := p.wa.BeginLogin(u, webauthn.WithUserVerification(protocol.VerificationPreferred))
+	if err != nil {
+		return nil, fmt.Errorf("begin passkey for MFA ticket: %w", err)
+	}
+	opts, sess, err := encodeCeremony(options, session)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.identity.store.SetMFATicketPasskey(ctx, hash, sess, p.now()); err != nil {
+		return nil, err
+	}
+	return opts, nil
+}
+
+// CompleteMFA finishes a login holding an MFA ticket with a passkey
+// assertion that answers the challenge BeginMFA kept with this ticket. It
+// goes through the login gate like every way in: the ticket works once,
+// whatever the outcome; an assertion that does not verify (another
+// account's passkey, another ticket's or a replayed challenge, no BeginMFA)
+// is a wrong second factor, counted against the same throttle as a wrong
+// code (ErrPasskeyFailed; too_many_attempts once locked); staff rules and
+// step-up apply as for any login. ErrInvalidTicket for a ticket that is not live.
+func (p *Passkeys) CompleteMFA(ctx context.Context, ticket string, response []byte) (LoginResult, error) {
+	t, u, pr, err := p.identity.takeTicket(ctx, ticket)
+	if err != nil {
+		return LoginResult{}, err
+	}
+	pr.passkey = func(ctx context.Context) error { return p.verifyTicketAssertion(ctx, t, response) }
+	pr.refusal = ErrPasskeyFailed
+	return p.identity.admit(ctx, u, pr)
+}
+
+// verifyTicketAssertion checks response against the ticket's challenge and
+// the passkeys of the ticket's account: ErrPasskeyFailed when it does not verify.
+func (p *Passkeys) verifyTicketAssertion(ctx context.Context, t MFATicket, response []byte) error {
+	if len(t.Passkey) == 0 {
+		return ErrPasskeyFailed // no challenge was begun for this ticket
+	}
+	var session webauthn.SessionData
+	if err := json.Unmarshal(t.Passkey, &session); err != nil {
+		return fmt.Errorf("read the MFA ticket's passkey challenge: %w", err)
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(response)
+	if err != nil {
+		return ErrPasskeyFailed
+	}
+	w, err := p.load(ctx, t.UserID)
+	if err != nil {
+		return fmt.Errorf("load passkeys of %s: %w", t.UserID, err)
+	}
+	// The library checks that the session is this account's, that the
+	// credential is one of its passkeys and was allowed, the challenge, the
+	// origin and the signature.
+	cred, err := p.wa.ValidateLogin(w, session, parsed)
+	if err != nil {
+		return ErrPasskeyFailed
+	}
+	return p.keepCounter(ctx, cred)
 }

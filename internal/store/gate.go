@@ -31,21 +31,52 @@ func (db *DB) PutMFATicket(ctx context.Context, t identity.MFATicket) error {
 // TakeMFATicket returns and deletes a live ticket: a ticket works once,
 // whatever the outcome of the code presented with it.
 func (db *DB) TakeMFATicket(ctx context.Context, hash string, now time.Time) (identity.MFATicket, error) {
-	t := identity.MFATicket{Hash: hash}
+	var t identity.MFATicket
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		var expires int64
-		err := tx.QueryRowContext(ctx, "DELETE FROM mfa_tickets WHERE ticket_hash = $1 AND expires_at > $2 RETURNING user_id, method, expires_at",
-			hash, micros(now)).Scan(&t.UserID, &t.Method, &expires)
-		if errors.Is(err, sql.ErrNoRows) {
-			return identity.ErrInvalidTicket
-		}
-		if err != nil {
-			return fmt.Errorf("take MFA ticket: %w", err)
-		}
-		t.ExpiresAt = fromMicros(expires)
-		return nil
+		var err error
+		t, err = scanMFATicket(hash, tx.QueryRowContext(ctx, "DELETE FROM mfa_tickets WHERE ticket_hash = $1 AND expires_at > $2 RETURNING "+mfaTicketColumns,
+			hash, micros(now)))
+		return err
 	})
 	return t, err
+}
+
+const mfaTicketColumns = "user_id, method, expires_at, passkey_session"
+
+func scanMFATicket(hash string, row rowScanner) (identity.MFATicket, error) {
+	t := identity.MFATicket{Hash: hash}
+	var expires int64
+	var passkey string
+	err := row.Scan(&t.UserID, &t.Method, &expires, &passkey)
+	if errors.Is(err, sql.ErrNoRows) {
+		return identity.MFATicket{}, identity.ErrInvalidTicket
+	}
+	if err != nil {
+		return identity.MFATicket{}, fmt.Errorf("read MFA ticket: %w", err)
+	}
+	t.ExpiresAt = fromMicros(expires)
+	if passkey != "" {
+		t.Passkey = []byte(passkey)
+	}
+	return t, nil
+}
+
+// MFATicket returns a live ticket without spending it.
+func (db *DB) MFATicket(ctx context.Context, hash string, now time.Time) (identity.MFATicket, error) {
+	return scanMFATicket(hash, db.sql.QueryRowContext(ctx, "SELECT "+mfaTicketColumns+" FROM mfa_tickets WHERE ticket_hash = $1 AND expires_at > $2",
+		hash, micros(now)))
+}
+
+// SetMFATicketPasskey keeps session as the live ticket's passkey challenge.
+func (db *DB) SetMFATicketPasskey(ctx context.Context, hash string, session []byte, now time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE mfa_tickets SET passkey_session = $1 WHERE ticket_hash = $2 AND expires_at > $3",
+			string(session), hash, micros(now))
+		if err != nil {
+			return fmt.Errorf("keep the MFA ticket's passkey challenge: %w", err)
+		}
+		return mustAffect(res, identity.ErrInvalidTicket)
+	})
 }
 
 // PutEnrollmentCode stores an account's enrolment code, replacing an older
