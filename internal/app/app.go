@@ -276,7 +276,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	a.Catalog = catalog.NewService(db, cfg.Currency, now)
 	a.Carts = cart.NewService(db, db, cfg.Currency, now)
-	a.Pricing = pricing.NewService(db, []string{cfg.Currency}, now)
+	a.Pricing = pricing.NewService(db, []string{cfg.Currency}, cfg.TaxMode, now)
 	a.Methods = payment.NewMethods(db, cards, now)
 	gateway := payment.Simulator{}
 	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Methods: a.Methods, Cards: cards, Gateway: gateway,

@@ -59,21 +59,31 @@ type Store interface {
 	DeleteDiscount(ctx context.Context, id string, rec audit.Record) error // ErrDiscountNotFound
 	Discount(ctx context.Context, id string) (Discount, error)             // ErrDiscountNotFound
 	ListDiscounts(ctx context.Context, after string, limit int) ([]Discount, error)
+
+	// What a quote reads (quote.go's Service.Quote).
+	TaxRatesFor(ctx context.Context, country string) ([]TaxRate, error)
+	DiscountByCode(ctx context.Context, code string) (Discount, error) // ErrDiscountNotFound
+	DiscountUses(ctx context.Context, discountID, customerID string) (int64, error)
 }
 
 // Service is the staff administration of tax rates, shipping options and
-// discounts, and the public list of shipping options. Every staff method
-// needs access.PricingManage.
+// discounts, the public list of shipping options, and Quote, which cart and
+// checkout call to price. Every staff method needs access.PricingManage.
 type Service struct {
-	store Store
-	sold  []string
-	now   func() time.Time
+	store   Store
+	sold    []string
+	taxMode TaxMode
+	now     func() time.Time
 }
 
-// NewService returns the service for a shop that sells in currencies.
-func NewService(store Store, currencies []string, now func() time.Time) *Service {
-	return &Service{store: store, sold: currencies, now: now}
+// NewService returns the service for a shop that sells in currencies, its
+// prices including tax or not as taxMode says.
+func NewService(store Store, currencies []string, taxMode TaxMode, now func() time.Time) *Service {
+	return &Service{store: store, sold: currencies, taxMode: taxMode, now: now}
 }
+
+// TaxMode says whether the shop's prices include tax.
+func (s *Service) TaxMode() TaxMode { return s.taxMode }
 
 // Currencies are the currencies the shop sells in.
 func (s *Service) Currencies() []string { return s.sold }
