@@ -62,6 +62,10 @@ const (
 	UsersErase Permission = "users:erase"
 	// BlocksManage lists and lifts the edge's dynamic blocks of client addresses.
 	BlocksManage Permission = "blocks:manage"
+	// PricingManage creates and changes tax rates, shipping options and
+	// discount codes (and reads the codes). No API key holds it: codes are
+	// money, and an integration has no need to mint them.
+	PricingManage Permission = "pricing:manage"
 )
 
 // KeyGrantable lists the permissions an API key may carry. The most sensitive
@@ -118,9 +122,9 @@ func OrderViewFor(p *Principal) OrderView {
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, KeysManage, UsersErase, BlocksManage}
+		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, KeysManage, UsersErase, BlocksManage, PricingManage}
 	case Catalog:
-		return []Permission{CatalogWrite}
+		return []Permission{CatalogWrite, PricingManage}
 	case Support, Fulfillment:
 		return []Permission{OrdersRead}
 	case Finance:

@@ -41,6 +41,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/pii"
+	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
 	"github.com/bulwark-shop/bulwark/internal/rekey"
 	"github.com/bulwark-shop/bulwark/internal/store"
@@ -110,6 +111,7 @@ type App struct {
 	Emails   *identity.Emails
 	OIDC     *identity.OIDC
 	Catalog  *catalog.Service
+	Pricing  *pricing.Service
 	Carts    *cart.Service
 	Methods  *payment.Methods
 	Checkout *checkout.Service
@@ -276,6 +278,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	a.Catalog = catalog.NewService(db, cfg.Currency, now)
 	a.Carts = cart.NewService(db, db, cfg.Currency, now)
+	a.Pricing = pricing.NewService(db, []string{cfg.Currency}, cfg.TaxMode, now)
 	a.Methods = payment.NewMethods(db, cards, now)
 	gateway := payment.Simulator{}
 	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Methods: a.Methods, Cards: cards, Gateway: gateway,
@@ -318,7 +321,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		return nil, err
 	}
 	a.handler = httpapi.New(httpapi.Deps{
-		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods,
+		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Pricing: a.Pricing,
 		Checkout: a.Checkout, Orders: a.Orders, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Passwords: hasher,
 		Health: a.health, Degraded: map[string]bool{dependency.Redis: true}, LocalRateLimiter: localLimiter,

@@ -41,6 +41,17 @@ const (
 	// database, the disk, the card vault): 503 with Retry-After, never a 500.
 	CodeUnavailable = "unavailable"
 	CodeInternal    = "internal_error"
+
+	// Pricing (internal/pricing). Invalid and unavailable are 422: the client
+	// can change the cart or the choice; exhausted and price_changed are 409:
+	// the state moved under the client.
+	CodeDiscountInvalid     = "discount_invalid"
+	CodeDiscountExhausted   = "discount_exhausted"
+	CodeShippingUnavailable = "shipping_unavailable"
+	CodeCurrencyNotSold     = "currency_not_sold"
+	CodePriceChanged        = "price_changed"
+	CodeTaxRateOverlap      = "tax_rate_overlap"
+	CodeDiscountCodeTaken   = "discount_code_taken"
 )
 
 // FieldError names one invalid field of a request.

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/edge"
+	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/waf"
 )
 
@@ -122,6 +123,7 @@ func Settings() []Setting {
 		{Name: "waf-outbound-threshold", Default: "4", Usage: "anomaly score at which a response is refused (with waf-response-inspection)"},
 		{Name: "waf-response-inspection", Default: "off", Usage: "on or off; on runs the Core Rule Set's data-leakage rules on every answer (held back until inspected)"},
 		{Name: "waf-exclusions", Default: DefaultWAFExclusions, Usage: "Core Rule Set rules switched off per route, or per JSON field of a route: METHOD /path/{wildcard}[ field]=RULEID|FIRST-LAST,...; entries separated by ';' (the default lets catalog staff send HTML product descriptions)"},
+		{Name: "tax-mode", Default: "exclusive", Usage: "whether catalog and shipping prices include tax: exclusive (tax is added to the total) or inclusive (tax lines show what the prices hold)"},
 		{Name: "log-level", Default: "info", Usage: "debug, info, warn or error"},
 	}
 }
@@ -148,6 +150,8 @@ type Config struct {
 	Currency         string
 	SMTPURL          string
 	SMTPCAFile       string
+	// TaxMode says whether prices include tax (pricing.TaxInclusive) or not.
+	TaxMode pricing.TaxMode
 	// VaultURL, when set, is a card vault in a process of its own, reached over
 	// mutual TLS with VaultClientCert and VaultClientKey, trusting only VaultCA.
 	VaultURL, VaultClientCert, VaultClientKey, VaultCA string
@@ -467,6 +471,7 @@ func parse(v map[string]string) (Config, error) {
 		RedisURL:             v["redis-url"],
 		RedisKeyPrefix:       v["redis-key-prefix"],
 		Currency:             v["currency"],
+		TaxMode:              pricing.TaxMode(v["tax-mode"]),
 		PublicURL:            v["public-url"],
 		SMTPURL:              v["smtp-url"],
 		KEK:                  v["kek"],
@@ -543,6 +548,9 @@ func parse(v map[string]string) (Config, error) {
 	}
 	if !currencyShape.MatchString(c.Currency) {
 		errs = append(errs, errors.New("currency: want an ISO 4217 code such as EUR"))
+	}
+	if _, ok := pricing.ParseTaxMode(string(c.TaxMode)); !ok {
+		errs = append(errs, errors.New("tax-mode: want exclusive or inclusive"))
 	}
 	errs = append(errs, c.checkTLS()...)
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {

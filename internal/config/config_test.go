@@ -117,6 +117,7 @@ func TestRefusedSettings(t *testing.T) {
 		"plain HTTP on a public address":    {args: []string{"--listen", "192.0.2.10:8080"}},
 		"a certificate without a key":       {args: []string{"--tls-cert", "c.pem"}},
 		"a bad currency":                    {args: []string{"--currency", "euro"}},
+		"a tax mode that is neither":        {args: []string{"--tax-mode", "both"}},
 		"a zero timeout":                    {args: []string{"--session-idle-timeout", "0s"}},
 		"a tiny body limit":                 {args: []string{"--max-body-bytes", "10"}},
 		"a bad log level":                   {args: []string{"--log-level", "loud"}},

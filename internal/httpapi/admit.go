@@ -34,7 +34,8 @@ const (
 	anonymousBodyLimit = 4 << 10
 	// bodyLimitCatalog fits the largest valid product: a description of
 	// catalog.MaxDescriptionLength characters, each up to 6 bytes when
-	// JSON-escaped, with the other fields.
+	// JSON-escaped, with the other fields. It also fits the largest shipping
+	// option (250 zones, 50 bands of 20 prices) and discount (200 ids).
 	bodyLimitCatalog = 64 << 10
 )
 

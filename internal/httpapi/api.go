@@ -26,6 +26,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
+	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
 	"github.com/bulwark-shop/bulwark/internal/waf"
 )
@@ -97,6 +98,9 @@ type Deps struct {
 	WAF *waf.WAF
 	// WAFAudit samples the audit records of the firewall's blocks; nil records none.
 	WAFAudit *WAFAudit
+	// Pricing is the staff administration of tax rates, shipping options and
+	// discounts, and the public shipping list.
+	Pricing *pricing.Service
 }
 
 // API is the HTTP handler of the public listener.
@@ -175,6 +179,20 @@ func (a *API) routes() []route {
 		sized(bodyLimitCatalog, r("POST /api/v1/admin/products", access.CatalogWrite, a.createProduct)),
 		sized(bodyLimitCatalog, r("PATCH /api/v1/admin/products/{id}", access.CatalogWrite, a.updateProduct)),
 		r("POST /api/v1/admin/products/{id}/stock", access.CatalogWrite, a.adjustStock),
+
+		r("GET /api/v1/shipping-options", access.Public, a.shippingOptionsFor),
+		r("GET /api/v1/admin/tax-rates", access.PricingManage, a.listTaxRates),
+		r("POST /api/v1/admin/tax-rates", access.PricingManage, a.createTaxRate),
+		r("PATCH /api/v1/admin/tax-rates/{id}", access.PricingManage, a.updateTaxRate),
+		r("DELETE /api/v1/admin/tax-rates/{id}", access.PricingManage, a.deleteTaxRate),
+		r("GET /api/v1/admin/shipping-options", access.PricingManage, a.listShippingOptions),
+		sized(bodyLimitCatalog, r("POST /api/v1/admin/shipping-options", access.PricingManage, a.createShippingOption)),
+		sized(bodyLimitCatalog, r("PATCH /api/v1/admin/shipping-options/{id}", access.PricingManage, a.updateShippingOption)),
+		r("DELETE /api/v1/admin/shipping-options/{id}", access.PricingManage, a.deleteShippingOption),
+		r("GET /api/v1/admin/discounts", access.PricingManage, a.listDiscounts),
+		sized(bodyLimitCatalog, r("POST /api/v1/admin/discounts", access.PricingManage, a.createDiscount)),
+		sized(bodyLimitCatalog, r("PATCH /api/v1/admin/discounts/{id}", access.PricingManage, a.updateDiscount)),
+		r("DELETE /api/v1/admin/discounts/{id}", access.PricingManage, a.deleteDiscount),
 
 		r("POST /api/v1/admin/users/{id}/roles", access.RolesManage, a.setRoles),
 		r("DELETE /api/v1/admin/users/{id}", access.UsersErase, a.eraseUser),

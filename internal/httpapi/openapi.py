@@ -14,7 +14,7 @@ def body(name):
     return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 AUTH=[{"bearerAuth": []}, {"sessionCookie": []}]
 BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": resp("UnsupportedMediaType"), "422": resp("Unprocessable")}
-ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin"}
+ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog"}
 def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
        "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+"."+(" Staff need TOTP turned on (403 `mfa_enrollment_required`)." if perm not in ("public","authenticated") else ""),
@@ -290,6 +290,91 @@ schemas={
    "code":{"type":"string","enum":["not_ready"],"description":"On a 503 only."},
    "dependencies":{"type":"object","description":"Each dependency (`database`, `disk`, `vault`, `redis` when configured) and its state; never an error text (that is in the log).","additionalProperties":{"type":"string","enum":["up","down"]}}}},
 }
+# Pricing (issue 8 of the contract): tax rates, shipping options, discount codes.
+PRICING_DESC="Every change is validated whole and audited in the same transaction; a price in a currency the shop does not sell answers 422 `currency_not_sold`. A change made from a stale read (another change landed between its read and its write) answers 409 `conflict`."
+PPM={"type":"integer","format":"int64","minimum":0,"maximum":1000000,"description":"Parts per million: 19 % is 190000, 8.875 % is 88750."}
+PLACE={"type":"object","required":["country"],"additionalProperties":False,"properties":{
+  "country":{"type":"string","pattern":"^[A-Z]{2}$","description":"ISO 3166-1 alpha-2."},
+  "region":{"type":"string","pattern":"^[A-Z0-9]{1,3}$","description":"The part after the hyphen of an ISO 3166-2 code (CA for US-CA); absent for the whole country."}}}
+prices_of=lambda d: {"type":"array","maxItems":20,"items":ref("Money"),"description":d}
+ids_of=lambda prefix: {"type":"array","maxItems":100,"uniqueItems":True,"items":{"type":"string","pattern":"^"+prefix}}
+CODE={"type":"string","minLength":4,"maxLength":128,"description":"Case-insensitive; hyphens and spaces are ignored. Stored upper-case: 4 to 32 characters of ABCDEFGHJKLMNPQRSTUVWXYZ23456789 (no 0, O, 1 or I)."}
+paths.update({
+ "/api/v1/shipping-options":{"get":op("shippingOptionsFor","The active shipping options for a destination, with their prices only","public",
+    {"200":js(ref("ShippingPriceList")),"422":resp("Unprocessable")},
+    params=[{"name":"country","in":"query","required":True,"schema":{"type":"string","pattern":"^[A-Z]{2}$"}},
+            {"name":"region","in":"query","schema":{"type":"string","pattern":"^[A-Z0-9]{1,3}$"}},
+            {"name":"currency","in":"query","schema":{"type":"string","pattern":"^[A-Z]{3}$"},"description":"Only options priced in it; 422 `currency_not_sold` for one the shop does not sell."}],
+    desc="Zones are not shown. At most 100 options are considered.")},
+ "/api/v1/admin/tax-rates":{
+    "get":op("listTaxRates","Tax rates, paginated","pricing:manage",{"200":js(ref("TaxRateList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},params=pagep),
+    "post":op("createTaxRate","Create a tax rate for a country or one region of it","pricing:manage",{"201":js(ref("TaxRate"),"Created"),"409":resp("Conflict")},"CreateTaxRateRequest",
+      desc="A second rate for the same country and region answers 409 `tax_rate_overlap`. A country's rate and its regions' rates add up for a destination in that region. "+PRICING_DESC)},
+ "/api/v1/admin/tax-rates/{id}":{
+    "patch":op("updateTaxRate","Change a tax rate","pricing:manage",{"200":js(ref("TaxRate")),"404":resp("NotFound"),"409":resp("Conflict")},"UpdateTaxRateRequest",params=[idp],desc=PRICING_DESC),
+    "delete":op("deleteTaxRate","Delete a tax rate","pricing:manage",{"204":{"description":"Deleted."},"404":resp("NotFound")},params=[idp],desc="Audited.")},
+ "/api/v1/admin/shipping-options":{
+    "get":op("listShippingOptions","Shipping options, active or not, paginated","pricing:manage",{"200":js(ref("ShippingOptionList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},params=pagep),
+    "post":op("createShippingOption","Create a shipping option for a zone","pricing:manage",{"201":js(ref("ShippingOption"),"Created"),"409":resp("Conflict")},"CreateShippingOptionRequest",desc=PRICING_DESC)},
+ "/api/v1/admin/shipping-options/{id}":{
+    "patch":op("updateShippingOption","Change a shipping option","pricing:manage",{"200":js(ref("ShippingOption")),"404":resp("NotFound"),"409":resp("Conflict")},"UpdateShippingOptionRequest",params=[idp],
+      desc="The result is validated whole: changing `kind` needs the new kind's prices in the same request. "+PRICING_DESC),
+    "delete":op("deleteShippingOption","Delete a shipping option","pricing:manage",{"204":{"description":"Deleted."},"404":resp("NotFound")},params=[idp],desc="Audited.")},
+ "/api/v1/admin/discounts":{
+    "get":op("listDiscounts","Discount codes with their use counts, paginated","pricing:manage",{"200":js(ref("DiscountList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},params=pagep,
+      desc="No public route lists or looks up discount codes."),
+    "post":op("createDiscount","Create a discount code","pricing:manage",{"201":js(ref("Discount"),"Created"),"409":resp("Conflict")},"CreateDiscountRequest",
+      desc="A code in use answers 409 `discount_code_taken`; a percentage over 100 % (10000 basis points) 422. "+PRICING_DESC)},
+ "/api/v1/admin/discounts/{id}":{
+    "patch":op("updateDiscount","Change a discount code","pricing:manage",{"200":js(ref("Discount")),"404":resp("NotFound"),"409":resp("Conflict")},"UpdateDiscountRequest",params=[idp],
+      desc="The use count is never patched. "+PRICING_DESC),
+    "delete":op("deleteDiscount","Delete a discount code and its per-customer use counts","pricing:manage",{"204":{"description":"Deleted."},"404":resp("NotFound")},params=[idp],desc="Audited.")},
+})
+TS={"type":"string","format":"date-time"}
+BAND={"type":"object","required":["min_grams","max_grams","prices"],"additionalProperties":False,"properties":{
+  "min_grams":{"type":"integer","minimum":0,"description":"Inclusive."},"max_grams":{"type":"integer","maximum":1000000000,"description":"Exclusive; above min_grams."},
+  "prices":prices_of("One per currency.")}}
+SHIP_PROPS={"name":text(1,100),"zones":{"type":"array","minItems":1,"maxItems":250,"items":ref("Place")},
+  "kind":{"type":"string","enum":["flat","weight_bands","free_above"]},
+  "prices":prices_of("flat: the price; free_above: the price below the threshold; weight_bands: none."),
+  "bands":{"type":"array","maxItems":50,"items":ref("WeightBand"),"description":"weight_bands only: ascending, not overlapping; a weight outside every band cannot ship."},
+  "free_above":prices_of("free_above only: free when the subtotal after discount is at least this, per currency."),
+  "active":{"type":"boolean","description":"Default true."}}
+DISC_PROPS={"code":CODE,"kind":{"type":"string","enum":["percent","fixed","free_shipping"]},
+  "basis_points":{"type":"integer","minimum":1,"maximum":10000,"description":"percent only: 1000 is 10 %."},
+  "amounts":prices_of("fixed only: the amount off, per currency."),
+  "starts_at":dict(TS,description="Inclusive; absent for no start."),"ends_at":dict(TS,description="Exclusive; absent for no end."),
+  "min_subtotal":prices_of("The least subtotal before discount, per currency; with minimums but none in the cart's currency the code is not valid in it."),
+  "max_uses":{"type":"integer","minimum":0,"maximum":1000000000,"description":"0: no limit."},
+  "max_uses_per_customer":{"type":"integer","minimum":0,"maximum":1000000000,"description":"0: no limit."},
+  "product_ids":ids_of("prod_"),"category_ids":ids_of("cat_"),"active":{"type":"boolean","description":"Default true."}}
+schemas.update({
+ "Place":PLACE,
+ "WeightBand":BAND,
+ "TaxRate":{"type":"object","required":["id","country","rate_ppm","name","created_at","updated_at"],"properties":{
+   "id":{"type":"string","pattern":"^tax_"},"country":PLACE["properties"]["country"],"region":PLACE["properties"]["region"],
+   "rate_ppm":PPM,"name":{"type":"string"},"created_at":TS,"updated_at":TS}},
+ "TaxRateList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("TaxRate")},"next_cursor":{"type":"string","description":"Absent on the last page."}}},
+ "CreateTaxRateRequest":{"type":"object","required":["country","rate_ppm","name"],"additionalProperties":False,"properties":{
+   "country":PLACE["properties"]["country"],"region":PLACE["properties"]["region"],"rate_ppm":PPM,"name":text(1,100)}},
+ "UpdateTaxRateRequest":{"type":"object","minProperties":1,"additionalProperties":False,"properties":{
+   "country":PLACE["properties"]["country"],"region":{"type":"string","description":"Empty for the whole country."},"rate_ppm":PPM,"name":text(1,100)}},
+ "ShippingPrice":{"type":"object","required":["id","name","kind","prices","bands","free_above"],"properties":{
+   "id":{"type":"string","pattern":"^ship_"},"name":{"type":"string"},"kind":SHIP_PROPS["kind"],"prices":SHIP_PROPS["prices"],
+   "bands":SHIP_PROPS["bands"],"free_above":SHIP_PROPS["free_above"]}},
+ "ShippingPriceList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("ShippingPrice")}}},
+ "ShippingOption":{"allOf":[ref("ShippingPrice"),{"type":"object","required":["zones","active","created_at","updated_at"],"properties":{
+   "zones":SHIP_PROPS["zones"],"active":{"type":"boolean"},"created_at":TS,"updated_at":TS}}]},
+ "ShippingOptionList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("ShippingOption")},"next_cursor":{"type":"string","description":"Absent on the last page."}}},
+ "CreateShippingOptionRequest":{"type":"object","required":["name","zones","kind"],"additionalProperties":False,"properties":SHIP_PROPS},
+ "UpdateShippingOptionRequest":{"type":"object","minProperties":1,"additionalProperties":False,"properties":SHIP_PROPS},
+ "Discount":{"type":"object","required":["id","code","kind","amounts","min_subtotal","max_uses","max_uses_per_customer","product_ids","category_ids","active","uses","created_at","updated_at"],
+   "properties":{**DISC_PROPS,"id":{"type":"string","pattern":"^disc_"},"code":{"type":"string","pattern":"^[ABCDEFGHJKLMNPQRSTUVWXYZ23456789]{4,32}$"},
+   "uses":{"type":"integer","minimum":0,"description":"Orders that used the code."},"created_at":TS,"updated_at":TS}},
+ "DiscountList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Discount")},"next_cursor":{"type":"string","description":"Absent on the last page."}}},
+ "CreateDiscountRequest":{"type":"object","required":["code","kind"],"additionalProperties":False,"properties":DISC_PROPS},
+ "UpdateDiscountRequest":{"type":"object","minProperties":1,"additionalProperties":False,"properties":DISC_PROPS},
+})
 def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}
 responses={
@@ -297,10 +382,10 @@ responses={
  "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials","mfa_required","invalid_otp","reauthentication_required","passkey_failed","oidc_failed","invalid_mfa_ticket"]),
  "Forbidden":prob("The caller's roles lack the permission, a staff account has no second factor yet, or a browser sent a cross-origin write.",["forbidden","mfa_enrollment_required","cross_origin_rejected","enrollment_code_required","invalid_enrollment_code"]),
  "NotFound":prob("No such resource, or one that belongs to someone else.",["not_found"]),
- "Conflict":prob("The request conflicts with the current state.",["conflict","email_taken","sku_taken","insufficient_stock","cannot_demote_self","out_of_stock","request_in_progress","checkout_in_progress","refund_exceeds_capture"]),
+ "Conflict":prob("The request conflicts with the current state.",["conflict","email_taken","sku_taken","insufficient_stock","cannot_demote_self","out_of_stock","request_in_progress","checkout_in_progress","refund_exceeds_capture","tax_rate_overlap","discount_code_taken","discount_exhausted","price_changed"]),
  "PayloadTooLarge":prob("The body is larger than the route takes: none on GET, 4 KiB on the auth routes, 8 KiB on other writes, max-body-bytes (1 MiB by default) on catalog writes. A body over 4 KiB is read only from a caller who authenticated with the route's permission (401 otherwise).",["payload_too_large"]),
  "UnsupportedMediaType":prob("The body is not application/json in UTF-8.",["unsupported_media_type"]),
- "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password","idempotency_key_reused","cart_empty","oidc_email_unverified"]),
+ "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password","idempotency_key_reused","cart_empty","oidc_email_unverified","discount_invalid","shipping_unavailable","currency_not_sold"]),
  "PaymentRequired":prob("The card was declined; the stock was released and no order was made.",["payment_declined"]),
  "NotReady":prob("A dependency does not answer.",["not_ready"]),
  "TooManyRequests":dict(prob("A rate limit (per client address, per account for checkout and admin, per route class) or a login lockout refused the request; retry after Retry-After seconds.",["rate_limited","too_many_attempts"]),

@@ -66,6 +66,10 @@ func statusOf(code string) int {
 		return http.StatusUnsupportedMediaType
 	case apperr.CodeValidation, apperr.CodeWeakPassword:
 		return http.StatusUnprocessableEntity
+	case apperr.CodeDiscountInvalid, apperr.CodeShippingUnavailable, apperr.CodeCurrencyNotSold:
+		return http.StatusUnprocessableEntity
+	case apperr.CodeDiscountExhausted, apperr.CodePriceChanged, apperr.CodeTaxRateOverlap, apperr.CodeDiscountCodeTaken:
+		return http.StatusConflict
 	case apperr.CodeNotReady, apperr.CodeOverloaded, apperr.CodeUnavailable:
 		return http.StatusServiceUnavailable
 	case apperr.CodeTooManyAttempts, apperr.CodeRateLimited:

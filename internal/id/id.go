@@ -26,6 +26,12 @@ const (
 	// names one database (the keysets that serve it record it).
 	Instance = "ins_"
 	Database = "db_"
+	// Pricing's staff-managed inputs, and the catalog categories a discount
+	// may be limited to.
+	TaxRate        = "tax_"
+	ShippingOption = "ship_"
+	Discount       = "disc_"
+	Category       = "cat_"
 )
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
