@@ -273,7 +273,7 @@ func TestPricingAdministration(t *testing.T) {
 			}
 			refused(t, 422, "validation_failed", post(map[string]any{"code": "TOOMUCH", "kind": "percent", "basis_points": 10001}))
 			refused(t, 409, "discount_code_taken", post(map[string]any{"code": "Summer Sale", "kind": "percent", "basis_points": 100}))
-			for _, code := range []string{"SAVE10", "ABC", "GOLDIE", "NO_UNDERSCORE", strings.Repeat("A", 33), "ÄBCD", "ABCD!"} {
+			for _, code := range []string{"ABC", "NO_UNDERSCORE", strings.Repeat("A", 33), "ÄBCD", "ABCD!"} {
 				refused(t, 422, "validation_failed", post(map[string]any{"code": code, "kind": "percent", "basis_points": 100}))
 			}
 			refused(t, 422, "validation_failed", post(map[string]any{"code": "NEGATIVE", "kind": "fixed", "amounts": eurJSON(-5)}))

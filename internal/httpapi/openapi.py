@@ -298,7 +298,7 @@ PLACE={"type":"object","required":["country"],"additionalProperties":False,"prop
   "region":{"type":"string","pattern":"^[A-Z0-9]{1,3}$","description":"The part after the hyphen of an ISO 3166-2 code (CA for US-CA); absent for the whole country."}}}
 prices_of=lambda d: {"type":"array","maxItems":20,"items":ref("Money"),"description":d}
 ids_of=lambda prefix: {"type":"array","maxItems":100,"uniqueItems":True,"items":{"type":"string","pattern":"^"+prefix}}
-CODE={"type":"string","minLength":4,"maxLength":128,"description":"Case-insensitive; hyphens and spaces are ignored. Stored upper-case: 4 to 32 characters of ABCDEFGHJKLMNPQRSTUVWXYZ23456789 (no 0, O, 1 or I)."}
+CODE={"type":"string","minLength":4,"maxLength":128,"description":"Case-insensitive; hyphens and spaces are ignored. Stored upper-case: 4 to 32 ASCII letters and digits."}
 paths.update({
  "/api/v1/shipping-options":{"get":op("shippingOptionsFor","The active shipping options for a destination, with their prices only","public",
     {"200":js(ref("ShippingPriceList")),"422":resp("Unprocessable")},

@@ -61,8 +61,8 @@
 // # Discounts
 //
 // A code is case-insensitive: it is kept upper-case, with hyphens and spaces
-// removed, and must then be 4 to 32 characters of CodeAlphabet (no 0/O, 1/I
-// look-alikes). A discount is valid from starts_at (inclusive) to ends_at
+// removed, and must then be 4 to 32 characters of CodeAlphabet (ASCII letters and
+// digits). A discount is valid from starts_at (inclusive) to ends_at
 // (exclusive), when active, when the cart has at least one eligible line
 // (any line when no products or categories are named), and when the subtotal
 // before discount is at least the minimum in the cart's currency (a discount
