@@ -27,7 +27,7 @@ func TestNormalizeCode(t *testing.T) {
 		{strings.Repeat("A", 33), "", false}, // too long
 		{"save-10", "SAVE10", true},          // the names merchants use
 		{"GOLDIE", "GOLDIE", true},
-		{"SÜMMER", "", false},                // only the alphabet
+		{"SÜMMER", "", false}, // only the alphabet
 		{"SAVE_20", "", false},
 		{"ABCD\n", "", false},
 		{strings.Repeat("-", 1000) + "ABCD", "", false}, // absurd input does no work
