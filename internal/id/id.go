@@ -10,10 +10,12 @@ import (
 
 // Prefixes of the resource types.
 const (
-	User    = "usr_"
-	Session = "ses_"
-	Product = "prod_"
-	Cart    = "cart_"
+	User     = "usr_"
+	Session  = "ses_"
+	Product  = "prod_"
+	Variant  = "var_"
+	Category = "cat_"
+	Cart     = "cart_"
 	// PaymentMethod is the shop's id of a saved card; CardToken is the vault's.
 	PaymentMethod = "pm_"
 	CardToken     = "tok_"
