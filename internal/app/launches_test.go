@@ -177,3 +177,28 @@ func TestSecretLaunches(t *testing.T) {
 		})
 	})
 }
+
+// A staff description passes the WAF's XSS rules (the catalog exclusion lets
+// HTML through) and is sanitized on write: what is stored and served keeps
+// the allowed tags only.
+func TestDescriptionsSanitized(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		admin := s.createAdmin("describe-admin@example.com")
+		hostile := `<p onmouseover="alert(1)">Soft <strong>wool</strong></p><script>alert(1)</script>` +
+			`<a href="javascript:alert(1)">x</a><a href="https://example.com/care">care</a><iframe src="https://evil.example"></iframe>` +
+			`<svg onload="alert(1)"></svg><p style="background:url(x)">y</p>`
+		want := `<p>Soft <strong>wool</strong></p>x<a href="https://example.com/care" rel="nofollow">care</a><p>y</p>`
+		var p fullProduct
+		s.must(201, req{method: "POST", path: "/api/v1/admin/products", token: admin, body: map[string]any{
+			"sku": "HTML-1", "name": "Described", "description": hostile, "price": eur(100), "stock": 1}}).JSON(t, &p)
+		if p.Description != want {
+			t.Fatalf("created description = %q, want %q", p.Description, want)
+		}
+		s.must(200, req{method: "PATCH", path: "/api/v1/admin/products/" + p.ID, token: admin, body: map[string]any{"description": hostile + "<h2>More</h2>"}})
+		s.must(200, req{method: "GET", path: "/api/v1/products/" + p.ID}).JSON(t, &p)
+		if p.Description != want+"<h2>More</h2>" {
+			t.Fatalf("served description = %q", p.Description)
+		}
+	})
+}
