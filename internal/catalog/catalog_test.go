@@ -109,7 +109,9 @@ func TestCreateValidation(t *testing.T) {
 		{"a currency not sold", func(p *catalog.NewProduct) { p.Variants[0].Prices = []money.Money{{Amount: 1, Currency: "GBP"}} }, "variants[0].prices[0].currency"},
 		{"no variants", func(p *catalog.NewProduct) { p.Variants = nil }, "variants"},
 		{"an unknown status", func(p *catalog.NewProduct) { p.Status = "live" }, "status"},
-		{"a duplicate option value", func(p *catalog.NewProduct) { p.Options = []catalog.Option{{Name: "size", Values: []string{"S", "S", "M"}}} }, "options[0].values[1]"},
+		{"a duplicate option value", func(p *catalog.NewProduct) {
+			p.Options = []catalog.Option{{Name: "size", Values: []string{"S", "S", "M"}}}
+		}, "options[0].values[1]"},
 		{"a bad category id", func(p *catalog.NewProduct) { p.Categories = []string{"tees"} }, "categories[0]"},
 	} {
 		t.Run(c.name+" is refused and stores nothing", func(t *testing.T) {
