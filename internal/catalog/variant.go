@@ -231,7 +231,8 @@ func (s *Service) AdjustStock(ctx context.Context, itemID string, delta int64, r
 		return Product{}, err
 	}
 	now := s.now().UTC()
-	rec := audit.New(ctx, now, audit.ActionStockAdjust, variantID, audit.Success, fmt.Sprintf("delta=%d reason=%s", delta, reason))
+	// The target is what staff named: the product (v1 route) or the variant.
+	rec := audit.New(ctx, now, audit.ActionStockAdjust, itemID, audit.Success, fmt.Sprintf("variant=%s delta=%d reason=%s", variantID, delta, reason))
 	p, err := s.store.AdjustStock(ctx, variantID, delta, now, rec)
 	if err != nil {
 		return Product{}, fmt.Errorf("adjust stock of %s: %w", variantID, err)
