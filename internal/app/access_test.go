@@ -62,7 +62,6 @@ var allowed = map[string][]string{
 	"DELETE /api/v1/admin/blocks/{id}":           {"admin"},
 	"POST /api/v1/carts":                         signedIn,
 	"GET /api/v1/carts/{id}":                     signedIn,
-	"PUT /api/v1/carts/{id}/items/{product_id}":  signedIn,
 	"POST /api/v1/payment-methods":               signedIn,
 	"GET /api/v1/payment-methods":                signedIn,
 	"DELETE /api/v1/payment-methods/{id}":        signedIn,
@@ -84,6 +83,17 @@ var allowed = map[string][]string{
 	"POST /api/v1/admin/discounts":               {"catalog", "admin"},
 	"PATCH /api/v1/admin/discounts/{id}":         {"catalog", "admin"},
 	"DELETE /api/v1/admin/discounts/{id}":        {"catalog", "admin"},
+	"GET /api/v1/admin/products":                 {"catalog", "admin"},
+	"GET /api/v1/admin/products/{id}":            {"catalog", "admin"},
+	"POST /api/v1/admin/products/{id}/variants":  {"catalog", "admin"},
+	"PATCH /api/v1/admin/variants/{id}":          {"catalog", "admin"},
+	"POST /api/v1/admin/variants/{id}/stock":     {"catalog", "admin"},
+	"GET /api/v1/categories":                     {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
+	"GET /api/v1/admin/categories":               {"catalog", "admin"},
+	"POST /api/v1/admin/categories":              {"catalog", "admin"},
+	"PATCH /api/v1/admin/categories/{id}":        {"catalog", "admin"},
+	"DELETE /api/v1/admin/categories/{id}":       {"catalog", "admin"},
+	"PUT /api/v1/carts/{id}/items/{item_id}":     signedIn,
 }
 
 // signedIn is every role: each account is a customer too, acting on its own data.
@@ -147,7 +157,8 @@ func TestRoleMatrix(t *testing.T) {
 					tokens[caller] = token
 					method, path, _ := strings.Cut(pattern, " ")
 					path = strings.NewReplacer("products/{id}", "products/"+prod.ID, "users/{id}", "users/"+target.ID,
-						"carts/{id}", "carts/"+someCart.ID, "{product_id}", prod.ID, "payment-methods/{id}", "payment-methods/pm_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+						"carts/{id}", "carts/"+someCart.ID, "{item_id}", prod.ID,
+						"variants/{id}", "variants/var_aaaaaaaaaaaaaaaaaaaaaaaaaa", "categories/{id}", "categories/cat_aaaaaaaaaaaaaaaaaaaaaaaaaa", "payment-methods/{id}", "payment-methods/pm_aaaaaaaaaaaaaaaaaaaaaaaaaa",
 						"orders/{id}", "orders/ord_aaaaaaaaaaaaaaaaaaaaaaaaaa",
 						"sessions/{id}", "sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa",
 						"api-keys/{id}", "api-keys/key_aaaaaaaaaaaaaaaaaaaaaaaaaa", "{$}", "", "passkeys/{id}", "passkeys/AAAAAAAAAAAAAAAAAAAAAA",
@@ -195,7 +206,7 @@ func matrixBody(pattern string) any {
 		return map[string][]string{"roles": {"support"}}
 	case "DELETE /api/v1/me":
 		return map[string]string{"password": testPassword}
-	case "PUT /api/v1/carts/{id}/items/{product_id}":
+	case "PUT /api/v1/carts/{id}/items/{item_id}":
 		return map[string]int{"quantity": 1}
 	case "POST /api/v1/payment-methods":
 		return map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "holder": "Matrix"}

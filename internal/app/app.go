@@ -276,9 +276,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.OIDC = identity.NewOIDC(identity.OIDCConfig{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID,
 			ClientSecret: cfg.OIDCClientSecret, RedirectURL: cfg.OIDCRedirectURL}, db, a.Identity, now)
 	}
-	a.Catalog = catalog.NewService(db, cfg.Currency, now)
-	a.Carts = cart.NewService(db, db, cfg.Currency, now)
-	a.Pricing = pricing.NewService(db, []string{cfg.Currency}, cfg.TaxMode, now)
+	a.Catalog = catalog.NewService(catalog.Deps{Store: db, Categories: db, Currencies: cfg.SoldCurrencies(), Now: now})
+	a.Carts = cart.NewService(db, a.Catalog, now)
+	a.Pricing = pricing.NewService(db, cfg.SoldCurrencies(), cfg.TaxMode, now)
 	a.Methods = payment.NewMethods(db, cards, now)
 	gateway := payment.Simulator{}
 	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Methods: a.Methods, Cards: cards, Gateway: gateway,

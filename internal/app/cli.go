@@ -592,10 +592,10 @@ func (a *App) SeedDemo(ctx context.Context) error {
 	system := access.WithPrincipal(ctx, &access.Principal{UserID: audit.ActorSystem, Roles: []access.Role{access.Catalog}, MFAEnabled: true})
 	cur := a.Catalog.Currency()
 	for _, p := range []catalog.NewProduct{
-		{SKU: "TEE-001", Name: "Bulwark T-shirt", Description: "Organic cotton, black.", Price: money.Money{Amount: 2500, Currency: cur}, Stock: 100},
-		{SKU: "MUG-001", Name: "Enamel mug", Description: "Keeps coffee warm through a long audit.", Price: money.Money{Amount: 1400, Currency: cur}, Stock: 50},
-		{SKU: "KEY-001", Name: "Hardware security key", Description: "FIDO2, USB-C.", Price: money.Money{Amount: 5500, Currency: cur}, Stock: 20},
-		{SKU: "STK-001", Name: "Sticker pack", Description: "Ten vinyl stickers.", Price: money.Money{Amount: 500, Currency: cur}, Stock: 500},
+		catalog.SingleVariant("TEE-001", "Bulwark T-shirt", "Organic cotton, black.", money.Money{Amount: 2500, Currency: cur}, 100),
+		catalog.SingleVariant("MUG-001", "Enamel mug", "Keeps coffee warm through a long audit.", money.Money{Amount: 1400, Currency: cur}, 50),
+		catalog.SingleVariant("KEY-001", "Hardware security key", "FIDO2, USB-C.", money.Money{Amount: 5500, Currency: cur}, 20),
+		catalog.SingleVariant("STK-001", "Sticker pack", "Ten vinyl stickers.", money.Money{Amount: 500, Currency: cur}, 500),
 	} {
 		if _, err := a.Catalog.Create(system, p); err != nil {
 			return fmt.Errorf("seed demo catalog: %w", err)

@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -94,6 +95,7 @@ func Settings() []Setting {
 		{Name: "oidc-client-secret", Secret: true, Usage: "this shop's client secret at the OpenID Connect provider"},
 		{Name: "oidc-redirect-url", Usage: "the callback URL registered at the provider (default: public-url + /api/v1/auth/oidc/callback)"},
 		{Name: "currency", Default: "EUR", Usage: "ISO 4217 code of the shop's currency"},
+		{Name: "currencies", Usage: "ISO 4217 codes the shop sells in, comma-separated; the first is a new cart's default; empty means just currency"},
 		{Name: "max-body-bytes", Default: "1048576", Usage: "largest request body accepted (413 past it)"},
 		{Name: "max-in-flight", Default: "256", Usage: "requests served at once; past it 503 overloaded with Retry-After (/healthz and /readyz exempt)"},
 		{Name: "password-hash-workers", Default: "0", Usage: "password hashes (argon2id, one CPU each) computed at once; 0 means half the CPUs, at least 1, so a login flood leaves the rest to checkout"},
@@ -148,8 +150,11 @@ type Config struct {
 	RedisURL         string
 	RedisKeyPrefix   string
 	Currency         string
-	SMTPURL          string
-	SMTPCAFile       string
+	// Currencies is the currencies setting as given (comma-separated,
+	// checked); SoldCurrencies reads it. A string keeps Config comparable.
+	Currencies string
+	SMTPURL    string
+	SMTPCAFile string
 	// TaxMode says whether prices include tax (pricing.TaxInclusive) or not.
 	TaxMode pricing.TaxMode
 	// VaultURL, when set, is a card vault in a process of its own, reached over
@@ -426,6 +431,19 @@ func ParseFile(b []byte) (map[string]string, error) {
 
 var currencyShape = regexp.MustCompile(`^[A-Z]{3}$`)
 
+// SoldCurrencies are the currencies the shop sells in, its default first:
+// the currencies setting, or just currency when that is empty.
+func (c Config) SoldCurrencies() []string {
+	if c.Currencies == "" {
+		return []string{c.Currency}
+	}
+	var out []string
+	for _, cur := range strings.Split(c.Currencies, ",") {
+		out = append(out, strings.TrimSpace(cur))
+	}
+	return out
+}
+
 func parse(v map[string]string) (Config, error) {
 	var errs []error
 	boolean := func(name string) bool {
@@ -551,6 +569,27 @@ func parse(v map[string]string) (Config, error) {
 	}
 	if _, ok := pricing.ParseTaxMode(string(c.TaxMode)); !ok {
 		errs = append(errs, errors.New("tax-mode: want exclusive or inclusive"))
+	}
+	c.Currencies = v["currencies"]
+	if c.Currencies != "" {
+		var seen []string
+		for _, cur := range strings.Split(c.Currencies, ",") {
+			cur = strings.TrimSpace(cur)
+			switch {
+			case !currencyShape.MatchString(cur):
+				errs = append(errs, fmt.Errorf("currencies: %q is not an ISO 4217 code such as EUR", cur))
+			case slices.Contains(seen, cur):
+				errs = append(errs, fmt.Errorf("currencies: %s is listed twice", cur))
+			default:
+				seen = append(seen, cur)
+			}
+		}
+		if len(seen) > 20 {
+			errs = append(errs, errors.New("currencies: at most 20"))
+		}
+		if len(seen) > 0 {
+			c.Currency = seen[0] // the default is the first sold
+		}
 	}
 	errs = append(errs, c.checkTLS()...)
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {

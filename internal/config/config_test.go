@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,17 @@ func TestSecrets(t *testing.T) {
 	})
 }
 
+func TestCurrencies(t *testing.T) {
+	c, err := load(t, nil, nil)
+	if err != nil || !slices.Equal(c.SoldCurrencies(), []string{"EUR"}) {
+		t.Fatalf("default: %v %v", c.SoldCurrencies(), err)
+	}
+	c, err = load(t, []string{"--currencies", "USD, EUR"}, nil)
+	if err != nil || !slices.Equal(c.SoldCurrencies(), []string{"USD", "EUR"}) || c.Currency != "USD" {
+		t.Fatalf("USD, EUR: %v (default %s) %v", c.SoldCurrencies(), c.Currency, err)
+	}
+}
+
 func TestRefusedSettings(t *testing.T) {
 	cases := map[string]struct {
 		args []string
@@ -118,6 +130,9 @@ func TestRefusedSettings(t *testing.T) {
 		"a certificate without a key":       {args: []string{"--tls-cert", "c.pem"}},
 		"a bad currency":                    {args: []string{"--currency", "euro"}},
 		"a tax mode that is neither":        {args: []string{"--tax-mode", "both"}},
+		"a bad currency in currencies":      {args: []string{"--currencies", "EUR,usd"}},
+		"a currency sold twice":             {args: []string{"--currencies", "EUR,USD,EUR"}},
+		"an empty entry in currencies":      {args: []string{"--currencies", "EUR,"}},
 		"a zero timeout":                    {args: []string{"--session-idle-timeout", "0s"}},
 		"a tiny body limit":                 {args: []string{"--max-body-bytes", "10"}},
 		"a bad log level":                   {args: []string{"--log-level", "loud"}},

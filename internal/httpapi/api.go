@@ -179,6 +179,16 @@ func (a *API) routes() []route {
 		sized(bodyLimitCatalog, r("POST /api/v1/admin/products", access.CatalogWrite, a.createProduct)),
 		sized(bodyLimitCatalog, r("PATCH /api/v1/admin/products/{id}", access.CatalogWrite, a.updateProduct)),
 		r("POST /api/v1/admin/products/{id}/stock", access.CatalogWrite, a.adjustStock),
+		r("GET /api/v1/admin/products", access.CatalogWrite, a.adminListProducts),
+		r("GET /api/v1/admin/products/{id}", access.CatalogWrite, a.adminGetProduct),
+		r("POST /api/v1/admin/products/{id}/variants", access.CatalogWrite, a.addVariant),
+		r("PATCH /api/v1/admin/variants/{id}", access.CatalogWrite, a.updateVariant),
+		r("POST /api/v1/admin/variants/{id}/stock", access.CatalogWrite, a.adjustStock),
+		r("GET /api/v1/categories", access.Public, a.listCategories),
+		r("GET /api/v1/admin/categories", access.CatalogWrite, a.listCategories),
+		r("POST /api/v1/admin/categories", access.CatalogWrite, a.createCategory),
+		r("PATCH /api/v1/admin/categories/{id}", access.CatalogWrite, a.updateCategory),
+		r("DELETE /api/v1/admin/categories/{id}", access.CatalogWrite, a.deleteCategory),
 
 		r("GET /api/v1/shipping-options", access.Public, a.shippingOptionsFor),
 		r("GET /api/v1/admin/tax-rates", access.PricingManage, a.listTaxRates),
@@ -204,7 +214,7 @@ func (a *API) routes() []route {
 
 		r("POST /api/v1/carts", access.Authenticated, a.createCart),
 		r("GET /api/v1/carts/{id}", access.Authenticated, a.getCart),
-		r("PUT /api/v1/carts/{id}/items/{product_id}", access.Authenticated, a.setCartItem),
+		r("PUT /api/v1/carts/{id}/items/{item_id}", access.Authenticated, a.setCartItem),
 
 		r("POST /api/v1/payment-methods", access.Authenticated, a.createMethod),
 		r("GET /api/v1/payment-methods", access.Authenticated, a.listMethods),

@@ -9,32 +9,47 @@ import (
 )
 
 type cartLineJSON struct {
-	ProductID string      `json:"product_id"`
-	SKU       string      `json:"sku"`
-	Name      string      `json:"name"`
-	Quantity  int         `json:"quantity"`
-	UnitPrice money.Money `json:"unit_price"`
-	LineTotal money.Money `json:"line_total"`
+	VariantID string            `json:"variant_id"`
+	ProductID string            `json:"product_id"`
+	Options   map[string]string `json:"options"`
+	SKU       string            `json:"sku"`
+	Name      string            `json:"name"`
+	Quantity  int               `json:"quantity"`
+	UnitPrice money.Money       `json:"unit_price"`
+	LineTotal money.Money       `json:"line_total"`
 }
 
 // cartJSON is the API's Cart.
 type cartJSON struct {
 	ID       string         `json:"id"`
+	Currency string         `json:"currency"`
 	Items    []cartLineJSON `json:"items"`
 	Subtotal money.Money    `json:"subtotal"`
 }
 
 func toCartJSON(v cart.View) cartJSON {
-	out := cartJSON{ID: v.ID, Items: make([]cartLineJSON, 0, len(v.Lines)), Subtotal: v.Subtotal}
+	out := cartJSON{ID: v.ID, Currency: v.Currency, Items: make([]cartLineJSON, 0, len(v.Lines)), Subtotal: v.Subtotal}
 	for _, l := range v.Lines {
-		out.Items = append(out.Items, cartLineJSON{ProductID: l.Product.ID, SKU: l.Product.SKU, Name: l.Product.Name,
-			Quantity: l.Quantity, UnitPrice: l.Product.Price, LineTotal: l.LineTotal})
+		opts := l.Variant.Options
+		if opts == nil {
+			opts = map[string]string{}
+		}
+		out.Items = append(out.Items, cartLineJSON{VariantID: l.Variant.ID, ProductID: l.Product.ID, Options: opts, SKU: l.Variant.SKU,
+			Name: l.Product.Name, Quantity: l.Quantity, UnitPrice: l.UnitPrice, LineTotal: l.LineTotal})
 	}
 	return out
 }
 
+type createCartRequest struct {
+	Currency string `json:"currency"`
+}
+
 func (a *API) createCart(w http.ResponseWriter, r *http.Request) error {
-	v, err := a.Carts.Create(r.Context())
+	var req createCartRequest
+	if err := decodeOptionalBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	v, err := a.Carts.Create(r.Context(), req.Currency)
 	if err != nil {
 		return err
 	}
@@ -68,7 +83,7 @@ func (a *API) setCartItem(w http.ResponseWriter, r *http.Request) error {
 	if err := check.Err(); err != nil {
 		return err
 	}
-	v, err := a.Carts.SetItem(r.Context(), r.PathValue("id"), r.PathValue("product_id"), *req.Quantity)
+	v, err := a.Carts.SetItem(r.Context(), r.PathValue("id"), r.PathValue("item_id"), *req.Quantity)
 	if err != nil {
 		return err
 	}

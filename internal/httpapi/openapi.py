@@ -36,6 +36,14 @@ idemp={"name":"Idempotency-Key","in":"header","required":True,"schema":{"type":"
   "description":"Required (400 `idempotency_key_required`); kept at least 24 hours per customer."}
 pagep=[{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":100,"default":20}},{"name":"cursor","in":"query","schema":{"type":"string"}}]
 idp={"name":"id","in":"path","required":True,"schema":{"type":"string","maxLength":64}}
+LISTP=[{"name":"q","in":"query","schema":{"type":"string","maxLength":100},"description":"Case-insensitive search in the name and the variants' SKUs."},
+  {"name":"category","in":"query","schema":{"type":"string","pattern":"^cat_"},"description":"Products in this category or any below it."},
+  {"name":"min_price","in":"query","schema":{"type":"integer","minimum":0},"description":"Minor units, in `currency`: a variant priced at least this."},
+  {"name":"max_price","in":"query","schema":{"type":"integer","minimum":0},"description":"Minor units, in `currency`: a variant priced at most this."},
+  {"name":"in_stock","in":"query","schema":{"type":"boolean"},"description":"`true`: a variant in stock."},
+  {"name":"currency","in":"query","schema":{"type":"string","pattern":"^[A-Z]{3}$"},"description":"Products priced in this currency; the currency of a price range (default: the shop's first)."},
+  {"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":100,"default":20}},
+  {"name":"cursor","in":"query","schema":{"type":"string"},"description":"`next_cursor` of the previous page."}]
 paths={
  "/":{"get":op("root","Where the API is described: the OpenAPI document, the health probe, the docs","public",{"200":js(ref("Root"))})},
  "/healthz":{"get":op("healthz","Liveness: the process answers","public",{"200":js(ref("Health"))})},
@@ -111,18 +119,41 @@ paths={
       desc="Needs a current code or a recovery code: 401 `invalid_otp` otherwise.")},
  "/api/v1/me/mfa/totp/confirm":{"post":op("confirmTOTP","Turn TOTP on with a first code; returns 10 recovery codes, shown once","authenticated",
     {"200":js({"type":"object","required":["recovery_codes"],"properties":{"recovery_codes":{"type":"array","minItems":10,"maxItems":10,"items":{"type":"string"}}}}),"409":resp("Conflict")},"OTPRequest")},
- "/api/v1/products":{"get":op("listProducts","Active products, searched and paginated","public",
+ "/api/v1/products":{"get":op("listProducts","Visible products, searched, filtered and paginated","public",
     {"200":js(ref("ProductList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},
-    params=[{"name":"q","in":"query","schema":{"type":"string","maxLength":100},"description":"Case-insensitive search in name and sku."},
-            {"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":100,"default":20}},
-            {"name":"cursor","in":"query","schema":{"type":"string"},"description":"`next_cursor` of the previous page."}])},
- "/api/v1/products/{id}":{"get":op("getProduct","One active product","public",{"200":js(ref("Product")),"404":resp("NotFound")},params=[idp])},
- "/api/v1/admin/products":{"post":op("createProduct","Create a product","catalog:write",
-    {"201":js(ref("Product"),"Created"),"409":resp("Conflict")},"CreateProductRequest",desc="A duplicate sku answers 409 `sku_taken`.")},
- "/api/v1/admin/products/{id}":{"patch":op("updateProduct","Change name, description, price or active","catalog:write",
-    {"200":js(ref("Product")),"404":resp("NotFound")},"UpdateProductRequest",params=[idp])},
- "/api/v1/admin/products/{id}/stock":{"post":op("adjustStock","Add to or remove from stock","catalog:write",
-    {"200":js(ref("Product")),"404":resp("NotFound"),"409":resp("Conflict")},"StockRequest",params=[idp],desc="Stock never goes below 0: 409 `insufficient_stock`.")},
+    params=LISTP,desc="Only products customers may see now (status `active`, `publish_at` passed); the others are in no list. A currency the shop does not sell: 422 `currency_not_sold`.")},
+ "/api/v1/products/{id}":{"get":op("getProduct","One visible product","public",{"200":js(ref("Product")),"404":resp("NotFound")},params=[idp],
+    desc="A draft, archived or not yet published product answers 404 `not_found`, exactly like one that does not exist.")},
+ "/api/v1/categories":{"get":op("listCategories","The category tree, parents before children","public",{"200":js(ref("CategoryList"))},
+    desc="Products of a category: `GET /api/v1/products?category=` (visible products only, descendants included).")},
+ "/api/v1/admin/products":{"post":op("createProduct","Create a product with its variants, or a single-variant product (v1 shorthand)","catalog:write",
+    {"201":js(ref("Product"),"Created"),"404":resp("NotFound"),"409":resp("Conflict")},"CreateProductRequest",
+    desc="Either `variants` (the product starts as `draft` unless `status` is given) or the v1 shorthand `sku`, `price`, `stock` (a single-variant product, `active` at once). A SKU any variant has: 409 `sku_taken`; an unknown category: 404. The description is sanitized on write (allow-list HTML). Audited."),
+    "get":op("adminListProducts","Every product, whatever its status","catalog:write",{"200":js(ref("ProductList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},
+    params=LISTP+[{"name":"status","in":"query","schema":{"type":"string","enum":["draft","active","archived"]}}],
+    desc="Listing products customers cannot see is audited (`product.read_hidden`).")},
+ "/api/v1/admin/products/{id}":{"patch":op("updateProduct","Change a product's name, description, status, publish_at, categories, or (single-variant) price","catalog:write",
+    {"200":js(ref("Product")),"404":resp("NotFound")},"UpdateProductRequest",params=[idp],
+    desc="`active` (v1): true is `status: active`, false `archived`. `price` on a product with several variants: 422 `not_single_variant`. Audited."),
+    "get":op("adminGetProduct","One product, whatever its status","catalog:write",{"200":js(ref("Product")),"404":resp("NotFound")},params=[idp],
+    desc="Reading a product customers cannot see is audited (`product.read_hidden`).")},
+ "/api/v1/admin/products/{id}/stock":{"post":op("adjustStock","Add to or remove from the stock of a single-variant product","catalog:write",
+    {"200":js(ref("Product")),"404":resp("NotFound"),"409":resp("Conflict")},"StockRequest",params=[idp],desc="Stock never goes below 0: 409 `insufficient_stock`. A product with several variants: 422 `not_single_variant` (use the variant's route). Audited with the reason.")},
+ "/api/v1/admin/products/{id}/variants":{"post":op("addVariant","Add a variant to a product","catalog:write",
+    {"201":js(ref("Product"),"Created"),"404":resp("NotFound"),"409":resp("Conflict")},"NewVariant",params=[idp],
+    desc="Option values must be the product's (422); the same values as another variant: 409 `variant_options_taken`; a taken SKU: 409 `sku_taken`; more than 100 variants: 422 `too_many_variants`. Audited.")},
+ "/api/v1/admin/variants/{id}":{"patch":op("updateVariant","Change a variant's SKU, prices (all replaced) or weight","catalog:write",
+    {"200":js(ref("Product")),"404":resp("NotFound"),"409":resp("Conflict")},"UpdateVariantRequest",params=[idp],desc="Audited.")},
+ "/api/v1/admin/variants/{id}/stock":{"post":op("adjustVariantStock","Add to or remove from a variant's stock","catalog:write",
+    {"200":js(ref("Product")),"404":resp("NotFound"),"409":resp("Conflict")},"StockRequest",params=[idp],desc="Stock never goes below 0: 409 `insufficient_stock`. Audited with the reason.")},
+ "/api/v1/admin/categories":{"get":op("adminListCategories","The category tree","catalog:write",{"200":js(ref("CategoryList"))}),
+    "post":op("createCategory","Create a category","catalog:write",{"201":js(ref("Category"),"Created"),"404":resp("NotFound"),"409":resp("Conflict")},"CreateCategoryRequest",
+    desc="An unknown parent: 404; a taken slug: 409 `slug_taken`; deeper than 5 levels: 422 `category_too_deep`. Audited.")},
+ "/api/v1/admin/categories/{id}":{"patch":op("updateCategory","Rename, re-slug, move or re-order a category","catalog:write",
+    {"200":js(ref("Category")),"404":resp("NotFound"),"409":resp("Conflict")},"UpdateCategoryRequest",params=[idp],
+    desc="Under itself or a descendant: 409 `category_cycle`; deeper than 5 levels: 422 `category_too_deep`. Audited."),
+    "delete":op("deleteCategory","Delete a category without children; its products leave it","catalog:write",
+    {"204":{"description":"Deleted."},"404":resp("NotFound"),"409":resp("Conflict")},params=[idp],desc="A category with children: 409 `category_has_children`. Audited.")},
  "/api/v1/admin/users/{id}/roles":{"post":op("setRoles","Replace a user's roles","roles:manage",
     {"200":js(ref("RolesResponse")),"404":resp("NotFound"),"409":resp("Conflict")},"RolesRequest",params=[idp],
     desc="Needs a login from the last five minutes (401 `reauthentication_required`). Every account keeps `customer`. The user's sessions end, and the user's API keys lose at once what the new roles do not grant. An admin cannot remove their own admin role (409 `cannot_demote_self`). When the account is then staff without a second factor, the answer carries a one-time `enrollment_code` (shown once, 24 hours) that its first enrolment needs; hand it over apart from the password. Audited.")},
@@ -140,12 +171,13 @@ paths={
  "/api/v1/admin/blocks/{id}":{"delete":op("liftBlock","Lift a block at once; audited as `edge.block_lifted`","blocks:manage",{"204":{"description":"Lifted."},"404":resp("NotFound")},params=[idp],
     desc="As `bulwark blocks lift ID`. An id that names no block in force answers 404.")},
  "/api/v1/admin/api-keys/{id}":{"delete":op("revokeAPIKey","Revoke an API key at once","keys:manage",{"204":{"description":"Revoked."},"404":resp("NotFound")},params=[idp])},
- "/api/v1/carts":{"post":op("createCart","Start an empty cart","authenticated",{"201":js(ref("Cart"),"Created"),"403":resp("Forbidden")})},
+ "/api/v1/carts":{"post":op("createCart","Start an empty cart in a currency the shop sells","authenticated",{"201":js(ref("Cart"),"Created"),"403":resp("Forbidden")},
+    desc="The body may be left out: the cart is then in the shop's first currency. A currency the shop does not sell: 422 `currency_not_sold`.")},
  "/api/v1/carts/{id}":{"get":op("getCart","One of the caller's carts, priced from the catalog","authenticated",{"200":js(ref("Cart")),"404":resp("NotFound")},params=[idp],
     desc="Another customer's cart answers 404, like one that does not exist.")},
- "/api/v1/carts/{id}/items/{product_id}":{"put":op("setCartItem","Set a product's quantity in the cart (0 removes it)","authenticated",
-    {"200":js(ref("Cart")),"404":resp("NotFound"),"409":resp("Conflict")},"CartItemRequest",params=[idp,{"name":"product_id","in":"path","required":True,"schema":{"type":"string","maxLength":64}}],
-    desc="Unknown or inactive product: 404. Prices always come from the catalog. While a checkout pays the cart: 409 `checkout_in_progress`, nothing changed.")},
+ "/api/v1/carts/{id}/items/{item_id}":{"put":op("setCartItem","Set a variant's quantity in the cart (0 removes it)","authenticated",
+    {"200":js(ref("Cart")),"404":resp("NotFound"),"409":resp("Conflict")},"CartItemRequest",params=[idp,{"name":"item_id","in":"path","required":True,"schema":{"type":"string","maxLength":64},"description":"A variant id, or the product id of a single-variant product (422 `variant_required` for one with several)."}],
+    desc="Unknown or hidden (draft, archived, not yet published) item: 404, alike. A variant without a price in the cart's currency: 422 `not_priced_in_currency`. Prices always come from the catalog. While a checkout pays the cart: 409 `checkout_in_progress`, nothing changed.")},
  "/api/v1/payment-methods":{
     "post":op("createPaymentMethod","Save a card","authenticated",{"201":js(ref("PaymentMethod"),"Created")},"PaymentMethodRequest",
       desc="The number is checked (Luhn, length, brand, not expired) and goes only to the card vault; no response, log line or error echoes it."),
@@ -190,10 +222,36 @@ schemas={
  "EnrollmentRequest":{"type":"object","additionalProperties":False,"properties":{
    "enrollment_code":{"type":"string","pattern":"^bwe_","description":"Staff without a second factor only: the one-time code from `bulwark admin create` or from the role grant."}}},
  "RolesResponse":{"allOf":[ref("User"),{"type":"object","properties":{"enrollment_code":{"type":"string","pattern":"^bwe_","description":"Present when the account is staff without a second factor: shown this once, valid 24 hours, single use."}}}]},
- "Product":{"type":"object","required":["id","sku","name","description","price","stock","active","created_at","updated_at"],"properties":{
-   "id":{"type":"string","pattern":"^prod_"},"sku":{"type":"string"},"name":{"type":"string"},"description":{"type":"string"},
-   "price":ref("Money"),"stock":{"type":"integer","format":"int64","minimum":0},"active":{"type":"boolean"},
+ "Product":{"type":"object","required":["id","sku","name","description","price","stock","active","status","categories","options","variants","created_at","updated_at"],"properties":{
+   "id":{"type":"string","pattern":"^prod_"},"name":{"type":"string"},"description":{"type":"string","description":"HTML, sanitized on write (allow-list)."},
+   "sku":{"type":"string","description":"v1 shorthand: the first variant's SKU."},
+   "price":dict(ref("Money"),description="v1 shorthand: the first variant's price in the shop's first currency (else its first price)."),
+   "stock":{"type":"integer","format":"int64","minimum":0,"description":"v1 shorthand: the first variant's stock."},
+   "active":{"type":"boolean","description":"Whether customers may see the product now."},
+   "status":{"type":"string","enum":["draft","active","archived"]},"publish_at":{"type":"string","format":"date-time","description":"Absent when none."},
+   "categories":{"type":"array","items":{"type":"string","pattern":"^cat_"}},
+   "options":{"type":"array","items":ref("Option")},"variants":{"type":"array","minItems":1,"items":ref("Variant")},
    "created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}}},
+ "Option":{"type":"object","required":["name","values"],"additionalProperties":False,"properties":{"name":text(1,50),"values":{"type":"array","minItems":1,"maxItems":50,"items":text(1,50)}}},
+ "Variant":{"type":"object","required":["id","sku","options","prices","stock","weight_grams"],"properties":{
+   "id":{"type":"string","pattern":"^var_"},"sku":{"type":"string"},"options":{"type":"object","additionalProperties":{"type":"string"}},
+   "prices":{"type":"array","items":ref("Money"),"description":"At most one per currency."},"stock":{"type":"integer","format":"int64","minimum":0},"weight_grams":{"type":"integer","format":"int64","minimum":0}}},
+ "NewVariant":{"type":"object","required":["sku","prices","stock"],"additionalProperties":False,"properties":{
+   "sku":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"options":{"type":"object","additionalProperties":{"type":"string"},"description":"A value of each of the product's options, and nothing else."},
+   "prices":{"type":"array","minItems":1,"maxItems":20,"items":ref("Money"),"description":"Currencies the shop sells, at most one price each."},
+   "stock":{"type":"integer","format":"int64","minimum":0,"maximum":1000000000},"weight_grams":{"type":"integer","format":"int64","minimum":0,"maximum":1000000000}}},
+ "UpdateVariantRequest":{"type":"object","minProperties":1,"additionalProperties":False,"properties":{
+   "sku":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"prices":{"type":"array","minItems":1,"maxItems":20,"items":ref("Money")},
+   "weight_grams":{"type":"integer","format":"int64","minimum":0,"maximum":1000000000}}},
+ "Category":{"type":"object","required":["id","name","slug","position","created_at","updated_at"],"properties":{
+   "id":{"type":"string","pattern":"^cat_"},"parent_id":{"type":"string","pattern":"^cat_","description":"Absent for a root."},"name":{"type":"string"},
+   "slug":{"type":"string","pattern":"^[a-z0-9]+(-[a-z0-9]+)*$"},"position":{"type":"integer"},
+   "created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}}},
+ "CategoryList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Category")}}},
+ "CreateCategoryRequest":{"type":"object","required":["name","slug"],"additionalProperties":False,"properties":{
+   "name":text(1,200),"slug":{"type":"string","maxLength":100,"pattern":"^[a-z0-9]+(-[a-z0-9]+)*$"},"parent_id":{"type":"string","pattern":"^cat_"},"position":{"type":"integer","minimum":0,"maximum":1000000}}},
+ "UpdateCategoryRequest":{"type":"object","minProperties":1,"additionalProperties":False,"properties":{
+   "name":text(1,200),"slug":{"type":"string","maxLength":100,"pattern":"^[a-z0-9]+(-[a-z0-9]+)*$"},"parent_id":{"type":"string","description":"A category id, or \"\" to make it a root."},"position":{"type":"integer","minimum":0,"maximum":1000000}}},
  "ProductList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Product")},
    "next_cursor":{"type":"string","description":"Absent on the last page."}}},
  "RegisterRequest":{"type":"object","required":["email","password","name"],"additionalProperties":False,"properties":{
@@ -210,20 +268,27 @@ schemas={
    "properties":{"id":{"type":"string","description":"The credential id, base64url."},"created_at":{"type":"string","format":"date-time"}}}}}},
  "LoginRequest":{"type":"object","required":["email","password"],"additionalProperties":False,"properties":{
    "email":{"type":"string"},"password":{"type":"string"},"otp":{"type":"string","description":"For an account with TOTP on: six digits or a recovery code. Missing: 401 `mfa_required`; wrong or used: 401 `invalid_otp`."}}},
- "CreateProductRequest":{"type":"object","required":["sku","name","price","stock"],"additionalProperties":False,"properties":{
-   "sku":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"name":text(1,200),"description":text(0,10000,"Newlines and tabs allowed; no other control characters."),
-   "price":ref("Money"),"stock":{"type":"integer","format":"int64","minimum":0,"maximum":1000000000}}},
+ "CreateProductRequest":{"type":"object","required":["name"],"additionalProperties":False,
+   "description":"Either `variants` (with `options`) or the v1 shorthand `sku`, `price`, `stock` — not both.","properties":{
+   "name":text(1,200),"description":text(0,10000,"HTML, sanitized on write; newlines and tabs allowed, no other control characters."),
+   "status":{"type":"string","enum":["draft","active","archived"],"description":"Default `draft` (the shorthand: `active`)."},
+   "publish_at":{"type":"string","format":"date-time"},"categories":{"type":"array","maxItems":20,"items":{"type":"string","pattern":"^cat_"}},
+   "options":{"type":"array","maxItems":3,"items":ref("Option")},"variants":{"type":"array","minItems":1,"maxItems":100,"items":ref("NewVariant")},
+   "sku":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"},"price":ref("Money"),"stock":{"type":"integer","format":"int64","minimum":0,"maximum":1000000000}}},
  "UpdateProductRequest":{"type":"object","minProperties":1,"additionalProperties":False,"properties":{
-   "name":text(1,200),"description":text(0,10000),"price":ref("Money"),"active":{"type":"boolean"}}},
+   "name":text(1,200),"description":text(0,10000),"price":ref("Money"),"active":{"type":"boolean"},
+   "status":{"type":"string","enum":["draft","active","archived"]},"publish_at":{"type":"string","description":"RFC 3339, or \"\" to remove it."},
+   "categories":{"type":"array","maxItems":20,"items":{"type":"string","pattern":"^cat_"}}}},
  "StockRequest":{"type":"object","required":["delta","reason"],"additionalProperties":False,"properties":{
    "delta":{"type":"integer","minimum":-1000000,"maximum":1000000,"not":{"const":0}},"reason":text(1,200,"Kept in the audit trail.")}},
  "RolesRequest":{"type":"object","required":["roles"],"additionalProperties":False,"properties":{
    "roles":{"type":"array","maxItems":6,"items":{"type":"string","enum":ROLE_ENUM}}}},
- "CartLine":{"type":"object","required":["product_id","sku","name","quantity","unit_price","line_total"],"properties":{
-   "product_id":{"type":"string"},"sku":{"type":"string"},"name":{"type":"string"},"quantity":{"type":"integer","minimum":1,"maximum":99},
+ "CartLine":{"type":"object","required":["variant_id","product_id","sku","name","options","quantity","unit_price","line_total"],"properties":{
+   "variant_id":{"type":"string","pattern":"^var_"},"product_id":{"type":"string"},"options":{"type":"object","additionalProperties":{"type":"string"}},"sku":{"type":"string"},"name":{"type":"string"},"quantity":{"type":"integer","minimum":1,"maximum":99},
    "unit_price":ref("Money"),"line_total":ref("Money")}},
- "Cart":{"type":"object","required":["id","items","subtotal"],"properties":{"id":{"type":"string","pattern":"^cart_"},
+ "Cart":{"type":"object","required":["id","currency","items","subtotal"],"properties":{"id":{"type":"string","pattern":"^cart_"},"currency":{"type":"string","pattern":"^[A-Z]{3}$"},
    "items":{"type":"array","items":ref("CartLine")},"subtotal":ref("Money")}},
+ "CreateCartRequest":{"type":"object","additionalProperties":False,"properties":{"currency":{"type":"string","pattern":"^[A-Z]{3}$","description":"Default: the shop's first currency."}}},
  "CartItemRequest":{"type":"object","required":["quantity"],"additionalProperties":False,"properties":{"quantity":{"type":"integer","minimum":0,"maximum":99}}},
  "PaymentMethodRequest":{"type":"object","required":["number","exp_month","exp_year","holder"],"additionalProperties":False,"properties":{
    "number":{"type":"string","description":"12 to 19 digits; spaces and dashes between groups are ignored."},
@@ -238,8 +303,8 @@ schemas={
  "CheckoutRequest":{"type":"object","required":["cart_id","payment_method","cvc","shipping_address"],"additionalProperties":False,"properties":{
    "cart_id":{"type":"string"},"payment_method":{"type":"string"},"cvc":{"type":"string","pattern":"^[0-9]{3,4}$","description":"Used in flight only; never stored or logged."},
    "shipping_address":ref("Address")}},
- "OrderLine":{"type":"object","required":["product_id","sku","name","quantity"],"properties":{
-   "product_id":{"type":"string"},"sku":{"type":"string"},"name":{"type":"string"},"quantity":{"type":"integer"},"unit_price":ref("Money"),"line_total":ref("Money")}},
+ "OrderLine":{"type":"object","required":["variant_id","product_id","sku","name","options","quantity"],"properties":{
+   "variant_id":{"type":"string","pattern":"^var_"},"product_id":{"type":"string","description":"The product the variant belonged to, for history."},"options":{"type":"object","additionalProperties":{"type":"string"}},"sku":{"type":"string"},"name":{"type":"string"},"quantity":{"type":"integer"},"unit_price":ref("Money"),"line_total":ref("Money")}},
  "Order":{"type":"object","required":["id","status","items","created_at"],
    "description":"Fields by role (docs/ACCESS.md): fulfillment sees no amounts or payment; finance no address or contact; only admin and support see `customer`.","properties":{
    "customer":{"type":"object","properties":{"id":{"type":"string"},"email":{"type":"string"},"name":{"type":"string"}}},
@@ -386,6 +451,8 @@ responses={
  "PayloadTooLarge":prob("The body is larger than the route takes: none on GET, 4 KiB on the auth routes, 8 KiB on other writes, max-body-bytes (1 MiB by default) on catalog writes. A body over 4 KiB is read only from a caller who authenticated with the route's permission (401 otherwise).",["payload_too_large"]),
  "UnsupportedMediaType":prob("The body is not application/json in UTF-8.",["unsupported_media_type"]),
  "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password","idempotency_key_reused","cart_empty","oidc_email_unverified","discount_invalid","shipping_unavailable","currency_not_sold"]),
+ "Conflict":prob("The request conflicts with the current state.",["conflict","email_taken","sku_taken","insufficient_stock","variant_options_taken","slug_taken","category_cycle","category_has_children","cannot_demote_self","out_of_stock","request_in_progress","checkout_in_progress","refund_exceeds_capture"]),
+ "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password","idempotency_key_reused","cart_empty","oidc_email_unverified","currency_not_sold","not_priced_in_currency","variant_required","too_many_variants","not_single_variant","category_too_deep"]),
  "PaymentRequired":prob("The card was declined; the stock was released and no order was made.",["payment_declined"]),
  "NotReady":prob("A dependency does not answer.",["not_ready"]),
  "TooManyRequests":dict(prob("A rate limit (per client address, per account for checkout and admin, per route class) or a login lockout refused the request; retry after Retry-After seconds.",["rate_limited","too_many_attempts"]),
@@ -404,9 +471,9 @@ doc={"openapi":"3.1.0",
    "sessionCookie":{"type":"apiKey","in":"cookie","name":"__Host-bulwark_session","description":"Browsers; unsafe requests must be same-origin."}},
    "schemas":schemas,"responses":responses}}
 # Bodies that may be left out altogether (a bodyless POST).
-for path in ("/api/v1/me/mfa/totp","/api/v1/me/passkeys/begin"):
+for path,schema in (("/api/v1/me/mfa/totp","EnrollmentRequest"),("/api/v1/me/passkeys/begin","EnrollmentRequest"),("/api/v1/carts","CreateCartRequest")):
     o=paths[path]["post"]
-    o["requestBody"]={"required":False,"content":{"application/json":{"schema":ref("EnrollmentRequest")}}}
+    o["requestBody"]={"required":False,"content":{"application/json":{"schema":ref(schema)}}}
     o["responses"].update(BODY_ERRS)
     o["responses"]=dict(sorted(o["responses"].items()))
 print(json.dumps(doc,indent=2))

@@ -24,12 +24,14 @@ type customerJSON struct {
 }
 
 type orderItemJSON struct {
-	ProductID string       `json:"product_id"`
-	SKU       string       `json:"sku"`
-	Name      string       `json:"name"`
-	Quantity  int          `json:"quantity"`
-	UnitPrice *money.Money `json:"unit_price,omitempty"`
-	LineTotal *money.Money `json:"line_total,omitempty"`
+	VariantID string            `json:"variant_id"`
+	ProductID string            `json:"product_id"`
+	Options   map[string]string `json:"options"`
+	SKU       string            `json:"sku"`
+	Name      string            `json:"name"`
+	Quantity  int               `json:"quantity"`
+	UnitPrice *money.Money      `json:"unit_price,omitempty"`
+	LineTotal *money.Money      `json:"line_total,omitempty"`
 }
 
 // orderJSON is the API's Order. Fields a view does not include are left out
@@ -53,7 +55,10 @@ func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 	showMoney := view >= access.OrderFinance
 	out := orderJSON{ID: o.ID, Status: o.Status, Items: make([]orderItemJSON, 0, len(o.Lines)), CreatedAt: Timestamp(o.CreatedAt)}
 	for _, l := range o.Lines {
-		it := orderItemJSON{ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity}
+		it := orderItemJSON{VariantID: l.VariantID, ProductID: l.ProductID, Options: l.Options, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity}
+		if it.Options == nil {
+			it.Options = map[string]string{}
+		}
 		if showMoney {
 			it.UnitPrice, it.LineTotal = &l.UnitPrice, &l.LineTotal
 		}

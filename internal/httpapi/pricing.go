@@ -55,7 +55,7 @@ func listOf[T, J any](w http.ResponseWriter, items []T, more bool, conv func(T) 
 	writeJSON(w, http.StatusOK, out)
 }
 
-func listQuery(r *http.Request, prefix string) (pricing.ListQuery, error) {
+func pricingListQuery(r *http.Request, prefix string) (pricing.ListQuery, error) {
 	after, err := decodeCursor(r.URL.Query().Get("cursor"), prefix)
 	return pricing.ListQuery{Limit: parseLimit(r), After: after}, err
 }
@@ -92,7 +92,7 @@ type updateTaxRateRequest struct {
 }
 
 func (a *API) listTaxRates(w http.ResponseWriter, r *http.Request) error {
-	q, err := listQuery(r, id.TaxRate)
+	q, err := pricingListQuery(r, id.TaxRate)
 	if err != nil {
 		return err
 	}
@@ -210,7 +210,7 @@ type updateShippingOptionRequest struct {
 }
 
 func (a *API) listShippingOptions(w http.ResponseWriter, r *http.Request) error {
-	q, err := listQuery(r, id.ShippingOption)
+	q, err := pricingListQuery(r, id.ShippingOption)
 	if err != nil {
 		return err
 	}
@@ -369,7 +369,7 @@ func utc(t *time.Time) *time.Time {
 }
 
 func (a *API) listDiscounts(w http.ResponseWriter, r *http.Request) error {
-	q, err := listQuery(r, id.Discount)
+	q, err := pricingListQuery(r, id.Discount)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/edge"
@@ -74,6 +75,12 @@ func statusOf(code string) int {
 		return http.StatusServiceUnavailable
 	case apperr.CodeTooManyAttempts, apperr.CodeRateLimited:
 		return http.StatusTooManyRequests
+	// The catalog's codes (issue 12).
+	case catalog.CodeNotPriced, catalog.CodeVariantRequired, catalog.CodeTooManyVariants,
+		catalog.CodeNotSingle, catalog.CodeCategoryTooDeep:
+		return http.StatusUnprocessableEntity
+	case catalog.CodeOptionsTaken, catalog.CodeSlugTaken, catalog.CodeCategoryNotEmpty, catalog.CodeCategoryCycle:
+		return http.StatusConflict
 	default:
 		return http.StatusInternalServerError
 	}

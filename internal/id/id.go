@@ -10,10 +10,12 @@ import (
 
 // Prefixes of the resource types.
 const (
-	User    = "usr_"
-	Session = "ses_"
-	Product = "prod_"
-	Cart    = "cart_"
+	User     = "usr_"
+	Session  = "ses_"
+	Product  = "prod_"
+	Variant  = "var_"
+	Category = "cat_"
+	Cart     = "cart_"
 	// PaymentMethod is the shop's id of a saved card; CardToken is the vault's.
 	PaymentMethod = "pm_"
 	CardToken     = "tok_"
@@ -26,12 +28,10 @@ const (
 	// names one database (the keysets that serve it record it).
 	Instance = "ins_"
 	Database = "db_"
-	// Pricing's staff-managed inputs, and the catalog categories a discount
-	// may be limited to.
+	// Pricing's staff-managed inputs.
 	TaxRate        = "tax_"
 	ShippingOption = "ship_"
 	Discount       = "disc_"
-	Category       = "cat_"
 )
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz234567"

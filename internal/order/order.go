@@ -88,14 +88,17 @@ func (a Address) Validate(v *apperr.Validator, prefix string) {
 	v.Check(a.Phone == "" || phoneShape.MatchString(a.Phone), prefix+".phone", "must be a phone number")
 }
 
-// Line is one product of an order, at the price it was sold for.
+// Line is one variant of an order, at the price it was sold for. ProductID
+// is kept for history (the product the variant belonged to).
 type Line struct {
-	ProductID string      `json:"product_id"`
-	SKU       string      `json:"sku"`
-	Name      string      `json:"name"`
-	Quantity  int         `json:"quantity"`
-	UnitPrice money.Money `json:"unit_price"`
-	LineTotal money.Money `json:"line_total"`
+	VariantID string            `json:"variant_id"`
+	ProductID string            `json:"product_id"`
+	Options   map[string]string `json:"options,omitempty"`
+	SKU       string            `json:"sku"`
+	Name      string            `json:"name"`
+	Quantity  int               `json:"quantity"`
+	UnitPrice money.Money       `json:"unit_price"`
+	LineTotal money.Money       `json:"line_total"`
 }
 
 // Order is a purchase.

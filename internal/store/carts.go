@@ -15,8 +15,8 @@ var _ cart.Store = (*DB)(nil)
 // CreateCart inserts an empty cart.
 func (db *DB) CreateCart(ctx context.Context, c cart.Cart) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO carts (id, owner_id, created_at, updated_at) VALUES ($1, $2, $3, $3)",
-			c.ID, c.OwnerID, micros(c.CreatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO carts (id, owner_id, currency, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)",
+			c.ID, c.OwnerID, c.Currency, micros(c.CreatedAt)); err != nil {
 			return fmt.Errorf("insert cart: %w", err)
 		}
 		return nil
@@ -31,7 +31,7 @@ func (db *DB) Cart(ctx context.Context, ownerID, cartID string) (cart.Cart, erro
 func readCart(ctx context.Context, q queryer, ownerID, cartID string) (cart.Cart, error) {
 	c := cart.Cart{ID: cartID, OwnerID: ownerID}
 	var created int64
-	err := q.QueryRowContext(ctx, "SELECT created_at FROM carts WHERE id = $1 AND owner_id = $2", cartID, ownerID).Scan(&created)
+	err := q.QueryRowContext(ctx, "SELECT currency, created_at FROM carts WHERE id = $1 AND owner_id = $2", cartID, ownerID).Scan(&c.Currency, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return cart.Cart{}, cart.ErrNotFound
 	}
@@ -39,14 +39,14 @@ func readCart(ctx context.Context, q queryer, ownerID, cartID string) (cart.Cart
 		return cart.Cart{}, fmt.Errorf("read cart: %w", err)
 	}
 	c.CreatedAt = fromMicros(created)
-	rows, err := q.QueryContext(ctx, "SELECT product_id, quantity FROM cart_lines WHERE cart_id = $1 ORDER BY product_id", cartID)
+	rows, err := q.QueryContext(ctx, "SELECT variant_id, quantity FROM cart_lines WHERE cart_id = $1 ORDER BY variant_id", cartID)
 	if err != nil {
 		return cart.Cart{}, fmt.Errorf("read cart lines: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var l cart.Line
-		if err := rows.Scan(&l.ProductID, &l.Quantity); err != nil {
+		if err := rows.Scan(&l.VariantID, &l.Quantity); err != nil {
 			return cart.Cart{}, fmt.Errorf("scan cart line: %w", err)
 		}
 		c.Lines = append(c.Lines, l)
@@ -57,8 +57,9 @@ func readCart(ctx context.Context, q queryer, ownerID, cartID string) (cart.Cart
 	return c, nil
 }
 
-// SetLine sets or removes one line of the owner's cart.
-func (db *DB) SetLine(ctx context.Context, ownerID, cartID, productID string, quantity int, at time.Time) error {
+// SetLine sets one line of the owner's cart, or removes the lines of a
+// variant or of every variant of a product.
+func (db *DB) SetLine(ctx context.Context, ownerID, cartID, itemID string, quantity int, at time.Time) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		// A cart a checkout holds does not change under it: the order would
 		// miss a line the customer sees, or completion would delete one unpaid.
@@ -78,12 +79,13 @@ func (db *DB) SetLine(ctx context.Context, ownerID, cartID, productID string, qu
 			return err
 		}
 		if quantity == 0 {
-			if _, err := tx.ExecContext(ctx, "DELETE FROM cart_lines WHERE cart_id = $1 AND product_id = $2", cartID, productID); err != nil {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM cart_lines WHERE cart_id = $1
+				AND (variant_id = $2 OR variant_id IN (SELECT id FROM variants WHERE product_id = $2))`, cartID, itemID); err != nil {
 				return fmt.Errorf("remove cart line: %w", err)
 			}
 			return nil
 		}
-		res, err = tx.ExecContext(ctx, "UPDATE cart_lines SET quantity = $1 WHERE cart_id = $2 AND product_id = $3", quantity, cartID, productID)
+		res, err = tx.ExecContext(ctx, "UPDATE cart_lines SET quantity = $1 WHERE cart_id = $2 AND variant_id = $3", quantity, cartID, itemID)
 		if err != nil {
 			return fmt.Errorf("update cart line: %w", err)
 		}
@@ -97,7 +99,7 @@ func (db *DB) SetLine(ctx context.Context, ownerID, cartID, productID string, qu
 		if lines >= cart.MaxLines {
 			return cart.ErrFull
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO cart_lines (cart_id, product_id, quantity) VALUES ($1, $2, $3)", cartID, productID, quantity); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO cart_lines (cart_id, variant_id, quantity) VALUES ($1, $2, $3)", cartID, itemID, quantity); err != nil {
 			return fmt.Errorf("insert cart line: %w", err)
 		}
 		return nil

@@ -3,45 +3,251 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
+	"github.com/bulwark-shop/bulwark/internal/money"
 )
 
 var _ catalog.Store = (*DB)(nil)
 
-const productColumns = "id, sku, name, description, price_amount, currency, stock, active, created_at, updated_at"
+// products.sku is a legacy column: since migration 0017 it holds the
+// product's id (unique, as the column must be) and the variants own the SKUs.
+const productColumns = "id, name, description, status, publish_at, options_json, created_at, updated_at"
 
 type rowScanner interface{ Scan(dest ...any) error }
 
+// optionJSON is how a product's options are stored.
+type optionJSON struct {
+	Name   string   `json:"name"`
+	Values []string `json:"values"`
+}
+
+func encodeOptions(opts []catalog.Option) (string, error) {
+	out := make([]optionJSON, 0, len(opts))
+	for _, o := range opts {
+		out = append(out, optionJSON(o))
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return "", fmt.Errorf("encode options: %w", err)
+	}
+	return string(b), nil
+}
+
 func scanProduct(row rowScanner) (catalog.Product, error) {
 	var p catalog.Product
-	var created, updated int64
-	err := row.Scan(&p.ID, &p.SKU, &p.Name, &p.Description, &p.Price.Amount, &p.Price.Currency, &p.Stock, &p.Active, &created, &updated)
+	var publish, created, updated int64
+	var opts string
+	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.Status, &publish, &opts, &created, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return catalog.Product{}, catalog.ErrNotFound
 	}
 	if err != nil {
 		return catalog.Product{}, fmt.Errorf("scan product: %w", err)
 	}
+	var stored []optionJSON
+	if err := json.Unmarshal([]byte(opts), &stored); err != nil {
+		return catalog.Product{}, fmt.Errorf("read options of %s: %w", p.ID, err)
+	}
+	p.Options = make([]catalog.Option, 0, len(stored))
+	for _, o := range stored {
+		p.Options = append(p.Options, catalog.Option(o))
+	}
+	if publish != 0 {
+		p.PublishAt = fromMicros(publish)
+	}
 	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
+	p.Categories, p.Variants = []string{}, []catalog.Variant{}
 	return p, nil
 }
 
-// CreateProduct inserts p.
+// placeholders returns "$first, ..., $(first+n-1)".
+func placeholders(first, n int) string {
+	marks := make([]string, n)
+	for i := range marks {
+		marks[i] = "$" + strconv.Itoa(first+i)
+	}
+	return strings.Join(marks, ", ")
+}
+
+// fillProducts reads the variants, prices and categories of ps.
+func fillProducts(ctx context.Context, q queryer, ps []catalog.Product) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	ids := make([]any, len(ps))
+	at := map[string]int{}
+	for i, p := range ps {
+		ids[i], at[p.ID] = p.ID, i
+	}
+	in := placeholders(1, len(ids))
+	rows, err := q.QueryContext(ctx, `SELECT v.id, v.product_id, v.sku, v.options_json, v.options_key, v.stock, v.weight_grams, v.position,
+		v.created_at, v.updated_at, COALESCE(vp.currency, ''), COALESCE(vp.amount, 0)
+		FROM variants v LEFT JOIN variant_prices vp ON vp.variant_id = v.id
+		WHERE v.product_id IN (`+in+`) ORDER BY v.product_id, v.position, v.id, vp.currency`, ids...)
+	if err != nil {
+		return fmt.Errorf("read variants: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v catalog.Variant
+		var opts, currency string
+		var created, updated, amount int64
+		if err := rows.Scan(&v.ID, &v.ProductID, &v.SKU, &opts, &v.OptionsKey, &v.Stock, &v.WeightGrams, &v.Position,
+			&created, &updated, &currency, &amount); err != nil {
+			return fmt.Errorf("scan variant: %w", err)
+		}
+		p := &ps[at[v.ProductID]]
+		if n := len(p.Variants); n == 0 || p.Variants[n-1].ID != v.ID {
+			if err := json.Unmarshal([]byte(opts), &v.Options); err != nil {
+				return fmt.Errorf("read options of %s: %w", v.ID, err)
+			}
+			v.CreatedAt, v.UpdatedAt = fromMicros(created), fromMicros(updated)
+			v.Prices = []money.Money{}
+			p.Variants = append(p.Variants, v)
+		}
+		if currency != "" {
+			last := &p.Variants[len(p.Variants)-1]
+			last.Prices = append(last.Prices, money.Money{Amount: amount, Currency: currency})
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read variants: %w", err)
+	}
+	rows.Close()
+	crows, err := q.QueryContext(ctx, `SELECT pc.product_id, pc.category_id FROM product_categories pc
+		WHERE pc.product_id IN (`+in+`) ORDER BY pc.product_id, pc.category_id`, ids...)
+	if err != nil {
+		return fmt.Errorf("read product categories: %w", err)
+	}
+	defer crows.Close()
+	for crows.Next() {
+		var pid, cid string
+		if err := crows.Scan(&pid, &cid); err != nil {
+			return fmt.Errorf("scan product category: %w", err)
+		}
+		ps[at[pid]].Categories = append(ps[at[pid]].Categories, cid)
+	}
+	return crows.Err()
+}
+
+func readProduct(ctx context.Context, q queryer, id string) (catalog.Product, error) {
+	p, err := scanProduct(q.QueryRowContext(ctx, "SELECT "+productColumns+" FROM products WHERE id = $1", id))
+	if err != nil {
+		return catalog.Product{}, err
+	}
+	ps := []catalog.Product{p}
+	if err := fillProducts(ctx, q, ps); err != nil {
+		return catalog.Product{}, err
+	}
+	return ps[0], nil
+}
+
+// insertVariant inserts v with its prices, after checking that its SKU and
+// option values are free (a unique violation after all means a concurrent
+// insert took the SKU).
+func insertVariant(ctx context.Context, tx *sql.Tx, v catalog.Variant) error {
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM variants WHERE sku = $1", v.SKU).Scan(&n); err != nil {
+		return fmt.Errorf("find sku: %w", err)
+	}
+	if n > 0 {
+		return catalog.ErrSKUTaken
+	}
+	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM variants WHERE product_id = $1 AND options_key = $2", v.ProductID, v.OptionsKey).Scan(&n); err != nil {
+		return fmt.Errorf("find option values: %w", err)
+	}
+	if n > 0 {
+		return catalog.ErrOptionsTaken
+	}
+	opts, err := json.Marshal(v.Options)
+	if err != nil {
+		return fmt.Errorf("encode variant options: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO variants (id, product_id, sku, options_json, options_key, stock, weight_grams, position, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		v.ID, v.ProductID, v.SKU, string(opts), v.OptionsKey, v.Stock, v.WeightGrams, v.Position, micros(v.CreatedAt), micros(v.UpdatedAt))
+	if isUniqueViolation(err) {
+		return catalog.ErrSKUTaken
+	}
+	if err != nil {
+		return fmt.Errorf("insert variant: %w", err)
+	}
+	return setPrices(ctx, tx, v.ID, v.Prices)
+}
+
+// setPrices replaces every price of a variant.
+func setPrices(ctx context.Context, tx *sql.Tx, variantID string, prices []money.Money) error {
+	if _, err := tx.ExecContext(ctx, "DELETE FROM variant_prices WHERE variant_id = $1", variantID); err != nil {
+		return fmt.Errorf("clear prices: %w", err)
+	}
+	for _, m := range prices {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO variant_prices (variant_id, currency, amount) VALUES ($1, $2, $3)",
+			variantID, m.Currency, m.Amount); err != nil {
+			return fmt.Errorf("insert price: %w", err)
+		}
+	}
+	return nil
+}
+
+// setCategories replaces a product's categories; an unknown one is
+// catalog.ErrCategoryNotFound.
+func setCategories(ctx context.Context, tx *sql.Tx, productID string, cats []string) error {
+	if len(cats) > 0 {
+		args := make([]any, len(cats))
+		for i, c := range cats {
+			args[i] = c
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM categories WHERE id IN ("+placeholders(1, len(args))+")", args...).Scan(&n); err != nil {
+			return fmt.Errorf("find categories: %w", err)
+		}
+		if n != len(cats) {
+			return catalog.ErrCategoryNotFound
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "DELETE FROM product_categories WHERE product_id = $1", productID); err != nil {
+		return fmt.Errorf("clear categories: %w", err)
+	}
+	for _, c := range cats {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO product_categories (product_id, category_id) VALUES ($1, $2)", productID, c); err != nil {
+			return fmt.Errorf("insert product category: %w", err)
+		}
+	}
+	return nil
+}
+
+// CreateProduct inserts p with its variants, prices and categories.
 func (db *DB) CreateProduct(ctx context.Context, p catalog.Product, rec audit.Record) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, "INSERT INTO products ("+productColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-			p.ID, p.SKU, p.Name, p.Description, p.Price.Amount, p.Price.Currency, p.Stock, p.Active, micros(p.CreatedAt), micros(p.UpdatedAt))
-		if isUniqueViolation(err) {
-			return catalog.ErrSKUTaken
-		}
+		opts, err := encodeOptions(p.Options)
 		if err != nil {
+			return err
+		}
+		var publish int64
+		if !p.PublishAt.IsZero() {
+			publish = micros(p.PublishAt)
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO products (id, sku, name, description, status, publish_at, options_json, created_at, updated_at)
+			VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8)`,
+			p.ID, p.Name, p.Description, p.Status, publish, opts, micros(p.CreatedAt), micros(p.UpdatedAt)); err != nil {
 			return fmt.Errorf("insert product: %w", err)
+		}
+		for _, v := range p.Variants {
+			if err := insertVariant(ctx, tx, v); err != nil {
+				return err
+			}
+		}
+		if err := setCategories(ctx, tx, p.ID, p.Categories); err != nil {
+			return err
 		}
 		return appendAudit(ctx, tx, rec)
 	})
@@ -75,52 +281,76 @@ func (db *DB) UpdateProduct(ctx context.Context, id string, patch catalog.Patch,
 				return err
 			}
 		}
-		if patch.Price != nil {
-			if err := set("UPDATE products SET price_amount = $1, currency = $2 WHERE id = $3", patch.Price.Amount, patch.Price.Currency, id); err != nil {
+		if patch.Status != nil {
+			if err := set("UPDATE products SET status = $1 WHERE id = $2", *patch.Status, id); err != nil {
 				return err
 			}
 		}
-		if patch.Active != nil {
-			if err := set("UPDATE products SET active = $1 WHERE id = $2", *patch.Active, id); err != nil {
+		if patch.PublishAt != nil {
+			if err := set("UPDATE products SET publish_at = $1 WHERE id = $2", micros(*patch.PublishAt), id); err != nil {
+				return err
+			}
+		} else if patch.ClearPublishAt {
+			if err := set("UPDATE products SET publish_at = 0 WHERE id = $1", id); err != nil {
+				return err
+			}
+		}
+		if patch.Price != nil {
+			// The v1 shorthand: the price, in its currency, of the product's
+			// only variant (the service refused a product with several).
+			if err := set(`DELETE FROM variant_prices WHERE currency = $1 AND variant_id IN (SELECT id FROM variants WHERE product_id = $2)`,
+				patch.Price.Currency, id); err != nil {
+				return err
+			}
+			if err := set(`INSERT INTO variant_prices (variant_id, currency, amount) SELECT id, $1, $2 FROM variants WHERE product_id = $3`,
+				patch.Price.Currency, patch.Price.Amount, id); err != nil {
+				return err
+			}
+		}
+		if patch.Categories != nil {
+			if err := setCategories(ctx, tx, id, *patch.Categories); err != nil {
 				return err
 			}
 		}
 		if err := appendAudit(ctx, tx, rec); err != nil {
 			return err
 		}
-		p, err = scanProduct(tx.QueryRowContext(ctx, "SELECT "+productColumns+" FROM products WHERE id = $1", id))
+		p, err = readProduct(ctx, tx, id)
 		return err
 	})
 	return p, err
 }
 
-// AdjustStock adds delta to the stock in one conditional statement, so
-// concurrent adjustments can never take it below zero on either engine.
-func (db *DB) AdjustStock(ctx context.Context, id string, delta int64, at time.Time, rec audit.Record) (catalog.Product, error) {
+// Product returns the product with id, its variants and categories, read in
+// one snapshot.
+func (db *DB) Product(ctx context.Context, id string) (catalog.Product, error) {
 	var p catalog.Product
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		row := tx.QueryRowContext(ctx, "UPDATE products SET stock = stock + $1, updated_at = $2 WHERE id = $3 AND stock + $1 >= 0 AND stock + $1 <= $4 RETURNING "+productColumns,
-			delta, micros(at), id, int64(catalog.MaxStock))
+	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
 		var err error
-		p, err = scanProduct(row)
-		if errors.Is(err, catalog.ErrNotFound) {
-			// No row changed: either there is no such product or the stock would go out of range.
-			if _, err := scanProduct(tx.QueryRowContext(ctx, "SELECT "+productColumns+" FROM products WHERE id = $1", id)); err != nil {
-				return err
-			}
-			return catalog.ErrInsufficientStock
-		}
-		if err != nil {
-			return err
-		}
-		return appendAudit(ctx, tx, rec)
+		p, err = readProduct(ctx, tx, id)
+		return err
 	})
 	return p, err
 }
 
-// Product returns the product with id.
-func (db *DB) Product(ctx context.Context, id string) (catalog.Product, error) {
-	return scanProduct(db.sql.QueryRowContext(ctx, "SELECT "+productColumns+" FROM products WHERE id = $1", id))
+// ProductOfVariant returns the product that holds the variant with variantID.
+func (db *DB) ProductOfVariant(ctx context.Context, variantID string) (catalog.Product, error) {
+	var p catalog.Product
+	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
+		var err error
+		p, err = scanProduct(tx.QueryRowContext(ctx, "SELECT "+productColumns+
+			" FROM products WHERE id = (SELECT product_id FROM variants WHERE id = $1)", variantID))
+		if err != nil {
+			return err
+		}
+		ps := []catalog.Product{p}
+		if err := fillProducts(ctx, tx, ps); err != nil {
+			return err
+		}
+		p = ps[0]
+		return nil
+	})
+	return p, err
 }
 
 // likePattern escapes LIKE's wildcards in s so the search is for s literally.
@@ -129,27 +359,61 @@ func likePattern(s string) string {
 	return "%" + r.Replace(strings.ToLower(s)) + "%"
 }
 
-// ListProducts returns products ordered by id after q.After.
+// ListProducts returns products ordered by id after q.After. It is the one
+// list query of the catalog: every filter is a fixed condition that a bound
+// parameter switches on or off, so a new filter (full-text search, say) is
+// one more condition here.
+//
+// The visibility condition is catalog.Visible in SQL (status active, and
+// publish_at, 0 for none, not after q.VisibleAt): a page must be filtered
+// before LIMIT. TestListVisibility holds the two to one answer.
 func (db *DB) ListProducts(ctx context.Context, q catalog.ListQuery) ([]catalog.Product, error) {
-	rows, err := db.sql.QueryContext(ctx, "SELECT "+productColumns+` FROM products
-		WHERE id > $1
-		  AND ($2 = '' OR lower(name) LIKE $3 ESCAPE '\' OR lower(sku) LIKE $3 ESCAPE '\')
-		  AND (active = TRUE OR $4 = FALSE)
-		ORDER BY id LIMIT $5`, q.After, q.Search, likePattern(q.Search), q.ActiveOnly, q.Limit)
-	if err != nil {
-		return nil, fmt.Errorf("list products: %w", err)
+	var visibleAt int64
+	if !q.VisibleAt.IsZero() {
+		visibleAt = micros(q.VisibleAt)
 	}
-	defer rows.Close()
+	minPrice, maxPrice := int64(0), int64(money.MaxAmount)
+	if q.MinPrice != nil {
+		minPrice = *q.MinPrice
+	}
+	if q.MaxPrice != nil {
+		maxPrice = *q.MaxPrice
+	}
 	var ps []catalog.Product
-	for rows.Next() {
-		p, err := scanProduct(rows)
+	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `WITH RECURSIVE below (id, depth) AS (
+				SELECT id, 0 FROM categories WHERE id = $6
+				UNION ALL SELECT c.id, below.depth + 1 FROM categories c JOIN below ON c.parent_id = below.id WHERE below.depth < $12
+			)
+			SELECT `+productColumns+` FROM products p
+			WHERE p.id > $1
+			  AND ($2 = '' OR lower(p.name) LIKE $3 ESCAPE '\'
+			       OR EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND lower(v.sku) LIKE $3 ESCAPE '\'))
+			  AND (CAST($4 AS BIGINT) = 0 OR (p.status = 'active' AND p.publish_at <= $4))
+			  AND ($5 = '' OR p.status = $5)
+			  AND ($6 = '' OR p.id IN (SELECT pc.product_id FROM product_categories pc WHERE pc.category_id IN (SELECT id FROM below)))
+			  AND ($7 = '' OR EXISTS (SELECT 1 FROM variants v JOIN variant_prices vp ON vp.variant_id = v.id
+			       WHERE v.product_id = p.id AND vp.currency = $7 AND vp.amount >= $8 AND vp.amount <= $9 AND (v.stock > 0 OR $10 = FALSE)))
+			  AND ($10 = FALSE OR EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND v.stock > 0))
+			ORDER BY p.id LIMIT $11`,
+			q.After, q.Search, likePattern(q.Search), visibleAt, q.Status, q.Category, q.Currency, minPrice, maxPrice, q.InStock, q.Limit,
+			catalog.MaxCategoryDepth)
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("list products: %w", err)
 		}
-		ps = append(ps, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list products: %w", err)
-	}
-	return ps, nil
+		defer rows.Close()
+		for rows.Next() {
+			p, err := scanProduct(rows)
+			if err != nil {
+				return err
+			}
+			ps = append(ps, p)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list products: %w", err)
+		}
+		rows.Close()
+		return fillProducts(ctx, tx, ps)
+	})
+	return slices.Clip(ps), err
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
@@ -59,6 +60,12 @@ func (db *DB) migrations() ([]migration, error) {
 // transaction, and returns the names of those it applied. It is safe to run from
 // several instances at once.
 func (db *DB) Migrate(ctx context.Context) ([]string, error) {
+	return db.migrate(ctx, math.MaxInt)
+}
+
+// migrate applies the migrations not yet applied up to version upTo (tests
+// of a migration write data with the schema before it).
+func (db *DB) migrate(ctx context.Context, upTo int) ([]string, error) {
 	ms, err := db.migrations()
 	if err != nil {
 		return nil, err
@@ -85,6 +92,9 @@ func (db *DB) Migrate(ctx context.Context) ([]string, error) {
 	}
 	var applied []string
 	for _, m := range ms {
+		if m.version > upTo {
+			break
+		}
 		did, err := applyMigration(ctx, conn, table, m)
 		if err != nil {
 			return applied, err

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/cart"
+	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
@@ -155,8 +157,6 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 	o := order.Order{ID: r.OrderID, CustomerID: r.CustomerID, Status: order.StatusPending,
 		PaymentMethodID: r.Method.ID, Brand: string(r.Method.Brand), Last4: r.Method.Last4,
 		ShippingAddress: r.Address, CreatedAt: r.At}
-	zero := money.Money{Currency: r.Currency}
-	o.Subtotal, o.Shipping, o.Captured, o.Refunded = zero, zero, zero, zero
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
 		if prior, err = db.claimKey(ctx, tx, r.CustomerID, order.ScopeCheckout, r.Key, r.Hash, r.At); err != nil || !prior.Fresh {
@@ -190,25 +190,24 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 		if len(c.Lines) == 0 {
 			return order.ErrCartEmpty
 		}
+		// The cart's currency; a cart from before carts had one is in the shop's default.
+		currency := c.Currency
+		if currency == "" {
+			currency = r.Currency
+		}
+		zero := money.Money{Currency: currency}
+		o.Subtotal, o.Shipping, o.Captured, o.Refunded = zero, zero, zero, zero
+		// Lines come in variant-id order (readCart), so two checkouts take
+		// their rows in one order and never wait on each other in a cycle.
 		for _, l := range c.Lines {
-			line := order.Line{ProductID: l.ProductID, Quantity: l.Quantity}
-			err := tx.QueryRowContext(ctx, `UPDATE products SET stock = stock - $1, updated_at = $2
-				WHERE id = $3 AND active = TRUE AND stock >= $1 RETURNING sku, name, price_amount, currency`,
-				l.Quantity, micros(r.At), l.ProductID).Scan(&line.SKU, &line.Name, &line.UnitPrice.Amount, &line.UnitPrice.Currency)
-			if errors.Is(err, sql.ErrNoRows) {
-				return order.ErrOutOfStock
-			}
+			line, err := takeStock(ctx, tx, l, currency, r.At)
 			if err != nil {
-				return fmt.Errorf("take stock of %s: %w", l.ProductID, err)
+				return err
 			}
-			if line.UnitPrice.Currency != r.Currency {
-				return fmt.Errorf("product %s is priced in %s, not %s", l.ProductID, line.UnitPrice.Currency, r.Currency)
-			}
-			line.LineTotal = money.Money{Amount: line.UnitPrice.Amount * int64(l.Quantity), Currency: r.Currency}
 			o.Subtotal.Amount += line.LineTotal.Amount
 			o.Lines = append(o.Lines, line)
 		}
-		o.Total = money.Money{Amount: o.Subtotal.Amount + o.Shipping.Amount, Currency: r.Currency}
+		o.Total = money.Money{Amount: o.Subtotal.Amount + o.Shipping.Amount, Currency: currency}
 		sealed, err := db.sealShipping(ctx, tx, o.CustomerID, o.ID, o.ShippingAddress)
 		if err != nil {
 			return err
@@ -217,20 +216,70 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 			payment_method_id, brand, last4, ship_name, ship_line1, ship_line2, ship_city, ship_postal_code, ship_country, ship_phone,
 			ship_sealed, created_at, updated_at, idem_key, owner_instance, lease_until)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', '', '', '', '', $11, '', $12, $13, $13, $14, $15, $16)`,
-			o.ID, o.CustomerID, o.Status, r.Currency, o.Subtotal.Amount, o.Shipping.Amount, o.Total.Amount,
+			o.ID, o.CustomerID, o.Status, currency, o.Subtotal.Amount, o.Shipping.Amount, o.Total.Amount,
 			o.PaymentMethodID, o.Brand, o.Last4, o.ShippingAddress.Country, sealed, micros(o.CreatedAt), r.Key,
 			r.Owner, micros(r.LeaseUntil)); err != nil {
 			return fmt.Errorf("insert order: %w", err)
 		}
 		for _, l := range o.Lines {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO order_lines (order_id, product_id, sku, name, quantity, unit_price, line_total)
-				VALUES ($1, $2, $3, $4, $5, $6, $7)`, o.ID, l.ProductID, l.SKU, l.Name, l.Quantity, l.UnitPrice.Amount, l.LineTotal.Amount); err != nil {
+			opts, err := json.Marshal(l.Options)
+			if err != nil {
+				return fmt.Errorf("encode line options: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO order_lines (order_id, variant_id, product_id, sku, name, options_json, quantity, unit_price, line_total)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, o.ID, l.VariantID, l.ProductID, l.SKU, l.Name, string(opts), l.Quantity,
+				l.UnitPrice.Amount, l.LineTotal.Amount); err != nil {
 				return fmt.Errorf("insert order line: %w", err)
 			}
 		}
 		return nil
 	})
 	return o, prior, err
+}
+
+// takeStock takes a cart line's quantity from its variant's stock with one
+// conditional decrement (stock >= quantity), so concurrent checkouts on any
+// number of instances never take stock below zero, and prices the line in
+// currency. A line customers may not buy now — its product hidden
+// (catalog.Visible), or no price in the currency — is refused as
+// order.ErrOutOfStock after the same statements, like one without stock;
+// the caller's transaction then rolls back whatever was taken.
+func takeStock(ctx context.Context, tx *sql.Tx, l cart.Line, currency string, at time.Time) (order.Line, error) {
+	line := order.Line{VariantID: l.VariantID, Quantity: l.Quantity}
+	var opts string
+	err := tx.QueryRowContext(ctx, `UPDATE variants SET stock = stock - $1, updated_at = $2
+		WHERE id = $3 AND stock >= $1 RETURNING product_id, sku, options_json`,
+		l.Quantity, micros(at), l.VariantID).Scan(&line.ProductID, &line.SKU, &opts)
+	if errors.Is(err, sql.ErrNoRows) {
+		return order.Line{}, order.ErrOutOfStock
+	}
+	if err != nil {
+		return order.Line{}, fmt.Errorf("take stock of %s: %w", l.VariantID, err)
+	}
+	if err := json.Unmarshal([]byte(opts), &line.Options); err != nil {
+		return order.Line{}, fmt.Errorf("read options of %s: %w", l.VariantID, err)
+	}
+	var status string
+	var publish int64
+	if err := tx.QueryRowContext(ctx, "SELECT name, status, publish_at FROM products WHERE id = $1", line.ProductID).Scan(&line.Name, &status, &publish); err != nil {
+		return order.Line{}, fmt.Errorf("read product of %s: %w", l.VariantID, err)
+	}
+	var publishAt time.Time
+	if publish != 0 {
+		publishAt = fromMicros(publish)
+	}
+	err = tx.QueryRowContext(ctx, "SELECT amount FROM variant_prices WHERE variant_id = $1 AND currency = $2",
+		l.VariantID, currency).Scan(&line.UnitPrice.Amount)
+	priced := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return order.Line{}, fmt.Errorf("price %s: %w", l.VariantID, err)
+	}
+	if !priced || !catalog.Visible(status, publishAt, at) {
+		return order.Line{}, order.ErrOutOfStock
+	}
+	line.UnitPrice.Currency = currency
+	line.LineTotal = money.Money{Amount: line.UnitPrice.Amount * int64(l.Quantity), Currency: currency}
+	return line, nil
 }
 
 // Release gives back a pending order's stock and deletes it.
@@ -249,9 +298,9 @@ func (db *DB) Release(ctx context.Context, orderID, key, code string, rec audit.
 		if err != nil {
 			return fmt.Errorf("find pending order %s: %w", orderID, err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE products SET stock = stock + (SELECT quantity FROM order_lines
-			WHERE order_lines.order_id = $1 AND order_lines.product_id = products.id)
-			WHERE id IN (SELECT product_id FROM order_lines WHERE order_id = $1)`, orderID); err != nil {
+		if _, err := tx.ExecContext(ctx, `UPDATE variants SET stock = stock + (SELECT quantity FROM order_lines
+			WHERE order_lines.order_id = $1 AND order_lines.variant_id = variants.id)
+			WHERE id IN (SELECT variant_id FROM order_lines WHERE order_id = $1)`, orderID); err != nil {
 			return fmt.Errorf("return stock of %s: %w", orderID, err)
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM order_lines WHERE order_id = $1", orderID); err != nil {
@@ -402,7 +451,8 @@ func (db *DB) sealShipping(ctx context.Context, tx *sql.Tx, customerID, orderID 
 }
 
 func readLines(ctx context.Context, q queryer, o *order.Order) error {
-	rows, err := q.QueryContext(ctx, "SELECT product_id, sku, name, quantity, unit_price, line_total FROM order_lines WHERE order_id = $1 ORDER BY product_id", o.ID)
+	rows, err := q.QueryContext(ctx, `SELECT variant_id, product_id, sku, name, options_json, quantity, unit_price, line_total
+		FROM order_lines WHERE order_id = $1 ORDER BY variant_id`, o.ID)
 	if err != nil {
 		return fmt.Errorf("read order lines: %w", err)
 	}
@@ -410,8 +460,12 @@ func readLines(ctx context.Context, q queryer, o *order.Order) error {
 	o.Lines = []order.Line{}
 	for rows.Next() {
 		l := order.Line{UnitPrice: money.Money{Currency: o.Total.Currency}, LineTotal: money.Money{Currency: o.Total.Currency}}
-		if err := rows.Scan(&l.ProductID, &l.SKU, &l.Name, &l.Quantity, &l.UnitPrice.Amount, &l.LineTotal.Amount); err != nil {
+		var opts string
+		if err := rows.Scan(&l.VariantID, &l.ProductID, &l.SKU, &l.Name, &opts, &l.Quantity, &l.UnitPrice.Amount, &l.LineTotal.Amount); err != nil {
 			return fmt.Errorf("scan order line: %w", err)
+		}
+		if err := json.Unmarshal([]byte(opts), &l.Options); err != nil {
+			return fmt.Errorf("read order line options: %w", err)
 		}
 		o.Lines = append(o.Lines, l)
 	}

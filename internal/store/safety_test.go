@@ -9,7 +9,6 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/cart"
-	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/identity"
@@ -33,8 +32,7 @@ func TestCheckoutClaims(t *testing.T) {
 		if err := db.CreateUser(ctx, u, rec(audit.ActionRegister, u.ID)); err != nil {
 			t.Fatal(err)
 		}
-		p := catalog.Product{ID: id.New(id.Product), SKU: "CLAIM-1", Name: "P", Price: money.Money{Amount: 500, Currency: "EUR"},
-			Stock: 10, Active: true, CreatedAt: now, UpdatedAt: now}
+		p := singleVariant("CLAIM-1", money.Money{Amount: 500, Currency: "EUR"}, 10)
 		if err := db.CreateProduct(ctx, p, rec("catalog.create", p.ID)); err != nil {
 			t.Fatal(err)
 		}
@@ -43,11 +41,11 @@ func TestCheckoutClaims(t *testing.T) {
 		if err := db.CreateMethod(ctx, m, 10, rec("payment.create", m.ID)); err != nil {
 			t.Fatal(err)
 		}
-		c := cart.Cart{ID: id.New(id.Cart), OwnerID: u.ID, CreatedAt: now}
+		c := cart.Cart{ID: id.New(id.Cart), OwnerID: u.ID, Currency: "EUR", CreatedAt: now}
 		if err := db.CreateCart(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.SetLine(ctx, u.ID, c.ID, p.ID, 2, now); err != nil {
+		if err := db.SetLine(ctx, u.ID, c.ID, p.Variants[0].ID, 2, now); err != nil {
 			t.Fatal(err)
 		}
 		reservation := func(key string) checkout.Reservation {
@@ -72,10 +70,10 @@ func TestCheckoutClaims(t *testing.T) {
 			}
 		})
 		t.Run("the cart does not change while a checkout holds it", func(t *testing.T) {
-			if err := db.SetLine(ctx, u.ID, c.ID, p.ID, 5, now); !errors.Is(err, cart.ErrCheckingOut) {
+			if err := db.SetLine(ctx, u.ID, c.ID, p.Variants[0].ID, 5, now); !errors.Is(err, cart.ErrCheckingOut) {
 				t.Fatalf("change during checkout: %v", err)
 			}
-			if err := db.SetLine(ctx, id.New(id.User), c.ID, p.ID, 5, now); !errors.Is(err, cart.ErrNotFound) {
+			if err := db.SetLine(ctx, id.New(id.User), c.ID, p.Variants[0].ID, 5, now); !errors.Is(err, cart.ErrNotFound) {
 				t.Fatalf("someone else's cart: %v", err)
 			}
 		})
@@ -98,7 +96,7 @@ func TestCheckoutClaims(t *testing.T) {
 			if err := db.Release(ctx, first.OrderID, "k1", "", rec(order.ActionCheckout, first.OrderID)); err != nil {
 				t.Fatal(err)
 			}
-			if err := db.SetLine(ctx, u.ID, c.ID, p.ID, 3, now); err != nil {
+			if err := db.SetLine(ctx, u.ID, c.ID, p.Variants[0].ID, 3, now); err != nil {
 				t.Fatalf("change after release: %v", err)
 			}
 			if _, prior, err := db.Reserve(ctx, reservation("k3")); err != nil || !prior.Fresh {

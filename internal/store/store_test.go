@@ -198,27 +198,30 @@ func TestStore(t *testing.T) {
 		})
 
 		t.Run("products and stock", func(t *testing.T) {
-			p := catalog.Product{ID: id.New(id.Product), SKU: "S-1", Name: "n", Price: money.Money{Amount: 100, Currency: "EUR"}, Stock: 5, Active: true, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+			p := singleVariant("S-1", money.Money{Amount: 100, Currency: "EUR"}, 5)
 			if err := db.CreateProduct(ctx, p, rec(audit.ActionProductCreate, p.ID)); err != nil {
 				t.Fatal(err)
 			}
-			p2 := p
-			p2.ID = id.New(id.Product)
+			p2 := singleVariant("S-1", money.Money{Amount: 100, Currency: "EUR"}, 5)
 			if err := db.CreateProduct(ctx, p2, rec(audit.ActionProductCreate, p2.ID)); !errors.Is(err, catalog.ErrSKUTaken) {
 				t.Fatalf("duplicate sku: %v", err)
 			}
-			if _, err := db.AdjustStock(ctx, p.ID, -6, time.Now(), rec(audit.ActionStockAdjust, p.ID)); !errors.Is(err, catalog.ErrInsufficientStock) {
+			if _, err := db.Product(ctx, p2.ID); !errors.Is(err, catalog.ErrNotFound) {
+				t.Fatalf("the refused product was kept: %v", err)
+			}
+			vid := p.Variants[0].ID
+			if _, err := db.AdjustStock(ctx, vid, -6, time.Now(), rec(audit.ActionStockAdjust, vid)); !errors.Is(err, catalog.ErrInsufficientStock) {
 				t.Fatalf("stock below zero: %v", err)
 			}
-			if _, err := db.AdjustStock(ctx, id.New(id.Product), 1, time.Now(), rec(audit.ActionStockAdjust, "")); !errors.Is(err, catalog.ErrNotFound) {
-				t.Fatalf("unknown product: %v", err)
+			if _, err := db.AdjustStock(ctx, id.New(id.Variant), 1, time.Now(), rec(audit.ActionStockAdjust, "")); !errors.Is(err, catalog.ErrVariantNotFound) {
+				t.Fatalf("unknown variant: %v", err)
 			}
 			var wg sync.WaitGroup
 			var mu sync.Mutex
 			ok := 0
 			for range 20 {
 				wg.Go(func() {
-					if _, err := db.AdjustStock(ctx, p.ID, -1, time.Now(), rec(audit.ActionStockAdjust, p.ID)); err == nil {
+					if _, err := db.AdjustStock(ctx, vid, -1, time.Now(), rec(audit.ActionStockAdjust, vid)); err == nil {
 						mu.Lock()
 						ok++
 						mu.Unlock()
@@ -229,12 +232,12 @@ func TestStore(t *testing.T) {
 			}
 			wg.Wait()
 			got, err := db.Product(ctx, p.ID)
-			if err != nil || got.Stock != 0 || ok != 5 {
-				t.Fatalf("after 20 concurrent -1 on 5: stock %d, %d succeeded, err %v", got.Stock, ok, err)
+			if err != nil || got.First().Stock != 0 || ok != 5 {
+				t.Fatalf("after 20 concurrent -1 on 5: stock %d, %d succeeded, err %v", got.First().Stock, ok, err)
 			}
 			name := "renamed"
 			upd, err := db.UpdateProduct(ctx, p.ID, catalog.Patch{Name: &name}, time.Now(), rec(audit.ActionProductUpdate, p.ID))
-			if err != nil || upd.Name != "renamed" || upd.Description != p.Description || upd.Price != p.Price {
+			if err != nil || upd.Name != "renamed" || upd.Description != p.Description || upd.First().Prices[0] != p.Variants[0].Prices[0] {
 				t.Fatalf("UpdateProduct = %+v %v", upd, err)
 			}
 		})
