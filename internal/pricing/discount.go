@@ -98,6 +98,15 @@ type Discount struct {
 	UpdatedAt time.Time
 }
 
+// CustomerUse is how often one customer has used one discount: the count
+// that MaxUsesPerCustomer is checked against. It ties a person to a code, so
+// it is personal data: exported to the person and deleted when they are
+// erased, while Discount.Uses, the total, stays for accounting.
+type CustomerUse struct {
+	DiscountID string
+	Uses       int64
+}
+
 // Validate reports every invalid field of d (validation_failed), or else an
 // amount in a currency the shop does not sell (currency_not_sold).
 func (d Discount) Validate(sold []string) error {

@@ -22,9 +22,11 @@ var ErrStaffAccount = apperr.New(apperr.CodeStaffAccount, "this account holds a 
 // Eraser destroys what is held on a person in the shop's database, in one
 // transaction with rec: their data key (so every sealed copy of their
 // personal data, anywhere, becomes unreadable), their account's contact data
-// and credentials, sessions, second factors, carts, saved cards and stored
-// answers. Orders and the audit trail stay, under the account's pseudonymous
-// id. It returns the vault tokens of the saved cards it deleted.
+// and credentials, sessions, second factors, carts, saved cards, stored
+// answers and per-customer counts of discount uses. Orders and the audit
+// trail stay, under the account's pseudonymous id, and so do the discounts'
+// total use counts, which name nobody. It returns the vault tokens of the
+// saved cards it deleted.
 type Eraser interface {
 	Erase(ctx context.Context, userID string, rec audit.Record) (cardTokens []string, err error)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
+	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/vault"
 )
 
@@ -34,6 +35,8 @@ type Source interface {
 	// PendingEmail returns the new address the user asked for and has not
 	// verified yet (and whose link is live at now), or "".
 	PendingEmail(ctx context.Context, userID string, now time.Time) (string, error)
+	// DiscountUsesOf returns the person's counts of uses of discount codes.
+	DiscountUsesOf(ctx context.Context, userID string) ([]pricing.CustomerUse, error)
 }
 
 // Export is the document a person downloads (format: docs/EXPORT.md).
@@ -46,6 +49,7 @@ type Export struct {
 	Orders         []order.Order     `json:"orders"`
 	Addresses      []order.Address   `json:"addresses"`
 	AuditRecords   []AuditRecord     `json:"audit_records"`
+	DiscountUses   []DiscountUse     `json:"discount_uses"`
 	Consents       map[string]string `json:"consents"`
 }
 
@@ -90,6 +94,15 @@ type AuditRecord struct {
 	IP      string    `json:"ip"`
 }
 
+// DiscountUse is how often the person used a discount code. It names the
+// discount by id and not by code: the code is the shop's, staff may have
+// changed it since, and the export must not hand out a code the person was
+// never given.
+type DiscountUse struct {
+	DiscountID string `json:"discount_id"`
+	Uses       int64  `json:"uses"`
+}
+
 // FormatVersion names the export's format.
 const FormatVersion = "bulwark-export/1"
 
@@ -122,7 +135,7 @@ func (s *Service) ExportMine(ctx context.Context) (Export, error) {
 	}
 	e := Export{Format: FormatVersion, ExportedAt: s.now().UTC(), Consents: map[string]string{},
 		Account:  Account{ID: u.ID, Email: u.Email, Name: u.Name, MFAEnabled: u.MFAEnabled, CreatedAt: u.CreatedAt},
-		Sessions: []Session{}, PaymentMethods: []PaymentMethod{}, Orders: []order.Order{}, Addresses: []order.Address{}}
+		Sessions: []Session{}, PaymentMethods: []PaymentMethod{}, Orders: []order.Order{}, Addresses: []order.Address{}, DiscountUses: []DiscountUse{}}
 	for _, r := range u.Roles {
 		e.Account.Roles = append(e.Account.Roles, string(r))
 	}
@@ -143,6 +156,13 @@ func (s *Service) ExportMine(ctx context.Context) (Export, error) {
 	for _, m := range methods {
 		e.PaymentMethods = append(e.PaymentMethods, PaymentMethod{ID: m.ID, Brand: string(m.Brand), Last4: m.Last4,
 			ExpMonth: m.ExpMonth, ExpYear: m.ExpYear, CreatedAt: m.CreatedAt})
+	}
+	uses, err := s.src.DiscountUsesOf(ctx, u.ID)
+	if err != nil {
+		return Export{}, fmt.Errorf("export discount uses: %w", err)
+	}
+	for _, x := range uses {
+		e.DiscountUses = append(e.DiscountUses, DiscountUse{DiscountID: x.DiscountID, Uses: x.Uses})
 	}
 	seen := map[order.Address]bool{}
 	for after := ""; ; {

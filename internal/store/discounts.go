@@ -141,6 +141,22 @@ func (db *DB) DiscountUses(ctx context.Context, discountID, customerID string) (
 	return n, nil
 }
 
+// DiscountUsesOf returns every discount customerID has used, with their
+// counts, ordered by discount id: for the person's export. Erase deletes them.
+func (db *DB) DiscountUsesOf(ctx context.Context, customerID string) ([]pricing.CustomerUse, error) {
+	uses, err := queryAll(ctx, db.sql, func(row rowScanner) (pricing.CustomerUse, error) {
+		var u pricing.CustomerUse
+		if err := row.Scan(&u.DiscountID, &u.Uses); err != nil {
+			return u, fmt.Errorf("scan discount use: %w", err)
+		}
+		return u, nil
+	}, "SELECT discount_id, uses FROM discount_uses WHERE user_id = $1 ORDER BY discount_id", customerID)
+	if err != nil {
+		return nil, fmt.Errorf("discount uses of %s: %w", customerID, err)
+	}
+	return uses, nil
+}
+
 // RedeemDiscount counts one use of a discount by customerID in a
 // transaction of its own; see redeemDiscount.
 func (db *DB) RedeemDiscount(ctx context.Context, discountID, customerID string) error {

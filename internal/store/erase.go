@@ -70,6 +70,10 @@ func (db *DB) Erase(ctx context.Context, userID string, rec audit.Record) (cardT
 			"DELETE FROM carts WHERE owner_id = $1",
 			"DELETE FROM payment_methods WHERE owner_id = $1",
 			"DELETE FROM idempotency_keys WHERE owner_id = $1",
+			// The per-customer counts of discount codes: they tie the
+			// person to the codes they used, and an erased account orders
+			// no more. The totals on discounts stay, for accounting.
+			"DELETE FROM discount_uses WHERE user_id = $1",
 		} {
 			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
 				return fmt.Errorf("erase account: %w", err)
