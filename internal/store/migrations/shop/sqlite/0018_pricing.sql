@@ -58,3 +58,5 @@ CREATE TABLE discount_uses (
     uses        INTEGER NOT NULL CHECK (uses >= 1),
     PRIMARY KEY (discount_id, user_id)
 );
+-- The export and the erasure find a person's uses by user id alone.
+CREATE INDEX discount_uses_user ON discount_uses (user_id);
