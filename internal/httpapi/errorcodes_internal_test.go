@@ -1,13 +1,16 @@
 package httpapi
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -357,3 +360,21 @@ func sortedKeys[V any](m map[string]V) []string {
 
 // codeStatus is the status the program answers code with.
 func codeStatus(code string) int { return statusOf(apperr.KindOf(code)) }
+
+// TestCodeWithoutAKindIsLogged: should a code without a kind slip past
+// TestErrorCodes, its 500 is not silent: the log names the code.
+func TestCodeWithoutAKindIsLogged(t *testing.T) {
+	var logs bytes.Buffer
+	w := httptest.NewRecorder()
+	r := httptest.NewRequest("GET", "/api/v1/products", nil)
+	writeError(w, r, slog.New(slog.NewTextHandler(&logs, nil)), apperr.New("currency_not_sold", "not sold here"))
+	if w.Code != http.StatusInternalServerError || !strings.Contains(logs.String(), "error code has no kind") || !strings.Contains(logs.String(), "currency_not_sold") {
+		t.Errorf("answered %d, logged %q", w.Code, logs.String())
+	}
+	logs.Reset()
+	w = httptest.NewRecorder()
+	writeError(w, r, slog.New(slog.NewTextHandler(&logs, nil)), apperr.New("out_of_stock", "none left"))
+	if w.Code != http.StatusConflict || logs.Len() != 0 {
+		t.Errorf("out_of_stock answered %d, logged %q", w.Code, logs.String())
+	}
+}
