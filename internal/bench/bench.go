@@ -46,6 +46,8 @@ type Options struct {
 	Nginx          bool // nginx with ModSecurity and the Core Rule Set in front (NginxCost)
 	Worst          bool // CPU per request of the most expensive requests (Worst)
 	WorstReps      int  // repetitions of each request in Worst
+	Redis          bool // the request mix with Redis up and down (RedisOutage)
+	Rounds         int  // interleaved rounds of RedisOutage
 }
 
 // Result is one measured workload.
@@ -70,7 +72,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Run measures every workload and prints one line each; with an opt-in mode
 // set, it runs only the modes set.
 func Run(ctx context.Context, o Options) ([]Result, error) {
-	if o.Flood || o.Edge || o.Nginx || o.Worst {
+	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis {
 		return nil, runModes(ctx, o)
 	}
 	var results []Result
@@ -116,6 +118,11 @@ func runModes(ctx context.Context, o Options) error {
 	if o.Worst {
 		if _, err := Worst(ctx, o); err != nil {
 			return fmt.Errorf("worst: %w", err)
+		}
+	}
+	if o.Redis {
+		if _, err := RedisOutage(ctx, o); err != nil {
+			return fmt.Errorf("redis: %w", err)
 		}
 	}
 	return nil
