@@ -30,6 +30,7 @@ func main() {
 	flag.IntVar(&o.WorstReps, "worst-reps", 15, "repetitions of each request in -worst (the median is reported)")
 	flag.BoolVar(&o.Redis, "redis", false, "only (with the other modes): checkouts and product reads with Redis up (a private redis-server) and down (a port where nothing listens), interleaved")
 	flag.IntVar(&o.Rounds, "rounds", 2, "interleaved up/down rounds in -redis")
+	flag.StringVar(&o.RedisDown, "redis-down", "refused", "how Redis is down in -redis: refused (nothing listens) or silent (accepts, never answers)")
 	flag.Parse()
 	// PostgreSQL runs when both URLs are set, in the environment (never as arguments).
 	o.PostgresURL, o.VaultURL = os.Getenv("BULWARK_BENCH_DATABASE_URL"), os.Getenv("BULWARK_BENCH_VAULT_DATABASE_URL")

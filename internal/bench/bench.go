@@ -40,14 +40,15 @@ type Options struct {
 	PostgresURL, VaultURL string
 	Out                   io.Writer
 	// The opt-in modes; when any is set, only those run.
-	Flood          bool // checkout latency during a login flood (LoginFlood)
-	FloodCheckouts int  // checkouts measured quiet, and again during the flood
-	Edge           bool // the edge on versus off (EdgeCost)
-	Nginx          bool // nginx with ModSecurity and the Core Rule Set in front (NginxCost)
-	Worst          bool // CPU per request of the most expensive requests (Worst)
-	WorstReps      int  // repetitions of each request in Worst
-	Redis          bool // the request mix with Redis up and down (RedisOutage)
-	Rounds         int  // interleaved rounds of RedisOutage
+	Flood          bool   // checkout latency during a login flood (LoginFlood)
+	FloodCheckouts int    // checkouts measured quiet, and again during the flood
+	Edge           bool   // the edge on versus off (EdgeCost)
+	Nginx          bool   // nginx with ModSecurity and the Core Rule Set in front (NginxCost)
+	Worst          bool   // CPU per request of the most expensive requests (Worst)
+	WorstReps      int    // repetitions of each request in Worst
+	Redis          bool   // the request mix with Redis up and down (RedisOutage)
+	Rounds         int    // interleaved rounds of RedisOutage
+	RedisDown      string // how Redis is down in RedisOutage: "refused" or "silent"
 }
 
 // Result is one measured workload.
@@ -57,7 +58,14 @@ type Result struct {
 	Errors   int
 	Elapsed  time.Duration
 	P50, P99 time.Duration
+	// CPU is the process's CPU time (user + system) during the load: the
+	// shop's and the load generator's, which share the process. It varies far
+	// less than throughput with what else runs on a shared machine.
+	CPU time.Duration
 }
+
+// CPUPerRequest is CPU divided by the requests.
+func (r Result) CPUPerRequest() time.Duration { return r.CPU / time.Duration(max(r.Requests, 1)) }
 
 // PerSecond is the throughput.
 func (r Result) PerSecond() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
@@ -159,7 +167,7 @@ func load(ctx context.Context, name string, concurrency, n int, mk func(i int) (
 	errs := make([]bool, n)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for range concurrency {
 		wg.Go(func() {
 			for i := range next {
@@ -184,7 +192,7 @@ func load(ctx context.Context, name string, concurrency, n int, mk func(i int) (
 	}
 	close(next)
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	nerr := 0
 	for _, e := range errs {
 		if e {
@@ -193,7 +201,7 @@ func load(ctx context.Context, name string, concurrency, n int, mk func(i int) (
 	}
 	slices.Sort(lat)
 	return Result{Name: name, Requests: n, Errors: nerr, Elapsed: elapsed,
-		P50: lat[n*50/100], P99: lat[min(n-1, n*99/100)]}, nil
+		P50: lat[n*50/100], P99: lat[min(n-1, n*99/100)], CPU: cpu}, nil
 }
 
 // engine starts a real Bulwark on a fresh database and measures it.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"sync"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/config"
@@ -18,21 +19,36 @@ import (
 // then product reads) on SQLite with Redis up and with Redis down, in
 // o.Rounds interleaved rounds (up, down, up, down, ...) so that the noise of a
 // shared machine falls on both variants alike, and reports each round's
-// down/up ratios and their mean and spread.
+// down/up ratios (throughput, p99, and CPU per request, which the machine's
+// other load moves far less than throughput; redis-server's own CPU is not
+// in it) and their mean and spread.
 //
-// Up is a private redis-server started for the run (never a shared one);
-// down is a loopback port where nothing listens, so every dial is refused at
-// once: the shop's answer to an outage (each instance limits alone in memory,
-// the dynamic blocks are not read) without the wait of a dial to a host that
-// does not answer, which go-redis bounds by the dial timeout (failFast in
-// internal/app).
+// Up is a private redis-server started for the run (never a shared one).
+// Down (o.RedisDown) is "refused", a loopback port where nothing listens, so
+// every dial fails at once; or "silent", a port that accepts connections and
+// never answers, as a hung Redis or a firewall that drops does: each command
+// then waits for go-redis's timeouts (failFast in internal/app), which only
+// the shop's dependency tracker (Redis known down: no request asks it) keeps
+// off the requests.
 func RedisOutage(ctx context.Context, o Options) ([][2]Result, error) {
 	rs, err := startRedis(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer rs.stop()
-	down, err := deadPort()
+	var down string
+	switch o.RedisDown {
+	case "", "refused":
+		down, err = deadPort()
+	case "silent":
+		var stop func()
+		down, stop, err = silentRedis()
+		if stop != nil {
+			defer stop()
+		}
+	default:
+		err = fmt.Errorf("-redis-down %q: want refused or silent", o.RedisDown)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -58,16 +74,19 @@ func RedisOutage(ctx context.Context, o Options) ([][2]Result, error) {
 		}
 		for i := range up {
 			pairs = append(pairs, [2]Result{up[i], dn[i]})
-			fmt.Fprintln(o.Out, up[i])
-			fmt.Fprintln(o.Out, dn[i])
+			for _, r := range []Result{up[i], dn[i]} {
+				fmt.Fprintf(o.Out, "%s   cpu %6.3f ms/req\n", r, ms(r.CPUPerRequest()))
+			}
 			t, p := dn[i].PerSecond()/up[i].PerSecond(), float64(dn[i].P99)/float64(up[i].P99)
-			fmt.Fprintf(o.Out, "  redis down / up: throughput %.2f, p99 %.2f\n", t, p)
+			c := float64(dn[i].CPUPerRequest()) / float64(up[i].CPUPerRequest())
+			fmt.Fprintf(o.Out, "  redis down / up: throughput %.2f, p99 %.2f, cpu/req %.2f\n", t, p, c)
 			what := workload(up[i].Name)
 			ratios[what+" throughput"] = append(ratios[what+" throughput"], t)
 			ratios[what+" p99"] = append(ratios[what+" p99"], p)
+			ratios[what+" cpu/req"] = append(ratios[what+" cpu/req"], c)
 		}
 	}
-	for _, what := range []string{"checkout throughput", "checkout p99", "product by id throughput", "product by id p99"} {
+	for _, what := range []string{"checkout throughput", "checkout p99", "checkout cpu/req", "product by id throughput", "product by id p99", "product by id cpu/req"} {
 		rs := ratios[what]
 		if len(rs) == 0 {
 			continue
@@ -161,4 +180,34 @@ func deadPort() (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("redis://127.0.0.1:%d/0", port), nil
+}
+
+// silentRedis is the URL of a Redis that accepts connections and never
+// answers; stop closes it and every connection it holds.
+func silentRedis() (url string, stop func(), err error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	return "redis://" + ln.Addr().String() + "/0", func() {
+		ln.Close()
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			c.Close()
+		}
+	}, nil
 }
