@@ -3,7 +3,9 @@ package apperr
 // Kind is what sort of refusal an error is, in the closed set that a
 // transport maps to its own answers (the HTTP layer to statuses, in one
 // function). A code has one kind for good: a refusal replayed from its stored
-// code alone must answer as the first one did.
+// code alone must answer as the first one did. So the kind belongs to the
+// code, in the table below, not to the place that makes the error: there are
+// no constructors per kind, which would let one code be made with two kinds.
 type Kind uint8
 
 // The kinds, one per status that Bulwark answers with.
