@@ -28,9 +28,8 @@ func main() {
 	flag.BoolVar(&o.Nginx, "nginx", false, "only (with the other modes): the same mix through nginx+ModSecurity+CRS (apt-get installs it if missing)")
 	flag.BoolVar(&o.Worst, "worst", false, "only (with the other modes): CPU per request of the most expensive requests the edge lets through, serially, WAF on")
 	flag.IntVar(&o.WorstReps, "worst-reps", 15, "repetitions of each request in -worst (the median is reported)")
-	flag.BoolVar(&o.Redis, "redis", false, "only (with the other modes): checkouts and product reads with Redis up (a private redis-server) and down (a port where nothing listens), interleaved")
-	flag.IntVar(&o.Rounds, "rounds", 2, "interleaved up/down rounds in -redis")
-	flag.StringVar(&o.RedisDown, "redis-down", "refused", "how Redis is down in -redis: refused (nothing listens) or silent (accepts, never answers)")
+	flag.BoolVar(&o.Redis, "redis", false, "only (with the other modes): checkouts and product reads with Redis up (a private redis-server) and down (refused, and silent: accepts, never answers), warm shops taking turns")
+	flag.IntVar(&o.Rounds, "rounds", 4, "rounds of -redis (the shops' order rotates each round)")
 	flag.Parse()
 	// PostgreSQL runs when both URLs are set, in the environment (never as arguments).
 	o.PostgresURL, o.VaultURL = os.Getenv("BULWARK_BENCH_DATABASE_URL"), os.Getenv("BULWARK_BENCH_VAULT_DATABASE_URL")

@@ -40,15 +40,14 @@ type Options struct {
 	PostgresURL, VaultURL string
 	Out                   io.Writer
 	// The opt-in modes; when any is set, only those run.
-	Flood          bool   // checkout latency during a login flood (LoginFlood)
-	FloodCheckouts int    // checkouts measured quiet, and again during the flood
-	Edge           bool   // the edge on versus off (EdgeCost)
-	Nginx          bool   // nginx with ModSecurity and the Core Rule Set in front (NginxCost)
-	Worst          bool   // CPU per request of the most expensive requests (Worst)
-	WorstReps      int    // repetitions of each request in Worst
-	Redis          bool   // the request mix with Redis up and down (RedisOutage)
-	Rounds         int    // interleaved rounds of RedisOutage
-	RedisDown      string // how Redis is down in RedisOutage: "refused" or "silent"
+	Flood          bool // checkout latency during a login flood (LoginFlood)
+	FloodCheckouts int  // checkouts measured quiet, and again during the flood
+	Edge           bool // the edge on versus off (EdgeCost)
+	Nginx          bool // nginx with ModSecurity and the Core Rule Set in front (NginxCost)
+	Worst          bool // CPU per request of the most expensive requests (Worst)
+	WorstReps      int  // repetitions of each request in Worst
+	Redis          bool // checkouts and product reads with Redis up and down (RedisOutage)
+	Rounds         int  // rounds of RedisOutage
 }
 
 // Result is one measured workload.

@@ -7,107 +7,125 @@ import (
 	"io"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"sync"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/config"
 )
 
-// RedisOutage measures the request mix of the edge comparisons (checkouts,
-// then product reads) on SQLite with Redis up and with Redis down, in
-// o.Rounds interleaved rounds (up, down, up, down, ...) so that the noise of a
-// shared machine falls on both variants alike, and reports each round's
-// down/up ratios (throughput, p99, and CPU per request, which the machine's
-// other load moves far less than throughput; redis-server's own CPU is not
-// in it) and their mean and spread.
+// RedisOutage measures checkouts and product reads on SQLite with Redis up
+// and with Redis down, two ways: "refused", a loopback port where nothing
+// listens, so every dial fails at once; and "silent", a port that accepts
+// connections and never answers, as a hung Redis or a dropping firewall does
+// (each command then waits for go-redis's timeouts, failFast in internal/app,
+// which the shop's dependency tracker keeps off the requests once it knows
+// Redis is down). Up is a private redis-server started for the run, never a
+// shared one.
 //
-// Up is a private redis-server started for the run (never a shared one).
-// Down (o.RedisDown) is "refused", a loopback port where nothing listens, so
-// every dial fails at once; or "silent", a port that accepts connections and
-// never answers, as a hung Redis or a firewall that drops does: each command
-// then waits for go-redis's timeouts (failFast in internal/app), which only
-// the shop's dependency tracker (Redis known down: no request asks it) keeps
-// off the requests.
-func RedisOutage(ctx context.Context, o Options) ([][2]Result, error) {
+// The three shops are started once and warmed (so both trackers know Redis
+// is down), then take turns: in each of o.Rounds rounds every shop serves
+// o.Checkouts checkouts, then every shop o.Reads product reads, in an order
+// that rotates from round to round, so that the noise of a shared machine
+// and any advantage of a position fall on every variant alike. Each round
+// prints each down/up ratio of throughput, p99 and CPU per request (the
+// process's CPU: the shops' and the load generator's; redis-server's own is
+// not in it), and the run ends with each ratio's mean and range.
+func RedisOutage(ctx context.Context, o Options) (map[string][]Result, error) {
 	rs, err := startRedis(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer rs.stop()
-	var down string
-	switch o.RedisDown {
-	case "", "refused":
-		down, err = deadPort()
-	case "silent":
-		var stop func()
-		down, stop, err = silentRedis()
-		if stop != nil {
-			defer stop()
-		}
-	default:
-		err = fmt.Errorf("-redis-down %q: want refused or silent", o.RedisDown)
-	}
+	refused, err := deadPort()
 	if err != nil {
 		return nil, err
 	}
+	silent, stopSilent, err := silentRedis()
+	if err != nil {
+		return nil, err
+	}
+	defer stopSilent()
 	rounds := max(o.Rounds, 1)
-	var pairs [][2]Result
-	ratios := map[string][]float64{}
-	for round := 1; round <= rounds; round++ {
-		var up, dn []Result
-		for _, v := range []struct {
-			name, url string
-			dst       *[]Result
-		}{{"redis up", rs.url, &up}, {"redis down", down, &dn}} {
-			name := fmt.Sprintf("%s (round %d)", v.name, round)
-			res, err := mix(ctx, o, name, func(c *config.Config) {
-				c.RedisURL = v.url
-				// A key prefix of its own per run: the budgets start full.
-				c.RedisKeyPrefix = fmt.Sprintf("bulwark-bench:%d:%d:", os.Getpid(), round)
-			}, nil, nil)
-			if err != nil {
-				return nil, fmt.Errorf("%s: %w", name, err)
-			}
-			*v.dst = res
+	variants := []struct{ name, url string }{{"redis up", rs.url}, {"redis refused", refused}, {"redis silent", silent}}
+	shops := make([]*shop, len(variants))
+	carts := make([][]string, len(variants))
+	for i, v := range variants {
+		sh, err := startShop(ctx, o, v.name, "", "", func(c *config.Config) {
+			c.RedisURL = v.url
+			c.RedisKeyPrefix = fmt.Sprintf("bulwark-bench:%d:%d:", os.Getpid(), i) // budgets start full
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", v.name, err)
 		}
-		for i := range up {
-			pairs = append(pairs, [2]Result{up[i], dn[i]})
-			for _, r := range []Result{up[i], dn[i]} {
-				fmt.Fprintf(o.Out, "%s   cpu %6.3f ms/req\n", r, ms(r.CPUPerRequest()))
-			}
-			t, p := dn[i].PerSecond()/up[i].PerSecond(), float64(dn[i].P99)/float64(up[i].P99)
-			c := float64(dn[i].CPUPerRequest()) / float64(up[i].CPUPerRequest())
-			fmt.Fprintf(o.Out, "  redis down / up: throughput %.2f, p99 %.2f, cpu/req %.2f\n", t, p, c)
-			what := workload(up[i].Name)
-			ratios[what+" throughput"] = append(ratios[what+" throughput"], t)
-			ratios[what+" p99"] = append(ratios[what+" p99"], p)
-			ratios[what+" cpu/req"] = append(ratios[what+" cpu/req"], c)
+		defer sh.Close()
+		shops[i] = sh
+		if carts[i], err = sh.carts(ctx, o.Checkouts*rounds); err != nil {
+			return nil, fmt.Errorf("%s: %w", v.name, err)
+		}
+		// Warm up: the first requests of a down shop meet Redis down and
+		// mark it so; from then on none asks Redis.
+		if _, err := load(ctx, "warm-up", o.Concurrency, 500, sh.get(sh.url, "/api/v1/products/"+sh.product), sh.c, http.StatusOK); err != nil {
+			return nil, err
 		}
 	}
-	for _, what := range []string{"checkout throughput", "checkout p99", "checkout cpu/req", "product by id throughput", "product by id p99", "product by id cpu/req"} {
-		rs := ratios[what]
-		if len(rs) == 0 {
-			continue
+	results := map[string][]Result{}
+	ratios := map[string][]float64{}
+	for round := range rounds {
+		for _, what := range []string{"checkout", "product by id"} {
+			got := make([]Result, len(shops))
+			for k := range shops {
+				i := (k + round) % len(shops) // the order rotates
+				sh, name := shops[i], fmt.Sprintf("%s (round %d): %s", variants[i].name, round+1, what)
+				mk, want := sh.get(sh.url, "/api/v1/products/"+sh.product), http.StatusOK
+				n := o.Reads
+				if what == "checkout" {
+					mk, want, n = sh.checkout(sh.url, carts[i], round*o.Checkouts, "redis"), http.StatusCreated, o.Checkouts
+				}
+				r, err := load(ctx, name, o.Concurrency, n, mk, sh.c, want)
+				if err != nil {
+					return nil, err
+				}
+				got[i] = r
+			}
+			for i, r := range got {
+				fmt.Fprintf(o.Out, "%s   cpu %6.3f ms/req\n", r, ms(r.CPUPerRequest()))
+				results[variants[i].name] = append(results[variants[i].name], r)
+			}
+			up := got[0]
+			for i, r := range got[1:] {
+				t, p := r.PerSecond()/up.PerSecond(), float64(r.P99)/float64(up.P99)
+				c := float64(r.CPUPerRequest()) / float64(up.CPUPerRequest())
+				key := variants[i+1].name + " / up, " + what
+				fmt.Fprintf(o.Out, "  %s: throughput %.2f, p99 %.2f, cpu/req %.2f\n", key, t, p, c)
+				ratios[key+" throughput"] = append(ratios[key+" throughput"], t)
+				ratios[key+" p99"] = append(ratios[key+" p99"], p)
+				ratios[key+" cpu/req"] = append(ratios[key+" cpu/req"], c)
+			}
 		}
+	}
+	for _, key := range sortedKeys(ratios) {
+		rs := ratios[key]
 		lo, hi, sum := math.Inf(1), math.Inf(-1), 0.0
 		for _, r := range rs {
 			lo, hi, sum = math.Min(lo, r), math.Max(hi, r), sum+r
 		}
-		fmt.Fprintf(o.Out, "redis down / up, %s: mean %.2f over %d rounds (%.2f .. %.2f)\n", what, sum/float64(len(rs)), len(rs), lo, hi)
+		fmt.Fprintf(o.Out, "%s: mean %.2f over %d rounds (%.2f .. %.2f)\n", key, sum/float64(len(rs)), len(rs), lo, hi)
 	}
-	return pairs, nil
+	return results, nil
 }
 
-// workload is the part of a result's name after the variant ("checkout").
-func workload(name string) string {
-	for i := range len(name) - 1 {
-		if name[i] == ':' && name[i+1] == ' ' {
-			return name[i+2:]
-		}
+// sortedKeys is m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
 	}
-	return name
+	slices.Sort(keys)
+	return keys
 }
 
 // privateRedis is a redis-server of the run's own, without persistence.
