@@ -1,7 +1,8 @@
 // Command bulwark-bench measures checkout and product-read throughput and
 // latency over HTTP on each engine, with a bare net/http handler as the
 // ceiling; and, opt-in, checkout latency during a login flood (-flood), the
-// edge on versus off (-edge), the CPU of the worst requests (-worst), and the cost of nginx with ModSecurity and the
+// edge on versus off (-edge), the CPU of the worst requests (-worst), Redis up
+// versus down (-redis), and the cost of nginx with ModSecurity and the
 // Core Rule Set in front (-nginx, which installs Debian's packages if missing).
 // See docs/PERFORMANCE.md.
 package main
@@ -27,6 +28,8 @@ func main() {
 	flag.BoolVar(&o.Nginx, "nginx", false, "only (with the other modes): the same mix through nginx+ModSecurity+CRS (apt-get installs it if missing)")
 	flag.BoolVar(&o.Worst, "worst", false, "only (with the other modes): CPU per request of the most expensive requests the edge lets through, serially, WAF on")
 	flag.IntVar(&o.WorstReps, "worst-reps", 15, "repetitions of each request in -worst (the median is reported)")
+	flag.BoolVar(&o.Redis, "redis", false, "only (with the other modes): checkouts and product reads with Redis up (a private redis-server) and down (refused, and silent: accepts, never answers), warm shops taking turns")
+	flag.IntVar(&o.Rounds, "rounds", 4, "rounds of -redis (the shops' order rotates each round)")
 	flag.Parse()
 	// PostgreSQL runs when both URLs are set, in the environment (never as arguments).
 	o.PostgresURL, o.VaultURL = os.Getenv("BULWARK_BENCH_DATABASE_URL"), os.Getenv("BULWARK_BENCH_VAULT_DATABASE_URL")

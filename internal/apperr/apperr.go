@@ -1,7 +1,10 @@
 // Package apperr is Bulwark's one error vocabulary. An *Error carries a stable,
 // snake_case code that clients may switch on and a message that is safe to show;
 // anything that is not an *Error is an internal failure whose detail belongs in
-// the log, never in a response. The HTTP layer maps codes to statuses in one place.
+// the log, never in a response. Each code has a kind (kind.go), decided once in
+// one table; the HTTP layer maps kinds to statuses in one place, and
+// TestErrorCodes (internal/httpapi) checks that every code the program makes
+// has a kind and is in docs/API.md's table with its status.
 package apperr
 
 import (
@@ -11,7 +14,7 @@ import (
 )
 
 // Codes shared across capabilities. Packages may define their own codes too;
-// the HTTP layer knows the status of each.
+// every code has its kind in the table of kind.go.
 const (
 	CodeInvalidJSON          = "invalid_json"
 	CodeValidation           = "validation_failed"
@@ -71,7 +74,12 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// New returns an *Error with the given code and safe message.
+// Kind is the kind of e's code: a code has one kind, so that a refusal made
+// again from its stored code alone answers as the first one did.
+func (e *Error) Kind() Kind { return KindOf(e.Code) }
+
+// New returns an *Error with the given code and safe message. The code must be
+// in the table of kind.go (TestErrorCodes fails otherwise).
 func New(code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
 }

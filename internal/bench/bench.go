@@ -46,6 +46,8 @@ type Options struct {
 	Nginx          bool // nginx with ModSecurity and the Core Rule Set in front (NginxCost)
 	Worst          bool // CPU per request of the most expensive requests (Worst)
 	WorstReps      int  // repetitions of each request in Worst
+	Redis          bool // checkouts and product reads with Redis up and down (RedisOutage)
+	Rounds         int  // rounds of RedisOutage
 }
 
 // Result is one measured workload.
@@ -55,7 +57,14 @@ type Result struct {
 	Errors   int
 	Elapsed  time.Duration
 	P50, P99 time.Duration
+	// CPU is the process's CPU time (user + system) during the load: the
+	// shop's and the load generator's, which share the process. It varies far
+	// less than throughput with what else runs on a shared machine.
+	CPU time.Duration
 }
+
+// CPUPerRequest is CPU divided by the requests.
+func (r Result) CPUPerRequest() time.Duration { return r.CPU / time.Duration(max(r.Requests, 1)) }
 
 // PerSecond is the throughput.
 func (r Result) PerSecond() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
@@ -70,7 +79,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Run measures every workload and prints one line each; with an opt-in mode
 // set, it runs only the modes set.
 func Run(ctx context.Context, o Options) ([]Result, error) {
-	if o.Flood || o.Edge || o.Nginx || o.Worst {
+	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis {
 		return nil, runModes(ctx, o)
 	}
 	var results []Result
@@ -118,6 +127,11 @@ func runModes(ctx context.Context, o Options) error {
 			return fmt.Errorf("worst: %w", err)
 		}
 	}
+	if o.Redis {
+		if _, err := RedisOutage(ctx, o); err != nil {
+			return fmt.Errorf("redis: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -152,7 +166,7 @@ func load(ctx context.Context, name string, concurrency, n int, mk func(i int) (
 	errs := make([]bool, n)
 	next := make(chan int)
 	var wg sync.WaitGroup
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for range concurrency {
 		wg.Go(func() {
 			for i := range next {
@@ -177,7 +191,7 @@ func load(ctx context.Context, name string, concurrency, n int, mk func(i int) (
 	}
 	close(next)
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	nerr := 0
 	for _, e := range errs {
 		if e {
@@ -186,7 +200,7 @@ func load(ctx context.Context, name string, concurrency, n int, mk func(i int) (
 	}
 	slices.Sort(lat)
 	return Result{Name: name, Requests: n, Errors: nerr, Elapsed: elapsed,
-		P50: lat[n*50/100], P99: lat[min(n-1, n*99/100)]}, nil
+		P50: lat[n*50/100], P99: lat[min(n-1, n*99/100)], CPU: cpu}, nil
 }
 
 // engine starts a real Bulwark on a fresh database and measures it.

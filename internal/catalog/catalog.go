@@ -52,7 +52,6 @@ const (
 
 // Codes of this package's errors.
 const (
-	CodeCurrencyNotSold = apperr.CodeCurrencyNotSold
 	CodeNotPriced       = "not_priced_in_currency"
 	CodeVariantRequired = "variant_required"
 	CodeOptionsTaken    = "variant_options_taken"
@@ -68,7 +67,7 @@ var (
 	ErrVariantNotFound   = apperr.NotFound("variant")
 	ErrSKUTaken          = apperr.New(apperr.CodeSKUTaken, "a product with this sku already exists")
 	ErrInsufficientStock = apperr.New(apperr.CodeInsufficientStock, "stock cannot go below zero")
-	ErrCurrencyNotSold   = apperr.New(CodeCurrencyNotSold, "the shop does not sell in this currency")
+	ErrCurrencyNotSold   = apperr.New(apperr.CodeCurrencyNotSold, "the shop does not sell in this currency")
 	ErrNotPriced         = apperr.New(CodeNotPriced, "this item has no price in the cart's currency")
 	ErrVariantRequired   = apperr.New(CodeVariantRequired, "this product has several variants: name one by its variant id")
 	ErrOptionsTaken      = apperr.New(CodeOptionsTaken, "the product already has a variant with these option values")

@@ -8,14 +8,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
-	"github.com/bulwark-shop/bulwark/internal/catalog"
-	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/dependency"
-	"github.com/bulwark-shop/bulwark/internal/edge"
-	"github.com/bulwark-shop/bulwark/internal/identity"
-	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
 
@@ -33,55 +27,40 @@ type problem struct {
 // problemTypeBase prefixes each code to make the problem's type URI.
 const problemTypeBase = "urn:bulwark:problem:"
 
-// statusOf is the one mapping from application codes to HTTP statuses.
-func statusOf(code string) int {
-	switch code {
-	case apperr.CodeInvalidJSON, apperr.CodeInvalidCursor, order.CodeIdempotencyKeyRequired, "invalid_reset_token", "invalid_verification_token":
+// statusOf is the one mapping from kinds of application errors to HTTP
+// statuses (every code's kind is in apperr's table; TestErrorCodes lists each
+// code with its status). KindUnknown, a code missing from that table, is 500.
+func statusOf(k apperr.Kind) int {
+	switch k {
+	case apperr.KindMalformed:
 		return http.StatusBadRequest
-	case CodeAmbiguousFraming:
-		return http.StatusBadRequest
-	case CodeURITooLong:
-		return http.StatusRequestURITooLong
-	case CodeHeaderTooLarge:
-		return http.StatusRequestHeaderFieldsTooLarge
-	case order.CodePaymentDeclined:
-		return http.StatusPaymentRequired
-	case order.CodeOutOfStock, order.CodeRequestInProgress, order.CodeRefundExceedsCapture, checkout.CodeCartCheckedOut:
-		return http.StatusConflict
-	case order.CodeIdempotencyKeyReused, order.CodeCartEmpty, "oidc_email_unverified":
-		return http.StatusUnprocessableEntity
-	case apperr.CodeUnauthenticated, apperr.CodeInvalidCredentials, identity.CodeMFARequired, identity.CodeInvalidOTP, access.CodeReauthenticationNeeded, "passkey_failed", "oidc_failed", identity.CodeInvalidMFATicket:
+	case apperr.KindUnauthenticated:
 		return http.StatusUnauthorized
-	case apperr.CodeForbidden, apperr.CodeCrossOrigin, access.CodeMFAEnrollmentRequired, edge.CodeRequestBlocked, CodeHTTPSRequired,
-		identity.CodeEnrollmentCodeRequired, identity.CodeInvalidEnrollmentCode:
+	case apperr.KindPaymentDeclined:
+		return http.StatusPaymentRequired
+	case apperr.KindForbidden:
 		return http.StatusForbidden
-	case apperr.CodeNotFound:
+	case apperr.KindNotFound:
 		return http.StatusNotFound
-	case apperr.CodeMethodNotAllowed:
+	case apperr.KindMethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case apperr.CodeConflict, apperr.CodeEmailTaken, apperr.CodeSKUTaken, apperr.CodeInsufficientStock, apperr.CodeCannotDemoteSelf, apperr.CodeStaffAccount:
+	case apperr.KindConflict:
 		return http.StatusConflict
-	case apperr.CodePayloadTooLarge:
+	case apperr.KindTooLarge:
 		return http.StatusRequestEntityTooLarge
-	case apperr.CodeUnsupportedMediaType:
+	case apperr.KindURITooLong:
+		return http.StatusRequestURITooLong
+	case apperr.KindUnsupportedMedia:
 		return http.StatusUnsupportedMediaType
-	case apperr.CodeValidation, apperr.CodeWeakPassword:
+	case apperr.KindInvalid:
 		return http.StatusUnprocessableEntity
-	case apperr.CodeDiscountInvalid, apperr.CodeShippingUnavailable, apperr.CodeCurrencyNotSold:
-		return http.StatusUnprocessableEntity
-	case apperr.CodeDiscountExhausted, apperr.CodePriceChanged, apperr.CodeTaxRateOverlap, apperr.CodeDiscountCodeTaken:
-		return http.StatusConflict
-	case apperr.CodeNotReady, apperr.CodeOverloaded, apperr.CodeUnavailable:
-		return http.StatusServiceUnavailable
-	case apperr.CodeTooManyAttempts, apperr.CodeRateLimited:
+	case apperr.KindRateLimited:
 		return http.StatusTooManyRequests
-	// The catalog's codes (issue 12).
-	case catalog.CodeNotPriced, catalog.CodeVariantRequired, catalog.CodeTooManyVariants,
-		catalog.CodeNotSingle, catalog.CodeCategoryTooDeep:
-		return http.StatusUnprocessableEntity
-	case catalog.CodeOptionsTaken, catalog.CodeSlugTaken, catalog.CodeCategoryNotEmpty, catalog.CodeCategoryCycle:
-		return http.StatusConflict
-	default:
+	case apperr.KindHeaderTooLarge:
+		return http.StatusRequestHeaderFieldsTooLarge
+	case apperr.KindUnavailable:
+		return http.StatusServiceUnavailable
+	default: // KindInternal, KindUnknown
 		return http.StatusInternalServerError
 	}
 }
@@ -104,12 +83,17 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		log.ErrorContext(r.Context(), "request failed", "request_id", reqinfo.From(r.Context()).RequestID,
 			"method", r.Method, "route", r.Pattern, "err", err)
 		e = &apperr.Error{Code: apperr.CodeInternal, Message: "the server could not complete the request; quote the request id when reporting it"}
+	} else if e.Kind() == apperr.KindUnknown {
+		// A code missing from apperr's table (TestErrorCodes finds it before
+		// a release): it answers 500, and says so here.
+		log.ErrorContext(r.Context(), "error code has no kind: add it to internal/apperr/kind.go", "request_id", reqinfo.From(r.Context()).RequestID,
+			"method", r.Method, "route", r.Pattern, "code", e.Code)
 	}
 	writeProblem(w, r, e)
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, e *apperr.Error) {
-	status := statusOf(e.Code)
+	status := statusOf(e.Kind())
 	p := problem{
 		Type:      problemTypeBase + e.Code,
 		Title:     http.StatusText(status),

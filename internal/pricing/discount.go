@@ -35,16 +35,16 @@ const (
 	MaxUses = 1_000_000_000
 )
 
-// CodeAlphabet is what a normalized code is made of: upper-case ASCII letters
+// DiscountAlphabet is what a normalized code is made of: upper-case ASCII letters
 // and digits. Look-alikes (0/O, 1/I) are allowed: merchants name codes like
 // SAVE10, and refusing them pushes shops to other systems; codes resist
 // guessing through the cart route's rate limit and one answer for every
 // unusable code, not through their alphabet.
-const CodeAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+const DiscountAlphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 // NormalizeCode returns the code a customer or staff typed in its one stored
 // form — upper-case, hyphens and spaces removed — and whether that form is a
-// valid code (MinCodeLength..MaxCodeLength characters of CodeAlphabet).
+// valid code (MinCodeLength..MaxCodeLength characters of DiscountAlphabet).
 func NormalizeCode(s string) (string, bool) {
 	if len(s) > 4*MaxCodeLength {
 		return "", false // do no work for an absurd input
@@ -62,7 +62,7 @@ func NormalizeCode(s string) (string, bool) {
 		return "", false
 	}
 	for _, r := range n {
-		if !strings.ContainsRune(CodeAlphabet, r) {
+		if !strings.ContainsRune(DiscountAlphabet, r) {
 			return "", false
 		}
 	}

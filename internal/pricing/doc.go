@@ -61,7 +61,7 @@
 // # Discounts
 //
 // A code is case-insensitive: it is kept upper-case, with hyphens and spaces
-// removed, and must then be 4 to 32 characters of CodeAlphabet (ASCII letters and
+// removed, and must then be 4 to 32 characters of DiscountAlphabet (ASCII letters and
 // digits). A discount is valid from starts_at (inclusive) to ends_at
 // (exclusive), when active, when the cart has at least one eligible line
 // (any line when no products or categories are named), and when the subtotal

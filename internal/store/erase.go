@@ -136,11 +136,15 @@ func (db *DB) unsealAnswersOf(ctx context.Context, tx *sql.Tx, userID string, wr
 		return fmt.Errorf("find answers about %s: %w", userID, err)
 	}
 	for _, a := range todo {
-		var o order.Order
-		if err := db.open(userID, wrapped, answerAt(a.owner, a.scope, a.key), a.sealed, &o); err != nil {
+		var b json.RawMessage
+		if err := db.open(userID, wrapped, answerAt(a.owner, a.scope, a.key), a.sealed, &b); err != nil {
 			return err
 		}
-		plain, err := json.Marshal(withoutPerson(o))
+		o, err := decodeAnswer(b)
+		if err != nil {
+			return err
+		}
+		plain, err := encodeAnswer(withoutPerson(o))
 		if err != nil {
 			return fmt.Errorf("store answer: %w", err)
 		}

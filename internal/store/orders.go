@@ -65,14 +65,20 @@ func (db *DB) claimKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, has
 	case state == idemInProgress:
 		prior.InProgress = true
 	case sealed != nil:
-		var o order.Order
-		if err := db.open(sealedFor, wrapped, answerAt(ownerID, scope, key), sealed, &o); err != nil {
+		var b json.RawMessage
+		if err := db.open(sealedFor, wrapped, answerAt(ownerID, scope, key), sealed, &b); err != nil {
 			return prior, fmt.Errorf("read stored response: %w", err)
 		}
-		prior.Order = &o
-	case orderJSON != "": // an answer stored before answers were sealed
 		var o order.Order
-		if err := json.Unmarshal([]byte(orderJSON), &o); err != nil {
+		if b != nil { // nil: its subject was erased, and the person with it
+			if o, err = decodeAnswer(b); err != nil {
+				return prior, fmt.Errorf("read stored response: %w", err)
+			}
+		}
+		prior.Order = &o
+	case orderJSON != "": // an answer without a person, or one stored before answers were sealed
+		o, err := decodeAnswer([]byte(orderJSON))
+		if err != nil {
 			return prior, fmt.Errorf("read stored response: %w", err)
 		}
 		prior.Order = &o
@@ -97,8 +103,9 @@ func forgetKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key string) erro
 	return nil
 }
 
-// finishKey records the answer to a key: a refusal's code, or an order, which
-// is sealed under the key of the order's customer (it holds their address).
+// finishKey records the answer to a key: a refusal's code, or an order as a
+// storedAnswer (answer.go), which is sealed under the key of the order's
+// customer (it holds their address).
 func (db *DB) finishKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, code string, o *order.Order) error {
 	var sealed []byte
 	var sealedFor, plain string
@@ -110,13 +117,13 @@ func (db *DB) finishKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, co
 		if wrapped == nil {
 			// The customer was erased (a refund on their order, for accounting):
 			// the order holds no person any more, so it is stored as it is.
-			b, err := json.Marshal(withoutPerson(*o))
+			b, err := encodeAnswer(withoutPerson(*o))
 			if err != nil {
 				return fmt.Errorf("store response: %w", err)
 			}
 			plain = string(b)
 		} else {
-			if sealed, err = db.seal(o.CustomerID, wrapped, answerAt(ownerID, scope, key), o); err != nil {
+			if sealed, err = db.seal(o.CustomerID, wrapped, answerAt(ownerID, scope, key), newStoredAnswer(*o)); err != nil {
 				return fmt.Errorf("store response: %w", err)
 			}
 			sealedFor = o.CustomerID

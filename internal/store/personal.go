@@ -397,8 +397,11 @@ func (db *DB) sealLegacyAnswers(ctx context.Context) (int, error) {
 	n := 0
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		type legacy struct{ owner, scope, key, answer string }
+		// A plain storedAnswer (it starts {"v":, as encoding/json writes the
+		// record's first field first) is an answer without a person, kept so
+		// on purpose; anything else in the clear is an order from before.
 		rows, err := tx.QueryContext(ctx, `SELECT owner_id, scope, idem_key, order_json FROM idempotency_keys
-			WHERE order_json <> '' ORDER BY owner_id, scope, idem_key LIMIT $1`, legacyBatch)
+			WHERE order_json <> '' AND order_json NOT LIKE '{"v":%' ORDER BY owner_id, scope, idem_key LIMIT $1`, legacyBatch)
 		if err != nil {
 			return fmt.Errorf("find legacy answers: %w", err)
 		}
@@ -416,22 +419,29 @@ func (db *DB) sealLegacyAnswers(ctx context.Context) (int, error) {
 			return fmt.Errorf("find legacy answers: %w", err)
 		}
 		for _, l := range todo {
-			var o order.Order
-			if err := json.Unmarshal([]byte(l.answer), &o); err != nil {
+			o, err := decodeAnswer([]byte(l.answer))
+			if err != nil {
 				return fmt.Errorf("read legacy answer: %w", err)
 			}
 			wrapped, err := subjectKey(ctx, tx, o.CustomerID)
 			if err != nil {
 				return err
 			}
-			if wrapped == nil { // the customer is gone: so is the answer
-				if _, err := tx.ExecContext(ctx, "DELETE FROM idempotency_keys WHERE owner_id = $1 AND scope = $2 AND idem_key = $3",
-					l.owner, l.scope, l.key); err != nil {
-					return fmt.Errorf("drop answer: %w", err)
+			if wrapped == nil {
+				// The customer is gone: the answer stays (a retried refund
+				// must replay, not refund again; deleting it freed the key),
+				// without the person, as the erasure keeps answers.
+				plain, err := encodeAnswer(withoutPerson(o))
+				if err != nil {
+					return err
+				}
+				if _, err := tx.ExecContext(ctx, "UPDATE idempotency_keys SET order_json = $1 WHERE owner_id = $2 AND scope = $3 AND idem_key = $4",
+					string(plain), l.owner, l.scope, l.key); err != nil {
+					return fmt.Errorf("strip answer: %w", err)
 				}
 				continue
 			}
-			sealed, err := db.seal(o.CustomerID, wrapped, answerAt(l.owner, l.scope, l.key), o)
+			sealed, err := db.seal(o.CustomerID, wrapped, answerAt(l.owner, l.scope, l.key), newStoredAnswer(o))
 			if err != nil {
 				return err
 			}

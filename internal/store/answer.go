@@ -1,0 +1,151 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/order"
+)
+
+// answerVersion is the version of storedAnswer that this program writes.
+const answerVersion = 1
+
+// storedAnswer is the store's own record of the answer to an idempotent
+// request that succeeded (a checkout or a refund): the order as it was
+// answered. It is not the public order.Order JSON, so that renaming or adding
+// a field of the API cannot break the replay of an answer stored before: its
+// field names are its own, pinned by testdata/answer_v1.json, and a field the
+// order gains is added here on purpose (TestStoredAnswerCarriesEveryOrderField
+// fails until it is; answers stored before read it as its zero value). A
+// field renamed or removed makes version 2, which keeps reading version 1.
+//
+// Answers stored before this record (a sealed or plain order.Order as it was
+// then) have no "v"; their fields are those of answerOrder, which keeps the
+// names the public JSON had then.
+type storedAnswer struct {
+	Version int         `json:"v"`
+	Order   answerOrder `json:"order"`
+}
+
+type answerOrder struct {
+	ID              string        `json:"id"`
+	CustomerID      string        `json:"customer_id"`
+	Status          string        `json:"status"`
+	Lines           []answerLine  `json:"lines"`
+	Subtotal        answerMoney   `json:"subtotal"`
+	Shipping        answerMoney   `json:"shipping"`
+	Total           answerMoney   `json:"total"`
+	Captured        answerMoney   `json:"captured"`
+	Refunded        answerMoney   `json:"refunded"`
+	PaymentMethodID string        `json:"payment_method_id"`
+	Brand           string        `json:"brand"`
+	Last4           string        `json:"last4"`
+	AuthorizationID string        `json:"authorization_id"`
+	ShippingAddress answerAddress `json:"shipping_address"`
+	CustomerEmail   string        `json:"customer_email"`
+	CustomerName    string        `json:"customer_name"`
+	CreatedAt       time.Time     `json:"created_at"`
+}
+
+type answerLine struct {
+	VariantID string            `json:"variant_id,omitempty"`
+	Options   map[string]string `json:"options,omitempty"`
+	ProductID string            `json:"product_id"`
+	SKU       string            `json:"sku"`
+	Name      string            `json:"name"`
+	Quantity  int               `json:"quantity"`
+	UnitPrice answerMoney       `json:"unit_price"`
+	LineTotal answerMoney       `json:"line_total"`
+}
+
+type answerMoney struct {
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
+}
+
+type answerAddress struct {
+	Name       string `json:"name"`
+	Line1      string `json:"line1"`
+	Line2      string `json:"line2,omitempty"`
+	City       string `json:"city"`
+	PostalCode string `json:"postal_code"`
+	Country    string `json:"country"`
+	Phone      string `json:"phone,omitempty"`
+}
+
+func answerMoneyOf(m money.Money) answerMoney {
+	return answerMoney{Amount: m.Amount, Currency: m.Currency}
+}
+func (m answerMoney) money() money.Money { return money.Money{Amount: m.Amount, Currency: m.Currency} }
+
+// newStoredAnswer is the record of o.
+func newStoredAnswer(o order.Order) storedAnswer {
+	a := answerOrder{ID: o.ID, CustomerID: o.CustomerID, Status: o.Status,
+		Subtotal: answerMoneyOf(o.Subtotal), Shipping: answerMoneyOf(o.Shipping), Total: answerMoneyOf(o.Total),
+		Captured: answerMoneyOf(o.Captured), Refunded: answerMoneyOf(o.Refunded),
+		PaymentMethodID: o.PaymentMethodID, Brand: o.Brand, Last4: o.Last4, AuthorizationID: o.AuthorizationID,
+		ShippingAddress: answerAddress(o.ShippingAddress),
+		CustomerEmail:   o.CustomerEmail, CustomerName: o.CustomerName, CreatedAt: o.CreatedAt}
+	if o.Lines != nil {
+		a.Lines = make([]answerLine, len(o.Lines))
+	}
+	for i, l := range o.Lines {
+		a.Lines[i] = answerLine{VariantID: l.VariantID, Options: l.Options, ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
+			UnitPrice: answerMoneyOf(l.UnitPrice), LineTotal: answerMoneyOf(l.LineTotal)}
+	}
+	return storedAnswer{Version: answerVersion, Order: a}
+}
+
+// order is the order the record holds.
+func (a answerOrder) order() order.Order {
+	o := order.Order{ID: a.ID, CustomerID: a.CustomerID, Status: a.Status,
+		Subtotal: a.Subtotal.money(), Shipping: a.Shipping.money(), Total: a.Total.money(),
+		Captured: a.Captured.money(), Refunded: a.Refunded.money(),
+		PaymentMethodID: a.PaymentMethodID, Brand: a.Brand, Last4: a.Last4, AuthorizationID: a.AuthorizationID,
+		ShippingAddress: order.Address(a.ShippingAddress),
+		CustomerEmail:   a.CustomerEmail, CustomerName: a.CustomerName, CreatedAt: a.CreatedAt}
+	if a.Lines != nil {
+		o.Lines = make([]order.Line, len(a.Lines))
+	}
+	for i, l := range a.Lines {
+		o.Lines[i] = order.Line{VariantID: l.VariantID, Options: l.Options, ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
+			UnitPrice: l.UnitPrice.money(), LineTotal: l.LineTotal.money()}
+	}
+	return o
+}
+
+// encodeAnswer is the stored form of o, to seal or to keep as it is.
+func encodeAnswer(o order.Order) ([]byte, error) {
+	b, err := json.Marshal(newStoredAnswer(o))
+	if err != nil {
+		return nil, fmt.Errorf("encode stored answer: %w", err)
+	}
+	return b, nil
+}
+
+// decodeAnswer reads a stored answer of any version this program knows,
+// and one stored before the record existed (an order with no "v").
+func decodeAnswer(b []byte) (order.Order, error) {
+	var head struct {
+		Version *int            `json:"v"`
+		Order   json.RawMessage `json:"order"`
+	}
+	if err := json.Unmarshal(b, &head); err != nil {
+		return order.Order{}, fmt.Errorf("decode stored answer: %w", err)
+	}
+	body := b
+	switch {
+	case head.Version == nil: // an order.Order as versions before the record stored it
+	case *head.Version == 1:
+		body = head.Order
+	default:
+		return order.Order{}, fmt.Errorf("decode stored answer: version %d is newer than this program", *head.Version)
+	}
+	var a answerOrder
+	if err := json.Unmarshal(body, &a); err != nil {
+		return order.Order{}, fmt.Errorf("decode stored answer: %w", err)
+	}
+	return a.order(), nil
+}
