@@ -335,5 +335,70 @@ func TestPricingAdministration(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+
+		// lastDetail is the detail of the newest audit record of action on target.
+		lastDetail := func(t *testing.T, action, target string) string {
+			t.Helper()
+			var detail string
+			found := false
+			if _, err := s.App.DB.ScanAudit(context.Background(), func(r audit.Record) error {
+				if r.Action == action && r.Target == target {
+					detail, found = r.Detail, true
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !found {
+				t.Fatalf("no %s record for %s", action, target)
+			}
+			return detail
+		}
+
+		t.Run("the trail shows the amounts a change sets, never the code", func(t *testing.T) {
+			var fixed discountCode
+			s.must(201, req{method: "POST", path: "/api/v1/admin/discounts", token: catalogStaff, body: map[string]any{
+				"code": "AUDITME", "kind": "fixed", "amounts": eurJSON(500), "min_subtotal": eurJSON(2000),
+				"starts_at": "2030-01-01T00:00:00Z", "ends_at": "2031-01-01T00:00:00Z", "max_uses": 7}}).JSON(t, &fixed)
+			created := lastDetail(t, pricing.ActionDiscountCreate, fixed.ID)
+			for _, want := range []string{"EUR:500", "min_subtotal=[EUR:2000]", "starts_at=2030-01-01T00:00:00Z", "ends_at=2031-01-01T00:00:00Z", "max_uses=7"} {
+				if !strings.Contains(created, want) {
+					t.Errorf("create detail %q lacks %q", created, want)
+				}
+			}
+			s.must(200, req{method: "PATCH", path: "/api/v1/admin/discounts/" + fixed.ID, token: catalogStaff,
+				body: map[string]any{"amounts": eurJSON(1_000_000_000_000), "code": "AUDITMETOO"}})
+			updated := lastDetail(t, pricing.ActionDiscountUpdate, fixed.ID)
+			for _, want := range []string{"EUR:1000000000000", "code_changed=true"} {
+				if !strings.Contains(updated, want) {
+					t.Errorf("update detail %q lacks %q", updated, want)
+				}
+			}
+			s.must(200, req{method: "PATCH", path: "/api/v1/admin/discounts/" + fixed.ID, token: catalogStaff,
+				body: map[string]any{"basis_points": 0, "max_uses": 8}})
+			if d := lastDetail(t, pricing.ActionDiscountUpdate, fixed.ID); !strings.Contains(d, "code_changed=false") || !strings.Contains(d, "max_uses=8") {
+				t.Errorf("a patch without a code says %q", d)
+			}
+
+			s.must(200, req{method: "PATCH", path: "/api/v1/admin/shipping-options/" + flat.ID, token: catalogStaff,
+				body: map[string]any{"prices": eurJSON(0)}})
+			if d := lastDetail(t, pricing.ActionShippingOptionUpdate, flat.ID); !strings.Contains(d, "prices=[EUR:0]") {
+				t.Errorf("shipping detail %q lacks the new price", d)
+			}
+			s.must(200, req{method: "PATCH", path: "/api/v1/admin/tax-rates/" + vat.ID, token: catalogStaff,
+				body: map[string]any{"rate_ppm": 0}})
+			if d := lastDetail(t, pricing.ActionTaxRateUpdate, vat.ID); !strings.Contains(d, "country=DE") || !strings.Contains(d, "rate_ppm=0") {
+				t.Errorf("tax detail %q lacks the rate", d)
+			}
+
+			if _, err := s.App.DB.ScanAudit(context.Background(), func(r audit.Record) error {
+				if strings.Contains(r.Detail, "AUDITME") {
+					t.Errorf("audit record %d holds a code: %q", r.Seq, r.Detail)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+		})
 	})
 }

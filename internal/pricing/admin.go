@@ -3,6 +3,7 @@ package pricing
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
@@ -216,8 +217,26 @@ func (s *Service) CreateShippingOption(ctx context.Context, o ShippingOption) (S
 	return o, nil
 }
 
+// shippingDetail names what a customer pays: the prices, each band's
+// weights and prices, and the free-above thresholds, so a price set to 0 or
+// to a fortune shows in the trail.
 func shippingDetail(o ShippingOption) string {
-	return fmt.Sprintf("kind=%s zones=%d active=%t", o.Kind, len(o.Zones), o.Active)
+	var b strings.Builder
+	fmt.Fprintf(&b, "kind=%s zones=%d active=%t prices=%s", o.Kind, len(o.Zones), o.Active, amounts(o.Prices))
+	for i, band := range o.Bands {
+		fmt.Fprintf(&b, " band%d=%d-%dg:%s", i, band.MinGrams, band.MaxGrams, amounts(band.Prices))
+	}
+	fmt.Fprintf(&b, " free_above=%s", amounts(o.FreeAbove))
+	return b.String()
+}
+
+// amounts writes a list of money as "[EUR:500 USD:600]".
+func amounts(ms []money.Money) string {
+	parts := make([]string, len(ms))
+	for i, m := range ms {
+		parts[i] = fmt.Sprintf("%s:%d", m.Currency, m.Amount)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
 }
 
 // ShippingOptionPatch changes some fields of a shipping option; nil fields stay.
@@ -314,16 +333,27 @@ func (s *Service) CreateDiscount(ctx context.Context, d Discount) (Discount, err
 	if err := d.Validate(s.sold); err != nil {
 		return Discount{}, err
 	}
-	rec := audit.New(ctx, now, ActionDiscountCreate, d.ID, audit.Success, discountDetail(d))
+	rec := audit.New(ctx, now, ActionDiscountCreate, d.ID, audit.Success, discountDetail(d, true))
 	if err := s.store.CreateDiscount(ctx, d, rec); err != nil {
 		return Discount{}, fmt.Errorf("create discount: %w", err)
 	}
 	return d, nil
 }
 
-func discountDetail(d Discount) string {
-	return fmt.Sprintf("kind=%s basis_points=%d amounts=%d max_uses=%d max_uses_per_customer=%d active=%t",
-		d.Kind, d.BasisPoints, len(d.Amounts), d.MaxUses, d.MaxUsesPerCustomer, d.Active)
+// discountDetail names everything a discount is worth and to whom, never the
+// code itself: codeChanged says only that a new code was set.
+func discountDetail(d Discount, codeChanged bool) string {
+	return fmt.Sprintf("kind=%s basis_points=%d amounts=%s min_subtotal=%s starts_at=%s ends_at=%s products=%d categories=%d max_uses=%d max_uses_per_customer=%d active=%t code_changed=%t",
+		d.Kind, d.BasisPoints, amounts(d.Amounts), amounts(d.MinSubtotal), instant(d.StartsAt), instant(d.EndsAt),
+		len(d.ProductIDs), len(d.CategoryIDs), d.MaxUses, d.MaxUsesPerCustomer, d.Active, codeChanged)
+}
+
+// instant writes t in RFC 3339, or "none" for the zero time (no bound).
+func instant(t time.Time) string {
+	if t.IsZero() {
+		return "none"
+	}
+	return t.UTC().Format(time.RFC3339)
 }
 
 // DiscountPatch changes some fields of a discount; nil fields stay. The use
@@ -359,7 +389,7 @@ func (s *Service) UpdateDiscount(ctx context.Context, discountID string, p Disco
 	if err != nil {
 		return Discount{}, fmt.Errorf("update discount %s: %w", discountID, err)
 	}
-	prev := d.UpdatedAt
+	prev, oldCode := d.UpdatedAt, d.Code
 	if p.Code != nil {
 		d.Code = *p.Code
 		if n, ok := NormalizeCode(d.Code); ok {
@@ -381,7 +411,7 @@ func (s *Service) UpdateDiscount(ctx context.Context, discountID string, p Disco
 	if err := d.Validate(s.sold); err != nil {
 		return Discount{}, err
 	}
-	rec := audit.New(ctx, now, ActionDiscountUpdate, d.ID, audit.Success, discountDetail(d))
+	rec := audit.New(ctx, now, ActionDiscountUpdate, d.ID, audit.Success, discountDetail(d, d.Code != oldCode))
 	if err := s.store.ReplaceDiscount(ctx, d, prev, rec); err != nil {
 		return Discount{}, fmt.Errorf("update discount %s: %w", discountID, err)
 	}
