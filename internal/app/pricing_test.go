@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/pricing"
@@ -398,6 +399,39 @@ func TestPricingAdministration(t *testing.T) {
 				return nil
 			}); err != nil {
 				t.Fatal(err)
+			}
+		})
+
+		// Last, as it moves the clock: every pricing write changes what
+		// customers pay, so it needs a login from the step-up window.
+		t.Run("pricing writes need a recent login", func(t *testing.T) {
+			s.Clock.Advance(6 * time.Minute)                                                      // the sessions live on (staff idle limit is 15 minutes), the logins are old
+			s.must(200, req{method: "GET", path: "/api/v1/admin/discounts", token: catalogStaff}) // reading needs no fresh login
+			stale := []req{
+				{method: "POST", path: "/api/v1/admin/discounts", body: map[string]any{"code": "FREEFORALL", "kind": "percent", "basis_points": 10000}},
+				{method: "PATCH", path: "/api/v1/admin/discounts/" + disc.ID, body: map[string]any{"basis_points": 10000, "active": true}},
+				{method: "DELETE", path: "/api/v1/admin/discounts/" + disc.ID},
+				{method: "POST", path: "/api/v1/admin/shipping-options", body: map[string]any{"name": "x", "zones": []map[string]any{{"country": "DE"}}, "kind": "flat", "prices": eurJSON(0)}},
+				{method: "PATCH", path: "/api/v1/admin/shipping-options/" + flat.ID, body: map[string]any{"prices": eurJSON(1)}},
+				{method: "DELETE", path: "/api/v1/admin/shipping-options/" + flat.ID},
+				{method: "POST", path: "/api/v1/admin/tax-rates", body: map[string]any{"country": "FR", "rate_ppm": 0, "name": "none"}},
+				{method: "PATCH", path: "/api/v1/admin/tax-rates/" + vat.ID, body: map[string]any{"rate_ppm": 1}},
+				{method: "DELETE", path: "/api/v1/admin/tax-rates/" + vat.ID},
+			}
+			for _, r := range stale {
+				r.token = catalogStaff
+				refused(t, 401, "reauthentication_required", r)
+			}
+			fresh := s.loginWithMFA("pricing-catalog@example.com", s.secrets["pricing-catalog@example.com"])
+			s.must(201, req{method: "POST", path: "/api/v1/admin/discounts", token: fresh, body: map[string]any{"code": "FRESHLOGIN", "kind": "percent", "basis_points": 500}})
+			for _, r := range stale[1:] {
+				if r.method == "POST" {
+					continue
+				}
+				r.token = fresh
+				if res := s.do(r); res.Status != 200 && res.Status != 204 {
+					t.Fatalf("%s %s with a fresh login = %d %s", r.method, r.path, res.Status, res.Body)
+				}
 			}
 		})
 	})

@@ -69,7 +69,8 @@ type Store interface {
 
 // Service is the staff administration of tax rates, shipping options and
 // discounts, the public list of shipping options, and Quote, which cart and
-// checkout call to price. Every staff method needs access.PricingManage.
+// checkout call to price. Every staff method needs access.PricingManage;
+// every staff write also needs a recent login (access.RequireRecent).
 type Service struct {
 	store   Store
 	sold    []string
@@ -120,12 +121,16 @@ func page[T any](ctx context.Context, q ListQuery, prefix string, list func(cont
 	return items, false, nil
 }
 
-// begin checks the caller and returns the time of the change.
+// begin checks the caller and returns the time of the change. Every pricing
+// write changes what customers pay (a 100 % code or a zero tax rate is worth
+// money), so like refunds and role changes it needs a recent login:
+// reauthentication_required otherwise.
 func (s *Service) begin(ctx context.Context) (time.Time, error) {
-	if _, err := access.Require(ctx, access.PricingManage); err != nil {
+	now := s.now()
+	if _, err := access.RequireRecent(ctx, access.PricingManage, now); err != nil {
 		return time.Time{}, err
 	}
-	return s.now().UTC().Truncate(time.Microsecond), nil
+	return now.UTC().Truncate(time.Microsecond), nil
 }
 
 // CreateTaxRate adds r (its id and times are set here): validation_failed, or

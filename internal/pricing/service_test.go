@@ -110,8 +110,9 @@ func TestServiceQuote(t *testing.T) {
 func TestServiceAdministration(t *testing.T) {
 	m := &memStore{}
 	s := pricing.NewService(m, []string{"EUR"}, pricing.TaxExclusive, func() time.Time { return now })
-	staff := access.WithPrincipal(context.Background(), &access.Principal{UserID: "usr_x", Roles: []access.Role{access.Catalog}, MFAEnabled: true})
-	support := access.WithPrincipal(context.Background(), &access.Principal{UserID: "usr_y", Roles: []access.Role{access.Support}, MFAEnabled: true})
+	staff := access.WithPrincipal(context.Background(), &access.Principal{UserID: "usr_x", Roles: []access.Role{access.Catalog}, MFAEnabled: true, AuthenticatedAt: now})
+	support := access.WithPrincipal(context.Background(), &access.Principal{UserID: "usr_y", Roles: []access.Role{access.Support}, MFAEnabled: true, AuthenticatedAt: now})
+	stale := access.WithPrincipal(context.Background(), &access.Principal{UserID: "usr_z", Roles: []access.Role{access.Catalog}, MFAEnabled: true, AuthenticatedAt: now.Add(-access.StepUpWindow - time.Second)})
 
 	d, err := s.CreateDiscount(staff, pricing.Discount{Code: "summer deal", Kind: pricing.DiscountPercent, BasisPoints: 500, Uses: 99, Active: true})
 	if err != nil || d.Code != "SUMMERDEAL" || d.Uses != 0 || !id.Valid(id.Discount, d.ID) || len(m.created) != 1 {
@@ -119,6 +120,18 @@ func TestServiceAdministration(t *testing.T) {
 	}
 	if _, err := s.CreateDiscount(support, pricing.Discount{Code: "SNEAKY", Kind: pricing.DiscountPercent, BasisPoints: 10000}); apperr.Code(err) != apperr.CodeForbidden || len(m.created) != 1 {
 		t.Fatalf("support created a discount: %v", err)
+	}
+	if _, err := s.CreateDiscount(stale, pricing.Discount{Code: "FREEFORALL", Kind: pricing.DiscountPercent, BasisPoints: 10000}); apperr.Code(err) != access.CodeReauthenticationNeeded || len(m.created) != 1 {
+		t.Fatalf("a login older than the step-up window created a discount: %v", err)
+	}
+	if _, err := s.UpdateDiscount(stale, d.ID, pricing.DiscountPatch{BasisPoints: new(int64)}); apperr.Code(err) != access.CodeReauthenticationNeeded {
+		t.Fatalf("a login older than the step-up window changed a discount: %v", err)
+	}
+	if err := s.DeleteTaxRate(stale, "tax_aaaaaaaaaaaaaaaaaaaaaaaaaa"); apperr.Code(err) != access.CodeReauthenticationNeeded {
+		t.Fatalf("a login older than the step-up window deleted a tax rate: %v", err)
+	}
+	if _, _, err := s.ListDiscounts(stale, pricing.ListQuery{Limit: 0}); apperr.Code(err) != apperr.CodeValidation {
+		t.Fatalf("reading needs no fresh login, only a valid limit: %v", err)
 	}
 	if _, err := s.CreateDiscount(staff, pricing.Discount{Code: "TOOMUCH", Kind: pricing.DiscountPercent, BasisPoints: 10001}); apperr.Code(err) != apperr.CodeValidation || len(m.created) != 1 {
 		t.Fatalf("over 100 %%: %v", err)
