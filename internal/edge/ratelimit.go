@@ -42,6 +42,8 @@ var authRoutes = map[string]bool{
 	"POST /api/v1/auth/password-reset":         true,
 	"POST /api/v1/auth/password-reset/confirm": true,
 	"POST /api/v1/auth/verify-email":           true,
+	"POST /api/v1/auth/mfa":                    true, // second factor after a password: guessable codes
+	"POST /api/v1/auth/mfa/passkey/begin":      true,
 	"POST /api/v1/auth/passkey/begin":          true,
 	"POST /api/v1/auth/passkey/finish":         true,
 	"GET /api/v1/auth/oidc/begin":              true,

@@ -143,14 +143,16 @@ func TestParseLimit(t *testing.T) {
 
 func TestClassOf(t *testing.T) {
 	for pattern, want := range map[string]edge.Class{
-		"POST /api/v1/auth/login":            edge.Auth,
-		"GET /api/v1/auth/oidc/callback":     edge.Auth,
-		"POST /api/v1/auth/logout":           edge.Writes,
-		"POST /api/v1/checkout":              edge.Checkout,
-		"GET /api/v1/admin/orders":           edge.Admin,
-		"POST /api/v1/admin/products":        edge.Admin,
-		"GET /api/v1/products/{id}":          edge.Reads,
-		"PUT /api/v1/carts/{id}/items/{pid}": edge.Writes,
+		"POST /api/v1/auth/login":             edge.Auth,
+		"GET /api/v1/auth/oidc/callback":      edge.Auth,
+		"POST /api/v1/auth/mfa":               edge.Auth,
+		"POST /api/v1/auth/mfa/passkey/begin": edge.Auth,
+		"POST /api/v1/auth/logout":            edge.Writes,
+		"POST /api/v1/checkout":               edge.Checkout,
+		"GET /api/v1/admin/orders":            edge.Admin,
+		"POST /api/v1/admin/products":         edge.Admin,
+		"GET /api/v1/products/{id}":           edge.Reads,
+		"PUT /api/v1/carts/{id}/items/{pid}":  edge.Writes,
 	} {
 		if got := edge.ClassOf(pattern); got != want {
 			t.Errorf("ClassOf(%q) = %s, want %s", pattern, got, want)
