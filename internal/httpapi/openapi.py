@@ -356,7 +356,8 @@ schemas={
    "dependencies":{"type":"object","description":"Each dependency (`database`, `disk`, `vault`, `redis` when configured) and its state; never an error text (that is in the log).","additionalProperties":{"type":"string","enum":["up","down"]}}}},
 }
 # Pricing (issue 8 of the contract): tax rates, shipping options, discount codes.
-PRICING_DESC="Every change is validated whole and audited in the same transaction; a price in a currency the shop does not sell answers 422 `currency_not_sold`. A change made from a stale read (another change landed between its read and its write) answers 409 `conflict`."
+PRICING_STEPUP="Needs a login from the last five minutes (401 `reauthentication_required`): every pricing change alters what customers pay."
+PRICING_DESC=PRICING_STEPUP+" Every change is validated whole and audited in the same transaction; a price in a currency the shop does not sell answers 422 `currency_not_sold`. A change made from a stale read (another change landed between its read and its write) answers 409 `conflict`."
 PPM={"type":"integer","format":"int64","minimum":0,"maximum":1000000,"description":"Parts per million: 19 % is 190000, 8.875 % is 88750."}
 PLACE={"type":"object","required":["country"],"additionalProperties":False,"properties":{
   "country":{"type":"string","pattern":"^[A-Z]{2}$","description":"ISO 3166-1 alpha-2."},
@@ -377,14 +378,14 @@ paths.update({
       desc="A second rate for the same country and region answers 409 `tax_rate_overlap`. A country's rate and its regions' rates add up for a destination in that region. "+PRICING_DESC)},
  "/api/v1/admin/tax-rates/{id}":{
     "patch":op("updateTaxRate","Change a tax rate","pricing:manage",{"200":js(ref("TaxRate")),"404":resp("NotFound"),"409":resp("Conflict")},"UpdateTaxRateRequest",params=[idp],desc=PRICING_DESC),
-    "delete":op("deleteTaxRate","Delete a tax rate","pricing:manage",{"204":{"description":"Deleted."},"404":resp("NotFound")},params=[idp],desc="Audited.")},
+    "delete":op("deleteTaxRate","Delete a tax rate","pricing:manage",{"204":{"description":"Deleted."},"404":resp("NotFound")},params=[idp],desc=PRICING_STEPUP+" Audited.")},
  "/api/v1/admin/shipping-options":{
     "get":op("listShippingOptions","Shipping options, active or not, paginated","pricing:manage",{"200":js(ref("ShippingOptionList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},params=pagep),
     "post":op("createShippingOption","Create a shipping option for a zone","pricing:manage",{"201":js(ref("ShippingOption"),"Created"),"409":resp("Conflict")},"CreateShippingOptionRequest",desc=PRICING_DESC)},
  "/api/v1/admin/shipping-options/{id}":{
     "patch":op("updateShippingOption","Change a shipping option","pricing:manage",{"200":js(ref("ShippingOption")),"404":resp("NotFound"),"409":resp("Conflict")},"UpdateShippingOptionRequest",params=[idp],
       desc="The result is validated whole: changing `kind` needs the new kind's prices in the same request. "+PRICING_DESC),
-    "delete":op("deleteShippingOption","Delete a shipping option","pricing:manage",{"204":{"description":"Deleted."},"404":resp("NotFound")},params=[idp],desc="Audited.")},
+    "delete":op("deleteShippingOption","Delete a shipping option","pricing:manage",{"204":{"description":"Deleted."},"404":resp("NotFound")},params=[idp],desc=PRICING_STEPUP+" Audited.")},
  "/api/v1/admin/discounts":{
     "get":op("listDiscounts","Discount codes with their use counts, paginated","pricing:manage",{"200":js(ref("DiscountList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},params=pagep,
       desc="No public route lists or looks up discount codes."),
@@ -393,7 +394,7 @@ paths.update({
  "/api/v1/admin/discounts/{id}":{
     "patch":op("updateDiscount","Change a discount code","pricing:manage",{"200":js(ref("Discount")),"404":resp("NotFound"),"409":resp("Conflict")},"UpdateDiscountRequest",params=[idp],
       desc="The use count is never patched. "+PRICING_DESC),
-    "delete":op("deleteDiscount","Delete a discount code and its per-customer use counts","pricing:manage",{"204":{"description":"Deleted."},"404":resp("NotFound")},params=[idp],desc="Audited.")},
+    "delete":op("deleteDiscount","Delete a discount code and its per-customer use counts","pricing:manage",{"204":{"description":"Deleted."},"404":resp("NotFound")},params=[idp],desc=PRICING_STEPUP+" Audited.")},
 })
 TS={"type":"string","format":"date-time"}
 BAND={"type":"object","required":["min_grams","max_grams","prices"],"additionalProperties":False,"properties":{
