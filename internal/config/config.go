@@ -75,7 +75,7 @@ func Settings() []Setting {
 		{Name: "redis-key-prefix", Default: "bulwark:", Usage: "prefix of every Redis key, so shops or test runs can share one server"},
 		{Name: "trusted-proxies", Usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (the client is the right-most address not in them); empty: the direct peer is the client"},
 		{Name: "rate-limits", Default: "on", Usage: "on or off; off turns every rate limit off (logged as unsafe at every start)"},
-		{Name: "rate-limit-auth", Default: "20/1m:10", Usage: "per client address on login, register, email verification, password reset and passkey and OIDC sign-in: COUNT/PERIOD:BURST (GCRA)"},
+		{Name: "rate-limit-auth", Default: "20/1m:10", Usage: "per client address on login, register, email verification, password reset, passkey and OIDC sign-in and the second factor of an MFA ticket: COUNT/PERIOD:BURST (GCRA)"},
 		{Name: "rate-limit-checkout", Default: "30/1m:10", Usage: "on POST /api/v1/checkout, per client address and per account"},
 		{Name: "rate-limit-admin", Default: "300/1m:60", Usage: "on /api/v1/admin/ routes, per client address and per account"},
 		{Name: "rate-limit-reads", Default: "600/1m:100", Usage: "per client address on every other GET"},
