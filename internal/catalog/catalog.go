@@ -48,6 +48,9 @@ const (
 	ActionVariantUpdate = "variant.update"
 	ActionVariantStock  = "variant.stock_adjust"
 	ActionHiddenRead    = "product.read_hidden"
+	// ActionSanitizePass records the start-up pass that sanitized the
+	// descriptions stored before sanitizing on write, with their count.
+	ActionSanitizePass = "product.descriptions_sanitized"
 )
 
 // Codes of this package's errors.

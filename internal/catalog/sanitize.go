@@ -27,3 +27,7 @@ var descriptionPolicy = func() *bluemonday.Policy {
 func sanitize(description string) string {
 	return descriptionPolicy.Sanitize(description)
 }
+
+// Sanitize is the sanitizer for storage's one-time pass over descriptions
+// written before they were sanitized on write (migration 0017).
+func Sanitize(description string) string { return sanitize(description) }

@@ -236,8 +236,8 @@ func (db *DB) CreateProduct(ctx context.Context, p catalog.Product, rec audit.Re
 		if !p.PublishAt.IsZero() {
 			publish = micros(p.PublishAt)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO products (id, sku, name, description, status, publish_at, options_json, created_at, updated_at)
-			VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO products (id, sku, name, description, description_sanitized, status, publish_at, options_json, created_at, updated_at)
+			VALUES ($1, $1, $2, $3, 1, $4, $5, $6, $7, $8)`,
 			p.ID, p.Name, p.Description, p.Status, publish, opts, micros(p.CreatedAt), micros(p.UpdatedAt)); err != nil {
 			return fmt.Errorf("insert product: %w", err)
 		}
@@ -277,7 +277,7 @@ func (db *DB) UpdateProduct(ctx context.Context, id string, patch catalog.Patch,
 			}
 		}
 		if patch.Description != nil {
-			if err := set("UPDATE products SET description = $1 WHERE id = $2", *patch.Description, id); err != nil {
+			if err := set("UPDATE products SET description = $1, description_sanitized = 1 WHERE id = $2", *patch.Description, id); err != nil {
 				return err
 			}
 		}
@@ -416,4 +416,57 @@ func (db *DB) ListProducts(ctx context.Context, q catalog.ListQuery) ([]catalog.
 		return fillProducts(ctx, tx, ps)
 	})
 	return slices.Clip(ps), err
+}
+
+// SanitizeDescriptions passes every description not yet sanitized (those
+// written before migration 0017) through clean, the catalog's sanitizer, and
+// returns how many it rewrote. It runs at every start and finds nothing to do
+// once done; each batch is one transaction, so a crash loses nothing, and a
+// row changed meanwhile is left to the write that changed it (which sanitized
+// it), so several instances may run it at once.
+func (db *DB) SanitizeDescriptions(ctx context.Context, clean func(string) string) (int, error) {
+	total := 0
+	for {
+		n, err := db.sanitizeDescriptionBatch(ctx, clean)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+func (db *DB) sanitizeDescriptionBatch(ctx context.Context, clean func(string) string) (int, error) {
+	done := 0
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		type legacy struct{ id, description string }
+		rows, err := tx.QueryContext(ctx, "SELECT id, description FROM products WHERE description_sanitized = 0 ORDER BY id LIMIT $1", legacyBatch)
+		if err != nil {
+			return fmt.Errorf("find unsanitized descriptions: %w", err)
+		}
+		defer rows.Close()
+		var todo []legacy
+		for rows.Next() {
+			var l legacy
+			if err := rows.Scan(&l.id, &l.description); err != nil {
+				return fmt.Errorf("scan unsanitized description: %w", err)
+			}
+			todo = append(todo, l)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("find unsanitized descriptions: %w", err)
+		}
+		rows.Close()
+		for _, l := range todo {
+			if _, err := tx.ExecContext(ctx, `UPDATE products SET description = $1, description_sanitized = 1
+				WHERE id = $2 AND description_sanitized = 0`, clean(l.description), l.id); err != nil {
+				return fmt.Errorf("sanitize description of %s: %w", l.id, err)
+			}
+		}
+		done = len(todo)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return done, nil
 }

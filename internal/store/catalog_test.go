@@ -78,6 +78,8 @@ func TestMigration0017(t *testing.T) {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`
 		exec(insertProduct, active, "OLD-1", "Old cap", "<p>wool</p>", 1500, "EUR", 7, true, now.UnixMicro())
 		exec(insertProduct, hidden, "OLD-2", "Old mug", "", 900, "EUR", 3, false, now.UnixMicro())
+		scripted := id.New(id.Product)
+		exec(insertProduct, scripted, "OLD-3", "Old pin", "<script>x</script><p>ok</p>", 100, "EUR", 1, true, now.UnixMicro())
 		cartID, orderID := id.New(id.Cart), id.New(id.Order)
 		exec("INSERT INTO carts (id, owner_id, created_at, updated_at) VALUES ($1, $2, $3, $3)", cartID, u.ID, now.UnixMicro())
 		exec("INSERT INTO cart_lines (cart_id, product_id, quantity) VALUES ($1, $2, $3)", cartID, active, 2)
@@ -93,6 +95,17 @@ func TestMigration0017(t *testing.T) {
 			t.Fatalf("migrate: %v %v", applied, err)
 		}
 
+		// The start-up pass (app.sanitizeDescriptions) sanitizes what was
+		// stored before sanitizing on write, once.
+		if n, err := db.SanitizeDescriptions(ctx, catalog.Sanitize); err != nil || n != 3 {
+			t.Fatalf("sanitize pass = %d, %v; want the 3 old descriptions", n, err)
+		}
+		if n, err := db.SanitizeDescriptions(ctx, catalog.Sanitize); err != nil || n != 0 {
+			t.Fatalf("second sanitize pass = %d, %v; want nothing left", n, err)
+		}
+		if p, err := db.Product(ctx, scripted); err != nil || p.Description != "<p>ok</p>" {
+			t.Fatalf("an old description with a script is served as %q (%v)", p.Description, err)
+		}
 		p, err := db.Product(ctx, active)
 		if err != nil {
 			t.Fatal(err)
