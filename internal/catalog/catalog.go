@@ -195,8 +195,13 @@ type Store interface {
 	// negative (ErrInsufficientStock); ErrVariantNotFound for an unknown id.
 	AdjustStock(ctx context.Context, variantID string, delta int64, at time.Time, rec audit.Record) (Product, error)
 	Product(ctx context.Context, id string) (Product, error) // ErrNotFound
-	// ProductOfVariant returns the product holding the variant; ErrNotFound.
-	ProductOfVariant(ctx context.Context, variantID string) (Product, error)
+	// VisibleProduct returns the product if it is Visible at at, and
+	// ErrNotFound for a hidden product as for a missing one, after the same
+	// work: visibility is part of the read, not a check after it.
+	VisibleProduct(ctx context.Context, id string, at time.Time) (Product, error)
+	// VisibleProductOfVariant returns the product holding the variant if it
+	// is Visible at at; ErrNotFound otherwise, as VisibleProduct.
+	VisibleProductOfVariant(ctx context.Context, variantID string, at time.Time) (Product, error)
 	// ListProducts returns up to q.Limit products ordered by id, after q.After.
 	ListProducts(ctx context.Context, q ListQuery) ([]Product, error)
 	AppendAudit(ctx context.Context, rec audit.Record) error
@@ -365,18 +370,16 @@ func (s *Service) Update(ctx context.Context, productID string, patch Patch) (Pr
 }
 
 // Get returns a product customers may see now; any other is ErrNotFound,
-// after the same read, so neither the answer nor its timing tells a hidden
+// from the same one-statement read as a missing product (the store applies
+// Visible in its query), so neither the answer nor its timing tells a hidden
 // product from a missing one.
 func (s *Service) Get(ctx context.Context, productID string) (Product, error) {
 	if !id.Valid(id.Product, productID) {
 		return Product{}, ErrNotFound
 	}
-	p, err := s.store.Product(ctx, productID)
+	p, err := s.store.VisibleProduct(ctx, productID, s.now().UTC())
 	if err != nil {
 		return Product{}, fmt.Errorf("get product %s: %w", productID, err)
-	}
-	if !p.Visible(s.now()) {
-		return Product{}, ErrNotFound
 	}
 	return p, nil
 }
@@ -388,19 +391,17 @@ func (s *Service) Get(ctx context.Context, productID string) (Product, error) {
 func (s *Service) Purchasable(ctx context.Context, itemID string) (Product, Variant, error) {
 	var p Product
 	var err error
+	now := s.now().UTC()
 	switch {
 	case id.Valid(id.Variant, itemID):
-		p, err = s.store.ProductOfVariant(ctx, itemID)
+		p, err = s.store.VisibleProductOfVariant(ctx, itemID, now)
 	case id.Valid(id.Product, itemID):
-		p, err = s.store.Product(ctx, itemID)
+		p, err = s.store.VisibleProduct(ctx, itemID, now)
 	default:
 		return Product{}, Variant{}, ErrNotFound
 	}
 	if err != nil {
 		return Product{}, Variant{}, fmt.Errorf("find %s: %w", itemID, err)
-	}
-	if !p.Visible(s.now()) {
-		return Product{}, Variant{}, ErrNotFound
 	}
 	if strings.HasPrefix(itemID, id.Product) {
 		if len(p.Variants) != 1 {

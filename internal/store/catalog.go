@@ -333,13 +333,20 @@ func (db *DB) Product(ctx context.Context, id string) (catalog.Product, error) {
 	return p, err
 }
 
-// ProductOfVariant returns the product that holds the variant with variantID.
-func (db *DB) ProductOfVariant(ctx context.Context, variantID string) (catalog.Product, error) {
+// visibleCondition is catalog.Visible in SQL (status active, and publish_at,
+// 0 for none, not after the bound time); TestListVisibility holds the two to
+// one answer.
+const visibleCondition = "status = 'active' AND publish_at <= $2"
+
+// readVisible reads the product that query (with $1 the id asked for and $2
+// the time) finds, and its variants, prices and categories. Visibility is in
+// the query, so a hidden product and a missing one both stop after it with
+// catalog.ErrNotFound: the same statements, the same answer.
+func (db *DB) readVisible(ctx context.Context, query, key string, at time.Time) (catalog.Product, error) {
 	var p catalog.Product
 	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
 		var err error
-		p, err = scanProduct(tx.QueryRowContext(ctx, "SELECT "+productColumns+
-			" FROM products WHERE id = (SELECT product_id FROM variants WHERE id = $1)", variantID))
+		p, err = scanProduct(tx.QueryRowContext(ctx, query, key, micros(at)))
 		if err != nil {
 			return err
 		}
@@ -351,6 +358,19 @@ func (db *DB) ProductOfVariant(ctx context.Context, variantID string) (catalog.P
 		return nil
 	})
 	return p, err
+}
+
+// VisibleProduct returns the product with id if customers may see it at at;
+// catalog.ErrNotFound for a hidden one exactly as for a missing one.
+func (db *DB) VisibleProduct(ctx context.Context, id string, at time.Time) (catalog.Product, error) {
+	return db.readVisible(ctx, "SELECT "+productColumns+" FROM products WHERE id = $1 AND "+visibleCondition, id, at)
+}
+
+// VisibleProductOfVariant returns the product that holds the variant with
+// variantID if customers may see it at at; catalog.ErrNotFound otherwise.
+func (db *DB) VisibleProductOfVariant(ctx context.Context, variantID string, at time.Time) (catalog.Product, error) {
+	return db.readVisible(ctx, "SELECT "+productColumns+
+		" FROM products WHERE id = (SELECT product_id FROM variants WHERE id = $1) AND "+visibleCondition, variantID, at)
 }
 
 // likePattern escapes LIKE's wildcards in s so the search is for s literally.
@@ -389,7 +409,7 @@ func (db *DB) ListProducts(ctx context.Context, q catalog.ListQuery) ([]catalog.
 			WHERE p.id > $1
 			  AND ($2 = '' OR lower(p.name) LIKE $3 ESCAPE '\'
 			       OR EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND lower(v.sku) LIKE $3 ESCAPE '\'))
-			  AND (CAST($4 AS BIGINT) = 0 OR (p.status = 'active' AND p.publish_at <= $4))
+			  AND (CAST($4 AS BIGINT) = 0 OR (p.status = 'active' AND p.publish_at <= $4)) -- visibleCondition
 			  AND ($5 = '' OR p.status = $5)
 			  AND ($6 = '' OR p.id IN (SELECT pc.product_id FROM product_categories pc WHERE pc.category_id IN (SELECT id FROM below)))
 			  AND ($7 = '' OR EXISTS (SELECT 1 FROM variants v JOIN variant_prices vp ON vp.variant_id = v.id

@@ -206,6 +206,25 @@ func TestListVisibility(t *testing.T) {
 				t.Errorf("%s (status %s, publish_at %v): listed %t, Visible %t", p.First().SKU, p.Status, p.PublishAt, in[p.ID], p.Visible(at))
 			}
 		}
+		// The public reads of one product follow the same rule, and a hidden
+		// product fails with the very error value of a missing one.
+		_, missing := db.VisibleProduct(ctx, id.New(id.Product), at)
+		_, missingVariant := db.VisibleProductOfVariant(ctx, id.New(id.Variant), at)
+		if missing != catalog.ErrNotFound || missingVariant != catalog.ErrNotFound {
+			t.Fatalf("missing product: %v, missing variant: %v", missing, missingVariant)
+		}
+		for _, p := range ps {
+			got, err := db.VisibleProduct(ctx, p.ID, at)
+			byVariant, verr := db.VisibleProductOfVariant(ctx, p.First().ID, at)
+			if p.Visible(at) {
+				if err != nil || got.ID != p.ID || len(got.Variants) != 1 || verr != nil || byVariant.ID != p.ID {
+					t.Errorf("%s is visible: read %+v %v, by variant %v", p.First().SKU, got, err, verr)
+				}
+			} else if err != missing || verr != missing {
+				t.Errorf("%s (status %s, publish_at %v) is hidden: read %v, by variant %v; want %v as for a missing one",
+					p.First().SKU, p.Status, p.PublishAt, err, verr, missing)
+			}
+		}
 	})
 }
 
@@ -251,8 +270,8 @@ func TestVariants(t *testing.T) {
 		if _, err := db.UpdateVariant(ctx, id.New(id.Variant), catalog.VariantPatch{SKU: &taken}, now, rec(catalog.ActionVariantUpdate, "")); !errors.Is(err, catalog.ErrVariantNotFound) {
 			t.Fatalf("unknown variant: %v", err)
 		}
-		if got, err := db.ProductOfVariant(ctx, m.ID); err != nil || got.ID != p.ID {
-			t.Fatalf("ProductOfVariant = %+v %v", got, err)
+		if got, err := db.VisibleProductOfVariant(ctx, m.ID, now); err != nil || got.ID != p.ID {
+			t.Fatalf("VisibleProductOfVariant = %+v %v", got, err)
 		}
 	})
 }
