@@ -183,7 +183,8 @@ type ListQuery struct {
 // in the same transaction.
 type Store interface {
 	CreateProduct(ctx context.Context, p Product, rec audit.Record) error // ErrSKUTaken, ErrCategoryNotFound
-	// UpdateProduct applies patch (its Price to the first variant);
+	// UpdateProduct applies patch (its Price to the only variant, counted in
+	// the same transaction: ErrNotSingle for a product with several);
 	// ErrNotFound for an unknown id.
 	UpdateProduct(ctx context.Context, id string, patch Patch, at time.Time, rec audit.Record) (Product, error)
 	// AddVariant adds v to its product unless the product has MaxVariants
@@ -350,15 +351,6 @@ func (s *Service) Update(ctx context.Context, productID string, patch Patch) (Pr
 	v.Check(len(changed) > 0, "body", "send at least one of name, description, price, active, status, publish_at, categories")
 	if err := v.Err(); err != nil {
 		return Product{}, err
-	}
-	if patch.Price != nil {
-		p, err := s.store.Product(ctx, productID)
-		if err != nil {
-			return Product{}, fmt.Errorf("update product %s: %w", productID, err)
-		}
-		if len(p.Variants) != 1 {
-			return Product{}, ErrNotSingle
-		}
 	}
 	now := s.now().UTC()
 	rec := audit.New(ctx, now, audit.ActionProductUpdate, productID, audit.Success, strings.Join(changed, " "))

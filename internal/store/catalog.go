@@ -297,7 +297,16 @@ func (db *DB) UpdateProduct(ctx context.Context, id string, patch catalog.Patch,
 		}
 		if patch.Price != nil {
 			// The v1 shorthand: the price, in its currency, of the product's
-			// only variant (the service refused a product with several).
+			// only variant. Counted here, after the product's row is locked by
+			// the update above, which AddVariant takes too: a variant added
+			// concurrently is either counted or added after this commits.
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM variants WHERE product_id = $1", id).Scan(&n); err != nil {
+				return fmt.Errorf("count variants: %w", err)
+			}
+			if n != 1 {
+				return catalog.ErrNotSingle
+			}
 			if err := set(`DELETE FROM variant_prices WHERE currency = $1 AND variant_id IN (SELECT id FROM variants WHERE product_id = $2)`,
 				patch.Price.Currency, id); err != nil {
 				return err

@@ -275,3 +275,39 @@ func TestVariants(t *testing.T) {
 		}
 	})
 }
+
+// TestPriceShorthandCountsInTheTransaction: the v1 price shorthand refuses a
+// product with several variants by counting them in its own transaction, so a
+// variant added after the service looked cannot have its price overwritten.
+func TestPriceShorthandCountsInTheTransaction(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, d testenv.Database) {
+		db := mustOpen(t, d)
+		ctx := context.Background()
+		p := singleVariant("RACE-S", money.Money{Amount: 100, Currency: "EUR"}, 1)
+		p.Options = []catalog.Option{{Name: "size", Values: []string{"S", "M"}}}
+		p.Variants[0].Options, p.Variants[0].OptionsKey = map[string]string{"size": "S"}, "size\x1eS"
+		if err := db.CreateProduct(ctx, p, rec(audit.ActionProductCreate, p.ID)); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		// The service saw one variant; then this one was added.
+		m := catalog.Variant{ID: id.New(id.Variant), ProductID: p.ID, SKU: "RACE-M", Options: map[string]string{"size": "M"}, OptionsKey: "size\x1eM",
+			Prices: []money.Money{{Amount: 200, Currency: "EUR"}}, Stock: 1, CreatedAt: now, UpdatedAt: now}
+		if _, err := db.AddVariant(ctx, m, rec(catalog.ActionVariantAdd, p.ID)); err != nil {
+			t.Fatal(err)
+		}
+		price := money.Money{Amount: 999, Currency: "EUR"}
+		if _, err := db.UpdateProduct(ctx, p.ID, catalog.Patch{Price: &price}, now, rec(audit.ActionProductUpdate, p.ID)); !errors.Is(err, catalog.ErrNotSingle) {
+			t.Fatalf("price shorthand on two variants: %v, want ErrNotSingle", err)
+		}
+		got, err := db.Product(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range got.Variants {
+			if v.Prices[0].Amount == 999 {
+				t.Fatalf("variant %s got the shorthand's price: %+v", v.SKU, v.Prices)
+			}
+		}
+	})
+}
