@@ -264,7 +264,7 @@ func (s *Service) Create(ctx context.Context, in NewProduct) (Product, error) {
 	}
 	var v apperr.Validator
 	v.CheckText("name", in.Name, 1, MaxNameLength, false)
-	v.CheckText("description", in.Description, 0, MaxDescriptionLength, true)
+	description := checkDescription(&v, in.Description)
 	checkStatus(&v, "status", in.Status)
 	s.checkCategories(&v, in.Categories)
 	checkOptions(&v, in.Options)
@@ -283,7 +283,7 @@ func (s *Service) Create(ctx context.Context, in NewProduct) (Product, error) {
 		return Product{}, err
 	}
 	now := s.now().UTC()
-	p := Product{ID: id.New(id.Product), Name: in.Name, Description: sanitize(in.Description), Status: in.Status,
+	p := Product{ID: id.New(id.Product), Name: in.Name, Description: description, Status: in.Status,
 		Categories: nonNil(in.Categories), Options: nonNilOptions(in.Options), CreatedAt: now, UpdatedAt: now}
 	if in.PublishAt != nil {
 		p.PublishAt = in.PublishAt.UTC()
@@ -315,8 +315,7 @@ func (s *Service) Update(ctx context.Context, productID string, patch Patch) (Pr
 		changed = append(changed, "name")
 	}
 	if patch.Description != nil {
-		v.CheckText("description", *patch.Description, 0, MaxDescriptionLength, true)
-		clean := sanitize(*patch.Description)
+		clean := checkDescription(&v, *patch.Description)
 		patch.Description = &clean
 		changed = append(changed, "description")
 	}
