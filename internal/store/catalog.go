@@ -152,8 +152,8 @@ func readProduct(ctx context.Context, q queryer, id string) (catalog.Product, er
 }
 
 // insertVariant inserts v with its prices, after checking that its SKU and
-// option values are free (a unique violation after all means a concurrent
-// insert took the SKU).
+// option values are free. A unique violation after all means a concurrent
+// insert took the SKU or the option values; the constraint's name tells which.
 func insertVariant(ctx context.Context, tx *sql.Tx, v catalog.Variant) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM variants WHERE sku = $1", v.SKU).Scan(&n); err != nil {
@@ -176,6 +176,9 @@ func insertVariant(ctx context.Context, tx *sql.Tx, v catalog.Variant) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		v.ID, v.ProductID, v.SKU, string(opts), v.OptionsKey, v.Stock, v.WeightGrams, v.Position, micros(v.CreatedAt), micros(v.UpdatedAt))
 	if isUniqueViolation(err) {
+		if violatedConstraint(err) == "variants_options_unique" {
+			return catalog.ErrOptionsTaken
+		}
 		return catalog.ErrSKUTaken
 	}
 	if err != nil {
@@ -218,7 +221,11 @@ func setCategories(ctx context.Context, tx *sql.Tx, productID string, cats []str
 		return fmt.Errorf("clear categories: %w", err)
 	}
 	for _, c := range cats {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO product_categories (product_id, category_id) VALUES ($1, $2)", productID, c); err != nil {
+		_, err := tx.ExecContext(ctx, "INSERT INTO product_categories (product_id, category_id) VALUES ($1, $2)", productID, c)
+		if isForeignKeyViolation(err) {
+			return catalog.ErrCategoryNotFound // deleted since it was counted above
+		}
+		if err != nil {
 			return fmt.Errorf("insert product category: %w", err)
 		}
 	}

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -309,5 +310,73 @@ func TestPriceShorthandCountsInTheTransaction(t *testing.T) {
 				t.Fatalf("variant %s got the shorthand's price: %+v", v.SKU, v.Prices)
 			}
 		}
+	})
+}
+
+// TestCatalogRaceCodes: a write that loses a race to a concurrent one gets
+// the code of what it collided with, never a 500. Only PostgreSQL lets two
+// writers overlap (SQLite has one writer, so the checks before each write
+// are never outrun).
+func TestCatalogRaceCodes(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, d testenv.Database) {
+		if d.Engine != "postgres" {
+			t.Skip("SQLite serializes writers")
+		}
+		db := mustOpen(t, d)
+		ctx := context.Background()
+		now := time.Now().UTC()
+		// race runs write in a transaction of its own, holds it open while
+		// the store method starts (and blocks on it), then commits.
+		race := func(t *testing.T, write string, args []any, method func() error) error {
+			t.Helper()
+			tx, err := db.Writer().BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			if _, err := tx.ExecContext(ctx, write, args...); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- method() }()
+			time.Sleep(300 * time.Millisecond)
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			return <-done
+		}
+
+		t.Run("a concurrent variant with the same option values is variant_options_taken", func(t *testing.T) {
+			p := singleVariant("RC-S", money.Money{Amount: 100, Currency: "EUR"}, 1)
+			p.Options = []catalog.Option{{Name: "size", Values: []string{"S", "M"}}}
+			p.Variants[0].Options, p.Variants[0].OptionsKey = map[string]string{"size": "S"}, "size\x1eS"
+			if err := db.CreateProduct(ctx, p, rec(audit.ActionProductCreate, p.ID)); err != nil {
+				t.Fatal(err)
+			}
+			m := catalog.Variant{ID: id.New(id.Variant), ProductID: p.ID, SKU: "RC-M", Options: map[string]string{"size": "M"}, OptionsKey: "size\x1eM",
+				Prices: []money.Money{{Amount: 200, Currency: "EUR"}}, Stock: 1, CreatedAt: now, UpdatedAt: now}
+			err := race(t, `INSERT INTO variants (id, product_id, sku, options_json, options_key, stock, weight_grams, position, created_at, updated_at)
+				VALUES ($1, $2, 'RC-OTHER', '{"size":"M"}', $3, 0, 0, 5, 0, 0)`, []any{id.New(id.Variant), p.ID, m.OptionsKey}, func() error {
+				_, err := db.AddVariant(ctx, m, rec(catalog.ActionVariantAdd, p.ID))
+				return err
+			})
+			if !errors.Is(err, catalog.ErrOptionsTaken) {
+				t.Fatalf("AddVariant racing the same option values: %v, want ErrOptionsTaken", err)
+			}
+		})
+		t.Run("a product put in a category deleted meanwhile is not_found for the category", func(t *testing.T) {
+			c := catalog.Category{ID: id.New(id.Category), Name: "Gone", Slug: "gone-" + strings.ToLower(id.New(id.Category)[4:10]), CreatedAt: now, UpdatedAt: now}
+			if err := db.CreateCategory(ctx, c, rec("category.create", c.ID)); err != nil {
+				t.Fatal(err)
+			}
+			p := singleVariant("RC-CAT", money.Money{Amount: 100, Currency: "EUR"}, 1)
+			p.Categories = []string{c.ID}
+			err := race(t, "DELETE FROM categories WHERE id = $1", []any{c.ID}, func() error {
+				return db.CreateProduct(ctx, p, rec(audit.ActionProductCreate, p.ID))
+			})
+			if !errors.Is(err, catalog.ErrCategoryNotFound) {
+				t.Fatalf("CreateProduct racing DeleteCategory: %v, want ErrCategoryNotFound", err)
+			}
+		})
 	})
 }

@@ -225,7 +225,12 @@ func (db *DB) DeleteCategory(ctx context.Context, id string, rec audit.Record) e
 		if _, err := tx.ExecContext(ctx, "DELETE FROM product_categories WHERE category_id = $1", id); err != nil {
 			return fmt.Errorf("empty category: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM categories WHERE id = $1", id); err != nil {
+		_, err = tx.ExecContext(ctx, "DELETE FROM categories WHERE id = $1", id)
+		if isForeignKeyViolation(err) {
+			// A product was put in it after it was emptied above (PostgreSQL).
+			return catalog.ErrCategoryNotEmpty
+		}
+		if err != nil {
 			return fmt.Errorf("delete category: %w", err)
 		}
 		return appendAudit(ctx, tx, rec)

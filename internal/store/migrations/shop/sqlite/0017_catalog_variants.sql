@@ -19,7 +19,7 @@ CREATE TABLE variants (
     position     INTEGER NOT NULL,
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL,
-    UNIQUE (product_id, options_key)
+    CONSTRAINT variants_options_unique UNIQUE (product_id, options_key)
 );
 CREATE INDEX variants_product_id ON variants (product_id, position);
 
