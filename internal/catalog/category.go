@@ -40,9 +40,12 @@ var (
 	ErrCategoryNotFound = apperr.NotFound("category")
 	ErrSlugTaken        = apperr.New(CodeSlugTaken, "a category with this slug already exists")
 	ErrCategoryNotEmpty = apperr.New(CodeCategoryNotEmpty, "the category has child categories: move or delete them first")
-	ErrCategoryCycle    = apperr.New(CodeCategoryCycle, "a category cannot be placed under itself or one of its descendants")
-	ErrCategoryTooDeep  = apperr.New(CodeCategoryTooDeep, "categories nest at most %d deep", MaxCategoryDepth)
-	ErrTooManyCategory  = apperr.New(apperr.CodeValidation, "the shop has at most %d categories", MaxCategoriesAll)
+	// ErrCategoryInUse: a product was put in the category while it was being
+	// deleted (PostgreSQL lets the two overlap); sending the delete again works.
+	ErrCategoryInUse   = apperr.New(apperr.CodeConflict, "a product was put in the category meanwhile: send the delete again")
+	ErrCategoryCycle   = apperr.New(CodeCategoryCycle, "a category cannot be placed under itself or one of its descendants")
+	ErrCategoryTooDeep = apperr.New(CodeCategoryTooDeep, "categories nest at most %d deep", MaxCategoryDepth)
+	ErrTooManyCategory = apperr.New(apperr.CodeValidation, "the shop has at most %d categories", MaxCategoriesAll)
 )
 
 var slugShape = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
@@ -76,7 +79,7 @@ type CategoryStore interface {
 	VisibleCategories(ctx context.Context, at time.Time) ([]Category, error)
 	CreateCategory(ctx context.Context, c Category, rec audit.Record) error // ErrSlugTaken, ErrCategoryNotFound (parent), ErrCategoryTooDeep
 	UpdateCategory(ctx context.Context, id string, patch CategoryPatch, at time.Time, rec audit.Record) (Category, error)
-	DeleteCategory(ctx context.Context, id string, rec audit.Record) error // ErrCategoryNotFound, ErrCategoryNotEmpty
+	DeleteCategory(ctx context.Context, id string, rec audit.Record) error // ErrCategoryNotFound, ErrCategoryNotEmpty, ErrCategoryInUse
 }
 
 // CheckPlacement decides whether category id may sit under parent in the

@@ -228,7 +228,7 @@ func (db *DB) DeleteCategory(ctx context.Context, id string, rec audit.Record) e
 		_, err = tx.ExecContext(ctx, "DELETE FROM categories WHERE id = $1", id)
 		if isForeignKeyViolation(err) {
 			// A product was put in it after it was emptied above (PostgreSQL).
-			return catalog.ErrCategoryNotEmpty
+			return catalog.ErrCategoryInUse
 		}
 		if err != nil {
 			return fmt.Errorf("delete category: %w", err)
