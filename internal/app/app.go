@@ -209,6 +209,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	if err := a.sanitizeDescriptions(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -421,6 +425,26 @@ func (a *App) usePersonalData(ctx context.Context) (*keys.Live, *keys.LivePRF, e
 		a.log.Info("indexed the confusable skeletons of accounts made by an earlier version", "accounts", skeletons)
 	}
 	return master, index, nil
+}
+
+// sanitizeDescriptions sanitizes the product descriptions stored before the
+// catalog sanitized on write (migration 0017), so no stored <script> is ever
+// served. It finds nothing once done; a pass that changed rows is audited as
+// one record with their count.
+func (a *App) sanitizeDescriptions(ctx context.Context) error {
+	n, err := a.DB.SanitizeDescriptions(ctx, catalog.Sanitize)
+	if err != nil {
+		return fmt.Errorf("sanitize stored descriptions: %w", err)
+	}
+	if n == 0 {
+		return nil
+	}
+	rec := audit.New(ctx, a.now(), catalog.ActionSanitizePass, "products", audit.Success, fmt.Sprintf("descriptions=%d", n))
+	if err := a.DB.AppendAudit(ctx, rec); err != nil {
+		return fmt.Errorf("audit the sanitizing of stored descriptions: %w", err)
+	}
+	a.log.Info("sanitized product descriptions stored by an earlier version", "products", n)
+	return nil
 }
 
 // subjectKeys is the re-encryption of the pii keyset: every person's data key

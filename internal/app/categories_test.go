@@ -3,6 +3,7 @@ package app_test
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 )
@@ -32,9 +33,9 @@ func TestCategoriesAndFilters(t *testing.T) {
 		tees := category("Tees", "tees", clothes.ID)
 		mugs := category("Mugs", "mugs", "")
 
-		t.Run("the tree is public, parents first", func(t *testing.T) {
+		t.Run("staff see the whole tree, parents first", func(t *testing.T) {
 			var l struct{ Items []categoryJSON }
-			s.must(200, req{method: "GET", path: "/api/v1/categories"}).JSON(t, &l)
+			s.must(200, req{method: "GET", path: "/api/v1/admin/categories", token: admin}).JSON(t, &l)
 			var slugs []string
 			for _, c := range l.Items {
 				slugs = append(slugs, c.Slug)
@@ -153,5 +154,50 @@ func TestCategoriesAndFilters(t *testing.T) {
 				t.Fatalf("%d category.delete audit records", n)
 			}
 		})
+	})
+}
+
+// TestUnreleasedCategories: the public category list shows only categories
+// whose subtree holds a product customers may see, so a category made for an
+// unreleased line does not announce it; staff see every category.
+func TestUnreleasedCategories(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db, withCurrencies("EUR,USD"))
+		admin := s.createAdmin("unreleased-admin@example.com")
+		category := func(name, slug, parent string) categoryJSON {
+			var c categoryJSON
+			body := map[string]any{"name": name, "slug": slug}
+			if parent != "" {
+				body["parent_id"] = parent
+			}
+			s.must(201, req{method: "POST", path: "/api/v1/admin/categories", token: admin, body: body}).JSON(t, &c)
+			return c
+		}
+		phones := category("Phones", "phones", "")
+		pixel := category("Pixel 11", "pixel-11", phones.ID)
+		category("Empty", "empty", "")
+		launch := s.now().Add(time.Hour).UTC().Truncate(time.Second)
+		body := map[string]any{"name": "Pixel 11", "status": "active", "publish_at": launch.Format(time.RFC3339), "categories": []string{pixel.ID},
+			"variants": []map[string]any{{"sku": "PX-11", "prices": []any{eur(99900)}, "stock": 5}}}
+		s.must(201, req{method: "POST", path: "/api/v1/admin/products", token: admin, body: body})
+		slugs := func(path, token string) []string {
+			var l struct{ Items []categoryJSON }
+			s.must(200, req{method: "GET", path: path, token: token}).JSON(t, &l)
+			var out []string
+			for _, c := range l.Items {
+				out = append(out, c.Slug)
+			}
+			return out
+		}
+		if got := slugs("/api/v1/categories", ""); len(got) != 0 {
+			t.Fatalf("before the launch the public categories are %v, want none", got)
+		}
+		if got := slugs("/api/v1/admin/categories", admin); !slices.Equal(got, []string{"empty", "phones", "pixel-11"}) {
+			t.Fatalf("staff categories = %v", got)
+		}
+		s.Clock.Set(launch)
+		if got := slugs("/api/v1/categories", ""); !slices.Equal(got, []string{"phones", "pixel-11"}) {
+			t.Fatalf("after the launch the public categories are %v, want phones and pixel-11", got)
+		}
 	})
 }

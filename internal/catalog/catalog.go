@@ -48,6 +48,9 @@ const (
 	ActionVariantUpdate = "variant.update"
 	ActionVariantStock  = "variant.stock_adjust"
 	ActionHiddenRead    = "product.read_hidden"
+	// ActionSanitizePass records the start-up pass that sanitized the
+	// descriptions stored before sanitizing on write, with their count.
+	ActionSanitizePass = "product.descriptions_sanitized"
 )
 
 // Codes of this package's errors.
@@ -180,7 +183,8 @@ type ListQuery struct {
 // in the same transaction.
 type Store interface {
 	CreateProduct(ctx context.Context, p Product, rec audit.Record) error // ErrSKUTaken, ErrCategoryNotFound
-	// UpdateProduct applies patch (its Price to the first variant);
+	// UpdateProduct applies patch (its Price to the only variant, counted in
+	// the same transaction: ErrNotSingle for a product with several);
 	// ErrNotFound for an unknown id.
 	UpdateProduct(ctx context.Context, id string, patch Patch, at time.Time, rec audit.Record) (Product, error)
 	// AddVariant adds v to its product unless the product has MaxVariants
@@ -192,8 +196,13 @@ type Store interface {
 	// negative (ErrInsufficientStock); ErrVariantNotFound for an unknown id.
 	AdjustStock(ctx context.Context, variantID string, delta int64, at time.Time, rec audit.Record) (Product, error)
 	Product(ctx context.Context, id string) (Product, error) // ErrNotFound
-	// ProductOfVariant returns the product holding the variant; ErrNotFound.
-	ProductOfVariant(ctx context.Context, variantID string) (Product, error)
+	// VisibleProduct returns the product if it is Visible at at, and
+	// ErrNotFound for a hidden product as for a missing one, after the same
+	// work: visibility is part of the read, not a check after it.
+	VisibleProduct(ctx context.Context, id string, at time.Time) (Product, error)
+	// VisibleProductOfVariant returns the product holding the variant if it
+	// is Visible at at; ErrNotFound otherwise, as VisibleProduct.
+	VisibleProductOfVariant(ctx context.Context, variantID string, at time.Time) (Product, error)
 	// ListProducts returns up to q.Limit products ordered by id, after q.After.
 	ListProducts(ctx context.Context, q ListQuery) ([]Product, error)
 	AppendAudit(ctx context.Context, rec audit.Record) error
@@ -255,7 +264,7 @@ func (s *Service) Create(ctx context.Context, in NewProduct) (Product, error) {
 	}
 	var v apperr.Validator
 	v.CheckText("name", in.Name, 1, MaxNameLength, false)
-	v.CheckText("description", in.Description, 0, MaxDescriptionLength, true)
+	description := checkDescription(&v, in.Description)
 	checkStatus(&v, "status", in.Status)
 	s.checkCategories(&v, in.Categories)
 	checkOptions(&v, in.Options)
@@ -274,7 +283,7 @@ func (s *Service) Create(ctx context.Context, in NewProduct) (Product, error) {
 		return Product{}, err
 	}
 	now := s.now().UTC()
-	p := Product{ID: id.New(id.Product), Name: in.Name, Description: sanitize(in.Description), Status: in.Status,
+	p := Product{ID: id.New(id.Product), Name: in.Name, Description: description, Status: in.Status,
 		Categories: nonNil(in.Categories), Options: nonNilOptions(in.Options), CreatedAt: now, UpdatedAt: now}
 	if in.PublishAt != nil {
 		p.PublishAt = in.PublishAt.UTC()
@@ -306,8 +315,7 @@ func (s *Service) Update(ctx context.Context, productID string, patch Patch) (Pr
 		changed = append(changed, "name")
 	}
 	if patch.Description != nil {
-		v.CheckText("description", *patch.Description, 0, MaxDescriptionLength, true)
-		clean := sanitize(*patch.Description)
+		clean := checkDescription(&v, *patch.Description)
 		patch.Description = &clean
 		changed = append(changed, "description")
 	}
@@ -343,15 +351,6 @@ func (s *Service) Update(ctx context.Context, productID string, patch Patch) (Pr
 	if err := v.Err(); err != nil {
 		return Product{}, err
 	}
-	if patch.Price != nil {
-		p, err := s.store.Product(ctx, productID)
-		if err != nil {
-			return Product{}, fmt.Errorf("update product %s: %w", productID, err)
-		}
-		if len(p.Variants) != 1 {
-			return Product{}, ErrNotSingle
-		}
-	}
 	now := s.now().UTC()
 	rec := audit.New(ctx, now, audit.ActionProductUpdate, productID, audit.Success, strings.Join(changed, " "))
 	p, err := s.store.UpdateProduct(ctx, productID, patch, now, rec)
@@ -362,18 +361,16 @@ func (s *Service) Update(ctx context.Context, productID string, patch Patch) (Pr
 }
 
 // Get returns a product customers may see now; any other is ErrNotFound,
-// after the same read, so neither the answer nor its timing tells a hidden
+// from the same one-statement read as a missing product (the store applies
+// Visible in its query), so neither the answer nor its timing tells a hidden
 // product from a missing one.
 func (s *Service) Get(ctx context.Context, productID string) (Product, error) {
 	if !id.Valid(id.Product, productID) {
 		return Product{}, ErrNotFound
 	}
-	p, err := s.store.Product(ctx, productID)
+	p, err := s.store.VisibleProduct(ctx, productID, s.now().UTC())
 	if err != nil {
 		return Product{}, fmt.Errorf("get product %s: %w", productID, err)
-	}
-	if !p.Visible(s.now()) {
-		return Product{}, ErrNotFound
 	}
 	return p, nil
 }
@@ -385,19 +382,17 @@ func (s *Service) Get(ctx context.Context, productID string) (Product, error) {
 func (s *Service) Purchasable(ctx context.Context, itemID string) (Product, Variant, error) {
 	var p Product
 	var err error
+	now := s.now().UTC()
 	switch {
 	case id.Valid(id.Variant, itemID):
-		p, err = s.store.ProductOfVariant(ctx, itemID)
+		p, err = s.store.VisibleProductOfVariant(ctx, itemID, now)
 	case id.Valid(id.Product, itemID):
-		p, err = s.store.Product(ctx, itemID)
+		p, err = s.store.VisibleProduct(ctx, itemID, now)
 	default:
 		return Product{}, Variant{}, ErrNotFound
 	}
 	if err != nil {
 		return Product{}, Variant{}, fmt.Errorf("find %s: %w", itemID, err)
-	}
-	if !p.Visible(s.now()) {
-		return Product{}, Variant{}, ErrNotFound
 	}
 	if strings.HasPrefix(itemID, id.Product) {
 		if len(p.Variants) != 1 {

@@ -3,6 +3,7 @@ package catalog_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,6 +114,9 @@ func TestCreateValidation(t *testing.T) {
 			p.Options = []catalog.Option{{Name: "size", Values: []string{"S", "S", "M"}}}
 		}, "options[0].values[1]"},
 		{"a bad category id", func(p *catalog.NewProduct) { p.Categories = []string{"tees"} }, "categories[0]"},
+		{"a description within the limit that sanitizing takes past it", func(p *catalog.NewProduct) {
+			p.Description = "<p>" + strings.Repeat(`"`, catalog.MaxDescriptionLength-7) + "</p>"
+		}, "description"},
 	} {
 		t.Run(c.name+" is refused and stores nothing", func(t *testing.T) {
 			store := &memStore{}

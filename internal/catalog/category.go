@@ -40,9 +40,12 @@ var (
 	ErrCategoryNotFound = apperr.NotFound("category")
 	ErrSlugTaken        = apperr.New(CodeSlugTaken, "a category with this slug already exists")
 	ErrCategoryNotEmpty = apperr.New(CodeCategoryNotEmpty, "the category has child categories: move or delete them first")
-	ErrCategoryCycle    = apperr.New(CodeCategoryCycle, "a category cannot be placed under itself or one of its descendants")
-	ErrCategoryTooDeep  = apperr.New(CodeCategoryTooDeep, "categories nest at most %d deep", MaxCategoryDepth)
-	ErrTooManyCategory  = apperr.New(apperr.CodeValidation, "the shop has at most %d categories", MaxCategoriesAll)
+	// ErrCategoryInUse: a product was put in the category while it was being
+	// deleted (PostgreSQL lets the two overlap); sending the delete again works.
+	ErrCategoryInUse   = apperr.New(apperr.CodeConflict, "a product was put in the category meanwhile: send the delete again")
+	ErrCategoryCycle   = apperr.New(CodeCategoryCycle, "a category cannot be placed under itself or one of its descendants")
+	ErrCategoryTooDeep = apperr.New(CodeCategoryTooDeep, "categories nest at most %d deep", MaxCategoryDepth)
+	ErrTooManyCategory = apperr.New(apperr.CodeValidation, "the shop has at most %d categories", MaxCategoriesAll)
 )
 
 var slugShape = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
@@ -71,9 +74,12 @@ type CategoryPatch struct {
 // in the same transaction and check the tree with CheckPlacement there.
 type CategoryStore interface {
 	Categories(ctx context.Context) ([]Category, error)
+	// VisibleCategories returns the categories whose subtree holds a product
+	// visible at at (Visible), and no other.
+	VisibleCategories(ctx context.Context, at time.Time) ([]Category, error)
 	CreateCategory(ctx context.Context, c Category, rec audit.Record) error // ErrSlugTaken, ErrCategoryNotFound (parent), ErrCategoryTooDeep
 	UpdateCategory(ctx context.Context, id string, patch CategoryPatch, at time.Time, rec audit.Record) (Category, error)
-	DeleteCategory(ctx context.Context, id string, rec audit.Record) error // ErrCategoryNotFound, ErrCategoryNotEmpty
+	DeleteCategory(ctx context.Context, id string, rec audit.Record) error // ErrCategoryNotFound, ErrCategoryNotEmpty, ErrCategoryInUse
 }
 
 // CheckPlacement decides whether category id may sit under parent in the
@@ -134,10 +140,24 @@ func checkCategoryFields(v *apperr.Validator, name, slug *string, position *int)
 	}
 }
 
-// Categories returns the whole tree, parents before children, siblings by
-// position. Public: categories hold no secrets (their products are filtered
-// by visibility where they are listed).
+// Categories returns, to anyone, the categories whose subtree holds at least
+// one product customers may see now, parents before children, siblings by
+// position. A category made for an unreleased line (only draft, archived or
+// scheduled products, or none) is not shown: its name would announce the
+// launch.
 func (s *Service) Categories(ctx context.Context) ([]Category, error) {
+	cs, err := s.categories.VisibleCategories(ctx, s.now().UTC())
+	if err != nil {
+		return nil, fmt.Errorf("list categories: %w", err)
+	}
+	return cs, nil
+}
+
+// AdminCategories returns the whole tree to staff. Needs access.CatalogWrite.
+func (s *Service) AdminCategories(ctx context.Context) ([]Category, error) {
+	if _, err := access.Require(ctx, access.CatalogWrite); err != nil {
+		return nil, err
+	}
 	cs, err := s.categories.Categories(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("list categories: %w", err)

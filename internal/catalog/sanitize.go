@@ -1,6 +1,12 @@
 package catalog
 
-import "github.com/microcosm-cc/bluemonday"
+import (
+	"fmt"
+	"unicode/utf8"
+
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/microcosm-cc/bluemonday"
+)
 
 // descriptionPolicy is the allow-list of HTML a product description keeps:
 // text structure, emphasis, lists, headings, quotes, code, and links to
@@ -26,4 +32,22 @@ var descriptionPolicy = func() *bluemonday.Policy {
 // render a description as HTML.
 func sanitize(description string) string {
 	return descriptionPolicy.Sanitize(description)
+}
+
+// Sanitize is the sanitizer for storage's one-time pass over descriptions
+// written before they were sanitized on write (migration 0017).
+func Sanitize(description string) string { return sanitize(description) }
+
+// checkDescription checks a description as sent and returns it sanitized.
+// The limit holds for what is stored and served, after sanitizing, which can
+// lengthen text (a quote becomes &#34;): a description the server returns can
+// always be sent back unchanged.
+func checkDescription(v *apperr.Validator, description string) string {
+	v.CheckText("description", description, 0, MaxDescriptionLength, true)
+	clean := sanitize(description)
+	if utf8.RuneCountInString(description) <= MaxDescriptionLength {
+		v.Check(utf8.RuneCountInString(clean) <= MaxDescriptionLength, "description",
+			fmt.Sprintf("must be at most %d characters once sanitized (quotes, ampersands and angle brackets in text become entities)", MaxDescriptionLength))
+	}
+	return clean
 }

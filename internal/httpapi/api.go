@@ -185,7 +185,7 @@ func (a *API) routes() []route {
 		r("PATCH /api/v1/admin/variants/{id}", access.CatalogWrite, a.updateVariant),
 		r("POST /api/v1/admin/variants/{id}/stock", access.CatalogWrite, a.adjustStock),
 		r("GET /api/v1/categories", access.Public, a.listCategories),
-		r("GET /api/v1/admin/categories", access.CatalogWrite, a.listCategories),
+		r("GET /api/v1/admin/categories", access.CatalogWrite, a.adminListCategories),
 		r("POST /api/v1/admin/categories", access.CatalogWrite, a.createCategory),
 		r("PATCH /api/v1/admin/categories/{id}", access.CatalogWrite, a.updateCategory),
 		r("DELETE /api/v1/admin/categories/{id}", access.CatalogWrite, a.deleteCategory),

@@ -22,19 +22,33 @@ func toCategoryJSON(c catalog.Category) categoryJSON {
 		CreatedAt: Timestamp(c.CreatedAt), UpdatedAt: Timestamp(c.UpdatedAt)}
 }
 
-// listCategories serves both the public and the staff list: categories hold
-// nothing secret (the products in them are filtered where they are listed).
+// listCategories is the public list: only categories with a visible product
+// in their subtree.
 func (a *API) listCategories(w http.ResponseWriter, r *http.Request) error {
 	cs, err := a.Catalog.Categories(r.Context())
 	if err != nil {
 		return err
 	}
+	writeCategories(w, cs)
+	return nil
+}
+
+// adminListCategories is the staff list: the whole tree.
+func (a *API) adminListCategories(w http.ResponseWriter, r *http.Request) error {
+	cs, err := a.Catalog.AdminCategories(r.Context())
+	if err != nil {
+		return err
+	}
+	writeCategories(w, cs)
+	return nil
+}
+
+func writeCategories(w http.ResponseWriter, cs []catalog.Category) {
 	out := listJSON[categoryJSON]{Items: make([]categoryJSON, 0, len(cs))}
 	for _, c := range cs {
 		out.Items = append(out.Items, toCategoryJSON(c))
 	}
 	writeJSON(w, http.StatusOK, out)
-	return nil
 }
 
 type createCategoryRequest struct {

@@ -152,8 +152,8 @@ func readProduct(ctx context.Context, q queryer, id string) (catalog.Product, er
 }
 
 // insertVariant inserts v with its prices, after checking that its SKU and
-// option values are free (a unique violation after all means a concurrent
-// insert took the SKU).
+// option values are free. A unique violation after all means a concurrent
+// insert took the SKU or the option values; the constraint's name tells which.
 func insertVariant(ctx context.Context, tx *sql.Tx, v catalog.Variant) error {
 	var n int
 	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM variants WHERE sku = $1", v.SKU).Scan(&n); err != nil {
@@ -176,6 +176,9 @@ func insertVariant(ctx context.Context, tx *sql.Tx, v catalog.Variant) error {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		v.ID, v.ProductID, v.SKU, string(opts), v.OptionsKey, v.Stock, v.WeightGrams, v.Position, micros(v.CreatedAt), micros(v.UpdatedAt))
 	if isUniqueViolation(err) {
+		if violatedConstraint(err) == "variants_options_unique" {
+			return catalog.ErrOptionsTaken
+		}
 		return catalog.ErrSKUTaken
 	}
 	if err != nil {
@@ -218,7 +221,11 @@ func setCategories(ctx context.Context, tx *sql.Tx, productID string, cats []str
 		return fmt.Errorf("clear categories: %w", err)
 	}
 	for _, c := range cats {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO product_categories (product_id, category_id) VALUES ($1, $2)", productID, c); err != nil {
+		_, err := tx.ExecContext(ctx, "INSERT INTO product_categories (product_id, category_id) VALUES ($1, $2)", productID, c)
+		if isForeignKeyViolation(err) {
+			return catalog.ErrCategoryNotFound // deleted since it was counted above
+		}
+		if err != nil {
 			return fmt.Errorf("insert product category: %w", err)
 		}
 	}
@@ -236,8 +243,8 @@ func (db *DB) CreateProduct(ctx context.Context, p catalog.Product, rec audit.Re
 		if !p.PublishAt.IsZero() {
 			publish = micros(p.PublishAt)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO products (id, sku, name, description, status, publish_at, options_json, created_at, updated_at)
-			VALUES ($1, $1, $2, $3, $4, $5, $6, $7, $8)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO products (id, sku, name, description, description_sanitized, status, publish_at, options_json, created_at, updated_at)
+			VALUES ($1, $1, $2, $3, 1, $4, $5, $6, $7, $8)`,
 			p.ID, p.Name, p.Description, p.Status, publish, opts, micros(p.CreatedAt), micros(p.UpdatedAt)); err != nil {
 			return fmt.Errorf("insert product: %w", err)
 		}
@@ -277,7 +284,7 @@ func (db *DB) UpdateProduct(ctx context.Context, id string, patch catalog.Patch,
 			}
 		}
 		if patch.Description != nil {
-			if err := set("UPDATE products SET description = $1 WHERE id = $2", *patch.Description, id); err != nil {
+			if err := set("UPDATE products SET description = $1, description_sanitized = 1 WHERE id = $2", *patch.Description, id); err != nil {
 				return err
 			}
 		}
@@ -297,7 +304,16 @@ func (db *DB) UpdateProduct(ctx context.Context, id string, patch catalog.Patch,
 		}
 		if patch.Price != nil {
 			// The v1 shorthand: the price, in its currency, of the product's
-			// only variant (the service refused a product with several).
+			// only variant. Counted here, after the product's row is locked by
+			// the update above, which AddVariant takes too: a variant added
+			// concurrently is either counted or added after this commits.
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM variants WHERE product_id = $1", id).Scan(&n); err != nil {
+				return fmt.Errorf("count variants: %w", err)
+			}
+			if n != 1 {
+				return catalog.ErrNotSingle
+			}
 			if err := set(`DELETE FROM variant_prices WHERE currency = $1 AND variant_id IN (SELECT id FROM variants WHERE product_id = $2)`,
 				patch.Price.Currency, id); err != nil {
 				return err
@@ -333,13 +349,20 @@ func (db *DB) Product(ctx context.Context, id string) (catalog.Product, error) {
 	return p, err
 }
 
-// ProductOfVariant returns the product that holds the variant with variantID.
-func (db *DB) ProductOfVariant(ctx context.Context, variantID string) (catalog.Product, error) {
+// visibleCondition is catalog.Visible in SQL (status active, and publish_at,
+// 0 for none, not after the bound time); TestListVisibility holds the two to
+// one answer.
+const visibleCondition = "status = 'active' AND publish_at <= $2"
+
+// readVisible reads the product that query (with $1 the id asked for and $2
+// the time) finds, and its variants, prices and categories. Visibility is in
+// the query, so a hidden product and a missing one both stop after it with
+// catalog.ErrNotFound: the same statements, the same answer.
+func (db *DB) readVisible(ctx context.Context, query, key string, at time.Time) (catalog.Product, error) {
 	var p catalog.Product
 	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
 		var err error
-		p, err = scanProduct(tx.QueryRowContext(ctx, "SELECT "+productColumns+
-			" FROM products WHERE id = (SELECT product_id FROM variants WHERE id = $1)", variantID))
+		p, err = scanProduct(tx.QueryRowContext(ctx, query, key, micros(at)))
 		if err != nil {
 			return err
 		}
@@ -351,6 +374,19 @@ func (db *DB) ProductOfVariant(ctx context.Context, variantID string) (catalog.P
 		return nil
 	})
 	return p, err
+}
+
+// VisibleProduct returns the product with id if customers may see it at at;
+// catalog.ErrNotFound for a hidden one exactly as for a missing one.
+func (db *DB) VisibleProduct(ctx context.Context, id string, at time.Time) (catalog.Product, error) {
+	return db.readVisible(ctx, "SELECT "+productColumns+" FROM products WHERE id = $1 AND "+visibleCondition, id, at)
+}
+
+// VisibleProductOfVariant returns the product that holds the variant with
+// variantID if customers may see it at at; catalog.ErrNotFound otherwise.
+func (db *DB) VisibleProductOfVariant(ctx context.Context, variantID string, at time.Time) (catalog.Product, error) {
+	return db.readVisible(ctx, "SELECT "+productColumns+
+		" FROM products WHERE id = (SELECT product_id FROM variants WHERE id = $1) AND "+visibleCondition, variantID, at)
 }
 
 // likePattern escapes LIKE's wildcards in s so the search is for s literally.
@@ -389,7 +425,7 @@ func (db *DB) ListProducts(ctx context.Context, q catalog.ListQuery) ([]catalog.
 			WHERE p.id > $1
 			  AND ($2 = '' OR lower(p.name) LIKE $3 ESCAPE '\'
 			       OR EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND lower(v.sku) LIKE $3 ESCAPE '\'))
-			  AND (CAST($4 AS BIGINT) = 0 OR (p.status = 'active' AND p.publish_at <= $4))
+			  AND (CAST($4 AS BIGINT) = 0 OR (p.status = 'active' AND p.publish_at <= $4)) -- visibleCondition
 			  AND ($5 = '' OR p.status = $5)
 			  AND ($6 = '' OR p.id IN (SELECT pc.product_id FROM product_categories pc WHERE pc.category_id IN (SELECT id FROM below)))
 			  AND ($7 = '' OR EXISTS (SELECT 1 FROM variants v JOIN variant_prices vp ON vp.variant_id = v.id
@@ -416,4 +452,57 @@ func (db *DB) ListProducts(ctx context.Context, q catalog.ListQuery) ([]catalog.
 		return fillProducts(ctx, tx, ps)
 	})
 	return slices.Clip(ps), err
+}
+
+// SanitizeDescriptions passes every description not yet sanitized (those
+// written before migration 0017) through clean, the catalog's sanitizer, and
+// returns how many it rewrote. It runs at every start and finds nothing to do
+// once done; each batch is one transaction, so a crash loses nothing, and a
+// row changed meanwhile is left to the write that changed it (which sanitized
+// it), so several instances may run it at once.
+func (db *DB) SanitizeDescriptions(ctx context.Context, clean func(string) string) (int, error) {
+	total := 0
+	for {
+		n, err := db.sanitizeDescriptionBatch(ctx, clean)
+		total += n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+}
+
+func (db *DB) sanitizeDescriptionBatch(ctx context.Context, clean func(string) string) (int, error) {
+	done := 0
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		type legacy struct{ id, description string }
+		rows, err := tx.QueryContext(ctx, "SELECT id, description FROM products WHERE description_sanitized = 0 ORDER BY id LIMIT $1", legacyBatch)
+		if err != nil {
+			return fmt.Errorf("find unsanitized descriptions: %w", err)
+		}
+		defer rows.Close()
+		var todo []legacy
+		for rows.Next() {
+			var l legacy
+			if err := rows.Scan(&l.id, &l.description); err != nil {
+				return fmt.Errorf("scan unsanitized description: %w", err)
+			}
+			todo = append(todo, l)
+		}
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("find unsanitized descriptions: %w", err)
+		}
+		rows.Close()
+		for _, l := range todo {
+			if _, err := tx.ExecContext(ctx, `UPDATE products SET description = $1, description_sanitized = 1
+				WHERE id = $2 AND description_sanitized = 0`, clean(l.description), l.id); err != nil {
+				return fmt.Errorf("sanitize description of %s: %w", l.id, err)
+			}
+		}
+		done = len(todo)
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return done, nil
 }

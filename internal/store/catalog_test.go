@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -78,6 +79,8 @@ func TestMigration0017(t *testing.T) {
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`
 		exec(insertProduct, active, "OLD-1", "Old cap", "<p>wool</p>", 1500, "EUR", 7, true, now.UnixMicro())
 		exec(insertProduct, hidden, "OLD-2", "Old mug", "", 900, "EUR", 3, false, now.UnixMicro())
+		scripted := id.New(id.Product)
+		exec(insertProduct, scripted, "OLD-3", "Old pin", "<script>x</script><p>ok</p>", 100, "EUR", 1, true, now.UnixMicro())
 		cartID, orderID := id.New(id.Cart), id.New(id.Order)
 		exec("INSERT INTO carts (id, owner_id, created_at, updated_at) VALUES ($1, $2, $3, $3)", cartID, u.ID, now.UnixMicro())
 		exec("INSERT INTO cart_lines (cart_id, product_id, quantity) VALUES ($1, $2, $3)", cartID, active, 2)
@@ -93,6 +96,17 @@ func TestMigration0017(t *testing.T) {
 			t.Fatalf("migrate: %v %v", applied, err)
 		}
 
+		// The start-up pass (app.sanitizeDescriptions) sanitizes what was
+		// stored before sanitizing on write, once.
+		if n, err := db.SanitizeDescriptions(ctx, catalog.Sanitize); err != nil || n != 3 {
+			t.Fatalf("sanitize pass = %d, %v; want the 3 old descriptions", n, err)
+		}
+		if n, err := db.SanitizeDescriptions(ctx, catalog.Sanitize); err != nil || n != 0 {
+			t.Fatalf("second sanitize pass = %d, %v; want nothing left", n, err)
+		}
+		if p, err := db.Product(ctx, scripted); err != nil || p.Description != "<p>ok</p>" {
+			t.Fatalf("an old description with a script is served as %q (%v)", p.Description, err)
+		}
 		p, err := db.Product(ctx, active)
 		if err != nil {
 			t.Fatal(err)
@@ -193,6 +207,25 @@ func TestListVisibility(t *testing.T) {
 				t.Errorf("%s (status %s, publish_at %v): listed %t, Visible %t", p.First().SKU, p.Status, p.PublishAt, in[p.ID], p.Visible(at))
 			}
 		}
+		// The public reads of one product follow the same rule, and a hidden
+		// product fails with the very error value of a missing one.
+		_, missing := db.VisibleProduct(ctx, id.New(id.Product), at)
+		_, missingVariant := db.VisibleProductOfVariant(ctx, id.New(id.Variant), at)
+		if missing != catalog.ErrNotFound || missingVariant != catalog.ErrNotFound {
+			t.Fatalf("missing product: %v, missing variant: %v", missing, missingVariant)
+		}
+		for _, p := range ps {
+			got, err := db.VisibleProduct(ctx, p.ID, at)
+			byVariant, verr := db.VisibleProductOfVariant(ctx, p.First().ID, at)
+			if p.Visible(at) {
+				if err != nil || got.ID != p.ID || len(got.Variants) != 1 || verr != nil || byVariant.ID != p.ID {
+					t.Errorf("%s is visible: read %+v %v, by variant %v", p.First().SKU, got, err, verr)
+				}
+			} else if err != missing || verr != missing {
+				t.Errorf("%s (status %s, publish_at %v) is hidden: read %v, by variant %v; want %v as for a missing one",
+					p.First().SKU, p.Status, p.PublishAt, err, verr, missing)
+			}
+		}
 	})
 }
 
@@ -238,8 +271,112 @@ func TestVariants(t *testing.T) {
 		if _, err := db.UpdateVariant(ctx, id.New(id.Variant), catalog.VariantPatch{SKU: &taken}, now, rec(catalog.ActionVariantUpdate, "")); !errors.Is(err, catalog.ErrVariantNotFound) {
 			t.Fatalf("unknown variant: %v", err)
 		}
-		if got, err := db.ProductOfVariant(ctx, m.ID); err != nil || got.ID != p.ID {
-			t.Fatalf("ProductOfVariant = %+v %v", got, err)
+		if got, err := db.VisibleProductOfVariant(ctx, m.ID, now); err != nil || got.ID != p.ID {
+			t.Fatalf("VisibleProductOfVariant = %+v %v", got, err)
 		}
+	})
+}
+
+// TestPriceShorthandCountsInTheTransaction: the v1 price shorthand refuses a
+// product with several variants by counting them in its own transaction, so a
+// variant added after the service looked cannot have its price overwritten.
+func TestPriceShorthandCountsInTheTransaction(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, d testenv.Database) {
+		db := mustOpen(t, d)
+		ctx := context.Background()
+		p := singleVariant("RACE-S", money.Money{Amount: 100, Currency: "EUR"}, 1)
+		p.Options = []catalog.Option{{Name: "size", Values: []string{"S", "M"}}}
+		p.Variants[0].Options, p.Variants[0].OptionsKey = map[string]string{"size": "S"}, "size\x1eS"
+		if err := db.CreateProduct(ctx, p, rec(audit.ActionProductCreate, p.ID)); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		// The service saw one variant; then this one was added.
+		m := catalog.Variant{ID: id.New(id.Variant), ProductID: p.ID, SKU: "RACE-M", Options: map[string]string{"size": "M"}, OptionsKey: "size\x1eM",
+			Prices: []money.Money{{Amount: 200, Currency: "EUR"}}, Stock: 1, CreatedAt: now, UpdatedAt: now}
+		if _, err := db.AddVariant(ctx, m, rec(catalog.ActionVariantAdd, p.ID)); err != nil {
+			t.Fatal(err)
+		}
+		price := money.Money{Amount: 999, Currency: "EUR"}
+		if _, err := db.UpdateProduct(ctx, p.ID, catalog.Patch{Price: &price}, now, rec(audit.ActionProductUpdate, p.ID)); !errors.Is(err, catalog.ErrNotSingle) {
+			t.Fatalf("price shorthand on two variants: %v, want ErrNotSingle", err)
+		}
+		got, err := db.Product(ctx, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, v := range got.Variants {
+			if v.Prices[0].Amount == 999 {
+				t.Fatalf("variant %s got the shorthand's price: %+v", v.SKU, v.Prices)
+			}
+		}
+	})
+}
+
+// TestCatalogRaceCodes: a write that loses a race to a concurrent one gets
+// the code of what it collided with, never a 500. Only PostgreSQL lets two
+// writers overlap (SQLite has one writer, so the checks before each write
+// are never outrun).
+func TestCatalogRaceCodes(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, d testenv.Database) {
+		if d.Engine != "postgres" {
+			t.Skip("SQLite serializes writers")
+		}
+		db := mustOpen(t, d)
+		ctx := context.Background()
+		now := time.Now().UTC()
+		// race runs write in a transaction of its own, holds it open while
+		// the store method starts (and blocks on it), then commits.
+		race := func(t *testing.T, write string, args []any, method func() error) error {
+			t.Helper()
+			tx, err := db.Writer().BeginTx(ctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			if _, err := tx.ExecContext(ctx, write, args...); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- method() }()
+			time.Sleep(300 * time.Millisecond)
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			return <-done
+		}
+
+		t.Run("a concurrent variant with the same option values is variant_options_taken", func(t *testing.T) {
+			p := singleVariant("RC-S", money.Money{Amount: 100, Currency: "EUR"}, 1)
+			p.Options = []catalog.Option{{Name: "size", Values: []string{"S", "M"}}}
+			p.Variants[0].Options, p.Variants[0].OptionsKey = map[string]string{"size": "S"}, "size\x1eS"
+			if err := db.CreateProduct(ctx, p, rec(audit.ActionProductCreate, p.ID)); err != nil {
+				t.Fatal(err)
+			}
+			m := catalog.Variant{ID: id.New(id.Variant), ProductID: p.ID, SKU: "RC-M", Options: map[string]string{"size": "M"}, OptionsKey: "size\x1eM",
+				Prices: []money.Money{{Amount: 200, Currency: "EUR"}}, Stock: 1, CreatedAt: now, UpdatedAt: now}
+			err := race(t, `INSERT INTO variants (id, product_id, sku, options_json, options_key, stock, weight_grams, position, created_at, updated_at)
+				VALUES ($1, $2, 'RC-OTHER', '{"size":"M"}', $3, 0, 0, 5, 0, 0)`, []any{id.New(id.Variant), p.ID, m.OptionsKey}, func() error {
+				_, err := db.AddVariant(ctx, m, rec(catalog.ActionVariantAdd, p.ID))
+				return err
+			})
+			if !errors.Is(err, catalog.ErrOptionsTaken) {
+				t.Fatalf("AddVariant racing the same option values: %v, want ErrOptionsTaken", err)
+			}
+		})
+		t.Run("a product put in a category deleted meanwhile is not_found for the category", func(t *testing.T) {
+			c := catalog.Category{ID: id.New(id.Category), Name: "Gone", Slug: "gone-" + strings.ToLower(id.New(id.Category)[4:10]), CreatedAt: now, UpdatedAt: now}
+			if err := db.CreateCategory(ctx, c, rec("category.create", c.ID)); err != nil {
+				t.Fatal(err)
+			}
+			p := singleVariant("RC-CAT", money.Money{Amount: 100, Currency: "EUR"}, 1)
+			p.Categories = []string{c.ID}
+			err := race(t, "DELETE FROM categories WHERE id = $1", []any{c.ID}, func() error {
+				return db.CreateProduct(ctx, p, rec(audit.ActionProductCreate, p.ID))
+			})
+			if !errors.Is(err, catalog.ErrCategoryNotFound) {
+				t.Fatalf("CreateProduct racing DeleteCategory: %v, want ErrCategoryNotFound", err)
+			}
+		})
 	})
 }

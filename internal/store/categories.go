@@ -30,7 +30,11 @@ func scanCategory(row rowScanner) (catalog.Category, error) {
 }
 
 func readCategories(ctx context.Context, q queryer) ([]catalog.Category, error) {
-	rows, err := q.QueryContext(ctx, "SELECT "+categoryColumns+" FROM categories ORDER BY position, slug")
+	return queryCategories(ctx, q, "SELECT "+categoryColumns+" FROM categories ORDER BY position, slug")
+}
+
+func queryCategories(ctx context.Context, q queryer, query string, args ...any) ([]catalog.Category, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list categories: %w", err)
 	}
@@ -106,6 +110,21 @@ func nullable(s string) any {
 // Categories returns every category, parents before children.
 func (db *DB) Categories(ctx context.Context) ([]catalog.Category, error) {
 	return readCategories(ctx, db.sql)
+}
+
+// VisibleCategories returns the categories whose subtree holds at least one
+// product visible at at, parents before children: the categories holding a
+// visible product, and their ancestors. The visibility condition is
+// catalog.Visible in SQL, as in ListProducts.
+func (db *DB) VisibleCategories(ctx context.Context, at time.Time) ([]catalog.Category, error) {
+	return queryCategories(ctx, db.sql, `WITH RECURSIVE shown (id, depth) AS (
+			SELECT pc.category_id, 0 FROM product_categories pc JOIN products p ON p.id = pc.product_id
+			WHERE p.status = 'active' AND p.publish_at <= $1
+			UNION SELECT c.parent_id, shown.depth + 1 FROM categories c JOIN shown ON c.id = shown.id
+			WHERE c.parent_id IS NOT NULL AND shown.depth < $2
+		)
+		SELECT `+categoryColumns+` FROM categories WHERE id IN (SELECT id FROM shown) ORDER BY position, slug`,
+		micros(at), catalog.MaxCategoryDepth)
 }
 
 // CreateCategory inserts c where CheckPlacement allows it.
@@ -206,7 +225,12 @@ func (db *DB) DeleteCategory(ctx context.Context, id string, rec audit.Record) e
 		if _, err := tx.ExecContext(ctx, "DELETE FROM product_categories WHERE category_id = $1", id); err != nil {
 			return fmt.Errorf("empty category: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM categories WHERE id = $1", id); err != nil {
+		_, err = tx.ExecContext(ctx, "DELETE FROM categories WHERE id = $1", id)
+		if isForeignKeyViolation(err) {
+			// A product was put in it after it was emptied above (PostgreSQL).
+			return catalog.ErrCategoryInUse
+		}
+		if err != nil {
 			return fmt.Errorf("delete category: %w", err)
 		}
 		return appendAudit(ctx, tx, rec)

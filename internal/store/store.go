@@ -216,6 +216,32 @@ func isUniqueViolation(err error) bool {
 	return false
 }
 
+// violatedConstraint names the constraint a PostgreSQL unique or
+// foreign-key violation broke; "" on SQLite, whose errors carry no name (and
+// whose single writer means the checks before a write are never outrun).
+func violatedConstraint(err error) string {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.ConstraintName
+	}
+	return ""
+}
+
+// isForeignKeyViolation reports whether err is a foreign-key violation: on
+// PostgreSQL, a row referenced by this write was deleted by a transaction
+// that committed after this one looked.
+func isForeignKeyViolation(err error) bool {
+	var pg *pgconn.PgError
+	if errors.As(err, &pg) {
+		return pg.Code == "23503"
+	}
+	var lite *sqlite.Error
+	if errors.As(err, &lite) {
+		return lite.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+	}
+	return false
+}
+
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }

@@ -19,7 +19,7 @@ CREATE TABLE variants (
     position     INTEGER NOT NULL,
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL,
-    UNIQUE (product_id, options_key)
+    CONSTRAINT variants_options_unique UNIQUE (product_id, options_key)
 );
 CREATE INDEX variants_product_id ON variants (product_id, position);
 
@@ -77,6 +77,11 @@ ALTER TABLE order_lines_v17 RENAME TO order_lines;
 ALTER TABLE products ADD COLUMN status TEXT NOT NULL DEFAULT 'draft' CHECK (status IN ('draft', 'active', 'archived'));
 ALTER TABLE products ADD COLUMN publish_at INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE products ADD COLUMN options_json TEXT NOT NULL DEFAULT '[]';
+-- description_sanitized is 1 once the description has passed the catalog's
+-- sanitizer. Descriptions written before this migration were never
+-- sanitized: they start at 0, and a pass at start-up (store.SanitizeDescriptions)
+-- sanitizes them in batches; every write since sets 1.
+ALTER TABLE products ADD COLUMN description_sanitized INTEGER NOT NULL DEFAULT 0;
 UPDATE products SET status = CASE WHEN active = 1 THEN 'active' ELSE 'archived' END, sku = id;
 ALTER TABLE products DROP COLUMN price_amount;
 ALTER TABLE products DROP COLUMN currency;
