@@ -94,6 +94,9 @@ var allowed = map[string][]string{
 	"PATCH /api/v1/admin/categories/{id}":        {"catalog", "admin"},
 	"DELETE /api/v1/admin/categories/{id}":       {"catalog", "admin"},
 	"PUT /api/v1/carts/{id}/items/{item_id}":     signedIn,
+	"PUT /api/v1/carts/{id}/discount":            signedIn,
+	"DELETE /api/v1/carts/{id}/discount":         signedIn,
+	"PUT /api/v1/carts/{id}/shipping":            signedIn,
 }
 
 // signedIn is every role: each account is a customer too, acting on its own data.
@@ -208,6 +211,10 @@ func matrixBody(pattern string) any {
 		return map[string]string{"password": testPassword}
 	case "PUT /api/v1/carts/{id}/items/{item_id}":
 		return map[string]int{"quantity": 1}
+	case "PUT /api/v1/carts/{id}/discount":
+		return map[string]string{"code": "MATRIX"}
+	case "PUT /api/v1/carts/{id}/shipping":
+		return map[string]any{"address": map[string]string{"country": "DE"}}
 	case "POST /api/v1/payment-methods":
 		return map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "holder": "Matrix"}
 	}

@@ -281,12 +281,27 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 			ClientSecret: cfg.OIDCClientSecret, RedirectURL: cfg.OIDCRedirectURL}, db, a.Identity, now)
 	}
 	a.Catalog = catalog.NewService(catalog.Deps{Store: db, Categories: db, Currencies: cfg.SoldCurrencies(), Now: now})
-	a.Carts = cart.NewService(db, a.Catalog, now)
 	a.Pricing = pricing.NewService(db, cfg.SoldCurrencies(), cfg.TaxMode, now)
+	// Refused discount codes are counted like failed logins, in the shop
+	// database (shared by every instance, kept over restarts), and exported
+	// as a guessing signal.
+	codesRefused := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "bulwark_discount_codes_refused_total",
+		Help: "Discount codes refused on carts (discount_invalid or discount_exhausted), by whether the refusal locked code entry for the customer or address.",
+	}, []string{"outcome"})
+	a.registry.MustRegister(codesRefused)
+	a.Carts = cart.NewService(cart.Deps{Store: db, Catalog: a.Catalog, Pricer: a.Pricing, Guard: pricing.NewGuard(db.LoginThrottle(now)),
+		Trail: a.Trail, Now: now, CodeRefused: func(locked bool) {
+			outcome := "refused"
+			if locked {
+				outcome = "locked"
+			}
+			codesRefused.WithLabelValues(outcome).Inc()
+		}})
 	a.Methods = payment.NewMethods(db, cards, now)
 	gateway := payment.Simulator{}
-	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Methods: a.Methods, Cards: cards, Gateway: gateway,
-		Currency: cfg.Currency, Now: now, Instance: id.New(id.Instance), Lease: cfg.PendingOrderTimeout})
+	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway,
+		Now: now, Instance: id.New(id.Instance), Lease: cfg.PendingOrderTimeout})
 	a.Orders = order.NewService(db, gateway, now)
 	reencrypters = append(reencrypters,
 		rekey.Rows{Name: MFAKeyset, AEAD: mfaKeys, List: db.TOTPCiphertexts, Swap: db.SwapTOTPCiphertexts},

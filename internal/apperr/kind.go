@@ -125,6 +125,7 @@ var kinds = map[string]Kind{
 	"too_many_variants":      KindInvalid, // catalog
 	"not_single_variant":     KindInvalid, // catalog
 	"category_too_deep":      KindInvalid, // catalog
+	"shipping_required":      KindInvalid, // cart
 
 	CodeTooManyAttempts: KindRateLimited,
 	CodeRateLimited:     KindRateLimited,

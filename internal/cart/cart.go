@@ -1,6 +1,9 @@
 // Package cart owns shopping carts. A cart belongs to one customer, has a
-// currency, and holds variant ids and quantities only: names and prices always come from the
-// catalog when the cart is read (and again at checkout), never from the client.
+// currency, and holds variant ids and quantities and the customer's choices
+// (a discount code, where it ships to, a shipping option) only: names,
+// prices, discounts, shipping and taxes always come from the catalog and
+// from internal/pricing when the cart is read (and again at checkout), never
+// from the client.
 package cart
 
 import (
@@ -11,9 +14,12 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/pricing"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
 
 // Limits of a cart.
@@ -29,7 +35,17 @@ var (
 	// ErrCheckingOut refuses a change to a cart while a checkout pays it
 	// (the code of checkout.ErrCartCheckedOut: 409, try again once it ended).
 	ErrCheckingOut = apperr.New("checkout_in_progress", "the cart is being paid; change it once its checkout has ended")
+	// ErrShippingRequired is a cart whose destination some shipping options
+	// serve, with none of them chosen: checkout would otherwise ship for free.
+	ErrShippingRequired = apperr.New(CodeShippingRequired, "choose one of the shipping options for this address first (PUT /api/v1/carts/{id}/shipping)")
+	// ErrUnavailableItems is a cart holding items customers cannot buy now
+	// (withdrawn from sale, or not priced in the cart's currency): the answer
+	// checkout gives for stock it cannot take.
+	ErrUnavailableItems = apperr.New("out_of_stock", "some items of the cart cannot be bought now; remove them (see unavailable_items)")
 )
+
+// CodeShippingRequired is the code of ErrShippingRequired.
+const CodeShippingRequired = "shipping_required"
 
 // Line is a variant and how many of it.
 type Line struct {
@@ -40,28 +56,61 @@ type Line struct {
 // Cart is a customer's cart as stored. Currency is the one its lines are
 // priced in ("" for a cart from before carts had one: the shop's default).
 type Cart struct {
-	ID        string
-	OwnerID   string
-	Currency  string
-	Lines     []Line
-	CreatedAt time.Time
+	ID       string
+	OwnerID  string
+	Currency string
+	Lines    []Line
+	// DiscountCode is the normalized code the customer applied ("" for none).
+	DiscountCode string
+	// Destination is the country and region the cart ships to, nil until the
+	// customer gives them; ShippingOptionID is the option chosen ("" for none).
+	Destination      *pricing.Destination
+	ShippingOptionID string
+	CreatedAt        time.Time
 }
 
-// PricedLine is a line with the catalog's current product, variant and price.
+// SameContents reports whether a and b hold the same lines and choices: a
+// checkout reserves a cart only as it was priced.
+func SameContents(a, b Cart) bool {
+	if len(a.Lines) != len(b.Lines) || a.DiscountCode != b.DiscountCode || a.ShippingOptionID != b.ShippingOptionID ||
+		(a.Destination == nil) != (b.Destination == nil) || (a.Destination != nil && *a.Destination != *b.Destination) {
+		return false
+	}
+	for i := range a.Lines {
+		if a.Lines[i] != b.Lines[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// PricedLine is a line with the catalog's current product, variant and
+// price, and its part of the discount and the tax.
 type PricedLine struct {
 	Product   catalog.Product
 	Variant   catalog.Variant
 	Quantity  int
 	UnitPrice money.Money
 	LineTotal money.Money
+	Discount  money.Money
+	Tax       money.Money
 }
 
-// View is a cart priced from the catalog in the cart's currency.
+// View is a cart priced in its currency: the lines customers may buy now,
+// the lines they may not (Unavailable), and every amount pricing computed.
+// Problems are the refusals checkout would give for this cart as it is
+// (besides stock and payment, which only checkout can know); the amounts are
+// those of the cart without what a problem names (a discount code that no
+// longer applies, a shipping option that no longer serves it).
 type View struct {
-	ID       string
-	Currency string
-	Lines    []PricedLine
-	Subtotal money.Money
+	Cart        Cart
+	ID          string
+	Currency    string
+	Lines       []PricedLine
+	Unavailable []Line
+	Subtotal    money.Money
+	Quote       pricing.Quote
+	Problems    []*apperr.Error
 }
 
 // Store keeps carts.
@@ -73,6 +122,12 @@ type Store interface {
 	// itemID, a variant id or a product id (every variant of it). ErrFull
 	// past MaxLines, ErrCheckingOut while a checkout holds the cart.
 	SetLine(ctx context.Context, ownerID, cartID, itemID string, quantity int, at time.Time) error
+	// SetDiscountCode sets the cart's discount code ("" removes it);
+	// ErrCheckingOut while a checkout holds the cart.
+	SetDiscountCode(ctx context.Context, ownerID, cartID, code string, at time.Time) error
+	// SetShipping sets where the cart ships to and the option chosen;
+	// ErrCheckingOut while a checkout holds the cart.
+	SetShipping(ctx context.Context, ownerID, cartID string, d pricing.Destination, optionID string, at time.Time) error
 }
 
 // Catalog finds what customers may buy, and the currencies the shop sells in.
@@ -81,23 +136,59 @@ type Catalog interface {
 	// single-variant product, to a visible product and variant; anything
 	// hidden or missing is catalog.ErrNotFound.
 	Purchasable(ctx context.Context, itemID string) (catalog.Product, catalog.Variant, error)
+	// PurchasableVariants resolves many variant ids at once; hidden and
+	// missing ones are absent from the map.
+	PurchasableVariants(ctx context.Context, variantIDs []string) (map[string]catalog.Item, error)
 	Sells(currency string) bool
 	Currency() string
 }
 
 var _ Catalog = (*catalog.Service)(nil)
 
-// Service is the cart use cases.
-type Service struct {
-	store   Store
-	catalog Catalog
-	now     func() time.Time
+// Pricer computes every amount (internal/pricing).
+type Pricer interface {
+	Quote(ctx context.Context, r pricing.QuoteRequest) (pricing.Quote, error)
+	ShippingOptionsFor(ctx context.Context, d pricing.Destination, currency string) ([]pricing.ShippingOption, error)
 }
 
-// NewService returns the cart service.
-func NewService(store Store, cat Catalog, now func() time.Time) *Service {
-	return &Service{store: store, catalog: cat, now: now}
+var _ Pricer = (*pricing.Service)(nil)
+
+// Guard limits how many refused discount codes a customer and a client
+// address may try (pricing.Guard).
+type Guard interface {
+	Check(ctx context.Context, customerID, ip string) error
+	Refused(ctx context.Context, customerID, ip string) ([]string, error)
 }
+
+var _ Guard = (*pricing.Guard)(nil)
+
+// Deps is what the cart service is built from.
+type Deps struct {
+	Store   Store
+	Catalog Catalog
+	Pricer  Pricer
+	Guard   Guard
+	Trail   *audit.Trail
+	// CodeRefused, when set, is told of every refused discount code and
+	// whether it locked code entry: a guessing signal for metrics and
+	// threat detection.
+	CodeRefused func(locked bool)
+	Now         func() time.Time
+}
+
+// Service is the cart use cases.
+type Service struct{ d Deps }
+
+// NewService returns the cart service.
+func NewService(d Deps) *Service {
+	if d.CodeRefused == nil {
+		d.CodeRefused = func(bool) {}
+	}
+	return &Service{d: d}
+}
+
+// ActionDiscountGuessing is the audit action of a lock on discount codes.
+const ActionDiscountGuessing = "discount.guessing_locked"
 
 // Create starts an empty cart for the caller in currency ("" for the shop's
 // default); a currency the shop does not sell is catalog.ErrCurrencyNotSold.
@@ -107,16 +198,16 @@ func (s *Service) Create(ctx context.Context, currency string) (View, error) {
 		return View{}, err
 	}
 	if currency == "" {
-		currency = s.catalog.Currency()
+		currency = s.d.Catalog.Currency()
 	}
-	if !s.catalog.Sells(currency) {
+	if !s.d.Catalog.Sells(currency) {
 		return View{}, catalog.ErrCurrencyNotSold
 	}
-	c := Cart{ID: id.New(id.Cart), OwnerID: p.UserID, Currency: currency, CreatedAt: s.now().UTC()}
-	if err := s.store.CreateCart(ctx, c); err != nil {
+	c := Cart{ID: id.New(id.Cart), OwnerID: p.UserID, Currency: currency, CreatedAt: s.d.Now().UTC()}
+	if err := s.d.Store.CreateCart(ctx, c); err != nil {
 		return View{}, fmt.Errorf("create cart: %w", err)
 	}
-	return s.Price(ctx, c)
+	return s.Price(ctx, c, nil)
 }
 
 // Get returns the caller's cart, priced.
@@ -125,10 +216,20 @@ func (s *Service) Get(ctx context.Context, cartID string) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
-	return s.Price(ctx, c)
+	return s.Price(ctx, c, nil)
 }
 
-// Own returns the caller's cart as stored.
+// ForCheckout returns the caller's cart priced for shipping to d (the
+// checkout's address, which may differ from the one the cart was shown for).
+func (s *Service) ForCheckout(ctx context.Context, cartID string, d pricing.Destination) (View, error) {
+	c, err := s.own(ctx, cartID)
+	if err != nil {
+		return View{}, err
+	}
+	return s.Price(ctx, c, &d)
+}
+
+// own returns the caller's cart as stored.
 func (s *Service) own(ctx context.Context, cartID string) (Cart, error) {
 	p, err := access.Require(ctx, access.Authenticated)
 	if err != nil {
@@ -137,12 +238,12 @@ func (s *Service) own(ctx context.Context, cartID string) (Cart, error) {
 	if !id.Valid(id.Cart, cartID) {
 		return Cart{}, ErrNotFound
 	}
-	return s.store.Cart(ctx, p.UserID, cartID)
+	return s.d.Store.Cart(ctx, p.UserID, cartID)
 }
 
 func (s *Service) currencyOf(c Cart) string {
 	if c.Currency == "" {
-		return s.catalog.Currency()
+		return s.d.Catalog.Currency()
 	}
 	return c.Currency
 }
@@ -150,7 +251,8 @@ func (s *Service) currencyOf(c Cart) string {
 // SetItem sets the quantity of a variant (or of a single-variant product,
 // by its product id) in the caller's cart; 0 removes it. A hidden or missing
 // item is catalog.ErrNotFound, alike; one without a price in the cart's
-// currency is catalog.ErrNotPriced.
+// currency is catalog.ErrNotPriced; a quantity that would take the cart past
+// the largest amount the shop handles is refused (422) and stores nothing.
 func (s *Service) SetItem(ctx context.Context, cartID, itemID string, quantity int) (View, error) {
 	c, err := s.own(ctx, cartID)
 	if err != nil {
@@ -166,7 +268,7 @@ func (s *Service) SetItem(ctx context.Context, cartID, itemID string, quantity i
 	}
 	lineID := itemID
 	if quantity > 0 {
-		_, variant, err := s.catalog.Purchasable(ctx, itemID)
+		_, variant, err := s.d.Catalog.Purchasable(ctx, itemID)
 		if err != nil {
 			return View{}, fmt.Errorf("add to cart: %w", err)
 		}
@@ -174,34 +276,238 @@ func (s *Service) SetItem(ctx context.Context, cartID, itemID string, quantity i
 			return View{}, catalog.ErrNotPriced
 		}
 		lineID = variant.ID
+		// Priced as it would be, before anything is stored: a cart whose
+		// amounts would overflow is refused here, not shown broken after.
+		if _, err := s.Price(ctx, withLine(c, lineID, quantity), nil); err != nil {
+			return View{}, err
+		}
 	}
-	if err := s.store.SetLine(ctx, c.OwnerID, c.ID, lineID, quantity, s.now().UTC()); err != nil {
+	if err := s.d.Store.SetLine(ctx, c.OwnerID, c.ID, lineID, quantity, s.d.Now().UTC()); err != nil {
 		return View{}, fmt.Errorf("set cart line: %w", err)
 	}
 	return s.Get(ctx, cartID)
 }
 
-// Price returns c with every line priced from the catalog in the cart's
-// currency. Lines customers may not buy now — hidden or gone, or without a
-// price in the currency — are left out.
-func (s *Service) Price(ctx context.Context, c Cart) (View, error) {
-	cur := s.currencyOf(c)
-	view := View{ID: c.ID, Currency: cur, Lines: []PricedLine{}, Subtotal: money.Money{Currency: cur}}
+// withLine is c with variantID's quantity set (a line added if it had none).
+func withLine(c Cart, variantID string, quantity int) Cart {
+	lines := make([]Line, 0, len(c.Lines)+1)
+	found := false
 	for _, l := range c.Lines {
-		p, variant, err := s.catalog.Purchasable(ctx, l.VariantID)
-		if errors.Is(err, catalog.ErrNotFound) {
-			continue
+		if l.VariantID == variantID {
+			l.Quantity, found = quantity, true
 		}
-		if err != nil {
-			return View{}, fmt.Errorf("price cart %s: %w", c.ID, err)
+		lines = append(lines, l)
+	}
+	if !found {
+		lines = append(lines, Line{VariantID: variantID, Quantity: quantity})
+	}
+	c.Lines = lines
+	return c
+}
+
+// SetDiscount applies a discount code to the caller's cart. A code that does
+// not apply to the cart answers discount_invalid (one answer whatever the
+// reason) or discount_exhausted, stores nothing, and counts against the
+// customer's and the address's limit on refused codes (pricing.Guard); past
+// it every code is refused 429 for a while, and the lock is audited.
+func (s *Service) SetDiscount(ctx context.Context, cartID, code string) (View, error) {
+	c, err := s.own(ctx, cartID)
+	if err != nil {
+		return View{}, err
+	}
+	ip := reqinfo.From(ctx).IP
+	if err := s.d.Guard.Check(ctx, c.OwnerID, ip); err != nil {
+		return View{}, err
+	}
+	normalized, ok := pricing.NormalizeCode(code)
+	var view View
+	var refusal error = pricing.ErrDiscountUnknown
+	if ok {
+		c.DiscountCode = normalized
+		if view, err = s.Price(ctx, c, nil); err != nil {
+			return View{}, err
 		}
-		unit, ok := variant.Price(cur)
-		if !ok {
-			continue
-		}
-		total := money.Money{Amount: unit.Amount * int64(l.Quantity), Currency: cur}
-		view.Lines = append(view.Lines, PricedLine{Product: p, Variant: variant, Quantity: l.Quantity, UnitPrice: unit, LineTotal: total})
-		view.Subtotal.Amount += total.Amount
+		refusal = view.problem(apperr.CodeDiscountInvalid, apperr.CodeDiscountExhausted)
+	}
+	if refusal != nil {
+		return View{}, s.refused(ctx, c, ip, refusal)
+	}
+	if err := s.d.Store.SetDiscountCode(ctx, c.OwnerID, c.ID, normalized, s.d.Now().UTC()); err != nil {
+		return View{}, fmt.Errorf("set discount code: %w", err)
 	}
 	return view, nil
+}
+
+// refused counts a refused code and returns the refusal (or, when this one
+// locked code entry, the lock's 429).
+func (s *Service) refused(ctx context.Context, c Cart, ip string, refusal error) error {
+	locked, err := s.d.Guard.Refused(ctx, c.OwnerID, ip)
+	if err != nil {
+		return fmt.Errorf("count refused discount code: %w", err)
+	}
+	s.d.CodeRefused(len(locked) > 0)
+	for _, what := range locked {
+		if err := s.d.Trail.Record(ctx, ActionDiscountGuessing, c.OwnerID, audit.Failure,
+			fmt.Sprintf("discount codes locked for this %s for %s after %s", what, pricing.GuessLock, limitOf(what))); err != nil {
+			return err
+		}
+	}
+	if len(locked) > 0 {
+		return s.d.Guard.Check(ctx, c.OwnerID, ip)
+	}
+	return refusal
+}
+
+func limitOf(what string) string {
+	if what == "address" {
+		return fmt.Sprintf("%d refused codes in %s from one address", pricing.GuessesPerAddress, pricing.GuessWindow)
+	}
+	return fmt.Sprintf("%d refused codes in %s", pricing.GuessesPerCustomer, pricing.GuessWindow)
+}
+
+// RemoveDiscount takes the discount code off the caller's cart.
+func (s *Service) RemoveDiscount(ctx context.Context, cartID string) (View, error) {
+	c, err := s.own(ctx, cartID)
+	if err != nil {
+		return View{}, err
+	}
+	if err := s.d.Store.SetDiscountCode(ctx, c.OwnerID, c.ID, "", s.d.Now().UTC()); err != nil {
+		return View{}, fmt.Errorf("remove discount code: %w", err)
+	}
+	return s.Get(ctx, cartID)
+}
+
+// SetShipping sets where the caller's cart ships to (a country and, where
+// taxes or shipping differ by it, a region) and the shipping option chosen
+// ("" to choose later). An option that does not serve the cart there answers
+// shipping_unavailable and stores nothing.
+func (s *Service) SetShipping(ctx context.Context, cartID string, d pricing.Destination, optionID string) (View, error) {
+	c, err := s.own(ctx, cartID)
+	if err != nil {
+		return View{}, err
+	}
+	if err := pricing.CheckDestination(d, "address"); err != nil {
+		return View{}, err
+	}
+	c.Destination, c.ShippingOptionID = &d, optionID
+	view, err := s.Price(ctx, c, nil)
+	if err != nil {
+		return View{}, err
+	}
+	if err := view.problem(apperr.CodeShippingUnavailable); err != nil {
+		return View{}, err
+	}
+	if err := s.d.Store.SetShipping(ctx, c.OwnerID, c.ID, d, optionID, s.d.Now().UTC()); err != nil {
+		return View{}, fmt.Errorf("set shipping: %w", err)
+	}
+	return view, nil
+}
+
+// problem returns the first of v's problems with one of codes, or nil.
+func (v View) problem(codes ...string) error {
+	for _, p := range v.Problems {
+		for _, c := range codes {
+			if p.Code == c {
+				return p
+			}
+		}
+	}
+	return nil
+}
+
+// CheckoutProblem is the refusal checkout gives for v, or nil: items that
+// cannot be bought, an empty cart, a discount code or shipping option that
+// does not apply, or shipping not chosen.
+func (v View) CheckoutProblem() error {
+	if len(v.Unavailable) > 0 {
+		return ErrUnavailableItems
+	}
+	if len(v.Problems) > 0 {
+		return v.Problems[0]
+	}
+	return nil
+}
+
+// Price returns c priced in its currency, with its discount code and
+// shipping option, for shipping to dest (nil: the cart's own destination).
+// Lines customers may not buy now — hidden or gone, or without a price in
+// the currency — are not priced but listed in Unavailable. A discount code or
+// shipping option that does not apply is left out of the amounts and named
+// in Problems; any other refusal of pricing (amounts past the largest the
+// shop handles) is returned.
+func (s *Service) Price(ctx context.Context, c Cart, dest *pricing.Destination) (View, error) {
+	cur := s.currencyOf(c)
+	view := View{Cart: c, ID: c.ID, Currency: cur, Lines: []PricedLine{}, Unavailable: []Line{}, Subtotal: money.Money{Currency: cur}}
+	ids := make([]string, len(c.Lines))
+	for i, l := range c.Lines {
+		ids[i] = l.VariantID
+	}
+	items, err := s.d.Catalog.PurchasableVariants(ctx, ids)
+	if err != nil {
+		return View{}, fmt.Errorf("price cart %s: %w", c.ID, err)
+	}
+	req := pricing.QuoteRequest{Currency: cur, DiscountCode: c.DiscountCode, CustomerID: c.OwnerID,
+		Destination: dest, ShippingOptionID: c.ShippingOptionID}
+	if dest == nil {
+		req.Destination = c.Destination
+	}
+	if req.Destination == nil {
+		req.ShippingOptionID = "" // an option is chosen with a destination
+	}
+	for _, l := range c.Lines {
+		it, ok := items[l.VariantID]
+		unit, priced := it.Variant.Price(cur)
+		if !ok || !priced {
+			view.Unavailable = append(view.Unavailable, l)
+			continue
+		}
+		view.Lines = append(view.Lines, PricedLine{Product: it.Product, Variant: it.Variant, Quantity: l.Quantity, UnitPrice: unit})
+		req.Lines = append(req.Lines, pricing.Line{VariantID: l.VariantID, ProductID: it.Product.ID, CategoryIDs: it.Product.Categories,
+			UnitPrice: unit.Amount, Quantity: int64(l.Quantity), WeightGrams: it.Variant.WeightGrams})
+	}
+	q, err := s.quote(ctx, req, &view)
+	if err != nil {
+		return View{}, err
+	}
+	view.Quote = q
+	view.Subtotal.Amount = q.Subtotal
+	for i, ql := range q.Lines {
+		l := &view.Lines[i]
+		l.LineTotal = money.Money{Amount: ql.Total, Currency: cur}
+		l.Discount = money.Money{Amount: ql.Discount, Currency: cur}
+		l.Tax = money.Money{Amount: ql.Tax, Currency: cur}
+	}
+	return view, nil
+}
+
+// quote prices req; a discount code or a shipping option pricing refuses is
+// recorded as a problem of view and the cart priced without it.
+func (s *Service) quote(ctx context.Context, req pricing.QuoteRequest, view *View) (pricing.Quote, error) {
+	for {
+		q, err := s.d.Pricer.Quote(ctx, req)
+		var e *apperr.Error
+		switch {
+		case err == nil:
+			if req.Destination != nil && req.ShippingOptionID == "" && view.problem(apperr.CodeShippingUnavailable) == nil {
+				opts, err := s.d.Pricer.ShippingOptionsFor(ctx, *req.Destination, req.Currency)
+				if err != nil {
+					return pricing.Quote{}, fmt.Errorf("shipping options of cart %s: %w", view.ID, err)
+				}
+				if len(opts) > 0 {
+					view.Problems = append(view.Problems, ErrShippingRequired)
+				}
+			}
+			return q, nil
+		case !errors.As(err, &e):
+			return pricing.Quote{}, fmt.Errorf("price cart %s: %w", view.ID, err)
+		case req.DiscountCode != "" && (e.Code == apperr.CodeDiscountInvalid || e.Code == apperr.CodeDiscountExhausted):
+			view.Problems = append(view.Problems, e)
+			req.DiscountCode = ""
+		case req.ShippingOptionID != "" && e.Code == apperr.CodeShippingUnavailable:
+			view.Problems = append(view.Problems, e)
+			req.ShippingOptionID = ""
+		default:
+			return pricing.Quote{}, err
+		}
+	}
 }

@@ -3,20 +3,37 @@ package cart_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/pricing"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
+	"github.com/bulwark-shop/bulwark/internal/throttle"
 )
 
 // fakeCatalog sells what it holds; hidden items are catalog.ErrNotFound, as
 // the real catalog answers.
 type fakeCatalog struct {
 	items map[string]catalog.Variant
+}
+
+func (f fakeCatalog) PurchasableVariants(_ context.Context, ids []string) (map[string]catalog.Item, error) {
+	out := map[string]catalog.Item{}
+	for _, i := range ids {
+		if v, ok := f.items[i]; ok {
+			out[i] = catalog.Item{Product: catalog.Product{ID: v.ProductID, Name: "P"}, Variant: v}
+		}
+	}
+	return out, nil
 }
 
 func (f fakeCatalog) Purchasable(_ context.Context, itemID string) (catalog.Product, catalog.Variant, error) {
@@ -39,6 +56,64 @@ func (m *memCarts) Cart(_ context.Context, owner, cartID string) (cart.Cart, err
 	}
 	return *c, nil
 }
+func (m *memCarts) SetDiscountCode(_ context.Context, _, cartID, code string, _ time.Time) error {
+	m.carts[cartID].DiscountCode = code
+	return nil
+}
+func (m *memCarts) SetShipping(_ context.Context, _, cartID string, d pricing.Destination, optionID string, _ time.Time) error {
+	m.carts[cartID].Destination, m.carts[cartID].ShippingOptionID = &d, optionID
+	return nil
+}
+
+// pricingInputs is what pricing.Service reads to price a cart; the methods
+// a cart never reaches panic through the nil embedded interface.
+type pricingInputs struct {
+	pricing.Store
+	rates     []pricing.TaxRate
+	options   []pricing.ShippingOption
+	discounts []pricing.Discount
+}
+
+func (p *pricingInputs) TaxRatesFor(_ context.Context, country string) ([]pricing.TaxRate, error) {
+	var out []pricing.TaxRate
+	for _, r := range p.rates {
+		if r.Place.Country == country {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+func (p *pricingInputs) ShippingOption(_ context.Context, optionID string) (pricing.ShippingOption, error) {
+	for _, o := range p.options {
+		if o.ID == optionID {
+			return o, nil
+		}
+	}
+	return pricing.ShippingOption{}, pricing.ErrShippingOptionNotFound
+}
+func (p *pricingInputs) ShippingOptionsTo(_ context.Context, country string, _ int) ([]pricing.ShippingOption, error) {
+	return p.options, nil // pricing.AvailableFor keeps those for the destination
+}
+func (p *pricingInputs) DiscountByCode(_ context.Context, code string) (pricing.Discount, error) {
+	for _, d := range p.discounts {
+		if d.Code == code {
+			return d, nil
+		}
+	}
+	return pricing.Discount{}, pricing.ErrDiscountNotFound
+}
+func (p *pricingInputs) DiscountUses(context.Context, string, string) (int64, error) { return 0, nil }
+
+type auditLog struct {
+	audit.Store
+	records []audit.Record
+}
+
+func (a *auditLog) AppendAudit(_ context.Context, r audit.Record) error {
+	a.records = append(a.records, r)
+	return nil
+}
+
 func (m *memCarts) SetLine(_ context.Context, _, cartID, itemID string, q int, _ time.Time) error {
 	c := m.carts[cartID]
 	for i, l := range c.Lines {
@@ -59,7 +134,8 @@ func TestCart(t *testing.T) {
 	euroOnly := catalog.Variant{ID: id.New(id.Variant), ProductID: id.New(id.Product), SKU: "E", Prices: []money.Money{{Amount: 50, Currency: "EUR"}}}
 	cat := fakeCatalog{items: map[string]catalog.Variant{both.ID: both, euroOnly.ID: euroOnly}}
 	store := &memCarts{carts: map[string]*cart.Cart{}}
-	s := cart.NewService(store, cat, time.Now)
+	s := cart.NewService(cart.Deps{Store: store, Catalog: cat, Pricer: pricing.NewService(&pricingInputs{}, []string{"EUR", "USD"}, pricing.TaxExclusive, time.Now),
+		Guard: pricing.NewGuard(throttle.NewMemory(time.Now)), Trail: audit.NewTrail(&auditLog{}, time.Now), Now: time.Now})
 	ctx := access.WithPrincipal(context.Background(), &access.Principal{UserID: id.New(id.User), Roles: []access.Role{access.Customer}})
 
 	t.Run("a cart is in the default currency unless one is named, and only in one sold", func(t *testing.T) {
@@ -93,14 +169,175 @@ func TestCart(t *testing.T) {
 		store.carts[usd.ID].Lines = append(store.carts[usd.ID].Lines, cart.Line{VariantID: euroOnly.ID, Quantity: 1},
 			cart.Line{VariantID: id.New(id.Variant), Quantity: 1})
 		v, err = s.Get(ctx, usd.ID)
-		if err != nil || len(v.Lines) != 1 || v.Subtotal.Amount != 360 {
+		if err != nil || len(v.Lines) != 1 || v.Subtotal.Amount != 360 || len(v.Unavailable) != 2 {
 			t.Fatalf("cart with an unpriced and a hidden line = %+v %v", v, err)
+		}
+		if err := v.CheckoutProblem(); !errors.Is(err, cart.ErrUnavailableItems) {
+			t.Fatalf("checkout of a cart with unavailable items: %v", err)
 		}
 	})
 	t.Run("someone else's cart is not found", func(t *testing.T) {
 		other := access.WithPrincipal(context.Background(), &access.Principal{UserID: id.New(id.User), Roles: []access.Role{access.Customer}})
 		if _, err := s.Get(other, usd.ID); !errors.Is(err, cart.ErrNotFound) {
 			t.Fatalf("err = %v", err)
+		}
+	})
+}
+
+// TestPricedCart prices carts with a discount code, a destination and a
+// shipping option through the real pricing rules, and shows how the cart
+// answers codes and options that do not apply.
+func TestPricedCart(t *testing.T) {
+	shirt := catalog.Variant{ID: id.New(id.Variant), ProductID: id.New(id.Product), SKU: "S", WeightGrams: 200,
+		Prices: []money.Money{{Amount: 2000, Currency: "EUR"}}}
+	cat := fakeCatalog{items: map[string]catalog.Variant{shirt.ID: shirt}}
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	inputs := &pricingInputs{
+		rates: []pricing.TaxRate{{ID: "tax_de", Name: "MwSt", Place: pricing.Place{Country: "DE"}, RatePPM: 190000}},
+		options: []pricing.ShippingOption{{ID: id.New(id.ShippingOption), Name: "DHL", Kind: pricing.ShipFlat, Active: true,
+			Zones: []pricing.Place{{Country: "DE"}}, Prices: []money.Money{{Amount: 490, Currency: "EUR"}}}},
+		discounts: []pricing.Discount{
+			{ID: "disc_ten", Code: "TENOFF", Kind: pricing.DiscountPercent, BasisPoints: 1000, Active: true},
+			{ID: "disc_big", Code: "BIGSPENDER", Kind: pricing.DiscountPercent, BasisPoints: 2000, Active: true,
+				MinSubtotal: []money.Money{{Amount: 100000, Currency: "EUR"}}},
+			{ID: "disc_gone", Code: "USEDUP", Kind: pricing.DiscountPercent, BasisPoints: 2000, Active: true, MaxUses: 1, Uses: 1},
+		},
+	}
+	log := &auditLog{}
+	var refused, locks int
+	store := &memCarts{carts: map[string]*cart.Cart{}}
+	s := cart.NewService(cart.Deps{Store: store, Catalog: cat, Pricer: pricing.NewService(inputs, []string{"EUR"}, pricing.TaxExclusive, clock),
+		Guard: pricing.NewGuard(throttle.NewMemory(clock)), Trail: audit.NewTrail(log, clock), Now: clock,
+		CodeRefused: func(locked bool) {
+			refused++
+			if locked {
+				locks++
+			}
+		}})
+	ctx := access.WithPrincipal(context.Background(), &access.Principal{UserID: id.New(id.User), Roles: []access.Role{access.Customer}})
+	ctx = reqinfo.With(ctx, reqinfo.Info{IP: "203.0.113.7", RequestID: "req-1"})
+	c, err := s.Create(ctx, "EUR")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetItem(ctx, c.ID, shirt.ID, 2); err != nil {
+		t.Fatal(err)
+	}
+	code := func(err error) string {
+		var e *apperr.Error
+		if errors.As(err, &e) {
+			return e.Code
+		}
+		return fmt.Sprint(err)
+	}
+
+	t.Run("a code, a destination and an option price the whole cart", func(t *testing.T) {
+		if _, err := s.SetDiscount(ctx, c.ID, "ten-off"); err != nil {
+			t.Fatal(err)
+		}
+		v, err := s.SetShipping(ctx, c.ID, pricing.Destination{Country: "DE"}, inputs.options[0].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := v.Quote
+		// 4000 − 400 discount + 490 shipping = 4090, + 19 % of it = 777.1 → 777.
+		if q.Subtotal != 4000 || q.Discount != 400 || q.ShippingAmount() != 490 || q.Tax != 777 || q.Total != 4867 || len(v.Problems) != 0 {
+			t.Fatalf("quote %+v problems %v", q, v.Problems)
+		}
+		if v.Lines[0].Discount.Amount != 400 || v.Lines[0].Tax.Amount != 684 {
+			t.Fatalf("line %+v", v.Lines[0])
+		}
+	})
+
+	t.Run("codes that do not apply answer alike, store nothing, and are counted", func(t *testing.T) {
+		for _, typed := range []string{"NOSUCHCODE", "BIGSPENDER", "x", strings.Repeat("A", 500)} {
+			_, err := s.SetDiscount(ctx, c.ID, typed)
+			if !errors.Is(err, pricing.ErrDiscountUnknown) {
+				t.Fatalf("%.20s: %v, want the one discount_invalid answer", typed, err)
+			}
+		}
+		if _, err := s.SetDiscount(ctx, c.ID, "usedup"); code(err) != apperr.CodeDiscountExhausted {
+			t.Fatalf("exhausted code: %v", err)
+		}
+		if got := store.carts[c.ID].DiscountCode; got != "TENOFF" {
+			t.Fatalf("a refused code replaced the cart's: %q", got)
+		}
+		if refused != 5 || locks != 0 {
+			t.Fatalf("refused %d, locks %d", refused, locks)
+		}
+	})
+
+	t.Run("an option for another zone is refused and stores nothing", func(t *testing.T) {
+		_, err := s.SetShipping(ctx, c.ID, pricing.Destination{Country: "FR"}, inputs.options[0].ID)
+		if code(err) != apperr.CodeShippingUnavailable {
+			t.Fatalf("err = %v", err)
+		}
+		if _, err := s.SetShipping(ctx, c.ID, pricing.Destination{Country: "fr"}, ""); code(err) != apperr.CodeValidation {
+			t.Fatalf("malformed country: %v", err)
+		}
+		if d := store.carts[c.ID].Destination; d == nil || d.Country != "DE" {
+			t.Fatalf("destination %+v", d)
+		}
+	})
+
+	t.Run("a destination with options and none chosen must choose before checkout", func(t *testing.T) {
+		v, err := s.SetShipping(ctx, c.ID, pricing.Destination{Country: "DE"}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := v.CheckoutProblem(); !errors.Is(err, cart.ErrShippingRequired) {
+			t.Fatalf("problem %v", err)
+		}
+		v, err = s.SetShipping(ctx, c.ID, pricing.Destination{Country: "AT"}, "") // no option serves AT
+		if err != nil || v.CheckoutProblem() != nil || v.Quote.Tax != 0 || !v.Quote.TaxesKnown {
+			t.Fatalf("AT: %v %+v", err, v)
+		}
+	})
+
+	t.Run("a code that stops applying is shown as a problem and left out of the amounts", func(t *testing.T) {
+		inputs.discounts[0].Active = false
+		defer func() { inputs.discounts[0].Active = true }()
+		v, err := s.Get(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v.Quote.Discount != 0 || !errors.Is(v.CheckoutProblem(), pricing.ErrDiscountUnknown) {
+			t.Fatalf("quote %+v problems %v", v.Quote, v.Problems)
+		}
+	})
+
+	t.Run("a quantity that would overflow the largest amount is refused and stores nothing", func(t *testing.T) {
+		dear := catalog.Variant{ID: id.New(id.Variant), ProductID: id.New(id.Product), SKU: "D",
+			Prices: []money.Money{{Amount: money.MaxAmount, Currency: "EUR"}}}
+		cat.items[dear.ID] = dear
+		if _, err := s.SetItem(ctx, c.ID, dear.ID, 2); code(err) != apperr.CodeValidation {
+			t.Fatalf("err = %v", err)
+		}
+		if n := len(store.carts[c.ID].Lines); n != 1 {
+			t.Fatalf("%d lines after a refused quantity", n)
+		}
+	})
+
+	t.Run("guessing codes locks code entry, audited, and every code is refused while locked", func(t *testing.T) {
+		var err error
+		for i := 0; i < pricing.GuessesPerCustomer; i++ {
+			_, err = s.SetDiscount(ctx, c.ID, fmt.Sprintf("GUESS%04d", i))
+		}
+		var e *apperr.Error
+		if !errors.As(err, &e) || e.Code != apperr.CodeTooManyAttempts || e.RetryAfter <= 0 || locks != 1 {
+			t.Fatalf("after %d refusals: %v (locks %d)", refused, err, locks)
+		}
+		if _, err := s.SetDiscount(ctx, c.ID, "TENOFF"); code(err) != apperr.CodeTooManyAttempts {
+			t.Fatalf("a valid code while locked: %v", err)
+		}
+		last := log.records[len(log.records)-1]
+		if last.Action != cart.ActionDiscountGuessing || last.IP != "203.0.113.7" || strings.Contains(last.Detail, "GUESS") {
+			t.Fatalf("audit %+v", last)
+		}
+		now = now.Add(pricing.GuessLock + time.Second)
+		if _, err := s.SetDiscount(ctx, c.ID, "TENOFF"); err != nil {
+			t.Fatalf("after the lock: %v", err)
 		}
 	})
 }

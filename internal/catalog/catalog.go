@@ -203,6 +203,9 @@ type Store interface {
 	// VisibleProductOfVariant returns the product holding the variant if it
 	// is Visible at at; ErrNotFound otherwise, as VisibleProduct.
 	VisibleProductOfVariant(ctx context.Context, variantID string, at time.Time) (Product, error)
+	// VisibleProductsOfVariants returns the products Visible at at that hold
+	// any of variantIDs, each once; hidden and missing ones are left out alike.
+	VisibleProductsOfVariants(ctx context.Context, variantIDs []string, at time.Time) ([]Product, error)
 	// ListProducts returns up to q.Limit products ordered by id, after q.After.
 	ListProducts(ctx context.Context, q ListQuery) ([]Product, error)
 	AppendAudit(ctx context.Context, rec audit.Record) error
@@ -373,6 +376,34 @@ func (s *Service) Get(ctx context.Context, productID string) (Product, error) {
 		return Product{}, fmt.Errorf("get product %s: %w", productID, err)
 	}
 	return p, nil
+}
+
+// Item is a variant and the product that holds it.
+type Item struct {
+	Product Product
+	Variant Variant
+}
+
+// PurchasableVariants returns, by variant id, those of variantIDs that
+// customers may buy now, in one read whatever their number; a hidden or
+// missing variant is simply absent.
+func (s *Service) PurchasableVariants(ctx context.Context, variantIDs []string) (map[string]Item, error) {
+	ps, err := s.store.VisibleProductsOfVariants(ctx, variantIDs, s.now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	items := make(map[string]Item, len(variantIDs))
+	for _, p := range ps {
+		for _, v := range p.Variants {
+			items[v.ID] = Item{Product: p, Variant: v}
+		}
+	}
+	for id := range items {
+		if !slices.Contains(variantIDs, id) {
+			delete(items, id) // another variant of a product in the cart
+		}
+	}
+	return items, nil
 }
 
 // Purchasable resolves what a customer names to buy — a variant id, or the

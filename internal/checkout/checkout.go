@@ -29,10 +29,12 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
+	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/vault"
 )
 
@@ -43,6 +45,10 @@ type Request struct {
 	PaymentMethodID string
 	CVC             string
 	ShippingAddress order.Address
+	// ExpectedTotal, when set, is the total the customer was shown: a cart
+	// whose total is another now is refused with ErrPriceChanged instead of
+	// being charged a different amount.
+	ExpectedTotal *money.Money
 }
 
 // CodeCartCheckedOut refuses a checkout of a cart another checkout holds.
@@ -54,6 +60,13 @@ const CodeCartCheckedOut = "checkout_in_progress"
 // same request may run.
 var ErrCartCheckedOut = apperr.New(CodeCartCheckedOut, "another checkout of this cart is running; nothing was reserved or charged")
 
+// ErrPriceChanged refuses a checkout whose total is not the one the customer
+// expected, or whose cart or prices changed while it was being reserved.
+// Like ErrCartCheckedOut it is not recorded for the key: nothing was
+// reserved, and the customer sends the checkout again once they have seen
+// the new amounts.
+var ErrPriceChanged = apperr.New(apperr.CodePriceChanged, "the cart's total is not the one expected, or its items or prices changed meanwhile; read the cart again and confirm the new total")
+
 // Reservation is a pending order to create while taking its stock.
 type Reservation struct {
 	OrderID    string
@@ -61,9 +74,16 @@ type Reservation struct {
 	Hash       string // the request's hash, kept with the key
 	CustomerID string
 	CartID     string
+	// Cart is the cart as it was priced, and Priced the order pricing made
+	// of it: its amounts, and per line the variant, quantity, unit price,
+	// discount and tax. Reserve takes the cart only if it still holds
+	// exactly these lines and choices at these unit prices
+	// (ErrPriceChanged otherwise), and counts a use of DiscountID.
+	Cart       cart.Cart
+	Priced     order.Order
+	DiscountID string
 	Method     payment.Method
 	Address    order.Address
-	Currency   string
 	At         time.Time
 	// Owner is the instance running the checkout, which renews its lease
 	// until LeaseUntil while it runs.
@@ -74,13 +94,19 @@ type Reservation struct {
 // Store reserves, releases and completes orders.
 type Store interface {
 	order.Store
+	// PeekIdempotent reports what an earlier request with the key left
+	// without claiming it (Fresh when there was none).
+	PeekIdempotent(ctx context.Context, ownerID, scope, key, hash string) (order.Prior, error)
 	// Reserve claims the Idempotency-Key, takes the stock of every line of the
-	// cart and creates the pending order at the catalog's current prices, in one
-	// transaction. When the key was used before it reserves nothing and returns
-	// the earlier request's Prior (Fresh false). It returns order.ErrOutOfStock
-	// (nothing taken, key not claimed) when any line lacks stock,
-	// order.ErrCartEmpty for an empty cart, and ErrCartCheckedOut (nothing
-	// taken, key not claimed) when another pending order holds the cart.
+	// cart, counts the use of the discount and creates the pending order with
+	// the amounts of r.Priced, in one transaction. When the key was used
+	// before it reserves nothing and returns the earlier request's Prior
+	// (Fresh false). Nothing is taken and the key is not claimed when it
+	// returns order.ErrOutOfStock (a line lacks stock, or is no longer for
+	// sale), order.ErrCartEmpty, ErrCartCheckedOut (another pending order
+	// holds the cart), ErrPriceChanged (the cart or a unit price is not as
+	// priced), or pricing.ErrDiscountExhausted or pricing.ErrDiscountUnknown
+	// (the code's last use was taken meanwhile, or the code deleted).
 	Reserve(ctx context.Context, r Reservation) (order.Order, order.Prior, error)
 	// Release gives the stock back, frees the cart and deletes the pending order, finishes the
 	// idempotency key with code (or forgets the key when code is empty, so a
@@ -123,13 +149,20 @@ type Cards interface {
 
 var _ Cards = (*vault.Vault)(nil)
 
+// Carts prices the caller's cart for shipping to a destination (cart.Service).
+type Carts interface {
+	ForCheckout(ctx context.Context, cartID string, d pricing.Destination) (cart.View, error)
+}
+
+var _ Carts = (*cart.Service)(nil)
+
 // Service is checkout.
 type Service struct {
 	store    Store
+	carts    Carts
 	methods  Methods
 	cards    Cards
 	gateway  payment.Gateway
-	currency string
 	now      func() time.Time
 	instance string
 	lease    time.Duration
@@ -137,12 +170,12 @@ type Service struct {
 
 // Deps is what the checkout service is built from.
 type Deps struct {
-	Store    Store
-	Methods  Methods
-	Cards    Cards
-	Gateway  payment.Gateway
-	Currency string
-	Now      func() time.Time
+	Store   Store
+	Carts   Carts
+	Methods Methods
+	Cards   Cards
+	Gateway payment.Gateway
+	Now     func() time.Time
 	// Instance names this running process (a random id per start) as the
 	// owner of its checkouts; Lease is how long a checkout stays its own
 	// without a Heartbeat. Zero means DefaultLease.
@@ -160,7 +193,7 @@ func NewService(d Deps) *Service {
 	if d.Lease <= 0 {
 		d.Lease = DefaultLease
 	}
-	return &Service{store: d.Store, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, currency: d.Currency, now: d.Now,
+	return &Service{store: d.Store, carts: d.Carts, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, now: d.Now,
 		instance: d.Instance, lease: d.Lease}
 }
 
@@ -179,7 +212,8 @@ func requestHash(r Request) string {
 	b, _ := json.Marshal(struct {
 		Cart, Method string
 		Address      order.Address
-	}{r.CartID, r.PaymentMethodID, r.ShippingAddress})
+		Expected     *money.Money `json:",omitempty"` // absent in hashes from before it existed
+	}{r.CartID, r.PaymentMethodID, r.ShippingAddress, r.ExpectedTotal})
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
@@ -199,6 +233,9 @@ func (s *Service) Checkout(ctx context.Context, key string, r Request) (order.Or
 	v.Check(id.Valid(id.PaymentMethod, r.PaymentMethodID), "payment_method", "is not a payment method id")
 	v.Check(len(r.CVC) >= 3 && len(r.CVC) <= 4 && isDigits(r.CVC), "cvc", "must be 3 or 4 digits")
 	r.ShippingAddress.Validate(&v, "shipping_address")
+	if e := r.ExpectedTotal; e != nil {
+		v.Check(e.Amount >= 0 && e.Amount <= money.MaxAmount, "expected_total.amount", "must be between 0 and 10^12 minor units")
+	}
 	if err := v.Err(); err != nil {
 		return order.Order{}, false, err
 	}
@@ -224,11 +261,45 @@ func (s *Service) run(ctx context.Context, customerID, key, hash string, r Reque
 		// is nothing to remember for the key either.
 		return order.Order{}, false, err
 	}
+	// A key already answered is answered again before the cart is read: its
+	// checkout emptied the cart (or refused it, as recorded).
+	if prior, err := s.store.PeekIdempotent(ctx, customerID, order.ScopeCheckout, key, hash); err != nil {
+		return order.Order{}, false, fmt.Errorf("read idempotency key: %w", err)
+	} else if !prior.Fresh && !prior.InProgress {
+		return order.Replay(prior)
+	}
+	// Priced before anything is claimed, with the same code as GET /carts:
+	// a refusal here (an item no longer for sale, a code that no longer
+	// applies, a total other than expected) changes nothing and is not
+	// recorded for the key, so the customer fixes the cart and sends the
+	// same request again.
+	// A request with the same key running alongside may empty or change the
+	// cart meanwhile: when the cart is refused, that request's answer wins.
+	refused := func(err error) (order.Order, bool, error) {
+		if prior, perr := s.store.PeekIdempotent(ctx, customerID, order.ScopeCheckout, key, hash); perr == nil && !prior.Fresh {
+			return order.Replay(prior)
+		}
+		return order.Order{}, false, err
+	}
+	view, err := s.carts.ForCheckout(ctx, r.CartID, pricing.Destination{Country: r.ShippingAddress.Country, Region: r.ShippingAddress.Region})
+	if err != nil {
+		return order.Order{}, false, err
+	}
+	if err := view.CheckoutProblem(); err != nil {
+		return refused(err)
+	}
+	if len(view.Lines) == 0 {
+		return refused(order.ErrCartEmpty)
+	}
+	priced := Priced(view.Quote)
+	if e := r.ExpectedTotal; e != nil && *e != priced.Total {
+		return refused(ErrPriceChanged)
+	}
 	reserve := func() (order.Order, order.Prior, error) {
 		at := s.now().UTC()
 		return s.store.Reserve(ctx, Reservation{OrderID: id.New(id.Order), Key: key, Hash: hash, CustomerID: customerID,
-			CartID: r.CartID, Method: m, Address: r.ShippingAddress, Currency: s.currency, At: at,
-			Owner: s.instance, LeaseUntil: at.Add(s.lease)})
+			CartID: r.CartID, Cart: view.Cart, Priced: priced, DiscountID: view.Quote.DiscountID,
+			Method: m, Address: r.ShippingAddress, At: at, Owner: s.instance, LeaseUntil: at.Add(s.lease)})
 	}
 	pending, prior, err := reserve()
 	if err == nil && prior.InProgress {
@@ -244,7 +315,7 @@ func (s *Service) run(ctx context.Context, customerID, key, hash string, r Reque
 	if err == nil && !prior.Fresh {
 		return order.Replay(prior)
 	}
-	if errors.Is(err, ErrCartCheckedOut) {
+	if errors.Is(err, ErrCartCheckedOut) || errors.Is(err, ErrPriceChanged) {
 		// Transient: nothing was claimed, so nothing is recorded for the key.
 		return order.Order{}, false, err
 	}
@@ -327,6 +398,29 @@ func (s *Service) RecoverAbandoned(ctx context.Context) (int, error) {
 		}
 	}
 	return len(stale), nil
+}
+
+// Priced is the order pricing made of a quote: its amounts, and per line
+// the variant, quantity, unit price, total, discount and tax. The store
+// completes it with what it reads while taking the stock (names, SKUs).
+func Priced(q pricing.Quote) order.Order {
+	m := func(a int64) money.Money { return money.Money{Amount: a, Currency: q.Currency} }
+	o := order.Order{Subtotal: m(q.Subtotal), Discount: m(q.Discount), DiscountCode: q.DiscountCode,
+		Shipping: m(q.ShippingAmount()), Tax: m(q.Tax), TaxInclusive: q.TaxMode == pricing.TaxInclusive,
+		Taxes: make([]order.TaxLine, 0, len(q.Taxes)), Total: m(q.Total),
+		Captured: m(0), Refunded: m(0), Lines: make([]order.Line, 0, len(q.Lines))}
+	if q.Shipping != nil {
+		o.ShippingOption = &order.ShippingChoice{OptionID: q.Shipping.OptionID, Name: q.Shipping.Name}
+	}
+	for _, t := range q.Taxes {
+		o.Taxes = append(o.Taxes, order.TaxLine{RateID: t.RateID, Name: t.Name, Country: t.Place.Country, Region: t.Place.Region,
+			RatePPM: t.RatePPM, Base: m(t.Base), Amount: m(t.Amount)})
+	}
+	for _, l := range q.Lines {
+		o.Lines = append(o.Lines, order.Line{VariantID: l.VariantID, ProductID: l.ProductID, Quantity: int(l.Quantity),
+			UnitPrice: m(l.UnitPrice), LineTotal: m(l.Total), Discount: m(l.Discount), Tax: m(l.Tax)})
+	}
+	return o
 }
 
 func isDigits(s string) bool {

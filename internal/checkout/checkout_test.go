@@ -7,12 +7,15 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
+	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/vault"
 )
 
@@ -42,6 +45,10 @@ func (f *fakeStore) Reserve(_ context.Context, r checkout.Reservation) (order.Or
 	f.reserve = f.reserve[1:]
 	total := money.Money{Amount: 1000, Currency: "EUR"}
 	return order.Order{ID: r.OrderID, CustomerID: r.CustomerID, Status: order.StatusPending, Total: total}, reply.prior, reply.err
+}
+
+func (f *fakeStore) PeekIdempotent(context.Context, string, string, string, string) (order.Prior, error) {
+	return order.Prior{Fresh: true}, nil
 }
 
 func (f *fakeStore) FinishIdempotentError(_ context.Context, _, _, _, _, code string, _ time.Time, _ audit.Record) error {
@@ -102,9 +109,32 @@ func (g *countingGateway) Void(ctx context.Context, authID string) error {
 	return g.Simulator.Void(ctx, authID)
 }
 
+// pricedCarts answers every cart with view: the cart as cart.Service would
+// have priced it (its own tests and the end-to-end tests price real carts).
+type pricedCarts struct{ view cart.View }
+
+func (p pricedCarts) ForCheckout(context.Context, string, pricing.Destination) (cart.View, error) {
+	return p.view, nil
+}
+
+// oneLine is a cart of one line of 2 × 500 EUR, priced with nothing else.
+func oneLine() cart.View {
+	l := pricing.Line{VariantID: id.New(id.Variant), ProductID: id.New(id.Product), UnitPrice: 500, Quantity: 2}
+	q, err := pricing.Compute(pricing.Input{Currency: "EUR", TaxMode: pricing.TaxExclusive, Lines: []pricing.Line{l}})
+	if err != nil {
+		panic(err)
+	}
+	return cart.View{Cart: cart.Cart{Lines: []cart.Line{{VariantID: l.VariantID, Quantity: 2}}},
+		Lines: []cart.PricedLine{{Quantity: 2}}, Quote: q}
+}
+
 func newService(st *fakeStore, now time.Time) (*checkout.Service, *countingCards, *countingGateway) {
+	return newServiceFor(st, now, oneLine())
+}
+
+func newServiceFor(st *fakeStore, now time.Time, view cart.View) (*checkout.Service, *countingCards, *countingGateway) {
 	cards, gw := &countingCards{}, &countingGateway{}
-	return checkout.NewService(checkout.Deps{Store: st, Methods: fakeMethods{}, Cards: cards, Gateway: gw, Currency: "EUR",
+	return checkout.NewService(checkout.Deps{Store: st, Carts: pricedCarts{view}, Methods: fakeMethods{}, Cards: cards, Gateway: gw,
 		Now: func() time.Time { return now }, Instance: "ins_test", Lease: 30 * time.Second}), cards, gw
 }
 
@@ -179,6 +209,60 @@ func TestCheckout(t *testing.T) {
 		}
 	})
 
+	t.Run("a total other than the one expected is refused before anything is reserved, and not recorded", func(t *testing.T) {
+		st := &fakeStore{}
+		svc, cards, _ := newService(st, now)
+		r := request()
+		r.ExpectedTotal = &money.Money{Amount: 999, Currency: "EUR"} // the cart costs 1000
+		if _, _, err := svc.Checkout(customer(), "key-5", r); !errors.Is(err, checkout.ErrPriceChanged) {
+			t.Fatalf("err = %v, want ErrPriceChanged", err)
+		}
+		r.ExpectedTotal = &money.Money{Amount: 1000, Currency: "USD"}
+		if _, _, err := svc.Checkout(customer(), "key-5", r); !errors.Is(err, checkout.ErrPriceChanged) {
+			t.Fatalf("other currency: err = %v, want ErrPriceChanged", err)
+		}
+		if len(st.reserved) != 0 || cards.reads != 0 || len(st.refusals) != 0 {
+			t.Fatalf("reserved %d, card reads %d, refusals %v", len(st.reserved), cards.reads, st.refusals)
+		}
+		st.reserve = []reserveReply{{prior: order.Prior{Fresh: true}}}
+		r.ExpectedTotal = &money.Money{Amount: 1000, Currency: "EUR"}
+		if _, _, err := svc.Checkout(customer(), "key-5", r); err != nil {
+			t.Fatalf("the expected total: %v", err)
+		}
+	})
+
+	t.Run("a price changed during the reservation is not recorded for the key", func(t *testing.T) {
+		st := &fakeStore{reserve: []reserveReply{{err: checkout.ErrPriceChanged}}}
+		svc, cards, _ := newService(st, now)
+		if _, _, err := svc.Checkout(customer(), "key-6", request()); !errors.Is(err, checkout.ErrPriceChanged) {
+			t.Fatalf("err = %v", err)
+		}
+		if cards.reads != 0 || len(st.refusals) != 0 {
+			t.Fatalf("card reads %d, refusals %v", cards.reads, st.refusals)
+		}
+	})
+
+	t.Run("a cart with a problem is refused with it before anything is reserved", func(t *testing.T) {
+		for name, view := range map[string]cart.View{
+			"unavailable item": func() cart.View {
+				v := oneLine()
+				v.Unavailable = []cart.Line{{VariantID: id.New(id.Variant), Quantity: 1}}
+				return v
+			}(),
+			"discount": func() cart.View { v := oneLine(); v.Problems = []*apperr.Error{pricing.ErrDiscountUnknown}; return v }(),
+			"shipping": func() cart.View { v := oneLine(); v.Problems = []*apperr.Error{cart.ErrShippingRequired}; return v }(),
+			"empty":    {Quote: pricing.Quote{Currency: "EUR"}},
+		} {
+			st := &fakeStore{}
+			svc, cards, _ := newServiceFor(st, now, view)
+			_, _, err := svc.Checkout(customer(), "key-7", request())
+			var e *apperr.Error
+			if !errors.As(err, &e) || len(st.reserved) != 0 || cards.reads != 0 {
+				t.Fatalf("%s: err = %v, reserved %d, card reads %d", name, err, len(st.reserved), cards.reads)
+			}
+		}
+	})
+
 	t.Run("heartbeat renews this instance's leases", func(t *testing.T) {
 		st := &fakeStore{}
 		svc, _, _ := newService(st, now)
@@ -189,4 +273,41 @@ func TestCheckout(t *testing.T) {
 			t.Fatalf("renewed %v until %v", st.renewed, st.until)
 		}
 	})
+}
+
+// TestPriced checks the order made of a quote carries every amount of it.
+func TestPriced(t *testing.T) {
+	a := pricing.Line{VariantID: "var_a", ProductID: "prod_a", UnitPrice: 1999, Quantity: 3, WeightGrams: 100}
+	b := pricing.Line{VariantID: "var_b", ProductID: "prod_b", UnitPrice: 501, Quantity: 1}
+	dest := pricing.Destination{Country: "US", Region: "NY"}
+	ship := pricing.ShippingOption{ID: "ship_x", Name: "Ground", Kind: pricing.ShipFlat, Active: true,
+		Zones: []pricing.Place{{Country: "US"}}, Prices: []money.Money{{Amount: 700, Currency: "USD"}}}
+	q, err := pricing.Compute(pricing.Input{Currency: "USD", TaxMode: pricing.TaxExclusive, Lines: []pricing.Line{a, b},
+		Destination: &dest, Shipping: &ship, Now: time.Now(),
+		TaxRates: []pricing.TaxRate{{ID: "tax_ny", Name: "NY", Place: pricing.Place{Country: "US", Region: "NY"}, RatePPM: 88750}},
+		Discount: &pricing.Discount{ID: "disc_x", Code: "TENOFF", Kind: pricing.DiscountPercent, BasisPoints: 1000, Active: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := checkout.Priced(q)
+	usd := func(n int64) money.Money { return money.Money{Amount: n, Currency: "USD"} }
+	if o.Subtotal != usd(q.Subtotal) || o.Discount != usd(q.Discount) || o.DiscountCode != "TENOFF" || o.Shipping != usd(700) ||
+		o.Tax != usd(q.Tax) || o.Total != usd(q.Total) || o.TaxInclusive || o.ShippingOption == nil || o.ShippingOption.OptionID != "ship_x" {
+		t.Fatalf("order %+v from quote %+v", o, q)
+	}
+	if len(o.Taxes) != 1 || o.Taxes[0].Region != "NY" || o.Taxes[0].Amount != usd(q.Tax) || o.Taxes[0].RatePPM != 88750 {
+		t.Fatalf("taxes %+v", o.Taxes)
+	}
+	var lineTax, lineDiscount int64
+	for i, l := range o.Lines {
+		if l.VariantID != q.Lines[i].VariantID || l.UnitPrice != usd(q.Lines[i].UnitPrice) || l.LineTotal != usd(q.Lines[i].Total) {
+			t.Fatalf("line %d: %+v", i, l)
+		}
+		lineTax += l.Tax.Amount
+		lineDiscount += l.Discount.Amount
+	}
+	// Shipping is taxed too, so the lines hold less than the whole tax.
+	if lineDiscount != o.Discount.Amount || lineTax > o.Tax.Amount || lineTax == 0 {
+		t.Fatalf("line discounts %d of %d, line taxes %d of %d", lineDiscount, o.Discount.Amount, lineTax, o.Tax.Amount)
+	}
 }

@@ -215,6 +215,9 @@ func (a *API) routes() []route {
 		r("POST /api/v1/carts", access.Authenticated, a.createCart),
 		r("GET /api/v1/carts/{id}", access.Authenticated, a.getCart),
 		r("PUT /api/v1/carts/{id}/items/{item_id}", access.Authenticated, a.setCartItem),
+		r("PUT /api/v1/carts/{id}/discount", access.Authenticated, a.setCartDiscount),
+		r("DELETE /api/v1/carts/{id}/discount", access.Authenticated, a.removeCartDiscount),
+		r("PUT /api/v1/carts/{id}/shipping", access.Authenticated, a.setCartShipping),
 
 		r("POST /api/v1/payment-methods", access.Authenticated, a.createMethod),
 		r("GET /api/v1/payment-methods", access.Authenticated, a.listMethods),

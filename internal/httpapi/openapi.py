@@ -178,6 +178,14 @@ paths={
  "/api/v1/carts/{id}/items/{item_id}":{"put":op("setCartItem","Set a variant's quantity in the cart (0 removes it)","authenticated",
     {"200":js(ref("Cart")),"404":resp("NotFound"),"409":resp("Conflict")},"CartItemRequest",params=[idp,{"name":"item_id","in":"path","required":True,"schema":{"type":"string","maxLength":64},"description":"A variant id, or the product id of a single-variant product (422 `variant_required` for one with several)."}],
     desc="Unknown or hidden (draft, archived, not yet published) item: 404, alike. A variant without a price in the cart's currency: 422 `not_priced_in_currency`. Prices always come from the catalog. While a checkout pays the cart: 409 `checkout_in_progress`, nothing changed.")},
+ "/api/v1/carts/{id}/discount":{
+    "put":op("setCartDiscount","Apply a discount code to the cart","authenticated",
+      {"200":js(ref("Cart")),"404":resp("NotFound"),"409":resp("Conflict"),"422":resp("Unprocessable"),"429":resp("TooManyRequests")},"CartDiscountRequest",params=[idp],
+      desc="Codes are case-insensitive; hyphens and spaces are ignored. A code that cannot be used on this cart — unknown, inactive, outside its dates, not valid in the cart's currency, below its minimum subtotal, or for none of the cart's products — answers 422 `discount_invalid` with one message whatever the reason (telling them apart would tell a guesser which codes exist); a used-up code 409 `discount_exhausted`. A refused code changes nothing. Refused codes are limited: 10 an hour per customer and 30 an hour per client address, then every code is refused 429 `too_many_attempts` with Retry-After for an hour (audited as `discount.guessing_locked`, counted in `bulwark_discount_codes_refused_total`)."),
+    "delete":op("removeCartDiscount","Take the discount code off the cart","authenticated",{"200":js(ref("Cart")),"404":resp("NotFound"),"409":resp("Conflict")},params=[idp])},
+ "/api/v1/carts/{id}/shipping":{"put":op("setCartShipping","Say where the cart ships to, and choose a shipping option","authenticated",
+    {"200":js(ref("Cart")),"404":resp("NotFound"),"409":resp("Conflict"),"422":resp("Unprocessable")},"CartShippingRequest",params=[idp],
+    desc="Only the address's country and region are kept on the cart (taxes and shipping depend on nothing else); the full address comes with the checkout. An option that does not serve the cart there (zone, currency, weight) answers 422 `shipping_unavailable` and changes nothing. Without `shipping_option` the cart shows its taxes and, when options serve the destination, the problem `shipping_required`.")},
  "/api/v1/payment-methods":{
     "post":op("createPaymentMethod","Save a card","authenticated",{"201":js(ref("PaymentMethod"),"Created")},"PaymentMethodRequest",
       desc="The number is checked (Luhn, length, brand, not expired) and goes only to the card vault; no response, log line or error echoes it."),
@@ -188,7 +196,7 @@ paths={
  "/api/v1/checkout":{"post":op("checkout","Pay for a cart: reserve stock, authorize, create the order, capture","authenticated",
     {"201":{**js(ref("Order"),"Created, or the first answer again"),"headers":{"Idempotent-Replayed":{"description":"`true` when this is the stored answer of an earlier request with the same key","schema":{"type":"string"}}}},
      "402":resp("PaymentRequired"),"404":resp("NotFound"),"409":resp("Conflict")},"CheckoutRequest",params=[idemp],
-    desc="Not enough stock: 409 `out_of_stock`, nothing reserved or charged. Declined: 402 `payment_declined`, stock released. Same key and body: the first answer again; other body: 422 `idempotency_key_reused`; still running: 409 `request_in_progress`. Another checkout of the same cart (another key) running: 409 `checkout_in_progress`, nothing reserved or charged; a cart makes one order at a time. The CVC is used in flight only.")},
+    desc="The cart is priced again, with its discount code and shipping option, for the shipping address given here (taxes follow its country and region); a cart with a problem (`problems` of the Cart) is refused with it, and `expected_total`, when sent, must equal the new total (409 `price_changed` otherwise). These refusals, and a price or cart changed while the checkout reserves it (409 `price_changed`), change nothing and are not recorded for the key: send it again once the cart is as wanted. Not enough stock: 409 `out_of_stock`, nothing reserved or charged. Declined: 402 `payment_declined`, stock released. Same key and body: the first answer again; other body: 422 `idempotency_key_reused`; still running: 409 `request_in_progress`. Another checkout of the same cart (another key) running: 409 `checkout_in_progress`, nothing reserved or charged; a cart makes one order at a time. The CVC is used in flight only.")},
  "/api/v1/orders":{"get":op("listOrders","The caller's orders","authenticated",{"200":js(ref("OrderList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},params=pagep)},
  "/api/v1/orders/{id}":{"get":op("getOrder","One of the caller's orders","authenticated",{"200":js(ref("Order")),"404":resp("NotFound")},params=[idp])},
  "/api/v1/admin/orders":{"get":op("listAllOrders","Every customer's orders","orders:read",{"200":js(ref("OrderList")),"400":resp("BadRequest"),"403":resp("Forbidden"),"422":resp("Unprocessable")},
@@ -283,11 +291,33 @@ schemas={
    "delta":{"type":"integer","minimum":-1000000,"maximum":1000000,"not":{"const":0}},"reason":text(1,200,"Kept in the audit trail.")}},
  "RolesRequest":{"type":"object","required":["roles"],"additionalProperties":False,"properties":{
    "roles":{"type":"array","maxItems":6,"items":{"type":"string","enum":ROLE_ENUM}}}},
- "CartLine":{"type":"object","required":["variant_id","product_id","sku","name","options","quantity","unit_price","line_total"],"properties":{
+ "CartLine":{"type":"object","required":["variant_id","product_id","sku","name","options","quantity","unit_price","line_total","discount","tax"],"properties":{
    "variant_id":{"type":"string","pattern":"^var_"},"product_id":{"type":"string"},"options":{"type":"object","additionalProperties":{"type":"string"}},"sku":{"type":"string"},"name":{"type":"string"},"quantity":{"type":"integer","minimum":1,"maximum":99},
-   "unit_price":ref("Money"),"line_total":ref("Money")}},
- "Cart":{"type":"object","required":["id","currency","items","subtotal"],"properties":{"id":{"type":"string","pattern":"^cart_"},"currency":{"type":"string","pattern":"^[A-Z]{3}$"},
-   "items":{"type":"array","items":ref("CartLine")},"subtotal":ref("Money")}},
+   "unit_price":ref("Money"),"line_total":ref("Money"),"discount":dict(ref("Money"),description="This line's part of the discount."),
+   "tax":dict(ref("Money"),description="Tax on the line after its discount (contained in line_total when tax_inclusive).")}},
+ "TaxLine":{"type":"object","required":["rate_id","name","country","rate_ppm","base","amount"],"properties":{
+   "rate_id":{"type":"string"},"name":{"type":"string"},"country":{"type":"string"},"region":{"type":"string"},"rate_ppm":{"type":"integer"},
+   "base":dict(ref("Money"),description="What was taxed: the lines after discount, and shipping."),"amount":ref("Money")}},
+ "Cart":{"type":"object","required":["id","currency","items","unavailable_items","subtotal","discount","shipping_address","shipping","tax_inclusive","taxes_known","taxes","tax","total","problems"],
+   "description":"Every amount is computed by the server (docs/API.md, the rounding rules). `total` = subtotal − discount + shipping (+ tax unless tax_inclusive). `problems` lists what checkout would refuse this cart for, besides stock and payment.","properties":{
+   "id":{"type":"string","pattern":"^cart_"},"currency":{"type":"string","pattern":"^[A-Z]{3}$"},
+   "items":{"type":"array","items":ref("CartLine")},
+   "unavailable_items":{"type":"array","description":"Lines customers cannot buy now (withdrawn from sale, or not priced in the cart's currency): not priced; remove them to check out.",
+     "items":{"type":"object","required":["variant_id","quantity"],"properties":{"variant_id":{"type":"string"},"quantity":{"type":"integer"}}}},
+   "subtotal":ref("Money"),
+   "discount":{"type":["object","null"],"required":["code","amount"],"properties":{"code":{"type":"string"},"amount":ref("Money")}},
+   "shipping_address":{"type":["object","null"],"required":["country"],"properties":{"country":{"type":"string"},"region":{"type":"string"}}},
+   "shipping":{"type":["object","null"],"required":["option_id","name","price","amount"],"properties":{"option_id":{"type":"string"},"name":{"type":"string"},
+     "price":dict(ref("Money"),description="The option's price for this cart."),"amount":dict(ref("Money"),description="What is charged (0 under a free-shipping discount).")}},
+   "tax_inclusive":{"type":"boolean"},"taxes_known":{"type":"boolean","description":"False until the cart has a shipping address."},
+   "taxes":{"type":"array","items":ref("TaxLine")},"tax":ref("Money"),"total":ref("Money"),
+   "problems":{"type":"array","items":{"type":"object","required":["code","detail"],"properties":{
+     "code":{"type":"string","enum":["discount_invalid","discount_exhausted","shipping_unavailable","shipping_required","out_of_stock"]},"detail":{"type":"string"}}}}}},
+ "CartDiscountRequest":{"type":"object","required":["code"],"additionalProperties":False,"properties":{"code":{"type":"string","maxLength":128}}},
+ "CartShippingRequest":{"type":"object","required":["address"],"additionalProperties":False,"properties":{
+   "address":{"type":"object","required":["country"],"description":"An Address; only country and region are read and kept.","properties":{
+     "country":{"type":"string","pattern":"^[A-Z]{2}$"},"region":{"type":"string","pattern":"^[A-Z0-9]{1,3}$"}}},
+   "shipping_option":{"type":"string","description":"A `ship_` id from GET /api/v1/shipping-options; absent to choose later."}}},
  "CreateCartRequest":{"type":"object","additionalProperties":False,"properties":{"currency":{"type":"string","pattern":"^[A-Z]{3}$","description":"Default: the shop's first currency."}}},
  "CartItemRequest":{"type":"object","required":["quantity"],"additionalProperties":False,"properties":{"quantity":{"type":"integer","minimum":0,"maximum":99}}},
  "PaymentMethodRequest":{"type":"object","required":["number","exp_month","exp_year","holder"],"additionalProperties":False,"properties":{
@@ -299,17 +329,22 @@ schemas={
  "PaymentMethodList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("PaymentMethod")}}},
  "Address":{"type":"object","required":["name","line1","city","postal_code","country"],"additionalProperties":False,"properties":{
    "name":text(1,100),"line1":text(1,200),"line2":text(0,200),"city":text(1,100),"postal_code":text(1,20),
-   "country":{"type":"string","pattern":"^[A-Z]{2}$","description":"ISO 3166-1 alpha-2"},"phone":{"type":"string","maxLength":25}}},
+   "country":{"type":"string","pattern":"^[A-Z]{2}$","description":"ISO 3166-1 alpha-2"},
+   "region":{"type":"string","pattern":"^[A-Z0-9]{1,3}$","description":"The part after the hyphen of the ISO 3166-2 code (CA of US-CA), where taxes or shipping differ by region."},
+   "phone":{"type":"string","maxLength":25}}},
  "CheckoutRequest":{"type":"object","required":["cart_id","payment_method","cvc","shipping_address"],"additionalProperties":False,"properties":{
    "cart_id":{"type":"string"},"payment_method":{"type":"string"},"cvc":{"type":"string","pattern":"^[0-9]{3,4}$","description":"Used in flight only; never stored or logged."},
-   "shipping_address":ref("Address")}},
+   "shipping_address":ref("Address"),
+   "expected_total":dict(ref("Money"),description="The total the customer was shown; another total now: 409 `price_changed`, nothing reserved or charged.")}},
  "OrderLine":{"type":"object","required":["variant_id","product_id","sku","name","options","quantity"],"properties":{
-   "variant_id":{"type":"string","pattern":"^var_"},"product_id":{"type":"string","description":"The product the variant belonged to, for history."},"options":{"type":"object","additionalProperties":{"type":"string"}},"sku":{"type":"string"},"name":{"type":"string"},"quantity":{"type":"integer"},"unit_price":ref("Money"),"line_total":ref("Money")}},
+   "variant_id":{"type":"string","pattern":"^var_"},"product_id":{"type":"string","description":"The product the variant belonged to, for history."},"options":{"type":"object","additionalProperties":{"type":"string"}},"sku":{"type":"string"},"name":{"type":"string"},"quantity":{"type":"integer"},"unit_price":ref("Money"),"line_total":ref("Money"),"discount":ref("Money"),"tax":ref("Money")}},
  "Order":{"type":"object","required":["id","status","items","created_at"],
    "description":"Fields by role (docs/ACCESS.md): fulfillment sees no amounts or payment; finance no address or contact; only admin and support see `customer`.","properties":{
    "customer":{"type":"object","properties":{"id":{"type":"string"},"email":{"type":"string"},"name":{"type":"string"}}},
    "id":{"type":"string","pattern":"^ord_"},"status":{"type":"string","enum":["paid","pending_review","refunded","partially_refunded","cancelled","fulfilled"]},
-   "items":{"type":"array","items":ref("OrderLine")},"subtotal":ref("Money"),"shipping":ref("Money"),"total":ref("Money"),"refunded":ref("Money"),
+   "items":{"type":"array","items":ref("OrderLine")},"subtotal":ref("Money"),"discount":ref("Money"),"discount_code":{"type":"string"},
+   "shipping":ref("Money"),"shipping_option":{"type":"object","properties":{"option_id":{"type":"string"},"name":{"type":"string"}}},
+   "tax":ref("Money"),"tax_inclusive":{"type":"boolean"},"taxes":{"type":"array","items":ref("TaxLine")},"total":ref("Money"),"refunded":ref("Money"),
    "payment":{"type":"object","required":["brand","last4"],"properties":{"brand":{"type":"string"},"last4":{"type":"string"}}},
    "shipping_address":ref("Address"),"created_at":{"type":"string","format":"date-time"}}},
  "OrderList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Order")},"next_cursor":{"type":"string"}}},

@@ -32,22 +32,41 @@ type orderItemJSON struct {
 	Quantity  int               `json:"quantity"`
 	UnitPrice *money.Money      `json:"unit_price,omitempty"`
 	LineTotal *money.Money      `json:"line_total,omitempty"`
+	Discount  *money.Money      `json:"discount,omitempty"`
+	Tax       *money.Money      `json:"tax,omitempty"`
+}
+
+// taxLineJSON is one tax line of a cart or an order.
+type taxLineJSON struct {
+	RateID  string      `json:"rate_id"`
+	Name    string      `json:"name"`
+	Country string      `json:"country"`
+	Region  string      `json:"region,omitempty"`
+	RatePPM int64       `json:"rate_ppm"`
+	Base    money.Money `json:"base"`
+	Amount  money.Money `json:"amount"`
 }
 
 // orderJSON is the API's Order. Fields a view does not include are left out
 // of the JSON entirely (see docs/ACCESS.md).
 type orderJSON struct {
-	ID              string            `json:"id"`
-	Status          string            `json:"status"`
-	Items           []orderItemJSON   `json:"items"`
-	Subtotal        *money.Money      `json:"subtotal,omitempty"`
-	Shipping        *money.Money      `json:"shipping,omitempty"`
-	Total           *money.Money      `json:"total,omitempty"`
-	Refunded        *money.Money      `json:"refunded,omitempty"`
-	Payment         *orderPaymentJSON `json:"payment,omitempty"`
-	ShippingAddress *order.Address    `json:"shipping_address,omitempty"`
-	Customer        *customerJSON     `json:"customer,omitempty"`
-	CreatedAt       Timestamp         `json:"created_at"`
+	ID              string                `json:"id"`
+	Status          string                `json:"status"`
+	Items           []orderItemJSON       `json:"items"`
+	Subtotal        *money.Money          `json:"subtotal,omitempty"`
+	Discount        *money.Money          `json:"discount,omitempty"`
+	DiscountCode    *string               `json:"discount_code,omitempty"`
+	Shipping        *money.Money          `json:"shipping,omitempty"`
+	ShippingOption  *order.ShippingChoice `json:"shipping_option,omitempty"`
+	Tax             *money.Money          `json:"tax,omitempty"`
+	TaxInclusive    *bool                 `json:"tax_inclusive,omitempty"`
+	Taxes           *[]taxLineJSON        `json:"taxes,omitempty"`
+	Total           *money.Money          `json:"total,omitempty"`
+	Refunded        *money.Money          `json:"refunded,omitempty"`
+	Payment         *orderPaymentJSON     `json:"payment,omitempty"`
+	ShippingAddress *order.Address        `json:"shipping_address,omitempty"`
+	Customer        *customerJSON         `json:"customer,omitempty"`
+	CreatedAt       Timestamp             `json:"created_at"`
 }
 
 // toOrderJSON renders o as view allows.
@@ -60,12 +79,15 @@ func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 			it.Options = map[string]string{}
 		}
 		if showMoney {
-			it.UnitPrice, it.LineTotal = &l.UnitPrice, &l.LineTotal
+			it.UnitPrice, it.LineTotal, it.Discount, it.Tax = &l.UnitPrice, &l.LineTotal, &l.Discount, &l.Tax
 		}
 		out.Items = append(out.Items, it)
 	}
 	if showMoney {
 		out.Subtotal, out.Shipping, out.Total, out.Refunded = &o.Subtotal, &o.Shipping, &o.Total, &o.Refunded
+		out.Discount, out.DiscountCode, out.ShippingOption = &o.Discount, &o.DiscountCode, o.ShippingOption
+		taxes := toTaxLinesJSON(o.Taxes)
+		out.Tax, out.TaxInclusive, out.Taxes = &o.Tax, &o.TaxInclusive, &taxes
 		out.Payment = &orderPaymentJSON{Brand: o.Brand, Last4: o.Last4}
 	}
 	if view != access.OrderFinance {
@@ -73,6 +95,14 @@ func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 	}
 	if view == access.OrderSupport {
 		out.Customer = &customerJSON{ID: o.CustomerID, Email: o.CustomerEmail, Name: o.CustomerName}
+	}
+	return out
+}
+
+func toTaxLinesJSON(ts []order.TaxLine) []taxLineJSON {
+	out := make([]taxLineJSON, 0, len(ts))
+	for _, t := range ts {
+		out = append(out, taxLineJSON(t))
 	}
 	return out
 }
@@ -85,6 +115,7 @@ type checkoutRequest struct {
 	PaymentMethod   string        `json:"payment_method"`
 	CVC             string        `json:"cvc"`
 	ShippingAddress order.Address `json:"shipping_address"`
+	ExpectedTotal   *money.Money  `json:"expected_total"`
 }
 
 func (a *API) checkout(w http.ResponseWriter, r *http.Request) error {
@@ -97,7 +128,7 @@ func (a *API) checkout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o, replayed, err := a.Checkout.Checkout(r.Context(), key, checkout.Request{CartID: req.CartID, PaymentMethodID: req.PaymentMethod,
-		CVC: req.CVC, ShippingAddress: req.ShippingAddress})
+		CVC: req.CVC, ShippingAddress: req.ShippingAddress, ExpectedTotal: req.ExpectedTotal})
 	if replayed {
 		w.Header().Set(replayedHeader, "true")
 	}

@@ -68,11 +68,16 @@ type Address struct {
 	City       string `json:"city"`
 	PostalCode string `json:"postal_code"`
 	Country    string `json:"country"`
-	Phone      string `json:"phone,omitempty"`
+	// Region is the subdivision of Country as the part after the hyphen of
+	// its ISO 3166-2 code (CA of US-CA), where taxes or shipping differ by
+	// region; "" where they do not.
+	Region string `json:"region,omitempty"`
+	Phone  string `json:"phone,omitempty"`
 }
 
 var (
 	countryShape = regexp.MustCompile(`^[A-Z]{2}$`)
+	regionShape  = regexp.MustCompile(`^[A-Z0-9]{1,3}$`)
 	phoneShape   = regexp.MustCompile(`^\+?[0-9][0-9 ()-]{3,24}$`)
 	keyShape     = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
 )
@@ -85,6 +90,7 @@ func (a Address) Validate(v *apperr.Validator, prefix string) {
 	v.CheckText(prefix+".city", a.City, 1, 100, false)
 	v.CheckText(prefix+".postal_code", a.PostalCode, 1, 20, false)
 	v.Check(countryShape.MatchString(a.Country), prefix+".country", "must be an ISO 3166-1 alpha-2 code such as DE")
+	v.Check(a.Region == "" || regionShape.MatchString(a.Region), prefix+".region", "must be the 1 to 3 letters or digits after the hyphen of an ISO 3166-2 code, such as CA for US-CA")
 	v.Check(a.Phone == "" || phoneShape.MatchString(a.Phone), prefix+".phone", "must be a phone number")
 }
 
@@ -99,16 +105,48 @@ type Line struct {
 	Quantity  int               `json:"quantity"`
 	UnitPrice money.Money       `json:"unit_price"`
 	LineTotal money.Money       `json:"line_total"`
+	// Discount is this line's part of the order's discount; Tax is the tax
+	// on the line after it (contained in LineTotal when prices include tax).
+	Discount money.Money `json:"discount"`
+	Tax      money.Money `json:"tax"`
+}
+
+// ShippingChoice is the shipping option an order was sold with.
+type ShippingChoice struct {
+	OptionID string `json:"option_id"`
+	Name     string `json:"name"`
+}
+
+// TaxLine is the tax of one rate over an order.
+type TaxLine struct {
+	RateID  string      `json:"rate_id"`
+	Name    string      `json:"name"`
+	Country string      `json:"country"`
+	Region  string      `json:"region,omitempty"`
+	RatePPM int64       `json:"rate_ppm"`
+	Base    money.Money `json:"base"`
+	Amount  money.Money `json:"amount"`
 }
 
 // Order is a purchase.
 type Order struct {
-	ID              string      `json:"id"`
-	CustomerID      string      `json:"customer_id"`
-	Status          string      `json:"status"`
-	Lines           []Line      `json:"lines"`
-	Subtotal        money.Money `json:"subtotal"`
-	Shipping        money.Money `json:"shipping"`
+	ID         string      `json:"id"`
+	CustomerID string      `json:"customer_id"`
+	Status     string      `json:"status"`
+	Lines      []Line      `json:"lines"`
+	Subtotal   money.Money `json:"subtotal"`
+	// Discount is what DiscountCode took off the lines ("" and 0 for none).
+	Discount     money.Money `json:"discount"`
+	DiscountCode string      `json:"discount_code"`
+	Shipping     money.Money `json:"shipping"`
+	// ShippingOption is the option chosen; nil for an order sold without one
+	// (a shop with no shipping options, or an order from before them).
+	ShippingOption *ShippingChoice `json:"shipping_option"`
+	// Tax is the sum of Taxes; TaxInclusive says whether the prices
+	// contained it (then Total does not add it).
+	Tax             money.Money `json:"tax"`
+	TaxInclusive    bool        `json:"tax_inclusive"`
+	Taxes           []TaxLine   `json:"taxes"`
 	Total           money.Money `json:"total"`
 	Captured        money.Money `json:"captured"`
 	Refunded        money.Money `json:"refunded"`

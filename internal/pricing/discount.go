@@ -173,10 +173,15 @@ func (d Discount) Eligible(l Line) bool {
 	return false
 }
 
-// ErrDiscountUnknown is the one answer for a code that does not exist, is
-// not active, or is outside its validity window: a guesser learns nothing
-// from the difference.
-var ErrDiscountUnknown = discountInvalid("is not valid")
+// ErrDiscountUnknown is the one answer for a code that cannot be used on
+// this cart, whatever the reason: it does not exist, is not active, is
+// outside its validity window, is not valid in the cart's currency, needs a
+// larger subtotal, or applies to none of the cart's products. Telling these
+// apart would tell a guesser which codes exist (and for what); a customer
+// with a real code knows its terms from where they got it. Only an exhausted
+// code answers otherwise (discount_exhausted), which reveals a code nobody
+// can use any more.
+var ErrDiscountUnknown = apperr.New(apperr.CodeDiscountInvalid, "this discount code is not valid for this cart")
 
 // DiscountCheck is what the validity of a discount depends on besides itself.
 type DiscountCheck struct {
@@ -189,29 +194,26 @@ type DiscountCheck struct {
 	CustomerUses int64
 }
 
-// Check returns nil when d applies to the cart of c; discount_invalid (with
-// the reason, or ErrDiscountUnknown when inactive or out of its window) or
-// discount_exhausted otherwise.
+// Check returns nil when d applies to the cart of c; ErrDiscountUnknown
+// (discount_invalid) when it does not, whatever the reason, and
+// ErrDiscountExhausted when its use limits are reached.
 func (d Discount) Check(c DiscountCheck) error {
 	if !d.Active || (!d.StartsAt.IsZero() && c.Now.Before(d.StartsAt)) || (!d.EndsAt.IsZero() && !c.Now.Before(d.EndsAt)) {
 		return ErrDiscountUnknown
 	}
 	if d.Kind == DiscountFixed {
 		if _, ok := priceIn(d.Amounts, c.Currency); !ok {
-			return discountInvalid("is not valid in " + c.Currency)
+			return ErrDiscountUnknown
 		}
 	}
 	if len(d.MinSubtotal) > 0 {
 		min, ok := priceIn(d.MinSubtotal, c.Currency)
-		if !ok {
-			return discountInvalid("is not valid in " + c.Currency)
-		}
-		if c.Subtotal < min {
-			return discountInvalid(fmt.Sprintf("needs a subtotal of at least %d (minor units of %s)", min, c.Currency))
+		if !ok || c.Subtotal < min {
+			return ErrDiscountUnknown
 		}
 	}
 	if !slices.ContainsFunc(c.Lines, d.Eligible) {
-		return discountInvalid("does not apply to any product in the cart")
+		return ErrDiscountUnknown
 	}
 	if d.MaxUses > 0 && d.Uses >= d.MaxUses {
 		return ErrDiscountExhausted

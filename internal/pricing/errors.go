@@ -26,12 +26,6 @@ var (
 	ErrDiscountNotFound       = apperr.NotFound("discount")
 )
 
-// discountInvalid says why a discount does not apply; the reason is safe to
-// show (it names no other customer's data).
-func discountInvalid(reason string) error {
-	return apperr.New(apperr.CodeDiscountInvalid, "this discount code %s", reason)
-}
-
 // CheckCurrency returns currency_not_sold unless currency is one of sold.
 func CheckCurrency(sold []string, currency string) error {
 	for _, c := range sold {

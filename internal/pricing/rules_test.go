@@ -86,9 +86,14 @@ func TestDiscountCheck(t *testing.T) {
 			if (tt.code == "" && err != nil) || (tt.code != "" && apperr.Code(err) != tt.code) {
 				t.Fatalf("Check = %v, want %q", err, tt.code)
 			}
+			// Every reason a code does not apply gives the one answer, message
+			// and all: a guesser cannot tell an unknown code from one that exists.
+			if tt.code == apperr.CodeDiscountInvalid && err != pricing.ErrDiscountUnknown {
+				t.Fatalf("Check = %v, want the one answer %v", err, pricing.ErrDiscountUnknown)
+			}
 		})
 	}
-	t.Run("unknown, inactive and out-of-window codes answer alike", func(t *testing.T) {
+	t.Run("unknown, inactive, out-of-window and inapplicable codes answer alike", func(t *testing.T) {
 		d := base()
 		d.Active = false
 		inactive := d.Check(cart)

@@ -51,6 +51,14 @@ type Place struct {
 // Destination is where an order ships to.
 type Destination = Place
 
+// CheckDestination returns validation_failed, naming field, unless d is a
+// well-formed country and region.
+func CheckDestination(d Destination, field string) error {
+	var v apperr.Validator
+	checkPlace(&v, field, d)
+	return v.Err()
+}
+
 func checkPlace(v *apperr.Validator, field string, p Place) {
 	v.Check(countryShape.MatchString(p.Country), join(field, "country"), "must be an ISO 3166-1 alpha-2 code such as DE")
 	v.Check(p.Region == "" || regionShape.MatchString(p.Region), join(field, "region"), "must be the 1 to 3 letters or digits after the hyphen of an ISO 3166-2 code, such as CA for US-CA")

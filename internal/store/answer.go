@@ -30,23 +30,31 @@ type storedAnswer struct {
 }
 
 type answerOrder struct {
-	ID              string        `json:"id"`
-	CustomerID      string        `json:"customer_id"`
-	Status          string        `json:"status"`
-	Lines           []answerLine  `json:"lines"`
-	Subtotal        answerMoney   `json:"subtotal"`
-	Shipping        answerMoney   `json:"shipping"`
-	Total           answerMoney   `json:"total"`
-	Captured        answerMoney   `json:"captured"`
-	Refunded        answerMoney   `json:"refunded"`
-	PaymentMethodID string        `json:"payment_method_id"`
-	Brand           string        `json:"brand"`
-	Last4           string        `json:"last4"`
-	AuthorizationID string        `json:"authorization_id"`
-	ShippingAddress answerAddress `json:"shipping_address"`
-	CustomerEmail   string        `json:"customer_email"`
-	CustomerName    string        `json:"customer_name"`
-	CreatedAt       time.Time     `json:"created_at"`
+	ID         string       `json:"id"`
+	CustomerID string       `json:"customer_id"`
+	Status     string       `json:"status"`
+	Lines      []answerLine `json:"lines"`
+	Subtotal   answerMoney  `json:"subtotal"`
+	// Discount, DiscountCode, ShippingOption, Tax, TaxInclusive and Taxes
+	// came with priced checkouts: answers stored before read as none.
+	Discount        answerMoney     `json:"discount"`
+	DiscountCode    string          `json:"discount_code,omitempty"`
+	Shipping        answerMoney     `json:"shipping"`
+	ShippingOption  *answerShipping `json:"shipping_option,omitempty"`
+	Tax             answerMoney     `json:"tax"`
+	TaxInclusive    bool            `json:"tax_inclusive,omitempty"`
+	Taxes           []answerTax     `json:"taxes,omitempty"`
+	Total           answerMoney     `json:"total"`
+	Captured        answerMoney     `json:"captured"`
+	Refunded        answerMoney     `json:"refunded"`
+	PaymentMethodID string          `json:"payment_method_id"`
+	Brand           string          `json:"brand"`
+	Last4           string          `json:"last4"`
+	AuthorizationID string          `json:"authorization_id"`
+	ShippingAddress answerAddress   `json:"shipping_address"`
+	CustomerEmail   string          `json:"customer_email"`
+	CustomerName    string          `json:"customer_name"`
+	CreatedAt       time.Time       `json:"created_at"`
 }
 
 type answerLine struct {
@@ -58,6 +66,8 @@ type answerLine struct {
 	Quantity  int               `json:"quantity"`
 	UnitPrice answerMoney       `json:"unit_price"`
 	LineTotal answerMoney       `json:"line_total"`
+	Discount  answerMoney       `json:"discount"`
+	Tax       answerMoney       `json:"tax"`
 }
 
 type answerMoney struct {
@@ -72,7 +82,23 @@ type answerAddress struct {
 	City       string `json:"city"`
 	PostalCode string `json:"postal_code"`
 	Country    string `json:"country"`
+	Region     string `json:"region,omitempty"`
 	Phone      string `json:"phone,omitempty"`
+}
+
+type answerShipping struct {
+	OptionID string `json:"option_id"`
+	Name     string `json:"name"`
+}
+
+type answerTax struct {
+	RateID  string      `json:"rate_id"`
+	Name    string      `json:"name"`
+	Country string      `json:"country"`
+	Region  string      `json:"region,omitempty"`
+	RatePPM int64       `json:"rate_ppm"`
+	Base    answerMoney `json:"base"`
+	Amount  answerMoney `json:"amount"`
 }
 
 func answerMoneyOf(m money.Money) answerMoney {
@@ -83,17 +109,25 @@ func (m answerMoney) money() money.Money { return money.Money{Amount: m.Amount, 
 // newStoredAnswer is the record of o.
 func newStoredAnswer(o order.Order) storedAnswer {
 	a := answerOrder{ID: o.ID, CustomerID: o.CustomerID, Status: o.Status,
-		Subtotal: answerMoneyOf(o.Subtotal), Shipping: answerMoneyOf(o.Shipping), Total: answerMoneyOf(o.Total),
+		Subtotal: answerMoneyOf(o.Subtotal), Discount: answerMoneyOf(o.Discount), DiscountCode: o.DiscountCode,
+		Shipping: answerMoneyOf(o.Shipping), Tax: answerMoneyOf(o.Tax), TaxInclusive: o.TaxInclusive, Total: answerMoneyOf(o.Total),
 		Captured: answerMoneyOf(o.Captured), Refunded: answerMoneyOf(o.Refunded),
 		PaymentMethodID: o.PaymentMethodID, Brand: o.Brand, Last4: o.Last4, AuthorizationID: o.AuthorizationID,
 		ShippingAddress: answerAddress(o.ShippingAddress),
 		CustomerEmail:   o.CustomerEmail, CustomerName: o.CustomerName, CreatedAt: o.CreatedAt}
+	if o.ShippingOption != nil {
+		a.ShippingOption = &answerShipping{OptionID: o.ShippingOption.OptionID, Name: o.ShippingOption.Name}
+	}
+	for _, t := range o.Taxes {
+		a.Taxes = append(a.Taxes, answerTax{RateID: t.RateID, Name: t.Name, Country: t.Country, Region: t.Region, RatePPM: t.RatePPM,
+			Base: answerMoneyOf(t.Base), Amount: answerMoneyOf(t.Amount)})
+	}
 	if o.Lines != nil {
 		a.Lines = make([]answerLine, len(o.Lines))
 	}
 	for i, l := range o.Lines {
 		a.Lines[i] = answerLine{VariantID: l.VariantID, Options: l.Options, ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
-			UnitPrice: answerMoneyOf(l.UnitPrice), LineTotal: answerMoneyOf(l.LineTotal)}
+			UnitPrice: answerMoneyOf(l.UnitPrice), LineTotal: answerMoneyOf(l.LineTotal), Discount: answerMoneyOf(l.Discount), Tax: answerMoneyOf(l.Tax)}
 	}
 	return storedAnswer{Version: answerVersion, Order: a}
 }
@@ -101,17 +135,39 @@ func newStoredAnswer(o order.Order) storedAnswer {
 // order is the order the record holds.
 func (a answerOrder) order() order.Order {
 	o := order.Order{ID: a.ID, CustomerID: a.CustomerID, Status: a.Status,
-		Subtotal: a.Subtotal.money(), Shipping: a.Shipping.money(), Total: a.Total.money(),
+		Subtotal: a.Subtotal.money(), Discount: a.Discount.money(), DiscountCode: a.DiscountCode,
+		Shipping: a.Shipping.money(), Tax: a.Tax.money(), TaxInclusive: a.TaxInclusive, Total: a.Total.money(),
 		Captured: a.Captured.money(), Refunded: a.Refunded.money(),
 		PaymentMethodID: a.PaymentMethodID, Brand: a.Brand, Last4: a.Last4, AuthorizationID: a.AuthorizationID,
 		ShippingAddress: order.Address(a.ShippingAddress),
 		CustomerEmail:   a.CustomerEmail, CustomerName: a.CustomerName, CreatedAt: a.CreatedAt}
+	if a.ShippingOption != nil {
+		o.ShippingOption = &order.ShippingChoice{OptionID: a.ShippingOption.OptionID, Name: a.ShippingOption.Name}
+	}
+	o.Taxes = make([]order.TaxLine, 0, len(a.Taxes))
+	for _, t := range a.Taxes {
+		o.Taxes = append(o.Taxes, order.TaxLine{RateID: t.RateID, Name: t.Name, Country: t.Country, Region: t.Region, RatePPM: t.RatePPM,
+			Base: t.Base.money(), Amount: t.Amount.money()})
+	}
 	if a.Lines != nil {
 		o.Lines = make([]order.Line, len(a.Lines))
 	}
 	for i, l := range a.Lines {
 		o.Lines[i] = order.Line{VariantID: l.VariantID, Options: l.Options, ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
-			UnitPrice: l.UnitPrice.money(), LineTotal: l.LineTotal.money()}
+			UnitPrice: l.UnitPrice.money(), LineTotal: l.LineTotal.money(), Discount: l.Discount.money(), Tax: l.Tax.money()}
+	}
+	// Answers stored before orders had discounts and taxes hold none: zero
+	// in the order's currency, as the order itself reads.
+	zeroIn := func(m *money.Money) {
+		if m.Currency == "" {
+			m.Currency = o.Total.Currency
+		}
+	}
+	zeroIn(&o.Discount)
+	zeroIn(&o.Tax)
+	for i := range o.Lines {
+		zeroIn(&o.Lines[i].Discount)
+		zeroIn(&o.Lines[i].Tax)
 	}
 	return o
 }

@@ -23,10 +23,15 @@ func sampleAnswer() order.Order {
 	eur := func(a int64) money.Money { return money.Money{Amount: a, Currency: "EUR"} }
 	return order.Order{ID: "ord_golden", CustomerID: "usr_golden", Status: order.StatusPaid,
 		Lines: []order.Line{
-			{VariantID: "var_a", ProductID: "prod_a", Options: map[string]string{"size": "M"}, SKU: "A-1", Name: "Mug", Quantity: 2, UnitPrice: eur(1250), LineTotal: eur(2500)},
-			{VariantID: "var_b", ProductID: "prod_b", SKU: "B-1", Name: "Tea", Quantity: 1, UnitPrice: eur(499), LineTotal: eur(499)},
+			{VariantID: "var_a", ProductID: "prod_a", Options: map[string]string{"size": "M"}, SKU: "A-1", Name: "Mug", Quantity: 2, UnitPrice: eur(1250), LineTotal: eur(2500),
+				Discount: eur(0), Tax: eur(0)},
+			{VariantID: "var_b", ProductID: "prod_b", SKU: "B-1", Name: "Tea", Quantity: 1, UnitPrice: eur(499), LineTotal: eur(499),
+				Discount: eur(0), Tax: eur(0)},
 		},
-		Subtotal: eur(2999), Shipping: eur(500), Total: eur(3499), Captured: eur(3499), Refunded: eur(1000),
+		// No discount, shipping option or tax: the answers stored before
+		// orders had them read as this order too.
+		Subtotal: eur(2999), Discount: eur(0), Shipping: eur(500), Tax: eur(0), Taxes: []order.TaxLine{},
+		Total: eur(3499), Captured: eur(3499), Refunded: eur(1000),
 		PaymentMethodID: "pm_golden", Brand: "visa", Last4: "4242", AuthorizationID: "auth_golden",
 		ShippingAddress: order.Address{Name: "Ada Lovelace", Line1: "1 Main St", Line2: "Flat 2", City: "London",
 			PostalCode: "N1 9GU", Country: "GB", Phone: "+44 20 7946 0000"},
@@ -144,6 +149,9 @@ func fill(t *testing.T, v reflect.Value, path string) {
 			m.SetMapIndex(k, e)
 		}
 		v.Set(m)
+	case reflect.Pointer:
+		v.Set(reflect.New(v.Type().Elem()))
+		fill(t, v.Elem(), path)
 	case reflect.Struct:
 		if v.Type() == reflect.TypeOf(time.Time{}) {
 			v.Set(reflect.ValueOf(time.Date(2026, 12, 2, 3, 4, 5, 6e6, time.UTC)))

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/cart"
+	"github.com/bulwark-shop/bulwark/internal/pricing"
 )
 
 var _ cart.Store = (*DB)(nil)
@@ -31,7 +32,9 @@ func (db *DB) Cart(ctx context.Context, ownerID, cartID string) (cart.Cart, erro
 func readCart(ctx context.Context, q queryer, ownerID, cartID string) (cart.Cart, error) {
 	c := cart.Cart{ID: cartID, OwnerID: ownerID}
 	var created int64
-	err := q.QueryRowContext(ctx, "SELECT currency, created_at FROM carts WHERE id = $1 AND owner_id = $2", cartID, ownerID).Scan(&c.Currency, &created)
+	var country, region string
+	err := q.QueryRowContext(ctx, `SELECT currency, discount_code, ship_country, ship_region, shipping_option_id, created_at
+		FROM carts WHERE id = $1 AND owner_id = $2`, cartID, ownerID).Scan(&c.Currency, &c.DiscountCode, &country, &region, &c.ShippingOptionID, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return cart.Cart{}, cart.ErrNotFound
 	}
@@ -39,6 +42,9 @@ func readCart(ctx context.Context, q queryer, ownerID, cartID string) (cart.Cart
 		return cart.Cart{}, fmt.Errorf("read cart: %w", err)
 	}
 	c.CreatedAt = fromMicros(created)
+	if country != "" {
+		c.Destination = &pricing.Destination{Country: country, Region: region}
+	}
 	rows, err := q.QueryContext(ctx, "SELECT variant_id, quantity FROM cart_lines WHERE cart_id = $1 ORDER BY variant_id", cartID)
 	if err != nil {
 		return cart.Cart{}, fmt.Errorf("read cart lines: %w", err)
@@ -57,25 +63,63 @@ func readCart(ctx context.Context, q queryer, ownerID, cartID string) (cart.Cart
 	return c, nil
 }
 
+// touchCart marks the owner's cart changed at at, in the caller's
+// transaction: cart.ErrNotFound for no such cart (or someone else's),
+// cart.ErrCheckingOut while a checkout holds it. A cart a checkout holds does
+// not change under it: the order would miss a line the customer sees, or
+// completion would delete one unpaid. The UPDATE waits for a checkout's claim
+// to commit, on both engines.
+func touchCart(ctx context.Context, tx *sql.Tx, ownerID, cartID string, at time.Time) error {
+	res, err := tx.ExecContext(ctx, "UPDATE carts SET updated_at = $1 WHERE id = $2 AND owner_id = $3 AND checkout_order_id = ''", micros(at), cartID, ownerID)
+	if err != nil {
+		return fmt.Errorf("touch cart: %w", err)
+	}
+	if err := mustAffect(res, cart.ErrCheckingOut); err != nil {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM carts WHERE id = $1 AND owner_id = $2", cartID, ownerID).Scan(&n); err != nil {
+			return fmt.Errorf("find cart: %w", err)
+		}
+		if n == 0 {
+			return cart.ErrNotFound
+		}
+		return err
+	}
+	return nil
+}
+
+// SetDiscountCode sets the cart's discount code ("" removes it).
+func (db *DB) SetDiscountCode(ctx context.Context, ownerID, cartID, code string, at time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := touchCart(ctx, tx, ownerID, cartID, at); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE carts SET discount_code = $1 WHERE id = $2", code, cartID); err != nil {
+			return fmt.Errorf("set discount code: %w", err)
+		}
+		return nil
+	})
+}
+
+// SetShipping sets where the cart ships to (country and region only) and
+// the shipping option chosen.
+func (db *DB) SetShipping(ctx context.Context, ownerID, cartID string, d pricing.Destination, optionID string, at time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := touchCart(ctx, tx, ownerID, cartID, at); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE carts SET ship_country = $1, ship_region = $2, shipping_option_id = $3 WHERE id = $4",
+			d.Country, d.Region, optionID, cartID); err != nil {
+			return fmt.Errorf("set cart shipping: %w", err)
+		}
+		return nil
+	})
+}
+
 // SetLine sets one line of the owner's cart, or removes the lines of a
 // variant or of every variant of a product.
 func (db *DB) SetLine(ctx context.Context, ownerID, cartID, itemID string, quantity int, at time.Time) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		// A cart a checkout holds does not change under it: the order would
-		// miss a line the customer sees, or completion would delete one unpaid.
-		// The UPDATE waits for a checkout's claim to commit, on both engines.
-		res, err := tx.ExecContext(ctx, "UPDATE carts SET updated_at = $1 WHERE id = $2 AND owner_id = $3 AND checkout_order_id = ''", micros(at), cartID, ownerID)
-		if err != nil {
-			return fmt.Errorf("touch cart: %w", err)
-		}
-		if err := mustAffect(res, cart.ErrCheckingOut); err != nil {
-			var n int
-			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM carts WHERE id = $1 AND owner_id = $2", cartID, ownerID).Scan(&n); err != nil {
-				return fmt.Errorf("find cart: %w", err)
-			}
-			if n == 0 {
-				return cart.ErrNotFound
-			}
+		if err := touchCart(ctx, tx, ownerID, cartID, at); err != nil {
 			return err
 		}
 		if quantity == 0 {
@@ -85,7 +129,7 @@ func (db *DB) SetLine(ctx context.Context, ownerID, cartID, itemID string, quant
 			}
 			return nil
 		}
-		res, err = tx.ExecContext(ctx, "UPDATE cart_lines SET quantity = $1 WHERE cart_id = $2 AND variant_id = $3", quantity, cartID, itemID)
+		res, err := tx.ExecContext(ctx, "UPDATE cart_lines SET quantity = $1 WHERE cart_id = $2 AND variant_id = $3", quantity, cartID, itemID)
 		if err != nil {
 			return fmt.Errorf("update cart line: %w", err)
 		}

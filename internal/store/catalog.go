@@ -389,6 +389,36 @@ func (db *DB) VisibleProductOfVariant(ctx context.Context, variantID string, at 
 		" FROM products WHERE id = (SELECT product_id FROM variants WHERE id = $1) AND "+visibleCondition, variantID, at)
 }
 
+// VisibleProductsOfVariants returns the products customers may see at at
+// that hold any of variantIDs, each once, with every variant, price and
+// category: a cart of any size is priced in four queries. Hidden and missing
+// products are left out alike.
+func (db *DB) VisibleProductsOfVariants(ctx context.Context, variantIDs []string, at time.Time) ([]catalog.Product, error) {
+	if len(variantIDs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, 0, len(variantIDs)+1)
+	args = append(args, micros(at))
+	for _, v := range variantIDs {
+		args = append(args, v)
+	}
+	var ps []catalog.Product
+	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
+		var err error
+		ps, err = queryAll(ctx, tx, scanProduct, "SELECT "+productColumns+` FROM products
+			WHERE id IN (SELECT product_id FROM variants WHERE id IN (`+placeholders(2, len(variantIDs))+`))
+			AND status = 'active' AND publish_at <= $1 ORDER BY id`, args...) // visibleCondition
+		if err != nil {
+			return err
+		}
+		return fillProducts(ctx, tx, ps)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("products of variants: %w", err)
+	}
+	return ps, nil
+}
+
 // likePattern escapes LIKE's wildcards in s so the search is for s literally.
 func likePattern(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

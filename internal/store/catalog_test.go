@@ -149,9 +149,9 @@ func TestMigration0017(t *testing.T) {
 			if err := db.CreateMethod(ctx, m, 10, rec("payment.create", m.ID)); err != nil {
 				t.Fatal(err)
 			}
-			pending, prior, err := db.Reserve(ctx, checkout.Reservation{OrderID: id.New(id.Order), Key: "k", Hash: "h", CustomerID: u.ID,
+			pending, prior, err := db.Reserve(ctx, pricedAt(t, db, checkout.Reservation{OrderID: id.New(id.Order), Key: "k", Hash: "h", CustomerID: u.ID,
 				CartID: cartID, Method: m, Address: order.Address{Name: "O", Line1: "1", City: "B", PostalCode: "1", Country: "DE"},
-				Currency: "USD", At: now, Owner: "ins_a", LeaseUntil: now.Add(time.Minute)})
+				At: now, Owner: "ins_a", LeaseUntil: now.Add(time.Minute)}, 1500))
 			if err != nil || !prior.Fresh {
 				t.Fatalf("reserve: %+v %v", prior, err)
 			}

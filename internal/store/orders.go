@@ -14,6 +14,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
+	"github.com/bulwark-shop/bulwark/internal/pricing"
 )
 
 var (
@@ -52,11 +53,32 @@ func (db *DB) claimKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, has
 		prior.Fresh = true
 		return prior, err
 	}
+	prior, err = db.readKey(ctx, tx, ownerID, scope, key, hash)
+	if err == nil && prior.Fresh {
+		// The key was there for the INSERT and gone for the read: its request
+		// released it meanwhile. Not claimed by this one: answer as in progress.
+		return order.Prior{InProgress: true}, nil
+	}
+	return prior, err
+}
+
+// PeekIdempotent reports what an earlier request with the key left, without
+// claiming it (Fresh when there was none): a checkout answers a key already
+// used before it prices a cart that the first request may have emptied.
+func (db *DB) PeekIdempotent(ctx context.Context, ownerID, scope, key, hash string) (order.Prior, error) {
+	return db.readKey(ctx, db.sql, ownerID, scope, key, hash)
+}
+
+// readKey reads the state of a key: Fresh when it is not there.
+func (db *DB) readKey(ctx context.Context, q queryer, ownerID, scope, key, hash string) (order.Prior, error) {
+	var prior order.Prior
 	var storedHash, state, orderJSON, code, sealedFor string
 	var sealed, wrapped []byte
-	if err := tx.QueryRowContext(ctx, `SELECT request_hash, state, order_json, error_code, order_sealed, sealed_for,
+	if err := q.QueryRowContext(ctx, `SELECT request_hash, state, order_json, error_code, order_sealed, sealed_for,
 		(SELECT k.wrapped FROM subject_keys k WHERE k.subject_id = idempotency_keys.sealed_for) FROM idempotency_keys
-		WHERE owner_id = $1 AND scope = $2 AND idem_key = $3`, ownerID, scope, key).Scan(&storedHash, &state, &orderJSON, &code, &sealed, &sealedFor, &wrapped); err != nil {
+		WHERE owner_id = $1 AND scope = $2 AND idem_key = $3`, ownerID, scope, key).Scan(&storedHash, &state, &orderJSON, &code, &sealed, &sealedFor, &wrapped); errors.Is(err, sql.ErrNoRows) {
+		return order.Prior{Fresh: true}, nil
+	} else if err != nil {
 		return prior, fmt.Errorf("read idempotency key: %w", err)
 	}
 	switch {
@@ -71,6 +93,7 @@ func (db *DB) claimKey(ctx context.Context, tx *sql.Tx, ownerID, scope, key, has
 		}
 		var o order.Order
 		if b != nil { // nil: its subject was erased, and the person with it
+			var err error
 			if o, err = decodeAnswer(b); err != nil {
 				return prior, fmt.Errorf("read stored response: %w", err)
 			}
@@ -197,35 +220,70 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 		if len(c.Lines) == 0 {
 			return order.ErrCartEmpty
 		}
-		// The cart's currency; a cart from before carts had one is in the shop's default.
-		currency := c.Currency
-		if currency == "" {
-			currency = r.Currency
+		// The cart must be the one that was priced, line for line (the
+		// customer may have changed it in another tab since).
+		if !cart.SameContents(c, r.Cart) || len(r.Priced.Lines) != len(c.Lines) {
+			return checkout.ErrPriceChanged
 		}
-		zero := money.Money{Currency: currency}
-		o.Subtotal, o.Shipping, o.Captured, o.Refunded = zero, zero, zero, zero
+		currency := r.Priced.Total.Currency
+		o.Lines = make([]order.Line, 0, len(c.Lines))
 		// Lines come in variant-id order (readCart), so two checkouts take
 		// their rows in one order and never wait on each other in a cycle.
-		for _, l := range c.Lines {
+		for i, l := range c.Lines {
 			line, err := takeStock(ctx, tx, l, currency, r.At)
 			if err != nil {
 				return err
 			}
-			o.Subtotal.Amount += line.LineTotal.Amount
+			want := r.Priced.Lines[i]
+			if line.VariantID != want.VariantID || line.UnitPrice != want.UnitPrice {
+				return checkout.ErrPriceChanged // a price changed since the cart was priced
+			}
+			line.LineTotal, line.Discount, line.Tax = want.LineTotal, want.Discount, want.Tax
 			o.Lines = append(o.Lines, line)
 		}
-		o.Total = money.Money{Amount: o.Subtotal.Amount + o.Shipping.Amount, Currency: currency}
+		if r.DiscountID != "" {
+			// Counted in the order's transaction: of checkouts racing for a
+			// code's last use, one makes an order and the others roll back.
+			err := redeemDiscount(ctx, tx, r.DiscountID, r.CustomerID)
+			if errors.Is(err, pricing.ErrDiscountNotFound) {
+				return pricing.ErrDiscountUnknown
+			}
+			if err != nil {
+				return err
+			}
+		}
+		p := r.Priced
+		o.Subtotal, o.Discount, o.DiscountCode, o.Shipping, o.ShippingOption = p.Subtotal, p.Discount, p.DiscountCode, p.Shipping, p.ShippingOption
+		o.Tax, o.TaxInclusive, o.Taxes, o.Total = p.Tax, p.TaxInclusive, p.Taxes, p.Total
+		zero := money.Money{Currency: currency}
+		o.Captured, o.Refunded = zero, zero
+		taxes, err := json.Marshal(o.Taxes)
+		if err != nil {
+			return fmt.Errorf("encode tax lines: %w", err)
+		}
+		var optionID, optionName string
+		if o.ShippingOption != nil {
+			optionID, optionName = o.ShippingOption.OptionID, o.ShippingOption.Name
+		}
+		taxMode := pricing.TaxExclusive
+		if o.TaxInclusive {
+			taxMode = pricing.TaxInclusive
+		}
 		sealed, err := db.sealShipping(ctx, tx, o.CustomerID, o.ID, o.ShippingAddress)
 		if err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, `INSERT INTO orders (id, customer_id, status, currency, subtotal, shipping, total,
 			payment_method_id, brand, last4, ship_name, ship_line1, ship_line2, ship_city, ship_postal_code, ship_country, ship_phone,
-			ship_sealed, created_at, updated_at, idem_key, owner_instance, lease_until)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', '', '', '', '', $11, '', $12, $13, $13, $14, $15, $16)`,
+			ship_sealed, created_at, updated_at, idem_key, owner_instance, lease_until,
+			discount, discount_id, discount_code, shipping_option_id, shipping_option_name, tax, tax_mode, taxes_json, ship_region)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', '', '', '', '', $11, '', $12, $13, $13, $14, $15, $16,
+			$17, $18, $19, $20, $21, $22, $23, $24, $25)`,
 			o.ID, o.CustomerID, o.Status, currency, o.Subtotal.Amount, o.Shipping.Amount, o.Total.Amount,
 			o.PaymentMethodID, o.Brand, o.Last4, o.ShippingAddress.Country, sealed, micros(o.CreatedAt), r.Key,
-			r.Owner, micros(r.LeaseUntil)); err != nil {
+			r.Owner, micros(r.LeaseUntil),
+			o.Discount.Amount, r.DiscountID, o.DiscountCode, optionID, optionName, o.Tax.Amount, string(taxMode), string(taxes),
+			o.ShippingAddress.Region); err != nil {
 			return fmt.Errorf("insert order: %w", err)
 		}
 		for _, l := range o.Lines {
@@ -233,9 +291,10 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 			if err != nil {
 				return fmt.Errorf("encode line options: %w", err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO order_lines (order_id, variant_id, product_id, sku, name, options_json, quantity, unit_price, line_total)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, o.ID, l.VariantID, l.ProductID, l.SKU, l.Name, string(opts), l.Quantity,
-				l.UnitPrice.Amount, l.LineTotal.Amount); err != nil {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO order_lines (order_id, variant_id, product_id, sku, name, options_json, quantity,
+				unit_price, line_total, discount, tax)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, o.ID, l.VariantID, l.ProductID, l.SKU, l.Name, string(opts), l.Quantity,
+				l.UnitPrice.Amount, l.LineTotal.Amount, l.Discount.Amount, l.Tax.Amount); err != nil {
 				return fmt.Errorf("insert order line: %w", err)
 			}
 		}
@@ -246,8 +305,9 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 
 // takeStock takes a cart line's quantity from its variant's stock with one
 // conditional decrement (stock >= quantity), so concurrent checkouts on any
-// number of instances never take stock below zero, and prices the line in
-// currency. A line customers may not buy now — its product hidden
+// number of instances never take stock below zero, and reads the line's
+// product and unit price in currency (the caller checks it is the price the
+// line was priced at). A line customers may not buy now — its product hidden
 // (catalog.Visible), or no price in the currency — is refused as
 // order.ErrOutOfStock after the same statements, like one without stock;
 // the caller's transaction then rolls back whatever was taken.
@@ -285,7 +345,6 @@ func takeStock(ctx context.Context, tx *sql.Tx, l cart.Line, currency string, at
 		return order.Line{}, order.ErrOutOfStock
 	}
 	line.UnitPrice.Currency = currency
-	line.LineTotal = money.Money{Amount: line.UnitPrice.Amount * int64(l.Quantity), Currency: currency}
 	return line, nil
 }
 
@@ -409,6 +468,7 @@ func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Rec
 
 const orderColumns = `id, customer_id, status, currency, subtotal, shipping, total, captured, refunded,
 	payment_method_id, brand, last4, authorization_id, ship_country, ship_sealed, created_at,
+	discount, discount_code, shipping_option_id, shipping_option_name, tax, tax_mode, taxes_json, ship_region,
 	(SELECT u.contact FROM users u WHERE u.id = orders.customer_id),
 	(SELECT k.wrapped FROM subject_keys k WHERE k.subject_id = orders.customer_id)`
 
@@ -420,9 +480,12 @@ func (db *DB) scanOrder(row rowScanner) (order.Order, error) {
 	var cur string
 	var created int64
 	var shipping, customer, wrapped []byte
+	var optionID, optionName, taxMode, taxes, region string
 	err := row.Scan(&o.ID, &o.CustomerID, &o.Status, &cur, &o.Subtotal.Amount, &o.Shipping.Amount, &o.Total.Amount,
 		&o.Captured.Amount, &o.Refunded.Amount, &o.PaymentMethodID, &o.Brand, &o.Last4, &o.AuthorizationID,
-		&o.ShippingAddress.Country, &shipping, &created, &customer, &wrapped)
+		&o.ShippingAddress.Country, &shipping, &created,
+		&o.Discount.Amount, &o.DiscountCode, &optionID, &optionName, &o.Tax.Amount, &taxMode, &taxes, &region,
+		&customer, &wrapped)
 	if errors.Is(err, sql.ErrNoRows) {
 		return order.Order{}, order.ErrNotFound
 	}
@@ -433,13 +496,25 @@ func (db *DB) scanOrder(row rowScanner) (order.Order, error) {
 	if err := db.open(o.CustomerID, wrapped, shippingAt(o.ID), shipping, &o.ShippingAddress); err != nil {
 		return order.Order{}, err
 	}
-	o.ShippingAddress.Country = country
+	o.ShippingAddress.Country, o.ShippingAddress.Region = country, region
+	if optionID != "" {
+		o.ShippingOption = &order.ShippingChoice{OptionID: optionID, Name: optionName}
+	}
+	o.TaxInclusive = taxMode == string(pricing.TaxInclusive)
+	if err := json.Unmarshal([]byte(taxes), &o.Taxes); err != nil {
+		return order.Order{}, fmt.Errorf("read tax lines of %s: %w", o.ID, err)
+	}
+	for i := range o.Taxes {
+		o.Taxes[i].Base.Currency, o.Taxes[i].Amount.Currency = cur, cur
+	}
 	var c contact
 	if err := db.open(o.CustomerID, wrapped, contactAt(o.CustomerID), customer, &c); err != nil {
 		return order.Order{}, err
 	}
 	o.CustomerEmail, o.CustomerName = c.Email, c.Name
-	o.Subtotal.Currency, o.Shipping.Currency, o.Total.Currency, o.Captured.Currency, o.Refunded.Currency = cur, cur, cur, cur, cur
+	for _, m := range []*money.Money{&o.Subtotal, &o.Discount, &o.Shipping, &o.Tax, &o.Total, &o.Captured, &o.Refunded} {
+		m.Currency = cur
+	}
 	o.CreatedAt = fromMicros(created)
 	return o, nil
 }
@@ -453,12 +528,12 @@ func (db *DB) sealShipping(ctx context.Context, tx *sql.Tx, customerID, orderID 
 	if wrapped == nil {
 		return nil, fmt.Errorf("order %s: customer %s has no data key", orderID, customerID)
 	}
-	a.Country = ""
+	a.Country, a.Region = "", "" // kept in the clear, for tax accounting
 	return db.seal(customerID, wrapped, shippingAt(orderID), a)
 }
 
 func readLines(ctx context.Context, q queryer, o *order.Order) error {
-	rows, err := q.QueryContext(ctx, `SELECT variant_id, product_id, sku, name, options_json, quantity, unit_price, line_total
+	rows, err := q.QueryContext(ctx, `SELECT variant_id, product_id, sku, name, options_json, quantity, unit_price, line_total, discount, tax
 		FROM order_lines WHERE order_id = $1 ORDER BY variant_id`, o.ID)
 	if err != nil {
 		return fmt.Errorf("read order lines: %w", err)
@@ -466,9 +541,11 @@ func readLines(ctx context.Context, q queryer, o *order.Order) error {
 	defer rows.Close()
 	o.Lines = []order.Line{}
 	for rows.Next() {
-		l := order.Line{UnitPrice: money.Money{Currency: o.Total.Currency}, LineTotal: money.Money{Currency: o.Total.Currency}}
+		cur := o.Total.Currency
+		l := order.Line{UnitPrice: money.Money{Currency: cur}, LineTotal: money.Money{Currency: cur}, Discount: money.Money{Currency: cur}, Tax: money.Money{Currency: cur}}
 		var opts string
-		if err := rows.Scan(&l.VariantID, &l.ProductID, &l.SKU, &l.Name, &opts, &l.Quantity, &l.UnitPrice.Amount, &l.LineTotal.Amount); err != nil {
+		if err := rows.Scan(&l.VariantID, &l.ProductID, &l.SKU, &l.Name, &opts, &l.Quantity, &l.UnitPrice.Amount, &l.LineTotal.Amount,
+			&l.Discount.Amount, &l.Tax.Amount); err != nil {
 			return fmt.Errorf("scan order line: %w", err)
 		}
 		if err := json.Unmarshal([]byte(opts), &l.Options); err != nil {

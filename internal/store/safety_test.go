@@ -49,9 +49,9 @@ func TestCheckoutClaims(t *testing.T) {
 			t.Fatal(err)
 		}
 		reservation := func(key string) checkout.Reservation {
-			return checkout.Reservation{OrderID: id.New(id.Order), Key: key, Hash: "h-" + key, CustomerID: u.ID, CartID: c.ID, Method: m,
-				Address: order.Address{Name: "C", Line1: "1", City: "B", PostalCode: "1", Country: "DE"}, Currency: "EUR", At: now,
-				Owner: "ins_a", LeaseUntil: now.Add(30 * time.Second)}
+			return pricedAt(t, db, checkout.Reservation{OrderID: id.New(id.Order), Key: key, Hash: "h-" + key, CustomerID: u.ID, CartID: c.ID, Method: m,
+				Address: order.Address{Name: "C", Line1: "1", City: "B", PostalCode: "1", Country: "DE"}, At: now,
+				Owner: "ins_a", LeaseUntil: now.Add(30 * time.Second)}, 500)
 		}
 
 		first := reservation("k1")
