@@ -1,12 +1,16 @@
 package catalog_test
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 )
 
@@ -89,4 +93,46 @@ func FuzzSearchTerms(f *testing.F) {
 			t.Fatalf("SearchText(%q) has an empty word", s)
 		}
 	})
+}
+
+// listStore answers every list with nothing and counts the lists asked for.
+type listStore struct {
+	catalog.Store
+	lists int
+}
+
+func (m *listStore) ListProducts(context.Context, catalog.ListQuery) ([]catalog.Product, error) {
+	m.lists++
+	return nil, nil
+}
+
+// TestSearchLimits: a query too long, with too many words or a word too long
+// is refused as invalid input before it reaches storage; hostile text within
+// the limits is a search like any other.
+func TestSearchLimits(t *testing.T) {
+	for q, refused := range map[string]bool{
+		strings.Repeat("abcdefghi ", catalog.MaxQueryLength/10):           false,
+		strings.Repeat("a", catalog.MaxQueryLength+1):                     true,
+		strings.Repeat("é", catalog.MaxQueryLength+1):                     true,
+		strings.Repeat("ab ", 10_000):                                     true,
+		strings.TrimSpace(strings.Repeat("w ", catalog.MaxSearchTerms)):   false,
+		strings.TrimSpace(strings.Repeat("w ", catalog.MaxSearchTerms+1)): false, // the same word, once
+		"a b c d e f g h i j k":                                           true,
+		strings.Repeat("x", catalog.MaxTermLength):                        false,
+		strings.Repeat("x", catalog.MaxTermLength+1):                      true,
+		"shirt\x00": true,
+		`" * NEAR( :* &|! - "unbalanced ' \ ( ) { } ^ + OR AND NOT`: false,
+		"\xff\xfe invalid utf-8":                                    false,
+	} {
+		store := &listStore{}
+		s := catalog.NewService(catalog.Deps{Store: store, Currencies: []string{"EUR"}, Now: time.Now})
+		_, _, err := s.List(context.Background(), catalog.ListQuery{Search: q, Limit: 10})
+		var e *apperr.Error
+		if refused && (!errors.As(err, &e) || e.Code != apperr.CodeValidation || store.lists != 0) {
+			t.Errorf("q %.40q: err %v, %d lists; want validation_failed before storage", q, err, store.lists)
+		}
+		if !refused && (err != nil || store.lists != 1) {
+			t.Errorf("q %.40q: err %v, %d lists; want a search", q, err, store.lists)
+		}
+	}
 }
