@@ -35,6 +35,7 @@ const (
 // mark, folded by hand as a shopper types them without the keyboard for them.
 var folds = map[rune]string{
 	'ß': "ss", 'æ': "ae", 'œ': "oe", 'ø': "o", 'ł': "l", 'đ': "d", 'ð': "d", 'þ': "th", 'ı': "i", 'ħ': "h",
+	'ς': "σ", // a final sigma is a sigma: "Σ" typed in capitals lowercases to σ
 }
 
 // words splits s into search words: lowercase, compatibility-decomposed with

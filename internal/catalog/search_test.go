@@ -32,6 +32,7 @@ func TestSearchText(t *testing.T) {
 		{"shirt Shirt SHIRT", "shirt", []string{"SHIRT-1"}, "shirt 1"},
 		{"Tee", "", []string{strings.Repeat("x", 100)}, "tee " + strings.Repeat("x", catalog.MaxTermLength)},
 		{"日本 Ελληνικά Кофе", "", nil, "日本 ελληνικα кофе"},
+		{"ΚΟΣ κος", "", nil, "κοσ"},
 	} {
 		if got := catalog.SearchText(c.name, c.description, c.skus); got != c.want {
 			t.Errorf("SearchText(%q, %q, %q) = %q, want %q", c.name, c.description, c.skus, got, c.want)

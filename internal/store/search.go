@@ -110,7 +110,9 @@ func (db *DB) IndexSearch(ctx context.Context) (int, error) {
 		var ids []string
 		n := 0
 		err := db.inTx(ctx, func(tx *sql.Tx) error {
-			rows, err := tx.QueryContext(ctx, "SELECT id FROM products WHERE search_version <> $1 AND id > $2 ORDER BY id LIMIT $3",
+			// Two ranges of products_search_version rather than <>, so a
+			// start with nothing to do reads no product.
+			rows, err := tx.QueryContext(ctx, "SELECT id FROM products WHERE (search_version < $1 OR search_version > $1) AND id > $2 ORDER BY id LIMIT $3",
 				catalog.SearchVersion, after, legacyBatch)
 			if err != nil {
 				return fmt.Errorf("find products to index: %w", err)
