@@ -47,9 +47,17 @@ func searchMatch(engine Engine, terms []string) string {
 // description and SKUs read in tx now; with onlyStale, only if it was last
 // indexed with another catalog.SearchVersion (a concurrent write that indexed
 // it already wins). It reports whether it indexed the product.
+//
+// It updates the product's row before reading what it indexes: on
+// PostgreSQL that waits for any other write indexing the product and then
+// reads what it committed (each statement of a READ COMMITTED transaction
+// sees the latest commits), so two writes racing on one product — a name
+// and a SKU, two SKUs — never leave words the other replaced. SQLite has
+// one writer at a time.
 func (db *DB) indexProduct(ctx context.Context, tx *sql.Tx, id string, onlyStale bool) (bool, error) {
 	var name, description string
-	if err := tx.QueryRowContext(ctx, "SELECT name, description FROM products WHERE id = $1", id).Scan(&name, &description); err != nil {
+	if err := tx.QueryRowContext(ctx, "UPDATE products SET search_version = search_version WHERE id = $1 RETURNING name, description",
+		id).Scan(&name, &description); err != nil {
 		return false, fmt.Errorf("read product %s to index: %w", id, err)
 	}
 	rows, err := tx.QueryContext(ctx, "SELECT sku FROM variants WHERE product_id = $1 ORDER BY position, id", id)
