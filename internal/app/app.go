@@ -213,6 +213,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	if err := a.indexSearch(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
 	if cfg.RedisURL != "" {
 		opts, err := redis.ParseURL(cfg.RedisURL)
 		if err != nil {
@@ -459,6 +463,21 @@ func (a *App) sanitizeDescriptions(ctx context.Context) error {
 		return fmt.Errorf("audit the sanitizing of stored descriptions: %w", err)
 	}
 	a.log.Info("sanitized product descriptions stored by an earlier version", "products", n)
+	return nil
+}
+
+// indexSearch indexes for full-text search the products stored before
+// migration 0020, or indexed by another catalog.SearchVersion; after the
+// descriptions are sanitized, so it indexes what is served. It finds nothing
+// once done.
+func (a *App) indexSearch(ctx context.Context) error {
+	n, err := a.DB.IndexSearch(ctx)
+	if err != nil {
+		return fmt.Errorf("index products for search: %w", err)
+	}
+	if n > 0 {
+		a.log.Info("indexed products for search", "products", n, "version", catalog.SearchVersion)
+	}
 	return nil
 }
 

@@ -144,7 +144,7 @@ func TestCatalog(t *testing.T) {
 			}
 		})
 
-		t.Run("search treats LIKE wildcards literally", func(t *testing.T) {
+		t.Run("search treats wildcards as text", func(t *testing.T) {
 			var page struct{ Items []product }
 			s.must(200, req{method: "GET", path: "/api/v1/products?q=" + url.QueryEscape("%")}).JSON(t, &page)
 			if len(page.Items) != 0 {

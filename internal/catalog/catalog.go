@@ -161,7 +161,11 @@ type Patch struct {
 
 // ListQuery selects a page of products.
 type ListQuery struct {
-	Search string // matched case-insensitively in name and variant SKUs
+	// Search is the query's text: a product matches when each of its
+	// SearchTerms starts a word of the product's SearchText (its name,
+	// description text and variant SKUs). Text without a letter or digit
+	// matches nothing; empty is no search.
+	Search string
 	Limit  int
 	After  string // id of the last product of the previous page
 	// VisibleAt, when set, keeps only the products visible at that time (the
@@ -460,7 +464,7 @@ func (s *Service) AdminGet(ctx context.Context, productID string) (Product, erro
 
 func (s *Service) checkList(q ListQuery) error {
 	var v apperr.Validator
-	v.CheckText("q", q.Search, 0, MaxQueryLength, false)
+	checkSearch(&v, q.Search)
 	v.Check(q.Limit >= 1 && q.Limit <= MaxLimit, "limit", fmt.Sprintf("must be between 1 and %d", MaxLimit))
 	v.Check(q.After == "" || id.Valid(id.Product, q.After), "cursor", "is not a cursor this server gave")
 	v.Check(q.Category == "" || id.Valid(id.Category, q.Category), "category", "is not a category id")

@@ -36,7 +36,7 @@ idemp={"name":"Idempotency-Key","in":"header","required":True,"schema":{"type":"
   "description":"Required (400 `idempotency_key_required`); kept at least 24 hours per customer."}
 pagep=[{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":100,"default":20}},{"name":"cursor","in":"query","schema":{"type":"string"}}]
 idp={"name":"id","in":"path","required":True,"schema":{"type":"string","maxLength":64}}
-LISTP=[{"name":"q","in":"query","schema":{"type":"string","maxLength":100},"description":"Case-insensitive search in the name and the variants' SKUs."},
+LISTP=[{"name":"q","in":"query","schema":{"type":"string","maxLength":100},"description":"Full-text search over the name, the description's text (not its markup) and every variant's SKU: each word of `q` (runs of letters and digits; case, accents and compatibility forms folded) must start a word of the product. Nothing in `q` is query syntax; no letter or digit finds nothing. At most 100 characters, 10 distinct words, 64 characters a word: beyond, 422 `validation_failed`. Ordered by id, not relevance; SQLite and PostgreSQL find the same products."},
   {"name":"category","in":"query","schema":{"type":"string","pattern":"^cat_"},"description":"Products in this category or any below it."},
   {"name":"min_price","in":"query","schema":{"type":"integer","minimum":0},"description":"Minor units, in `currency`: a variant priced at least this."},
   {"name":"max_price","in":"query","schema":{"type":"integer","minimum":0},"description":"Minor units, in `currency`: a variant priced at most this."},
@@ -121,7 +121,7 @@ paths={
     {"200":js({"type":"object","required":["recovery_codes"],"properties":{"recovery_codes":{"type":"array","minItems":10,"maxItems":10,"items":{"type":"string"}}}}),"409":resp("Conflict")},"OTPRequest")},
  "/api/v1/products":{"get":op("listProducts","Visible products, searched, filtered and paginated","public",
     {"200":js(ref("ProductList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},
-    params=LISTP,desc="Only products customers may see now (status `active`, `publish_at` passed); the others are in no list. A currency the shop does not sell: 422 `currency_not_sold`.")},
+    params=LISTP,desc="Only products customers may see now (status `active`, `publish_at` passed); the others are in no list, and no word of theirs finds them. A currency the shop does not sell: 422 `currency_not_sold`.")},
  "/api/v1/products/{id}":{"get":op("getProduct","One visible product","public",{"200":js(ref("Product")),"404":resp("NotFound")},params=[idp],
     desc="A draft, archived or not yet published product answers 404 `not_found`, exactly like one that does not exist.")},
  "/api/v1/categories":{"get":op("listCategories","The category tree, parents before children","public",{"200":js(ref("CategoryList"))},

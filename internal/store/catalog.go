@@ -256,6 +256,9 @@ func (db *DB) CreateProduct(ctx context.Context, p catalog.Product, rec audit.Re
 		if err := setCategories(ctx, tx, p.ID, p.Categories); err != nil {
 			return err
 		}
+		if _, err := db.indexProduct(ctx, tx, p.ID, false); err != nil {
+			return err
+		}
 		return appendAudit(ctx, tx, rec)
 	})
 }
@@ -325,6 +328,11 @@ func (db *DB) UpdateProduct(ctx context.Context, id string, patch catalog.Patch,
 		}
 		if patch.Categories != nil {
 			if err := setCategories(ctx, tx, id, *patch.Categories); err != nil {
+				return err
+			}
+		}
+		if patch.Name != nil || patch.Description != nil {
+			if _, err := db.indexProduct(ctx, tx, id, false); err != nil {
 				return err
 			}
 		}
@@ -419,16 +427,11 @@ func (db *DB) VisibleProductsOfVariants(ctx context.Context, variantIDs []string
 	return ps, nil
 }
 
-// likePattern escapes LIKE's wildcards in s so the search is for s literally.
-func likePattern(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
-	return "%" + r.Replace(strings.ToLower(s)) + "%"
-}
-
 // ListProducts returns products ordered by id after q.After. It is the one
 // list query of the catalog: every filter is a fixed condition that a bound
-// parameter switches on or off, so a new filter (full-text search, say) is
-// one more condition here.
+// parameter switches on or off. The full-text condition is the one that
+// differs by engine (searchConditions); a search with no terms (no letter or
+// digit) matches nothing.
 //
 // The visibility condition is catalog.Visible in SQL (status active, and
 // publish_at, 0 for none, not after q.VisibleAt): a page must be filtered
@@ -445,6 +448,14 @@ func (db *DB) ListProducts(ctx context.Context, q catalog.ListQuery) ([]catalog.
 	if q.MaxPrice != nil {
 		maxPrice = *q.MaxPrice
 	}
+	search, match := "", ""
+	if q.Search != "" {
+		terms := catalog.SearchTerms(q.Search)
+		if len(terms) == 0 {
+			return nil, nil
+		}
+		search, match = "on", searchMatch(db.engine, terms)
+	}
 	var ps []catalog.Product
 	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `WITH RECURSIVE below (id, depth) AS (
@@ -453,8 +464,7 @@ func (db *DB) ListProducts(ctx context.Context, q catalog.ListQuery) ([]catalog.
 			)
 			SELECT `+productColumns+` FROM products p
 			WHERE p.id > $1
-			  AND ($2 = '' OR lower(p.name) LIKE $3 ESCAPE '\'
-			       OR EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND lower(v.sku) LIKE $3 ESCAPE '\'))
+			  AND `+searchConditions[db.engine]+`
 			  AND (CAST($4 AS BIGINT) = 0 OR (p.status = 'active' AND p.publish_at <= $4)) -- visibleCondition
 			  AND ($5 = '' OR p.status = $5)
 			  AND ($6 = '' OR p.id IN (SELECT pc.product_id FROM product_categories pc WHERE pc.category_id IN (SELECT id FROM below)))
@@ -462,7 +472,7 @@ func (db *DB) ListProducts(ctx context.Context, q catalog.ListQuery) ([]catalog.
 			       WHERE v.product_id = p.id AND vp.currency = $7 AND vp.amount >= $8 AND vp.amount <= $9 AND (v.stock > 0 OR $10 = FALSE)))
 			  AND ($10 = FALSE OR EXISTS (SELECT 1 FROM variants v WHERE v.product_id = p.id AND v.stock > 0))
 			ORDER BY p.id LIMIT $11`,
-			q.After, q.Search, likePattern(q.Search), visibleAt, q.Status, q.Category, q.Currency, minPrice, maxPrice, q.InStock, q.Limit,
+			q.After, search, match, visibleAt, q.Status, q.Category, q.Currency, minPrice, maxPrice, q.InStock, q.Limit,
 			catalog.MaxCategoryDepth)
 		if err != nil {
 			return fmt.Errorf("list products: %w", err)
@@ -523,9 +533,17 @@ func (db *DB) sanitizeDescriptionBatch(ctx context.Context, clean func(string) s
 		}
 		rows.Close()
 		for _, l := range todo {
-			if _, err := tx.ExecContext(ctx, `UPDATE products SET description = $1, description_sanitized = 1
-				WHERE id = $2 AND description_sanitized = 0`, clean(l.description), l.id); err != nil {
+			res, err := tx.ExecContext(ctx, `UPDATE products SET description = $1, description_sanitized = 1
+				WHERE id = $2 AND description_sanitized = 0`, clean(l.description), l.id)
+			if err != nil {
 				return fmt.Errorf("sanitize description of %s: %w", l.id, err)
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return fmt.Errorf("sanitize description of %s: %w", l.id, err)
+			} else if n > 0 {
+				if _, err := db.indexProduct(ctx, tx, l.id, false); err != nil {
+					return err
+				}
 			}
 		}
 		done = len(todo)

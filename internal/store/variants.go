@@ -35,6 +35,9 @@ func (db *DB) AddVariant(ctx context.Context, v catalog.Variant, rec audit.Recor
 		if err := insertVariant(ctx, tx, v); err != nil {
 			return err
 		}
+		if _, err := db.indexProduct(ctx, tx, v.ProductID, false); err != nil {
+			return err
+		}
 		if err := appendAudit(ctx, tx, rec); err != nil {
 			return err
 		}
@@ -70,6 +73,9 @@ func (db *DB) UpdateVariant(ctx context.Context, variantID string, patch catalog
 			}
 			if err != nil {
 				return fmt.Errorf("update sku: %w", err)
+			}
+			if _, err := db.indexProduct(ctx, tx, productID, false); err != nil {
+				return err
 			}
 		}
 		if patch.WeightGrams != nil {
