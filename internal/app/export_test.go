@@ -18,6 +18,11 @@ func TestExport(t *testing.T) {
 		s.checkout(sh, "export", s.cartWith(sh, 1, p.ID), "123")
 		other := s.shopper("someone-else@example.com", "4242424242424242")
 		s.checkout(other, "export-other", s.cartWith(other, 1, p.ID), "123")
+		otherCart := s.cartWith(other, 1, p.ID)
+		// A cart still being filled is the person's too: what they mean to buy, and where to.
+		kept := s.cartWith(sh, 2, p.ID)
+		s.must(200, req{method: "PUT", path: "/api/v1/carts/" + kept + "/shipping", token: sh.token,
+			body: map[string]any{"address": map[string]string{"country": "DE"}}})
 
 		var e struct {
 			Format   string
@@ -32,6 +37,11 @@ func TestExport(t *testing.T) {
 			}
 			Addresses    []struct{ Line1 string }
 			AuditRecords []struct{ Action string } `json:"audit_records"`
+			Carts        []struct {
+				ID              string
+				Items           []struct{ Quantity int }
+				ShippingCountry string `json:"shipping_country"`
+			}
 		}
 		res := s.must(200, req{method: "GET", path: "/api/v1/me/export", token: sh.token})
 		res.JSON(t, &e)
@@ -40,6 +50,13 @@ func TestExport(t *testing.T) {
 			len(e.PaymentMethods) != 1 || e.PaymentMethods[0].Last4 != "4444" || len(e.Orders) != 1 ||
 			e.Orders[0].ShippingAddress.Line1 != "1 Main St" || len(e.Addresses) != 1 {
 			t.Fatalf("export = %+v", e)
+		}
+		var found bool
+		for _, c := range e.Carts {
+			found = found || (c.ID == kept && len(c.Items) == 1 && c.Items[0].Quantity == 2 && c.ShippingCountry == "DE")
+		}
+		if len(e.Carts) != 2 || !found || strings.Contains(body, otherCart) {
+			t.Fatalf("the export's carts = %+v, want the paid (empty) cart and %s", e.Carts, kept)
 		}
 		actions := map[string]bool{}
 		for _, r := range e.AuditRecords {

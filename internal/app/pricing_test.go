@@ -391,6 +391,11 @@ func TestPricingAdministration(t *testing.T) {
 			if d := lastDetail(t, pricing.ActionTaxRateUpdate, vat.ID); !strings.Contains(d, "country=DE") || !strings.Contains(d, "rate_ppm=0") {
 				t.Errorf("tax detail %q lacks the rate", d)
 			}
+			// A delete records what it took away, as a change records what it sets.
+			s.must(204, req{method: "DELETE", path: "/api/v1/admin/discounts/" + fixed.ID, token: catalogStaff})
+			if d := lastDetail(t, pricing.ActionDiscountDelete, fixed.ID); !strings.Contains(d, "amounts=[EUR:") || strings.Contains(d, "AUDITME") {
+				t.Errorf("discount delete detail %q lacks its terms (or holds the code)", d)
+			}
 
 			if _, err := s.App.DB.ScanAudit(context.Background(), func(r audit.Record) error {
 				if strings.Contains(r.Detail, "AUDITME") {

@@ -197,7 +197,7 @@ func (s *Service) UpdateTaxRate(ctx context.Context, rateID string, p TaxRatePat
 
 // DeleteTaxRate removes a rate; ErrTaxRateNotFound when there is none.
 func (s *Service) DeleteTaxRate(ctx context.Context, rateID string) error {
-	return s.remove(ctx, rateID, id.TaxRate, ErrTaxRateNotFound, ActionTaxRateDelete, s.store.DeleteTaxRate)
+	return remove(ctx, s, rateID, id.TaxRate, ErrTaxRateNotFound, ActionTaxRateDelete, s.store.TaxRate, taxDetail, s.store.DeleteTaxRate)
 }
 
 // ListTaxRates returns a page of rates and whether more follow.
@@ -293,7 +293,8 @@ func (s *Service) UpdateShippingOption(ctx context.Context, optionID string, p S
 
 // DeleteShippingOption removes an option; ErrShippingOptionNotFound when there is none.
 func (s *Service) DeleteShippingOption(ctx context.Context, optionID string) error {
-	return s.remove(ctx, optionID, id.ShippingOption, ErrShippingOptionNotFound, ActionShippingOptionDelete, s.store.DeleteShippingOption)
+	return remove(ctx, s, optionID, id.ShippingOption, ErrShippingOptionNotFound, ActionShippingOptionDelete, s.store.ShippingOption,
+		shippingDetail, s.store.DeleteShippingOption)
 }
 
 // ListShippingOptions returns a page of every option, active or not, and whether more follow.
@@ -425,7 +426,8 @@ func (s *Service) UpdateDiscount(ctx context.Context, discountID string, p Disco
 
 // DeleteDiscount removes a discount and its per-customer use counts.
 func (s *Service) DeleteDiscount(ctx context.Context, discountID string) error {
-	return s.remove(ctx, discountID, id.Discount, ErrDiscountNotFound, ActionDiscountDelete, s.store.DeleteDiscount)
+	return remove(ctx, s, discountID, id.Discount, ErrDiscountNotFound, ActionDiscountDelete, s.store.Discount,
+		func(d Discount) string { return discountDetail(d, false) }, s.store.DeleteDiscount)
 }
 
 // ListDiscounts returns a page of discounts, with their use counts, and
@@ -435,7 +437,11 @@ func (s *Service) ListDiscounts(ctx context.Context, q ListQuery) ([]Discount, b
 	return page(ctx, q, id.Discount, s.store.ListDiscounts)
 }
 
-func (s *Service) remove(ctx context.Context, itemID, prefix string, notFound error, action string, del func(context.Context, string, audit.Record) error) error {
+// remove deletes an item, audited with what it was (the detail of its
+// last state, as a change would record it), so the trail shows what a
+// delete took away: a tax rate, a shipping price, a discount's terms.
+func remove[T any](ctx context.Context, s *Service, itemID, prefix string, notFound error, action string,
+	get func(context.Context, string) (T, error), detail func(T) string, del func(context.Context, string, audit.Record) error) error {
 	now, err := s.begin(ctx)
 	if err != nil {
 		return err
@@ -443,7 +449,11 @@ func (s *Service) remove(ctx context.Context, itemID, prefix string, notFound er
 	if !id.Valid(prefix, itemID) {
 		return notFound
 	}
-	if err := del(ctx, itemID, audit.New(ctx, now, action, itemID, audit.Success, "")); err != nil {
+	item, err := get(ctx, itemID)
+	if err != nil {
+		return fmt.Errorf("delete %s: %w", itemID, err)
+	}
+	if err := del(ctx, itemID, audit.New(ctx, now, action, itemID, audit.Success, detail(item))); err != nil {
 		return fmt.Errorf("delete %s: %w", itemID, err)
 	}
 	return nil

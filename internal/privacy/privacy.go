@@ -14,6 +14,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
@@ -37,6 +38,8 @@ type Source interface {
 	PendingEmail(ctx context.Context, userID string, now time.Time) (string, error)
 	// DiscountUsesOf returns the person's counts of uses of discount codes.
 	DiscountUsesOf(ctx context.Context, userID string) ([]pricing.CustomerUse, error)
+	// CartsOf returns the person's carts.
+	CartsOf(ctx context.Context, userID string) ([]cart.Cart, error)
 }
 
 // Export is the document a person downloads (format: docs/EXPORT.md).
@@ -50,7 +53,27 @@ type Export struct {
 	Addresses      []order.Address   `json:"addresses"`
 	AuditRecords   []AuditRecord     `json:"audit_records"`
 	DiscountUses   []DiscountUse     `json:"discount_uses"`
+	Carts          []Cart            `json:"carts"`
 	Consents       map[string]string `json:"consents"`
+}
+
+// Cart is one of the person's carts as stored: what is in it and the
+// choices made for it (its amounts are computed when it is read, not kept).
+type Cart struct {
+	ID               string     `json:"id"`
+	Currency         string     `json:"currency"`
+	Items            []CartItem `json:"items"`
+	DiscountCode     string     `json:"discount_code,omitempty"`
+	ShippingCountry  string     `json:"shipping_country,omitempty"`
+	ShippingRegion   string     `json:"shipping_region,omitempty"`
+	ShippingOptionID string     `json:"shipping_option_id,omitempty"`
+	CreatedAt        time.Time  `json:"created_at"`
+}
+
+// CartItem is a variant in a cart and how many of it.
+type CartItem struct {
+	VariantID string `json:"variant_id"`
+	Quantity  int    `json:"quantity"`
 }
 
 // Account is the person's account, without secrets.
@@ -135,7 +158,7 @@ func (s *Service) ExportMine(ctx context.Context) (Export, error) {
 	}
 	e := Export{Format: FormatVersion, ExportedAt: s.now().UTC(), Consents: map[string]string{},
 		Account:  Account{ID: u.ID, Email: u.Email, Name: u.Name, MFAEnabled: u.MFAEnabled, CreatedAt: u.CreatedAt},
-		Sessions: []Session{}, PaymentMethods: []PaymentMethod{}, Orders: []order.Order{}, Addresses: []order.Address{}, DiscountUses: []DiscountUse{}}
+		Sessions: []Session{}, PaymentMethods: []PaymentMethod{}, Orders: []order.Order{}, Addresses: []order.Address{}, DiscountUses: []DiscountUse{}, Carts: []Cart{}}
 	for _, r := range u.Roles {
 		e.Account.Roles = append(e.Account.Roles, string(r))
 	}
@@ -163,6 +186,21 @@ func (s *Service) ExportMine(ctx context.Context) (Export, error) {
 	}
 	for _, x := range uses {
 		e.DiscountUses = append(e.DiscountUses, DiscountUse{DiscountID: x.DiscountID, Uses: x.Uses})
+	}
+	carts, err := s.src.CartsOf(ctx, u.ID)
+	if err != nil {
+		return Export{}, fmt.Errorf("export carts: %w", err)
+	}
+	for _, c := range carts {
+		x := Cart{ID: c.ID, Currency: c.Currency, Items: make([]CartItem, 0, len(c.Lines)), DiscountCode: c.DiscountCode,
+			ShippingOptionID: c.ShippingOptionID, CreatedAt: c.CreatedAt}
+		if d := c.Destination; d != nil {
+			x.ShippingCountry, x.ShippingRegion = d.Country, d.Region
+		}
+		for _, l := range c.Lines {
+			x.Items = append(x.Items, CartItem{VariantID: l.VariantID, Quantity: l.Quantity})
+		}
+		e.Carts = append(e.Carts, x)
 	}
 	seen := map[order.Address]bool{}
 	for after := ""; ; {

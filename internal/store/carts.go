@@ -63,6 +63,30 @@ func readCart(ctx context.Context, q queryer, ownerID, cartID string) (cart.Cart
 	return c, nil
 }
 
+// CartsOf returns every cart of ownerID with its lines and choices, ordered
+// by id: for the person's export (erasure deletes them).
+func (db *DB) CartsOf(ctx context.Context, ownerID string) ([]cart.Cart, error) {
+	ids, err := queryAll(ctx, db.sql, func(row rowScanner) (string, error) {
+		var id string
+		if err := row.Scan(&id); err != nil {
+			return "", fmt.Errorf("scan cart id: %w", err)
+		}
+		return id, nil
+	}, "SELECT id FROM carts WHERE owner_id = $1 ORDER BY id", ownerID)
+	if err != nil {
+		return nil, fmt.Errorf("carts of %s: %w", ownerID, err)
+	}
+	cs := make([]cart.Cart, 0, len(ids))
+	for _, id := range ids {
+		c, err := readCart(ctx, db.sql, ownerID, id)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
+}
+
 // touchCart marks the owner's cart changed at at, in the caller's
 // transaction: cart.ErrNotFound for no such cart (or someone else's),
 // cart.ErrCheckingOut while a checkout holds it. A cart a checkout holds does
