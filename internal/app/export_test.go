@@ -167,10 +167,22 @@ func TestDiscountUsesInExportAndErasure(t *testing.T) {
 			}
 		})
 
-		t.Run("erasure by the person deletes their uses; the totals stay", func(t *testing.T) {
+		t.Run("erasure by the person deletes their uses and carts; the totals stay", func(t *testing.T) {
+			// A cart with a code and a destination: it goes with the person.
+			var c struct{ ID string }
+			s.must(201, req{method: "POST", path: "/api/v1/carts", token: token}).JSON(t, &c)
+			s.must(200, req{method: "PUT", path: "/api/v1/carts/" + c.ID + "/shipping", token: token,
+				body: map[string]any{"address": map[string]string{"country": "US", "region": "NY"}}})
 			s.must(204, req{method: "DELETE", path: "/api/v1/me", token: token, body: map[string]string{"password": testPassword}})
 			if n := usesOf(person.ID); n != 0 {
 				t.Fatalf("%d discount_uses rows still carry the erased id", n)
+			}
+			var carts int
+			if err := shopDB(t, s).QueryRow("SELECT COUNT(*) FROM carts WHERE owner_id = $1", person.ID).Scan(&carts); err != nil {
+				t.Fatal(err)
+			}
+			if carts != 0 {
+				t.Fatalf("%d carts still belong to the erased id", carts)
 			}
 			if after := totals(); after[summer.ID] != before[summer.ID] || after[winter.ID] != before[winter.ID] {
 				t.Fatalf("totals after erasure = %v, before %v", after, before)
