@@ -16,19 +16,23 @@ type categoryJSON struct {
 	Position int    `json:"position"`
 }
 
+// category creates a category as staff with token (parent "" for a root).
+func (s *server) category(token, name, slug, parent string) categoryJSON {
+	s.t.Helper()
+	var c categoryJSON
+	body := map[string]any{"name": name, "slug": slug}
+	if parent != "" {
+		body["parent_id"] = parent
+	}
+	s.must(201, req{method: "POST", path: "/api/v1/admin/categories", token: token, body: body}).JSON(s.t, &c)
+	return c
+}
+
 func TestCategoriesAndFilters(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		s := startServer(t, db, withCurrencies("EUR,USD"))
 		admin := s.createAdmin("categories-admin@example.com")
-		category := func(name, slug, parent string) categoryJSON {
-			var c categoryJSON
-			body := map[string]any{"name": name, "slug": slug}
-			if parent != "" {
-				body["parent_id"] = parent
-			}
-			s.must(201, req{method: "POST", path: "/api/v1/admin/categories", token: admin, body: body}).JSON(t, &c)
-			return c
-		}
+		category := func(name, slug, parent string) categoryJSON { return s.category(admin, name, slug, parent) }
 		clothes := category("Clothes", "clothes", "")
 		tees := category("Tees", "tees", clothes.ID)
 		mugs := category("Mugs", "mugs", "")
@@ -164,15 +168,7 @@ func TestUnreleasedCategories(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		s := startServer(t, db, withCurrencies("EUR,USD"))
 		admin := s.createAdmin("unreleased-admin@example.com")
-		category := func(name, slug, parent string) categoryJSON {
-			var c categoryJSON
-			body := map[string]any{"name": name, "slug": slug}
-			if parent != "" {
-				body["parent_id"] = parent
-			}
-			s.must(201, req{method: "POST", path: "/api/v1/admin/categories", token: admin, body: body}).JSON(t, &c)
-			return c
-		}
+		category := func(name, slug, parent string) categoryJSON { return s.category(admin, name, slug, parent) }
 		phones := category("Phones", "phones", "")
 		pixel := category("Pixel 11", "pixel-11", phones.ID)
 		category("Empty", "empty", "")

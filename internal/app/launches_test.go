@@ -44,8 +44,7 @@ func TestSecretLaunches(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		s := startServer(t, db, withCurrencies("EUR,USD"))
 		admin := s.createAdmin("launch-admin@example.com")
-		var cat struct{ ID string }
-		s.must(201, req{method: "POST", path: "/api/v1/admin/categories", token: admin, body: map[string]any{"name": "Tees", "slug": "tees"}}).JSON(t, &cat)
+		cat := s.category(admin, "Tees", "tees", "")
 		create := func(sku string, body map[string]any) fullProduct {
 			body["categories"] = []string{cat.ID}
 			var p fullProduct
