@@ -69,7 +69,7 @@ type cartJSON struct {
 	// TaxesKnown is false until the cart has a shipping address: taxes
 	// depend on where it ships.
 	TaxesKnown bool              `json:"taxes_known"`
-	Taxes      []taxLineJSON     `json:"taxes"`
+	Taxes      []order.TaxLine   `json:"taxes"`
 	Tax        money.Money       `json:"tax"`
 	Total      money.Money       `json:"total"`
 	Problems   []cartProblemJSON `json:"problems"`
@@ -81,7 +81,7 @@ func toCartJSON(v cart.View) cartJSON {
 	out := cartJSON{ID: v.ID, Currency: cur, Items: make([]cartLineJSON, 0, len(v.Lines)),
 		UnavailableItems: make([]cartUnavailableJSON, 0, len(v.Unavailable)), Subtotal: v.Subtotal,
 		TaxInclusive: q.TaxMode == pricing.TaxInclusive, TaxesKnown: q.TaxesKnown, Tax: m(q.Tax), Total: m(q.Total),
-		Taxes: toTaxLinesJSON(checkout.Priced(q).Taxes), Problems: make([]cartProblemJSON, 0, len(v.Problems))}
+		Taxes: checkout.Priced(q).Taxes, Problems: make([]cartProblemJSON, 0, len(v.Problems))}
 	for _, l := range v.Lines {
 		opts := l.Variant.Options
 		if opts == nil {

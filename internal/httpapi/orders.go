@@ -36,17 +36,6 @@ type orderItemJSON struct {
 	Tax       *money.Money      `json:"tax,omitempty"`
 }
 
-// taxLineJSON is one tax line of a cart or an order.
-type taxLineJSON struct {
-	RateID  string      `json:"rate_id"`
-	Name    string      `json:"name"`
-	Country string      `json:"country"`
-	Region  string      `json:"region,omitempty"`
-	RatePPM int64       `json:"rate_ppm"`
-	Base    money.Money `json:"base"`
-	Amount  money.Money `json:"amount"`
-}
-
 // orderJSON is the API's Order. Fields a view does not include are left out
 // of the JSON entirely (see docs/ACCESS.md).
 type orderJSON struct {
@@ -60,7 +49,7 @@ type orderJSON struct {
 	ShippingOption  *order.ShippingChoice `json:"shipping_option,omitempty"`
 	Tax             *money.Money          `json:"tax,omitempty"`
 	TaxInclusive    *bool                 `json:"tax_inclusive,omitempty"`
-	Taxes           *[]taxLineJSON        `json:"taxes,omitempty"`
+	Taxes           *[]order.TaxLine      `json:"taxes,omitempty"`
 	Total           *money.Money          `json:"total,omitempty"`
 	Refunded        *money.Money          `json:"refunded,omitempty"`
 	Payment         *orderPaymentJSON     `json:"payment,omitempty"`
@@ -86,7 +75,10 @@ func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 	if showMoney {
 		out.Subtotal, out.Shipping, out.Total, out.Refunded = &o.Subtotal, &o.Shipping, &o.Total, &o.Refunded
 		out.Discount, out.DiscountCode, out.ShippingOption = &o.Discount, &o.DiscountCode, o.ShippingOption
-		taxes := toTaxLinesJSON(o.Taxes)
+		taxes := o.Taxes
+		if taxes == nil {
+			taxes = []order.TaxLine{}
+		}
 		out.Tax, out.TaxInclusive, out.Taxes = &o.Tax, &o.TaxInclusive, &taxes
 		out.Payment = &orderPaymentJSON{Brand: o.Brand, Last4: o.Last4}
 	}
@@ -95,14 +87,6 @@ func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 	}
 	if view == access.OrderSupport {
 		out.Customer = &customerJSON{ID: o.CustomerID, Email: o.CustomerEmail, Name: o.CustomerName}
-	}
-	return out
-}
-
-func toTaxLinesJSON(ts []order.TaxLine) []taxLineJSON {
-	out := make([]taxLineJSON, 0, len(ts))
-	for _, t := range ts {
-		out = append(out, taxLineJSON(t))
 	}
 	return out
 }
