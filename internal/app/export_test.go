@@ -109,7 +109,7 @@ func TestDiscountUsesInExportAndErasure(t *testing.T) {
 			{summer.ID, person.ID}, {summer.ID, person.ID}, {winter.ID, person.ID},
 			{summer.ID, byStaff.ID}, {winter.ID, byStaff.ID}, {summer.ID, stays.ID},
 		} {
-			if err := s.App.DB.RedeemDiscount(context.Background(), use.discount, use.user); err != nil {
+			if err := s.App.DB.RedeemDiscount(context.Background(), use.discount, use.user, s.now()); err != nil {
 				t.Fatal(err)
 			}
 		}

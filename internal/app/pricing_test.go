@@ -251,7 +251,7 @@ func TestPricingAdministration(t *testing.T) {
 				t.Fatalf("list = %+v", list.Items)
 			}
 			// The use count comes from orders only; a redemption (as checkout will make) shows in the staff list.
-			if err := s.App.DB.RedeemDiscount(context.Background(), disc.ID, "usr_aaaaaaaaaaaaaaaaaaaaaaaaaa"); err != nil {
+			if err := s.App.DB.RedeemDiscount(context.Background(), disc.ID, "usr_aaaaaaaaaaaaaaaaaaaaaaaaaa", s.now()); err != nil {
 				t.Fatal(err)
 			}
 			var patched discountCode

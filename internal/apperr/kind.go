@@ -126,6 +126,7 @@ var kinds = map[string]Kind{
 	"not_single_variant":     KindInvalid, // catalog
 	"category_too_deep":      KindInvalid, // catalog
 	"shipping_required":      KindInvalid, // cart
+	"region_required":        KindInvalid, // pricing
 
 	CodeTooManyAttempts: KindRateLimited,
 	CodeRateLimited:     KindRateLimited,

@@ -38,6 +38,9 @@ var (
 	// ErrShippingRequired is a cart whose destination some shipping options
 	// serve, with none of them chosen: checkout would otherwise ship for free.
 	ErrShippingRequired = apperr.New(CodeShippingRequired, "choose one of the shipping options for this address first (PUT /api/v1/carts/{id}/shipping)")
+	// ErrNotShippedThere is a destination (or a currency) that none of the
+	// shop's shipping options serves, in a shop that has some.
+	ErrNotShippedThere = apperr.New(apperr.CodeShippingUnavailable, "the shop does not ship to this address in this currency")
 	// ErrUnavailableItems is a cart holding items customers cannot buy now
 	// (withdrawn from sale, or not priced in the cart's currency): the answer
 	// checkout gives for stock it cannot take.
@@ -148,16 +151,14 @@ var _ Catalog = (*catalog.Service)(nil)
 // Pricer computes every amount (internal/pricing).
 type Pricer interface {
 	Quote(ctx context.Context, r pricing.QuoteRequest) (pricing.Quote, error)
-	ShippingOptionsFor(ctx context.Context, d pricing.Destination, currency string) ([]pricing.ShippingOption, error)
 }
 
 var _ Pricer = (*pricing.Service)(nil)
 
-// Guard limits how many refused discount codes a customer and a client
-// address may try (pricing.Guard).
+// Guard limits how many discount codes a customer and a client address may
+// try (pricing.Guard).
 type Guard interface {
-	Check(ctx context.Context, customerID, ip string) error
-	Refused(ctx context.Context, customerID, ip string) ([]string, error)
+	Attempt(ctx context.Context, customerID, ip string) (locked []string, err error)
 }
 
 var _ Guard = (*pricing.Guard)(nil)
@@ -169,9 +170,9 @@ type Deps struct {
 	Pricer  Pricer
 	Guard   Guard
 	Trail   *audit.Trail
-	// CodeRefused, when set, is told of every refused discount code and
-	// whether it locked code entry: a guessing signal for metrics and
-	// threat detection.
+	// CodeRefused, when set, is told of every refused discount code (false)
+	// and of every try that locked code entry (true): guessing signals for
+	// metrics and threat detection.
 	CodeRefused func(locked bool)
 	Now         func() time.Time
 }
@@ -307,16 +308,26 @@ func withLine(c Cart, variantID string, quantity int) Cart {
 
 // SetDiscount applies a discount code to the caller's cart. A code that does
 // not apply to the cart answers discount_invalid (one answer whatever the
-// reason) or discount_exhausted, stores nothing, and counts against the
-// customer's and the address's limit on refused codes (pricing.Guard); past
-// it every code is refused 429 for a while, and the lock is audited.
+// reason) or discount_exhausted and stores nothing. Every code tried counts
+// against the customer's and the address's limit (pricing.Guard), before it
+// is evaluated; past it every code is refused 429 for a while, and the lock
+// is audited.
 func (s *Service) SetDiscount(ctx context.Context, cartID, code string) (View, error) {
 	c, err := s.own(ctx, cartID)
 	if err != nil {
 		return View{}, err
 	}
-	ip := reqinfo.From(ctx).IP
-	if err := s.d.Guard.Check(ctx, c.OwnerID, ip); err != nil {
+	locked, err := s.d.Guard.Attempt(ctx, c.OwnerID, reqinfo.From(ctx).IP)
+	for _, what := range locked {
+		if aerr := s.d.Trail.Record(ctx, ActionDiscountGuessing, c.OwnerID, audit.Failure,
+			fmt.Sprintf("discount codes locked for this %s for %s after %s", what, pricing.GuessLock, limitOf(what))); aerr != nil {
+			return View{}, aerr
+		}
+	}
+	if err != nil {
+		if len(locked) > 0 {
+			s.d.CodeRefused(true)
+		}
 		return View{}, err
 	}
 	normalized, ok := pricing.NormalizeCode(code)
@@ -330,7 +341,8 @@ func (s *Service) SetDiscount(ctx context.Context, cartID, code string) (View, e
 		refusal = view.problem(apperr.CodeDiscountInvalid, apperr.CodeDiscountExhausted)
 	}
 	if refusal != nil {
-		return View{}, s.refused(ctx, c, ip, refusal)
+		s.d.CodeRefused(false)
+		return View{}, refusal
 	}
 	if err := s.d.Store.SetDiscountCode(ctx, c.OwnerID, c.ID, normalized, s.d.Now().UTC()); err != nil {
 		return View{}, fmt.Errorf("set discount code: %w", err)
@@ -338,31 +350,11 @@ func (s *Service) SetDiscount(ctx context.Context, cartID, code string) (View, e
 	return view, nil
 }
 
-// refused counts a refused code and returns the refusal (or, when this one
-// locked code entry, the lock's 429).
-func (s *Service) refused(ctx context.Context, c Cart, ip string, refusal error) error {
-	locked, err := s.d.Guard.Refused(ctx, c.OwnerID, ip)
-	if err != nil {
-		return fmt.Errorf("count refused discount code: %w", err)
-	}
-	s.d.CodeRefused(len(locked) > 0)
-	for _, what := range locked {
-		if err := s.d.Trail.Record(ctx, ActionDiscountGuessing, c.OwnerID, audit.Failure,
-			fmt.Sprintf("discount codes locked for this %s for %s after %s", what, pricing.GuessLock, limitOf(what))); err != nil {
-			return err
-		}
-	}
-	if len(locked) > 0 {
-		return s.d.Guard.Check(ctx, c.OwnerID, ip)
-	}
-	return refusal
-}
-
 func limitOf(what string) string {
 	if what == "address" {
-		return fmt.Sprintf("%d refused codes in %s from one address", pricing.GuessesPerAddress, pricing.GuessWindow)
+		return fmt.Sprintf("%d codes tried in %s from one address", pricing.GuessesPerAddress, pricing.GuessWindow)
 	}
-	return fmt.Sprintf("%d refused codes in %s", pricing.GuessesPerCustomer, pricing.GuessWindow)
+	return fmt.Sprintf("%d codes tried in %s", pricing.GuessesPerCustomer, pricing.GuessWindow)
 }
 
 // RemoveDiscount takes the discount code off the caller's cart.
@@ -394,7 +386,7 @@ func (s *Service) SetShipping(ctx context.Context, cartID string, d pricing.Dest
 	if err != nil {
 		return View{}, err
 	}
-	if err := view.problem(apperr.CodeShippingUnavailable); err != nil {
+	if err := view.problem(apperr.CodeShippingUnavailable, pricing.CodeRegionRequired); err != nil {
 		return View{}, err
 	}
 	if err := s.d.Store.SetShipping(ctx, c.OwnerID, c.ID, d, optionID, s.d.Now().UTC()); err != nil {
@@ -489,12 +481,13 @@ func (s *Service) quote(ctx context.Context, req pricing.QuoteRequest, view *Vie
 		switch {
 		case err == nil:
 			if req.Destination != nil && req.ShippingOptionID == "" && view.problem(apperr.CodeShippingUnavailable) == nil {
-				opts, err := s.d.Pricer.ShippingOptionsFor(ctx, *req.Destination, req.Currency)
-				if err != nil {
-					return pricing.Quote{}, fmt.Errorf("shipping options of cart %s: %w", view.ID, err)
-				}
-				if len(opts) > 0 {
+				switch {
+				case q.ShippingChoices > 0:
 					view.Problems = append(view.Problems, ErrShippingRequired)
+				case q.ShipsAnywhere:
+					// The shop ships, but not there (or not in this
+					// currency): not a free delivery.
+					view.Problems = append(view.Problems, ErrNotShippedThere)
 				}
 			}
 			return q, nil
@@ -506,6 +499,11 @@ func (s *Service) quote(ctx context.Context, req pricing.QuoteRequest, view *Vie
 		case req.ShippingOptionID != "" && e.Code == apperr.CodeShippingUnavailable:
 			view.Problems = append(view.Problems, e)
 			req.ShippingOptionID = ""
+		case req.Destination != nil && e.Code == pricing.CodeRegionRequired:
+			// Priced as if no address were given yet: no tax, no shipping,
+			// and checkout refused until the region is.
+			view.Problems = append(view.Problems, e)
+			req.Destination, req.ShippingOptionID = nil, ""
 		default:
 			return pricing.Quote{}, err
 		}

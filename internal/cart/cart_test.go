@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,17 +93,23 @@ func (p *pricingInputs) ShippingOption(_ context.Context, optionID string) (pric
 	return pricing.ShippingOption{}, pricing.ErrShippingOptionNotFound
 }
 func (p *pricingInputs) ShippingOptionsTo(_ context.Context, country string, _ int) ([]pricing.ShippingOption, error) {
-	return p.options, nil // pricing.AvailableFor keeps those for the destination
-}
-func (p *pricingInputs) DiscountByCode(_ context.Context, code string) (pricing.Discount, error) {
-	for _, d := range p.discounts {
-		if d.Code == code {
-			return d, nil
+	var out []pricing.ShippingOption
+	for _, o := range p.options {
+		if slices.ContainsFunc(o.Zones, func(z pricing.Place) bool { return z.Country == country }) {
+			out = append(out, o)
 		}
 	}
-	return pricing.Discount{}, pricing.ErrDiscountNotFound
+	return out, nil
 }
-func (p *pricingInputs) DiscountUses(context.Context, string, string) (int64, error) { return 0, nil }
+func (p *pricingInputs) DiscountForCustomer(_ context.Context, code, _ string) (pricing.Discount, int64, error) {
+	for _, d := range p.discounts {
+		if d.Code == code {
+			return d, 0, nil
+		}
+	}
+	return pricing.Discount{}, 0, pricing.ErrDiscountNotFound
+}
+func (p *pricingInputs) AnyShippingOption(context.Context) (bool, error) { return len(p.options) > 0, nil }
 
 type auditLog struct {
 	audit.Store
@@ -289,9 +296,56 @@ func TestPricedCart(t *testing.T) {
 		if err := v.CheckoutProblem(); !errors.Is(err, cart.ErrShippingRequired) {
 			t.Fatalf("problem %v", err)
 		}
-		v, err = s.SetShipping(ctx, c.ID, pricing.Destination{Country: "AT"}, "") // no option serves AT
-		if err != nil || v.CheckoutProblem() != nil || v.Quote.Tax != 0 || !v.Quote.TaxesKnown {
-			t.Fatalf("AT: %v %+v", err, v)
+		// No option serves AT: a shop that ships does not ship there for free.
+		if _, err := s.SetShipping(ctx, c.ID, pricing.Destination{Country: "AT"}, ""); !errors.Is(err, cart.ErrNotShippedThere) {
+			t.Fatalf("AT: %v", err)
+		}
+		// Nor to a country that does not exist, which no rate or zone names.
+		if _, err := s.SetShipping(ctx, c.ID, pricing.Destination{Country: "ZZ"}, ""); code(err) != apperr.CodeValidation {
+			t.Fatalf("ZZ: %v", err)
+		}
+		if d := store.carts[c.ID].Destination; d == nil || d.Country != "DE" {
+			t.Fatalf("a refused destination was stored: %+v", d)
+		}
+	})
+
+	t.Run("where taxes differ by region, the region is required and must be one the shop knows", func(t *testing.T) {
+		inputs.rates = append(inputs.rates, pricing.TaxRate{ID: "tax_ny", Name: "NY", Place: pricing.Place{Country: "US", Region: "NY"}, RatePPM: 88750})
+		inputs.options[0].Zones = append(inputs.options[0].Zones, pricing.Place{Country: "US"})
+		defer func() { inputs.rates, inputs.options[0].Zones = inputs.rates[:1], inputs.options[0].Zones[:1] }()
+		for _, region := range []string{"", "ZZ"} {
+			if _, err := s.SetShipping(ctx, c.ID, pricing.Destination{Country: "US", Region: region}, inputs.options[0].ID); code(err) != pricing.CodeRegionRequired {
+				t.Fatalf("US region %q: %v", region, err)
+			}
+		}
+		v, err := s.SetShipping(ctx, c.ID, pricing.Destination{Country: "US", Region: "NY"}, inputs.options[0].ID)
+		if err != nil || v.Quote.Tax == 0 {
+			t.Fatalf("US-NY: %v %+v", err, v.Quote)
+		}
+		// A cart whose stored destination stops being enough shows the
+		// problem, priced without the destination, and checkout is refused.
+		inputs.rates = append(inputs.rates, pricing.TaxRate{ID: "tax_ca", Name: "CA", Place: pricing.Place{Country: "US", Region: "CA"}, RatePPM: 72500})
+		store.carts[c.ID].Destination = &pricing.Destination{Country: "US", Region: "TX"}
+		v, err = s.Get(ctx, c.ID)
+		if err != nil || code(v.CheckoutProblem()) != pricing.CodeRegionRequired || v.Quote.TaxesKnown {
+			t.Fatalf("stored US-TX: %v %+v %v", err, v.Quote, v.Problems)
+		}
+		if _, err := s.SetShipping(ctx, c.ID, pricing.Destination{Country: "DE"}, inputs.options[0].ID); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a cart in a currency no option is priced in does not ship for free", func(t *testing.T) {
+		c := cart.Cart{ID: id.New(id.Cart), OwnerID: store.carts[c.ID].OwnerID, Currency: "USD", Lines: []cart.Line{{VariantID: shirt.ID, Quantity: 1}}}
+		dollars := shirt
+		dollars.Prices = []money.Money{{Amount: 2200, Currency: "USD"}}
+		cat.items[shirt.ID] = dollars
+		defer func() { cat.items[shirt.ID] = shirt }()
+		usd := cart.NewService(cart.Deps{Store: store, Catalog: cat, Pricer: pricing.NewService(inputs, []string{"EUR", "USD"}, pricing.TaxExclusive, clock),
+			Guard: pricing.NewGuard(throttle.NewMemory(clock)), Trail: audit.NewTrail(log, clock), Now: clock})
+		v, err := usd.Price(ctx, c, &pricing.Destination{Country: "DE"})
+		if err != nil || !errors.Is(v.CheckoutProblem(), cart.ErrNotShippedThere) {
+			t.Fatalf("USD to DE: %v %v", err, v.Problems)
 		}
 	})
 

@@ -315,8 +315,12 @@ func (s *Service) run(ctx context.Context, customerID, key, hash string, r Reque
 	if err == nil && !prior.Fresh {
 		return order.Replay(prior)
 	}
-	if errors.Is(err, ErrCartCheckedOut) || errors.Is(err, ErrPriceChanged) {
-		// Transient: nothing was claimed, so nothing is recorded for the key.
+	if errors.Is(err, ErrCartCheckedOut) || errors.Is(err, ErrPriceChanged) ||
+		errors.Is(err, pricing.ErrDiscountExhausted) || errors.Is(err, pricing.ErrDiscountUnknown) {
+		// Transient, or about the cart's code (its last use taken, or staff
+		// ended it, since the cart was priced): nothing was claimed, so
+		// nothing is recorded for the key, and the same request runs again
+		// once the customer has removed the code, as when pricing finds it.
 		return order.Order{}, false, err
 	}
 	if err != nil {

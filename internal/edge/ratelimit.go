@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -218,17 +217,3 @@ func (l *Limits) Of(class Class) *Limit {
 // could otherwise multiply its budget.
 func PerAccount(class Class) bool { return class == Checkout || class == Admin }
 
-// AddressKey is the rate-limit key of a client address: the address itself for
-// IPv4, its /64 for IPv6, since one customer line gets a whole /64 and could
-// otherwise take a fresh budget from each of its addresses.
-func AddressKey(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ip
-	}
-	a = a.Unmap()
-	if a.Is6() {
-		return netip.PrefixFrom(a.WithZone(""), 64).Masked().String()
-	}
-	return a.String()
-}

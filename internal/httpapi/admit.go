@@ -141,7 +141,7 @@ func tooLarge(limit int64) *apperr.Error {
 
 // limitAddressCost applies class's limit to the client address, charging cost.
 func (a *API) limitAddressCost(w http.ResponseWriter, r *http.Request, class edge.Class, cost int) error {
-	return a.limit(w, r, class, "address", edge.AddressKey(reqinfo.From(r.Context()).IP), cost)
+	return a.limit(w, r, class, "address", reqinfo.AddressKey(reqinfo.From(r.Context()).IP), cost)
 }
 
 // The request line and each header are bounded too, as the firewall runs its

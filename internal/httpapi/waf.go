@@ -51,7 +51,7 @@ func (s *WAFAudit) record(ctx context.Context, ip, outcome, detail string) (bool
 	for _, k := range []struct {
 		key string
 		lim edge.Limit
-	}{{"waf-audit:" + edge.AddressKey(ip), wafAuditPerAddress}, {"waf-audit:all", wafAuditTotal}} {
+	}{{"waf-audit:" + reqinfo.AddressKey(ip), wafAuditPerAddress}, {"waf-audit:all", wafAuditTotal}} {
 		d, err := s.sampler.Allow(ctx, k.key, k.lim)
 		if err != nil || !d.Allowed {
 			return false, err

@@ -63,8 +63,12 @@ type Store interface {
 
 	// What a quote reads (quote.go's Service.Quote).
 	TaxRatesFor(ctx context.Context, country string) ([]TaxRate, error)
-	DiscountByCode(ctx context.Context, code string) (Discount, error) // ErrDiscountNotFound
-	DiscountUses(ctx context.Context, discountID, customerID string) (int64, error)
+	// DiscountForCustomer returns the discount with the normalized code and
+	// how often customerID ("" for none) has used it, in one read;
+	// ErrDiscountNotFound when there is none.
+	DiscountForCustomer(ctx context.Context, code, customerID string) (Discount, int64, error)
+	// AnyShippingOption reports whether the shop has an active shipping option.
+	AnyShippingOption(ctx context.Context) (bool, error)
 }
 
 // Service is the staff administration of tax rates, shipping options and

@@ -94,6 +94,13 @@ type Quote struct {
 	Tax        int64
 	// Total is Subtotal − Discount + Shipping.Amount, plus Tax when exclusive.
 	Total int64
+	// For a quote with a destination and no shipping option chosen (set by
+	// Service.Quote): ShippingChoices counts the active options that serve
+	// the destination in the currency, and ShipsAnywhere says whether the
+	// shop has any active option at all. A shop that ships but not there
+	// must not ship for free.
+	ShippingChoices int
+	ShipsAnywhere   bool
 }
 
 // ShippingAmount is what the quote charges for shipping.

@@ -26,7 +26,9 @@ type QuoteRequest struct {
 
 // Quote reads the rates, the option and the discount r names and prices r
 // with Compute. It answers currency_not_sold for a currency the shop does not
-// sell, ErrDiscountUnknown for a malformed, unknown, inactive or
+// sell, validation_failed for a destination that is not a country,
+// region_required (CheckRegion) for one without the region its taxes or
+// shipping depend on, ErrDiscountUnknown for a malformed, unknown, inactive or
 // out-of-window code (one answer for all, so guessing learns nothing; the
 // caller counts these for rate limiting and threat detection),
 // shipping_unavailable for an unknown option or one that does not serve the
@@ -38,10 +40,20 @@ func (s *Service) Quote(ctx context.Context, r QuoteRequest) (Quote, error) {
 		return Quote{}, err
 	}
 	in := Input{Currency: r.Currency, Lines: r.Lines, TaxMode: s.taxMode, Destination: r.Destination, Now: s.now().UTC()}
-	if r.Destination != nil && countryShape.MatchString(r.Destination.Country) {
-		rates, err := s.store.TaxRatesFor(ctx, r.Destination.Country)
+	var options []ShippingOption // the active options with a zone in the destination's country
+	if d := r.Destination; d != nil {
+		if err := CheckDestination(*d, "shipping_address"); err != nil {
+			return Quote{}, err
+		}
+		rates, err := s.store.TaxRatesFor(ctx, d.Country)
 		if err != nil {
-			return Quote{}, fmt.Errorf("tax rates for %s: %w", r.Destination.Country, err)
+			return Quote{}, fmt.Errorf("tax rates for %s: %w", d.Country, err)
+		}
+		if options, err = s.store.ShippingOptionsTo(ctx, d.Country, MaxLimit); err != nil {
+			return Quote{}, fmt.Errorf("shipping options to %s: %w", d.Country, err)
+		}
+		if err := CheckRegion(*d, rates, options); err != nil {
+			return Quote{}, err
 		}
 		in.TaxRates = rates
 	}
@@ -63,19 +75,29 @@ func (s *Service) Quote(ctx context.Context, r QuoteRequest) (Quote, error) {
 		if !ok {
 			return Quote{}, ErrDiscountUnknown
 		}
-		d, err := s.store.DiscountByCode(ctx, code)
+		// The discount and the customer's uses of it in one read, whether
+		// the code exists or not: the two cost the same.
+		d, uses, err := s.store.DiscountForCustomer(ctx, code, r.CustomerID)
 		if errors.Is(err, ErrDiscountNotFound) {
 			return Quote{}, ErrDiscountUnknown
 		}
 		if err != nil {
 			return Quote{}, fmt.Errorf("discount by code: %w", err)
 		}
-		if r.CustomerID != "" {
-			if in.CustomerUses, err = s.store.DiscountUses(ctx, d.ID, r.CustomerID); err != nil {
-				return Quote{}, fmt.Errorf("discount uses: %w", err)
+		in.Discount, in.CustomerUses = &d, uses
+	}
+	q, err := Compute(in)
+	if err != nil {
+		return Quote{}, err
+	}
+	if r.Destination != nil && r.ShippingOptionID == "" {
+		q.ShippingChoices = len(AvailableFor(options, *r.Destination, r.Currency))
+		q.ShipsAnywhere = q.ShippingChoices > 0
+		if !q.ShipsAnywhere {
+			if q.ShipsAnywhere, err = s.store.AnyShippingOption(ctx); err != nil {
+				return Quote{}, fmt.Errorf("any shipping option: %w", err)
 			}
 		}
-		in.Discount = &d
 	}
-	return Compute(in)
+	return q, nil
 }

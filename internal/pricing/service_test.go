@@ -41,16 +41,34 @@ func (m *memStore) ShippingOption(_ context.Context, optionID string) (pricing.S
 	return o, nil
 }
 
-func (m *memStore) DiscountByCode(_ context.Context, code string) (pricing.Discount, error) {
+func (m *memStore) DiscountForCustomer(_ context.Context, code, customerID string) (pricing.Discount, int64, error) {
 	d, ok := m.discounts[code]
 	if !ok {
-		return pricing.Discount{}, pricing.ErrDiscountNotFound
+		return pricing.Discount{}, 0, pricing.ErrDiscountNotFound
 	}
-	return d, nil
+	return d, m.uses[d.ID+customerID], nil
 }
 
-func (m *memStore) DiscountUses(_ context.Context, discountID, customerID string) (int64, error) {
-	return m.uses[discountID+customerID], nil
+func (m *memStore) ShippingOptionsTo(_ context.Context, country string, _ int) ([]pricing.ShippingOption, error) {
+	var out []pricing.ShippingOption
+	for _, o := range m.options {
+		for _, z := range o.Zones {
+			if z.Country == country {
+				out = append(out, o)
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) AnyShippingOption(context.Context) (bool, error) {
+	for _, o := range m.options {
+		if o.Active {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 func (m *memStore) CreateDiscount(_ context.Context, d pricing.Discount, _ audit.Record) error {

@@ -3,7 +3,11 @@ package pricing
 import (
 	"fmt"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
+
+	"golang.org/x/text/language"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 )
@@ -59,9 +63,58 @@ func CheckDestination(d Destination, field string) error {
 	return v.Err()
 }
 
+// IsCountry reports whether c is an assigned ISO 3166-1 alpha-2 country code
+// (DE, US), not just two capital letters: a made-up country (ZZ) would match
+// no tax rate and no shipping zone and so pay neither.
+func IsCountry(c string) bool {
+	if !countryShape.MatchString(c) {
+		return false
+	}
+	r, err := language.ParseRegion(c)
+	return err == nil && r.IsCountry() && r.String() == c
+}
+
 func checkPlace(v *apperr.Validator, field string, p Place) {
-	v.Check(countryShape.MatchString(p.Country), join(field, "country"), "must be an ISO 3166-1 alpha-2 code such as DE")
+	v.Check(IsCountry(p.Country), join(field, "country"), "must be an ISO 3166-1 alpha-2 country code such as DE")
 	v.Check(p.Region == "" || regionShape.MatchString(p.Region), join(field, "region"), "must be the 1 to 3 letters or digits after the hyphen of an ISO 3166-2 code, such as CA for US-CA")
+}
+
+// CodeRegionRequired is the code of a destination without a region (or with
+// one the shop does not know) in a country whose taxes or shipping differ by
+// region.
+const CodeRegionRequired = "region_required"
+
+// CheckRegion refuses (region_required) a destination in a country where the
+// shop's tax rates or shipping zones name regions, unless the destination
+// names one of those regions. Without it, leaving the region out (or making
+// one up) would escape a regional sales tax: a shop that taxes by region
+// lists every region it sells to, with a rate of 0 where none applies.
+func CheckRegion(d Destination, rates []TaxRate, opts []ShippingOption) error {
+	known := map[string]bool{}
+	for _, r := range rates {
+		if r.Place.Country == d.Country && r.Place.Region != "" {
+			known[r.Place.Region] = true
+		}
+	}
+	for _, o := range opts {
+		for _, z := range o.Zones {
+			if z.Country == d.Country && z.Region != "" {
+				known[z.Region] = true
+			}
+		}
+	}
+	if len(known) == 0 || known[d.Region] {
+		return nil
+	}
+	names := make([]string, 0, len(known))
+	for r := range known {
+		names = append(names, r)
+	}
+	slices.Sort(names)
+	if len(names) > 20 {
+		names = append(names[:20], "…")
+	}
+	return apperr.New(CodeRegionRequired, "taxes and shipping to %s depend on the region: give the address's region, one of %s", d.Country, strings.Join(names, ", "))
 }
 
 // covers reports whether p covers d: the same country, and either the whole

@@ -3,7 +3,10 @@
 // log lines can name them without the domain knowing about HTTP.
 package reqinfo
 
-import "context"
+import (
+	"context"
+	"net/netip"
+)
 
 // Info describes the request that caused an action.
 type Info struct {
@@ -24,4 +27,21 @@ func With(ctx context.Context, info Info) context.Context {
 func From(ctx context.Context) Info {
 	info, _ := ctx.Value(key{}).(Info)
 	return info
+}
+
+// AddressKey is the key that limits count a client address under: the
+// address itself for IPv4, its /64 for IPv6, since one customer line gets a
+// whole /64 and could otherwise take a fresh budget from each of its
+// addresses. Every per-address limit (rate limits, the WAF's audit sampling,
+// discount-code guessing) uses it.
+func AddressKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ip
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		return netip.PrefixFrom(a.WithZone(""), 64).Masked().String()
+	}
+	return a.String()
 }

@@ -116,11 +116,26 @@ func (db *DB) Discount(ctx context.Context, id string) (pricing.Discount, error)
 	return scanDiscount(db.sql.QueryRowContext(ctx, "SELECT "+discountColumns+" FROM discounts WHERE id = $1", id))
 }
 
-// DiscountByCode returns the discount with the normalized code;
-// pricing.ErrDiscountNotFound when there is none (the caller answers
+// scanWith is row with more destinations after those its scanner asks for.
+func scanWith(row rowScanner, extra ...any) rowScanner { return extraScan{row, extra} }
+
+type extraScan struct {
+	row   rowScanner
+	extra []any
+}
+
+func (e extraScan) Scan(dest ...any) error { return e.row.Scan(append(dest, e.extra...)...) }
+
+// DiscountForCustomer returns the discount with the normalized code and
+// how often customerID has used it, in one statement whether the code exists
+// or not; pricing.ErrDiscountNotFound when there is none (the caller answers
 // pricing.ErrDiscountUnknown to the customer).
-func (db *DB) DiscountByCode(ctx context.Context, code string) (pricing.Discount, error) {
-	return scanDiscount(db.sql.QueryRowContext(ctx, "SELECT "+discountColumns+" FROM discounts WHERE code = $1", code))
+func (db *DB) DiscountForCustomer(ctx context.Context, code, customerID string) (pricing.Discount, int64, error) {
+	var uses int64
+	d, err := scanDiscount(scanWith(db.sql.QueryRowContext(ctx, "SELECT "+discountColumns+`,
+		COALESCE((SELECT u.uses FROM discount_uses u WHERE u.discount_id = discounts.id AND u.user_id = $2), 0)
+		FROM discounts WHERE code = $1`, code, customerID), &uses))
+	return d, uses, err
 }
 
 // ListDiscounts returns up to limit discounts ordered by id, after after.
@@ -157,29 +172,33 @@ func (db *DB) DiscountUsesOf(ctx context.Context, customerID string) ([]pricing.
 	return uses, nil
 }
 
-// RedeemDiscount counts one use of a discount by customerID in a
+// RedeemDiscount counts one use of a discount by customerID at at in a
 // transaction of its own; see redeemDiscount.
-func (db *DB) RedeemDiscount(ctx context.Context, discountID, customerID string) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error { return redeemDiscount(ctx, tx, discountID, customerID) })
+func (db *DB) RedeemDiscount(ctx context.Context, discountID, customerID string, at time.Time) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error { return redeemDiscount(ctx, tx, discountID, customerID, at) })
 }
 
 // redeemDiscount counts one use of a discount by customerID inside the
 // caller's transaction (the order's): pricing.ErrDiscountExhausted when the
-// total or the customer's limit is reached, pricing.ErrDiscountNotFound when
-// the discount is gone. Each count is one conditional statement, so racing
-// checkouts for the last use make exactly one order on either engine: on
-// PostgreSQL the second UPDATE waits for the first's row lock and re-reads
-// the row; on SQLite writers take turns. A refusal leaves the caller's
-// transaction to roll back, so no count stays behind.
-func redeemDiscount(ctx context.Context, tx *sql.Tx, discountID, customerID string) error {
+// total or the customer's limit is reached, pricing.ErrDiscountUnknown when
+// the discount is gone, inactive or outside its window at at (staff changed
+// it after the cart was priced). Each count is one conditional statement, so
+// racing checkouts for the last use make exactly one order on either engine:
+// on PostgreSQL the second UPDATE waits for the first's row lock and
+// re-reads the row; on SQLite writers take turns. A refusal leaves the
+// caller's transaction to roll back, so no count stays behind.
+func redeemDiscount(ctx context.Context, tx *sql.Tx, discountID, customerID string, at time.Time) error {
 	var perCustomer int64
 	err := tx.QueryRowContext(ctx, `UPDATE discounts SET uses = uses + 1
-		WHERE id = $1 AND (max_uses = 0 OR uses < max_uses) RETURNING max_uses_per_customer`, discountID).Scan(&perCustomer)
+		WHERE id = $1 AND (max_uses = 0 OR uses < max_uses)
+		  AND active = TRUE AND (starts_at IS NULL OR starts_at <= $2) AND (ends_at IS NULL OR ends_at > $2)
+		RETURNING max_uses_per_customer`, discountID, micros(at)).Scan(&perCustomer)
 	if errors.Is(err, sql.ErrNoRows) {
-		var one int
-		err := tx.QueryRowContext(ctx, "SELECT 1 FROM discounts WHERE id = $1", discountID).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return pricing.ErrDiscountNotFound
+		var live bool
+		err := tx.QueryRowContext(ctx, `SELECT active = TRUE AND (starts_at IS NULL OR starts_at <= $2) AND (ends_at IS NULL OR ends_at > $2)
+			FROM discounts WHERE id = $1`, discountID, micros(at)).Scan(&live)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && !live) {
+			return pricing.ErrDiscountUnknown
 		}
 		if err != nil {
 			return fmt.Errorf("find discount: %w", err)
@@ -196,4 +215,36 @@ func redeemDiscount(ctx context.Context, tx *sql.Tx, discountID, customerID stri
 		return fmt.Errorf("count customer's discount use: %w", err)
 	}
 	return mustAffect(res, pricing.ErrDiscountExhausted)
+}
+
+// returnDiscountUse gives back the use a pending order counted, inside the
+// caller's transaction (Release's): a declined, failed or abandoned
+// checkout does not spend a limited code.
+func returnDiscountUse(ctx context.Context, tx *sql.Tx, discountID, customerID string) error {
+	if _, err := tx.ExecContext(ctx, "UPDATE discounts SET uses = uses - 1 WHERE id = $1 AND uses > 0", discountID); err != nil {
+		return fmt.Errorf("return discount use: %w", err)
+	}
+	// A count is at least 1 (the table's CHECK): the last use goes with its row.
+	for _, q := range []string{
+		"DELETE FROM discount_uses WHERE discount_id = $1 AND user_id = $2 AND uses = 1",
+		"UPDATE discount_uses SET uses = uses - 1 WHERE discount_id = $1 AND user_id = $2 AND uses > 1",
+	} {
+		if _, err := tx.ExecContext(ctx, q, discountID, customerID); err != nil {
+			return fmt.Errorf("return customer's discount use: %w", err)
+		}
+	}
+	return nil
+}
+
+// AnyShippingOption reports whether the shop has an active shipping option.
+func (db *DB) AnyShippingOption(ctx context.Context) (bool, error) {
+	var one int
+	err := db.sql.QueryRowContext(ctx, "SELECT 1 FROM shipping_options WHERE active = TRUE LIMIT 1").Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("any shipping option: %w", err)
+	}
+	return true, nil
 }

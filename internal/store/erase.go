@@ -74,6 +74,9 @@ func (db *DB) Erase(ctx context.Context, userID string, rec audit.Record) (cardT
 			// person to the codes they used, and an erased account orders
 			// no more. The totals on discounts stay, for accounting.
 			"DELETE FROM discount_uses WHERE user_id = $1",
+			// The same tie on the orders: the amounts stay, for accounting,
+			// but not which code the pseudonymous id used.
+			"UPDATE orders SET discount_code = '', discount_id = '' WHERE customer_id = $1",
 		} {
 			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
 				return fmt.Errorf("erase account: %w", err)
@@ -158,8 +161,8 @@ func (db *DB) unsealAnswersOf(ctx context.Context, tx *sql.Tx, userID string, wr
 
 // withoutPerson is o as it reads once its customer is erased.
 func withoutPerson(o order.Order) order.Order {
-	o.ShippingAddress = order.Address{Country: o.ShippingAddress.Country}
-	o.CustomerEmail, o.CustomerName = "", ""
+	o.ShippingAddress = order.Address{Country: o.ShippingAddress.Country, Region: o.ShippingAddress.Region}
+	o.CustomerEmail, o.CustomerName, o.DiscountCode = "", "", ""
 	return o
 }
 

@@ -244,11 +244,7 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 		if r.DiscountID != "" {
 			// Counted in the order's transaction: of checkouts racing for a
 			// code's last use, one makes an order and the others roll back.
-			err := redeemDiscount(ctx, tx, r.DiscountID, r.CustomerID)
-			if errors.Is(err, pricing.ErrDiscountNotFound) {
-				return pricing.ErrDiscountUnknown
-			}
-			if err != nil {
+			if err := redeemDiscount(ctx, tx, r.DiscountID, r.CustomerID, r.At); err != nil {
 				return err
 			}
 		}
@@ -355,9 +351,9 @@ func (db *DB) Release(ctx context.Context, orderID, key, code string, rec audit.
 		// recoveries of one order (start-up and a client's retry, or two
 		// instances) the second waits, then finds the order gone and gives
 		// back nothing. A plain read let both return the stock on PostgreSQL.
-		var customerID string
-		err := tx.QueryRowContext(ctx, "UPDATE orders SET updated_at = updated_at WHERE id = $1 AND status = $2 RETURNING customer_id",
-			orderID, order.StatusPending).Scan(&customerID)
+		var customerID, discountID string
+		err := tx.QueryRowContext(ctx, "UPDATE orders SET updated_at = updated_at WHERE id = $1 AND status = $2 RETURNING customer_id, discount_id",
+			orderID, order.StatusPending).Scan(&customerID, &discountID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // released already, by another recovery
 		}
@@ -371,6 +367,11 @@ func (db *DB) Release(ctx context.Context, orderID, key, code string, rec audit.
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM order_lines WHERE order_id = $1", orderID); err != nil {
 			return fmt.Errorf("delete order lines: %w", err)
+		}
+		if discountID != "" {
+			if err := returnDiscountUse(ctx, tx, discountID, customerID); err != nil {
+				return err
+			}
 		}
 		// The cart is free again: the customer may pay it with another card.
 		if _, err := tx.ExecContext(ctx, "UPDATE carts SET checkout_order_id = '' WHERE checkout_order_id = $1", orderID); err != nil {

@@ -146,6 +146,7 @@ func TestPricedReservation(t *testing.T) {
 		})
 
 		t.Run("of checkouts racing for a code's last use, one reserves", func(t *testing.T) {
+			before := stock()
 			disc := pricing.Discount{ID: id.New(id.Discount), Code: "LASTONE" + string(d.Engine), Kind: pricing.DiscountFixed,
 				Amounts: []money.Money{{Amount: 100, Currency: "EUR"}}, MaxUses: 1, Active: true, CreatedAt: time.Now(), UpdatedAt: time.Now()}
 			if err := db.CreateDiscount(ctx, disc, rec("discount.create", disc.ID)); err != nil {
@@ -175,8 +176,40 @@ func TestPricedReservation(t *testing.T) {
 				}
 			}
 			got, err := db.Discount(ctx, disc.ID)
-			if won != 1 || err != nil || got.Uses != 1 || stock() != 9 {
-				t.Fatalf("%d reservations, uses %d (%v), stock %d: want 1, 1, 9", won, got.Uses, err, stock())
+			if won != 1 || err != nil || got.Uses != 1 || stock() != before-1 {
+				t.Fatalf("%d reservations, uses %d (%v), stock %d: want 1, 1, %d", won, got.Uses, err, stock(), before-1)
+			}
+		})
+
+		t.Run("a released checkout gives its discount use back", func(t *testing.T) {
+			disc := pricing.Discount{ID: id.New(id.Discount), Code: "ONCEONLY" + string(d.Engine), Kind: pricing.DiscountPercent, BasisPoints: 500,
+				MaxUses: 1, MaxUsesPerCustomer: 1, Active: true, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+			if err := db.CreateDiscount(ctx, disc, rec("discount.create", disc.ID)); err != nil {
+				t.Fatal(err)
+			}
+			s := newShopper(t, db, "declined@example.com", variant, 1)
+			r := pricedAt(t, db, s.reservation("k-declined"), 1000)
+			r.DiscountID = disc.ID
+			pending, _, err := db.Reserve(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := db.Discount(ctx, disc.ID); got.Uses != 1 {
+				t.Fatalf("uses %d while the checkout runs", got.Uses)
+			}
+			// The card is declined: the reservation is released, and with it the use.
+			if err := db.Release(ctx, pending.ID, "k-declined", order.CodePaymentDeclined, rec(order.ActionCheckout, pending.ID)); err != nil {
+				t.Fatal(err)
+			}
+			got, _ := db.Discount(ctx, disc.ID)
+			mine, err := db.DiscountUses(ctx, disc.ID, s.user.ID)
+			if got.Uses != 0 || err != nil || mine != 0 {
+				t.Fatalf("after a decline: uses %d, the customer's %d (%v)", got.Uses, mine, err)
+			}
+			again := pricedAt(t, db, s.reservation("k-other-card"), 1000)
+			again.DiscountID = disc.ID
+			if _, _, err := db.Reserve(ctx, again); err != nil {
+				t.Fatalf("the code after a declined checkout: %v", err)
 			}
 		})
 

@@ -65,11 +65,11 @@ func TestDiscountUsesAreCountedAtomically(t *testing.T) {
 		t.Run("twenty customers race for the last of five uses", func(t *testing.T) {
 			disc := newDiscount(t, db, "LASTUSE", 5, 0)
 			for i := range 4 {
-				if err := db.RedeemDiscount(ctx, disc.ID, id.New(id.User)); err != nil {
+				if err := db.RedeemDiscount(ctx, disc.ID, id.New(id.User), time.Now()); err != nil {
 					t.Fatalf("use %d: %v", i+1, err)
 				}
 			}
-			if won := race(t, racers, func(int) error { return db.RedeemDiscount(ctx, disc.ID, id.New(id.User)) }); won != 1 {
+			if won := race(t, racers, func(int) error { return db.RedeemDiscount(ctx, disc.ID, id.New(id.User), time.Now()) }); won != 1 {
 				t.Fatalf("%d checkouts got the last use", won)
 			}
 			got, err := db.Discount(ctx, disc.ID)
@@ -81,7 +81,7 @@ func TestDiscountUsesAreCountedAtomically(t *testing.T) {
 		t.Run("one customer races for their one use; the refused ones count nothing", func(t *testing.T) {
 			disc := newDiscount(t, db, "ONCEEACH", 0, 1)
 			customer := id.New(id.User)
-			if won := race(t, racers, func(int) error { return db.RedeemDiscount(ctx, disc.ID, customer) }); won != 1 {
+			if won := race(t, racers, func(int) error { return db.RedeemDiscount(ctx, disc.ID, customer, time.Now()) }); won != 1 {
 				t.Fatalf("%d checkouts used the customer's one use", won)
 			}
 			got, err := db.Discount(ctx, disc.ID)
@@ -91,7 +91,7 @@ func TestDiscountUsesAreCountedAtomically(t *testing.T) {
 			if n, err := db.DiscountUses(ctx, disc.ID, customer); err != nil || n != 1 {
 				t.Fatalf("customer uses = %d, %v", n, err)
 			}
-			if err := db.RedeemDiscount(ctx, disc.ID, id.New(id.User)); err != nil {
+			if err := db.RedeemDiscount(ctx, disc.ID, id.New(id.User), time.Now()); err != nil {
 				t.Fatalf("another customer: %v", err)
 			}
 		})
@@ -99,14 +99,14 @@ func TestDiscountUsesAreCountedAtomically(t *testing.T) {
 		t.Run("a customer's limit of three holds under a race", func(t *testing.T) {
 			disc := newDiscount(t, db, "THREETIMES", 0, 3)
 			customer := id.New(id.User)
-			if won := race(t, racers, func(int) error { return db.RedeemDiscount(ctx, disc.ID, customer) }); won != 3 {
+			if won := race(t, racers, func(int) error { return db.RedeemDiscount(ctx, disc.ID, customer, time.Now()) }); won != 3 {
 				t.Fatalf("%d uses, want 3", won)
 			}
 		})
 
 		t.Run("no limit counts every use", func(t *testing.T) {
 			disc := newDiscount(t, db, "UNLMTD", 0, 0)
-			if won := race(t, racers, func(int) error { return db.RedeemDiscount(ctx, disc.ID, id.New(id.User)) }); won != racers {
+			if won := race(t, racers, func(int) error { return db.RedeemDiscount(ctx, disc.ID, id.New(id.User), time.Now()) }); won != racers {
 				t.Fatalf("%d uses, want %d", won, racers)
 			}
 		})
@@ -116,8 +116,36 @@ func TestDiscountUsesAreCountedAtomically(t *testing.T) {
 			if err := db.DeleteDiscount(ctx, disc.ID, rec(pricing.ActionDiscountDelete, disc.ID)); err != nil {
 				t.Fatal(err)
 			}
-			if err := db.RedeemDiscount(ctx, disc.ID, id.New(id.User)); err != pricing.ErrDiscountNotFound {
+			if err := db.RedeemDiscount(ctx, disc.ID, id.New(id.User), time.Now()); err != pricing.ErrDiscountUnknown {
 				t.Fatalf("redeem a deleted discount: %v", err)
+			}
+		})
+
+		t.Run("an inactive or ended discount is not redeemed, though priced a moment before", func(t *testing.T) {
+			disc := newDiscount(t, db, "ENDSNOW", 0, 0)
+			disc.EndsAt = time.Now().Add(time.Second).UTC().Truncate(time.Microsecond)
+			disc.UpdatedAt = time.Now().UTC()
+			prev, err := db.Discount(ctx, disc.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := db.ReplaceDiscount(ctx, disc, prev.UpdatedAt, rec(pricing.ActionDiscountUpdate, disc.ID)); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.RedeemDiscount(ctx, disc.ID, id.New(id.User), disc.EndsAt); err != pricing.ErrDiscountUnknown {
+				t.Fatalf("redeem at ends_at: %v", err)
+			}
+			disc.Active, disc.EndsAt = false, time.Time{}
+			prev, _ = db.Discount(ctx, disc.ID)
+			disc.UpdatedAt = time.Now().UTC().Add(time.Millisecond)
+			if err := db.ReplaceDiscount(ctx, disc, prev.UpdatedAt, rec(pricing.ActionDiscountUpdate, disc.ID)); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.RedeemDiscount(ctx, disc.ID, id.New(id.User), time.Now()); err != pricing.ErrDiscountUnknown {
+				t.Fatalf("redeem an inactive discount: %v", err)
+			}
+			if got, _ := db.Discount(ctx, disc.ID); got.Uses != 0 {
+				t.Fatalf("uses %d after refused redemptions", got.Uses)
 			}
 		})
 	})
@@ -198,8 +226,8 @@ func TestPricingStore(t *testing.T) {
 			if err := db.CreateDiscount(ctx, dup, rec(pricing.ActionDiscountCreate, dup.ID)); err != pricing.ErrDiscountCodeTaken {
 				t.Fatalf("a taken code: %v", err)
 			}
-			got, err := db.DiscountByCode(ctx, "FIXEDTEN")
-			if err != nil || !got.StartsAt.Equal(start) || !got.EndsAt.Equal(end) || got.Amounts[0].Amount != 1000 || got.ProductIDs[0] != disc.ProductIDs[0] {
+			got, uses, err := db.DiscountForCustomer(ctx, "FIXEDTEN", id.New(id.User))
+			if err != nil || uses != 0 || !got.StartsAt.Equal(start) || !got.EndsAt.Equal(end) || got.Amounts[0].Amount != 1000 || got.ProductIDs[0] != disc.ProductIDs[0] {
 				t.Fatalf("discount = %+v, %v", got, err)
 			}
 		})
