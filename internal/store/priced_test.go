@@ -259,6 +259,14 @@ func TestPricedReservation(t *testing.T) {
 			if err != nil || replayed.Order == nil || replayed.Order.Total != paid.Total || len(replayed.Order.Taxes) != 1 {
 				t.Fatalf("replay %+v %v", replayed, err)
 			}
+			// Erasure keeps the order's amounts and region, not which code the pseudonymous id used.
+			if _, err := db.Erase(ctx, s.user.ID, rec("user.erase", s.user.ID)); err != nil {
+				t.Fatal(err)
+			}
+			erased, err := db.Order(ctx, "", paid.ID)
+			if err != nil || erased.DiscountCode != "" || erased.Discount != paid.Discount || erased.Total != paid.Total || erased.ShippingAddress.Region != "NY" {
+				t.Fatalf("the erased customer's order = %+v %v", erased, err)
+			}
 		})
 	})
 }
