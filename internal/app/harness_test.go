@@ -21,6 +21,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/identity"
+	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 	"github.com/bulwark-shop/bulwark/internal/vaultapi"
@@ -84,8 +85,23 @@ func testConfig(db testenv.Database) config.Config {
 	// The suite makes hundreds of requests from 127.0.0.1 (role matrix, 50
 	// concurrent checkouts); the real defaults are tested in ratelimit_test.go.
 	cfg.RateLimit = edge.Limits{Auth: roomy, Checkout: roomy, Admin: roomy, Reads: roomy, Writes: roomy}
+	cfg.PasswordHashForTests = cheapHashes
 	return cfg
 }
+
+// cheapHashes is the argon2id cost of the suite's servers and commands: 64
+// KiB and one pass instead of the production 19 MiB and two. The suite makes
+// thousands of registrations and logins under -race, where a production hash
+// cost a large share of the CI's time; what the tests check of hashing (one
+// computation per login, known or unknown; hashes kept as argon2id; a refused
+// login costs none) holds at any cost. The tests whose property is the cost
+// itself run at the production cost: productionHashes.
+var cheapHashes = password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+// productionHashes puts back the production argon2id cost (password.DefaultParams)
+// that testConfig lowers, for a test of the cost itself: a login flood that
+// must outrun the hash pool, login timing, the upgrade of old hashes.
+func productionHashes(c *config.Config) { c.PasswordHashForTests = password.Params{} }
 
 // roomy is a rate limit the suite never reaches: limits stay on, out of the way.
 var roomy = edge.Limit{Count: 100_000, Period: time.Minute, Burst: 100_000}
@@ -619,7 +635,7 @@ func runCLI(t testing.TB, cfg config.Config, stdin string, args ...string) (code
 	env := cliEnv(cfg)
 	code = app.Main(context.Background(), args, app.Env{
 		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
-		Getenv: func(k string) string { return env[k] },
+		Getenv: func(k string) string { return env[k] }, PasswordHashForTests: cfg.PasswordHashForTests,
 	})
 	return code, out.String(), errb.String()
 }
