@@ -208,10 +208,15 @@ func TestCheckout(t *testing.T) {
 }
 
 // TestCheckoutOneKeyAtOnce is TestCheckout's race of one idempotency key,
-// in a test of its own so that it runs beside the rest on another of CI's
-// workers.
-func TestCheckoutOneKeyAtOnce(t *testing.T) {
-	forEachVault(t, func(t *testing.T, db testenv.Database, mode vaultMode) {
+// with the card vault embedded; TestCheckoutOneKeyAtOnceVaultProcess is the
+// same race with the vault in a process of its own. Tests of their own, so
+// that CI's workers run them beside TestCheckout and each other.
+func TestCheckoutOneKeyAtOnce(t *testing.T) { checkoutOneKeyAtOnce(t, embeddedVault) }
+
+func TestCheckoutOneKeyAtOnceVaultProcess(t *testing.T) { checkoutOneKeyAtOnce(t, remoteVault) }
+
+func checkoutOneKeyAtOnce(t *testing.T, mode vaultMode) {
+	forVaults(t, []vaultMode{mode}, func(t *testing.T, db testenv.Database, mode vaultMode) {
 		s := startServerWith(t, db, mode)
 		admin := s.createAdmin("checkout-admin@example.com")
 		pat := s.shopper("pat@example.com", "4242424242424242")

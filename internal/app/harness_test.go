@@ -164,7 +164,14 @@ const (
 // reaches over mutual TLS: the same end-to-end tests hold in both modes.
 func forEachVault(t *testing.T, fn func(t *testing.T, db testenv.Database, mode vaultMode)) {
 	t.Helper()
-	for _, mode := range []vaultMode{embeddedVault, remoteVault} {
+	forVaults(t, []vaultMode{embeddedVault, remoteVault}, fn)
+}
+
+// forVaults is forEachVault for the modes given: a test too long for one of
+// CI's workers runs each mode in a top-level test of its own.
+func forVaults(t *testing.T, modes []vaultMode, fn func(t *testing.T, db testenv.Database, mode vaultMode)) {
+	t.Helper()
+	for _, mode := range modes {
 		t.Run(strings.ReplaceAll(string(mode), " ", "-"), func(t *testing.T) {
 			testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) { fn(t, db, mode) })
 		})
