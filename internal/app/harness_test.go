@@ -90,12 +90,15 @@ func testConfig(db testenv.Database) config.Config {
 }
 
 // cheapHashes is the argon2id cost of the suite's servers and commands: 64
-// KiB and one pass instead of the production 19 MiB and two. The suite makes
-// thousands of registrations and logins under -race, where a production hash
-// cost a large share of the CI's time; what the tests check of hashing (one
-// computation per login, known or unknown; hashes kept as argon2id; a refused
-// login costs none) holds at any cost. The tests whose property is the cost
-// itself run at the production cost: productionHashes.
+// KiB and one pass instead of the production 19 MiB and two. The suite
+// registers and logs in hundreds of accounts under -race, where a production
+// hash took a tenth of a second of CPU or more (over half of
+// TestDailyCapKeepsNoOwnerOut's time); what the tests check of hashing (one
+// computation per login, known or unknown; hashes kept as argon2id; a
+// refused login costs none) holds at any cost. The tests whose property is
+// the cost itself run at the production cost: productionHashes. A server in
+// a process of its own (process_test.go) has the production cost, and
+// rehashes at login what an in-process server hashed cheaply.
 var cheapHashes = password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
 // productionHashes puts back the production argon2id cost (password.DefaultParams)
