@@ -181,6 +181,20 @@ func forVaults(t *testing.T, modes []vaultMode, fn func(t *testing.T, db testenv
 	}
 }
 
+// onEngine runs fn as a subtest on one of the engines testenv.ForEachDatabase
+// runs on: a test too long for one of CI's workers runs each engine in a
+// top-level test of its own. Where PostgreSQL is not configured, the
+// PostgreSQL test runs nothing (and fails when services are required), as
+// ForEachDatabase does.
+func onEngine(t *testing.T, engine string, fn func(t *testing.T, db testenv.Database)) {
+	t.Helper()
+	for _, db := range testenv.Databases(t) {
+		if db.Engine == engine {
+			t.Run(db.Engine, func(t *testing.T) { fn(t, db) })
+		}
+	}
+}
+
 // startServerWith starts a shop whose card vault runs as mode says.
 func startServerWith(t *testing.T, db testenv.Database, mode vaultMode, adjust ...func(*config.Config)) *server {
 	t.Helper()
