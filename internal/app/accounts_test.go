@@ -14,7 +14,8 @@ import (
 
 func TestAccounts(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
-		s := startServer(t, db)
+		// The production hash cost, which a hash with old parameters is upgraded to.
+		s := startServer(t, db, productionHashes)
 
 		t.Run("register, login, me, logout", func(t *testing.T) {
 			u := s.register("Ada@Example.com")

@@ -233,7 +233,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	// Password hashing has a pool of its own, so that a login flood takes at
 	// most its workers' CPUs and checkout keeps the rest.
-	hasher := password.NewHasher(password.DefaultParams(), cfg.HashWorkers, cfg.HashQueue)
+	hashCost := password.DefaultParams()
+	if cfg.PasswordHashForTests != (password.Params{}) {
+		hashCost = cfg.PasswordHashForTests
+	}
+	hasher := password.NewHasher(hashCost, cfg.HashWorkers, cfg.HashQueue)
 	a.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "bulwark_password_hashes_total", Help: "argon2id computations (hashes and verifications, real and dummy).",
 	}, func() float64 { return float64(hasher.Computed()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{

@@ -175,32 +175,6 @@ func TestCheckout(t *testing.T) {
 			}
 		})
 
-		t.Run("50 concurrent requests with one key make one order and one authorization", func(t *testing.T) {
-			p := s.createProduct(admin, "CO-ONCE", 100)
-			cart := s.cartWith(pat, 1, p.ID)
-			reads := s.countAudit(vault.ActionDetokenize)
-			var wg sync.WaitGroup
-			statuses := make(chan int, 50)
-			for range 50 {
-				wg.Go(func() { statuses <- s.checkout(pat, "key-concurrent", cart, "123").Status })
-			}
-			wg.Wait()
-			close(statuses)
-			counts := map[int]int{}
-			for st := range statuses {
-				counts[st]++
-			}
-			if counts[201]+counts[409] != 50 || counts[201] < 1 {
-				t.Fatalf("statuses %v, want only 201 (first and replays) and 409 request_in_progress", counts)
-			}
-			if got := s.stock(p.ID); got != 99 {
-				t.Fatalf("stock %d, want 99: one order", got)
-			}
-			if got := s.countAudit(vault.ActionDetokenize) - reads; got != 1 {
-				t.Fatalf("%d card reads for authorization, want 1", got)
-			}
-		})
-
 		t.Run("tampering is refused and changes nothing", func(t *testing.T) {
 			cart := s.cartWith(pat, 1, a.ID)
 			before := s.stock(a.ID)
@@ -228,6 +202,48 @@ func TestCheckout(t *testing.T) {
 			empty := s.cartWith(pat, 1)
 			if res := s.checkout(pat, "key-empty", empty, "123"); res.Status != 422 || res.Code(t) != "cart_empty" {
 				t.Fatalf("empty cart = %d %s", res.Status, res.Body)
+			}
+		})
+	})
+}
+
+// TestCheckoutOneKeyAtOnce is TestCheckout's race of one idempotency key,
+// with the card vault embedded; TestCheckoutOneKeyAtOnceVaultProcess is the
+// same race with the vault in a process of its own. Tests of their own, so
+// that CI's workers run them beside TestCheckout and each other.
+func TestCheckoutOneKeyAtOnce(t *testing.T) { checkoutOneKeyAtOnce(t, embeddedVault) }
+
+func TestCheckoutOneKeyAtOnceVaultProcess(t *testing.T) { checkoutOneKeyAtOnce(t, remoteVault) }
+
+func checkoutOneKeyAtOnce(t *testing.T, mode vaultMode) {
+	forVaults(t, []vaultMode{mode}, func(t *testing.T, db testenv.Database, mode vaultMode) {
+		s := startServerWith(t, db, mode)
+		admin := s.createAdmin("checkout-admin@example.com")
+		pat := s.shopper("pat@example.com", "4242424242424242")
+
+		t.Run("50 concurrent requests with one key make one order and one authorization", func(t *testing.T) {
+			p := s.createProduct(admin, "CO-ONCE", 100)
+			cart := s.cartWith(pat, 1, p.ID)
+			reads := s.countAudit(vault.ActionDetokenize)
+			var wg sync.WaitGroup
+			statuses := make(chan int, 50)
+			for range 50 {
+				wg.Go(func() { statuses <- s.checkout(pat, "key-concurrent", cart, "123").Status })
+			}
+			wg.Wait()
+			close(statuses)
+			counts := map[int]int{}
+			for st := range statuses {
+				counts[st]++
+			}
+			if counts[201]+counts[409] != 50 || counts[201] < 1 {
+				t.Fatalf("statuses %v, want only 201 (first and replays) and 409 request_in_progress", counts)
+			}
+			if got := s.stock(p.ID); got != 99 {
+				t.Fatalf("stock %d, want 99: one order", got)
+			}
+			if got := s.countAudit(vault.ActionDetokenize) - reads; got != 1 {
+				t.Fatalf("%d card reads for authorization, want 1", got)
 			}
 		})
 	})
@@ -275,9 +291,15 @@ func raceForLastUnits(t *testing.T, setup *server, productID string, units int, 
 	}
 }
 
-// TestNoOversell has 80 checkouts race for the last 10 units.
-func TestNoOversell(t *testing.T) {
-	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+// TestNoOversell has 80 checkouts race for the last 10 units, on SQLite;
+// TestNoOversellPostgres runs the same race on PostgreSQL, in a test of its
+// own so that CI's workers run the two side by side.
+func TestNoOversell(t *testing.T) { noOversell(t, "sqlite") }
+
+func TestNoOversellPostgres(t *testing.T) { noOversell(t, "postgres") }
+
+func noOversell(t *testing.T, engine string) {
+	onEngine(t, engine, func(t *testing.T, db testenv.Database) {
 		s := startServer(t, db)
 		admin := s.createAdmin("race-admin@example.com")
 		p := s.createProduct(admin, "LAST-10", 10)

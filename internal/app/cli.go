@@ -19,6 +19,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/identity"
+	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/keys"
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/money"
@@ -42,6 +43,12 @@ type Env struct {
 	Started func(Listeners)
 	// StartedVault, when set, receives the listener once `vault serve` accepts connections.
 	StartedVault func(net.Listener)
+	// PasswordHashForTests becomes the command's
+	// config.Config.PasswordHashForTests (see there): the end-to-end tests
+	// give their commands their servers' cheap argon2id cost, so that an
+	// admin made by `admin create` logs in without a rehash. cmd/bulwark
+	// leaves it zero: the production cost.
+	PasswordHashForTests password.Params
 }
 
 const usage = `bulwark — a secure-by-default e-commerce backend
@@ -164,6 +171,7 @@ func parse(name string, args []string, env Env, extra func(*flag.FlagSet)) (conf
 	if err != nil {
 		return config.Config{}, nil, usageError{err}
 	}
+	cfg.PasswordHashForTests = env.PasswordHashForTests
 	level, err := logging.ParseLevel(cfg.LogLevel)
 	if err != nil {
 		return config.Config{}, nil, usageError{err}

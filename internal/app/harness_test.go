@@ -21,6 +21,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/identity"
+	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 	"github.com/bulwark-shop/bulwark/internal/vaultapi"
@@ -84,8 +85,26 @@ func testConfig(db testenv.Database) config.Config {
 	// The suite makes hundreds of requests from 127.0.0.1 (role matrix, 50
 	// concurrent checkouts); the real defaults are tested in ratelimit_test.go.
 	cfg.RateLimit = edge.Limits{Auth: roomy, Checkout: roomy, Admin: roomy, Reads: roomy, Writes: roomy}
+	cfg.PasswordHashForTests = cheapHashes
 	return cfg
 }
+
+// cheapHashes is the argon2id cost of the suite's servers and commands: 64
+// KiB and one pass instead of the production 19 MiB and two. The suite
+// registers and logs in hundreds of accounts under -race, where a production
+// hash took a tenth of a second of CPU or more (over half of
+// TestDailyCapKeepsNoOwnerOut's time); what the tests check of hashing (one
+// computation per login, known or unknown; hashes kept as argon2id; a
+// refused login costs none) holds at any cost. The tests whose property is
+// the cost itself run at the production cost: productionHashes. A server in
+// a process of its own (process_test.go) has the production cost, and
+// rehashes at login what an in-process server hashed cheaply.
+var cheapHashes = password.Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+// productionHashes puts back the production argon2id cost (password.DefaultParams)
+// that testConfig lowers, for a test of the cost itself: a login flood that
+// must outrun the hash pool, login timing, the upgrade of old hashes.
+func productionHashes(c *config.Config) { c.PasswordHashForTests = password.Params{} }
 
 // roomy is a rate limit the suite never reaches: limits stay on, out of the way.
 var roomy = edge.Limit{Count: 100_000, Period: time.Minute, Burst: 100_000}
@@ -148,10 +167,31 @@ const (
 // reaches over mutual TLS: the same end-to-end tests hold in both modes.
 func forEachVault(t *testing.T, fn func(t *testing.T, db testenv.Database, mode vaultMode)) {
 	t.Helper()
-	for _, mode := range []vaultMode{embeddedVault, remoteVault} {
+	forVaults(t, []vaultMode{embeddedVault, remoteVault}, fn)
+}
+
+// forVaults is forEachVault for the modes given: a test too long for one of
+// CI's workers runs each mode in a top-level test of its own.
+func forVaults(t *testing.T, modes []vaultMode, fn func(t *testing.T, db testenv.Database, mode vaultMode)) {
+	t.Helper()
+	for _, mode := range modes {
 		t.Run(strings.ReplaceAll(string(mode), " ", "-"), func(t *testing.T) {
 			testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) { fn(t, db, mode) })
 		})
+	}
+}
+
+// onEngine runs fn as a subtest on one of the engines testenv.ForEachDatabase
+// runs on: a test too long for one of CI's workers runs each engine in a
+// top-level test of its own. Where PostgreSQL is not configured, the
+// PostgreSQL test runs nothing (and fails when services are required), as
+// ForEachDatabase does.
+func onEngine(t *testing.T, engine string, fn func(t *testing.T, db testenv.Database)) {
+	t.Helper()
+	for _, db := range testenv.Databases(t) {
+		if db.Engine == engine {
+			t.Run(db.Engine, func(t *testing.T) { fn(t, db) })
+		}
 	}
 }
 
@@ -619,7 +659,7 @@ func runCLI(t testing.TB, cfg config.Config, stdin string, args ...string) (code
 	env := cliEnv(cfg)
 	code = app.Main(context.Background(), args, app.Env{
 		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
-		Getenv: func(k string) string { return env[k] },
+		Getenv: func(k string) string { return env[k] }, PasswordHashForTests: cfg.PasswordHashForTests,
 	})
 	return code, out.String(), errb.String()
 }

@@ -121,8 +121,9 @@ func flood(t *testing.T, s *server, email string, workers int, stop <-chan struc
 func TestLoginFloodIsShedAndCheckoutIsServed(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		// One hash worker and one place in its queue: a flood of 16 concurrent
-		// logins (the right password, so no lockout stops them first) overflows it.
-		s := startServer(t, db, func(c *config.Config) { c.HashWorkers, c.HashQueue = 1, 1 })
+		// logins (the right password, so no lockout stops them first) overflows it,
+		// each hash taking its production cost.
+		s := startServer(t, db, productionHashes, func(c *config.Config) { c.HashWorkers, c.HashQueue = 1, 1 })
 		admin := s.createAdmin("flood-admin@example.com")
 		p := s.createProduct(admin, "FLOOD-1", 100)
 		pat := s.shopper("flood-pat@example.com", "4242424242424242")

@@ -435,6 +435,7 @@ func runCLIAt(t testing.TB, cfg config.Config, now time.Time, args ...string) (c
 	code = app.Main(context.Background(), args, app.Env{
 		Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb,
 		Getenv: func(k string) string { return env[k] }, Now: func() time.Time { return now },
+		PasswordHashForTests: cfg.PasswordHashForTests,
 	})
 	return code, out.String(), errb.String()
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/edge"
+	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/waf"
 )
@@ -222,6 +223,13 @@ type Config struct {
 	// Overload shedding: requests served at once, the password-hash pool (0
 	// workers: password.DefaultConcurrency) and its queue.
 	MaxInFlight, HashWorkers, HashQueue int
+	// PasswordHashForTests, when not the zero value, replaces
+	// password.DefaultParams as the argon2id cost of new hashes. It is no
+	// setting (no flag, variable or file sets it, and Defaults leaves it
+	// zero), so no deployment can lower its cost: only Go code sets it, and
+	// only the end-to-end tests do, which hash hundreds of passwords under
+	// the race detector and test the production cost where it matters.
+	PasswordHashForTests password.Params
 	// Slow-client protection: how long a client may take over its headers,
 	// and over its whole request.
 	ReadHeaderTimeout, ReadTimeout time.Duration
