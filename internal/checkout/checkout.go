@@ -366,7 +366,7 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 		// The money was taken but the order could not be recorded (or recovery
 		// released it under a very slow request): give the money back.
 		bg := context.WithoutCancel(ctx)
-		_, rerr := s.gateway.Refund(bg, authID, pending.Total)
+		_, rerr := s.gateway.Refund(bg, authID, pending.Total, pending.ID)
 		return order.Order{}, errors.Join(fmt.Errorf("complete %s: %w", pending.ID, err), rerr, release("", "completion failed; capture refunded"))
 	}
 	return done, nil
@@ -387,7 +387,7 @@ func (s *Service) RecoverAbandoned(ctx context.Context) (int, error) {
 			// The server may have stopped before or after the capture: void the
 			// authorization, or refund the capture when it can no longer be voided.
 			if err := s.gateway.Void(ctx, a.AuthorizationID); err != nil {
-				if _, rerr := s.gateway.Refund(ctx, a.AuthorizationID, a.Total); rerr != nil {
+				if _, rerr := s.gateway.Refund(ctx, a.AuthorizationID, a.Total, a.OrderID); rerr != nil {
 					return i, fmt.Errorf("give back the payment of abandoned %s: %w", a.OrderID, errors.Join(err, rerr))
 				}
 			}
