@@ -7,6 +7,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/app"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/payment/paymenttest"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 )
@@ -124,4 +125,37 @@ func TestPaymentProcessorFailures(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestCheckoutOnStripeMock pays and refunds through the real server with
+// payment-gateway=stripe, against stripe-mock (Stripe's mock of its API,
+// which checks each request against Stripe's OpenAPI document). The card
+// number goes from the vault to Stripe only: it is not in the server's log.
+func TestCheckoutOnStripeMock(t *testing.T) {
+	base := testenv.StartStripeMock(t)
+	db := testenv.Databases(t)[0]
+	s := startServer(t, db, func(c *config.Config) {
+		c.PaymentGateway, c.StripeSecretKey, c.StripeAPIBase = config.PaymentStripe, "sk_test_bulwarkE2E", base
+	})
+	admin := s.createAdmin("stripe-admin@example.com")
+	finance := s.staff(admin, "stripe-finance@example.com", "finance")
+	p := s.createProduct(admin, "ST-1", 5)
+	pat := s.shopper("stripe-pat@example.com", "4242424242424242")
+	res := s.checkout(pat, "key-stripe-mock", s.cartWith(pat, 1, p.ID), "123")
+	if res.Status != 201 {
+		t.Fatalf("checkout = %d %s", res.Status, res.Body)
+	}
+	var o orderJSON
+	res.JSON(t, &o)
+	if s.stock(p.ID) != 4 || o.Status != "paid" {
+		t.Fatalf("order %+v, stock %d", o, s.stock(p.ID))
+	}
+	res = s.do(req{method: "POST", path: "/api/v1/admin/orders/" + o.ID + "/refund", token: finance,
+		header: map[string]string{"Idempotency-Key": "refund-stripe-mock"}, body: map[string]any{}})
+	if res.Status != 200 {
+		t.Fatalf("refund = %d %s", res.Status, res.Body)
+	}
+	if strings.Contains(s.Logs.String(), "4242424242424242") || strings.Contains(s.Logs.String(), "sk_test_bulwarkE2E") {
+		t.Fatal("the card number or the Stripe key is in the log")
+	}
 }
