@@ -96,6 +96,9 @@ func New(c Config) (*Gateway, error) {
 	return &Gateway{client: client, log: c.Log}, nil
 }
 
+// errNoReference refuses a call whose idempotency key would be made of nothing.
+var errNoReference = errors.New("stripe: the shop's reference is needed for the idempotency key")
+
 // Idempotency keys, one per operation and shop reference.
 func authorizeKey(reference string) string { return "bulwark-authorize-" + reference }
 func methodKey(reference string) string    { return "bulwark-card-" + reference }
@@ -108,6 +111,9 @@ func refundKey(reference string) string    { return "bulwark-refund-" + referenc
 // that needs the buyer's authentication (3-D Secure), which a server alone
 // cannot give, is cancelled and declined.
 func (g *Gateway) Authorize(ctx context.Context, req payment.AuthorizeRequest) (string, error) {
+	if req.Reference == "" {
+		return "", errNoReference // one key for every call would make them one payment
+	}
 	if req.Amount.Amount <= 0 {
 		return "", fmt.Errorf("%w: amount must be positive", payment.ErrDeclined)
 	}
@@ -184,6 +190,9 @@ func (g *Gateway) Void(ctx context.Context, authID string) error {
 // refund id. The Idempotency-Key is made of reference: the same reference is
 // the same refund.
 func (g *Gateway) Refund(ctx context.Context, authID string, amount money.Money, reference string) (string, error) {
+	if reference == "" {
+		return "", errNoReference
+	}
 	params := &stripeapi.RefundCreateParams{PaymentIntent: stripeapi.String(authID), Amount: stripeapi.Int64(amount.Amount)}
 	params.AddMetadata("bulwark_reference", reference)
 	params.SetIdempotencyKey(refundKey(reference))

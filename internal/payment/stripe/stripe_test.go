@@ -206,6 +206,19 @@ func TestStripeIdempotencyKeys(t *testing.T) {
 		}
 	}
 
+	t.Run("a call without a reference is refused before it reaches Stripe", func(t *testing.T) {
+		f.requests = nil
+		if _, err := g.Authorize(ctx, authorizeRequest("")); err == nil {
+			t.Error("authorized without a reference")
+		}
+		if _, err := g.Refund(ctx, "pi_fake", eur(100), ""); err == nil {
+			t.Error("refunded without a reference")
+		}
+		if len(f.requests) != 0 {
+			t.Errorf("%d requests reached Stripe", len(f.requests))
+		}
+	})
+
 	t.Run("two refunds of the same amount with different references are two refunds", func(t *testing.T) {
 		f.requests = nil
 		_, _ = g.Refund(ctx, "pi_fake", eur(100), "rfd_a")
