@@ -87,7 +87,6 @@ func TestPaymentProcessorFailures(t *testing.T) {
 		})
 
 		t.Run("a refund the processor refuses restores the order's refunded total; 503, and the retry refunds", func(t *testing.T) {
-			finance := s.staff(admin, "gw-finance@example.com", "finance")
 			var list struct{ Items []orderJSON }
 			s.must(200, req{method: "GET", path: "/api/v1/orders", token: pat.token}).JSON(t, &list)
 			if len(list.Items) != 1 {
@@ -95,7 +94,7 @@ func TestPaymentProcessorFailures(t *testing.T) {
 			}
 			o := list.Items[0]
 			refund := func() response {
-				return s.do(req{method: "POST", path: "/api/v1/admin/orders/" + o.ID + "/refund", token: finance,
+				return s.do(req{method: "POST", path: "/api/v1/admin/orders/" + o.ID + "/refund", token: admin,
 					header: map[string]string{"Idempotency-Key": "refund-fails-once"},
 					body:   map[string]any{"amount": map[string]any{"amount": 1000, "currency": "EUR"}}})
 			}
@@ -138,7 +137,6 @@ func TestCheckoutOnStripeMock(t *testing.T) {
 		c.PaymentGateway, c.StripeSecretKey, c.StripeAPIBase = config.PaymentStripe, "sk_test_bulwarkE2E", base
 	})
 	admin := s.createAdmin("stripe-admin@example.com")
-	finance := s.staff(admin, "stripe-finance@example.com", "finance")
 	p := s.createProduct(admin, "ST-1", 5)
 	pat := s.shopper("stripe-pat@example.com", "4242424242424242")
 	res := s.checkout(pat, "key-stripe-mock", s.cartWith(pat, 1, p.ID), "123")
@@ -150,7 +148,7 @@ func TestCheckoutOnStripeMock(t *testing.T) {
 	if s.stock(p.ID) != 4 || o.Status != "paid" {
 		t.Fatalf("order %+v, stock %d", o, s.stock(p.ID))
 	}
-	res = s.do(req{method: "POST", path: "/api/v1/admin/orders/" + o.ID + "/refund", token: finance,
+	res = s.do(req{method: "POST", path: "/api/v1/admin/orders/" + o.ID + "/refund", token: admin,
 		header: map[string]string{"Idempotency-Key": "refund-stripe-mock"}, body: map[string]any{}})
 	if res.Status != 200 {
 		t.Fatalf("refund = %d %s", res.Status, res.Body)
