@@ -40,6 +40,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/mail"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/payment"
+	"github.com/bulwark-shop/bulwark/internal/payment/stripe"
 	"github.com/bulwark-shop/bulwark/internal/pii"
 	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
@@ -134,14 +135,40 @@ type App struct {
 	health *dependency.Tracker
 }
 
+// Option changes how New builds the application. The one option is for
+// tests; a running shop is built from its settings alone.
+type Option func(*options)
+
+type options struct {
+	gateway payment.Gateway
+}
+
+// WithGateway makes the application pay through g instead of the gateway of
+// the payment-gateway setting. Tests only: they inject a gateway that fails
+// on command (paymenttest.FailingGateway) to reach the compensations of the
+// money path end to end.
+func WithGateway(g payment.Gateway) Option { return func(o *options) { o.gateway = g } }
+
 // New opens the stores (migrating the database) and builds the services. now is
 // the clock every service reads.
-func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time) (*App, error) {
+func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() time.Time, opts ...Option) (*App, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	// TLS first: a certificate that does not load stops the start before the
 	// database is touched.
 	serverTLS, err := newTLS(cfg, log)
 	if err != nil {
 		return nil, err
+	}
+	// Then the card processor: settings that cannot make one stop the start
+	// before the database is touched too.
+	gateway := o.gateway
+	if gateway == nil {
+		if gateway, err = newGateway(cfg, log); err != nil {
+			return nil, err
+		}
 	}
 	// The data directory holds the KEK and keysets on every engine: make it
 	// (private) before migrating, rather than fail at the KEK after it.
@@ -307,7 +334,6 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 			codesRefused.WithLabelValues(outcome).Inc()
 		}})
 	a.Methods = payment.NewMethods(db, cards, now)
-	gateway := payment.Simulator{}
 	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway,
 		Now: now, Instance: id.New(id.Instance), Lease: cfg.PendingOrderTimeout})
 	a.Orders = order.NewService(db, gateway, now)
@@ -516,6 +542,19 @@ func (e emailIndexes) Keyset() string  { return IndexKeyset }
 func (e emailIndexes) Primary() uint32 { return e.keys.Primary() }
 func (e emailIndexes) Reencrypt(ctx context.Context, after string, limit int) (string, bool, error) {
 	return e.db.RecomputeEmailIndexes(ctx, after, limit)
+}
+
+// newGateway is the card processor of the payment-gateway setting.
+func newGateway(cfg config.Config, log *slog.Logger) (payment.Gateway, error) {
+	if cfg.PaymentGateway != config.PaymentStripe {
+		return payment.Simulator{}, nil
+	}
+	g, err := stripe.New(stripe.Config{SecretKey: cfg.StripeSecretKey, APIBase: cfg.StripeAPIBase, Retries: 2, Log: log})
+	if err != nil {
+		return nil, fmt.Errorf("payment gateway: %w", err)
+	}
+	log.Info("payment gateway", "gateway", "stripe", "api", cfg.StripeAPIBase)
+	return g, nil
 }
 
 // Open opens the configured database without migrating it.

@@ -113,6 +113,12 @@ var roomy = edge.Limit{Count: 100_000, Period: time.Minute, Burst: 100_000}
 // path `bulwark serve` takes after reading its settings.
 func startServer(t *testing.T, db testenv.Database, adjust ...func(*config.Config)) *server {
 	t.Helper()
+	return startServerOpts(t, db, nil, adjust...)
+}
+
+// startServerOpts is startServer with app options (a test's own gateway).
+func startServerOpts(t *testing.T, db testenv.Database, opts []app.Option, adjust ...func(*config.Config)) *server {
+	t.Helper()
 	cfg := testConfig(db)
 	for _, f := range adjust {
 		f(&cfg)
@@ -120,7 +126,7 @@ func startServer(t *testing.T, db testenv.Database, adjust ...func(*config.Confi
 	logs := &testenv.SyncBuffer{}
 	clk := newClock()
 	ctx, cancel := context.WithCancel(context.Background())
-	a, err := app.New(ctx, cfg, logging.New(logs, -4), clk.Now)
+	a, err := app.New(ctx, cfg, logging.New(logs, -4), clk.Now, opts...)
 	if err != nil {
 		cancel()
 		t.Fatalf("start server: %v", err)

@@ -23,7 +23,7 @@ func TestSecretsStayOut(t *testing.T) {
 	dbs := testenv.Databases(t)
 	db := dbs[len(dbs)-1]
 	cfg := testConfig(db)
-	secrets := []string{"oidc-S3cret-client-value", "smtp-S3cret-mail-pass"}
+	secrets := []string{"oidc-S3cret-client-value", "smtp-S3cret-mail-pass", "sk_test_S3cretStripeKey"}
 	if db.DatabaseURL != "" {
 		u, err := url.Parse(cfg.DatabaseURL)
 		if err != nil {
@@ -45,7 +45,12 @@ func TestSecretsStayOut(t *testing.T) {
 	if err := os.WriteFile(smtpFile, []byte("smtp://shop:smtp-S3cret-mail-pass@127.0.0.1:1"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	stripeFile := filepath.Join(t.TempDir(), "stripe-key")
+	if err := os.WriteFile(stripeFile, []byte("sk_test_S3cretStripeKey\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	p := startProcessWithEnv(t, cfg, []string{
+		"BULWARK_PAYMENT_GATEWAY=stripe", "BULWARK_STRIPE_SECRET_KEY_FILE=" + stripeFile, "BULWARK_STRIPE_API_BASE=http://127.0.0.1:1",
 		"BULWARK_OIDC_ISSUER=http://127.0.0.1:1", "BULWARK_OIDC_CLIENT_ID=shop",
 		"BULWARK_OIDC_CLIENT_SECRET=oidc-S3cret-client-value", "BULWARK_SMTP_URL_FILE=" + smtpFile,
 	}, "--metrics-listen", "127.0.0.1:0", "--log-level", "debug")

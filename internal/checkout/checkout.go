@@ -359,8 +359,10 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 		return order.Order{}, errors.Join(fmt.Errorf("record authorization of %s: %w", pending.ID, err), release("", "authorization not recorded"))
 	}
 	if err := s.gateway.Capture(ctx, authID, pending.Total); err != nil {
-		_ = s.gateway.Void(context.WithoutCancel(ctx), authID)
-		return order.Order{}, errors.Join(fmt.Errorf("capture %s: %w", pending.ID, err), release("", "capture failed"))
+		// A capture that failed may yet have been made (the answer lost on
+		// the way back): void, or refund what can no longer be voided.
+		gerr := s.giveBack(context.WithoutCancel(ctx), authID, pending.Total, pending.ID)
+		return order.Order{}, errors.Join(fmt.Errorf("capture %s: %w", pending.ID, err), gerr, release("", "capture failed"))
 	}
 	rec := audit.New(ctx, s.now(), order.ActionCheckout, pending.ID, audit.Success,
 		fmt.Sprintf("total=%d %s card=%s", pending.Total.Amount, pending.Total.Currency, m.ID))
@@ -370,7 +372,7 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 		// The money was taken but the order could not be recorded (or recovery
 		// released it under a very slow request): give the money back.
 		bg := context.WithoutCancel(ctx)
-		_, rerr := s.gateway.Refund(bg, authID, pending.Total)
+		_, rerr := s.gateway.Refund(bg, authID, pending.Total, pending.ID)
 		return order.Order{}, errors.Join(fmt.Errorf("complete %s: %w", pending.ID, err), rerr, release("", "completion failed; capture refunded"))
 	}
 	return done, nil
@@ -388,12 +390,9 @@ func (s *Service) RecoverAbandoned(ctx context.Context) (int, error) {
 	}
 	for i, a := range stale {
 		if a.AuthorizationID != "" {
-			// The server may have stopped before or after the capture: void the
-			// authorization, or refund the capture when it can no longer be voided.
-			if err := s.gateway.Void(ctx, a.AuthorizationID); err != nil {
-				if _, rerr := s.gateway.Refund(ctx, a.AuthorizationID, a.Total); rerr != nil {
-					return i, fmt.Errorf("give back the payment of abandoned %s: %w", a.OrderID, errors.Join(err, rerr))
-				}
+			// The server may have stopped before or after the capture.
+			if err := s.giveBack(ctx, a.AuthorizationID, a.Total, a.OrderID); err != nil {
+				return i, fmt.Errorf("give back the payment of abandoned %s: %w", a.OrderID, err)
 			}
 		}
 		rec := audit.New(ctx, s.now(), order.ActionCheckout, a.OrderID, audit.Failure, "abandoned checkout released")
@@ -402,6 +401,20 @@ func (s *Service) RecoverAbandoned(ctx context.Context) (int, error) {
 		}
 	}
 	return len(stale), nil
+}
+
+// giveBack voids the authorization, or refunds total when it can no longer
+// be voided (it was captured), with the order id as the refund's reference:
+// whichever path gives back an order's payment, it is one refund.
+func (s *Service) giveBack(ctx context.Context, authID string, total money.Money, orderID string) error {
+	verr := s.gateway.Void(ctx, authID)
+	if verr == nil {
+		return nil
+	}
+	if _, rerr := s.gateway.Refund(ctx, authID, total, orderID); rerr != nil {
+		return errors.Join(fmt.Errorf("void %s: %w", orderID, verr), fmt.Errorf("refund %s: %w", orderID, rerr))
+	}
+	return nil
 }
 
 // Priced is the order pricing made of a quote: its amounts, and per line

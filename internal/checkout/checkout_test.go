@@ -32,6 +32,8 @@ type fakeStore struct {
 	completed []checkout.Completion
 	renewed   []string
 	until     time.Time
+	// completeErr, when set, is Complete's answer.
+	completeErr error
 }
 
 type reserveReply struct {
@@ -70,6 +72,9 @@ func (f *fakeStore) Release(_ context.Context, orderID, _, _ string, _ audit.Rec
 func (f *fakeStore) SetAuthorization(context.Context, string, string) error { return nil }
 
 func (f *fakeStore) Complete(_ context.Context, c checkout.Completion, _ audit.Record) (order.Order, error) {
+	if f.completeErr != nil {
+		return order.Order{}, f.completeErr
+	}
 	f.completed = append(f.completed, c)
 	return order.Order{ID: c.OrderID, Status: order.StatusPaid}, nil
 }

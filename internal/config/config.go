@@ -95,6 +95,9 @@ func Settings() []Setting {
 		{Name: "oidc-client-id", Usage: "this shop's client id at the OpenID Connect provider"},
 		{Name: "oidc-client-secret", Secret: true, Usage: "this shop's client secret at the OpenID Connect provider"},
 		{Name: "oidc-redirect-url", Usage: "the callback URL registered at the provider (default: public-url + /api/v1/auth/oidc/callback)"},
+		{Name: "payment-gateway", Default: "simulator", Usage: "the card processor: simulator (built in, answers like a processor's test mode, moves no money) or stripe (PaymentIntents with manual capture; needs stripe-secret-key; docs/OPERATIONS.md)"},
+		{Name: "stripe-secret-key", Secret: true, Usage: "the Stripe account's secret key (sk_…, or a restricted rk_… key allowed PaymentMethods, PaymentIntents and Refunds); required with payment-gateway=stripe"},
+		{Name: "stripe-api-base", Default: "https://api.stripe.com", Usage: "URL of Stripe's API: https, or http on a loopback address only (stripe-mock in tests)"},
 		{Name: "currency", Default: "EUR", Usage: "ISO 4217 code of the shop's currency"},
 		{Name: "currencies", Usage: "ISO 4217 codes the shop sells in, comma-separated; the first is a new cart's default; empty means just currency"},
 		{Name: "max-body-bytes", Default: "1048576", Usage: "largest request body accepted (413 past it)"},
@@ -176,6 +179,9 @@ type Config struct {
 	KEKPKCS11Module, KEKPKCS11Token, KEKPKCS11PIN, KEKPKCS11Key string
 	// Social login through an OpenID Connect provider.
 	OIDCIssuer, OIDCClientID, OIDCClientSecret, OIDCRedirectURL string
+	// PaymentGateway is "simulator" or "stripe"; with stripe, StripeSecretKey
+	// authenticates to the API at StripeAPIBase.
+	PaymentGateway, StripeSecretKey, StripeAPIBase string
 	// PublicURL is where links in mail point; MailFrom signs the mail.
 	PublicURL    string
 	MailFrom     string
@@ -510,6 +516,9 @@ func parse(v map[string]string) (Config, error) {
 		OIDCClientID:         v["oidc-client-id"],
 		OIDCClientSecret:     v["oidc-client-secret"],
 		OIDCRedirectURL:      v["oidc-redirect-url"],
+		PaymentGateway:       v["payment-gateway"],
+		StripeSecretKey:      v["stripe-secret-key"],
+		StripeAPIBase:        v["stripe-api-base"],
 		SMTPCAFile:           v["smtp-ca-file"],
 		MailFrom:             v["mail-from"],
 		SessionIdle:          duration("session-idle-timeout"),
@@ -673,6 +682,7 @@ func parse(v map[string]string) (Config, error) {
 	if c.OIDCIssuer != "" && c.OIDCRedirectURL == "" {
 		c.OIDCRedirectURL = strings.TrimRight(c.PublicURL, "/") + "/api/v1/auth/oidc/callback"
 	}
+	errs = append(errs, c.checkPayment()...)
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -680,6 +690,33 @@ func parse(v map[string]string) (Config, error) {
 	}
 	return c, errors.Join(errs...)
 }
+
+// checkPayment checks the card processor's settings: a known gateway, and
+// for Stripe a key and an API URL the key may be sent to.
+func (c Config) checkPayment() []error {
+	var errs []error
+	switch c.PaymentGateway {
+	case PaymentSimulator:
+	case PaymentStripe:
+		if c.StripeSecretKey == "" {
+			errs = append(errs, errors.New("stripe-secret-key: needed with payment-gateway=stripe (set BULWARK_STRIPE_SECRET_KEY or BULWARK_STRIPE_SECRET_KEY_FILE)"))
+		}
+	default:
+		errs = append(errs, errors.New("payment-gateway: want simulator or stripe"))
+	}
+	u, err := url.Parse(c.StripeAPIBase)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || (u.Path != "" && u.Path != "/") ||
+		(u.Scheme != "https" && !(u.Scheme == "http" && IsLoopback(u.Host))) {
+		errs = append(errs, errors.New("stripe-api-base: want an https:// URL (http:// only on a loopback address), with no path"))
+	}
+	return errs
+}
+
+// The payment gateways.
+const (
+	PaymentSimulator = "simulator"
+	PaymentStripe    = "stripe"
+)
 
 // parseEdge reads the settings of the edge layer: CORS origins, security.txt and
 // the client address lists.

@@ -31,6 +31,9 @@ const (
 	Disk     = "disk"
 	Vault    = "vault"
 	Redis    = "redis"
+	// Payment is the card processor behind payment.Gateway (Stripe); its
+	// adapter marks what it could not get an answer to.
+	Payment = "payment"
 )
 
 // Error marks Err as an outage of the dependency Name. A client of a

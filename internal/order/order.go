@@ -348,7 +348,7 @@ func (s *Service) Refund(ctx context.Context, key, orderID string, amount *money
 	if _, err := s.store.ReserveRefund(ctx, orderID, refundID, amt, s.now()); err != nil {
 		return fail(err)
 	}
-	gwID, err := s.gateway.Refund(ctx, o.AuthorizationID, amt)
+	gwID, err := s.gateway.Refund(ctx, o.AuthorizationID, amt, refundID)
 	if err != nil {
 		if cerr := s.store.CancelRefund(context.WithoutCancel(ctx), orderID, refundID, amt); cerr != nil {
 			return fail(errors.Join(err, cerr))

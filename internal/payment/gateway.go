@@ -28,15 +28,23 @@ type AuthorizeRequest struct {
 	Reference string // the shop's reference, such as an order id
 }
 
-// Gateway is a card processor. A real processor's adapter implements it; the
-// Simulator is the built-in one. Declines are errors wrapping ErrDeclined.
+// Gateway is a card processor. A real processor's adapter implements it (the
+// Stripe adapter in internal/payment/stripe); the Simulator is the built-in
+// one. Declines are errors wrapping ErrDeclined; a processor that cannot be
+// reached or answers that it cannot serve now returns an error marked as an
+// outage of dependency.Payment (503 unavailable with Retry-After, never a 500).
 type Gateway interface {
 	// Authorize holds the amount and returns the processor's authorization id.
 	Authorize(ctx context.Context, req AuthorizeRequest) (string, error)
 	// Capture collects an authorized amount.
 	Capture(ctx context.Context, authorizationID string, amount money.Money) error
-	// Refund returns part or all of a captured amount and returns the refund id.
-	Refund(ctx context.Context, authorizationID string, amount money.Money) (string, error)
+	// Refund returns part or all of a captured amount and returns the
+	// processor's refund id. reference names this refund in the shop (a
+	// refund id, or the order id for a checkout's own compensation): a
+	// processor that takes idempotency keys derives one from it, so a retried
+	// call never refunds twice, while two refunds of the same amount with
+	// different references are two refunds.
+	Refund(ctx context.Context, authorizationID string, amount money.Money, reference string) (string, error)
 	// Void releases an authorization that will not be captured.
 	Void(ctx context.Context, authorizationID string) error
 }

@@ -53,7 +53,7 @@ func checkID(id string) error {
 func (Simulator) Capture(_ context.Context, id string, _ money.Money) error { return checkID(id) }
 
 // Refund accepts any authorization the simulator issued.
-func (Simulator) Refund(_ context.Context, id string, _ money.Money) (string, error) {
+func (Simulator) Refund(_ context.Context, id string, _ money.Money, _ string) (string, error) {
 	if err := checkID(id); err != nil {
 		return "", err
 	}
