@@ -423,12 +423,16 @@ func (db *DB) ExpiredPending(ctx context.Context, now time.Time) ([]checkout.Aba
 	return out, rows.Err()
 }
 
-// RenewLeases extends the lease of every pending order owner runs to until.
-func (db *DB) RenewLeases(ctx context.Context, owner string, until time.Time) error {
+// RenewLeases extends to until the lease of each of orderIDs that is pending
+// and owned by owner (the checkouts owner is running now; one statement
+// each, as an instance runs few at once).
+func (db *DB) RenewLeases(ctx context.Context, owner string, orderIDs []string, until time.Time) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE orders SET lease_until = $1 WHERE status = $2 AND owner_instance = $3 AND lease_until < $1",
-			micros(until), order.StatusPending, owner); err != nil {
-			return fmt.Errorf("renew checkout leases: %w", err)
+		for _, id := range orderIDs {
+			if _, err := tx.ExecContext(ctx, "UPDATE orders SET lease_until = $1 WHERE id = $2 AND status = $3 AND owner_instance = $4 AND lease_until < $1",
+				micros(until), id, order.StatusPending, owner); err != nil {
+				return fmt.Errorf("renew checkout leases: %w", err)
+			}
 		}
 		return nil
 	})
