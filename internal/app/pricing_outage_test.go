@@ -1,7 +1,11 @@
 package app_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -404,4 +408,163 @@ func burst(o *outage, f *pricedShop, proxy *testenv.Proxy) {
 	if orders != len(jobs) || end.uses-start.uses != int64(len(jobs)) || start.stock-end.stock != 2*int64(len(jobs)) {
 		t.Fatalf("%d checkouts through a cut: %d orders, %d uses of the code, %d units sold", len(jobs), orders, end.uses-start.uses, start.stock-end.stock)
 	}
+}
+
+// send posts r to the server at base and returns its status and body, or the
+// error of a server that died under it (no answer). It is safe to call from
+// several goroutines, unlike server.do.
+func send(base string, r req) (int, []byte, error) {
+	body, err := json.Marshal(r.body)
+	if err != nil {
+		return 0, nil, err
+	}
+	hr, err := http.NewRequest(r.method, base+r.path, bytes.NewReader(body))
+	if err != nil {
+		return 0, nil, err
+	}
+	hr.Header.Set("Content-Type", "application/json")
+	hr.Header.Set("Authorization", "Bearer "+r.token)
+	for k, v := range r.header {
+		hr.Header.Set(k, v)
+	}
+	res, err := (&http.Client{Timeout: 30 * time.Second}).Do(hr)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, b, err
+}
+
+// TestPricedCheckoutCrash kills a server with SIGKILL during a burst of
+// checkouts of priced carts (tax, shipping, a discount code with fewer uses
+// than carts), restarts it and retries every key: each gets one definite
+// answer (its order, or discount_exhausted), the same on every retry; every
+// acknowledged order is there and paid; and stock, orders and the code's uses
+// reconcile — exactly max_uses orders, one use each, none kept by a checkout
+// the kill left half done.
+func TestPricedCheckoutCrash(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		cfg := testConfig(db)
+		const maxUses, lease = 10, "3s"
+		first := startProcess(t, cfg, "--pending-order-timeout", lease)
+		f := newPricedShop(first.server, "CRASH", maxUses)
+		type job struct {
+			sh   shopper
+			cart string
+			key  string
+		}
+		shoppers := []shopper{f.shopper, first.shopper("crash-priced@example.com", "4242424242424242")}
+		var jobs []job
+		for i := range 16 {
+			sh := shoppers[i%2]
+			jobs = append(jobs, job{sh, f.pricedCart(sh), fmt.Sprintf("crash-priced-%d", i)})
+		}
+		stock := f.state().stock
+
+		var (
+			mu    sync.Mutex
+			acked = map[string]string{} // key → order id
+			sent  atomic.Int64
+		)
+		work := make(chan job)
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Go(func() {
+				for j := range work {
+					sent.Add(1)
+					status, body, err := send(first.URL, f.pricedCheckout(j.sh, j.key, j.cart))
+					if err == nil && status == 201 {
+						var o pricedOrder
+						if json.Unmarshal(body, &o) == nil {
+							mu.Lock()
+							acked[j.key] = o.ID
+							mu.Unlock()
+						}
+					}
+				}
+			})
+		}
+		killed := false
+		for _, j := range jobs {
+			if !killed && sent.Load() >= 8 {
+				first.kill(t)
+				killed = true
+			}
+			work <- j
+		}
+		close(work)
+		wg.Wait()
+		if !killed || len(acked) == 0 {
+			t.Fatalf("killed %v with %d checkouts acknowledged: nothing was tested", killed, len(acked))
+		}
+		left := pendingOrders(t, cfg)
+
+		second := startProcess(t, cfg, "--pending-order-timeout", lease)
+		f.s = second.server
+		answer := func(j job) (status int, orderID string) {
+			t.Helper()
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				res := second.do(f.pricedCheckout(j.sh, j.key, j.cart))
+				switch {
+				case res.Status == 201:
+					var o pricedOrder
+					res.JSON(t, &o)
+					return 201, o.ID
+				case res.Status == 409 && res.Code(t) == "discount_exhausted":
+					return 409, ""
+				case res.Status != 409 || res.Code(t) != "request_in_progress" || time.Now().After(deadline):
+					t.Fatalf("retry of %s after the restart = %d %s\n%s", j.key, res.Status, res.Body, errorLines(second.Logs.String()))
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		orders := map[string]string{}
+		for _, j := range jobs {
+			status, id := answer(j)
+			if was, ok := acked[j.key]; ok && id != was {
+				t.Fatalf("%s was acknowledged with %s before the kill, answers %d %s after", j.key, was, status, id)
+			}
+			if status == 201 {
+				orders[j.key] = id
+			}
+		}
+		for _, j := range jobs {
+			if id, ok := acked[j.key]; ok {
+				var o orderJSON
+				second.must(200, req{method: "GET", path: "/api/v1/orders/" + id, token: j.sh.token}).JSON(t, &o)
+				if o.Status != "paid" {
+					t.Fatalf("acknowledged order %s is %s after the crash", id, o.Status)
+				}
+			}
+		}
+		for _, j := range jobs { // once more: the same answer, no second order
+			if status, id := answer(j); id != orders[j.key] || (status == 201) != (id != "") {
+				t.Fatalf("%s answered %d %s, then %s", j.key, status, id, orders[j.key])
+			}
+		}
+		st := f.state()
+		var others struct{ Items []pricedOrder }
+		second.must(200, req{method: "GET", path: "/api/v1/orders", token: shoppers[1].token}).JSON(t, &others)
+		if len(orders) != maxUses || st.uses != maxUses || st.orders+len(others.Items) != maxUses || stock-st.stock != 2*maxUses {
+			t.Fatalf("%d carts for a code of %d uses through a kill: %d keys answered an order, %d orders, %d uses, %d units sold",
+				len(jobs), maxUses, len(orders), st.orders+len(others.Items), st.uses, stock-st.stock)
+		}
+		if n := pendingOrders(t, cfg); n != 0 {
+			t.Fatalf("%d checkouts still pending", n)
+		}
+		t.Logf("%d checkouts sent, %d acknowledged before the kill, %d left half done", sent.Load(), len(acked), left)
+	})
+}
+
+// errorLines returns the lines of a server's log at level ERROR.
+func errorLines(log string) string {
+	var out []string
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, `"level":"ERROR"`) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -197,3 +197,23 @@ func redeemDiscount(ctx context.Context, tx *sql.Tx, discountID, customerID stri
 	}
 	return mustAffect(res, pricing.ErrDiscountExhausted)
 }
+
+// returnDiscountUse takes back one use of a discount by customerID inside the
+// caller's transaction (a pending order's release): the reverse of
+// redeemDiscount. A discount deleted meanwhile has nothing to give back.
+func returnDiscountUse(ctx context.Context, tx *sql.Tx, discountID, customerID string) error {
+	if _, err := tx.ExecContext(ctx, "UPDATE discounts SET uses = uses - 1 WHERE id = $1 AND uses > 0", discountID); err != nil {
+		return fmt.Errorf("discount use: %w", err)
+	}
+	// A customer's count is at least 1 (CHECK on SQLite): the last use goes
+	// with its row.
+	if _, err := tx.ExecContext(ctx, "DELETE FROM discount_uses WHERE discount_id = $1 AND user_id = $2 AND uses <= 1",
+		discountID, customerID); err != nil {
+		return fmt.Errorf("customer's discount use: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE discount_uses SET uses = uses - 1 WHERE discount_id = $1 AND user_id = $2",
+		discountID, customerID); err != nil {
+		return fmt.Errorf("customer's discount use: %w", err)
+	}
+	return nil
+}

@@ -348,16 +348,17 @@ func takeStock(ctx context.Context, tx *sql.Tx, l cart.Line, currency string, at
 	return line, nil
 }
 
-// Release gives back a pending order's stock and deletes it.
+// Release gives back a pending order's stock and its use of a discount code,
+// and deletes it.
 func (db *DB) Release(ctx context.Context, orderID, key, code string, rec audit.Record) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		// An UPDATE, not a SELECT: it takes the order's row lock, so of two
 		// recoveries of one order (start-up and a client's retry, or two
 		// instances) the second waits, then finds the order gone and gives
 		// back nothing. A plain read let both return the stock on PostgreSQL.
-		var customerID string
-		err := tx.QueryRowContext(ctx, "UPDATE orders SET updated_at = updated_at WHERE id = $1 AND status = $2 RETURNING customer_id",
-			orderID, order.StatusPending).Scan(&customerID)
+		var customerID, discountID string
+		err := tx.QueryRowContext(ctx, "UPDATE orders SET updated_at = updated_at WHERE id = $1 AND status = $2 RETURNING customer_id, discount_id",
+			orderID, order.StatusPending).Scan(&customerID, &discountID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil // released already, by another recovery
 		}
@@ -368,6 +369,14 @@ func (db *DB) Release(ctx context.Context, orderID, key, code string, rec audit.
 			WHERE order_lines.order_id = $1 AND order_lines.variant_id = variants.id)
 			WHERE id IN (SELECT variant_id FROM order_lines WHERE order_id = $1)`, orderID); err != nil {
 			return fmt.Errorf("return stock of %s: %w", orderID, err)
+		}
+		// The use of the discount code counted with the reservation goes back
+		// too: a declined card or a checkout abandoned by a crash kept it
+		// before, so a code of N uses made fewer than N orders (issue 12).
+		if discountID != "" {
+			if err := returnDiscountUse(ctx, tx, discountID, customerID); err != nil {
+				return fmt.Errorf("return discount use of %s: %w", orderID, err)
+			}
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM order_lines WHERE order_id = $1", orderID); err != nil {
 			return fmt.Errorf("delete order lines: %w", err)
