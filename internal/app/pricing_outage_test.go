@@ -280,6 +280,11 @@ func TestPricedRoutesDatabaseOutage(t *testing.T) {
 	f.recovered(o, before, "drill-pg")
 	burst(o, &f, proxy)
 	o.noServerErrors()
+	// The background tasks (lease renewal, recovery) meet the outage too:
+	// it is logged once by the tracker, not as an error every second.
+	if lines := errorLines(s.Logs.String()); lines != "" {
+		t.Fatalf("error lines during the outage:\n%s", lines)
+	}
 }
 
 // TestPricedRoutesDiskFull is the drill of TestPricedRoutesDatabaseOutage on
