@@ -649,6 +649,18 @@ func (a *App) Purge(ctx context.Context) error {
 	return nil
 }
 
+// backgroundFailed logs a failed background task: an outage goes to the
+// dependency tracker, which logs it once however often the task meets it
+// (an ERROR line every third of the lease for the whole outage before),
+// anything else is an error.
+func (a *App) backgroundFailed(task string, err error) {
+	if name, outage := dependency.Classify(err); outage {
+		a.health.Down(name, err)
+		return
+	}
+	a.log.Error(task, "err", err)
+}
+
 // recoverAbandoned releases checkouts a stopped server left half done, once at
 // start and then every third of the checkout lease, renews the leases of this
 // instance's running checkouts as often, and applies retention every hour,
@@ -662,16 +674,16 @@ func (a *App) recoverAbandoned(ctx context.Context) {
 		if time.Since(lastPurge) >= time.Hour { // retention once an hour, starting now
 			lastPurge = time.Now()
 			if err := a.Purge(ctx); err != nil && ctx.Err() == nil {
-				a.log.Error("retention purge", "err", err)
+				a.backgroundFailed("retention purge", err)
 			}
 		}
 		if err := a.Checkout.Heartbeat(ctx); err != nil && ctx.Err() == nil {
-			a.log.Error("renewing checkout leases", "err", err)
+			a.backgroundFailed("renewing checkout leases", err)
 		}
 		n, err := a.Checkout.RecoverAbandoned(ctx)
 		switch {
 		case err != nil && ctx.Err() == nil:
-			a.log.Error("recovering abandoned checkouts", "err", err)
+			a.backgroundFailed("recovering abandoned checkouts", err)
 		case n > 0:
 			a.log.Warn("released abandoned checkouts", "count", n)
 		}

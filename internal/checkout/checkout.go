@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
@@ -116,8 +117,9 @@ type Store interface {
 	SetAuthorization(ctx context.Context, orderID, authorizationID string) error
 	// ExpiredPending lists pending orders whose lease ended before now.
 	ExpiredPending(ctx context.Context, now time.Time) ([]Abandoned, error)
-	// RenewLeases extends the lease of every pending order of owner to until.
-	RenewLeases(ctx context.Context, owner string, until time.Time) error
+	// RenewLeases extends to until the lease of each of orderIDs that is
+	// pending and owned by owner.
+	RenewLeases(ctx context.Context, owner string, orderIDs []string, until time.Time) error
 	// Complete marks the order paid with its authorization and capture, empties
 	// and frees the cart, finishes the idempotency key with the order, and appends rec.
 	Complete(ctx context.Context, c Completion, rec audit.Record) (order.Order, error)
@@ -166,6 +168,15 @@ type Service struct {
 	now      func() time.Time
 	instance string
 	lease    time.Duration
+
+	// running holds the pending orders whose checkout a request of this
+	// instance is running now: only their leases are renewed. A checkout
+	// that ended without completing or releasing its order (the database
+	// went away under it) is no longer renewed, so recovery releases it once
+	// its lease runs out, instead of its key answering request_in_progress
+	// for as long as this instance lives (issue 12).
+	mu      sync.Mutex
+	running map[string]bool
 }
 
 // Deps is what the checkout service is built from.
@@ -194,7 +205,7 @@ func NewService(d Deps) *Service {
 		d.Lease = DefaultLease
 	}
 	return &Service{store: d.Store, carts: d.Carts, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, now: d.Now,
-		instance: d.Instance, lease: d.Lease}
+		instance: d.Instance, lease: d.Lease, running: map[string]bool{}}
 }
 
 // Lease is how long a checkout is held without a Heartbeat.
@@ -203,7 +214,29 @@ func (s *Service) Lease() time.Duration { return s.lease }
 // Heartbeat renews the lease of every checkout this instance is running; call
 // it more often than the lease (every third of it, say).
 func (s *Service) Heartbeat(ctx context.Context) error {
-	return s.store.RenewLeases(ctx, s.instance, s.now().UTC().Add(s.lease))
+	s.mu.Lock()
+	ids := make([]string, 0, len(s.running))
+	for id := range s.running {
+		ids = append(ids, id)
+	}
+	s.mu.Unlock()
+	if len(ids) == 0 {
+		return nil
+	}
+	return s.store.RenewLeases(ctx, s.instance, ids, s.now().UTC().Add(s.lease))
+}
+
+// hold marks orderID's checkout as running here until the returned function
+// is called.
+func (s *Service) hold(orderID string) (done func()) {
+	s.mu.Lock()
+	s.running[orderID] = true
+	s.mu.Unlock()
+	return func() {
+		s.mu.Lock()
+		delete(s.running, orderID)
+		s.mu.Unlock()
+	}
 }
 
 // requestHash identifies a request's body for idempotency. The CVC is left
@@ -330,6 +363,7 @@ func (s *Service) run(ctx context.Context, customerID, key, hash string, r Reque
 		}
 		return order.Order{}, false, fmt.Errorf("reserve stock: %w", err)
 	}
+	defer s.hold(pending.ID)()
 	o, err := s.pay(ctx, customerID, key, r, m, pending)
 	return o, false, err
 }
@@ -368,12 +402,20 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 		fmt.Sprintf("total=%d %s card=%s", pending.Total.Amount, pending.Total.Currency, m.ID))
 	done, err := s.store.Complete(ctx, Completion{OrderID: pending.ID, CustomerID: customerID, CartID: r.CartID, Key: key,
 		AuthorizationID: authID, Captured: pending.Total, At: s.now().UTC()}, rec)
-	if err != nil {
-		// The money was taken but the order could not be recorded (or recovery
+	if errors.Is(err, order.ErrNotFound) {
+		// The money was taken but the order is no longer pending (recovery
 		// released it under a very slow request): give the money back.
 		bg := context.WithoutCancel(ctx)
 		_, rerr := s.gateway.Refund(bg, authID, pending.Total, pending.ID)
 		return order.Order{}, errors.Join(fmt.Errorf("complete %s: %w", pending.ID, err), rerr, release("", "completion failed; capture refunded"))
+	}
+	if err != nil {
+		// Whether the completion committed is unknown (the connection may
+		// have dropped at COMMIT): refunding now could refund a paid order.
+		// The order is left as it is; once its lease runs out (this instance
+		// stops renewing it when pay returns) recovery refunds and releases
+		// it if it is still pending, and leaves it alone if it was paid.
+		return order.Order{}, fmt.Errorf("complete %s (left to recovery): %w", pending.ID, err)
 	}
 	return done, nil
 }

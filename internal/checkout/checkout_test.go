@@ -3,6 +3,7 @@ package checkout_test
 import (
 	"context"
 	"errors"
+	"io"
 	"testing"
 	"time"
 
@@ -30,8 +31,11 @@ type fakeStore struct {
 	released  []string
 	refusals  []string
 	completed []checkout.Completion
-	renewed   []string
+	renewed   [][]string
 	until     time.Time
+	// onAuthorized runs when the authorization is recorded: the checkout is
+	// running then.
+	onAuthorized func()
 	// completeErr, when set, is Complete's answer.
 	completeErr error
 }
@@ -69,7 +73,12 @@ func (f *fakeStore) Release(_ context.Context, orderID, _, _ string, _ audit.Rec
 	return nil
 }
 
-func (f *fakeStore) SetAuthorization(context.Context, string, string) error { return nil }
+func (f *fakeStore) SetAuthorization(context.Context, string, string) error {
+	if f.onAuthorized != nil {
+		f.onAuthorized()
+	}
+	return nil
+}
 
 func (f *fakeStore) Complete(_ context.Context, c checkout.Completion, _ audit.Record) (order.Order, error) {
 	if f.completeErr != nil {
@@ -79,8 +88,11 @@ func (f *fakeStore) Complete(_ context.Context, c checkout.Completion, _ audit.R
 	return order.Order{ID: c.OrderID, Status: order.StatusPaid}, nil
 }
 
-func (f *fakeStore) RenewLeases(_ context.Context, owner string, until time.Time) error {
-	f.renewed = append(f.renewed, owner)
+func (f *fakeStore) RenewLeases(_ context.Context, owner string, orderIDs []string, until time.Time) error {
+	if owner != "ins_test" {
+		return errors.New("renewed another instance's leases")
+	}
+	f.renewed = append(f.renewed, orderIDs)
 	f.until = until
 	return nil
 }
@@ -101,7 +113,12 @@ func (c *countingCards) Detokenize(context.Context, string, string) (vault.Card,
 
 type countingGateway struct {
 	payment.Simulator
-	authorized, voided int
+	authorized, voided, refunded int
+}
+
+func (g *countingGateway) Refund(ctx context.Context, authID string, amount money.Money, reference string) (string, error) {
+	g.refunded++
+	return g.Simulator.Refund(ctx, authID, amount, reference)
 }
 
 func (g *countingGateway) Authorize(ctx context.Context, r payment.AuthorizeRequest) (string, error) {
@@ -268,14 +285,42 @@ func TestCheckout(t *testing.T) {
 		}
 	})
 
-	t.Run("heartbeat renews this instance's leases", func(t *testing.T) {
-		st := &fakeStore{}
+	t.Run("heartbeat renews the leases of the checkouts running here, only while they run", func(t *testing.T) {
+		st := &fakeStore{reserve: []reserveReply{{prior: order.Prior{Fresh: true}}}}
 		svc, _, _ := newService(st, now)
-		if err := svc.Heartbeat(context.Background()); err != nil {
+		st.onAuthorized = func() {
+			if err := svc.Heartbeat(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}
+		if _, _, err := svc.Checkout(customer(), "key-hb", request()); err != nil {
 			t.Fatal(err)
 		}
-		if len(st.renewed) != 1 || st.renewed[0] != "ins_test" || !st.until.Equal(now.Add(30*time.Second)) {
-			t.Fatalf("renewed %v until %v", st.renewed, st.until)
+		if len(st.renewed) != 1 || len(st.renewed[0]) != 1 || st.renewed[0][0] != st.reserved[0].OrderID || !st.until.Equal(now.Add(30*time.Second)) {
+			t.Fatalf("renewed %v until %v while the checkout ran", st.renewed, st.until)
+		}
+		if err := svc.Heartbeat(context.Background()); err != nil || len(st.renewed) != 1 {
+			t.Fatalf("a heartbeat after the checkout ended renewed %v (%v)", st.renewed, err)
+		}
+	})
+
+	t.Run("a completion of unknown outcome is left to recovery, not refunded", func(t *testing.T) {
+		st := &fakeStore{reserve: []reserveReply{{prior: order.Prior{Fresh: true}}}, completeErr: io.ErrUnexpectedEOF}
+		svc, _, gw := newService(st, now)
+		if _, _, err := svc.Checkout(customer(), "key-lost", request()); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("err = %v", err)
+		}
+		if gw.refunded != 0 || len(st.released) != 0 {
+			t.Fatalf("%d refunds, released %v: the order may have been paid", gw.refunded, st.released)
+		}
+		// Once the order is known not to be pending any more, the capture goes back.
+		st = &fakeStore{reserve: []reserveReply{{prior: order.Prior{Fresh: true}}}, completeErr: order.ErrNotFound}
+		svc, _, gw = newService(st, now)
+		if _, _, err := svc.Checkout(customer(), "key-late", request()); err == nil {
+			t.Fatal("a completion of a released order succeeded")
+		}
+		if gw.refunded != 1 || len(st.released) != 1 {
+			t.Fatalf("%d refunds, released %v for an order released under the checkout", gw.refunded, st.released)
 		}
 	})
 }

@@ -74,9 +74,9 @@ func TestCheckoutCompensations(t *testing.T) {
 		}
 	})
 
-	t.Run("a completion that fails after the capture refunds the capture", func(t *testing.T) {
+	t.Run("a completion refused because the order is no longer pending refunds the capture", func(t *testing.T) {
 		st := fresh()
-		st.completeErr = errors.New("the database went away")
+		st.completeErr = order.ErrNotFound // recovery released it under a very slow request
 		svc, gw := failingService(st, now)
 		_, _, err := svc.Checkout(customer(), "key-complete-fails-01", request())
 		if err == nil {
@@ -87,6 +87,21 @@ func TestCheckoutCompensations(t *testing.T) {
 		}
 		if len(st.released) != 1 {
 			t.Errorf("released %v", st.released)
+		}
+	})
+
+	t.Run("a completion of unknown outcome is left to recovery, not refunded at once", func(t *testing.T) {
+		st := fresh()
+		st.completeErr = errors.New("the database went away") // at COMMIT: it may have committed
+		svc, gw := failingService(st, now)
+		if _, _, err := svc.Checkout(customer(), "key-complete-fails-02", request()); err == nil {
+			t.Fatal("checkout succeeded")
+		}
+		if l := gw.Ledger(); l.Captured != 1000 || l.Refunded != 0 {
+			t.Errorf("ledger %+v: a paid order may stand; want the capture kept", l)
+		}
+		if len(st.released) != 0 {
+			t.Errorf("released %v: recovery decides once the lease runs out", st.released)
 		}
 	})
 

@@ -84,8 +84,12 @@ func Classify(err error) (name string, outage bool) {
 		}
 		return "", false
 	}
+	// pgconn.ErrConnClosed: a pooled connection whose socket the driver
+	// already found dead (the database went away between two requests); the
+	// next statement on it, often a BEGIN, fails with it before reaching the
+	// server. It answered 500 on the catalog's reads (issue 12).
 	var connect *pgconn.ConnectError
-	if errors.As(err, &connect) || pgconn.Timeout(err) || errors.Is(err, driver.ErrBadConn) {
+	if errors.As(err, &connect) || pgconn.Timeout(err) || errors.Is(err, driver.ErrBadConn) || errors.Is(err, pgconn.ErrConnClosed) {
 		return Database, true
 	}
 	var rerr redis.Error

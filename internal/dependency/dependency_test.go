@@ -86,6 +86,7 @@ func TestClassify(t *testing.T) {
 		{"SQLite syntax error is no outage", sqliteError(t, "file:"+file, "SELEC 1"), false, ""},
 		{"PostgreSQL refused connection", fmt.Errorf("login: %w", pgConnectErr), true, dependency.Database},
 		{"PostgreSQL connection failure 08006", &pgconn.PgError{Code: "08006"}, true, dependency.Database},
+		{"PostgreSQL connection found closed (begin on a dead pooled connection)", fmt.Errorf("list products: begin: %w", pgconn.ErrConnClosed), true, dependency.Database},
 		{"PostgreSQL disk full 53100", fmt.Errorf("reserve: %w", &pgconn.PgError{Code: "53100"}), true, dependency.Database},
 		{"PostgreSQL admin shutdown 57P01", &pgconn.PgError{Code: "57P01"}, true, dependency.Database},
 		{"PostgreSQL cannot connect now 57P03", &pgconn.PgError{Code: "57P03"}, true, dependency.Database},

@@ -344,7 +344,8 @@ func takeStock(ctx context.Context, tx *sql.Tx, l cart.Line, currency string, at
 	return line, nil
 }
 
-// Release gives back a pending order's stock and deletes it.
+// Release gives back a pending order's stock and its use of a discount code,
+// and deletes it.
 func (db *DB) Release(ctx context.Context, orderID, key, code string, rec audit.Record) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
 		// An UPDATE, not a SELECT: it takes the order's row lock, so of two
@@ -365,13 +366,16 @@ func (db *DB) Release(ctx context.Context, orderID, key, code string, rec audit.
 			WHERE id IN (SELECT variant_id FROM order_lines WHERE order_id = $1)`, orderID); err != nil {
 			return fmt.Errorf("return stock of %s: %w", orderID, err)
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM order_lines WHERE order_id = $1", orderID); err != nil {
-			return fmt.Errorf("delete order lines: %w", err)
-		}
+		// The use of the discount code counted with the reservation goes back
+		// too: a declined card or a checkout abandoned by a crash kept it
+		// before, so a code of N uses made fewer than N orders (issue 12).
 		if discountID != "" {
 			if err := returnDiscountUse(ctx, tx, discountID, customerID); err != nil {
-				return err
+				return fmt.Errorf("return discount use of %s: %w", orderID, err)
 			}
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM order_lines WHERE order_id = $1", orderID); err != nil {
+			return fmt.Errorf("delete order lines: %w", err)
 		}
 		// The cart is free again: the customer may pay it with another card.
 		if _, err := tx.ExecContext(ctx, "UPDATE carts SET checkout_order_id = '' WHERE checkout_order_id = $1", orderID); err != nil {
@@ -424,12 +428,16 @@ func (db *DB) ExpiredPending(ctx context.Context, now time.Time) ([]checkout.Aba
 	return out, rows.Err()
 }
 
-// RenewLeases extends the lease of every pending order owner runs to until.
-func (db *DB) RenewLeases(ctx context.Context, owner string, until time.Time) error {
+// RenewLeases extends to until the lease of each of orderIDs that is pending
+// and owned by owner (the checkouts owner is running now; one statement
+// each, as an instance runs few at once).
+func (db *DB) RenewLeases(ctx context.Context, owner string, orderIDs []string, until time.Time) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE orders SET lease_until = $1 WHERE status = $2 AND owner_instance = $3 AND lease_until < $1",
-			micros(until), order.StatusPending, owner); err != nil {
-			return fmt.Errorf("renew checkout leases: %w", err)
+		for _, id := range orderIDs {
+			if _, err := tx.ExecContext(ctx, "UPDATE orders SET lease_until = $1 WHERE id = $2 AND status = $3 AND owner_instance = $4 AND lease_until < $1",
+				micros(until), id, order.StatusPending, owner); err != nil {
+				return fmt.Errorf("renew checkout leases: %w", err)
+			}
 		}
 		return nil
 	})

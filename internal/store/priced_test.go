@@ -213,6 +213,34 @@ func TestPricedReservation(t *testing.T) {
 			}
 		})
 
+		t.Run("a released reservation gives back its use of the code", func(t *testing.T) {
+			disc := pricing.Discount{ID: id.New(id.Discount), Code: "ONCEBACK" + string(d.Engine), Kind: pricing.DiscountFixed,
+				Amounts: []money.Money{{Amount: 100, Currency: "EUR"}}, MaxUses: 1, MaxUsesPerCustomer: 1, Active: true, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+			if err := db.CreateDiscount(ctx, disc, rec("discount.create", disc.ID)); err != nil {
+				t.Fatal(err)
+			}
+			s := newShopper(t, db, "released@example.com", variant, 1)
+			r := pricedAt(t, db, s.reservation("k-released"), 1000)
+			r.DiscountID = disc.ID
+			pending, _, err := db.Reserve(ctx, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A declined card, or recovery of a checkout a crash left half done.
+			if err := db.Release(ctx, pending.ID, "k-released", "", rec(order.ActionCheckout, pending.ID)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := db.Discount(ctx, disc.ID)
+			mine, uerr := db.DiscountUses(ctx, disc.ID, s.user.ID)
+			if err != nil || uerr != nil || got.Uses != 0 || mine != 0 {
+				t.Fatalf("after the release: uses %d, the customer's %d (%v %v), want 0 and 0", got.Uses, mine, err, uerr)
+			}
+			r.OrderID = id.New(id.Order)
+			if _, _, err := db.Reserve(ctx, r); err != nil {
+				t.Fatalf("the code's one use, given back, is refused: %v", err)
+			}
+		})
+
 		t.Run("the order keeps every amount of the quote", func(t *testing.T) {
 			s := newShopper(t, db, "amounts@example.com", variant, 3)
 			line := pricing.Line{VariantID: variant, ProductID: p.ID, UnitPrice: 1000, Quantity: 3}

@@ -81,7 +81,7 @@ func TestCheckoutClaims(t *testing.T) {
 			if left, err := db.ExpiredPending(ctx, now.Add(29*time.Second)); err != nil || len(left) != 0 {
 				t.Fatalf("expired before the lease ran out: %v %v", left, err)
 			}
-			if err := db.RenewLeases(ctx, "ins_a", now.Add(time.Minute)); err != nil {
+			if err := db.RenewLeases(ctx, "ins_a", []string{first.OrderID}, now.Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 			if left, err := db.ExpiredPending(ctx, now.Add(45*time.Second)); err != nil || len(left) != 0 {
