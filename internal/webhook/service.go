@@ -23,8 +23,8 @@ type Store interface {
 	// subscriptions, and cancels its pending deliveries.
 	DeleteWebhook(ctx context.Context, endpointID string, at time.Time, rec audit.Record) error
 	// RotateWebhookSecret adds s as the endpoint's current secret; the
-	// secrets current until now still sign until graceUntil.
-	RotateWebhookSecret(ctx context.Context, endpointID string, s SealedSecret, graceUntil time.Time, rec audit.Record) error
+	// secrets current until at still sign until graceUntil (ErrNotFound).
+	RotateWebhookSecret(ctx context.Context, endpointID string, s SealedSecret, at, graceUntil time.Time, rec audit.Record) error
 	// WebhookDeliveries lists an endpoint's deliveries, newest first, with
 	// their attempts; status "" means any.
 	WebhookDeliveries(ctx context.Context, endpointID, status string, limit int) ([]Delivery, error)
@@ -89,7 +89,10 @@ func NewService(store Store, aead AEAD, urls URLChecker, now func() time.Time) *
 	return &Service{store: store, aead: aead, urls: urls, now: now}
 }
 
-func secretAD(secretID string) []byte { return []byte("webhook-secret:" + secretID) }
+// secretAD is a secret's associated data: its id (whs_...), so a sealed
+// secret cannot be moved to another row, and re-encryption after a key
+// rotation (rekey.Rows) finds it from the row's key.
+func secretAD(secretID string) []byte { return []byte(secretID) }
 
 func (s *Service) seal(secret string) (SealedSecret, error) {
 	sid := id.New(id.WebhookSecret)
@@ -178,7 +181,7 @@ func (s *Service) RotateSecret(ctx context.Context, endpointID string) (string, 
 	}
 	until := now.Add(RotationGrace)
 	rec := audit.New(ctx, now, ActionRotate, endpointID, audit.Success, "old secret signs until "+until.Format(time.RFC3339))
-	if err := s.store.RotateWebhookSecret(ctx, endpointID, sealed, until, rec); err != nil {
+	if err := s.store.RotateWebhookSecret(ctx, endpointID, sealed, now, until, rec); err != nil {
 		return "", time.Time{}, err
 	}
 	return secret, until, nil
