@@ -39,6 +39,7 @@ func TestAuditTrail(t *testing.T) {
 			{audit.ActionKeysetCreate, audit.Success, "pii"},
 			{audit.ActionKeysetCreate, audit.Success, "index"},
 			{audit.ActionKeysetCreate, audit.Success, "mfa"},
+			{audit.ActionKeysetCreate, audit.Success, "hooks"},
 			{audit.ActionAdminCreate, audit.Success, ""},
 			{identity.ActionEnrollmentCode, audit.Success, ""}, // the staff account's first second factor needs it
 			{audit.ActionLogin, audit.Success, ""},

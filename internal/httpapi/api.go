@@ -29,6 +29,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
 	"github.com/bulwark-shop/bulwark/internal/waf"
+	"github.com/bulwark-shop/bulwark/internal/webhook"
 )
 
 //go:embed openapi.json
@@ -52,12 +53,14 @@ type Deps struct {
 	Emails  *identity.Emails
 	Privacy *privacy.Service
 	// OIDC is nil when no identity provider is configured.
-	OIDC         *identity.OIDC
-	Catalog      *catalog.Service
-	Carts        *cart.Service
-	Methods      *payment.Methods
-	Checkout     *checkout.Service
-	Orders       *order.Service
+	OIDC     *identity.OIDC
+	Catalog  *catalog.Service
+	Carts    *cart.Service
+	Methods  *payment.Methods
+	Checkout *checkout.Service
+	Orders   *order.Service
+	// Webhooks is the staff administration of webhook endpoints.
+	Webhooks     *webhook.Service
 	Log          *slog.Logger
 	Metrics      *Metrics
 	MaxBodyBytes int64
@@ -211,6 +214,12 @@ func (a *API) routes() []route {
 		r("DELETE /api/v1/admin/api-keys/{id}", access.KeysManage, a.revokeKey),
 		r("GET /api/v1/admin/blocks", access.BlocksManage, a.listBlocks),
 		r("DELETE /api/v1/admin/blocks/{id}", access.BlocksManage, a.liftBlock),
+		r("POST /api/v1/admin/webhooks", access.WebhooksManage, a.createWebhook),
+		r("GET /api/v1/admin/webhooks", access.WebhooksManage, a.listWebhooks),
+		r("DELETE /api/v1/admin/webhooks/{id}", access.WebhooksManage, a.deleteWebhook),
+		r("POST /api/v1/admin/webhooks/{id}/rotate-secret", access.WebhooksManage, a.rotateWebhookSecret),
+		r("GET /api/v1/admin/webhooks/{id}/deliveries", access.WebhooksManage, a.listWebhookDeliveries),
+		r("POST /api/v1/admin/webhook-deliveries/{id}/retry", access.WebhooksManage, a.retryWebhookDelivery),
 
 		r("POST /api/v1/carts", access.Authenticated, a.createCart),
 		r("GET /api/v1/carts/{id}", access.Authenticated, a.getCart),
