@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -109,11 +110,26 @@ type deliveryJSON struct {
 	} `json:"history"`
 }
 
-// allowLoopback lets the shop call the test's receivers on 127.0.0.1 and
-// retry after a second (the test moves the shop's clock past it).
+// loopbackHooks are the settings that let a shop call the test's receivers
+// on loopback, as an operator would for a receiver on their own network: the
+// egress guard's allow list, and a WAF exclusion of the Core Rule Set's SSRF
+// rule (934110, which refuses localhost and internal addresses in a body) for
+// the registration's url field.
+var loopbackHooks = struct{ EgressAllow, WAFExclusions string }{
+	EgressAllow:   "127.0.0.1/32,::1/128",
+	WAFExclusions: config.DefaultWAFExclusions + ";POST /api/v1/admin/webhooks url=934110",
+}
+
+// allowLoopback applies loopbackHooks, and retries after a second (the test
+// moves the shop's clock past it).
 func allowLoopback(c *config.Config) {
-	c.EgressAllow = "127.0.0.1/32"
+	c.EgressAllow, c.WAFExclusions = loopbackHooks.EgressAllow, loopbackHooks.WAFExclusions
 	c.WebhookRetrySchedule = "1s,1s"
+}
+
+// hookURL is the receiver's URL by the name localhost.
+func hookURL(srv *httptest.Server) string {
+	return strings.Replace(srv.URL, "127.0.0.1", "localhost", 1) + "/hooks"
 }
 
 // TestWebhookOrderPaidSignedAndRetried: a registered endpoint gets order.paid
@@ -127,7 +143,7 @@ func TestWebhookOrderPaidSignedAndRetried(t *testing.T) {
 		admin := s.createAdmin("hooks-admin@example.com")
 		var hook webhookJSON
 		s.must(201, req{method: "POST", path: "/api/v1/admin/webhooks", token: admin,
-			body: map[string]any{"url": recv.URL + "/hooks", "events": []string{"order.paid", "refund.created"}}}).JSON(t, &hook)
+			body: map[string]any{"url": hookURL(recv.Server), "events": []string{"order.paid", "refund.created"}}}).JSON(t, &hook)
 		if !strings.HasPrefix(hook.Secret, "whsec_") || !strings.HasPrefix(hook.ID, "wh_") {
 			t.Fatalf("created %+v", hook)
 		}
@@ -255,6 +271,69 @@ func TestWebhookURLsPointingInwardAreRefused(t *testing.T) {
 		if res := s.do(req{method: "POST", path: "/api/v1/admin/webhooks", token: admin,
 			body: map[string]any{"url": "https://192.0.32.10/", "events": []string{"order.shipped"}}}); res.Status != 422 {
 			t.Errorf("an unknown event type: %d %s", res.Status, res.Body)
+		}
+	})
+}
+
+// TestWebhookSurvivesKill: the process is killed with SIGKILL while a
+// delivery is in flight; after a restart the outbox row is delivered, once
+// its lease has run out, with the same webhook-id and body.
+func TestWebhookSurvivesKill(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		cfg := testConfig(db)
+		calls := make(chan hookCall, 4)
+		var n atomic.Int32
+		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			calls <- hookCall{ID: r.Header.Get("webhook-id"), Timestamp: r.Header.Get("webhook-timestamp"), Signature: r.Header.Get("webhook-signature"), Body: body}
+			if n.Add(1) == 1 {
+				<-r.Context().Done() // the first attempt hangs until its sender dies
+				return
+			}
+		}))
+		defer recv.Close()
+		// A one-second attempt: a delivery's lease is the timeout and 5 s.
+		flags := []string{"--egress-allow", loopbackHooks.EgressAllow, "--waf-exclusions", loopbackHooks.WAFExclusions, "--webhook-timeout", "1s"}
+		first := startProcess(t, cfg, flags...)
+		admin := first.createAdmin("hooks-kill@example.com")
+		var hook webhookJSON
+		first.must(201, req{method: "POST", path: "/api/v1/admin/webhooks", token: admin,
+			body: map[string]any{"url": hookURL(recv), "events": []string{"order.paid"}}}).JSON(t, &hook)
+		p := first.createProduct(admin, "HOOK-KILL", 5)
+		pat := first.shopper("hooks-kill-shopper@example.com", "4242424242424242")
+		first.must(201, checkoutReq(pat, "hook-kill", first.cartWith(pat, 1, p.ID), "123"))
+		var sent hookCall
+		select {
+		case sent = <-calls:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no delivery within 10s")
+		}
+		first.kill(t)
+
+		second := startProcess(t, cfg, flags...)
+		var again hookCall
+		select {
+		case again = <-calls:
+		case <-time.After(15 * time.Second):
+			t.Fatal("no delivery within 15s of the restart")
+		}
+		if again.ID != sent.ID || string(again.Body) != string(sent.Body) {
+			t.Fatalf("after the restart %s %s, before %s %s", again.ID, again.Body, sent.ID, sent.Body)
+		}
+		if err := verifyHook(hook.Secret, again, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		var ds struct{ Items []deliveryJSON }
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			second.must(200, req{method: "GET", path: "/api/v1/admin/webhooks/" + hook.ID + "/deliveries", token: admin}).JSON(t, &ds)
+			if len(ds.Items) == 1 && ds.Items[0].Status == "succeeded" && ds.Items[0].EventID == sent.ID {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("deliveries %+v", ds.Items)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	})
 }

@@ -84,8 +84,15 @@ func (w *Worker) Run(ctx context.Context) {
 	tick := time.NewTicker(w.cfg.Poll)
 	defer tick.Stop()
 	for {
-		if _, err := w.RunOnce(ctx); err != nil && ctx.Err() == nil {
-			w.cfg.Log.Error("sending webhooks", "err", err)
+		// A full batch means more may be due: go on at once.
+		for {
+			n, err := w.RunOnce(ctx)
+			if err != nil && ctx.Err() == nil {
+				w.cfg.Log.Error("sending webhooks", "err", err)
+			}
+			if err != nil || n < w.cfg.Batch || ctx.Err() != nil {
+				break
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -129,6 +136,12 @@ func (w *Worker) deliver(ctx context.Context, c Claim) error {
 	at := w.cfg.Now()
 	start := time.Now() // the attempt's duration is measured on the wall clock
 	code, sendErr := w.send(ctx, c, at)
+	if sendErr != nil && ctx.Err() != nil {
+		// Shutting down: not the receiver's failure. The lease runs out and
+		// the delivery is sent again, by this instance after a restart or by
+		// another, without an attempt spent.
+		return nil
+	}
 	a := Attempt{N: c.Delivery.Attempts + 1, At: at, StatusCode: code, Duration: time.Since(start)}
 	r := AttemptResult{DeliveryID: c.Delivery.ID, Owner: w.cfg.Owner, Attempt: a}
 	switch {
