@@ -241,9 +241,8 @@ func TestWebhookOrderPaidSignedAndRetried(t *testing.T) {
 // TestWebhookURLsPointingInwardAreRefused: registration refuses URLs the
 // shop must not call (cloud metadata, loopback, private networks, plain
 // http) with 422 webhook_url_refused. The WAF's Core Rule Set refuses most
-// of these bodies already (403 request_blocked: a URL with an IP address
-// is a remote-file-inclusion pattern); it is off here so that the egress
-// guard's own check is what answers.
+// of these bodies already (403 request_blocked, SSRF rule 934110); it is
+// off here so that the egress guard's own check is what answers.
 func TestWebhookURLsPointingInwardAreRefused(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		s := startServer(t, db, func(c *config.Config) { c.WAF = waf.Off })
