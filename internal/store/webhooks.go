@@ -286,6 +286,16 @@ func (db *DB) ClaimWebhookDeliveries(ctx context.Context, owner string, now, unt
 	if db.engine == Postgres {
 		skipLocked = " FOR UPDATE SKIP LOCKED"
 	}
+	// Most polls find nothing due: a read says so without taking SQLite's
+	// one write connection (or a PostgreSQL write transaction) every second.
+	var due int
+	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM webhook_deliveries
+		WHERE status = $1 AND next_attempt_at <= $2 AND lease_until < $2 LIMIT 1) d`, webhook.StatusPending, micros(now)).Scan(&due); err != nil {
+		return nil, fmt.Errorf("look for due webhook deliveries: %w", err)
+	}
+	if due == 0 {
+		return nil, nil
+	}
 	var claims []webhook.Claim
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2
