@@ -53,14 +53,12 @@ type Deps struct {
 	Emails  *identity.Emails
 	Privacy *privacy.Service
 	// OIDC is nil when no identity provider is configured.
-	OIDC     *identity.OIDC
-	Catalog  *catalog.Service
-	Carts    *cart.Service
-	Methods  *payment.Methods
-	Checkout *checkout.Service
-	Orders   *order.Service
-	// Webhooks is the staff administration of webhook endpoints.
-	Webhooks     *webhook.Service
+	OIDC         *identity.OIDC
+	Catalog      *catalog.Service
+	Carts        *cart.Service
+	Methods      *payment.Methods
+	Checkout     *checkout.Service
+	Orders       *order.Service
 	Log          *slog.Logger
 	Metrics      *Metrics
 	MaxBodyBytes int64
@@ -104,6 +102,8 @@ type Deps struct {
 	// Pricing is the staff administration of tax rates, shipping options and
 	// discounts, and the public shipping list.
 	Pricing *pricing.Service
+	// Webhooks is the staff administration of webhook endpoints.
+	Webhooks *webhook.Service
 }
 
 // API is the HTTP handler of the public listener.
