@@ -66,6 +66,10 @@ const (
 	// discount codes (and reads the codes). No API key holds it: codes are
 	// money, and an integration has no need to mint them.
 	PricingManage Permission = "pricing:manage"
+	// WebhooksManage registers, lists and deletes webhook endpoints, rotates
+	// their secrets and resends deliveries: admins only, and no API key, as an
+	// endpoint receives order data.
+	WebhooksManage Permission = "webhooks:manage"
 )
 
 // KeyGrantable lists the permissions an API key may carry. The most sensitive
@@ -122,7 +126,7 @@ func OrderViewFor(p *Principal) OrderView {
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, KeysManage, UsersErase, BlocksManage, PricingManage}
+		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage}
 	case Catalog:
 		return []Permission{CatalogWrite, PricingManage}
 	case Support, Fulfillment:

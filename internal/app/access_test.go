@@ -97,6 +97,14 @@ var allowed = map[string][]string{
 	"PUT /api/v1/carts/{id}/discount":            signedIn,
 	"DELETE /api/v1/carts/{id}/discount":         signedIn,
 	"PUT /api/v1/carts/{id}/shipping":            signedIn,
+
+	// Webhooks (issue 13): admins only.
+	"POST /api/v1/admin/webhooks":                      {"admin"},
+	"GET /api/v1/admin/webhooks":                       {"admin"},
+	"DELETE /api/v1/admin/webhooks/{id}":               {"admin"},
+	"POST /api/v1/admin/webhooks/{id}/rotate-secret":   {"admin"},
+	"GET /api/v1/admin/webhooks/{id}/deliveries":       {"admin"},
+	"POST /api/v1/admin/webhook-deliveries/{id}/retry": {"admin"},
 }
 
 // signedIn is every role: each account is a customer too, acting on its own data.
@@ -201,7 +209,8 @@ func walkRoleMatrix(t *testing.T, routes []string) {
 						"sessions/{id}", "sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa",
 						"api-keys/{id}", "api-keys/key_aaaaaaaaaaaaaaaaaaaaaaaaaa", "{$}", "", "passkeys/{id}", "passkeys/AAAAAAAAAAAAAAAAAAAAAA",
 						"tax-rates/{id}", "tax-rates/tax_aaaaaaaaaaaaaaaaaaaaaaaaaa", "shipping-options/{id}", "shipping-options/ship_aaaaaaaaaaaaaaaaaaaaaaaaaa",
-						"discounts/{id}", "discounts/disc_aaaaaaaaaaaaaaaaaaaaaaaaaa").Replace(path)
+						"discounts/{id}", "discounts/disc_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+						"webhooks/{id}", "webhooks/wh_aaaaaaaaaaaaaaaaaaaaaaaaaa", "webhook-deliveries/{id}", "webhook-deliveries/whd_aaaaaaaaaaaaaaaaaaaaaaaaaa").Replace(path)
 					from := s
 					if pattern == "GET /api/v1/private/export" {
 						// The bot trap blocks its caller: each caller comes from an address of its own.
@@ -250,6 +259,10 @@ func matrixBody(pattern string) any {
 		return map[string]string{"code": "MATRIX"}
 	case "PUT /api/v1/carts/{id}/shipping":
 		return map[string]any{"address": map[string]string{"country": "DE"}}
+	case "POST /api/v1/admin/webhooks":
+		// No address literal (the WAF refuses URLs with one); whether the name
+		// resolves or not (422), the permission check has passed.
+		return map[string]any{"url": "https://hooks.invalid/matrix", "events": []string{"order.paid"}}
 	case "POST /api/v1/payment-methods":
 		return map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "holder": "Matrix"}
 	}

@@ -31,6 +31,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/edge"
+	"github.com/bulwark-shop/bulwark/internal/egress"
 	"github.com/bulwark-shop/bulwark/internal/httpapi"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/identity"
@@ -51,6 +52,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/vault"
 	"github.com/bulwark-shop/bulwark/internal/vaultapi"
 	"github.com/bulwark-shop/bulwark/internal/waf"
+	"github.com/bulwark-shop/bulwark/internal/webhook"
 )
 
 // Server timeouts. A slow client cannot hold a connection by trickling headers
@@ -74,6 +76,8 @@ const (
 	// PIIKeyset wraps each person's data key; IndexKeyset computes blind indexes.
 	PIIKeyset   = "pii"
 	IndexKeyset = "index"
+	// HooksKeyset seals the webhook signing secrets.
+	HooksKeyset = "hooks"
 	// OutboxDir holds mail as files when no SMTP server is configured.
 	OutboxDir = "outbox"
 	// ACMECacheDir (0700) holds the ACME account key and certificates.
@@ -82,7 +86,7 @@ const (
 
 // DataKeysets are the data keysets `bulwark keys rotate` and `keys status`
 // know, and the only names they accept.
-var DataKeysets = []string{VaultKeyset, MFAKeyset, PIIKeyset, IndexKeyset}
+var DataKeysets = []string{VaultKeyset, MFAKeyset, PIIKeyset, IndexKeyset, HooksKeyset}
 
 // dataKeysetsOf lists the data keysets a shop with cfg keeps: all but the
 // vault's when the vault runs as a process of its own (its keyset is there).
@@ -118,6 +122,10 @@ type App struct {
 	Checkout *checkout.Service
 	Orders   *order.Service
 	Trail    *audit.Trail
+	// Webhooks is the staff administration of webhook endpoints; webhooks
+	// sends the outbox's deliveries through the egress guard.
+	Webhooks *webhook.Service
+	webhooks *webhook.Worker
 	// Edge admits or refuses client addresses (static lists and dynamic blocks).
 	Edge *edge.Guard
 	// blocks holds the dynamic blocks Edge enforces (see blockStore).
@@ -334,11 +342,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 			codesRefused.WithLabelValues(outcome).Inc()
 		}})
 	a.Methods = payment.NewMethods(db, cards, now)
+	instance := id.New(id.Instance)
 	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway,
-		Now: now, Instance: id.New(id.Instance), Lease: cfg.PendingOrderTimeout})
+		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout})
 	a.Orders = order.NewService(db, gateway, now)
+	hooksKeys, err := a.dataKeyset(ctx, HooksKeyset)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := a.useWebhooks(cfg, hooksKeys, instance); err != nil {
+		a.Close()
+		return nil, err
+	}
 	reencrypters = append(reencrypters,
 		rekey.Rows{Name: MFAKeyset, AEAD: mfaKeys, List: db.TOTPCiphertexts, Swap: db.SwapTOTPCiphertexts},
+		rekey.Rows{Name: HooksKeyset, AEAD: hooksKeys, List: db.WebhookSecretCiphertexts, Swap: db.SwapWebhookSecretCiphertexts},
 		subjectKeys{db: db, aead: piiKeys},
 		emailIndexes{db: db, keys: indexKeys})
 	a.Rekey = rekey.NewJob(db, reencrypters, rekey.Settings{Batch: cfg.ReencryptBatch, Pause: cfg.ReencryptPause, Every: reencryptEvery, Grace: 2 * keys.CheckInterval}, now, log)
@@ -375,7 +394,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Pricing: a.Pricing,
-		Checkout: a.Checkout, Orders: a.Orders, Log: log,
+		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Passwords: hasher,
 		Health: a.health, Degraded: map[string]bool{dependency.Redis: true}, LocalRateLimiter: localLimiter,
 		Now: now, TLS: cfg.TLS(), CORSOrigins: cfg.Origins(),
@@ -385,6 +404,28 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		WAF: firewall, WAFAudit: httpapi.NewWAFAudit(a.Trail, now),
 	})
 	return a, nil
+}
+
+// webhookPoll is how often each instance looks for due webhook deliveries.
+const webhookPoll = time.Second
+
+// useWebhooks builds the egress guard (every outbound call to an address
+// that staff chose goes through it), the webhook administration and the
+// outbox's delivery worker, which Serve runs.
+func (a *App) useWebhooks(cfg config.Config, aead webhook.AEAD, instance string) error {
+	allow, err := egress.ParseAllow(cfg.EgressAllow)
+	if err != nil {
+		return fmt.Errorf("egress-allow: %w", err)
+	}
+	schedule, err := webhook.ParseSchedule(cfg.WebhookRetrySchedule)
+	if err != nil {
+		return fmt.Errorf("webhook-retry-schedule: %w", err)
+	}
+	guard := egress.New(egress.Options{Allow: allow, Total: cfg.WebhookTimeout, Log: a.log, Registry: a.registry})
+	a.Webhooks = webhook.NewService(a.DB, aead, guard, a.now)
+	a.webhooks = webhook.NewWorker(webhook.WorkerConfig{Store: a.DB, AEAD: aead, Client: guard.Client(), Schedule: schedule,
+		Owner: instance, Lease: cfg.WebhookTimeout + 5*time.Second, Poll: webhookPoll, Now: a.now, Log: a.log, Registry: a.registry})
+	return nil
 }
 
 // newTLS builds the API's TLS from cfg: certificate files (reloaded when they
@@ -792,6 +833,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	defer stopRecovery()
 	go a.recoverAbandoned(recoverCtx)
 	go a.Rekey.Run(recoverCtx)
+	go a.webhooks.Run(recoverCtx)
 	go a.health.Run(recoverCtx)
 	var err error
 	select {

@@ -39,6 +39,7 @@ func TestAuditTrail(t *testing.T) {
 			{audit.ActionKeysetCreate, audit.Success, "pii"},
 			{audit.ActionKeysetCreate, audit.Success, "index"},
 			{audit.ActionKeysetCreate, audit.Success, "mfa"},
+			{audit.ActionKeysetCreate, audit.Success, "hooks"},
 			{audit.ActionAdminCreate, audit.Success, ""},
 			{identity.ActionEnrollmentCode, audit.Success, ""}, // the staff account's first second factor needs it
 			{audit.ActionLogin, audit.Success, ""},
@@ -68,12 +69,12 @@ func TestAuditTrail(t *testing.T) {
 				t.Errorf("record %d lacks time or actor: %+v", i+1, r)
 			}
 			// Everything but the key events and the CLI bootstrap came over HTTP and names its request and client.
-			if i > 6 && (r.RequestID == "" || r.IP != "127.0.0.1") {
+			if i > 7 && (r.RequestID == "" || r.IP != "127.0.0.1") {
 				t.Errorf("record %d lacks request id or source IP: %+v", i+1, r)
 			}
 		}
-		if recs[0].Actor != audit.ActorSystem || recs[5].Actor != audit.ActorSystem || recs[16].Actor == audit.ActorAnonymous || recs[12].Actor != audit.ActorAnonymous {
-			t.Errorf("actors: %s, %s, %s, %s", recs[0].Actor, recs[5].Actor, recs[16].Actor, recs[12].Actor)
+		if recs[0].Actor != audit.ActorSystem || recs[6].Actor != audit.ActorSystem || recs[17].Actor == audit.ActorAnonymous || recs[13].Actor != audit.ActorAnonymous {
+			t.Errorf("actors: %s, %s, %s, %s", recs[0].Actor, recs[6].Actor, recs[17].Actor, recs[13].Actor)
 		}
 		if strings.Contains(fmt.Sprint(recs), "wrong wrong wrong") || strings.Contains(fmt.Sprint(recs), testPassword) {
 			t.Fatal("an audit record holds a password")

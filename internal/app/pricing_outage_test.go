@@ -333,9 +333,14 @@ func burst(o *outage, f *pricedShop, proxy *testenv.Proxy) {
 		cart string
 		key  string
 	}
+	// Three shoppers share the carts: each applies the code to its own, and
+	// a customer may try ten codes an hour (pricing.GuessesPerCustomer).
+	shoppers := []shopper{f.shopper, s.shopper("drill-burst-a@example.com", "4242424242424242"),
+		s.shopper("drill-burst-b@example.com", "4242424242424242")}
 	var jobs []job
 	for i := range 10 {
-		jobs = append(jobs, job{f.shopper, f.pricedCart(f.shopper), fmt.Sprintf("drill-burst-%d", i)})
+		sh := shoppers[i%len(shoppers)]
+		jobs = append(jobs, job{sh, f.pricedCart(sh), fmt.Sprintf("drill-burst-%d", i)})
 	}
 	start := f.state()
 	var (
@@ -461,10 +466,13 @@ func TestPricedCheckoutCrash(t *testing.T) {
 			cart string
 			key  string
 		}
-		shoppers := []shopper{f.shopper, first.shopper("crash-priced@example.com", "4242424242424242")}
+		// Each applies the code to its carts, within the ten codes a
+		// customer may try in an hour (pricing.GuessesPerCustomer).
+		shoppers := []shopper{f.shopper, first.shopper("crash-priced@example.com", "4242424242424242"),
+			first.shopper("crash-priced-2@example.com", "4242424242424242")}
 		var jobs []job
 		for i := range 16 {
-			sh := shoppers[i%2]
+			sh := shoppers[i%len(shoppers)]
 			jobs = append(jobs, job{sh, f.pricedCart(sh), fmt.Sprintf("crash-priced-%d", i)})
 		}
 		stock := f.state().stock

@@ -106,6 +106,8 @@ var kinds = map[string]Kind{
 	"category_cycle":         KindConflict, // catalog
 	"category_has_children":  KindConflict, // catalog
 
+	"webhook_delivery_pending": KindConflict, // webhook
+
 	CodePayloadTooLarge: KindTooLarge,
 
 	"uri_too_long": KindURITooLong, // httpapi
@@ -127,6 +129,8 @@ var kinds = map[string]Kind{
 	"category_too_deep":      KindInvalid, // catalog
 	"shipping_required":      KindInvalid, // cart
 	"region_required":        KindInvalid, // pricing
+
+	"webhook_url_refused": KindInvalid, // webhook
 
 	CodeTooManyAttempts: KindRateLimited,
 	CodeRateLimited:     KindRateLimited,

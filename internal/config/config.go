@@ -22,9 +22,11 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/edge"
+	"github.com/bulwark-shop/bulwark/internal/egress"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/waf"
+	"github.com/bulwark-shop/bulwark/internal/webhook"
 )
 
 // Setting documents one setting.
@@ -129,6 +131,9 @@ func Settings() []Setting {
 		{Name: "waf-outbound-threshold", Default: "4", Usage: "anomaly score at which a response is refused (with waf-response-inspection)"},
 		{Name: "waf-response-inspection", Default: "off", Usage: "on or off; on runs the Core Rule Set's data-leakage rules on every answer (held back until inspected)"},
 		{Name: "waf-exclusions", Default: DefaultWAFExclusions, Usage: "Core Rule Set rules switched off per route, or per JSON field of a route: METHOD /path/{wildcard}[ field]=RULEID|FIRST-LAST,...; entries separated by ';' (the default lets catalog staff send HTML product descriptions)"},
+		{Name: "egress-allow", Usage: "comma-separated CIDR prefixes or addresses that outbound calls (webhooks) may reach although they are loopback, private, link-local or otherwise internal; plain http is accepted for webhook URLs on these hosts only. Empty: every internal address refused"},
+		{Name: "webhook-retry-schedule", Default: webhook.DefaultScheduleText, Usage: "comma-separated waits before each retry of a failed webhook delivery (each with up to a fifth of jitter); when they run out the delivery is dead-lettered"},
+		{Name: "webhook-timeout", Default: "15s", Usage: "time limit of one webhook delivery attempt, from connecting to reading the answer"},
 		{Name: "tax-mode", Default: "exclusive", Usage: "whether catalog and shipping prices include tax: exclusive (tax is added to the total) or inclusive (tax lines show what the prices hold)"},
 		{Name: "log-level", Default: "info", Usage: "debug, info, warn or error"},
 	}
@@ -213,6 +218,13 @@ type Config struct {
 	// TrustedProxies are the comma-separated CIDRs of the peers whose
 	// X-Forwarded-For names the client (validated; edge.ParseTrustedProxies).
 	TrustedProxies string
+	// Outbound calls (webhooks): the egress guard's allow list (checked by
+	// egress.ParseAllow), the retry schedule (webhook.ParseSchedule), both
+	// kept as text so that Config stays comparable, and the time limit of
+	// one delivery attempt.
+	EgressAllow          string
+	WebhookRetrySchedule string
+	WebhookTimeout       time.Duration
 	// RateLimits is false when rate-limits=off.
 	RateLimits bool
 	// RateLimit is each route class's limit.
@@ -564,6 +576,13 @@ func parse(v map[string]string) (Config, error) {
 		errs = append(errs, errors.New("reencrypt-batch: want a number of rows from 1 to 10000"))
 	}
 	c.ReencryptBatch = batch
+	c.EgressAllow, c.WebhookRetrySchedule, c.WebhookTimeout = v["egress-allow"], v["webhook-retry-schedule"], duration("webhook-timeout")
+	if _, err := egress.ParseAllow(c.EgressAllow); err != nil {
+		errs = append(errs, fmt.Errorf("egress-allow: want comma-separated CIDRs such as 127.0.0.1/32: %w", err))
+	}
+	if _, err := webhook.ParseSchedule(c.WebhookRetrySchedule); err != nil {
+		errs = append(errs, fmt.Errorf("webhook-retry-schedule: want comma-separated durations such as 5s,5m,30m: %w", err))
+	}
 	c.TrustedProxies = v["trusted-proxies"]
 	if _, err := edge.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("trusted-proxies: want comma-separated CIDRs such as 10.0.0.0/8: %w", err))

@@ -29,6 +29,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
 	"github.com/bulwark-shop/bulwark/internal/waf"
+	"github.com/bulwark-shop/bulwark/internal/webhook"
 )
 
 //go:embed openapi.json
@@ -101,6 +102,8 @@ type Deps struct {
 	// Pricing is the staff administration of tax rates, shipping options and
 	// discounts, and the public shipping list.
 	Pricing *pricing.Service
+	// Webhooks is the staff administration of webhook endpoints.
+	Webhooks *webhook.Service
 }
 
 // API is the HTTP handler of the public listener.
@@ -211,6 +214,12 @@ func (a *API) routes() []route {
 		r("DELETE /api/v1/admin/api-keys/{id}", access.KeysManage, a.revokeKey),
 		r("GET /api/v1/admin/blocks", access.BlocksManage, a.listBlocks),
 		r("DELETE /api/v1/admin/blocks/{id}", access.BlocksManage, a.liftBlock),
+		r("POST /api/v1/admin/webhooks", access.WebhooksManage, a.createWebhook),
+		r("GET /api/v1/admin/webhooks", access.WebhooksManage, a.listWebhooks),
+		r("DELETE /api/v1/admin/webhooks/{id}", access.WebhooksManage, a.deleteWebhook),
+		r("POST /api/v1/admin/webhooks/{id}/rotate-secret", access.WebhooksManage, a.rotateWebhookSecret),
+		r("GET /api/v1/admin/webhooks/{id}/deliveries", access.WebhooksManage, a.listWebhookDeliveries),
+		r("POST /api/v1/admin/webhook-deliveries/{id}/retry", access.WebhooksManage, a.retryWebhookDelivery),
 
 		r("POST /api/v1/carts", access.Authenticated, a.createCart),
 		r("GET /api/v1/carts/{id}", access.Authenticated, a.getCart),

@@ -14,7 +14,7 @@ def body(name):
     return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 AUTH=[{"bearerAuth": []}, {"sessionCookie": []}]
 BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": resp("UnsupportedMediaType"), "422": resp("Unprocessable")}
-ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog"}
+ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin"}
 def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
        "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+"."+(" Staff need TOTP turned on (403 `mfa_enrollment_required`)." if perm not in ("public","authenticated") else ""),
@@ -476,6 +476,50 @@ schemas.update({
  "CreateDiscountRequest":{"type":"object","required":["code","kind"],"additionalProperties":False,"properties":DISC_PROPS},
  "UpdateDiscountRequest":{"type":"object","minProperties":1,"additionalProperties":False,"properties":DISC_PROPS},
 })
+# Webhooks (issue 13).
+WEBHOOK_STEPUP="Needs a login in the last five minutes (401 `reauthentication_required`); audited."
+EVENTS=["order.created","order.authorized","order.paid","order.fulfilled","order.cancelled","refund.created","return.requested","product.updated"]
+paths.update({
+ "/api/v1/admin/webhooks":{
+    "get":op("listWebhooks","Webhook endpoints (never their secrets)","webhooks:manage",{"200":js(ref("WebhookList"))}),
+    "post":op("createWebhook","Register a webhook endpoint; the answer holds its signing secret, shown this once","webhooks:manage",
+      {"201":js(ref("Webhook"),"Created; `secret` is in this answer and no other"),"422":resp("Unprocessable")},"CreateWebhookRequest",
+      desc="The URL must be https (plain http only to a host in the egress-allow setting) and its host must resolve to public addresses only: loopback, private, link-local (cloud metadata), carrier-grade NAT, multicast and other internal addresses answer 422 `webhook_url_refused`; every delivery is checked again when it connects. Deliveries follow Standard Webhooks: headers `webhook-id` (the event id, the same on every retry), `webhook-timestamp` (Unix seconds of the attempt) and `webhook-signature` (`v1,` and the base64 HMAC-SHA256, under the secret's base64-decoded key after `whsec_`, of `id.timestamp.body`). "+WEBHOOK_STEPUP)},
+ "/api/v1/admin/webhooks/{id}":{"delete":op("deleteWebhook","Delete a webhook endpoint: its secrets are deleted and its pending deliveries cancelled","webhooks:manage",
+    {"204":{"description":"Deleted."},"404":resp("NotFound")},params=[idp],desc=WEBHOOK_STEPUP)},
+ "/api/v1/admin/webhooks/{id}/rotate-secret":{"post":op("rotateWebhookSecret","Give an endpoint a new signing secret, shown this once; the old one signs beside it for 24 hours","webhooks:manage",
+    {"200":js(ref("RotatedSecret")),"404":resp("NotFound")},params=[idp],
+    desc="During the grace `webhook-signature` holds both signatures, space-separated, the new one first. "+WEBHOOK_STEPUP)},
+ "/api/v1/admin/webhooks/{id}/deliveries":{"get":op("listWebhookDeliveries","An endpoint's deliveries, newest first, with every attempt","webhooks:manage",
+    {"200":js(ref("WebhookDeliveryList")),"404":resp("NotFound"),"422":resp("Unprocessable")},
+    params=[idp,{"name":"status","in":"query","schema":{"type":"string","enum":["pending","succeeded","dead","cancelled"]},"description":"`dead`: the dead letters (the retry schedule ran out)."},
+            {"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":100,"default":20}}])},
+ "/api/v1/admin/webhook-deliveries/{id}/retry":{"post":op("retryWebhookDelivery","Send a delivery again now, with the same webhook-id and body","webhooks:manage",
+    {"202":js(ref("WebhookDelivery"),"Queued: the delivery is pending, due now"),"404":resp("NotFound"),"409":resp("Conflict")},params=[idp],
+    desc="For a dead letter, or a delivery that succeeded and the receiver lost. A delivery already pending answers 409 `webhook_delivery_pending`; one whose endpoint was deleted 404. A failed manual retry is dead again at once. "+WEBHOOK_STEPUP)},
+})
+schemas.update({
+ "CreateWebhookRequest":{"type":"object","required":["url","events"],"additionalProperties":False,"properties":{
+   "url":{"type":"string","maxLength":2048,"format":"uri"},
+   "events":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","enum":EVENTS},
+     "description":"Sent today: order.paid, refund.created, product.updated. The others may be subscribed to and are sent once the shop has the transitions they report."}}},
+ "Webhook":{"type":"object","required":["id","url","events","created_at"],"properties":{
+   "id":{"type":"string","pattern":"^wh_"},"url":{"type":"string"},"events":{"type":"array","items":{"type":"string","enum":EVENTS}},"created_at":TS,
+   "secret":{"type":"string","pattern":"^whsec_","description":"Only in the answer to the creation."}}},
+ "WebhookList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Webhook")}}},
+ "RotatedSecret":{"type":"object","required":["secret","previous_signs_until"],"properties":{
+   "secret":{"type":"string","pattern":"^whsec_"},"previous_signs_until":TS}},
+ "WebhookAttempt":{"type":"object","required":["n","at","status_code","duration_ms"],"properties":{
+   "n":{"type":"integer","minimum":1},"at":TS,"status_code":{"type":"integer","description":"0 when no answer came (connection refused by the egress guard or the receiver, timeout)."},
+   "duration_ms":{"type":"integer","minimum":0},"error":{"type":"string"}}},
+ "WebhookDelivery":{"type":"object","required":["id","event_id","event_type","webhook_id","status","attempts","created_at","updated_at","history"],"properties":{
+   "id":{"type":"string","pattern":"^whd_"},"event_id":{"type":"string","pattern":"^msg_","description":"The webhook-id header."},
+   "event_type":{"type":"string","enum":EVENTS},"webhook_id":{"type":"string","pattern":"^wh_"},
+   "status":{"type":"string","enum":["pending","succeeded","dead","cancelled"]},"attempts":{"type":"integer","minimum":0},
+   "next_attempt_at":dict(TS,description="Pending deliveries only."),"last_status_code":{"type":"integer"},"last_error":{"type":"string"},
+   "created_at":TS,"updated_at":TS,"history":{"type":"array","items":ref("WebhookAttempt")}}},
+ "WebhookDeliveryList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("WebhookDelivery")}}},
+})
 def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}
 responses={
@@ -487,8 +531,8 @@ responses={
  "PayloadTooLarge":prob("The body is larger than the route takes: none on GET, 4 KiB on the auth routes, 8 KiB on other writes, max-body-bytes (1 MiB by default) on catalog writes. A body over 4 KiB is read only from a caller who authenticated with the route's permission (401 otherwise).",["payload_too_large"]),
  "UnsupportedMediaType":prob("The body is not application/json in UTF-8.",["unsupported_media_type"]),
  "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password","idempotency_key_reused","cart_empty","oidc_email_unverified","discount_invalid","shipping_unavailable","currency_not_sold"]),
- "Conflict":prob("The request conflicts with the current state.",["conflict","email_taken","sku_taken","insufficient_stock","variant_options_taken","slug_taken","category_cycle","category_has_children","cannot_demote_self","out_of_stock","request_in_progress","checkout_in_progress","refund_exceeds_capture"]),
- "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password","idempotency_key_reused","cart_empty","oidc_email_unverified","currency_not_sold","not_priced_in_currency","variant_required","too_many_variants","not_single_variant","category_too_deep"]),
+ "Conflict":prob("The request conflicts with the current state.",["conflict","email_taken","sku_taken","insufficient_stock","variant_options_taken","slug_taken","category_cycle","category_has_children","cannot_demote_self","out_of_stock","request_in_progress","checkout_in_progress","refund_exceeds_capture","webhook_delivery_pending"]),
+ "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password","idempotency_key_reused","cart_empty","oidc_email_unverified","currency_not_sold","not_priced_in_currency","variant_required","too_many_variants","not_single_variant","category_too_deep","webhook_url_refused"]),
  "PaymentRequired":prob("The card was declined; the stock was released and no order was made.",["payment_declined"]),
  "NotReady":prob("A dependency does not answer.",["not_ready"]),
  "TooManyRequests":dict(prob("A rate limit (per client address, per account for checkout and admin, per route class) or a login lockout refused the request; retry after Retry-After seconds.",["rate_limited","too_many_attempts"]),

@@ -32,6 +32,12 @@ const (
 	TaxRate        = "tax_"
 	ShippingOption = "ship_"
 	Discount       = "disc_"
+	// Webhooks: an endpoint, one of its signing secrets, an event (the
+	// webhook-id header; msg_ as Standard Webhooks' examples) and a delivery.
+	Webhook         = "wh_"
+	WebhookSecret   = "whs_"
+	WebhookEvent    = "msg_"
+	WebhookDelivery = "whd_"
 )
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz234567"

@@ -14,6 +14,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/webhook"
 )
 
 var _ catalog.Store = (*DB)(nil)
@@ -336,11 +337,13 @@ func (db *DB) UpdateProduct(ctx context.Context, id string, patch catalog.Patch,
 				return err
 			}
 		}
-		if err := appendAudit(ctx, tx, rec); err != nil {
+		if p, err = readProduct(ctx, tx, id); err != nil {
 			return err
 		}
-		p, err = readProduct(ctx, tx, id)
-		return err
+		if err := emitWebhook(ctx, tx, webhook.ProductUpdated, at, webhook.ProductEvent(p)); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, rec)
 	})
 	return p, err
 }

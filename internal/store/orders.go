@@ -15,6 +15,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/pricing"
+	"github.com/bulwark-shop/bulwark/internal/webhook"
 )
 
 var (
@@ -470,6 +471,10 @@ func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Rec
 		if err := db.finishKey(ctx, tx, c.CustomerID, order.ScopeCheckout, c.Key, "", &o); err != nil {
 			return err
 		}
+		// The outbox: order.paid commits with the payment, or not at all.
+		if err := emitWebhook(ctx, tx, webhook.OrderPaid, c.At, webhook.OrderEvent(o)); err != nil {
+			return err
+		}
 		return appendAudit(ctx, tx, rec)
 	})
 	return o, err
@@ -661,6 +666,14 @@ func (db *DB) CompleteRefund(ctx context.Context, r order.RefundCompletion, rec 
 			return err
 		}
 		if err := db.finishKey(ctx, tx, r.ActorID, order.ScopeRefund, r.Key, "", &o); err != nil {
+			return err
+		}
+		var amount int64
+		if err := tx.QueryRowContext(ctx, "SELECT amount FROM refunds WHERE id = $1", r.RefundID).Scan(&amount); err != nil {
+			return fmt.Errorf("read refund %s: %w", r.RefundID, err)
+		}
+		if err := emitWebhook(ctx, tx, webhook.RefundCreated, r.At, webhook.RefundData{ID: r.RefundID,
+			Amount: money.Money{Amount: amount, Currency: o.Total.Currency}, Order: webhook.OrderEvent(o)}); err != nil {
 			return err
 		}
 		return appendAudit(ctx, tx, rec)

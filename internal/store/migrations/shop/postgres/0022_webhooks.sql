@@ -1,0 +1,63 @@
+-- Webhooks (internal/webhook): endpoints, their signing secrets (sealed
+-- under the webhook data keyset, shown to staff once), and the outbox: one
+-- event row per change, written in the change's own transaction, and one
+-- delivery row per subscribed endpoint, with every attempt kept.
+CREATE TABLE webhook_endpoints (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    events_json TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    -- Set when deleted: its deliveries stay listed, but it gets no new ones.
+    deleted_at BIGINT NOT NULL DEFAULT 0
+);
+
+CREATE TABLE webhook_subscriptions (
+    event_type TEXT NOT NULL,
+    endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id),
+    PRIMARY KEY (event_type, endpoint_id)
+);
+
+-- The current secret has signs_until 0; a replaced one signs beside it until
+-- signs_until (the rotation grace), then is deleted.
+CREATE TABLE webhook_secrets (
+    id TEXT PRIMARY KEY,
+    endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id),
+    secret_ct BYTEA NOT NULL,
+    created_at BIGINT NOT NULL,
+    signs_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX webhook_secrets_endpoint ON webhook_secrets (endpoint_id);
+
+CREATE TABLE webhook_events (
+    id TEXT PRIMARY KEY,
+    type TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE webhook_deliveries (
+    id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL REFERENCES webhook_events (id),
+    endpoint_id TEXT NOT NULL REFERENCES webhook_endpoints (id),
+    status TEXT NOT NULL,
+    attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt_at BIGINT NOT NULL DEFAULT 0,
+    lease_owner TEXT NOT NULL DEFAULT '',
+    lease_until BIGINT NOT NULL DEFAULT 0,
+    last_status BIGINT NOT NULL DEFAULT 0,
+    last_error TEXT NOT NULL DEFAULT '',
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (status, next_attempt_at);
+CREATE INDEX webhook_deliveries_endpoint ON webhook_deliveries (endpoint_id, created_at);
+
+CREATE TABLE webhook_attempts (
+    delivery_id TEXT NOT NULL REFERENCES webhook_deliveries (id),
+    n BIGINT NOT NULL,
+    at BIGINT NOT NULL,
+    status_code BIGINT NOT NULL,
+    duration_us BIGINT NOT NULL,
+    error TEXT NOT NULL,
+    PRIMARY KEY (delivery_id, n)
+);

@@ -1,0 +1,412 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/rekey"
+	"github.com/bulwark-shop/bulwark/internal/webhook"
+)
+
+var _ webhook.Store = (*DB)(nil)
+
+// emitWebhook writes an event to the outbox inside tx, the transaction of the
+// change it reports, with one pending delivery per endpoint subscribed to
+// typ: the event commits with the change or not at all. With no subscriber,
+// nothing is written.
+func emitWebhook(ctx context.Context, tx *sql.Tx, typ string, at time.Time, data any) error {
+	rows, err := tx.QueryContext(ctx, `SELECT s.endpoint_id FROM webhook_subscriptions s
+		JOIN webhook_endpoints e ON e.id = s.endpoint_id
+		WHERE s.event_type = $1 AND e.deleted_at = 0 ORDER BY s.endpoint_id`, typ)
+	if err != nil {
+		return fmt.Errorf("find webhook subscribers: %w", err)
+	}
+	var endpoints []string
+	for rows.Next() {
+		var e string
+		if err := rows.Scan(&e); err != nil {
+			rows.Close()
+			return fmt.Errorf("find webhook subscribers: %w", err)
+		}
+		endpoints = append(endpoints, e)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find webhook subscribers: %w", err)
+	}
+	if len(endpoints) == 0 {
+		return nil
+	}
+	body, err := webhook.Body(typ, at, data)
+	if err != nil {
+		return fmt.Errorf("encode %s event: %w", typ, err)
+	}
+	eventID := id.New(id.WebhookEvent)
+	if _, err := tx.ExecContext(ctx, "INSERT INTO webhook_events (id, type, payload, created_at) VALUES ($1, $2, $3, $4)",
+		eventID, typ, string(body), micros(at)); err != nil {
+		return fmt.Errorf("insert %s event: %w", typ, err)
+	}
+	for _, e := range endpoints {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $5, $5)`, id.New(id.WebhookDelivery), eventID, e, webhook.StatusPending, micros(at)); err != nil {
+			return fmt.Errorf("insert webhook delivery: %w", err)
+		}
+	}
+	return nil
+}
+
+// CreateWebhook registers an endpoint with its first secret.
+func (db *DB) CreateWebhook(ctx context.Context, e webhook.Endpoint, s webhook.SealedSecret, rec audit.Record) error {
+	events, err := json.Marshal(e.Events)
+	if err != nil {
+		return fmt.Errorf("encode webhook events: %w", err)
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO webhook_endpoints (id, url, events_json, created_at) VALUES ($1, $2, $3, $4)",
+			e.ID, e.URL, string(events), micros(e.CreatedAt)); err != nil {
+			return fmt.Errorf("insert webhook: %w", err)
+		}
+		for _, ev := range e.Events {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO webhook_subscriptions (event_type, endpoint_id) VALUES ($1, $2)", ev, e.ID); err != nil {
+				return fmt.Errorf("insert webhook subscription: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO webhook_secrets (id, endpoint_id, secret_ct, created_at) VALUES ($1, $2, $3, $4)",
+			s.ID, e.ID, s.Ciphertext, micros(e.CreatedAt)); err != nil {
+			return fmt.Errorf("insert webhook secret: %w", err)
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+}
+
+// Webhooks lists the endpoints that are not deleted, oldest first.
+func (db *DB) Webhooks(ctx context.Context) ([]webhook.Endpoint, error) {
+	rows, err := db.sql.QueryContext(ctx, "SELECT id, url, events_json, created_at FROM webhook_endpoints WHERE deleted_at = 0 ORDER BY created_at, id")
+	if err != nil {
+		return nil, fmt.Errorf("list webhooks: %w", err)
+	}
+	defer rows.Close()
+	out := []webhook.Endpoint{}
+	for rows.Next() {
+		var e webhook.Endpoint
+		var events string
+		var created int64
+		if err := rows.Scan(&e.ID, &e.URL, &events, &created); err != nil {
+			return nil, fmt.Errorf("scan webhook: %w", err)
+		}
+		if err := json.Unmarshal([]byte(events), &e.Events); err != nil {
+			return nil, fmt.Errorf("read events of webhook %s: %w", e.ID, err)
+		}
+		e.CreatedAt = fromMicros(created)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// DeleteWebhook implements webhook.Store: the secrets are deleted at once.
+func (db *DB) DeleteWebhook(ctx context.Context, endpointID string, at time.Time, rec audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, "UPDATE webhook_endpoints SET deleted_at = $1 WHERE id = $2 AND deleted_at = 0", micros(at), endpointID)
+		if err != nil {
+			return fmt.Errorf("delete webhook: %w", err)
+		}
+		if err := mustAffect(res, webhook.ErrNotFound); err != nil {
+			return err
+		}
+		for _, q := range []string{"DELETE FROM webhook_subscriptions WHERE endpoint_id = $1", "DELETE FROM webhook_secrets WHERE endpoint_id = $1"} {
+			if _, err := tx.ExecContext(ctx, q, endpointID); err != nil {
+				return fmt.Errorf("delete webhook: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE webhook_deliveries SET status = $1, updated_at = $2 WHERE endpoint_id = $3 AND status = $4",
+			webhook.StatusCancelled, micros(at), endpointID, webhook.StatusPending); err != nil {
+			return fmt.Errorf("cancel webhook deliveries: %w", err)
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+}
+
+// RotateWebhookSecret implements webhook.Store. Secrets whose grace ended
+// are deleted on the way.
+func (db *DB) RotateWebhookSecret(ctx context.Context, endpointID string, s webhook.SealedSecret, at, graceUntil time.Time, rec audit.Record) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		// Touching the endpoint's row locks it: two rotations run one after the other.
+		res, err := tx.ExecContext(ctx, "UPDATE webhook_endpoints SET deleted_at = 0 WHERE id = $1 AND deleted_at = 0", endpointID)
+		if err != nil {
+			return fmt.Errorf("rotate webhook secret: %w", err)
+		}
+		if err := mustAffect(res, webhook.ErrNotFound); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM webhook_secrets WHERE endpoint_id = $1 AND signs_until <> 0 AND signs_until <= $2",
+			endpointID, micros(at)); err != nil {
+			return fmt.Errorf("delete expired webhook secrets: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE webhook_secrets SET signs_until = $1 WHERE endpoint_id = $2 AND signs_until = 0",
+			micros(graceUntil), endpointID); err != nil {
+			return fmt.Errorf("retire webhook secret: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO webhook_secrets (id, endpoint_id, secret_ct, created_at) VALUES ($1, $2, $3, $4)",
+			s.ID, endpointID, s.Ciphertext, micros(at)); err != nil {
+			return fmt.Errorf("insert webhook secret: %w", err)
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+}
+
+const deliveryColumns = `d.id, d.event_id, ev.type, d.endpoint_id, d.status, d.attempts, d.next_attempt_at,
+	d.last_status, d.last_error, d.created_at, d.updated_at`
+
+func scanDelivery(row rowScanner) (webhook.Delivery, error) {
+	var d webhook.Delivery
+	var next, created, updated int64
+	err := row.Scan(&d.ID, &d.EventID, &d.EventType, &d.EndpointID, &d.Status, &d.Attempts, &next, &d.LastStatus, &d.LastError, &created, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return d, webhook.ErrDeliveryNotFound
+	}
+	if err != nil {
+		return d, fmt.Errorf("scan webhook delivery: %w", err)
+	}
+	if d.Status == webhook.StatusPending {
+		d.NextAttemptAt = fromMicros(next)
+	}
+	d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return d, nil
+}
+
+func readDelivery(ctx context.Context, q queryer, deliveryID string) (webhook.Delivery, error) {
+	return scanDelivery(q.QueryRowContext(ctx, "SELECT "+deliveryColumns+` FROM webhook_deliveries d
+		JOIN webhook_events ev ON ev.id = d.event_id WHERE d.id = $1`, deliveryID))
+}
+
+func readAttempts(ctx context.Context, q queryer, d *webhook.Delivery) error {
+	rows, err := q.QueryContext(ctx, "SELECT n, at, status_code, duration_us, error FROM webhook_attempts WHERE delivery_id = $1 ORDER BY n", d.ID)
+	if err != nil {
+		return fmt.Errorf("read webhook attempts: %w", err)
+	}
+	defer rows.Close()
+	d.History = []webhook.Attempt{}
+	for rows.Next() {
+		var a webhook.Attempt
+		var at, dur int64
+		if err := rows.Scan(&a.N, &at, &a.StatusCode, &dur, &a.Error); err != nil {
+			return fmt.Errorf("scan webhook attempt: %w", err)
+		}
+		a.At, a.Duration = fromMicros(at), time.Duration(dur)*time.Microsecond
+		d.History = append(d.History, a)
+	}
+	return rows.Err()
+}
+
+// WebhookDeliveries implements webhook.Store; a deleted endpoint's
+// deliveries are listed too.
+func (db *DB) WebhookDeliveries(ctx context.Context, endpointID, status string, limit int) ([]webhook.Delivery, error) {
+	var out []webhook.Delivery
+	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM webhook_endpoints WHERE id = $1", endpointID).Scan(&n); err != nil {
+			return fmt.Errorf("find webhook: %w", err)
+		}
+		if n == 0 {
+			return webhook.ErrNotFound
+		}
+		rows, err := tx.QueryContext(ctx, "SELECT "+deliveryColumns+` FROM webhook_deliveries d
+			JOIN webhook_events ev ON ev.id = d.event_id
+			WHERE d.endpoint_id = $1 AND ($2 = '' OR d.status = $2) ORDER BY d.created_at DESC, d.id DESC LIMIT $3`, endpointID, status, limit)
+		if err != nil {
+			return fmt.Errorf("list webhook deliveries: %w", err)
+		}
+		out = []webhook.Delivery{}
+		for rows.Next() {
+			d, err := scanDelivery(rows)
+			if err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, d)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("list webhook deliveries: %w", err)
+		}
+		for i := range out {
+			if err := readAttempts(ctx, tx, &out[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// RetryWebhookDelivery implements webhook.Store.
+func (db *DB) RetryWebhookDelivery(ctx context.Context, deliveryID string, at time.Time, rec audit.Record) (webhook.Delivery, error) {
+	var d webhook.Delivery
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = $1, next_attempt_at = $2, lease_owner = '', lease_until = 0, updated_at = $2
+			WHERE id = $3 AND status IN ($4, $5)
+			AND endpoint_id IN (SELECT id FROM webhook_endpoints WHERE deleted_at = 0)`,
+			webhook.StatusPending, micros(at), deliveryID, webhook.StatusDead, webhook.StatusSucceeded)
+		if err != nil {
+			return fmt.Errorf("retry webhook delivery: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("retry webhook delivery: %w", err)
+		} else if n == 0 {
+			d, err := readDelivery(ctx, tx, deliveryID)
+			switch {
+			case err != nil:
+				return err
+			case d.Status == webhook.StatusPending:
+				return webhook.ErrDeliveryPending
+			default: // cancelled: its endpoint is deleted
+				return webhook.ErrNotFound
+			}
+		}
+		if d, err = readDelivery(ctx, tx, deliveryID); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+	return d, err
+}
+
+// ClaimWebhookDeliveries implements webhook.Store. On PostgreSQL, SKIP
+// LOCKED lets instances claim side by side without waiting on each other
+// (the conditions are repeated outside the subquery, so a row another
+// instance claimed first is not claimed again); SQLite has one writer.
+func (db *DB) ClaimWebhookDeliveries(ctx context.Context, owner string, now, until time.Time, limit int) ([]webhook.Claim, error) {
+	skipLocked := ""
+	if db.engine == Postgres {
+		skipLocked = " FOR UPDATE SKIP LOCKED"
+	}
+	// Most polls find nothing due: a read says so without taking SQLite's
+	// one write connection (or a PostgreSQL write transaction) every second.
+	var due int
+	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM webhook_deliveries
+		WHERE status = $1 AND next_attempt_at <= $2 AND lease_until < $2 LIMIT 1) d`, webhook.StatusPending, micros(now)).Scan(&due); err != nil {
+		return nil, fmt.Errorf("look for due webhook deliveries: %w", err)
+	}
+	if due == 0 {
+		return nil, nil
+	}
+	var claims []webhook.Claim
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2
+			WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = $3 AND next_attempt_at <= $4 AND lease_until < $4
+				ORDER BY next_attempt_at LIMIT $5`+skipLocked+`)
+			AND status = $3 AND next_attempt_at <= $4 AND lease_until < $4 RETURNING id`,
+			owner, micros(until), webhook.StatusPending, micros(now), limit)
+		if err != nil {
+			return fmt.Errorf("claim webhook deliveries: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return fmt.Errorf("claim webhook deliveries: %w", err)
+			}
+			ids = append(ids, s)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("claim webhook deliveries: %w", err)
+		}
+		for _, did := range ids {
+			c, err := readClaim(ctx, tx, did, now)
+			if err != nil {
+				return err
+			}
+			claims = append(claims, c)
+		}
+		return nil
+	})
+	return claims, err
+}
+
+func readClaim(ctx context.Context, tx *sql.Tx, deliveryID string, now time.Time) (webhook.Claim, error) {
+	var c webhook.Claim
+	var err error
+	if c.Delivery, err = readDelivery(ctx, tx, deliveryID); err != nil {
+		return c, err
+	}
+	var at int64
+	var payload string
+	if err := tx.QueryRowContext(ctx, `SELECT ev.id, ev.type, ev.payload, ev.created_at, e.url FROM webhook_events ev, webhook_endpoints e
+		WHERE ev.id = $1 AND e.id = $2`, c.Delivery.EventID, c.Delivery.EndpointID).Scan(&c.Event.ID, &c.Event.Type, &payload, &at, &c.URL); err != nil {
+		return c, fmt.Errorf("read webhook event of %s: %w", deliveryID, err)
+	}
+	c.Event.Payload, c.Event.At = []byte(payload), fromMicros(at)
+	rows, err := tx.QueryContext(ctx, `SELECT id, secret_ct FROM webhook_secrets WHERE endpoint_id = $1 AND (signs_until = 0 OR signs_until > $2)
+		ORDER BY signs_until, id`, c.Delivery.EndpointID, micros(now))
+	if err != nil {
+		return c, fmt.Errorf("read webhook secrets: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var s webhook.SealedSecret
+		if err := rows.Scan(&s.ID, &s.Ciphertext); err != nil {
+			return c, fmt.Errorf("read webhook secrets: %w", err)
+		}
+		c.Secrets = append(c.Secrets, s)
+	}
+	return c, rows.Err()
+}
+
+// FinishWebhookAttempt implements webhook.Store. An attempt whose lease was
+// lost (its delivery cancelled, or claimed again after the lease ran out) is
+// not recorded.
+func (db *DB) FinishWebhookAttempt(ctx context.Context, r webhook.AttemptResult) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		next := int64(0)
+		if r.Status == webhook.StatusPending {
+			next = micros(r.NextAttemptAt)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_status = $4,
+			last_error = $5, lease_owner = '', lease_until = 0, updated_at = $6
+			WHERE id = $7 AND lease_owner = $8 AND status = $9`,
+			r.Status, r.Attempt.N, next, r.Attempt.StatusCode, r.Attempt.Error, micros(r.Attempt.At), r.DeliveryID, r.Owner, webhook.StatusPending)
+		if err != nil {
+			return fmt.Errorf("finish webhook attempt: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO webhook_attempts (delivery_id, n, at, status_code, duration_us, error) VALUES ($1, $2, $3, $4, $5, $6)",
+			r.DeliveryID, r.Attempt.N, micros(r.Attempt.At), r.Attempt.StatusCode, r.Attempt.Duration.Microseconds(), r.Attempt.Error); err != nil {
+			return fmt.Errorf("record webhook attempt: %w", err)
+		}
+		return nil
+	})
+}
+
+// WebhookSecretCiphertexts returns up to limit webhook signing secrets whose
+// id is after after, for re-encryption after a key rotation.
+func (db *DB) WebhookSecretCiphertexts(ctx context.Context, after string, limit int) ([]rekey.Ciphertext, error) {
+	var out []rekey.Ciphertext
+	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
+		var err error
+		out, err = listCiphertexts(ctx, tx, "SELECT id, secret_ct FROM webhook_secrets WHERE id > $1 ORDER BY id LIMIT $2", after, limit)
+		return err
+	})
+	return out, err
+}
+
+// SwapWebhookSecretCiphertexts replaces secrets that still hold their old
+// ciphertext, and returns how many did.
+func (db *DB) SwapWebhookSecretCiphertexts(ctx context.Context, swaps []rekey.Swap) (int, error) {
+	var n int
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		n, err = swapCiphertexts(ctx, tx, "UPDATE webhook_secrets SET secret_ct = $1 WHERE id = $2 AND secret_ct = $3", swaps)
+		return err
+	})
+	return n, err
+}

@@ -1,0 +1,229 @@
+package store_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/catalog"
+	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/store"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+	"github.com/bulwark-shop/bulwark/internal/webhook"
+)
+
+func newWebhook(t *testing.T, db *store.DB, at time.Time, events ...string) webhook.Endpoint {
+	t.Helper()
+	e := webhook.Endpoint{ID: id.New(id.Webhook), URL: "https://hooks.example.com/" + events[0], Events: events, CreatedAt: at}
+	if err := db.CreateWebhook(context.Background(), e, webhook.SealedSecret{ID: id.New(id.WebhookSecret), Ciphertext: []byte("sealed-1")},
+		rec(webhook.ActionCreate, e.ID)); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func renameProduct(t *testing.T, db *store.DB, productID, name string, at time.Time) {
+	t.Helper()
+	if _, err := db.UpdateProduct(context.Background(), productID, catalog.Patch{Name: &name}, at, rec(audit.ActionProductUpdate, productID)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestWebhookOutbox: an event is written with the change, one delivery per
+// subscriber; deliveries are leased, retried, dead-lettered and resent.
+func TestWebhookOutbox(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, d testenv.Database) {
+		db := mustOpen(t, d)
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		hook := newWebhook(t, db, now, webhook.ProductUpdated)
+		other := newWebhook(t, db, now, webhook.OrderPaid)
+		p := singleVariant("HOOK-1", money.Money{Amount: 100, Currency: "EUR"}, 1)
+		if err := db.CreateProduct(ctx, p, rec(audit.ActionProductCreate, p.ID)); err != nil {
+			t.Fatal(err)
+		}
+		renameProduct(t, db, p.ID, "Renamed", now)
+
+		t.Run("one delivery to the subscriber, leased to one instance", func(t *testing.T) {
+			claims, err := db.ClaimWebhookDeliveries(ctx, "ins_a", now, now.Add(time.Minute), 10)
+			if err != nil || len(claims) != 1 {
+				t.Fatalf("claims = %v, %v", claims, err)
+			}
+			c := claims[0]
+			var body struct {
+				Type string
+				Data webhook.ProductData
+			}
+			if err := json.Unmarshal(c.Event.Payload, &body); err != nil || body.Type != webhook.ProductUpdated || body.Data.Name != "Renamed" || body.Data.ID != p.ID {
+				t.Fatalf("payload %s: %v", c.Event.Payload, err)
+			}
+			if c.URL != hook.URL || c.Delivery.EndpointID != hook.ID || len(c.Secrets) != 1 || string(c.Secrets[0].Ciphertext) != "sealed-1" {
+				t.Fatalf("claim %+v", c)
+			}
+			if again, _ := db.ClaimWebhookDeliveries(ctx, "ins_b", now, now.Add(time.Minute), 10); len(again) != 0 {
+				t.Fatalf("a leased delivery was claimed again: %v", again)
+			}
+			if ds, _ := db.WebhookDeliveries(ctx, other.ID, "", 10); len(ds) != 0 {
+				t.Fatalf("a non-subscriber got %v", ds)
+			}
+			// A failed attempt: retried after the back-off, with the same event.
+			if err := db.FinishWebhookAttempt(ctx, webhook.AttemptResult{DeliveryID: c.Delivery.ID, Owner: "ins_a", Status: webhook.StatusPending,
+				NextAttemptAt: now.Add(5 * time.Second), Attempt: webhook.Attempt{N: 1, At: now, StatusCode: 500, Error: "HTTP 500", Duration: time.Millisecond}}); err != nil {
+				t.Fatal(err)
+			}
+			if early, _ := db.ClaimWebhookDeliveries(ctx, "ins_b", now.Add(4*time.Second), now.Add(time.Minute), 10); len(early) != 0 {
+				t.Fatalf("claimed before its next attempt: %v", early)
+			}
+			later, err := db.ClaimWebhookDeliveries(ctx, "ins_b", now.Add(6*time.Second), now.Add(time.Minute), 10)
+			if err != nil || len(later) != 1 || later[0].Event.ID != c.Event.ID || string(later[0].Event.Payload) != string(c.Event.Payload) || later[0].Delivery.Attempts != 1 {
+				t.Fatalf("retry claim %v, %v", later, err)
+			}
+			// The instance that lost its lease records nothing.
+			if err := db.FinishWebhookAttempt(ctx, webhook.AttemptResult{DeliveryID: c.Delivery.ID, Owner: "ins_a", Status: webhook.StatusSucceeded,
+				Attempt: webhook.Attempt{N: 2, At: now, StatusCode: 200}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.FinishWebhookAttempt(ctx, webhook.AttemptResult{DeliveryID: c.Delivery.ID, Owner: "ins_b", Status: webhook.StatusDead,
+				Attempt: webhook.Attempt{N: 2, At: now.Add(6 * time.Second), Error: "connection refused"}}); err != nil {
+				t.Fatal(err)
+			}
+			dead, err := db.WebhookDeliveries(ctx, hook.ID, webhook.StatusDead, 10)
+			if err != nil || len(dead) != 1 || len(dead[0].History) != 2 || dead[0].History[0].StatusCode != 500 || dead[0].LastError != "connection refused" {
+				t.Fatalf("dead letters %+v, %v", dead, err)
+			}
+			// Resent by hand: pending again, once.
+			if _, err := db.RetryWebhookDelivery(ctx, c.Delivery.ID, now.Add(time.Minute), rec(webhook.ActionRetry, c.Delivery.ID)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := db.RetryWebhookDelivery(ctx, c.Delivery.ID, now.Add(time.Minute), rec(webhook.ActionRetry, c.Delivery.ID)); !errors.Is(err, webhook.ErrDeliveryPending) {
+				t.Fatalf("second retry: %v", err)
+			}
+			if _, err := db.RetryWebhookDelivery(ctx, id.New(id.WebhookDelivery), now, rec(webhook.ActionRetry, "")); !errors.Is(err, webhook.ErrDeliveryNotFound) {
+				t.Fatalf("retry of nothing: %v", err)
+			}
+		})
+
+		t.Run("a lease that runs out is claimed again (the instance died)", func(t *testing.T) {
+			at := now.Add(time.Hour)
+			claims, err := db.ClaimWebhookDeliveries(ctx, "ins_dead", at, at.Add(time.Minute), 10)
+			if err != nil || len(claims) != 1 {
+				t.Fatalf("claims %v, %v", claims, err)
+			}
+			again, err := db.ClaimWebhookDeliveries(ctx, "ins_c", at.Add(2*time.Minute), at.Add(3*time.Minute), 10)
+			if err != nil || len(again) != 1 || again[0].Event.ID != claims[0].Event.ID {
+				t.Fatalf("after the lease: %v, %v", again, err)
+			}
+			if err := db.FinishWebhookAttempt(ctx, webhook.AttemptResult{DeliveryID: again[0].Delivery.ID, Owner: "ins_c", Status: webhook.StatusSucceeded,
+				Attempt: webhook.Attempt{N: 3, At: at, StatusCode: 204}}); err != nil {
+				t.Fatal(err)
+			}
+		})
+
+		t.Run("a rotated secret signs beside the new one for its grace", func(t *testing.T) {
+			at := now.Add(2 * time.Hour)
+			sealed := webhook.SealedSecret{ID: id.New(id.WebhookSecret), Ciphertext: []byte("sealed-2")}
+			if err := db.RotateWebhookSecret(ctx, hook.ID, sealed, at, at.Add(24*time.Hour), rec(webhook.ActionRotate, hook.ID)); err != nil {
+				t.Fatal(err)
+			}
+			renameProduct(t, db, p.ID, "Renamed again", at)
+			claims, err := db.ClaimWebhookDeliveries(ctx, "ins_a", at, at.Add(time.Minute), 10)
+			if err != nil || len(claims) != 1 || len(claims[0].Secrets) != 2 || string(claims[0].Secrets[0].Ciphertext) != "sealed-2" {
+				t.Fatalf("claims %+v, %v", claims, err)
+			}
+			if err := db.FinishWebhookAttempt(ctx, webhook.AttemptResult{DeliveryID: claims[0].Delivery.ID, Owner: "ins_a", Status: webhook.StatusSucceeded,
+				Attempt: webhook.Attempt{N: 1, At: at, StatusCode: 200}}); err != nil {
+				t.Fatal(err)
+			}
+			renameProduct(t, db, p.ID, "After the grace", at)
+			after := at.Add(25 * time.Hour)
+			claims, err = db.ClaimWebhookDeliveries(ctx, "ins_a", after, after.Add(time.Minute), 10)
+			if err != nil || len(claims) != 1 || len(claims[0].Secrets) != 1 || string(claims[0].Secrets[0].Ciphertext) != "sealed-2" {
+				t.Fatalf("claims after the grace %+v, %v", claims, err)
+			}
+			if err := db.RotateWebhookSecret(ctx, id.New(id.Webhook), sealed, at, at, rec(webhook.ActionRotate, "")); !errors.Is(err, webhook.ErrNotFound) {
+				t.Fatalf("rotate of nothing: %v", err)
+			}
+		})
+
+		t.Run("deleting an endpoint cancels its deliveries and stops new ones", func(t *testing.T) {
+			at := now.Add(3 * time.Hour)
+			renameProduct(t, db, p.ID, "Before deletion", at)
+			if err := db.DeleteWebhook(ctx, hook.ID, at, rec(webhook.ActionDelete, hook.ID)); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.DeleteWebhook(ctx, hook.ID, at, rec(webhook.ActionDelete, hook.ID)); !errors.Is(err, webhook.ErrNotFound) {
+				t.Fatalf("second delete: %v", err)
+			}
+			renameProduct(t, db, p.ID, "After deletion", at)
+			if claims, _ := db.ClaimWebhookDeliveries(ctx, "ins_a", at.Add(100*time.Hour), at.Add(101*time.Hour), 10); len(claims) != 0 {
+				t.Fatalf("a deleted endpoint's deliveries were claimed: %v", claims)
+			}
+			cancelled, _ := db.WebhookDeliveries(ctx, hook.ID, webhook.StatusCancelled, 10)
+			if len(cancelled) == 0 {
+				t.Fatal("no cancelled deliveries")
+			}
+			if _, err := db.RetryWebhookDelivery(ctx, cancelled[0].ID, at, rec(webhook.ActionRetry, "")); !errors.Is(err, webhook.ErrNotFound) {
+				t.Fatalf("retry to a deleted endpoint: %v", err)
+			}
+			hooks, _ := db.Webhooks(ctx)
+			if len(hooks) != 1 || hooks[0].ID != other.ID {
+				t.Fatalf("webhooks %v", hooks)
+			}
+		})
+	})
+}
+
+// TestWebhookClaimsAreExclusive: instances claiming at once never claim one
+// delivery twice.
+func TestWebhookClaimsAreExclusive(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, d testenv.Database) {
+		db := mustOpen(t, d)
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		newWebhook(t, db, now, webhook.ProductUpdated)
+		p := singleVariant("HOOK-RACE", money.Money{Amount: 100, Currency: "EUR"}, 1)
+		if err := db.CreateProduct(ctx, p, rec(audit.ActionProductCreate, p.ID)); err != nil {
+			t.Fatal(err)
+		}
+		const n = 20
+		for i := range n {
+			renameProduct(t, db, p.ID, "Name "+string(rune('A'+i)), now)
+		}
+		var mu sync.Mutex
+		seen := map[string]int{}
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Go(func() {
+				for {
+					claims, err := db.ClaimWebhookDeliveries(ctx, "ins_"+string(rune('a'+w)), now, now.Add(time.Minute), 3)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if len(claims) == 0 {
+						return
+					}
+					mu.Lock()
+					for _, c := range claims {
+						seen[c.Delivery.ID]++
+					}
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if len(seen) != n {
+			t.Fatalf("%d deliveries claimed, want %d", len(seen), n)
+		}
+		for d, k := range seen {
+			if k != 1 {
+				t.Fatalf("delivery %s claimed %d times", d, k)
+			}
+		}
+	})
+}
