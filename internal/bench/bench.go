@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -286,7 +287,10 @@ func startShop(ctx context.Context, o Options, name, dbURL, vaultURL string, adj
 	sctx, cancel := context.WithCancel(ctx)
 	served := make(chan struct{})
 	go func() {
-		a.Serve(sctx, ls)
+		// The shop's goroutines carry its name, so a CPU profile of a run
+		// with several shops (bulwark-bench -cpuprofile) tells them apart:
+		// go tool pprof -tagfocus 'shop=sqlite priced'.
+		pprof.Do(sctx, pprof.Labels("shop", name), func(ctx context.Context) { a.Serve(ctx, ls) })
 		close(served)
 	}()
 	sh := &shop{session: &session{url: "http://" + ls.API.Addr().String(), c: newClient(o.Concurrency), spread: cfg.TrustedProxies != ""}, cfg: cfg, app: a,
