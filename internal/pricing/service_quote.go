@@ -70,9 +70,7 @@ func (s *Service) Quote(ctx context.Context, r QuoteRequest) (Quote, error) {
 		if err != nil {
 			return Quote{}, fmt.Errorf("discount by code: %w", err)
 		}
-		// The customer's count matters only under a per-customer limit;
-		// without one, reading it would cost every priced cart a query.
-		if r.CustomerID != "" && d.MaxUsesPerCustomer > 0 {
+		if r.CustomerID != "" {
 			if in.CustomerUses, err = s.store.DiscountUses(ctx, d.ID, r.CustomerID); err != nil {
 				return Quote{}, fmt.Errorf("discount uses: %w", err)
 			}
