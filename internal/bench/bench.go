@@ -330,8 +330,13 @@ func (sh *shop) setup(ctx context.Context, o Options, name string) error {
 		return err
 	}
 	sh.product = prod.ID
-	sh.customers = make([]customer, o.Concurrency)
-	for i := range sh.customers {
+	return sh.addCustomers(o.Concurrency)
+}
+
+// addCustomers signs up customers, each with a saved card, until the shop
+// has n.
+func (sh *shop) addCustomers(n int) error {
+	for i := len(sh.customers); i < n; i++ {
 		email := fmt.Sprintf("bench%d@example.com", i)
 		if err := sh.register(email, "bench customer passphrase"); err != nil {
 			return err
@@ -344,7 +349,7 @@ func (sh *shop) setup(ctx context.Context, o Options, name string) error {
 		if err := sh.call("POST", "/api/v1/payment-methods", tok, nil, map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "holder": "B"}, 201, &m); err != nil {
 			return err
 		}
-		sh.customers[i] = customer{tok, m.ID}
+		sh.customers = append(sh.customers, customer{tok, m.ID})
 	}
 	return nil
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to make and drop the shops' schemas
+
+	"github.com/bulwark-shop/bulwark/internal/config"
 )
 
 // PricedGoal is the throughput a priced checkout must keep, as a share of
@@ -34,7 +36,10 @@ const PricedGoal = 0.90
 // one unit of a variant (the i-th cart the i-th variant, round robin), has
 // the code applied and the option chosen, and its checkout sends the total a
 // GET of the cart showed, as a storefront does. Preparing the carts is not
-// measured; only POST /api/v1/checkout is.
+// measured; only POST /api/v1/checkout is. So that applying the code to
+// every cart stays under the shop's guessing limits, both shops trust the
+// loopback proxy and see each request from a random address, and have a
+// customer per codesPerCustomer carts (at least o.Concurrency).
 //
 // After a warm-up of o.Concurrency checkouts each, the shops take turns for
 // o.Rounds rounds of o.Checkouts checkouts, the order swapping every round
@@ -75,12 +80,16 @@ func pricedVersusPlain(ctx context.Context, o Options, engine string, dbs [2][2]
 	var carts [2][]string
 	var totals [2][]money // nil for the plain shop: it sends no expected_total
 	for i, name := range names {
-		sh, err := startShop(ctx, o, name, dbs[i][0], dbs[i][1], nil)
+		sh, err := startShop(ctx, o, name, dbs[i][0], dbs[i][1], behindProxy)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		defer sh.Close()
 		shops[i] = sh
+		// Both shops get as many customers (the vault caches each one's key).
+		if err := sh.addCustomers(max(o.Concurrency, (n+codesPerCustomer-1)/codesPerCustomer)); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
 		if i == 0 {
 			carts[i], err = sh.carts(ctx, n)
 		} else {
@@ -166,6 +175,17 @@ func geomean(xs []float64) (mean, lo, hi float64) {
 // pricedCode is the priced shop's discount code.
 const pricedCode = "BENCH10"
 
+// codesPerCustomer is how many carts of one customer get the code: a shop
+// may count every code tried against its guessing limits (10 an hour per
+// customer, 30 per address), so the priced shop has a customer per this
+// many carts, and both shops see each request from a random address
+// (behindProxy).
+const codesPerCustomer = 10
+
+// behindProxy makes the shop trust the loopback proxy, so that each request
+// the benchmark sends comes from a random address in X-Forwarded-For.
+func behindProxy(c *config.Config) { c.TrustedProxies = "127.0.0.1/32" }
+
 // pricedSetup gives the shop what a priced checkout uses: a product with
 // two options and nine variants, a tax rate and a flat shipping option for
 // Germany, and a 10 % discount code without a use limit. It returns the
@@ -227,7 +247,7 @@ func (sh *shop) pricedCarts(ctx context.Context, n int) (carts []string, totals 
 		return nil, nil, err
 	}
 	carts, totals = make([]string, n), make([]money, n)
-	err = parallel(ctx, len(sh.customers), n, func(i int) error {
+	err = parallel(ctx, min(len(sh.customers), 32), n, func(i int) error {
 		cu := sh.customers[i%len(sh.customers)]
 		var c pricedCart
 		if err := sh.call("POST", "/api/v1/carts", cu.token, nil, nil, 201, &c); err != nil {
