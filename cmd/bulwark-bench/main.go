@@ -2,7 +2,8 @@
 // latency over HTTP on each engine, with a bare net/http handler as the
 // ceiling; and, opt-in, checkout latency during a login flood (-flood), the
 // edge on versus off (-edge), the CPU of the worst requests (-worst), Redis up
-// versus down (-redis), and the cost of nginx with ModSecurity and the
+// versus down (-redis), a priced checkout (variants, tax, shipping, a
+// discount code) versus the plain one (-priced), and the cost of nginx with ModSecurity and the
 // Core Rule Set in front (-nginx, which installs Debian's packages if missing).
 // See docs/PERFORMANCE.md.
 package main
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 
 	"github.com/bulwark-shop/bulwark/internal/bench"
 )
@@ -29,14 +31,33 @@ func main() {
 	flag.BoolVar(&o.Worst, "worst", false, "only (with the other modes): CPU per request of the most expensive requests the edge lets through, serially, WAF on")
 	flag.IntVar(&o.WorstReps, "worst-reps", 15, "repetitions of each request in -worst (the median is reported)")
 	flag.BoolVar(&o.Redis, "redis", false, "only (with the other modes): checkouts and product reads with Redis up (a private redis-server) and down (refused, and silent: accepts, never answers), warm shops taking turns")
-	flag.IntVar(&o.Rounds, "rounds", 4, "rounds of -redis (the shops' order rotates each round)")
+	flag.IntVar(&o.Rounds, "rounds", 4, "rounds of -redis and -priced (the shops' order rotates each round)")
+	flag.BoolVar(&o.Priced, "priced", false, "only (with the other modes): checkouts with variants, tax, shipping and a discount code versus plain ones, two warm shops per engine taking turns")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load share the process; each shop's goroutines carry the label shop=<name>) to this file")
 	flag.Parse()
 	// PostgreSQL runs when both URLs are set, in the environment (never as arguments).
 	o.PostgresURL, o.VaultURL = os.Getenv("BULWARK_BENCH_DATABASE_URL"), os.Getenv("BULWARK_BENCH_VAULT_DATABASE_URL")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if _, err := bench.Run(ctx, o); err != nil {
+	if err := run(ctx, o, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "bulwark-bench:", err)
 		os.Exit(1)
 	}
+}
+
+// run runs the benchmark, under a CPU profile written to cpuProfile when set.
+func run(ctx context.Context, o bench.Options, cpuProfile string) error {
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	_, err := bench.Run(ctx, o)
+	return err
 }

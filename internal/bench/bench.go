@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -47,7 +48,8 @@ type Options struct {
 	Worst          bool // CPU per request of the most expensive requests (Worst)
 	WorstReps      int  // repetitions of each request in Worst
 	Redis          bool // checkouts and product reads with Redis up and down (RedisOutage)
-	Rounds         int  // rounds of RedisOutage
+	Rounds         int  // rounds of RedisOutage and PricedCheckout
+	Priced         bool // a priced checkout versus the plain one (PricedCheckout)
 }
 
 // Result is one measured workload.
@@ -79,7 +81,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Run measures every workload and prints one line each; with an opt-in mode
 // set, it runs only the modes set.
 func Run(ctx context.Context, o Options) ([]Result, error) {
-	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis {
+	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis || o.Priced {
 		return nil, runModes(ctx, o)
 	}
 	var results []Result
@@ -130,6 +132,11 @@ func runModes(ctx context.Context, o Options) error {
 	if o.Redis {
 		if _, err := RedisOutage(ctx, o); err != nil {
 			return fmt.Errorf("redis: %w", err)
+		}
+	}
+	if o.Priced {
+		if _, err := PricedCheckout(ctx, o); err != nil {
+			return fmt.Errorf("priced: %w", err)
 		}
 	}
 	return nil
@@ -244,6 +251,7 @@ type shop struct {
 	app       *app.App
 	customers []customer
 	product   string
+	admin     string // a staff session with a second factor, for further setup
 	stop      func()
 }
 
@@ -279,7 +287,10 @@ func startShop(ctx context.Context, o Options, name, dbURL, vaultURL string, adj
 	sctx, cancel := context.WithCancel(ctx)
 	served := make(chan struct{})
 	go func() {
-		a.Serve(sctx, ls)
+		// The shop's goroutines carry its name, so a CPU profile of a run
+		// with several shops (bulwark-bench -cpuprofile) tells them apart:
+		// go tool pprof -tagfocus 'shop=sqlite priced'.
+		pprof.Do(sctx, pprof.Labels("shop", name), func(ctx context.Context) { a.Serve(ctx, ls) })
 		close(served)
 	}()
 	sh := &shop{session: &session{url: "http://" + ls.API.Addr().String(), c: newClient(o.Concurrency), spread: cfg.TrustedProxies != ""}, cfg: cfg, app: a,
@@ -312,14 +323,20 @@ func (sh *shop) setup(ctx context.Context, o Options, name string) error {
 	if err := sh.enableMFA(admin, enrollment); err != nil { // staff routes need a second factor
 		return err
 	}
+	sh.admin = admin
 	var prod struct{ ID string }
 	if err := sh.call("POST", "/api/v1/admin/products", admin, nil, map[string]any{"sku": "BENCH-1", "name": "Bench", "description": "",
 		"price": map[string]any{"amount": 1000, "currency": sh.cfg.Currency}, "stock": 1_000_000_000}, 201, &prod); err != nil {
 		return err
 	}
 	sh.product = prod.ID
-	sh.customers = make([]customer, o.Concurrency)
-	for i := range sh.customers {
+	return sh.addCustomers(o.Concurrency)
+}
+
+// addCustomers signs up customers, each with a saved card, until the shop
+// has n.
+func (sh *shop) addCustomers(n int) error {
+	for i := len(sh.customers); i < n; i++ {
 		email := fmt.Sprintf("bench%d@example.com", i)
 		if err := sh.register(email, "bench customer passphrase"); err != nil {
 			return err
@@ -332,7 +349,7 @@ func (sh *shop) setup(ctx context.Context, o Options, name string) error {
 		if err := sh.call("POST", "/api/v1/payment-methods", tok, nil, map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": 2035, "holder": "B"}, 201, &m); err != nil {
 			return err
 		}
-		sh.customers[i] = customer{tok, m.ID}
+		sh.customers = append(sh.customers, customer{tok, m.ID})
 	}
 	return nil
 }
@@ -388,14 +405,30 @@ func (sh *shop) carts(ctx context.Context, n int) ([]string, error) {
 // cart's owner), sent to base (the shop, or a proxy in front of it); run names
 // its idempotency keys.
 func (sh *shop) checkout(base string, carts []string, from int, run string) func(i int) (*http.Request, error) {
+	return sh.checkoutExpecting(base, carts, nil, from, run)
+}
+
+// checkoutExpecting is checkout sending, when totals is set, totals[from+i]
+// as the expected_total of carts[from+i]: the total the customer was shown.
+func (sh *shop) checkoutExpecting(base string, carts []string, totals []money, from int, run string) func(i int) (*http.Request, error) {
 	s := &session{url: base, c: sh.c, spread: sh.spread}
 	return func(i int) (*http.Request, error) {
 		i += from
 		cu := sh.customers[i%len(sh.customers)]
-		return s.request("POST", "/api/v1/checkout", cu.token, map[string]string{"Idempotency-Key": fmt.Sprintf("%s-%d", run, i)}, map[string]any{
+		body := map[string]any{
 			"cart_id": carts[i], "payment_method": cu.method, "cvc": "123",
-			"shipping_address": map[string]string{"name": "B", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}})
+			"shipping_address": map[string]string{"name": "B", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}}
+		if totals != nil {
+			body["expected_total"] = totals[i]
+		}
+		return s.request("POST", "/api/v1/checkout", cu.token, map[string]string{"Idempotency-Key": fmt.Sprintf("%s-%d", run, i)}, body)
 	}
+}
+
+// money is the API's Money.
+type money struct {
+	Amount   int64  `json:"amount"`
+	Currency string `json:"currency"`
 }
 
 // get makes a GET of path sent to base.

@@ -208,7 +208,8 @@ type Store interface {
 	// is Visible at at; ErrNotFound otherwise, as VisibleProduct.
 	VisibleProductOfVariant(ctx context.Context, variantID string, at time.Time) (Product, error)
 	// VisibleProductsOfVariants returns the products Visible at at that hold
-	// any of variantIDs, each once; hidden and missing ones are left out alike.
+	// any of variantIDs, each once, holding of their variants only those
+	// named; hidden and missing ones are left out alike.
 	VisibleProductsOfVariants(ctx context.Context, variantIDs []string, at time.Time) ([]Product, error)
 	// ListProducts returns up to q.Limit products ordered by id, after q.After.
 	ListProducts(ctx context.Context, q ListQuery) ([]Product, error)

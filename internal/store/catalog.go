@@ -81,6 +81,12 @@ func placeholders(first, n int) string {
 
 // fillProducts reads the variants, prices and categories of ps.
 func fillProducts(ctx context.Context, q queryer, ps []catalog.Product) error {
+	return fillProductsWith(ctx, q, ps, nil)
+}
+
+// fillProductsWith is fillProducts reading, when variantIDs is not empty,
+// only those of the products' variants (every product of ps must hold one).
+func fillProductsWith(ctx context.Context, q queryer, ps []catalog.Product, variantIDs []string) error {
 	if len(ps) == 0 {
 		return nil
 	}
@@ -90,10 +96,18 @@ func fillProducts(ctx context.Context, q queryer, ps []catalog.Product) error {
 		ids[i], at[p.ID] = p.ID, i
 	}
 	in := placeholders(1, len(ids))
+	// Variants by product, or the named ones: two fixed conditions.
+	which, args := "v.product_id IN ("+in+")", ids
+	if len(variantIDs) > 0 {
+		which, args = "v.id IN ("+placeholders(1, len(variantIDs))+")", make([]any, len(variantIDs))
+		for i, v := range variantIDs {
+			args[i] = v
+		}
+	}
 	rows, err := q.QueryContext(ctx, `SELECT v.id, v.product_id, v.sku, v.options_json, v.options_key, v.stock, v.weight_grams, v.position,
 		v.created_at, v.updated_at, COALESCE(vp.currency, ''), COALESCE(vp.amount, 0)
 		FROM variants v LEFT JOIN variant_prices vp ON vp.variant_id = v.id
-		WHERE v.product_id IN (`+in+`) ORDER BY v.product_id, v.position, v.id, vp.currency`, ids...)
+		WHERE `+which+` ORDER BY v.product_id, v.position, v.id, vp.currency`, args...)
 	if err != nil {
 		return fmt.Errorf("read variants: %w", err)
 	}
@@ -106,7 +120,11 @@ func fillProducts(ctx context.Context, q queryer, ps []catalog.Product) error {
 			&created, &updated, &currency, &amount); err != nil {
 			return fmt.Errorf("scan variant: %w", err)
 		}
-		p := &ps[at[v.ProductID]]
+		i, ok := at[v.ProductID]
+		if !ok {
+			continue // a named variant of a product not in ps (hidden)
+		}
+		p := &ps[i]
 		if n := len(p.Variants); n == 0 || p.Variants[n-1].ID != v.ID {
 			if err := json.Unmarshal([]byte(opts), &v.Options); err != nil {
 				return fmt.Errorf("read options of %s: %w", v.ID, err)
@@ -401,9 +419,10 @@ func (db *DB) VisibleProductOfVariant(ctx context.Context, variantID string, at 
 }
 
 // VisibleProductsOfVariants returns the products customers may see at at
-// that hold any of variantIDs, each once, with every variant, price and
-// category: a cart of any size is priced in four queries. Hidden and missing
-// products are left out alike.
+// that hold any of variantIDs, each once, with its categories and, of its
+// variants, only those named (with their prices): a cart of any size is
+// priced in four queries, and a line of a product with a hundred variants
+// reads one. Hidden and missing products are left out alike.
 func (db *DB) VisibleProductsOfVariants(ctx context.Context, variantIDs []string, at time.Time) ([]catalog.Product, error) {
 	if len(variantIDs) == 0 {
 		return nil, nil
@@ -422,7 +441,7 @@ func (db *DB) VisibleProductsOfVariants(ctx context.Context, variantIDs []string
 		if err != nil {
 			return err
 		}
-		return fillProducts(ctx, tx, ps)
+		return fillProductsWith(ctx, tx, ps, variantIDs)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("products of variants: %w", err)

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -226,6 +227,29 @@ func TestListVisibility(t *testing.T) {
 					p.First().SKU, p.Status, p.PublishAt, err, verr, missing)
 			}
 		}
+		// A cart's read of many variants at once leaves the hidden out, and
+		// their variants stay out of the visible products.
+		var names []string
+		visible := map[string]bool{}
+		for _, p := range ps {
+			names = append(names, p.First().ID)
+			visible[p.ID] = p.Visible(at)
+		}
+		many, err := db.VisibleProductsOfVariants(ctx, names, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range many {
+			if !visible[p.ID] || len(p.Variants) != 1 || p.Variants[0].ProductID != p.ID {
+				t.Errorf("VisibleProductsOfVariants gave %s (visible %t) with variants %+v", p.ID, visible[p.ID], p.Variants)
+			}
+			delete(visible, p.ID)
+		}
+		for pid, v := range visible {
+			if v {
+				t.Errorf("VisibleProductsOfVariants left out visible %s", pid)
+			}
+		}
 	})
 }
 
@@ -274,6 +298,28 @@ func TestVariants(t *testing.T) {
 		if got, err := db.VisibleProductOfVariant(ctx, m.ID, now); err != nil || got.ID != p.ID {
 			t.Fatalf("VisibleProductOfVariant = %+v %v", got, err)
 		}
+		t.Run("a cart's read holds only the variants it names", func(t *testing.T) {
+			for _, names := range [][]string{{m.ID}, {p.Variants[0].ID, m.ID}, {m.ID, id.New(id.Variant)}} {
+				ps, err := db.VisibleProductsOfVariants(ctx, names, now)
+				if err != nil || len(ps) != 1 || ps[0].ID != p.ID {
+					t.Fatalf("VisibleProductsOfVariants(%v) = %+v %v", names, ps, err)
+				}
+				var got []string
+				for _, v := range ps[0].Variants {
+					got = append(got, v.ID)
+				}
+				want := []string{m.ID}
+				if len(names) == 2 && names[0] == p.Variants[0].ID {
+					want = []string{p.Variants[0].ID, m.ID} // by position
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("VisibleProductsOfVariants(%v) holds %v, want %v", names, got, want)
+				}
+				if v, _ := ps[0].Variant(m.ID); len(v.Prices) != 1 || v.Prices[0] != prices[0] || v.SKU != "VAR-M" {
+					t.Fatalf("variant read as %+v", v)
+				}
+			}
+		})
 	})
 }
 
