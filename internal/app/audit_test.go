@@ -100,14 +100,14 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 		{"a record changed", []string{"UPDATE audit_records SET detail = 'nothing happened' WHERE seq = 3"}, "audit record 3:"},
 		{"a record's actor changed", []string{"UPDATE audit_records SET actor = 'usr_someoneelse' WHERE seq = 2"}, "audit record 2:"},
 		{"a record deleted", []string{"DELETE FROM audit_records WHERE seq = 2"}, "audit record 3:"},
-		{"the last record deleted", []string{"DELETE FROM audit_records WHERE seq = 14"}, "audit record 14:"},
+		{"the last record deleted", []string{"DELETE FROM audit_records WHERE seq = 15"}, "audit record 15:"},
 		{"a record inserted", []string{"UPDATE audit_records SET seq = seq + 100 WHERE seq >= 3", "UPDATE audit_records SET seq = seq - 99 WHERE seq >= 103",
 			"INSERT INTO audit_records (seq, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash) SELECT 3, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash FROM audit_records WHERE seq = 2"}, "audit record 3:"},
 	}
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		for _, tt := range tampers {
 			t.Run(tt.name, func(t *testing.T) {
-				// A fresh database per case, each with fourteen records (the first five the keys made at first start).
+				// A fresh database per case, each with fifteen records (the first six the keys made at first start).
 				d := db
 				if d.Engine == "sqlite" {
 					d.DataDir = t.TempDir()
@@ -119,7 +119,7 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 				p := s.createProduct(admin, "T-1", 1)
 				s.must(200, req{method: "POST", path: "/api/v1/admin/products/" + p.ID + "/stock", token: admin, body: map[string]any{"delta": 1, "reason": "r"}})
 				s.must(200, req{method: "POST", path: "/api/v1/admin/products/" + p.ID + "/stock", token: admin, body: map[string]any{"delta": 1, "reason": "r"}})
-				if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 || !strings.Contains(out, "14 records") {
+				if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 || !strings.Contains(out, "15 records") {
 					t.Fatalf("before tampering: exit %d %s %s", code, out, errOut)
 				}
 
