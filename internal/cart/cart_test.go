@@ -95,7 +95,7 @@ func (p *pricingInputs) ShippingOption(_ context.Context, optionID string) (pric
 func (p *pricingInputs) ShippingOptionsTo(_ context.Context, country string, _ int) ([]pricing.ShippingOption, error) {
 	var out []pricing.ShippingOption
 	for _, o := range p.options {
-		if slices.ContainsFunc(o.Zones, func(z pricing.Place) bool { return z.Country == country }) {
+		if o.Active && slices.ContainsFunc(o.Zones, func(z pricing.Place) bool { return z.Country == country }) {
 			out = append(out, o)
 		}
 	}
@@ -109,7 +109,9 @@ func (p *pricingInputs) DiscountForCustomer(_ context.Context, code, _ string) (
 	}
 	return pricing.Discount{}, 0, pricing.ErrDiscountNotFound
 }
-func (p *pricingInputs) AnyShippingOption(context.Context) (bool, error) { return len(p.options) > 0, nil }
+func (p *pricingInputs) AnyShippingOption(context.Context) (bool, error) {
+	return len(p.options) > 0, nil
+}
 
 type auditLog struct {
 	audit.Store

@@ -216,4 +216,3 @@ func (l *Limits) Of(class Class) *Limit {
 // client address: checkout and admin, where one account behind many addresses
 // could otherwise multiply its budget.
 func PerAccount(class Class) bool { return class == Checkout || class == Admin }
-

@@ -74,23 +74,27 @@ func (g *Guard) Attempt(ctx context.Context, customerID, ip string) (locked []st
 			return nil, errCodeGuessing(wait)
 		}
 	}
+	over := false
 	for _, r := range rules {
 		n, err := g.store.Incr(ctx, "count:"+r.key, GuessWindow)
 		if err != nil {
 			return locked, fmt.Errorf("count discount code: %w", err)
 		}
-		if n <= r.limit {
+		switch {
+		case n <= r.limit:
 			continue
+		case n == r.limit+1:
+			// The first try past the limit locks, and reports it (once:
+			// tries racing with it are refused without a second lock). The
+			// count is not reset: it lapses with its window, within the lock.
+			if err := g.store.Lock(ctx, "lock:"+r.key, GuessLock); err != nil {
+				return locked, fmt.Errorf("lock discount codes: %w", err)
+			}
+			locked = append(locked, r.what)
 		}
-		if err := g.store.Lock(ctx, "lock:"+r.key, GuessLock); err != nil {
-			return locked, fmt.Errorf("lock discount codes: %w", err)
-		}
-		if err := g.store.Reset(ctx, "count:"+r.key); err != nil {
-			return locked, fmt.Errorf("reset discount code count: %w", err)
-		}
-		locked = append(locked, r.what)
+		over = true
 	}
-	if len(locked) > 0 {
+	if over {
 		return locked, errCodeGuessing(GuessLock)
 	}
 	return nil, nil

@@ -4,8 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-
-	"github.com/bulwark-shop/bulwark/internal/id"
+	"slices"
 )
 
 // QuoteRequest is what a cart or a checkout asks to have priced. The lines'
@@ -58,17 +57,15 @@ func (s *Service) Quote(ctx context.Context, r QuoteRequest) (Quote, error) {
 		in.TaxRates = rates
 	}
 	if r.ShippingOptionID != "" {
-		if !id.Valid(id.ShippingOption, r.ShippingOptionID) {
+		// An option that can serve the destination is an active one with a
+		// zone in its country, so it is among those just read: no read of
+		// its own. One that is not there (unknown, inactive, another
+		// country's) cannot serve it.
+		i := slices.IndexFunc(options, func(o ShippingOption) bool { return o.ID == r.ShippingOptionID && o.Active })
+		if r.Destination == nil || i < 0 {
 			return Quote{}, ErrShippingUnavailable
 		}
-		o, err := s.store.ShippingOption(ctx, r.ShippingOptionID)
-		if errors.Is(err, ErrShippingOptionNotFound) {
-			return Quote{}, ErrShippingUnavailable
-		}
-		if err != nil {
-			return Quote{}, fmt.Errorf("shipping option %s: %w", r.ShippingOptionID, err)
-		}
-		in.Shipping = &o
+		in.Shipping = &options[i]
 	}
 	if r.DiscountCode != "" {
 		code, ok := NormalizeCode(r.DiscountCode)

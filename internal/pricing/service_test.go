@@ -53,7 +53,7 @@ func (m *memStore) ShippingOptionsTo(_ context.Context, country string, _ int) (
 	var out []pricing.ShippingOption
 	for _, o := range m.options {
 		for _, z := range o.Zones {
-			if z.Country == country {
+			if z.Country == country && o.Active { // as the store: active options only
 				out = append(out, o)
 				break
 			}
@@ -78,12 +78,14 @@ func (m *memStore) CreateDiscount(_ context.Context, d pricing.Discount, _ audit
 
 func TestServiceQuote(t *testing.T) {
 	ship := flat(500, de)
+	idle := *flat(500, de)
+	idle.ID, idle.Active = id.New(id.ShippingOption), false
 	once := discount(pricing.DiscountPercent, 1000, nil)
 	once.Code, once.MaxUsesPerCustomer = "NEWBUYER", 1
 	customer := id.New(id.User)
 	m := &memStore{
-		rates:     []pricing.TaxRate{rate("DE", "", 190000), rate("FR", "", 200000)},
-		options:   map[string]pricing.ShippingOption{ship.ID: *ship},
+		rates:     []pricing.TaxRate{rate("DE", "", 190000), rate("FR", "", 200000), rate("US", "NY", 88750)},
+		options:   map[string]pricing.ShippingOption{ship.ID: *ship, idle.ID: idle},
 		discounts: map[string]pricing.Discount{"SUMMERSALE": *discount(pricing.DiscountPercent, 1000, nil), "NEWBUYER": *once},
 		uses:      map[string]int64{once.ID + customer: 1},
 	}
@@ -108,6 +110,11 @@ func TestServiceQuote(t *testing.T) {
 		{"an unknown option", pricing.QuoteRequest{Currency: "EUR", Lines: cart, Destination: dest("DE", ""), ShippingOptionID: id.New(id.ShippingOption)}, apperr.CodeShippingUnavailable, 0, 0},
 		{"a malformed option id", pricing.QuoteRequest{Currency: "EUR", Lines: cart, Destination: dest("DE", ""), ShippingOptionID: "ship_../x"}, apperr.CodeShippingUnavailable, 0, 0},
 		{"an option for another zone", pricing.QuoteRequest{Currency: "EUR", Lines: cart, Destination: dest("FR", ""), ShippingOptionID: ship.ID}, apperr.CodeShippingUnavailable, 0, 0},
+		{"an inactive option", pricing.QuoteRequest{Currency: "EUR", Lines: cart, Destination: dest("DE", ""), ShippingOptionID: idle.ID}, apperr.CodeShippingUnavailable, 0, 0},
+		{"a country that does not exist", pricing.QuoteRequest{Currency: "EUR", Lines: cart, Destination: dest("ZZ", "")}, apperr.CodeValidation, 0, 0},
+		{"a country taxed by region, without its region", pricing.QuoteRequest{Currency: "EUR", Lines: cart, Destination: dest("US", "")}, pricing.CodeRegionRequired, 0, 0},
+		{"a country taxed by region, with one the shop does not know", pricing.QuoteRequest{Currency: "EUR", Lines: cart, Destination: dest("US", "ZZ")}, pricing.CodeRegionRequired, 0, 0},
+		{"a country taxed by region, with its region", pricing.QuoteRequest{Currency: "EUR", Lines: cart, Destination: dest("US", "NY")}, "", 11900, 970},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
