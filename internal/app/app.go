@@ -424,7 +424,8 @@ func (a *App) useWebhooks(cfg config.Config, aead webhook.AEAD, instance string)
 	guard := egress.New(egress.Options{Allow: allow, Total: cfg.WebhookTimeout, Log: a.log, Registry: a.registry})
 	a.Webhooks = webhook.NewService(a.DB, aead, guard, a.now)
 	a.webhooks = webhook.NewWorker(webhook.WorkerConfig{Store: a.DB, AEAD: aead, Client: guard.Client(), Schedule: schedule,
-		Owner: instance, Lease: cfg.WebhookTimeout + 5*time.Second, Poll: webhookPoll, Now: a.now, Log: a.log, Registry: a.registry})
+		Owner: instance, Lease: cfg.WebhookTimeout + 5*time.Second, Poll: webhookPoll, Now: a.now, Log: a.log, Registry: a.registry,
+		Failed: func(err error) { a.backgroundFailed("sending webhooks", err) }})
 	return nil
 }
 

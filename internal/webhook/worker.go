@@ -37,6 +37,10 @@ type WorkerConfig struct {
 	Registry prometheus.Registerer
 	// Jitter returns a number in [0, 1) (the Jitter function when nil).
 	Jitter func() float64
+	// Failed is told of a poll that failed (the database out, say); nil
+	// logs it as an error. The app hands outages to its dependency
+	// tracker, which logs one once, not every poll.
+	Failed func(err error)
 }
 
 // Worker sends the outbox's due deliveries. Several instances may run at
@@ -66,6 +70,10 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Failed == nil {
+		log := cfg.Log
+		cfg.Failed = func(err error) { log.Error("sending webhooks", "err", err) }
+	}
 	w := &Worker{cfg: cfg, attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "bulwark_webhook_attempts_total",
 		Help: "Webhook delivery attempts, by outcome: succeeded, failed (to be retried) or dead (the retry schedule ran out).",
@@ -88,7 +96,7 @@ func (w *Worker) Run(ctx context.Context) {
 		for {
 			n, err := w.RunOnce(ctx)
 			if err != nil && ctx.Err() == nil {
-				w.cfg.Log.Error("sending webhooks", "err", err)
+				w.cfg.Failed(err)
 			}
 			if err != nil || n < w.cfg.Batch || ctx.Err() != nil {
 				break
