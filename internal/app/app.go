@@ -360,7 +360,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		rekey.Rows{Name: HooksKeyset, AEAD: hooksKeys, List: db.WebhookSecretCiphertexts, Swap: db.SwapWebhookSecretCiphertexts},
 		subjectKeys{db: db, aead: piiKeys},
 		emailIndexes{db: db, keys: indexKeys})
-	a.Rekey = rekey.NewJob(db, reencrypters, rekey.Settings{Batch: cfg.ReencryptBatch, Pause: cfg.ReencryptPause, Every: reencryptEvery, Grace: 2 * keys.CheckInterval}, now, log)
+	a.Rekey = rekey.NewJob(db, reencrypters, rekey.Settings{Batch: cfg.ReencryptBatch, Pause: cfg.ReencryptPause, Every: reencryptEvery, Grace: 2 * keys.CheckInterval,
+		Failed: func(purpose string, err error) { a.backgroundFailed("re-encryption of "+purpose, err) }}, now, log)
 	guard, err := a.edgeGuard(cfg, now)
 	if err != nil {
 		a.Close()

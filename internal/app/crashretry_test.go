@@ -79,17 +79,32 @@ func TestCheckoutRetryAfterCrash(t *testing.T) {
 				}
 			})
 		}
-		killed := false
-		for _, j := range jobs {
-			if !killed && sent.Load() >= 30 {
-				first.kill(t)
-				killed = true
+		// The kill lands while a checkout is half done: once 30 were sent, the
+		// database is watched (for at most 3 s) for a pending order, and the
+		// server killed as soon as there is one. Killed at a fixed count, a
+		// fast machine sometimes had none in flight and nothing was tested.
+		raw := rawDB(t, cfg)
+		killedAt := make(chan int64, 1)
+		go func() {
+			for sent.Load() < 30 {
+				time.Sleep(time.Millisecond)
 			}
+			for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
+				var n int
+				if err := raw.QueryRow("SELECT COUNT(*) FROM orders WHERE status = 'pending'").Scan(&n); err == nil && n > 0 {
+					break
+				}
+			}
+			_ = first.cmd.Process.Kill() // not t.Fatal: this is not the test's goroutine
+			<-first.done
+			killedAt <- sent.Load()
+		}()
+		for _, j := range jobs {
 			work <- j
 		}
 		close(work)
 		wg.Wait()
-		if !killed {
+		if at := <-killedAt; at >= int64(len(jobs)) && len(unanswered) == 0 {
 			t.Fatal("the load finished before the kill")
 		}
 		left := pendingOrders(t, cfg)

@@ -74,6 +74,10 @@ type Settings struct {
 	// every instance has picked up the new primary (keys.CheckInterval) before
 	// the cursor passes rows they might still write under the old one.
 	Grace time.Duration
+	// Failed is told of a pass that failed (the database out, say); nil logs
+	// it as an error. The app hands outages to its dependency tracker, which
+	// logs one once, not once per keyset and pass.
+	Failed func(purpose string, err error)
 }
 
 // Job re-encrypts, in the background, what each Reencrypter holds.
@@ -98,7 +102,11 @@ func (j *Job) Run(ctx context.Context) {
 	for {
 		for _, r := range j.tasks {
 			if err := j.pass(ctx, r); err != nil && ctx.Err() == nil {
-				j.log.Error("re-encryption", "purpose", r.Keyset(), "err", err)
+				if j.set.Failed != nil {
+					j.set.Failed(r.Keyset(), err)
+				} else {
+					j.log.Error("re-encryption", "purpose", r.Keyset(), "err", err)
+				}
 			}
 		}
 		select {
