@@ -345,7 +345,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	instance := id.New(id.Instance)
 	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway,
 		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout})
-	a.Orders = order.NewService(db, gateway, now)
+	a.Orders = order.NewService(db, gateway, now, cfg.PendingOrderTimeout)
 	hooksKeys, err := a.dataKeyset(ctx, HooksKeyset)
 	if err != nil {
 		a.Close()
@@ -704,8 +704,9 @@ func (a *App) backgroundFailed(task string, err error) {
 	a.log.Error(task, "err", err)
 }
 
-// recoverAbandoned releases checkouts a stopped server left half done, once at
-// start and then every third of the checkout lease, renews the leases of this
+// recoverAbandoned releases checkouts a stopped server left half done and
+// finishes its interrupted refunds, once at start and then every third of
+// the checkout lease, renews the leases of this
 // instance's running checkouts as often, and applies retention every hour,
 // until ctx ends. Several instances may do all of it at once.
 func (a *App) recoverAbandoned(ctx context.Context) {
@@ -729,6 +730,13 @@ func (a *App) recoverAbandoned(ctx context.Context) {
 			a.backgroundFailed("recovering abandoned checkouts", err)
 		case n > 0:
 			a.log.Warn("released abandoned checkouts", "count", n)
+		}
+		n, err = a.Orders.RecoverRefunds(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.backgroundFailed("recovering interrupted refunds", err)
+		case n > 0:
+			a.log.Warn("finished interrupted refunds", "count", n)
 		}
 		select {
 		case <-ctx.Done():
