@@ -393,9 +393,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	// Stripe's events are taken only from a shop paying through Stripe that
+	// was given the endpoint's signing secret; otherwise the route is 404.
+	var stripeEvents httpapi.EventVerifier
+	var processorEvents *order.ProcessorEvents
+	if cfg.PaymentGateway == config.PaymentStripe && cfg.StripeWebhookSecret != "" {
+		v, err := stripe.NewEventVerifier(cfg.StripeWebhookSecret)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		stripeEvents, processorEvents = v, order.NewProcessorEvents(db, now)
+	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Pricing: a.Pricing,
 		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, Log: log,
+		StripeEvents: stripeEvents, ProcessorEvents: processorEvents,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Passwords: hasher,
 		Health: a.health, Degraded: map[string]bool{dependency.Redis: true}, LocalRateLimiter: localLimiter,
 		Now: now, TLS: cfg.TLS(), CORSOrigins: cfg.Origins(),
