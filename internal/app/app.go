@@ -40,6 +40,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/mail"
 	"github.com/bulwark-shop/bulwark/internal/order"
+	"github.com/bulwark-shop/bulwark/internal/ordermail"
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/payment/stripe"
 	"github.com/bulwark-shop/bulwark/internal/pii"
@@ -126,6 +127,10 @@ type App struct {
 	// sends the outbox's deliveries through the egress guard.
 	Webhooks *webhook.Service
 	webhooks *webhook.Worker
+	// MailTemplates is the staff administration of the order mail
+	// templates; orderMail sends the queued order mail.
+	MailTemplates *ordermail.Service
+	orderMail     *ordermail.Worker
 	// Edge admits or refuses client addresses (static lists and dynamic blocks).
 	Edge *edge.Guard
 	// blocks holds the dynamic blocks Edge enforces (see blockStore).
@@ -355,6 +360,12 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	// Order mail is queued by the store with the change it reports, and sent
+	// from the queue through the same sender as every other mail.
+	a.MailTemplates = ordermail.NewService(db, now)
+	a.orderMail = ordermail.NewWorker(ordermail.WorkerConfig{Store: db, Sender: outbox, PublicURL: cfg.PublicURL,
+		Owner: instance, Poll: orderMailPoll, Now: now, Log: log, Registry: a.registry,
+		Failed: func(err error) { a.backgroundFailed("sending order mail", err) }})
 	reencrypters = append(reencrypters,
 		rekey.Rows{Name: MFAKeyset, AEAD: mfaKeys, List: db.TOTPCiphertexts, Swap: db.SwapTOTPCiphertexts},
 		rekey.Rows{Name: HooksKeyset, AEAD: hooksKeys, List: db.WebhookSecretCiphertexts, Swap: db.SwapWebhookSecretCiphertexts},
@@ -395,7 +406,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Pricing: a.Pricing,
-		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, Log: log,
+		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, MailTemplates: a.MailTemplates, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Passwords: hasher,
 		Health: a.health, Degraded: map[string]bool{dependency.Redis: true}, LocalRateLimiter: localLimiter,
 		Now: now, TLS: cfg.TLS(), CORSOrigins: cfg.Origins(),
@@ -409,6 +420,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 
 // webhookPoll is how often each instance looks for due webhook deliveries.
 const webhookPoll = time.Second
+
+// orderMailPoll is how often each instance looks for due order mail.
+const orderMailPoll = time.Second
 
 // useWebhooks builds the egress guard (every outbound call to an address
 // that staff chose goes through it), the webhook administration and the
@@ -836,6 +850,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	go a.recoverAbandoned(recoverCtx)
 	go a.Rekey.Run(recoverCtx)
 	go a.webhooks.Run(recoverCtx)
+	go a.orderMail.Run(recoverCtx)
 	go a.health.Run(recoverCtx)
 	var err error
 	select {
