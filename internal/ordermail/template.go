@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/cart"
+	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
 )
@@ -22,7 +24,7 @@ const (
 	MaxSubjectTemplate = 512      // bytes of a subject template
 	MaxBodyTemplate    = 16 << 10 // bytes of a body template
 	MaxSubject         = 998      // bytes of a rendered subject (RFC 5322's line limit)
-	MaxBody            = 64 << 10 // bytes of a rendered body
+	MaxBody            = 256 << 10 // bytes of a rendered body
 	// execTimeout bounds one rendering. Parse's rules already bound it (no
 	// recursion, no nested range, range only over the order's lines); the
 	// clock is the second line.
@@ -134,7 +136,9 @@ func Parse(name, subject, body string) (Template, error) {
 	}
 	// Rendered against sample data: a template that fails there (a field
 	// used the wrong way) or renders too much is refused now, not at sending.
-	for _, d := range []Data{Sample(), sparseSample()} {
+	// The large sample is the largest order a cart makes (cart.MaxLines
+	// lines with the longest names), so what is accepted fits any order.
+	for _, d := range []Data{Sample(), sparseSample(), largeSample()} {
 		if _, err := renderSubject(t.subject, d); err != nil {
 			v.Check(false, "subject", err.Error())
 			break
@@ -398,6 +402,18 @@ func sparseSample() Data {
 	d.CustomerName, d.HasDiscount, d.Discount, d.DiscountCode, d.TaxIncluded = "", false, "0.00 EUR", "", false
 	d.Carrier, d.TrackingNumber, d.RefundAmount, d.Refunded, d.ShippingMethod = "", "", "", "0.00 EUR", ""
 	d.Lines = d.Lines[:1]
+	return d
+}
+
+// largeSample is the largest order: cart.MaxLines lines whose names are
+// catalog.MaxNameLength characters of four bytes each.
+func largeSample() Data {
+	d := Sample()
+	name := strings.Repeat("\U0001F600", catalog.MaxNameLength)
+	d.Lines = make([]Line, cart.MaxLines)
+	for i := range d.Lines {
+		d.Lines[i] = Line{Name: name, SKU: strings.Repeat("S", 64), Quantity: 999, UnitPrice: "99999999.99 EUR", Total: "99999999.99 EUR"}
+	}
 	return d
 }
 
