@@ -366,6 +366,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.orderMail = ordermail.NewWorker(ordermail.WorkerConfig{Store: db, Sender: outbox, PublicURL: cfg.PublicURL,
 		Owner: instance, Poll: orderMailPoll, Now: now, Log: log, Registry: a.registry,
 		Failed: func(err error) { a.backgroundFailed("sending order mail", err) }})
+	a.registry.MustRegister(mailBacklog{db: db, desc: prometheus.NewDesc("bulwark_order_mail_jobs",
+		"Order mail jobs waiting to be sent (pending) and given up after every retry (failed).", []string{"status"}, nil)})
 	reencrypters = append(reencrypters,
 		rekey.Rows{Name: MFAKeyset, AEAD: mfaKeys, List: db.TOTPCiphertexts, Swap: db.SwapTOTPCiphertexts},
 		rekey.Rows{Name: HooksKeyset, AEAD: hooksKeys, List: db.WebhookSecretCiphertexts, Swap: db.SwapWebhookSecretCiphertexts},
@@ -423,6 +425,30 @@ const webhookPoll = time.Second
 
 // orderMailPoll is how often each instance looks for due order mail.
 const orderMailPoll = time.Second
+
+// mailBacklog exports the order mail queue at each scrape. A scrape during a
+// database outage leaves the series out rather than failing the page.
+type mailBacklog struct {
+	db   *store.DB
+	desc *prometheus.Desc
+}
+
+func (m mailBacklog) Describe(ch chan<- *prometheus.Desc) { ch <- m.desc }
+
+func (m mailBacklog) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	pending, failed, err := m.db.MailBacklog(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, float64(pending), ordermail.StatusPending)
+	ch <- prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, float64(failed), ordermail.StatusFailed)
+}
+
+// sentMailRetention is how long a sent (or skipped) order mail job is kept:
+// ids only, for an operator who asks whether a mail went out.
+const sentMailRetention = 30 * 24 * time.Hour
 
 // useWebhooks builds the egress guard (every outbound call to an address
 // that staff chose goes through it), the webhook administration and the
@@ -688,7 +714,8 @@ func (a *App) Health() *dependency.Tracker { return a.health }
 
 // Purge applies the retention settings once.
 func (a *App) Purge(ctx context.Context) error {
-	p, err := a.DB.Purge(ctx, a.now(), store.Retention{IdempotencyKeys: a.cfg.IdempotencyRetention, AbandonedCarts: a.cfg.CartRetention})
+	p, err := a.DB.Purge(ctx, a.now(), store.Retention{IdempotencyKeys: a.cfg.IdempotencyRetention, AbandonedCarts: a.cfg.CartRetention,
+		SentMail: sentMailRetention})
 	if err != nil {
 		return err
 	}
@@ -702,7 +729,8 @@ func (a *App) Purge(ctx context.Context) error {
 		}
 	}
 	a.log.Info("retention purge", logging.Count("sessions", int64(p.Sessions)), logging.Count("idempotency_keys", int64(p.IdempotencyKeys)),
-		logging.Count("carts", int64(p.Carts)), logging.Count("one_time_tokens", int64(p.Tokens)), logging.Count("mail_files", int64(files)))
+		logging.Count("carts", int64(p.Carts)), logging.Count("one_time_tokens", int64(p.Tokens)), logging.Count("mail_files", int64(files)),
+		logging.Count("mail_jobs", p.MailJobs))
 	return nil
 }
 

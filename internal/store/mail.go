@@ -130,23 +130,16 @@ func (db *DB) FinishMailJob(ctx context.Context, r ordermail.Result) error {
 	})
 }
 
-// MailJobCounts returns how many jobs are in each status, for operators.
-func (db *DB) MailJobCounts(ctx context.Context) (map[string]int64, error) {
-	rows, err := db.sql.QueryContext(ctx, "SELECT status, COUNT(*) FROM mail_jobs GROUP BY status")
-	if err != nil {
-		return nil, fmt.Errorf("count mail jobs: %w", err)
+// MailBacklog returns how many jobs wait (pending) and how many were given up
+// (failed), for operators: both read the status index, never the sent jobs.
+func (db *DB) MailBacklog(ctx context.Context) (pending, failed int64, err error) {
+	if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM mail_jobs WHERE status = $1", ordermail.StatusPending).Scan(&pending); err != nil {
+		return 0, 0, fmt.Errorf("count waiting mail: %w", err)
 	}
-	defer rows.Close()
-	out := map[string]int64{}
-	for rows.Next() {
-		var s string
-		var n int64
-		if err := rows.Scan(&s, &n); err != nil {
-			return nil, fmt.Errorf("count mail jobs: %w", err)
-		}
-		out[s] = n
+	if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM mail_jobs WHERE status = $1", ordermail.StatusFailed).Scan(&failed); err != nil {
+		return 0, 0, fmt.Errorf("count failed mail: %w", err)
 	}
-	return out, rows.Err()
+	return pending, failed, nil
 }
 
 // MailTemplates implements ordermail.Store.

@@ -11,6 +11,9 @@ import (
 type Retention struct {
 	IdempotencyKeys time.Duration // answers to repeated requests (at least 24 hours)
 	AbandonedCarts  time.Duration // carts not touched since
+	// SentMail is how long an order mail job is kept once sent or skipped
+	// (failed ones stay for the operator).
+	SentMail time.Duration
 }
 
 // Purged counts what a purge removed.
@@ -18,6 +21,7 @@ type Purged struct {
 	Sessions, IdempotencyKeys, Carts, Tokens int64
 	// LoginCounters are expired failed-login counts and login locks.
 	LoginCounters int64
+	MailJobs      int64
 }
 
 // Purge deletes what retention no longer keeps: sessions past their absolute
@@ -38,6 +42,7 @@ func (db *DB) Purge(ctx context.Context, now time.Time, r Retention) (Purged, er
 			{&p.Tokens, "DELETE FROM webauthn_ceremonies WHERE expires_at < $1", []any{micros(now)}},
 			{&p.Tokens, "DELETE FROM oidc_logins WHERE expires_at < $1", []any{micros(now)}},
 			{&p.LoginCounters, "DELETE FROM login_throttle WHERE expires_at <= $1", []any{micros(now)}},
+			{&p.MailJobs, "DELETE FROM mail_jobs WHERE status IN ('sent', 'skipped') AND updated_at < $1", []any{micros(now.Add(-r.SentMail))}},
 		}
 		for _, s := range steps {
 			res, err := tx.ExecContext(ctx, s.query, s.args...)
