@@ -241,6 +241,9 @@ func TestOrderMailSurvivesSMTPOutage(t *testing.T) {
 				t.Fatalf("%s = %v, want 2", failed, s.metric(failed))
 			}
 		}
+		if n := s.metric(`bulwark_order_mail_jobs{status="pending"}`); n != 2 {
+			t.Fatalf("%v mails waiting, want 2", n)
+		}
 		// One customer is erased while the mail waits.
 		s.must(204, req{method: "DELETE", path: "/api/v1/admin/users/" + goneID, token: admin})
 
@@ -266,6 +269,9 @@ func TestOrderMailSurvivesSMTPOutage(t *testing.T) {
 		}
 		if sent := s.metric(`bulwark_order_mail_attempts_total{mail="confirmation",outcome="sent"}`); sent != 1 {
 			t.Fatalf("%v confirmations sent, want 1", sent)
+		}
+		if n := s.metric(`bulwark_order_mail_jobs{status="pending"}`); n != 0 {
+			t.Fatalf("%v mails still waiting", n)
 		}
 	})
 }
