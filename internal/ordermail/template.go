@@ -21,9 +21,9 @@ import (
 
 // Bounds of a template and of what it renders.
 const (
-	MaxSubjectTemplate = 512      // bytes of a subject template
-	MaxBodyTemplate    = 16 << 10 // bytes of a body template
-	MaxSubject         = 998      // bytes of a rendered subject (RFC 5322's line limit)
+	MaxSubjectTemplate = 512       // bytes of a subject template
+	MaxBodyTemplate    = 16 << 10  // bytes of a body template
+	MaxSubject         = 998       // bytes of a rendered subject (RFC 5322's line limit)
 	MaxBody            = 256 << 10 // bytes of a rendered body
 	// execTimeout bounds one rendering. Parse's rules already bound it (no
 	// recursion, no nested range, range only over the order's lines); the
