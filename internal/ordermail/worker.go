@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strconv"
 	"sync"
 	"time"
@@ -192,7 +193,7 @@ func (w *Worker) send(ctx context.Context, j Job, templates []Template) error {
 			r.Status = StatusSent
 			break
 		}
-		r.Error = err.Error()
+		r.Error = withoutRecipient(err.Error(), c.Order.CustomerEmail)
 		if len(r.Error) > maxErrorLength {
 			r.Error = r.Error[:maxErrorLength]
 		}
@@ -214,6 +215,16 @@ func (w *Worker) send(ctx context.Context, j Job, templates []Template) error {
 		return fmt.Errorf("record mail attempt %s: %w", j.ID, err)
 	}
 	return nil
+}
+
+// withoutRecipient takes the recipient's address out of an error (an SMTP
+// server's refusal often quotes it), so that the job's last error, the log
+// and the audit trail keep no personal data in the clear.
+func withoutRecipient(msg, email string) string {
+	if email == "" {
+		return msg
+	}
+	return regexp.MustCompile("(?i)"+regexp.QuoteMeta(email)).ReplaceAllString(msg, "<recipient>")
 }
 
 // message renders j's mail with the shop's template; should that fail on
