@@ -3,6 +3,7 @@ package ordermail
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
@@ -33,6 +34,39 @@ func (s *Service) Templates(ctx context.Context) ([]Template, error) {
 // longer parses (a rule made stricter since it was saved) gives way to the
 // default.
 func templates(ctx context.Context, store Store) ([]Template, error) {
+	return templatesCached(ctx, store, nil)
+}
+
+// parsed remembers stored templates already parsed, by name, so that the
+// worker does not check the same text again for every batch.
+type parsed struct {
+	mu sync.Mutex
+	m  map[string]Template
+}
+
+func (p *parsed) get(st Stored) (Template, bool) {
+	if p == nil {
+		return Template{}, false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	t, ok := p.m[st.Name]
+	return t, ok && t.Subject == st.Subject && t.Body == st.Body
+}
+
+func (p *parsed) put(t Template) {
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = map[string]Template{}
+	}
+	p.m[t.Name] = t
+}
+
+func templatesCached(ctx context.Context, store Store, cache *parsed) ([]Template, error) {
 	stored, err := store.MailTemplates(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("read mail templates: %w", err)
@@ -45,8 +79,11 @@ func templates(ctx context.Context, store Store) ([]Template, error) {
 	for _, name := range Names() {
 		t := Default(name)
 		if st, ok := byName[name]; ok {
-			if custom, err := Parse(name, st.Subject, st.Body); err == nil {
+			if custom, ok := cache.get(st); ok {
+				t, t.UpdatedAt = custom, st.UpdatedAt
+			} else if custom, err := Parse(name, st.Subject, st.Body); err == nil {
 				t, t.Custom, t.UpdatedAt = custom, true, st.UpdatedAt
+				cache.put(t)
 			}
 		}
 		out = append(out, t)

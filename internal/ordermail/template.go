@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"text/template"
 	"text/template/parse"
 	"time"
@@ -80,19 +81,32 @@ type Template struct {
 var defaults embed.FS
 
 // Default returns the embedded template of the mail name; it panics for a
-// name not in Names (a bug), and Parse of every default is tested.
+// name not in Names (a bug), and Parse of every default is tested. The
+// defaults are parsed and checked once.
 func Default(name string) Template {
-	subject, err1 := defaults.ReadFile("templates/" + name + ".subject")
-	body, err2 := defaults.ReadFile("templates/" + name + ".body")
-	if err := errors.Join(err1, err2); err != nil {
-		panic(fmt.Sprintf("ordermail: no default template %q: %v", name, err))
-	}
-	t, err := Parse(name, strings.TrimRight(string(subject), "\n"), string(body))
-	if err != nil {
-		panic(fmt.Sprintf("ordermail: default template %q: %v", name, err))
+	t, ok := parsedDefaults()[name]
+	if !ok {
+		panic(fmt.Sprintf("ordermail: no default template %q", name))
 	}
 	return t
 }
+
+var parsedDefaults = sync.OnceValue(func() map[string]Template {
+	out := map[string]Template{}
+	for _, name := range Names() {
+		subject, err1 := defaults.ReadFile("templates/" + name + ".subject")
+		body, err2 := defaults.ReadFile("templates/" + name + ".body")
+		if err := errors.Join(err1, err2); err != nil {
+			panic(fmt.Sprintf("ordermail: no default template %q: %v", name, err))
+		}
+		t, err := Parse(name, strings.TrimRight(string(subject), "\n"), string(body))
+		if err != nil {
+			panic(fmt.Sprintf("ordermail: default template %q: %v", name, err))
+		}
+		out[name] = t
+	}
+	return out
+})
 
 // knownName reports whether name is one of the mails.
 func knownName(name string) bool {

@@ -54,6 +54,7 @@ type WorkerConfig struct {
 type Worker struct {
 	cfg      WorkerConfig
 	attempts *prometheus.CounterVec
+	parsed   parsed
 }
 
 // Outcomes of an attempt, the label of bulwark_order_mail_attempts_total.
@@ -153,7 +154,7 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 }
 
 func (w *Worker) templates(ctx context.Context) ([]Template, error) {
-	return templates(ctx, w.cfg.Store)
+	return templatesCached(ctx, w.cfg.Store, &w.parsed)
 }
 
 // maxErrorLength bounds the error text kept with a job.
