@@ -100,6 +100,18 @@ func (db *DB) MailContent(ctx context.Context, j ordermail.Job) (ordermail.Conte
 			}
 			c.RefundAmount = money.Money{Amount: amount, Currency: c.Order.Total.Currency}
 		}
+		if j.Kind == ordermail.Shipment && j.RefID != "" {
+			// The fulfilment (the fulfillments table of the order lifecycle,
+			// migration 0023) names the carrier and the tracking number.
+			err := tx.QueryRowContext(ctx, "SELECT carrier, tracking_number FROM fulfillments WHERE id = $1 AND order_id = $2",
+				j.RefID, j.OrderID).Scan(&c.Carrier, &c.TrackingNumber)
+			if errors.Is(err, sql.ErrNoRows) {
+				return order.ErrNotFound
+			}
+			if err != nil {
+				return fmt.Errorf("read fulfilment %s: %w", j.RefID, err)
+			}
+		}
 		return nil
 	})
 	return c, err
