@@ -70,6 +70,9 @@ const (
 	// their secrets and resends deliveries: admins only, and no API key, as an
 	// endpoint receives order data.
 	WebhooksManage Permission = "webhooks:manage"
+	// MailManage reads and changes the templates of the order mails: admins
+	// only, and no API key, as a template writes to every customer.
+	MailManage Permission = "mail:manage"
 )
 
 // KeyGrantable lists the permissions an API key may carry. The most sensitive
@@ -126,7 +129,7 @@ func OrderViewFor(p *Principal) OrderView {
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage}
+		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage, MailManage}
 	case Catalog:
 		return []Permission{CatalogWrite, PricingManage}
 	case Support, Fulfillment:

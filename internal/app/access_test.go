@@ -106,6 +106,11 @@ var allowed = map[string][]string{
 	"POST /api/v1/admin/webhooks/{id}/rotate-secret":   {"admin"},
 	"GET /api/v1/admin/webhooks/{id}/deliveries":       {"admin"},
 	"POST /api/v1/admin/webhook-deliveries/{id}/retry": {"admin"},
+
+	// Order mail templates (issue 13): admins only.
+	"GET /api/v1/admin/mail-templates":           {"admin"},
+	"PUT /api/v1/admin/mail-templates/{name}":    {"admin"},
+	"DELETE /api/v1/admin/mail-templates/{name}": {"admin"},
 }
 
 // signedIn is every role: each account is a customer too, acting on its own data.
@@ -211,7 +216,8 @@ func walkRoleMatrix(t *testing.T, routes []string) {
 						"api-keys/{id}", "api-keys/key_aaaaaaaaaaaaaaaaaaaaaaaaaa", "{$}", "", "passkeys/{id}", "passkeys/AAAAAAAAAAAAAAAAAAAAAA",
 						"tax-rates/{id}", "tax-rates/tax_aaaaaaaaaaaaaaaaaaaaaaaaaa", "shipping-options/{id}", "shipping-options/ship_aaaaaaaaaaaaaaaaaaaaaaaaaa",
 						"discounts/{id}", "discounts/disc_aaaaaaaaaaaaaaaaaaaaaaaaaa",
-						"webhooks/{id}", "webhooks/wh_aaaaaaaaaaaaaaaaaaaaaaaaaa", "webhook-deliveries/{id}", "webhook-deliveries/whd_aaaaaaaaaaaaaaaaaaaaaaaaaa").Replace(path)
+						"webhooks/{id}", "webhooks/wh_aaaaaaaaaaaaaaaaaaaaaaaaaa", "webhook-deliveries/{id}", "webhook-deliveries/whd_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+						"mail-templates/{name}", "mail-templates/shipment").Replace(path)
 					from := s
 					if pattern == "GET /api/v1/private/export" {
 						// The bot trap blocks its caller: each caller comes from an address of its own.
@@ -266,6 +272,8 @@ func matrixBody(pattern string) any {
 		return map[string]any{"url": "https://hooks.invalid/matrix", "events": []string{"order.paid"}}
 	case "POST /api/v1/payment-methods":
 		return map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "holder": "Matrix"}
+	case "PUT /api/v1/admin/mail-templates/{name}":
+		return map[string]string{"subject": "Sent: {{.OrderNumber}}", "body": "Your order is on its way.\n"}
 	}
 	return nil
 }

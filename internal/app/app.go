@@ -40,6 +40,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/mail"
 	"github.com/bulwark-shop/bulwark/internal/order"
+	"github.com/bulwark-shop/bulwark/internal/ordermail"
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/payment/stripe"
 	"github.com/bulwark-shop/bulwark/internal/pii"
@@ -126,6 +127,10 @@ type App struct {
 	// sends the outbox's deliveries through the egress guard.
 	Webhooks *webhook.Service
 	webhooks *webhook.Worker
+	// MailTemplates is the staff administration of the order mail
+	// templates; orderMail sends the queued order mail.
+	MailTemplates *ordermail.Service
+	orderMail     *ordermail.Worker
 	// Edge admits or refuses client addresses (static lists and dynamic blocks).
 	Edge *edge.Guard
 	// blocks holds the dynamic blocks Edge enforces (see blockStore).
@@ -355,6 +360,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	// Order mail is queued by the store with the change it reports, and sent
+	// from the queue through the same sender as every other mail.
+	a.MailTemplates = ordermail.NewService(db, now)
+	a.orderMail = ordermail.NewWorker(ordermail.WorkerConfig{Store: db, Sender: outbox, PublicURL: cfg.PublicURL,
+		Owner: instance, Poll: orderMailPoll, Now: now, Log: log, Registry: a.registry,
+		Failed: func(err error) { a.backgroundFailed("sending order mail", err) }})
+	a.registry.MustRegister(mailBacklog{db: db, desc: prometheus.NewDesc("bulwark_order_mail_jobs",
+		"Order mail jobs waiting to be sent (pending) and given up after every retry (failed).", []string{"status"}, nil)})
 	reencrypters = append(reencrypters,
 		rekey.Rows{Name: MFAKeyset, AEAD: mfaKeys, List: db.TOTPCiphertexts, Swap: db.SwapTOTPCiphertexts},
 		rekey.Rows{Name: HooksKeyset, AEAD: hooksKeys, List: db.WebhookSecretCiphertexts, Swap: db.SwapWebhookSecretCiphertexts},
@@ -407,7 +420,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Pricing: a.Pricing,
-		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, Log: log,
+		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, MailTemplates: a.MailTemplates, Log: log,
 		StripeEvents: stripeEvents, ProcessorEvents: processorEvents,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Passwords: hasher,
 		Health: a.health, Degraded: map[string]bool{dependency.Redis: true}, LocalRateLimiter: localLimiter,
@@ -422,6 +435,33 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 
 // webhookPoll is how often each instance looks for due webhook deliveries.
 const webhookPoll = time.Second
+
+// orderMailPoll is how often each instance looks for due order mail.
+const orderMailPoll = time.Second
+
+// mailBacklog exports the order mail queue at each scrape. A scrape during a
+// database outage leaves the series out rather than failing the page.
+type mailBacklog struct {
+	db   *store.DB
+	desc *prometheus.Desc
+}
+
+func (m mailBacklog) Describe(ch chan<- *prometheus.Desc) { ch <- m.desc }
+
+func (m mailBacklog) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	pending, failed, err := m.db.MailBacklog(ctx)
+	if err != nil {
+		return
+	}
+	ch <- prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, float64(pending), ordermail.StatusPending)
+	ch <- prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, float64(failed), ordermail.StatusFailed)
+}
+
+// sentMailRetention is how long a sent (or skipped) order mail job is kept:
+// ids only, for an operator who asks whether a mail went out.
+const sentMailRetention = 30 * 24 * time.Hour
 
 // useWebhooks builds the egress guard (every outbound call to an address
 // that staff chose goes through it), the webhook administration and the
@@ -687,7 +727,8 @@ func (a *App) Health() *dependency.Tracker { return a.health }
 
 // Purge applies the retention settings once.
 func (a *App) Purge(ctx context.Context) error {
-	p, err := a.DB.Purge(ctx, a.now(), store.Retention{IdempotencyKeys: a.cfg.IdempotencyRetention, AbandonedCarts: a.cfg.CartRetention})
+	p, err := a.DB.Purge(ctx, a.now(), store.Retention{IdempotencyKeys: a.cfg.IdempotencyRetention, AbandonedCarts: a.cfg.CartRetention,
+		SentMail: sentMailRetention})
 	if err != nil {
 		return err
 	}
@@ -701,7 +742,8 @@ func (a *App) Purge(ctx context.Context) error {
 		}
 	}
 	a.log.Info("retention purge", logging.Count("sessions", int64(p.Sessions)), logging.Count("idempotency_keys", int64(p.IdempotencyKeys)),
-		logging.Count("carts", int64(p.Carts)), logging.Count("one_time_tokens", int64(p.Tokens)), logging.Count("mail_files", int64(files)))
+		logging.Count("carts", int64(p.Carts)), logging.Count("one_time_tokens", int64(p.Tokens)), logging.Count("mail_files", int64(files)),
+		logging.Count("mail_jobs", p.MailJobs))
 	return nil
 }
 
@@ -857,6 +899,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	go a.recoverAbandoned(recoverCtx)
 	go a.Rekey.Run(recoverCtx)
 	go a.webhooks.Run(recoverCtx)
+	go a.orderMail.Run(recoverCtx)
 	go a.health.Run(recoverCtx)
 	var err error
 	select {

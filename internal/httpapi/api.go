@@ -25,6 +25,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
+	"github.com/bulwark-shop/bulwark/internal/ordermail"
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
@@ -109,6 +110,8 @@ type Deps struct {
 	// stripe-webhook-secret is set: the route then answers 404.
 	StripeEvents    EventVerifier
 	ProcessorEvents *order.ProcessorEvents
+	// MailTemplates is the staff administration of the order mail templates.
+	MailTemplates *ordermail.Service
 }
 
 // API is the HTTP handler of the public listener.
@@ -230,6 +233,9 @@ func (a *API) routes() []route {
 		r("POST /api/v1/admin/webhooks/{id}/rotate-secret", access.WebhooksManage, a.rotateWebhookSecret),
 		r("GET /api/v1/admin/webhooks/{id}/deliveries", access.WebhooksManage, a.listWebhookDeliveries),
 		r("POST /api/v1/admin/webhook-deliveries/{id}/retry", access.WebhooksManage, a.retryWebhookDelivery),
+		r("GET /api/v1/admin/mail-templates", access.MailManage, a.listMailTemplates),
+		sized(bodyLimitCatalog, r("PUT /api/v1/admin/mail-templates/{name}", access.MailManage, a.putMailTemplate)),
+		r("DELETE /api/v1/admin/mail-templates/{name}", access.MailManage, a.resetMailTemplate),
 
 		r("POST /api/v1/carts", access.Authenticated, a.createCart),
 		r("GET /api/v1/carts/{id}", access.Authenticated, a.getCart),

@@ -14,7 +14,7 @@ def body(name):
     return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 AUTH=[{"bearerAuth": []}, {"sessionCookie": []}]
 BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": resp("UnsupportedMediaType"), "422": resp("Unprocessable")}
-ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin"}
+ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin","mail:manage":"role admin"}
 def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
        "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+"."+(" Staff need TOTP turned on (403 `mfa_enrollment_required`)." if perm not in ("public","authenticated") else ""),
@@ -507,7 +507,7 @@ schemas.update({
  "CreateWebhookRequest":{"type":"object","required":["url","events"],"additionalProperties":False,"properties":{
    "url":{"type":"string","maxLength":2048,"format":"uri"},
    "events":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","enum":EVENTS},
-     "description":"Sent today: order.paid, refund.created, product.updated. The others may be subscribed to and are sent once the shop has the transitions they report."}}},
+     "description":"Sent today: order.created, order.paid, refund.created, product.updated. The others may be subscribed to and are sent once the shop has the transitions they report."}}},
  "Webhook":{"type":"object","required":["id","url","events","created_at"],"properties":{
    "id":{"type":"string","pattern":"^wh_"},"url":{"type":"string"},"events":{"type":"array","items":{"type":"string","enum":EVENTS}},"created_at":TS,
    "secret":{"type":"string","pattern":"^whsec_","description":"Only in the answer to the creation."}}},
@@ -524,6 +524,36 @@ schemas.update({
    "next_attempt_at":dict(TS,description="Pending deliveries only."),"last_status_code":{"type":"integer"},"last_error":{"type":"string"},
    "created_at":TS,"updated_at":TS,"history":{"type":"array","items":ref("WebhookAttempt")}}},
  "WebhookDeliveryList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("WebhookDelivery")}}},
+})
+MAIL_NAMES=["confirmation","shipment","cancellation","refund","return"]
+namep={"name":"name","in":"path","required":True,"schema":{"type":"string","enum":MAIL_NAMES},
+  "description":"The mail: confirmation (order.created), shipment (order.fulfilled), cancellation (order.cancelled), refund (refund.created), return (return.requested)."}
+MAIL_FIELDS=("Fields of the data a template may name: OrderNumber, OrderURL (public-url/orders/<number>), ShopURL, CustomerName, Status, Currency, "
+  "Lines (each Name, SKU, Quantity, UnitPrice, Total), Subtotal, HasDiscount, Discount, DiscountCode, Shipping, ShippingMethod, Tax, TaxIncluded, Total, "
+  "Refunded, RefundAmount, Carrier, TrackingNumber; amounts are text such as `12.50 EUR`. Functions: and, or, not, len, index, eq, ne, lt, le, gt, ge; "
+  "`range` over .Lines only, not nested; no define, block or template. See docs/API.md.")
+paths.update({
+ "/api/v1/admin/mail-templates":{
+    "get":op("listMailTemplates","The templates of the five order mails in use: the shop's where it changed one, the default otherwise","mail:manage",
+      {"200":js(ref("MailTemplateList"))},desc=MAIL_FIELDS)},
+ "/api/v1/admin/mail-templates/{name}":{
+    "put":op("putMailTemplate","Change an order mail's subject and body (Go text/template, plain text)","mail:manage",
+      {"200":js(ref("MailTemplate")),"404":resp("NotFound"),"422":resp("Unprocessable")},"PutMailTemplateRequest",params=[namep],
+      desc="The template is parsed, checked and rendered on sample data (the largest order a cart makes among them) before it is stored: a subject with a line break, "
+        "an unknown field or function, a range over anything but .Lines, a nested range, define/template, a rendering above 998 bytes of subject or 256 KiB of body, "
+        "or any template error answers 422 `validation_failed` with the error in `errors`, and nothing changes. "+MAIL_FIELDS+" "+WEBHOOK_STEPUP),
+    "delete":op("resetMailTemplate","Put an order mail's default template back","mail:manage",
+      {"204":{"description":"The default is in use."},"404":resp("NotFound")},params=[namep],desc=WEBHOOK_STEPUP)},
+})
+schemas.update({
+ "PutMailTemplateRequest":{"type":"object","required":["subject","body"],"additionalProperties":False,"properties":{
+   "subject":{"type":"string","minLength":1,"maxLength":512,"description":"One line: no CR or LF."},
+   "body":{"type":"string","minLength":1,"maxLength":16384}}},
+ "MailTemplate":{"type":"object","required":["name","subject","body","custom","updated_at"],"properties":{
+   "name":{"type":"string","enum":MAIL_NAMES},"subject":{"type":"string"},"body":{"type":"string"},
+   "custom":{"type":"boolean","description":"true for a template the shop changed, false for the default."},
+   "updated_at":{"oneOf":[TS,{"type":"null"}],"description":"When the shop changed it; null for the default."}}},
+ "MailTemplateList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("MailTemplate")}}},
 })
 def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}

@@ -38,6 +38,8 @@ const (
 	WebhookSecret   = "whs_"
 	WebhookEvent    = "msg_"
 	WebhookDelivery = "whd_"
+	// MailJob is a queued order mail (internal/ordermail).
+	MailJob = "mj_"
 )
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz234567"

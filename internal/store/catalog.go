@@ -358,7 +358,7 @@ func (db *DB) UpdateProduct(ctx context.Context, id string, patch catalog.Patch,
 		if p, err = readProduct(ctx, tx, id); err != nil {
 			return err
 		}
-		if err := emitWebhook(ctx, tx, webhook.ProductUpdated, at, webhook.ProductEvent(p)); err != nil {
+		if err := emitEvent(ctx, tx, webhook.ProductUpdated, at, webhook.ProductEvent(p)); err != nil {
 			return err
 		}
 		return appendAudit(ctx, tx, rec)

@@ -471,9 +471,12 @@ func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Rec
 		if err := db.finishKey(ctx, tx, c.CustomerID, order.ScopeCheckout, c.Key, "", &o); err != nil {
 			return err
 		}
-		// The outbox: order.paid commits with the payment, or not at all.
-		if err := emitWebhook(ctx, tx, webhook.OrderPaid, c.At, webhook.OrderEvent(o)); err != nil {
-			return err
+		// The outbox: order.created (which mails the confirmation) and
+		// order.paid commit with the payment, or not at all.
+		for _, typ := range []string{webhook.OrderCreated, webhook.OrderPaid} {
+			if err := emitEvent(ctx, tx, typ, c.At, webhook.OrderEvent(o)); err != nil {
+				return err
+			}
 		}
 		return appendAudit(ctx, tx, rec)
 	})
@@ -687,7 +690,7 @@ func (db *DB) CompleteRefund(ctx context.Context, r order.RefundCompletion, rec 
 		if err := tx.QueryRowContext(ctx, "SELECT amount FROM refunds WHERE id = $1", r.RefundID).Scan(&amount); err != nil {
 			return fmt.Errorf("read refund %s: %w", r.RefundID, err)
 		}
-		if err := emitWebhook(ctx, tx, webhook.RefundCreated, r.At, webhook.RefundData{ID: r.RefundID,
+		if err := emitEvent(ctx, tx, webhook.RefundCreated, r.At, webhook.RefundData{ID: r.RefundID,
 			Amount: money.Money{Amount: amount, Currency: o.Total.Currency}, Order: webhook.OrderEvent(o)}); err != nil {
 			return err
 		}

@@ -11,6 +11,9 @@ import (
 type Retention struct {
 	IdempotencyKeys time.Duration // answers to repeated requests (at least 24 hours)
 	AbandonedCarts  time.Duration // carts not touched since
+	// SentMail is how long an order mail job is kept once sent or skipped
+	// (failed ones stay for the operator).
+	SentMail time.Duration
 }
 
 // ProcessorEventRetention is how long the processor's events are kept: past
@@ -24,6 +27,8 @@ type Purged struct {
 	LoginCounters int64
 	// ProcessorEvents are the processor's events kept past their retries.
 	ProcessorEvents int64
+	// MailJobs are order mails sent or skipped long ago.
+	MailJobs int64
 }
 
 // Purge deletes what retention no longer keeps: sessions past their absolute
@@ -45,6 +50,7 @@ func (db *DB) Purge(ctx context.Context, now time.Time, r Retention) (Purged, er
 			{&p.Tokens, "DELETE FROM oidc_logins WHERE expires_at < $1", []any{micros(now)}},
 			{&p.LoginCounters, "DELETE FROM login_throttle WHERE expires_at <= $1", []any{micros(now)}},
 			{&p.ProcessorEvents, "DELETE FROM processor_events WHERE received_at < $1", []any{micros(now.Add(-ProcessorEventRetention))}},
+			{&p.MailJobs, "DELETE FROM mail_jobs WHERE status IN ('sent', 'skipped') AND updated_at < $1", []any{micros(now.Add(-r.SentMail))}},
 		}
 		for _, s := range steps {
 			res, err := tx.ExecContext(ctx, s.query, s.args...)

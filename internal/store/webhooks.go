@@ -16,11 +16,17 @@ import (
 
 var _ webhook.Store = (*DB)(nil)
 
-// emitWebhook writes an event to the outbox inside tx, the transaction of the
-// change it reports, with one pending delivery per endpoint subscribed to
-// typ: the event commits with the change or not at all. With no subscriber,
-// nothing is written.
-func emitWebhook(ctx context.Context, tx *sql.Tx, typ string, at time.Time, data any) error {
+// emitEvent records an event of type typ inside tx, the transaction of the
+// change it reports, so that what it sets off commits with the change or not
+// at all: one pending webhook delivery per endpoint subscribed to typ (with
+// no subscriber, no webhook event is written), and, for the types that mail
+// the customer (ordermail.KindFor), a mail job whether or not any endpoint
+// subscribes.
+func emitEvent(ctx context.Context, tx *sql.Tx, typ string, at time.Time, data any) error {
+	eventID := id.New(id.WebhookEvent)
+	if err := enqueueMail(ctx, tx, eventID, typ, at, data); err != nil {
+		return err
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT s.endpoint_id FROM webhook_subscriptions s
 		JOIN webhook_endpoints e ON e.id = s.endpoint_id
 		WHERE s.event_type = $1 AND e.deleted_at = 0 ORDER BY s.endpoint_id`, typ)
@@ -47,7 +53,6 @@ func emitWebhook(ctx context.Context, tx *sql.Tx, typ string, at time.Time, data
 	if err != nil {
 		return fmt.Errorf("encode %s event: %w", typ, err)
 	}
-	eventID := id.New(id.WebhookEvent)
 	if _, err := tx.ExecContext(ctx, "INSERT INTO webhook_events (id, type, payload, created_at) VALUES ($1, $2, $3, $4)",
 		eventID, typ, string(body), micros(at)); err != nil {
 		return fmt.Errorf("insert %s event: %w", typ, err)

@@ -45,7 +45,7 @@ func Types() []string {
 }
 
 // Emitted lists the event types the shop sends today.
-func Emitted() []string { return []string{OrderPaid, RefundCreated, ProductUpdated} }
+func Emitted() []string { return []string{OrderCreated, OrderPaid, RefundCreated, ProductUpdated} }
 
 // Delivery statuses.
 const (
