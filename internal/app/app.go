@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	redislog "github.com/redis/go-redis/v9/logging"
 
+	"github.com/bulwark-shop/bulwark/internal/addressbook"
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
@@ -126,6 +127,8 @@ type App struct {
 	// sends the outbox's deliveries through the egress guard.
 	Webhooks *webhook.Service
 	webhooks *webhook.Worker
+	// Addresses is the customers' address books.
+	Addresses *addressbook.Service
 	// Edge admits or refuses client addresses (static lists and dynamic blocks).
 	Edge *edge.Guard
 	// blocks holds the dynamic blocks Edge enforces (see blockStore).
@@ -343,8 +346,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		}})
 	a.Methods = payment.NewMethods(db, cards, now)
 	instance := id.New(id.Instance)
+	a.Addresses = addressbook.NewService(db, now)
 	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway,
-		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout})
+		Addresses: a.Addresses, Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout})
 	a.Orders = order.NewService(db, gateway, now)
 	hooksKeys, err := a.dataKeyset(ctx, HooksKeyset)
 	if err != nil {
@@ -395,7 +399,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Pricing: a.Pricing,
-		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, Log: log,
+		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, Addresses: a.Addresses, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Passwords: hasher,
 		Health: a.health, Degraded: map[string]bool{dependency.Redis: true}, LocalRateLimiter: localLimiter,
 		Now: now, TLS: cfg.TLS(), CORSOrigins: cfg.Origins(),

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/addressbook"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
@@ -104,6 +105,8 @@ type Deps struct {
 	Pricing *pricing.Service
 	// Webhooks is the staff administration of webhook endpoints.
 	Webhooks *webhook.Service
+	// Addresses is the customers' address books.
+	Addresses *addressbook.Service
 }
 
 // API is the HTTP handler of the public listener.
@@ -176,6 +179,9 @@ func (a *API) routes() []route {
 		r("POST /api/v1/me/mfa/totp", access.Authenticated, a.enrollTOTP),
 		r("POST /api/v1/me/mfa/totp/confirm", access.Authenticated, a.confirmTOTP),
 		r("DELETE /api/v1/me/mfa/totp", access.Authenticated, a.disableTOTP),
+		r("GET /api/v1/me/addresses", access.Authenticated, a.listAddresses),
+		r("POST /api/v1/me/addresses", access.Authenticated, a.createAddress),
+		r("DELETE /api/v1/me/addresses/{id}", access.Authenticated, a.deleteAddress),
 
 		r("GET /api/v1/products", access.Public, a.listProducts),
 		r("GET /api/v1/products/{id}", access.Public, a.getProduct),

@@ -38,6 +38,8 @@ const (
 	WebhookSecret   = "whs_"
 	WebhookEvent    = "msg_"
 	WebhookDelivery = "whd_"
+	// Address is a saved address of a customer's address book.
+	Address = "adr_"
 )
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
