@@ -678,7 +678,8 @@ func (a *App) Health() *dependency.Tracker { return a.health }
 
 // Purge applies the retention settings once.
 func (a *App) Purge(ctx context.Context) error {
-	p, err := a.DB.Purge(ctx, a.now(), store.Retention{IdempotencyKeys: a.cfg.IdempotencyRetention, AbandonedCarts: a.cfg.CartRetention})
+	p, err := a.DB.Purge(ctx, a.now(), store.Retention{IdempotencyKeys: a.cfg.IdempotencyRetention, AbandonedCarts: a.cfg.CartRetention,
+		Webhooks: a.cfg.WebhookRetention})
 	if err != nil {
 		return err
 	}
@@ -692,7 +693,8 @@ func (a *App) Purge(ctx context.Context) error {
 		}
 	}
 	a.log.Info("retention purge", logging.Count("sessions", int64(p.Sessions)), logging.Count("idempotency_keys", int64(p.IdempotencyKeys)),
-		logging.Count("carts", int64(p.Carts)), logging.Count("one_time_tokens", int64(p.Tokens)), logging.Count("mail_files", int64(files)))
+		logging.Count("carts", int64(p.Carts)), logging.Count("one_time_tokens", int64(p.Tokens)), logging.Count("mail_files", int64(files)),
+		logging.Count("webhook_deliveries", p.WebhookDeliveries), logging.Count("webhook_events", p.WebhookEvents))
 	return nil
 }
 
