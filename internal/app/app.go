@@ -347,8 +347,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Methods = payment.NewMethods(db, cards, now)
 	instance := id.New(id.Instance)
 	a.Addresses = addressbook.NewService(db, now)
-	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway,
-		Addresses: a.Addresses, Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout})
+	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway, Addresses: a.Addresses,
+		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout})
 	a.Orders = order.NewService(db, gateway, now)
 	hooksKeys, err := a.dataKeyset(ctx, HooksKeyset)
 	if err != nil {
