@@ -58,6 +58,7 @@ type Deps struct {
 	Catalog      *catalog.Service
 	Carts        *cart.Service
 	Methods      *payment.Methods
+	Addresses    *addressbook.Service // the customers' address books
 	Checkout     *checkout.Service
 	Orders       *order.Service
 	Log          *slog.Logger
@@ -105,8 +106,6 @@ type Deps struct {
 	Pricing *pricing.Service
 	// Webhooks is the staff administration of webhook endpoints.
 	Webhooks *webhook.Service
-	// Addresses is the customers' address books.
-	Addresses *addressbook.Service
 }
 
 // API is the HTTP handler of the public listener.

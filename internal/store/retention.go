@@ -11,22 +11,24 @@ import (
 
 // Retention says how long records are kept once they no longer serve.
 type Retention struct {
-	IdempotencyKeys time.Duration // answers to repeated requests (at least 24 hours)
-	AbandonedCarts  time.Duration // carts not touched since
 	// Webhooks is how long finished webhook deliveries (succeeded, dead or
 	// cancelled) are kept after their last change, and events after they
 	// have no delivery left; 0 keeps them (see PurgeWebhooks).
 	Webhooks time.Duration
+
+	IdempotencyKeys time.Duration // answers to repeated requests (at least 24 hours)
+	AbandonedCarts  time.Duration // carts not touched since
 }
 
 // Purged counts what a purge removed.
 type Purged struct {
-	Sessions, IdempotencyKeys, Carts, Tokens int64
-	// LoginCounters are expired failed-login counts and login locks.
-	LoginCounters int64
 	// WebhookDeliveries and WebhookEvents are the outbox rows past
 	// Retention.Webhooks (deliveries with their attempts).
 	WebhookDeliveries, WebhookEvents int64
+
+	Sessions, IdempotencyKeys, Carts, Tokens int64
+	// LoginCounters are expired failed-login counts and login locks.
+	LoginCounters int64
 }
 
 // Purge deletes what retention no longer keeps: sessions past their absolute
