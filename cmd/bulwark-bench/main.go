@@ -3,7 +3,8 @@
 // ceiling; and, opt-in, checkout latency during a login flood (-flood), the
 // edge on versus off (-edge), the CPU of the worst requests (-worst), Redis up
 // versus down (-redis), a priced checkout (variants, tax, shipping, a
-// discount code) versus the plain one (-priced), and the cost of nginx with ModSecurity and the
+// discount code) versus the plain one (-priced), checkout with three webhook
+// endpoints subscribed versus none (-webhooks), and the cost of nginx with ModSecurity and the
 // Core Rule Set in front (-nginx, which installs Debian's packages if missing).
 // See docs/PERFORMANCE.md.
 package main
@@ -31,8 +32,9 @@ func main() {
 	flag.BoolVar(&o.Worst, "worst", false, "only (with the other modes): CPU per request of the most expensive requests the edge lets through, serially, WAF on")
 	flag.IntVar(&o.WorstReps, "worst-reps", 15, "repetitions of each request in -worst (the median is reported)")
 	flag.BoolVar(&o.Redis, "redis", false, "only (with the other modes): checkouts and product reads with Redis up (a private redis-server) and down (refused, and silent: accepts, never answers), warm shops taking turns")
-	flag.IntVar(&o.Rounds, "rounds", 4, "rounds of -redis and -priced (the shops' order rotates each round)")
+	flag.IntVar(&o.Rounds, "rounds", 4, "rounds of -redis, -priced and -webhooks (the shops' order rotates each round)")
 	flag.BoolVar(&o.Priced, "priced", false, "only (with the other modes): checkouts with variants, tax, shipping and a discount code versus plain ones, two warm shops per engine taking turns")
+	flag.BoolVar(&o.Webhooks, "webhooks", false, "only (with the other modes): checkouts with three webhook endpoints (receivers on 127.0.0.1) subscribed to the order events versus none, two warm shops per engine taking turns")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load share the process; each shop's goroutines carry the label shop=<name>) to this file")
 	flag.Parse()
 	// PostgreSQL runs when both URLs are set, in the environment (never as arguments).

@@ -65,6 +65,9 @@ var allowed = map[string][]string{
 	"POST /api/v1/payment-methods":               signedIn,
 	"GET /api/v1/payment-methods":                signedIn,
 	"DELETE /api/v1/payment-methods/{id}":        signedIn,
+	"GET /api/v1/me/addresses":                   signedIn,
+	"POST /api/v1/me/addresses":                  signedIn,
+	"DELETE /api/v1/me/addresses/{id}":           signedIn,
 	"POST /api/v1/checkout":                      signedIn,
 	"GET /api/v1/orders":                         signedIn,
 	"GET /api/v1/orders/{id}":                    signedIn,
@@ -274,6 +277,8 @@ func matrixBody(pattern string) any {
 		return map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "holder": "Matrix"}
 	case "PUT /api/v1/admin/mail-templates/{name}":
 		return map[string]string{"subject": "Sent: {{.OrderNumber}}", "body": "Your order is on its way.\n"}
+	case "POST /api/v1/me/addresses":
+		return map[string]any{"address": address}
 	}
 	return nil
 }

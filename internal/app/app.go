@@ -24,6 +24,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	redislog "github.com/redis/go-redis/v9/logging"
 
+	"github.com/bulwark-shop/bulwark/internal/addressbook"
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
@@ -131,6 +132,8 @@ type App struct {
 	// templates; orderMail sends the queued order mail.
 	MailTemplates *ordermail.Service
 	orderMail     *ordermail.Worker
+	// Addresses is the customers' address books.
+	Addresses *addressbook.Service
 	// Edge admits or refuses client addresses (static lists and dynamic blocks).
 	Edge *edge.Guard
 	// blocks holds the dynamic blocks Edge enforces (see blockStore).
@@ -348,7 +351,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		}})
 	a.Methods = payment.NewMethods(db, cards, now)
 	instance := id.New(id.Instance)
-	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway,
+	a.Addresses = addressbook.NewService(db, now)
+	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway, Addresses: a.Addresses,
 		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout})
 	a.Orders = order.NewService(db, gateway, now, cfg.PendingOrderTimeout)
 	hooksKeys, err := a.dataKeyset(ctx, HooksKeyset)
@@ -428,7 +432,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		SecurityContact: cfg.SecurityContact, SecurityPolicy: cfg.SecurityPolicy,
 		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail, proxies), Blocks: edge.NewBlocklist(a.blocks, a.Trail),
 		RateLimiter: limiter, RateLimits: cfg.RateLimit, TrustedProxies: proxies,
-		WAF: firewall, WAFAudit: httpapi.NewWAFAudit(a.Trail, now),
+		WAF: firewall, WAFAudit: httpapi.NewWAFAudit(a.Trail, now), Addresses: a.Addresses,
 	})
 	return a, nil
 }
@@ -728,7 +732,7 @@ func (a *App) Health() *dependency.Tracker { return a.health }
 // Purge applies the retention settings once.
 func (a *App) Purge(ctx context.Context) error {
 	p, err := a.DB.Purge(ctx, a.now(), store.Retention{IdempotencyKeys: a.cfg.IdempotencyRetention, AbandonedCarts: a.cfg.CartRetention,
-		SentMail: sentMailRetention})
+		SentMail: sentMailRetention, Webhooks: a.cfg.WebhookRetention})
 	if err != nil {
 		return err
 	}
@@ -743,7 +747,8 @@ func (a *App) Purge(ctx context.Context) error {
 	}
 	a.log.Info("retention purge", logging.Count("sessions", int64(p.Sessions)), logging.Count("idempotency_keys", int64(p.IdempotencyKeys)),
 		logging.Count("carts", int64(p.Carts)), logging.Count("one_time_tokens", int64(p.Tokens)), logging.Count("mail_files", int64(files)),
-		logging.Count("mail_jobs", p.MailJobs))
+		logging.Count("mail_jobs", p.MailJobs), logging.Count("webhook_deliveries", p.WebhookDeliveries),
+		logging.Count("webhook_events", p.WebhookEvents))
 	return nil
 }
 

@@ -78,6 +78,12 @@ Usage:
                                              client certificate for the vault's mutual TLS
   bulwark blocks list [settings]             list the client addresses blocked now (bot trap, operator)
   bulwark blocks lift ID [settings]          lift a block (audited as edge.block_lifted)
+  bulwark webhooks list [settings]           list the webhook endpoints (never a secret)
+  bulwark webhooks deliveries [--webhook ID] [--status S] [--limit N] [settings]
+                                             list deliveries, newest first (--status dead: the
+                                             dead letters)
+  bulwark webhooks retry ID [settings]       send a dead or delivered delivery again now, same
+                                             id and body (audited as webhook.retry)
   bulwark settings [--markdown]              list every setting
 
 Run "bulwark <command> -h" for the settings. Secrets (database-url, redis-url,
@@ -124,6 +130,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = blocksList(ctx, rest[1:], env)
 	case cmd == "blocks" && len(rest) > 0 && rest[0] == "lift":
 		err = blocksLift(ctx, rest[1:], env)
+	case cmd == "webhooks" && len(rest) > 0 && rest[0] == "list":
+		err = webhooksList(ctx, rest[1:], env)
+	case cmd == "webhooks" && len(rest) > 0 && rest[0] == "deliveries":
+		err = webhooksDeliveries(ctx, rest[1:], env)
+	case cmd == "webhooks" && len(rest) > 0 && rest[0] == "retry":
+		err = webhooksRetry(ctx, rest[1:], env)
 	case cmd == "settings":
 		err = settings(rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":

@@ -109,6 +109,7 @@ var kinds = map[string]Kind{
 	"category_has_children":  KindConflict, // catalog
 
 	"webhook_delivery_pending": KindConflict, // webhook
+	"address_book_full":        KindConflict, // addressbook
 
 	CodePayloadTooLarge: KindTooLarge,
 

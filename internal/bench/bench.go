@@ -48,8 +48,9 @@ type Options struct {
 	Worst          bool // CPU per request of the most expensive requests (Worst)
 	WorstReps      int  // repetitions of each request in Worst
 	Redis          bool // checkouts and product reads with Redis up and down (RedisOutage)
-	Rounds         int  // rounds of RedisOutage and PricedCheckout
+	Rounds         int  // rounds of RedisOutage, PricedCheckout and WebhookCheckout
 	Priced         bool // a priced checkout versus the plain one (PricedCheckout)
+	Webhooks       bool // checkout with three webhook endpoints versus none (WebhookCheckout)
 }
 
 // Result is one measured workload.
@@ -81,7 +82,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Run measures every workload and prints one line each; with an opt-in mode
 // set, it runs only the modes set.
 func Run(ctx context.Context, o Options) ([]Result, error) {
-	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis || o.Priced {
+	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis || o.Priced || o.Webhooks {
 		return nil, runModes(ctx, o)
 	}
 	var results []Result
@@ -137,6 +138,11 @@ func runModes(ctx context.Context, o Options) error {
 	if o.Priced {
 		if _, err := PricedCheckout(ctx, o); err != nil {
 			return fmt.Errorf("priced: %w", err)
+		}
+	}
+	if o.Webhooks {
+		if _, err := WebhookCheckout(ctx, o); err != nil {
+			return fmt.Errorf("webhooks: %w", err)
 		}
 	}
 	return nil

@@ -46,6 +46,9 @@ type Request struct {
 	PaymentMethodID string
 	CVC             string
 	ShippingAddress order.Address
+	// ShippingAddressID, when set, names an address of the caller's address
+	// book to ship to, in place of ShippingAddress (which must then be empty).
+	ShippingAddressID string
 	// ExpectedTotal, when set, is the total the customer was shown: a cart
 	// whose total is another now is refused with ErrPriceChanged instead of
 	// being charged a different amount.
@@ -158,6 +161,12 @@ type Carts interface {
 
 var _ Carts = (*cart.Service)(nil)
 
+// Addresses finds an address of the caller's address book
+// (addressbook.Service): another customer's is not found.
+type Addresses interface {
+	Resolve(ctx context.Context, addressID string) (order.Address, error)
+}
+
 // Service is checkout.
 type Service struct {
 	store    Store
@@ -165,6 +174,7 @@ type Service struct {
 	methods  Methods
 	cards    Cards
 	gateway  payment.Gateway
+	book     Addresses
 	now      func() time.Time
 	instance string
 	lease    time.Duration
@@ -186,7 +196,9 @@ type Deps struct {
 	Methods Methods
 	Cards   Cards
 	Gateway payment.Gateway
-	Now     func() time.Time
+	// Addresses resolves a ShippingAddressID; nil refuses one.
+	Addresses Addresses
+	Now       func() time.Time
 	// Instance names this running process (a random id per start) as the
 	// owner of its checkouts; Lease is how long a checkout stays its own
 	// without a Heartbeat. Zero means DefaultLease.
@@ -204,7 +216,7 @@ func NewService(d Deps) *Service {
 	if d.Lease <= 0 {
 		d.Lease = DefaultLease
 	}
-	return &Service{store: d.Store, carts: d.Carts, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, now: d.Now,
+	return &Service{store: d.Store, carts: d.Carts, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, book: d.Addresses, now: d.Now,
 		instance: d.Instance, lease: d.Lease, running: map[string]bool{}}
 }
 
@@ -261,6 +273,9 @@ func (s *Service) Checkout(ctx context.Context, key string, r Request) (order.Or
 	if !order.ValidKey(key) {
 		return order.Order{}, false, order.ErrKeyRequired
 	}
+	if r, err = s.savedAddress(ctx, r); err != nil {
+		return order.Order{}, false, err
+	}
 	var v apperr.Validator
 	v.Check(id.Valid(id.Cart, r.CartID), "cart_id", "is not a cart id")
 	v.Check(id.Valid(id.PaymentMethod, r.PaymentMethodID), "payment_method", "is not a payment method id")
@@ -276,6 +291,28 @@ func (s *Service) Checkout(ctx context.Context, key string, r Request) (order.Or
 	// the key is not claimed; after it, pay releases the reservation and frees
 	// the key, or (if even that fails) abandoned-checkout recovery does.
 	return s.run(ctx, p.UserID, key, requestHash(r), r)
+}
+
+// savedAddress puts the address book's address named by r.ShippingAddressID
+// in r.ShippingAddress. From there on the checkout is the same as one that
+// sent the address (and has the same request hash: the same key with either
+// form is the same request).
+func (s *Service) savedAddress(ctx context.Context, r Request) (Request, error) {
+	if r.ShippingAddressID == "" {
+		return r, nil
+	}
+	var v apperr.Validator
+	v.Check(r.ShippingAddress == order.Address{}, "shipping_address_id", "send shipping_address or shipping_address_id, not both")
+	v.Check(s.book != nil, "shipping_address_id", "saved addresses are not available")
+	if err := v.Err(); err != nil {
+		return r, err
+	}
+	a, err := s.book.Resolve(ctx, r.ShippingAddressID)
+	if err != nil {
+		return r, err
+	}
+	r.ShippingAddress = a
+	return r, nil
 }
 
 // refuse records e as the answer for key, so the same request gets it again.

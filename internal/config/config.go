@@ -135,6 +135,7 @@ func Settings() []Setting {
 		{Name: "egress-allow", Usage: "comma-separated CIDR prefixes or addresses that outbound calls (webhooks) may reach although they are loopback, private, link-local or otherwise internal; plain http is accepted for webhook URLs on these hosts only. Empty: every internal address refused"},
 		{Name: "webhook-retry-schedule", Default: webhook.DefaultScheduleText, Usage: "comma-separated waits before each retry of a failed webhook delivery (each with up to a fifth of jitter); when they run out the delivery is dead-lettered"},
 		{Name: "webhook-timeout", Default: "15s", Usage: "time limit of one webhook delivery attempt, from connecting to reading the answer"},
+		{Name: "webhook-retention", Default: "720h", Usage: "webhook deliveries that succeeded, were dead-lettered or cancelled are deleted (with their attempts) this long after their last change, and events once they are this old and have no delivery left; pending deliveries are always kept"},
 		{Name: "tax-mode", Default: "exclusive", Usage: "whether catalog and shipping prices include tax: exclusive (tax is added to the total) or inclusive (tax lines show what the prices hold)"},
 		{Name: "log-level", Default: "info", Usage: "debug, info, warn or error"},
 	}
@@ -228,6 +229,8 @@ type Config struct {
 	EgressAllow          string
 	WebhookRetrySchedule string
 	WebhookTimeout       time.Duration
+	// WebhookRetention is how long the outbox keeps finished deliveries.
+	WebhookRetention time.Duration
 	// RateLimits is false when rate-limits=off.
 	RateLimits bool
 	// RateLimit is each route class's limit.
@@ -581,6 +584,7 @@ func parse(v map[string]string) (Config, error) {
 	}
 	c.ReencryptBatch = batch
 	c.EgressAllow, c.WebhookRetrySchedule, c.WebhookTimeout = v["egress-allow"], v["webhook-retry-schedule"], duration("webhook-timeout")
+	c.WebhookRetention = duration("webhook-retention")
 	if _, err := egress.ParseAllow(c.EgressAllow); err != nil {
 		errs = append(errs, fmt.Errorf("egress-allow: want comma-separated CIDRs such as 127.0.0.1/32: %w", err))
 	}

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/addressbook"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
@@ -58,6 +59,7 @@ type Deps struct {
 	Catalog      *catalog.Service
 	Carts        *cart.Service
 	Methods      *payment.Methods
+	Addresses    *addressbook.Service // the customers' address books
 	Checkout     *checkout.Service
 	Orders       *order.Service
 	Log          *slog.Logger
@@ -189,6 +191,9 @@ func (a *API) routes() []route {
 		r("POST /api/v1/me/mfa/totp", access.Authenticated, a.enrollTOTP),
 		r("POST /api/v1/me/mfa/totp/confirm", access.Authenticated, a.confirmTOTP),
 		r("DELETE /api/v1/me/mfa/totp", access.Authenticated, a.disableTOTP),
+		r("GET /api/v1/me/addresses", access.Authenticated, a.listAddresses),
+		r("POST /api/v1/me/addresses", access.Authenticated, a.createAddress),
+		r("DELETE /api/v1/me/addresses/{id}", access.Authenticated, a.deleteAddress),
 
 		r("GET /api/v1/products", access.Public, a.listProducts),
 		r("GET /api/v1/products/{id}", access.Public, a.getProduct),

@@ -100,6 +100,14 @@ paths={
  "/api/v1/me/sessions":{"get":op("listSessions","The caller's live sessions","authenticated",{"200":js(ref("SessionList"))})},
  "/api/v1/me/sessions/{id}":{"delete":op("revokeSession","End one of the caller's sessions at once","authenticated",
     {"204":{"description":"Ended."},"403":resp("Forbidden"),"404":resp("NotFound")},params=[idp],desc="Another user's session answers 404. Audited.")},
+ "/api/v1/me/addresses":{
+    "get":op("listAddresses","The caller's address book","authenticated",{"200":js(ref("SavedAddressList"))},
+      desc="The whole book, oldest first, in one page: an account keeps at most 20 addresses."),
+    "post":op("createAddress","Save an address in the caller's address book","authenticated",
+      {"201":js(ref("SavedAddress"),"Created"),"409":resp("Conflict"),"422":resp("Unprocessable")},"SavedAddressRequest",
+      desc="Validated as a shipping address (422 `validation_failed` naming `address.*` fields). Past 20 addresses: 409 `address_book_full`. Sealed under the customer's data key; in the export; destroyed by erasure. Audited by id only.")},
+ "/api/v1/me/addresses/{id}":{"delete":op("deleteAddress","Delete an address of the caller's address book","authenticated",
+    {"204":{"description":"Deleted."},"404":resp("NotFound")},params=[idp],desc="Another customer's address answers 404. Orders shipped to it keep their own copy. Audited.")},
  "/api/v1/me/passkeys/begin":{"post":op("beginPasskeyRegistration","Start adding a passkey to the caller's account","authenticated",
     {"200":js(ref("WebAuthnCeremony")),"403":resp("Forbidden")},desc="Pass `options` to navigator.credentials.create. Needs a login from the last five minutes (401 `reauthentication_required`): a stolen session cannot plant a way in. A staff account without a second factor must send its one-time `enrollment_code` (403 `enrollment_code_required` / `invalid_enrollment_code`); the code is spent here.")},
  "/api/v1/me/passkeys/finish":{"post":op("finishPasskeyRegistration","Keep the passkey the authenticator made","authenticated",
@@ -337,9 +345,15 @@ schemas={
    "country":{"type":"string","pattern":"^[A-Z]{2}$","description":"ISO 3166-1 alpha-2"},
    "region":{"type":"string","pattern":"^[A-Z0-9]{1,3}$","description":"The part after the hyphen of the ISO 3166-2 code (CA of US-CA), where taxes or shipping differ by region."},
    "phone":{"type":"string","maxLength":25}}},
- "CheckoutRequest":{"type":"object","required":["cart_id","payment_method","cvc","shipping_address"],"additionalProperties":False,"properties":{
+ "SavedAddressRequest":{"type":"object","required":["address"],"additionalProperties":False,"properties":{"address":ref("Address")}},
+ "SavedAddress":{"type":"object","required":["id","address","created_at"],"properties":{
+   "id":{"type":"string","pattern":"^adr_"},"address":ref("Address"),"created_at":{"type":"string","format":"date-time"}}},
+ "SavedAddressList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("SavedAddress")}}},
+ "CheckoutRequest":{"type":"object","required":["cart_id","payment_method","cvc"],"additionalProperties":False,
+   "description":"Exactly one of `shipping_address` and `shipping_address_id`.","properties":{
    "cart_id":{"type":"string"},"payment_method":{"type":"string"},"cvc":{"type":"string","pattern":"^[0-9]{3,4}$","description":"Used in flight only; never stored or logged."},
    "shipping_address":ref("Address"),
+   "shipping_address_id":{"type":"string","pattern":"^adr_","description":"An address of the caller's address book (GET /api/v1/me/addresses), instead of `shipping_address`; another customer's: 404."},
    "expected_total":dict(ref("Money"),description="The total the customer was shown; another total now: 409 `price_changed`, nothing reserved or charged.")}},
  "OrderLine":{"type":"object","required":["variant_id","product_id","sku","name","options","quantity"],"properties":{
    "variant_id":{"type":"string","pattern":"^var_"},"product_id":{"type":"string","description":"The product the variant belonged to, for history."},"options":{"type":"object","additionalProperties":{"type":"string"}},"sku":{"type":"string"},"name":{"type":"string"},"quantity":{"type":"integer"},"unit_price":ref("Money"),"line_total":ref("Money"),"discount":ref("Money"),"tax":ref("Money")}},

@@ -100,6 +100,9 @@ type checkoutRequest struct {
 	CVC             string        `json:"cvc"`
 	ShippingAddress order.Address `json:"shipping_address"`
 	ExpectedTotal   *money.Money  `json:"expected_total"`
+	// ShippingAddressID names an address of the caller's address book
+	// instead of ShippingAddress.
+	ShippingAddressID string `json:"shipping_address_id"`
 }
 
 func (a *API) checkout(w http.ResponseWriter, r *http.Request) error {
@@ -112,7 +115,7 @@ func (a *API) checkout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o, replayed, err := a.Checkout.Checkout(r.Context(), key, checkout.Request{CartID: req.CartID, PaymentMethodID: req.PaymentMethod,
-		CVC: req.CVC, ShippingAddress: req.ShippingAddress, ExpectedTotal: req.ExpectedTotal})
+		CVC: req.CVC, ShippingAddress: req.ShippingAddress, ShippingAddressID: req.ShippingAddressID, ExpectedTotal: req.ExpectedTotal})
 	if replayed {
 		w.Header().Set(replayedHeader, "true")
 	}

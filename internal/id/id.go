@@ -40,6 +40,8 @@ const (
 	WebhookDelivery = "whd_"
 	// MailJob is a queued order mail (internal/ordermail).
 	MailJob = "mj_"
+	// Address is a saved address of a customer's address book.
+	Address = "adr_"
 )
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz234567"

@@ -22,8 +22,8 @@ var ErrStaffAccount = apperr.New(apperr.CodeStaffAccount, "this account holds a 
 // Eraser destroys what is held on a person in the shop's database, in one
 // transaction with rec: their data key (so every sealed copy of their
 // personal data, anywhere, becomes unreadable), their account's contact data
-// and credentials, sessions, second factors, carts, saved cards, stored
-// answers and per-customer counts of discount uses. Orders and the audit
+// and credentials, sessions, second factors, carts, saved cards, saved
+// addresses, stored answers and per-customer counts of discount uses. Orders and the audit
 // trail stay, under the account's pseudonymous id, and so do the discounts'
 // total use counts, which name nobody. It returns the vault tokens of the
 // saved cards it deleted.

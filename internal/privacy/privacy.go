@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/addressbook"
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/identity"
@@ -40,6 +41,8 @@ type Source interface {
 	DiscountUsesOf(ctx context.Context, userID string) ([]pricing.CustomerUse, error)
 	// CartsOf returns the person's carts.
 	CartsOf(ctx context.Context, userID string) ([]cart.Cart, error)
+	// Addresses returns the person's address book.
+	Addresses(ctx context.Context, ownerID string) ([]addressbook.Entry, error)
 }
 
 // Export is the document a person downloads (format: docs/EXPORT.md).
@@ -55,6 +58,17 @@ type Export struct {
 	DiscountUses   []DiscountUse     `json:"discount_uses"`
 	Carts          []Cart            `json:"carts"`
 	Consents       map[string]string `json:"consents"`
+
+	// AddressBook is the addresses the person saved (GET /me/addresses);
+	// Addresses is every address their orders shipped to.
+	AddressBook []SavedAddress `json:"address_book"`
+}
+
+// SavedAddress is an address of the person's address book.
+type SavedAddress struct {
+	ID        string        `json:"id"`
+	Address   order.Address `json:"address"`
+	CreatedAt time.Time     `json:"created_at"`
 }
 
 // Cart is one of the person's carts as stored: what is in it and the
@@ -158,7 +172,8 @@ func (s *Service) ExportMine(ctx context.Context) (Export, error) {
 	}
 	e := Export{Format: FormatVersion, ExportedAt: s.now().UTC(), Consents: map[string]string{},
 		Account:  Account{ID: u.ID, Email: u.Email, Name: u.Name, MFAEnabled: u.MFAEnabled, CreatedAt: u.CreatedAt},
-		Sessions: []Session{}, PaymentMethods: []PaymentMethod{}, Orders: []order.Order{}, Addresses: []order.Address{}, DiscountUses: []DiscountUse{}, Carts: []Cart{}}
+		Sessions: []Session{}, PaymentMethods: []PaymentMethod{}, Orders: []order.Order{}, Addresses: []order.Address{}, DiscountUses: []DiscountUse{}, Carts: []Cart{},
+		AddressBook: []SavedAddress{}}
 	for _, r := range u.Roles {
 		e.Account.Roles = append(e.Account.Roles, string(r))
 	}
@@ -201,6 +216,13 @@ func (s *Service) ExportMine(ctx context.Context) (Export, error) {
 			x.Items = append(x.Items, CartItem{VariantID: l.VariantID, Quantity: l.Quantity})
 		}
 		e.Carts = append(e.Carts, x)
+	}
+	book, err := s.src.Addresses(ctx, u.ID)
+	if err != nil {
+		return Export{}, fmt.Errorf("export address book: %w", err)
+	}
+	for _, b := range book {
+		e.AddressBook = append(e.AddressBook, SavedAddress{ID: b.ID, Address: b.Address, CreatedAt: b.CreatedAt})
 	}
 	seen := map[order.Address]bool{}
 	for after := ""; ; {

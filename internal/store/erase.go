@@ -69,6 +69,7 @@ func (db *DB) Erase(ctx context.Context, userID string, rec audit.Record) (cardT
 			"DELETE FROM email_verifications WHERE user_id = $1",
 			"DELETE FROM carts WHERE owner_id = $1",
 			"DELETE FROM payment_methods WHERE owner_id = $1",
+			"DELETE FROM addresses WHERE owner_id = $1",
 			"DELETE FROM idempotency_keys WHERE owner_id = $1",
 			// The per-customer counts of discount codes: they tie the
 			// person to the codes they used, and an erased account orders

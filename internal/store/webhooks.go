@@ -210,20 +210,22 @@ func readAttempts(ctx context.Context, q queryer, d *webhook.Delivery) error {
 }
 
 // WebhookDeliveries implements webhook.Store; a deleted endpoint's
-// deliveries are listed too.
+// deliveries are listed too, and endpointID "" lists every endpoint's.
 func (db *DB) WebhookDeliveries(ctx context.Context, endpointID, status string, limit int) ([]webhook.Delivery, error) {
 	var out []webhook.Delivery
 	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
-		var n int
-		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM webhook_endpoints WHERE id = $1", endpointID).Scan(&n); err != nil {
-			return fmt.Errorf("find webhook: %w", err)
-		}
-		if n == 0 {
-			return webhook.ErrNotFound
+		if endpointID != "" {
+			var n int
+			if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM webhook_endpoints WHERE id = $1", endpointID).Scan(&n); err != nil {
+				return fmt.Errorf("find webhook: %w", err)
+			}
+			if n == 0 {
+				return webhook.ErrNotFound
+			}
 		}
 		rows, err := tx.QueryContext(ctx, "SELECT "+deliveryColumns+` FROM webhook_deliveries d
 			JOIN webhook_events ev ON ev.id = d.event_id
-			WHERE d.endpoint_id = $1 AND ($2 = '' OR d.status = $2) ORDER BY d.created_at DESC, d.id DESC LIMIT $3`, endpointID, status, limit)
+			WHERE ($1 = '' OR d.endpoint_id = $1) AND ($2 = '' OR d.status = $2) ORDER BY d.created_at DESC, d.id DESC LIMIT $3`, endpointID, status, limit)
 		if err != nil {
 			return fmt.Errorf("list webhook deliveries: %w", err)
 		}

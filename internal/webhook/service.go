@@ -25,8 +25,8 @@ type Store interface {
 	// RotateWebhookSecret adds s as the endpoint's current secret; the
 	// secrets current until at still sign until graceUntil (ErrNotFound).
 	RotateWebhookSecret(ctx context.Context, endpointID string, s SealedSecret, at, graceUntil time.Time, rec audit.Record) error
-	// WebhookDeliveries lists an endpoint's deliveries, newest first, with
-	// their attempts; status "" means any.
+	// WebhookDeliveries lists an endpoint's deliveries (every endpoint's
+	// for endpointID ""), newest first, with their attempts; status "" means any.
 	WebhookDeliveries(ctx context.Context, endpointID, status string, limit int) ([]Delivery, error)
 	// RetryWebhookDelivery makes a delivery that is not pending due at at
 	// (ErrDeliveryNotFound, ErrDeliveryPending).
@@ -196,14 +196,21 @@ func (s *Service) Deliveries(ctx context.Context, endpointID, status string, lim
 	if !id.Valid(id.Webhook, endpointID) {
 		return nil, ErrNotFound
 	}
-	switch status {
-	case "", StatusPending, StatusSucceeded, StatusDead, StatusCancelled:
-	default:
-		var v apperr.Validator
-		v.Check(false, "status", "pending, succeeded, dead or cancelled")
-		return nil, v.Err()
+	if err := checkStatus(status); err != nil {
+		return nil, err
 	}
 	return s.store.WebhookDeliveries(ctx, endpointID, status, limit)
+}
+
+// checkStatus refuses a delivery status filter that is not a status ("" is any).
+func checkStatus(status string) error {
+	switch status {
+	case "", StatusPending, StatusSucceeded, StatusDead, StatusCancelled:
+		return nil
+	}
+	var v apperr.Validator
+	v.Check(false, "status", "pending, succeeded, dead or cancelled")
+	return v.Err()
 }
 
 // Retry sends a delivery again now, with the same event id and body (a dead
@@ -214,8 +221,16 @@ func (s *Service) Retry(ctx context.Context, deliveryID string) (Delivery, error
 	if err != nil {
 		return Delivery{}, err
 	}
+	return retry(ctx, s.store, deliveryID, now, "")
+}
+
+// retry is the one rule of a retry, for staff and operators alike: a
+// delivery that is not pending (dead, or succeeded and lost by the
+// receiver) of an endpoint that is not deleted is due again at now, with
+// the same event id and body, and audited.
+func retry(ctx context.Context, store Store, deliveryID string, now time.Time, detail string) (Delivery, error) {
 	if !id.Valid(id.WebhookDelivery, deliveryID) {
 		return Delivery{}, ErrDeliveryNotFound
 	}
-	return s.store.RetryWebhookDelivery(ctx, deliveryID, now, audit.New(ctx, now, ActionRetry, deliveryID, audit.Success, ""))
+	return store.RetryWebhookDelivery(ctx, deliveryID, now, audit.New(ctx, now, ActionRetry, deliveryID, audit.Success, detail))
 }

@@ -1,0 +1,57 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/bench"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+)
+
+// TestWebhookCheckoutRuns runs a tiny -webhooks on every engine available,
+// so the scenario cannot rot: every checkout of both shops must succeed in
+// every round, and every order.paid delivery must reach each of the three
+// receivers (WebhookCheckout fails otherwise). It measures nothing.
+func TestWebhookCheckoutRuns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two shops per engine")
+	}
+	o := bench.Options{Concurrency: 2, Checkouts: 6, Rounds: 2, Webhooks: true}
+	engines := []string{"sqlite"}
+	if base := os.Getenv(testenv.DatabaseURLVar); base != "" {
+		o.PostgresURL, o.VaultURL = base, base // WebhookCheckout makes schemas of its own there
+		engines = append(engines, "postgres")
+	} else if os.Getenv(testenv.RequireServicesVar) == "1" {
+		t.Fatal(testenv.DatabaseURLVar + " is not set (required by " + testenv.RequireServicesVar + ")")
+	}
+	var out bytes.Buffer
+	o.Out = &out
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	results, err := bench.WebhookCheckout(ctx, o)
+	if err != nil {
+		t.Fatalf("WebhookCheckout: %v\n%s", err, out.String())
+	}
+	for _, e := range engines {
+		for _, shop := range []string{"none", "hooks"} {
+			rs := results[e+" "+shop]
+			if len(rs) != o.Rounds {
+				t.Fatalf("%s %s: %d results, want one per round (%d)", e, shop, len(rs), o.Rounds)
+			}
+			for _, r := range rs {
+				if r.Requests != o.Checkouts || r.Errors != 0 {
+					t.Errorf("%s: %d requests, %d errors, want %d and none", r.Name, r.Requests, r.Errors, o.Checkouts)
+				}
+			}
+		}
+		for _, want := range []string{e + ": hooks / none checkout throughput", e + " hooks: 42 order.paid deliveries received"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("no %q in:\n%s", want, out.String())
+			}
+		}
+	}
+}
