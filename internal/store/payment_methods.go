@@ -32,6 +32,15 @@ func scanMethod(row rowScanner) (payment.Method, error) {
 // CreateMethod stores m unless its owner already has max methods.
 func (db *DB) CreateMethod(ctx context.Context, m payment.Method, max int, rec audit.Record) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
+		// Concurrent saves for one owner take turns on the owner's row
+		// (SQLite's single writer does the same), so they never count past
+		// max together: read committed alone would let each count 19.
+		if db.engine == Postgres {
+			var owner string
+			if err := tx.QueryRowContext(ctx, "SELECT id FROM users WHERE id = $1 FOR UPDATE", m.OwnerID).Scan(&owner); err != nil {
+				return fmt.Errorf("lock the owner of a payment method: %w", err)
+			}
+		}
 		var n int
 		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM payment_methods WHERE owner_id = $1", m.OwnerID).Scan(&n); err != nil {
 			return fmt.Errorf("count payment methods: %w", err)

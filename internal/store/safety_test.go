@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -116,5 +117,37 @@ func TestCheckoutClaims(t *testing.T) {
 				t.Fatalf("known identity %q %v", known, err)
 			}
 		})
+	})
+}
+
+// TestPaymentMethodLimitUnderRace saves 30 cards for one account at once
+// with a limit of 20: exactly 20 are kept, on both engines (on PostgreSQL
+// the count and insert of each save take turns on the owner's row).
+func TestPaymentMethodLimitUnderRace(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, d testenv.Database) {
+		db := mustOpen(t, d)
+		ctx := context.Background()
+		now := time.Now().UTC()
+		u := identity.User{ID: id.New(id.User), Email: "cards-race@example.com", Name: "C", PasswordHash: "h",
+			Roles: []access.Role{access.Customer}, CreatedAt: now}
+		if err := db.CreateUser(ctx, u, rec(audit.ActionRegister, u.ID)); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range 30 {
+			wg.Go(func() {
+				m := payment.Method{ID: id.New(id.PaymentMethod), OwnerID: u.ID, Token: id.New(id.CardToken), Brand: "visa", Last4: "4242",
+					ExpMonth: 12, ExpYear: 2031, CreatedAt: now}
+				_ = db.CreateMethod(ctx, m, 20, rec("payment.create", m.ID))
+			})
+		}
+		wg.Wait()
+		ms, err := db.Methods(ctx, u.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) != 20 {
+			t.Fatalf("%d payment methods kept, want 20", len(ms))
+		}
 	})
 }
