@@ -237,6 +237,11 @@ func (a *API) routes() []route {
 		r("GET /api/v1/orders/{id}", access.Authenticated, a.myOrder),
 		r("GET /api/v1/admin/orders", access.OrdersRead, a.allOrders),
 		r("POST /api/v1/admin/orders/{id}/refund", access.Refund, a.refund),
+		r("GET /api/v1/admin/orders/{id}", access.OrdersRead, a.staffOrder),
+		r("POST /api/v1/admin/orders/{id}/capture", access.Refund, a.captureOrder),
+		r("POST /api/v1/admin/orders/{id}/void", access.Refund, a.voidOrder),
+		r("POST /api/v1/admin/orders/{id}/cancel", access.Refund, a.cancelOrder),
+		r("POST /api/v1/admin/orders/{id}/fulfillments", access.Fulfil, a.fulfilOrder),
 	}
 }
 

@@ -24,12 +24,14 @@ type customerJSON struct {
 }
 
 type orderItemJSON struct {
+	LineID    string            `json:"line_id"`
 	VariantID string            `json:"variant_id"`
 	ProductID string            `json:"product_id"`
 	Options   map[string]string `json:"options"`
 	SKU       string            `json:"sku"`
 	Name      string            `json:"name"`
 	Quantity  int               `json:"quantity"`
+	Fulfilled int               `json:"fulfilled"`
 	UnitPrice *money.Money      `json:"unit_price,omitempty"`
 	LineTotal *money.Money      `json:"line_total,omitempty"`
 	Discount  *money.Money      `json:"discount,omitempty"`
@@ -51,11 +53,46 @@ type orderJSON struct {
 	TaxInclusive    *bool                 `json:"tax_inclusive,omitempty"`
 	Taxes           *[]order.TaxLine      `json:"taxes,omitempty"`
 	Total           *money.Money          `json:"total,omitempty"`
+	Captured        *money.Money          `json:"captured,omitempty"`
 	Refunded        *money.Money          `json:"refunded,omitempty"`
 	Payment         *orderPaymentJSON     `json:"payment,omitempty"`
 	ShippingAddress *order.Address        `json:"shipping_address,omitempty"`
 	Customer        *customerJSON         `json:"customer,omitempty"`
 	CreatedAt       Timestamp             `json:"created_at"`
+	// The history, with one order (left out of lists): refunds only for
+	// views that see amounts.
+	Events       *[]orderEventJSON       `json:"events,omitempty"`
+	Refunds      *[]orderRefundJSON      `json:"refunds,omitempty"`
+	Fulfillments *[]orderFulfillmentJSON `json:"fulfillments,omitempty"`
+}
+
+// orderEventJSON is one transition: when, by what kind of actor (never
+// which account: a customer need not learn staff ids), and what it did.
+type orderEventJSON struct {
+	At        Timestamp `json:"at"`
+	ActorKind string    `json:"actor_kind"`
+	Action    string    `json:"action"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+}
+
+type orderRefundJSON struct {
+	ID        string      `json:"id"`
+	Amount    money.Money `json:"amount"`
+	Status    string      `json:"status"`
+	CreatedAt Timestamp   `json:"created_at"`
+}
+
+type orderFulfillmentJSON struct {
+	ID             string                  `json:"id"`
+	Lines          []order.FulfillmentLine `json:"lines"`
+	Carrier        string                  `json:"carrier"`
+	TrackingNumber string                  `json:"tracking_number"`
+	CreatedAt      Timestamp               `json:"created_at"`
+}
+
+func toFulfillmentJSON(f order.Fulfillment) orderFulfillmentJSON {
+	return orderFulfillmentJSON{ID: f.ID, Lines: f.Lines, Carrier: f.Carrier, TrackingNumber: f.TrackingNumber, CreatedAt: Timestamp(f.CreatedAt)}
 }
 
 // toOrderJSON renders o as view allows.
@@ -63,7 +100,8 @@ func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 	showMoney := view >= access.OrderFinance
 	out := orderJSON{ID: o.ID, Status: o.Status, Items: make([]orderItemJSON, 0, len(o.Lines)), CreatedAt: Timestamp(o.CreatedAt)}
 	for _, l := range o.Lines {
-		it := orderItemJSON{VariantID: l.VariantID, ProductID: l.ProductID, Options: l.Options, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity}
+		it := orderItemJSON{LineID: l.ID, VariantID: l.VariantID, ProductID: l.ProductID, Options: l.Options, SKU: l.SKU, Name: l.Name,
+			Quantity: l.Quantity, Fulfilled: l.Fulfilled}
 		if it.Options == nil {
 			it.Options = map[string]string{}
 		}
@@ -73,7 +111,7 @@ func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 		out.Items = append(out.Items, it)
 	}
 	if showMoney {
-		out.Subtotal, out.Shipping, out.Total, out.Refunded = &o.Subtotal, &o.Shipping, &o.Total, &o.Refunded
+		out.Subtotal, out.Shipping, out.Total, out.Captured, out.Refunded = &o.Subtotal, &o.Shipping, &o.Total, &o.Captured, &o.Refunded
 		out.Discount, out.DiscountCode, out.ShippingOption = &o.Discount, &o.DiscountCode, o.ShippingOption
 		taxes := o.Taxes
 		if taxes == nil {
@@ -87,6 +125,24 @@ func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 	}
 	if view == access.OrderSupport {
 		out.Customer = &customerJSON{ID: o.CustomerID, Email: o.CustomerEmail, Name: o.CustomerName}
+	}
+	if o.Events != nil { // read with its history
+		events := make([]orderEventJSON, 0, len(o.Events))
+		for _, e := range o.Events {
+			events = append(events, orderEventJSON{At: Timestamp(e.At), ActorKind: e.ActorKind, Action: string(e.Action), From: e.From, To: e.To})
+		}
+		fs := make([]orderFulfillmentJSON, 0, len(o.Fulfillments))
+		for _, f := range o.Fulfillments {
+			fs = append(fs, toFulfillmentJSON(f))
+		}
+		out.Events, out.Fulfillments = &events, &fs
+		if showMoney {
+			rs := make([]orderRefundJSON, 0, len(o.Refunds))
+			for _, r := range o.Refunds {
+				rs = append(rs, orderRefundJSON{ID: r.ID, Amount: r.Amount, Status: r.Status, CreatedAt: Timestamp(r.CreatedAt)})
+			}
+			out.Refunds = &rs
+		}
 	}
 	return out
 }

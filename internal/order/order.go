@@ -97,6 +97,8 @@ func (a Address) Validate(v *apperr.Validator, prefix string) {
 // Line is one variant of an order, at the price it was sold for. ProductID
 // is kept for history (the product the variant belonged to).
 type Line struct {
+	// ID names the line for fulfilments and returns.
+	ID        string            `json:"line_id"`
 	VariantID string            `json:"variant_id"`
 	ProductID string            `json:"product_id"`
 	Options   map[string]string `json:"options,omitempty"`
@@ -109,6 +111,8 @@ type Line struct {
 	// on the line after it (contained in LineTotal when prices include tax).
 	Discount money.Money `json:"discount"`
 	Tax      money.Money `json:"tax"`
+	// Fulfilled is how many of Quantity have shipped.
+	Fulfilled int `json:"fulfilled"`
 }
 
 // ShippingChoice is the shipping option an order was sold with.
@@ -159,7 +163,25 @@ type Order struct {
 	CustomerEmail string    `json:"customer_email"`
 	CustomerName  string    `json:"customer_name"`
 	CreatedAt     time.Time `json:"created_at"`
+
+	// The history, read with one order (nil in lists): its transitions,
+	// refunds and fulfilments, oldest first.
+	Events       []Event       `json:"events,omitempty"`
+	Refunds      []Refund      `json:"refunds,omitempty"`
+	Fulfillments []Fulfillment `json:"fulfillments,omitempty"`
 }
+
+// Claim is the capture, void or cancel running on an order at the
+// processor (Op "" for none), and since when.
+type Claim struct {
+	Op string
+	At time.Time
+}
+
+// Holds reports whether the claim still holds the order at now: it names an
+// operation and is younger than ClaimLease (an older one was left by a
+// stopped instance, and another may take it over).
+func (c Claim) Holds(now time.Time) bool { return c.Op != "" && now.Sub(c.At) <= ClaimLease }
 
 // ValidKey reports whether an Idempotency-Key has the shape API.md allows.
 func ValidKey(key string) bool { return keyShape.MatchString(key) }
@@ -204,13 +226,34 @@ type Store interface {
 	Order(ctx context.Context, customerID, orderID string) (Order, error) // customerID "" for staff
 	Orders(ctx context.Context, q ListQuery) ([]Order, error)
 	// ReserveRefund adds amount to the order's refunded total unless that would
-	// exceed what was captured (ErrRefundExceedsCapture), and records refundID as pending.
-	ReserveRefund(ctx context.Context, orderID, refundID string, amount money.Money, at time.Time) (Order, error)
+	// exceed what was captured (ErrRefundExceedsCapture) or the status allows
+	// no refund (illegal_transition), and records refundID as pending. The
+	// order must be held by claim ("" for none: a capture, void or cancel
+	// running refuses it with ErrInProgress).
+	ReserveRefund(ctx context.Context, orderID, refundID string, amount money.Money, at time.Time, claim string) (Order, error)
 	// CompleteRefund marks the refund done, sets the order's status, finishes the
 	// idempotency key with the order and appends rec.
 	CompleteRefund(ctx context.Context, r RefundCompletion, rec audit.Record) (Order, error)
 	// CancelRefund undoes ReserveRefund after the processor refused.
 	CancelRefund(ctx context.Context, orderID, refundID string, amount money.Money) error
+
+	// ClaimPayment locks the order, calls decide with it, and when decide
+	// returns nil claims the order for op until ReleaseClaim or
+	// FinishPayment; a claim newer than ClaimLease refuses with
+	// ErrInProgress. Decide's error is returned with the order as read.
+	ClaimPayment(ctx context.Context, orderID, op string, at time.Time, decide func(Order) error) (Order, error)
+	// ReleaseClaim ends op's claim without a change (the processor refused).
+	ReleaseClaim(ctx context.Context, orderID, op string) error
+	// FinishPayment records c in one transaction: the transition (through
+	// Next, with its event and audit record), the capture, refund and
+	// restock it says, the end of the claim, and the webhook event.
+	FinishPayment(ctx context.Context, c PaymentChange) (Order, error)
+	// Fulfil locks the order, asks plan what f does to it, and records f,
+	// the shipped quantities and the transition (event, audit, webhook), in
+	// one transaction; plan's refusal changes nothing.
+	Fulfil(ctx context.Context, orderID string, f Fulfillment, actor Actor, plan func(Order) (Action, error)) (Order, error)
+	// AuthorizedBefore lists up to limit authorized orders checked out before t.
+	AuthorizedBefore(ctx context.Context, t time.Time, limit int) ([]string, error)
 }
 
 // RefundCompletion is what CompleteRefund records.
@@ -218,6 +261,8 @@ type RefundCompletion struct {
 	OrderID, RefundID, GatewayRefundID string
 	ActorID, Key                       string
 	At                                 time.Time
+	// Actor is who refunds, for the order's event.
+	Actor Actor
 }
 
 // Service is the order use cases.
@@ -345,7 +390,7 @@ func (s *Service) Refund(ctx context.Context, key, orderID string, amount *money
 	if amt.Amount <= 0 {
 		return fail(ErrRefundExceedsCapture)
 	}
-	if _, err := s.store.ReserveRefund(ctx, orderID, refundID, amt, s.now()); err != nil {
+	if _, err := s.store.ReserveRefund(ctx, orderID, refundID, amt, s.now(), ""); err != nil {
 		return fail(err)
 	}
 	gwID, err := s.gateway.Refund(ctx, o.AuthorizationID, amt, refundID)
@@ -357,7 +402,7 @@ func (s *Service) Refund(ctx context.Context, key, orderID string, amount *money
 	}
 	rec := audit.New(ctx, s.now(), ActionRefund, orderID, audit.Success, fmt.Sprintf("refund=%s amount=%d %s", refundID, amt.Amount, amt.Currency))
 	done, err := s.store.CompleteRefund(ctx, RefundCompletion{OrderID: orderID, RefundID: refundID, GatewayRefundID: gwID,
-		ActorID: p.UserID, Key: key, At: s.now()}, rec)
+		ActorID: p.UserID, Key: key, At: s.now(), Actor: actorOf(ctx)}, rec)
 	if err != nil {
 		return Order{}, false, fmt.Errorf("complete refund of %s: %w", orderID, err)
 	}
@@ -377,7 +422,7 @@ func replay(p Prior) (Order, bool, error) {
 		return *p.Order, true, nil
 	default:
 		// The same refusal as the first time, message and all.
-		for _, e := range []*apperr.Error{ErrOutOfStock, ErrDeclined, ErrRefundExceedsCapture, ErrNotFound, ErrCartEmpty} {
+		for _, e := range []*apperr.Error{ErrOutOfStock, ErrDeclined, ErrRefundExceedsCapture, ErrNotFound, ErrCartEmpty, ErrFulfillmentExceedsOrder} {
 			if e.Code == p.ErrorCode {
 				return Order{}, true, e
 			}

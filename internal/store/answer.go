@@ -55,9 +55,45 @@ type answerOrder struct {
 	CustomerEmail   string          `json:"customer_email"`
 	CustomerName    string          `json:"customer_name"`
 	CreatedAt       time.Time       `json:"created_at"`
+	// The history came with the order lifecycle: answers stored before
+	// have none (nil: the order was not read with it).
+	Events       []answerEvent       `json:"events,omitempty"`
+	Refunds      []answerRefund      `json:"refunds,omitempty"`
+	Fulfillments []answerFulfillment `json:"fulfillments,omitempty"`
+}
+
+type answerEvent struct {
+	At        time.Time `json:"at"`
+	ActorKind string    `json:"actor_kind"`
+	ActorID   string    `json:"actor_id"`
+	Action    string    `json:"action"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+}
+
+type answerRefund struct {
+	ID        string      `json:"id"`
+	Amount    answerMoney `json:"amount"`
+	Status    string      `json:"status"`
+	CreatedAt time.Time   `json:"created_at"`
+}
+
+type answerFulfillment struct {
+	ID             string                  `json:"id"`
+	Lines          []answerFulfillmentLine `json:"lines"`
+	Carrier        string                  `json:"carrier"`
+	TrackingNumber string                  `json:"tracking_number"`
+	CreatedAt      time.Time               `json:"created_at"`
+}
+
+type answerFulfillmentLine struct {
+	LineID   string `json:"line_id"`
+	Quantity int    `json:"quantity"`
 }
 
 type answerLine struct {
+	// ID came with the order lifecycle: answers stored before have none.
+	ID        string            `json:"line_id,omitempty"`
 	VariantID string            `json:"variant_id,omitempty"`
 	Options   map[string]string `json:"options,omitempty"`
 	ProductID string            `json:"product_id"`
@@ -68,6 +104,7 @@ type answerLine struct {
 	LineTotal answerMoney       `json:"line_total"`
 	Discount  answerMoney       `json:"discount"`
 	Tax       answerMoney       `json:"tax"`
+	Fulfilled int               `json:"fulfilled,omitempty"`
 }
 
 type answerMoney struct {
@@ -126,8 +163,28 @@ func newStoredAnswer(o order.Order) storedAnswer {
 		a.Lines = make([]answerLine, len(o.Lines))
 	}
 	for i, l := range o.Lines {
-		a.Lines[i] = answerLine{VariantID: l.VariantID, Options: l.Options, ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
-			UnitPrice: answerMoneyOf(l.UnitPrice), LineTotal: answerMoneyOf(l.LineTotal), Discount: answerMoneyOf(l.Discount), Tax: answerMoneyOf(l.Tax)}
+		a.Lines[i] = answerLine{ID: l.ID, VariantID: l.VariantID, Options: l.Options, ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
+			UnitPrice: answerMoneyOf(l.UnitPrice), LineTotal: answerMoneyOf(l.LineTotal), Discount: answerMoneyOf(l.Discount), Tax: answerMoneyOf(l.Tax),
+			Fulfilled: l.Fulfilled}
+	}
+	if o.Events != nil {
+		a.Events = make([]answerEvent, 0, len(o.Events))
+		a.Refunds = make([]answerRefund, 0, len(o.Refunds))
+		a.Fulfillments = make([]answerFulfillment, 0, len(o.Fulfillments))
+	}
+	for _, e := range o.Events {
+		a.Events = append(a.Events, answerEvent{At: e.At, ActorKind: e.ActorKind, ActorID: e.ActorID, Action: string(e.Action), From: e.From, To: e.To})
+	}
+	for _, r := range o.Refunds {
+		a.Refunds = append(a.Refunds, answerRefund{ID: r.ID, Amount: answerMoneyOf(r.Amount), Status: r.Status, CreatedAt: r.CreatedAt})
+	}
+	for _, f := range o.Fulfillments {
+		af := answerFulfillment{ID: f.ID, Carrier: f.Carrier, TrackingNumber: f.TrackingNumber, CreatedAt: f.CreatedAt,
+			Lines: make([]answerFulfillmentLine, 0, len(f.Lines))}
+		for _, l := range f.Lines {
+			af.Lines = append(af.Lines, answerFulfillmentLine(l))
+		}
+		a.Fulfillments = append(a.Fulfillments, af)
 	}
 	return storedAnswer{Version: answerVersion, Order: a}
 }
@@ -153,8 +210,28 @@ func (a answerOrder) order() order.Order {
 		o.Lines = make([]order.Line, len(a.Lines))
 	}
 	for i, l := range a.Lines {
-		o.Lines[i] = order.Line{VariantID: l.VariantID, Options: l.Options, ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
-			UnitPrice: l.UnitPrice.money(), LineTotal: l.LineTotal.money(), Discount: l.Discount.money(), Tax: l.Tax.money()}
+		o.Lines[i] = order.Line{ID: l.ID, VariantID: l.VariantID, Options: l.Options, ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
+			UnitPrice: l.UnitPrice.money(), LineTotal: l.LineTotal.money(), Discount: l.Discount.money(), Tax: l.Tax.money(),
+			Fulfilled: l.Fulfilled}
+	}
+	if a.Events != nil {
+		o.Events = make([]order.Event, 0, len(a.Events))
+		o.Refunds = make([]order.Refund, 0, len(a.Refunds))
+		o.Fulfillments = make([]order.Fulfillment, 0, len(a.Fulfillments))
+	}
+	for _, e := range a.Events {
+		o.Events = append(o.Events, order.Event{At: e.At, ActorKind: e.ActorKind, ActorID: e.ActorID, Action: order.Action(e.Action), From: e.From, To: e.To})
+	}
+	for _, r := range a.Refunds {
+		o.Refunds = append(o.Refunds, order.Refund{ID: r.ID, Amount: r.Amount.money(), Status: r.Status, CreatedAt: r.CreatedAt})
+	}
+	for _, f := range a.Fulfillments {
+		of := order.Fulfillment{ID: f.ID, Carrier: f.Carrier, TrackingNumber: f.TrackingNumber, CreatedAt: f.CreatedAt,
+			Lines: make([]order.FulfillmentLine, 0, len(f.Lines))}
+		for _, l := range f.Lines {
+			of.Lines = append(of.Lines, order.FulfillmentLine(l))
+		}
+		o.Fulfillments = append(o.Fulfillments, of)
 	}
 	// Answers stored before orders had discounts and taxes hold none: zero
 	// in the order's currency, as the order itself reads.

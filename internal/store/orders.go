@@ -12,6 +12,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/pricing"
@@ -240,6 +241,7 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 				return checkout.ErrPriceChanged // a price changed since the cart was priced
 			}
 			line.LineTotal, line.Discount, line.Tax = want.LineTotal, want.Discount, want.Tax
+			line.ID = id.New(id.OrderLine)
 			o.Lines = append(o.Lines, line)
 		}
 		if r.DiscountID != "" {
@@ -289,9 +291,9 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 				return fmt.Errorf("encode line options: %w", err)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO order_lines (order_id, variant_id, product_id, sku, name, options_json, quantity,
-				unit_price, line_total, discount, tax)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, o.ID, l.VariantID, l.ProductID, l.SKU, l.Name, string(opts), l.Quantity,
-				l.UnitPrice.Amount, l.LineTotal.Amount, l.Discount.Amount, l.Tax.Amount); err != nil {
+				unit_price, line_total, discount, tax, line_id)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, o.ID, l.VariantID, l.ProductID, l.SKU, l.Name, string(opts), l.Quantity,
+				l.UnitPrice.Amount, l.LineTotal.Amount, l.Discount.Amount, l.Tax.Amount, l.ID); err != nil {
 				return fmt.Errorf("insert order line: %w", err)
 			}
 		}
@@ -448,12 +450,21 @@ func (db *DB) RenewLeases(ctx context.Context, owner string, orderIDs []string, 
 func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Record) (order.Order, error) {
 	var o order.Order
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = $1, captured = $2, authorization_id = $3, updated_at = $4
-			WHERE id = $5 AND status = $6`, order.StatusPaid, c.Captured.Amount, c.AuthorizationID, micros(c.At), c.OrderID, order.StatusPending)
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET captured = $1, authorization_id = $2, updated_at = $3
+			WHERE id = $4 AND status = $5`, c.Captured.Amount, c.AuthorizationID, micros(c.At), c.OrderID, order.StatusPending)
 		if err != nil {
-			return fmt.Errorf("mark order paid: %w", err)
+			return fmt.Errorf("record payment: %w", err)
 		}
 		if err := mustAffect(res, order.ErrNotFound); err != nil {
+			return err
+		}
+		// Paid, or only authorized (payment-capture=fulfilment): the
+		// checkout says which, the lifecycle where that leads.
+		action := c.Action
+		if action == "" {
+			action = order.ActPay
+		}
+		if _, err := recordTransition(ctx, tx, c.OrderID, order.StatusPending, action, order.Actor{Kind: order.ActorCustomer, ID: c.CustomerID}, c.At); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM cart_lines WHERE cart_id = $1 AND cart_id IN (SELECT id FROM carts WHERE owner_id = $2)",
@@ -471,8 +482,13 @@ func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Rec
 		if err := db.finishKey(ctx, tx, c.CustomerID, order.ScopeCheckout, c.Key, "", &o); err != nil {
 			return err
 		}
-		// The outbox: order.paid commits with the payment, or not at all.
-		if err := emitWebhook(ctx, tx, webhook.OrderPaid, c.At, webhook.OrderEvent(o)); err != nil {
+		// The outbox: order.paid (or order.authorized) commits with the
+		// payment, or not at all.
+		typ := webhook.OrderPaid
+		if o.Status == order.StatusAuthorized {
+			typ = webhook.OrderAuthorized
+		}
+		if err := emitWebhook(ctx, tx, typ, c.At, webhook.OrderEvent(o)); err != nil {
 			return err
 		}
 		return appendAudit(ctx, tx, rec)
@@ -547,7 +563,7 @@ func (db *DB) sealShipping(ctx context.Context, tx *sql.Tx, customerID, orderID 
 }
 
 func readLines(ctx context.Context, q queryer, o *order.Order) error {
-	rows, err := q.QueryContext(ctx, `SELECT variant_id, product_id, sku, name, options_json, quantity, unit_price, line_total, discount, tax
+	rows, err := q.QueryContext(ctx, `SELECT line_id, fulfilled, variant_id, product_id, sku, name, options_json, quantity, unit_price, line_total, discount, tax
 		FROM order_lines WHERE order_id = $1 ORDER BY variant_id`, o.ID)
 	if err != nil {
 		return fmt.Errorf("read order lines: %w", err)
@@ -558,7 +574,7 @@ func readLines(ctx context.Context, q queryer, o *order.Order) error {
 		cur := o.Total.Currency
 		l := order.Line{UnitPrice: money.Money{Currency: cur}, LineTotal: money.Money{Currency: cur}, Discount: money.Money{Currency: cur}, Tax: money.Money{Currency: cur}}
 		var opts string
-		if err := rows.Scan(&l.VariantID, &l.ProductID, &l.SKU, &l.Name, &opts, &l.Quantity, &l.UnitPrice.Amount, &l.LineTotal.Amount,
+		if err := rows.Scan(&l.ID, &l.Fulfilled, &l.VariantID, &l.ProductID, &l.SKU, &l.Name, &opts, &l.Quantity, &l.UnitPrice.Amount, &l.LineTotal.Amount,
 			&l.Discount.Amount, &l.Tax.Amount); err != nil {
 			return fmt.Errorf("scan order line: %w", err)
 		}
@@ -582,7 +598,14 @@ func (db *DB) readOrder(ctx context.Context, q queryer, customerID, orderID stri
 
 // Order returns an order (the customer's own when customerID is set).
 func (db *DB) Order(ctx context.Context, customerID, orderID string) (order.Order, error) {
-	return db.readOrder(ctx, db.sql, customerID, orderID)
+	var o order.Order
+	// One snapshot, so the history agrees with the order's totals.
+	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
+		var err error
+		o, err = db.readOrderFull(ctx, tx, customerID, orderID)
+		return err
+	})
+	return o, err
 }
 
 // Orders returns a page of orders ordered by id.
@@ -623,21 +646,33 @@ func (db *DB) Orders(ctx context.Context, q order.ListQuery) ([]order.Order, err
 }
 
 // ReserveRefund raises the refunded total in one conditional statement, so
-// concurrent refunds can never together exceed the capture.
-func (db *DB) ReserveRefund(ctx context.Context, orderID, refundID string, amount money.Money, at time.Time) (order.Order, error) {
+// concurrent refunds can never together exceed the capture. Whether the
+// order's status allows a refund is the lifecycle's decision (order.Next),
+// taken under the order's lock.
+func (db *DB) ReserveRefund(ctx context.Context, orderID, refundID string, amount money.Money, at time.Time, claim string) (order.Order, error) {
 	var o order.Order
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		cur, claimed, err := db.lockOrder(ctx, tx, orderID)
+		if err != nil {
+			return err
+		}
+		if cur.Refunded.Amount+amount.Amount > cur.Captured.Amount || amount.Currency != cur.Captured.Currency {
+			return order.ErrRefundExceedsCapture
+		}
+		if _, err := order.Next(cur.Status, order.RefundAction(cur.Captured.Amount, cur.Refunded.Amount+amount.Amount)); err != nil {
+			return err
+		}
+		if claim == "" && claimed.Holds(at) || claim != "" && claimed.Op != claim {
+			return order.ErrInProgress // a capture, void or cancel is running
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET refunded = refunded + $1, updated_at = $2
-			WHERE id = $3 AND status IN ($4, $5) AND refunded + $1 <= captured AND currency = $6`,
-			amount.Amount, micros(at), orderID, order.StatusPaid, order.StatusPartiallyRefunded, amount.Currency)
+			WHERE id = $3 AND refunded + $1 <= captured AND currency = $4`,
+			amount.Amount, micros(at), orderID, amount.Currency)
 		if err != nil {
 			return fmt.Errorf("reserve refund: %w", err)
 		}
 		if err := mustAffect(res, order.ErrRefundExceedsCapture); err != nil {
-			if _, err := db.readOrder(ctx, tx, "", orderID); err != nil {
-				return err
-			}
-			return order.ErrRefundExceedsCapture
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO refunds (id, order_id, amount, status, created_at) VALUES ($1, $2, $3, 'pending', $4)",
 			refundID, orderID, amount.Amount, micros(at)); err != nil {
@@ -649,20 +684,31 @@ func (db *DB) ReserveRefund(ctx context.Context, orderID, refundID string, amoun
 	return o, err
 }
 
-// CompleteRefund marks a refund done and sets the order's status from its totals.
+// CompleteRefund marks a refund done and moves the order by the refund the
+// lifecycle names for what has succeeded so far (partial, or the last).
 func (db *DB) CompleteRefund(ctx context.Context, r order.RefundCompletion, rec audit.Record) (order.Order, error) {
 	var o order.Order
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		cur, _, err := db.lockOrder(ctx, tx, r.OrderID)
+		if err != nil {
+			return err
+		}
 		if _, err := tx.ExecContext(ctx, "UPDATE refunds SET status = 'succeeded', gateway_refund_id = $1 WHERE id = $2",
 			r.GatewayRefundID, r.RefundID); err != nil {
 			return fmt.Errorf("complete refund: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE orders SET status = CASE WHEN refunded = captured THEN $1 ELSE $2 END, updated_at = $3
-			WHERE id = $4`, order.StatusRefunded, order.StatusPartiallyRefunded, micros(r.At), r.OrderID); err != nil {
-			return fmt.Errorf("set order status: %w", err)
+		// The succeeded refunds, not the reserved total: of two refunds
+		// running at once, the first to complete is partial, the second the
+		// last, whichever reserved first.
+		var succeeded int64
+		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE order_id = $1 AND status = 'succeeded'",
+			r.OrderID).Scan(&succeeded); err != nil {
+			return fmt.Errorf("sum refunds of %s: %w", r.OrderID, err)
 		}
-		var err error
-		if o, err = db.readOrder(ctx, tx, "", r.OrderID); err != nil {
+		if _, err := recordTransition(ctx, tx, r.OrderID, cur.Status, order.RefundAction(cur.Captured.Amount, succeeded), r.Actor, r.At); err != nil {
+			return err
+		}
+		if o, err = db.readOrderFull(ctx, tx, "", r.OrderID); err != nil {
 			return err
 		}
 		if err := db.finishKey(ctx, tx, r.ActorID, order.ScopeRefund, r.Key, "", &o); err != nil {
