@@ -467,7 +467,7 @@ func TestAuthorizeThenCapture(t *testing.T) {
 			voids := l.gw.Calls(paymenttest.Void)
 			l.Clock.Advance(30 * time.Minute)
 			time.Sleep(2 * time.Second) // a few ticks of the job: nothing is due yet
-			var now lifecycleOrder // read as the customer: staff sessions end after 15 idle minutes
+			var now lifecycleOrder      // read as the customer: staff sessions end after 15 idle minutes
 			if l.must(200, req{method: "GET", path: "/api/v1/orders/" + o.ID, token: l.pat.token}).JSON(t, &now); now.Status != "authorized" {
 				t.Fatalf("an authorization half its expiry old: %+v", now)
 			}
