@@ -353,13 +353,17 @@ func (l *lifecycleShop) fulfilOK(t *testing.T, orderID string, lines ...any) res
 
 func TestAuthorizeThenCapture(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
-		l := newLifecycleShop(t, db, func(c *config.Config) {
+		l := newLifecycleShop(t, db, allowLoopback, func(c *config.Config) {
 			c.CaptureAtFulfilment = true
 			c.AuthorizationExpiry = time.Hour
 			c.PendingOrderTimeout = 2 * time.Second // the recovery job ticks every third of it
 		})
 		p := l.createProduct(l.admin, "AC-1", 20)
 		var first lifecycleOrder // left authorized, until it expires
+		recv := newHookReceiver(t)
+		var hook webhookJSON
+		l.must(201, req{method: "POST", path: "/api/v1/admin/webhooks", token: l.admin, body: map[string]any{"url": hookURL(recv.Server),
+			"events": []string{"order.authorized", "order.paid", "order.fulfilled", "order.cancelled", "refund.created"}}}).JSON(t, &hook)
 
 		t.Run("the checkout only authorizes", func(t *testing.T) {
 			o := l.buy("ac-1", 2, p.ID)
@@ -458,6 +462,21 @@ func TestAuthorizeThenCapture(t *testing.T) {
 			if after.Status != "cancelled" || len(after.Refunds) != 0 || l.gw.Calls(paymenttest.Void) != voids+1 ||
 				after.path() != "authorize:pending>authorized by customer, cancel:authorized>cancelled by staff" {
 				t.Fatalf("cancelled authorized order: %s %+v", after.path(), after)
+			}
+		})
+
+		t.Run("each transition's webhook event is in the outbox", func(t *testing.T) {
+			var ds struct{ Items []deliveryJSON }
+			l.must(200, req{method: "GET", path: "/api/v1/admin/webhooks/" + hook.ID + "/deliveries?limit=100", token: l.admin}).JSON(t, &ds)
+			got := map[string]int{}
+			for _, d := range ds.Items {
+				got[d.EventType]++
+			}
+			// Five checkouts authorized; two captures (staff, and the first
+			// fulfilment's); a void and a cancellation; one fulfilment.
+			want := map[string]int{"order.authorized": 5, "order.paid": 2, "order.cancelled": 2, "order.fulfilled": 1}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("webhook events %v, want %v", got, want)
 			}
 		})
 
