@@ -285,6 +285,17 @@ func TestOrderLifecycle(t *testing.T) {
 				t.Fatalf("fulfillment staff cancel: %d", res.Status)
 			}
 			l.unchanged(t, c.ID, before)
+			// The processor refuses the refund: 503, and the order, its
+			// refunds and the stock are as they were.
+			l.gw.FailNext(paymenttest.Refund, 1)
+			if res := l.post(l.finance, c.ID, "cancel", map[string]any{}); res.Status != 503 || res.Header.Get("Retry-After") == "" {
+				t.Fatalf("cancel with a failing refund = %d %s", res.Status, res.Body)
+			}
+			l.unchanged(t, c.ID, before)
+			if st := l.stock(p.ID); st != stock {
+				t.Fatalf("stock %d after a failed cancellation, want %d", st, stock)
+			}
+			refunds = l.gw.Calls(paymenttest.Refund)
 
 			var wg sync.WaitGroup
 			answers := make(chan response, 3)
@@ -411,13 +422,23 @@ func TestAuthorizeThenCapture(t *testing.T) {
 		t.Run("a void restocks and cancels, once", func(t *testing.T) {
 			o := l.buy("ac-3", 4, p.ID)
 			stock := l.stock(p.ID)
+			before, _ := l.read(o.ID)
+			l.gw.FailNext(paymenttest.Void, 1)
+			if res := l.post(l.finance, o.ID, "void", map[string]any{}); res.Status != 503 {
+				t.Fatalf("void with a failing processor = %d %s", res.Status, res.Body)
+			}
+			l.unchanged(t, o.ID, before)
+			if st := l.stock(p.ID); st != stock {
+				t.Fatalf("stock %d after a failed void, want %d", st, stock)
+			}
+			voids := l.gw.Calls(paymenttest.Void)
 			for range 2 {
 				if res := l.post(l.finance, o.ID, "void", map[string]any{}); res.Status != 200 {
 					t.Fatalf("void = %d %s", res.Status, res.Body)
 				}
 			}
-			if n := l.gw.Calls(paymenttest.Void); n != 1 {
-				t.Fatalf("%d voids at the processor, want 1", n)
+			if n := l.gw.Calls(paymenttest.Void); n != voids+1 {
+				t.Fatalf("%d voids at the processor, want 1", n-voids)
 			}
 			_, after := l.read(o.ID)
 			if after.Status != "cancelled" || after.path() != "authorize:pending>authorized by customer, void:authorized>cancelled by staff" {
