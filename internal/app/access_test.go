@@ -75,6 +75,10 @@ var allowed = map[string][]string{
 	"POST /api/v1/admin/orders/{id}/void":         {"finance", "admin"},
 	"POST /api/v1/admin/orders/{id}/cancel":       {"finance", "admin"},
 	"POST /api/v1/admin/orders/{id}/fulfillments": {"fulfillment", "admin"},
+	"POST /api/v1/orders/{id}/returns":            signedIn,
+	"POST /api/v1/admin/returns/{id}/accept":      {"finance", "admin"},
+	"POST /api/v1/admin/returns/{id}/reject":      {"finance", "admin"},
+	"POST /api/v1/admin/returns/{id}/receive":     {"finance", "admin"},
 	"GET /api/v1/shipping-options":                {"anonymous", "customer", "support", "catalog", "fulfillment", "finance", "admin"},
 	"GET /api/v1/admin/tax-rates":                 {"catalog", "admin"},
 	"POST /api/v1/admin/tax-rates":                {"catalog", "admin"},
@@ -214,7 +218,7 @@ func walkRoleMatrix(t *testing.T, routes []string) {
 						"sessions/{id}", "sessions/ses_aaaaaaaaaaaaaaaaaaaaaaaaaa",
 						"api-keys/{id}", "api-keys/key_aaaaaaaaaaaaaaaaaaaaaaaaaa", "{$}", "", "passkeys/{id}", "passkeys/AAAAAAAAAAAAAAAAAAAAAA",
 						"tax-rates/{id}", "tax-rates/tax_aaaaaaaaaaaaaaaaaaaaaaaaaa", "shipping-options/{id}", "shipping-options/ship_aaaaaaaaaaaaaaaaaaaaaaaaaa",
-						"discounts/{id}", "discounts/disc_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+						"discounts/{id}", "discounts/disc_aaaaaaaaaaaaaaaaaaaaaaaaaa", "returns/{id}", "returns/ret_aaaaaaaaaaaaaaaaaaaaaaaaaa",
 						"webhooks/{id}", "webhooks/wh_aaaaaaaaaaaaaaaaaaaaaaaaaa", "webhook-deliveries/{id}", "webhook-deliveries/whd_aaaaaaaaaaaaaaaaaaaaaaaaaa").Replace(path)
 					from := s
 					if pattern == "GET /api/v1/private/export" {

@@ -44,6 +44,26 @@ type lifecycleOrder struct {
 	} `json:"fulfillments"`
 }
 
+// lineOf is the id of the order's line of product productID.
+func (o lifecycleOrder) lineOf(productID string) string {
+	for _, it := range o.Items {
+		if it.ProductID == productID {
+			return it.LineID
+		}
+	}
+	return ""
+}
+
+// fulfilled is how many of line lineID shipped.
+func (o lifecycleOrder) fulfilled(lineID string) int {
+	for _, it := range o.Items {
+		if it.LineID == lineID {
+			return it.Fulfilled
+		}
+	}
+	return -1
+}
+
 // path is the events as "action:from>to by kind", for comparisons.
 func (o lifecycleOrder) path() string {
 	var b []string
@@ -143,7 +163,7 @@ func TestOrderLifecycle(t *testing.T) {
 			}
 		})
 
-		lineP, lineQ := o.Items[0].LineID, o.Items[1].LineID
+		lineP, lineQ := o.lineOf(p.ID), o.lineOf(q.ID)
 
 		t.Run("bad fulfilments get a clear 4xx and change nothing", func(t *testing.T) {
 			before, _ := l.read(o.ID)
@@ -199,7 +219,7 @@ func TestOrderLifecycle(t *testing.T) {
 			}
 			l.fulfilOK(t, o.ID, line(lineP, 2), line(lineQ, 1)).JSON(t, &out)
 			if !strings.HasPrefix(out.Fulfillment.ID, "ful_") || len(out.Fulfillment.Lines) != 2 || out.Order.Status != "partially_fulfilled" ||
-				out.Order.Items[0].Fulfilled != 2 || out.Order.Items[1].Fulfilled != 1 || len(out.Order.Fulfillments) != 1 {
+				out.Order.fulfilled(lineP) != 2 || out.Order.fulfilled(lineQ) != 1 || len(out.Order.Fulfillments) != 1 {
 				t.Fatalf("after a partial fulfilment: %+v", out)
 			}
 		})
@@ -241,7 +261,7 @@ func TestOrderLifecycle(t *testing.T) {
 				t.Fatalf("concurrent fulfilments of the last unit: %v, want one 201 and one 409", counts)
 			}
 			_, after := l.read(o.ID)
-			if after.Status != "fulfilled" || after.Items[1].Fulfilled != 2 || len(after.Fulfillments) != 2 {
+			if after.Status != "fulfilled" || after.fulfilled(lineQ) != 2 || len(after.Fulfillments) != 2 {
 				t.Fatalf("after the last fulfilment: %+v", after)
 			}
 			if res := l.fulfil(o.ID, line(lineP, 1)); res.Status != 409 {
@@ -274,7 +294,6 @@ func TestOrderLifecycle(t *testing.T) {
 		t.Run("a paid order is cancelled: refunded through a refund record, restocked, once", func(t *testing.T) {
 			c := l.buy("lc-2", 3, p.ID)
 			stock := l.stock(p.ID)
-			refunds := l.gw.Calls(paymenttest.Refund)
 			before, _ := l.read(c.ID)
 			for _, bad := range []any{nil, `{"why":"x"}`, `[]`, `{} {}`} {
 				if res := l.post(l.finance, c.ID, "cancel", bad); res.Status < 400 || res.Status >= 500 {
@@ -295,7 +314,7 @@ func TestOrderLifecycle(t *testing.T) {
 			if st := l.stock(p.ID); st != stock {
 				t.Fatalf("stock %d after a failed cancellation, want %d", st, stock)
 			}
-			refunds = l.gw.Calls(paymenttest.Refund)
+			refunds := l.gw.Calls(paymenttest.Refund)
 
 			var wg sync.WaitGroup
 			answers := make(chan response, 3)
@@ -534,5 +553,156 @@ func TestAuthorizeThenCapture(t *testing.T) {
 				t.Fatal("no audit record of the expiry")
 			}
 		})
+	})
+}
+
+type returnJSON struct {
+	ID       string `json:"id"`
+	OrderID  string `json:"order_id"`
+	Status   string `json:"status"`
+	RefundID string `json:"refund_id"`
+	Lines    []struct {
+		LineID   string `json:"line_id"`
+		Quantity int    `json:"quantity"`
+		Restock  bool   `json:"restock"`
+	} `json:"lines"`
+}
+
+func TestReturns(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		l := newLifecycleShop(t, db, func(c *config.Config) { c.ReturnWindow = time.Hour })
+		p := l.createProduct(l.admin, "RT-1", 20)
+		q := l.createProduct(l.admin, "RT-2", 20)
+		o := l.buy("rt-1", 3, p.ID, q.ID)
+		lineP, lineQ := o.lineOf(p.ID), o.lineOf(q.ID)
+		ask := func(token, orderID string, body any) response {
+			return l.do(req{method: "POST", path: "/api/v1/orders/" + orderID + "/returns", token: token, body: body})
+		}
+		ret := func(lines ...any) map[string]any { return map[string]any{"lines": lines, "reason": "too small"} }
+
+		t.Run("nothing shipped, nothing to return", func(t *testing.T) {
+			if res := ask(l.pat.token, o.ID, ret(line(lineP, 1))); res.Status != 409 || res.Code(t) != "return_exceeds_shipped" {
+				t.Fatalf("return before shipping = %d %s", res.Status, res.Body)
+			}
+		})
+		l.fulfilOK(t, o.ID, line(lineP, 2))
+
+		t.Run("bad returns get a clear 4xx and change nothing", func(t *testing.T) {
+			before, _ := l.read(o.ID)
+			other := l.shopper("rt-other@example.com", "4242424242424242")
+			for _, c := range []struct {
+				token, order string
+				body         any
+				status       int
+				code         string
+			}{
+				{l.pat.token, o.ID, ret(line(lineP, 3)), 409, "return_exceeds_shipped"},
+				{l.pat.token, o.ID, ret(line(lineQ, 1)), 409, "return_exceeds_shipped"},
+				{l.pat.token, o.ID, ret(line("oli_aaaaaaaaaaaaaaaaaaaaaaaaaa", 1)), 422, "validation_failed"},
+				{l.pat.token, o.ID, ret(line(lineP, 0)), 422, "validation_failed"},
+				{l.pat.token, o.ID, map[string]any{"lines": []any{line(lineP, 1)}, "reason": ""}, 422, "validation_failed"},
+				{l.pat.token, o.ID, map[string]any{"lines": []any{line(lineP, 1)}, "reason": strings.Repeat("r", 501)}, 422, "validation_failed"},
+				{l.pat.token, o.ID, `{"lines":[{"line_id":"` + lineP + `","quantity":1e40}],"reason":"x"}`, 400, "invalid_json"},
+				{l.pat.token, o.ID, `{"lines":[],"reason":"x","refund":{}}`, 400, "invalid_json"},
+				{other.token, o.ID, ret(line(lineP, 1)), 404, "not_found"},
+				{l.pat.token, "ord_aaaaaaaaaaaaaaaaaaaaaaaaaa", ret(line(lineP, 1)), 404, "not_found"},
+			} {
+				res := ask(c.token, c.order, c.body)
+				if res.Status != c.status || res.Code(t) != c.code {
+					t.Errorf("return %v = %d %s, want %d %s", c.body, res.Status, res.Body, c.status, c.code)
+				}
+			}
+			l.unchanged(t, o.ID, before)
+		})
+
+		var r returnJSON
+		t.Run("a return of shipped units is requested, accepted and received with a restock and a refund", func(t *testing.T) {
+			res := ask(l.pat.token, o.ID, ret(line(lineP, 2)))
+			if res.Status != 201 {
+				t.Fatalf("return = %d %s", res.Status, res.Body)
+			}
+			res.JSON(t, &r)
+			if !strings.HasPrefix(r.ID, "ret_") || r.Status != "requested" || len(r.Lines) != 1 {
+				t.Fatalf("requested return %+v", r)
+			}
+			if res := ask(l.pat.token, o.ID, ret(line(lineP, 1))); res.Status != 409 || res.Code(t) != "return_exceeds_shipped" {
+				t.Fatalf("a second return of the same units = %d %s", res.Status, res.Body)
+			}
+			admin := func(token, what string, body any) response {
+				return l.do(req{method: "POST", path: "/api/v1/admin/returns/" + r.ID + "/" + what, token: token, body: body})
+			}
+			if res := admin(l.fulfiller, "accept", map[string]any{}); res.Status != 403 {
+				t.Fatalf("fulfillment staff accept: %d", res.Status)
+			}
+			if res := admin(l.finance, "receive", map[string]any{}); res.Status != 409 || res.Code(t) != "illegal_transition" {
+				t.Fatalf("receive before accept = %d %s", res.Status, res.Body)
+			}
+			if res := admin(l.finance, "accept", map[string]any{}); res.Status != 200 {
+				t.Fatalf("accept = %d %s", res.Status, res.Body)
+			}
+			if res := admin(l.finance, "accept", map[string]any{}); res.Status != 409 || res.Code(t) != "illegal_transition" {
+				t.Fatalf("accept twice = %d %s", res.Status, res.Body)
+			}
+			before, _ := l.read(o.ID)
+			stock := l.stock(p.ID)
+			for _, bad := range []any{
+				map[string]any{"refund": map[string]any{"amount": 999999999, "currency": "EUR"}},
+				map[string]any{"refund": map[string]any{"amount": 100, "currency": "USD"}},
+				map[string]any{"lines": []any{map[string]any{"line_id": lineQ, "restock": true}}},
+				map[string]any{"refund": map[string]any{"amount": -1, "currency": "EUR"}},
+			} {
+				if res := admin(l.finance, "receive", bad); res.Status < 400 || res.Status >= 500 {
+					t.Fatalf("receive %v = %d %s", bad, res.Status, res.Body)
+				}
+			}
+			l.unchanged(t, o.ID, before)
+			if st := l.stock(p.ID); st != stock {
+				t.Fatalf("stock %d after refused receipts, want %d", st, stock)
+			}
+			res = admin(l.finance, "receive", map[string]any{"lines": []any{map[string]any{"line_id": lineP, "restock": true}},
+				"refund": map[string]any{"amount": 500, "currency": "EUR"}})
+			if res.Status != 200 {
+				t.Fatalf("receive = %d %s", res.Status, res.Body)
+			}
+			res.JSON(t, &r)
+			if r.Status != "received" || !strings.HasPrefix(r.RefundID, "ref_") || !r.Lines[0].Restock {
+				t.Fatalf("received return %+v", r)
+			}
+			if st := l.stock(p.ID); st != stock+2 {
+				t.Fatalf("stock %d after the receipt, want %d", st, stock+2)
+			}
+			_, after := l.read(o.ID)
+			if after.Status != "partially_refunded" || after.Refunded.Amount != 500 || len(after.Refunds) != 1 {
+				t.Fatalf("order after the receipt: %s %+v", after.path(), after)
+			}
+			if res := admin(l.finance, "reject", map[string]any{}); res.Status != 409 {
+				t.Fatalf("reject of a received return = %d %s", res.Status, res.Body)
+			}
+		})
+
+		t.Run("a rejected return frees its units; the window closes", func(t *testing.T) {
+			l.fulfilOK(t, o.ID, line(lineQ, 3))
+			var r2 returnJSON
+			res := ask(l.pat.token, o.ID, ret(line(lineQ, 3)))
+			if res.Status != 201 {
+				t.Fatalf("return = %d %s", res.Status, res.Body)
+			}
+			res.JSON(t, &r2)
+			if res := l.do(req{method: "POST", path: "/api/v1/admin/returns/" + r2.ID + "/reject", token: l.finance, body: map[string]any{}}); res.Status != 200 {
+				t.Fatalf("reject = %d %s", res.Status, res.Body)
+			}
+			var mine lifecycleOrder
+			l.must(200, req{method: "GET", path: "/api/v1/orders/" + o.ID, token: l.pat.token}).JSON(t, &mine)
+			if mine.Status == "" || len(mine.Items) != 2 {
+				t.Fatalf("order %+v", mine)
+			}
+			l.Clock.Advance(61 * time.Minute)
+			if res := ask(l.pat.token, o.ID, ret(line(lineQ, 1))); res.Status != 409 || res.Code(t) != "return_window_closed" {
+				t.Fatalf("return after the window = %d %s", res.Status, res.Body)
+			}
+		})
+		if n := l.countAudit("return.receive"); n != 1 {
+			t.Errorf("%d return.receive audit records", n)
+		}
 	})
 }

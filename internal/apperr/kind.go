@@ -98,6 +98,8 @@ var kinds = map[string]Kind{
 	"refund_exceeds_capture":    KindConflict, // order
 	"illegal_transition":        KindConflict, // order
 	"fulfillment_exceeds_order": KindConflict, // order
+	"return_exceeds_shipped":    KindConflict, // order
+	"return_window_closed":      KindConflict, // order
 	"checkout_in_progress":      KindConflict, // checkout, cart
 	CodeDiscountExhausted:       KindConflict,
 	CodePriceChanged:            KindConflict,

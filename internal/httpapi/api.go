@@ -242,6 +242,10 @@ func (a *API) routes() []route {
 		r("POST /api/v1/admin/orders/{id}/void", access.Refund, a.voidOrder),
 		r("POST /api/v1/admin/orders/{id}/cancel", access.Refund, a.cancelOrder),
 		r("POST /api/v1/admin/orders/{id}/fulfillments", access.Fulfil, a.fulfilOrder),
+		r("POST /api/v1/orders/{id}/returns", access.Authenticated, a.requestReturn),
+		r("POST /api/v1/admin/returns/{id}/accept", access.Refund, a.acceptReturn),
+		r("POST /api/v1/admin/returns/{id}/reject", access.Refund, a.rejectReturn),
+		r("POST /api/v1/admin/returns/{id}/receive", access.Refund, a.receiveReturn),
 	}
 }
 

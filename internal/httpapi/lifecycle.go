@@ -2,9 +2,12 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
 )
 
@@ -78,5 +81,80 @@ func (a *API) fulfilOrder(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusCreated, fulfillmentAnswer{Fulfillment: toFulfillmentJSON(f),
 		Order: toOrderJSON(o, access.OrderViewFor(access.PrincipalFrom(r.Context())))})
+	return nil
+}
+
+type returnRequest struct {
+	Lines  []order.FulfillmentLine `json:"lines"`
+	Reason string                  `json:"reason"`
+}
+
+func (a *API) requestReturn(w http.ResponseWriter, r *http.Request) error {
+	var req returnRequest
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	ret, err := a.Orders.RequestReturn(r.Context(), r.PathValue("id"), order.ReturnRequest{Lines: req.Lines, Reason: req.Reason})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, toReturnJSON(ret))
+	return nil
+}
+
+func (a *API) acceptReturn(w http.ResponseWriter, r *http.Request) error {
+	return a.returnAction(w, r, a.Orders.AcceptReturn)
+}
+
+func (a *API) rejectReturn(w http.ResponseWriter, r *http.Request) error {
+	return a.returnAction(w, r, a.Orders.RejectReturn)
+}
+
+// returnAction runs accept or reject, whose body is {}.
+func (a *API) returnAction(w http.ResponseWriter, r *http.Request, do func(context.Context, string) (order.Return, error)) error {
+	var req emptyBody
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	ret, err := do(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toReturnJSON(ret))
+	return nil
+}
+
+type receiveLine struct {
+	LineID  string `json:"line_id"`
+	Restock bool   `json:"restock"`
+}
+
+type receiveRequest struct {
+	Lines  []receiveLine `json:"lines"`
+	Refund *money.Money  `json:"refund"`
+}
+
+func (a *API) receiveReturn(w http.ResponseWriter, r *http.Request) error {
+	var req receiveRequest
+	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
+		return err
+	}
+	in := order.ReceiveRequest{Restock: map[string]bool{}, Refund: req.Refund}
+	if len(req.Lines) > 100 {
+		return &apperr.Error{Code: apperr.CodeValidation, Message: "too many lines",
+			Fields: []apperr.FieldError{{Field: "lines", Message: "at most 100"}}}
+	}
+	for i, l := range req.Lines {
+		if _, dup := in.Restock[l.LineID]; dup {
+			return &apperr.Error{Code: apperr.CodeValidation, Message: "a line is listed twice",
+				Fields: []apperr.FieldError{{Field: fmt.Sprintf("lines[%d].line_id", i), Message: "is listed twice"}}}
+		}
+		in.Restock[l.LineID] = l.Restock
+	}
+	ret, err := a.Orders.ReceiveReturn(r.Context(), r.PathValue("id"), in)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, toReturnJSON(ret))
 	return nil
 }

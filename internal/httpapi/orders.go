@@ -32,6 +32,7 @@ type orderItemJSON struct {
 	Name      string            `json:"name"`
 	Quantity  int               `json:"quantity"`
 	Fulfilled int               `json:"fulfilled"`
+	Returned  int               `json:"returned"`
 	UnitPrice *money.Money      `json:"unit_price,omitempty"`
 	LineTotal *money.Money      `json:"line_total,omitempty"`
 	Discount  *money.Money      `json:"discount,omitempty"`
@@ -64,6 +65,27 @@ type orderJSON struct {
 	Events       *[]orderEventJSON       `json:"events,omitempty"`
 	Refunds      *[]orderRefundJSON      `json:"refunds,omitempty"`
 	Fulfillments *[]orderFulfillmentJSON `json:"fulfillments,omitempty"`
+	Returns      *[]returnJSON           `json:"returns,omitempty"`
+}
+
+type returnJSON struct {
+	ID        string             `json:"id"`
+	OrderID   string             `json:"order_id"`
+	Status    string             `json:"status"`
+	Reason    string             `json:"reason"`
+	Lines     []order.ReturnLine `json:"lines"`
+	RefundID  string             `json:"refund_id,omitempty"`
+	CreatedAt Timestamp          `json:"created_at"`
+	UpdatedAt Timestamp          `json:"updated_at"`
+}
+
+func toReturnJSON(r order.Return) returnJSON {
+	lines := r.Lines
+	if lines == nil {
+		lines = []order.ReturnLine{}
+	}
+	return returnJSON{ID: r.ID, OrderID: r.OrderID, Status: r.Status, Reason: r.Reason, Lines: lines, RefundID: r.RefundID,
+		CreatedAt: Timestamp(r.CreatedAt), UpdatedAt: Timestamp(r.UpdatedAt)}
 }
 
 // orderEventJSON is one transition: when, by what kind of actor (never
@@ -101,7 +123,7 @@ func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 	out := orderJSON{ID: o.ID, Status: o.Status, Items: make([]orderItemJSON, 0, len(o.Lines)), CreatedAt: Timestamp(o.CreatedAt)}
 	for _, l := range o.Lines {
 		it := orderItemJSON{LineID: l.ID, VariantID: l.VariantID, ProductID: l.ProductID, Options: l.Options, SKU: l.SKU, Name: l.Name,
-			Quantity: l.Quantity, Fulfilled: l.Fulfilled}
+			Quantity: l.Quantity, Fulfilled: l.Fulfilled, Returned: l.Returned}
 		if it.Options == nil {
 			it.Options = map[string]string{}
 		}
@@ -135,7 +157,11 @@ func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 		for _, f := range o.Fulfillments {
 			fs = append(fs, toFulfillmentJSON(f))
 		}
-		out.Events, out.Fulfillments = &events, &fs
+		rets := make([]returnJSON, 0, len(o.Returns))
+		for _, r := range o.Returns {
+			rets = append(rets, toReturnJSON(r))
+		}
+		out.Events, out.Fulfillments, out.Returns = &events, &fs, &rets
 		if showMoney {
 			rs := make([]orderRefundJSON, 0, len(o.Refunds))
 			for _, r := range o.Refunds {

@@ -24,6 +24,7 @@ const (
 	// OrderLine is one line of an order; Fulfillment one shipment of lines.
 	OrderLine   = "oli_"
 	Fulfillment = "ful_"
+	Return      = "ret_"
 	Request     = "req_"
 	APIKey      = "key_"
 	Ceremony    = "wac_"

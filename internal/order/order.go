@@ -111,8 +111,10 @@ type Line struct {
 	// on the line after it (contained in LineTotal when prices include tax).
 	Discount money.Money `json:"discount"`
 	Tax      money.Money `json:"tax"`
-	// Fulfilled is how many of Quantity have shipped.
+	// Fulfilled is how many of Quantity have shipped; Returned how many of
+	// those a return not rejected holds.
 	Fulfilled int `json:"fulfilled"`
+	Returned  int `json:"returned"`
 }
 
 // ShippingChoice is the shipping option an order was sold with.
@@ -169,6 +171,7 @@ type Order struct {
 	Events       []Event       `json:"events,omitempty"`
 	Refunds      []Refund      `json:"refunds,omitempty"`
 	Fulfillments []Fulfillment `json:"fulfillments,omitempty"`
+	Returns      []Return      `json:"returns,omitempty"`
 }
 
 // Claim is the capture, void or cancel running on an order at the
@@ -254,6 +257,7 @@ type Store interface {
 	Fulfil(ctx context.Context, orderID string, f Fulfillment, actor Actor, plan func(Order) (Action, error)) (Order, error)
 	// AuthorizedBefore lists up to limit authorized orders checked out before t.
 	AuthorizedBefore(ctx context.Context, t time.Time, limit int) ([]string, error)
+	ReturnStore
 }
 
 // RefundCompletion is what CompleteRefund records.
@@ -270,6 +274,9 @@ type Service struct {
 	store   Store
 	gateway payment.Gateway
 	now     func() time.Time
+	// ReturnWindow is the return-window setting (zero: DefaultReturnWindow);
+	// set before the service is used.
+	ReturnWindow time.Duration
 }
 
 // NewService returns the order service.
@@ -422,7 +429,7 @@ func replay(p Prior) (Order, bool, error) {
 		return *p.Order, true, nil
 	default:
 		// The same refusal as the first time, message and all.
-		for _, e := range []*apperr.Error{ErrOutOfStock, ErrDeclined, ErrRefundExceedsCapture, ErrNotFound, ErrCartEmpty, ErrFulfillmentExceedsOrder} {
+		for _, e := range []*apperr.Error{ErrOutOfStock, ErrDeclined, ErrRefundExceedsCapture, ErrNotFound, ErrCartEmpty, ErrFulfillmentExceedsOrder, ErrReturnExceedsShipped, ErrReturnWindowClosed} {
 			if e.Code == p.ErrorCode {
 				return Order{}, true, e
 			}

@@ -60,6 +60,24 @@ type answerOrder struct {
 	Events       []answerEvent       `json:"events,omitempty"`
 	Refunds      []answerRefund      `json:"refunds,omitempty"`
 	Fulfillments []answerFulfillment `json:"fulfillments,omitempty"`
+	Returns      []answerReturn      `json:"returns,omitempty"`
+}
+
+type answerReturn struct {
+	ID        string             `json:"id"`
+	OrderID   string             `json:"order_id"`
+	Status    string             `json:"status"`
+	Reason    string             `json:"reason"`
+	Lines     []answerReturnLine `json:"lines"`
+	RefundID  string             `json:"refund_id,omitempty"`
+	CreatedAt time.Time          `json:"created_at"`
+	UpdatedAt time.Time          `json:"updated_at"`
+}
+
+type answerReturnLine struct {
+	LineID   string `json:"line_id"`
+	Quantity int    `json:"quantity"`
+	Restock  bool   `json:"restock,omitempty"`
 }
 
 type answerEvent struct {
@@ -105,6 +123,7 @@ type answerLine struct {
 	Discount  answerMoney       `json:"discount"`
 	Tax       answerMoney       `json:"tax"`
 	Fulfilled int               `json:"fulfilled,omitempty"`
+	Returned  int               `json:"returned,omitempty"`
 }
 
 type answerMoney struct {
@@ -165,7 +184,18 @@ func newStoredAnswer(o order.Order) storedAnswer {
 	for i, l := range o.Lines {
 		a.Lines[i] = answerLine{ID: l.ID, VariantID: l.VariantID, Options: l.Options, ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
 			UnitPrice: answerMoneyOf(l.UnitPrice), LineTotal: answerMoneyOf(l.LineTotal), Discount: answerMoneyOf(l.Discount), Tax: answerMoneyOf(l.Tax),
-			Fulfilled: l.Fulfilled}
+			Fulfilled: l.Fulfilled, Returned: l.Returned}
+	}
+	if o.Returns != nil {
+		a.Returns = make([]answerReturn, 0, len(o.Returns))
+	}
+	for _, r := range o.Returns {
+		ar := answerReturn{ID: r.ID, OrderID: r.OrderID, Status: r.Status, Reason: r.Reason, RefundID: r.RefundID,
+			CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Lines: make([]answerReturnLine, 0, len(r.Lines))}
+		for _, l := range r.Lines {
+			ar.Lines = append(ar.Lines, answerReturnLine(l))
+		}
+		a.Returns = append(a.Returns, ar)
 	}
 	if o.Events != nil {
 		a.Events = make([]answerEvent, 0, len(o.Events))
@@ -212,7 +242,18 @@ func (a answerOrder) order() order.Order {
 	for i, l := range a.Lines {
 		o.Lines[i] = order.Line{ID: l.ID, VariantID: l.VariantID, Options: l.Options, ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
 			UnitPrice: l.UnitPrice.money(), LineTotal: l.LineTotal.money(), Discount: l.Discount.money(), Tax: l.Tax.money(),
-			Fulfilled: l.Fulfilled}
+			Fulfilled: l.Fulfilled, Returned: l.Returned}
+	}
+	if a.Returns != nil {
+		o.Returns = make([]order.Return, 0, len(a.Returns))
+	}
+	for _, r := range a.Returns {
+		or := order.Return{ID: r.ID, OrderID: r.OrderID, Status: r.Status, Reason: r.Reason, RefundID: r.RefundID,
+			CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Lines: make([]order.ReturnLine, 0, len(r.Lines))}
+		for _, l := range r.Lines {
+			or.Lines = append(or.Lines, order.ReturnLine(l))
+		}
+		o.Returns = append(o.Returns, or)
 	}
 	if a.Events != nil {
 		o.Events = make([]order.Event, 0, len(a.Events))

@@ -134,7 +134,11 @@ func readHistory(ctx context.Context, q queryer, o *order.Order) error {
 		f.CreatedAt, f.Lines = fromMicros(at), []order.FulfillmentLine{l}
 		o.Fulfillments = append(o.Fulfillments, f)
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("read fulfilments of %s: %w", o.ID, err)
+	}
+	rows.Close()
+	return readReturns(ctx, q, o)
 }
 
 // readOrderFull is readOrder with the order's history.

@@ -563,7 +563,7 @@ func (db *DB) sealShipping(ctx context.Context, tx *sql.Tx, customerID, orderID 
 }
 
 func readLines(ctx context.Context, q queryer, o *order.Order) error {
-	rows, err := q.QueryContext(ctx, `SELECT line_id, fulfilled, variant_id, product_id, sku, name, options_json, quantity, unit_price, line_total, discount, tax
+	rows, err := q.QueryContext(ctx, `SELECT line_id, fulfilled, returned, variant_id, product_id, sku, name, options_json, quantity, unit_price, line_total, discount, tax
 		FROM order_lines WHERE order_id = $1 ORDER BY variant_id`, o.ID)
 	if err != nil {
 		return fmt.Errorf("read order lines: %w", err)
@@ -574,7 +574,7 @@ func readLines(ctx context.Context, q queryer, o *order.Order) error {
 		cur := o.Total.Currency
 		l := order.Line{UnitPrice: money.Money{Currency: cur}, LineTotal: money.Money{Currency: cur}, Discount: money.Money{Currency: cur}, Tax: money.Money{Currency: cur}}
 		var opts string
-		if err := rows.Scan(&l.ID, &l.Fulfilled, &l.VariantID, &l.ProductID, &l.SKU, &l.Name, &opts, &l.Quantity, &l.UnitPrice.Amount, &l.LineTotal.Amount,
+		if err := rows.Scan(&l.ID, &l.Fulfilled, &l.Returned, &l.VariantID, &l.ProductID, &l.SKU, &l.Name, &opts, &l.Quantity, &l.UnitPrice.Amount, &l.LineTotal.Amount,
 			&l.Discount.Amount, &l.Tax.Amount); err != nil {
 			return fmt.Errorf("scan order line: %w", err)
 		}
@@ -689,25 +689,10 @@ func (db *DB) ReserveRefund(ctx context.Context, orderID, refundID string, amoun
 func (db *DB) CompleteRefund(ctx context.Context, r order.RefundCompletion, rec audit.Record) (order.Order, error) {
 	var o order.Order
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		cur, _, err := db.lockOrder(ctx, tx, r.OrderID)
-		if err != nil {
+		if err := completeRefund(ctx, tx, db, r.OrderID, r.RefundID, r.GatewayRefundID, r.Actor, r.At); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, "UPDATE refunds SET status = 'succeeded', gateway_refund_id = $1 WHERE id = $2",
-			r.GatewayRefundID, r.RefundID); err != nil {
-			return fmt.Errorf("complete refund: %w", err)
-		}
-		// The succeeded refunds, not the reserved total: of two refunds
-		// running at once, the first to complete is partial, the second the
-		// last, whichever reserved first.
-		var succeeded int64
-		if err := tx.QueryRowContext(ctx, "SELECT COALESCE(SUM(amount), 0) FROM refunds WHERE order_id = $1 AND status = 'succeeded'",
-			r.OrderID).Scan(&succeeded); err != nil {
-			return fmt.Errorf("sum refunds of %s: %w", r.OrderID, err)
-		}
-		if _, err := recordTransition(ctx, tx, r.OrderID, cur.Status, order.RefundAction(cur.Captured.Amount, succeeded), r.Actor, r.At); err != nil {
-			return err
-		}
+		var err error
 		if o, err = db.readOrderFull(ctx, tx, "", r.OrderID); err != nil {
 			return err
 		}

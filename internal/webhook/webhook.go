@@ -46,7 +46,7 @@ func Types() []string {
 
 // Emitted lists the event types the shop sends today.
 func Emitted() []string {
-	return []string{OrderAuthorized, OrderPaid, OrderFulfilled, OrderCancelled, RefundCreated, ProductUpdated}
+	return []string{OrderAuthorized, OrderPaid, OrderFulfilled, OrderCancelled, RefundCreated, ReturnRequested, ProductUpdated}
 }
 
 // Delivery statuses.
@@ -191,6 +191,21 @@ type FulfillmentData struct {
 // FulfillmentEvent is the data of order.fulfilled.
 func FulfillmentEvent(o order.Order, f order.Fulfillment) FulfillmentData {
 	return FulfillmentData{ID: f.ID, Carrier: f.Carrier, TrackingNumber: f.TrackingNumber, Lines: f.Lines, Order: OrderEvent(o)}
+}
+
+// ReturnData is the data of return.requested: no reason (free text a
+// customer wrote may hold personal data).
+type ReturnData struct {
+	ID        string             `json:"id"`
+	OrderID   string             `json:"order_id"`
+	Status    string             `json:"status"`
+	Lines     []order.ReturnLine `json:"lines"`
+	CreatedAt time.Time          `json:"created_at"`
+}
+
+// ReturnEvent is the data of return.requested.
+func ReturnEvent(r order.Return) ReturnData {
+	return ReturnData{ID: r.ID, OrderID: r.OrderID, Status: r.Status, Lines: r.Lines, CreatedAt: r.CreatedAt.UTC()}
 }
 
 // RefundData is the data of refund.created.

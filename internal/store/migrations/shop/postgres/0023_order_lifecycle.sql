@@ -45,3 +45,27 @@ CREATE TABLE fulfillment_lines (
 -- instance and may be taken over.
 ALTER TABLE orders ADD COLUMN payment_op TEXT NOT NULL DEFAULT '';
 ALTER TABLE orders ADD COLUMN payment_op_at BIGINT NOT NULL DEFAULT 0;
+
+-- Returns: a customer's request to send back shipped units, then staff's
+-- decision and receipt. order_lines.returned counts the units held by
+-- returns that were not rejected.
+ALTER TABLE order_lines ADD COLUMN returned BIGINT NOT NULL DEFAULT 0 CHECK (returned >= 0 AND returned <= fulfilled);
+
+CREATE TABLE returns (
+    id          TEXT PRIMARY KEY,
+    order_id    TEXT NOT NULL REFERENCES orders (id),
+    status      TEXT NOT NULL,
+    reason      TEXT NOT NULL,
+    refund_id   TEXT NOT NULL DEFAULT '',
+    created_at  BIGINT NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
+CREATE INDEX returns_order_id ON returns (order_id);
+
+CREATE TABLE return_lines (
+    return_id TEXT NOT NULL REFERENCES returns (id),
+    line_id   TEXT NOT NULL,
+    quantity  BIGINT NOT NULL CHECK (quantity > 0),
+    restock   BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (return_id, line_id)
+);
