@@ -704,5 +704,23 @@ func TestReturns(t *testing.T) {
 		if n := l.countAudit("return.receive"); n != 1 {
 			t.Errorf("%d return.receive audit records", n)
 		}
+
+		t.Run("erasure takes the reasons the customer wrote; the returns stay", func(t *testing.T) {
+			token := l.login("lc-pat@example.com", testPassword)
+			l.must(204, req{method: "DELETE", path: "/api/v1/me", token: token, body: map[string]string{"password": testPassword}})
+			admin := l.loginWithMFA("lc-admin@example.com", l.secrets["lc-admin@example.com"])
+			res := l.must(200, req{method: "GET", path: "/api/v1/admin/orders/" + o.ID, token: admin})
+			var after struct {
+				Returns []struct{ Status, Reason string } `json:"returns"`
+			}
+			res.JSON(t, &after)
+			statuses := map[string]bool{}
+			for _, r := range after.Returns {
+				statuses[r.Status] = true
+			}
+			if strings.Contains(string(res.Body), "too small") || len(after.Returns) != 2 || !statuses["received"] || !statuses["rejected"] {
+				t.Fatalf("after erasure: %s", res.Body)
+			}
+		})
 	})
 }

@@ -84,3 +84,31 @@ func TestRefundAction(t *testing.T) {
 		}
 	}
 }
+
+// TestNextReturnEveryPair checks every (return status, action) pair
+// against a matrix written here.
+func TestNextReturnEveryPair(t *testing.T) {
+	header := []order.Action{order.RetAccept, order.RetReject, order.RetReceive, order.ActRefund}
+	matrix := map[string]string{
+		"requested": "accepted rejected - -",
+		"accepted":  "- rejected received -",
+		"receiving": "- - - -",
+		"received":  "- - - -",
+		"rejected":  "- - - -",
+	}
+	for from, row := range matrix {
+		for i, want := range strings.Fields(row) {
+			got, err := order.NextReturn(from, header[i])
+			if want == "-" {
+				var e *apperr.Error
+				if !errors.As(err, &e) || e.Code != order.CodeIllegalTransition || !strings.Contains(e.Message, from) {
+					t.Errorf("return %s --%s--> %q, %v; want illegal_transition", from, header[i], got, err)
+				}
+				continue
+			}
+			if err != nil || got != want {
+				t.Errorf("return %s --%s--> %q, %v; want %s", from, header[i], got, err, want)
+			}
+		}
+	}
+}
