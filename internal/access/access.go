@@ -54,8 +54,11 @@ const (
 	RolesManage Permission = "roles:manage"
 	// OrdersRead lists every customer's orders.
 	OrdersRead Permission = "orders:read"
-	// Refund gives money back on an order.
+	// Refund gives money back on an order; it also captures, voids and
+	// cancels orders (every change to an order's money).
 	Refund Permission = "orders:refund"
+	// Fulfil records shipments of orders.
+	Fulfil Permission = "orders:fulfil"
 	// KeysManage creates and revokes API keys.
 	KeysManage Permission = "keys:manage"
 	// UsersErase erases a person's account and personal data on their request.
@@ -129,11 +132,13 @@ func OrderViewFor(p *Principal) OrderView {
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage, MailManage}
+		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, Fulfil, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage, MailManage}
 	case Catalog:
 		return []Permission{CatalogWrite, PricingManage}
-	case Support, Fulfillment:
+	case Support:
 		return []Permission{OrdersRead}
+	case Fulfillment:
+		return []Permission{OrdersRead, Fulfil}
 	case Finance:
 		return []Permission{Refund}
 	default:

@@ -353,8 +353,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	instance := id.New(id.Instance)
 	a.Addresses = addressbook.NewService(db, now)
 	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway, Addresses: a.Addresses,
-		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout})
+		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout, CaptureAtFulfilment: cfg.CaptureAtFulfilment})
 	a.Orders = order.NewService(db, gateway, now, cfg.PendingOrderTimeout)
+	a.Orders.ReturnWindow = cfg.ReturnWindow
 	hooksKeys, err := a.dataKeyset(ctx, HooksKeyset)
 	if err != nil {
 		a.Close()
@@ -798,12 +799,30 @@ func (a *App) recoverAbandoned(ctx context.Context) {
 		case n > 0:
 			a.log.Warn("finished interrupted refunds", "count", n)
 		}
+		// Authorizations the processor is about to drop are voided while
+		// they can be, and their stock goes back on sale (a batch a tick).
+		n, err = a.Orders.ExpireAuthorizations(ctx, a.authorizationExpiry(), 100)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.backgroundFailed("expiring authorizations", err)
+		case n > 0:
+			a.log.Info("voided expired authorizations", "count", n)
+		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
 	}
+}
+
+// authorizationExpiry is the authorization-expiry setting; a configuration
+// built without it (zero) gets the default, never "expire everything now".
+func (a *App) authorizationExpiry() time.Duration {
+	if a.cfg.AuthorizationExpiry <= 0 {
+		return 144 * time.Hour
+	}
+	return a.cfg.AuthorizationExpiry
 }
 
 // Listeners are where the servers accept connections; Metrics and Redirect

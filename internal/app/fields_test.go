@@ -39,7 +39,7 @@ func TestFieldMatrix(t *testing.T) {
 		listAs := func(token string) []byte {
 			return s.must(200, req{method: "GET", path: "/api/v1/admin/orders", token: token}).Body
 		}
-		full := "created_at,customer,discount,discount_code,id,items,payment,refunded,shipping,shipping_address,status,subtotal,tax,tax_inclusive,taxes,total"
+		full := "captured,created_at,customer,discount,discount_code,id,items,payment,refunded,shipping,shipping_address,status,subtotal,tax,tax_inclusive,taxes,total"
 		cases := []struct {
 			who, want string
 			body      func() []byte
@@ -47,7 +47,7 @@ func TestFieldMatrix(t *testing.T) {
 			{"admin", full, func() []byte { return listAs(admin) }},
 			{"support", full, func() []byte { return listAs(s.staff(admin, "fields-support@example.com", "support")) }},
 			{"fulfillment", "created_at,id,items,shipping_address,status", func() []byte { return listAs(s.staff(admin, "fields-fulfil@example.com", "fulfillment")) }},
-			{"customer", "created_at,discount,discount_code,id,items,payment,refunded,shipping,shipping_address,status,subtotal,tax,tax_inclusive,taxes,total", func() []byte {
+			{"customer", "captured,created_at,discount,discount_code,id,items,payment,refunded,shipping,shipping_address,status,subtotal,tax,tax_inclusive,taxes,total", func() []byte {
 				return s.must(200, req{method: "GET", path: "/api/v1/orders", token: buyer.token}).Body
 			}},
 		}
@@ -72,8 +72,25 @@ func TestFieldMatrix(t *testing.T) {
 			finance := s.staff(admin, "fields-finance@example.com", "finance")
 			body := s.must(200, req{method: "POST", path: "/api/v1/admin/orders/" + placed.ID + "/refund", token: finance,
 				header: map[string]string{"Idempotency-Key": "fields"}, body: map[string]any{"amount": map[string]any{"amount": 1, "currency": "EUR"}}}).Body
-			if got, want := keysOf(body, ""), "created_at,discount,discount_code,id,items,payment,refunded,shipping,status,subtotal,tax,tax_inclusive,taxes,total"; got != want {
+			if got, want := keysOf(body, ""), "captured,created_at,discount,discount_code,events,fulfillments,id,items,payment,refunded,refunds,returns,shipping,status,subtotal,tax,tax_inclusive,taxes,total"; got != want {
 				t.Fatalf("finance sees %s\nwant %s", got, want)
+			}
+		})
+		// One order carries its history: refunds only for views that see amounts.
+		t.Run("one order, as fulfillment staff", func(t *testing.T) {
+			fulfil := s.staff(admin, "fields-fulfil-one@example.com", "fulfillment")
+			body := s.must(200, req{method: "GET", path: "/api/v1/admin/orders/" + placed.ID, token: fulfil}).Body
+			if got, want := keysOf(body, ""), "created_at,events,fulfillments,id,items,returns,shipping_address,status"; got != want {
+				t.Fatalf("fulfillment sees %s\nwant %s", got, want)
+			}
+			if strings.Contains(string(body), "unit_price") || strings.Contains(string(body), `"amount"`) {
+				t.Fatal("fulfillment sees amounts")
+			}
+		})
+		t.Run("one order, as its customer", func(t *testing.T) {
+			body := s.must(200, req{method: "GET", path: "/api/v1/orders/" + placed.ID, token: buyer.token}).Body
+			if got, want := keysOf(body, ""), "captured,created_at,discount,discount_code,events,fulfillments,id,items,payment,refunded,refunds,returns,shipping,shipping_address,status,subtotal,tax,tax_inclusive,taxes,total"; got != want {
+				t.Fatalf("the customer sees %s\nwant %s", got, want)
 			}
 		})
 	})

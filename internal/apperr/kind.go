@@ -89,24 +89,28 @@ var kinds = map[string]Kind{
 
 	CodeMethodNotAllowed: KindMethodNotAllowed,
 
-	CodeConflict:             KindConflict,
-	CodeEmailTaken:           KindConflict,
-	CodeSKUTaken:             KindConflict,
-	CodeInsufficientStock:    KindConflict,
-	CodeCannotDemoteSelf:     KindConflict,
-	CodeStaffAccount:         KindConflict,
-	"out_of_stock":           KindConflict, // order
-	"request_in_progress":    KindConflict, // order
-	"refund_exceeds_capture": KindConflict, // order
-	"checkout_in_progress":   KindConflict, // checkout, cart
-	CodeDiscountExhausted:    KindConflict,
-	CodePriceChanged:         KindConflict,
-	CodeTaxRateOverlap:       KindConflict,
-	CodeDiscountCodeTaken:    KindConflict,
-	"variant_options_taken":  KindConflict, // catalog
-	"slug_taken":             KindConflict, // catalog
-	"category_cycle":         KindConflict, // catalog
-	"category_has_children":  KindConflict, // catalog
+	CodeConflict:                KindConflict,
+	CodeEmailTaken:              KindConflict,
+	CodeSKUTaken:                KindConflict,
+	CodeInsufficientStock:       KindConflict,
+	CodeCannotDemoteSelf:        KindConflict,
+	CodeStaffAccount:            KindConflict,
+	"out_of_stock":              KindConflict, // order
+	"request_in_progress":       KindConflict, // order
+	"refund_exceeds_capture":    KindConflict, // order
+	"illegal_transition":        KindConflict, // order
+	"fulfillment_exceeds_order": KindConflict, // order
+	"return_exceeds_shipped":    KindConflict, // order
+	"return_window_closed":      KindConflict, // order
+	"checkout_in_progress":      KindConflict, // checkout, cart
+	CodeDiscountExhausted:       KindConflict,
+	CodePriceChanged:            KindConflict,
+	CodeTaxRateOverlap:          KindConflict,
+	CodeDiscountCodeTaken:       KindConflict,
+	"variant_options_taken":     KindConflict, // catalog
+	"slug_taken":                KindConflict, // catalog
+	"category_cycle":            KindConflict, // catalog
+	"category_has_children":     KindConflict, // catalog
 
 	"webhook_delivery_pending": KindConflict, // webhook
 	"address_book_full":        KindConflict, // addressbook

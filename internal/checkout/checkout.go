@@ -140,6 +140,9 @@ type Completion struct {
 	OrderID, CustomerID, CartID, Key, AuthorizationID string
 	Captured                                          money.Money
 	At                                                time.Time
+	// Action is the lifecycle's step: order.ActPay (captured; the default)
+	// or order.ActAuthorize (payment-capture=fulfilment: Captured is 0).
+	Action order.Action
 }
 
 // Methods finds the caller's saved card.
@@ -178,6 +181,8 @@ type Service struct {
 	now      func() time.Time
 	instance string
 	lease    time.Duration
+	// authorizeOnly: payment-capture=fulfilment.
+	authorizeOnly bool
 
 	// running holds the pending orders whose checkout a request of this
 	// instance is running now: only their leases are renewed. A checkout
@@ -204,6 +209,10 @@ type Deps struct {
 	// without a Heartbeat. Zero means DefaultLease.
 	Instance string
 	Lease    time.Duration
+	// CaptureAtFulfilment (payment-capture=fulfilment) makes the checkout
+	// authorize only: the order is authorized, and staff capture it (or the
+	// first fulfilment does).
+	CaptureAtFulfilment bool
 }
 
 // DefaultLease is how long a running checkout is held without renewal: long
@@ -217,7 +226,7 @@ func NewService(d Deps) *Service {
 		d.Lease = DefaultLease
 	}
 	return &Service{store: d.Store, carts: d.Carts, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, book: d.Addresses, now: d.Now,
-		instance: d.Instance, lease: d.Lease, running: map[string]bool{}}
+		instance: d.Instance, lease: d.Lease, running: map[string]bool{}, authorizeOnly: d.CaptureAtFulfilment}
 }
 
 // Lease is how long a checkout is held without a Heartbeat.
@@ -444,7 +453,11 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 	if err != nil {
 		return order.Order{}, errors.Join(fmt.Errorf("authorize %s: %w", pending.ID, err), release("", "authorization failed"))
 	}
-	if err := s.gateway.Capture(ctx, authID, pending.Total); err != nil {
+	captured, action := pending.Total, order.ActPay
+	if s.authorizeOnly {
+		// Captured later, by staff or the first fulfilment.
+		captured, action = money.Money{Currency: pending.Total.Currency}, order.ActAuthorize
+	} else if err := s.gateway.Capture(ctx, authID, pending.Total); err != nil {
 		// A capture that failed may yet have been made (the answer lost on
 		// the way back): void, or refund what can no longer be voided.
 		gerr := s.giveBack(context.WithoutCancel(ctx), authID, pending.Total, pending.ID)
@@ -453,12 +466,17 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 	rec := audit.New(ctx, s.now(), order.ActionCheckout, pending.ID, audit.Success,
 		fmt.Sprintf("total=%d %s card=%s", pending.Total.Amount, pending.Total.Currency, m.ID))
 	done, err := s.store.Complete(ctx, Completion{OrderID: pending.ID, CustomerID: customerID, CartID: r.CartID, Key: key,
-		AuthorizationID: authID, Captured: pending.Total, At: s.now().UTC()}, rec)
+		AuthorizationID: authID, Captured: captured, At: s.now().UTC(), Action: action}, rec)
 	if errors.Is(err, order.ErrNotFound) {
-		// The money was taken but the order is no longer pending (recovery
-		// released it under a very slow request): give the money back.
+		// The money was taken (or held) but the order is no longer pending
+		// (recovery released it under a very slow request): give it back.
 		bg := context.WithoutCancel(ctx)
-		_, rerr := s.gateway.Refund(bg, authID, pending.Total, pending.ID)
+		var rerr error
+		if s.authorizeOnly {
+			rerr = s.gateway.Void(bg, authID)
+		} else {
+			_, rerr = s.gateway.Refund(bg, authID, pending.Total, pending.ID)
+		}
 		return order.Order{}, errors.Join(fmt.Errorf("complete %s: %w", pending.ID, err), rerr, release("", "completion failed; capture refunded"))
 	}
 	if err != nil {

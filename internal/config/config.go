@@ -114,6 +114,9 @@ func Settings() []Setting {
 		{Name: "staff-session-idle-timeout", Default: "15m", Usage: "a staff session ends after this long unused"},
 		{Name: "staff-session-absolute-timeout", Default: "12h", Usage: "a staff session ends this long after login"},
 		{Name: "pending-order-timeout", Default: "30s", Usage: "the lease of a running checkout, renewed by its instance every third of it: a checkout whose lease ran out (its server stopped) is voided and its stock released, at start-up or when its client retries"},
+		{Name: "payment-capture", Default: "checkout", Usage: "when a card is charged: checkout (authorized and captured at checkout) or fulfilment (authorized at checkout; captured by staff or by the order's first fulfilment)"},
+		{Name: "authorization-expiry", Default: "144h", Usage: "with payment-capture=fulfilment, an order authorized this long ago and not captured is voided, restocked and cancelled (processors drop authorizations after about 7 days)"},
+		{Name: "return-window", Default: "720h", Usage: "how long after an order's last fulfilment its customer may ask to return shipped units"},
 		{Name: "idempotency-retention", Default: "48h", Usage: "how long answers to Idempotency-Keys are kept (at least 24h)"},
 		{Name: "cart-retention", Default: "720h", Usage: "carts untouched this long are deleted"},
 		{Name: "outbox-retention", Default: "168h", Usage: "mail files in data-dir/outbox are deleted after this long"},
@@ -205,6 +208,12 @@ type Config struct {
 	// PendingOrderTimeout is the lease of a running checkout: one left by a
 	// stopped instance is released once it runs out.
 	PendingOrderTimeout time.Duration
+	// CaptureAtFulfilment (payment-capture=fulfilment): checkouts only
+	// authorize; AuthorizationExpiry voids what is not captured in time.
+	CaptureAtFulfilment bool
+	AuthorizationExpiry time.Duration
+	// ReturnWindow is how long after its last fulfilment an order may be returned.
+	ReturnWindow time.Duration
 	// Background re-encryption after a key rotation: rows per batch, pause between batches.
 	ReencryptBatch int
 	ReencryptPause time.Duration
@@ -545,6 +554,9 @@ func parse(v map[string]string) (Config, error) {
 		StaffSessionIdle:     duration("staff-session-idle-timeout"),
 		StaffSessionAbsolute: duration("staff-session-absolute-timeout"),
 		PendingOrderTimeout:  duration("pending-order-timeout"),
+		CaptureAtFulfilment:  v["payment-capture"] == "fulfilment",
+		AuthorizationExpiry:  duration("authorization-expiry"),
+		ReturnWindow:         duration("return-window"),
 		IdempotencyRetention: duration("idempotency-retention"),
 		CartRetention:        duration("cart-retention"),
 		OutboxRetention:      duration("outbox-retention"),
@@ -610,6 +622,12 @@ func parse(v map[string]string) (Config, error) {
 	}
 	if !currencyShape.MatchString(c.Currency) {
 		errs = append(errs, errors.New("currency: want an ISO 4217 code such as EUR"))
+	}
+	if pc := v["payment-capture"]; pc != "checkout" && pc != "fulfilment" {
+		errs = append(errs, errors.New("payment-capture: want checkout or fulfilment"))
+	}
+	if c.AuthorizationExpiry < time.Hour {
+		errs = append(errs, errors.New("authorization-expiry: want at least 1h"))
 	}
 	if _, ok := pricing.ParseTaxMode(string(c.TaxMode)); !ok {
 		errs = append(errs, errors.New("tax-mode: want exclusive or inclusive"))

@@ -258,6 +258,15 @@ func (a *API) routes() []route {
 		r("GET /api/v1/orders/{id}", access.Authenticated, a.myOrder),
 		r("GET /api/v1/admin/orders", access.OrdersRead, a.allOrders),
 		r("POST /api/v1/admin/orders/{id}/refund", access.Refund, a.refund),
+		r("GET /api/v1/admin/orders/{id}", access.OrdersRead, a.staffOrder),
+		r("POST /api/v1/admin/orders/{id}/capture", access.Refund, a.captureOrder),
+		r("POST /api/v1/admin/orders/{id}/void", access.Refund, a.voidOrder),
+		r("POST /api/v1/admin/orders/{id}/cancel", access.Refund, a.cancelOrder),
+		r("POST /api/v1/admin/orders/{id}/fulfillments", access.Fulfil, a.fulfilOrder),
+		r("POST /api/v1/orders/{id}/returns", access.Authenticated, a.requestReturn),
+		r("POST /api/v1/admin/returns/{id}/accept", access.Refund, a.acceptReturn),
+		r("POST /api/v1/admin/returns/{id}/reject", access.Refund, a.rejectReturn),
+		r("POST /api/v1/admin/returns/{id}/receive", access.Refund, a.receiveReturn),
 
 		signedBy((*API).verifyStripeBody, sized(bodyLimitProcessorEvent, r("POST /api/v1/payment-events/stripe", access.Public, a.stripeEvent))),
 	}

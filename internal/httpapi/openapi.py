@@ -14,7 +14,7 @@ def body(name):
     return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 AUTH=[{"bearerAuth": []}, {"sessionCookie": []}]
 BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": resp("UnsupportedMediaType"), "422": resp("Unprocessable")}
-ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin","mail:manage":"role admin"}
+ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","orders:fulfil":"roles admin and fulfillment","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin","mail:manage":"role admin"}
 def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
        "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+"."+(" Staff need TOTP turned on (403 `mfa_enrollment_required`)." if perm not in ("public","authenticated") else ""),
@@ -212,8 +212,32 @@ paths={
  "/api/v1/payment-events/stripe":{"post":op("stripeEvent","Take an event Stripe posts about a payment (Stripe's webhook endpoint)","public",
     {"200":js({"type":"object","required":["received","duplicate"],"properties":{"received":{"type":"boolean"},"duplicate":{"type":"boolean","description":"`true` when this event was taken before (Stripe retried): it changed nothing this time."}}}),
      "400":resp("BadRequest"),"404":resp("NotFound"),"413":resp("PayloadTooLarge")},
-    desc="Only in a shop with `payment-gateway=stripe` and `stripe-webhook-secret` set (404 otherwise). The raw body (at most 256 KiB: 413) must carry Stripe's `Stripe-Signature` header made with the endpoint's signing secret over this exact body less than 5 minutes ago: otherwise 400 `processor_event_unverified`, or 400 `processor_event_too_old` for an older signature (a recorded delivery replayed). Each event (by Stripe's event id) is recorded once and audited (`payment.processor_event`, the order whose payment it names as target); a repeat answers 200 with `duplicate: true` and changes nothing.",
+    desc="Only in a shop with `payment-gateway=stripe` and `stripe-webhook-secret` set (404 otherwise). The raw body (at most 64 KiB: 413) must carry Stripe's `Stripe-Signature` header made with the endpoint's signing secret over this exact body less than 5 minutes ago: otherwise 400 `processor_event_unverified`, or 400 `processor_event_too_old` for an older signature (a recorded delivery replayed). Each event (by Stripe's event id) is recorded once and audited (`payment.processor_event`, the order whose payment it names as target); a repeat answers 200 with `duplicate: true` and changes nothing.",
     params=[{"name":"Stripe-Signature","in":"header","required":True,"schema":{"type":"string","maxLength":4096},"description":"Stripe's signature: `t=<unix time>,v1=<hex HMAC-SHA256>`."}])},
+ "/api/v1/admin/orders/{id}":{"get":op("getAnyOrder","One order, with its events, refunds and fulfilments","orders:read",{"200":js(ref("Order")),"403":resp("Forbidden"),"404":resp("NotFound")},params=[idp],
+    desc="Fields by the caller's roles, as in the list.")},
+ "/api/v1/admin/orders/{id}/capture":{"post":op("captureOrder","Capture an authorized order's total","orders:refund",
+    {"200":{**js(ref("Order")),"headers":{"Idempotent-Replayed":{"description":"`true` when the order was captured before: answered as it is, the processor not called","schema":{"type":"string"}}}},"404":resp("NotFound"),"409":resp("Conflict"),"503":resp("NotReady")},
+    "EmptyRequest",params=[idp],desc="For orders checked out with payment-capture=fulfilment (status `authorized`). Needs a login from the last five minutes. Idempotent by nature: a captured order is answered as it is; a capture running: 409 `request_in_progress`; another status: 409 `illegal_transition`. Audited, with an event and the `order.paid` webhook.")},
+ "/api/v1/admin/orders/{id}/void":{"post":op("voidOrder","Void an authorized order: restock and cancel it","orders:refund",
+    {"200":{**js(ref("Order")),"headers":{"Idempotent-Replayed":{"description":"`true` when the order was cancelled before","schema":{"type":"string"}}}},"404":resp("NotFound"),"409":resp("Conflict"),"503":resp("NotReady")},
+    "EmptyRequest",params=[idp],desc="Needs a login from the last five minutes. Only an `authorized` (or `pending_review`) order: 409 `illegal_transition` otherwise. A cancelled order is answered as it is. Webhook `order.cancelled`.")},
+ "/api/v1/admin/orders/{id}/cancel":{"post":op("cancelOrder","Cancel an order before anything shipped","orders:refund",
+    {"200":{**js(ref("Order")),"headers":{"Idempotent-Replayed":{"description":"`true` when the order was cancelled before","schema":{"type":"string"}}}},"404":resp("NotFound"),"409":resp("Conflict"),"503":resp("NotReady")},
+    "EmptyRequest",params=[idp],desc="Needs a login from the last five minutes. An authorized order is voided; a paid one refunded (what was captured and not refunded, as a refund of the order); every line restocked; status `cancelled`; webhooks `refund.created` (when refunded) and `order.cancelled`. After any fulfilment: 409 `illegal_transition`.")},
+ "/api/v1/admin/orders/{id}/fulfillments":{"post":op("fulfilOrder","Record a shipment of some of an order's lines","orders:fulfil",
+    {"201":js(ref("FulfillmentAnswer"),"Created"),"400":resp("BadRequest"),"404":resp("NotFound"),"409":resp("Conflict"),"422":resp("Unprocessable"),"503":resp("NotReady")},
+    "FulfillmentRequest",params=[idp],desc="More of a line than ordered and not yet shipped: 409 `fulfillment_exceeds_order`; a line the order does not have: 422; a cancelled or refunded order: 409 `illegal_transition`. Nothing is recorded on a refusal. With payment-capture=fulfilment an authorized order is captured first; a failed capture records nothing. Status `partially_fulfilled`, then `fulfilled`; webhook `order.fulfilled`.")},
+ "/api/v1/orders/{id}/returns":{"post":op("requestReturn","Ask to return shipped units of one of the caller's orders","authenticated",
+    {"201":js(ref("Return"),"Created"),"400":resp("BadRequest"),"404":resp("NotFound"),"409":resp("Conflict"),"422":resp("Unprocessable")},
+    "ReturnRequest",params=[idp],desc="Within `return-window` (720h) of the order's last fulfilment (409 `return_window_closed` after); no more of a line than shipped and not already in a return that was not rejected (409 `return_exceeds_shipped`); a line the order does not have: 422. Nothing is recorded on a refusal. Webhook `return.requested` (without the reason).")},
+ "/api/v1/admin/returns/{id}/accept":{"post":op("acceptReturn","Accept a requested return","orders:refund",
+    {"200":js(ref("Return")),"404":resp("NotFound"),"409":resp("Conflict")},"EmptyRequest",params=[idp],desc="Only a `requested` return: 409 `illegal_transition` otherwise. Audited.")},
+ "/api/v1/admin/returns/{id}/reject":{"post":op("rejectReturn","Reject a requested or accepted return","orders:refund",
+    {"200":js(ref("Return")),"404":resp("NotFound"),"409":resp("Conflict")},"EmptyRequest",params=[idp],desc="Its units may be asked for again. 409 `illegal_transition` for a received or rejected return. Audited.")},
+ "/api/v1/admin/returns/{id}/receive":{"post":op("receiveReturn","Record an accepted return's goods as received","orders:refund",
+    {"200":js(ref("Return")),"400":resp("BadRequest"),"404":resp("NotFound"),"409":resp("Conflict"),"422":resp("Unprocessable"),"503":resp("NotReady")},
+    "ReceiveRequest",params=[idp],desc="Needs a login from the last five minutes. Lines listed with `restock: true` go back into stock; `refund`, when given, is refunded (never above what was captured and not refunded: 409 `refund_exceeds_capture`, nothing changed), listed in the order's `refunds`, webhook `refund.created`. A receipt running: 409 `request_in_progress`. Audited.")},
  "/api/v1/admin/orders/{id}/refund":{"post":op("refundOrder","Refund part or all of an order's capture","orders:refund",
     {"200":{**js(ref("Order")),"headers":{"Idempotent-Replayed":{"description":"`true` for a repeated key","schema":{"type":"string"}}}},"404":resp("NotFound"),"409":resp("Conflict")},
     "RefundRequest",params=[idp,idemp],desc="Needs a login from the last five minutes (401 `reauthentication_required`). The body is required; `{}` (no `amount`) refunds the rest. Never above what was captured: 409 `refund_exceeds_capture`. Audited.")},
@@ -355,19 +379,52 @@ schemas={
    "shipping_address":ref("Address"),
    "shipping_address_id":{"type":"string","pattern":"^adr_","description":"An address of the caller's address book (GET /api/v1/me/addresses), instead of `shipping_address`; another customer's: 404."},
    "expected_total":dict(ref("Money"),description="The total the customer was shown; another total now: 409 `price_changed`, nothing reserved or charged.")}},
- "OrderLine":{"type":"object","required":["variant_id","product_id","sku","name","options","quantity"],"properties":{
+ "OrderLine":{"type":"object","required":["line_id","variant_id","product_id","sku","name","options","quantity","fulfilled","returned"],"properties":{
+   "line_id":{"type":"string","pattern":"^oli_"},"fulfilled":{"type":"integer","minimum":0,"description":"How many have shipped."},
+   "returned":{"type":"integer","minimum":0,"description":"How many of those a return (not rejected) holds."},
    "variant_id":{"type":"string","pattern":"^var_"},"product_id":{"type":"string","description":"The product the variant belonged to, for history."},"options":{"type":"object","additionalProperties":{"type":"string"}},"sku":{"type":"string"},"name":{"type":"string"},"quantity":{"type":"integer"},"unit_price":ref("Money"),"line_total":ref("Money"),"discount":ref("Money"),"tax":ref("Money")}},
  "Order":{"type":"object","required":["id","status","items","created_at"],
    "description":"Fields by role (docs/ACCESS.md): fulfillment sees no amounts or payment; finance no address or contact; only admin and support see `customer`.","properties":{
    "customer":{"type":"object","properties":{"id":{"type":"string"},"email":{"type":"string"},"name":{"type":"string"}}},
-   "id":{"type":"string","pattern":"^ord_"},"status":{"type":"string","enum":["paid","pending_review","refunded","partially_refunded","cancelled","fulfilled"]},
+   "id":{"type":"string","pattern":"^ord_"},"status":{"type":"string","enum":["pending_review","authorized","paid","partially_fulfilled","fulfilled","cancelled","refunded","partially_refunded"]},
    "items":{"type":"array","items":ref("OrderLine")},"subtotal":ref("Money"),"discount":ref("Money"),"discount_code":{"type":"string"},
    "shipping":ref("Money"),"shipping_option":{"type":"object","properties":{"option_id":{"type":"string"},"name":{"type":"string"}}},
-   "tax":ref("Money"),"tax_inclusive":{"type":"boolean"},"taxes":{"type":"array","items":ref("TaxLine")},"total":ref("Money"),"refunded":ref("Money"),
+   "tax":ref("Money"),"tax_inclusive":{"type":"boolean"},"taxes":{"type":"array","items":ref("TaxLine")},"total":ref("Money"),"captured":ref("Money"),"refunded":ref("Money"),
+   "events":{"type":"array","items":ref("OrderEvent"),"description":"One order only (not in lists): every transition, oldest first."},
+   "refunds":{"type":"array","items":ref("OrderRefund"),"description":"One order only, for roles that see amounts."},
+   "fulfillments":{"type":"array","items":ref("Fulfillment"),"description":"One order only."},
+   "returns":{"type":"array","items":ref("Return"),"description":"One order only."},
    "payment":{"type":"object","required":["brand","last4"],"properties":{"brand":{"type":"string"},"last4":{"type":"string"}}},
    "shipping_address":ref("Address"),"created_at":{"type":"string","format":"date-time"}}},
  "OrderList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Order")},"next_cursor":{"type":"string"}}},
  "RefundRequest":{"type":"object","additionalProperties":False,"properties":{"amount":ref("Money")}},
+ "EmptyRequest":{"type":"object","additionalProperties":False,"description":"`{}`: a bare POST moves no money.","properties":{}},
+ "OrderEvent":{"type":"object","required":["at","actor_kind","action","from","to"],"properties":{
+   "at":{"type":"string","format":"date-time"},"actor_kind":{"type":"string","enum":["customer","staff","system"]},
+   "action":{"type":"string","enum":["pay","authorize","hold","capture","void","expire","cancel","fulfil_partial","fulfil","refund_partial","refund"]},
+   "from":{"type":"string"},"to":{"type":"string"}}},
+ "OrderRefund":{"type":"object","required":["id","amount","status","created_at"],"properties":{
+   "id":{"type":"string","pattern":"^ref_"},"amount":ref("Money"),"status":{"type":"string","enum":["pending","succeeded"]},"created_at":{"type":"string","format":"date-time"}}},
+ "FulfillmentLine":{"type":"object","required":["line_id","quantity"],"additionalProperties":False,"properties":{
+   "line_id":{"type":"string","pattern":"^oli_"},"quantity":{"type":"integer","minimum":1,"maximum":99}}},
+ "FulfillmentRequest":{"type":"object","required":["lines","carrier","tracking_number"],"additionalProperties":False,"properties":{
+   "lines":{"type":"array","minItems":1,"maxItems":100,"items":ref("FulfillmentLine")},
+   "carrier":{"type":"string","minLength":1,"maxLength":100},"tracking_number":{"type":"string","minLength":1,"maxLength":100}}},
+ "Fulfillment":{"type":"object","required":["id","lines","carrier","tracking_number","created_at"],"properties":{
+   "id":{"type":"string","pattern":"^ful_"},"lines":{"type":"array","items":ref("FulfillmentLine")},"carrier":{"type":"string"},
+   "tracking_number":{"type":"string"},"created_at":{"type":"string","format":"date-time"}}},
+ "ReturnRequest":{"type":"object","required":["lines","reason"],"additionalProperties":False,"properties":{
+   "lines":{"type":"array","minItems":1,"maxItems":100,"items":ref("FulfillmentLine")},"reason":{"type":"string","minLength":1,"maxLength":500}}},
+ "ReceiveRequest":{"type":"object","additionalProperties":False,"properties":{
+   "lines":{"type":"array","maxItems":100,"items":{"type":"object","required":["line_id","restock"],"additionalProperties":False,"properties":{
+     "line_id":{"type":"string","pattern":"^oli_"},"restock":{"type":"boolean"}}}},"refund":ref("Money")}},
+ "Return":{"type":"object","required":["id","order_id","status","reason","lines","created_at","updated_at"],"properties":{
+   "id":{"type":"string","pattern":"^ret_"},"order_id":{"type":"string","pattern":"^ord_"},
+   "status":{"type":"string","enum":["requested","accepted","receiving","received","rejected"]},"reason":{"type":"string"},
+   "lines":{"type":"array","items":{"type":"object","required":["line_id","quantity","restock"],"properties":{
+     "line_id":{"type":"string"},"quantity":{"type":"integer"},"restock":{"type":"boolean"}}}},
+   "refund_id":{"type":"string","pattern":"^ref_"},"created_at":{"type":"string","format":"date-time"},"updated_at":{"type":"string","format":"date-time"}}},
+ "FulfillmentAnswer":{"type":"object","required":["fulfillment","order"],"properties":{"fulfillment":ref("Fulfillment"),"order":ref("Order")}},
  "APIKey":{"type":"object","required":["id","name","permissions","created_at","expires_at"],"properties":{
    "id":{"type":"string","pattern":"^key_"},"name":{"type":"string"},"permissions":{"type":"array","items":{"type":"string","enum":["catalog:write","orders:read"]}},
    "created_at":{"type":"string","format":"date-time"},"expires_at":{"type":"string","format":"date-time"},
@@ -521,7 +578,7 @@ schemas.update({
  "CreateWebhookRequest":{"type":"object","required":["url","events"],"additionalProperties":False,"properties":{
    "url":{"type":"string","maxLength":2048,"format":"uri"},
    "events":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","enum":EVENTS},
-     "description":"Sent today: order.created, order.paid, refund.created, product.updated. The others may be subscribed to and are sent once the shop has the transitions they report."}}},
+     "description":"Sent today: order.created, order.authorized, order.paid, order.fulfilled, order.cancelled, refund.created, return.requested, product.updated. The others may be subscribed to and are sent once the shop has the transitions they report."}}},
  "Webhook":{"type":"object","required":["id","url","events","created_at"],"properties":{
    "id":{"type":"string","pattern":"^wh_"},"url":{"type":"string"},"events":{"type":"array","items":{"type":"string","enum":EVENTS}},"created_at":TS,
    "secret":{"type":"string","pattern":"^whsec_","description":"Only in the answer to the creation."}}},
@@ -576,11 +633,11 @@ responses={
  "Unauthorized":prob("No valid session, or wrong credentials.",["unauthenticated","invalid_credentials","mfa_required","invalid_otp","reauthentication_required","passkey_failed","oidc_failed","invalid_mfa_ticket"]),
  "Forbidden":prob("The caller's roles lack the permission, a staff account has no second factor yet, or a browser sent a cross-origin write.",["forbidden","mfa_enrollment_required","cross_origin_rejected","enrollment_code_required","invalid_enrollment_code"]),
  "NotFound":prob("No such resource, or one that belongs to someone else.",["not_found"]),
- "Conflict":prob("The request conflicts with the current state.",["conflict","email_taken","sku_taken","insufficient_stock","cannot_demote_self","out_of_stock","request_in_progress","checkout_in_progress","refund_exceeds_capture","tax_rate_overlap","discount_code_taken","discount_exhausted","price_changed"]),
+ "Conflict":prob("The request conflicts with the current state.",["conflict","email_taken","sku_taken","insufficient_stock","cannot_demote_self","out_of_stock","request_in_progress","checkout_in_progress","refund_exceeds_capture","illegal_transition","fulfillment_exceeds_order","return_exceeds_shipped","return_window_closed","tax_rate_overlap","discount_code_taken","discount_exhausted","price_changed"]),
  "PayloadTooLarge":prob("The body is larger than the route takes: none on GET, 4 KiB on the auth routes, 8 KiB on other writes, max-body-bytes (1 MiB by default) on catalog writes. A body over 4 KiB is read only from a caller who authenticated with the route's permission (401 otherwise).",["payload_too_large"]),
  "UnsupportedMediaType":prob("The body is not application/json in UTF-8.",["unsupported_media_type"]),
  "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password","idempotency_key_reused","cart_empty","oidc_email_unverified","discount_invalid","shipping_unavailable","currency_not_sold"]),
- "Conflict":prob("The request conflicts with the current state.",["conflict","email_taken","sku_taken","insufficient_stock","variant_options_taken","slug_taken","category_cycle","category_has_children","cannot_demote_self","out_of_stock","request_in_progress","checkout_in_progress","refund_exceeds_capture","webhook_delivery_pending"]),
+ "Conflict":prob("The request conflicts with the current state.",["conflict","email_taken","sku_taken","insufficient_stock","variant_options_taken","slug_taken","category_cycle","category_has_children","cannot_demote_self","out_of_stock","request_in_progress","checkout_in_progress","refund_exceeds_capture","illegal_transition","fulfillment_exceeds_order","return_exceeds_shipped","return_window_closed","webhook_delivery_pending"]),
  "Unprocessable":prob("Well-formed but invalid; `errors` names the fields.",["validation_failed","weak_password","idempotency_key_reused","cart_empty","oidc_email_unverified","currency_not_sold","not_priced_in_currency","variant_required","too_many_variants","not_single_variant","category_too_deep","webhook_url_refused"]),
  "PaymentRequired":prob("The card was declined; the stock was released and no order was made.",["payment_declined"]),
  "NotReady":prob("A dependency does not answer.",["not_ready"]),

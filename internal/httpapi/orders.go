@@ -24,12 +24,15 @@ type customerJSON struct {
 }
 
 type orderItemJSON struct {
+	LineID    string            `json:"line_id"`
 	VariantID string            `json:"variant_id"`
 	ProductID string            `json:"product_id"`
 	Options   map[string]string `json:"options"`
 	SKU       string            `json:"sku"`
 	Name      string            `json:"name"`
 	Quantity  int               `json:"quantity"`
+	Fulfilled int               `json:"fulfilled"`
+	Returned  int               `json:"returned"`
 	UnitPrice *money.Money      `json:"unit_price,omitempty"`
 	LineTotal *money.Money      `json:"line_total,omitempty"`
 	Discount  *money.Money      `json:"discount,omitempty"`
@@ -51,11 +54,67 @@ type orderJSON struct {
 	TaxInclusive    *bool                 `json:"tax_inclusive,omitempty"`
 	Taxes           *[]order.TaxLine      `json:"taxes,omitempty"`
 	Total           *money.Money          `json:"total,omitempty"`
+	Captured        *money.Money          `json:"captured,omitempty"`
 	Refunded        *money.Money          `json:"refunded,omitempty"`
 	Payment         *orderPaymentJSON     `json:"payment,omitempty"`
 	ShippingAddress *order.Address        `json:"shipping_address,omitempty"`
 	Customer        *customerJSON         `json:"customer,omitempty"`
 	CreatedAt       Timestamp             `json:"created_at"`
+	// The history, with one order (left out of lists): refunds only for
+	// views that see amounts.
+	Events       *[]orderEventJSON       `json:"events,omitempty"`
+	Refunds      *[]orderRefundJSON      `json:"refunds,omitempty"`
+	Fulfillments *[]orderFulfillmentJSON `json:"fulfillments,omitempty"`
+	Returns      *[]returnJSON           `json:"returns,omitempty"`
+}
+
+type returnJSON struct {
+	ID        string             `json:"id"`
+	OrderID   string             `json:"order_id"`
+	Status    string             `json:"status"`
+	Reason    string             `json:"reason"`
+	Lines     []order.ReturnLine `json:"lines"`
+	RefundID  string             `json:"refund_id,omitempty"`
+	CreatedAt Timestamp          `json:"created_at"`
+	UpdatedAt Timestamp          `json:"updated_at"`
+}
+
+func toReturnJSON(r order.Return) returnJSON {
+	lines := r.Lines
+	if lines == nil {
+		lines = []order.ReturnLine{}
+	}
+	return returnJSON{ID: r.ID, OrderID: r.OrderID, Status: r.Status, Reason: r.Reason, Lines: lines, RefundID: r.RefundID,
+		CreatedAt: Timestamp(r.CreatedAt), UpdatedAt: Timestamp(r.UpdatedAt)}
+}
+
+// orderEventJSON is one transition: when, by what kind of actor (never
+// which account: a customer need not learn staff ids), and what it did.
+type orderEventJSON struct {
+	At        Timestamp `json:"at"`
+	ActorKind string    `json:"actor_kind"`
+	Action    string    `json:"action"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+}
+
+type orderRefundJSON struct {
+	ID        string      `json:"id"`
+	Amount    money.Money `json:"amount"`
+	Status    string      `json:"status"`
+	CreatedAt Timestamp   `json:"created_at"`
+}
+
+type orderFulfillmentJSON struct {
+	ID             string                  `json:"id"`
+	Lines          []order.FulfillmentLine `json:"lines"`
+	Carrier        string                  `json:"carrier"`
+	TrackingNumber string                  `json:"tracking_number"`
+	CreatedAt      Timestamp               `json:"created_at"`
+}
+
+func toFulfillmentJSON(f order.Fulfillment) orderFulfillmentJSON {
+	return orderFulfillmentJSON{ID: f.ID, Lines: f.Lines, Carrier: f.Carrier, TrackingNumber: f.TrackingNumber, CreatedAt: Timestamp(f.CreatedAt)}
 }
 
 // toOrderJSON renders o as view allows.
@@ -63,7 +122,8 @@ func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 	showMoney := view >= access.OrderFinance
 	out := orderJSON{ID: o.ID, Status: o.Status, Items: make([]orderItemJSON, 0, len(o.Lines)), CreatedAt: Timestamp(o.CreatedAt)}
 	for _, l := range o.Lines {
-		it := orderItemJSON{VariantID: l.VariantID, ProductID: l.ProductID, Options: l.Options, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity}
+		it := orderItemJSON{LineID: l.ID, VariantID: l.VariantID, ProductID: l.ProductID, Options: l.Options, SKU: l.SKU, Name: l.Name,
+			Quantity: l.Quantity, Fulfilled: l.Fulfilled, Returned: l.Returned}
 		if it.Options == nil {
 			it.Options = map[string]string{}
 		}
@@ -73,7 +133,7 @@ func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 		out.Items = append(out.Items, it)
 	}
 	if showMoney {
-		out.Subtotal, out.Shipping, out.Total, out.Refunded = &o.Subtotal, &o.Shipping, &o.Total, &o.Refunded
+		out.Subtotal, out.Shipping, out.Total, out.Captured, out.Refunded = &o.Subtotal, &o.Shipping, &o.Total, &o.Captured, &o.Refunded
 		out.Discount, out.DiscountCode, out.ShippingOption = &o.Discount, &o.DiscountCode, o.ShippingOption
 		taxes := o.Taxes
 		if taxes == nil {
@@ -87,6 +147,28 @@ func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 	}
 	if view == access.OrderSupport {
 		out.Customer = &customerJSON{ID: o.CustomerID, Email: o.CustomerEmail, Name: o.CustomerName}
+	}
+	if o.Events != nil { // read with its history
+		events := make([]orderEventJSON, 0, len(o.Events))
+		for _, e := range o.Events {
+			events = append(events, orderEventJSON{At: Timestamp(e.At), ActorKind: e.ActorKind, Action: string(e.Action), From: e.From, To: e.To})
+		}
+		fs := make([]orderFulfillmentJSON, 0, len(o.Fulfillments))
+		for _, f := range o.Fulfillments {
+			fs = append(fs, toFulfillmentJSON(f))
+		}
+		rets := make([]returnJSON, 0, len(o.Returns))
+		for _, r := range o.Returns {
+			rets = append(rets, toReturnJSON(r))
+		}
+		out.Events, out.Fulfillments, out.Returns = &events, &fs, &rets
+		if showMoney {
+			rs := make([]orderRefundJSON, 0, len(o.Refunds))
+			for _, r := range o.Refunds {
+				rs = append(rs, orderRefundJSON{ID: r.ID, Amount: r.Amount, Status: r.Status, CreatedAt: Timestamp(r.CreatedAt)})
+			}
+			out.Refunds = &rs
+		}
 	}
 	return out
 }

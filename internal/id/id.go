@@ -21,9 +21,13 @@ const (
 	CardToken     = "tok_"
 	Order         = "ord_"
 	Refund        = "ref_"
-	Request       = "req_"
-	APIKey        = "key_"
-	Ceremony      = "wac_"
+	// OrderLine is one line of an order; Fulfillment one shipment of lines.
+	OrderLine   = "oli_"
+	Fulfillment = "ful_"
+	Return      = "ret_"
+	Request     = "req_"
+	APIKey      = "key_"
+	Ceremony    = "wac_"
 	// Instance names one run of a server process (checkout leases); Database
 	// names one database (the keysets that serve it record it).
 	Instance = "ins_"

@@ -98,6 +98,8 @@ func (a Address) Validate(v *apperr.Validator, prefix string) {
 // Line is one variant of an order, at the price it was sold for. ProductID
 // is kept for history (the product the variant belonged to).
 type Line struct {
+	// ID names the line for fulfilments and returns.
+	ID        string            `json:"line_id"`
 	VariantID string            `json:"variant_id"`
 	ProductID string            `json:"product_id"`
 	Options   map[string]string `json:"options,omitempty"`
@@ -110,6 +112,10 @@ type Line struct {
 	// on the line after it (contained in LineTotal when prices include tax).
 	Discount money.Money `json:"discount"`
 	Tax      money.Money `json:"tax"`
+	// Fulfilled is how many of Quantity have shipped; Returned how many of
+	// those a return not rejected holds.
+	Fulfilled int `json:"fulfilled"`
+	Returned  int `json:"returned"`
 }
 
 // ShippingChoice is the shipping option an order was sold with.
@@ -160,7 +166,26 @@ type Order struct {
 	CustomerEmail string    `json:"customer_email"`
 	CustomerName  string    `json:"customer_name"`
 	CreatedAt     time.Time `json:"created_at"`
+
+	// The history, read with one order (nil in lists): its transitions,
+	// refunds and fulfilments, oldest first.
+	Events       []Event       `json:"events,omitempty"`
+	Refunds      []Refund      `json:"refunds,omitempty"`
+	Fulfillments []Fulfillment `json:"fulfillments,omitempty"`
+	Returns      []Return      `json:"returns,omitempty"`
 }
+
+// Claim is the capture, void or cancel running on an order at the
+// processor (Op "" for none), and since when.
+type Claim struct {
+	Op string
+	At time.Time
+}
+
+// Holds reports whether the claim still holds the order at now: it names an
+// operation and is younger than ClaimLease (an older one was left by a
+// stopped instance, and another may take it over).
+func (c Claim) Holds(now time.Time) bool { return c.Op != "" && now.Sub(c.At) <= ClaimLease }
 
 // ValidKey reports whether an Idempotency-Key has the shape API.md allows.
 func ValidKey(key string) bool { return keyShape.MatchString(key) }
@@ -207,11 +232,14 @@ type Store interface {
 	// PeekIdempotent reports what an earlier request with a key left,
 	// without claiming it (Fresh when there was none).
 	PeekIdempotent(ctx context.Context, ownerID, scope, key, hash string) (Prior, error)
-	// ReserveRefund claims the refund's Idempotency-Key (answering what the
-	// key holds instead when it is not Fresh), adds the amount to the order's
-	// refunded total unless that would exceed what was captured
-	// (ErrRefundExceedsCapture), and records the refund as pending until its
-	// lease ends, in one transaction.
+	// ReserveRefund claims the refund's Idempotency-Key when it has one
+	// (answering what the key holds instead when it is not Fresh), adds the
+	// amount to the order's refunded total unless that would exceed what was
+	// captured (ErrRefundExceedsCapture) or the status allows no refund
+	// (illegal_transition), and records the refund as pending until its
+	// lease ends, in one transaction. The order must be held by r.Claim (""
+	// for none: a capture, void or cancel running refuses it with
+	// ErrInProgress).
 	ReserveRefund(ctx context.Context, r RefundReservation) (Order, Prior, error)
 	// CompleteRefund marks a pending refund done, sets the order's status,
 	// finishes the idempotency key with the order and appends rec. A refund
@@ -220,11 +248,39 @@ type Store interface {
 	CompleteRefund(ctx context.Context, r RefundCompletion, rec audit.Record) (Order, error)
 	// CancelRefund undoes ReserveRefund after the processor refused, once.
 	CancelRefund(ctx context.Context, orderID, refundID string, amount money.Money) error
+
+	// ClaimPayment locks the order, calls decide with it, and when decide
+	// returns nil claims the order for op until ReleaseClaim or
+	// FinishPayment; a claim newer than ClaimLease refuses with
+	// ErrInProgress. Decide's error is returned with the order as read.
+	ClaimPayment(ctx context.Context, orderID, op string, at time.Time, decide func(Order) error) (Order, error)
+	// ReleaseClaim ends op's claim without a change (the processor refused).
+	ReleaseClaim(ctx context.Context, orderID, op string) error
+	// FinishPayment records c in one transaction: the transition (through
+	// Next, with its event and audit record), the capture, refund and
+	// restock it says, the end of the claim, and the webhook event.
+	FinishPayment(ctx context.Context, c PaymentChange) (Order, error)
+	// Fulfil locks the order, asks plan what f does to it, and records f,
+	// the shipped quantities and the transition (event, audit, webhook), in
+	// one transaction; plan's refusal changes nothing.
+	Fulfil(ctx context.Context, orderID string, f Fulfillment, actor Actor, plan func(Order) (Action, error)) (Order, error)
+	// AuthorizedBefore lists up to limit authorized orders checked out before t.
+	AuthorizedBefore(ctx context.Context, t time.Time, limit int) ([]string, error)
+	ReturnStore
 	// StaleRefunds lists the pending refunds whose lease ended before now:
 	// their server stopped between reserving and completing them.
 	StaleRefunds(ctx context.Context, now time.Time) ([]StaleRefund, error)
 	AppendAudit(ctx context.Context, r audit.Record) error
+	// PendingRefund finds the order's refund reserved for purpose and not
+	// completed (found false when there is none).
+	PendingRefund(ctx context.Context, orderID, purpose string) (refundID string, amount money.Money, found bool, err error)
 }
+
+// Purposes of a refund that an operation other than a staff refund makes.
+const PurposeCancel = "cancel"
+
+// ReturnPurpose is the purpose of a return's refund.
+func ReturnPurpose(returnID string) string { return "return:" + returnID }
 
 // RefundReservation is a refund about to be asked of the processor.
 type RefundReservation struct {
@@ -232,9 +288,16 @@ type RefundReservation struct {
 	Amount            money.Money
 	// ActorID, Key and Hash are the staff member, the Idempotency-Key the
 	// refund answers and its request's hash, so that recovery can record its
-	// answer there.
+	// answer there; Key is "" for the refund of a cancellation or a return,
+	// which are made idempotent by the order's claim and the return's state.
 	ActorID, Key, Hash string
-	At                 time.Time
+	// Claim is the lifecycle operation holding the order ("" for none).
+	Claim string
+	// Purpose is "" for a staff refund, which recovery finishes, or the
+	// operation whose refund it is (PurposeCancel, ReturnPurpose), which
+	// resumes it when retried (PendingRefund).
+	Purpose string
+	At      time.Time
 	// LeaseUntil is when recovery may take the refund over.
 	LeaseUntil time.Time
 }
@@ -251,6 +314,8 @@ type RefundCompletion struct {
 	OrderID, RefundID, GatewayRefundID string
 	ActorID, Key                       string
 	At                                 time.Time
+	// Actor is who refunds, for the order's event.
+	Actor Actor
 }
 
 // Service is the order use cases.
@@ -260,6 +325,9 @@ type Service struct {
 	now     func() time.Time
 	// lease is how long a refund may run before recovery takes it over.
 	lease time.Duration
+	// ReturnWindow is the return-window setting (zero: DefaultReturnWindow);
+	// set before the service is used.
+	ReturnWindow time.Duration
 }
 
 // NewService returns the order service. A refund that has run for lease
@@ -410,7 +478,7 @@ func (s *Service) Refund(ctx context.Context, key, orderID string, amount *money
 	}
 	rec := audit.New(ctx, s.now(), ActionRefund, orderID, audit.Success, fmt.Sprintf("refund=%s amount=%d %s", refundID, amt.Amount, amt.Currency))
 	done, err := s.store.CompleteRefund(ctx, RefundCompletion{OrderID: orderID, RefundID: refundID, GatewayRefundID: gwID,
-		ActorID: p.UserID, Key: key, At: s.now()}, rec)
+		ActorID: p.UserID, Key: key, At: s.now(), Actor: actorOf(ctx)}, rec)
 	if err != nil {
 		return Order{}, false, fmt.Errorf("complete refund of %s: %w", orderID, err)
 	}
@@ -474,7 +542,7 @@ func replay(p Prior) (Order, bool, error) {
 		return *p.Order, true, nil
 	default:
 		// The same refusal as the first time, message and all.
-		for _, e := range []*apperr.Error{ErrOutOfStock, ErrDeclined, ErrRefundExceedsCapture, ErrNotFound, ErrCartEmpty} {
+		for _, e := range []*apperr.Error{ErrOutOfStock, ErrDeclined, ErrRefundExceedsCapture, ErrNotFound, ErrCartEmpty, ErrFulfillmentExceedsOrder, ErrReturnExceedsShipped, ErrReturnWindowClosed} {
 			if e.Code == p.ErrorCode {
 				return Order{}, true, e
 			}

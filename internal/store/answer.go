@@ -55,9 +55,63 @@ type answerOrder struct {
 	CustomerEmail   string          `json:"customer_email"`
 	CustomerName    string          `json:"customer_name"`
 	CreatedAt       time.Time       `json:"created_at"`
+	// The history came with the order lifecycle: answers stored before
+	// have none (nil: the order was not read with it).
+	Events       []answerEvent       `json:"events,omitempty"`
+	Refunds      []answerRefund      `json:"refunds,omitempty"`
+	Fulfillments []answerFulfillment `json:"fulfillments,omitempty"`
+	Returns      []answerReturn      `json:"returns,omitempty"`
+}
+
+type answerReturn struct {
+	ID        string             `json:"id"`
+	OrderID   string             `json:"order_id"`
+	Status    string             `json:"status"`
+	Reason    string             `json:"reason"`
+	Lines     []answerReturnLine `json:"lines"`
+	RefundID  string             `json:"refund_id,omitempty"`
+	CreatedAt time.Time          `json:"created_at"`
+	UpdatedAt time.Time          `json:"updated_at"`
+}
+
+type answerReturnLine struct {
+	LineID   string `json:"line_id"`
+	Quantity int    `json:"quantity"`
+	Restock  bool   `json:"restock,omitempty"`
+}
+
+type answerEvent struct {
+	At        time.Time `json:"at"`
+	ActorKind string    `json:"actor_kind"`
+	ActorID   string    `json:"actor_id"`
+	Action    string    `json:"action"`
+	From      string    `json:"from"`
+	To        string    `json:"to"`
+}
+
+type answerRefund struct {
+	ID        string      `json:"id"`
+	Amount    answerMoney `json:"amount"`
+	Status    string      `json:"status"`
+	CreatedAt time.Time   `json:"created_at"`
+}
+
+type answerFulfillment struct {
+	ID             string                  `json:"id"`
+	Lines          []answerFulfillmentLine `json:"lines"`
+	Carrier        string                  `json:"carrier"`
+	TrackingNumber string                  `json:"tracking_number"`
+	CreatedAt      time.Time               `json:"created_at"`
+}
+
+type answerFulfillmentLine struct {
+	LineID   string `json:"line_id"`
+	Quantity int    `json:"quantity"`
 }
 
 type answerLine struct {
+	// ID came with the order lifecycle: answers stored before have none.
+	ID        string            `json:"line_id,omitempty"`
 	VariantID string            `json:"variant_id,omitempty"`
 	Options   map[string]string `json:"options,omitempty"`
 	ProductID string            `json:"product_id"`
@@ -68,6 +122,8 @@ type answerLine struct {
 	LineTotal answerMoney       `json:"line_total"`
 	Discount  answerMoney       `json:"discount"`
 	Tax       answerMoney       `json:"tax"`
+	Fulfilled int               `json:"fulfilled,omitempty"`
+	Returned  int               `json:"returned,omitempty"`
 }
 
 type answerMoney struct {
@@ -126,8 +182,39 @@ func newStoredAnswer(o order.Order) storedAnswer {
 		a.Lines = make([]answerLine, len(o.Lines))
 	}
 	for i, l := range o.Lines {
-		a.Lines[i] = answerLine{VariantID: l.VariantID, Options: l.Options, ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
-			UnitPrice: answerMoneyOf(l.UnitPrice), LineTotal: answerMoneyOf(l.LineTotal), Discount: answerMoneyOf(l.Discount), Tax: answerMoneyOf(l.Tax)}
+		a.Lines[i] = answerLine{ID: l.ID, VariantID: l.VariantID, Options: l.Options, ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
+			UnitPrice: answerMoneyOf(l.UnitPrice), LineTotal: answerMoneyOf(l.LineTotal), Discount: answerMoneyOf(l.Discount), Tax: answerMoneyOf(l.Tax),
+			Fulfilled: l.Fulfilled, Returned: l.Returned}
+	}
+	if o.Returns != nil {
+		a.Returns = make([]answerReturn, 0, len(o.Returns))
+	}
+	for _, r := range o.Returns {
+		ar := answerReturn{ID: r.ID, OrderID: r.OrderID, Status: r.Status, Reason: r.Reason, RefundID: r.RefundID,
+			CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Lines: make([]answerReturnLine, 0, len(r.Lines))}
+		for _, l := range r.Lines {
+			ar.Lines = append(ar.Lines, answerReturnLine(l))
+		}
+		a.Returns = append(a.Returns, ar)
+	}
+	if o.Events != nil {
+		a.Events = make([]answerEvent, 0, len(o.Events))
+		a.Refunds = make([]answerRefund, 0, len(o.Refunds))
+		a.Fulfillments = make([]answerFulfillment, 0, len(o.Fulfillments))
+	}
+	for _, e := range o.Events {
+		a.Events = append(a.Events, answerEvent{At: e.At, ActorKind: e.ActorKind, ActorID: e.ActorID, Action: string(e.Action), From: e.From, To: e.To})
+	}
+	for _, r := range o.Refunds {
+		a.Refunds = append(a.Refunds, answerRefund{ID: r.ID, Amount: answerMoneyOf(r.Amount), Status: r.Status, CreatedAt: r.CreatedAt})
+	}
+	for _, f := range o.Fulfillments {
+		af := answerFulfillment{ID: f.ID, Carrier: f.Carrier, TrackingNumber: f.TrackingNumber, CreatedAt: f.CreatedAt,
+			Lines: make([]answerFulfillmentLine, 0, len(f.Lines))}
+		for _, l := range f.Lines {
+			af.Lines = append(af.Lines, answerFulfillmentLine(l))
+		}
+		a.Fulfillments = append(a.Fulfillments, af)
 	}
 	return storedAnswer{Version: answerVersion, Order: a}
 }
@@ -153,8 +240,39 @@ func (a answerOrder) order() order.Order {
 		o.Lines = make([]order.Line, len(a.Lines))
 	}
 	for i, l := range a.Lines {
-		o.Lines[i] = order.Line{VariantID: l.VariantID, Options: l.Options, ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
-			UnitPrice: l.UnitPrice.money(), LineTotal: l.LineTotal.money(), Discount: l.Discount.money(), Tax: l.Tax.money()}
+		o.Lines[i] = order.Line{ID: l.ID, VariantID: l.VariantID, Options: l.Options, ProductID: l.ProductID, SKU: l.SKU, Name: l.Name, Quantity: l.Quantity,
+			UnitPrice: l.UnitPrice.money(), LineTotal: l.LineTotal.money(), Discount: l.Discount.money(), Tax: l.Tax.money(),
+			Fulfilled: l.Fulfilled, Returned: l.Returned}
+	}
+	if a.Returns != nil {
+		o.Returns = make([]order.Return, 0, len(a.Returns))
+	}
+	for _, r := range a.Returns {
+		or := order.Return{ID: r.ID, OrderID: r.OrderID, Status: r.Status, Reason: r.Reason, RefundID: r.RefundID,
+			CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, Lines: make([]order.ReturnLine, 0, len(r.Lines))}
+		for _, l := range r.Lines {
+			or.Lines = append(or.Lines, order.ReturnLine(l))
+		}
+		o.Returns = append(o.Returns, or)
+	}
+	if a.Events != nil {
+		o.Events = make([]order.Event, 0, len(a.Events))
+		o.Refunds = make([]order.Refund, 0, len(a.Refunds))
+		o.Fulfillments = make([]order.Fulfillment, 0, len(a.Fulfillments))
+	}
+	for _, e := range a.Events {
+		o.Events = append(o.Events, order.Event{At: e.At, ActorKind: e.ActorKind, ActorID: e.ActorID, Action: order.Action(e.Action), From: e.From, To: e.To})
+	}
+	for _, r := range a.Refunds {
+		o.Refunds = append(o.Refunds, order.Refund{ID: r.ID, Amount: r.Amount.money(), Status: r.Status, CreatedAt: r.CreatedAt})
+	}
+	for _, f := range a.Fulfillments {
+		of := order.Fulfillment{ID: f.ID, Carrier: f.Carrier, TrackingNumber: f.TrackingNumber, CreatedAt: f.CreatedAt,
+			Lines: make([]order.FulfillmentLine, 0, len(f.Lines))}
+		for _, l := range f.Lines {
+			of.Lines = append(of.Lines, order.FulfillmentLine(l))
+		}
+		o.Fulfillments = append(o.Fulfillments, of)
 	}
 	// Answers stored before orders had discounts and taxes hold none: zero
 	// in the order's currency, as the order itself reads.

@@ -78,6 +78,9 @@ func (db *DB) Erase(ctx context.Context, userID string, rec audit.Record) (cardT
 			// The same tie on the orders: the amounts stay, for accounting,
 			// but not which code the pseudonymous id used.
 			"UPDATE orders SET discount_code = '', discount_id = '' WHERE customer_id = $1",
+			// A return's reason is the customer's own words, which may name
+			// them: it goes; the return's lines and status stay.
+			"UPDATE returns SET reason = '' WHERE order_id IN (SELECT id FROM orders WHERE customer_id = $1)",
 		} {
 			if _, err := tx.ExecContext(ctx, q, userID); err != nil {
 				return fmt.Errorf("erase account: %w", err)

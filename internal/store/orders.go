@@ -12,6 +12,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/pricing"
@@ -240,6 +241,7 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 				return checkout.ErrPriceChanged // a price changed since the cart was priced
 			}
 			line.LineTotal, line.Discount, line.Tax = want.LineTotal, want.Discount, want.Tax
+			line.ID = id.New(id.OrderLine)
 			o.Lines = append(o.Lines, line)
 		}
 		if r.DiscountID != "" {
@@ -289,9 +291,9 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 				return fmt.Errorf("encode line options: %w", err)
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO order_lines (order_id, variant_id, product_id, sku, name, options_json, quantity,
-				unit_price, line_total, discount, tax)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, o.ID, l.VariantID, l.ProductID, l.SKU, l.Name, string(opts), l.Quantity,
-				l.UnitPrice.Amount, l.LineTotal.Amount, l.Discount.Amount, l.Tax.Amount); err != nil {
+				unit_price, line_total, discount, tax, line_id)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`, o.ID, l.VariantID, l.ProductID, l.SKU, l.Name, string(opts), l.Quantity,
+				l.UnitPrice.Amount, l.LineTotal.Amount, l.Discount.Amount, l.Tax.Amount, l.ID); err != nil {
 				return fmt.Errorf("insert order line: %w", err)
 			}
 		}
@@ -448,12 +450,21 @@ func (db *DB) RenewLeases(ctx context.Context, owner string, orderIDs []string, 
 func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Record) (order.Order, error) {
 	var o order.Order
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET status = $1, captured = $2, authorization_id = $3, updated_at = $4
-			WHERE id = $5 AND status = $6`, order.StatusPaid, c.Captured.Amount, c.AuthorizationID, micros(c.At), c.OrderID, order.StatusPending)
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET captured = $1, authorization_id = $2, updated_at = $3
+			WHERE id = $4 AND status = $5`, c.Captured.Amount, c.AuthorizationID, micros(c.At), c.OrderID, order.StatusPending)
 		if err != nil {
-			return fmt.Errorf("mark order paid: %w", err)
+			return fmt.Errorf("record payment: %w", err)
 		}
 		if err := mustAffect(res, order.ErrNotFound); err != nil {
+			return err
+		}
+		// Paid, or only authorized (payment-capture=fulfilment): the
+		// checkout says which, the lifecycle where that leads.
+		action := c.Action
+		if action == "" {
+			action = order.ActPay
+		}
+		if _, err := recordTransition(ctx, tx, c.OrderID, order.StatusPending, action, order.Actor{Kind: order.ActorCustomer, ID: c.CustomerID}, c.At); err != nil {
 			return err
 		}
 		if _, err := tx.ExecContext(ctx, "DELETE FROM cart_lines WHERE cart_id = $1 AND cart_id IN (SELECT id FROM carts WHERE owner_id = $2)",
@@ -472,8 +483,13 @@ func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Rec
 			return err
 		}
 		// The outbox: order.created (which mails the confirmation) and
-		// order.paid commit with the payment, or not at all.
-		for _, typ := range []string{webhook.OrderCreated, webhook.OrderPaid} {
+		// order.paid (or order.authorized) commit with the payment, or not
+		// at all.
+		typ := webhook.OrderPaid
+		if o.Status == order.StatusAuthorized {
+			typ = webhook.OrderAuthorized
+		}
+		for _, typ := range []string{webhook.OrderCreated, typ} {
 			if err := emitEvent(ctx, tx, typ, c.At, webhook.OrderEvent(o)); err != nil {
 				return err
 			}
@@ -550,7 +566,7 @@ func (db *DB) sealShipping(ctx context.Context, tx *sql.Tx, customerID, orderID 
 }
 
 func readLines(ctx context.Context, q queryer, o *order.Order) error {
-	rows, err := q.QueryContext(ctx, `SELECT variant_id, product_id, sku, name, options_json, quantity, unit_price, line_total, discount, tax
+	rows, err := q.QueryContext(ctx, `SELECT line_id, fulfilled, returned, variant_id, product_id, sku, name, options_json, quantity, unit_price, line_total, discount, tax
 		FROM order_lines WHERE order_id = $1 ORDER BY variant_id`, o.ID)
 	if err != nil {
 		return fmt.Errorf("read order lines: %w", err)
@@ -561,7 +577,7 @@ func readLines(ctx context.Context, q queryer, o *order.Order) error {
 		cur := o.Total.Currency
 		l := order.Line{UnitPrice: money.Money{Currency: cur}, LineTotal: money.Money{Currency: cur}, Discount: money.Money{Currency: cur}, Tax: money.Money{Currency: cur}}
 		var opts string
-		if err := rows.Scan(&l.VariantID, &l.ProductID, &l.SKU, &l.Name, &opts, &l.Quantity, &l.UnitPrice.Amount, &l.LineTotal.Amount,
+		if err := rows.Scan(&l.ID, &l.Fulfilled, &l.Returned, &l.VariantID, &l.ProductID, &l.SKU, &l.Name, &opts, &l.Quantity, &l.UnitPrice.Amount, &l.LineTotal.Amount,
 			&l.Discount.Amount, &l.Tax.Amount); err != nil {
 			return fmt.Errorf("scan order line: %w", err)
 		}
@@ -585,7 +601,14 @@ func (db *DB) readOrder(ctx context.Context, q queryer, customerID, orderID stri
 
 // Order returns an order (the customer's own when customerID is set).
 func (db *DB) Order(ctx context.Context, customerID, orderID string) (order.Order, error) {
-	return db.readOrder(ctx, db.sql, customerID, orderID)
+	var o order.Order
+	// One snapshot, so the history agrees with the order's totals.
+	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
+		var err error
+		o, err = db.readOrderFull(ctx, tx, customerID, orderID)
+		return err
+	})
+	return o, err
 }
 
 // Orders returns a page of orders ordered by id.
@@ -626,31 +649,48 @@ func (db *DB) Orders(ctx context.Context, q order.ListQuery) ([]order.Order, err
 }
 
 // ReserveRefund raises the refunded total in one conditional statement, so
-// concurrent refunds can never together exceed the capture.
+// concurrent refunds can never together exceed the capture. Whether the
+// order's status allows a refund is the lifecycle's decision (order.Next),
+// taken under the order's lock. A refund with an Idempotency-Key claims it
+// in the same transaction, so a server stopping after it leaves a pending
+// refund for recovery rather than a key in progress with nothing to finish.
 func (db *DB) ReserveRefund(ctx context.Context, r order.RefundReservation) (order.Order, order.Prior, error) {
 	var o order.Order
 	var prior order.Prior
 	orderID, amount, at := r.OrderID, r.Amount, r.At
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		var err error
-		if prior, err = db.claimKey(ctx, tx, r.ActorID, order.ScopeRefund, r.Key, r.Hash, at); err != nil || !prior.Fresh {
+		prior.Fresh = true
+		if r.Key != "" {
+			var err error
+			if prior, err = db.claimKey(ctx, tx, r.ActorID, order.ScopeRefund, r.Key, r.Hash, at); err != nil || !prior.Fresh {
+				return err
+			}
+		}
+		cur, claimed, err := db.lockOrder(ctx, tx, orderID)
+		if err != nil {
 			return err
 		}
+		if cur.Refunded.Amount+amount.Amount > cur.Captured.Amount || amount.Currency != cur.Captured.Currency {
+			return order.ErrRefundExceedsCapture
+		}
+		if _, err := order.Next(cur.Status, order.RefundAction(cur.Captured.Amount, cur.Refunded.Amount+amount.Amount)); err != nil {
+			return err
+		}
+		if r.Claim == "" && claimed.Holds(at) || r.Claim != "" && claimed.Op != r.Claim {
+			return order.ErrInProgress // a capture, void or cancel is running
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET refunded = refunded + $1, updated_at = $2
-			WHERE id = $3 AND status IN ($4, $5) AND refunded + $1 <= captured AND currency = $6`,
-			amount.Amount, micros(at), orderID, order.StatusPaid, order.StatusPartiallyRefunded, amount.Currency)
+			WHERE id = $3 AND refunded + $1 <= captured AND currency = $4`,
+			amount.Amount, micros(at), orderID, amount.Currency)
 		if err != nil {
 			return fmt.Errorf("reserve refund: %w", err)
 		}
 		if err := mustAffect(res, order.ErrRefundExceedsCapture); err != nil {
-			if _, err := db.readOrder(ctx, tx, "", orderID); err != nil {
-				return err
-			}
-			return order.ErrRefundExceedsCapture
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO refunds (id, order_id, amount, status, created_at, actor_id, idem_key, lease_until)
-			VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7)`,
-			r.RefundID, orderID, amount.Amount, micros(at), r.ActorID, r.Key, micros(r.LeaseUntil)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refunds (id, order_id, amount, status, created_at, actor_id, idem_key, lease_until, purpose)
+			VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8)`,
+			r.RefundID, orderID, amount.Amount, micros(at), r.ActorID, r.Key, micros(r.LeaseUntil), r.Purpose); err != nil {
 			return fmt.Errorf("insert refund: %w", err)
 		}
 		o, err = db.readOrder(ctx, tx, "", orderID)
@@ -659,32 +699,28 @@ func (db *DB) ReserveRefund(ctx context.Context, r order.RefundReservation) (ord
 	return o, prior, err
 }
 
-// CompleteRefund marks a refund done and sets the order's status from its totals.
+// CompleteRefund marks a refund done and moves the order by the refund the
+// lifecycle names for what has succeeded so far (partial, or the last).
 func (db *DB) CompleteRefund(ctx context.Context, r order.RefundCompletion, rec audit.Record) (order.Order, error) {
 	var o order.Order
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "UPDATE refunds SET status = 'succeeded', gateway_refund_id = $1 WHERE id = $2 AND status = 'pending'",
-			r.GatewayRefundID, r.RefundID)
+		done, err := completeRefund(ctx, tx, db, r.OrderID, r.RefundID, r.GatewayRefundID, r.Actor, r.At)
 		if err != nil {
-			return fmt.Errorf("complete refund: %w", err)
+			return err
 		}
-		if n, err := res.RowsAffected(); err != nil {
-			return fmt.Errorf("complete refund: %w", err)
-		} else if n == 0 {
+		if !done {
 			// Completed by another instance's recovery (or cancelled): the
 			// order is as that left it, and nothing is recorded twice.
-			o, err = db.readOrder(ctx, tx, "", r.OrderID)
+			o, err = db.readOrderFull(ctx, tx, "", r.OrderID)
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE orders SET status = CASE WHEN refunded = captured THEN $1 ELSE $2 END, updated_at = $3
-			WHERE id = $4`, order.StatusRefunded, order.StatusPartiallyRefunded, micros(r.At), r.OrderID); err != nil {
-			return fmt.Errorf("set order status: %w", err)
-		}
-		if o, err = db.readOrder(ctx, tx, "", r.OrderID); err != nil {
+		if o, err = db.readOrderFull(ctx, tx, "", r.OrderID); err != nil {
 			return err
 		}
-		if err := db.finishKey(ctx, tx, r.ActorID, order.ScopeRefund, r.Key, "", &o); err != nil {
-			return err
+		if r.Key != "" {
+			if err := db.finishKey(ctx, tx, r.ActorID, order.ScopeRefund, r.Key, "", &o); err != nil {
+				return err
+			}
 		}
 		var amount int64
 		if err := tx.QueryRowContext(ctx, "SELECT amount FROM refunds WHERE id = $1", r.RefundID).Scan(&amount); err != nil {
@@ -718,12 +754,28 @@ func (db *DB) CancelRefund(ctx context.Context, orderID, refundID string, amount
 	})
 }
 
-// StaleRefunds lists pending refunds whose lease ended before now, oldest
-// first, at most 100 a pass.
+// PendingRefund finds the order's pending refund reserved for purpose.
+func (db *DB) PendingRefund(ctx context.Context, orderID, purpose string) (string, money.Money, bool, error) {
+	var refundID string
+	var m money.Money
+	err := db.sql.QueryRowContext(ctx, `SELECT r.id, r.amount, o.currency FROM refunds r JOIN orders o ON o.id = r.order_id
+		WHERE r.order_id = $1 AND r.purpose = $2 AND r.status = 'pending' ORDER BY r.created_at LIMIT 1`, orderID, purpose).Scan(&refundID, &m.Amount, &m.Currency)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", money.Money{}, false, nil
+	}
+	if err != nil {
+		return "", money.Money{}, false, fmt.Errorf("find the pending %s refund of %s: %w", purpose, orderID, err)
+	}
+	return refundID, m, true, nil
+}
+
+// StaleRefunds lists pending staff refunds whose lease ended before now,
+// oldest first, at most 100 a pass. The refunds of a cancellation or a
+// return are resumed by their operation instead (PendingRefund).
 func (db *DB) StaleRefunds(ctx context.Context, now time.Time) ([]order.StaleRefund, error) {
 	rows, err := db.sql.QueryContext(ctx, `SELECT r.id, r.order_id, o.authorization_id, r.amount, o.currency, r.actor_id, r.idem_key
 		FROM refunds r JOIN orders o ON o.id = r.order_id
-		WHERE r.status = 'pending' AND r.lease_until < $1 ORDER BY r.lease_until LIMIT 100`, micros(now))
+		WHERE r.status = 'pending' AND r.purpose = '' AND r.lease_until < $1 ORDER BY r.lease_until LIMIT 100`, micros(now))
 	if err != nil {
 		return nil, fmt.Errorf("list stale refunds: %w", err)
 	}

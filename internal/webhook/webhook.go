@@ -45,7 +45,9 @@ func Types() []string {
 }
 
 // Emitted lists the event types the shop sends today.
-func Emitted() []string { return []string{OrderCreated, OrderPaid, RefundCreated, ProductUpdated} }
+func Emitted() []string {
+	return []string{OrderCreated, OrderAuthorized, OrderPaid, OrderFulfilled, OrderCancelled, RefundCreated, ReturnRequested, ProductUpdated}
+}
 
 // Delivery statuses.
 const (
@@ -154,12 +156,14 @@ type OrderData struct {
 
 // LineData is an order line in an event.
 type LineData struct {
+	LineID    string      `json:"line_id"`
 	ProductID string      `json:"product_id"`
 	VariantID string      `json:"variant_id"`
 	SKU       string      `json:"sku"`
 	Quantity  int         `json:"quantity"`
 	UnitPrice money.Money `json:"unit_price"`
 	LineTotal money.Money `json:"line_total"`
+	Fulfilled int         `json:"fulfilled"`
 }
 
 // OrderEvent is the data of order events.
@@ -168,10 +172,40 @@ func OrderEvent(o order.Order) OrderData {
 		Shipping: o.Shipping, Tax: o.Tax, Total: o.Total, Captured: o.Captured, Refunded: o.Refunded,
 		Lines: []LineData{}, CreatedAt: o.CreatedAt.UTC()}
 	for _, l := range o.Lines {
-		d.Lines = append(d.Lines, LineData{ProductID: l.ProductID, VariantID: l.VariantID, SKU: l.SKU, Quantity: l.Quantity,
-			UnitPrice: l.UnitPrice, LineTotal: l.LineTotal})
+		d.Lines = append(d.Lines, LineData{LineID: l.ID, ProductID: l.ProductID, VariantID: l.VariantID, SKU: l.SKU, Quantity: l.Quantity,
+			UnitPrice: l.UnitPrice, LineTotal: l.LineTotal, Fulfilled: l.Fulfilled})
 	}
 	return d
+}
+
+// FulfillmentData is the data of order.fulfilled: the shipment and the
+// order after it.
+type FulfillmentData struct {
+	ID             string                  `json:"id"`
+	Carrier        string                  `json:"carrier"`
+	TrackingNumber string                  `json:"tracking_number"`
+	Lines          []order.FulfillmentLine `json:"lines"`
+	Order          OrderData               `json:"order"`
+}
+
+// FulfillmentEvent is the data of order.fulfilled.
+func FulfillmentEvent(o order.Order, f order.Fulfillment) FulfillmentData {
+	return FulfillmentData{ID: f.ID, Carrier: f.Carrier, TrackingNumber: f.TrackingNumber, Lines: f.Lines, Order: OrderEvent(o)}
+}
+
+// ReturnData is the data of return.requested: no reason (free text a
+// customer wrote may hold personal data).
+type ReturnData struct {
+	ID        string             `json:"id"`
+	OrderID   string             `json:"order_id"`
+	Status    string             `json:"status"`
+	Lines     []order.ReturnLine `json:"lines"`
+	CreatedAt time.Time          `json:"created_at"`
+}
+
+// ReturnEvent is the data of return.requested.
+func ReturnEvent(r order.Return) ReturnData {
+	return ReturnData{ID: r.ID, OrderID: r.OrderID, Status: r.Status, Lines: r.Lines, CreatedAt: r.CreatedAt.UTC()}
 }
 
 // RefundData is the data of refund.created.

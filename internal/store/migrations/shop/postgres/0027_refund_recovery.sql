@@ -6,5 +6,9 @@
 -- answer for the Idempotency-Key of the staff member who asked for it.
 ALTER TABLE refunds ADD COLUMN actor_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE refunds ADD COLUMN idem_key TEXT NOT NULL DEFAULT '';
+-- purpose is '' for a staff refund (finished by recovery), 'cancel' or
+-- 'return:<id>' for the refund of a cancellation or a return's receipt,
+-- which the retried operation resumes with the same refund id.
+ALTER TABLE refunds ADD COLUMN purpose TEXT NOT NULL DEFAULT '';
 ALTER TABLE refunds ADD COLUMN lease_until BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX refunds_pending ON refunds (lease_until) WHERE status = 'pending';
