@@ -32,6 +32,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/egress"
+	"github.com/bulwark-shop/bulwark/internal/guest"
 	"github.com/bulwark-shop/bulwark/internal/httpapi"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/identity"
@@ -78,6 +79,9 @@ const (
 	IndexKeyset = "index"
 	// HooksKeyset seals the webhook signing secrets.
 	HooksKeyset = "hooks"
+	// LinksKeyset (a MAC keyset, made when guest checkout is first on)
+	// signs the links mailed to guests to their orders.
+	LinksKeyset = "links"
 	// OutboxDir holds mail as files when no SMTP server is configured.
 	OutboxDir = "outbox"
 	// ACMECacheDir (0700) holds the ACME account key and certificates.
@@ -121,7 +125,9 @@ type App struct {
 	Methods  *payment.Methods
 	Checkout *checkout.Service
 	Orders   *order.Service
-	Trail    *audit.Trail
+	// Guests is guest checkout (off unless the guest-checkout setting is on).
+	Guests *guest.Service
+	Trail  *audit.Trail
 	// Webhooks is the staff administration of webhook endpoints; webhooks
 	// sends the outbox's deliveries through the egress guard.
 	Webhooks *webhook.Service
@@ -343,9 +349,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		}})
 	a.Methods = payment.NewMethods(db, cards, now)
 	instance := id.New(id.Instance)
-	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway,
-		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout})
+	checkoutDeps := checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway,
+		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout, Log: log}
+	var links *keys.LiveMAC
+	if cfg.GuestCheckout {
+		// Guest checkout sends guests' cards to the vault for one checkout,
+		// and signs the links to their orders with a keyset of its own.
+		checkoutDeps.Vault, checkoutDeps.Guests = cards, db
+		if links, err = a.macKeyset(ctx, LinksKeyset); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	a.Checkout = checkout.NewService(checkoutDeps)
 	a.Orders = order.NewService(db, gateway, now)
+	a.Guests = guest.NewService(guest.Deps{Enabled: cfg.GuestCheckout, Store: db, Carts: a.Carts, Checkout: a.Checkout,
+		MAC: links, Mail: outbox, PublicURL: cfg.PublicURL, Now: now, Log: log})
 	hooksKeys, err := a.dataKeyset(ctx, HooksKeyset)
 	if err != nil {
 		a.Close()
@@ -395,7 +414,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Pricing: a.Pricing,
-		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, Log: log,
+		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, Guests: a.Guests, Log: log,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Passwords: hasher,
 		Health: a.health, Degraded: map[string]bool{dependency.Redis: true}, LocalRateLimiter: localLimiter,
 		Now: now, TLS: cfg.TLS(), CORSOrigins: cfg.Origins(),

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -168,6 +169,9 @@ type Service struct {
 	now      func() time.Time
 	instance string
 	lease    time.Duration
+	vault    payment.Vault
+	guests   Guests
+	log      *slog.Logger
 
 	// running holds the pending orders whose checkout a request of this
 	// instance is running now: only their leases are renewed. A checkout
@@ -192,6 +196,14 @@ type Deps struct {
 	// without a Heartbeat. Zero means DefaultLease.
 	Instance string
 	Lease    time.Duration
+	// Vault and Guests serve guest checkout (guest.go): the guest's card
+	// goes to the vault for one checkout, and the guest's email is sealed
+	// on the guest. Nil when guest checkout is off.
+	Vault  payment.Vault
+	Guests Guests
+	// Log reports what a finished checkout could not clean up (a guest's
+	// card the vault did not delete).
+	Log *slog.Logger
 }
 
 // DefaultLease is how long a running checkout is held without renewal: long
@@ -204,8 +216,11 @@ func NewService(d Deps) *Service {
 	if d.Lease <= 0 {
 		d.Lease = DefaultLease
 	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
 	return &Service{store: d.Store, carts: d.Carts, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, now: d.Now,
-		instance: d.Instance, lease: d.Lease, running: map[string]bool{}}
+		instance: d.Instance, lease: d.Lease, vault: d.Vault, guests: d.Guests, log: d.Log, running: map[string]bool{}}
 }
 
 // Lease is how long a checkout is held without a Heartbeat.
@@ -272,10 +287,16 @@ func (s *Service) Checkout(ctx context.Context, key string, r Request) (order.Or
 	if err := v.Err(); err != nil {
 		return order.Order{}, false, err
 	}
+	m, err := s.methods.Get(ctx, r.PaymentMethodID)
+	if err != nil {
+		// Not another customer's card, nor a missing one: nothing changed, so there
+		// is nothing to remember for the key either.
+		return order.Order{}, false, err
+	}
 	// Internal failures need no clean-up here: before the reservation commits,
 	// the key is not claimed; after it, pay releases the reservation and frees
 	// the key, or (if even that fails) abandoned-checkout recovery does.
-	return s.run(ctx, p.UserID, key, requestHash(r), r)
+	return s.run(ctx, p.UserID, key, requestHash(r), r, m)
 }
 
 // refuse records e as the answer for key, so the same request gets it again.
@@ -287,13 +308,9 @@ func (s *Service) refuse(ctx context.Context, customerID, key, hash, target stri
 	return e
 }
 
-func (s *Service) run(ctx context.Context, customerID, key, hash string, r Request) (order.Order, bool, error) {
-	m, err := s.methods.Get(ctx, r.PaymentMethodID)
-	if err != nil {
-		// Not another customer's card, nor a missing one: nothing changed, so there
-		// is nothing to remember for the key either.
-		return order.Order{}, false, err
-	}
+// run checks out r's cart for customerID, paying with m: the one path of
+// account and guest checkouts.
+func (s *Service) run(ctx context.Context, customerID, key, hash string, r Request, m payment.Method) (order.Order, bool, error) {
 	// A key already answered is answered again before the cart is read: its
 	// checkout emptied the cart (or refused it, as recorded).
 	if prior, err := s.store.PeekIdempotent(ctx, customerID, order.ScopeCheckout, key, hash); err != nil {

@@ -162,8 +162,9 @@ const userColumns = "id, contact, (SELECT k.wrapped FROM subject_keys k WHERE k.
 	"(EXISTS (SELECT 1 FROM mfa_totp m WHERE m.user_id = users.id AND m.confirmed = TRUE) " +
 	"OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = users.id))"
 
-// liveUser is the condition that leaves erased accounts out.
-const liveUser = " AND erased_at IS NULL"
+// liveUser is the condition that leaves erased accounts out, and guests
+// (guests.go), who are never accounts.
+const liveUser = " AND erased_at IS NULL AND guest = FALSE"
 
 func (db *DB) scanUser(ctx context.Context, q queryer, row *sql.Row) (identity.User, error) {
 	var u identity.User
