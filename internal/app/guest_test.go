@@ -2,11 +2,13 @@ package app_test
 
 import (
 	"bytes"
+	"context"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
@@ -155,7 +157,8 @@ func TestGuestCheckout(t *testing.T) {
 			}{
 				"bad email":     {guestCheckoutReq(c, "k-bad-1", "not-an-email", guestCard), 422},
 				"missing card":  {guestCheckoutReq(c, "k-bad-2", "guest@example.com", nil), 422},
-				"invalid card":  {guestCheckoutReq(c, "k-bad-3", "guest@example.com", map[string]any{"number": "4242424242424241", "exp_month": 12, "exp_year": 2031}), 422},
+				"invalid card":  {guestCheckoutReq(c, "k-bad-3", "guest@example.com", map[string]any{"number": "4242424242424241", "exp_month": 12, "exp_year": 2031, "holder": "X"}), 422},
+				"no holder":     {guestCheckoutReq(c, "k-bad-6", "guest@example.com", map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": 2031}), 422},
 				"unknown field": {guestCheckoutReq(c, "k-bad-4", "guest@example.com", map[string]any{"number": "4242424242424242", "exp_month": 12, "exp_year": 2031, "cvv": "1"}), 400},
 				"huge body":     {req{method: "POST", path: "/api/v1/guest/carts/" + c.ID + "/checkout", header: map[string]string{"Cart-Token": c.CartToken, "Idempotency-Key": "k-bad-5"}, body: huge}, 413},
 				"no key":        {req{method: "POST", path: "/api/v1/guest/carts/" + c.ID + "/checkout", header: asGuest(c), body: map[string]any{"email": "guest@example.com", "card": guestCard}}, 400},
@@ -171,6 +174,33 @@ func TestGuestCheckout(t *testing.T) {
 			s.must(200, req{method: "GET", path: "/api/v1/admin/orders", token: admin}).JSON(t, &list)
 			if len(list.Items) != 0 {
 				t.Fatalf("orders after refused checkouts: %+v", list.Items)
+			}
+		})
+
+		t.Run("a declined card is the account checkout's decline: stock back, audited, card gone", func(t *testing.T) {
+			failures := func() int {
+				n := 0
+				if _, err := s.App.DB.ScanAudit(context.Background(), func(r audit.Record) error {
+					if r.Action == "order.checkout" && r.Outcome == audit.Failure {
+						n++
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			before := failures()
+			declined := map[string]any{"number": "4000000000000002", "exp_month": 12, "exp_year": 2031, "holder": "Dee Clined"}
+			res := s.do(guestCheckoutReq(c, "k-declined", "declined@example.com", declined))
+			if res.Status != 402 || res.Code(t) != "payment_declined" {
+				t.Fatalf("declined guest card = %d %s", res.Status, res.Body)
+			}
+			if failures() != before+1 {
+				t.Fatalf("declines audited: %d, want %d (the fraud signal an account's decline gives)", failures(), before+1)
+			}
+			if s.stock(p.ID) != 10 || vaultCount(t, s) != vaultBefore {
+				t.Fatalf("after a decline: stock %d, vault %d (was %d)", s.stock(p.ID), vaultCount(t, s), vaultBefore)
 			}
 		})
 

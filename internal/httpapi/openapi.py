@@ -348,9 +348,9 @@ schemas={
    "cart_id":{"type":"string"},"payment_method":{"type":"string"},"cvc":{"type":"string","pattern":"^[0-9]{3,4}$","description":"Used in flight only; never stored or logged."},
    "shipping_address":ref("Address"),
    "expected_total":dict(ref("Money"),description="The total the customer was shown; another total now: 409 `price_changed`, nothing reserved or charged.")}},
- "GuestCard":{"type":"object","required":["number","exp_month","exp_year"],"additionalProperties":False,"properties":{
+ "GuestCard":{"type":"object","required":["number","exp_month","exp_year","holder"],"additionalProperties":False,"properties":{
    "number":{"type":"string","description":"12 to 19 digits; checked (Luhn, length, brand, not expired); goes only to the card vault, for this checkout."},
-   "exp_month":{"type":"integer","minimum":1,"maximum":12},"exp_year":{"type":"integer","minimum":2000,"maximum":2100},"holder":text(0,100)}},
+   "exp_month":{"type":"integer","minimum":1,"maximum":12},"exp_year":{"type":"integer","minimum":2000,"maximum":2100},"holder":text(1,100)}},
  "GuestCheckoutRequest":{"type":"object","required":["email","card","cvc","shipping_address"],"additionalProperties":False,"properties":{
    "email":{"type":"string","maxLength":254,"description":"Where the link to the order is mailed; sealed, never shown but to the roles that see contact data."},
    "card":ref("GuestCard"),"cvc":{"type":"string","pattern":"^[0-9]{3,4}$","description":"Used in flight only; never stored or logged."},

@@ -78,7 +78,10 @@ func (db *DB) emailOwner(ctx context.Context, tx *sql.Tx, email, except string) 
 	cond, args := indexIn("email_index", indexes, 2)
 	skel, skelArgs := indexIn("skeleton_index", skeletons, 2+len(indexes))
 	var owner string
-	err = tx.QueryRowContext(ctx, "SELECT id FROM users WHERE id <> $1 AND ("+cond+" OR "+skel+")"+liveUser+" ORDER BY id LIMIT 1",
+	// No guest matches: a guest's email_index is never a blind index and
+	// its skeleton_index is NULL (guests.go), so the condition needs only
+	// to leave erased accounts out (and reads no column newer than them).
+	err = tx.QueryRowContext(ctx, "SELECT id FROM users WHERE id <> $1 AND ("+cond+" OR "+skel+") AND erased_at IS NULL ORDER BY id LIMIT 1",
 		append(append([]any{except}, args...), skelArgs...)...).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
