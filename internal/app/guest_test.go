@@ -314,6 +314,19 @@ func TestGuestCheckout(t *testing.T) {
 			}
 		})
 
+		t.Run("a guest is no account: its email registers, and the account does not get the guest's orders", func(t *testing.T) {
+			u := s.register(strings.ToLower(email))
+			tok := s.login(strings.ToLower(email), testPassword)
+			var list struct{ Items []orderJSON }
+			s.must(200, req{method: "GET", path: "/api/v1/orders", token: tok}).JSON(t, &list)
+			if len(list.Items) != 0 || u.ID == "" {
+				t.Fatalf("the new account %s sees %d orders", u.ID, len(list.Items))
+			}
+			if res := s.do(req{method: "GET", path: "/api/v1/orders/" + o.ID, token: tok}); res.Status != 404 {
+				t.Fatalf("the account reads the guest order: %d", res.Status)
+			}
+		})
+
 		t.Run("erasing the guest shreds the email and address; the order stays", func(t *testing.T) {
 			var list struct {
 				Items []struct {
@@ -346,6 +359,32 @@ func TestGuestCheckout(t *testing.T) {
 			s.Clock.Advance(31 * 24 * time.Hour)
 			if res := s.do(guestOrderReq(orderID, token)); res.Status != 404 {
 				t.Fatalf("an expired link = %d %s", res.Status, res.Body)
+			}
+		})
+
+		t.Run("guests whose carts expired unpaid are deleted; guests with orders stay", func(t *testing.T) {
+			raw := rawDB(t, s.Config)
+			count := func(withOrders bool) int {
+				cond := "NOT EXISTS"
+				if withOrders {
+					cond = "EXISTS"
+				}
+				var n int
+				if err := raw.QueryRow("SELECT COUNT(*) FROM users u WHERE u.guest = TRUE AND " + cond +
+					" (SELECT 1 FROM orders o WHERE o.customer_id = u.id)").Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			idle, buyers := count(false), count(true)
+			if idle == 0 || buyers != 2 {
+				t.Fatalf("before the purge: %d idle guests, %d with orders", idle, buyers)
+			}
+			if err := s.App.Purge(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if count(false) != 0 || count(true) != buyers {
+				t.Fatalf("after the purge: %d idle guests (want 0), %d with orders (want %d)", count(false), count(true), buyers)
 			}
 		})
 	})
