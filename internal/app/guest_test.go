@@ -288,6 +288,7 @@ func TestGuestCheckout(t *testing.T) {
 					ID       string `json:"id"`
 					Customer *struct {
 						ID, Email string
+						Guest     bool
 					} `json:"customer"`
 				}
 			}
@@ -296,7 +297,7 @@ func TestGuestCheckout(t *testing.T) {
 			for _, it := range list.Items {
 				if it.ID == o.ID {
 					found = true
-					if it.Customer == nil || it.Customer.Email != strings.ToLower(email) {
+					if it.Customer == nil || it.Customer.Email != strings.ToLower(email) || !it.Customer.Guest {
 						t.Fatalf("admin sees the guest order as %+v", it)
 					}
 				}

@@ -361,7 +361,8 @@ schemas={
    "variant_id":{"type":"string","pattern":"^var_"},"product_id":{"type":"string","description":"The product the variant belonged to, for history."},"options":{"type":"object","additionalProperties":{"type":"string"}},"sku":{"type":"string"},"name":{"type":"string"},"quantity":{"type":"integer"},"unit_price":ref("Money"),"line_total":ref("Money"),"discount":ref("Money"),"tax":ref("Money")}},
  "Order":{"type":"object","required":["id","status","items","created_at"],
    "description":"Fields by role (docs/ACCESS.md): fulfillment sees no amounts or payment; finance no address or contact; only admin and support see `customer`.","properties":{
-   "customer":{"type":"object","properties":{"id":{"type":"string"},"email":{"type":"string"},"name":{"type":"string"}}},
+   "customer":{"type":"object","properties":{"id":{"type":"string"},"email":{"type":"string"},"name":{"type":"string"},
+     "guest":{"type":"boolean","description":"A guest of guest checkout: no account; `id` is the guest's pseudonymous id, by which staff erase it."}}},
    "id":{"type":"string","pattern":"^ord_"},"status":{"type":"string","enum":["paid","pending_review","refunded","partially_refunded","cancelled","fulfilled"]},
    "items":{"type":"array","items":ref("OrderLine")},"subtotal":ref("Money"),"discount":ref("Money"),"discount_code":{"type":"string"},
    "shipping":ref("Money"),"shipping_option":{"type":"object","properties":{"option_id":{"type":"string"},"name":{"type":"string"}}},
