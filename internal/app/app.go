@@ -349,13 +349,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		}})
 	a.Methods = payment.NewMethods(db, cards, now)
 	instance := id.New(id.Instance)
+	// Guest checkout sends guests' cards to the vault for one checkout (the
+	// sweep of left-over ones runs even when it is off), and signs the
+	// links to their orders with a keyset of its own.
 	checkoutDeps := checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway,
-		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout, Log: log}
+		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout, Log: log,
+		GuestCheckout: cfg.GuestCheckout, Vault: cards, Guests: db}
 	var links *keys.LiveMAC
 	if cfg.GuestCheckout {
-		// Guest checkout sends guests' cards to the vault for one checkout,
-		// and signs the links to their orders with a keyset of its own.
-		checkoutDeps.Vault, checkoutDeps.Guests = cards, db
 		if links, err = a.macKeyset(ctx, LinksKeyset); err != nil {
 			a.Close()
 			return nil, err
@@ -700,6 +701,10 @@ func (a *App) Purge(ctx context.Context) error {
 	if err := a.DB.TruncateLog(ctx); err != nil { // what an erasure could not truncate at once
 		return err
 	}
+	cards, err := a.Checkout.SweepGuestCards(ctx)
+	if err != nil {
+		return err
+	}
 	files := 0
 	if a.outbox != nil {
 		if files, err = a.outbox.Purge(a.cfg.OutboxRetention); err != nil {
@@ -707,7 +712,8 @@ func (a *App) Purge(ctx context.Context) error {
 		}
 	}
 	a.log.Info("retention purge", logging.Count("sessions", int64(p.Sessions)), logging.Count("idempotency_keys", int64(p.IdempotencyKeys)),
-		logging.Count("carts", int64(p.Carts)), logging.Count("one_time_tokens", int64(p.Tokens)), logging.Count("mail_files", int64(files)))
+		logging.Count("carts", int64(p.Carts)), logging.Count("one_time_tokens", int64(p.Tokens)), logging.Count("mail_files", int64(files)),
+		logging.Count("guests", p.Guests), logging.Count("guest_cards", int64(cards)))
 	return nil
 }
 

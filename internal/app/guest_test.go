@@ -228,6 +228,10 @@ func TestGuestCheckout(t *testing.T) {
 			if n := vaultCount(t, s); n != vaultBefore {
 				t.Fatalf("the vault holds %d cards, %d before the guest's checkout", n, vaultBefore)
 			}
+			var held int
+			if err := rawDB(t, s.Config).QueryRow("SELECT COUNT(*) FROM guest_cards").Scan(&held); err != nil || held != 0 {
+				t.Fatalf("%d guest card tokens still held (%v)", held, err)
+			}
 			dump := shopDump(t, s)
 			for _, secret := range []string{"4242424242424242", c.CartToken, strings.ToLower(email)} {
 				if bytes.Contains(dump, []byte(secret)) {

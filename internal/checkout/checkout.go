@@ -169,6 +169,7 @@ type Service struct {
 	now      func() time.Time
 	instance string
 	lease    time.Duration
+	guestOn  bool
 	vault    payment.Vault
 	guests   Guests
 	log      *slog.Logger
@@ -196,11 +197,13 @@ type Deps struct {
 	// without a Heartbeat. Zero means DefaultLease.
 	Instance string
 	Lease    time.Duration
-	// Vault and Guests serve guest checkout (guest.go): the guest's card
-	// goes to the vault for one checkout, and the guest's email is sealed
-	// on the guest. Nil when guest checkout is off.
-	Vault  payment.Vault
-	Guests Guests
+	// GuestCheckout turns guest checkout on (guest.go); Vault and Guests
+	// serve it: the guest's card goes to the vault for one checkout, the
+	// guest's email is sealed on the guest. With them and guest checkout
+	// off, SweepGuestCards still deletes cards left over from when it was on.
+	GuestCheckout bool
+	Vault         payment.Vault
+	Guests        Guests
 	// Log reports what a finished checkout could not clean up (a guest's
 	// card the vault did not delete).
 	Log *slog.Logger
@@ -220,7 +223,7 @@ func NewService(d Deps) *Service {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{store: d.Store, carts: d.Carts, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, now: d.Now,
-		instance: d.Instance, lease: d.Lease, vault: d.Vault, guests: d.Guests, log: d.Log, running: map[string]bool{}}
+		instance: d.Instance, lease: d.Lease, guestOn: d.GuestCheckout, vault: d.Vault, guests: d.Guests, log: d.Log, running: map[string]bool{}}
 }
 
 // Lease is how long a checkout is held without a Heartbeat.

@@ -2,6 +2,7 @@ package checkout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -27,11 +28,25 @@ type GuestRequest struct {
 	Card  vault.Card
 }
 
-// Guests keeps a guest's contact data (store, guests.go).
+// Guests keeps a guest's contact data and the vault tokens of guests' cards
+// while their checkouts run (store, guests.go).
 type Guests interface {
 	// SetGuestEmail seals email and name as the guest's contact data.
 	SetGuestEmail(ctx context.Context, guestID, email, name string, at time.Time) error
+	// HoldGuestCard records a guest card's vault token before it is used;
+	// DropGuestCard forgets it once the vault deleted the card.
+	HoldGuestCard(ctx context.Context, token string, at time.Time) error
+	DropGuestCard(ctx context.Context, token string) error
+	// StaleGuestCards lists up to limit tokens held since before before.
+	StaleGuestCards(ctx context.Context, before time.Time, limit int) ([]string, error)
 }
+
+// GuestCardLife is how long a guest's card may stay in the vault before
+// SweepGuestCards deletes it: far longer than any checkout runs.
+const GuestCardLife = time.Hour
+
+// guestCardSweep bounds the cards one sweep deletes.
+const guestCardSweep = 100
 
 // ErrGuestCheckoutOff answers a guest checkout while the setting is off
 // (as if the route did not exist).
@@ -63,7 +78,7 @@ func last4(number string) string {
 // fresh, pays this order and is deleted from the vault whatever the outcome.
 // It returns the order and whether it is a replay.
 func (s *Service) CheckoutGuest(ctx context.Context, key string, r GuestRequest) (order.Order, bool, error) {
-	if s.vault == nil || s.guests == nil {
+	if !s.guestOn || s.vault == nil || s.guests == nil {
 		return order.Order{}, false, ErrGuestCheckoutOff
 	}
 	p := access.PrincipalFrom(ctx)
@@ -107,14 +122,50 @@ func (s *Service) CheckoutGuest(ctx context.Context, key string, r GuestRequest)
 	if err != nil {
 		return order.Order{}, false, err
 	}
+	// Held before it is used, so that a card whose checkout never reaches
+	// its end (the instance stops) is still found and deleted by the sweep.
+	if err := s.guests.HoldGuestCard(ctx, tok.ID, s.now().UTC()); err != nil {
+		return order.Order{}, false, errors.Join(fmt.Errorf("hold guest card: %w", err), s.vault.Delete(context.WithoutCancel(ctx), tok.ID))
+	}
 	defer func() {
 		// Used once: the card leaves the vault when the checkout ends,
-		// paid or not (the gateway keeps what a refund needs).
-		if err := s.vault.Delete(context.WithoutCancel(ctx), tok.ID); err != nil {
-			s.log.ErrorContext(ctx, "guest card not deleted from the vault", "cart", r.CartID, "err", err)
+		// paid or not (the gateway keeps what a refund needs). One the
+		// vault does not delete now is left to SweepGuestCards.
+		bg := context.WithoutCancel(ctx)
+		if err := s.dropGuestCard(bg, tok.ID); err != nil {
+			s.log.WarnContext(ctx, "guest card left to the sweep", "cart", r.CartID, "err", err)
 		}
 	}()
 	m := payment.Method{OwnerID: p.UserID, Token: tok.ID, Brand: tok.Brand, Last4: tok.Last4,
 		ExpMonth: tok.ExpMonth, ExpYear: tok.ExpYear, CreatedAt: s.now().UTC()}
 	return s.run(ctx, p.UserID, key, hash, r.Request, m)
+}
+
+// dropGuestCard deletes a guest's card from the vault, then forgets its token.
+func (s *Service) dropGuestCard(ctx context.Context, token string) error {
+	if err := s.vault.Delete(ctx, token); err != nil {
+		return fmt.Errorf("delete guest card: %w", err)
+	}
+	return s.guests.DropGuestCard(ctx, token)
+}
+
+// SweepGuestCards deletes from the vault the guests' cards whose checkout
+// ended without deleting them (held longer than GuestCardLife), at most a
+// hundred a call, and returns how many it deleted. It runs whether guest
+// checkout is on or not, so turning it off leaves no card behind; several
+// instances may run it at once (deleting a deleted card is no error).
+func (s *Service) SweepGuestCards(ctx context.Context) (int, error) {
+	if s.vault == nil || s.guests == nil {
+		return 0, nil
+	}
+	stale, err := s.guests.StaleGuestCards(ctx, s.now().UTC().Add(-GuestCardLife), guestCardSweep)
+	if err != nil {
+		return 0, err
+	}
+	for i, token := range stale {
+		if err := s.dropGuestCard(ctx, token); err != nil {
+			return i, err
+		}
+	}
+	return len(stale), nil
 }

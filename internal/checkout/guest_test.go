@@ -34,11 +34,47 @@ func (v *recordingVault) Delete(_ context.Context, token string) error {
 	return nil
 }
 
-type recordingGuests struct{ emails map[string]string }
+type recordingGuests struct {
+	emails map[string]string
+	held   map[string]time.Time
+}
 
 func (g *recordingGuests) SetGuestEmail(_ context.Context, guestID, email, _ string, _ time.Time) error {
 	g.emails[guestID] = email
 	return nil
+}
+
+func (g *recordingGuests) HoldGuestCard(_ context.Context, token string, at time.Time) error {
+	g.held[token] = at
+	return nil
+}
+
+func (g *recordingGuests) DropGuestCard(_ context.Context, token string) error {
+	delete(g.held, token)
+	return nil
+}
+
+func (g *recordingGuests) StaleGuestCards(_ context.Context, before time.Time, _ int) ([]string, error) {
+	var out []string
+	for t, at := range g.held {
+		if at.Before(before) {
+			out = append(out, t)
+		}
+	}
+	return out, nil
+}
+
+// failingDeleteVault is recordingVault whose deletes fail while failing is set.
+type failingDeleteVault struct {
+	recordingVault
+	failing bool
+}
+
+func (v *failingDeleteVault) Delete(ctx context.Context, token string) error {
+	if v.failing {
+		return errors.New("vault unreachable")
+	}
+	return v.recordingVault.Delete(ctx, token)
 }
 
 // replayStore is fakeStore whose keys were all answered before.
@@ -49,9 +85,9 @@ func (replayStore) PeekIdempotent(context.Context, string, string, string, strin
 }
 
 func newGuestService(st checkout.Store, now time.Time) (*checkout.Service, *recordingVault, *recordingGuests, *countingGateway) {
-	v, g, gw := &recordingVault{}, &recordingGuests{emails: map[string]string{}}, &countingGateway{}
+	v, g, gw := &recordingVault{}, &recordingGuests{emails: map[string]string{}, held: map[string]time.Time{}}, &countingGateway{}
 	svc := checkout.NewService(checkout.Deps{Store: st, Carts: pricedCarts{oneLine()}, Methods: fakeMethods{}, Cards: &countingCards{}, Gateway: gw,
-		Now: func() time.Time { return now }, Instance: "ins_test", Vault: v, Guests: g})
+		Now: func() time.Time { return now }, Instance: "ins_test", GuestCheckout: true, Vault: v, Guests: g})
 	return svc, v, g, gw
 }
 
@@ -85,6 +121,9 @@ func TestCheckoutGuest(t *testing.T) {
 		r := st.reserved[0]
 		if r.CustomerID != guestID || r.Method.ID != "" || r.Method.Token != v.issued[0] || r.Method.Last4 != "4242" {
 			t.Fatalf("reservation for %s with method %+v", r.CustomerID, r.Method)
+		}
+		if len(g.held) != 0 {
+			t.Fatalf("the card's token is still held after its delete: %v", g.held)
 		}
 		if g.emails[guestID] != "guest@example.com" {
 			t.Fatalf("guest email kept as %q", g.emails[guestID])
@@ -142,6 +181,30 @@ func TestCheckoutGuest(t *testing.T) {
 			if len(v.tokenized) != 0 || len(g.emails) != 0 || len(st.reserved) != 0 {
 				t.Errorf("%s: %d cards to the vault, %d emails kept, %d reservations", name, len(v.tokenized), len(g.emails), len(st.reserved))
 			}
+		}
+	})
+
+	t.Run("a card the vault did not delete is held, and swept after GuestCardLife", func(t *testing.T) {
+		st := &fakeStore{reserve: []reserveReply{{prior: order.Prior{Fresh: true}}}}
+		clock := now
+		v, g := &failingDeleteVault{}, &recordingGuests{emails: map[string]string{}, held: map[string]time.Time{}}
+		svc := checkout.NewService(checkout.Deps{Store: st, Carts: pricedCarts{oneLine()}, Methods: fakeMethods{}, Cards: &countingCards{},
+			Gateway: &countingGateway{}, Now: func() time.Time { return clock }, Instance: "ins_test", GuestCheckout: true, Vault: v, Guests: g})
+		ctx, _ := asGuest(cartID)
+		v.failing = true
+		if _, _, err := svc.CheckoutGuest(ctx, "key-g4", guestRequest(cartID)); err != nil {
+			t.Fatal(err)
+		}
+		if len(g.held) != 1 {
+			t.Fatalf("%d cards held after a failed delete, want 1", len(g.held))
+		}
+		v.failing = false
+		if n, err := svc.SweepGuestCards(context.Background()); err != nil || n != 0 {
+			t.Fatalf("a young card swept: %d, %v", n, err)
+		}
+		clock = clock.Add(checkout.GuestCardLife + time.Minute)
+		if n, err := svc.SweepGuestCards(context.Background()); err != nil || n != 1 || len(g.held) != 0 || len(v.deleted) != 1 || v.deleted[0] != v.issued[0] {
+			t.Fatalf("sweep = %d, %v; held %v; deleted %v of %v", n, err, g.held, v.deleted, v.issued)
 		}
 	})
 

@@ -96,3 +96,32 @@ func (db *DB) SetGuestEmail(ctx context.Context, guestID, email, name string, at
 func (db *DB) GuestByID(ctx context.Context, id string) (identity.User, error) {
 	return db.scanUser(ctx, db.sql, db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1 AND guest = TRUE AND erased_at IS NULL", id))
 }
+
+// HoldGuestCard records the vault token of a guest's card while its
+// checkout runs.
+func (db *DB) HoldGuestCard(ctx context.Context, token string, at time.Time) error {
+	if _, err := db.write.ExecContext(ctx, "INSERT INTO guest_cards (token, created_at) VALUES ($1, $2)", token, micros(at)); err != nil {
+		return fmt.Errorf("hold guest card: %w", err)
+	}
+	return nil
+}
+
+// DropGuestCard forgets a guest card's token once the vault deleted it.
+func (db *DB) DropGuestCard(ctx context.Context, token string) error {
+	if _, err := db.write.ExecContext(ctx, "DELETE FROM guest_cards WHERE token = $1", token); err != nil {
+		return fmt.Errorf("drop guest card: %w", err)
+	}
+	return nil
+}
+
+// StaleGuestCards lists up to limit tokens of guest cards held since
+// before before: their checkout ended without deleting them.
+func (db *DB) StaleGuestCards(ctx context.Context, before time.Time, limit int) ([]string, error) {
+	return queryAll(ctx, db.sql, func(row rowScanner) (string, error) {
+		var t string
+		if err := row.Scan(&t); err != nil {
+			return "", fmt.Errorf("scan guest card: %w", err)
+		}
+		return t, nil
+	}, "SELECT token FROM guest_cards WHERE created_at < $1 ORDER BY created_at LIMIT $2", micros(before), limit)
+}
