@@ -363,7 +363,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		}
 	}
 	a.Checkout = checkout.NewService(checkoutDeps)
-	a.Orders = order.NewService(db, gateway, now)
+	a.Orders = order.NewService(db, gateway, now, cfg.PendingOrderTimeout)
 	a.Guests = guest.NewService(guest.Deps{Enabled: cfg.GuestCheckout, Store: db, Carts: a.Carts, Checkout: a.Checkout,
 		MAC: links, Mail: outbox, PublicURL: cfg.PublicURL, Now: now, Log: log})
 	hooksKeys, err := a.dataKeyset(ctx, HooksKeyset)
@@ -413,9 +413,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	// Stripe's events are taken only from a shop paying through Stripe that
+	// was given the endpoint's signing secret; otherwise the route is 404.
+	var stripeEvents httpapi.EventVerifier
+	var processorEvents *order.ProcessorEvents
+	if cfg.PaymentGateway == config.PaymentStripe && cfg.StripeWebhookSecret != "" {
+		v, err := stripe.NewEventVerifier(cfg.StripeWebhookSecret)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		stripeEvents, processorEvents = v, order.NewProcessorEvents(db, now)
+	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Pricing: a.Pricing,
 		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, Guests: a.Guests, Log: log,
+		StripeEvents: stripeEvents, ProcessorEvents: processorEvents,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Passwords: hasher,
 		Health: a.health, Degraded: map[string]bool{dependency.Redis: true}, LocalRateLimiter: localLimiter,
 		Now: now, TLS: cfg.TLS(), CORSOrigins: cfg.Origins(),
@@ -729,8 +742,9 @@ func (a *App) backgroundFailed(task string, err error) {
 	a.log.Error(task, "err", err)
 }
 
-// recoverAbandoned releases checkouts a stopped server left half done, once at
-// start and then every third of the checkout lease, renews the leases of this
+// recoverAbandoned releases checkouts a stopped server left half done and
+// finishes its interrupted refunds, once at start and then every third of
+// the checkout lease, renews the leases of this
 // instance's running checkouts as often, and applies retention every hour,
 // until ctx ends. Several instances may do all of it at once.
 func (a *App) recoverAbandoned(ctx context.Context) {
@@ -754,6 +768,13 @@ func (a *App) recoverAbandoned(ctx context.Context) {
 			a.backgroundFailed("recovering abandoned checkouts", err)
 		case n > 0:
 			a.log.Warn("released abandoned checkouts", "count", n)
+		}
+		n, err = a.Orders.RecoverRefunds(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil:
+			a.backgroundFailed("recovering interrupted refunds", err)
+		case n > 0:
+			a.log.Warn("finished interrupted refunds", "count", n)
 		}
 		select {
 		case <-ctx.Done():

@@ -63,6 +63,8 @@ var kinds = map[string]Kind{
 	"invalid_reset_token":        KindMalformed, // identity
 	"invalid_verification_token": KindMalformed, // identity
 	"ambiguous_framing":          KindMalformed, // httpapi
+	"processor_event_unverified": KindMalformed, // payment
+	"processor_event_too_old":    KindMalformed, // payment
 
 	CodeUnauthenticated:         KindUnauthenticated,
 	CodeInvalidCredentials:      KindUnauthenticated,

@@ -398,19 +398,34 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 	if err != nil {
 		return order.Order{}, errors.Join(fmt.Errorf("read card for %s: %w", pending.ID, err), release("", "card unreadable"))
 	}
-	authID, err := s.gateway.Authorize(ctx, payment.AuthorizeRequest{Card: card, CVC: r.CVC, Amount: pending.Total, Reference: pending.ID})
+	// The authorization's id is recorded on the pending order before the
+	// processor holds anything (payment.AuthorizeRequest.Record): a server
+	// stopping at any point after leaves recovery the id to void.
+	var recorded string
+	authID, err := s.gateway.Authorize(ctx, payment.AuthorizeRequest{Card: card, CVC: r.CVC, Amount: pending.Total, Reference: pending.ID,
+		Record: func(ctx context.Context, authID string) error {
+			if err := s.store.SetAuthorization(ctx, pending.ID, authID); err != nil {
+				return fmt.Errorf("record authorization of %s: %w", pending.ID, err)
+			}
+			recorded = authID
+			return nil
+		}})
 	if errors.Is(err, payment.ErrDeclined) {
 		if err := release(order.CodePaymentDeclined, "declined"); err != nil {
 			return order.Order{}, err
 		}
 		return order.Order{}, order.ErrDeclined
 	}
+	if err != nil && recorded != "" {
+		// The hold may have been made (the answer lost on the way back):
+		// void it before letting the order go; if that fails too, the
+		// order stays pending and recovery voids it once the lease ends.
+		if verr := s.gateway.Void(context.WithoutCancel(ctx), recorded); verr != nil {
+			return order.Order{}, fmt.Errorf("authorize %s (left to recovery): %w", pending.ID, errors.Join(err, verr))
+		}
+	}
 	if err != nil {
 		return order.Order{}, errors.Join(fmt.Errorf("authorize %s: %w", pending.ID, err), release("", "authorization failed"))
-	}
-	if err := s.store.SetAuthorization(ctx, pending.ID, authID); err != nil {
-		_ = s.gateway.Void(context.WithoutCancel(ctx), authID)
-		return order.Order{}, errors.Join(fmt.Errorf("record authorization of %s: %w", pending.ID, err), release("", "authorization not recorded"))
 	}
 	if err := s.gateway.Capture(ctx, authID, pending.Total); err != nil {
 		// A capture that failed may yet have been made (the answer lost on

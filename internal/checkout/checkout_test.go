@@ -38,6 +38,8 @@ type fakeStore struct {
 	onAuthorized func()
 	// completeErr, when set, is Complete's answer.
 	completeErr error
+	// setAuthErr, when set, is SetAuthorization's answer.
+	setAuthErr error
 }
 
 type reserveReply struct {
@@ -74,6 +76,9 @@ func (f *fakeStore) Release(_ context.Context, orderID, _, _ string, _ audit.Rec
 }
 
 func (f *fakeStore) SetAuthorization(context.Context, string, string) error {
+	if f.setAuthErr != nil {
+		return f.setAuthErr
+	}
 	if f.onAuthorized != nil {
 		f.onAuthorized()
 	}

@@ -52,6 +52,36 @@ func TestCheckoutCompensations(t *testing.T) {
 		}
 	})
 
+	t.Run("an authorization the shop cannot record holds nothing, and the reservation is released", func(t *testing.T) {
+		st := fresh()
+		st.setAuthErr = errors.New("database gone")
+		svc, gw := failingService(st, now)
+		if _, _, err := svc.Checkout(customer(), "key-record-fails-0001", request()); err == nil {
+			t.Fatal("the checkout succeeded without recording its authorization")
+		}
+		if l := gw.Ledger(); l != (paymenttest.Ledger{}) {
+			t.Errorf("ledger %+v: want nothing held or taken", l)
+		}
+		if len(st.released) != 1 || len(st.completed) != 0 {
+			t.Errorf("released %v, completed %v", st.released, st.completed)
+		}
+	})
+
+	t.Run("an authorization whose answer was lost after it was recorded is voided before the reservation is released", func(t *testing.T) {
+		st := fresh()
+		svc, gw := failingService(st, now)
+		gw.LoseNextAuthorizeAnswer()
+		if _, _, err := svc.Checkout(customer(), "key-answer-lost-0001", request()); err == nil {
+			t.Fatal("the checkout succeeded without an authorization")
+		}
+		if gw.Succeeded(paymenttest.Void) != 1 || gw.Ledger() != (paymenttest.Ledger{}) {
+			t.Errorf("voids %d, ledger %+v: want the hold voided", gw.Succeeded(paymenttest.Void), gw.Ledger())
+		}
+		if len(st.released) != 1 || len(st.completed) != 0 {
+			t.Errorf("released %v, completed %v", st.released, st.completed)
+		}
+	})
+
 	t.Run("a failed void after a failed capture tries a refund, and still releases the reservation", func(t *testing.T) {
 		st := fresh()
 		svc, gw := failingService(st, now)

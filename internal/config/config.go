@@ -100,6 +100,7 @@ func Settings() []Setting {
 		{Name: "guest-checkout", Default: "off", Usage: "on or off: on lets people buy without an account (POST /api/v1/guest/carts; the order is readable only through a signed link mailed to them); off answers every guest route 404"},
 		{Name: "payment-gateway", Default: "simulator", Usage: "the card processor: simulator (built in, answers like a processor's test mode, moves no money) or stripe (PaymentIntents with manual capture; needs stripe-secret-key; docs/OPERATIONS.md)"},
 		{Name: "stripe-secret-key", Secret: true, Usage: "the Stripe account's secret key (sk_…, or a restricted rk_… key allowed PaymentMethods, PaymentIntents and Refunds); required with payment-gateway=stripe"},
+		{Name: "stripe-webhook-secret", Secret: true, Usage: "signing secret (whsec_…) of the Stripe webhook endpoint pointed at /api/v1/payment-events/stripe; with it the shop takes Stripe's events (checked signature, 5-minute tolerance, each event once) and audits them; empty: that route answers 404"},
 		{Name: "stripe-api-base", Default: "https://api.stripe.com", Usage: "URL of Stripe's API: https, or http on a loopback address only (stripe-mock in tests)"},
 		{Name: "currency", Default: "EUR", Usage: "ISO 4217 code of the shop's currency"},
 		{Name: "currencies", Usage: "ISO 4217 codes the shop sells in, comma-separated; the first is a new cart's default; empty means just currency"},
@@ -190,6 +191,8 @@ type Config struct {
 	PaymentGateway, StripeSecretKey, StripeAPIBase string
 	// GuestCheckout is true when guest-checkout=on.
 	GuestCheckout bool
+	// StripeWebhookSecret verifies the events Stripe posts ("": not taken).
+	StripeWebhookSecret string
 	// PublicURL is where links in mail point; MailFrom signs the mail.
 	PublicURL    string
 	MailFrom     string
@@ -533,6 +536,7 @@ func parse(v map[string]string) (Config, error) {
 		OIDCRedirectURL:      v["oidc-redirect-url"],
 		PaymentGateway:       v["payment-gateway"],
 		StripeSecretKey:      v["stripe-secret-key"],
+		StripeWebhookSecret:  v["stripe-webhook-secret"],
 		StripeAPIBase:        v["stripe-api-base"],
 		SMTPCAFile:           v["smtp-ca-file"],
 		MailFrom:             v["mail-from"],
@@ -732,6 +736,9 @@ func (c Config) checkPayment() []error {
 		}
 	default:
 		errs = append(errs, errors.New("payment-gateway: want simulator or stripe"))
+	}
+	if c.StripeWebhookSecret != "" && !strings.HasPrefix(c.StripeWebhookSecret, "whsec_") {
+		errs = append(errs, errors.New("stripe-webhook-secret: want the endpoint's signing secret, which starts with whsec_"))
 	}
 	u, err := url.Parse(c.StripeAPIBase)
 	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || (u.Path != "" && u.Path != "/") ||

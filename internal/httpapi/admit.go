@@ -80,6 +80,12 @@ func (a *API) bodyLimits() (map[string]int64, map[string]access.Permission) {
 // its budget, and a stranger's body is small.
 func (a *API) admit(next http.Handler, mux *http.ServeMux) http.Handler {
 	limits, perms := a.bodyLimits()
+	signed := map[string]func(*API, *http.Request) error{}
+	for _, rt := range a.routes() {
+		if rt.signed != nil {
+			signed[rt.Pattern] = rt.signed
+		}
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, pattern := mux.Handler(r)
 		limit := limits[pattern] // unknown paths and wrong methods take no body
@@ -122,7 +128,13 @@ func (a *API) admit(next http.Handler, mux *http.ServeMux) http.Handler {
 		if n > anonymousBodyLimit {
 			// Only a caller with the route's permission gets the firewall to
 			// read this much; guard authorizes again, as for every request.
-			if _, err := a.authorize(w, r, perms[pattern]); err != nil {
+			// A public route that takes more proves its caller by the body's
+			// signature instead (the processor's events).
+			prove := func() error { _, err := a.authorize(w, r, perms[pattern]); return err }
+			if s := signed[pattern]; s != nil {
+				prove = func() error { return s(a, r) }
+			}
+			if err := prove(); err != nil {
 				writeError(w, r, a.Log, err)
 				return
 			}

@@ -107,6 +107,11 @@ type Deps struct {
 	Webhooks *webhook.Service
 	// Guests is guest checkout; nil or off answers its routes 404.
 	Guests *guest.Service
+	// StripeEvents verifies, and ProcessorEvents records, the events Stripe
+	// posts; nil (the default) when payment-gateway is not stripe or no
+	// stripe-webhook-secret is set: the route then answers 404.
+	StripeEvents    EventVerifier
+	ProcessorEvents *order.ProcessorEvents
 }
 
 // API is the HTTP handler of the public listener.
@@ -134,12 +139,16 @@ type Route struct {
 type route struct {
 	Route
 	handle func(http.ResponseWriter, *http.Request) error
+	// signed, on a public route, proves the sender by the body's signature
+	// (r.Body holds the whole body); admit asks it before the firewall reads
+	// a body larger than a stranger's.
+	signed func(*API, *http.Request) error
 }
 
 // routes is the route table. A route cannot be added without a permission.
 func (a *API) routes() []route {
 	r := func(pattern string, perm access.Permission, h func(http.ResponseWriter, *http.Request) error) route {
-		return route{Route{Pattern: pattern, Permission: perm}, h}
+		return route{Route: Route{Pattern: pattern, Permission: perm}, handle: h}
 	}
 	// unlisted is a route the OpenAPI document leaves out by design: the
 	// bot trap, which a client walking the document must never call.
@@ -148,6 +157,7 @@ func (a *API) routes() []route {
 	sized := func(n int64, rt route) route { rt.MaxBody = n; return rt }
 	// guest is a route a guest reaches with its cart's token (Cart-Token).
 	guestToo := func(rt route) route { rt.Guest = true; return rt }
+	signedBy := func(f func(*API, *http.Request) error, rt route) route { rt.signed = f; return rt }
 	return []route{
 		r("GET /{$}", access.Public, a.root),
 		r("GET /healthz", access.Public, a.healthz),
@@ -248,6 +258,8 @@ func (a *API) routes() []route {
 		r("GET /api/v1/orders/{id}", access.Authenticated, a.myOrder),
 		r("GET /api/v1/admin/orders", access.OrdersRead, a.allOrders),
 		r("POST /api/v1/admin/orders/{id}/refund", access.Refund, a.refund),
+
+		signedBy((*API).verifyStripeBody, sized(bodyLimitProcessorEvent, r("POST /api/v1/payment-events/stripe", access.Public, a.stripeEvent))),
 	}
 }
 

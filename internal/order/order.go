@@ -14,6 +14,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/payment"
@@ -206,14 +207,46 @@ type Store interface {
 	FinishIdempotentError(ctx context.Context, ownerID, scope, key, hash, code string, at time.Time, rec audit.Record) error
 	Order(ctx context.Context, customerID, orderID string) (Order, error) // customerID "" for staff
 	Orders(ctx context.Context, q ListQuery) ([]Order, error)
-	// ReserveRefund adds amount to the order's refunded total unless that would
-	// exceed what was captured (ErrRefundExceedsCapture), and records refundID as pending.
-	ReserveRefund(ctx context.Context, orderID, refundID string, amount money.Money, at time.Time) (Order, error)
-	// CompleteRefund marks the refund done, sets the order's status, finishes the
-	// idempotency key with the order and appends rec.
+	// PeekIdempotent reports what an earlier request with a key left,
+	// without claiming it (Fresh when there was none).
+	PeekIdempotent(ctx context.Context, ownerID, scope, key, hash string) (Prior, error)
+	// ReserveRefund claims the refund's Idempotency-Key (answering what the
+	// key holds instead when it is not Fresh), adds the amount to the order's
+	// refunded total unless that would exceed what was captured
+	// (ErrRefundExceedsCapture), and records the refund as pending until its
+	// lease ends, in one transaction.
+	ReserveRefund(ctx context.Context, r RefundReservation) (Order, Prior, error)
+	// CompleteRefund marks a pending refund done, sets the order's status,
+	// finishes the idempotency key with the order and appends rec. A refund
+	// that is no longer pending (another instance completed it) is left as
+	// it is: the order is returned, nothing is recorded twice.
 	CompleteRefund(ctx context.Context, r RefundCompletion, rec audit.Record) (Order, error)
-	// CancelRefund undoes ReserveRefund after the processor refused.
+	// CancelRefund undoes ReserveRefund after the processor refused, once.
 	CancelRefund(ctx context.Context, orderID, refundID string, amount money.Money) error
+	// StaleRefunds lists the pending refunds whose lease ended before now:
+	// their server stopped between reserving and completing them.
+	StaleRefunds(ctx context.Context, now time.Time) ([]StaleRefund, error)
+	AppendAudit(ctx context.Context, r audit.Record) error
+}
+
+// RefundReservation is a refund about to be asked of the processor.
+type RefundReservation struct {
+	OrderID, RefundID string
+	Amount            money.Money
+	// ActorID, Key and Hash are the staff member, the Idempotency-Key the
+	// refund answers and its request's hash, so that recovery can record its
+	// answer there.
+	ActorID, Key, Hash string
+	At                 time.Time
+	// LeaseUntil is when recovery may take the refund over.
+	LeaseUntil time.Time
+}
+
+// StaleRefund is a pending refund whose server stopped.
+type StaleRefund struct {
+	OrderID, RefundID, AuthorizationID string
+	Amount                             money.Money
+	ActorID, Key                       string
 }
 
 // RefundCompletion is what CompleteRefund records.
@@ -228,11 +261,15 @@ type Service struct {
 	store   Store
 	gateway payment.Gateway
 	now     func() time.Time
+	// lease is how long a refund may run before recovery takes it over.
+	lease time.Duration
 }
 
-// NewService returns the order service.
-func NewService(store Store, gateway payment.Gateway, now func() time.Time) *Service {
-	return &Service{store: store, gateway: gateway, now: now}
+// NewService returns the order service. A refund that has run for lease
+// (the checkout's lease: a refund is as short as a checkout's payment) is
+// taken over by RecoverRefunds.
+func NewService(store Store, gateway payment.Gateway, now func() time.Time, lease time.Duration) *Service {
+	return &Service{store: store, gateway: gateway, now: now, lease: lease}
 }
 
 // Mine lists the caller's orders.
@@ -323,7 +360,18 @@ func (s *Service) Refund(ctx context.Context, key, orderID string, amount *money
 		amt = *amount
 		hash = fmt.Sprintf("order=%s amount=%d %s", orderID, amount.Amount, amount.Currency)
 	}
-	prior, err := s.store.BeginIdempotent(ctx, p.UserID, ScopeRefund, key, hash, s.now())
+	// The key is looked up here and claimed in the transaction that reserves
+	// the refund (ReserveRefund), so that a server stopping between the two
+	// cannot leave a key in progress with no refund for recovery to finish.
+	prior, err := s.store.PeekIdempotent(ctx, p.UserID, ScopeRefund, key, hash)
+	if err == nil && prior.InProgress {
+		// The first request with this key may have died with its server:
+		// finish what is stale, then look again, so the retry gets the
+		// answer as soon as the lease allows rather than request_in_progress.
+		if n, rerr := s.RecoverRefunds(ctx); rerr == nil && n > 0 {
+			prior, err = s.store.PeekIdempotent(ctx, p.UserID, ScopeRefund, key, hash)
+		}
+	}
 	if err != nil {
 		return Order{}, false, fmt.Errorf("refund: %w", err)
 	}
@@ -348,8 +396,13 @@ func (s *Service) Refund(ctx context.Context, key, orderID string, amount *money
 	if amt.Amount <= 0 {
 		return fail(ErrRefundExceedsCapture)
 	}
-	if _, err := s.store.ReserveRefund(ctx, orderID, refundID, amt, s.now()); err != nil {
+	_, prior, err = s.store.ReserveRefund(ctx, RefundReservation{OrderID: orderID, RefundID: refundID, Amount: amt,
+		ActorID: p.UserID, Key: key, Hash: hash, At: s.now(), LeaseUntil: s.now().Add(s.lease)})
+	if err != nil {
 		return fail(err)
+	}
+	if !prior.Fresh { // a concurrent request with the key claimed it first
+		return replay(prior)
 	}
 	gwID, err := s.gateway.Refund(ctx, o.AuthorizationID, amt, refundID)
 	if err != nil {
@@ -365,6 +418,50 @@ func (s *Service) Refund(ctx context.Context, key, orderID string, amount *money
 		return Order{}, false, fmt.Errorf("complete refund of %s: %w", orderID, err)
 	}
 	return done, false, nil
+}
+
+// RecoverRefunds finishes the refunds a stopped server left between
+// reserving and completing them: each is asked of the processor again with
+// its own reference, which the processor answers with the same refund if it
+// was made already (never a second one), and completed for the staff
+// member's Idempotency-Key, audited as done by the system. A refund the
+// processor refuses is given back to the order and its key freed, so the
+// staff member's retry asks again. It returns how many it finished; an
+// outage stops it, leaving the rest for the next pass. Several instances may
+// run it at once: a refund is completed once (CompleteRefund).
+func (s *Service) RecoverRefunds(ctx context.Context) (int, error) {
+	stale, err := s.store.StaleRefunds(ctx, s.now().UTC())
+	if err != nil {
+		return 0, fmt.Errorf("list stale refunds: %w", err)
+	}
+	for i, r := range stale {
+		gwID, err := s.gateway.Refund(ctx, r.AuthorizationID, r.Amount, r.RefundID)
+		if err != nil {
+			if _, outage := dependency.Classify(err); outage || ctx.Err() != nil {
+				return i, fmt.Errorf("recover refund %s of %s: %w", r.RefundID, r.OrderID, err)
+			}
+			bg := context.WithoutCancel(ctx)
+			rec := audit.New(bg, s.now(), ActionRefund, r.OrderID, audit.Failure, fmt.Sprintf("refund=%s amount=%d %s refused on recovery",
+				r.RefundID, r.Amount.Amount, r.Amount.Currency))
+			if cerr := s.store.CancelRefund(bg, r.OrderID, r.RefundID, r.Amount); cerr != nil {
+				return i, errors.Join(err, cerr)
+			}
+			if ferr := s.store.ForgetIdempotent(bg, r.ActorID, ScopeRefund, r.Key); ferr != nil {
+				return i, ferr
+			}
+			if aerr := s.store.AppendAudit(bg, rec); aerr != nil {
+				return i, aerr
+			}
+			continue
+		}
+		rec := audit.New(ctx, s.now(), ActionRefund, r.OrderID, audit.Success, fmt.Sprintf("refund=%s amount=%d %s completed by recovery",
+			r.RefundID, r.Amount.Amount, r.Amount.Currency))
+		if _, err := s.store.CompleteRefund(ctx, RefundCompletion{OrderID: r.OrderID, RefundID: r.RefundID, GatewayRefundID: gwID,
+			ActorID: r.ActorID, Key: r.Key, At: s.now().UTC()}, rec); err != nil {
+			return i, fmt.Errorf("complete recovered refund %s: %w", r.RefundID, err)
+		}
+	}
+	return len(stale), nil
 }
 
 // replay turns a Prior into the earlier answer, or says the request is new.

@@ -26,6 +26,14 @@ type AuthorizeRequest struct {
 	CVC       string
 	Amount    money.Money
 	Reference string // the shop's reference, such as an order id
+	// Record, when set, is called with the authorization's id before any
+	// amount is held on the card; if it fails, nothing is held and
+	// Authorize returns its error. The shop records the id there, so that
+	// whenever it stops afterwards it knows what to void: an id learnt only
+	// from Authorize's answer is lost with a server that stops before
+	// writing it down, and the hold with it (until the processor lets it go
+	// days later).
+	Record func(ctx context.Context, authorizationID string) error
 }
 
 // Gateway is a card processor. A real processor's adapter implements it (the

@@ -28,7 +28,7 @@ func newSimID(prefix string) string {
 }
 
 // Authorize approves or declines by test card number and CVC.
-func (Simulator) Authorize(_ context.Context, req AuthorizeRequest) (string, error) {
+func (Simulator) Authorize(ctx context.Context, req AuthorizeRequest) (string, error) {
 	switch {
 	case req.CVC == "000":
 		return "", fmt.Errorf("%w: %w", ErrDeclined, ErrIncorrectCVC)
@@ -39,7 +39,13 @@ func (Simulator) Authorize(_ context.Context, req AuthorizeRequest) (string, err
 	case req.Amount.Amount <= 0:
 		return "", fmt.Errorf("%w: amount must be positive", ErrDeclined)
 	}
-	return newSimID(simPrefix), nil
+	id := newSimID(simPrefix)
+	if req.Record != nil {
+		if err := req.Record(ctx, id); err != nil {
+			return "", err
+		}
+	}
+	return id, nil
 }
 
 func checkID(id string) error {

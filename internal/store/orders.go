@@ -625,9 +625,15 @@ func (db *DB) Orders(ctx context.Context, q order.ListQuery) ([]order.Order, err
 
 // ReserveRefund raises the refunded total in one conditional statement, so
 // concurrent refunds can never together exceed the capture.
-func (db *DB) ReserveRefund(ctx context.Context, orderID, refundID string, amount money.Money, at time.Time) (order.Order, error) {
+func (db *DB) ReserveRefund(ctx context.Context, r order.RefundReservation) (order.Order, order.Prior, error) {
 	var o order.Order
+	var prior order.Prior
+	orderID, amount, at := r.OrderID, r.Amount, r.At
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		if prior, err = db.claimKey(ctx, tx, r.ActorID, order.ScopeRefund, r.Key, r.Hash, at); err != nil || !prior.Fresh {
+			return err
+		}
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET refunded = refunded + $1, updated_at = $2
 			WHERE id = $3 AND status IN ($4, $5) AND refunded + $1 <= captured AND currency = $6`,
 			amount.Amount, micros(at), orderID, order.StatusPaid, order.StatusPartiallyRefunded, amount.Currency)
@@ -640,29 +646,38 @@ func (db *DB) ReserveRefund(ctx context.Context, orderID, refundID string, amoun
 			}
 			return order.ErrRefundExceedsCapture
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO refunds (id, order_id, amount, status, created_at) VALUES ($1, $2, $3, 'pending', $4)",
-			refundID, orderID, amount.Amount, micros(at)); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO refunds (id, order_id, amount, status, created_at, actor_id, idem_key, lease_until)
+			VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7)`,
+			r.RefundID, orderID, amount.Amount, micros(at), r.ActorID, r.Key, micros(r.LeaseUntil)); err != nil {
 			return fmt.Errorf("insert refund: %w", err)
 		}
 		o, err = db.readOrder(ctx, tx, "", orderID)
 		return err
 	})
-	return o, err
+	return o, prior, err
 }
 
 // CompleteRefund marks a refund done and sets the order's status from its totals.
 func (db *DB) CompleteRefund(ctx context.Context, r order.RefundCompletion, rec audit.Record) (order.Order, error) {
 	var o order.Order
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE refunds SET status = 'succeeded', gateway_refund_id = $1 WHERE id = $2",
-			r.GatewayRefundID, r.RefundID); err != nil {
+		res, err := tx.ExecContext(ctx, "UPDATE refunds SET status = 'succeeded', gateway_refund_id = $1 WHERE id = $2 AND status = 'pending'",
+			r.GatewayRefundID, r.RefundID)
+		if err != nil {
 			return fmt.Errorf("complete refund: %w", err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return fmt.Errorf("complete refund: %w", err)
+		} else if n == 0 {
+			// Completed by another instance's recovery (or cancelled): the
+			// order is as that left it, and nothing is recorded twice.
+			o, err = db.readOrder(ctx, tx, "", r.OrderID)
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE orders SET status = CASE WHEN refunded = captured THEN $1 ELSE $2 END, updated_at = $3
 			WHERE id = $4`, order.StatusRefunded, order.StatusPartiallyRefunded, micros(r.At), r.OrderID); err != nil {
 			return fmt.Errorf("set order status: %w", err)
 		}
-		var err error
 		if o, err = db.readOrder(ctx, tx, "", r.OrderID); err != nil {
 			return err
 		}
@@ -682,15 +697,42 @@ func (db *DB) CompleteRefund(ctx context.Context, r order.RefundCompletion, rec 
 	return o, err
 }
 
-// CancelRefund undoes a reserved refund the processor refused.
+// CancelRefund undoes a reserved refund the processor refused. The order's
+// total goes down only with the pending row, so two cancellations of one
+// refund (a request and recovery) give it back once.
 func (db *DB) CancelRefund(ctx context.Context, orderID, refundID string, amount money.Money) error {
 	return db.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE orders SET refunded = refunded - $1 WHERE id = $2", amount.Amount, orderID); err != nil {
+		res, err := tx.ExecContext(ctx, "DELETE FROM refunds WHERE id = $1 AND status = 'pending'", refundID)
+		if err != nil {
 			return fmt.Errorf("cancel refund: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM refunds WHERE id = $1 AND status = 'pending'", refundID); err != nil {
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, "UPDATE orders SET refunded = refunded - $1 WHERE id = $2", amount.Amount, orderID); err != nil {
 			return fmt.Errorf("cancel refund: %w", err)
 		}
 		return nil
 	})
+}
+
+// StaleRefunds lists pending refunds whose lease ended before now, oldest
+// first, at most 100 a pass.
+func (db *DB) StaleRefunds(ctx context.Context, now time.Time) ([]order.StaleRefund, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT r.id, r.order_id, o.authorization_id, r.amount, o.currency, r.actor_id, r.idem_key
+		FROM refunds r JOIN orders o ON o.id = r.order_id
+		WHERE r.status = 'pending' AND r.lease_until < $1 ORDER BY r.lease_until LIMIT 100`, micros(now))
+	if err != nil {
+		return nil, fmt.Errorf("list stale refunds: %w", err)
+	}
+	defer rows.Close()
+	var out []order.StaleRefund
+	for rows.Next() {
+		var r order.StaleRefund
+		if err := rows.Scan(&r.RefundID, &r.OrderID, &r.AuthorizationID, &r.Amount.Amount, &r.Amount.Currency, &r.ActorID, &r.Key); err != nil {
+			return nil, fmt.Errorf("list stale refunds: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
 }

@@ -13,6 +13,10 @@ type Retention struct {
 	AbandonedCarts  time.Duration // carts not touched since
 }
 
+// ProcessorEventRetention is how long the processor's events are kept: past
+// the days it retries a delivery (Stripe: 3), so a repeat is recognised.
+const ProcessorEventRetention = 30 * 24 * time.Hour
+
 // Purged counts what a purge removed.
 type Purged struct {
 	Sessions, IdempotencyKeys, Carts, Tokens int64
@@ -20,6 +24,8 @@ type Purged struct {
 	Guests int64
 	// LoginCounters are expired failed-login counts and login locks.
 	LoginCounters int64
+	// ProcessorEvents are the processor's events kept past their retries.
+	ProcessorEvents int64
 }
 
 // idleGuest selects the guests made before $1 with no cart and no order left.
@@ -49,6 +55,7 @@ func (db *DB) Purge(ctx context.Context, now time.Time, r Retention) (Purged, er
 			{&p.Tokens, "DELETE FROM webauthn_ceremonies WHERE expires_at < $1", []any{micros(now)}},
 			{&p.Tokens, "DELETE FROM oidc_logins WHERE expires_at < $1", []any{micros(now)}},
 			{&p.LoginCounters, "DELETE FROM login_throttle WHERE expires_at <= $1", []any{micros(now)}},
+			{&p.ProcessorEvents, "DELETE FROM processor_events WHERE received_at < $1", []any{micros(now.Add(-ProcessorEventRetention))}},
 		}
 		for _, s := range steps {
 			res, err := tx.ExecContext(ctx, s.query, s.args...)

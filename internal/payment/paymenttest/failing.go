@@ -42,6 +42,8 @@ type FailingGateway struct {
 	mu       sync.Mutex
 	fail     map[Op]int
 	declines int
+	// lost counts authorizations to make whose answer is then lost.
+	lost     int
 	calls    map[Op]int
 	ok       map[Op]int
 	held     map[string]money.Money // authorized, neither captured nor voided
@@ -69,6 +71,14 @@ func (g *FailingGateway) DeclineNextAuthorize() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.declines++
+}
+
+// LoseNextAuthorizeAnswer makes the next authorization hold the amount and
+// then answer ErrCommanded, as a processor whose answer never came back.
+func (g *FailingGateway) LoseNextAuthorizeAnswer() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.lost++
 }
 
 // Calls is how often op was called; Succeeded how often it succeeded.
@@ -146,6 +156,15 @@ func (g *FailingGateway) Authorize(ctx context.Context, req payment.AuthorizeReq
 		return "", err
 	}
 	g.done(Authorize, func() { g.held[id] = req.Amount })
+	g.mu.Lock()
+	lose := g.lost > 0
+	if lose {
+		g.lost--
+	}
+	g.mu.Unlock()
+	if lose {
+		return "", ErrCommanded
+	}
 	return id, nil
 }
 

@@ -102,12 +102,16 @@ var errNoReference = errors.New("stripe: the shop's reference is needed for the 
 // Idempotency keys, one per operation and shop reference.
 func authorizeKey(reference string) string { return "bulwark-authorize-" + reference }
 func methodKey(reference string) string    { return "bulwark-card-" + reference }
+func confirmKey(authID string) string      { return "bulwark-confirm-" + authID }
 func captureKey(authID string) string      { return "bulwark-capture-" + authID }
 func voidKey(authID string) string         { return "bulwark-void-" + authID }
 func refundKey(reference string) string    { return "bulwark-refund-" + reference }
 
 // Authorize creates a card PaymentMethod and a PaymentIntent for the amount,
-// confirmed with manual capture, and returns the PaymentIntent's id. A card
+// confirmed with manual capture, and returns the PaymentIntent's id. With
+// req.Record, the intent is created unconfirmed (nothing held), recorded,
+// and only then confirmed: two calls instead of one, so that a shop that
+// stops at any point knows the intent to cancel. A card
 // that needs the buyer's authentication (3-D Secure), which a server alone
 // cannot give, is cancelled and declined.
 func (g *Gateway) Authorize(ctx context.Context, req payment.AuthorizeRequest) (string, error) {
@@ -140,13 +144,28 @@ func (g *Gateway) Authorize(ctx context.Context, req payment.AuthorizeRequest) (
 		PaymentMethod:      stripeapi.String(pm.ID),
 		PaymentMethodTypes: []*string{stripeapi.String(string(stripeapi.PaymentMethodTypeCard))},
 		CaptureMethod:      stripeapi.String(string(stripeapi.PaymentIntentCaptureMethodManual)),
-		Confirm:            stripeapi.Bool(true),
+		// Confirmed once the shop has recorded the intent's id (below):
+		// an intent not yet confirmed holds nothing.
+		Confirm: stripeapi.Bool(req.Record == nil),
 	}
 	piParams.AddMetadata("bulwark_reference", req.Reference)
 	piParams.SetIdempotencyKey(authorizeKey(req.Reference))
 	pi, err := g.client.V1PaymentIntents.Create(ctx, piParams)
 	if err != nil {
 		return "", g.fail(ctx, "authorize", req.Reference, err)
+	}
+	if req.Record != nil {
+		if err := req.Record(ctx, pi.ID); err != nil {
+			if verr := g.Void(context.WithoutCancel(ctx), pi.ID); verr != nil {
+				g.log.WarnContext(ctx, "stripe: cancel of an unrecorded intent failed", "payment_intent", pi.ID, "err", verr)
+			}
+			return "", err
+		}
+		params := &stripeapi.PaymentIntentConfirmParams{}
+		params.SetIdempotencyKey(confirmKey(pi.ID))
+		if pi, err = g.client.V1PaymentIntents.Confirm(ctx, pi.ID, params); err != nil {
+			return "", g.fail(ctx, "authorize", req.Reference, err)
+		}
 	}
 	switch pi.Status {
 	case stripeapi.PaymentIntentStatusRequiresAction:
