@@ -97,7 +97,9 @@ func (s *Service) CheckoutGuest(ctx context.Context, key string, r GuestRequest)
 	v.Check(r.Card.Number != "", "card.number", "is required")
 	v.Check(r.Card.ExpMonth >= 1 && r.Card.ExpMonth <= 12, "card.exp_month", "must be between 1 and 12")
 	v.Check(r.Card.ExpYear >= 2000 && r.Card.ExpYear <= 2100, "card.exp_year", "must be a four-digit year")
-	v.Check(len(r.Card.Number) <= 19, "card.number", "must be 12 to 19 digits")
+	// The vault checks the digits (spaces and dashes between groups allowed);
+	// this only bounds what is sent to it.
+	v.Check(len(r.Card.Number) <= 32, "card.number", "must be 12 to 19 digits")
 	v.CheckText("card.holder", r.Card.Holder, 1, 100, false)
 	v.Check(len(r.CVC) >= 3 && len(r.CVC) <= 4 && isDigits(r.CVC), "cvc", "must be 3 or 4 digits")
 	r.ShippingAddress.Validate(&v, "shipping_address")
