@@ -3,8 +3,10 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -286,6 +288,35 @@ func TestGuestCheckout(t *testing.T) {
 			s.must(200, guestOrderReq(order2, token2))
 		})
 
+		t.Run("concurrent guest checkouts of one cart make one order", func(t *testing.T) {
+			c3 := s.guestCart()
+			s.must(200, req{method: "PUT", path: "/api/v1/carts/" + c3.ID + "/items/" + p.ID, header: asGuest(c3), body: map[string]int{"quantity": 1}})
+			before := s.stock(p.ID)
+			var wg sync.WaitGroup
+			statuses := make([]int, 6)
+			for i := range statuses {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					statuses[i] = s.do(guestCheckoutReq(c3, fmt.Sprintf("k-race-%d", i), "racer@example.com", guestCard)).Status
+				}()
+			}
+			wg.Wait()
+			paid := 0
+			for _, st := range statuses {
+				switch {
+				case st == 201:
+					paid++
+				case st < 400 || st >= 500:
+					t.Fatalf("a concurrent guest checkout answered %d (all: %v)", st, statuses)
+				}
+			}
+			if paid != 1 || s.stock(p.ID) != before-1 || vaultCount(t, s) != vaultBefore {
+				t.Fatalf("%d paid of %v; stock %d (was %d); vault %d (was %d)", paid, statuses, s.stock(p.ID), before, vaultCount(t, s), vaultBefore)
+			}
+			s.takeOrderLink("racer@example.com")
+		})
+
 		t.Run("staff lists show guest orders; the email only to roles that see contact data", func(t *testing.T) {
 			var list struct {
 				Items []struct {
@@ -382,7 +413,7 @@ func TestGuestCheckout(t *testing.T) {
 				return n
 			}
 			idle, buyers := count(false), count(true)
-			if idle == 0 || buyers != 2 {
+			if idle == 0 || buyers != 3 {
 				t.Fatalf("before the purge: %d idle guests, %d with orders", idle, buyers)
 			}
 			if err := s.App.Purge(context.Background()); err != nil {
