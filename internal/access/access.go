@@ -160,6 +160,24 @@ type Principal struct {
 	// KeyPermissions, whatever its creator's roles, and no account routes.
 	KeyID          string
 	KeyPermissions []Permission
+	// GuestCartID is set when the caller is a guest (guest checkout) who
+	// showed the token of this cart: UserID is then the guest's id. A guest
+	// holds no permission but Public; the cart and checkout services let it
+	// act on this one cart (Principal.Shops).
+	GuestCartID string
+}
+
+// Shops reports whether p may act on the cart cartID as its shopper: an
+// account (not an API key), or the guest holding that cart's token. Whose
+// cart it is, the store decides (carts are read by owner).
+func (p *Principal) Shops(cartID string) bool {
+	if p == nil {
+		return false
+	}
+	if p.GuestCartID != "" {
+		return p.GuestCartID == cartID
+	}
+	return p.Can(Authenticated)
 }
 
 // Can reports whether p holds perm. A nil principal holds only Public.
@@ -167,7 +185,7 @@ func (p *Principal) Can(perm Permission) bool {
 	if perm == Public {
 		return true
 	}
-	if p == nil {
+	if p == nil || p.GuestCartID != "" {
 		return false
 	}
 	if p.KeyID != "" {

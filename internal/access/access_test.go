@@ -87,3 +87,32 @@ func TestRequireRecent(t *testing.T) {
 		t.Fatalf("login six minutes ago: %v", err)
 	}
 }
+
+func TestGuestPrincipal(t *testing.T) {
+	guest := &access.Principal{UserID: "usr_guest", GuestCartID: "cart_a"}
+	t.Run("a guest holds no permission but public", func(t *testing.T) {
+		for _, perm := range []access.Permission{access.Authenticated, access.OrdersRead, access.CatalogWrite, access.Refund} {
+			if guest.Can(perm) {
+				t.Errorf("a guest holds %s", perm)
+			}
+		}
+		if !guest.Can(access.Public) {
+			t.Error("a guest may not read public routes")
+		}
+		ctx := access.WithPrincipal(context.Background(), guest)
+		if _, err := access.Require(ctx, access.Authenticated); apperr.Code(err) != apperr.CodeForbidden {
+			t.Errorf("Require(authenticated) for a guest = %v", err)
+		}
+	})
+	t.Run("a guest shops its own cart only; an account any of its own; an API key none", func(t *testing.T) {
+		if !guest.Shops("cart_a") || guest.Shops("cart_b") {
+			t.Error("a guest shops the wrong carts")
+		}
+		account := &access.Principal{UserID: "usr_x", Roles: []access.Role{access.Customer}}
+		key := &access.Principal{UserID: "usr_x", KeyID: "key_x", KeyPermissions: []access.Permission{access.OrdersRead}}
+		var nobody *access.Principal
+		if !account.Shops("cart_b") || key.Shops("cart_b") || nobody.Shops("cart_a") {
+			t.Error("Shops is wrong for an account, a key or nobody")
+		}
+	})
+}

@@ -110,6 +110,12 @@ var allowed = map[string][]string{
 	"POST /api/v1/admin/returns/{id}/accept":      {"finance", "admin"},
 	"POST /api/v1/admin/returns/{id}/reject":      {"finance", "admin"},
 	"POST /api/v1/admin/returns/{id}/receive":     {"finance", "admin"},
+	// Guest checkout (issue 13): public routes, answering 404 while the
+	// setting is off (as in this matrix); the cart token, not a role,
+	// decides (guest_test.go).
+	"POST /api/v1/guest/carts":               callers,
+	"POST /api/v1/guest/carts/{id}/checkout": callers,
+	"GET /api/v1/guest/orders/{id}":          callers,
 
 	// Webhooks (issue 13): admins only.
 	"POST /api/v1/admin/webhooks":                      {"admin"},

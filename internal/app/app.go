@@ -33,6 +33,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/egress"
+	"github.com/bulwark-shop/bulwark/internal/guest"
 	"github.com/bulwark-shop/bulwark/internal/httpapi"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/identity"
@@ -80,6 +81,9 @@ const (
 	IndexKeyset = "index"
 	// HooksKeyset seals the webhook signing secrets.
 	HooksKeyset = "hooks"
+	// LinksKeyset (a MAC keyset, made when guest checkout is first on)
+	// signs the links mailed to guests to their orders.
+	LinksKeyset = "links"
 	// OutboxDir holds mail as files when no SMTP server is configured.
 	OutboxDir = "outbox"
 	// ACMECacheDir (0700) holds the ACME account key and certificates.
@@ -123,7 +127,9 @@ type App struct {
 	Methods  *payment.Methods
 	Checkout *checkout.Service
 	Orders   *order.Service
-	Trail    *audit.Trail
+	// Guests is guest checkout (off unless the guest-checkout setting is on).
+	Guests *guest.Service
+	Trail  *audit.Trail
 	// Webhooks is the staff administration of webhook endpoints; webhooks
 	// sends the outbox's deliveries through the egress guard.
 	Webhooks *webhook.Service
@@ -352,10 +358,24 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Methods = payment.NewMethods(db, cards, now)
 	instance := id.New(id.Instance)
 	a.Addresses = addressbook.NewService(db, now)
-	a.Checkout = checkout.NewService(checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway, Addresses: a.Addresses,
-		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout, CaptureAtFulfilment: cfg.CaptureAtFulfilment})
+	// Guest checkout sends guests' cards to the vault for one checkout (the
+	// sweep of left-over ones runs even when it is off), and signs the
+	// links to their orders with a keyset of its own.
+	checkoutDeps := checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway, Addresses: a.Addresses,
+		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout, CaptureAtFulfilment: cfg.CaptureAtFulfilment, Log: log,
+		GuestCheckout: cfg.GuestCheckout, Vault: cards, Guests: db}
+	var links *keys.LiveMAC
+	if cfg.GuestCheckout {
+		if links, err = a.macKeyset(ctx, LinksKeyset); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	a.Checkout = checkout.NewService(checkoutDeps)
 	a.Orders = order.NewService(db, gateway, now, cfg.PendingOrderTimeout)
 	a.Orders.ReturnWindow = cfg.ReturnWindow
+	a.Guests = guest.NewService(guest.Deps{Enabled: cfg.GuestCheckout, Store: db, Carts: a.Carts, Checkout: a.Checkout,
+		MAC: links, Mail: outbox, PublicURL: cfg.PublicURL, Now: now, Log: log})
 	hooksKeys, err := a.dataKeyset(ctx, HooksKeyset)
 	if err != nil {
 		a.Close()
@@ -425,7 +445,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Pricing: a.Pricing,
-		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, MailTemplates: a.MailTemplates, Log: log,
+		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, MailTemplates: a.MailTemplates, Guests: a.Guests, Log: log,
 		StripeEvents: stripeEvents, ProcessorEvents: processorEvents,
 		Metrics: httpapi.NewMetrics(a.registry), MaxBodyBytes: cfg.MaxBodyBytes, MaxInFlight: cfg.MaxInFlight, Passwords: hasher,
 		Health: a.health, Degraded: map[string]bool{dependency.Redis: true}, LocalRateLimiter: localLimiter,
@@ -740,6 +760,10 @@ func (a *App) Purge(ctx context.Context) error {
 	if err := a.DB.TruncateLog(ctx); err != nil { // what an erasure could not truncate at once
 		return err
 	}
+	cards, err := a.Checkout.SweepGuestCards(ctx)
+	if err != nil {
+		return err
+	}
 	files := 0
 	if a.outbox != nil {
 		if files, err = a.outbox.Purge(a.cfg.OutboxRetention); err != nil {
@@ -749,7 +773,7 @@ func (a *App) Purge(ctx context.Context) error {
 	a.log.Info("retention purge", logging.Count("sessions", int64(p.Sessions)), logging.Count("idempotency_keys", int64(p.IdempotencyKeys)),
 		logging.Count("carts", int64(p.Carts)), logging.Count("one_time_tokens", int64(p.Tokens)), logging.Count("mail_files", int64(files)),
 		logging.Count("mail_jobs", p.MailJobs), logging.Count("webhook_deliveries", p.WebhookDeliveries),
-		logging.Count("webhook_events", p.WebhookEvents))
+		logging.Count("webhook_events", p.WebhookEvents), logging.Count("guests", p.Guests), logging.Count("guest_cards", int64(cards)))
 	return nil
 }
 

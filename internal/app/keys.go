@@ -63,6 +63,17 @@ func (a *App) indexKeyset(ctx context.Context) (*keys.LivePRF, error) {
 	return set, a.auditKeysetMade(ctx, IndexKeyset, made)
 }
 
+// macKeyset returns the MAC keyset called name, recording in the trail its
+// creation when this call makes it.
+func (a *App) macKeyset(ctx context.Context, name string) (*keys.LiveMAC, error) {
+	made := !a.keyring.Has(name)
+	set, err := a.keyring.MAC(name)
+	if err != nil {
+		return nil, err
+	}
+	return set, a.auditKeysetMade(ctx, name, made)
+}
+
 func (a *App) auditKeysetMade(ctx context.Context, name string, made bool) error {
 	if !made {
 		return nil

@@ -198,17 +198,27 @@ func (s *Service) Create(ctx context.Context, currency string) (View, error) {
 	if err != nil {
 		return View{}, err
 	}
-	if currency == "" {
-		currency = s.d.Catalog.Currency()
+	c, err := s.Blank(p.UserID, currency)
+	if err != nil {
+		return View{}, err
 	}
-	if !s.d.Catalog.Sells(currency) {
-		return View{}, catalog.ErrCurrencyNotSold
-	}
-	c := Cart{ID: id.New(id.Cart), OwnerID: p.UserID, Currency: currency, CreatedAt: s.d.Now().UTC()}
 	if err := s.d.Store.CreateCart(ctx, c); err != nil {
 		return View{}, fmt.Errorf("create cart: %w", err)
 	}
 	return s.Price(ctx, c, nil)
+}
+
+// Blank returns a new, empty cart of ownerID in currency ("" for the shop's
+// default), not stored yet; catalog.ErrCurrencyNotSold for a currency the
+// shop does not sell. Guest checkout stores it with its guest.
+func (s *Service) Blank(ownerID, currency string) (Cart, error) {
+	if currency == "" {
+		currency = s.d.Catalog.Currency()
+	}
+	if !s.d.Catalog.Sells(currency) {
+		return Cart{}, catalog.ErrCurrencyNotSold
+	}
+	return Cart{ID: id.New(id.Cart), OwnerID: ownerID, Currency: currency, CreatedAt: s.d.Now().UTC()}, nil
 }
 
 // Get returns the caller's cart, priced.
@@ -230,13 +240,16 @@ func (s *Service) ForCheckout(ctx context.Context, cartID string, d pricing.Dest
 	return s.Price(ctx, c, &d)
 }
 
-// own returns the caller's cart as stored.
+// own returns the caller's cart as stored: an account's own cart, or the
+// one cart whose token a guest showed (any other is ErrNotFound, alike).
 func (s *Service) own(ctx context.Context, cartID string) (Cart, error) {
-	p, err := access.Require(ctx, access.Authenticated)
-	if err != nil {
-		return Cart{}, err
+	p := access.PrincipalFrom(ctx)
+	if p == nil || p.GuestCartID == "" {
+		if _, err := access.Require(ctx, access.Authenticated); err != nil {
+			return Cart{}, err
+		}
 	}
-	if !id.Valid(id.Cart, cartID) {
+	if !id.Valid(id.Cart, cartID) || !p.Shops(cartID) {
 		return Cart{}, ErrNotFound
 	}
 	return s.d.Store.Cart(ctx, p.UserID, cartID)

@@ -24,6 +24,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -183,6 +184,10 @@ type Service struct {
 	lease    time.Duration
 	// authorizeOnly: payment-capture=fulfilment.
 	authorizeOnly bool
+	guestOn       bool
+	vault         payment.Vault
+	guests        Guests
+	log           *slog.Logger
 
 	// running holds the pending orders whose checkout a request of this
 	// instance is running now: only their leases are renewed. A checkout
@@ -213,6 +218,16 @@ type Deps struct {
 	// authorize only: the order is authorized, and staff capture it (or the
 	// first fulfilment does).
 	CaptureAtFulfilment bool
+	// GuestCheckout turns guest checkout on (guest.go); Vault and Guests
+	// serve it: the guest's card goes to the vault for one checkout, the
+	// guest's email is sealed on the guest. With them and guest checkout
+	// off, SweepGuestCards still deletes cards left over from when it was on.
+	GuestCheckout bool
+	Vault         payment.Vault
+	Guests        Guests
+	// Log reports what a finished checkout could not clean up (a guest's
+	// card the vault did not delete).
+	Log *slog.Logger
 }
 
 // DefaultLease is how long a running checkout is held without renewal: long
@@ -225,8 +240,12 @@ func NewService(d Deps) *Service {
 	if d.Lease <= 0 {
 		d.Lease = DefaultLease
 	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
 	return &Service{store: d.Store, carts: d.Carts, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, book: d.Addresses, now: d.Now,
-		instance: d.Instance, lease: d.Lease, running: map[string]bool{}, authorizeOnly: d.CaptureAtFulfilment}
+		instance: d.Instance, lease: d.Lease, guestOn: d.GuestCheckout, vault: d.Vault, guests: d.Guests, log: d.Log,
+		running: map[string]bool{}, authorizeOnly: d.CaptureAtFulfilment}
 }
 
 // Lease is how long a checkout is held without a Heartbeat.
@@ -296,10 +315,16 @@ func (s *Service) Checkout(ctx context.Context, key string, r Request) (order.Or
 	if err := v.Err(); err != nil {
 		return order.Order{}, false, err
 	}
+	m, err := s.methods.Get(ctx, r.PaymentMethodID)
+	if err != nil {
+		// Not another customer's card, nor a missing one: nothing changed, so there
+		// is nothing to remember for the key either.
+		return order.Order{}, false, err
+	}
 	// Internal failures need no clean-up here: before the reservation commits,
 	// the key is not claimed; after it, pay releases the reservation and frees
 	// the key, or (if even that fails) abandoned-checkout recovery does.
-	return s.run(ctx, p.UserID, key, requestHash(r), r)
+	return s.run(ctx, p.UserID, key, requestHash(r), r, m)
 }
 
 // savedAddress puts the address book's address named by r.ShippingAddressID
@@ -333,13 +358,9 @@ func (s *Service) refuse(ctx context.Context, customerID, key, hash, target stri
 	return e
 }
 
-func (s *Service) run(ctx context.Context, customerID, key, hash string, r Request) (order.Order, bool, error) {
-	m, err := s.methods.Get(ctx, r.PaymentMethodID)
-	if err != nil {
-		// Not another customer's card, nor a missing one: nothing changed, so there
-		// is nothing to remember for the key either.
-		return order.Order{}, false, err
-	}
+// run checks out r's cart for customerID, paying with m: the one path of
+// account and guest checkouts.
+func (s *Service) run(ctx context.Context, customerID, key, hash string, r Request, m payment.Method) (order.Order, bool, error) {
 	// A key already answered is answered again before the cart is read: its
 	// checkout emptied the cart (or refused it, as recorded).
 	if prior, err := s.store.PeekIdempotent(ctx, customerID, order.ScopeCheckout, key, hash); err != nil {

@@ -79,7 +79,7 @@ func Settings() []Setting {
 		{Name: "trusted-proxies", Usage: "comma-separated CIDRs of reverse proxies whose X-Forwarded-For is believed (the client is the right-most address not in them); empty: the direct peer is the client"},
 		{Name: "rate-limits", Default: "on", Usage: "on or off; off turns every rate limit off (logged as unsafe at every start)"},
 		{Name: "rate-limit-auth", Default: "20/1m:10", Usage: "per client address on login, register, email verification, password reset, passkey and OIDC sign-in and the second factor of an MFA ticket: COUNT/PERIOD:BURST (GCRA)"},
-		{Name: "rate-limit-checkout", Default: "30/1m:10", Usage: "on POST /api/v1/checkout, per client address and per account"},
+		{Name: "rate-limit-checkout", Default: "30/1m:10", Usage: "on POST /api/v1/checkout and on guest cart creation and checkout, per client address and per account (or guest)"},
 		{Name: "rate-limit-admin", Default: "300/1m:60", Usage: "on /api/v1/admin/ routes, per client address and per account"},
 		{Name: "rate-limit-reads", Default: "600/1m:100", Usage: "per client address on every other GET"},
 		{Name: "rate-limit-writes", Default: "120/1m:30", Usage: "per client address on every other request"},
@@ -97,6 +97,7 @@ func Settings() []Setting {
 		{Name: "oidc-client-id", Usage: "this shop's client id at the OpenID Connect provider"},
 		{Name: "oidc-client-secret", Secret: true, Usage: "this shop's client secret at the OpenID Connect provider"},
 		{Name: "oidc-redirect-url", Usage: "the callback URL registered at the provider (default: public-url + /api/v1/auth/oidc/callback)"},
+		{Name: "guest-checkout", Default: "off", Usage: "on or off: on lets people buy without an account (POST /api/v1/guest/carts; the order is readable only through a signed link mailed to them); off answers every guest route 404"},
 		{Name: "payment-gateway", Default: "simulator", Usage: "the card processor: simulator (built in, answers like a processor's test mode, moves no money) or stripe (PaymentIntents with manual capture; needs stripe-secret-key; docs/OPERATIONS.md)"},
 		{Name: "stripe-secret-key", Secret: true, Usage: "the Stripe account's secret key (sk_…, or a restricted rk_… key allowed PaymentMethods, PaymentIntents and Refunds); required with payment-gateway=stripe"},
 		{Name: "stripe-webhook-secret", Secret: true, Usage: "signing secret (whsec_…) of the Stripe webhook endpoint pointed at /api/v1/payment-events/stripe; with it the shop takes Stripe's events (checked signature, 5-minute tolerance, each event once) and audits them; empty: that route answers 404"},
@@ -192,6 +193,8 @@ type Config struct {
 	// PaymentGateway is "simulator" or "stripe"; with stripe, StripeSecretKey
 	// authenticates to the API at StripeAPIBase.
 	PaymentGateway, StripeSecretKey, StripeAPIBase string
+	// GuestCheckout is true when guest-checkout=on.
+	GuestCheckout bool
 	// StripeWebhookSecret verifies the events Stripe posts ("": not taken).
 	StripeWebhookSecret string
 	// PublicURL is where links in mail point; MailFrom signs the mail.
@@ -606,6 +609,13 @@ func parse(v map[string]string) (Config, error) {
 	c.TrustedProxies = v["trusted-proxies"]
 	if _, err := edge.ParseTrustedProxies(c.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("trusted-proxies: want comma-separated CIDRs such as 10.0.0.0/8: %w", err))
+	}
+	switch v["guest-checkout"] {
+	case "on":
+		c.GuestCheckout = true
+	case "off":
+	default:
+		errs = append(errs, errors.New("guest-checkout: want on or off"))
 	}
 	switch v["rate-limits"] {
 	case "on":

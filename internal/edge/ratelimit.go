@@ -58,7 +58,9 @@ func ClassOf(pattern string) Class {
 		return Unlimited
 	case authRoutes[pattern]:
 		return Auth
-	case pattern == "POST /api/v1/checkout":
+	case pattern == "POST /api/v1/checkout", pattern == "POST /api/v1/guest/carts", pattern == "POST /api/v1/guest/carts/{id}/checkout":
+		// A guest cart costs a guest row and a token; a guest checkout what
+		// an account's does: both take the checkout budget.
 		return Checkout
 	case strings.HasPrefix(path, "/api/v1/admin/"):
 		return Admin

@@ -24,6 +24,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/edge"
+	"github.com/bulwark-shop/bulwark/internal/guest"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/ordermail"
@@ -107,6 +108,8 @@ type Deps struct {
 	Pricing *pricing.Service
 	// Webhooks is the staff administration of webhook endpoints.
 	Webhooks *webhook.Service
+	// Guests is guest checkout; nil or off answers its routes 404.
+	Guests *guest.Service
 	// StripeEvents verifies, and ProcessorEvents records, the events Stripe
 	// posts; nil (the default) when payment-gateway is not stripe or no
 	// stripe-webhook-secret is set: the route then answers 404.
@@ -133,6 +136,9 @@ type Route struct {
 	MaxBody int64
 	// Unlisted routes are left out of the OpenAPI document on purpose.
 	Unlisted bool
+	// Guest routes act on the cart {id}, and take a guest's Cart-Token
+	// header for it instead of an account's credentials.
+	Guest bool
 }
 
 type route struct {
@@ -154,6 +160,8 @@ func (a *API) routes() []route {
 	unlisted := func(rt route) route { rt.Unlisted = true; return rt }
 	// sized gives a route a body limit of its own (see bodyLimitOf for the default).
 	sized := func(n int64, rt route) route { rt.MaxBody = n; return rt }
+	// guest is a route a guest reaches with its cart's token (Cart-Token).
+	guestToo := func(rt route) route { rt.Guest = true; return rt }
 	signedBy := func(f func(*API, *http.Request) error, rt route) route { rt.signed = f; return rt }
 	return []route{
 		r("GET /{$}", access.Public, a.root),
@@ -243,11 +251,14 @@ func (a *API) routes() []route {
 		r("DELETE /api/v1/admin/mail-templates/{name}", access.MailManage, a.resetMailTemplate),
 
 		r("POST /api/v1/carts", access.Authenticated, a.createCart),
-		r("GET /api/v1/carts/{id}", access.Authenticated, a.getCart),
-		r("PUT /api/v1/carts/{id}/items/{item_id}", access.Authenticated, a.setCartItem),
-		r("PUT /api/v1/carts/{id}/discount", access.Authenticated, a.setCartDiscount),
-		r("DELETE /api/v1/carts/{id}/discount", access.Authenticated, a.removeCartDiscount),
-		r("PUT /api/v1/carts/{id}/shipping", access.Authenticated, a.setCartShipping),
+		guestToo(r("GET /api/v1/carts/{id}", access.Authenticated, a.getCart)),
+		guestToo(r("PUT /api/v1/carts/{id}/items/{item_id}", access.Authenticated, a.setCartItem)),
+		guestToo(r("PUT /api/v1/carts/{id}/discount", access.Authenticated, a.setCartDiscount)),
+		guestToo(r("DELETE /api/v1/carts/{id}/discount", access.Authenticated, a.removeCartDiscount)),
+		guestToo(r("PUT /api/v1/carts/{id}/shipping", access.Authenticated, a.setCartShipping)),
+		r("POST /api/v1/guest/carts", access.Public, a.createGuestCart),
+		guestToo(r("POST /api/v1/guest/carts/{id}/checkout", access.Public, a.guestCheckout)),
+		r("GET /api/v1/guest/orders/{id}", access.Public, a.guestOrder),
 
 		r("POST /api/v1/payment-methods", access.Authenticated, a.createMethod),
 		r("GET /api/v1/payment-methods", access.Authenticated, a.listMethods),
@@ -306,7 +317,12 @@ func New(d Deps) http.Handler {
 func (a *API) guard(rt route) http.Handler {
 	class := edge.ClassOf(rt.Pattern)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r, err := a.authorize(w, r, rt.Permission)
+		var err error
+		if rt.Guest && r.Header.Get(CartTokenHeader) != "" {
+			r, err = a.authorizeGuest(r)
+		} else {
+			r, err = a.authorize(w, r, rt.Permission)
+		}
 		if err != nil {
 			writeError(w, r, a.Log, err)
 			return

@@ -35,7 +35,7 @@ func setEdgeHeaders(h http.Header, tls bool) {
 // for Allow-Credentials; the methods and headers are those the API uses.
 const (
 	corsMethods = "GET, POST, PUT, PATCH, DELETE"
-	corsHeaders = "Authorization, Content-Type, Idempotency-Key"
+	corsHeaders = "Authorization, Content-Type, Idempotency-Key, Cart-Token, Order-Token"
 	corsExpose  = "X-Request-Id, Retry-After, Idempotent-Replayed, RateLimit, RateLimit-Policy"
 )
 

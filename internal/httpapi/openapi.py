@@ -205,6 +205,18 @@ paths={
     {"201":{**js(ref("Order"),"Created, or the first answer again"),"headers":{"Idempotent-Replayed":{"description":"`true` when this is the stored answer of an earlier request with the same key","schema":{"type":"string"}}}},
      "402":resp("PaymentRequired"),"404":resp("NotFound"),"409":resp("Conflict")},"CheckoutRequest",params=[idemp],
     desc="The cart is priced again, with its discount code and shipping option, for the shipping address given here (taxes follow its country and region); a cart with a problem (`problems` of the Cart) is refused with it, and `expected_total`, when sent, must equal the new total (409 `price_changed` otherwise). These refusals, and a price or cart changed while the checkout reserves it (409 `price_changed`), change nothing and are not recorded for the key: send it again once the cart is as wanted. Not enough stock: 409 `out_of_stock`, nothing reserved or charged. Declined: 402 `payment_declined`, stock released. Same key and body: the first answer again; other body: 422 `idempotency_key_reused`; still running: 409 `request_in_progress`. Another checkout of the same cart (another key) running: 409 `checkout_in_progress`, nothing reserved or charged; a cart makes one order at a time. The CVC is used in flight only.")},
+ "/api/v1/guest/carts":{"post":op("createGuestCart","Start a guest cart (guest checkout): the cart and its token, shown once","public",
+    {"201":js(ref("GuestCart"),"Created"),"404":resp("NotFound")},
+    desc="Only while the setting `guest-checkout` is `on`; off, every guest route answers 404. The answer's `cart_token` is shown this once (the shop keeps only its SHA-256): send it in the `Cart-Token` header to the cart routes (`/api/v1/carts/{id}`...) and to the guest checkout, never in a URL. A wrong token answers 404, as another customer's cart does. Rate limited with the checkout budget (`rate-limit-checkout`) per client address. The body may be left out (the shop's first currency).")},
+ "/api/v1/guest/carts/{id}/checkout":{"post":dict(op("guestCheckout","Pay for a guest cart with an email and a card","public",
+    {"201":{**js(ref("Order"),"Created, or the first answer again"),"headers":{"Idempotent-Replayed":{"description":"`true` when this is the stored answer of an earlier request with the same key","schema":{"type":"string"}}}},
+     "401":resp("Unauthorized"),"402":resp("PaymentRequired"),"404":resp("NotFound"),"409":resp("Conflict")},"GuestCheckoutRequest",params=[idp,idemp,
+     {"name":"Cart-Token","in":"header","required":True,"schema":{"type":"string","maxLength":100},"description":"The guest cart's token; another cart's, or none: 404 or 401."}],
+    desc="The same checkout as `POST /api/v1/checkout` (pricing, stock, `expected_total`, idempotency, recovery, every refusal), with the card in the body instead of a saved payment method: it goes to the card vault for this checkout only and is deleted there when it ends, paid or not; the shop database never holds it. The email (normalised like an account's) is sealed with the guest's personal data. A paid order's answer is the order; a link to it, signed and valid 30 days, is mailed to the email: the only way to read it again. Bad input (email, card, address) answers 400/422 and reserves nothing. Rate limited with the checkout budget. 404 while `guest-checkout` is off."),security=[{"cartToken":[]}])},
+ "/api/v1/guest/orders/{id}":{"get":op("guestOrder","A guest's order, through the signed link mailed to them","public",
+    {"200":js(ref("Order")),"404":resp("NotFound")},params=[idp,{"name":"Order-Token","in":"header","required":True,"schema":{"type":"string","maxLength":200},
+     "description":"The `token` of the mailed link's fragment (`/guest-order#order=ID&token=TOKEN` on the storefront, which passes it on here): `v1.<expiry>.<MAC>`, signed with the shop's `links` keyset for this order."}],
+    desc="A missing, malformed, tampered or expired token, another order's token, and an order that does not exist all answer the same 404 `not_found`: nothing tells them apart. 404 while `guest-checkout` is off.")},
  "/api/v1/orders":{"get":op("listOrders","The caller's orders","authenticated",{"200":js(ref("OrderList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},params=pagep)},
  "/api/v1/orders/{id}":{"get":op("getOrder","One of the caller's orders","authenticated",{"200":js(ref("Order")),"404":resp("NotFound")},params=[idp])},
  "/api/v1/admin/orders":{"get":op("listAllOrders","Every customer's orders","orders:read",{"200":js(ref("OrderList")),"400":resp("BadRequest"),"403":resp("Forbidden"),"422":resp("Unprocessable")},
@@ -379,13 +391,23 @@ schemas={
    "shipping_address":ref("Address"),
    "shipping_address_id":{"type":"string","pattern":"^adr_","description":"An address of the caller's address book (GET /api/v1/me/addresses), instead of `shipping_address`; another customer's: 404."},
    "expected_total":dict(ref("Money"),description="The total the customer was shown; another total now: 409 `price_changed`, nothing reserved or charged.")}},
+ "GuestCard":{"type":"object","required":["number","exp_month","exp_year","holder"],"additionalProperties":False,"properties":{
+   "number":{"type":"string","description":"12 to 19 digits; checked (Luhn, length, brand, not expired); goes only to the card vault, for this checkout."},
+   "exp_month":{"type":"integer","minimum":1,"maximum":12},"exp_year":{"type":"integer","minimum":2000,"maximum":2100},"holder":text(1,100)}},
+ "GuestCheckoutRequest":{"type":"object","required":["email","card","cvc","shipping_address"],"additionalProperties":False,"properties":{
+   "email":{"type":"string","maxLength":254,"description":"Where the link to the order is mailed; sealed, never shown but to the roles that see contact data."},
+   "card":ref("GuestCard"),"cvc":{"type":"string","pattern":"^[0-9]{3,4}$","description":"Used in flight only; never stored or logged."},
+   "shipping_address":ref("Address"),
+   "expected_total":dict(ref("Money"),description="The total the guest was shown; another total now: 409 `price_changed`, nothing reserved or charged.")}},
+ "GuestCart":{"allOf":[ref("Cart"),{"type":"object","required":["cart_token"],"properties":{"cart_token":{"type":"string","pattern":"^bgc_","description":"Shown once; send it in the `Cart-Token` header."}}}]},
  "OrderLine":{"type":"object","required":["line_id","variant_id","product_id","sku","name","options","quantity","fulfilled","returned"],"properties":{
    "line_id":{"type":"string","pattern":"^oli_"},"fulfilled":{"type":"integer","minimum":0,"description":"How many have shipped."},
    "returned":{"type":"integer","minimum":0,"description":"How many of those a return (not rejected) holds."},
    "variant_id":{"type":"string","pattern":"^var_"},"product_id":{"type":"string","description":"The product the variant belonged to, for history."},"options":{"type":"object","additionalProperties":{"type":"string"}},"sku":{"type":"string"},"name":{"type":"string"},"quantity":{"type":"integer"},"unit_price":ref("Money"),"line_total":ref("Money"),"discount":ref("Money"),"tax":ref("Money")}},
  "Order":{"type":"object","required":["id","status","items","created_at"],
    "description":"Fields by role (docs/ACCESS.md): fulfillment sees no amounts or payment; finance no address or contact; only admin and support see `customer`.","properties":{
-   "customer":{"type":"object","properties":{"id":{"type":"string"},"email":{"type":"string"},"name":{"type":"string"}}},
+   "customer":{"type":"object","properties":{"id":{"type":"string"},"email":{"type":"string"},"name":{"type":"string"},
+     "guest":{"type":"boolean","description":"A guest of guest checkout: no account; `id` is the guest's pseudonymous id, by which staff erase it."}}},
    "id":{"type":"string","pattern":"^ord_"},"status":{"type":"string","enum":["pending_review","authorized","paid","partially_fulfilled","fulfilled","cancelled","refunded","partially_refunded"]},
    "items":{"type":"array","items":ref("OrderLine")},"subtotal":ref("Money"),"discount":ref("Money"),"discount_code":{"type":"string"},
    "shipping":ref("Money"),"shipping_option":{"type":"object","properties":{"option_id":{"type":"string"},"name":{"type":"string"}}},
@@ -654,12 +676,17 @@ doc={"openapi":"3.1.0",
  "servers":[{"url":"/"}],
  "paths":paths,
  "components":{"securitySchemes":{"bearerAuth":{"type":"http","scheme":"bearer","description":"The `token` from login (bws_...)."},
-   "sessionCookie":{"type":"apiKey","in":"cookie","name":"__Host-bulwark_session","description":"Browsers; unsafe requests must be same-origin."}},
+   "sessionCookie":{"type":"apiKey","in":"cookie","name":"__Host-bulwark_session","description":"Browsers; unsafe requests must be same-origin."},
+   "cartToken":{"type":"apiKey","in":"header","name":"Cart-Token","description":"A guest cart's token (guest checkout, when on): reaches that one cart through the cart routes and its guest checkout, nothing else."}},
    "schemas":schemas,"responses":responses}}
 # Bodies that may be left out altogether (a bodyless POST).
-for path,schema in (("/api/v1/me/mfa/totp","EnrollmentRequest"),("/api/v1/me/passkeys/begin","EnrollmentRequest"),("/api/v1/carts","CreateCartRequest")):
+for path,schema in (("/api/v1/me/mfa/totp","EnrollmentRequest"),("/api/v1/me/passkeys/begin","EnrollmentRequest"),("/api/v1/carts","CreateCartRequest"),("/api/v1/guest/carts","CreateCartRequest")):
     o=paths[path]["post"]
     o["requestBody"]={"required":False,"content":{"application/json":{"schema":ref(schema)}}}
     o["responses"].update(BODY_ERRS)
     o["responses"]=dict(sorted(o["responses"].items()))
+# The cart routes a guest reaches with its cart's token.
+for path in ("/api/v1/carts/{id}","/api/v1/carts/{id}/items/{item_id}","/api/v1/carts/{id}/discount","/api/v1/carts/{id}/shipping"):
+    for o in paths[path].values():
+        o["security"]=AUTH+[{"cartToken":[]}]
 print(json.dumps(doc,indent=2))

@@ -21,6 +21,9 @@ type customerJSON struct {
 	ID    string `json:"id"`
 	Email string `json:"email"`
 	Name  string `json:"name"`
+	// Guest is true for a guest of guest checkout: no account, and ID is
+	// the guest's pseudonymous id (what staff erase it by).
+	Guest bool `json:"guest"`
 }
 
 type orderItemJSON struct {
@@ -146,7 +149,7 @@ func toOrderJSON(o order.Order, view access.OrderView) orderJSON {
 		out.ShippingAddress = &o.ShippingAddress
 	}
 	if view == access.OrderSupport {
-		out.Customer = &customerJSON{ID: o.CustomerID, Email: o.CustomerEmail, Name: o.CustomerName}
+		out.Customer = &customerJSON{ID: o.CustomerID, Email: o.CustomerEmail, Name: o.CustomerName, Guest: o.CustomerGuest}
 	}
 	if o.Events != nil { // read with its history
 		events := make([]orderEventJSON, 0, len(o.Events))

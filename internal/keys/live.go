@@ -11,6 +11,7 @@ import (
 
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/mac"
 	"github.com/tink-crypto/tink-go/v2/prf"
 	"github.com/tink-crypto/tink-go/v2/tink"
 )
@@ -41,11 +42,13 @@ type primitive int
 const (
 	aeadKeys primitive = iota // data encryption (Live)
 	prfKeys                   // blind indexes (LivePRF)
+	macKeys                   // message authentication codes (LiveMAC)
 )
 
 type liveState struct {
 	aead    tink.AEAD // of an aeadKeys keyset
 	prf     *prf.Set  // of a prfKeys keyset
+	mac     tink.MAC  // of a macKeys keyset
 	primary uint32
 	ids     map[uint32]bool
 	file    os.FileInfo
@@ -65,9 +68,12 @@ func newLive(k *Keyring, name string, kind primitive, h *keyset.Handle, info os.
 func newLiveState(kind primitive, h *keyset.Handle, info os.FileInfo) (*liveState, error) {
 	st := &liveState{primary: h.KeysetInfo().GetPrimaryKeyId(), ids: map[uint32]bool{}, file: info}
 	var err error
-	if kind == prfKeys {
+	switch kind {
+	case prfKeys:
 		st.prf, err = prf.NewPRFSet(h)
-	} else {
+	case macKeys:
+		st.mac, err = mac.New(h)
+	default:
 		st.aead, err = aead.New(h)
 	}
 	if err != nil {

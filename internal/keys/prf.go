@@ -3,6 +3,7 @@ package keys
 import (
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/mac"
 	"github.com/tink-crypto/tink-go/v2/prf"
 	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
 )
@@ -23,13 +24,20 @@ func (k *Keyring) PRF(name string) (*LivePRF, error) {
 }
 
 // templateOf is the template of a new key for h: one like its primary, so a
-// rotated blind-index keyset gets an HMAC key and a data keyset an AES-GCM one.
+// rotated blind-index keyset gets an HMAC PRF key, a MAC keyset an HMAC tag
+// key and a data keyset an AES-GCM one.
 func templateOf(h *keyset.Handle) *tinkpb.KeyTemplate {
-	hmac := prf.HMACSHA256PRFKeyTemplate()
+	hmac, tag := prf.HMACSHA256PRFKeyTemplate(), mac.HMACSHA256Tag256KeyTemplate()
 	info := h.KeysetInfo()
 	for _, ki := range info.GetKeyInfo() {
-		if ki.GetKeyId() == info.GetPrimaryKeyId() && ki.GetTypeUrl() == hmac.GetTypeUrl() {
+		if ki.GetKeyId() != info.GetPrimaryKeyId() {
+			continue
+		}
+		switch ki.GetTypeUrl() {
+		case hmac.GetTypeUrl():
 			return hmac
+		case tag.GetTypeUrl():
+			return tag
 		}
 	}
 	return aead.AES256GCMKeyTemplate()

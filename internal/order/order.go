@@ -163,8 +163,11 @@ type Order struct {
 	AuthorizationID string      `json:"authorization_id"`
 	ShippingAddress Address     `json:"shipping_address"`
 	// The customer's contact data, for the roles that may see it.
-	CustomerEmail string    `json:"customer_email"`
-	CustomerName  string    `json:"customer_name"`
+	CustomerEmail string `json:"customer_email"`
+	CustomerName  string `json:"customer_name"`
+	// CustomerGuest says the customer is a guest of guest checkout (no
+	// account; CustomerID is the guest's pseudonymous id).
+	CustomerGuest bool      `json:"customer_guest,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
 
 	// The history, read with one order (nil in lists): its transitions,

@@ -2,6 +2,7 @@ package privacy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
@@ -61,6 +62,11 @@ func (s *Service) Erase(ctx context.Context, userID string) error {
 		return identity.ErrNotFound
 	}
 	u, err := s.src.UserByID(ctx, userID)
+	if errors.Is(err, identity.ErrNotFound) {
+		// A guest (guest checkout) is erased like an account: its key goes,
+		// and with it the email and addresses sealed under it.
+		u, err = s.src.GuestByID(ctx, userID)
+	}
 	if err != nil {
 		return fmt.Errorf("erase: %w", err)
 	}

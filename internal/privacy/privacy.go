@@ -29,6 +29,9 @@ const ActionExport = "user.data_export"
 // Source reads everything held about a person.
 type Source interface {
 	UserByID(ctx context.Context, id string) (identity.User, error)
+	// GuestByID returns a guest of guest checkout (a person with orders
+	// and no account) as a User without roles; identity.ErrNotFound otherwise.
+	GuestByID(ctx context.Context, id string) (identity.User, error)
 	Sessions(ctx context.Context, userID string) ([]identity.Session, error)
 	Methods(ctx context.Context, ownerID string) ([]payment.Method, error)
 	Orders(ctx context.Context, q order.ListQuery) ([]order.Order, error)

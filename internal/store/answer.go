@@ -54,7 +54,9 @@ type answerOrder struct {
 	ShippingAddress answerAddress   `json:"shipping_address"`
 	CustomerEmail   string          `json:"customer_email"`
 	CustomerName    string          `json:"customer_name"`
-	CreatedAt       time.Time       `json:"created_at"`
+	// CustomerGuest is absent from answers stored before guest checkout.
+	CustomerGuest bool      `json:"customer_guest,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
 	// The history came with the order lifecycle: answers stored before
 	// have none (nil: the order was not read with it).
 	Events       []answerEvent       `json:"events,omitempty"`
@@ -170,7 +172,7 @@ func newStoredAnswer(o order.Order) storedAnswer {
 		Captured: answerMoneyOf(o.Captured), Refunded: answerMoneyOf(o.Refunded),
 		PaymentMethodID: o.PaymentMethodID, Brand: o.Brand, Last4: o.Last4, AuthorizationID: o.AuthorizationID,
 		ShippingAddress: answerAddress(o.ShippingAddress),
-		CustomerEmail:   o.CustomerEmail, CustomerName: o.CustomerName, CreatedAt: o.CreatedAt}
+		CustomerEmail:   o.CustomerEmail, CustomerName: o.CustomerName, CustomerGuest: o.CustomerGuest, CreatedAt: o.CreatedAt}
 	if o.ShippingOption != nil {
 		a.ShippingOption = &answerShipping{OptionID: o.ShippingOption.OptionID, Name: o.ShippingOption.Name}
 	}
@@ -227,7 +229,7 @@ func (a answerOrder) order() order.Order {
 		Captured: a.Captured.money(), Refunded: a.Refunded.money(),
 		PaymentMethodID: a.PaymentMethodID, Brand: a.Brand, Last4: a.Last4, AuthorizationID: a.AuthorizationID,
 		ShippingAddress: order.Address(a.ShippingAddress),
-		CustomerEmail:   a.CustomerEmail, CustomerName: a.CustomerName, CreatedAt: a.CreatedAt}
+		CustomerEmail:   a.CustomerEmail, CustomerName: a.CustomerName, CustomerGuest: a.CustomerGuest, CreatedAt: a.CreatedAt}
 	if a.ShippingOption != nil {
 		o.ShippingOption = &order.ShippingChoice{OptionID: a.ShippingOption.OptionID, Name: a.ShippingOption.Name}
 	}

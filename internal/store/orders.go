@@ -503,7 +503,8 @@ const orderColumns = `id, customer_id, status, currency, subtotal, shipping, tot
 	payment_method_id, brand, last4, authorization_id, ship_country, ship_sealed, created_at,
 	discount, discount_code, shipping_option_id, shipping_option_name, tax, tax_mode, taxes_json, ship_region,
 	(SELECT u.contact FROM users u WHERE u.id = orders.customer_id),
-	(SELECT k.wrapped FROM subject_keys k WHERE k.subject_id = orders.customer_id)`
+	(SELECT k.wrapped FROM subject_keys k WHERE k.subject_id = orders.customer_id),
+	(SELECT u.guest FROM users u WHERE u.id = orders.customer_id)`
 
 // scanOrder reads a row of orderColumns and opens its personal data. An
 // erased customer's order keeps everything but the person: no name, address
@@ -518,7 +519,7 @@ func (db *DB) scanOrder(row rowScanner) (order.Order, error) {
 		&o.Captured.Amount, &o.Refunded.Amount, &o.PaymentMethodID, &o.Brand, &o.Last4, &o.AuthorizationID,
 		&o.ShippingAddress.Country, &shipping, &created,
 		&o.Discount.Amount, &o.DiscountCode, &optionID, &optionName, &o.Tax.Amount, &taxMode, &taxes, &region,
-		&customer, &wrapped)
+		&customer, &wrapped, &o.CustomerGuest)
 	if errors.Is(err, sql.ErrNoRows) {
 		return order.Order{}, order.ErrNotFound
 	}

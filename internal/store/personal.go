@@ -308,7 +308,7 @@ func (db *DB) sealLegacyUsers(ctx context.Context, now time.Time) (int, error) {
 	n := 0
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		type legacy struct{ id, email, name string }
-		rows, err := tx.QueryContext(ctx, "SELECT id, email_index, name FROM users WHERE contact IS NULL AND erased_at IS NULL ORDER BY id LIMIT $1", legacyBatch)
+		rows, err := tx.QueryContext(ctx, "SELECT id, email_index, name FROM users WHERE contact IS NULL"+liveUser+" ORDER BY id LIMIT $1", legacyBatch)
 		if err != nil {
 			return fmt.Errorf("find legacy accounts: %w", err)
 		}

@@ -34,6 +34,8 @@ type Purged struct {
 	WebhookDeliveries, WebhookEvents int64
 
 	Sessions, IdempotencyKeys, Carts, Tokens int64
+	// Guests are guests (guest checkout) left with no cart and no order.
+	Guests int64
 	// LoginCounters are expired failed-login counts and login locks.
 	LoginCounters int64
 	// ProcessorEvents are the processor's events kept past their retries.
@@ -42,10 +44,16 @@ type Purged struct {
 	MailJobs int64
 }
 
+// idleGuest selects the guests made before $1 with no cart and no order left.
+const idleGuest = `guest = TRUE AND created_at < $1
+	AND NOT EXISTS (SELECT 1 FROM carts c WHERE c.owner_id = users.id)
+	AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = users.id)`
+
 // Purge deletes what retention no longer keeps: sessions past their absolute
-// limit, old idempotency answers, abandoned carts, and used or expired
-// one-time tokens, and the webhook outbox's finished rows (PurgeWebhooks).
-// The audit trail is never purged here.
+// limit, old idempotency answers, abandoned carts and the guests left
+// without cart or order, used or expired one-time tokens, and the webhook
+// outbox's finished rows (PurgeWebhooks). The audit trail is never purged
+// here.
 func (db *DB) Purge(ctx context.Context, now time.Time, r Retention) (Purged, error) {
 	p, err := db.purgeRecords(ctx, now, r)
 	if err != nil || r.Webhooks <= 0 {
@@ -66,6 +74,10 @@ func (db *DB) purgeRecords(ctx context.Context, now time.Time, r Retention) (Pur
 			{&p.Sessions, "DELETE FROM sessions WHERE expires_at < $1", []any{micros(now)}},
 			{&p.IdempotencyKeys, "DELETE FROM idempotency_keys WHERE created_at < $1 AND state = 'done'", []any{micros(now.Add(-r.IdempotencyKeys))}},
 			{&p.Carts, "DELETE FROM carts WHERE updated_at < $1", []any{micros(now.Add(-r.AbandonedCarts))}},
+			// A guest whose carts expired unpaid is nobody's customer:
+			// its key (and so its sealed email) goes, then its row.
+			{new(int64), "DELETE FROM subject_keys WHERE subject_id IN (SELECT id FROM users WHERE " + idleGuest + ")", []any{micros(now.Add(-r.AbandonedCarts))}},
+			{&p.Guests, "DELETE FROM users WHERE " + idleGuest, []any{micros(now.Add(-r.AbandonedCarts))}},
 			{&p.Tokens, "DELETE FROM password_resets WHERE expires_at < $1", []any{micros(now)}},
 			{&p.Tokens, "DELETE FROM webauthn_ceremonies WHERE expires_at < $1", []any{micros(now)}},
 			{&p.Tokens, "DELETE FROM oidc_logins WHERE expires_at < $1", []any{micros(now)}},

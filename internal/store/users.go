@@ -78,7 +78,10 @@ func (db *DB) emailOwner(ctx context.Context, tx *sql.Tx, email, except string) 
 	cond, args := indexIn("email_index", indexes, 2)
 	skel, skelArgs := indexIn("skeleton_index", skeletons, 2+len(indexes))
 	var owner string
-	err = tx.QueryRowContext(ctx, "SELECT id FROM users WHERE id <> $1 AND ("+cond+" OR "+skel+")"+liveUser+" ORDER BY id LIMIT 1",
+	// No guest matches: a guest's email_index is never a blind index and
+	// its skeleton_index is NULL (guests.go), so the condition needs only
+	// to leave erased accounts out (and reads no column newer than them).
+	err = tx.QueryRowContext(ctx, "SELECT id FROM users WHERE id <> $1 AND ("+cond+" OR "+skel+") AND erased_at IS NULL ORDER BY id LIMIT 1",
 		append(append([]any{except}, args...), skelArgs...)...).Scan(&owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
@@ -162,8 +165,9 @@ const userColumns = "id, contact, (SELECT k.wrapped FROM subject_keys k WHERE k.
 	"(EXISTS (SELECT 1 FROM mfa_totp m WHERE m.user_id = users.id AND m.confirmed = TRUE) " +
 	"OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = users.id))"
 
-// liveUser is the condition that leaves erased accounts out.
-const liveUser = " AND erased_at IS NULL"
+// liveUser is the condition that leaves erased accounts out, and guests
+// (guests.go), who are never accounts.
+const liveUser = " AND erased_at IS NULL AND guest = FALSE"
 
 func (db *DB) scanUser(ctx context.Context, q queryer, row *sql.Row) (identity.User, error) {
 	var u identity.User
