@@ -306,3 +306,115 @@ func TestRefundCrashReconcilesWithProcessor(t *testing.T) {
 			time.Since(restarted).Round(100*time.Millisecond))
 	})
 }
+
+// TestCaptureCrashReconcilesWithProcessor kills the shop, with
+// payment-capture=fulfilment, while staff capture orders and fulfil others
+// (whose first fulfilment captures them), restarts it and retries every
+// unanswered request: each order is captured once at the processor, for
+// its total, and each fulfilled order has one fulfilment; the claims the
+// kill left lapse with the lease, and the retries finish in seconds.
+func TestCaptureCrashReconcilesWithProcessor(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		cfg := testConfig(db)
+		ledger := stripetest.Start(t)
+		args := []string{"--pending-order-timeout", "3s", "--payment-capture", "fulfilment"}
+		first := startProcessWithEnv(t, cfg, ledgerEnv(ledger), args...)
+		admin := first.createAdmin("capture-crash@example.com")
+		secret := first.secrets["capture-crash@example.com"]
+		p := first.createProduct(admin, "CAPTURE-CRASH", 100)
+		sh := first.shopper("captured@example.com", "4242424242424242")
+		type job struct {
+			order, path string
+			body        map[string]any
+		}
+		var jobs []job
+		for k := range 12 {
+			var o lifecycleOrder
+			first.must(201, checkoutReq(sh, fmt.Sprintf("cc-%d", k), first.cartWith(sh, 1, p.ID), "123")).JSON(t, &o)
+			if o.Status != "authorized" || len(o.Items) != 1 {
+				t.Fatalf("checkout with payment-capture=fulfilment: %+v", o)
+			}
+			if k%2 == 0 {
+				jobs = append(jobs, job{o.ID, "/api/v1/admin/orders/" + o.ID + "/capture", map[string]any{}})
+			} else {
+				jobs = append(jobs, job{o.ID, "/api/v1/admin/orders/" + o.ID + "/fulfillments", map[string]any{
+					"lines": []any{line(o.Items[0].LineID, 1)}, "carrier": "DHL", "tracking_number": fmt.Sprintf("JD%04d", k)}})
+			}
+		}
+		ledger.SetDelay(40 * time.Millisecond)
+
+		var (
+			mu         sync.Mutex
+			unanswered []job
+			sent       atomic.Int64
+		)
+		work := make(chan job)
+		var wg sync.WaitGroup
+		for range 6 {
+			wg.Go(func() {
+				for j := range work {
+					sent.Add(1)
+					if status, err := post(first.URL, j.path, admin, "unused", j.body); err != nil || (status != 200 && status != 201) {
+						mu.Lock()
+						unanswered = append(unanswered, j)
+						mu.Unlock()
+					}
+				}
+			})
+		}
+		go func() {
+			for sent.Load() < 3 {
+				time.Sleep(time.Millisecond)
+			}
+			waitForRow(t, cfg, "SELECT COUNT(*) FROM orders WHERE payment_op <> ''")
+			_ = first.cmd.Process.Kill()
+		}()
+		for _, j := range jobs {
+			work <- j
+		}
+		close(work)
+		wg.Wait()
+		<-first.done
+		if n := countRows(t, cfg, "SELECT COUNT(*) FROM orders WHERE payment_op <> ''"); n == 0 {
+			t.Fatal("no capture was left half done by the kill: nothing was tested")
+		}
+
+		second := startProcessWithEnv(t, cfg, ledgerEnv(ledger), args...)
+		restarted := time.Now()
+		token := second.loginWithMFA("capture-crash@example.com", secret)
+		for _, j := range unanswered {
+			for {
+				res := second.do(req{method: "POST", path: j.path, token: token, body: j.body})
+				if res.Status == 200 || res.Status == 201 {
+					break
+				}
+				// A fulfilment recorded before the kill, unanswered: its
+				// retry finds the line shipped (checked below).
+				if res.Status == 409 && res.Code(t) == "fulfillment_exceeds_order" {
+					break
+				}
+				if res.Status != 409 || res.Code(t) != "request_in_progress" || time.Since(restarted) > 15*time.Second {
+					t.Fatalf("retry of %s = %d %s", j.path, res.Status, res.Body)
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+		}
+		var list struct{ Items []ledgerOrder }
+		second.must(200, req{method: "GET", path: "/api/v1/admin/orders?limit=100", token: token}).JSON(t, &list)
+		reconcile(t, list.Items, ledger, 0)
+		for i, j := range jobs {
+			var o lifecycleOrder
+			second.must(200, req{method: "GET", path: "/api/v1/admin/orders/" + j.order, token: token}).JSON(t, &o)
+			want, shipments := "paid", 0
+			if i%2 == 1 {
+				want, shipments = "fulfilled", 1
+			}
+			if o.Status != want || len(o.Fulfillments) != shipments || o.Captured.Amount != o.Total.Amount {
+				t.Fatalf("order %s after the crash: %s, %d fulfilments, captured %d of %d; want %s with %d",
+					o.ID, o.Status, len(o.Fulfillments), o.Captured.Amount, o.Total.Amount, want, shipments)
+			}
+		}
+		t.Logf("%d requests unanswered by the kill, all finished within %s of the restart", len(unanswered),
+			time.Since(restarted).Round(100*time.Millisecond))
+	})
+}

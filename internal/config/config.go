@@ -114,7 +114,7 @@ func Settings() []Setting {
 		{Name: "session-absolute-timeout", Default: "720h", Usage: "a customer session ends this long after login"},
 		{Name: "staff-session-idle-timeout", Default: "15m", Usage: "a staff session ends after this long unused"},
 		{Name: "staff-session-absolute-timeout", Default: "12h", Usage: "a staff session ends this long after login"},
-		{Name: "pending-order-timeout", Default: "30s", Usage: "the lease of a running checkout, renewed by its instance every third of it: a checkout whose lease ran out (its server stopped) is voided and its stock released, at start-up or when its client retries"},
+		{Name: "pending-order-timeout", Default: "30s", Usage: "the lease of a running checkout, renewed by its instance every third of it: a checkout whose lease ran out (its server stopped) is voided and its stock released, at start-up or when its client retries; also how long a refund, capture, void, cancellation or return receipt holds its order before another may finish it"},
 		{Name: "payment-capture", Default: "checkout", Usage: "when a card is charged: checkout (authorized and captured at checkout) or fulfilment (authorized at checkout; captured by staff or by the order's first fulfilment)"},
 		{Name: "authorization-expiry", Default: "144h", Usage: "with payment-capture=fulfilment, an order authorized this long ago and not captured is voided, restocked and cancelled (processors drop authorizations after about 7 days)"},
 		{Name: "return-window", Default: "720h", Usage: "how long after an order's last fulfilment its customer may ask to return shipped units"},

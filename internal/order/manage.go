@@ -54,10 +54,6 @@ const (
 // Audit actions of the lifecycle: ActionTransition + the action ("order.capture").
 const ActionTransition = "order."
 
-// ClaimLease is how long a capture, void or cancel holds its order: a claim
-// older than this was left by a stopped instance and may be taken over.
-const ClaimLease = 5 * time.Minute
-
 // PaymentChange is what FinishPayment records once the processor answered.
 type PaymentChange struct {
 	OrderID string
@@ -195,7 +191,7 @@ func (s *Service) Capture(ctx context.Context, orderID string) (o Order, done bo
 
 func (s *Service) capture(ctx context.Context, orderID string) (Order, bool, error) {
 	var already bool
-	o, err := s.store.ClaimPayment(ctx, orderID, OpCapture, s.now(), func(o Order) error {
+	o, err := s.store.ClaimPayment(ctx, orderID, OpCapture, s.now(), s.lease, func(o Order) error {
 		if o.Status != StatusAuthorized && o.Status != StatusPendingReview && o.Captured.Amount > 0 {
 			already = true // captured before: answered as it is
 			return errDone
@@ -246,7 +242,7 @@ func (s *Service) Void(ctx context.Context, orderID string) (Order, bool, error)
 
 func (s *Service) void(ctx context.Context, orderID string, a Action) (Order, bool, error) {
 	var already bool
-	o, err := s.store.ClaimPayment(ctx, orderID, OpVoid, s.now(), func(o Order) error {
+	o, err := s.store.ClaimPayment(ctx, orderID, OpVoid, s.now(), s.lease, func(o Order) error {
 		if o.Status == StatusCancelled {
 			already = true
 			return errDone
@@ -292,7 +288,7 @@ func (s *Service) Cancel(ctx context.Context, orderID string) (Order, bool, erro
 		return s.void(ctx, orderID, ActCancel)
 	}
 	var already bool
-	o, err = s.store.ClaimPayment(ctx, orderID, OpCancel, s.now(), func(o Order) error {
+	o, err = s.store.ClaimPayment(ctx, orderID, OpCancel, s.now(), s.lease, func(o Order) error {
 		if o.Status == StatusCancelled {
 			already = true
 			return errDone
@@ -324,7 +320,7 @@ func (s *Service) Cancel(ctx context.Context, orderID string) (Order, bool, erro
 		amt = money.Money{Amount: rest, Currency: o.Captured.Currency}
 		refundID = id.New(id.Refund)
 		if _, _, err := s.store.ReserveRefund(ctx, RefundReservation{OrderID: orderID, RefundID: refundID, Amount: amt,
-			Claim: OpCancel, Purpose: PurposeCancel, At: s.now(), LeaseUntil: s.now().Add(s.lease)}); err != nil {
+			Claim: OpCancel, ClaimLease: s.lease, Purpose: PurposeCancel, At: s.now(), LeaseUntil: s.now().Add(s.lease)}); err != nil {
 			return release(err)
 		}
 		pending = true
@@ -379,7 +375,7 @@ func (s *Service) Fulfil(ctx context.Context, orderID string, r FulfillmentReque
 		}
 	}
 	f := Fulfillment{ID: id.New(id.Fulfillment), Lines: r.Lines, Carrier: r.Carrier, TrackingNumber: r.TrackingNumber, CreatedAt: s.now().UTC()}
-	done, err := s.store.Fulfil(ctx, orderID, f, actorOf(ctx), func(o Order) (Action, error) { return PlanFulfillment(o, r) })
+	done, err := s.store.Fulfil(ctx, orderID, f, actorOf(ctx), s.lease, func(o Order) (Action, error) { return PlanFulfillment(o, r) })
 	if err != nil {
 		return Fulfillment{}, Order{}, err
 	}

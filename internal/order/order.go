@@ -186,9 +186,13 @@ type Claim struct {
 }
 
 // Holds reports whether the claim still holds the order at now: it names an
-// operation and is younger than ClaimLease (an older one was left by a
-// stopped instance, and another may take it over).
-func (c Claim) Holds(now time.Time) bool { return c.Op != "" && now.Sub(c.At) <= ClaimLease }
+// operation and is younger than lease (the service's: pending-order-timeout;
+// an older one was left by a stopped instance, and another may take it
+// over: the processor calls it makes again carry the same idempotency keys,
+// so a takeover never captures, voids or refunds twice).
+func (c Claim) Holds(now time.Time, lease time.Duration) bool {
+	return c.Op != "" && now.Sub(c.At) <= lease
+}
 
 // ValidKey reports whether an Idempotency-Key has the shape API.md allows.
 func ValidKey(key string) bool { return keyShape.MatchString(key) }
@@ -254,9 +258,9 @@ type Store interface {
 
 	// ClaimPayment locks the order, calls decide with it, and when decide
 	// returns nil claims the order for op until ReleaseClaim or
-	// FinishPayment; a claim newer than ClaimLease refuses with
+	// FinishPayment; a claim younger than lease refuses with
 	// ErrInProgress. Decide's error is returned with the order as read.
-	ClaimPayment(ctx context.Context, orderID, op string, at time.Time, decide func(Order) error) (Order, error)
+	ClaimPayment(ctx context.Context, orderID, op string, at time.Time, lease time.Duration, decide func(Order) error) (Order, error)
 	// ReleaseClaim ends op's claim without a change (the processor refused).
 	ReleaseClaim(ctx context.Context, orderID, op string) error
 	// FinishPayment records c in one transaction: the transition (through
@@ -266,7 +270,7 @@ type Store interface {
 	// Fulfil locks the order, asks plan what f does to it, and records f,
 	// the shipped quantities and the transition (event, audit, webhook), in
 	// one transaction; plan's refusal changes nothing.
-	Fulfil(ctx context.Context, orderID string, f Fulfillment, actor Actor, plan func(Order) (Action, error)) (Order, error)
+	Fulfil(ctx context.Context, orderID string, f Fulfillment, actor Actor, lease time.Duration, plan func(Order) (Action, error)) (Order, error)
 	// AuthorizedBefore lists up to limit authorized orders checked out before t.
 	AuthorizedBefore(ctx context.Context, t time.Time, limit int) ([]string, error)
 	ReturnStore
@@ -294,8 +298,10 @@ type RefundReservation struct {
 	// answer there; Key is "" for the refund of a cancellation or a return,
 	// which are made idempotent by the order's claim and the return's state.
 	ActorID, Key, Hash string
-	// Claim is the lifecycle operation holding the order ("" for none).
-	Claim string
+	// Claim is the lifecycle operation holding the order ("" for none);
+	// ClaimLease is how long another operation's claim holds it.
+	Claim      string
+	ClaimLease time.Duration
 	// Purpose is "" for a staff refund, which recovery finishes, or the
 	// operation whose refund it is (PurposeCancel, ReturnPurpose), which
 	// resumes it when retried (PendingRefund).
@@ -465,7 +471,7 @@ func (s *Service) Refund(ctx context.Context, key, orderID string, amount *money
 		return fail(ErrRefundExceedsCapture)
 	}
 	_, prior, err = s.store.ReserveRefund(ctx, RefundReservation{OrderID: orderID, RefundID: refundID, Amount: amt,
-		ActorID: p.UserID, Key: key, Hash: hash, At: s.now(), LeaseUntil: s.now().Add(s.lease)})
+		ActorID: p.UserID, Key: key, Hash: hash, ClaimLease: s.lease, At: s.now(), LeaseUntil: s.now().Add(s.lease)})
 	if err != nil {
 		return fail(err)
 	}

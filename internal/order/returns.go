@@ -24,8 +24,9 @@ const (
 	ReturnReceived  = "received"
 	ReturnRejected  = "rejected"
 	// ReturnReceiving holds a return while its refund is at the processor,
-	// so a second receive cannot refund it again; a hold older than
-	// ClaimLease (a stopped instance) may be taken over.
+	// so a second receive cannot refund it again; a hold older than the
+	// service's lease (pending-order-timeout: a stopped instance) may be
+	// taken over.
 	ReturnReceiving = "receiving"
 )
 
@@ -164,7 +165,7 @@ type ReturnStore interface {
 	// (a rejection gives the quantities back to be returned again).
 	MoveReturn(ctx context.Context, returnID string, a Action, at time.Time) (Return, error)
 	// ClaimReturn moves an accepted return to receiving; ReleaseReturn back.
-	ClaimReturn(ctx context.Context, returnID string, at time.Time) (Return, error)
+	ClaimReturn(ctx context.Context, returnID string, at time.Time, lease time.Duration) (Return, error)
 	ReleaseReturn(ctx context.Context, returnID string) error
 	// FinishReturn records the receipt: restocks, the refund's completion
 	// (with the order's transition) and the return received.
@@ -249,7 +250,7 @@ func (s *Service) ReceiveReturn(ctx context.Context, returnID string, r ReceiveR
 	if err := v.Err(); err != nil {
 		return Return{}, err
 	}
-	ret, err := s.returns().ClaimReturn(ctx, returnID, s.now())
+	ret, err := s.returns().ClaimReturn(ctx, returnID, s.now(), s.lease)
 	if err != nil {
 		return Return{}, err
 	}
@@ -287,7 +288,7 @@ func (s *Service) ReceiveReturn(ctx context.Context, returnID string, r ReceiveR
 		} else {
 			refundID = id.New(id.Refund)
 			if _, _, err := s.store.ReserveRefund(ctx, RefundReservation{OrderID: ret.OrderID, RefundID: refundID, Amount: *r.Refund,
-				Purpose: ReturnPurpose(returnID), At: s.now(), LeaseUntil: s.now().Add(s.lease)}); err != nil {
+				ClaimLease: s.lease, Purpose: ReturnPurpose(returnID), At: s.now(), LeaseUntil: s.now().Add(s.lease)}); err != nil {
 				return release(err)
 			}
 		}

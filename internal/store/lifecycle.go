@@ -151,8 +151,8 @@ func (db *DB) readOrderFull(ctx context.Context, q queryer, customerID, orderID 
 }
 
 // ClaimPayment claims the order for op while the processor is called, if
-// decide allows it and no other claim younger than order.ClaimLease holds it.
-func (db *DB) ClaimPayment(ctx context.Context, orderID, op string, at time.Time, decide func(order.Order) error) (order.Order, error) {
+// decide allows it and no other claim younger than lease holds it.
+func (db *DB) ClaimPayment(ctx context.Context, orderID, op string, at time.Time, lease time.Duration, decide func(order.Order) error) (order.Order, error) {
 	var o order.Order
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var claimed order.Claim
@@ -163,7 +163,7 @@ func (db *DB) ClaimPayment(ctx context.Context, orderID, op string, at time.Time
 		if err := decide(o); err != nil {
 			return err
 		}
-		if claimed.Holds(at) {
+		if claimed.Holds(at, lease) {
 			return order.ErrInProgress
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE orders SET payment_op = $1, payment_op_at = $2 WHERE id = $3",
@@ -251,14 +251,14 @@ func (db *DB) FinishPayment(ctx context.Context, c order.PaymentChange) (order.O
 
 // Fulfil records a fulfilment: plan decides under the order's lock, so of
 // concurrent fulfilments of an order's last unit exactly one is recorded.
-func (db *DB) Fulfil(ctx context.Context, orderID string, f order.Fulfillment, actor order.Actor, plan func(order.Order) (order.Action, error)) (order.Order, error) {
+func (db *DB) Fulfil(ctx context.Context, orderID string, f order.Fulfillment, actor order.Actor, lease time.Duration, plan func(order.Order) (order.Action, error)) (order.Order, error) {
 	var o order.Order
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		cur, claimed, err := db.lockOrder(ctx, tx, orderID)
 		if err != nil {
 			return err
 		}
-		if claimed.Holds(f.CreatedAt) {
+		if claimed.Holds(f.CreatedAt, lease) {
 			return order.ErrInProgress // a capture, void or cancel is running
 		}
 		a, err := plan(cur)

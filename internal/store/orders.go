@@ -677,7 +677,7 @@ func (db *DB) ReserveRefund(ctx context.Context, r order.RefundReservation) (ord
 		if _, err := order.Next(cur.Status, order.RefundAction(cur.Captured.Amount, cur.Refunded.Amount+amount.Amount)); err != nil {
 			return err
 		}
-		if r.Claim == "" && claimed.Holds(at) || r.Claim != "" && claimed.Op != r.Claim {
+		if r.Claim == "" && claimed.Holds(at, r.ClaimLease) || r.Claim != "" && claimed.Op != r.Claim {
 			return order.ErrInProgress // a capture, void or cancel is running
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE orders SET refunded = refunded + $1, updated_at = $2

@@ -194,7 +194,7 @@ func (db *DB) MoveReturn(ctx context.Context, returnID string, a order.Action, a
 
 // ClaimReturn holds an accepted return (or one whose hold lapsed) while
 // its refund is at the processor.
-func (db *DB) ClaimReturn(ctx context.Context, returnID string, at time.Time) (order.Return, error) {
+func (db *DB) ClaimReturn(ctx context.Context, returnID string, at time.Time, lease time.Duration) (order.Return, error) {
 	var r order.Return
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
@@ -202,7 +202,7 @@ func (db *DB) ClaimReturn(ctx context.Context, returnID string, at time.Time) (o
 			return err
 		}
 		if r.Status == order.ReturnReceiving {
-			if at.Sub(r.UpdatedAt) <= order.ClaimLease {
+			if at.Sub(r.UpdatedAt) <= lease {
 				return order.ErrInProgress
 			}
 			r.Status = order.ReturnAccepted // left by a stopped instance
