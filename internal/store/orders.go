@@ -473,10 +473,9 @@ func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Rec
 		}
 		// The outbox: order.created (which mails the confirmation) and
 		// order.paid commit with the payment, or not at all.
-		for _, typ := range []string{webhook.OrderCreated, webhook.OrderPaid} {
-			if err := emitEvent(ctx, tx, typ, c.At, webhook.OrderEvent(o)); err != nil {
-				return err
-			}
+		data := webhook.OrderEvent(o)
+		if err := emitEvents(ctx, tx, c.At, outboxEvent{webhook.OrderCreated, data}, outboxEvent{webhook.OrderPaid, data}); err != nil {
+			return err
 		}
 		return appendAudit(ctx, tx, rec)
 	})

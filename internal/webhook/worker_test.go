@@ -30,10 +30,10 @@ func (f *fakeStore) ClaimWebhookDeliveries(context.Context, string, time.Time, t
 	return out, nil
 }
 
-func (f *fakeStore) FinishWebhookAttempt(_ context.Context, r webhook.AttemptResult) error {
+func (f *fakeStore) FinishWebhookAttempts(_ context.Context, rs []webhook.AttemptResult) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.results = append(f.results, r)
+	f.results = append(f.results, rs...)
 	return nil
 }
 
