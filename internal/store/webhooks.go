@@ -460,36 +460,61 @@ func (db *DB) FinishWebhookAttempts(ctx context.Context, rs []webhook.AttemptRes
 	if len(rs) == 0 {
 		return nil
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		var rows []string
-		var args []any
-		for _, r := range rs {
-			next := int64(0)
-			if r.Status == webhook.StatusPending {
-				next = micros(r.NextAttemptAt)
-			}
-			res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_status = $4,
-				last_error = $5, lease_owner = '', lease_until = 0, updated_at = $6
-				WHERE id = $7 AND lease_owner = $8 AND status = $9`,
-				r.Status, r.Attempt.N, next, r.Attempt.StatusCode, r.Attempt.Error, micros(r.Attempt.At), r.DeliveryID, r.Owner, webhook.StatusPending)
-			if err != nil {
-				return fmt.Errorf("finish webhook attempt: %w", err)
-			}
-			n, err := res.RowsAffected()
-			if err != nil {
-				return fmt.Errorf("finish webhook attempt: %w", err)
-			}
-			if n == 0 {
-				continue // the lease was lost
-			}
-			rows = append(rows, "("+placeholders(len(args)+1, 6)+")")
-			args = append(args, r.DeliveryID, r.Attempt.N, micros(r.Attempt.At), r.Attempt.StatusCode, r.Attempt.Duration.Microseconds(), r.Attempt.Error)
+	// One UPDATE for the batch, from a VALUES list (both engines name its
+	// columns column1, column2, ...; the casts give PostgreSQL the
+	// parameters' types), then one INSERT of the attempts of the rows it
+	// changed: two statements whatever the batch's size.
+	var values []string
+	var args []any
+	for _, r := range rs {
+		next := int64(0)
+		if r.Status == webhook.StatusPending {
+			next = micros(r.NextAttemptAt)
 		}
-		if len(rows) == 0 {
+		n := len(args)
+		values = append(values, fmt.Sprintf("(CAST($%d AS TEXT), CAST($%d AS TEXT), CAST($%d AS TEXT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS TEXT), CAST($%d AS BIGINT))",
+			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8))
+		args = append(args, r.DeliveryID, r.Owner, r.Status, r.Attempt.N, next, r.Attempt.StatusCode, r.Attempt.Error, micros(r.Attempt.At))
+	}
+	args = append(args, webhook.StatusPending)
+	byID := make(map[string]webhook.AttemptResult, len(rs))
+	for _, r := range rs {
+		byID[r.DeliveryID] = r
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries SET status = v.column3, attempts = v.column4, next_attempt_at = v.column5,
+			last_status = v.column6, last_error = v.column7, lease_owner = '', lease_until = 0, updated_at = v.column8
+			FROM (VALUES `+strings.Join(values, ", ")+`) AS v
+			WHERE webhook_deliveries.id = v.column1 AND webhook_deliveries.lease_owner = v.column2 AND webhook_deliveries.status = $`+
+			fmt.Sprint(len(args))+` RETURNING webhook_deliveries.id`, args...)
+		if err != nil {
+			return fmt.Errorf("finish webhook attempts: %w", err)
+		}
+		var held []string // the deliveries whose lease was not lost
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return fmt.Errorf("finish webhook attempts: %w", err)
+			}
+			held = append(held, s)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("finish webhook attempts: %w", err)
+		}
+		if len(held) == 0 {
 			return nil
 		}
+		var marks []string
+		var ins []any
+		for _, did := range held {
+			r := byID[did]
+			marks = append(marks, "("+placeholders(len(ins)+1, 6)+")")
+			ins = append(ins, r.DeliveryID, r.Attempt.N, micros(r.Attempt.At), r.Attempt.StatusCode, r.Attempt.Duration.Microseconds(), r.Attempt.Error)
+		}
 		if _, err := tx.ExecContext(ctx, "INSERT INTO webhook_attempts (delivery_id, n, at, status_code, duration_us, error) VALUES "+
-			strings.Join(rows, ", "), args...); err != nil {
+			strings.Join(marks, ", "), ins...); err != nil {
 			return fmt.Errorf("record webhook attempts: %w", err)
 		}
 		return nil
