@@ -45,8 +45,8 @@ type WorkerConfig struct {
 }
 
 // DefaultBatch is how many deliveries a Worker claims at once by default.
-// Each batch costs a fixed three queries to claim and one commit to record,
-// whatever its size, so under load a larger batch is fewer transactions
+// Each batch costs a fixed four statements to claim (the store's) and one
+// transaction of two to record, whatever its size, so under load a larger batch is fewer transactions
 // beside the checkouts (issue 13); its sends run side by side, so a slow
 // receiver delays the batch by at most the client's timeout.
 const DefaultBatch = 32
