@@ -286,10 +286,13 @@ func (g *Guard) Client() *http.Client {
 		ResponseHeaderTimeout:  g.opts.HeaderTimeout,
 		ExpectContinueTimeout:  time.Second,
 		MaxResponseHeaderBytes: 16 << 10,
-		MaxIdleConns:           16,
-		MaxIdleConnsPerHost:    2,
-		IdleConnTimeout:        60 * time.Second,
-		ForceAttemptHTTP2:      true,
+		// The webhook worker sends a batch (up to 32) at once, often to one
+		// receiver: connections kept per host are handshakes (TLS, the dial
+		// check) not repeated for the next batch. Still bounded.
+		MaxIdleConns:        32,
+		MaxIdleConnsPerHost: 8,
+		IdleConnTimeout:     60 * time.Second,
+		ForceAttemptHTTP2:   true,
 	}
 	return &http.Client{
 		Transport: limited{next: t, max: g.opts.MaxResponseBytes},

@@ -489,10 +489,9 @@ func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Rec
 		if o.Status == order.StatusAuthorized {
 			typ = webhook.OrderAuthorized
 		}
-		for _, typ := range []string{webhook.OrderCreated, typ} {
-			if err := emitEvent(ctx, tx, typ, c.At, webhook.OrderEvent(o)); err != nil {
-				return err
-			}
+		data := webhook.OrderEvent(o)
+		if err := emitEvents(ctx, tx, c.At, outboxEvent{webhook.OrderCreated, data}, outboxEvent{typ, data}); err != nil {
+			return err
 		}
 		return appendAudit(ctx, tx, rec)
 	})

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
@@ -16,52 +17,88 @@ import (
 
 var _ webhook.Store = (*DB)(nil)
 
-// emitEvent records an event of type typ inside tx, the transaction of the
-// change it reports, so that what it sets off commits with the change or not
-// at all: one pending webhook delivery per endpoint subscribed to typ (with
-// no subscriber, no webhook event is written), and, for the types that mail
-// the customer (ordermail.KindFor), a mail job whether or not any endpoint
-// subscribes.
+// outboxEvent is one event a change reports: its type and data.
+type outboxEvent struct {
+	typ  string
+	data any
+}
+
+// emitEvent records an event of type typ inside tx (see emitEvents).
 func emitEvent(ctx context.Context, tx *sql.Tx, typ string, at time.Time, data any) error {
-	eventID := id.New(id.WebhookEvent)
-	if err := enqueueMail(ctx, tx, eventID, typ, at, data); err != nil {
-		return err
+	return emitEvents(ctx, tx, at, outboxEvent{typ, data})
+}
+
+// emitEvents records events inside tx, the transaction of the change they
+// report, so that what they set off commits with the change or not at all:
+// per event, one pending webhook delivery per endpoint subscribed to its type
+// (with no subscriber, no webhook event is written), and, for the types that
+// mail the customer (ordermail.KindFor), a mail job whether or not any
+// endpoint subscribes.
+//
+// This runs inside checkout's transaction, so its round trips are few and
+// fixed: one subscriber lookup for every type at once, one insert of the
+// events and one of all their deliveries. The subscribers are read in the
+// transaction every time, never cached: an endpoint registered a moment ago
+// on another instance gets its deliveries (issue 13: correctness across
+// instances beats speed).
+func emitEvents(ctx context.Context, tx *sql.Tx, at time.Time, events ...outboxEvent) error {
+	ids := make([]string, len(events))
+	types := make([]any, len(events))
+	for i, ev := range events {
+		ids[i] = id.New(id.WebhookEvent)
+		types[i] = ev.typ
+		if err := enqueueMail(ctx, tx, ids[i], ev.typ, at, ev.data); err != nil {
+			return err
+		}
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT s.endpoint_id FROM webhook_subscriptions s
+	rows, err := tx.QueryContext(ctx, `SELECT s.event_type, s.endpoint_id FROM webhook_subscriptions s
 		JOIN webhook_endpoints e ON e.id = s.endpoint_id
-		WHERE s.event_type = $1 AND e.deleted_at = 0 ORDER BY s.endpoint_id`, typ)
+		WHERE s.event_type IN (`+placeholders(1, len(types))+`) AND e.deleted_at = 0 ORDER BY s.endpoint_id`, types...)
 	if err != nil {
 		return fmt.Errorf("find webhook subscribers: %w", err)
 	}
-	var endpoints []string
+	subscribers := map[string][]string{}
 	for rows.Next() {
-		var e string
-		if err := rows.Scan(&e); err != nil {
+		var typ, e string
+		if err := rows.Scan(&typ, &e); err != nil {
 			rows.Close()
 			return fmt.Errorf("find webhook subscribers: %w", err)
 		}
-		endpoints = append(endpoints, e)
+		subscribers[typ] = append(subscribers[typ], e)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("find webhook subscribers: %w", err)
 	}
-	if len(endpoints) == 0 {
+	var evArgs, dArgs []any
+	var evRows, dRows []string
+	for i, ev := range events {
+		endpoints := subscribers[ev.typ]
+		if len(endpoints) == 0 {
+			continue
+		}
+		body, err := webhook.Body(ev.typ, at, ev.data)
+		if err != nil {
+			return fmt.Errorf("encode %s event: %w", ev.typ, err)
+		}
+		evRows = append(evRows, "("+placeholders(len(evArgs)+1, 4)+")")
+		evArgs = append(evArgs, ids[i], ev.typ, string(body), micros(at))
+		for _, e := range endpoints {
+			n := len(dArgs)
+			dRows = append(dRows, fmt.Sprintf("($%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+5, n+5))
+			dArgs = append(dArgs, id.New(id.WebhookDelivery), ids[i], e, webhook.StatusPending, micros(at))
+		}
+	}
+	if len(evRows) == 0 {
 		return nil
 	}
-	body, err := webhook.Body(typ, at, data)
-	if err != nil {
-		return fmt.Errorf("encode %s event: %w", typ, err)
+	if _, err := tx.ExecContext(ctx, "INSERT INTO webhook_events (id, type, payload, created_at) VALUES "+strings.Join(evRows, ", "),
+		evArgs...); err != nil {
+		return fmt.Errorf("insert webhook events: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO webhook_events (id, type, payload, created_at) VALUES ($1, $2, $3, $4)",
-		eventID, typ, string(body), micros(at)); err != nil {
-		return fmt.Errorf("insert %s event: %w", typ, err)
-	}
-	for _, e := range endpoints {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $5, $5)`, id.New(id.WebhookDelivery), eventID, e, webhook.StatusPending, micros(at)); err != nil {
-			return fmt.Errorf("insert webhook delivery: %w", err)
-		}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
+		VALUES `+strings.Join(dRows, ", "), dArgs...); err != nil {
+		return fmt.Errorf("insert webhook deliveries: %w", err)
 	}
 	return nil
 }
@@ -326,69 +363,159 @@ func (db *DB) ClaimWebhookDeliveries(ctx context.Context, owner string, now, unt
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("claim webhook deliveries: %w", err)
 		}
-		for _, did := range ids {
-			c, err := readClaim(ctx, tx, did, now)
-			if err != nil {
-				return err
-			}
-			claims = append(claims, c)
-		}
-		return nil
+		claims, err = readClaims(ctx, tx, ids, now)
+		return err
 	})
 	return claims, err
 }
 
-func readClaim(ctx context.Context, tx *sql.Tx, deliveryID string, now time.Time) (webhook.Claim, error) {
-	var c webhook.Claim
-	var err error
-	if c.Delivery, err = readDelivery(ctx, tx, deliveryID); err != nil {
-		return c, err
+// readClaims reads what sending the claimed deliveries ids needs, in two
+// queries whatever their number (the deliveries with their events and
+// endpoints, then the endpoints' secrets), in the order of ids.
+func readClaims(ctx context.Context, tx *sql.Tx, ids []string, now time.Time) ([]webhook.Claim, error) {
+	if len(ids) == 0 {
+		return nil, nil
 	}
-	var at int64
-	var payload string
-	if err := tx.QueryRowContext(ctx, `SELECT ev.id, ev.type, ev.payload, ev.created_at, e.url FROM webhook_events ev, webhook_endpoints e
-		WHERE ev.id = $1 AND e.id = $2`, c.Delivery.EventID, c.Delivery.EndpointID).Scan(&c.Event.ID, &c.Event.Type, &payload, &at, &c.URL); err != nil {
-		return c, fmt.Errorf("read webhook event of %s: %w", deliveryID, err)
+	args := make([]any, len(ids))
+	for i, s := range ids {
+		args[i] = s
 	}
-	c.Event.Payload, c.Event.At = []byte(payload), fromMicros(at)
-	rows, err := tx.QueryContext(ctx, `SELECT id, secret_ct FROM webhook_secrets WHERE endpoint_id = $1 AND (signs_until = 0 OR signs_until > $2)
-		ORDER BY signs_until, id`, c.Delivery.EndpointID, micros(now))
+	rows, err := tx.QueryContext(ctx, "SELECT "+deliveryColumns+`, ev.payload, ev.created_at, e.url FROM webhook_deliveries d
+		JOIN webhook_events ev ON ev.id = d.event_id JOIN webhook_endpoints e ON e.id = d.endpoint_id
+		WHERE d.id IN (`+placeholders(1, len(ids))+")", args...)
 	if err != nil {
-		return c, fmt.Errorf("read webhook secrets: %w", err)
+		return nil, fmt.Errorf("read webhook claims: %w", err)
 	}
-	defer rows.Close()
+	byID := make(map[string]*webhook.Claim, len(ids))
+	var endpoints []any
+	seen := map[string]bool{}
 	for rows.Next() {
-		var s webhook.SealedSecret
-		if err := rows.Scan(&s.ID, &s.Ciphertext); err != nil {
-			return c, fmt.Errorf("read webhook secrets: %w", err)
+		var c webhook.Claim
+		var next, created, updated, at int64
+		var payload string
+		d := &c.Delivery
+		if err := rows.Scan(&d.ID, &d.EventID, &d.EventType, &d.EndpointID, &d.Status, &d.Attempts, &next, &d.LastStatus, &d.LastError,
+			&created, &updated, &payload, &at, &c.URL); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read webhook claims: %w", err)
 		}
-		c.Secrets = append(c.Secrets, s)
+		if d.Status == webhook.StatusPending {
+			d.NextAttemptAt = fromMicros(next)
+		}
+		d.CreatedAt, d.UpdatedAt = fromMicros(created), fromMicros(updated)
+		c.Event = webhook.Event{ID: d.EventID, Type: d.EventType, At: fromMicros(at), Payload: []byte(payload)}
+		byID[d.ID] = &c
+		if !seen[d.EndpointID] {
+			seen[d.EndpointID] = true
+			endpoints = append(endpoints, d.EndpointID)
+		}
 	}
-	return c, rows.Err()
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read webhook claims: %w", err)
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT endpoint_id, id, secret_ct FROM webhook_secrets
+		WHERE endpoint_id IN (`+placeholders(2, len(endpoints))+`) AND (signs_until = 0 OR signs_until > $1)
+		ORDER BY endpoint_id, signs_until, id`, append([]any{micros(now)}, endpoints...)...)
+	if err != nil {
+		return nil, fmt.Errorf("read webhook secrets: %w", err)
+	}
+	secrets := map[string][]webhook.SealedSecret{}
+	for rows.Next() {
+		var endpoint string
+		var s webhook.SealedSecret
+		if err := rows.Scan(&endpoint, &s.ID, &s.Ciphertext); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("read webhook secrets: %w", err)
+		}
+		secrets[endpoint] = append(secrets[endpoint], s)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read webhook secrets: %w", err)
+	}
+	claims := make([]webhook.Claim, 0, len(ids))
+	for _, did := range ids {
+		c, ok := byID[did]
+		if !ok {
+			return nil, fmt.Errorf("read webhook claim %s: its event or endpoint is missing", did)
+		}
+		c.Secrets = secrets[c.Delivery.EndpointID]
+		claims = append(claims, *c)
+	}
+	return claims, nil
 }
 
-// FinishWebhookAttempt implements webhook.Store. An attempt whose lease was
-// lost (its delivery cancelled, or claimed again after the lease ran out) is
-// not recorded.
+// FinishWebhookAttempt records one attempt (see FinishWebhookAttempts).
 func (db *DB) FinishWebhookAttempt(ctx context.Context, r webhook.AttemptResult) error {
-	return db.inTx(ctx, func(tx *sql.Tx) error {
+	return db.FinishWebhookAttempts(ctx, []webhook.AttemptResult{r})
+}
+
+// FinishWebhookAttempts implements webhook.Store: a batch's attempts in one
+// transaction, so one commit (one fsync on SQLite's one writer, one WAL
+// flush on PostgreSQL) however many deliveries the batch sent. An attempt
+// whose lease was lost (its delivery cancelled, or claimed again after the
+// lease ran out) is not recorded; the others are.
+func (db *DB) FinishWebhookAttempts(ctx context.Context, rs []webhook.AttemptResult) error {
+	if len(rs) == 0 {
+		return nil
+	}
+	// One UPDATE for the batch, from a VALUES list (both engines name its
+	// columns column1, column2, ...; the casts give PostgreSQL the
+	// parameters' types), then one INSERT of the attempts of the rows it
+	// changed: two statements whatever the batch's size.
+	var values []string
+	var args []any
+	for _, r := range rs {
 		next := int64(0)
 		if r.Status == webhook.StatusPending {
 			next = micros(r.NextAttemptAt)
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE webhook_deliveries SET status = $1, attempts = $2, next_attempt_at = $3, last_status = $4,
-			last_error = $5, lease_owner = '', lease_until = 0, updated_at = $6
-			WHERE id = $7 AND lease_owner = $8 AND status = $9`,
-			r.Status, r.Attempt.N, next, r.Attempt.StatusCode, r.Attempt.Error, micros(r.Attempt.At), r.DeliveryID, r.Owner, webhook.StatusPending)
+		n := len(args)
+		values = append(values, fmt.Sprintf("(CAST($%d AS TEXT), CAST($%d AS TEXT), CAST($%d AS TEXT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS BIGINT), CAST($%d AS TEXT), CAST($%d AS BIGINT))",
+			n+1, n+2, n+3, n+4, n+5, n+6, n+7, n+8))
+		args = append(args, r.DeliveryID, r.Owner, r.Status, r.Attempt.N, next, r.Attempt.StatusCode, r.Attempt.Error, micros(r.Attempt.At))
+	}
+	args = append(args, webhook.StatusPending)
+	byID := make(map[string]webhook.AttemptResult, len(rs))
+	for _, r := range rs {
+		byID[r.DeliveryID] = r
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries SET status = v.column3, attempts = v.column4, next_attempt_at = v.column5,
+			last_status = v.column6, last_error = v.column7, lease_owner = '', lease_until = 0, updated_at = v.column8
+			FROM (VALUES `+strings.Join(values, ", ")+`) AS v
+			WHERE webhook_deliveries.id = v.column1 AND webhook_deliveries.lease_owner = v.column2 AND webhook_deliveries.status = $`+
+			fmt.Sprint(len(args))+` RETURNING webhook_deliveries.id`, args...)
 		if err != nil {
-			return fmt.Errorf("finish webhook attempt: %w", err)
+			return fmt.Errorf("finish webhook attempts: %w", err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err
+		var held []string // the deliveries whose lease was not lost
+		for rows.Next() {
+			var s string
+			if err := rows.Scan(&s); err != nil {
+				rows.Close()
+				return fmt.Errorf("finish webhook attempts: %w", err)
+			}
+			held = append(held, s)
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO webhook_attempts (delivery_id, n, at, status_code, duration_us, error) VALUES ($1, $2, $3, $4, $5, $6)",
-			r.DeliveryID, r.Attempt.N, micros(r.Attempt.At), r.Attempt.StatusCode, r.Attempt.Duration.Microseconds(), r.Attempt.Error); err != nil {
-			return fmt.Errorf("record webhook attempt: %w", err)
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("finish webhook attempts: %w", err)
+		}
+		if len(held) == 0 {
+			return nil
+		}
+		var marks []string
+		var ins []any
+		for _, did := range held {
+			r := byID[did]
+			marks = append(marks, "("+placeholders(len(ins)+1, 6)+")")
+			ins = append(ins, r.DeliveryID, r.Attempt.N, micros(r.Attempt.At), r.Attempt.StatusCode, r.Attempt.Duration.Microseconds(), r.Attempt.Error)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO webhook_attempts (delivery_id, n, at, status_code, duration_us, error) VALUES "+
+			strings.Join(marks, ", "), ins...); err != nil {
+			return fmt.Errorf("record webhook attempts: %w", err)
 		}
 		return nil
 	})

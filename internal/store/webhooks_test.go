@@ -227,3 +227,103 @@ func TestWebhookClaimsAreExclusive(t *testing.T) {
 		}
 	})
 }
+
+// TestWebhookBatch: a batch of claims to several endpoints carries each
+// delivery's own URL, secrets (current first) and event, read in a fixed
+// number of queries; the batch's attempts are recorded in one call, and one
+// whose lease was lost is left out while the others are kept.
+func TestWebhookBatch(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, d testenv.Database) {
+		db := mustOpen(t, d)
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		a := newWebhook(t, db, now, webhook.ProductUpdated)
+		b := newWebhook(t, db, now, webhook.ProductUpdated, webhook.OrderPaid)
+		rotated := webhook.SealedSecret{ID: id.New(id.WebhookSecret), Ciphertext: []byte("sealed-a2")}
+		if err := db.RotateWebhookSecret(ctx, a.ID, rotated, now, now.Add(time.Hour), rec(webhook.ActionRotate, a.ID)); err != nil {
+			t.Fatal(err)
+		}
+		p := singleVariant("HOOK-BATCH", money.Money{Amount: 100, Currency: "EUR"}, 1)
+		if err := db.CreateProduct(ctx, p, rec(audit.ActionProductCreate, p.ID)); err != nil {
+			t.Fatal(err)
+		}
+		names := []string{"One", "Two", "Three"}
+		for _, n := range names {
+			renameProduct(t, db, p.ID, n, now)
+		}
+		claims, err := db.ClaimWebhookDeliveries(ctx, "ins_a", now, now.Add(time.Minute), 32)
+		if err != nil || len(claims) != 2*len(names) {
+			t.Fatalf("claims %d, %v", len(claims), err)
+		}
+		byEvent := map[string][]webhook.Claim{}
+		for _, c := range claims {
+			switch c.Delivery.EndpointID {
+			case a.ID:
+				if c.URL != a.URL || len(c.Secrets) != 2 || string(c.Secrets[0].Ciphertext) != "sealed-a2" || string(c.Secrets[1].Ciphertext) != "sealed-1" {
+					t.Fatalf("claim to a: %+v", c)
+				}
+			case b.ID:
+				if c.URL != b.URL || len(c.Secrets) != 1 || string(c.Secrets[0].Ciphertext) != "sealed-1" {
+					t.Fatalf("claim to b: %+v", c)
+				}
+			default:
+				t.Fatalf("claim to %s", c.Delivery.EndpointID)
+			}
+			if c.Event.ID != c.Delivery.EventID || c.Event.Type != webhook.ProductUpdated || c.Delivery.Status != webhook.StatusPending || c.Delivery.Attempts != 0 {
+				t.Fatalf("claim %+v", c)
+			}
+			byEvent[c.Event.ID] = append(byEvent[c.Event.ID], c)
+		}
+		var got []string
+		for _, cs := range byEvent {
+			// One event, one body, to every endpoint.
+			if len(cs) != 2 || cs[0].Delivery.EndpointID == cs[1].Delivery.EndpointID || string(cs[0].Event.Payload) != string(cs[1].Event.Payload) {
+				t.Fatalf("event's claims %+v", cs)
+			}
+			var body struct{ Data webhook.ProductData }
+			if err := json.Unmarshal(cs[0].Event.Payload, &body); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, body.Data.Name)
+		}
+		if len(got) != len(names) {
+			t.Fatalf("events %v", got)
+		}
+
+		if err := db.FinishWebhookAttempts(ctx, nil); err != nil {
+			t.Fatalf("an empty batch: %v", err)
+		}
+		var rs []webhook.AttemptResult
+		for i, c := range claims {
+			owner := "ins_a"
+			if i == 0 {
+				owner = "ins_other" // its lease is not this instance's
+			}
+			rs = append(rs, webhook.AttemptResult{DeliveryID: c.Delivery.ID, Owner: owner, Status: webhook.StatusSucceeded,
+				Attempt: webhook.Attempt{N: 1, At: now, StatusCode: 204, Duration: time.Millisecond}})
+		}
+		if err := db.FinishWebhookAttempts(ctx, rs); err != nil {
+			t.Fatal(err)
+		}
+		all, err := db.WebhookDeliveries(ctx, "", "", 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		succeeded := 0
+		for _, dl := range all {
+			switch {
+			case dl.ID == claims[0].Delivery.ID:
+				if dl.Status != webhook.StatusPending || dl.Attempts != 0 || len(dl.History) != 0 {
+					t.Fatalf("the lost lease's attempt was recorded: %+v", dl)
+				}
+			case dl.Status == webhook.StatusSucceeded && dl.Attempts == 1 && len(dl.History) == 1 && dl.History[0].StatusCode == 204:
+				succeeded++
+			default:
+				t.Fatalf("delivery %+v", dl)
+			}
+		}
+		if succeeded != len(claims)-1 {
+			t.Fatalf("%d attempts recorded, want %d", succeeded, len(claims)-1)
+		}
+	})
+}

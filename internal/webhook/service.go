@@ -35,9 +35,10 @@ type Store interface {
 	// until; a delivery leased by an instance that stopped is claimed again
 	// once its lease has run out.
 	ClaimWebhookDeliveries(ctx context.Context, owner string, now, until time.Time, limit int) ([]Claim, error)
-	// FinishWebhookAttempt records an attempt of a delivery owner holds and
-	// its new status.
-	FinishWebhookAttempt(ctx context.Context, r AttemptResult) error
+	// FinishWebhookAttempts records attempts of deliveries their owners
+	// hold, with their new statuses, all in one transaction; an attempt
+	// whose delivery is no longer held is left out.
+	FinishWebhookAttempts(ctx context.Context, rs []AttemptResult) error
 }
 
 // SealedSecret is a signing secret encrypted under the webhook keyset, with
@@ -56,7 +57,7 @@ type Claim struct {
 	Secrets []SealedSecret
 }
 
-// AttemptResult is what FinishWebhookAttempt records.
+// AttemptResult is what FinishWebhookAttempts records of one attempt.
 type AttemptResult struct {
 	DeliveryID, Owner string
 	Attempt           Attempt

@@ -30,7 +30,8 @@ type WorkerConfig struct {
 	Lease time.Duration
 	// Poll is how often due deliveries are looked for.
 	Poll time.Duration
-	// Batch is how many deliveries are claimed, and sent at once, at most.
+	// Batch is how many deliveries are claimed, and sent at once, at most
+	// (DefaultBatch when 0).
 	Batch    int
 	Now      func() time.Time
 	Log      *slog.Logger
@@ -42,6 +43,13 @@ type WorkerConfig struct {
 	// tracker, which logs one once, not every poll.
 	Failed func(err error)
 }
+
+// DefaultBatch is how many deliveries a Worker claims at once by default.
+// Each batch costs a fixed four statements to claim (the store's) and one
+// transaction of two to record, whatever its size, so under load a larger batch is fewer transactions
+// beside the checkouts (issue 13); its sends run side by side, so a slow
+// receiver delays the batch by at most the client's timeout.
+const DefaultBatch = 32
 
 // Worker sends the outbox's due deliveries. Several instances may run at
 // once, in one process or many: each delivery is leased to one of them.
@@ -59,7 +67,7 @@ func NewWorker(cfg WorkerConfig) *Worker {
 		cfg.Poll = time.Second
 	}
 	if cfg.Batch <= 0 {
-		cfg.Batch = 8
+		cfg.Batch = DefaultBatch
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = time.Minute
@@ -110,40 +118,83 @@ func (w *Worker) Run(ctx context.Context) {
 	}
 }
 
-// RunOnce claims the due deliveries (one batch) and sends them, and returns
-// how many it attempted.
+// RunOnce claims the due deliveries (one batch), sends them at once and
+// records their attempts, and returns how many it attempted.
+//
+// The batch's attempts are recorded together, in one transaction, once every
+// send has ended (each within the client's timeout, so within the lease): a
+// database commit per batch, not per delivery, beside the checkouts that
+// share the database (issue 13). A crash between the sends and the record
+// sends the batch again once the leases run out — with the same webhook-id
+// and body, as every retry: delivery stays at least once.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	now := w.cfg.Now()
 	claims, err := w.cfg.Store.ClaimWebhookDeliveries(ctx, w.cfg.Owner, now, now.Add(w.cfg.Lease), w.cfg.Batch)
 	if err != nil {
 		return 0, err
 	}
+	if len(claims) == 0 {
+		return 0, nil
+	}
+	secrets := w.openSecrets(claims)
 	var wg sync.WaitGroup
-	errs := make([]error, len(claims))
+	results := make([]*AttemptResult, len(claims))
 	for i, c := range claims {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = w.deliver(ctx, c)
+			results[i] = w.deliver(ctx, c, secrets)
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
-		if err != nil {
-			return len(claims), err
+	done := make([]AttemptResult, 0, len(results))
+	for _, r := range results {
+		if r != nil {
+			done = append(done, *r)
 		}
 	}
+	if err := w.cfg.Store.FinishWebhookAttempts(context.WithoutCancel(ctx), done); err != nil {
+		return len(claims), fmt.Errorf("record %d webhook attempts: %w", len(done), err)
+	}
 	return len(claims), nil
+}
+
+// openSecret is a signing secret opened, or why it could not be.
+type openSecret struct {
+	plain string
+	err   error
+}
+
+// openSecrets opens each signing secret of a batch once (a batch holds many
+// deliveries to few endpoints), by secret id. The plaintexts live only as
+// long as the batch.
+func (w *Worker) openSecrets(claims []Claim) map[string]openSecret {
+	out := map[string]openSecret{}
+	for _, c := range claims {
+		for _, s := range c.Secrets {
+			if _, ok := out[s.ID]; ok {
+				continue
+			}
+			pt, err := w.cfg.AEAD.Decrypt(s.Ciphertext, secretAD(s.ID))
+			if err != nil {
+				out[s.ID] = openSecret{err: fmt.Errorf("open signing secret %s: %w", s.ID, err)}
+				continue
+			}
+			out[s.ID] = openSecret{plain: string(pt)}
+		}
+	}
+	return out
 }
 
 // maxErrorLength bounds the error text kept with an attempt.
 const maxErrorLength = 500
 
-// deliver makes one attempt at c and records it.
-func (w *Worker) deliver(ctx context.Context, c Claim) error {
+// deliver makes one attempt at c and returns what to record of it, or nil
+// when there is nothing to record.
+func (w *Worker) deliver(ctx context.Context, c Claim, secrets map[string]openSecret) *AttemptResult {
 	at := w.cfg.Now()
 	start := time.Now() // the attempt's duration is measured on the wall clock
-	code, sendErr := w.send(ctx, c, at)
+	code, sendErr := w.send(ctx, c, secrets, at)
 	if sendErr != nil && ctx.Err() != nil {
 		// Shutting down: not the receiver's failure. The lease runs out and
 		// the delivery is sent again, by this instance after a restart or by
@@ -177,21 +228,18 @@ func (w *Worker) deliver(ctx context.Context, c Claim) error {
 		outcome = "failed"
 	}
 	w.attempts.WithLabelValues(outcome).Inc()
-	if err := w.cfg.Store.FinishWebhookAttempt(context.WithoutCancel(ctx), r); err != nil {
-		return fmt.Errorf("record webhook attempt %s: %w", c.Delivery.ID, err)
-	}
-	return nil
+	return &r
 }
 
 // send posts the event's body, signed, and returns the answer's status.
-func (w *Worker) send(ctx context.Context, c Claim, at time.Time) (int, error) {
+func (w *Worker) send(ctx context.Context, c Claim, opened map[string]openSecret, at time.Time) (int, error) {
 	secrets := make([]string, 0, len(c.Secrets))
 	for _, s := range c.Secrets {
-		pt, err := w.cfg.AEAD.Decrypt(s.Ciphertext, secretAD(s.ID))
-		if err != nil {
-			return 0, fmt.Errorf("open signing secret %s: %w", s.ID, err)
+		o := opened[s.ID]
+		if o.err != nil {
+			return 0, o.err
 		}
-		secrets = append(secrets, string(pt))
+		secrets = append(secrets, o.plain)
 	}
 	sig, err := Sign(secrets, c.Event.ID, at, c.Event.Payload)
 	if err != nil {

@@ -2,9 +2,11 @@ package webhook_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,7 @@ type fakeStore struct {
 	mu      sync.Mutex
 	claims  []webhook.Claim
 	results []webhook.AttemptResult
+	records int // calls of FinishWebhookAttempts
 }
 
 func (f *fakeStore) ClaimWebhookDeliveries(context.Context, string, time.Time, time.Time, int) ([]webhook.Claim, error) {
@@ -30,10 +33,11 @@ func (f *fakeStore) ClaimWebhookDeliveries(context.Context, string, time.Time, t
 	return out, nil
 }
 
-func (f *fakeStore) FinishWebhookAttempt(_ context.Context, r webhook.AttemptResult) error {
+func (f *fakeStore) FinishWebhookAttempts(_ context.Context, rs []webhook.AttemptResult) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.results = append(f.results, r)
+	f.results = append(f.results, rs...)
+	f.records++
 	return nil
 }
 
@@ -99,4 +103,72 @@ func TestWorkerRetriesThenDeadLetters(t *testing.T) {
 			t.Fatalf("result %+v, calls %v", r, got)
 		}
 	})
+}
+
+// countingAEAD is plainAEAD that counts the secrets it opens.
+type countingAEAD struct {
+	plainAEAD
+	mu     sync.Mutex
+	opened int
+}
+
+func (c *countingAEAD) Decrypt(ct, ad []byte) ([]byte, error) {
+	c.mu.Lock()
+	c.opened++
+	c.mu.Unlock()
+	return c.plainAEAD.Decrypt(ct, ad)
+}
+
+// TestWorkerBatch: a batch of deliveries to one endpoint opens its secret
+// once, signs every delivery with it, and records every attempt in one
+// call to the store.
+func TestWorkerBatch(t *testing.T) {
+	secret := webhook.NewSecret()
+	now := time.Now().UTC()
+	var mu sync.Mutex
+	ids := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		msg := r.Header.Get("webhook-id")
+		ts, _ := strconv.ParseInt(r.Header.Get("webhook-timestamp"), 10, 64)
+		want, err := webhook.Sign([]string{secret}, msg, time.Unix(ts, 0), body)
+		if err != nil || r.Header.Get("webhook-signature") != want {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		mu.Lock()
+		ids[msg] = true
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+	const n = 12
+	store := &fakeStore{}
+	for i := range n {
+		msg := "msg_" + strconv.Itoa(i)
+		store.claims = append(store.claims, webhook.Claim{Delivery: webhook.Delivery{ID: "whd_" + strconv.Itoa(i), EventID: msg}, URL: srv.URL,
+			Event:   webhook.Event{ID: msg, Type: webhook.OrderPaid, Payload: []byte(`{"type":"order.paid","n":` + strconv.Itoa(i) + `}`)},
+			Secrets: []webhook.SealedSecret{{ID: "whs_1", Ciphertext: []byte(secret)}}})
+	}
+	aead := &countingAEAD{}
+	guard := egress.New(egress.Options{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	w := webhook.NewWorker(webhook.WorkerConfig{Store: store, AEAD: aead, Client: guard.Client(), Owner: "ins_t",
+		Now: func() time.Time { return now }})
+	if got, err := w.RunOnce(context.Background()); err != nil || got != n {
+		t.Fatalf("RunOnce = %d, %v", got, err)
+	}
+	if aead.opened != 1 {
+		t.Errorf("the secret was opened %d times for one batch", aead.opened)
+	}
+	if store.records != 1 || len(store.results) != n {
+		t.Fatalf("%d records of %d results, want 1 of %d", store.records, len(store.results), n)
+	}
+	for _, r := range store.results {
+		if r.Status != webhook.StatusSucceeded || r.Attempt.StatusCode != 204 || r.Owner != "ins_t" {
+			t.Fatalf("result %+v", r)
+		}
+	}
+	if len(ids) != n {
+		t.Fatalf("the receiver verified %d deliveries, want %d", len(ids), n)
+	}
 }
