@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/app"
 	"github.com/bulwark-shop/bulwark/internal/audit"
@@ -86,7 +87,7 @@ func TestPaymentProcessorFailures(t *testing.T) {
 			}
 		})
 
-		t.Run("a refund the processor refuses restores the order's refunded total; 503, and the retry refunds", func(t *testing.T) {
+		t.Run("a refund the processor does not answer stays reserved and is made once; 503, then the retry gets it once recovery asked again", func(t *testing.T) {
 			var list struct{ Items []orderJSON }
 			s.must(200, req{method: "GET", path: "/api/v1/orders", token: pat.token}).JSON(t, &list)
 			if len(list.Items) != 1 {
@@ -103,14 +104,22 @@ func TestPaymentProcessorFailures(t *testing.T) {
 			if res.Status != 503 || res.Code(t) != "unavailable" || res.Header.Get("Retry-After") == "" {
 				t.Fatalf("refund = %d %s, want 503 unavailable", res.Status, res.Body)
 			}
+			// The refund may have been made (a 503 is no answer): it stays
+			// reserved under its key, and a retry now is told it runs.
 			var after orderJSON
 			s.must(200, req{method: "GET", path: "/api/v1/orders/" + o.ID, token: pat.token}).JSON(t, &after)
-			if after.Refunded.Amount != 0 || after.Status != "paid" {
-				t.Errorf("after the refused refund: %+v, want nothing refunded", after)
+			if after.Refunded.Amount != 1000 || after.Status != "paid" {
+				t.Errorf("after the unanswered refund: %+v, want 1000 reserved", after)
 			}
 			if l := gw.Ledger(); l.Refunded != 0 {
 				t.Errorf("ledger %+v", l)
 			}
+			if res := refund(); res.Status != 409 || res.Code(t) != "request_in_progress" {
+				t.Fatalf("retry within the lease = %d %s", res.Status, res.Body)
+			}
+			// Once the lease has run out, the retry has recovery ask the
+			// processor again under the same refund id, and answers.
+			s.Clock.Advance(s.Config.PendingOrderTimeout + time.Second)
 			if res := refund(); res.Status != 200 {
 				t.Fatalf("retry = %d %s", res.Status, res.Body)
 			} else if res.JSON(t, &after); after.Refunded.Amount != 1000 || after.Status != "partially_refunded" {

@@ -304,13 +304,17 @@ func TestOrderLifecycle(t *testing.T) {
 				t.Fatalf("fulfillment staff cancel: %d", res.Status)
 			}
 			l.unchanged(t, c.ID, before)
-			// The processor refuses the refund: 503, and the order, its
-			// refunds and the stock are as they were.
+			// The processor does not answer the refund: 503, the order is
+			// not cancelled and the stock is as it was; the refund stays
+			// reserved (it may have been made), for the retry to resume
+			// under the same id rather than make a second.
 			l.gw.FailNext(paymenttest.Refund, 1)
 			if res := l.post(l.finance, c.ID, "cancel", map[string]any{}); res.Status != 503 || res.Header.Get("Retry-After") == "" {
 				t.Fatalf("cancel with a failing refund = %d %s", res.Status, res.Body)
 			}
-			l.unchanged(t, c.ID, before)
+			if _, mid := l.read(c.ID); mid.Status != "paid" || len(mid.Refunds) != 1 || mid.Refunds[0].Status != "pending" {
+				t.Fatalf("after the unanswered refund: %s %+v", mid.Status, mid.Refunds)
+			}
 			if st := l.stock(p.ID); st != stock {
 				t.Fatalf("stock %d after a failed cancellation, want %d", st, stock)
 			}

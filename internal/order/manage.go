@@ -247,6 +247,12 @@ func (s *Service) void(ctx context.Context, orderID string, a Action) (Order, bo
 			already = true
 			return errDone
 		}
+		// Decided under the order's lock: a cancellation that read the
+		// order authorized may find it captured since (by a fulfilment),
+		// and a captured order is refunded, never voided.
+		if o.Status != StatusAuthorized && o.Status != StatusPendingReview {
+			return &apperr.Error{Code: CodeIllegalTransition, Message: fmt.Sprintf("an order that is %s cannot be voided; it was captured meanwhile: cancel it again to refund it", o.Status)}
+		}
 		_, err := Next(o.Status, a)
 		return err
 	})
@@ -327,6 +333,11 @@ func (s *Service) Cancel(ctx context.Context, orderID string) (Order, bool, erro
 	}
 	if pending {
 		gwID, err := s.gateway.Refund(ctx, o.AuthorizationID, amt, refundID)
+		if err != nil && unknownOutcome(ctx, err) {
+			// Perhaps made: the refund stays pending, and the retried
+			// cancellation resumes it under the same id (PendingRefund).
+			return release(fmt.Errorf("refund %s to cancel it: %w", orderID, err))
+		}
 		if err != nil {
 			cerr := s.store.CancelRefund(context.WithoutCancel(ctx), orderID, refundID, amt)
 			return release(errors.Join(fmt.Errorf("refund %s to cancel it: %w", orderID, err), cerr))

@@ -479,6 +479,15 @@ func (s *Service) Refund(ctx context.Context, key, orderID string, amount *money
 		return replay(prior)
 	}
 	gwID, err := s.gateway.Refund(ctx, o.AuthorizationID, amt, refundID)
+	if err != nil && unknownOutcome(ctx, err) {
+		// The processor may have made the refund (a timeout, a 5xx, its
+		// answer lost): giving the amount back to the order now, and the
+		// key to a retry under a new refund id, could refund twice. The
+		// refund stays pending with its key in progress; recovery asks again
+		// under the same id once the lease ends, and the retry of the key
+		// then gets its answer.
+		return Order{}, false, fmt.Errorf("refund of %s (left to recovery): %w", orderID, err)
+	}
 	if err != nil {
 		if cerr := s.store.CancelRefund(context.WithoutCancel(ctx), orderID, refundID, amt); cerr != nil {
 			return fail(errors.Join(err, cerr))
@@ -508,23 +517,23 @@ func (s *Service) RecoverRefunds(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list stale refunds: %w", err)
 	}
-	for i, r := range stale {
+	var failed []error
+	done := 0
+	for _, r := range stale {
 		gwID, err := s.gateway.Refund(ctx, r.AuthorizationID, r.Amount, r.RefundID)
 		if err != nil {
-			if _, outage := dependency.Classify(err); outage || ctx.Err() != nil {
-				return i, fmt.Errorf("recover refund %s of %s: %w", r.RefundID, r.OrderID, err)
+			if unknownOutcome(ctx, err) {
+				// The processor is out: the others would meet it too.
+				return done, errors.Join(append(failed, fmt.Errorf("recover refund %s of %s: %w", r.RefundID, r.OrderID, err))...)
 			}
 			bg := context.WithoutCancel(ctx)
 			rec := audit.New(bg, s.now(), ActionRefund, r.OrderID, audit.Failure, fmt.Sprintf("refund=%s amount=%d %s refused on recovery",
 				r.RefundID, r.Amount.Amount, r.Amount.Currency))
-			if cerr := s.store.CancelRefund(bg, r.OrderID, r.RefundID, r.Amount); cerr != nil {
-				return i, errors.Join(err, cerr)
-			}
-			if ferr := s.store.ForgetIdempotent(bg, r.ActorID, ScopeRefund, r.Key); ferr != nil {
-				return i, ferr
-			}
-			if aerr := s.store.AppendAudit(bg, rec); aerr != nil {
-				return i, aerr
+			// One refund that cannot be finished must not hold back the
+			// others: its error is reported, and the pass goes on.
+			if err := errors.Join(s.store.CancelRefund(bg, r.OrderID, r.RefundID, r.Amount),
+				s.store.ForgetIdempotent(bg, r.ActorID, ScopeRefund, r.Key), s.store.AppendAudit(bg, rec)); err != nil {
+				failed = append(failed, fmt.Errorf("give back refused refund %s: %w", r.RefundID, err))
 			}
 			continue
 		}
@@ -532,10 +541,20 @@ func (s *Service) RecoverRefunds(ctx context.Context) (int, error) {
 			r.RefundID, r.Amount.Amount, r.Amount.Currency))
 		if _, err := s.store.CompleteRefund(ctx, RefundCompletion{OrderID: r.OrderID, RefundID: r.RefundID, GatewayRefundID: gwID,
 			ActorID: r.ActorID, Key: r.Key, At: s.now().UTC()}, rec); err != nil {
-			return i, fmt.Errorf("complete recovered refund %s: %w", r.RefundID, err)
+			failed = append(failed, fmt.Errorf("complete recovered refund %s: %w", r.RefundID, err))
+			continue
 		}
+		done++
 	}
-	return len(stale), nil
+	return done, errors.Join(failed...)
+}
+
+// unknownOutcome reports whether a processor call that failed may yet have
+// been carried out: an outage (no answer, a 5xx, a key in use) or the
+// caller gone, as opposed to a refusal.
+func unknownOutcome(ctx context.Context, err error) bool {
+	_, outage := dependency.Classify(err)
+	return outage || ctx.Err() != nil
 }
 
 // replay turns a Prior into the earlier answer, or says the request is new.

@@ -268,6 +268,16 @@ func (s *Service) ReceiveReturn(ctx context.Context, returnID string, r ReceiveR
 		}
 	}
 	receipt := ReturnReceipt{ReturnID: returnID, Restock: r.Restock, Actor: actorOf(ctx), At: s.now()}
+	// A receipt that a stopped server left after reserving its refund is
+	// resumed with that refund and amount, whatever the retry asks: never a
+	// second refund, never one left pending.
+	pendingID, pendingAmt, pending, err := s.store.PendingRefund(ctx, ret.OrderID, ReturnPurpose(returnID))
+	if err != nil {
+		return release(err)
+	}
+	if pending {
+		r.Refund = &pendingAmt
+	}
 	if r.Refund != nil {
 		o, err := s.store.Order(ctx, "", ret.OrderID)
 		if err != nil {
@@ -277,15 +287,8 @@ func (s *Service) ReceiveReturn(ctx context.Context, returnID string, r ReceiveR
 			return release(&apperr.Error{Code: apperr.CodeValidation, Message: "the refund is not in the order's currency",
 				Fields: []apperr.FieldError{{Field: "refund.currency", Message: "must be the order's currency " + o.Captured.Currency}}})
 		}
-		// A receipt that a stopped server left after reserving its refund is
-		// resumed with that refund and amount, never with a second one.
-		refundID, amt, pending, err := s.store.PendingRefund(ctx, ret.OrderID, ReturnPurpose(returnID))
-		if err != nil {
-			return release(err)
-		}
-		if pending {
-			r.Refund = &amt
-		} else {
+		refundID := pendingID
+		if !pending {
 			refundID = id.New(id.Refund)
 			if _, _, err := s.store.ReserveRefund(ctx, RefundReservation{OrderID: ret.OrderID, RefundID: refundID, Amount: *r.Refund,
 				ClaimLease: s.lease, Purpose: ReturnPurpose(returnID), At: s.now(), LeaseUntil: s.now().Add(s.lease)}); err != nil {
@@ -293,6 +296,11 @@ func (s *Service) ReceiveReturn(ctx context.Context, returnID string, r ReceiveR
 			}
 		}
 		gwID, err := s.gateway.Refund(ctx, o.AuthorizationID, *r.Refund, refundID)
+		if err != nil && unknownOutcome(ctx, err) {
+			// Perhaps made: the refund stays pending, and the retried
+			// receipt resumes it under the same id.
+			return release(fmt.Errorf("refund return %s: %w", returnID, err))
+		}
 		if err != nil {
 			cerr := s.store.CancelRefund(context.WithoutCancel(ctx), ret.OrderID, refundID, *r.Refund)
 			return release(errors.Join(fmt.Errorf("refund return %s: %w", returnID, err), cerr))

@@ -39,6 +39,12 @@ func completeRefund(ctx context.Context, tx *sql.Tx, db *DB, orderID, refundID, 
 	if n, err := res.RowsAffected(); err != nil || n == 0 {
 		return false, err
 	}
+	if cur.Status == order.StatusCancelled {
+		// A staff refund that was running when the order was cancelled: the
+		// cancellation refunded only what this one had not reserved, and
+		// the order is final; the refund is done, with no transition.
+		return true, nil
+	}
 	// The succeeded refunds, not the reserved total: of two refunds
 	// running at once, the first to complete is partial, the second the
 	// last, whichever reserved first.
