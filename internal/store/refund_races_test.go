@@ -27,9 +27,11 @@ type reviewGW struct {
 	outageAll bool
 }
 
-func (g *reviewGW) Authorize(context.Context, payment.AuthorizeRequest) (string, error) { return "auth", nil }
-func (g *reviewGW) Capture(context.Context, string, money.Money) error                  { return nil }
-func (g *reviewGW) Void(context.Context, string) error                                  { return nil }
+func (g *reviewGW) Authorize(context.Context, payment.AuthorizeRequest) (string, error) {
+	return "auth", nil
+}
+func (g *reviewGW) Capture(context.Context, string, money.Money) error { return nil }
+func (g *reviewGW) Void(context.Context, string) error                 { return nil }
 func (g *reviewGW) Refund(ctx context.Context, auth string, amt money.Money, ref string) (string, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
