@@ -317,6 +317,15 @@ func TestGuestCheckout(t *testing.T) {
 			s.takeOrderLink("racer@example.com")
 		})
 
+		t.Run("a later checkout of the cart cannot re-point the placed order's email", func(t *testing.T) {
+			// The cart is empty now: refused, and the order keeps its email
+			// (the staff list below checks it is still the first one).
+			res := s.do(guestCheckoutReq(c, "k-guest-repoint", "attacker@example.net", guestCard))
+			if res.Status < 400 || res.Status >= 500 {
+				t.Fatalf("checkout of the emptied cart = %d %s", res.Status, res.Body)
+			}
+		})
+
 		t.Run("staff lists show guest orders; the email only to roles that see contact data", func(t *testing.T) {
 			var list struct {
 				Items []struct {

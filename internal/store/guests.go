@@ -10,6 +10,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/guest"
 	"github.com/bulwark-shop/bulwark/internal/identity"
+	"github.com/bulwark-shop/bulwark/internal/order"
 )
 
 // Guests (issue 13) are rows of users marked guest: carts, orders,
@@ -76,6 +77,17 @@ func (db *DB) SetGuestEmail(ctx context.Context, guestID, email, name string, at
 		}
 		if wrapped == nil {
 			return identity.ErrNotFound // erased meanwhile
+		}
+		// Once the guest has an order, its email is the one that order was
+		// placed with and is mailed at: a later checkout of the same cart
+		// token (refused or not) cannot re-point it (found by review).
+		var placed int
+		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM orders WHERE customer_id = $1 AND status <> $2",
+			guestID, order.StatusPending).Scan(&placed); err != nil {
+			return fmt.Errorf("count guest orders: %w", err)
+		}
+		if placed > 0 {
+			return nil
 		}
 		sealed, err := db.seal(guestID, wrapped, contactAt(guestID), contact{Email: email, Name: name})
 		if err != nil {
