@@ -317,6 +317,20 @@ func TestGuestCheckout(t *testing.T) {
 			s.takeOrderLink("racer@example.com")
 		})
 
+		t.Run("a code limited per customer is refused to guests, who could use it once per new cart", func(t *testing.T) {
+			s.must(201, req{method: "POST", path: "/api/v1/admin/discounts", token: admin, body: map[string]any{
+				"code": "WELCOMEONCE", "kind": "percent", "basis_points": 5000, "max_uses_per_customer": 1}})
+			s.must(201, req{method: "POST", path: "/api/v1/admin/discounts", token: admin, body: map[string]any{
+				"code": "EVERYONE", "kind": "percent", "basis_points": 500}})
+			g := s.guestCart()
+			s.must(200, req{method: "PUT", path: "/api/v1/carts/" + g.ID + "/items/" + p.ID, header: asGuest(g), body: map[string]any{"quantity": 1}})
+			res := s.do(req{method: "PUT", path: "/api/v1/carts/" + g.ID + "/discount", header: asGuest(g), body: map[string]string{"code": "WELCOMEONCE"}})
+			if res.Status != 422 || res.Code(t) != "discount_invalid" {
+				t.Fatalf("a per-customer code on a guest cart = %d %s", res.Status, res.Body)
+			}
+			s.must(200, req{method: "PUT", path: "/api/v1/carts/" + g.ID + "/discount", header: asGuest(g), body: map[string]string{"code": "EVERYONE"}})
+		})
+
 		t.Run("a later checkout of the cart cannot re-point the placed order's email", func(t *testing.T) {
 			// The cart is empty now: refused, and the order keeps its email
 			// (the staff list below checks it is still the first one).

@@ -451,7 +451,7 @@ func (s *Service) Price(ctx context.Context, c Cart, dest *pricing.Destination) 
 	if err != nil {
 		return View{}, fmt.Errorf("price cart %s: %w", c.ID, err)
 	}
-	req := pricing.QuoteRequest{Currency: cur, DiscountCode: c.DiscountCode, CustomerID: c.OwnerID,
+	req := pricing.QuoteRequest{Currency: cur, DiscountCode: c.DiscountCode, CustomerID: c.OwnerID, Guest: isGuest(ctx),
 		Destination: dest, ShippingOptionID: c.ShippingOptionID}
 	if dest == nil {
 		req.Destination = c.Destination
@@ -521,4 +521,10 @@ func (s *Service) quote(ctx context.Context, req pricing.QuoteRequest, view *Vie
 			return pricing.Quote{}, err
 		}
 	}
+}
+
+// isGuest reports whether the caller is a guest of guest checkout.
+func isGuest(ctx context.Context) bool {
+	p := access.PrincipalFrom(ctx)
+	return p != nil && p.GuestCartID != ""
 }

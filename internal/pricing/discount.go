@@ -192,6 +192,9 @@ type DiscountCheck struct {
 	Now      time.Time
 	// CustomerUses counts the customer's earlier uses of this discount.
 	CustomerUses int64
+	// Guest is a guest of guest checkout: every guest cart is a new guest,
+	// so a per-customer limit cannot be counted for one.
+	Guest bool
 }
 
 // Check returns nil when d applies to the cart of c; ErrDiscountUnknown
@@ -217,6 +220,11 @@ func (d Discount) Check(c DiscountCheck) error {
 	}
 	if d.MaxUses > 0 && d.Uses >= d.MaxUses {
 		return ErrDiscountExhausted
+	}
+	if d.MaxUsesPerCustomer > 0 && c.Guest {
+		// A code limited per customer is for customers with an account: a
+		// guest could use it once per new guest cart (found by review).
+		return ErrDiscountUnknown
 	}
 	if d.MaxUsesPerCustomer > 0 && c.CustomerUses >= d.MaxUsesPerCustomer {
 		return ErrDiscountExhausted

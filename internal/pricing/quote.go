@@ -38,8 +38,10 @@ type Input struct {
 	Discount *Discount
 	// Now decides the discount's validity window.
 	Now time.Time
-	// CustomerUses counts the customer's earlier uses of Discount.
+	// CustomerUses counts the customer's earlier uses of Discount; Guest
+	// says the customer is a guest (DiscountCheck.Guest).
 	CustomerUses int64
+	Guest        bool
 }
 
 // QuotedLine is a line with its amounts.
@@ -153,7 +155,7 @@ func Compute(in Input) (Quote, error) {
 
 	freeShipping := false
 	if d := in.Discount; d != nil {
-		if err := d.Check(DiscountCheck{Currency: in.Currency, Lines: in.Lines, Subtotal: q.Subtotal, Now: in.Now, CustomerUses: in.CustomerUses}); err != nil {
+		if err := d.Check(DiscountCheck{Currency: in.Currency, Lines: in.Lines, Subtotal: q.Subtotal, Now: in.Now, CustomerUses: in.CustomerUses, Guest: in.Guest}); err != nil {
 			return Quote{}, err
 		}
 		q.DiscountID, q.DiscountCode = d.ID, d.Code

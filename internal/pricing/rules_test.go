@@ -76,6 +76,8 @@ func TestDiscountCheck(t *testing.T) {
 		{"no total limit", func(d *pricing.Discount, _ *pricing.DiscountCheck) { d.MaxUses, d.Uses = 0, 1<<40 }, ""},
 		{"the customer's uses taken", func(d *pricing.Discount, c *pricing.DiscountCheck) { d.MaxUsesPerCustomer, c.CustomerUses = 1, 1 }, apperr.CodeDiscountExhausted},
 		{"the customer has one left", func(d *pricing.Discount, c *pricing.DiscountCheck) { d.MaxUsesPerCustomer, c.CustomerUses = 2, 1 }, ""},
+		{"a guest cannot use a code limited per customer", func(d *pricing.Discount, c *pricing.DiscountCheck) { d.MaxUsesPerCustomer, c.Guest = 1, true }, apperr.CodeDiscountInvalid},
+		{"a guest can use a code without that limit", func(d *pricing.Discount, c *pricing.DiscountCheck) { d.MaxUses, c.Guest = 5, true }, ""},
 		{"invalid wins over exhausted", func(d *pricing.Discount, c *pricing.DiscountCheck) { d.MaxUses, d.Uses, c.Now = 1, 1, d.EndsAt }, apperr.CodeDiscountInvalid},
 	}
 	for _, tt := range tests {

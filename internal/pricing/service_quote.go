@@ -19,8 +19,10 @@ type QuoteRequest struct {
 	ShippingOptionID string
 	// DiscountCode is the code as the customer typed it; "" for none.
 	DiscountCode string
-	// CustomerID counts the customer's earlier uses of the code.
+	// CustomerID counts the customer's earlier uses of the code; Guest
+	// says it is a guest of guest checkout.
 	CustomerID string
+	Guest      bool
 }
 
 // Quote reads the rates, the option and the discount r names and prices r
@@ -81,7 +83,7 @@ func (s *Service) Quote(ctx context.Context, r QuoteRequest) (Quote, error) {
 		if err != nil {
 			return Quote{}, fmt.Errorf("discount by code: %w", err)
 		}
-		in.Discount, in.CustomerUses = &d, uses
+		in.Discount, in.CustomerUses, in.Guest = &d, uses, r.Guest
 	}
 	q, err := Compute(in)
 	if err != nil {
