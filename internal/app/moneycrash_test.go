@@ -73,6 +73,47 @@ func post(base, path, token, key string, body any) (int, error) {
 	return res.StatusCode, nil
 }
 
+// killMidLoad sends jobs from 6 clients to p, kills p (SIGKILL) once after
+// of them were sent and query counts a row in cfg's database (an operation
+// half done; watched for at most 3 s), and returns the jobs that send did
+// not see succeed: those the kill cut off and those never sent.
+func killMidLoad[J any](t *testing.T, p *process, cfg config.Config, jobs []J, after int64, query string, send func(J) bool) []J {
+	t.Helper()
+	var (
+		mu         sync.Mutex
+		unanswered []J
+		sent       atomic.Int64
+	)
+	work := make(chan J)
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Go(func() {
+			for j := range work {
+				sent.Add(1)
+				if !send(j) {
+					mu.Lock()
+					unanswered = append(unanswered, j)
+					mu.Unlock()
+				}
+			}
+		})
+	}
+	go func() {
+		for sent.Load() < after {
+			time.Sleep(time.Millisecond)
+		}
+		waitForRow(t, cfg, query)
+		_ = p.cmd.Process.Kill() // not t.Fatal: this is not the test's goroutine
+	}()
+	for _, j := range jobs {
+		work <- j
+	}
+	close(work)
+	wg.Wait()
+	<-p.done
+	return unanswered
+}
+
 type ledgerOrder struct {
 	ID       string `json:"id"`
 	Status   string `json:"status"`
@@ -141,38 +182,10 @@ func TestCheckoutCrashReconcilesWithProcessor(t *testing.T) {
 		}
 		ledger.SetDelay(20 * time.Millisecond) // each checkout makes 3 calls: a window for the kill
 
-		var (
-			mu         sync.Mutex
-			unanswered []job
-			sent       atomic.Int64
-		)
-		work := make(chan job)
-		var wg sync.WaitGroup
-		for range 6 {
-			wg.Go(func() {
-				for j := range work {
-					sent.Add(1)
-					if status, err := tryCheckout(first.URL, j.who, j.key, j.cart); err != nil || status != 201 {
-						mu.Lock()
-						unanswered = append(unanswered, j)
-						mu.Unlock()
-					}
-				}
-			})
-		}
-		go func() {
-			for sent.Load() < 10 {
-				time.Sleep(time.Millisecond)
-			}
-			waitForRow(t, cfg, "SELECT COUNT(*) FROM orders WHERE status = 'pending' AND authorization_id <> ''")
-			_ = first.cmd.Process.Kill()
-		}()
-		for _, j := range jobs {
-			work <- j
-		}
-		close(work)
-		wg.Wait()
-		<-first.done
+		unanswered := killMidLoad(t, first, cfg, jobs, 10, "SELECT COUNT(*) FROM orders WHERE status = 'pending' AND authorization_id <> ''", func(j job) bool {
+			status, err := tryCheckout(first.URL, j.who, j.key, j.cart)
+			return err == nil && status == 201
+		})
 		if pendingOrders(t, cfg) == 0 {
 			t.Fatal("no checkout was left half done by the kill: nothing was tested")
 		}
@@ -233,40 +246,11 @@ func TestRefundCrashReconcilesWithProcessor(t *testing.T) {
 		}
 		ledger.SetDelay(30 * time.Millisecond)
 
-		var (
-			mu         sync.Mutex
-			unanswered []job
-			sent       atomic.Int64
-		)
-		work := make(chan job)
-		var wg sync.WaitGroup
-		for range 6 {
-			wg.Go(func() {
-				for j := range work {
-					sent.Add(1)
-					status, err := post(first.URL, "/api/v1/admin/orders/"+j.order+"/refund", admin, j.key,
-						map[string]any{"amount": map[string]any{"amount": 100, "currency": "EUR"}})
-					if err != nil || status != 200 {
-						mu.Lock()
-						unanswered = append(unanswered, j)
-						mu.Unlock()
-					}
-				}
-			})
-		}
-		go func() {
-			for sent.Load() < 6 {
-				time.Sleep(time.Millisecond)
-			}
-			waitForRow(t, cfg, "SELECT COUNT(*) FROM refunds WHERE status = 'pending'")
-			_ = first.cmd.Process.Kill()
-		}()
-		for _, j := range jobs {
-			work <- j
-		}
-		close(work)
-		wg.Wait()
-		<-first.done
+		unanswered := killMidLoad(t, first, cfg, jobs, 6, "SELECT COUNT(*) FROM refunds WHERE status = 'pending'", func(j job) bool {
+			status, err := post(first.URL, "/api/v1/admin/orders/"+j.order+"/refund", admin, j.key,
+				map[string]any{"amount": map[string]any{"amount": 100, "currency": "EUR"}})
+			return err == nil && status == 200
+		})
 		left := countRows(t, cfg, "SELECT COUNT(*) FROM refunds WHERE status = 'pending'")
 		if left == 0 {
 			t.Fatal("no refund was left half done by the kill: nothing was tested")
@@ -343,38 +327,10 @@ func TestCaptureCrashReconcilesWithProcessor(t *testing.T) {
 		}
 		ledger.SetDelay(40 * time.Millisecond)
 
-		var (
-			mu         sync.Mutex
-			unanswered []job
-			sent       atomic.Int64
-		)
-		work := make(chan job)
-		var wg sync.WaitGroup
-		for range 6 {
-			wg.Go(func() {
-				for j := range work {
-					sent.Add(1)
-					if status, err := post(first.URL, j.path, admin, "unused", j.body); err != nil || (status != 200 && status != 201) {
-						mu.Lock()
-						unanswered = append(unanswered, j)
-						mu.Unlock()
-					}
-				}
-			})
-		}
-		go func() {
-			for sent.Load() < 3 {
-				time.Sleep(time.Millisecond)
-			}
-			waitForRow(t, cfg, "SELECT COUNT(*) FROM orders WHERE payment_op <> ''")
-			_ = first.cmd.Process.Kill()
-		}()
-		for _, j := range jobs {
-			work <- j
-		}
-		close(work)
-		wg.Wait()
-		<-first.done
+		unanswered := killMidLoad(t, first, cfg, jobs, 3, "SELECT COUNT(*) FROM orders WHERE payment_op <> ''", func(j job) bool {
+			status, err := post(first.URL, j.path, admin, "unused", j.body)
+			return err == nil && (status == 200 || status == 201)
+		})
 		if n := countRows(t, cfg, "SELECT COUNT(*) FROM orders WHERE payment_op <> ''"); n == 0 {
 			t.Fatal("no capture was left half done by the kill: nothing was tested")
 		}
