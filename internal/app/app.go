@@ -421,7 +421,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		limiter = edge.NewLimiter(budgets, now)
 	}
 	a.health = a.newTracker()
-	proxies, err := edge.ParseTrustedProxies(cfg.TrustedProxies)
+	proxies, err := edge.ParsePrefixes(cfg.TrustedProxies)
 	if err != nil {
 		a.Close()
 		return nil, fmt.Errorf("trusted-proxies: %w", err)
@@ -492,7 +492,7 @@ const sentMailRetention = 30 * 24 * time.Hour
 // that staff chose goes through it), the webhook administration and the
 // outbox's delivery worker, which Serve runs.
 func (a *App) useWebhooks(cfg config.Config, aead webhook.AEAD, instance string) error {
-	allow, err := egress.ParseAllow(cfg.EgressAllow)
+	allow, err := edge.ParsePrefixes(cfg.EgressAllow)
 	if err != nil {
 		return fmt.Errorf("egress-allow: %w", err)
 	}

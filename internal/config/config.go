@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/edge"
-	"github.com/bulwark-shop/bulwark/internal/egress"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/waf"
@@ -232,10 +231,10 @@ type Config struct {
 	// BotBlock is how long the bot trap blocks a client.
 	BotBlock time.Duration
 	// TrustedProxies are the comma-separated CIDRs of the peers whose
-	// X-Forwarded-For names the client (validated; edge.ParseTrustedProxies).
+	// X-Forwarded-For names the client (validated; edge.ParsePrefixes).
 	TrustedProxies string
 	// Outbound calls (webhooks): the egress guard's allow list (checked by
-	// egress.ParseAllow), the retry schedule (webhook.ParseSchedule), both
+	// edge.ParsePrefixes), the retry schedule (webhook.ParseSchedule), both
 	// kept as text so that Config stays comparable, and the time limit of
 	// one delivery attempt.
 	EgressAllow          string
@@ -600,14 +599,14 @@ func parse(v map[string]string) (Config, error) {
 	c.ReencryptBatch = batch
 	c.EgressAllow, c.WebhookRetrySchedule, c.WebhookTimeout = v["egress-allow"], v["webhook-retry-schedule"], duration("webhook-timeout")
 	c.WebhookRetention = duration("webhook-retention")
-	if _, err := egress.ParseAllow(c.EgressAllow); err != nil {
+	if _, err := edge.ParsePrefixes(c.EgressAllow); err != nil {
 		errs = append(errs, fmt.Errorf("egress-allow: want comma-separated CIDRs such as 127.0.0.1/32: %w", err))
 	}
 	if _, err := webhook.ParseSchedule(c.WebhookRetrySchedule); err != nil {
 		errs = append(errs, fmt.Errorf("webhook-retry-schedule: want comma-separated durations such as 5s,5m,30m: %w", err))
 	}
 	c.TrustedProxies = v["trusted-proxies"]
-	if _, err := edge.ParseTrustedProxies(c.TrustedProxies); err != nil {
+	if _, err := edge.ParsePrefixes(c.TrustedProxies); err != nil {
 		errs = append(errs, fmt.Errorf("trusted-proxies: want comma-separated CIDRs such as 10.0.0.0/8: %w", err))
 	}
 	switch v["guest-checkout"] {

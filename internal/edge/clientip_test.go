@@ -9,7 +9,7 @@ import (
 )
 
 func TestClientIP(t *testing.T) {
-	proxies, err := edge.ParseTrustedProxies("10.0.0.0/8, 192.168.1.1, fd00::/8")
+	proxies, err := edge.ParsePrefixes("10.0.0.0/8, 192.168.1.1, fd00::/8")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestClientIP(t *testing.T) {
 			}
 		})
 	}
-	if _, err := edge.ParseTrustedProxies("10.0.0.0/33"); err == nil {
+	if _, err := edge.ParsePrefixes("10.0.0.0/33"); err == nil {
 		t.Fatal("a bad CIDR was accepted")
 	}
 }

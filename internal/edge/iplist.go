@@ -10,7 +10,8 @@ import (
 )
 
 // ParsePrefixes parses a comma-separated list of CIDR prefixes or single
-// addresses (taken as /32 or /128). Blanks around entries are ignored; an empty
+// addresses (taken as /32 or /128): the one parser of every address-list
+// setting (ip-deny, ip-allow, admin-ip-allow, trusted-proxies, egress-allow). Blanks around entries are ignored; an empty
 // list is nil. An IPv4-mapped IPv6 address is unmapped, so "::ffff:10.0.0.1"
 // and "10.0.0.1" mean the same client.
 func ParsePrefixes(s string) ([]netip.Prefix, error) {
@@ -36,7 +37,12 @@ func ParsePrefixes(s string) ([]netip.Prefix, error) {
 			}
 			p = netip.PrefixFrom(a, a.BitLen())
 		}
-		if p.Addr().Is4In6() && p.Bits() >= 96 {
+		if p.Addr().Is4In6() {
+			// Shorter than /96 it would cover IPv6 addresses beside the
+			// mapped IPv4 ones: an allow list must not grow by a typo.
+			if p.Bits() < 96 {
+				return nil, fmt.Errorf("%q: an IPv4-mapped prefix needs at least 96 bits", f)
+			}
 			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
 		}
 		out = append(out, p.Masked())

@@ -34,7 +34,7 @@ func TestParsePrefixes(t *testing.T) {
 			t.Errorf("%q = %v, want %s", in, got, want)
 		}
 	}
-	for _, bad := range []string{"10.0.0.0/33", "example.com", "10.0.0", "fe80::1%eth0", "10.0.0.0/8/8", "1.2.3.4 5.6.7.8"} {
+	for _, bad := range []string{"10.0.0.0/33", "example.com", "10.0.0", "fe80::1%eth0", "10.0.0.0/8/8", "1.2.3.4 5.6.7.8", "::ffff:10.0.0.0/8"} {
 		if _, err := edge.ParsePrefixes(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

@@ -81,39 +81,6 @@ func mustPrefixes(ss ...string) []netip.Prefix {
 	return out
 }
 
-// ParseAllow reads a comma-separated list of CIDR prefixes or single
-// addresses (the egress-allow setting).
-func ParseAllow(s string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
-	for _, f := range strings.Split(s, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			continue
-		}
-		if !strings.Contains(f, "/") {
-			a, err := netip.ParseAddr(f)
-			if err != nil {
-				return nil, fmt.Errorf("%q is neither an address nor a CIDR prefix", f)
-			}
-			a = a.Unmap()
-			out = append(out, netip.PrefixFrom(a, a.BitLen()))
-			continue
-		}
-		p, err := netip.ParsePrefix(f)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a CIDR prefix", f)
-		}
-		if p.Addr().Is4In6() {
-			if p.Bits() < 96 {
-				return nil, fmt.Errorf("%q: an IPv4-mapped prefix needs at least 96 bits", f)
-			}
-			p = netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96)
-		}
-		out = append(out, p.Masked())
-	}
-	return out, nil
-}
-
 // Options configure a Guard. Zero durations and sizes take the defaults.
 type Options struct {
 	// Allow are the prefixes reached even inside the refused ranges.

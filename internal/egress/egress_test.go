@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/egress"
 )
 
@@ -55,7 +56,7 @@ func TestAddressesAllowedAndRefused(t *testing.T) {
 }
 
 func TestAllowListOpensRefusedRanges(t *testing.T) {
-	allow, err := egress.ParseAllow("127.0.0.1/32, 10.1.0.0/16, ::ffff:192.168.5.0/120, fd00::7")
+	allow, err := edge.ParsePrefixes("127.0.0.1/32, 10.1.0.0/16, ::ffff:192.168.5.0/120, fd00::7")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,8 +71,8 @@ func TestAllowListOpensRefusedRanges(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"nope", "10.0.0.0/33", "::ffff:10.0.0.0/8"} {
-		if _, err := egress.ParseAllow(bad); err == nil {
-			t.Errorf("ParseAllow(%q) accepted", bad)
+		if _, err := edge.ParsePrefixes(bad); err == nil {
+			t.Errorf("ParsePrefixes(%q) accepted", bad)
 		}
 	}
 }
