@@ -45,7 +45,9 @@ const webhookEndpoints = 3
 // After a warm-up of o.Concurrency checkouts each, the shops take turns for
 // o.Rounds rounds of o.Checkouts checkouts, the order swapping every round,
 // as PricedCheckout does; each engine ends with the geometric means of the
-// hooks/none ratios and whether throughput meets WebhooksGoal. Then it waits
+// hooks/none ratios and whether throughput meets WebhooksGoal. Each hooks
+// turn's deliveries are waited for before the next turn, so neither shop
+// pays for the other's. Then it waits
 // (at most a minute) until the receivers have had every order.paid delivery
 // — an error otherwise — and prints how long after the last checkout the
 // outbox was drained. The results are keyed "<engine> none" and
@@ -120,6 +122,26 @@ func (r *receivers) count(typ string) (int, time.Time) {
 	return r.byType[typ], r.last
 }
 
+// wait returns once the receivers have had want deliveries of typ, or an
+// error after timeout.
+func (r *receivers) wait(ctx context.Context, typ string, want int, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		got, _ := r.count(typ)
+		switch {
+		case got >= want:
+			return nil
+		case time.Now().After(deadline):
+			return fmt.Errorf("%d of %d %s deliveries received after %s", got, want, typ, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 func (r *receivers) Close() {
 	for _, s := range r.servers {
 		s.Close()
@@ -178,6 +200,11 @@ func hooksVersusNone(ctx context.Context, o Options, engine string, dbs [2][2]st
 		if r.Errors > 0 {
 			return fmt.Errorf("%s: %d of %d warm-up checkouts failed", name, r.Errors, warm)
 		}
+		if i == 1 {
+			if err := recv.wait(ctx, webhook.OrderPaid, warm*webhookEndpoints, 30*time.Second); err != nil {
+				return fmt.Errorf("%s: warm-up: %w", name, err)
+			}
+		}
 	}
 	ratios := map[string][]float64{}
 	var lastCheckout time.Time
@@ -193,6 +220,12 @@ func hooksVersusNone(ctx context.Context, o Options, engine string, dbs [2][2]st
 			}
 			if i == 1 {
 				lastCheckout = time.Now()
+				// The round's deliveries are waited out before the other
+				// shop's turn: left running, they would be paid for by the
+				// shop without webhooks (and flatter the one with them).
+				if err := recv.wait(ctx, webhook.OrderPaid, (warm+(round+1)*o.Checkouts)*webhookEndpoints, 30*time.Second); err != nil {
+					return fmt.Errorf("%s (round %d): %w", names[i], round+1, err)
+				}
 			}
 			got[i] = r
 		}
