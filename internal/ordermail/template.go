@@ -99,7 +99,7 @@ var parsedDefaults = sync.OnceValue(func() map[string]Template {
 		if err := errors.Join(err1, err2); err != nil {
 			panic(fmt.Sprintf("ordermail: no default template %q: %v", name, err))
 		}
-		t, err := Parse(name, strings.TrimRight(string(subject), "\n"), string(body))
+		t, err := parseTemplate(name, strings.TrimRight(string(subject), "\n"), string(body), false)
 		if err != nil {
 			panic(fmt.Sprintf("ordermail: default template %q: %v", name, err))
 		}
@@ -125,6 +125,15 @@ func knownName(name string) bool {
 // lt, le, gt, ge, defines or calls templates, ranges over anything but
 // .Lines or within another range, or fails on sample data or renders too much.
 func Parse(name, subject, body string) (Template, error) {
+	return parseTemplate(name, subject, body, true)
+}
+
+// parseTemplate is Parse; rendered says whether to render the samples, which are
+// time-bounded (execTimeout). The embedded defaults skip them at run time:
+// a slow moment (a loaded machine) must not make the shop's own defaults
+// fail, and crash the worker; their rendering of the samples is tested
+// (TestDefaultsParseAndRender).
+func parseTemplate(name, subject, body string, rendered bool) (Template, error) {
 	var v apperr.Validator
 	v.Check(knownName(name), "name", "one of "+strings.Join(Names(), ", "))
 	v.Check(len(subject) > 0 && len(subject) <= MaxSubjectTemplate && utf8.ValidString(subject), "subject",
@@ -152,7 +161,11 @@ func Parse(name, subject, body string) (Template, error) {
 	// used the wrong way) or renders too much is refused now, not at sending.
 	// The large sample is the largest order a cart makes (cart.MaxLines
 	// lines with the longest names), so what is accepted fits any order.
-	for _, d := range []Data{Sample(), sparseSample(), largeSample()} {
+	samples := []Data{Sample(), sparseSample(), largeSample()}
+	if !rendered {
+		samples = nil
+	}
+	for _, d := range samples {
 		if _, err := renderSubject(t.subject, d); err != nil {
 			v.Check(false, "subject", err.Error())
 			break

@@ -19,6 +19,12 @@ func TestDefaultsParseAndRender(t *testing.T) {
 			if d.Custom || d.Subject == "" || d.Body == "" {
 				t.Fatalf("default %+v", d)
 			}
+			// The defaults pass every check a shop's template passes,
+			// rendering the samples included (at run time they are not
+			// rendered again: see parseTemplate).
+			if _, err := ordermail.Parse(name, d.Subject, d.Body); err != nil {
+				t.Fatalf("the default fails the checks: %v", err)
+			}
 			subject, body, err := d.Render(ordermail.Sample())
 			if err != nil {
 				t.Fatal(err)

@@ -82,12 +82,7 @@ type Options struct {
 // secure_delete overwrites deleted and replaced content with zeros, so an
 // erased person's key, or a value sealed over an old plaintext, leaves no
 // copy in the file's free pages (see Erase for the write-ahead log).
-//
-// busy_timeout comes first: the pragmas run in order on each new connection,
-// and switching a fresh file to WAL takes a lock that another process opening
-// it at the same moment may hold; without the timeout already set, that is
-// SQLITE_BUSY at once (seen when instances start together on a new file).
-const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=secure_delete(1)"
+const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=secure_delete(1)"
 
 // Open connects to the shop database of opts. It does not migrate; call Migrate.
 func Open(ctx context.Context, opts Options) (*DB, error) {
