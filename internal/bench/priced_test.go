@@ -18,7 +18,7 @@ import (
 // round. It measures nothing.
 func TestPricedCheckoutRuns(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts two shops per engine")
+		t.Skip("skipped under -short: starts two shops per engine and runs checkouts for several seconds")
 	}
 	o := bench.Options{Concurrency: 2, Checkouts: 6, Rounds: 2, Priced: true}
 	engines := []string{"sqlite"}

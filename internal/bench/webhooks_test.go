@@ -18,7 +18,7 @@ import (
 // receivers (WebhookCheckout fails otherwise). It measures nothing.
 func TestWebhookCheckoutRuns(t *testing.T) {
 	if testing.Short() {
-		t.Skip("starts two shops per engine")
+		t.Skip("skipped under -short: starts two shops per engine and runs checkouts for several seconds")
 	}
 	o := bench.Options{Concurrency: 2, Checkouts: 6, Rounds: 2, Webhooks: true}
 	engines := []string{"sqlite"}
