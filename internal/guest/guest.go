@@ -16,10 +16,8 @@ package guest
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"log/slog"
@@ -127,11 +125,7 @@ func (s *Service) StartCart(ctx context.Context, currency string) (cart.View, st
 	if err != nil {
 		return cart.View{}, "", err
 	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return cart.View{}, "", fmt.Errorf("make cart token: %w", err)
-	}
-	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	token := id.Token(TokenPrefix)
 	if err := s.d.Store.CreateGuestCart(ctx, c, hashToken(token)); err != nil {
 		return cart.View{}, "", fmt.Errorf("create guest cart: %w", err)
 	}

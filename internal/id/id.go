@@ -59,6 +59,19 @@ func New(prefix string) string {
 	return prefix + encoding.EncodeToString(b[:])
 }
 
+// Token returns prefix followed by 52 characters encoding 256 random bits: a
+// secret (session, API key, ticket, reset or verification token, OIDC state)
+// that is stored only as a hash. It uses the ids' alphabet, letters and
+// digits only, because secrets travel in queries, JSON bodies and cookies,
+// which the WAF inspects: in base64url, whose '-' and '_' libinjection reads
+// as SQL, about 1 random token in 4,000 was refused as SQL injection (Core
+// Rule Set 942100).
+func Token(prefix string) string {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // never fails (Go 1.24+)
+	return prefix + encoding.EncodeToString(b[:])
+}
+
 // Valid reports whether s has the given prefix and the shape New gives. It lets
 // handlers refuse hostile path values before they reach storage.
 func Valid(prefix, s string) bool {

@@ -29,3 +29,15 @@ func FuzzValid(f *testing.F) {
 		}
 	})
 }
+
+func TestToken(t *testing.T) {
+	a, b := id.Token("bws_"), id.Token("bws_")
+	if a == b || len(a) != len("bws_")+52 {
+		t.Fatalf("tokens %q %q: want two different 256-bit tokens", a, b)
+	}
+	// Letters and digits only, so no WAF rule can read a token as an attack
+	// (see internal/waf TestTokensPass).
+	if strings.Trim(a[4:], "abcdefghijklmnopqrstuvwxyz234567") != "" {
+		t.Fatalf("token %q has characters outside the ids' alphabet", a)
+	}
+}

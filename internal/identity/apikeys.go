@@ -2,8 +2,6 @@ package identity
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -94,9 +92,7 @@ func (k *Keys) Create(ctx context.Context, name string, perms []string, expiresA
 	if err := v.Err(); err != nil {
 		return APIKey{}, "", err
 	}
-	var raw [32]byte
-	_, _ = rand.Read(raw[:]) // never fails (Go 1.24+)
-	secret := KeyPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	secret := id.Token(KeyPrefix)
 	key := APIKey{ID: id.New(id.APIKey), Name: name, KeyHash: hashToken(secret), Permissions: granted,
 		CreatedBy: p.UserID, CreatedAt: now, ExpiresAt: expiresAt.UTC()}
 	rec := audit.New(ctx, now, ActionKeyCreate, key.ID, audit.Success, "permissions="+joinPerms(granted))

@@ -2,8 +2,6 @@ package identity
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -12,6 +10,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 	"github.com/bulwark-shop/bulwark/internal/throttle"
 )
@@ -198,7 +197,7 @@ func (s *Service) admit(ctx context.Context, u User, pr proof) (LoginResult, err
 }
 
 func (s *Service) issueTicket(ctx context.Context, u User, method string) (LoginResult, error) {
-	ticket := MFATicketPrefix + randomToken()
+	ticket := id.Token(MFATicketPrefix)
 	t := MFATicket{Hash: hashToken(ticket), UserID: u.ID, Method: method, ExpiresAt: s.now().UTC().Add(MFATicketLifetime)}
 	if err := s.store.PutMFATicket(ctx, t); err != nil {
 		return LoginResult{}, fmt.Errorf("issue MFA ticket for %s: %w", u.ID, err)
@@ -261,7 +260,7 @@ func (s *Service) takeTicket(ctx context.Context, ticket string) (MFATicket, Use
 // issueEnrollmentCode gives a staff account without a second factor a new
 // one-time enrolment code, shown once to the admin who asked.
 func (s *Service) issueEnrollmentCode(ctx context.Context, u User) (string, error) {
-	code := EnrollmentPrefix + randomToken()
+	code := id.Token(EnrollmentPrefix)
 	now := s.now().UTC()
 	by := ""
 	if p := access.PrincipalFrom(ctx); p != nil {
@@ -305,10 +304,4 @@ func takeEnrollment(ctx context.Context, store GateStore, now time.Time, u User,
 func (s *Service) staffAlert(ctx context.Context, u User, l throttle.Lockout) error {
 	s.log.WarnContext(ctx, "staff account failing logins from several addresses", "user", u.ID, "what", string(l))
 	return s.trail.Record(ctx, ActionStaffLoginAlert, u.ID, audit.Success, string(l))
-}
-
-func randomToken() string {
-	var raw [32]byte
-	_, _ = rand.Read(raw[:]) // never fails (Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(raw[:])
 }

@@ -7,9 +7,7 @@ package identity
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -454,9 +452,7 @@ const ActionLockout = "user.lockout"
 // startSession starts a session for u; only the gate (admit) calls it. detail
 // goes to the login's audit record (the way in and the factors used).
 func (s *Service) startSession(ctx context.Context, u User, detail string) (LoginResult, error) {
-	var raw [32]byte
-	_, _ = rand.Read(raw[:]) // never fails (Go 1.24+)
-	token := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
+	token := id.Token(TokenPrefix)
 	now := s.now().UTC()
 	_, absolute := s.timeouts.of(u.Roles)
 	info := reqinfo.From(ctx)

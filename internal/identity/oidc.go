@@ -2,8 +2,6 @@ package identity
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -86,11 +84,7 @@ func (o *OIDC) oauth(ctx context.Context) (*oauth2.Config, *oidc.IDTokenVerifier
 	return oc, o.provider.Verifier(&oidc.Config{ClientID: o.cfg.ClientID, Now: o.now}), nil
 }
 
-func random() string {
-	var b [32]byte
-	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
-}
+func random() string { return id.Token("") }
 
 // Begin starts a login: it returns the provider URL to send the browser to and
 // a binding secret for a cookie, so only the browser that began can finish.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/mail"
 )
@@ -94,7 +95,7 @@ func (r *Resets) request(ctx context.Context, email string) error {
 		r.log.InfoContext(ctx, "password reset mail limit reached", "user", u.ID)
 		return nil
 	}
-	token := newToken(ResetPrefix)
+	token := id.Token(ResetPrefix)
 	rec := audit.New(ctx, now, ActionResetRequest, u.ID, audit.Success, "")
 	if err := r.store.CreateReset(ctx, hashToken(token), u.ID, now, now.Add(ResetLifetime), rec); err != nil {
 		return fmt.Errorf("store reset token: %w", err)

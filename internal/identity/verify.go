@@ -2,8 +2,6 @@ package identity
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -126,12 +124,6 @@ func NewEmails(cfg EmailsConfig) *Emails {
 	return &Emails{cfg: cfg}
 }
 
-func newToken(prefix string) string {
-	var raw [32]byte
-	_, _ = rand.Read(raw[:])
-	return prefix + base64.RawURLEncoding.EncodeToString(raw[:])
-}
-
 // checkAccountFields validates a normalized address and name; a nil pointer is not checked.
 func checkAccountFields(email, name *string) error {
 	var v apperr.Validator
@@ -170,7 +162,7 @@ func (e *Emails) Register(ctx context.Context, email, pw, name string) error {
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	token := newToken(VerifyPrefix)
+	token := id.Token(VerifyPrefix)
 	now := e.cfg.Now().UTC()
 	v := Verification{TokenHash: hashToken(token), Purpose: PurposeRegister, UserID: id.New(id.User), Email: email, Name: name,
 		PasswordHash: hash, CreatedAt: now, ExpiresAt: now.Add(VerifyLifetime)}
@@ -285,7 +277,7 @@ func (e *Emails) UpdateMe(ctx context.Context, name, email *string) (User, error
 	if email == nil || *email == u.Email {
 		return u, nil
 	}
-	token := newToken(VerifyPrefix)
+	token := id.Token(VerifyPrefix)
 	v := Verification{TokenHash: hashToken(token), Purpose: PurposeEmailChange, UserID: u.ID, Email: *email,
 		CreatedAt: now, ExpiresAt: now.Add(VerifyLifetime)}
 	rec := audit.New(ctx, now, ActionEmailChangeRequest, u.ID, audit.Success, "verification sent to the new address")

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/waf"
 )
 
@@ -49,6 +50,11 @@ func jsonRequest(method, target, body string) *http.Request {
 	return r
 }
 
+// sqlLookingRandom is 32 random bytes in base64url that the Core Rule Set's
+// libinjection check (942100) takes for SQL injection, as about 1 in 4,000
+// such values is.
+const sqlLookingRandom = "4-GfFxSISFCytlay6CO--cnOtKnm5q8-_MKwqUcd_Ns"
+
 func TestVerdicts(t *testing.T) {
 	block := mustWAF(t, waf.Block)
 	for _, c := range []struct {
@@ -65,6 +71,17 @@ func TestVerdicts(t *testing.T) {
 		{"a script in a staff product description passes the XSS rules (the layers behind own it)", jsonRequest("PATCH", "/api/v1/admin/products/p_1", `{"description":"<script>alert(1)</script>"}`), false, 0, false},
 		{"HTML in another field of the same route is hostile", jsonRequest("PATCH", "/api/v1/admin/products/p_1", `{"name":"<script>alert(1)</script>"}`), true, 941100, false},
 		{"HTML in a description elsewhere is hostile", jsonRequest("POST", "/api/v1/carts", `{"description":"<script>alert(1)</script>"}`), true, 941100, false},
+		// libinjection reads this random base64url value as SQL; an OIDC
+		// provider's code or a browser's WebAuthn answer may be one like it.
+		{"a random base64url value in a query is hostile", httptest.NewRequest("GET", "/api/v1/products?q="+sqlLookingRandom, nil), true, 942100, false},
+		{"an OIDC provider's code like it passes", httptest.NewRequest("GET", "/api/v1/auth/oidc/callback?state=abc&code="+sqlLookingRandom, nil), false, 0, false},
+		{"the same value as the callback's state is hostile", httptest.NewRequest("GET", "/api/v1/auth/oidc/callback?code=abc&state="+sqlLookingRandom, nil), true, 942100, false},
+		{"a passkey login answer like it passes", jsonRequest("POST", "/api/v1/auth/passkey/finish", `{"ceremony_id":"wac_x","credential":{"id":"`+sqlLookingRandom+`","response":{"signature":"`+sqlLookingRandom+`"}}}`), false, 0, false},
+		{"a passkey registration answer like it passes", jsonRequest("POST", "/api/v1/me/passkeys/finish", `{"ceremony_id":"wac_x","credential":{"rawId":"`+sqlLookingRandom+`"}}`), false, 0, false},
+		{"an MFA passkey answer like it passes", jsonRequest("POST", "/api/v1/auth/mfa", `{"ticket":"t","passkey":{"response":{"authenticatorData":"`+sqlLookingRandom+`"}}}`), false, 0, false},
+		{"the same value as the ceremony id is hostile", jsonRequest("POST", "/api/v1/auth/passkey/finish", `{"ceremony_id":"`+sqlLookingRandom+`","credential":{}}`), true, 942100, false},
+		{"the same value in a passkey answer elsewhere is hostile", jsonRequest("POST", "/api/v1/carts", `{"credential":{"id":"`+sqlLookingRandom+`"}}`), true, 942100, false},
+		{"SQL injection in a passkey answer is still hostile", jsonRequest("POST", "/api/v1/auth/passkey/finish", `{"ceremony_id":"wac_x","credential":{"id":"1' UNION SELECT password FROM users--"}}`), true, 0, false},
 		{"malformed JSON is refused as malformed", jsonRequest("POST", "/api/v1/auth/login", `{"email":`), true, 200002, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -244,5 +261,24 @@ func TestTheShopsOwnCommandsPass(t *testing.T) {
 	defer check.Close()
 	if v.Hostile || !slices.Equal(v.Rules, []int{920350}) {
 		t.Fatalf("without own hosts: %+v, want 920350 alone, not refused", v)
+	}
+}
+
+// TestTokensPass: the secrets Bulwark mints (id.Token) reach the WAF in
+// queries, JSON bodies and cookies, and none may ever look like an attack.
+func TestTokensPass(t *testing.T) {
+	w := mustWAF(t, waf.Block)
+	for i := range 300 {
+		tok := id.Token("bws_")
+		r := jsonRequest("POST", "/api/v1/auth/reset/finish?state="+id.Token(""), `{"token":"`+tok+`","ticket":"`+id.Token("mft_")+`"}`)
+		r.Header.Set("Cookie", "__Host-bulwark_oidc="+id.Token(""))
+		check, v, err := w.Request(r, "192.0.2.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		check.Close()
+		if v.Hostile {
+			t.Fatalf("token %d (%s) refused: %v", i, tok, v.Rules)
+		}
 	}
 }
