@@ -73,16 +73,47 @@ type Options struct {
 }
 
 // sqlitePragmas go in the connection string so that every pooled connection has
-// them: write-ahead logging, enforced foreign keys, a busy timeout instead of
-// immediate "database is locked", and synchronous=FULL so a commit survives
-// power loss. The write pool adds _txlock=immediate, which takes the write lock
-// when a transaction begins and so avoids two readers deadlocking as they
-// upgrade to writers (several processes may share the file).
+// them: enforced foreign keys, a busy timeout instead of immediate "database
+// is locked", and synchronous=FULL so a commit survives power loss. The write
+// pool adds _txlock=immediate, which takes the write lock when a transaction
+// begins and so avoids two readers deadlocking as they upgrade to writers
+// (several processes may share the file).
+//
+// Write-ahead logging is not among them: it is a property of the file, set
+// once by useWAL, which every connection then follows. Switching a fresh file
+// to WAL takes an exclusive lock, and when two processes opened it at once,
+// SQLite refused one of them with SQLITE_BUSY without waiting (it does so
+// rather than risk a deadlock between two connections upgrading their locks).
 //
 // secure_delete overwrites deleted and replaced content with zeros, so an
 // erased person's key, or a value sealed over an old plaintext, leaves no
 // copy in the file's free pages (see Erase for the write-ahead log).
-const sqlitePragmas = "_pragma=journal_mode(WAL)&_pragma=foreign_keys(1)&_pragma=busy_timeout(10000)&_pragma=synchronous(FULL)&_pragma=secure_delete(1)"
+const sqlitePragmas = "_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=secure_delete(1)"
+
+// useWAL switches the database file to write-ahead logging, retrying while
+// another process holds the lock the switch needs, for at most 10 s.
+func useWAL(ctx context.Context, db *sql.DB) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for wait := 5 * time.Millisecond; ; wait = min(2*wait, 500*time.Millisecond) {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		var lite *sqlite.Error
+		switch {
+		case err == nil && strings.EqualFold(mode, "wal"):
+			return nil
+		case err == nil:
+			return fmt.Errorf("journal mode is %s, not wal", mode)
+		case !errors.As(err, &lite) || lite.Code()&0xff != sqlite3.SQLITE_BUSY:
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("database locked by another process: %w", err)
+		case <-time.After(wait):
+		}
+	}
+}
 
 // Open connects to the shop database of opts. It does not migrate; call Migrate.
 func Open(ctx context.Context, opts Options) (*DB, error) {
@@ -133,6 +164,10 @@ func openSQLite(ctx context.Context, dataDir string, s schema) (*DB, error) {
 	read.SetMaxOpenConns(16)
 	read.SetMaxIdleConns(16)
 	db := &DB{sql: read, write: write, engine: SQLite, schema: s}
+	if err := useWAL(ctx, write); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: write-ahead log: %w", path, err)
+	}
 	if err := db.Ping(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
