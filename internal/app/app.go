@@ -504,6 +504,7 @@ func (a *App) useWebhooks(cfg config.Config, aead webhook.AEAD, instance string)
 	a.Webhooks = webhook.NewService(a.DB, aead, guard, a.now)
 	a.webhooks = webhook.NewWorker(webhook.WorkerConfig{Store: a.DB, AEAD: aead, Client: guard.Client(), Schedule: schedule,
 		Owner: instance, Lease: cfg.WebhookTimeout + 5*time.Second, Poll: webhookPoll, Now: a.now, Log: a.log, Registry: a.registry,
+		Busy:   a.Checkout.Busy,
 		Failed: func(err error) { a.backgroundFailed("sending webhooks", err) }})
 	return nil
 }

@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
@@ -197,7 +198,14 @@ type Service struct {
 	// for as long as this instance lives (issue 12).
 	mu      sync.Mutex
 	running map[string]bool
+	// inFlight counts the checkouts this process is running (Busy).
+	inFlight atomic.Int64
 }
+
+// Busy reports whether this process is running a checkout now. Background
+// work that can wait a little, webhook delivery, gives way to it (issue 13:
+// delivery must not slow checkout).
+func (s *Service) Busy() bool { return s.inFlight.Load() > 0 }
 
 // Deps is what the checkout service is built from.
 type Deps struct {
@@ -294,6 +302,8 @@ func requestHash(r Request) string {
 // Checkout runs the whole flow for the caller's cart. It returns the order and
 // whether it is a replay of an earlier request with the same key.
 func (s *Service) Checkout(ctx context.Context, key string, r Request) (order.Order, bool, error) {
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
 	p, err := access.Require(ctx, access.Authenticated)
 	if err != nil {
 		return order.Order{}, false, err

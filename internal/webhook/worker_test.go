@@ -172,3 +172,62 @@ func TestWorkerBatch(t *testing.T) {
 		t.Fatalf("the receiver verified %d deliveries, want %d", len(ids), n)
 	}
 }
+
+// countingStore counts the worker's looks at the outbox, which is empty.
+type countingStore struct {
+	webhook.Store
+	mu     sync.Mutex
+	claims int
+}
+
+func (c *countingStore) ClaimWebhookDeliveries(context.Context, string, time.Time, time.Time, int) ([]webhook.Claim, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.claims++
+	return nil, nil
+}
+
+func (c *countingStore) count() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.claims
+}
+
+// TestWorkerGivesWayToCheckouts: while Busy (checkouts running), the worker
+// does not touch the outbox, for at most MaxDelay; then it delivers anyway,
+// and once the checkouts stop it goes on at its usual pace.
+func TestWorkerGivesWayToCheckouts(t *testing.T) {
+	store := &countingStore{}
+	var busy sync.Mutex
+	isBusy := true
+	w := webhook.NewWorker(webhook.WorkerConfig{Store: store, AEAD: plainAEAD{}, Client: http.DefaultClient, Owner: "test",
+		Poll: 10 * time.Millisecond, MaxDelay: 400 * time.Millisecond, Now: time.Now,
+		Busy: func() bool { busy.Lock(); defer busy.Unlock(); return isBusy }})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	start := time.Now()
+	go w.Run(ctx)
+	time.Sleep(200 * time.Millisecond)
+	if n := store.count(); n != 0 && time.Since(start) < 400*time.Millisecond {
+		t.Fatalf("the outbox was read %d times while checkouts ran", n)
+	}
+	// Past MaxDelay the deliveries go out, busy or not.
+	deadline := time.Now().Add(5 * time.Second)
+	for store.count() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("deliveries held back past MaxDelay")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if waited := time.Since(start); waited < 400*time.Millisecond {
+		t.Fatalf("the outbox was read after %v of checkouts, before MaxDelay", waited)
+	}
+	busy.Lock()
+	isBusy = false
+	busy.Unlock()
+	before := store.count()
+	time.Sleep(200 * time.Millisecond)
+	if n := store.count() - before; n < 5 {
+		t.Fatalf("%d polls in 200 ms at a 10 ms poll once the checkouts stopped", n)
+	}
+}
