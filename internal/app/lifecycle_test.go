@@ -663,14 +663,34 @@ func TestReturns(t *testing.T) {
 			if st := l.stock(p.ID); st != stock {
 				t.Fatalf("stock %d after refused receipts, want %d", st, stock)
 			}
+			// The processor does not answer the refund: 503, nothing received
+			// or restocked, the refund left reserved (it may have been made).
+			// The retry resumes that refund, with its amount whatever the
+			// retry asks: one refund at the processor, never a second.
+			l.gw.FailNext(paymenttest.Refund, 1)
+			if res := admin(l.finance, "receive", map[string]any{"lines": []any{map[string]any{"line_id": lineP, "restock": true}},
+				"refund": map[string]any{"amount": 500, "currency": "EUR"}}); res.Status != 503 || res.Header.Get("Retry-After") == "" {
+				t.Fatalf("receive with a failing refund = %d %s", res.Status, res.Body)
+			}
+			_, mid := l.read(o.ID)
+			if len(mid.Refunds) != 1 || mid.Refunds[0].Status != "pending" || mid.Refunds[0].Amount.Amount != 500 {
+				t.Fatalf("after the unanswered refund: %+v", mid.Refunds)
+			}
+			if st := l.stock(p.ID); st != stock {
+				t.Fatalf("stock %d after a failed receipt, want %d", st, stock)
+			}
+			refunds := l.gw.Calls(paymenttest.Refund)
 			res = admin(l.finance, "receive", map[string]any{"lines": []any{map[string]any{"line_id": lineP, "restock": true}},
-				"refund": map[string]any{"amount": 500, "currency": "EUR"}})
+				"refund": map[string]any{"amount": 300, "currency": "EUR"}})
+			if n := l.gw.Calls(paymenttest.Refund); n != refunds+1 {
+				t.Fatalf("%d refunds at the processor for the retried receipt, want 1", n-refunds)
+			}
 			if res.Status != 200 {
 				t.Fatalf("receive = %d %s", res.Status, res.Body)
 			}
 			res.JSON(t, &r)
-			if r.Status != "received" || !strings.HasPrefix(r.RefundID, "ref_") || !r.Lines[0].Restock {
-				t.Fatalf("received return %+v", r)
+			if r.Status != "received" || r.RefundID != mid.Refunds[0].ID || !r.Lines[0].Restock {
+				t.Fatalf("received return %+v, want it to resume refund %s", r, mid.Refunds[0].ID)
 			}
 			if st := l.stock(p.ID); st != stock+2 {
 				t.Fatalf("stock %d after the receipt, want %d", st, stock+2)
