@@ -375,7 +375,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Orders = order.NewService(db, gateway, now, cfg.PendingOrderTimeout)
 	a.Orders.ReturnWindow = cfg.ReturnWindow
 	a.Guests = guest.NewService(guest.Deps{Enabled: cfg.GuestCheckout, Store: db, Carts: a.Carts, Checkout: a.Checkout,
-		MAC: links, Mail: outbox, PublicURL: cfg.PublicURL, Now: now, Log: log})
+		MAC: links, PublicURL: cfg.PublicURL, Now: now})
 	hooksKeys, err := a.dataKeyset(ctx, HooksKeyset)
 	if err != nil {
 		a.Close()
@@ -388,7 +388,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	// Order mail is queued by the store with the change it reports, and sent
 	// from the queue through the same sender as every other mail.
 	a.MailTemplates = ordermail.NewService(db, now)
-	a.orderMail = ordermail.NewWorker(ordermail.WorkerConfig{Store: db, Sender: outbox, PublicURL: cfg.PublicURL,
+	a.orderMail = ordermail.NewWorker(ordermail.WorkerConfig{Store: db, Sender: outbox, PublicURL: cfg.PublicURL, GuestLink: a.Guests.Link,
 		Owner: instance, Poll: orderMailPoll, Now: now, Log: log, Registry: a.registry,
 		Failed: func(err error) { a.backgroundFailed("sending order mail", err) }})
 	a.registry.MustRegister(mailBacklog{db: db, desc: prometheus.NewDesc("bulwark_order_mail_jobs",

@@ -63,13 +63,16 @@ var guestCard = map[string]any{"number": "4242424242424242", "exp_month": 12, "e
 
 var orderLink = regexp.MustCompile(`/guest-order#order=(ord_[a-z2-7]+)&token=(v1\.[0-9]+\.[A-Za-z0-9_-]+)`)
 
-// takeOrderLink takes the order mail to email out of the outbox and returns
-// the order id and token of its link.
+// takeOrderLink takes the order confirmation to email out of the outbox and
+// returns the order id and token of its link: a guest's order mails link to
+// the order through the signed link (one mail, not a confirmation and a
+// link apart).
 func (s *server) takeOrderLink(email string) (orderID, token string) {
 	s.t.Helper()
-	m := orderLink.FindStringSubmatch(s.takeMail(email, "/guest-order#order="))
-	if m == nil {
-		s.t.Fatal("the order mail holds no link")
+	mail := s.takeMail(email, "/guest-order#order=")
+	m := orderLink.FindStringSubmatch(mail)
+	if m == nil || !strings.Contains(mail, "is confirmed") {
+		s.t.Fatalf("the order confirmation holds no link:\n%s", mail)
 	}
 	return m[1], m[2]
 }

@@ -20,7 +20,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"fmt"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -29,7 +28,6 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/cart"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/id"
-	"github.com/bulwark-shop/bulwark/internal/mail"
 	"github.com/bulwark-shop/bulwark/internal/order"
 )
 
@@ -81,14 +79,12 @@ type Deps struct {
 	Carts    *cart.Service
 	Checkout Checkout
 	MAC      MAC
-	Mail     mail.Sender
 	// PublicURL is the storefront's address; the mailed link opens its
 	// /guest-order page with the order id and token in the fragment.
 	PublicURL string
 	// LinkTTL is how long a link opens its order (DefaultLinkTTL when 0).
 	LinkTTL time.Duration
 	Now     func() time.Time
-	Log     *slog.Logger
 }
 
 // Service is the guest checkout use cases.
@@ -98,9 +94,6 @@ type Service struct{ d Deps }
 func NewService(d Deps) *Service {
 	if d.LinkTTL <= 0 {
 		d.LinkTTL = DefaultLinkTTL
-	}
-	if d.Log == nil {
-		d.Log = slog.New(slog.DiscardHandler)
 	}
 	d.PublicURL = strings.TrimRight(d.PublicURL, "/")
 	return &Service{d: d}
@@ -156,30 +149,27 @@ func (s *Service) Authenticate(ctx context.Context, cartID, token string) (*acce
 	return &access.Principal{UserID: owner, GuestCartID: cartID}, nil
 }
 
-// Checkout runs the checkout of the caller's guest cart and, for an order
-// made now (not a replay), mails the signed link to the order to r.Email.
-// A mail that cannot be sent does not undo the payment: it is logged, and
-// the answer still holds the order.
+// Checkout runs the checkout of the caller's guest cart. The signed link to
+// the order reaches the guest in the order's mails (Link, through the order
+// mail queue: sent with retries, and not lost to a crash after the commit).
 func (s *Service) Checkout(ctx context.Context, key string, r checkout.GuestRequest) (order.Order, bool, error) {
 	if !s.Enabled() {
 		return order.Order{}, false, ErrOff
 	}
-	o, replayed, err := s.d.Checkout.CheckoutGuest(ctx, key, r)
-	if err != nil || replayed {
-		return o, replayed, err
-	}
-	expires := s.d.Now().Add(s.d.LinkTTL)
-	token, err := s.sign(o.ID, expires)
-	if err == nil {
-		link := s.d.PublicURL + "/guest-order#order=" + o.ID + "&token=" + token
-		err = s.d.Mail.Send(context.WithoutCancel(ctx), mail.Message{To: o.CustomerEmail, Subject: "Your order " + o.ID,
-			Body: "Thank you for your order.\n\nYou can see it here until " + expires.UTC().Format("2 January 2006") + ":\n\n" + link +
-				"\n\nKeep this link to yourself: whoever has it can see the order.\n"})
-	}
+	return s.d.Checkout.CheckoutGuest(ctx, key, r)
+}
+
+// Link returns a signed link to the guest order orderID, valid for the
+// link TTL from now: public-url/guest-order#order=<id>&token=<token>. The
+// token is in the fragment, which browsers never send, so it stays out of
+// the storefront's logs and Referer headers; the page hands it to the API
+// in Order-Token.
+func (s *Service) Link(orderID string) (string, error) {
+	token, err := s.sign(orderID, s.d.Now().Add(s.d.LinkTTL))
 	if err != nil {
-		s.d.Log.ErrorContext(ctx, "guest order link not mailed", "order", o.ID, "err", err)
+		return "", err
 	}
-	return o, false, nil
+	return s.d.PublicURL + "/guest-order#order=" + orderID + "&token=" + token, nil
 }
 
 // Order returns the order the link token opens. Anything that is not a

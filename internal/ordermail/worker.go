@@ -29,6 +29,10 @@ type WorkerConfig struct {
 	Sender mail.Sender
 	// PublicURL is the shop's public-url, for the links in the mails.
 	PublicURL string
+	// GuestLink returns the signed link that opens a guest's order (guest
+	// checkout): the OrderURL of a guest order's mails, since a guest has
+	// no account to see it in. Nil leaves guests the account link.
+	GuestLink func(orderID string) (string, error)
 	// Schedule is the wait before each retry (DefaultSchedule when empty).
 	Schedule []time.Duration
 	// Owner names this instance in job leases.
@@ -233,6 +237,14 @@ func withoutRecipient(msg, email string) string {
 // so the customer still gets the mail.
 func (w *Worker) message(j Job, c Content, templates []Template) (mail.Message, error) {
 	d := DataFor(c, w.cfg.PublicURL)
+	if c.Order.CustomerGuest && w.cfg.GuestLink != nil {
+		// Signed at each send, so each mail's link runs its full time.
+		link, err := w.cfg.GuestLink(c.Order.ID)
+		if err != nil {
+			return mail.Message{}, fmt.Errorf("sign the guest's order link: %w", err)
+		}
+		d.OrderURL = link
+	}
 	t := Default(j.Kind)
 	for _, x := range templates {
 		if x.Name == j.Kind {

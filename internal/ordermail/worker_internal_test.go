@@ -1,6 +1,13 @@
 package ordermail
 
-import "testing"
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/order"
+)
 
 // TestErrorsKeepNoRecipient: an SMTP refusal quoting the address (in any
 // case) is kept without it.
@@ -11,5 +18,34 @@ func TestErrorsKeepNoRecipient(t *testing.T) {
 	}
 	if got := withoutRecipient("connection refused", ""); got != "connection refused" {
 		t.Fatalf("got %q", got)
+	}
+}
+
+// TestGuestOrdersGetTheirSignedLink: a guest's mail links to the order
+// through the signed link (a guest has no account to see it in), signed at
+// each send; an account's mail keeps the account link; a link that cannot
+// be signed fails the send (to be retried), never falls back.
+func TestGuestOrdersGetTheirSignedLink(t *testing.T) {
+	signed := 0
+	w := NewWorker(WorkerConfig{PublicURL: "https://shop.example", GuestLink: func(orderID string) (string, error) {
+		signed++
+		if orderID == "ord_broken" {
+			return "", errors.New("keyset unreadable")
+		}
+		return "https://shop.example/guest-order#order=" + orderID + "&token=v1.1.x", nil
+	}})
+	guest := Content{Order: order.Order{ID: "ord_guest", CustomerEmail: "g@example.com", CustomerGuest: true, Total: money.Money{Currency: "EUR"}}}
+	msg, err := w.message(Job{Kind: Confirmation}, guest, nil)
+	if err != nil || !strings.Contains(msg.Body, "https://shop.example/guest-order#order=ord_guest&token=v1.1.x") || signed != 1 {
+		t.Fatalf("guest mail (%d signed, %v):\n%s", signed, err, msg.Body)
+	}
+	account := Content{Order: order.Order{ID: "ord_acct", CustomerEmail: "a@example.com", Total: money.Money{Currency: "EUR"}}}
+	msg, err = w.message(Job{Kind: Confirmation}, account, nil)
+	if err != nil || !strings.Contains(msg.Body, "https://shop.example/orders/ord_acct") || signed != 1 {
+		t.Fatalf("account mail (%d signed, %v):\n%s", signed, err, msg.Body)
+	}
+	guest.Order.ID = "ord_broken"
+	if _, err := w.message(Job{Kind: Confirmation}, guest, nil); err == nil {
+		t.Fatal("a guest mail went out without its link")
 	}
 }
