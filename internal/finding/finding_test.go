@@ -1,0 +1,77 @@
+package finding_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/finding"
+)
+
+// TestNextEveryPair checks the lifecycle for every pair of statuses.
+func TestNextEveryPair(t *testing.T) {
+	all := []finding.Status{finding.Active, finding.Resolved, finding.Suppressed}
+	allowed := map[[2]finding.Status]bool{
+		{finding.Active, finding.Resolved}:       true,
+		{finding.Active, finding.Suppressed}:     true,
+		{finding.Suppressed, finding.Resolved}:   true,
+		{finding.Resolved, finding.Resolved}:     true,
+		{finding.Suppressed, finding.Suppressed}: true,
+	}
+	for _, from := range all {
+		for _, to := range all {
+			got, err := finding.Next(from, to)
+			if allowed[[2]finding.Status{from, to}] {
+				if err != nil || got != to {
+					t.Errorf("%s -> %s = %s, %v; want allowed", from, to, got, err)
+				}
+			} else if !errors.Is(err, finding.ErrIllegalTransition) || got != from {
+				t.Errorf("%s -> %s = %s, %v; want refused", from, to, got, err)
+			}
+		}
+	}
+}
+
+func TestRaiseAndMerge(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	subject := finding.Subject{Kind: finding.IP, ID: "192.0.2.9"}
+	f := finding.Raise("fnd_1", finding.Observation{Type: finding.WAFProbe, Severity: 140, Subject: subject, At: t0,
+		Evidence: map[string]string{"count": "10"}, Response: "log"})
+	if f.Status != finding.Active || f.Count != 1 || f.Severity != 100 || !f.FirstSeen.Equal(t0) || !f.LastSeen.Equal(t0) {
+		t.Fatalf("raised %+v", f)
+	}
+	f.Severity = 50
+	f = finding.Merge(f, finding.Observation{Type: finding.WAFProbe, Severity: 40, Subject: subject, At: t0.Add(time.Minute),
+		Evidence: map[string]string{"count": "11"}})
+	if f.Count != 2 || f.Severity != 50 || !f.LastSeen.Equal(t0.Add(time.Minute)) || f.Evidence["count"] != "11" || f.Response != "log" {
+		t.Fatalf("merged %+v", f)
+	}
+	// An observation that arrives late (another instance's) moves first-seen back, not last-seen.
+	f = finding.Merge(f, finding.Observation{Severity: 70, At: t0.Add(-time.Minute)})
+	if f.Count != 3 || f.Severity != 70 || !f.FirstSeen.Equal(t0.Add(-time.Minute)) || !f.LastSeen.Equal(t0.Add(time.Minute)) {
+		t.Fatalf("merged late %+v", f)
+	}
+}
+
+func TestAlerts(t *testing.T) {
+	f := finding.Finding{Status: finding.Active, Severity: 70}
+	if !f.Alerts(70) || f.Alerts(71) {
+		t.Fatal("active findings alert at and above the minimum severity only")
+	}
+	f.Status = finding.Suppressed
+	if f.Alerts(0) {
+		t.Fatal("a suppressed finding alerted")
+	}
+}
+
+func TestTypes(t *testing.T) {
+	for typ, point := range map[finding.Type]string{finding.AccountBruteForce: "AE3", finding.CredentialStuffing: "AE12",
+		finding.Scanning: "ACE3", finding.WAFProbe: "CIE1", finding.CardTesting: "", finding.TakeoverSuspected: ""} {
+		if !typ.Known() || typ.DetectionPoint() != point {
+			t.Errorf("%s: known %v, point %q", typ, typ.Known(), typ.DetectionPoint())
+		}
+	}
+	if finding.Type("Recon:Ip/Other").Known() {
+		t.Error("an unknown type is known")
+	}
+}
