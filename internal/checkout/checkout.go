@@ -302,8 +302,6 @@ func requestHash(r Request) string {
 // Checkout runs the whole flow for the caller's cart. It returns the order and
 // whether it is a replay of an earlier request with the same key.
 func (s *Service) Checkout(ctx context.Context, key string, r Request) (order.Order, bool, error) {
-	s.inFlight.Add(1)
-	defer s.inFlight.Add(-1)
 	p, err := access.Require(ctx, access.Authenticated)
 	if err != nil {
 		return order.Order{}, false, err
@@ -371,6 +369,10 @@ func (s *Service) refuse(ctx context.Context, customerID, key, hash, target stri
 // run checks out r's cart for customerID, paying with m: the one path of
 // account and guest checkouts.
 func (s *Service) run(ctx context.Context, customerID, key, hash string, r Request, m payment.Method) (order.Order, bool, error) {
+	// Counted from here, after the caller and the request were checked: a
+	// request refused at the door does not make the process look busy.
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
 	// A key already answered is answered again before the cart is read: its
 	// checkout emptied the cart (or refused it, as recorded).
 	if prior, err := s.store.PeekIdempotent(ctx, customerID, order.ScopeCheckout, key, hash); err != nil {

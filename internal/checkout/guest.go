@@ -78,8 +78,6 @@ func last4(number string) string {
 // fresh, pays this order and is deleted from the vault whatever the outcome.
 // It returns the order and whether it is a replay.
 func (s *Service) CheckoutGuest(ctx context.Context, key string, r GuestRequest) (order.Order, bool, error) {
-	s.inFlight.Add(1)
-	defer s.inFlight.Add(-1)
 	if !s.guestOn || s.vault == nil || s.guests == nil {
 		return order.Order{}, false, ErrGuestCheckoutOff
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -232,18 +233,29 @@ func withoutRecipient(msg, email string) string {
 	return regexp.MustCompile("(?i)"+regexp.QuoteMeta(email)).ReplaceAllString(msg, "<recipient>")
 }
 
+// GuestLinkBlock introduces the signed link at the end of a guest's order
+// mail.
+const GuestLinkBlock = "Your order is here (keep this link to yourself: whoever has it can see the order):\n"
+
 // message renders j's mail with the shop's template; should that fail on
 // this order (a branch the sample data did not take), the default is used,
 // so the customer still gets the mail.
 func (w *Worker) message(j Job, c Content, templates []Template) (mail.Message, error) {
 	d := DataFor(c, w.cfg.PublicURL)
+	// A guest's signed link is the guest's only way back to the order, and
+	// a secret: it goes in a fixed block after the shop's template, which
+	// can neither leave it out nor carry it elsewhere (a staff template
+	// with https://elsewhere/?u={{.OrderURL}} would hand out the order).
+	// The template's OrderURL is the guest order page without the token.
+	guestLink := ""
 	if c.Order.CustomerGuest && w.cfg.GuestLink != nil {
 		// Signed at each send, so each mail's link runs its full time.
 		link, err := w.cfg.GuestLink(c.Order.ID)
 		if err != nil {
 			return mail.Message{}, fmt.Errorf("sign the guest's order link: %w", err)
 		}
-		d.OrderURL = link
+		guestLink = link
+		d.OrderURL = strings.TrimRight(w.cfg.PublicURL, "/") + "/guest-order"
 	}
 	t := Default(j.Kind)
 	for _, x := range templates {
@@ -258,6 +270,9 @@ func (w *Worker) message(j Job, c Content, templates []Template) (mail.Message, 
 	}
 	if err != nil {
 		return mail.Message{}, err
+	}
+	if guestLink != "" {
+		body = strings.TrimRight(body, "\n") + "\n\n" + GuestLinkBlock + guestLink + "\n"
 	}
 	return mail.Message{To: c.Order.CustomerEmail, Subject: subject, Body: body}, nil
 }

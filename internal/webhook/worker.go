@@ -144,8 +144,9 @@ func (w *Worker) Run(ctx context.Context) {
 			}
 		}
 		wait := time.Until(next)
-		if yield() {
-			wait = min(max(wait, 0), busyCheck)
+		if yield() && (wait <= 0 || wait > busyCheck) {
+			// Due (or soon), but held back: look again shortly, not at once.
+			wait = busyCheck
 		}
 		select {
 		case <-ctx.Done():

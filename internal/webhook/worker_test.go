@@ -199,10 +199,10 @@ func (c *countingStore) count() int {
 func TestWorkerGivesWayToCheckouts(t *testing.T) {
 	store := &countingStore{}
 	var busy sync.Mutex
-	isBusy := true
+	isBusy, asked := true, 0
 	w := webhook.NewWorker(webhook.WorkerConfig{Store: store, AEAD: plainAEAD{}, Client: http.DefaultClient, Owner: "test",
 		Poll: 10 * time.Millisecond, MaxDelay: 400 * time.Millisecond, Now: time.Now,
-		Busy: func() bool { busy.Lock(); defer busy.Unlock(); return isBusy }})
+		Busy: func() bool { busy.Lock(); defer busy.Unlock(); asked++; return isBusy }})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	start := time.Now()
@@ -210,6 +210,13 @@ func TestWorkerGivesWayToCheckouts(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := store.count(); n != 0 && time.Since(start) < 400*time.Millisecond {
 		t.Fatalf("the outbox was read %d times while checkouts ran", n)
+	}
+	// Held back, it looks again every 50 ms or so, not in a busy loop.
+	busy.Lock()
+	looks := asked
+	busy.Unlock()
+	if looks > 40 {
+		t.Fatalf("Busy was asked %d times in 200 ms of waiting", looks)
 	}
 	// Past MaxDelay the deliveries go out, busy or not.
 	deadline := time.Now().Add(5 * time.Second)
