@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -384,6 +385,17 @@ type req struct {
 
 func (s *server) do(r req) response {
 	s.t.Helper()
+	res, err := s.try(r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return res
+}
+
+// try sends r and returns the response, or the error of a request that got
+// none (a connection closed, a timeout).
+func (s *server) try(r req) (response, error) {
+	s.t.Helper()
 	var body io.Reader
 	switch b := r.body.(type) {
 	case nil:
@@ -413,14 +425,14 @@ func (s *server) do(r req) response {
 	}
 	res, err := s.client.Do(hr)
 	if err != nil {
-		s.t.Fatalf("%s %s: %v", r.method, r.path, err)
+		return response{}, fmt.Errorf("%s %s: %w", r.method, r.path, err)
 	}
 	defer res.Body.Close()
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
-		s.t.Fatalf("read %s %s: %v", r.method, r.path, err)
+		return response{}, fmt.Errorf("read %s %s: %w", r.method, r.path, err)
 	}
-	return response{Status: res.StatusCode, Header: res.Header, Body: b}
+	return response{Status: res.StatusCode, Header: res.Header, Body: b}, nil
 }
 
 // must sends r and fails the test unless the status is want.
