@@ -389,10 +389,13 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	// from the queue through the same sender as every other mail.
 	a.MailTemplates = ordermail.NewService(db, now)
 	a.orderMail = ordermail.NewWorker(ordermail.WorkerConfig{Store: db, Sender: outbox, PublicURL: cfg.PublicURL, GuestLink: a.Guests.Link,
-		Owner: instance, Poll: orderMailPoll, Now: now, Log: log, Registry: a.registry,
+		Owner: instance, Poll: orderMailPoll, Now: now, Log: log, Registry: a.registry, Busy: a.Checkout.Busy,
 		Failed: func(err error) { a.backgroundFailed("sending order mail", err) }})
-	a.registry.MustRegister(mailBacklog{db: db, desc: prometheus.NewDesc("bulwark_order_mail_jobs",
-		"Order mail jobs waiting to be sent (pending) and given up after every retry (failed).", []string{"status"}, nil)})
+	a.registry.MustRegister(backlog{db: db,
+		mail: prometheus.NewDesc("bulwark_order_mail_jobs",
+			"Order mail jobs waiting to be sent (pending) and given up after every retry (failed).", []string{"status"}, nil),
+		outbox: prometheus.NewDesc("bulwark_event_outbox_events",
+			"Events committed and not yet moved to their webhook deliveries and mail jobs; it should stay near 0.", nil, nil)})
 	reencrypters = append(reencrypters,
 		rekey.Rows{Name: MFAKeyset, AEAD: mfaKeys, List: db.TOTPCiphertexts, Swap: db.SwapTOTPCiphertexts},
 		rekey.Rows{Name: HooksKeyset, AEAD: hooksKeys, List: db.WebhookSecretCiphertexts, Swap: db.SwapWebhookSecretCiphertexts},
@@ -464,24 +467,26 @@ const webhookPoll = time.Second
 // orderMailPoll is how often each instance looks for due order mail.
 const orderMailPoll = time.Second
 
-// mailBacklog exports the order mail queue at each scrape. A scrape during a
-// database outage leaves the series out rather than failing the page.
-type mailBacklog struct {
-	db   *store.DB
-	desc *prometheus.Desc
+// backlog exports the order mail queue and the event outbox at each scrape.
+// A scrape during a database outage leaves the series out rather than
+// failing the page.
+type backlog struct {
+	db           *store.DB
+	mail, outbox *prometheus.Desc
 }
 
-func (m mailBacklog) Describe(ch chan<- *prometheus.Desc) { ch <- m.desc }
+func (b backlog) Describe(ch chan<- *prometheus.Desc) { ch <- b.mail; ch <- b.outbox }
 
-func (m mailBacklog) Collect(ch chan<- prometheus.Metric) {
+func (b backlog) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	pending, failed, err := m.db.MailBacklog(ctx)
-	if err != nil {
-		return
+	if pending, failed, err := b.db.MailBacklog(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(b.mail, prometheus.GaugeValue, float64(pending), ordermail.StatusPending)
+		ch <- prometheus.MustNewConstMetric(b.mail, prometheus.GaugeValue, float64(failed), ordermail.StatusFailed)
 	}
-	ch <- prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, float64(pending), ordermail.StatusPending)
-	ch <- prometheus.MustNewConstMetric(m.desc, prometheus.GaugeValue, float64(failed), ordermail.StatusFailed)
+	if n, err := b.db.EventOutboxLength(ctx); err == nil {
+		ch <- prometheus.MustNewConstMetric(b.outbox, prometheus.GaugeValue, float64(n))
+	}
 }
 
 // sentMailRetention is how long a sent (or skipped) order mail job is kept:

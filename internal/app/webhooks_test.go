@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 	"github.com/bulwark-shop/bulwark/internal/waf"
 )
@@ -275,8 +277,9 @@ func TestWebhookURLsPointingInwardAreRefused(t *testing.T) {
 }
 
 // TestWebhookSurvivesKill: the process is killed with SIGKILL while a
-// delivery is in flight; after a restart the outbox row is delivered, once
-// its lease has run out, with the same webhook-id and body.
+// delivery is in flight and a second order's event waits in the outbox;
+// after a restart both are delivered, the first once its lease has run out
+// with the same webhook-id and body, the second with the order it committed.
 func TestWebhookSurvivesKill(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		cfg := testConfig(db)
@@ -307,26 +310,47 @@ func TestWebhookSurvivesKill(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatal("no delivery within 10s")
 		}
+		// A second order, acknowledged while the worker waits on the hung
+		// attempt: its event is in the outbox, or just dispatched, when the
+		// process dies.
+		var second orderJSON
+		first.must(201, checkoutReq(pat, "hook-kill-2", first.cartWith(pat, 1, p.ID), "123")).JSON(t, &second)
 		first.kill(t)
+		if db, err := store.Open(context.Background(), store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir}); err == nil {
+			waiting, _ := db.EventOutboxLength(context.Background())
+			t.Logf("%d events in the outbox at the kill", waiting)
+			db.Close()
+		}
 
-		second := startProcess(t, cfg, flags...)
+		restarted := startProcess(t, cfg, flags...)
 		var again hookCall
-		select {
-		case again = <-calls:
-		case <-time.After(15 * time.Second):
-			t.Fatal("no delivery within 15s of the restart")
+		got := map[string]hookCall{}
+		for len(got) < 2 {
+			select {
+			case c := <-calls:
+				if err := verifyHook(hook.Secret, c, time.Now()); err != nil {
+					t.Fatal(err)
+				}
+				got[c.ID] = c
+			case <-time.After(15 * time.Second):
+				t.Fatalf("%d of 2 deliveries within 15s of the restart", len(got))
+			}
 		}
-		if again.ID != sent.ID || string(again.Body) != string(sent.Body) {
-			t.Fatalf("after the restart %s %s, before %s %s", again.ID, again.Body, sent.ID, sent.Body)
+		if again = got[sent.ID]; string(again.Body) != string(sent.Body) {
+			t.Fatalf("after the restart %v, before %s %s", got, sent.ID, sent.Body)
 		}
-		if err := verifyHook(hook.Secret, again, time.Now()); err != nil {
-			t.Fatal(err)
+		delete(got, sent.ID)
+		for _, c := range got {
+			var body struct{ Data orderJSON }
+			if err := json.Unmarshal(c.Body, &body); err != nil || body.Data.ID != second.ID || body.Data.Status != second.Status {
+				t.Fatalf("the second order's event %s: %v (order %s %s)", c.Body, err, second.ID, second.Status)
+			}
 		}
 		var ds struct{ Items []deliveryJSON }
 		deadline := time.Now().Add(5 * time.Second)
 		for {
-			second.must(200, req{method: "GET", path: "/api/v1/admin/webhooks/" + hook.ID + "/deliveries", token: admin}).JSON(t, &ds)
-			if len(ds.Items) == 1 && ds.Items[0].Status == "succeeded" && ds.Items[0].EventID == sent.ID {
+			restarted.must(200, req{method: "GET", path: "/api/v1/admin/webhooks/" + hook.ID + "/deliveries", token: admin}).JSON(t, &ds)
+			if len(ds.Items) == 2 && ds.Items[0].Status == "succeeded" && ds.Items[1].Status == "succeeded" {
 				break
 			}
 			if time.Now().After(deadline) {

@@ -16,6 +16,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/mail"
 	"github.com/bulwark-shop/bulwark/internal/order"
+	"github.com/bulwark-shop/bulwark/internal/pacing"
 	"github.com/bulwark-shop/bulwark/internal/webhook"
 )
 
@@ -44,7 +45,12 @@ type WorkerConfig struct {
 	// Poll is how often due jobs are looked for.
 	Poll time.Duration
 	// Batch is how many jobs are claimed, and sent at once, at most.
-	Batch    int
+	Batch int
+	// Busy reports whether work that must not wait for mail is in progress
+	// (the process's checkouts): while it is, mail is held back, for at
+	// most MaxDelay (pacing.DefaultMaxDelay when 0). Nil is never busy.
+	Busy     func() bool
+	MaxDelay time.Duration
 	Now      func() time.Time
 	Log      *slog.Logger
 	Registry prometheus.Registerer
@@ -109,26 +115,10 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	return w
 }
 
-// Run sends due jobs every Poll until ctx ends.
+// Run sends due jobs every Poll until ctx ends, giving way to Busy (see
+// pacing.Loop).
 func (w *Worker) Run(ctx context.Context) {
-	tick := time.NewTicker(w.cfg.Poll)
-	defer tick.Stop()
-	for {
-		for {
-			n, err := w.RunOnce(ctx)
-			if err != nil && ctx.Err() == nil {
-				w.cfg.Failed(err)
-			}
-			if err != nil || n < w.cfg.Batch || ctx.Err() != nil {
-				break
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-	}
+	pacing.Loop{Once: w.RunOnce, Batch: w.cfg.Batch, Poll: w.cfg.Poll, Busy: w.cfg.Busy, MaxDelay: w.cfg.MaxDelay, Failed: w.cfg.Failed}.Run(ctx)
 }
 
 // RunOnce claims the due jobs (one batch) and sends them, and returns how

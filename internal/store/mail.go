@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
-	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/ordermail"
@@ -17,35 +16,36 @@ import (
 
 var _ ordermail.Store = (*DB)(nil)
 
-// enqueueMail writes the mail job of an event inside its transaction, when
-// typ mails the customer: ids only, read from the event's data.
-func enqueueMail(ctx context.Context, tx *sql.Tx, eventID, typ string, at time.Time, data any) error {
-	kind := ordermail.KindFor(typ)
-	if kind == "" {
-		return nil
+// mailFor returns the mail an event asks for — its kind (ordermail.KindFor),
+// the order it is about and the other thing it names — with kind "" when it
+// mails no one. Ids only: the address and the name are read, and opened,
+// when the mail is sent.
+func mailFor(ev outboxEvent) (kind, orderID, refID string, err error) {
+	if kind = ordermail.KindFor(ev.typ); kind == "" {
+		return "", "", "", nil
 	}
-	b, err := json.Marshal(data)
+	b, err := json.Marshal(ev.data)
 	if err != nil {
-		return fmt.Errorf("encode %s event: %w", typ, err)
+		return "", "", "", fmt.Errorf("encode %s event: %w", ev.typ, err)
 	}
 	orderID, refID, ok := ordermail.Refs(b)
 	if !ok {
 		// A bug: a mailing event whose data names no order. Failing the
 		// change rather than losing the mail shows it in the first test.
-		return fmt.Errorf("%s event names no order to mail about", typ)
+		return "", "", "", fmt.Errorf("%s event names no order to mail about", ev.typ)
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO mail_jobs (id, event_id, kind, order_id, ref_id, status, next_attempt_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7)`, id.New(id.MailJob), eventID, kind, orderID, refID, ordermail.StatusPending, micros(at)); err != nil {
-		return fmt.Errorf("queue %s mail: %w", kind, err)
-	}
-	return nil
+	return kind, orderID, refID, nil
 }
 
-// ClaimMailJobs implements ordermail.Store, as ClaimWebhookDeliveries does.
+// ClaimMailJobs implements ordermail.Store, as ClaimWebhookDeliveries does
+// (the event outbox dispatched first).
 func (db *DB) ClaimMailJobs(ctx context.Context, owner string, now, until time.Time, limit int) ([]ordermail.Job, error) {
 	skipLocked := ""
 	if db.engine == Postgres {
 		skipLocked = " FOR UPDATE SKIP LOCKED"
+	}
+	if _, err := db.DispatchEvents(ctx, dispatchBatch); err != nil {
+		return nil, err
 	}
 	// Most polls find nothing due: a read says so without a write transaction.
 	var due int

@@ -53,6 +53,11 @@ func TestWebhookRetention(t *testing.T) {
 		// A deleted endpoint, with its one delivery cancelled long ago.
 		gone := newWebhook(t, db, old, webhook.ProductUpdated)
 		renameProduct(t, db, p.ID, "for the deleted one", old)
+		// Dispatched before the endpoint is deleted, so it has a delivery
+		// to cancel (an event dispatched after goes to live endpoints only).
+		if _, err := db.DispatchEvents(ctx, 100); err != nil {
+			t.Fatal(err)
+		}
 		if err := db.DeleteWebhook(ctx, gone.ID, old, rec(webhook.ActionDelete, gone.ID)); err != nil {
 			t.Fatal(err)
 		}

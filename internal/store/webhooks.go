@@ -11,6 +11,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/ordermail"
 	"github.com/bulwark-shop/bulwark/internal/rekey"
 	"github.com/bulwark-shop/bulwark/internal/webhook"
 )
@@ -30,77 +31,216 @@ func emitEvent(ctx context.Context, tx *sql.Tx, typ string, at time.Time, data a
 
 // emitEvents records events inside tx, the transaction of the change they
 // report, so that what they set off commits with the change or not at all:
-// per event, one pending webhook delivery per endpoint subscribed to its type
-// (with no subscriber, no webhook event is written), and, for the types that
-// mail the customer (ordermail.KindFor), a mail job whether or not any
-// endpoint subscribes.
+// one row per event in the event outbox, which DispatchEvents later moves
+// out — a webhook event with a delivery per endpoint subscribed, and a mail
+// job for the types that mail the customer (ordermail.KindFor).
 //
-// This runs inside checkout's transaction, so its round trips are few and
-// fixed: one subscriber lookup for every type at once, one insert of the
-// events and one of all their deliveries. The subscribers are read in the
-// transaction every time, never cached: an endpoint registered a moment ago
-// on another instance gets its deliveries (issue 13: correctness across
-// instances beats speed).
+// This runs inside checkout's transaction, so it writes as little as it
+// can: one insert of appended rows into a table with no index but its key,
+// whatever the number of endpoints (issue 13: webhooks must not slow
+// checkout). An event that neither mails nor has a subscriber is not
+// written at all; the subscribers are read in the transaction, never
+// cached, so an endpoint registered a moment ago on another instance counts.
+// The webhook body is fixed here, at commit: a delivery sent after a crash
+// carries the payload the change committed.
 func emitEvents(ctx context.Context, tx *sql.Tx, at time.Time, events ...outboxEvent) error {
-	ids := make([]string, len(events))
 	types := make([]any, len(events))
 	for i, ev := range events {
-		ids[i] = id.New(id.WebhookEvent)
 		types[i] = ev.typ
-		if err := enqueueMail(ctx, tx, ids[i], ev.typ, at, ev.data); err != nil {
-			return err
-		}
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT s.event_type, s.endpoint_id FROM webhook_subscriptions s
+	subscribed := map[string]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT DISTINCT s.event_type FROM webhook_subscriptions s
 		JOIN webhook_endpoints e ON e.id = s.endpoint_id
-		WHERE s.event_type IN (`+placeholders(1, len(types))+`) AND e.deleted_at = 0 ORDER BY s.endpoint_id`, types...)
+		WHERE s.event_type IN (`+placeholders(1, len(types))+`) AND e.deleted_at = 0`, types...)
 	if err != nil {
 		return fmt.Errorf("find webhook subscribers: %w", err)
 	}
-	subscribers := map[string][]string{}
 	for rows.Next() {
-		var typ, e string
-		if err := rows.Scan(&typ, &e); err != nil {
+		var typ string
+		if err := rows.Scan(&typ); err != nil {
 			rows.Close()
 			return fmt.Errorf("find webhook subscribers: %w", err)
 		}
-		subscribers[typ] = append(subscribers[typ], e)
+		subscribed[typ] = true
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("find webhook subscribers: %w", err)
 	}
-	var evArgs, dArgs []any
-	var evRows, dRows []string
-	for i, ev := range events {
-		endpoints := subscribers[ev.typ]
-		if len(endpoints) == 0 {
+	var args []any
+	var values []string
+	for _, ev := range events {
+		payload := ""
+		if subscribed[ev.typ] {
+			body, err := webhook.Body(ev.typ, at, ev.data)
+			if err != nil {
+				return fmt.Errorf("encode %s event: %w", ev.typ, err)
+			}
+			payload = string(body)
+		}
+		kind, orderID, refID, err := mailFor(ev)
+		if err != nil {
+			return err
+		}
+		if payload == "" && kind == "" {
 			continue
 		}
-		body, err := webhook.Body(ev.typ, at, ev.data)
-		if err != nil {
-			return fmt.Errorf("encode %s event: %w", ev.typ, err)
-		}
-		evRows = append(evRows, "("+placeholders(len(evArgs)+1, 4)+")")
-		evArgs = append(evArgs, ids[i], ev.typ, string(body), micros(at))
-		for _, e := range endpoints {
-			n := len(dArgs)
-			dRows = append(dRows, fmt.Sprintf("($%d, $%d, $%d, $%d, $%d, $%d, $%d)", n+1, n+2, n+3, n+4, n+5, n+5, n+5))
-			dArgs = append(dArgs, id.New(id.WebhookDelivery), ids[i], e, webhook.StatusPending, micros(at))
-		}
+		values = append(values, "("+placeholders(len(args)+1, 7)+")")
+		args = append(args, id.New(id.WebhookEvent), ev.typ, payload, kind, orderID, refID, micros(at))
 	}
-	if len(evRows) == 0 {
+	if len(values) == 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, "INSERT INTO webhook_events (id, type, payload, created_at) VALUES "+strings.Join(evRows, ", "),
-		evArgs...); err != nil {
-		return fmt.Errorf("insert webhook events: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
-		VALUES `+strings.Join(dRows, ", "), dArgs...); err != nil {
-		return fmt.Errorf("insert webhook deliveries: %w", err)
+	if _, err := tx.ExecContext(ctx, "INSERT INTO event_outbox (id, type, payload, mail_kind, order_id, ref_id, created_at) VALUES "+
+		strings.Join(values, ", "), args...); err != nil {
+		return fmt.Errorf("write events to the outbox: %w", err)
 	}
 	return nil
+}
+
+// dispatchBatch is how many events DispatchEvents moves at once: each
+// dispatch is one transaction of a fixed five statements, whatever its size.
+const dispatchBatch = 64
+
+// DispatchEvents moves up to limit events out
+// of the outbox, oldest first, in one transaction — for each, a webhook
+// event and a pending delivery (due at once) per endpoint subscribed now,
+// and its mail job — and deletes them from the outbox, so each is
+// dispatched once whatever crashes. On PostgreSQL, SKIP LOCKED lets
+// instances dispatch side by side. It returns how many it moved.
+//
+// Both queues' claims call it (ClaimWebhookDeliveries, ClaimMailJobs), so
+// each queue moves on even when the other's worker is held back. The
+// endpoints are those subscribed when the event is dispatched, a moment
+// after its commit: one registered in between gets it, one deleted in
+// between does not.
+func (db *DB) DispatchEvents(ctx context.Context, limit int) (int, error) {
+	// Most polls find the outbox empty: a read says so without a write
+	// transaction.
+	var waiting int
+	if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM event_outbox LIMIT 1) o").Scan(&waiting); err != nil {
+		return 0, fmt.Errorf("look at the event outbox: %w", err)
+	}
+	if waiting == 0 {
+		return 0, nil
+	}
+	skipLocked := ""
+	if db.engine == Postgres {
+		skipLocked = " FOR UPDATE SKIP LOCKED"
+	}
+	type pending struct {
+		seq                                    int64
+		id, typ, payload, kind, orderID, refID string
+		at                                     int64
+	}
+	var n int
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT seq, id, type, payload, mail_kind, order_id, ref_id, created_at FROM event_outbox
+			ORDER BY seq LIMIT $1`+skipLocked, limit)
+		if err != nil {
+			return fmt.Errorf("read the event outbox: %w", err)
+		}
+		var evs []pending
+		for rows.Next() {
+			var p pending
+			if err := rows.Scan(&p.seq, &p.id, &p.typ, &p.payload, &p.kind, &p.orderID, &p.refID, &p.at); err != nil {
+				rows.Close()
+				return fmt.Errorf("read the event outbox: %w", err)
+			}
+			evs = append(evs, p)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("read the event outbox: %w", err)
+		}
+		if n = len(evs); n == 0 {
+			return nil
+		}
+		var types, seqs []any
+		for _, p := range evs {
+			types, seqs = append(types, p.typ), append(seqs, p.seq)
+		}
+		subscribers, err := webhookSubscribers(ctx, tx, types)
+		if err != nil {
+			return err
+		}
+		var evRows, dRows, mRows []string
+		var evArgs, dArgs, mArgs []any
+		for _, p := range evs {
+			if endpoints := subscribers[p.typ]; p.payload != "" && len(endpoints) > 0 {
+				evRows = append(evRows, "("+placeholders(len(evArgs)+1, 4)+")")
+				evArgs = append(evArgs, p.id, p.typ, p.payload, p.at)
+				for _, e := range endpoints {
+					k := len(dArgs)
+					dRows = append(dRows, fmt.Sprintf("($%d, $%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+5, k+5))
+					dArgs = append(dArgs, id.New(id.WebhookDelivery), p.id, e, webhook.StatusPending, p.at)
+				}
+			}
+			if p.kind != "" {
+				k := len(mArgs)
+				mRows = append(mRows, fmt.Sprintf("($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+6, k+7, k+7, k+7))
+				mArgs = append(mArgs, id.New(id.MailJob), p.id, p.kind, p.orderID, p.refID, ordermail.StatusPending, p.at)
+			}
+		}
+		if len(evRows) > 0 {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO webhook_events (id, type, payload, created_at) VALUES "+strings.Join(evRows, ", "),
+				evArgs...); err != nil {
+				return fmt.Errorf("insert webhook events: %w", err)
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
+				VALUES `+strings.Join(dRows, ", "), dArgs...); err != nil {
+				return fmt.Errorf("insert webhook deliveries: %w", err)
+			}
+		}
+		if len(mRows) > 0 {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO mail_jobs (id, event_id, kind, order_id, ref_id, status, next_attempt_at, created_at, updated_at)
+				VALUES `+strings.Join(mRows, ", "), mArgs...); err != nil {
+				return fmt.Errorf("queue order mail: %w", err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "DELETE FROM event_outbox WHERE seq IN ("+placeholders(1, len(seqs))+")", seqs...); err != nil {
+			return fmt.Errorf("empty the event outbox: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// EventOutboxLength returns how many events wait in the outbox, for
+// operators: it should stay near 0, the workers dispatching every second.
+func (db *DB) EventOutboxLength(ctx context.Context) (int64, error) {
+	var n int64
+	if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM event_outbox").Scan(&n); err != nil {
+		return 0, fmt.Errorf("count the event outbox: %w", err)
+	}
+	return n, nil
+}
+
+// webhookSubscribers returns, by event type, the endpoints (not deleted)
+// subscribed to each of types, in id order.
+func webhookSubscribers(ctx context.Context, tx *sql.Tx, types []any) (map[string][]string, error) {
+	rows, err := tx.QueryContext(ctx, `SELECT s.event_type, s.endpoint_id FROM webhook_subscriptions s
+		JOIN webhook_endpoints e ON e.id = s.endpoint_id
+		WHERE s.event_type IN (`+placeholders(1, len(types))+`) AND e.deleted_at = 0 ORDER BY s.endpoint_id`, types...)
+	if err != nil {
+		return nil, fmt.Errorf("find webhook subscribers: %w", err)
+	}
+	defer rows.Close()
+	subscribers := map[string][]string{}
+	for rows.Next() {
+		var typ, e string
+		if err := rows.Scan(&typ, &e); err != nil {
+			return nil, fmt.Errorf("find webhook subscribers: %w", err)
+		}
+		subscribers[typ] = append(subscribers[typ], e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("find webhook subscribers: %w", err)
+	}
+	return subscribers, nil
 }
 
 // CreateWebhook registers an endpoint with its first secret.
@@ -321,7 +461,9 @@ func (db *DB) RetryWebhookDelivery(ctx context.Context, deliveryID string, at ti
 	return d, err
 }
 
-// ClaimWebhookDeliveries implements webhook.Store. On PostgreSQL, SKIP
+// ClaimWebhookDeliveries implements webhook.Store. It first moves the
+// event outbox's waiting events to their queues (DispatchEvents), so the
+// deliveries of a change are found by the first look after its commit. On PostgreSQL, SKIP
 // LOCKED lets instances claim side by side without waiting on each other
 // (the conditions are repeated outside the subquery, so a row another
 // instance claimed first is not claimed again); SQLite has one writer.
@@ -329,6 +471,9 @@ func (db *DB) ClaimWebhookDeliveries(ctx context.Context, owner string, now, unt
 	skipLocked := ""
 	if db.engine == Postgres {
 		skipLocked = " FOR UPDATE SKIP LOCKED"
+	}
+	if _, err := db.DispatchEvents(ctx, dispatchBatch); err != nil {
+		return nil, err
 	}
 	// Most polls find nothing due: a read says so without taking SQLite's
 	// one write connection (or a PostgreSQL write transaction) every second.

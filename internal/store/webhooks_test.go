@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -324,6 +325,96 @@ func TestWebhookBatch(t *testing.T) {
 		}
 		if succeeded != len(claims)-1 {
 			t.Fatalf("%d attempts recorded, want %d", succeeded, len(claims)-1)
+		}
+	})
+}
+
+// TestEventOutbox: a change writes its events to the outbox and nothing
+// else; dispatching moves each event once — even with dispatchers racing —
+// to a delivery per endpoint subscribed, with the payload fixed at commit.
+func TestEventOutbox(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, d testenv.Database) {
+		db := mustOpen(t, d)
+		ctx := context.Background()
+		now := time.Now().UTC().Truncate(time.Microsecond)
+		count := func(q string) int {
+			t.Helper()
+			var n int
+			if err := db.Writer().QueryRowContext(ctx, q).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		p := singleVariant("OUTBOX-1", money.Money{Amount: 100, Currency: "EUR"}, 1)
+		if err := db.CreateProduct(ctx, p, rec(audit.ActionProductCreate, p.ID)); err != nil {
+			t.Fatal(err)
+		}
+		// No subscriber and no mail: nothing written.
+		renameProduct(t, db, p.ID, "unheard", now)
+		if n := count("SELECT COUNT(*) FROM event_outbox"); n != 0 {
+			t.Fatalf("%d outbox rows for an event no one wants", n)
+		}
+		hooks := []webhook.Endpoint{newWebhook(t, db, now, webhook.ProductUpdated), newWebhook(t, db, now, webhook.ProductUpdated)}
+		const events = 40
+		for i := range events {
+			renameProduct(t, db, p.ID, fmt.Sprintf("name %d", i), now.Add(time.Duration(i)*time.Millisecond))
+		}
+		if n := count("SELECT COUNT(*) FROM event_outbox"); n != events {
+			t.Fatalf("%d outbox rows, want %d", n, events)
+		}
+		if n := count("SELECT COUNT(*) FROM webhook_deliveries") + count("SELECT COUNT(*) FROM webhook_events"); n != 0 {
+			t.Fatalf("%d deliveries and events written with the change", n)
+		}
+		// Four dispatchers at once, in batches of 3: each event moved once.
+		var wg sync.WaitGroup
+		errs := make(chan error, 4)
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					n, err := db.DispatchEvents(ctx, 3)
+					if err != nil {
+						errs <- err
+						return
+					}
+					if n == 0 && count("SELECT COUNT(*) FROM event_outbox") == 0 {
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		if n := count("SELECT COUNT(*) FROM webhook_events"); n != events {
+			t.Fatalf("%d webhook events, want %d", n, events)
+		}
+		if n := count("SELECT COUNT(*) FROM webhook_deliveries"); n != events*len(hooks) {
+			t.Fatalf("%d deliveries, want %d", n, events*len(hooks))
+		}
+		if n, err := db.DispatchEvents(ctx, 100); err != nil || n != 0 {
+			t.Fatalf("a second dispatch moved %d, %v", n, err)
+		}
+		// Each delivery carries the name its change committed, in order.
+		claims, err := db.ClaimWebhookDeliveries(ctx, "ins_a", now.Add(time.Minute), now.Add(2*time.Minute), 2*events)
+		if err != nil || len(claims) != 2*events {
+			t.Fatalf("claims %d, %v", len(claims), err)
+		}
+		names := map[string]int{}
+		for _, c := range claims {
+			var body struct{ Data webhook.ProductData }
+			if err := json.Unmarshal(c.Event.Payload, &body); err != nil {
+				t.Fatal(err)
+			}
+			names[body.Data.Name]++
+		}
+		for i := range events {
+			if n := names[fmt.Sprintf("name %d", i)]; n != len(hooks) {
+				t.Fatalf("%q delivered %d times, want %d (all: %v)", fmt.Sprintf("name %d", i), n, len(hooks), names)
+			}
 		}
 	})
 }

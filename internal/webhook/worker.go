@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/bulwark-shop/bulwark/internal/pacing"
 )
 
 // WorkerConfig configures a Worker.
@@ -41,8 +43,8 @@ type WorkerConfig struct {
 	// deliveries back, for at most MaxDelay after it last found the outbox
 	// empty. Nil is never busy.
 	Busy func() bool
-	// MaxDelay bounds how long Busy holds deliveries back (DefaultMaxDelay
-	// when 0).
+	// MaxDelay bounds how long Busy holds deliveries back
+	// (pacing.DefaultMaxDelay when 0).
 	MaxDelay time.Duration
 	// Jitter returns a number in [0, 1) (the Jitter function when nil).
 	Jitter func() float64
@@ -58,16 +60,6 @@ type WorkerConfig struct {
 // beside the checkouts (issue 13); its sends run side by side, so a slow
 // receiver delays the batch by at most the client's timeout.
 const DefaultBatch = 32
-
-// DefaultMaxDelay is how long, at most, deliveries wait for a busy process's
-// checkouts: a burst of checkouts runs without deliveries beside it, which
-// follow in its wake; under load that never lets up they go out at least
-// every DefaultMaxDelay.
-const DefaultMaxDelay = 5 * time.Second
-
-// busyCheck is how often a worker holding deliveries back looks again
-// whether the checkouts have stopped.
-const busyCheck = 50 * time.Millisecond
 
 // Worker sends the outbox's due deliveries. Several instances may run at
 // once, in one process or many: each delivery is leased to one of them.
@@ -89,12 +81,6 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = time.Minute
-	}
-	if cfg.MaxDelay <= 0 {
-		cfg.MaxDelay = DefaultMaxDelay
-	}
-	if cfg.Busy == nil {
-		cfg.Busy = func() bool { return false }
 	}
 	if cfg.Jitter == nil {
 		cfg.Jitter = Jitter
@@ -119,41 +105,10 @@ func NewWorker(cfg WorkerConfig) *Worker {
 	return w
 }
 
-// Run sends due deliveries every Poll until ctx ends, giving way to Busy.
-//
-// The pacing is by the process's clock (time.Now), not cfg.Now: it shares
-// out this machine's CPU, and has nothing to do with when deliveries are due.
+// Run sends due deliveries every Poll until ctx ends, giving way to Busy
+// (see pacing.Loop).
 func (w *Worker) Run(ctx context.Context) {
-	emptied := time.Now() // when the outbox was last found empty
-	yield := func() bool { return w.cfg.Busy() && time.Since(emptied) < w.cfg.MaxDelay }
-	next := time.Now()
-	for {
-		// A full batch means more may be due: go on at once, unless
-		// checkouts have started meanwhile.
-		for !yield() && !time.Now().Before(next) {
-			n, err := w.RunOnce(ctx)
-			if err != nil && ctx.Err() == nil {
-				w.cfg.Failed(err)
-			}
-			if err == nil && n < w.cfg.Batch {
-				emptied = time.Now()
-			}
-			if err != nil || n < w.cfg.Batch || ctx.Err() != nil {
-				next = time.Now().Add(w.cfg.Poll)
-				break
-			}
-		}
-		wait := time.Until(next)
-		if yield() && (wait <= 0 || wait > busyCheck) {
-			// Due (or soon), but held back: look again shortly, not at once.
-			wait = busyCheck
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(max(wait, time.Millisecond)):
-		}
-	}
+	pacing.Loop{Once: w.RunOnce, Batch: w.cfg.Batch, Poll: w.cfg.Poll, Busy: w.cfg.Busy, MaxDelay: w.cfg.MaxDelay, Failed: w.cfg.Failed}.Run(ctx)
 }
 
 // RunOnce claims the due deliveries (one batch), sends them at once and

@@ -1,0 +1,82 @@
+// Package pacing runs the background queues (webhook deliveries, order mail)
+// beside the requests that must not wait for them: each looks for work every
+// poll, goes on at once while it finds full batches, and holds back while the
+// process is busy with checkouts — for a bounded time, so that under load
+// that never lets up the queue still moves (issue 13: webhook delivery must
+// not slow checkout).
+package pacing
+
+import (
+	"context"
+	"time"
+)
+
+// DefaultMaxDelay is how long, at most, a queue waits for a busy process's
+// checkouts: a burst of checkouts runs without the queue's work beside it,
+// which follows in its wake; under load that never lets up the queue moves
+// at least every DefaultMaxDelay.
+const DefaultMaxDelay = 5 * time.Second
+
+// busyCheck is how often a loop that is holding back looks again whether the
+// checkouts have stopped.
+const busyCheck = 50 * time.Millisecond
+
+// Loop is one queue's pacing.
+type Loop struct {
+	// Once does one batch of work and returns how many items it took; a
+	// full batch (Batch) means more may be waiting.
+	Once  func(ctx context.Context) (int, error)
+	Batch int
+	// Poll is how often the queue is looked at when it was last found short
+	// of a full batch.
+	Poll time.Duration
+	// Busy reports whether work that must not wait for the queue is in
+	// progress (the process's checkouts); nil is never busy.
+	Busy func() bool
+	// MaxDelay bounds how long Busy holds the queue back after it was last
+	// found short of a full batch (DefaultMaxDelay when 0).
+	MaxDelay time.Duration
+	// Failed is told of a batch that failed (the database out, say).
+	Failed func(err error)
+}
+
+// Run runs l until ctx ends.
+//
+// The pacing is by the process's clock (time.Now), not a shop clock: it
+// shares out this machine's CPU, and has nothing to do with when work is due.
+func (l Loop) Run(ctx context.Context) {
+	maxDelay := l.MaxDelay
+	if maxDelay <= 0 {
+		maxDelay = DefaultMaxDelay
+	}
+	emptied := time.Now() // when the queue was last found short of a batch
+	yield := func() bool { return l.Busy != nil && l.Busy() && time.Since(emptied) < maxDelay }
+	next := time.Now()
+	for {
+		// A full batch means more may be waiting: go on at once, unless
+		// checkouts have started meanwhile.
+		for !yield() && !time.Now().Before(next) {
+			n, err := l.Once(ctx)
+			if err != nil && ctx.Err() == nil && l.Failed != nil {
+				l.Failed(err)
+			}
+			if err == nil && n < l.Batch {
+				emptied = time.Now()
+			}
+			if err != nil || n < l.Batch || ctx.Err() != nil {
+				next = time.Now().Add(l.Poll)
+				break
+			}
+		}
+		wait := time.Until(next)
+		if yield() && (wait <= 0 || wait > busyCheck) {
+			// Due (or soon), but held back: look again shortly, not at once.
+			wait = busyCheck
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(max(wait, time.Millisecond)):
+		}
+	}
+}
