@@ -196,7 +196,9 @@ type Operator struct {
 }
 
 // NewOperator returns the command line's findings administration.
-func NewOperator(store Store, now func() time.Time) *Operator { return &Operator{store: store, now: now} }
+func NewOperator(store Store, now func() time.Time) *Operator {
+	return &Operator{store: store, now: now}
+}
 
 // List returns a page of the findings q selects.
 func (o *Operator) List(ctx context.Context, q finding.Query) ([]finding.Finding, bool, error) {
