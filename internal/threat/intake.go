@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -40,6 +41,9 @@ type Intake struct {
 	// by type and severity level.
 	signals  *prometheus.CounterVec
 	findings *prometheus.CounterVec
+	// failing is set from the first signal that fails until one is
+	// processed again, so an outage is logged once, not per signal.
+	failing atomic.Bool
 }
 
 // queued is a signal with the request's attributes for the log.
@@ -103,9 +107,7 @@ func (in *Intake) Run(ctx context.Context) {
 					return
 				case q := <-in.queue:
 					pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ProcessTimeout)
-					if err := in.Process(pctx, q.s); err != nil {
-						in.log.WarnContext(ctx, "threat: signal not processed", "signal", string(q.s.Kind), "request_id", q.requestID, "err", err)
-					}
+					in.note(ctx, q, in.Process(pctx, q.s))
 					cancel()
 				}
 			}
@@ -113,6 +115,19 @@ func (in *Intake) Run(ctx context.Context) {
 	}
 	for range Workers {
 		<-done
+	}
+}
+
+// note logs a change between processing and failing, once each way: with
+// Redis down every signal fails, and a line per signal would be a line per
+// request (the metric counts each).
+func (in *Intake) note(ctx context.Context, q queued, err error) {
+	switch {
+	case err != nil && in.failing.CompareAndSwap(false, true):
+		in.log.WarnContext(ctx, "threat: signal not processed; later failures are only counted until signals are processed again",
+			"signal", string(q.s.Kind), "request_id", q.requestID, "err", err)
+	case err == nil && in.failing.CompareAndSwap(true, false):
+		in.log.InfoContext(ctx, "threat: signals processed again")
 	}
 }
 
