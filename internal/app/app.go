@@ -348,7 +348,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
-	a.signals = threat.NewIntake(threat.IntakeConfig{Engine: engine, Store: db, Log: log, Registry: a.registry})
+	a.signals = threat.NewIntake(threat.IntakeConfig{Engine: engine, Store: db, Log: log, Registry: a.registry, Now: now})
 	a.Findings = threat.NewService(db, now)
 	a.Identity.UseSignals(a.signals)
 	if a.Passkeys, err = identity.NewPasskeys(db, a.Identity, cfg.PublicURL, now); err != nil {

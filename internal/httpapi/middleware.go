@@ -184,9 +184,9 @@ func (w *headerOnlyWriter) WriteHeader(status int)      { w.status = status }
 // truncatePath bounds a path kept as a finding's evidence: a scanner's
 // paths are long and many.
 func truncatePath(p string) string {
-	const max = 128
-	if len(p) <= max {
+	const limit = 128
+	if len(p) <= limit {
 		return p
 	}
-	return strings.ToValidUTF8(p[:max], "") + "…"
+	return strings.ToValidUTF8(p[:limit], "") + "…"
 }

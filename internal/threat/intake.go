@@ -22,6 +22,8 @@ const (
 	QueueSize      = 4096
 	Workers        = 2
 	ProcessTimeout = 5 * time.Second
+	// FailureLogEvery bounds the log lines of failing signals.
+	FailureLogEvery = time.Minute
 )
 
 // Outcomes of a signal (bulwark_signals_total).
@@ -41,9 +43,9 @@ type Intake struct {
 	// by type and severity level.
 	signals  *prometheus.CounterVec
 	findings *prometheus.CounterVec
-	// failing is set from the first signal that fails until one is
-	// processed again, so an outage is logged once, not per signal.
-	failing atomic.Bool
+	// lastLogged is when a failed signal was last logged (Unix ns).
+	lastLogged atomic.Int64
+	now        func() time.Time
 }
 
 // queued is a signal with the request's attributes for the log.
@@ -58,12 +60,13 @@ type IntakeConfig struct {
 	Store    Store
 	Log      *slog.Logger
 	Registry prometheus.Registerer
+	Now      func() time.Time
 }
 
 // NewIntake returns an intake whose counters are registered in c.Registry.
 // Nothing is processed until Run.
 func NewIntake(c IntakeConfig) *Intake {
-	in := &Intake{engine: c.Engine, store: c.Store, log: c.Log, queue: make(chan queued, QueueSize),
+	in := &Intake{engine: c.Engine, store: c.Store, log: c.Log, now: c.Now, queue: make(chan queued, QueueSize),
 		signals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_signals_total",
 			Help: "Security signals reported to threat detection, by outcome: processed, dropped (queue full) or failed (a counter or the database could not answer).",
@@ -118,17 +121,20 @@ func (in *Intake) Run(ctx context.Context) {
 	}
 }
 
-// note logs a change between processing and failing, once each way: with
-// Redis down every signal fails, and a line per signal would be a line per
+// note logs a failed signal at most once per FailureLogEvery: with Redis
+// down every signal fails, and a line per signal would be a line per
 // request (the metric counts each).
 func (in *Intake) note(ctx context.Context, q queued, err error) {
-	switch {
-	case err != nil && in.failing.CompareAndSwap(false, true):
-		in.log.WarnContext(ctx, "threat: signal not processed; later failures are only counted until signals are processed again",
-			"signal", string(q.s.Kind), "request_id", q.requestID, "err", err)
-	case err == nil && in.failing.CompareAndSwap(true, false):
-		in.log.InfoContext(ctx, "threat: signals processed again")
+	if err == nil {
+		return
 	}
+	now := in.now().UnixNano()
+	last := in.lastLogged.Load()
+	if last != 0 && now-last < int64(FailureLogEvery) || !in.lastLogged.CompareAndSwap(last, now) {
+		return
+	}
+	in.log.WarnContext(ctx, "threat: signal not processed; further failures within a minute are only counted (bulwark_signals_total)",
+		"signal", string(q.s.Kind), "request_id", q.requestID, "err", err)
 }
 
 // Process runs the detectors over s and records their observations now: a

@@ -77,7 +77,7 @@ func newIntake(t *testing.T, db *store.DB, c detect.Counter) (*threat.Intake, *p
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	return threat.NewIntake(threat.IntakeConfig{Engine: engine, Store: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: reg}), reg
+	return threat.NewIntake(threat.IntakeConfig{Engine: engine, Store: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: reg, Now: time.Now}), reg
 }
 
 func openDB(t *testing.T, d testenv.Database) *store.DB {
