@@ -46,6 +46,7 @@ type Intake struct {
 	// lastLogged is when a failed signal was last logged (Unix ns).
 	lastLogged atomic.Int64
 	now        func() time.Time
+	raised     func(ctx context.Context, f finding.Finding)
 }
 
 // queued is a signal with the request's attributes for the log.
@@ -61,12 +62,16 @@ type IntakeConfig struct {
 	Log      *slog.Logger
 	Registry prometheus.Registerer
 	Now      func() time.Time
+	// Raised, when set, is told of each finding raised, after it is
+	// stored, on the intake's worker: where responses and alerts (issue 14,
+	// next steps) attach. It must not block for long.
+	Raised func(ctx context.Context, f finding.Finding)
 }
 
 // NewIntake returns an intake whose counters are registered in c.Registry.
 // Nothing is processed until Run.
 func NewIntake(c IntakeConfig) *Intake {
-	in := &Intake{engine: c.Engine, store: c.Store, log: c.Log, now: c.Now, queue: make(chan queued, QueueSize),
+	in := &Intake{engine: c.Engine, store: c.Store, log: c.Log, now: c.Now, raised: c.Raised, queue: make(chan queued, QueueSize),
 		signals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_signals_total",
 			Help: "Security signals reported to threat detection, by outcome: processed, dropped (queue full) or failed (a counter or the database could not answer).",
@@ -152,6 +157,9 @@ func (in *Intake) Process(ctx context.Context, s detect.Signal) error {
 			in.findings.WithLabelValues(string(f.Type), finding.Level(f.Severity)).Inc()
 			in.log.WarnContext(ctx, "threat: finding raised", "finding", f.ID, "type", string(f.Type),
 				"severity", f.Severity, "subject", f.Subject.String(), "detection_point", f.Type.DetectionPoint(), "response", f.Response)
+			if in.raised != nil {
+				in.raised(ctx, f)
+			}
 		}
 	}
 	if err != nil {

@@ -70,14 +70,18 @@ func (failingCounter) Incr(context.Context, string, time.Duration) (int64, error
 	return 0, errors.New("redis: connection refused")
 }
 
-func newIntake(t *testing.T, db *store.DB, c detect.Counter) (*threat.Intake, *prometheus.Registry) {
+func newIntake(t *testing.T, db *store.DB, c detect.Counter, raised ...func(context.Context, finding.Finding)) (*threat.Intake, *prometheus.Registry) {
 	t.Helper()
+	var hook func(context.Context, finding.Finding)
+	if len(raised) > 0 {
+		hook = raised[0]
+	}
 	engine, err := detect.New(c, detect.Defaults())
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	return threat.NewIntake(threat.IntakeConfig{Engine: engine, Store: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: reg, Now: time.Now}), reg
+	return threat.NewIntake(threat.IntakeConfig{Engine: engine, Store: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Registry: reg, Now: time.Now, Raised: hook}), reg
 }
 
 func openDB(t *testing.T, d testenv.Database) *store.DB {
@@ -100,7 +104,9 @@ func TestIntake(t *testing.T) {
 		now := time.Now().UTC()
 
 		t.Run("failed sign-ins to one account from several addresses raise one brute-force finding", func(t *testing.T) {
-			in, reg := newIntake(t, db, throttle.NewMemory(func() time.Time { return now }))
+			var told []finding.Finding
+			in, reg := newIntake(t, db, throttle.NewMemory(func() time.Time { return now }),
+				func(_ context.Context, f finding.Finding) { told = append(told, f) })
 			ips := []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}
 			for i := range 12 {
 				if err := in.Process(ctx, detect.Signal{Kind: detect.LoginFailed, At: now, IP: ips[i%3], Account: "usr_victim"}); err != nil {
@@ -119,6 +125,9 @@ func TestIntake(t *testing.T) {
 			}
 			if got := counterValue(t, reg, "bulwark_findings_total", "severity", finding.Medium); got != 1 {
 				t.Fatalf("bulwark_findings_total{type=brute force,severity=medium} = %v, want 1", got)
+			}
+			if len(told) != 1 || told[0].Type != finding.AccountBruteForce || told[0].Count != 1 {
+				t.Fatalf("Raised was told %+v, want the one finding once", told)
 			}
 		})
 
