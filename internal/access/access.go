@@ -76,6 +76,13 @@ const (
 	// MailManage reads and changes the templates of the order mails: admins
 	// only, and no API key, as a template writes to every customer.
 	MailManage Permission = "mail:manage"
+	// FindingsRead lists and reads the detectors' findings (attacks seen, with
+	// their subjects: addresses and account ids). FindingsManage resolves and
+	// suppresses them. Admins only (there is no security role yet), and no
+	// API key: a finding tells what the detectors saw, and suppressing one
+	// silences them.
+	FindingsRead   Permission = "findings:read"
+	FindingsManage Permission = "findings:manage"
 )
 
 // KeyGrantable lists the permissions an API key may carry. The most sensitive
@@ -132,7 +139,7 @@ func OrderViewFor(p *Principal) OrderView {
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, Fulfil, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage, MailManage}
+		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, Fulfil, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage, MailManage, FindingsRead, FindingsManage}
 	case Catalog:
 		return []Permission{CatalogWrite, PricingManage}
 	case Support:

@@ -129,6 +129,12 @@ var allowed = map[string][]string{
 	"GET /api/v1/admin/mail-templates":           {"admin"},
 	"PUT /api/v1/admin/mail-templates/{name}":    {"admin"},
 	"DELETE /api/v1/admin/mail-templates/{name}": {"admin"},
+
+	// Threat findings (issue 14): admins only (there is no security role).
+	"GET /api/v1/admin/findings":                {"admin"},
+	"GET /api/v1/admin/findings/{id}":           {"admin"},
+	"POST /api/v1/admin/findings/{id}/resolve":  {"admin"},
+	"POST /api/v1/admin/findings/{id}/suppress": {"admin"},
 }
 
 // signedIn is every role: each account is a customer too, acting on its own data.
@@ -235,7 +241,7 @@ func walkRoleMatrix(t *testing.T, routes []string) {
 						"tax-rates/{id}", "tax-rates/tax_aaaaaaaaaaaaaaaaaaaaaaaaaa", "shipping-options/{id}", "shipping-options/ship_aaaaaaaaaaaaaaaaaaaaaaaaaa",
 						"discounts/{id}", "discounts/disc_aaaaaaaaaaaaaaaaaaaaaaaaaa", "returns/{id}", "returns/ret_aaaaaaaaaaaaaaaaaaaaaaaaaa",
 						"webhooks/{id}", "webhooks/wh_aaaaaaaaaaaaaaaaaaaaaaaaaa", "webhook-deliveries/{id}", "webhook-deliveries/whd_aaaaaaaaaaaaaaaaaaaaaaaaaa",
-						"mail-templates/{name}", "mail-templates/shipment").Replace(path)
+						"mail-templates/{name}", "mail-templates/shipment", "findings/{id}", "findings/fnd_aaaaaaaaaaaaaaaaaaaaaaaaaa").Replace(path)
 					from := s
 					if pattern == "GET /api/v1/private/export" {
 						// The bot trap blocks its caller: each caller comes from an address of its own.

@@ -31,6 +31,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/dependency"
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/egress"
 	"github.com/bulwark-shop/bulwark/internal/guest"
@@ -50,6 +51,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/privacy"
 	"github.com/bulwark-shop/bulwark/internal/rekey"
 	"github.com/bulwark-shop/bulwark/internal/store"
+	"github.com/bulwark-shop/bulwark/internal/threat"
 	"github.com/bulwark-shop/bulwark/internal/throttle"
 	"github.com/bulwark-shop/bulwark/internal/tlsserve"
 	"github.com/bulwark-shop/bulwark/internal/vault"
@@ -140,6 +142,10 @@ type App struct {
 	orderMail     *ordermail.Worker
 	// Addresses is the customers' address books.
 	Addresses *addressbook.Service
+	// Findings is the staff administration of threat findings; signals
+	// takes the signals they are detected from.
+	Findings *threat.Service
+	signals  *threat.Intake
 	// Edge admits or refuses client addresses (static lists and dynamic blocks).
 	Edge *edge.Guard
 	// blocks holds the dynamic blocks Edge enforces (see blockStore).
@@ -163,6 +169,7 @@ type Option func(*options)
 
 type options struct {
 	gateway payment.Gateway
+	counter detect.Counter
 }
 
 // WithGateway makes the application pay through g instead of the gateway of
@@ -170,6 +177,11 @@ type options struct {
 // on command (paymenttest.FailingGateway) to reach the compensations of the
 // money path end to end.
 func WithGateway(g payment.Gateway) Option { return func(o *options) { o.gateway = g } }
+
+// WithDetectionCounter makes threat detection count in c instead of memory
+// or Redis. Tests only: a counter that fails shows that a sign-in's answer
+// does not depend on detection.
+func WithDetectionCounter(c detect.Counter) Option { return func(o *options) { o.counter = c } }
 
 // New opens the stores (migrating the database) and builds the services. now is
 // the clock every service reads.
@@ -320,6 +332,25 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		CustomerIdle: cfg.SessionIdle, CustomerAbsolute: cfg.SessionAbsolute,
 		StaffIdle: cfg.StaffSessionIdle, StaffAbsolute: cfg.StaffSessionAbsolute,
 	}, now, log)
+	// Threat detection counts signals in memory, or in Redis so that every
+	// instance counts together; its findings live in the shop database.
+	// Signals are queued for its workers (Serve runs them): a sign-in or a
+	// request never waits for detection, nor fails with it.
+	var counter detect.Counter = throttle.NewMemory(now)
+	if a.redis != nil {
+		counter = throttle.NewRedis(a.redis, cfg.RedisKeyPrefix)
+	}
+	if o.counter != nil {
+		counter = o.counter
+	}
+	engine, err := detect.New(counter, detect.Defaults())
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.signals = threat.NewIntake(threat.IntakeConfig{Engine: engine, Store: db, Log: log, Registry: a.registry, Now: now})
+	a.Findings = threat.NewService(db, now)
+	a.Identity.UseSignals(a.signals)
 	if a.Passkeys, err = identity.NewPasskeys(db, a.Identity, cfg.PublicURL, now); err != nil {
 		a.Close()
 		return nil, err
@@ -457,6 +488,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail, proxies), Blocks: edge.NewBlocklist(a.blocks, a.Trail),
 		RateLimiter: limiter, RateLimits: cfg.RateLimit, TrustedProxies: proxies,
 		WAF: firewall, WAFAudit: httpapi.NewWAFAudit(a.Trail, now), Addresses: a.Addresses,
+		Signals: a.signals, Findings: a.Findings,
 	})
 	return a, nil
 }
@@ -954,6 +986,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	go a.Rekey.Run(recoverCtx)
 	go a.webhooks.Run(recoverCtx)
 	go a.orderMail.Run(recoverCtx)
+	go a.signals.Run(recoverCtx)
 	go a.health.Run(recoverCtx)
 	var err error
 	select {

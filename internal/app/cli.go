@@ -84,6 +84,12 @@ Usage:
                                              dead letters)
   bulwark webhooks retry ID [settings]       send a dead or delivered delivery again now, same
                                              id and body (audited as webhook.retry)
+  bulwark findings list [--status S] [--type T] [--severity-min N] [--subject S] [--limit N] [settings]
+                                             list threat findings, newest first
+  bulwark findings show ID [settings]        show one finding with its evidence
+  bulwark findings resolve ID [--suppress] [settings]
+                                             resolve a finding (or suppress it as known
+                                             benign); audited as finding.resolve/suppress
   bulwark settings [--markdown]              list every setting
 
 Run "bulwark <command> -h" for the settings. Secrets (database-url, redis-url,
@@ -136,6 +142,12 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = webhooksDeliveries(ctx, rest[1:], env)
 	case cmd == "webhooks" && len(rest) > 0 && rest[0] == "retry":
 		err = webhooksRetry(ctx, rest[1:], env)
+	case cmd == "findings" && len(rest) > 0 && rest[0] == "list":
+		err = findingsList(ctx, rest[1:], env)
+	case cmd == "findings" && len(rest) > 0 && rest[0] == "show":
+		err = findingsShow(ctx, rest[1:], env)
+	case cmd == "findings" && len(rest) > 0 && rest[0] == "resolve":
+		err = findingsResolve(ctx, rest[1:], env)
 	case cmd == "settings":
 		err = settings(rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":

@@ -177,3 +177,60 @@ func ClampSeverity(s int) int { return min(max(s, 0), 100) }
 // at minimum severity min: active findings only (a suppressed one is known
 // benign).
 func (f Finding) Alerts(min int) bool { return f.Status == Active && f.Severity >= min }
+
+// The severity levels, the bands of 0-100 that metrics and people use:
+// metrics label by level rather than by the number, so a series exists for
+// each of four values, not a hundred and one.
+const (
+	Low      = "low"      // 0-39: worth a look (a scan)
+	Medium   = "medium"   // 40-69: an attack under way against a subject
+	High     = "high"     // 70-89: an attack that may be succeeding
+	Critical = "critical" // 90-100: act now
+)
+
+// Level returns the severity level of s.
+func Level(s int) string {
+	switch s = ClampSeverity(s); {
+	case s >= 90:
+		return Critical
+	case s >= 70:
+		return High
+	case s >= 40:
+		return Medium
+	}
+	return Low
+}
+
+// LevelFloor returns the lowest severity of level, or false for a name that
+// is not a level.
+func LevelFloor(level string) (int, bool) {
+	switch level {
+	case Low:
+		return 0, true
+	case Medium:
+		return 40, true
+	case High:
+		return 70, true
+	case Critical:
+		return 90, true
+	}
+	return 0, false
+}
+
+// Types lists the finding types, in a stable order.
+func Types() []Type {
+	return []Type{AccountBruteForce, CredentialStuffing, CardTesting, Scanning, WAFProbe, TakeoverSuspected}
+}
+
+// Query selects findings for staff: each field that is set narrows the
+// list. Pages are newest first (by first sighting), After the last id of
+// the page before.
+type Query struct {
+	Status      Status
+	Type        Type
+	SeverityMin int
+	// Subject matches kind and id; with Kind "" it matches the id alone.
+	Subject Subject
+	Limit   int
+	After   string
+}

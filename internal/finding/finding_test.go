@@ -75,3 +75,23 @@ func TestTypes(t *testing.T) {
 		t.Error("an unknown type is known")
 	}
 }
+
+// TestLevels checks the severity levels' bounds, which metrics label by
+// and severity_min takes by name.
+func TestLevels(t *testing.T) {
+	for s, want := range map[int]string{-5: finding.Low, 0: finding.Low, 39: finding.Low, 40: finding.Medium, 69: finding.Medium,
+		70: finding.High, 89: finding.High, 90: finding.Critical, 100: finding.Critical, 200: finding.Critical} {
+		if got := finding.Level(s); got != want {
+			t.Errorf("Level(%d) = %s, want %s", s, got, want)
+		}
+	}
+	for _, l := range []string{finding.Low, finding.Medium, finding.High, finding.Critical} {
+		floor, ok := finding.LevelFloor(l)
+		if !ok || finding.Level(floor) != l || (floor > 0 && finding.Level(floor-1) == l) {
+			t.Errorf("LevelFloor(%s) = %d, %v", l, floor, ok)
+		}
+	}
+	if _, ok := finding.LevelFloor("severe"); ok {
+		t.Error("severe is not a level")
+	}
+}

@@ -7,6 +7,7 @@
 package httpapi
 
 import (
+	"context"
 	_ "embed"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/catalog"
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/dependency"
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/guest"
 	"github.com/bulwark-shop/bulwark/internal/identity"
@@ -31,6 +33,8 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
+	"github.com/bulwark-shop/bulwark/internal/threat"
 	"github.com/bulwark-shop/bulwark/internal/waf"
 	"github.com/bulwark-shop/bulwark/internal/webhook"
 )
@@ -117,6 +121,30 @@ type Deps struct {
 	ProcessorEvents *order.ProcessorEvents
 	// MailTemplates is the staff administration of the order mail templates.
 	MailTemplates *ordermail.Service
+	// Signals takes what the edge sees for threat detection (404s of
+	// unknown paths, WAF refusals); nil reports nothing.
+	Signals Signals
+	// Findings is the staff administration of threat findings.
+	Findings *threat.Service
+}
+
+// Signals takes security signals (threat.Intake): it neither fails nor
+// waits, so no answer depends on it.
+type Signals interface {
+	Report(ctx context.Context, s detect.Signal)
+}
+
+// signal reports a signal about the request's client (its address key: an
+// IPv6 /64), when anything takes signals.
+func (a *API) signal(r *http.Request, kind detect.Kind, detail map[string]string) {
+	if a.Signals == nil {
+		return
+	}
+	now := time.Now
+	if a.Now != nil {
+		now = a.Now
+	}
+	a.Signals.Report(r.Context(), detect.Signal{Kind: kind, At: now().UTC(), IP: reqinfo.AddressKey(reqinfo.From(r.Context()).IP), Detail: detail})
 }
 
 // API is the HTTP handler of the public listener.
@@ -246,6 +274,10 @@ func (a *API) routes() []route {
 		r("POST /api/v1/admin/webhooks/{id}/rotate-secret", access.WebhooksManage, a.rotateWebhookSecret),
 		r("GET /api/v1/admin/webhooks/{id}/deliveries", access.WebhooksManage, a.listWebhookDeliveries),
 		r("POST /api/v1/admin/webhook-deliveries/{id}/retry", access.WebhooksManage, a.retryWebhookDelivery),
+		r("GET /api/v1/admin/findings", access.FindingsRead, a.listFindings),
+		r("GET /api/v1/admin/findings/{id}", access.FindingsRead, a.getFinding),
+		r("POST /api/v1/admin/findings/{id}/resolve", access.FindingsManage, a.resolveFinding),
+		r("POST /api/v1/admin/findings/{id}/suppress", access.FindingsManage, a.suppressFinding),
 		r("GET /api/v1/admin/mail-templates", access.MailManage, a.listMailTemplates),
 		sized(bodyLimitCatalog, r("PUT /api/v1/admin/mail-templates/{name}", access.MailManage, a.putMailTemplate)),
 		r("DELETE /api/v1/admin/mail-templates/{name}", access.MailManage, a.resetMailTemplate),

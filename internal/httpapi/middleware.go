@@ -7,9 +7,11 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
@@ -160,6 +162,8 @@ func (a *API) routeMux(mux *http.ServeMux) http.Handler {
 				writeProblem(w, r, apperr.New(apperr.CodeMethodNotAllowed, "this path does not accept %s", r.Method))
 				return
 			}
+			// Many of these from one client is force browsing (AppSensor ACE3).
+			a.signal(r, detect.NotFound, map[string]string{"path": truncatePath(r.URL.Path)})
 			writeProblem(w, r, apperr.NotFound("path"))
 			return
 		}
@@ -176,3 +180,13 @@ type headerOnlyWriter struct {
 func (w *headerOnlyWriter) Header() http.Header         { return w.header }
 func (w *headerOnlyWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *headerOnlyWriter) WriteHeader(status int)      { w.status = status }
+
+// truncatePath bounds a path kept as a finding's evidence: a scanner's
+// paths are long and many.
+func truncatePath(p string) string {
+	const limit = 128
+	if len(p) <= limit {
+		return p
+	}
+	return strings.ToValidUTF8(p[:limit], "") + "…"
+}

@@ -14,7 +14,7 @@ def body(name):
     return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 AUTH=[{"bearerAuth": []}, {"sessionCookie": []}]
 BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": resp("UnsupportedMediaType"), "422": resp("Unprocessable")}
-ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","orders:fulfil":"roles admin and fulfillment","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin","mail:manage":"role admin"}
+ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","orders:fulfil":"roles admin and fulfillment","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin","mail:manage":"role admin","findings:read":"role admin","findings:manage":"role admin"}
 def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
        "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+"."+(" Staff need TOTP turned on (403 `mfa_enrollment_required`)." if perm not in ("public","authenticated") else ""),
@@ -647,6 +647,38 @@ schemas.update({
    "custom":{"type":"boolean","description":"true for a template the shop changed, false for the default."},
    "updated_at":{"oneOf":[TS,{"type":"null"}],"description":"When the shop changed it; null for the default."}}},
  "MailTemplateList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("MailTemplate")}}},
+})
+# Threat findings (issue 14).
+FINDING_TYPES=["CredentialAccess:Account/BruteForce","CredentialAccess:Ip/CredentialStuffing","Fraud:Card/CardTesting","Recon:Ip/Scanning","Recon:Ip/WafProbe","Impact:Account/TakeoverSuspected"]
+FINDING_STEPUP="Needs a login in the last five minutes (401 `reauthentication_required`). Idempotent: setting the status a finding has answers it unchanged and records nothing; a change is audited (`finding.resolve`, `finding.suppress`, with the actor and the status before)."
+paths.update({
+ "/api/v1/admin/findings":{"get":op("listFindings","Threat findings, newest first (by first sighting)","findings:read",
+    {"200":js(ref("FindingList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},
+    params=[{"name":"status","in":"query","schema":{"type":"string","enum":["active","resolved","suppressed"]}},
+            {"name":"type","in":"query","schema":{"type":"string","enum":FINDING_TYPES}},
+            {"name":"severity_min","in":"query","schema":{"type":"string"},"description":"0 to 100, or a level: `low` (0), `medium` (40), `high` (70), `critical` (90)."},
+            {"name":"subject","in":"query","schema":{"type":"string","maxLength":200},"description":"`kind:id` (`ip:192.0.2.1`, `account:usr_...`, `card:...`), or an id alone (any kind). An IPv6 client is counted by its /64 (`ip:2001:db8::/64`)."},
+            {"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":100,"default":50}},
+            {"name":"cursor","in":"query","schema":{"type":"string"},"description":"`next_cursor` of the previous page."}],
+    desc="A filter value that is not one of these answers 422 `validation_failed` naming it; a cursor this server did not give, 400 `invalid_cursor`.")},
+ "/api/v1/admin/findings/{id}":{"get":op("getFinding","One threat finding with its evidence","findings:read",
+    {"200":js(ref("Finding")),"404":resp("NotFound")},params=[idp])},
+ "/api/v1/admin/findings/{id}/resolve":{"post":op("resolveFinding","Resolve a finding: dealt with; a recurrence raises a new finding","findings:manage",
+    {"200":js(ref("Finding")),"404":resp("NotFound")},params=[idp],desc="An active or suppressed finding. "+FINDING_STEPUP)},
+ "/api/v1/admin/findings/{id}/suppress":{"post":op("suppressFinding","Suppress a finding as known benign: recurrences are counted on it silently","findings:manage",
+    {"200":js(ref("Finding")),"404":resp("NotFound"),"409":resp("Conflict")},params=[idp],desc="An active finding; a resolved one answers 409 `illegal_transition`. "+FINDING_STEPUP)},
+})
+schemas.update({
+ "Finding":{"type":"object","required":["id","type","severity","status","subject","first_seen","last_seen","count","evidence","response","detection_point"],"properties":{
+   "id":{"type":"string","pattern":"^fnd_"},"type":{"type":"string","enum":FINDING_TYPES,"description":"GuardDuty-style ThreatPurpose:Resource/Name."},
+   "severity":{"type":"integer","minimum":0,"maximum":100,"description":"Levels: low 0-39, medium 40-69, high 70-89, critical 90-100."},
+   "status":{"type":"string","enum":["active","resolved","suppressed"]},
+   "subject":{"type":"object","required":["kind","id"],"properties":{"kind":{"type":"string","enum":["ip","account","card"]},"id":{"type":"string","description":"An address (an IPv6 client's /64), an account id, or a card fingerprint (an HMAC, never the number)."}}},
+   "first_seen":TS,"last_seen":TS,"count":{"type":"integer","minimum":1,"description":"Observations: signals at or past the detector's threshold."},
+   "evidence":{"type":"object","additionalProperties":{"type":"string"},"description":"What the detector counted (count, threshold, window, signal) and the last signal's detail (rule ids, a path, why a sign-in failed); never a secret."},
+   "response":{"type":"string","description":"What Bulwark did about it: `log` in this version."},
+   "detection_point":{"type":"string","description":"The OWASP AppSensor detection point (AE3, AE12, ACE3, CIE1), or empty when none fits."}}},
+ "FindingList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Finding")},"next_cursor":{"type":"string","description":"Absent on the last page."}}},
 })
 def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}

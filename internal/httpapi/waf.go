@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 	"github.com/bulwark-shop/bulwark/internal/waf"
@@ -143,6 +144,8 @@ func (a *API) wafRefuses(w http.ResponseWriter, r *http.Request, mode, phase str
 		outcome = "detected"
 	}
 	a.Metrics.waf.WithLabelValues(mode, outcome).Inc()
+	// Detection mode reports too: its findings show what blocking would stop.
+	a.signal(r, detect.WAFBlocked, map[string]string{"rules": v.RuleList(), "outcome": outcome, "phase": phase})
 	info := reqinfo.From(r.Context())
 	a.Log.WarnContext(r.Context(), "waf: hostile "+phase, "request_id", info.RequestID, "ip", info.IP,
 		"method", r.Method, "path", r.URL.Path, "outcome", outcome, "rules", v.RuleList(), "score", v.Score)

@@ -46,6 +46,8 @@ const (
 	MailJob = "mj_"
 	// Address is a saved address of a customer's address book.
 	Address = "adr_"
+	// Finding is a conclusion of the detectors (internal/finding).
+	Finding = "fnd_"
 )
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz234567"

@@ -10,6 +10,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 	"github.com/bulwark-shop/bulwark/internal/throttle"
@@ -180,7 +181,7 @@ func (s *Service) admit(ctx context.Context, u User, pr proof) (LoginResult, err
 			if refusal == nil {
 				refusal = ErrInvalidOTP
 			}
-			return LoginResult{}, s.loginFailed(ctx, u.Email, pr.ip, u, pr.method+": wrong second factor"+why, refusal)
+			return LoginResult{}, s.loginFailed(ctx, detect.MFAFailed, u.Email, pr.ip, u, pr.method+": wrong second factor"+why, refusal)
 		}
 		factors = "2" + factor
 	}
@@ -193,7 +194,11 @@ func (s *Service) admit(ctx context.Context, u User, pr proof) (LoginResult, err
 	if access.IsStaff(u.Roles) && !u.MFAEnabled {
 		detail += " staff without MFA: enrolment only"
 	}
-	return s.startSession(ctx, u, detail)
+	res, err := s.startSession(ctx, u, detail)
+	if err == nil {
+		s.signal(ctx, detect.LoginSucceeded, u.ID, reqinfo.From(ctx).IP, "method="+pr.method)
+	}
+	return res, err
 }
 
 func (s *Service) issueTicket(ctx context.Context, u User, method string) (LoginResult, error) {

@@ -20,6 +20,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
@@ -184,7 +185,7 @@ func (s *Service) ConfirmPassword(ctx context.Context, pw string) (User, error) 
 		return User{}, fmt.Errorf("verify password of %s: %w", u.ID, err)
 	}
 	if !ok {
-		return User{}, s.loginFailed(ctx, u.Email, ip, u, "wrong password to confirm an erasure",
+		return User{}, s.loginFailed(ctx, detect.LoginFailed, u.Email, ip, u, "wrong password to confirm an erasure",
 			&apperr.Error{Code: apperr.CodeInvalidCredentials, Message: "the password is wrong"})
 	}
 	return u, nil
@@ -259,6 +260,28 @@ type Service struct {
 	now      func() time.Time
 	log      *slog.Logger
 	notify   *Notifier
+	signals  Signals
+}
+
+// Signals takes what sign-ins tell threat detection (threat.Intake): it
+// must neither fail nor wait, so a sign-in's answer never depends on it.
+type Signals interface {
+	Report(ctx context.Context, s detect.Signal)
+}
+
+// UseSignals makes every way in report its outcomes to threat detection:
+// failed first and second factors, and sessions started, each once, from
+// the one place they all pass (loginFailed, admit).
+func (s *Service) UseSignals(r Signals) { s.signals = r }
+
+// signal reports one sign-in outcome about account (an id, "" when the
+// email is unknown) from ip, counted per address key (an IPv6 /64).
+func (s *Service) signal(ctx context.Context, kind detect.Kind, account, ip, why string) {
+	if s.signals == nil {
+		return
+	}
+	s.signals.Report(ctx, detect.Signal{Kind: kind, At: s.now().UTC(), IP: reqinfo.AddressKey(ip), Account: account,
+		Detail: map[string]string{"why": why}})
 }
 
 // UseNotifier makes the service mail security events (a password change) to
@@ -379,7 +402,7 @@ func (s *Service) Login(ctx context.Context, email, pw, otpCode string) (LoginRe
 		if refusal != nil {
 			return LoginResult{}, s.loginRefused(ctx, "", "throttled", refusal)
 		}
-		return LoginResult{}, s.loginFailed(ctx, email, ip, User{}, "unknown account", ErrInvalidCredentials)
+		return LoginResult{}, s.loginFailed(ctx, detect.LoginFailed, email, ip, User{}, "unknown account", ErrInvalidCredentials)
 	case err != nil:
 		return LoginResult{}, fmt.Errorf("login: %w", err)
 	}
@@ -399,7 +422,7 @@ func (s *Service) Login(ctx context.Context, email, pw, otpCode string) (LoginRe
 		return LoginResult{}, s.loginRefused(ctx, u.ID, "throttled", refusal)
 	}
 	if !ok {
-		return LoginResult{}, s.loginFailed(ctx, email, ip, u, "wrong password", ErrInvalidCredentials)
+		return LoginResult{}, s.loginFailed(ctx, detect.LoginFailed, email, ip, u, "wrong password", ErrInvalidCredentials)
 	}
 	if rehash {
 		// The cost parameters were raised since this hash was made: upgrade it now
@@ -425,9 +448,11 @@ func (s *Service) loginRefused(ctx context.Context, userID, why string, refusal 
 	return refusal
 }
 
-// loginFailed counts a failed attempt (locking what reached its limit, audited)
-// and returns refusal. u is the zero User for an unknown email.
-func (s *Service) loginFailed(ctx context.Context, email, ip string, u User, why string, refusal error) error {
+// loginFailed counts a failed attempt (locking what reached its limit, audited),
+// reports it to threat detection as kind (a wrong first or second factor), and
+// returns refusal. u is the zero User for an unknown email.
+func (s *Service) loginFailed(ctx context.Context, kind detect.Kind, email, ip string, u User, why string, refusal error) error {
+	s.signal(ctx, kind, u.ID, ip, why)
 	locked, err := s.throttle.Failed(ctx, email, ip, access.IsStaff(u.Roles))
 	if err != nil {
 		return err

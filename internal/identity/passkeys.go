@@ -16,6 +16,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
@@ -285,6 +286,8 @@ func (p *Passkeys) FinishLogin(ctx context.Context, ceremonyID string, response 
 	}
 	cred, err := p.wa.ValidateDiscoverableLogin(handler, session, parsed)
 	if err != nil {
+		// A passkey that does not verify never reaches the gate: reported here.
+		p.identity.signal(ctx, detect.LoginFailed, who.u.ID, reqinfo.From(ctx).IP, "passkey did not verify")
 		if err := p.identity.trail.Record(ctx, audit.ActionLogin, who.u.ID, audit.Failure, "passkey did not verify"); err != nil {
 			return LoginResult{}, err
 		}

@@ -1,0 +1,128 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/finding"
+	"github.com/bulwark-shop/bulwark/internal/store"
+	"github.com/bulwark-shop/bulwark/internal/threat"
+)
+
+// The findings commands read and change findings in the shop database
+// directly: they work while the server is down, with the rules of the API
+// (threat.Operator).
+
+// withFindings runs fn on the migrated shop database's findings administration.
+func withFindings(ctx context.Context, name string, args []string, env Env, extra func(*flag.FlagSet),
+	fn func(*threat.Operator) error) error {
+	cfg, _, err := parse(name, args, env, extra)
+	if err != nil {
+		return err
+	}
+	db, err := store.OpenMigrated(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	defer db.Close()
+	return fn(threat.NewOperator(db, env.Now))
+}
+
+func findingLine(f finding.Finding) string {
+	return fmt.Sprintf("%s  %-10s  %3d %-8s  %s  %s  count=%d  last %s", f.ID, f.Status, f.Severity, finding.Level(f.Severity),
+		f.Type, f.Subject, f.Count, f.LastSeen.UTC().Format(time.RFC3339))
+}
+
+func findingsList(ctx context.Context, args []string, env Env) error {
+	var status, typ, severity, subject string
+	var limit int
+	flags := func(fs *flag.FlagSet) {
+		fs.StringVar(&status, "status", "", "only findings in this status: active, resolved or suppressed")
+		fs.StringVar(&typ, "type", "", "only findings of this type, such as "+string(finding.AccountBruteForce))
+		fs.StringVar(&severity, "severity-min", "", "only findings at least this severe: 0-100, or low, medium, high, critical")
+		fs.StringVar(&subject, "subject", "", "only findings about this subject: kind:id (ip:192.0.2.1, account:usr_...) or an id")
+		fs.IntVar(&limit, "limit", threat.DefaultList, "at most this many, 1 to 100")
+	}
+	return withFindings(ctx, "findings list", args, env, flags, func(o *threat.Operator) error {
+		q, err := threat.ParseQuery(status, typ, severity, subject, limit, "")
+		if err != nil {
+			return cliRefusal(err)
+		}
+		fs, more, err := o.List(ctx, q)
+		if err != nil {
+			return err
+		}
+		if len(fs) == 0 {
+			fmt.Fprintln(env.Stdout, "no findings")
+			return nil
+		}
+		for _, f := range fs {
+			fmt.Fprintln(env.Stdout, findingLine(f))
+		}
+		if more {
+			fmt.Fprintf(env.Stdout, "(more: narrow the filters or raise --limit)\n")
+		}
+		return nil
+	})
+}
+
+// findingArg takes the finding id that leads args.
+func findingArg(args []string, env Env, usageLine string) (string, []string, error) {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(env.Stdout, "usage: "+usageLine)
+			return "", nil, flag.ErrHelp
+		}
+		return "", nil, usageError{errors.New("give the finding's ID (from bulwark findings list): " + usageLine)}
+	}
+	return args[0], args[1:], nil
+}
+
+func findingsShow(ctx context.Context, args []string, env Env) error {
+	findingID, rest, err := findingArg(args, env, "bulwark findings show ID [settings]")
+	if err != nil {
+		return err
+	}
+	return withFindings(ctx, "findings show", rest, env, nil, func(o *threat.Operator) error {
+		f, err := o.Get(ctx, findingID)
+		if err != nil {
+			return cliRefusal(err)
+		}
+		fmt.Fprintf(env.Stdout, "id:              %s\ntype:            %s\ndetection point: %s\nseverity:        %d (%s)\nstatus:          %s\nsubject:         %s\nfirst seen:      %s\nlast seen:       %s\ncount:           %d\nresponse:        %s\nevidence:\n",
+			f.ID, f.Type, f.Type.DetectionPoint(), f.Severity, finding.Level(f.Severity), f.Status, f.Subject,
+			f.FirstSeen.UTC().Format(time.RFC3339), f.LastSeen.UTC().Format(time.RFC3339), f.Count, f.Response)
+		for _, k := range slices.Sorted(maps.Keys(f.Evidence)) {
+			fmt.Fprintf(env.Stdout, "  %s: %s\n", k, f.Evidence[k])
+		}
+		return nil
+	})
+}
+
+func findingsResolve(ctx context.Context, args []string, env Env) error {
+	findingID, rest, err := findingArg(args, env, "bulwark findings resolve ID [--suppress] [settings]")
+	if err != nil {
+		return err
+	}
+	var suppress bool
+	flags := func(fs *flag.FlagSet) {
+		fs.BoolVar(&suppress, "suppress", false, "suppress the finding as known benign instead: recurrences are counted on it silently")
+	}
+	return withFindings(ctx, "findings resolve", rest, env, flags, func(o *threat.Operator) error {
+		to := finding.Resolved
+		if suppress {
+			to = finding.Suppressed
+		}
+		f, err := o.SetStatus(ctx, findingID, to)
+		if err != nil {
+			return cliRefusal(err)
+		}
+		fmt.Fprintf(env.Stdout, "%s is %s\n", f.ID, f.Status)
+		return nil
+	})
+}

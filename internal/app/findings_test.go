@@ -1,0 +1,248 @@
+package app_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/app"
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+)
+
+type findingOut struct {
+	ID       string `json:"id"`
+	Type     string `json:"type"`
+	Severity int    `json:"severity"`
+	Status   string `json:"status"`
+	Subject  struct {
+		Kind string `json:"kind"`
+		ID   string `json:"id"`
+	} `json:"subject"`
+	Count          int64             `json:"count"`
+	Evidence       map[string]string `json:"evidence"`
+	Response       string            `json:"response"`
+	DetectionPoint string            `json:"detection_point"`
+}
+
+// waitFinding lists findings with query until one appears: detection runs
+// beside the requests, a moment after them.
+func (s *server) waitFinding(token, query string) findingOut {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var page struct{ Items []findingOut }
+		s.must(200, req{method: "GET", path: "/api/v1/admin/findings?" + query, token: token}).JSON(s.t, &page)
+		if len(page.Items) > 0 {
+			return page.Items[0]
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("no finding for %s within 10s", query)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestFindingsFromRealSignals drives attacks at a real server and reads,
+// through the API and the command line, the findings they raise.
+func TestFindingsFromRealSignals(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db, func(c *config.Config) { c.TrustedProxies = "127.0.0.0/8" })
+		admin := s.createAdmin("admin@example.com")
+		victim := s.register("victim@example.com")
+		from := func(ip string) map[string]string { return map[string]string{"X-Forwarded-For": ip} }
+
+		t.Run("failed sign-ins to one account from several addresses raise a brute-force finding", func(t *testing.T) {
+			q := "type=" + url.QueryEscape("CredentialAccess:Account/BruteForce") + "&subject=account:" + victim.ID
+			for i := range 10 {
+				if i == 9 {
+					var page struct{ Items []findingOut }
+					s.must(200, req{method: "GET", path: "/api/v1/admin/findings?" + q, token: admin}).JSON(t, &page)
+					if len(page.Items) != 0 {
+						t.Fatalf("a finding after 9 failures, below the threshold: %+v", page.Items)
+					}
+				}
+				res := s.do(req{method: "POST", path: "/api/v1/auth/login", header: from(fmt.Sprintf("198.51.100.%d", 1+i%4)),
+					body: map[string]string{"email": victim.Email, "password": "not the password " + fmt.Sprint(i)}})
+				if res.Status != 401 || res.Code(t) != "invalid_credentials" {
+					t.Fatalf("failure %d answered %d %s", i+1, res.Status, res.Body)
+				}
+			}
+			f := s.waitFinding(admin, q)
+			if f.Status != "active" || f.Severity != 60 || f.DetectionPoint != "AE3" || f.Subject.Kind != "account" ||
+				f.Subject.ID != victim.ID || f.Count != 1 || f.Evidence["threshold"] != "10" || f.Response != "log" {
+				t.Fatalf("finding %+v", f)
+			}
+			if strings.Contains(fmt.Sprint(f.Evidence), victim.Email) || strings.Contains(fmt.Sprint(f.Evidence), "not the password") {
+				t.Fatalf("evidence holds the email or the password tried: %v", f.Evidence)
+			}
+			var got findingOut
+			s.must(200, req{method: "GET", path: "/api/v1/admin/findings/" + f.ID, token: admin}).JSON(t, &got)
+			if got.ID != f.ID || got.Type != "CredentialAccess:Account/BruteForce" {
+				t.Fatalf("get %+v", got)
+			}
+
+			s.must(200, req{method: "POST", path: "/api/v1/admin/findings/" + f.ID + "/resolve", token: admin}).JSON(t, &got)
+			if got.Status != "resolved" {
+				t.Fatalf("resolved: %+v", got)
+			}
+			s.must(200, req{method: "POST", path: "/api/v1/admin/findings/" + f.ID + "/resolve", token: admin}).JSON(t, &got)
+			if got.Status != "resolved" {
+				t.Fatalf("resolved again: %+v", got)
+			}
+			res := s.must(409, req{method: "POST", path: "/api/v1/admin/findings/" + f.ID + "/suppress", token: admin})
+			if res.Code(t) != "illegal_transition" {
+				t.Fatalf("suppress a resolved finding: %s", res.Body)
+			}
+			var resolves []string
+			for _, r := range auditActions(t, s) {
+				if r.Action == "finding.resolve" && r.Target == f.ID {
+					resolves = append(resolves, r.Actor+" "+r.Detail)
+				}
+				if r.Action == "finding.suppress" && r.Target == f.ID {
+					t.Fatalf("a refused suppress was audited: %+v", r)
+				}
+			}
+			var me user
+			s.must(200, req{method: "GET", path: "/api/v1/me", token: admin}).JSON(t, &me)
+			if len(resolves) != 1 || !strings.HasPrefix(resolves[0], me.ID+" ") || !strings.Contains(resolves[0], "was active") {
+				t.Fatalf("resolve records %q, want one by %s", resolves, me.ID)
+			}
+			if s.metricSum("bulwark_findings_total") < 1 {
+				t.Fatal("bulwark_findings_total did not count the finding")
+			}
+		})
+
+		t.Run("404s from one address raise a scanning finding", func(t *testing.T) {
+			for i := range 30 {
+				s.must(404, req{method: "GET", path: fmt.Sprintf("/api/v1/backup-%d.zip", i), header: from("203.0.113.5")})
+			}
+			f := s.waitFinding(admin, "type="+url.QueryEscape("Recon:Ip/Scanning")+"&subject=ip:203.0.113.5")
+			if f.DetectionPoint != "ACE3" || f.Severity != 40 || f.Evidence["path"] != "/api/v1/backup-29.zip" {
+				t.Fatalf("finding %+v", f)
+			}
+
+			t.Run("and the command line lists, shows and resolves it", func(t *testing.T) {
+				code, out, stderr := runCLI(t, s.Config, "", "findings", "list", "--type", "Recon:Ip/Scanning", "--severity-min", "medium")
+				if code != 0 || !strings.Contains(out, f.ID) || !strings.Contains(out, "ip:203.0.113.5") {
+					t.Fatalf("list exited %d: %s%s", code, out, stderr)
+				}
+				code, out, stderr = runCLI(t, s.Config, "", "findings", "show", f.ID)
+				if code != 0 || !strings.Contains(out, "detection point: ACE3") || !strings.Contains(out, "path: /api/v1/backup-29.zip") {
+					t.Fatalf("show exited %d: %s%s", code, out, stderr)
+				}
+				code, out, stderr = runCLI(t, s.Config, "", "findings", "resolve", f.ID, "--suppress")
+				if code != 0 || !strings.Contains(out, "is suppressed") {
+					t.Fatalf("suppress exited %d: %s%s", code, out, stderr)
+				}
+				code, out, stderr = runCLI(t, s.Config, "", "findings", "resolve", f.ID)
+				if code != 0 || !strings.Contains(out, "is resolved") {
+					t.Fatalf("resolve exited %d: %s%s", code, out, stderr)
+				}
+				if code, _, stderr = runCLI(t, s.Config, "", "findings", "resolve", f.ID, "--suppress"); code != 1 || !strings.Contains(stderr, "cannot be suppressed") {
+					t.Fatalf("suppress a resolved finding exited %d: %s", code, stderr)
+				}
+				if code, _, _ = runCLI(t, s.Config, "", "findings", "list", "--status", "open"); code != 2 {
+					t.Fatalf("a bad status exited %d, want 2", code)
+				}
+				if code, _, _ = runCLI(t, s.Config, "", "findings", "show", "fnd_aaaaaaaaaaaaaaaaaaaaaaaaaa"); code != 1 {
+					t.Fatalf("an unknown finding exited %d, want 1", code)
+				}
+				var actor string
+				for _, r := range auditActions(t, s) {
+					if r.Action == "finding.resolve" && r.Target == f.ID {
+						actor = r.Actor + " " + r.Detail
+					}
+				}
+				if !strings.HasPrefix(actor, "system ") || !strings.Contains(actor, "from the command line") {
+					t.Fatalf("resolve from the command line recorded as %q", actor)
+				}
+			})
+		})
+
+		t.Run("WAF refusals from one address raise a probe finding with the rule ids", func(t *testing.T) {
+			attack := req{method: "GET", path: "/api/v1/products?q=" + url.QueryEscape("1' UNION SELECT password FROM users--"), header: from("203.0.113.77")}
+			for range 10 {
+				s.must(403, attack)
+			}
+			f := s.waitFinding(admin, "type="+url.QueryEscape("Recon:Ip/WafProbe")+"&subject=ip:203.0.113.77")
+			if f.DetectionPoint != "CIE1" || !strings.Contains(f.Evidence["rules"], "942") || f.Evidence["outcome"] != "blocked" {
+				t.Fatalf("finding %+v", f)
+			}
+		})
+
+		t.Run("bad filters are refused and nothing else is listed", func(t *testing.T) {
+			for q, code := range map[string]string{
+				"status=open":          "validation_failed",
+				"type=Recon:Ip/Nope":   "validation_failed",
+				"severity_min=101":     "validation_failed",
+				"severity_min=severe":  "validation_failed",
+				"limit=0":              "validation_failed",
+				"cursor=not-a-cursor!": "invalid_cursor",
+			} {
+				res := s.do(req{method: "GET", path: "/api/v1/admin/findings?" + q, token: admin})
+				if (res.Status != 422 && res.Status != 400) || res.Code(t) != code {
+					t.Errorf("%s answered %d %s, want %s", q, res.Status, res.Body, code)
+				}
+			}
+			s.must(404, req{method: "GET", path: "/api/v1/admin/findings/fnd_aaaaaaaaaaaaaaaaaaaaaaaaaa", token: admin})
+			s.must(404, req{method: "POST", path: "/api/v1/admin/findings/nope/resolve", token: admin})
+		})
+
+		t.Run("a customer sees no findings", func(t *testing.T) {
+			customer := s.login(victim.Email, testPassword)
+			s.must(403, req{method: "GET", path: "/api/v1/admin/findings", token: customer})
+		})
+	})
+}
+
+// failingCounter is detection's shared counter (Redis) out of reach.
+type failingCounter struct{}
+
+func (failingCounter) Incr(context.Context, string, time.Duration) (int64, error) {
+	return 0, errors.New("dial tcp 127.0.0.1:6379: connection refused")
+}
+
+// TestSignInsDoNotDependOnDetection: with detection failing on every
+// signal, sign-ins answer exactly as they do without it, and the failures
+// are counted and logged.
+func TestSignInsDoNotDependOnDetection(t *testing.T) {
+	s := startServerOpts(t, sqliteDB(t), []app.Option{app.WithDetectionCounter(failingCounter{})})
+	u := s.register("calm@example.com")
+	res := s.do(req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": u.Email, "password": "wrong wrong wrong"}})
+	if res.Status != 401 || res.Code(t) != "invalid_credentials" {
+		t.Fatalf("wrong password answered %d %s", res.Status, res.Body)
+	}
+	if token := s.login(u.Email, testPassword); token == "" {
+		t.Fatal("no session")
+	}
+	s.must(404, req{method: "GET", path: "/api/v1/no-such-thing"})
+	deadline := time.Now().Add(10 * time.Second)
+	// The failed sign-in and the 404 fail in detection's counter (the
+	// session started is counted by no default detector).
+	for s.failedSignals() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("failed signals = %v, want 2 (a failed sign-in, a 404)", s.failedSignals())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Logged once, not per signal: with Redis down every signal fails.
+	if n := strings.Count(s.Logs.String(), "threat: signal not processed"); n != 1 {
+		t.Fatalf("the failures were logged %d times, want once", n)
+	}
+}
+
+func (s *server) failedSignals() float64 {
+	for _, line := range s.metricLines() {
+		if v, ok := strings.CutPrefix(line, `bulwark_signals_total{outcome="failed"} `); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return 0
+}
