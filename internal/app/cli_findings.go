@@ -98,7 +98,9 @@ func findingsShow(ctx context.Context, args []string, env Env) error {
 			f.ID, f.Type, f.Type.DetectionPoint(), f.Severity, finding.Level(f.Severity), f.Status, f.Subject,
 			f.FirstSeen.UTC().Format(time.RFC3339), f.LastSeen.UTC().Format(time.RFC3339), f.Count, f.Response)
 		for _, k := range slices.Sorted(maps.Keys(f.Evidence)) {
-			fmt.Fprintf(env.Stdout, "  %s: %s\n", k, f.Evidence[k])
+			// Quoted: evidence holds what a client sent (a path), and no
+			// escape sequence of theirs reaches the operator's terminal.
+			fmt.Fprintf(env.Stdout, "  %s: %q\n", k, f.Evidence[k])
 		}
 		return nil
 	})

@@ -118,12 +118,26 @@ func TestFindingsFromRealSignals(t *testing.T) {
 		})
 
 		t.Run("404s from one address raise a scanning finding", func(t *testing.T) {
-			for i := range 30 {
+			// Another site's page making a visitor's browser ask for missing
+			// paths (a cross-site <img>) counts for nothing against the visitor.
+			for i := range 40 {
+				s.must(404, req{method: "GET", path: fmt.Sprintf("/api/v1/pixel-%d.gif", i),
+					header: map[string]string{"X-Forwarded-For": "203.0.113.6", "Sec-Fetch-Site": "cross-site"}})
+			}
+			for i := range 29 {
 				s.must(404, req{method: "GET", path: fmt.Sprintf("/api/v1/backup-%d.zip", i), header: from("203.0.113.5")})
 			}
+			// The thirtieth path carries a terminal escape sequence: kept escaped.
+			s.must(404, req{method: "GET", path: "/api/v1/x%1b%5b2Jhidden", header: from("203.0.113.5")})
 			f := s.waitFinding(admin, "type="+url.QueryEscape("Recon:Ip/Scanning")+"&subject=ip:203.0.113.5")
-			if f.DetectionPoint != "ACE3" || f.Severity != 40 || f.Evidence["path"] != "/api/v1/backup-29.zip" {
+			if path := f.Evidence["path"]; f.DetectionPoint != "ACE3" || f.Severity != 40 || !strings.HasPrefix(path, "/api/v1/x%1") ||
+				strings.Contains(path, "\x1b") {
 				t.Fatalf("finding %+v", f)
+			}
+			var page struct{ Items []findingOut }
+			s.must(200, req{method: "GET", path: "/api/v1/admin/findings?subject=ip:203.0.113.6", token: admin}).JSON(t, &page)
+			if len(page.Items) != 0 {
+				t.Fatalf("cross-site requests raised %+v against the visitor's address", page.Items)
 			}
 
 			t.Run("and the command line lists, shows and resolves it", func(t *testing.T) {
@@ -132,7 +146,7 @@ func TestFindingsFromRealSignals(t *testing.T) {
 					t.Fatalf("list exited %d: %s%s", code, out, stderr)
 				}
 				code, out, stderr = runCLI(t, s.Config, "", "findings", "show", f.ID)
-				if code != 0 || !strings.Contains(out, "detection point: ACE3") || !strings.Contains(out, "path: /api/v1/backup-29.zip") {
+				if code != 0 || !strings.Contains(out, "detection point: ACE3") || !strings.Contains(out, `path: "/api/v1/x%1`) || strings.Contains(out, "\x1b") {
 					t.Fatalf("show exited %d: %s%s", code, out, stderr)
 				}
 				code, out, stderr = runCLI(t, s.Config, "", "findings", "resolve", f.ID, "--suppress")

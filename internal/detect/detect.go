@@ -138,9 +138,9 @@ func New(c Counter, ds []Detector) (*Engine, error) {
 }
 
 // Observe counts s for every detector that takes it and returns an
-// observation for each whose threshold s reaches or passes: every signal
-// from the threshold on is an observation, so a finding's count grows with
-// the attack. A counter that fails is an error, with the observations of
+// observation for each whose threshold s reaches, and again each time the
+// count in the window reaches a further multiple of it: a finding's count
+// grows with the attack, by one per threshold's worth of signals. A counter that fails is an error, with the observations of
 // the detectors counted before it.
 func (e *Engine) Observe(ctx context.Context, s Signal) ([]finding.Observation, error) {
 	var out []finding.Observation
@@ -168,7 +168,11 @@ func (e *Engine) Observe(ctx context.Context, s Signal) ([]finding.Observation, 
 		if err != nil {
 			return out, fmt.Errorf("count %s: %w", d.Type, err)
 		}
-		if n < d.Threshold {
+		// Observed at the threshold and then once per threshold's worth of
+		// further signals in the window, not at every one: each observation
+		// is a database write, and a flood of cheap requests (404s) must not
+		// become a flood of writes beside the checkouts.
+		if n < d.Threshold || n%d.Threshold != 0 {
 			continue
 		}
 		evidence := map[string]string{"signal": string(s.Kind), "count": strconv.FormatInt(n, 10),

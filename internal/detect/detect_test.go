@@ -60,9 +60,16 @@ func TestThresholdWithinWindow(t *testing.T) {
 		obs[0].Evidence["count"] != "10" || obs[0].Response != "log" {
 		t.Fatalf("the tenth failure: %+v", obs)
 	}
-	// Every failure past the threshold is observed, so the finding counts them.
-	if obs := observe(t, e, fail); len(obs) != 1 || obs[0].Evidence["count"] != "11" {
-		t.Fatalf("the eleventh failure: %+v", obs)
+	// Past the threshold, once per further threshold's worth (one database
+	// write per ten signals, not per signal).
+	for i := 11; i <= 20; i++ {
+		obs := observe(t, e, fail)
+		switch {
+		case i < 20 && len(obs) != 0:
+			t.Fatalf("failure %d observed again: %+v", i, obs)
+		case i == 20 && (len(obs) != 1 || obs[0].Evidence["count"] != "20"):
+			t.Fatalf("the twentieth failure: %+v", obs)
+		}
 	}
 	// Once the window has passed, counting starts over.
 	c.add(16 * time.Minute)

@@ -140,6 +140,14 @@ func (a *API) signal(r *http.Request, kind detect.Kind, detail map[string]string
 	if a.Signals == nil {
 		return
 	}
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" {
+		// The browser says another site's page sent this (an <img>, a
+		// form): a third party can make any visitor's browser ask for a
+		// missing path or a WAF-bait query, and that must never count
+		// against the visitor's address. Scanners send no such header; a
+		// page cannot forge it.
+		return
+	}
 	now := time.Now
 	if a.Now != nil {
 		now = a.Now

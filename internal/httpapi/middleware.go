@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
@@ -163,7 +162,7 @@ func (a *API) routeMux(mux *http.ServeMux) http.Handler {
 				return
 			}
 			// Many of these from one client is force browsing (AppSensor ACE3).
-			a.signal(r, detect.NotFound, map[string]string{"path": truncatePath(r.URL.Path)})
+			a.signal(r, detect.NotFound, map[string]string{"path": truncatePath(r.URL.EscapedPath())})
 			writeProblem(w, r, apperr.NotFound("path"))
 			return
 		}
@@ -182,11 +181,13 @@ func (w *headerOnlyWriter) Write(b []byte) (int, error) { return len(b), nil }
 func (w *headerOnlyWriter) WriteHeader(status int)      { w.status = status }
 
 // truncatePath bounds a path kept as a finding's evidence: a scanner's
-// paths are long and many.
+// paths are long and many. It is given the escaped path (percent-encoded,
+// printable ASCII), so no control character or markup an attacker chose
+// reaches a log, a terminal or a page that shows the evidence.
 func truncatePath(p string) string {
 	const limit = 128
 	if len(p) <= limit {
 		return p
 	}
-	return strings.ToValidUTF8(p[:limit], "") + "…"
+	return p[:limit] + "…"
 }

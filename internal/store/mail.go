@@ -44,7 +44,7 @@ func (db *DB) ClaimMailJobs(ctx context.Context, owner string, now, until time.T
 	if db.engine == Postgres {
 		skipLocked = " FOR UPDATE SKIP LOCKED"
 	}
-	if _, err := db.DispatchEvents(ctx, dispatchBatch); err != nil {
+	if err := db.dispatchWaiting(ctx); err != nil {
 		return nil, err
 	}
 	// Most polls find nothing due: a read says so without a write transaction.

@@ -102,6 +102,10 @@ func emitEvents(ctx context.Context, tx *sql.Tx, at time.Time, events ...outboxE
 // dispatch is one transaction of a fixed five statements, whatever its size.
 const dispatchBatch = 64
 
+// deliveryRows bounds the rows of one insert of deliveries (5 parameters
+// each).
+const deliveryRows = 500
+
 // DispatchEvents moves up to limit events out
 // of the outbox, oldest first, in one transaction — for each, a webhook
 // event and a pending delivery (due at once) per endpoint subscribed now,
@@ -160,7 +164,7 @@ func (db *DB) DispatchEvents(ctx context.Context, limit int) (int, error) {
 		for _, p := range evs {
 			types, seqs = append(types, p.typ), append(seqs, p.seq)
 		}
-		subscribers, err := webhookSubscribers(ctx, tx, types)
+		subscribers, err := webhookSubscribers(ctx, tx, types, db.engine == Postgres)
 		if err != nil {
 			return err
 		}
@@ -171,7 +175,7 @@ func (db *DB) DispatchEvents(ctx context.Context, limit int) (int, error) {
 				evRows = append(evRows, "("+placeholders(len(evArgs)+1, 4)+")")
 				evArgs = append(evArgs, p.id, p.typ, p.payload, p.at)
 				for _, e := range endpoints {
-					k := len(dArgs)
+					k := len(dArgs) % (deliveryRows * 5) // numbered within its statement
 					dRows = append(dRows, fmt.Sprintf("($%d, $%d, $%d, $%d, $%d, $%d, $%d)", k+1, k+2, k+3, k+4, k+5, k+5, k+5))
 					dArgs = append(dArgs, id.New(id.WebhookDelivery), p.id, e, webhook.StatusPending, p.at)
 				}
@@ -187,9 +191,17 @@ func (db *DB) DispatchEvents(ctx context.Context, limit int) (int, error) {
 				evArgs...); err != nil {
 				return fmt.Errorf("insert webhook events: %w", err)
 			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
-				VALUES `+strings.Join(dRows, ", "), dArgs...); err != nil {
-				return fmt.Errorf("insert webhook deliveries: %w", err)
+			// In statements of at most deliveryRows rows: a batch's events
+			// times the endpoints could pass the engines' bound on
+			// parameters (SQLite's 32,766), and a batch that can never be
+			// written would stop every queue behind it.
+			for len(dRows) > 0 {
+				n := min(len(dRows), deliveryRows)
+				if _, err := tx.ExecContext(ctx, `INSERT INTO webhook_deliveries (id, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
+					VALUES `+strings.Join(dRows[:n], ", "), dArgs[:n*5]...); err != nil {
+					return fmt.Errorf("insert webhook deliveries: %w", err)
+				}
+				dRows, dArgs = dRows[n:], dArgs[n*5:]
 			}
 		}
 		if len(mRows) > 0 {
@@ -209,6 +221,19 @@ func (db *DB) DispatchEvents(ctx context.Context, limit int) (int, error) {
 	return n, nil
 }
 
+// dispatchWaiting dispatches the outbox's events, batch after batch while
+// batches are full, up to a bound: after an outage the outbox drains at the
+// workers' pace, not at a batch per poll, and no poll runs unbounded.
+func (db *DB) dispatchWaiting(ctx context.Context) error {
+	for range 16 {
+		n, err := db.DispatchEvents(ctx, dispatchBatch)
+		if err != nil || n < dispatchBatch {
+			return err
+		}
+	}
+	return nil
+}
+
 // EventOutboxLength returns how many events wait in the outbox, for
 // operators: it should stay near 0, the workers dispatching every second.
 func (db *DB) EventOutboxLength(ctx context.Context) (int64, error) {
@@ -220,11 +245,19 @@ func (db *DB) EventOutboxLength(ctx context.Context) (int64, error) {
 }
 
 // webhookSubscribers returns, by event type, the endpoints (not deleted)
-// subscribed to each of types, in id order.
-func webhookSubscribers(ctx context.Context, tx *sql.Tx, types []any) (map[string][]string, error) {
+// subscribed to each of types, in id order. share locks the endpoints' rows
+// until tx ends (PostgreSQL), so an endpoint being deleted meanwhile either
+// is gone from the answer or waits for tx to commit and then cancels the
+// deliveries tx made: it never keeps pending deliveries it cannot send.
+// SQLite's one writer orders the two already.
+func webhookSubscribers(ctx context.Context, tx *sql.Tx, types []any, share bool) (map[string][]string, error) {
+	lock := ""
+	if share {
+		lock = " FOR SHARE OF e"
+	}
 	rows, err := tx.QueryContext(ctx, `SELECT s.event_type, s.endpoint_id FROM webhook_subscriptions s
 		JOIN webhook_endpoints e ON e.id = s.endpoint_id
-		WHERE s.event_type IN (`+placeholders(1, len(types))+`) AND e.deleted_at = 0 ORDER BY s.endpoint_id`, types...)
+		WHERE s.event_type IN (`+placeholders(1, len(types))+`) AND e.deleted_at = 0 ORDER BY s.endpoint_id`+lock, types...)
 	if err != nil {
 		return nil, fmt.Errorf("find webhook subscribers: %w", err)
 	}
@@ -472,7 +505,7 @@ func (db *DB) ClaimWebhookDeliveries(ctx context.Context, owner string, now, unt
 	if db.engine == Postgres {
 		skipLocked = " FOR UPDATE SKIP LOCKED"
 	}
-	if _, err := db.DispatchEvents(ctx, dispatchBatch); err != nil {
+	if err := db.dispatchWaiting(ctx); err != nil {
 		return nil, err
 	}
 	// Most polls find nothing due: a read says so without taking SQLite's

@@ -416,5 +416,21 @@ func TestEventOutbox(t *testing.T) {
 				t.Fatalf("%q delivered %d times, want %d (all: %v)", fmt.Sprintf("name %d", i), n, len(hooks), names)
 			}
 		}
+
+		// A full batch to many endpoints: more deliveries than one
+		// statement's parameters allow (SQLite: 32,766), written all the same.
+		for range 108 {
+			hooks = append(hooks, newWebhook(t, db, now, webhook.ProductUpdated))
+		}
+		before := count("SELECT COUNT(*) FROM webhook_deliveries")
+		for i := range 64 {
+			renameProduct(t, db, p.ID, fmt.Sprintf("wide %d", i), now)
+		}
+		if n, err := db.DispatchEvents(ctx, 64); err != nil || n != 64 {
+			t.Fatalf("dispatched %d, %v", n, err)
+		}
+		if n := count("SELECT COUNT(*) FROM webhook_deliveries") - before; n != 64*len(hooks) {
+			t.Fatalf("%d deliveries, want %d", n, 64*len(hooks))
+		}
 	})
 }

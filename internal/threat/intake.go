@@ -95,6 +95,13 @@ func (in *Intake) Report(ctx context.Context, s detect.Signal) {
 	if in == nil {
 		return
 	}
+	if edgeSignal(s.Kind) && len(in.queue) >= QueueSize/2 {
+		// Half the queue is kept for the signals of sign-ins: a flood of
+		// cheap 404s or WAF refusals from many addresses must not crowd out
+		// the failed logins of a brute force happening at the same time.
+		in.signals.WithLabelValues(OutcomeDropped).Inc()
+		return
+	}
 	select {
 	case in.queue <- queued{s: s, requestID: requestID(ctx)}:
 	default:
@@ -102,6 +109,10 @@ func (in *Intake) Report(ctx context.Context, s detect.Signal) {
 		in.log.DebugContext(ctx, "threat: signal dropped, queue full", "signal", string(s.Kind))
 	}
 }
+
+// edgeSignal reports whether k is one of the HTTP layer's signals, which
+// anyone can send by the thousand for the price of a request each.
+func edgeSignal(k detect.Kind) bool { return k == detect.NotFound || k == detect.WAFBlocked }
 
 // Run processes queued signals with Workers goroutines until ctx ends.
 func (in *Intake) Run(ctx context.Context) {

@@ -108,7 +108,7 @@ func TestIntake(t *testing.T) {
 			in, reg := newIntake(t, db, throttle.NewMemory(func() time.Time { return now }),
 				func(_ context.Context, f finding.Finding) { told = append(told, f) })
 			ips := []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}
-			for i := range 12 {
+			for i := range 21 {
 				if err := in.Process(ctx, detect.Signal{Kind: detect.LoginFailed, At: now, IP: ips[i%3], Account: "usr_victim"}); err != nil {
 					t.Fatal(err)
 				}
@@ -119,7 +119,7 @@ func TestIntake(t *testing.T) {
 				switch {
 				case i+1 < 10 && len(fs) != 0:
 					t.Fatalf("finding after %d failures, below the threshold of 10", i+1)
-				case i+1 >= 10 && (len(fs) != 1 || fs[0].Count != int64(i+1-9) || fs[0].Type.DetectionPoint() != "AE3"):
+				case i+1 >= 10 && (len(fs) != 1 || fs[0].Count != int64((i+1)/10) || fs[0].Type.DetectionPoint() != "AE3"):
 					t.Fatalf("after %d failures: %+v", i+1, fs)
 				}
 			}
@@ -142,7 +142,7 @@ func TestIntake(t *testing.T) {
 			}
 		})
 
-		t.Run("Report never waits: a full queue drops and counts", func(t *testing.T) {
+		t.Run("Report never waits: a full queue drops and counts, and 404s leave room for sign-ins", func(t *testing.T) {
 			in, reg := newIntake(t, db, throttle.NewMemory(func() time.Time { return now }))
 			start := time.Now()
 			for range threat.QueueSize + 10 {
@@ -151,8 +151,15 @@ func TestIntake(t *testing.T) {
 			if d := time.Since(start); d > 2*time.Second {
 				t.Fatalf("reporting took %s with no worker running", d)
 			}
-			if n := counterValue(t, reg, "bulwark_signals_total", "outcome", threat.OutcomeDropped); n != 10 {
-				t.Fatalf("dropped = %v, want 10", n)
+			// 404s fill half the queue only: the other half waits for sign-ins.
+			if n := counterValue(t, reg, "bulwark_signals_total", "outcome", threat.OutcomeDropped); n != threat.QueueSize/2+10 {
+				t.Fatalf("dropped = %v, want %d", n, threat.QueueSize/2+10)
+			}
+			for range threat.QueueSize/2 + 10 {
+				in.Report(ctx, detect.Signal{Kind: detect.LoginFailed, At: now, IP: "192.0.2.10", Account: "usr_x"})
+			}
+			if n := counterValue(t, reg, "bulwark_signals_total", "outcome", threat.OutcomeDropped); n != threat.QueueSize/2+20 {
+				t.Fatalf("dropped = %v after the sign-ins, want %d: failed sign-ins were crowded out by 404s", n, threat.QueueSize/2+20)
 			}
 			var none *threat.Intake
 			none.Report(ctx, detect.Signal{Kind: detect.NotFound}) // a nil intake reports nothing, and does not panic
