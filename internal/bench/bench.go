@@ -313,6 +313,36 @@ func startShop(ctx context.Context, o Options, name, dbURL, vaultURL string, adj
 	return sh, nil
 }
 
+// settle waits, at most timeout, until the shop has no work left from
+// earlier checkouts: no event waiting in its outbox and no order mail
+// waiting to be sent. A mode that compares two shops turn by turn settles
+// both before each turn, so that neither pays for the other's mail or
+// deliveries (the workers defer them while checkouts run).
+func (sh *shop) settle(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		events, err := sh.app.DB.EventOutboxLength(ctx)
+		if err != nil {
+			return err
+		}
+		mails, _, err := sh.app.DB.MailBacklog(ctx)
+		if err != nil {
+			return err
+		}
+		if events == 0 && mails == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d events and %d mails still waiting after %s", events, mails, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // Close stops the shop and removes its data.
 func (sh *shop) Close() { sh.stop() }
 

@@ -46,8 +46,9 @@ const webhookEndpoints = 3
 // o.Rounds rounds of o.Checkouts checkouts, the order swapping every round,
 // as PricedCheckout does; each engine ends with the geometric means of the
 // hooks/none ratios and whether throughput meets WebhooksGoal. Each hooks
-// turn's deliveries are waited for before the next turn, so neither shop
-// pays for the other's. Then it waits
+// turn's deliveries are waited for before the next turn, and each turn
+// starts with both shops settled (no event or order mail waiting), so
+// neither shop pays for the other's. Then it waits
 // (at most a minute) until the receivers have had every order.paid delivery
 // — an error otherwise — and prints how long after the last checkout the
 // outbox was drained. The results are keyed "<engine> none" and
@@ -213,6 +214,14 @@ func hooksVersusNone(ctx context.Context, o Options, engine string, dbs [2][2]st
 		for k := range shops {
 			i := (k + round) % len(shops) // the order swaps every round
 			sh := shops[i]
+			// Each turn starts with both shops idle: the mail and the
+			// deliveries of earlier turns, deferred while checkouts ran,
+			// sent; otherwise a turn pays for the shop before it.
+			for _, other := range shops {
+				if err := other.settle(ctx, time.Minute); err != nil {
+					return fmt.Errorf("%s (round %d): settling: %w", names[i], round+1, err)
+				}
+			}
 			r, err := load(ctx, fmt.Sprintf("%s (round %d): checkout", names[i], round+1), o.Concurrency, o.Checkouts,
 				sh.checkout(sh.url, carts[i], warm+round*o.Checkouts, "hooks"), sh.c, http.StatusCreated)
 			if err != nil {
