@@ -250,7 +250,14 @@ func withDB(ctx context.Context, name string, args []string, env Env, fn func(co
 // that read or maintain it: on a database never migrated (or a data directory
 // that does not exist) it says so, fails, and creates nothing, KEK included.
 func withMigratedDB(ctx context.Context, name string, args []string, env Env, fn func(config.Config, *store.DB) error) error {
-	cfg, _, err := parse(name, args, env, nil)
+	return withMigratedDBFlags(ctx, name, args, env, nil, fn)
+}
+
+// withMigratedDBFlags is withMigratedDB for a command with flags of its own
+// (extra adds them).
+func withMigratedDBFlags(ctx context.Context, name string, args []string, env Env, extra func(*flag.FlagSet),
+	fn func(config.Config, *store.DB) error) error {
+	cfg, _, err := parse(name, args, env, extra)
 	if err != nil {
 		return err
 	}

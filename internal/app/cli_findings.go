@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/finding"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/threat"
@@ -22,16 +23,9 @@ import (
 // withFindings runs fn on the migrated shop database's findings administration.
 func withFindings(ctx context.Context, name string, args []string, env Env, extra func(*flag.FlagSet),
 	fn func(*threat.Operator) error) error {
-	cfg, _, err := parse(name, args, env, extra)
-	if err != nil {
-		return err
-	}
-	db, err := store.OpenMigrated(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
-	defer db.Close()
-	return fn(threat.NewOperator(db, env.Now))
+	return withMigratedDBFlags(ctx, name, args, env, extra, func(_ config.Config, db *store.DB) error {
+		return fn(threat.NewOperator(db, env.Now))
+	})
 }
 
 func findingLine(f finding.Finding) string {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
+	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/webhook"
 )
@@ -20,16 +21,9 @@ import (
 // withWebhooks runs fn on the migrated shop database's webhook administration.
 func withWebhooks(ctx context.Context, name string, args []string, env Env, extra func(*flag.FlagSet),
 	fn func(*webhook.Operator) error) error {
-	cfg, _, err := parse(name, args, env, extra)
-	if err != nil {
-		return err
-	}
-	db, err := store.OpenMigrated(ctx, store.Options{DatabaseURL: cfg.DatabaseURL, DataDir: cfg.DataDir})
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
-	defer db.Close()
-	return fn(webhook.NewOperator(db, env.Now))
+	return withMigratedDBFlags(ctx, name, args, env, extra, func(_ config.Config, db *store.DB) error {
+		return fn(webhook.NewOperator(db, env.Now))
+	})
 }
 
 func webhooksList(ctx context.Context, args []string, env Env) error {
