@@ -811,7 +811,8 @@ func (a *App) Purge(ctx context.Context) error {
 	a.log.Info("retention purge", logging.Count("sessions", int64(p.Sessions)), logging.Count("idempotency_keys", int64(p.IdempotencyKeys)),
 		logging.Count("carts", int64(p.Carts)), logging.Count("one_time_tokens", int64(p.Tokens)), logging.Count("mail_files", int64(files)),
 		logging.Count("mail_jobs", p.MailJobs), logging.Count("webhook_deliveries", p.WebhookDeliveries),
-		logging.Count("webhook_events", p.WebhookEvents), logging.Count("guests", p.Guests), logging.Count("guest_cards", int64(cards)))
+		logging.Count("webhook_events", p.WebhookEvents), logging.Count("guests", p.Guests), logging.Count("guest_cards", int64(cards)),
+		logging.Count("findings", p.Findings))
 	return nil
 }
 

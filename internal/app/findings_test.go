@@ -117,6 +117,25 @@ func TestFindingsFromRealSignals(t *testing.T) {
 			}
 		})
 
+		t.Run("failed sign-ins with unknown emails from one address raise a stuffing finding", func(t *testing.T) {
+			for i := range 6 {
+				res := s.do(req{method: "POST", path: "/api/v1/auth/login", header: from("203.0.113.44"),
+					body: map[string]any{"email": fmt.Sprintf("nobody-%d@example.net", i), "password": "a guess from a leaked list"}})
+				if res.Status != 401 {
+					t.Fatalf("sign-in %d: %d %s", i, res.Status, res.Body)
+				}
+			}
+			f := s.waitFinding(admin, "type="+url.QueryEscape("CredentialAccess:Ip/CredentialStuffing")+"&subject=ip:203.0.113.44")
+			if f.DetectionPoint != "AE12" || f.Evidence["distinct"] != "account" {
+				t.Fatalf("finding %+v", f)
+			}
+			for k, v := range f.Evidence {
+				if strings.Contains(v, "nobody") || strings.Contains(v, "leaked") {
+					t.Fatalf("evidence %s holds what was tried: %q", k, v)
+				}
+			}
+		})
+
 		t.Run("404s from one address raise a scanning finding", func(t *testing.T) {
 			// Another site's page making a visitor's browser ask for missing
 			// paths (a cross-site <img>) counts for nothing against the visitor.

@@ -43,7 +43,12 @@ type Signal struct {
 	IP      string
 	Account string
 	Card    string
-	Detail  map[string]string
+	// Tried stands for the account a failed sign-in named when no account
+	// has that name (an opaque digest of the email, as the lockout counts
+	// it): counted as a distinct account, so credential stuffing with a
+	// list of mostly unknown emails is seen too; never stored or shown.
+	Tried  string
+	Detail map[string]string
 }
 
 // subject returns the signal's subject of kind k, "" when it has none.
@@ -153,6 +158,9 @@ func (e *Engine) Observe(ctx context.Context, s Signal) ([]finding.Observation, 
 		key := "detect:" + string(d.Type) + ":" + subject
 		if d.Distinct != "" {
 			other := s.subject(d.Distinct)
+			if other == "" && d.Distinct == finding.Account && s.Tried != "" {
+				other = "tried:" + s.Tried
+			}
 			if other == "" {
 				continue
 			}

@@ -106,6 +106,37 @@ func TestCredentialStuffingCountsAccounts(t *testing.T) {
 	}
 }
 
+// TestCredentialStuffingWithUnknownEmails: a list of emails with no account
+// behind them counts as distinct accounts too; one unknown email tried over
+// and over counts once.
+func TestCredentialStuffingWithUnknownEmails(t *testing.T) {
+	e, c := engine(t, detect.Defaults())
+	for range 20 {
+		for _, o := range observe(t, e, detect.Signal{Kind: detect.LoginFailed, At: c.now(), IP: "192.0.2.20", Tried: "d1g35t"}) {
+			t.Fatalf("one unknown email tried 20 times raised %+v", o)
+		}
+	}
+	var got []finding.Observation
+	for i := range 6 {
+		s := detect.Signal{Kind: detect.LoginFailed, At: c.now(), IP: "192.0.2.21", Tried: fmt.Sprintf("digest%d", i)}
+		if i == 2 {
+			s.Tried, s.Account = "", "usr_known" // a known account among them counts alike
+		}
+		got = observe(t, e, s)
+		if i < 5 && len(got) != 0 {
+			t.Fatalf("email %d raised %+v", i+1, got)
+		}
+	}
+	if len(got) != 1 || got[0].Type != finding.CredentialStuffing || got[0].Subject.ID != "192.0.2.21" {
+		t.Fatalf("the sixth email: %+v", got)
+	}
+	for k, v := range got[0].Evidence {
+		if strings.Contains(v, "digest") {
+			t.Fatalf("evidence %s holds the tried email's digest: %q", k, v)
+		}
+	}
+}
+
 func TestSignalsWithoutTheSubjectAreNotCounted(t *testing.T) {
 	e, c := engine(t, detect.Defaults())
 	for range 50 {

@@ -277,11 +277,17 @@ func (s *Service) UseSignals(r Signals) { s.signals = r }
 // signal reports one sign-in outcome about account (an id, "" when the
 // email is unknown) from ip, counted per address key (an IPv6 /64).
 func (s *Service) signal(ctx context.Context, kind detect.Kind, account, ip, why string) {
+	s.report(ctx, detect.Signal{Kind: kind, Account: account, IP: ip, Detail: map[string]string{"why": why}})
+}
+
+// report hands sig to threat detection, stamped now, its address reduced to
+// the address key.
+func (s *Service) report(ctx context.Context, sig detect.Signal) {
 	if s.signals == nil {
 		return
 	}
-	s.signals.Report(ctx, detect.Signal{Kind: kind, At: s.now().UTC(), IP: reqinfo.AddressKey(ip), Account: account,
-		Detail: map[string]string{"why": why}})
+	sig.At, sig.IP = s.now().UTC(), reqinfo.AddressKey(sig.IP)
+	s.signals.Report(ctx, sig)
 }
 
 // UseNotifier makes the service mail security events (a password change) to
@@ -452,7 +458,11 @@ func (s *Service) loginRefused(ctx context.Context, userID, why string, refusal 
 // reports it to threat detection as kind (a wrong first or second factor), and
 // returns refusal. u is the zero User for an unknown email.
 func (s *Service) loginFailed(ctx context.Context, kind detect.Kind, email, ip string, u User, why string, refusal error) error {
-	s.signal(ctx, kind, u.ID, ip, why)
+	tried := ""
+	if u.ID == "" {
+		tried = throttle.EmailKey(email) // no account: the email's digest, for stuffing with unknown emails
+	}
+	s.report(ctx, detect.Signal{Kind: kind, Account: u.ID, IP: ip, Tried: tried, Detail: map[string]string{"why": why}})
 	locked, err := s.throttle.Failed(ctx, email, ip, access.IsStaff(u.Roles))
 	if err != nil {
 		return err

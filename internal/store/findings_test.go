@@ -10,6 +10,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/finding"
+	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 	"github.com/bulwark-shop/bulwark/internal/threat"
 )
@@ -155,6 +156,28 @@ func TestFindings(t *testing.T) {
 			one, _, err := db.Findings(ctx, finding.Query{Subject: finding.Subject{ID: "198.51.100.3"}, Limit: 10})
 			if err != nil || len(one) != 1 || one[0].Subject.Kind != finding.IP {
 				t.Fatalf("by bare subject id: %+v, %v", one, err)
+			}
+		})
+
+		t.Run("the retention purge deletes findings not seen for a quarter, whatever their status", func(t *testing.T) {
+			old := t0.Add(-store.FindingRetention - time.Hour)
+			stale, _, err := db.ObserveFinding(ctx, observation(finding.Scanning, finding.IP, "198.51.100.200", old, 40))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fresh, _, err := db.ObserveFinding(ctx, observation(finding.Scanning, finding.IP, "198.51.100.201", t0.Add(-store.FindingRetention+time.Hour), 40))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := db.Purge(ctx, t0, store.Retention{IdempotencyKeys: 24 * time.Hour, AbandonedCarts: 24 * time.Hour, SentMail: 24 * time.Hour})
+			if err != nil || p.Findings < 1 {
+				t.Fatalf("purged %+v, %v", p, err)
+			}
+			if _, err := db.Finding(ctx, stale.ID); !errors.Is(err, threat.ErrNotFound) {
+				t.Fatalf("a finding last seen %s ago is kept: %v", t0.Sub(old), err)
+			}
+			if _, err := db.Finding(ctx, fresh.ID); err != nil {
+				t.Fatalf("a finding seen within the retention was purged: %v", err)
 			}
 		})
 

@@ -23,6 +23,13 @@ type Retention struct {
 	SentMail time.Duration
 }
 
+// FindingRetention is how long a threat finding is kept after it was last
+// seen, whatever its status: its subject (an address, an account id) is
+// personal data, and an attacker can make findings by the thousand, so none
+// is kept for ever. A quarter covers an investigation; the audit trail
+// keeps what staff did about it.
+const FindingRetention = 90 * 24 * time.Hour
+
 // ProcessorEventRetention is how long the processor's events are kept: past
 // the days it retries a delivery (Stripe: 3), so a repeat is recognised.
 const ProcessorEventRetention = 30 * 24 * time.Hour
@@ -42,6 +49,8 @@ type Purged struct {
 	ProcessorEvents int64
 	// MailJobs are order mails sent or skipped long ago.
 	MailJobs int64
+	// Findings are threat findings not seen for FindingRetention.
+	Findings int64
 }
 
 // idleGuest selects the guests made before $1 with no cart and no order left.
@@ -84,6 +93,7 @@ func (db *DB) purgeRecords(ctx context.Context, now time.Time, r Retention) (Pur
 			{&p.LoginCounters, "DELETE FROM login_throttle WHERE expires_at <= $1", []any{micros(now)}},
 			{&p.ProcessorEvents, "DELETE FROM processor_events WHERE received_at < $1", []any{micros(now.Add(-ProcessorEventRetention))}},
 			{&p.MailJobs, "DELETE FROM mail_jobs WHERE status IN ('sent', 'skipped') AND updated_at < $1", []any{micros(now.Add(-r.SentMail))}},
+			{&p.Findings, "DELETE FROM findings WHERE last_seen < $1", []any{micros(now.Add(-FindingRetention))}},
 		}
 		for _, s := range steps {
 			res, err := tx.ExecContext(ctx, s.query, s.args...)

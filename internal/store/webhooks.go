@@ -106,6 +106,10 @@ const dispatchBatch = 64
 // each).
 const deliveryRows = 500
 
+// dispatchDeliveries bounds the deliveries one dispatch writes, but for a
+// single event with more endpoints than that.
+const dispatchDeliveries = 1000
+
 // DispatchEvents moves up to limit events out
 // of the outbox, oldest first, in one transaction — for each, a webhook
 // event and a pending delivery (due at once) per endpoint subscribed now,
@@ -157,16 +161,35 @@ func (db *DB) DispatchEvents(ctx context.Context, limit int) (int, error) {
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("read the event outbox: %w", err)
 		}
-		if n = len(evs); n == 0 {
+		if len(evs) == 0 {
 			return nil
 		}
-		var types, seqs []any
+		var types []any
 		for _, p := range evs {
-			types, seqs = append(types, p.typ), append(seqs, p.seq)
+			types = append(types, p.typ)
 		}
 		subscribers, err := webhookSubscribers(ctx, tx, types, db.engine == Postgres)
 		if err != nil {
 			return err
+		}
+		// The batch stops where its deliveries would pass
+		// dispatchDeliveries (one event at least): a transaction holds
+		// SQLite's one writer, which checkouts wait for, and its time grows
+		// with the rows. The rest stay for the next dispatch.
+		deliveries := 0
+		for i, p := range evs {
+			if p.payload != "" {
+				deliveries += len(subscribers[p.typ])
+			}
+			if i > 0 && deliveries > dispatchDeliveries {
+				evs = evs[:i]
+				break
+			}
+		}
+		n = len(evs)
+		seqs := make([]any, n)
+		for i, p := range evs {
+			seqs[i] = p.seq
 		}
 		var evRows, dRows, mRows []string
 		var evArgs, dArgs, mArgs []any

@@ -62,15 +62,18 @@ type Limiter struct{ store Store }
 // New returns a limiter over store.
 func New(store Store) *Limiter { return &Limiter{store: store} }
 
-// Keys hash the email, so Redis and memory never hold addresses in the clear.
-func emailKey(email string) string {
+// EmailKey is the digest an email is counted under, never the email itself,
+// so Redis and memory never hold addresses in the clear: the lockout's
+// counters, and threat detection's count of distinct unknown emails tried
+// from one address.
+func EmailKey(email string) string {
 	sum := sha256.Sum256([]byte(email))
 	return hex.EncodeToString(sum[:12])
 }
 
-func pairKey(email, ip string) string { return "pair:" + emailKey(email) + ":" + ip }
-func staffKey(email string) string    { return "staff:" + emailKey(email) }
-func dailyKey(email string) string    { return "day:" + emailKey(email) }
+func pairKey(email, ip string) string { return "pair:" + EmailKey(email) + ":" + ip }
+func staffKey(email string) string    { return "staff:" + EmailKey(email) }
+func dailyKey(email string) string    { return "day:" + EmailKey(email) }
 func addressKey(ip string) string     { return "addr:" + ip }
 
 // Check returns how long a login for email from ip must wait, or 0 when it may go ahead.
@@ -104,7 +107,7 @@ func (l *Limiter) CheckParts(ctx context.Context, email, ip string) (hard, daily
 // this lock is no stranger's to set off.
 const SecondFactorFailures = 10
 
-func secondFactorKey(email string) string { return "mfa:" + emailKey(email) }
+func secondFactorKey(email string) string { return "mfa:" + EmailKey(email) }
 
 // SecondFactorLocked returns how long email's second factor stays locked.
 func (l *Limiter) SecondFactorLocked(ctx context.Context, email string) (time.Duration, error) {

@@ -23,3 +23,5 @@ CREATE UNIQUE INDEX findings_open ON findings (type, subject_kind, subject_id) W
 -- Staff list newest first, optionally by status.
 CREATE INDEX findings_first_seen ON findings (first_seen, id);
 CREATE INDEX findings_status ON findings (status, first_seen);
+-- The retention purge deletes findings not seen for FindingRetention.
+CREATE INDEX findings_last_seen ON findings (last_seen);
