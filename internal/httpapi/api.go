@@ -140,13 +140,18 @@ func (a *API) signal(r *http.Request, kind detect.Kind, detail map[string]string
 	if a.Signals == nil {
 		return
 	}
-	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" {
+	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
 		// The browser says another site's page sent this (an <img>, a
 		// form): a third party can make any visitor's browser ask for a
-		// missing path or a WAF-bait query, and that must never count
-		// against the visitor's address. Scanners send no such header; a
-		// page cannot forge it.
-		return
+		// missing path or a WAF-bait query. It is still counted — a
+		// scanner could send the header to go unseen — but marked, so
+		// that staff, and the responses to come, never take it for the
+		// visitor's own doing.
+		marked := map[string]string{"site": "cross-site"}
+		for k, v := range detail {
+			marked[k] = v
+		}
+		detail = marked
 	}
 	now := time.Now
 	if a.Now != nil {
