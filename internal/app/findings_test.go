@@ -208,6 +208,16 @@ func TestFindingsFromRealSignals(t *testing.T) {
 			if f.DetectionPoint != "CIE1" || !strings.Contains(f.Evidence["rules"], "942") || f.Evidence["outcome"] != "blocked" {
 				t.Fatalf("finding %+v", f)
 			}
+			// The change routes take no body: an oversized one is refused
+			// before anything changes.
+			huge := map[string]string{"note": strings.Repeat("a", 2<<20)}
+			if res := s.do(req{method: "POST", path: "/api/v1/admin/findings/" + f.ID + "/suppress", token: admin, body: huge}); res.Status != 413 {
+				t.Fatalf("a 2 MiB body to suppress: %d %s", res.Status, res.Body)
+			}
+			var after findingOut
+			if s.must(200, req{method: "GET", path: "/api/v1/admin/findings/" + f.ID, token: admin}).JSON(t, &after); after.Status != "active" {
+				t.Fatalf("after a refused suppress: %+v", after)
+			}
 		})
 
 		t.Run("bad filters are refused and nothing else is listed", func(t *testing.T) {

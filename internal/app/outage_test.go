@@ -255,6 +255,8 @@ func TestDatabaseOutage(t *testing.T) {
 	o.unavailable("cart read", req{method: "GET", path: "/api/v1/carts/" + cart, token: pat.token})
 	o.unavailable("cart change", req{method: "PUT", path: "/api/v1/carts/" + cart + "/items/" + p.ID, token: pat.token, body: map[string]int{"quantity": 2}})
 	o.unavailable("checkout", checkoutReq(pat, "db-out-key", cart, "123"))
+	o.unavailable("findings list", req{method: "GET", path: "/api/v1/admin/findings", token: admin})
+	o.unavailable("finding resolve", req{method: "POST", path: "/api/v1/admin/findings/fnd_aaaaaaaaaaaaaaaaaaaaaaaaaa/resolve", token: admin})
 	if rd := s.readiness(503); rd.Code != "not_ready" || rd.Dependencies["database"] != "down" {
 		t.Fatalf("readyz with the database down = %+v", rd)
 	}
