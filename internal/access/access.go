@@ -83,6 +83,10 @@ const (
 	// silences them.
 	FindingsRead   Permission = "findings:read"
 	FindingsManage Permission = "findings:manage"
+	// FraudReview sees orders' fraud risk, decides the orders held for
+	// review (approve captures, reject cancels) and labels orders for
+	// training: finance and admin, no API key.
+	FraudReview Permission = "fraud:review"
 )
 
 // KeyGrantable lists the permissions an API key may carry. The most sensitive
@@ -139,7 +143,7 @@ func OrderViewFor(p *Principal) OrderView {
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, Fulfil, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage, MailManage, FindingsRead, FindingsManage}
+		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, Fulfil, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage, MailManage, FindingsRead, FindingsManage, FraudReview}
 	case Catalog:
 		return []Permission{CatalogWrite, PricingManage}
 	case Support:
@@ -147,7 +151,7 @@ func grants(r Role) []Permission {
 	case Fulfillment:
 		return []Permission{OrdersRead, Fulfil}
 	case Finance:
-		return []Permission{Refund}
+		return []Permission{Refund, FraudReview}
 	default:
 		return nil
 	}

@@ -135,6 +135,12 @@ var allowed = map[string][]string{
 	"GET /api/v1/admin/findings/{id}":           {"admin"},
 	"POST /api/v1/admin/findings/{id}/resolve":  {"admin"},
 	"POST /api/v1/admin/findings/{id}/suppress": {"admin"},
+
+	// Fraud review (issue 14): finance and admin.
+	"GET /api/v1/admin/reviews":               {"finance", "admin"},
+	"POST /api/v1/admin/reviews/{id}/approve": {"finance", "admin"},
+	"POST /api/v1/admin/reviews/{id}/reject":  {"finance", "admin"},
+	"POST /api/v1/admin/orders/{id}/label":    {"finance", "admin"},
 }
 
 // signedIn is every role: each account is a customer too, acting on its own data.

@@ -29,6 +29,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
@@ -143,8 +146,11 @@ type Completion struct {
 	Captured                                          money.Money
 	At                                                time.Time
 	// Action is the lifecycle's step: order.ActPay (captured; the default)
-	// or order.ActAuthorize (payment-capture=fulfilment: Captured is 0).
+	// or order.ActAuthorize (payment-capture=fulfilment: Captured is 0),
+	// or order.ActHold (held for review: Captured is 0).
 	Action order.Action
+	// Risk is what fraud scoring concluded (nil when nothing scored).
+	Risk *order.Risk
 }
 
 // Methods finds the caller's saved card.
@@ -158,6 +164,42 @@ type Cards interface {
 }
 
 var _ Cards = (*vault.Vault)(nil)
+
+// Scorer assesses the fraud risk of a checkout whose card the processor
+// authorized, before anything is captured (fraud scoring, issue 14).
+// Scoring after the authorization lets rules and the model see the
+// processor's answer; a blocked checkout's authorization is voided, so the
+// card is never charged.
+type Scorer interface {
+	// Score returns the risk of a and the decision. An error, or no answer
+	// within ScoreTimeout, holds the order for review: scoring fails
+	// closed, never to allow.
+	Score(ctx context.Context, a Attempt) (order.Risk, error)
+	// Declined is told of an authorization the processor declined, for the
+	// velocity the next attempts are scored on.
+	Declined(ctx context.Context, a Attempt)
+}
+
+// ScoreTimeout bounds a checkout's wait for its score.
+const ScoreTimeout = 2 * time.Second
+
+// Attempt is what a checkout knows when it asks for its score: never the
+// card's number or CVC.
+type Attempt struct {
+	OrderID    string
+	CustomerID string
+	Guest      bool
+	Total      money.Money
+	// Lines and Units are how many lines and items the order has.
+	Lines, Units int
+	ShipCountry  string
+	// BIN is the card number's first six digits (its issuer); Brand,
+	// the card's network.
+	BIN, Brand string
+	// IP is the client address edge protection resolved ("" when none).
+	IP string
+	At time.Time
+}
 
 // Carts prices the caller's cart for shipping to a destination (cart.Service).
 type Carts interface {
@@ -189,6 +231,8 @@ type Service struct {
 	vault         payment.Vault
 	guests        Guests
 	log           *slog.Logger
+	scorer        Scorer
+	decisions     *prometheus.CounterVec
 
 	// running holds the pending orders whose checkout a request of this
 	// instance is running now: only their leases are renewed. A checkout
@@ -236,6 +280,11 @@ type Deps struct {
 	// Log reports what a finished checkout could not clean up (a guest's
 	// card the vault did not delete).
 	Log *slog.Logger
+	// Scorer, when set, scores every authorized checkout (fraud scoring);
+	// Registry, when set, counts its decisions
+	// (bulwark_fraud_decisions_total).
+	Scorer   Scorer
+	Registry prometheus.Registerer
 }
 
 // DefaultLease is how long a running checkout is held without renewal: long
@@ -251,9 +300,20 @@ func NewService(d Deps) *Service {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: d.Store, carts: d.Carts, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, book: d.Addresses, now: d.Now,
+	s := &Service{store: d.Store, carts: d.Carts, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, book: d.Addresses, now: d.Now,
 		instance: d.Instance, lease: d.Lease, guestOn: d.GuestCheckout, vault: d.Vault, guests: d.Guests, log: d.Log,
-		running: map[string]bool{}, authorizeOnly: d.CaptureAtFulfilment}
+		running: map[string]bool{}, authorizeOnly: d.CaptureAtFulfilment, scorer: d.Scorer,
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_fraud_decisions_total",
+			Help: "Fraud scoring's decisions about authorized checkouts: allow, review (held, scorer failures included) or block.",
+		}, []string{"decision"})}
+	for _, d := range []string{order.DecisionAllow, order.DecisionReview, order.DecisionBlock} {
+		s.decisions.WithLabelValues(d)
+	}
+	if d.Registry != nil && d.Scorer != nil {
+		d.Registry.MustRegister(s.decisions)
+	}
+	return s
 }
 
 // Lease is how long a checkout is held without a Heartbeat.
@@ -469,7 +529,11 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 			recorded = authID
 			return nil
 		}})
+	attempt := s.attempt(ctx, customerID, pending, r, card)
 	if errors.Is(err, payment.ErrDeclined) {
+		if s.scorer != nil {
+			s.scorer.Declined(ctx, attempt)
+		}
 		if err := release(order.CodePaymentDeclined, "declined"); err != nil {
 			return order.Order{}, err
 		}
@@ -486,10 +550,28 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 	if err != nil {
 		return order.Order{}, errors.Join(fmt.Errorf("authorize %s: %w", pending.ID, err), release("", "authorization failed"))
 	}
-	captured, action := pending.Total, order.ActPay
-	if s.authorizeOnly {
-		// Captured later, by staff or the first fulfilment.
-		captured, action = money.Money{Currency: pending.Total.Currency}, order.ActAuthorize
+	risk := s.score(ctx, attempt)
+	if risk != nil && risk.Decision == order.DecisionBlock {
+		// Answered as a decline, with no hint that rules decided: the
+		// authorization is given up and the order released, as a card the
+		// processor refused. The audit trail says why.
+		if err := s.gateway.Void(context.WithoutCancel(ctx), authID); err != nil {
+			return order.Order{}, fmt.Errorf("void blocked %s (left to recovery): %w", pending.ID, err)
+		}
+		if err := release(order.CodePaymentDeclined, fmt.Sprintf("blocked by fraud scoring: score %d", risk.Score)); err != nil {
+			return order.Order{}, err
+		}
+		return order.Order{}, order.ErrDeclined
+	}
+	decision := order.DecisionAllow
+	if risk != nil {
+		decision = risk.Decision
+	}
+	captured, action := pending.Total, order.ActionFor(decision, s.authorizeOnly)
+	if action != order.ActPay {
+		// Captured later: by staff or the first fulfilment, or, held for
+		// review, once finance or admin approve it.
+		captured = money.Money{Currency: pending.Total.Currency}
 	} else if err := s.gateway.Capture(ctx, authID, pending.Total); err != nil {
 		// A capture that failed may yet have been made (the answer lost on
 		// the way back): void, or refund what can no longer be voided.
@@ -499,13 +581,13 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 	rec := audit.New(ctx, s.now(), order.ActionCheckout, pending.ID, audit.Success,
 		fmt.Sprintf("total=%d %s card=%s", pending.Total.Amount, pending.Total.Currency, m.ID))
 	done, err := s.store.Complete(ctx, Completion{OrderID: pending.ID, CustomerID: customerID, CartID: r.CartID, Key: key,
-		AuthorizationID: authID, Captured: captured, At: s.now().UTC(), Action: action}, rec)
+		AuthorizationID: authID, Captured: captured, At: s.now().UTC(), Action: action, Risk: risk}, rec)
 	if errors.Is(err, order.ErrNotFound) {
 		// The money was taken (or held) but the order is no longer pending
 		// (recovery released it under a very slow request): give it back.
 		bg := context.WithoutCancel(ctx)
 		var rerr error
-		if s.authorizeOnly {
+		if action != order.ActPay {
 			rerr = s.gateway.Void(bg, authID)
 		} else {
 			_, rerr = s.gateway.Refund(bg, authID, pending.Total, pending.ID)
@@ -521,6 +603,45 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 		return order.Order{}, fmt.Errorf("complete %s (left to recovery): %w", pending.ID, err)
 	}
 	return done, nil
+}
+
+// attempt is what the scorer is told of a checkout: the card's BIN and
+// brand, never its number.
+func (s *Service) attempt(ctx context.Context, customerID string, pending order.Order, r Request, card vault.Card) Attempt {
+	p := access.PrincipalFrom(ctx)
+	a := Attempt{OrderID: pending.ID, CustomerID: customerID, Guest: p != nil && p.GuestCartID != "", Total: pending.Total,
+		Lines: len(pending.Lines), ShipCountry: r.ShippingAddress.Country, IP: reqinfo.AddressKey(reqinfo.From(ctx).IP), At: s.now().UTC()}
+	for _, l := range pending.Lines {
+		a.Units += l.Quantity
+	}
+	if n := vault.NormalizeNumber(card.Number); len(n) >= 6 {
+		a.BIN = n[:6]
+		if b, ok := vault.BrandOf(n); ok {
+			a.Brand = string(b)
+		}
+	}
+	return a
+}
+
+// score asks the scorer about a; nil when there is none. A scorer that
+// fails, or does not answer within ScoreTimeout, holds the order for
+// review: fails closed, never to allow.
+func (s *Service) score(ctx context.Context, a Attempt) *order.Risk {
+	if s.scorer == nil {
+		return nil
+	}
+	sctx, cancel := context.WithTimeout(ctx, ScoreTimeout)
+	defer cancel()
+	risk, err := s.scorer.Score(sctx, a)
+	if err == nil {
+		err = risk.Check()
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "fraud scoring failed: the order is held for review", "order", a.OrderID, "err", err)
+		risk = order.Risk{Score: 0, Decision: order.DecisionReview, Reasons: []string{"scoring failed: held for review"}}
+	}
+	s.decisions.WithLabelValues(risk.Decision).Inc()
+	return &risk
 }
 
 // RecoverAbandoned finishes checkouts that a stopped server left half done:

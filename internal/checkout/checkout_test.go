@@ -52,7 +52,7 @@ func (f *fakeStore) Reserve(_ context.Context, r checkout.Reservation) (order.Or
 	reply := f.reserve[0]
 	f.reserve = f.reserve[1:]
 	total := money.Money{Amount: 1000, Currency: "EUR"}
-	return order.Order{ID: r.OrderID, CustomerID: r.CustomerID, Status: order.StatusPending, Total: total}, reply.prior, reply.err
+	return order.Order{ID: r.OrderID, CustomerID: r.CustomerID, Status: order.StatusPending, Total: total, Lines: r.Priced.Lines}, reply.prior, reply.err
 }
 
 func (f *fakeStore) PeekIdempotent(context.Context, string, string, string, string) (order.Prior, error) {
@@ -118,7 +118,12 @@ func (c *countingCards) Detokenize(context.Context, string, string) (vault.Card,
 
 type countingGateway struct {
 	payment.Simulator
-	authorized, voided, refunded int
+	authorized, voided, refunded, captured int
+}
+
+func (g *countingGateway) Capture(ctx context.Context, authID string, amount money.Money) error {
+	g.captured++
+	return g.Simulator.Capture(ctx, authID, amount)
 }
 
 func (g *countingGateway) Refund(ctx context.Context, authID string, amount money.Money, reference string) (string, error) {
@@ -160,9 +165,13 @@ func newService(st *fakeStore, now time.Time) (*checkout.Service, *countingCards
 }
 
 func newServiceFor(st *fakeStore, now time.Time, view cart.View) (*checkout.Service, *countingCards, *countingGateway) {
+	return newServiceWith(st, now, view, nil)
+}
+
+func newServiceWith(st *fakeStore, now time.Time, view cart.View, sc checkout.Scorer) (*checkout.Service, *countingCards, *countingGateway) {
 	cards, gw := &countingCards{}, &countingGateway{}
 	return checkout.NewService(checkout.Deps{Store: st, Carts: pricedCarts{view}, Methods: fakeMethods{}, Cards: cards, Gateway: gw,
-		Now: func() time.Time { return now }, Instance: "ins_test", Lease: 30 * time.Second}), cards, gw
+		Now: func() time.Time { return now }, Instance: "ins_test", Lease: 30 * time.Second, Scorer: sc}), cards, gw
 }
 
 func customer() context.Context {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
@@ -19,7 +18,7 @@ func (a *API) staffOrder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toOrderJSON(o, access.OrderViewFor(access.PrincipalFrom(r.Context()))))
+	writeJSON(w, http.StatusOK, staffOrderJSON(r.Context(), o))
 	return nil
 }
 
@@ -42,7 +41,7 @@ func (a *API) paymentAction(w http.ResponseWriter, r *http.Request, do func(cont
 	if done {
 		w.Header().Set(replayedHeader, "true")
 	}
-	writeJSON(w, http.StatusOK, toOrderJSON(o, access.OrderViewFor(access.PrincipalFrom(r.Context()))))
+	writeJSON(w, http.StatusOK, staffOrderJSON(r.Context(), o))
 	return nil
 }
 
@@ -80,7 +79,7 @@ func (a *API) fulfilOrder(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	writeJSON(w, http.StatusCreated, fulfillmentAnswer{Fulfillment: toFulfillmentJSON(f),
-		Order: toOrderJSON(o, access.OrderViewFor(access.PrincipalFrom(r.Context())))})
+		Order: staffOrderJSON(r.Context(), o)})
 	return nil
 }
 

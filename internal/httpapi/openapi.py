@@ -14,7 +14,7 @@ def body(name):
     return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 AUTH=[{"bearerAuth": []}, {"sessionCookie": []}]
 BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": resp("UnsupportedMediaType"), "422": resp("Unprocessable")}
-ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","orders:fulfil":"roles admin and fulfillment","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin","mail:manage":"role admin","findings:read":"role admin","findings:manage":"role admin"}
+ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","orders:fulfil":"roles admin and fulfillment","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin","mail:manage":"role admin","findings:read":"role admin","findings:manage":"role admin","fraud:review":"roles admin and finance"}
 def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
        "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+"."+(" Staff need TOTP turned on (403 `mfa_enrollment_required`)." if perm not in ("public","authenticated") else ""),
@@ -237,6 +237,17 @@ paths={
  "/api/v1/admin/orders/{id}/cancel":{"post":op("cancelOrder","Cancel an order before anything shipped","orders:refund",
     {"200":{**js(ref("Order")),"headers":{"Idempotent-Replayed":{"description":"`true` when the order was cancelled before","schema":{"type":"string"}}}},"404":resp("NotFound"),"409":resp("Conflict"),"503":resp("NotReady")},
     "EmptyRequest",params=[idp],desc="Needs a login from the last five minutes. An authorized order is voided; a paid one refunded (what was captured and not refunded, as a refund of the order); every line restocked; status `cancelled`; webhooks `refund.created` (when refunded) and `order.cancelled`. After any fulfilment: 409 `illegal_transition`.")},
+ "/api/v1/admin/reviews":{"get":op("listReviews","The review queue: orders fraud scoring held for review, oldest first","fraud:review",{"200":js(ref("OrderList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},
+    params=pagep,desc="Orders in status `pending_review`: authorized at checkout, not captured, each with its `risk` (score, decision, reasons, versions, features). Approve or reject each.")},
+ "/api/v1/admin/reviews/{id}/approve":{"post":op("approveReview","Approve an order held for review: capture it, label it legitimate","fraud:review",
+    {"200":{**js(ref("Order")),"headers":{"Idempotent-Replayed":{"description":"`true` when the order was approved before: answered as it is, the processor not called","schema":{"type":"string"}}}},"404":resp("NotFound"),"409":resp("Conflict"),"503":resp("NotReady")},
+    "EmptyRequest",params=[idp],desc="`id` is the order's id. Needs a login from the last five minutes. Captures the authorized total (status `paid`, webhook `order.paid`) and labels the order `legitimate` for the next model's training, in one transaction; audited with the actor. An order not held for review (or rejected): 409 `illegal_transition`; a decision running: 409 `request_in_progress`.")},
+ "/api/v1/admin/reviews/{id}/reject":{"post":op("rejectReview","Reject an order held for review: void, restock, mail the customer, label it fraud","fraud:review",
+    {"200":{**js(ref("Order")),"headers":{"Idempotent-Replayed":{"description":"`true` when the order was rejected before","schema":{"type":"string"}}}},"404":resp("NotFound"),"409":resp("Conflict"),"503":resp("NotReady")},
+    "EmptyRequest",params=[idp],desc="Needs a login from the last five minutes. Voids the authorization, restocks every line, status `cancelled` (webhook `order.cancelled`, the customer's cancellation mail), and labels the order `fraud`, in one transaction; audited with the actor. An order not held for review (or approved): 409 `illegal_transition`.")},
+ "/api/v1/admin/orders/{id}/label":{"post":op("labelOrder","Label an order fraud or legitimate, for training the fraud model","fraud:review",
+    {"200":js(ref("Order")),"404":resp("NotFound"),"503":resp("NotReady")},
+    "LabelRequest",params=[idp],desc="A chargeback that came in, a second thought about a review: the label replaces any earlier one, and `bulwark fraud train` learns from labelled orders. Audited with the actor. Any label but `fraud` or `legitimate`: 422 `validation_failed`, nothing changed.")},
  "/api/v1/admin/orders/{id}/fulfillments":{"post":op("fulfilOrder","Record a shipment of some of an order's lines","orders:fulfil",
     {"201":js(ref("FulfillmentAnswer"),"Created"),"400":resp("BadRequest"),"404":resp("NotFound"),"409":resp("Conflict"),"422":resp("Unprocessable"),"503":resp("NotReady")},
     "FulfillmentRequest",params=[idp],desc="More of a line than ordered and not yet shipped: 409 `fulfillment_exceeds_order`; a line the order does not have: 422; a cancelled or refunded order: 409 `illegal_transition`. Nothing is recorded on a refusal. With payment-capture=fulfilment an authorized order is captured first; a failed capture records nothing. Status `partially_fulfilled`, then `fulfilled`; webhook `order.fulfilled`.")},
@@ -417,9 +428,18 @@ schemas={
    "fulfillments":{"type":"array","items":ref("Fulfillment"),"description":"One order only."},
    "returns":{"type":"array","items":ref("Return"),"description":"One order only."},
    "payment":{"type":"object","required":["brand","last4"],"properties":{"brand":{"type":"string"},"last4":{"type":"string"}}},
-   "shipping_address":ref("Address"),"created_at":{"type":"string","format":"date-time"}}},
+   "shipping_address":ref("Address"),"created_at":{"type":"string","format":"date-time"},
+   "risk":{**ref("Risk"),"description":"Finance and admin only; absent when nothing scored the order."},
+   "label":{"type":"string","enum":["fraud","legitimate"],"description":"The training label staff gave the order. Finance and admin only."}}},
  "OrderList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Order")},"next_cursor":{"type":"string"}}},
  "RefundRequest":{"type":"object","additionalProperties":False,"properties":{"amount":ref("Money")}},
+ "LabelRequest":{"type":"object","additionalProperties":False,"required":["label"],"properties":{"label":{"type":"string","enum":["fraud","legitimate"]}}},
+ "Risk":{"type":"object","required":["score","decision","reasons"],"description":"What fraud scoring concluded at checkout. Finance and admin only.","properties":{
+   "score":{"type":"integer","minimum":0,"maximum":99},"decision":{"type":"string","enum":["allow","review","block"]},
+   "reasons":{"type":"array","items":{"type":"string"},"description":"The rules that fired, the features that pushed the model's score, or that scoring failed (the order held)."},
+   "model_version":{"type":"string"},"rules_version":{"type":"string"},
+   "features":{"type":"object","additionalProperties":{"type":"number"},"description":"The attributes scored, by name (docs/FRAUD.md); never a card number or CVC."},
+   "shadow":{"type":"string","description":"What a rule set or model in shadow mode would have decided (not enforced)."}}},
  "EmptyRequest":{"type":"object","additionalProperties":False,"description":"`{}`: a bare POST moves no money.","properties":{}},
  "OrderEvent":{"type":"object","required":["at","actor_kind","action","from","to"],"properties":{
    "at":{"type":"string","format":"date-time"},"actor_kind":{"type":"string","enum":["customer","staff","system"]},

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
@@ -69,6 +70,9 @@ type orderJSON struct {
 	Refunds      *[]orderRefundJSON      `json:"refunds,omitempty"`
 	Fulfillments *[]orderFulfillmentJSON `json:"fulfillments,omitempty"`
 	Returns      *[]returnJSON           `json:"returns,omitempty"`
+	// Risk and Label: finance and admin only (staffOrderJSON).
+	Risk  *order.Risk `json:"risk,omitempty"`
+	Label string      `json:"label,omitempty"`
 }
 
 type returnJSON struct {
@@ -118,6 +122,19 @@ type orderFulfillmentJSON struct {
 
 func toFulfillmentJSON(f order.Fulfillment) orderFulfillmentJSON {
 	return orderFulfillmentJSON{ID: f.ID, Lines: f.Lines, Carrier: f.Carrier, TrackingNumber: f.TrackingNumber, CreatedAt: Timestamp(f.CreatedAt)}
+}
+
+// staffOrderJSON renders o for the staff member (or API key) in ctx: as
+// their roles' order view allows, with the fraud risk and label for those
+// who review fraud (finance and admin), never for support, fulfilment or
+// a key.
+func staffOrderJSON(ctx context.Context, o order.Order) orderJSON {
+	p := access.PrincipalFrom(ctx)
+	out := toOrderJSON(o, access.OrderViewFor(p))
+	if p.Can(access.FraudReview) {
+		out.Risk, out.Label = o.Risk, o.Label
+	}
+	return out
 }
 
 // toOrderJSON renders o as view allows.
@@ -211,10 +228,10 @@ func (a *API) checkout(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-func writeOrders(w http.ResponseWriter, os []order.Order, more bool, view access.OrderView) {
+func writeOrders(w http.ResponseWriter, os []order.Order, more bool, render func(order.Order) orderJSON) {
 	out := listJSON[orderJSON]{Items: make([]orderJSON, 0, len(os))}
 	for _, o := range os {
-		out.Items = append(out.Items, toOrderJSON(o, view))
+		out.Items = append(out.Items, render(o))
 	}
 	if more {
 		out.NextCursor = encodeCursor(os[len(os)-1].ID)
@@ -231,7 +248,7 @@ func (a *API) myOrders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeOrders(w, os, more, access.OrderOwner)
+	writeOrders(w, os, more, func(o order.Order) orderJSON { return toOrderJSON(o, access.OrderOwner) })
 	return nil
 }
 
@@ -253,7 +270,7 @@ func (a *API) allOrders(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeOrders(w, os, more, access.OrderViewFor(access.PrincipalFrom(r.Context())))
+	writeOrders(w, os, more, func(o order.Order) orderJSON { return staffOrderJSON(r.Context(), o) })
 	return nil
 }
 
@@ -278,6 +295,6 @@ func (a *API) refund(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toOrderJSON(o, access.OrderViewFor(access.PrincipalFrom(r.Context()))))
+	writeJSON(w, http.StatusOK, staffOrderJSON(r.Context(), o))
 	return nil
 }

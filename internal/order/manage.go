@@ -68,6 +68,9 @@ type PaymentChange struct {
 	// RefundID, when set, is the pending refund (ReserveRefund) the change
 	// completed at the processor as GatewayRefundID.
 	RefundID, GatewayRefundID string
+	// Label, when set, labels the order for training (LabelFraud or
+	// LabelLegitimate) in the same transaction: a review's decision.
+	Label string
 }
 
 // FulfillmentRequest is a fulfilment as staff send it.

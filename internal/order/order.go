@@ -169,6 +169,11 @@ type Order struct {
 	// account; CustomerID is the guest's pseudonymous id).
 	CustomerGuest bool      `json:"customer_guest,omitempty"`
 	CreatedAt     time.Time `json:"created_at"`
+	// Risk is what fraud scoring concluded at checkout (nil when nothing
+	// scored it); Label what staff said it was (LabelFraud,
+	// LabelLegitimate or ""). For finance and admin only.
+	Risk  *Risk  `json:"risk,omitempty"`
+	Label string `json:"label,omitempty"`
 
 	// The history, read with one order (nil in lists): its transitions,
 	// refunds and fulfilments, oldest first.
@@ -220,8 +225,11 @@ type ListQuery struct {
 	// CustomerEmail, when set, keeps the orders of the account with this
 	// normalized email (found through its blind index; never stored in the clear).
 	CustomerEmail string
-	Limit         int
-	After         string
+	// Status, when set, keeps the orders in this status (the review
+	// queue: StatusPendingReview).
+	Status string
+	Limit  int
+	After  string
 }
 
 // Store keeps orders, refunds and idempotency records.
@@ -236,6 +244,9 @@ type Store interface {
 	FinishIdempotentError(ctx context.Context, ownerID, scope, key, hash, code string, at time.Time, rec audit.Record) error
 	Order(ctx context.Context, customerID, orderID string) (Order, error) // customerID "" for staff
 	Orders(ctx context.Context, q ListQuery) ([]Order, error)
+	// LabelOrder labels an order for training (by the staff account by,
+	// at at), appending rec: ErrNotFound.
+	LabelOrder(ctx context.Context, orderID, label, by string, at time.Time, rec audit.Record) (Order, error)
 	// PeekIdempotent reports what an earlier request with a key left,
 	// without claiming it (Fresh when there was none).
 	PeekIdempotent(ctx context.Context, ownerID, scope, key, hash string) (Prior, error)

@@ -63,6 +63,20 @@ type answerOrder struct {
 	Refunds      []answerRefund      `json:"refunds,omitempty"`
 	Fulfillments []answerFulfillment `json:"fulfillments,omitempty"`
 	Returns      []answerReturn      `json:"returns,omitempty"`
+	// Risk and Label came with fraud scoring: answers stored before have
+	// none.
+	Risk  *answerRisk `json:"risk,omitempty"`
+	Label string      `json:"label,omitempty"`
+}
+
+type answerRisk struct {
+	Score        int                `json:"score"`
+	Decision     string             `json:"decision"`
+	Reasons      []string           `json:"reasons"`
+	ModelVersion string             `json:"model_version,omitempty"`
+	RulesVersion string             `json:"rules_version,omitempty"`
+	Features     map[string]float64 `json:"features,omitempty"`
+	Shadow       string             `json:"shadow,omitempty"`
 }
 
 type answerReturn struct {
@@ -176,6 +190,11 @@ func newStoredAnswer(o order.Order) storedAnswer {
 	if o.ShippingOption != nil {
 		a.ShippingOption = &answerShipping{OptionID: o.ShippingOption.OptionID, Name: o.ShippingOption.Name}
 	}
+	if o.Risk != nil {
+		r := answerRisk(*o.Risk)
+		a.Risk = &r
+	}
+	a.Label = o.Label
 	for _, t := range o.Taxes {
 		a.Taxes = append(a.Taxes, answerTax{RateID: t.RateID, Name: t.Name, Country: t.Country, Region: t.Region, RatePPM: t.RatePPM,
 			Base: answerMoneyOf(t.Base), Amount: answerMoneyOf(t.Amount)})
@@ -233,6 +252,11 @@ func (a answerOrder) order() order.Order {
 	if a.ShippingOption != nil {
 		o.ShippingOption = &order.ShippingChoice{OptionID: a.ShippingOption.OptionID, Name: a.ShippingOption.Name}
 	}
+	if a.Risk != nil {
+		r := order.Risk(*a.Risk)
+		o.Risk = &r
+	}
+	o.Label = a.Label
 	o.Taxes = make([]order.TaxLine, 0, len(a.Taxes))
 	for _, t := range a.Taxes {
 		o.Taxes = append(o.Taxes, order.TaxLine{RateID: t.RateID, Name: t.Name, Country: t.Country, Region: t.Region, RatePPM: t.RatePPM,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/webhook"
@@ -227,6 +228,11 @@ func (db *DB) FinishPayment(ctx context.Context, c order.PaymentChange) (order.O
 		if _, err := tx.ExecContext(ctx, "UPDATE orders SET payment_op = '', payment_op_at = 0 WHERE id = $1", c.OrderID); err != nil {
 			return fmt.Errorf("end claim on %s: %w", c.OrderID, err)
 		}
+		if c.Label != "" {
+			if err := labelOrder(ctx, tx, c.OrderID, c.Label, c.Actor.ID, c.At); err != nil {
+				return err
+			}
+		}
 		if o, err = db.readOrderFull(ctx, tx, "", c.OrderID); err != nil {
 			return err
 		}
@@ -247,6 +253,33 @@ func (db *DB) FinishPayment(ctx context.Context, c order.PaymentChange) (order.O
 		return emitEvent(ctx, tx, typ, c.At, webhook.OrderEvent(o))
 	})
 	return o, err
+}
+
+// LabelOrder implements order.Store.
+func (db *DB) LabelOrder(ctx context.Context, orderID, label, by string, at time.Time, rec audit.Record) (order.Order, error) {
+	var o order.Order
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if err := labelOrder(ctx, tx, orderID, label, by, at); err != nil {
+			return err
+		}
+		var err error
+		if o, err = db.readOrderFull(ctx, tx, "", orderID); err != nil {
+			return err
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+	return o, err
+}
+
+// labelOrder sets an order's training label: ErrNotFound for no order (or
+// one still pending: a checkout that never finished has nothing to learn).
+func labelOrder(ctx context.Context, tx *sql.Tx, orderID, label, by string, at time.Time) error {
+	res, err := tx.ExecContext(ctx, "UPDATE orders SET fraud_label = $1, labelled_by = $2, labelled_at = $3 WHERE id = $4 AND status <> $5",
+		label, by, micros(at), orderID, order.StatusPending)
+	if err != nil {
+		return fmt.Errorf("label %s: %w", orderID, err)
+	}
+	return mustAffect(res, order.ErrNotFound)
 }
 
 // Fulfil records a fulfilment: plan decides under the order's lock, so of

@@ -450,8 +450,16 @@ func (db *DB) RenewLeases(ctx context.Context, owner string, orderIDs []string, 
 func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Record) (order.Order, error) {
 	var o order.Order
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE orders SET captured = $1, authorization_id = $2, updated_at = $3
-			WHERE id = $4 AND status = $5`, c.Captured.Amount, c.AuthorizationID, micros(c.At), c.OrderID, order.StatusPending)
+		risk := ""
+		if c.Risk != nil {
+			b, err := json.Marshal(c.Risk)
+			if err != nil {
+				return fmt.Errorf("record the risk of %s: %w", c.OrderID, err)
+			}
+			risk = string(b)
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE orders SET captured = $1, authorization_id = $2, updated_at = $3, risk = $6
+			WHERE id = $4 AND status = $5`, c.Captured.Amount, c.AuthorizationID, micros(c.At), c.OrderID, order.StatusPending, risk)
 		if err != nil {
 			return fmt.Errorf("record payment: %w", err)
 		}
@@ -486,7 +494,7 @@ func (db *DB) Complete(ctx context.Context, c checkout.Completion, rec audit.Rec
 		// order.paid (or order.authorized) commit with the payment, or not
 		// at all.
 		typ := webhook.OrderPaid
-		if o.Status == order.StatusAuthorized {
+		if o.Status == order.StatusAuthorized || o.Status == order.StatusPendingReview {
 			typ = webhook.OrderAuthorized
 		}
 		data := webhook.OrderEvent(o)
@@ -503,7 +511,7 @@ const orderColumns = `id, customer_id, status, currency, subtotal, shipping, tot
 	discount, discount_code, shipping_option_id, shipping_option_name, tax, tax_mode, taxes_json, ship_region,
 	(SELECT u.contact FROM users u WHERE u.id = orders.customer_id),
 	(SELECT k.wrapped FROM subject_keys k WHERE k.subject_id = orders.customer_id),
-	(SELECT u.guest FROM users u WHERE u.id = orders.customer_id)`
+	(SELECT u.guest FROM users u WHERE u.id = orders.customer_id), risk, fraud_label`
 
 // scanOrder reads a row of orderColumns and opens its personal data. An
 // erased customer's order keeps everything but the person: no name, address
@@ -513,12 +521,12 @@ func (db *DB) scanOrder(row rowScanner) (order.Order, error) {
 	var cur string
 	var created int64
 	var shipping, customer, wrapped []byte
-	var optionID, optionName, taxMode, taxes, region string
+	var optionID, optionName, taxMode, taxes, region, risk string
 	err := row.Scan(&o.ID, &o.CustomerID, &o.Status, &cur, &o.Subtotal.Amount, &o.Shipping.Amount, &o.Total.Amount,
 		&o.Captured.Amount, &o.Refunded.Amount, &o.PaymentMethodID, &o.Brand, &o.Last4, &o.AuthorizationID,
 		&o.ShippingAddress.Country, &shipping, &created,
 		&o.Discount.Amount, &o.DiscountCode, &optionID, &optionName, &o.Tax.Amount, &taxMode, &taxes, &region,
-		&customer, &wrapped, &o.CustomerGuest)
+		&customer, &wrapped, &o.CustomerGuest, &risk, &o.Label)
 	if errors.Is(err, sql.ErrNoRows) {
 		return order.Order{}, order.ErrNotFound
 	}
@@ -549,6 +557,12 @@ func (db *DB) scanOrder(row rowScanner) (order.Order, error) {
 		m.Currency = cur
 	}
 	o.CreatedAt = fromMicros(created)
+	if risk != "" {
+		o.Risk = new(order.Risk)
+		if err := json.Unmarshal([]byte(risk), o.Risk); err != nil {
+			return order.Order{}, fmt.Errorf("read the risk of %s: %w", o.ID, err)
+		}
+	}
 	return o, nil
 }
 
@@ -622,8 +636,14 @@ func (db *DB) Orders(ctx context.Context, q order.ListQuery) ([]order.Order, err
 		cond, more := indexIn("u.email_index", indexes, len(args)+1)
 		byEmail, args = " AND customer_id IN (SELECT u.id FROM users u WHERE "+cond+")", append(args, more...)
 	}
+	byStatus := ""
+	if q.Status != "" {
+		// A condition of its own, not ($n = '' OR ...), so the review
+		// queue is read through the status index.
+		byStatus, args = fmt.Sprintf(" AND status = $%d", len(args)+1), append(args, q.Status)
+	}
 	rows, err := db.sql.QueryContext(ctx, "SELECT "+orderColumns+` FROM orders
-		WHERE id > $1 AND ($2 = '' OR customer_id = $2) AND status <> $3`+byEmail+` ORDER BY id LIMIT $4`, args...)
+		WHERE id > $1 AND ($2 = '' OR customer_id = $2) AND status <> $3`+byEmail+byStatus+` ORDER BY id LIMIT $4`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list orders: %w", err)
 	}

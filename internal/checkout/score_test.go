@@ -1,0 +1,126 @@
+package checkout_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/order"
+)
+
+// scorer is a test double of fraud scoring: it answers risk (or err, or
+// nothing until its context ends when slow) and keeps what it was told.
+type scorer struct {
+	risk     order.Risk
+	err      error
+	slow     bool
+	mu       sync.Mutex
+	scored   []checkout.Attempt
+	declined []checkout.Attempt
+}
+
+func (s *scorer) Score(ctx context.Context, a checkout.Attempt) (order.Risk, error) {
+	s.mu.Lock()
+	s.scored = append(s.scored, a)
+	s.mu.Unlock()
+	if s.slow {
+		<-ctx.Done()
+		return order.Risk{}, ctx.Err()
+	}
+	return s.risk, s.err
+}
+
+func (s *scorer) Declined(_ context.Context, a checkout.Attempt) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.declined = append(s.declined, a)
+}
+
+func TestCheckoutScoring(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	fresh := func() *fakeStore { return &fakeStore{reserve: []reserveReply{{prior: order.Prior{Fresh: true}}}} }
+
+	t.Run("allowed: captured and completed as paid, with the risk kept", func(t *testing.T) {
+		st, sc := fresh(), &scorer{risk: order.Risk{Score: 12, Decision: order.DecisionAllow, Reasons: []string{"model"}}}
+		svc, _, gw := newServiceWith(st, now, oneLine(), sc)
+		if _, _, err := svc.Checkout(customer(), "k-allow", request()); err != nil {
+			t.Fatal(err)
+		}
+		c := st.completed[0]
+		if gw.captured != 1 || c.Action != order.ActPay || c.Risk == nil || c.Risk.Score != 12 {
+			t.Fatalf("captured %d, completion %+v", gw.captured, c)
+		}
+		a := sc.scored[0]
+		if a.BIN != "424242" || a.Brand != "visa" || a.Total.Amount != 1000 || a.Units != 2 || a.ShipCountry != "DE" {
+			t.Fatalf("attempt %+v", a)
+		}
+	})
+
+	t.Run("review: authorized, not captured, held", func(t *testing.T) {
+		st, sc := fresh(), &scorer{risk: order.Risk{Score: 70, Decision: order.DecisionReview}}
+		svc, _, gw := newServiceWith(st, now, oneLine(), sc)
+		if _, _, err := svc.Checkout(customer(), "k-review", request()); err != nil {
+			t.Fatal(err)
+		}
+		c := st.completed[0]
+		if gw.captured != 0 || c.Action != order.ActHold || c.Captured.Amount != 0 || c.Risk.Decision != order.DecisionReview {
+			t.Fatalf("captured %d, completion %+v", gw.captured, c)
+		}
+	})
+
+	t.Run("block: the authorization voided, the order released, answered as a decline", func(t *testing.T) {
+		st, sc := fresh(), &scorer{risk: order.Risk{Score: 90, Decision: order.DecisionBlock, Reasons: []string{"rule card_testing"}}}
+		svc, _, gw := newServiceWith(st, now, oneLine(), sc)
+		_, _, err := svc.Checkout(customer(), "k-block", request())
+		if !errors.Is(err, order.ErrDeclined) {
+			t.Fatalf("err = %v, want the decline", err)
+		}
+		// No hint that rules decided: the very answer a declined card gets.
+		if err.Error() != order.ErrDeclined.Error() || strings.Contains(err.Error(), "rule") {
+			t.Fatalf("the answer %q tells", err)
+		}
+		if gw.authorized != 1 || gw.voided != 1 || gw.captured != 0 || len(st.completed) != 0 || len(st.released) != 1 {
+			t.Fatalf("authorized %d voided %d captured %d completed %d released %d", gw.authorized, gw.voided, gw.captured, len(st.completed), len(st.released))
+		}
+	})
+
+	t.Run("a scorer that fails holds the order for review, never allows", func(t *testing.T) {
+		for name, sc := range map[string]*scorer{
+			"error":          {err: errors.New("model unreadable")},
+			"no answer":      {slow: true},
+			"a broken score": {risk: order.Risk{Score: 250, Decision: order.DecisionAllow}},
+			"no decision":    {risk: order.Risk{Score: 3}},
+		} {
+			st := fresh()
+			svc, _, gw := newServiceWith(st, now, oneLine(), sc)
+			start := time.Now()
+			if _, _, err := svc.Checkout(customer(), "k-fail", request()); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+			c := st.completed[0]
+			if gw.captured != 0 || c.Action != order.ActHold || c.Risk.Decision != order.DecisionReview {
+				t.Fatalf("%s: captured %d, completion %+v", name, gw.captured, c)
+			}
+			if d := time.Since(start); d > checkout.ScoreTimeout+5*time.Second {
+				t.Fatalf("%s: the checkout waited %s", name, d)
+			}
+		}
+	})
+
+	t.Run("a declined card is told to the scorer, never scored", func(t *testing.T) {
+		st, sc := fresh(), &scorer{risk: order.Risk{Decision: order.DecisionAllow}}
+		svc, _, _ := newServiceWith(st, now, oneLine(), sc)
+		r := request()
+		r.CVC = "000" // the simulator declines it as an incorrect CVC
+		if _, _, err := svc.Checkout(customer(), "k-decl", r); !errors.Is(err, order.ErrDeclined) {
+			t.Fatalf("err = %v", err)
+		}
+		if len(sc.declined) != 1 || len(sc.scored) != 0 || sc.declined[0].BIN != "424242" {
+			t.Fatalf("declined %+v, scored %d", sc.declined, len(sc.scored))
+		}
+	})
+}
