@@ -33,8 +33,9 @@ type Loop struct {
 	// Busy reports whether work that must not wait for the queue is in
 	// progress (the process's checkouts); nil is never busy.
 	Busy func() bool
-	// MaxDelay bounds how long Busy holds the queue back after it was last
-	// found short of a full batch (DefaultMaxDelay when 0).
+	// MaxDelay bounds how long Busy holds the queue back: from the later of
+	// when it was last found short of a full batch and when the burst of
+	// checkouts began (DefaultMaxDelay when 0).
 	MaxDelay time.Duration
 	// Failed is told of a batch that failed (the database out, say).
 	Failed func(err error)
@@ -49,8 +50,26 @@ func (l Loop) Run(ctx context.Context) {
 	if maxDelay <= 0 {
 		maxDelay = DefaultMaxDelay
 	}
-	emptied := time.Now() // when the queue was last found short of a batch
-	yield := func() bool { return l.Busy != nil && l.Busy() && time.Since(emptied) < maxDelay }
+	// emptied is when the queue was last known to hold nothing older: when
+	// it was last found short of a batch, or when a burst of checkouts
+	// began after that (what the burst makes is newer). Held back, the
+	// queue's oldest work waits at most maxDelay, or maxDelay + Poll for
+	// work made between the last look and the burst.
+	emptied := time.Now()
+	short, idle := true, true // the last look found a short batch; the process was not busy at the last ask
+	yield := func() bool {
+		if l.Busy == nil || !l.Busy() {
+			idle = true
+			return false
+		}
+		if idle && short {
+			// A burst begins: it gets maxDelay to itself, whenever the
+			// last poll was, not what is left of it since.
+			emptied = time.Now()
+		}
+		idle = false
+		return time.Since(emptied) < maxDelay
+	}
 	next := time.Now()
 	for {
 		// A full batch means more may be waiting: go on at once, unless
@@ -60,7 +79,8 @@ func (l Loop) Run(ctx context.Context) {
 			if err != nil && ctx.Err() == nil && l.Failed != nil {
 				l.Failed(err)
 			}
-			if err == nil && n < l.Batch {
+			short = err == nil && n < l.Batch
+			if short {
 				emptied = time.Now()
 			}
 			if err != nil || n < l.Batch || ctx.Err() != nil {

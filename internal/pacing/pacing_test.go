@@ -73,6 +73,45 @@ func TestLoopGivesWayToCheckouts(t *testing.T) {
 	}
 }
 
+// TestLoopGivesABurstItsWholeDelay: a burst of checkouts that begins long
+// after the queue was last found empty (its poll is long) still has the
+// queue held back for all of MaxDelay from its start, not for what is left
+// of MaxDelay since that look.
+func TestLoopGivesABurstItsWholeDelay(t *testing.T) {
+	q := &queue{}
+	var mu sync.Mutex
+	var busySince time.Time
+	l := pacing.Loop{Once: q.once, Batch: 8, Poll: 300 * time.Millisecond, MaxDelay: 400 * time.Millisecond,
+		Busy: func() bool { mu.Lock(); defer mu.Unlock(); return !busySince.IsZero() }}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go l.Run(ctx)
+	// The first look happens at once; the burst begins 250 ms later, 50 ms
+	// before the next poll is due.
+	time.Sleep(250 * time.Millisecond)
+	if n := q.count(); n != 1 {
+		t.Fatalf("%d looks before the burst, want 1", n)
+	}
+	mu.Lock()
+	busySince = time.Now()
+	mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for q.count() == 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the queue held back past MaxDelay")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	waited := time.Since(busySince)
+	mu.Unlock()
+	// Counted from the last look, the queue would have moved 150 ms into
+	// the burst.
+	if waited < 390*time.Millisecond {
+		t.Fatalf("the queue was read %v into the burst, before MaxDelay", waited)
+	}
+}
+
 // TestLoopDrainsFullBatches: a full batch is followed by another at once,
 // not after a poll; a short one waits for the next poll.
 func TestLoopDrainsFullBatches(t *testing.T) {
