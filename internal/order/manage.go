@@ -397,8 +397,8 @@ func (s *Service) Fulfil(ctx context.Context, orderID string, r FulfillmentReque
 }
 
 // ExpireAuthorizations voids, restocks and cancels every authorized order
-// checked out before now - expiry (at most limit of them), as the system.
-// It returns how many it expired.
+// (held for review or not) checked out before now - expiry (at most limit
+// of them), as the system. It returns how many it expired.
 func (s *Service) ExpireAuthorizations(ctx context.Context, expiry time.Duration, limit int) (int, error) {
 	ids, err := s.store.AuthorizedBefore(ctx, s.now().Add(-expiry), limit)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
@@ -108,15 +109,41 @@ func (db *DB) observeFinding(ctx context.Context, o finding.Observation) (findin
 
 // Findings implements threat.Store: newest first by first sighting, then id.
 func (db *DB) Findings(ctx context.Context, q finding.Query) ([]finding.Finding, bool, error) {
-	// Each filter is "no filter" when its parameter is empty (or 0): one
-	// fixed statement, every value a parameter.
-	rows, err := db.sql.QueryContext(ctx, "SELECT "+findingColumns+` FROM findings
-		WHERE ($1 = '' OR status = $1) AND ($2 = '' OR type = $2) AND severity >= $3
-		AND ($4 = '' OR subject_kind = $4) AND ($5 = '' OR subject_id = $5)
-		AND ($6 = '' OR first_seen < (SELECT first_seen FROM findings WHERE id = $6)
-			OR (first_seen = (SELECT first_seen FROM findings WHERE id = $6) AND id < $6))
-		ORDER BY first_seen DESC, id DESC LIMIT $7`,
-		string(q.Status), string(q.Type), q.SeverityMin, string(q.Subject.Kind), q.Subject.ID, q.After, q.Limit+1)
+	// Only the filters given are in the statement (every value a
+	// parameter), not "($n = '' OR col = $n)" for each: that form keeps the
+	// engines from using an index for the filters that are given.
+	var conds []string
+	var args []any
+	where := func(cond string, v any) {
+		args = append(args, v)
+		conds = append(conds, strings.ReplaceAll(cond, "$?", fmt.Sprintf("$%d", len(args))))
+	}
+	if q.Status != "" {
+		where("status = $?", string(q.Status))
+	}
+	if q.Type != "" {
+		where("type = $?", string(q.Type))
+	}
+	if q.SeverityMin > 0 {
+		where("severity >= $?", q.SeverityMin)
+	}
+	if q.Subject.Kind != "" {
+		where("subject_kind = $?", string(q.Subject.Kind))
+	}
+	if q.Subject.ID != "" {
+		where("subject_id = $?", q.Subject.ID)
+	}
+	if q.After != "" {
+		where(`(first_seen < (SELECT first_seen FROM findings WHERE id = $?)
+			OR (first_seen = (SELECT first_seen FROM findings WHERE id = $?) AND id < $?))`, q.After)
+	}
+	filter := ""
+	if len(conds) > 0 {
+		filter = " WHERE " + strings.Join(conds, " AND ")
+	}
+	args = append(args, q.Limit+1)
+	rows, err := db.sql.QueryContext(ctx, "SELECT "+findingColumns+" FROM findings"+filter+
+		fmt.Sprintf(" ORDER BY first_seen DESC, id DESC LIMIT $%d", len(args)), args...)
 	if err != nil {
 		return nil, false, fmt.Errorf("list findings: %w", err)
 	}

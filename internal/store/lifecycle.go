@@ -329,10 +329,13 @@ func (db *DB) Fulfil(ctx context.Context, orderID string, f order.Fulfillment, a
 	return o, err
 }
 
-// AuthorizedBefore lists authorized orders checked out before t, oldest first.
+// AuthorizedBefore lists authorized orders (held for review or not)
+// checked out before t, oldest first.
 func (db *DB) AuthorizedBefore(ctx context.Context, t time.Time, limit int) ([]string, error) {
-	rows, err := db.sql.QueryContext(ctx, "SELECT id FROM orders WHERE status = $1 AND created_at < $2 ORDER BY created_at, id LIMIT $3",
-		order.StatusAuthorized, micros(t), limit)
+	// Held for review or not, an authorization runs out at the processor
+	// alike: an order nobody decided about in time is voided too.
+	rows, err := db.sql.QueryContext(ctx, "SELECT id FROM orders WHERE status IN ($1, $4) AND created_at < $2 ORDER BY created_at, id LIMIT $3",
+		order.StatusAuthorized, micros(t), limit, order.StatusPendingReview)
 	if err != nil {
 		return nil, fmt.Errorf("list authorized orders: %w", err)
 	}
