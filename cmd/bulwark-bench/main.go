@@ -34,6 +34,7 @@ func main() {
 	flag.BoolVar(&o.Redis, "redis", false, "only (with the other modes): checkouts and product reads with Redis up (a private redis-server) and down (refused, and silent: accepts, never answers), warm shops taking turns")
 	flag.IntVar(&o.Rounds, "rounds", 4, "rounds of -redis, -priced and -webhooks (the shops' order rotates each round)")
 	flag.BoolVar(&o.Priced, "priced", false, "only (with the other modes): checkouts with variants, tax, shipping and a discount code versus plain ones, two warm shops per engine taking turns")
+	flag.BoolVar(&o.Scenarios, "scenarios", false, "only (with the other modes): the attack scenarios of issue 14 replayed on loopback (credential stuffing beside customers behind one NAT address, a scanner's sweep), with their figures")
 	flag.BoolVar(&o.Webhooks, "webhooks", false, "only (with the other modes): checkouts with three webhook endpoints (receivers on 127.0.0.1) subscribed to the order events versus none, two warm shops per engine taking turns")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load share the process; each shop's goroutines carry the label shop=<name>) to this file")
 	flag.Parse()

@@ -51,6 +51,7 @@ type Options struct {
 	Rounds         int  // rounds of RedisOutage, PricedCheckout and WebhookCheckout
 	Priced         bool // a priced checkout versus the plain one (PricedCheckout)
 	Webhooks       bool // checkout with three webhook endpoints versus none (WebhookCheckout)
+	Scenarios      bool // the attack scenarios of issue 14 (Scenarios)
 }
 
 // Result is one measured workload.
@@ -82,7 +83,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Run measures every workload and prints one line each; with an opt-in mode
 // set, it runs only the modes set.
 func Run(ctx context.Context, o Options) ([]Result, error) {
-	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis || o.Priced || o.Webhooks {
+	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis || o.Priced || o.Webhooks || o.Scenarios {
 		return nil, runModes(ctx, o)
 	}
 	var results []Result
@@ -143,6 +144,11 @@ func runModes(ctx context.Context, o Options) error {
 	if o.Webhooks {
 		if _, err := WebhookCheckout(ctx, o); err != nil {
 			return fmt.Errorf("webhooks: %w", err)
+		}
+	}
+	if o.Scenarios {
+		if err := Scenarios(ctx, o); err != nil {
+			return fmt.Errorf("scenarios: %w", err)
 		}
 	}
 	return nil
