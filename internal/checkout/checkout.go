@@ -558,6 +558,9 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 		if err := s.gateway.Void(context.WithoutCancel(ctx), authID); err != nil {
 			return order.Order{}, fmt.Errorf("void blocked %s (left to recovery): %w", pending.ID, err)
 		}
+		// Counted as a decline for the velocity of the next attempts: the
+		// customer was told one.
+		s.scorer.Declined(ctx, attempt)
 		if err := release(order.CodePaymentDeclined, fmt.Sprintf("blocked by fraud scoring: score %d", risk.Score)); err != nil {
 			return order.Order{}, err
 		}

@@ -83,6 +83,9 @@ func TestCheckoutScoring(t *testing.T) {
 		if err.Error() != order.ErrDeclined.Error() || strings.Contains(err.Error(), "rule") {
 			t.Fatalf("the answer %q tells", err)
 		}
+		if len(sc.declined) != 1 {
+			t.Fatalf("the scorer was told of %d declines; a block is one for the next attempts' velocity", len(sc.declined))
+		}
 		if gw.authorized != 1 || gw.voided != 1 || gw.captured != 0 || len(st.completed) != 0 || len(st.released) != 1 {
 			t.Fatalf("authorized %d voided %d captured %d completed %d released %d", gw.authorized, gw.voided, gw.captured, len(st.completed), len(st.released))
 		}
