@@ -2,6 +2,7 @@ package response
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -41,6 +42,8 @@ type Store interface {
 	// ActiveBlocks returns the blocks in force at now (not lifted, not
 	// expired), at most limit of them, latest-ending first.
 	ActiveBlocks(ctx context.Context, now time.Time, limit int) ([]Block, error)
+	// BlockInForce reports whether subject has a block in force at now.
+	BlockInForce(ctx context.Context, subject finding.Subject, now time.Time) (bool, error)
 	// SetFindingResponse records on the finding what was done about it.
 	SetFindingResponse(ctx context.Context, findingID, response string) error
 }
@@ -131,10 +134,34 @@ func (r *Responder) Respond(ctx context.Context, f finding.Finding) (Decision, e
 	return d, nil
 }
 
-// Hook adapts Respond to the threat intake's Raised hook: failures are
-// logged (the finding stays, with the detector's response).
-func (r *Responder) Hook(ctx context.Context, f finding.Finding) {
-	if _, err := r.Respond(ctx, f); err != nil && r.log != nil {
+// Observed is the threat intake's Observed hook. A raised finding is
+// responded to. A further observation of an open finding is responded to
+// only when its rule blocks and the subject has no block in force: the
+// subject whose block ended and who starts again is blocked again, for
+// longer, while an observation during a block (or of a rule that only
+// records an intent) changes nothing. Failures are logged: the finding
+// stays, with the detector's response.
+func (r *Responder) Observed(ctx context.Context, f finding.Finding, raised bool) {
+	if !raised {
+		if f.Status != finding.Active || !r.policy.Rule(f.Type, f.Subject.Kind).Action.Blocks() {
+			return
+		}
+		in, err := r.store.BlockInForce(ctx, f.Subject, r.now())
+		if err != nil {
+			r.logFailure(ctx, f, err)
+			return
+		}
+		if in {
+			return
+		}
+	}
+	if _, err := r.Respond(ctx, f); err != nil {
+		r.logFailure(ctx, f, err)
+	}
+}
+
+func (r *Responder) logFailure(ctx context.Context, f finding.Finding, err error) {
+	if r.log != nil {
 		r.log.ErrorContext(ctx, "response: could not act on finding", "finding", f.ID, "err", err)
 	}
 }
@@ -235,3 +262,12 @@ func (c *Checker) CardBlocked(fp string) bool {
 func (c *Checker) AccountLocked(accountID string) bool {
 	return c.blocked(finding.Subject{Kind: finding.Account, ID: accountID})
 }
+
+// Errors of lifting a block.
+var (
+	ErrNoBlock    = errors.New("no such block")
+	ErrNotInForce = errors.New("block not in force")
+)
+
+// ActionLift is the audit action of a block lifted early; the target is the block id.
+const ActionLift = "response.block_lifted"

@@ -178,6 +178,20 @@ func (m *memStore) ActiveBlocks(_ context.Context, now time.Time, limit int) ([]
 	return out, nil
 }
 
+func (m *memStore) BlockInForce(_ context.Context, s finding.Subject, now time.Time) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fail != nil {
+		return false, m.fail
+	}
+	for _, b := range m.blocks {
+		if b.Subject == s && b.Active(now) {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 func (m *memStore) SetFindingResponse(_ context.Context, findingID, r string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -295,4 +309,41 @@ func TestResponder(t *testing.T) {
 			t.Fatal("refresh with the store down did not fail")
 		}
 	})
+}
+
+func TestObservedHook(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	st := &memStore{}
+	edge := &fakeEdge{}
+	r := response.NewResponder(response.Config{Policy: mustDefaults(t), Store: st, Edge: edge, Now: clock})
+	ctx := context.Background()
+	f := active(finding.Scanning, finding.IP, "203.0.113.77")
+
+	r.Observed(ctx, f, true)
+	if len(edge.calls) != 1 {
+		t.Fatalf("raised finding: %d blocks, want 1", len(edge.calls))
+	}
+	r.Observed(ctx, f, false) // during the block: nothing more
+	if len(edge.calls) != 1 {
+		t.Fatalf("observation during a block blocked again: %+v", edge.calls)
+	}
+	now = now.Add(16 * time.Minute) // the block ended; the scan starts again
+	r.Observed(ctx, f, false)
+	if len(edge.calls) != 2 || edge.calls[1].d != 30*time.Minute {
+		t.Fatalf("scan after the block: %+v, want a second block of 30m", edge.calls)
+	}
+	stuffing := active(finding.CredentialStuffing, finding.IP, "203.0.113.78")
+	stuffing.ID = "fnd_stuff"
+	r.Observed(ctx, stuffing, false)
+	if _, ok := st.responses["fnd_stuff"]; ok {
+		t.Fatal("a further observation of an intent-only rule was acted on again")
+	}
+	r.Observed(ctx, stuffing, true)
+	if got := st.responses["fnd_stuff"]; got != "delay (intent recorded)" {
+		t.Fatalf("credential stuffing response %q", got)
+	}
+	if len(edge.calls) != 2 {
+		t.Fatal("credential stuffing blocked the (possibly shared) address")
+	}
 }
