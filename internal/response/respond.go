@@ -118,10 +118,9 @@ func (r *Responder) Respond(ctx context.Context, f finding.Finding) (Decision, e
 					return d, fmt.Errorf("respond to %s: %w", f.ID, err)
 				}
 			}
-		default:
-			if r.checker != nil {
-				r.checker.add(b)
-			}
+		}
+		if r.checker != nil {
+			r.checker.add(b)
 		}
 	}
 	if err := r.store.SetFindingResponse(ctx, f.ID, d.Response()); err != nil {
@@ -200,10 +199,10 @@ func (c *Checker) Refresh(ctx context.Context) error {
 	}
 	m := make(map[finding.Subject]time.Time, len(bs))
 	for _, b := range bs {
-		if b.Action == BlockCard || b.Action == LockAccount {
-			if b.ExpiresAt.After(m[b.Subject]) {
-				m[b.Subject] = b.ExpiresAt
-			}
+		// Address blocks are kept too, for the count (Active); the edge
+		// enforces them.
+		if b.ExpiresAt.After(m[b.Subject]) {
+			m[b.Subject] = b.ExpiresAt
 		}
 	}
 	c.mu.Lock()
@@ -240,6 +239,27 @@ func (c *Checker) add(b Block) {
 	if b.ExpiresAt.After(c.blocks[b.Subject]) {
 		c.blocks[b.Subject] = b.ExpiresAt
 	}
+}
+
+func (c *Checker) remove(s finding.Subject) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.blocks, s)
+}
+
+// Active returns how many subjects have a response block in force in the
+// copy (the bulwark_blocks_active gauge).
+func (c *Checker) Active() int {
+	now := c.now()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	n := 0
+	for _, until := range c.blocks {
+		if until.After(now) {
+			n++
+		}
+	}
+	return n
 }
 
 func (c *Checker) blocked(s finding.Subject) bool {

@@ -136,3 +136,14 @@ func (db *DB) SetFindingResponse(ctx context.Context, findingID, r string) error
 	}
 	return nil
 }
+
+// LiftResponseBlocksOf marks every block of subject in force lifted by by:
+// the record's side of a lift made elsewhere (the edge's block list, whose
+// lift is audited there), so the subject's next finding is acted on again.
+func (db *DB) LiftResponseBlocksOf(ctx context.Context, s finding.Subject, by string, at time.Time) error {
+	if _, err := db.sql.ExecContext(ctx, `UPDATE response_blocks SET lifted_at = $1, lifted_by = $2
+		WHERE subject_kind = $3 AND subject_id = $4 AND lifted_at = 0 AND expires_at > $1`, micros(at), by, s.Kind, s.ID); err != nil {
+		return fmt.Errorf("lift blocks of %s: %w", s, err)
+	}
+	return nil
+}
