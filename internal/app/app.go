@@ -507,7 +507,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail, proxies), Blocks: edge.NewBlocklist(a.blocks, a.Trail),
 		RateLimiter: limiter, RateLimits: cfg.RateLimit, TrustedProxies: proxies,
 		WAF: firewall, WAFAudit: httpapi.NewWAFAudit(a.Trail, now), Addresses: a.Addresses,
-		Signals: a.signals, Findings: a.Findings,
+		Signals: a.signals, Findings: a.Findings, ResponseBlocks: a.BlockAdmin,
 	})
 	return a, nil
 }
