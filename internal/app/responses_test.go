@@ -138,6 +138,28 @@ func TestResponsesBlockAScanner(t *testing.T) {
 				s.must(200, req{method: "GET", path: "/api/v1/admin/blocks", token: admin}).JSON(t, &again)
 				for _, b := range again.Responses {
 					if b.Subject.ID == "203.0.113.50" && b.Repeat == 2 {
+						// The command line lists it and lifts it.
+						code, out, stderr := runCLI(t, s.Config, "", "blocks", "list")
+						if code != 0 || !strings.Contains(out, b.ID) || !strings.Contains(out, "ip:203.0.113.50") || !strings.Contains(out, "repeat 2") {
+							t.Fatalf("blocks list exited %d: %s%s", code, out, stderr)
+						}
+						if code, _, stderr = runCLI(t, s.Config, "", "blocks", "lift", "rbk_aaaaaaaaaaaaaaaaaaaaaaaaaa"); code != 1 || !strings.Contains(stderr, "no block") {
+							t.Fatalf("lift of an unknown block exited %d: %s", code, stderr)
+						}
+						mustBlocked(t, s.do(products("203.0.113.50")))
+						if code, out, stderr = runCLI(t, s.Config, "", "blocks", "lift", b.ID); code != 0 || !strings.Contains(out, "lifted "+b.ID) {
+							t.Fatalf("blocks lift exited %d: %s%s", code, out, stderr)
+						}
+						// The server's copy of the edge blocks (database) is at most a
+						// second old on the shop's clock, which stands still in tests.
+						s.Clock.Advance(time.Second)
+						deadline := time.Now().Add(2 * time.Second)
+						for s.do(products("203.0.113.50")).Status != 200 {
+							if time.Now().After(deadline) {
+								t.Fatal("the address is still refused after the command line lifted its block")
+							}
+							time.Sleep(50 * time.Millisecond)
+						}
 						return
 					}
 				}
@@ -182,7 +204,9 @@ func TestResponseBlockSharedThroughRedis(t *testing.T) {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	prefix := "test:" + hex.EncodeToString(b[:]) + ":"
-	adjust := func(c *config.Config) { c.RedisURL, c.RedisKeyPrefix, c.TrustedProxies = redisURL, prefix, "127.0.0.0/8" }
+	adjust := func(c *config.Config) {
+		c.RedisURL, c.RedisKeyPrefix, c.TrustedProxies = redisURL, prefix, "127.0.0.0/8"
+	}
 	one := startServer(t, sqliteDB(t), adjust)
 	two := startServer(t, sqliteDB(t), adjust)
 	two.Clock.Set(one.Clock.Now())
