@@ -227,3 +227,38 @@ func TestResponseBlockSharedThroughRedis(t *testing.T) {
 	}
 	two.must(200, req{method: "GET", path: "/api/v1/products", header: map[string]string{"X-Forwarded-For": "203.0.113.91"}})
 }
+
+// TestNATCustomersKeepSigningIn: 50 customers share one NAT address; a few
+// of them mistype their passwords, enough for a credential-stuffing finding
+// on the address. The response prefers the accounts to the address, so
+// every one of them still signs in, and no block names the address.
+func TestNATCustomersKeepSigningIn(t *testing.T) {
+	s := startServer(t, sqliteDB(t), func(c *config.Config) { c.TrustedProxies = "127.0.0.0/8" })
+	admin := s.createAdmin("nat-admin@example.com")
+	nat := map[string]string{"X-Forwarded-For": "192.0.2.10"}
+	var emails []string
+	for i := range 50 {
+		emails = append(emails, s.register(fmt.Sprintf("nat-%d@example.com", i)).Email)
+	}
+	for _, e := range emails[:8] {
+		if res := s.do(req{method: "POST", path: "/api/v1/auth/login", header: nat,
+			body: map[string]string{"email": e, "password": "a typo"}}); res.Status != 401 {
+			t.Fatalf("mistyped sign-in %d %s", res.Status, res.Body)
+		}
+	}
+	f := s.waitFinding(admin, "type="+url.QueryEscape("CredentialAccess:Ip/CredentialStuffing")+"&subject=ip:192.0.2.10")
+	if got := s.waitResponse(admin, f.ID); got != "delay (intent recorded)" {
+		t.Fatalf("response to stuffing from a shared address %q", got)
+	}
+	for i, e := range emails {
+		if res := s.do(req{method: "POST", path: "/api/v1/auth/login", header: nat,
+			body: map[string]string{"email": e, "password": testPassword}}); res.Status != 200 {
+			t.Fatalf("customer %d behind the NAT could not sign in: %d %s", i, res.Status, res.Body)
+		}
+	}
+	var list blocksOut
+	s.must(200, req{method: "GET", path: "/api/v1/admin/blocks", token: admin}).JSON(t, &list)
+	if len(list.Items) != 0 || len(list.Responses) != 0 {
+		t.Fatalf("blocks after stuffing from a shared address: %+v", list)
+	}
+}
