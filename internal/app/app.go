@@ -484,6 +484,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	a.Identity.UseAccountLocks(a.CardBlocks)
 	// Stripe's events are taken only from a shop paying through Stripe that
 	// was given the endpoint's signing secret; otherwise the route is 404.
 	var stripeEvents httpapi.EventVerifier

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -10,6 +11,9 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/finding"
+	"github.com/bulwark-shop/bulwark/internal/id"
+	resp "github.com/bulwark-shop/bulwark/internal/response"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 )
 
@@ -261,4 +265,32 @@ func TestNATCustomersKeepSigningIn(t *testing.T) {
 	if len(list.Items) != 0 || len(list.Responses) != 0 {
 		t.Fatalf("blocks after stuffing from a shared address: %+v", list)
 	}
+}
+
+// TestAccountLockedByResponse: an account block (a response rule that locks
+// accounts) refuses sign-in at the login gate from memory, and lifting it
+// through the API lets the owner in again.
+func TestAccountLockedByResponse(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		admin := s.createAdmin("lock-admin@example.com")
+		u := s.register("locked@example.com")
+		now := s.Clock.Now()
+		b := resp.Block{ID: id.New(id.Block), Subject: finding.Subject{Kind: finding.Account, ID: u.ID},
+			Action: resp.LockAccount, FindingID: id.New(id.Finding), CreatedAt: now, ExpiresAt: now.Add(time.Hour), Repeat: 1}
+		if err := s.App.DB.RecordBlock(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.App.CardBlocks.Refresh(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		res := s.do(req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": u.Email, "password": testPassword}})
+		if res.Status != 429 || res.Header.Get("Retry-After") == "" {
+			t.Fatalf("sign-in to a locked account = %d %s", res.Status, res.Body)
+		}
+		s.register("other@example.com")
+		s.login("other@example.com", testPassword) // another account is not affected
+		s.must(200, req{method: "POST", path: "/api/v1/admin/blocks/" + b.ID + "/lift", token: admin})
+		s.login(u.Email, testPassword)
+	})
 }

@@ -283,6 +283,21 @@ func (c *Checker) AccountLocked(accountID string) bool {
 	return c.blocked(finding.Subject{Kind: finding.Account, ID: accountID})
 }
 
+// AccountLockedFor returns how long sign-in to the account stays refused
+// (0 when it is not): identity's login gate asks it.
+func (c *Checker) AccountLockedFor(accountID string) time.Duration {
+	if accountID == "" {
+		return 0
+	}
+	c.mu.RLock()
+	until, ok := c.blocks[finding.Subject{Kind: finding.Account, ID: accountID}]
+	c.mu.RUnlock()
+	if d := until.Sub(c.now()); ok && d > 0 {
+		return d
+	}
+	return 0
+}
+
 // Errors of lifting a block.
 var (
 	ErrNoBlock    = errors.New("no such block")

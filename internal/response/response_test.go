@@ -347,3 +347,31 @@ func TestObservedHook(t *testing.T) {
 		t.Fatal("credential stuffing blocked the (possibly shared) address")
 	}
 }
+
+func TestAccountLockedFor(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	clock := func() time.Time { return now }
+	st := &memStore{}
+	rule := response.Rule{Type: finding.AccountBruteForce, Kind: finding.Account, Action: response.LockAccount,
+		Base: 30 * time.Minute, Cap: 4 * time.Hour}
+	p, err := response.NewPolicy([]response.Rule{rule})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checker := response.NewChecker(st, clock, nil)
+	r := response.NewResponder(response.Config{Policy: p, Store: st, Checker: checker, Now: clock})
+	f := active(finding.AccountBruteForce, finding.Account, "usr_victim")
+	if _, err := r.Respond(context.Background(), f); err != nil {
+		t.Fatal(err)
+	}
+	if got := checker.AccountLockedFor("usr_victim"); got != 30*time.Minute {
+		t.Fatalf("locked for %s, want 30m", got)
+	}
+	if checker.AccountLockedFor("usr_other") != 0 || checker.AccountLockedFor("") != 0 || !checker.AccountLocked("usr_victim") {
+		t.Fatal("the lock is not exactly the account's")
+	}
+	now = now.Add(31 * time.Minute)
+	if checker.AccountLockedFor("usr_victim") != 0 {
+		t.Fatal("still locked after the lock ended")
+	}
+}
