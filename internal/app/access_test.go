@@ -60,6 +60,7 @@ var allowed = map[string][]string{
 	"DELETE /api/v1/admin/api-keys/{id}":          {"admin"},
 	"GET /api/v1/admin/blocks":                    {"admin"},
 	"DELETE /api/v1/admin/blocks/{id}":            {"admin"},
+	"POST /api/v1/admin/blocks/{id}/lift":         {"admin"},
 	"POST /api/v1/carts":                          signedIn,
 	"GET /api/v1/carts/{id}":                      signedIn,
 	"POST /api/v1/payment-methods":                signedIn,

@@ -34,6 +34,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/egress"
+	"github.com/bulwark-shop/bulwark/internal/finding"
 	"github.com/bulwark-shop/bulwark/internal/guest"
 	"github.com/bulwark-shop/bulwark/internal/httpapi"
 	"github.com/bulwark-shop/bulwark/internal/id"
@@ -50,6 +51,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
 	"github.com/bulwark-shop/bulwark/internal/rekey"
+	"github.com/bulwark-shop/bulwark/internal/response"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/threat"
 	"github.com/bulwark-shop/bulwark/internal/throttle"
@@ -150,6 +152,12 @@ type App struct {
 	Edge *edge.Guard
 	// blocks holds the dynamic blocks Edge enforces (see blockStore).
 	blocks edge.Blocks
+	// responder acts on findings (see responses); CardBlocks answers
+	// whether a card fingerprint (or an account) is blocked, for checkout
+	// to call; BlockAdmin lists and lifts the blocks responses raised.
+	responder  *response.Responder
+	CardBlocks *response.Checker
+	BlockAdmin *response.Admin
 	// Rekey re-encrypts stored data after a key rotation; Serve runs it.
 	Rekey    *rekey.Job
 	keyring  *keys.Keyring
@@ -348,7 +356,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
-	a.signals = threat.NewIntake(threat.IntakeConfig{Engine: engine, Store: db, Log: log, Registry: a.registry, Now: now})
+	a.signals = threat.NewIntake(threat.IntakeConfig{Engine: engine, Store: db, Log: log, Registry: a.registry, Now: now,
+		// The responder is built with the edge below; the intake's workers
+		// start in Serve, after it.
+		Observed: func(ctx context.Context, f finding.Finding, raised bool) {
+			if a.responder != nil {
+				a.responder.Observed(ctx, f, raised)
+			}
+		}})
 	a.Findings = threat.NewService(db, now)
 	a.Identity.UseSignals(a.signals)
 	if a.Passkeys, err = identity.NewPasskeys(db, a.Identity, cfg.PublicURL, now); err != nil {
@@ -465,6 +480,11 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	if err := a.responses(db, proxies, log, now); err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Identity.UseAccountLocks(a.CardBlocks)
 	// Stripe's events are taken only from a shop paying through Stripe that
 	// was given the endpoint's signing secret; otherwise the route is 404.
 	var stripeEvents httpapi.EventVerifier
@@ -488,7 +508,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail, proxies), Blocks: edge.NewBlocklist(a.blocks, a.Trail),
 		RateLimiter: limiter, RateLimits: cfg.RateLimit, TrustedProxies: proxies,
 		WAF: firewall, WAFAudit: httpapi.NewWAFAudit(a.Trail, now), Addresses: a.Addresses,
-		Signals: a.signals, Findings: a.Findings,
+		Signals: a.signals, Findings: a.Findings, ResponseBlocks: a.BlockAdmin,
 	})
 	return a, nil
 }
@@ -600,9 +620,9 @@ func (a *App) edgeGuard(cfg config.Config, now func() time.Time) (*edge.Guard, e
 // operator could then neither see nor lift a block without a restart.
 func blockStore(rc *redis.Client, cfg config.Config, db *store.DB, now func() time.Time) edge.Blocks {
 	if rc != nil {
-		return edge.NewRedisBlocks(rc, cfg.RedisKeyPrefix+"edge:block:", now)
+		return liftRecorded{edge.NewRedisBlocks(rc, cfg.RedisKeyPrefix+"edge:block:", now), db, now}
 	}
-	return store.NewEdgeBlocks(db, now)
+	return liftRecorded{store.NewEdgeBlocks(db, now), db, now}
 }
 
 // usePersonalData gives the shop database the cipher for personal data and
@@ -988,6 +1008,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	go a.webhooks.Run(recoverCtx)
 	go a.orderMail.Run(recoverCtx)
 	go a.signals.Run(recoverCtx)
+	go a.CardBlocks.Run(recoverCtx)
 	go a.health.Run(recoverCtx)
 	var err error
 	select {

@@ -24,6 +24,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/rekey"
+	"github.com/bulwark-shop/bulwark/internal/response"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/vault"
 	"github.com/bulwark-shop/bulwark/internal/vaultapi"
@@ -76,8 +77,8 @@ Usage:
   bulwark vault retire [--destroy] [settings] the vault's keys retire, as keys retire does
   bulwark vault certs --dir D [--hosts H,...] write a private CA, a vault server and a shop
                                              client certificate for the vault's mutual TLS
-  bulwark blocks list [settings]             list the client addresses blocked now (bot trap, operator)
-  bulwark blocks lift ID [settings]          lift a block (audited as edge.block_lifted)
+  bulwark blocks list [settings]             list the blocks in force (bot trap, operator, responses to findings)
+  bulwark blocks lift ID [settings]          lift a block (audited as edge.block_lifted; response.block_lifted for an rbk_ id)
   bulwark webhooks list [settings]           list the webhook endpoints (never a secret)
   bulwark webhooks deliveries [--webhook ID] [--status S] [--limit N] [settings]
                                              list deliveries, newest first (--status dead: the
@@ -646,7 +647,9 @@ func (a *App) SeedDemo(ctx context.Context) error {
 
 // withBlocks runs fn on the block list the server enforces: in Redis when
 // redis-url is set, else in the shop database (see blockStore).
-func withBlocks(ctx context.Context, name string, args []string, env Env, fn func(*edge.Blocklist) error) error {
+// With it, fn gets the administration of the blocks responses to findings
+// raised (lifts audited as from the command line).
+func withBlocks(ctx context.Context, name string, args []string, env Env, fn func(*edge.Blocklist, *response.Admin) error) error {
 	return withDB(ctx, name, args, env, func(cfg config.Config, db *store.DB) error {
 		var rc *redis.Client
 		if cfg.RedisURL != "" {
@@ -657,22 +660,33 @@ func withBlocks(ctx context.Context, name string, args []string, env Env, fn fun
 			rc = redis.NewClient(opts)
 			defer rc.Close()
 		}
-		return fn(edge.NewBlocklist(blockStore(rc, cfg, db, env.Now), audit.NewTrail(db, env.Now)))
+		blocks := blockStore(rc, cfg, db, env.Now)
+		return fn(edge.NewBlocklist(blocks, audit.NewTrail(db, env.Now)), response.NewAdmin(db, addressLifter{blocks}, nil, env.Now))
 	})
 }
 
 func blocksList(ctx context.Context, args []string, env Env) error {
-	return withBlocks(ctx, "blocks list", args, env, func(l *edge.Blocklist) error {
+	return withBlocks(ctx, "blocks list", args, env, func(l *edge.Blocklist, r *response.Admin) error {
 		bs, err := l.List(ctx)
 		if err != nil {
 			return err
 		}
-		if len(bs) == 0 {
+		rs, err := r.ListAll(ctx)
+		if err != nil {
+			return err
+		}
+		if len(bs) == 0 && len(rs) == 0 {
 			fmt.Fprintln(env.Stdout, "no blocks in force")
 			return nil
 		}
 		for _, b := range bs {
 			fmt.Fprintf(env.Stdout, "%s  %-39s  until %s  %s\n", b.ID, b.Address, b.Until.UTC().Format(time.RFC3339), b.Reason)
+		}
+		// The response blocks: an address among them is listed above too
+		// (either id lifts it); a card or account block only here.
+		for _, b := range rs {
+			fmt.Fprintf(env.Stdout, "%s  %-39s  until %s  %s for finding %s (repeat %d)\n", b.ID, b.Subject.String(),
+				b.ExpiresAt.UTC().Format(time.RFC3339), b.Action, b.FindingID, b.Repeat)
 		}
 		return nil
 	})
@@ -687,7 +701,17 @@ func blocksLift(ctx context.Context, args []string, env Env) error {
 		return usageError{errors.New("blocks lift: give the block's ID (from bulwark blocks list)")}
 	}
 	id := args[0]
-	return withBlocks(ctx, "blocks lift", args[1:], env, func(l *edge.Blocklist) error {
+	return withBlocks(ctx, "blocks lift", args[1:], env, func(l *edge.Blocklist, r *response.Admin) error {
+		if strings.HasPrefix(id, "rbk_") {
+			if _, err := r.LiftAsOperator(ctx, id); err != nil {
+				if errors.Is(err, response.ErrBlockNotFound) {
+					return fmt.Errorf("blocks lift: no block %q in force", id)
+				}
+				return err
+			}
+			fmt.Fprintf(env.Stdout, "lifted %s\n", id)
+			return nil
+		}
 		if err := l.Lift(ctx, id, "cli"); err != nil {
 			if errors.Is(err, edge.ErrNoBlock) {
 				return fmt.Errorf("blocks lift: no block %q in force", id)

@@ -257,6 +257,8 @@ func TestDatabaseOutage(t *testing.T) {
 	o.unavailable("checkout", checkoutReq(pat, "db-out-key", cart, "123"))
 	o.unavailable("findings list", req{method: "GET", path: "/api/v1/admin/findings", token: admin})
 	o.unavailable("finding resolve", req{method: "POST", path: "/api/v1/admin/findings/fnd_aaaaaaaaaaaaaaaaaaaaaaaaaa/resolve", token: admin})
+	o.unavailable("blocks list", req{method: "GET", path: "/api/v1/admin/blocks", token: admin})
+	o.unavailable("block lift", req{method: "POST", path: "/api/v1/admin/blocks/rbk_aaaaaaaaaaaaaaaaaaaaaaaaaa/lift", token: admin})
 	if rd := s.readiness(503); rd.Code != "not_ready" || rd.Dependencies["database"] != "down" {
 		t.Fatalf("readyz with the database down = %+v", rd)
 	}

@@ -34,6 +34,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
+	"github.com/bulwark-shop/bulwark/internal/response"
 	"github.com/bulwark-shop/bulwark/internal/threat"
 	"github.com/bulwark-shop/bulwark/internal/waf"
 	"github.com/bulwark-shop/bulwark/internal/webhook"
@@ -126,6 +127,9 @@ type Deps struct {
 	Signals Signals
 	// Findings is the staff administration of threat findings.
 	Findings *threat.Service
+	// ResponseBlocks lists and lifts the blocks responses to findings
+	// raised; nil lists none.
+	ResponseBlocks *response.Admin
 }
 
 // Signals takes security signals (threat.Intake): it neither fails nor
@@ -281,6 +285,7 @@ func (a *API) routes() []route {
 		r("DELETE /api/v1/admin/api-keys/{id}", access.KeysManage, a.revokeKey),
 		r("GET /api/v1/admin/blocks", access.BlocksManage, a.listBlocks),
 		r("DELETE /api/v1/admin/blocks/{id}", access.BlocksManage, a.liftBlock),
+		r("POST /api/v1/admin/blocks/{id}/lift", access.BlocksManage, a.liftBlockStepUp),
 		r("POST /api/v1/admin/webhooks", access.WebhooksManage, a.createWebhook),
 		r("GET /api/v1/admin/webhooks", access.WebhooksManage, a.listWebhooks),
 		r("DELETE /api/v1/admin/webhooks/{id}", access.WebhooksManage, a.deleteWebhook),

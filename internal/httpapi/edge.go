@@ -12,6 +12,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
+	"github.com/bulwark-shop/bulwark/internal/response"
 )
 
 // errBlocked is the one answer for every edge refusal: which list or block
@@ -118,8 +119,40 @@ func (a *API) listBlocks(w http.ResponseWriter, r *http.Request) error {
 	if bs == nil {
 		bs = []edge.Block{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"items": bs})
+	// responses: the record of the blocks responses to findings raised
+	// (address, card, account), with the finding and the repeat count; an
+	// address block among them is also one of items.
+	rs := []response.Block{}
+	if a.ResponseBlocks != nil {
+		if rs, err = a.ResponseBlocks.List(r.Context()); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": bs, "responses": rs})
 	return nil
+}
+
+// liftBlockStepUp ends a block with a login from the last five minutes: a
+// block a response raised (rbk_ id: its address, card or account is let in
+// again, audited as response.block_lifted), or an edge block (blk_ id, as
+// DELETE, audited as edge.block_lifted).
+func (a *API) liftBlockStepUp(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if strings.HasPrefix(id, "rbk_") {
+		if a.ResponseBlocks == nil {
+			return apperr.NotFound("block")
+		}
+		b, err := a.ResponseBlocks.Lift(r.Context(), id)
+		if err != nil {
+			return err
+		}
+		writeJSON(w, http.StatusOK, b)
+		return nil
+	}
+	if _, err := access.RequireRecent(r.Context(), access.BlocksManage, a.Now()); err != nil {
+		return err
+	}
+	return a.liftBlock(w, r)
 }
 
 // liftBlock ends a dynamic block, audited as edge.block_lifted.

@@ -48,6 +48,9 @@ const (
 	Address = "adr_"
 	// Finding is a conclusion of the detectors (internal/finding).
 	Finding = "fnd_"
+	// Block is a block a response to a finding raised (internal/response);
+	// not "blk_", which names the edge's address blocks by their address.
+	Block = "rbk_"
 )
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz234567"

@@ -141,6 +141,13 @@ type proof struct {
 // without MFA gets a session that holds no staff permission (access.Require
 // answers mfa_enrollment_required) and may enrol only with its enrolment code.
 func (s *Service) admit(ctx context.Context, u User, pr proof) (LoginResult, error) {
+	if s.accountLocks != nil {
+		// Checked once the first factor passed, as the other locks are
+		// reported only to a caller who got that far.
+		if wait := s.accountLocks.AccountLockedFor(u.ID); wait > 0 {
+			return LoginResult{}, s.loginRefused(ctx, u.ID, pr.method+": account locked by a response to a finding", tooMany(wait))
+		}
+	}
 	factors := "1"
 	if pr.bothFactors {
 		factors = "2"

@@ -261,6 +261,9 @@ type Service struct {
 	log      *slog.Logger
 	notify   *Notifier
 	signals  Signals
+	// accountLocks, when set, refuses sign-in to accounts a response to a
+	// finding locked (response.Checker).
+	accountLocks AccountLocks
 }
 
 // Signals takes what sign-ins tell threat detection (threat.Intake): it
@@ -273,6 +276,16 @@ type Signals interface {
 // failed first and second factors, and sessions started, each once, from
 // the one place they all pass (loginFailed, admit).
 func (s *Service) UseSignals(r Signals) { s.signals = r }
+
+// AccountLocks answers how long a response to a finding locked an account
+// (0 when it did not), from memory: response.Checker.
+type AccountLocks interface {
+	AccountLockedFor(accountID string) time.Duration
+}
+
+// UseAccountLocks makes the one login gate refuse sign-in, whatever the way
+// in, to an account a response locked (429 with Retry-After, audited).
+func (s *Service) UseAccountLocks(l AccountLocks) { s.accountLocks = l }
 
 // signal reports one sign-in outcome about account (an id, "" when the
 // email is unknown) from ip, counted per address key (an IPv6 /64).

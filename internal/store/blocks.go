@@ -29,7 +29,7 @@ type EdgeBlocks struct {
 var _ edge.Blocks = (*EdgeBlocks)(nil)
 
 // blockCacheAge is how stale the copy of the blocks a check reads may be.
-const blockCacheAge = 2 * time.Second
+const blockCacheAge = time.Second
 
 // maxBlocksLoaded bounds the copy: beyond it (a trap sprung from that many
 // addresses) the latest-ending blocks are kept.

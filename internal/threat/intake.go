@@ -47,6 +47,7 @@ type Intake struct {
 	lastLogged atomic.Int64
 	now        func() time.Time
 	raised     func(ctx context.Context, f finding.Finding)
+	observed   func(ctx context.Context, f finding.Finding, raised bool)
 }
 
 // queued is a signal with the request's attributes for the log.
@@ -66,12 +67,18 @@ type IntakeConfig struct {
 	// stored, on the intake's worker: where responses and alerts (issue 14,
 	// next steps) attach. It must not block for long.
 	Raised func(ctx context.Context, f finding.Finding)
+	// Observed, when set, is told of every observation recorded (raised
+	// says whether it raised the finding), after Raised, on the worker:
+	// where responses attach, since a subject whose block ended and who
+	// starts again adds to its still-active finding rather than raising a
+	// new one. It must not block for long.
+	Observed func(ctx context.Context, f finding.Finding, raised bool)
 }
 
 // NewIntake returns an intake whose counters are registered in c.Registry.
 // Nothing is processed until Run.
 func NewIntake(c IntakeConfig) *Intake {
-	in := &Intake{engine: c.Engine, store: c.Store, log: c.Log, now: c.Now, raised: c.Raised, queue: make(chan queued, QueueSize),
+	in := &Intake{engine: c.Engine, store: c.Store, log: c.Log, now: c.Now, raised: c.Raised, observed: c.Observed, queue: make(chan queued, QueueSize),
 		signals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_signals_total",
 			Help: "Security signals reported to threat detection, by outcome: processed, dropped (queue full) or failed (a counter or the database could not answer).",
@@ -171,6 +178,9 @@ func (in *Intake) Process(ctx context.Context, s detect.Signal) error {
 			if in.raised != nil {
 				in.raised(ctx, f)
 			}
+		}
+		if in.observed != nil {
+			in.observed(ctx, f, raised)
 		}
 	}
 	if err != nil {
