@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,9 +95,10 @@ func NewResponder(c Config) *Responder {
 // so in the log rather than an unexplained refusal.
 func (r *Responder) Respond(ctx context.Context, f finding.Finding) (Decision, error) {
 	now := r.now().UTC().Truncate(time.Microsecond)
-	facts := Facts{Exempt: f.Subject.Kind == finding.IP && r.exempt(f.Subject.ID)}
+	facts := Facts{Exempt: f.Subject.Kind == finding.IP && r.exempt(f.Subject.ID),
+		Unblockable: f.Subject.Kind == finding.IP && strings.Contains(f.Subject.ID, "/")}
 	rule := r.policy.Rule(f.Type, f.Subject.Kind)
-	if rule.Action.Blocks() && !facts.Exempt {
+	if rule.Action.Blocks() && !facts.Exempt && !facts.Unblockable {
 		n, err := r.store.BlockCount(ctx, f.Subject, now.Add(-RepeatWindow))
 		if err != nil {
 			return Decision{}, fmt.Errorf("respond to %s: count earlier blocks: %w", f.ID, err)
