@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,7 +64,14 @@ func (a *App) responses(db *store.DB, proxies []netip.Prefix, log *slog.Logger, 
 	}
 	a.CardBlocks = response.NewChecker(db, now, log)
 	a.responder = response.NewResponder(response.Config{Policy: policy, Store: db, Edge: a.Edge,
-		Exempt: func(addr string) bool { return edge.Exempt(addr, proxies) }, Checker: a.CardBlocks, Log: log, Now: now})
+		Exempt: func(addr string) bool {
+			if p, err := netip.ParsePrefix(addr); err == nil {
+				// An IPv6 client's /64: exempt when it holds the loopback or
+				// a trusted proxy (the responder does not block prefixes).
+				return p.Contains(netip.IPv6Loopback()) || slices.ContainsFunc(proxies, p.Overlaps)
+			}
+			return edge.Exempt(addr, proxies)
+		}, Checker: a.CardBlocks, Log: log, Now: now})
 	a.BlockAdmin = response.NewAdmin(db, addressLifter{a.blocks}, a.CardBlocks, now)
 	return a.registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "bulwark_blocks_active",

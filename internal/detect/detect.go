@@ -77,7 +77,9 @@ type Detector struct {
 	Threshold int64
 	Window    time.Duration
 	Severity  int
-	// Response names what is done about the finding ("log" when empty).
+	// Response, when set, names what is done about the finding; empty
+	// leaves it to the responses (package response), a new finding
+	// starting at "log".
 	Response string
 }
 
@@ -193,12 +195,11 @@ func (e *Engine) Observe(ctx context.Context, s Signal) ([]finding.Observation, 
 				evidence[k] = v
 			}
 		}
-		response := d.Response
-		if response == "" {
-			response = "log"
-		}
+		// An empty response leaves the finding's as it is (finding.Raise
+		// starts it at "log"): what the responses did must not be
+		// overwritten by the next observation.
 		out = append(out, finding.Observation{Type: d.Type, Severity: d.Severity,
-			Subject: finding.Subject{Kind: d.Per, ID: subject}, At: s.At, Evidence: evidence, Response: response})
+			Subject: finding.Subject{Kind: d.Per, ID: subject}, At: s.At, Evidence: evidence, Response: d.Response})
 	}
 	return out, nil
 }

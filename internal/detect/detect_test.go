@@ -57,7 +57,7 @@ func TestThresholdWithinWindow(t *testing.T) {
 	fail.At = c.now()
 	obs := observe(t, e, fail)
 	if len(obs) != 1 || obs[0].Type != finding.AccountBruteForce || obs[0].Subject != (finding.Subject{Kind: finding.Account, ID: "usr_a"}) ||
-		obs[0].Evidence["count"] != "10" || obs[0].Response != "log" {
+		obs[0].Evidence["count"] != "10" || obs[0].Response != "" {
 		t.Fatalf("the tenth failure: %+v", obs)
 	}
 	// Past the threshold, once per further threshold's worth (one database

@@ -164,10 +164,15 @@ func Merge(f Finding, o Observation) Finding {
 	return f
 }
 
-// Raise returns a new active finding with id from o.
+// Raise returns a new active finding with id from o; its response is o's,
+// or "log" when o names none.
 func Raise(id string, o Observation) Finding {
+	response := o.Response
+	if response == "" {
+		response = "log"
+	}
 	return Finding{ID: id, Type: o.Type, Severity: ClampSeverity(o.Severity), Status: Active, Subject: o.Subject,
-		FirstSeen: o.At, LastSeen: o.At, Count: 1, Evidence: o.Evidence, Response: o.Response}
+		FirstSeen: o.At, LastSeen: o.At, Count: 1, Evidence: o.Evidence, Response: response}
 }
 
 // ClampSeverity bounds s to 0-100.

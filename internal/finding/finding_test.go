@@ -95,3 +95,17 @@ func TestLevels(t *testing.T) {
 		t.Error("severe is not a level")
 	}
 }
+
+func TestResponseKeptAcrossObservations(t *testing.T) {
+	t0 := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	o := finding.Observation{Type: finding.Scanning, Severity: 40, Subject: finding.Subject{Kind: finding.IP, ID: "192.0.2.1"}, At: t0}
+	f := finding.Raise("fnd_x", o)
+	if f.Response != "log" {
+		t.Fatalf("raised with response %q, want log", f.Response)
+	}
+	f.Response = "block-ip 15m0s (repeat 1)" // what the responses did
+	o.At = t0.Add(time.Minute)
+	if f = finding.Merge(f, o); f.Response != "block-ip 15m0s (repeat 1)" {
+		t.Fatalf("a later observation overwrote the response: %q", f.Response)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -64,6 +65,12 @@ type Responder struct {
 	checker *Checker
 	log     *slog.Logger
 	now     func() time.Time
+	// mu orders the intake's workers' responses: two observations of one
+	// subject handled at once would otherwise both find no block in force
+	// and block it twice (counting a repeat that never was). Across
+	// instances the shared counter gives each threshold's worth of signals
+	// to one instance only.
+	mu sync.Mutex
 }
 
 // Config is what a Responder needs. Exempt reports addresses that must
@@ -94,9 +101,10 @@ func NewResponder(c Config) *Responder {
 // so in the log rather than an unexplained refusal.
 func (r *Responder) Respond(ctx context.Context, f finding.Finding) (Decision, error) {
 	now := r.now().UTC().Truncate(time.Microsecond)
-	facts := Facts{Exempt: f.Subject.Kind == finding.IP && r.exempt(f.Subject.ID)}
+	facts := Facts{Exempt: f.Subject.Kind == finding.IP && r.exempt(f.Subject.ID),
+		Unblockable: f.Subject.Kind == finding.IP && strings.Contains(f.Subject.ID, "/")}
 	rule := r.policy.Rule(f.Type, f.Subject.Kind)
-	if rule.Action.Blocks() && !facts.Exempt {
+	if rule.Action.Blocks() && !facts.Exempt && !facts.Unblockable {
 		n, err := r.store.BlockCount(ctx, f.Subject, now.Add(-RepeatWindow))
 		if err != nil {
 			return Decision{}, fmt.Errorf("respond to %s: count earlier blocks: %w", f.ID, err)
@@ -141,6 +149,8 @@ func (r *Responder) Respond(ctx context.Context, f finding.Finding) (Decision, e
 // records an intent) changes nothing. Failures are logged: the finding
 // stays, with the detector's response.
 func (r *Responder) Observed(ctx context.Context, f finding.Finding, raised bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if !raised {
 		if f.Status != finding.Active || !r.policy.Rule(f.Type, f.Subject.Kind).Action.Blocks() {
 			return

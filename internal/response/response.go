@@ -199,6 +199,10 @@ type Facts struct {
 	// Exempt says the subject is an address that must never be blocked
 	// (loopback, a trusted proxy).
 	Exempt bool
+	// Unblockable says the subject is an address key the edge cannot block:
+	// an IPv6 client's /64, as detection counts it, where the edge's list
+	// holds single addresses.
+	Unblockable bool
 }
 
 // Decision is what to do about one finding.
@@ -219,6 +223,7 @@ const (
 	NoteCrossSite  = "not acted on: signal from a third-party page"
 	NoteExempt     = "not acted on: exempt address"
 	NoteSuppressed = "not acted on: finding suppressed"
+	NoteIPv6Prefix = "not acted on: the edge blocks single addresses, not an IPv6 /64"
 )
 
 // Decide returns what to do about f under p with the facts of its subject.
@@ -236,6 +241,8 @@ func (p *Policy) Decide(f finding.Finding, facts Facts) Decision {
 		return Decision{Action: Log, Subject: f.Subject, Note: NoteCrossSite}
 	case f.Subject.Kind == finding.IP && facts.Exempt:
 		return Decision{Action: Log, Subject: f.Subject, Note: NoteExempt}
+	case f.Subject.Kind == finding.IP && facts.Unblockable && r.Action == BlockAddress:
+		return Decision{Action: Log, Subject: f.Subject, Note: NoteIPv6Prefix}
 	}
 	if r.Action.Blocks() {
 		d.For = r.Duration(facts.Repeats)

@@ -89,6 +89,12 @@ func TestNeverActs(t *testing.T) {
 			t.Fatalf("exempt address decided %+v", d)
 		}
 	})
+	t.Run("an IPv6 /64 is not taken for a blocked address", func(t *testing.T) {
+		d := p.Decide(active(finding.Scanning, finding.IP, "2001:db8::/64"), response.Facts{Unblockable: true})
+		if d.Action != response.Log || d.Note != response.NoteIPv6Prefix {
+			t.Fatalf("IPv6 /64 decided %+v", d)
+		}
+	})
 	t.Run("a suppressed finding is known benign", func(t *testing.T) {
 		f := active(finding.Scanning, finding.IP, "198.51.100.7")
 		f.Status = finding.Suppressed
@@ -261,6 +267,17 @@ func TestResponder(t *testing.T) {
 		}
 		if st.responses[f.ID] != "log ("+response.NoteExempt+")" {
 			t.Fatalf("response %q", st.responses[f.ID])
+		}
+	})
+	t.Run("an IPv6 client's /64 is recorded as not blocked, not blocked in part", func(t *testing.T) {
+		n := len(edge.calls)
+		f := active(finding.Scanning, finding.IP, "2001:db8:1:2::/64")
+		f.ID = "fnd_v6"
+		if _, err := r.Respond(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		if len(edge.calls) != n || st.responses[f.ID] != "log ("+response.NoteIPv6Prefix+")" {
+			t.Fatalf("edge calls %+v, response %q", edge.calls[n:], st.responses[f.ID])
 		}
 	})
 	t.Run("a card fingerprint block is refused by the checker at once", func(t *testing.T) {

@@ -131,6 +131,30 @@ func TestIntake(t *testing.T) {
 			}
 		})
 
+		t.Run("Observed is told of every observation, raised or added to", func(t *testing.T) {
+			engine, err := detect.New(throttle.NewMemory(func() time.Time { return now }), detect.Defaults())
+			if err != nil {
+				t.Fatal(err)
+			}
+			var told []bool
+			in := threat.NewIntake(threat.IntakeConfig{Engine: engine, Store: db, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+				Registry: prometheus.NewRegistry(), Now: time.Now,
+				Observed: func(_ context.Context, f finding.Finding, raised bool) {
+					if f.Subject.ID != "192.0.2.80" {
+						t.Errorf("told of %s", f.Subject)
+					}
+					told = append(told, raised)
+				}})
+			for range 90 {
+				if err := in.Process(ctx, detect.Signal{Kind: detect.NotFound, At: now, IP: "192.0.2.80"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if len(told) != 3 || !told[0] || told[1] || told[2] {
+				t.Fatalf("Observed told %v, want raised then two additions", told)
+			}
+		})
+
 		t.Run("a counter that fails is counted and returned, never raised to the caller", func(t *testing.T) {
 			in, reg := newIntake(t, db, failingCounter{})
 			err := in.Process(ctx, detect.Signal{Kind: detect.LoginFailed, At: now, IP: "192.0.2.9", Account: "usr_x"})
