@@ -44,11 +44,11 @@ const (
 
 // Scenarios runs the attack scenarios and prints their figures.
 func Scenarios(ctx context.Context, o Options) error {
-	if err := stuffing(ctx, o); err != nil {
-		return fmt.Errorf("credential stuffing: %w", err)
-	}
 	if err := scanning(ctx, o); err != nil {
 		return fmt.Errorf("scanning: %w", err)
+	}
+	if err := stuffing(ctx, o); err != nil {
+		return fmt.Errorf("credential stuffing: %w", err)
 	}
 	return nil
 }
@@ -273,13 +273,18 @@ func scanning(ctx context.Context, o Options) error {
 	defer sh.Close()
 	codes := map[string]int{}
 	blockedAt, findingAt, blockedWith := 0, 0, ""
+	first := map[string]int{} // each path's first answer
 	for i := range scanRequests {
-		r, _ := http.NewRequest("GET", sh.url+scanPaths[i%len(scanPaths)], nil)
+		path := scanPaths[i%len(scanPaths)]
+		r, _ := http.NewRequest("GET", sh.url+path, nil)
 		status, code := answer(sh.c, from(r, scanAddress))
 		codes[fmt.Sprintf("%d %s", status, code)]++
-		// A 404 and the firewall's refusal are what any scanner gets; any
-		// other refusal is a response to the scanner itself.
-		if blockedAt == 0 && (status == http.StatusForbidden || status == http.StatusTooManyRequests) && code != "request_blocked" {
+		// What any client gets for a path is its first answer (a 404, or the
+		// firewall's 403); a path answered 404 before and refused now is
+		// refused because of who asks: a block.
+		if _, seen := first[path]; !seen {
+			first[path] = status
+		} else if first[path] == http.StatusNotFound && status != http.StatusNotFound {
 			blockedAt, blockedWith = i+1, fmt.Sprintf("%d %s", status, code)
 			break
 		}
