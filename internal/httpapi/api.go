@@ -76,6 +76,10 @@ type Deps struct {
 	// Passwords, when set, turns away a request that needs a password hash
 	// while the hashing pool is full, before any other work (hashGate).
 	Passwords HashPool
+	// Delayed, when set, reports whether requests from an address key are
+	// under a delay response (response.Checker.Delayed): its requests that
+	// need a password hash take only the pool's spare capacity.
+	Delayed func(addressKey string) bool
 	// Health tracks the dependencies (database, disk, vault, Redis): outages
 	// met by requests are reported to it, and /readyz reads it. Nil tracks none.
 	Health *dependency.Tracker

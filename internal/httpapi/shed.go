@@ -6,6 +6,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
 
 // errOverloaded answers a request past the in-flight cap. One second is long
@@ -51,6 +52,10 @@ type HashPool interface {
 	// RefuseEarly reports whether a request that needs a hash would be
 	// refused now, counting the refusal.
 	RefuseEarly() bool
+	// RefuseSpareOnly reports whether a request that may take only spare
+	// capacity would be refused now (any slot taken or anyone waiting),
+	// counting the refusal.
+	RefuseSpareOnly() bool
 }
 
 // hashRoutes are the requests that always cost a password hash: a login (a
@@ -71,9 +76,18 @@ func (a *API) hashGate(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPost && hashRoutes[r.URL.Path] && a.Passwords.RefuseEarly() {
-			writeProblem(w, r, password.ErrBusy)
-			return
+		if r.Method == http.MethodPost && hashRoutes[r.URL.Path] {
+			// An address under a delay response (credential stuffing) takes
+			// only what the pool has to spare: never a place another
+			// client's sign-in would have had.
+			refuse := a.Passwords.RefuseEarly
+			if a.Delayed != nil && a.Delayed(reqinfo.AddressKey(reqinfo.From(r.Context()).IP)) {
+				refuse = a.Passwords.RefuseSpareOnly
+			}
+			if refuse() {
+				writeProblem(w, r, password.ErrBusy)
+				return
+			}
 		}
 		next.ServeHTTP(w, r)
 	})

@@ -104,7 +104,7 @@ func (r *Responder) Respond(ctx context.Context, f finding.Finding) (Decision, e
 	facts := Facts{Exempt: f.Subject.Kind == finding.IP && r.exempt(f.Subject.ID),
 		Unblockable: f.Subject.Kind == finding.IP && strings.Contains(f.Subject.ID, "/")}
 	rule := r.policy.Rule(f.Type, f.Subject.Kind)
-	if rule.Action.Blocks() && !facts.Exempt && !facts.Unblockable {
+	if rule.Action.Timed() && !facts.Exempt && !facts.Unblockable {
 		n, err := r.store.BlockCount(ctx, f.Subject, now.Add(-RepeatWindow))
 		if err != nil {
 			return Decision{}, fmt.Errorf("respond to %s: count earlier blocks: %w", f.ID, err)
@@ -112,7 +112,7 @@ func (r *Responder) Respond(ctx context.Context, f finding.Finding) (Decision, e
 		facts.Repeats = n
 	}
 	d := r.policy.Decide(f, facts)
-	if d.Action.Blocks() {
+	if d.Action.Timed() {
 		b := Block{ID: id.New(id.Block), Subject: f.Subject, Action: d.Action, FindingID: f.ID, CreatedAt: now,
 			ExpiresAt: now.Add(d.For), Repeat: d.Repeat}
 		if err := r.store.RecordBlock(ctx, b); err != nil {
@@ -152,7 +152,7 @@ func (r *Responder) Observed(ctx context.Context, f finding.Finding, raised bool
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !raised {
-		if f.Status != finding.Active || !r.policy.Rule(f.Type, f.Subject.Kind).Action.Blocks() {
+		if f.Status != finding.Active || !r.policy.Rule(f.Type, f.Subject.Kind).Action.Timed() {
 			return
 		}
 		in, err := r.store.BlockInForce(ctx, f.Subject, r.now())
@@ -186,6 +186,8 @@ type Checker struct {
 
 	mu     sync.RWMutex
 	blocks map[finding.Subject]time.Time
+	// delays are the addresses under Delay, until when.
+	delays map[string]time.Time
 }
 
 // RefreshEvery bounds how stale a Checker's copy is; MaxLoaded bounds its size.
@@ -197,7 +199,7 @@ const (
 // NewChecker returns a checker over store with an empty copy (Refresh or
 // Run fill it).
 func NewChecker(store Store, now func() time.Time, log *slog.Logger) *Checker {
-	return &Checker{store: store, now: now, log: log, blocks: map[finding.Subject]time.Time{}}
+	return &Checker{store: store, now: now, log: log, blocks: map[finding.Subject]time.Time{}, delays: map[string]time.Time{}}
 }
 
 // Refresh replaces the copy with the blocks in force now. On error the old
@@ -208,7 +210,14 @@ func (c *Checker) Refresh(ctx context.Context) error {
 		return fmt.Errorf("load blocks in force: %w", err)
 	}
 	m := make(map[finding.Subject]time.Time, len(bs))
+	delays := map[string]time.Time{}
 	for _, b := range bs {
+		if b.Action == Delay {
+			if b.Subject.Kind == finding.IP && b.ExpiresAt.After(delays[b.Subject.ID]) {
+				delays[b.Subject.ID] = b.ExpiresAt
+			}
+			continue
+		}
 		// Address blocks are kept too, for the count (Active); the edge
 		// enforces them.
 		if b.ExpiresAt.After(m[b.Subject]) {
@@ -216,7 +225,7 @@ func (c *Checker) Refresh(ctx context.Context) error {
 		}
 	}
 	c.mu.Lock()
-	c.blocks = m
+	c.blocks, c.delays = m, delays
 	c.mu.Unlock()
 	return nil
 }
@@ -246,6 +255,12 @@ func (c *Checker) Run(ctx context.Context) {
 func (c *Checker) add(b Block) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if b.Action == Delay {
+		if b.Subject.Kind == finding.IP && b.ExpiresAt.After(c.delays[b.Subject.ID]) {
+			c.delays[b.Subject.ID] = b.ExpiresAt
+		}
+		return
+	}
 	if b.ExpiresAt.After(c.blocks[b.Subject]) {
 		c.blocks[b.Subject] = b.ExpiresAt
 	}
@@ -255,6 +270,22 @@ func (c *Checker) remove(s finding.Subject) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.blocks, s)
+	if s.Kind == finding.IP {
+		delete(c.delays, s.ID)
+	}
+}
+
+// Delayed reports whether requests from the address key ip are delayed now
+// (see Delay): the edge asks it before admitting a request that needs a
+// password hash.
+func (c *Checker) Delayed(ip string) bool {
+	if ip == "" {
+		return false
+	}
+	c.mu.RLock()
+	until, ok := c.delays[ip]
+	c.mu.RUnlock()
+	return ok && until.After(c.now())
 }
 
 // Active returns how many subjects have a response block in force in the

@@ -37,8 +37,12 @@ type Action string
 const (
 	// Log records the finding and does nothing else.
 	Log Action = "log"
-	// Delay slows the subject's requests down (recorded as the intent: the
-	// request paths that honour it are a later step of issue 14).
+	// Delay puts an address's sign-ins (and every request that needs a
+	// password hash) behind everyone else's for a time: they take only
+	// what the hash pool has to spare, and are turned away (503, Retry-After)
+	// while anyone else waits. Nothing is refused to a quiet shop, so the
+	// customers behind a NAT address an attacker shares keep signing in,
+	// while the attack stops crowding them out of the pool.
 	Delay Action = "delay"
 	// StepUp requires the account to prove its second factor again
 	// (recorded as the intent, as Delay).
@@ -56,6 +60,10 @@ const (
 
 // Blocks reports whether a is an action that refuses its subject for a time.
 func (a Action) Blocks() bool { return a == BlockAddress || a == BlockCard || a == LockAccount }
+
+// Timed reports whether a lasts for a time that grows with repeats: the
+// blocks, and Delay.
+func (a Action) Timed() bool { return a.Blocks() || a == Delay }
 
 // subjectOf is the subject kind each blocking action acts on.
 var subjectOf = map[Action]finding.SubjectKind{BlockAddress: finding.IP, BlockCard: finding.Card, LockAccount: finding.Account}
@@ -95,7 +103,14 @@ func (r Rule) Validate() error {
 		errs = append(errs, fmt.Errorf("subject kind %q is not ip, account or card", r.Kind))
 	}
 	switch r.Action {
-	case Log, Delay, StepUp, HoldOrders:
+	case Log, StepUp, HoldOrders:
+	case Delay:
+		if r.Kind != finding.IP {
+			errs = append(errs, fmt.Errorf("%s acts on ip subjects, not %s", r.Action, r.Kind))
+		}
+		if r.Base < MinBlock || r.Base > MaxBlock || r.Cap < r.Base || r.Cap > MaxBlock {
+			errs = append(errs, fmt.Errorf("durations must satisfy %s <= base <= cap <= %s", MinBlock, MaxBlock))
+		}
 	case LockAccount, BlockAddress, BlockCard:
 		if subjectOf[r.Action] != r.Kind {
 			// The NAT guarantee: an account's or card's finding never blocks
@@ -138,9 +153,12 @@ func (r Rule) Duration(repeats int) time.Duration {
 //     being tested, and the card's owner is not the one paying.
 //   - Fraud:Card/CardTesting about an address holds its orders for review:
 //     10 declines from one address may be an office's shared NAT.
-//   - CredentialAccess:Ip/CredentialStuffing adds delay to the address: the
-//     per-pair lockout of package throttle already stops guessing, and a
-//     block would shut out every benign customer behind the same NAT.
+//   - CredentialAccess:Ip/CredentialStuffing delays the address for an hour,
+//     doubled per repeat within a day, at most a day: its sign-ins take only
+//     what the hash pool has to spare. The per-pair lockout of package
+//     throttle already stops guessing, a block would shut out every benign
+//     customer behind the same NAT, and the delay keeps the attack from
+//     crowding everyone else out of the pool.
 //   - CredentialAccess:Account/BruteForce requires step-up for the account:
 //     the failures are strangers', and a lock they can set off would let
 //     anyone keep a customer out (package throttle refuses such locks too).
@@ -153,7 +171,7 @@ func Defaults() []Rule {
 		{Type: finding.WAFProbe, Kind: finding.IP, Action: BlockAddress, Base: 15 * time.Minute, Cap: 24 * time.Hour},
 		{Type: finding.CardTesting, Kind: finding.Card, Action: BlockCard, Base: 24 * time.Hour, Cap: 7 * 24 * time.Hour},
 		{Type: finding.CardTesting, Kind: finding.IP, Action: HoldOrders},
-		{Type: finding.CredentialStuffing, Kind: finding.IP, Action: Delay},
+		{Type: finding.CredentialStuffing, Kind: finding.IP, Action: Delay, Base: time.Hour, Cap: 24 * time.Hour},
 		{Type: finding.AccountBruteForce, Kind: finding.Account, Action: StepUp},
 		{Type: finding.TakeoverSuspected, Kind: finding.Account, Action: StepUp},
 	}
@@ -244,7 +262,7 @@ func (p *Policy) Decide(f finding.Finding, facts Facts) Decision {
 	case f.Subject.Kind == finding.IP && facts.Unblockable && r.Action == BlockAddress:
 		return Decision{Action: Log, Subject: f.Subject, Note: NoteIPv6Prefix}
 	}
-	if r.Action.Blocks() {
+	if r.Action.Timed() {
 		d.For = r.Duration(facts.Repeats)
 		d.Repeat = max(facts.Repeats, 0) + 1
 	}
@@ -255,10 +273,10 @@ func (p *Policy) Decide(f finding.Finding, facts Facts) Decision {
 // ("block-ip 30m0s (repeat 2)", "log (not acted on: exempt address)").
 func (d Decision) Response() string {
 	s := string(d.Action)
-	if d.Action.Blocks() {
+	if d.Action.Timed() {
 		s += " " + d.For.String() + " (repeat " + strconv.Itoa(d.Repeat) + ")"
 	}
-	if d.Action == HoldOrders || d.Action == Delay || d.Action == StepUp {
+	if d.Action == HoldOrders || d.Action == StepUp {
 		s += " (intent recorded)"
 	}
 	if d.Note != "" {

@@ -38,7 +38,7 @@ func TestDefaultPolicy(t *testing.T) {
 		{finding.WAFProbe, finding.IP, response.BlockAddress, 15 * time.Minute},
 		{finding.CardTesting, finding.Card, response.BlockCard, 24 * time.Hour},
 		{finding.CardTesting, finding.IP, response.HoldOrders, 0},
-		{finding.CredentialStuffing, finding.IP, response.Delay, 0},
+		{finding.CredentialStuffing, finding.IP, response.Delay, time.Hour},
 		{finding.AccountBruteForce, finding.Account, response.StepUp, 0},
 		{finding.TakeoverSuspected, finding.Account, response.StepUp, 0},
 		{finding.AccountBruteForce, finding.IP, response.Log, 0}, // no rule: log only
@@ -280,6 +280,41 @@ func TestResponder(t *testing.T) {
 			t.Fatalf("edge calls %+v, response %q", edge.calls[n:], st.responses[f.ID])
 		}
 	})
+	t.Run("credential stuffing delays the address, never blocks it, and the checker knows at once", func(t *testing.T) {
+		n, blocks := len(edge.calls), checker.Active()
+		for _, ip := range []string{"198.51.100.20", "2001:db8:5:6::/64"} {
+			f := active(finding.CredentialStuffing, finding.IP, ip)
+			f.ID = "fnd_stuff" + ip
+			if _, err := r.Respond(ctx, f); err != nil {
+				t.Fatal(err)
+			}
+			if !checker.Delayed(ip) {
+				t.Fatalf("%s not delayed", ip)
+			}
+			if resp := st.responses[f.ID]; !strings.HasPrefix(resp, "delay 1h0m0s (repeat 1)") {
+				t.Fatalf("finding response %q", resp)
+			}
+		}
+		if len(edge.calls) != n {
+			t.Fatalf("a stuffing finding blocked an address at the edge: %+v", edge.calls[n:])
+		}
+		if checker.Delayed("198.51.100.21") || checker.Delayed("") {
+			t.Fatal("another address is delayed")
+		}
+		if checker.Active() != blocks {
+			t.Fatalf("a delay counted as a block: %d blocks, %d before", checker.Active(), blocks)
+		}
+		// Another instance's copy, refreshed from the store, has it too;
+		// and it ends when it expires.
+		other := response.NewChecker(st, clock, nil)
+		if err := other.Refresh(ctx); err != nil || !other.Delayed("198.51.100.20") {
+			t.Fatalf("another instance's copy: delayed %v (%v)", other.Delayed("198.51.100.20"), err)
+		}
+		now = now.Add(2 * time.Hour)
+		if checker.Delayed("198.51.100.20") {
+			t.Fatal("the delay outlived its hour")
+		}
+	})
 	t.Run("a card fingerprint block is refused by the checker at once", func(t *testing.T) {
 		if checker.CardBlocked("fp_abc") {
 			t.Fatal("blocked before any finding")
@@ -350,15 +385,22 @@ func TestObservedHook(t *testing.T) {
 	if len(edge.calls) != 2 || edge.calls[1].d != 30*time.Minute {
 		t.Fatalf("scan after the block: %+v, want a second block of 30m", edge.calls)
 	}
-	stuffing := active(finding.CredentialStuffing, finding.IP, "203.0.113.78")
-	stuffing.ID = "fnd_stuff"
-	r.Observed(ctx, stuffing, false)
-	if _, ok := st.responses["fnd_stuff"]; ok {
+	brute := active(finding.AccountBruteForce, finding.Account, "usr_x")
+	brute.ID = "fnd_brute"
+	r.Observed(ctx, brute, false)
+	if _, ok := st.responses["fnd_brute"]; ok {
 		t.Fatal("a further observation of an intent-only rule was acted on again")
 	}
+	stuffing := active(finding.CredentialStuffing, finding.IP, "203.0.113.78")
+	stuffing.ID = "fnd_stuff"
 	r.Observed(ctx, stuffing, true)
-	if got := st.responses["fnd_stuff"]; got != "delay (intent recorded)" {
+	if got := st.responses["fnd_stuff"]; got != "delay 1h0m0s (repeat 1)" {
 		t.Fatalf("credential stuffing response %q", got)
+	}
+	delete(st.responses, "fnd_stuff")
+	r.Observed(ctx, stuffing, false) // during the delay: nothing more
+	if _, ok := st.responses["fnd_stuff"]; ok {
+		t.Fatal("an observation during the delay delayed again")
 	}
 	if len(edge.calls) != 2 {
 		t.Fatal("credential stuffing blocked the (possibly shared) address")

@@ -179,6 +179,20 @@ func (h *Hasher) RefuseEarly() bool {
 	return true
 }
 
+// RefuseSpareOnly reports whether a caller that may take only spare
+// capacity would be refused now — every slot taken, or anyone waiting —
+// and counts it as refused if so. The edge asks it for requests from an
+// address under a delay response (credential stuffing): they never take a
+// place another caller would have had, yet nothing is refused while the
+// pool is idle.
+func (h *Hasher) RefuseSpareOnly() bool {
+	if len(h.slots) < cap(h.slots) && h.waiting.Load() == 0 {
+		return false
+	}
+	h.refused.Add(1)
+	return true
+}
+
 // acquire takes a free hashing slot, or waits for one when fewer than the
 // queue's length already wait, or else returns ErrBusy at once. It also stops
 // waiting when ctx ends.

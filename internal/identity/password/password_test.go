@@ -372,6 +372,9 @@ func TestHasherRefusesPastItsQueueAtOnce(t *testing.T) {
 		if !h.RefuseEarly() || h.Refused() != 3 {
 			t.Fatalf("RefuseEarly with the pool full = false or not counted (refused %d, want 3)", h.Refused())
 		}
+		if !h.RefuseSpareOnly() || h.Refused() != 4 {
+			t.Fatalf("RefuseSpareOnly with the pool full = false or not counted (refused %d, want 4)", h.Refused())
+		}
 	})
 	t.Run("the queued caller is served once the worker is free, and so is the next", func(t *testing.T) {
 		release()
@@ -381,6 +384,33 @@ func TestHasherRefusesPastItsQueueAtOnce(t *testing.T) {
 		if h.RefuseEarly() {
 			t.Fatal("RefuseEarly with the pool free = true")
 		}
+		if h.RefuseSpareOnly() {
+			t.Fatal("RefuseSpareOnly with the pool idle = true")
+		}
 		mustHash(t, h, "after the burst")
 	})
+}
+
+// TestRefuseSpareOnly: a caller that may take only spare capacity (an
+// address under a delay response) is admitted while a slot is free and
+// nobody waits, and refused as soon as the pool is busy — where any other
+// caller would still be queued.
+func TestRefuseSpareOnly(t *testing.T) {
+	h := password.NewHasher(fast(), 2, 8)
+	first := h.Hold(t)
+	if h.RefuseSpareOnly() || h.RefuseEarly() {
+		t.Fatal("refused with a slot free")
+	}
+	second := h.Hold(t)
+	if !h.RefuseSpareOnly() {
+		t.Fatal("admitted with every slot taken")
+	}
+	if h.RefuseEarly() {
+		t.Fatal("an ordinary caller refused with the queue empty")
+	}
+	second()
+	first()
+	if h.RefuseSpareOnly() {
+		t.Fatal("refused with the pool idle again")
+	}
 }
