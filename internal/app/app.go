@@ -407,9 +407,14 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	// Guest checkout sends guests' cards to the vault for one checkout (the
 	// sweep of left-over ones runs even when it is off), and signs the
 	// links to their orders with a keyset of its own.
+	scorer, err := newScorer(cfg, a.redis, now, db)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	checkoutDeps := checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway, Addresses: a.Addresses,
 		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout, CaptureAtFulfilment: cfg.CaptureAtFulfilment, Log: log,
-		GuestCheckout: cfg.GuestCheckout, Vault: cards, Guests: db}
+		GuestCheckout: cfg.GuestCheckout, Vault: cards, Guests: db, Scorer: scorer, Registry: a.registry}
 	var links *keys.LiveMAC
 	if cfg.GuestCheckout {
 		if links, err = a.macKeyset(ctx, LinksKeyset); err != nil {

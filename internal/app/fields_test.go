@@ -44,7 +44,8 @@ func TestFieldMatrix(t *testing.T) {
 			who, want string
 			body      func() []byte
 		}{
-			{"admin", full, func() []byte { return listAs(admin) }},
+			// Fraud scoring's risk: finance and admin only (fraud:review).
+			{"admin", strings.Replace(full, ",shipping,", ",risk,shipping,", 1), func() []byte { return listAs(admin) }},
 			{"support", full, func() []byte { return listAs(s.staff(admin, "fields-support@example.com", "support")) }},
 			{"fulfillment", "created_at,id,items,shipping_address,status", func() []byte { return listAs(s.staff(admin, "fields-fulfil@example.com", "fulfillment")) }},
 			{"customer", "captured,created_at,discount,discount_code,id,items,payment,refunded,shipping,shipping_address,status,subtotal,tax,tax_inclusive,taxes,total", func() []byte {
@@ -72,7 +73,7 @@ func TestFieldMatrix(t *testing.T) {
 			finance := s.staff(admin, "fields-finance@example.com", "finance")
 			body := s.must(200, req{method: "POST", path: "/api/v1/admin/orders/" + placed.ID + "/refund", token: finance,
 				header: map[string]string{"Idempotency-Key": "fields"}, body: map[string]any{"amount": map[string]any{"amount": 1, "currency": "EUR"}}}).Body
-			if got, want := keysOf(body, ""), "captured,created_at,discount,discount_code,events,fulfillments,id,items,payment,refunded,refunds,returns,shipping,status,subtotal,tax,tax_inclusive,taxes,total"; got != want {
+			if got, want := keysOf(body, ""), "captured,created_at,discount,discount_code,events,fulfillments,id,items,payment,refunded,refunds,returns,risk,shipping,status,subtotal,tax,tax_inclusive,taxes,total"; got != want {
 				t.Fatalf("finance sees %s\nwant %s", got, want)
 			}
 		})

@@ -64,17 +64,26 @@ func (a *App) responses(db *store.DB, proxies []netip.Prefix, log *slog.Logger, 
 	}
 	a.CardBlocks = response.NewChecker(db, now, log)
 	a.responder = response.NewResponder(response.Config{Policy: policy, Store: db, Edge: a.Edge,
-		Exempt: func(addr string) bool {
-			if p, err := netip.ParsePrefix(addr); err == nil {
-				// An IPv6 client's /64: exempt when it holds the loopback or
-				// a trusted proxy (the responder does not block prefixes).
-				return p.Contains(netip.IPv6Loopback()) || slices.ContainsFunc(proxies, p.Overlaps)
-			}
-			return edge.Exempt(addr, proxies)
-		}, Checker: a.CardBlocks, Log: log, Now: now})
+		Exempt: exemptAddress(proxies), Checker: a.CardBlocks, Log: log, Now: now})
 	a.BlockAdmin = response.NewAdmin(db, addressLifter{a.blocks}, a.CardBlocks, now)
 	return a.registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "bulwark_blocks_active",
 		Help: "Blocks raised by responses to findings (address, card, account) in force, as this instance's copy (at most 0.5 s old) sees them.",
 	}, func() float64 { return float64(a.CardBlocks.Active()) }))
+}
+
+// exemptAddress reports whether an address key (an address, or an IPv6
+// client's /64) stands for more than one client — the loopback, a trusted
+// proxy — so that nothing is decided about it as about one client: never
+// blocked by a response, and never counted as a client's address by fraud
+// scoring.
+func exemptAddress(proxies []netip.Prefix) func(string) bool {
+	return func(addr string) bool {
+		if p, err := netip.ParsePrefix(addr); err == nil {
+			// An IPv6 client's /64: exempt when it holds the loopback or
+			// a trusted proxy (the responder does not block prefixes).
+			return p.Contains(netip.IPv6Loopback()) || slices.ContainsFunc(proxies, p.Overlaps)
+		}
+		return edge.Exempt(addr, proxies)
+	}
 }

@@ -196,6 +196,9 @@ type Attempt struct {
 	// BIN is the card number's first six digits (its issuer); Brand,
 	// the card's network.
 	BIN, Brand string
+	// Card names the card for velocity: the saved payment method (or the
+	// guest's one-checkout card) it was paid with, never its number.
+	Card string
 	// IP is the client address edge protection resolved ("" when none).
 	IP string
 	At time.Time
@@ -529,7 +532,7 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 			recorded = authID
 			return nil
 		}})
-	attempt := s.attempt(ctx, customerID, pending, r, card)
+	attempt := s.attempt(ctx, customerID, pending, r, m, card)
 	if errors.Is(err, payment.ErrDeclined) {
 		if s.scorer != nil {
 			s.scorer.Declined(ctx, attempt)
@@ -610,10 +613,10 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 
 // attempt is what the scorer is told of a checkout: the card's BIN and
 // brand, never its number.
-func (s *Service) attempt(ctx context.Context, customerID string, pending order.Order, r Request, card vault.Card) Attempt {
+func (s *Service) attempt(ctx context.Context, customerID string, pending order.Order, r Request, m payment.Method, card vault.Card) Attempt {
 	p := access.PrincipalFrom(ctx)
 	a := Attempt{OrderID: pending.ID, CustomerID: customerID, Guest: p != nil && p.GuestCartID != "", Total: pending.Total,
-		Lines: len(pending.Lines), ShipCountry: r.ShippingAddress.Country, IP: reqinfo.AddressKey(reqinfo.From(ctx).IP), At: s.now().UTC()}
+		Lines: len(pending.Lines), ShipCountry: r.ShippingAddress.Country, Card: m.ID, IP: reqinfo.AddressKey(reqinfo.From(ctx).IP), At: s.now().UTC()}
 	for _, l := range pending.Lines {
 		a.Units += l.Quantity
 	}

@@ -96,6 +96,7 @@ func Settings() []Setting {
 		{Name: "oidc-client-id", Usage: "this shop's client id at the OpenID Connect provider"},
 		{Name: "oidc-client-secret", Secret: true, Usage: "this shop's client secret at the OpenID Connect provider"},
 		{Name: "oidc-redirect-url", Usage: "the callback URL registered at the provider (default: public-url + /api/v1/auth/oidc/callback)"},
+		{Name: "fraud-rules", Usage: "a JSON file of fraud rules ({\"version\", \"mode\": \"enforce\", \"rules\": [{\"name\", \"action\": \"block|review|allow\", \"expr\"}]}, docs/FRAUD.md) that replaces the built-in ones; an invalid file refuses to start; empty: the built-in rules"},
 		{Name: "guest-checkout", Default: "off", Usage: "on or off: on lets people buy without an account (POST /api/v1/guest/carts; the order is readable only through a signed link mailed to them); off answers every guest route 404"},
 		{Name: "payment-gateway", Default: "simulator", Usage: "the card processor: simulator (built in, answers like a processor's test mode, moves no money) or stripe (PaymentIntents with manual capture; needs stripe-secret-key; docs/OPERATIONS.md)"},
 		{Name: "stripe-secret-key", Secret: true, Usage: "the Stripe account's secret key (sk_…, or a restricted rk_… key allowed PaymentMethods, PaymentIntents and Refunds); required with payment-gateway=stripe"},
@@ -192,6 +193,9 @@ type Config struct {
 	// PaymentGateway is "simulator" or "stripe"; with stripe, StripeSecretKey
 	// authenticates to the API at StripeAPIBase.
 	PaymentGateway, StripeSecretKey, StripeAPIBase string
+	// FraudRules is the path of the fraud rules file ("" for the built-in
+	// rules); the app reads and compiles it at start.
+	FraudRules string
 	// GuestCheckout is true when guest-checkout=on.
 	GuestCheckout bool
 	// StripeWebhookSecret verifies the events Stripe posts ("": not taken).
@@ -557,6 +561,7 @@ func parse(v map[string]string) (Config, error) {
 		StaffSessionAbsolute: duration("staff-session-absolute-timeout"),
 		PendingOrderTimeout:  duration("pending-order-timeout"),
 		CaptureAtFulfilment:  v["payment-capture"] == "fulfilment",
+		FraudRules:           v["fraud-rules"],
 		AuthorizationExpiry:  duration("authorization-expiry"),
 		ReturnWindow:         duration("return-window"),
 		IdempotencyRetention: duration("idempotency-retention"),

@@ -465,20 +465,9 @@ func DataFor(c Content, publicURL string) Data {
 	return d
 }
 
-// minorDigits are the ISO 4217 currencies whose minor unit is not a
-// hundredth; every other has two decimals.
-var minorDigits = map[string]int{
-	"BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0,
-	"UGX": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
-	"BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
-}
-
 // Format writes an amount for people: "12.50 EUR", "1200 JPY", "-3.00 EUR".
 func Format(m money.Money) string {
-	digits, ok := minorDigits[m.Currency]
-	if !ok {
-		digits = 2
-	}
+	digits := money.Digits(m.Currency)
 	a, sign := m.Amount, ""
 	if a < 0 {
 		a, sign = -a, "-"

@@ -16,6 +16,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/pricing"
+	"github.com/bulwark-shop/bulwark/internal/scoring"
 	"github.com/bulwark-shop/bulwark/internal/webhook"
 )
 
@@ -809,4 +810,26 @@ func (db *DB) StaleRefunds(ctx context.Context, now time.Time) ([]order.StaleRef
 		out = append(out, r)
 	}
 	return out, rows.Err()
+}
+
+// CheckoutHistory implements scoring.Histories: when the account was made,
+// and how many orders it has had in currency (not pending, not
+// excludeOrderID: the one being scored) with their average total; a guest
+// or an unknown id has a zero history.
+func (db *DB) CheckoutHistory(ctx context.Context, customerID, currency, excludeOrderID string) (scoring.History, error) {
+	var h scoring.History
+	var since int64
+	var avg float64
+	err := db.sql.QueryRowContext(ctx, `SELECT u.created_at,
+		(SELECT COUNT(*) FROM orders o WHERE o.customer_id = u.id AND o.currency = $2 AND o.status <> $3 AND o.id <> $4),
+		(SELECT COALESCE(AVG(o.total), 0) FROM orders o WHERE o.customer_id = u.id AND o.currency = $2 AND o.status <> $3 AND o.id <> $4)
+		FROM users u WHERE u.id = $1`, customerID, currency, order.StatusPending, excludeOrderID).Scan(&since, &h.Orders, &avg)
+	if errors.Is(err, sql.ErrNoRows) {
+		return scoring.History{}, nil
+	}
+	if err != nil {
+		return h, fmt.Errorf("read the checkout history of %s: %w", customerID, err)
+	}
+	h.Since, h.Average = fromMicros(since), int64(avg)
+	return h, nil
 }

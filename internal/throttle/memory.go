@@ -60,6 +60,14 @@ func (m *Memory) sweep() {
 	}
 }
 
+// Count returns key's count in its window, 0 when it has none.
+func (m *Memory) Count(_ context.Context, key string) (int64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	e, _ := m.live(key)
+	return e.n, nil
+}
+
 // Reset forgets key.
 func (m *Memory) Reset(_ context.Context, key string) error {
 	m.mu.Lock()

@@ -2,6 +2,7 @@ package throttle
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -27,6 +28,15 @@ return n`)
 // Incr adds one to key.
 func (r *Redis) Incr(ctx context.Context, key string, window time.Duration) (int64, error) {
 	return incr.Run(ctx, r.c, []string{r.prefix + key}, window.Milliseconds()).Int64()
+}
+
+// Count returns key's count in its window, 0 when it has none.
+func (r *Redis) Count(ctx context.Context, key string) (int64, error) {
+	n, err := r.c.Get(ctx, r.prefix+key).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	return n, err
 }
 
 // Reset forgets key.

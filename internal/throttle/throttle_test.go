@@ -151,3 +151,32 @@ func TestMemoryLocksExpire(t *testing.T) {
 		t.Fatalf("still locked after 30 minutes: %v", d)
 	}
 }
+
+// TestCount: Count reads a counter without adding to it, 0 for none, on
+// every store.
+func TestCount(t *testing.T) {
+	ctx := context.Background()
+	for name, s := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			c, ok := s.(interface {
+				Count(context.Context, string) (int64, error)
+			})
+			if !ok {
+				t.Fatalf("%s has no Count", name)
+			}
+			if n, err := c.Count(ctx, "count:none"); n != 0 || err != nil {
+				t.Fatalf("Count of nothing = %d, %v", n, err)
+			}
+			for range 3 {
+				if _, err := s.Incr(ctx, "count:k", time.Minute); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range 2 { // reading changes nothing
+				if n, err := c.Count(ctx, "count:k"); n != 3 || err != nil {
+					t.Fatalf("Count = %d, %v; want 3", n, err)
+				}
+			}
+		})
+	}
+}

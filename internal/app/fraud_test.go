@@ -1,0 +1,173 @@
+package app_test
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/app"
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/logging"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+)
+
+type riskOut struct {
+	Score    int                `json:"score"`
+	Decision string             `json:"decision"`
+	Reasons  []string           `json:"reasons"`
+	Rules    string             `json:"rules_version"`
+	Features map[string]float64 `json:"features"`
+}
+
+type scoredOrder struct {
+	ID       string
+	Status   string
+	Captured struct{ Amount int64 }
+	Risk     *riskOut
+	Label    string
+}
+
+// TestFraudReview: with the built-in rules, a new account's big order is
+// held for review — authorized, not captured — and finance approves
+// (captured) or rejects (voided, restocked) it; a card declined three times
+// within the hour is refused on its fourth try even with the right CVC,
+// and nothing is charged; the risk is shown to finance and admin only; on
+// both engines.
+func TestFraudReview(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		admin := s.createAdmin("fraud-admin@example.com")
+		finance := s.staff(admin, "fraud-finance@example.com", "finance")
+		support := s.staff(admin, "fraud-support@example.com", "support")
+		p := s.createProduct(admin, "FRAUD-1", 1000)
+		buyer := s.shopper("fraud-buyer@example.com", "4242424242424242")
+
+		// 60 × 19.99 EUR = 1,199.40 EUR from an account made a moment ago.
+		var held scoredOrder
+		s.must(201, checkoutReq(buyer, "big-1", s.cartWith(buyer, 60, p.ID), "123")).JSON(t, &held)
+		if held.Status != "pending_review" || held.Risk != nil {
+			t.Fatalf("a new account's big order: %s, risk shown to its customer: %v", held.Status, held.Risk)
+		}
+		if got := s.stock(p.ID); got != 940 {
+			t.Fatalf("stock %d while held, want 940 (reserved)", got)
+		}
+
+		var queue struct{ Items []scoredOrder }
+		s.must(200, req{method: "GET", path: "/api/v1/admin/reviews", token: finance}).JSON(t, &queue)
+		if len(queue.Items) != 1 || queue.Items[0].ID != held.ID || queue.Items[0].Risk == nil {
+			t.Fatalf("the review queue: %+v", queue.Items)
+		}
+		r := queue.Items[0].Risk
+		if r.Decision != "review" || r.Score != 70 || r.Rules != "default-1" || len(r.Reasons) != 1 ||
+			!strings.Contains(r.Reasons[0], "new_account_big_order") || r.Features["amount"] != 1199.4 || r.Features["account_age_hours"] > 1 {
+			t.Fatalf("the held order's risk: %+v", r)
+		}
+		s.must(403, req{method: "GET", path: "/api/v1/admin/reviews", token: support})
+		s.must(403, req{method: "POST", path: "/api/v1/admin/reviews/" + held.ID + "/approve", token: support, body: map[string]any{}})
+		// Support sees the order, not its risk; its customer neither.
+		var seen scoredOrder
+		s.must(200, req{method: "GET", path: "/api/v1/admin/orders/" + held.ID, token: support}).JSON(t, &seen)
+		if seen.Risk != nil || seen.Label != "" {
+			t.Fatalf("support sees the risk: %+v", seen)
+		}
+		s.must(200, req{method: "GET", path: "/api/v1/orders/" + held.ID, token: buyer.token}).JSON(t, &seen)
+		if seen.Risk != nil {
+			t.Fatal("the customer sees the risk")
+		}
+
+		// Approve: captured and labelled, once.
+		var approved scoredOrder
+		s.must(200, req{method: "POST", path: "/api/v1/admin/reviews/" + held.ID + "/approve", token: finance, body: map[string]any{}}).JSON(t, &approved)
+		if approved.Status != "paid" || approved.Captured.Amount != 119940 || approved.Label != "legitimate" || approved.Risk == nil {
+			t.Fatalf("approved: %+v", approved)
+		}
+		again := s.must(200, req{method: "POST", path: "/api/v1/admin/reviews/" + held.ID + "/approve", token: finance, body: map[string]any{}})
+		if again.Header.Get("Idempotent-Replayed") != "true" {
+			t.Fatal("approving again was not answered as done")
+		}
+		if res := s.do(req{method: "POST", path: "/api/v1/admin/reviews/" + held.ID + "/reject", token: finance, body: map[string]any{}}); res.Status != 409 {
+			t.Fatalf("rejecting an approved order: %d %s", res.Status, res.Body)
+		}
+
+		// Reject: voided, restocked, labelled fraud.
+		var second, rejected scoredOrder
+		s.must(201, checkoutReq(buyer, "big-2", s.cartWith(buyer, 60, p.ID), "123")).JSON(t, &second)
+		if second.Status != "pending_review" {
+			t.Fatalf("the second big order: %s", second.Status)
+		}
+		s.must(200, req{method: "POST", path: "/api/v1/admin/reviews/" + second.ID + "/reject", token: admin, body: map[string]any{}}).JSON(t, &rejected)
+		if rejected.Status != "cancelled" || rejected.Captured.Amount != 0 || rejected.Label != "fraud" {
+			t.Fatalf("rejected: %+v", rejected)
+		}
+		if got := s.stock(p.ID); got != 940 {
+			t.Fatalf("stock %d after the rejection, want 940 (60 sold, 60 back)", got)
+		}
+
+		// Labels: any order, replaced; a bad one refused.
+		var labelled scoredOrder
+		s.must(200, req{method: "POST", path: "/api/v1/admin/orders/" + held.ID + "/label", token: finance, body: map[string]any{"label": "fraud"}}).JSON(t, &labelled)
+		if labelled.Label != "fraud" {
+			t.Fatalf("label: %q", labelled.Label)
+		}
+		if res := s.do(req{method: "POST", path: "/api/v1/admin/orders/" + held.ID + "/label", token: finance, body: map[string]any{"label": "chargeback"}}); res.Status != 422 {
+			t.Fatalf("a bad label: %d %s", res.Status, res.Body)
+		}
+		if res := s.do(req{method: "POST", path: "/api/v1/admin/orders/" + held.ID + "/label", token: finance, body: map[string]any{"label": "fraud", "extra": 1}}); res.Status != 400 && res.Status != 422 {
+			t.Fatalf("an unknown field: %d %s", res.Status, res.Body)
+		}
+
+		// A card declined three times within the hour is refused the fourth
+		// time, right CVC or not, and nothing is charged; another card is not.
+		tester := s.shopper("fraud-tester@example.com", "4242424242424242")
+		for i := range 3 {
+			if res := s.checkout(tester, "decl-"+string(rune('a'+i)), s.cartWith(tester, 1, p.ID), "000"); res.Status != 402 {
+				t.Fatalf("decline %d: %d %s", i+1, res.Status, res.Body)
+			}
+		}
+		blocked := s.checkout(tester, "decl-d", s.cartWith(tester, 1, p.ID), "123")
+		if blocked.Status != 402 || blocked.Code(t) != "payment_declined" {
+			t.Fatalf("the tested card's fourth try: %d %s", blocked.Status, blocked.Body)
+		}
+		other := s.shopper("fraud-other@example.com", "5555555555554444")
+		s.must(201, checkoutReq(other, "ok-1", s.cartWith(other, 1, p.ID), "123"))
+		if got := s.stock(p.ID); got != 939 {
+			t.Fatalf("stock %d: the refused checkouts kept stock", got)
+		}
+	})
+}
+
+// TestFraudRulesSetting: a rules file replaces the built-in rules; one
+// that does not compile refuses to start, naming the bad rule.
+func TestFraudRulesSetting(t *testing.T) {
+	db := sqliteDB(t)
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"version":"v2","mode":"enforce","rules":[{"name":"oops","action":"block","expr":"card_number > 0"}]}`), 0o600)
+	cfg := testConfig(db)
+	cfg.FraudRules = bad
+	if a, err := app.New(t.Context(), cfg, logging.New(io.Discard, 0), time.Now); err == nil {
+		a.Close()
+		t.Fatal("started with a rule that does not compile")
+	} else if !strings.Contains(err.Error(), `rule "oops"`) {
+		t.Fatalf("the refusal does not name the rule: %v", err)
+	}
+
+	good := filepath.Join(dir, "good.json")
+	os.WriteFile(good, []byte(`{"version":"shop-7","mode":"enforce","rules":[{"name":"everything_big","action":"review","expr":"amount >= 19"}]}`), 0o600)
+	s := startServer(t, db, func(c *config.Config) { c.FraudRules = good })
+	admin := s.createAdmin("rules-admin@example.com")
+	p := s.createProduct(admin, "RULES-1", 10)
+	buyer := s.shopper("rules-buyer@example.com", "4242424242424242")
+	var o scoredOrder
+	s.must(201, checkoutReq(buyer, "r-1", s.cartWith(buyer, 1, p.ID), "123")).JSON(t, &o)
+	if o.Status != "pending_review" {
+		t.Fatalf("an order the shop's rule reviews: %s", o.Status)
+	}
+	s.must(200, req{method: "GET", path: "/api/v1/admin/orders/" + o.ID, token: admin}).JSON(t, &o)
+	if o.Risk == nil || o.Risk.Rules != "shop-7" {
+		t.Fatalf("risk %+v", o.Risk)
+	}
+}

@@ -1,0 +1,225 @@
+package scoring
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/order"
+)
+
+// Counter counts within windows and reads a count without adding to it
+// (throttle.Memory for one instance, throttle.Redis shared by all).
+type Counter interface {
+	Incr(ctx context.Context, key string, window time.Duration) (int64, error)
+	Count(ctx context.Context, key string) (int64, error)
+}
+
+// History is what the shop knows of an account before this checkout.
+type History struct {
+	Since time.Time
+	// Orders is how many orders the account has had in the checkout's
+	// currency, and Average their mean total (minor units).
+	Orders  int64
+	Average int64
+}
+
+// Histories reads an account's history (the store).
+type Histories interface {
+	CheckoutHistory(ctx context.Context, customerID, currency, excludeOrderID string) (History, error)
+}
+
+// Velocity windows.
+const (
+	hour = time.Hour
+	day  = 24 * time.Hour
+)
+
+// Scorer scores checkouts: checkout.Scorer.
+type Scorer struct {
+	// Shared, when set, reports an address key that stands for many
+	// clients (the loopback, a trusted proxy): its velocity is not a
+	// client's, so the address features stay 0 for it.
+	Shared func(addressKey string) bool
+
+	counter   Counter
+	histories Histories
+	rules     atomic.Pointer[Compiled]
+	shadow    atomic.Pointer[Compiled]
+}
+
+var _ checkout.Scorer = (*Scorer)(nil)
+
+// New returns a scorer running rules (DefaultRules when nil).
+func New(c Counter, h Histories, rules *RuleSet) (*Scorer, error) {
+	s := &Scorer{counter: c, histories: h}
+	rs := DefaultRules()
+	if rules != nil {
+		rs = *rules
+	}
+	if err := s.SetRules(rs); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// SetRules compiles rs and runs it from the next checkout on: enforced, or
+// in shadow beside the enforced set. An invalid set is refused and the
+// running one stays.
+func (s *Scorer) SetRules(rs RuleSet) error {
+	c, err := Compile(rs)
+	if err != nil {
+		return err
+	}
+	if c.Mode == Shadow {
+		s.shadow.Store(c)
+	} else {
+		s.rules.Store(c)
+	}
+	return nil
+}
+
+// The counters' keys: what they count, of which subject.
+func key(what, subject string) string { return "fraud:" + what + ":" + subject }
+
+// Score computes the features of a, counting it, and runs the rules.
+func (s *Scorer) Score(ctx context.Context, a checkout.Attempt) (order.Risk, error) {
+	f, err := s.Features(ctx, a)
+	if err != nil {
+		return order.Risk{}, err
+	}
+	rules := s.rules.Load()
+	v := rules.Evaluate(f)
+	risk := order.Risk{Score: v.Score, Decision: v.Decision, Reasons: v.Matched, RulesVersion: rules.Version, Features: f.Map()}
+	if risk.Reasons == nil {
+		risk.Reasons = []string{}
+	}
+	if sh := s.shadow.Load(); sh != nil {
+		sv := sh.Evaluate(f)
+		risk.Shadow = sh.Version + ": " + sv.Decision
+	}
+	return risk, nil
+}
+
+// Features computes a's features, counting a as an attempt of its card,
+// address and account.
+func (s *Scorer) Features(ctx context.Context, a checkout.Attempt) (Features, error) {
+	f := Features{Amount: major(a.Total), Units: float64(a.Units), Lines: float64(a.Lines), ShipCountry: a.ShipCountry, BIN: a.BIN, Brand: a.Brand,
+		AmountVsAverage: 1}
+	if a.Guest {
+		f.Guest = 1
+	} else if s.histories != nil {
+		h, err := s.histories.CheckoutHistory(ctx, a.CustomerID, a.Total.Currency, a.OrderID)
+		if err != nil {
+			return f, fmt.Errorf("read the account's history: %w", err)
+		}
+		f.AccountAgeHours = math.Max(0, a.At.Sub(h.Since).Hours())
+		f.PriorOrders = float64(h.Orders)
+		if h.Orders > 0 && h.Average > 0 {
+			f.AmountVsAverage = float64(a.Total.Amount) / float64(h.Average)
+		}
+	}
+	var errs []error
+	incr := func(dst *float64, k string, window time.Duration) {
+		n, err := s.counter.Incr(ctx, k, window)
+		errs = append(errs, err)
+		*dst = float64(n)
+	}
+	count := func(dst *float64, k string) {
+		n, err := s.counter.Count(ctx, k)
+		errs = append(errs, err)
+		*dst = float64(n)
+	}
+	if a.Card != "" {
+		incr(&f.CardAttemptsHour, key("attempts-hour", a.Card), hour)
+		count(&f.CardDeclinesHour, key("declines-hour", a.Card))
+		count(&f.CardDeclinesDay, key("declines-day", a.Card))
+	}
+	if a.IP != "" && !s.shared(a.IP) {
+		incr(&f.AddressAttemptsHour, key("attempts-hour", a.IP), hour)
+		count(&f.AddressDeclinesHour, key("declines-hour", a.IP))
+		count(&f.AddressDeclinesDay, key("declines-day", a.IP))
+		if a.Card != "" {
+			s.countCard(ctx, a, &errs)
+		}
+		count(&f.AddressCardsDay, key("cards-day", a.IP))
+	}
+	if a.CustomerID != "" {
+		incr(&f.AccountAttemptsHour, key("attempts-hour", a.CustomerID), hour)
+		count(&f.AccountDeclinesHour, key("declines-hour", a.CustomerID))
+		count(&f.AccountDeclinesDay, key("declines-day", a.CustomerID))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return f, fmt.Errorf("count the checkout's velocity: %w", err)
+	}
+	return f, nil
+}
+
+// countCard counts a's card among its address's distinct cards of the day.
+func (s *Scorer) countCard(ctx context.Context, a checkout.Attempt, errs *[]error) {
+	first, err := s.counter.Incr(ctx, key("card-seen", a.IP+":"+a.Card), day)
+	*errs = append(*errs, err)
+	if err == nil && first == 1 {
+		_, err = s.counter.Incr(ctx, key("cards-day", a.IP), day)
+		*errs = append(*errs, err)
+	}
+}
+
+// Declined counts a declined (or blocked) attempt for its card, address
+// and account. A counter that fails is not an error of the checkout: the
+// velocity is the poorer for it, and the next score still runs.
+func (s *Scorer) Declined(ctx context.Context, a checkout.Attempt) {
+	ip := a.IP
+	if s.shared(ip) {
+		ip = ""
+	}
+	for _, subject := range []string{a.Card, ip, a.CustomerID} {
+		if subject == "" {
+			continue
+		}
+		_, _ = s.counter.Incr(ctx, key("declines-hour", subject), hour)
+		_, _ = s.counter.Incr(ctx, key("declines-day", subject), day)
+	}
+	if ip != "" && a.Card != "" {
+		var errs []error
+		s.countCard(ctx, a, &errs)
+	}
+}
+
+func (s *Scorer) shared(ip string) bool { return s.Shared != nil && s.Shared(ip) }
+
+// major is m in major units.
+func major(m money.Money) float64 {
+	return float64(m.Amount) / math.Pow10(money.Digits(m.Currency))
+}
+
+// Fallback counts in primary (Redis, shared by every instance) and, when it
+// fails, in local (this instance's memory): through a Redis outage the
+// velocity is this instance's own, and checkouts are still scored on it
+// rather than all held for review.
+type Fallback struct {
+	Primary, Local Counter
+}
+
+// Incr implements Counter.
+func (f Fallback) Incr(ctx context.Context, key string, window time.Duration) (int64, error) {
+	n, err := f.Primary.Incr(ctx, key, window)
+	if err != nil {
+		return f.Local.Incr(ctx, key, window)
+	}
+	return n, nil
+}
+
+// Count implements Counter.
+func (f Fallback) Count(ctx context.Context, key string) (int64, error) {
+	n, err := f.Primary.Count(ctx, key)
+	if err != nil {
+		return f.Local.Count(ctx, key)
+	}
+	return n, nil
+}

@@ -1,0 +1,112 @@
+package scoring_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/money"
+	"github.com/bulwark-shop/bulwark/internal/order"
+	"github.com/bulwark-shop/bulwark/internal/scoring"
+	"github.com/bulwark-shop/bulwark/internal/throttle"
+)
+
+// history is a test double of the store's account history.
+type history map[string]scoring.History
+
+func (h history) CheckoutHistory(_ context.Context, customerID, _, _ string) (scoring.History, error) {
+	return h[customerID], nil
+}
+
+func TestScorer(t *testing.T) {
+	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
+	ctx := context.Background()
+	s, err := scoring.New(throttle.NewMemory(func() time.Time { return now }), history{
+		"usr_old": {Since: now.Add(-90 * 24 * time.Hour), Orders: 4, Average: 2000},
+		"usr_new": {Since: now.Add(-time.Hour)},
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	attempt := func(customer, card, ip string, cents int64) checkout.Attempt {
+		return checkout.Attempt{OrderID: "ord_x", CustomerID: customer, Card: card, IP: ip, Total: money.Money{Amount: cents, Currency: "EUR"},
+			Units: 1, Lines: 1, ShipCountry: "DE", BIN: "424242", Brand: "visa", At: now}
+	}
+
+	t.Run("an ordinary order of a regular customer is allowed, with its features", func(t *testing.T) {
+		r, err := s.Score(ctx, attempt("usr_old", "pm_1", "192.0.2.1", 2500))
+		if err != nil || r.Decision != order.DecisionAllow || r.Score != 0 || r.RulesVersion != "default-1" {
+			t.Fatalf("risk %+v (%v)", r, err)
+		}
+		f := r.Features
+		if f["amount"] != 25 || f["prior_orders"] != 4 || f["amount_vs_average"] != 1.25 || f["account_age_hours"] != 90*24 ||
+			f["card_attempts_hour"] != 1 || f["address_cards_day"] != 1 {
+			t.Fatalf("features %v", f)
+		}
+	})
+	t.Run("a new account's big order is reviewed", func(t *testing.T) {
+		r, err := s.Score(ctx, attempt("usr_new", "pm_2", "192.0.2.2", 150000))
+		if err != nil || r.Decision != order.DecisionReview || r.Score != scoring.ReviewScore || len(r.Reasons) != 1 {
+			t.Fatalf("risk %+v (%v)", r, err)
+		}
+	})
+	t.Run("a card declined three times within the hour is blocked next", func(t *testing.T) {
+		a := attempt("usr_old", "pm_tested", "198.51.100.3", 100)
+		for range 3 {
+			s.Declined(ctx, a)
+		}
+		r, err := s.Score(ctx, a)
+		if err != nil || r.Decision != order.DecisionBlock || r.Features["card_declines_hour"] != 3 || r.Features["account_declines_day"] != 3 {
+			t.Fatalf("risk %+v (%v)", r, err)
+		}
+		// Another card of the same customer from another address is not.
+		if r, _ := s.Score(ctx, attempt("usr_old", "pm_other", "198.51.100.4", 100)); r.Decision != order.DecisionAllow {
+			t.Fatalf("another card: %+v", r)
+		}
+	})
+	t.Run("an address trying many cards is blocked", func(t *testing.T) {
+		var r order.Risk
+		for i, card := range []string{"c1", "c2", "c3", "c4", "c4", "c5"} {
+			var err error
+			if r, err = s.Score(ctx, attempt("usr_old", card, "203.0.113.50", 100)); err != nil {
+				t.Fatal(err)
+			}
+			if i < 5 && r.Decision != order.DecisionAllow {
+				t.Fatalf("card %d (%s): %+v", i+1, card, r)
+			}
+		}
+		if r.Decision != order.DecisionBlock || r.Features["address_cards_day"] != 5 {
+			t.Fatalf("the fifth distinct card: %+v", r)
+		}
+	})
+	t.Run("a shared address (the loopback, a trusted proxy) is no client's velocity", func(t *testing.T) {
+		s.Shared = func(ip string) bool { return ip == "127.0.0.1" }
+		defer func() { s.Shared = nil }()
+		for i := range 6 {
+			r, err := s.Score(ctx, attempt("usr_old", "pm_shared"+string(rune('a'+i)), "127.0.0.1", 100))
+			if err != nil || r.Decision != order.DecisionAllow || r.Features["address_cards_day"] != 0 || r.Features["address_attempts_hour"] != 0 {
+				t.Fatalf("card %d from the shared address: %+v (%v)", i+1, r, err)
+			}
+			s.Declined(ctx, attempt("usr_other", "pm_x", "127.0.0.1", 100))
+		}
+	})
+	t.Run("a shadow rule set is scored, not enforced", func(t *testing.T) {
+		if err := s.SetRules(scoring.RuleSet{Version: "shadow-1", Mode: scoring.Shadow, Rules: []scoring.Rule{
+			{Name: "everything", Action: scoring.Block, Expr: "amount > 0"}}}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := s.Score(ctx, attempt("usr_old", "pm_9", "192.0.2.9", 2000))
+		if err != nil || r.Decision != order.DecisionAllow || r.Shadow != "shadow-1: block" || r.RulesVersion != "default-1" {
+			t.Fatalf("risk %+v (%v)", r, err)
+		}
+	})
+	t.Run("an invalid rule set is refused and the running one stays", func(t *testing.T) {
+		if err := s.SetRules(scoring.RuleSet{Version: "bad", Mode: scoring.Enforce, Rules: []scoring.Rule{{Name: "x", Action: scoring.Block, Expr: "nope"}}}); err == nil {
+			t.Fatal("accepted")
+		}
+		if r, _ := s.Score(ctx, attempt("usr_old", "pm_10", "192.0.2.10", 2000)); r.RulesVersion != "default-1" {
+			t.Fatalf("rules version %q", r.RulesVersion)
+		}
+	})
+}
