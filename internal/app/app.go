@@ -88,6 +88,11 @@ const (
 	// LinksKeyset (a MAC keyset, made when guest checkout is first on)
 	// signs the links mailed to guests to their orders.
 	LinksKeyset = "links"
+	// FingerprintKeyset (a PRF keyset) computes card fingerprints
+	// (vault.Fingerprints). It is not among DataKeysets: rotating it would
+	// give every card a new fingerprint, restarting its velocity and
+	// ending its blocks.
+	FingerprintKeyset = "fingerprints"
 	// OutboxDir holds mail as files when no SMTP server is configured.
 	OutboxDir = "outbox"
 	// ACMECacheDir (0700) holds the ACME account key and certificates.
@@ -365,6 +370,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 			}
 		}})
 	a.Findings = threat.NewService(db, now)
+	// The blocks responses raise, as checkout and sign-in ask about them
+	// (responses, below, raises them).
+	a.CardBlocks = response.NewChecker(db, now, log)
 	a.Identity.UseSignals(a.signals)
 	if a.Passkeys, err = identity.NewPasskeys(db, a.Identity, cfg.PublicURL, now); err != nil {
 		a.Close()
@@ -412,9 +420,20 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	// A response holding a subject's orders (card testing from an
+	// address) sends its checkouts to the review queue.
+	scorer.Held = a.CardBlocks.OrdersHeld
+	// Cards are named by fingerprint (a PRF under a keyset of its own) to
+	// scoring, detection and blocks.
+	fingerprintKeys, err := a.prfKeyset(ctx, FingerprintKeyset)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
 	checkoutDeps := checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway, Addresses: a.Addresses,
 		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout, CaptureAtFulfilment: cfg.CaptureAtFulfilment, Log: log,
-		GuestCheckout: cfg.GuestCheckout, Vault: cards, Guests: db, Scorer: scorer, Registry: a.registry}
+		GuestCheckout: cfg.GuestCheckout, Vault: cards, Guests: db, Scorer: scorer, Registry: a.registry,
+		Fingerprints: vault.Fingerprints{Keys: fingerprintKeys}, Signals: a.signals, CardBlocks: a.CardBlocks}
 	var links *keys.LiveMAC
 	if cfg.GuestCheckout {
 		if links, err = a.macKeyset(ctx, LinksKeyset); err != nil {
@@ -638,7 +657,7 @@ func (a *App) usePersonalData(ctx context.Context) (*keys.Live, *keys.LivePRF, e
 	if err != nil {
 		return nil, nil, err
 	}
-	index, err := a.indexKeyset(ctx)
+	index, err := a.prfKeyset(ctx, IndexKeyset)
 	if err != nil {
 		return nil, nil, err
 	}

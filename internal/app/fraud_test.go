@@ -1,7 +1,10 @@
 package app_test
 
 import (
+	"fmt"
 	"io"
+	"net/url"
+	"slices"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +14,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/app"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/logging"
+	"github.com/bulwark-shop/bulwark/internal/scoring"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 )
 
@@ -61,7 +65,7 @@ func TestFraudReview(t *testing.T) {
 			t.Fatalf("the review queue: %+v", queue.Items)
 		}
 		r := queue.Items[0].Risk
-		if r.Decision != "review" || r.Score != 70 || r.Rules != "default-1" || len(r.Reasons) != 1 ||
+		if r.Decision != "review" || r.Score != 70 || r.Rules != "default-2" || len(r.Reasons) != 1 ||
 			!strings.Contains(r.Reasons[0], "new_account_big_order") || r.Features["amount"] != 1199.4 || r.Features["account_age_hours"] > 1 {
 			t.Fatalf("the held order's risk: %+v", r)
 		}
@@ -170,4 +174,92 @@ func TestFraudRulesSetting(t *testing.T) {
 	if o.Risk == nil || o.Risk.Rules != "shop-7" {
 		t.Fatalf("risk %+v", o.Risk)
 	}
+}
+
+// TestCardTesting: a card declined three times is refused on its next try
+// before it reaches the processor, under any account that saved it (the
+// card is named by its fingerprint, never its number); detection raises a
+// card-testing finding about the fingerprint and blocks it; ten declines
+// from one address hold that address's orders for review, refusing
+// nothing; on both engines.
+func TestCardTesting(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db, func(c *config.Config) { c.TrustedProxies = "127.0.0.0/8" })
+		admin := s.createAdmin("testing-admin@example.com")
+		p := s.createProduct(admin, "TESTING-1", 100)
+		const card = "4000056655665556"
+		from := func(r req, ip string) req {
+			r.header["X-Forwarded-For"] = ip
+			return r
+		}
+		tester := s.shopper("card-tester@example.com", card)
+		for i := range 3 {
+			res := s.do(from(checkoutReq(tester, fmt.Sprintf("t-%d", i), s.cartWith(tester, 1, p.ID), "000"), "198.51.100.7"))
+			if res.Status != 402 {
+				t.Fatalf("decline %d: %d %s", i+1, res.Status, res.Body)
+			}
+		}
+		// The fourth try, with the right CVC, from another account that
+		// saved the same card, from another address: refused.
+		accomplice := s.shopper("card-accomplice@example.com", card)
+		res := s.do(from(checkoutReq(accomplice, "a-1", s.cartWith(accomplice, 1, p.ID), "123"), "198.51.100.8"))
+		if res.Status != 402 || res.Code(t) != "payment_declined" {
+			t.Fatalf("the tested card under another account: %d %s", res.Status, res.Body)
+		}
+
+		f := s.waitFinding(admin, "type="+url.QueryEscape("Fraud:Card/CardTesting"))
+		if f.Subject.Kind != "card" || !strings.HasPrefix(f.Subject.ID, "cfp_") {
+			t.Fatalf("finding about %+v, want a card fingerprint", f.Subject)
+		}
+		if got := s.waitResponse(admin, f.ID); got != "block-card 24h0m0s (repeat 1)" {
+			t.Fatalf("the card finding's response %q", got)
+		}
+		raw := s.must(200, req{method: "GET", path: "/api/v1/admin/findings/" + f.ID, token: admin})
+		if strings.Contains(string(raw.Body), card) || strings.Contains(string(raw.Body), card[6:]) {
+			t.Fatalf("the finding shows the card number: %s", raw.Body)
+		}
+		var list blocksOut
+		s.must(200, req{method: "GET", path: "/api/v1/admin/blocks", token: admin}).JSON(t, &list)
+		found := false
+		for _, b := range list.Responses {
+			found = found || (b.Subject.Kind == "card" && b.Subject.ID == f.Subject.ID && b.Action == "block-card")
+		}
+		if !found {
+			t.Fatalf("the card block is not listed: %+v", list.Responses)
+		}
+
+		// Ten declines from one address (a declined card, then refusals):
+		// its orders are held for review, not refused.
+		dropper := s.shopper("card-dropper@example.com", "4000000000000002")
+		for i := range 10 {
+			res := s.do(from(checkoutReq(dropper, fmt.Sprintf("d-%d", i), s.cartWith(dropper, 1, p.ID), "123"), "198.51.100.9"))
+			if res.Status != 402 {
+				t.Fatalf("decline %d from the address: %d %s", i+1, res.Status, res.Body)
+			}
+		}
+		held := s.waitFinding(admin, "type="+url.QueryEscape("Fraud:Card/CardTesting")+"&subject=ip:198.51.100.9")
+		if got := s.waitResponse(admin, held.ID); got != "hold-orders 1h0m0s (repeat 1)" {
+			t.Fatalf("the address finding's response %q", got)
+		}
+		colleague := s.shopper("card-colleague@example.com", "5555555555554444")
+		deadline := time.Now().Add(5 * time.Second)
+		var o scoredOrder
+		for {
+			s.must(201, from(checkoutReq(colleague, "c-"+time.Now().Format("150405.000"), s.cartWith(colleague, 1, p.ID), "123"), "198.51.100.9")).JSON(t, &o)
+			if o.Status == "pending_review" || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(100 * time.Millisecond) // the checker's copy refreshes twice a second
+		}
+		s.must(200, req{method: "GET", path: "/api/v1/admin/orders/" + o.ID, token: admin}).JSON(t, &o)
+		if o.Status != "pending_review" || o.Risk == nil || !slices.Contains(o.Risk.Reasons, scoring.HeldReason) {
+			t.Fatalf("an order from the held address: %s, risk %+v", o.Status, o.Risk)
+		}
+		// Another address is not held.
+		var fine scoredOrder
+		s.must(201, from(checkoutReq(colleague, "c-elsewhere", s.cartWith(colleague, 1, p.ID), "123"), "198.51.100.10")).JSON(t, &fine)
+		if fine.Status != "paid" {
+			t.Fatalf("an order from another address: %s", fine.Status)
+		}
+	})
 }

@@ -52,15 +52,15 @@ func (a *App) dataKeyset(ctx context.Context, name string) (*keys.Live, error) {
 	return aead, a.auditKeysetMade(ctx, name, made)
 }
 
-// indexKeyset returns the blind-index keyset, recording in the trail its
-// creation when this call makes it.
-func (a *App) indexKeyset(ctx context.Context) (*keys.LivePRF, error) {
-	made := !a.keyring.Has(IndexKeyset)
-	set, err := a.keyring.PRF(IndexKeyset)
+// prfKeyset returns the PRF keyset called name (blind indexes, card
+// fingerprints), recording in the trail its creation when this call makes it.
+func (a *App) prfKeyset(ctx context.Context, name string) (*keys.LivePRF, error) {
+	made := !a.keyring.Has(name)
+	set, err := a.keyring.PRF(name)
 	if err != nil {
 		return nil, err
 	}
-	return set, a.auditKeysetMade(ctx, IndexKeyset, made)
+	return set, a.auditKeysetMade(ctx, name, made)
 }
 
 // macKeyset returns the MAC keyset called name, recording in the trail its

@@ -57,12 +57,12 @@ func (l addressLifter) LiftAddress(ctx context.Context, addr string) error {
 // at most once a second per instance), card and account blocks to a
 // checker refreshed twice a second. The loopback and the trusted proxies
 // are never blocked. bulwark_blocks_active counts the blocks in force.
+// a.CardBlocks, made before checkout, which asks it, is the checker.
 func (a *App) responses(db *store.DB, proxies []netip.Prefix, log *slog.Logger, now func() time.Time) error {
 	policy, err := response.NewPolicy(response.Defaults())
 	if err != nil {
 		return err
 	}
-	a.CardBlocks = response.NewChecker(db, now, log)
 	a.responder = response.NewResponder(response.Config{Policy: policy, Store: db, Edge: a.Edge,
 		Exempt: exemptAddress(proxies), Checker: a.CardBlocks, Log: log, Now: now})
 	a.BlockAdmin = response.NewAdmin(db, addressLifter{a.blocks}, a.CardBlocks, now)

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,6 +37,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/cart"
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
@@ -165,19 +167,39 @@ type Cards interface {
 
 var _ Cards = (*vault.Vault)(nil)
 
-// Scorer assesses the fraud risk of a checkout whose card the processor
-// authorized, before anything is captured (fraud scoring, issue 14).
-// Scoring after the authorization lets rules and the model see the
-// processor's answer; a blocked checkout's authorization is voided, so the
-// card is never charged.
+// Scorer assesses the fraud risk of a checkout before its card goes to the
+// processor (fraud scoring, issue 14), as Radar does: a blocked checkout
+// never reaches the processor, so a card tester learns nothing from it and
+// the shop pays no fee and earns no decline for it; one held for review is
+// authorized and not captured.
 type Scorer interface {
 	// Score returns the risk of a and the decision. An error, or no answer
 	// within ScoreTimeout, holds the order for review: scoring fails
 	// closed, never to allow.
 	Score(ctx context.Context, a Attempt) (order.Risk, error)
-	// Declined is told of an authorization the processor declined, for the
-	// velocity the next attempts are scored on.
+	// Declined is told of an attempt the processor declined or the
+	// checkout refused (a blocked card, a blocked score), for the velocity
+	// the next attempts are scored on.
 	Declined(ctx context.Context, a Attempt)
+}
+
+// Fingerprinter computes a card's fingerprint: a keyed hash of its number
+// (an HMAC under a keyset of its own), the same for every saved copy of the
+// card, that names the card to velocity, findings and blocks without the
+// number.
+type Fingerprinter interface {
+	Fingerprint(number string) (string, error)
+}
+
+// Signals takes the security signals checkout reports (threat.Intake).
+type Signals interface {
+	Report(ctx context.Context, s detect.Signal)
+}
+
+// CardBlocks answers whether a card fingerprint is blocked now
+// (response.Checker, from its in-memory copy).
+type CardBlocks interface {
+	CardBlocked(fingerprint string) bool
 }
 
 // ScoreTimeout bounds a checkout's wait for its score.
@@ -196,8 +218,8 @@ type Attempt struct {
 	// BIN is the card number's first six digits (its issuer); Brand,
 	// the card's network.
 	BIN, Brand string
-	// Card names the card for velocity: the saved payment method (or the
-	// guest's one-checkout card) it was paid with, never its number.
+	// Card names the card for velocity: its fingerprint (Fingerprinter),
+	// or without one the saved payment method, never its number.
 	Card string
 	// IP is the client address edge protection resolved ("" when none).
 	IP string
@@ -236,6 +258,9 @@ type Service struct {
 	log           *slog.Logger
 	scorer        Scorer
 	decisions     *prometheus.CounterVec
+	fingerprints  Fingerprinter
+	signals       Signals
+	cardBlocks    CardBlocks
 
 	// running holds the pending orders whose checkout a request of this
 	// instance is running now: only their leases are renewed. A checkout
@@ -283,11 +308,17 @@ type Deps struct {
 	// Log reports what a finished checkout could not clean up (a guest's
 	// card the vault did not delete).
 	Log *slog.Logger
-	// Scorer, when set, scores every authorized checkout (fraud scoring);
+	// Scorer, when set, scores every checkout before its authorization;
 	// Registry, when set, counts its decisions
 	// (bulwark_fraud_decisions_total).
 	Scorer   Scorer
 	Registry prometheus.Registerer
+	// Fingerprints names cards by fingerprint; Signals is told of each
+	// declined payment (card-testing detection); CardBlocks refuses a
+	// blocked card before it reaches the processor. Each may be nil.
+	Fingerprints Fingerprinter
+	Signals      Signals
+	CardBlocks   CardBlocks
 }
 
 // DefaultLease is how long a running checkout is held without renewal: long
@@ -306,9 +337,10 @@ func NewService(d Deps) *Service {
 	s := &Service{store: d.Store, carts: d.Carts, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, book: d.Addresses, now: d.Now,
 		instance: d.Instance, lease: d.Lease, guestOn: d.GuestCheckout, vault: d.Vault, guests: d.Guests, log: d.Log,
 		running: map[string]bool{}, authorizeOnly: d.CaptureAtFulfilment, scorer: d.Scorer,
+		fingerprints: d.Fingerprints, signals: d.Signals, cardBlocks: d.CardBlocks,
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_fraud_decisions_total",
-			Help: "Fraud scoring's decisions about authorized checkouts: allow, review (held, scorer failures included) or block.",
+			Help: "Fraud scoring's decisions about checkouts, made before the card goes to the processor: allow, review (held, scorer failures included) or block.",
 		}, []string{"decision"})}
 	for _, d := range []string{order.DecisionAllow, order.DecisionReview, order.DecisionBlock} {
 		s.decisions.WithLabelValues(d)
@@ -520,6 +552,35 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 	if err != nil {
 		return order.Order{}, errors.Join(fmt.Errorf("read card for %s: %w", pending.ID, err), release("", "card unreadable"))
 	}
+	attempt, err := s.attempt(ctx, customerID, pending, r, m, card)
+	if err != nil {
+		return order.Order{}, errors.Join(fmt.Errorf("fingerprint the card of %s: %w", pending.ID, err), release("", "card fingerprint failed"))
+	}
+	// refuse answers a declined checkout, or one the shop refuses itself,
+	// as a decline with no hint of why (the audit trail says). Either
+	// counts as a decline for the velocity of the next attempts, as the
+	// customer was told one, and is a signal to card-testing detection
+	// (outcome: declined by the processor, or refused before it).
+	refuse := func(outcome, why string) (order.Order, error) {
+		if s.scorer != nil {
+			s.scorer.Declined(ctx, attempt)
+		}
+		if s.signals != nil {
+			s.signals.Report(ctx, detect.Signal{Kind: detect.PaymentDeclined, At: attempt.At, IP: attempt.IP,
+				Account: customerID, Card: attempt.Card, Detail: map[string]string{"outcome": outcome, "bin": attempt.BIN}})
+		}
+		if err := release(order.CodePaymentDeclined, why); err != nil {
+			return order.Order{}, err
+		}
+		return order.Order{}, order.ErrDeclined
+	}
+	if s.cardBlocks != nil && attempt.Card != "" && s.cardBlocks.CardBlocked(attempt.Card) {
+		return refuse("refused", "card blocked by a response to a finding")
+	}
+	risk := s.score(ctx, attempt)
+	if risk != nil && risk.Decision == order.DecisionBlock {
+		return refuse("refused", fmt.Sprintf("blocked by fraud scoring: score %d (%s)", risk.Score, strings.Join(risk.Reasons, ", ")))
+	}
 	// The authorization's id is recorded on the pending order before the
 	// processor holds anything (payment.AuthorizeRequest.Record): a server
 	// stopping at any point after leaves recovery the id to void.
@@ -532,15 +593,8 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 			recorded = authID
 			return nil
 		}})
-	attempt := s.attempt(ctx, customerID, pending, r, m, card)
 	if errors.Is(err, payment.ErrDeclined) {
-		if s.scorer != nil {
-			s.scorer.Declined(ctx, attempt)
-		}
-		if err := release(order.CodePaymentDeclined, "declined"); err != nil {
-			return order.Order{}, err
-		}
-		return order.Order{}, order.ErrDeclined
+		return refuse("declined", "declined")
 	}
 	if err != nil && recorded != "" {
 		// The hold may have been made (the answer lost on the way back):
@@ -552,22 +606,6 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 	}
 	if err != nil {
 		return order.Order{}, errors.Join(fmt.Errorf("authorize %s: %w", pending.ID, err), release("", "authorization failed"))
-	}
-	risk := s.score(ctx, attempt)
-	if risk != nil && risk.Decision == order.DecisionBlock {
-		// Answered as a decline, with no hint that rules decided: the
-		// authorization is given up and the order released, as a card the
-		// processor refused. The audit trail says why.
-		if err := s.gateway.Void(context.WithoutCancel(ctx), authID); err != nil {
-			return order.Order{}, fmt.Errorf("void blocked %s (left to recovery): %w", pending.ID, err)
-		}
-		// Counted as a decline for the velocity of the next attempts: the
-		// customer was told one.
-		s.scorer.Declined(ctx, attempt)
-		if err := release(order.CodePaymentDeclined, fmt.Sprintf("blocked by fraud scoring: score %d", risk.Score)); err != nil {
-			return order.Order{}, err
-		}
-		return order.Order{}, order.ErrDeclined
 	}
 	decision := order.DecisionAllow
 	if risk != nil {
@@ -611,22 +649,30 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 	return done, nil
 }
 
-// attempt is what the scorer is told of a checkout: the card's BIN and
-// brand, never its number.
-func (s *Service) attempt(ctx context.Context, customerID string, pending order.Order, r Request, m payment.Method, card vault.Card) Attempt {
+// attempt is what the scorer is told of a checkout: the card's
+// fingerprint, BIN and brand, never its number.
+func (s *Service) attempt(ctx context.Context, customerID string, pending order.Order, r Request, m payment.Method, card vault.Card) (Attempt, error) {
 	p := access.PrincipalFrom(ctx)
 	a := Attempt{OrderID: pending.ID, CustomerID: customerID, Guest: p != nil && p.GuestCartID != "", Total: pending.Total,
 		Lines: len(pending.Lines), ShipCountry: r.ShippingAddress.Country, Card: m.ID, IP: reqinfo.AddressKey(reqinfo.From(ctx).IP), At: s.now().UTC()}
 	for _, l := range pending.Lines {
 		a.Units += l.Quantity
 	}
-	if n := vault.NormalizeNumber(card.Number); len(n) >= 6 {
+	n := vault.NormalizeNumber(card.Number)
+	if len(n) >= 6 {
 		a.BIN = n[:6]
 		if b, ok := vault.BrandOf(n); ok {
 			a.Brand = string(b)
 		}
 	}
-	return a
+	if s.fingerprints != nil {
+		fp, err := s.fingerprints.Fingerprint(n)
+		if err != nil {
+			return a, err
+		}
+		a.Card = fp
+	}
+	return a, nil
 }
 
 // score asks the scorer about a; nil when there is none. A scorer that

@@ -169,9 +169,16 @@ func newServiceFor(st *fakeStore, now time.Time, view cart.View) (*checkout.Serv
 }
 
 func newServiceWith(st *fakeStore, now time.Time, view cart.View, sc checkout.Scorer) (*checkout.Service, *countingCards, *countingGateway) {
+	return newServiceWithDeps(st, now, view, checkout.Deps{Scorer: sc})
+}
+
+// newServiceWithDeps is newServiceWith with the optional parts of d (fraud
+// scoring and what it uses) added.
+func newServiceWithDeps(st *fakeStore, now time.Time, view cart.View, d checkout.Deps) (*checkout.Service, *countingCards, *countingGateway) {
 	cards, gw := &countingCards{}, &countingGateway{}
-	return checkout.NewService(checkout.Deps{Store: st, Carts: pricedCarts{view}, Methods: fakeMethods{}, Cards: cards, Gateway: gw,
-		Now: func() time.Time { return now }, Instance: "ins_test", Lease: 30 * time.Second, Scorer: sc}), cards, gw
+	d.Store, d.Carts, d.Methods, d.Cards, d.Gateway = st, pricedCarts{view}, fakeMethods{}, cards, gw
+	d.Now, d.Instance, d.Lease = func() time.Time { return now }, "ins_test", 30*time.Second
+	return checkout.NewService(d), cards, gw
 }
 
 func customer() context.Context {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/order"
 )
 
@@ -72,7 +73,7 @@ func TestCheckoutScoring(t *testing.T) {
 		}
 	})
 
-	t.Run("block: the authorization voided, the order released, answered as a decline", func(t *testing.T) {
+	t.Run("block: the card never reaches the processor, the order released, answered as a decline", func(t *testing.T) {
 		st, sc := fresh(), &scorer{risk: order.Risk{Score: 90, Decision: order.DecisionBlock, Reasons: []string{"rule card_testing"}}}
 		svc, _, gw := newServiceWith(st, now, oneLine(), sc)
 		_, _, err := svc.Checkout(customer(), "k-block", request())
@@ -86,7 +87,7 @@ func TestCheckoutScoring(t *testing.T) {
 		if len(sc.declined) != 1 {
 			t.Fatalf("the scorer was told of %d declines; a block is one for the next attempts' velocity", len(sc.declined))
 		}
-		if gw.authorized != 1 || gw.voided != 1 || gw.captured != 0 || len(st.completed) != 0 || len(st.released) != 1 {
+		if gw.authorized != 0 || gw.voided != 0 || gw.captured != 0 || len(st.completed) != 0 || len(st.released) != 1 {
 			t.Fatalf("authorized %d voided %d captured %d completed %d released %d", gw.authorized, gw.voided, gw.captured, len(st.completed), len(st.released))
 		}
 	})
@@ -114,7 +115,7 @@ func TestCheckoutScoring(t *testing.T) {
 		}
 	})
 
-	t.Run("a declined card is told to the scorer, never scored", func(t *testing.T) {
+	t.Run("a declined card is told to the scorer after its score", func(t *testing.T) {
 		st, sc := fresh(), &scorer{risk: order.Risk{Decision: order.DecisionAllow}}
 		svc, _, _ := newServiceWith(st, now, oneLine(), sc)
 		r := request()
@@ -122,8 +123,58 @@ func TestCheckoutScoring(t *testing.T) {
 		if _, _, err := svc.Checkout(customer(), "k-decl", r); !errors.Is(err, order.ErrDeclined) {
 			t.Fatalf("err = %v", err)
 		}
-		if len(sc.declined) != 1 || len(sc.scored) != 0 || sc.declined[0].BIN != "424242" {
+		if len(sc.declined) != 1 || len(sc.scored) != 1 || sc.declined[0].BIN != "424242" {
 			t.Fatalf("declined %+v, scored %d", sc.declined, len(sc.scored))
 		}
 	})
+
+	t.Run("the card is named by its fingerprint; a decline is a signal; a blocked card never reaches the processor", func(t *testing.T) {
+		st, sc := fresh(), &scorer{risk: order.Risk{Decision: order.DecisionAllow}}
+		sig, blocks := &signals{}, &cardBlocks{}
+		svc, cards, gw := newServiceWithDeps(st, now, oneLine(), checkout.Deps{Scorer: sc, Fingerprints: fingerprints{}, Signals: sig, CardBlocks: blocks})
+		r := request()
+		r.CVC = "000"
+		if _, _, err := svc.Checkout(customer(), "k-fp1", r); !errors.Is(err, order.ErrDeclined) {
+			t.Fatalf("err = %v", err)
+		}
+		if got := sc.scored[0].Card; got != "cfp:4242424242424242" {
+			t.Fatalf("the attempt names the card %q, want its fingerprint", got)
+		}
+		if len(sig.got) != 1 || sig.got[0].Kind != detect.PaymentDeclined || sig.got[0].Card != "cfp:4242424242424242" || sig.got[0].Detail["outcome"] != "declined" {
+			t.Fatalf("signals %+v", sig.got)
+		}
+		blocks.fp = "cfp:4242424242424242"
+		st.reserve = []reserveReply{{prior: order.Prior{Fresh: true}}}
+		readsBefore, authBefore := cards.reads, gw.authorized
+		if _, _, err := svc.Checkout(customer(), "k-fp2", request()); !errors.Is(err, order.ErrDeclined) || err.Error() != order.ErrDeclined.Error() {
+			t.Fatalf("a blocked card: err = %v, want the plain decline", err)
+		}
+		if gw.authorized != authBefore || cards.reads != readsBefore+1 || len(sc.scored) != 1 {
+			t.Fatalf("a blocked card reached the processor (%d) or the scorer (%d)", gw.authorized-authBefore, len(sc.scored))
+		}
+		if len(sig.got) != 2 || sig.got[1].Detail["outcome"] != "refused" || len(sc.declined) != 2 {
+			t.Fatalf("the refusal was not counted: signals %+v, declines %d", sig.got, len(sc.declined))
+		}
+	})
 }
+
+// fingerprints names a card by its number with a prefix: enough to see the
+// checkout uses it (the real one is an HMAC, keys.Fingerprints).
+type fingerprints struct{}
+
+func (fingerprints) Fingerprint(number string) (string, error) { return "cfp:" + number, nil }
+
+type signals struct {
+	mu  sync.Mutex
+	got []detect.Signal
+}
+
+func (s *signals) Report(_ context.Context, sig detect.Signal) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, sig)
+}
+
+type cardBlocks struct{ fp string }
+
+func (b *cardBlocks) CardBlocked(fp string) bool { return fp == b.fp }

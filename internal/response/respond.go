@@ -186,8 +186,10 @@ type Checker struct {
 
 	mu     sync.RWMutex
 	blocks map[finding.Subject]time.Time
-	// delays are the addresses under Delay, until when.
+	// delays are the addresses under Delay, until when; holds the subjects
+	// whose orders are held for review (HoldOrders), until when.
 	delays map[string]time.Time
+	holds  map[finding.Subject]time.Time
 }
 
 // RefreshEvery bounds how stale a Checker's copy is; MaxLoaded bounds its size.
@@ -199,7 +201,8 @@ const (
 // NewChecker returns a checker over store with an empty copy (Refresh or
 // Run fill it).
 func NewChecker(store Store, now func() time.Time, log *slog.Logger) *Checker {
-	return &Checker{store: store, now: now, log: log, blocks: map[finding.Subject]time.Time{}, delays: map[string]time.Time{}}
+	return &Checker{store: store, now: now, log: log, blocks: map[finding.Subject]time.Time{}, delays: map[string]time.Time{},
+		holds: map[finding.Subject]time.Time{}}
 }
 
 // Refresh replaces the copy with the blocks in force now. On error the old
@@ -209,25 +212,36 @@ func (c *Checker) Refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load blocks in force: %w", err)
 	}
-	m := make(map[finding.Subject]time.Time, len(bs))
-	delays := map[string]time.Time{}
+	fresh := &Checker{blocks: make(map[finding.Subject]time.Time, len(bs)), delays: map[string]time.Time{}, holds: map[finding.Subject]time.Time{}}
 	for _, b := range bs {
-		if b.Action == Delay {
-			if b.Subject.Kind == finding.IP && b.ExpiresAt.After(delays[b.Subject.ID]) {
-				delays[b.Subject.ID] = b.ExpiresAt
-			}
-			continue
-		}
-		// Address blocks are kept too, for the count (Active); the edge
-		// enforces them.
+		fresh.keep(b)
+	}
+	c.mu.Lock()
+	c.blocks, c.delays, c.holds = fresh.blocks, fresh.delays, fresh.holds
+	c.mu.Unlock()
+	return nil
+}
+
+// keep files b in the copy by what it does; the caller holds mu (or owns
+// c alone).
+func (c *Checker) keep(b Block) {
+	later := func(m map[finding.Subject]time.Time) {
 		if b.ExpiresAt.After(m[b.Subject]) {
 			m[b.Subject] = b.ExpiresAt
 		}
 	}
-	c.mu.Lock()
-	c.blocks, c.delays = m, delays
-	c.mu.Unlock()
-	return nil
+	switch b.Action {
+	case Delay:
+		if b.Subject.Kind == finding.IP && b.ExpiresAt.After(c.delays[b.Subject.ID]) {
+			c.delays[b.Subject.ID] = b.ExpiresAt
+		}
+	case HoldOrders:
+		later(c.holds)
+	default:
+		// Address blocks are kept too, for the count (Active); the edge
+		// enforces them.
+		later(c.blocks)
+	}
 }
 
 // Run refreshes the copy every RefreshEvery until ctx ends; failures are
@@ -255,24 +269,32 @@ func (c *Checker) Run(ctx context.Context) {
 func (c *Checker) add(b Block) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if b.Action == Delay {
-		if b.Subject.Kind == finding.IP && b.ExpiresAt.After(c.delays[b.Subject.ID]) {
-			c.delays[b.Subject.ID] = b.ExpiresAt
-		}
-		return
-	}
-	if b.ExpiresAt.After(c.blocks[b.Subject]) {
-		c.blocks[b.Subject] = b.ExpiresAt
-	}
+	c.keep(b)
 }
 
 func (c *Checker) remove(s finding.Subject) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.blocks, s)
+	delete(c.holds, s)
 	if s.Kind == finding.IP {
 		delete(c.delays, s.ID)
 	}
+}
+
+// OrdersHeld reports whether orders from the address key ip, the account or
+// the card fingerprint are held for review now (HoldOrders): fraud scoring
+// asks it for every checkout.
+func (c *Checker) OrdersHeld(ip, account, card string) bool {
+	now := c.now()
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	for _, s := range []finding.Subject{{Kind: finding.IP, ID: ip}, {Kind: finding.Account, ID: account}, {Kind: finding.Card, ID: card}} {
+		if until, ok := c.holds[s]; s.ID != "" && ok && until.After(now) {
+			return true
+		}
+	}
+	return false
 }
 
 // Delayed reports whether requests from the address key ip are delayed now

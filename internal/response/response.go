@@ -47,8 +47,11 @@ const (
 	// StepUp requires the account to prove its second factor again
 	// (recorded as the intent, as Delay).
 	StepUp Action = "step-up"
-	// HoldOrders holds the subject's next orders for review (recorded as the
-	// intent until the review queue of issue 14 section 3 exists).
+	// HoldOrders holds the orders of the subject (an address, an account
+	// or a card) for review for a time: fraud scoring sends each one it
+	// would allow to the review queue instead, authorized and not
+	// captured. Nothing is refused, so an office's shared NAT address
+	// keeps ordering while staff look.
 	HoldOrders Action = "hold-orders"
 	// LockAccount refuses sign-in to the account for a time.
 	LockAccount Action = "lock-account"
@@ -62,8 +65,8 @@ const (
 func (a Action) Blocks() bool { return a == BlockAddress || a == BlockCard || a == LockAccount }
 
 // Timed reports whether a lasts for a time that grows with repeats: the
-// blocks, and Delay.
-func (a Action) Timed() bool { return a.Blocks() || a == Delay }
+// blocks, Delay and HoldOrders.
+func (a Action) Timed() bool { return a.Blocks() || a == Delay || a == HoldOrders }
 
 // subjectOf is the subject kind each blocking action acts on.
 var subjectOf = map[Action]finding.SubjectKind{BlockAddress: finding.IP, BlockCard: finding.Card, LockAccount: finding.Account}
@@ -103,7 +106,11 @@ func (r Rule) Validate() error {
 		errs = append(errs, fmt.Errorf("subject kind %q is not ip, account or card", r.Kind))
 	}
 	switch r.Action {
-	case Log, StepUp, HoldOrders:
+	case Log, StepUp:
+	case HoldOrders:
+		if r.Base < MinBlock || r.Base > MaxBlock || r.Cap < r.Base || r.Cap > MaxBlock {
+			errs = append(errs, fmt.Errorf("durations must satisfy %s <= base <= cap <= %s", MinBlock, MaxBlock))
+		}
 	case Delay:
 		if r.Kind != finding.IP {
 			errs = append(errs, fmt.Errorf("%s acts on ip subjects, not %s", r.Action, r.Kind))
@@ -151,8 +158,10 @@ func (r Rule) Duration(repeats int) time.Duration {
 //   - Fraud:Card/CardTesting about a card blocks the fingerprint for a day
 //     (doubling to a week): 3 declines of one card in an hour is a card
 //     being tested, and the card's owner is not the one paying.
-//   - Fraud:Card/CardTesting about an address holds its orders for review:
-//     10 declines from one address may be an office's shared NAT.
+//   - Fraud:Card/CardTesting about an address holds its orders for review
+//     for an hour (doubling, at most a day): 10 declines from one address
+//     may be an office's shared NAT, so its orders are looked at, not
+//     refused (the scoring rules refuse the cards being tested).
 //   - CredentialAccess:Ip/CredentialStuffing delays the address for an hour,
 //     doubled per repeat within a day, at most a day: its sign-ins take only
 //     what the hash pool has to spare. The per-pair lockout of package
@@ -170,7 +179,7 @@ func Defaults() []Rule {
 		{Type: finding.Scanning, Kind: finding.IP, Action: BlockAddress, Base: 15 * time.Minute, Cap: 24 * time.Hour},
 		{Type: finding.WAFProbe, Kind: finding.IP, Action: BlockAddress, Base: 15 * time.Minute, Cap: 24 * time.Hour},
 		{Type: finding.CardTesting, Kind: finding.Card, Action: BlockCard, Base: 24 * time.Hour, Cap: 7 * 24 * time.Hour},
-		{Type: finding.CardTesting, Kind: finding.IP, Action: HoldOrders},
+		{Type: finding.CardTesting, Kind: finding.IP, Action: HoldOrders, Base: time.Hour, Cap: 24 * time.Hour},
 		{Type: finding.CredentialStuffing, Kind: finding.IP, Action: Delay, Base: time.Hour, Cap: 24 * time.Hour},
 		{Type: finding.AccountBruteForce, Kind: finding.Account, Action: StepUp},
 		{Type: finding.TakeoverSuspected, Kind: finding.Account, Action: StepUp},
@@ -276,7 +285,7 @@ func (d Decision) Response() string {
 	if d.Action.Timed() {
 		s += " " + d.For.String() + " (repeat " + strconv.Itoa(d.Repeat) + ")"
 	}
-	if d.Action == HoldOrders || d.Action == StepUp {
+	if d.Action == StepUp {
 		s += " (intent recorded)"
 	}
 	if d.Note != "" {

@@ -37,7 +37,7 @@ func TestDefaultPolicy(t *testing.T) {
 		{finding.Scanning, finding.IP, response.BlockAddress, 15 * time.Minute},
 		{finding.WAFProbe, finding.IP, response.BlockAddress, 15 * time.Minute},
 		{finding.CardTesting, finding.Card, response.BlockCard, 24 * time.Hour},
-		{finding.CardTesting, finding.IP, response.HoldOrders, 0},
+		{finding.CardTesting, finding.IP, response.HoldOrders, time.Hour},
 		{finding.CredentialStuffing, finding.IP, response.Delay, time.Hour},
 		{finding.AccountBruteForce, finding.Account, response.StepUp, 0},
 		{finding.TakeoverSuspected, finding.Account, response.StepUp, 0},
@@ -313,6 +313,34 @@ func TestResponder(t *testing.T) {
 		now = now.Add(2 * time.Hour)
 		if checker.Delayed("198.51.100.20") {
 			t.Fatal("the delay outlived its hour")
+		}
+	})
+	t.Run("card testing from an address holds its orders for review, refuses nothing", func(t *testing.T) {
+		n, blocks := len(edge.calls), checker.Active()
+		f := active(finding.CardTesting, finding.IP, "198.51.100.30")
+		f.ID = "fnd_hold"
+		if _, err := r.Respond(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		if resp := st.responses[f.ID]; resp != "hold-orders 1h0m0s (repeat 1)" {
+			t.Fatalf("finding response %q", resp)
+		}
+		if !checker.OrdersHeld("198.51.100.30", "", "") || !checker.OrdersHeld("198.51.100.30", "usr_x", "cfp_y") {
+			t.Fatal("the address's orders are not held")
+		}
+		if checker.OrdersHeld("198.51.100.31", "usr_x", "cfp_y") || checker.OrdersHeld("", "", "") {
+			t.Fatal("another subject's orders are held")
+		}
+		if len(edge.calls) != n || checker.Active() != blocks || checker.CardBlocked("198.51.100.30") {
+			t.Fatal("a hold blocked something")
+		}
+		other := response.NewChecker(st, clock, nil)
+		if err := other.Refresh(ctx); err != nil || !other.OrdersHeld("198.51.100.30", "", "") {
+			t.Fatalf("another instance's copy does not hold (%v)", err)
+		}
+		now = now.Add(time.Hour + time.Second)
+		if checker.OrdersHeld("198.51.100.30", "", "") {
+			t.Fatal("the hold outlived its hour")
 		}
 	})
 	t.Run("a card fingerprint block is refused by the checker at once", func(t *testing.T) {

@@ -166,16 +166,18 @@ func (c *Compiled) Evaluate(f Features) Verdict {
 // DefaultRules are the rules a shop runs until its operator sets its own
 // (docs/FRAUD.md says why each):
 //   - a card declined 3 times within the hour is being tested: block;
-//   - an address that used 5 or more cards today is testing cards: block;
+//   - an address that used 5 or more cards today, 3 of them declined
+//     within the hour, is testing cards: block (5 colleagues paying with
+//     their own cards behind an office's NAT address are not declined);
 //   - an address with 10 or more declines today: review;
 //   - an account less than a day old ordering more than 1,000 in one
 //     order: review;
 //   - an order more than 10 times the account's average (after 3 orders):
 //     review.
 func DefaultRules() RuleSet {
-	return RuleSet{Version: "default-1", Mode: Enforce, Rules: []Rule{
+	return RuleSet{Version: "default-2", Mode: Enforce, Rules: []Rule{
 		{Name: "card_declined_3_in_an_hour", Action: Block, Expr: "card_declines_hour >= 3"},
-		{Name: "address_many_cards", Action: Block, Expr: "address_cards_day >= 5"},
+		{Name: "address_many_cards", Action: Block, Expr: "address_cards_day >= 5 && address_declines_hour >= 3"},
 		{Name: "address_many_declines", Action: Review, Expr: "address_declines_day >= 10"},
 		{Name: "new_account_big_order", Action: Review, Expr: "guest == 0 && account_age_hours < 24 && amount > 1000"},
 		{Name: "far_above_usual", Action: Review, Expr: "prior_orders >= 3 && amount_vs_average > 10"},

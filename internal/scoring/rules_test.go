@@ -91,8 +91,11 @@ func TestDefaultRulesCompile(t *testing.T) {
 	if v := c.Evaluate(scoring.Features{Amount: 20, CardDeclinesHour: 3}); v.Decision != order.DecisionBlock {
 		t.Fatalf("a card declined 3 times within the hour: %+v", v)
 	}
-	if v := c.Evaluate(scoring.Features{Amount: 20, AddressCardsDay: 5}); v.Decision != order.DecisionBlock {
-		t.Fatalf("an address with 5 cards today: %+v", v)
+	if v := c.Evaluate(scoring.Features{Amount: 20, AddressCardsDay: 5, AddressDeclinesHour: 3}); v.Decision != order.DecisionBlock {
+		t.Fatalf("an address with 5 cards today, 3 declined: %+v", v)
+	}
+	if v := c.Evaluate(scoring.Features{Amount: 20, AddressCardsDay: 5}); v.Decision != order.DecisionAllow {
+		t.Fatalf("an office's address with 5 cards today and no declines: %+v", v)
 	}
 	if v := c.Evaluate(scoring.Features{Amount: 1500, AccountAgeHours: 2}); v.Decision != order.DecisionReview {
 		t.Fatalf("a new account's big order: %+v", v)

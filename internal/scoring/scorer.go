@@ -46,6 +46,11 @@ type Scorer struct {
 	// clients (the loopback, a trusted proxy): its velocity is not a
 	// client's, so the address features stay 0 for it.
 	Shared func(addressKey string) bool
+	// Held, when set, reports whether a response to a finding holds the
+	// orders of the address key, account or card fingerprint for review
+	// (response.Checker.OrdersHeld): a checkout the rules do not block is
+	// then reviewed, saying so.
+	Held func(ip, account, card string) bool
 
 	counter   Counter
 	histories Histories
@@ -84,6 +89,10 @@ func (s *Scorer) SetRules(rs RuleSet) error {
 	return nil
 }
 
+// HeldReason is the reason of a checkout reviewed because a response holds
+// its orders.
+const HeldReason = "response: orders held for review after a finding"
+
 // The counters' keys: what they count, of which subject.
 func key(what, subject string) string { return "fraud:" + what + ":" + subject }
 
@@ -96,6 +105,10 @@ func (s *Scorer) Score(ctx context.Context, a checkout.Attempt) (order.Risk, err
 	rules := s.rules.Load()
 	v := rules.Evaluate(f)
 	risk := order.Risk{Score: v.Score, Decision: v.Decision, Reasons: v.Matched, RulesVersion: rules.Version, Features: f.Map()}
+	if risk.Decision != order.DecisionBlock && s.Held != nil && s.Held(a.IP, a.CustomerID, a.Card) {
+		risk.Decision, risk.Score = order.DecisionReview, max(risk.Score, ReviewScore)
+		risk.Reasons = append(risk.Reasons, HeldReason)
+	}
 	if risk.Reasons == nil {
 		risk.Reasons = []string{}
 	}

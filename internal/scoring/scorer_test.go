@@ -36,7 +36,7 @@ func TestScorer(t *testing.T) {
 
 	t.Run("an ordinary order of a regular customer is allowed, with its features", func(t *testing.T) {
 		r, err := s.Score(ctx, attempt("usr_old", "pm_1", "192.0.2.1", 2500))
-		if err != nil || r.Decision != order.DecisionAllow || r.Score != 0 || r.RulesVersion != "default-1" {
+		if err != nil || r.Decision != order.DecisionAllow || r.Score != 0 || r.RulesVersion != "default-2" {
 			t.Fatalf("risk %+v (%v)", r, err)
 		}
 		f := r.Features
@@ -65,19 +65,42 @@ func TestScorer(t *testing.T) {
 			t.Fatalf("another card: %+v", r)
 		}
 	})
-	t.Run("an address trying many cards is blocked", func(t *testing.T) {
+	t.Run("an address trying many cards, declined, is blocked", func(t *testing.T) {
 		var r order.Risk
 		for i, card := range []string{"c1", "c2", "c3", "c4", "c4", "c5"} {
 			var err error
-			if r, err = s.Score(ctx, attempt("usr_old", card, "203.0.113.50", 100)); err != nil {
+			a := attempt("usr_old", card, "203.0.113.50", 100)
+			if r, err = s.Score(ctx, a); err != nil {
 				t.Fatal(err)
 			}
 			if i < 5 && r.Decision != order.DecisionAllow {
 				t.Fatalf("card %d (%s): %+v", i+1, card, r)
 			}
+			if i < 3 {
+				s.Declined(ctx, a)
+			}
 		}
 		if r.Decision != order.DecisionBlock || r.Features["address_cards_day"] != 5 {
 			t.Fatalf("the fifth distinct card: %+v", r)
+		}
+	})
+	t.Run("an office's NAT address: colleagues' own cards, none declined, are allowed", func(t *testing.T) {
+		for i := range 8 {
+			customer := "usr_colleague" + string(rune('a'+i))
+			if r, err := s.Score(ctx, attempt(customer, "cfp_colleague"+string(rune('a'+i)), "203.0.113.60", 4000)); err != nil || r.Decision != order.DecisionAllow {
+				t.Fatalf("colleague %d: %+v (%v)", i+1, r, err)
+			}
+		}
+	})
+	t.Run("a response holding the address's orders makes an allowed checkout reviewed", func(t *testing.T) {
+		s.Held = func(ip, _, _ string) bool { return ip == "203.0.113.70" }
+		defer func() { s.Held = nil }()
+		r, err := s.Score(ctx, attempt("usr_old", "cfp_h", "203.0.113.70", 2000))
+		if err != nil || r.Decision != order.DecisionReview || r.Score != scoring.ReviewScore || r.Reasons[len(r.Reasons)-1] != scoring.HeldReason {
+			t.Fatalf("risk %+v (%v)", r, err)
+		}
+		if r, _ := s.Score(ctx, attempt("usr_old", "cfp_h2", "203.0.113.71", 2000)); r.Decision != order.DecisionAllow {
+			t.Fatalf("another address: %+v", r)
 		}
 	})
 	t.Run("a shared address (the loopback, a trusted proxy) is no client's velocity", func(t *testing.T) {
@@ -97,7 +120,7 @@ func TestScorer(t *testing.T) {
 			t.Fatal(err)
 		}
 		r, err := s.Score(ctx, attempt("usr_old", "pm_9", "192.0.2.9", 2000))
-		if err != nil || r.Decision != order.DecisionAllow || r.Shadow != "shadow-1: block" || r.RulesVersion != "default-1" {
+		if err != nil || r.Decision != order.DecisionAllow || r.Shadow != "shadow-1: block" || r.RulesVersion != "default-2" {
 			t.Fatalf("risk %+v (%v)", r, err)
 		}
 	})
@@ -105,7 +128,7 @@ func TestScorer(t *testing.T) {
 		if err := s.SetRules(scoring.RuleSet{Version: "bad", Mode: scoring.Enforce, Rules: []scoring.Rule{{Name: "x", Action: scoring.Block, Expr: "nope"}}}); err == nil {
 			t.Fatal("accepted")
 		}
-		if r, _ := s.Score(ctx, attempt("usr_old", "pm_10", "192.0.2.10", 2000)); r.RulesVersion != "default-1" {
+		if r, _ := s.Score(ctx, attempt("usr_old", "pm_10", "192.0.2.10", 2000)); r.RulesVersion != "default-2" {
 			t.Fatalf("rules version %q", r.RulesVersion)
 		}
 	})
