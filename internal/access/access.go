@@ -87,6 +87,10 @@ const (
 	// review (approve captures, reject cancels) and labels orders for
 	// training: finance and admin, no API key.
 	FraudReview Permission = "fraud:review"
+	// FraudRules reads, replaces and backtests fraud scoring's rules and
+	// models: admins only, no API key, and a replacement needs a login
+	// within minutes (rules decide which orders go through).
+	FraudRules Permission = "fraud:rules"
 )
 
 // KeyGrantable lists the permissions an API key may carry. The most sensitive
@@ -143,7 +147,7 @@ func OrderViewFor(p *Principal) OrderView {
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, Fulfil, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage, MailManage, FindingsRead, FindingsManage, FraudReview}
+		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, Fulfil, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage, MailManage, FindingsRead, FindingsManage, FraudReview, FraudRules}
 	case Catalog:
 		return []Permission{CatalogWrite, PricingManage}
 	case Support:

@@ -142,6 +142,10 @@ var allowed = map[string][]string{
 	"POST /api/v1/admin/reviews/{id}/approve": {"finance", "admin"},
 	"POST /api/v1/admin/reviews/{id}/reject":  {"finance", "admin"},
 	"POST /api/v1/admin/orders/{id}/label":    {"finance", "admin"},
+	// Fraud rules (issue 14): admins only.
+	"GET /api/v1/admin/fraud/rules":     {"admin"},
+	"PUT /api/v1/admin/fraud/rules":     {"admin"},
+	"POST /api/v1/admin/fraud/backtest": {"admin"},
 }
 
 // signedIn is every role: each account is a customer too, acting on its own data.

@@ -52,6 +52,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/privacy"
 	"github.com/bulwark-shop/bulwark/internal/rekey"
 	"github.com/bulwark-shop/bulwark/internal/response"
+	"github.com/bulwark-shop/bulwark/internal/scoring"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/threat"
 	"github.com/bulwark-shop/bulwark/internal/throttle"
@@ -163,6 +164,9 @@ type App struct {
 	responder  *response.Responder
 	CardBlocks *response.Checker
 	BlockAdmin *response.Admin
+	// Fraud keeps fraud scoring running the stored rules and serves the
+	// rules API and backtests.
+	Fraud *scoring.Admin
 	// Rekey re-encrypts stored data after a key rotation; Serve runs it.
 	Rekey    *rekey.Job
 	keyring  *keys.Keyring
@@ -185,10 +189,15 @@ type options struct {
 	counter detect.Counter
 }
 
+// Metrics gathers the application's metrics, as the metrics listener serves
+// them (bulwark-bench reads them in process).
+func (a *App) Metrics() prometheus.Gatherer { return a.registry }
+
 // WithGateway makes the application pay through g instead of the gateway of
-// the payment-gateway setting. Tests only: they inject a gateway that fails
-// on command (paymenttest.FailingGateway) to reach the compensations of the
-// money path end to end.
+// the payment-gateway setting. Tests and bulwark-bench only: tests inject a
+// gateway that fails on command (paymenttest.FailingGateway) to reach the
+// compensations of the money path end to end; the card-testing scenario
+// counts what reaches the simulated processor.
 func WithGateway(g payment.Gateway) Option { return func(o *options) { o.gateway = g } }
 
 // WithDetectionCounter makes threat detection count in c instead of memory
@@ -415,10 +424,22 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	// Guest checkout sends guests' cards to the vault for one checkout (the
 	// sweep of left-over ones runs even when it is off), and signs the
 	// links to their orders with a keyset of its own.
-	scorer, err := newScorer(cfg, a.redis, now, db)
+	scorer, base, err := newScorer(cfg, a.redis, now, db)
 	if err != nil {
 		a.Close()
 		return nil, err
+	}
+	// The rules stored through the API (on any instance) run over the
+	// setting's or the built-in ones; each instance reads them every few
+	// seconds (Serve).
+	baseFrom := scoring.SourceBuiltIn
+	if cfg.FraudRules != "" {
+		baseFrom = scoring.SourceFile
+	}
+	a.Fraud = scoring.NewAdmin(scoring.AdminConfig{Scorer: scorer, Versions: db, History: db, Base: base, BaseFrom: baseFrom, Now: now, Log: log})
+	if err := a.Fraud.Sync(ctx); err != nil {
+		a.Close()
+		return nil, fmt.Errorf("load the stored fraud rules: %w", err)
 	}
 	// A response holding a subject's orders (card testing from an
 	// address) sends its checkouts to the review queue.
@@ -532,7 +553,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail, proxies), Blocks: edge.NewBlocklist(a.blocks, a.Trail),
 		RateLimiter: limiter, RateLimits: cfg.RateLimit, TrustedProxies: proxies,
 		WAF: firewall, WAFAudit: httpapi.NewWAFAudit(a.Trail, now), Addresses: a.Addresses,
-		Signals: a.signals, Findings: a.Findings, ResponseBlocks: a.BlockAdmin,
+		Signals: a.signals, Findings: a.Findings, ResponseBlocks: a.BlockAdmin, Fraud: a.Fraud,
 	})
 	return a, nil
 }
@@ -1033,6 +1054,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	go a.orderMail.Run(recoverCtx)
 	go a.signals.Run(recoverCtx)
 	go a.CardBlocks.Run(recoverCtx)
+	go a.Fraud.Run(recoverCtx)
 	go a.health.Run(recoverCtx)
 	var err error
 	select {

@@ -24,6 +24,7 @@ type riskOut struct {
 	Reasons  []string           `json:"reasons"`
 	Rules    string             `json:"rules_version"`
 	Features map[string]float64 `json:"features"`
+	Shadow   string             `json:"shadow"`
 }
 
 type scoredOrder struct {
@@ -260,6 +261,97 @@ func TestCardTesting(t *testing.T) {
 		s.must(201, from(checkoutReq(colleague, "c-elsewhere", s.cartWith(colleague, 1, p.ID), "123"), "198.51.100.10")).JSON(t, &fine)
 		if fine.Status != "paid" {
 			t.Fatalf("an order from another address: %s", fine.Status)
+		}
+	})
+}
+
+type rulesOut struct {
+	Enforced struct {
+		Version string
+		Mode    string
+		Rules   []map[string]string
+	}
+	Shadow *struct{ Version string }
+	Source string
+}
+
+// TestFraudRulesAPI: admins read the running rules, store a set in shadow
+// (scored, not enforced) and then enforced (it decides the next checkout),
+// and backtest a set against the scored orders; a set that does not
+// compile, or a taken version with other rules, is refused and the running
+// set stays; finance may not; on both engines.
+func TestFraudRulesAPI(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		admin := s.createAdmin("rules-api-admin@example.com")
+		finance := s.staff(admin, "rules-api-finance@example.com", "finance")
+		p := s.createProduct(admin, "RULESAPI-1", 100)
+		buyer := s.shopper("rules-api-buyer@example.com", "4242424242424242")
+		get := func() rulesOut {
+			var r rulesOut
+			s.must(200, req{method: "GET", path: "/api/v1/admin/fraud/rules", token: admin}).JSON(t, &r)
+			return r
+		}
+		putReq := func(body string) req { return req{method: "PUT", path: "/api/v1/admin/fraud/rules", token: admin, body: body} }
+		put := func(body string) response { return s.do(putReq(body)) }
+		if r := get(); r.Source != "built-in" || r.Enforced.Version != "default-2" || r.Shadow != nil || len(r.Enforced.Rules) != 5 {
+			t.Fatalf("the rules at start: %+v", r)
+		}
+		s.must(403, req{method: "GET", path: "/api/v1/admin/fraud/rules", token: finance})
+		s.must(403, req{method: "PUT", path: "/api/v1/admin/fraud/rules", token: finance, body: map[string]any{}})
+
+		bad := put(`{"version":"shop-bad","mode":"enforce","rules":[{"name":"oops","action":"block","expr":"card_number > 0"}]}`)
+		if bad.Status != 422 || !strings.Contains(string(bad.Body), `rule \"oops\"`) {
+			t.Fatalf("a rule that does not compile: %d %s", bad.Status, bad.Body)
+		}
+		for _, body := range []string{`{"version":"x","mode":"enforce","rules":[],"extra":1}`, `[`, `{"version":"a b","mode":"enforce","rules":[]}`,
+			`{"version":"ok","mode":"sometimes","rules":[]}`} {
+			if res := put(body); res.Status != 400 && res.Status != 422 {
+				t.Fatalf("%s: %d %s", body, res.Status, res.Body)
+			}
+		}
+		if r := get(); r.Enforced.Version != "default-2" {
+			t.Fatalf("a refused set replaced the running one: %+v", r)
+		}
+
+		s.must(200, putReq(`{"version":"shop-s1","mode":"shadow","rules":[{"name":"everything","action":"block","expr":"amount > 0"}]}`))
+		if r := get(); r.Shadow == nil || r.Shadow.Version != "shop-s1" || r.Enforced.Version != "default-2" {
+			t.Fatalf("after the shadow set: %+v", r)
+		}
+		var first scoredOrder
+		s.must(201, checkoutReq(buyer, "ra-1", s.cartWith(buyer, 1, p.ID), "123")).JSON(t, &first)
+		s.must(200, req{method: "GET", path: "/api/v1/admin/orders/" + first.ID, token: admin}).JSON(t, &first)
+		if first.Status != "paid" || first.Risk == nil || first.Risk.Shadow != "shop-s1: block" {
+			t.Fatalf("an order under the shadow set: %s %+v", first.Status, first.Risk)
+		}
+
+		s.must(200, putReq(`{"version":"shop-e1","mode":"enforce","rules":[{"name":"look_at_all","action":"review","expr":"amount >= 0"}]}`))
+		if r := get(); r.Source != "stored" || r.Enforced.Version != "shop-e1" {
+			t.Fatalf("after the enforced set: %+v", r)
+		}
+		var second scoredOrder
+		s.must(201, checkoutReq(buyer, "ra-2", s.cartWith(buyer, 1, p.ID), "123")).JSON(t, &second)
+		if second.Status != "pending_review" {
+			t.Fatalf("an order the stored set reviews: %s", second.Status)
+		}
+		if res := put(`{"version":"shop-e1","mode":"enforce","rules":[{"name":"other","action":"review","expr":"amount >= 1"}]}`); res.Status != 409 {
+			t.Fatalf("a taken version with other rules: %d %s", res.Status, res.Body)
+		}
+
+		var bt struct {
+			Orders  int
+			Would   struct{ Allow, Review, Block int }
+			Was     struct{ Allow, Review, Block int }
+			Changed int
+		}
+		s.must(200, req{method: "POST", path: "/api/v1/admin/fraud/backtest", token: admin,
+			body: map[string]any{"version": "bt-1", "rules": []map[string]string{{"name": "big", "action": "block", "expr": "amount > 5"}}}}).JSON(t, &bt)
+		if bt.Orders != 2 || bt.Would.Block != 2 || bt.Was.Allow != 1 || bt.Was.Review != 1 || bt.Changed != 2 {
+			t.Fatalf("backtest %+v", bt)
+		}
+		if res := s.do(req{method: "POST", path: "/api/v1/admin/fraud/backtest", token: admin,
+			body: map[string]any{"version": "bt-2", "rules": []map[string]string{{"name": "x", "action": "block", "expr": "nope"}}}}); res.Status != 422 {
+			t.Fatalf("backtesting a set that does not compile: %d %s", res.Status, res.Body)
 		}
 	})
 }

@@ -23,31 +23,32 @@ const maxRulesFile = 256 << 10
 // (every instance counting together) and in memory otherwise or while
 // Redis is out. A rules file that cannot be read or does not compile
 // refuses to start, naming the file and each bad rule.
-func newScorer(cfg config.Config, rc *redis.Client, now func() time.Time, h scoring.Histories) (*scoring.Scorer, error) {
+// It returns the scorer and the rules it starts with.
+func newScorer(cfg config.Config, rc *redis.Client, now func() time.Time, h scoring.Histories) (*scoring.Scorer, scoring.RuleSet, error) {
 	var counter scoring.Counter = throttle.NewMemory(now)
 	if rc != nil {
 		counter = scoring.Fallback{Primary: throttle.NewRedis(rc, cfg.RedisKeyPrefix), Local: counter}
 	}
-	var rules *scoring.RuleSet
+	rules := scoring.DefaultRules()
 	if cfg.FraudRules != "" {
 		rs, err := readRules(cfg.FraudRules)
 		if err != nil {
-			return nil, err
+			return nil, rules, err
 		}
-		rules = &rs
+		rules = rs
 	}
 	proxies, err := edge.ParsePrefixes(cfg.TrustedProxies)
 	if err != nil {
-		return nil, err
+		return nil, rules, err
 	}
-	s, err := scoring.New(counter, h, rules)
+	s, err := scoring.New(counter, h, &rules)
 	if err != nil {
-		return nil, fmt.Errorf("fraud-rules %s: %w", cfg.FraudRules, err)
+		return nil, rules, fmt.Errorf("fraud-rules %s: %w", cfg.FraudRules, err)
 	}
 	// The loopback and a trusted proxy are many clients' address, not one
 	// client's: their velocity would be every customer's.
 	s.Shared = exemptAddress(proxies)
-	return s, nil
+	return s, rules, nil
 }
 
 // readRules reads a rules file: one JSON rule set, no unknown field.

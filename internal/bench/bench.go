@@ -52,6 +52,9 @@ type Options struct {
 	Priced         bool // a priced checkout versus the plain one (PricedCheckout)
 	Webhooks       bool // checkout with three webhook endpoints versus none (WebhookCheckout)
 	Scenarios      bool // the attack scenarios of issue 14 (Scenarios)
+	// Scenario, when set, runs only the scenario of that name (scanning,
+	// stuffing, card-testing).
+	Scenario string
 }
 
 // Result is one measured workload.
@@ -273,6 +276,12 @@ type customer struct{ token, method string }
 // the default settings (but roomy rate limits) changed by adjust, and sets up
 // o.Concurrency customers and a product. Close stops it.
 func startShop(ctx context.Context, o Options, name, dbURL, vaultURL string, adjust func(*config.Config)) (*shop, error) {
+	return startShopWith(ctx, o, name, dbURL, vaultURL, adjust)
+}
+
+// startShopWith is startShop with the application's options (a scenario's
+// counting processor).
+func startShopWith(ctx context.Context, o Options, name, dbURL, vaultURL string, adjust func(*config.Config), opts ...app.Option) (*shop, error) {
 	dir, err := os.MkdirTemp("", "bulwark-bench-")
 	if err != nil {
 		return nil, err
@@ -285,7 +294,7 @@ func startShop(ctx context.Context, o Options, name, dbURL, vaultURL string, adj
 		adjust(&cfg)
 	}
 	// Request logs are written, as in production, but to nowhere.
-	a, err := app.New(ctx, cfg, logging.New(io.Discard, slog.LevelInfo), time.Now)
+	a, err := app.New(ctx, cfg, logging.New(io.Discard, slog.LevelInfo), time.Now, opts...)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err

@@ -44,11 +44,22 @@ const (
 
 // Scenarios runs the attack scenarios and prints their figures.
 func Scenarios(ctx context.Context, o Options) error {
-	if err := scanning(ctx, o); err != nil {
-		return fmt.Errorf("scanning: %w", err)
+	all := []struct {
+		name string
+		run  func(context.Context, Options) error
+	}{{"scanning", scanning}, {"stuffing", stuffing}, {"card-testing", cardTesting}}
+	ran := false
+	for _, sc := range all {
+		if o.Scenario != "" && o.Scenario != sc.name {
+			continue
+		}
+		ran = true
+		if err := sc.run(ctx, o); err != nil {
+			return fmt.Errorf("%s: %w", sc.name, err)
+		}
 	}
-	if err := stuffing(ctx, o); err != nil {
-		return fmt.Errorf("credential stuffing: %w", err)
+	if !ran {
+		return fmt.Errorf("no scenario %q (scanning, stuffing, card-testing)", o.Scenario)
 	}
 	return nil
 }

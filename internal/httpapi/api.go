@@ -35,6 +35,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/privacy"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 	"github.com/bulwark-shop/bulwark/internal/response"
+	"github.com/bulwark-shop/bulwark/internal/scoring"
 	"github.com/bulwark-shop/bulwark/internal/threat"
 	"github.com/bulwark-shop/bulwark/internal/waf"
 	"github.com/bulwark-shop/bulwark/internal/webhook"
@@ -134,6 +135,9 @@ type Deps struct {
 	// ResponseBlocks lists and lifts the blocks responses to findings
 	// raised; nil lists none.
 	ResponseBlocks *response.Admin
+	// Fraud reads and replaces fraud scoring's rules and backtests them
+	// (nil: the routes answer 404).
+	Fraud *scoring.Admin
 }
 
 // Signals takes security signals (threat.Intake): it neither fails nor
@@ -332,6 +336,9 @@ func (a *API) routes() []route {
 		r("GET /api/v1/admin/reviews", access.FraudReview, a.listReviews),
 		r("POST /api/v1/admin/reviews/{id}/approve", access.FraudReview, a.approveReview),
 		r("POST /api/v1/admin/reviews/{id}/reject", access.FraudReview, a.rejectReview),
+		r("GET /api/v1/admin/fraud/rules", access.FraudRules, a.fraudRules),
+		r("PUT /api/v1/admin/fraud/rules", access.FraudRules, a.putFraudRules),
+		r("POST /api/v1/admin/fraud/backtest", access.FraudRules, a.fraudBacktest),
 		r("POST /api/v1/orders/{id}/returns", access.Authenticated, a.requestReturn),
 		r("POST /api/v1/admin/returns/{id}/accept", access.Refund, a.acceptReturn),
 		r("POST /api/v1/admin/returns/{id}/reject", access.Refund, a.rejectReturn),

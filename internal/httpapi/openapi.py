@@ -14,7 +14,7 @@ def body(name):
     return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 AUTH=[{"bearerAuth": []}, {"sessionCookie": []}]
 BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": resp("UnsupportedMediaType"), "422": resp("Unprocessable")}
-ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","orders:fulfil":"roles admin and fulfillment","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin","mail:manage":"role admin","findings:read":"role admin","findings:manage":"role admin","fraud:review":"roles admin and finance"}
+ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","orders:fulfil":"roles admin and fulfillment","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin","mail:manage":"role admin","findings:read":"role admin","findings:manage":"role admin","fraud:review":"roles admin and finance","fraud:rules":"role admin"}
 def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
        "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+"."+(" Staff need TOTP turned on (403 `mfa_enrollment_required`)." if perm not in ("public","authenticated") else ""),
@@ -251,6 +251,14 @@ paths={
  "/api/v1/admin/orders/{id}/label":{"post":op("labelOrder","Label an order fraud or legitimate, for training the fraud model","fraud:review",
     {"200":js(ref("Order")),"404":resp("NotFound"),"503":resp("NotReady")},
     "LabelRequest",params=[idp],desc="A chargeback that came in, a second thought about a review: the label replaces any earlier one, and `bulwark fraud train` learns from labelled orders. Audited with the actor. Any label but `fraud` or `legitimate`: 422 `validation_failed`, nothing changed.")},
+ "/api/v1/admin/fraud/rules":{"get":op("fraudRules","The fraud rules running: the enforced set, the set in shadow, and where the enforced one comes from","fraud:rules",
+    {"200":js(ref("FraudRules"))},desc="`source` is `stored` (set through this API), `file` (the `fraud-rules` setting) or `built-in` (docs/FRAUD.md)."),
+   "put":op("putFraudRules","Store a rule set and run it: enforced, or in shadow beside the enforced one","fraud:rules",
+    {"200":js(ref("FraudRules")),"409":resp("Conflict"),"503":resp("NotReady")},"RuleSet",
+    desc="Needs a login from the last five minutes. The set is compiled first: an invalid one (an unknown attribute, a non-boolean expression, an expression past its 200 nodes or 1,000 bytes, more than 100 rules, a bad name or version) answers 422 `validation_failed` naming each problem with its rule, and the running set stays. `mode: shadow` scores every checkout with it too and keeps its decision on the order (`risk.shadow`), never enforcing it. Versions are kept: the same version again with the same rules changes nothing; with other rules, 409 `conflict`. Runs on this instance at once, on the others within 5 s. Audited (`fraud.rules_set`).")},
+ "/api/v1/admin/fraud/backtest":{"post":op("fraudBacktest","What a rule set would have decided about the scored orders of the last 90 days","fraud:rules",
+    {"200":js(ref("Backtest")),"503":resp("NotReady")},"RuleSet",
+    desc="Runs the set over the features kept on each scored order (at most 50,000, newest first) and counts its decisions beside those made at checkout, and among the orders staff labelled. `mode` may be left out. Text attributes: the shipping country is the order's; `bin` and `brand` are not kept on orders, so rules on them see an empty string. Nothing is stored or changed. An invalid set: 422 as for PUT.")},
  "/api/v1/admin/orders/{id}/fulfillments":{"post":op("fulfilOrder","Record a shipment of some of an order's lines","orders:fulfil",
     {"201":js(ref("FulfillmentAnswer"),"Created"),"400":resp("BadRequest"),"404":resp("NotFound"),"409":resp("Conflict"),"422":resp("Unprocessable"),"503":resp("NotReady")},
     "FulfillmentRequest",params=[idp],desc="More of a line than ordered and not yet shipped: 409 `fulfillment_exceeds_order`; a line the order does not have: 422; a cancelled or refunded order: 409 `illegal_transition`. Nothing is recorded on a refusal. With payment-capture=fulfilment an authorized order is captured first; a failed capture records nothing. Status `partially_fulfilled`, then `fulfilled`; webhook `order.fulfilled`.")},
@@ -436,6 +444,21 @@ schemas={
    "label":{"type":"string","enum":["fraud","legitimate"],"description":"The training label staff gave the order. Finance and admin only."}}},
  "OrderList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Order")},"next_cursor":{"type":"string"}}},
  "RefundRequest":{"type":"object","additionalProperties":False,"properties":{"amount":ref("Money")}},
+ "Rule":{"type":"object","additionalProperties":False,"required":["name","action","expr"],"properties":{
+   "name":{"type":"string","pattern":"^[a-z0-9][a-z0-9_.-]{0,63}$"},"action":{"type":"string","enum":["block","review","allow"]},
+   "expr":{"type":"string","minLength":1,"maxLength":1000,"description":"A boolean expr-lang expression over the attributes of docs/FRAUD.md, e.g. `card_declines_hour >= 3 && amount < 5`."}}},
+ "RuleSet":{"type":"object","additionalProperties":False,"required":["version","rules"],"properties":{
+   "version":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"mode":{"type":"string","enum":["enforce","shadow"]},
+   "rules":{"type":"array","maxItems":100,"items":ref("Rule")}}},
+ "FraudRules":{"type":"object","required":["enforced","shadow","source"],"properties":{
+   "enforced":ref("RuleSet"),"shadow":{"oneOf":[ref("RuleSet"),{"type":"null"}]},"source":{"type":"string","enum":["stored","file","built-in"]}}},
+ "Outcome":{"type":"object","required":["allow","review","block"],"properties":{"allow":{"type":"integer"},"review":{"type":"integer"},"block":{"type":"integer"}}},
+ "Backtest":{"type":"object","required":["version","since","orders","would","was","changed","fraud","legitimate"],"properties":{
+   "version":{"type":"string"},"since":{"type":"string","format":"date-time"},"orders":{"type":"integer","description":"Scored orders read."},
+   "would":{**ref("Outcome"),"description":"The set's decisions."},"was":{**ref("Outcome"),"description":"The decisions made at checkout."},
+   "changed":{"type":"integer","description":"Orders whose decision would differ."},
+   "fraud":{**ref("Outcome"),"description":"The set's decisions about the orders labelled fraud."},
+   "legitimate":{**ref("Outcome"),"description":"The set's decisions about the orders labelled legitimate."}}},
  "LabelRequest":{"type":"object","additionalProperties":False,"required":["label"],"properties":{"label":{"type":"string","enum":["fraud","legitimate"]}}},
  "Risk":{"type":"object","required":["score","decision","reasons"],"description":"What fraud scoring concluded at checkout. Finance and admin only.","properties":{
    "score":{"type":"integer","minimum":0,"maximum":99},"decision":{"type":"string","enum":["allow","review","block"]},

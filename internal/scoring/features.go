@@ -70,6 +70,19 @@ func (f Features) Map() map[string]float64 {
 	return out
 }
 
+// FromMap is the inverse of Map: the numeric features of m by name (a
+// stored order's), the text ones empty. Unknown names are ignored.
+func FromMap(m map[string]float64) Features {
+	var f Features
+	v := reflect.ValueOf(&f).Elem()
+	for i := range v.NumField() {
+		if v.Field(i).Kind() == reflect.Float64 {
+			v.Field(i).SetFloat(m[v.Type().Field(i).Tag.Get("expr")])
+		}
+	}
+	return f
+}
+
 // Names lists every name a rule may use, numeric and text.
 func Names() []string {
 	var out []string

@@ -59,7 +59,10 @@ type RuleSet struct {
 	Rules   []Rule `json:"rules"`
 }
 
-var ruleName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+var (
+	ruleName    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,63}$`)
+	versionName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+)
 
 // Compiled is a rule set ready to run.
 type Compiled struct {
@@ -78,8 +81,8 @@ type compiledRule struct {
 // is reported, each naming its rule.
 func Compile(rs RuleSet) (*Compiled, error) {
 	var errs []error
-	if rs.Version == "" || len(rs.Version) > 64 {
-		errs = append(errs, errors.New("version: 1 to 64 characters"))
+	if !versionName.MatchString(rs.Version) {
+		errs = append(errs, errors.New("version: 1 to 64 of A-Z a-z 0-9 _ . - (starting with a letter or digit)"))
 	}
 	if rs.Mode != Enforce && rs.Mode != Shadow {
 		errs = append(errs, fmt.Errorf("mode %q: enforce or shadow", rs.Mode))

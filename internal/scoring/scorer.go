@@ -93,6 +93,9 @@ func (s *Scorer) SetRules(rs RuleSet) error {
 // its orders.
 const HeldReason = "response: orders held for review after a finding"
 
+// ClearShadow stops the shadow rule set (none runs beside the enforced one).
+func (s *Scorer) ClearShadow() { s.shadow.Store(nil) }
+
 // The counters' keys: what they count, of which subject.
 func key(what, subject string) string { return "fraud:" + what + ":" + subject }
 
