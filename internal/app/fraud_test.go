@@ -292,7 +292,9 @@ func TestFraudRulesAPI(t *testing.T) {
 			s.must(200, req{method: "GET", path: "/api/v1/admin/fraud/rules", token: admin}).JSON(t, &r)
 			return r
 		}
-		putReq := func(body string) req { return req{method: "PUT", path: "/api/v1/admin/fraud/rules", token: admin, body: body} }
+		putReq := func(body string) req {
+			return req{method: "PUT", path: "/api/v1/admin/fraud/rules", token: admin, body: body}
+		}
 		put := func(body string) response { return s.do(putReq(body)) }
 		if r := get(); r.Source != "built-in" || r.Enforced.Version != "default-2" || r.Shadow != nil || len(r.Enforced.Rules) != 5 {
 			t.Fatalf("the rules at start: %+v", r)
