@@ -390,6 +390,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	// Security events are mailed to the account's owner; registration and a
 	// change of address wait for the address's verification.
 	notifier := identity.NewNotifier(db, outbox, now, log)
+	notifier.UseSignals(a.signals)
 	a.Identity.UseNotifier(notifier)
 	a.MFA.UseNotifier(notifier)
 	a.Passkeys.UseNotifier(notifier)
@@ -419,6 +420,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 			codesRefused.WithLabelValues(outcome).Inc()
 		}})
 	a.Methods = payment.NewMethods(db, cards, now)
+	a.Methods.UseSignals(a.signals)
 	instance := id.New(id.Instance)
 	a.Addresses = addressbook.NewService(db, now)
 	// Guest checkout sends guests' cards to the vault for one checkout (the

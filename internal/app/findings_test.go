@@ -272,6 +272,10 @@ func (failingCounter) Incr(context.Context, string, time.Duration) (int64, error
 	return 0, errors.New("dial tcp 127.0.0.1:6379: connection refused")
 }
 
+func (failingCounter) Count(context.Context, string) (int64, error) {
+	return 0, errors.New("dial tcp 127.0.0.1:6379: connection refused")
+}
+
 // TestSignInsDoNotDependOnDetection: with detection failing on every
 // signal, sign-ins answer exactly as they do without it, and the failures
 // are counted and logged.
@@ -310,4 +314,45 @@ func (s *server) failedSignals() float64 {
 		}
 	}
 	return 0
+}
+
+// TestTakeoverSuspected: a customer signs in from home and changes a
+// password there (nothing); a sign-in from a new network followed by a
+// password change from it raises Impact:Account/TakeoverSuspected about the
+// account, whose response asks for step-up; on both engines.
+func TestTakeoverSuspected(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db, func(c *config.Config) { c.TrustedProxies = "127.0.0.0/8" })
+		admin := s.createAdmin("takeover-admin@example.com")
+		u := s.register("takeover-victim@example.com")
+		loginFrom := func(ip, password string) string {
+			var out struct{ Token string }
+			s.must(200, req{method: "POST", path: "/api/v1/auth/login", header: map[string]string{"X-Forwarded-For": ip},
+				body: map[string]string{"email": "takeover-victim@example.com", "password": password}}).JSON(t, &out)
+			return out.Token
+		}
+		changeFrom := func(ip, token, from, to string) {
+			s.must(204, req{method: "PUT", path: "/api/v1/me/password", token: token, header: map[string]string{"X-Forwarded-For": ip},
+				body: map[string]string{"current_password": from, "new_password": to}})
+		}
+		home := loginFrom("198.51.100.20", testPassword)
+		loginFrom("198.51.100.21", testPassword)
+		changeFrom("198.51.100.21", home, testPassword, "a new passphrase of the owner")
+		time.Sleep(300 * time.Millisecond) // detection runs beside the requests
+		var none struct{ Items []findingOut }
+		s.must(200, req{method: "GET", path: "/api/v1/admin/findings?type=" + url.QueryEscape("Impact:Account/TakeoverSuspected"), token: admin}).JSON(t, &none)
+		if len(none.Items) != 0 {
+			t.Fatalf("a change from the home network raised %+v", none.Items)
+		}
+
+		thief := loginFrom("203.0.113.66", "a new passphrase of the owner")
+		changeFrom("203.0.113.66", thief, "a new passphrase of the owner", "the thief's passphrase now")
+		f := s.waitFinding(admin, "type="+url.QueryEscape("Impact:Account/TakeoverSuspected")+"&subject=account:"+u.ID)
+		if f.Evidence["change"] != "password" || f.Evidence["network"] != "203.0.113.0/24" || f.Severity != 80 {
+			t.Fatalf("finding %+v", f)
+		}
+		if got := s.waitResponse(admin, f.ID); got != "step-up (intent recorded)" {
+			t.Fatalf("response %q", got)
+		}
+	})
 }

@@ -29,6 +29,10 @@ const (
 	LoginSucceeded  Kind = "login.succeeded"
 	MFAFailed       Kind = "mfa.failed"
 	PaymentDeclined Kind = "payment.declined"
+	// AccountChanged is a change that would let whoever made it keep an
+	// account: its password, email address, second factor, passkeys or
+	// saved cards (Detail "change" says which).
+	AccountChanged Kind = "account.changed"
 	NotFound        Kind = "http.404"
 	WAFBlocked      Kind = "waf.blocked"
 )
@@ -120,6 +124,8 @@ type Counter interface {
 	// Incr adds one to key and returns the new count; the count expires
 	// window after its first increment.
 	Incr(ctx context.Context, key string, window time.Duration) (int64, error)
+	// Count returns key's count without adding to it (0 when none).
+	Count(ctx context.Context, key string) (int64, error)
 }
 
 // Engine runs detectors over signals.
@@ -127,12 +133,13 @@ type Engine struct {
 	detectors []Detector
 	bySignal  map[Kind][]int
 	counter   Counter
+	takeover  Takeover
 }
 
 // New returns an engine running ds, counting in c. It refuses an invalid
 // detector.
 func New(c Counter, ds []Detector) (*Engine, error) {
-	e := &Engine{detectors: ds, bySignal: map[Kind][]int{}, counter: c}
+	e := &Engine{detectors: ds, bySignal: map[Kind][]int{}, counter: c, takeover: DefaultTakeover()}
 	for i, d := range ds {
 		if err := d.Validate(); err != nil {
 			return nil, err
@@ -151,6 +158,11 @@ func New(c Counter, ds []Detector) (*Engine, error) {
 // the detectors counted before it.
 func (e *Engine) Observe(ctx context.Context, s Signal) ([]finding.Observation, error) {
 	var out []finding.Observation
+	if o, err := e.takeover.observe(ctx, e.counter, s); err != nil {
+		return nil, err
+	} else if o != nil {
+		out = append(out, *o)
+	}
 	for _, i := range e.bySignal[s.Kind] {
 		d := e.detectors[i]
 		subject := s.subject(d.Per)

@@ -6,7 +6,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/mail"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
 
 // SecurityEvent is a change to how an account is protected, which its owner is
@@ -31,11 +33,26 @@ const (
 // Notifier mails an account's owner about security events. A nil *Notifier
 // sends nothing (unit tests of other rules).
 type Notifier struct {
-	users Store
-	mail  mail.Sender
-	now   func() time.Time
-	log   *slog.Logger
+	users   Store
+	mail    mail.Sender
+	now     func() time.Time
+	log     *slog.Logger
+	signals Signals
 }
+
+// changes names the security events that change how an account is got
+// into (what a thief does to keep it), for threat detection's
+// AccountChanged signal.
+var changes = map[SecurityEvent]string{
+	EventPasskeyAdded: "passkey", EventMFAOn: "mfa", EventMFAOff: "mfa", EventPasswordChanged: "password",
+	EventRecoveryCodes: "recovery-codes",
+}
+
+// UseSignals makes Notify also report each change of how the account is got
+// into (a password, a second factor, a passkey) to threat detection, with
+// the client address of the request that made it: account takeover is a
+// sign-in from a new network followed by such a change.
+func (n *Notifier) UseSignals(r Signals) { n.signals = r }
 
 // NewNotifier returns the security-event notifier.
 func NewNotifier(users Store, sender mail.Sender, now func() time.Time, log *slog.Logger) *Notifier {
@@ -47,6 +64,10 @@ func NewNotifier(users Store, sender mail.Sender, now func() time.Time, log *slo
 func (n *Notifier) Notify(ctx context.Context, userID string, ev SecurityEvent) {
 	if n == nil {
 		return
+	}
+	if change, ok := changes[ev]; ok && n.signals != nil {
+		n.signals.Report(ctx, detect.Signal{Kind: detect.AccountChanged, At: n.now().UTC(), Account: userID,
+			IP: reqinfo.AddressKey(reqinfo.From(ctx).IP), Detail: map[string]string{"change": change}})
 	}
 	n.background(ctx, func(ctx context.Context) error {
 		u, err := n.users.UserByID(ctx, userID)

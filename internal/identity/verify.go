@@ -11,9 +11,11 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/mail"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
 
 // VerifyPrefix starts every email-verification token.
@@ -285,6 +287,10 @@ func (e *Emails) UpdateMe(ctx context.Context, name, email *string) (User, error
 	if err != nil {
 		return User{}, fmt.Errorf("pend email change: %w", err)
 	}
+	// Asking to move the account to another address is what a thief does
+	// to keep it: a signal to takeover detection.
+	e.cfg.Identity.report(ctx, detect.Signal{Kind: detect.AccountChanged, Account: u.ID, IP: reqinfo.From(ctx).IP,
+		Detail: map[string]string{"change": "email"}})
 	if pend.OwnerID == "" && !pend.Limited {
 		to := *email
 		e.background(ctx, "email change mail", func(ctx context.Context) error {

@@ -8,7 +8,9 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 	"github.com/bulwark-shop/bulwark/internal/vault"
 )
 
@@ -61,9 +63,10 @@ var _ Vault = (*vault.Vault)(nil)
 
 // Methods is the saved-card use cases.
 type Methods struct {
-	store MethodStore
-	vault Vault
-	now   func() time.Time
+	store   MethodStore
+	vault   Vault
+	now     func() time.Time
+	signals Signals
 }
 
 // NewMethods returns the payment-method service.
@@ -91,8 +94,22 @@ func (s *Methods) Create(ctx context.Context, c vault.Card) (Method, error) {
 		_ = s.vault.Delete(context.WithoutCancel(ctx), tok.ID)
 		return Method{}, fmt.Errorf("save payment method: %w", err)
 	}
+	if s.signals != nil {
+		// A card added right after a sign-in from a new network is how a
+		// thief spends a taken account: a signal to takeover detection.
+		s.signals.Report(ctx, detect.Signal{Kind: detect.AccountChanged, At: now, Account: p.UserID,
+			IP: reqinfo.AddressKey(reqinfo.From(ctx).IP), Detail: map[string]string{"change": "card"}})
+	}
 	return m, nil
 }
+
+// Signals takes the security signals payment methods report (threat.Intake).
+type Signals interface {
+	Report(ctx context.Context, s detect.Signal)
+}
+
+// UseSignals makes Create report each card added to threat detection.
+func (s *Methods) UseSignals(r Signals) { s.signals = r }
 
 // List returns the caller's payment methods.
 func (s *Methods) List(ctx context.Context) ([]Method, error) {
