@@ -33,8 +33,8 @@ const (
 	// account: its password, email address, second factor, passkeys or
 	// saved cards (Detail "change" says which).
 	AccountChanged Kind = "account.changed"
-	NotFound        Kind = "http.404"
-	WAFBlocked      Kind = "waf.blocked"
+	NotFound       Kind = "http.404"
+	WAFBlocked     Kind = "waf.blocked"
 )
 
 // Signal is one thing a layer saw. IP is the client address edge

@@ -70,6 +70,10 @@ func (failingCounter) Incr(context.Context, string, time.Duration) (int64, error
 	return 0, errors.New("redis: connection refused")
 }
 
+func (failingCounter) Count(context.Context, string) (int64, error) {
+	return 0, errors.New("redis: connection refused")
+}
+
 func newIntake(t *testing.T, db *store.DB, c detect.Counter, raised ...func(context.Context, finding.Finding)) (*threat.Intake, *prometheus.Registry) {
 	t.Helper()
 	var hook func(context.Context, finding.Finding)
