@@ -371,6 +371,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		return nil, err
 	}
 	a.signals = threat.NewIntake(threat.IntakeConfig{Engine: engine, Store: db, Log: log, Registry: a.registry, Now: now,
+		AlertFrom: cfg.AlertSeverity, Raised: alertMail(cfg, outbox, log),
 		// The responder is built with the edge below; the intake's workers
 		// start in Serve, after it.
 		Observed: func(ctx context.Context, f finding.Finding, raised bool) {

@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -353,6 +354,70 @@ func TestTakeoverSuspected(t *testing.T) {
 		}
 		if got := s.waitResponse(admin, f.ID); got != "step-up (intent recorded)" {
 			t.Fatalf("response %q", got)
+		}
+	})
+}
+
+// TestFindingAlerts: a finding raised at or above alert-severity is sent to
+// a webhook endpoint subscribed to finding.raised (signed as every
+// delivery) and mailed to alert-email; one below it is neither; on both
+// engines.
+func TestFindingAlerts(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db, allowLoopback, func(c *config.Config) {
+			c.TrustedProxies, c.AlertSeverity, c.AlertEmail = "127.0.0.0/8", 50, "security@example.com"
+		})
+		recv := newHookReceiver(t)
+		admin := s.createAdmin("alerts-admin@example.com")
+		var hook webhookJSON
+		s.must(201, req{method: "POST", path: "/api/v1/admin/webhooks", token: admin,
+			body: map[string]any{"url": hookURL(recv.Server), "events": []string{"finding.raised"}}}).JSON(t, &hook)
+
+		// Scanning (severity 40): below the threshold.
+		for i := range 30 {
+			s.do(req{method: "GET", path: fmt.Sprintf("/api/v1/nothing-here-%d", i), header: map[string]string{"X-Forwarded-For": "198.51.100.40"}})
+		}
+		scan := s.waitFinding(admin, "type="+url.QueryEscape("Recon:Ip/Scanning"))
+		// WAF probing (severity 60): above it.
+		for i := range 10 {
+			s.do(req{method: "GET", path: "/api/v1/products?q=%3Cscript%3Ealert(" + fmt.Sprint(i) + ")%3C%2Fscript%3E",
+				header: map[string]string{"X-Forwarded-For": "198.51.100.41"}})
+		}
+		probe := s.waitFinding(admin, "type="+url.QueryEscape("Recon:Ip/WafProbe"))
+
+		call := recv.next(t)
+		if err := verifyHook(hook.Secret, call, s.Clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+		var event struct {
+			Type string
+			Data struct {
+				ID, Type    string
+				SubjectKind string `json:"subject_kind"`
+				SubjectID   string `json:"subject_id"`
+				Severity    int
+			}
+		}
+		if err := json.Unmarshal(call.Body, &event); err != nil {
+			t.Fatal(err)
+		}
+		if event.Type != "finding.raised" || event.Data.ID != probe.ID || event.Data.Type != "Recon:Ip/WafProbe" ||
+			event.Data.SubjectID != "198.51.100.41" || event.Data.Severity != 60 {
+			t.Fatalf("the alert event %s", call.Body)
+		}
+		mailed := s.waitMail("security@example.com", probe.ID)
+		if !strings.Contains(mailed, "Recon:Ip/WafProbe") || strings.Contains(mailed, scan.ID) {
+			t.Fatalf("the alert mail: %s", mailed)
+		}
+		select {
+		case c := <-recv.Calls:
+			t.Fatalf("a second alert (the scan is below the threshold?): %s", c.Body)
+		case <-time.After(500 * time.Millisecond):
+		}
+		for _, m := range s.mailsTo("security@example.com") {
+			if strings.Contains(m, scan.ID) {
+				t.Fatalf("the scan below the threshold was mailed: %s", m)
+			}
 		}
 	})
 }

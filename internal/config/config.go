@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	netmail "net/mail"
 	"net/url"
 	"os"
 	"regexp"
@@ -96,6 +97,8 @@ func Settings() []Setting {
 		{Name: "oidc-client-id", Usage: "this shop's client id at the OpenID Connect provider"},
 		{Name: "oidc-client-secret", Secret: true, Usage: "this shop's client secret at the OpenID Connect provider"},
 		{Name: "oidc-redirect-url", Usage: "the callback URL registered at the provider (default: public-url + /api/v1/auth/oidc/callback)"},
+		{Name: "alert-severity", Default: "70", Usage: "findings raised at this severity (1-100) or above alert: the finding.raised webhook event (written with the finding) and mail to alert-email; 101 turns alerts off"},
+		{Name: "alert-email", Usage: "the address alert mail goes to (security staff); empty: no alert mail (the webhook event is sent either way)"},
 		{Name: "fraud-rules", Usage: "a JSON file of fraud rules ({\"version\", \"mode\": \"enforce\", \"rules\": [{\"name\", \"action\": \"block|review|allow\", \"expr\"}]}, docs/FRAUD.md) that replaces the built-in ones; an invalid file refuses to start; empty: the built-in rules"},
 		{Name: "guest-checkout", Default: "off", Usage: "on or off: on lets people buy without an account (POST /api/v1/guest/carts; the order is readable only through a signed link mailed to them); off answers every guest route 404"},
 		{Name: "payment-gateway", Default: "simulator", Usage: "the card processor: simulator (built in, answers like a processor's test mode, moves no money) or stripe (PaymentIntents with manual capture; needs stripe-secret-key; docs/OPERATIONS.md)"},
@@ -193,6 +196,10 @@ type Config struct {
 	// PaymentGateway is "simulator" or "stripe"; with stripe, StripeSecretKey
 	// authenticates to the API at StripeAPIBase.
 	PaymentGateway, StripeSecretKey, StripeAPIBase string
+	// AlertSeverity is the severity from which a raised finding alerts
+	// (101: never); AlertEmail where alert mail goes ("" for none).
+	AlertSeverity int
+	AlertEmail    string
 	// FraudRules is the path of the fraud rules file ("" for the built-in
 	// rules); the app reads and compiles it at start.
 	FraudRules string
@@ -562,6 +569,7 @@ func parse(v map[string]string) (Config, error) {
 		PendingOrderTimeout:  duration("pending-order-timeout"),
 		CaptureAtFulfilment:  v["payment-capture"] == "fulfilment",
 		FraudRules:           v["fraud-rules"],
+		AlertEmail:           v["alert-email"],
 		AuthorizationExpiry:  duration("authorization-expiry"),
 		ReturnWindow:         duration("return-window"),
 		IdempotencyRetention: duration("idempotency-retention"),
@@ -583,12 +591,18 @@ func parse(v map[string]string) (Config, error) {
 		name     string
 		min, max int
 		dst      *int
-	}{{"max-in-flight", 1, 1 << 20, &c.MaxInFlight}, {"password-hash-workers", 0, 1024, &c.HashWorkers}, {"password-hash-queue", 0, 1 << 16, &c.HashQueue}} {
+	}{{"max-in-flight", 1, 1 << 20, &c.MaxInFlight}, {"password-hash-workers", 0, 1024, &c.HashWorkers}, {"password-hash-queue", 0, 1 << 16, &c.HashQueue},
+		{"alert-severity", 1, 101, &c.AlertSeverity}} {
 		n, err := strconv.Atoi(v[x.name])
 		if err != nil || n < x.min || n > x.max {
 			errs = append(errs, fmt.Errorf("%s: want a number from %d to %d", x.name, x.min, x.max))
 		}
 		*x.dst = n
+	}
+	if c.AlertEmail != "" {
+		if a, err := netmail.ParseAddress(c.AlertEmail); err != nil || a.Name != "" || strings.ContainsAny(c.AlertEmail, "\r\n") {
+			errs = append(errs, errors.New("alert-email: want one plain address, such as security@example.com"))
+		}
 	}
 	errs = append(errs, c.parseEdge(v)...)
 	errs = append(errs, c.parseWAF(v)...)

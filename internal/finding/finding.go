@@ -141,7 +141,15 @@ type Observation struct {
 	At       time.Time
 	Evidence map[string]string
 	Response string
+	// AlertFrom is the severity from which raising a finding alerts (the
+	// alert-severity setting): the finding.raised webhook event is written
+	// in the transaction that raises it. 0 never alerts.
+	AlertFrom int
 }
+
+// Alerts reports whether raising f alerts the shop's alert channels: its
+// severity reaches from (a positive threshold; 0 never alerts).
+func Alerts(f Finding, from int) bool { return from > 0 && f.Severity >= from }
 
 // Merge adds o to f, a finding of the same type and subject that is active
 // or suppressed: one more observation, the later last-seen time, the higher

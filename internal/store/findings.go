@@ -12,6 +12,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/finding"
 	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/webhook"
 	"github.com/bulwark-shop/bulwark/internal/threat"
 )
 
@@ -98,6 +99,12 @@ func (db *DB) observeFinding(ctx context.Context, o finding.Observation) (findin
 				return errRaceLost
 			}
 			return fmt.Errorf("insert finding: %w", err)
+		}
+		if finding.Alerts(f, o.AlertFrom) {
+			// The alert webhook commits with the finding, or not at all.
+			return emitEvent(ctx, tx, webhook.FindingRaised, o.At, webhook.FindingData{ID: f.ID, Type: string(f.Type),
+				Severity: f.Severity, SubjectKind: string(f.Subject.Kind), SubjectID: f.Subject.ID, FirstSeen: f.FirstSeen,
+				Count: f.Count, DetectionPoint: f.Type.DetectionPoint(), Evidence: f.Evidence})
 		}
 		return nil
 	})

@@ -48,6 +48,7 @@ type Intake struct {
 	now        func() time.Time
 	raised     func(ctx context.Context, f finding.Finding)
 	observed   func(ctx context.Context, f finding.Finding, raised bool)
+	alertFrom  int
 }
 
 // queued is a signal with the request's attributes for the log.
@@ -73,12 +74,17 @@ type IntakeConfig struct {
 	// starts again adds to its still-active finding rather than raising a
 	// new one. It must not block for long.
 	Observed func(ctx context.Context, f finding.Finding, raised bool)
+	// AlertFrom is the alert-severity setting: a finding raised at or
+	// above it is sent to the finding.raised webhook event (written with
+	// the finding). 0 sends none.
+	AlertFrom int
 }
 
 // NewIntake returns an intake whose counters are registered in c.Registry.
 // Nothing is processed until Run.
 func NewIntake(c IntakeConfig) *Intake {
-	in := &Intake{engine: c.Engine, store: c.Store, log: c.Log, now: c.Now, raised: c.Raised, observed: c.Observed, queue: make(chan queued, QueueSize),
+	in := &Intake{engine: c.Engine, store: c.Store, log: c.Log, now: c.Now, raised: c.Raised, observed: c.Observed, alertFrom: c.AlertFrom,
+		queue: make(chan queued, QueueSize),
 		signals: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_signals_total",
 			Help: "Security signals reported to threat detection, by outcome: processed, dropped (queue full) or failed (a counter or the database could not answer).",
@@ -166,6 +172,7 @@ func (in *Intake) note(ctx context.Context, q queued, err error) {
 func (in *Intake) Process(ctx context.Context, s detect.Signal) error {
 	obs, err := in.engine.Observe(ctx, s)
 	for _, o := range obs {
+		o.AlertFrom = in.alertFrom
 		f, raised, ferr := in.store.ObserveFinding(ctx, o)
 		if ferr != nil {
 			err = fmt.Errorf("record %s on %s: %w", o.Type, o.Subject, ferr)

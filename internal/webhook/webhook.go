@@ -36,17 +36,20 @@ const (
 	RefundCreated    = "refund.created"
 	ReturnRequested  = "return.requested"
 	ProductUpdated   = "product.updated"
+	// FindingRaised: threat detection raised a finding at or above the
+	// alert-severity setting (FindingData).
+	FindingRaised    = "finding.raised"
 	maxEventsPerHook = 32
 )
 
 // Types lists every event type an endpoint may subscribe to.
 func Types() []string {
-	return []string{OrderCreated, OrderAuthorized, OrderPaid, OrderFulfilled, OrderCancelled, RefundCreated, ReturnRequested, ProductUpdated}
+	return []string{OrderCreated, OrderAuthorized, OrderPaid, OrderFulfilled, OrderCancelled, RefundCreated, ReturnRequested, ProductUpdated, FindingRaised}
 }
 
 // Emitted lists the event types the shop sends today.
 func Emitted() []string {
-	return []string{OrderCreated, OrderAuthorized, OrderPaid, OrderFulfilled, OrderCancelled, RefundCreated, ReturnRequested, ProductUpdated}
+	return []string{OrderCreated, OrderAuthorized, OrderPaid, OrderFulfilled, OrderCancelled, RefundCreated, ReturnRequested, ProductUpdated, FindingRaised}
 }
 
 // Delivery statuses.
@@ -133,6 +136,21 @@ type envelope struct {
 // Body returns the JSON body of an event of type typ at at with data.
 func Body(typ string, at time.Time, data any) ([]byte, error) {
 	return json.Marshal(envelope{Type: typ, Timestamp: at.UTC(), Data: data})
+}
+
+// FindingData is what finding.raised says of a finding: what was seen,
+// about whom (an address, an account id, a card fingerprint — never a card
+// number), how bad, and what was done; the evidence is the detector's.
+type FindingData struct {
+	ID             string            `json:"id"`
+	Type           string            `json:"type"`
+	Severity       int               `json:"severity"`
+	SubjectKind    string            `json:"subject_kind"`
+	SubjectID      string            `json:"subject_id"`
+	FirstSeen      time.Time         `json:"first_seen"`
+	Count          int64             `json:"count"`
+	DetectionPoint string            `json:"detection_point"`
+	Evidence       map[string]string `json:"evidence"`
 }
 
 // OrderData is what order events say of an order: ids, status, amounts and
