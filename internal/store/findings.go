@@ -12,8 +12,8 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/finding"
 	"github.com/bulwark-shop/bulwark/internal/id"
-	"github.com/bulwark-shop/bulwark/internal/webhook"
 	"github.com/bulwark-shop/bulwark/internal/threat"
+	"github.com/bulwark-shop/bulwark/internal/webhook"
 )
 
 var _ threat.Store = (*DB)(nil)

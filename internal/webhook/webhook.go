@@ -28,14 +28,14 @@ import (
 // Event types. Those in Emitted are sent today; the others may be subscribed
 // to already and will be sent once the shop has the transitions they report.
 const (
-	OrderCreated     = "order.created"
-	OrderAuthorized  = "order.authorized"
-	OrderPaid        = "order.paid"
-	OrderFulfilled   = "order.fulfilled"
-	OrderCancelled   = "order.cancelled"
-	RefundCreated    = "refund.created"
-	ReturnRequested  = "return.requested"
-	ProductUpdated   = "product.updated"
+	OrderCreated    = "order.created"
+	OrderAuthorized = "order.authorized"
+	OrderPaid       = "order.paid"
+	OrderFulfilled  = "order.fulfilled"
+	OrderCancelled  = "order.cancelled"
+	RefundCreated   = "refund.created"
+	ReturnRequested = "return.requested"
+	ProductUpdated  = "product.updated"
 	// FindingRaised: threat detection raised a finding at or above the
 	// alert-severity setting (FindingData).
 	FindingRaised    = "finding.raised"
