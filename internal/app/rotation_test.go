@@ -313,23 +313,30 @@ func TestReencryptionResumesAfterKill(t *testing.T) {
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
+		// The pass is recorded done in the database a moment before its
+		// last log line is written: read the logs until the vault's is there.
 		var resumedAfter string
 		secondBatches := -1
-		for _, line := range strings.Split(second.Logs.String(), "\n") {
-			var l struct {
-				Msg, Purpose, After string
-				Batches             int
+		for logged := time.Now().Add(5 * time.Second); secondBatches < 0; time.Sleep(20 * time.Millisecond) {
+			for _, line := range strings.Split(second.Logs.String(), "\n") {
+				var l struct {
+					Msg, Purpose, After string
+					Batches             int
+				}
+				if json.Unmarshal([]byte(line), &l) != nil || l.Purpose != app.VaultKeyset {
+					continue
+				}
+				switch l.Msg {
+				case "re-encryption started":
+					t.Fatalf("the restarted process began the pass again:\n%s", second.Logs.String())
+				case "re-encryption resumed":
+					resumedAfter = l.After
+				case "re-encryption done":
+					secondBatches = l.Batches
+				}
 			}
-			if json.Unmarshal([]byte(line), &l) != nil || l.Purpose != app.VaultKeyset {
-				continue
-			}
-			switch l.Msg {
-			case "re-encryption started":
-				t.Fatalf("the restarted process began the pass again:\n%s", second.Logs.String())
-			case "re-encryption resumed":
-				resumedAfter = l.After
-			case "re-encryption done":
-				secondBatches = l.Batches
+			if time.Now().After(logged) {
+				break
 			}
 		}
 		if resumedAfter != atKill.Cursor {
