@@ -383,6 +383,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	// The blocks responses raise, as checkout and sign-in ask about them
 	// (responses, below, raises them).
 	a.CardBlocks = response.NewChecker(db, now, log)
+	a.Identity.UseStepUps(a.CardBlocks)
 	a.Identity.UseSignals(a.signals)
 	if a.Passkeys, err = identity.NewPasskeys(db, a.Identity, cfg.PublicURL, now); err != nil {
 		a.Close()

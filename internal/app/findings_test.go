@@ -95,7 +95,7 @@ func TestFindingsFromRealSignals(t *testing.T) {
 			}
 			// The response follows the finding a moment later: step-up, as
 			// a lock strangers could set off would keep the customer out.
-			if got := s.waitResponse(admin, f.ID); got != "step-up (intent recorded)" {
+			if got := s.waitResponse(admin, f.ID); got != "step-up 24h0m0s (repeat 1)" {
 				t.Fatalf("response %q", got)
 			}
 			if strings.Contains(fmt.Sprint(f.Evidence), victim.Email) || strings.Contains(fmt.Sprint(f.Evidence), "not the password") {
@@ -352,8 +352,22 @@ func TestTakeoverSuspected(t *testing.T) {
 		if f.Evidence["change"] != "password" || f.Evidence["network"] != "203.0.113.0/24" || f.Severity != 80 {
 			t.Fatalf("finding %+v", f)
 		}
-		if got := s.waitResponse(admin, f.ID); got != "step-up (intent recorded)" {
+		if got := s.waitResponse(admin, f.ID); got != "step-up 24h0m0s (repeat 1)" {
 			t.Fatalf("response %q", got)
+		}
+		// Step-up: the sessions begun before the finding must sign in again
+		// for what needs a recent login; a new sign-in may.
+		export := func(token string) response {
+			return s.do(req{method: "GET", path: "/api/v1/me/export", token: token, header: map[string]string{"X-Forwarded-For": "203.0.113.66"}})
+		}
+		if res := export(thief); res.Status != 401 || res.Code(t) != "reauthentication_required" {
+			t.Fatalf("the session that made the change exports: %d %s", res.Status, res.Body)
+		}
+		s.must(200, req{method: "GET", path: "/api/v1/me", token: thief}) // browsing goes on
+		s.Clock.Advance(time.Second)                                      // the shop's clock stands still otherwise
+		fresh := loginFrom("198.51.100.20", "the thief's passphrase now")
+		if res := export(fresh); res.Status != 200 {
+			t.Fatalf("a new sign-in after the step-up: %d %s", res.Status, res.Body)
 		}
 	})
 }

@@ -261,6 +261,7 @@ type Service struct {
 	log      *slog.Logger
 	notify   *Notifier
 	signals  Signals
+	stepUps  StepUps
 	// accountLocks, when set, refuses sign-in to accounts a response to a
 	// finding locked (response.Checker).
 	accountLocks AccountLocks
@@ -282,6 +283,18 @@ func (s *Service) UseSignals(r Signals) { s.signals = r }
 type AccountLocks interface {
 	AccountLockedFor(accountID string) time.Duration
 }
+
+// StepUps answers since when an account must prove itself again (a
+// response to a finding about it), from memory: response.Checker. The zero
+// time when it need not.
+type StepUps interface {
+	StepUpSince(accountID string) time.Time
+}
+
+// UseStepUps makes Authenticate treat a session begun before an account's
+// step-up as not recently authenticated: what needs a recent login asks
+// for a new sign-in, through the one login gate.
+func (s *Service) UseStepUps(u StepUps) { s.stepUps = u }
 
 // UseAccountLocks makes the one login gate refuse sign-in, whatever the way
 // in, to an account a response locked (429 with Retry-After, audited).
@@ -543,7 +556,15 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*access.Princ
 			return nil, fmt.Errorf("touch session %s: %w", sess.ID, err)
 		}
 	}
-	return &access.Principal{UserID: u.ID, SessionID: sess.ID, Roles: u.Roles, MFAEnabled: u.MFAEnabled, AuthenticatedAt: sess.CreatedAt}, nil
+	authenticated := sess.CreatedAt
+	if s.stepUps != nil {
+		if since := s.stepUps.StepUpSince(u.ID); !since.IsZero() && !authenticated.After(since) {
+			// Signed in before a step-up (or at its instant): never
+			// "recent" (access.RequireRecent).
+			authenticated = time.Time{}
+		}
+	}
+	return &access.Principal{UserID: u.ID, SessionID: sess.ID, Roles: u.Roles, MFAEnabled: u.MFAEnabled, AuthenticatedAt: authenticated}, nil
 }
 
 // Logout ends the caller's session at once.

@@ -190,7 +190,13 @@ type Checker struct {
 	// whose orders are held for review (HoldOrders), until when.
 	delays map[string]time.Time
 	holds  map[finding.Subject]time.Time
+	// stepUps are the accounts under StepUp: since when (sessions begun
+	// before must sign in again) and until when.
+	stepUps map[string]window
 }
+
+// window is a response's span of time.
+type window struct{ since, until time.Time }
 
 // RefreshEvery bounds how stale a Checker's copy is; MaxLoaded bounds its size.
 const (
@@ -202,7 +208,7 @@ const (
 // Run fill it).
 func NewChecker(store Store, now func() time.Time, log *slog.Logger) *Checker {
 	return &Checker{store: store, now: now, log: log, blocks: map[finding.Subject]time.Time{}, delays: map[string]time.Time{},
-		holds: map[finding.Subject]time.Time{}}
+		holds: map[finding.Subject]time.Time{}, stepUps: map[string]window{}}
 }
 
 // Refresh replaces the copy with the blocks in force now. On error the old
@@ -212,12 +218,13 @@ func (c *Checker) Refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("load blocks in force: %w", err)
 	}
-	fresh := &Checker{blocks: make(map[finding.Subject]time.Time, len(bs)), delays: map[string]time.Time{}, holds: map[finding.Subject]time.Time{}}
+	fresh := &Checker{blocks: make(map[finding.Subject]time.Time, len(bs)), delays: map[string]time.Time{}, holds: map[finding.Subject]time.Time{},
+		stepUps: map[string]window{}}
 	for _, b := range bs {
 		fresh.keep(b)
 	}
 	c.mu.Lock()
-	c.blocks, c.delays, c.holds = fresh.blocks, fresh.delays, fresh.holds
+	c.blocks, c.delays, c.holds, c.stepUps = fresh.blocks, fresh.delays, fresh.holds, fresh.stepUps
 	c.mu.Unlock()
 	return nil
 }
@@ -237,6 +244,18 @@ func (c *Checker) keep(b Block) {
 		}
 	case HoldOrders:
 		later(c.holds)
+	case StepUp:
+		if b.Subject.Kind != finding.Account {
+			return
+		}
+		w := c.stepUps[b.Subject.ID]
+		if b.CreatedAt.After(w.since) {
+			w.since = b.CreatedAt
+		}
+		if b.ExpiresAt.After(w.until) {
+			w.until = b.ExpiresAt
+		}
+		c.stepUps[b.Subject.ID] = w
 	default:
 		// Address blocks are kept too, for the count (Active); the edge
 		// enforces them.
@@ -277,9 +296,25 @@ func (c *Checker) remove(s finding.Subject) {
 	defer c.mu.Unlock()
 	delete(c.blocks, s)
 	delete(c.holds, s)
+	if s.Kind == finding.Account {
+		delete(c.stepUps, s.ID)
+	}
 	if s.Kind == finding.IP {
 		delete(c.delays, s.ID)
 	}
+}
+
+// StepUpSince returns since when the account must prove itself again
+// (StepUp): its sessions begun before count as not recently authenticated.
+// The zero time when no step-up is in force.
+func (c *Checker) StepUpSince(accountID string) time.Time {
+	c.mu.RLock()
+	w, ok := c.stepUps[accountID]
+	c.mu.RUnlock()
+	if !ok || !w.until.After(c.now()) {
+		return time.Time{}
+	}
+	return w.since
 }
 
 // OrdersHeld reports whether orders from the address key ip, the account or

@@ -44,8 +44,12 @@ const (
 	// customers behind a NAT address an attacker shares keep signing in,
 	// while the attack stops crowding them out of the pool.
 	Delay Action = "delay"
-	// StepUp requires the account to prove its second factor again
-	// (recorded as the intent, as Delay).
+	// StepUp makes the account prove itself again: for a time, every
+	// session of it begun before the finding counts as not recently
+	// authenticated, so what needs a recent login (exporting its data,
+	// adding a passkey, turning a second factor off, staff actions) asks
+	// for a new sign-in — through the one login gate, second factor and
+	// all — while browsing and buying go on.
 	StepUp Action = "step-up"
 	// HoldOrders holds the orders of the subject (an address, an account
 	// or a card) for review for a time: fraud scoring sends each one it
@@ -65,8 +69,8 @@ const (
 func (a Action) Blocks() bool { return a == BlockAddress || a == BlockCard || a == LockAccount }
 
 // Timed reports whether a lasts for a time that grows with repeats: the
-// blocks, Delay and HoldOrders.
-func (a Action) Timed() bool { return a.Blocks() || a == Delay || a == HoldOrders }
+// blocks, Delay, HoldOrders and StepUp.
+func (a Action) Timed() bool { return a.Blocks() || a == Delay || a == HoldOrders || a == StepUp }
 
 // subjectOf is the subject kind each blocking action acts on.
 var subjectOf = map[Action]finding.SubjectKind{BlockAddress: finding.IP, BlockCard: finding.Card, LockAccount: finding.Account}
@@ -106,7 +110,14 @@ func (r Rule) Validate() error {
 		errs = append(errs, fmt.Errorf("subject kind %q is not ip, account or card", r.Kind))
 	}
 	switch r.Action {
-	case Log, StepUp:
+	case Log:
+	case StepUp:
+		if r.Kind != finding.Account {
+			errs = append(errs, fmt.Errorf("%s acts on account subjects, not %s", r.Action, r.Kind))
+		}
+		if r.Base < MinBlock || r.Base > MaxBlock || r.Cap < r.Base || r.Cap > MaxBlock {
+			errs = append(errs, fmt.Errorf("durations must satisfy %s <= base <= cap <= %s", MinBlock, MaxBlock))
+		}
 	case HoldOrders:
 		if r.Base < MinBlock || r.Base > MaxBlock || r.Cap < r.Base || r.Cap > MaxBlock {
 			errs = append(errs, fmt.Errorf("durations must satisfy %s <= base <= cap <= %s", MinBlock, MaxBlock))
@@ -168,10 +179,14 @@ func (r Rule) Duration(repeats int) time.Duration {
 //     throttle already stops guessing, a block would shut out every benign
 //     customer behind the same NAT, and the delay keeps the attack from
 //     crowding everyone else out of the pool.
-//   - CredentialAccess:Account/BruteForce requires step-up for the account:
-//     the failures are strangers', and a lock they can set off would let
-//     anyone keep a customer out (package throttle refuses such locks too).
-//   - Impact:Account/TakeoverSuspected requires step-up.
+//   - CredentialAccess:Account/BruteForce requires step-up for the account
+//     for a day: the failures are strangers', and a lock they can set off
+//     would let anyone keep a customer out (package throttle refuses such
+//     locks too); a session one of them may have opened must sign in again
+//     before anything sensitive.
+//   - Impact:Account/TakeoverSuspected requires step-up for a day: the
+//     session that made the change cannot make the next one without
+//     signing in again, password and second factor.
 //
 // Any other (type, kind) logs only.
 func Defaults() []Rule {
@@ -181,8 +196,8 @@ func Defaults() []Rule {
 		{Type: finding.CardTesting, Kind: finding.Card, Action: BlockCard, Base: 24 * time.Hour, Cap: 7 * 24 * time.Hour},
 		{Type: finding.CardTesting, Kind: finding.IP, Action: HoldOrders, Base: time.Hour, Cap: 24 * time.Hour},
 		{Type: finding.CredentialStuffing, Kind: finding.IP, Action: Delay, Base: time.Hour, Cap: 24 * time.Hour},
-		{Type: finding.AccountBruteForce, Kind: finding.Account, Action: StepUp},
-		{Type: finding.TakeoverSuspected, Kind: finding.Account, Action: StepUp},
+		{Type: finding.AccountBruteForce, Kind: finding.Account, Action: StepUp, Base: 24 * time.Hour, Cap: 24 * time.Hour},
+		{Type: finding.TakeoverSuspected, Kind: finding.Account, Action: StepUp, Base: 24 * time.Hour, Cap: 24 * time.Hour},
 	}
 }
 
@@ -284,9 +299,6 @@ func (d Decision) Response() string {
 	s := string(d.Action)
 	if d.Action.Timed() {
 		s += " " + d.For.String() + " (repeat " + strconv.Itoa(d.Repeat) + ")"
-	}
-	if d.Action == StepUp {
-		s += " (intent recorded)"
 	}
 	if d.Note != "" {
 		s += " (" + d.Note + ")"

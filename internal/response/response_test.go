@@ -39,8 +39,8 @@ func TestDefaultPolicy(t *testing.T) {
 		{finding.CardTesting, finding.Card, response.BlockCard, 24 * time.Hour},
 		{finding.CardTesting, finding.IP, response.HoldOrders, time.Hour},
 		{finding.CredentialStuffing, finding.IP, response.Delay, time.Hour},
-		{finding.AccountBruteForce, finding.Account, response.StepUp, 0},
-		{finding.TakeoverSuspected, finding.Account, response.StepUp, 0},
+		{finding.AccountBruteForce, finding.Account, response.StepUp, 24 * time.Hour},
+		{finding.TakeoverSuspected, finding.Account, response.StepUp, 24 * time.Hour},
 		{finding.AccountBruteForce, finding.IP, response.Log, 0}, // no rule: log only
 	} {
 		t.Run(string(tc.typ)+"/"+string(tc.kind), func(t *testing.T) {
@@ -315,6 +315,34 @@ func TestResponder(t *testing.T) {
 			t.Fatal("the delay outlived its hour")
 		}
 	})
+	t.Run("step-up: the account's sessions begun before must sign in again, for a day", func(t *testing.T) {
+		if !checker.StepUpSince("usr_t").IsZero() {
+			t.Fatal("a step-up before any finding")
+		}
+		f := active(finding.TakeoverSuspected, finding.Account, "usr_t")
+		f.ID = "fnd_takeover"
+		at := now
+		if _, err := r.Respond(ctx, f); err != nil {
+			t.Fatal(err)
+		}
+		if resp := st.responses[f.ID]; resp != "step-up 24h0m0s (repeat 1)" {
+			t.Fatalf("finding response %q", resp)
+		}
+		if got := checker.StepUpSince("usr_t"); !got.Equal(at) || !checker.StepUpSince("usr_other").IsZero() {
+			t.Fatalf("step-up since %s, want %s", got, at)
+		}
+		if checker.AccountLocked("usr_t") {
+			t.Fatal("a step-up locked the account")
+		}
+		other := response.NewChecker(st, clock, nil)
+		if err := other.Refresh(ctx); err != nil || !other.StepUpSince("usr_t").Equal(at) {
+			t.Fatalf("another instance's copy: %s (%v)", other.StepUpSince("usr_t"), err)
+		}
+		now = now.Add(24*time.Hour + time.Second)
+		if !checker.StepUpSince("usr_t").IsZero() {
+			t.Fatal("the step-up outlived its day")
+		}
+	})
 	t.Run("card testing from an address holds its orders for review, refuses nothing", func(t *testing.T) {
 		n, blocks := len(edge.calls), checker.Active()
 		f := active(finding.CardTesting, finding.IP, "198.51.100.30")
@@ -415,9 +443,14 @@ func TestObservedHook(t *testing.T) {
 	}
 	brute := active(finding.AccountBruteForce, finding.Account, "usr_x")
 	brute.ID = "fnd_brute"
-	r.Observed(ctx, brute, false)
+	r.Observed(ctx, brute, true)
+	if got := st.responses["fnd_brute"]; got != "step-up 24h0m0s (repeat 1)" {
+		t.Fatalf("brute force response %q", got)
+	}
+	delete(st.responses, "fnd_brute")
+	r.Observed(ctx, brute, false) // during the step-up: nothing more
 	if _, ok := st.responses["fnd_brute"]; ok {
-		t.Fatal("a further observation of an intent-only rule was acted on again")
+		t.Fatal("a further observation during the step-up was acted on again")
 	}
 	stuffing := active(finding.CredentialStuffing, finding.IP, "203.0.113.78")
 	stuffing.ID = "fnd_stuff"
