@@ -64,7 +64,9 @@ func Generate(n int, seed uint64) []Record {
 }
 
 // logNormal draws e^N(mu, sigma).
-func logNormal(rng *rand.Rand, mu, sigma float64) float64 { return math.Exp(mu + sigma*rng.NormFloat64()) }
+func logNormal(rng *rand.Rand, mu, sigma float64) float64 {
+	return math.Exp(mu + sigma*rng.NormFloat64())
+}
 
 // between draws an integer in [lo, hi].
 func between(rng *rand.Rand, lo, hi int) float64 { return float64(lo + rng.IntN(hi-lo+1)) }
