@@ -440,7 +440,16 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	if cfg.FraudRules != "" {
 		baseFrom = scoring.SourceFile
 	}
-	a.Fraud = scoring.NewAdmin(scoring.AdminConfig{Scorer: scorer, Versions: db, History: db, Base: base, BaseFrom: baseFrom, Now: now, Log: log})
+	scorer.BlockAt, scorer.ReviewAt = cfg.FraudBlockAt, cfg.FraudReviewAt
+	// Trained models are files signed with a keyset of the shop's: one made
+	// elsewhere, or edited, does not run.
+	modelKeys, err := a.macKeyset(ctx, scoring.ModelsKeyset)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.Fraud = scoring.NewAdmin(scoring.AdminConfig{Scorer: scorer, Versions: db, History: db, Models: modelKeys, Base: base,
+		BaseFrom: baseFrom, Now: now, Log: log})
 	if err := a.Fraud.Sync(ctx); err != nil {
 		a.Close()
 		return nil, fmt.Errorf("load the stored fraud rules: %w", err)

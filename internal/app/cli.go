@@ -91,6 +91,16 @@ Usage:
   bulwark findings resolve ID [--suppress] [settings]
                                              resolve a finding (or suppress it as known
                                              benign); audited as finding.resolve/suppress
+  bulwark fraud generate --out FILE [--orders N] [--seed S]
+                                             write realistic labelled history (JSONL) to train on
+  bulwark fraud train [--history FILE] [--version V] [--activate|--shadow] [settings]
+                                             train a fraud model on FILE and the shop's labelled
+                                             orders; prints its held-out AUC, precision, recall
+  bulwark fraud evaluate [--version V] [--history FILE] [settings]
+                                             measure a model on FILE or the labelled orders
+  bulwark fraud models [settings]            list the trained models and which one runs
+  bulwark fraud activate VERSION [--shadow|--off] [settings]
+                                             enforce a model (or run it in shadow, or stop it)
   bulwark settings [--markdown]              list every setting
 
 Run "bulwark <command> -h" for the settings. Secrets (database-url, redis-url,
@@ -149,6 +159,16 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = findingsShow(ctx, rest[1:], env)
 	case cmd == "findings" && len(rest) > 0 && rest[0] == "resolve":
 		err = findingsResolve(ctx, rest[1:], env)
+	case cmd == "fraud" && len(rest) > 0 && rest[0] == "generate":
+		err = fraudGenerate(rest[1:], env)
+	case cmd == "fraud" && len(rest) > 0 && rest[0] == "train":
+		err = fraudTrain(ctx, rest[1:], env)
+	case cmd == "fraud" && len(rest) > 0 && rest[0] == "evaluate":
+		err = fraudEvaluate(ctx, rest[1:], env)
+	case cmd == "fraud" && len(rest) > 0 && rest[0] == "models":
+		err = fraudModels(ctx, rest[1:], env)
+	case cmd == "fraud" && len(rest) > 0 && rest[0] == "activate":
+		err = fraudActivate(ctx, rest[1:], env)
 	case cmd == "settings":
 		err = settings(rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":

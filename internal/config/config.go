@@ -100,6 +100,8 @@ func Settings() []Setting {
 		{Name: "alert-severity", Default: "70", Usage: "findings raised at this severity (1-100) or above alert: the finding.raised webhook event (written with the finding) and mail to alert-email; 101 turns alerts off"},
 		{Name: "alert-email", Usage: "the address alert mail goes to (security staff); empty: no alert mail (the webhook event is sent either way)"},
 		{Name: "fraud-rules", Usage: "a JSON file of fraud rules ({\"version\", \"mode\": \"enforce\", \"rules\": [{\"name\", \"action\": \"block|review|allow\", \"expr\"}]}, docs/FRAUD.md) that replaces the built-in ones; an invalid file refuses to start; empty: the built-in rules"},
+		{Name: "fraud-block-at", Default: "75", Usage: "a trained model's score (0-99) from which a checkout is blocked (docs/FRAUD.md)"},
+		{Name: "fraud-review-at", Default: "65", Usage: "a trained model's score (0-99) from which a checkout is held for review; at most fraud-block-at"},
 		{Name: "guest-checkout", Default: "off", Usage: "on or off: on lets people buy without an account (POST /api/v1/guest/carts; the order is readable only through a signed link mailed to them); off answers every guest route 404"},
 		{Name: "payment-gateway", Default: "simulator", Usage: "the card processor: simulator (built in, answers like a processor's test mode, moves no money) or stripe (PaymentIntents with manual capture; needs stripe-secret-key; docs/OPERATIONS.md)"},
 		{Name: "stripe-secret-key", Secret: true, Usage: "the Stripe account's secret key (sk_…, or a restricted rk_… key allowed PaymentMethods, PaymentIntents and Refunds); required with payment-gateway=stripe"},
@@ -200,6 +202,8 @@ type Config struct {
 	// (101: never); AlertEmail where alert mail goes ("" for none).
 	AlertSeverity int
 	AlertEmail    string
+	// FraudBlockAt and FraudReviewAt are a trained model's thresholds.
+	FraudBlockAt, FraudReviewAt int
 	// FraudRules is the path of the fraud rules file ("" for the built-in
 	// rules); the app reads and compiles it at start.
 	FraudRules string
@@ -592,12 +596,15 @@ func parse(v map[string]string) (Config, error) {
 		min, max int
 		dst      *int
 	}{{"max-in-flight", 1, 1 << 20, &c.MaxInFlight}, {"password-hash-workers", 0, 1024, &c.HashWorkers}, {"password-hash-queue", 0, 1 << 16, &c.HashQueue},
-		{"alert-severity", 1, 101, &c.AlertSeverity}} {
+		{"alert-severity", 1, 101, &c.AlertSeverity}, {"fraud-block-at", 1, 99, &c.FraudBlockAt}, {"fraud-review-at", 1, 99, &c.FraudReviewAt}} {
 		n, err := strconv.Atoi(v[x.name])
 		if err != nil || n < x.min || n > x.max {
 			errs = append(errs, fmt.Errorf("%s: want a number from %d to %d", x.name, x.min, x.max))
 		}
 		*x.dst = n
+	}
+	if c.FraudReviewAt > c.FraudBlockAt {
+		errs = append(errs, errors.New("fraud-review-at: at most fraud-block-at"))
 	}
 	if c.AlertEmail != "" {
 		if a, err := netmail.ParseAddress(c.AlertEmail); err != nil || a.Name != "" || strings.ContainsAny(c.AlertEmail, "\r\n") {

@@ -11,6 +11,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/fraudmodel"
 	"github.com/bulwark-shop/bulwark/internal/order"
 )
 
@@ -39,6 +40,7 @@ type Admin struct {
 	scorer   *Scorer
 	versions Versions
 	history  Backtests
+	models   fraudmodel.Signer
 	base     RuleSet
 	baseFrom string
 	now      func() time.Time
@@ -48,10 +50,16 @@ type Admin struct {
 	// running is what the scorer runs: the stored versions' (kind, state)
 	// → version name, to tell what changed.
 	running map[string]string
+	// refused is the stored model versions refused, by (kind, state): said
+	// once, not at every sync.
+	refused map[string]string
 	// enforced and shadow are the rule sets the scorer runs.
 	enforced RuleSet
 	shadow   *RuleSet
 }
+
+// ModelsKeyset names the MAC keyset that signs the shop's model files.
+const ModelsKeyset = "models"
 
 // Backtests reads the shop's history for backtests (the store).
 type Backtests interface {
@@ -66,6 +74,9 @@ type AdminConfig struct {
 	Scorer   *Scorer
 	Versions Versions
 	History  Backtests
+	// Models verifies stored model files (the shop's ModelsKeyset); nil
+	// runs no model.
+	Models   fraudmodel.Signer
 	Base     RuleSet
 	BaseFrom string
 	Now      func() time.Time
@@ -75,8 +86,8 @@ type AdminConfig struct {
 // NewAdmin returns the admin of c.Scorer, running c.Base until Sync finds
 // stored versions.
 func NewAdmin(c AdminConfig) *Admin {
-	return &Admin{scorer: c.Scorer, versions: c.Versions, history: c.History, base: c.Base, baseFrom: c.BaseFrom, now: c.Now, log: c.Log,
-		running: map[string]string{}, enforced: c.Base}
+	return &Admin{scorer: c.Scorer, versions: c.Versions, history: c.History, models: c.Models, base: c.Base, baseFrom: c.BaseFrom, now: c.Now, log: c.Log,
+		running: map[string]string{}, refused: map[string]string{}, enforced: c.Base}
 }
 
 // Rules is what GET /admin/fraud/rules answers.
@@ -86,6 +97,10 @@ type Rules struct {
 	// Source says where the enforced set comes from: stored through the
 	// API, the fraud-rules file, or built in.
 	Source string `json:"source"`
+	// Model and ShadowModel are the versions of the trained models
+	// running ("" for none).
+	Model       string `json:"model"`
+	ShadowModel string `json:"shadow_model"`
 }
 
 // Rules returns the rule sets running on this instance.
@@ -99,7 +114,8 @@ func (a *Admin) Rules(ctx context.Context) (Rules, error) {
 	if a.running[KindRules+"/"+StateEnforce] != "" {
 		src = SourceStored
 	}
-	return Rules{Enforced: a.enforced, Shadow: a.shadow, Source: src}, nil
+	return Rules{Enforced: a.enforced, Shadow: a.shadow, Source: src, Model: a.running[KindModel+"/"+StateEnforce],
+		ShadowModel: a.running[KindModel+"/"+StateShadow]}, nil
 }
 
 // invalid is the answer to a rule set that does not compile: every problem,
@@ -149,10 +165,9 @@ func (a *Admin) Sync(ctx context.Context) error {
 	defer a.mu.Unlock()
 	now := map[string]Version{}
 	for _, v := range vs {
-		if v.Kind == KindRules {
-			now[v.Kind+"/"+v.State] = v
-		}
+		now[v.Kind+"/"+v.State] = v
 	}
+	a.syncModels(ctx, now)
 	for _, state := range []string{StateEnforce, StateShadow} {
 		k := KindRules + "/" + state
 		v, ok := now[k]
@@ -192,6 +207,35 @@ func (a *Admin) Sync(ctx context.Context) error {
 		a.running[k] = v.Version
 	}
 	return nil
+}
+
+// syncModels loads the models now says run, where they changed; the
+// caller holds mu. A model file that does not verify under the shop's key
+// or cannot score is logged and not run: the running model stays.
+func (a *Admin) syncModels(ctx context.Context, now map[string]Version) {
+	for _, state := range []string{StateEnforce, StateShadow} {
+		k := KindModel + "/" + state
+		v, ok := now[k]
+		if a.running[k] == v.Version && ok == (a.running[k] != "") {
+			continue
+		}
+		if !ok || a.models == nil {
+			a.scorer.SetModel(nil, state == StateShadow)
+			delete(a.running, k)
+			continue
+		}
+		if a.refused[k] == v.Version {
+			continue // said once
+		}
+		m, err := fraudmodel.Unmarshal(v.Body, a.models)
+		if err != nil {
+			a.refused[k] = v.Version
+			a.logf(ctx, "fraud: stored model refused; the running one stays", v.Version, err)
+			continue
+		}
+		a.scorer.SetModel(m, state == StateShadow)
+		a.running[k] = v.Version
+	}
 }
 
 func (a *Admin) logf(ctx context.Context, msg, version string, err error) {

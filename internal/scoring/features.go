@@ -83,6 +83,19 @@ func FromMap(m map[string]float64) Features {
 	return f
 }
 
+// NumericNames lists the numeric features' names, as a trained model
+// learns them.
+func NumericNames() []string {
+	var out []string
+	t := reflect.TypeFor[Features]()
+	for i := range t.NumField() {
+		if t.Field(i).Type.Kind() == reflect.Float64 {
+			out = append(out, t.Field(i).Tag.Get("expr"))
+		}
+	}
+	return out
+}
+
 // Names lists every name a rule may use, numeric and text.
 func Names() []string {
 	var out []string

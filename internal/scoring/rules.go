@@ -137,6 +137,10 @@ type Verdict struct {
 	Score    int
 	// Matched names the rules that matched, by action.
 	Matched []string
+	// Allowed says an allow rule matched: nothing sends the checkout to
+	// review then (neither a review rule nor the model), though a block
+	// still blocks.
+	Allowed bool
 }
 
 // Evaluate runs the rules over f in their fixed order: if any block rule
@@ -163,7 +167,7 @@ func (c *Compiled) Evaluate(f Features) Verdict {
 	case len(matched[Review]) > 0 && len(matched[Allow]) == 0:
 		return Verdict{Decision: order.DecisionReview, Score: ReviewScore, Matched: matched[Review]}
 	}
-	return Verdict{Decision: order.DecisionAllow, Matched: append(matched[Review], matched[Allow]...)}
+	return Verdict{Decision: order.DecisionAllow, Matched: append(matched[Review], matched[Allow]...), Allowed: len(matched[Allow]) > 0}
 }
 
 // DefaultRules are the rules a shop runs until its operator sets its own

@@ -1,9 +1,11 @@
 package scoring_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/bulwark-shop/bulwark/internal/fraudmodel"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/scoring"
 )
@@ -130,4 +132,19 @@ func FuzzCompileRules(f *testing.F) {
 			t.Fatalf("a review rule decided %s", v.Decision)
 		}
 	})
+}
+
+// TestGeneratorSpeaksTheFeatures: the generator of labelled history writes
+// the features scoring computes, by the same names, so a model trained on
+// it scores real checkouts.
+func TestGeneratorSpeaksTheFeatures(t *testing.T) {
+	names := scoring.NumericNames()
+	for _, n := range fraudmodel.GeneratedFeatures {
+		if !slices.Contains(names, n) {
+			t.Errorf("the generator writes %q, which scoring does not compute", n)
+		}
+	}
+	if len(fraudmodel.GeneratedFeatures) != len(names) {
+		t.Errorf("scoring computes %v, the generator writes %v", names, fraudmodel.GeneratedFeatures)
+	}
 }

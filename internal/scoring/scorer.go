@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/fraudmodel"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
 )
@@ -56,13 +59,26 @@ type Scorer struct {
 	histories Histories
 	rules     atomic.Pointer[Compiled]
 	shadow    atomic.Pointer[Compiled]
+	// model and shadowModel are the trained models enforced and in shadow
+	// (none: rules only).
+	model       atomic.Pointer[fraudmodel.Model]
+	shadowModel atomic.Pointer[fraudmodel.Model]
+	// BlockAt and ReviewAt are the model's thresholds (fraud-block-at,
+	// fraud-review-at): a score at or above them blocks or reviews.
+	BlockAt, ReviewAt int
 }
+
+// Default thresholds of the model's score.
+const (
+	DefaultBlockAt  = 75
+	DefaultReviewAt = 65
+)
 
 var _ checkout.Scorer = (*Scorer)(nil)
 
 // New returns a scorer running rules (DefaultRules when nil).
 func New(c Counter, h Histories, rules *RuleSet) (*Scorer, error) {
-	s := &Scorer{counter: c, histories: h}
+	s := &Scorer{counter: c, histories: h, BlockAt: DefaultBlockAt, ReviewAt: DefaultReviewAt}
 	rs := DefaultRules()
 	if rules != nil {
 		rs = *rules
@@ -89,12 +105,33 @@ func (s *Scorer) SetRules(rs RuleSet) error {
 	return nil
 }
 
+// modelDecision is what a model's score decides alone.
+func (s *Scorer) modelDecision(score int) string {
+	switch {
+	case score >= s.BlockAt:
+		return order.DecisionBlock
+	case score >= s.ReviewAt:
+		return order.DecisionReview
+	}
+	return order.DecisionAllow
+}
+
 // HeldReason is the reason of a checkout reviewed because a response holds
 // its orders.
 const HeldReason = "response: orders held for review after a finding"
 
 // ClearShadow stops the shadow rule set (none runs beside the enforced one).
 func (s *Scorer) ClearShadow() { s.shadow.Store(nil) }
+
+// SetModel runs m from the next checkout on (nil: rules only), enforced or
+// in shadow.
+func (s *Scorer) SetModel(m *fraudmodel.Model, shadow bool) {
+	if shadow {
+		s.shadowModel.Store(m)
+	} else {
+		s.model.Store(m)
+	}
+}
 
 // The counters' keys: what they count, of which subject.
 func key(what, subject string) string { return "fraud:" + what + ":" + subject }
@@ -108,6 +145,18 @@ func (s *Scorer) Score(ctx context.Context, a checkout.Attempt) (order.Risk, err
 	rules := s.rules.Load()
 	v := rules.Evaluate(f)
 	risk := order.Risk{Score: v.Score, Decision: v.Decision, Reasons: v.Matched, RulesVersion: rules.Version, Features: f.Map()}
+	if m := s.model.Load(); m != nil {
+		// The model scores; the rules' block stands and an allow rule lets
+		// the checkout through review, never through a block.
+		score, reasons := m.Score(risk.Features)
+		risk.ModelVersion, risk.Score = m.Version, max(risk.Score, score)
+		switch d := s.modelDecision(score); {
+		case v.Decision == order.DecisionBlock:
+		case d == order.DecisionBlock, d == order.DecisionReview && v.Decision == order.DecisionAllow && !v.Allowed:
+			risk.Decision = d
+			risk.Reasons = append(risk.Reasons, reasons...)
+		}
+	}
 	if risk.Decision != order.DecisionBlock && s.Held != nil && s.Held(a.IP, a.CustomerID, a.Card) {
 		risk.Decision, risk.Score = order.DecisionReview, max(risk.Score, ReviewScore)
 		risk.Reasons = append(risk.Reasons, HeldReason)
@@ -115,10 +164,16 @@ func (s *Scorer) Score(ctx context.Context, a checkout.Attempt) (order.Risk, err
 	if risk.Reasons == nil {
 		risk.Reasons = []string{}
 	}
+	var shadows []string
 	if sh := s.shadow.Load(); sh != nil {
 		sv := sh.Evaluate(f)
-		risk.Shadow = sh.Version + ": " + sv.Decision
+		shadows = append(shadows, sh.Version+": "+sv.Decision)
 	}
+	if m := s.shadowModel.Load(); m != nil {
+		score, _ := m.Score(risk.Features)
+		shadows = append(shadows, "model "+m.Version+": "+s.modelDecision(score)+" ("+strconv.Itoa(score)+")")
+	}
+	risk.Shadow = strings.Join(shadows, "; ")
 	return risk, nil
 }
 

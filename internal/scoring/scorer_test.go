@@ -2,10 +2,12 @@ package scoring_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/checkout"
+	"github.com/bulwark-shop/bulwark/internal/fraudmodel"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/scoring"
@@ -130,6 +132,44 @@ func TestScorer(t *testing.T) {
 		}
 		if r, _ := s.Score(ctx, attempt("usr_old", "pm_10", "192.0.2.10", 2000)); r.RulesVersion != "default-2" {
 			t.Fatalf("rules version %q", r.RulesVersion)
+		}
+	})
+	t.Run("a trained model blocks and reviews by its thresholds; the rules' block and allow stand", func(t *testing.T) {
+		// p = σ(2·log1p(amount) − 6): 10 → 22, 30 → 69 (review), 200 → 98 (block).
+		s.ClearShadow()
+		m := &fraudmodel.Model{Version: "m-test", Features: []string{"amount"}, Mean: []float64{0}, Scale: []float64{1}, Weights: []float64{2}, Bias: -6}
+		s.SetModel(m, false)
+		defer s.SetModel(nil, false)
+		r, err := s.Score(ctx, attempt("usr_old", "cfp_m1", "192.0.2.31", 1000))
+		if err != nil || r.Decision != order.DecisionAllow || r.ModelVersion != "m-test" || r.Score != 22 {
+			t.Fatalf("a small order: %+v (%v)", r, err)
+		}
+		r, _ = s.Score(ctx, attempt("usr_old", "cfp_m2", "192.0.2.32", 3000))
+		if r.Decision != order.DecisionReview || r.Score != 69 || !strings.Contains(strings.Join(r.Reasons, ","), "model: amount +") {
+			t.Fatalf("a mid order: %+v", r)
+		}
+		r, _ = s.Score(ctx, attempt("usr_old", "cfp_m3", "192.0.2.33", 20000))
+		if r.Decision != order.DecisionBlock || r.Score != 98 {
+			t.Fatalf("a big order: %+v", r)
+		}
+		// An allow rule lets the model's review through, never its block.
+		if err := s.SetRules(scoring.RuleSet{Version: "allow-regulars", Mode: scoring.Enforce, Rules: []scoring.Rule{
+			{Name: "regulars", Action: scoring.Allow, Expr: "prior_orders >= 3"}}}); err != nil {
+			t.Fatal(err)
+		}
+		defer s.SetRules(scoring.DefaultRules())
+		if r, _ := s.Score(ctx, attempt("usr_old", "cfp_m4", "192.0.2.34", 3000)); r.Decision != order.DecisionAllow {
+			t.Fatalf("a regular's mid order under an allow rule: %+v", r)
+		}
+		if r, _ := s.Score(ctx, attempt("usr_old", "cfp_m5", "192.0.2.35", 20000)); r.Decision != order.DecisionBlock {
+			t.Fatalf("a regular's big order under an allow rule: %+v", r)
+		}
+		// In shadow: scored and said, not enforced.
+		s.SetModel(nil, false)
+		s.SetModel(m, true)
+		defer s.SetModel(nil, true)
+		if r, _ := s.Score(ctx, attempt("usr_old", "cfp_m6", "192.0.2.36", 20000)); r.Decision != order.DecisionAllow || r.Shadow != "model m-test: block (98)" {
+			t.Fatalf("a model in shadow: %+v", r)
 		}
 	})
 }

@@ -183,3 +183,17 @@ func (db *DB) ScoredOrders(ctx context.Context, since time.Time, limit int) ([]o
 	}
 	return out, rows.Err()
 }
+
+// VersionBody returns the body of kind's version; scoring.ErrNoVersion for
+// an unknown one.
+func (db *DB) VersionBody(ctx context.Context, kind, version string) ([]byte, error) {
+	var body string
+	err := db.sql.QueryRowContext(ctx, "SELECT body FROM fraud_versions WHERE kind = $1 AND version = $2", kind, version).Scan(&body)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, scoring.ErrNoVersion
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s version %s: %w", kind, version, err)
+	}
+	return []byte(body), nil
+}
