@@ -450,8 +450,10 @@ schemas={
  "RuleSet":{"type":"object","additionalProperties":False,"required":["version","rules"],"properties":{
    "version":{"type":"string","pattern":"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},"mode":{"type":"string","enum":["enforce","shadow"]},
    "rules":{"type":"array","maxItems":100,"items":ref("Rule")}}},
- "FraudRules":{"type":"object","required":["enforced","shadow","source"],"properties":{
-   "enforced":ref("RuleSet"),"shadow":{"oneOf":[ref("RuleSet"),{"type":"null"}]},"source":{"type":"string","enum":["stored","file","built-in"]}}},
+ "FraudRules":{"type":"object","required":["enforced","shadow","source","model","shadow_model"],"properties":{
+   "enforced":ref("RuleSet"),"shadow":{"oneOf":[ref("RuleSet"),{"type":"null"}]},"source":{"type":"string","enum":["stored","file","built-in"]},
+   "model":{"type":"string","description":"The trained model enforced (`bulwark fraud activate`), empty for none."},
+   "shadow_model":{"type":"string","description":"The trained model in shadow, empty for none."}}},
  "Outcome":{"type":"object","required":["allow","review","block"],"properties":{"allow":{"type":"integer"},"review":{"type":"integer"},"block":{"type":"integer"}}},
  "Backtest":{"type":"object","required":["version","since","orders","would","was","changed","fraud","legitimate"],"properties":{
    "version":{"type":"string"},"since":{"type":"string","format":"date-time"},"orders":{"type":"integer","description":"Scored orders read."},
