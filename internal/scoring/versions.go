@@ -2,7 +2,6 @@ package scoring
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
@@ -57,13 +56,4 @@ type Versions interface {
 	RunningVersions(ctx context.Context) ([]Version, error)
 	// ListVersions returns kind's versions, newest first, without bodies.
 	ListVersions(ctx context.Context, kind string) ([]Version, error)
-}
-
-// validState reports a state a version may be given.
-func validState(s string) error {
-	switch s {
-	case StateEnforce, StateShadow, StateInactive:
-		return nil
-	}
-	return errors.New(`state must be "enforce", "shadow" or "inactive"`)
 }
