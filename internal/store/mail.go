@@ -44,20 +44,9 @@ func (db *DB) ClaimMailJobs(ctx context.Context, owner string, now, until time.T
 	if db.engine == Postgres {
 		skipLocked = " FOR UPDATE SKIP LOCKED"
 	}
-	if err := db.dispatchWaiting(ctx); err != nil {
-		return nil, err
-	}
-	// Most polls find nothing due: a read says so without a write transaction.
-	var due int
-	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM mail_jobs
-		WHERE status = $1 AND next_attempt_at <= $2 AND lease_until < $2 LIMIT 1) j`, ordermail.StatusPending, micros(now)).Scan(&due); err != nil {
-		return nil, fmt.Errorf("look for due mail: %w", err)
-	}
-	if due == 0 {
-		return nil, nil
-	}
 	var jobs []ordermail.Job
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.claimAfterDispatch(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM mail_jobs
+		WHERE status = $1 AND next_attempt_at <= $2 AND lease_until < $2 LIMIT 1) j`, []any{ordermail.StatusPending, micros(now)}, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE mail_jobs SET lease_owner = $1, lease_until = $2
 			WHERE id IN (SELECT id FROM mail_jobs WHERE status = $3 AND next_attempt_at <= $4 AND lease_until < $4
 				ORDER BY next_attempt_at LIMIT $5`+skipLocked+`)

@@ -121,13 +121,34 @@ const dispatchDeliveries = 1000
 func (db *DB) DispatchEvents(ctx context.Context, limit int) (int, error) {
 	// Most polls find the outbox empty: a read says so without a write
 	// transaction.
+	waiting, err := db.outboxWaiting(ctx)
+	if err != nil || !waiting {
+		return 0, err
+	}
+	var n int
+	err = db.inTx(ctx, func(tx *sql.Tx) error {
+		var err error
+		n, err = db.dispatchIn(ctx, tx, limit)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+// outboxWaiting reports whether the event outbox holds an event (a read).
+func (db *DB) outboxWaiting(ctx context.Context) (bool, error) {
 	var waiting int
 	if err := db.sql.QueryRowContext(ctx, "SELECT COUNT(*) FROM (SELECT 1 FROM event_outbox LIMIT 1) o").Scan(&waiting); err != nil {
-		return 0, fmt.Errorf("look at the event outbox: %w", err)
+		return false, fmt.Errorf("look at the event outbox: %w", err)
 	}
-	if waiting == 0 {
-		return 0, nil
-	}
+	return waiting > 0, nil
+}
+
+// dispatchIn moves up to limit events out of the outbox inside tx (see
+// DispatchEvents) and returns how many it moved.
+func (db *DB) dispatchIn(ctx context.Context, tx *sql.Tx, limit int) (int, error) {
 	skipLocked := ""
 	if db.engine == Postgres {
 		skipLocked = " FOR UPDATE SKIP LOCKED"
@@ -138,7 +159,7 @@ func (db *DB) DispatchEvents(ctx context.Context, limit int) (int, error) {
 		at                                     int64
 	}
 	var n int
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := func() error {
 		rows, err := tx.QueryContext(ctx, `SELECT seq, id, type, payload, mail_kind, order_id, ref_id, created_at FROM event_outbox
 			ORDER BY seq LIMIT $1`+skipLocked, limit)
 		if err != nil {
@@ -212,11 +233,49 @@ func (db *DB) DispatchEvents(ctx context.Context, limit int) (int, error) {
 			return fmt.Errorf("empty the event outbox: %w", err)
 		}
 		return nil
-	})
+	}()
+	return n, err
+}
+
+// claimAfterDispatch runs a queue's claim in one write transaction with
+// the dispatch of the outbox's first batch, so that a busy shop pays one
+// commit (one fsync and one turn of SQLite's one writer, which checkouts
+// wait for) where it paid two (issue 13: delivery must not slow checkout).
+// Most polls find neither an event waiting nor anything due, which reads
+// say (dueQuery counts the queue's due rows) without a write transaction.
+// After an outage, the outbox's further batches drain at once, each in a
+// transaction of its own.
+func (db *DB) claimAfterDispatch(ctx context.Context, dueQuery string, dueArgs []any, claim func(*sql.Tx) error) error {
+	waiting, err := db.outboxWaiting(ctx)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	return n, nil
+	if !waiting {
+		var due int
+		if err := db.sql.QueryRowContext(ctx, dueQuery, dueArgs...).Scan(&due); err != nil {
+			return fmt.Errorf("look for due work: %w", err)
+		}
+		if due == 0 {
+			return nil
+		}
+	}
+	full := false
+	if err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if waiting {
+			n, err := db.dispatchIn(ctx, tx, dispatchBatch)
+			if err != nil {
+				return err
+			}
+			full = n == dispatchBatch
+		}
+		return claim(tx)
+	}); err != nil {
+		return err
+	}
+	if full {
+		return db.dispatchWaiting(ctx)
+	}
+	return nil
 }
 
 // dispatchWaiting dispatches the outbox's events, batch after batch while
@@ -503,21 +562,9 @@ func (db *DB) ClaimWebhookDeliveries(ctx context.Context, owner string, now, unt
 	if db.engine == Postgres {
 		skipLocked = " FOR UPDATE SKIP LOCKED"
 	}
-	if err := db.dispatchWaiting(ctx); err != nil {
-		return nil, err
-	}
-	// Most polls find nothing due: a read says so without taking SQLite's
-	// one write connection (or a PostgreSQL write transaction) every second.
-	var due int
-	if err := db.sql.QueryRowContext(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM webhook_deliveries
-		WHERE status = $1 AND next_attempt_at <= $2 AND lease_until < $2 LIMIT 1) d`, webhook.StatusPending, micros(now)).Scan(&due); err != nil {
-		return nil, fmt.Errorf("look for due webhook deliveries: %w", err)
-	}
-	if due == 0 {
-		return nil, nil
-	}
 	var claims []webhook.Claim
-	err := db.inTx(ctx, func(tx *sql.Tx) error {
+	err := db.claimAfterDispatch(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM webhook_deliveries
+		WHERE status = $1 AND next_attempt_at <= $2 AND lease_until < $2 LIMIT 1) d`, []any{webhook.StatusPending, micros(now)}, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2
 			WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = $3 AND next_attempt_at <= $4 AND lease_until < $4
 				ORDER BY next_attempt_at LIMIT $5`+skipLocked+`)
