@@ -296,11 +296,30 @@ var scanPaths = []string{
 }
 
 func scanning(ctx context.Context, o Options) error {
-	sh, err := startShop(ctx, o, "scenario scanning", "", "", realEdge)
+	// Two instances sharing a Redis of the run's own (each with a database
+	// of its own: the edge's blocks live in Redis), when redis-server is at
+	// hand: the scan hits the first, and the second is watched for the
+	// block.
+	edgeOf := realEdge
+	rs, rerr := startRedis(ctx)
+	if rerr == nil {
+		defer rs.stop()
+		edgeOf = func(c *config.Config) { realEdge(c); c.RedisURL, c.RedisKeyPrefix = rs.url, "scan:" }
+	} else {
+		fmt.Fprintf(o.Out, "scanning: one instance only (%v)\n", rerr)
+	}
+	sh, err := startShop(ctx, o, "scenario scanning", "", "", edgeOf)
 	if err != nil {
 		return err
 	}
 	defer sh.Close()
+	var second *shop
+	if rerr == nil {
+		if second, err = startShop(ctx, o, "scenario scanning, second instance", "", "", edgeOf); err != nil {
+			return err
+		}
+		defer second.Close()
+	}
 	codes := map[string]int{}
 	blockedAt, findingAt, blockedWith := 0, 0, ""
 	first := map[string]int{} // each path's first answer
@@ -328,6 +347,24 @@ func scanning(ctx context.Context, o Options) error {
 	}
 	fmt.Fprintf(o.Out, "scanning: answers %v\n", codes)
 	fmt.Fprintf(o.Out, "scanning: first finding seen after request %d\n", findingAt)
+	if blockedAt > 0 && second != nil {
+		// How long until the second instance refuses the address too.
+		refused := time.Now()
+		seen := time.Duration(-1)
+		for time.Since(refused) < 5*time.Second {
+			r, _ := http.NewRequest("GET", second.url+"/api/v1/products", nil)
+			if status, _ := answer(second.c, from(r, scanAddress)); status == http.StatusForbidden {
+				seen = time.Since(refused)
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		if seen >= 0 {
+			fmt.Fprintf(o.Out, "scanning: the second instance refused the address %s after the first did (goal: within 1 s)\n", seen.Round(time.Millisecond))
+		} else {
+			fmt.Fprintln(o.Out, "scanning: the second instance did NOT refuse the address within 5 s (goal: within 1 s)")
+		}
+	}
 	if blockedAt > 0 {
 		fmt.Fprintf(o.Out, "scanning: the address was refused at request %d with %s (goal: a block within %d)\n", blockedAt, blockedWith, scanGoal)
 	} else {
