@@ -26,7 +26,7 @@ func alertMail(cfg config.Config, sender mail.Sender, log *slog.Logger) func(con
 		return nil
 	}
 	return func(ctx context.Context, f finding.Finding) {
-		if !finding.Alerts(f, cfg.AlertSeverity) {
+		if !f.Alerts(cfg.AlertSeverity) {
 			return
 		}
 		msg := mail.Message{To: cfg.AlertEmail, Subject: fmt.Sprintf("[Bulwark] %s about %s (severity %d)", f.Type, f.Subject, f.Severity),

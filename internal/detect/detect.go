@@ -202,6 +202,11 @@ func (e *Engine) Observe(ctx context.Context, s Signal) ([]finding.Observation, 
 		if d.Distinct != "" {
 			evidence["distinct"] = string(d.Distinct)
 		}
+		if d.Per != finding.IP && s.IP != "" {
+			// Where an attack on an account or a card comes from (the
+			// finding keeps the distinct addresses, bounded).
+			evidence[finding.EvidenceIP] = s.IP
+		}
 		for k, v := range s.Detail {
 			if _, taken := evidence[k]; !taken {
 				evidence[k] = v

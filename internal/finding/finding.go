@@ -11,6 +11,8 @@ package finding
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -142,14 +144,10 @@ type Observation struct {
 	Evidence map[string]string
 	Response string
 	// AlertFrom is the severity from which raising a finding alerts (the
-	// alert-severity setting): the finding.raised webhook event is written
-	// in the transaction that raises it. 0 never alerts.
+	// alert-severity setting; Finding.Alerts): the finding.raised webhook
+	// event is written in the transaction that raises it. 0 never alerts.
 	AlertFrom int
 }
-
-// Alerts reports whether raising f alerts the shop's alert channels: its
-// severity reaches from (a positive threshold; 0 never alerts).
-func Alerts(f Finding, from int) bool { return from > 0 && f.Severity >= from }
 
 // Merge adds o to f, a finding of the same type and subject that is active
 // or suppressed: one more observation, the later last-seen time, the higher
@@ -164,7 +162,8 @@ func Merge(f Finding, o Observation) Finding {
 	}
 	f.Severity = max(f.Severity, ClampSeverity(o.Severity))
 	if len(o.Evidence) > 0 {
-		f.Evidence = o.Evidence
+		seen := f.Evidence[EvidenceAddresses]
+		f.Evidence = withAddress(o.Evidence, seen)
 	}
 	if o.Response != "" {
 		f.Response = o.Response
@@ -180,7 +179,45 @@ func Raise(id string, o Observation) Finding {
 		response = "log"
 	}
 	return Finding{ID: id, Type: o.Type, Severity: ClampSeverity(o.Severity), Status: Active, Subject: o.Subject,
-		FirstSeen: o.At, LastSeen: o.At, Count: 1, Evidence: o.Evidence, Response: response}
+		FirstSeen: o.At, LastSeen: o.At, Count: 1, Evidence: withAddress(o.Evidence, ""), Response: response}
+}
+
+// Evidence keys of the source addresses: an observation about an account
+// or a card names the client address of the signal that made it
+// (EvidenceIP); the finding keeps the distinct ones seen, at most
+// MaxAddresses, comma-separated (EvidenceAddresses), with "…" once more
+// were seen: staff see where an attack on an account comes from, and a
+// flood from a botnet cannot grow a finding without bound.
+const (
+	EvidenceIP        = "ip"
+	EvidenceAddresses = "addresses"
+	MaxAddresses      = 10
+)
+
+// withAddress returns ev with its EvidenceIP added to the addresses seen
+// before (a comma-separated list), bounded; ev itself is not changed.
+func withAddress(ev map[string]string, seen string) map[string]string {
+	ip := ev[EvidenceIP]
+	if ip == "" && seen == "" {
+		return ev
+	}
+	out := make(map[string]string, len(ev)+1)
+	for k, v := range ev {
+		out[k] = v
+	}
+	list := []string{}
+	if seen != "" {
+		list = strings.Split(seen, ",")
+	}
+	if ip != "" && !slices.Contains(list, ip) && !slices.Contains(list, "…") {
+		if len(list) < MaxAddresses {
+			list = append(list, ip)
+		} else {
+			list = append(list, "…")
+		}
+	}
+	out[EvidenceAddresses] = strings.Join(list, ",")
+	return out
 }
 
 // ClampSeverity bounds s to 0-100.

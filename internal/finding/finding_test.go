@@ -2,6 +2,8 @@ package finding_test
 
 import (
 	"errors"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -107,5 +109,33 @@ func TestResponseKeptAcrossObservations(t *testing.T) {
 	o.At = t0.Add(time.Minute)
 	if f = finding.Merge(f, o); f.Response != "block-ip 15m0s (repeat 1)" {
 		t.Fatalf("a later observation overwrote the response: %q", f.Response)
+	}
+}
+
+// TestSourceAddressesAreKeptBounded: the observations of an account's
+// finding name where each came from; the finding keeps the distinct
+// addresses, at most ten, and says when there were more.
+func TestSourceAddressesAreKeptBounded(t *testing.T) {
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	obs := func(ip string) finding.Observation {
+		return finding.Observation{Type: finding.AccountBruteForce, Severity: 60, Subject: finding.Subject{Kind: finding.Account, ID: "usr_x"},
+			At: at, Evidence: map[string]string{"count": "10", finding.EvidenceIP: ip}}
+	}
+	f := finding.Raise("fnd_x", obs("198.51.100.1"))
+	if got := f.Evidence[finding.EvidenceAddresses]; got != "198.51.100.1" {
+		t.Fatalf("addresses %q", got)
+	}
+	f = finding.Merge(f, obs("198.51.100.1"))
+	for i := 2; i <= 30; i++ {
+		f = finding.Merge(f, obs(fmt.Sprintf("198.51.100.%d", i)))
+	}
+	got := strings.Split(f.Evidence[finding.EvidenceAddresses], ",")
+	if len(got) != finding.MaxAddresses+1 || got[0] != "198.51.100.1" || got[9] != "198.51.100.10" || got[10] != "…" {
+		t.Fatalf("addresses %v", got)
+	}
+	// An observation without an address keeps the list.
+	f = finding.Merge(f, finding.Observation{Type: finding.AccountBruteForce, Severity: 60, Subject: f.Subject, At: at, Evidence: map[string]string{"count": "40"}})
+	if f.Evidence[finding.EvidenceAddresses] == "" || f.Evidence["count"] != "40" {
+		t.Fatalf("evidence %v", f.Evidence)
 	}
 }

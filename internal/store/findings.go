@@ -100,7 +100,7 @@ func (db *DB) observeFinding(ctx context.Context, o finding.Observation) (findin
 			}
 			return fmt.Errorf("insert finding: %w", err)
 		}
-		if finding.Alerts(f, o.AlertFrom) {
+		if o.AlertFrom > 0 && f.Alerts(o.AlertFrom) {
 			// The alert webhook commits with the finding, or not at all.
 			return emitEvent(ctx, tx, webhook.FindingRaised, o.At, webhook.FindingData{ID: f.ID, Type: string(f.Type),
 				Severity: f.Severity, SubjectKind: string(f.Subject.Kind), SubjectID: f.Subject.ID, FirstSeen: f.FirstSeen,
