@@ -100,3 +100,31 @@ func (l Loop) Run(ctx context.Context) {
 		}
 	}
 }
+
+// FailureLogEvery bounds how often Every tells of failures.
+const FailureLogEvery = time.Minute
+
+// Every calls fn every d until ctx ends, each call within timeout, and
+// tells failed of a failing call at most once a FailureLogEvery: the
+// in-memory copies each instance refreshes (response blocks, fraud rules)
+// keep their last state while the database is out, and say so without
+// flooding the log.
+func Every(ctx context.Context, d, timeout time.Duration, fn func(context.Context) error, failed func(error)) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	var lastTold time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			err := fn(cctx)
+			cancel()
+			if err != nil && failed != nil && time.Since(lastTold) > FailureLogEvery {
+				lastTold = time.Now()
+				failed(err)
+			}
+		}
+	}
+}

@@ -2,7 +2,9 @@ package pacing_test
 
 import (
 	"context"
+	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,5 +148,20 @@ func TestLoopDrainsFullBatches(t *testing.T) {
 	defer mu.Unlock()
 	if calls != 6 {
 		t.Fatalf("%d calls: the loop did not wait for the poll after a short batch", calls)
+	}
+}
+
+// TestEveryTellsFailuresSparingly: the call repeats every period while it
+// fails, and the failures are told once, not once a call.
+func TestEveryTellsFailuresSparingly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	var calls, told atomic.Int64
+	pacing.Every(ctx, 10*time.Millisecond, time.Second, func(context.Context) error {
+		calls.Add(1)
+		return errors.New("database out")
+	}, func(error) { told.Add(1) })
+	if calls.Load() < 5 || told.Load() != 1 {
+		t.Fatalf("%d calls, %d failures told (want many calls, one told)", calls.Load(), told.Load())
 	}
 }

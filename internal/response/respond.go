@@ -12,6 +12,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/finding"
 	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/pacing"
 )
 
 // Block is one block a response raised: the record of what was refused,
@@ -266,23 +267,11 @@ func (c *Checker) keep(b Block) {
 // Run refreshes the copy every RefreshEvery until ctx ends; failures are
 // logged at most once a minute.
 func (c *Checker) Run(ctx context.Context) {
-	t := time.NewTicker(RefreshEvery)
-	defer t.Stop()
-	var lastLogged time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			rctx, cancel := context.WithTimeout(ctx, 5*RefreshEvery)
-			err := c.Refresh(rctx)
-			cancel()
-			if err != nil && c.log != nil && time.Since(lastLogged) > time.Minute {
-				lastLogged = time.Now()
-				c.log.WarnContext(ctx, "response: blocks not refreshed; the last copy holds", "err", err)
-			}
+	pacing.Every(ctx, RefreshEvery, 5*RefreshEvery, c.Refresh, func(err error) {
+		if c.log != nil {
+			c.log.WarnContext(ctx, "response: blocks not refreshed; the last copy holds", "err", err)
 		}
-	}
+	})
 }
 
 func (c *Checker) add(b Block) {

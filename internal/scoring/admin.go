@@ -13,6 +13,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/fraudmodel"
 	"github.com/bulwark-shop/bulwark/internal/order"
+	"github.com/bulwark-shop/bulwark/internal/pacing"
 )
 
 // Audit actions of scoring's configuration.
@@ -247,23 +248,11 @@ func (a *Admin) logf(ctx context.Context, msg, version string, err error) {
 // Run syncs every SyncEvery until ctx ends; failures are logged at most
 // once a minute (the running rules stay).
 func (a *Admin) Run(ctx context.Context) {
-	t := time.NewTicker(SyncEvery)
-	defer t.Stop()
-	var lastLogged time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			sctx, cancel := context.WithTimeout(ctx, SyncEvery)
-			err := a.Sync(sctx)
-			cancel()
-			if err != nil && a.log != nil && time.Since(lastLogged) > time.Minute {
-				lastLogged = time.Now()
-				a.log.WarnContext(ctx, "fraud: running versions not read; the loaded ones stay", "err", err)
-			}
+	pacing.Every(ctx, SyncEvery, SyncEvery, a.Sync, func(err error) {
+		if a.log != nil {
+			a.log.WarnContext(ctx, "fraud: running versions not read; the loaded ones stay", "err", err)
 		}
-	}
+	})
 }
 
 // Backtest limits: how far back, and how many orders at most.
