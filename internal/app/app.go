@@ -397,6 +397,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.MFA.UseNotifier(notifier)
 	a.Passkeys.UseNotifier(notifier)
 	a.Resets.UseNotifier(notifier)
+	a.Resets.UseSignals(a.signals)
 	a.Emails = identity.NewEmails(identity.EmailsConfig{Store: db, Identity: a.Identity, Mail: outbox, Notifier: notifier,
 		PublicURL: cfg.PublicURL, Now: now, Log: log})
 	if cfg.OIDCIssuer != "" {

@@ -12,7 +12,9 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/app"
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
+	"github.com/bulwark-shop/bulwark/internal/throttle"
 )
 
 type findingOut struct {
@@ -434,4 +436,50 @@ func TestFindingAlerts(t *testing.T) {
 			}
 		}
 	})
+}
+
+// signalsOf reads bulwark_signals_received_total for kind.
+func (s *server) signalsOf(kind string) float64 {
+	for _, line := range s.metricLines() {
+		if v, ok := strings.CutPrefix(line, `bulwark_signals_received_total{kind="`+kind+`"} `); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return 0
+}
+
+// TestEveryLayerReportsSignals: registrations, password resets, lockouts,
+// refused authorizations (401 and 403) and bot-trap fetches reach threat
+// detection as signals of their kinds, beside sign-ins, 404s, WAF refusals,
+// declines and account changes (whose detectors test them).
+func TestEveryLayerReportsSignals(t *testing.T) {
+	s := startServer(t, sqliteDB(t), func(c *config.Config) { c.TrustedProxies = "127.0.0.0/8" })
+	u := s.register("signals-customer@example.com")
+	token := s.login(u.Email, testPassword)
+	from := map[string]string{"X-Forwarded-For": "198.51.100.77"}
+
+	s.do(req{method: "GET", path: "/api/v1/admin/findings", header: from})               // 401: no session
+	s.do(req{method: "GET", path: "/api/v1/admin/findings", token: token, header: from}) // 403: a customer
+	s.must(202, req{method: "POST", path: "/api/v1/auth/register", header: from,
+		body: map[string]string{"email": "signals-new@example.com", "password": testPassword, "name": "New"}})
+	s.must(202, req{method: "POST", path: "/api/v1/auth/password-reset", header: from, body: map[string]string{"email": u.Email}})
+	for i := range throttle.PairFailures {
+		s.do(req{method: "POST", path: "/api/v1/auth/login", header: from,
+			body: map[string]string{"email": u.Email, "password": fmt.Sprintf("wrong %d", i)}})
+	}
+	s.do(req{method: "GET", path: edge.TrapPath, header: from})
+	deadline := time.Now().Add(5 * time.Second)
+	for _, kind := range []string{"http.access_refused", "account.registration_asked", "account.reset_asked", "login.locked", "edge.bot_trap", "login.failed"} {
+		for s.signalsOf(kind) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s signal", kind)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	if n := s.signalsOf("http.access_refused"); n < 2 {
+		t.Fatalf("%v access-refused signals, want the 401 and the 403", n)
+	}
 }

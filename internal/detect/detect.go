@@ -29,6 +29,18 @@ const (
 	LoginSucceeded  Kind = "login.succeeded"
 	MFAFailed       Kind = "mfa.failed"
 	PaymentDeclined Kind = "payment.declined"
+	// Lockout is a sign-in lock the throttle set (Detail "lock" says
+	// which); Registered a registration asked for; ResetRequested a
+	// password reset asked for: counted per address and account, for
+	// staff and for detectors to come.
+	Lockout        Kind = "login.locked"
+	Registered     Kind = "account.registration_asked"
+	ResetRequested Kind = "account.reset_asked"
+	// AccessRefused is a request refused by authorization (401: no or a
+	// dead session; 403: a permission it lacks — Detail "status", "code",
+	// "route"); BotTrap a fetch of the bot trap.
+	AccessRefused Kind = "http.access_refused"
+	BotTrap       Kind = "edge.bot_trap"
 	// AccountChanged is a change that would let whoever made it keep an
 	// account: its password, email address, second factor, passkeys or
 	// saved cards (Detail "change" says which).
@@ -36,6 +48,12 @@ const (
 	NotFound       Kind = "http.404"
 	WAFBlocked     Kind = "waf.blocked"
 )
+
+// Kinds lists every kind of signal the layers report.
+func Kinds() []Kind {
+	return []Kind{LoginFailed, LoginSucceeded, MFAFailed, PaymentDeclined, NotFound, WAFBlocked, Lockout, Registered,
+		ResetRequested, AccessRefused, BotTrap, AccountChanged}
+}
 
 // Signal is one thing a layer saw. IP is the client address edge
 // protection resolved; Account an account id; Card a card fingerprint (an

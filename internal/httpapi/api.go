@@ -9,6 +9,7 @@ package httpapi
 import (
 	"context"
 	_ "embed"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -170,6 +171,20 @@ func (a *API) signal(r *http.Request, kind detect.Kind, detail map[string]string
 		now = a.Now
 	}
 	a.Signals.Report(r.Context(), detect.Signal{Kind: kind, At: now().UTC(), IP: reqinfo.AddressKey(reqinfo.From(r.Context()).IP), Detail: detail})
+}
+
+// refused reports a request authorization refused (401 or 403) as a
+// signal: many from one client is probing for what it may not do (AppSensor
+// ACE1-3).
+func (a *API) refused(r *http.Request, pattern string, err error) {
+	var e *apperr.Error
+	if !errors.As(err, &e) {
+		return
+	}
+	switch e.Kind() {
+	case apperr.KindUnauthenticated, apperr.KindForbidden:
+		a.signal(r, detect.AccessRefused, map[string]string{"status": strconv.Itoa(statusOf(e.Kind())), "code": e.Code, "route": pattern})
+	}
 }
 
 // API is the HTTP handler of the public listener.
@@ -389,6 +404,7 @@ func (a *API) guard(rt route) http.Handler {
 			r, err = a.authorize(w, r, rt.Permission)
 		}
 		if err != nil {
+			a.refused(r, rt.Pattern, err)
 			writeError(w, r, a.Log, err)
 			return
 		}

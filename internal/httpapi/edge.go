@@ -10,6 +10,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/dependency"
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 	"github.com/bulwark-shop/bulwark/internal/response"
@@ -87,6 +88,7 @@ func (a *API) botTrap(w http.ResponseWriter, r *http.Request) error {
 		return errNotFoundPath
 	}
 	info := reqinfo.From(r.Context())
+	a.signal(r, detect.BotTrap, map[string]string{"path": truncatePath(r.URL.EscapedPath())})
 	outcome, why, err := a.Trap.Spring(r.Context(), edge.TrapHit{
 		Addr: info.IP, Method: r.Method, Path: r.URL.Path, UserAgent: r.UserAgent(), Host: r.Host,
 		SecFetchSite: r.Header.Get("Sec-Fetch-Site"), SecFetchDest: r.Header.Get("Sec-Fetch-Dest"),

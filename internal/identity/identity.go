@@ -503,6 +503,7 @@ func (s *Service) loginFailed(ctx context.Context, kind detect.Kind, email, ip s
 		if err := s.trail.Record(ctx, ActionLockout, u.ID, audit.Success, "locked: "+string(l)); err != nil {
 			return err
 		}
+		s.report(ctx, detect.Signal{Kind: detect.Lockout, Account: u.ID, IP: ip, Detail: map[string]string{"lock": string(l)}})
 	}
 	return s.loginRefused(ctx, u.ID, why, refusal)
 }

@@ -10,9 +10,11 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/mail"
+	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
 
 // ResetPrefix starts every password-reset token.
@@ -51,10 +53,14 @@ type Resets struct {
 	now       func() time.Time
 	log       *slog.Logger
 	notify    *Notifier
+	signals   Signals
 }
 
 // UseNotifier makes the service tell the owner when their password was reset.
 func (r *Resets) UseNotifier(n *Notifier) { r.notify = n }
+
+// UseSignals makes the service report each reset mailed to threat detection.
+func (r *Resets) UseSignals(s Signals) { r.signals = s }
 
 // NewResets returns the password-reset service; links point at publicURL.
 func NewResets(store ResetStore, users Store, hasher *password.Hasher, sender mail.Sender, publicURL string, now func() time.Time, log *slog.Logger) *Resets {
@@ -99,6 +105,9 @@ func (r *Resets) request(ctx context.Context, email string) error {
 	rec := audit.New(ctx, now, ActionResetRequest, u.ID, audit.Success, "")
 	if err := r.store.CreateReset(ctx, hashToken(token), u.ID, now, now.Add(ResetLifetime), rec); err != nil {
 		return fmt.Errorf("store reset token: %w", err)
+	}
+	if r.signals != nil {
+		r.signals.Report(ctx, detect.Signal{Kind: detect.ResetRequested, At: now, Account: u.ID, IP: reqinfo.AddressKey(reqinfo.From(ctx).IP)})
 	}
 	return r.mail.Send(ctx, mail.Message{To: u.Email, Subject: "Reset your password",
 		Body: "Someone asked to reset the password of your account. If it was you, open this link within 30 minutes:\n\n" +

@@ -172,6 +172,9 @@ func (e *Emails) Register(ctx context.Context, email, pw, name string) error {
 	if err != nil {
 		return fmt.Errorf("pend registration: %w", err)
 	}
+	// Per address, not per email: what a signal may say of a registration
+	// that does not exist yet (mass sign-ups from one client).
+	e.cfg.Identity.report(ctx, detect.Signal{Kind: detect.Registered, IP: reqinfo.From(ctx).IP})
 	e.background(ctx, "registration mail", func(ctx context.Context) error {
 		switch {
 		case pend.OwnerID != "":

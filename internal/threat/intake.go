@@ -42,6 +42,7 @@ type Intake struct {
 	// signals counts signals by outcome; findings counts raised findings
 	// by type and severity level.
 	signals  *prometheus.CounterVec
+	received *prometheus.CounterVec
 	findings *prometheus.CounterVec
 	// lastLogged is when a failed signal was last logged (Unix ns).
 	lastLogged atomic.Int64
@@ -89,12 +90,19 @@ func NewIntake(c IntakeConfig) *Intake {
 			Name: "bulwark_signals_total",
 			Help: "Security signals reported to threat detection, by outcome: processed, dropped (queue full) or failed (a counter or the database could not answer).",
 		}, []string{"outcome"}),
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "bulwark_signals_received_total",
+			Help: "Security signals reported to threat detection, by kind (login.failed, http.404, payment.declined, ...), before the queue.",
+		}, []string{"kind"}),
 		findings: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_findings_total",
 			Help: "Findings raised, by type and severity level (low 0-39, medium 40-69, high 70-89, critical 90-100).",
 		}, []string{"type", "severity"}),
 	}
-	c.Registry.MustRegister(in.signals, in.findings)
+	c.Registry.MustRegister(in.signals, in.received, in.findings)
+	for _, k := range detect.Kinds() {
+		in.received.WithLabelValues(string(k))
+	}
 	for _, o := range []string{OutcomeProcessed, OutcomeDropped, OutcomeFailed} {
 		in.signals.WithLabelValues(o)
 	}
@@ -108,6 +116,7 @@ func (in *Intake) Report(ctx context.Context, s detect.Signal) {
 	if in == nil {
 		return
 	}
+	in.received.WithLabelValues(string(s.Kind)).Inc()
 	if edgeSignal(s.Kind) && len(in.queue) >= QueueSize/2 {
 		// Half the queue is kept for the signals of sign-ins: a flood of
 		// cheap 404s or WAF refusals from many addresses must not crowd out
@@ -125,7 +134,9 @@ func (in *Intake) Report(ctx context.Context, s detect.Signal) {
 
 // edgeSignal reports whether k is one of the HTTP layer's signals, which
 // anyone can send by the thousand for the price of a request each.
-func edgeSignal(k detect.Kind) bool { return k == detect.NotFound || k == detect.WAFBlocked }
+func edgeSignal(k detect.Kind) bool {
+	return k == detect.NotFound || k == detect.WAFBlocked || k == detect.AccessRefused || k == detect.BotTrap
+}
 
 // Run processes queued signals with Workers goroutines until ctx ends.
 func (in *Intake) Run(ctx context.Context) {
