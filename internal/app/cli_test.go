@@ -102,8 +102,8 @@ func TestServeCommand(t *testing.T) {
 	if info, err := os.Stat(filepath.Join(dir, "bulwark.db")); err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("database file: %v, mode %v; want 0600", err, info.Mode().Perm())
 	}
-	// The KEK and five data keysets made at first start, then four demo products.
-	if code, out, _ := runCLI(t, config.Config{DataDir: dir}, "", "audit", "verify"); code != 0 || !strings.Contains(out, "10 records") {
+	// The KEK and seven keysets made at first start, then four demo products.
+	if code, out, _ := runCLI(t, config.Config{DataDir: dir}, "", "audit", "verify"); code != 0 || !strings.Contains(out, "12 records") {
 		t.Fatalf("audit verify after demo: %d %s", code, out)
 	}
 }
