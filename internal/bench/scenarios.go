@@ -360,7 +360,7 @@ func scanning(ctx context.Context, o Options) error {
 			time.Sleep(5 * time.Millisecond)
 		}
 		if seen >= 0 {
-			fmt.Fprintf(o.Out, "scanning: the second instance refused the address %s after the first did (goal: within 1 s)\n", seen.Round(time.Millisecond))
+			fmt.Fprintf(o.Out, "scanning: the second instance refused the address %s after the first did (goal: within 1 s)\n", seen.Round(time.Microsecond))
 		} else {
 			fmt.Fprintln(o.Out, "scanning: the second instance did NOT refuse the address within 5 s (goal: within 1 s)")
 		}
