@@ -83,6 +83,9 @@ func (a *API) hashGate(next http.Handler) http.Handler {
 			refuse := a.Passwords.RefuseEarly
 			if a.Delayed != nil && a.Delayed(reqinfo.AddressKey(reqinfo.From(r.Context()).IP)) {
 				refuse = a.Passwords.RefuseSpareOnly
+				// And its hash, a moment later, takes a free slot or none:
+				// never a place in the queue.
+				r = r.WithContext(password.SpareOnly(r.Context()))
 			}
 			if refuse() {
 				writeProblem(w, r, password.ErrBusy)

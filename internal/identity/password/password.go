@@ -193,9 +193,20 @@ func (h *Hasher) RefuseSpareOnly() bool {
 	return true
 }
 
+// spareOnlyKey marks a context whose hashes take only spare capacity.
+type spareOnlyKey struct{}
+
+// SpareOnly returns ctx marked so that the hashes computed for it take only
+// a free slot, never a place in the queue: the edge marks the requests of an
+// address under a delay response (credential stuffing). Its early check
+// (RefuseSpareOnly) is not enough alone: many such requests can pass it at
+// the same moment and would otherwise fill the queue a moment later, where
+// a customer's sign-in then finds no room.
+func SpareOnly(ctx context.Context) context.Context { return context.WithValue(ctx, spareOnlyKey{}, true) }
+
 // acquire takes a free hashing slot, or waits for one when fewer than the
-// queue's length already wait, or else returns ErrBusy at once. It also stops
-// waiting when ctx ends.
+// queue's length already wait, or else returns ErrBusy at once; a SpareOnly
+// caller never waits. It also stops waiting when ctx ends.
 func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	// A request that has already given up must not take a slot, even a free one:
 	// select picks at random among ready cases.
@@ -207,6 +218,10 @@ func (h *Hasher) acquire(ctx context.Context) (release func(), err error) {
 	case h.slots <- struct{}{}:
 		return release, nil
 	default:
+	}
+	if ctx.Value(spareOnlyKey{}) != nil {
+		h.refused.Add(1)
+		return nil, ErrBusy
 	}
 	if n := h.waiting.Add(1); h.queue != Unbounded && n > h.queue {
 		h.waiting.Add(-1)

@@ -414,3 +414,30 @@ func TestRefuseSpareOnly(t *testing.T) {
 		t.Fatal("refused with the pool idle again")
 	}
 }
+
+// TestSpareOnlyNeverQueues: a hash for a SpareOnly caller takes a free slot
+// or none — it never waits in the queue, where it would take a place an
+// ordinary caller (a customer behind the same NAT as a stuffing attack)
+// then finds gone; an ordinary caller still waits.
+func TestSpareOnlyNeverQueues(t *testing.T) {
+	h := password.NewHasher(fast(), 1, 8)
+	ctx, cancel := context.WithTimeout(password.SpareOnly(context.Background()), time.Second)
+	defer cancel()
+	if _, err := h.Hash(ctx, "a spare slot is taken"); err != nil {
+		t.Fatalf("with the pool idle: %v", err)
+	}
+	release := h.Hold(t)
+	if _, err := h.Hash(ctx, "no free slot"); !errors.Is(err, password.ErrBusy) {
+		t.Fatalf("with every slot taken, a spare-only hash: %v, want ErrBusy at once", err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := h.Hash(context.Background(), "an ordinary caller waits")
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	release()
+	if err := <-done; err != nil {
+		t.Fatalf("an ordinary caller: %v", err)
+	}
+}
