@@ -820,10 +820,12 @@ func (db *DB) CheckoutHistory(ctx context.Context, customerID, currency, exclude
 	var h scoring.History
 	var since int64
 	var avg float64
-	err := db.sql.QueryRowContext(ctx, `SELECT u.created_at,
-		(SELECT COUNT(*) FROM orders o WHERE o.customer_id = u.id AND o.currency = $2 AND o.status <> $3 AND o.id <> $4),
-		(SELECT COALESCE(AVG(o.total), 0) FROM orders o WHERE o.customer_id = u.id AND o.currency = $2 AND o.status <> $3 AND o.id <> $4)
-		FROM users u WHERE u.id = $1`, customerID, currency, order.StatusPending, excludeOrderID).Scan(&since, &h.Orders, &avg)
+	// One pass over the customer's orders (its index) for both figures:
+	// this runs in every checkout.
+	err := db.sql.QueryRowContext(ctx, `SELECT u.created_at, h.n, h.avg FROM users u,
+		(SELECT COUNT(*) AS n, COALESCE(AVG(o.total), 0) AS avg FROM orders o
+			WHERE o.customer_id = $1 AND o.currency = $2 AND o.status <> $3 AND o.id <> $4) h
+		WHERE u.id = $1`, customerID, currency, order.StatusPending, excludeOrderID).Scan(&since, &h.Orders, &avg)
 	if errors.Is(err, sql.ErrNoRows) {
 		return scoring.History{}, nil
 	}

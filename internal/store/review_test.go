@@ -57,6 +57,22 @@ func TestReviewQueue(t *testing.T) {
 			t.Fatalf("the risk read back: %+v (%v)", got.Risk, err)
 		}
 
+		// The account history fraud scoring reads: the customer's orders in
+		// the currency, their average total, the order being scored left out.
+		h, err := db.CheckoutHistory(ctx, paid.CustomerID, "EUR", "")
+		if err != nil || h.Orders != 1 || h.Average != paid.Total.Amount || h.Since.IsZero() {
+			t.Fatalf("history %+v (%v)", h, err)
+		}
+		if h, _ := db.CheckoutHistory(ctx, paid.CustomerID, "EUR", paid.ID); h.Orders != 0 || h.Average != 0 {
+			t.Fatalf("history leaving the order out %+v", h)
+		}
+		if h, _ := db.CheckoutHistory(ctx, paid.CustomerID, "USD", ""); h.Orders != 0 {
+			t.Fatalf("history in another currency %+v", h)
+		}
+		if h, err := db.CheckoutHistory(ctx, "usr_nobody", "EUR", ""); err != nil || h.Orders != 0 || !h.Since.IsZero() {
+			t.Fatalf("an unknown customer's history %+v (%v)", h, err)
+		}
+
 		now := time.Now()
 		svc := order.NewService(db, &reviewGW{refunds: map[string]int64{}}, func() time.Time { return now }, time.Minute)
 		staff := staffCtx(now)
