@@ -202,7 +202,9 @@ type spareOnlyKey struct{}
 // (RefuseSpareOnly) is not enough alone: many such requests can pass it at
 // the same moment and would otherwise fill the queue a moment later, where
 // a customer's sign-in then finds no room.
-func SpareOnly(ctx context.Context) context.Context { return context.WithValue(ctx, spareOnlyKey{}, true) }
+func SpareOnly(ctx context.Context) context.Context {
+	return context.WithValue(ctx, spareOnlyKey{}, true)
+}
 
 // acquire takes a free hashing slot, or waits for one when fewer than the
 // queue's length already wait, or else returns ErrBusy at once; a SpareOnly
