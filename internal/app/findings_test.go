@@ -309,14 +309,7 @@ func TestSignInsDoNotDependOnDetection(t *testing.T) {
 }
 
 func (s *server) failedSignals() float64 {
-	for _, line := range s.metricLines() {
-		if v, ok := strings.CutPrefix(line, `bulwark_signals_total{outcome="failed"} `); ok {
-			var f float64
-			fmt.Sscan(v, &f)
-			return f
-		}
-	}
-	return 0
+	return s.metric(`bulwark_signals_total{outcome="failed"}`)
 }
 
 // TestTakeoverSuspected: a customer signs in from home and changes a
@@ -440,14 +433,7 @@ func TestFindingAlerts(t *testing.T) {
 
 // signalsOf reads bulwark_signals_received_total for kind.
 func (s *server) signalsOf(kind string) float64 {
-	for _, line := range s.metricLines() {
-		if v, ok := strings.CutPrefix(line, `bulwark_signals_received_total{kind="`+kind+`"} `); ok {
-			var f float64
-			fmt.Sscan(v, &f)
-			return f
-		}
-	}
-	return 0
+	return s.metric(`bulwark_signals_received_total{kind="` + kind + `"}`)
 }
 
 // TestEveryLayerReportsSignals: registrations, password resets, lockouts,
