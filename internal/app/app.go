@@ -468,7 +468,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	checkoutDeps := checkout.Deps{Store: db, Carts: a.Carts, Methods: a.Methods, Cards: cards, Gateway: gateway, Addresses: a.Addresses,
 		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout, CaptureAtFulfilment: cfg.CaptureAtFulfilment, Log: log,
 		GuestCheckout: cfg.GuestCheckout, Vault: cards, Guests: db, Scorer: scorer, Registry: a.registry,
-		Fingerprints: vault.Fingerprints{Keys: fingerprintKeys}, Signals: a.signals, CardBlocks: a.CardBlocks}
+		Fingerprints: vault.Fingerprints{Keys: fingerprintKeys}, Signals: a.signals, CardBlocks: a.CardBlocks,
+		EmailIndexes: db, AccountEmails: db}
 	var links *keys.LiveMAC
 	if cfg.GuestCheckout {
 		if links, err = a.macKeyset(ctx, LinksKeyset); err != nil {

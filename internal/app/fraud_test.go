@@ -67,7 +67,7 @@ func TestFraudReview(t *testing.T) {
 			t.Fatalf("the review queue: %+v", queue.Items)
 		}
 		r := queue.Items[0].Risk
-		if r.Decision != "review" || r.Score != 70 || r.Rules != "default-2" || len(r.Reasons) != 1 ||
+		if r.Decision != "review" || r.Score != 70 || r.Rules != "default-3" || len(r.Reasons) != 1 ||
 			!strings.Contains(r.Reasons[0], "new_account_big_order") || r.Features["amount"] != 1199.4 || r.Features["account_age_hours"] > 1 {
 			t.Fatalf("the held order's risk: %+v", r)
 		}
@@ -298,7 +298,7 @@ func TestFraudRulesAPI(t *testing.T) {
 			return req{method: "PUT", path: "/api/v1/admin/fraud/rules", token: admin, body: body}
 		}
 		put := func(body string) response { return s.do(putReq(body)) }
-		if r := get(); r.Source != "built-in" || r.Enforced.Version != "default-2" || r.Shadow != nil || len(r.Enforced.Rules) != 5 {
+		if r := get(); r.Source != "built-in" || r.Enforced.Version != "default-3" || r.Shadow != nil || len(r.Enforced.Rules) != len(scoring.DefaultRules().Rules) {
 			t.Fatalf("the rules at start: %+v", r)
 		}
 		s.must(403, req{method: "GET", path: "/api/v1/admin/fraud/rules", token: finance})
@@ -314,12 +314,12 @@ func TestFraudRulesAPI(t *testing.T) {
 				t.Fatalf("%s: %d %s", body, res.Status, res.Body)
 			}
 		}
-		if r := get(); r.Enforced.Version != "default-2" {
+		if r := get(); r.Enforced.Version != "default-3" {
 			t.Fatalf("a refused set replaced the running one: %+v", r)
 		}
 
 		s.must(200, putReq(`{"version":"shop-s1","mode":"shadow","rules":[{"name":"everything","action":"block","expr":"amount > 0"}]}`))
-		if r := get(); r.Shadow == nil || r.Shadow.Version != "shop-s1" || r.Enforced.Version != "default-2" {
+		if r := get(); r.Shadow == nil || r.Shadow.Version != "shop-s1" || r.Enforced.Version != "default-3" {
 			t.Fatalf("after the shadow set: %+v", r)
 		}
 		var first scoredOrder

@@ -127,6 +127,16 @@ func (v *Validator) Err() error {
 	return &Error{Code: CodeValidation, Message: "the request has invalid fields", Fields: v.fields}
 }
 
+// CheckCountry records a problem when c is not shaped as an ISO 3166-1
+// alpha-2 code (two capital letters); with optional, "" is accepted.
+func (v *Validator) CheckCountry(field, c string, optional bool) {
+	if optional && c == "" {
+		return
+	}
+	v.Check(len(c) == 2 && c[0] >= 'A' && c[0] <= 'Z' && c[1] >= 'A' && c[1] <= 'Z', field,
+		"must be an ISO 3166-1 alpha-2 code such as DE")
+}
+
 // CheckText records a problem when s is shorter than min or longer than max
 // characters, or holds control characters (tab and newline allowed only when
 // multiline). NUL and other control bytes would otherwise reach storage, logs and

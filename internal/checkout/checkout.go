@@ -60,6 +60,10 @@ type Request struct {
 	// whose total is another now is refused with ErrPriceChanged instead of
 	// being charged a different amount.
 	ExpectedTotal *money.Money
+
+	// emailIndex is the blind index of a guest's email (CheckoutGuest sets
+	// it; a client never does): the guest's email in scoring's velocity.
+	emailIndex string
 }
 
 // CodeCartCheckedOut refuses a checkout of a cart another checkout holds.
@@ -181,6 +185,22 @@ type Scorer interface {
 	// checkout refused (a blocked card, a blocked score), for the velocity
 	// the next attempts are scored on.
 	Declined(ctx context.Context, a Attempt)
+	// Recheck runs the decision again once the processor has authorized
+	// a, with what it checked (a.CVCCheck), on the features Score
+	// computed (prior's); it counts nothing. A block then voids the
+	// authorization; an error holds the order for review.
+	Recheck(ctx context.Context, a Attempt, prior order.Risk) (order.Risk, error)
+}
+
+// EmailIndexer computes the blind index of a normalized email address
+// (pii.Cipher), as accounts' emails are kept: a guest's email in velocity.
+type EmailIndexer interface {
+	EmailIndex(email string) (string, error)
+}
+
+// AccountEmails reads the blind index of an account's email (the store).
+type AccountEmails interface {
+	AccountEmailIndex(ctx context.Context, accountID string) (string, error)
 }
 
 // Fingerprinter computes a card's fingerprint: a keyed hash of its number
@@ -221,6 +241,17 @@ type Attempt struct {
 	// Card names the card for velocity: its fingerprint (Fingerprinter),
 	// or without one the saved payment method, never its number.
 	Card string
+	// CardCountry is the country of the card's issuer as the processor
+	// tells it (payment.Inspector; "" when it does not), BillingCountry
+	// that of the card's billing address as the customer gave it ("" when
+	// not given).
+	CardCountry, BillingCountry string
+	// Email names the customer's email for velocity: its blind index,
+	// never the address ("" when unknown).
+	Email string
+	// CVCCheck is what the processor said of the CVC once it authorized
+	// (payment.Checks; "" before, for Score).
+	CVCCheck string
 	// IP is the client address edge protection resolved ("" when none).
 	IP string
 	At time.Time
@@ -262,6 +293,8 @@ type Service struct {
 	fingerprints  Fingerprinter
 	signals       Signals
 	cardBlocks    CardBlocks
+	emailIndex    func(email string) (string, error)
+	accountEmails AccountEmails
 
 	// running holds the pending orders whose checkout a request of this
 	// instance is running now: only their leases are renewed. A checkout
@@ -320,6 +353,11 @@ type Deps struct {
 	Fingerprints Fingerprinter
 	Signals      Signals
 	CardBlocks   CardBlocks
+	// EmailIndexes and AccountEmails name the customer's email for
+	// scoring's velocity (a guest's, an account's) by its blind index.
+	// Either may be nil.
+	EmailIndexes  EmailIndexer
+	AccountEmails AccountEmails
 }
 
 // DefaultLease is how long a running checkout is held without renewal: long
@@ -338,11 +376,14 @@ func NewService(d Deps) *Service {
 	s := &Service{store: d.Store, carts: d.Carts, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, book: d.Addresses, now: d.Now,
 		instance: d.Instance, lease: d.Lease, guestOn: d.GuestCheckout, vault: d.Vault, guests: d.Guests, log: d.Log,
 		running: map[string]bool{}, authorizeOnly: d.CaptureAtFulfilment, scorer: d.Scorer,
-		fingerprints: d.Fingerprints, signals: d.Signals, cardBlocks: d.CardBlocks,
+		fingerprints: d.Fingerprints, signals: d.Signals, cardBlocks: d.CardBlocks, accountEmails: d.AccountEmails,
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_fraud_decisions_total",
 			Help: "Fraud scoring's decisions about checkouts, made before the card goes to the processor: allow, review (held, scorer failures included) or block (blocked cards not included: they are refused before scoring).",
 		}, []string{"decision"})}
+	if d.EmailIndexes != nil {
+		s.emailIndex = d.EmailIndexes.EmailIndex
+	}
 	// Scoring runs in every checkout: its time is watched in fine buckets
 	// (the goal is well under a millisecond; ScoreTimeout is the ceiling).
 	s.scoring = prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -585,10 +626,19 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 	if s.cardBlocks != nil && attempt.Card != "" && s.cardBlocks.CardBlocked(attempt.Card) {
 		return refuse("refused", "card blocked by a response to a finding")
 	}
+	if insp, ok := s.gateway.(payment.Inspector); ok && s.scorer != nil {
+		// The issuer's country, for the rules: nothing is held yet.
+		info, err := insp.Inspect(ctx, payment.AuthorizeRequest{Card: card, CVC: r.CVC, Amount: pending.Total, Reference: pending.ID})
+		if err != nil {
+			return order.Order{}, errors.Join(fmt.Errorf("inspect the card of %s: %w", pending.ID, err), release("", "card inspection failed"))
+		}
+		attempt.CardCountry = info.Country
+	}
 	risk := s.score(ctx, attempt)
 	if risk != nil && risk.Decision == order.DecisionBlock {
 		return refuse("refused", fmt.Sprintf("blocked by fraud scoring: score %d (%s)", risk.Score, strings.Join(risk.Reasons, ", ")))
 	}
+	var checks *payment.Checks
 	// The authorization's id is recorded on the pending order before the
 	// processor holds anything (payment.AuthorizeRequest.Record): a server
 	// stopping at any point after leaves recovery the id to void.
@@ -600,7 +650,8 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 			}
 			recorded = authID
 			return nil
-		}})
+		},
+		Checked: func(c payment.Checks) { checks = &c }})
 	if errors.Is(err, payment.ErrDeclined) {
 		return refuse("declined", "declined")
 	}
@@ -614,6 +665,18 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 	}
 	if err != nil {
 		return order.Order{}, errors.Join(fmt.Errorf("authorize %s: %w", pending.ID, err), release("", "authorization failed"))
+	}
+	if risk != nil && checks != nil {
+		attempt.CVCCheck = checks.CVC
+		risk = s.rescore(ctx, attempt, *risk)
+		if risk.Decision == order.DecisionBlock {
+			// What the issuer checked makes the rules block: the hold goes
+			// back before the customer is told of a decline.
+			if err := s.gateway.Void(context.WithoutCancel(ctx), authID); err != nil {
+				return order.Order{}, fmt.Errorf("void %s blocked after authorization (left to recovery): %w", pending.ID, err)
+			}
+			return refuse("refused", fmt.Sprintf("blocked by fraud scoring after authorization: score %d (%s)", risk.Score, strings.Join(risk.Reasons, ", ")))
+		}
 	}
 	decision := order.DecisionAllow
 	if risk != nil {
@@ -680,6 +743,14 @@ func (s *Service) attempt(ctx context.Context, customerID string, pending order.
 		}
 		a.Card = fp
 	}
+	a.BillingCountry, a.Email = m.BillingCountry, r.emailIndex
+	if a.Email == "" && !a.Guest && s.accountEmails != nil && s.scorer != nil {
+		ix, err := s.accountEmails.AccountEmailIndex(ctx, customerID)
+		if err != nil {
+			return a, fmt.Errorf("read the account's email index: %w", err)
+		}
+		a.Email = ix
+	}
 	return a, nil
 }
 
@@ -703,6 +774,30 @@ func (s *Service) score(ctx context.Context, a Attempt) *order.Risk {
 		risk = order.Risk{Score: 0, Decision: order.DecisionReview, Reasons: []string{"scoring failed: held for review"}}
 	}
 	s.decisions.WithLabelValues(risk.Decision).Inc()
+	return &risk
+}
+
+// rescore runs the decision again with what the processor checked. A
+// scorer that fails holds the order for review, as in score; a decision
+// that changes is counted again (block or review).
+func (s *Service) rescore(ctx context.Context, a Attempt, prior order.Risk) *order.Risk {
+	sctx, cancel := context.WithTimeout(ctx, ScoreTimeout)
+	defer cancel()
+	risk, err := s.scorer.Recheck(sctx, a, prior)
+	if err == nil {
+		err = risk.Check()
+	}
+	if err != nil {
+		s.log.ErrorContext(ctx, "fraud scoring after authorization failed: the order is held for review", "order", a.OrderID, "err", err)
+		risk = prior
+		if risk.Decision == order.DecisionAllow {
+			risk.Decision = order.DecisionReview
+		}
+		risk.Reasons = append(risk.Reasons, "scoring failed: held for review")
+	}
+	if risk.Decision != prior.Decision {
+		s.decisions.WithLabelValues(risk.Decision).Inc()
+	}
 	return &risk
 }
 

@@ -26,6 +26,9 @@ type GuestRequest struct {
 	Request
 	Email string
 	Card  vault.Card
+	// BillingCountry is the country of the card's billing address ("" or
+	// ISO 3166-1 alpha-2), for fraud scoring.
+	BillingCountry string
 }
 
 // Guests keeps a guest's contact data and the vault tokens of guests' cards
@@ -57,7 +60,7 @@ var ErrGuestCheckoutOff = apperr.NotFound("route")
 // a hash of a card number is as sensitive as the number), with the rest of
 // the request.
 func guestHash(r GuestRequest) string {
-	card := "guest " + r.Email + " " + last4(r.Card.Number) + " " + strconv.Itoa(r.Card.ExpMonth) + "/" + strconv.Itoa(r.Card.ExpYear)
+	card := "guest " + r.Email + " " + last4(r.Card.Number) + " " + strconv.Itoa(r.Card.ExpMonth) + "/" + strconv.Itoa(r.Card.ExpYear) + " " + r.BillingCountry
 	rr := r.Request
 	rr.PaymentMethodID = card
 	return requestHash(rr)
@@ -101,6 +104,7 @@ func (s *Service) CheckoutGuest(ctx context.Context, key string, r GuestRequest)
 	// this only bounds what is sent to it.
 	v.Check(len(r.Card.Number) <= 32, "card.number", "must be 12 to 19 digits")
 	v.CheckText("card.holder", r.Card.Holder, 1, 100, false)
+	v.CheckCountry("card.billing_country", r.BillingCountry, true)
 	v.Check(len(r.CVC) >= 3 && len(r.CVC) <= 4 && isDigits(r.CVC), "cvc", "must be 3 or 4 digits")
 	r.ShippingAddress.Validate(&v, "shipping_address")
 	if e := r.ExpectedTotal; e != nil {
@@ -139,8 +143,18 @@ func (s *Service) CheckoutGuest(ctx context.Context, key string, r GuestRequest)
 		}
 	}()
 	m := payment.Method{OwnerID: p.UserID, Token: tok.ID, Brand: tok.Brand, Last4: tok.Last4,
-		ExpMonth: tok.ExpMonth, ExpYear: tok.ExpYear, CreatedAt: s.now().UTC()}
-	return s.run(ctx, p.UserID, key, hash, r.Request, m)
+		ExpMonth: tok.ExpMonth, ExpYear: tok.ExpYear, CreatedAt: s.now().UTC(), BillingCountry: r.BillingCountry}
+	rr := r.Request
+	if s.emailIndex != nil {
+		// The email stands for the guest in fraud scoring's velocity, by
+		// its blind index (as an account's is kept), never in clear.
+		ix, err := s.emailIndex(r.Email)
+		if err != nil {
+			return order.Order{}, false, fmt.Errorf("index the guest's email: %w", err)
+		}
+		rr.emailIndex = ix
+	}
+	return s.run(ctx, p.UserID, key, hash, rr, m)
 }
 
 // dropGuestCard deletes a guest's card from the vault, then forgets its token.

@@ -22,6 +22,20 @@ type scorer struct {
 	mu       sync.Mutex
 	scored   []checkout.Attempt
 	declined []checkout.Attempt
+	// recheck, when set, is the decision after the authorization (else
+	// the prior one stands); rechecked keeps what Recheck was told.
+	recheck   *order.Risk
+	rechecked []checkout.Attempt
+}
+
+func (s *scorer) Recheck(_ context.Context, a checkout.Attempt, prior order.Risk) (order.Risk, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rechecked = append(s.rechecked, a)
+	if s.recheck != nil {
+		return *s.recheck, nil
+	}
+	return prior, nil
 }
 
 func (s *scorer) Score(ctx context.Context, a checkout.Attempt) (order.Risk, error) {
@@ -58,6 +72,35 @@ func TestCheckoutScoring(t *testing.T) {
 		a := sc.scored[0]
 		if a.BIN != "424242" || a.Brand != "visa" || a.Total.Amount != 1000 || a.Units != 2 || a.ShipCountry != "DE" {
 			t.Fatalf("attempt %+v", a)
+		}
+	})
+
+	t.Run("the processor's answers reach the rules: the issuer's country before, the CVC check after", func(t *testing.T) {
+		st, sc := fresh(), &scorer{risk: order.Risk{Decision: order.DecisionAllow}}
+		svc, _, _ := newServiceWith(st, now, oneLine(), sc)
+		if _, _, err := svc.Checkout(customer(), "k-checks", request()); err != nil {
+			t.Fatal(err)
+		}
+		if a := sc.scored[0]; a.CardCountry != "US" || a.CVCCheck != "" {
+			t.Fatalf("scored %+v: want the simulator's US card, no CVC check yet", a)
+		}
+		if len(sc.rechecked) != 1 || sc.rechecked[0].CVCCheck != "pass" || sc.rechecked[0].CardCountry != "US" {
+			t.Fatalf("rechecked %+v", sc.rechecked)
+		}
+	})
+
+	t.Run("blocked after the authorization: the hold is voided, answered as a decline", func(t *testing.T) {
+		st := fresh()
+		sc := &scorer{risk: order.Risk{Decision: order.DecisionAllow},
+			recheck: &order.Risk{Score: 99, Decision: order.DecisionBlock, Reasons: []string{"rule cvc_check_failed (block)"}}}
+		svc, _, gw := newServiceWith(st, now, oneLine(), sc)
+		_, _, err := svc.Checkout(customer(), "k-cvc", request())
+		if !errors.Is(err, order.ErrDeclined) || err.Error() != order.ErrDeclined.Error() {
+			t.Fatalf("err = %v, want the bare decline", err)
+		}
+		if gw.authorized != 1 || gw.voided != 1 || gw.captured != 0 || len(st.completed) != 0 || len(st.released) != 1 || len(sc.declined) != 1 {
+			t.Fatalf("authorized %d voided %d captured %d completed %d released %d declined %d",
+				gw.authorized, gw.voided, gw.captured, len(st.completed), len(st.released), len(sc.declined))
 		}
 	})
 

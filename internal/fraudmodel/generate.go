@@ -12,6 +12,7 @@ var GeneratedFeatures = []string{
 	"card_attempts_hour", "card_declines_hour", "card_declines_day",
 	"address_attempts_hour", "address_declines_hour", "address_declines_day", "address_cards_day",
 	"account_attempts_hour", "account_declines_hour", "account_declines_day",
+	"email_attempts_hour", "email_declines_hour", "email_declines_day", "card_country_mismatch", "billing_mismatch",
 }
 
 // Kinds of generated records, with their shares of a history.
@@ -33,8 +34,9 @@ func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, 0x6275_
 // Generate returns n records of realistic labelled history, the same for
 // the same seed: mostly normal buyers (returning customers, some guests,
 // an occasional mistyped card), with card testing (small amounts, many
-// cards and declines from one address), stolen cards (new accounts, big
-// orders far above the account's usual), account takeover (an old account
+// cards and declines from one address, often one email), stolen cards (new
+// accounts, big orders far above the account's usual, cards issued and
+// billed abroad), account takeover (an old account
 // suddenly ordering many times its average from a fresh card) and friendly
 // fraud (orders that look normal and are disputed later, labelled
 // legitimate with a chargeback). It is for tests, benchmarks and newcomers
@@ -82,7 +84,11 @@ func chance(rng *rand.Rand, p float64) float64 {
 // buyer fills the order and account of an ordinary customer.
 func buyer(rng *rand.Rand) map[string]float64 {
 	f := map[string]float64{"units": between(rng, 1, 4), "lines": between(rng, 1, 3), "amount": math.Round(logNormal(rng, math.Log(45), 0.8)*100) / 100,
-		"card_attempts_hour": 1, "address_attempts_hour": between(rng, 1, 2), "address_cards_day": 1, "account_attempts_hour": 1, "amount_vs_average": 1}
+		"card_attempts_hour": 1, "address_attempts_hour": between(rng, 1, 2), "address_cards_day": 1, "account_attempts_hour": 1, "amount_vs_average": 1,
+		"email_attempts_hour": 1,
+		// A traveller's or an expatriate's card; a gift shipped to
+		// someone else's address.
+		"card_country_mismatch": chance(rng, 0.04), "billing_mismatch": chance(rng, 0.05)}
 	if rng.Float64() < 0.12 {
 		f["guest"] = 1
 		f["account_attempts_hour"] = 0
@@ -102,6 +108,7 @@ func normal(rng *rand.Rand) map[string]float64 {
 		f["card_declines_hour"], f["card_declines_day"] = 1, 1
 		f["address_declines_hour"], f["address_declines_day"] = 1, 1
 		f["card_attempts_hour"] = 2
+		f["email_attempts_hour"], f["email_declines_hour"], f["email_declines_day"] = 2, 1, 1
 		if f["guest"] == 0 {
 			f["account_declines_hour"], f["account_declines_day"] = 1, 1
 		}
@@ -120,6 +127,14 @@ func cardTesting(rng *rand.Rand) map[string]float64 {
 		"address_attempts_hour": tries, "address_declines_hour": declines, "address_declines_day": declines + between(rng, 0, 20),
 		"address_cards_day": between(rng, 3, 40), "amount_vs_average": 1}
 	f["card_declines_day"] = f["card_declines_hour"] + between(rng, 0, 2)
+	// Half the testers keep one email over their guest carts and cards.
+	f["email_attempts_hour"] = 1
+	if rng.Float64() < 0.5 {
+		f["email_attempts_hour"] = between(rng, 2, int(tries))
+		f["email_declines_hour"] = math.Round(f["email_attempts_hour"] * declines / tries)
+		f["email_declines_day"] = f["email_declines_hour"]
+	}
+	f["card_country_mismatch"] = chance(rng, 0.3)
 	if f["guest"] == 0 {
 		f["account_age_hours"] = rng.Float64() * 3
 		f["account_attempts_hour"] = between(rng, 3, 40)
@@ -137,6 +152,10 @@ func stolenCard(rng *rand.Rand) map[string]float64 {
 	f["card_declines_day"] = f["card_declines_hour"]
 	f["address_cards_day"] = between(rng, 1, 3)
 	f["address_declines_day"] = f["card_declines_day"]
+	f["email_declines_hour"], f["email_declines_day"] = f["card_declines_hour"], f["card_declines_day"]
+	// Cards bought abroad, shipped to a reshipper here.
+	f["card_country_mismatch"] = chance(rng, 0.6)
+	f["billing_mismatch"] = chance(rng, 0.5)
 	if f["guest"] == 0 {
 		if rng.Float64() < 0.8 { // a fresh account for the purpose
 			f["account_age_hours"] = rng.Float64() * 48
@@ -158,6 +177,8 @@ func takeover(rng *rand.Rand) map[string]float64 {
 	f["account_attempts_hour"] = between(rng, 1, 4)
 	f["address_cards_day"] = between(rng, 1, 3)
 	f["card_attempts_hour"] = between(rng, 1, 3)
+	f["email_attempts_hour"] = f["account_attempts_hour"]
+	f["billing_mismatch"] = chance(rng, 0.3) // shipped to the thief
 	return f
 }
 

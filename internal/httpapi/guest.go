@@ -51,6 +51,9 @@ type guestCardJSON struct {
 	ExpMonth int    `json:"exp_month"`
 	ExpYear  int    `json:"exp_year"`
 	Holder   string `json:"holder"`
+	// BillingCountry is the country of the card's billing address
+	// (optional), for fraud scoring.
+	BillingCountry string `json:"billing_country"`
 }
 
 type guestCheckoutRequest struct {
@@ -74,12 +77,14 @@ func (a *API) guestCheckout(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var card vault.Card
+	var billing string
 	if req.Card != nil {
 		card = vault.Card{Number: req.Card.Number, ExpMonth: req.Card.ExpMonth, ExpYear: req.Card.ExpYear, Holder: req.Card.Holder}
+		billing = req.Card.BillingCountry
 	}
 	o, replayed, err := a.Guests.Checkout(r.Context(), key, checkout.GuestRequest{
 		Request: checkout.Request{CartID: r.PathValue("id"), CVC: req.CVC, ShippingAddress: req.ShippingAddress, ExpectedTotal: req.ExpectedTotal},
-		Email:   req.Email, Card: card})
+		Email:   req.Email, Card: card, BillingCountry: billing})
 	if replayed {
 		w.Header().Set(replayedHeader, "true")
 	}

@@ -15,10 +15,12 @@ type methodJSON struct {
 	Last4    string      `json:"last4"`
 	ExpMonth int         `json:"exp_month"`
 	ExpYear  int         `json:"exp_year"`
+	// BillingCountry is omitted when the customer did not give it.
+	BillingCountry string `json:"billing_country,omitempty"`
 }
 
 func toMethodJSON(m payment.Method) methodJSON {
-	return methodJSON{ID: m.ID, Brand: m.Brand, Last4: m.Last4, ExpMonth: m.ExpMonth, ExpYear: m.ExpYear}
+	return methodJSON{ID: m.ID, Brand: m.Brand, Last4: m.Last4, ExpMonth: m.ExpMonth, ExpYear: m.ExpYear, BillingCountry: m.BillingCountry}
 }
 
 type methodRequest struct {
@@ -26,6 +28,9 @@ type methodRequest struct {
 	ExpMonth int    `json:"exp_month"`
 	ExpYear  int    `json:"exp_year"`
 	Holder   string `json:"holder"`
+	// BillingCountry is the country of the card's billing address
+	// (optional), for fraud scoring.
+	BillingCountry string `json:"billing_country"`
 }
 
 func (a *API) createMethod(w http.ResponseWriter, r *http.Request) error {
@@ -33,7 +38,7 @@ func (a *API) createMethod(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeBody(r, a.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	m, err := a.Methods.Create(r.Context(), vault.Card{Number: req.Number, ExpMonth: req.ExpMonth, ExpYear: req.ExpYear, Holder: req.Holder})
+	m, err := a.Methods.Create(r.Context(), vault.Card{Number: req.Number, ExpMonth: req.ExpMonth, ExpYear: req.ExpYear, Holder: req.Holder}, req.BillingCountry)
 	if err != nil {
 		return err
 	}

@@ -77,10 +77,9 @@ type Address struct {
 }
 
 var (
-	countryShape = regexp.MustCompile(`^[A-Z]{2}$`)
-	regionShape  = regexp.MustCompile(`^[A-Z0-9]{1,3}$`)
-	phoneShape   = regexp.MustCompile(`^\+?[0-9][0-9 ()-]{3,24}$`)
-	keyShape     = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
+	regionShape = regexp.MustCompile(`^[A-Z0-9]{1,3}$`)
+	phoneShape  = regexp.MustCompile(`^\+?[0-9][0-9 ()-]{3,24}$`)
+	keyShape    = regexp.MustCompile(`^[\x21-\x7e]{1,255}$`)
 )
 
 // Validate records every problem of a into v, under field prefix.
@@ -90,7 +89,7 @@ func (a Address) Validate(v *apperr.Validator, prefix string) {
 	v.CheckText(prefix+".line2", a.Line2, 0, 200, false)
 	v.CheckText(prefix+".city", a.City, 1, 100, false)
 	v.CheckText(prefix+".postal_code", a.PostalCode, 1, 20, false)
-	v.Check(countryShape.MatchString(a.Country), prefix+".country", "must be an ISO 3166-1 alpha-2 code such as DE")
+	v.CheckCountry(prefix+".country", a.Country, false)
 	v.Check(a.Region == "" || regionShape.MatchString(a.Region), prefix+".region", "must be the 1 to 3 letters or digits after the hyphen of an ISO 3166-2 code, such as CA for US-CA")
 	v.Check(a.Phone == "" || phoneShape.MatchString(a.Phone), prefix+".phone", "must be a phone number")
 }

@@ -34,6 +34,43 @@ type AuthorizeRequest struct {
 	// writing it down, and the hold with it (until the processor lets it go
 	// days later).
 	Record func(ctx context.Context, authorizationID string) error
+	// Checked, when set, is told what the processor verified of the card
+	// it authorized (the CVC's check), for the fraud rules that look at
+	// it after the authorization (docs/FRAUD.md). A gateway that learns
+	// nothing of it does not call it.
+	Checked func(Checks)
+}
+
+// Checks are what a processor verified of a card when it authorized it.
+type Checks struct {
+	// CVC is CheckPass, CheckFail, CheckUnavailable (the issuer did not
+	// check it) or CheckUnchecked (no CVC was sent, or nothing is known).
+	CVC string
+}
+
+// The outcomes of a check, as Stripe names them.
+const (
+	CheckPass        = "pass"
+	CheckFail        = "fail"
+	CheckUnavailable = "unavailable"
+	CheckUnchecked   = "unchecked"
+)
+
+// CardInfo is what a processor tells of a card before anything is held on
+// it: the country of the issuing bank (ISO 3166-1 alpha-2, "" when it does
+// not know).
+type CardInfo struct {
+	Country string
+}
+
+// Inspector is a gateway that can tell what it knows of a card without
+// authorizing anything (Stripe reads it off the payment method it creates
+// for the authorization to come): fraud rules compare the issuer's country
+// with the shipping address before the processor is asked to hold money.
+type Inspector interface {
+	// Inspect returns what the processor knows of req's card; req is the
+	// authorization to come (Amount and Record are not used).
+	Inspect(ctx context.Context, req AuthorizeRequest) (CardInfo, error)
 }
 
 // Gateway is a card processor. A real processor's adapter implements it (the

@@ -37,6 +37,10 @@ type Method struct {
 	ExpMonth  int
 	ExpYear   int
 	CreatedAt time.Time
+	// BillingCountry is the country of the card's billing address (ISO
+	// 3166-1 alpha-2), "" when not given: fraud rules compare it with the
+	// shipping address's.
+	BillingCountry string
 }
 
 // MethodStore keeps payment methods in the shop database.
@@ -75,10 +79,16 @@ func NewMethods(store MethodStore, v Vault, now func() time.Time) *Methods {
 }
 
 // Create checks the card, sends it to the vault and keeps the token, brand,
-// last four digits and expiry for the caller.
-func (s *Methods) Create(ctx context.Context, c vault.Card) (Method, error) {
+// last four digits, expiry and billing country ("" or ISO 3166-1 alpha-2)
+// for the caller.
+func (s *Methods) Create(ctx context.Context, c vault.Card, billingCountry string) (Method, error) {
 	p, err := access.Require(ctx, access.Authenticated)
 	if err != nil {
+		return Method{}, err
+	}
+	var v apperr.Validator
+	v.CheckCountry("billing_country", billingCountry, true)
+	if err := v.Err(); err != nil {
 		return Method{}, err
 	}
 	tok, err := s.vault.Tokenize(ctx, c)
@@ -87,7 +97,7 @@ func (s *Methods) Create(ctx context.Context, c vault.Card) (Method, error) {
 	}
 	now := s.now().UTC()
 	m := Method{ID: id.New(id.PaymentMethod), OwnerID: p.UserID, Token: tok.ID, Brand: tok.Brand, Last4: tok.Last4,
-		ExpMonth: tok.ExpMonth, ExpYear: tok.ExpYear, CreatedAt: now}
+		ExpMonth: tok.ExpMonth, ExpYear: tok.ExpYear, CreatedAt: now, BillingCountry: billingCountry}
 	rec := audit.New(ctx, now, ActionMethodCreate, m.ID, audit.Success, fmt.Sprintf("%s ending %s", m.Brand, m.Last4))
 	if err := s.store.CreateMethod(ctx, m, MaxMethods, rec); err != nil {
 		// The shop never kept the token: remove the card from the vault again.

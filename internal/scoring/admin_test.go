@@ -70,7 +70,7 @@ func TestAdminSyncsInstances(t *testing.T) {
 	if err := other.Sync(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if r, _ := other.Rules(admin); r.Enforced.Version != "default-2" || r.Source != scoring.SourceBuiltIn {
+	if r, _ := other.Rules(admin); r.Enforced.Version != "default-3" || r.Source != scoring.SourceBuiltIn {
 		t.Fatalf("after the stored set stopped: %+v", r)
 	}
 

@@ -48,13 +48,37 @@ type Features struct {
 	AccountAttemptsHour float64 `expr:"account_attempts_hour"`
 	AccountDeclinesHour float64 `expr:"account_declines_hour"`
 	AccountDeclinesDay  float64 `expr:"account_declines_day"`
+	// The email's velocity: the customer's email (an account's or a
+	// guest's, by its blind index), across accounts and guests.
+	EmailAttemptsHour float64 `expr:"email_attempts_hour"`
+	EmailDeclinesHour float64 `expr:"email_declines_hour"`
+	EmailDeclinesDay  float64 `expr:"email_declines_day"`
+	// CardCountryMismatch is 1 when the card's issuer is in another
+	// country than the shipping address; BillingMismatch 1 when the
+	// card's billing address is. Each is 0 when a country is unknown.
+	CardCountryMismatch float64 `expr:"card_country_mismatch"`
+	BillingMismatch     float64 `expr:"billing_mismatch"`
 
 	// Text attributes rules may compare (not numeric features): the
 	// shipping country (ISO 3166-1 alpha-2), the card's BIN (six digits)
-	// and network.
-	ShipCountry string `expr:"ship_country"`
-	BIN         string `expr:"bin"`
-	Brand       string `expr:"brand"`
+	// and network, its issuer's country as the processor tells it and its
+	// billing address's ("" when unknown), and the CVC check: "unchecked"
+	// before the authorization, then the processor's "pass", "fail" or
+	// "unavailable" (rules run again once it answers, docs/FRAUD.md).
+	ShipCountry    string `expr:"ship_country"`
+	BIN            string `expr:"bin"`
+	Brand          string `expr:"brand"`
+	CardCountry    string `expr:"card_country"`
+	BillingCountry string `expr:"billing_country"`
+	CVCCheck       string `expr:"cvc_check"`
+}
+
+// mismatch is 1 when both countries are known and differ.
+func mismatch(a, b string) float64 {
+	if a != "" && b != "" && a != b {
+		return 1
+	}
+	return 0
 }
 
 // Map returns the numeric features by name, as kept on the order

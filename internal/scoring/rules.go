@@ -172,7 +172,13 @@ func (c *Compiled) Evaluate(f Features) Verdict {
 
 // DefaultRules are the rules a shop runs until its operator sets its own
 // (docs/FRAUD.md says why each):
+//   - a CVC the issuer found wrong on a card it authorized anyway: block
+//     (run again once the processor answers; the hold is voided), as
+//     Radar does by default: whoever typed it does not hold the card;
 //   - a card declined 3 times within the hour is being tested: block;
+//   - an email declined 5 times within the hour, over whatever accounts,
+//     guest checkouts and cards: block (a tester changing cards and
+//     guest carts but not the email);
 //   - an address that used 5 or more cards today, 3 of them declined
 //     within the hour, is testing cards: block (5 colleagues paying with
 //     their own cards behind an office's NAT address are not declined);
@@ -180,13 +186,19 @@ func (c *Compiled) Evaluate(f Features) Verdict {
 //   - an account less than a day old ordering more than 1,000 in one
 //     order: review;
 //   - an order more than 10 times the account's average (after 3 orders):
-//     review.
+//     review;
+//   - a card issued abroad whose billing address is abroad too, shipped
+//     here: review (the stolen card's pattern; either alone is a traveller
+//     or an expatriate).
 func DefaultRules() RuleSet {
-	return RuleSet{Version: "default-2", Mode: Enforce, Rules: []Rule{
+	return RuleSet{Version: "default-3", Mode: Enforce, Rules: []Rule{
+		{Name: "cvc_check_failed", Action: Block, Expr: `cvc_check == "fail"`},
 		{Name: "card_declined_3_in_an_hour", Action: Block, Expr: "card_declines_hour >= 3"},
+		{Name: "email_declined_5_in_an_hour", Action: Block, Expr: "email_declines_hour >= 5"},
 		{Name: "address_many_cards", Action: Block, Expr: "address_cards_day >= 5 && address_declines_hour >= 3"},
 		{Name: "address_many_declines", Action: Review, Expr: "address_declines_day >= 10"},
 		{Name: "new_account_big_order", Action: Review, Expr: "guest == 0 && account_age_hours < 24 && amount > 1000"},
 		{Name: "far_above_usual", Action: Review, Expr: "prior_orders >= 3 && amount_vs_average > 10"},
+		{Name: "card_and_billing_abroad", Action: Review, Expr: "card_country_mismatch == 1 && billing_mismatch == 1"},
 	}}
 }

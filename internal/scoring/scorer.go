@@ -142,6 +142,20 @@ func (s *Scorer) Score(ctx context.Context, a checkout.Attempt) (order.Risk, err
 	if err != nil {
 		return order.Risk{}, err
 	}
+	return s.decide(f, a), nil
+}
+
+// Recheck implements checkout.Scorer: the decision again on prior's
+// features, with what the processor checked of the card. It counts
+// nothing: the attempt was counted when it was scored.
+func (s *Scorer) Recheck(_ context.Context, a checkout.Attempt, prior order.Risk) (order.Risk, error) {
+	f := FromMap(prior.Features)
+	s.describe(&f, a)
+	return s.decide(f, a), nil
+}
+
+// decide runs the rules and the models over f.
+func (s *Scorer) decide(f Features, a checkout.Attempt) order.Risk {
 	rules := s.rules.Load()
 	v := rules.Evaluate(f)
 	risk := order.Risk{Score: v.Score, Decision: v.Decision, Reasons: v.Matched, RulesVersion: rules.Version, Features: f.Map()}
@@ -174,14 +188,14 @@ func (s *Scorer) Score(ctx context.Context, a checkout.Attempt) (order.Risk, err
 		shadows = append(shadows, "model "+m.Version+": "+s.modelDecision(score)+" ("+strconv.Itoa(score)+")")
 	}
 	risk.Shadow = strings.Join(shadows, "; ")
-	return risk, nil
+	return risk
 }
 
 // Features computes a's features, counting a as an attempt of its card,
 // address and account.
 func (s *Scorer) Features(ctx context.Context, a checkout.Attempt) (Features, error) {
-	f := Features{Amount: major(a.Total), Units: float64(a.Units), Lines: float64(a.Lines), ShipCountry: a.ShipCountry, BIN: a.BIN, Brand: a.Brand,
-		AmountVsAverage: 1}
+	f := Features{Amount: major(a.Total), Units: float64(a.Units), Lines: float64(a.Lines), AmountVsAverage: 1}
+	s.describe(&f, a)
 	if a.Guest {
 		f.Guest = 1
 	} else if s.histories != nil {
@@ -225,11 +239,33 @@ func (s *Scorer) Features(ctx context.Context, a checkout.Attempt) (Features, er
 		count(&f.AccountDeclinesHour, key("declines-hour", a.CustomerID))
 		count(&f.AccountDeclinesDay, key("declines-day", a.CustomerID))
 	}
+	if a.Email != "" {
+		e := emailKey(a.Email)
+		incr(&f.EmailAttemptsHour, key("attempts-hour", e), hour)
+		count(&f.EmailDeclinesHour, key("declines-hour", e))
+		count(&f.EmailDeclinesDay, key("declines-day", e))
+	}
 	if err := errors.Join(errs...); err != nil {
 		return f, fmt.Errorf("count the checkout's velocity: %w", err)
 	}
 	return f, nil
 }
+
+// describe sets f's attributes that a tells as they are, counting nothing:
+// the countries, the card's BIN and network, the CVC check.
+func (s *Scorer) describe(f *Features, a checkout.Attempt) {
+	f.ShipCountry, f.BIN, f.Brand = a.ShipCountry, a.BIN, a.Brand
+	f.CardCountry, f.BillingCountry, f.CVCCheck = a.CardCountry, a.BillingCountry, a.CVCCheck
+	if f.CVCCheck == "" {
+		f.CVCCheck = "unchecked"
+	}
+	f.CardCountryMismatch = mismatch(a.CardCountry, a.ShipCountry)
+	f.BillingMismatch = mismatch(a.BillingCountry, a.ShipCountry)
+}
+
+// emailKey is the counters' subject of an email's blind index: apart from
+// accounts, cards and addresses whatever the index looks like.
+func emailKey(index string) string { return "email:" + index }
 
 // countCard counts a's card among its address's distinct cards of the day.
 func (s *Scorer) countCard(ctx context.Context, a checkout.Attempt, errs *[]error) {
@@ -249,7 +285,11 @@ func (s *Scorer) Declined(ctx context.Context, a checkout.Attempt) {
 	if s.shared(ip) {
 		ip = ""
 	}
-	for _, subject := range []string{a.Card, ip, a.CustomerID} {
+	email := ""
+	if a.Email != "" {
+		email = emailKey(a.Email)
+	}
+	for _, subject := range []string{a.Card, ip, a.CustomerID, email} {
 		if subject == "" {
 			continue
 		}

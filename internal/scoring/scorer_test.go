@@ -38,13 +38,68 @@ func TestScorer(t *testing.T) {
 
 	t.Run("an ordinary order of a regular customer is allowed, with its features", func(t *testing.T) {
 		r, err := s.Score(ctx, attempt("usr_old", "pm_1", "192.0.2.1", 2500))
-		if err != nil || r.Decision != order.DecisionAllow || r.Score != 0 || r.RulesVersion != "default-2" {
+		if err != nil || r.Decision != order.DecisionAllow || r.Score != 0 || r.RulesVersion != "default-3" {
 			t.Fatalf("risk %+v (%v)", r, err)
 		}
 		f := r.Features
 		if f["amount"] != 25 || f["prior_orders"] != 4 || f["amount_vs_average"] != 1.25 || f["account_age_hours"] != 90*24 ||
 			f["card_attempts_hour"] != 1 || f["address_cards_day"] != 1 {
 			t.Fatalf("features %v", f)
+		}
+	})
+	t.Run("an email declined five times within the hour is blocked, over accounts and guests", func(t *testing.T) {
+		a := attempt("", "cfp_email1", "", 100)
+		a.Guest, a.Email = true, "ix_tester"
+		for i := range 5 {
+			b := a
+			b.Card = "cfp_email_other" + strings.Repeat("x", i) // a new card each time
+			s.Declined(ctx, b)
+		}
+		r, err := s.Score(ctx, a)
+		if err != nil || r.Decision != order.DecisionBlock || r.Features["email_declines_hour"] != 5 || r.Features["email_attempts_hour"] != 1 {
+			t.Fatalf("risk %+v (%v)", r, err)
+		}
+		other := a
+		other.Email = "ix_someone_else"
+		if r, err := s.Score(ctx, other); err != nil || r.Decision != order.DecisionAllow {
+			t.Fatalf("another email: %+v (%v)", r, err)
+		}
+	})
+	t.Run("a card and a billing address abroad, shipped here, is reviewed; either alone is not", func(t *testing.T) {
+		for _, c := range []struct {
+			card, billing string
+			want          string
+			mismatches    [2]float64
+		}{
+			{"BR", "BR", order.DecisionReview, [2]float64{1, 1}},
+			{"BR", "DE", order.DecisionAllow, [2]float64{1, 0}},
+			{"DE", "BR", order.DecisionAllow, [2]float64{0, 1}},
+			{"", "", order.DecisionAllow, [2]float64{0, 0}},
+		} {
+			a := attempt("usr_old", "pm_abroad"+c.card+c.billing, "192.0.2.40", 2500)
+			a.CardCountry, a.BillingCountry = c.card, c.billing
+			r, err := s.Score(ctx, a)
+			if err != nil || r.Decision != c.want || r.Features["card_country_mismatch"] != c.mismatches[0] || r.Features["billing_mismatch"] != c.mismatches[1] {
+				t.Fatalf("card %q billing %q: %+v (%v)", c.card, c.billing, r, err)
+			}
+		}
+	})
+	t.Run("after the authorization, a failed CVC check blocks; the recheck counts nothing", func(t *testing.T) {
+		a := attempt("usr_old", "pm_cvc", "192.0.2.41", 2500)
+		prior, err := s.Score(ctx, a)
+		if err != nil || prior.Decision != order.DecisionAllow {
+			t.Fatalf("prior %+v (%v)", prior, err)
+		}
+		for check, want := range map[string]string{"pass": order.DecisionAllow, "unavailable": order.DecisionAllow, "fail": order.DecisionBlock} {
+			a.CVCCheck = check
+			r, err := s.Recheck(ctx, a, prior)
+			if err != nil || r.Decision != want {
+				t.Fatalf("cvc %s: %+v (%v)", check, r, err)
+			}
+		}
+		again, _ := s.Score(ctx, attempt("usr_old", "pm_cvc", "192.0.2.41", 2500))
+		if again.Features["card_attempts_hour"] != 2 {
+			t.Fatalf("card attempts %v after one score, three rechecks and a score: rechecks counted", again.Features["card_attempts_hour"])
 		}
 	})
 	t.Run("a new account's big order is reviewed", func(t *testing.T) {
@@ -122,7 +177,7 @@ func TestScorer(t *testing.T) {
 			t.Fatal(err)
 		}
 		r, err := s.Score(ctx, attempt("usr_old", "pm_9", "192.0.2.9", 2000))
-		if err != nil || r.Decision != order.DecisionAllow || r.Shadow != "shadow-1: block" || r.RulesVersion != "default-2" {
+		if err != nil || r.Decision != order.DecisionAllow || r.Shadow != "shadow-1: block" || r.RulesVersion != "default-3" {
 			t.Fatalf("risk %+v (%v)", r, err)
 		}
 	})
@@ -130,7 +185,7 @@ func TestScorer(t *testing.T) {
 		if err := s.SetRules(scoring.RuleSet{Version: "bad", Mode: scoring.Enforce, Rules: []scoring.Rule{{Name: "x", Action: scoring.Block, Expr: "nope"}}}); err == nil {
 			t.Fatal("accepted")
 		}
-		if r, _ := s.Score(ctx, attempt("usr_old", "pm_10", "192.0.2.10", 2000)); r.RulesVersion != "default-2" {
+		if r, _ := s.Score(ctx, attempt("usr_old", "pm_10", "192.0.2.10", 2000)); r.RulesVersion != "default-3" {
 			t.Fatalf("rules version %q", r.RulesVersion)
 		}
 	})

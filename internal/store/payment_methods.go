@@ -13,12 +13,12 @@ import (
 
 var _ payment.MethodStore = (*DB)(nil)
 
-const methodColumns = "id, owner_id, token, brand, last4, exp_month, exp_year, created_at"
+const methodColumns = "id, owner_id, token, brand, last4, exp_month, exp_year, created_at, billing_country"
 
 func scanMethod(row rowScanner) (payment.Method, error) {
 	var m payment.Method
 	var created int64
-	err := row.Scan(&m.ID, &m.OwnerID, &m.Token, &m.Brand, &m.Last4, &m.ExpMonth, &m.ExpYear, &created)
+	err := row.Scan(&m.ID, &m.OwnerID, &m.Token, &m.Brand, &m.Last4, &m.ExpMonth, &m.ExpYear, &created, &m.BillingCountry)
 	if errors.Is(err, sql.ErrNoRows) {
 		return payment.Method{}, payment.ErrMethodNotFound
 	}
@@ -48,8 +48,8 @@ func (db *DB) CreateMethod(ctx context.Context, m payment.Method, max int, rec a
 		if n >= max {
 			return apperr.New(apperr.CodeValidation, "an account keeps at most %d payment methods; delete one first", max)
 		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO payment_methods ("+methodColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-			m.ID, m.OwnerID, m.Token, string(m.Brand), m.Last4, m.ExpMonth, m.ExpYear, micros(m.CreatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO payment_methods ("+methodColumns+") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+			m.ID, m.OwnerID, m.Token, string(m.Brand), m.Last4, m.ExpMonth, m.ExpYear, micros(m.CreatedAt), m.BillingCountry); err != nil {
 			return fmt.Errorf("insert payment method: %w", err)
 		}
 		return appendAudit(ctx, tx, rec)

@@ -506,3 +506,27 @@ func (db *DB) RewrapSubjectKeys(ctx context.Context, after string, limit int) (n
 	})
 	return next, done, err
 }
+
+// EmailIndex implements checkout.EmailIndexer: the blind index of a
+// normalized email under the index keyset's primary key, as an account's is
+// kept (a guest's email in fraud scoring's velocity).
+func (db *DB) EmailIndex(email string) (string, error) {
+	if db.pii == nil {
+		return "", errNoCipher
+	}
+	return db.pii.EmailIndex(email)
+}
+
+// AccountEmailIndex implements checkout.AccountEmails: the blind index of
+// the live account's email, "" for a guest, an erased or an unknown account.
+func (db *DB) AccountEmailIndex(ctx context.Context, accountID string) (string, error) {
+	var ix string
+	err := db.sql.QueryRowContext(ctx, "SELECT email_index FROM users WHERE id = $1"+liveUser, accountID).Scan(&ix)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("read the email index of %s: %w", accountID, err)
+	}
+	return ix, nil
+}

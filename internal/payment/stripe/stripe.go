@@ -65,7 +65,10 @@ type Gateway struct {
 	log    *slog.Logger
 }
 
-var _ payment.Gateway = (*Gateway)(nil)
+var (
+	_ payment.Gateway   = (*Gateway)(nil)
+	_ payment.Inspector = (*Gateway)(nil)
+)
 
 // New returns the Stripe gateway. It refuses an empty key.
 func New(c Config) (*Gateway, error) {
@@ -121,20 +124,7 @@ func (g *Gateway) Authorize(ctx context.Context, req payment.AuthorizeRequest) (
 	if req.Amount.Amount <= 0 {
 		return "", fmt.Errorf("%w: amount must be positive", payment.ErrDeclined)
 	}
-	pmParams := &stripeapi.PaymentMethodCreateParams{
-		Type: stripeapi.String(string(stripeapi.PaymentMethodTypeCard)),
-		Card: &stripeapi.PaymentMethodCreateCardParams{
-			Number:   stripeapi.String(req.Card.Number),
-			ExpMonth: stripeapi.Int64(int64(req.Card.ExpMonth)),
-			ExpYear:  stripeapi.Int64(int64(req.Card.ExpYear)),
-			CVC:      stripeapi.String(req.CVC),
-		},
-	}
-	if req.Card.Holder != "" {
-		pmParams.BillingDetails = &stripeapi.PaymentMethodCreateBillingDetailsParams{Name: stripeapi.String(req.Card.Holder)}
-	}
-	pmParams.SetIdempotencyKey(methodKey(req.Reference))
-	pm, err := g.client.V1PaymentMethods.Create(ctx, pmParams)
+	pm, err := g.method(ctx, req)
 	if err != nil {
 		return "", g.fail(ctx, "authorize", req.Reference, err)
 	}
@@ -149,6 +139,8 @@ func (g *Gateway) Authorize(ctx context.Context, req payment.AuthorizeRequest) (
 		Confirm: stripeapi.Bool(req.Record == nil),
 	}
 	piParams.AddMetadata("bulwark_reference", req.Reference)
+	// The charge, for what the issuer checked (the CVC).
+	piParams.AddExpand("latest_charge")
 	piParams.SetIdempotencyKey(authorizeKey(req.Reference))
 	pi, err := g.client.V1PaymentIntents.Create(ctx, piParams)
 	if err != nil {
@@ -162,6 +154,7 @@ func (g *Gateway) Authorize(ctx context.Context, req payment.AuthorizeRequest) (
 			return "", err
 		}
 		params := &stripeapi.PaymentIntentConfirmParams{}
+		params.AddExpand("latest_charge")
 		params.SetIdempotencyKey(confirmKey(pi.ID))
 		if pi, err = g.client.V1PaymentIntents.Confirm(ctx, pi.ID, params); err != nil {
 			return "", g.fail(ctx, "authorize", req.Reference, err)
@@ -178,11 +171,65 @@ func (g *Gateway) Authorize(ctx context.Context, req payment.AuthorizeRequest) (
 	case stripeapi.PaymentIntentStatusCanceled:
 		return "", payment.ErrDeclined
 	}
+	if req.Checked != nil {
+		req.Checked(checks(pi))
+	}
 	// requires_capture is the hold. Stripe answers a refused confirmation
 	// with a 402 card_error, not with another status; should another status
 	// come back anyway, Capture finds that nothing is held and the checkout
 	// gives everything back.
 	return pi.ID, nil
+}
+
+// method creates the payment method of req's card, once per reference:
+// Inspect and Authorize send the same parameters under the same
+// Idempotency-Key, so Stripe makes one and answers the second call with it.
+func (g *Gateway) method(ctx context.Context, req payment.AuthorizeRequest) (*stripeapi.PaymentMethod, error) {
+	pmParams := &stripeapi.PaymentMethodCreateParams{
+		Type: stripeapi.String(string(stripeapi.PaymentMethodTypeCard)),
+		Card: &stripeapi.PaymentMethodCreateCardParams{
+			Number:   stripeapi.String(req.Card.Number),
+			ExpMonth: stripeapi.Int64(int64(req.Card.ExpMonth)),
+			ExpYear:  stripeapi.Int64(int64(req.Card.ExpYear)),
+			CVC:      stripeapi.String(req.CVC),
+		},
+	}
+	if req.Card.Holder != "" {
+		pmParams.BillingDetails = &stripeapi.PaymentMethodCreateBillingDetailsParams{Name: stripeapi.String(req.Card.Holder)}
+	}
+	pmParams.SetIdempotencyKey(methodKey(req.Reference))
+	return g.client.V1PaymentMethods.Create(ctx, pmParams)
+}
+
+// Inspect returns the country of the card's issuer, as Stripe reads it off
+// the payment method it makes for the authorization to come; nothing is
+// held on the card, and the issuer is not asked.
+func (g *Gateway) Inspect(ctx context.Context, req payment.AuthorizeRequest) (payment.CardInfo, error) {
+	if req.Reference == "" {
+		return payment.CardInfo{}, errNoReference
+	}
+	pm, err := g.method(ctx, req)
+	if err != nil {
+		return payment.CardInfo{}, g.fail(ctx, "inspect", req.Reference, err)
+	}
+	if pm.Card == nil {
+		return payment.CardInfo{}, nil
+	}
+	return payment.CardInfo{Country: strings.ToUpper(pm.Card.Country)}, nil
+}
+
+// checks reads what the issuer checked off the intent's charge: unchecked
+// when the charge is not there.
+func checks(pi *stripeapi.PaymentIntent) payment.Checks {
+	c := payment.Checks{CVC: payment.CheckUnchecked}
+	if ch := pi.LatestCharge; ch != nil && ch.PaymentMethodDetails != nil && ch.PaymentMethodDetails.Card != nil &&
+		ch.PaymentMethodDetails.Card.Checks != nil {
+		switch v := string(ch.PaymentMethodDetails.Card.Checks.CVCCheck); v {
+		case payment.CheckPass, payment.CheckFail, payment.CheckUnavailable:
+			c.CVC = v
+		}
+	}
+	return c
 }
 
 // Capture collects amount of the authorization.

@@ -90,6 +90,75 @@ func TestStripeMockRoundTrip(t *testing.T) {
 	}
 	noCardData(t, logs.String())
 
+	t.Run("inspect reads the issuer's country, and the authorization reports the CVC check", func(t *testing.T) {
+		info, err := g.Inspect(ctx, authorizeRequest("ord_roundtrip3"))
+		if err != nil {
+			t.Fatalf("inspect: %v", err)
+		}
+		if len(info.Country) != 2 {
+			t.Errorf("country %q is not ISO 3166-1 alpha-2", info.Country)
+		}
+		var got *payment.Checks
+		req := authorizeRequest("ord_roundtrip3")
+		req.Checked = func(c payment.Checks) { got = &c }
+		if _, err := g.Authorize(ctx, req); err != nil {
+			t.Fatalf("authorize with the charge expanded: %v", err)
+		}
+		if got == nil {
+			t.Fatal("Checked was not called")
+		}
+		switch got.CVC {
+		case payment.CheckPass, payment.CheckFail, payment.CheckUnavailable, payment.CheckUnchecked:
+		default:
+			t.Errorf("cvc check %q", got.CVC)
+		}
+	})
+}
+
+// TestStripeChecks: the issuer's country comes off the payment method that
+// Inspect makes under the authorization's own Idempotency-Key (one payment
+// method per checkout, not two), and the CVC check off the intent's charge.
+func TestStripeChecks(t *testing.T) {
+	answers := okAnswers()
+	answers["/v1/payment_methods"] = answer{200, `{"id":"pm_fake","object":"payment_method","type":"card","card":{"country":"br"}}`}
+	answers["/v1/payment_intents"] = answer{200, `{"id":"pi_fake","object":"payment_intent","status":"requires_capture",
+		"latest_charge":{"id":"ch_fake","object":"charge","payment_method_details":{"type":"card","card":{"checks":{"cvc_check":"fail"}}}}}`}
+	f, base := startFake(t, answers)
+	g, _ := newGateway(t, base)
+	ctx := context.Background()
+	info, err := g.Inspect(ctx, authorizeRequest("ord_checks1"))
+	if err != nil || info.Country != "BR" {
+		t.Fatalf("inspect: %+v, %v", info, err)
+	}
+	var got payment.Checks
+	req := authorizeRequest("ord_checks1")
+	req.Checked = func(c payment.Checks) { got = c }
+	if _, err := g.Authorize(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if got.CVC != payment.CheckFail {
+		t.Errorf("cvc check %q, want fail", got.CVC)
+	}
+	if len(f.requests) != 3 || f.requests[0].Key != f.requests[1].Key || f.requests[0].Form.Encode() != f.requests[1].Form.Encode() {
+		t.Errorf("inspect and authorize made different payment methods: %+v", f.requests)
+	}
+	if e := f.requests[2].Form["expand[0]"]; len(e) != 1 || e[0] != "latest_charge" {
+		t.Errorf("intent expands %v, want the charge", e)
+	}
+
+	t.Run("no charge in the answer is unchecked", func(t *testing.T) {
+		f.mu.Lock()
+		f.answers["/v1/payment_intents"] = answer{200, `{"id":"pi_fake","object":"payment_intent","status":"requires_capture"}`}
+		f.mu.Unlock()
+		req := authorizeRequest("ord_checks2")
+		req.Checked = func(c payment.Checks) { got = c }
+		if _, err := g.Authorize(ctx, req); err != nil {
+			t.Fatal(err)
+		}
+		if got.CVC != payment.CheckUnchecked {
+			t.Errorf("cvc check %q, want unchecked", got.CVC)
+		}
+	})
 }
 
 // recorded is a request the fake Stripe received.
