@@ -456,8 +456,15 @@ func TestEveryLayerReportsSignals(t *testing.T) {
 			body: map[string]string{"email": u.Email, "password": fmt.Sprintf("wrong %d", i)}})
 	}
 	s.do(req{method: "GET", path: edge.TrapPath, header: from})
+	admin := s.createAdmin("signals-admin@example.com")
+	buyer := s.shopper("signals-buyer@example.com", "4242424242424242")
+	var o struct{ ID string }
+	s.must(201, checkoutReq(buyer, "signals-1", s.cartWith(buyer, 1, s.createProduct(admin, "SIGNALS-1", 10).ID), "123")).JSON(t, &o)
+	s.must(200, req{method: "POST", path: "/api/v1/admin/orders/" + o.ID + "/refund", token: admin,
+		header: map[string]string{"Idempotency-Key": "signals-refund"}, body: map[string]any{}})
 	deadline := time.Now().Add(5 * time.Second)
-	for _, kind := range []string{"http.access_refused", "account.registration_asked", "account.reset_asked", "login.locked", "edge.bot_trap", "login.failed"} {
+	for _, kind := range []string{"http.access_refused", "account.registration_asked", "account.reset_asked", "login.locked", "edge.bot_trap", "login.failed",
+		"payment.refunded"} {
 		for s.signalsOf(kind) == 0 {
 			if time.Now().After(deadline) {
 				t.Fatalf("no %s signal", kind)

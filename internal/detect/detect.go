@@ -47,12 +47,16 @@ const (
 	AccountChanged Kind = "account.changed"
 	NotFound       Kind = "http.404"
 	WAFBlocked     Kind = "waf.blocked"
+	// Refunded is a refund the processor made (Detail "order", "amount",
+	// "currency", "via": refund, cancel or return), about the order's
+	// customer.
+	Refunded Kind = "payment.refunded"
 )
 
 // Kinds lists every kind of signal the layers report.
 func Kinds() []Kind {
 	return []Kind{LoginFailed, LoginSucceeded, MFAFailed, PaymentDeclined, NotFound, WAFBlocked, Lockout, Registered,
-		ResetRequested, AccessRefused, BotTrap, AccountChanged}
+		ResetRequested, AccessRefused, BotTrap, AccountChanged, Refunded}
 }
 
 // Signal is one thing a layer saw. IP is the client address edge

@@ -351,6 +351,9 @@ func (s *Service) Cancel(ctx context.Context, orderID string) (Order, bool, erro
 	if err != nil {
 		return Order{}, false, fmt.Errorf("record cancellation of %s: %w", orderID, err)
 	}
+	if change.RefundID != "" {
+		s.refunded(ctx, o, amt, "cancel")
+	}
 	return done, false, nil
 }
 

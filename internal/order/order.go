@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/dependency"
+	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/money"
 	"github.com/bulwark-shop/bulwark/internal/payment"
@@ -347,6 +349,27 @@ type Service struct {
 	// ReturnWindow is the return-window setting (zero: DefaultReturnWindow);
 	// set before the service is used.
 	ReturnWindow time.Duration
+	signals      Signals
+}
+
+// Signals takes the security signals orders report (threat.Intake).
+type Signals interface {
+	Report(ctx context.Context, s detect.Signal)
+}
+
+// UseSignals makes every refund made (staff's, a cancellation's, a
+// return's) a signal to threat detection, for its metric and for detectors
+// the operator configures (docs/OPERATIONS.md).
+func (s *Service) UseSignals(r Signals) { s.signals = r }
+
+// refunded reports a refund of amount of o made through via ("refund",
+// "cancel", "return").
+func (s *Service) refunded(ctx context.Context, o Order, amount money.Money, via string) {
+	if s.signals == nil {
+		return
+	}
+	s.signals.Report(ctx, detect.Signal{Kind: detect.Refunded, At: s.now().UTC(), Account: o.CustomerID,
+		Detail: map[string]string{"order": o.ID, "amount": strconv.FormatInt(amount.Amount, 10), "currency": amount.Currency, "via": via}})
 }
 
 // NewService returns the order service. A refund that has run for lease
@@ -510,6 +533,7 @@ func (s *Service) Refund(ctx context.Context, key, orderID string, amount *money
 	if err != nil {
 		return Order{}, false, fmt.Errorf("complete refund of %s: %w", orderID, err)
 	}
+	s.refunded(ctx, o, amt, "refund")
 	return done, false, nil
 }
 

@@ -278,9 +278,10 @@ func (s *Service) ReceiveReturn(ctx context.Context, returnID string, r ReceiveR
 	if pending {
 		r.Refund = &pendingAmt
 	}
+	var o Order
 	if r.Refund != nil {
-		o, err := s.store.Order(ctx, "", ret.OrderID)
-		if err != nil {
+		var err error
+		if o, err = s.store.Order(ctx, "", ret.OrderID); err != nil {
 			return release(err)
 		}
 		if r.Refund.Currency != o.Captured.Currency {
@@ -310,6 +311,9 @@ func (s *Service) ReceiveReturn(ctx context.Context, returnID string, r ReceiveR
 	done, err := s.returns().FinishReturn(ctx, receipt)
 	if err != nil {
 		return Return{}, fmt.Errorf("record receipt of return %s: %w", returnID, err)
+	}
+	if receipt.RefundID != "" {
+		s.refunded(ctx, o, *r.Refund, "return")
 	}
 	return done, nil
 }
