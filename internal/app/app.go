@@ -32,6 +32,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/detect"
+	"github.com/bulwark-shop/bulwark/internal/detection"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/egress"
 	"github.com/bulwark-shop/bulwark/internal/finding"
@@ -365,7 +366,17 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	if o.counter != nil {
 		counter = o.counter
 	}
-	engine, err := detect.New(counter, detect.Defaults())
+	// The detectors and responses: the built-in ones, or the lists the
+	// detection setting's file gives; a file that cannot work refuses to
+	// start.
+	detecting := detection.Defaults()
+	if cfg.Detection != "" {
+		if detecting, err = detection.Read(cfg.Detection); err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
+	engine, err := detect.New(counter, detecting.Detectors)
 	if err != nil {
 		a.Close()
 		return nil, err
@@ -541,7 +552,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
-	if err := a.responses(db, proxies, log, now); err != nil {
+	if err := a.responses(db, detecting.Responses, proxies, log, now); err != nil {
 		a.Close()
 		return nil, err
 	}

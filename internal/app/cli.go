@@ -91,6 +91,9 @@ Usage:
   bulwark findings resolve ID [--suppress] [settings]
                                              resolve a finding (or suppress it as known
                                              benign); audited as finding.resolve/suppress
+  bulwark detection show [settings]          print the threat detectors and responses in force
+                                             (the detection file's, else the built-in ones) as
+                                             a detection file to start from; refuses a bad one
   bulwark fraud generate --out FILE [--orders N] [--seed S]
                                              write realistic labelled history (JSONL) to train on
   bulwark fraud train [--history FILE] [--version V] [--activate|--shadow] [settings]
@@ -159,6 +162,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = findingsShow(ctx, rest[1:], env)
 	case cmd == "findings" && len(rest) > 0 && rest[0] == "resolve":
 		err = findingsResolve(ctx, rest[1:], env)
+	case cmd == "detection" && len(rest) > 0 && rest[0] == "show":
+		err = detectionShow(rest[1:], env)
 	case cmd == "fraud" && len(rest) > 0 && rest[0] == "generate":
 		err = fraudGenerate(rest[1:], env)
 	case cmd == "fraud" && len(rest) > 0 && rest[0] == "train":

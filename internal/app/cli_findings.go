@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/detection"
 	"github.com/bulwark-shop/bulwark/internal/finding"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/threat"
@@ -121,4 +122,27 @@ func findingsResolve(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintf(env.Stdout, "%s is %s\n", f.ID, f.Status)
 		return nil
 	})
+}
+
+// detectionShow prints the detection settings in force: the detection
+// file's lists, the built-in ones for a list it leaves out (or with no
+// file). A file that would refuse to start refuses here, naming each
+// problem: an operator checks a new file with it before deploying.
+func detectionShow(args []string, env Env) error {
+	cfg, _, err := parse("detection show", args, env, nil)
+	if err != nil {
+		return err
+	}
+	s := detection.Defaults()
+	if cfg.Detection != "" {
+		if s, err = detection.Read(cfg.Detection); err != nil {
+			return err
+		}
+	}
+	b, err := s.JSON()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(env.Stdout, "%s\n", b)
+	return err
 }

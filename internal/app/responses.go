@@ -52,14 +52,14 @@ func (l addressLifter) LiftAddress(ctx context.Context, addr string) error {
 }
 
 // responses builds the responses to findings (package response) with the
-// default policy: address blocks go to the edge's block list (Redis when
+// rules of the detection settings (the defaults unless configured): address blocks go to the edge's block list (Redis when
 // configured, so every instance refuses at once; else the database, read
 // at most once a second per instance), card and account blocks to a
 // checker refreshed twice a second. The loopback and the trusted proxies
 // are never blocked. bulwark_blocks_active counts the blocks in force.
 // a.CardBlocks, made before checkout, which asks it, is the checker.
-func (a *App) responses(db *store.DB, proxies []netip.Prefix, log *slog.Logger, now func() time.Time) error {
-	policy, err := response.NewPolicy(response.Defaults())
+func (a *App) responses(db *store.DB, rules []response.Rule, proxies []netip.Prefix, log *slog.Logger, now func() time.Time) error {
+	policy, err := response.NewPolicy(rules)
 	if err != nil {
 		return err
 	}

@@ -99,6 +99,7 @@ func Settings() []Setting {
 		{Name: "oidc-redirect-url", Usage: "the callback URL registered at the provider (default: public-url + /api/v1/auth/oidc/callback)"},
 		{Name: "alert-severity", Default: "70", Usage: "findings raised at this severity (1-100) or above alert: the finding.raised webhook event (written with the finding) and mail to alert-email; 101 turns alerts off"},
 		{Name: "alert-email", Usage: "the address alert mail goes to (security staff); empty: no alert mail (the webhook event is sent either way)"},
+		{Name: "detection", Usage: "a JSON file of threat detectors and responses ({\"detectors\": [{\"type\", \"signals\", \"per\", \"threshold\", \"window\", \"severity\"}], \"responses\": [{\"type\", \"subject\", \"action\", \"base\", \"cap\"}]}, docs/OPERATIONS.md); each list given replaces the built-in one; an invalid file refuses to start; `bulwark detection show` prints the lists in force. Every instance should be given the same file"},
 		{Name: "fraud-rules", Usage: "a JSON file of fraud rules ({\"version\", \"mode\": \"enforce\", \"rules\": [{\"name\", \"action\": \"block|review|allow\", \"expr\"}]}, docs/FRAUD.md) that replaces the built-in ones; an invalid file refuses to start; empty: the built-in rules"},
 		{Name: "fraud-block-at", Default: "75", Usage: "a trained model's score (0-99) from which a checkout is blocked (docs/FRAUD.md)"},
 		{Name: "fraud-review-at", Default: "65", Usage: "a trained model's score (0-99) from which a checkout is held for review; at most fraud-block-at"},
@@ -207,6 +208,9 @@ type Config struct {
 	// FraudRules is the path of the fraud rules file ("" for the built-in
 	// rules); the app reads and compiles it at start.
 	FraudRules string
+	// Detection is the path of the detection settings file ("" for the
+	// built-in detectors and responses).
+	Detection string
 	// GuestCheckout is true when guest-checkout=on.
 	GuestCheckout bool
 	// StripeWebhookSecret verifies the events Stripe posts ("": not taken).
@@ -573,6 +577,7 @@ func parse(v map[string]string) (Config, error) {
 		PendingOrderTimeout:  duration("pending-order-timeout"),
 		CaptureAtFulfilment:  v["payment-capture"] == "fulfilment",
 		FraudRules:           v["fraud-rules"],
+		Detection:            v["detection"],
 		AlertEmail:           v["alert-email"],
 		AuthorizationExpiry:  duration("authorization-expiry"),
 		ReturnWindow:         duration("return-window"),

@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -118,10 +119,20 @@ func (d Detector) Validate() error {
 	if len(d.Signals) == 0 {
 		errs = append(errs, errors.New("no signals"))
 	}
+	for _, k := range d.Signals {
+		if !slices.Contains(Kinds(), k) {
+			errs = append(errs, fmt.Errorf("unknown signal %q", k))
+		}
+	}
 	switch d.Per {
 	case finding.IP, finding.Account, finding.Card:
 	default:
 		errs = append(errs, fmt.Errorf("per %q is not ip, account or card", d.Per))
+	}
+	switch d.Distinct {
+	case "", finding.IP, finding.Account, finding.Card:
+	default:
+		errs = append(errs, fmt.Errorf("distinct %q is not ip, account or card", d.Distinct))
 	}
 	if d.Distinct == d.Per && d.Distinct != "" {
 		errs = append(errs, errors.New("distinct is the subject itself"))
