@@ -464,7 +464,7 @@ func TestEveryLayerReportsSignals(t *testing.T) {
 		header: map[string]string{"Idempotency-Key": "signals-refund"}, body: map[string]any{}})
 	deadline := time.Now().Add(5 * time.Second)
 	for _, kind := range []string{"http.access_refused", "account.registration_asked", "account.reset_asked", "login.locked", "edge.bot_trap", "login.failed",
-		"payment.refunded"} {
+		"payment.refunded", "payment.authorized"} {
 		for s.signalsOf(kind) == 0 {
 			if time.Now().After(deadline) {
 				t.Fatalf("no %s signal", kind)

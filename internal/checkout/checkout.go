@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -255,6 +256,12 @@ type Attempt struct {
 	// IP is the client address edge protection resolved ("" when none).
 	IP string
 	At time.Time
+}
+
+// detail is the evidence a signal of a's outcome carries: the card's BIN
+// (never more of its number), the amount.
+func (a Attempt) detail(outcome string) map[string]string {
+	return map[string]string{"outcome": outcome, "bin": a.BIN, "amount": strconv.FormatInt(a.Total.Amount, 10), "currency": a.Total.Currency}
 }
 
 // Carts prices the caller's cart for shipping to a destination (cart.Service).
@@ -616,7 +623,7 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 		}
 		if s.signals != nil {
 			s.signals.Report(ctx, detect.Signal{Kind: detect.PaymentDeclined, At: attempt.At, IP: attempt.IP,
-				Account: customerID, Card: attempt.Card, Detail: map[string]string{"outcome": outcome, "bin": attempt.BIN}})
+				Account: customerID, Card: attempt.Card, Detail: attempt.detail(outcome)})
 		}
 		if err := release(order.CodePaymentDeclined, why); err != nil {
 			return order.Order{}, err
@@ -677,6 +684,10 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 			}
 			return refuse("refused", fmt.Sprintf("blocked by fraud scoring after authorization: score %d (%s)", risk.Score, strings.Join(risk.Reasons, ", ")))
 		}
+	}
+	if s.signals != nil {
+		s.signals.Report(ctx, detect.Signal{Kind: detect.PaymentAuthorized, At: attempt.At, IP: attempt.IP,
+			Account: customerID, Card: attempt.Card, Detail: attempt.detail("authorized")})
 	}
 	decision := order.DecisionAllow
 	if risk != nil {

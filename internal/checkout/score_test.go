@@ -3,6 +3,7 @@ package checkout_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -197,6 +198,17 @@ func TestCheckoutScoring(t *testing.T) {
 		}
 		if len(sig.got) != 2 || sig.got[1].Detail["outcome"] != "refused" || len(sc.declined) != 2 {
 			t.Fatalf("the refusal was not counted: signals %+v, declines %d", sig.got, len(sc.declined))
+		}
+		// An authorized checkout is a signal too, with its outcome, BIN and
+		// amount: never more of the card.
+		blocks.fp = ""
+		st.reserve = []reserveReply{{prior: order.Prior{Fresh: true}}}
+		if _, _, err := svc.Checkout(customer(), "k-fp3", request()); err != nil {
+			t.Fatal(err)
+		}
+		if a := sig.got[len(sig.got)-1]; a.Kind != detect.PaymentAuthorized || a.Detail["outcome"] != "authorized" || a.Detail["bin"] != "424242" ||
+			a.Detail["amount"] != "1000" || a.Detail["currency"] != "EUR" || strings.Contains(fmt.Sprint(a.Detail), "4242424242424242") {
+			t.Fatalf("the authorization's signal %+v", a)
 		}
 	})
 }

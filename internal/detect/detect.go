@@ -48,6 +48,9 @@ const (
 	AccountChanged Kind = "account.changed"
 	NotFound       Kind = "http.404"
 	WAFBlocked     Kind = "waf.blocked"
+	// PaymentAuthorized is a checkout the processor authorized (Detail
+	// "outcome", "bin", "amount", "currency", as PaymentDeclined's).
+	PaymentAuthorized Kind = "payment.authorized"
 	// Refunded is a refund the processor made (Detail "order", "amount",
 	// "currency", "via": refund, cancel or return), about the order's
 	// customer.
@@ -57,7 +60,7 @@ const (
 // Kinds lists every kind of signal the layers report.
 func Kinds() []Kind {
 	return []Kind{LoginFailed, LoginSucceeded, MFAFailed, PaymentDeclined, NotFound, WAFBlocked, Lockout, Registered,
-		ResetRequested, AccessRefused, BotTrap, AccountChanged, Refunded}
+		ResetRequested, AccessRefused, BotTrap, AccountChanged, Refunded, PaymentAuthorized}
 }
 
 // Signal is one thing a layer saw. IP is the client address edge
