@@ -393,10 +393,12 @@ schemas={
  "CartItemRequest":{"type":"object","required":["quantity"],"additionalProperties":False,"properties":{"quantity":{"type":"integer","minimum":0,"maximum":99}}},
  "PaymentMethodRequest":{"type":"object","required":["number","exp_month","exp_year","holder"],"additionalProperties":False,"properties":{
    "number":{"type":"string","description":"12 to 19 digits; spaces and dashes between groups are ignored."},
-   "exp_month":{"type":"integer","minimum":1,"maximum":12},"exp_year":{"type":"integer","minimum":2000},"holder":text(1,100)}},
+   "exp_month":{"type":"integer","minimum":1,"maximum":12},"exp_year":{"type":"integer","minimum":2000},"holder":text(1,100),
+   "billing_country":{"type":"string","pattern":"^[A-Z]{2}$","description":"ISO 3166-1 alpha-2 country of the card's billing address (optional): fraud scoring compares it with the shipping address's."}}},
  "PaymentMethod":{"type":"object","required":["id","brand","last4","exp_month","exp_year"],"properties":{
    "id":{"type":"string","pattern":"^pm_"},"brand":{"type":"string","enum":["visa","mastercard","amex","discover","jcb","diners","unionpay"]},
-   "last4":{"type":"string","pattern":"^[0-9]{4}$"},"exp_month":{"type":"integer"},"exp_year":{"type":"integer"}}},
+   "last4":{"type":"string","pattern":"^[0-9]{4}$"},"exp_month":{"type":"integer"},"exp_year":{"type":"integer"},
+   "billing_country":{"type":"string","description":"Absent when the customer did not give it."}}},
  "PaymentMethodList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("PaymentMethod")}}},
  "Address":{"type":"object","required":["name","line1","city","postal_code","country"],"additionalProperties":False,"properties":{
    "name":text(1,100),"line1":text(1,200),"line2":text(0,200),"city":text(1,100),"postal_code":text(1,20),
@@ -415,7 +417,8 @@ schemas={
    "expected_total":dict(ref("Money"),description="The total the customer was shown; another total now: 409 `price_changed`, nothing reserved or charged.")}},
  "GuestCard":{"type":"object","required":["number","exp_month","exp_year","holder"],"additionalProperties":False,"properties":{
    "number":{"type":"string","description":"12 to 19 digits; checked (Luhn, length, brand, not expired); goes only to the card vault, for this checkout."},
-   "exp_month":{"type":"integer","minimum":1,"maximum":12},"exp_year":{"type":"integer","minimum":2000,"maximum":2100},"holder":text(1,100)}},
+   "exp_month":{"type":"integer","minimum":1,"maximum":12},"exp_year":{"type":"integer","minimum":2000,"maximum":2100},"holder":text(1,100),
+   "billing_country":{"type":"string","pattern":"^[A-Z]{2}$","description":"ISO 3166-1 alpha-2 country of the card's billing address (optional): fraud scoring compares it with the shipping address's."}}},
  "GuestCheckoutRequest":{"type":"object","required":["email","card","cvc","shipping_address"],"additionalProperties":False,"properties":{
    "email":{"type":"string","maxLength":254,"description":"Where the link to the order is mailed; sealed, never shown but to the roles that see contact data."},
    "card":ref("GuestCard"),"cvc":{"type":"string","pattern":"^[0-9]{3,4}$","description":"Used in flight only; never stored or logged."},
