@@ -480,7 +480,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		Now: now, Instance: instance, Lease: cfg.PendingOrderTimeout, CaptureAtFulfilment: cfg.CaptureAtFulfilment, Log: log,
 		GuestCheckout: cfg.GuestCheckout, Vault: cards, Guests: db, Scorer: scorer, Registry: a.registry,
 		Fingerprints: vault.Fingerprints{Keys: fingerprintKeys}, Signals: a.signals, CardBlocks: a.CardBlocks,
-		EmailIndexes: db, AccountEmails: db}
+		EmailIndexes: db}
 	var links *keys.LiveMAC
 	if cfg.GuestCheckout {
 		if links, err = a.macKeyset(ctx, LinksKeyset); err != nil {

@@ -199,11 +199,6 @@ type EmailIndexer interface {
 	EmailIndex(email string) (string, error)
 }
 
-// AccountEmails reads the blind index of an account's email (the store).
-type AccountEmails interface {
-	AccountEmailIndex(ctx context.Context, accountID string) (string, error)
-}
-
 // Fingerprinter computes a card's fingerprint: a keyed hash of its number
 // (an HMAC under a keyset of its own), the same for every saved copy of the
 // card, that names the card to velocity, findings and blocks without the
@@ -247,8 +242,8 @@ type Attempt struct {
 	// that of the card's billing address as the customer gave it ("" when
 	// not given).
 	CardCountry, BillingCountry string
-	// Email names the customer's email for velocity: its blind index,
-	// never the address ("" when unknown).
+	// Email names a guest's email for velocity: its blind index, never the
+	// address ("" for an account, whose the scorer reads with its history).
 	Email string
 	// CVCCheck is what the processor said of the CVC once it authorized
 	// (payment.Checks; "" before, for Score).
@@ -301,7 +296,6 @@ type Service struct {
 	signals       Signals
 	cardBlocks    CardBlocks
 	emailIndex    func(email string) (string, error)
-	accountEmails AccountEmails
 
 	// running holds the pending orders whose checkout a request of this
 	// instance is running now: only their leases are renewed. A checkout
@@ -360,11 +354,9 @@ type Deps struct {
 	Fingerprints Fingerprinter
 	Signals      Signals
 	CardBlocks   CardBlocks
-	// EmailIndexes and AccountEmails name the customer's email for
-	// scoring's velocity (a guest's, an account's) by its blind index.
-	// Either may be nil.
-	EmailIndexes  EmailIndexer
-	AccountEmails AccountEmails
+	// EmailIndexes names a guest's email for scoring's velocity by its
+	// blind index (an account's the scorer reads); nil: not named.
+	EmailIndexes EmailIndexer
 }
 
 // DefaultLease is how long a running checkout is held without renewal: long
@@ -383,7 +375,7 @@ func NewService(d Deps) *Service {
 	s := &Service{store: d.Store, carts: d.Carts, methods: d.Methods, cards: d.Cards, gateway: d.Gateway, book: d.Addresses, now: d.Now,
 		instance: d.Instance, lease: d.Lease, guestOn: d.GuestCheckout, vault: d.Vault, guests: d.Guests, log: d.Log,
 		running: map[string]bool{}, authorizeOnly: d.CaptureAtFulfilment, scorer: d.Scorer,
-		fingerprints: d.Fingerprints, signals: d.Signals, cardBlocks: d.CardBlocks, accountEmails: d.AccountEmails,
+		fingerprints: d.Fingerprints, signals: d.Signals, cardBlocks: d.CardBlocks,
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "bulwark_fraud_decisions_total",
 			Help: "Fraud scoring's decisions about checkouts, made before the card goes to the processor: allow, review (held, scorer failures included) or block (blocked cards not included: they are refused before scoring).",
@@ -609,7 +601,7 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 		return order.Order{}, errors.Join(fmt.Errorf("read card for %s: %w", pending.ID, err), release("", "card unreadable"))
 	}
 	// spent is what fraud scoring adds to this checkout (the card's
-	// fingerprint and email index, the processor's answer about the card,
+	// fingerprint, the processor's answer about the card,
 	// the score, the second run after the authorization), observed however
 	// the checkout ends.
 	var spent time.Duration
@@ -767,13 +759,6 @@ func (s *Service) attempt(ctx context.Context, customerID string, pending order.
 		a.Card = fp
 	}
 	a.BillingCountry, a.Email = m.BillingCountry, r.emailIndex
-	if a.Email == "" && !a.Guest && s.accountEmails != nil && s.scorer != nil {
-		ix, err := s.accountEmails.AccountEmailIndex(ctx, customerID)
-		if err != nil {
-			return a, fmt.Errorf("read the account's email index: %w", err)
-		}
-		a.Email = ix
-	}
 	return a, nil
 }
 

@@ -30,11 +30,17 @@ type History struct {
 	// currency, and Average their mean total (minor units).
 	Orders  int64
 	Average int64
+	// EmailIndex is the blind index of the account's email ("" for a
+	// guest): the email's velocity, read with the rest in one query.
+	EmailIndex string
 }
 
 // Histories reads an account's history (the store).
 type Histories interface {
 	CheckoutHistory(ctx context.Context, customerID, currency, excludeOrderID string) (History, error)
+	// AccountEmailIndex reads the account's email index alone ("" for a
+	// guest): a decline refused before scoring counts for the email too.
+	AccountEmailIndex(ctx context.Context, accountID string) (string, error)
 }
 
 // Velocity windows.
@@ -203,6 +209,9 @@ func (s *Scorer) Features(ctx context.Context, a checkout.Attempt) (Features, er
 		if err != nil {
 			return f, fmt.Errorf("read the account's history: %w", err)
 		}
+		if a.Email == "" {
+			a.Email = h.EmailIndex
+		}
 		f.AccountAgeHours = math.Max(0, a.At.Sub(h.Since).Hours())
 		f.PriorOrders = float64(h.Orders)
 		if h.Orders > 0 && h.Average > 0 {
@@ -284,6 +293,11 @@ func (s *Scorer) Declined(ctx context.Context, a checkout.Attempt) {
 	ip := a.IP
 	if s.shared(ip) {
 		ip = ""
+	}
+	if a.Email == "" && !a.Guest && a.CustomerID != "" && s.histories != nil {
+		// An account's checkout names its email by the account (Score reads
+		// it with the history); a decline reads it alone.
+		a.Email, _ = s.histories.AccountEmailIndex(ctx, a.CustomerID)
 	}
 	email := ""
 	if a.Email != "" {

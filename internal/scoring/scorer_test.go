@@ -21,12 +21,17 @@ func (h history) CheckoutHistory(_ context.Context, customerID, _, _ string) (sc
 	return h[customerID], nil
 }
 
+func (h history) AccountEmailIndex(_ context.Context, customerID string) (string, error) {
+	return h[customerID].EmailIndex, nil
+}
+
 func TestScorer(t *testing.T) {
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	ctx := context.Background()
 	s, err := scoring.New(throttle.NewMemory(func() time.Time { return now }), history{
 		"usr_old": {Since: now.Add(-90 * 24 * time.Hour), Orders: 4, Average: 2000},
 		"usr_new": {Since: now.Add(-time.Hour)},
+		"usr_mail": {Since: now.Add(-90 * 24 * time.Hour), EmailIndex: "ix_shared"},
 	}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -63,6 +68,19 @@ func TestScorer(t *testing.T) {
 		other.Email = "ix_someone_else"
 		if r, err := s.Score(ctx, other); err != nil || r.Decision != order.DecisionAllow {
 			t.Fatalf("another email: %+v (%v)", r, err)
+		}
+	})
+	t.Run("an account's email is its history's: its declines and a guest's with that email count together", func(t *testing.T) {
+		acct := attempt("usr_mail", "cfp_acct", "", 100)
+		for range 3 {
+			s.Declined(ctx, acct) // an account's attempt carries no email: the scorer reads it
+		}
+		guest := attempt("", "cfp_guest", "", 100)
+		guest.Guest, guest.Email = true, "ix_shared"
+		s.Declined(ctx, guest)
+		r, err := s.Score(ctx, attempt("usr_mail", "cfp_acct2", "", 100))
+		if err != nil || r.Features["email_declines_hour"] != 4 || r.Features["email_attempts_hour"] != 1 {
+			t.Fatalf("risk %+v (%v)", r, err)
 		}
 	})
 	t.Run("a card and a billing address abroad, shipped here, is reviewed; either alone is not", func(t *testing.T) {

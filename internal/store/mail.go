@@ -46,7 +46,7 @@ func (db *DB) ClaimMailJobs(ctx context.Context, owner string, now, until time.T
 	}
 	var jobs []ordermail.Job
 	err := db.claimAfterDispatch(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM mail_jobs
-		WHERE status = $1 AND next_attempt_at <= $2 AND lease_until < $2 LIMIT 1) j`, []any{ordermail.StatusPending, micros(now)}, func(tx *sql.Tx) error {
+		WHERE status = $1 AND next_attempt_at <= $2 AND lease_until < $2 LIMIT 1) j`, []any{ordermail.StatusPending, micros(now)}, nil, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE mail_jobs SET lease_owner = $1, lease_until = $2
 			WHERE id IN (SELECT id FROM mail_jobs WHERE status = $3 AND next_attempt_at <= $4 AND lease_until < $4
 				ORDER BY next_attempt_at LIMIT $5`+skipLocked+`)

@@ -813,7 +813,7 @@ func (db *DB) StaleRefunds(ctx context.Context, now time.Time) ([]order.StaleRef
 }
 
 // CheckoutHistory implements scoring.Histories: when the account was made,
-// and how many orders it has had in currency (not pending, not
+// its email's blind index, and how many orders it has had in currency (not pending, not
 // excludeOrderID: the one being scored) with their average total; a guest
 // or an unknown id has a zero history.
 func (db *DB) CheckoutHistory(ctx context.Context, customerID, currency, excludeOrderID string) (scoring.History, error) {
@@ -822,10 +822,10 @@ func (db *DB) CheckoutHistory(ctx context.Context, customerID, currency, exclude
 	var avg float64
 	// One pass over the customer's orders (its index) for both figures:
 	// this runs in every checkout.
-	err := db.sql.QueryRowContext(ctx, `SELECT u.created_at, h.n, h.avg FROM users u,
+	err := db.sql.QueryRowContext(ctx, `SELECT u.created_at, CASE WHEN u.guest THEN '' ELSE u.email_index END, h.n, h.avg FROM users u,
 		(SELECT COUNT(*) AS n, COALESCE(AVG(o.total), 0) AS avg FROM orders o
 			WHERE o.customer_id = $1 AND o.currency = $2 AND o.status <> $3 AND o.id <> $4) h
-		WHERE u.id = $1`, customerID, currency, order.StatusPending, excludeOrderID).Scan(&since, &h.Orders, &avg)
+		WHERE u.id = $1`, customerID, currency, order.StatusPending, excludeOrderID).Scan(&since, &h.EmailIndex, &h.Orders, &avg)
 	if errors.Is(err, sql.ErrNoRows) {
 		return scoring.History{}, nil
 	}

@@ -517,8 +517,8 @@ func (db *DB) EmailIndex(email string) (string, error) {
 	return db.pii.EmailIndex(email)
 }
 
-// AccountEmailIndex implements checkout.AccountEmails: the blind index of
-// the live account's email, "" for a guest, an erased or an unknown account.
+// AccountEmailIndex implements scoring.Histories: the blind index of the
+// live account's email, "" for a guest, an erased or an unknown account.
 func (db *DB) AccountEmailIndex(ctx context.Context, accountID string) (string, error) {
 	var ix string
 	err := db.sql.QueryRowContext(ctx, "SELECT email_index FROM users WHERE id = $1"+liveUser, accountID).Scan(&ix)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"strings"
 	"testing"
 	"time"
 
@@ -71,6 +72,15 @@ func TestReviewQueue(t *testing.T) {
 		}
 		if h, err := db.CheckoutHistory(ctx, "usr_nobody", "EUR", ""); err != nil || h.Orders != 0 || !h.Since.IsZero() {
 			t.Fatalf("an unknown customer's history %+v (%v)", h, err)
+		}
+		// The email's blind index comes with the history, as the account keeps
+		// it (never the address); read alone it is the same.
+		ix, err := db.AccountEmailIndex(ctx, paid.CustomerID)
+		if err != nil || ix == "" || strings.Contains(ix, "@") || h.EmailIndex != ix {
+			t.Fatalf("email index %q alone, %q with the history (%v)", ix, h.EmailIndex, err)
+		}
+		if ix, err := db.AccountEmailIndex(ctx, "usr_nobody"); err != nil || ix != "" {
+			t.Fatalf("an unknown account's email index %q (%v)", ix, err)
 		}
 
 		now := time.Now()

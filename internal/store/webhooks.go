@@ -245,12 +245,17 @@ func (db *DB) dispatchIn(ctx context.Context, tx *sql.Tx, limit int) (int, error
 // say (dueQuery counts the queue's due rows) without a write transaction.
 // After an outage, the outbox's further batches drain at once, each in a
 // transaction of its own.
-func (db *DB) claimAfterDispatch(ctx context.Context, dueQuery string, dueArgs []any, claim func(*sql.Tx) error) error {
+//
+// first, when set, runs in the transaction before the dispatch: the writes a
+// queue's worker owes from its last batch (the attempts it made), which
+// then share the commit too; with first set the transaction runs even when
+// nothing is due.
+func (db *DB) claimAfterDispatch(ctx context.Context, dueQuery string, dueArgs []any, first, claim func(*sql.Tx) error) error {
 	waiting, err := db.outboxWaiting(ctx)
 	if err != nil {
 		return err
 	}
-	if !waiting {
+	if !waiting && first == nil {
 		var due int
 		if err := db.sql.QueryRowContext(ctx, dueQuery, dueArgs...).Scan(&due); err != nil {
 			return fmt.Errorf("look for due work: %w", err)
@@ -261,6 +266,11 @@ func (db *DB) claimAfterDispatch(ctx context.Context, dueQuery string, dueArgs [
 	}
 	full := false
 	if err := db.inTx(ctx, func(tx *sql.Tx) error {
+		if first != nil {
+			if err := first(tx); err != nil {
+				return err
+			}
+		}
 		if waiting {
 			n, err := db.dispatchIn(ctx, tx, dispatchBatch)
 			if err != nil {
@@ -558,13 +568,25 @@ func (db *DB) RetryWebhookDelivery(ctx context.Context, deliveryID string, at ti
 // (the conditions are repeated outside the subquery, so a row another
 // instance claimed first is not claimed again); SQLite has one writer.
 func (db *DB) ClaimWebhookDeliveries(ctx context.Context, owner string, now, until time.Time, limit int) ([]webhook.Claim, error) {
+	return db.FinishAndClaimWebhookDeliveries(ctx, nil, owner, now, until, limit)
+}
+
+// FinishAndClaimWebhookDeliveries implements webhook.Store: the attempts of
+// the worker's last batch recorded (as FinishWebhookAttempts records them)
+// in the transaction of its next claim — one commit where there were two,
+// beside the checkouts that share SQLite's one writer (issue 13).
+func (db *DB) FinishAndClaimWebhookDeliveries(ctx context.Context, finished []webhook.AttemptResult, owner string, now, until time.Time, limit int) ([]webhook.Claim, error) {
+	var first func(*sql.Tx) error
+	if len(finished) > 0 {
+		first = func(tx *sql.Tx) error { return db.finishAttempts(ctx, tx, finished) }
+	}
 	skipLocked := ""
 	if db.engine == Postgres {
 		skipLocked = " FOR UPDATE SKIP LOCKED"
 	}
 	var claims []webhook.Claim
 	err := db.claimAfterDispatch(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM webhook_deliveries
-		WHERE status = $1 AND next_attempt_at <= $2 AND lease_until < $2 LIMIT 1) d`, []any{webhook.StatusPending, micros(now)}, func(tx *sql.Tx) error {
+		WHERE status = $1 AND next_attempt_at <= $2 AND lease_until < $2 LIMIT 1) d`, []any{webhook.StatusPending, micros(now)}, first, func(tx *sql.Tx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE webhook_deliveries SET lease_owner = $1, lease_until = $2
 			WHERE id IN (SELECT id FROM webhook_deliveries WHERE status = $3 AND next_attempt_at <= $4 AND lease_until < $4
 				ORDER BY next_attempt_at LIMIT $5`+skipLocked+`)
@@ -683,17 +705,20 @@ func (db *DB) FinishWebhookAttempts(ctx context.Context, rs []webhook.AttemptRes
 	if len(rs) == 0 {
 		return nil
 	}
-	return db.inTx(ctx, func(tx *sql.Tx) error {
-		held, err := db.finishDeliveries(ctx, tx, rs)
-		if err != nil {
-			return fmt.Errorf("finish webhook attempts: %w", err)
-		}
-		var attempts [][]any
-		for _, r := range held {
-			attempts = append(attempts, []any{r.DeliveryID, r.Attempt.N, micros(r.Attempt.At), r.Attempt.StatusCode, r.Attempt.Duration.Microseconds(), r.Attempt.Error})
-		}
-		return db.insertRows(ctx, tx, "webhook_attempts", []string{"delivery_id", "n", "at", "status_code", "duration_us", "error"}, attempts)
-	})
+	return db.inTx(ctx, func(tx *sql.Tx) error { return db.finishAttempts(ctx, tx, rs) })
+}
+
+// finishAttempts records rs in tx (see FinishWebhookAttempts).
+func (db *DB) finishAttempts(ctx context.Context, tx *sql.Tx, rs []webhook.AttemptResult) error {
+	held, err := db.finishDeliveries(ctx, tx, rs)
+	if err != nil {
+		return fmt.Errorf("finish webhook attempts: %w", err)
+	}
+	var attempts [][]any
+	for _, r := range held {
+		attempts = append(attempts, []any{r.DeliveryID, r.Attempt.N, micros(r.Attempt.At), r.Attempt.StatusCode, r.Attempt.Duration.Microseconds(), r.Attempt.Error})
+	}
+	return db.insertRows(ctx, tx, "webhook_attempts", []string{"delivery_id", "n", "at", "status_code", "duration_us", "error"}, attempts)
 }
 
 // finishDeliveries sets each delivery of rs as its attempt left it, if its

@@ -326,6 +326,49 @@ func TestWebhookBatch(t *testing.T) {
 		if succeeded != len(claims)-1 {
 			t.Fatalf("%d attempts recorded, want %d", succeeded, len(claims)-1)
 		}
+
+		// A batch's attempts recorded in the transaction of the next claim,
+		// whether or not anything is due then.
+		results := func(cs []webhook.Claim) []webhook.AttemptResult {
+			var out []webhook.AttemptResult
+			for _, c := range cs {
+				out = append(out, webhook.AttemptResult{DeliveryID: c.Delivery.ID, Owner: "ins_a", Status: webhook.StatusSucceeded,
+					Attempt: webhook.Attempt{N: 1, At: now, StatusCode: 204, Duration: time.Millisecond}})
+			}
+			return out
+		}
+		isSucceeded := func(cs []webhook.Claim) {
+			t.Helper()
+			all, err := db.WebhookDeliveries(ctx, "", webhook.StatusSucceeded, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := map[string]bool{}
+			for _, dl := range all {
+				done[dl.ID] = len(dl.History) == 1
+			}
+			for _, c := range cs {
+				if !done[c.Delivery.ID] {
+					t.Fatalf("delivery %s's attempt not recorded", c.Delivery.ID)
+				}
+			}
+		}
+		renameProduct(t, db, p.ID, "Four", now)
+		next, err := db.ClaimWebhookDeliveries(ctx, "ins_a", now, now.Add(time.Minute), 32)
+		if err != nil || len(next) != 2 {
+			t.Fatalf("claims %d, %v", len(next), err)
+		}
+		renameProduct(t, db, p.ID, "Five", now)
+		more, err := db.FinishAndClaimWebhookDeliveries(ctx, results(next), "ins_a", now, now.Add(time.Minute), 32)
+		if err != nil || len(more) != 2 || more[0].Delivery.ID == next[0].Delivery.ID || more[1].Delivery.ID == next[0].Delivery.ID {
+			t.Fatalf("recorded and claimed %d, %v", len(more), err)
+		}
+		isSucceeded(next)
+		none, err := db.FinishAndClaimWebhookDeliveries(ctx, results(more), "ins_a", now, now.Add(time.Minute), 32)
+		if err != nil || len(none) != 0 {
+			t.Fatalf("nothing due: claimed %d, %v", len(none), err)
+		}
+		isSucceeded(more)
 	})
 }
 

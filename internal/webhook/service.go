@@ -35,6 +35,10 @@ type Store interface {
 	// until; a delivery leased by an instance that stopped is claimed again
 	// once its lease has run out.
 	ClaimWebhookDeliveries(ctx context.Context, owner string, now, until time.Time, limit int) ([]Claim, error)
+	// FinishAndClaimWebhookDeliveries records finished as
+	// FinishWebhookAttempts does, then claims as ClaimWebhookDeliveries
+	// does, in one transaction.
+	FinishAndClaimWebhookDeliveries(ctx context.Context, finished []AttemptResult, owner string, now, until time.Time, limit int) ([]Claim, error)
 	// FinishWebhookAttempts records attempts of deliveries their owners
 	// hold, with their new statuses, all in one transaction; an attempt
 	// whose delivery is no longer held is left out.

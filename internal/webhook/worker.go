@@ -66,6 +66,11 @@ const DefaultBatch = 32
 type Worker struct {
 	cfg      WorkerConfig
 	attempts *prometheus.CounterVec
+
+	// owed are the attempts of the last batch, not yet recorded: a full
+	// batch's are recorded with the next claim, which follows at once.
+	mu   sync.Mutex
+	owed []AttemptResult
 }
 
 // NewWorker returns a Worker.
@@ -109,6 +114,29 @@ func NewWorker(cfg WorkerConfig) *Worker {
 // (see pacing.Loop).
 func (w *Worker) Run(ctx context.Context) {
 	pacing.Loop{Once: w.RunOnce, Batch: w.cfg.Batch, Poll: w.cfg.Poll, Busy: w.cfg.Busy, MaxDelay: w.cfg.MaxDelay, Failed: w.cfg.Failed}.Run(ctx)
+	// Stopping: what the last batch owes is recorded now, or its
+	// deliveries are sent again once their leases run out.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if owed := w.takeOwed(); len(owed) > 0 {
+		if err := w.cfg.Store.FinishWebhookAttempts(ctx, owed); err != nil {
+			w.cfg.Failed(fmt.Errorf("record %d webhook attempts: %w", len(owed), err))
+		}
+	}
+}
+
+func (w *Worker) takeOwed() []AttemptResult {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	owed := w.owed
+	w.owed = nil
+	return owed
+}
+
+func (w *Worker) owe(rs []AttemptResult) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.owed = append(w.owed, rs...)
 }
 
 // RunOnce claims the due deliveries (one batch), sends them at once and
@@ -117,18 +145,24 @@ func (w *Worker) Run(ctx context.Context) {
 // The batch's attempts are recorded together, in one transaction, once every
 // send has ended (each within the client's timeout, so within the lease): a
 // database commit per batch, not per delivery, beside the checkouts that
-// share the database (issue 13). A crash between the sends and the record
-// sends the batch again once the leases run out — with the same webhook-id
-// and body, as every retry: delivery stays at least once.
+// share the database (issue 13). A full batch's are recorded in the
+// transaction of the next claim, which the loop makes at once: one commit
+// for both (a short batch's now, as no claim follows soon). A crash between
+// the sends and the record sends the batch again once the leases run out —
+// with the same webhook-id and body, as every retry: delivery stays at least
+// once.
 func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 	now := w.cfg.Now()
-	claims, err := w.cfg.Store.ClaimWebhookDeliveries(ctx, w.cfg.Owner, now, now.Add(w.cfg.Lease), w.cfg.Batch)
+	owed := w.takeOwed()
+	claims, err := w.cfg.Store.FinishAndClaimWebhookDeliveries(ctx, owed, w.cfg.Owner, now, now.Add(w.cfg.Lease), w.cfg.Batch)
 	if err != nil {
+		w.owe(owed) // recorded with the next claim, or when Run stops
 		return 0, err
 	}
 	if len(claims) == 0 {
 		return 0, nil
 	}
+	began := time.Now()
 	secrets := w.openSecrets(claims)
 	var wg sync.WaitGroup
 	results := make([]*AttemptResult, len(claims))
@@ -145,6 +179,16 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 		if r != nil {
 			done = append(done, *r)
 		}
+	}
+	// Owed to the next claim only while the leases leave room for the
+	// longest a busy process holds the loop back (pacing's MaxDelay).
+	maxDelay := w.cfg.MaxDelay
+	if maxDelay <= 0 {
+		maxDelay = pacing.DefaultMaxDelay
+	}
+	if len(claims) == w.cfg.Batch && time.Since(began)+maxDelay < w.cfg.Lease/2 {
+		w.owe(done)
+		return len(claims), nil
 	}
 	if err := w.cfg.Store.FinishWebhookAttempts(context.WithoutCancel(ctx), done); err != nil {
 		return len(claims), fmt.Errorf("record %d webhook attempts: %w", len(done), err)

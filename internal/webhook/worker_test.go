@@ -23,6 +23,14 @@ type fakeStore struct {
 	claims  []webhook.Claim
 	results []webhook.AttemptResult
 	records int // calls of FinishWebhookAttempts
+	// withClaim counts the records made in a claim's transaction.
+	withClaim int
+}
+
+func (f *fakeStore) counts() (records, withClaim, results int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.records, f.withClaim, len(f.results)
 }
 
 func (f *fakeStore) ClaimWebhookDeliveries(context.Context, string, time.Time, time.Time, int) ([]webhook.Claim, error) {
@@ -31,6 +39,20 @@ func (f *fakeStore) ClaimWebhookDeliveries(context.Context, string, time.Time, t
 	out := f.claims
 	f.claims = nil
 	return out, nil
+}
+
+// FinishAndClaimWebhookDeliveries records finished, when any, as one
+// record (one transaction), then claims.
+func (f *fakeStore) FinishAndClaimWebhookDeliveries(ctx context.Context, finished []webhook.AttemptResult, owner string, now, until time.Time, limit int) ([]webhook.Claim, error) {
+	if len(finished) > 0 {
+		f.mu.Lock()
+		f.withClaim++
+		f.mu.Unlock()
+		if err := f.FinishWebhookAttempts(ctx, finished); err != nil {
+			return nil, err
+		}
+	}
+	return f.ClaimWebhookDeliveries(ctx, owner, now, until, limit)
 }
 
 func (f *fakeStore) FinishWebhookAttempts(_ context.Context, rs []webhook.AttemptResult) error {
@@ -170,5 +192,82 @@ func TestWorkerBatch(t *testing.T) {
 	}
 	if len(ids) != n {
 		t.Fatalf("the receiver verified %d deliveries, want %d", len(ids), n)
+	}
+}
+
+// TestWorkerRecordsAFullBatchWithTheNextClaim: a full batch's attempts are
+// recorded in the transaction of the next claim, which the loop makes at
+// once (one commit for both); a short batch's at once; and what is owed
+// when the worker stops is recorded then.
+func TestWorkerRecordsAFullBatchWithTheNextClaim(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	defer srv.Close()
+	now := time.Now().UTC()
+	claims := func(n int) []webhook.Claim {
+		var out []webhook.Claim
+		for i := range n {
+			msg := "msg_" + strconv.Itoa(i)
+			out = append(out, webhook.Claim{Delivery: webhook.Delivery{ID: "whd_" + strconv.Itoa(i), EventID: msg}, URL: srv.URL,
+				Event:   webhook.Event{ID: msg, Type: webhook.OrderPaid, Payload: []byte(`{}`)},
+				Secrets: []webhook.SealedSecret{{ID: "whs_1", Ciphertext: []byte(webhook.NewSecret())}}})
+		}
+		return out
+	}
+	guard := egress.New(egress.Options{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}})
+	newWorker := func(store *fakeStore) *webhook.Worker {
+		return webhook.NewWorker(webhook.WorkerConfig{Store: store, AEAD: plainAEAD{}, Client: guard.Client(), Owner: "ins_t",
+			Batch: 4, Lease: time.Minute, MaxDelay: time.Second, Now: func() time.Time { return now }})
+	}
+
+	store := &fakeStore{claims: claims(4)}
+	w := newWorker(store)
+	if n, err := w.RunOnce(context.Background()); err != nil || n != 4 {
+		t.Fatalf("RunOnce = %d, %v", n, err)
+	}
+	if records, _, _ := store.counts(); records != 0 {
+		t.Fatalf("a full batch was recorded on its own (%d records): it waits for the next claim", records)
+	}
+	if n, err := w.RunOnce(context.Background()); err != nil || n != 0 {
+		t.Fatalf("the next RunOnce = %d, %v", n, err)
+	}
+	if records, withClaim, results := store.counts(); records != 1 || withClaim != 1 || results != 4 {
+		t.Fatalf("%d records (%d with a claim) of %d results, want the 4 in the next claim's", records, withClaim, results)
+	}
+
+	short := &fakeStore{claims: claims(3)}
+	if n, err := newWorker(short).RunOnce(context.Background()); err != nil || n != 3 {
+		t.Fatalf("RunOnce = %d, %v", n, err)
+	}
+	if records, withClaim, results := short.counts(); records != 1 || withClaim != 0 || results != 3 {
+		t.Fatalf("a short batch: %d records (%d with a claim) of %d results, want it recorded at once", records, withClaim, results)
+	}
+
+	// Stopping while the loop holds back for a busy process (its checkouts)
+	// after a full batch: the batch is recorded as the worker stops.
+	stopping := &fakeStore{claims: claims(4)}
+	held := make(chan struct{})
+	var once sync.Once
+	sw := webhook.NewWorker(webhook.WorkerConfig{Store: stopping, AEAD: plainAEAD{}, Client: guard.Client(), Owner: "ins_t",
+		Batch: 4, Lease: time.Minute, MaxDelay: time.Second, Now: func() time.Time { return now },
+		Busy: func() bool {
+			stopping.mu.Lock()
+			claimed := len(stopping.claims) == 0
+			stopping.mu.Unlock()
+			if claimed { // asked after the batch: hold the loop back
+				once.Do(func() { close(held) })
+			}
+			return claimed
+		}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { sw.Run(ctx); close(done) }()
+	<-held
+	if records, _, _ := stopping.counts(); records != 0 {
+		t.Fatalf("%d records before the stop", records)
+	}
+	cancel()
+	<-done
+	if _, _, results := stopping.counts(); results != 4 {
+		t.Fatalf("%d of 4 attempts recorded after the worker stopped", results)
 	}
 }
