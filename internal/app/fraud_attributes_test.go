@@ -103,6 +103,21 @@ func TestFraudAttributes(t *testing.T) {
 					t.Fatalf("declined card %d: %d %s", i, res.Status, res.Body)
 				}
 			}
+			// A malformed or oversized billing country is refused (422; the NUL by
+			// the WAF, 403), nothing taken.
+			before := s.stock(p.ID)
+			for _, bad := range []string{"Germany", "de", strings.Repeat("D", 100_000), "D\u0000"} {
+				card := map[string]any{"billing_country": bad}
+				for k, v := range guestCard {
+					card[k] = v
+				}
+				if res := guestBuy("email-bad-"+bad[:1], "bad-billing@example.com", card); res.Status != 422 && res.Status != 413 && res.Status != 403 {
+					t.Fatalf("billing country %.20q: %d %s", bad, res.Status, res.Body)
+				}
+			}
+			if got := s.stock(p.ID); got != before {
+				t.Fatalf("stock %d after refused checkouts, want %d", got, before)
+			}
 			if res := guestBuy("email-good", "tester@example.com", guestCard); res.Status != 402 {
 				t.Fatalf("the tester's email with a good card: %d %s", res.Status, res.Body)
 			}

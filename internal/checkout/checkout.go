@@ -637,6 +637,11 @@ func (s *Service) pay(ctx context.Context, customerID, key string, r Request, m 
 	if insp, ok := s.gateway.(payment.Inspector); ok && s.scorer != nil {
 		// The issuer's country, for the rules: nothing is held yet.
 		info, err := insp.Inspect(ctx, payment.AuthorizeRequest{Card: card, CVC: r.CVC, Amount: pending.Total, Reference: pending.ID})
+		if errors.Is(err, payment.ErrDeclined) {
+			// Stripe refuses some cards already when making the payment
+			// method (an incorrect number): a decline like any other.
+			return refuse("declined", "declined")
+		}
 		if err != nil {
 			return order.Order{}, errors.Join(fmt.Errorf("inspect the card of %s: %w", pending.ID, err), release("", "card inspection failed"))
 		}

@@ -12,6 +12,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/checkout"
 	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/order"
+	"github.com/bulwark-shop/bulwark/internal/payment"
 )
 
 // scorer is a test double of fraud scoring: it answers risk (or err, or
@@ -87,6 +88,20 @@ func TestCheckoutScoring(t *testing.T) {
 		}
 		if len(sc.rechecked) != 1 || sc.rechecked[0].CVCCheck != "pass" || sc.rechecked[0].CardCountry != "US" {
 			t.Fatalf("rechecked %+v", sc.rechecked)
+		}
+	})
+
+	t.Run("a card the processor refuses when asked about it is a decline, never reaching the authorization", func(t *testing.T) {
+		st, sc := fresh(), &scorer{risk: order.Risk{Decision: order.DecisionAllow}}
+		gw := &refusingInspector{}
+		svc := checkout.NewService(checkout.Deps{Store: st, Carts: pricedCarts{oneLine()}, Methods: fakeMethods{}, Cards: &countingCards{}, Gateway: gw,
+			Now: func() time.Time { return now }, Instance: "ins_test", Lease: 30 * time.Second, Scorer: sc})
+		_, _, err := svc.Checkout(customer(), "k-inspect", request())
+		if !errors.Is(err, order.ErrDeclined) || err.Error() != order.ErrDeclined.Error() {
+			t.Fatalf("err = %v, want the plain decline", err)
+		}
+		if gw.authorized != 0 || len(st.released) != 1 || len(sc.declined) != 1 || len(sc.scored) != 0 {
+			t.Fatalf("authorized %d released %d declined %d scored %d", gw.authorized, len(st.released), len(sc.declined), len(sc.scored))
 		}
 	})
 
@@ -228,6 +243,14 @@ func (s *signals) Report(_ context.Context, sig detect.Signal) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.got = append(s.got, sig)
+}
+
+// refusingInspector is a processor that refuses the card when asked about
+// it, as Stripe refuses an incorrect number when making its payment method.
+type refusingInspector struct{ countingGateway }
+
+func (*refusingInspector) Inspect(context.Context, payment.AuthorizeRequest) (payment.CardInfo, error) {
+	return payment.CardInfo{}, fmt.Errorf("%w: incorrect number", payment.ErrDeclined)
 }
 
 type cardBlocks struct{ fp string }
