@@ -46,18 +46,35 @@ func (m *Memory) Incr(_ context.Context, key string, window time.Duration) (int6
 	return e.n, nil
 }
 
-// sweep drops expired entries now and then, so memory stays bounded by what
-// is live. Called with mu held, on inserts.
+// sweepBatch is how many entries an insert looks at for expired ones.
+const sweepBatch = 16
+
+// sweep drops expired entries among a few, so memory stays bounded by what
+// is live and no call pays for all of it. Called with mu held, on inserts.
+//
+// A full scan every 1,024 inserts cost one request in a few hundred a scan
+// of every live key (a millisecond at 30,000 keys): a p99 of its own. Here
+// each insert looks at sweepBatch entries from a random place (Go starts
+// each range over a map at a random one): once entries expire as fast as
+// they are made, an expired share above 1/sweepBatch is swept faster than
+// it grows, so the map holds at most about 1/sweepBatch more than is live.
 func (m *Memory) sweep() {
-	if len(m.entries)%1024 != 0 {
-		return
-	}
-	now := m.now()
+	now, seen := m.now(), 0
 	for k, e := range m.entries {
 		if !now.Before(e.expires) {
 			delete(m.entries, k)
 		}
+		if seen++; seen == sweepBatch {
+			return
+		}
 	}
+}
+
+// Len returns how many entries the store holds, live or not yet swept.
+func (m *Memory) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.entries)
 }
 
 // Count returns key's count in its window, 0 when it has none.

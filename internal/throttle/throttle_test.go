@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -178,5 +179,24 @@ func TestCount(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestMemorySweeps: what has expired does not stay. Keys made one a
+// millisecond with a one-second window leave about a thousand live at any
+// time; after 20,000 the store holds not much more than those (each
+// insert sweeps a few entries, never all of them).
+func TestMemorySweeps(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{now: time.Now()}
+	m := throttle.NewMemory(c.Now)
+	for i := range 20000 {
+		if _, err := m.Incr(ctx, "sweep:"+strconv.Itoa(i), time.Second); err != nil {
+			t.Fatal(err)
+		}
+		c.Advance(time.Millisecond)
+	}
+	if n := m.Len(); n < 1000 || n > 1500 {
+		t.Fatalf("%d entries held for 1,000 live", n)
 	}
 }
