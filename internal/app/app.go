@@ -141,6 +141,9 @@ type App struct {
 	// Guests is guest checkout (off unless the guest-checkout setting is on).
 	Guests *guest.Service
 	Trail  *audit.Trail
+	// AuditLog integrates the trail into its Merkle tree and signs its
+	// checkpoints.
+	AuditLog *audit.Checkpointer
 	// Webhooks is the staff administration of webhook endpoints; webhooks
 	// sends the outbox's deliveries through the egress guard.
 	Webhooks *webhook.Service
@@ -568,6 +571,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 			return nil, err
 		}
 		stripeEvents, processorEvents = v, order.NewProcessorEvents(db, now)
+	}
+	if err := a.useAuditLog(ctx); err != nil {
+		a.Close()
+		return nil, err
 	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Pricing: a.Pricing,
@@ -1083,6 +1090,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	go a.CardBlocks.Run(recoverCtx)
 	go a.Fraud.Run(recoverCtx)
 	go a.health.Run(recoverCtx)
+	go a.AuditLog.Run(recoverCtx)
 	var err error
 	select {
 	case <-ctx.Done():
@@ -1097,6 +1105,11 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
+	}
+	// The last checkpoint: every record of this run signed before it ends.
+	stopRecovery()
+	if e := a.AuditLog.Stop(shutdownCtx); e != nil {
+		a.log.Error("audit log: the checkpoint at stop failed", "err", e)
 	}
 	return err
 }

@@ -42,6 +42,7 @@ func TestAuditTrail(t *testing.T) {
 			{audit.ActionKeysetCreate, audit.Success, "models"},
 			{audit.ActionKeysetCreate, audit.Success, "fingerprints"},
 			{audit.ActionKeysetCreate, audit.Success, "hooks"},
+			{audit.ActionKeysetCreate, audit.Success, "audit"}, // signs the audit log's checkpoints
 			{audit.ActionAdminCreate, audit.Success, ""},
 			{identity.ActionEnrollmentCode, audit.Success, ""}, // the staff account's first second factor needs it
 			{audit.ActionLogin, audit.Success, ""},
@@ -71,12 +72,12 @@ func TestAuditTrail(t *testing.T) {
 				t.Errorf("record %d lacks time or actor: %+v", i+1, r)
 			}
 			// Everything but the key events and the CLI bootstrap came over HTTP and names its request and client.
-			if i > 9 && (r.RequestID == "" || r.IP != "127.0.0.1") {
+			if i > 10 && (r.RequestID == "" || r.IP != "127.0.0.1") {
 				t.Errorf("record %d lacks request id or source IP: %+v", i+1, r)
 			}
 		}
-		if recs[0].Actor != audit.ActorSystem || recs[8].Actor != audit.ActorSystem || recs[19].Actor == audit.ActorAnonymous || recs[15].Actor != audit.ActorAnonymous {
-			t.Errorf("actors: %s, %s, %s, %s", recs[0].Actor, recs[8].Actor, recs[19].Actor, recs[15].Actor)
+		if recs[0].Actor != audit.ActorSystem || recs[9].Actor != audit.ActorSystem || recs[20].Actor == audit.ActorAnonymous || recs[16].Actor != audit.ActorAnonymous {
+			t.Errorf("actors: %s, %s, %s, %s", recs[0].Actor, recs[9].Actor, recs[20].Actor, recs[16].Actor)
 		}
 		if strings.Contains(fmt.Sprint(recs), "wrong wrong wrong") || strings.Contains(fmt.Sprint(recs), testPassword) {
 			t.Fatal("an audit record holds a password")
@@ -102,14 +103,14 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 		{"a record changed", []string{"UPDATE audit_records SET detail = 'nothing happened' WHERE seq = 3"}, "audit record 3:"},
 		{"a record's actor changed", []string{"UPDATE audit_records SET actor = 'usr_someoneelse' WHERE seq = 2"}, "audit record 2:"},
 		{"a record deleted", []string{"DELETE FROM audit_records WHERE seq = 2"}, "audit record 3:"},
-		{"the last record deleted", []string{"DELETE FROM audit_records WHERE seq = 17"}, "audit record 17:"},
+		{"the last record deleted", []string{"DELETE FROM audit_records WHERE seq = 18"}, "audit record 18:"},
 		{"a record inserted", []string{"UPDATE audit_records SET seq = seq + 100 WHERE seq >= 3", "UPDATE audit_records SET seq = seq - 99 WHERE seq >= 103",
 			"INSERT INTO audit_records (seq, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash) SELECT 3, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash FROM audit_records WHERE seq = 2"}, "audit record 3:"},
 	}
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		for _, tt := range tampers {
 			t.Run(tt.name, func(t *testing.T) {
-				// A fresh database per case, each with seventeen records (the first eight the keys made at first start).
+				// A fresh database per case, each with eighteen records (the first nine the keys made at first start).
 				d := db
 				if d.Engine == "sqlite" {
 					d.DataDir = t.TempDir()
@@ -121,7 +122,7 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 				p := s.createProduct(admin, "T-1", 1)
 				s.must(200, req{method: "POST", path: "/api/v1/admin/products/" + p.ID + "/stock", token: admin, body: map[string]any{"delta": 1, "reason": "r"}})
 				s.must(200, req{method: "POST", path: "/api/v1/admin/products/" + p.ID + "/stock", token: admin, body: map[string]any{"delta": 1, "reason": "r"}})
-				if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 || !strings.Contains(out, "17 records") {
+				if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 || !strings.Contains(out, "18 records") {
 					t.Fatalf("before tampering: exit %d %s %s", code, out, errOut)
 				}
 

@@ -60,7 +60,11 @@ Usage:
   bulwark admin create --email E --password-stdin [--name N] [settings]
                                              create a staff user with role admin; prints the
                                              one-time code its first MFA enrolment needs
-  bulwark audit verify [settings]            check the audit trail's hash chain
+  bulwark audit verify [--checkpoints DIR] [settings]
+                                             check the audit trail's hash chain and its Merkle tree
+                                             against the signed checkpoints
+  bulwark audit checkpoint [settings]        integrate the trail and sign a checkpoint now; print it
+                                             with the key that verifies it
   bulwark keys status [settings]             show the KEK's source and age, the data keysets,
                                              their keys' ages and re-encryption progress
   bulwark keys rotate [--keyset NAME] [settings]
@@ -130,6 +134,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = adminCreate(ctx, rest[1:], env)
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "verify":
 		err = auditVerify(ctx, rest[1:], env)
+	case cmd == "audit" && len(rest) > 0 && rest[0] == "checkpoint":
+		err = auditCheckpoint(ctx, rest[1:], env)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "status":
 		err = keysStatus(ctx, rest[1:], env)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "rotate":
@@ -352,17 +358,6 @@ func adminCreate(ctx context.Context, args []string, env Env) error {
 	// cannot enrol the account's first second factor without it.
 	fmt.Fprintf(env.Stdout, "enrollment code (shown once, valid %.0f hours, single use): %s\n", identity.EnrollmentLifetime.Hours(), code)
 	return nil
-}
-
-func auditVerify(ctx context.Context, args []string, env Env) error {
-	return withMigratedDB(ctx, "audit verify", args, env, func(_ config.Config, db *store.DB) error {
-		n, err := audit.NewTrail(db, env.Now).Verify(ctx)
-		if err != nil {
-			return fmt.Errorf("audit trail is NOT intact: %w", err)
-		}
-		fmt.Fprintf(env.Stdout, "audit trail intact: %d records verified\n", n)
-		return nil
-	})
 }
 
 // Audit actions of data key management.

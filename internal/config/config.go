@@ -16,6 +16,7 @@ import (
 	netmail "net/mail"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -126,6 +127,9 @@ func Settings() []Setting {
 		{Name: "return-window", Default: "720h", Usage: "how long after an order's last fulfilment its customer may ask to return shipped units"},
 		{Name: "idempotency-retention", Default: "48h", Usage: "how long answers to Idempotency-Keys are kept (at least 24h)"},
 		{Name: "cart-retention", Default: "720h", Usage: "carts untouched this long are deleted"},
+		{Name: "audit-checkpoints", Usage: "directory the audit log's signed checkpoints are written to, one read-only file each, never rewritten: keep it (or a copy) where the database's owner cannot write; `bulwark audit verify` checks the log against it. Empty: audit-checkpoints in data-dir"},
+		{Name: "audit-checkpoint-interval", Default: "1m", Usage: "a new audit checkpoint is signed this long after the last one when records were added since (and at every stop)"},
+		{Name: "audit-checkpoint-records", Default: "1000", Usage: "a new audit checkpoint is signed once this many records were added since the last one, however soon"},
 		{Name: "outbox-retention", Default: "168h", Usage: "mail files in data-dir/outbox are deleted after this long"},
 		{Name: "reencrypt-batch", Default: "100", Usage: "rows re-encrypted per batch (and per committed cursor step) after a key rotation"},
 		{Name: "reencrypt-pause", Default: "100ms", Usage: "pause between re-encryption batches, to spare the database"},
@@ -259,6 +263,13 @@ type Config struct {
 	EgressAllow          string
 	WebhookRetrySchedule string
 	WebhookTimeout       time.Duration
+	// AuditCheckpoints is the directory of the audit log's signed
+	// checkpoints (empty: data-dir/audit-checkpoints, see
+	// AuditCheckpointDir); one is signed every AuditCheckpointEvery or
+	// AuditCheckpointRecords records, whichever comes first.
+	AuditCheckpoints       string
+	AuditCheckpointEvery   time.Duration
+	AuditCheckpointRecords int
 	// WebhookRetention is how long the outbox keeps finished deliveries.
 	WebhookRetention time.Duration
 	// RateLimits is false when rate-limits=off.
@@ -294,6 +305,14 @@ type Config struct {
 // only the cross-site scripting rules (941xxx). See docs/SECURITY.md.
 const DefaultWAFExclusions = "POST /api/v1/admin/products description=941000-941999;" +
 	"PATCH /api/v1/admin/products/{id} description=941000-941999"
+
+// AuditCheckpointDir is where the audit log's checkpoints are written.
+func (c Config) AuditCheckpointDir() string {
+	if c.AuditCheckpoints != "" {
+		return c.AuditCheckpoints
+	}
+	return filepath.Join(c.DataDir, "audit-checkpoints")
+}
 
 // TLS reports whether the API serves TLS, from files or over ACME.
 func (c Config) TLS() bool { return c.TLSCert != "" || c.ACMEDomains != "" }
@@ -584,6 +603,8 @@ func parse(v map[string]string) (Config, error) {
 		IdempotencyRetention: duration("idempotency-retention"),
 		CartRetention:        duration("cart-retention"),
 		OutboxRetention:      duration("outbox-retention"),
+		AuditCheckpoints:     v["audit-checkpoints"],
+		AuditCheckpointEvery: duration("audit-checkpoint-interval"),
 		ReencryptPause:       duration("reencrypt-pause"),
 		LogLevel:             v["log-level"],
 		SecurityContact:      v["security-contact"],
@@ -601,7 +622,8 @@ func parse(v map[string]string) (Config, error) {
 		min, max int
 		dst      *int
 	}{{"max-in-flight", 1, 1 << 20, &c.MaxInFlight}, {"password-hash-workers", 0, 1024, &c.HashWorkers}, {"password-hash-queue", 0, 1 << 16, &c.HashQueue},
-		{"alert-severity", 1, 101, &c.AlertSeverity}, {"fraud-block-at", 1, 99, &c.FraudBlockAt}, {"fraud-review-at", 1, 99, &c.FraudReviewAt}} {
+		{"alert-severity", 1, 101, &c.AlertSeverity}, {"fraud-block-at", 1, 99, &c.FraudBlockAt}, {"fraud-review-at", 1, 99, &c.FraudReviewAt},
+		{"audit-checkpoint-records", 1, 1 << 30, &c.AuditCheckpointRecords}} {
 		n, err := strconv.Atoi(v[x.name])
 		if err != nil || n < x.min || n > x.max {
 			errs = append(errs, fmt.Errorf("%s: want a number from %d to %d", x.name, x.min, x.max))

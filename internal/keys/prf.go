@@ -6,6 +6,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/mac"
 	"github.com/tink-crypto/tink-go/v2/prf"
 	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
+	"github.com/tink-crypto/tink-go/v2/signature"
 )
 
 // PRF returns the pseudorandom-function keyset called name (HMAC-SHA256),
@@ -27,7 +28,7 @@ func (k *Keyring) PRF(name string) (*LivePRF, error) {
 // rotated blind-index keyset gets an HMAC PRF key, a MAC keyset an HMAC tag
 // key and a data keyset an AES-GCM one.
 func templateOf(h *keyset.Handle) *tinkpb.KeyTemplate {
-	hmac, tag := prf.HMACSHA256PRFKeyTemplate(), mac.HMACSHA256Tag256KeyTemplate()
+	hmac, tag, sig := prf.HMACSHA256PRFKeyTemplate(), mac.HMACSHA256Tag256KeyTemplate(), signature.ED25519KeyWithoutPrefixTemplate()
 	info := h.KeysetInfo()
 	for _, ki := range info.GetKeyInfo() {
 		if ki.GetKeyId() != info.GetPrimaryKeyId() {
@@ -38,6 +39,8 @@ func templateOf(h *keyset.Handle) *tinkpb.KeyTemplate {
 			return hmac
 		case tag.GetTypeUrl():
 			return tag
+		case sig.GetTypeUrl():
+			return sig
 		}
 	}
 	return aead.AES256GCMKeyTemplate()

@@ -1,0 +1,399 @@
+package app_test
+
+import (
+	"bytes"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+	"github.com/transparency-dev/formats/log"
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// auditCheckpoint runs `bulwark audit checkpoint` and returns the signed
+// note it printed and the verifier key.
+func auditCheckpoint(t *testing.T, cfg config.Config) (signed []byte, vkey string) {
+	t.Helper()
+	code, out, errOut := runCLI(t, cfg, "", "audit", "checkpoint")
+	if code != 0 {
+		t.Fatalf("audit checkpoint: exit %d\n%s%s", code, out, errOut)
+	}
+	body, rest, ok := strings.Cut(out, "\nverifier key: ")
+	if !ok {
+		t.Fatalf("audit checkpoint printed no verifier key:\n%s", out)
+	}
+	vkey, _, _ = strings.Cut(rest, "\n")
+	return []byte(body), vkey
+}
+
+// independentCheckpoint verifies a checkpoint with the verifier key alone,
+// through transparency-dev's checkpoint parser and the Go checksum
+// database's note package, none of Bulwark's code.
+func independentCheckpoint(t *testing.T, signed []byte, vkey string) *log.Checkpoint {
+	t.Helper()
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatalf("verifier key %q: %v", vkey, err)
+	}
+	origin, _, _ := strings.Cut(string(signed), "\n")
+	if !strings.HasPrefix(origin, "bulwark.audit/") {
+		t.Fatalf("origin %q", origin)
+	}
+	cp, _, _, err := log.ParseCheckpoint(signed, origin, v)
+	if err != nil {
+		t.Fatalf("the checkpoint does not verify independently: %v\n%s", err, signed)
+	}
+	return cp
+}
+
+// rootOfRecords is RFC 6962's root over the first size records' hashes as
+// the database holds them, computed with the library alone.
+func rootOfRecords(t *testing.T, raw *sql.DB, size uint64) []byte {
+	t.Helper()
+	rows, err := raw.Query("SELECT hash FROM audit_records WHERE seq <= $1 ORDER BY seq", int64(size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	h := rfc6962.DefaultHasher
+	r := (&compact.RangeFactory{Hash: h.HashChildren}).NewEmptyRange(0)
+	for rows.Next() {
+		var hx string
+		if err := rows.Scan(&hx); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := hex.DecodeString(hx)
+		if err := r.Append(h.HashLeaf(b), nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := r.GetRootHash(nil)
+	if err != nil || r.End() != size {
+		t.Fatalf("root of %d records: %v (read %d)", size, err, r.End())
+	}
+	return root
+}
+
+// TestAuditLogCheckpoints: the running server integrates the trail and
+// signs checkpoints by itself (after M records, after the interval), the
+// CLI signs one on demand, each verifies with the verifier key alone and
+// commits to the records as the database holds them, and `audit verify`
+// checks the trail against them.
+func TestAuditLogCheckpoints(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db, func(c *config.Config) { c.AuditCheckpointRecords = 12 })
+		dir := s.Config.AuditCheckpointDir()
+		admin := s.createAdmin("log-admin@example.com")
+		// The first start's records are signed within a tick: there was no checkpoint.
+		first := waitCheckpoint(t, dir, 1)
+		for i := range 13 {
+			s.createProduct(admin, "LOG-"+string(rune('A'+i)), 1)
+		}
+		// More than twelve records since: signed without the interval.
+		second := waitCheckpoint(t, dir, first+12)
+		raw := rawDB(t, s.Config)
+		for _, size := range []uint64{first, second} {
+			b, err := os.ReadFile(filepath.Join(dir, audit.CheckpointFile(size)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, vkey := auditCheckpoint(t, s.Config)
+			cp := independentCheckpoint(t, b, vkey)
+			if cp.Size != size || !bytes.Equal(cp.Hash, rootOfRecords(t, raw, size)) {
+				t.Fatalf("checkpoint %d does not commit to the records: %d %x", size, cp.Size, cp.Hash)
+			}
+		}
+		// The interval: one record, then the clock a minute on.
+		s.createProduct(admin, "LOG-Z", 1)
+		s.Clock.Advance(s.Config.AuditCheckpointEvery + time.Second)
+		third := waitCheckpoint(t, dir, second+1)
+
+		signed, vkey := auditCheckpoint(t, s.Config)
+		cp := independentCheckpoint(t, signed, vkey)
+		if cp.Size < third {
+			t.Fatalf("audit checkpoint signed %d, the server already %d", cp.Size, third)
+		}
+		code, out, errOut := runCLI(t, s.Config, "", "audit", "verify")
+		if code != 0 || !strings.Contains(out, "signed checkpoints in "+dir+" hold") {
+			t.Fatalf("audit verify: exit %d\n%s%s", code, out, errOut)
+		}
+		// The metrics follow within a tick or two (the CLI's checkpoint included).
+		for deadline := time.Now().Add(5 * time.Second); s.metric("bulwark_audit_checkpoint_size") < float64(cp.Size) || s.metric("bulwark_audit_tree_size") < float64(cp.Size); {
+			if time.Now().After(deadline) {
+				t.Fatalf("metrics: tree %v, checkpoint %v; want %d", s.metric("bulwark_audit_tree_size"), s.metric("bulwark_audit_checkpoint_size"), cp.Size)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+}
+
+// waitCheckpoint waits until dir holds a checkpoint of at least size and
+// returns the largest size there.
+func waitCheckpoint(t *testing.T, dir string, size uint64) uint64 {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		files, _ := filepath.Glob(filepath.Join(dir, "*.checkpoint"))
+		var largest uint64
+		for _, f := range files {
+			var n uint64
+			for _, c := range strings.TrimSuffix(filepath.Base(f), ".checkpoint") {
+				n = n*10 + uint64(c-'0')
+			}
+			largest = max(largest, n)
+		}
+		if largest >= size {
+			return largest
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint of %d records in %s within 15 s (largest %d)", size, dir, largest)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// rebuild rewrites the whole trail as an attacker with the database (and
+// no key) would: records changed by edit, the chain resealed with fresh
+// hashes, the head and the tree made to match, the database's copies of
+// the checkpoints deleted. Everything in the database is consistent after
+// it; only the signed checkpoints outside it can tell.
+func rebuild(t *testing.T, raw *sql.DB, engine string, edit func([]audit.Record) []audit.Record) {
+	t.Helper()
+	dropTriggers(t, raw, engine)
+	nodes := []string{"DROP TRIGGER audit_nodes_no_update", "DROP TRIGGER audit_nodes_no_delete"}
+	if engine == "postgres" {
+		nodes = []string{"DROP TRIGGER audit_nodes_no_change ON audit_nodes"}
+	}
+	for _, q := range nodes {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tx, err := raw.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	rows, err := tx.Query("SELECT seq, at, actor, action, target, outcome, ip, request_id, detail FROM audit_records ORDER BY seq")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var recs []audit.Record
+	for rows.Next() {
+		var r audit.Record
+		var at int64
+		if err := rows.Scan(&r.Seq, &at, &r.Actor, &r.Action, &r.Target, &r.Outcome, &r.IP, &r.RequestID, &r.Detail); err != nil {
+			t.Fatal(err)
+		}
+		r.Time = time.UnixMicro(at).UTC()
+		recs = append(recs, r)
+	}
+	rows.Close()
+	recs = edit(recs)
+	prevSeq, prevHash := int64(0), audit.GenesisHash
+	for _, q := range []string{"DELETE FROM audit_records", "DELETE FROM audit_nodes", "DELETE FROM audit_checkpoints"} {
+		if _, err := tx.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range recs {
+		r = audit.Seal(r, prevSeq, prevHash)
+		if _, err := tx.Exec(`INSERT INTO audit_records (seq, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`, r.Seq, r.Time.UnixMicro(), r.Actor, r.Action, r.Target, r.Outcome, r.IP, r.RequestID, r.Detail, r.PrevHash, r.Hash); err != nil {
+			t.Fatal(err)
+		}
+		prevSeq, prevHash = r.Seq, r.Hash
+	}
+	empty := audit.EmptyTree()
+	if _, err := tx.Exec("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", prevSeq, prevHash); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec("UPDATE audit_tree SET size = 0, root = $1, last_hash = $2 WHERE id = 1", hex.EncodeToString(empty.Root), empty.LastHash); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAuditLogFindsRewrites rewrites the trail the ways the hash chain
+// alone cannot see (the chain resealed after each change, the head and
+// tree made to match) and checks that `bulwark audit verify` fails against
+// the checkpoints signed before, naming where.
+func TestAuditLogFindsRewrites(t *testing.T) {
+	cases := []struct {
+		name string
+		edit func([]audit.Record) []audit.Record
+		sql  string // instead of a rebuild
+		want string
+	}{
+		{name: "a record changed, the chain rebuilt", want: "are not those the checkpoint", edit: func(r []audit.Record) []audit.Record {
+			r[3].Detail = "nothing happened"
+			return r
+		}},
+		{name: "a record deleted, the chain rebuilt", want: "are not those the checkpoint", edit: func(r []audit.Record) []audit.Record {
+			return append(r[:4], r[5:]...)
+		}},
+		{name: "a record inserted, the chain rebuilt", want: "are not those the checkpoint", edit: func(r []audit.Record) []audit.Record {
+			forged := r[2]
+			forged.Detail = "an event that never happened"
+			return append(r[:3], append([]audit.Record{forged}, r[3:]...)...)
+		}},
+		{name: "two records swapped, the chain rebuilt", want: "are not those the checkpoint", edit: func(r []audit.Record) []audit.Record {
+			r[4], r[5] = r[5], r[4]
+			return r
+		}},
+		{name: "the tail cut off, the head rewritten", want: "records were deleted from the end", edit: func(r []audit.Record) []audit.Record {
+			return r[:len(r)-3]
+		}},
+		{name: "a stored tree node changed", want: "the stored tree's node over records 1 to 2 is not their hash", sql: "UPDATE audit_nodes SET hash = '" + strings.Repeat("ab", 32) + "' WHERE level = 1 AND idx = 0"},
+	}
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				d := db
+				if d.Engine == "sqlite" {
+					d.DataDir = t.TempDir()
+				} else {
+					d = testenv.Databases(t)[1]
+				}
+				s := startServer(t, d)
+				admin := s.createAdmin("rewrite@example.com")
+				p := s.createProduct(admin, "RW-1", 1)
+				s.must(200, req{method: "POST", path: "/api/v1/admin/products/" + p.ID + "/stock", token: admin, body: map[string]any{"delta": 1, "reason": "r"}})
+				auditCheckpoint(t, s.Config)
+				// Records after the checkpoint, and a second one: consistency between them is proven too.
+				s.must(200, req{method: "POST", path: "/api/v1/admin/products/" + p.ID + "/stock", token: admin, body: map[string]any{"delta": 1, "reason": "r"}})
+				auditCheckpoint(t, s.Config)
+				if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 || !strings.Contains(out, "signed checkpoints in") {
+					t.Fatalf("before: exit %d\n%s%s", code, out, errOut)
+				}
+				raw := rawDB(t, s.Config)
+				if tc.sql != "" {
+					nodes := []string{"DROP TRIGGER audit_nodes_no_update"}
+					if d.Engine == "postgres" {
+						nodes = []string{"DROP TRIGGER audit_nodes_no_change ON audit_nodes"}
+					}
+					for _, q := range append(nodes, tc.sql) {
+						if _, err := raw.Exec(q); err != nil {
+							t.Fatal(err)
+						}
+					}
+				} else {
+					rebuild(t, raw, d.Engine, tc.edit)
+					// The chain alone holds: only the checkpoints tell.
+					other := t.TempDir()
+					if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify", "--checkpoints", other); code != 0 {
+						t.Fatalf("the rebuilt chain should hold on its own: exit %d\n%s%s", code, out, errOut)
+					}
+				}
+				code, out, errOut := runCLI(t, s.Config, "", "audit", "verify")
+				if code == 0 || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "NOT intact") {
+					t.Fatalf("audit verify after %s: exit %d, stdout %q, stderr %q; want %q", tc.name, code, out, errOut, tc.want)
+				}
+			})
+		}
+	})
+}
+
+// TestAuditLogRefusesForgedCheckpoints: a checkpoint put in the directory
+// by someone without the shop's key, or the audit key removed while
+// checkpoints remain, fails verification; the server does not sign over a
+// log that no longer extends its last checkpoint.
+func TestAuditLogRefusesForgedCheckpoints(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		s.createAdmin("forged@example.com")
+		signed, _ := auditCheckpoint(t, s.Config)
+		dir := s.Config.AuditCheckpointDir()
+		// The same text, its signature replaced by another key's.
+		origin, _, _ := strings.Cut(string(signed), "\n")
+		skey, _, err := note.GenerateKey(nil, origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		signer, err := note.NewSigner(skey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _, _ := strings.Cut(string(signed), "\n\n")
+		forged, err := note.Sign(&note.Note{Text: text + "\n"}, signer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, audit.CheckpointFile(999999))
+		if err := os.WriteFile(path, forged, 0o400); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut := runCLI(t, s.Config, "", "audit", "verify")
+		if code == 0 || !strings.Contains(errOut, "not signed by this shop's audit key") {
+			t.Fatalf("a forged checkpoint: exit %d, %s", code, errOut)
+		}
+		os.Remove(path)
+		if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 {
+			t.Fatalf("without the forgery: exit %d\n%s%s", code, out, errOut)
+		}
+		// The audit keyset deleted: the checkpoints can no longer be checked, which is itself a break.
+		if err := os.Rename(filepath.Join(s.Config.DataDir, "audit-keyset.json"), filepath.Join(t.TempDir(), "kept")); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut = runCLI(t, s.Config, "", "audit", "verify")
+		if code == 0 || !strings.Contains(errOut, "no audit key to verify them") {
+			t.Fatalf("the audit key removed: exit %d, %s", code, errOut)
+		}
+	})
+}
+
+// TestAuditLogSignsAtStop: a server stopped the orderly way (SIGTERM) signs
+// a checkpoint of every record it wrote before it exits; one killed with
+// SIGKILL loses no record, and the next start integrates them and signs
+// over the log the killed one left.
+func TestAuditLogSignsAtStop(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		cfg := testConfig(db)
+		dir := cfg.AuditCheckpointDir()
+		first := startProcess(t, cfg)
+		admin := first.createAdmin("stop-admin@example.com")
+		for i := range 3 {
+			first.createProduct(admin, fmt.Sprintf("STOP-%d", i), 1)
+		}
+		if err := first.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		<-first.done
+		raw := rawDB(t, cfg)
+		var head uint64
+		if err := raw.QueryRow("SELECT seq FROM audit_head WHERE id = 1").Scan(&head); err != nil {
+			t.Fatal(err)
+		}
+		if got := waitCheckpoint(t, dir, 1); got != head {
+			t.Fatalf("after SIGTERM the largest checkpoint is of %d records, the trail has %d\n%s", got, head, first.Logs.String())
+		}
+
+		second := startProcess(t, cfg)
+		for i := range 3 {
+			second.createProduct(admin, fmt.Sprintf("KILL-%d", i), 1)
+		}
+		second.kill(t)
+		third := startProcess(t, cfg, "--audit-checkpoint-interval", "1s")
+		third.createProduct(admin, "AFTER", 1)
+		if err := raw.QueryRow("SELECT seq FROM audit_head WHERE id = 1").Scan(&head); err != nil {
+			t.Fatal(err)
+		}
+		waitCheckpoint(t, dir, head)
+		if code, out, errOut := runCLI(t, cfg, "", "audit", "verify"); code != 0 || !strings.Contains(out, "hold") {
+			t.Fatalf("audit verify after a kill: exit %d\n%s%s", code, out, errOut)
+		}
+	})
+}
