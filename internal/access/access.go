@@ -91,6 +91,9 @@ const (
 	// models: admins only, no API key, and a replacement needs a login
 	// within minutes (rules decide which orders go through).
 	FraudRules Permission = "fraud:rules"
+	// AuditRead reads the audit log, its checkpoints and proofs (each read
+	// is itself recorded in it).
+	AuditRead Permission = "audit:read"
 )
 
 // KeyGrantable lists the permissions an API key may carry. The most sensitive
@@ -147,7 +150,7 @@ func OrderViewFor(p *Principal) OrderView {
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, Fulfil, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage, MailManage, FindingsRead, FindingsManage, FraudReview, FraudRules}
+		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, Fulfil, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage, MailManage, FindingsRead, FindingsManage, FraudReview, FraudRules, AuditRead}
 	case Catalog:
 		return []Permission{CatalogWrite, PricingManage}
 	case Support:

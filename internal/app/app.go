@@ -588,6 +588,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		RateLimiter: limiter, RateLimits: cfg.RateLimit, TrustedProxies: proxies,
 		WAF: firewall, WAFAudit: httpapi.NewWAFAudit(a.Trail, now), Addresses: a.Addresses,
 		Signals: a.signals, Findings: a.Findings, ResponseBlocks: a.BlockAdmin, Fraud: a.Fraud,
+		AuditLog: audit.NewReader(db, a.Trail),
 	})
 	return a, nil
 }

@@ -52,7 +52,7 @@ func (a *App) useAuditLog(ctx context.Context) error {
 
 func newCheckpointer(cfg config.Config, db *store.DB, n *audit.Notary, now func() time.Time) *audit.Checkpointer {
 	return &audit.Checkpointer{Store: db, Notary: n, Dir: cfg.AuditCheckpointDir(), Every: cfg.AuditCheckpointEvery,
-		Records: cfg.AuditCheckpointRecords, Now: now, IsNoCheckpoint: func(err error) bool { return errors.Is(err, store.ErrNoCheckpoint) }}
+		Records: cfg.AuditCheckpointRecords, Now: now}
 }
 
 // withAuditLog runs fn with the shop's database migrated and the audit

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -18,8 +19,8 @@ type TreeStore interface {
 	IntegrateAudit(ctx context.Context, limit int) (Tree, int, error)
 	AuditNodes(ctx context.Context, ids []NodeID) ([][]byte, error)
 	SaveAuditCheckpoint(ctx context.Context, cp Checkpoint) error
-	// LatestAuditCheckpoint returns the largest checkpoint kept, or an
-	// error for which IsNoCheckpoint is true when there is none.
+	// LatestAuditCheckpoint returns the largest checkpoint kept, or
+	// ErrNoCheckpoint.
 	LatestAuditCheckpoint(ctx context.Context) (Checkpoint, error)
 }
 
@@ -42,8 +43,6 @@ type Checkpointer struct {
 	Tick time.Duration
 	Now  func() time.Time
 	Log  *slog.Logger
-	// IsNoCheckpoint tells the store's "no checkpoint yet".
-	IsNoCheckpoint func(error) bool
 
 	mu       sync.Mutex // one step at a time (the loop, Stop, a command)
 	last     Checkpoint
@@ -128,7 +127,7 @@ func (c *Checkpointer) Step(ctx context.Context, force bool) (Checkpoint, error)
 		if last.Size > c.last.Size {
 			c.last = last
 		}
-	case c.IsNoCheckpoint != nil && c.IsNoCheckpoint(err):
+	case errors.Is(err, ErrNoCheckpoint):
 	default:
 		return c.last, err
 	}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/addressbook"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/cart"
@@ -139,6 +140,9 @@ type Deps struct {
 	// Fraud reads and replaces fraud scoring's rules and backtests them
 	// (nil: the routes answer 404).
 	Fraud *scoring.Admin
+	// AuditLog serves the audit log, its checkpoints and proofs (nil: the
+	// routes answer 404).
+	AuditLog *audit.Reader
 }
 
 // Signals takes security signals (threat.Intake): it neither fails nor
@@ -315,6 +319,10 @@ func (a *API) routes() []route {
 		r("POST /api/v1/admin/webhooks/{id}/rotate-secret", access.WebhooksManage, a.rotateWebhookSecret),
 		r("GET /api/v1/admin/webhooks/{id}/deliveries", access.WebhooksManage, a.listWebhookDeliveries),
 		r("POST /api/v1/admin/webhook-deliveries/{id}/retry", access.WebhooksManage, a.retryWebhookDelivery),
+		r("GET /api/v1/admin/audit", access.AuditRead, a.listAudit),
+		r("GET /api/v1/admin/audit/checkpoint", access.AuditRead, a.auditCheckpoint),
+		r("GET /api/v1/admin/audit/records/{seq}/proof", access.AuditRead, a.auditProof),
+		r("GET /api/v1/admin/audit/consistency", access.AuditRead, a.auditConsistency),
 		r("GET /api/v1/admin/findings", access.FindingsRead, a.listFindings),
 		r("GET /api/v1/admin/findings/{id}", access.FindingsRead, a.getFinding),
 		r("POST /api/v1/admin/findings/{id}/resolve", access.FindingsManage, a.resolveFinding),

@@ -14,7 +14,7 @@ def body(name):
     return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 AUTH=[{"bearerAuth": []}, {"sessionCookie": []}]
 BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": resp("UnsupportedMediaType"), "422": resp("Unprocessable")}
-ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","orders:fulfil":"roles admin and fulfillment","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin","mail:manage":"role admin","findings:read":"role admin","findings:manage":"role admin","fraud:review":"roles admin and finance","fraud:rules":"role admin"}
+ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","orders:fulfil":"roles admin and fulfillment","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin","mail:manage":"role admin","findings:read":"role admin","findings:manage":"role admin","fraud:review":"roles admin and finance","fraud:rules":"role admin","audit:read":"role admin"}
 def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
        "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+"."+(" Staff need TOTP turned on (403 `mfa_enrollment_required`)." if perm not in ("public","authenticated") else ""),
@@ -739,6 +739,50 @@ schemas.update({
    "response":{"type":"string","description":"What Bulwark did about it, set by the response policy a moment after the finding is raised: `log`, `delay 1h0m0s (repeat 1)`, `step-up (intent recorded)`, `hold-orders (intent recorded)`, `block-ip 15m0s (repeat 1)`, `block-card 24h0m0s (repeat 1)`, `lock-account …`, or `log (not acted on: …)` for a cross-site signal, an exempt address or a suppressed finding. See docs/OPERATIONS.md."},
    "detection_point":{"type":"string","description":"The OWASP AppSensor detection point (AE3, AE12, ACE3, CIE1), or empty when none fits."}}},
  "FindingList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("Finding")},"next_cursor":{"type":"string","description":"Absent on the last page."}}},
+})
+# The audit log (issue 15, "Assurance").
+AUDIT_READ="The read is itself recorded in the audit log (`audit.read`, `audit.read_checkpoint`, `audit.read_proof`, `audit.read_consistency`)."
+B64H={"type":"string","contentEncoding":"base64","description":"A SHA-256 hash, base64 (as in checkpoints)."}
+SIZEP=lambda name,desc: {"name":name,"in":"query","schema":{"type":"integer","minimum":1},"description":desc}
+paths.update({
+ "/api/v1/admin/audit":{"get":op("listAudit","Audit records, oldest first","audit:read",
+    {"200":js(ref("AuditRecordList")),"400":resp("BadRequest"),"422":resp("Unprocessable")},
+    params=[{"name":"actor","in":"query","schema":{"type":"string","maxLength":200},"description":"An account id, `system` or `anonymous`."},
+            {"name":"action","in":"query","schema":{"type":"string","maxLength":200},"description":"Such as `user.login` or `order.checkout`."},
+            {"name":"target","in":"query","schema":{"type":"string","maxLength":200}},
+            {"name":"since","in":"query","schema":{"type":"string","format":"date-time"},"description":"Records at or after this time."},
+            {"name":"until","in":"query","schema":{"type":"string","format":"date-time"},"description":"Records before this time."},
+            {"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":100,"default":50}},
+            {"name":"cursor","in":"query","schema":{"type":"string"},"description":"`next_cursor` of the previous page."}],
+    desc="Exact matches on actor, action and target. A filter that is not valid answers 422 `validation_failed` naming it; a cursor this server did not give, 400 `invalid_cursor`. "+AUDIT_READ)},
+ "/api/v1/admin/audit/checkpoint":{"get":op("getAuditCheckpoint","The latest signed checkpoint of the audit log","audit:read",
+    {"200":{"description":"The checkpoint as a C2SP signed note (tlog-checkpoint: origin, size, base64 root; an Ed25519 signature line). Verify it with the verifier key `bulwark audit checkpoint` prints.","content":{"text/plain":{"schema":{"type":"string"}}}},"404":resp("NotFound")},
+    desc="404 until the first checkpoint is signed (within a second of the first start). "+AUDIT_READ)},
+ "/api/v1/admin/audit/records/{seq}/proof":{"get":op("getAuditProof","A record with the proof that it is in the audit log","audit:read",
+    {"200":js(ref("AuditProof")),"404":resp("NotFound"),"422":resp("Unprocessable")},
+    params=[{"name":"seq","in":"path","required":True,"schema":{"type":"integer","minimum":1}},
+            SIZEP("size","The tree size to prove inclusion in; absent: the latest checkpoint's. At most the records integrated so far.")],
+    desc="An RFC 6962 inclusion proof: the leaf is SHA-256(0x00 || the record's hash as 32 bytes), its index `seq - 1`. "+AUDIT_READ)},
+ "/api/v1/admin/audit/consistency":{"get":op("getAuditConsistency","The proof that one size of the audit log extends another","audit:read",
+    {"200":js(ref("AuditConsistency")),"404":resp("NotFound"),"422":resp("Unprocessable")},
+    params=[SIZEP("from","The earlier tree size (required)."),SIZEP("to","The later tree size; absent: the latest checkpoint's.")],
+    desc="An RFC 6962 consistency proof between the two sizes, with both roots and, where signed, their checkpoints. "+AUDIT_READ)},
+})
+schemas.update({
+ "AuditRecord":{"type":"object","required":["seq","time","actor","action","target","outcome","ip","request_id","detail","prev_hash","hash"],"properties":{
+   "seq":{"type":"integer","minimum":1},"time":{"type":"string","format":"date-time","description":"UTC with six fractional digits: the record's hash covers its microseconds."},
+   "actor":{"type":"string"},"action":{"type":"string"},"target":{"type":"string"},"outcome":{"type":"string","enum":["success","failure"]},
+   "ip":{"type":"string"},"request_id":{"type":"string"},"detail":{"type":"string"},
+   "prev_hash":{"type":"string","description":"Hex SHA-256 of the record before (64 zeros for the first)."},
+   "hash":{"type":"string","description":"Hex SHA-256 of the record's canonical JSON (docs/API.md, \"The audit log\")."}}},
+ "AuditRecordList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("AuditRecord")},"next_cursor":{"type":"string","description":"Absent on the last page."}}},
+ "AuditProof":{"type":"object","required":["record","leaf_index","tree_size","proof","root","checkpoint"],"properties":{
+   "record":ref("AuditRecord"),"leaf_index":{"type":"integer","minimum":0},"tree_size":{"type":"integer","minimum":1},
+   "proof":{"type":"array","items":B64H},"root":B64H,
+   "checkpoint":{"type":["string","null"],"description":"The signed checkpoint of `tree_size`, when one was signed at that size."}}},
+ "AuditConsistency":{"type":"object","required":["from","to","proof","from_root","to_root","from_checkpoint","to_checkpoint"],"properties":{
+   "from":{"type":"integer","minimum":1},"to":{"type":"integer","minimum":1},"proof":{"type":"array","items":B64H},"from_root":B64H,"to_root":B64H,
+   "from_checkpoint":{"type":["string","null"]},"to_checkpoint":{"type":["string","null"]}}},
 })
 def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}

@@ -200,10 +200,6 @@ func (db *DB) SaveAuditCheckpoint(ctx context.Context, cp audit.Checkpoint) erro
 	return nil
 }
 
-// ErrNoCheckpoint is asked for a checkpoint when none was signed yet (or
-// none of that size).
-var ErrNoCheckpoint = errors.New("no such audit checkpoint")
-
 // LatestAuditCheckpoint returns the checkpoint of the largest size kept.
 func (db *DB) LatestAuditCheckpoint(ctx context.Context) (audit.Checkpoint, error) {
 	return scanCheckpoint(db.sql.QueryRowContext(ctx, "SELECT size, root, signed_at, note FROM audit_checkpoints ORDER BY size DESC LIMIT 1"))
@@ -219,7 +215,7 @@ func scanCheckpoint(row *sql.Row) (audit.Checkpoint, error) {
 	var root, note string
 	err := row.Scan(&size, &root, &at, &note)
 	if errors.Is(err, sql.ErrNoRows) {
-		return audit.Checkpoint{}, ErrNoCheckpoint
+		return audit.Checkpoint{}, audit.ErrNoCheckpoint
 	}
 	if err != nil {
 		return audit.Checkpoint{}, fmt.Errorf("read audit checkpoint: %w", err)
@@ -229,4 +225,62 @@ func scanCheckpoint(row *sql.Row) (audit.Checkpoint, error) {
 		return audit.Checkpoint{}, fmt.Errorf("read audit checkpoint %d: root is not hex", size)
 	}
 	return audit.Checkpoint{Size: uint64(size), Root: b, At: fromMicros(at), Note: []byte(note)}, nil
+}
+
+// AuditRecord returns the record seq (audit.ErrNoRecord).
+func (db *DB) AuditRecord(ctx context.Context, seq int64) (audit.Record, error) {
+	r, err := scanAudit(db.sql.QueryRowContext(ctx, "SELECT "+auditColumns+" FROM audit_records WHERE seq = $1", seq))
+	if errors.Is(err, sql.ErrNoRows) {
+		return audit.Record{}, audit.ErrNoRecord
+	}
+	return r, err
+}
+
+// AuditRecords returns the records q selects in sequence order, and
+// whether there are more.
+func (db *DB) AuditRecords(ctx context.Context, q audit.Query) ([]audit.Record, bool, error) {
+	where := []string{"seq > $1"}
+	args := []any{q.After}
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if q.Actor != "" {
+		add("actor = $%d", q.Actor)
+	}
+	if q.Action != "" {
+		add("action = $%d", q.Action)
+	}
+	if q.Target != "" {
+		add("target = $%d", q.Target)
+	}
+	if !q.Since.IsZero() {
+		add("at >= $%d", micros(q.Since))
+	}
+	if !q.Until.IsZero() {
+		add("at < $%d", micros(q.Until))
+	}
+	args = append(args, q.Limit+1)
+	rows, err := db.sql.QueryContext(ctx, fmt.Sprintf("SELECT %s FROM audit_records WHERE %s ORDER BY seq LIMIT $%d",
+		auditColumns, strings.Join(where, " AND "), len(args)), args...)
+	if err != nil {
+		return nil, false, fmt.Errorf("read audit records: %w", err)
+	}
+	defer rows.Close()
+	out := []audit.Record{}
+	for rows.Next() {
+		r, err := scanAudit(rows)
+		if err != nil {
+			return nil, false, err
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, false, fmt.Errorf("read audit records: %w", err)
+	}
+	more := len(out) > q.Limit
+	if more {
+		out = out[:q.Limit]
+	}
+	return out, more, nil
 }

@@ -39,3 +39,9 @@ END;
 $$;
 CREATE TRIGGER audit_nodes_no_change BEFORE UPDATE OR DELETE OR TRUNCATE ON audit_nodes
 FOR EACH STATEMENT EXECUTE FUNCTION audit_nodes_append_only();
+
+-- The audit log's API filters by actor, target and action (and the GDPR
+-- export reads a person's records by actor and target).
+CREATE INDEX audit_records_actor ON audit_records (actor, seq);
+CREATE INDEX audit_records_target ON audit_records (target, seq);
+CREATE INDEX audit_records_action ON audit_records (action, seq);

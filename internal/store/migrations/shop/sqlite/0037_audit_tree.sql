@@ -36,3 +36,9 @@ CREATE TRIGGER audit_nodes_no_update BEFORE UPDATE ON audit_nodes
 BEGIN SELECT RAISE(ABORT, 'audit nodes are append-only'); END;
 CREATE TRIGGER audit_nodes_no_delete BEFORE DELETE ON audit_nodes
 BEGIN SELECT RAISE(ABORT, 'audit nodes are append-only'); END;
+
+-- The audit log's API filters by actor, target and action (and the GDPR
+-- export reads a person's records by actor and target).
+CREATE INDEX audit_records_actor ON audit_records (actor, seq);
+CREATE INDEX audit_records_target ON audit_records (target, seq);
+CREATE INDEX audit_records_action ON audit_records (action, seq);
