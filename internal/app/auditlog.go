@@ -5,7 +5,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
@@ -146,5 +148,43 @@ func auditCheckpoint(ctx context.Context, args []string, env Env) error {
 		fmt.Fprintf(env.Stdout, "%s", cp.Note)
 		fmt.Fprintf(env.Stdout, "\nverifier key: %s\nwritten to %s\n", n.VerifierKey(), cfg.AuditCheckpointDir())
 		return nil
+	})
+}
+
+// auditExport writes the trail (or the records of a time range) for a
+// SIEM: OCSF-shaped JSON lines or RFC 5424 syslog messages, on standard
+// output. The export is itself recorded first.
+func auditExport(ctx context.Context, args []string, env Env) error {
+	var format, since, until string
+	return withMigratedDBFlags(ctx, "audit export", args, env, func(fs *flag.FlagSet) {
+		fs.StringVar(&format, "format", audit.FormatJSONL, "jsonl (OCSF-shaped JSON lines) or syslog (RFC 5424 messages)")
+		fs.StringVar(&since, "since", "", "only records at or after this RFC 3339 time")
+		fs.StringVar(&until, "until", "", "only records before this RFC 3339 time")
+	}, func(cfg config.Config, db *store.DB) error {
+		q, err := audit.ParseQuery("", "", "", since, until, "", "")
+		if err != nil {
+			return fmt.Errorf("audit export: %w", err)
+		}
+		host, _ := os.Hostname()
+		ex, err := audit.NewExporter(env.Stdout, format, host)
+		if err != nil {
+			return err
+		}
+		detail := "format=" + format
+		if s := q.String(); s != "limit=50" {
+			detail += " " + strings.TrimSuffix(s, " limit=50")
+		}
+		if err := audit.NewTrail(db, env.Now).Record(ctx, audit.ActionExport, "", audit.Success, detail); err != nil {
+			return err
+		}
+		if _, err := db.ScanAudit(ctx, func(r audit.Record) error {
+			if (!q.Since.IsZero() && r.Time.Before(q.Since)) || (!q.Until.IsZero() && !r.Time.Before(q.Until)) {
+				return nil
+			}
+			return ex.Write(r)
+		}); err != nil {
+			return err
+		}
+		return ex.Flush()
 	})
 }

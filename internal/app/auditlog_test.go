@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -554,6 +555,48 @@ func TestAuditLogAPI(t *testing.T) {
 		} {
 			if r := s.do(req{method: "GET", path: path, token: admin}); r.Status != want {
 				t.Fatalf("%s = %d, want %d\n%s", path, r.Status, want, r.Body)
+			}
+		}
+	})
+}
+
+// TestAuditExport: the trail leaves for a SIEM as OCSF-shaped JSON lines or
+// RFC 5424 syslog, one line a record, the export itself recorded first.
+func TestAuditExport(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		s.createAdmin("export@example.com")
+		raw := rawDB(t, s.Config)
+		var before int
+		if err := raw.QueryRow("SELECT count(*) FROM audit_records").Scan(&before); err != nil {
+			t.Fatal(err)
+		}
+		code, out, errOut := runCLI(t, s.Config, "", "audit", "export", "--format", "jsonl")
+		if code != 0 {
+			t.Fatalf("export: %d %s", code, errOut)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != before+1 {
+			t.Fatalf("%d lines for %d records and the export", len(lines), before)
+		}
+		var last struct {
+			ClassUID int `json:"class_uid"`
+			API      struct{ Operation string }
+		}
+		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &last); err != nil || last.ClassUID != 6003 || last.API.Operation != audit.ActionExport {
+			t.Fatalf("the last line is not the export's record: %v %s", err, lines[len(lines)-1])
+		}
+		code, out, errOut = runCLI(t, s.Config, "", "audit", "export", "--format", "syslog", "--since", time.Now().Add(-time.Hour).UTC().Format(time.RFC3339))
+		if code != 0 || len(strings.Split(strings.TrimSpace(out), "\n")) != before+2 || !strings.HasPrefix(out, "<110>1 ") {
+			t.Fatalf("syslog export: %d %s %s", code, out, errOut)
+		}
+		code, out, _ = runCLI(t, s.Config, "", "audit", "export", "--since", time.Now().Add(time.Hour).UTC().Format(time.RFC3339))
+		if code != 0 || strings.TrimSpace(out) != "" {
+			t.Fatalf("an export of the future: %d %q", code, out)
+		}
+		for _, bad := range [][]string{{"--format", "csv"}, {"--since", "yesterday"}} {
+			if code, _, errOut := runCLI(t, s.Config, "", append([]string{"audit", "export"}, bad...)...); code == 0 || errOut == "" {
+				t.Fatalf("audit export %v: exit %d", bad, code)
 			}
 		}
 	})

@@ -65,6 +65,9 @@ Usage:
                                              against the signed checkpoints
   bulwark audit checkpoint [settings]        integrate the trail and sign a checkpoint now; print it
                                              with the key that verifies it
+  bulwark audit export [--format jsonl|syslog] [--since T] [--until T] [settings]
+                                             write the trail for a SIEM: OCSF-shaped JSON lines or
+                                             RFC 5424 syslog messages
   bulwark keys status [settings]             show the KEK's source and age, the data keysets,
                                              their keys' ages and re-encryption progress
   bulwark keys rotate [--keyset NAME] [settings]
@@ -136,6 +139,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = auditVerify(ctx, rest[1:], env)
 	case cmd == "audit" && len(rest) > 0 && rest[0] == "checkpoint":
 		err = auditCheckpoint(ctx, rest[1:], env)
+	case cmd == "audit" && len(rest) > 0 && rest[0] == "export":
+		err = auditExport(ctx, rest[1:], env)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "status":
 		err = keysStatus(ctx, rest[1:], env)
 	case cmd == "keys" && len(rest) > 0 && rest[0] == "rotate":
