@@ -144,6 +144,9 @@ type App struct {
 	// AuditLog integrates the trail into its Merkle tree and signs its
 	// checkpoints.
 	AuditLog *audit.Checkpointer
+	// instance names this process in what it owns (leases) and in its
+	// start and stop records.
+	instance string
 	// Webhooks is the staff administration of webhook endpoints; webhooks
 	// sends the outbox's deliveries through the egress guard.
 	Webhooks *webhook.Service
@@ -439,6 +442,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Methods = payment.NewMethods(db, cards, now)
 	a.Methods.UseSignals(a.signals)
 	instance := id.New(id.Instance)
+	a.instance = instance
 	a.Addresses = addressbook.NewService(db, now)
 	// Guest checkout sends guests' cards to the vault for one checkout (the
 	// sweep of left-over ones runs even when it is off), and signs the
@@ -1018,8 +1022,31 @@ func (a *App) Listen() (Listeners, error) {
 			return ls, fmt.Errorf("http-redirect-listen: %w", err)
 		}
 	}
+	// The start is recorded once the addresses are held (PCI DSS 10.2.1.6:
+	// the audit log starts with the server); a server that cannot record it
+	// does not start.
+	detail := fmt.Sprintf("listen=%s tls=%t engine=%s", ls.API.Addr(), a.cfg.TLS(), a.DB.Engine())
+	if err := a.Trail.Record(context.Background(), ActionServerStart, a.instance, audit.Success, detail); err != nil {
+		ls.close()
+		return Listeners{}, err
+	}
 	return ls, nil
 }
+
+// close closes the listeners opened.
+func (ls Listeners) close() {
+	for _, l := range []net.Listener{ls.API, ls.Metrics, ls.Redirect} {
+		if l != nil {
+			l.Close()
+		}
+	}
+}
+
+// The server's own records: it started serving, it stopped.
+const (
+	ActionServerStart = "server.start"
+	ActionServerStop  = "server.stop"
+)
 
 // Serve runs the API (and the metrics listener, if any) until ctx ends, then
 // shuts down gracefully.
@@ -1107,8 +1134,12 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
 	}
-	// The last checkpoint: every record of this run signed before it ends.
+	// The last records: the stop, then the checkpoint that signs every
+	// record of this run.
 	stopRecovery()
+	if e := a.Trail.Record(shutdownCtx, ActionServerStop, a.instance, audit.Success, ""); e != nil {
+		a.log.Error("audit: recording the stop failed", "err", e)
+	}
 	if e := a.AuditLog.Stop(shutdownCtx); e != nil {
 		a.log.Error("audit log: the checkpoint at stop failed", "err", e)
 	}

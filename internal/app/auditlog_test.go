@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulwark-shop/bulwark/internal/app"
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
@@ -397,6 +398,14 @@ func TestAuditLogSignsAtStop(t *testing.T) {
 		var head uint64
 		if err := raw.QueryRow("SELECT seq FROM audit_head WHERE id = 1").Scan(&head); err != nil {
 			t.Fatal(err)
+		}
+		// The stop is the last record, after the start (PCI DSS 10.2.1.6).
+		var last string
+		if err := raw.QueryRow("SELECT action FROM audit_records ORDER BY seq DESC LIMIT 1").Scan(&last); err != nil || last != app.ActionServerStop {
+			t.Fatalf("the last record is %q (%v), want %s", last, err, app.ActionServerStop)
+		}
+		if n := countAuditRaw(t, cfg, app.ActionServerStart, audit.Success); n != 1 {
+			t.Fatalf("%d start records", n)
 		}
 		if got := waitCheckpoint(t, dir, 1); got != head {
 			t.Fatalf("after SIGTERM the largest checkpoint is of %d records, the trail has %d\n%s", got, head, first.Logs.String())
