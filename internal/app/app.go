@@ -590,7 +590,8 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		SecurityContact: cfg.SecurityContact, SecurityPolicy: cfg.SecurityPolicy,
 		Edge: a.Edge, Trap: edge.NewTrap(a.Edge, cfg.BotBlock, a.Trail, proxies), Blocks: edge.NewBlocklist(a.blocks, a.Trail),
 		RateLimiter: limiter, RateLimits: cfg.RateLimit, TrustedProxies: proxies,
-		WAF: firewall, WAFAudit: httpapi.NewWAFAudit(a.Trail, now), Addresses: a.Addresses,
+		WAF: firewall, WAFAudit: httpapi.NewSampledAudit(a.Trail, now),
+		RefusedAudit: httpapi.NewSampledAudit(a.Trail, now), Addresses: a.Addresses,
 		Signals: a.signals, Findings: a.Findings, ResponseBlocks: a.BlockAdmin, Fraud: a.Fraud,
 		AuditLog: audit.NewReader(db, a.Trail),
 	})

@@ -16,6 +16,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/app"
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/httpapi"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
@@ -453,6 +454,12 @@ func TestAuditLogAPI(t *testing.T) {
 				t.Fatalf("finance on %s: %s", path, r.Body)
 			}
 			s.must(403, req{method: "GET", path: path, token: customer})
+		}
+
+		// Twelve refusals from one address leave one sampled record (PCI DSS
+		// 10.2.1.2: refused access is logged; a flood of them cannot fill the log).
+		if n := countAuditRaw(t, s.Config, httpapi.ActionRefused, audit.Failure); n != 1 {
+			t.Fatalf("%d records of refused requests, want 1 (sampled)", n)
 		}
 
 		// The records, filtered and paged.

@@ -113,8 +113,10 @@ type Deps struct {
 	TrustedProxies []netip.Prefix
 	// WAF is the web application firewall; nil when the waf setting is off.
 	WAF *waf.WAF
-	// WAFAudit samples the audit records of the firewall's blocks; nil records none.
-	WAFAudit *WAFAudit
+	// WAFAudit samples the audit records of the firewall's blocks, and
+	// RefusedAudit those of requests refused for want of credentials or
+	// permission; nil records none.
+	WAFAudit, RefusedAudit *SampledAudit
 	// Pricing is the staff administration of tax rates, shipping options and
 	// discounts, and the public shipping list.
 	Pricing *pricing.Service
@@ -187,9 +189,20 @@ func (a *API) refused(r *http.Request, pattern string, err error) {
 	}
 	switch e.Kind() {
 	case apperr.KindUnauthenticated, apperr.KindForbidden:
-		a.signal(r, detect.AccessRefused, map[string]string{"status": strconv.Itoa(statusOf(e.Kind())), "code": e.Code, "route": pattern})
+		status := strconv.Itoa(statusOf(e.Kind()))
+		a.signal(r, detect.AccessRefused, map[string]string{"status": status, "code": e.Code, "route": pattern})
+		// PCI DSS 10.2.1.2 and 10.2.1.4: refused access is in the audit log,
+		// sampled (SampledAudit) so that a flood of refusals cannot fill it.
+		ip := reqinfo.From(r.Context()).IP
+		if _, err := a.RefusedAudit.record(r.Context(), ActionRefused, ip, audit.Failure, "status="+status+" code="+e.Code+" route="+pattern); err != nil {
+			a.Log.WarnContext(r.Context(), "audit: recording a refused request failed", "err", err)
+		}
 	}
 }
+
+// ActionRefused is the audit action of a request refused for want of
+// credentials (401) or permission (403); the target is the client address.
+const ActionRefused = "http.refused"
 
 // API is the HTTP handler of the public listener.
 type API struct {

@@ -20,45 +20,48 @@ import (
 // application firewall refused; the target is the client address.
 const ActionWAFBlock = "edge.waf_block"
 
-// Audit records of blocks are sampled: an attacker's scan sends thousands of
-// hostile requests a minute, and each audit record is a signed, chained
-// database write. Every block is logged (with its rule ids) and counted;
-// the audit trail gets at most one record per address per wafAuditPerAddress
-// period and wafAuditTotal records a minute in all, so a scan from many
-// addresses cannot flood it either.
+// Audit records of refusals are sampled: an attacker's scan sends thousands
+// of hostile requests a minute, and each audit record is a chained database
+// write, a leaf of the signed log. Every refusal is logged and counted; the
+// audit trail gets at most one record of a kind per address per
+// auditPerAddress period and auditTotal records of a kind a minute in all
+// on each instance, so a scan from many addresses cannot flood it either.
 var (
-	wafAuditPerAddress = edge.Limit{Count: 1, Period: time.Minute, Burst: 1}
-	wafAuditTotal      = edge.Limit{Count: 60, Period: time.Minute, Burst: 60}
+	auditPerAddress = edge.Limit{Count: 1, Period: time.Minute, Burst: 1}
+	auditTotal      = edge.Limit{Count: 60, Period: time.Minute, Burst: 60}
 )
 
-// WAFAudit samples the firewall's audit records (see ActionWAFBlock).
-type WAFAudit struct {
+// SampledAudit samples the audit records of refusals: the firewall's blocks
+// (ActionWAFBlock) and requests refused for want of credentials or
+// permission (ActionRefused).
+type SampledAudit struct {
 	trail   edge.Auditor
 	sampler *edge.Limiter
 }
 
-// NewWAFAudit returns the sampler in front of trail, keeping its counts in
-// memory: each instance audits its own share.
-func NewWAFAudit(trail edge.Auditor, now func() time.Time) *WAFAudit {
-	return &WAFAudit{trail: trail, sampler: edge.NewLimiter(edge.NewMemory(0), now)}
+// NewSampledAudit returns the sampler in front of trail, keeping its counts
+// in memory: each instance audits its own share.
+func NewSampledAudit(trail edge.Auditor, now func() time.Time) *SampledAudit {
+	return &SampledAudit{trail: trail, sampler: edge.NewLimiter(edge.NewMemory(0), now)}
 }
 
-// record writes one audit record unless the address or the instance has had
-// its share this minute, or s is nil (no audit trail). It reports whether it wrote.
-func (s *WAFAudit) record(ctx context.Context, ip, outcome, detail string) (bool, error) {
+// record writes one audit record of action about the client ip unless the
+// address or the instance has had its share of that action this minute, or
+// s is nil (no audit trail). It reports whether it wrote.
+func (s *SampledAudit) record(ctx context.Context, action, ip, outcome, detail string) (bool, error) {
 	if s == nil {
 		return false, nil
 	}
 	for _, k := range []struct {
 		key string
 		lim edge.Limit
-	}{{"waf-audit:" + reqinfo.AddressKey(ip), wafAuditPerAddress}, {"waf-audit:all", wafAuditTotal}} {
+	}{{action + ":" + reqinfo.AddressKey(ip), auditPerAddress}, {action + ":all", auditTotal}} {
 		d, err := s.sampler.Allow(ctx, k.key, k.lim)
 		if err != nil || !d.Allowed {
 			return false, err
 		}
 	}
-	return true, s.trail.Record(ctx, ActionWAFBlock, ip, outcome, detail)
+	return true, s.trail.Record(ctx, action, ip, outcome, detail)
 }
 
 // errWAFMalformed refuses a JSON body the firewall's parser rejects: it cannot
@@ -155,7 +158,7 @@ func (a *API) wafRefuses(w http.ResponseWriter, r *http.Request, mode, phase str
 		return false
 	}
 	detail := fmt.Sprintf("%s %s; rules %s; score %d", phase, outcome, v.RuleList(), v.Score)
-	if _, err := a.WAFAudit.record(r.Context(), info.IP, outcome, detail); err != nil {
+	if _, err := a.WAFAudit.record(r.Context(), ActionWAFBlock, info.IP, outcome, detail); err != nil {
 		// The block stands; only its sampled audit record is missing, and the
 		// log line above holds the same facts.
 		a.Log.ErrorContext(r.Context(), "waf: audit the block", "request_id", info.RequestID, "err", err)
