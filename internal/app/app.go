@@ -498,6 +498,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	a.Checkout = checkout.NewService(checkoutDeps)
 	a.Orders = order.NewService(db, gateway, now, cfg.PendingOrderTimeout)
 	a.Orders.UseSignals(a.signals)
+	a.Orders.UseReadAudit(a.Trail)
 	a.Orders.ReturnWindow = cfg.ReturnWindow
 	a.Guests = guest.NewService(guest.Deps{Enabled: cfg.GuestCheckout, Store: db, Carts: a.Carts, Checkout: a.Checkout,
 		MAC: links, PublicURL: cfg.PublicURL, Now: now})

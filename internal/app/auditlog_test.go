@@ -17,6 +17,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/httpapi"
+	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 	"github.com/transparency-dev/formats/log"
 	"github.com/transparency-dev/merkle/compact"
@@ -614,6 +615,41 @@ func TestAuditExport(t *testing.T) {
 			if code, _, errOut := runCLI(t, s.Config, "", append([]string{"audit", "export"}, bad...)...); code == 0 || errOut == "" {
 				t.Fatalf("audit export %v: exit %d", bad, code)
 			}
+		}
+	})
+}
+
+// TestStaffReadsOfOrdersAreAudited: a staff read of an order (its customer's
+// contact and address, its card's last digits) or of a page of orders is in
+// the audit log with the reader (PCI DSS 10.2.1.1); a customer reading their
+// own orders is not a staff read.
+func TestStaffReadsOfOrdersAreAudited(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		admin := s.createAdmin("reads-admin@example.com")
+		support := s.staff(admin, "reads-support@example.com", "support")
+		p := s.createProduct(admin, "READ-1", 5)
+		sh := s.shopper("reads-customer@example.com", "4242424242424242")
+		var o struct{ ID string }
+		s.checkout(sh, "reads-1", s.cartWith(sh, 1, p.ID), "123").JSON(t, &o)
+		before := countAuditRaw(t, s.Config, order.ActionRead, audit.Success)
+		s.must(200, req{method: "GET", path: "/api/v1/orders/" + o.ID, token: sh.token})
+		s.must(200, req{method: "GET", path: "/api/v1/orders", token: sh.token})
+		if n := countAuditRaw(t, s.Config, order.ActionRead, audit.Success); n != before {
+			t.Fatalf("a customer's own reads were recorded as staff reads: %d", n-before)
+		}
+		s.must(200, req{method: "GET", path: "/api/v1/admin/orders/" + o.ID, token: support})
+		s.must(200, req{method: "GET", path: "/api/v1/admin/orders?email=reads-customer@example.com", token: admin})
+		var page struct {
+			Items []struct{ Actor, Target, Detail string }
+		}
+		s.must(200, req{method: "GET", path: "/api/v1/admin/audit?action=" + order.ActionRead, token: admin}).JSON(t, &page)
+		if len(page.Items) != 2 || page.Items[0].Target != o.ID || page.Items[0].Actor == page.Items[1].Actor ||
+			page.Items[1].Detail != "list=all orders=1 by customer email" {
+			t.Fatalf("staff reads: %+v", page.Items)
+		}
+		if strings.Contains(page.Items[1].Detail, "reads-customer") {
+			t.Fatal("the email searched is in the audit record")
 		}
 	})
 }

@@ -175,7 +175,11 @@ func (s *Service) Staff(ctx context.Context, orderID string) (Order, error) {
 	if !id.Valid(id.Order, orderID) {
 		return Order{}, ErrNotFound
 	}
-	return s.store.Order(ctx, "", orderID)
+	o, err := s.store.Order(ctx, "", orderID)
+	if err != nil {
+		return Order{}, err
+	}
+	return o, s.readBy(ctx, o.ID, "")
 }
 
 // Capture takes the authorized total of an order (payment-capture=fulfilment).

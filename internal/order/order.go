@@ -350,6 +350,32 @@ type Service struct {
 	// set before the service is used.
 	ReturnWindow time.Duration
 	signals      Signals
+	reads        ReadAuditor
+}
+
+// ReadAuditor records staff reads of orders (audit.Trail): an order shows
+// its customer's contact, address and card's last digits, so every read of
+// it by staff or an API key is in the audit log (PCI DSS 10.2.1.1).
+type ReadAuditor interface {
+	Record(ctx context.Context, action, target, outcome, detail string) error
+}
+
+// ActionRead is the audit action of a staff read of orders: one order
+// (the target its id) or a page of them (the detail says which).
+const ActionRead = "order.read"
+
+// UseReadAudit records staff reads in a; without it they are not recorded.
+func (s *Service) UseReadAudit(a ReadAuditor) { s.reads = a }
+
+// readBy records a staff read; a read that cannot be recorded is refused.
+func (s *Service) readBy(ctx context.Context, target, detail string) error {
+	if s.reads == nil {
+		return nil
+	}
+	if err := s.reads.Record(ctx, ActionRead, target, "success", detail); err != nil {
+		return fmt.Errorf("record the read of orders: %w", err)
+	}
+	return nil
 }
 
 // Signals takes the security signals orders report (threat.Intake).
@@ -379,6 +405,15 @@ func NewService(store Store, gateway payment.Gateway, now func() time.Time, leas
 	return &Service{store: store, gateway: gateway, now: now, lease: lease}
 }
 
+// listDetail describes a page of orders read, never the email searched.
+func listDetail(what string, n int, byEmail bool) string {
+	d := fmt.Sprintf("list=%s orders=%d", what, n)
+	if byEmail {
+		d += " by customer email"
+	}
+	return d
+}
+
 // Mine lists the caller's orders.
 func (s *Service) Mine(ctx context.Context, limit int, after string) ([]Order, bool, error) {
 	p, err := access.Require(ctx, access.Authenticated)
@@ -404,7 +439,11 @@ func (s *Service) All(ctx context.Context, limit int, after, email string) ([]Or
 		return nil, false, &apperr.Error{Code: apperr.CodeValidation, Message: "the email is too long",
 			Fields: []apperr.FieldError{{Field: "email", Message: "at most 254 characters"}}}
 	}
-	return s.list(ctx, ListQuery{Limit: limit, After: after, CustomerEmail: email})
+	os, more, err := s.list(ctx, ListQuery{Limit: limit, After: after, CustomerEmail: email})
+	if err != nil {
+		return nil, false, err
+	}
+	return os, more, s.readBy(ctx, "", listDetail("all", len(os), email != ""))
 }
 
 func (s *Service) list(ctx context.Context, q ListQuery) ([]Order, bool, error) {

@@ -23,7 +23,11 @@ func (s *Service) Reviews(ctx context.Context, limit int, after string) ([]Order
 	if _, err := access.Require(ctx, access.FraudReview); err != nil {
 		return nil, false, err
 	}
-	return s.list(ctx, ListQuery{Status: StatusPendingReview, Limit: limit, After: after})
+	os, more, err := s.list(ctx, ListQuery{Status: StatusPendingReview, Limit: limit, After: after})
+	if err != nil {
+		return nil, false, err
+	}
+	return os, more, s.readBy(ctx, "", listDetail("pending_review", len(os), false))
 }
 
 // Approve captures an order held for review and labels it legitimate
