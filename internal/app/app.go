@@ -1028,6 +1028,10 @@ func (a *App) Listen() (Listeners, error) {
 	// the audit log starts with the server); a server that cannot record it
 	// does not start.
 	detail := fmt.Sprintf("listen=%s tls=%t engine=%s", ls.API.Addr(), a.cfg.TLS(), a.DB.Engine())
+	if err := a.recordSettings(context.Background()); err != nil {
+		ls.close()
+		return Listeners{}, err
+	}
 	if err := a.Trail.Record(context.Background(), ActionServerStart, a.instance, audit.Success, detail); err != nil {
 		ls.close()
 		return Listeners{}, err
@@ -1044,11 +1048,37 @@ func (ls Listeners) close() {
 	}
 }
 
-// The server's own records: it started serving, it stopped.
+// The server's own records: it started serving, it stopped, the settings
+// it runs with and how they differ from the last start's.
 const (
-	ActionServerStart = "server.start"
-	ActionServerStop  = "server.stop"
+	ActionServerStart  = "server.start"
+	ActionServerStop   = "server.stop"
+	ActionSettings     = "settings.effective"
+	ActionSettingsDiff = "settings.change"
 )
+
+// recordSettings records the effective settings (secrets redacted) when
+// they differ from those the log last recorded, and what changed: a
+// configuration's history, in the audit log (issue 15, "configuration
+// history").
+func (a *App) recordSettings(ctx context.Context) error {
+	cur := a.cfg.Effective
+	last, err := a.DB.LastAuditRecord(ctx, ActionSettings)
+	switch {
+	case errors.Is(err, audit.ErrNoRecord):
+	case err != nil:
+		return err
+	case last.Detail == cur:
+		return nil
+	default:
+		if diff := config.Diff(last.Detail, cur); diff != "" {
+			if err := a.Trail.Record(ctx, ActionSettingsDiff, a.instance, audit.Success, diff); err != nil {
+				return err
+			}
+		}
+	}
+	return a.Trail.Record(ctx, ActionSettings, a.instance, audit.Success, cur)
+}
 
 // Serve runs the API (and the metrics listener, if any) until ctx ends, then
 // shuts down gracefully.

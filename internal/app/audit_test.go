@@ -44,6 +44,7 @@ func TestAuditTrail(t *testing.T) {
 			{audit.ActionKeysetCreate, audit.Success, "fingerprints"},
 			{audit.ActionKeysetCreate, audit.Success, "hooks"},
 			{audit.ActionKeysetCreate, audit.Success, "audit"}, // signs the audit log's checkpoints
+			{app.ActionSettings, audit.Success, ""}, // the settings this first start runs with
 			{app.ActionServerStart, audit.Success, ""},
 			{audit.ActionAdminCreate, audit.Success, ""},
 			{identity.ActionEnrollmentCode, audit.Success, ""}, // the staff account's first second factor needs it
@@ -74,12 +75,12 @@ func TestAuditTrail(t *testing.T) {
 				t.Errorf("record %d lacks time or actor: %+v", i+1, r)
 			}
 			// Everything but the key events and the CLI bootstrap came over HTTP and names its request and client.
-			if i > 11 && (r.RequestID == "" || r.IP != "127.0.0.1") {
+			if i > 12 && (r.RequestID == "" || r.IP != "127.0.0.1") {
 				t.Errorf("record %d lacks request id or source IP: %+v", i+1, r)
 			}
 		}
-		if recs[0].Actor != audit.ActorSystem || recs[9].Actor != audit.ActorSystem || recs[10].Actor != audit.ActorSystem || recs[21].Actor == audit.ActorAnonymous || recs[17].Actor != audit.ActorAnonymous {
-			t.Errorf("actors: %s, %s, %s, %s, %s", recs[0].Actor, recs[9].Actor, recs[10].Actor, recs[21].Actor, recs[17].Actor)
+		if recs[0].Actor != audit.ActorSystem || recs[10].Actor != audit.ActorSystem || recs[11].Actor != audit.ActorSystem || recs[22].Actor == audit.ActorAnonymous || recs[18].Actor != audit.ActorAnonymous {
+			t.Errorf("actors: %s, %s, %s, %s, %s", recs[0].Actor, recs[10].Actor, recs[11].Actor, recs[22].Actor, recs[18].Actor)
 		}
 		if strings.Contains(fmt.Sprint(recs), "wrong wrong wrong") || strings.Contains(fmt.Sprint(recs), testPassword) {
 			t.Fatal("an audit record holds a password")
@@ -105,14 +106,14 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 		{"a record changed", []string{"UPDATE audit_records SET detail = 'nothing happened' WHERE seq = 3"}, "audit record 3:"},
 		{"a record's actor changed", []string{"UPDATE audit_records SET actor = 'usr_someoneelse' WHERE seq = 2"}, "audit record 2:"},
 		{"a record deleted", []string{"DELETE FROM audit_records WHERE seq = 2"}, "audit record 3:"},
-		{"the last record deleted", []string{"DELETE FROM audit_records WHERE seq = 19"}, "audit record 19:"},
+		{"the last record deleted", []string{"DELETE FROM audit_records WHERE seq = 20"}, "audit record 20:"},
 		{"a record inserted", []string{"UPDATE audit_records SET seq = seq + 100 WHERE seq >= 3", "UPDATE audit_records SET seq = seq - 99 WHERE seq >= 103",
 			"INSERT INTO audit_records (seq, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash) SELECT 3, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash FROM audit_records WHERE seq = 2"}, "audit record 3:"},
 	}
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		for _, tt := range tampers {
 			t.Run(tt.name, func(t *testing.T) {
-				// A fresh database per case, each with nineteen records (the first ten the keys made at first start and the start).
+				// A fresh database per case, each with twenty records (the first eleven the keys made at first start, the settings and the start).
 				d := db
 				if d.Engine == "sqlite" {
 					d.DataDir = t.TempDir()
@@ -124,7 +125,7 @@ func TestAuditVerifyFindsTampering(t *testing.T) {
 				p := s.createProduct(admin, "T-1", 1)
 				s.must(200, req{method: "POST", path: "/api/v1/admin/products/" + p.ID + "/stock", token: admin, body: map[string]any{"delta": 1, "reason": "r"}})
 				s.must(200, req{method: "POST", path: "/api/v1/admin/products/" + p.ID + "/stock", token: admin, body: map[string]any{"delta": 1, "reason": "r"}})
-				if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 || !strings.Contains(out, "19 records") {
+				if code, out, errOut := runCLI(t, s.Config, "", "audit", "verify"); code != 0 || !strings.Contains(out, "20 records") {
 					t.Fatalf("before tampering: exit %d %s %s", code, out, errOut)
 				}
 

@@ -424,6 +424,16 @@ func TestAuditLogSignsAtStop(t *testing.T) {
 			t.Fatal(err)
 		}
 		waitCheckpoint(t, dir, head)
+		// The settings: recorded at the first start, and the change of the
+		// third start's (a flag) recorded as such; the second start changed
+		// nothing and recorded nothing.
+		if n := countAuditRaw(t, cfg, app.ActionSettings, audit.Success); n != 2 {
+			t.Fatalf("%d records of the effective settings, want 2", n)
+		}
+		var diff string
+		if err := raw.QueryRow("SELECT detail FROM audit_records WHERE action = $1", app.ActionSettingsDiff).Scan(&diff); err != nil || diff != "audit-checkpoint-interval: 1m -> 1s" {
+			t.Fatalf("the settings' change: %q %v", diff, err)
+		}
 		if code, out, errOut := runCLI(t, cfg, "", "audit", "verify"); code != 0 || !strings.Contains(out, "hold") {
 			t.Fatalf("audit verify after a kill: exit %d\n%s%s", code, out, errOut)
 		}

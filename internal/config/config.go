@@ -157,6 +157,9 @@ func Settings() []Setting {
 
 // Config is the parsed settings.
 type Config struct {
+	// Effective is every setting as resolved, secrets redacted (see
+	// effective), kept as text so that Config stays comparable.
+	Effective string
 	Listen       string
 	InsecureHTTP bool
 	TLSCert      string
@@ -795,7 +798,69 @@ func parse(v map[string]string) (Config, error) {
 	default:
 		errs = append(errs, errors.New("log-level: want debug, info, warn or error"))
 	}
+	c.Effective = effective(v)
 	return c, errors.Join(errs...)
+}
+
+// Diff describes how two Effective listings differ: "name: old -> new" for
+// each setting whose value changed, "; " between them, in the settings'
+// order. A name only one side has is shown against "(absent)".
+func Diff(before, after string) string {
+	parse := func(s string) (map[string]string, []string) {
+		m := map[string]string{}
+		var order []string
+		for _, line := range strings.Split(s, "\n") {
+			if name, val, ok := strings.Cut(line, "="); ok {
+				m[name] = val
+				order = append(order, name)
+			}
+		}
+		return m, order
+	}
+	b, bOrder := parse(before)
+	a, aOrder := parse(after)
+	var out []string
+	seen := map[string]bool{}
+	for _, name := range append(aOrder, bOrder...) {
+		if seen[name] {
+			continue
+		}
+		seen[name] = true
+		old, inBefore := b[name]
+		cur, inAfter := a[name]
+		if !inBefore {
+			old = "(absent)"
+		}
+		if !inAfter {
+			cur = "(absent)"
+		}
+		if old != cur {
+			out = append(out, name+": "+quoteEmpty(old)+" -> "+quoteEmpty(cur))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func quoteEmpty(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return s
+}
+
+// effective lists every setting's value as it was resolved, one
+// "name=value" line each in the settings' order, a secret's value replaced
+// by "(set)" when it has one: what the audit log records at each start.
+func effective(v map[string]string) string {
+	var b strings.Builder
+	for _, s := range Settings() {
+		val := v[s.Name]
+		if s.Secret && val != "" {
+			val = "(set)"
+		}
+		b.WriteString(s.Name + "=" + strings.NewReplacer("\n", " ", "\r", " ").Replace(val) + "\n")
+	}
+	return b.String()
 }
 
 // checkPayment checks the card processor's settings: a known gateway, and

@@ -253,3 +253,35 @@ func TestKEKSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestEffectiveSettings: the settings recorded at each start hide every
+// secret's value, and Diff names exactly the settings that changed.
+func TestEffectiveSettings(t *testing.T) {
+	env := map[string]string{"BULWARK_STRIPE_SECRET_KEY": "sk_test_secretvalue123", "BULWARK_PAYMENT_GATEWAY": "stripe",
+		"BULWARK_STRIPE_WEBHOOK_SECRET": "whsec_secretvalue456", "BULWARK_DATABASE_URL": "postgres://u:hunter2@db.example/shop",
+		"BULWARK_VAULT_DATABASE_URL": "postgres://v:hunter2@db.example/vault"}
+	c, err := load(t, nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"secretvalue123", "secretvalue456", "hunter2"} {
+		if strings.Contains(c.Effective, secret) {
+			t.Fatalf("a secret in the effective settings: %s", c.Effective)
+		}
+	}
+	if !strings.Contains(c.Effective, "stripe-secret-key=(set)\n") || !strings.Contains(c.Effective, "payment-gateway=stripe\n") {
+		t.Fatalf("effective settings: %s", c.Effective)
+	}
+	env["BULWARK_WAF_PARANOIA"] = "2"
+	env["BULWARK_STRIPE_SECRET_KEY"] = "sk_test_othervalue789"
+	d, err := load(t, nil, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := config.Diff(c.Effective, d.Effective); got != "waf-paranoia: 1 -> 2" {
+		t.Fatalf("diff: %q", got)
+	}
+	if got := config.Diff("a=1\nb=\n", "b=x\nc=3\n"); got != `b: "" -> x; c: (absent) -> 3; a: 1 -> (absent)` {
+		t.Fatalf("diff of listings: %q", got)
+	}
+}

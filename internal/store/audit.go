@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
@@ -95,4 +96,13 @@ func scanAudit(row rowScanner) (audit.Record, error) {
 	}
 	r.Time = fromMicros(at)
 	return r, nil
+}
+
+// LastAuditRecord returns the latest record of action (audit.ErrNoRecord).
+func (db *DB) LastAuditRecord(ctx context.Context, action string) (audit.Record, error) {
+	r, err := scanAudit(db.sql.QueryRowContext(ctx, "SELECT "+auditColumns+" FROM audit_records WHERE action = $1 ORDER BY seq DESC LIMIT 1", action))
+	if errors.Is(err, sql.ErrNoRows) {
+		return audit.Record{}, audit.ErrNoRecord
+	}
+	return r, err
 }
