@@ -44,7 +44,7 @@ func TestAuditTrail(t *testing.T) {
 			{audit.ActionKeysetCreate, audit.Success, "fingerprints"},
 			{audit.ActionKeysetCreate, audit.Success, "hooks"},
 			{audit.ActionKeysetCreate, audit.Success, "audit"}, // signs the audit log's checkpoints
-			{app.ActionSettings, audit.Success, ""}, // the settings this first start runs with
+			{app.ActionSettings, audit.Success, ""},            // the settings this first start runs with
 			{app.ActionServerStart, audit.Success, ""},
 			{audit.ActionAdminCreate, audit.Success, ""},
 			{identity.ActionEnrollmentCode, audit.Success, ""}, // the staff account's first second factor needs it

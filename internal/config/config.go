@@ -159,7 +159,7 @@ func Settings() []Setting {
 type Config struct {
 	// Effective is every setting as resolved, secrets redacted (see
 	// effective), kept as text so that Config stays comparable.
-	Effective string
+	Effective    string
 	Listen       string
 	InsecureHTTP bool
 	TLSCert      string
