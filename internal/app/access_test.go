@@ -142,6 +142,11 @@ var allowed = map[string][]string{
 	"POST /api/v1/admin/reviews/{id}/approve": {"finance", "admin"},
 	"POST /api/v1/admin/reviews/{id}/reject":  {"finance", "admin"},
 	"POST /api/v1/admin/orders/{id}/label":    {"finance", "admin"},
+	// The audit log (issue 15): permission audit:read, admins only.
+	"GET /api/v1/admin/audit":                     {"admin"},
+	"GET /api/v1/admin/audit/checkpoint":          {"admin"},
+	"GET /api/v1/admin/audit/records/{seq}/proof": {"admin"},
+	"GET /api/v1/admin/audit/consistency":         {"admin"},
 	// Fraud rules (issue 14): admins only.
 	"GET /api/v1/admin/fraud/rules":     {"admin"},
 	"PUT /api/v1/admin/fraud/rules":     {"admin"},

@@ -1170,10 +1170,10 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	// record of this run.
 	stopRecovery()
 	if e := a.Trail.Record(shutdownCtx, ActionServerStop, a.instance, audit.Success, ""); e != nil {
-		a.log.Error("audit: recording the stop failed", "err", e)
+		a.backgroundFailed("audit: recording the stop failed", e)
 	}
 	if e := a.AuditLog.Stop(shutdownCtx); e != nil {
-		a.log.Error("audit log: the checkpoint at stop failed", "err", e)
+		a.backgroundFailed("audit log: the checkpoint at stop failed", e)
 	}
 	return err
 }

@@ -47,7 +47,7 @@ func (a *App) useAuditLog(ctx context.Context) error {
 		return err
 	}
 	a.AuditLog = newCheckpointer(a.cfg, a.DB, n, a.now)
-	a.AuditLog.Log = a.log
+	a.AuditLog.Failed = func(err error) { a.backgroundFailed("audit log: integration or checkpoint failed", err) }
 	a.AuditLog.Register(a.registry)
 	return nil
 }

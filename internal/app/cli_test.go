@@ -102,8 +102,9 @@ func TestServeCommand(t *testing.T) {
 	if info, err := os.Stat(filepath.Join(dir, "bulwark.db")); err != nil || info.Mode().Perm() != 0o600 {
 		t.Fatalf("database file: %v, mode %v; want 0600", err, info.Mode().Perm())
 	}
-	// The KEK and seven keysets made at first start, then four demo products.
-	if code, out, _ := runCLI(t, config.Config{DataDir: dir}, "", "audit", "verify"); code != 0 || !strings.Contains(out, "12 records") {
+	// The KEK and eight keysets made at first start, the settings, the
+	// start, four demo products and the stop.
+	if code, out, _ := runCLI(t, config.Config{DataDir: dir}, "", "audit", "verify"); code != 0 || !strings.Contains(out, "16 records") {
 		t.Fatalf("audit verify after demo: %d %s", code, out)
 	}
 }

@@ -103,7 +103,7 @@ func TestKEKRotationKeepsData(t *testing.T) {
 					s := startServer(t, db, tc.before)
 					s.register(email)
 					secret = s.enableMFA(s.login(email, testPassword))
-					if s.countAudit(audit.ActionKeysetCreate) != 7 { // vault, pii, index, mfa, models, fingerprints, hooks
+					if s.countAudit(audit.ActionKeysetCreate) != 8 { // vault, pii, index, mfa, models, fingerprints, hooks, audit
 						t.Fatal("the data keysets' creation is not audited")
 					}
 					checkNoSecrets(t, s.Logs.String(), tc.secrets)

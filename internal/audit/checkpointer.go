@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"time"
 
@@ -17,6 +16,10 @@ type TreeStore interface {
 	// IntegrateAudit appends up to limit records after the tree to it, in
 	// one transaction, and returns the tree with how many it took.
 	IntegrateAudit(ctx context.Context, limit int) (Tree, int, error)
+	// AuditBacklog is how many records are not integrated yet, and
+	// AuditTree the tree as it is: both read only.
+	AuditBacklog(ctx context.Context) (int64, error)
+	AuditTree(ctx context.Context) (Tree, error)
 	AuditNodes(ctx context.Context, ids []NodeID) ([][]byte, error)
 	SaveAuditCheckpoint(ctx context.Context, cp Checkpoint) error
 	// LatestAuditCheckpoint returns the largest checkpoint kept, or
@@ -41,8 +44,10 @@ type Checkpointer struct {
 	Records int
 	// Tick is how often it looks for new records (default 1 s).
 	Tick time.Duration
-	Now  func() time.Time
-	Log  *slog.Logger
+	Now func() time.Time
+	// Failed is told of a step that failed (the server tells a database
+	// outage to its health tracker, which logs it once, and logs the rest).
+	Failed func(error)
 
 	mu       sync.Mutex // one step at a time (the loop, Stop, a command)
 	last     Checkpoint
@@ -76,20 +81,22 @@ func (c *Checkpointer) Run(ctx context.Context) {
 			return
 		case <-t.C:
 			if _, err := c.Step(ctx, false); err != nil && ctx.Err() == nil {
-				c.fail(ctx, err)
+				c.fail(err)
+			} else if err == nil {
+				c.lastFail = ""
 			}
 		}
 	}
 }
 
-func (c *Checkpointer) fail(ctx context.Context, err error) {
+func (c *Checkpointer) fail(err error) {
 	if c.failures != nil {
 		c.failures.Inc()
 	}
-	// The same failure every second is logged once until it changes.
-	if msg := err.Error(); msg != c.lastFail {
+	// The same failure every second is told once until it changes.
+	if msg := err.Error(); msg != c.lastFail && c.Failed != nil {
 		c.lastFail = msg
-		c.Log.ErrorContext(ctx, "audit log: integration or checkpoint failed", "err", err)
+		c.Failed(err)
 	}
 }
 
@@ -131,16 +138,9 @@ func (c *Checkpointer) Step(ctx context.Context, force bool) (Checkpoint, error)
 	default:
 		return c.last, err
 	}
-	var tree Tree
-	for {
-		t, took, err := c.Store.IntegrateAudit(ctx, IntegrateBatch)
-		if err != nil {
-			return c.last, fmt.Errorf("integrate the audit trail: %w", err)
-		}
-		tree = t
-		if took < IntegrateBatch {
-			break
-		}
+	tree, err := c.integrate(ctx)
+	if err != nil {
+		return c.last, err
 	}
 	if c.size != nil {
 		c.size.Set(float64(tree.Size))
@@ -166,6 +166,27 @@ func (c *Checkpointer) Step(ctx context.Context, force bool) (Checkpoint, error)
 		c.signedAt.Set(float64(cp.At.Unix()))
 	}
 	return cp, nil
+}
+
+// integrate integrates every record committed so far and returns the tree.
+// With nothing to integrate it only reads: an idle shop writes nothing.
+func (c *Checkpointer) integrate(ctx context.Context) (Tree, error) {
+	backlog, err := c.Store.AuditBacklog(ctx)
+	if err != nil {
+		return Tree{}, fmt.Errorf("integrate the audit trail: %w", err)
+	}
+	if backlog == 0 {
+		return c.Store.AuditTree(ctx)
+	}
+	for {
+		t, took, err := c.Store.IntegrateAudit(ctx, IntegrateBatch)
+		if err != nil {
+			return Tree{}, fmt.Errorf("integrate the audit trail: %w", err)
+		}
+		if took < IntegrateBatch {
+			return t, nil
+		}
+	}
 }
 
 // sign signs tree's checkpoint, writes it to the directory and keeps it.
