@@ -44,7 +44,7 @@ type Checkpointer struct {
 	Records int
 	// Tick is how often it looks for new records (default 1 s).
 	Tick time.Duration
-	Now func() time.Time
+	Now  func() time.Time
 	// Failed is told of a step that failed (the server tells a database
 	// outage to its health tracker, which logs it once, and logs the rest).
 	Failed func(error)
