@@ -41,6 +41,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
+	"github.com/bulwark-shop/bulwark/internal/inventory"
 	"github.com/bulwark-shop/bulwark/internal/keys"
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/mail"
@@ -1028,6 +1029,10 @@ func (a *App) Listen() (Listeners, error) {
 	// the audit log starts with the server); a server that cannot record it
 	// does not start.
 	detail := fmt.Sprintf("listen=%s tls=%t engine=%s", ls.API.Addr(), a.cfg.TLS(), a.DB.Engine())
+	// Which build runs where (issue 15, "Inventory"): the start names it.
+	if in, err := inventory.Read(); err == nil {
+		detail += " version=" + strings.ReplaceAll(in.Short(), " ", "_")
+	}
 	if err := a.recordSettings(context.Background()); err != nil {
 		ls.close()
 		return Listeners{}, err

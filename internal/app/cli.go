@@ -65,6 +65,9 @@ Usage:
                                              against the signed checkpoints
   bulwark audit checkpoint [settings]        integrate the trail and sign a checkpoint now; print it
                                              with the key that verifies it
+  bulwark version [--json]                   the build's version, commit and Go version (--json: and
+                                             every module compiled in)
+  bulwark sbom                               the build's CycloneDX software bill of materials (JSON)
   bulwark audit export [--format jsonl|syslog] [--since T] [--until T] [settings]
                                              write the trail for a SIEM: OCSF-shaped JSON lines or
                                              RFC 5424 syslog messages
@@ -187,6 +190,10 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = fraudActivate(ctx, rest[1:], env)
 	case cmd == "settings":
 		err = settings(rest, env)
+	case cmd == "version":
+		err = version(rest, env)
+	case cmd == "sbom":
+		err = sbom(rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return 0

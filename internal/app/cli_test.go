@@ -2,9 +2,11 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -152,4 +154,47 @@ func TestKeysStatusCommand(t *testing.T) {
 		!strings.Contains(out, "vault  1 key(s)") || !strings.Contains(out, "mfa    1 key(s)") || strings.Contains(out, "IN THE CLEAR") {
 		t.Fatalf("keys status: exit %d\n%s%s", code, out, errOut)
 	}
+}
+
+// TestVersionAndSBOM: the real binary names its build and lists the
+// modules compiled in, as JSON and as a CycloneDX SBOM, and a server's start
+// record names the build (issue 15, "Inventory").
+func TestVersionAndSBOM(t *testing.T) {
+	bin := bulwarkBinary(t)
+	out, err := exec.Command(bin, "version", "--json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in struct {
+		Path, Version, Go string
+		Modules           []struct{ Path, Version, Sum string }
+	}
+	if err := json.Unmarshal(out, &in); err != nil || in.Path != "github.com/bulwark-shop/bulwark" || !strings.HasPrefix(in.Go, "go1.") {
+		t.Fatalf("version --json: %v %s", err, out)
+	}
+	found := false
+	for _, m := range in.Modules {
+		found = found || (m.Path == "github.com/transparency-dev/merkle" && m.Version == "v0.0.2" && strings.HasPrefix(m.Sum, "h1:"))
+	}
+	if !found {
+		t.Fatalf("the modules compiled in do not list transparency-dev/merkle v0.0.2: %s", out)
+	}
+	out, err = exec.Command(bin, "sbom").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bom struct {
+		BOMFormat, SpecVersion string
+		Components             []struct{ PURL string }
+	}
+	if err := json.Unmarshal(out, &bom); err != nil || bom.BOMFormat != "CycloneDX" || len(bom.Components) != len(in.Modules) {
+		t.Fatalf("sbom: %v %.400s", err, out)
+	}
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		var detail string
+		if err := rawDB(t, s.Config).QueryRow("SELECT detail FROM audit_records WHERE action = $1", app.ActionServerStart).Scan(&detail); err != nil || !strings.Contains(detail, "version=") {
+			t.Fatalf("the start record: %q %v", detail, err)
+		}
+	})
 }
