@@ -94,6 +94,9 @@ const (
 	// AuditRead reads the audit log, its checkpoints and proofs (each read
 	// is itself recorded in it).
 	AuditRead Permission = "audit:read"
+	// AssuranceRead reads the shop's assurance: posture, sensitive-data
+	// discovery, file integrity (a map of its weak points: staff only).
+	AssuranceRead Permission = "assurance:read"
 )
 
 // KeyGrantable lists the permissions an API key may carry. The most sensitive
@@ -150,7 +153,7 @@ func OrderViewFor(p *Principal) OrderView {
 func grants(r Role) []Permission {
 	switch r {
 	case Admin:
-		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, Fulfil, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage, MailManage, FindingsRead, FindingsManage, FraudReview, FraudRules, AuditRead}
+		return []Permission{CatalogWrite, RolesManage, OrdersRead, Refund, Fulfil, KeysManage, UsersErase, BlocksManage, PricingManage, WebhooksManage, MailManage, FindingsRead, FindingsManage, FraudReview, FraudRules, AuditRead, AssuranceRead}
 	case Catalog:
 		return []Permission{CatalogWrite, PricingManage}
 	case Support:

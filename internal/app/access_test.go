@@ -147,6 +147,8 @@ var allowed = map[string][]string{
 	"GET /api/v1/admin/audit/checkpoint":          {"admin"},
 	"GET /api/v1/admin/audit/records/{seq}/proof": {"admin"},
 	"GET /api/v1/admin/audit/consistency":         {"admin"},
+	"GET /api/v1/admin/posture":                   {"admin"},
+	"GET /api/v1/admin/posture/history":           {"admin"},
 	// Fraud rules (issue 14): admins only.
 	"GET /api/v1/admin/fraud/rules":     {"admin"},
 	"PUT /api/v1/admin/fraud/rules":     {"admin"},

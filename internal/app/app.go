@@ -186,6 +186,10 @@ type App struct {
 	tls *tlsserve.Server
 	// health tracks the dependencies: outages, /readyz, bulwark_dependency_up.
 	health *dependency.Tracker
+	// posture runs the compliance checks (see posture.go); alert mails a
+	// raised finding to alert-email (nil without one).
+	posture *postureState
+	alert   func(context.Context, finding.Finding)
 }
 
 // Option changes how New builds the application. The one option is for
@@ -388,8 +392,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	a.alert = alertMail(cfg, outbox, log)
 	a.signals = threat.NewIntake(threat.IntakeConfig{Engine: engine, Store: db, Log: log, Registry: a.registry, Now: now,
-		AlertFrom: cfg.AlertSeverity, Raised: alertMail(cfg, outbox, log),
+		AlertFrom: cfg.AlertSeverity, Raised: a.alert,
 		// The responder is built with the edge below; the intake's workers
 		// start in Serve, after it.
 		Observed: func(ctx context.Context, f finding.Finding, raised bool) {
@@ -582,6 +587,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	if err := a.usePosture(); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Pricing: a.Pricing,
 		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, MailTemplates: a.MailTemplates, Guests: a.Guests, Log: log,
@@ -596,6 +605,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		RefusedAudit: httpapi.NewSampledAudit(a.Trail, now), Addresses: a.Addresses,
 		Signals: a.signals, Findings: a.Findings, ResponseBlocks: a.BlockAdmin, Fraud: a.Fraud,
 		AuditLog: audit.NewReader(db, a.Trail),
+		Posture:  a, SelfScan: a.posture.isSelfScan,
 	})
 	return a, nil
 }
@@ -1127,6 +1137,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 		go func() { errc <- api.Serve(httpapi.FramingListener(ls.API)) }()
 	}
 	a.log.Info("serving", "listen", ls.API.Addr().String(), "tls", a.cfg.TLS(), "engine", a.DB.Engine())
+	a.setListeners(ls)
 	if ls.Redirect != nil && a.tls != nil {
 		redirect := &http.Server{Handler: a.tls.HTTPHandler(httpapi.HTTPSRedirect(a.cfg.RedirectOrigin())),
 			ReadHeaderTimeout: readHeaderTimeout, ReadTimeout: readTimeout, WriteTimeout: writeTimeout,
@@ -1156,6 +1167,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	go a.Fraud.Run(recoverCtx)
 	go a.health.Run(recoverCtx)
 	go a.AuditLog.Run(recoverCtx)
+	go a.runPosture(recoverCtx)
 	var err error
 	select {
 	case <-ctx.Done():

@@ -68,6 +68,8 @@ Usage:
   bulwark version [--json]                   the build's version, commit and Go version (--json: and
                                              every module compiled in)
   bulwark sbom                               the build's CycloneDX software bill of materials (JSON)
+  bulwark posture [--json] [settings]        run the posture checks (PCI DSS 4.0.1, ASVS 5.0) against
+                                             the running shop now: scores, failures with remedies
   bulwark audit export [--format jsonl|syslog] [--since T] [--until T] [settings]
                                              write the trail for a SIEM: OCSF-shaped JSON lines or
                                              RFC 5424 syslog messages
@@ -194,6 +196,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = version(rest, env)
 	case cmd == "sbom":
 		err = sbom(rest, env)
+	case cmd == "posture":
+		err = postureCmd(ctx, rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return 0

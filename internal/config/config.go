@@ -130,6 +130,7 @@ func Settings() []Setting {
 		{Name: "audit-checkpoints", Usage: "directory the audit log's signed checkpoints are written to, one read-only file each, never rewritten: keep it (or a copy) where the database's owner cannot write; `bulwark audit verify` checks the log against it. Empty: audit-checkpoints in data-dir"},
 		{Name: "audit-checkpoint-interval", Default: "1m", Usage: "a new audit checkpoint is signed this long after the last one when records were added since (and at every stop)"},
 		{Name: "audit-checkpoint-records", Default: "1000", Usage: "a new audit checkpoint is signed once this many records were added since the last one, however soon"},
+		{Name: "posture-interval", Default: "1h", Usage: "how often each instance runs the posture checks (bulwark posture) and keeps the result; a failing check raises a finding, a falling score alerts; 0 turns the schedule off"},
 		{Name: "outbox-retention", Default: "168h", Usage: "mail files in data-dir/outbox are deleted after this long"},
 		{Name: "reencrypt-batch", Default: "100", Usage: "rows re-encrypted per batch (and per committed cursor step) after a key rotation"},
 		{Name: "reencrypt-pause", Default: "100ms", Usage: "pause between re-encryption batches, to spare the database"},
@@ -270,8 +271,14 @@ type Config struct {
 	// checkpoints (empty: data-dir/audit-checkpoints, see
 	// AuditCheckpointDir); one is signed every AuditCheckpointEvery or
 	// AuditCheckpointRecords records, whichever comes first.
-	AuditCheckpoints       string
-	AuditCheckpointEvery   time.Duration
+	AuditCheckpoints     string
+	AuditCheckpointEvery time.Duration
+	// PostureInterval is how often the posture checks run (0: never on
+	// a schedule).
+	PostureInterval time.Duration
+	// ConfigFile is the settings file read, if any (posture checks its
+	// permissions).
+	ConfigFile             string
 	AuditCheckpointRecords int
 	// WebhookRetention is how long the outbox keeps finished deliveries.
 	WebhookRetention time.Duration
@@ -544,6 +551,13 @@ func parse(v map[string]string) (Config, error) {
 		}
 		return d
 	}
+	// durationOrOff is a duration where 0 turns the schedule off.
+	durationOrOff := func(name string) time.Duration {
+		if v[name] == "0" {
+			return 0
+		}
+		return duration(name)
+	}
 	c := Config{
 		Listen:               v["listen"],
 		InsecureHTTP:         boolean("insecure-http"),
@@ -608,6 +622,8 @@ func parse(v map[string]string) (Config, error) {
 		OutboxRetention:      duration("outbox-retention"),
 		AuditCheckpoints:     v["audit-checkpoints"],
 		AuditCheckpointEvery: duration("audit-checkpoint-interval"),
+		PostureInterval:      durationOrOff("posture-interval"),
+		ConfigFile:           v["config"],
 		ReencryptPause:       duration("reencrypt-pause"),
 		LogLevel:             v["log-level"],
 		SecurityContact:      v["security-contact"],

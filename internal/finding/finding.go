@@ -40,6 +40,14 @@ const (
 	// password, email, MFA or payment method (AppSensor has no one point for
 	// the sequence).
 	TakeoverSuspected Type = "Impact:Account/TakeoverSuspected"
+	// PostureCheckFailed: a posture check fails (package posture); the
+	// subject is the check, the evidence its remedy. Resolved by the run
+	// in which the check passes again.
+	PostureCheckFailed Type = "Policy:Posture/CheckFailed"
+	// PostureScoreDropped: a standard's posture score fell from one run to
+	// the next (a configuration change that opened a hole); the subject is
+	// the standard.
+	PostureScoreDropped Type = "Policy:Posture/ScoreDropped"
 )
 
 // DetectionPoint is the OWASP AppSensor detection point of t ("" when none
@@ -55,6 +63,10 @@ var detectionPoints = map[Type]string{
 	Scanning:           "ACE3",
 	WAFProbe:           "CIE1",
 	TakeoverSuspected:  "",
+	// Posture is about the shop's own configuration, not a client's
+	// behaviour: no AppSensor point.
+	PostureCheckFailed:  "",
+	PostureScoreDropped: "",
 }
 
 // Known reports whether t is a finding type Bulwark raises.
@@ -73,6 +85,9 @@ const (
 	// Card is a card fingerprint: an HMAC of the number under its own key,
 	// never the number.
 	Card SubjectKind = "card"
+	// Check is a posture check id; Standard a compliance standard's.
+	Check    SubjectKind = "check"
+	Standard SubjectKind = "standard"
 )
 
 // Subject is the address, account or card a finding is about.
@@ -269,7 +284,8 @@ func LevelFloor(level string) (int, bool) {
 
 // Types lists the finding types, in a stable order.
 func Types() []Type {
-	return []Type{AccountBruteForce, CredentialStuffing, CardTesting, Scanning, WAFProbe, TakeoverSuspected}
+	return []Type{AccountBruteForce, CredentialStuffing, CardTesting, Scanning, WAFProbe, TakeoverSuspected,
+		PostureCheckFailed, PostureScoreDropped}
 }
 
 // Query selects findings for staff: each field that is set narrows the

@@ -145,6 +145,11 @@ type Deps struct {
 	// AuditLog serves the audit log, its checkpoints and proofs (nil: the
 	// routes answer 404).
 	AuditLog *audit.Reader
+	// Posture serves the posture checks' runs (nil: the routes answer 404).
+	Posture Posture
+	// SelfScan, when set, reports the posture self-scan's own requests,
+	// which are not reported to threat detection.
+	SelfScan func(*http.Request) bool
 }
 
 // Signals takes security signals (threat.Intake): it neither fails nor
@@ -156,7 +161,7 @@ type Signals interface {
 // signal reports a signal about the request's client (its address key: an
 // IPv6 /64), when anything takes signals.
 func (a *API) signal(r *http.Request, kind detect.Kind, detail map[string]string) {
-	if a.Signals == nil {
+	if a.Signals == nil || (a.SelfScan != nil && a.SelfScan(r)) {
 		return
 	}
 	if r.Header.Get("Sec-Fetch-Site") == "cross-site" {
@@ -336,6 +341,8 @@ func (a *API) routes() []route {
 		r("GET /api/v1/admin/audit/checkpoint", access.AuditRead, a.auditCheckpoint),
 		r("GET /api/v1/admin/audit/records/{seq}/proof", access.AuditRead, a.auditProof),
 		r("GET /api/v1/admin/audit/consistency", access.AuditRead, a.auditConsistency),
+		r("GET /api/v1/admin/posture", access.AssuranceRead, a.getPosture),
+		r("GET /api/v1/admin/posture/history", access.AssuranceRead, a.postureHistory),
 		r("GET /api/v1/admin/findings", access.FindingsRead, a.listFindings),
 		r("GET /api/v1/admin/findings/{id}", access.FindingsRead, a.getFinding),
 		r("POST /api/v1/admin/findings/{id}/resolve", access.FindingsManage, a.resolveFinding),

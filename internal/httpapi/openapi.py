@@ -14,7 +14,7 @@ def body(name):
     return {"required": True, "content": {"application/json": {"schema": ref(name)}}}
 AUTH=[{"bearerAuth": []}, {"sessionCookie": []}]
 BODY_ERRS={"400": resp("BadRequest"), "413": resp("PayloadTooLarge"), "415": resp("UnsupportedMediaType"), "422": resp("Unprocessable")}
-ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","orders:fulfil":"roles admin and fulfillment","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin","mail:manage":"role admin","findings:read":"role admin","findings:manage":"role admin","fraud:review":"roles admin and finance","fraud:rules":"role admin","audit:read":"role admin"}
+ROLES={"keys:manage":"role admin","blocks:manage":"role admin","orders:read":"roles admin, support and fulfillment","orders:refund":"roles admin and finance","orders:fulfil":"roles admin and fulfillment","public":"anyone, signed in or not","authenticated":"any signed-in account, acting on its own data","catalog:write":"roles admin and catalog","roles:manage":"role admin","users:erase":"role admin","pricing:manage":"roles admin and catalog","webhooks:manage":"role admin","mail:manage":"role admin","findings:read":"role admin","findings:manage":"role admin","fraud:review":"roles admin and finance","fraud:rules":"role admin","audit:read":"role admin","assurance:read":"role admin"}
 def op(opid, summary, perm, responses, request=None, params=None, desc=None):
     o={"operationId": opid, "summary": summary, "x-bulwark-permission": perm,
        "description": (desc+" " if desc else "")+"Permission `"+perm+"`: "+ROLES[perm]+"."+(" Staff need TOTP turned on (403 `mfa_enrollment_required`)." if perm not in ("public","authenticated") else ""),
@@ -783,6 +783,32 @@ schemas.update({
  "AuditConsistency":{"type":"object","required":["from","to","proof","from_root","to_root","from_checkpoint","to_checkpoint"],"properties":{
    "from":{"type":"integer","minimum":1},"to":{"type":"integer","minimum":1},"proof":{"type":"array","items":B64H},"from_root":B64H,"to_root":B64H,
    "from_checkpoint":{"type":["string","null"]},"to_checkpoint":{"type":["string","null"]}}},
+})
+paths.update({
+ "/api/v1/admin/posture":{"get":op("getPosture","The latest run of the posture checks, with the process's listeners","assurance:read",
+    {"200":js(ref("Posture"))},
+    desc="The newest run of the compliance checks (any instance's; each runs them every `posture-interval`), scored per standard as Security Hub does: passed ÷ applicable, where a check without data does not apply. When no run exists yet the checks run now. Each check maps to PCI DSS v4.0.1 and OWASP ASVS 5.0 requirements; a failing one is also a `Policy:Posture/CheckFailed` finding.")},
+ "/api/v1/admin/posture/history":{"get":op("getPostureHistory","The scores of past posture runs, newest first","assurance:read",
+    {"200":js(ref("PostureHistory")),"422":resp("Unprocessable")},
+    params=[{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":1000},"description":"Runs to return (default 100)."}],
+    desc="A drop in a standard's score from one run to the next raises a `Policy:Posture/ScoreDropped` finding (severity 70: it alerts at the default alert-severity).")},
+})
+POSTURE_SCORE={"type":"object","required":["id","score","passed","applicable"],"properties":{
+   "id":{"type":"string","enum":["pci-dss-4.0.1","owasp-asvs-5.0"]},"score":{"type":"number","minimum":0,"maximum":1},
+   "passed":{"type":"integer","minimum":0},"applicable":{"type":"integer","minimum":0}}}
+schemas.update({
+ "PostureScore":POSTURE_SCORE,
+ "PostureCheck":{"type":"object","required":["id","title","status","severity","maps_to","remedy","detail"],"properties":{
+   "id":{"type":"string"},"title":{"type":"string"},"status":{"type":"string","enum":["pass","fail","no_data"]},
+   "severity":{"type":"integer","minimum":0,"maximum":100},"maps_to":{"type":"array","items":{"type":"string"},"description":"Requirement ids: `PCI 8.4.2`, `ASVS 6.3.3`."},
+   "remedy":{"type":"string","description":"The setting or command that fixes a failure."},"detail":{"type":"string","description":"What the probe saw (never a secret)."}}},
+ "PostureListener":{"type":"object","required":["name","addr","tls","serves"],"properties":{
+   "name":{"type":"string"},"addr":{"type":"string"},"tls":{"type":"boolean"},"serves":{"type":"string"},"redirect_only":{"type":"boolean"}}},
+ "Posture":{"type":"object","required":["run_at","standards","checks","listeners"],"properties":{
+   "run_at":{"type":"string","format":"date-time"},"standards":{"type":"array","items":ref("PostureScore")},
+   "checks":{"type":"array","items":ref("PostureCheck")},"listeners":{"type":"array","items":ref("PostureListener")}}},
+ "PostureHistory":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":{"type":"object","required":["run_at","standards","failed"],"properties":{
+   "run_at":{"type":"string","format":"date-time"},"standards":{"type":"array","items":ref("PostureScore")},"failed":{"type":"integer","minimum":0}}}}}},
 })
 def prob(desc,codes):
     return {"description":desc+" Codes: "+", ".join("`"+c+"`" for c in codes)+".","content":{"application/problem+json":{"schema":ref("Problem")}}}

@@ -51,6 +51,8 @@ const (
 	// Block is a block a response to a finding raised (internal/response);
 	// not "blk_", which names the edge's address blocks by their address.
 	Block = "rbk_"
+	// PostureRun is one run of the posture checks (internal/posture).
+	PostureRun = "pst_"
 )
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz234567"

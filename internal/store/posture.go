@@ -1,0 +1,113 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/posture"
+)
+
+// ErrNoPostureRun is a history without runs.
+var ErrNoPostureRun = errors.New("no posture run yet")
+
+// SavePostureRun keeps run id of r, made by instance, and deletes the
+// runs older than keep.
+func (db *DB) SavePostureRun(ctx context.Context, id, instance string, r posture.Report, keep time.Duration) error {
+	summary, err := json.Marshal(r.Summarize())
+	if err != nil {
+		return fmt.Errorf("encode posture summary: %w", err)
+	}
+	report, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("encode posture report: %w", err)
+	}
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO posture_runs (id, run_at, instance, summary, report) VALUES ($1, $2, $3, $4, $5)`,
+			id, micros(r.RunAt), instance, string(summary), string(report)); err != nil {
+			return fmt.Errorf("insert posture run: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM posture_runs WHERE run_at < $1`, micros(r.RunAt.Add(-keep))); err != nil {
+			return fmt.Errorf("delete old posture runs: %w", err)
+		}
+		return nil
+	})
+}
+
+// LatestPostureRun returns the newest run's report: ErrNoPostureRun.
+func (db *DB) LatestPostureRun(ctx context.Context) (posture.Report, error) {
+	var text string
+	err := db.sql.QueryRowContext(ctx, `SELECT report FROM posture_runs ORDER BY run_at DESC, id DESC LIMIT 1`).Scan(&text)
+	if errors.Is(err, sql.ErrNoRows) {
+		return posture.Report{}, ErrNoPostureRun
+	}
+	if err != nil {
+		return posture.Report{}, fmt.Errorf("read the latest posture run: %w", err)
+	}
+	var r posture.Report
+	if err := json.Unmarshal([]byte(text), &r); err != nil {
+		return posture.Report{}, fmt.Errorf("decode posture run: %w", err)
+	}
+	return r, nil
+}
+
+// PostureHistory returns the summaries of the newest limit runs, newest
+// first.
+func (db *DB) PostureHistory(ctx context.Context, limit int) ([]posture.Summary, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT summary FROM posture_runs ORDER BY run_at DESC, id DESC LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list posture runs: %w", err)
+	}
+	defer rows.Close()
+	out := []posture.Summary{}
+	for rows.Next() {
+		var text string
+		var s posture.Summary
+		if err := rows.Scan(&text); err != nil {
+			return nil, fmt.Errorf("list posture runs: %w", err)
+		}
+		if err := json.Unmarshal([]byte(text), &s); err != nil {
+			return nil, fmt.Errorf("decode posture summary: %w", err)
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// StaffAccounts lists the accounts holding a role beyond customer, for
+// posture: their roles, whether they have a second factor (a confirmed
+// TOTP or a passkey) and when they were last active (their newest
+// session's last use, or the account's creation when they never signed in).
+func (db *DB) StaffAccounts(ctx context.Context) ([]posture.StaffAccount, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT u.id, r.role, u.created_at,
+			EXISTS (SELECT 1 FROM mfa_totp t WHERE t.user_id = u.id AND t.confirmed = $2)
+				OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id),
+			COALESCE((SELECT MAX(s.last_used_at) FROM sessions s WHERE s.user_id = u.id), 0)
+		FROM users u JOIN user_roles r ON r.user_id = u.id
+		WHERE r.role <> $1 ORDER BY u.id, r.role`, string(access.Customer), true)
+	if err != nil {
+		return nil, fmt.Errorf("list staff accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []posture.StaffAccount
+	for rows.Next() {
+		var a posture.StaffAccount
+		var role string
+		var created, used int64
+		if err := rows.Scan(&a.ID, &role, &created, &a.MFA, &used); err != nil {
+			return nil, fmt.Errorf("list staff accounts: %w", err)
+		}
+		if n := len(out); n > 0 && out[n-1].ID == a.ID {
+			out[n-1].Roles = append(out[n-1].Roles, role)
+			continue
+		}
+		a.Roles = []string{role}
+		a.LastActive = fromMicros(max(created, used))
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
