@@ -87,6 +87,13 @@ func (p *postureState) isSelfScan(r *http.Request) bool {
 // usePosture builds the posture runner over a's probes.
 func (a *App) usePosture() error {
 	a.posture = &postureState{token: newSelfScanToken()}
+	// A baseline that cannot be read is refused at the start, not found
+	// an hour later.
+	if a.cfg.SettingsBaseline != "" {
+		if _, err := readBaseline(a.cfg.SettingsBaseline); err != nil {
+			return err
+		}
+	}
 	r, err := posture.NewRunner(posture.Catalog(), a.postureProbes(), postureProbeTimeout)
 	if err != nil {
 		return err
@@ -735,6 +742,17 @@ func (a *App) postureProbes() map[string]posture.Probe {
 			}
 			return check(cfg.PaymentGateway != config.PaymentSimulator, "payment-gateway %s", "payment-gateway %s on a public address", cfg.PaymentGateway)
 		},
+		"settings.baseline": func(context.Context) (posture.Status, string) {
+			if cfg.SettingsBaseline == "" {
+				return noData("no settings baseline declared (settings-baseline)")
+			}
+			base, err := readBaseline(cfg.SettingsBaseline)
+			if err != nil {
+				return fail("%v", err)
+			}
+			drift := config.Drift(cfg.Effective, base)
+			return check(len(drift) == 0, "the %[1]d settings of %[2]s hold%[3]s", "%[3]s differ from %[2]s", len(base), cfg.SettingsBaseline, listOf(drift))
+		},
 		"log.level": func(context.Context) (posture.Status, string) {
 			return check(cfg.LogLevel != "debug", "log-level %s", "log-level %s", cfg.LogLevel)
 		},
@@ -937,6 +955,31 @@ func (a *App) liveKeys(ctx context.Context) ([]apiKeyView, error) {
 type apiKeyView struct {
 	ID                               string
 	CreatedAt, LastUsedAt, ExpiresAt time.Time
+}
+
+// maxBaseline bounds a settings baseline file: a settings file is a few
+// kilobytes.
+const maxBaseline = 1 << 20
+
+// readBaseline reads a declared settings baseline (the --config format).
+func readBaseline(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("settings-baseline: %w", err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxBaseline+1))
+	if err != nil {
+		return nil, fmt.Errorf("settings-baseline: %w", err)
+	}
+	if len(b) > maxBaseline {
+		return nil, fmt.Errorf("settings-baseline %s: larger than %d bytes", path, maxBaseline)
+	}
+	base, err := config.ParseFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("settings-baseline %s: %w", path, err)
+	}
+	return base, nil
 }
 
 // fileClosed checks that path is readable by its owner only.

@@ -208,6 +208,24 @@ func TestPostureScoreMovesByKOverN(t *testing.T) {
 		if strings.Contains(out, "check:log.level") || strings.Contains(out, "check:session.staff-idle") {
 			t.Fatalf("the findings of the fixed checks are still active:\n%s", out)
 		}
+		// A declared baseline turns drift into a failing check; one that
+		// does not parse is refused with a clear error.
+		dir := t.TempDir()
+		baseline := dir + "/baseline.json"
+		if err := os.WriteFile(baseline, []byte(`{"waf": "block", "log-level": "info", "redis-url": ""}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		drifted := run(map[string]string{"BULWARK_SETTINGS_BASELINE": baseline, "BULWARK_WAF": "detect", "BULWARK_LOG_LEVEL": "info"})
+		if st, detail := drifted.status(t, "settings.baseline"); st != "fail" || !strings.Contains(detail, `waf: baseline "block", running "detect"`) || strings.Contains(detail, "log-level") {
+			t.Fatalf("settings.baseline with waf=detect: %s %s", st, detail)
+		}
+		if err := os.WriteFile(baseline, []byte(`{"waf": "block", "no-such-setting": 1}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		code, _, errOut = runCLIWith(t, cfg, map[string]string{"BULWARK_SETTINGS_BASELINE": baseline}, "posture")
+		if code == 0 || !strings.Contains(errOut, `settings-baseline`) || !strings.Contains(errOut, `unknown setting "no-such-setting"`) {
+			t.Fatalf("a bad baseline: exit %d\n%s", code, errOut)
+		}
 		_, text, _ := runCLIWith(t, cfg, nil, "posture")
 		if !strings.Contains(text, "remedy: ") || !strings.Contains(text, fmt.Sprintf("%-16s", "pci-dss-4.0.1")) {
 			t.Fatalf("posture's text:\n%s", text)

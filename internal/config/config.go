@@ -131,6 +131,7 @@ func Settings() []Setting {
 		{Name: "audit-checkpoint-interval", Default: "1m", Usage: "a new audit checkpoint is signed this long after the last one when records were added since (and at every stop)"},
 		{Name: "audit-checkpoint-records", Default: "1000", Usage: "a new audit checkpoint is signed once this many records were added since the last one, however soon"},
 		{Name: "posture-interval", Default: "1h", Usage: "how often each instance runs the posture checks (bulwark posture) and keeps the result; a failing check raises a finding, a falling score alerts; 0 turns the schedule off"},
+		{Name: "settings-baseline", Usage: "a JSON file of settings (the --config format) this shop is declared to run with; each setting that differs fails the posture check settings.baseline, a finding naming it (secrets: only whether one is set)"},
 		{Name: "outbox-retention", Default: "168h", Usage: "mail files in data-dir/outbox are deleted after this long"},
 		{Name: "reencrypt-batch", Default: "100", Usage: "rows re-encrypted per batch (and per committed cursor step) after a key rotation"},
 		{Name: "reencrypt-pause", Default: "100ms", Usage: "pause between re-encryption batches, to spare the database"},
@@ -271,15 +272,15 @@ type Config struct {
 	// checkpoints (empty: data-dir/audit-checkpoints, see
 	// AuditCheckpointDir); one is signed every AuditCheckpointEvery or
 	// AuditCheckpointRecords records, whichever comes first.
-	AuditCheckpoints     string
-	AuditCheckpointEvery time.Duration
+	AuditCheckpoints       string
+	AuditCheckpointEvery   time.Duration
+	AuditCheckpointRecords int
 	// PostureInterval is how often the posture checks run (0: never on
 	// a schedule).
 	PostureInterval time.Duration
 	// ConfigFile is the settings file read, if any (posture checks its
-	// permissions).
-	ConfigFile             string
-	AuditCheckpointRecords int
+	// permissions); SettingsBaseline the declared baseline's file.
+	ConfigFile, SettingsBaseline string
 	// WebhookRetention is how long the outbox keeps finished deliveries.
 	WebhookRetention time.Duration
 	// RateLimits is false when rate-limits=off.
@@ -480,6 +481,45 @@ func readConfigFile(path string) (map[string]string, error) {
 	return out, nil
 }
 
+// Drift compares the effective settings (Config.Effective) with a
+// declared baseline (a config file's settings) and returns, in the order
+// of the settings table, each the baseline names whose running value
+// differs: "name: baseline X, running Y". A secret is compared by whether
+// it is set, never by value.
+func Drift(effective string, baseline map[string]string) []string {
+	running := map[string]string{}
+	for _, line := range strings.Split(effective, "\n") {
+		if name, val, ok := strings.Cut(line, "="); ok {
+			running[name] = val
+		}
+	}
+	var out []string
+	for _, s := range Settings() {
+		want, ok := baseline[s.Name]
+		if !ok {
+			continue
+		}
+		got := running[s.Name]
+		if s.Secret {
+			if (want != "") == (got != "") {
+				continue
+			}
+			want, got = setOrNot(want), setOrNot(got)
+		}
+		if want != got {
+			out = append(out, fmt.Sprintf("%s: baseline %q, running %q", s.Name, want, got))
+		}
+	}
+	return out
+}
+
+func setOrNot(v string) string {
+	if v == "" {
+		return "(not set)"
+	}
+	return "(set)"
+}
+
 // ParseFile parses the content of a config file.
 func ParseFile(b []byte) (map[string]string, error) {
 	known := map[string]bool{}
@@ -624,6 +664,7 @@ func parse(v map[string]string) (Config, error) {
 		AuditCheckpointEvery: duration("audit-checkpoint-interval"),
 		PostureInterval:      durationOrOff("posture-interval"),
 		ConfigFile:           v["config"],
+		SettingsBaseline:     v["settings-baseline"],
 		ReencryptPause:       duration("reencrypt-pause"),
 		LogLevel:             v["log-level"],
 		SecurityContact:      v["security-contact"],

@@ -285,3 +285,24 @@ func TestEffectiveSettings(t *testing.T) {
 		t.Fatalf("diff of listings: %q", got)
 	}
 }
+
+func TestDrift(t *testing.T) {
+	cfg, err := load(t, nil, map[string]string{"BULWARK_WAF": "detect", "BULWARK_REDIS_URL": "redis://127.0.0.1:6379/0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := config.ParseFile([]byte(`{"waf": "block", "rate-limits": "on", "redis-url": "", "listen": "127.0.0.1:8080"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := config.Drift(cfg.Effective, base)
+	want := []string{`redis-url: baseline "(not set)", running "(set)"`, `waf: baseline "block", running "detect"`}
+	if !slices.Equal(got, want) {
+		t.Fatalf("drift %q, want %q", got, want)
+	}
+	for _, d := range got {
+		if strings.Contains(d, "6379") {
+			t.Fatalf("a secret's value in the drift: %s", d)
+		}
+	}
+}
