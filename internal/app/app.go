@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -190,6 +191,8 @@ type App struct {
 	// raised finding to alert-email (nil without one).
 	posture *postureState
 	alert   func(context.Context, finding.Finding)
+	// discoveryMu keeps one discovery run at a time (discovery.go).
+	discoveryMu sync.Mutex
 }
 
 // Option changes how New builds the application. The one option is for
@@ -605,7 +608,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		RefusedAudit: httpapi.NewSampledAudit(a.Trail, now), Addresses: a.Addresses,
 		Signals: a.signals, Findings: a.Findings, ResponseBlocks: a.BlockAdmin, Fraud: a.Fraud,
 		AuditLog: audit.NewReader(db, a.Trail),
-		Posture:  a, SelfScan: a.posture.isSelfScan,
+		Posture:  a, SelfScan: a.posture.isSelfScan, Discovery: a,
 	})
 	return a, nil
 }
@@ -1168,6 +1171,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	go a.health.Run(recoverCtx)
 	go a.AuditLog.Run(recoverCtx)
 	go a.runPosture(recoverCtx)
+	go a.runDiscovery(recoverCtx)
 	var err error
 	select {
 	case <-ctx.Done():

@@ -68,6 +68,10 @@ Usage:
   bulwark version [--json]                   the build's version, commit and Go version (--json: and
                                              every module compiled in)
   bulwark sbom                               the build's CycloneDX software bill of materials (JSON)
+  bulwark discover [--json] [settings] [PATH...]
+                                             scan the shop database, the outbox and each PATH
+                                             for card numbers, secrets and personal data; masked
+                                             samples of what is found where
   bulwark posture [--json] [settings]        run the posture checks (PCI DSS 4.0.1, ASVS 5.0) against
                                              the running shop now: scores, failures with remedies
   bulwark audit export [--format jsonl|syslog] [--since T] [--until T] [settings]
@@ -198,6 +202,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = sbom(rest, env)
 	case cmd == "posture":
 		err = postureCmd(ctx, rest, env)
+	case cmd == "discover":
+		err = discoverCmd(ctx, rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return 0
@@ -224,6 +230,12 @@ type usageError struct{ error }
 
 // parse reads the settings and the command's own flags.
 func parse(name string, args []string, env Env, extra func(*flag.FlagSet)) (config.Config, *slog.Logger, error) {
+	return parseArgs(name, args, env, extra, nil)
+}
+
+// parseArgs is parse for a command that takes arguments after its flags
+// (into rest; nil refuses any).
+func parseArgs(name string, args []string, env Env, extra func(*flag.FlagSet), rest *[]string) (config.Config, *slog.Logger, error) {
 	fs := flag.NewFlagSet("bulwark "+name, flag.ContinueOnError)
 	fs.SetOutput(env.Stderr)
 	settings := config.Bind(fs)
@@ -236,7 +248,9 @@ func parse(name string, args []string, env Env, extra func(*flag.FlagSet)) (conf
 		}
 		return config.Config{}, nil, usageError{err}
 	}
-	if fs.NArg() > 0 {
+	if rest != nil {
+		*rest = fs.Args()
+	} else if fs.NArg() > 0 {
 		return config.Config{}, nil, usageError{fmt.Errorf("unexpected argument %q", fs.Arg(0))}
 	}
 	cfg, err := settings.Load(env.Getenv)

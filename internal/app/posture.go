@@ -832,8 +832,20 @@ func (a *App) postureProbes() map[string]posture.Probe {
 		"fim.status": func(context.Context) (posture.Status, string) {
 			return noData("file integrity monitoring has no baseline yet")
 		},
-		"discovery.cards": func(context.Context) (posture.Status, string) {
-			return noData("sensitive-data discovery has not run yet")
+		"discovery.cards": func(ctx context.Context) (posture.Status, string) {
+			rep, err := a.DB.LatestDiscoveryRun(ctx)
+			if errors.Is(err, store.ErrNoDiscoveryRun) {
+				return noData("sensitive-data discovery has not run yet (bulwark discover)")
+			}
+			if err != nil {
+				return noData("%v", err)
+			}
+			var where []string
+			for _, f := range rep.Cards() {
+				where = append(where, fmt.Sprintf("%s (%d)", f.Location, f.Count))
+			}
+			return check(len(where) == 0, "the run of %[1]s read %[2]d bytes and found no card number%[3]s",
+				"card numbers found by the run of %[1]s in %[3]s", rep.RunAt.Format(time.RFC3339), rep.Bytes, listOf(where))
 		},
 		"backups.recent": func(context.Context) (posture.Status, string) {
 			return noData("backups are not part of this version yet (docs/OPERATIONS.md)")

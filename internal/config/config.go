@@ -131,6 +131,8 @@ func Settings() []Setting {
 		{Name: "audit-checkpoint-interval", Default: "1m", Usage: "a new audit checkpoint is signed this long after the last one when records were added since (and at every stop)"},
 		{Name: "audit-checkpoint-records", Default: "1000", Usage: "a new audit checkpoint is signed once this many records were added since the last one, however soon"},
 		{Name: "posture-interval", Default: "1h", Usage: "how often each instance runs the posture checks (bulwark posture) and keeps the result; a failing check raises a finding, a falling score alerts; 0 turns the schedule off"},
+		{Name: "discovery-interval", Default: "24h", Usage: "how often each instance scans the shop database and the outbox for card numbers, secrets and personal data (bulwark discover); 0 turns the schedule off"},
+		{Name: "discovery-rate", Default: "20", Usage: "megabytes a second a discovery scan reads at most (it sleeps to keep to it, so a scan takes a fraction of a core)"},
 		{Name: "settings-baseline", Usage: "a JSON file of settings (the --config format) this shop is declared to run with; each setting that differs fails the posture check settings.baseline, a finding naming it (secrets: only whether one is set)"},
 		{Name: "outbox-retention", Default: "168h", Usage: "mail files in data-dir/outbox are deleted after this long"},
 		{Name: "reencrypt-batch", Default: "100", Usage: "rows re-encrypted per batch (and per committed cursor step) after a key rotation"},
@@ -278,6 +280,10 @@ type Config struct {
 	// PostureInterval is how often the posture checks run (0: never on
 	// a schedule).
 	PostureInterval time.Duration
+	// DiscoveryInterval is how often discovery runs (0: never on a
+	// schedule); DiscoveryRate its megabytes a second.
+	DiscoveryInterval time.Duration
+	DiscoveryRate     int
 	// ConfigFile is the settings file read, if any (posture checks its
 	// permissions); SettingsBaseline the declared baseline's file.
 	ConfigFile, SettingsBaseline string
@@ -663,6 +669,7 @@ func parse(v map[string]string) (Config, error) {
 		AuditCheckpoints:     v["audit-checkpoints"],
 		AuditCheckpointEvery: duration("audit-checkpoint-interval"),
 		PostureInterval:      durationOrOff("posture-interval"),
+		DiscoveryInterval:    durationOrOff("discovery-interval"),
 		ConfigFile:           v["config"],
 		SettingsBaseline:     v["settings-baseline"],
 		ReencryptPause:       duration("reencrypt-pause"),
@@ -683,7 +690,7 @@ func parse(v map[string]string) (Config, error) {
 		dst      *int
 	}{{"max-in-flight", 1, 1 << 20, &c.MaxInFlight}, {"password-hash-workers", 0, 1024, &c.HashWorkers}, {"password-hash-queue", 0, 1 << 16, &c.HashQueue},
 		{"alert-severity", 1, 101, &c.AlertSeverity}, {"fraud-block-at", 1, 99, &c.FraudBlockAt}, {"fraud-review-at", 1, 99, &c.FraudReviewAt},
-		{"audit-checkpoint-records", 1, 1 << 30, &c.AuditCheckpointRecords}} {
+		{"audit-checkpoint-records", 1, 1 << 30, &c.AuditCheckpointRecords}, {"discovery-rate", 1, 10_000, &c.DiscoveryRate}} {
 		n, err := strconv.Atoi(v[x.name])
 		if err != nil || n < x.min || n > x.max {
 			errs = append(errs, fmt.Errorf("%s: want a number from %d to %d", x.name, x.min, x.max))

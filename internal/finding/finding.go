@@ -48,6 +48,12 @@ const (
 	// the next (a configuration change that opened a hole); the subject is
 	// the standard.
 	PostureScoreDropped Type = "Policy:Posture/ScoreDropped"
+	// SensitiveCardData: sensitive-data discovery found card numbers
+	// outside the vault (Macie's SensitiveData:S3Object/Financial); the
+	// subject is the location, the evidence masked samples.
+	SensitiveCardData Type = "SensitiveData:Location/CardNumber"
+	// SensitiveSecret: discovery found private keys or API secrets.
+	SensitiveSecret Type = "SensitiveData:Location/Credentials"
 )
 
 // DetectionPoint is the OWASP AppSensor detection point of t ("" when none
@@ -67,6 +73,8 @@ var detectionPoints = map[Type]string{
 	// behaviour: no AppSensor point.
 	PostureCheckFailed:  "",
 	PostureScoreDropped: "",
+	SensitiveCardData:   "",
+	SensitiveSecret:     "",
 }
 
 // Known reports whether t is a finding type Bulwark raises.
@@ -88,6 +96,9 @@ const (
 	// Check is a posture check id; Standard a compliance standard's.
 	Check    SubjectKind = "check"
 	Standard SubjectKind = "standard"
+	// Location is where discovery found data: "db:table.column" or
+	// "file:path".
+	Location SubjectKind = "location"
 )
 
 // Subject is the address, account or card a finding is about.
@@ -285,7 +296,7 @@ func LevelFloor(level string) (int, bool) {
 // Types lists the finding types, in a stable order.
 func Types() []Type {
 	return []Type{AccountBruteForce, CredentialStuffing, CardTesting, Scanning, WAFProbe, TakeoverSuspected,
-		PostureCheckFailed, PostureScoreDropped}
+		PostureCheckFailed, PostureScoreDropped, SensitiveCardData, SensitiveSecret}
 }
 
 // Query selects findings for staff: each field that is set narrows the

@@ -150,6 +150,8 @@ type Deps struct {
 	// SelfScan, when set, reports the posture self-scan's own requests,
 	// which are not reported to threat detection.
 	SelfScan func(*http.Request) bool
+	// Discovery serves sensitive-data discovery's last run (nil: 404).
+	Discovery Discovery
 }
 
 // Signals takes security signals (threat.Intake): it neither fails nor
@@ -343,6 +345,7 @@ func (a *API) routes() []route {
 		r("GET /api/v1/admin/audit/consistency", access.AuditRead, a.auditConsistency),
 		r("GET /api/v1/admin/posture", access.AssuranceRead, a.getPosture),
 		r("GET /api/v1/admin/posture/history", access.AssuranceRead, a.postureHistory),
+		r("GET /api/v1/admin/discovery", access.AssuranceRead, a.getDiscovery),
 		r("GET /api/v1/admin/findings", access.FindingsRead, a.listFindings),
 		r("GET /api/v1/admin/findings/{id}", access.FindingsRead, a.getFinding),
 		r("POST /api/v1/admin/findings/{id}/resolve", access.FindingsManage, a.resolveFinding),

@@ -793,11 +793,26 @@ paths.update({
     params=[{"name":"limit","in":"query","schema":{"type":"integer","minimum":1,"maximum":1000},"description":"Runs to return (default 100)."}],
     desc="A drop in a standard's score from one run to the next raises a `Policy:Posture/ScoreDropped` finding (severity 70: it alerts at the default alert-severity).")},
 })
+paths.update({
+ "/api/v1/admin/discovery":{"get":op("getDiscovery","The last sensitive-data discovery run","assurance:read",
+    {"200":js(ref("Discovery")),"404":resp("NotFound")},
+    desc="Where the last run (scheduled every `discovery-interval`, or `bulwark discover`) found card numbers, private keys, API secrets, IBANs, email addresses and phone numbers: per location (`db:table.column` or `file:path`) and kind, the count and at most 15 masked samples (a card's first six and last four digits at most; never a value found). 404 before the first run. Card numbers (other than published test numbers) raise `SensitiveData:Location/CardNumber` findings, keys and secrets `SensitiveData:Location/Credentials`.")},
+})
 POSTURE_SCORE={"type":"object","required":["id","score","passed","applicable"],"properties":{
    "id":{"type":"string","enum":["pci-dss-4.0.1","owasp-asvs-5.0"]},"score":{"type":"number","minimum":0,"maximum":1},
    "passed":{"type":"integer","minimum":0},"applicable":{"type":"integer","minimum":0}}}
 schemas.update({
  "PostureScore":POSTURE_SCORE,
+ "Discovery":{"type":"object","required":["run_at","sources","bytes","truncated","findings","errors"],"properties":{
+   "run_at":{"type":"string","format":"date-time"},"sources":{"type":"array","items":{"type":"string"}},
+   "bytes":{"type":"integer","minimum":0},"truncated":{"type":"boolean","description":"The run stopped at its byte limit (4 GiB): what follows was not read."},
+   "errors":{"type":"array","items":{"type":"string"},"description":"What could not be read (never its content)."},
+   "findings":{"type":"array","items":{"type":"object","required":["location","kind","count","samples","severity"],"properties":{
+     "location":{"type":"string"},"kind":{"type":"string","enum":["card_number","private_key","secret","iban","email","phone"]},
+     "count":{"type":"integer","minimum":1},"test_only":{"type":"boolean","description":"Every card number found is a published test number."},
+     "severity":{"type":"integer","minimum":0,"maximum":100},
+     "samples":{"type":"array","maxItems":15,"items":{"type":"object","required":["offset","masked"],"properties":{
+       "row":{"type":"string","description":"The row's id in a table."},"offset":{"type":"integer","minimum":0},"masked":{"type":"string"},"test":{"type":"boolean"}}}}}}}}},
  "PostureCheck":{"type":"object","required":["id","title","status","severity","maps_to","remedy","detail"],"properties":{
    "id":{"type":"string"},"title":{"type":"string"},"status":{"type":"string","enum":["pass","fail","no_data"]},
    "severity":{"type":"integer","minimum":0,"maximum":100},"maps_to":{"type":"array","items":{"type":"string"},"description":"Requirement ids: `PCI 8.4.2`, `ASVS 6.3.3`."},

@@ -53,6 +53,8 @@ const (
 	Block = "rbk_"
 	// PostureRun is one run of the posture checks (internal/posture).
 	PostureRun = "pst_"
+	// DiscoveryRun is one run of sensitive-data discovery.
+	DiscoveryRun = "dsc_"
 )
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
