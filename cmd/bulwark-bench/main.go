@@ -37,6 +37,7 @@ func main() {
 	flag.BoolVar(&o.Scenarios, "scenarios", false, "only (with the other modes): the attack scenarios of issue 14 replayed on loopback (a scanner's sweep, credential stuffing beside customers behind one NAT address, card testing mixed into regular orders), with their figures")
 	flag.StringVar(&o.Scenario, "scenario", "", "with -scenarios: run only this one (scanning, stuffing, card-testing)")
 	flag.BoolVar(&o.Webhooks, "webhooks", false, "only (with the other modes): checkouts with three webhook endpoints (receivers on 127.0.0.1) subscribed to the order events versus none, two warm shops per engine taking turns")
+	flag.BoolVar(&o.Discovery, "discovery", false, "only (with the other modes): sensitive-data discovery's recall and precision on a labelled corpus, and its throughput on one core")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load share the process; each shop's goroutines carry the label shop=<name>) to this file")
 	flag.Parse()
 	// PostgreSQL runs when both URLs are set, in the environment (never as arguments).

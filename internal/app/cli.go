@@ -68,6 +68,8 @@ Usage:
   bulwark version [--json]                   the build's version, commit and Go version (--json: and
                                              every module compiled in)
   bulwark sbom                               the build's CycloneDX software bill of materials (JSON)
+  bulwark vulns --db DIR [--json]            match this build's modules against an offline Go
+                                             vulnerability database (exit 1 when any is known)
   bulwark discover [--json] [settings] [PATH...]
                                              scan the shop database, the outbox and each PATH
                                              for card numbers, secrets and personal data; masked
@@ -204,6 +206,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = postureCmd(ctx, rest, env)
 	case cmd == "discover":
 		err = discoverCmd(ctx, rest, env)
+	case cmd == "vulns":
+		err = vulnsCmd(rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return 0

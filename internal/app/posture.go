@@ -827,7 +827,19 @@ func (a *App) postureProbes() map[string]posture.Probe {
 			return pass("%s with %d modules", in.Short(), len(in.Modules))
 		},
 		"build.vulnerabilities": func(context.Context) (posture.Status, string) {
-			return noData("no vulnerability database given (vulns-db)")
+			if cfg.VulnsDB == "" {
+				return noData("no vulnerability database given (vulns-db)")
+			}
+			found, db, err := buildVulns(cfg.VulnsDB)
+			if err != nil {
+				return fail("%v", err)
+			}
+			var ids []string
+			for _, v := range found {
+				ids = append(ids, fmt.Sprintf("%s (%s %s, fixed in %s)", v.ID, v.Module, v.Version, orNone(v.FixedIn)))
+			}
+			return check(len(found) == 0, "no known vulnerability in the build's modules (database of %[1]s)%[2]s",
+				"known vulnerabilities (database of %[1]s): %[2]s", db.Modified().Format(time.DateOnly), listOf(ids))
 		},
 		"fim.status": func(context.Context) (posture.Status, string) {
 			return noData("file integrity monitoring has no baseline yet")

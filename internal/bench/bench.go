@@ -52,6 +52,7 @@ type Options struct {
 	Priced         bool // a priced checkout versus the plain one (PricedCheckout)
 	Webhooks       bool // checkout with three webhook endpoints versus none (WebhookCheckout)
 	Scenarios      bool // the attack scenarios of issue 14 (Scenarios)
+	Discovery      bool // sensitive-data discovery's recall, precision and speed (Discovery)
 	// Scenario, when set, runs only the scenario of that name (scanning,
 	// stuffing, card-testing).
 	Scenario string
@@ -86,7 +87,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Run measures every workload and prints one line each; with an opt-in mode
 // set, it runs only the modes set.
 func Run(ctx context.Context, o Options) ([]Result, error) {
-	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis || o.Priced || o.Webhooks || o.Scenarios {
+	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis || o.Priced || o.Webhooks || o.Scenarios || o.Discovery {
 		return nil, runModes(ctx, o)
 	}
 	var results []Result
@@ -152,6 +153,11 @@ func runModes(ctx context.Context, o Options) error {
 	if o.Scenarios {
 		if err := Scenarios(ctx, o); err != nil {
 			return fmt.Errorf("scenarios: %w", err)
+		}
+	}
+	if o.Discovery {
+		if err := Discovery(ctx, o); err != nil {
+			return fmt.Errorf("discovery: %w", err)
 		}
 	}
 	return nil

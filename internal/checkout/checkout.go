@@ -388,7 +388,7 @@ func NewService(d Deps) *Service {
 	s.scoring = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "bulwark_fraud_scoring_seconds",
 		Help:    "Time fraud scoring added to a checkout: the processor's answer about the card (its issuing country), the features (the email's index, the account's history, the velocity counters), the rules and models, and their second run once the processor has checked the CVC.",
-		Buckets: []float64{0.0001, 0.00025, 0.0005, 0.00075, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1, 2},
+		Buckets: []float64{0.0001, 0.00025, 0.0005, 0.00075, 0.0009, 0.001, 0.002, 0.005, 0.01, 0.05, 0.25, 1, 2},
 	})
 	for _, d := range []string{order.DecisionAllow, order.DecisionReview, order.DecisionBlock} {
 		s.decisions.WithLabelValues(d)

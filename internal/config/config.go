@@ -133,6 +133,7 @@ func Settings() []Setting {
 		{Name: "posture-interval", Default: "1h", Usage: "how often each instance runs the posture checks (bulwark posture) and keeps the result; a failing check raises a finding, a falling score alerts; 0 turns the schedule off"},
 		{Name: "discovery-interval", Default: "24h", Usage: "how often each instance scans the shop database and the outbox for card numbers, secrets and personal data (bulwark discover); 0 turns the schedule off"},
 		{Name: "discovery-rate", Default: "20", Usage: "megabytes a second a discovery scan reads at most (it sleeps to keep to it, so a scan takes a fraction of a core)"},
+		{Name: "vulns-db", Usage: "directory of an offline copy of the Go vulnerability database (govulncheck's layout); the posture check build.vulnerabilities matches this build's modules against it, and bulwark vulns reads it by default"},
 		{Name: "settings-baseline", Usage: "a JSON file of settings (the --config format) this shop is declared to run with; each setting that differs fails the posture check settings.baseline, a finding naming it (secrets: only whether one is set)"},
 		{Name: "outbox-retention", Default: "168h", Usage: "mail files in data-dir/outbox are deleted after this long"},
 		{Name: "reencrypt-batch", Default: "100", Usage: "rows re-encrypted per batch (and per committed cursor step) after a key rotation"},
@@ -287,6 +288,8 @@ type Config struct {
 	// ConfigFile is the settings file read, if any (posture checks its
 	// permissions); SettingsBaseline the declared baseline's file.
 	ConfigFile, SettingsBaseline string
+	// VulnsDB is the offline vulnerability database's directory ("": none).
+	VulnsDB string
 	// WebhookRetention is how long the outbox keeps finished deliveries.
 	WebhookRetention time.Duration
 	// RateLimits is false when rate-limits=off.
@@ -672,6 +675,7 @@ func parse(v map[string]string) (Config, error) {
 		DiscoveryInterval:    durationOrOff("discovery-interval"),
 		ConfigFile:           v["config"],
 		SettingsBaseline:     v["settings-baseline"],
+		VulnsDB:              v["vulns-db"],
 		ReencryptPause:       duration("reencrypt-pause"),
 		LogLevel:             v["log-level"],
 		SecurityContact:      v["security-contact"],

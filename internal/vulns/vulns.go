@@ -1,0 +1,402 @@
+// Package vulns checks a build's modules against an offline copy of the Go
+// vulnerability database (issue 15, "Inventory"): the layout govulncheck
+// reads (index/db.json, index/modules.json, ID/GO-YYYY-NNNN.json in OSV
+// format), so an operator points it at the same copy they give govulncheck.
+//
+// The match is by module and version, not by symbol: govulncheck also asks
+// whether the vulnerable functions are reachable from the program, which
+// needs the source. A module-level match over-reports; it is what an
+// instance can know about itself at run time, and each result lists the
+// vulnerable packages and symbols (ecosystem_specific.imports) so that an
+// operator can judge it.
+//
+// The database is operator input and treated as hostile: every file is
+// read with a size bound, entry ids are checked before they name a file,
+// and a directory that is not a vulnerability database is refused with a
+// clear error.
+package vulns
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/semver"
+)
+
+// Module is one module of the build (path and version, "v1.2.3").
+type Module struct {
+	Path    string
+	Version string
+}
+
+// Vuln is one known vulnerability of one module of the build.
+type Vuln struct {
+	ID       string    `json:"id"`
+	Aliases  []string  `json:"aliases"`
+	Summary  string    `json:"summary"`
+	Module   string    `json:"module"`
+	Version  string    `json:"version"`
+	FixedIn  string    `json:"fixed_in"` // "" when no fixed version is known
+	Packages []string  `json:"packages"` // "pkg: Sym1, Sym2"
+	Modified time.Time `json:"modified"`
+}
+
+// Errors of Open and Check.
+var (
+	ErrNotVulnDB = errors.New("not a Go vulnerability database")
+	ErrEntry     = errors.New("bad vulnerability entry")
+)
+
+// Bounds on what a database may make the reader hold.
+const (
+	maxIndex   = 64 << 20 // index/modules.json (half a megabyte in 2026)
+	maxEntry   = 4 << 20  // one ID/*.json
+	maxModules = 200_000
+)
+
+// DB is an opened database.
+type DB struct {
+	dir      string
+	modified time.Time
+	modules  map[string][]string // module path → entry ids
+}
+
+var idShape = regexp.MustCompile(`^GO-[0-9]{4}-[0-9]{4,}$`)
+
+// Open reads the database's index in dir.
+func Open(dir string) (*DB, error) {
+	var meta struct {
+		Modified time.Time `json:"modified"`
+	}
+	if err := readJSON(filepath.Join(dir, "index", "db.json"), 1<<10, &meta); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrNotVulnDB, dir, err)
+	}
+	if meta.Modified.IsZero() {
+		return nil, fmt.Errorf("%w: %s: index/db.json names no modified time", ErrNotVulnDB, dir)
+	}
+	var mods []struct {
+		Path  string `json:"path"`
+		Vulns []struct {
+			ID string `json:"id"`
+		} `json:"vulns"`
+	}
+	if err := readJSON(filepath.Join(dir, "index", "modules.json"), maxIndex, &mods); err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrNotVulnDB, dir, err)
+	}
+	if len(mods) > maxModules {
+		return nil, fmt.Errorf("%w: %s: %d modules in the index, more than %d", ErrNotVulnDB, dir, len(mods), maxModules)
+	}
+	db := &DB{dir: dir, modified: meta.Modified, modules: make(map[string][]string, len(mods))}
+	for _, m := range mods {
+		for _, v := range m.Vulns {
+			if !idShape.MatchString(v.ID) {
+				return nil, fmt.Errorf("%w: %s: the index names the entry %q", ErrNotVulnDB, dir, v.ID)
+			}
+			if !slices.Contains(db.modules[m.Path], v.ID) {
+				db.modules[m.Path] = append(db.modules[m.Path], v.ID)
+			}
+		}
+	}
+	return db, nil
+}
+
+// Modified is when the database was last changed: a clean check is only
+// as current as this.
+func (db *DB) Modified() time.Time { return db.modified }
+
+// entry is the part of an OSV entry the check reads.
+type entry struct {
+	ID        string    `json:"id"`
+	Modified  time.Time `json:"modified"`
+	Withdrawn time.Time `json:"withdrawn"`
+	Aliases   []string  `json:"aliases"`
+	Summary   string    `json:"summary"`
+	Affected  []struct {
+		Package struct {
+			Name      string `json:"name"`
+			Ecosystem string `json:"ecosystem"`
+		} `json:"package"`
+		Ranges []struct {
+			Type   string              `json:"type"`
+			Events []map[string]string `json:"events"`
+		} `json:"ranges"`
+		EcosystemSpecific struct {
+			Imports []struct {
+				Path    string   `json:"path"`
+				Symbols []string `json:"symbols"`
+			} `json:"imports"`
+		} `json:"ecosystem_specific"`
+	} `json:"affected"`
+}
+
+// Check returns the vulnerabilities of mods and of the standard library
+// of goVersion ("go1.26.8"), in order of id then module. With syms (the
+// functions compiled into the binary, BinarySymbols), an entry that names
+// its vulnerable packages counts only when the binary holds code of one of
+// them; nil syms matches by module version alone.
+func (db *DB) Check(mods []Module, goVersion string, syms *Symbols) ([]Vuln, error) {
+	all := slices.Clone(mods)
+	if v := goSemver(goVersion); v != "" {
+		all = append(all, Module{Path: "stdlib", Version: v})
+	}
+	var out []Vuln
+	for _, m := range all {
+		for _, id := range db.modules[m.Path] {
+			e, err := db.entry(id)
+			if err != nil {
+				return nil, err
+			}
+			if v, ok := e.affects(m); ok && syms.holdsAny(e, m.Path) {
+				out = append(out, v)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b Vuln) int {
+		if c := strings.Compare(a.ID, b.ID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Module, b.Module)
+	})
+	return out, nil
+}
+
+func (db *DB) entry(id string) (entry, error) {
+	if !idShape.MatchString(id) {
+		return entry{}, fmt.Errorf("%w: id %q", ErrEntry, id)
+	}
+	var e entry
+	if err := readJSON(filepath.Join(db.dir, "ID", id+".json"), maxEntry, &e); err != nil {
+		return entry{}, fmt.Errorf("%w: %s: %w", ErrEntry, id, err)
+	}
+	if e.ID != id {
+		return entry{}, fmt.Errorf("%w: %s.json holds %q", ErrEntry, id, e.ID)
+	}
+	return e, nil
+}
+
+// ParseEntry parses one OSV entry as Check reads it and evaluates it for
+// each package it names at every version its events name (the fuzz
+// target's way in).
+func ParseEntry(b []byte) error {
+	var e entry
+	if err := json.Unmarshal(b, &e); err != nil {
+		return err
+	}
+	for _, a := range e.Affected {
+		for _, r := range a.Ranges {
+			for _, ev := range r.Events {
+				for _, at := range ev {
+					e.affects(Module{Path: a.Package.Name, Version: "v" + strings.TrimPrefix(at, "v")})
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// affects reports whether e affects m, and how.
+func (e entry) affects(m Module) (Vuln, bool) {
+	if !e.Withdrawn.IsZero() {
+		return Vuln{}, false
+	}
+	for _, a := range e.Affected {
+		if a.Package.Name != m.Path {
+			continue
+		}
+		for _, r := range a.Ranges {
+			if r.Type != "SEMVER" {
+				continue
+			}
+			if in, fixed := inRange(m.Version, r.Events); in {
+				v := Vuln{ID: e.ID, Aliases: e.Aliases, Summary: e.Summary, Module: m.Path, Version: m.Version, FixedIn: fixed, Modified: e.Modified}
+				for _, imp := range a.EcosystemSpecific.Imports {
+					v.Packages = append(v.Packages, imp.Path+": "+strings.Join(imp.Symbols, ", "))
+				}
+				return v, true
+			}
+		}
+	}
+	return Vuln{}, false
+}
+
+// inRange evaluates OSV SEMVER events (sorted by version as the spec
+// requires; sorted again here, as input is not trusted): version is
+// affected from an "introduced" until the next "fixed" (excluded) or
+// "last_affected" (included). fixed is the fixed version of the range
+// that holds it.
+func inRange(version string, events []map[string]string) (bool, string) {
+	v := canonical(version)
+	if v == "" {
+		return false, ""
+	}
+	type ev struct{ kind, at string }
+	var evs []ev
+	for _, e := range events {
+		for kind, at := range e {
+			if kind == "introduced" && at == "0" {
+				// Below every version, pseudo-versions (v0.0.0-2020…) too.
+				evs = append(evs, ev{kind, "v0.0.0-0"})
+				continue
+			}
+			if c := canonical(at); c != "" && (kind == "introduced" || kind == "fixed" || kind == "last_affected") {
+				evs = append(evs, ev{kind, c})
+			}
+		}
+	}
+	slices.SortStableFunc(evs, func(a, b ev) int { return semver.Compare(a.at, b.at) })
+	affected := false
+	for _, e := range evs {
+		switch e.kind {
+		case "introduced":
+			if semver.Compare(v, e.at) >= 0 {
+				affected = true
+			}
+		case "fixed":
+			if semver.Compare(v, e.at) >= 0 {
+				affected = false
+			} else if affected {
+				return true, strings.TrimPrefix(e.at, "v")
+			}
+		case "last_affected":
+			if semver.Compare(v, e.at) > 0 {
+				affected = false
+			} else if affected {
+				return true, ""
+			}
+		}
+	}
+	return affected, ""
+}
+
+// Symbols is the set of functions a binary holds, by package.
+type Symbols struct {
+	funcs map[string]map[string]bool // package path → function names ("T.M", "F")
+}
+
+// NewSymbols makes a set from qualified names as the symbol table writes
+// them: "net/http.(*Server).Serve", "encoding/json.Unmarshal".
+func NewSymbols(names []string) *Symbols {
+	s := &Symbols{funcs: map[string]map[string]bool{}}
+	for _, n := range names {
+		pkg, fn := splitSymbol(n)
+		if pkg == "" {
+			continue
+		}
+		if s.funcs[pkg] == nil {
+			s.funcs[pkg] = map[string]bool{}
+		}
+		s.funcs[pkg][fn] = true
+	}
+	return s
+}
+
+// Len is how many functions the set holds.
+func (s *Symbols) Len() int {
+	n := 0
+	for _, fns := range s.funcs {
+		n += len(fns)
+	}
+	return n
+}
+
+// splitSymbol splits "a/b.c.(*T).M" into "a/b.c" and "T.M": the package is
+// up to the first dot after the last slash.
+func splitSymbol(n string) (pkg, fn string) {
+	slash := strings.LastIndexByte(n, '/')
+	dot := strings.IndexByte(n[slash+1:], '.')
+	if dot < 0 {
+		return "", ""
+	}
+	pkg, fn = n[:slash+1+dot], n[slash+1+dot+1:]
+	fn = strings.NewReplacer("(*", "", "(", "", ")", "").Replace(fn)
+	// Generic instantiations and closures: "F[...]" and "F.func1" count as F.
+	if i := strings.IndexByte(fn, '['); i >= 0 {
+		fn = fn[:i]
+	}
+	return pkg, fn
+}
+
+// holdsAny reports whether the binary holds code of a vulnerable package
+// of e for module mod (true without a symbol set, or when e names none).
+// The package decides, not the function: the compiler inlines small
+// functions into their callers, and the symbol table lists only what was
+// not inlined, so a vulnerable function missing from it may still be in
+// the binary. A package with no code at all in the binary cannot be.
+func (s *Symbols) holdsAny(e entry, mod string) bool {
+	if s == nil {
+		return true
+	}
+	named := false
+	for _, a := range e.Affected {
+		if a.Package.Name != mod {
+			continue
+		}
+		for _, imp := range a.EcosystemSpecific.Imports {
+			named = true
+			if len(s.funcs[imp.Path]) > 0 {
+				return true
+			}
+		}
+	}
+	return !named
+}
+
+// canonical turns an OSV version ("1.2.3", no "v") into a Go semantic
+// version, "" when it is not one.
+func canonical(s string) string {
+	if !strings.HasPrefix(s, "v") {
+		s = "v" + s
+	}
+	if !semver.IsValid(s) {
+		return ""
+	}
+	return s
+}
+
+// goSemver turns a Go version ("go1.26.8", "go1.27rc1") into the
+// database's stdlib version ("v1.26.8"), "" when it is not one.
+func goSemver(g string) string {
+	g = strings.TrimPrefix(g, "go")
+	if i := strings.IndexAny(g, " -+"); i >= 0 {
+		g = g[:i]
+	}
+	pre := ""
+	for _, p := range []string{"rc", "beta"} {
+		if i := strings.Index(g, p); i > 0 {
+			g, pre = g[:i], "-"+g[i:]
+		}
+	}
+	if strings.Count(g, ".") == 1 {
+		g += ".0"
+	}
+	g += pre
+	return canonical(g)
+}
+
+// readJSON decodes the JSON file at path, refusing one larger than limit.
+func readJSON(path string, limit int64, v any) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return err
+	}
+	if int64(len(b)) > limit {
+		return fmt.Errorf("%s is larger than %d bytes", filepath.Base(path), limit)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Base(path), err)
+	}
+	return nil
+}

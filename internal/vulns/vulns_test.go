@@ -1,0 +1,183 @@
+package vulns_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/bulwark-shop/bulwark/internal/vulns"
+)
+
+func open(t *testing.T) *vulns.DB {
+	t.Helper()
+	db, err := vulns.Open("testdata/vulndb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestCheck(t *testing.T) {
+	db := open(t)
+	if db.Modified().Year() != 2026 {
+		t.Errorf("modified %s", db.Modified())
+	}
+	for _, c := range []struct {
+		name, path, version, goVersion string
+		want                           []string // ids
+		fixed                          string
+	}{
+		{"below the first fix", "example.com/lib", "v1.1.9", "", []string{"GO-2024-0001"}, "1.2.0"},
+		{"at the first fix", "example.com/lib", "v1.2.0", "", nil, ""},
+		{"between the ranges", "example.com/lib", "v1.4.0", "", nil, ""},
+		{"in the second range", "example.com/lib", "v1.5.2", "", []string{"GO-2024-0001"}, "1.5.3"},
+		{"at the second fix", "example.com/lib", "v1.5.3", "", nil, ""},
+		{"at last_affected", "example.com/lib", "v2.0.0", "", []string{"GO-2024-0002"}, ""},
+		{"after last_affected", "example.com/lib", "v2.0.1", "", nil, ""},
+		{"a pseudo-version", "example.com/lib", "v1.1.1-0.20240101000000-abcdefabcdef", "", []string{"GO-2024-0001"}, "1.2.0"},
+		{"a module the database does not name", "example.com/safe", "v0.0.1", "", nil, ""},
+		{"the standard library, affected", "", "", "go1.24.4", []string{"GO-2025-0100"}, "1.24.5"},
+		{"the standard library, fixed", "", "", "go1.24.5", nil, ""},
+		{"the standard library, older line fixed", "", "", "go1.23.11", nil, ""},
+		{"the standard library, a release candidate", "", "", "go1.24rc1", []string{"GO-2025-0100"}, "1.24.5"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var mods []vulns.Module
+			if c.path != "" {
+				mods = append(mods, vulns.Module{Path: c.path, Version: c.version})
+			}
+			got, err := db.Check(mods, c.goVersion, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, v := range got {
+				ids = append(ids, v.ID)
+			}
+			if strings.Join(ids, ",") != strings.Join(c.want, ",") {
+				t.Fatalf("%v, want %v", ids, c.want)
+			}
+			if len(got) == 1 && got[0].FixedIn != c.fixed {
+				t.Fatalf("fixed in %q, want %q", got[0].FixedIn, c.fixed)
+			}
+		})
+	}
+	got, _ := db.Check([]vulns.Module{{Path: "example.com/lib", Version: "v1.0.0"}}, "", nil)
+	if len(got) != 1 || got[0].Aliases[0] != "CVE-2024-0001" || got[0].Packages[0] != "example.com/lib/parse: Parse, Decoder.Decode" {
+		t.Fatalf("%+v", got)
+	}
+}
+
+// With the binary's symbols, an entry counts only when the binary holds
+// code of a package it names (a function may have been inlined away).
+func TestCheckBySymbols(t *testing.T) {
+	db := open(t)
+	mods := []vulns.Module{{Path: "example.com/lib", Version: "v1.0.0"}}
+	for _, c := range []struct {
+		name string
+		syms []string
+		want int
+	}{
+		{"the vulnerable method", []string{"example.com/lib/parse.(*Decoder).Decode"}, 1},
+		{"another function of the package (the vulnerable one may be inlined)", []string{"example.com/lib/parse.Format"}, 1},
+		{"a package whose path extends it", []string{"example.com/lib/parser.Parse"}, 0},
+		{"the module, not the package", []string{"example.com/lib.Open"}, 0},
+		{"nothing of it", []string{"main.main"}, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := db.Check(mods, "", vulns.NewSymbols(c.syms))
+			if err != nil || len(got) != c.want {
+				t.Fatalf("%d found (%v), want %d", len(got), err, c.want)
+			}
+		})
+	}
+	// The test binary's own symbol table is read.
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	syms, err := vulns.BinarySymbols(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if syms.Len() < 1000 {
+		t.Fatalf("%d functions read from the test binary", syms.Len())
+	}
+	std := []vulns.Module{}
+	got, err := db.Check(std, "go1.24.4", syms)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("net/http's Server.Serve is not in this test binary, yet: %v %v", got, err)
+	}
+	if got, _ := db.Check(std, "go1.24.4", vulns.NewSymbols([]string{"net/http.(*conn).serve"})); len(got) != 1 {
+		t.Fatalf("a binary serving HTTP: %v", got)
+	}
+	if _, err := vulns.BinarySymbols("testdata/vulndb/index/db.json"); err == nil {
+		t.Fatal("a JSON file read as a binary")
+	}
+}
+
+// A database whose file names another id than its own is refused when read.
+func TestCheckRefusesAMismatchedEntry(t *testing.T) {
+	_, err := open(t).Check([]vulns.Module{{Path: "example.com/other", Version: "v0.1.0"}}, "", nil)
+	if !errors.Is(err, vulns.ErrEntry) {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestOpenRefusesWhatIsNotADatabase(t *testing.T) {
+	write := func(t *testing.T, files map[string]string) string {
+		dir := t.TempDir()
+		for name, body := range files {
+			p := filepath.Join(dir, name)
+			os.MkdirAll(filepath.Dir(p), 0o700)
+			if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
+	}
+	db := `{"modified":"2026-01-01T00:00:00Z"}`
+	for _, c := range []struct {
+		name  string
+		files map[string]string
+	}{
+		{"empty directory", nil},
+		{"no modules index", map[string]string{"index/db.json": db}},
+		{"db.json not JSON", map[string]string{"index/db.json": "garbage", "index/modules.json": "[]"}},
+		{"db.json without a time", map[string]string{"index/db.json": "{}", "index/modules.json": "[]"}},
+		{"modules not a list", map[string]string{"index/db.json": db, "index/modules.json": `{"a":1}`}},
+		{"an entry id that is a path", map[string]string{"index/db.json": db, "index/modules.json": `[{"path":"x","vulns":[{"id":"../../etc/passwd"}]}]`}},
+		{"an oversized index", map[string]string{"index/db.json": db, "index/modules.json": "[" + strings.Repeat(" ", 64<<20) + "]"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := vulns.Open(write(t, c.files)); !errors.Is(err, vulns.ErrNotVulnDB) {
+				t.Fatalf("err %v", err)
+			}
+		})
+	}
+}
+
+func FuzzVulnsEntry(f *testing.F) {
+	b, _ := os.ReadFile("testdata/vulndb/ID/GO-2024-0001.json")
+	f.Add(b)
+	f.Add([]byte(`{"affected":[{"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"x"}]}]}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = vulns.ParseEntry(b) // never panics, whatever it is given
+	})
+}
+
+func FuzzVulnsIndex(f *testing.F) {
+	b, _ := os.ReadFile("testdata/vulndb/index/modules.json")
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		dir := t.TempDir()
+		os.MkdirAll(filepath.Join(dir, "index"), 0o700)
+		os.WriteFile(filepath.Join(dir, "index", "db.json"), []byte(`{"modified":"2026-01-01T00:00:00Z"}`), 0o600)
+		os.WriteFile(filepath.Join(dir, "index", "modules.json"), b, 0o600)
+		if db, err := vulns.Open(dir); err == nil {
+			db.Check([]vulns.Module{{Path: "example.com/lib", Version: "v1.0.0"}}, "go1.26.0", nil)
+		}
+	})
+}
