@@ -68,6 +68,10 @@ Usage:
   bulwark version [--json]                   the build's version, commit and Go version (--json: and
                                              every module compiled in)
   bulwark sbom                               the build's CycloneDX software bill of materials (JSON)
+  bulwark fim baseline [settings]            record the monitored files (binary, settings, keys,
+                                             certificates, data directory layout) in a signed
+                                             baseline; audited as fim.baseline
+  bulwark fim check [settings]               compare them with the baseline (exit 1 on a change)
   bulwark vulns --db DIR [--json]            match this build's modules against an offline Go
                                              vulnerability database (exit 1 when any is known)
   bulwark discover [--json] [settings] [PATH...]
@@ -208,6 +212,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = discoverCmd(ctx, rest, env)
 	case cmd == "vulns":
 		err = vulnsCmd(rest, env)
+	case cmd == "fim":
+		err = fimCmd(ctx, rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return 0

@@ -841,8 +841,23 @@ func (a *App) postureProbes() map[string]posture.Probe {
 			return check(len(found) == 0, "no known vulnerability in the build's modules (database of %[1]s)%[2]s",
 				"known vulnerabilities (database of %[1]s): %[2]s", db.Modified().Format(time.DateOnly), listOf(ids))
 		},
-		"fim.status": func(context.Context) (posture.Status, string) {
-			return noData("file integrity monitoring has no baseline yet")
+		"fim.status": func(ctx context.Context) (posture.Status, string) {
+			st, err := a.CheckFIM(ctx)
+			if err != nil {
+				return noData("%v", err)
+			}
+			switch st.Status {
+			case "no_baseline":
+				return noData("no file integrity baseline (bulwark fim baseline)")
+			case "invalid":
+				return fail("the baseline %s is refused: %s", st.Baseline, st.Error)
+			}
+			var changed []string
+			for _, c := range st.Changes {
+				changed = append(changed, c.Path+" "+c.Kind)
+			}
+			return check(len(changed) == 0, "%[1]d entries match the baseline of %[2]s%[3]s", "changed since the baseline of %[2]s: %[3]s",
+				st.Entries, st.MadeAt.Format(time.DateOnly), listOf(changed))
 		},
 		"discovery.cards": func(ctx context.Context) (posture.Status, string) {
 			rep, err := a.DB.LatestDiscoveryRun(ctx)

@@ -134,6 +134,9 @@ func Settings() []Setting {
 		{Name: "discovery-interval", Default: "24h", Usage: "how often each instance scans the shop database and the outbox for card numbers, secrets and personal data (bulwark discover); 0 turns the schedule off"},
 		{Name: "discovery-rate", Default: "20", Usage: "megabytes a second a discovery scan reads at most (it sleeps to keep to it, so a scan takes a fraction of a core)"},
 		{Name: "vulns-db", Usage: "directory of an offline copy of the Go vulnerability database (govulncheck's layout); the posture check build.vulnerabilities matches this build's modules against it, and bulwark vulns reads it by default"},
+		{Name: "fim-baseline", Usage: "the signed file integrity baseline (bulwark fim baseline writes it; the server watches the files it lists). Empty: fim-baseline.json in data-dir"},
+		{Name: "fim-paths", Usage: "comma-separated files or directories to monitor besides the binary, the settings, certificate, key and rule files and the data directory's layout"},
+		{Name: "fim-rescan", Default: "1h", Usage: "how often the server records every monitored file again, besides the kernel's change events"},
 		{Name: "settings-baseline", Usage: "a JSON file of settings (the --config format) this shop is declared to run with; each setting that differs fails the posture check settings.baseline, a finding naming it (secrets: only whether one is set)"},
 		{Name: "outbox-retention", Default: "168h", Usage: "mail files in data-dir/outbox are deleted after this long"},
 		{Name: "reencrypt-batch", Default: "100", Usage: "rows re-encrypted per batch (and per committed cursor step) after a key rotation"},
@@ -290,6 +293,10 @@ type Config struct {
 	ConfigFile, SettingsBaseline string
 	// VulnsDB is the offline vulnerability database's directory ("": none).
 	VulnsDB string
+	// File integrity: the baseline file (see FIMBaselineFile), more
+	// paths to monitor, and the full rescan's period.
+	FIMBaseline, FIMPaths string
+	FIMRescan             time.Duration
 	// WebhookRetention is how long the outbox keeps finished deliveries.
 	WebhookRetention time.Duration
 	// RateLimits is false when rate-limits=off.
@@ -332,6 +339,14 @@ func (c Config) AuditCheckpointDir() string {
 		return c.AuditCheckpoints
 	}
 	return filepath.Join(c.DataDir, "audit-checkpoints")
+}
+
+// FIMBaselineFile is the file integrity baseline's path.
+func (c Config) FIMBaselineFile() string {
+	if c.FIMBaseline != "" {
+		return c.FIMBaseline
+	}
+	return filepath.Join(c.DataDir, "fim-baseline.json")
 }
 
 // TLS reports whether the API serves TLS, from files or over ACME.
@@ -676,6 +691,9 @@ func parse(v map[string]string) (Config, error) {
 		ConfigFile:           v["config"],
 		SettingsBaseline:     v["settings-baseline"],
 		VulnsDB:              v["vulns-db"],
+		FIMBaseline:          v["fim-baseline"],
+		FIMPaths:             v["fim-paths"],
+		FIMRescan:            duration("fim-rescan"),
 		ReencryptPause:       duration("reencrypt-pause"),
 		LogLevel:             v["log-level"],
 		SecurityContact:      v["security-contact"],

@@ -54,6 +54,12 @@ const (
 	SensitiveCardData Type = "SensitiveData:Location/CardNumber"
 	// SensitiveSecret: discovery found private keys or API secrets.
 	SensitiveSecret Type = "SensitiveData:Location/Credentials"
+	// FIMChanged: a monitored file changed, appeared, went or changed
+	// permissions or owner (file integrity monitoring, PCI DSS 11.5.2).
+	FIMChanged Type = "Integrity:File/Changed"
+	// FIMBaselineInvalid: the file integrity baseline does not verify (it
+	// was edited) or does not parse.
+	FIMBaselineInvalid Type = "Integrity:File/BaselineInvalid"
 )
 
 // DetectionPoint is the OWASP AppSensor detection point of t ("" when none
@@ -75,6 +81,8 @@ var detectionPoints = map[Type]string{
 	PostureScoreDropped: "",
 	SensitiveCardData:   "",
 	SensitiveSecret:     "",
+	FIMChanged:          "",
+	FIMBaselineInvalid:  "",
 }
 
 // Known reports whether t is a finding type Bulwark raises.
@@ -99,6 +107,8 @@ const (
 	// Location is where discovery found data: "db:table.column" or
 	// "file:path".
 	Location SubjectKind = "location"
+	// File is a monitored file's path.
+	File SubjectKind = "file"
 )
 
 // Subject is the address, account or card a finding is about.
@@ -296,7 +306,7 @@ func LevelFloor(level string) (int, bool) {
 // Types lists the finding types, in a stable order.
 func Types() []Type {
 	return []Type{AccountBruteForce, CredentialStuffing, CardTesting, Scanning, WAFProbe, TakeoverSuspected,
-		PostureCheckFailed, PostureScoreDropped, SensitiveCardData, SensitiveSecret}
+		PostureCheckFailed, PostureScoreDropped, SensitiveCardData, SensitiveSecret, FIMChanged, FIMBaselineInvalid}
 }
 
 // Query selects findings for staff: each field that is set narrows the

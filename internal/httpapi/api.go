@@ -152,6 +152,8 @@ type Deps struct {
 	SelfScan func(*http.Request) bool
 	// Discovery serves sensitive-data discovery's last run (nil: 404).
 	Discovery Discovery
+	// FIM serves file integrity's state (nil: 404).
+	FIM FIM
 }
 
 // Signals takes security signals (threat.Intake): it neither fails nor
@@ -346,6 +348,7 @@ func (a *API) routes() []route {
 		r("GET /api/v1/admin/posture", access.AssuranceRead, a.getPosture),
 		r("GET /api/v1/admin/posture/history", access.AssuranceRead, a.postureHistory),
 		r("GET /api/v1/admin/discovery", access.AssuranceRead, a.getDiscovery),
+		r("GET /api/v1/admin/fim", access.AssuranceRead, a.getFIM),
 		r("GET /api/v1/admin/findings", access.FindingsRead, a.listFindings),
 		r("GET /api/v1/admin/findings/{id}", access.FindingsRead, a.getFinding),
 		r("POST /api/v1/admin/findings/{id}/resolve", access.FindingsManage, a.resolveFinding),

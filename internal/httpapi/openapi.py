@@ -798,11 +798,22 @@ paths.update({
     {"200":js(ref("Discovery")),"404":resp("NotFound")},
     desc="Where the last run (scheduled every `discovery-interval`, or `bulwark discover`) found card numbers, private keys, API secrets, IBANs, email addresses and phone numbers: per location (`db:table.column` or `file:path`) and kind, the count and at most 15 masked samples (a card's first six and last four digits at most; never a value found). 404 before the first run. Card numbers (other than published test numbers) raise `SensitiveData:Location/CardNumber` findings, keys and secrets `SensitiveData:Location/Credentials`.")},
 })
+paths.update({
+ "/api/v1/admin/fim":{"get":op("getFIM","The monitored files compared with the signed baseline now","assurance:read",
+    {"200":js(ref("FIM"))},
+    desc="File integrity monitoring (PCI DSS 11.5.2): `status` is `ok`, `changed`, `no_baseline` (make one with `bulwark fim baseline`) or `invalid` (the baseline does not verify: edited or another shop's). Changes name kinds, modes, sizes and hash prefixes, never content.")},
+})
 POSTURE_SCORE={"type":"object","required":["id","score","passed","applicable"],"properties":{
    "id":{"type":"string","enum":["pci-dss-4.0.1","owasp-asvs-5.0"]},"score":{"type":"number","minimum":0,"maximum":1},
    "passed":{"type":"integer","minimum":0},"applicable":{"type":"integer","minimum":0}}}
 schemas.update({
  "PostureScore":POSTURE_SCORE,
+ "FIM":{"type":"object","required":["status","baseline","made_at","entries","checked_at","changes"],"properties":{
+   "status":{"type":"string","enum":["ok","changed","no_baseline","invalid"]},"baseline":{"type":"string"},
+   "made_at":{"type":["string","null"],"format":"date-time"},"entries":{"type":"integer","minimum":0},"checked_at":{"type":"string","format":"date-time"},
+   "error":{"type":"string"},
+   "changes":{"type":"array","items":{"type":"object","required":["path","kind","before","after"],"properties":{
+     "path":{"type":"string"},"kind":{"type":"string","enum":["added","deleted","modified","mode","owner"]},"before":{"type":"string"},"after":{"type":"string"}}}}}},
  "Discovery":{"type":"object","required":["run_at","sources","bytes","truncated","findings","errors"],"properties":{
    "run_at":{"type":"string","format":"date-time"},"sources":{"type":"array","items":{"type":"string"}},
    "bytes":{"type":"integer","minimum":0},"truncated":{"type":"boolean","description":"The run stopped at its byte limit (4 GiB): what follows was not read."},
