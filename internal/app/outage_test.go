@@ -259,6 +259,11 @@ func TestDatabaseOutage(t *testing.T) {
 	o.unavailable("finding resolve", req{method: "POST", path: "/api/v1/admin/findings/fnd_aaaaaaaaaaaaaaaaaaaaaaaaaa/resolve", token: admin})
 	o.unavailable("blocks list", req{method: "GET", path: "/api/v1/admin/blocks", token: admin})
 	o.unavailable("block lift", req{method: "POST", path: "/api/v1/admin/blocks/rbk_aaaaaaaaaaaaaaaaaaaaaaaaaa/lift", token: admin})
+	o.unavailable("audit log", req{method: "GET", path: "/api/v1/admin/audit", token: admin})
+	o.unavailable("audit checkpoint", req{method: "GET", path: "/api/v1/admin/audit/checkpoint", token: admin})
+	o.unavailable("posture", req{method: "GET", path: "/api/v1/admin/posture", token: admin})
+	o.unavailable("posture history", req{method: "GET", path: "/api/v1/admin/posture/history", token: admin})
+	o.unavailable("discovery", req{method: "GET", path: "/api/v1/admin/discovery", token: admin})
 	if rd := s.readiness(503); rd.Code != "not_ready" || rd.Dependencies["database"] != "down" {
 		t.Fatalf("readyz with the database down = %+v", rd)
 	}
