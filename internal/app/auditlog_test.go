@@ -663,3 +663,48 @@ func TestStaffReadsOfOrdersAreAudited(t *testing.T) {
 		}
 	})
 }
+
+// A webhook endpoint subscribed to audit.checkpoint gets every checkpoint
+// the shop signs, the signed note as written: a copy out of reach of
+// whoever can rewrite the database, verifiable with the key alone.
+func TestAuditCheckpointsPushedToWebhooks(t *testing.T) {
+	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db, allowLoopback)
+		recv := newHookReceiver(t)
+		admin := s.createAdmin("witness@example.com")
+		var hook webhookJSON
+		s.must(201, req{method: "POST", path: "/api/v1/admin/webhooks", token: admin,
+			body: map[string]any{"url": hookURL(recv.Server), "events": []string{"audit.checkpoint"}}}).JSON(t, &hook)
+		s.createProduct(admin, "WITNESS-1", 1)
+		signed, vkey := auditCheckpoint(t, s.Config)
+		want := independentCheckpoint(t, signed, vkey)
+		// The command signed on the real clock; the server's stands still
+		// until moved, and sends what is due by it.
+		s.Clock.Set(time.Now().Add(time.Second))
+		for {
+			call := recv.next(t)
+			if err := verifyHook(hook.Secret, call, s.Clock.Now()); err != nil {
+				t.Fatal(err)
+			}
+			var event struct {
+				Type string
+				Data struct {
+					Size uint64
+					Root string
+					Note string
+				}
+			}
+			if err := json.Unmarshal(call.Body, &event); err != nil || event.Type != "audit.checkpoint" {
+				t.Fatalf("event %s: %v", call.Body, err)
+			}
+			if event.Data.Size != want.Size {
+				continue // an earlier checkpoint (the server's own), pushed as well
+			}
+			got := independentCheckpoint(t, []byte(event.Data.Note), vkey)
+			if !bytes.Equal(got.Hash, want.Hash) || event.Data.Note != string(signed) {
+				t.Fatalf("pushed %q, signed %q", event.Data.Note, signed)
+			}
+			return
+		}
+	})
+}

@@ -3,12 +3,14 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/webhook"
 	"github.com/transparency-dev/merkle/compact"
 )
 
@@ -192,12 +194,20 @@ func (db *DB) AuditNodes(ctx context.Context, ids []compact.NodeID) ([][]byte, e
 // SaveAuditCheckpoint keeps a signed checkpoint for the API; one of a size
 // already kept is left as it is.
 func (db *DB) SaveAuditCheckpoint(ctx context.Context, cp audit.Checkpoint) error {
-	_, err := db.sql.ExecContext(ctx, `INSERT INTO audit_checkpoints (size, root, signed_at, note) VALUES ($1, $2, $3, $4)
-		ON CONFLICT (size) DO NOTHING`, int64(cp.Size), hex.EncodeToString(cp.Root), micros(cp.At), string(cp.Note))
-	if err != nil {
-		return fmt.Errorf("keep audit checkpoint %d: %w", cp.Size, err)
-	}
-	return nil
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (size, root, signed_at, note) VALUES ($1, $2, $3, $4)
+			ON CONFLICT (size) DO NOTHING`, int64(cp.Size), hex.EncodeToString(cp.Root), micros(cp.At), string(cp.Note))
+		if err != nil {
+			return fmt.Errorf("keep audit checkpoint %d: %w", cp.Size, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return err // another instance kept (and pushed) this size
+		}
+		// Pushed to the endpoints subscribed to audit.checkpoint with the
+		// copy kept: out of reach of whoever later rewrites the database.
+		return emitEvent(ctx, tx, webhook.AuditCheckpoint, cp.At, webhook.CheckpointData{Size: cp.Size,
+			Root: base64.StdEncoding.EncodeToString(cp.Root), Note: string(cp.Note), SignedAt: cp.At.UTC()})
+	})
 }
 
 // LatestAuditCheckpoint returns the checkpoint of the largest size kept.

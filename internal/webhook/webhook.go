@@ -38,18 +38,31 @@ const (
 	ProductUpdated  = "product.updated"
 	// FindingRaised: threat detection raised a finding at or above the
 	// alert-severity setting (FindingData).
-	FindingRaised    = "finding.raised"
+	FindingRaised = "finding.raised"
+	// AuditCheckpoint: the audit log signed a checkpoint (CheckpointData):
+	// a copy pushed out of the shop's reach, to a SIEM or a witness.
+	AuditCheckpoint  = "audit.checkpoint"
 	maxEventsPerHook = 32
 )
 
 // Types lists every event type an endpoint may subscribe to.
 func Types() []string {
-	return []string{OrderCreated, OrderAuthorized, OrderPaid, OrderFulfilled, OrderCancelled, RefundCreated, ReturnRequested, ProductUpdated, FindingRaised}
+	return []string{OrderCreated, OrderAuthorized, OrderPaid, OrderFulfilled, OrderCancelled, RefundCreated, ReturnRequested, ProductUpdated, FindingRaised, AuditCheckpoint}
 }
 
 // Emitted lists the event types the shop sends today.
 func Emitted() []string {
-	return []string{OrderCreated, OrderAuthorized, OrderPaid, OrderFulfilled, OrderCancelled, RefundCreated, ReturnRequested, ProductUpdated, FindingRaised}
+	return []string{OrderCreated, OrderAuthorized, OrderPaid, OrderFulfilled, OrderCancelled, RefundCreated, ReturnRequested, ProductUpdated, FindingRaised, AuditCheckpoint}
+}
+
+// CheckpointData is what audit.checkpoint carries: the signed note as
+// written to the checkpoint directory (verifiable with the shop's
+// verifier key alone), with its size and root.
+type CheckpointData struct {
+	Size     uint64    `json:"size"`
+	Root     string    `json:"root"` // base64, as in the note
+	Note     string    `json:"note"`
+	SignedAt time.Time `json:"signed_at"`
 }
 
 // Delivery statuses.
