@@ -15,8 +15,10 @@ import "strings"
 //   - A grouped number is grouped as cards are printed: fours (4-4-4-4,
 //     with a last group of one to three for 17-19 digits), 4-6-5 and 4-6-4
 //     (Amex, Diners), 4-4-5 and 4-4-4-1 (13-digit Visa). Spaces are a weak
-//     joint, so "4539 5787 6362 1486 12/29" is a card and an expiry date; a
-//     dash is not, so a dashed run must be a card entirely.
+//     joint: a date, time or decimal after one is another token, so
+//     "4539 5787 6362 1486 12/29" is a card and an expiry date, and after
+//     a sequence that is not printed as a card the longest grouping that
+//     is may be one. A dash is not: a dashed run must be a card entirely.
 //   - It is a '+' away from nothing: "+37…" is a phone number.
 //   - It is not the account number of a spaced IBAN ("VG96 VPVG 0000 …").
 //   - Its leading digits are an issuer's and its length one of that
@@ -58,7 +60,7 @@ func card(b []byte, i int) (Match, bool) {
 		groups[n], ends[n] = g, j+g
 		n++
 		j += g
-		if j+1 < len(b) && b[j] == sep && isDigit(b[j+1]) {
+		if j+1 < len(b) && b[j] == sep && isDigit(b[j+1]) && !(sep == ' ' && startsOther(b, j+1)) {
 			j++
 			continue
 		}
@@ -70,10 +72,11 @@ func card(b []byte, i int) (Match, bool) {
 		}
 		return cardMatch(b, i, ends[n-1])
 	}
-	// After a space, what follows a card may be another number ("12/29",
-	// a quantity): the longest printed grouping is the card, unless the
-	// next group is another four, which would make it part of a longer
-	// grouped number.
+	// After a space, what follows a card may be another number (a
+	// quantity, a reference): the longest printed grouping is the card,
+	// unless the next group is another four, which would make it part of a
+	// longer grouped number. A sequence printed as a card is judged whole,
+	// so a 19-digit number is never taken for its first 16 digits.
 	if sep != ' ' {
 		return Match{}, false
 	}
@@ -83,6 +86,14 @@ func card(b []byte, i int) (Match, bool) {
 		}
 	}
 	return Match{}, false
+}
+
+// startsOther reports whether the digits at b[j] begin a date, a time or
+// a decimal ("12/29", "10:30", "2029-12-01", "3.5"), which a space does
+// not join to a card number before it.
+func startsOther(b []byte, j int) bool {
+	e := j + digitRun(b, j)
+	return e+1 < len(b) && (b[e] == '/' || b[e] == ':' || b[e] == '-' || b[e] == '.') && isDigit(b[e+1])
 }
 
 func digitRun(b []byte, i int) int {
@@ -119,18 +130,21 @@ func joinedAfter(b []byte, e int) bool {
 }
 
 // continuesGroups reports whether the space-separated group at b[i]
-// follows a four-character token ending in a digit: the groups are part
-// of a longer grouped number or an IBAN.
+// follows a group of four digits, or a four-character token ending in a
+// digit ("DE89"): the groups are part of a longer grouped number or an
+// IBAN.
 func continuesGroups(b []byte, i int) bool {
 	if i < 5 || b[i-1] != ' ' || !isDigit(b[i-2]) {
 		return false
 	}
+	digits := true
 	for k := i - 5; k < i-1; k++ {
 		if !isAlnum(b[k]) {
 			return false
 		}
+		digits = digits && isDigit(b[k])
 	}
-	return i == 5 || !isAlnum(b[i-6])
+	return digits || i == 5 || !isAlnum(b[i-6]) || escapeLen(b, i-5) > 0
 }
 
 // ibanAccount reports whether the group at b[i] follows "CCkk BANK ", the

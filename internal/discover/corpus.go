@@ -362,6 +362,15 @@ func (g *corpusGen) words(n int) string {
 	return strings.Join(w, " ")
 }
 
+// trailer is what follows a value in free text: words, or an expiry date
+// as people write it after a card number.
+func (g *corpusGen) trailer() string {
+	if g.r.IntN(3) == 0 {
+		return fmt.Sprintf("%02d/%02d %s", 1+g.r.IntN(12), 26+g.r.IntN(8), g.words(1))
+	}
+	return g.words(2)
+}
+
 func (g *corpusGen) id() string {
 	const alphabet = "abcdefghijklmnopqrstuvwxyz234567"
 	b := []byte("ord_")
@@ -450,7 +459,7 @@ func (g *corpusGen) doc(format string, first int, items []corpusItem) Doc {
 			case it.field == "note":
 				fmt.Fprintf(&w.buf, `"%s\n`, g.words(3)) // after a JSON escape
 				w.item(it)
-				fmt.Fprintf(&w.buf, ` %s"`, g.words(2))
+				fmt.Fprintf(&w.buf, ` %s"`, g.trailer())
 			case it.number && g.r.IntN(3) == 0:
 				w.item(it)
 			default:
@@ -487,7 +496,7 @@ func (g *corpusGen) doc(format string, first int, items []corpusItem) Doc {
 			if it.field == "note" {
 				fmt.Fprintf(&w.buf, ` msg="%s `, g.words(3))
 				w.item(it)
-				fmt.Fprintf(&w.buf, ` %s"`, g.words(2))
+				fmt.Fprintf(&w.buf, ` %s"`, g.trailer())
 			} else {
 				fmt.Fprintf(&w.buf, " %s=", it.field)
 				w.item(it)
