@@ -146,8 +146,9 @@ func b64urlPart(b []byte, i, min, max int) (int, bool) {
 
 // privateKey reports whether a PEM private key's armour starts at b[i]:
 // "-----BEGIN … PRIVATE KEY-----" (PKCS #1, #8, SEC 1, OpenSSH, PGP's
-// "PRIVATE KEY BLOCK") followed by its body, or an encrypted PEM's
-// Proc-Type header. Armour alone is documentation.
+// "PRIVATE KEY BLOCK") followed by its body or an armour header (an
+// encrypted PEM's Proc-Type, PGP's Version). Armour alone is
+// documentation.
 func privateKey(b []byte, i int) (Match, bool) {
 	const begin = "-----BEGIN "
 	if !bytes.HasPrefix(b[i:], []byte(begin)) {
@@ -171,8 +172,8 @@ func privateKey(b []byte, i int) (Match, bool) {
 }
 
 // keyBody reports whether a key's body follows its armour at b[j]: after
-// line breaks (raw, or escaped in JSON), a Proc-Type header or eight
-// base64 characters.
+// line breaks (raw, or escaped in JSON), an armour header or eight base64
+// characters.
 func keyBody(b []byte, j int) bool {
 breaks:
 	for k := 0; k < 8 && j < len(b); k++ {
@@ -185,7 +186,7 @@ breaks:
 			break breaks
 		}
 	}
-	if bytes.HasPrefix(b[j:], []byte("Proc-Type:")) {
+	if armourHeader(b[j:]) {
 		return true
 	}
 	n := 0
@@ -194,4 +195,14 @@ breaks:
 		n++
 	}
 	return n == 8
+}
+
+// armourHeader reports whether b starts with a header line of PEM (RFC
+// 1421) or PGP (RFC 4880) armour: a name of letters and dashes, ": ".
+func armourHeader(b []byte) bool {
+	n := 0
+	for n < len(b) && n <= 20 && (isAlnum(b[n]) || b[n] == '-') {
+		n++
+	}
+	return n >= 2 && n <= 20 && n+1 < len(b) && b[n] == ':' && b[n+1] == ' '
 }
