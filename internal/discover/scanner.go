@@ -1,6 +1,7 @@
 package discover
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -182,9 +183,9 @@ func (s *Scanner) scanBytes(location, row string, b []byte) error {
 // overlap by the context a detector reads (lookBehind before a match,
 // lookAhead after it), and a chunk reports only the matches starting
 // between its overlaps, so a match across a boundary is found once, at
-// its offset in r. It returns ErrTruncated or ErrLimit (wrapped) when a
-// limit stopped it, or the read error; the matches of what was read are
-// kept either way.
+// its offset in r. It returns the read error, or ErrTruncated or ErrLimit
+// (wrapped) when a limit stopped it; the matches of what was read are kept
+// either way.
 func (s *Scanner) ScanReader(location string, r io.Reader) error {
 	bp := s.buffers.Get().(*[]byte)
 	defer s.buffers.Put(bp)
@@ -206,15 +207,15 @@ func (s *Scanner) ScanReader(location string, r io.Reader) error {
 		}
 		got, rerr := io.ReadFull(r, buf[n:n+want])
 		eof := errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF)
-		if rerr != nil && !eof {
-			return fmt.Errorf("scan %s: read: %w", location, rerr)
-		}
 		var err error
+		if rerr != nil && !eof {
+			err = fmt.Errorf("read: %w", rerr) // what was read is scanned first
+		}
 		if int64(got) > left {
-			got, err = int(left), ErrTruncated
+			got, err = int(left), cmp.Or(err, ErrTruncated)
 		}
 		if granted, ok := s.take(int64(got)); !ok {
-			got, err = int(granted), ErrLimit
+			got, err = int(granted), cmp.Or(err, ErrLimit)
 		}
 		n += got
 		left -= int64(got)
