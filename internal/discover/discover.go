@@ -82,12 +82,18 @@ func find(b []byte, out []Match) []Match {
 			if i > 0 && isDigit(b[i-1]) {
 				continue // a run is judged at its first digit
 			}
-			if m, ok := card(b, i); ok {
-				out = append(out, m)
+			j := i + 1
+			for j < len(b) && isDigit(b[j]) {
+				j++
 			}
-			for i+1 < len(b) && isDigit(b[i+1]) {
-				i++
+			// Only 13 to 19 digits, or a group followed by a separator and
+			// more digits, can be a card: most runs (times, sizes) are not.
+			if run := j - i; (run >= 13 && run <= 19) || (run <= 6 && j+1 < len(b) && (b[j] == ' ' || b[j] == '-') && isDigit(b[j+1])) {
+				if m, ok := card(b, i); ok {
+					out = append(out, m)
+				}
 			}
+			i = j - 1
 		case cUpper:
 			if wordBefore(b, i) {
 				continue

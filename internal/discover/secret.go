@@ -79,6 +79,15 @@ var secretRules = []secretRule{
 	{"bgc_", "bulwark", base32Low, 52, 52, false}, // guest cart token
 }
 
+// rulesByFirst holds the rules by the first byte of their prefix: a word
+// is compared with the few that can start it.
+var rulesByFirst = func() (t [256][]secretRule) {
+	for _, r := range secretRules {
+		t[r.prefix[0]] = append(t[r.prefix[0]], r)
+	}
+	return t
+}()
+
 // secretStarts are the lower-case first bytes of the prefixes (the
 // capital ones are tried with IBANs), and 'e' of a JWT.
 const secretStarts = "srwgxbe"
@@ -97,8 +106,9 @@ func secret(b []byte, i int) (Match, bool) {
 	if len(rest) > 3 && rest[0] == 'e' && rest[1] == 'y' && rest[2] == 'J' {
 		return jwt(b, i)
 	}
-	for _, r := range secretRules {
-		if len(rest) < len(r.prefix) || string(rest[:len(r.prefix)]) != r.prefix {
+	for _, r := range rulesByFirst[rest[0]] {
+		// Most words that start like a prefix differ at their second byte.
+		if len(rest) < len(r.prefix) || rest[1] != r.prefix[1] || string(rest[:len(r.prefix)]) != r.prefix {
 			continue
 		}
 		j := i + len(r.prefix)
