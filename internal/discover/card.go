@@ -19,13 +19,14 @@ import "strings"
 //     "4539 5787 6362 1486 12/29" is a card and an expiry date, and after
 //     a sequence that is not printed as a card the longest grouping that
 //     is may be one. A dash is not: a dashed run must be a card entirely.
-//   - It is a '+' away from nothing: "+37…" is a phone number.
+//   - No '+' precedes it: "+37…" is a phone number.
 //   - It is not the account number of a spaced IBAN ("VG96 VPVG 0000 …").
 //   - Its leading digits are an issuer's and its length one of that
 //     issuer's, and the Luhn digit holds.
 
-// maxGroups bounds the groups read together: a card has at most five, so
-// a longer sequence is rejected as soon as it is seen to be longer.
+// maxGroups bounds the groups read together: a card has at most five, and
+// one more is what may follow it after a space; a sequence longer than
+// that is a longer number, rejected as soon as it is seen.
 const maxGroups = 6
 
 // card reports whether the digit run starting at b[i] begins a card
