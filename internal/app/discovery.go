@@ -55,10 +55,10 @@ func (a *App) RunDiscovery(ctx context.Context, paths []string) (discover.Report
 			}
 		}
 	}
-	s := discover.New(discover.Options{MaxBytes: discoveryMaxBytes, Pace: pace})
+	s := discover.New(discover.Options{MaxTotal: discoveryMaxBytes, Pace: pace})
 	rep := discover.Report{RunAt: a.now().UTC(), Sources: []string{"database"}, Errors: []string{}}
 	err := a.DB.ScanText(ctx, func(location, row string, value []byte) error {
-		return s.Bytes("db:"+location, row, value)
+		return s.ScanCell("db:"+location, row, value)
 	})
 	switch {
 	case errors.Is(err, discover.ErrLimit):
@@ -79,7 +79,7 @@ func (a *App) RunDiscovery(ctx context.Context, paths []string) (discover.Report
 	if err := ctx.Err(); err != nil {
 		return rep, err
 	}
-	rep.Bytes, rep.Truncated, rep.Findings = s.Read(), s.Truncated(), s.Findings()
+	rep.Bytes, rep.Truncated, rep.Findings = s.Read(), s.Truncated(), s.Results()
 	if err := a.DB.SaveDiscoveryRun(ctx, id.New(id.DiscoveryRun), a.instance, rep); err != nil {
 		return rep, err
 	}
@@ -165,7 +165,7 @@ func scanPath(ctx context.Context, s *discover.Scanner, root string) []string {
 			return nil
 		}
 		defer f.Close()
-		if err := s.Reader("file:"+path, f); errors.Is(err, discover.ErrLimit) {
+		if err := s.ScanReader("file:"+path, f); errors.Is(err, discover.ErrLimit) {
 			return filepath.SkipAll
 		} else if err != nil {
 			errs = append(errs, fmt.Sprintf("%s: %v", path, err))
