@@ -211,11 +211,16 @@ func entry(path string, hash bool) (Entry, error) {
 }
 
 func hashFile(path string) (string, error) {
-	f, err := os.Open(path)
+	// Opened without blocking and checked again: a FIFO swapped in after
+	// the Lstat would otherwise hang the scan on open or read.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
 	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		return "", fmt.Errorf("hash %s: no longer a regular file", path)
+	}
 	h := sha256.New()
 	n, err := io.Copy(h, io.LimitReader(f, MaxFileBytes+1))
 	if err != nil {

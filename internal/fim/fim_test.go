@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -201,4 +202,35 @@ func FuzzFIMParse(f *testing.F) {
 			fim.Compare(b, b)
 		}
 	})
+}
+
+// A FIFO put where a monitored file was neither hangs a scan nor passes
+// for the file.
+func TestFIFOInPlaceOfAFile(t *testing.T) {
+	dir, specs := layout(t)
+	base, err := fim.Build(specs, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "config.json")
+	os.Remove(cfg)
+	if err := syscall.Mkfifo(cfg, 0o600); err != nil {
+		t.Skip("no FIFOs here:", err)
+	}
+	done := make(chan []fim.Change, 1)
+	go func() {
+		now, err := fim.Build(specs, time.Now())
+		if err != nil {
+			t.Error(err)
+		}
+		done <- fim.Compare(base, now)
+	}()
+	select {
+	case cs := <-done:
+		if !strings.Contains(fmtChanges(cs), "config.json modified") {
+			t.Fatalf("changes: %s", fmtChanges(cs))
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("a FIFO hung the scan")
+	}
 }

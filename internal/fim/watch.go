@@ -2,6 +2,7 @@ package fim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -103,6 +104,9 @@ func Watch(ctx context.Context, base Baseline, opts WatchOptions) {
 				continue
 			}
 			opts.OnError(fmt.Errorf("file integrity: %w", err))
+			if errors.Is(err, fsnotify.ErrEventOverflow) {
+				w.scan(all) // events were lost: look at everything
+			}
 		case <-debounce:
 			debounce = nil
 			var idx []int
