@@ -275,6 +275,24 @@ func parseArgs(name string, args []string, env Env, extra func(*flag.FlagSet), r
 	return cfg, logging.New(env.Stderr, level), nil
 }
 
+// withApp runs fn on the shop its settings name, built as the server
+// builds it (a command that reads or changes what the server does: its
+// checks, scans, baselines), with the flags extra adds and the arguments
+// after them in rest (nil refuses any).
+func withApp(ctx context.Context, name string, args []string, env Env, extra func(*flag.FlagSet), rest *[]string,
+	fn func(config.Config, *App) error) error {
+	cfg, log, err := parseArgs(name, args, env, extra, rest)
+	if err != nil {
+		return err
+	}
+	a, err := New(ctx, cfg, log, env.Now)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	return fn(cfg, a)
+}
+
 func serve(ctx context.Context, args []string, env Env) error {
 	var demo bool
 	cfg, log, err := parse("serve", args, env, func(fs *flag.FlagSet) {

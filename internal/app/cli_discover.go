@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+
+	"github.com/bulwark-shop/bulwark/internal/config"
 )
 
 // discoverCmd scans the shop database, the outbox and the paths given for
@@ -13,17 +15,12 @@ import (
 func discoverCmd(ctx context.Context, args []string, env Env) error {
 	var asJSON bool
 	var paths []string
-	cfg, log, err := parseArgs("discover", args, env, func(fs *flag.FlagSet) {
+	return withApp(ctx, "discover", args, env, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print the run as JSON (the API's shape)")
-	}, &paths)
-	if err != nil {
-		return err
-	}
-	a, err := New(ctx, cfg, log, env.Now)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
+	}, &paths, func(_ config.Config, a *App) error { return printDiscovery(ctx, a, paths, asJSON, env) })
+}
+
+func printDiscovery(ctx context.Context, a *App, paths []string, asJSON bool, env Env) error {
 	rep, err := a.RunDiscovery(ctx, paths)
 	if err != nil {
 		return err

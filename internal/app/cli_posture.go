@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/posture"
 )
 
@@ -17,17 +18,12 @@ import (
 // scores and findings are the result, not the exit status.
 func postureCmd(ctx context.Context, args []string, env Env) error {
 	var asJSON bool
-	cfg, log, err := parse("posture", args, env, func(fs *flag.FlagSet) {
+	return withApp(ctx, "posture", args, env, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print the run as JSON (the API's shape)")
-	})
-	if err != nil {
-		return err
-	}
-	a, err := New(ctx, cfg, log, env.Now)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
+	}, nil, func(_ config.Config, a *App) error { return printPosture(ctx, a, asJSON, env) })
+}
+
+func printPosture(ctx context.Context, a *App, asJSON bool, env Env) error {
 	rep, err := a.RunPosture(ctx)
 	if err != nil {
 		return err

@@ -188,15 +188,11 @@ func fimCmd(ctx context.Context, args []string, env Env) error {
 		return usageError{errors.New("fim needs baseline or check")}
 	}
 	sub := args[0]
-	cfg, log, err := parse("fim "+sub, args[1:], env, nil)
-	if err != nil {
-		return err
-	}
-	a, err := New(ctx, cfg, log, env.Now)
-	if err != nil {
-		return err
-	}
-	defer a.Close()
+	return withApp(ctx, "fim "+sub, args[1:], env, nil, nil, func(cfg config.Config, a *App) error { return fimRun(ctx, sub, cfg, a, env) })
+}
+
+// fimRun is fim baseline or check on a.
+func fimRun(ctx context.Context, sub string, cfg config.Config, a *App, env Env) error {
 	if sub == "check" {
 		st, err := a.CheckFIM(ctx)
 		if err != nil {

@@ -40,19 +40,9 @@ func (db *DB) SaveDiscoveryRun(ctx context.Context, id, instance string, r disco
 
 // LatestDiscoveryRun returns the newest run: ErrNoDiscoveryRun.
 func (db *DB) LatestDiscoveryRun(ctx context.Context) (discover.Report, error) {
-	var text string
-	err := db.sql.QueryRowContext(ctx, `SELECT report FROM discovery_runs ORDER BY run_at DESC, id DESC LIMIT 1`).Scan(&text)
-	if errors.Is(err, sql.ErrNoRows) {
-		return discover.Report{}, ErrNoDiscoveryRun
-	}
-	if err != nil {
-		return discover.Report{}, fmt.Errorf("read the latest discovery run: %w", err)
-	}
 	var r discover.Report
-	if err := json.Unmarshal([]byte(text), &r); err != nil {
-		return discover.Report{}, fmt.Errorf("decode discovery run: %w", err)
-	}
-	return r, nil
+	err := db.latestReport(ctx, `SELECT report FROM discovery_runs ORDER BY run_at DESC, id DESC LIMIT 1`, "discovery run", ErrNoDiscoveryRun, &r)
+	return r, err
 }
 
 // identifier is a table or column name discovery may put in a statement:

@@ -40,19 +40,26 @@ func (db *DB) SavePostureRun(ctx context.Context, id, instance string, r posture
 
 // LatestPostureRun returns the newest run's report: ErrNoPostureRun.
 func (db *DB) LatestPostureRun(ctx context.Context) (posture.Report, error) {
+	var r posture.Report
+	err := db.latestReport(ctx, `SELECT report FROM posture_runs ORDER BY run_at DESC, id DESC LIMIT 1`, "posture run", ErrNoPostureRun, &r)
+	return r, err
+}
+
+// latestReport decodes the JSON report the query q returns into v: none
+// is errNone.
+func (db *DB) latestReport(ctx context.Context, q, what string, errNone error, v any) error {
 	var text string
-	err := db.sql.QueryRowContext(ctx, `SELECT report FROM posture_runs ORDER BY run_at DESC, id DESC LIMIT 1`).Scan(&text)
+	err := db.sql.QueryRowContext(ctx, q).Scan(&text)
 	if errors.Is(err, sql.ErrNoRows) {
-		return posture.Report{}, ErrNoPostureRun
+		return errNone
 	}
 	if err != nil {
-		return posture.Report{}, fmt.Errorf("read the latest posture run: %w", err)
+		return fmt.Errorf("read the latest %s: %w", what, err)
 	}
-	var r posture.Report
-	if err := json.Unmarshal([]byte(text), &r); err != nil {
-		return posture.Report{}, fmt.Errorf("decode posture run: %w", err)
+	if err := json.Unmarshal([]byte(text), v); err != nil {
+		return fmt.Errorf("decode %s: %w", what, err)
 	}
-	return r, nil
+	return nil
 }
 
 // PostureHistory returns the summaries of the newest limit runs, newest
