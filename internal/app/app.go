@@ -1044,7 +1044,7 @@ func (a *App) Listen() (Listeners, error) {
 	detail := fmt.Sprintf("listen=%s tls=%t engine=%s", ls.API.Addr(), a.cfg.TLS(), a.DB.Engine())
 	// Which build runs where (issue 15, "Inventory"): the start names it.
 	if in, err := inventory.Read(); err == nil {
-		detail += " version=" + strings.ReplaceAll(in.Short(), " ", "_")
+		detail += " version=" + strings.ReplaceAll(in.Short(), " ", "_") + " modules=" + in.ModulesDigest()
 	}
 	if err := a.recordSettings(context.Background()); err != nil {
 		ls.close()

@@ -193,7 +193,7 @@ func TestVersionAndSBOM(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		s := startServer(t, db)
 		var detail string
-		if err := rawDB(t, s.Config).QueryRow("SELECT detail FROM audit_records WHERE action = $1", app.ActionServerStart).Scan(&detail); err != nil || !strings.Contains(detail, "version=") {
+		if err := rawDB(t, s.Config).QueryRow("SELECT detail FROM audit_records WHERE action = $1", app.ActionServerStart).Scan(&detail); err != nil || !strings.Contains(detail, "version=") || !strings.Contains(detail, "modules=") {
 			t.Fatalf("the start record: %q %v", detail, err)
 		}
 	})

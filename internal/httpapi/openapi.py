@@ -636,7 +636,7 @@ schemas.update({
 })
 # Webhooks (issue 13).
 WEBHOOK_STEPUP="Needs a login in the last five minutes (401 `reauthentication_required`); audited."
-EVENTS=["order.created","order.authorized","order.paid","order.fulfilled","order.cancelled","refund.created","return.requested","product.updated","finding.raised"]
+EVENTS=["order.created","order.authorized","order.paid","order.fulfilled","order.cancelled","refund.created","return.requested","product.updated","finding.raised","audit.checkpoint"]
 paths.update({
  "/api/v1/admin/webhooks":{
     "get":op("listWebhooks","Webhook endpoints (never their secrets)","webhooks:manage",{"200":js(ref("WebhookList"))}),
@@ -660,7 +660,7 @@ schemas.update({
  "CreateWebhookRequest":{"type":"object","required":["url","events"],"additionalProperties":False,"properties":{
    "url":{"type":"string","maxLength":2048,"format":"uri"},
    "events":{"type":"array","minItems":1,"maxItems":32,"items":{"type":"string","enum":EVENTS},
-     "description":"Sent today: order.created, order.authorized, order.paid, order.fulfilled, order.cancelled, refund.created, return.requested, product.updated, finding.raised (a finding raised at or above the alert-severity setting: id, type, severity, subject_kind, subject_id, first_seen, count, detection_point, evidence). The others may be subscribed to and are sent once the shop has the transitions they report."}}},
+     "description":"Sent today: order.created, order.authorized, order.paid, order.fulfilled, order.cancelled, refund.created, return.requested, product.updated, finding.raised (a finding raised at or above the alert-severity setting: id, type, severity, subject_kind, subject_id, first_seen, count, detection_point, evidence), audit.checkpoint (the audit log signed a checkpoint: size, root, the signed note, signed_at). The others may be subscribed to and are sent once the shop has the transitions they report."}}},
  "Webhook":{"type":"object","required":["id","url","events","created_at"],"properties":{
    "id":{"type":"string","pattern":"^wh_"},"url":{"type":"string"},"events":{"type":"array","items":{"type":"string","enum":EVENTS}},"created_at":TS,
    "secret":{"type":"string","pattern":"^whsec_","description":"Only in the answer to the creation."}}},

@@ -6,6 +6,8 @@ package inventory
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -63,6 +65,18 @@ func From(bi *debug.BuildInfo) Info {
 		in.Modules = append(in.Modules, Module{Path: d.Path, Version: d.Version, Sum: d.Sum})
 	}
 	return in
+}
+
+// ModulesDigest names the module list: the first 16 hex digits of the
+// SHA-256 of "path@version\n" for each module in order. Two instances with
+// the same digest run the same dependencies, whatever their version says
+// (a local build is "(devel)").
+func (in Info) ModulesDigest() string {
+	h := sha256.New()
+	for _, m := range in.Modules {
+		fmt.Fprintf(h, "%s@%s\n", m.Path, m.Version)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // Short is the one-line version: "v1.2.3 (commit abc123def456, modified) go1.26.8".

@@ -61,3 +61,11 @@ func TestSBOM(t *testing.T) {
 		t.Fatalf("components: %s", b)
 	}
 }
+
+func TestModulesDigest(t *testing.T) {
+	a := Info{Modules: []Module{{Path: "x", Version: "v1.0.0"}, {Path: "y", Version: "v2.0.0"}}}
+	b := Info{Modules: []Module{{Path: "x", Version: "v1.0.1"}, {Path: "y", Version: "v2.0.0"}}}
+	if d := a.ModulesDigest(); len(d) != 16 || d == b.ModulesDigest() || d != a.ModulesDigest() {
+		t.Fatalf("digests %s %s", a.ModulesDigest(), b.ModulesDigest())
+	}
+}
