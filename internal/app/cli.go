@@ -68,6 +68,9 @@ Usage:
   bulwark version [--json]                   the build's version, commit and Go version (--json: and
                                              every module compiled in)
   bulwark sbom                               the build's CycloneDX software bill of materials (JSON)
+  bulwark instances [--since D] [--json] [settings]
+                                             which build (version, module digest) runs on how
+                                             many instances, from their start and stop records
   bulwark fim baseline [settings]            record the monitored files (binary, settings, keys,
                                              certificates, data directory layout) in a signed
                                              baseline; audited as fim.baseline
@@ -208,6 +211,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = sbom(rest, env)
 	case cmd == "posture":
 		err = postureCmd(ctx, rest, env)
+	case cmd == "instances":
+		err = instances(ctx, rest, env)
 	case cmd == "discover":
 		err = discoverCmd(ctx, rest, env)
 	case cmd == "vulns":

@@ -196,5 +196,15 @@ func TestVersionAndSBOM(t *testing.T) {
 		if err := rawDB(t, s.Config).QueryRow("SELECT detail FROM audit_records WHERE action = $1", app.ActionServerStart).Scan(&detail); err != nil || !strings.Contains(detail, "version=") || !strings.Contains(detail, "modules=") {
 			t.Fatalf("the start record: %q %v", detail, err)
 		}
+		// Which build runs on how many instances: this one, once.
+		code, out, errOut := runCLI(t, s.Config, "", "instances", "--json")
+		var fleet []struct {
+			Version, Modules string
+			Instances        []string
+		}
+		if err := json.Unmarshal([]byte(out), &fleet); code != 0 || err != nil || len(fleet) != 1 || len(fleet[0].Instances) != 1 ||
+			fleet[0].Modules == "unknown" || !strings.Contains(detail, "modules="+fleet[0].Modules) {
+			t.Fatalf("instances: exit %d %v\n%s%s", code, err, out, errOut)
+		}
 	})
 }
