@@ -158,9 +158,8 @@ func (a *App) RunPosture(ctx context.Context) (posture.Report, error) {
 		return posture.Report{}, err
 	}
 	rep := a.posture.runner.Run(ctx, a.now())
-	if err := a.DB.SavePostureRun(ctx, id.New(id.PostureRun), a.instance, rep, postureKeep); err != nil {
-		return rep, err
-	}
+	// The findings first, the run last: a run in the history is one whose
+	// findings are all recorded.
 	for _, c := range rep.Checks {
 		subject := finding.Subject{Kind: finding.Check, ID: c.ID}
 		switch c.Status {
@@ -183,7 +182,7 @@ func (a *App) RunPosture(ctx context.Context) (posture.Report, error) {
 			}
 		}
 	}
-	return rep, nil
+	return rep, a.DB.SavePostureRun(ctx, id.New(id.PostureRun), a.instance, rep, postureKeep)
 }
 
 // observe records o as threat detection's findings are (raising alerts
