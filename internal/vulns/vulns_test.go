@@ -2,10 +2,13 @@ package vulns_test
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/vulns"
 )
@@ -126,33 +129,106 @@ func TestCheckRefusesAMismatchedEntry(t *testing.T) {
 	}
 }
 
-func TestOpenRefusesWhatIsNotADatabase(t *testing.T) {
-	write := func(t *testing.T, files map[string]string) string {
-		dir := t.TempDir()
-		for name, body := range files {
-			p := filepath.Join(dir, name)
-			os.MkdirAll(filepath.Dir(p), 0o700)
-			if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
-				t.Fatal(err)
-			}
+// mustWriteDB writes files (name → body; a nil body makes a FIFO) into a
+// new directory and returns it.
+func mustWriteDB(tb testing.TB, files map[string]*string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	for name, body := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			tb.Fatal(err)
 		}
-		return dir
+		var err error
+		if body == nil {
+			err = syscall.Mkfifo(p, 0o600)
+		} else {
+			err = os.WriteFile(p, []byte(*body), 0o600)
+		}
+		if err != nil {
+			tb.Fatal(err)
+		}
 	}
-	db := `{"modified":"2026-01-01T00:00:00Z"}`
+	return dir
+}
+
+func ptr(s string) *string { return &s }
+
+const dbJSON = `{"modified":"2026-01-01T00:00:00Z"}`
+
+func TestOpenRefusesWhatIsNotADatabase(t *testing.T) {
+	manyIDs := func(n int) string {
+		var b strings.Builder
+		b.WriteString(`[{"path":"x","vulns":[`)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"id":"GO-2024-%07d"}`, i)
+		}
+		b.WriteString(`]}]`)
+		return b.String()
+	}
 	for _, c := range []struct {
 		name  string
-		files map[string]string
+		files map[string]*string
 	}{
 		{"empty directory", nil},
-		{"no modules index", map[string]string{"index/db.json": db}},
-		{"db.json not JSON", map[string]string{"index/db.json": "garbage", "index/modules.json": "[]"}},
-		{"db.json without a time", map[string]string{"index/db.json": "{}", "index/modules.json": "[]"}},
-		{"modules not a list", map[string]string{"index/db.json": db, "index/modules.json": `{"a":1}`}},
-		{"an entry id that is a path", map[string]string{"index/db.json": db, "index/modules.json": `[{"path":"x","vulns":[{"id":"../../etc/passwd"}]}]`}},
-		{"an oversized index", map[string]string{"index/db.json": db, "index/modules.json": "[" + strings.Repeat(" ", 64<<20) + "]"}},
+		{"no modules index", map[string]*string{"index/db.json": ptr(dbJSON)}},
+		{"db.json not JSON", map[string]*string{"index/db.json": ptr("garbage"), "index/modules.json": ptr("[]")}},
+		{"db.json without a time", map[string]*string{"index/db.json": ptr("{}"), "index/modules.json": ptr("[]")}},
+		{"modules not a list", map[string]*string{"index/db.json": ptr(dbJSON), "index/modules.json": ptr(`{"a":1}`)}},
+		{"an entry id that is a path", map[string]*string{"index/db.json": ptr(dbJSON), "index/modules.json": ptr(`[{"path":"x","vulns":[{"id":"../../etc/passwd"}]}]`)}},
+		{"an entry id with a path after it", map[string]*string{"index/db.json": ptr(dbJSON), "index/modules.json": ptr(`[{"path":"x","vulns":[{"id":"GO-2024-0001/../../x"}]}]`)}},
+		{"an oversized index", map[string]*string{"index/db.json": ptr(dbJSON), "index/modules.json": ptr("[" + strings.Repeat(" ", 16<<20) + "]")}},
+		{"an index naming too many entries", map[string]*string{"index/db.json": ptr(dbJSON), "index/modules.json": ptr(manyIDs(200_001))}},
+		{"a FIFO for the index (would block a plain open)", map[string]*string{"index/db.json": ptr(dbJSON), "index/modules.json": nil}},
+		{"a FIFO for db.json", map[string]*string{"index/db.json": nil, "index/modules.json": ptr("[]")}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := vulns.Open(write(t, c.files)); !errors.Is(err, vulns.ErrNotVulnDB) {
+			if _, err := vulns.Open(mustWriteDB(t, c.files)); !errors.Is(err, vulns.ErrNotVulnDB) {
+				t.Fatalf("err %v", err)
+			}
+		})
+	}
+	t.Run("a module naming the most entries allowed is read in linear time", func(t *testing.T) {
+		dir := mustWriteDB(t, map[string]*string{"index/db.json": ptr(dbJSON), "index/modules.json": ptr(manyIDs(200_000))})
+		start := time.Now()
+		if _, err := vulns.Open(dir); err != nil {
+			t.Fatal(err)
+		}
+		// Sorting takes well under a second; a search on each insert took minutes.
+		if d := time.Since(start); d > 10*time.Second {
+			t.Fatalf("opened in %s", d)
+		}
+	})
+}
+
+// An entry file that is not what the index promises is refused when
+// Check reads it, with ErrEntry.
+func TestCheckRefusesABadEntry(t *testing.T) {
+	index := `[{"path":"example.com/lib","vulns":[{"id":"GO-2024-0001"}]}]`
+	for _, c := range []struct {
+		name   string
+		entry  *string // nil: a FIFO
+		absent bool
+	}{
+		{"missing", nil, true},
+		{"not JSON", ptr("{"), false},
+		{"oversized", ptr(`{"id":"GO-2024-0001","summary":"` + strings.Repeat("a", 4<<20) + `"}`), false},
+		{"a FIFO (would block a plain open)", nil, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			files := map[string]*string{"index/db.json": ptr(dbJSON), "index/modules.json": &index, "ID/GO-2024-0001.json": c.entry}
+			if c.absent {
+				delete(files, "ID/GO-2024-0001.json")
+			}
+			db, err := vulns.Open(mustWriteDB(t, files))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = db.Check([]vulns.Module{{Path: "example.com/lib", Version: "v1.0.0"}}, "", nil)
+			if !errors.Is(err, vulns.ErrEntry) {
 				t.Fatalf("err %v", err)
 			}
 		})
