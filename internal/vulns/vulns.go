@@ -398,24 +398,29 @@ func canonical(s string) string {
 	return s
 }
 
-// goSemver turns a Go version ("go1.26.8", "go1.27rc1") into the
-// database's stdlib version ("v1.26.8"), "" when it is not one.
+// goSemver turns a Go version ("go1.26.8", "go1.27rc2") into the
+// database's stdlib version ("v1.26.8", "v1.27.0-rc.2": the database
+// writes pre-releases as "1.27.0-rc.3", and "rc2" would sort after
+// "rc.3"), "" when it is not one.
 func goSemver(g string) string {
 	g = strings.TrimPrefix(g, "go")
 	if i := strings.IndexAny(g, " -+"); i >= 0 {
-		g = g[:i]
+		g = g[:i] // "go1.26.8 X:boringcrypto", "go1.26.8-bigcorp"
 	}
 	pre := ""
 	for _, p := range []string{"rc", "beta"} {
 		if i := strings.Index(g, p); i > 0 {
-			g, pre = g[:i], "-"+g[i:]
+			pre = "-" + p
+			if n := g[i+len(p):]; n != "" {
+				pre += "." + n
+			}
+			g = g[:i]
 		}
 	}
 	if strings.Count(g, ".") == 1 {
 		g += ".0"
 	}
-	g += pre
-	return canonical(g)
+	return canonical(g + pre)
 }
 
 // readFile reads the regular file at path, refusing one larger than limit.

@@ -45,6 +45,14 @@ func TestCheck(t *testing.T) {
 		{"the standard library, fixed", "", "", "go1.24.5", nil, ""},
 		{"the standard library, older line fixed", "", "", "go1.23.11", nil, ""},
 		{"the standard library, a release candidate", "", "", "go1.24rc1", []string{"GO-2025-0100"}, "1.24.5"},
+		{"the standard library, an experiment named after the version", "", "", "go1.24.4 X:boringcrypto", []string{"GO-2025-0100"}, "1.24.5"},
+		{"the standard library, a release candidate before the fixed one", "", "", "go1.25rc2", []string{"GO-2025-0101"}, "1.25.0-rc.3"},
+		{"the standard library, the fixed release candidate", "", "", "go1.25rc3", nil, ""},
+		{"the standard library, a later release candidate", "", "", "go1.25rc10", nil, ""},
+		{"the standard library, a beta before it", "", "", "go1.25beta1", []string{"GO-2025-0101"}, "1.25.0-rc.3"},
+		{"the standard library, the release after it", "", "", "go1.25.0", nil, ""},
+		{"the standard library, a minor version without its .0", "", "", "go1.25", nil, ""},
+		{"a development toolchain is not matched", "", "", "devel go1.27-abcdef", nil, ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var mods []vulns.Module
