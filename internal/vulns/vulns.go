@@ -147,27 +147,56 @@ func (db *DB) Modified() time.Time { return db.modified }
 
 // entry is the part of an OSV entry the check reads.
 type entry struct {
-	ID        string    `json:"id"`
-	Modified  time.Time `json:"modified"`
-	Withdrawn time.Time `json:"withdrawn"`
-	Aliases   []string  `json:"aliases"`
-	Summary   string    `json:"summary"`
-	Affected  []struct {
-		Package struct {
-			Name      string `json:"name"`
-			Ecosystem string `json:"ecosystem"`
-		} `json:"package"`
-		Ranges []struct {
-			Type   string              `json:"type"`
-			Events []map[string]string `json:"events"`
-		} `json:"ranges"`
-		EcosystemSpecific struct {
-			Imports []struct {
-				Path    string   `json:"path"`
-				Symbols []string `json:"symbols"`
-			} `json:"imports"`
-		} `json:"ecosystem_specific"`
-	} `json:"affected"`
+	ID        string     `json:"id"`
+	Modified  time.Time  `json:"modified"`
+	Withdrawn time.Time  `json:"withdrawn"`
+	Aliases   []string   `json:"aliases"`
+	Summary   string     `json:"summary"`
+	Affected  []affected `json:"affected"`
+}
+
+// affected is one block of an entry's "affected": a module, the version
+// ranges it is vulnerable in and the packages that hold the flaw. An entry
+// may name a module more than once, each time with other ranges and
+// packages.
+type affected struct {
+	Package struct {
+		Name      string `json:"name"`
+		Ecosystem string `json:"ecosystem"`
+	} `json:"package"`
+	Ranges []struct {
+		Type   string              `json:"type"`
+		Events []map[string]string `json:"events"`
+	} `json:"ranges"`
+	EcosystemSpecific struct {
+		Imports []vulnImport `json:"imports"`
+	} `json:"ecosystem_specific"`
+}
+
+// vulnImport is a vulnerable package, its vulnerable functions and, when
+// the flaw is only on some platforms, which.
+type vulnImport struct {
+	Path    string   `json:"path"`
+	GOOS    []string `json:"goos"`
+	GOARCH  []string `json:"goarch"`
+	Symbols []string `json:"symbols"`
+}
+
+// String is how a result names it: "net/http: Server.Serve, Transport.RoundTrip",
+// "path/filepath (on windows): Join", "golang.org/x/crypto/openpgp" (all of it).
+func (imp vulnImport) String() string {
+	s := imp.Path
+	if len(imp.GOOS)+len(imp.GOARCH) > 0 {
+		on := strings.Join(imp.GOOS, ", ")
+		if len(imp.GOOS) > 0 && len(imp.GOARCH) > 0 {
+			on += "; "
+		}
+		s += " (on " + on + strings.Join(imp.GOARCH, ", ") + ")"
+	}
+	if len(imp.Symbols) > 0 {
+		s += ": " + strings.Join(imp.Symbols, ", ")
+	}
+	return s
 }
 
 // Check returns the vulnerabilities of mods and of the standard library
@@ -187,7 +216,7 @@ func (db *DB) Check(mods []Module, goVersion string, syms *Symbols) ([]Vuln, err
 			if err != nil {
 				return nil, err
 			}
-			if v, ok := e.affects(m); ok && syms.holdsAny(e, m.Path) {
+			if v, imps, ok := e.affects(m); ok && syms.holdsAny(imps) {
 				out = append(out, v)
 			}
 		}
@@ -231,7 +260,8 @@ func ParseEntry(b []byte) error {
 		for _, r := range a.Ranges {
 			for _, ev := range r.Events {
 				for _, at := range ev {
-					e.affects(Module{Path: a.Package.Name, Version: "v" + strings.TrimPrefix(at, "v")})
+					_, imps, _ := e.affects(Module{Path: a.Package.Name, Version: "v" + strings.TrimPrefix(at, "v")})
+					(&Symbols{goos: "linux", goarch: "amd64"}).holdsAny(imps)
 				}
 			}
 		}
@@ -239,11 +269,16 @@ func ParseEntry(b []byte) error {
 	return nil
 }
 
-// affects reports whether e affects m, and how.
-func (e entry) affects(m Module) (Vuln, bool) {
+// affects reports whether e affects m and how, with the vulnerable
+// packages of the blocks whose ranges hold m's version (nil: the whole
+// module): a block of other versions neither decides nor names what to
+// look at.
+func (e entry) affects(m Module) (Vuln, []vulnImport, bool) {
 	if !e.Withdrawn.IsZero() {
-		return Vuln{}, false
+		return Vuln{}, nil, false
 	}
+	var imps []vulnImport
+	in, whole, fixes := false, false, []string{}
 	for _, a := range e.Affected {
 		if a.Package.Name != m.Path {
 			continue
@@ -252,16 +287,32 @@ func (e entry) affects(m Module) (Vuln, bool) {
 			if r.Type != "SEMVER" {
 				continue
 			}
-			if in, fixed := inRange(m.Version, r.Events); in {
-				v := Vuln{ID: e.ID, Aliases: e.Aliases, Summary: e.Summary, Module: m.Path, Version: m.Version, FixedIn: fixed, Modified: e.Modified}
-				for _, imp := range a.EcosystemSpecific.Imports {
-					v.Packages = append(v.Packages, imp.Path+": "+strings.Join(imp.Symbols, ", "))
-				}
-				return v, true
+			if ok, fixed := inRange(m.Version, r.Events); ok {
+				in, fixes = true, append(fixes, fixed)
+				imps = append(imps, a.EcosystemSpecific.Imports...)
+				whole = whole || len(a.EcosystemSpecific.Imports) == 0
+				break
 			}
 		}
 	}
-	return Vuln{}, false
+	if !in {
+		return Vuln{}, nil, false
+	}
+	v := Vuln{ID: e.ID, Aliases: e.Aliases, Summary: e.Summary, Module: m.Path, Version: m.Version, Modified: e.Modified}
+	// Fixed only in a version past every range that holds it; not at all
+	// while one of them has no fix.
+	if !slices.Contains(fixes, "") {
+		v.FixedIn = slices.MaxFunc(fixes, func(a, b string) int { return semver.Compare("v"+a, "v"+b) })
+	}
+	for _, imp := range imps {
+		if s := imp.String(); !slices.Contains(v.Packages, s) {
+			v.Packages = append(v.Packages, s)
+		}
+	}
+	if whole {
+		imps = nil // a block naming no package: the whole module is vulnerable
+	}
+	return v, imps, true
 }
 
 // inRange evaluates OSV SEMVER events (sorted by version as the spec
@@ -313,9 +364,11 @@ func inRange(version string, events []map[string]string) (bool, string) {
 	return affected, ""
 }
 
-// Symbols is the set of functions a binary holds, by package.
+// Symbols is the set of functions a binary holds, by package, and the
+// platform it was built for when known.
 type Symbols struct {
-	funcs map[string]map[string]bool // package path → function names ("T.M", "F")
+	funcs        map[string]map[string]bool // package path → function names ("T.M", "F")
+	goos, goarch string                     // "" when not known
 }
 
 // NewSymbols makes a set from qualified names as the symbol table writes
@@ -361,29 +414,30 @@ func splitSymbol(n string) (pkg, fn string) {
 	return pkg, fn
 }
 
-// holdsAny reports whether the binary holds code of a vulnerable package
-// of e for module mod (true without a symbol set, or when e names none).
-// The package decides, not the function: the compiler inlines small
-// functions into their callers, and the symbol table lists only what was
-// not inlined, so a vulnerable function missing from it may still be in
-// the binary. A package with no code at all in the binary cannot be.
-func (s *Symbols) holdsAny(e entry, mod string) bool {
-	if s == nil {
+// holdsAny reports whether the binary holds code of one of the vulnerable
+// packages imps for its platform (true without a symbol set, or when imps
+// is empty: the module as a whole). The package decides, not the
+// function: the compiler inlines small functions into their callers, and
+// the symbol table lists only what was not inlined, so a vulnerable
+// function missing from it may still be in the binary. A package with no
+// code at all in the binary cannot be, nor can a flaw of another platform.
+func (s *Symbols) holdsAny(imps []vulnImport) bool {
+	if s == nil || len(imps) == 0 {
 		return true
 	}
-	named := false
-	for _, a := range e.Affected {
-		if a.Package.Name != mod {
-			continue
-		}
-		for _, imp := range a.EcosystemSpecific.Imports {
-			named = true
-			if len(s.funcs[imp.Path]) > 0 {
-				return true
-			}
+	for _, imp := range imps {
+		if s.runsOn(imp) && len(s.funcs[imp.Path]) > 0 {
+			return true
 		}
 	}
-	return !named
+	return false
+}
+
+// runsOn reports whether the binary is built for a platform imp's flaw is
+// on (true when either side does not say).
+func (s *Symbols) runsOn(imp vulnImport) bool {
+	return (s.goos == "" || len(imp.GOOS) == 0 || slices.Contains(imp.GOOS, s.goos)) &&
+		(s.goarch == "" || len(imp.GOARCH) == 0 || slices.Contains(imp.GOARCH, s.goarch))
 }
 
 // canonical turns an OSV version ("1.2.3", no "v") into a Go semantic

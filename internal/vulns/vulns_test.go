@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -116,6 +118,9 @@ func TestCheckBySymbols(t *testing.T) {
 	if syms.Len() < 1000 {
 		t.Fatalf("%d functions read from the test binary", syms.Len())
 	}
+	if goos, goarch := syms.Platform(); goos != runtime.GOOS || goarch != runtime.GOARCH {
+		t.Fatalf("the test binary read as built for %s/%s", goos, goarch)
+	}
 	std := []vulns.Module{}
 	got, err := db.Check(std, "go1.24.4", syms)
 	if err != nil || len(got) != 0 {
@@ -126,6 +131,56 @@ func TestCheckBySymbols(t *testing.T) {
 	}
 	if _, err := vulns.BinarySymbols("testdata/vulndb/index/db.json"); err == nil {
 		t.Fatal("a JSON file read as a binary")
+	}
+}
+
+// An entry may name a module in several blocks, each with its ranges and
+// packages: only the blocks whose ranges hold the version count, for the
+// fixed version, the packages listed and the packages looked for.
+func TestCheckAModuleNamedInSeveralBlocks(t *testing.T) {
+	db := open(t)
+	const client, extra = "example.com/multi/client.(*Client).Get", "example.com/multi/extra.Do"
+	for _, c := range []struct {
+		name, version string
+		syms          []string // nil: by module version alone
+		goos          string
+		want          bool
+		fixed         string
+		packages      []string
+	}{
+		{"in the first block only", "v1.0.0", nil, "", true, "1.3.4", []string{"example.com/multi/client: Client.Get"}},
+		{"in both: fixed past both", "v1.2.5", nil, "", true, "1.4.2", []string{"example.com/multi/client: Client.Get", "example.com/multi/extra (on windows): Do"}},
+		{"in the second block only", "v1.4.0", nil, "", true, "1.4.2", []string{"example.com/multi/extra (on windows): Do"}},
+		{"past both", "v1.4.2", nil, "", false, "", nil},
+		{"the first block's package compiled in", "v1.0.0", []string{client}, "", true, "1.3.4", nil},
+		{"only another block's package compiled in", "v1.0.0", []string{extra}, "", false, "", nil},
+		{"a Windows-only flaw in a binary of unknown platform", "v1.4.0", []string{extra}, "", true, "1.4.2", nil},
+		{"a Windows-only flaw in a Windows binary", "v1.4.0", []string{extra}, "windows", true, "1.4.2", nil},
+		{"a Windows-only flaw in a Linux binary", "v1.4.0", []string{extra}, "linux", false, "", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var syms *vulns.Symbols
+			if c.syms != nil {
+				syms = vulns.NewSymbols(c.syms)
+				syms.SetPlatform(c.goos, "amd64")
+			}
+			got, err := db.Check([]vulns.Module{{Path: "example.com/multi", Version: c.version}}, "", syms)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) > 1 || (len(got) == 1) != c.want {
+				t.Fatalf("%+v, want it found: %v", got, c.want)
+			}
+			if !c.want {
+				return
+			}
+			if got[0].FixedIn != c.fixed {
+				t.Errorf("fixed in %q, want %q", got[0].FixedIn, c.fixed)
+			}
+			if c.packages != nil && !slices.Equal(got[0].Packages, c.packages) {
+				t.Errorf("packages %q, want %q", got[0].Packages, c.packages)
+			}
+		})
 	}
 }
 
