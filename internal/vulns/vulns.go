@@ -3,12 +3,13 @@
 // reads (index/db.json, index/modules.json, ID/GO-YYYY-NNNN.json in OSV
 // format), so an operator points it at the same copy they give govulncheck.
 //
-// The match is by module and version, not by symbol: govulncheck also asks
-// whether the vulnerable functions are reachable from the program, which
-// needs the source. A module-level match over-reports; it is what an
-// instance can know about itself at run time, and each result lists the
-// vulnerable packages and symbols (ecosystem_specific.imports) so that an
-// operator can judge it.
+// The match is by module and version, narrowed when the binary's symbol
+// table is given to the vulnerable packages compiled in for its platform;
+// never by function: govulncheck also asks whether the vulnerable
+// functions are reachable from the program, which needs the source. This
+// match over-reports; it is what an instance can know about itself at run
+// time, and each result lists the vulnerable packages and symbols
+// (ecosystem_specific.imports) so that an operator can judge it.
 //
 // The database is operator input and treated as hostile: every file is
 // read with a size bound, entry ids are checked before they name a file,
@@ -30,24 +31,27 @@ import (
 	"time"
 
 	"golang.org/x/mod/semver"
+
+	"github.com/bulwark-shop/bulwark/internal/inventory"
 )
 
-// Module is one module of the build (path and version, "v1.2.3").
-type Module struct {
-	Path    string
-	Version string
-}
+// Module is one module of the build as the inventory reads it: path and
+// version ("v1.2.3"; Sum is not looked at).
+type Module = inventory.Module
 
 // Vuln is one known vulnerability of one module of the build.
 type Vuln struct {
-	ID       string    `json:"id"`
-	Aliases  []string  `json:"aliases"`
-	Summary  string    `json:"summary"`
-	Module   string    `json:"module"`
-	Version  string    `json:"version"`
-	FixedIn  string    `json:"fixed_in"` // "" when no fixed version is known
-	Packages []string  `json:"packages"` // "pkg: Sym1, Sym2"
-	Modified time.Time `json:"modified"`
+	ID       string   `json:"id"`
+	Aliases  []string `json:"aliases"`
+	Summary  string   `json:"summary"`
+	Module   string   `json:"module"`
+	Version  string   `json:"version"`
+	FixedIn  string   `json:"fixed_in"` // "" when no fixed version is known
+	Packages []string `json:"packages"` // "pkg: Sym1, Sym2", "pkg (on windows): Sym"
+	// When the entry was published and last changed (a result that is new
+	// to an operator may be an old entry newly matched).
+	Published time.Time `json:"published"`
+	Modified  time.Time `json:"modified"`
 }
 
 // Errors of Open and Check.
@@ -148,6 +152,7 @@ func (db *DB) Modified() time.Time { return db.modified }
 // entry is the part of an OSV entry the check reads.
 type entry struct {
 	ID        string     `json:"id"`
+	Published time.Time  `json:"published"`
 	Modified  time.Time  `json:"modified"`
 	Withdrawn time.Time  `json:"withdrawn"`
 	Aliases   []string   `json:"aliases"`
@@ -200,21 +205,43 @@ func (imp vulnImport) String() string {
 }
 
 // Check returns the vulnerabilities of mods and of the standard library
-// of goVersion ("go1.26.8"), in order of id then module. With syms (the
-// functions compiled into the binary, BinarySymbols), an entry that names
-// its vulnerable packages counts only when the binary holds code of one of
-// them; nil syms matches by module version alone.
+// of goVersion ("go1.26.8", matched as the database's module "stdlib" at
+// "1.26.8"; "" leaves it out), sorted by id then module. Withdrawn entries
+// do not count. The database's "toolchain" module is not looked at: its
+// flaws are the go command's, on the machine that built the binary, not
+// the binary's.
+//
+// With syms (the functions compiled into the binary, BinarySymbols), an
+// entry that names its vulnerable packages counts only when the binary
+// holds code of one of them and is built for a platform the flaw is on;
+// nil syms matches by module version alone.
+//
+// Only the entries the index names for these modules are read; one that
+// is missing, over its size bound, not JSON or not the entry its name
+// says is an error wrapping ErrEntry, and no result is returned: a check
+// that skipped it would report clean.
 func (db *DB) Check(mods []Module, goVersion string, syms *Symbols) ([]Vuln, error) {
 	all := slices.Clone(mods)
 	if v := goSemver(goVersion); v != "" {
 		all = append(all, Module{Path: "stdlib", Version: v})
 	}
 	var out []Vuln
+	read := map[string]entry{} // an entry may name several modules of the build
+	seen := map[Module]bool{}
 	for _, m := range all {
+		m = Module{Path: m.Path, Version: m.Version}
+		if seen[m] {
+			continue
+		}
+		seen[m] = true
 		for _, id := range db.modules[m.Path] {
-			e, err := db.entry(id)
-			if err != nil {
-				return nil, err
+			e, ok := read[id]
+			if !ok {
+				var err error
+				if e, err = db.entry(id); err != nil {
+					return nil, err
+				}
+				read[id] = e
 			}
 			if v, imps, ok := e.affects(m); ok && syms.holdsAny(imps) {
 				out = append(out, v)
@@ -248,20 +275,21 @@ func (db *DB) entry(id string) (entry, error) {
 	return e, nil
 }
 
-// ParseEntry parses one OSV entry as Check reads it and evaluates it for
-// each package it names at every version its events name (the fuzz
-// target's way in).
-func ParseEntry(b []byte) error {
+// parseEntry parses one OSV entry as Check reads it and evaluates it for
+// each package it names at every version its events name, on one platform
+// (the fuzz target's way in).
+func parseEntry(b []byte) error {
 	var e entry
 	if err := json.Unmarshal(b, &e); err != nil {
 		return err
 	}
+	onLinux := &Symbols{goos: "linux", goarch: "amd64"}
 	for _, a := range e.Affected {
 		for _, r := range a.Ranges {
 			for _, ev := range r.Events {
 				for _, at := range ev {
 					_, imps, _ := e.affects(Module{Path: a.Package.Name, Version: "v" + strings.TrimPrefix(at, "v")})
-					(&Symbols{goos: "linux", goarch: "amd64"}).holdsAny(imps)
+					onLinux.holdsAny(imps)
 				}
 			}
 		}
@@ -298,7 +326,7 @@ func (e entry) affects(m Module) (Vuln, []vulnImport, bool) {
 	if !in {
 		return Vuln{}, nil, false
 	}
-	v := Vuln{ID: e.ID, Aliases: e.Aliases, Summary: e.Summary, Module: m.Path, Version: m.Version, Modified: e.Modified}
+	v := Vuln{ID: e.ID, Aliases: e.Aliases, Summary: e.Summary, Module: m.Path, Version: m.Version, Published: e.Published, Modified: e.Modified}
 	// Fixed only in a version past every range that holds it; not at all
 	// while one of them has no fix.
 	if !slices.Contains(fixes, "") {
@@ -318,8 +346,11 @@ func (e entry) affects(m Module) (Vuln, []vulnImport, bool) {
 // inRange evaluates OSV SEMVER events (sorted by version as the spec
 // requires; sorted again here, as input is not trusted): version is
 // affected from an "introduced" until the next "fixed" (excluded) or
-// "last_affected" (included). fixed is the fixed version of the range
-// that holds it.
+// "last_affected" (included). A range that says where it ends but not
+// where it starts is taken to start at "0": the spec requires an
+// "introduced", and reading its absence as "from the first version"
+// reports more rather than less. Events that are not versions are
+// ignored. fixed is the fixed version of the range that holds it.
 func inRange(version string, events []map[string]string) (bool, string) {
 	v := canonical(version)
 	if v == "" {
@@ -328,16 +359,25 @@ func inRange(version string, events []map[string]string) (bool, string) {
 	type ev struct{ kind, at string }
 	var evs []ev
 	for _, e := range events {
-		for kind, at := range e {
+		// In a fixed order, not the map's: an event naming two kinds at one
+		// version must evaluate the same way every time.
+		for _, kind := range []string{"introduced", "fixed", "last_affected"} {
+			at, ok := e[kind]
+			if !ok {
+				continue
+			}
 			if kind == "introduced" && at == "0" {
 				// Below every version, pseudo-versions (v0.0.0-2020…) too.
 				evs = append(evs, ev{kind, "v0.0.0-0"})
 				continue
 			}
-			if c := canonical(at); c != "" && (kind == "introduced" || kind == "fixed" || kind == "last_affected") {
+			if c := canonical(at); c != "" {
 				evs = append(evs, ev{kind, c})
 			}
 		}
+	}
+	if len(evs) > 0 && !slices.ContainsFunc(evs, func(e ev) bool { return e.kind == "introduced" }) {
+		evs = append(evs, ev{"introduced", "v0.0.0-0"})
 	}
 	slices.SortStableFunc(evs, func(a, b ev) int { return semver.Compare(a.at, b.at) })
 	affected := false

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
+	"regexp"
 	"runtime"
 	"slices"
 	"strings"
@@ -77,10 +79,38 @@ func TestCheck(t *testing.T) {
 			}
 		})
 	}
-	got, _ := db.Check([]vulns.Module{{Path: "example.com/lib", Version: "v1.0.0"}}, "", nil)
-	if len(got) != 1 || got[0].Aliases[0] != "CVE-2024-0001" || got[0].Packages[0] != "example.com/lib/parse: Parse, Decoder.Decode" {
-		t.Fatalf("%+v", got)
-	}
+	t.Run("a result says what it is", func(t *testing.T) {
+		got, err := db.Check([]vulns.Module{{Path: "example.com/lib", Version: "v1.0.0"}}, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := vulns.Vuln{ID: "GO-2024-0001", Aliases: []string{"CVE-2024-0001"}, Summary: "Two ranges in example.com/lib",
+			Module: "example.com/lib", Version: "v1.0.0", FixedIn: "1.2.0", Packages: []string{"example.com/lib/parse: Parse, Decoder.Decode"},
+			Published: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), Modified: time.Date(2024, 1, 2, 0, 0, 0, 0, time.UTC)}
+		if len(got) != 1 || !reflect.DeepEqual(got[0], want) {
+			t.Fatalf("%+v\nwant %+v", got, want)
+		}
+	})
+	t.Run("results in order of id then module, each once", func(t *testing.T) {
+		mods := []vulns.Module{
+			{Path: "example.com/multi", Version: "v1.0.0"},
+			{Path: "example.com/lib", Version: "v2.0.0"},
+			{Path: "example.com/lib", Version: "v2.0.0"},
+			{Path: "example.com/lib", Version: "v1.0.0"},
+		}
+		got, err := db.Check(mods, "go1.24.4", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, v := range got {
+			keys = append(keys, v.ID+" "+v.Module+"@"+v.Version)
+		}
+		want := []string{"GO-2024-0001 example.com/lib@v1.0.0", "GO-2024-0002 example.com/lib@v2.0.0", "GO-2024-0005 example.com/multi@v1.0.0", "GO-2025-0100 stdlib@v1.24.4"}
+		if !slices.Equal(keys, want) {
+			t.Fatalf("%q\nwant %q", keys, want)
+		}
+	})
 }
 
 // With the binary's symbols, an entry counts only when the binary holds
@@ -310,13 +340,20 @@ func FuzzVulnsEntry(f *testing.F) {
 func FuzzVulnsIndex(f *testing.F) {
 	b, _ := os.ReadFile("testdata/vulndb/index/modules.json")
 	f.Add(b)
+	f.Add([]byte(`[{"path":"x","vulns":[{"id":"../../etc/passwd"}]}]`))
+	f.Add([]byte(`[{"path":"x","vulns":[{"id":"GO-2024-0001"},{"id":"GO-2024-0001"},{"id":"GO-2023-0001"}]}]`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		dir := t.TempDir()
-		os.MkdirAll(filepath.Join(dir, "index"), 0o700)
-		os.WriteFile(filepath.Join(dir, "index", "db.json"), []byte(`{"modified":"2026-01-01T00:00:00Z"}`), 0o600)
-		os.WriteFile(filepath.Join(dir, "index", "modules.json"), b, 0o600)
-		if db, err := vulns.Open(dir); err == nil {
-			db.Check([]vulns.Module{{Path: "example.com/lib", Version: "v1.0.0"}}, "go1.26.0", nil)
+		index, err := vulns.ParseIndex(b)
+		if err != nil {
+			return
+		}
+		// Whatever it accepts names entries by id alone, never a path.
+		for _, ids := range index {
+			for _, id := range ids {
+				if !regexp.MustCompile(`^GO-[0-9]{4}-[0-9]{4,}$`).MatchString(id) || filepath.Base(id) != id {
+					t.Fatalf("accepted the entry %q", id)
+				}
+			}
 		}
 	})
 }
