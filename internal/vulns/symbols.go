@@ -1,6 +1,7 @@
 package vulns
 
 import (
+	"debug/buildinfo"
 	"debug/elf"
 	"debug/gosym"
 	"errors"
@@ -9,7 +10,10 @@ import (
 
 // BinarySymbols reads the functions compiled into the Go executable at
 // path (an ELF file: the shop's own binary) from its symbol table, the
-// .gopclntab every Go binary carries (also when stripped of its DWARF).
+// .gopclntab every Go binary carries (also when stripped of its DWARF),
+// and the platform it was built for from its build information (a flaw
+// of path/filepath on Windows is not one of a Linux binary; without build
+// information every platform's flaws count).
 func BinarySymbols(path string) (*Symbols, error) {
 	f, err := elf.Open(path)
 	if err != nil {
@@ -33,5 +37,16 @@ func BinarySymbols(path string) (*Symbols, error) {
 	for _, fn := range tab.Funcs {
 		names = append(names, fn.Name)
 	}
-	return NewSymbols(names), nil
+	syms := NewSymbols(names)
+	if bi, err := buildinfo.ReadFile(path); err == nil {
+		for _, kv := range bi.Settings {
+			switch kv.Key {
+			case "GOOS":
+				syms.goos = kv.Value
+			case "GOARCH":
+				syms.goarch = kv.Value
+			}
+		}
+	}
+	return syms, nil
 }

@@ -3,12 +3,13 @@
 // reads (index/db.json, index/modules.json, ID/GO-YYYY-NNNN.json in OSV
 // format), so an operator points it at the same copy they give govulncheck.
 //
-// The match is by module and version, not by symbol: govulncheck also asks
-// whether the vulnerable functions are reachable from the program, which
-// needs the source. A module-level match over-reports; it is what an
-// instance can know about itself at run time, and each result lists the
-// vulnerable packages and symbols (ecosystem_specific.imports) so that an
-// operator can judge it.
+// The match is by module and version, narrowed when the binary's symbol
+// table is given to the vulnerable packages compiled in for its platform;
+// never by function: govulncheck also asks whether the vulnerable
+// functions are reachable from the program, which needs the source. This
+// match over-reports; it is what an instance can know about itself at run
+// time, and each result lists the vulnerable packages and symbols
+// (ecosystem_specific.imports) so that an operator can judge it.
 //
 // The database is operator input and treated as hostile: every file is
 // read with a size bound, entry ids are checked before they name a file,
@@ -26,27 +27,31 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/mod/semver"
+
+	"github.com/bulwark-shop/bulwark/internal/inventory"
 )
 
-// Module is one module of the build (path and version, "v1.2.3").
-type Module struct {
-	Path    string
-	Version string
-}
+// Module is one module of the build as the inventory reads it: path and
+// version ("v1.2.3"; Sum is not looked at).
+type Module = inventory.Module
 
 // Vuln is one known vulnerability of one module of the build.
 type Vuln struct {
-	ID       string    `json:"id"`
-	Aliases  []string  `json:"aliases"`
-	Summary  string    `json:"summary"`
-	Module   string    `json:"module"`
-	Version  string    `json:"version"`
-	FixedIn  string    `json:"fixed_in"` // "" when no fixed version is known
-	Packages []string  `json:"packages"` // "pkg: Sym1, Sym2"
-	Modified time.Time `json:"modified"`
+	ID       string   `json:"id"`
+	Aliases  []string `json:"aliases"`
+	Summary  string   `json:"summary"`
+	Module   string   `json:"module"`
+	Version  string   `json:"version"`
+	FixedIn  string   `json:"fixed_in"` // "" when no fixed version is known
+	Packages []string `json:"packages"` // "pkg: Sym1, Sym2", "pkg (on windows): Sym"
+	// When the entry was published and last changed (a result that is new
+	// to an operator may be an old entry newly matched).
+	Published time.Time `json:"published"`
+	Modified  time.Time `json:"modified"`
 }
 
 // Errors of Open and Check.
@@ -55,57 +60,89 @@ var (
 	ErrEntry     = errors.New("bad vulnerability entry")
 )
 
-// Bounds on what a database may make the reader hold.
+// Bounds on what a database may make the reader hold. The 2026 database
+// has a 0.5 MB index naming some 6,000 entries, the largest of them 8 KB:
+// the bounds leave it thirty times the room and keep a hostile copy to
+// tens of megabytes.
 const (
-	maxIndex   = 64 << 20 // index/modules.json (half a megabyte in 2026)
-	maxEntry   = 4 << 20  // one ID/*.json
-	maxModules = 200_000
+	maxIndex = 16 << 20 // index/modules.json
+	maxEntry = 4 << 20  // one ID/*.json
+	maxRefs  = 200_000  // (module, entry) pairs in the index
 )
 
 // DB is an opened database.
 type DB struct {
 	dir      string
 	modified time.Time
-	modules  map[string][]string // module path → entry ids
+	modules  map[string][]string // module path → entry ids, sorted
 }
 
 var idShape = regexp.MustCompile(`^GO-[0-9]{4}-[0-9]{4,}$`)
 
-// Open reads the database's index in dir.
+// Open reads the database's index in dir. A directory that is not a Go
+// vulnerability database, or whose index is over its bounds or names an
+// entry by anything but an id (GO-YYYY-NNNN), is refused with an error
+// that wraps ErrNotVulnDB.
 func Open(dir string) (*DB, error) {
 	var meta struct {
 		Modified time.Time `json:"modified"`
 	}
-	if err := readJSON(filepath.Join(dir, "index", "db.json"), 1<<10, &meta); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrNotVulnDB, dir, err)
+	b, err := readFile(filepath.Join(dir, "index", "db.json"), 1<<10)
+	if err == nil {
+		err = json.Unmarshal(b, &meta)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: index/db.json: %w", ErrNotVulnDB, dir, err)
 	}
 	if meta.Modified.IsZero() {
 		return nil, fmt.Errorf("%w: %s: index/db.json names no modified time", ErrNotVulnDB, dir)
 	}
+	b, err = readFile(filepath.Join(dir, "index", "modules.json"), maxIndex)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: index/modules.json: %w", ErrNotVulnDB, dir, err)
+	}
+	modules, err := parseIndex(b)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: index/modules.json: %w", ErrNotVulnDB, dir, err)
+	}
+	return &DB{dir: dir, modified: meta.Modified, modules: modules}, nil
+}
+
+// parseIndex reads index/modules.json into module path → entry ids.
+func parseIndex(b []byte) (map[string][]string, error) {
 	var mods []struct {
 		Path  string `json:"path"`
 		Vulns []struct {
 			ID string `json:"id"`
 		} `json:"vulns"`
 	}
-	if err := readJSON(filepath.Join(dir, "index", "modules.json"), maxIndex, &mods); err != nil {
-		return nil, fmt.Errorf("%w: %s: %w", ErrNotVulnDB, dir, err)
+	if err := json.Unmarshal(b, &mods); err != nil {
+		return nil, err
 	}
-	if len(mods) > maxModules {
-		return nil, fmt.Errorf("%w: %s: %d modules in the index, more than %d", ErrNotVulnDB, dir, len(mods), maxModules)
+	refs := 0
+	for _, m := range mods {
+		refs += len(m.Vulns)
 	}
-	db := &DB{dir: dir, modified: meta.Modified, modules: make(map[string][]string, len(mods))}
+	if refs > maxRefs {
+		return nil, fmt.Errorf("%d entries named, more than %d", refs, maxRefs)
+	}
+	index := make(map[string][]string, len(mods))
 	for _, m := range mods {
 		for _, v := range m.Vulns {
 			if !idShape.MatchString(v.ID) {
-				return nil, fmt.Errorf("%w: %s: the index names the entry %q", ErrNotVulnDB, dir, v.ID)
+				return nil, fmt.Errorf("an entry named %q", v.ID)
 			}
-			if !slices.Contains(db.modules[m.Path], v.ID) {
-				db.modules[m.Path] = append(db.modules[m.Path], v.ID)
-			}
+			index[m.Path] = append(index[m.Path], v.ID)
 		}
 	}
-	return db, nil
+	// The real index names an entry once per range of a module; sorted
+	// and compacted here rather than searched on each insert, which a
+	// module naming a million ids would make quadratic.
+	for p, ids := range index {
+		slices.Sort(ids)
+		index[p] = slices.Compact(ids)
+	}
+	return index, nil
 }
 
 // Modified is when the database was last changed: a clean check is only
@@ -114,47 +151,99 @@ func (db *DB) Modified() time.Time { return db.modified }
 
 // entry is the part of an OSV entry the check reads.
 type entry struct {
-	ID        string    `json:"id"`
-	Modified  time.Time `json:"modified"`
-	Withdrawn time.Time `json:"withdrawn"`
-	Aliases   []string  `json:"aliases"`
-	Summary   string    `json:"summary"`
-	Affected  []struct {
-		Package struct {
-			Name      string `json:"name"`
-			Ecosystem string `json:"ecosystem"`
-		} `json:"package"`
-		Ranges []struct {
-			Type   string              `json:"type"`
-			Events []map[string]string `json:"events"`
-		} `json:"ranges"`
-		EcosystemSpecific struct {
-			Imports []struct {
-				Path    string   `json:"path"`
-				Symbols []string `json:"symbols"`
-			} `json:"imports"`
-		} `json:"ecosystem_specific"`
-	} `json:"affected"`
+	ID        string     `json:"id"`
+	Published time.Time  `json:"published"`
+	Modified  time.Time  `json:"modified"`
+	Withdrawn time.Time  `json:"withdrawn"`
+	Aliases   []string   `json:"aliases"`
+	Summary   string     `json:"summary"`
+	Affected  []affected `json:"affected"`
+}
+
+// affected is one block of an entry's "affected": a module, the version
+// ranges it is vulnerable in and the packages that hold the flaw. An entry
+// may name a module more than once, each time with other ranges and
+// packages.
+type affected struct {
+	Package struct {
+		Name      string `json:"name"`
+		Ecosystem string `json:"ecosystem"`
+	} `json:"package"`
+	Ranges []struct {
+		Type   string              `json:"type"`
+		Events []map[string]string `json:"events"`
+	} `json:"ranges"`
+	EcosystemSpecific struct {
+		Imports []vulnImport `json:"imports"`
+	} `json:"ecosystem_specific"`
+}
+
+// vulnImport is a vulnerable package, its vulnerable functions and, when
+// the flaw is only on some platforms, which.
+type vulnImport struct {
+	Path    string   `json:"path"`
+	GOOS    []string `json:"goos"`
+	GOARCH  []string `json:"goarch"`
+	Symbols []string `json:"symbols"`
+}
+
+// String is how a result names it: "net/http: Server.Serve, Transport.RoundTrip",
+// "path/filepath (on windows): Join", "golang.org/x/crypto/openpgp" (all of it).
+func (imp vulnImport) String() string {
+	s := imp.Path
+	if len(imp.GOOS)+len(imp.GOARCH) > 0 {
+		on := strings.Join(imp.GOOS, ", ")
+		if len(imp.GOOS) > 0 && len(imp.GOARCH) > 0 {
+			on += "; "
+		}
+		s += " (on " + on + strings.Join(imp.GOARCH, ", ") + ")"
+	}
+	if len(imp.Symbols) > 0 {
+		s += ": " + strings.Join(imp.Symbols, ", ")
+	}
+	return s
 }
 
 // Check returns the vulnerabilities of mods and of the standard library
-// of goVersion ("go1.26.8"), in order of id then module. With syms (the
-// functions compiled into the binary, BinarySymbols), an entry that names
-// its vulnerable packages counts only when the binary holds code of one of
-// them; nil syms matches by module version alone.
+// of goVersion ("go1.26.8", matched as the database's module "stdlib" at
+// "1.26.8"; "" leaves it out), sorted by id then module. Withdrawn entries
+// do not count. The database's "toolchain" module is not looked at: its
+// flaws are the go command's, on the machine that built the binary, not
+// the binary's.
+//
+// With syms (the functions compiled into the binary, BinarySymbols), an
+// entry that names its vulnerable packages counts only when the binary
+// holds code of one of them and is built for a platform the flaw is on;
+// nil syms matches by module version alone.
+//
+// Only the entries the index names for these modules are read; one that
+// is missing, over its size bound, not JSON or not the entry its name
+// says is an error wrapping ErrEntry, and no result is returned: a check
+// that skipped it would report clean.
 func (db *DB) Check(mods []Module, goVersion string, syms *Symbols) ([]Vuln, error) {
 	all := slices.Clone(mods)
 	if v := goSemver(goVersion); v != "" {
 		all = append(all, Module{Path: "stdlib", Version: v})
 	}
 	var out []Vuln
+	read := map[string]entry{} // an entry may name several modules of the build
+	seen := map[Module]bool{}
 	for _, m := range all {
+		m = Module{Path: m.Path, Version: m.Version}
+		if seen[m] {
+			continue
+		}
+		seen[m] = true
 		for _, id := range db.modules[m.Path] {
-			e, err := db.entry(id)
-			if err != nil {
-				return nil, err
+			e, ok := read[id]
+			if !ok {
+				var err error
+				if e, err = db.entry(id); err != nil {
+					return nil, err
+				}
+				read[id] = e
 			}
-			if v, ok := e.affects(m); ok && syms.holdsAny(e, m.Path) {
+			if v, imps, ok := e.affects(m); ok && syms.holdsAny(imps) {
 				out = append(out, v)
 			}
 		}
@@ -172,8 +261,12 @@ func (db *DB) entry(id string) (entry, error) {
 	if !idShape.MatchString(id) {
 		return entry{}, fmt.Errorf("%w: id %q", ErrEntry, id)
 	}
+	b, err := readFile(filepath.Join(db.dir, "ID", id+".json"), maxEntry)
+	if err != nil {
+		return entry{}, fmt.Errorf("%w: %s: %w", ErrEntry, id, err)
+	}
 	var e entry
-	if err := readJSON(filepath.Join(db.dir, "ID", id+".json"), maxEntry, &e); err != nil {
+	if err := json.Unmarshal(b, &e); err != nil {
 		return entry{}, fmt.Errorf("%w: %s: %w", ErrEntry, id, err)
 	}
 	if e.ID != id {
@@ -182,19 +275,21 @@ func (db *DB) entry(id string) (entry, error) {
 	return e, nil
 }
 
-// ParseEntry parses one OSV entry as Check reads it and evaluates it for
-// each package it names at every version its events name (the fuzz
-// target's way in).
-func ParseEntry(b []byte) error {
+// parseEntry parses one OSV entry as Check reads it and evaluates it for
+// each package it names at every version its events name, on one platform
+// (the fuzz target's way in).
+func parseEntry(b []byte) error {
 	var e entry
 	if err := json.Unmarshal(b, &e); err != nil {
 		return err
 	}
+	onLinux := &Symbols{goos: "linux", goarch: "amd64"}
 	for _, a := range e.Affected {
 		for _, r := range a.Ranges {
 			for _, ev := range r.Events {
 				for _, at := range ev {
-					e.affects(Module{Path: a.Package.Name, Version: "v" + strings.TrimPrefix(at, "v")})
+					_, imps, _ := e.affects(Module{Path: a.Package.Name, Version: "v" + strings.TrimPrefix(at, "v")})
+					onLinux.holdsAny(imps)
 				}
 			}
 		}
@@ -202,11 +297,16 @@ func ParseEntry(b []byte) error {
 	return nil
 }
 
-// affects reports whether e affects m, and how.
-func (e entry) affects(m Module) (Vuln, bool) {
+// affects reports whether e affects m and how, with the vulnerable
+// packages of the blocks whose ranges hold m's version (nil: the whole
+// module): a block of other versions neither decides nor names what to
+// look at.
+func (e entry) affects(m Module) (Vuln, []vulnImport, bool) {
 	if !e.Withdrawn.IsZero() {
-		return Vuln{}, false
+		return Vuln{}, nil, false
 	}
+	var imps []vulnImport
+	in, whole, fixes := false, false, []string{}
 	for _, a := range e.Affected {
 		if a.Package.Name != m.Path {
 			continue
@@ -215,23 +315,42 @@ func (e entry) affects(m Module) (Vuln, bool) {
 			if r.Type != "SEMVER" {
 				continue
 			}
-			if in, fixed := inRange(m.Version, r.Events); in {
-				v := Vuln{ID: e.ID, Aliases: e.Aliases, Summary: e.Summary, Module: m.Path, Version: m.Version, FixedIn: fixed, Modified: e.Modified}
-				for _, imp := range a.EcosystemSpecific.Imports {
-					v.Packages = append(v.Packages, imp.Path+": "+strings.Join(imp.Symbols, ", "))
-				}
-				return v, true
+			if ok, fixed := inRange(m.Version, r.Events); ok {
+				in, fixes = true, append(fixes, fixed)
+				imps = append(imps, a.EcosystemSpecific.Imports...)
+				whole = whole || len(a.EcosystemSpecific.Imports) == 0
+				break
 			}
 		}
 	}
-	return Vuln{}, false
+	if !in {
+		return Vuln{}, nil, false
+	}
+	v := Vuln{ID: e.ID, Aliases: e.Aliases, Summary: e.Summary, Module: m.Path, Version: m.Version, Published: e.Published, Modified: e.Modified}
+	// Fixed only in a version past every range that holds it; not at all
+	// while one of them has no fix.
+	if !slices.Contains(fixes, "") {
+		v.FixedIn = slices.MaxFunc(fixes, func(a, b string) int { return semver.Compare("v"+a, "v"+b) })
+	}
+	for _, imp := range imps {
+		if s := imp.String(); !slices.Contains(v.Packages, s) {
+			v.Packages = append(v.Packages, s)
+		}
+	}
+	if whole {
+		imps = nil // a block naming no package: the whole module is vulnerable
+	}
+	return v, imps, true
 }
 
 // inRange evaluates OSV SEMVER events (sorted by version as the spec
 // requires; sorted again here, as input is not trusted): version is
 // affected from an "introduced" until the next "fixed" (excluded) or
-// "last_affected" (included). fixed is the fixed version of the range
-// that holds it.
+// "last_affected" (included). A range that says where it ends but not
+// where it starts is taken to start at "0": the spec requires an
+// "introduced", and reading its absence as "from the first version"
+// reports more rather than less. Events that are not versions are
+// ignored. fixed is the fixed version of the range that holds it.
 func inRange(version string, events []map[string]string) (bool, string) {
 	v := canonical(version)
 	if v == "" {
@@ -240,16 +359,25 @@ func inRange(version string, events []map[string]string) (bool, string) {
 	type ev struct{ kind, at string }
 	var evs []ev
 	for _, e := range events {
-		for kind, at := range e {
+		// In a fixed order, not the map's: an event naming two kinds at one
+		// version must evaluate the same way every time.
+		for _, kind := range []string{"introduced", "fixed", "last_affected"} {
+			at, ok := e[kind]
+			if !ok {
+				continue
+			}
 			if kind == "introduced" && at == "0" {
 				// Below every version, pseudo-versions (v0.0.0-2020…) too.
 				evs = append(evs, ev{kind, "v0.0.0-0"})
 				continue
 			}
-			if c := canonical(at); c != "" && (kind == "introduced" || kind == "fixed" || kind == "last_affected") {
+			if c := canonical(at); c != "" {
 				evs = append(evs, ev{kind, c})
 			}
 		}
+	}
+	if len(evs) > 0 && !slices.ContainsFunc(evs, func(e ev) bool { return e.kind == "introduced" }) {
+		evs = append(evs, ev{"introduced", "v0.0.0-0"})
 	}
 	slices.SortStableFunc(evs, func(a, b ev) int { return semver.Compare(a.at, b.at) })
 	affected := false
@@ -276,9 +404,11 @@ func inRange(version string, events []map[string]string) (bool, string) {
 	return affected, ""
 }
 
-// Symbols is the set of functions a binary holds, by package.
+// Symbols is the set of functions a binary holds, by package, and the
+// platform it was built for when known.
 type Symbols struct {
-	funcs map[string]map[string]bool // package path → function names ("T.M", "F")
+	funcs        map[string]map[string]bool // package path → function names ("T.M", "F")
+	goos, goarch string                     // "" when not known
 }
 
 // NewSymbols makes a set from qualified names as the symbol table writes
@@ -324,29 +454,30 @@ func splitSymbol(n string) (pkg, fn string) {
 	return pkg, fn
 }
 
-// holdsAny reports whether the binary holds code of a vulnerable package
-// of e for module mod (true without a symbol set, or when e names none).
-// The package decides, not the function: the compiler inlines small
-// functions into their callers, and the symbol table lists only what was
-// not inlined, so a vulnerable function missing from it may still be in
-// the binary. A package with no code at all in the binary cannot be.
-func (s *Symbols) holdsAny(e entry, mod string) bool {
-	if s == nil {
+// holdsAny reports whether the binary holds code of one of the vulnerable
+// packages imps for its platform (true without a symbol set, or when imps
+// is empty: the module as a whole). The package decides, not the
+// function: the compiler inlines small functions into their callers, and
+// the symbol table lists only what was not inlined, so a vulnerable
+// function missing from it may still be in the binary. A package with no
+// code at all in the binary cannot be, nor can a flaw of another platform.
+func (s *Symbols) holdsAny(imps []vulnImport) bool {
+	if s == nil || len(imps) == 0 {
 		return true
 	}
-	named := false
-	for _, a := range e.Affected {
-		if a.Package.Name != mod {
-			continue
-		}
-		for _, imp := range a.EcosystemSpecific.Imports {
-			named = true
-			if len(s.funcs[imp.Path]) > 0 {
-				return true
-			}
+	for _, imp := range imps {
+		if s.runsOn(imp) && len(s.funcs[imp.Path]) > 0 {
+			return true
 		}
 	}
-	return !named
+	return false
+}
+
+// runsOn reports whether the binary is built for a platform imp's flaw is
+// on (true when either side does not say).
+func (s *Symbols) runsOn(imp vulnImport) bool {
+	return (s.goos == "" || len(imp.GOOS) == 0 || slices.Contains(imp.GOOS, s.goos)) &&
+		(s.goarch == "" || len(imp.GOARCH) == 0 || slices.Contains(imp.GOARCH, s.goarch))
 }
 
 // canonical turns an OSV version ("1.2.3", no "v") into a Go semantic
@@ -361,42 +492,49 @@ func canonical(s string) string {
 	return s
 }
 
-// goSemver turns a Go version ("go1.26.8", "go1.27rc1") into the
-// database's stdlib version ("v1.26.8"), "" when it is not one.
+// goSemver turns a Go version ("go1.26.8", "go1.27rc2") into the
+// database's stdlib version ("v1.26.8", "v1.27.0-rc.2": the database
+// writes pre-releases as "1.27.0-rc.3", and "rc2" would sort after
+// "rc.3"), "" when it is not one.
 func goSemver(g string) string {
 	g = strings.TrimPrefix(g, "go")
 	if i := strings.IndexAny(g, " -+"); i >= 0 {
-		g = g[:i]
+		g = g[:i] // "go1.26.8 X:boringcrypto", "go1.26.8-bigcorp"
 	}
 	pre := ""
 	for _, p := range []string{"rc", "beta"} {
 		if i := strings.Index(g, p); i > 0 {
-			g, pre = g[:i], "-"+g[i:]
+			pre = "-" + p
+			if n := g[i+len(p):]; n != "" {
+				pre += "." + n
+			}
+			g = g[:i]
 		}
 	}
 	if strings.Count(g, ".") == 1 {
 		g += ".0"
 	}
-	g += pre
-	return canonical(g)
+	return canonical(g + pre)
 }
 
-// readJSON decodes the JSON file at path, refusing one larger than limit.
-func readJSON(path string, limit int64, v any) error {
-	f, err := os.Open(path)
+// readFile reads the regular file at path, refusing one larger than limit.
+// It opens without blocking and checks what it opened: a FIFO in the
+// database's place would otherwise hang the check on open or read.
+func readFile(path string, limit int64) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer f.Close()
+	if info, err := f.Stat(); err != nil || !info.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
 	b, err := io.ReadAll(io.LimitReader(f, limit+1))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if int64(len(b)) > limit {
-		return fmt.Errorf("%s is larger than %d bytes", filepath.Base(path), limit)
+		return nil, fmt.Errorf("larger than %d bytes", limit)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return fmt.Errorf("%s: %w", filepath.Base(path), err)
-	}
-	return nil
+	return b, nil
 }
