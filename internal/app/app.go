@@ -190,7 +190,9 @@ type App struct {
 	// posture runs the compliance checks (see posture.go); alert mails a
 	// raised finding to alert-email (nil without one).
 	posture *postureState
-	alert   func(context.Context, finding.Finding)
+	// fimCache answers CheckFIM (fim.go).
+	fimCache fimCache
+	alert    func(context.Context, finding.Finding)
 	// discoveryMu keeps one discovery run at a time (discovery.go).
 	discoveryMu sync.Mutex
 }

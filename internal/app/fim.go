@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
@@ -96,8 +97,66 @@ func fimKeys(ring *keys.Keyring) (fim.Signer, fim.Verifier, error) {
 	return s.Signer.Sign, verify, nil
 }
 
-// CheckFIM compares the monitored files with the baseline now.
+// fimFresh is how long a comparison answers CheckFIM: hashing the
+// monitored files (the binary alone is tens of megabytes) on every call
+// would let a few requests a second keep a core busy. The watch and the
+// rescan (runFIM) do not wait for it.
+const fimFresh = 5 * time.Second
+
+// fimCache holds the last comparison; its lock also makes concurrent callers
+// wait for one comparison rather than each run their own.
+type fimCache struct {
+	mu  sync.Mutex
+	at  time.Time
+	st  fim.Status
+	err error
+	// baseline is what the baseline file was when st was made: a new or
+	// edited baseline answers at once.
+	baseline baselineStamp
+}
+
+// baselineStamp tells one baseline file from another without reading it.
+type baselineStamp struct {
+	size, modTime int64
+	ok            bool
+}
+
+func stampOf(path string) baselineStamp {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return baselineStamp{}
+	}
+	return baselineStamp{size: fi.Size(), modTime: fi.ModTime().UnixNano(), ok: true}
+}
+
+// CheckFIM compares the monitored files with the baseline: a comparison
+// made in the last fimFresh, or one made now.
 func (a *App) CheckFIM(ctx context.Context) (fim.Status, error) {
+	c := &a.fimCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	stamp := stampOf(a.cfg.FIMBaselineFile())
+	if !c.at.IsZero() && time.Since(c.at) < fimFresh && stamp == c.baseline {
+		return c.st, c.err
+	}
+	st, err := a.checkFIM(ctx)
+	if ctx.Err() != nil {
+		return st, err // a caller that gave up: not an answer for the next
+	}
+	c.at, c.st, c.err, c.baseline = time.Now(), st, err, stamp
+	return st, err
+}
+
+// forget drops the cached comparison: the watch saw a change, which the
+// next CheckFIM must show.
+func (c *fimCache) forget() {
+	c.mu.Lock()
+	c.at = time.Time{}
+	c.mu.Unlock()
+}
+
+// checkFIM compares the monitored files with the baseline now.
+func (a *App) checkFIM(ctx context.Context) (fim.Status, error) {
 	st := fim.Status{Baseline: a.cfg.FIMBaselineFile(), CheckedAt: a.now().UTC(), Changes: []fim.Change{}}
 	_, verify, err := fimKeys(a.keyring)
 	if err != nil {
@@ -164,6 +223,7 @@ func (a *App) runFIM(ctx context.Context) {
 // fimChanged records one change: an audit record and a finding about the
 // file (each further change of it adds to the finding).
 func (a *App) fimChanged(ctx context.Context, c fim.Change) {
+	a.fimCache.forget()
 	detail := fmt.Sprintf("%s: %s → %s", c.Kind, orDash(c.Before), orDash(c.After))
 	a.log.Warn("file integrity: a monitored file changed", "path", c.Path, "change", detail)
 	if err := a.Trail.Record(ctx, ActionFIMChange, a.instance, audit.Failure, c.Path+" "+detail); err != nil {

@@ -215,6 +215,27 @@ func TestCrossOriginWritesRefused(t *testing.T) {
 	s.must(204, req{method: "POST", path: "/api/v1/auth/logout", header: with(map[string]string{"Sec-Fetch-Site": "same-origin"})})
 }
 
+// TestCrossSiteStaffReadsRefused: a third-party page that navigates a staff
+// member's browser to a staff route (the Lax session cookie rides along)
+// gets nothing run, the costly file integrity check included; the staff's
+// own pages, bearer clients and a customer's cross-site link still work.
+func TestCrossSiteStaffReadsRefused(t *testing.T) {
+	s := startServer(t, testenv.Databases(t)[0])
+	admin := s.createAdmin("xsite-admin@example.com")
+	cookie := "__Host-bulwark_session=" + admin
+	for _, path := range []string{"/api/v1/admin/fim", "/api/v1/admin/posture", "/api/v1/admin/orders", "/api/v1/admin/audit"} {
+		res := s.do(req{method: "GET", path: path, header: map[string]string{"Cookie": cookie, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}})
+		if res.Status != 403 || res.Code(t) != "cross_origin_rejected" {
+			t.Errorf("cross-site navigation to %s = %d %s", path, res.Status, res.Body)
+		}
+		s.must(200, req{method: "GET", path: path, header: map[string]string{"Cookie": cookie, "Sec-Fetch-Site": "same-origin"}})
+		s.must(200, req{method: "GET", path: path, token: admin, header: map[string]string{"Sec-Fetch-Site": "cross-site"}})
+	}
+	s.register("xsite@example.com")
+	customer := s.login("xsite@example.com", testPassword)
+	s.must(200, req{method: "GET", path: "/api/v1/me", header: map[string]string{"Cookie": "__Host-bulwark_session=" + customer, "Sec-Fetch-Site": "cross-site"}})
+}
+
 func TestLogsHoldNoSecrets(t *testing.T) {
 	s := startServer(t, testenv.Databases(t)[0])
 	secretPassword := "my very secret passphrase 4111"

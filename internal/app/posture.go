@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -24,6 +25,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/finding"
+	"github.com/bulwark-shop/bulwark/internal/httpapi"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/inventory"
 	"github.com/bulwark-shop/bulwark/internal/posture"
@@ -551,6 +553,47 @@ func (a *App) postureProbes() map[string]posture.Probe {
 				return noData("no staff accounts")
 			}
 			return check(len(without) == 0, "%[1]d staff accounts, all with a second factor%[2]s", "%[1]d staff accounts; without a second factor: %[2]s", len(staff), listOf(without))
+		},
+		"staff.mfa-enforced": func(ctx context.Context) (posture.Status, string) {
+			// A transient staff account without a second factor calls a
+			// staff route through the listener, by bearer token and by
+			// cookie, as a stolen password would.
+			var answers []string
+			var let, unreached bool
+			err := a.Identity.ProbeStaffGate(ctx, func(ctx context.Context, token string) error {
+				for _, hdr := range []http.Header{
+					{"Authorization": {"Bearer " + token}},
+					{"Cookie": {httpapi.SessionCookie + "=" + token}},
+				} {
+					hdr.Set(SelfScanHeader, a.posture.token)
+					resp, err := get(ctx, http.MethodGet, "/api/v1/admin/orders", hdr)
+					if err != nil {
+						return err
+					}
+					var p struct {
+						Code string `json:"code"`
+					}
+					_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&p)
+					resp.Body.Close()
+					answers = append(answers, strings.TrimSpace(fmt.Sprintf("%d %s", resp.StatusCode, p.Code)))
+					switch {
+					case resp.StatusCode == http.StatusForbidden && p.Code == access.CodeMFAEnrollmentRequired:
+					case resp.StatusCode < 300:
+						let = true
+					default: // refused before the gate (admin-ip-allow, a block): no verdict on it
+						unreached = true
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return noData("%v", err)
+			}
+			if unreached && !let {
+				return noData("the staff route refused the probe before its gate: %s", strings.Join(answers, ", "))
+			}
+			return check(!let, "a staff session without a second factor got %[1]s on GET /api/v1/admin/orders (by token, by cookie)",
+				"a staff session without a second factor got %[1]s on GET /api/v1/admin/orders (by token, by cookie)", strings.Join(answers, ", "))
 		},
 		"staff.admins": func(ctx context.Context) (posture.Status, string) {
 			staff, err := a.DB.StaffAccounts(ctx)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 )
 
@@ -107,7 +108,7 @@ func TestPosture(t *testing.T) {
 		}
 		for id, want := range map[string]string{
 			"tls.api": "pass", "http.self-scan": "pass", "http.admin-auth": "pass", "http.headers": "pass", "http.trace": "pass",
-			"http.cors": "pass", "waf.mode": "pass", "staff.mfa": "pass", "staff.admins": "pass", "audit.verify": "pass",
+			"http.cors": "pass", "waf.mode": "pass", "staff.mfa": "pass", "staff.mfa-enforced": "pass", "staff.admins": "pass", "audit.verify": "pass",
 			"listeners.inventory": "pass", "listeners.metrics": "pass", "data-dir.permissions": "pass", "build.inventory": "pass",
 			"kek.hsm": "fail", "log.level": "fail", "audit.checkpoint-dir": "fail", "alerts.channel": "fail",
 			"tls.version": "no_data", "backups.recent": "no_data",
@@ -124,6 +125,27 @@ func TestPosture(t *testing.T) {
 		}
 		if len(rep.Listeners) != 2 || rep.Listeners[0].Name != "api" || rep.Listeners[1].Name != "metrics" {
 			t.Errorf("listeners: %+v", rep.Listeners)
+		}
+
+		// The live probe of the staff gate made an account, was refused
+		// with it, and deleted it: none is left, and the steps are audited.
+		var trail struct {
+			Items []struct{ Action, Target, Detail string }
+		}
+		s.must(200, req{method: "GET", path: "/api/v1/admin/audit?action=posture.probe_account&limit=100", token: admin}).JSON(t, &trail)
+		created, deleted := map[string]bool{}, map[string]bool{}
+		for _, r := range trail.Items {
+			if !identity.IsProbeUser(r.Target) {
+				t.Errorf("probe record on %s", r.Target)
+			}
+			if strings.HasPrefix(r.Detail, "created") {
+				created[r.Target] = true
+			} else if r.Detail == "deleted" {
+				deleted[r.Target] = true
+			}
+		}
+		if len(created) < 2 || len(deleted) < 2 {
+			t.Fatalf("probe accounts audited: %+v", trail.Items)
 		}
 
 		// A failing check is a finding that names its remedy.

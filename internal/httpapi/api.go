@@ -461,6 +461,15 @@ func (a *API) authorize(w http.ResponseWriter, r *http.Request, perm access.Perm
 		if err := a.cop.Check(r); err != nil {
 			return r, apperr.New(apperr.CodeCrossOrigin, "cross-origin requests that change data are refused")
 		}
+		// The session cookie (SameSite=Lax) rides along on a top-level
+		// navigation from any site, reads included: a third-party page
+		// could make a staff member's browser run staff reads, some of them
+		// costly (hashing the monitored files) and each one audited. Staff
+		// routes answer no navigation that a browser says came from another
+		// site; storefront reads (a customer's link from a mail) still do.
+		if perm != access.Public && perm != access.Authenticated && r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+			return r, apperr.New(apperr.CodeCrossOrigin, "staff routes refuse requests a browser sent from another site")
+		}
 	}
 	if perm == access.Public {
 		return r, nil

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
+	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/posture"
 )
 
@@ -89,13 +91,16 @@ func (db *DB) PostureHistory(ctx context.Context, limit int) ([]posture.Summary,
 // posture: their roles, whether they have a second factor (a confirmed
 // TOTP or a passkey) and when they were last active (their newest
 // session's last use, or the account's creation when they never signed in).
+// The posture probe's transient accounts (identity.ProbeStaffGate) are not
+// listed: the probe of the gate must not fail the check of the accounts.
 func (db *DB) StaffAccounts(ctx context.Context) ([]posture.StaffAccount, error) {
 	rows, err := db.sql.QueryContext(ctx, `SELECT u.id, r.role, u.created_at,
 			EXISTS (SELECT 1 FROM mfa_totp t WHERE t.user_id = u.id AND t.confirmed = $2)
 				OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = u.id),
 			COALESCE((SELECT MAX(s.last_used_at) FROM sessions s WHERE s.user_id = u.id), 0)
 		FROM users u JOIN user_roles r ON r.user_id = u.id
-		WHERE r.role <> $1 ORDER BY u.id, r.role`, string(access.Customer), true)
+		WHERE r.role <> $1 AND substr(u.id, 1, $3) <> $4 ORDER BY u.id, r.role`,
+		string(access.Customer), true, len(identity.ProbeUserPrefix), identity.ProbeUserPrefix)
 	if err != nil {
 		return nil, fmt.Errorf("list staff accounts: %w", err)
 	}
@@ -117,4 +122,51 @@ func (db *DB) StaffAccounts(ctx context.Context) ([]posture.StaffAccount, error)
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// DeleteProbeUsers deletes the probe account userID and every probe account
+// created before before (identity.ProbeStaffGate), with their sessions and
+// subject keys, appending rec when any went. Only ids with
+// identity.ProbeUserPrefix are touched: the prefix is in the WHERE clause, not
+// just in the caller.
+func (db *DB) DeleteProbeUsers(ctx context.Context, userID string, before time.Time, rec audit.Record) (int, error) {
+	var n int
+	err := db.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT id FROM users WHERE substr(id, 1, $1) = $2 AND (id = $3 OR created_at < $4)`,
+			len(identity.ProbeUserPrefix), identity.ProbeUserPrefix, userID, micros(before))
+		if err != nil {
+			return fmt.Errorf("find probe accounts: %w", err)
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return fmt.Errorf("find probe accounts: %w", err)
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("find probe accounts: %w", err)
+		}
+		for _, id := range ids {
+			for _, q := range []string{
+				"DELETE FROM sessions WHERE user_id = $1",
+				"DELETE FROM user_roles WHERE user_id = $1",
+				"DELETE FROM subject_keys WHERE subject_id = $1",
+				"DELETE FROM users WHERE id = $1",
+			} {
+				if _, err := tx.ExecContext(ctx, q, id); err != nil {
+					return fmt.Errorf("delete probe account %s: %w", id, err)
+				}
+			}
+		}
+		n = len(ids)
+		if n == 0 {
+			return nil
+		}
+		return appendAudit(ctx, tx, rec)
+	})
+	return n, err
 }
