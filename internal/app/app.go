@@ -610,7 +610,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		RefusedAudit: httpapi.NewSampledAudit(a.Trail, now), Addresses: a.Addresses,
 		Signals: a.signals, Findings: a.Findings, ResponseBlocks: a.BlockAdmin, Fraud: a.Fraud,
 		AuditLog: audit.NewReader(db, a.Trail),
-		Posture:  a, SelfScan: a.posture.isSelfScan, Discovery: a, FIM: a,
+		Posture:  a, SelfScan: a.posture.isSelfScan, Discovery: a, FIM: a, Backups: a,
 	})
 	return a, nil
 }
@@ -1175,6 +1175,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	go a.runPosture(recoverCtx)
 	go a.runDiscovery(recoverCtx)
 	go a.runFIM(recoverCtx)
+	go a.runBackups(recoverCtx)
 	var err error
 	select {
 	case <-ctx.Done():

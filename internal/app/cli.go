@@ -83,6 +83,13 @@ Usage:
                                              samples of what is found where
   bulwark posture [--json] [settings]        run the posture checks (PCI DSS 4.0.1, ASVS 5.0) against
                                              the running shop now: scores, failures with remedies
+  bulwark backup create [--json] [settings] back up the shop now to every backup-targets target
+  bulwark backup list [--json] [settings]   the backups on the targets, newest first
+  bulwark backup verify ID [settings]        read backup ID on every target and check every byte
+  bulwark backup restore ID --to DIR [settings]
+                                             restore backup ID into the empty directory DIR
+                                             (a data directory: serve it with the same KEK)
+  bulwark backup drill [--json] [settings]   restore the newest backup into scratch and check it
   bulwark audit export [--format jsonl|syslog] [--since T] [--until T] [settings]
                                              write the trail for a SIEM: OCSF-shaped JSON lines or
                                              RFC 5424 syslog messages
@@ -219,6 +226,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 		err = vulnsCmd(rest, env)
 	case cmd == "fim":
 		err = fimCmd(ctx, rest, env)
+	case cmd == "backup":
+		err = backupCmd(ctx, rest, env)
 	case cmd == "help" || cmd == "-h" || cmd == "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return 0

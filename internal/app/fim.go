@@ -74,7 +74,7 @@ func fimSpecs(cfg config.Config) []fim.Spec {
 	// The data directory by layout: the database, its journal files and
 	// the baseline itself change by design.
 	add(cfg.DataDir, fim.Spec{Dir: true, Skip: []string{"-wal", "-shm", "-journal", filepath.Base(cfg.FIMBaselineFile())},
-		SkipPrefix: []string{".keyset-", ".fim-baseline-"}})
+		SkipPrefix: []string{".keyset-", ".fim-baseline-", ".backup-"}})
 	return specs
 }
 

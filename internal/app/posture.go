@@ -22,6 +22,7 @@ import (
 
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/audit"
+	"github.com/bulwark-shop/bulwark/internal/backup"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/finding"
@@ -95,6 +96,14 @@ func (a *App) usePosture() error {
 		if _, err := readBaseline(a.cfg.SettingsBaseline); err != nil {
 			return err
 		}
+	}
+	// So are backup targets and recipients that do not parse: a typo
+	// would otherwise show as the first scheduled backup failing.
+	if _, err := backup.ParseTargets(a.cfg.BackupTargets, a.cfg.BackupRetention); err != nil {
+		return err
+	}
+	if _, _, err := backup.ParseRecipients(a.cfg.BackupRecipients); err != nil {
+		return err
 	}
 	r, err := posture.NewRunner(posture.Catalog(), a.postureProbes(), postureProbeTimeout)
 	if err != nil {
@@ -916,8 +925,58 @@ func (a *App) postureProbes() map[string]posture.Probe {
 			return check(len(where) == 0, "the run of %[1]s read %[2]d bytes and found no card number%[3]s",
 				"card numbers found by the run of %[1]s in %[3]s", rep.RunAt.Format(time.RFC3339), rep.Bytes, listOf(where))
 		},
-		"backups.recent": func(context.Context) (posture.Status, string) {
-			return noData("backups are not part of this version yet (docs/OPERATIONS.md)")
+		"backups.recent": func(ctx context.Context) (posture.Status, string) {
+			if strings.TrimSpace(cfg.BackupTargets) == "" {
+				return fail("no backup-targets")
+			}
+			var last BackupReport
+			if err := a.DB.LatestBackupRun(ctx, runBackup, true, &last); errors.Is(err, store.ErrNoBackupRun) {
+				return fail("no backup yet")
+			} else if err != nil {
+				return noData("%v", err)
+			}
+			within := 2 * cfg.BackupSchedule
+			if within <= 0 {
+				within = 48 * time.Hour
+			}
+			age := a.now().Sub(last.CreatedAt)
+			return check(age <= within, "backup %[1]s, %[2]s old, on %[3]d targets", "the newest complete backup, %[1]s, is %[2]s old (more than %[4]s)",
+				last.ID, age.Round(time.Minute), len(last.Targets), within)
+		},
+		"backups.drill": func(ctx context.Context) (posture.Status, string) {
+			var last, good DrillReport
+			if err := a.DB.LatestBackupRun(ctx, runDrill, false, &last); errors.Is(err, store.ErrNoBackupRun) {
+				return fail("no restore drill yet")
+			} else if err != nil {
+				return noData("%v", err)
+			}
+			if !last.OK {
+				return fail("the latest drill, %s, failed: %s", last.ID, last.Error)
+			}
+			if err := a.DB.LatestBackupRun(ctx, runDrill, true, &good); err != nil {
+				return noData("%v", err)
+			}
+			age := a.now().Sub(good.At)
+			return check(age <= cfg.DrillMaxAge, "drill %[1]s passed %[2]s ago: recovery point %[3]s, recovery time %[4]d ms",
+				"the last drill that passed, %[1]s, is %[2]s old (drill-max-age %[5]s)", good.ID, age.Round(time.Minute),
+				good.RecoveryPoint.Format(time.RFC3339), good.RecoveryTimeMS, cfg.DrillMaxAge)
+		},
+		"backups.3-2-1": func(context.Context) (posture.Status, string) {
+			targets, err := backup.ParseTargets(cfg.BackupTargets, cfg.BackupRetention)
+			if err != nil {
+				return fail("%v", err)
+			}
+			offsite, immutable := 0, 0
+			for _, t := range targets {
+				if t.Offsite() {
+					offsite++
+				}
+				if t.Immutable() {
+					immutable++
+				}
+			}
+			return check(len(targets) >= 3 && offsite >= 1 && immutable >= 1, "%[1]d targets, %[2]d off the machine, %[3]d immutable",
+				"%[1]d targets (want 3), %[2]d off the machine (want 1), %[3]d immutable (want 1)", len(targets), offsite, immutable)
 		},
 	}
 }

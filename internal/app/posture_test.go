@@ -111,7 +111,7 @@ func TestPosture(t *testing.T) {
 			"http.cors": "pass", "waf.mode": "pass", "staff.mfa": "pass", "staff.mfa-enforced": "pass", "staff.admins": "pass", "audit.verify": "pass",
 			"listeners.inventory": "pass", "listeners.metrics": "pass", "data-dir.permissions": "pass", "build.inventory": "pass",
 			"kek.hsm": "fail", "log.level": "fail", "audit.checkpoint-dir": "fail", "alerts.channel": "fail",
-			"tls.version": "no_data", "backups.recent": "no_data",
+			"tls.version": "no_data", "backups.recent": "fail", "backups.drill": "fail", "backups.3-2-1": "fail",
 		} {
 			if got, detail := rep.status(t, id); got != want {
 				t.Errorf("%s: %s (%s), want %s", id, got, detail, want)

@@ -132,6 +132,11 @@ func Settings() []Setting {
 		{Name: "audit-checkpoint-records", Default: "1000", Usage: "a new audit checkpoint is signed once this many records were added since the last one, however soon"},
 		{Name: "posture-interval", Default: "1h", Usage: "how often each instance runs the posture checks (bulwark posture) and keeps the result; a failing check raises a finding, a falling score alerts; 0 turns the schedule off"},
 		{Name: "discovery-interval", Default: "24h", Usage: "how often each instance scans the shop database and the outbox for card numbers, secrets and personal data (bulwark discover); 0 turns the schedule off"},
+		{Name: "backup-targets", Usage: "where backups go: a comma-separated list of file:///dir and s3://bucket/prefix?endpoint=host:port URLs, each with an optional retention=720h; three, one of them off the machine, for 3-2-1 (credentials for s3 from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"},
+		{Name: "backup-recipients", Usage: "age public keys (age1…, comma-separated) every backup is also encrypted to: keys kept offline, which read a backup without the shop's KEK"},
+		{Name: "backup-schedule", Default: "24h", Usage: "how often an instance backs up and then drills the new backup (with backup-targets set); 0 turns the schedule off"},
+		{Name: "backup-retention", Default: "720h", Usage: "how long a target keeps backups unless its URL says retention=; the newest is always kept"},
+		{Name: "drill-max-age", Default: "24h", Usage: "posture fails when no restore drill succeeded within this long"},
 		{Name: "discovery-rate", Default: "20", Usage: "megabytes a second a discovery scan reads at most (it sleeps to keep to it, so a scan takes a fraction of a core)"},
 		{Name: "vulns-db", Usage: "directory of an offline copy of the Go vulnerability database (govulncheck's layout); the posture check build.vulnerabilities matches this build's modules against it, and bulwark vulns reads it by default"},
 		{Name: "fim-baseline", Usage: "the signed file integrity baseline (bulwark fim baseline writes it; the server watches the files it lists). Empty: fim-baseline.json in data-dir"},
@@ -288,6 +293,11 @@ type Config struct {
 	// schedule); DiscoveryRate its megabytes a second.
 	DiscoveryInterval time.Duration
 	DiscoveryRate     int
+	// Backups (issue 16): targets and recipients as given (parsed by
+	// internal/backup), the schedule (0: none), the default retention and
+	// the age past which posture wants a new restore drill.
+	BackupTargets, BackupRecipients              string
+	BackupSchedule, BackupRetention, DrillMaxAge time.Duration
 	// ConfigFile is the settings file read, if any (posture checks its
 	// permissions); SettingsBaseline the declared baseline's file.
 	ConfigFile, SettingsBaseline string
@@ -688,6 +698,11 @@ func parse(v map[string]string) (Config, error) {
 		AuditCheckpointEvery: duration("audit-checkpoint-interval"),
 		PostureInterval:      durationOrOff("posture-interval"),
 		DiscoveryInterval:    durationOrOff("discovery-interval"),
+		BackupTargets:        v["backup-targets"],
+		BackupRecipients:     v["backup-recipients"],
+		BackupSchedule:       durationOrOff("backup-schedule"),
+		BackupRetention:      duration("backup-retention"),
+		DrillMaxAge:          duration("drill-max-age"),
 		ConfigFile:           v["config"],
 		SettingsBaseline:     v["settings-baseline"],
 		VulnsDB:              v["vulns-db"],

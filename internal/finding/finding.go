@@ -60,6 +60,9 @@ const (
 	// FIMBaselineInvalid: the file integrity baseline does not verify (it
 	// was edited) or does not parse.
 	FIMBaselineInvalid Type = "Integrity:File/BaselineInvalid"
+	// BackupDrillFailed: a restore drill could not restore or check the
+	// newest backup (a corrupt copy, a wrong key, a broken audit log).
+	BackupDrillFailed Type = "Backup:Drill/Failed"
 )
 
 // DetectionPoint is the OWASP AppSensor detection point of t ("" when none
@@ -83,6 +86,7 @@ var detectionPoints = map[Type]string{
 	SensitiveSecret:     "",
 	FIMChanged:          "",
 	FIMBaselineInvalid:  "",
+	BackupDrillFailed:   "",
 }
 
 // Known reports whether t is a finding type Bulwark raises.
@@ -109,6 +113,8 @@ const (
 	Location SubjectKind = "location"
 	// File is a monitored file's path.
 	File SubjectKind = "file"
+	// Backup is a backup's id.
+	Backup SubjectKind = "backup"
 )
 
 // Subject is the address, account or card a finding is about.
@@ -306,7 +312,8 @@ func LevelFloor(level string) (int, bool) {
 // Types lists the finding types, in a stable order.
 func Types() []Type {
 	return []Type{AccountBruteForce, CredentialStuffing, CardTesting, Scanning, WAFProbe, TakeoverSuspected,
-		PostureCheckFailed, PostureScoreDropped, SensitiveCardData, SensitiveSecret, FIMChanged, FIMBaselineInvalid}
+		PostureCheckFailed, PostureScoreDropped, SensitiveCardData, SensitiveSecret, FIMChanged, FIMBaselineInvalid,
+		BackupDrillFailed}
 }
 
 // Query selects findings for staff: each field that is set narrows the

@@ -154,6 +154,8 @@ type Deps struct {
 	Discovery Discovery
 	// FIM serves file integrity's state (nil: 404).
 	FIM FIM
+	// Backups lists the backups and the drills (nil: not served).
+	Backups Backups
 }
 
 // Signals takes security signals (threat.Intake): it neither fails nor
@@ -349,6 +351,7 @@ func (a *API) routes() []route {
 		r("GET /api/v1/admin/posture/history", access.AssuranceRead, a.postureHistory),
 		r("GET /api/v1/admin/discovery", access.AssuranceRead, a.getDiscovery),
 		r("GET /api/v1/admin/fim", access.AssuranceRead, a.getFIM),
+		r("GET /api/v1/admin/backups", access.AssuranceRead, a.getBackups),
 		r("GET /api/v1/admin/findings", access.FindingsRead, a.listFindings),
 		r("GET /api/v1/admin/findings/{id}", access.FindingsRead, a.getFinding),
 		r("POST /api/v1/admin/findings/{id}/resolve", access.FindingsManage, a.resolveFinding),

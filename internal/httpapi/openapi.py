@@ -802,11 +802,26 @@ paths.update({
  "/api/v1/admin/fim":{"get":op("getFIM","The monitored files compared with the signed baseline now","assurance:read",
     {"200":js(ref("FIM"))},
     desc="File integrity monitoring (PCI DSS 11.5.2): `status` is `ok`, `changed`, `no_baseline` (make one with `bulwark fim baseline`) or `invalid` (the baseline does not verify: edited or another shop's). Changes name kinds, modes, sizes and hash prefixes, never content.")},
+ "/api/v1/admin/backups":{"get":op("getBackups","The backups on the targets and the latest restore drills","assurance:read",
+    {"200":js({"type":"object","required":["configured","targets","backups","last_drill","last_successful_drill"],"properties":{
+       "configured":{"type":"boolean"},"targets":{"type":"array","items":{"type":"string"}},
+       "backups":{"type":"array","items":{"type":"object","required":["id","created_at","size","payload_size","checkpoint","targets"],"properties":{
+          "id":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"size":{"type":"integer"},"payload_size":{"type":"integer"},
+          "checkpoint":{"type":["object","null"],"properties":{"size":{"type":"integer"},"root":{"type":"string","format":"byte"}}},
+          "targets":{"type":"array","items":{"type":"object","required":["target"],"properties":{"target":{"type":"string"},"error":{"type":"string"}}}}}}},
+       "last_drill":{"oneOf":[{"type":"null"},{"$ref":"#/components/schemas/Drill"}]},
+       "last_successful_drill":{"oneOf":[{"type":"null"},{"$ref":"#/components/schemas/Drill"}]}}})},
+    desc="Backups (issue 16): each backup found on the `backup-targets`, newest first, with the targets holding it (a copy whose signed manifest does not verify names why), and the latest drill and latest successful drill with their recovery point and recovery time. Lists the targets on each call.")},
 })
+DRILL={"type":"object","required":["id","at","ok","recovery_time_ms","rows","audit_records"],"properties":{
+   "id":{"type":"string"},"at":{"type":"string","format":"date-time"},"ok":{"type":"boolean"},"error":{"type":"string"},
+   "backup_id":{"type":"string"},"target":{"type":"string"},"recovery_point":{"type":"string","format":"date-time"},
+   "recovery_time_ms":{"type":"integer"},"rows":{"type":"integer"},"audit_records":{"type":"integer"}}}
 POSTURE_SCORE={"type":"object","required":["id","score","passed","applicable"],"properties":{
    "id":{"type":"string","enum":["pci-dss-4.0.1","owasp-asvs-5.0"]},"score":{"type":"number","minimum":0,"maximum":1},
    "passed":{"type":"integer","minimum":0},"applicable":{"type":"integer","minimum":0}}}
 schemas.update({
+ "Drill":DRILL,
  "PostureScore":POSTURE_SCORE,
  "FIM":{"type":"object","required":["status","baseline","made_at","entries","checked_at","changes"],"properties":{
    "status":{"type":"string","enum":["ok","changed","no_baseline","invalid"]},"baseline":{"type":"string"},

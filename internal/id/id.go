@@ -55,6 +55,9 @@ const (
 	PostureRun = "pst_"
 	// DiscoveryRun is one run of sensitive-data discovery.
 	DiscoveryRun = "dsc_"
+	// Backup is one backup (internal/backup); Drill one restore drill.
+	Backup = "bkp_"
+	Drill  = "drl_"
 )
 
 const alphabet = "abcdefghijklmnopqrstuvwxyz234567"

@@ -316,3 +316,31 @@ func (p *fileProvider) status() KEKStatus {
 
 func (p *fileProvider) created() bool { return p.made }
 func (p *fileProvider) close() error  { return nil }
+
+// WrapUnderKEK encrypts pt under the KEK itself, not a data keyset: for key
+// material that must open with the KEK alone, where no data keyset is at
+// hand (a backup's identity, read on a machine being rebuilt).
+func (k *Keyring) WrapUnderKEK(pt, ad []byte) ([]byte, error) {
+	ct, err := k.currentKEK().Encrypt(pt, ad)
+	if err != nil {
+		return nil, fmt.Errorf("kek: wrap: %w", err)
+	}
+	return ct, nil
+}
+
+// UnwrapUnderKEK opens what WrapUnderKEK sealed, under the KEK in memory or,
+// failing that, the KEK read afresh (another process may have rotated it).
+func (k *Keyring) UnwrapUnderKEK(ct, ad []byte) ([]byte, error) {
+	pt, err := k.currentKEK().Decrypt(ct, ad)
+	if err == nil {
+		return pt, nil
+	}
+	fresh, ferr := k.provider.aead()
+	if ferr != nil {
+		return nil, fmt.Errorf("kek: unwrap: %w", err)
+	}
+	if pt, ferr = fresh.Decrypt(ct, ad); ferr != nil {
+		return nil, fmt.Errorf("kek: unwrap: %w", err)
+	}
+	return pt, nil
+}

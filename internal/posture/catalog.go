@@ -183,8 +183,14 @@ func Catalog() []Check {
 		{ID: "discovery.cards", Title: "No card number is stored outside the vault", Severity: 90,
 			MapsTo: []string{"PCI 3.5.1", "PCI 12.5.2", "ASVS 14.1.1"},
 			Remedy: "remove what bulwark discover reports at the locations it names (and find what put it there)"},
-		{ID: "backups.recent", Title: "A verified backup is recent and a restore drill passed", Severity: 70,
+		{ID: "backups.recent", Title: "A backup on every target is recent", Severity: 70,
 			MapsTo: []string{"PCI 12.10.1", "ASVS 16.5.2"},
-			Remedy: "set backup-targets and backup-schedule; run bulwark backup drill"},
+			Remedy: "set backup-targets and backup-schedule; run bulwark backup create"},
+		{ID: "backups.drill", Title: "A restore drill passed within drill-max-age, and the latest passed", Severity: 70,
+			MapsTo: []string{"PCI 12.10.2", "ASVS 16.5.2"},
+			Remedy: "run bulwark backup drill and fix what it reports (a corrupt copy, a wrong key, a broken audit log)"},
+		{ID: "backups.3-2-1", Title: "Backups go to three targets, one off the machine and one immutable", Severity: 50,
+			MapsTo: []string{"PCI 12.10.1", "ASVS 16.5.2"},
+			Remedy: "list three backup-targets: two file:/// directories on different disks and an s3:// bucket with object lock"},
 	}
 }

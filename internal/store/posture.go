@@ -49,9 +49,9 @@ func (db *DB) LatestPostureRun(ctx context.Context) (posture.Report, error) {
 
 // latestReport decodes the JSON report the query q returns into v: none
 // is errNone.
-func (db *DB) latestReport(ctx context.Context, q, what string, errNone error, v any) error {
+func (db *DB) latestReport(ctx context.Context, q, what string, errNone error, v any, args ...any) error {
 	var text string
-	err := db.sql.QueryRowContext(ctx, q).Scan(&text)
+	err := db.sql.QueryRowContext(ctx, q, args...).Scan(&text)
 	if errors.Is(err, sql.ErrNoRows) {
 		return errNone
 	}

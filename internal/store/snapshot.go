@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"regexp"
 	"strings"
 )
 
@@ -30,11 +29,9 @@ func (db *DB) SnapshotTo(ctx context.Context, path string) error {
 }
 
 // SnapshotTo is DB.SnapshotTo for the vault's database.
-func (v *VaultDB) SnapshotTo(ctx context.Context, path string) error { return v.db.SnapshotTo(ctx, path) }
-
-// tableName is what a table of ours may be called: anything else read from
-// a file's schema is refused rather than quoted into a query.
-var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+func (v *VaultDB) SnapshotTo(ctx context.Context, path string) error {
+	return v.db.SnapshotTo(ctx, path)
+}
 
 // SQLiteFileCheck opens the SQLite database file at path read-only, runs
 // its integrity check and counts the rows of each table; it never writes to
@@ -96,7 +93,7 @@ func countRows(ctx context.Context, db *sql.DB, listQuery string) (map[string]in
 	}
 	out := make(map[string]int64, len(tables))
 	for _, t := range tables {
-		if !tableName.MatchString(t) {
+		if !identifier.MatchString(t) {
 			return nil, fmt.Errorf("count rows: a table named %q is not one of ours", t)
 		}
 		var n int64

@@ -102,7 +102,7 @@ func ParseQuery(status, typ, severityMin, subject string, limit int, after strin
 		q.Subject.ID = subject
 		if kind, rest, ok := strings.Cut(subject, ":"); ok {
 			switch k := finding.SubjectKind(kind); k {
-			case finding.IP, finding.Account, finding.Card, finding.Check, finding.Standard, finding.Location, finding.File:
+			case finding.IP, finding.Account, finding.Card, finding.Check, finding.Standard, finding.Location, finding.File, finding.Backup:
 				q.Subject = finding.Subject{Kind: k, ID: rest}
 			}
 		}

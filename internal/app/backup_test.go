@@ -1,0 +1,171 @@
+package app_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulwark-shop/bulwark/internal/config"
+	"github.com/bulwark-shop/bulwark/internal/store"
+	"github.com/bulwark-shop/bulwark/internal/testenv"
+)
+
+// Backups on three directory targets while the shop serves: made, listed,
+// verified, restored and drilled through the real commands and the API; a
+// corrupt copy is passed over for a good one, and with no good copy left
+// (or another shop's keys) the drill fails loudly: an error, a finding, a
+// failed posture check.
+func TestBackupCreateVerifyRestoreDrill(t *testing.T) {
+	db := testenv.Databases(t)[0] // SQLite: PostgreSQL is dumped by pg_dump (below)
+	root := t.TempDir()
+	targets := []string{filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "c")}
+	list := "file://" + targets[0] + ",file://" + targets[1] + "?retention=1000h,file://" + targets[2]
+	adjust := func(c *config.Config) { c.BackupTargets, c.BackupSchedule = list, 0 }
+	s := startServer(t, db, adjust)
+	admin := s.createAdmin("backup@example.com")
+	s.register("backup-customer@example.com")
+	env := map[string]string{"BULWARK_BACKUP_TARGETS": list}
+	cli := func(args ...string) (int, string, string) { return runCLIWith(t, s.Config, env, args...) }
+
+	code, out, errOut := cli("backup", "create", "--json")
+	if code != 0 {
+		t.Fatalf("backup create: exit %d\n%s%s", code, out, errOut)
+	}
+	var made struct {
+		ID      string
+		Files   []string
+		Targets []struct{ Target, Error string }
+	}
+	if err := json.Unmarshal([]byte(out), &made); err != nil || len(made.Targets) != 3 {
+		t.Fatalf("backup create printed %s (%v)", out, err)
+	}
+	if !strings.Contains(strings.Join(made.Files, ","), store.SQLiteFile) || strings.Contains(strings.Join(made.Files, ","), "kek-keyset.json") {
+		t.Fatalf("files %v: want the database, never the KEK", made.Files)
+	}
+	for _, tg := range made.Targets {
+		if tg.Error != "" {
+			t.Fatalf("target %s: %s", tg.Target, tg.Error)
+		}
+	}
+	// Nothing of the database in the clear on a target, and no staging left.
+	payload := filepath.Join(targets[0], made.ID, "payload.age")
+	raw, err := os.ReadFile(payload)
+	if err != nil || strings.Contains(string(raw), "backup-customer") || strings.Contains(string(raw), "CREATE TABLE") {
+		t.Fatalf("payload readable? %v", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Join(s.Config.DataDir, ".backup-staging")); len(entries) != 0 {
+		t.Fatalf("staging left behind: %v", entries)
+	}
+
+	var st struct {
+		Configured bool
+		Backups    []struct {
+			ID         string
+			Size       int64
+			Checkpoint *struct{ Size uint64 }
+			Targets    []struct{ Target, Error string }
+		}
+		LastDrill *struct {
+			OK             bool
+			Error          string
+			BackupID       string     `json:"backup_id"`
+			RecoveryPoint  *time.Time `json:"recovery_point"`
+			RecoveryTimeMS int64      `json:"recovery_time_ms"`
+			Rows           int64
+			AuditRecords   int64 `json:"audit_records"`
+		} `json:"last_drill"`
+	}
+	s.must(200, req{method: "GET", path: "/api/v1/admin/backups", token: admin}).JSON(t, &st)
+	if !st.Configured || len(st.Backups) != 1 || st.Backups[0].ID != made.ID || len(st.Backups[0].Targets) != 3 || st.LastDrill != nil {
+		t.Fatalf("GET /admin/backups: %+v", st)
+	}
+
+	if code, out, errOut := cli("backup", "verify", made.ID); code != 0 || strings.Count(out, " ok") != 3 {
+		t.Fatalf("backup verify: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := cli("backup", "drill"); code != 0 || !strings.Contains(out, "restored and checked") {
+		t.Fatalf("backup drill: exit %d\n%s%s", code, out, errOut)
+	}
+	s.must(200, req{method: "GET", path: "/api/v1/admin/backups", token: admin}).JSON(t, &st)
+	if d := st.LastDrill; d == nil || !d.OK || d.BackupID != made.ID || d.RecoveryPoint == nil || d.Rows == 0 || d.AuditRecords == 0 {
+		t.Fatalf("last drill: %+v", st.LastDrill)
+	}
+
+	// A restore is a data directory the shop opens, whole.
+	into := filepath.Join(root, "restored")
+	if code, out, errOut := cli("backup", "restore", made.ID, "--to", into); code != 0 {
+		t.Fatalf("backup restore: exit %d\n%s%s", code, out, errOut)
+	}
+	if _, err := store.SQLiteFileCheck(t.Context(), filepath.Join(into, store.SQLiteFile)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(into, "pii-keyset.json")); err != nil {
+		t.Fatalf("the data keysets are not restored: %v", err)
+	}
+	if code, _, errOut := cli("backup", "restore", made.ID, "--to", into); code == 0 || !strings.Contains(errOut, "empty directory") {
+		t.Fatalf("restore over a directory in use: exit %d %s", code, errOut)
+	}
+
+	// One copy corrupted: verify names it, the drill uses another.
+	flip := func(path string) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/2] ^= 0x40
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	flip(payload)
+	if code, out, _ := cli("backup", "verify", made.ID); code == 0 || strings.Count(out, " ok") != 2 || !strings.Contains(out, "not the one its manifest names") {
+		t.Fatalf("verify with one copy corrupt: exit %d\n%s", code, out)
+	}
+	if code, out, errOut := cli("backup", "drill"); code != 0 {
+		t.Fatalf("drill with one copy corrupt: exit %d\n%s%s", code, out, errOut)
+	}
+	// Every copy corrupted: the drill fails, loudly.
+	flip(filepath.Join(targets[1], made.ID, "payload.age"))
+	flip(filepath.Join(targets[2], made.ID, "payload.age"))
+	if code, _, errOut := cli("backup", "drill"); code == 0 || !strings.Contains(errOut, "drill FAILED") {
+		t.Fatalf("drill with every copy corrupt: exit %d %s", code, errOut)
+	}
+	s.must(200, req{method: "GET", path: "/api/v1/admin/backups", token: admin}).JSON(t, &st)
+	if st.LastDrill == nil || st.LastDrill.OK || st.LastDrill.Error == "" {
+		t.Fatalf("failed drill: %+v", st.LastDrill)
+	}
+	var found struct{ Items []struct{ Severity int } }
+	s.must(200, req{method: "GET", path: "/api/v1/admin/findings?type=Backup:Drill/Failed", token: admin}).JSON(t, &found)
+	if len(found.Items) != 1 || found.Items[0].Severity < 70 {
+		t.Fatalf("drill finding: %+v", found.Items)
+	}
+
+	// Another shop (its own KEK and signing key) cannot use these backups.
+	other := testConfig(testenv.Database{DataDir: t.TempDir()})
+	if code, _, errOut := runCLIWith(t, other, env, "backup", "create"); code != 0 {
+		t.Fatalf("other shop's backup: %s", errOut)
+	}
+	code, out, _ = runCLIWith(t, other, env, "backup", "verify", made.ID)
+	if code == 0 || !strings.Contains(out, "signature does not verify") {
+		t.Fatalf("another shop verifying ours: exit %d\n%s", code, out)
+	}
+}
+
+// Bad settings stop the start; PostgreSQL says what it needs.
+func TestBackupSettingsRefused(t *testing.T) {
+	for _, db := range testenv.Databases(t) {
+		cfg := testConfig(db)
+		for name, env := range map[string]map[string]string{
+			"relative directory": {"BULWARK_BACKUP_TARGETS": "file://relative"},
+			"credentials in URL": {"BULWARK_BACKUP_TARGETS": "s3://key:secret@bucket/x"},
+			"bad recipient":      {"BULWARK_BACKUP_TARGETS": "file://" + t.TempDir(), "BULWARK_BACKUP_RECIPIENTS": "age1nope"},
+		} {
+			if code, _, errOut := runCLIWith(t, cfg, env, "backup", "create"); code == 0 || strings.Contains(errOut, "secret") {
+				t.Errorf("%s %s: exit %d %s", db.Engine, name, code, errOut)
+			}
+		}
+	}
+}
