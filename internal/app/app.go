@@ -1176,6 +1176,7 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	go a.runDiscovery(recoverCtx)
 	go a.runFIM(recoverCtx)
 	go a.runBackups(recoverCtx)
+	go a.runErasurePush(recoverCtx)
 	var err error
 	select {
 	case <-ctx.Done():

@@ -18,6 +18,8 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/backup"
 	"github.com/bulwark-shop/bulwark/internal/finding"
 	"github.com/bulwark-shop/bulwark/internal/id"
+	"github.com/bulwark-shop/bulwark/internal/identity"
+	"github.com/bulwark-shop/bulwark/internal/privacy"
 	"github.com/bulwark-shop/bulwark/internal/store"
 )
 
@@ -117,6 +119,11 @@ func (a *App) CreateBackup(ctx context.Context) (BackupReport, error) {
 	}
 	if a.DB.Engine() != store.SQLite {
 		return BackupReport{}, errors.New("backup: PostgreSQL databases are backed up with pg_dump, which this version does not drive yet: use PostgreSQL's own backups (docs/OPERATIONS.md)")
+	}
+	// The ledger first: the targets then know of every erasure this
+	// backup holds, and of those it does not yet.
+	if err := a.pushErasures(ctx, targets); err != nil {
+		a.log.Warn("backup: copying the erasure ledger to the targets failed; retrying later", "err", err)
 	}
 	staging := stagingDir(a.cfg.DataDir)
 	if err := os.MkdirAll(staging, 0o700); err != nil {
@@ -422,19 +429,23 @@ func (a *App) checkRestored(ctx context.Context, dir string, m backup.Manifest) 
 // RestoreBackup restores backup id into dir, an empty directory that then
 // serves as a data directory (bulwark serve --data-dir DIR, with the KEK),
 // and checks it as a drill does.
-func (a *App) RestoreBackup(ctx context.Context, backupID, dir string) (backup.Manifest, error) {
+func (a *App) RestoreBackup(ctx context.Context, backupID, dir string) (backup.Manifest, int, error) {
 	m, from, err := a.restoreInto(ctx, backupID, dir)
 	if err == nil {
 		_, _, err = a.checkRestored(ctx, dir, m)
 	}
-	outcome, detail := audit.Success, "into "+dir+" from "+from
+	replayed := 0
+	if err == nil {
+		replayed, err = a.replayErasures(ctx, dir, backupID)
+	}
+	outcome, detail := audit.Success, fmt.Sprintf("into %s from %s; %d erasures replayed", dir, from, replayed)
 	if err != nil {
 		outcome, detail = audit.Failure, err.Error()
 	}
 	if rerr := a.Trail.Record(ctx, ActionBackupRestore, backupID, outcome, detail); rerr != nil && err == nil {
 		err = rerr
 	}
-	return m, err
+	return m, replayed, err
 }
 
 // Drill restores the newest backup into a scratch directory, checks it
@@ -570,4 +581,119 @@ func (a *App) runBackups(ctx context.Context) {
 			a.backgroundFailed("backup: a scheduled drill failed", err)
 		}
 	}
+}
+
+// erasurePushEvery is how often the erasure ledger's new entries are
+// copied to the backup targets.
+const erasurePushEvery = 30 * time.Second
+
+// pushErasures copies the ledger entries not yet on every target to every
+// target; an entry is marked pushed once all took it, so a target that was
+// down gets it on a later pass.
+func (a *App) pushErasures(ctx context.Context, targets []backup.Target) error {
+	pending, err := a.DB.PendingErasures(ctx, 500)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range pending {
+		ok := true
+		for _, t := range targets {
+			if err := backup.PutErasure(ctx, t, e.UserID, e.ErasedAt); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", t.Name(), err))
+				ok = false
+			}
+		}
+		if ok {
+			if err := a.DB.MarkErasurePushed(ctx, e.UserID, a.now()); err != nil {
+				return err
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// runErasurePush pushes the erasure ledger every erasurePushEvery while
+// backup targets are set.
+func (a *App) runErasurePush(ctx context.Context) {
+	targets, err := a.backupTargets()
+	if err != nil {
+		return
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(erasurePushEvery):
+		}
+		if err := a.pushErasures(ctx, targets); err != nil && ctx.Err() == nil {
+			a.log.Warn("backup: copying the erasure ledger to the targets failed; retrying", "err", err)
+		}
+	}
+}
+
+// replayErasures erases, in the data directory dir just restored, every
+// account the targets' erasure ledgers name that the backup still holds,
+// and deletes their saved cards from the restored vault: a backup taken
+// before an erasure must not bring the person back. It returns how many
+// accounts it erased.
+func (a *App) replayErasures(ctx context.Context, dir, backupID string) (int, error) {
+	targets, err := a.backupTargets()
+	if err != nil {
+		return 0, err
+	}
+	ids := map[string]bool{}
+	var errs []error
+	for _, t := range targets {
+		list, err := backup.Erasures(ctx, t)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		for _, u := range list {
+			ids[u] = true
+		}
+	}
+	if len(errs) == len(targets) {
+		return 0, fmt.Errorf("no target's erasure ledger could be read: %w", errors.Join(errs...))
+	}
+	db, err := store.Open(ctx, store.Options{DataDir: dir})
+	if err != nil {
+		return 0, fmt.Errorf("open the restored database: %w", err)
+	}
+	defer db.Close()
+	var vdb *store.VaultDB
+	if _, err := os.Stat(filepath.Join(dir, store.VaultSQLiteFile)); err == nil {
+		if vdb, err = store.OpenVault(ctx, store.Options{DataDir: dir}); err != nil {
+			return 0, fmt.Errorf("open the restored vault: %w", err)
+		}
+		defer vdb.Close()
+	}
+	n := 0
+	sorted := make([]string, 0, len(ids))
+	for u := range ids {
+		sorted = append(sorted, u)
+	}
+	sort.Strings(sorted)
+	for _, u := range sorted {
+		rec := audit.Record{Time: a.now().UTC(), Actor: audit.ActorSystem, Action: privacy.ActionErase, Target: u, Outcome: audit.Success,
+			Detail: "replayed from the erasure ledger after restoring " + backupID}
+		tokens, err := db.Erase(ctx, u, rec)
+		if errors.Is(err, identity.ErrNotFound) {
+			continue // erased in the backup already, or made after it
+		}
+		if err != nil {
+			return n, fmt.Errorf("replay the erasure of %s: %w", u, err)
+		}
+		n++
+		for _, tok := range tokens {
+			if vdb == nil {
+				return n, fmt.Errorf("replay the erasure of %s: its cards are in a vault this backup does not hold; delete %d tokens there", u, len(tokens))
+			}
+			if err := vdb.DeleteCard(ctx, tok); err != nil {
+				return n, fmt.Errorf("replay the erasure of %s: delete card: %w", u, err)
+			}
+		}
+	}
+	return n, nil
 }

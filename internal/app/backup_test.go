@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"database/sql"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -26,7 +27,7 @@ func TestBackupCreateVerifyRestoreDrill(t *testing.T) {
 	adjust := func(c *config.Config) { c.BackupTargets, c.BackupSchedule = list, 0 }
 	s := startServer(t, db, adjust)
 	admin := s.createAdmin("backup@example.com")
-	s.register("backup-customer@example.com")
+	customer := s.register("backup-customer@example.com")
 	env := map[string]string{"BULWARK_BACKUP_TARGETS": list}
 	cli := func(args ...string) (int, string, string) { return runCLIWith(t, s.Config, env, args...) }
 
@@ -109,6 +110,35 @@ func TestBackupCreateVerifyRestoreDrill(t *testing.T) {
 		t.Fatalf("restore over a directory in use: exit %d %s", code, errOut)
 	}
 
+	// Erasure survives restore: the customer, erased after the backup was
+	// taken, is erased again when it is restored.
+	s.must(204, req{method: "DELETE", path: "/api/v1/admin/users/" + customer.ID, token: admin})
+	code, out, errOut = cli("backup", "create", "--json") // pushes the ledger first (the server does every 30 s)
+	if code != 0 {
+		t.Fatalf("second backup: exit %d\n%s%s", code, out, errOut)
+	}
+	var second struct{ ID string }
+	if err := json.Unmarshal([]byte(out), &second); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range targets {
+		if _, err := os.Stat(filepath.Join(dir, "erasures", customer.ID)); err != nil {
+			t.Fatalf("the erasure is not in the ledger on %s: %v", dir, err)
+		}
+	}
+	again := filepath.Join(root, "restored-after-erasure")
+	if code, out, errOut := cli("backup", "restore", made.ID, "--to", again); code != 0 || !strings.Contains(out, "1 erasures since replayed") {
+		t.Fatalf("restore of the backup before the erasure: exit %d\n%s%s", code, out, errOut)
+	}
+	if erased := erasedIn(t, filepath.Join(again, store.SQLiteFile), customer.ID); !erased {
+		t.Fatal("the erased customer came back with the restore")
+	}
+	if erased := erasedIn(t, filepath.Join(into, store.SQLiteFile), customer.ID); erased {
+		t.Fatal("the test proves nothing: the customer was erased in the first restore too")
+	}
+	made.ID = second.ID
+	payload = filepath.Join(targets[0], made.ID, "payload.age")
+
 	// One copy corrupted: verify names it, the drill uses another.
 	flip := func(path string) {
 		b, err := os.ReadFile(path)
@@ -168,4 +198,20 @@ func TestBackupSettingsRefused(t *testing.T) {
 			}
 		}
 	}
+}
+
+// erasedIn reports whether the account userID is erased in the SQLite
+// database file path.
+func erasedIn(t *testing.T, path, userID string) bool {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var erased sql.NullInt64
+	if err := db.QueryRow("SELECT erased_at FROM users WHERE id = $1", userID).Scan(&erased); err != nil {
+		t.Fatal(err)
+	}
+	return erased.Valid
 }

@@ -100,11 +100,12 @@ func backupCmd(ctx context.Context, args []string, env Env) error {
 			if err != nil {
 				return err
 			}
-			m, err := a.RestoreBackup(ctx, backupID, dir)
+			m, replayed, err := a.RestoreBackup(ctx, backupID, dir)
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(env.Stdout, "backup %s of %s restored into %s and checked\n", m.ID, m.CreatedAt.Format("2006-01-02 15:04:05Z07:00"), dir)
+			fmt.Fprintf(env.Stdout, "backup %s of %s restored into %s and checked; %d erasures since replayed\n",
+				m.ID, m.CreatedAt.Format("2006-01-02 15:04:05Z07:00"), dir, replayed)
 			return nil
 		})
 	case "drill":

@@ -233,3 +233,22 @@ func FuzzBackupManifestDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestErasureLedger(t *testing.T) {
+	ctx := context.Background()
+	tg := target(t, t.TempDir())
+	u := id.New(id.User)
+	for range 2 { // a second put of the same entry is success
+		if err := backup.PutErasure(ctx, tg, u, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := backup.PutErasure(ctx, tg, "../../etc/passwd", time.Now()); err == nil {
+		t.Fatal("a path accepted as an account id")
+	}
+	makeBackup(t, testKeys(t), []backup.Target{tg}, time.Now()) // backups beside the ledger are not entries
+	got, err := backup.Erasures(ctx, tg)
+	if err != nil || len(got) != 1 || got[0] != u {
+		t.Fatalf("ledger %v %v", got, err)
+	}
+}

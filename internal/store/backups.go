@@ -48,3 +48,40 @@ func (db *DB) LatestBackupRun(ctx context.Context, kind string, okOnly bool, rep
 	}
 	return db.latestReport(ctx, q, kind+" run", ErrNoBackupRun, report, kind)
 }
+
+// Erasure is an entry of the erasure ledger: who (a pseudonymous id) and
+// when.
+type Erasure struct {
+	UserID   string
+	ErasedAt time.Time
+}
+
+// PendingErasures lists up to limit ledger entries not yet on every backup
+// target, oldest first.
+func (db *DB) PendingErasures(ctx context.Context, limit int) ([]Erasure, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT user_id, erased_at FROM erasure_ledger WHERE pushed_at IS NULL
+		ORDER BY erased_at, user_id LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list pending erasures: %w", err)
+	}
+	defer rows.Close()
+	var out []Erasure
+	for rows.Next() {
+		var e Erasure
+		var at int64
+		if err := rows.Scan(&e.UserID, &at); err != nil {
+			return nil, fmt.Errorf("list pending erasures: %w", err)
+		}
+		e.ErasedAt = fromMicros(at)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// MarkErasurePushed records that every backup target holds userID's entry.
+func (db *DB) MarkErasurePushed(ctx context.Context, userID string, at time.Time) error {
+	if _, err := db.write.ExecContext(ctx, `UPDATE erasure_ledger SET pushed_at = $1 WHERE user_id = $2`, micros(at), userID); err != nil {
+		return fmt.Errorf("mark erasure pushed: %w", err)
+	}
+	return nil
+}

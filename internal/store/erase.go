@@ -89,6 +89,12 @@ func (db *DB) Erase(ctx context.Context, userID string, rec audit.Record) (cardT
 		if wrapped != nil && db.pii != nil {
 			db.pii.Forget(userID, wrapped)
 		}
+		// The ledger entry outlives this database in the backup targets
+		// (ErasureLedger): a restore of an older backup replays it.
+		if _, err := tx.ExecContext(ctx, `INSERT INTO erasure_ledger (user_id, erased_at) VALUES ($1, $2)
+			ON CONFLICT (user_id) DO NOTHING`, userID, micros(rec.Time)); err != nil {
+			return fmt.Errorf("erase account: the ledger: %w", err)
+		}
 		return appendAudit(ctx, tx, rec)
 	})
 	if err != nil {
