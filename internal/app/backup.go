@@ -1,6 +1,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -117,9 +118,6 @@ func (a *App) CreateBackup(ctx context.Context) (BackupReport, error) {
 	if err != nil {
 		return BackupReport{}, err
 	}
-	if a.DB.Engine() != store.SQLite {
-		return BackupReport{}, errors.New("backup: PostgreSQL databases are backed up with pg_dump, which this version does not drive yet: use PostgreSQL's own backups (docs/OPERATIONS.md)")
-	}
 	// The ledger first: the targets then know of every erasure this
 	// backup holds, and of those it does not yet.
 	if err := a.pushErasures(ctx, targets); err != nil {
@@ -156,11 +154,35 @@ func (a *App) CreateBackup(ctx context.Context) (BackupReport, error) {
 		sources = append(sources, backup.Source{Name: name, Path: path, Rows: rows})
 		return nil
 	}
-	if err := copyDB(store.SQLiteFile, a.DB.SnapshotTo); err != nil {
+	// PostgreSQL: pg_dump attached to a snapshot whose rows were counted.
+	dumpDB := func(name, databaseURL string, export func(context.Context) (*store.PGSnapshot, error)) error {
+		snap, err := export(ctx)
+		if err != nil {
+			return err
+		}
+		defer snap.Release()
+		path := filepath.Join(work, name)
+		if err := a.pgDump(ctx, snap, databaseURL, path); err != nil {
+			return err
+		}
+		sources = append(sources, backup.Source{Name: name, Path: path, Rows: snap.Rows, Schema: snap.Schema})
+		return nil
+	}
+	if a.DB.Engine() == store.SQLite {
+		err = copyDB(store.SQLiteFile, a.DB.SnapshotTo)
+	} else {
+		err = dumpDB(pgShopDump, a.cfg.DatabaseURL, a.DB.ExportSnapshot)
+	}
+	if err != nil {
 		return BackupReport{}, err
 	}
 	if a.VaultDB != nil {
-		if err := copyDB(store.VaultSQLiteFile, a.VaultDB.SnapshotTo); err != nil {
+		if a.VaultDB.Engine() == store.SQLite {
+			err = copyDB(store.VaultSQLiteFile, a.VaultDB.SnapshotTo)
+		} else {
+			err = dumpDB(pgVaultDump, a.cfg.VaultDatabaseURL, a.VaultDB.ExportSnapshot)
+		}
+		if err != nil {
 			return BackupReport{}, err
 		}
 	}
@@ -369,40 +391,124 @@ func clearDir(dir string) {
 	}
 }
 
-// checkRestored checks a restored data directory: each database file's
-// integrity and row counts against the manifest, and the audit log against
-// its checkpoints. It returns the rows and audit records seen.
-func (a *App) checkRestored(ctx context.Context, dir string, m backup.Manifest) (rows, records int64, err error) {
+// Names of the PostgreSQL dumps in a backup.
+const (
+	pgShopDump  = "shop.pgdump"
+	pgVaultDump = "vault.pgdump"
+)
+
+// restored is where a backup's databases were restored: SQLite files in a
+// directory, or PostgreSQL dumps restored into a database (schemas lists
+// the schemas so made, for a drill to drop).
+type restored struct {
+	shop    store.Options
+	vault   *store.Options
+	schemas []string
+	pgURL   string
+}
+
+// materialize makes the databases of the backup m, whose files are in dir,
+// usable and checks each against the manifest: a SQLite file's integrity
+// and row counts as restored; a PostgreSQL dump restored into pgURL (a
+// database that is not the shop's), then its row counts. It returns where
+// they are and the rows counted.
+func (a *App) materialize(ctx context.Context, dir string, m backup.Manifest, pgURL string) (restored, int64, error) {
+	r := restored{pgURL: pgURL}
+	var rows int64
 	for _, f := range m.Files {
 		if f.Rows == nil {
 			continue
 		}
-		got, err := store.SQLiteFileCheck(ctx, filepath.Join(dir, f.Name))
-		if err != nil {
-			return 0, 0, err
+		var got map[string]int64
+		var opts store.Options
+		switch f.Name {
+		case store.SQLiteFile, store.VaultSQLiteFile:
+			var err error
+			if got, err = store.SQLiteFileCheck(ctx, filepath.Join(dir, f.Name)); err != nil {
+				return r, 0, err
+			}
+			opts = store.Options{DataDir: dir}
+		case pgShopDump, pgVaultDump:
+			if pgURL == "" {
+				return r, 0, errors.New("a PostgreSQL backup is restored into a database: give backup restore --into-database URL, or set drill-database-url for drills")
+			}
+			for _, live := range []string{a.cfg.DatabaseURL, a.cfg.VaultDatabaseURL} {
+				if live == "" {
+					continue
+				}
+				same, err := sameCluster(ctx, pgURL, live)
+				if err != nil {
+					return r, 0, fmt.Errorf("compare the restore database with the shop's: %w", err)
+				}
+				if same {
+					return r, 0, errors.New("the database to restore into is the shop's own (or the vault's): give a scratch database")
+				}
+			}
+			if err := a.pgRestore(ctx, filepath.Join(dir, f.Name), pgURL); err != nil {
+				return r, 0, err
+			}
+			r.schemas = append(r.schemas, f.Schema)
+			url, err := withSearchPath(pgURL, f.Schema)
+			if err != nil {
+				return r, 0, err
+			}
+			if got, err = store.PGTableRows(ctx, url); err != nil {
+				return r, 0, err
+			}
+			opts = store.Options{DatabaseURL: url}
+		default:
+			return r, 0, fmt.Errorf("%s: a database file this version does not know", f.Name)
 		}
 		for table, n := range f.Rows {
 			if got[table] != n {
-				return 0, 0, fmt.Errorf("%s: table %s has %d rows, the manifest says %d", f.Name, table, got[table], n)
+				return r, 0, fmt.Errorf("%s: table %s has %d rows, the manifest says %d", f.Name, table, got[table], n)
 			}
 			rows += n
 		}
 		if len(got) != len(f.Rows) {
-			return 0, 0, fmt.Errorf("%s: %d tables, the manifest names %d", f.Name, len(got), len(f.Rows))
+			return r, 0, fmt.Errorf("%s: %d tables, the manifest names %d", f.Name, len(got), len(f.Rows))
+		}
+		if f.Name == store.SQLiteFile || f.Name == pgShopDump {
+			r.shop = opts
+		} else {
+			r.vault = &opts
 		}
 	}
-	db, err := store.Open(ctx, store.Options{DataDir: dir})
+	if r.shop == (store.Options{}) {
+		return r, 0, errors.New("the backup holds no shop database")
+	}
+	return r, rows, nil
+}
+
+// dropSchemas drops the PostgreSQL schemas a drill restored ("public" is
+// left: the next drill's restore replaces what it holds).
+func (a *App) dropSchemas(ctx context.Context, r restored) {
+	for _, s := range r.schemas {
+		if s == "public" {
+			continue
+		}
+		if err := store.DropSchema(context.WithoutCancel(ctx), r.pgURL, s); err != nil {
+			a.log.Warn("backup: cleaning the drill database", "schema", s, "err", err)
+		}
+	}
+}
+
+// checkAudit verifies the restored shop's audit log against the backup's
+// checkpoint and those of the checkpoint directory the restored log
+// reaches; it returns the records verified.
+func (a *App) checkAudit(ctx context.Context, r restored, m backup.Manifest) (int64, error) {
+	db, err := store.Open(ctx, r.shop)
 	if err != nil {
-		return 0, 0, fmt.Errorf("open the restored database: %w", err)
+		return 0, fmt.Errorf("open the restored database: %w", err)
 	}
 	defer db.Close()
 	tree, err := db.AuditTree(ctx)
 	if err != nil {
-		return 0, 0, err
+		return 0, err
 	}
 	all, err := a.AuditLog.Notary.ReadCheckpoints(a.cfg.AuditCheckpointDir())
 	if err != nil {
-		return 0, 0, fmt.Errorf("the checkpoints: %w", err)
+		return 0, fmt.Errorf("the checkpoints: %w", err)
 	}
 	var cps []audit.Checkpoint
 	for _, c := range all {
@@ -412,31 +518,35 @@ func (a *App) checkRestored(ctx context.Context, dir string, m backup.Manifest) 
 	}
 	if m.Checkpoint != nil {
 		if m.Checkpoint.Size > tree.Size {
-			return 0, 0, fmt.Errorf("the restored audit log has %d records; the backup's checkpoint commits to %d", tree.Size, m.Checkpoint.Size)
+			return 0, fmt.Errorf("the restored audit log has %d records; the backup's checkpoint commits to %d", tree.Size, m.Checkpoint.Size)
 		}
 		if !slices.ContainsFunc(cps, func(c audit.Checkpoint) bool { return c.Size == m.Checkpoint.Size }) {
 			cps = append(cps, audit.Checkpoint{Size: m.Checkpoint.Size, Root: m.Checkpoint.Root})
-			slices.SortFunc(cps, func(x, y audit.Checkpoint) int { return int(x.Size) - int(y.Size) })
+			slices.SortFunc(cps, func(x, y audit.Checkpoint) int { return cmp.Compare(x.Size, y.Size) })
 		}
 	}
 	rep, err := audit.VerifyLog(ctx, db, cps, tree, db.AuditNodes)
 	if err != nil {
-		return 0, 0, fmt.Errorf("the restored audit log: %w", err)
+		return 0, fmt.Errorf("the restored audit log: %w", err)
 	}
-	return rows, rep.Records, nil
+	return rep.Records, nil
 }
 
 // RestoreBackup restores backup id into dir, an empty directory that then
 // serves as a data directory (bulwark serve --data-dir DIR, with the KEK),
 // and checks it as a drill does.
-func (a *App) RestoreBackup(ctx context.Context, backupID, dir string) (backup.Manifest, int, error) {
+func (a *App) RestoreBackup(ctx context.Context, backupID, dir, databaseURL string) (backup.Manifest, int, error) {
 	m, from, err := a.restoreInto(ctx, backupID, dir)
+	var r restored
 	if err == nil {
-		_, _, err = a.checkRestored(ctx, dir, m)
+		r, _, err = a.materialize(ctx, dir, m, databaseURL)
+	}
+	if err == nil {
+		_, err = a.checkAudit(ctx, r, m)
 	}
 	replayed := 0
 	if err == nil {
-		replayed, err = a.replayErasures(ctx, dir, backupID)
+		replayed, err = a.replayErasures(ctx, r, backupID)
 	}
 	outcome, detail := audit.Success, fmt.Sprintf("into %s from %s; %d erasures replayed", dir, from, replayed)
 	if err != nil {
@@ -484,7 +594,13 @@ func (a *App) Drill(ctx context.Context) (DrillReport, error) {
 			return err
 		}
 		rep.Target = from
-		if rep.Rows, rep.AuditRecords, err = a.checkRestored(ctx, scratch, m); err != nil {
+		r, rows, err := a.materialize(ctx, scratch, m, a.cfg.DrillDatabaseURL)
+		defer a.dropSchemas(ctx, r)
+		if err != nil {
+			return err
+		}
+		rep.Rows = rows
+		if rep.AuditRecords, err = a.checkAudit(ctx, r, m); err != nil {
 			return err
 		}
 		point := m.CreatedAt
@@ -637,7 +753,7 @@ func (a *App) runErasurePush(ctx context.Context) {
 // and deletes their saved cards from the restored vault: a backup taken
 // before an erasure must not bring the person back. It returns how many
 // accounts it erased.
-func (a *App) replayErasures(ctx context.Context, dir, backupID string) (int, error) {
+func (a *App) replayErasures(ctx context.Context, r restored, backupID string) (int, error) {
 	targets, err := a.backupTargets()
 	if err != nil {
 		return 0, err
@@ -657,14 +773,14 @@ func (a *App) replayErasures(ctx context.Context, dir, backupID string) (int, er
 	if len(errs) == len(targets) {
 		return 0, fmt.Errorf("no target's erasure ledger could be read: %w", errors.Join(errs...))
 	}
-	db, err := store.Open(ctx, store.Options{DataDir: dir})
+	db, err := store.Open(ctx, r.shop)
 	if err != nil {
 		return 0, fmt.Errorf("open the restored database: %w", err)
 	}
 	defer db.Close()
 	var vdb *store.VaultDB
-	if _, err := os.Stat(filepath.Join(dir, store.VaultSQLiteFile)); err == nil {
-		if vdb, err = store.OpenVault(ctx, store.Options{DataDir: dir}); err != nil {
+	if r.vault != nil {
+		if vdb, err = store.OpenVault(ctx, *r.vault); err != nil {
 			return 0, fmt.Errorf("open the restored vault: %w", err)
 		}
 		defer vdb.Close()

@@ -215,3 +215,117 @@ func erasedIn(t *testing.T, path, userID string) bool {
 	}
 	return erased.Valid
 }
+
+// PostgreSQL: pg_dump attached to an exported snapshot, a drill into the
+// scratch database (test_drill) that never touches the shop's, a restore
+// into a database of the operator's with the erasures replayed.
+func TestBackupPostgres(t *testing.T) {
+	dbs := testenv.Databases(t)
+	if len(dbs) < 2 {
+		t.Skip("no PostgreSQL")
+	}
+	db := dbs[1]
+	drill := testenv.DrillDatabaseURL(t)
+	root := t.TempDir()
+	list := "file://" + filepath.Join(root, "a") + ",file://" + filepath.Join(root, "b")
+	s := startServer(t, db, func(c *config.Config) { c.BackupTargets, c.BackupSchedule, c.DrillDatabaseURL = list, 0, drill })
+	admin := s.createAdmin("pg-backup@example.com")
+	customer := s.register("pg-backup-customer@example.com")
+	env := map[string]string{"BULWARK_BACKUP_TARGETS": list, "BULWARK_DRILL_DATABASE_URL": drill}
+	cli := func(args ...string) (int, string, string) { return runCLIWith(t, s.Config, env, args...) }
+
+	code, out, errOut := cli("backup", "create", "--json")
+	if code != 0 {
+		t.Fatalf("backup create: exit %d\n%s%s", code, out, errOut)
+	}
+	var made struct {
+		ID    string
+		Files []string
+	}
+	if err := json.Unmarshal([]byte(out), &made); err != nil || !strings.Contains(strings.Join(made.Files, ","), "shop.pgdump,vault.pgdump") {
+		t.Fatalf("backup create printed %s (%v)", out, err)
+	}
+	if code, out, errOut := cli("backup", "drill"); code != 0 || !strings.Contains(out, "restored and checked") {
+		t.Fatalf("backup drill: exit %d\n%s%s", code, out, errOut)
+	}
+	// The drill cleaned the scratch database, and left the shop serving.
+	if n := schemasLike(t, drill, "test_%"); n != 0 {
+		t.Fatalf("%d schemas left in the drill database", n)
+	}
+	s.must(200, req{method: "GET", path: "/api/v1/admin/backups", token: admin})
+
+	// Never into the shop's own database.
+	bad := map[string]string{"BULWARK_BACKUP_TARGETS": list, "BULWARK_RESTORE_DATABASE_URL": db.DatabaseURL}
+	if code, _, errOut := runCLIWith(t, s.Config, bad, "backup", "restore", made.ID, "--to", filepath.Join(root, "x")); code == 0 || !strings.Contains(errOut, "shop's own") {
+		t.Fatalf("restore over the shop: exit %d %s", code, errOut)
+	}
+	if code, _, errOut := cli("backup", "restore", made.ID, "--to", filepath.Join(root, "y"), "--into-database", "postgres://u:pw@127.0.0.1/x"); code != 2 || strings.Contains(errOut, "pw@") {
+		t.Fatalf("a password in a flag: exit %d %s", code, errOut)
+	}
+
+	// Erased after the backup; restored into the operator's database: erased.
+	s.must(204, req{method: "DELETE", path: "/api/v1/admin/users/" + customer.ID, token: admin})
+	if code, out, errOut := cli("backup", "create"); code != 0 {
+		t.Fatalf("second backup: exit %d\n%s%s", code, out, errOut)
+	}
+	into := map[string]string{"BULWARK_BACKUP_TARGETS": list, "BULWARK_RESTORE_DATABASE_URL": drill}
+	t.Cleanup(func() { dropSchemasLike(t, drill, "test_%") })
+	code, out, errOut = runCLIWith(t, s.Config, into, "backup", "restore", made.ID, "--to", filepath.Join(root, "restored"))
+	if code != 0 || !strings.Contains(out, "1 erasures since replayed") {
+		t.Fatalf("restore: exit %d\n%s%s", code, out, errOut)
+	}
+	schema := strings.TrimPrefix(db.DatabaseURL[strings.Index(db.DatabaseURL, "search_path=")+len("search_path="):], "")
+	if i := strings.IndexByte(schema, '&'); i >= 0 {
+		schema = schema[:i]
+	}
+	conn, err := sql.Open("pgx", drill)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var erased sql.NullInt64
+	if err := conn.QueryRow(`SELECT erased_at FROM "`+schema+`".users WHERE id = $1`, customer.ID).Scan(&erased); err != nil || !erased.Valid {
+		t.Fatalf("the erased customer in the restored database: %v %v", erased, err)
+	}
+}
+
+func schemasLike(t *testing.T, databaseURL, like string) int {
+	t.Helper()
+	conn, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	var n int
+	if err := conn.QueryRow("SELECT count(*) FROM information_schema.schemata WHERE schema_name LIKE $1", like).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func dropSchemasLike(t *testing.T, databaseURL, like string) {
+	conn, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	defer conn.Close()
+	rows, err := conn.Query("SELECT schema_name FROM information_schema.schemata WHERE schema_name LIKE $1", like)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	var names []string
+	for rows.Next() {
+		var n string
+		if rows.Scan(&n) == nil {
+			names = append(names, n)
+		}
+	}
+	rows.Close()
+	for _, n := range names {
+		if _, err := conn.Exec(`DROP SCHEMA "` + n + `" CASCADE`); err != nil {
+			t.Error(err)
+		}
+	}
+}

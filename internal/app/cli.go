@@ -86,9 +86,10 @@ Usage:
   bulwark backup create [--json] [settings] back up the shop now to every backup-targets target
   bulwark backup list [--json] [settings]   the backups on the targets, newest first
   bulwark backup verify ID [settings]        read backup ID on every target and check every byte
-  bulwark backup restore ID --to DIR [settings]
+  bulwark backup restore ID --to DIR [--into-database URL] [settings]
                                              restore backup ID into the empty directory DIR
-                                             (a data directory: serve it with the same KEK)
+                                             (a data directory: serve it with the same KEK);
+                                             PostgreSQL dumps into the database URL
   bulwark backup drill [--json] [settings]   restore the newest backup into scratch and check it
   bulwark audit export [--format jsonl|syslog] [--since T] [--until T] [settings]
                                              write the trail for a SIEM: OCSF-shaped JSON lines or

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net/url"
 	"path/filepath"
 	"strings"
 
@@ -25,7 +26,7 @@ func backupCmd(ctx context.Context, args []string, env Env) error {
 		backupID, args = args[0], args[1:]
 	}
 	var asJSON bool
-	var to string
+	var to, databaseURL string
 	jsonFlag := func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print the result as JSON") }
 	printJSON := func(v any) error {
 		enc := json.NewEncoder(env.Stdout)
@@ -92,15 +93,26 @@ func backupCmd(ctx context.Context, args []string, env Env) error {
 	case "restore":
 		return withApp(ctx, "backup restore", args, env, func(fs *flag.FlagSet) {
 			fs.StringVar(&to, "to", "", "the empty directory to restore into")
+			fs.StringVar(&databaseURL, "into-database", "", "PostgreSQL: the database (postgres://…, not the shop's) to restore the dumps into")
 		}, nil, func(_ config.Config, a *App) error {
 			if backupID == "" || to == "" {
 				return usageError{errors.New("backup restore needs a backup id and --to DIR")}
+			}
+			// A password on the command line is any local user's to read
+			// (ps): it comes from the environment instead.
+			if u, err := url.Parse(databaseURL); err == nil && u.User != nil {
+				if _, has := u.User.Password(); has {
+					return usageError{errors.New("--into-database: leave the password out of the URL; give the whole URL in BULWARK_RESTORE_DATABASE_URL instead")}
+				}
+			}
+			if databaseURL == "" {
+				databaseURL = env.Getenv("BULWARK_RESTORE_DATABASE_URL")
 			}
 			dir, err := filepath.Abs(to)
 			if err != nil {
 				return err
 			}
-			m, replayed, err := a.RestoreBackup(ctx, backupID, dir)
+			m, replayed, err := a.RestoreBackup(ctx, backupID, dir, databaseURL)
 			if err != nil {
 				return err
 			}

@@ -20,8 +20,10 @@ import (
 type Source struct {
 	Name string
 	Path string
-	// Rows counts the tables of a database file (nil for others).
-	Rows map[string]int64
+	// Rows counts the tables of a database file (nil for others); Schema
+	// is a PostgreSQL dump's.
+	Rows   map[string]int64
+	Schema string
 }
 
 // pack writes the sources as a tar stream to w (the age writer), hashing
@@ -58,7 +60,7 @@ func pack(ctx context.Context, w io.Writer, sources []Source) ([]File, error) {
 		if n != fi.Size() {
 			return nil, fmt.Errorf("backup: %s changed while it was packed", s.Path)
 		}
-		files = append(files, File{Name: s.Name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Rows: s.Rows})
+		files = append(files, File{Name: s.Name, Size: n, SHA256: hex.EncodeToString(h.Sum(nil)), Rows: s.Rows, Schema: s.Schema})
 	}
 	if err := tw.Close(); err != nil {
 		return nil, fmt.Errorf("backup: %w", err)

@@ -74,6 +74,8 @@ type File struct {
 	SHA256 string `json:"sha256"`
 	// Rows counts each table's rows, for a database file.
 	Rows map[string]int64 `json:"rows,omitempty"`
+	// Schema is a PostgreSQL dump's schema (restored under the same name).
+	Schema string `json:"schema,omitempty"`
 }
 
 // Blob is an object's size and hash.
@@ -95,6 +97,10 @@ type signedManifest struct {
 
 // fileName is what a payload file may be called: flat names only.
 var fileName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// schemaName is what a dump's schema may be called: it is quoted into
+// statements and set as a search_path.
+var schemaName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
 // IDPattern is what a backup id looks like (id.Backup and 128 random bits).
 var IDPattern = regexp.MustCompile(`^bkp_[a-z2-7]{26}$`)
@@ -155,7 +161,8 @@ func (m Manifest) check() error {
 	}
 	seen := map[string]bool{}
 	for _, f := range m.Files {
-		if !fileName.MatchString(f.Name) || seen[f.Name] || f.Size < 0 || len(f.SHA256) != 64 {
+		if !fileName.MatchString(f.Name) || seen[f.Name] || f.Size < 0 || len(f.SHA256) != 64 ||
+			f.Schema != "" && !schemaName.MatchString(f.Schema) {
 			return fmt.Errorf("file %q", f.Name)
 		}
 		seen[f.Name] = true

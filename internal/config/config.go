@@ -137,6 +137,9 @@ func Settings() []Setting {
 		{Name: "backup-schedule", Default: "24h", Usage: "how often an instance backs up and then drills the new backup (with backup-targets set); 0 turns the schedule off"},
 		{Name: "backup-retention", Default: "720h", Usage: "how long a target keeps backups unless its URL says retention=; the newest is always kept"},
 		{Name: "drill-max-age", Default: "24h", Usage: "posture fails when no restore drill succeeded within this long"},
+		{Name: "drill-database-url", Secret: true, URL: true, Usage: "PostgreSQL: a scratch database (postgres://…) restore drills restore into and then clean; its role needs CREATE there. Not the shop's database"},
+		{Name: "pg-dump", Default: "pg_dump", Usage: "PostgreSQL: the pg_dump program backups run (a path, or a name on PATH); its major version must be at least the server's"},
+		{Name: "pg-restore", Default: "pg_restore", Usage: "PostgreSQL: the pg_restore program drills and restores run"},
 		{Name: "discovery-rate", Default: "20", Usage: "megabytes a second a discovery scan reads at most (it sleeps to keep to it, so a scan takes a fraction of a core)"},
 		{Name: "vulns-db", Usage: "directory of an offline copy of the Go vulnerability database (govulncheck's layout); the posture check build.vulnerabilities matches this build's modules against it, and bulwark vulns reads it by default"},
 		{Name: "fim-baseline", Usage: "the signed file integrity baseline (bulwark fim baseline writes it; the server watches the files it lists). Empty: fim-baseline.json in data-dir"},
@@ -298,6 +301,9 @@ type Config struct {
 	// the age past which posture wants a new restore drill.
 	BackupTargets, BackupRecipients              string
 	BackupSchedule, BackupRetention, DrillMaxAge time.Duration
+	// DrillDatabaseURL is PostgreSQL's scratch database for drills; PGDump
+	// and PGRestore the programs.
+	DrillDatabaseURL, PGDump, PGRestore string
 	// ConfigFile is the settings file read, if any (posture checks its
 	// permissions); SettingsBaseline the declared baseline's file.
 	ConfigFile, SettingsBaseline string
@@ -703,6 +709,9 @@ func parse(v map[string]string) (Config, error) {
 		BackupSchedule:       durationOrOff("backup-schedule"),
 		BackupRetention:      duration("backup-retention"),
 		DrillMaxAge:          duration("drill-max-age"),
+		DrillDatabaseURL:     v["drill-database-url"],
+		PGDump:               v["pg-dump"],
+		PGRestore:            v["pg-restore"],
 		ConfigFile:           v["config"],
 		SettingsBaseline:     v["settings-baseline"],
 		VulnsDB:              v["vulns-db"],
@@ -870,6 +879,10 @@ func parse(v map[string]string) (Config, error) {
 	}
 	if c.DatabaseURL != "" && c.VaultDatabaseURL == "" && c.VaultURL == "" {
 		errs = append(errs, errors.New("vault-database-url: with database-url the card vault needs a PostgreSQL database (or schema) of its own"))
+	}
+	if c.DrillDatabaseURL != "" && (c.DrillDatabaseURL == c.DatabaseURL || c.DrillDatabaseURL == c.VaultDatabaseURL ||
+		!strings.HasPrefix(c.DrillDatabaseURL, "postgres://") && !strings.HasPrefix(c.DrillDatabaseURL, "postgresql://")) {
+		errs = append(errs, errors.New("drill-database-url: a postgres:// URL of a scratch database, never the shop's or the vault's: a drill replaces what it restores there"))
 	}
 	if c.VaultDatabaseURL != "" && c.VaultDatabaseURL == c.DatabaseURL {
 		errs = append(errs, errors.New("vault-database-url: must differ from database-url, so card ciphertexts never share the shop's database"))

@@ -72,8 +72,14 @@ func SQLiteFileCheck(ctx context.Context, path string) (map[string]int64, error)
 	return countRows(ctx, db, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
 }
 
+// rowQuerier is a database or a transaction.
+type rowQuerier interface {
+	querier
+	QueryRowContext(ctx context.Context, q string, args ...any) *sql.Row
+}
+
 // countRows counts the rows of each table listQuery names.
-func countRows(ctx context.Context, db *sql.DB, listQuery string) (map[string]int64, error) {
+func countRows(ctx context.Context, db rowQuerier, listQuery string) (map[string]int64, error) {
 	rows, err := db.QueryContext(ctx, listQuery)
 	if err != nil {
 		return nil, fmt.Errorf("list tables: %w", err)
@@ -103,4 +109,90 @@ func countRows(ctx context.Context, db *sql.DB, listQuery string) (map[string]in
 		out[t] = n
 	}
 	return out, nil
+}
+
+// PGSnapshot is a PostgreSQL snapshot held open for pg_dump: its id (for
+// pg_dump --snapshot), the schema in use and the row count of each of its
+// tables as the snapshot sees them, so the dump and the counts agree.
+type PGSnapshot struct {
+	ID     string
+	Schema string
+	Rows   map[string]int64
+	tx     *sql.Tx
+}
+
+// Release ends the snapshot's transaction (after pg_dump has attached to it
+// and finished).
+func (s *PGSnapshot) Release() error { return s.tx.Rollback() }
+
+// ExportSnapshot begins a read-only repeatable-read transaction, exports
+// its snapshot and counts the rows of the schema's tables in it.
+func (db *DB) ExportSnapshot(ctx context.Context) (*PGSnapshot, error) {
+	if db.engine != Postgres {
+		return nil, errors.New("export snapshot: PostgreSQL only")
+	}
+	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("export snapshot: %w", err)
+	}
+	s := &PGSnapshot{tx: tx}
+	if err := tx.QueryRowContext(ctx, "SELECT pg_export_snapshot(), current_schema()").Scan(&s.ID, &s.Schema); err != nil {
+		tx.Rollback()
+		return nil, fmt.Errorf("export snapshot: %w", err)
+	}
+	if s.Rows, err = countRowsTx(ctx, tx); err != nil {
+		tx.Rollback()
+		return nil, err
+	}
+	return s, nil
+}
+
+// ExportSnapshot is DB.ExportSnapshot on the vault's database.
+func (v *VaultDB) ExportSnapshot(ctx context.Context) (*PGSnapshot, error) { return v.db.ExportSnapshot(ctx) }
+
+// TableRows counts the rows of each table of the database's schema (a
+// restored PostgreSQL database, checked against its manifest).
+func (db *DB) TableRows(ctx context.Context) (map[string]int64, error) {
+	if db.engine != Postgres {
+		return nil, errors.New("table rows: PostgreSQL only (SQLiteFileCheck reads a file)")
+	}
+	tx, err := db.sql.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	return countRowsTx(ctx, tx)
+}
+
+func countRowsTx(ctx context.Context, tx *sql.Tx) (map[string]int64, error) {
+	return countRows(ctx, tx, `SELECT table_name FROM information_schema.tables
+		WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY table_name`)
+}
+
+// DropSchema drops a schema with everything in it; "public" and the
+// system's are refused (a drill cleans up a schema it restored).
+func DropSchema(ctx context.Context, databaseURL, schema string) error {
+	if !identifier.MatchString(schema) || schema == "public" || strings.HasPrefix(schema, "pg_") || schema == "information_schema" {
+		return fmt.Errorf("drop schema: %q is not one to drop", schema)
+	}
+	db, err := sql.Open("pgx", databaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `DROP SCHEMA IF EXISTS "`+schema+`" CASCADE`); err != nil {
+		return fmt.Errorf("drop schema %s: %w", schema, err)
+	}
+	return nil
+}
+
+// PGTableRows counts the rows of each table in the schema databaseURL's
+// search_path names (a database a backup was restored into).
+func PGTableRows(ctx context.Context, databaseURL string) (map[string]int64, error) {
+	db, err := openPostgres(ctx, databaseURL, shopSchema)
+	if err != nil {
+		return nil, err
+	}
+	defer db.Close()
+	return db.TableRows(ctx)
 }

@@ -110,3 +110,18 @@ func postgresSchema(t testing.TB, base string) string {
 	u.RawQuery = q.Encode()
 	return u.String()
 }
+
+// DrillDatabaseURL is the scratch database restore drills restore into
+// (test_drill beside the test database, made by .ci/run), or skips (fails
+// under CI).
+func DrillDatabaseURL(t testing.TB) string {
+	t.Helper()
+	base := os.Getenv(DatabaseURLVar)
+	u, err := url.Parse(base)
+	if base == "" || err != nil {
+		missing(t, DatabaseURLVar+" is not set: PostgreSQL drill tests did not run")
+		t.SkipNow()
+	}
+	u.Path = u.Path + "_drill"
+	return u.String()
+}
