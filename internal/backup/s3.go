@@ -49,7 +49,10 @@ const (
 // S3 is a bucket, and a prefix in it, on an S3-compatible object store.
 // Credentials come from the environment only (AWS_ACCESS_KEY_ID,
 // AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN): never from the URL, never in
-// Name or an error.
+// Name or an error. They need s3:GetBucketObjectLockConfiguration,
+// s3:ListBucket, s3:ListBucketVersions, s3:GetObject, s3:PutObject,
+// s3:PutObjectRetention and s3:DeleteObjectVersion (s3:DeleteObject on an
+// unversioned bucket), and should not have s3:BypassGovernanceRetention.
 type S3 struct {
 	client    *minio.Client
 	bucket    string
