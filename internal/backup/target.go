@@ -45,9 +45,11 @@ const DefaultRetention = 30 * 24 * time.Hour
 
 // ParseTargets reads backup-targets: a comma-separated list of file:///path
 // and s3://bucket/prefix?endpoint=host:port URLs, each with an optional
-// retention=<duration> (else retention). Credentials never go in the URL:
-// an object store's come from the environment (AWS_ACCESS_KEY_ID,
-// AWS_SECRET_ACCESS_KEY), as every S3 client reads them.
+// retention=<duration> (else retention). An s3 URL also takes region=,
+// lock=governance (else compliance) and insecure=1 (plain HTTP, for a
+// loopback IP only). Credentials never go in the URL: an object store's
+// come from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+// AWS_SESSION_TOKEN), as every S3 client reads them.
 func ParseTargets(list string, retention time.Duration) ([]Target, error) {
 	var out []Target
 	seen := map[string]bool{}
@@ -103,7 +105,7 @@ func ParseTarget(raw string, retention time.Duration) (Target, error) {
 		}
 		return &Dir{Path: filepath.Clean(u.Path), retention: retention}, nil
 	case "s3":
-		return nil, fmt.Errorf("backup target %s: object stores are not supported yet", redact(raw))
+		return newS3(u, q, retention)
 	default:
 		return nil, fmt.Errorf("backup target %s: the scheme is file:// or s3://", redact(raw))
 	}

@@ -63,11 +63,15 @@ func StartStripeMock(t testing.TB) string {
 	}
 }
 
-func findStripeMock() string {
-	if bin := os.Getenv(StripeMockVar); bin != "" {
+func findStripeMock() string { return findTool(StripeMockVar, "stripe-mock") }
+
+// findTool looks for a test tool named by envVar, then on PATH, then in
+// GOBIN, GOPATH/bin and ~/go/bin (where go install puts it); "" if nowhere.
+func findTool(envVar, name string) string {
+	if bin := os.Getenv(envVar); bin != "" {
 		return bin
 	}
-	if bin, err := exec.LookPath("stripe-mock"); err == nil {
+	if bin, err := exec.LookPath(name); err == nil {
 		return bin
 	}
 	var dirs []string
@@ -81,7 +85,7 @@ func findStripeMock() string {
 		dirs = append(dirs, filepath.Join(home, "go", "bin"))
 	}
 	for _, d := range dirs {
-		bin := filepath.Join(d, "stripe-mock")
+		bin := filepath.Join(d, name)
 		if st, err := os.Stat(bin); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
 			return bin
 		}
