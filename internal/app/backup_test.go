@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/store"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
@@ -327,5 +330,87 @@ func dropSchemasLike(t *testing.T, databaseURL, like string) {
 		if _, err := conn.Exec(`DROP SCHEMA "` + n + `" CASCADE`); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// 3-2-1-1: two directories and an S3 bucket with object lock (versitygw, a
+// real S3-compatible server): the backup goes to all three, posture's
+// 3-2-1 check passes, and with both directory copies corrupt the drill
+// restores from the bucket.
+func TestBackupToObjectStore(t *testing.T) {
+	srv := testenv.StartVersityGW(t)
+	t.Setenv("AWS_ACCESS_KEY_ID", srv.AccessKey)
+	t.Setenv("AWS_SECRET_ACCESS_KEY", srv.SecretKey)
+	t.Setenv("AWS_SESSION_TOKEN", "")
+	mc, err := minio.New(srv.Endpoint, &minio.Options{Creds: credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, "")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.MakeBucket(t.Context(), "shop-backups", minio.MakeBucketOptions{ObjectLocking: true}); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	dirs := []string{filepath.Join(root, "a"), filepath.Join(root, "b")}
+	list := "file://" + dirs[0] + ",file://" + dirs[1] + ",s3://shop-backups/bulwark?endpoint=" + srv.Endpoint + "&insecure=1&retention=1h"
+	s := startServer(t, testenv.Databases(t)[0], func(c *config.Config) { c.BackupTargets, c.BackupSchedule = list, 0 })
+	admin := s.createAdmin("s3-backup@example.com")
+	env := map[string]string{"BULWARK_BACKUP_TARGETS": list}
+	code, out, errOut := runCLIWith(t, s.Config, env, "backup", "create", "--json")
+	if code != 0 {
+		t.Fatalf("backup create: exit %d\n%s%s", code, out, errOut)
+	}
+	var made struct{ ID string }
+	if err := json.Unmarshal([]byte(out), &made); err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Backups []struct {
+			ID      string
+			Targets []struct{ Target, Error string }
+		}
+	}
+	s.must(200, req{method: "GET", path: "/api/v1/admin/backups", token: admin}).JSON(t, &st)
+	if len(st.Backups) != 1 || len(st.Backups[0].Targets) != 3 || !strings.HasPrefix(st.Backups[0].Targets[2].Target, "s3://shop-backups/bulwark") {
+		t.Fatalf("GET /admin/backups: %+v", st)
+	}
+	// The bucket holds it under lock: the store refuses to delete it.
+	obj := "bulwark/" + made.ID + "/payload.age"
+	info, err := mc.StatObject(t.Context(), "shop-backups", obj, minio.StatObjectOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := mc.RemoveObject(t.Context(), "shop-backups", obj, minio.RemoveObjectOptions{VersionID: info.VersionID}); err == nil {
+		t.Fatal("a locked backup was deleted")
+	}
+	code, out, _ = runCLIWith(t, s.Config, env, "posture", "--json")
+	var rep struct {
+		Checks []struct{ ID, Status, Detail string }
+	}
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("posture --json (exit %d): %v\n%s", code, err, out)
+	}
+	for _, c := range rep.Checks {
+		if c.ID == "backups.3-2-1" && c.Status != "pass" {
+			t.Fatalf("backups.3-2-1: %s (%s)", c.Status, c.Detail)
+		}
+	}
+	for _, d := range dirs {
+		path := filepath.Join(d, made.ID, "payload.age")
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[len(b)/3] ^= 1
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	code, out, errOut = runCLIWith(t, s.Config, env, "backup", "drill", "--json")
+	var drill struct {
+		OK     bool
+		Target string
+	}
+	if err := json.Unmarshal([]byte(out), &drill); code != 0 || err != nil || !drill.OK || !strings.HasPrefix(drill.Target, "s3://") {
+		t.Fatalf("drill with both directory copies corrupt: exit %d %+v\n%s%s", code, drill, out, errOut)
 	}
 }

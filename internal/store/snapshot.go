@@ -148,7 +148,9 @@ func (db *DB) ExportSnapshot(ctx context.Context) (*PGSnapshot, error) {
 }
 
 // ExportSnapshot is DB.ExportSnapshot on the vault's database.
-func (v *VaultDB) ExportSnapshot(ctx context.Context) (*PGSnapshot, error) { return v.db.ExportSnapshot(ctx) }
+func (v *VaultDB) ExportSnapshot(ctx context.Context) (*PGSnapshot, error) {
+	return v.db.ExportSnapshot(ctx)
+}
 
 // TableRows counts the rows of each table of the database's schema (a
 // restored PostgreSQL database, checked against its manifest).
