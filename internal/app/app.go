@@ -192,7 +192,9 @@ type App struct {
 	posture *postureState
 	// fimCache answers CheckFIM (fim.go).
 	fimCache fimCache
-	alert    func(context.Context, finding.Finding)
+	// backupRuns is bulwark_backup_last_run_timestamp_seconds (backup.go).
+	backupRuns *prometheus.GaugeVec
+	alert      func(context.Context, finding.Finding)
 	// discoveryMu keeps one discovery run at a time (discovery.go).
 	discoveryMu sync.Mutex
 }
@@ -547,6 +549,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	}
 	a.Edge = guard
 	a.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.backupRuns = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "bulwark_backup_last_run_timestamp_seconds",
+		Help: "When this instance last made a backup or ran a restore drill (kind), that succeeded or failed (outcome): alert when the success is older than the schedule."},
+		[]string{"kind", "outcome"})
+	a.registry.MustRegister(a.backupRuns)
 	// Rate limits live in memory, or in Redis so that every instance shares
 	// one budget per client and account.
 	// While Redis cannot answer, each instance limits alone in memory

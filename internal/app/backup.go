@@ -213,6 +213,7 @@ func (a *App) CreateBackup(ctx context.Context) (BackupReport, error) {
 			failed = append(failed, p.Target)
 		}
 	}
+	a.noteRun(runBackup, err == nil && len(failed) == 0)
 	if err != nil || len(failed) > 0 {
 		why := fmt.Sprintf("not on %s", strings.Join(failed, ", "))
 		if err != nil {
@@ -609,6 +610,7 @@ func (a *App) Drill(ctx context.Context) (DrillReport, error) {
 	}()
 	rep.RecoveryTimeMS = time.Since(start).Milliseconds()
 	rep.OK = err == nil
+	a.noteRun(runDrill, rep.OK)
 	if err != nil {
 		rep.Error = err.Error()
 		a.log.Error("backup: the restore drill FAILED", "backup", rep.BackupID, "err", err)
@@ -812,4 +814,16 @@ func (a *App) replayErasures(ctx context.Context, r restored, backupID string) (
 		}
 	}
 	return n, nil
+}
+
+// noteRun sets the metric of a backup or drill that ended now.
+func (a *App) noteRun(kind string, ok bool) {
+	if a.backupRuns == nil {
+		return
+	}
+	outcome := "failure"
+	if ok {
+		outcome = "success"
+	}
+	a.backupRuns.WithLabelValues(kind, outcome).Set(float64(time.Now().Unix()))
 }
