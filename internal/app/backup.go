@@ -315,8 +315,9 @@ func (a *App) ListBackups(ctx context.Context) ([]ListedBackup, error) {
 
 // VerifyBackup reads backup id on every target that holds it and checks
 // every byte against its signed manifest, decrypting with the KEK's
-// identity; the outcome per target.
-func (a *App) VerifyBackup(ctx context.Context, backupID string) ([]backup.Placed, error) {
+// identity and any extra one (an operator's offline key); the outcome per
+// target.
+func (a *App) VerifyBackup(ctx context.Context, backupID string, extra ...age.Identity) ([]backup.Placed, error) {
 	targets, err := a.backupTargets()
 	if err != nil {
 		return nil, err
@@ -331,7 +332,7 @@ func (a *App) VerifyBackup(ctx context.Context, backupID string) ([]backup.Place
 		m, err := backup.Fetch(ctx, t, backupID, keys.Verify)
 		if err == nil {
 			var ids []age.Identity
-			if ids, err = backup.Identities(m, keys); err == nil {
+			if ids, err = backup.Identities(m, keys, extra...); err == nil {
 				err = backup.Check(ctx, t, m, ids)
 			}
 		}
@@ -351,7 +352,7 @@ func (a *App) VerifyBackup(ctx context.Context, backupID string) ([]backup.Place
 // verifies the restored audit log against the manifest's checkpoint and
 // those of the checkpoint directory the restored log reaches. It returns
 // the manifest and the target used.
-func (a *App) restoreInto(ctx context.Context, backupID, dir string) (backup.Manifest, string, error) {
+func (a *App) restoreInto(ctx context.Context, backupID, dir string, extra ...age.Identity) (backup.Manifest, string, error) {
 	targets, err := a.backupTargets()
 	if err != nil {
 		return backup.Manifest{}, "", err
@@ -371,7 +372,7 @@ func (a *App) restoreInto(ctx context.Context, backupID, dir string) (backup.Man
 		m, err := backup.Fetch(ctx, t, backupID, keys.Verify)
 		if err == nil {
 			var ids []age.Identity
-			if ids, err = backup.Identities(m, keys); err == nil {
+			if ids, err = backup.Identities(m, keys, extra...); err == nil {
 				err = backup.Restore(ctx, t, m, ids, dir)
 			}
 		}
@@ -536,8 +537,8 @@ func (a *App) checkAudit(ctx context.Context, r restored, m backup.Manifest) (in
 // RestoreBackup restores backup id into dir, an empty directory that then
 // serves as a data directory (bulwark serve --data-dir DIR, with the KEK),
 // and checks it as a drill does.
-func (a *App) RestoreBackup(ctx context.Context, backupID, dir, databaseURL string) (backup.Manifest, int, error) {
-	m, from, err := a.restoreInto(ctx, backupID, dir)
+func (a *App) RestoreBackup(ctx context.Context, backupID, dir, databaseURL string, extra ...age.Identity) (backup.Manifest, int, error) {
+	m, from, err := a.restoreInto(ctx, backupID, dir, extra...)
 	var r restored
 	if err == nil {
 		r, _, err = a.materialize(ctx, dir, m, databaseURL)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/age"
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
 
@@ -27,11 +28,22 @@ func TestBackupCreateVerifyRestoreDrill(t *testing.T) {
 	root := t.TempDir()
 	targets := []string{filepath.Join(root, "a"), filepath.Join(root, "b"), filepath.Join(root, "c")}
 	list := "file://" + targets[0] + ",file://" + targets[1] + "?retention=1000h,file://" + targets[2]
-	adjust := func(c *config.Config) { c.BackupTargets, c.BackupSchedule = list, 0 }
+	// The operator's offline key: every backup is encrypted to it too.
+	operator, err := age.GenerateX25519Identity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	identityFile := filepath.Join(root, "operator.key")
+	if err := os.WriteFile(identityFile, []byte(operator.String()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	adjust := func(c *config.Config) {
+		c.BackupTargets, c.BackupRecipients, c.BackupSchedule = list, operator.Recipient().String(), 0
+	}
 	s := startServer(t, db, adjust)
 	admin := s.createAdmin("backup@example.com")
 	customer := s.register("backup-customer@example.com")
-	env := map[string]string{"BULWARK_BACKUP_TARGETS": list}
+	env := map[string]string{"BULWARK_BACKUP_TARGETS": list, "BULWARK_BACKUP_RECIPIENTS": operator.Recipient().String()}
 	cli := func(args ...string) (int, string, string) { return runCLIWith(t, s.Config, env, args...) }
 
 	code, out, errOut := cli("backup", "create", "--json")
@@ -89,6 +101,12 @@ func TestBackupCreateVerifyRestoreDrill(t *testing.T) {
 
 	if code, out, errOut := cli("backup", "verify", made.ID); code != 0 || strings.Count(out, " ok") != 3 {
 		t.Fatalf("backup verify: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, out, errOut := cli("backup", "verify", made.ID, "--identity", identityFile); code != 0 || strings.Count(out, " ok") != 3 {
+		t.Fatalf("backup verify with the operator's key: exit %d\n%s%s", code, out, errOut)
+	}
+	if code, _, errOut := cli("backup", "verify", made.ID, "--identity", filepath.Join(root, "b")); code == 0 {
+		t.Fatalf("verify with an unreadable identity file: exit %d %s", code, errOut)
 	}
 	if code, out, errOut := cli("backup", "drill"); code != 0 || !strings.Contains(out, "restored and checked") {
 		t.Fatalf("backup drill: exit %d\n%s%s", code, out, errOut)

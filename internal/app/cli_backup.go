@@ -6,9 +6,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
+
+	"filippo.io/age"
 
 	"github.com/bulwark-shop/bulwark/internal/config"
 )
@@ -26,7 +30,27 @@ func backupCmd(ctx context.Context, args []string, env Env) error {
 		backupID, args = args[0], args[1:]
 	}
 	var asJSON bool
-	var to, databaseURL string
+	var to, databaseURL, identityFile string
+	// identityFlag lets an operator read a backup with their offline age
+	// key (a backup-recipients key), as when the KEK is lost.
+	identityFlag := func(fs *flag.FlagSet) {
+		fs.StringVar(&identityFile, "identity", "", "an age identity file (age-keygen's) whose key is among backup-recipients: read the backup with it as well as the KEK")
+	}
+	identities := func() ([]age.Identity, error) {
+		if identityFile == "" {
+			return nil, nil
+		}
+		f, err := os.Open(identityFile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		ids, err := age.ParseIdentities(io.LimitReader(f, 64<<10))
+		if err != nil {
+			return nil, fmt.Errorf("--identity %s: %w", identityFile, err)
+		}
+		return ids, nil
+	}
 	jsonFlag := func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print the result as JSON") }
 	printJSON := func(v any) error {
 		enc := json.NewEncoder(env.Stdout)
@@ -70,11 +94,15 @@ func backupCmd(ctx context.Context, args []string, env Env) error {
 			return nil
 		})
 	case "verify":
-		return withApp(ctx, "backup verify", args, env, nil, nil, func(_ config.Config, a *App) error {
+		return withApp(ctx, "backup verify", args, env, identityFlag, nil, func(_ config.Config, a *App) error {
 			if backupID == "" {
 				return usageError{errors.New("backup verify needs a backup id")}
 			}
-			placed, err := a.VerifyBackup(ctx, backupID)
+			ids, err := identities()
+			if err != nil {
+				return err
+			}
+			placed, err := a.VerifyBackup(ctx, backupID, ids...)
 			if err != nil {
 				return err
 			}
@@ -92,6 +120,7 @@ func backupCmd(ctx context.Context, args []string, env Env) error {
 		})
 	case "restore":
 		return withApp(ctx, "backup restore", args, env, func(fs *flag.FlagSet) {
+			identityFlag(fs)
 			fs.StringVar(&to, "to", "", "the empty directory to restore into")
 			fs.StringVar(&databaseURL, "into-database", "", "PostgreSQL: the database (postgres://…, not the shop's) to restore the dumps into")
 		}, nil, func(_ config.Config, a *App) error {
@@ -112,7 +141,11 @@ func backupCmd(ctx context.Context, args []string, env Env) error {
 			if err != nil {
 				return err
 			}
-			m, replayed, err := a.RestoreBackup(ctx, backupID, dir, databaseURL)
+			ids, err := identities()
+			if err != nil {
+				return err
+			}
+			m, replayed, err := a.RestoreBackup(ctx, backupID, dir, databaseURL, ids...)
 			if err != nil {
 				return err
 			}
