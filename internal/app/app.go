@@ -1010,6 +1010,24 @@ func (a *App) authorizationExpiry() time.Duration {
 	return a.cfg.AuthorizationExpiry
 }
 
+// drain keeps serving for the drain-delay setting while /readyz answers 503
+// draining, so that a load balancer's health checks (deploy/haproxy: every
+// second, out after two failures) take the instance out of its pool before
+// its listeners close; until then a request routed here is still served.
+// Keep-alives end too: each answer now closes its connection, so a client
+// (or the load balancer) opens its next one to an instance that stays.
+// /healthz stays 200: the process is alive, only leaving.
+func (a *App) drain(api *http.Server) {
+	a.health.Drain()
+	api.SetKeepAlivesEnabled(false)
+	if a.cfg.DrainDelay <= 0 {
+		return
+	}
+	a.log.Info("draining: /readyz answers 503 while requests are still served", "drain_delay", a.cfg.DrainDelay.String())
+	time.Sleep(a.cfg.DrainDelay)
+	a.log.Info("drained: shutting down", "shutdown_timeout", shutdownTimeout.String())
+}
+
 // Listeners are where the servers accept connections; Metrics and Redirect
 // (the plain-HTTP listener next to TLS) may be nil.
 type Listeners struct {
@@ -1101,7 +1119,8 @@ func (a *App) recordSettings(ctx context.Context) error {
 }
 
 // Serve runs the API (and the metrics listener, if any) until ctx ends, then
-// shuts down gracefully.
+// stops gracefully: it drains (drain), lets in-flight requests finish within
+// shutdownTimeout, and records the stop.
 func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	if !config.IsLoopback(ls.API.Addr().String()) && !a.cfg.TLS() {
 		a.log.Warn("serving plain HTTP on a non-loopback address: credentials and personal data cross the network unencrypted",
@@ -1179,8 +1198,12 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	var err error
 	select {
 	case <-ctx.Done():
-	case err = <-errc:
+		a.drain(api)
+	case err = <-errc: // a listener failed: no drain, the instance is already out
 	}
+	// In-flight requests get shutdownTimeout to finish; the listeners close
+	// at once, so a request that arrives now is refused (a load balancer
+	// retries it elsewhere: deploy/haproxy).
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	for _, s := range servers {
