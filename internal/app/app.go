@@ -44,6 +44,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/inventory"
 	"github.com/bulwark-shop/bulwark/internal/keys"
+	"github.com/bulwark-shop/bulwark/internal/leader"
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/mail"
 	"github.com/bulwark-shop/bulwark/internal/order"
@@ -197,6 +198,9 @@ type App struct {
 	alert      func(context.Context, finding.Finding)
 	// discoveryMu keeps one discovery run at a time (discovery.go).
 	discoveryMu sync.Mutex
+	// elector runs the jobs that must run once among the instances
+	// sharing the database (useElection).
+	elector *leader.Elector
 }
 
 // Option changes how New builds the application. The one option is for
@@ -602,6 +606,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	if err := a.useElection(ctx); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Pricing: a.Pricing,
 		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, MailTemplates: a.MailTemplates, Guests: a.Guests, Log: log,
@@ -620,6 +628,45 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	})
 	return a, nil
 }
+
+// useElection makes the elector of the scheduled jobs that must run on one
+// instance at a time. On PostgreSQL, where several instances share the
+// database, they compete for an advisory lock named for the shop database
+// (its identity, so shops sharing a PostgreSQL database in different schemas
+// elect apart); on SQLite the one process always leads.
+func (a *App) useElection(ctx context.Context) error {
+	shopID, err := a.DB.Identity(ctx)
+	if err != nil {
+		return err
+	}
+	a.elector = leader.New(leader.Options{Locker: a.DB, Lock: "scheduled-jobs/" + shopID, Log: a.log, Registry: a.registry},
+		// Retention deletes from the shared database: N instances would
+		// run N identical purges an hour, contending for the same rows.
+		leader.Job{Name: "retention", Run: a.runRetention},
+		// Re-encryption is safe on several (a compare-and-set per row and
+		// on the cursor), but each would read every batch and all but one
+		// would lose every race: one does the work.
+		leader.Job{Name: "reencryption", Run: a.Rekey.Run},
+		// Audit checkpoints: every instance integrating the trail into one
+		// Merkle tree each second fought for its write lock, and signed N
+		// checkpoints for one log. The leader integrates and signs; every
+		// instance still signs one at its stop (Serve).
+		leader.Job{Name: "audit-checkpoints", Run: a.AuditLog.Run},
+		// Discovery scans the shared database (the costly part, once is
+		// enough) and raises or resolves findings from what it found:
+		// instances scanning different outboxes would flap them.
+		leader.Job{Name: "discovery", Run: a.runDiscovery},
+		// Backups copy the shared database and the data keysets: one
+		// backup per schedule, not one per instance.
+		leader.Job{Name: "backups", Run: a.runBackups},
+		// The erasure ledger is copied to the backup targets from the
+		// shared database: once is enough (the copy is idempotent).
+		leader.Job{Name: "erasure-ledger", Run: a.runErasurePush})
+	return nil
+}
+
+// Leads reports whether this instance leads, and so runs the elected jobs.
+func (a *App) Leads() bool { return a.elector.Leads() }
 
 // webhookPoll is how often each instance looks for due webhook deliveries.
 const webhookPoll = time.Second
@@ -916,8 +963,18 @@ func (a *App) newTracker() *dependency.Tracker {
 // Health is the tracker of the shop's dependencies.
 func (a *App) Health() *dependency.Tracker { return a.health }
 
-// Purge applies the retention settings once.
+// Purge applies the retention settings once: to the shared database
+// (purgeDatabase) and to this instance's outbox (purgeOutbox).
 func (a *App) Purge(ctx context.Context) error {
+	if err := a.purgeDatabase(ctx); err != nil {
+		return err
+	}
+	return a.purgeOutbox()
+}
+
+// purgeDatabase deletes what the retention settings say has expired from the
+// shop database, which every instance shares: an elected job (runRetention).
+func (a *App) purgeDatabase(ctx context.Context) error {
 	p, err := a.DB.Purge(ctx, a.now(), store.Retention{IdempotencyKeys: a.cfg.IdempotencyRetention, AbandonedCarts: a.cfg.CartRetention,
 		SentMail: sentMailRetention, Webhooks: a.cfg.WebhookRetention})
 	if err != nil {
@@ -930,18 +987,43 @@ func (a *App) Purge(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	files := 0
-	if a.outbox != nil {
-		if files, err = a.outbox.Purge(a.cfg.OutboxRetention); err != nil {
-			return err
-		}
-	}
 	a.log.Info("retention purge", logging.Count("sessions", int64(p.Sessions)), logging.Count("idempotency_keys", int64(p.IdempotencyKeys)),
-		logging.Count("carts", int64(p.Carts)), logging.Count("one_time_tokens", int64(p.Tokens)), logging.Count("mail_files", int64(files)),
+		logging.Count("carts", int64(p.Carts)), logging.Count("one_time_tokens", int64(p.Tokens)),
 		logging.Count("mail_jobs", p.MailJobs), logging.Count("webhook_deliveries", p.WebhookDeliveries),
 		logging.Count("webhook_events", p.WebhookEvents), logging.Count("guests", p.Guests), logging.Count("guest_cards", int64(cards)),
 		logging.Count("findings", p.Findings))
 	return nil
+}
+
+// purgeOutbox deletes the mail files older than outbox-retention from this
+// instance's data-dir/outbox (none with SMTP). Each instance has its own.
+func (a *App) purgeOutbox() error {
+	if a.outbox == nil {
+		return nil
+	}
+	files, err := a.outbox.Purge(a.cfg.OutboxRetention)
+	if err != nil {
+		return err
+	}
+	if files > 0 {
+		a.log.Info("outbox purge", logging.Count("mail_files", int64(files)))
+	}
+	return nil
+}
+
+// runRetention applies the retention settings to the shop database at once
+// and then every hour, until ctx ends.
+func (a *App) runRetention(ctx context.Context) {
+	for {
+		if err := a.purgeDatabase(ctx); err != nil && ctx.Err() == nil {
+			a.backgroundFailed("retention purge", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Hour):
+		}
+	}
 }
 
 // backgroundFailed logs a failed background task: an outage goes to the
@@ -959,18 +1041,21 @@ func (a *App) backgroundFailed(task string, err error) {
 // recoverAbandoned releases checkouts a stopped server left half done and
 // finishes its interrupted refunds, once at start and then every third of
 // the checkout lease, renews the leases of this
-// instance's running checkouts as often, and applies retention every hour,
-// until ctx ends. Several instances may do all of it at once.
+// instance's running checkouts as often, and purges this instance's outbox
+// every hour, until ctx ends. Every instance does all of it: the leases are
+// its own, and recovery is safe on several at once (each checkout is
+// claimed in a transaction) and must not wait for an election when the
+// instance that died was the leader.
 func (a *App) recoverAbandoned(ctx context.Context) {
 	every := max(a.Checkout.Lease()/3, 100*time.Millisecond)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	lastPurge := time.Time{}
 	for {
-		if time.Since(lastPurge) >= time.Hour { // retention once an hour, starting now
+		if time.Since(lastPurge) >= time.Hour { // once an hour, starting now
 			lastPurge = time.Now()
-			if err := a.Purge(ctx); err != nil && ctx.Err() == nil {
-				a.backgroundFailed("retention purge", err)
+			if err := a.purgeOutbox(); err != nil && ctx.Err() == nil {
+				a.backgroundFailed("outbox purge", err)
 			}
 		}
 		if err := a.Checkout.Heartbeat(ctx); err != nil && ctx.Err() == nil {
@@ -1014,6 +1099,24 @@ func (a *App) authorizationExpiry() time.Duration {
 		return 144 * time.Hour
 	}
 	return a.cfg.AuthorizationExpiry
+}
+
+// drain keeps serving for the drain-delay setting while /readyz answers 503
+// draining, so that a load balancer's health checks (deploy/haproxy: every
+// second, out after two failures) take the instance out of its pool before
+// its listeners close; until then a request routed here is still served.
+// Keep-alives end too: each answer now closes its connection, so a client
+// (or the load balancer) opens its next one to an instance that stays.
+// /healthz stays 200: the process is alive, only leaving.
+func (a *App) drain(api *http.Server) {
+	a.health.Drain()
+	api.SetKeepAlivesEnabled(false)
+	if a.cfg.DrainDelay <= 0 {
+		return
+	}
+	a.log.Info("draining: /readyz answers 503 while requests are still served", "drain_delay", a.cfg.DrainDelay.String())
+	time.Sleep(a.cfg.DrainDelay)
+	a.log.Info("drained: shutting down", "shutdown_timeout", shutdownTimeout.String())
 }
 
 // Listeners are where the servers accept connections; Metrics and Redirect
@@ -1107,7 +1210,8 @@ func (a *App) recordSettings(ctx context.Context) error {
 }
 
 // Serve runs the API (and the metrics listener, if any) until ctx ends, then
-// shuts down gracefully.
+// stops gracefully: it drains (drain), lets in-flight requests finish within
+// shutdownTimeout, and records the stop.
 func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	if !config.IsLoopback(ls.API.Addr().String()) && !a.cfg.TLS() {
 		a.log.Warn("serving plain HTTP on a non-loopback address: credentials and personal data cross the network unencrypted",
@@ -1169,25 +1273,29 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 	}
 	recoverCtx, stopRecovery := context.WithCancel(ctx)
 	defer stopRecovery()
-	go a.recoverAbandoned(recoverCtx)
-	go a.Rekey.Run(recoverCtx)
-	go a.webhooks.Run(recoverCtx)
-	go a.orderMail.Run(recoverCtx)
-	go a.signals.Run(recoverCtx)
-	go a.CardBlocks.Run(recoverCtx)
-	go a.Fraud.Run(recoverCtx)
-	go a.health.Run(recoverCtx)
-	go a.AuditLog.Run(recoverCtx)
-	go a.runPosture(recoverCtx)
-	go a.runDiscovery(recoverCtx)
-	go a.runFIM(recoverCtx)
-	go a.runBackups(recoverCtx)
-	go a.runErasurePush(recoverCtx)
+	// Every instance runs these: each serves its own queue, its own
+	// checkout leases, its own caches, or checks the instance itself.
+	go a.recoverAbandoned(recoverCtx) // leases of this instance's checkouts; recovery (see there)
+	go a.webhooks.Run(recoverCtx)     // deliveries claimed under a lease: N instances deliver N times faster, never twice
+	go a.orderMail.Run(recoverCtx)    // the same, for order mail
+	go a.signals.Run(recoverCtx)      // this instance's queue of threat signals
+	go a.CardBlocks.Run(recoverCtx)   // this instance's cache of the blocks
+	go a.Fraud.Run(recoverCtx)        // reloads the stored fraud rules into this instance
+	go a.health.Run(recoverCtx)       // this instance's view of its dependencies (/readyz)
+	go a.runPosture(recoverCtx)       // checks this instance: its settings, TLS, files, live gate
+	go a.runFIM(recoverCtx)           // this machine's files
+	// The elected instance runs the rest (jobs, in New).
+	elected := make(chan struct{})
+	go func() { defer close(elected); a.elector.Run(recoverCtx) }()
 	var err error
 	select {
 	case <-ctx.Done():
-	case err = <-errc:
+		a.drain(api)
+	case err = <-errc: // a listener failed: no drain, the instance is already out
 	}
+	// In-flight requests get shutdownTimeout to finish; the listeners close
+	// at once, so a request that arrives now is refused (a load balancer
+	// retries it elsewhere: deploy/haproxy).
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	for _, s := range servers {
@@ -1199,8 +1307,13 @@ func (a *App) Serve(ctx context.Context, ls Listeners) error {
 		err = nil
 	}
 	// The last records: the stop, then the checkpoint that signs every
-	// record of this run.
+	// record of this run. The elected jobs stop first and leadership is
+	// released, so another instance takes over at once.
 	stopRecovery()
+	select {
+	case <-elected:
+	case <-shutdownCtx.Done():
+	}
 	if e := a.Trail.Record(shutdownCtx, ActionServerStop, a.instance, audit.Success, ""); e != nil {
 		a.backgroundFailed("audit: recording the stop failed", e)
 	}

@@ -90,6 +90,9 @@ func testConfig(db testenv.Database) config.Config {
 	// Posture runs when a test asks (posture_test.go): a scheduled run's
 	// findings and records would surprise the tests that count theirs.
 	cfg.PostureInterval = 0
+	// Every test's server stops at its end: a drain would add drain-delay
+	// to each. The drain is tested where it is the subject (drain_test.go).
+	cfg.DrainDelay = 0
 	return cfg
 }
 

@@ -379,8 +379,9 @@ func seedCards(t *testing.T, cfg config.Config, n int) {
 
 // TestReencryptionAcrossInstances rotates the vault keyset under two server
 // processes sharing one PostgreSQL and data directory: both switch without a
-// restart, both may run the job at once, and every card ends up readable and
-// under the new primary with no error.
+// restart, the elected one runs the job (the job is safe on both at once,
+// which is how it ran before the election), and every card ends up
+// readable and under the new primary with no error.
 func TestReencryptionAcrossInstances(t *testing.T) {
 	dbs := testenv.Databases(t)
 	if len(dbs) < 2 {

@@ -117,6 +117,7 @@ func Settings() []Setting {
 		{Name: "password-hash-queue", Default: "8", Usage: "logins, sign-ups and password changes that may wait for a hash worker; past it 503 overloaded with Retry-After"},
 		{Name: "read-header-timeout", Default: "5s", Usage: "a client must send its request headers within this long of connecting (slow-client protection)"},
 		{Name: "read-timeout", Default: "30s", Usage: "a client must send its whole request, body included, within this long"},
+		{Name: "drain-delay", Default: "5s", Usage: "on SIGTERM, how long /readyz answers 503 draining while requests are still served, so a load balancer's health checks take the instance out before it stops accepting them; then in-flight requests get up to 15s to finish. 0: stop at once (docs/OPERATIONS.md, \"Several instances\")"},
 		{Name: "session-idle-timeout", Default: "168h", Usage: "a customer session ends after this long unused"},
 		{Name: "session-absolute-timeout", Default: "720h", Usage: "a customer session ends this long after login"},
 		{Name: "staff-session-idle-timeout", Default: "15m", Usage: "a staff session ends after this long unused"},
@@ -341,6 +342,10 @@ type Config struct {
 	// Slow-client protection: how long a client may take over its headers,
 	// and over its whole request.
 	ReadHeaderTimeout, ReadTimeout time.Duration
+	// DrainDelay is how long a stopping server answers /readyz 503
+	// draining while it still serves, before it shuts its listeners (0:
+	// no drain).
+	DrainDelay time.Duration
 }
 
 // DefaultWAFExclusions lets catalog staff write HTML in product descriptions:
@@ -729,6 +734,7 @@ func parse(v map[string]string) (Config, error) {
 		BotBlock:             duration("bot-block"),
 		ReadHeaderTimeout:    duration("read-header-timeout"),
 		ReadTimeout:          duration("read-timeout"),
+		DrainDelay:           durationOrOff("drain-delay"),
 	}
 	for _, x := range []struct {
 		name     string

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -177,5 +178,20 @@ func TestDiskProbe(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 0 {
 		t.Fatalf("the probe left %d files behind", len(entries))
+	}
+}
+
+// TestTrackerDrain: draining is a state of the instance, not of a
+// dependency; it holds however the probes fare.
+func TestTrackerDrain(t *testing.T) {
+	tr := dependency.NewTracker(dependency.TrackerOptions{Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	tr.Add(dependency.Database, func(context.Context) error { return nil })
+	if tr.Draining() {
+		t.Fatal("a new tracker is draining")
+	}
+	tr.Drain()
+	tr.Check(context.Background())
+	if !tr.Draining() || !tr.Up(dependency.Database) {
+		t.Fatalf("after Drain and a passing probe: draining %t, database up %t", tr.Draining(), tr.Up(dependency.Database))
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,8 @@ type Tracker struct {
 	deps     map[string]*state
 	timeout  time.Duration
 	interval time.Duration
+	// draining is set once the instance is stopping (Drain).
+	draining atomic.Bool
 }
 
 type state struct {
@@ -116,6 +119,15 @@ func (t *Tracker) Up(name string) bool {
 	st, ok := t.deps[name]
 	return !ok || st.up
 }
+
+// Drain marks the instance as stopping: from now on Draining is true, and
+// /readyz answers 503 draining whatever the dependencies say, so that a load
+// balancer takes the instance out of its pool while it still serves. It
+// cannot be undone: a draining instance only stops.
+func (t *Tracker) Drain() { t.draining.Store(true) }
+
+// Draining reports whether Drain was called.
+func (t *Tracker) Draining() bool { return t.draining.Load() }
 
 // Check probes every dependency now, records what it finds and returns each
 // dependency's error (nil when it serves), for the readiness probe.

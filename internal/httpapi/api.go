@@ -543,7 +543,15 @@ func (a *API) healthz(w http.ResponseWriter, _ *http.Request) error {
 // docs/OPERATIONS.md, "Without Redis") is listed as down but keeps the
 // instance in the pool, or a Redis outage would empty the pool at once. The
 // body names each dependency's state, never an error text (that is in the log).
+// A stopping instance answers 503 draining at once, without probing: it is
+// leaving the pool whatever its dependencies say (docs/OPERATIONS.md,
+// "Several instances").
 func (a *API) readyz(w http.ResponseWriter, r *http.Request) error {
+	if a.Health != nil && a.Health.Draining() {
+		w.Header().Set("Retry-After", strconv.Itoa(int(apperr.UnavailableRetry.Seconds())))
+		writeJSON(w, http.StatusServiceUnavailable, readiness{Status: "draining", Code: apperr.CodeNotReady, Dependencies: map[string]string{}})
+		return nil
+	}
 	states := map[string]string{}
 	ready := true
 	if a.Health != nil {

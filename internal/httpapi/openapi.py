@@ -544,7 +544,7 @@ schemas={
    "errors":{"type":"array","items":ref("FieldError"),"description":"Only for validation errors."}}},
  "Root":{"type":"object","required":["service","api","openapi","health","docs"],"additionalProperties":False,"properties":{"service":{"type":"string"},"api":{"type":"string"},"openapi":{"type":"string"},"health":{"type":"string"},"docs":{"type":"string"}}},
  "Health":{"type":"object","required":["status"],"properties":{"status":{"type":"string","enum":["ok","ready"]}}},
- "Readiness":{"type":"object","required":["status","dependencies"],"properties":{"status":{"type":"string","enum":["ready","not_ready"]},
+ "Readiness":{"type":"object","required":["status","dependencies"],"properties":{"status":{"type":"string","enum":["ready","not_ready","draining"],"description":"`draining` (503): the instance is stopping (SIGTERM) and still serves for drain-delay; the dependencies are not probed and listed empty."},
    "code":{"type":"string","enum":["not_ready"],"description":"On a 503 only."},
    "dependencies":{"type":"object","description":"Each dependency (`database`, `disk`, `vault`, `redis` when configured) and its state; never an error text (that is in the log).","additionalProperties":{"type":"string","enum":["up","down"]}}}},
 }
