@@ -12,7 +12,7 @@ import (
 )
 
 // electedJobs are the jobs that run on the elected instance only.
-var electedJobs = []string{"retention", "reencryption", "audit-checkpoints", "discovery", "backups"}
+var electedJobs = []string{"retention", "reencryption", "audit-checkpoints", "discovery", "backups", "erasure-ledger"}
 
 // leading reads the process's bulwark_leader gauges: how many of the
 // elected jobs it runs (all or none), or -1 before its metrics listener
