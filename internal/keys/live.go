@@ -17,7 +17,7 @@ import (
 )
 
 // CheckInterval is how often a Live AEAD looks at its keyset file (one stat).
-const CheckInterval = 2 * time.Second
+const CheckInterval = 500 * time.Millisecond
 
 // Live is a data keyset's AEAD that follows its file: when the file is
 // replaced (a rotation, here or on another instance sharing the data

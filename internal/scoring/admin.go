@@ -24,7 +24,7 @@ const (
 
 // SyncEvery is how often each instance reads the running versions: a rule
 // set stored on one instance runs on all within it.
-const SyncEvery = 5 * time.Second
+const SyncEvery = 500 * time.Millisecond
 
 // Sources of the enforced rules.
 const (
