@@ -48,6 +48,33 @@ const (
 // are the databases in the clear, so they stay where the databases are.
 func stagingDir(dataDir string) string { return filepath.Join(dataDir, ".backup-staging") }
 
+// staleStaging is how old a create or drill directory left in staging must
+// be before another run removes it: a process killed mid-backup leaves a
+// clear copy of the databases there, which must not stay.
+const staleStaging = time.Hour
+
+// makeStaging makes the staging directory and a work directory in it for
+// one run, removing what runs that died left behind.
+func (a *App) makeStaging(pattern string) (string, error) {
+	staging := stagingDir(a.cfg.DataDir)
+	if err := os.MkdirAll(staging, 0o700); err != nil {
+		return "", fmt.Errorf("backup: %w", err)
+	}
+	entries, _ := os.ReadDir(staging)
+	for _, e := range entries {
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > staleStaging {
+			if err := os.RemoveAll(filepath.Join(staging, e.Name())); err == nil {
+				a.log.Warn("backup: removed what a run that died left in staging", "dir", e.Name())
+			}
+		}
+	}
+	dir, err := os.MkdirTemp(staging, pattern)
+	if err != nil {
+		return "", fmt.Errorf("backup: %w", err)
+	}
+	return dir, nil
+}
+
 // BackupReport is one backup made: what GET /api/v1/admin/backups lists.
 type BackupReport struct {
 	ID         string              `json:"id"`
@@ -123,13 +150,9 @@ func (a *App) CreateBackup(ctx context.Context) (BackupReport, error) {
 	if err := a.pushErasures(ctx, targets); err != nil {
 		a.log.Warn("backup: copying the erasure ledger to the targets failed; retrying later", "err", err)
 	}
-	staging := stagingDir(a.cfg.DataDir)
-	if err := os.MkdirAll(staging, 0o700); err != nil {
-		return BackupReport{}, fmt.Errorf("backup: %w", err)
-	}
-	work, err := os.MkdirTemp(staging, "create-")
+	work, err := a.makeStaging("create-")
 	if err != nil {
-		return BackupReport{}, fmt.Errorf("backup: %w", err)
+		return BackupReport{}, err
 	}
 	defer os.RemoveAll(work)
 
@@ -582,11 +605,7 @@ func (a *App) Drill(ctx context.Context) (DrillReport, error) {
 			return errors.New("no backup to drill: run bulwark backup create")
 		}
 		rep.BackupID = newest.ID
-		staging := stagingDir(a.cfg.DataDir)
-		if err := os.MkdirAll(staging, 0o700); err != nil {
-			return err
-		}
-		scratch, err := os.MkdirTemp(staging, "drill-")
+		scratch, err := a.makeStaging("drill-")
 		if err != nil {
 			return err
 		}

@@ -46,6 +46,19 @@ func TestBackupCreateVerifyRestoreDrill(t *testing.T) {
 	env := map[string]string{"BULWARK_BACKUP_TARGETS": list, "BULWARK_BACKUP_RECIPIENTS": operator.Recipient().String()}
 	cli := func(args ...string) (int, string, string) { return runCLIWith(t, s.Config, env, args...) }
 
+	// What a backup killed mid-way left: a clear copy of the database.
+	stale := filepath.Join(s.Config.DataDir, ".backup-staging", "create-killed")
+	if err := os.MkdirAll(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(stale, "bulwark.db"), []byte("a clear copy"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-2 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+
 	code, out, errOut := cli("backup", "create", "--json")
 	if code != 0 {
 		t.Fatalf("backup create: exit %d\n%s%s", code, out, errOut)
@@ -73,7 +86,7 @@ func TestBackupCreateVerifyRestoreDrill(t *testing.T) {
 		t.Fatalf("payload readable? %v", err)
 	}
 	if entries, _ := os.ReadDir(filepath.Join(s.Config.DataDir, ".backup-staging")); len(entries) != 0 {
-		t.Fatalf("staging left behind: %v", entries)
+		t.Fatalf("staging left behind (or a killed run's not removed): %v", entries)
 	}
 
 	var st struct {
