@@ -31,21 +31,9 @@ func StartStripeMock(t testing.TB) string {
 		t.SkipNow()
 	}
 	port := FreePort(t)
-	out := &SyncBuffer{}
 	// Its HTTPS listener (on 12112 unless told) goes to a free port too, so
 	// that tests and other programs running at once never collide.
-	cmd := exec.Command(bin, "-http-addr", "127.0.0.1:"+strconv.Itoa(port), "-https-addr", "127.0.0.1:"+strconv.Itoa(FreePort(t)))
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start stripe-mock: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("stripe-mock output:\n%s", out.String())
-		}
-	})
+	out := startTool(t, "stripe-mock", exec.Command(bin, "-http-addr", "127.0.0.1:"+strconv.Itoa(port), "-https-addr", "127.0.0.1:"+strconv.Itoa(FreePort(t))))
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(20 * time.Second)
@@ -91,4 +79,23 @@ func findTool(envVar, name string) string {
 		}
 	}
 	return ""
+}
+
+// startTool starts a test's helper program, its output kept and shown when
+// the test fails, and kills it when the test ends.
+func startTool(t testing.TB, name string, cmd *exec.Cmd) *SyncBuffer {
+	t.Helper()
+	out := &SyncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("%s output:\n%s", name, out.String())
+		}
+	})
+	return out
 }

@@ -49,23 +49,12 @@ func StartVersityGW(t testing.TB) S3Server {
 		AccessKey: "bulwark-test-root",
 		SecretKey: "bulwark-test-root-secret-" + randomHex(8),
 	}
-	out := &SyncBuffer{}
 	cmd := exec.Command(bin, "--port", srv.Endpoint, "--quiet", "posix", "--versioning-dir", versions, root)
 	cmd.Dir = dir
 	// The root credentials through the environment, not the command line
 	// that any process can read.
 	cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY_ID="+srv.AccessKey, "ROOT_SECRET_ACCESS_KEY="+srv.SecretKey)
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start versitygw: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("versitygw output:\n%s", out.String())
-		}
-	})
+	out := startTool(t, "versitygw", cmd)
 	client := &http.Client{Timeout: 2 * time.Second}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
