@@ -1,11 +1,13 @@
 package app_test
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -328,4 +330,41 @@ func TestBotTraps(t *testing.T) {
 			s.must(200, req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": "bot@example.com", "password": testPassword}})
 		})
 	})
+}
+
+// A load balancer's plain health check (HTTP/1.0, no Host header, which the
+// firewall's rules refuse elsewhere) is answered: the probes are served
+// ahead of the firewall, so a balancer configured the simple way does not
+// take every instance out, nor count as probing the shop.
+func TestHealthProbesAheadOfTheFirewall(t *testing.T) {
+	s := startServer(t, testenv.Databases(t)[0])
+	addr := strings.TrimPrefix(s.URL, "http://")
+	raw := func(request string) string {
+		conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := conn.Write([]byte(request)); err != nil {
+			t.Fatal(err)
+		}
+		line, err := bufio.NewReader(conn).ReadString('\n')
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(line)
+	}
+	for _, path := range []string{"/readyz", "/healthz"} {
+		if got := raw("GET " + path + " HTTP/1.0\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.0 200") {
+			t.Errorf("HTTP/1.0 check of %s without Host: %q", path, got)
+		}
+	}
+	// Anything else without a Host still meets the firewall.
+	if got := raw("GET /api/v1/products HTTP/1.0\r\n\r\n"); strings.HasPrefix(got, "HTTP/1.0 200") {
+		t.Errorf("a product read without Host went past the firewall: %q", got)
+	}
+	if got := raw("GET /readyz?x=%27%20OR%201=1-- HTTP/1.0\r\n\r\n"); strings.HasPrefix(got, "HTTP/1.0 200") {
+		t.Errorf("a probe with a query went past the firewall: %q", got)
+	}
 }

@@ -423,7 +423,24 @@ func New(d Deps) http.Handler {
 	for _, rt := range a.routes() {
 		mux.Handle(rt.Pattern, a.guard(rt))
 	}
-	return withHealth(d.Health, observe(refuseAmbiguousFraming(shed(a.ipGuard(a.hashGate(a.admit(a.firewall(cors(a.routeMux(mux), d.CORSOrigins)), mux))), d.MaxInFlight, d.Metrics)), d.Log, d.Metrics, d.TLS, d.TrustedProxies))
+	return withHealth(d.Health, observe(refuseAmbiguousFraming(shed(a.ipGuard(probesFirst(mux, a.hashGate(a.admit(a.firewall(cors(a.routeMux(mux), d.CORSOrigins)), mux)))), d.MaxInFlight, d.Metrics)), d.Log, d.Metrics, d.TLS, d.TrustedProxies))
+}
+
+// probesFirst answers a load balancer's probes — GET or HEAD /healthz and
+// /readyz, with no query and no body — ahead of the firewall (the address
+// lists still apply). They read nothing from the request; and a balancer
+// whose checks a rule refused (a plain HTTP/1.0 check has no Host: CRS
+// 920280) would take every instance out of service, its refused checks
+// counted as probing from its address.
+func probesFirst(mux, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.RawQuery == "" && r.ContentLength <= 0 &&
+			len(r.TransferEncoding) == 0 && (r.URL.Path == "/healthz" || r.URL.Path == "/readyz") {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // guard (after admit has applied the route class's rate limit to the client
