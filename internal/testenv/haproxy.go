@@ -37,13 +37,7 @@ type HAProxy struct {
 // BULWARK_TEST_REQUIRE_SERVICES=1).
 func StartHAProxy(t testing.TB, servers []string) *HAProxy {
 	t.Helper()
-	bin := HAProxyBinary
-	if _, err := os.Stat(bin); err != nil {
-		if bin, err = exec.LookPath("haproxy"); err != nil {
-			missing(t, "haproxy is not installed: the load-balancer drill did not run")
-			t.SkipNow()
-		}
-	}
+	bin := RequireHAProxy(t)
 	dir := t.TempDir()
 	h := &HAProxy{URL: fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)), sock: filepath.Join(dir, "admin.sock"), out: &SyncBuffer{}}
 	var lines []string
@@ -111,6 +105,22 @@ backend instances
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// RequireHAProxy returns the haproxy binary, or skips the test when it is
+// not installed (fails under BULWARK_TEST_REQUIRE_SERVICES=1): a test calls
+// it before starting what HAProxy is to balance.
+func RequireHAProxy(t testing.TB) string {
+	t.Helper()
+	if _, err := os.Stat(HAProxyBinary); err == nil {
+		return HAProxyBinary
+	}
+	bin, err := exec.LookPath("haproxy")
+	if err != nil {
+		missing(t, "haproxy is not installed: the load-balancer drill did not run")
+		t.SkipNow()
+	}
+	return bin
 }
 
 // States returns the state HAProxy gives each server (s0, s1, …): UP, DOWN,

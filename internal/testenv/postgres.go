@@ -114,7 +114,9 @@ func StartPostgres(t testing.TB, opts PostgresOptions) *PostgresCluster {
 
 	super := c.Primary.open("postgres", c.superPass, "postgres")
 	defer super.Close()
-	// The passwords are hex digits made here, never input: CREATE ROLE takes no bind parameters.
+	// The passwords are hex digits made here and the database names the
+	// test's own, never input: CREATE ROLE and CREATE DATABASE take no bind
+	// parameters.
 	stmts := []string{
 		"CREATE ROLE " + c.User + " LOGIN PASSWORD '" + c.Password + "'",
 		"CREATE ROLE replicator REPLICATION LOGIN PASSWORD '" + c.replPass + "'",
