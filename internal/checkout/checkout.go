@@ -38,6 +38,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/cart"
+	"github.com/bulwark-shop/bulwark/internal/dependency"
 	"github.com/bulwark-shop/bulwark/internal/detect"
 	"github.com/bulwark-shop/bulwark/internal/id"
 	"github.com/bulwark-shop/bulwark/internal/money"
@@ -781,11 +782,23 @@ func (s *Service) score(ctx context.Context, a Attempt) *order.Risk {
 		err = risk.Check()
 	}
 	if err != nil {
-		s.log.ErrorContext(ctx, "fraud scoring failed: the order is held for review", "order", a.OrderID, "err", err)
+		s.scoringFailed(ctx, "fraud scoring failed: the order is held for review", a.OrderID, err)
 		risk = order.Risk{Score: 0, Decision: order.DecisionReview, Reasons: []string{"scoring failed: held for review"}}
 	}
 	s.decisions.WithLabelValues(risk.Decision).Inc()
 	return &risk
+}
+
+// scoringFailed logs a scorer's failure: an error, but a warning when the
+// scorer only met an outage of a dependency (its history read cut with the
+// database), which the dependency tracker reports once for the whole
+// outage; the order is held for review either way.
+func (s *Service) scoringFailed(ctx context.Context, msg, orderID string, err error) {
+	level := slog.LevelError
+	if _, outage := dependency.Classify(err); outage {
+		level = slog.LevelWarn
+	}
+	s.log.Log(ctx, level, msg, "order", orderID, "err", err)
 }
 
 // rescore runs the decision again with what the processor checked. A
@@ -799,7 +812,7 @@ func (s *Service) rescore(ctx context.Context, a Attempt, prior order.Risk) *ord
 		err = risk.Check()
 	}
 	if err != nil {
-		s.log.ErrorContext(ctx, "fraud scoring after authorization failed: the order is held for review", "order", a.OrderID, "err", err)
+		s.scoringFailed(ctx, "fraud scoring after authorization failed: the order is held for review", a.OrderID, err)
 		risk = prior
 		if risk.Decision == order.DecisionAllow {
 			risk.Decision = order.DecisionReview
