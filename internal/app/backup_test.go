@@ -256,7 +256,7 @@ func erasedIn(t *testing.T, path, userID string) bool {
 func TestBackupPostgres(t *testing.T) {
 	dbs := testenv.Databases(t)
 	if len(dbs) < 2 {
-		t.Skip("no PostgreSQL")
+		t.Skip("no PostgreSQL: " + testenv.DatabaseURLVar + " is not set")
 	}
 	db := dbs[1]
 	drill := testenv.DrillDatabaseURL(t)

@@ -223,7 +223,7 @@ func TestCrossSiteStaffReadsRefused(t *testing.T) {
 	s := startServer(t, testenv.Databases(t)[0])
 	admin := s.createAdmin("xsite-admin@example.com")
 	cookie := "__Host-bulwark_session=" + admin
-	for _, path := range []string{"/api/v1/admin/fim", "/api/v1/admin/posture", "/api/v1/admin/orders", "/api/v1/admin/audit"} {
+	for _, path := range []string{"/api/v1/admin/fim", "/api/v1/admin/posture", "/api/v1/admin/backups", "/api/v1/admin/orders", "/api/v1/admin/audit"} {
 		res := s.do(req{method: "GET", path: path, header: map[string]string{"Cookie": cookie, "Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"}})
 		if res.Status != 403 || res.Code(t) != "cross_origin_rejected" {
 			t.Errorf("cross-site navigation to %s = %d %s", path, res.Status, res.Body)
