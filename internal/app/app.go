@@ -49,6 +49,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/mail"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/ordermail"
+	"github.com/bulwark-shop/bulwark/internal/pages"
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/payment/stripe"
 	"github.com/bulwark-shop/bulwark/internal/pii"
@@ -610,6 +611,15 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		a.Close()
 		return nil, err
 	}
+	var site *pages.Site
+	if cfg.Pages {
+		site, err = pages.New(pages.Options{Log: log, Registry: a.registry, ThemeDir: cfg.WebThemeDir,
+			ShopName: cfg.ShopName, OIDC: a.OIDC != nil, Now: now})
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+	}
 	a.handler = httpapi.New(httpapi.Deps{
 		Identity: a.Identity, MFA: a.MFA, Keys: a.Keys, Resets: a.Resets, Passkeys: a.Passkeys, Emails: a.Emails, OIDC: a.OIDC, Privacy: privacy.NewService(db, db, a.Identity, cards, a.Trail, now), Catalog: a.Catalog, Carts: a.Carts, Methods: a.Methods, Pricing: a.Pricing,
 		Checkout: a.Checkout, Orders: a.Orders, Webhooks: a.Webhooks, MailTemplates: a.MailTemplates, Guests: a.Guests, Log: log,
@@ -625,6 +635,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		Signals: a.signals, Findings: a.Findings, ResponseBlocks: a.BlockAdmin, Fraud: a.Fraud,
 		AuditLog: audit.NewReader(db, a.Trail),
 		Posture:  a, SelfScan: a.posture.isSelfScan, Discovery: a, FIM: a, Backups: a,
+		Pages: site,
 	})
 	return a, nil
 }

@@ -151,6 +151,9 @@ func Settings() []Setting {
 		{Name: "reencrypt-batch", Default: "100", Usage: "rows re-encrypted per batch (and per committed cursor step) after a key rotation"},
 		{Name: "reencrypt-pause", Default: "100ms", Usage: "pause between re-encryption batches, to spare the database"},
 		{Name: "cors-origins", Usage: "comma-separated exact origins (https://shop.example.com) whose browsers may call the API cross-origin, with the session cookie; empty denies CORS"},
+		{Name: "pages", Default: "on", Usage: "on or off: the storefront (HTML at /, for browsers) and the staff console at /console; off leaves the JSON API alone (a headless shop with its own storefront)"},
+		{Name: "shop-name", Default: "Bulwark shop", Usage: "the shop's name in the storefront's and the console's pages"},
+		{Name: "web-theme-dir", Usage: "folder of templates (*.html) and a site.css that replace the embedded files of the same names (docs/OPERATIONS.md, Theming); empty: the built-in look"},
 		{Name: "security-contact", Usage: "mailto: or https: address for vulnerability reports, served in /.well-known/security.txt (empty: 404)"},
 		{Name: "security-policy", Usage: "https: URL of the vulnerability disclosure policy, named in security.txt"},
 		{Name: "ip-deny", Usage: "comma-separated CIDR prefixes or addresses refused everywhere (403 request_blocked)"},
@@ -268,6 +271,10 @@ type Config struct {
 	CORSOrigins string
 	// SecurityContact and SecurityPolicy fill /.well-known/security.txt.
 	SecurityContact, SecurityPolicy string
+	// Pages serves the storefront and the console; ShopName names the shop
+	// in them and WebThemeDir replaces their templates and stylesheet.
+	Pages                 bool
+	ShopName, WebThemeDir string
 	// Static client address lists, checked by edge.ParsePrefixes; kept as text
 	// so that Config stays comparable.
 	IPDeny, IPAllow, AdminIPAllow string
@@ -726,6 +733,8 @@ func parse(v map[string]string) (Config, error) {
 		ReencryptPause:       duration("reencrypt-pause"),
 		LogLevel:             v["log-level"],
 		SecurityContact:      v["security-contact"],
+		ShopName:             v["shop-name"],
+		WebThemeDir:          v["web-theme-dir"],
 		CORSOrigins:          v["cors-origins"],
 		IPDeny:               v["ip-deny"],
 		IPAllow:              v["ip-allow"],
@@ -787,6 +796,13 @@ func parse(v map[string]string) (Config, error) {
 	case "off":
 	default:
 		errs = append(errs, errors.New("guest-checkout: want on or off"))
+	}
+	switch v["pages"] {
+	case "on":
+		c.Pages = true
+	case "off":
+	default:
+		errs = append(errs, errors.New("pages: want on or off"))
 	}
 	switch v["rate-limits"] {
 	case "on":

@@ -47,6 +47,15 @@ var authRoutes = map[string]bool{
 	"POST /api/v1/auth/passkey/finish":         true,
 	"GET /api/v1/auth/oidc/begin":              true,
 	"GET /api/v1/auth/oidc/callback":           true,
+	// The pages' sign-in forms (package pages), which call the routes above.
+	"POST /signin":                 true,
+	"POST /signin/mfa":             true,
+	"POST /signup":                 true,
+	"POST /verify-email":           true,
+	"POST /reset-password":         true,
+	"POST /reset-password/confirm": true,
+	"POST /console/signin":         true,
+	"POST /console/signin/mfa":     true,
 }
 
 // ClassOf returns the class of a route pattern ("METHOD /path", as in the
@@ -62,7 +71,9 @@ func ClassOf(pattern string) Class {
 		// A guest cart costs a guest row and a token; a guest checkout what
 		// an account's does: both take the checkout budget.
 		return Checkout
-	case strings.HasPrefix(path, "/api/v1/admin/"):
+	case strings.HasPrefix(path, "/api/v1/admin/"), path == "/console", strings.HasPrefix(path, "/console/"):
+		// The console's pages are staff reads and writes, as the routes
+		// they call.
 		return Admin
 	case method == "GET" || method == "HEAD":
 		return Reads

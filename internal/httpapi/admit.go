@@ -10,6 +10,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/access"
 	"github.com/bulwark-shop/bulwark/internal/apperr"
 	"github.com/bulwark-shop/bulwark/internal/edge"
+	"github.com/bulwark-shop/bulwark/internal/pages"
 	"github.com/bulwark-shop/bulwark/internal/reqinfo"
 )
 
@@ -66,6 +67,16 @@ func (a *API) bodyLimits() (map[string]int64, map[string]access.Permission) {
 		// max-body-bytes caps every route.
 		n = max(min(n, a.MaxBodyBytes), 0)
 		out[rt.Pattern] = n
+	}
+	if a.Pages != nil {
+		// A page checks no permission itself (its calls to the API do):
+		// its body limit is its own, under max-body-bytes as every route's.
+		for _, p := range pages.Routes() {
+			if _, api := out[p.Pattern]; !api {
+				perms[p.Pattern] = access.Public
+				out[p.Pattern] = max(min(p.MaxBody, a.MaxBodyBytes), 0)
+			}
+		}
 	}
 	return out, perms
 }

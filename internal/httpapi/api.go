@@ -32,6 +32,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/identity"
 	"github.com/bulwark-shop/bulwark/internal/order"
 	"github.com/bulwark-shop/bulwark/internal/ordermail"
+	"github.com/bulwark-shop/bulwark/internal/pages"
 	"github.com/bulwark-shop/bulwark/internal/payment"
 	"github.com/bulwark-shop/bulwark/internal/pricing"
 	"github.com/bulwark-shop/bulwark/internal/privacy"
@@ -156,6 +157,9 @@ type Deps struct {
 	FIM FIM
 	// Backups lists the backups and the drills (nil: not served).
 	Backups Backups
+	// Pages are the storefront and the console (nil: the JSON API alone).
+	// They call the API's routes in process, as the visitor.
+	Pages *pages.Site
 }
 
 // Signals takes security signals (threat.Intake): it neither fails nor
@@ -219,6 +223,8 @@ const ActionRefused = "http.refused"
 type API struct {
 	Deps
 	cop *http.CrossOriginProtection
+	// pages serves the page routes (nil without Deps.Pages).
+	pages http.Handler
 }
 
 // Route is one entry of the route table: "METHOD /path", its permission and
@@ -423,6 +429,17 @@ func New(d Deps) http.Handler {
 	for _, rt := range a.routes() {
 		mux.Handle(rt.Pattern, a.guard(rt))
 	}
+	if d.Pages != nil {
+		// The pages call the API's router (mux) past the edge: their own
+		// request has been through it. GET / is the API's root, which hands
+		// a browser over to the storefront (root).
+		a.pages = d.Pages.Handler(mux)
+		for _, p := range pages.Routes() {
+			if p.Pattern != "GET /{$}" {
+				mux.Handle(p.Pattern, a.pages)
+			}
+		}
+	}
 	return withHealth(d.Health, observe(refuseAmbiguousFraming(shed(a.ipGuard(probesFirst(mux, a.hashGate(a.admit(a.firewall(cors(a.routeMux(mux), d.CORSOrigins)), mux)))), d.MaxInFlight, d.Metrics)), d.Log, d.Metrics, d.TLS, d.TrustedProxies))
 }
 
@@ -538,7 +555,11 @@ type rootAnswer struct {
 	Docs    string `json:"docs"`
 }
 
-func (a *API) root(w http.ResponseWriter, _ *http.Request) error {
+func (a *API) root(w http.ResponseWriter, r *http.Request) error {
+	if a.pages != nil && acceptsHTML(r) {
+		a.pages.ServeHTTP(w, r)
+		return nil
+	}
 	writeJSON(w, http.StatusOK, rootAnswer{
 		Service: "Bulwark, a headless e-commerce API",
 		API:     "/api/v1/",
@@ -547,6 +568,18 @@ func (a *API) root(w http.ResponseWriter, _ *http.Request) error {
 		Docs:    "the OpenAPI document describes every route; README.md and docs/API.md in the source explain how to use them",
 	})
 	return nil
+}
+
+// acceptsHTML says whether the client asks for a page (a browser's
+// Accept: text/html, ...) rather than the API's JSON (curl's */*).
+func acceptsHTML(r *http.Request) bool {
+	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+		media, _, _ := strings.Cut(part, ";")
+		if strings.TrimSpace(media) == "text/html" {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *API) healthz(w http.ResponseWriter, _ *http.Request) error {

@@ -24,7 +24,10 @@ var errBlocked = apperr.New(edge.CodeRequestBlocked, "the request was refused")
 // ServeMux would do, so "/api/v1//admin/x" or "/api/v1/x/../admin/y" cannot
 // slip past the admin allow list.
 func adminPath(p string) bool {
-	return strings.HasPrefix(path.Clean("/"+p)+"/", "/api/v1/admin/")
+	c := path.Clean("/"+p) + "/"
+	// The console's pages call the staff routes in process: they are staff
+	// routes too, for the address lists (admin-ip-allow).
+	return strings.HasPrefix(c, "/api/v1/admin/") || strings.HasPrefix(c, "/console/")
 }
 
 // ipGuard refuses requests from client addresses the edge lists or dynamic

@@ -64,6 +64,11 @@ var hashRoutes = map[string]bool{
 	"/api/v1/auth/login":                  true,
 	"/api/v1/auth/register":               true,
 	"/api/v1/auth/password-reset/confirm": true,
+	// The pages' forms that call those routes.
+	"/signin":                 true,
+	"/console/signin":         true,
+	"/signup":                 true,
+	"/reset-password/confirm": true,
 }
 
 // hashGate answers a request of hashRoutes 503 overloaded while the hashing
