@@ -297,7 +297,11 @@ func jsonOf(v any) string {
 }
 
 // TestPagesInBrowser is the smallest walk: the storefront's front page, a
-// product and the sign-in form pass every page check.
+// product and the sign-in forms pass every page check. Then it breaks the
+// rules on purpose, to show the checks and the policy catch each breach: an
+// inline script the page adds is refused by the browser, reported to
+// /csp-report and counted; an inline style, an unlabelled field and a
+// handler attribute are each found.
 func TestPagesInBrowser(t *testing.T) {
 	onEngine(t, "sqlite", func(t *testing.T, db testenv.Database) {
 		s := startServer(t, db)
@@ -308,6 +312,39 @@ func TestPagesInBrowser(t *testing.T) {
 		b.mustSee(prod.Name)
 		b.visit("/products/"+prod.ID, "storefront-product")
 		b.visit("/signin", "")
-		b.visit("/console/signin", "")
+		b.visit("/console/signin", "console-signin")
+
+		ran := eval[bool](b, `(() => {
+		  const s = document.createElement("script");
+		  s.textContent = "window.__ran = true";
+		  document.head.appendChild(s);
+		  const d = document.createElement("div");
+		  d.setAttribute("style", "color: red");
+		  d.setAttribute("onclick", "x()");
+		  const i = document.createElement("input");
+		  i.name = "unlabelled";
+		  d.appendChild(i);
+		  document.querySelector("main").appendChild(d);
+		  return window.__ran === true;
+		})()`)
+		if ran {
+			t.Fatal("an inline script ran under the pages' policy")
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for s.metricSum("bulwark_csp_violations_total") < 1 {
+			if time.Now().After(deadline) {
+				t.Fatal("the browser's violation report was not counted at /csp-report")
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		found := strings.Join(eval[[]string](b, pageChecks), "\n")
+		for _, want := range []string{"CSP violation: script-src-elem", "inline script", "inline style attribute", "inline handler onclick", "unlabelled control: unlabelled"} {
+			if !strings.Contains(found, want) {
+				t.Errorf("the page checks missed %q; they found:\n%s", want, found)
+			}
+		}
+		b.mu.Lock()
+		b.problems = nil // the breach above was made on purpose
+		b.mu.Unlock()
 	})
 }

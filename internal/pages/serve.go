@@ -170,7 +170,12 @@ func (p *page) show(tmpl, title string, data any) error {
 // and its field errors, and the visitor's values (never a password).
 func (p *page) refuse(tmpl, title string, data any, err error) error {
 	var e *apiError
-	if !errors.As(err, &e) || e.Status == http.StatusUnauthorized || e.Status >= 500 || e.Status == http.StatusTooManyRequests {
+	// A missing or ended session goes to the sign-in, an outage or a rate
+	// limit to the error page (with its Retry-After); any other refusal —
+	// a wrong password or code (401 too), a step-up asked for, a field
+	// the API refused — is the form's to show.
+	if !errors.As(err, &e) || (e.Status == http.StatusUnauthorized && e.Code == "unauthenticated") ||
+		e.Status >= 500 || e.Status == http.StatusTooManyRequests {
 		return err
 	}
 	v, ferr := p.frame(title, data)

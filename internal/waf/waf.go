@@ -189,6 +189,7 @@ const (
 	oidcCodeRuleID      = 10902
 	passkeyAnswerRuleID = 10903
 	mfaPasskeyRuleID    = 10904
+	cspReportRuleID     = 10905
 )
 
 // legitimateRequests returns the built-in exclusions for two requests the
@@ -221,6 +222,16 @@ func (c Config) legitimateRequests() string {
 SecRule REQUEST_FILENAME "@rx ^/api/v1/(?:auth/passkey|me/passkeys)/finish$" "id:%d,phase:1,pass,nolog,t:none,ctl:ruleRemoveTargetById=942100;ARGS:/^json\.credential\./"
 SecRule REQUEST_FILENAME "@streq /api/v1/auth/mfa" "id:%d,phase:1,pass,nolog,t:none,ctl:ruleRemoveTargetById=942100;ARGS:/^json\.passkey\./"
 `, oidcCodeRuleID, passkeyAnswerRuleID, mfaPasskeyRuleID)
+	// Browsers send Content-Security-Policy violation reports as
+	// application/csp-report or application/reports+json, types the CRS
+	// refuses (920420). On the report path alone they are allowed, and the
+	// body is parsed as the JSON it is, so every rule still reads its values;
+	// but a report is made of URLs (the page's, the blocked resource's, on
+	// this very host), which the SSRF rules score, and the endpoint fetches
+	// nothing: those rules are lifted there.
+	fmt.Fprintf(&b, `SecRule REQUEST_FILENAME "@streq /csp-report" "id:%d,phase:1,pass,nolog,t:none,chain"
+  SecRule REQUEST_HEADERS:Content-Type "@rx ^application/(?:csp-report|reports\+json)(?:;|$)" "t:none,t:lowercase,ctl:ruleRemoveById=920420,ctl:ruleRemoveByTag=attack-ssrf,ctl:requestBodyProcessor=JSON"
+`, cspReportRuleID)
 	if len(c.OwnHosts) > 0 {
 		quoted := make([]string, len(c.OwnHosts))
 		for i, h := range c.OwnHosts {
