@@ -52,7 +52,8 @@ func OpenAPIDocument() []byte { return openAPIDocument }
 
 // SessionCookie is the browser session cookie. The __Host- prefix makes browsers
 // insist on Secure, Path=/ and no Domain, so no sibling host can set or read it.
-const SessionCookie = "__Host-bulwark_session"
+// The pages pass it on with their calls (pages.SessionCookie is the one name).
+const SessionCookie = pages.SessionCookie
 
 // Deps are the services the API calls.
 type Deps struct {

@@ -8,10 +8,10 @@ import (
 	"strings"
 )
 
-// sessionCookie is the API's session cookie (httpapi.SessionCookie; a test
-// keeps the two equal). The pages never read its value: they only pass it on
+// SessionCookie is the API's session cookie (httpapi.SessionCookie is this
+// one name). The pages never read its value: they only pass it on
 // with each call, and pass on what the API sets.
-const sessionCookie = "__Host-bulwark_session"
+const SessionCookie = "__Host-bulwark_session"
 
 // forwarded are the request headers a call carries over from the visitor's
 // request: the credentials (Cookie), what the API's cross-origin checks read
@@ -116,10 +116,10 @@ func (p *page) applyJar(req *http.Request) {
 // signedIn says whether the visitor sent a session cookie (not whether it
 // is still good: the API says that).
 func (p *page) signedIn() bool {
-	if c, ok := p.jar[sessionCookie]; ok {
+	if c, ok := p.jar[SessionCookie]; ok {
 		return c.MaxAge >= 0 && c.Value != ""
 	}
-	c, err := p.r.Cookie(sessionCookie)
+	c, err := p.r.Cookie(SessionCookie)
 	return err == nil && c.Value != ""
 }
 
