@@ -65,6 +65,12 @@ func fimSpecs(cfg config.Config) []fim.Spec {
 	if cfg.KEK == "" && cfg.KEKPKCS11Module == "" {
 		add(filepath.Join(cfg.DataDir, "kek-keyset.json"), fim.Spec{})
 	}
+	// A theme's templates and stylesheet are the pages' code: a change to
+	// them is a change to what every visitor runs (the embedded ones are
+	// in the binary, watched above).
+	if cfg.Pages && cfg.WebThemeDir != "" {
+		add(cfg.WebThemeDir, fim.Spec{Dir: true, Content: true})
+	}
 	for _, p := range strings.Split(cfg.FIMPaths, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			info, err := os.Stat(p)

@@ -117,3 +117,30 @@ func TestFIM(t *testing.T) {
 		}
 	})
 }
+
+// TestFIMWatchesTheTheme: the pages' theme (web-theme-dir) is in the
+// baseline, content and all: an edited stylesheet is a change.
+func TestFIMWatchesTheTheme(t *testing.T) {
+	onEngine(t, "sqlite", func(t *testing.T, db testenv.Database) {
+		theme := t.TempDir()
+		css := filepath.Join(theme, "site.css")
+		if err := os.WriteFile(css, []byte("body { color: #111; }\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg := testConfig(db)
+		cfg.WebThemeDir = theme
+		env := map[string]string{"BULWARK_WEB_THEME_DIR": theme}
+		if code, out, errOut := runCLIWith(t, cfg, env, "fim", "baseline"); code != 0 || !strings.Contains(out, theme) {
+			t.Fatalf("fim baseline: exit %d\n%s%s", code, out, errOut)
+		}
+		if code, out, _ := runCLIWith(t, cfg, env, "fim", "check"); code != 0 {
+			t.Fatalf("fim check right after: exit %d\n%s", code, out)
+		}
+		if err := os.WriteFile(css, []byte("body { background: url(https://evil.example/x); }\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if code, out, _ := runCLIWith(t, cfg, env, "fim", "check"); code == 0 || !strings.Contains(out, "site.css") {
+			t.Fatalf("fim check after the stylesheet changed: exit %d\n%s", code, out)
+		}
+	})
+}
