@@ -38,6 +38,7 @@ func main() {
 	flag.StringVar(&o.Scenario, "scenario", "", "with -scenarios: run only this one (scanning, stuffing, card-testing)")
 	flag.BoolVar(&o.Webhooks, "webhooks", false, "only (with the other modes): checkouts with three webhook endpoints (receivers on 127.0.0.1) subscribed to the order events versus none, two warm shops per engine taking turns")
 	flag.BoolVar(&o.Discovery, "discovery", false, "only (with the other modes): sensitive-data discovery's recall and precision on a labelled corpus, and its throughput on one core")
+	flag.BoolVar(&o.Pages, "pages", false, "only (with the other modes): the storefront's product page and the console's findings page, edge on, beside the JSON product read, and each page's weight")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load share the process; each shop's goroutines carry the label shop=<name>) to this file")
 	flag.Parse()
 	// PostgreSQL runs when both URLs are set, in the environment (never as arguments).

@@ -53,6 +53,7 @@ type Options struct {
 	Webhooks       bool // checkout with three webhook endpoints versus none (WebhookCheckout)
 	Scenarios      bool // the attack scenarios of issue 14 (Scenarios)
 	Discovery      bool // sensitive-data discovery's recall, precision and speed (Discovery)
+	Pages          bool // the product and findings pages against the JSON read, and their weight (PagesCost)
 	// Scenario, when set, runs only the scenario of that name (scanning,
 	// stuffing, card-testing).
 	Scenario string
@@ -87,7 +88,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Run measures every workload and prints one line each; with an opt-in mode
 // set, it runs only the modes set.
 func Run(ctx context.Context, o Options) ([]Result, error) {
-	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis || o.Priced || o.Webhooks || o.Scenarios || o.Discovery {
+	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis || o.Priced || o.Webhooks || o.Scenarios || o.Discovery || o.Pages {
 		return nil, runModes(ctx, o)
 	}
 	var results []Result
@@ -158,6 +159,11 @@ func runModes(ctx context.Context, o Options) error {
 	if o.Discovery {
 		if err := Discovery(ctx, o); err != nil {
 			return fmt.Errorf("discovery: %w", err)
+		}
+	}
+	if o.Pages {
+		if _, err := PagesCost(ctx, o); err != nil {
+			return fmt.Errorf("pages: %w", err)
 		}
 	}
 	return nil
