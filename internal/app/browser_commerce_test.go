@@ -2,6 +2,9 @@ package app_test
 
 import (
 	"context"
+	"io"
+	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -208,7 +211,7 @@ func TestCommerceConsoleInBrowser(t *testing.T) {
 		b.typeInto("#refund-amount", "5.00")
 		b.click("#refund-submit")
 		b.check("console-order")
-		b.mustSee("The refund is made.", "partially_refunded", "5.00 EUR")
+		b.mustSee("The refund is made.", "partially refunded", "5.00 EUR")
 		var after orderJSON
 		s.must(200, req{method: "GET", path: "/api/v1/admin/orders/" + o.ID, token: admin}).JSON(t, &after)
 		if after.Status != "partially_refunded" || after.Refunded.Amount != 500 {
@@ -241,5 +244,112 @@ func TestCommerceConsoleInBrowser(t *testing.T) {
 		if a := seen.alerts(); len(a) > 0 {
 			t.Fatalf("dialogs opened: %v", a)
 		}
+	})
+}
+
+// consolePost posts form to a console page as the holder of token (its
+// session cookie), with a CSRF token unless csrf is false; it returns the
+// status and the Location or body. No redirect is followed.
+func (s *server) consolePost(token, path string, form url.Values, csrf bool) (int, string) {
+	s.t.Helper()
+	const csrfValue = "commerce-console-test-csrf-token-0123456789" // 43 characters, as the pages make
+	cookies := "__Host-bulwark_session=" + token
+	if csrf {
+		form.Set("csrf", csrfValue)
+		cookies += "; __Host-bulwark_csrf=" + csrfValue
+	}
+	r, err := http.NewRequest(http.MethodPost, s.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Cookie", cookies)
+	client := &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Do(r)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if loc := res.Header.Get("Location"); loc != "" {
+		return res.StatusCode, loc
+	}
+	return res.StatusCode, string(b)
+}
+
+// TestCommerceConsoleRefusals: the console's forms decide nothing. A
+// catalog member (no refund permission) and a support member (may read,
+// not refund) refunding through the order page get the API's 403, and no
+// money moves; an admin whose sign-in is older than the API's step-up
+// window is sent to sign in again, and no money moves; a product form
+// without its CSRF token creates nothing.
+func TestCommerceConsoleRefusals(t *testing.T) {
+	onEngine(t, "sqlite", func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		admin := s.createAdmin("refusals-admin@example.com")
+		catalog := s.staff(admin, "refusals-catalog@example.com", "catalog")
+		support := s.staff(admin, "refusals-support@example.com", "support")
+		prod := s.createProduct(admin, "REFUSE-1", 10)
+		sh := s.shopper("refusals-buyer@example.com", "4242424242424242")
+		var o orderJSON
+		s.must(201, checkoutReq(sh, "refusals-order", s.cartWith(sh, 1, prod.ID), "123")).JSON(t, &o)
+		refund := func() url.Values {
+			return url.Values{"amount": {"1.00"}, "currency": {"EUR"}, "key": {"page-refund-" + time.Now().Format("150405.000000000")}}
+		}
+		refunded := func() int64 {
+			var after orderJSON
+			s.must(200, req{method: "GET", path: "/api/v1/admin/orders/" + o.ID, token: admin}).JSON(t, &after)
+			return after.Refunded.Amount
+		}
+
+		t.Run("a catalog member's refund is the API's 403", func(t *testing.T) {
+			status, body := s.consolePost(catalog, "/console/orders/"+o.ID+"/refund", refund(), true)
+			if status != http.StatusForbidden || !strings.Contains(body, "permission") {
+				t.Fatalf("refund as catalog: %d\n%s", status, body)
+			}
+			if n := refunded(); n != 0 {
+				t.Fatalf("refunded %d", n)
+			}
+		})
+		t.Run("a support member reads the order but its refund is the API's 403", func(t *testing.T) {
+			status, body := s.consolePost(support, "/console/orders/"+o.ID+"/refund", refund(), true)
+			if status != http.StatusForbidden || !strings.Contains(body, o.ID) || !strings.Contains(body, "permission") {
+				t.Fatalf("refund as support: %d\n%s", status, body)
+			}
+			if n := refunded(); n != 0 {
+				t.Fatalf("refunded %d", n)
+			}
+		})
+		t.Run("a refund needs the API's recent sign-in", func(t *testing.T) {
+			s.Clock.Advance(6 * time.Minute)
+			status, loc := s.consolePost(admin, "/console/orders/"+o.ID+"/refund", refund(), true)
+			want := "/console/signin?next=" + url.QueryEscape("/console/orders/"+o.ID) + "&done=reauth"
+			if status != http.StatusSeeOther || loc != want {
+				t.Fatalf("stale refund: %d %s, want 303 %s", status, loc, want)
+			}
+			if n := refunded(); n != 0 {
+				t.Fatalf("refunded %d", n)
+			}
+			fresh := s.loginWithMFA("refusals-admin@example.com", s.secrets["refusals-admin@example.com"])
+			if status, loc := s.consolePost(fresh, "/console/orders/"+o.ID+"/refund", refund(), true); status != http.StatusSeeOther ||
+				!strings.HasSuffix(loc, "done=refunded") {
+				t.Fatalf("fresh refund: %d %s", status, loc)
+			}
+			if n := refunded(); n != 100 {
+				t.Fatalf("refunded %d, want 100", n)
+			}
+		})
+		t.Run("a product form without its CSRF token creates nothing", func(t *testing.T) {
+			form := url.Values{"name": {"Forged"}, "description": {"x"}, "status": {"active"}, "sku": {"FORGED-1"},
+				"prices": {"1.00 EUR"}, "stock": {"1"}}
+			if status, _ := s.consolePost(admin, "/console/catalog/products", form, false); status != http.StatusForbidden {
+				t.Fatalf("product form without CSRF: %d", status)
+			}
+			var list struct{ Items []product }
+			s.must(200, req{method: "GET", path: "/api/v1/admin/products?q=FORGED", token: admin}).JSON(t, &list)
+			if len(list.Items) != 0 {
+				t.Fatalf("a product was created: %+v", list.Items)
+			}
+		})
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/bulwark-shop/bulwark/internal/money"
 )
@@ -148,14 +149,37 @@ func (o staffOrder) Can(action string) bool {
 	case "capture", "void":
 		return s == "authorized" || s == "pending_review"
 	case "cancel":
-		return s == "authorized" || s == "pending_review" || s == "paid" || s == "partially_refunded"
+		return s == "authorized" || s == "pending_review" || s == "paid" || (s == "partially_refunded" && !o.shipped())
 	case "refund":
 		return s == "paid" || s == "partially_fulfilled" || s == "fulfilled" || s == "partially_refunded"
 	case "fulfil":
-		return s == "authorized" || s == "paid" || s == "partially_fulfilled" || s == "partially_refunded"
+		return (s == "authorized" || s == "paid" || s == "partially_fulfilled" || s == "partially_refunded") && o.open()
 	}
 	return false
 }
+
+// shipped says whether any unit of the order shipped; open whether any
+// is left to ship.
+func (o staffOrder) shipped() bool {
+	for _, it := range o.Items {
+		if it.Fulfilled > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (o staffOrder) open() bool {
+	for _, it := range o.Items {
+		if it.Open() > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// StatusText is the status as words ("partially refunded").
+func (o staffOrder) StatusText() string { return strings.ReplaceAll(o.Status, "_", " ") }
 
 // ordersPage is the order list's data.
 type ordersPage struct {
