@@ -165,7 +165,7 @@ func Settings() []Setting {
 		{Name: "waf-inbound-threshold", Default: "5", Usage: "anomaly score at which a request is refused (one critical match scores 5)"},
 		{Name: "waf-outbound-threshold", Default: "4", Usage: "anomaly score at which a response is refused (with waf-response-inspection)"},
 		{Name: "waf-response-inspection", Default: "off", Usage: "on or off; on runs the Core Rule Set's data-leakage rules on every answer (held back until inspected)"},
-		{Name: "waf-exclusions", Default: DefaultWAFExclusions, Usage: "Core Rule Set rules switched off per route, or per JSON field of a route: METHOD /path/{wildcard}[ field]=RULEID|FIRST-LAST,...; entries separated by ';' (the default lets catalog staff send HTML product descriptions)"},
+		{Name: "waf-exclusions", Default: DefaultWAFExclusions, Usage: "Core Rule Set rules switched off per route, or per JSON or form field of a route: METHOD /path/{wildcard}[ field]=RULEID|FIRST-LAST,...; entries separated by ';' (the default lets catalog staff send HTML product descriptions)"},
 		{Name: "egress-allow", Usage: "comma-separated CIDR prefixes or addresses that outbound calls (webhooks) may reach although they are loopback, private, link-local or otherwise internal; plain http is accepted for webhook URLs on these hosts only. Empty: every internal address refused"},
 		{Name: "webhook-retry-schedule", Default: webhook.DefaultScheduleText, Usage: "comma-separated waits before each retry of a failed webhook delivery (each with up to a fifth of jitter); when they run out the delivery is dead-lettered"},
 		{Name: "webhook-timeout", Default: "15s", Usage: "time limit of one webhook delivery attempt, from connecting to reading the answer"},
@@ -356,10 +356,13 @@ type Config struct {
 }
 
 // DefaultWAFExclusions lets catalog staff write HTML in product descriptions:
-// only the description field, only on the two staff catalog write routes,
-// only the cross-site scripting rules (941xxx). See docs/SECURITY.md.
+// only the description field, only on the two staff catalog write routes
+// and the console's two product forms, only the cross-site scripting rules
+// (941xxx). See docs/SECURITY.md.
 const DefaultWAFExclusions = "POST /api/v1/admin/products description=941000-941999;" +
-	"PATCH /api/v1/admin/products/{id} description=941000-941999"
+	"PATCH /api/v1/admin/products/{id} description=941000-941999;" +
+	"POST /console/catalog/products description=941000-941999;" +
+	"POST /console/catalog/products/{id} description=941000-941999"
 
 // AuditCheckpointDir is where the audit log's checkpoints are written.
 func (c Config) AuditCheckpointDir() string {

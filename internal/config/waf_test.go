@@ -18,7 +18,7 @@ func TestWAFSettings(t *testing.T) {
 			t.Fatal(err)
 		}
 		if wc.Mode != waf.Block || wc.Paranoia != 1 || wc.InboundThreshold != 5 || wc.OutboundThreshold != 4 ||
-			wc.ResponseInspection || wc.BodyLimit != c.MaxBodyBytes || c.WAFExclusions != config.DefaultWAFExclusions || len(wc.Exclusions) != 2 {
+			wc.ResponseInspection || wc.BodyLimit != c.MaxBodyBytes || c.WAFExclusions != config.DefaultWAFExclusions || len(wc.Exclusions) != 4 {
 			t.Fatalf("defaults %+v", wc)
 		}
 	})

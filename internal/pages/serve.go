@@ -233,6 +233,22 @@ var flashes = map[string]string{
 	"refunded":       "The refund is made.",
 	"captured":       "The payment is captured.",
 	"stock-adjusted": "The stock is adjusted.",
+	// The commerce console's.
+	"reauth":           "This action needs a recent sign-in: sign in again to confirm it is you, then send the form again.",
+	"product-created":  "The product is created.",
+	"variant-added":    "The variant is added.",
+	"category-created": "The category is created.",
+	"deleted":          "It is deleted.",
+	"discount-created": "The discount code is created.",
+	"tax-created":      "The tax rate is created.",
+	"shipping-created": "The shipping option is created.",
+	"key-revoked":      "The key is revoked.",
+	"user-erased":      "The account and its personal data are erased.",
+	"retried":          "The delivery is queued to be sent again.",
+	"mail-reset":       "The default template is used again.",
+	"return-accepted":  "The return is accepted.",
+	"return-rejected":  "The return is rejected.",
+	"return-received":  "The return is received.",
 }
 
 // fail answers the request with an error page: a refusal of the API as

@@ -46,6 +46,9 @@ func loadViews(names, read fs.FS, a *assets) (*views, error) {
 		"lower":     strings.ToLower,
 		"title":     func(s string) string { return strings.ToUpper(s[:min(1, len(s))]) + s[min(1, len(s)):] },
 		"has":       func(list []string, s string) bool { return contains(list, s) },
+		// formHas says whether a refused form sent the field: which of a
+		// page's forms it was.
+		"formHas": func(v url.Values, k string) bool { _, ok := v[k]; return ok },
 	}
 	v := &views{pages: map[string]*template.Template{}}
 	for _, e := range entries {

@@ -9,7 +9,7 @@ import (
 )
 
 // Exclusion switches Core Rule Set rules off for one route, or, with Field
-// set, only for one field of the route's JSON body. It is the narrow tool for
+// set, only for one field of the route's body (JSON, or a form's). It is the narrow tool for
 // a legitimate request a rule mistakes for an attack (a false positive): it
 // never widens beyond the method, path, field and rule ids it names.
 type Exclusion struct {
@@ -17,8 +17,10 @@ type Exclusion struct {
 	// Path is a path pattern: literal segments and {name} wildcards, each
 	// matching exactly one segment, as in the API's route table.
 	Path string
-	// Field is a top-level JSON body field (Coraza's ARGS:json.<field>);
-	// empty excludes the rules for the whole request.
+	// Field is a top-level field of the body: a JSON field (Coraza's
+	// ARGS:json.<field>) or a form field (ARGS:<field>, which is also a
+	// query parameter of that name on that route); empty excludes the rules
+	// for the whole request.
 	Field string
 	Rules []RuleRange
 }
@@ -163,7 +165,8 @@ func (x Exclusion) directives(id int) string {
 		if x.Field == "" {
 			ctl = append(ctl, "ctl:ruleRemoveById="+r.String())
 		} else {
-			ctl = append(ctl, "ctl:ruleRemoveTargetById="+r.String()+";ARGS:json."+x.Field)
+			ctl = append(ctl, "ctl:ruleRemoveTargetById="+r.String()+";ARGS:json."+x.Field,
+				"ctl:ruleRemoveTargetById="+r.String()+";ARGS:"+x.Field)
 		}
 	}
 	return fmt.Sprintf("SecRule REQUEST_METHOD \"@streq %s\" \"id:%d,phase:1,pass,nolog,t:none,chain\"\n"+
