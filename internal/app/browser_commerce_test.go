@@ -74,9 +74,9 @@ func consoleSignIn(b *browser, s *server, email string) {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	b.typeInto("#email", email)
-	b.typeInto("#password", testPassword)
-	b.typeInto("#signin-otp", code)
+	b.fill("#email", email)
+	b.fill("#password", testPassword)
+	b.fill("#signin-otp", code)
 	b.submit("#signin-otp")
 	b.check("")
 	if loc := b.location(); !strings.HasPrefix(loc, "/console?") {
@@ -92,16 +92,6 @@ func (b *browser) selectValue(sel, value string) {
 	  s.value = `+jsonOf(value)+`; s.dispatchEvent(new Event("change", {bubbles: true})); return true; })()`) {
 		b.t.Fatalf("select %s has no option %q", sel, value)
 	}
-}
-
-// typeInto types value into the field sel, emptied first. (The harness's
-// fill empties it with chromedp.SetValue(sel, ""), which chromedp v0.23
-// sends as undefined: the field then holds "undefined" and fill fails.)
-func (b *browser) typeInto(sel, value string) {
-	b.t.Helper()
-	b.do(chromedp.Focus(chromedp.CSS(sel)),
-		chromedp.Evaluate[chromedp.Void](`document.querySelector(`+jsonOf(sel)+`).value = ""`),
-		chromedp.SendKeys(chromedp.CSS(sel), value))
 }
 
 // tick checks the checkbox sel (no navigation).
@@ -127,22 +117,22 @@ func TestCommerceConsoleInBrowser(t *testing.T) {
 
 		// A category, then a product in it.
 		b.visit("/console/catalog/categories", "")
-		b.typeInto("#cat-name", "Shirts")
-		b.typeInto("#cat-slug", "shirts")
+		b.fill("#cat-name", "Shirts")
+		b.fill("#cat-slug", "shirts")
 		b.submit("#cat-slug")
 		b.check("")
 		b.mustSee("The category is created.", "Shirts")
 
 		b.visit("/console/catalog/new", "")
-		b.typeInto("#name", "Linen shirt")
-		b.typeInto("#description", `<p>Soft linen.</p><script>alert(1)</script><b>bold</b>`)
+		b.fill("#name", "Linen shirt")
+		b.fill("#description", `<p>Soft linen.</p><script>alert(1)</script><b>bold</b>`)
 		b.selectValue("#status", "active")
 		b.tick(`input[name=category]`)
-		b.typeInto("#options", "size: S, M")
-		b.typeInto("#variant-options", "size=S")
-		b.typeInto("#sku", "LS-S")
-		b.typeInto("#prices", "19.99 EUR")
-		b.typeInto("#stock", "5")
+		b.fill("#options", "size: S, M")
+		b.fill("#variant-options", "size=S")
+		b.fill("#sku", "LS-S")
+		b.fill("#prices", "19.99 EUR")
+		b.fill("#stock", "5")
 		b.click("#product-save")
 		b.check("")
 		b.mustSee("The product is created.", "Linen shirt", "Soft linen.", "bold")
@@ -158,15 +148,15 @@ func TestCommerceConsoleInBrowser(t *testing.T) {
 
 		// A second variant, and a delivery of stock for the first.
 		b.selectValue("#opt-size", "M")
-		b.typeInto("#new-sku", "LS-M")
-		b.typeInto("#new-prices", "21.00 EUR")
-		b.typeInto("#new-stock", "3")
+		b.fill("#new-sku", "LS-M")
+		b.fill("#new-prices", "21.00 EUR")
+		b.fill("#new-stock", "3")
 		b.click("#variant-add")
 		b.check("")
 		b.mustSee("The variant is added.", "M · LS-M · stock 3")
 		first := eval[string](b, `document.querySelector("input[id^=delta-]").id.slice(6)`)
-		b.typeInto("#delta-"+first, "7")
-		b.typeInto("#reason-"+first, "Delivery from the weaver")
+		b.fill("#delta-"+first, "7")
+		b.fill("#reason-"+first, "Delivery from the weaver")
 		b.submit("#reason-" + first)
 		b.check("console-product")
 		b.mustSee("The stock is adjusted.", "S · LS-S · stock 12")
@@ -183,8 +173,8 @@ func TestCommerceConsoleInBrowser(t *testing.T) {
 
 		// A discount code.
 		b.visit("/console/pricing", "")
-		b.typeInto("#d-code", "spring-10")
-		b.typeInto("#d-percent", "10")
+		b.fill("#d-code", "spring-10")
+		b.fill("#d-percent", "10")
 		b.click("#discount-create")
 		b.check("console-pricing")
 		b.mustSee("The discount code is created.", "SPRING10", "10 %")
@@ -203,12 +193,12 @@ func TestCommerceConsoleInBrowser(t *testing.T) {
 		b.mustSee(o.ID, "paid", "console-buyer@example.com")
 		b.visit("/console/orders/"+o.ID, "")
 		b.mustSee("Linen shirt", "39.98 EUR", "Visa ending in 4242")
-		b.typeInto("#carrier", "DHL")
-		b.typeInto("#tracking", "JD0001")
+		b.fill("#carrier", "DHL")
+		b.fill("#tracking", "JD0001")
 		b.click("#fulfil-submit")
 		b.check("")
 		b.mustSee("The fulfilment is recorded.", "fulfilled", "JD0001")
-		b.typeInto("#refund-amount", "5.00")
+		b.fill("#refund-amount", "5.00")
 		b.click("#refund-submit")
 		b.check("console-order")
 		b.mustSee("The refund is made.", "partially refunded", "5.00 EUR")
@@ -220,7 +210,7 @@ func TestCommerceConsoleInBrowser(t *testing.T) {
 
 		// An API key: its secret is shown once, and works.
 		b.visit("/console/keys", "")
-		b.typeInto("#key-name", "Warehouse")
+		b.fill("#key-name", "Warehouse")
 		b.tick(`input[value="orders:read"]`)
 		b.click("#key-create")
 		b.check("console-keys")

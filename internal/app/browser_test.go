@@ -244,7 +244,11 @@ func (b *browser) screenshot(name string) {
 // (or a keyboard-only visitor) fills it.
 func (b *browser) fill(sel, value string) {
 	b.t.Helper()
-	b.do(chromedp.Focus(chromedp.CSS(sel)), chromedp.SetValue(chromedp.CSS(sel), ""), chromedp.SendKeys(chromedp.CSS(sel), value))
+	// Emptied by a script: chromedp v0.23's SetValue(sel, "") sends the
+	// value as undefined, which the field then holds as "undefined".
+	b.do(chromedp.Focus(chromedp.CSS(sel)),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector(`+jsonOf(sel)+`).value = ""`),
+		chromedp.SendKeys(chromedp.CSS(sel), value))
 }
 
 // submit presses Enter in the field sel (keyboard only) and waits for the

@@ -50,6 +50,7 @@ var authRoutes = map[string]bool{
 	// The pages' sign-in forms (package pages), which call the routes above.
 	"POST /signin":                 true,
 	"POST /signin/mfa":             true,
+	"GET /signin/oidc":             true,
 	"POST /signup":                 true,
 	"POST /verify-email":           true,
 	"POST /reset-password":         true,

@@ -17,7 +17,7 @@ func TestRoutesAreClassed(t *testing.T) {
 	for _, r := range httpapi.Routes() {
 		api[r.Pattern] = true
 	}
-	signin := map[string]bool{"POST /signin": true, "POST /signin/mfa": true, "POST /signup": true, "POST /verify-email": true,
+	signin := map[string]bool{"POST /signin": true, "POST /signin/mfa": true, "GET /signin/oidc": true, "POST /signup": true, "POST /verify-email": true,
 		"POST /reset-password": true, "POST /reset-password/confirm": true, "POST /console/signin": true, "POST /console/signin/mfa": true}
 	for _, r := range pages.Routes() {
 		if api[r.Pattern] && r.Pattern != "GET /{$}" {

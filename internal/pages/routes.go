@@ -40,6 +40,7 @@ func baseRoutes() []pageRoute {
 		get("/signin", (*page).signinForm),
 		post("/signin", (*page).signin),
 		post("/signin/mfa", (*page).signinMFA),
+		get("/signin/oidc", (*page).oidcReturn),
 		post("/signout", (*page).signout),
 		get("/signup", (*page).signupForm),
 		post("/signup", (*page).signup),

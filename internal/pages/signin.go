@@ -51,6 +51,25 @@ func (p *page) signin() error {
 	return p.redirect(data.Next, "signed-in")
 }
 
+// oidcReturn is where an identity provider sends the visitor back when
+// oidc-redirect-url names this page (public-url + /signin/oidc): it finishes
+// the social login through the API's callback, in process, and then goes on
+// as a password sign-in does — a session, or the second step's form when
+// the account has a second factor (the API's one gate decides).
+func (p *page) oidcReturn() error {
+	var out struct {
+		Status string `json:"status"`
+		Ticket string `json:"mfa_ticket"`
+	}
+	if err := p.call(http.MethodGet, "/api/v1/auth/oidc/callback?"+p.r.URL.RawQuery, nil, &out); err != nil {
+		return p.refuse("signin.html", "Sign in", signinPage{Next: "/account", OIDC: p.s.opts.OIDC}, err)
+	}
+	if out.Status == "mfa_required" {
+		return p.show("signin-mfa.html", "Two-step sign-in", signinPage{Next: "/account", Ticket: out.Ticket})
+	}
+	return p.redirect("/account", "signed-in")
+}
+
 // signinMFA finishes a sign-in with the code of the visitor's
 // authenticator app, or a recovery code, through POST /api/v1/auth/mfa.
 func (p *page) signinMFA() error {

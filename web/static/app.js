@@ -73,7 +73,7 @@ function passkeySignin() {
       opts.challenge = fromB64(opts.challenge);
       (opts.allowCredentials || []).forEach((c) => { c.id = fromB64(c.id); });
       const cred = await navigator.credentials.get({ publicKey: opts });
-      await api("/api/v1/auth/passkey/finish", { session: begin.session, credential: credentialJSON(cred) });
+      await api("/api/v1/auth/passkey/finish", { ceremony_id: begin.ceremony_id, credential: credentialJSON(cred) });
       location.assign("/account");
     } catch (err) { showError(btn, err); }
   });
@@ -92,7 +92,7 @@ function passkeyRegister() {
       opts.user.id = fromB64(opts.user.id);
       (opts.excludeCredentials || []).forEach((c) => { c.id = fromB64(c.id); });
       const cred = await navigator.credentials.create({ publicKey: opts });
-      await api("/api/v1/me/passkeys/finish", { session: begin.session, credential: credentialJSON(cred) });
+      await api("/api/v1/me/passkeys/finish", { ceremony_id: begin.ceremony_id, credential: credentialJSON(cred) });
       location.assign("/account/security?done=updated");
     } catch (err) { showError(btn, err); }
   });
