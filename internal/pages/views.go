@@ -46,6 +46,9 @@ func loadViews(names, read fs.FS, a *assets) (*views, error) {
 		"lower":     strings.ToLower,
 		"title":     func(s string) string { return strings.ToUpper(s[:min(1, len(s))]) + s[min(1, len(s)):] },
 		"has":       func(list []string, s string) bool { return contains(list, s) },
+		// The security console's: a bar chart, a score as a percentage.
+		"bars": barChart,
+		"pct":  func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 	}
 	v := &views{pages: map[string]*template.Template{}}
 	for _, e := range entries {
