@@ -16,8 +16,9 @@ import (
 )
 
 // consoleSignin signs email in on the console's sign-in page in the
-// browser: the password, then the code of the next time step (as
-// loginWithMFA: the current one may have confirmed the enrolment).
+// browser: the password, and the code of the next time step (as
+// loginWithMFA: the current one may have confirmed the enrolment). The
+// password alone gets the form again, asking for the code.
 func (b *browser) consoleSignin(s *server, email string, shot string) {
 	b.t.Helper()
 	b.visit("/console/signin", shot)
@@ -25,11 +26,12 @@ func (b *browser) consoleSignin(s *server, email string, shot string) {
 	b.fill("#password", testPassword)
 	b.submit("#password")
 	b.check("")
-	b.mustSee("Two-step sign-in")
+	b.mustSee("needs its second factor")
 	code, err := totp.GenerateCode(s.secrets[email], s.now().Add(30*time.Second))
 	if err != nil {
 		b.t.Fatal(err)
 	}
+	b.fill("#password", testPassword)
 	b.fill("#otp", code)
 	b.submit("#otp")
 }
@@ -72,9 +74,8 @@ func TestStaffJourneyInBrowser(t *testing.T) {
 		s := startServer(t, db, func(c *config.Config) { c.TrustedProxies = "127.0.0.0/8" })
 		const adminEmail, financeEmail = "console-admin@example.com", "console-finance@example.com"
 		admin := s.createAdmin(adminEmail)
-		s.staff(admin, financeEmail, "finance")
 		var finance user
-		s.must(200, req{method: "GET", path: "/api/v1/me", token: s.loginWithMFA(financeEmail, s.secrets[financeEmail])}).JSON(t, &finance)
+		s.must(200, req{method: "GET", path: "/api/v1/me", token: s.staff(admin, financeEmail, "finance")}).JSON(t, &finance)
 		held := s.heldOrder(admin, "console-buyer@example.com", "CONSOLE-1")
 		findingID := s.bruteForceFinding(admin, "console-victim@example.com")
 
@@ -84,7 +85,7 @@ func TestStaffJourneyInBrowser(t *testing.T) {
 			t.Fatalf("after the sign-in: %s", got)
 		}
 		b.check("console-home")
-		b.mustSee("Orders awaiting review", "The latest orders by outcome")
+		b.mustSee("Orders awaiting review")
 		if strings.Contains(b.text(), "Open findings") {
 			t.Fatal("finance sees the findings tile (findings:read is admin-only)")
 		}
@@ -101,9 +102,11 @@ func TestStaffJourneyInBrowser(t *testing.T) {
 		if o.Status != "paid" || o.Label != "legitimate" {
 			t.Fatalf("the approved order: %s, label %q", o.Status, o.Label)
 		}
-		// Finance may not read the audit log: the page is the API's 403.
-		b.visit("/console/audit", "")
-		b.mustSee("Forbidden")
+		// Finance may not read the audit log (audit:read is admin-only): the
+		// menu does not offer it (the page is the API's 403: the HTTP tests).
+		if eval[bool](b, `!!document.querySelector('nav.side a[href="/console/audit"]')`) {
+			t.Fatal("finance is offered the audit log")
+		}
 		b.click("header form button")
 		b.check("")
 
@@ -111,7 +114,7 @@ func TestStaffJourneyInBrowser(t *testing.T) {
 		auditCheckpoint(t, s.Config)
 		b.consoleSignin(s, adminEmail, "")
 		b.check("")
-		b.mustSee("Open findings", "Findings first seen, last 14 days")
+		b.mustSee("Open findings", "Findings first seen, last 14 days", "The latest orders by outcome")
 		b.visit("/console/audit?actor="+finance.ID, "console-audit")
 		b.mustSee(finance.ID, held.ID, "Verified against checkpoint")
 		if !strings.Contains(b.text(), "order.") {

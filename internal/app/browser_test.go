@@ -244,7 +244,7 @@ func (b *browser) screenshot(name string) {
 // (or a keyboard-only visitor) fills it.
 func (b *browser) fill(sel, value string) {
 	b.t.Helper()
-	b.do(chromedp.Focus(chromedp.CSS(sel)), chromedp.SetValue(chromedp.CSS(sel), ""), chromedp.SendKeys(chromedp.CSS(sel), value))
+	b.do(chromedp.Focus(chromedp.CSS(sel)), chromedp.Clear(chromedp.CSS(sel)), chromedp.SendKeys(chromedp.CSS(sel), value))
 }
 
 // submit presses Enter in the field sel (keyboard only) and waits for the

@@ -170,7 +170,7 @@ func (p *page) show(tmpl, title string, data any) error {
 // and its field errors, and the visitor's values (never a password).
 func (p *page) refuse(tmpl, title string, data any, err error) error {
 	var e *apiError
-	if !errors.As(err, &e) || e.Status == http.StatusUnauthorized || e.Status >= 500 || e.Status == http.StatusTooManyRequests {
+	if !errors.As(err, &e) || sessionProblem(e) || e.Status >= 500 || e.Status == http.StatusTooManyRequests {
 		return err
 	}
 	v, ferr := p.frame(title, data)
@@ -184,6 +184,14 @@ func (p *page) refuse(tmpl, title string, data any, err error) error {
 		}
 	}
 	return p.s.views.render(p.w, e.Status, tmpl, v)
+}
+
+// sessionProblem says whether a 401 is about the visitor's session (none,
+// ended, too old for the action: the sign-in page is the answer) rather
+// than about what the form sent (a wrong password or second factor, which
+// the form shows again).
+func sessionProblem(e *apiError) bool {
+	return e.Status == http.StatusUnauthorized && (e.Code == "" || e.Code == "unauthenticated" || e.Code == "reauthentication_required")
 }
 
 // redirect sends the visitor to path (303: a form's answer is a GET), with
