@@ -10,10 +10,16 @@ import (
 type chart struct {
 	Width, Height int
 	Points        string // the polyline's points, in SVG coordinates
-	Min, Max      float64
-	From, To      string // the first and last labels, for the axis
-	Empty         bool
+	// Dots are the points again, each drawn as a dot: a series of one
+	// point has no line to draw.
+	Dots     []dot
+	Min, Max float64
+	From, To string // the first and last labels, for the axis
+	Empty    bool
 }
+
+// dot is a point of a line chart in SVG coordinates.
+type dot struct{ X, Y float64 }
 
 // The chart's drawing area in SVG user units (the stylesheet scales it).
 const (
@@ -51,6 +57,7 @@ func lineChart(values []float64, labels []string) chart {
 			b.WriteByte(' ')
 		}
 		fmt.Fprintf(&b, "%.1f,%.1f", x, y)
+		c.Dots = append(c.Dots, dot{X: x, Y: y})
 	}
 	c.Points = b.String()
 	return c
@@ -76,8 +83,9 @@ type bar struct {
 
 // barHeight is the drawing area of a bar chart with room for its labels.
 const (
-	barHeight = 180
-	barLabels = 22
+	barHeight  = 180
+	barLabels  = 22
+	barSlotMax = 80 // a few bars stay bars, not blocks
 )
 
 // barChart draws values as bars from a zero baseline, scaled to the
@@ -91,8 +99,9 @@ func barChart(values []float64, labels []string) bars {
 	for _, v := range values {
 		top = max(top, v)
 	}
-	slot := float64(chartWidth-2*chartPad) / float64(len(values))
-	area := float64(barHeight - barLabels - 2*chartPad - 14) // 14: the value above the bar
+	slot := min(float64(chartWidth-2*chartPad)/float64(len(values)), barSlotMax)
+	left := (float64(chartWidth) - slot*float64(len(values))) / 2 // centred when the slots are capped
+	area := float64(barHeight - barLabels - 2*chartPad - 14)      // 14: the value above the bar
 	var summary []string
 	for i, v := range values {
 		label := ""
@@ -104,7 +113,7 @@ func barChart(values []float64, labels []string) bars {
 			h = v * area / top
 		}
 		b := bar{W: slot * 0.7, H: h, Label: label, Value: formatValue(v), Zero: v == 0}
-		b.X = chartPad + float64(i)*slot + slot*0.15
+		b.X = left + float64(i)*slot + slot*0.15
 		b.Y = float64(barHeight-barLabels-chartPad) - h
 		b.TextX = b.X + b.W/2
 		b.TextY = float64(barHeight - chartPad)

@@ -82,10 +82,7 @@ func consoleNav(me *account, path string) []navItem {
 	if me == nil {
 		return nil
 	}
-	p := &access.Principal{MFAEnabled: me.MFAEnabled}
-	for _, r := range me.Roles {
-		p.Roles = append(p.Roles, access.Role(r))
-	}
+	p := principalOf(me)
 	var out []navItem
 	for _, s := range consoleSections() {
 		if p.Can(s.Needs) {
@@ -131,6 +128,17 @@ const (
 	homeSample = "100"
 )
 
+// principalOf is the principal the menu and the overview judge by: the
+// roles /api/v1/me names. It only spares calls bound to be refused; the API
+// authorizes every call made.
+func principalOf(me *account) *access.Principal {
+	p := &access.Principal{MFAEnabled: me.MFAEnabled}
+	for _, r := range me.Roles {
+		p.Roles = append(p.Roles, access.Role(r))
+	}
+	return p
+}
+
 // consoleHome is the console's front page: what needs a person's attention.
 // Each tile is an API call as the staff member: a refusal (403, or 404 for
 // what is not set up) leaves the tile out, so each role sees what it may.
@@ -146,8 +154,14 @@ func (p *page) consoleHome() error {
 		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Detail: "The console is for the shop's staff."}
 	}
 	var data homePage
-	// tile makes a tile's call; false leaves the tile out.
-	tile := func(path string, out any) (bool, error) {
+	can := principalOf(me)
+	// tile makes a tile's call; false leaves the tile out. A call the
+	// staff member's roles cannot make is not made (each would be an
+	// audited refusal); the API still decides every call that is.
+	tile := func(perm access.Permission, path string, out any) (bool, error) {
+		if !can.Can(perm) {
+			return false, nil
+		}
 		err := p.call(http.MethodGet, path, nil, out)
 		var e *apiError
 		if errors.As(err, &e) && e.Code == access.CodeMFAEnrollmentRequired && data.Notice == "" {
@@ -159,26 +173,28 @@ func (p *page) consoleHome() error {
 		return err == nil, err
 	}
 	var active secList[secFinding]
-	if ok, err := tile("/api/v1/admin/findings?status=active&limit="+homeSample, &active); err != nil {
+	if ok, err := tile(access.FindingsRead, "/api/v1/admin/findings?status=active&limit="+homeSample, &active); err != nil {
 		return err
 	} else if ok {
 		data.OpenFindings = &homeCount{N: len(active.Items), More: active.NextCursor != ""}
 		var recent secList[secFinding]
-		if _, err := tile("/api/v1/admin/findings?limit="+homeSample, &recent); err != nil {
+		if _, err := tile(access.FindingsRead, "/api/v1/admin/findings?limit="+homeSample, &recent); err != nil {
 			return err
 		}
 		data.FindingsByDay = findingsByDay(recent.Items, p.s.opts.Now(), homeDays)
 	}
 	var held secList[secOrder]
-	if ok, err := tile("/api/v1/admin/reviews?limit="+homeSample, &held); err != nil {
+	if ok, err := tile(access.FraudReview, "/api/v1/admin/reviews?limit="+homeSample, &held); err != nil {
 		return err
 	} else if ok {
 		data.Reviews = &homeCount{N: len(held.Items), More: held.NextCursor != ""}
 	}
-	if data.Posture, err = p.postureHistory("60"); err != nil && !refused(err) {
-		return err
+	if can.Can(access.AssuranceRead) {
+		if data.Posture, err = p.postureHistory("60"); err != nil && !refused(err) {
+			return err
+		}
 	}
-	if ok, err := tile("/api/v1/admin/backups", &data.Backups); err != nil {
+	if ok, err := tile(access.AssuranceRead, "/api/v1/admin/backups", &data.Backups); err != nil {
 		return err
 	} else if ok && data.Backups != nil {
 		for _, b := range data.Backups.Backups {
@@ -188,7 +204,7 @@ func (p *page) consoleHome() error {
 		}
 	}
 	var orders secList[secOrder]
-	if ok, err := tile("/api/v1/admin/orders?limit="+homeSample, &orders); err != nil {
+	if ok, err := tile(access.OrdersRead, "/api/v1/admin/orders?limit="+homeSample, &orders); err != nil {
 		return err
 	} else if ok {
 		data.Outcomes = outcomes(orders.Items)
