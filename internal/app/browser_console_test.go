@@ -282,6 +282,35 @@ func TestSecurityConsoleRefusals(t *testing.T) {
 				t.Fatalf("same-origin findings: %d\n%s", status, page)
 			}
 		})
+
+		// Last: the step-up ends the admin's session it replaces.
+		t.Run("a change needing a recent sign-in asks for the password and code, and signs in anew", func(t *testing.T) {
+			s.Clock.Advance(6 * time.Minute)
+			csrf := "s" + strings.Repeat("z", 42)
+			cookies := map[string]string{"Cookie": "__Host-bulwark_session=" + admin + "; __Host-bulwark_csrf=" + csrf}
+			path := "/console/findings/" + findingID + "/resolve"
+			status, page := s.consoleDo(http.MethodPost, admin, path, url.Values{"csrf": {csrf}}, cookies)
+			if status != 403 || !strings.Contains(page, "Confirm it is you") || !strings.Contains(page, `action="`+path+`"`) {
+				t.Fatalf("a resolve with a sign-in 6 minutes old: %d\n%s", status, page)
+			}
+			status, page = s.consoleDo(http.MethodPost, admin, path, url.Values{"csrf": {csrf}, "password": {"not the password"}, "otp": {"123456"}}, cookies)
+			if status != 403 || !strings.Contains(page, "Confirm it is you") {
+				t.Fatalf("a resolve with a wrong password: %d\n%s", status, page)
+			}
+			code, err := totp.GenerateCode(s.secrets["refusals-admin@example.com"], s.now().Add(30*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			status, _ = s.consoleDo(http.MethodPost, admin, path, url.Values{"csrf": {csrf}, "password": {testPassword}, "otp": {code}}, cookies)
+			var f struct{ Status string }
+			s.Clock.Advance(30 * time.Second) // the next code: each works once
+			fresh := s.loginWithMFA("refusals-admin@example.com", s.secrets["refusals-admin@example.com"])
+			s.must(200, req{method: "GET", path: "/api/v1/admin/findings/" + findingID, token: fresh}).JSON(t, &f)
+			if status != 303 || f.Status != "resolved" {
+				t.Fatalf("a resolve with the password and code: %d, finding %s", status, f.Status)
+			}
+			s.must(401, req{method: "GET", path: "/api/v1/me", token: admin}) // the replaced session ended
+		})
 	})
 }
 
