@@ -614,7 +614,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	var site *pages.Site
 	if cfg.Pages {
 		site, err = pages.New(pages.Options{Log: log, Registry: a.registry, ThemeDir: cfg.WebThemeDir,
-			ShopName: cfg.ShopName, OIDC: a.OIDC != nil, Now: now})
+			ShopName: cfg.ShopName, OIDC: a.OIDC != nil, Now: now, AuditCheckpoints: a.AuditLog.Notary})
 		if err != nil {
 			a.Close()
 			return nil, err

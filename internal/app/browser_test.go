@@ -245,7 +245,8 @@ func (b *browser) screenshot(name string) {
 func (b *browser) fill(sel, value string) {
 	b.t.Helper()
 	// Emptied by a script: chromedp v0.23's SetValue(sel, "") sends the
-	// value as undefined, which the field then holds as "undefined".
+	// value as undefined (the field then holds "undefined"), and its Clear
+	// fails on an empty textarea.
 	b.do(chromedp.Focus(chromedp.CSS(sel)),
 		chromedp.Evaluate[chromedp.Void](`document.querySelector(`+jsonOf(sel)+`).value = ""`),
 		chromedp.SendKeys(chromedp.CSS(sel), value))

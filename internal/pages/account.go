@@ -40,16 +40,16 @@ func accountRoutes() []pageRoute {
 // The API's order as the customer sees it.
 type (
 	orderJSON struct {
-		ID              string          `json:"id"`
-		Status          string          `json:"status"`
-		Items           []orderItemJSON `json:"items"`
-		Subtotal        *money.Money    `json:"subtotal"`
-		Discount        *money.Money    `json:"discount"`
-		Shipping        *money.Money    `json:"shipping"`
-		Tax             *money.Money    `json:"tax"`
-		Total           *money.Money    `json:"total"`
-		Refunded        *money.Money    `json:"refunded"`
-		Payment         *struct {
+		ID       string          `json:"id"`
+		Status   string          `json:"status"`
+		Items    []orderItemJSON `json:"items"`
+		Subtotal *money.Money    `json:"subtotal"`
+		Discount *money.Money    `json:"discount"`
+		Shipping *money.Money    `json:"shipping"`
+		Tax      *money.Money    `json:"tax"`
+		Total    *money.Money    `json:"total"`
+		Refunded *money.Money    `json:"refunded"`
+		Payment  *struct {
 			Brand string `json:"brand"`
 			Last4 string `json:"last4"`
 		} `json:"payment"`

@@ -32,8 +32,9 @@ func (e *apiError) Error() string { return fmt.Sprintf("api %d %s: %s", e.Status
 
 // call makes the API request method path with body (JSON; nil for none) as
 // the visitor, in process, and decodes a 2xx answer into out (nil to ignore
-// it). The request goes to the API's router with the visitor's context
-// (request id, client address) and headers, so the API authenticates,
+// it; a *[]byte takes the body as it is, for a signed note). The request
+// goes to the API's router with the visitor's context (request id, client
+// address) and headers, so the API authenticates,
 // authorizes, rate-limits and audits it exactly as if the visitor's browser
 // had sent it. Cookies the API sets (a session begun or ended) reach the
 // visitor, and the calls after it in this request. A refusal is an *apiError.
@@ -84,6 +85,10 @@ func (p *page) callWith(method, path string, header http.Header, body, out any) 
 	}
 	if rec.status >= 400 {
 		return problemOf(rec)
+	}
+	if raw, ok := out.(*[]byte); ok { // a body that is not JSON (a signed note), as it is
+		*raw = bytes.Clone(rec.body.Bytes())
+		return nil
 	}
 	if out != nil && rec.status != http.StatusNoContent {
 		if err := json.Unmarshal(rec.body.Bytes(), out); err != nil {

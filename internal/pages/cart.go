@@ -20,19 +20,19 @@ const cartCookie = "__Host-bulwark_cart"
 // The API's cart and order shapes, as far as the pages show them.
 type (
 	cartJSON struct {
-		ID              string          `json:"id"`
-		Currency        string          `json:"currency"`
-		Items           []cartItemJSON  `json:"items"`
-		Unavailable     []struct{}      `json:"unavailable_items"`
-		Subtotal        money.Money     `json:"subtotal"`
-		Discount        *discountJSON   `json:"discount"`
-		ShippingAddress *struct{}       `json:"shipping_address"`
-		Shipping        *cartShipJSON   `json:"shipping"`
-		TaxesKnown      bool            `json:"taxes_known"`
-		TaxInclusive    bool            `json:"tax_inclusive"`
-		Tax             money.Money     `json:"tax"`
-		Total           money.Money     `json:"total"`
-		Problems        []problemJSON   `json:"problems"`
+		ID              string         `json:"id"`
+		Currency        string         `json:"currency"`
+		Items           []cartItemJSON `json:"items"`
+		Unavailable     []struct{}     `json:"unavailable_items"`
+		Subtotal        money.Money    `json:"subtotal"`
+		Discount        *discountJSON  `json:"discount"`
+		ShippingAddress *struct{}      `json:"shipping_address"`
+		Shipping        *cartShipJSON  `json:"shipping"`
+		TaxesKnown      bool           `json:"taxes_known"`
+		TaxInclusive    bool           `json:"tax_inclusive"`
+		Tax             money.Money    `json:"tax"`
+		Total           money.Money    `json:"total"`
+		Problems        []problemJSON  `json:"problems"`
 	}
 	cartItemJSON struct {
 		VariantID string            `json:"variant_id"`

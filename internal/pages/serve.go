@@ -170,12 +170,7 @@ func (p *page) show(tmpl, title string, data any) error {
 // and its field errors, and the visitor's values (never a password).
 func (p *page) refuse(tmpl, title string, data any, err error) error {
 	var e *apiError
-	// A missing or ended session goes to the sign-in, an outage or a rate
-	// limit to the error page (with its Retry-After); any other refusal —
-	// a wrong password or code (401 too), a step-up asked for, a field
-	// the API refused — is the form's to show.
-	if !errors.As(err, &e) || (e.Status == http.StatusUnauthorized && e.Code == "unauthenticated") ||
-		e.Status >= 500 || e.Status == http.StatusTooManyRequests {
+	if !errors.As(err, &e) || sessionProblem(e) || e.Status >= 500 || e.Status == http.StatusTooManyRequests {
 		return err
 	}
 	v, ferr := p.frame(title, data)
@@ -189,6 +184,14 @@ func (p *page) refuse(tmpl, title string, data any, err error) error {
 		}
 	}
 	return p.s.views.render(p.w, e.Status, tmpl, v)
+}
+
+// sessionProblem says whether a 401 is about the visitor's session (none,
+// ended, too old for the action: the sign-in page is the answer) rather
+// than about what the form sent (a wrong password or second factor, which
+// the form shows again).
+func sessionProblem(e *apiError) bool {
+	return e.Status == http.StatusUnauthorized && (e.Code == "" || e.Code == "unauthenticated" || e.Code == "reauthentication_required")
 }
 
 // redirect sends the visitor to path (303: a form's answer is a GET), with

@@ -1,7 +1,9 @@
 package pages
 
 import (
+	"errors"
 	"net/http"
+	"net/url"
 )
 
 // signinPage is the sign-in forms' data.
@@ -11,6 +13,8 @@ type signinPage struct {
 	// the second step's form.
 	Ticket string
 	OIDC   bool
+	// NeedCode: the password was right, the second factor is owed.
+	NeedCode bool
 }
 
 // signinTemplates are the sign-in's two forms, in the storefront or the
@@ -41,6 +45,19 @@ func (p *page) signin() error {
 	}
 	err := p.call(http.MethodPost, "/api/v1/auth/login", map[string]string{
 		"email": p.r.PostFormValue("email"), "password": p.r.PostFormValue("password"), "otp": p.r.PostFormValue("otp")}, &out)
+	var e *apiError
+	if errors.As(err, &e) && e.Code == "mfa_required" {
+		// The password was right and the account has a second factor: the
+		// form again, asking for the code with it (a password login gets
+		// no MFA ticket; the password is never written back into the page).
+		data.NeedCode = true
+		v, ferr := p.frame("Sign in", data)
+		if ferr != nil {
+			return ferr
+		}
+		v.Form = url.Values{"email": {p.r.PostFormValue("email")}}
+		return p.s.views.render(p.w, http.StatusOK, first, v)
+	}
 	if err != nil {
 		return p.refuse(first, "Sign in", data, err)
 	}

@@ -22,6 +22,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/web"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -40,6 +41,15 @@ type Options struct {
 	OIDC bool
 	// Now is the clock.
 	Now func() time.Time
+	// AuditCheckpoints opens the audit log's signed checkpoints (the
+	// shop's audit notary): the console's audit page checks the records it
+	// shows against the latest one. Without it the page says it cannot.
+	AuditCheckpoints CheckpointOpener
+}
+
+// CheckpointOpener verifies a signed audit checkpoint (audit.Notary).
+type CheckpointOpener interface {
+	Open(note []byte) (audit.Checkpoint, error)
 }
 
 // Site is the storefront and the console.

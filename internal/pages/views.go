@@ -49,6 +49,9 @@ func loadViews(names, read fs.FS, a *assets) (*views, error) {
 		// formHas says whether a refused form sent the field: which of a
 		// page's forms it was.
 		"formHas": func(v url.Values, k string) bool { _, ok := v[k]; return ok },
+		// The security console's: a bar chart, a score as a percentage.
+		"bars": barChart,
+		"pct":  func(f float64) string { return fmt.Sprintf("%.0f%%", f*100) },
 	}
 	v := &views{pages: map[string]*template.Template{}}
 	for _, e := range entries {
