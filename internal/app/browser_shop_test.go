@@ -1,15 +1,21 @@
 package app_test
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"github.com/pquerna/otp/totp"
 
+	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/testenv"
 )
 
@@ -216,6 +222,17 @@ func TestShopPagesRefusals(t *testing.T) {
 	})
 }
 
+// freePort is a loopback port free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+}
+
 // urlValues makes form values from name, value pairs.
 func urlValues(kv ...string) map[string][]string {
 	out := map[string][]string{}
@@ -232,4 +249,55 @@ func withCSRF(form map[string][]string, v *visitor) map[string][]string {
 		out[k] = vals
 	}
 	return out
+}
+
+// TestPasskeyInBrowser: a customer adds a passkey on the security page
+// (app.js drives the browser's WebAuthn API against Chromium's virtual
+// authenticator, user-verifying, as a phone's would), signs out, and signs
+// in with the passkey alone: the API's one gate counts a user-verified
+// passkey as both factors.
+func TestPasskeyInBrowser(t *testing.T) {
+	onEngine(t, "sqlite", func(t *testing.T, db testenv.Database) {
+		// A passkey is bound to public-url's origin: the server listens
+		// where the browser goes, http://localhost:<port>.
+		port := freePort(t)
+		s := startServer(t, db, func(c *config.Config) {
+			c.Listen, c.PublicURL = "127.0.0.1:"+port, "http://localhost:"+port
+		})
+		const email = "passkey-shopper@example.com"
+		s.register(email)
+		b := newBrowser(t, s)
+		authenticator := chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			if _, err := cdp.Call(ctx, tg, webauthn.Enable, webauthn.EnableParams{}); err != nil {
+				return err
+			}
+			_, err := cdp.Call(ctx, tg, webauthn.AddVirtualAuthenticator, webauthn.AddVirtualAuthenticatorParams{
+				Options: &webauthn.VirtualAuthenticatorOptions{Protocol: webauthn.AuthenticatorProtocolCtap2,
+					Transport: webauthn.AuthenticatorTransportInternal, HasResidentKey: true, HasUserVerification: true,
+					IsUserVerified: true, AutomaticPresenceSimulation: true}})
+			return err
+		})
+		b.do(authenticator)
+
+		b.visit("/signin", "")
+		b.fill("#email", email)
+		b.fill("#password", testPassword)
+		b.submit("#password")
+		b.check("")
+		b.visit("/account/security", "")
+		b.mustSee("No passkeys yet.")
+		b.click("#passkey-add")
+		b.check("")
+		b.mustSee("Passkey added")
+
+		b.click(`form[action="/signout"] button`)
+		b.check("")
+		b.visit("/signin", "")
+		b.click("#passkey-signin")
+		b.check("")
+		if loc := b.location(); loc != "/account" {
+			t.Fatalf("after the passkey sign-in: %s\n%s", loc, b.text())
+		}
+		b.mustSee("Signed in as", email)
+	})
 }

@@ -281,7 +281,10 @@ func (b *browser) navigateBy(action chromedp.Action[chromedp.Void]) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	b.t.Fatalf("no new page loaded in 30 s after leaving %s", b.location())
+	b.mu.Lock()
+	problems := strings.Join(b.problems, "\n")
+	b.mu.Unlock()
+	b.t.Fatalf("no new page loaded in 30 s after leaving %s; the page says:\n%s\n%s", b.location(), b.text(), problems)
 }
 
 // mustSee fails unless the main text contains each of texts.

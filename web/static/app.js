@@ -38,7 +38,8 @@ async function api(path, body) {
     headers: { "Content-Type": "application/json" },
     body: JSON.stringify(body || {}),
   });
-  const data = res.status === 204 ? {} : await res.json();
+  const text = await res.text(); // 201 and 204 may carry no body
+  const data = text ? JSON.parse(text) : {};
   if (!res.ok) throw new Error(data.detail || res.statusText);
   return data;
 }
