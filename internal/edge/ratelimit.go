@@ -68,9 +68,13 @@ func ClassOf(pattern string) Class {
 		return Unlimited
 	case authRoutes[pattern]:
 		return Auth
-	case pattern == "POST /api/v1/checkout", pattern == "POST /api/v1/guest/carts", pattern == "POST /api/v1/guest/carts/{id}/checkout":
+	case pattern == "POST /api/v1/checkout", pattern == "POST /api/v1/guest/carts", pattern == "POST /api/v1/guest/carts/{id}/checkout",
+		pattern == "POST /checkout":
 		// A guest cart costs a guest row and a token; a guest checkout what
-		// an account's does: both take the checkout budget.
+		// an account's does: both take the checkout budget. So does the
+		// storefront's checkout form (package pages), which calls the API
+		// in process, past this limit: without it, card testing through
+		// the page would escape the checkout budget.
 		return Checkout
 	case strings.HasPrefix(path, "/api/v1/admin/"), path == "/console", strings.HasPrefix(path, "/console/"):
 		// The console's pages are staff reads and writes, as the routes

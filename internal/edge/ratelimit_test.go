@@ -149,6 +149,7 @@ func TestClassOf(t *testing.T) {
 		"POST /api/v1/auth/mfa/passkey/begin": edge.Auth,
 		"POST /api/v1/auth/logout":            edge.Writes,
 		"POST /api/v1/checkout":               edge.Checkout,
+		"POST /checkout":                      edge.Checkout,
 		"GET /api/v1/admin/orders":            edge.Admin,
 		"POST /api/v1/admin/products":         edge.Admin,
 		"GET /api/v1/products/{id}":           edge.Reads,

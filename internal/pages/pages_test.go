@@ -30,6 +30,10 @@ func TestRoutesAreClassed(t *testing.T) {
 			if class != edge.Auth {
 				t.Errorf("%s: class %s, want %s", r.Pattern, class, edge.Auth)
 			}
+		case r.Pattern == "POST /checkout":
+			if class != edge.Checkout {
+				t.Errorf("%s: class %s, want %s (card testing through the form)", r.Pattern, class, edge.Checkout)
+			}
 		case path == "/console" || strings.HasPrefix(path, "/console/"):
 			if class != edge.Admin {
 				t.Errorf("%s: class %s, want %s", r.Pattern, class, edge.Admin)
