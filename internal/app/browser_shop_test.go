@@ -191,7 +191,15 @@ func TestShopPagesRefusals(t *testing.T) {
 				t.Fatalf("checkout: %d %s\n%s", r.Status, r.Header.Get("Location"), r.Body)
 			}
 			orderPath = strings.SplitN(r.Header.Get("Location"), "?", 2)[0]
-			alice.post("/checkout", pay) // the same form again
+			again := alice.post("/checkout", pay) // the same form again
+			if again.Status != http.StatusSeeOther || !strings.HasPrefix(again.Header.Get("Location"), "/account?done=") {
+				t.Errorf("the form sent again: %d %s", again.Status, again.Header.Get("Location"))
+			}
+			var methods struct{ Items []struct{ ID string } }
+			s.must(200, req{method: "GET", path: "/api/v1/payment-methods", token: s.login("alice@example.com", testPassword)}).JSON(t, &methods)
+			if len(methods.Items) != 1 {
+				t.Errorf("%d saved cards after the form was sent twice, want the one that paid", len(methods.Items))
+			}
 			var orders struct{ Items []struct{ ID string } }
 			s.must(200, req{method: "GET", path: "/api/v1/admin/orders", token: admin}).JSON(t, &orders)
 			if len(orders.Items) != 1 {

@@ -392,3 +392,38 @@ func totpAt(t *testing.T, s *server, secret string) string {
 	}
 	return code
 }
+
+// TestPagesResetAndErasure: a password reset and an erasure through the
+// pages do what the API's do: the new password signs in and the old one
+// does not; an erased account's session and sign-in end.
+func TestPagesResetAndErasure(t *testing.T) {
+	onEngine(t, "sqlite", func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		const email = "reset-page@example.com"
+		s.register(email)
+		v := newVisitor(t, s)
+		if a := v.post("/reset-password", url.Values{"email": {email}}); a.Status != http.StatusSeeOther {
+			t.Fatalf("ask for a reset: %d", a.Status)
+		}
+		token := resetLink.FindStringSubmatch(s.takeMail(email, "#token=bwr_"))[1]
+		const fresh = "a brand new passphrase for the page"
+		if a := v.post("/reset-password/confirm", url.Values{"token": {token}, "password": {fresh}}); a.Status != http.StatusSeeOther ||
+			a.Header.Get("Location") != "/signin?done=reset-done" {
+			t.Fatalf("set the new password: %d %s", a.Status, a.Header.Get("Location"))
+		}
+		s.must(401, req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": email, "password": testPassword}})
+		if a := v.post("/signin", url.Values{"email": {email}, "password": {fresh}}); a.Status != http.StatusSeeOther {
+			t.Fatalf("sign in with the new password: %d", a.Status)
+		}
+		if a := v.post("/account/erase", url.Values{"password": {"not the password"}}); a.Status == http.StatusSeeOther {
+			t.Fatal("an erasure with a wrong password went through")
+		}
+		if a := v.post("/account/erase", url.Values{"password": {fresh}}); a.Status != http.StatusSeeOther || v.cookies["__Host-bulwark_session"] != "" {
+			t.Fatalf("erase: %d, session %q", a.Status, v.cookies["__Host-bulwark_session"])
+		}
+		s.must(401, req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": email, "password": fresh}})
+		if a := v.get("/account"); a.Status != http.StatusSeeOther {
+			t.Errorf("the account page after erasure: %d", a.Status)
+		}
+	})
+}

@@ -322,7 +322,9 @@ func (p *page) placeOrder() error {
 		return err
 	}
 	if c == nil {
-		return p.redirect("/cart", "")
+		// The cart is gone: most often this very form was sent again
+		// (a reload, a double click) after it made its order.
+		return p.redirect("/account", "no-cart")
 	}
 	f := p.r.PostForm
 	refuse := func(err error) error {
@@ -332,8 +334,9 @@ func (p *page) placeOrder() error {
 		}
 		return p.refuse("checkout.html", "Checkout", data, err)
 	}
-	method := f.Get("payment_method")
+	method, typed := f.Get("payment_method"), false
 	if method == "" || method == "new" {
+		typed = true
 		month, _ := strconv.Atoi(f.Get("exp_month"))
 		year, _ := strconv.Atoi(f.Get("exp_year"))
 		var m methodJSON
@@ -352,6 +355,18 @@ func (p *page) placeOrder() error {
 	}
 	err = p.callWith(http.MethodPost, "/api/v1/checkout", http.Header{"Idempotency-Key": {f.Get("idempotency_key")}}, body, &out)
 	if err != nil {
+		if typed {
+			// A card typed for a checkout that did not happen is not kept.
+			if derr := p.call(http.MethodDelete, "/api/v1/payment-methods/"+url.PathEscape(method), nil, nil); derr != nil {
+				p.s.opts.Log.WarnContext(p.r.Context(), "pages: a refused checkout's new card was not removed", "err", derr)
+			}
+		}
+		var e *apiError
+		if errors.As(err, &e) && e.Code == "idempotency_key_reused" {
+			// This very form was sent before and made its order: the
+			// second send (a double click, a reload) charges nothing.
+			return p.redirect("/account", "already-ordered")
+		}
 		return refuse(err)
 	}
 	http.SetCookie(p.w, &http.Cookie{Name: cartCookie, Value: "", Path: "/", Secure: true, HttpOnly: true, SameSite: http.SameSiteLaxMode, MaxAge: -1})
