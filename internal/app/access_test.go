@@ -152,6 +152,7 @@ var allowed = map[string][]string{
 	"GET /api/v1/admin/discovery":                 {"admin"},
 	"GET /api/v1/admin/fim":                       {"admin"},
 	"GET /api/v1/admin/backups":                   {"admin"},
+	"GET /api/v1/admin/keys":                      {"admin"},
 	// Fraud rules (issue 14): admins only.
 	"GET /api/v1/admin/fraud/rules":     {"admin"},
 	"PUT /api/v1/admin/fraud/rules":     {"admin"},

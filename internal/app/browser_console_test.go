@@ -133,6 +133,8 @@ func TestStaffJourneyInBrowser(t *testing.T) {
 		b.mustSee("Failing controls", "Score history")
 		b.visit("/console/assurance", "console-assurance")
 		b.mustSee("File integrity", "Sensitive-data discovery", "Backups and restore drills")
+		b.visit("/console/encryption", "console-encryption")
+		b.mustSee("Key-encryption key", "Keyset pii", "primary (encrypts)", "Re-encryption:")
 		b.visit("/console/fraud-rules", "console-fraud-rules")
 		b.mustSee("new_account_big_order")
 		b.visit("/console", "console-home-admin")

@@ -535,28 +535,10 @@ func keysStatus(ctx context.Context, args []string, env Env) error {
 				if !k.Created.IsZero() {
 					age = fmt.Sprintf("made %s (%s ago)", k.Created.Format(time.RFC3339), now.Sub(k.Created).Round(time.Second))
 				}
-				role := "retired, decrypts only"
-				switch {
-				case k.Primary:
-					role = "PRIMARY"
-				case !k.Enabled:
-					role = "disabled"
-				}
+				role := map[string]string{keyPrimary: "PRIMARY", keyDisabled: "disabled", keyDecryptOnly: "retired, decrypts only"}[keyRole(k)]
 				fmt.Fprintf(env.Stdout, "    key %-10d %-22s %s\n", k.ID, role, age)
 			}
-			p, err := db.ReencryptionProgress(ctx, st.Name)
-			switch {
-			case errors.Is(err, rekey.ErrNoProgress):
-				fmt.Fprintln(env.Stdout, "    re-encryption: no pass yet (a running server starts one)")
-			case err != nil: // a database not migrated yet, say
-				fmt.Fprintf(env.Stdout, "    re-encryption: unknown (%s)\n", logging.Scrub(err.Error()))
-			case p.Primary != st.PrimaryID:
-				fmt.Fprintf(env.Stdout, "    re-encryption: pending (last pass was for key %d; a running server starts the next)\n", p.Primary)
-			case p.Done:
-				fmt.Fprintf(env.Stdout, "    re-encryption: done, every ciphertext is under key %d (%d batches, finished %s)\n", p.Primary, p.Batches, p.Updated.Format(time.RFC3339))
-			default:
-				fmt.Fprintf(env.Stdout, "    re-encryption: in progress under key %d, %d batches, up to row %q (updated %s)\n", p.Primary, p.Batches, p.Cursor, p.Updated.Format(time.RFC3339))
-			}
+			fmt.Fprintf(env.Stdout, "    re-encryption: %s\n", reencryptionOf(ctx, db, st))
 		}
 		return nil
 	})

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -9,6 +10,8 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/audit"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/keys"
+	"github.com/bulwark-shop/bulwark/internal/logging"
+	"github.com/bulwark-shop/bulwark/internal/rekey"
 	"github.com/bulwark-shop/bulwark/internal/store"
 )
 
@@ -157,4 +160,92 @@ func checkKeysetsServe(ctx context.Context, cfg config.Config, db *store.DB) err
 		return err
 	}
 	return keys.CheckDatabase(cfg.DataDir, keys.RoleShop, shopID)
+}
+
+// The parts a key plays in its keyset.
+const (
+	keyPrimary     = "primary"      // encrypts, and decrypts
+	keyDecryptOnly = "decrypt_only" // retired: decrypts what it encrypted
+	keyDisabled    = "disabled"
+)
+
+// keyRole is k's part in its keyset, as `keys status` and GET
+// /api/v1/admin/keys say it.
+func keyRole(k keys.KeyStatus) string {
+	switch {
+	case k.Primary:
+		return keyPrimary
+	case !k.Enabled:
+		return keyDisabled
+	default:
+		return keyDecryptOnly
+	}
+}
+
+// reencryptionOf says where the re-encryption of st's rows under its
+// primary key stands, in a sentence.
+func reencryptionOf(ctx context.Context, db *store.DB, st keys.Status) string {
+	p, err := db.ReencryptionProgress(ctx, st.Name)
+	switch {
+	case errors.Is(err, rekey.ErrNoProgress):
+		return "no pass yet (a running server starts one)"
+	case err != nil: // a database not migrated yet, say
+		return fmt.Sprintf("unknown (%s)", logging.Scrub(err.Error()))
+	case p.Primary != st.PrimaryID:
+		return fmt.Sprintf("pending (last pass was for key %d; a running server starts the next)", p.Primary)
+	case p.Done:
+		return fmt.Sprintf("done, every ciphertext is under key %d (%d batches, finished %s)", p.Primary, p.Batches, p.Updated.Format(time.RFC3339))
+	default:
+		return fmt.Sprintf("in progress under key %d, %d batches, up to row %q (updated %s)", p.Primary, p.Batches, p.Cursor, p.Updated.Format(time.RFC3339))
+	}
+}
+
+// KeyStatus is GET /api/v1/admin/keys: the KEK's source and age, each data
+// keyset's keys and re-encryption. No key material.
+func (a *App) KeyStatus(ctx context.Context) (any, error) {
+	type key struct {
+		ID        uint32     `json:"id"`
+		Role      string     `json:"role"`
+		CreatedAt *time.Time `json:"created_at,omitempty"`
+	}
+	type keyset struct {
+		Name         string    `json:"name"`
+		Keys         int       `json:"keys"`
+		PrimaryID    uint32    `json:"primary_id"`
+		Wrapped      bool      `json:"wrapped"`
+		WrittenAt    time.Time `json:"written_at"`
+		KeyList      []key     `json:"key_list"`
+		Reencryption string    `json:"reencryption"`
+	}
+	type kek struct {
+		Source          string     `json:"source"`
+		CreatedAt       *time.Time `json:"created_at,omitempty"`
+		Versions        int        `json:"versions"`
+		RotationPending bool       `json:"rotation_pending"`
+	}
+	_, sts, err := a.keyring.Status(dataKeysetsOf(a.cfg)...)
+	if err != nil {
+		return nil, fmt.Errorf("keys status: %w", err)
+	}
+	stamp := func(t time.Time) *time.Time {
+		if t.IsZero() {
+			return nil
+		}
+		u := t.UTC()
+		return &u
+	}
+	ks := a.keyring.KEKStatus()
+	out := struct {
+		KEK     kek      `json:"kek"`
+		Keysets []keyset `json:"keysets"`
+	}{KEK: kek{Source: ks.Source, CreatedAt: stamp(ks.Created), Versions: ks.Versions, RotationPending: ks.Pending}, Keysets: []keyset{}}
+	for _, st := range sts {
+		set := keyset{Name: st.Name, Keys: st.Keys, PrimaryID: st.PrimaryID, Wrapped: st.Wrapped, WrittenAt: st.Written.UTC(),
+			KeyList: []key{}, Reencryption: reencryptionOf(ctx, a.DB, st)}
+		for _, k := range st.KeyList {
+			set.KeyList = append(set.KeyList, key{ID: k.ID, Role: keyRole(k), CreatedAt: stamp(k.Created)})
+		}
+		out.Keysets = append(out.Keysets, set)
+	}
+	return out, nil
 }

@@ -492,3 +492,52 @@ func TestKeysRetireCommand(t *testing.T) {
 		}
 	})
 }
+
+// TestKeyStatusRoute: GET /api/v1/admin/keys says what `keys status` says —
+// the KEK's source, each keyset's keys with their roles, the re-encryption
+// after a rotation — holds no key material, and is the admin's alone.
+func TestKeyStatusRoute(t *testing.T) {
+	onEngine(t, "sqlite", func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		admin := s.createAdmin("keys-route@example.com")
+		var st struct {
+			KEK struct {
+				Source    string
+				CreatedAt string `json:"created_at"`
+			}
+			Keysets []struct {
+				Name    string
+				Keys    int
+				Wrapped bool
+				KeyList []struct {
+					ID   uint32
+					Role string
+				} `json:"key_list"`
+				Reencryption string
+			}
+		}
+		res := s.must(200, req{method: "GET", path: "/api/v1/admin/keys", token: admin})
+		res.JSON(t, &st)
+		if !strings.Contains(st.KEK.Source, "kek-keyset.json") || st.KEK.CreatedAt == "" {
+			t.Errorf("the KEK: %+v", st.KEK)
+		}
+		names := map[string]bool{}
+		for _, ks := range st.Keysets {
+			names[ks.Name] = true
+			if !ks.Wrapped || len(ks.KeyList) != ks.Keys || ks.KeyList[0].Role != "primary" || ks.Reencryption == "" {
+				t.Errorf("keyset %s: %+v", ks.Name, ks)
+			}
+		}
+		if !names["pii"] || !names["mfa"] {
+			t.Errorf("keysets listed: %v", names)
+		}
+		for _, bad := range []string{"primaryKeyId", "keyData", "encryptedKeyset", "value"} {
+			if strings.Contains(string(res.Body), bad) {
+				t.Errorf("the answer holds %q", bad)
+			}
+		}
+		support := s.staff(admin, "keys-support@example.com", "support")
+		s.must(403, req{method: "GET", path: "/api/v1/admin/keys", token: support})
+		s.must(401, req{method: "GET", path: "/api/v1/admin/keys"})
+	})
+}

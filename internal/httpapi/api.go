@@ -158,6 +158,8 @@ type Deps struct {
 	FIM FIM
 	// Backups lists the backups and the drills (nil: not served).
 	Backups Backups
+	// KeyStatus reports the key hierarchy's state (nil: not served).
+	KeyStatus KeyStatus
 	// Pages are the storefront and the console (nil: the JSON API alone).
 	// They call the API's routes in process, as the visitor.
 	Pages *pages.Site
@@ -359,6 +361,7 @@ func (a *API) routes() []route {
 		r("GET /api/v1/admin/discovery", access.AssuranceRead, a.getDiscovery),
 		r("GET /api/v1/admin/fim", access.AssuranceRead, a.getFIM),
 		r("GET /api/v1/admin/backups", access.AssuranceRead, a.getBackups),
+		r("GET /api/v1/admin/keys", access.AssuranceRead, a.getKeyStatus),
 		r("GET /api/v1/admin/findings", access.FindingsRead, a.listFindings),
 		r("GET /api/v1/admin/findings/{id}", access.FindingsRead, a.getFinding),
 		r("POST /api/v1/admin/findings/{id}/resolve", access.FindingsManage, a.resolveFinding),

@@ -25,3 +25,24 @@ func (a *API) getBackups(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, st)
 	return nil
 }
+
+// KeyStatus reports the shop's key hierarchy (issue 17: the console's keys
+// page): the key-encryption key's source and age, each data keyset's keys
+// with their ages and roles, and each keyset's re-encryption.
+type KeyStatus interface {
+	// KeyStatus is the hierarchy in the shape GET /api/v1/admin/keys
+	// answers. It holds no key material.
+	KeyStatus(ctx context.Context) (any, error)
+}
+
+func (a *API) getKeyStatus(w http.ResponseWriter, r *http.Request) error {
+	if a.KeyStatus == nil {
+		return apperr.NotFound("keys")
+	}
+	st, err := a.KeyStatus.KeyStatus(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}

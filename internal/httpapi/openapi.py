@@ -802,6 +802,17 @@ paths.update({
  "/api/v1/admin/fim":{"get":op("getFIM","The monitored files compared with the signed baseline now","assurance:read",
     {"200":js(ref("FIM"))},
     desc="File integrity monitoring (PCI DSS 11.5.2): `status` is `ok`, `changed`, `no_baseline` (make one with `bulwark fim baseline`) or `invalid` (the baseline does not verify: edited or another shop's). Changes name kinds, modes, sizes and hash prefixes, never content.")},
+ "/api/v1/admin/keys":{"get":op("getKeyStatus","The key hierarchy: the key-encryption key and each data keyset's keys, ages and re-encryption","assurance:read",
+    {"200":js({"type":"object","required":["kek","keysets"],"properties":{
+       "kek":{"type":"object","required":["source","versions","rotation_pending"],"properties":{
+          "source":{"type":"string"},"created_at":{"type":"string","format":"date-time"},"versions":{"type":"integer"},"rotation_pending":{"type":"boolean"}}},
+       "keysets":{"type":"array","items":{"type":"object","required":["name","keys","primary_id","wrapped","written_at","key_list","reencryption"],"properties":{
+          "name":{"type":"string"},"keys":{"type":"integer"},"primary_id":{"type":"integer"},"wrapped":{"type":"boolean"},
+          "written_at":{"type":"string","format":"date-time"},
+          "key_list":{"type":"array","items":{"type":"object","required":["id","role"],"properties":{
+             "id":{"type":"integer"},"role":{"type":"string","enum":["primary","decrypt_only","disabled"]},"created_at":{"type":"string","format":"date-time"}}}},
+          "reencryption":{"type":"string"}}}}}})},
+    desc="What `bulwark keys status` prints, for the console (issue 17): where the KEK comes from and since when (`created_at` absent when it is kept outside Bulwark, as in an HSM), whether a KEK rotation is unfinished; for each data keyset its keys newest first with their role and age, whether the file is encrypted under the KEK, and the re-encryption after the last rotation, in a sentence (no pass yet, pending, in progress or done). No key material. Rotation stays a command (`bulwark keys rotate`, `rotate-kek`), audited.")},
  "/api/v1/admin/backups":{"get":op("getBackups","The backups on the targets and the latest restore drills","assurance:read",
     {"200":js({"type":"object","required":["configured","targets","backups","last_drill","last_successful_drill"],"properties":{
        "configured":{"type":"boolean"},"targets":{"type":"array","items":{"type":"string"}},

@@ -30,6 +30,7 @@ func securityConsoleRoutes() []pageRoute {
 		get("/console/audit", (*page).consoleAudit),
 		get("/console/posture", (*page).consolePosture),
 		get("/console/assurance", (*page).consoleAssurance),
+		get("/console/encryption", (*page).consoleEncryption),
 		get("/console/fraud-rules", (*page).consoleFraudRules),
 	}
 }
@@ -45,6 +46,10 @@ func securitySections() []consoleSection {
 		{"Audit log", "/console/audit", access.AuditRead},
 		{"Posture", "/console/posture", access.AssuranceRead},
 		{"Assurance", "/console/assurance", access.AssuranceRead},
+		{"Encryption keys", "/console/encryption", access.AssuranceRead},
+		// The settings' history is the audit log's: each start records the
+		// settings in force and what changed since the last.
+		{"Settings history", "/console/audit?action=settings.change", access.AuditRead},
 	}
 }
 
