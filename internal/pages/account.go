@@ -3,8 +3,6 @@ package pages
 import (
 	"net/http"
 	"net/url"
-
-	"github.com/bulwark-shop/bulwark/internal/money"
 )
 
 // accountRoutes are the storefront's cart, checkout and account pages.
@@ -37,41 +35,12 @@ func accountRoutes() []pageRoute {
 	}
 }
 
-// The API's order as the customer sees it.
-type (
-	orderJSON struct {
-		ID       string          `json:"id"`
-		Status   string          `json:"status"`
-		Items    []orderItemJSON `json:"items"`
-		Subtotal *money.Money    `json:"subtotal"`
-		Discount *money.Money    `json:"discount"`
-		Shipping *money.Money    `json:"shipping"`
-		Tax      *money.Money    `json:"tax"`
-		Total    *money.Money    `json:"total"`
-		Refunded *money.Money    `json:"refunded"`
-		Payment  *struct {
-			Brand string `json:"brand"`
-			Last4 string `json:"last4"`
-		} `json:"payment"`
-		ShippingAddress *addressJSON `json:"shipping_address"`
-		CreatedAt       string       `json:"created_at"`
-	}
-	orderItemJSON struct {
-		Name      string            `json:"name"`
-		SKU       string            `json:"sku"`
-		Options   map[string]string `json:"options"`
-		Quantity  int               `json:"quantity"`
-		Fulfilled int               `json:"fulfilled"`
-		LineTotal *money.Money      `json:"line_total"`
-	}
-)
-
 // accountHome is the account's overview: who, and the orders.
 func (p *page) accountHome() error {
 	if !p.signedIn() {
 		return &apiError{Status: http.StatusUnauthorized, Code: "unauthenticated"}
 	}
-	var orders list[orderJSON]
+	var orders list[orderView]
 	if err := p.call(http.MethodGet, "/api/v1/orders?limit=50", nil, &orders); err != nil {
 		return err
 	}
@@ -79,7 +48,7 @@ func (p *page) accountHome() error {
 }
 
 func (p *page) accountOrder() error {
-	var o orderJSON
+	var o orderView
 	if err := p.call(http.MethodGet, "/api/v1/orders/"+url.PathEscape(p.r.PathValue("id")), nil, &o); err != nil {
 		return err
 	}

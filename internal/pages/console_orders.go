@@ -28,13 +28,13 @@ func orderRoutes() []pageRoute {
 	}
 }
 
-// The API's Order as staff read it: fields their role may not see are
-// absent (nil).
+// The API's Order as its caller reads it — a customer their own, staff by
+// their role: fields the caller's view does not include are absent (nil).
 type (
-	staffOrder struct {
+	orderView struct {
 		ID              string                 `json:"id"`
 		Status          string                 `json:"status"`
-		Items           []staffOrderItem       `json:"items"`
+		Items           []orderItem            `json:"items"`
 		Subtotal        *money.Money           `json:"subtotal"`
 		Discount        *money.Money           `json:"discount"`
 		DiscountCode    *string                `json:"discount_code"`
@@ -44,7 +44,7 @@ type (
 		Captured        *money.Money           `json:"captured"`
 		Refunded        *money.Money           `json:"refunded"`
 		Payment         *orderPayment          `json:"payment"`
-		ShippingAddress *orderAddress          `json:"shipping_address"`
+		ShippingAddress *addressJSON           `json:"shipping_address"`
 		ShippingOption  *struct{ Name string } `json:"shipping_option"`
 		Customer        *orderCustomer         `json:"customer"`
 		CreatedAt       string                 `json:"created_at"`
@@ -57,7 +57,7 @@ type (
 			Decision string `json:"decision"`
 		} `json:"risk"`
 	}
-	staffOrderItem struct {
+	orderItem struct {
 		LineID    string            `json:"line_id"`
 		SKU       string            `json:"sku"`
 		Name      string            `json:"name"`
@@ -68,16 +68,7 @@ type (
 		UnitPrice *money.Money      `json:"unit_price"`
 		LineTotal *money.Money      `json:"line_total"`
 	}
-	orderPayment struct{ Brand, Last4 string }
-	orderAddress struct {
-		Name       string `json:"name"`
-		Line1      string `json:"line1"`
-		Line2      string `json:"line2"`
-		City       string `json:"city"`
-		PostalCode string `json:"postal_code"`
-		Country    string `json:"country"`
-		Region     string `json:"region"`
-	}
+	orderPayment  struct{ Brand, Last4 string }
 	orderCustomer struct {
 		ID    string `json:"id"`
 		Email string `json:"email"`
@@ -121,10 +112,10 @@ type (
 )
 
 // Open says whether the item has units not yet shipped, and how many.
-func (it staffOrderItem) Open() int { return max(0, it.Quantity-it.Fulfilled) }
+func (it orderItem) Open() int { return max(0, it.Quantity-it.Fulfilled) }
 
 // ItemName names an order line by its id, for fulfilments and returns.
-func (o staffOrder) ItemName(lineID string) string {
+func (o orderView) ItemName(lineID string) string {
 	for _, it := range o.Items {
 		if it.LineID == lineID {
 			return it.Name + " (" + it.SKU + ")"
@@ -134,7 +125,7 @@ func (o staffOrder) ItemName(lineID string) string {
 }
 
 // Currency is the order's currency, when the reader may see amounts.
-func (o staffOrder) Currency() string {
+func (o orderView) Currency() string {
 	if o.Total == nil {
 		return ""
 	}
@@ -143,7 +134,7 @@ func (o staffOrder) Currency() string {
 
 // Can says whether the order's status allows action: which forms the page
 // offers. The API decides whether it happens.
-func (o staffOrder) Can(action string) bool {
+func (o orderView) Can(action string) bool {
 	s := o.Status
 	switch action {
 	case "capture", "void":
@@ -160,7 +151,7 @@ func (o staffOrder) Can(action string) bool {
 
 // shipped says whether any unit of the order shipped; open whether any
 // is left to ship.
-func (o staffOrder) shipped() bool {
+func (o orderView) shipped() bool {
 	for _, it := range o.Items {
 		if it.Fulfilled > 0 {
 			return true
@@ -169,7 +160,7 @@ func (o staffOrder) shipped() bool {
 	return false
 }
 
-func (o staffOrder) open() bool {
+func (o orderView) open() bool {
 	for _, it := range o.Items {
 		if it.Open() > 0 {
 			return true
@@ -179,12 +170,12 @@ func (o staffOrder) open() bool {
 }
 
 // StatusText is the status as words ("partially refunded").
-func (o staffOrder) StatusText() string { return strings.ReplaceAll(o.Status, "_", " ") }
+func (o orderView) StatusText() string { return strings.ReplaceAll(o.Status, "_", " ") }
 
 // ordersPage is the order list's data.
 type ordersPage struct {
 	Email  string
-	Orders []staffOrder
+	Orders []orderView
 	Next   string
 }
 
@@ -198,7 +189,7 @@ func (p *page) consoleOrders() error {
 	if c := q.Get("cursor"); c != "" {
 		qs.Set("cursor", c)
 	}
-	var out list[staffOrder]
+	var out list[orderView]
 	if err := p.call(http.MethodGet, "/api/v1/admin/orders?"+qs.Encode(), nil, &out); err != nil {
 		return p.refused(err, "", func() (string, string, any, error) { return "console-orders.html", "Orders", data, nil })
 	}
@@ -215,13 +206,13 @@ func (p *page) consoleOrders() error {
 
 // orderPage is one order's page.
 type orderPage struct {
-	Order staffOrder
+	Order orderView
 	// RefundKey is the refund form's Idempotency-Key.
 	RefundKey string
 }
 
 func (p *page) loadOrder() (orderPage, error) {
-	var o staffOrder
+	var o orderView
 	err := p.call(http.MethodGet, "/api/v1/admin/orders/"+esc(p.r.PathValue("id")), nil, &o)
 	return orderPage{Order: o, RefundKey: idemKey()}, err
 }
