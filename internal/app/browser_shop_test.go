@@ -217,6 +217,30 @@ func TestShopPagesRefusals(t *testing.T) {
 				t.Fatalf("a stranger: %d %s", r.Status, r.Header.Get("Location"))
 			}
 		})
+		t.Run("a shipped line can be returned from the order page", func(t *testing.T) {
+			orderID := strings.TrimPrefix(orderPath, "/account/orders/")
+			var o struct {
+				Items []struct {
+					LineID string `json:"line_id"`
+				}
+			}
+			s.must(200, req{method: "GET", path: "/api/v1/admin/orders/" + orderID, token: admin}).JSON(t, &o)
+			if r := alice.get(orderPath); strings.Contains(r.Body, "Ask for a return") {
+				t.Fatal("a return offered before anything shipped")
+			}
+			s.must(201, req{method: "POST", path: "/api/v1/admin/orders/" + orderID + "/fulfillments", token: admin,
+				body: map[string]any{"lines": []any{line(o.Items[0].LineID, 1)}, "carrier": "DHL", "tracking_number": "JD0001"}})
+			if r := bob.post(orderPath+"/returns", urlValues("qty-"+o.Items[0].LineID, "1", "reason", "not mine")); r.Status != http.StatusNotFound {
+				t.Fatalf("another customer's return: %d", r.Status)
+			}
+			r := alice.post(orderPath+"/returns", urlValues("qty-"+o.Items[0].LineID, "1", "reason", "too small"))
+			if r.Status != http.StatusSeeOther || !strings.HasSuffix(r.Header.Get("Location"), "done=return-requested") {
+				t.Fatalf("the return: %d %s\n%s", r.Status, r.Header.Get("Location"), r.Body)
+			}
+			if page := alice.get(orderPath); !strings.Contains(page.Body, ": requested") {
+				t.Errorf("the order page does not show the return")
+			}
+		})
 		t.Run("the card number stays out of the log and the pages", func(t *testing.T) {
 			for _, n := range []string{"4000056655665556", "4000 0566 5566 5556"} {
 				if strings.Contains(s.Logs.String(), n) {

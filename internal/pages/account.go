@@ -3,6 +3,9 @@ package pages
 import (
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
+	"strings"
 )
 
 // accountRoutes are the storefront's cart, checkout and account pages.
@@ -18,6 +21,7 @@ func accountRoutes() []pageRoute {
 
 		get("/account", (*page).accountHome),
 		get("/account/orders/{id}", (*page).accountOrder),
+		post("/account/orders/{id}/returns", (*page).requestReturn),
 		get("/account/addresses", (*page).addresses),
 		post("/account/addresses", (*page).addAddress),
 		post("/account/addresses/{id}/delete", (*page).deleteAddress),
@@ -53,6 +57,35 @@ func (p *page) accountOrder() error {
 		return err
 	}
 	return p.show("account-order.html", "Order "+o.ID, o)
+}
+
+// requestReturn asks for the return of shipped units (POST
+// /api/v1/orders/{id}/returns): a quantity per line, and a reason.
+func (p *page) requestReturn() error {
+	id := p.r.PathValue("id")
+	type line struct {
+		LineID   string `json:"line_id"`
+		Quantity int    `json:"quantity"`
+	}
+	var lines []line
+	for k, v := range p.r.PostForm {
+		if lineID, ok := strings.CutPrefix(k, "qty-"); ok {
+			if n, err := strconv.Atoi(v[0]); err == nil && n > 0 {
+				lines = append(lines, line{LineID: lineID, Quantity: n})
+			}
+		}
+	}
+	slices.SortFunc(lines, func(a, b line) int { return strings.Compare(a.LineID, b.LineID) })
+	err := p.call(http.MethodPost, "/api/v1/orders/"+url.PathEscape(id)+"/returns",
+		map[string]any{"lines": lines, "reason": p.r.PostFormValue("reason")}, nil)
+	if err != nil {
+		var o orderView
+		if oerr := p.call(http.MethodGet, "/api/v1/orders/"+url.PathEscape(id), nil, &o); oerr != nil {
+			return oerr
+		}
+		return p.refuse("account-order.html", "Order "+o.ID, o, err)
+	}
+	return p.redirect("/account/orders/"+url.PathEscape(id), "return-requested")
 }
 
 func (p *page) addresses() error {
