@@ -153,6 +153,7 @@ var allowed = map[string][]string{
 	"GET /api/v1/admin/fim":                       {"admin"},
 	"GET /api/v1/admin/backups":                   {"admin"},
 	"GET /api/v1/admin/keys":                      {"admin"},
+	"GET /api/v1/admin/staff":                     {"admin"},
 	// Fraud rules (issue 14): admins only.
 	"GET /api/v1/admin/fraud/rules":     {"admin"},
 	"PUT /api/v1/admin/fraud/rules":     {"admin"},

@@ -634,7 +634,7 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		RefusedAudit: httpapi.NewSampledAudit(a.Trail, now), Addresses: a.Addresses,
 		Signals: a.signals, Findings: a.Findings, ResponseBlocks: a.BlockAdmin, Fraud: a.Fraud,
 		AuditLog: audit.NewReader(db, a.Trail),
-		Posture:  a, SelfScan: a.posture.isSelfScan, Discovery: a, FIM: a, Backups: a, KeyStatus: a,
+		Posture:  a, SelfScan: a.posture.isSelfScan, Discovery: a, FIM: a, Backups: a, KeyStatus: a, Staff: a,
 		Pages: site,
 	})
 	return a, nil

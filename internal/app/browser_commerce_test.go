@@ -227,7 +227,8 @@ func TestCommerceConsoleInBrowser(t *testing.T) {
 		b.mustSee("Warehouse", "orders:read")
 
 		b.visit("/console/webhooks", "console-webhooks")
-		b.visit("/console/users", "")
+		b.visit("/console/users", "console-users")
+		b.mustSee("Staff accounts", "admin")
 		b.visit("/console/mail", "")
 		b.visit("/console/mail/confirmation", "")
 

@@ -249,3 +249,27 @@ func (a *App) KeyStatus(ctx context.Context) (any, error) {
 	}
 	return out, nil
 }
+
+// StaffAccounts is GET /api/v1/admin/staff: every account holding a staff
+// role, with its roles, whether it has a second factor and when it was last
+// active (posture's staff checks read the same list). Ids, not emails: the
+// roles form takes the id.
+func (a *App) StaffAccounts(ctx context.Context) (any, error) {
+	type account struct {
+		ID           string    `json:"id"`
+		Roles        []string  `json:"roles"`
+		MFA          bool      `json:"mfa"`
+		LastActiveAt time.Time `json:"last_active_at"`
+	}
+	staff, err := a.DB.StaffAccounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := struct {
+		Items []account `json:"items"`
+	}{Items: []account{}}
+	for _, s := range staff {
+		out.Items = append(out.Items, account{ID: s.ID, Roles: s.Roles, MFA: s.MFA, LastActiveAt: s.LastActive.UTC()})
+	}
+	return out, nil
+}

@@ -541,3 +541,33 @@ func TestKeyStatusRoute(t *testing.T) {
 		s.must(401, req{method: "GET", path: "/api/v1/admin/keys"})
 	})
 }
+
+// TestStaffListRoute: GET /api/v1/admin/staff lists every account holding a
+// staff role with its staff roles and second factor — customers not at all —
+// and is the admin's alone.
+func TestStaffListRoute(t *testing.T) {
+	onEngine(t, "sqlite", func(t *testing.T, db testenv.Database) {
+		s := startServer(t, db)
+		admin := s.createAdmin("staff-list@example.com")
+		customer := s.register("staff-list-customer@example.com")
+		support := s.register("staff-list-support@example.com")
+		s.grantRoles(admin, support.ID, "support") // no second factor yet
+		var out struct {
+			Items []struct {
+				ID    string
+				Roles []string
+				MFA   bool
+			}
+		}
+		s.must(200, req{method: "GET", path: "/api/v1/admin/staff", token: admin}).JSON(t, &out)
+		got := map[string]string{}
+		for _, a := range out.Items {
+			got[a.ID] = strings.Join(a.Roles, ",") + fmt.Sprint(" mfa=", a.MFA)
+		}
+		if got[support.ID] != "support mfa=false" || len(out.Items) != 2 || got[customer.ID] != "" {
+			t.Fatalf("staff: %v", got)
+		}
+		finance := s.staff(admin, "staff-list-finance@example.com", "finance")
+		s.must(403, req{method: "GET", path: "/api/v1/admin/staff", token: finance})
+	})
+}

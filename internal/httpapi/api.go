@@ -160,6 +160,8 @@ type Deps struct {
 	Backups Backups
 	// KeyStatus reports the key hierarchy's state (nil: not served).
 	KeyStatus KeyStatus
+	// Staff lists the staff accounts (nil: not served).
+	Staff Staff
 	// Pages are the storefront and the console (nil: the JSON API alone).
 	// They call the API's routes in process, as the visitor.
 	Pages *pages.Site
@@ -338,6 +340,7 @@ func (a *API) routes() []route {
 		sized(bodyLimitCatalog, r("PATCH /api/v1/admin/discounts/{id}", access.PricingManage, a.updateDiscount)),
 		r("DELETE /api/v1/admin/discounts/{id}", access.PricingManage, a.deleteDiscount),
 
+		r("GET /api/v1/admin/staff", access.RolesManage, a.listStaff),
 		r("POST /api/v1/admin/users/{id}/roles", access.RolesManage, a.setRoles),
 		r("DELETE /api/v1/admin/users/{id}", access.UsersErase, a.eraseUser),
 		r("POST /api/v1/admin/api-keys", access.KeysManage, a.createKey),

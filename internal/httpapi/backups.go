@@ -46,3 +46,24 @@ func (a *API) getKeyStatus(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, st)
 	return nil
 }
+
+// Staff lists the accounts that hold a staff role (issue 17: the console's
+// users page): who may do what, with or without a second factor, and when
+// each was last active.
+type Staff interface {
+	// StaffAccounts is the list in the shape GET /api/v1/admin/staff
+	// answers.
+	StaffAccounts(ctx context.Context) (any, error)
+}
+
+func (a *API) listStaff(w http.ResponseWriter, r *http.Request) error {
+	if a.Staff == nil {
+		return apperr.NotFound("staff")
+	}
+	st, err := a.Staff.StaffAccounts(r.Context())
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, st)
+	return nil
+}

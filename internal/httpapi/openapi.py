@@ -802,6 +802,11 @@ paths.update({
  "/api/v1/admin/fim":{"get":op("getFIM","The monitored files compared with the signed baseline now","assurance:read",
     {"200":js(ref("FIM"))},
     desc="File integrity monitoring (PCI DSS 11.5.2): `status` is `ok`, `changed`, `no_baseline` (make one with `bulwark fim baseline`) or `invalid` (the baseline does not verify: edited or another shop's). Changes name kinds, modes, sizes and hash prefixes, never content.")},
+ "/api/v1/admin/staff":{"get":op("listStaff","The accounts that hold a staff role","roles:manage",
+    {"200":js({"type":"object","required":["items"],"properties":{"items":{"type":"array","items":{"type":"object",
+       "required":["id","roles","mfa","last_active_at"],"properties":{"id":{"type":"string"},"roles":{"type":"array","items":{"type":"string"}},
+       "mfa":{"type":"boolean"},"last_active_at":{"type":"string","format":"date-time"}}}}}})},
+    desc="Every account holding a role beyond customer (issue 17, the console's users page), ordered by id: its roles, whether it has a second factor (a confirmed TOTP or a passkey) and its last activity (its newest session's last use, or its creation). Ids, not emails: `POST /api/v1/admin/users/{id}/roles` takes the id. The posture probe's transient accounts are not listed.")},
  "/api/v1/admin/keys":{"get":op("getKeyStatus","The key hierarchy: the key-encryption key and each data keyset's keys, ages and re-encryption","assurance:read",
     {"200":js({"type":"object","required":["kek","keysets"],"properties":{
        "kek":{"type":"object","required":["source","versions","rotation_pending"],"properties":{

@@ -37,7 +37,9 @@ func adminRoutes() []pageRoute {
 // usersPage is the users page's data: the roles to choose from, and the
 // answer of a role change (with the enrolment code, shown once).
 type usersPage struct {
-	Roles   []string
+	Roles []string
+	// Staff are the accounts holding a staff role (GET /api/v1/admin/staff).
+	Staff []staffAccount
 	Changed *struct {
 		ID             string   `json:"id"`
 		Email          string   `json:"email"`
@@ -57,11 +59,33 @@ func newUsersPage() usersPage {
 }
 
 func (p *page) drawUsers() (string, string, any, error) {
-	return "console-users.html", "Users and roles", newUsersPage(), nil
+	data := newUsersPage()
+	if err := p.staffInto(&data); err != nil {
+		return "", "", nil, err
+	}
+	return "console-users.html", "Users and roles", data, nil
 }
 
-// consoleUsers draws the role and erasure forms. There is no list of
-// accounts to read (the API has none): the forms take an account's id.
+// staffAccount is an account holding a staff role.
+type staffAccount struct {
+	ID           string   `json:"id"`
+	Roles        []string `json:"roles"`
+	MFA          bool     `json:"mfa"`
+	LastActiveAt string   `json:"last_active_at"`
+}
+
+// staffInto reads the staff accounts into data.
+func (p *page) staffInto(data *usersPage) error {
+	var staff list[staffAccount]
+	if err := p.call(http.MethodGet, "/api/v1/admin/staff", nil, &staff); err != nil {
+		return err
+	}
+	data.Staff = staff.Items
+	return nil
+}
+
+// consoleUsers draws the staff accounts and the role and erasure forms
+// (which take an account's id: customers are not listed).
 func (p *page) consoleUsers() error {
 	me, err := p.account()
 	if err != nil {
@@ -89,6 +113,9 @@ func (p *page) consoleSetRoles() error {
 	err := p.call(http.MethodPost, "/api/v1/admin/users/"+esc(id)+"/roles", map[string]any{"roles": roles}, data.Changed)
 	if err != nil {
 		return p.refused(err, "/console/users", p.drawUsers)
+	}
+	if err := p.staffInto(&data); err != nil {
+		return err
 	}
 	return p.showSecret("console-users.html", "Users and roles", data)
 }
