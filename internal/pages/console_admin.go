@@ -39,7 +39,7 @@ func adminRoutes() []pageRoute {
 type usersPage struct {
 	Roles []string
 	// Staff are the accounts holding a staff role (GET /api/v1/admin/staff).
-	Staff []staffAccount
+	Staff   []staffAccount
 	Changed *struct {
 		ID             string   `json:"id"`
 		Email          string   `json:"email"`
