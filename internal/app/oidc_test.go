@@ -4,11 +4,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/pquerna/otp/totp"
 	"github.com/zitadel/oidc/v3/example/server/exampleop"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 
@@ -22,6 +24,8 @@ const (
 	oidcClientID     = "bulwark"
 	oidcClientSecret = "test-client-secret"
 	oidcRedirect     = "http://localhost:9999/api/v1/auth/oidc/callback"
+	// oidcPageRedirect is the storefront's page that finishes a social login.
+	oidcPageRedirect = "http://localhost:9999/signin/oidc"
 )
 
 var registerOIDCClient sync.Once
@@ -29,7 +33,9 @@ var registerOIDCClient sync.Once
 // startProvider runs zitadel/oidc's example OpenID provider on loopback.
 func startProvider(t *testing.T) (issuer, username string) {
 	t.Helper()
-	registerOIDCClient.Do(func() { storage.RegisterClients(storage.WebClient(oidcClientID, oidcClientSecret, oidcRedirect)) })
+	registerOIDCClient.Do(func() {
+		storage.RegisterClients(storage.WebClient(oidcClientID, oidcClientSecret, oidcRedirect, oidcPageRedirect))
+	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +74,12 @@ func (providerUsers) ExampleClientID() string { return "service" }
 // form, and back to Bulwark's callback, which it returns as a request to make.
 func oidcLogin(t *testing.T, s *server, username, password string) (callback *url.URL, binding string) {
 	t.Helper()
+	return oidcLoginVia(t, s, username, password, oidcRedirect)
+}
+
+// oidcLoginVia is oidcLogin for a shop whose redirect URL is redirect.
+func oidcLoginVia(t *testing.T, s *server, username, password, redirect string) (callback *url.URL, binding string) {
+	t.Helper()
 	noFollow := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	res, err := noFollow.Get(s.URL + "/api/v1/auth/oidc/begin")
 	if err != nil {
@@ -96,7 +108,7 @@ func oidcLogin(t *testing.T, s *server, username, password string) (callback *ur
 	// Submit the form, and follow the provider's redirects until it sends the
 	// browser back to the shop.
 	back := &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(r *http.Request, _ []*http.Request) error {
-		if strings.HasPrefix(r.URL.String(), oidcRedirect) {
+		if strings.HasPrefix(r.URL.String(), redirect) {
 			return http.ErrUseLastResponse
 		}
 		return nil
@@ -109,7 +121,7 @@ func oidcLogin(t *testing.T, s *server, username, password string) (callback *ur
 	}
 	done.Body.Close()
 	loc, err := url.Parse(done.Header.Get("Location"))
-	if err != nil || !strings.HasPrefix(loc.String(), oidcRedirect) {
+	if err != nil || !strings.HasPrefix(loc.String(), redirect) {
 		t.Fatalf("the provider did not send the browser back: %d %q", done.StatusCode, done.Header.Get("Location"))
 	}
 	target, _ := url.Parse(s.URL + loc.Path)
@@ -222,5 +234,54 @@ func TestOIDCLogin(t *testing.T) {
 				t.Fatalf("unverified email = %d %s", res.Status, res.Body)
 			}
 		})
+	})
+}
+
+// TestOIDCSignInPage: with oidc-redirect-url on the storefront's page, a
+// social login ends signed in on the account page; an account with a second
+// factor gets the second step's form, and the code finishes it — the API's
+// one gate decides, the page only carries the ticket.
+func TestOIDCSignInPage(t *testing.T) {
+	onEngine(t, "sqlite", func(t *testing.T, db testenv.Database) {
+		issuer, username := startProvider(t)
+		s := startServer(t, db, func(c *config.Config) {
+			c.OIDCIssuer, c.OIDCClientID, c.OIDCClientSecret, c.OIDCRedirectURL = issuer, oidcClientID, oidcClientSecret, oidcPageRedirect
+		})
+		s.register("test-user@zitadel.ch")
+		visit := func(cb *url.URL, binding string) (*visitor, pageAnswer) {
+			v := newVisitor(t, s)
+			v.cookies["__Host-bulwark_oidc"] = binding
+			return v, v.get(strings.TrimPrefix(cb.String(), s.URL))
+		}
+		if a := newVisitor(t, s).get("/signin"); !strings.Contains(a.Body, `href="/api/v1/auth/oidc/begin"`) {
+			t.Fatal("the sign-in page does not offer the provider")
+		}
+		v, a := visit(oidcLoginVia(t, s, username, "verysecure", oidcPageRedirect))
+		if a.Status != http.StatusSeeOther || a.Header.Get("Location") != "/account?done=signed-in" || v.cookies["__Host-bulwark_session"] == "" {
+			t.Fatalf("the page's callback: %d %s\n%s", a.Status, a.Header.Get("Location"), a.Body)
+		}
+		if a := v.get("/account"); a.Status != http.StatusOK || !strings.Contains(a.Body, "test-user@zitadel.ch") {
+			t.Fatalf("the account after a social login: %d", a.Status)
+		}
+
+		secret := s.enableMFA(s.login("test-user@zitadel.ch", testPassword))
+		v, a = visit(oidcLoginVia(t, s, username, "verysecure", oidcPageRedirect))
+		m := regexp.MustCompile(`name="ticket" value="([^"]+)"`).FindStringSubmatch(a.Body)
+		if a.Status != http.StatusOK || m == nil || v.cookies["__Host-bulwark_session"] != "" {
+			t.Fatalf("a social login of an account with a second factor: %d, session %q\n%s", a.Status, v.cookies["__Host-bulwark_session"], a.Body)
+		}
+		code, err := totp.GenerateCode(secret, s.now().Add(30*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := v.post("/signin/mfa", url.Values{"ticket": {m[1]}, "otp": {code}}); a.Status != http.StatusSeeOther || v.cookies["__Host-bulwark_session"] == "" {
+			t.Fatalf("the second step: %d\n%s", a.Status, a.Body)
+		}
+		// A wrong code spends the ticket (the API's rule): the form says so.
+		v, a = visit(oidcLoginVia(t, s, username, "verysecure", oidcPageRedirect))
+		m = regexp.MustCompile(`name="ticket" value="([^"]+)"`).FindStringSubmatch(a.Body)
+		if a := v.post("/signin/mfa", url.Values{"ticket": {m[1]}, "otp": {"000000"}}); a.Status == http.StatusSeeOther || v.cookies["__Host-bulwark_session"] != "" {
+			t.Fatalf("a wrong code finished the sign-in: %d", a.Status)
+		}
 	})
 }
