@@ -493,81 +493,83 @@ func TestKeysRetireCommand(t *testing.T) {
 	})
 }
 
-// TestKeyStatusRoute: GET /api/v1/admin/keys says what `keys status` says —
-// the KEK's source, each keyset's keys with their roles, the re-encryption
-// after a rotation — holds no key material, and is the admin's alone.
-func TestKeyStatusRoute(t *testing.T) {
+// TestAdminKeyAndStaffRoutes runs the console's two admin reads on one server.
+func TestAdminKeyAndStaffRoutes(t *testing.T) {
 	onEngine(t, "sqlite", func(t *testing.T, db testenv.Database) {
 		s := startServer(t, db)
-		admin := s.createAdmin("keys-route@example.com")
-		var st struct {
-			KEK struct {
-				Source    string
-				CreatedAt string `json:"created_at"`
-			}
-			Keysets []struct {
-				Name    string
-				Keys    int
-				Wrapped bool
-				KeyList []struct {
-					ID   uint32
-					Role string
-				} `json:"key_list"`
-				Reencryption string
-			}
-		}
-		res := s.must(200, req{method: "GET", path: "/api/v1/admin/keys", token: admin})
-		res.JSON(t, &st)
-		if !strings.Contains(st.KEK.Source, "kek-keyset.json") || st.KEK.CreatedAt == "" {
-			t.Errorf("the KEK: %+v", st.KEK)
-		}
-		names := map[string]bool{}
-		for _, ks := range st.Keysets {
-			names[ks.Name] = true
-			if !ks.Wrapped || len(ks.KeyList) != ks.Keys || ks.KeyList[0].Role != "primary" || ks.Reencryption == "" {
-				t.Errorf("keyset %s: %+v", ks.Name, ks)
-			}
-		}
-		if !names["pii"] || !names["mfa"] {
-			t.Errorf("keysets listed: %v", names)
-		}
-		for _, bad := range []string{"primaryKeyId", "keyData", "encryptedKeyset", "value"} {
-			if strings.Contains(string(res.Body), bad) {
-				t.Errorf("the answer holds %q", bad)
-			}
-		}
-		support := s.staff(admin, "keys-support@example.com", "support")
-		s.must(403, req{method: "GET", path: "/api/v1/admin/keys", token: support})
-		s.must(401, req{method: "GET", path: "/api/v1/admin/keys"})
+		admin := s.createAdmin("admin-reads@example.com")
+		t.Run("keys", func(t *testing.T) { testKeyStatusRoute(t, s, admin) })
+		t.Run("staff", func(t *testing.T) { testStaffListRoute(t, s, admin) })
 	})
 }
 
-// TestStaffListRoute: GET /api/v1/admin/staff lists every account holding a
+// testKeyStatusRoute: GET /api/v1/admin/keys says what `keys status` says —
+// the KEK's source, each keyset's keys with their roles, the re-encryption
+// after a rotation — holds no key material, and is the admin's alone.
+func testKeyStatusRoute(t *testing.T, s *server, admin string) {
+	var st struct {
+		KEK struct {
+			Source    string
+			CreatedAt string `json:"created_at"`
+		}
+		Keysets []struct {
+			Name    string
+			Keys    int
+			Wrapped bool
+			KeyList []struct {
+				ID   uint32
+				Role string
+			} `json:"key_list"`
+			Reencryption string
+		}
+	}
+	res := s.must(200, req{method: "GET", path: "/api/v1/admin/keys", token: admin})
+	res.JSON(t, &st)
+	if !strings.Contains(st.KEK.Source, "kek-keyset.json") || st.KEK.CreatedAt == "" {
+		t.Errorf("the KEK: %+v", st.KEK)
+	}
+	names := map[string]bool{}
+	for _, ks := range st.Keysets {
+		names[ks.Name] = true
+		if !ks.Wrapped || len(ks.KeyList) != ks.Keys || ks.KeyList[0].Role != "primary" || ks.Reencryption == "" {
+			t.Errorf("keyset %s: %+v", ks.Name, ks)
+		}
+	}
+	if !names["pii"] || !names["mfa"] {
+		t.Errorf("keysets listed: %v", names)
+	}
+	for _, bad := range []string{"primaryKeyId", "keyData", "encryptedKeyset", "value"} {
+		if strings.Contains(string(res.Body), bad) {
+			t.Errorf("the answer holds %q", bad)
+		}
+	}
+	support := s.staff(admin, "keys-support@example.com", "support")
+	s.must(403, req{method: "GET", path: "/api/v1/admin/keys", token: support})
+	s.must(401, req{method: "GET", path: "/api/v1/admin/keys"})
+}
+
+// testStaffListRoute: GET /api/v1/admin/staff lists every account holding a
 // staff role with its staff roles and second factor — customers not at all —
 // and is the admin's alone.
-func TestStaffListRoute(t *testing.T) {
-	onEngine(t, "sqlite", func(t *testing.T, db testenv.Database) {
-		s := startServer(t, db)
-		admin := s.createAdmin("staff-list@example.com")
-		customer := s.register("staff-list-customer@example.com")
-		support := s.register("staff-list-support@example.com")
-		s.grantRoles(admin, support.ID, "support") // no second factor yet
-		var out struct {
-			Items []struct {
-				ID    string
-				Roles []string
-				MFA   bool
-			}
+func testStaffListRoute(t *testing.T, s *server, admin string) {
+	customer := s.register("staff-list-customer@example.com")
+	support := s.register("staff-list-support@example.com")
+	s.grantRoles(admin, support.ID, "support") // no second factor yet
+	var out struct {
+		Items []struct {
+			ID    string
+			Roles []string
+			MFA   bool
 		}
-		s.must(200, req{method: "GET", path: "/api/v1/admin/staff", token: admin}).JSON(t, &out)
-		got := map[string]string{}
-		for _, a := range out.Items {
-			got[a.ID] = strings.Join(a.Roles, ",") + fmt.Sprint(" mfa=", a.MFA)
-		}
-		if got[support.ID] != "support mfa=false" || len(out.Items) != 2 || got[customer.ID] != "" {
-			t.Fatalf("staff: %v", got)
-		}
-		finance := s.staff(admin, "staff-list-finance@example.com", "finance")
-		s.must(403, req{method: "GET", path: "/api/v1/admin/staff", token: finance})
-	})
+	}
+	s.must(200, req{method: "GET", path: "/api/v1/admin/staff", token: admin}).JSON(t, &out)
+	got := map[string]string{}
+	for _, a := range out.Items {
+		got[a.ID] = strings.Join(a.Roles, ",") + fmt.Sprint(" mfa=", a.MFA)
+	}
+	if got[support.ID] != "support mfa=false" || got[customer.ID] != "" {
+		t.Fatalf("staff: %v", got)
+	}
+	finance := s.staff(admin, "staff-list-finance@example.com", "finance")
+	s.must(403, req{method: "GET", path: "/api/v1/admin/staff", token: finance})
 }
