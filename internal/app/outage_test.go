@@ -247,9 +247,20 @@ func TestDatabaseOutage(t *testing.T) {
 	p := s.createProduct(admin, "DBOUT-1", 5)
 	pat := s.shopper("db-pat@example.com", "4242424242424242")
 	cart := s.cartWith(pat, 1, p.ID)
+	staffPage := newVisitor(t, s)
+	staffPage.signIn("db-admin@example.com")
 
 	proxy.Cut()
 	o := &outage{t: t, s: s}
+	// The pages answer the outage as the API they call does: 503 with
+	// Retry-After, drawn as a page, never a 500.
+	for path, v := range map[string]*visitor{"/": newVisitor(t, s), "/products/" + p.ID: newVisitor(t, s), "/console/findings": staffPage, "/account": staffPage} {
+		a := v.get(path)
+		if a.Status != 503 || a.Header.Get("Retry-After") == "" || !strings.HasPrefix(a.Header.Get("Content-Type"), "text/html") {
+			t.Fatalf("page %s during the outage = %d (Retry-After %q, %s), want a 503 page with Retry-After",
+				path, a.Status, a.Header.Get("Retry-After"), a.Header.Get("Content-Type"))
+		}
+	}
 	o.unavailable("login", req{method: "POST", path: "/api/v1/auth/login", body: map[string]string{"email": "db-pat@example.com", "password": testPassword}})
 	o.unavailable("product read", req{method: "GET", path: "/api/v1/products/" + p.ID})
 	o.unavailable("cart read", req{method: "GET", path: "/api/v1/carts/" + cart, token: pat.token})
