@@ -87,15 +87,8 @@ func (p *page) staffInto(data *usersPage) error {
 // consoleUsers draws the staff accounts and the role and erasure forms
 // (which take an account's id: customers are not listed).
 func (p *page) consoleUsers() error {
-	me, err := p.account()
-	if err != nil {
+	if _, err := p.staffMember(); err != nil {
 		return err
-	}
-	if me == nil {
-		return &apiError{Status: http.StatusUnauthorized}
-	}
-	if !me.Staff() {
-		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Detail: "The console is for the shop's staff."}
 	}
 	return p.draw(p.drawUsers)
 }

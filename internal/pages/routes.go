@@ -140,19 +140,31 @@ func principalOf(me *account) *access.Principal {
 	return p
 }
 
+// staffMember is the signed-in staff member, for the console's pages that
+// make no API call of their own first: a visitor signed out goes to the
+// sign-in, a customer is told the console is not theirs. (The API still
+// authorizes every call the page then makes.)
+func (p *page) staffMember() (*account, error) {
+	me, err := p.account()
+	if err != nil {
+		return nil, err
+	}
+	if me == nil {
+		return nil, &apiError{Status: http.StatusUnauthorized}
+	}
+	if !me.Staff() {
+		return nil, &apiError{Status: http.StatusForbidden, Code: "forbidden", Detail: "The console is for the shop's staff."}
+	}
+	return me, nil
+}
+
 // consoleHome is the console's front page: what needs a person's attention.
 // Each tile is an API call as the staff member: a refusal (403, or 404 for
 // what is not set up) leaves the tile out, so each role sees what it may.
 func (p *page) consoleHome() error {
-	me, err := p.account()
+	me, err := p.staffMember()
 	if err != nil {
 		return err
-	}
-	if me == nil {
-		return &apiError{Status: http.StatusUnauthorized}
-	}
-	if !me.Staff() {
-		return &apiError{Status: http.StatusForbidden, Code: "forbidden", Detail: "The console is for the shop's staff."}
 	}
 	var data homePage
 	can := principalOf(me)
