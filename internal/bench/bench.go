@@ -29,6 +29,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/edge"
 	"github.com/bulwark-shop/bulwark/internal/logging"
+	"github.com/bulwark-shop/bulwark/internal/store"
 )
 
 // Options configure a run.
@@ -249,11 +250,13 @@ func engine(ctx context.Context, o Options, name, dbURL, vaultURL string) ([]Res
 		return nil, err
 	}
 	var results []Result
+	shop0, vault0 := sh.app.DB.CommitStats(), sh.app.VaultDB.CommitStats()
 	r, err := load(ctx, name+": checkout", o.Concurrency, o.Checkouts, sh.checkout(sh.url, carts, 0, "bench"), sh.c, 201)
 	if err != nil {
 		return nil, err
 	}
 	results = append(results, r)
+	printCommits(o, name, r.Requests, shop0, sh.app.DB.CommitStats(), vault0, sh.app.VaultDB.CommitStats())
 	r, err = load(ctx, name+": product list (20 items)", o.Concurrency, o.Reads, sh.get(sh.url, "/api/v1/products?limit=20"), sh.c, 200)
 	if err != nil {
 		return nil, err
@@ -264,6 +267,19 @@ func engine(ctx context.Context, o Options, name, dbURL, vaultURL string) ([]Res
 		return nil, err
 	}
 	return append(results, r), nil
+}
+
+// printCommits says how many commits the checkouts made on SQLite's two
+// databases and how many transactions each commit held (group commit): each
+// commit is one fsync of the write-ahead log under synchronous=FULL.
+func printCommits(o Options, name string, checkouts int, shop0, shop1, vault0, vault1 store.CommitStats) {
+	c := shop1.Commits - shop0.Commits + vault1.Commits - vault0.Commits
+	t := shop1.Transactions - shop0.Transactions + vault1.Transactions - vault0.Transactions
+	if c == 0 || checkouts == 0 {
+		return // PostgreSQL: its connections commit on their own
+	}
+	fmt.Fprintf(o.Out, "%s: %d checkouts made %d transactions in %d commits: %.2f commits per checkout, %.1f transactions per commit\n",
+		name, checkouts, t, c, float64(c)/float64(checkouts), float64(t)/float64(c))
 }
 
 // roomy is a rate limit the benchmark never reaches: its load comes from one

@@ -62,7 +62,8 @@ type DB struct {
 	write  *sql.DB
 	engine Engine
 	schema schema
-	pii    *pii.Cipher // seals personal data; see personal.go
+	pii    *pii.Cipher  // seals personal data; see personal.go
+	group  *groupCommit // SQLite's writers, batched into shared commits
 }
 
 // Options say which database to open.
@@ -163,7 +164,7 @@ func openSQLite(ctx context.Context, dataDir string, s schema) (*DB, error) {
 	// holds the code to that already.
 	read.SetMaxOpenConns(16)
 	read.SetMaxIdleConns(16)
-	db := &DB{sql: read, write: write, engine: SQLite, schema: s}
+	db := &DB{sql: read, write: write, engine: SQLite, schema: s, group: newGroupCommit(write)}
 	if err := useWAL(ctx, write); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open sqlite %s: write-ahead log: %w", path, err)
@@ -215,8 +216,15 @@ func (db *DB) Close() error {
 	return err
 }
 
-// inTx runs fn in a transaction that commits when fn returns nil.
+// inTx runs fn in a transaction that commits when fn returns nil, and
+// returns once the commit is durable. On SQLite, fn runs in a savepoint of a
+// transaction it may share with concurrent writers (see groupCommit): it must
+// not leave the transaction (or rows) open, and it must not wait on another
+// writer.
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
+	if db.group != nil {
+		return db.group.run(ctx, fn)
+	}
 	return db.runTx(ctx, db.write, nil, fn)
 }
 

@@ -72,3 +72,6 @@ func (v *VaultDB) DeleteCard(ctx context.Context, token string) error {
 		return nil
 	})
 }
+
+// CommitStats reports the vault database's commits (see DB.CommitStats).
+func (v *VaultDB) CommitStats() CommitStats { return v.db.CommitStats() }
