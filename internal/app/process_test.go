@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,26 +144,29 @@ func (p *process) kill(t *testing.T) {
 }
 
 // TestCrashLosesNothingAcknowledged runs checkouts against a real process,
-// kills it with SIGKILL in the middle, restarts it, and checks that every
-// order that got a 201 is there, that stock and orders reconcile (abandoned
-// reservations are released at start), and that the audit trail verifies.
+// kills it with SIGKILL at a random point, restarts it, and does so again,
+// three times; then it checks that every order that got a 201 is there, that
+// stock and orders reconcile (abandoned reservations are released at start),
+// and that the audit trail verifies. Eight clients at a time keep SQLite's
+// group commit batching several checkouts into each commit, so a kill lands
+// between a batch's writes and its commit as often as anywhere.
 func TestCrashLosesNothingAcknowledged(t *testing.T) {
 	testenv.ForEachDatabase(t, func(t *testing.T, db testenv.Database) {
 		cfg := testConfig(db)
 		const initial = 1000
-		first := startProcess(t, cfg, "--pending-order-timeout", "2s")
-		admin := first.createAdmin("crash-admin@example.com")
-		adminSecret := first.secrets["crash-admin@example.com"]
-		p := first.createProduct(admin, "CRASH-1", initial)
+		proc := startProcess(t, cfg, "--pending-order-timeout", "2s")
+		admin := proc.createAdmin("crash-admin@example.com")
+		adminSecret := proc.secrets["crash-admin@example.com"]
+		p := proc.createProduct(admin, "CRASH-1", initial)
 		type job struct {
 			who  shopper
 			cart string
 		}
 		var jobs []job
 		for i := range 4 {
-			sh := first.shopper(fmt.Sprintf("crash%d@example.com", i), "4242424242424242")
-			for range 40 {
-				jobs = append(jobs, job{sh, first.cartWith(sh, 1, p.ID)})
+			sh := proc.shopper(fmt.Sprintf("crash%d@example.com", i), "4242424242424242")
+			for range 45 {
+				jobs = append(jobs, job{sh, proc.cartWith(sh, 1, p.ID)})
 			}
 		}
 
@@ -171,89 +176,109 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 			acked []ack
 			sent  atomic.Int64
 		)
-		work := make(chan int)
-		var wg sync.WaitGroup
-		for range 8 {
-			wg.Go(func() {
-				for i := range work {
-					j := jobs[i]
-					body := fmt.Sprintf(`{"cart_id":%q,"payment_method":%q,"cvc":"123","shipping_address":{"name":"A","line1":"B","city":"C","postal_code":"1","country":"DE"}}`, j.cart, j.who.method)
-					r, _ := http.NewRequest("POST", first.URL+"/api/v1/checkout", strings.NewReader(body))
-					r.Header.Set("Content-Type", "application/json")
-					r.Header.Set("Authorization", "Bearer "+j.who.token)
-					r.Header.Set("Idempotency-Key", fmt.Sprintf("crash-%d", i))
-					sent.Add(1)
-					res, err := first.client.Do(r)
-					if err != nil {
-						continue // the server died under this request: not acknowledged
-					}
-					b, _ := io.ReadAll(res.Body)
-					res.Body.Close()
-					if res.StatusCode == 201 {
-						var o struct{ ID string }
-						if json.Unmarshal(b, &o) == nil {
-							mu.Lock()
-							acked = append(acked, ack{j.who.token, o.ID})
-							mu.Unlock()
+		const rounds, perRound = 3, 60
+		for round := range rounds {
+			if round > 0 {
+				proc = startProcess(t, cfg, "--pending-order-timeout", "2s")
+			}
+			base := proc.URL
+			work := make(chan int)
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					for i := range work {
+						j := jobs[i]
+						body := fmt.Sprintf(`{"cart_id":%q,"payment_method":%q,"cvc":"123","shipping_address":{"name":"A","line1":"B","city":"C","postal_code":"1","country":"DE"}}`, j.cart, j.who.method)
+						r, _ := http.NewRequest("POST", base+"/api/v1/checkout", strings.NewReader(body))
+						r.Header.Set("Content-Type", "application/json")
+						r.Header.Set("Authorization", "Bearer "+j.who.token)
+						r.Header.Set("Idempotency-Key", fmt.Sprintf("crash-%d", i))
+						sent.Add(1)
+						res, err := proc.client.Do(r)
+						if err != nil {
+							continue // the server died under this request: not acknowledged
+						}
+						b, _ := io.ReadAll(res.Body)
+						res.Body.Close()
+						if res.StatusCode == 201 {
+							var o struct{ ID string }
+							if json.Unmarshal(b, &o) == nil {
+								mu.Lock()
+								acked = append(acked, ack{j.who.token, o.ID})
+								mu.Unlock()
+							}
 						}
 					}
-				}
-			})
-		}
-		killed := false
-		for i := range jobs {
-			if !killed && sent.Load() >= 60 {
-				first.kill(t)
-				killed = true
+				})
 			}
-			work <- i
+			// A random point in the round's second half: the server is
+			// busy with eight checkouts at once by then.
+			killAt := sent.Load() + perRound/2 + rand.Int64N(perRound/2-8)
+			killed := false
+			for i := round * perRound; i < (round+1)*perRound; i++ {
+				if !killed && sent.Load() >= killAt {
+					proc.kill(t)
+					killed = true
+				}
+				work <- i
+			}
+			close(work)
+			wg.Wait()
+			if !killed {
+				t.Fatalf("round %d: the load finished before the kill: nothing was tested", round)
+			}
 		}
-		close(work)
-		wg.Wait()
-		if !killed {
-			t.Fatal("the load finished before the kill: nothing was tested")
-		}
-		if len(acked) < 20 {
-			t.Fatalf("only %d checkouts were acknowledged before the kill", len(acked))
+		if len(acked) < 30 {
+			t.Fatalf("only %d checkouts were acknowledged before the kills", len(acked))
 		}
 
-		second := startProcess(t, cfg, "--pending-order-timeout", "2s")
+		last := startProcess(t, cfg, "--pending-order-timeout", "2s")
 		for _, a := range acked {
 			var o orderJSON
-			second.must(200, req{method: "GET", path: "/api/v1/orders/" + a.orderID, token: a.token}).JSON(t, &o)
+			last.must(200, req{method: "GET", path: "/api/v1/orders/" + a.orderID, token: a.token}).JSON(t, &o)
 			if o.Status != "paid" {
-				t.Fatalf("acknowledged order %s is %s after the crash", a.orderID, o.Status)
+				t.Fatalf("acknowledged order %s is %s after the crashes", a.orderID, o.Status)
 			}
 		}
 		// Stock and orders reconcile once abandoned reservations are released.
-		adminAgain := second.loginWithMFA("crash-admin@example.com", adminSecret)
+		adminAgain := last.loginWithMFA("crash-admin@example.com", adminSecret)
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			var list struct{ Items []orderJSON }
-			second.must(200, req{method: "GET", path: "/api/v1/admin/orders?limit=100", token: adminAgain}).JSON(t, &list)
+			var orders []orderJSON
+			for cursor := ""; ; {
+				var page struct {
+					Items      []orderJSON
+					NextCursor string `json:"next_cursor"`
+				}
+				last.must(200, req{method: "GET", path: "/api/v1/admin/orders?limit=100&cursor=" + url.QueryEscape(cursor), token: adminAgain}).JSON(t, &page)
+				orders = append(orders, page.Items...)
+				if cursor = page.NextCursor; cursor == "" {
+					break
+				}
+			}
 			sold := int64(0)
-			for _, o := range list.Items {
+			for _, o := range orders {
 				for _, it := range o.Items {
 					sold += int64(it.Quantity)
 				}
 			}
-			stock := second.stock(p.ID)
-			if stock+sold == initial && len(list.Items) >= len(acked) {
-				if paid := countAuditRaw(t, cfg, "order.checkout", audit.Success); paid != len(list.Items) {
-					t.Fatalf("%d successful checkout audit records for %d orders", paid, len(list.Items))
+			stock := last.stock(p.ID)
+			if stock+sold == initial && len(orders) >= len(acked) {
+				if paid := countAuditRaw(t, cfg, "order.checkout", audit.Success); paid != len(orders) {
+					t.Fatalf("%d successful checkout audit records for %d orders", paid, len(orders))
 				}
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("stock %d + sold %d != %d after restart (%d orders, %d acknowledged)", stock, sold, initial, len(list.Items), len(acked))
+				t.Fatalf("stock %d + sold %d != %d after restart (%d orders, %d acknowledged)", stock, sold, initial, len(orders), len(acked))
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
 		if code, out, errOut := runCLI(t, cfg, "", "audit", "verify"); code != 0 {
-			t.Fatalf("audit verify after the crash: %s %s", out, errOut)
+			t.Fatalf("audit verify after the crashes: %s %s", out, errOut)
 		}
-		t.Logf("%d checkouts sent, %d acknowledged before the kill; %d abandoned reservations released at restart",
-			sent.Load(), len(acked), countAuditRaw(t, cfg, "order.checkout", audit.Failure))
+		t.Logf("%d checkouts sent in %d rounds, %d acknowledged before the kills; %d abandoned reservations released at restart",
+			sent.Load(), rounds, len(acked), countAuditRaw(t, cfg, "order.checkout", audit.Failure))
 	})
 }
 
