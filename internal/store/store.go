@@ -144,18 +144,12 @@ func openSQLite(ctx context.Context, dataDir string, s schema) (*DB, error) {
 	}
 	f.Close()
 	base := (&url.URL{Scheme: "file", Path: path}).String() + "?" + sqlitePragmas
-	write, err := sql.Open("sqlite", base+"&_txlock=immediate")
-	if err != nil {
-		return nil, fmt.Errorf("open sqlite: %w", err)
-	}
+	// Both pools cache their compiled statements (see cachingConnector).
+	write := sql.OpenDB(&cachingConnector{dsn: base + "&_txlock=immediate", driver: &sqlite.Driver{}})
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxIdleTime(0)
-	read, err := sql.Open("sqlite", base)
-	if err != nil {
-		write.Close()
-		return nil, fmt.Errorf("open sqlite: %w", err)
-	}
+	read := sql.OpenDB(&cachingConnector{dsn: base, driver: &sqlite.Driver{}})
 	// Reads are bounded like PostgreSQL's pool: each new SQLite connection
 	// parses the whole schema, and an unbounded pool opened one per request
 	// in a burst, then closed all but the idle ones (80 concurrent checkouts
