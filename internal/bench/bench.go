@@ -80,8 +80,8 @@ func (r Result) CPUPerRequest() time.Duration { return r.CPU / time.Duration(max
 func (r Result) PerSecond() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
 
 func (r Result) String() string {
-	return fmt.Sprintf("%-34s %7d req %5d err %9.0f req/s   p50 %7.2f ms   p99 %7.2f ms",
-		r.Name, r.Requests, r.Errors, r.PerSecond(), ms(r.P50), ms(r.P99))
+	return fmt.Sprintf("%-34s %7d req %5d err %9.0f req/s   p50 %7.2f ms   p99 %7.2f ms   cpu %6.2f ms/req",
+		r.Name, r.Requests, r.Errors, r.PerSecond(), ms(r.P50), ms(r.P99), float64(r.CPUPerRequest().Microseconds())/1000)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
