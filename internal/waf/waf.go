@@ -68,6 +68,10 @@ type Config struct {
 	BodyLimit int64
 	// Exclusions switch rules off for named routes or fields.
 	Exclusions []Exclusion
+	// Bodies, when set, is the positive model of JSON request bodies: a body
+	// valid against its route's schema is inspected in its free text only.
+	// Nil inspects every body whole.
+	Bodies *BodyModel
 	// OwnHosts are the IP-literal Host values that name this shop itself (its
 	// listen address, see OwnHosts): a request with one of them as its Host is
 	// not scored by rule 920350 (Host is a numeric IP address).
@@ -287,6 +291,9 @@ type Verdict struct {
 	Malformed bool
 	// Score is the anomaly score the evaluation rule reported, when one fired.
 	Score int
+	// FreeTextOnly: the body validated against its route's schema, and the
+	// rules inspected its free text only (see BodyModel).
+	FreeTextOnly bool
 }
 
 // RuleList is Rules as "942100,949110": commas, never spaces, so a list of
@@ -303,6 +310,9 @@ func (v Verdict) RuleList() string {
 type Check struct {
 	w  *WAF
 	tx types.Transaction
+	// freeTextOnly: the body validated against its schema and the rules
+	// inspected its free text (see BodyModel).
+	freeTextOnly bool
 }
 
 // Request inspects r, from client (the address edge protection resolved).
@@ -355,7 +365,11 @@ func (c *Check) request(r *http.Request, client string) (Verdict, error) {
 			return Verdict{}, ErrBodyTooLarge
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		it, _, err := tx.WriteRequestBody(body)
+		inspect := body
+		if free, ok := c.w.cfg.Bodies.reduce(r, body); ok && len(free) <= len(body) {
+			inspect, c.freeTextOnly = free, true
+		}
+		it, _, err := tx.WriteRequestBody(inspect)
 		if err != nil {
 			return Verdict{}, fmt.Errorf("waf: inspect the request body: %w", err)
 		}
@@ -414,7 +428,7 @@ func (c *Check) Close() {
 // verdict turns Coraza's interruption (nil when none) and matched rules into
 // a Verdict for the configured mode.
 func (c *Check) verdict(it *types.Interruption) Verdict {
-	v := Verdict{Hostile: it != nil}
+	v := Verdict{Hostile: it != nil, FreeTextOnly: c.freeTextOnly}
 	v.Refuse = v.Hostile && c.w.cfg.Mode == Block
 	v.Malformed = it != nil && it.RuleID == bodyErrorRule
 	for _, m := range c.tx.MatchedRules() {
