@@ -253,13 +253,25 @@ type WAF struct {
 	waf coraza.WAF
 }
 
+// noLogData replaces the logdata of every Core Rule Set rule with a constant.
+// Coraza 3.8 expands each rule's logdata (the matched value and where it was
+// found, for an audit log) before evaluating the rule, on every request,
+// whether or not the rule matches (corazawaf/coraza#1675): a third of the
+// allocations of a product read. Bulwark keeps no Coraza audit log and reads
+// only rule ids, messages and the score, so the expansion was pure cost. It
+// changes nothing the rules match (TestRuntimeDetectsAsTheRuleSet); the CRS
+// regression (test/crs), some of whose tests read the logdata, runs on
+// Directives() without it.
+const noLogData = `SecRuleUpdateActionById 900000-999999 "logdata:-"
+`
+
 // New compiles the rules of cfg. It returns an error when cfg is invalid or
 // the rules do not compile.
 func New(cfg Config) (*WAF, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w, err := coraza.NewWAF(coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(cfg.Directives()))
+	w, err := coraza.NewWAF(coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(cfg.Directives() + noLogData))
 	if err != nil {
 		return nil, fmt.Errorf("waf: compile the Core Rule Set: %w", err)
 	}
