@@ -140,8 +140,8 @@ func (m *BodyModel) schemaFor(method, path string) *jsonschema.Schema {
 // reduce returns what of r's body (already read) the rule set must inspect:
 // the free text of a JSON body that validates against its route's schema, or
 // ok false when the body is to be inspected whole (no model for the route,
-// not a JSON body, or a body that does not validate; the handler's strict
-// decoding refuses the last).
+// not a JSON body, or a body that does not validate, which the rule set and
+// then the handler answer as they always have).
 func (m *BodyModel) reduce(r *http.Request, body []byte) (free []byte, ok bool) {
 	if m == nil || len(r.Header.Values("Content-Type")) != 1 {
 		return nil, false

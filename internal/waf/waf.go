@@ -5,7 +5,9 @@
 // exclusions it is given.
 //
 // It guarantees that a request is either inspected in full (headers, and the
-// body up to the body limit, which is handed on unchanged) or refused: an
+// body up to the body limit, which is handed on unchanged; of a JSON body
+// valid against its schema, every part that can carry text, see BodyModel)
+// or refused: an
 // error of the rule engine, a body it cannot read and a body over the limit
 // are all refusals (fail closed), in blocking and in detection mode alike.
 package waf
