@@ -759,6 +759,11 @@ func newWAF(cfg config.Config) (*waf.WAF, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The positive model: a JSON body valid against the API's own schema is
+	// inspected in its free text only (docs/SECURITY.md).
+	if wc.Bodies, err = waf.NewBodyModel(httpapi.OpenAPIDocument()); err != nil {
+		return nil, err
+	}
 	return waf.New(wc)
 }
 

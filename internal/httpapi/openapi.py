@@ -280,6 +280,10 @@ ROLE_ENUM=["customer","support","catalog","fulfillment","finance","admin"]
 money={"type":"object","required":["amount","currency"],"additionalProperties":False,"properties":{
   "amount":{"type":"integer","format":"int64","minimum":0,"maximum":1000000000000,"description":"Integer minor units (cents for EUR)."},
   "currency":{"type":"string","pattern":"^[A-Z]{3}$","description":"ISO 4217; must be the shop's currency."}}}
+# idof is an id that internal/id made: its prefix and 26 characters of base32
+# (RFC 4648 alphabet in lower case). Its shape is exact, so the WAF's positive
+# model does not pattern-match a valid one (internal/waf/bodies.go).
+idof=lambda prefix: {"type":"string","pattern":"^"+prefix+"[a-z2-7]{26}$"}
 text=lambda mn,mx,d=None: {k:v for k,v in {"type":"string","minLength":mn,"maxLength":mx,"description":d}.items() if v is not None}
 schemas={
  "Money":money,
@@ -411,9 +415,9 @@ schemas={
  "SavedAddressList":{"type":"object","required":["items"],"properties":{"items":{"type":"array","items":ref("SavedAddress")}}},
  "CheckoutRequest":{"type":"object","required":["cart_id","payment_method","cvc"],"additionalProperties":False,
    "description":"Exactly one of `shipping_address` and `shipping_address_id`.","properties":{
-   "cart_id":{"type":"string"},"payment_method":{"type":"string"},"cvc":{"type":"string","pattern":"^[0-9]{3,4}$","description":"Used in flight only; never stored or logged."},
+   "cart_id":idof("cart_"),"payment_method":idof("pm_"),"cvc":{"type":"string","pattern":"^[0-9]{3,4}$","description":"Used in flight only; never stored or logged."},
    "shipping_address":ref("Address"),
-   "shipping_address_id":{"type":"string","pattern":"^adr_","description":"An address of the caller's address book (GET /api/v1/me/addresses), instead of `shipping_address`; another customer's: 404."},
+   "shipping_address_id":dict(idof("adr_"),description="An address of the caller's address book (GET /api/v1/me/addresses), instead of `shipping_address`; another customer's: 404."),
    "expected_total":dict(ref("Money"),description="The total the customer was shown; another total now: 409 `price_changed`, nothing reserved or charged.")}},
  "GuestCard":{"type":"object","required":["number","exp_month","exp_year","holder"],"additionalProperties":False,"properties":{
    "number":{"type":"string","description":"12 to 19 digits; checked (Luhn, length, brand, not expired); goes only to the card vault, for this checkout."},

@@ -5,7 +5,9 @@
 // exclusions it is given.
 //
 // It guarantees that a request is either inspected in full (headers, and the
-// body up to the body limit, which is handed on unchanged) or refused: an
+// body up to the body limit, which is handed on unchanged; of a JSON body
+// valid against its schema, every part that can carry text, see BodyModel)
+// or refused: an
 // error of the rule engine, a body it cannot read and a body over the limit
 // are all refusals (fail closed), in blocking and in detection mode alike.
 package waf
@@ -68,6 +70,10 @@ type Config struct {
 	BodyLimit int64
 	// Exclusions switch rules off for named routes or fields.
 	Exclusions []Exclusion
+	// Bodies, when set, is the positive model of JSON request bodies: a body
+	// valid against its route's schema is inspected in its free text only.
+	// Nil inspects every body whole.
+	Bodies *BodyModel
 	// OwnHosts are the IP-literal Host values that name this shop itself (its
 	// listen address, see OwnHosts): a request with one of them as its Host is
 	// not scored by rule 920350 (Host is a numeric IP address).
@@ -249,13 +255,25 @@ type WAF struct {
 	waf coraza.WAF
 }
 
+// noLogData replaces the logdata of every Core Rule Set rule with a constant.
+// Coraza 3.8 expands each rule's logdata (the matched value and where it was
+// found, for an audit log) before evaluating the rule, on every request,
+// whether or not the rule matches (corazawaf/coraza#1675): a third of the
+// allocations of a product read. Bulwark keeps no Coraza audit log and reads
+// only rule ids, messages and the score, so the expansion was pure cost. It
+// changes nothing the rules match (TestRuntimeDetectsAsTheRuleSet); the CRS
+// regression (test/crs), some of whose tests read the logdata, runs on
+// Directives() without it.
+const noLogData = `SecRuleUpdateActionById 900000-999999 "logdata:-"
+`
+
 // New compiles the rules of cfg. It returns an error when cfg is invalid or
 // the rules do not compile.
 func New(cfg Config) (*WAF, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w, err := coraza.NewWAF(coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(cfg.Directives()))
+	w, err := coraza.NewWAF(coraza.NewWAFConfig().WithRootFS(coreruleset.FS).WithDirectives(cfg.Directives() + noLogData))
 	if err != nil {
 		return nil, fmt.Errorf("waf: compile the Core Rule Set: %w", err)
 	}
@@ -287,6 +305,9 @@ type Verdict struct {
 	Malformed bool
 	// Score is the anomaly score the evaluation rule reported, when one fired.
 	Score int
+	// FreeTextOnly: the body validated against its route's schema, and the
+	// rules inspected its free text only (see BodyModel).
+	FreeTextOnly bool
 }
 
 // RuleList is Rules as "942100,949110": commas, never spaces, so a list of
@@ -303,6 +324,9 @@ func (v Verdict) RuleList() string {
 type Check struct {
 	w  *WAF
 	tx types.Transaction
+	// freeTextOnly: the body validated against its schema and the rules
+	// inspected its free text (see BodyModel).
+	freeTextOnly bool
 }
 
 // Request inspects r, from client (the address edge protection resolved).
@@ -355,7 +379,11 @@ func (c *Check) request(r *http.Request, client string) (Verdict, error) {
 			return Verdict{}, ErrBodyTooLarge
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		it, _, err := tx.WriteRequestBody(body)
+		inspect := body
+		if free, ok := c.w.cfg.Bodies.reduce(r, body); ok && len(free) <= len(body) {
+			inspect, c.freeTextOnly = free, true
+		}
+		it, _, err := tx.WriteRequestBody(inspect)
 		if err != nil {
 			return Verdict{}, fmt.Errorf("waf: inspect the request body: %w", err)
 		}
@@ -402,18 +430,19 @@ func (c *Check) Response(status int, header http.Header, body []byte) (Verdict, 
 	return c.verdict(it), nil
 }
 
-// Close runs the logging phase and frees the transaction.
+// Close frees the transaction. It does not run the logging phase: its rules
+// (the Core Rule Set's 980xxx) only report, after the verdict, to Coraza's
+// audit log, which is off (blocks go to Bulwark's log, metrics and audit
+// trail from the Verdict); running them cost every request about a tenth of
+// its inspection (docs/PERFORMANCE.md, 2026-12-04).
 func (c *Check) Close() {
-	c.tx.ProcessLogging()
 	_ = c.tx.Close() // only temporary files, which the in-memory body limit rules out
 }
-
-var totalScore = regexp.MustCompile(`Total Score: (\d+)`)
 
 // verdict turns Coraza's interruption (nil when none) and matched rules into
 // a Verdict for the configured mode.
 func (c *Check) verdict(it *types.Interruption) Verdict {
-	v := Verdict{Hostile: it != nil}
+	v := Verdict{Hostile: it != nil, FreeTextOnly: c.freeTextOnly}
 	v.Refuse = v.Hostile && c.w.cfg.Mode == Block
 	v.Malformed = it != nil && it.RuleID == bodyErrorRule
 	for _, m := range c.tx.MatchedRules() {
@@ -427,11 +456,30 @@ func (c *Check) verdict(it *types.Interruption) Verdict {
 		if !slices.Contains(v.Rules, id) && len(v.Rules) < maxRules {
 			v.Rules = append(v.Rules, id)
 		}
-		if s := totalScore.FindStringSubmatch(m.Message()); s != nil {
-			v.Score, _ = strconv.Atoi(s[1])
+		if score, ok := totalScore(m.Message()); ok {
+			v.Score = score
 		}
 	}
 	return v
+}
+
+// totalScore reads the anomaly score from the evaluation rule's message
+// ("Inbound Anomaly Score Exceeded (Total Score: 10)").
+func totalScore(msg string) (int, bool) {
+	const label = "Total Score: "
+	_, rest, ok := strings.Cut(msg, label)
+	if !ok {
+		return 0, false
+	}
+	end := 0
+	for end < len(rest) && end < 9 && rest[end] >= '0' && rest[end] <= '9' {
+		end++
+	}
+	if end == 0 {
+		return 0, false
+	}
+	n, _ := strconv.Atoi(rest[:end])
+	return n, true
 }
 
 // bodyErrorRule is Coraza's recommended rule refusing a body its parser
