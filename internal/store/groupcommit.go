@@ -27,6 +27,10 @@ import (
 // whole transaction back) fails every member, none of whose writes persisted.
 type groupCommit struct {
 	pool *sql.DB // SQLite's write pool, of one connection
+	// A batch commits once it holds maxBatch functions or has been open
+	// maxOpen, even with writers queued (see the constants of that name).
+	maxBatch int
+	maxOpen  time.Duration
 
 	waiting atomic.Int32 // writers queued on mu
 	mu      sync.Mutex
@@ -58,7 +62,9 @@ const (
 // name serves.
 const savepoint = "bulwark_member"
 
-func newGroupCommit(pool *sql.DB) *groupCommit { return &groupCommit{pool: pool} }
+func newGroupCommit(pool *sql.DB) *groupCommit {
+	return &groupCommit{pool: pool, maxBatch: maxBatch, maxOpen: maxBatchOpen}
+}
 
 // run runs fn in the open batch (or a new one) and returns once the batch's
 // commit is known: fn's own error if it failed and the batch committed, the
@@ -131,7 +137,7 @@ func (g *groupCommit) leave() {
 		return
 	}
 	b := g.cur
-	if g.waiting.Load() > 0 && b.n < maxBatch && time.Since(b.opened) < maxBatchOpen {
+	if g.waiting.Load() > 0 && b.n < g.maxBatch && time.Since(b.opened) < g.maxOpen {
 		return // the next writer runs in this batch and commits it, or leaves it to the one after
 	}
 	if b.writes == 0 {
