@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -68,8 +69,8 @@ func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // SoakSample is one sample of the process (the shop and the load share it).
 type SoakSample struct {
-	At         time.Duration // since the soak's traffic started
-	Phase      string        // soak, idle-before, flood, idle-after
+	At         time.Duration // since the soak began (its first sample at rest, then its traffic)
+	Phase      string        // idle-start, soak, idle-before, flood, idle-after
 	RSS        int64         // resident memory, bytes (VmRSS)
 	HeapLive   uint64        // the heap marked live by the last collection, bytes
 	HeapTotal  uint64        // memory the Go runtime holds for the heap, bytes
@@ -82,6 +83,11 @@ type SoakSample struct {
 	Errors                   int // answers not as expected, and transport errors
 	Skipped                  int // operations not started: their stream was at soakInFlight
 	CheckoutP50, CheckoutP99 time.Duration
+	// CPU is the process's CPU time in the interval (the shop's and the
+	// load's): per request, it tells a shop that gets slower from a machine
+	// that gets busier. Load1 is the machine's load average over a minute.
+	CPU   time.Duration
+	Load1 float64
 }
 
 // SoakResult is the outcome of a soak.
@@ -89,9 +95,13 @@ type SoakResult struct {
 	Samples []SoakSample
 	Verdict []FlatVerdict
 	Flood   FloodResult
-	// Goroutines and open files at rest before and after the flood.
-	IdleBefore, IdleAfter SoakSample
-	AfterFlood            []FlatVerdict
+	// The process at rest (no traffic, the clients' connections closed,
+	// after a collection): before the soak's traffic, after it (before the
+	// flood) and after the flood.
+	IdleStart, IdleBefore, IdleAfter SoakSample
+	// AtRest compares goroutines and open files at rest after the soak with
+	// before it; AfterFlood, after the flood with before it.
+	AtRest, AfterFlood []FlatVerdict
 }
 
 // FlatVerdict is the flatness rule applied to one series.
@@ -172,6 +182,20 @@ func parseVmRSS(r io.Reader) (int64, error) {
 	return 0, errors.New("no VmRSS line")
 }
 
+// parseLoadAvg reads the one-minute load average from the text of
+// /proc/loadavg.
+func parseLoadAvg(r io.Reader) (float64, error) {
+	b, err := io.ReadAll(io.LimitReader(r, 256))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return 0, fmt.Errorf("loadavg %q: want three averages", b)
+	}
+	return strconv.ParseFloat(f[0], 64)
+}
+
 // countFDs counts the entries of dir (/proc/self/fd), less the one the
 // listing itself holds open while it reads.
 func countFDs(dir string) (int, error) {
@@ -201,6 +225,9 @@ func sampleProcess() (SoakSample, error) {
 		{Name: "/memory/classes/heap/unused:bytes"}, {Name: "/memory/classes/heap/free:bytes"}}
 	metrics.Read(ms)
 	s := SoakSample{RSS: rss, FDs: fds, Goroutines: runtime.NumGoroutine()}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		s.Load1, _ = parseLoadAvg(bytes.NewReader(b))
+	}
 	if ms[0].Value.Kind() == metrics.KindUint64 {
 		s.HeapLive = ms[0].Value.Uint64()
 	}
@@ -391,7 +418,7 @@ func Soak(ctx context.Context, o Options) (SoakResult, error) {
 	var mu sync.Mutex
 	phase := "soak"
 	start := time.Now()
-	last := start
+	last, lastCPU := start, cpuTime()
 	sample := func() (SoakSample, error) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -400,8 +427,9 @@ func Soak(ctx context.Context, o Options) (SoakResult, error) {
 			return sm, err
 		}
 		now := time.Now()
-		sm.At, sm.Phase, sm.Interval = now.Sub(start).Round(time.Millisecond), phase, now.Sub(last)
-		last = now
+		cpu := cpuTime()
+		sm.At, sm.Phase, sm.Interval, sm.CPU = now.Sub(start).Round(time.Millisecond), phase, now.Sub(last), cpu-lastCPU
+		last, lastCPU = now, cpu
 		counts.take(&sm)
 		res.Samples = append(res.Samples, sm)
 		fmt.Fprintln(o.Out, sm.line())
@@ -435,6 +463,21 @@ func Soak(ctx context.Context, o Options) (SoakResult, error) {
 	fmt.Fprintf(o.Out, "soak: %s of mixed traffic (per second: %.0f product reads, %.0f shoppers with a cart and a checkout, %.1f sign-ins and outs, %.1f wrong passwords, %.0f failed sign-ins from random addresses), a sample each %s\n",
 		o.Soak, soakReadRate, soakShopperRate, soakLoginRate, soakWrongRate, soakSlowFlood, every)
 	fmt.Fprintln(o.Out, sampleHeader)
+	idle := func(p string) (SoakSample, error) {
+		setPhase(p)
+		s.c.CloseIdleConnections()
+		select {
+		case <-time.After(soakIdleSettle):
+		case <-ctx.Done():
+			return SoakSample{}, ctx.Err()
+		}
+		runtime.GC() // the live heap as of now
+		return sample()
+	}
+	if res.IdleStart, err = idle("idle-start"); err != nil {
+		return res, err
+	}
+	setPhase("soak")
 	tctx, stopTraffic := context.WithTimeout(ctx, o.Soak)
 	defer stopTraffic()
 	var traffic sync.WaitGroup
@@ -483,16 +526,6 @@ func Soak(ctx context.Context, o Options) (SoakResult, error) {
 		res.Verdict = append(res.Verdict, v)
 	}
 
-	idle := func(p string) (SoakSample, error) {
-		setPhase(p)
-		s.c.CloseIdleConnections()
-		select {
-		case <-time.After(soakIdleSettle):
-		case <-ctx.Done():
-			return SoakSample{}, ctx.Err()
-		}
-		return sample()
-	}
 	if res.IdleBefore, err = idle("idle-before"); err != nil {
 		return res, err
 	}
@@ -511,6 +544,10 @@ func Soak(ctx context.Context, o Options) (SoakResult, error) {
 		returned("goroutines", float64(res.IdleBefore.Goroutines), float64(res.IdleAfter.Goroutines), flatTolerance, 5),
 		returned("open files", float64(res.IdleBefore.FDs), float64(res.IdleAfter.FDs), flatTolerance, 4),
 	}
+	res.AtRest = []FlatVerdict{
+		returned("goroutines", float64(res.IdleStart.Goroutines), float64(res.IdleBefore.Goroutines), flatTolerance, 5),
+		returned("open files", float64(res.IdleStart.FDs), float64(res.IdleBefore.FDs), flatTolerance, 4),
+	}
 	res.print(o.Out, o.Soak)
 	if o.SoakOut != "" {
 		if err := writeSoakFiles(o.SoakOut, res); err != nil {
@@ -521,13 +558,22 @@ func Soak(ctx context.Context, o Options) (SoakResult, error) {
 	return res, nil
 }
 
-const sampleHeader = "  at      phase        RSS MiB  heap live  goroutines  fds   req/s  checkouts/s  p50 ms   p99 ms  errors skipped"
+const sampleHeader = "  at      phase        RSS MiB  heap live  goroutines  fds   req/s  checkouts/s  p50 ms   p99 ms  errors skipped  CPU ms/req  load"
 
 func (s SoakSample) line() string {
-	return fmt.Sprintf("  %-7s %-11s %8.1f %10.1f %11d %4d %7.1f %12.1f %7.1f %8.1f %7d %7d",
+	return fmt.Sprintf("  %-7s %-11s %8.1f %10.1f %11d %4d %7.1f %12.1f %7.1f %8.1f %7d %7d %11.2f %5.1f",
 		s.At.Round(time.Second), s.Phase, mib(s.RSS), mib(int64(s.HeapLive)), s.Goroutines, s.FDs,
 		float64(s.requests())/max(s.Interval.Seconds(), 1e-9), float64(s.Checkouts)/max(s.Interval.Seconds(), 1e-9),
-		ms(s.CheckoutP50), ms(s.CheckoutP99), s.Errors, s.Skipped)
+		ms(s.CheckoutP50), ms(s.CheckoutP99), s.Errors, s.Skipped, s.cpuPerRequest(), s.Load1)
+}
+
+// cpuPerRequest is the interval's CPU per request answered, in ms (0 when
+// none was).
+func (s SoakSample) cpuPerRequest() float64 {
+	if s.requests() == 0 {
+		return 0
+	}
+	return ms(s.CPU) / float64(s.requests())
 }
 
 // requests are the HTTP requests answered as expected in the interval (a
@@ -543,17 +589,22 @@ func (r SoakResult) print(w io.Writer, d time.Duration) {
 		fmt.Fprintln(w, "  "+v.String())
 	}
 	fmt.Fprintln(w, r.Flood)
-	fmt.Fprintf(w, "soak: at rest (clients' connections closed, %s later), before the flood and after it; rule: after exceeds before by at most %.0f%% or 5 goroutines, 4 files\n",
+	fmt.Fprintf(w, "soak: at rest (no traffic, clients' connections closed, %s later, after a collection): before the soak, after it, after the flood; rule: later exceeds earlier by at most %.0f%% or 5 goroutines, 4 files\n",
 		soakIdleSettle, 100*flatTolerance)
-	for _, v := range r.AfterFlood {
-		word := "back to its level"
-		if !v.Flat {
-			word = "NOT BACK"
-		}
-		fmt.Fprintf(w, "  %-16s %6.0f -> %6.0f: %s\n", v.Name, v.Second, v.Last, word)
+	for i, v := range r.AtRest {
+		after := r.AfterFlood[i]
+		fmt.Fprintf(w, "  %-16s %6.0f -> %6.0f (soak: %s) -> %6.0f (flood: %s)\n", v.Name, v.Second, v.Last, backWord(v), after.Last, backWord(after))
 	}
-	fmt.Fprintf(w, "  resident memory  %6.1f -> %6.1f MiB (not judged: the runtime returns freed memory to the system lazily)\n",
-		mib(r.IdleBefore.RSS), mib(r.IdleAfter.RSS))
+	fmt.Fprintf(w, "  live heap        %6.1f -> %6.1f -> %6.1f MiB\n", mib(int64(r.IdleStart.HeapLive)), mib(int64(r.IdleBefore.HeapLive)), mib(int64(r.IdleAfter.HeapLive)))
+	fmt.Fprintf(w, "  resident memory  %6.1f -> %6.1f -> %6.1f MiB (the runtime returns freed memory to the system lazily)\n",
+		mib(r.IdleStart.RSS), mib(r.IdleBefore.RSS), mib(r.IdleAfter.RSS))
+}
+
+func backWord(v FlatVerdict) string {
+	if v.Flat {
+		return "back to its level"
+	}
+	return "NOT BACK"
 }
 
 func (r SoakResult) soak() []SoakSample {
@@ -623,7 +674,7 @@ func writeSoakFiles(csvPath string, r SoakResult) error {
 
 var soakCSVHeader = []string{"seconds", "phase", "rss_bytes", "heap_live_bytes", "heap_total_bytes", "goroutines", "open_fds",
 	"interval_seconds", "reads", "cart_writes", "checkouts", "logins", "flood_logins", "errors", "skipped",
-	"checkout_p50_ms", "checkout_p99_ms"}
+	"checkout_p50_ms", "checkout_p99_ms", "cpu_seconds", "load1"}
 
 // writeSoakCSV writes the samples, one row each, under soakCSVHeader.
 func writeSoakCSV(w io.Writer, samples []SoakSample) error {
@@ -637,7 +688,7 @@ func writeSoakCSV(w io.Writer, samples []SoakSample) error {
 		f := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 		if err := cw.Write([]string{f(s.At.Seconds()), s.Phase, strconv.FormatInt(s.RSS, 10), u(s.HeapLive), u(s.HeapTotal),
 			i(s.Goroutines), i(s.FDs), f(s.Interval.Seconds()), i(s.Reads), i(s.CartWrites), i(s.Checkouts), i(s.Logins),
-			i(s.Flood), i(s.Errors), i(s.Skipped), f(ms(s.CheckoutP50)), f(ms(s.CheckoutP99))}); err != nil {
+			i(s.Flood), i(s.Errors), i(s.Skipped), f(ms(s.CheckoutP50)), f(ms(s.CheckoutP99)), f(s.CPU.Seconds()), f(s.Load1)}); err != nil {
 			return err
 		}
 	}

@@ -49,6 +49,17 @@ func TestParseVmRSS(t *testing.T) {
 	})
 }
 
+func TestParseLoadAvg(t *testing.T) {
+	if got, err := parseLoadAvg(strings.NewReader("7.54 10.32 9.89 3/412 25095\n")); err != nil || got != 7.54 {
+		t.Fatalf("parseLoadAvg = %v, %v; want 7.54", got, err)
+	}
+	for _, text := range []string{"", "7.54\n", "busy 1 2 3/4 5\n"} {
+		if got, err := parseLoadAvg(strings.NewReader(text)); err == nil {
+			t.Errorf("parseLoadAvg(%q) = %v, want an error", text, got)
+		}
+	}
+}
+
 func TestCountFDs(t *testing.T) {
 	if _, err := os.Stat("/proc/self/fd"); err != nil {
 		t.Skip("no /proc here:", err)
@@ -184,7 +195,7 @@ func testSamples() []SoakSample {
 	for i := range 6 {
 		s := SoakSample{At: time.Duration(i+1) * 10 * time.Second, Phase: "soak", RSS: 200 << 20, HeapLive: 50 << 20, HeapTotal: 120 << 20,
 			Goroutines: 130 + i, FDs: 110, Interval: 10 * time.Second, Reads: 500, CartWrites: 100, Checkouts: 50, Logins: 10, Flood: 30,
-			CheckoutP50: 40 * time.Millisecond, CheckoutP99: 250 * time.Millisecond}
+			CheckoutP50: 40 * time.Millisecond, CheckoutP99: 250 * time.Millisecond, CPU: 1500 * time.Millisecond, Load1: 3.25}
 		if i >= 4 {
 			s.Phase = []string{"idle-before", "flood"}[i-4]
 			s.Checkouts, s.CheckoutP50, s.CheckoutP99 = 0, 0, 0 // a gap in the latency lines
@@ -207,7 +218,7 @@ func TestWriteSoakCSV(t *testing.T) {
 	if len(rows) != len(samples)+1 || !slices.Equal(rows[0], soakCSVHeader) {
 		t.Fatalf("%d rows, header %v; want %d and %v", len(rows), rows[0], len(samples)+1, soakCSVHeader)
 	}
-	want := []string{"10.000", "soak", "209715200", "52428800", "125829120", "130", "110", "10.000", "500", "100", "50", "10", "30", "0", "0", "40.000", "250.000"}
+	want := []string{"10.000", "soak", "209715200", "52428800", "125829120", "130", "110", "10.000", "500", "100", "50", "10", "30", "0", "0", "40.000", "250.000", "1.500", "3.250"}
 	if !slices.Equal(rows[1], want) {
 		t.Fatalf("first row %v, want %v", rows[1], want)
 	}
@@ -245,16 +256,16 @@ func TestWriteSoakPlot(t *testing.T) {
 	}
 	// One line per series (the latency lines stop where there were no
 	// checkouts), each named in the legend, and the phases after the soak shaded.
-	if n := strings.Count(svg, "<polyline"); n != 9 {
-		t.Errorf("%d polylines, want 9 (one per series)", n)
+	if n := strings.Count(svg, "<polyline"); n != 12 {
+		t.Errorf("%d polylines, want 12 (one per series)", n)
 	}
-	for _, label := range []string{"resident (VmRSS)", "heap live", "goroutines", "open fds", "p99", "p50", "requests", "checkouts"} {
+	for _, label := range []string{"resident (VmRSS)", "heap live", "goroutines", "open fds", "p99", "p50", "requests", "checkouts", "load, 1 min", "CPU ms/request"} {
 		if !strings.Contains(svg, ">"+label+"</text>") {
 			t.Errorf("no legend %q", label)
 		}
 	}
-	if n := strings.Count(svg, `fill="#eeeeee"`); n != 2*5 {
-		t.Errorf("%d shaded intervals, want 2 in each of 5 panels", n)
+	if n := strings.Count(svg, `fill="#eeeeee"`); n != 2*6 {
+		t.Errorf("%d shaded intervals, want 2 in each of 6 panels", n)
 	}
 	if err := writeSoakPlot(io.Discard, testSamples()[:1]); err == nil {
 		t.Error("a plot of one sample: no error")
@@ -295,13 +306,13 @@ func TestSoakRuns(t *testing.T) {
 	if served.Reads == 0 || served.CartWrites == 0 || served.Checkouts == 0 || served.Logins == 0 || served.Flood == 0 {
 		t.Errorf("answered as expected: %+v; want some of every kind\n%s", served, log.String())
 	}
-	for _, p := range []string{"soak", "idle-before", "flood", "idle-after"} {
+	for _, p := range []string{"idle-start", "soak", "idle-before", "flood", "idle-after"} {
 		if !phases[p] {
 			t.Errorf("no %s sample in %v", p, phases)
 		}
 	}
-	if len(res.Verdict) != len(soakSeries) || len(res.AfterFlood) != 2 {
-		t.Errorf("%d verdicts and %d after the flood, want %d and 2", len(res.Verdict), len(res.AfterFlood), len(soakSeries))
+	if len(res.Verdict) != len(soakSeries) || len(res.AfterFlood) != 2 || len(res.AtRest) != 2 {
+		t.Errorf("%d verdicts, %d at rest and %d after the flood, want %d, 2 and 2", len(res.Verdict), len(res.AtRest), len(res.AfterFlood), len(soakSeries))
 	}
 	if res.Flood.Quiet.Requests != o.FloodCheckouts || res.Flood.Flooded.Requests != o.FloodCheckouts || res.Flood.CheckoutP99Multiplier == 0 {
 		t.Errorf("flood: %+v", res.Flood)

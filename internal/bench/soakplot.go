@@ -68,6 +68,16 @@ func soakPanels(samples []SoakSample) []plotPanel {
 			{"requests", "#7f7f7f", col(perSecond(SoakSample.requests))},
 			{"checkouts", "#e377c2", col(perSecond(func(s SoakSample) int { return s.Checkouts }))},
 		}},
+		{"the machine's load average; the process's CPU (cores) and CPU per request (ms)", []plotSeries{
+			{"load, 1 min", "#bcbd22", col(func(s SoakSample) float64 { return s.Load1 })},
+			{"process cores", "#1f77b4", col(func(s SoakSample) float64 { return s.CPU.Seconds() / max(s.Interval.Seconds(), 1e-9) })},
+			{"CPU ms/request", "#d62728", col(func(s SoakSample) float64 {
+				if s.requests() == 0 {
+					return math.NaN()
+				}
+				return s.cpuPerRequest()
+			})},
+		}},
 	}
 }
 
@@ -90,7 +100,7 @@ func writeSoakPlot(w io.Writer, samples []SoakSample) error {
 	fmt.Fprintf(b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n",
 		plotWidth, height, plotWidth, height)
 	fmt.Fprintf(b, `<rect width="%d" height="%d" fill="white"/>`+"\n", plotWidth, height)
-	fmt.Fprintln(b, `<text x="10" y="24" font-size="13" font-weight="bold">bulwark-bench -soak, a sample an interval. Shaded: traffic stopped, at rest, then the login flood (its checkouts printed, not plotted)</text>`)
+	fmt.Fprintln(b, `<text x="10" y="24" font-size="13" font-weight="bold">bulwark-bench -soak, a sample an interval. Shaded: no soak traffic (at rest, then the login flood: its checkouts printed, not plotted)</text>`)
 	for pi, p := range panels {
 		top := float64(plotTop + pi*(plotPanelH+plotPanelGap) + 20)
 		bottom := top + plotPanelH
