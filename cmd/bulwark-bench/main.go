@@ -5,7 +5,12 @@
 // versus down (-redis), a priced checkout (variants, tax, shipping, a
 // discount code) versus the plain one (-priced), checkout with three webhook
 // endpoints subscribed versus none (-webhooks), and the cost of nginx with ModSecurity and the
-// Core Rule Set in front (-nginx, which installs Debian's packages if missing).
+// Core Rule Set in front (-nginx, which installs Debian's packages if missing);
+// and a soak (-soak 30m -soak-out /tmp/soak.csv): mixed traffic for that long,
+// the process's resident memory, live heap, goroutines and open files sampled
+// every -soak-every (10 s), judged flat or growing by a stated rule, then a
+// login flood on the same shop; the samples go to a CSV with an SVG plot
+// beside it.
 // See docs/PERFORMANCE.md.
 package main
 
@@ -16,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/bench"
 )
@@ -39,6 +45,9 @@ func main() {
 	flag.BoolVar(&o.Webhooks, "webhooks", false, "only (with the other modes): checkouts with three webhook endpoints (receivers on 127.0.0.1) subscribed to the order events versus none, two warm shops per engine taking turns")
 	flag.BoolVar(&o.Discovery, "discovery", false, "only (with the other modes): sensitive-data discovery's recall and precision on a labelled corpus, and its throughput on one core")
 	flag.BoolVar(&o.Pages, "pages", false, "only (with the other modes): the storefront's product page and the console's findings page, edge on, beside the JSON product read, and each page's weight")
+	flag.DurationVar(&o.Soak, "soak", 0, "only (with the other modes): mixed traffic (product reads, carts, checkouts, sign-ins right and wrong, a slow login flood) for this long on one shop, sampling memory, goroutines and open files; then -flood's measure on the same shop")
+	flag.DurationVar(&o.SoakEvery, "soak-every", 10*time.Second, "with -soak: the sampling interval")
+	flag.StringVar(&o.SoakOut, "soak-out", "", "with -soak: write the samples to this CSV file, the plot beside it (.svg) and heap and goroutine profiles at the middle and end (.heap-mid.pprof, .goroutine-end.txt, ...)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load share the process; each shop's goroutines carry the label shop=<name>) to this file")
 	flag.Parse()
 	// PostgreSQL runs when both URLs are set, in the environment (never as arguments).

@@ -55,6 +55,16 @@ type Options struct {
 	Scenarios      bool // the attack scenarios of issue 14 (Scenarios)
 	Discovery      bool // sensitive-data discovery's recall, precision and speed (Discovery)
 	Pages          bool // the product and findings pages against the JSON read, and their weight (PagesCost)
+	// Soak, when set, runs mixed traffic for this long and samples memory,
+	// goroutines and open files (Soak); SoakEvery is the sampling interval
+	// (10 s when zero) and SoakOut the CSV of the samples (the plot and
+	// profiles are written beside it).
+	Soak      time.Duration
+	SoakEvery time.Duration
+	SoakOut   string
+	// capacityLogins, when set, replaces the failed logins that measure the
+	// login capacity before a flood (the tests' short runs).
+	capacityLogins int
 	// Scenario, when set, runs only the scenario of that name (scanning,
 	// stuffing, card-testing).
 	Scenario string
@@ -89,7 +99,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Run measures every workload and prints one line each; with an opt-in mode
 // set, it runs only the modes set.
 func Run(ctx context.Context, o Options) ([]Result, error) {
-	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis || o.Priced || o.Webhooks || o.Scenarios || o.Discovery || o.Pages {
+	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis || o.Priced || o.Webhooks || o.Scenarios || o.Discovery || o.Pages || o.Soak > 0 {
 		return nil, runModes(ctx, o)
 	}
 	var results []Result
@@ -165,6 +175,11 @@ func runModes(ctx context.Context, o Options) error {
 	if o.Pages {
 		if _, err := PagesCost(ctx, o); err != nil {
 			return fmt.Errorf("pages: %w", err)
+		}
+	}
+	if o.Soak > 0 {
+		if _, err := Soak(ctx, o); err != nil {
+			return fmt.Errorf("soak: %w", err)
 		}
 	}
 	return nil
@@ -493,15 +508,24 @@ func (sh *shop) checkoutExpecting(base string, carts []string, totals []money, f
 	s := &session{url: base, c: sh.c, spread: sh.spread}
 	return func(i int) (*http.Request, error) {
 		i += from
-		cu := sh.customers[i%len(sh.customers)]
-		body := map[string]any{
-			"cart_id": carts[i], "payment_method": cu.method, "cvc": "123",
-			"shipping_address": map[string]string{"name": "B", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}}
+		var total *money
 		if totals != nil {
-			body["expected_total"] = totals[i]
+			total = &totals[i]
 		}
-		return s.request("POST", "/api/v1/checkout", cu.token, map[string]string{"Idempotency-Key": fmt.Sprintf("%s-%d", run, i)}, body)
+		return s.checkoutRequest(sh.customers[i%len(sh.customers)], carts[i], fmt.Sprintf("%s-%d", run, i), total)
 	}
+}
+
+// checkoutRequest is the checkout of cart, owned by cu, paid with cu's saved
+// card, under the idempotency key key; total, when set, is the expected_total.
+func (s *session) checkoutRequest(cu customer, cart, key string, total *money) (*http.Request, error) {
+	body := map[string]any{
+		"cart_id": cart, "payment_method": cu.method, "cvc": "123",
+		"shipping_address": map[string]string{"name": "B", "line1": "1 Main St", "city": "Berlin", "postal_code": "10115", "country": "DE"}}
+	if total != nil {
+		body["expected_total"] = *total
+	}
+	return s.request("POST", "/api/v1/checkout", cu.token, map[string]string{"Idempotency-Key": key}, body)
 }
 
 // money is the API's Money.

@@ -87,17 +87,34 @@ func loginFlood(ctx context.Context, o Options, name string, adjust func(*config
 		return FloodResult{}, err
 	}
 	defer sh.Close()
-	n := o.FloodCheckouts
-	carts, err := sh.carts(ctx, 2*n)
+	carts, err := sh.carts(ctx, 2*o.FloodCheckouts)
 	if err != nil {
 		return FloodResult{}, err
 	}
+	return sh.loginFlood(ctx, o, name, carts)
+}
+
+// loginFlood measures, on a running shop that trusts the loopback proxy and
+// keeps the real per-address login limit, the login capacity, then checkouts
+// of the first half of carts quiet and of the second half during a login
+// flood at floodFactor times that capacity. Its connections are closed when
+// it returns.
+func (sh *shop) loginFlood(ctx context.Context, o Options, name string, carts []string) (FloodResult, error) {
+	n := len(carts) / 2
 	res := FloodResult{Name: name, Statuses: map[int]int{}}
 
 	// Login capacity: failed logins (unknown accounts: a dummy verification, a
 	// counted failure and an audit record each) from distinct addresses.
 	flooder := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: floodInFlight, MaxConnsPerHost: floodInFlight}}
-	capacity, err := load(ctx, "login capacity", capacityWorkers, capacityLogins, func(int) (*http.Request, error) {
+	// Without this, the flooder's idle connections (and the server's
+	// goroutines serving them) would outlive the flood: a leak of the bench,
+	// not of the shop, that a soak would count against the shop.
+	defer flooder.CloseIdleConnections()
+	logins := capacityLogins
+	if o.capacityLogins > 0 {
+		logins = o.capacityLogins
+	}
+	capacity, err := load(ctx, "login capacity", capacityWorkers, logins, func(int) (*http.Request, error) {
 		return badLogin(sh.url), nil
 	}, flooder, http.StatusUnauthorized)
 	if err != nil {

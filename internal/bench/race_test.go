@@ -1,0 +1,6 @@
+//go:build race
+
+package bench
+
+// raceEnabled: the race detector slows the server several times over.
+const raceEnabled = true
