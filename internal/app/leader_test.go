@@ -100,8 +100,16 @@ func TestElectedJobsAcrossInstances(t *testing.T) {
 	if first == b {
 		other = a
 	}
-	if !strings.Contains(first.Logs.String(), `"msg":"leading: this instance runs the scheduled jobs"`) ||
-		!strings.Contains(other.Logs.String(), `"msg":"another instance leads: its scheduled jobs run there"`) {
+	// The gauge reads 0 from the start, before the follower's first try of
+	// the lock logs that it follows: wait for the line rather than race it.
+	says := func() bool {
+		return strings.Contains(first.Logs.String(), `"msg":"leading: this instance runs the scheduled jobs"`) &&
+			strings.Contains(other.Logs.String(), `"msg":"another instance leads: its scheduled jobs run there"`)
+	}
+	for deadline := time.Now().Add(10 * time.Second); !says() && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !says() {
 		t.Fatalf("the log does not say who leads:\nleader:\n%s\nfollower:\n%s", first.Logs.String(), other.Logs.String())
 	}
 	// The follower keeps following while the leader lives.
