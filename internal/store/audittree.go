@@ -38,6 +38,9 @@ func (db *DB) AuditTree(ctx context.Context) (audit.Tree, error) {
 
 // AuditBacklog is how many records are not integrated into the tree yet.
 func (db *DB) AuditBacklog(ctx context.Context) (int64, error) {
+	if err := db.sealFirst(ctx); err != nil {
+		return 0, err
+	}
 	var n int64
 	err := db.sql.QueryRowContext(ctx, "SELECT h.seq - t.size FROM audit_head h, audit_tree t WHERE h.id = 1 AND t.id = 1").Scan(&n)
 	if err != nil {
@@ -53,6 +56,9 @@ func (db *DB) AuditBacklog(ctx context.Context) (int64, error) {
 // store a node twice. A record that does not follow the chain is an
 // *audit.BrokenError and nothing is written.
 func (db *DB) IntegrateAudit(ctx context.Context, limit int) (audit.Tree, int, error) {
+	if err := db.sealFirst(ctx); err != nil {
+		return audit.Tree{}, 0, err
+	}
 	var out audit.Tree
 	var took int
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
@@ -239,6 +245,9 @@ func scanCheckpoint(row *sql.Row) (audit.Checkpoint, error) {
 
 // AuditRecord returns the record seq (audit.ErrNoRecord).
 func (db *DB) AuditRecord(ctx context.Context, seq int64) (audit.Record, error) {
+	if err := db.sealFirst(ctx); err != nil {
+		return audit.Record{}, err
+	}
 	r, err := scanAudit(db.sql.QueryRowContext(ctx, "SELECT "+auditColumns+" FROM audit_records WHERE seq = $1", seq))
 	if errors.Is(err, sql.ErrNoRows) {
 		return audit.Record{}, audit.ErrNoRecord
@@ -249,6 +258,9 @@ func (db *DB) AuditRecord(ctx context.Context, seq int64) (audit.Record, error) 
 // AuditRecords returns the records q selects in sequence order, and
 // whether there are more.
 func (db *DB) AuditRecords(ctx context.Context, q audit.Query) ([]audit.Record, bool, error) {
+	if err := db.sealFirst(ctx); err != nil {
+		return nil, false, err
+	}
 	where := []string{"seq > $1"}
 	args := []any{q.After}
 	add := func(cond string, v any) {

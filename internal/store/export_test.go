@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/bulwark-shop/bulwark/internal/audit"
 	"time"
 )
 
@@ -54,4 +55,15 @@ func PlainAnswer(ctx context.Context, db *DB, owner, scope, key string) (string,
 	err := db.sql.QueryRowContext(ctx, "SELECT order_json FROM idempotency_keys WHERE owner_id = $1 AND scope = $2 AND idem_key = $3",
 		owner, scope, key).Scan(&plain)
 	return plain, err
+}
+
+// AuditedWriteThatFails appends rec in a write transaction that then fails
+// with err, as a write whose later statement fails does.
+func AuditedWriteThatFails(ctx context.Context, db *DB, rec audit.Record, err error) error {
+	return db.inTx(ctx, func(tx *sql.Tx) error {
+		if e := appendAudit(ctx, tx, rec); e != nil {
+			return e
+		}
+		return err
+	})
 }

@@ -90,6 +90,10 @@ func (db *DB) migrate(ctx context.Context, upTo int) ([]string, error) {
 		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)`); err != nil {
 		return nil, fmt.Errorf("create %s: %w", table, err)
 	}
+	if db.seals != nil {
+		// Whether audit_pending exists is looked up again after migrating.
+		defer db.seals.table.Store(tableUnknown)
+	}
 	var applied []string
 	for _, m := range ms {
 		if m.version > upTo {

@@ -64,6 +64,7 @@ type DB struct {
 	schema schema
 	pii    *pii.Cipher  // seals personal data; see personal.go
 	group  *groupCommit // SQLite's writers, batched into shared commits
+	seals  *auditSealer // PostgreSQL's shop: audit records sealed in batches (auditseal.go)
 }
 
 // Options say which database to open.
@@ -187,7 +188,11 @@ func openPostgres(ctx context.Context, databaseURL string, s schema) (*DB, error
 		db.Close()
 		return nil, fmt.Errorf("connect to postgres: %w", err)
 	}
-	return &DB{sql: db, write: db, engine: Postgres, schema: s}, nil
+	out := &DB{sql: db, write: db, engine: Postgres, schema: s}
+	if s.name == shopSchema.name {
+		out.seals = &auditSealer{db: out}
+	}
+	return out, nil
 }
 
 // Engine reports which engine db runs on.
@@ -218,6 +223,9 @@ func (db *DB) Close() error {
 func (db *DB) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
 	if db.group != nil {
 		return db.group.run(ctx, fn)
+	}
+	if db.sealing(ctx) {
+		return db.inPGTx(ctx, fn)
 	}
 	return db.runTx(ctx, db.write, nil, fn)
 }
