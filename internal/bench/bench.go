@@ -28,6 +28,7 @@ import (
 	"github.com/bulwark-shop/bulwark/internal/app"
 	"github.com/bulwark-shop/bulwark/internal/config"
 	"github.com/bulwark-shop/bulwark/internal/edge"
+	"github.com/bulwark-shop/bulwark/internal/identity/password"
 	"github.com/bulwark-shop/bulwark/internal/logging"
 	"github.com/bulwark-shop/bulwark/internal/store"
 )
@@ -62,6 +63,12 @@ type Options struct {
 	Soak      time.Duration
 	SoakEvery time.Duration
 	SoakOut   string
+	// PasswordHash, when not the zero value, is the argon2id cost of the
+	// shops' new password hashes instead of production's: the tests' short
+	// runs lower it, as the end-to-end tests do, since under -race each
+	// production hash of the setup's accounts took seconds. A measured run
+	// leaves it zero.
+	PasswordHash password.Params
 	// capacityLogins, when set, replaces the failed logins that measure the
 	// login capacity before a flood (the tests' short runs).
 	capacityLogins int
@@ -333,6 +340,7 @@ func startShopWith(ctx context.Context, o Options, name, dbURL, vaultURL string,
 	cfg.DataDir, cfg.DatabaseURL, cfg.VaultDatabaseURL = dir, dbURL, vaultURL
 	cfg.Listen, cfg.MetricsListen = "127.0.0.1:0", ""
 	cfg.RateLimit = edge.Limits{Auth: roomy, Checkout: roomy, Admin: roomy, Reads: roomy, Writes: roomy}
+	cfg.PasswordHashForTests = o.PasswordHash
 	if adjust != nil {
 		adjust(&cfg)
 	}

@@ -20,7 +20,7 @@ func TestWebhookCheckoutRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped under -short: starts two shops per engine and runs checkouts for several seconds")
 	}
-	o := bench.Options{Concurrency: 2, Checkouts: 6, Rounds: 2, Webhooks: true}
+	o := bench.Options{Concurrency: 2, Checkouts: 6, Rounds: 2, Webhooks: true, PasswordHash: cheapHashes}
 	engines := []string{"sqlite"}
 	if base := os.Getenv(testenv.DatabaseURLVar); base != "" {
 		o.PostgresURL, o.VaultURL = base, base // WebhookCheckout makes schemas of its own there
