@@ -180,7 +180,14 @@ func (db *DB) FinishIdempotentError(ctx context.Context, ownerID, scope, key, ha
 // Reserve takes the stock of every cart line and creates the pending order.
 // Each decrement is conditional (stock >= quantity), so concurrent checkouts on
 // any number of instances can never take stock below zero; lines are taken in
-// product-id order, so two checkouts never wait on each other in a cycle.
+// variant-id order, so two checkouts never wait on each other in a cycle.
+//
+// The stock is taken last, after the order and its lines are written: on
+// PostgreSQL a decrement holds its variant's row lock until the commit, and
+// every checkout of that variant queues behind it, so the lock is held for the
+// decrements and the commit only (a best seller's checkouts went from
+// queueing behind each other's sealing, inserts and round trips to queueing
+// behind one statement each).
 //
 // The Idempotency-Key is claimed in the same transaction, so the common case
 // takes one commit; when the key was used before, nothing is reserved and the
@@ -233,7 +240,7 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 		// Lines come in variant-id order (readCart), so two checkouts take
 		// their rows in one order and never wait on each other in a cycle.
 		for i, l := range c.Lines {
-			line, err := takeStock(ctx, tx, l, currency, r.At)
+			line, err := readLine(ctx, tx, l, currency, r.At)
 			if err != nil {
 				return err
 			}
@@ -298,54 +305,63 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 				return fmt.Errorf("insert order line: %w", err)
 			}
 		}
+		for _, l := range o.Lines {
+			if err := takeStock(ctx, tx, l.VariantID, l.Quantity, r.At); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	return o, prior, err
 }
 
-// takeStock takes a cart line's quantity from its variant's stock with one
-// conditional decrement (stock >= quantity), so concurrent checkouts on any
-// number of instances never take stock below zero, and reads the line's
-// product and unit price in currency (the caller checks it is the price the
-// line was priced at). A line customers may not buy now — its product hidden
-// (catalog.Visible), or no price in the currency — is refused as
-// order.ErrOutOfStock after the same statements, like one without stock;
-// the caller's transaction then rolls back whatever was taken.
-func takeStock(ctx context.Context, tx *sql.Tx, l cart.Line, currency string, at time.Time) (order.Line, error) {
+// readLine reads what an order line records of a cart line's variant in
+// currency: its product, SKU, options, name and unit price (the caller checks
+// it is the price the line was priced at), in one statement that takes no
+// lock. A line customers may not buy now — its variant gone, its product
+// hidden (catalog.Visible), no price in the currency, or less stock than the
+// quantity as last committed — is refused as order.ErrOutOfStock before
+// anything is written; takeStock decides the stock for good.
+func readLine(ctx context.Context, tx *sql.Tx, l cart.Line, currency string, at time.Time) (order.Line, error) {
 	line := order.Line{VariantID: l.VariantID, Quantity: l.Quantity}
-	var opts string
-	err := tx.QueryRowContext(ctx, `UPDATE variants SET stock = stock - $1, updated_at = $2
-		WHERE id = $3 AND stock >= $1 RETURNING product_id, sku, options_json`,
-		l.Quantity, micros(at), l.VariantID).Scan(&line.ProductID, &line.SKU, &opts)
+	var opts, status string
+	var stock, publish int64
+	var price sql.NullInt64
+	err := tx.QueryRowContext(ctx, `SELECT v.product_id, v.sku, v.options_json, v.stock, p.name, p.status, p.publish_at, vp.amount
+		FROM variants v JOIN products p ON p.id = v.product_id
+		LEFT JOIN variant_prices vp ON vp.variant_id = v.id AND vp.currency = $2
+		WHERE v.id = $1`, l.VariantID, currency).Scan(&line.ProductID, &line.SKU, &opts, &stock, &line.Name, &status, &publish, &price)
 	if errors.Is(err, sql.ErrNoRows) {
 		return order.Line{}, order.ErrOutOfStock
 	}
 	if err != nil {
-		return order.Line{}, fmt.Errorf("take stock of %s: %w", l.VariantID, err)
-	}
-	if err := json.Unmarshal([]byte(opts), &line.Options); err != nil {
-		return order.Line{}, fmt.Errorf("read options of %s: %w", l.VariantID, err)
-	}
-	var status string
-	var publish int64
-	if err := tx.QueryRowContext(ctx, "SELECT name, status, publish_at FROM products WHERE id = $1", line.ProductID).Scan(&line.Name, &status, &publish); err != nil {
-		return order.Line{}, fmt.Errorf("read product of %s: %w", l.VariantID, err)
+		return order.Line{}, fmt.Errorf("read variant %s: %w", l.VariantID, err)
 	}
 	var publishAt time.Time
 	if publish != 0 {
 		publishAt = fromMicros(publish)
 	}
-	err = tx.QueryRowContext(ctx, "SELECT amount FROM variant_prices WHERE variant_id = $1 AND currency = $2",
-		l.VariantID, currency).Scan(&line.UnitPrice.Amount)
-	priced := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return order.Line{}, fmt.Errorf("price %s: %w", l.VariantID, err)
-	}
-	if !priced || !catalog.Visible(status, publishAt, at) {
+	if !price.Valid || stock < int64(l.Quantity) || !catalog.Visible(status, publishAt, at) {
 		return order.Line{}, order.ErrOutOfStock
 	}
-	line.UnitPrice.Currency = currency
+	if err := json.Unmarshal([]byte(opts), &line.Options); err != nil {
+		return order.Line{}, fmt.Errorf("read options of %s: %w", l.VariantID, err)
+	}
+	line.UnitPrice = money.Money{Amount: price.Int64, Currency: currency}
 	return line, nil
+}
+
+// takeStock takes quantity from a variant's stock with one conditional
+// decrement (stock >= quantity), so concurrent checkouts on any number of
+// instances never take stock below zero; order.ErrOutOfStock when there is
+// not enough, and the caller's transaction rolls back whatever was taken.
+func takeStock(ctx context.Context, tx *sql.Tx, variantID string, quantity int, at time.Time) error {
+	res, err := tx.ExecContext(ctx, "UPDATE variants SET stock = stock - $1, updated_at = $2 WHERE id = $3 AND stock >= $1",
+		quantity, micros(at), variantID)
+	if err != nil {
+		return fmt.Errorf("take stock of %s: %w", variantID, err)
+	}
+	return mustAffect(res, order.ErrOutOfStock)
 }
 
 // Release gives back a pending order's stock and its use of a discount code,
