@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -174,39 +176,52 @@ func (db *DB) sealPendingBatch(ctx context.Context) (int, error) {
 		if err := tx.QueryRowContext(ctx, "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE").Scan(&seq, &hash); err != nil {
 			return fmt.Errorf("lock audit head: %w", err)
 		}
-		// Read after the lock: a run that held it has committed, and what it
-		// sealed is gone from audit_pending.
-		rows, err := tx.QueryContext(ctx, "SELECT id, at, actor, action, target, outcome, ip, request_id, detail FROM audit_pending ORDER BY id LIMIT $1", sealBatch)
+		// Taken after the lock: a run that held it has committed, and what it
+		// sealed is gone from audit_pending. One statement takes the batch
+		// and one inserts it sealed, whatever its size: a run holds the
+		// head's lock for a fixed number of round trips.
+		rows, err := tx.QueryContext(ctx, `DELETE FROM audit_pending WHERE id IN
+			(SELECT id FROM audit_pending ORDER BY id LIMIT $1)
+			RETURNING id, at, actor, action, target, outcome, ip, request_id, detail`, sealBatch)
 		if err != nil {
-			return fmt.Errorf("read pending audit records: %w", err)
+			return fmt.Errorf("take pending audit records: %w", err)
 		}
-		var ids []int64
-		var recs []audit.Record
+		type pending struct {
+			id int64
+			r  audit.Record
+		}
+		var batch []pending
 		for rows.Next() {
-			var id, at int64
-			var r audit.Record
-			if err := rows.Scan(&id, &at, &r.Actor, &r.Action, &r.Target, &r.Outcome, &r.IP, &r.RequestID, &r.Detail); err != nil {
+			var p pending
+			var at int64
+			if err := rows.Scan(&p.id, &at, &p.r.Actor, &p.r.Action, &p.r.Target, &p.r.Outcome, &p.r.IP, &p.r.RequestID, &p.r.Detail); err != nil {
 				rows.Close()
 				return fmt.Errorf("read pending audit record: %w", err)
 			}
-			r.Time = fromMicros(at)
-			ids, recs = append(ids, id), append(recs, r)
+			p.r.Time = fromMicros(at)
+			batch = append(batch, p)
 		}
 		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return fmt.Errorf("read pending audit records: %w", err)
+			return fmt.Errorf("take pending audit records: %w", err)
 		}
-		if n = len(recs); n == 0 {
+		if n = len(batch); n == 0 {
 			return nil
 		}
-		for _, r := range recs {
-			r = audit.Seal(r, seq, hash)
-			if err := insertAuditRecord(ctx, tx, r); err != nil {
-				return err
-			}
+		// RETURNING has no order: the chain takes the records in the order
+		// they were queued.
+		slices.SortFunc(batch, func(a, b pending) int { return cmp.Compare(a.id, b.id) })
+		var c sealedColumns
+		for _, p := range batch {
+			r := audit.Seal(p.r, seq, hash)
+			c.add(r)
 			seq, hash = r.Seq, r.Hash
 		}
-		if _, err := tx.ExecContext(ctx, "DELETE FROM audit_pending WHERE id = ANY($1)", ids); err != nil {
-			return fmt.Errorf("delete sealed pending audit records: %w", err)
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_records
+			(seq, at, actor, action, target, outcome, ip, request_id, detail, prev_hash, hash)
+			SELECT * FROM unnest($1::BIGINT[], $2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[],
+				$7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[])`,
+			c.seq, c.at, c.actor, c.action, c.target, c.outcome, c.ip, c.requestID, c.detail, c.prevHash, c.hash); err != nil {
+			return fmt.Errorf("insert sealed audit records: %w", err)
 		}
 		if _, err := tx.ExecContext(ctx, "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", seq, hash); err != nil {
 			return fmt.Errorf("set audit head: %w", err)
@@ -214,6 +229,19 @@ func (db *DB) sealPendingBatch(ctx context.Context) (int, error) {
 		return nil
 	})
 	return n, err
+}
+
+// sealedColumns holds sealed records column by column, as unnest inserts them.
+type sealedColumns struct {
+	seq, at                                                               []int64
+	actor, action, target, outcome, ip, requestID, detail, prevHash, hash []string
+}
+
+func (c *sealedColumns) add(r audit.Record) {
+	c.seq, c.at = append(c.seq, r.Seq), append(c.at, micros(r.Time))
+	c.actor, c.action, c.target = append(c.actor, r.Actor), append(c.action, r.Action), append(c.target, r.Target)
+	c.outcome, c.ip, c.requestID = append(c.outcome, r.Outcome), append(c.ip, r.IP), append(c.requestID, r.RequestID)
+	c.detail, c.prevHash, c.hash = append(c.detail, r.Detail), append(c.prevHash, r.PrevHash), append(c.hash, r.Hash)
 }
 
 // queueAudit inserts r into audit_pending inside tx (PostgreSQL).
