@@ -272,6 +272,10 @@ func TestDatabaseOutage(t *testing.T) {
 	o.unavailable("block lift", req{method: "POST", path: "/api/v1/admin/blocks/rbk_aaaaaaaaaaaaaaaaaaaaaaaaaa/lift", token: admin})
 	o.unavailable("audit log", req{method: "GET", path: "/api/v1/admin/audit", token: admin})
 	o.unavailable("audit checkpoint", req{method: "GET", path: "/api/v1/admin/audit/checkpoint", token: admin})
+	// The trail's readers seal what is waiting first (PostgreSQL): that
+	// failing is the same outage, not a server error.
+	o.unavailable("audit proof", req{method: "GET", path: "/api/v1/admin/audit/records/1/proof", token: admin})
+	o.unavailable("audit consistency", req{method: "GET", path: "/api/v1/admin/audit/consistency?from=1", token: admin})
 	o.unavailable("posture", req{method: "GET", path: "/api/v1/admin/posture", token: admin})
 	o.unavailable("posture history", req{method: "GET", path: "/api/v1/admin/posture/history", token: admin})
 	o.unavailable("discovery", req{method: "GET", path: "/api/v1/admin/discovery", token: admin})
