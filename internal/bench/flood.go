@@ -34,15 +34,17 @@ type FloodResult struct {
 	Capacity              float64 // logins/s measured before the flood
 	FloodRate             float64 // logins/s the flooder aimed at
 	Sent                  int
-	Statuses              map[int]int // flood answers by status (0: transport error or cut off)
-	CheckoutP99Multiplier float64     // Flooded.P99 / Quiet.P99
+	QuietRuntime          runtimeDelta // the Go runtime during the quiet checkouts
+	FloodRuntime          runtimeDelta // and during the flooded ones
+	Statuses              map[int]int  // flood answers by status (0: transport error or cut off)
+	CheckoutP99Multiplier float64      // Flooded.P99 / Quiet.P99
 }
 
 func (f FloodResult) String() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: login capacity %.0f/s; flood aimed at %.0f/s (%dx), %d sent, answers %v\n",
 		f.Name, f.Capacity, f.FloodRate, floodFactor, f.Sent, f.Statuses)
-	fmt.Fprintf(&b, "  %s\n  %s\n", f.Quiet, f.Flooded)
+	fmt.Fprintf(&b, "  %s\n    %s\n  %s\n    %s\n", f.Quiet, f.QuietRuntime, f.Flooded, f.FloodRuntime)
 	fmt.Fprintf(&b, "  checkout p99 during the flood / quiet p99 = %.2f (goal: at most 2)", f.CheckoutP99Multiplier)
 	return b.String()
 }
@@ -126,9 +128,11 @@ func (sh *shop) loginFlood(ctx context.Context, o Options, name string, carts []
 	res.Capacity = capacity.PerSecond()
 	res.FloodRate = floodFactor * res.Capacity
 
+	before := readRuntimeStats()
 	if res.Quiet, err = paced(ctx, name+": checkout, quiet", checkoutRate, n, sh.checkout(sh.url, carts, 0, "quiet"), sh.c, 201); err != nil {
 		return res, err
 	}
+	res.QuietRuntime = readRuntimeStats().since(before)
 
 	// The flood: open-loop at FloodRate for as long as the checkouts take and a
 	// second to build up, bounded by count, with at most floodInFlight
@@ -175,7 +179,9 @@ func (sh *shop) loginFlood(ctx context.Context, o Options, name string, carts []
 	case <-ctx.Done():
 		return res, ctx.Err()
 	}
+	before = readRuntimeStats()
 	res.Flooded, err = paced(ctx, name+": checkout, login flood", checkoutRate, n, sh.checkout(sh.url, carts, n, "flood"), sh.c, 201)
+	res.FloodRuntime = readRuntimeStats().since(before)
 	stopFlood()
 	wg.Wait()
 	res.Sent = int(sent.Load())
