@@ -182,12 +182,14 @@ func (db *DB) FinishIdempotentError(ctx context.Context, ownerID, scope, key, ha
 // any number of instances can never take stock below zero; lines are taken in
 // variant-id order, so two checkouts never wait on each other in a cycle.
 //
-// The stock is taken last, after the order and its lines are written: on
-// PostgreSQL a decrement holds its variant's row lock until the commit, and
-// every checkout of that variant queues behind it, so the lock is held for the
-// decrements and the commit only (a best seller's checkouts went from
-// queueing behind each other's sealing, inserts and round trips to queueing
-// behind one statement each).
+// The stock is taken last, after the order and its lines are written, and
+// then the discount code's use: on PostgreSQL a decrement holds its variant's
+// row lock until the commit, and every checkout of that variant queues behind
+// it, so the lock is held for the decrements and the commit only (a best
+// seller's checkouts went from queueing behind each other's sealing, inserts
+// and round trips to queueing behind one statement each). Variants before the
+// code is the order Release takes them in, so the two never wait on each
+// other in a cycle.
 //
 // The Idempotency-Key is claimed in the same transaction, so the common case
 // takes one commit; when the key was used before, nothing is reserved and the
@@ -252,13 +254,6 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 			line.ID = id.New(id.OrderLine)
 			o.Lines = append(o.Lines, line)
 		}
-		if r.DiscountID != "" {
-			// Counted in the order's transaction: of checkouts racing for a
-			// code's last use, one makes an order and the others roll back.
-			if err := redeemDiscount(ctx, tx, r.DiscountID, r.CustomerID, r.At); err != nil {
-				return err
-			}
-		}
 		p := r.Priced
 		o.Subtotal, o.Discount, o.DiscountCode, o.Shipping, o.ShippingOption = p.Subtotal, p.Discount, p.DiscountCode, p.Shipping, p.ShippingOption
 		o.Tax, o.TaxInclusive, o.Taxes, o.Total = p.Tax, p.TaxInclusive, p.Taxes, p.Total
@@ -305,8 +300,17 @@ func (db *DB) Reserve(ctx context.Context, r checkout.Reservation) (order.Order,
 				return fmt.Errorf("insert order line: %w", err)
 			}
 		}
+		// The contended rows last, in the order every transaction takes
+		// them (Release too): the variants, in id order, then the code.
 		for _, l := range o.Lines {
 			if err := takeStock(ctx, tx, l.VariantID, l.Quantity, r.At); err != nil {
+				return err
+			}
+		}
+		if r.DiscountID != "" {
+			// Counted in the order's transaction: of checkouts racing for a
+			// code's last use, one makes an order and the others roll back.
+			if err := redeemDiscount(ctx, tx, r.DiscountID, r.CustomerID, r.At); err != nil {
 				return err
 			}
 		}

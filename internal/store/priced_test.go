@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -238,6 +239,79 @@ func TestPricedReservation(t *testing.T) {
 			r.OrderID = id.New(id.Order)
 			if _, _, err := db.Reserve(ctx, r); err != nil {
 				t.Fatalf("the code's one use, given back, is refused: %v", err)
+			}
+		})
+
+		t.Run("reservations and releases of one variant and code, racing, never wait on each other in a cycle", func(t *testing.T) {
+			// Reserve and Release both take the variant's row and then the
+			// code's: taken the other way round in either, a reservation
+			// holding the code and a release holding the variant deadlock
+			// (PostgreSQL aborts one of them).
+			hot := singleVariant("HOT-1"+string(d.Engine), money.Money{Amount: 1000, Currency: "EUR"}, 1000)
+			if err := db.CreateProduct(ctx, hot, rec("catalog.create", hot.ID)); err != nil {
+				t.Fatal(err)
+			}
+			disc := pricing.Discount{ID: id.New(id.Discount), Code: "HOTCODE" + string(d.Engine), Kind: pricing.DiscountFixed,
+				Amounts: []money.Money{{Amount: 100, Currency: "EUR"}}, Active: true, CreatedAt: time.Now(), UpdatedAt: time.Now()}
+			if err := db.CreateDiscount(ctx, disc, rec("discount.create", disc.ID)); err != nil {
+				t.Fatal(err)
+			}
+			const pairs, rounds = 6, 4
+			n := 0
+			reservation := func() checkout.Reservation {
+				n++
+				s := newShopper(t, db, fmt.Sprintf("hot%d@example.com", n), hot.Variants[0].ID, 1)
+				r := pricedAt(t, db, s.reservation(fmt.Sprintf("k-hot-%d", n)), 1000)
+				r.DiscountID = disc.ID
+				return r
+			}
+			var pending []order.Order
+			var keys []string
+			for range pairs {
+				r := reservation()
+				o, _, err := db.Reserve(ctx, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pending, keys = append(pending, o), append(keys, r.Key)
+			}
+			for round := range rounds {
+				next := make([]checkout.Reservation, pairs)
+				for i := range next {
+					next[i] = reservation()
+				}
+				errs := make([]error, 2*pairs)
+				made := make([]order.Order, pairs)
+				start := make(chan struct{})
+				var wg sync.WaitGroup
+				for i := range pairs {
+					wg.Go(func() {
+						<-start
+						errs[i] = db.Release(ctx, pending[i].ID, keys[i], order.CodePaymentDeclined, rec(order.ActionCheckout, pending[i].ID))
+					})
+					wg.Go(func() {
+						<-start
+						made[i], _, errs[pairs+i] = db.Reserve(ctx, next[i])
+					})
+				}
+				close(start)
+				wg.Wait()
+				for _, err := range errs {
+					if err != nil {
+						t.Fatalf("round %d: %v", round, err)
+					}
+				}
+				for i := range pending {
+					pending[i], keys[i] = made[i], next[i].Key
+				}
+			}
+			got, err := db.Discount(ctx, disc.ID)
+			if err != nil || got.Uses != pairs {
+				t.Fatalf("uses %d (%v), want %d: the ones still pending", got.Uses, err, pairs)
+			}
+			p, err := db.Product(ctx, hot.ID)
+			if err != nil || p.First().Stock != 1000-pairs {
+				t.Fatalf("stock %d (%v), want %d", p.First().Stock, err, 1000-pairs)
 			}
 		})
 
