@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/cart"
@@ -29,12 +31,19 @@ func (db *DB) Cart(ctx context.Context, ownerID, cartID string) (cart.Cart, erro
 	return readCart(ctx, db.sql, ownerID, cartID)
 }
 
+// readCart reads the cart and its lines in one statement: one snapshot on
+// either engine, and one round trip on PostgreSQL. The lines come joined by
+// commas in variant order, as variant:quantity (ids and numbers hold no
+// comma or colon).
 func readCart(ctx context.Context, q queryer, ownerID, cartID string) (cart.Cart, error) {
 	c := cart.Cart{ID: cartID, OwnerID: ownerID}
 	var created int64
 	var country, region string
-	err := q.QueryRowContext(ctx, `SELECT currency, discount_code, ship_country, ship_region, shipping_option_id, created_at
-		FROM carts WHERE id = $1 AND owner_id = $2`, cartID, ownerID).Scan(&c.Currency, &c.DiscountCode, &country, &region, &c.ShippingOptionID, &created)
+	var lines sql.NullString
+	err := q.QueryRowContext(ctx, `SELECT c.currency, c.discount_code, c.ship_country, c.ship_region, c.shipping_option_id, c.created_at,
+		(SELECT string_agg(l.variant_id || ':' || CAST(l.quantity AS TEXT), ',' ORDER BY l.variant_id) FROM cart_lines l WHERE l.cart_id = c.id)
+		FROM carts c WHERE c.id = $1 AND c.owner_id = $2`, cartID, ownerID).
+		Scan(&c.Currency, &c.DiscountCode, &country, &region, &c.ShippingOptionID, &created, &lines)
 	if errors.Is(err, sql.ErrNoRows) {
 		return cart.Cart{}, cart.ErrNotFound
 	}
@@ -45,20 +54,16 @@ func readCart(ctx context.Context, q queryer, ownerID, cartID string) (cart.Cart
 	if country != "" {
 		c.Destination = &pricing.Destination{Country: country, Region: region}
 	}
-	rows, err := q.QueryContext(ctx, "SELECT variant_id, quantity FROM cart_lines WHERE cart_id = $1 ORDER BY variant_id", cartID)
-	if err != nil {
-		return cart.Cart{}, fmt.Errorf("read cart lines: %w", err)
+	if lines.String == "" {
+		return c, nil
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var l cart.Line
-		if err := rows.Scan(&l.VariantID, &l.Quantity); err != nil {
-			return cart.Cart{}, fmt.Errorf("scan cart line: %w", err)
+	for _, line := range strings.Split(lines.String, ",") {
+		variant, quantity, ok := strings.Cut(line, ":")
+		n, err := strconv.Atoi(quantity)
+		if !ok || err != nil {
+			return cart.Cart{}, fmt.Errorf("read cart lines of %s: %q is not variant:quantity", cartID, line)
 		}
-		c.Lines = append(c.Lines, l)
-	}
-	if err := rows.Err(); err != nil {
-		return cart.Cart{}, fmt.Errorf("read cart lines: %w", err)
+		c.Lines = append(c.Lines, cart.Line{VariantID: variant, Quantity: n})
 	}
 	return c, nil
 }

@@ -21,7 +21,15 @@ var _ catalog.Store = (*DB)(nil)
 
 // products.sku is a legacy column: since migration 0017 it holds the
 // product's id (unique, as the column must be) and the variants own the SKUs.
-const productColumns = "id, name, description, status, publish_at, options_json, created_at, updated_at"
+// productColumns reads a product (aliased p) with its categories, joined by
+// commas in order: a product is read with its categories in one statement.
+const productColumns = "p.id, p.name, p.description, p.status, p.publish_at, p.options_json, p.created_at, p.updated_at, " +
+	"(SELECT string_agg(pc.category_id, ',' ORDER BY pc.category_id) FROM product_categories pc WHERE pc.product_id = p.id)"
+
+// variantColumns reads a variant (aliased v) with its prices, joined by
+// commas in currency order as CUR:amount (priceList): one row a variant.
+const variantColumns = "v.id, v.product_id, v.sku, v.options_json, v.options_key, v.stock, v.weight_grams, v.position, v.created_at, v.updated_at, " +
+	"(SELECT string_agg(vp.currency || ':' || CAST(vp.amount AS TEXT), ',' ORDER BY vp.currency) FROM variant_prices vp WHERE vp.variant_id = v.id)"
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -44,30 +52,83 @@ func encodeOptions(opts []catalog.Option) (string, error) {
 }
 
 func scanProduct(row rowScanner) (catalog.Product, error) {
-	var p catalog.Product
-	var publish, created, updated int64
-	var opts string
-	err := row.Scan(&p.ID, &p.Name, &p.Description, &p.Status, &publish, &opts, &created, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
-		return catalog.Product{}, catalog.ErrNotFound
-	}
-	if err != nil {
+	var r productRow
+	if err := row.Scan(r.dest()...); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return catalog.Product{}, catalog.ErrNotFound
+		}
 		return catalog.Product{}, fmt.Errorf("scan product: %w", err)
 	}
+	return r.product()
+}
+
+// productRow is what productColumns reads, before decoding.
+type productRow struct {
+	p                         catalog.Product
+	publish, created, updated int64
+	opts                      string
+	categories                sql.NullString
+}
+
+func (r *productRow) dest() []any {
+	return []any{&r.p.ID, &r.p.Name, &r.p.Description, &r.p.Status, &r.publish, &r.opts, &r.created, &r.updated, &r.categories}
+}
+
+// product decodes the row, with no variants yet.
+func (r *productRow) product() (catalog.Product, error) {
+	p := r.p
 	var stored []optionJSON
-	if err := json.Unmarshal([]byte(opts), &stored); err != nil {
+	if err := json.Unmarshal([]byte(r.opts), &stored); err != nil {
 		return catalog.Product{}, fmt.Errorf("read options of %s: %w", p.ID, err)
 	}
 	p.Options = make([]catalog.Option, 0, len(stored))
 	for _, o := range stored {
 		p.Options = append(p.Options, catalog.Option(o))
 	}
-	if publish != 0 {
-		p.PublishAt = fromMicros(publish)
+	if r.publish != 0 {
+		p.PublishAt = fromMicros(r.publish)
 	}
-	p.CreatedAt, p.UpdatedAt = fromMicros(created), fromMicros(updated)
+	p.CreatedAt, p.UpdatedAt = fromMicros(r.created), fromMicros(r.updated)
 	p.Categories, p.Variants = []string{}, []catalog.Variant{}
+	if r.categories.String != "" {
+		p.Categories = strings.Split(r.categories.String, ",")
+	}
 	return p, nil
+}
+
+// variantRow is what variantColumns reads, before decoding.
+type variantRow struct {
+	v                catalog.Variant
+	opts             string
+	created, updated int64
+	prices           sql.NullString
+}
+
+func (r *variantRow) dest() []any {
+	return []any{&r.v.ID, &r.v.ProductID, &r.v.SKU, &r.opts, &r.v.OptionsKey, &r.v.Stock, &r.v.WeightGrams, &r.v.Position,
+		&r.created, &r.updated, &r.prices}
+}
+
+// variant decodes the row.
+func (r *variantRow) variant() (catalog.Variant, error) {
+	v := r.v
+	if err := json.Unmarshal([]byte(r.opts), &v.Options); err != nil {
+		return catalog.Variant{}, fmt.Errorf("read options of %s: %w", v.ID, err)
+	}
+	v.CreatedAt, v.UpdatedAt = fromMicros(r.created), fromMicros(r.updated)
+	v.Prices = []money.Money{}
+	if r.prices.String == "" {
+		return v, nil
+	}
+	for _, price := range strings.Split(r.prices.String, ",") {
+		currency, amount, ok := strings.Cut(price, ":")
+		n, err := strconv.ParseInt(amount, 10, 64)
+		if !ok || err != nil {
+			return catalog.Variant{}, fmt.Errorf("read prices of %s: %q is not CUR:amount", v.ID, price)
+		}
+		v.Prices = append(v.Prices, money.Money{Amount: n, Currency: currency})
+	}
+	return v, nil
 }
 
 // placeholders returns "$first, ..., $(first+n-1)".
@@ -79,14 +140,9 @@ func placeholders(first, n int) string {
 	return strings.Join(marks, ", ")
 }
 
-// fillProducts reads the variants, prices and categories of ps.
+// fillProducts reads the variants and prices of ps (read with their
+// categories).
 func fillProducts(ctx context.Context, q queryer, ps []catalog.Product) error {
-	return fillProductsWith(ctx, q, ps, nil)
-}
-
-// fillProductsWith is fillProducts reading, when variantIDs is not empty,
-// only those of the products' variants (every product of ps must hold one).
-func fillProductsWith(ctx context.Context, q queryer, ps []catalog.Product, variantIDs []string) error {
 	if len(ps) == 0 {
 		return nil
 	}
@@ -95,71 +151,32 @@ func fillProductsWith(ctx context.Context, q queryer, ps []catalog.Product, vari
 	for i, p := range ps {
 		ids[i], at[p.ID] = p.ID, i
 	}
-	in := placeholders(1, len(ids))
-	// Variants by product, or the named ones: two fixed conditions.
-	which, args := "v.product_id IN ("+in+")", ids
-	if len(variantIDs) > 0 {
-		which, args = "v.id IN ("+placeholders(1, len(variantIDs))+")", make([]any, len(variantIDs))
-		for i, v := range variantIDs {
-			args[i] = v
-		}
-	}
-	rows, err := q.QueryContext(ctx, `SELECT v.id, v.product_id, v.sku, v.options_json, v.options_key, v.stock, v.weight_grams, v.position,
-		v.created_at, v.updated_at, COALESCE(vp.currency, ''), COALESCE(vp.amount, 0)
-		FROM variants v LEFT JOIN variant_prices vp ON vp.variant_id = v.id
-		WHERE `+which+` ORDER BY v.product_id, v.position, v.id, vp.currency`, args...)
+	rows, err := q.QueryContext(ctx, "SELECT "+variantColumns+" FROM variants v WHERE v.product_id IN ("+placeholders(1, len(ids))+
+		") ORDER BY v.product_id, v.position, v.id", ids...)
 	if err != nil {
 		return fmt.Errorf("read variants: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var v catalog.Variant
-		var opts, currency string
-		var created, updated, amount int64
-		if err := rows.Scan(&v.ID, &v.ProductID, &v.SKU, &opts, &v.OptionsKey, &v.Stock, &v.WeightGrams, &v.Position,
-			&created, &updated, &currency, &amount); err != nil {
+		var r variantRow
+		if err := rows.Scan(r.dest()...); err != nil {
 			return fmt.Errorf("scan variant: %w", err)
 		}
-		i, ok := at[v.ProductID]
-		if !ok {
-			continue // a named variant of a product not in ps (hidden)
+		v, err := r.variant()
+		if err != nil {
+			return err
 		}
-		p := &ps[i]
-		if n := len(p.Variants); n == 0 || p.Variants[n-1].ID != v.ID {
-			if err := json.Unmarshal([]byte(opts), &v.Options); err != nil {
-				return fmt.Errorf("read options of %s: %w", v.ID, err)
-			}
-			v.CreatedAt, v.UpdatedAt = fromMicros(created), fromMicros(updated)
-			v.Prices = []money.Money{}
-			p.Variants = append(p.Variants, v)
-		}
-		if currency != "" {
-			last := &p.Variants[len(p.Variants)-1]
-			last.Prices = append(last.Prices, money.Money{Amount: amount, Currency: currency})
-		}
+		p := &ps[at[v.ProductID]]
+		p.Variants = append(p.Variants, v)
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read variants: %w", err)
 	}
-	rows.Close()
-	crows, err := q.QueryContext(ctx, `SELECT pc.product_id, pc.category_id FROM product_categories pc
-		WHERE pc.product_id IN (`+in+`) ORDER BY pc.product_id, pc.category_id`, ids...)
-	if err != nil {
-		return fmt.Errorf("read product categories: %w", err)
-	}
-	defer crows.Close()
-	for crows.Next() {
-		var pid, cid string
-		if err := crows.Scan(&pid, &cid); err != nil {
-			return fmt.Errorf("scan product category: %w", err)
-		}
-		ps[at[pid]].Categories = append(ps[at[pid]].Categories, cid)
-	}
-	return crows.Err()
+	return nil
 }
 
 func readProduct(ctx context.Context, q queryer, id string) (catalog.Product, error) {
-	p, err := scanProduct(q.QueryRowContext(ctx, "SELECT "+productColumns+" FROM products WHERE id = $1", id))
+	p, err := scanProduct(q.QueryRowContext(ctx, "SELECT "+productColumns+" FROM products p WHERE p.id = $1", id))
 	if err != nil {
 		return catalog.Product{}, err
 	}
@@ -381,7 +398,7 @@ func (db *DB) Product(ctx context.Context, id string) (catalog.Product, error) {
 // visibleCondition is catalog.Visible in SQL (status active, and publish_at,
 // 0 for none, not after the bound time); TestListVisibility holds the two to
 // one answer.
-const visibleCondition = "status = 'active' AND publish_at <= $2"
+const visibleCondition = "p.status = 'active' AND p.publish_at <= $2"
 
 // readVisible reads the product that query (with $1 the id asked for and $2
 // the time) finds, and its variants, prices and categories. Visibility is in
@@ -408,20 +425,21 @@ func (db *DB) readVisible(ctx context.Context, query, key string, at time.Time) 
 // VisibleProduct returns the product with id if customers may see it at at;
 // catalog.ErrNotFound for a hidden one exactly as for a missing one.
 func (db *DB) VisibleProduct(ctx context.Context, id string, at time.Time) (catalog.Product, error) {
-	return db.readVisible(ctx, "SELECT "+productColumns+" FROM products WHERE id = $1 AND "+visibleCondition, id, at)
+	return db.readVisible(ctx, "SELECT "+productColumns+" FROM products p WHERE p.id = $1 AND "+visibleCondition, id, at)
 }
 
 // VisibleProductOfVariant returns the product that holds the variant with
 // variantID if customers may see it at at; catalog.ErrNotFound otherwise.
 func (db *DB) VisibleProductOfVariant(ctx context.Context, variantID string, at time.Time) (catalog.Product, error) {
 	return db.readVisible(ctx, "SELECT "+productColumns+
-		" FROM products WHERE id = (SELECT product_id FROM variants WHERE id = $1) AND "+visibleCondition, variantID, at)
+		" FROM products p WHERE p.id = (SELECT product_id FROM variants WHERE id = $1) AND "+visibleCondition, variantID, at)
 }
 
 // VisibleProductsOfVariants returns the products customers may see at at
 // that hold any of variantIDs, each once, with its categories and, of its
 // variants, only those named (with their prices): a cart of any size is
-// priced in four queries, and a line of a product with a hundred variants
+// priced in one statement (one snapshot, on either engine, with no
+// transaction around it), and a line of a product with a hundred variants
 // reads one. Hidden and missing products are left out alike.
 func (db *DB) VisibleProductsOfVariants(ctx context.Context, variantIDs []string, at time.Time) ([]catalog.Product, error) {
 	if len(variantIDs) == 0 {
@@ -432,18 +450,35 @@ func (db *DB) VisibleProductsOfVariants(ctx context.Context, variantIDs []string
 	for _, v := range variantIDs {
 		args = append(args, v)
 	}
-	var ps []catalog.Product
-	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
-		var err error
-		ps, err = queryAll(ctx, tx, scanProduct, "SELECT "+productColumns+` FROM products
-			WHERE id IN (SELECT product_id FROM variants WHERE id IN (`+placeholders(2, len(variantIDs))+`))
-			AND status = 'active' AND publish_at <= $1 ORDER BY id`, args...) // visibleCondition
-		if err != nil {
-			return err
-		}
-		return fillProductsWith(ctx, tx, ps, variantIDs)
-	})
+	rows, err := db.sql.QueryContext(ctx, "SELECT "+productColumns+", "+variantColumns+` FROM variants v JOIN products p ON p.id = v.product_id
+		WHERE v.id IN (`+placeholders(2, len(variantIDs))+`) AND p.status = 'active' AND p.publish_at <= $1
+		ORDER BY p.id, v.position, v.id`, args...) // visibleCondition
 	if err != nil {
+		return nil, fmt.Errorf("products of variants: %w", err)
+	}
+	defer rows.Close()
+	var ps []catalog.Product
+	for rows.Next() {
+		var pr productRow
+		var vr variantRow
+		if err := rows.Scan(append(pr.dest(), vr.dest()...)...); err != nil {
+			return nil, fmt.Errorf("products of variants: scan: %w", err)
+		}
+		if n := len(ps); n == 0 || ps[n-1].ID != pr.p.ID {
+			p, err := pr.product()
+			if err != nil {
+				return nil, err
+			}
+			ps = append(ps, p)
+		}
+		v, err := vr.variant()
+		if err != nil {
+			return nil, err
+		}
+		last := &ps[len(ps)-1]
+		last.Variants = append(last.Variants, v)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("products of variants: %w", err)
 	}
 	return ps, nil

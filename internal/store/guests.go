@@ -106,7 +106,7 @@ func (db *DB) SetGuestEmail(ctx context.Context, guestID, email, name string, at
 // roles, no password), for staff erasure; identity.ErrNotFound for anyone
 // else.
 func (db *DB) GuestByID(ctx context.Context, id string) (identity.User, error) {
-	return db.scanUser(ctx, db.sql, db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1 AND guest = TRUE AND erased_at IS NULL", id))
+	return db.scanUser(db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1 AND guest = TRUE AND erased_at IS NULL", id))
 }
 
 // HoldGuestCard records the vault token of a guest's card while its

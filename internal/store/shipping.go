@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/audit"
@@ -66,11 +67,18 @@ func encodeShippingPrices(o pricing.ShippingOption) (string, error) {
 
 const shippingColumns = "id, name, kind, prices, active, created_at, updated_at"
 
+// shippingReadColumns reads an option with its zones, joined by commas in
+// order as country:region (checkPlace holds both to letters and digits), so
+// any number of options is read in one statement.
+const shippingReadColumns = shippingColumns + ", (SELECT string_agg(z.country || ':' || z.region, ',' ORDER BY z.position) " +
+	"FROM shipping_option_zones z WHERE z.option_id = shipping_options.id)"
+
 func scanShippingOption(row rowScanner) (pricing.ShippingOption, error) {
 	var o pricing.ShippingOption
 	var prices string
 	var created, updated int64
-	err := row.Scan(&o.ID, &o.Name, &o.Kind, &prices, &o.Active, &created, &updated)
+	var zones sql.NullString
+	err := row.Scan(&o.ID, &o.Name, &o.Kind, &prices, &o.Active, &created, &updated, &zones)
 	if errors.Is(err, sql.ErrNoRows) {
 		return pricing.ShippingOption{}, pricing.ErrShippingOptionNotFound
 	}
@@ -86,25 +94,17 @@ func scanShippingOption(row rowScanner) (pricing.ShippingOption, error) {
 		o.Bands = append(o.Bands, pricing.Band{MinGrams: b.MinGrams, MaxGrams: b.MaxGrams, Prices: fromMoneyRecords(b.Prices)})
 	}
 	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
-	return o, nil
-}
-
-// withZones fills in the zones of each option.
-func withZones(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, opts []pricing.ShippingOption) ([]pricing.ShippingOption, error) {
-	for i := range opts {
-		zones, err := queryAll(ctx, q, func(row rowScanner) (pricing.Place, error) {
-			var p pricing.Place
-			err := row.Scan(&p.Country, &p.Region)
-			return p, err
-		}, "SELECT country, region FROM shipping_option_zones WHERE option_id = $1 ORDER BY position", opts[i].ID)
-		if err != nil {
-			return nil, fmt.Errorf("zones of %s: %w", opts[i].ID, err)
-		}
-		opts[i].Zones = zones
+	if zones.String == "" {
+		return o, nil
 	}
-	return opts, nil
+	for _, z := range strings.Split(zones.String, ",") {
+		country, region, ok := strings.Cut(z, ":")
+		if !ok {
+			return pricing.ShippingOption{}, fmt.Errorf("zones of shipping option %s: %q is not country:region", o.ID, z)
+		}
+		o.Zones = append(o.Zones, pricing.Place{Country: country, Region: region})
+	}
+	return o, nil
 }
 
 func writeZones(ctx context.Context, tx *sql.Tx, o pricing.ShippingOption) error {
@@ -167,48 +167,17 @@ func (db *DB) DeleteShippingOption(ctx context.Context, id string, rec audit.Rec
 
 // ShippingOption returns the option id with its zones.
 func (db *DB) ShippingOption(ctx context.Context, id string) (pricing.ShippingOption, error) {
-	var o pricing.ShippingOption
-	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
-		var err error
-		if o, err = scanShippingOption(tx.QueryRowContext(ctx, "SELECT "+shippingColumns+" FROM shipping_options WHERE id = $1", id)); err != nil {
-			return err
-		}
-		opts, err := withZones(ctx, tx, []pricing.ShippingOption{o})
-		if err != nil {
-			return err
-		}
-		o = opts[0]
-		return nil
-	})
-	return o, err
+	return scanShippingOption(db.sql.QueryRowContext(ctx, "SELECT "+shippingReadColumns+" FROM shipping_options WHERE id = $1", id))
 }
 
 // ListShippingOptions returns up to limit options ordered by id, after after.
 func (db *DB) ListShippingOptions(ctx context.Context, after string, limit int) ([]pricing.ShippingOption, error) {
-	var opts []pricing.ShippingOption
-	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
-		var err error
-		if opts, err = queryAll(ctx, tx, scanShippingOption, "SELECT "+shippingColumns+" FROM shipping_options WHERE id > $1 ORDER BY id LIMIT $2", after, limit); err != nil {
-			return err
-		}
-		opts, err = withZones(ctx, tx, opts)
-		return err
-	})
-	return opts, err
+	return queryAll(ctx, db.sql, scanShippingOption, "SELECT "+shippingReadColumns+" FROM shipping_options WHERE id > $1 ORDER BY id LIMIT $2", after, limit)
 }
 
 // ShippingOptionsTo returns up to limit active options whose zones name country.
 func (db *DB) ShippingOptionsTo(ctx context.Context, country string, limit int) ([]pricing.ShippingOption, error) {
-	var opts []pricing.ShippingOption
-	err := db.inSnapshot(ctx, func(tx *sql.Tx) error {
-		var err error
-		if opts, err = queryAll(ctx, tx, scanShippingOption, "SELECT "+shippingColumns+` FROM shipping_options
-			WHERE active = TRUE AND id IN (SELECT option_id FROM shipping_option_zones WHERE country = $1)
-			ORDER BY id LIMIT $2`, country, limit); err != nil {
-			return err
-		}
-		opts, err = withZones(ctx, tx, opts)
-		return err
-	})
-	return opts, err
+	return queryAll(ctx, db.sql, scanShippingOption, "SELECT "+shippingReadColumns+` FROM shipping_options
+		WHERE active = TRUE AND id IN (SELECT option_id FROM shipping_option_zones WHERE country = $1)
+		ORDER BY id LIMIT $2`, country, limit)
 }

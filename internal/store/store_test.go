@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -194,6 +195,18 @@ func TestStore(t *testing.T) {
 			}
 			if _, err := db.SetRoles(ctx, id.New(id.User), nil, rec(audit.ActionRolesChange, "")); !errors.Is(err, identity.ErrNotFound) {
 				t.Fatalf("SetRoles of unknown user: %v", err)
+			}
+			// The session and its account (contact opened, roles in the
+			// canonical order) come back from one read.
+			sess.ID, sess.TokenHash = id.New(id.Session), "th2"
+			if err := db.CreateSession(ctx, sess, rec(audit.ActionLogin, u.ID)); err != nil {
+				t.Fatal(err)
+			}
+			s, owner, err := db.SessionByTokenHash(ctx, "th2")
+			if err != nil || s.ID != sess.ID || s.UserID != u.ID || !s.ExpiresAt.Equal(sess.ExpiresAt.Truncate(time.Microsecond)) ||
+				owner.Email != "s@example.com" || owner.Name != "S" || owner.PasswordHash != "h" ||
+				!slices.Equal(owner.Roles, []access.Role{access.Customer, access.Finance}) {
+				t.Fatalf("SessionByTokenHash after the role change = %+v %+v %v", s, owner, err)
 			}
 		})
 

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/access"
@@ -159,21 +161,27 @@ func insertRoles(ctx context.Context, tx *sql.Tx, userID string, roles []access.
 	return nil
 }
 
-// userColumns reads a live (not erased) account with its sealed contact data
-// and its key.
-const userColumns = "id, contact, (SELECT k.wrapped FROM subject_keys k WHERE k.subject_id = users.id), password_hash, created_at, " +
+// userColumns reads an account with its sealed contact data
+// and its key, its second factor and its roles, in one statement (every
+// authenticated request reads one; on PostgreSQL each statement is a round
+// trip). The columns are qualified so that a join (SessionByTokenHash) can
+// read them.
+const userColumns = "users.id, users.contact, (SELECT k.wrapped FROM subject_keys k WHERE k.subject_id = users.id), users.password_hash, users.created_at, " +
 	"(EXISTS (SELECT 1 FROM mfa_totp m WHERE m.user_id = users.id AND m.confirmed = TRUE) " +
-	"OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = users.id))"
+	"OR EXISTS (SELECT 1 FROM passkeys p WHERE p.user_id = users.id)), " +
+	"(SELECT string_agg(r.role, ',' ORDER BY r.role) FROM user_roles r WHERE r.user_id = users.id)"
 
 // liveUser is the condition that leaves erased accounts out, and guests
 // (guests.go), who are never accounts.
 const liveUser = " AND erased_at IS NULL AND guest = FALSE"
 
-func (db *DB) scanUser(ctx context.Context, q queryer, row *sql.Row) (identity.User, error) {
+func (db *DB) scanUser(row rowScanner, before ...any) (identity.User, error) {
 	var u identity.User
 	var created int64
 	var sealed, wrapped []byte
-	if err := row.Scan(&u.ID, &sealed, &wrapped, &u.PasswordHash, &created, &u.MFAEnabled); err != nil {
+	var roles sql.NullString
+	dest := append(before, &u.ID, &sealed, &wrapped, &u.PasswordHash, &created, &u.MFAEnabled, &roles)
+	if err := row.Scan(dest...); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return identity.User{}, identity.ErrNotFound
 		}
@@ -185,41 +193,24 @@ func (db *DB) scanUser(ctx context.Context, q queryer, row *sql.Row) (identity.U
 	}
 	u.Email, u.Name = c.Email, c.Name
 	u.CreatedAt = fromMicros(created)
-	roles, err := userRoles(ctx, q, u.ID)
-	if err != nil {
-		return identity.User{}, err
-	}
-	u.Roles = roles
+	u.Roles = knownRoles(roles.String)
 	return u, nil
 }
 
-func userRoles(ctx context.Context, q queryer, userID string) ([]access.Role, error) {
-	rows, err := q.QueryContext(ctx, "SELECT role FROM user_roles WHERE user_id = $1", userID)
-	if err != nil {
-		return nil, fmt.Errorf("read roles: %w", err)
-	}
-	defer rows.Close()
-	var have []string
-	for rows.Next() {
-		var r string
-		if err := rows.Scan(&r); err != nil {
-			return nil, fmt.Errorf("scan role: %w", err)
-		}
-		have = append(have, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read roles: %w", err)
-	}
-	// Report roles in the canonical order; drop names this version does not know.
+// knownRoles is the roles in have (as userColumns joins them, by commas) in
+// the canonical order; names this version does not know are dropped.
+func knownRoles(have string) []access.Role {
 	var roles []access.Role
+	if have == "" {
+		return roles
+	}
+	names := strings.Split(have, ",")
 	for _, r := range access.Roles() {
-		for _, h := range have {
-			if string(r) == h {
-				roles = append(roles, r)
-			}
+		if slices.Contains(names, string(r)) {
+			roles = append(roles, r)
 		}
 	}
-	return roles, nil
+	return roles
 }
 
 // UserByEmail returns the user with a normalized email, found by its blind index.
@@ -231,12 +222,12 @@ func (db *DB) UserByEmail(ctx context.Context, email string) (identity.User, err
 		return identity.User{}, err
 	}
 	cond, args := indexIn("email_index", indexes, 1)
-	return db.scanUser(ctx, db.sql, db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE "+cond+liveUser, args...))
+	return db.scanUser(db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE "+cond+liveUser, args...))
 }
 
 // UserByID returns the user with id.
 func (db *DB) UserByID(ctx context.Context, id string) (identity.User, error) {
-	return db.scanUser(ctx, db.sql, db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1"+liveUser, id))
+	return db.scanUser(db.sql.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1"+liveUser, id))
 }
 
 // SetPasswordHash replaces a user's password hash.
@@ -290,7 +281,7 @@ func (db *DB) SetRoles(ctx context.Context, userID string, roles []access.Role, 
 		if err := appendAudit(ctx, tx, rec); err != nil {
 			return err
 		}
-		u, err = db.scanUser(ctx, tx, tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1", userID))
+		u, err = db.scanUser(tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1", userID))
 		return err
 	})
 	return u, err
@@ -313,24 +304,23 @@ func (db *DB) CreateSession(ctx context.Context, s identity.Session, rec audit.R
 	})
 }
 
-// SessionByTokenHash returns the session with tokenHash and its user.
+// SessionByTokenHash returns the session with tokenHash and its user, read in
+// one statement. A session whose account is gone (erased, or a guest's) is
+// no session: ErrSessionNotFound either way.
 func (db *DB) SessionByTokenHash(ctx context.Context, tokenHash string) (identity.Session, identity.User, error) {
 	var s identity.Session
 	var created, used, expires int64
-	err := db.sql.QueryRowContext(ctx, `SELECT id, token_hash, user_id, created_at, last_used_at, expires_at, ip, user_agent
-		FROM sessions WHERE token_hash = $1`, tokenHash).
-		Scan(&s.ID, &s.TokenHash, &s.UserID, &created, &used, &expires, &s.IP, &s.UserAgent)
-	if errors.Is(err, sql.ErrNoRows) {
+	u, err := db.scanUser(db.sql.QueryRowContext(ctx, `SELECT s.id, s.token_hash, s.user_id, s.created_at, s.last_used_at, s.expires_at, s.ip, s.user_agent,
+		`+userColumns+` FROM sessions s JOIN users ON users.id = s.user_id
+		WHERE s.token_hash = $1 AND users.erased_at IS NULL AND users.guest = FALSE`, tokenHash),
+		&s.ID, &s.TokenHash, &s.UserID, &created, &used, &expires, &s.IP, &s.UserAgent)
+	if errors.Is(err, identity.ErrNotFound) {
 		return identity.Session{}, identity.User{}, identity.ErrSessionNotFound
 	}
 	if err != nil {
 		return identity.Session{}, identity.User{}, fmt.Errorf("read session: %w", err)
 	}
 	s.CreatedAt, s.LastUsedAt, s.ExpiresAt = fromMicros(created), fromMicros(used), fromMicros(expires)
-	u, err := db.UserByID(ctx, s.UserID)
-	if err != nil {
-		return identity.Session{}, identity.User{}, err
-	}
 	return s, u, nil
 }
 

@@ -185,7 +185,7 @@ func (db *DB) UseVerification(ctx context.Context, tokenHash string, now time.Ti
 		default:
 			return fmt.Errorf("verification of unknown purpose %q", v.Purpose)
 		}
-		out.User, err = db.scanUser(ctx, tx, tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1"+liveUser, v.UserID))
+		out.User, err = db.scanUser(tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1"+liveUser, v.UserID))
 		return err
 	})
 	return out, err
@@ -202,7 +202,7 @@ func (db *DB) setEmail(ctx context.Context, tx *sql.Tx, userID, email string, wr
 	if owner != "" {
 		return "", identity.ErrEmailTaken
 	}
-	u, err := db.scanUser(ctx, tx, tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1"+liveUser, userID))
+	u, err := db.scanUser(tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1"+liveUser, userID))
 	if err != nil {
 		return "", err
 	}
@@ -230,7 +230,7 @@ func (db *DB) SetName(ctx context.Context, userID, name string, rec audit.Record
 	var u identity.User
 	err := db.inTx(ctx, func(tx *sql.Tx) error {
 		var err error
-		u, err = db.scanUser(ctx, tx, tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1"+liveUser, userID))
+		u, err = db.scanUser(tx.QueryRowContext(ctx, "SELECT "+userColumns+" FROM users WHERE id = $1"+liveUser, userID))
 		if err != nil {
 			return err
 		}
