@@ -158,23 +158,16 @@ func (db *DB) SetLine(ctx context.Context, ownerID, cartID, itemID string, quant
 			}
 			return nil
 		}
-		res, err := tx.ExecContext(ctx, "UPDATE cart_lines SET quantity = $1 WHERE cart_id = $2 AND variant_id = $3", quantity, cartID, itemID)
+		// One statement, whether the line is new or not: a new line only
+		// while the cart holds fewer than cart.MaxLines. The cart's row,
+		// updated just before, keeps other writers of this cart waiting.
+		res, err := tx.ExecContext(ctx, `INSERT INTO cart_lines (cart_id, variant_id, quantity) SELECT $1, $2, $3
+			WHERE (SELECT COUNT(*) FROM cart_lines WHERE cart_id = $1) < $4
+			   OR EXISTS (SELECT 1 FROM cart_lines WHERE cart_id = $1 AND variant_id = $2)
+			ON CONFLICT (cart_id, variant_id) DO UPDATE SET quantity = excluded.quantity`, cartID, itemID, quantity, cart.MaxLines)
 		if err != nil {
-			return fmt.Errorf("update cart line: %w", err)
+			return fmt.Errorf("set cart line: %w", err)
 		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
-			return err
-		}
-		var lines int
-		if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM cart_lines WHERE cart_id = $1", cartID).Scan(&lines); err != nil {
-			return fmt.Errorf("count cart lines: %w", err)
-		}
-		if lines >= cart.MaxLines {
-			return cart.ErrFull
-		}
-		if _, err := tx.ExecContext(ctx, "INSERT INTO cart_lines (cart_id, variant_id, quantity) VALUES ($1, $2, $3)", cartID, itemID, quantity); err != nil {
-			return fmt.Errorf("insert cart line: %w", err)
-		}
-		return nil
+		return mustAffect(res, cart.ErrFull)
 	})
 }

@@ -58,13 +58,12 @@ func recordTransition(ctx context.Context, tx *sql.Tx, orderID, from string, a o
 	if err := mustAffect(res, fmt.Errorf("order %s is no longer %s", orderID, from)); err != nil {
 		return "", err
 	}
-	var seq int64
-	if err := tx.QueryRowContext(ctx, "SELECT COALESCE(MAX(seq), 0) + 1 FROM order_events WHERE order_id = $1", orderID).Scan(&seq); err != nil {
-		return "", fmt.Errorf("number event of %s: %w", orderID, err)
-	}
 	e := order.Event{At: at.UTC().Truncate(time.Microsecond), ActorKind: actor.Kind, ActorID: actor.ID, Action: a, From: from, To: to}
+	// Numbered in the same statement: the order's row, updated just before,
+	// keeps the order's other writers waiting.
 	if _, err := tx.ExecContext(ctx, `INSERT INTO order_events (order_id, seq, at, actor_kind, actor_id, action, from_status, to_status)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, orderID, seq, micros(e.At), e.ActorKind, e.ActorID, string(e.Action), e.From, e.To); err != nil {
+		SELECT $1, COALESCE(MAX(seq), 0) + 1, $2, $3, $4, $5, $6, $7 FROM order_events WHERE order_id = $1`,
+		orderID, micros(e.At), e.ActorKind, e.ActorID, string(e.Action), e.From, e.To); err != nil {
 		return "", fmt.Errorf("record event of %s: %w", orderID, err)
 	}
 	return to, appendAudit(ctx, tx, e.Record(ctx, orderID))
