@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/bulwark-shop/bulwark/internal/bench"
+	"github.com/bulwark-shop/bulwark/internal/identity/password"
 )
 
 func main() {
@@ -50,6 +51,8 @@ func main() {
 	flag.StringVar(&o.SoakOut, "soak-out", "", "with -soak: write the samples to this CSV file, the plot beside it (.svg) and heap and goroutine profiles at the middle and end (.heap-mid.pprof, .goroutine-end.txt, ...)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load share the process; each shop's goroutines carry the label shop=<name>) to this file")
 	flag.Parse()
+	// The shops serve requests in this process, as bulwark serve does.
+	o.HashWorkers = password.MakeRoom(0, os.Getenv)
 	// PostgreSQL runs when both URLs are set, in the environment (never as arguments).
 	o.PostgresURL, o.VaultURL = os.Getenv("BULWARK_BENCH_DATABASE_URL"), os.Getenv("BULWARK_BENCH_VAULT_DATABASE_URL")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

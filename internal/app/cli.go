@@ -316,6 +316,9 @@ func serve(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
+	// The process serves requests: its hash workers get scheduler slots of
+	// their own and run below the requests' priority (password.MakeRoom).
+	cfg.HashWorkers = password.MakeRoom(cfg.HashWorkers, env.Getenv)
 	a, err := New(ctx, cfg, log, env.Now)
 	if err != nil {
 		return err

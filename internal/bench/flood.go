@@ -64,7 +64,7 @@ func LoginFlood(ctx context.Context, o Options) ([]FloodResult, error) {
 	}{
 		{"hash pool: half the CPUs, queue 8 (shipped)", nil},
 		{"hash pool: every CPU, unbounded queue (before)", func(c *config.Config) {
-			c.HashWorkers, c.HashQueue = runtime.GOMAXPROCS(0), 1<<16
+			c.HashWorkers, c.HashQueue = runtime.NumCPU(), 1<<16
 		}},
 	} {
 		r, err := loginFlood(ctx, o, v.name, v.adjust)

@@ -119,6 +119,33 @@ var ErrBusy = &apperr.Error{Code: apperr.CodeOverloaded,
 // then leaves the other half to checkout and reads, whatever the flood's size.
 func DefaultConcurrency() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
+// processProcs is GOMAXPROCS as the process started, read once (before
+// MakeRoom raises it), so that the workers are counted from the CPUs alone.
+var processProcs = sync.OnceValue(func() int { return runtime.GOMAXPROCS(0) })
+
+// roomMade raises GOMAXPROCS at most once per process.
+var roomMade sync.Once
+
+// MakeRoom fixes the number of hash workers of a process that serves
+// requests (workers, or DefaultConcurrency when workers <= 0) and, where
+// hashes run on threads of lower priority (Linux), raises GOMAXPROCS by as
+// many, once per process: a hashing thread then never holds one of the
+// scheduler slots that requests run on, and the kernel, seeing more threads
+// than CPUs, gives the CPUs to the requests' threads first. During a login
+// flood the hashes take what CPU the requests leave; on an idle machine,
+// all of it. A GOMAXPROCS set in the environment (getenv) is the operator's
+// choice and left alone. It changes a setting of the whole process, so it is
+// for a process's main, before its Hasher is made.
+func MakeRoom(workers int, getenv func(string) string) int {
+	if workers <= 0 {
+		workers = max(1, processProcs()/2) // DefaultConcurrency, from the CPUs before any raise
+	}
+	if canLowerPriority && getenv("GOMAXPROCS") == "" {
+		roomMade.Do(func() { runtime.GOMAXPROCS(processProcs() + workers) })
+	}
+	return workers
+}
+
 // NewHasher returns a hasher with params that runs at most concurrency hashes
 // at once (DefaultConcurrency when concurrency <= 0) and lets at most queue
 // more wait for a slot (Unbounded: any number). It panics if p is out of the
@@ -149,9 +176,27 @@ func randomSalt(n uint32) []byte {
 	return b
 }
 
+// hashNiceSteps is how much lower than the process's the priority of the
+// threads that compute hashes is: ten steps, so that on a busy machine the
+// kernel gives such a thread about a tenth of the CPU of a thread at the
+// process's own priority (weight 110 against 1024), and on an idle one all
+// of it.
+const hashNiceSteps = 10
+
+// derive computes the key on an OS thread of its own at a lower priority
+// (lowerThreadPriority, on Linux): a hash is tens of milliseconds of CPU,
+// and a login flood would otherwise have its hashes take turns on the CPU
+// with checkouts as equals. The goroutine never unlocks its thread, so the
+// thread ends with it and no other goroutine ever runs at that priority.
 func (h *Hasher) derive(password string, salt []byte, p Params) derived {
 	h.computed.Add(1)
-	return derived{params: p, salt: salt, key: argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)}
+	key := make(chan []byte, 1)
+	go func() {
+		runtime.LockOSThread()
+		_ = lowerThreadPriority() // where it cannot be lowered, the hash runs at the process's priority
+		key <- argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
+	}()
+	return derived{params: p, salt: salt, key: <-key}
 }
 
 func encode(d derived) string {

@@ -1,0 +1,76 @@
+package password
+
+import (
+	"context"
+	"runtime"
+	"testing"
+)
+
+func TestHashesRunOnThreadsOfLowerPriority(t *testing.T) {
+	t.Run("a lowered thread runs ten steps below the process", func(t *testing.T) {
+		type niceness struct {
+			before, after int
+			err           error
+		}
+		got := make(chan niceness, 1)
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+			var n niceness
+			if n.before, n.err = threadNice(); n.err == nil {
+				if n.err = lowerThreadPriority(); n.err == nil {
+					n.after, n.err = threadNice()
+				}
+			}
+			got <- n
+		}()
+		n := <-got
+		if n.err != nil {
+			t.Fatal(n.err)
+		}
+		if want := min(n.before+hashNiceSteps, 19); n.after != want {
+			t.Fatalf("nice %d after lowering from %d, want %d", n.after, n.before, want)
+		}
+	})
+	t.Run("the caller's thread keeps its priority", func(t *testing.T) {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		before, err := threadNice()
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := NewHasher(Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 1, Unbounded)
+		enc, err := h.Hash(context.Background(), "a passphrase")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok, _, err := h.Verify(context.Background(), "a passphrase", enc); err != nil || !ok {
+			t.Fatalf("Verify = %t, %v", ok, err)
+		}
+		if after, err := threadNice(); err != nil || after != before {
+			t.Fatalf("the caller's thread went from nice %d to %d (%v)", before, after, err)
+		}
+	})
+}
+
+func TestMakeRoomAddsASchedulerSlotPerWorkerOnce(t *testing.T) {
+	before := runtime.GOMAXPROCS(0)
+	defer runtime.GOMAXPROCS(before)
+	set := func(string) string { return "2" }
+	if got := MakeRoom(0, set); got != max(1, before/2) {
+		t.Fatalf("MakeRoom(0) = %d workers with %d CPUs, want %d", got, before, max(1, before/2))
+	}
+	if now := runtime.GOMAXPROCS(0); now != before {
+		t.Fatalf("GOMAXPROCS went from %d to %d although the environment sets it", before, now)
+	}
+	unset := func(string) string { return "" }
+	if got := MakeRoom(3, unset); got != 3 {
+		t.Fatalf("MakeRoom(3) = %d workers", got)
+	}
+	if now := runtime.GOMAXPROCS(0); now != before+3 {
+		t.Fatalf("GOMAXPROCS %d after MakeRoom(3) from %d, want %d", now, before, before+3)
+	}
+	MakeRoom(3, unset) // a second server in the same process
+	if now := runtime.GOMAXPROCS(0); now != before+3 {
+		t.Fatalf("GOMAXPROCS %d after a second MakeRoom, want %d still", now, before+3)
+	}
+}
