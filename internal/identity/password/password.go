@@ -119,29 +119,90 @@ var ErrBusy = &apperr.Error{Code: apperr.CodeOverloaded,
 // then leaves the other half to checkout and reads, whatever the flood's size.
 func DefaultConcurrency() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
-// processProcs is GOMAXPROCS as the process started, read once (before
-// MakeRoom raises it), so that the workers are counted from the CPUs alone.
-var processProcs = sync.OnceValue(func() int { return runtime.GOMAXPROCS(0) })
+// room is the process's scheduler slots for hashes (MakeRoom): one more
+// than GOMAXPROCS for each hash running, up to the workers, raised when a
+// hash starts and lowered a while after the last one ends. An extra slot
+// costs CPU when the process is busy (the scheduler spins looking for work
+// for it: about 8 % more CPU per checkout at saturation in three pairs of
+// runs, docs/PERFORMANCE.md), so it is there only while hashes run; during
+// a flood, that is throughout. It is
+// the process's, as GOMAXPROCS is: every Hasher of the process shares it.
+var room = &slots{idle: time.Second}
 
-// roomMade raises GOMAXPROCS at most once per process.
-var roomMade sync.Once
+type slots struct {
+	mu      sync.Mutex
+	base    int           // GOMAXPROCS with no hash running; 0 until MakeRoom
+	workers int           // the most slots added
+	idle    time.Duration // how long after the last hash the slots stay
+	running int           // hashes running now
+	added   int           // slots added now
+	lower   *time.Timer
+}
+
+// enter counts a hash starting and adds its slot.
+func (r *slots) enter() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.base == 0 {
+		return
+	}
+	r.running++
+	if want := min(r.running, r.workers); want > r.added {
+		r.added = want
+		runtime.GOMAXPROCS(r.base + r.added)
+	}
+	if r.lower != nil {
+		r.lower.Stop()
+		r.lower = nil
+	}
+}
+
+// leave counts a hash ending; after the last, the slots go once no hash has
+// run for r.idle (a flood's hashes follow each other without a gap, and a
+// change of GOMAXPROCS stops the world for a moment).
+func (r *slots) leave() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.base == 0 {
+		return
+	}
+	r.running--
+	if r.running > 0 || r.added == 0 {
+		return
+	}
+	var t *time.Timer
+	t = time.AfterFunc(r.idle, func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.lower != t || r.running > 0 {
+			return // a hash started since
+		}
+		r.lower, r.added = nil, 0
+		runtime.GOMAXPROCS(r.base)
+	})
+	r.lower = t
+}
 
 // MakeRoom fixes the number of hash workers of a process that serves
 // requests (workers, or DefaultConcurrency when workers <= 0) and, where
-// hashes run on threads of lower priority (Linux), raises GOMAXPROCS by as
-// many, once per process: a hashing thread then never holds one of the
-// scheduler slots that requests run on, and the kernel, seeing more threads
-// than CPUs, gives the CPUs to the requests' threads first. During a login
-// flood the hashes take what CPU the requests leave; on an idle machine,
-// all of it. A GOMAXPROCS set in the environment (getenv) is the operator's
-// choice and left alone. It changes a setting of the whole process, so it is
-// for a process's main, before its Hasher is made.
+// hashes run on threads of lower priority (Linux), gives each hash running
+// a scheduler slot of its own on top of GOMAXPROCS (room): a hashing thread
+// then never holds one of the slots that requests run on, and the kernel,
+// seeing more threads than CPUs, gives the CPUs to the requests' threads
+// first. During a login flood the hashes take what CPU the requests leave;
+// on an idle machine, all of it. A GOMAXPROCS set in the environment
+// (getenv) is the operator's choice and left alone. It concerns the whole
+// process, so it is for a process's main, before its Hasher is made; the
+// first call sets the room.
 func MakeRoom(workers int, getenv func(string) string) int {
+	room.mu.Lock()
+	defer room.mu.Unlock()
+	procs := runtime.GOMAXPROCS(0) - room.added
 	if workers <= 0 {
-		workers = max(1, processProcs()/2) // DefaultConcurrency, from the CPUs before any raise
+		workers = max(1, procs/2) // DefaultConcurrency
 	}
-	if canLowerPriority && getenv("GOMAXPROCS") == "" {
-		roomMade.Do(func() { runtime.GOMAXPROCS(processProcs() + workers) })
+	if canLowerPriority && getenv("GOMAXPROCS") == "" && room.base == 0 {
+		room.base, room.workers = procs, workers
 	}
 	return workers
 }
@@ -190,6 +251,8 @@ const hashNiceSteps = 10
 // thread ends with it and no other goroutine ever runs at that priority.
 func (h *Hasher) derive(password string, salt []byte, p Params) derived {
 	h.computed.Add(1)
+	room.enter()
+	defer room.leave()
 	key := make(chan []byte, 1)
 	go func() {
 		runtime.LockOSThread()
