@@ -229,6 +229,9 @@ type derived struct {
 	params Params
 	salt   []byte
 	key    []byte
+	// lowered: the key was computed on a thread of lower priority, as
+	// others waited for a slot.
+	lowered bool
 }
 
 func randomSalt(n uint32) []byte {
@@ -244,22 +247,33 @@ func randomSalt(n uint32) []byte {
 // of it.
 const hashNiceSteps = 10
 
-// derive computes the key on an OS thread of its own at a lower priority
-// (lowerThreadPriority, on Linux): a hash is tens of milliseconds of CPU,
-// and a login flood would otherwise have its hashes take turns on the CPU
-// with checkouts as equals. The goroutine never unlocks its thread, so the
-// thread ends with it and no other goroutine ever runs at that priority.
+// derive computes the key. While others wait for a hashing slot (the pool
+// is saturated: a login flood, or more sign-ins than it can take), it does
+// so on an OS thread of its own at a lower priority (lowerThreadPriority, on
+// Linux): a hash is tens of milliseconds of CPU, and a flood's hashes would
+// otherwise take turns on the CPUs with checkouts as equals. With no one
+// waiting, it runs at the process's priority, so that a busy shop's own
+// requests (a sale) do not starve its sign-ins. Either way it has a
+// scheduler slot of its own (room). The lowered goroutine never unlocks its
+// thread, so the thread ends with it and no other goroutine ever runs at
+// that priority.
 func (h *Hasher) derive(password string, salt []byte, p Params) derived {
 	h.computed.Add(1)
 	room.enter()
 	defer room.leave()
+	d := derived{params: p, salt: salt, lowered: h.waiting.Load() > 0}
+	if !d.lowered {
+		d.key = argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
+		return d
+	}
 	key := make(chan []byte, 1)
 	go func() {
 		runtime.LockOSThread()
 		_ = lowerThreadPriority() // where it cannot be lowered, the hash runs at the process's priority
 		key <- argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
 	}()
-	return derived{params: p, salt: salt, key: <-key}
+	d.key = <-key
+	return d
 }
 
 func encode(d derived) string {

@@ -32,6 +32,20 @@ func TestHashesRunOnThreadsOfLowerPriority(t *testing.T) {
 			t.Fatalf("nice %d after lowering from %d, want %d", n.after, n.before, want)
 		}
 	})
+	t.Run("lowered only while others wait for a slot, with the same key", func(t *testing.T) {
+		h := NewHasher(Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 1, Unbounded)
+		p, salt := h.params, []byte("sixteen byte salt")
+		alone := h.derive("a passphrase", salt, p)
+		h.waiting.Add(1) // as a caller queued for the slot would
+		queued := h.derive("a passphrase", salt, p)
+		h.waiting.Add(-1)
+		if alone.lowered || !queued.lowered {
+			t.Fatalf("lowered alone %t, with one waiting %t; want false, true", alone.lowered, queued.lowered)
+		}
+		if string(alone.key) != string(queued.key) || len(alone.key) != 32 {
+			t.Fatalf("the two threads derived different keys: %x, %x", alone.key, queued.key)
+		}
+	})
 	t.Run("the caller's thread keeps its priority", func(t *testing.T) {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
