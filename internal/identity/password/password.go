@@ -125,8 +125,8 @@ func DefaultConcurrency() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 // costs CPU when the process is busy (the scheduler spins looking for work
 // for it: about 8 % more CPU per checkout at saturation in three pairs of
 // runs, docs/PERFORMANCE.md), so it is there only while hashes run; during
-// a flood, that is throughout. It is
-// the process's, as GOMAXPROCS is: every Hasher of the process shares it.
+// a flood, that is throughout. It is the process's, as GOMAXPROCS is: every
+// Hasher of the process shares it.
 var room = &slots{idle: time.Second}
 
 type slots struct {
