@@ -23,11 +23,21 @@ import (
 	"runtime/pprof"
 	"time"
 
+	"github.com/bulwark-shop/bulwark/internal/app"
 	"github.com/bulwark-shop/bulwark/internal/bench"
 	"github.com/bulwark-shop/bulwark/internal/identity/password"
 )
 
 func main() {
+	// The shops' password hash workers are this executable, started so
+	// (app.HashWorkerCommand), as bulwark's are.
+	if len(os.Args) == 2 && os.Args[1] == "hash-worker" {
+		if err := password.ServeWorker(os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "bulwark-bench hash-worker:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	o := bench.Options{Out: os.Stdout}
 	flag.IntVar(&o.Concurrency, "concurrency", 32, "concurrent clients")
 	flag.IntVar(&o.Checkouts, "checkouts", 5000, "checkouts per engine")
@@ -49,10 +59,14 @@ func main() {
 	flag.DurationVar(&o.Soak, "soak", 0, "only (with the other modes): mixed traffic (product reads, carts, checkouts, sign-ins right and wrong, a slow login flood) for this long on one shop, sampling memory, goroutines and open files; then -flood's measure on the same shop")
 	flag.DurationVar(&o.SoakEvery, "soak-every", 10*time.Second, "with -soak: the sampling interval")
 	flag.StringVar(&o.SoakOut, "soak-out", "", "with -soak: write the samples to this CSV file, the plot beside it (.svg) and heap and goroutine profiles at the middle and end (.heap-mid.pprof, .goroutine-end.txt, ...)")
+	hashInServer := flag.Bool("hash-in-server", false, "compute password hashes in the server's process, as before 2026-12-05, rather than in worker processes as bulwark serve does")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load share the process; each shop's goroutines carry the label shop=<name>) to this file")
 	flag.Parse()
 	// The shops serve requests in this process, as bulwark serve does.
 	o.HashWorkers = password.MakeRoom(0, os.Getenv)
+	if !*hashInServer {
+		o.HashWorker = app.HashWorkerCommand
+	}
 	// PostgreSQL runs when both URLs are set, in the environment (never as arguments).
 	o.PostgresURL, o.VaultURL = os.Getenv("BULWARK_BENCH_DATABASE_URL"), os.Getenv("BULWARK_BENCH_VAULT_DATABASE_URL")
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -123,6 +124,9 @@ const reencryptEvery = 5 * time.Second
 
 // App is a wired Bulwark.
 type App struct {
+	// hashWorkers compute the password hashes (WithHashWorkers), or nil.
+	hashWorkers *password.Processes
+
 	cfg      config.Config
 	log      *slog.Logger
 	DB       *store.DB
@@ -204,13 +208,24 @@ type App struct {
 	elector *leader.Elector
 }
 
-// Option changes how New builds the application. The one option is for
-// tests; a running shop is built from its settings alone.
+// Option changes how New builds the application: options for tests, and
+// what only a process's main knows (WithHashWorkers).
 type Option func(*options)
 
 type options struct {
-	gateway payment.Gateway
-	counter detect.Counter
+	gateway    payment.Gateway
+	counter    detect.Counter
+	hashWorker func() *exec.Cmd
+}
+
+// WithHashWorkers makes the application compute password hashes in worker
+// processes that command starts (password.Processes: bulwark hash-worker),
+// one per hash worker, so that a hash's garbage is not the server's. bulwark
+// serve and bulwark-bench use it; tests that run the application in their
+// own process leave it out (their executable is not bulwark), and the
+// hashes are computed in the server.
+func WithHashWorkers(command func() *exec.Cmd) Option {
+	return func(o *options) { o.hashWorker = command }
 }
 
 // Metrics gathers the application's metrics, as the metrics listener serves
@@ -345,6 +360,10 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 		hashCost = cfg.PasswordHashForTests
 	}
 	hasher := password.NewHasher(hashCost, cfg.HashWorkers, cfg.HashQueue)
+	if o.hashWorker != nil {
+		a.hashWorkers = password.NewProcesses(hasher.Concurrency(), o.hashWorker, log)
+		hasher.UseProcesses(a.hashWorkers)
+	}
 	a.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "bulwark_password_hashes_total", Help: "argon2id computations (hashes and verifications, real and dummy).",
 	}, func() float64 { return float64(hasher.Computed()) }), prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -918,6 +937,9 @@ func Open(ctx context.Context, cfg config.Config) (*store.DB, error) {
 
 // Close releases the stores.
 func (a *App) Close() error {
+	if a.hashWorkers != nil {
+		a.hashWorkers.Close()
+	}
 	if a.redis != nil {
 		a.redis.Close()
 	}

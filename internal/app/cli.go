@@ -9,6 +9,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
+	"os/exec"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -50,6 +53,29 @@ type Env struct {
 	// admin made by `admin create` logs in without a rehash. cmd/bulwark
 	// leaves it zero: the production cost.
 	PasswordHashForTests password.Params
+	// HashWorker, when set, is the command `serve` starts its password hash
+	// workers with (WithHashWorkers): cmd/bulwark's HashWorkerCommand.
+	// Tests that run `serve` in their own process leave it nil.
+	HashWorker func() *exec.Cmd
+}
+
+// HashWorkerCommand starts this executable as a password hash worker
+// (bulwark hash-worker). On Linux it is /proc/self/exe, the very file this
+// process runs even after an upgrade replaced it on disk, so a worker always
+// speaks its server's protocol. It gets no environment but one scheduler
+// slot: it hashes one password at a time, and the server's secrets (the
+// BULWARK_* variables) are not its business.
+func HashWorkerCommand() *exec.Cmd {
+	self := "/proc/self/exe"
+	if runtime.GOOS != "linux" {
+		if p, err := os.Executable(); err == nil {
+			self = p
+		}
+	}
+	cmd := exec.Command(self, "hash-worker")
+	cmd.Env = []string{"GOMAXPROCS=1"}
+	cmd.Stderr = os.Stderr
+	return cmd
 }
 
 const usage = `bulwark — a secure-by-default e-commerce backend
@@ -138,6 +164,8 @@ Usage:
   bulwark fraud activate VERSION [--shadow|--off] [settings]
                                              enforce a model (or run it in shadow, or stop it)
   bulwark settings [--markdown]              list every setting
+  bulwark hash-worker                        (started by serve) compute password hashes asked
+                                             for on standard input
 
 Run "bulwark <command> -h" for the settings. Secrets (database-url, redis-url,
 kek, new-kek, kek-pkcs11-pin) are read from BULWARK_* variables or *-file
@@ -157,6 +185,8 @@ func Main(ctx context.Context, args []string, env Env) int {
 	switch cmd, rest := args[0], args[1:]; {
 	case cmd == "serve":
 		err = serve(ctx, rest, env)
+	case cmd == "hash-worker" && len(rest) == 0:
+		err = password.ServeWorker(env.Stdin, env.Stdout)
 	case cmd == "migrate":
 		err = migrate(ctx, rest, env)
 	case cmd == "admin" && len(rest) > 0 && rest[0] == "create":
@@ -317,9 +347,14 @@ func serve(ctx context.Context, args []string, env Env) error {
 		return err
 	}
 	// The process serves requests: its hash workers get scheduler slots of
-	// their own and run below the requests' priority (password.MakeRoom).
+	// their own and run below the requests' priority (password.MakeRoom),
+	// in processes of their own where the executable is bulwark.
 	cfg.HashWorkers = password.MakeRoom(cfg.HashWorkers, env.Getenv)
-	a, err := New(ctx, cfg, log, env.Now)
+	var opts []Option
+	if env.HashWorker != nil {
+		opts = append(opts, WithHashWorkers(env.HashWorker))
+	}
+	a, err := New(ctx, cfg, log, env.Now, opts...)
 	if err != nil {
 		return err
 	}

@@ -321,3 +321,84 @@ func countAuditRaw(t *testing.T, cfg config.Config, action, outcome string) int 
 	}
 	return n
 }
+
+// TestHashWorkersAreProcessesThatDieWithTheServer: bulwark serve computes
+// password hashes in worker processes of its own executable (bulwark
+// hash-worker), which get none of the server's environment, and a server
+// killed with -9 leaves none of them behind.
+func TestHashWorkersAreProcessesThatDieWithTheServer(t *testing.T) {
+	cfg := testConfig(testenv.Database{Engine: "sqlite", DataDir: t.TempDir()})
+	proc := startProcess(t, cfg)
+	// A failed sign-in costs a hash (a dummy one: the account does not exist).
+	if got := proc.do(req{method: "POST", path: "/api/v1/auth/login",
+		body: map[string]string{"email": "nobody@example.com", "password": "not the password, surely"}}); got.Status != 401 {
+		t.Fatalf("login of an unknown account: %d %s", got.Status, got.Body)
+	}
+	workers := childrenOf(t, proc.cmd.Process.Pid)
+	if len(workers) == 0 {
+		t.Fatal("no child process after a sign-in: the hash was computed in the server")
+	}
+	for _, pid := range workers {
+		cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00"); len(args) != 2 || args[1] != "hash-worker" {
+			t.Fatalf("child %d runs %q, want bulwark hash-worker", pid, args)
+		}
+		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(environ), "BULWARK_") {
+			t.Fatalf("hash worker %d got the server's settings in its environment: %q", pid, environ)
+		}
+	}
+	proc.kill(t)
+	deadline := time.Now().Add(10 * time.Second)
+	for _, pid := range workers {
+		for processRuns(pid) {
+			if time.Now().After(deadline) {
+				t.Fatalf("hash worker %d still runs 10 s after its server was killed", pid)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// childrenOf returns the processes whose parent is pid, from /proc.
+func childrenOf(t *testing.T, pid int) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Skipf("no /proc: %v", err)
+	}
+	var kids []int
+	for _, e := range entries {
+		var child int
+		if _, err := fmt.Sscanf(e.Name(), "%d", &child); err != nil {
+			continue
+		}
+		stat, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue // ended meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces, so read after its ")".
+		var state string
+		var ppid int
+		if i := strings.LastIndexByte(string(stat), ')'); i > 0 {
+			if _, err := fmt.Sscanf(string(stat[i+1:]), " %s %d", &state, &ppid); err == nil && ppid == pid {
+				kids = append(kids, child)
+			}
+		}
+	}
+	return kids
+}
+
+// processRuns reports whether pid is a process that has not ended (a zombie
+// has ended: its parent, the test, has not reaped it yet).
+func processRuns(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	i := strings.LastIndexByte(string(stat), ')')
+	return i > 0 && len(stat) > i+2 && stat[i+2] != 'Z'
+}

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
@@ -73,6 +74,9 @@ type Options struct {
 	// password.MakeRoom fixed them for the process: bulwark-bench, like
 	// bulwark serve, gives them scheduler slots of their own.
 	HashWorkers int
+	// HashWorker, when set, starts the shops' password hash workers as
+	// bulwark serve does (app.WithHashWorkers); nil hashes in the server.
+	HashWorker func() *exec.Cmd
 	// capacityLogins, when set, replaces the failed logins that measure the
 	// login capacity before a flood (the tests' short runs).
 	capacityLogins int
@@ -348,6 +352,9 @@ func startShopWith(ctx context.Context, o Options, name, dbURL, vaultURL string,
 	cfg.HashWorkers = o.HashWorkers
 	if adjust != nil {
 		adjust(&cfg)
+	}
+	if o.HashWorker != nil {
+		opts = append(opts, app.WithHashWorkers(o.HashWorker))
 	}
 	// Request logs are written, as in production, but to nowhere.
 	a, err := app.New(ctx, cfg, logging.New(io.Discard, slog.LevelInfo), time.Now, opts...)

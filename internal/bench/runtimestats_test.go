@@ -21,6 +21,7 @@ func TestHistogramQuantile(t *testing.T) {
 		{"the median of a spread", []uint64{40, 20, 40, 0}, 0.5, 10 * time.Millisecond},
 		{"p99 in the tail bucket", []uint64{90, 9, 1, 0}, 0.99, 100 * time.Millisecond},
 		{"the open last bucket reports its lower bound", []uint64{0, 0, 0, 5}, 0.99, 100 * time.Millisecond},
+		{"the maximum: the last bucket counted in", []uint64{7, 0, 1, 0}, 1, 100 * time.Millisecond},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var total uint64
@@ -54,7 +55,7 @@ func TestRuntimeStatsCoverAnInterval(t *testing.T) {
 	runtime.GC()
 	runtime.GC()
 	d := readRuntimeStats().since(a)
-	if d.SchedP99 <= 0 || d.GCCycles < 2 || d.GCShare <= 0 || d.GCShare >= 1 {
-		t.Fatalf("after four goroutines' garbage and two forced collections: %+v, want a wait for a CPU, at least 2 collections and a share of CPU", d)
+	if d.SchedP99 <= 0 || d.GCCycles < 2 || d.GCShare <= 0 || d.GCShare >= 1 || d.GCPauses < 4 || d.GCPauseMax <= 0 {
+		t.Fatalf("after four goroutines' garbage and two forced collections: %+v, want a wait for a CPU, at least 2 collections (4 pauses) and a share of CPU", d)
 	}
 }

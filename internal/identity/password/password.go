@@ -101,6 +101,8 @@ type Hasher struct {
 	computed atomic.Uint64
 	// refused counts the calls refused with ErrBusy, for the metrics.
 	refused atomic.Uint64
+	// procs, when set, compute the keys in processes of their own.
+	procs *Processes
 }
 
 // Unbounded, as NewHasher's queue, lets any number of callers wait for a slot
@@ -247,34 +249,52 @@ func randomSalt(n uint32) []byte {
 // of it.
 const hashNiceSteps = 10
 
-// derive computes the key. While others wait for a hashing slot (the pool
-// is saturated: a login flood, or more sign-ins than it can take), it does
-// so on an OS thread of its own at a lower priority (lowerThreadPriority, on
-// Linux): a hash is tens of milliseconds of CPU, and a flood's hashes would
-// otherwise take turns on the CPUs with checkouts as equals. With no one
-// waiting, it runs at the process's priority, so that a busy shop's own
-// requests (a sale) do not starve its sign-ins. Either way it has a
-// scheduler slot of its own (room). The lowered goroutine never unlocks its
-// thread, so the thread ends with it and no other goroutine ever runs at
-// that priority.
+// derive computes the key: in a worker process when the hasher has them
+// (UseProcesses), else in this process. While others wait for a hashing slot
+// (the pool is saturated: a login flood, or more sign-ins than it can take),
+// it does so on an OS thread of its own at a lower priority (computeKey): a
+// hash is tens of milliseconds of CPU, and a flood's hashes would otherwise
+// take turns on the CPUs with checkouts as equals. With no one waiting, it
+// runs at the process's priority, so that a busy shop's own requests (a
+// sale) do not starve its sign-ins. In this process, it has a scheduler
+// slot of its own (room).
 func (h *Hasher) derive(password string, salt []byte, p Params) derived {
 	h.computed.Add(1)
+	d := derived{params: p, salt: salt, lowered: h.waiting.Load() > 0}
+	if h.procs != nil {
+		d.key = h.procs.key(password, salt, p, d.lowered)
+		return d
+	}
 	room.enter()
 	defer room.leave()
-	d := derived{params: p, salt: salt, lowered: h.waiting.Load() > 0}
-	if !d.lowered {
-		d.key = argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
-		return d
+	d.key = computeKey([]byte(password), salt, p, d.lowered)
+	return d
+}
+
+// computeKey runs argon2id, lowered on an OS thread of lower priority
+// (lowerThreadPriority, on Linux). The lowered goroutine never unlocks its
+// thread, so the thread ends with it and no other goroutine ever runs at
+// that priority.
+func computeKey(password, salt []byte, p Params, lowered bool) []byte {
+	if !lowered {
+		return argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
 	}
 	key := make(chan []byte, 1)
 	go func() {
 		runtime.LockOSThread()
 		_ = lowerThreadPriority() // where it cannot be lowered, the hash runs at the process's priority
-		key <- argon2.IDKey([]byte(password), salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
+		key <- argon2.IDKey(password, salt, p.Iterations, p.Memory, p.Parallelism, p.KeyLength)
 	}()
-	d.key = <-key
-	return d
+	return <-key
 }
+
+// UseProcesses makes the hasher compute its keys in p's worker processes,
+// one per hashing slot (NewProcesses with the hasher's Concurrency). It is
+// for a process's wiring, before the hasher is used.
+func (h *Hasher) UseProcesses(p *Processes) { h.procs = p }
+
+// Concurrency is how many hashes may run at once.
+func (h *Hasher) Concurrency() int { return cap(h.slots) }
 
 func encode(d derived) string {
 	b64 := base64.RawStdEncoding
