@@ -63,7 +63,6 @@ func main() {
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (server and load share the process; each shop's goroutines carry the label shop=<name>) to this file")
 	flag.Parse()
 	// The shops serve requests in this process, as bulwark serve does.
-	o.HashWorkers = password.MakeRoom(0, os.Getenv)
 	if !*hashInServer {
 		o.HashWorker = app.HashWorkerCommand
 	}

@@ -363,6 +363,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	if o.hashWorker != nil {
 		a.hashWorkers = password.NewProcesses(hasher.Concurrency(), o.hashWorker, log)
 		hasher.UseProcesses(a.hashWorkers)
+		a.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "bulwark_password_hash_workers_started_total", Help: "Password hash worker processes started: one per hash worker at the first sign-in, then one for each that failed.",
+		}, func() float64 { return float64(a.hashWorkers.Started()) }))
 	}
 	a.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "bulwark_password_hashes_total", Help: "argon2id computations (hashes and verifications, real and dummy).",

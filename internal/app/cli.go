@@ -346,10 +346,8 @@ func serve(ctx context.Context, args []string, env Env) error {
 	if err != nil {
 		return err
 	}
-	// The process serves requests: its hash workers get scheduler slots of
-	// their own and run below the requests' priority (password.MakeRoom),
-	// in processes of their own where the executable is bulwark.
-	cfg.HashWorkers = password.MakeRoom(cfg.HashWorkers, env.Getenv)
+	// The process serves requests: where the executable is bulwark, its
+	// password hashes are computed in processes of their own.
 	var opts []Option
 	if env.HashWorker != nil {
 		opts = append(opts, WithHashWorkers(env.HashWorker))

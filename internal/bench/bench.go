@@ -70,10 +70,6 @@ type Options struct {
 	// production hash of the setup's accounts took seconds. A measured run
 	// leaves it zero.
 	PasswordHash password.Params
-	// HashWorkers is the shops' hash workers (0: the default), as
-	// password.MakeRoom fixed them for the process: bulwark-bench, like
-	// bulwark serve, gives them scheduler slots of their own.
-	HashWorkers int
 	// HashWorker, when set, starts the shops' password hash workers as
 	// bulwark serve does (app.WithHashWorkers); nil hashes in the server.
 	HashWorker func() *exec.Cmd
@@ -349,7 +345,6 @@ func startShopWith(ctx context.Context, o Options, name, dbURL, vaultURL string,
 	cfg.Listen, cfg.MetricsListen = "127.0.0.1:0", ""
 	cfg.RateLimit = edge.Limits{Auth: roomy, Checkout: roomy, Admin: roomy, Reads: roomy, Writes: roomy}
 	cfg.PasswordHashForTests = o.PasswordHash
-	cfg.HashWorkers = o.HashWorkers
 	if adjust != nil {
 		adjust(&cfg)
 	}

@@ -113,7 +113,7 @@ func Settings() []Setting {
 		{Name: "currencies", Usage: "ISO 4217 codes the shop sells in, comma-separated; the first is a new cart's default; empty means just currency"},
 		{Name: "max-body-bytes", Default: "1048576", Usage: "largest request body accepted (413 past it)"},
 		{Name: "max-in-flight", Default: "256", Usage: "requests served at once; past it 503 overloaded with Retry-After (/healthz and /readyz exempt)"},
-		{Name: "password-hash-workers", Default: "0", Usage: "password hashes (argon2id, one CPU each) computed at once; 0 means half the CPUs, at least 1, so a login flood leaves the rest to checkout; on Linux, while sign-ins queue for them, they run below the requests' priority; each has a Go scheduler slot of its own while it runs (unless GOMAXPROCS is set in the environment)"},
+		{Name: "password-hash-workers", Default: "0", Usage: "password hashes (argon2id, one CPU each) computed at once; 0 means half the CPUs, at least 1, so a login flood leaves the rest to checkout; each is a process of its own (bulwark hash-worker, started at the first sign-in), so a hash's memory is not the server's; on Linux, while sign-ins queue for them, they run below the requests' priority"},
 		{Name: "password-hash-queue", Default: "8", Usage: "logins, sign-ups and password changes that may wait for a hash worker; past it 503 overloaded with Retry-After"},
 		{Name: "read-header-timeout", Default: "5s", Usage: "a client must send its request headers within this long of connecting (slow-client protection)"},
 		{Name: "read-timeout", Default: "30s", Usage: "a client must send its whole request, body included, within this long"},

@@ -121,94 +121,6 @@ var ErrBusy = &apperr.Error{Code: apperr.CodeOverloaded,
 // then leaves the other half to checkout and reads, whatever the flood's size.
 func DefaultConcurrency() int { return max(1, runtime.GOMAXPROCS(0)/2) }
 
-// room is the process's scheduler slots for hashes (MakeRoom): one more
-// than GOMAXPROCS for each hash running, up to the workers, raised when a
-// hash starts and lowered a while after the last one ends. An extra slot
-// costs CPU when the process is busy (the scheduler spins looking for work
-// for it: about 8 % more CPU per checkout at saturation in three pairs of
-// runs, docs/PERFORMANCE.md), so it is there only while hashes run; during
-// a flood, that is throughout. It is the process's, as GOMAXPROCS is: every
-// Hasher of the process shares it.
-var room = &slots{idle: time.Second}
-
-type slots struct {
-	mu      sync.Mutex
-	base    int           // GOMAXPROCS with no hash running; 0 until MakeRoom
-	workers int           // the most slots added
-	idle    time.Duration // how long after the last hash the slots stay
-	running int           // hashes running now
-	added   int           // slots added now
-	lower   *time.Timer
-}
-
-// enter counts a hash starting and adds its slot.
-func (r *slots) enter() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.base == 0 {
-		return
-	}
-	r.running++
-	if want := min(r.running, r.workers); want > r.added {
-		r.added = want
-		runtime.GOMAXPROCS(r.base + r.added)
-	}
-	if r.lower != nil {
-		r.lower.Stop()
-		r.lower = nil
-	}
-}
-
-// leave counts a hash ending; after the last, the slots go once no hash has
-// run for r.idle (a flood's hashes follow each other without a gap, and a
-// change of GOMAXPROCS stops the world for a moment).
-func (r *slots) leave() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.base == 0 {
-		return
-	}
-	r.running--
-	if r.running > 0 || r.added == 0 {
-		return
-	}
-	var t *time.Timer
-	t = time.AfterFunc(r.idle, func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		if r.lower != t || r.running > 0 {
-			return // a hash started since
-		}
-		r.lower, r.added = nil, 0
-		runtime.GOMAXPROCS(r.base)
-	})
-	r.lower = t
-}
-
-// MakeRoom fixes the number of hash workers of a process that serves
-// requests (workers, or DefaultConcurrency when workers <= 0) and, where
-// hashes run on threads of lower priority (Linux), gives each hash running
-// a scheduler slot of its own on top of GOMAXPROCS (room): a hashing thread
-// then never holds one of the slots that requests run on, and the kernel,
-// seeing more threads than CPUs, gives the CPUs to the requests' threads
-// first. During a login flood the hashes take what CPU the requests leave;
-// on an idle machine, all of it. A GOMAXPROCS set in the environment
-// (getenv) is the operator's choice and left alone. It concerns the whole
-// process, so it is for a process's main, before its Hasher is made; the
-// first call sets the room.
-func MakeRoom(workers int, getenv func(string) string) int {
-	room.mu.Lock()
-	defer room.mu.Unlock()
-	procs := runtime.GOMAXPROCS(0) - room.added
-	if workers <= 0 {
-		workers = max(1, procs/2) // DefaultConcurrency
-	}
-	if canLowerPriority && getenv("GOMAXPROCS") == "" && room.base == 0 {
-		room.base, room.workers = procs, workers
-	}
-	return workers
-}
-
 // NewHasher returns a hasher with params that runs at most concurrency hashes
 // at once (DefaultConcurrency when concurrency <= 0) and lets at most queue
 // more wait for a slot (Unbounded: any number). It panics if p is out of the
@@ -250,24 +162,21 @@ func randomSalt(n uint32) []byte {
 const hashNiceSteps = 10
 
 // derive computes the key: in a worker process when the hasher has them
-// (UseProcesses), else in this process. While others wait for a hashing slot
-// (the pool is saturated: a login flood, or more sign-ins than it can take),
-// it does so on an OS thread of its own at a lower priority (computeKey): a
-// hash is tens of milliseconds of CPU, and a flood's hashes would otherwise
-// take turns on the CPUs with checkouts as equals. With no one waiting, it
-// runs at the process's priority, so that a busy shop's own requests (a
-// sale) do not starve its sign-ins. In this process, it has a scheduler
-// slot of its own (room).
+// (UseProcesses; bulwark serve), else in this process. While others wait
+// for a hashing slot (the pool is saturated: a login flood, or more sign-ins
+// than it can take), it does so on an OS thread of its own at a lower
+// priority (computeKey): a hash is tens of milliseconds of CPU, and a
+// flood's hashes would otherwise take turns on the CPUs with checkouts as
+// equals. With no one waiting, it runs at the process's priority, so that a
+// busy shop's own requests (a sale) do not starve its sign-ins.
 func (h *Hasher) derive(password string, salt []byte, p Params) derived {
 	h.computed.Add(1)
 	d := derived{params: p, salt: salt, lowered: h.waiting.Load() > 0}
 	if h.procs != nil {
 		d.key = h.procs.key(password, salt, p, d.lowered)
-		return d
+	} else {
+		d.key = computeKey([]byte(password), salt, p, d.lowered)
 	}
-	room.enter()
-	defer room.leave()
-	d.key = computeKey([]byte(password), salt, p, d.lowered)
 	return d
 }
 

@@ -2,9 +2,6 @@ package password
 
 import "syscall"
 
-// canLowerPriority: Linux keeps a nice value per thread.
-const canLowerPriority = true
-
 // lowerThreadPriority raises the calling OS thread's nice value by
 // hashNiceSteps (to 19 at most), so that the kernel runs the thread only
 // when nothing of the process's own priority wants its CPU. Linux keeps a

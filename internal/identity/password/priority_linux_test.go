@@ -4,7 +4,6 @@ import (
 	"context"
 	"runtime"
 	"testing"
-	"time"
 )
 
 func TestHashesRunOnThreadsOfLowerPriority(t *testing.T) {
@@ -65,52 +64,4 @@ func TestHashesRunOnThreadsOfLowerPriority(t *testing.T) {
 			t.Fatalf("the caller's thread went from nice %d to %d (%v)", before, after, err)
 		}
 	})
-}
-
-func TestMakeRoomAddsASlotWhileHashesRun(t *testing.T) {
-	before := runtime.GOMAXPROCS(0)
-	defer runtime.GOMAXPROCS(before)
-	set := func(string) string { return "2" }
-	if got := MakeRoom(0, set); got != max(1, before/2) {
-		t.Fatalf("MakeRoom(0) = %d workers with %d CPUs, want %d", got, before, max(1, before/2))
-	}
-	h := NewHasher(Params{Memory: 64, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}, 3, Unbounded)
-	mustHash := func() {
-		t.Helper()
-		if _, err := h.Hash(context.Background(), "a passphrase"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	mustHash()
-	if now := runtime.GOMAXPROCS(0); now != before {
-		t.Fatalf("GOMAXPROCS went from %d to %d although the environment sets it", before, now)
-	}
-	unset := func(string) string { return "" }
-	if got := MakeRoom(3, unset); got != 3 {
-		t.Fatalf("MakeRoom(3) = %d workers", got)
-	}
-	if now := runtime.GOMAXPROCS(0); now != before {
-		t.Fatalf("GOMAXPROCS %d with no hash running, want %d", now, before)
-	}
-	room.mu.Lock()
-	room.idle = time.Hour
-	room.mu.Unlock()
-	mustHash()
-	if now := runtime.GOMAXPROCS(0); now != before+1 {
-		t.Fatalf("GOMAXPROCS %d just after a hash, want %d (one slot, kept for a while)", now, before+1)
-	}
-	if got := MakeRoom(1, unset); got != 1 { // a second server in the same process
-		t.Fatalf("MakeRoom(1) = %d workers", got)
-	}
-	room.mu.Lock()
-	room.idle = 10 * time.Millisecond
-	room.mu.Unlock()
-	mustHash()
-	deadline := time.Now().Add(10 * time.Second)
-	for runtime.GOMAXPROCS(0) != before {
-		if time.Now().After(deadline) {
-			t.Fatalf("GOMAXPROCS still %d long after the last hash, want %d", runtime.GOMAXPROCS(0), before)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
