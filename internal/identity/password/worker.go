@@ -149,7 +149,7 @@ type Processes struct {
 	// broken: a worker could not be started; every hash is then computed
 	// in the server, logged once rather than at every sign-in.
 	broken bool
-	// started counts workers started, for tests.
+	// started counts workers started, for the metrics and tests.
 	started int
 }
 
@@ -211,14 +211,15 @@ func startWorker(cmd *exec.Cmd) (*worker, error) {
 }
 
 // stop ends a worker: its input closed, then killed if it has not ended a
-// moment later. A worker stopped already (by Close) is left alone.
-func (p *Processes) stop(wk *worker) {
+// moment later. A worker stopped already (by Close) is left alone; stop
+// reports whether it was running.
+func (p *Processes) stop(wk *worker) (running bool) {
 	p.mu.Lock()
-	_, running := p.all[wk]
+	_, running = p.all[wk]
 	delete(p.all, wk)
 	p.mu.Unlock()
 	if !running {
-		return
+		return false
 	}
 	wk.in.Close()
 	done := make(chan struct{})
@@ -232,6 +233,7 @@ func (p *Processes) stop(wk *worker) {
 		wk.cmd.Process.Kill()
 		<-done
 	}
+	return true
 }
 
 // Started returns how many workers were started so far.
@@ -273,9 +275,10 @@ func (p *Processes) key(password string, salt []byte, params Params, lowered boo
 			if key, err = wk.key(password, salt, params, lowered); err == nil {
 				return key
 			}
-			p.stop(wk)
+			if p.stop(wk) { // not stopped by Close meanwhile: it failed
+				p.log.Error("a password hash worker failed; this hash is computed in the server, the next in a new worker", "err", err)
+			}
 			wk = nil
-			p.log.Error("a password hash worker failed; this hash is computed in the server, the next in a new worker", "err", err)
 		}
 	}
 	return computeKey([]byte(password), salt, params, lowered)
