@@ -55,6 +55,7 @@ func main() {
 	flag.StringVar(&o.Scenario, "scenario", "", "with -scenarios: run only this one (scanning, stuffing, card-testing)")
 	flag.BoolVar(&o.Webhooks, "webhooks", false, "only (with the other modes): checkouts with three webhook endpoints (receivers on 127.0.0.1) subscribed to the order events versus none, two warm shops per engine taking turns")
 	flag.BoolVar(&o.Discovery, "discovery", false, "only (with the other modes): sensitive-data discovery's recall and precision on a labelled corpus, and its throughput on one core")
+	flag.BoolVar(&o.Signins, "signins", false, "only (with the other modes): sign-in latency (right passwords, 2/s) quiet and while -concurrency clients make -checkouts checkouts as fast as the shop answers (a sale, not a flood)")
 	flag.BoolVar(&o.Pages, "pages", false, "only (with the other modes): the storefront's product page and the console's findings page, edge on, beside the JSON product read, and each page's weight")
 	flag.DurationVar(&o.Soak, "soak", 0, "only (with the other modes): mixed traffic (product reads, carts, checkouts, sign-ins right and wrong, a slow login flood) for this long on one shop, sampling memory, goroutines and open files; then -flood's measure on the same shop")
 	flag.DurationVar(&o.SoakEvery, "soak-every", 10*time.Second, "with -soak: the sampling interval")

@@ -57,6 +57,7 @@ type Options struct {
 	Scenarios      bool // the attack scenarios of issue 14 (Scenarios)
 	Discovery      bool // sensitive-data discovery's recall, precision and speed (Discovery)
 	Pages          bool // the product and findings pages against the JSON read, and their weight (PagesCost)
+	Signins        bool // sign-in latency quiet and under the shop's own checkout load (SigninsUnderLoad)
 	// Soak, when set, runs mixed traffic for this long and samples memory,
 	// goroutines and open files (Soak); SoakEvery is the sampling interval
 	// (10 s when zero) and SoakOut the CSV of the samples (the plot and
@@ -110,7 +111,7 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 // Run measures every workload and prints one line each; with an opt-in mode
 // set, it runs only the modes set.
 func Run(ctx context.Context, o Options) ([]Result, error) {
-	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis || o.Priced || o.Webhooks || o.Scenarios || o.Discovery || o.Pages || o.Soak > 0 {
+	if o.Flood || o.Edge || o.Nginx || o.Worst || o.Redis || o.Priced || o.Webhooks || o.Scenarios || o.Discovery || o.Pages || o.Signins || o.Soak > 0 {
 		return nil, runModes(ctx, o)
 	}
 	var results []Result
@@ -138,6 +139,13 @@ func Run(ctx context.Context, o Options) ([]Result, error) {
 }
 
 func runModes(ctx context.Context, o Options) error {
+	if o.Signins {
+		r, err := SigninsUnderLoad(ctx, o)
+		if err != nil {
+			return fmt.Errorf("sign-ins under load: %w", err)
+		}
+		fmt.Fprintln(o.Out, r)
+	}
 	if o.Flood {
 		if _, err := LoginFlood(ctx, o); err != nil {
 			return fmt.Errorf("login flood: %w", err)
