@@ -63,6 +63,9 @@ var soakSeries = []struct {
 	{"live heap", "MiB", 8, func(s SoakSample) float64 { return mib(int64(s.HeapLive)) }},
 	{"goroutines", "", 10, func(s SoakSample) float64 { return float64(s.Goroutines) }},
 	{"open files", "", 10, func(s SoakSample) float64 { return float64(s.FDs) }},
+	// A worker holds one hash's 19 MiB of argon2 memory while it hashes and
+	// may keep it a while after: a sample lands in a hash or between two.
+	{"hash workers' resident memory", "MiB", 24, func(s SoakSample) float64 { return mib(s.WorkerRSS) }},
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
@@ -76,6 +79,10 @@ type SoakSample struct {
 	HeapTotal  uint64        // memory the Go runtime holds for the heap, bytes
 	Goroutines int
 	FDs        int // open file descriptors
+	// The shop's password hash workers (its child processes): how many run
+	// and their resident memory together, bytes.
+	Workers   int
+	WorkerRSS int64
 	// Over the interval since the previous sample of the same run:
 	Interval                 time.Duration
 	Reads, CartWrites        int // answered as expected
@@ -88,6 +95,8 @@ type SoakSample struct {
 	// that gets busier. Load1 is the machine's load average over a minute.
 	CPU   time.Duration
 	Load1 float64
+	// WorkerCPU is the hash workers' CPU time in the interval.
+	WorkerCPU time.Duration
 }
 
 // SoakResult is the outcome of a soak.
@@ -419,12 +428,24 @@ func Soak(ctx context.Context, o Options) (SoakResult, error) {
 	phase := "soak"
 	start := time.Now()
 	last, lastCPU := start, cpuTime()
+	var workersCPU childCPU
+	if ws, err := childProcesses("/proc", os.Getpid()); err == nil {
+		workersCPU.interval(ws) // the setup's hashes are not the soak's
+	}
 	sample := func() (SoakSample, error) {
 		mu.Lock()
 		defer mu.Unlock()
 		sm, err := sampleProcess()
 		if err != nil {
 			return sm, err
+		}
+		workers, err := childProcesses("/proc", os.Getpid())
+		if err != nil {
+			return sm, fmt.Errorf("hash workers: %w", err)
+		}
+		sm.Workers, sm.WorkerCPU = len(workers), workersCPU.interval(workers)
+		for _, w := range workers {
+			sm.WorkerRSS += w.RSS
 		}
 		now := time.Now()
 		cpu := cpuTime()
@@ -558,22 +579,22 @@ func Soak(ctx context.Context, o Options) (SoakResult, error) {
 	return res, nil
 }
 
-const sampleHeader = "  at      phase        RSS MiB  heap live  goroutines  fds   req/s  checkouts/s  p50 ms   p99 ms  errors skipped  CPU ms/req  load"
+const sampleHeader = "  at      phase        RSS MiB  heap live  goroutines  fds  workers MiB   req/s  checkouts/s  p50 ms   p99 ms  errors skipped  CPU ms/req  load"
 
 func (s SoakSample) line() string {
-	return fmt.Sprintf("  %-7s %-11s %8.1f %10.1f %11d %4d %7.1f %12.1f %7.1f %8.1f %7d %7d %11.2f %5.1f",
-		s.At.Round(time.Second), s.Phase, mib(s.RSS), mib(int64(s.HeapLive)), s.Goroutines, s.FDs,
+	return fmt.Sprintf("  %-7s %-11s %8.1f %10.1f %11d %4d %3d %7.1f %7.1f %12.1f %7.1f %8.1f %7d %7d %11.2f %5.1f",
+		s.At.Round(time.Second), s.Phase, mib(s.RSS), mib(int64(s.HeapLive)), s.Goroutines, s.FDs, s.Workers, mib(s.WorkerRSS),
 		float64(s.requests())/max(s.Interval.Seconds(), 1e-9), float64(s.Checkouts)/max(s.Interval.Seconds(), 1e-9),
 		ms(s.CheckoutP50), ms(s.CheckoutP99), s.Errors, s.Skipped, s.cpuPerRequest(), s.Load1)
 }
 
-// cpuPerRequest is the interval's CPU per request answered, in ms (0 when
-// none was).
+// cpuPerRequest is the interval's CPU per request answered, the hash
+// workers' included, in ms (0 when none was).
 func (s SoakSample) cpuPerRequest() float64 {
 	if s.requests() == 0 {
 		return 0
 	}
-	return ms(s.CPU) / float64(s.requests())
+	return ms(s.CPU+s.WorkerCPU) / float64(s.requests())
 }
 
 // requests are the HTTP requests answered as expected in the interval (a
@@ -583,7 +604,7 @@ func (s SoakSample) requests() int {
 }
 
 func (r SoakResult) print(w io.Writer, d time.Duration) {
-	fmt.Fprintf(w, "soak: rule: a series is flat when the mean of the last third of the %d soak samples exceeds the second third's by at most %.0f%% of it, or its floor (16 MiB resident, 8 MiB heap, 10 goroutines, 10 files)\n",
+	fmt.Fprintf(w, "soak: rule: a series is flat when the mean of the last third of the %d soak samples exceeds the second third's by at most %.0f%% of it, or its floor (16 MiB resident, 8 MiB heap, 10 goroutines, 10 files, 24 MiB of hash workers)\n",
 		len(r.soak()), 100*flatTolerance)
 	for _, v := range r.Verdict {
 		fmt.Fprintln(w, "  "+v.String())
@@ -598,6 +619,8 @@ func (r SoakResult) print(w io.Writer, d time.Duration) {
 	fmt.Fprintf(w, "  live heap        %6.1f -> %6.1f -> %6.1f MiB\n", mib(int64(r.IdleStart.HeapLive)), mib(int64(r.IdleBefore.HeapLive)), mib(int64(r.IdleAfter.HeapLive)))
 	fmt.Fprintf(w, "  resident memory  %6.1f -> %6.1f -> %6.1f MiB (the runtime returns freed memory to the system lazily)\n",
 		mib(r.IdleStart.RSS), mib(r.IdleBefore.RSS), mib(r.IdleAfter.RSS))
+	fmt.Fprintf(w, "  hash workers     %6.1f -> %6.1f -> %6.1f MiB resident, %d -> %d -> %d processes\n",
+		mib(r.IdleStart.WorkerRSS), mib(r.IdleBefore.WorkerRSS), mib(r.IdleAfter.WorkerRSS), r.IdleStart.Workers, r.IdleBefore.Workers, r.IdleAfter.Workers)
 }
 
 func backWord(v FlatVerdict) string {
@@ -674,7 +697,7 @@ func writeSoakFiles(csvPath string, r SoakResult) error {
 
 var soakCSVHeader = []string{"seconds", "phase", "rss_bytes", "heap_live_bytes", "heap_total_bytes", "goroutines", "open_fds",
 	"interval_seconds", "reads", "cart_writes", "checkouts", "logins", "flood_logins", "errors", "skipped",
-	"checkout_p50_ms", "checkout_p99_ms", "cpu_seconds", "load1"}
+	"checkout_p50_ms", "checkout_p99_ms", "cpu_seconds", "load1", "hash_workers", "hash_workers_rss_bytes", "hash_workers_cpu_seconds"}
 
 // writeSoakCSV writes the samples, one row each, under soakCSVHeader.
 func writeSoakCSV(w io.Writer, samples []SoakSample) error {
@@ -688,7 +711,8 @@ func writeSoakCSV(w io.Writer, samples []SoakSample) error {
 		f := func(v float64) string { return strconv.FormatFloat(v, 'f', 3, 64) }
 		if err := cw.Write([]string{f(s.At.Seconds()), s.Phase, strconv.FormatInt(s.RSS, 10), u(s.HeapLive), u(s.HeapTotal),
 			i(s.Goroutines), i(s.FDs), f(s.Interval.Seconds()), i(s.Reads), i(s.CartWrites), i(s.Checkouts), i(s.Logins),
-			i(s.Flood), i(s.Errors), i(s.Skipped), f(ms(s.CheckoutP50)), f(ms(s.CheckoutP99)), f(s.CPU.Seconds()), f(s.Load1)}); err != nil {
+			i(s.Flood), i(s.Errors), i(s.Skipped), f(ms(s.CheckoutP50)), f(ms(s.CheckoutP99)), f(s.CPU.Seconds()), f(s.Load1),
+			i(s.Workers), strconv.FormatInt(s.WorkerRSS, 10), f(s.WorkerCPU.Seconds())}); err != nil {
 			return err
 		}
 	}

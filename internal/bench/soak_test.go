@@ -195,7 +195,8 @@ func testSamples() []SoakSample {
 	for i := range 6 {
 		s := SoakSample{At: time.Duration(i+1) * 10 * time.Second, Phase: "soak", RSS: 200 << 20, HeapLive: 50 << 20, HeapTotal: 120 << 20,
 			Goroutines: 130 + i, FDs: 110, Interval: 10 * time.Second, Reads: 500, CartWrites: 100, Checkouts: 50, Logins: 10, Flood: 30,
-			CheckoutP50: 40 * time.Millisecond, CheckoutP99: 250 * time.Millisecond, CPU: 1500 * time.Millisecond, Load1: 3.25}
+			CheckoutP50: 40 * time.Millisecond, CheckoutP99: 250 * time.Millisecond, CPU: 1500 * time.Millisecond, Load1: 3.25,
+			Workers: 1, WorkerRSS: 28 << 20, WorkerCPU: 250 * time.Millisecond}
 		if i >= 4 {
 			s.Phase = []string{"idle-before", "flood"}[i-4]
 			s.Checkouts, s.CheckoutP50, s.CheckoutP99 = 0, 0, 0 // a gap in the latency lines
@@ -218,7 +219,7 @@ func TestWriteSoakCSV(t *testing.T) {
 	if len(rows) != len(samples)+1 || !slices.Equal(rows[0], soakCSVHeader) {
 		t.Fatalf("%d rows, header %v; want %d and %v", len(rows), rows[0], len(samples)+1, soakCSVHeader)
 	}
-	want := []string{"10.000", "soak", "209715200", "52428800", "125829120", "130", "110", "10.000", "500", "100", "50", "10", "30", "0", "0", "40.000", "250.000", "1.500", "3.250"}
+	want := []string{"10.000", "soak", "209715200", "52428800", "125829120", "130", "110", "10.000", "500", "100", "50", "10", "30", "0", "0", "40.000", "250.000", "1.500", "3.250", "1", "29360128", "0.250"}
 	if !slices.Equal(rows[1], want) {
 		t.Fatalf("first row %v, want %v", rows[1], want)
 	}
@@ -256,10 +257,10 @@ func TestWriteSoakPlot(t *testing.T) {
 	}
 	// One line per series (the latency lines stop where there were no
 	// checkouts), each named in the legend, and the phases after the soak shaded.
-	if n := strings.Count(svg, "<polyline"); n != 12 {
-		t.Errorf("%d polylines, want 12 (one per series)", n)
+	if n := strings.Count(svg, "<polyline"); n != 14 {
+		t.Errorf("%d polylines, want 14 (one per series)", n)
 	}
-	for _, label := range []string{"resident (VmRSS)", "heap live", "goroutines", "open fds", "p99", "p50", "requests", "checkouts", "load, 1 min", "CPU ms/request"} {
+	for _, label := range []string{"resident (VmRSS)", "heap live", "hash workers", "goroutines", "open fds", "p99", "p50", "requests", "checkouts", "load, 1 min", "hash worker cores", "CPU ms/request"} {
 		if !strings.Contains(svg, ">"+label+"</text>") {
 			t.Errorf("no legend %q", label)
 		}
@@ -286,7 +287,8 @@ func TestSoakRuns(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "soak.csv")
 	var log bytes.Buffer
-	o := Options{Out: &log, Concurrency: 4, FloodCheckouts: 20, Soak: 4 * time.Second, SoakEvery: time.Second, SoakOut: out, capacityLogins: 24}
+	o := Options{Out: &log, Concurrency: 4, FloodCheckouts: 20, Soak: 4 * time.Second, SoakEvery: time.Second, SoakOut: out, capacityLogins: 24,
+		HashWorker: testHashWorker}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	res, err := Soak(ctx, o)
@@ -297,6 +299,9 @@ func TestSoakRuns(t *testing.T) {
 	phases := map[string]bool{}
 	for _, s := range res.Samples {
 		phases[s.Phase] = true
+		served.Workers = max(served.Workers, s.Workers)
+		served.WorkerRSS = max(served.WorkerRSS, s.WorkerRSS)
+		served.WorkerCPU += s.WorkerCPU
 		served.Reads += s.Reads
 		served.CartWrites += s.CartWrites
 		served.Checkouts += s.Checkouts
@@ -305,6 +310,12 @@ func TestSoakRuns(t *testing.T) {
 	}
 	if served.Reads == 0 || served.CartWrites == 0 || served.Checkouts == 0 || served.Logins == 0 || served.Flood == 0 {
 		t.Errorf("answered as expected: %+v; want some of every kind\n%s", served, log.String())
+	}
+	// The sign-ins were hashed in the shop's worker processes, and sampled
+	// there.
+	if served.Workers == 0 || served.WorkerRSS < 1<<20 || served.WorkerCPU <= 0 {
+		t.Errorf("hash workers: at most %d, %d bytes resident at most, %s of CPU; want a worker sampled with its memory and time\n%s",
+			served.Workers, served.WorkerRSS, served.WorkerCPU, log.String())
 	}
 	for _, p := range []string{"idle-start", "soak", "idle-before", "flood", "idle-after"} {
 		if !phases[p] {

@@ -57,6 +57,7 @@ func soakPanels(samples []SoakSample) []plotPanel {
 			{"resident (VmRSS)", "#1f77b4", col(func(s SoakSample) float64 { return mib(s.RSS) })},
 			{"heap held", "#2ca02c", col(func(s SoakSample) float64 { return mib(int64(s.HeapTotal)) })},
 			{"heap live", "#ff7f0e", col(func(s SoakSample) float64 { return mib(int64(s.HeapLive)) })},
+			{"hash workers", "#8c564b", col(func(s SoakSample) float64 { return mib(s.WorkerRSS) })},
 		}},
 		{"goroutines", []plotSeries{{"goroutines", "#9467bd", col(func(s SoakSample) float64 { return float64(s.Goroutines) })}}},
 		{"open file descriptors", []plotSeries{{"open fds", "#8c564b", col(func(s SoakSample) float64 { return float64(s.FDs) })}}},
@@ -68,9 +69,10 @@ func soakPanels(samples []SoakSample) []plotPanel {
 			{"requests", "#7f7f7f", col(perSecond(SoakSample.requests))},
 			{"checkouts", "#e377c2", col(perSecond(func(s SoakSample) int { return s.Checkouts }))},
 		}},
-		{"the machine's load average; the process's CPU (cores) and CPU per request (ms)", []plotSeries{
+		{"the machine's load average; the process's and its hash workers' CPU (cores), CPU per request (ms)", []plotSeries{
 			{"load, 1 min", "#bcbd22", col(func(s SoakSample) float64 { return s.Load1 })},
 			{"process cores", "#1f77b4", col(func(s SoakSample) float64 { return s.CPU.Seconds() / max(s.Interval.Seconds(), 1e-9) })},
+			{"hash worker cores", "#8c564b", col(func(s SoakSample) float64 { return s.WorkerCPU.Seconds() / max(s.Interval.Seconds(), 1e-9) })},
 			{"CPU ms/request", "#d62728", col(func(s SoakSample) float64 {
 				if s.requests() == 0 {
 					return math.NaN()
