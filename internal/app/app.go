@@ -228,6 +228,18 @@ func WithHashWorkers(command func() *exec.Cmd) Option {
 	return func(o *options) { o.hashWorker = command }
 }
 
+// countEvictions serves how many live counters an in-memory store of use
+// dropped to stay within its capacity: above 0, the shop's traffic needs
+// more than one instance's memory holds, some velocities were forgiven
+// early, and the counters belong in Redis.
+func (a *App) countEvictions(m *throttle.Memory, use string) {
+	a.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name:        "bulwark_memory_counters_evicted_total",
+		Help:        "Live counters an in-memory counter store dropped to stay within its capacity (throttle.MemoryCapacity); above 0, keep the counters in Redis.",
+		ConstLabels: prometheus.Labels{"use": use},
+	}, func() float64 { return float64(m.Evicted()) }))
+}
+
 // Metrics gathers the application's metrics, as the metrics listener serves
 // them (bulwark-bench reads them in process).
 func (a *App) Metrics() prometheus.Gatherer { return a.registry }
@@ -404,7 +416,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	// instance counts together; its findings live in the shop database.
 	// Signals are queued for its workers (Serve runs them): a sign-in or a
 	// request never waits for detection, nor fails with it.
-	var counter detect.Counter = throttle.NewMemory(now)
+	local := throttle.NewMemory(now, 0)
+	a.countEvictions(local, "detection")
+	var counter detect.Counter = local
 	if a.redis != nil {
 		counter = throttle.NewRedis(a.redis, cfg.RedisKeyPrefix)
 	}
@@ -487,7 +501,9 @@ func New(ctx context.Context, cfg config.Config, log *slog.Logger, now func() ti
 	// Guest checkout sends guests' cards to the vault for one checkout (the
 	// sweep of left-over ones runs even when it is off), and signs the
 	// links to their orders with a keyset of its own.
-	scorer, base, err := newScorer(cfg, a.redis, now, db)
+	local = throttle.NewMemory(now, 0)
+	a.countEvictions(local, "fraud scoring")
+	scorer, base, err := newScorer(cfg, a.redis, local, db)
 	if err != nil {
 		a.Close()
 		return nil, err

@@ -132,6 +132,12 @@ func TestMetricsOnlyOnTheirOwnListener(t *testing.T) {
 	if res.StatusCode != 200 || !strings.Contains(string(b), `bulwark_http_requests_total{method="GET",route="GET /healthz",status="200"} 1`) {
 		t.Fatalf("metrics = %d\n%s", res.StatusCode, b)
 	}
+	// Both in-memory counter stores tell the operator when they forgive.
+	for _, use := range []string{"detection", "fraud scoring"} {
+		if line := `bulwark_memory_counters_evicted_total{use="` + use + `"} 0`; !strings.Contains(string(b), line) {
+			t.Errorf("no %s in the metrics", line)
+		}
+	}
 	if !config.IsLoopback(strings.TrimPrefix(s.MetricsURL, "http://")) || config.Defaults().MetricsListen != "127.0.0.1:9090" {
 		t.Fatalf("metrics listen %s / default %s is not loopback", s.MetricsURL, config.Defaults().MetricsListen)
 	}

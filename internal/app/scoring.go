@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -23,11 +22,12 @@ const maxRulesFile = 256 << 10
 // (every instance counting together) and in memory otherwise or while
 // Redis is out. A rules file that cannot be read or does not compile
 // refuses to start, naming the file and each bad rule.
-// It returns the scorer and the rules it starts with.
-func newScorer(cfg config.Config, rc *redis.Client, now func() time.Time, h scoring.Histories) (*scoring.Scorer, scoring.RuleSet, error) {
-	var counter scoring.Counter = throttle.NewMemory(now)
+// local is the in-memory store. It returns the scorer and the rules it
+// starts with.
+func newScorer(cfg config.Config, rc *redis.Client, local *throttle.Memory, h scoring.Histories) (*scoring.Scorer, scoring.RuleSet, error) {
+	var counter scoring.Counter = local
 	if rc != nil {
-		counter = scoring.Fallback{Primary: throttle.NewRedis(rc, cfg.RedisKeyPrefix), Local: counter}
+		counter = scoring.Fallback{Primary: throttle.NewRedis(rc, cfg.RedisKeyPrefix), Local: local}
 	}
 	rules := scoring.DefaultRules()
 	if cfg.FraudRules != "" {

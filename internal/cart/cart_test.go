@@ -144,7 +144,7 @@ func TestCart(t *testing.T) {
 	cat := fakeCatalog{items: map[string]catalog.Variant{both.ID: both, euroOnly.ID: euroOnly}}
 	store := &memCarts{carts: map[string]*cart.Cart{}}
 	s := cart.NewService(cart.Deps{Store: store, Catalog: cat, Pricer: pricing.NewService(&pricingInputs{}, []string{"EUR", "USD"}, pricing.TaxExclusive, time.Now),
-		Guard: pricing.NewGuard(throttle.NewMemory(time.Now)), Trail: audit.NewTrail(&auditLog{}, time.Now), Now: time.Now})
+		Guard: pricing.NewGuard(throttle.NewMemory(time.Now, 0)), Trail: audit.NewTrail(&auditLog{}, time.Now), Now: time.Now})
 	ctx := access.WithPrincipal(context.Background(), &access.Principal{UserID: id.New(id.User), Roles: []access.Role{access.Customer}})
 
 	t.Run("a cart is in the default currency unless one is named, and only in one sold", func(t *testing.T) {
@@ -217,7 +217,7 @@ func TestPricedCart(t *testing.T) {
 	var refused, locks int
 	store := &memCarts{carts: map[string]*cart.Cart{}}
 	s := cart.NewService(cart.Deps{Store: store, Catalog: cat, Pricer: pricing.NewService(inputs, []string{"EUR"}, pricing.TaxExclusive, clock),
-		Guard: pricing.NewGuard(throttle.NewMemory(clock)), Trail: audit.NewTrail(log, clock), Now: clock,
+		Guard: pricing.NewGuard(throttle.NewMemory(clock, 0)), Trail: audit.NewTrail(log, clock), Now: clock,
 		CodeRefused: func(locked bool) {
 			refused++
 			if locked {
@@ -344,7 +344,7 @@ func TestPricedCart(t *testing.T) {
 		cat.items[shirt.ID] = dollars
 		defer func() { cat.items[shirt.ID] = shirt }()
 		usd := cart.NewService(cart.Deps{Store: store, Catalog: cat, Pricer: pricing.NewService(inputs, []string{"EUR", "USD"}, pricing.TaxExclusive, clock),
-			Guard: pricing.NewGuard(throttle.NewMemory(clock)), Trail: audit.NewTrail(log, clock), Now: clock})
+			Guard: pricing.NewGuard(throttle.NewMemory(clock, 0)), Trail: audit.NewTrail(log, clock), Now: clock})
 		v, err := usd.Price(ctx, c, &pricing.Destination{Country: "DE"})
 		if err != nil || !errors.Is(v.CheckoutProblem(), cart.ErrNotShippedThere) {
 			t.Fatalf("USD to DE: %v %v", err, v.Problems)

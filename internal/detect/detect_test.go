@@ -29,7 +29,7 @@ func (c *clock) add(d time.Duration) {
 func engine(t *testing.T, ds []detect.Detector) (*detect.Engine, *clock) {
 	t.Helper()
 	c := &clock{t: time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)}
-	e, err := detect.New(throttle.NewMemory(c.now), ds)
+	e, err := detect.New(throttle.NewMemory(c.now, 0), ds)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +180,7 @@ func TestInvalidDetectorsAreRefused(t *testing.T) {
 	} {
 		d := good
 		bad(&d)
-		if _, err := detect.New(throttle.NewMemory(time.Now), []detect.Detector{good, d}); err == nil {
+		if _, err := detect.New(throttle.NewMemory(time.Now, 0), []detect.Detector{good, d}); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
 	}

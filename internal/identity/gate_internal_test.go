@@ -66,7 +66,7 @@ func TestKeysSuspendedWhileCreatorsSecondFactorIsLocked(t *testing.T) {
 	both := []access.Permission{access.OrdersRead, access.CatalogWrite}
 	creator := User{ID: "usr_a", Email: "a@example.com", Roles: []access.Role{access.Customer, access.Admin}, MFAEnabled: true}
 	const secret = KeyPrefix + "the-key"
-	logins := throttle.New(throttle.NewMemory(clock))
+	logins := throttle.New(throttle.NewMemory(clock, 0))
 	keys := NewKeys(oneKey{k: APIKey{ID: "key_a", KeyHash: hashToken(secret), Permissions: both, CreatedBy: creator.ID,
 		ExpiresAt: now.Add(7 * 24 * time.Hour)}}, oneUser{u: creator}, logins, clock)
 	holds := func() []access.Permission {

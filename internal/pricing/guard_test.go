@@ -22,7 +22,7 @@ func TestGuard(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("concurrent tries get the limit, no more", func(t *testing.T) {
-		g := pricing.NewGuard(throttle.NewMemory(clock))
+		g := pricing.NewGuard(throttle.NewMemory(clock, 0))
 		var wg sync.WaitGroup
 		var allowed, refused, locks int
 		var count sync.Mutex
@@ -51,7 +51,7 @@ func TestGuard(t *testing.T) {
 	})
 
 	t.Run("one IPv6 /64 is one address, whatever the accounts", func(t *testing.T) {
-		g := pricing.NewGuard(throttle.NewMemory(clock))
+		g := pricing.NewGuard(throttle.NewMemory(clock, 0))
 		allowed := 0
 		for i := range 2 * pricing.GuessesPerAddress {
 			// A fresh account and a fresh address of the same line each time.
@@ -66,7 +66,7 @@ func TestGuard(t *testing.T) {
 	})
 
 	t.Run("the lock lifts after GuessLock", func(t *testing.T) {
-		g := pricing.NewGuard(throttle.NewMemory(clock))
+		g := pricing.NewGuard(throttle.NewMemory(clock, 0))
 		for range pricing.GuessesPerCustomer + 1 {
 			_, _ = g.Attempt(ctx, "usr_patient", "")
 		}

@@ -33,7 +33,7 @@ func TestAdminSyncsInstances(t *testing.T) {
 	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
 	instance := func() (*scoring.Scorer, *scoring.Admin) {
-		s, err := scoring.New(throttle.NewMemory(clock), nil, nil)
+		s, err := scoring.New(throttle.NewMemory(clock, 0), nil, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -28,7 +28,7 @@ func (h history) AccountEmailIndex(_ context.Context, customerID string) (string
 func TestScorer(t *testing.T) {
 	now := time.Date(2026, 12, 2, 12, 0, 0, 0, time.UTC)
 	ctx := context.Background()
-	s, err := scoring.New(throttle.NewMemory(func() time.Time { return now }), history{
+	s, err := scoring.New(throttle.NewMemory(func() time.Time { return now }, 0), history{
 		"usr_old":  {Since: now.Add(-90 * 24 * time.Hour), Orders: 4, Average: 2000},
 		"usr_new":  {Since: now.Add(-time.Hour)},
 		"usr_mail": {Since: now.Add(-90 * 24 * time.Hour), EmailIndex: "ix_shared"},

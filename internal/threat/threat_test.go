@@ -109,7 +109,7 @@ func TestIntake(t *testing.T) {
 
 		t.Run("failed sign-ins to one account from several addresses raise one brute-force finding", func(t *testing.T) {
 			var told []finding.Finding
-			in, reg := newIntake(t, db, throttle.NewMemory(func() time.Time { return now }),
+			in, reg := newIntake(t, db, throttle.NewMemory(func() time.Time { return now }, 0),
 				func(_ context.Context, f finding.Finding) { told = append(told, f) })
 			ips := []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"}
 			for i := range 21 {
@@ -136,7 +136,7 @@ func TestIntake(t *testing.T) {
 		})
 
 		t.Run("Observed is told of every observation, raised or added to", func(t *testing.T) {
-			engine, err := detect.New(throttle.NewMemory(func() time.Time { return now }), detect.Defaults())
+			engine, err := detect.New(throttle.NewMemory(func() time.Time { return now }, 0), detect.Defaults())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -171,7 +171,7 @@ func TestIntake(t *testing.T) {
 		})
 
 		t.Run("Report never waits: a full queue drops and counts, and 404s leave room for sign-ins", func(t *testing.T) {
-			in, reg := newIntake(t, db, throttle.NewMemory(func() time.Time { return now }))
+			in, reg := newIntake(t, db, throttle.NewMemory(func() time.Time { return now }, 0))
 			start := time.Now()
 			for range threat.QueueSize + 10 {
 				in.Report(ctx, detect.Signal{Kind: detect.NotFound, At: now, IP: "192.0.2.10"})

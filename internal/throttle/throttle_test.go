@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"testing"
@@ -31,7 +32,7 @@ func (c *clock) Advance(d time.Duration) {
 // stores returns each Store with a way to move its time, where it has one.
 func stores(t *testing.T) map[string]throttle.Store {
 	t.Helper()
-	out := map[string]throttle.Store{"memory": throttle.NewMemory((&clock{now: time.Now()}).Now)}
+	out := map[string]throttle.Store{"memory": throttle.NewMemory((&clock{now: time.Now()}).Now, 0)}
 	if os.Getenv(testenv.RedisURLVar) == "" && os.Getenv(testenv.RequireServicesVar) != "1" {
 		t.Log(testenv.RedisURLVar + " is not set: the Redis store was not tested")
 		return out
@@ -141,7 +142,7 @@ func TestPolicy(t *testing.T) {
 
 func TestMemoryLocksExpire(t *testing.T) {
 	c := &clock{now: time.Now()}
-	l := throttle.New(throttle.NewMemory(c.Now))
+	l := throttle.New(throttle.NewMemory(c.Now, 0))
 	fail(t, l, "a@example.com", "10.0.0.1", false, 10)
 	c.Advance(29 * time.Minute)
 	if wait(t, l, "a@example.com", "10.0.0.1") == 0 {
@@ -189,7 +190,7 @@ func TestCount(t *testing.T) {
 func TestMemorySweeps(t *testing.T) {
 	ctx := context.Background()
 	c := &clock{now: time.Now()}
-	m := throttle.NewMemory(c.Now)
+	m := throttle.NewMemory(c.Now, 0)
 	for i := range 20000 {
 		if _, err := m.Incr(ctx, "sweep:"+strconv.Itoa(i), time.Second); err != nil {
 			t.Fatal(err)
@@ -198,5 +199,83 @@ func TestMemorySweeps(t *testing.T) {
 	}
 	if n := m.Len(); n < 1000 || n > 1500 {
 		t.Fatalf("%d entries held for 1,000 live", n)
+	}
+}
+
+// TestMemoryCapacity: a flood of fresh keys that all stay live does not grow
+// the store past its capacity; what it drops to stay there is counted.
+func TestMemoryCapacity(t *testing.T) {
+	ctx := context.Background()
+	m := throttle.NewMemory((&clock{now: time.Now()}).Now, 1000)
+	for i := range 10_000 {
+		if _, err := m.Incr(ctx, "flood:"+strconv.Itoa(i), 24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, ev := m.Len(), m.Evicted(); n != 1000 || ev != 9000 {
+		t.Fatalf("after 10,000 live keys: %d held, %d evicted; want 1,000 and 9,000", n, ev)
+	}
+}
+
+// TestMemoryFloodKeepsCounts is the attack on the capacity: an attacker who
+// can make fresh keys (a new address or card per request) floods the store
+// to make it forget the counter that would catch them (card testing from
+// one address, say) and a lock. The store drops the least counted of a
+// sample first, so the flood evicts its own keys and both stay.
+func TestMemoryFloodKeepsCounts(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{now: time.Now()}
+	m := throttle.NewMemory(c.Now, 1000)
+	for range 3 {
+		if _, err := m.Incr(ctx, "fraud:cards-day:203.0.113.9", 24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := m.Lock(ctx, "lock:addr:203.0.113.9", time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 100_000 {
+		if _, err := m.Incr(ctx, "fraud:card-seen:198.51.100.1:cfp_"+strconv.Itoa(i), 24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 0 {
+			c.Advance(time.Second) // the flood's keys live on; the counter ages with them
+		}
+	}
+	if n, err := m.Count(ctx, "fraud:cards-day:203.0.113.9"); err != nil || n != 3 {
+		t.Fatalf("after the flood the counter is at %d (%v), want 3", n, err)
+	}
+	if d, err := m.Locked(ctx, "lock:addr:203.0.113.9"); err != nil || d <= 0 {
+		t.Fatalf("after the flood the lock has %s left (%v), want some", d, err)
+	}
+	if n := m.Len(); n > 1000 {
+		t.Fatalf("%d entries held, capacity 1,000", n)
+	}
+}
+
+// TestMemoryCapacityBytes measures what a full store holds in memory, with
+// keys as long as fraud scoring's longest (an IPv6 address and a card
+// fingerprint): the bound MemoryCapacity promises.
+func TestMemoryCapacityBytes(t *testing.T) {
+	ctx := context.Background()
+	heap := func() uint64 {
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		return ms.HeapAlloc
+	}
+	before := heap()
+	m := throttle.NewMemory((&clock{now: time.Now()}).Now, 0)
+	for i := range throttle.MemoryCapacity + 10_000 {
+		k := "fraud:card-seen:2001:db8:85a3:1234:5678:8a2e:370:" + strconv.Itoa(i) + ":cfp_0123456789abcdef0123456789abcdef"
+		if _, err := m.Incr(ctx, k, 24*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	held := heap() - before
+	runtime.KeepAlive(m)
+	t.Logf("%d entries in %.1f MiB, %d B each", m.Len(), float64(held)/(1<<20), held/uint64(m.Len()))
+	if m.Len() != throttle.MemoryCapacity || held > 24<<20 {
+		t.Fatalf("%d entries in %d bytes; want %d in at most 24 MiB", m.Len(), held, throttle.MemoryCapacity)
 	}
 }
