@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"strconv"
 	"testing"
 	"time"
 
@@ -202,4 +203,32 @@ func TestCostDrainsTheBudget(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMemoryFullCostsLittle is the attack on the store's cap: many addresses
+// (an IPv6 client has 2^64 of them) keep it full of live keys, and each new
+// one must make room. Making room looks at a few keys, never at all of them
+// under the lock every request takes: 1,000 new keys into a full store of
+// 100,000 took 0.77 s when each scanned the store, 1.3 ms now.
+func TestMemoryFullCostsLittle(t *testing.T) {
+	m := edge.NewMemory(edge.MemoryCapacity)
+	now := time.Unix(1_700_000_000, 0)
+	ctx := context.Background()
+	for i := range edge.MemoryCapacity {
+		m.Take(ctx, "fill:"+strconv.Itoa(i), now, time.Hour, 2*time.Hour)
+	}
+	start := time.Now()
+	for i := range 1000 {
+		if ok, _, _ := m.Take(ctx, "new:"+strconv.Itoa(i), now, time.Hour, 2*time.Hour); !ok {
+			t.Fatal("a fresh key was refused")
+		}
+	}
+	took := time.Since(start)
+	t.Logf("1,000 new keys into a full store: %s", took)
+	if m.Len() > edge.MemoryCapacity {
+		t.Fatalf("store holds %d keys, want at most %d", m.Len(), edge.MemoryCapacity)
+	}
+	if took > 250*time.Millisecond {
+		t.Fatalf("1,000 new keys into a full store took %s, want well under 250 ms", took)
+	}
 }
